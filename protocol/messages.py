@@ -1,0 +1,597 @@
+"""Typed messages of protocol v1 (SPEC.md §5): one frozen dataclass per message type.
+
+Every class has ``TYPE`` (its :class:`MsgType`), ``encode_payload()`` and the
+classmethod ``decode_payload(payload)``. Decoding follows the forward
+compatibility rule of SPEC §5: trailing bytes a newer peer appended are
+ignored, and a payload shorter than the known fields raises
+:class:`~edgeloop.protocol.framing.ProtocolError`.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import ClassVar
+
+from edgeloop.protocol.framing import ProtocolError
+
+ACTIVE_MODEL = 0xFF  # INFER/BENCH model index meaning "the selected model"
+MAX_BENCH_RUNS = 100_000
+MAX_ERROR_TEXT = 120
+
+
+class MsgType(IntEnum):
+    """Message type byte of the header; a reply is its request's type | 0x80."""
+
+    HELLO = 0x01
+    LIST_MODELS = 0x02
+    SELECT_MODEL = 0x03
+    INFER = 0x04
+    BENCH = 0x05
+    PING = 0x06
+    STATS = 0x07
+    INFO = 0x81
+    MODEL_LIST = 0x82
+    MODEL_SELECTED = 0x83
+    RESULT = 0x84
+    BENCH_RESULT = 0x85
+    PONG = 0x86
+    STATS_REPLY = 0x87
+    LOG = 0xFE
+    ERROR = 0xFF
+
+
+class ErrorCode(IntEnum):
+    """ERROR.code values (SPEC §5.12)."""
+
+    BAD_PAYLOAD = 1
+    UNKNOWN_TYPE = 2
+    UNSUPPORTED_VERSION = 3
+    UNKNOWN_MODEL = 4
+    BAD_INPUT_SIZE = 5
+    FRAME_TOO_LARGE = 6
+    BUSY = 7
+    INTERNAL = 8
+
+
+class DType(IntEnum):
+    """Tensor element types (SPEC §5.4)."""
+
+    INT8 = 0
+    UINT8 = 1
+    INT16 = 2
+    INT32 = 3
+    FLOAT32 = 4
+
+    @property
+    def itemsize(self) -> int:
+        """Bytes per element."""
+        return (1, 1, 2, 4, 4)[self]
+
+    @property
+    def numpy_name(self) -> str:
+        """Little-endian numpy dtype string, e.g. ``'<i2'``."""
+        return ("i1", "u1", "<i2", "<i4", "<f4")[self]
+
+
+class InputKind(IntEnum):
+    """What the host must send as a model's input (SPEC §5.3)."""
+
+    TENSOR = 0
+    IMAGE = 1
+    IMU_WINDOW = 2
+    IMU_FEATURES = 3
+
+
+class TimingSource(IntEnum):
+    """What a device tick is (SPEC §5.2)."""
+
+    HOST_CLOCK = 0
+    QEMU_ICOUNT = 1
+    DWT_CYCLES = 2
+    SYSTICK = 3
+
+    @property
+    def label(self) -> str:
+        """How a timing from this source must be labelled: measured, emulated or host clock."""
+        return {0: "host clock", 1: "emulated", 2: "measured", 3: "measured"}[self]
+
+    @property
+    def tick_unit(self) -> str:
+        """What one tick counts, for axis labels."""
+        return {0: "host ns", 1: "emulated instr.", 2: "CPU cycles", 3: "SysTick ticks"}[self]
+
+
+class _Reader:
+    """Sequential little-endian reader that turns short payloads into ProtocolError."""
+
+    def __init__(self, data: bytes, what: str) -> None:
+        self.data, self.pos, self.what = data, 0, what
+
+    def take(self, size: int) -> bytes:
+        if self.pos + size > len(self.data):
+            raise ProtocolError(
+                f"{self.what} payload is truncated: needs {self.pos + size} bytes, has {len(self.data)}"
+            )
+        chunk = self.data[self.pos : self.pos + size]
+        self.pos += size
+        return chunk
+
+    def unpack(self, fmt: str) -> tuple:
+        st = struct.Struct("<" + fmt)
+        return st.unpack(self.take(st.size))
+
+    def u8(self) -> int:
+        return self.take(1)[0]
+
+    def str8(self) -> str:
+        raw = self.take(self.u8())
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise ProtocolError(f"{self.what} holds a string that is not UTF-8: {raw!r}") from exc
+
+    def rest(self) -> bytes:
+        chunk = self.data[self.pos :]
+        self.pos = len(self.data)
+        return chunk
+
+
+def _str8(text: str) -> bytes:
+    raw = text.encode("utf-8")
+    if len(raw) > 255:
+        raise ValueError(f"string {text[:40]!r}... is {len(raw)} bytes; the protocol allows 255")
+    return bytes([len(raw)]) + raw
+
+
+@dataclass(frozen=True, slots=True)
+class TensorDesc:
+    """Shape, dtype and quantization of a model input or output (SPEC §5.4)."""
+
+    dtype: DType
+    dims: tuple[int, ...]
+    scale: float = 0.0
+    zero_point: int = 0
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        count = 1
+        for dim in self.dims:
+            count *= dim
+        return count
+
+    @property
+    def nbytes(self) -> int:
+        """Size of the tensor in bytes."""
+        return self.size * DType(self.dtype).itemsize
+
+    def encode(self) -> bytes:
+        """Wire form of the descriptor."""
+        if not 1 <= len(self.dims) <= 4:
+            raise ValueError(f"tensor rank {len(self.dims)} is outside 1..4")
+        return (struct.pack("<BB", self.dtype, len(self.dims)) + struct.pack(f"<{len(self.dims)}H", *self.dims)
+                + struct.pack("<fi", self.scale, self.zero_point))
+
+    @classmethod
+    def read(cls, reader: _Reader) -> TensorDesc:
+        """Read one descriptor from ``reader``."""
+        dtype, rank = reader.unpack("BB")
+        if not 1 <= rank <= 4:
+            raise ProtocolError(f"{reader.what}: tensor rank {rank} is outside 1..4")
+        try:
+            dtype = DType(dtype)
+        except ValueError as exc:
+            raise ProtocolError(f"{reader.what}: unknown tensor dtype {dtype}") from exc
+        dims = reader.unpack(f"{rank}H")
+        scale, zero_point = reader.unpack("fi")
+        return cls(dtype, tuple(dims), scale, zero_point)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDescriptor:
+    """One model on the device (SPEC §5.3)."""
+
+    name: str
+    hash: bytes
+    macc: int
+    flash_bytes: int
+    ram_bytes: int
+    input_kind: InputKind
+    input: TensorDesc
+    output: TensorDesc
+    labels: tuple[str, ...] = ()
+    sample_rate_hz: int = 0
+    window: int = 0
+    hop: int = 0
+
+    def encode(self) -> bytes:
+        """Wire form, with its u16 length prefix."""
+        if len(self.hash) != 32:
+            raise ValueError(f"model hash must be 32 bytes (SHA-256), got {len(self.hash)}")
+        if len(self.labels) > 255:
+            raise ValueError(f"model {self.name!r} has {len(self.labels)} labels; the protocol allows 255")
+        body = (_str8(self.name) + self.hash
+                + struct.pack("<IIIBHHH", self.macc, self.flash_bytes, self.ram_bytes, self.input_kind,
+                              self.sample_rate_hz, self.window, self.hop)
+                + self.input.encode() + self.output.encode()
+                + bytes([len(self.labels)]) + b"".join(_str8(label) for label in self.labels))
+        return struct.pack("<H", len(body)) + body
+
+    @classmethod
+    def read(cls, reader: _Reader) -> ModelDescriptor:
+        """Read one length-prefixed descriptor, skipping fields appended by newer peers."""
+        (length,) = reader.unpack("H")
+        sub = _Reader(reader.take(length), f"{reader.what} model descriptor")
+        name = sub.str8()
+        digest = sub.take(32)
+        macc, flash, ram, kind, rate, window, hop = sub.unpack("IIIBHHH")
+        try:
+            kind = InputKind(kind)
+        except ValueError as exc:
+            raise ProtocolError(f"model {name!r}: unknown input_kind {kind}") from exc
+        inp, out = TensorDesc.read(sub), TensorDesc.read(sub)
+        labels = tuple(sub.str8() for _ in range(sub.u8()))
+        return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop)
+
+
+def _encode_models(models: tuple[ModelDescriptor, ...]) -> bytes:
+    if len(models) > 255:
+        raise ValueError(f"{len(models)} models; the protocol allows 255")
+    return bytes([len(models)]) + b"".join(m.encode() for m in models)
+
+
+def _read_models(reader: _Reader) -> tuple[ModelDescriptor, ...]:
+    return tuple(ModelDescriptor.read(reader) for _ in range(reader.u8()))
+
+
+class Message:
+    """Base of all typed messages."""
+
+    TYPE: ClassVar[MsgType]
+
+    def encode_payload(self) -> bytes:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Message:  # pragma: no cover - every subclass overrides
+        raise NotImplementedError
+
+
+class _Empty(Message):
+    """A message with an empty payload."""
+
+    def encode_payload(self) -> bytes:
+        return b""
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Message:
+        return cls()
+
+
+@dataclass(frozen=True, slots=True)
+class Hello(Message):
+    """Opens a session; answered by :class:`Info`."""
+
+    TYPE: ClassVar[MsgType] = MsgType.HELLO
+    host_version: int = 1
+
+    def encode_payload(self) -> bytes:
+        return bytes([self.host_version])
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Hello:
+        return cls(payload[0] if payload else 1)
+
+
+@dataclass(frozen=True, slots=True)
+class Info(Message):
+    """The device descriptor (SPEC §5.2)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.INFO
+    proto_major: int
+    proto_minor: int
+    rx_credit: int
+    timing_source: TimingSource
+    cpu_hz: int
+    tick_hz: int
+    max_payload: int
+    active_model: int
+    firmware: str
+    board: str
+    models: tuple[ModelDescriptor, ...] = ()
+
+    _FIXED: ClassVar[str] = "BBBBIIIB"
+
+    def encode_payload(self) -> bytes:
+        return (struct.pack("<" + self._FIXED, self.proto_major, self.proto_minor, self.rx_credit,
+                            self.timing_source, self.cpu_hz, self.tick_hz, self.max_payload, self.active_model)
+                + _str8(self.firmware) + _str8(self.board) + _encode_models(self.models))
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Info:
+        r = _Reader(payload, "INFO")
+        major, minor, credit, source, cpu_hz, tick_hz, max_payload, active = r.unpack(cls._FIXED)
+        try:
+            source = TimingSource(source)
+        except ValueError as exc:
+            raise ProtocolError(f"INFO: unknown timing_source {source}") from exc
+        return cls(major, minor, credit, source, cpu_hz, tick_hz, max_payload, active, r.str8(), r.str8(),
+                   _read_models(r))
+
+
+@dataclass(frozen=True, slots=True)
+class ListModels(_Empty):
+    """Asks for the model list; answered by :class:`ModelList`."""
+
+    TYPE: ClassVar[MsgType] = MsgType.LIST_MODELS
+
+
+@dataclass(frozen=True, slots=True)
+class ModelList(Message):
+    """The device's models and the active one."""
+
+    TYPE: ClassVar[MsgType] = MsgType.MODEL_LIST
+    active_model: int
+    models: tuple[ModelDescriptor, ...] = ()
+
+    def encode_payload(self) -> bytes:
+        return bytes([self.active_model]) + _encode_models(self.models)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> ModelList:
+        r = _Reader(payload, "MODEL_LIST")
+        return cls(r.u8(), _read_models(r))
+
+
+@dataclass(frozen=True, slots=True)
+class _OneByte(Message):
+    """A message whose payload is a single u8 field."""
+
+    def encode_payload(self) -> bytes:
+        return bytes([getattr(self, self._FIELD)])
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Message:
+        return cls(_Reader(payload, cls.TYPE.name).u8())
+
+
+@dataclass(frozen=True, slots=True)
+class SelectModel(_OneByte):
+    """Selects the active model by index."""
+
+    TYPE: ClassVar[MsgType] = MsgType.SELECT_MODEL
+    _FIELD: ClassVar[str] = "model"
+    model: int
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSelected(_OneByte):
+    """Confirms the active model."""
+
+    TYPE: ClassVar[MsgType] = MsgType.MODEL_SELECTED
+    _FIELD: ClassVar[str] = "active_model"
+    active_model: int
+
+
+@dataclass(frozen=True, slots=True)
+class Infer(Message):
+    """Runs one inference on ``input`` (the raw input tensor bytes)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.INFER
+    model: int = ACTIVE_MODEL
+    input: bytes = b""
+
+    def encode_payload(self) -> bytes:
+        return bytes([self.model, 0]) + bytes(self.input)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Infer:
+        r = _Reader(payload, "INFER")
+        model, _reserved = r.unpack("BB")
+        return cls(model, r.rest())
+
+
+STAGES = ("t_rx", "t_pre", "t_infer", "t_encode")
+
+
+@dataclass(frozen=True, slots=True)
+class Result(Message):
+    """Output tensor plus raw per-stage device timing (SPEC §5.7)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.RESULT
+    model: int
+    tick_hz: int
+    t_rx: int
+    t_pre: int
+    t_infer: int
+    t_encode: int
+    output: bytes = b""
+
+    _FIXED: ClassVar[str] = "BBIIIII"
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<" + self._FIXED, self.model, 0, self.tick_hz, self.t_rx, self.t_pre, self.t_infer,
+                           self.t_encode) + bytes(self.output)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Result:
+        r = _Reader(payload, "RESULT")
+        model, _reserved, tick_hz, t_rx, t_pre, t_infer, t_encode = r.unpack(cls._FIXED)
+        return cls(model, tick_hz, t_rx, t_pre, t_infer, t_encode, r.rest())
+
+    def timings_us(self) -> dict[str, float]:
+        """Per-stage device time in microseconds (empty when the device gave no tick rate)."""
+        if not self.tick_hz:
+            return {}
+        return {stage: getattr(self, stage) * 1e6 / self.tick_hz for stage in STAGES}
+
+
+@dataclass(frozen=True, slots=True)
+class Bench(Message):
+    """Runs a model ``runs`` times on the device with no link traffic."""
+
+    TYPE: ClassVar[MsgType] = MsgType.BENCH
+    model: int = ACTIVE_MODEL
+    runs: int = 100
+
+    def encode_payload(self) -> bytes:
+        if not 1 <= self.runs <= MAX_BENCH_RUNS:
+            raise ValueError(f"BENCH runs must be 1..{MAX_BENCH_RUNS}, got {self.runs}")
+        return struct.pack("<BI", self.model, self.runs)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Bench:
+        return cls(*_Reader(payload, "BENCH").unpack("BI"))
+
+
+@dataclass(frozen=True, slots=True)
+class BenchResult(Message):
+    """min / max / total ticks of a BENCH run; mean is ``total / runs``."""
+
+    TYPE: ClassVar[MsgType] = MsgType.BENCH_RESULT
+    model: int
+    runs: int
+    tick_hz: int
+    min: int
+    max: int
+    total: int
+
+    _FIXED: ClassVar[str] = "BIIIIQ"
+
+    @property
+    def mean(self) -> float:
+        """Mean ticks per run."""
+        return self.total / self.runs if self.runs else 0.0
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<" + self._FIXED, self.model, self.runs, self.tick_hz, self.min, self.max, self.total)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> BenchResult:
+        return cls(*_Reader(payload, "BENCH_RESULT").unpack(cls._FIXED))
+
+
+@dataclass(frozen=True, slots=True)
+class _Blob(Message):
+    """A message whose payload is opaque bytes echoed back."""
+
+    data: bytes = b""
+
+    def encode_payload(self) -> bytes:
+        return bytes(self.data)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Message:
+        return cls(bytes(payload))
+
+
+@dataclass(frozen=True, slots=True)
+class Ping(_Blob):
+    """Liveness check; the device echoes ``data`` in a :class:`Pong`."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PING
+
+
+@dataclass(frozen=True, slots=True)
+class Pong(_Blob):
+    """Echo of a :class:`Ping`."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PONG
+
+
+@dataclass(frozen=True, slots=True)
+class Stats(_Empty):
+    """Asks for the device counters."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATS
+
+
+STAT_NAMES = ("frames_ok", "crc_errors", "framing_errors", "overflows", "errors_sent", "inferences",
+              "rx_bytes", "tx_bytes", "uptime_ms")
+
+
+@dataclass(frozen=True, slots=True)
+class StatsReply(Message):
+    """Device counters in SPEC §5.10 order; a newer device may send more."""
+
+    TYPE: ClassVar[MsgType] = MsgType.STATS_REPLY
+    counters: tuple[int, ...] = field(default_factory=tuple)
+
+    def encode_payload(self) -> bytes:
+        return bytes([len(self.counters)]) + struct.pack(f"<{len(self.counters)}I", *self.counters)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> StatsReply:
+        r = _Reader(payload, "STATS_REPLY")
+        count = r.u8()
+        return cls(tuple(r.unpack(f"{count}I")))
+
+    def as_dict(self) -> dict[str, int]:
+        """Counters by name (unknown extra counters as ``counter_N``)."""
+        return {(STAT_NAMES[i] if i < len(STAT_NAMES) else f"counter_{i}"): v for i, v in enumerate(self.counters)}
+
+    def __getattr__(self, name: str) -> int:
+        if name in STAT_NAMES:
+            index = STAT_NAMES.index(name)
+            return self.counters[index] if index < len(self.counters) else 0
+        raise AttributeError(name)
+
+
+@dataclass(frozen=True, slots=True)
+class Log(Message):
+    """Text from the device (unsolicited, seq 0)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.LOG
+    level: int = 1
+    text: str = ""
+
+    def encode_payload(self) -> bytes:
+        return bytes([self.level]) + self.text.encode("utf-8")
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Log:
+        r = _Reader(payload, "LOG")
+        return cls(r.u8(), r.rest().decode("utf-8", errors="replace"))
+
+
+@dataclass(frozen=True, slots=True)
+class Error(Message):
+    """The device's reply to a request it could not serve."""
+
+    TYPE: ClassVar[MsgType] = MsgType.ERROR
+    code: int
+    text: str = ""
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<H", self.code) + self.text.encode("utf-8")[:MAX_ERROR_TEXT]
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> Error:
+        r = _Reader(payload, "ERROR")
+        (code,) = r.unpack("H")
+        try:
+            code = ErrorCode(code)
+        except ValueError:
+            pass  # a newer device's code: keep the number
+        return cls(code, r.rest().decode("utf-8", errors="replace"))
+
+    def __str__(self) -> str:
+        name = self.code.name if isinstance(self.code, ErrorCode) else f"code {self.code}"
+        return f"{name}: {self.text}" if self.text else name
+
+
+MESSAGE_CLASSES: dict[int, type[Message]] = {
+    cls.TYPE: cls
+    for cls in (Hello, Info, ListModels, ModelList, SelectModel, ModelSelected, Infer, Result, Bench,
+                BenchResult, Ping, Pong, Stats, StatsReply, Log, Error)
+}
+
+
+def decode_message(msg_type: int, payload: bytes) -> Message:
+    """Decode a payload of the given type into its typed message; raises ProtocolError."""
+    cls = MESSAGE_CLASSES.get(msg_type)
+    if cls is None:
+        raise ProtocolError(f"unknown message type {msg_type:#04x}")
+    return cls.decode_payload(payload)
