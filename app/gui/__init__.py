@@ -1,0 +1,1 @@
+"""The Qt GUI (PySide6 + pyqtgraph): the only part of edgeloop that imports Qt."""

@@ -1,0 +1,434 @@
+"""source → preprocess → session, yielding one `ResultRecord` per model input.
+
+The GUI, the headless runner, the recorder and the validator all consume this
+one stream. Two threads do the work so that capture never waits on the link:
+
+- the *capture* thread reads the source. For a live source (camera, IMU
+  stream) it keeps only the newest capture when the link is slower, and
+  counts the ones it replaced in `stats.dropped_captures`; a file or
+  synthetic source is simply slowed down instead (nothing is dropped);
+- the *sender* thread preprocesses and submits requests within the board's
+  credit window, so frame N+1 crosses the wire while frame N is inferred.
+
+Replies complete in the session's reader thread and land in an output queue;
+records carry the capture timestamp and sequence number, device timings in
+ticks and µs with their timing-source label, RTT and host overhead.
+
+Example::
+
+    with Pipeline(open_source("synthetic:bottles"), session) as pipe:
+        for record in pipe.records(limit=100):
+            print(record.label, record.confidence, record.timing_label, record.t_infer_us)
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from edgeloop.app.preprocess import ImagePreprocessor, Prepared, Preprocessor, Roi, dequantize, make_preprocessor, softmax_if_logits
+from edgeloop.app.session import LinkState, Reply, Session
+from edgeloop.app.sources.base import Capture, Source
+from edgeloop.app.transport import LinkLost
+from edgeloop.protocol import ModelDescriptor, Result, TimingSource
+
+
+@dataclass(frozen=True, eq=False)
+class ResultRecord:
+    """One inference, as every consumer sees it. Times are monotonic seconds unless named `_us`/`_ms`."""
+
+    seq: int
+    capture_index: int
+    timestamp: float  # capture time of the frame (or of the IMU window's last sample)
+    model_index: int
+    model_name: str
+    class_index: int  # -1 when the request failed
+    label: str
+    confidence: float  # probability of `label`; NaN for a regression output
+    probabilities: tuple[float, ...]
+    labels: tuple[str, ...]
+    tick_hz: int
+    ticks: Mapping[str, int]  # t_rx, t_pre, t_infer, t_encode in device ticks
+    timings_us: Mapping[str, float]  # the same in µs
+    timing_source: TimingSource
+    rtt_s: float  # request written → reply decoded
+    latency_s: float  # capture → record ready
+    host_overhead_s: float  # preprocess + encode + reply → record (no device, wire or queueing time)
+    attempts: int
+    frame: np.ndarray | None = None  # the capture (image or IMU samples) for display and recording
+    view: np.ndarray | None = None  # what the model saw (resized image or the IMU window)
+    meta: Mapping[str, Any] = field(default_factory=dict)  # ground truth from the source, if any
+    output: bytes = b""
+    error: str = ""  # why the request failed; empty for a result
+
+    @property
+    def ok(self) -> bool:
+        """True for a classification, False for a failed request."""
+        return not self.error
+
+    @property
+    def timing_label(self) -> str:
+        """'measured', 'emulated' or 'host clock': how the device timings must be presented."""
+        return TimingSource(self.timing_source).label
+
+    @property
+    def tick_unit(self) -> str:
+        """What a tick counts (CPU cycles, emulated instructions, host ns, SysTick ticks)."""
+        return TimingSource(self.timing_source).tick_unit
+
+    @property
+    def t_infer_us(self) -> float:
+        """Inference time on the device in µs (NaN when unknown)."""
+        return self.timings_us.get("t_infer", math.nan)
+
+
+@dataclass
+class PipelineStats:
+    """Counters of a running pipeline."""
+
+    captures: int = 0
+    dropped_captures: int = 0  # live captures replaced by a newer one before they could be sent
+    inputs_sent: int = 0
+    results: int = 0
+    failures: int = 0
+    last_error: str = ""
+
+
+_END = object()
+
+
+class Pipeline:
+    """Runs a source through preprocessing into a session; iterate `records()` for the results.
+
+    The pipeline owns the source (closing it on stop) but not the session.
+    `model` picks the board model by index or name (default: the active one).
+    `stop_on_link_failure` ends the stream when the session gives up
+    reconnecting (the headless runner wants that; the GUI keeps waiting for the
+    user to reconnect).
+    """
+
+    def __init__(self, source: Source, session: Session, *, model: int | str | None = None,
+                 roi: Roi | None = None, stop_on_link_failure: bool = True,
+                 on_record: Callable[[ResultRecord], None] | None = None) -> None:
+        if session.info is None:
+            raise RuntimeError("connect the session before building a pipeline (Session.connect())")
+        self.source = source
+        self.session = session
+        self.stop_on_link_failure = stop_on_link_failure
+        self.on_record = on_record
+        self.stats = PipelineStats()
+        self._roi = roi or Roi()
+        self._stop = threading.Event()
+        self._paused = threading.Event()
+        self._captures: queue.Queue = queue.Queue(maxsize=1 if source.live else 2)
+        self._out: queue.Queue = queue.Queue()
+        self._lock = threading.Lock()
+        self._outstanding = 0
+        self._drained = threading.Condition(self._lock)
+        self._pending_model: int | None = None
+        self._threads: list[threading.Thread] = []
+        self.model_index = self._resolve_model(model)
+        if self.model_index != session.info.active_model:
+            session.select_model(self.model_index)
+        self._preprocessor = self._build_preprocessor(self.model_index)
+
+    # -- model and ROI ------------------------------------------------------------------------
+    @property
+    def model(self) -> ModelDescriptor:
+        """Descriptor of the model the pipeline feeds."""
+        assert self.session.info is not None
+        return self.session.info.models[self.model_index]
+
+    def _resolve_model(self, model: int | str | None) -> int:
+        info = self.session.info
+        assert info is not None
+        if not info.models:
+            raise RuntimeError(f"board {info.board!r} reports no models: build its firmware with at least one")
+        if model is None:
+            return info.active_model if 0 <= info.active_model < len(info.models) else 0
+        if isinstance(model, int) or (isinstance(model, str) and model.isdigit()):
+            index = int(model)
+            if not 0 <= index < len(info.models):
+                raise ValueError(f"model index {index} is out of range: the board has {len(info.models)} models")
+            return index
+        names = [m.name for m in info.models]
+        if model not in names:
+            raise ValueError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
+        return names.index(model)
+
+    def _build_preprocessor(self, index: int) -> Preprocessor:
+        assert self.session.info is not None
+        model = self.session.info.models[index]
+        pre = make_preprocessor(model, roi=self._roi)
+        if pre.kind not in ("any", self.source.kind):
+            raise ValueError(f"model {model.name!r} takes {pre.kind} input but source {self.source.name!r} gives "
+                             f"{self.source.kind}: pick a matching model (--model) or source (--source)")
+        return pre
+
+    def select_model(self, model: int | str) -> None:
+        """Switch models; takes effect between two inputs (callable from any thread)."""
+        index = self._resolve_model(model)
+        self._build_preprocessor(index)  # fail now, in the caller's thread, if it cannot work
+        with self._lock:
+            self._pending_model = index
+
+    @property
+    def roi(self) -> Roi:
+        """The region of interest applied to image inputs."""
+        return self._roi
+
+    @roi.setter
+    def roi(self, roi: Roi) -> None:
+        self._roi = roi
+        pre = self._preprocessor
+        if isinstance(pre, ImagePreprocessor):
+            pre.roi = roi
+
+    # -- control ----------------------------------------------------------------------------------
+    def start(self) -> Pipeline:
+        """Start the capture and sender threads (idempotent)."""
+        if not self._threads:
+            self._threads = [threading.Thread(target=self._capture_main, name="edgeloop-capture", daemon=True),
+                             threading.Thread(target=self._sender_main, name="edgeloop-sender", daemon=True)]
+            for thread in self._threads:
+                thread.start()
+        return self
+
+    def pause(self) -> None:
+        """Stop sending inputs (live captures keep being replaced by newer ones)."""
+        self._paused.set()
+
+    def resume(self) -> None:
+        """Send inputs again after pause()."""
+        self._paused.clear()
+
+    @property
+    def paused(self) -> bool:
+        """True while paused."""
+        return self._paused.is_set()
+
+    def stop(self) -> None:
+        """Stop both threads and close the source; safe to call twice and from any thread."""
+        self._stop.set()
+        self.source.close()
+        for thread in self._threads:
+            if thread is not threading.current_thread():
+                thread.join(timeout=5.0)
+
+    def __enter__(self) -> Pipeline:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- consuming ------------------------------------------------------------------------------------
+    def records(self, *, limit: int | None = None, timeout: float | None = None) -> Iterator[ResultRecord]:
+        """Yield records until the source ends, `limit` records, `timeout` seconds, or stop().
+
+        A source or link failure that ends the stream is raised here.
+        """
+        self.start()
+        end = None if timeout is None else time.monotonic() + timeout
+        count = 0
+        while limit is None or count < limit:
+            left = None if end is None else end - time.monotonic()
+            if left is not None and left <= 0:
+                return
+            try:
+                item = self._out.get(timeout=0.1 if left is None else min(left, 0.1))
+            except queue.Empty:
+                if self._stop.is_set() and not any(t.is_alive() for t in self._threads):
+                    return
+                continue
+            if item is _END:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            count += 1
+            yield item
+
+    def get(self, timeout: float = 0.0) -> ResultRecord | None:
+        """The next record if one is ready within `timeout` seconds (for polling consumers such as a GUI)."""
+        try:
+            item = self._out.get(timeout=timeout) if timeout > 0 else self._out.get_nowait()
+        except queue.Empty:
+            return None
+        if item is _END or isinstance(item, BaseException):
+            self._out.put(item)  # keep the end marker visible to records() as well
+            return None
+        return item
+
+    @property
+    def finished(self) -> bool:
+        """True once both threads have ended (source exhausted, stopped, or failed)."""
+        return bool(self._threads) and not any(t.is_alive() for t in self._threads)
+
+    # -- threads --------------------------------------------------------------------------------------
+    def _capture_main(self) -> None:
+        try:
+            while not self._stop.is_set():
+                capture = self.source.read(timeout=0.2)
+                if capture is None:
+                    if self.source.finished:
+                        break
+                    continue
+                self.stats.captures += 1
+                self._offer(capture)
+        except Exception as exc:  # a source failure ends the stream with its message
+            self._out.put(exc if isinstance(exc, (OSError, ValueError, RuntimeError)) else RuntimeError(str(exc)))
+            self._stop.set()
+        finally:
+            self._put_capture(_END)
+
+    def _offer(self, capture: Capture) -> None:
+        if self.source.live:
+            try:
+                self._captures.put_nowait(capture)
+            except queue.Full:
+                try:
+                    self._captures.get_nowait()
+                    self.stats.dropped_captures += 1
+                except queue.Empty:
+                    pass
+                self._captures.put_nowait(capture)
+        else:
+            self._put_capture(capture)
+
+    def _put_capture(self, item: object) -> None:
+        while not self._stop.is_set() or item is _END:
+            try:
+                self._captures.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                if item is _END and self._stop.is_set():
+                    return
+
+    def _sender_main(self) -> None:
+        try:
+            while True:
+                try:
+                    item = self._captures.get(timeout=0.1)
+                except queue.Empty:
+                    if self._stop.is_set():
+                        break
+                    continue
+                if item is _END or self._stop.is_set():
+                    break
+                while self._paused.is_set() and not self._stop.is_set():
+                    time.sleep(0.02)
+                self._apply_model_switch()
+                t0 = time.monotonic()
+                for prepared in self._preprocessor.process(item):
+                    prep_s = time.monotonic() - t0
+                    if not self._submit(item, prepared, prep_s):
+                        break
+                    t0 = time.monotonic()
+            self._wait_drained(timeout=10.0)
+        except Exception as exc:
+            self._out.put(exc if isinstance(exc, (OSError, ValueError, RuntimeError)) else RuntimeError(str(exc)))
+        finally:
+            self._stop.set()
+            self.source.close()
+            self._out.put(_END)
+
+    def _apply_model_switch(self) -> None:
+        with self._lock:
+            index, self._pending_model = self._pending_model, None
+        if index is None or index == self.model_index:
+            return
+        self._wait_drained(timeout=10.0)  # results of the old model still arrive under its index
+        self.session.select_model(index)
+        self.model_index = index
+        self._preprocessor = self._build_preprocessor(index)
+
+    def _submit(self, capture: Capture, prepared: Prepared, prep_s: float) -> bool:
+        """Send one input, waiting for credit; False when the pipeline must stop."""
+        while not self._stop.is_set():
+            try:
+                future = self.session.infer(prepared.payload, self.model_index, credit_timeout=0.2)
+            except TimeoutError:
+                continue  # no credit yet (or reconnecting): check stop, then wait again
+            except LinkLost as exc:
+                if self.session.state is LinkState.FAILED and self.stop_on_link_failure:
+                    raise
+                self.stats.failures += 1
+                self.stats.last_error = str(exc)
+                time.sleep(0.1)
+                return True  # drop this input; the session reconnects or the user does
+            with self._lock:
+                self._outstanding += 1
+            self.stats.inputs_sent += 1
+            model = self.model
+            future.add_done_callback(lambda f: self._complete(f, capture, prepared, prep_s, model))
+            return True
+        return False
+
+    def _wait_drained(self, timeout: float) -> None:
+        end = time.monotonic() + timeout
+        with self._drained:
+            while self._outstanding and (left := end - time.monotonic()) > 0:
+                self._drained.wait(min(left, 0.1))
+
+    def _complete(self, future: Future, capture: Capture, prepared: Prepared, prep_s: float,
+                  model: ModelDescriptor) -> None:
+        """Build the record of a finished request (runs in the session's reader thread)."""
+        try:
+            record = self._record(future, capture, prepared, prep_s, model)
+            if record.ok:
+                self.stats.results += 1
+            else:
+                self.stats.failures += 1
+                self.stats.last_error = record.error
+            self._out.put(record)
+            if self.on_record:
+                self.on_record(record)
+        finally:
+            with self._drained:
+                self._outstanding -= 1
+                self._drained.notify_all()
+
+    def _record(self, future: Future, capture: Capture, prepared: Prepared, prep_s: float,
+                model: ModelDescriptor) -> ResultRecord:
+        info = self.session.info
+        source = info.timing_source if info else TimingSource.HOST_CLOCK
+        labels = tuple(model.labels)
+        exc = future.exception()
+        if exc is not None:
+            return ResultRecord(seq=0, capture_index=capture.index, timestamp=prepared.timestamp,
+                                model_index=self.model_index, model_name=model.name, class_index=-1, label="",
+                                confidence=math.nan, probabilities=(), labels=labels, tick_hz=0, ticks={},
+                                timings_us={}, timing_source=source, rtt_s=math.nan,
+                                latency_s=time.monotonic() - prepared.timestamp, host_overhead_s=prep_s,
+                                attempts=0, frame=capture.data, view=prepared.view, meta=prepared.meta,
+                                error=str(exc))
+        reply: Reply = future.result()
+        result = reply.message
+        assert isinstance(result, Result)
+        values = dequantize(result.output, model.output)
+        if labels or values.size > 1:
+            probs = softmax_if_logits(values)
+            index = int(np.argmax(probs))
+            label = labels[index] if index < len(labels) else f"class {index}"
+            confidence = float(probs[index])
+        else:  # a regression head (one value, no labels): report the value itself
+            probs, index = values, 0
+            label, confidence = f"{float(values[0]):.4g}", math.nan
+        ticks = {"t_rx": result.t_rx, "t_pre": result.t_pre, "t_infer": result.t_infer,
+                 "t_encode": result.t_encode}
+        now = time.monotonic()
+        overhead = prep_s + (reply.sent_at - reply.granted_at) + (now - reply.received_at)
+        return ResultRecord(seq=reply.seq, capture_index=capture.index, timestamp=prepared.timestamp,
+                            model_index=result.model, model_name=model.name, class_index=index, label=label,
+                            confidence=confidence, probabilities=tuple(float(p) for p in probs), labels=labels,
+                            tick_hz=result.tick_hz, ticks=ticks, timings_us=result.timings_us(),
+                            timing_source=source, rtt_s=reply.rtt, latency_s=now - prepared.timestamp,
+                            host_overhead_s=overhead, attempts=reply.attempts, frame=capture.data,
+                            view=prepared.view, meta=prepared.meta, output=result.output)

@@ -1,0 +1,71 @@
+/*
+ * nn_dsp.h - the Armv7E-M DSP (SIMD32) instructions the optimized kernels use.
+ *
+ * Purpose: one spelling for the packed 16-bit instructions, mapped to the ACLE
+ * intrinsics of <arm_acle.h> when the target has them (__ARM_FEATURE_DSP), and
+ * otherwise to portable C that computes the same bits, so that the optimized
+ * kernels can be tested on any host.
+ *
+ * Contract: operands are 32-bit words holding two 16-bit lanes (low = lane 0).
+ *   nn_sxtb16(x)        lanes = sign-extended bytes 0 and 2 of x
+ *   nn_sxtb16_ror8(x)   lanes = sign-extended bytes 1 and 3 of x
+ *   nn_sadd16(a, b)     lane-wise a + b, wrapping
+ *   nn_smlad(a, b, acc) acc + a.lo*b.lo + a.hi*b.hi (wrapping; the Q flag is ignored)
+ *   nn_smlabb/nn_smlatt acc + a.lo*b.lo / acc + a.hi*b.hi
+ *
+ * Example:
+ *     uint32_t w = nn_read32(weights);                // 4 int8 weights
+ *     acc = nn_smlad(nn_sxtb16(w), col02, acc);       // w0*c0 + w2*c2
+ *     acc = nn_smlad(nn_sxtb16_ror8(w), col13, acc);  // w1*c1 + w3*c3
+ */
+#ifndef NN_DSP_H
+#define NN_DSP_H
+
+#include <stdint.h>
+#include <string.h>
+
+/* Unaligned-safe 32-bit load (one LDR on Cortex-M7). */
+static inline uint32_t nn_read32(const void *p) {
+    uint32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#include <arm_acle.h>
+
+static inline uint32_t nn_sxtb16(uint32_t x) { return __sxtb16(x); }
+static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return __sxtb16((x >> 8) | (x << 24)); }
+static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b); }
+static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
+static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
+static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+
+#else /* portable model of the same instructions */
+
+static inline uint32_t nn_pack16(int32_t lo, int32_t hi) {
+    return (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+}
+static inline int32_t nn_lo16(uint32_t x) { return (int16_t)(x & 0xFFFFu); }
+static inline int32_t nn_hi16(uint32_t x) { return (int16_t)(x >> 16); }
+
+static inline uint32_t nn_sxtb16(uint32_t x) {
+    return nn_pack16((int8_t)(x & 0xFFu), (int8_t)((x >> 16) & 0xFFu));
+}
+static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return nn_sxtb16((x >> 8) | (x << 24)); }
+static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) {
+    return nn_pack16(nn_lo16(a) + nn_lo16(b), nn_hi16(a) + nn_hi16(b));
+}
+static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) {
+    uint32_t r = (uint32_t)acc + (uint32_t)(nn_lo16(a) * nn_lo16(b)) + (uint32_t)(nn_hi16(a) * nn_hi16(b));
+    return (int32_t)r;
+}
+static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(nn_lo16(a) * nn_lo16(b)));
+}
+static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(nn_hi16(a) * nn_hi16(b)));
+}
+#endif
+
+#endif /* NN_DSP_H */

@@ -1,0 +1,212 @@
+/*
+ * nn_kernels.h - int8 neural-network kernels with TFLite Micro semantics.
+ *
+ * Purpose: the operations a compiled model (see nn_model.h) is made of. The
+ * model compiler (`edgeloop compile`) turns every layer of a .tflite file into
+ * one call of a kernel below with a const parameter struct it precomputed:
+ * requantization multipliers and shifts, activation bounds, padding, strides.
+ * No kernel allocates, uses floating point (except QUANTIZE/DEQUANTIZE of a
+ * float tensor) or keeps state.
+ *
+ * Contract:
+ *   - Tensors are dense and row-major (NHWC for 4-D), int8 unless stated.
+ *   - Results are bit-exact with the TFLite Micro reference kernels, including
+ *     their double rounding: requantization is
+ *         nn_requantize(acc, mult, shift)
+ *       = rounding_shift_right(SRDHM(acc << max(shift,0), mult), max(-shift,0)).
+ *   - Two implementations share this contract: the reference kernels
+ *     (nn_ref.c, plain loops: the specification) and the optimized kernels
+ *     (nn_opt.c, for Cortex-M cores with the DSP extension, two MACs per
+ *     instruction). NN_OPTIMIZED selects them at compile time: it defaults to
+ *     1 when the compiler defines __ARM_FEATURE_DSP and to 0 otherwise;
+ *     pass -DNN_OPTIMIZED=1 on any host to run the optimized code through a
+ *     portable C model of the DSP intrinsics (nn_dsp.h).
+ *   - `scratch` is caller-provided working memory of at least the size the
+ *     matching *_scratch_bytes() function returns (4-byte aligned); it may be
+ *     NULL when that size is 0. The compiler plans scratch in the model arena.
+ *   - In place: nn_add_s8 and nn_mul_s8 may write over an input whose shape
+ *     equals the output's; nn_softmax_s8, nn_logistic_s8, nn_requantize_s8 and
+ *     nn_copy may write over their input. Other kernels need disjoint buffers.
+ *
+ * Example (a 1x1 convolution, 8 -> 4 channels, on a 2x2 image):
+ *
+ *     static const int8_t w[4 * 8] = {...};           // OHWI
+ *     static const int32_t b[4] = {...}, m[4] = {...}, s[4] = {...};
+ *     static const nn_conv_params_t p = {
+ *         .batches = 1, .in_h = 2, .in_w = 2, .in_c = 8,
+ *         .out_h = 2, .out_w = 2, .out_c = 4, .k_h = 1, .k_w = 1,
+ *         .stride_h = 1, .stride_w = 1, .dil_h = 1, .dil_w = 1,
+ *         .in_offset = 128, .out_offset = -5, .act_min = -128, .act_max = 127,
+ *         .weights = w, .bias = b, .mult = m, .shift = s, .per_channel = 1};
+ *     int8_t x[2 * 2 * 8], y[2 * 2 * 4];
+ *     static int32_t scratch[64];   // >= nn_conv2d_s8_scratch_bytes(&p)
+ *     nn_conv2d_s8(&p, x, y, scratch);
+ */
+#ifndef NN_KERNELS_H
+#define NN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifndef NN_OPTIMIZED
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
+#define NN_OPTIMIZED 1
+#else
+#define NN_OPTIMIZED 0
+#endif
+#endif
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* CONV_2D and DEPTHWISE_CONV_2D. Weights: conv OHWI [out_c, k_h, k_w, in_c];
+ * depthwise [1, k_h, k_w, out_c] with out_c = in_c * depth_mult and output
+ * channel m + ic * depth_mult reading input channel ic. */
+typedef struct {
+    int32_t batches;
+    int32_t in_h, in_w, in_c;
+    int32_t out_h, out_w, out_c;
+    int32_t k_h, k_w;
+    int32_t stride_h, stride_w;
+    int32_t dil_h, dil_w;
+    int32_t pad_top, pad_left;   /* padding before the first row/column */
+    int32_t depth_mult;          /* depthwise only, else 1 */
+    int32_t in_offset;           /* -(input zero point) */
+    int32_t out_offset;          /* output zero point */
+    int32_t act_min, act_max;    /* fused activation bounds, quantized */
+    const int8_t *weights;
+    const int32_t *bias;         /* out_c entries, or NULL */
+    const int32_t *mult;         /* Q31 multipliers, out_c entries or 1 */
+    const int32_t *shift;        /* exponents (>0: left), as many as mult */
+    int32_t per_channel;         /* 1: mult/shift indexed by channel, 0: entry 0 */
+} nn_conv_params_t;
+
+/* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (x[b][i] + in_offset) + bias[o]). */
+typedef struct {
+    int32_t batches, in_features, out_features;
+    int32_t in_offset, out_offset, act_min, act_max;
+    const int8_t *weights;       /* [out_features, in_features] */
+    const int32_t *bias;         /* out_features entries, or NULL */
+    const int32_t *mult;
+    const int32_t *shift;
+    int32_t per_channel;
+} nn_fc_params_t;
+
+/* MAX_POOL_2D and AVERAGE_POOL_2D (input and output share quantization). */
+typedef struct {
+    int32_t batches, in_h, in_w, channels, out_h, out_w;
+    int32_t k_h, k_w, stride_h, stride_w, pad_top, pad_left;
+    int32_t act_min, act_max;
+} nn_pool_params_t;
+
+/* MEAN over `reduce` contiguous elements: input viewed as [outer, reduce, inner].
+ * Always requantizes (as TFLM does, even when input and output share scales). */
+typedef struct {
+    int32_t outer, reduce, inner;
+    int32_t zp_times_count;      /* (int32)(input zero point * reduce) */
+    int32_t mult, shift;         /* already divided by `reduce` (TFLM's rescaling) */
+    int32_t out_offset;
+} nn_mean_params_t;
+
+/* ADD and MUL with 4-D broadcasting: element (n,h,w,c) of the output reads
+ * in1[n*s1[0] + h*s1[1] + w*s1[2] + c*s1[3]] (stride 0 on a broadcast axis). */
+typedef struct {
+    int32_t out_dims[4];
+    int32_t in1_strides[4], in2_strides[4];
+    int32_t in1_offset, in2_offset, out_offset;  /* -zp1, -zp2, zp_out */
+    int32_t left_shift;                          /* ADD: 20 */
+    int32_t in1_mult, in1_shift, in2_mult, in2_shift;  /* ADD only */
+    int32_t out_mult, out_shift;
+    int32_t act_min, act_max;
+} nn_binary_params_t;
+
+/* SOFTMAX over the last axis (int8 in, int8 out with scale 1/256, zp -128). */
+typedef struct {
+    int32_t outer, depth;
+    int32_t input_mult, input_left_shift, diff_min;
+} nn_softmax_params_t;
+
+/* LOGISTIC (int8 in, int8 out with scale 1/256, zp -128). */
+typedef struct {
+    int32_t size, in_zp, radius, mult, left_shift;
+} nn_logistic_params_t;
+
+/* PAD of a 4-D tensor with a constant (the output zero point). */
+typedef struct {
+    int32_t in_dims[4], out_dims[4], before[4];
+    int32_t pad_value;
+    int32_t elem_bytes;
+} nn_pad_params_t;
+
+/* CONCATENATION: input i is [outer, part_bytes[i]] bytes, output [outer, sum]. */
+#define NN_CONCAT_MAX_INPUTS 16
+typedef struct {
+    int32_t outer, count;
+    int32_t part_bytes[NN_CONCAT_MAX_INPUTS];
+} nn_concat_params_t;
+
+/* QUANTIZE float32 -> int8, DEQUANTIZE int8 -> float32, QUANTIZE int8 -> int8. */
+typedef struct {
+    int32_t size;
+    float scale;
+    int32_t zero_point;
+} nn_affine_params_t;
+
+typedef struct {
+    int32_t size, in_zp, out_zp, mult, shift;
+} nn_requant_params_t;
+
+/* The building blocks every kernel shares (TFLM's MultiplyByQuantizedMultiplier). */
+int32_t nn_srdhm(int32_t a, int32_t b);
+int32_t nn_rounding_shift_right(int32_t x, int exponent);
+int32_t nn_requantize(int32_t acc, int32_t mult, int32_t shift);
+
+/* Scratch each kernel needs in its current build (0 for reference kernels). */
+size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
+size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p);
+
+/* Reference kernels: plain loops, the specification. */
+void nn_ref_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_ref_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_ref_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+
+/* Optimized kernels (nn_opt.c), same contract; compiled only when NN_OPTIMIZED. */
+void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
+size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p);
+
+/* Entry points used by generated models: the build's implementation. */
+#if NN_OPTIMIZED
+#define nn_conv2d_s8 nn_opt_conv2d_s8
+#define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
+#define nn_fc_s8 nn_opt_fc_s8
+#else
+#define nn_conv2d_s8 nn_ref_conv2d_s8
+#define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
+#define nn_fc_s8 nn_ref_fc_s8
+#endif
+
+void nn_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);
+void nn_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void nn_mul_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void nn_softmax_s8(const nn_softmax_params_t *p, const int8_t *in, int8_t *out);
+void nn_logistic_s8(const nn_logistic_params_t *p, const int8_t *in, int8_t *out);
+void nn_pad(const nn_pad_params_t *p, const void *in, void *out);
+void nn_concat(const nn_concat_params_t *p, const void *const *in, void *out);
+void nn_quantize_f32_s8(const nn_affine_params_t *p, const float *in, int8_t *out);
+void nn_dequantize_s8_f32(const nn_affine_params_t *p, const int8_t *in, float *out);
+void nn_requantize_s8(const nn_requant_params_t *p, const int8_t *in, int8_t *out);
+/* RESHAPE when source and destination differ (memmove: in place is fine). */
+void nn_copy(const void *in, void *out, size_t bytes);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* NN_KERNELS_H */

@@ -1,0 +1,18 @@
+# board.mk - the host virtual board: the firmware core as a Linux process.
+# Included by firmware/Makefile (BOARD=host). Serves the link on TCP and/or a pty.
+
+HOST_PORT_DIR := $(patsubst %/,%,$(dir $(abspath $(lastword $(MAKEFILE_LIST)))))
+
+CC := gcc
+SIZE := size
+OBJCOPY :=
+
+PORT_SRCS := $(HOST_PORT_DIR)/port_host.c $(HOST_PORT_DIR)/main_host.c
+# EL_NO_MAIN: main_host.c parses the command line instead of el_main.c.
+# A desktop has memory to spare: keep the last input of many large models.
+PORT_CFLAGS := -DEL_NO_MAIN -D_GNU_SOURCE -pthread -DEL_IO_POOL_BYTES='(1024u * 1024u)' \
+	-ffunction-sections -fdata-sections
+PORT_LDFLAGS := -pthread -Wl,--gc-sections
+PORT_LDLIBS := -lm
+# The host image is an executable, not an MCU image: no .bin.
+PORT_IMAGE_BIN :=

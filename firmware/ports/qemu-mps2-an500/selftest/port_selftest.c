@@ -1,0 +1,88 @@
+/*
+ * port_selftest.c - bare-metal self-test of the qemu-mps2-an500 port.
+ *
+ * Prints the SysTick count of known instruction loops (the calibration the
+ * test suite checks for 40 instructions per tick and for determinism), then
+ * checks the 32-bit tick extension across SysTick wraps with interrupts
+ * masked, the millisecond clock, the LED register and the port identity.
+ * Exit status: the number of failed checks. Run by
+ * tests/firmware/test_qemu_port.py through edgeloop.app.qemu.run_bare_metal().
+ */
+#include <string.h>
+
+#include "../../cortex-m/cm7.h"
+#include "bm_runtime.h"
+#include "port.h"
+#include "qemu_mps2.h"
+
+static int failures;
+
+static void check(int ok, const char *what)
+{
+    printf("%s %s\n", ok ? "ok" : "FAIL", what);
+    failures += !ok;
+}
+
+/* Exactly 2 instructions per iteration (subs, bne): 2n instructions in all. */
+static void spin(uint32_t n)
+{
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n)::"cc");
+}
+
+static uint32_t timed_spin(uint32_t n)
+{
+    uint32_t t0 = port_ticks();
+    spin(n);
+    return port_ticks() - t0;
+}
+
+int main(void)
+{
+    check(port_init(), "port_init");
+    printf("board %s timing %u tick_hz %lu cpu_hz %lu\n", port_board_name(),
+           (unsigned)port_timing_source(), (unsigned long)port_tick_hz(),
+           (unsigned long)port_cpu_hz());
+
+    for (uint32_t n = 1000u; n <= 1000000u; n *= 10u) {
+        printf("calib %lu %lu\n", (unsigned long)(2u * n), (unsigned long)timed_spin(n));
+    }
+
+    /* Masked interrupts across several SysTick reloads: the count must keep growing. */
+    uint32_t primask = port_cm_irq_save();
+    uint32_t before = port_ticks();
+    spin(600000u); /* 1.2 M instructions = 30000 ticks: past one 25000-tick reload */
+    uint32_t after = port_ticks();
+    port_cm_irq_restore(primask);
+    uint32_t masked = after - before;
+    printf("masked %lu\n", (unsigned long)masked);
+    check(masked >= 29000u && masked <= 31000u, "ticks across a reload with interrupts masked");
+
+    uint32_t last = port_ticks(), backwards = 0;
+    for (int i = 0; i < 200000; ++i) {
+        uint32_t now = port_ticks();
+        backwards += (int32_t)(now - last) < 0;
+        last = now;
+    }
+    check(backwards == 0u, "port_ticks never goes backwards");
+
+    uint32_t ms0 = port_millis();
+    spin(5000000u); /* 10 M instructions = 10 ms of virtual time */
+    uint32_t ms = port_millis() - ms0;
+    printf("millis %lu\n", (unsigned long)ms);
+    check(ms >= 9u && ms <= 11u, "port_millis follows virtual time");
+
+    port_led(true);
+    int lit = (MPS2_FPGAIO_LED0 & 1u) != 0u;
+    port_led(false);
+    check(lit && (MPS2_FPGAIO_LED0 & 1u) == 0u, "LED0 in the FPGA I/O block");
+
+    check(strcmp(port_board_name(), "qemu-mps2-an500") == 0, "board name");
+    check(port_timing_source() == PORT_TIMING_QEMU_ICOUNT, "timing source qemu-icount");
+
+    volatile double d = 2.5;
+    check(d * 3.0 == 7.5, "double-precision FPU");
+
+    check(port_link_read((uint8_t[4]){0}, 4) == 0u, "no link input when nothing was sent");
+    printf("done %d\n", failures);
+    return failures;
+}

@@ -1,0 +1,125 @@
+"""The compile pipeline: read -> lower -> plan -> emit, written atomically."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
+from edgeloop.models.compiler.errors import CompileError
+from edgeloop.models.compiler.lower import LoweredGraph, lower
+from edgeloop.models.compiler.meta import ModelMeta, load_meta
+from edgeloop.models.compiler.planner import Plan, plan
+from edgeloop.models.compiler.tflite_reader import read_tflite
+
+_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+
+
+@dataclass
+class CompiledModel:
+    """Everything the compiler derived from one .tflite file."""
+
+    name: str
+    sha256: bytes
+    graph: LoweredGraph
+    plan: Plan
+    meta: ModelMeta
+    labels: tuple[str, ...]
+    macc: int
+    const_bytes: int
+    code_bytes: int
+    c_source: str
+    h_source: str
+    tflite_bytes: int
+
+    @property
+    def flash_bytes(self) -> int:
+        return self.const_bytes + self.code_bytes
+
+    @property
+    def arena_bytes(self) -> int:
+        return self.plan.arena_bytes
+
+
+def default_name(path: Path) -> str:
+    """A C identifier derived from a file name ("bottle-v2.tflite" -> "bottle_v2")."""
+    stem = re.sub(r"[^A-Za-z0-9_]", "_", Path(path).stem) or "model"
+    if stem[0].isdigit():
+        stem = "m_" + stem
+    return stem[:63]
+
+
+def _default_labels(graph: LoweredGraph) -> tuple[str, ...]:
+    out = graph.model.tensors[graph.output]
+    producers = {s.output: s for s in graph.steps}
+    step = producers.get(graph.output)
+    while step is not None and step.op in ("DEQUANTIZE", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "QUANTIZE"):
+        step = producers.get(step.inputs[0]) if step.inputs else None
+    classifier = step is not None and step.op in ("SOFTMAX", "LOGISTIC")
+    if out.size > 255 or (out.size == 1 and not classifier):
+        return ()
+    return tuple(f"class{i}" for i in range(out.size))
+
+
+def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
+                  source_name: str = "model.tflite") -> CompiledModel:
+    """Compile .tflite bytes in memory; raises CompileError (a ValueError) on any problem."""
+    if not _NAME_RE.match(name):
+        raise CompileError(f"model name {name!r} is not a C identifier (letters, digits, _; "
+                           "not starting with a digit; at most 63 characters); pass --name")
+    meta = meta or ModelMeta()
+    model = read_tflite(data)
+    graph = lower(model)
+    arena = plan(graph)
+    out = model.tensors[graph.output]
+    if meta.labels is not None:
+        if len(meta.labels) != out.size:
+            raise CompileError(f"{len(meta.labels)} labels given, but the model output has {out.size} "
+                               f"elements (shape {list(out.shape)}); give one label per output element")
+        labels = meta.labels
+    else:
+        labels = _default_labels(graph)
+    macc = sum(s.macc for s in graph.steps)
+    cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
+    cb += sum(len(x.encode("utf-8")) + 1 + 4 for x in labels)
+    sha = hashlib.sha256(data).digest()
+    c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
+                          input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
+                          window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + kb)
+    return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, kb, c_src, h_src, len(data))
+
+
+def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
+                 meta_path: Path | None = None) -> CompiledModel:
+    """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
+
+    The sidecar defaults to MODEL.meta.json beside the model when present.
+    Nothing is written unless compilation succeeds; files are moved into
+    place only after both have been written completely.
+    """
+    tflite = Path(tflite)
+    try:
+        data = tflite.read_bytes()
+    except OSError as exc:
+        raise CompileError(f"cannot read {tflite}: {exc.strerror or exc}") from None
+    if meta_path is None:
+        candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
+        meta_path = candidate if candidate is not None and candidate.is_file() else None
+    meta = load_meta(meta_path) if meta_path is not None else None
+    result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name)
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))
+    try:
+        (tmp / f"{result.name}.c").write_text(result.c_source, encoding="utf-8")
+        (tmp / f"{result.name}.h").write_text(result.h_source, encoding="utf-8")
+        for suffix in (".h", ".c"):
+            os.replace(tmp / f"{result.name}{suffix}", out_dir / f"{result.name}{suffix}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return result

@@ -1,0 +1,255 @@
+"""C11 emission of a lowered, planned model: NAME.c and NAME.h."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from edgeloop.models.compiler.lower import LoweredGraph, Step
+from edgeloop.models.compiler.planner import ARENA, INPUT, OUTPUT, Plan
+
+# Bytes of Cortex-M7 -Os code per kernel (nn_ref.c/nn_opt.c measured with
+# arm-none-eabi-size; tests/compiler keep this table honest). Shared helpers
+# (requantize, fixed-point exp) are counted once in "common".
+KERNEL_CODE_BYTES = {
+    "common": 200,
+    "nn_conv2d_s8": 1300,
+    "nn_depthwise_conv2d_s8": 900,
+    "nn_fc_s8": 500,
+    "nn_max_pool_s8": 280,
+    "nn_avg_pool_s8": 280,
+    "nn_mean_s8": 180,
+    "nn_add_s8": 380,
+    "nn_mul_s8": 300,
+    "nn_softmax_s8": 700,
+    "nn_logistic_s8": 500,
+    "nn_pad": 300,
+    "nn_concat": 80,
+    "nn_quantize_f32_s8": 120,
+    "nn_dequantize_s8_f32": 80,
+    "nn_requantize_s8": 120,
+    "nn_copy": 20,
+}
+MODEL_CODE_BYTES = 48      # invoke() prologue and argument checks
+CALL_CODE_BYTES = 12       # one kernel call in invoke()
+
+_C_TYPES = {np.dtype("int8"): "int8_t", np.dtype("int32"): "int32_t"}
+DTYPE_CODES = {9: 0, 3: 1, 7: 2, 2: 3, 0: 4}   # TFLite type -> nn_dtype_t
+STRUCT_BYTES = {  # sizeof() of the parameter structs on a 32-bit target
+    "nn_conv_params_t": 25 * 4 + 4, "nn_fc_params_t": 12 * 4, "nn_pool_params_t": 14 * 4,
+    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 24 * 4, "nn_softmax_params_t": 5 * 4,
+    "nn_logistic_params_t": 5 * 4, "nn_pad_params_t": 14 * 4, "nn_concat_params_t": 18 * 4,
+    "nn_affine_params_t": 3 * 4, "nn_requant_params_t": 5 * 4,
+}
+
+
+def _array(name: str, arr: np.ndarray) -> str:
+    ctype = _C_TYPES[arr.dtype]
+    values = [str(int(v)) for v in arr.reshape(-1)]
+    if ctype == "int32_t":
+        values = [v if v != "-2147483648" else "INT32_MIN" for v in values]
+    per_line = 24 if ctype == "int8_t" else 8
+    lines = [", ".join(values[i:i + per_line]) for i in range(0, len(values), per_line)]
+    body = ",\n    ".join(lines)
+    return f"static const _Alignas(4) {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
+
+
+def _value(v: object, prefix: str) -> str:
+    if v is None:
+        return "NULL"
+    if isinstance(v, str):
+        return f"{prefix}_{v}"
+    if isinstance(v, float):
+        return f"{np.float32(v).item()!r}f" if np.isfinite(v) else "0.0f"
+    if isinstance(v, (list, tuple)):
+        return "{" + ", ".join(_value(x, prefix) for x in v) + "}"
+    iv = int(v)  # type: ignore[call-overload]
+    return "INT32_MIN" if iv == -(1 << 31) else str(iv)
+
+
+def const_bytes(steps: list[Step]) -> int:
+    """Bytes of constant data (weights, biases, multipliers, parameter structs)."""
+    total = 0
+    for s in steps:
+        total += sum(a.nbytes for a in s.consts.values())
+        total += STRUCT_BYTES.get(s.struct or "", 0)
+    return total
+
+
+def code_bytes(steps: list[Step]) -> int:
+    """Estimated code bytes: the kernels used, once each, plus invoke()."""
+    kernels = {s.kernel for s in steps}
+    return (KERNEL_CODE_BYTES["common"] + sum(KERNEL_CODE_BYTES[k] for k in kernels)
+            + MODEL_CODE_BYTES + CALL_CODE_BYTES * len(steps))
+
+
+def _tensor_desc(graph: LoweredGraph, ti: int) -> str:
+    t = graph.model.tensors[ti]
+    dims = list(t.shape) + [0] * (4 - len(t.shape))
+    scale = float(t.quant.scale[0]) if (t.quant is not None and t.type_code != 0) else 0.0
+    zp = int(t.quant.zero_point[0]) if (t.quant is not None and t.type_code != 0) else 0
+    return (f"{{.dtype = {DTYPE_CODES[t.type_code]}, .rank = {len(t.shape)}, "
+            f".dims = {{{', '.join(map(str, dims))}}}, .scale = {_value(scale, '')}, "
+            f".zero_point = {zp}, .bytes = {t.nbytes}u}}")
+
+
+def _c_string(s: str) -> str:
+    out = []
+    for ch in s.encode("utf-8"):
+        c = chr(ch)
+        if c in '"\\':
+            out.append("\\" + c)
+        elif 32 <= ch < 127 and c != "?":
+            out.append(c)
+        else:
+            out.append(f"\\{ch:03o}")
+    return '"' + "".join(out) + '"'
+
+
+def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha256: bytes,
+           labels: tuple[str, ...], input_kind: int, sample_rate_hz: int, window: int, hop: int,
+           macc: int, flash_bytes: int) -> tuple[str, str]:
+    """Return (NAME.c, NAME.h) source text."""
+    upper = name.upper()
+    model = graph.model
+
+    def loc(ti: int, const: bool) -> str:
+        kind, off = plan.location(ti)
+        ctype = "float" if model.tensors[ti].type_code == 0 else "int8_t"
+        qual = "const " if const else ""
+        if kind == INPUT:
+            base = "in"
+            qual = "const "
+        elif kind == OUTPUT:
+            base = "out"
+        else:
+            base = f"(a + {off})"
+        return f"({qual}{ctype} *){base}"
+
+    decls: list[str] = []
+    calls: list[str] = []
+    for pos, step in enumerate(graph.steps):
+        prefix = f"op{pos}"
+        for key, arr in step.consts.items():
+            decls.append(_array(f"{prefix}_{key}", arr))
+        if step.struct is not None:
+            fields = ",\n    ".join(f".{k} = {_value(v, prefix)}" for k, v in step.params.items())
+            decls.append(f"static const {step.struct} {prefix}_params = {{\n    {fields}\n}};\n")
+        comment = f"    /* {step.op} (operator {step.index}) -> {list(step.out_shape)} */\n"
+        out = loc(step.output, const=False)
+        act_inputs = iter(step.inputs)
+
+        def operand(pos_in: int) -> str:
+            if pos_in in step.const_inputs:
+                return f"{prefix}_{step.const_inputs[pos_in]}"
+            return loc(next(act_inputs), const=True)
+
+        if step.kernel == "nn_copy":
+            src_kind = plan.location(step.inputs[0])
+            dst_kind = plan.location(step.output)
+            if src_kind == dst_kind:
+                calls.append(comment.replace("*/", "(shares storage) */"))
+                continue
+            call = f"nn_copy({loc(step.inputs[0], True)}, {out}, {step.params['bytes']}u);"
+        elif step.kernel in ("nn_add_s8", "nn_mul_s8"):
+            call = f"{step.kernel}(&{prefix}_params, {operand(0)}, {operand(1)}, {out});"
+        elif step.kernel == "nn_concat":
+            count = int(step.params["count"])  # type: ignore[arg-type]
+            parts = ", ".join(operand(i) for i in range(count))
+            calls.append(comment + f"    {{\n        const void *const parts[{count}] = {{{parts}}};\n"
+                         f"        nn_concat(&{prefix}_params, parts, {out});\n    }}\n")
+            continue
+        elif step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8"):
+            sc = plan.scratch(pos)
+            scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
+            call = f"{step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});"
+        else:
+            call = f"{step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
+        calls.append(comment + "    " + call + "\n")
+
+    label_block = ""
+    labels_ref = "NULL"
+    if labels:
+        label_block = (f"static const char *const {name}_labels[{len(labels)}] = {{"
+                       + ", ".join(_c_string(x) for x in labels) + "};\n\n")
+        labels_ref = f"{name}_labels"
+    hash_c = ", ".join(f"0x{b:02x}" for b in sha256)
+    arena_in_use = any(g.kind == ARENA for g in plan.groups)
+    c_src = f"""/*
+ * {name}.c - generated by `edgeloop compile` from {source_name}. Do not edit.
+ *
+ * {len(graph.steps)} operators, {macc} MACs, arena {plan.arena_bytes} bytes.
+ * Build with the kernels of edgeloop's firmware/nn (nn_ref.c, nn_opt.c).
+ */
+#include <stddef.h>
+#include <stdint.h>
+
+#include "{name}.h"
+#include "nn_kernels.h"
+
+{"".join(decls)}
+{label_block}static nn_status_t {name}_invoke(const void *input, void *output, void *arena) {{
+    if (input == NULL || output == NULL || arena == NULL || ((uintptr_t)arena & 15u) != 0u) {{
+        return NN_ERR_ARGUMENT;
+    }}
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+{"".join(calls)}    return NN_OK;
+}}
+
+const nn_model_t nn_model_{name} = {{
+    .name = {_c_string(name)},
+    .hash = {{{hash_c}}},
+    .macc = {macc}u,
+    .flash_bytes = {flash_bytes}u,
+    .ram_bytes = {plan.arena_bytes}u,
+    .input_kind = {input_kind},
+    .sample_rate_hz = {sample_rate_hz},
+    .window = {window},
+    .hop = {hop},
+    .input = {_tensor_desc(graph, graph.input)},
+    .output = {_tensor_desc(graph, graph.output)},
+    .label_count = {len(labels)},
+    .labels = {labels_ref},
+    .arena_bytes = {upper}_ARENA_BYTES,
+    .invoke = {name}_invoke,
+}};
+"""
+    del arena_in_use
+    in_t, out_t = model.tensors[graph.input], model.tensors[graph.output]
+    h_src = f"""/*
+ * {name}.h - generated by `edgeloop compile` from {source_name}. Do not edit.
+ *
+ * Model `{name}`: input {in_t.dtype_name}{list(in_t.shape)}, output {out_t.dtype_name}{list(out_t.shape)}.
+ * Contract of nn_model_{name}.invoke(): see nn_model.h. Example:
+ *
+ *     static uint8_t arena[{upper}_ARENA_BYTES] __attribute__((aligned(16)));
+ *     nn_status_t st = nn_model_{name}.invoke(input, output, arena);
+ */
+#ifndef {upper}_H
+#define {upper}_H
+
+#include "nn_model.h"
+
+/* Bytes of 16-byte aligned scratch invoke() needs (activations + kernel scratch). */
+#define {upper}_ARENA_BYTES {plan.arena_bytes}u
+/* Bytes of the input and output tensors. */
+#define {upper}_INPUT_BYTES {in_t.nbytes}u
+#define {upper}_OUTPUT_BYTES {out_t.nbytes}u
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+extern const nn_model_t nn_model_{name};
+
+#ifdef __cplusplus
+}}
+#endif
+
+#endif /* {upper}_H */
+"""
+    return c_src, h_src

@@ -1,0 +1,68 @@
+"""The JSON sidecar of a model: labels, input kind and IMU windowing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from edgeloop.models.compiler.errors import CompileError
+
+INPUT_KINDS = {"tensor": 0, "image": 1, "imu-window": 2, "imu-features": 3}
+_KEYS = {"labels", "input_kind", "sample_rate_hz", "window", "hop"}
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """What the firmware descriptor carries beyond the tensors themselves."""
+
+    labels: tuple[str, ...] | None = None   # None: default ("class0".. or none)
+    input_kind: str = "tensor"
+    sample_rate_hz: int = 0
+    window: int = 0
+    hop: int = 0
+
+    @property
+    def input_kind_code(self) -> int:
+        return INPUT_KINDS[self.input_kind]
+
+
+def parse_meta(obj: object, source: str = "metadata") -> ModelMeta:
+    """Validate a decoded sidecar object; errors name the field and the fix."""
+    if not isinstance(obj, dict):
+        raise CompileError(f"{source}: expected a JSON object, got {type(obj).__name__}")
+    unknown = set(obj) - _KEYS
+    if unknown:
+        raise CompileError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(_KEYS)}")
+    labels = obj.get("labels")
+    if labels is not None:
+        if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+            raise CompileError(f"{source}: 'labels' must be a list of strings")
+        if len(labels) > 255:
+            raise CompileError(f"{source}: {len(labels)} labels; at most 255 are supported")
+        for lab in labels:
+            if not lab or len(lab.encode("utf-8")) > 255:
+                raise CompileError(f"{source}: label {lab!r} must be 1-255 bytes of UTF-8")
+        labels = tuple(labels)
+    kind = obj.get("input_kind", "tensor")
+    if kind not in INPUT_KINDS:
+        raise CompileError(f"{source}: input_kind {kind!r} is not one of {sorted(INPUT_KINDS)}")
+    ints = {}
+    for key in ("sample_rate_hz", "window", "hop"):
+        v = obj.get(key, 0)
+        if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 65535:
+            raise CompileError(f"{source}: {key} must be an integer 0..65535, got {v!r}")
+        ints[key] = v
+    if kind not in ("imu-window", "imu-features") and any(ints.values()):
+        raise CompileError(f"{source}: sample_rate_hz/window/hop apply to IMU input kinds only "
+                           f"(input_kind is {kind!r})")
+    return ModelMeta(labels, kind, **ints)
+
+
+def load_meta(path: Path) -> ModelMeta:
+    """Read and validate a sidecar file."""
+    try:
+        obj = json.loads(Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise CompileError(f"{path}: not valid JSON ({exc}); fix the metadata sidecar") from None
+    return parse_meta(obj, str(path))

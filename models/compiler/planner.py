@@ -1,0 +1,139 @@
+"""Static activation-arena planning by tensor liveness.
+
+Tensors that are alive at the same step never overlap; a tensor whose last
+reader is the step that produces another may hand its storage over (in place)
+when the kernel allows it, and RESHAPE outputs share their input's storage.
+Buffers are placed greedily, largest first, at the lowest offset that does not
+collide with any already placed buffer of an overlapping lifetime.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from edgeloop.models.compiler.lower import LoweredGraph
+
+ALIGN = 4            # every buffer starts 4-byte aligned (int16/float32 scratch, word loads)
+ARENA_ALIGN = 16     # the arena size is rounded to this (nn_model.h asks for 16-byte alignment)
+
+INPUT, OUTPUT, ARENA = "input", "output", "arena"
+
+
+@dataclass
+class Group:
+    """Storage shared by one or more tensors (or one step's scratch)."""
+
+    gid: int
+    kind: str                 # INPUT, OUTPUT or ARENA
+    size: int
+    start: int                # first step that writes it (-1: before the first step)
+    end: int                  # last step that reads it
+    tensors: list[int] = field(default_factory=list)
+    offset: int = 0
+
+
+@dataclass
+class Plan:
+    """Where every tensor lives, and the arena that holds them."""
+
+    groups: list[Group]
+    tensor_group: dict[int, int]        # tensor index -> group id
+    scratch_group: dict[int, int]       # step position -> group id
+    arena_bytes: int
+    peak_bytes: int                     # largest sum of live arena buffers at any step
+    lower_bound: int                    # largest (inputs + output + scratch) of one step in the arena
+
+    def location(self, tensor: int) -> tuple[str, int]:
+        g = self.groups[self.tensor_group[tensor]]
+        return g.kind, g.offset
+
+    def scratch(self, step_pos: int) -> int | None:
+        gid = self.scratch_group.get(step_pos)
+        return None if gid is None else self.groups[gid].offset
+
+
+def _align(n: int, a: int = ALIGN) -> int:
+    return (n + a - 1) // a * a
+
+
+def plan(graph: LoweredGraph) -> Plan:
+    """Assign every activation tensor and scratch buffer an arena offset."""
+    tensors = graph.model.tensors
+    last_use: dict[int, int] = {}
+    for pos, step in enumerate(graph.steps):
+        for t in step.inputs:
+            last_use[t] = pos
+    last_use[graph.output] = len(graph.steps)   # the caller reads it after the last step
+
+    groups: list[Group] = []
+    tensor_group: dict[int, int] = {}
+
+    def new_group(kind: str, size: int, start: int, tensor: int | None) -> Group:
+        g = Group(len(groups), kind, size, start, start)
+        groups.append(g)
+        if tensor is not None:
+            g.tensors.append(tensor)
+            tensor_group[tensor] = g.gid
+        return g
+
+    new_group(INPUT, tensors[graph.input].nbytes, -1, graph.input)
+    out_group = None
+    scratch_group: dict[int, int] = {}
+    for pos, step in enumerate(graph.steps):
+        t_out = step.output
+        size = tensors[t_out].nbytes
+        target = None
+        if t_out != graph.output:
+            for t_in in step.in_place:
+                g = groups[tensor_group[t_in]]
+                dies_here = last_use.get(t_in) == pos and all(last_use.get(t, -1) <= pos for t in g.tensors)
+                if step.alias and g.kind == INPUT:
+                    target = g          # a reshape of the input is a read-only view of it
+                    break
+                if g.kind == ARENA and (step.alias or dies_here):
+                    if step.alias and not dies_here and tensors[t_in].nbytes != size:
+                        continue
+                    target = g
+                    break
+        if target is not None:
+            target.tensors.append(t_out)
+            target.size = max(target.size, size)
+            tensor_group[t_out] = target.gid
+        elif t_out == graph.output:
+            if out_group is None:
+                out_group = new_group(OUTPUT, size, pos, t_out)
+            else:
+                tensor_group[t_out] = out_group.gid
+        else:
+            new_group(ARENA, size, pos, t_out)
+        if step.scratch_bytes:
+            scratch_group[pos] = new_group(ARENA, step.scratch_bytes, pos, None).gid
+
+    for g in groups:
+        g.end = max([g.start] + [last_use.get(t, g.start) for t in g.tensors])
+
+    arena = [g for g in groups if g.kind == ARENA]
+    placed: list[Group] = []
+    for g in sorted(arena, key=lambda g: (-g.size, g.start, g.gid)):
+        collisions = sorted((p for p in placed if p.start <= g.end and g.start <= p.end),
+                            key=lambda p: p.offset)
+        offset = 0
+        for p in collisions:
+            if offset + g.size <= p.offset:
+                break
+            offset = max(offset, _align(p.offset + p.size))
+        g.offset = offset
+        placed.append(g)
+
+    end = max((g.offset + g.size for g in arena), default=0)
+    arena_bytes = max(_align(end, ARENA_ALIGN), ARENA_ALIGN)
+    peak = 0
+    bound = 0
+    for pos, step in enumerate(graph.steps):
+        live = sum(g.size for g in arena if g.start <= pos <= g.end)
+        peak = max(peak, live)
+        used = {tensor_group[t] for t in step.inputs} | {tensor_group[step.output]}
+        if pos in scratch_group:
+            used.add(scratch_group[pos])
+        bound = max(bound, sum(groups[gid].size for gid in used if groups[gid].kind == ARENA))
+    return Plan(groups, tensor_group, scratch_group, arena_bytes, peak, bound)

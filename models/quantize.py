@@ -1,0 +1,283 @@
+"""Post-training int8 quantization and export of trained Keras models.
+
+`export_model()` writes everything a zoo entry or a training run ships:
+
+- `NAME.keras`          the trained float model (Keras 3 format)
+- `NAME_float.tflite`   float32 TFLite model
+- `NAME.tflite`         full-integer int8 TFLite model (int8 input and output),
+                        calibrated on a representative data set
+- `NAME.onnx`           float ONNX model (through tf2onnx, when it is installed)
+- `NAME.meta.json`      what the model compiler needs beside the int8 model
+                        (labels, input kind, IMU rate/window/hop), see docs/formats.md
+
+Int8 tensors follow TFLite's affine rule `real = scale * (q - zero_point)`;
+`quantize()` and `dequantize()` apply it on the host side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
+META_SUFFIX = ".meta.json"
+
+
+class ExportError(RuntimeError):
+    """A model could not be converted to one of the export formats."""
+
+
+@dataclass(frozen=True)
+class ModelMeta:
+    """Contents of `NAME.meta.json`, written beside the int8 `.tflite`.
+
+    The model compiler copies these fields into the model descriptor (SPEC.md 5.3).
+    `feature_norm` is present for `imu-features` models: the host standardises
+    each feature as `(x - mean) / std` before quantizing it with the input
+    tensor's scale and zero point, because one int8 scale cannot hold
+    statistics whose ranges differ by five decades (see docs/formats.md).
+    """
+
+    labels: tuple[str, ...]
+    input_kind: str
+    sample_rate_hz: int = 0
+    window: int = 0
+    hop: int = 0
+    channels: tuple[str, ...] = ()
+    feature_norm: dict[str, list[float]] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.input_kind not in INPUT_KINDS:
+            raise ValueError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
+        imu = self.input_kind.startswith("imu-")
+        if imu and (self.sample_rate_hz <= 0 or self.window <= 0 or self.hop <= 0):
+            raise ValueError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the JSON object written to `NAME.meta.json`."""
+        data: dict[str, Any] = {
+            "labels": list(self.labels),
+            "input_kind": self.input_kind,
+            "sample_rate_hz": int(self.sample_rate_hz),
+            "window": int(self.window),
+            "hop": int(self.hop),
+        }
+        if self.channels:
+            data["channels"] = list(self.channels)
+        if self.feature_norm is not None:
+            data["feature_norm"] = self.feature_norm
+        data.update(self.extra)
+        return data
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "ModelMeta":
+        """Build a ModelMeta from a parsed meta.json object (unknown keys land in `extra`)."""
+        known = {"labels", "input_kind", "sample_rate_hz", "window", "hop", "channels", "feature_norm"}
+        missing = {"labels", "input_kind"} - data.keys()
+        if missing:
+            raise ValueError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
+        return cls(
+            labels=tuple(data["labels"]),
+            input_kind=data["input_kind"],
+            sample_rate_hz=int(data.get("sample_rate_hz", 0)),
+            window=int(data.get("window", 0)),
+            hop=int(data.get("hop", 0)),
+            channels=tuple(data.get("channels", ())),
+            feature_norm=data.get("feature_norm"),
+            extra={k: v for k, v in data.items() if k not in known},
+        )
+
+
+def write_meta(path: Path, meta: ModelMeta) -> None:
+    """Write `meta` as pretty JSON to `path`."""
+    path.write_text(json.dumps(meta.to_json(), indent=2) + "\n", encoding="utf-8")
+
+
+def read_meta(path: Path) -> ModelMeta:
+    """Read a `NAME.meta.json` file."""
+    try:
+        return ModelMeta.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON ({exc}); re-export the model") from exc
+
+
+@dataclass(frozen=True)
+class QuantParams:
+    """Scale and zero point of one int8 tensor."""
+
+    scale: float
+    zero_point: int
+
+
+def quantize(x: np.ndarray, qp: QuantParams) -> np.ndarray:
+    """Map real values to int8 with round-half-to-even and saturation, as TFLite's QUANTIZE does."""
+    q = np.round(np.asarray(x, dtype=np.float64) / qp.scale) + qp.zero_point
+    return np.clip(q, -128, 127).astype(np.int8)
+
+
+def dequantize(q: np.ndarray, qp: QuantParams) -> np.ndarray:
+    """Map int8 values back to real values."""
+    return (np.asarray(q, dtype=np.float32) - np.float32(qp.zero_point)) * np.float32(qp.scale)
+
+
+def io_quant_params(tflite: bytes) -> tuple[QuantParams, QuantParams]:
+    """Return the (input, output) quantization of a single-input, single-output int8 model."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(tflite)
+    pairs = []
+    for det in (interp.get_input_details(0), interp.get_output_details(0)):
+        if det["dtype"] != np.int8:
+            raise ValueError(f"the model's tensors are {np.dtype(det['dtype']).name}, not int8; "
+                             "export the model with to_tflite_int8()")
+        qp = det["quantization_parameters"]
+        pairs.append(QuantParams(float(qp["scales"][0]), int(qp["zero_points"][0])))
+    return pairs[0], pairs[1]
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """Silence the converter's prints of the intermediate SavedModel signature."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
+
+
+def _converter(model: Any) -> Any:
+    import tensorflow as tf
+
+    return tf.lite.TFLiteConverter.from_keras_model(model)
+
+
+def to_tflite_float(model: Any) -> bytes:
+    """Convert a Keras model to a float32 TFLite flatbuffer."""
+    with _quiet():
+        try:
+            return bytes(_converter(model).convert())
+        except Exception as exc:  # the converter raises a zoo of types
+            raise ExportError(f"float TFLite conversion failed: {exc}") from exc
+
+
+def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 400, seed: int = 0) -> bytes:
+    """Convert a Keras model to a full-integer int8 TFLite flatbuffer.
+
+    `representative` holds float inputs shaped like the model input without
+    the batch axis removed (N, ...); up to `max_samples` of them, drawn with
+    `seed`, calibrate every activation range. Input and output are int8.
+    """
+    import tensorflow as tf
+
+    rep = np.asarray(representative, dtype=np.float32)
+    if rep.ndim < 2 or len(rep) == 0:
+        raise ValueError("the representative data set must be a non-empty batch (N, ...) of model inputs")
+    if len(rep) > max_samples:
+        rep = rep[np.random.default_rng(seed).choice(len(rep), max_samples, replace=False)]
+
+    def gen() -> Iterator[list[np.ndarray]]:
+        for i in range(len(rep)):
+            yield [rep[i : i + 1]]
+
+    conv = _converter(model)
+    conv.optimizations = [tf.lite.Optimize.DEFAULT]
+    conv.representative_dataset = gen
+    conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    conv.inference_input_type = tf.int8
+    conv.inference_output_type = tf.int8
+    with _quiet():
+        try:
+            return bytes(conv.convert())
+        except Exception as exc:
+            raise ExportError(f"int8 TFLite conversion failed: {exc}") from exc
+
+
+def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
+    """Export a Keras model to ONNX through tf2onnx.
+
+    Raises ExportError naming the cause when tf2onnx is missing or cannot
+    convert the model; nothing is written in that case.
+    """
+    try:
+        import tf2onnx
+    except ImportError as exc:
+        raise ExportError("ONNX export needs tf2onnx: pip install tf2onnx") from exc
+    import tensorflow as tf
+
+    spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input")]
+    fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
+    try:
+        proto, _ = tf2onnx.convert.from_function(fn, input_signature=spec, opset=opset)
+    except Exception as exc:
+        raise ExportError(f"tf2onnx could not convert the model: {type(exc).__name__}: {exc}") from exc
+    Path(path).write_bytes(proto.SerializeToString())
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """Paths written by export_model(); `onnx_error` says why ONNX is absent, if it is."""
+
+    keras: Path
+    tflite_float: Path
+    tflite_int8: Path
+    meta: Path
+    onnx: Path | None
+    onnx_error: str | None
+
+    def as_dict(self) -> dict[str, str | None]:
+        return {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self).items()}
+
+
+def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: str, meta: ModelMeta,
+                 seed: int = 0, onnx: bool = True) -> ExportResult:
+    """Write the .keras, float and int8 .tflite, .onnx and meta.json files of `model` into `out_dir`."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    keras_path = out / f"{name}.keras"
+    model.save(keras_path)
+    float_path = out / f"{name}_float.tflite"
+    float_path.write_bytes(to_tflite_float(model))
+    int8_path = out / f"{name}.tflite"
+    int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
+    meta_path = out / f"{name}{META_SUFFIX}"
+    write_meta(meta_path, meta)
+    onnx_path: Path | None = None
+    onnx_error: str | None = None
+    if onnx:
+        try:
+            with tempfile.TemporaryDirectory() as tmp:
+                tmp_path = Path(tmp) / "model.onnx"
+                with _quiet():
+                    to_onnx(model, tmp_path)
+                onnx_path = out / f"{name}.onnx"
+                onnx_path.write_bytes(tmp_path.read_bytes())
+        except ExportError as exc:
+            onnx_error = str(exc)
+    return ExportResult(keras_path, float_path, int8_path, meta_path, onnx_path, onnx_error)
+
+
+def representative_sample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """Return up to `n` rows of `x` drawn without replacement (the calibration set)."""
+    x = np.asarray(x)
+    if len(x) <= n:
+        return x
+    return x[np.sort(np.random.default_rng(seed).choice(len(x), n, replace=False))]
+
+
+def labels_json(labels: Sequence[str]) -> list[str]:
+    """Validate class names for meta.json: non-empty, unique, at most 255 of them, each ≤ 255 UTF-8 bytes."""
+    names = [str(s) for s in labels]
+    if len(set(names)) != len(names):
+        raise ValueError(f"class labels must be unique, got {names}")
+    if len(names) > 255 or any(len(s.encode()) > 255 or not s for s in names):
+        raise ValueError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
+    return names

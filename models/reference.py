@@ -1,0 +1,99 @@
+"""The oracle: TFLite Micro's own interpreter (the `tflite-micro` package), run on the host.
+
+LiteRT/XNNPACK rounds differently from TFLM's reference kernels, so it is not
+a valid reference for the compiled C; this interpreter is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence the interpreter's C-level allocation failure messages while probing sizes."""
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _interpreter(tflite_bytes: bytes, arena_size: int | None = None):
+    from tflite_micro.python.tflite_micro import runtime
+
+    return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=arena_size)
+
+
+def run_reference(tflite_bytes: bytes, inputs: np.ndarray | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Run one inference of the model under TFLite Micro and return its outputs.
+
+    `inputs` is one array per model input (a bare array for single-input
+    models), already in the input tensor's dtype and shape.
+    """
+    interp = _interpreter(tflite_bytes)
+    if isinstance(inputs, np.ndarray):
+        inputs = [inputs]
+    for i, x in enumerate(inputs):
+        details = interp.get_input_details(i)
+        arr = np.asarray(x, dtype=details["dtype"]).reshape(details["shape"])
+        interp.set_input(arr, i)
+    interp.invoke()
+    outputs = []
+    i = 0
+    while True:
+        try:
+            interp.get_output_details(i)
+        except (IndexError, RuntimeError, ValueError):
+            break
+        outputs.append(np.array(interp.get_output(i), copy=True))
+        i += 1
+    return outputs
+
+
+def run_reference_batch(tflite_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
+    """Run the single-input, single-output model on each row of `inputs` (one interpreter)."""
+    interp = _interpreter(tflite_bytes)
+    details = interp.get_input_details(0)
+    outs = []
+    for x in inputs:
+        interp.set_input(np.asarray(x, dtype=details["dtype"]).reshape(details["shape"]), 0)
+        interp.invoke()
+        outs.append(np.array(interp.get_output(0), copy=True))
+    return np.stack(outs)
+
+
+def tflm_arena_bytes(tflite_bytes: bytes, limit: int = 64 << 20) -> int:
+    """Smallest tensor arena (bytes, to 16) with which TFLite Micro allocates and runs the model."""
+
+    def fits(size: int) -> bool:
+        try:
+            interp = _interpreter(tflite_bytes, arena_size=size)
+            details = interp.get_input_details(0)
+            interp.set_input(np.zeros(details["shape"], details["dtype"]), 0)
+            interp.invoke()
+            return True
+        except (RuntimeError, ValueError):
+            return False
+
+    with _quiet_stderr():
+        hi = 1024
+        while not fits(hi):
+            hi *= 2
+            if hi > limit:
+                raise RuntimeError(f"TFLite Micro cannot allocate the model within {limit} bytes")
+        lo = hi // 2
+        while hi - lo > 16:
+            mid = (lo + hi) // 2 // 16 * 16
+            if fits(mid):
+                hi = mid
+            else:
+                lo = mid
+    return hi

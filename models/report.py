@@ -1,0 +1,213 @@
+"""Evaluation and reports of trained models: float vs int8, per class, with a confusion matrix.
+
+Int8 results come from the TFLite Micro interpreter (the oracle the
+firmware is checked against), never from a float re-implementation.
+`write_report()` writes REPORT.md, report.json and confusion.png (drawn
+with OpenCV) into a model directory.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeloop.models.quantize import QuantParams, dequantize, io_quant_params, quantize
+
+
+def _tflm_runner(tflite: bytes) -> Callable[[np.ndarray], np.ndarray]:
+    """Return a function running one int8 input through the TFLite Micro interpreter."""
+    try:
+        from edgeloop.models import reference  # the project's oracle wrapper, when present
+    except ImportError:
+        reference = None
+    runner = getattr(reference, "run_int8", None) if reference is not None else None
+    if callable(runner):
+        return lambda q: np.asarray(runner(tflite, q))
+    from tflite_micro.python.tflite_micro import runtime
+
+    interp = runtime.Interpreter.from_bytes(tflite)
+
+    def run(q: np.ndarray) -> np.ndarray:
+        interp.set_input(q, 0)
+        interp.invoke()
+        return np.array(interp.get_output(0), copy=True)
+
+    return run
+
+
+@dataclass
+class Int8Model:
+    """An int8 .tflite model run on the TFLite Micro oracle, with float in and float out."""
+
+    tflite: bytes
+
+    def __post_init__(self) -> None:
+        self.input_qp, self.output_qp = io_quant_params(self.tflite)
+        self._run = _tflm_runner(self.tflite)
+
+    def predict_q(self, xq: np.ndarray) -> np.ndarray:
+        """Run already-quantized int8 inputs (N, ...) and return int8 outputs (N, ...)."""
+        return np.stack([self._run(xq[i : i + 1])[0] for i in range(len(xq))])
+
+    def predict(self, x: np.ndarray) -> np.ndarray:
+        """Quantize float inputs with the model's input scale, run them, dequantize the outputs."""
+        return dequantize(self.predict_q(quantize(x, self.input_qp)), self.output_qp)
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
+    """Accuracy, per-class precision/recall/support and the confusion matrix (rows = true class)."""
+    k = len(labels)
+    cm = np.zeros((k, k), dtype=np.int64)
+    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
+    per_class = {}
+    for i, name in enumerate(labels):
+        tp = int(cm[i, i])
+        pred = int(cm[:, i].sum())
+        true = int(cm[i, :].sum())
+        per_class[name] = {
+            "precision": tp / pred if pred else 0.0,
+            "recall": tp / true if true else 0.0,
+            "support": true,
+        }
+    total = int(cm.sum())
+    return {
+        "accuracy": float(np.trace(cm) / total) if total else 0.0,
+        "n": total,
+        "per_class": per_class,
+        "confusion": cm.tolist(),
+    }
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Mean absolute error, RMS error and the largest error."""
+    err = np.asarray(y_pred, np.float64).ravel() - np.asarray(y_true, np.float64).ravel()
+    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
+            "max_abs_error": float(np.max(np.abs(err))), "n": int(err.size)}
+
+
+def count_params_and_macc(model: Any) -> tuple[int, int]:
+    """Return (parameters, multiply-accumulates per inference) of a Keras model's layers we use."""
+    macc = 0
+    for layer in model.layers:
+        cls = type(layer).__name__
+        try:
+            out_shape = layer.output.shape
+            in_shape = layer.input.shape
+        except (AttributeError, ValueError):
+            continue
+        if cls == "Dense":
+            macc += int(in_shape[-1]) * int(out_shape[-1])
+        elif cls == "Conv2D":
+            kh, kw = layer.kernel_size
+            macc += int(np.prod(out_shape[1:])) * kh * kw * int(in_shape[-1])
+        elif cls == "DepthwiseConv2D":
+            kh, kw = layer.kernel_size
+            macc += int(np.prod(out_shape[1:])) * kh * kw
+        elif cls == "SeparableConv2D":
+            kh, kw = layer.kernel_size
+            mid = int(np.prod(out_shape[1:3])) * int(in_shape[-1]) * layer.depth_multiplier
+            macc += mid * kh * kw + mid * int(out_shape[-1])
+        elif cls == "Conv1D":
+            (k,) = layer.kernel_size
+            macc += int(np.prod(out_shape[1:])) * k * int(in_shape[-1])
+    return int(model.count_params()), int(macc)
+
+
+def compiler_analysis(tflite_path: Path, timeout: float = 120.0) -> dict[str, Any] | None:
+    """Flash/RAM/MACC from `edgeloop analyze --json`, or None while the compiler cannot analyse it."""
+    try:
+        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", str(tflite_path)],
+                              capture_output=True, text=True, timeout=timeout)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    if proc.returncode != 0 or not proc.stdout.strip():
+        return None
+    try:
+        data = json.loads(proc.stdout.strip().splitlines()[-1])
+    except json.JSONDecodeError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def draw_confusion(cm: np.ndarray, labels: Sequence[str], title: str, path: Path) -> None:
+    """Draw a confusion matrix (rows true, columns predicted, shaded by row share) as a PNG."""
+    import cv2
+
+    cm = np.asarray(cm)
+    k = len(labels)
+    cell, left, top = 64, 130, 70
+    img = np.full((top + cell * k + 40, left + cell * k + 20, 3), 255, np.uint8)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    cv2.putText(img, title[:60], (8, 22), font, 0.55, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(img, "predicted ->", (left, top - 30), font, 0.45, (80, 80, 80), 1, cv2.LINE_AA)
+    row_sum = np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    share = cm / row_sum
+    for i in range(k):
+        cv2.putText(img, labels[i][:14], (6, top + i * cell + cell // 2 + 5), font, 0.45, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(img, labels[i][:7], (left + i * cell + 4, top - 8), font, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
+        for j in range(k):
+            x0, y0 = left + j * cell, top + i * cell
+            shade = int(255 - 200 * share[i, j])
+            colour = (255, shade, shade) if i == j else (shade, shade, 255)
+            cv2.rectangle(img, (x0, y0), (x0 + cell - 2, y0 + cell - 2), colour, -1)
+            text = str(int(cm[i, j]))
+            cv2.putText(img, text, (x0 + 8, y0 + cell // 2 + 5), font, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.imwrite(str(path), img)
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.2f} %"
+
+
+def write_report(out_dir: Path, report: dict[str, Any]) -> None:
+    """Write report.json, REPORT.md and (for classifiers) confusion.png into `out_dir`.
+
+    `report` holds "name", "task", "labels", "float" and "int8" metric dicts
+    (from classification_metrics or regression_metrics), "params", "macc",
+    optional "analysis" (compiler figures), "sizes" and "recipe".
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    lines = [f"# {report['name']}: {report['task']}", ""]
+    if report.get("description"):
+        lines += [report["description"], ""]
+    fl, q = report["float"], report["int8"]
+    lines += ["| metric | float (Keras) | int8 (TFLite Micro oracle) |", "|---|---|---|"]
+    if "accuracy" in fl:
+        lines.append(f"| accuracy | {_pct(fl['accuracy'])} | {_pct(q['accuracy'])} |")
+        for extra in ("event_recall", "event_false_alarm"):
+            if extra in fl:
+                lines.append(f"| {extra.replace('_', ' ')} | {_pct(fl[extra])} | {_pct(q[extra])} |")
+    else:
+        for key in ("mae", "rmse", "max_abs_error"):
+            lines.append(f"| {key} | {fl[key]:.4f} | {q[key]:.4f} |")
+    lines.append(f"| samples | {fl['n']} | {q['n']} |")
+    lines += ["", f"Evaluated on: {report.get('evaluated_on', 'held-out test split')}.", ""]
+    lines += ["## Size", "", "| figure | value |", "|---|---|",
+              f"| parameters | {report['params']} |", f"| MACC (Keras layer count) | {report['macc']} |"]
+    for key, value in report.get("sizes", {}).items():
+        lines.append(f"| {key} | {value} |")
+    analysis = report.get("analysis")
+    if analysis:
+        for key in ("macc", "flash_bytes", "ram_bytes"):
+            if key in analysis:
+                lines.append(f"| {key} (edgeloop analyze) | {analysis[key]} |")
+    else:
+        lines.append("| flash / RAM | the model compiler's analysis was not available when this report was made |")
+    if "per_class" in q:
+        lines += ["", "## Per class (int8)", "", "| class | precision | recall | support |", "|---|---|---|---|"]
+        for name, m in q["per_class"].items():
+            lines.append(f"| {name} | {_pct(m['precision'])} | {_pct(m['recall'])} | {m['support']} |")
+        lines += ["", "Confusion matrix (rows: true class, columns: predicted): confusion.png", ""]
+        draw_confusion(np.array(q["confusion"]), report["labels"], f"{report['name']} int8", out / "confusion.png")
+    if report.get("recipe"):
+        lines += ["", "## Recipe", "", "```sh", *report["recipe"], "```"]
+    (out / "REPORT.md").write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,79 @@
+"""Model families: tiny image CNNs and dense networks on IMU features, built from a few size knobs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ImagePreset:
+    """Size knobs of an image CNN: input side, gray or RGB, first-layer width and depth."""
+
+    input_size: int
+    color: str
+    width: int
+    depth: int
+    epochs: int
+    description: str
+
+
+IMAGE_PRESETS: dict[str, ImagePreset] = {
+    "demo": ImagePreset(96, "gray", 8, 3, 40, "96×96 gray, 8→64 channels: the live demo model (≤ 64 KB flash/RAM)"),
+    "tiny": ImagePreset(64, "gray", 4, 3, 40, "64×64 gray, 4→32 channels: the smallest useful model (≤ 16 KB flash)"),
+    "wide": ImagePreset(96, "gray", 16, 3, 40, "96×96 gray, 16→128 channels: the accuracy ceiling of the family"),
+}
+
+
+def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int = 8, depth: int = 3,
+                    dropout: float = 0.2, name: str = "image_cnn") -> Any:
+    """A MobileNet-style tiny CNN: a stride-2 3×3 conv stem, then `depth` blocks of stride-2 depthwise
+    3×3 + pointwise 1×1 convs doubling the channels (capped at 8×width), then Flatten → Dense softmax.
+
+    Stride-2 depthwise convs instead of pooling keep every op's input+output small, which is what sets
+    the activation RAM on the MCU. Flatten (not global pooling) keeps *where* things are: the fill
+    level is a vertical position. Inputs are pixels scaled to [0, 1].
+    """
+    import keras
+    from keras import layers
+
+    if input_size % (2 ** (depth + 1)):
+        raise ValueError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
+    if width < 1 or depth < 1:
+        raise ValueError("width and depth must be at least 1")
+    inp = keras.Input((input_size, input_size, channels), name="image")
+    x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False)(inp)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
+    ch = width
+    for _ in range(depth):
+        x = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        ch = min(ch * 2, width * 8)
+        x = layers.Conv2D(ch, 1, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(dropout)(x)
+    out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: int = 2,
+                      dropout: float = 0.1, name: str = "imu_mlp") -> Any:
+    """Dense network on standardized window features: `depth` ReLU layers halving from `width`, then softmax."""
+    import keras
+    from keras import layers
+
+    if width < 2 or depth < 1:
+        raise ValueError("width must be at least 2 and depth at least 1")
+    inp = keras.Input((n_features,), name="features")
+    x = inp
+    units = width
+    for _ in range(depth):
+        x = layers.Dense(units, activation="relu")(x)
+        x = layers.Dropout(dropout)(x)
+        units = max(4, units // 2)
+    out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)

@@ -1,0 +1,257 @@
+"""Fixtures for the app tests: offscreen Qt, a scripted in-process board, and the host virtual board."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import pyqtgraph as pg  # noqa: E402
+
+# pyqtgraph's exit handler walks every graphics item at interpreter exit; under PySide6 that
+# crashes a process whose tests all passed. The app turns it off the same way (gui/theme.py).
+pg.setConfigOptions(exitCleanup=False)
+
+import gc
+import hashlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from edgeloop.app.transport import Transport
+from edgeloop.protocol import (
+    DecodeError,
+    Decoder,
+    DType,
+    Error,
+    ErrorCode,
+    Hello,
+    Infer,
+    Info,
+    InputKind,
+    Message,
+    ModelDescriptor,
+    ModelSelected,
+    Ping,
+    Pong,
+    Result,
+    SelectModel,
+    TensorDesc,
+    TimingSource,
+    encode_message,
+)
+
+LABELS = ("dark", "mid", "bright")
+
+
+def image_model(name: str = "brightness", size: int = 8, channels: int = 1) -> ModelDescriptor:
+    """An image model whose fake implementation classifies mean brightness into three bins."""
+    return ModelDescriptor(
+        name=name, hash=hashlib.sha256(name.encode()).digest(), macc=1000, flash_bytes=2048, ram_bytes=512,
+        input_kind=InputKind.IMAGE,
+        input=TensorDesc(DType.INT8, (1, size, size, channels), 1 / 255, -128),
+        output=TensorDesc(DType.INT8, (1, 3), 1 / 256, -128), labels=LABELS)
+
+
+def imu_model(window: int = 20, hop: int = 10, rate: int = 50) -> ModelDescriptor:
+    """A raw-window IMU model: class 1 when the mean |az| is above 0.5 g."""
+    return ModelDescriptor(
+        name="imu-still", hash=hashlib.sha256(b"imu").digest(), macc=500, flash_bytes=1024, ram_bytes=256,
+        input_kind=InputKind.IMU_WINDOW, input=TensorDesc(DType.INT8, (1, window, 6), 1 / 32, 0),
+        output=TensorDesc(DType.INT8, (1, 2), 1 / 256, -128), labels=("low", "high"),
+        sample_rate_hz=rate, window=window, hop=hop)
+
+
+def fake_classify(model: ModelDescriptor, data: bytes) -> bytes:
+    """What the scripted board computes: a one-hot-ish int8 softmax over the model's labels."""
+    q = np.frombuffer(data, dtype=np.int8).astype(np.float64)
+    real = model.input.scale * (q - model.input.zero_point)
+    n = len(model.labels)
+    if model.input_kind == InputKind.IMAGE:
+        cls = min(n - 1, int(real.mean() * n))
+    else:
+        cls = int(np.abs(real.reshape(-1, 6)[:, 2]).mean() > 0.5)
+    probs = np.full(n, 0.1 / (n - 1))
+    probs[cls] = 0.9
+    return np.clip(np.round(probs * 256) - 128, -128, 127).astype(np.int8).tobytes()
+
+
+class ScriptedPort:
+    """A serial-like object that answers edgeloop requests in-process, with knobs for misbehaviour.
+
+    `reorder`: hold replies and release them in reverse order in pairs.
+    `drop`: a predicate on (seq, message) deciding that the request is lost.
+    `mute`: answer nothing at all (a port with another firmware).
+    `fail_reads`: raise OSError on read (an unplugged board).
+    `busy_credit`: answer ERROR BUSY beyond this many requests held (with `reorder`).
+    """
+
+    def __init__(self, models: tuple[ModelDescriptor, ...] = (image_model(),), *, credit: int = 2,
+                 proto_major: int = 1, timing: TimingSource = TimingSource.HOST_CLOCK) -> None:
+        self.models = models
+        self.credit = credit
+        self.proto_major = proto_major
+        self.timing = timing
+        self.active = 0
+        self.timeout: float | None = 0.05
+        self.reorder = False
+        self.mute = False
+        self.fail_reads = False
+        self.drop: Callable[[int, Message], bool] = lambda seq, msg: False
+        self.requests: list[tuple[int, Message]] = []
+        self.max_in_flight_seen = 0
+        self._decoder = Decoder()
+        self._out = bytearray()
+        self._held: list[bytes] = []
+        self._cond = threading.Condition()
+        self.is_open = True
+
+    def info(self) -> Info:
+        return Info(self.proto_major, 0, self.credit, self.timing, 0, 1_000_000_000, 4096, self.active,
+                    "fake 1.0", "scripted", self.models)
+
+    def reply_to(self, seq: int, msg: Message) -> Message | None:
+        if isinstance(msg, Hello):
+            return self.info()
+        if isinstance(msg, SelectModel):
+            if msg.model >= len(self.models):
+                return Error(ErrorCode.UNKNOWN_MODEL, "no such model")
+            self.active = msg.model
+            return ModelSelected(self.active)
+        if isinstance(msg, Ping):
+            return Pong(msg.data)
+        if isinstance(msg, Infer):
+            index = self.active if msg.model == 0xFF else msg.model
+            model = self.models[index]
+            if len(msg.input) != model.input.nbytes:
+                return Error(ErrorCode.BAD_INPUT_SIZE, "wrong size")
+            return Result(index, 1_000_000_000, 1000, 0, 250_000 + 10 * seq, 500, fake_classify(model, msg.input))
+        return Error(ErrorCode.UNKNOWN_TYPE, "not scripted")
+
+    # -- serial-like API used by Transport ---------------------------------------------------
+    def write(self, data: bytes) -> int:
+        if not self.is_open:
+            raise OSError("port closed")
+        for event in self._decoder.feed(bytes(data)):
+            if isinstance(event, DecodeError):
+                continue
+            self.requests.append((event.seq, event.message))
+            if self.mute or self.drop(event.seq, event.message):
+                continue
+            reply = self.reply_to(event.seq, event.message)
+            if reply is None:
+                continue
+            wire = encode_message(reply, event.seq)
+            with self._cond:
+                if self.reorder and not isinstance(event.message, Hello):
+                    self._held.append(wire)
+                    self.max_in_flight_seen = max(self.max_in_flight_seen, len(self._held))
+                    if len(self._held) >= 2:
+                        self._out += b"".join(reversed(self._held))
+                        self._held.clear()
+                else:
+                    self._out += wire
+                self._cond.notify_all()
+        return len(data)
+
+    def flush_held(self) -> None:
+        with self._cond:
+            self._out += b"".join(self._held)
+            self._held.clear()
+            self._cond.notify_all()
+
+    @property
+    def in_waiting(self) -> int:
+        return len(self._out)
+
+    def read(self, size: int = 1) -> bytes:
+        if self.fail_reads or not self.is_open:
+            raise OSError(5, "Input/output error (device unplugged)")
+        with self._cond:
+            if not self._out:
+                self._cond.wait(self.timeout or 0.05)
+            data = bytes(self._out[:size])
+            del self._out[:size]
+        return data
+
+    def close(self) -> None:
+        self.is_open = False
+
+
+@pytest.fixture(autouse=True)
+def _collect_garbage_while_qt_lives() -> Iterator[None]:
+    """Collect each test's garbage right after it, while the QApplication still exists.
+
+    pyqtgraph items form reference cycles with their Qt scenes; left to the
+    collector at interpreter exit they are freed in an order that crashes the
+    process after the tests have passed.
+    """
+    yield
+    from PySide6 import QtCore, QtWidgets
+
+    if QtWidgets.QApplication.instance() is not None:
+        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
+        QtWidgets.QApplication.processEvents()
+    gc.collect()
+
+
+@pytest.fixture
+def scripted() -> Iterator[ScriptedPort]:
+    """A fresh scripted port."""
+    yield ScriptedPort()
+
+
+def opener_for(ports: list[ScriptedPort] | ScriptedPort) -> Callable[[str], Transport]:
+    """A Session opener handing out the given scripted port(s), one per (re)connect."""
+    queue = ports if isinstance(ports, list) else None
+
+    def opener(url: str) -> Transport:
+        port = queue.pop(0) if queue is not None else ports
+        if queue is not None and not queue:
+            queue.append(port)  # keep handing out the last one
+        port.is_open = True
+        port.fail_reads = False
+        return Transport(port, url, byte_rate=1e6)
+
+    return opener
+
+
+@pytest.fixture(scope="session")
+def host_board_factory():
+    """Start host virtual boards (skips the test with the reason when the board cannot be built here)."""
+    try:
+        from edgeloop.app.boards import start_board
+    except ImportError as exc:  # pragma: no cover - depends on the firmware package being present
+        pytest.fail(f"edgeloop.app.boards is missing: {exc}")
+    return start_board
+
+
+@pytest.fixture
+def host_board(host_board_factory) -> Iterator[object]:
+    """A running host virtual board with the bundled models, stopped after the test."""
+    board = host_board_factory(target="host")
+    try:
+        yield board
+    finally:
+        board.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0, step: float = 0.02) -> bool:
+    """Poll `predicate` until true or `timeout`; returns its last value."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(step)
+    return bool(predicate())
+
+
+@pytest.fixture
+def kit() -> SimpleNamespace:
+    """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
+    return SimpleNamespace(ScriptedPort=ScriptedPort, image_model=image_model, imu_model=imu_model,
+                           opener_for=opener_for, wait_for=wait_for, fake_classify=fake_classify, LABELS=LABELS)

@@ -1,0 +1,183 @@
+"""Session: handshake, credit window, matching by seq under reordering, timeouts, retries, reconnect."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from edgeloop.app.session import DeviceError, LinkState, RequestTimeout, Session, UnsupportedVersion
+from edgeloop.app.transport import NotAnEdgeloopBoard, PortNotFound
+from edgeloop.protocol import ErrorCode, Infer, Ping, Pong, Result, encode_message
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def _session(kit, port, **kw) -> Session:
+    kw.setdefault("hello_timeout", 1.0)
+    return Session("scripted://", opener=kit.opener_for(port), **kw)
+
+
+def test_handshake_reads_info_and_credit(kit) -> None:
+    port = kit.ScriptedPort(credit=3)
+    with _session(kit, port) as session:
+        info = session.connect()
+        assert session.state is LinkState.CONNECTED
+        assert info.board == "scripted" and session.credit == 3 and session.max_payload == 4096
+        first_seq, first = port.requests[0]
+        assert first_seq == 1 and first.host_version == 1
+
+
+def test_loop_url_is_not_an_edgeloop_board() -> None:
+    # loop:// echoes our own HELLO back: frames arrive, but never an INFO.
+    session = Session("loop://", hello_timeout=0.6)
+    with pytest.raises(NotAnEdgeloopBoard, match="does not speak the edgeloop protocol"):
+        session.connect()
+    assert session.state is LinkState.FAILED
+    session.close()
+
+
+def test_missing_socket_says_start_the_board() -> None:
+    with pytest.raises(PortNotFound, match="start the board"):
+        Session("socket://127.0.0.1:9", hello_timeout=0.5).connect()
+
+
+def test_newer_major_version_is_refused_with_both_versions(kit) -> None:
+    port = kit.ScriptedPort(proto_major=2)
+    with pytest.raises(UnsupportedVersion, match="protocol 2.*speaks protocol version 1"):
+        _session(kit, port).connect()
+
+
+def test_credit_window_is_never_exceeded_and_results_match_by_seq(kit) -> None:
+    port = kit.ScriptedPort(credit=2)
+    port.reorder = True  # replies come back pairwise in reverse order
+    with _session(kit, port) as session:
+        session.connect()
+        model = port.models[0]
+        inputs = [bytes([v]) * model.input.nbytes for v in (0x80, 0xC0, 0x00, 0x7F, 0x90, 0x10)]
+        futures = [session.infer(data) for data in inputs]
+        replies = [f.result(timeout=5) for f in futures]
+        assert port.max_in_flight_seen <= 2
+        for data, reply in zip(inputs, replies):
+            assert isinstance(reply.request, Infer) and reply.request.input == data
+            assert reply.message.output == kit.fake_classify(model, data)
+        # Arrival order was reversed in pairs, yet every future got its own request's reply.
+        seqs = [reply.seq for reply in replies]
+        assert seqs == sorted(seqs)
+        assert session.stats().replies == 6
+
+
+def test_reordered_replies_fed_straight_into_the_decoder(kit) -> None:
+    port = kit.ScriptedPort(credit=4)
+    with _session(kit, port) as session:
+        session.connect()
+        port.mute = True  # from now on the test plays the board
+        futures = [session.request(Ping(bytes([i]))) for i in range(4)]
+        sent = [seq for seq, msg in port.requests if isinstance(msg, Ping)]
+        for seq, payload in reversed(list(zip(sent, range(4)))):
+            session.feed(encode_message(Pong(bytes([payload])), seq))
+        assert [f.result(timeout=2).message.data for f in futures] == [bytes([i]) for i in range(4)]
+
+
+def test_timeout_retries_with_new_seq_and_discards_late_reply(kit) -> None:
+    port = kit.ScriptedPort()
+    first_infer: list[int] = []
+
+    def drop_first_infer(seq, msg):
+        if isinstance(msg, Infer) and not first_infer:
+            first_infer.append(seq)
+            return True
+        return False
+
+    port.drop = drop_first_infer
+    with _session(kit, port, base_timeout=0.15) as session:
+        session.connect()
+        data = bytes(port.models[0].input.nbytes)
+        reply = session.infer(data).result(timeout=5)
+        infer_seqs = [seq for seq, msg in port.requests if isinstance(msg, Infer)]
+        assert len(infer_seqs) == 2 and infer_seqs[0] != infer_seqs[1]
+        assert reply.attempts == 2 and reply.seq == infer_seqs[1]
+        # The board answers the retired seq late: counted, dropped, no crash.
+        session.feed(encode_message(Result(0, 1, 0, 0, 0, 0, reply.message.output), infer_seqs[0]))
+        stats = session.stats()
+        assert stats.retries == 1 and stats.late_replies == 1 and stats.timeouts == 0
+
+
+def test_request_fails_after_retries_then_link_is_lost_and_reconnected(kit) -> None:
+    port = kit.ScriptedPort()
+    states: list[LinkState] = []
+    with _session(kit, port, base_timeout=0.1, retries=1,
+                  on_state=lambda state, detail: states.append(state)) as session:
+        session.connect()
+        port.drop = lambda seq, msg: isinstance(msg, Infer)
+        data = bytes(port.models[0].input.nbytes)
+        for _ in range(3):
+            with pytest.raises(RequestTimeout, match="after 2 attempts"):
+                session.infer(data).result(timeout=5)
+        assert kit.wait_for(lambda: LinkState.RECONNECTING in states)
+        port.drop = lambda seq, msg: False
+        assert kit.wait_for(lambda: session.state is LinkState.CONNECTED and session.stats().reconnects == 1)
+        assert session.infer(data).result(timeout=5).message.output
+
+
+def test_device_error_is_raised_with_its_code(kit) -> None:
+    port = kit.ScriptedPort()
+    with _session(kit, port) as session:
+        session.connect()
+        with pytest.raises(DeviceError) as err:
+            session.infer(b"\x01\x02").result(timeout=5)
+        assert err.value.error.code == ErrorCode.BAD_INPUT_SIZE
+        assert session.select_model(0) == 0
+        with pytest.raises(DeviceError, match="UNKNOWN_MODEL"):
+            session.select_model(7)
+        # The board keeps serving after errors.
+        assert session.ping() < 1.0
+
+
+def test_unplug_fails_in_flight_and_reconnects_with_backoff(kit) -> None:
+    port = kit.ScriptedPort()
+    port.reorder = True  # hold the reply so the request is in flight when the board goes away
+    seen: list[tuple[LinkState, str]] = []
+    with _session(kit, port, on_state=lambda s, d: seen.append((s, d))) as session:
+        session.connect()
+        future = session.infer(bytes(port.models[0].input.nbytes))
+        port.fail_reads = True
+        with pytest.raises(OSError, match="lost"):
+            future.result(timeout=5)
+        assert kit.wait_for(lambda: session.state is LinkState.CONNECTED and session.stats().reconnects >= 1)
+        assert any(state is LinkState.RECONNECTING for state, _ in seen)
+        port.reorder = False
+        assert session.ping() < 1.0
+
+
+def test_reconnect_gives_up_after_max_attempts_and_recovers_on_demand(kit) -> None:
+    port = kit.ScriptedPort()
+    with _session(kit, port, max_reconnects=2, hello_timeout=0.3, max_backoff=0.2) as session:
+        session.connect()
+        port.mute = True
+        port.fail_reads = True
+        assert kit.wait_for(lambda: session.state is LinkState.FAILED, timeout=10)
+        assert "gave up after 2 attempts" in session.state_detail
+        port.mute = False
+        session.reconnect()
+        assert kit.wait_for(lambda: session.state is LinkState.CONNECTED, timeout=10)
+
+
+def test_requests_from_many_threads_share_the_credit(kit) -> None:
+    port = kit.ScriptedPort(credit=2)
+    with _session(kit, port) as session:
+        session.connect()
+        results: list[bytes] = []
+
+        def worker(i: int) -> None:
+            for j in range(10):
+                payload = bytes([i, j])
+                assert session.request(Ping(payload)).result(timeout=5).message.data == payload
+                results.append(payload)
+
+        threads = [threading.Thread(target=worker, args=(i,)) for i in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=30)
+        assert len(results) == 40 and session.in_flight == 0

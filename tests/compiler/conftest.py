@@ -1,0 +1,62 @@
+"""Shared helpers of the compiler tests: build generated C on the host and compare with TFLM."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from edgeloop.models.compiler import compile_bytes  # noqa: E402
+from edgeloop.models.compiler.host import HostModel  # noqa: E402
+from edgeloop.models.reference import run_reference_batch  # noqa: E402
+
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+
+
+def random_inputs(tflite: bytes, count: int, rng: np.random.Generator) -> np.ndarray:
+    """`count` random inputs of the model's input dtype and shape."""
+    from edgeloop.models.compiler.tflite_reader import read_tflite
+
+    m = read_tflite(tflite)
+    t = m.tensors[m.inputs[0]]
+    if t.type_code == 0:
+        return rng.normal(0, 2.0, (count, *t.shape)).astype(np.float32)
+    return rng.integers(-128, 128, (count, *t.shape), dtype=np.int8)
+
+
+def check_bit_exact(tflite: bytes, tmp_path: Path, *, count: int = 4, seed: int = 0,
+                    optimized: tuple[bool, ...] = (False, True), name: str = "m") -> dict:
+    """Compile, build (reference and optimized kernels) and compare `count` inferences with TFLM."""
+    rng = np.random.default_rng(seed)
+    result = compile_bytes(tflite, name=name)
+    out_dir = tmp_path / name
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / f"{name}.c").write_text(result.c_source)
+    (out_dir / f"{name}.h").write_text(result.h_source)
+    xs = random_inputs(tflite, count, rng)
+    ref = run_reference_batch(tflite, xs)
+    out_t = result.graph.model.tensors[result.graph.output]
+    report = {"result": result}
+    for opt in optimized:
+        host = HostModel(out_dir, name, optimized=opt, build_dir=out_dir / ("opt" if opt else "ref"))
+        got = np.stack([host(x, out_t.np_dtype, out_t.size) for x in xs]).reshape(ref.shape)
+        if ref.dtype.kind == "f":
+            diff = int(np.sum(got.view(np.uint32) != ref.view(np.uint32)))
+        else:
+            diff = int(np.sum(got != ref))
+        report["opt" if opt else "ref"] = diff
+        assert diff == 0, (f"{'optimized' if opt else 'reference'} kernels differ from TFLM in {diff} of "
+                           f"{ref.size} elements\nref={ref.reshape(count, -1)[:2]}\ngot={got.reshape(count, -1)[:2]}")
+    return report
+
+
+@pytest.fixture
+def bit_exact(tmp_path):
+    """check_bit_exact bound to the test's temporary directory."""
+    def run(tflite: bytes, **kw):
+        return check_bit_exact(tflite, tmp_path, **kw)
+    return run

@@ -1,0 +1,155 @@
+"""Fixtures of the firmware tests: virtual boards (host, QEMU), a protocol client, model references."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import serial
+
+import edgeloop
+from edgeloop.app.boards import VirtualBoard, start_board
+from edgeloop.protocol import DecodeError, Decoder, Error, Frame, Log, Message, Ping, Stats, StatsReply, encode_message
+
+TEST_MODELS = edgeloop.FIRMWARE_DIR / "tests" / "models"
+QEMU_PORT_FILES = ("board.mk", "port_qemu.c")
+
+
+class Link:
+    """A minimal protocol client over pyserial: numbered requests, replies matched by seq."""
+
+    def __init__(self, url: str) -> None:
+        self.port = serial.serial_for_url(url, timeout=0.05)
+        self.decoder = Decoder()
+        self.seq = 0
+        self.pending: dict[int, Message] = {}
+        self.port.write(b"\x00")  # flush whatever a previous client left half-sent
+
+    def next_seq(self) -> int:
+        self.seq = self.seq % 65535 + 1
+        return self.seq
+
+    def send(self, message: Message, *, max_payload: int = 65535) -> int:
+        seq = self.next_seq()
+        self.port.write(encode_message(message, seq=seq, max_payload=max_payload))
+        return seq
+
+    def send_raw(self, wire: bytes) -> None:
+        self.port.write(wire)
+
+    def _pump(self) -> None:
+        for event in self.decoder.feed(self.port.read(max(1, self.port.in_waiting))):
+            assert not isinstance(event, DecodeError), f"the board sent a bad frame: {event}"
+            if not isinstance(event.message, Log):
+                self.pending[event.seq] = event.message
+
+    def recv(self, seq: int, timeout: float = 10.0) -> Message:
+        deadline = time.monotonic() + timeout
+        while seq not in self.pending:
+            assert time.monotonic() < deadline, f"no reply to seq {seq} within {timeout} s"
+            self._pump()
+        return self.pending.pop(seq)
+
+    def expect_silence(self, seconds: float = 0.3) -> None:
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            self._pump()
+        assert not self.pending, f"unexpected replies: {self.pending}"
+
+    def request(self, message: Message, timeout: float = 10.0, **kw: int) -> Message:
+        return self.recv(self.send(message, **kw), timeout)
+
+    def stats(self) -> StatsReply:
+        reply = self.request(Stats())
+        assert isinstance(reply, StatsReply), reply
+        return reply
+
+    def assert_alive(self) -> None:
+        reply = self.request(Ping(b"alive\x00?"))
+        assert reply.data == b"alive\x00?", reply
+
+    def close(self) -> None:
+        self.port.close()
+
+
+def _qemu_port_missing() -> list[str]:
+    port = edgeloop.FIRMWARE_DIR / "ports" / "qemu-mps2-an500"
+    qemu_py = edgeloop.PACKAGE_ROOT / "app" / "qemu.py"
+    return [str(p) for p in [*(port / f for f in QEMU_PORT_FILES), qemu_py] if not p.is_file()]
+
+
+@pytest.fixture(scope="session", params=["host", "qemu"])
+def board(request: pytest.FixtureRequest) -> Iterator[VirtualBoard]:
+    """Each virtual board with the test models sine, mean64, mean96 (one per session)."""
+    if request.param == "qemu":
+        missing = _qemu_port_missing()
+        if missing:
+            pytest.skip(f"QEMU board not testable: the ARM port files are absent: {', '.join(missing)}")
+        if shutil.which("qemu-system-arm") is None:
+            pytest.fail("qemu-system-arm is not installed: `sudo apt-get install qemu-system-arm` (make test does)")
+    with start_board(request.param, timeout=60) as b:
+        yield b
+
+
+@pytest.fixture
+def link(board: VirtualBoard) -> Iterator[Link]:
+    """A fresh client connection to the board."""
+    lk = Link(board.url)
+    yield lk
+    lk.close()
+
+
+def parse_c_arrays(path: Path) -> dict[str, np.ndarray]:
+    """Integer arrays `static const T name[N] = {...};` of a generated model source."""
+    arrays = {}
+    for name, body in re.findall(r"static const \w+ (\w+)\[\d*\] = \{([^}]*)\};", path.read_text()):
+        arrays[name] = np.array([int(v) for v in body.split(",") if v.strip()], dtype=np.int64)
+    return arrays
+
+
+def _srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    ab = a * b
+    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
+    total = ab + nudge
+    return np.where(total >= 0, total // (1 << 31), -((-total) // (1 << 31)))  # truncate toward zero
+
+
+def _rounding_shift(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
+    mask = (1 << exponent) - 1
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> exponent) + (remainder > threshold)
+
+
+def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
+    """TFLite Micro MultiplyByQuantizedMultiplier with double rounding (DESIGN.md section 4)."""
+    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
+    shifted = ((acc << left) + 2**31) % 2**32 - 2**31  # int32 wrap of the left shift
+    return _rounding_shift(_srdhm(shifted, mult), right)
+
+
+def sine_reference(x: np.ndarray) -> np.ndarray:
+    """Bit-exact int8 reference of firmware/tests/models/sine.c for int8 inputs x."""
+    a = parse_c_arrays(TEST_MODELS / "sine.c")
+    zp = a["sine_zp"]
+    h = x.astype(np.int64).reshape(-1, 1)
+    sizes = [(1, 16), (16, 16), (16, 1)]
+    for k, (n_in, n_out) in enumerate(sizes, start=1):
+        w = a[f"sine_w{k}"].reshape(n_out, n_in)
+        acc = (h - zp[k - 1]) @ w.T + a[f"sine_b{k}"]
+        y = requantize(acc, a[f"sine_m{k}"], a[f"sine_s{k}"]) + zp[k]
+        act_min = zp[k] if k < 3 else -128
+        h = np.clip(y, act_min, 127)
+    return h.reshape(-1).astype(np.int8)
+
+
+def mean_reference(x: np.ndarray) -> int:
+    """Reference of the mean test models: round half away from zero of the int8 mean."""
+    total, n = int(x.astype(np.int64).sum()), x.size
+    q = (2 * total + n) // (2 * n) if total >= 0 else -((-2 * total + n) // (2 * n))
+    return int(q)
