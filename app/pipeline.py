@@ -413,14 +413,15 @@ class Pipeline:
         result = reply.message
         assert isinstance(result, Result)
         values = dequantize(result.output, model.output)
-        if labels or values.size > 1:
+        if values.size > 1:
             probs = softmax_if_logits(values)
             index = int(np.argmax(probs))
             label = labels[index] if index < len(labels) else f"class {index}"
             confidence = float(probs[index])
-        else:  # a regression head (one value, no labels): report the value itself
+        else:  # a single output is a regression value (a level, a sine): report the value itself
             probs, index = values, 0
-            label, confidence = f"{float(values[0]):.4g}", math.nan
+            name = f"{labels[0]} = " if labels else ""
+            label, confidence = f"{name}{float(values[0]):.4g}", math.nan
         ticks = {"t_rx": result.t_rx, "t_pre": result.t_pre, "t_infer": result.t_infer,
                  "t_encode": result.t_encode}
         now = time.monotonic()

@@ -37,6 +37,7 @@ import signal
 import subprocess
 import threading
 import time
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,6 +126,12 @@ def _qemu_command(qemu: str, elf: Path, serial: str, icount_shift: int | None,
     return cmd + list(extra_args)
 
 
+def _kill_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=5)
+
+
 class QemuBoard:
     """A running QEMU board whose UART0 is a TCP server at :attr:`url`.
 
@@ -141,6 +148,8 @@ class QemuBoard:
         self.elf = elf
         self._stderr_lines = stderr_lines
         self._reader = reader
+        # A handle dropped without stop() (or an interpreter exit) must not leave QEMU running.
+        self._finalizer = weakref.finalize(self, _kill_process, process)
 
     @property
     def url(self) -> str:
@@ -178,6 +187,7 @@ class QemuBoard:
                 self.process.kill()
                 self.process.wait(timeout=timeout)
         self._reader.join(timeout=timeout)
+        self._finalizer.detach()
         return self.process.returncode
 
     def __enter__(self) -> QemuBoard:

@@ -322,7 +322,7 @@ class Session:
         start = time.monotonic()
         deadline = start + self.hello_timeout
         resend_at = start + 0.5
-        junk = 0
+        junk = others = 0
         while (now := time.monotonic()) < deadline:
             if self._closing.is_set():
                 raise LinkLost(f"session to {self.url} closed during the handshake")
@@ -345,9 +345,16 @@ class Session:
                     if message.proto_major not in HOST_SPEAKS:
                         raise UnsupportedVersion(self._version_text(f"protocol {message.proto_major}"))
                     return message
+                else:
+                    others += 1
         got = transport.bytes_in
-        heard = (f"it sent {got} bytes but no edgeloop INFO ({junk} undecodable frames: wrong baud rate, "
-                 f"or another firmware)" if got else "it sent nothing")
+        if not got:
+            heard = "it sent nothing"
+        elif others and not junk:
+            heard = f"it sent {others} frames but no INFO: a loopback echoing our own requests?"
+        else:
+            heard = (f"it sent {got} bytes that are not edgeloop replies: another firmware, or a wrong "
+                     f"baud rate")
         raise NotAnEdgeloopBoard(
             f"no edgeloop INFO from {self.url} within {self.hello_timeout:g} s ({heard}); the device there "
             f"does not speak the edgeloop protocol: check the port (`edgeloop ports`) and flash the firmware "
@@ -367,7 +374,7 @@ class Session:
                     return self._seq
 
     def _expected_timeout(self, request: Message) -> float:
-        """SPEC §4: base + 3 × (request + reply wire time) + expected compute (× credit for queueing)."""
+        """SPEC §4: base + 3 × (request + reply wire time) + expected compute, × credit for queueing."""
         transport = self._transport
         byte_rate = transport.byte_rate if transport else 92160.0
         reply_bytes = 64
@@ -383,7 +390,9 @@ class Session:
         elif isinstance(request, Ping):
             reply_bytes += len(request.data)
         wire = (len(request.encode_payload()) * 1.01 + 16 + reply_bytes) / byte_rate
-        return self.base_timeout + 3 * wire + compute * self.credit
+        # Up to `credit` requests queue ahead on the wire and in the device, so a request may wait
+        # for that many transfers and inferences before its own: scale both terms by the credit.
+        return self.base_timeout + (3 * wire + compute) * self.credit
 
     def request(self, message: Message, *, timeout: float | None = None, retries: int | None = None,
                 credit_timeout: float | None = None) -> Future:

@@ -9,6 +9,8 @@
 - `NAME.onnx`           float ONNX model (through tf2onnx, when it is installed)
 - `NAME.meta.json`      what the model compiler needs beside the int8 model
                         (labels, input kind, IMU rate/window/hop), see docs/formats.md
+- `NAME.preprocess.json` how a host builds the input (feature standardisation,
+                        image size), when the model needs more than the descriptor
 
 Int8 tensors follow TFLite's affine rule `real = scale * (q - zero_point)`;
 `quantize()` and `dequantize()` apply it on the host side.
@@ -32,6 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
 META_SUFFIX = ".meta.json"
+PREPROCESS_SUFFIX = ".preprocess.json"
 
 
 class ExportError(RuntimeError):
@@ -40,13 +43,16 @@ class ExportError(RuntimeError):
 
 @dataclass(frozen=True)
 class ModelMeta:
-    """Contents of `NAME.meta.json`, written beside the int8 `.tflite`.
+    """Contents of `NAME.meta.json` (and `NAME.preprocess.json`), written beside the int8 `.tflite`.
 
-    The model compiler copies these fields into the model descriptor (SPEC.md 5.3).
-    `feature_norm` is present for `imu-features` models: the host standardises
-    each feature as `(x - mean) / std` before quantizing it with the input
-    tensor's scale and zero point, because one int8 scale cannot hold
-    statistics whose ranges differ by five decades (see docs/formats.md).
+    meta.json holds exactly what the model compiler copies into the model
+    descriptor (SPEC.md 5.3): labels, input_kind, sample_rate_hz, window, hop.
+    `preprocess` holds what a host needs to build the model's input and goes
+    to `NAME.preprocess.json` (docs/formats.md): for `imu-features` models the
+    channel names and per-feature standardisation `feature_norm` (the host
+    computes `(x - mean) / std` before quantizing with the input tensor's scale
+    and zero point, because one int8 scale cannot hold statistics whose ranges
+    differ by five decades); for images, the size, channels and pixel scaling.
     """
 
     labels: tuple[str, ...]
@@ -54,9 +60,7 @@ class ModelMeta:
     sample_rate_hz: int = 0
     window: int = 0
     hop: int = 0
-    channels: tuple[str, ...] = ()
-    feature_norm: dict[str, list[float]] | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    preprocess: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
@@ -64,53 +68,53 @@ class ModelMeta:
         imu = self.input_kind.startswith("imu-")
         if imu and (self.sample_rate_hz <= 0 or self.window <= 0 or self.hop <= 0):
             raise ValueError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
+        if not imu and (self.sample_rate_hz or self.window or self.hop):
+            raise ValueError("sample_rate_hz, window and hop apply to IMU input kinds only")
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object written to `NAME.meta.json`."""
-        data: dict[str, Any] = {
-            "labels": list(self.labels),
-            "input_kind": self.input_kind,
-            "sample_rate_hz": int(self.sample_rate_hz),
-            "window": int(self.window),
-            "hop": int(self.hop),
-        }
-        if self.channels:
-            data["channels"] = list(self.channels)
-        if self.feature_norm is not None:
-            data["feature_norm"] = self.feature_norm
-        data.update(self.extra)
-        return data
+        return {"labels": list(self.labels), "input_kind": self.input_kind,
+                "sample_rate_hz": int(self.sample_rate_hz), "window": int(self.window), "hop": int(self.hop)}
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> "ModelMeta":
-        """Build a ModelMeta from a parsed meta.json object (unknown keys land in `extra`)."""
-        known = {"labels", "input_kind", "sample_rate_hz", "window", "hop", "channels", "feature_norm"}
+    def from_json(cls, data: dict[str, Any], preprocess: dict[str, Any] | None = None) -> "ModelMeta":
+        """Build a ModelMeta from a parsed meta.json object (and preprocess.json, if any)."""
         missing = {"labels", "input_kind"} - data.keys()
         if missing:
             raise ValueError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
-        return cls(
-            labels=tuple(data["labels"]),
-            input_kind=data["input_kind"],
-            sample_rate_hz=int(data.get("sample_rate_hz", 0)),
-            window=int(data.get("window", 0)),
-            hop=int(data.get("hop", 0)),
-            channels=tuple(data.get("channels", ())),
-            feature_norm=data.get("feature_norm"),
-            extra={k: v for k, v in data.items() if k not in known},
-        )
+        return cls(labels=tuple(data["labels"]), input_kind=data["input_kind"],
+                   sample_rate_hz=int(data.get("sample_rate_hz", 0)), window=int(data.get("window", 0)),
+                   hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}))
 
 
-def write_meta(path: Path, meta: ModelMeta) -> None:
-    """Write `meta` as pretty JSON to `path`."""
-    path.write_text(json.dumps(meta.to_json(), indent=2) + "\n", encoding="utf-8")
+def meta_paths(tflite_path: Path) -> tuple[Path, Path]:
+    """(NAME.meta.json, NAME.preprocess.json) beside NAME.tflite."""
+    p = Path(tflite_path)
+    stem = p.name[: -len(".tflite")] if p.name.endswith(".tflite") else p.name
+    return p.with_name(stem + META_SUFFIX), p.with_name(stem + PREPROCESS_SUFFIX)
 
 
-def read_meta(path: Path) -> ModelMeta:
-    """Read a `NAME.meta.json` file."""
+def write_meta(tflite_path: Path, meta: ModelMeta) -> tuple[Path, Path | None]:
+    """Write NAME.meta.json (and NAME.preprocess.json when there is preprocessing) beside NAME.tflite."""
+    meta_path, pre_path = meta_paths(tflite_path)
+    meta_path.write_text(json.dumps(meta.to_json(), indent=2) + "\n", encoding="utf-8")
+    if meta.preprocess:
+        pre_path.write_text(json.dumps(meta.preprocess, indent=2) + "\n", encoding="utf-8")
+        return meta_path, pre_path
+    return meta_path, None
+
+
+def read_meta(tflite_path: Path) -> ModelMeta:
+    """Read the meta.json (and preprocess.json, if present) of the model NAME.tflite."""
+    meta_path, pre_path = meta_paths(tflite_path)
     try:
-        return ModelMeta.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        data = json.loads(meta_path.read_text(encoding="utf-8"))
+        pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.exists() else None
+    except FileNotFoundError as exc:
+        raise FileNotFoundError(f"{exc.filename} is missing; re-export the model with edgeloop train") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path} is not valid JSON ({exc}); re-export the model") from exc
+        raise ValueError(f"{meta_path} or {pre_path.name} is not valid JSON ({exc}); re-export the model") from exc
+    return ModelMeta.from_json(data, pre)
 
 
 @dataclass(frozen=True)
@@ -230,6 +234,7 @@ class ExportResult:
     tflite_float: Path
     tflite_int8: Path
     meta: Path
+    preprocess: Path | None
     onnx: Path | None
     onnx_error: str | None
 
@@ -248,8 +253,7 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
     float_path.write_bytes(to_tflite_float(model))
     int8_path = out / f"{name}.tflite"
     int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
-    meta_path = out / f"{name}{META_SUFFIX}"
-    write_meta(meta_path, meta)
+    meta_path, preprocess_path = write_meta(int8_path, meta)
     onnx_path: Path | None = None
     onnx_error: str | None = None
     if onnx:
@@ -262,7 +266,7 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                 onnx_path.write_bytes(tmp_path.read_bytes())
         except ExportError as exc:
             onnx_error = str(exc)
-    return ExportResult(keras_path, float_path, int8_path, meta_path, onnx_path, onnx_error)
+    return ExportResult(keras_path, float_path, int8_path, meta_path, preprocess_path, onnx_path, onnx_error)
 
 
 def representative_sample(x: np.ndarray, n: int, seed: int = 0) -> np.ndarray:

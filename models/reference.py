@@ -29,6 +29,13 @@ def _quiet_stderr() -> Iterator[None]:
 def _interpreter(tflite_bytes: bytes, arena_size: int | None = None):
     from tflite_micro.python.tflite_micro import runtime
 
+    if arena_size is None:
+        # Every activation tensor twice over plus the package's own heuristic: always enough.
+        from edgeloop.models.compiler.tflite_reader import read_tflite
+
+        model = read_tflite(bytes(tflite_bytes))
+        activations = sum(t.nbytes for t in model.tensors if t.data is None)
+        arena_size = 2 * activations + 10 * len(tflite_bytes) + 65536
     return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=arena_size)
 
 
@@ -46,16 +53,10 @@ def run_reference(tflite_bytes: bytes, inputs: np.ndarray | Sequence[np.ndarray]
         arr = np.asarray(x, dtype=details["dtype"]).reshape(details["shape"])
         interp.set_input(arr, i)
     interp.invoke()
-    outputs = []
-    i = 0
-    while True:
-        try:
-            interp.get_output_details(i)
-        except (IndexError, RuntimeError, ValueError):
-            break
-        outputs.append(np.array(interp.get_output(i), copy=True))
-        i += 1
-    return outputs
+    from edgeloop.models.compiler.tflite_reader import read_tflite
+
+    count = len(read_tflite(bytes(tflite_bytes)).outputs)
+    return [np.array(interp.get_output(i), copy=True) for i in range(count)]
 
 
 def run_reference_batch(tflite_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
@@ -70,30 +71,53 @@ def run_reference_batch(tflite_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
     return np.stack(outs)
 
 
+def _fits(tflite_bytes: bytes, size: int) -> bool:
+    try:
+        interp = _interpreter(tflite_bytes, arena_size=size)
+        details = interp.get_input_details(0)
+        interp.set_input(np.zeros(details["shape"], details["dtype"]), 0)
+        interp.invoke()
+        return True
+    except (RuntimeError, ValueError):
+        return False
+
+
+def _probe(tflite_bytes: bytes, size: int) -> bool:
+    """Whether TFLM allocates and runs the model in `size` bytes.
+
+    The interpreter can crash (not just fail) on some too-small arenas, so on
+    POSIX each probe runs in a forked child and a crash counts as "does not fit".
+    """
+    if not hasattr(os, "fork"):
+        return _fits(tflite_bytes, size)
+    pid = os.fork()
+    if pid == 0:  # child: report by exit status only, never return into the caller's stack
+        code = 1
+        try:
+            import faulthandler
+
+            faulthandler.disable()  # an expected crash of the probe should not print a traceback
+            with _quiet_stderr():
+                code = 0 if _fits(tflite_bytes, size) else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    return os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
 def tflm_arena_bytes(tflite_bytes: bytes, limit: int = 64 << 20) -> int:
     """Smallest tensor arena (bytes, to 16) with which TFLite Micro allocates and runs the model."""
-
-    def fits(size: int) -> bool:
-        try:
-            interp = _interpreter(tflite_bytes, arena_size=size)
-            details = interp.get_input_details(0)
-            interp.set_input(np.zeros(details["shape"], details["dtype"]), 0)
-            interp.invoke()
-            return True
-        except (RuntimeError, ValueError):
-            return False
-
-    with _quiet_stderr():
-        hi = 1024
-        while not fits(hi):
-            hi *= 2
-            if hi > limit:
-                raise RuntimeError(f"TFLite Micro cannot allocate the model within {limit} bytes")
-        lo = hi // 2
-        while hi - lo > 16:
-            mid = (lo + hi) // 2 // 16 * 16
-            if fits(mid):
-                hi = mid
-            else:
-                lo = mid
+    tflite_bytes = bytes(tflite_bytes)
+    hi = 1024
+    while not _probe(tflite_bytes, hi):
+        hi *= 2
+        if hi > limit:
+            raise RuntimeError(f"TFLite Micro cannot allocate the model within {limit} bytes")
+    lo = hi // 2
+    while hi - lo > 16:
+        mid = (lo + hi) // 2 // 16 * 16
+        if _probe(tflite_bytes, mid):
+            hi = mid
+        else:
+            lo = mid
     return hi

@@ -21,25 +21,11 @@ import numpy as np
 from edgeloop.models.quantize import QuantParams, dequantize, io_quant_params, quantize
 
 
-def _tflm_runner(tflite: bytes) -> Callable[[np.ndarray], np.ndarray]:
-    """Return a function running one int8 input through the TFLite Micro interpreter."""
-    try:
-        from edgeloop.models import reference  # the project's oracle wrapper, when present
-    except ImportError:
-        reference = None
-    runner = getattr(reference, "run_int8", None) if reference is not None else None
-    if callable(runner):
-        return lambda q: np.asarray(runner(tflite, q))
-    from tflite_micro.python.tflite_micro import runtime
+def _tflm_batch(tflite: bytes, xq: np.ndarray) -> np.ndarray:
+    """Run int8 inputs (N, ...) through the TFLite Micro interpreter, one inference each."""
+    from edgeloop.models.reference import run_reference_batch
 
-    interp = runtime.Interpreter.from_bytes(tflite)
-
-    def run(q: np.ndarray) -> np.ndarray:
-        interp.set_input(q, 0)
-        interp.invoke()
-        return np.array(interp.get_output(0), copy=True)
-
-    return run
+    return run_reference_batch(tflite, xq)
 
 
 @dataclass
@@ -50,11 +36,10 @@ class Int8Model:
 
     def __post_init__(self) -> None:
         self.input_qp, self.output_qp = io_quant_params(self.tflite)
-        self._run = _tflm_runner(self.tflite)
 
     def predict_q(self, xq: np.ndarray) -> np.ndarray:
         """Run already-quantized int8 inputs (N, ...) and return int8 outputs (N, ...)."""
-        return np.stack([self._run(xq[i : i + 1])[0] for i in range(len(xq))])
+        return _tflm_batch(self.tflite, np.asarray(xq, np.int8)).reshape(len(xq), -1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Quantize float inputs with the model's input scale, run them, dequantize the outputs."""
@@ -120,20 +105,30 @@ def count_params_and_macc(model: Any) -> tuple[int, int]:
     return int(model.count_params()), int(macc)
 
 
-def compiler_analysis(tflite_path: Path, timeout: float = 120.0) -> dict[str, Any] | None:
-    """Flash/RAM/MACC from `edgeloop analyze --json`, or None while the compiler cannot analyse it."""
+def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, Any] | None:
+    """MACC, flash and RAM from `edgeloop analyze --json` (the model compiler), or None if it fails.
+
+    Returns {"macc", "flash_bytes" (weights + code estimate), "ram_bytes"
+    (planned arena incl. scratch), "arm_flash_bytes" (Cortex-M7 section sizes,
+    when the ARM toolchain is there)}.
+    """
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", str(tflite_path)],
+        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", "--no-tflm", str(tflite_path)],
                               capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0 or not proc.stdout.strip():
         return None
     try:
-        data = json.loads(proc.stdout.strip().splitlines()[-1])
-    except json.JSONDecodeError:
+        totals = json.loads(proc.stdout.strip().splitlines()[-1])["totals"]
+    except (json.JSONDecodeError, KeyError, TypeError):
         return None
-    return data if isinstance(data, dict) else None
+    out = {"macc": totals.get("macc"), "flash_bytes": totals.get("flash_bytes_estimate"),
+           "ram_bytes": totals.get("arena_bytes")}
+    arm = totals.get("arm") or {}
+    if "flash" in arm:
+        out["arm_flash_bytes"] = arm["flash"]
+    return out
 
 
 def draw_confusion(cm: np.ndarray, labels: Sequence[str], title: str, path: Path) -> None:
@@ -197,7 +192,7 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> None:
         lines.append(f"| {key} | {value} |")
     analysis = report.get("analysis")
     if analysis:
-        for key in ("macc", "flash_bytes", "ram_bytes"):
+        for key in ("macc", "flash_bytes", "ram_bytes", "arm_flash_bytes"):
             if key in analysis:
                 lines.append(f"| {key} (edgeloop analyze) | {analysis[key]} |")
     else:

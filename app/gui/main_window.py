@@ -277,11 +277,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
 
 def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: int = 300,
-            seconds: float | None = None, screenshot_path: Path | None = None) -> int:
+            seconds: float | None = None, screenshot_path: Path | None = None, roi: Roi | None = None) -> int:
     """Create the application and window, run until closed (or `seconds`), and return the exit code."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["edgeloop"])
     theme.apply_theme(app)
     window = QtMainWindow(controller, history=history)
+    if roi is not None:
+        window.video.set_roi(roi)
     window.showFullScreen() if fullscreen else window.show()
     window.start()
     if seconds is not None:

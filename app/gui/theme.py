@@ -48,4 +48,4 @@ def apply_theme(app: QtWidgets.QApplication) -> None:
         palette.setColor(role, QtGui.QColor(colour))
     app.setPalette(palette)
     app.setStyleSheet(STYLESHEET)
-    pg.setConfigOptions(exitCleanup=False, antialias=True, background=PANEL, foreground=MUTED, imageAxisOrder="row-major")
+    pg.setConfigOptions(antialias=True, background=PANEL, foreground=MUTED, imageAxisOrder="row-major")

@@ -12,6 +12,7 @@ import collections
 import math
 from collections.abc import Sequence
 
+import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
@@ -71,6 +72,7 @@ class QtVideoView(pg.GraphicsLayoutWidget):
     """Live video with the class overlaid and a draggable, resizable ROI (emitted as fractions)."""
 
     roi_changed = QtCore.Signal(object)  # Roi
+    SMOOTH_BELOW = 360  # frames smaller than this (pixels) are upscaled with cubic interpolation
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -100,6 +102,11 @@ class QtVideoView(pg.GraphicsLayoutWidget):
         """Show an H×W×C uint8 image (RGB or gray)."""
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
+        if max(image.shape[:2]) < self.SMOOTH_BELOW:
+            # Small frames (a 96 px synthetic scene) would show as blocks: upscale smoothly for display only.
+            factor = -(-self.SMOOTH_BELOW // max(image.shape[:2]))
+            image = cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor),
+                               interpolation=cv2.INTER_CUBIC)
         shape = image.shape[:2]
         self.image.setImage(image, autoLevels=False, levels=(0, 255))
         if shape != self._shape:
@@ -256,6 +263,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.history_spin.setValue(history)
         self.history_spin.setSuffix(" points")
         self.history_spin.valueChanged.connect(self._on_history_edited)
+        grid.setMinimumHeight(300)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(grid)

@@ -56,7 +56,7 @@ class BottleSceneSource(Source):
     def fill_at(self, t: float) -> tuple[int, float | None]:
         """(scene number, fill level or None for no bottle) at animation time `t` seconds."""
         cycle = self.drain_seconds + self.gap_seconds
-        number, phase = divmod(t, cycle)
+        number, phase = divmod(t + 1e-9, cycle)  # the epsilon keeps frame-exact cycle boundaries exact
         if phase >= self.drain_seconds:
             return int(number), None
         return int(number), 1.0 - phase / self.drain_seconds

@@ -146,15 +146,16 @@ typedef struct {
     int32_t part_bytes[NN_CONCAT_MAX_INPUTS];
 } nn_concat_params_t;
 
-/* QUANTIZE float32 -> int8, DEQUANTIZE int8 -> float32, QUANTIZE int8 -> int8. */
+/* QUANTIZE float32 -> int8 and DEQUANTIZE int8 -> float32. */
 typedef struct {
     int32_t size;
     float scale;
     int32_t zero_point;
 } nn_affine_params_t;
 
+/* QUANTIZE int8 -> int8, RELU and RELU6: clamp(requant(x - in_zp) + out_zp, act_min, act_max). */
 typedef struct {
-    int32_t size, in_zp, out_zp, mult, shift;
+    int32_t size, in_zp, out_zp, mult, shift, act_min, act_max;
 } nn_requant_params_t;
 
 /* The building blocks every kernel shares (TFLM's MultiplyByQuantizedMultiplier). */

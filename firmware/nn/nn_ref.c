@@ -320,7 +320,7 @@ void nn_dequantize_s8_f32(const nn_affine_params_t *p, const int8_t *in, float *
 void nn_requantize_s8(const nn_requant_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t i = 0; i < p->size; ++i) {
         const int32_t v = nn_fx_requantize((int32_t)in[i] - p->in_zp, p->mult, p->shift) + p->out_zp;
-        out[i] = (int8_t)nn_fx_clamp(v, -128, 127);
+        out[i] = (int8_t)nn_fx_clamp(v, p->act_min, p->act_max);
     }
 }
 

@@ -16,6 +16,7 @@ from edgeloop.models.compiler.quant import (
     activation_range,
     input_radius,
     quantize_multiplier,
+    round_half_away,
     wrap_int32,
 )
 from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel
@@ -23,7 +24,8 @@ from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
     "ADD", "MUL", "RESHAPE", "SQUEEZE", "EXPAND_DIMS", "SOFTMAX", "LOGISTIC", "PAD", "PADV2",
-    "CONCATENATION", "QUANTIZE", "DEQUANTIZE",
+    "CONCATENATION", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE",
+    "SPACE_TO_BATCH_ND + CONV_2D/DEPTHWISE_CONV_2D + BATCH_TO_SPACE_ND (as a dilated convolution)",
 )
 ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
 INT8, FLOAT32, INT32 = 9, 0, 2
@@ -142,10 +144,22 @@ def _bias(op: Operator, model: TFLiteModel, pos: int, channels: int) -> np.ndarr
     return b.data.reshape(-1).astype(np.int32)
 
 
-def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool) -> Step:
-    x = _tensor(model, op, 0, "input")
+@dataclass
+class _Dilation:
+    """SPACE_TO_BATCH_ND -> conv -> BATCH_TO_SPACE_ND, folded into one dilated convolution."""
+
+    x: Tensor
+    y: Tensor
+    dil_h: int
+    dil_w: int
+    pad_top: int
+    pad_left: int
+
+
+def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilation | None = None) -> Step:
+    x = _tensor(model, op, 0, "input") if fused is None else fused.x
     w = _tensor(model, op, 1, "filter")
-    y = model.tensors[op.outputs[0]]
+    y = model.tensors[op.outputs[0]] if fused is None else fused.y
     for t, role in ((x, "input"), (w, "filter"), (y, "output")):
         _require_int8(op, t, role)
     if w.data is None:
@@ -180,8 +194,14 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool) -> Step:
         raise _err(op, f"invalid stride {stride_h}x{stride_w} or dilation {dil_h}x{dil_w}")
     if y.shape[0] != n:
         raise _err(op, f"batch {n} in, {y.shape[0]} out")
-    pad_top = _padding(op, padding, ih, kh, stride_h, dil_h, oh)
-    pad_left = _padding(op, padding, iw, kw, stride_w, dil_w, ow)
+    if fused is None:
+        pad_top = _padding(op, padding, ih, kh, stride_h, dil_h, oh)
+        pad_left = _padding(op, padding, iw, kw, stride_w, dil_w, ow)
+    else:
+        if padding != 1 or (stride_h, stride_w, dil_h, dil_w) != (1, 1, 1, 1):
+            raise _err(op, "between SPACE_TO_BATCH_ND and BATCH_TO_SPACE_ND only a VALID, stride-1, "
+                           "undilated convolution can be folded into a dilated one")
+        dil_h, dil_w, pad_top, pad_left = fused.dil_h, fused.dil_w, fused.pad_top, fused.pad_left
     mult, shift, per_channel = _multipliers(op, s_in, w, s_out, oc)
     bias = _bias(op, model, 2, oc)
     act_min, act_max = _activation(op, act, s_out, zp_out)
@@ -385,6 +405,26 @@ def _logistic(model: TFLiteModel, op: Operator) -> Step:
                 in_place=(x.index,))
 
 
+def _relu(model: TFLiteModel, op: Operator) -> Step:
+    """RELU requantizes into the output's scale; RELU6 clamps in the input's quantization (as TFLM)."""
+    x = _tensor(model, op, 0, "input")
+    y = model.tensors[op.outputs[0]]
+    _require_int8(op, x, "input")
+    _require_int8(op, y, "output")
+    s_in, zp_in = _qparams(op, x, "input")
+    s_out, zp_out = _qparams(op, y, "output")
+    if op.name == "RELU":
+        mult, shift = quantize_multiplier(s_in / s_out)
+        lo, hi = activation_range(1, s_out, zp_out)
+        params = dict(size=x.size, in_zp=zp_in, out_zp=zp_out, mult=mult, shift=shift, act_min=lo, act_max=hi)
+    else:
+        six = max(-128, min(127, zp_in + round_half_away(float(np.float32(6.0) / np.float32(s_in)))))
+        params = dict(size=x.size, in_zp=zp_in, out_zp=zp_in, mult=1 << 30, shift=1, act_min=zp_in,
+                      act_max=six)
+    return Step(op.index, op.name, "nn_requantize_s8", "nn_requant_params_t", params, [x.index], y.index,
+                in_place=(x.index,))
+
+
 def _pad(model: TFLiteModel, op: Operator) -> Step:
     x = _tensor(model, op, 0, "input")
     pads = _tensor(model, op, 1, "paddings")
@@ -458,7 +498,8 @@ def _quantize(model: TFLiteModel, op: Operator) -> Step:
     if x.type_code == INT8:
         s_in, zp_in = _qparams(op, x, "input")
         mult, shift = quantize_multiplier(s_in / s_out)
-        params = dict(size=x.size, in_zp=zp_in, out_zp=zp_out, mult=mult, shift=shift)
+        params = dict(size=x.size, in_zp=zp_in, out_zp=zp_out, mult=mult, shift=shift, act_min=-128,
+                      act_max=127)
         return Step(op.index, op.name, "nn_requantize_s8", "nn_requant_params_t", params, [x.index],
                     y.index, in_place=(x.index,))
     raise _err(op, f"input type {x.dtype_name}; supported: float32 or int8 -> int8")
@@ -503,9 +544,46 @@ LOWERINGS: dict[str, Callable[[TFLiteModel, Operator], Step]] = {
     "PAD": _pad,
     "PADV2": _pad,
     "CONCATENATION": _concat,
+    "RELU": _relu,
+    "RELU6": _relu,
     "QUANTIZE": _quantize,
     "DEQUANTIZE": _dequantize,
 }
+
+
+def _match_dilation(model: TFLiteModel, s2b: Operator,
+                    consumers: dict[int, list[Operator]]) -> tuple[Operator, Operator, _Dilation]:
+    """Recognize the converter's dilated-convolution pattern starting at SPACE_TO_BATCH_ND."""
+    users = consumers.get(s2b.outputs[0], [])
+    conv = users[0] if len(users) == 1 else None
+    if conv is None or conv.name not in ("CONV_2D", "DEPTHWISE_CONV_2D") or conv.inputs[0] != s2b.outputs[0]:
+        raise _err(s2b, "supported only as part of SPACE_TO_BATCH_ND -> CONV_2D/DEPTHWISE_CONV_2D -> "
+                        "BATCH_TO_SPACE_ND (a dilated convolution)")
+    users = consumers.get(conv.outputs[0], [])
+    b2s = users[0] if len(users) == 1 else None
+    if b2s is None or b2s.name != "BATCH_TO_SPACE_ND":
+        raise _err(s2b, "is not followed by a convolution and BATCH_TO_SPACE_ND; only that pattern "
+                        "(a dilated convolution) is supported")
+    consts = []
+    for op, pos in ((s2b, 1), (s2b, 2), (b2s, 1), (b2s, 2)):
+        t = _tensor(model, op, pos, "block shape" if pos == 1 else "paddings/crops")
+        if t.data is None:
+            raise _err(op, "block shape, paddings and crops must be constant")
+        consts.append(t.data.astype(np.int64))
+    block, pads, block2, crops = consts
+    if block.shape != (2,) or not np.array_equal(block, block2) or np.any(block < 1):
+        raise _err(s2b, f"block shapes {block.tolist()} and {block2.tolist()} must be equal 2-D blocks")
+    x, y = model.tensors[s2b.inputs[0]], model.tensors[b2s.outputs[0]]
+    if len(x.shape) != 4 or len(y.shape) != 4:
+        raise _err(s2b, "a dilated convolution needs 4-D input and output tensors")
+    q_in, q_mid = _qparams(s2b, x, "input"), _qparams(s2b, model.tensors[s2b.outputs[0]], "output")
+    q_conv, q_out = _qparams(b2s, model.tensors[b2s.inputs[0]], "input"), _qparams(b2s, y, "output")
+    if q_in != q_mid or q_conv != q_out:
+        raise _err(s2b, "SPACE_TO_BATCH_ND/BATCH_TO_SPACE_ND change quantization; TFLite Micro requires "
+                        "them to keep it")
+    fused = _Dilation(x, y, int(block[0]), int(block[1]), int(pads[0, 0] - crops[0, 0]),
+                      int(pads[1, 0] - crops[1, 0]))
+    return conv, b2s, fused
 
 
 # Operators whose later inputs only describe a shape that the output tensor already has.
@@ -530,6 +608,17 @@ def live_operators(model: TFLiteModel) -> list[Operator]:
     return live[::-1]
 
 
+def _check_dataflow(model: TFLiteModel, op: Operator, step: Step, earlier: list[Step]) -> None:
+    produced = {model.inputs[0]} | {s.output for s in earlier}
+    for t in step.inputs:
+        if t not in produced:
+            raise _err(op, f"reads tensor {t} ({model.tensors[t].name!r}), which is neither the model input, "
+                           "a constant nor the output of an earlier operator; the file is corrupt")
+    if step.output in produced:
+        raise _err(op, f"writes tensor {step.output}, which is already the model input or another "
+                       "operator's output; the file is corrupt")
+
+
 def lower(model: TFLiteModel) -> LoweredGraph:
     """Lower every operator of the model's first subgraph, validating all of them first."""
     if model.subgraph_count != 1:
@@ -546,7 +635,28 @@ def lower(model: TFLiteModel) -> LoweredGraph:
             raise UnsupportedError(f"model {role} {t.name!r} has shape {list(t.shape)}; supported: rank 1-4, "
                                    "dimensions 1-65535")
     steps = []
-    for op in live_operators(model):
+    ops = live_operators(model)
+    consumers: dict[int, list[Operator]] = {}
+    for op in ops:
+        for t in op.inputs:
+            consumers.setdefault(t, []).append(op)
+    folded: dict[int, _Dilation] = {}
+    skipped: set[int] = set()
+    for op in ops:
+        if op.name == "SPACE_TO_BATCH_ND":
+            conv, b2s, fused = _match_dilation(model, op, consumers)
+            folded[conv.index] = fused
+            skipped.update((op.index, b2s.index))
+    for op in ops:
+        if op.index in skipped:
+            continue
+        if op.index in folded:
+            step = _conv_like(model, op, op.name == "DEPTHWISE_CONV_2D", folded[op.index])
+            _check_dataflow(model, op, step, steps)
+            step.out_shape = model.tensors[step.output].shape
+            step.in_shapes = [model.tensors[step.inputs[0]].shape]
+            steps.append(step)
+            continue
         fn = LOWERINGS.get(op.name)
         if fn is None:
             raise UnsupportedError(
@@ -559,8 +669,9 @@ def lower(model: TFLiteModel) -> LoweredGraph:
                 raise _err(op, f"tensor {model.tensors[ti].name!r} has a dynamic shape "
                                f"{list(model.tensors[ti].shape)}; re-export with a fixed batch size of 1")
         step = fn(model, op)
+        _check_dataflow(model, op, step, steps)
         step.out_shape = model.tensors[step.output].shape
-        step.in_shapes = [model.tensors[t].shape for t in op.inputs if t >= 0 and model.tensors[t].data is None]
+        step.in_shapes = [model.tensors[t].shape for t in step.inputs]
         steps.append(step)
     if not steps:
         raise UnsupportedError("the model has no operators")

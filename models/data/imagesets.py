@@ -115,8 +115,9 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
     return records, labels
 
 
-def load_image(path: Path, size: int, color: str) -> np.ndarray:
-    """Read an image file as float32 in [0, 1], resized to size×size, shape (size, size, 1|3) (RGB order)."""
+def load_image(path: Path, size: int, color: str, raw: bool = False) -> np.ndarray:
+    """Read an image file resized to size×size, shape (size, size, 1|3) in RGB order:
+    float32 in [0, 1], or uint8 pixels when `raw`."""
     flag = cv2.IMREAD_GRAYSCALE if color == "gray" else cv2.IMREAD_COLOR
     img = cv2.imread(str(path), flag)
     if img is None:
@@ -124,7 +125,7 @@ def load_image(path: Path, size: int, color: str) -> np.ndarray:
     if img.shape[:2] != (size, size):
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     img = img[..., None] if color == "gray" else img[..., ::-1]
-    return img.astype(np.float32) / 255.0
+    return np.ascontiguousarray(img) if raw else img.astype(np.float32) / 255.0
 
 
 def to_model_input(rgb: np.ndarray, size: int, color: str) -> np.ndarray:
@@ -139,10 +140,12 @@ def to_model_input(rgb: np.ndarray, size: int, color: str) -> np.ndarray:
 
 
 def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
-                   labels: Sequence[str] | None = None) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+                   labels: Sequence[str] | None = None,
+                   raw: bool = False) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
     """Load one or more image sets into {split: (x, y)} arrays; labels merge in first-seen order.
 
-    x is float32 (N, size, size, C) in [0, 1]; y is int64 class indices.
+    x is float32 (N, size, size, C) in [0, 1] (uint8 pixels when `raw`: a
+    quarter of the memory); y is int64 class indices.
     A split no set provides is absent from the result.
     """
     if color not in ("gray", "rgb"):
@@ -158,7 +161,7 @@ def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
                 all_labels.append(name)
         for rec in records:
             xs, ys = by_split.setdefault(rec.split, ([], []))
-            xs.append(load_image(Path(root) / rec.file, size, color))
+            xs.append(load_image(Path(root) / rec.file, size, color, raw))
             ys.append(all_labels.index(rec.label))
     return ({split: (np.stack(xs), np.asarray(ys, np.int64)) for split, (xs, ys) in by_split.items()},
             all_labels)

@@ -87,12 +87,12 @@ def make_subject(subject_id: int, seed: int, accel_range: float = 8.0, gyro_rang
     r = np.random.default_rng([seed, 0x1A2B, subject_id])
     return Subject(
         subject_id=subject_id,
-        cadence_walk=float(r.uniform(1.6, 2.1)), cadence_run=float(r.uniform(2.5, 3.1)),
-        cadence_stairs=float(r.uniform(1.2, 1.7)), cadence_cycle=float(r.uniform(0.9, 1.5)),
-        vigour=float(r.uniform(0.75, 1.3)),
+        cadence_walk=float(r.uniform(1.7, 2.1)), cadence_run=float(r.uniform(2.5, 3.1)),
+        cadence_stairs=float(r.uniform(1.0, 1.4)), cadence_cycle=float(r.uniform(0.9, 1.5)),
+        vigour=float(r.uniform(0.85, 1.2)),
         harmonics=tuple(float(v) for v in [1.0, *r.uniform(0.2, 0.7, 3) / [1, 1.5, 2.5]]),
         phases=tuple(float(v) for v in r.uniform(0, 2 * np.pi, 6)),
-        mount_rotation=tuple(float(v) for v in _rotation(r, 35.0).ravel()),
+        mount_rotation=tuple(float(v) for v in _rotation(r, 25.0).ravel()),
         accel_bias=tuple(float(v) for v in r.normal(0, 0.03, 3)),
         gyro_bias=tuple(float(v) for v in r.normal(0, 2.0, 3)),
         accel_scale=tuple(float(v) for v in 1 + r.normal(0, 0.02, 3)),
@@ -182,10 +182,10 @@ def _segment(kind: str, seconds: float, rate: float, subj: Subject, rng: np.rand
         rot = _posture(rng.uniform(5, 15), 0)
     elif kind == "stairs":
         up = rng.random() < 0.5
-        dyn, gyr = _gait(rng, n, rate, subj, subj.cadence_stairs, (0.2, 0.13, 0.38), (14, 28, 12),
-                         impact=0.25 if up else 0.8)
+        dyn, gyr = _gait(rng, n, rate, subj, subj.cadence_stairs, (0.24, 0.14, 0.5), (18, 36, 12),
+                         impact=0.2 if up else 0.9)
         ph = _phase(rng, n, rate, subj.cadence_stairs / 2)
-        dyn[:, 2] += 0.16 * np.cos(ph) * subj.vigour  # the step up or down alternates legs: a stride rhythm
+        dyn[:, 2] += 0.35 * np.cos(ph) * subj.vigour  # the step up or down alternates legs: a stride rhythm
         rot = _posture(rng.uniform(8, 20) if up else rng.uniform(-2, 8), 0)
     elif kind == "cycling":
         ph = _phase(rng, n, rate, subj.cadence_cycle, 0.05)
@@ -193,12 +193,12 @@ def _segment(kind: str, seconds: float, rate: float, subj: Subject, rng: np.rand
         dyn[:, 1] = 0.08 * np.cos(ph + subj.phases[0]) * subj.vigour
         dyn[:, 2] = 0.05 * np.cos(2 * ph + subj.phases[1]) * subj.vigour
         road = np.convolve(rng.normal(0, 1, n), np.ones(3) / 3, mode="same")
-        dyn += road[:, None] * [0.03, 0.02, 0.06] * rng.uniform(0.5, 1.5)
+        dyn += road[:, None] * [0.05, 0.04, 0.1] * rng.uniform(0.8, 1.5)
         gyr = np.zeros((n, 3))
-        gyr[:, 0] = 14 * np.cos(ph + subj.phases[2]) * subj.vigour
-        gyr[:, 2] = 6 * np.cos(ph + subj.phases[3]) * subj.vigour
-        gyr += road[:, None] * [2.0, 2.0, 1.0]
-        rot = _posture(rng.uniform(20, 45), 0)
+        gyr[:, 0] = 22 * np.cos(ph + subj.phases[2]) * subj.vigour
+        gyr[:, 2] = 9 * np.cos(ph + subj.phases[3]) * subj.vigour
+        gyr += road[:, None] * [4.0, 4.0, 2.0]
+        rot = _posture(rng.uniform(25, 50), rng.uniform(-5, 5))
     else:
         raise ValueError(f"unknown activity {kind!r}")
     return _gravity_in_body(rot)[None, :] + dyn + tremor_a, gyr + tremor_g
@@ -391,7 +391,7 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
     if subjects < 3:
         raise ValueError(f"--subjects {subjects} is too few: need at least 3 (train, val and test subjects)")
     root = Path(out)
-    root.mkdir(parents=True, exist_ok=True)
+    _require_empty(root)
     counts = {"train": 0, "val": 0, "test": 0}
     make: Callable[[Subject, np.random.Generator], ImuRecording] = (
         activity_recording if task == "activity" else fall_recording)
@@ -419,6 +419,13 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
         info["label_map"] = {FALL_EVENT: "fall", "*": "adl"}
     (root / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return counts
+
+
+def _require_empty(root: Path) -> None:
+    """Create `root`, refusing a non-empty folder: stale files from another run would mix into the set."""
+    if root.exists() and any(root.iterdir()):
+        raise FileExistsError(f"{root} is not empty; write a data set into a new or empty folder")
+    root.mkdir(parents=True, exist_ok=True)
 
 
 def _subject_json(subj: Subject) -> dict[str, Any]:

@@ -60,7 +60,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     rep = representative_sample(x, 300, req.seed)
     rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
-                     extra={"image": {"size": size, "channels": color, "scale": "pixel / 255"}})
+                     preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}})
     task = "bottle fill level" if req.task == "bottles" else "image classification"
     return finish(model, name=req.name, task=task, out_dir=req.out, meta=meta, representative=rep,
                   x_test=x_test, y_test=y_test, seed=req.seed, recipe=[req.command()], history=hist,

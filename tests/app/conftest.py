@@ -6,13 +6,6 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-import pyqtgraph as pg  # noqa: E402
-
-# pyqtgraph's exit handler walks every graphics item at interpreter exit; under PySide6 that
-# crashes a process whose tests all passed. The app turns it off the same way (gui/theme.py).
-pg.setConfigOptions(exitCleanup=False)
-
-import gc
 import hashlib
 import threading
 import time
@@ -180,23 +173,6 @@ class ScriptedPort:
 
     def close(self) -> None:
         self.is_open = False
-
-
-@pytest.fixture(autouse=True)
-def _collect_garbage_while_qt_lives() -> Iterator[None]:
-    """Collect each test's garbage right after it, while the QApplication still exists.
-
-    pyqtgraph items form reference cycles with their Qt scenes; left to the
-    collector at interpreter exit they are freed in an order that crashes the
-    process after the tests have passed.
-    """
-    yield
-    from PySide6 import QtCore, QtWidgets
-
-    if QtWidgets.QApplication.instance() is not None:
-        QtCore.QCoreApplication.sendPostedEvents(None, QtCore.QEvent.DeferredDelete)
-        QtWidgets.QApplication.processEvents()
-    gc.collect()
 
 
 @pytest.fixture

@@ -22,15 +22,15 @@ def _info(kit, timing=TimingSource.HOST_CLOCK) -> Info:
 def test_video_roi_model_to_view_and_back(qtbot) -> None:
     view = QtVideoView()
     qtbot.addWidget(view)
-    view.set_frame(np.zeros((100, 200, 3), np.uint8))
+    view.set_frame(np.zeros((200, 400, 3), np.uint8))
     with qtbot.assertNotEmitted(view.roi_changed):
         view.set_roi(Roi(0.25, 0.1, 0.5, 0.8))
-    assert view.roi_item.pos().x() == pytest.approx(50) and view.roi_item.pos().y() == pytest.approx(10)
-    assert view.roi_item.size().x() == pytest.approx(100) and view.roi_item.size().y() == pytest.approx(80)
+    assert view.roi_item.pos().x() == pytest.approx(100) and view.roi_item.pos().y() == pytest.approx(20)
+    assert view.roi_item.size().x() == pytest.approx(200) and view.roi_item.size().y() == pytest.approx(160)
     # The user drags the box: the widget reports fractions of the image.
     with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
-        view.roi_item.setPos((20, 30), finish=False)
-        view.roi_item.setSize((60, 40), finish=True)
+        view.roi_item.setPos((40, 60), finish=False)
+        view.roi_item.setSize((120, 80), finish=True)
     roi = sig.args[0]
     assert (roi.x, roi.y, roi.w, roi.h) == pytest.approx((0.1, 0.3, 0.3, 0.4))
     assert view.roi == roi
@@ -88,3 +88,13 @@ def test_history_length_both_ways(qtbot) -> None:
     with qtbot.assertNotEmitted(plots.history_changed):
         plots.set_history(400)
     assert plots.history_spin.value() == 400
+
+
+def test_small_frames_are_upscaled_for_display_without_moving_the_roi(qtbot) -> None:
+    view = QtVideoView()
+    qtbot.addWidget(view)
+    view.set_roi(Roi(0.5, 0.5, 0.5, 0.5))
+    view.set_frame(np.full((96, 96, 3), 200, np.uint8))
+    height, width = view.image.image.shape[:2]
+    assert height >= QtVideoView.SMOOTH_BELOW and width == height
+    assert view.roi_item.pos().x() == pytest.approx(width / 2)

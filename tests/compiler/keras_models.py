@@ -28,9 +28,9 @@ def _conv_block(tf, rng, x, allow_dw: bool = True):
     k = int(rng.choice([1, 3, 5]))
     stride = int(rng.choice([1, 1, 2]))
     padding = str(rng.choice(["same", "valid"]))
+    # Dilation is left out: the converter emits SPACE_TO_BATCH_ND for it, which TFLM pads with
+    # uninitialized memory; test_ops covers that pattern against an equivalent dilated conv.
     dil = 1
-    if stride == 1 and rng.random() < 0.2:
-        dil = 2
     if padding == "valid" and min(x.shape[1], x.shape[2]) < (k - 1) * dil + 2:
         padding = "same"
     if kind == "conv":

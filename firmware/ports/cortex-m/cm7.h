@@ -119,7 +119,7 @@ static inline void port_cm_systick_start(uint32_t reload)
 }
 
 /* Request a system reset through the AIRCR; does not return. */
-static inline void port_cm_system_reset(void)
+__attribute__((noreturn)) static inline void port_cm_system_reset(void)
 {
     port_cm_dsb();
     CM7_SCB_AIRCR = CM7_AIRCR_VECTKEY | CM7_AIRCR_SYSRESETREQ;

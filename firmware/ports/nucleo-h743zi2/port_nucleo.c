@@ -115,7 +115,7 @@ static bool clocks_init(void)
     }
     RCC_PLLCKSELR = (RCC_PLLCKSELR & ~(RCC_PLLCKSELR_PLLSRC_MASK | RCC_PLLCKSELR_DIVM1_MASK)) | source |
                     (divm << RCC_PLLCKSELR_DIVM1_SHIFT);
-    RCC_PLL1DIVR = RCC_PLL1DIVR(100u, 2u, 8u, 8u); /* VCO 800 MHz: P 400 MHz, Q 100 MHz, R 100 MHz */
+    RCC_PLL1DIVR = RCC_PLL1DIVR_VALUE(100u, 2u, 8u, 8u); /* VCO 800 MHz: P 400 MHz, Q 100 MHz, R 100 MHz */
     RCC_PLL1FRACR = 0u;
     RCC_PLLCFGR = (RCC_PLLCFGR & ~(RCC_PLLCFGR_PLL1FRACEN | RCC_PLLCFGR_PLL1VCOSEL_MEDIUM |
                                    RCC_PLLCFGR_PLL1RGE_MASK)) |
@@ -201,7 +201,9 @@ static void usart3_init(void)
     USART3_CR3 = USART_CR3_EIE;
     USART3_PRESC = 0u;
     usart3_set_baud(PCLK1_HZ, PORT_NUCLEO_BAUD);
-    USART3_CR1 |= USART_CR1_FIFOEN | USART_CR1_TE | USART_CR1_RE | USART_CR1_RXFNEIE | USART_CR1_UE;
+    USART3_CR1 |= USART_CR1_FIFOEN; /* FIFOEN and OVER8 are writable only while UE = 0 */
+    USART3_CR1 |= USART_CR1_TE | USART_CR1_RE | USART_CR1_RXFNEIE;
+    USART3_CR1 |= USART_CR1_UE;
     (void)wait_set(&USART3_ISR, USART_ISR_TEACK | USART_ISR_REACK, USART_ISR_TEACK | USART_ISR_REACK);
     port_cm_nvic_enable(USART3_IRQN, 0x40u); /* above SysTick (0xF0) */
 }

@@ -71,7 +71,7 @@
 #define RCC_PLLCFGR_DIVR1EN (1u << 18)
 
 /* PLL1DIVR fields hold (value - 1). */
-#define RCC_PLL1DIVR(n, p, q, r) \
+#define RCC_PLL1DIVR_VALUE(n, p, q, r) \
     ((((n) - 1u) << 0) | (((p) - 1u) << 9) | (((q) - 1u) << 16) | (((r) - 1u) << 24))
 
 #define RCC_D2CCIP2R_USART234578SEL_MASK (0x7u << 0) /* 0: rcc_pclk1 */

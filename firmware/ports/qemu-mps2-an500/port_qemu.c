@@ -65,7 +65,12 @@ static void uart_rx_isr(void)
     }
 }
 
-/* Move bytes from the TX ring into the UART while it takes them; caller masks interrupts. */
+/*
+ * Move bytes from the TX ring into the UART while it takes them. The TX
+ * ring has two poppers, this function in port_link_write() and the TX
+ * interrupt; port_link_write() masks interrupts around it, so they never
+ * run at the same time and the ring still sees one consumer at a time.
+ */
 static void uart_tx_pump(void)
 {
     uint8_t byte;

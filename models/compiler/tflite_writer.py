@@ -16,7 +16,7 @@ TYPE_CODES = {"float32": 0, "int32": 2, "int64": 4, "int8": 9, "uint8": 3, "int1
 OPCODES = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
            "DEQUANTIZE": 6, "FULLY_CONNECTED": 9, "LOGISTIC": 14, "MAX_POOL_2D": 17, "MUL": 18,
            "RESHAPE": 22, "SOFTMAX": 25, "PAD": 34, "MEAN": 40, "QUANTIZE": 114, "TANH": 28,
-           "SUB": 41}
+           "SUB": 41, "RELU": 19, "RELU6": 21, "SPACE_TO_BATCH_ND": 38, "BATCH_TO_SPACE_ND": 37}
 # BuiltinOptions union member -> (type code, {field name: (slot, kind, default)})
 OPTIONS = {
     "Conv2DOptions": (1, {"padding": (0, "b", 0), "stride_w": (1, "i", 0), "stride_h": (2, "i", 0),

@@ -1,0 +1,54 @@
+"""`edgeloop run`: headless field-trial runner against a board (real or virtual)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from edgeloop.app.commands._live import add_stream_options, resolve_port
+from edgeloop.app.pipeline import Pipeline
+from edgeloop.app.runner import run_headless
+from edgeloop.app.session import Session
+from edgeloop.app.sources import open_source
+from edgeloop.protocol import TimingSource
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the `run` subcommand."""
+    p = subparsers.add_parser(
+        "run", help="stream a source to a board headless: a line per result, results logged to CSV",
+        description="Connect to an edgeloop board, stream a source through the board's model and print one "
+                    "line per result (class, confidence, on-device time labelled measured / emulated / host "
+                    "clock, round trip). --log writes every result and its timings to CSV.")
+    p.add_argument("--port", metavar="URL", help="serial port or pyserial URL, e.g. /dev/ttyACM0 or "
+                                                 "socket://127.0.0.1:5555 (default: the first ST-LINK board)")
+    p.add_argument("--baud", type=int, help="baud rate of a real serial port (default 921600)")
+    add_stream_options(p, source_default=None)
+    p.add_argument("--log", type=Path, metavar="CSV", help="write every result to this CSV file")
+    p.add_argument("--quiet", action="store_true", help="no line per result, only the summary")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Connect, stream, summarize; exit code 0, or 1 when no result came back."""
+    url = resolve_port(args.port)
+    source = open_source(args.source)
+    try:
+        with Session(url, baudrate=args.baud) as session:
+            info = session.connect()
+            timing = TimingSource(info.timing_source)
+            print(f"connected to {info.board} (firmware {info.firmware}) on {url}; "
+                  f"device timings are {timing.label} ({timing.tick_unit})")
+            pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
+            print(f"model {pipeline.model.name}, source {source.name}")
+            summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,
+                                   quiet=args.quiet)
+    finally:
+        source.close()
+    for line in summary.lines():
+        print(line)
+    if args.log:
+        print(f"results written to {args.log}")
+    if summary.interrupted:
+        return 130
+    return 0 if summary.results else 1

@@ -1,0 +1,181 @@
+"""Model compiler: instructions per MAC on Cortex-M7 (QEMU -icount), RAM and flash vs TFLite Micro.
+
+For standard layers at TinyML sizes (3x3 conv, 1x1 conv, 3x3 depthwise, fully
+connected) and the bundled zoo models (models/zoo/*/*.tflite, int8 only):
+
+- instructions per inference and per MAC with the reference and the optimized
+  (DSP) kernels, counted by QEMU under -icount shift=0 (emulated instruction
+  counts, 40-instruction resolution; not CPU cycles), after checking that the
+  outputs equal TFLite Micro's;
+- our planned arena vs TFLite Micro's smallest working arena;
+- weights+params (const data) vs the flatbuffer, and the Cortex-M7 -Os flash
+  of model + kernels (arm-none-eabi-size).
+
+    python bench/compiler.py [--json] [--no-qemu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+import edgeloop
+from edgeloop.models.compiler import compile_bytes
+from edgeloop.models.compiler.analyze import arm_sizes
+from edgeloop.models.compiler.harness import harness_source, parse_result
+from edgeloop.models.compiler.tflite_writer import ModelBuilder
+from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
+
+INSTRUCTIONS_PER_TICK = 40  # SysTick at 25 MHz, 1 ns per instruction under -icount shift=0
+
+
+def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, depthwise: bool, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    s_in = 0.05
+    x = b.tensor((1, h, w, cin), scale=s_in, zero_point=-10)
+    if depthwise:
+        wv = rng.integers(-127, 128, (1, k, k, cout)).astype(np.int8)
+        ws = list(rng.uniform(0.002, 0.01, cout))
+        wt = b.tensor(wv.shape, scale=ws, axis=3, data=wv)
+        s_out = s_in * 0.006 * k * 12
+    else:
+        wv = rng.integers(-127, 128, (cout, k, k, cin)).astype(np.int8)
+        ws = list(rng.uniform(0.002, 0.01, cout))
+        wt = b.tensor(wv.shape, scale=ws, axis=0, data=wv)
+        s_out = s_in * 0.006 * np.sqrt(k * k * cin) * 12
+    bt = b.tensor((cout,), "int32", scale=[s_in * v for v in ws],
+                  data=rng.integers(-2000, 2000, cout).astype(np.int32))
+    y = b.tensor((1, h, w, cout), scale=float(s_out), zero_point=-128)
+    opts = dict(padding="SAME", stride_w=1, stride_h=1, activation="RELU")
+    if depthwise:
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, **opts)
+    else:
+        b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", **opts)
+    return b.build([x], [y])
+
+
+def _fc_layer(n_in: int, n_out: int, seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x = b.tensor((1, n_in), scale=0.05, zero_point=3)
+    wv = rng.integers(-127, 128, (n_out, n_in)).astype(np.int8)
+    wt = b.tensor(wv.shape, scale=[0.004], data=wv)
+    bt = b.tensor((n_out,), "int32", scale=[0.0002], data=rng.integers(-2000, 2000, n_out).astype(np.int32))
+    y = b.tensor((1, n_out), scale=float(0.05 * 0.004 * np.sqrt(n_in) * 12), zero_point=0)
+    b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="RELU")
+    return b.build([x], [y])
+
+
+def standard_layers() -> dict[str, bytes]:
+    """The reference layers, at sizes typical of MCU vision/IMU models."""
+    return {
+        "conv3x3_16x16x16to16": _conv_layer(16, 16, 16, 16, 3, False, 1),
+        "conv1x1_16x16x32to32": _conv_layer(16, 16, 32, 32, 1, False, 2),
+        "dwconv3x3_32x32x32": _conv_layer(32, 32, 32, 32, 3, True, 3),
+        "fc_256to64": _fc_layer(256, 64, 4),
+    }
+
+
+def zoo_models() -> dict[str, bytes]:
+    """Every int8 .tflite of the zoo that the compiler accepts."""
+    models = {}
+    for path in sorted((edgeloop.PACKAGE_ROOT / "models" / "zoo").glob("*/*.tflite")):
+        data = path.read_bytes()
+        try:
+            compile_bytes(data, name="probe")
+        except ValueError:
+            continue  # float reference models and the like
+        models[f"zoo/{path.parent.name}/{path.stem}"] = data
+    return models
+
+
+def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
+    """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM)."""
+    from edgeloop.app.qemu import build_bare_metal, run_bare_metal
+
+    cname = "bench_model"
+    result = compile_bytes(tflite, name=cname)
+    d = work / name.replace("/", "_")
+    d.mkdir(parents=True, exist_ok=True)
+    (d / f"{cname}.c").write_text(result.c_source)
+    (d / f"{cname}.h").write_text(result.h_source)
+    t = result.graph.model.tensors[result.graph.input]
+    rng = np.random.default_rng(0)
+    if t.type_code == 0:
+        xs = rng.normal(0, 1, (1, *t.shape)).astype(np.float32)
+    else:
+        xs = rng.integers(-128, 128, (1, *t.shape), dtype=np.int8)
+    expected = run_reference_batch(tflite, xs)
+    (d / "main.c").write_text(harness_source(cname, xs, expected, repeats=2))
+    nn = edgeloop.FIRMWARE_DIR / "nn"
+    sources = [d / "main.c", d / f"{cname}.c", nn / "nn_ref.c", nn / "nn_opt.c"]
+    out = {}
+    for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
+        elf = build_bare_metal(sources, d / variant, includes=[d], name=cname, extra_cflags=flags)
+        res = parse_result(run_bare_metal(elf, timeout=300).check().output)
+        if res["mismatches"]:
+            raise RuntimeError(f"{name}: {variant} kernels differ from TFLite Micro under QEMU")
+        out[variant] = res["ticks_min"] * INSTRUCTIONS_PER_TICK
+    return out
+
+
+def measure(name: str, tflite: bytes, work: Path, qemu: bool) -> dict:
+    result = compile_bytes(tflite, name="bench_model")
+    row: dict = {
+        "macc": result.macc,
+        "arena_bytes": result.arena_bytes,
+        "tflm_arena_bytes": tflm_arena_bytes(tflite),
+        "weights_params_bytes": result.const_bytes,
+        "flatbuffer_bytes": len(tflite),
+    }
+    arm = arm_sizes(result)
+    if arm:
+        row["m7_flash_bytes"] = arm["flash"]
+    if qemu:
+        instr = qemu_instructions(name, tflite, work)
+        row["instructions_ref"] = instr["ref"]
+        row["instructions_opt"] = instr["opt"]
+        if result.macc:
+            row["instr_per_mac_ref"] = round(instr["ref"] / result.macc, 3)
+            row["instr_per_mac_opt"] = round(instr["opt"] / result.macc, 3)
+    return row
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    parser.add_argument("--no-qemu", action="store_true", help="skip the instruction counts")
+    args = parser.parse_args(argv)
+    qemu = not args.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
+    models = {**standard_layers(), **zoo_models()}
+    figures: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:
+        for name, data in models.items():
+            figures[name] = measure(name, data, Path(tmp), bool(qemu))
+            r = figures[name]
+            print(f"{name:28s} MACs {r['macc']:>9,}  arena {r['arena_bytes']:>7,} B (TFLM {r['tflm_arena_bytes']:>7,})"
+                  f"  weights+params {r['weights_params_bytes']:>7,} B (flatbuffer {r['flatbuffer_bytes']:>7,})"
+                  + (f"  instr/MAC ref {r['instr_per_mac_ref']:.2f} opt {r['instr_per_mac_opt']:.2f}"
+                     if "instr_per_mac_opt" in r else ""), flush=True)
+    summary = {
+        "source": "emulated instruction counts (qemu-system-arm -icount shift=0, mps2-an500 Cortex-M7)"
+        if qemu else "no QEMU run",
+        "models": figures,
+        "arena_le_tflm_all": all(r["arena_bytes"] <= r["tflm_arena_bytes"] for r in figures.values()),
+        "weights_le_flatbuffer_all": all(r["weights_params_bytes"] <= r["flatbuffer_bytes"]
+                                         for r in figures.values()),
+    }
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""Per-layer and total cost of a model: MACs, parameters, memory, and the same figures for TFLite Micro."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+
+import edgeloop
+from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
+from edgeloop.models.compiler.emit import STRUCT_BYTES
+
+ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
+             "-ffunction-sections", "-fdata-sections")
+
+
+def _fmt_shape(shape: tuple[int, ...]) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def layer_table(compiled: CompiledModel) -> list[dict]:
+    """One row per kernel call: op, shapes, MACs, params, weight and activation bytes."""
+    tensors = compiled.graph.model.tensors
+    rows = []
+    for pos, step in enumerate(compiled.graph.steps):
+        params = sum(int(a.size) for k, a in step.consts.items() if k in ("weights", "bias"))
+        weight_bytes = sum(int(a.nbytes) for a in step.consts.values()) + STRUCT_BYTES.get(step.struct or "", 0)
+        act_bytes = sum(tensors[t].nbytes for t in step.inputs) + tensors[step.output].nbytes
+        rows.append({
+            "index": pos, "op": step.op, "tflite_operator": step.index, "kernel": step.kernel,
+            "inputs": [_fmt_shape(s) for s in step.in_shapes], "output": _fmt_shape(step.out_shape),
+            "macc": step.macc, "params": params, "weight_bytes": weight_bytes,
+            "activation_bytes": act_bytes, "scratch_bytes": step.scratch_bytes,
+        })
+    return rows
+
+
+def arm_sizes(compiled: CompiledModel, optimized: bool = True) -> dict[str, int] | None:
+    """Section sizes of the model linked with its kernels for Cortex-M7 (-Os), or None without a toolchain.
+
+    The model, the kernels and the C library functions they call are linked
+    with --gc-sections from an entry that references only the model
+    descriptor, so `text` counts exactly the code and constants the model pulls in.
+    """
+    cc = shutil.which("arm-none-eabi-gcc")
+    size = shutil.which("arm-none-eabi-size")
+    if cc is None or size is None:
+        return None
+    nn = edgeloop.FIRMWARE_DIR / "nn"
+    with tempfile.TemporaryDirectory(prefix="edgeloop-size-") as tmp:
+        d = Path(tmp)
+        (d / f"{compiled.name}.c").write_text(compiled.c_source, encoding="utf-8")
+        (d / f"{compiled.name}.h").write_text(compiled.h_source, encoding="utf-8")
+        (d / "entry.c").write_text(
+            f'#include "{compiled.name}.h"\n'
+            f"const void *el_size_entry(void) {{ return &nn_model_{compiled.name}; }}\n", encoding="utf-8")
+        cmd = [cc, *ARM_FLAGS, f"-DNN_OPTIMIZED={int(optimized)}", "-I", str(nn), "-I", str(d),
+               str(d / "entry.c"), str(d / f"{compiled.name}.c"), str(nn / "nn_ref.c"), str(nn / "nn_opt.c"),
+               "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,-e,el_size_entry",
+               "-o", str(d / "model.elf"), "-lm"]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"arm-none-eabi-gcc could not build the model:\n{proc.stderr[-3000:]}")
+        out = subprocess.run([size, "-A", str(d / "model.elf")], capture_output=True, text=True,
+                             timeout=60).stdout
+    sections = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0].startswith(".") and parts[1].isdigit():
+            sections[parts[0]] = int(parts[1])
+    text = sum(v for k, v in sections.items() if k.startswith((".text", ".rodata")))
+    data = sum(v for k, v in sections.items() if k.startswith(".data"))
+    bss = sum(v for k, v in sections.items() if k.startswith(".bss"))
+    return {"text": text, "data": data, "bss": bss, "flash": text + data}
+
+
+def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True) -> dict:
+    """The full report as a JSON-able dict (see `format_report` for the table)."""
+    compiled = compile_bytes(tflite, name=name)
+    rows = layer_table(compiled)
+    report: dict = {
+        "name": name,
+        "layers": rows,
+        "totals": {
+            "operators": len(rows),
+            "macc": compiled.macc,
+            "params": sum(r["params"] for r in rows),
+            "weight_bytes": compiled.const_bytes,
+            "code_bytes_estimate": compiled.code_bytes,
+            "flash_bytes_estimate": compiled.flash_bytes,
+            "arena_bytes": compiled.arena_bytes,
+            "peak_live_bytes": compiled.plan.peak_bytes,
+            "single_op_lower_bound_bytes": compiled.plan.lower_bound,
+            "flatbuffer_bytes": len(tflite),
+        },
+    }
+    if with_tflm:
+        from edgeloop.models.reference import tflm_arena_bytes
+
+        report["totals"]["tflm_arena_bytes"] = tflm_arena_bytes(tflite)
+    if with_arm:
+        report["totals"]["arm"] = arm_sizes(compiled)
+    return report
+
+
+def format_report(report: dict) -> str:
+    """A readable table of the report."""
+    cols = [("#", "index", 3), ("op", "op", 18), ("inputs", "inputs", 22), ("output", "output", 14),
+            ("MACs", "macc", 10), ("params", "params", 8), ("weight B", "weight_bytes", 9),
+            ("act B", "activation_bytes", 8), ("scratch B", "scratch_bytes", 9)]
+    lines = ["  ".join(h.rjust(w) if i >= 4 else h.ljust(w) for i, (h, _, w) in enumerate(cols))]
+    for r in report["layers"]:
+        cells = []
+        for i, (_, key, w) in enumerate(cols):
+            v = r[key]
+            v = ",".join(v) if isinstance(v, list) else str(v)
+            cells.append(v.rjust(w) if i >= 4 else v.ljust(w))
+        lines.append("  ".join(cells))
+    t = report["totals"]
+    lines.append("")
+    lines.append(f"total: {t['operators']} operators, {t['macc']:,} MACs, {t['params']:,} parameters")
+    lines.append(f"RAM:   arena {t['arena_bytes']:,} B (peak live {t['peak_live_bytes']:,} B, single-op bound "
+                 f"{t['single_op_lower_bound_bytes']:,} B)"
+                 + (f" | TFLite Micro arena {t['tflm_arena_bytes']:,} B" if "tflm_arena_bytes" in t else ""))
+    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + code ~{t['code_bytes_estimate']:,} B = "
+                 f"~{t['flash_bytes_estimate']:,} B | flatbuffer {t['flatbuffer_bytes']:,} B")
+    arm = t.get("arm")
+    if arm:
+        lines.append(f"Cortex-M7 -Os (arm-none-eabi-size): text {arm['text']:,} B, data {arm['data']:,} B, "
+                     f"bss {arm['bss']:,} B")
+    elif "arm" in t:
+        lines.append("Cortex-M7 sizes: arm-none-eabi-gcc not found (install gcc-arm-none-eabi)")
+    return "\n".join(lines)
+
