@@ -31,14 +31,17 @@ static inline int32_t nn_fx_shl(int32_t a, int s) {
     return (int32_t)((uint32_t)a << s);
 }
 
-/* (a*b*2 + 2^31 rounding) >> 32, saturating the single overflow case. */
+/* TFLM SaturatingRoundingDoublingHighMul: (a*b + nudge) / 2^31 truncated, with
+ * nudge = 2^30 for a*b >= 0 and 1 - 2^30 otherwise. For a*b < 0, truncating
+ * (a*b + 1 - 2^30) / 2^31 equals flooring (a*b + 2^30) / 2^31, so both signs are
+ * one add and one arithmetic shift (SMULL, ADDS, ADC, 2 shifts on Cortex-M).
+ * The single overflow case, INT32_MIN * INT32_MIN, saturates. */
 static inline int32_t nn_fx_srdhm(int32_t a, int32_t b) {
     if (a == INT32_MIN && b == INT32_MIN) {
         return INT32_MAX;
     }
-    int64_t ab = (int64_t)a * (int64_t)b;
-    int64_t nudge = ab >= 0 ? (1LL << 30) : (1 - (1LL << 30));
-    return (int32_t)((ab + nudge) / (1LL << 31));
+    const int64_t ab = (int64_t)a * (int64_t)b;
+    return (int32_t)((ab + (1LL << 30)) >> 31);  /* >> of a negative int64 is arithmetic on every target we build for */
 }
 
 /* Round-half-away-from-zero division by 2^exponent (0 <= exponent <= 31). */
