@@ -1,8 +1,9 @@
 """Protocol codec throughput and wire efficiency.
 
 Python: encode+decode MB/s of INFER frames with 4 KB and 27 KB tensors.
-C (host): the firmware codec's encode+decode MB/s, from firmware/tests/bench_codec.c.
-C (Cortex-M7 under QEMU): decoder instructions per byte, emulated (-icount), when the QEMU port exists.
+C (host): the firmware codec's encode and decode MB/s, from firmware/tests/bench_codec.c.
+C (Cortex-M7 under QEMU): encoder and decoder instructions per byte, emulated (-icount shift=0),
+from firmware/tests/bench_codec_m7.c.
 Wire efficiency: tensor bytes / wire bytes of one INFER frame.
 
     python bench/protocol_codec.py [--json] [--seconds S]
@@ -13,8 +14,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
+import edgeloop
 from edgeloop.protocol import Decoder, Frame, Infer, encode_message
 
 SIZES = {"4KB": 4096, "27KB": 27 * 1024}
@@ -27,12 +34,16 @@ def _payloads(size: int) -> dict[str, bytes]:
     return {"random": rng, "image": gradient}
 
 
-def _rate(fn, payload_len: int, seconds: float) -> float:
-    runs, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        fn()
-        runs += 1
-    return runs * payload_len / elapsed / 1e6
+def _rate(fn, payload_len: int, seconds: float, repeats: int = 5) -> float:
+    """Best MB/s over ``repeats`` timed slices: on a shared machine the best slice is the least disturbed."""
+    best = 0.0
+    for _ in range(repeats):
+        runs, start = 0, time.perf_counter()
+        while (elapsed := time.perf_counter() - start) < seconds / repeats:
+            fn()
+            runs += 1
+        best = max(best, runs * payload_len / elapsed / 1e6)
+    return best
 
 
 def python_figures(seconds: float) -> dict[str, float]:
@@ -59,12 +70,55 @@ def wire_efficiency() -> dict[str, float]:
             for label, size in SIZES.items()}
 
 
+def _size_label(payload: int) -> str:
+    return next(label for label, size in SIZES.items() if abs(size - payload) < 1024)
+
+
+def c_host_figures(build: Path) -> dict[str, float]:
+    """MB/s of the firmware codec compiled for this machine (gcc -O2, host CPU)."""
+    subprocess.run(["make", "-s", "-C", str(edgeloop.FIRMWARE_DIR), "bench", f"TEST_BUILD={build}"],
+                   check=True, capture_output=True, text=True, timeout=300)
+    out = subprocess.run([str(build / "bench_codec"), "2000"], check=True, capture_output=True, text=True,
+                         timeout=300).stdout
+    figures = {}
+    for line in out.splitlines():
+        fields = dict(item.split("=") for item in line.split())
+        label = _size_label(int(fields["payload"]))
+        for key in ("encode", "decode"):
+            figures[f"c_host_{key}_MBps_{label}"] = float(fields[f"{key}_MBps"])
+    return figures
+
+
+def c_cortex_m7_figures(build: Path) -> dict[str, float]:
+    """Emulated instructions per byte of the firmware codec on Cortex-M7 (QEMU -icount, not cycles)."""
+    from edgeloop.app.qemu import build_bare_metal, run_bare_metal  # bench may use the app layer
+
+    core = edgeloop.FIRMWARE_DIR / "core"
+    elf = build_bare_metal([edgeloop.FIRMWARE_DIR / "tests" / "bench_codec_m7.c", core / "el_frame.c",
+                            core / "el_cobs.c", core / "el_crc32.c"], build, name="bench_codec_m7", opt="-O2")
+    result = run_bare_metal(elf, timeout=120).check()
+    figures = {}
+    for line in result.output.splitlines():
+        match = re.match(r"payload=(\d+) encode_instr_per_byte=([\d.]+) decode_instr_per_byte=([\d.]+)", line)
+        if match:
+            label = _size_label(int(match[1]))
+            figures[f"m7_qemu_encode_instr_per_byte_{label}"] = float(match[2])
+            figures[f"m7_qemu_decode_instr_per_byte_{label}"] = float(match[3])
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print one JSON object of all figures last")
     parser.add_argument("--seconds", type=float, default=1.0, help="time per measurement")
     args = parser.parse_args()
     figures = {**python_figures(args.seconds), **wire_efficiency()}
+    with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:
+        for name, measure in (("C host", c_host_figures), ("C Cortex-M7/QEMU", c_cortex_m7_figures)):
+            try:
+                figures.update(measure(Path(tmp) / name.split()[1].replace("/", "_")))
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as exc:
+                print(f"{name} figures unavailable: {exc}", file=sys.stderr)
     figures["target_python_decode_27KB_MBps"] = 100.0
     figures["target_wire_efficiency_4KB"] = 0.99
     for name, value in figures.items():
