@@ -99,7 +99,7 @@ class VirtualBoard:
 
 def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] | None = None, *,
                 baud: int = 0, pty: bool = False, tcp_port: int = 0, rx_ring: int | None = None,
-                extra_cflags: Sequence[str] = (), timeout: float = 30.0) -> VirtualBoard:
+                infer_us: int = 0, extra_cflags: Sequence[str] = (), timeout: float = 30.0) -> VirtualBoard:
     """Build the firmware if needed and start a virtual board.
 
     Args:
@@ -111,6 +111,8 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         pty: host board only: also serve a pseudo-terminal (``board.pty``).
         tcp_port: host board only: TCP port to listen on (0: a free one).
         rx_ring: host board only: receive ring bytes (default: credit x max frame).
+        infer_us: host board only: stretch every inference to at least this many µs,
+            emulating an MCU's compute time (timings stay labelled host clock).
         extra_cflags: extra firmware compiler flags, e.g. ``["-DEL_RX_CREDIT=4"]``.
         timeout: seconds to wait for the board to be ready.
 
@@ -124,12 +126,14 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
     if baud < 0:
         raise ValueError(f"baud must be >= 0 (0 = unpaced), got {baud}")
     if target == "qemu":
-        if baud or pty or tcp_port or rx_ring:
-            raise ValueError("--baud, --pty, --tcp and --rx-ring apply to the host board only; "
+        if baud or pty or tcp_port or rx_ring or infer_us:
+            raise ValueError("--baud, --pty, --tcp, --infer-us and --rx-ring apply to the host board only; "
                              "QEMU's UART link is served on a free TCP port")
         return _start_qemu(models, extra_cflags, timeout)
     image = build_firmware("host", models, extra_cflags=extra_cflags)
-    args = [str(image.elf), "--tcp", str(tcp_port), "--baud", str(baud)]
+    if not 0 <= infer_us <= 1_000_000:
+        raise ValueError(f"infer_us must be 0..1000000 µs, got {infer_us}")
+    args = [str(image.elf), "--tcp", str(tcp_port), "--baud", str(baud), "--infer-us", str(infer_us)]
     if pty:
         args.append("--pty")
     if rx_ring is not None:

@@ -233,7 +233,7 @@ class ImuPreprocessor:
             raise PreprocessError(f"IMU model {model.name!r} has window {model.window} and hop {model.hop}; "
                                   f"both must be > 0 (rebuild the model with MODEL.meta.json window/hop)")
         self.model = model
-        self.kind = kind
+        self.input_kind = kind
         self.window, self.hop = model.window, model.hop
         self.rate_hz = float(model.sample_rate_hz or assume_rate_hz or 0.0)
         size = model.input.size
@@ -267,7 +267,7 @@ class ImuPreprocessor:
 
     def features(self, window: np.ndarray) -> np.ndarray:
         """The model's real-valued input for one window×channels block."""
-        if self.kind == InputKind.IMU_WINDOW:
+        if self.input_kind == InputKind.IMU_WINDOW:
             return window
         from edgeloop.models.features import window_features  # numpy only; imported when needed
         return np.asarray(window_features(window), dtype=np.float64).reshape(-1)

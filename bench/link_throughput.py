@@ -10,6 +10,13 @@ min(link bound, compute bound):
   travels the other direction of the full-duplex link);
 - compute bound: 1 / mean on-board time per request from BENCH (host clock).
 
+On a PC the board computes in microseconds, so the link alone limits and
+credit makes little difference. Each configuration therefore also runs with
+the board's inference stretched to 30 ms (`--infer-us 30000`), an emulated
+MCU compute time of the order of a small CNN on a Cortex-M7: then credit 1
+gives 1/(transfer + compute), and credit >= 2 should reach
+min(link bound, compute bound).
+
     python bench/link_throughput.py [--frames 40] [--json]
 
 With --json the last line printed is one JSON object of all figures.
@@ -29,6 +36,7 @@ from edgeloop.protocol import Bench, BenchResult, Decoder, Error, Hello, Infer, 
 
 MODELS = {4096: 1, 9216: 2}  # input bytes -> model index (sine, mean64, mean96)
 BAUDS = (921_600, 2_000_000)
+EMULATED_INFER_US = (0, 30_000)  # 0: the host's own compute time
 
 
 class _Client:
@@ -74,8 +82,8 @@ def stream(client: _Client, model: int, payload: bytes, frames: int, credit: int
 def measure(frames: int) -> dict[str, object]:
     """Run every configuration; return the figures."""
     rows = []
-    for baud in BAUDS:
-        with start_board("host", baud=baud) as board:
+    for baud, infer_us in ((b, i) for b in BAUDS for i in EMULATED_INFER_US):
+        with start_board("host", baud=baud, infer_us=infer_us) as board:
             client = _Client(board.url)
             info = client.recv(client.send(Hello()))
             assert isinstance(info, Info)
@@ -90,9 +98,11 @@ def measure(frames: int) -> dict[str, object]:
                 for credit in sorted({1, info.rx_credit}):
                     fps = stream(client, model, payload, frames, credit)
                     rows.append({
-                        "baud": baud, "input_bytes": size, "wire_bytes": wire, "credit": credit,
+                        "baud": baud, "emulated_infer_us": infer_us, "input_bytes": size, "wire_bytes": wire,
+                        "credit": credit,
                         "frames_per_s": round(fps, 2), "link_bound_fps": round(link_fps, 2),
                         "compute_bound_fps": round(compute_fps, 1),
+                        "serial_bound_fps": round(1 / (1 / link_fps + 1 / compute_fps), 2),
                         "efficiency": round(fps / min(link_fps, compute_fps), 3),
                     })
             client.port.close()
@@ -113,9 +123,11 @@ def main() -> None:
     args = parser.parse_args()
     figures = measure(args.frames)
     for r in figures["results"]:
-        print(f"baud {r['baud']:>9} input {r['input_bytes']:>5} B credit {r['credit']}: "
+        print(f"baud {r['baud']:>9} infer {r['emulated_infer_us'] / 1000:4.0f} ms input {r['input_bytes']:>5} B "
+              f"credit {r['credit']}: "
               f"{r['frames_per_s']:7.2f} frames/s  link bound {r['link_bound_fps']:7.2f}  "
-              f"compute bound {r['compute_bound_fps']:9.1f}  efficiency {r['efficiency']:.3f}")
+              f"compute bound {r['compute_bound_fps']:9.1f}  1/(link+compute) {r['serial_bound_fps']:7.2f}  "
+              f"efficiency {r['efficiency']:.3f}")
     if args.json:
         print(json.dumps(figures))
 

@@ -23,6 +23,7 @@ import io
 import json
 import os
 import tempfile
+import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -198,7 +199,9 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
     conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     conv.inference_input_type = tf.int8
     conv.inference_output_type = tf.int8
-    with _quiet():
+    with _quiet(), warnings.catch_warnings():
+        # The converter warns that int8 input statistics were not given: the representative set gives them.
+        warnings.filterwarnings("ignore", message="Statistics for quantized inputs")
         try:
             return bytes(conv.convert())
         except Exception as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,13 +19,6 @@ from typing import Any
 import numpy as np
 
 from edgeloop.models.quantize import QuantParams, dequantize, io_quant_params, quantize
-
-
-def _tflm_batch(tflite: bytes, xq: np.ndarray) -> np.ndarray:
-    """Run int8 inputs (N, ...) through the TFLite Micro interpreter, one inference each."""
-    from edgeloop.models.reference import run_reference_batch
-
-    return run_reference_batch(tflite, xq)
 
 
 @dataclass
@@ -39,7 +32,9 @@ class Int8Model:
 
     def predict_q(self, xq: np.ndarray) -> np.ndarray:
         """Run already-quantized int8 inputs (N, ...) and return int8 outputs (N, ...)."""
-        return _tflm_batch(self.tflite, np.asarray(xq, np.int8)).reshape(len(xq), -1)
+        from edgeloop.models.reference import run_reference_batch
+
+        return run_reference_batch(self.tflite, np.asarray(xq, np.int8)).reshape(len(xq), -1)
 
     def predict(self, x: np.ndarray) -> np.ndarray:
         """Quantize float inputs with the model's input scale, run them, dequantize the outputs."""

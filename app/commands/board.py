@@ -21,6 +21,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "(default: the test models sine, mean64, mean96)")
     p.add_argument("--baud", type=int, default=0,
                    help="host board: pace the link to BAUD/10 bytes/s like a UART (default 0: unpaced)")
+    p.add_argument("--infer-us", type=int, default=0, metavar="US",
+                   help="host board: stretch every inference to US µs to emulate an MCU's compute time")
     p.add_argument("--pty", action="store_true", help="host board: also serve a pseudo-terminal")
     p.add_argument("--tcp", type=int, default=0, metavar="PORT", help="host board: TCP port (default: a free one)")
     p.set_defaults(func=run)
@@ -30,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
     """Start the board and block until Ctrl-C or until the board exits."""
     from edgeloop.app.boards import start_board
 
-    board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp)
+    board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
+                        infer_us=args.infer_us)
     try:
         source = "host clock" if args.target == "host" else "emulated (QEMU instruction count)"
         print(f"board {args.target} ready: {board.url}" + (f"  pty: {board.pty}" if board.pty else ""))

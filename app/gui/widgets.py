@@ -57,15 +57,22 @@ class QtClassBanner(QtWidgets.QWidget):
 
     def set_result(self, label: str, confidence: float) -> None:
         """Show a classification (confidence NaN for regression values)."""
-        self.label.setText(label.replace("_", " "))
-        self.label.setStyleSheet(f"color: {colour_for(confidence)};")
-        self.confidence.setText("" if math.isnan(confidence) else f"{confidence * 100:.0f} % confidence")
+        self._show(label.replace("_", " "), colour_for(confidence),
+                   "" if math.isnan(confidence) else f"{confidence * 100:.0f} % confidence")
 
     def set_message(self, text: str) -> None:
         """Show a status text instead of a class (no board, paused ...)."""
-        self.label.setText(text)
-        self.label.setStyleSheet(f"color: {theme.MUTED};")
-        self.confidence.setText("")
+        self._show(text, theme.MUTED, "")
+
+    def _show(self, text: str, colour: str, confidence: str) -> None:
+        # Restyling a widget is costly at 30 fps: touch only what changed.
+        if self.label.text() != text:
+            self.label.setText(text)
+        if self.label.property("colour") != colour:
+            self.label.setProperty("colour", colour)
+            self.label.setStyleSheet(f"color: {colour};")
+        if self.confidence.text() != confidence:
+            self.confidence.setText(confidence)
 
 
 class QtVideoView(pg.GraphicsLayoutWidget):
@@ -92,6 +99,7 @@ class QtVideoView(pg.GraphicsLayoutWidget):
         self._shape: tuple[int, int] | None = None
         self._roi = Roi()
         self._updating = False
+        self._overlay_html = ""
 
     @property
     def roi(self) -> Roi:
@@ -119,8 +127,11 @@ class QtVideoView(pg.GraphicsLayoutWidget):
     def set_overlay(self, label: str, confidence: float, colour: str = theme.TEXT) -> None:
         """Class and confidence drawn on the video."""
         conf = "" if math.isnan(confidence) else f"  {confidence * 100:.0f}%"
-        self.overlay.setHtml(f'<span style="color:{colour}; font-size:20pt; font-weight:700">'
-                             f'&nbsp;{label.replace("_", " ")}{conf}&nbsp;</span>')
+        html = (f'<span style="color:{colour}; font-size:20pt; font-weight:700">'
+                f'&nbsp;{label.replace("_", " ")}{conf}&nbsp;</span>')
+        if html != self._overlay_html:  # re-laying out rich text every frame is the costliest part
+            self._overlay_html = html
+            self.overlay.setHtml(html)
 
     def set_roi(self, roi: Roi) -> None:
         """Move the ROI box (model → view); emits nothing."""
@@ -194,6 +205,9 @@ class QtProbabilityBars(pg.PlotWidget):
         """Draw one bar per class."""
         values = np.clip(np.asarray(probabilities, dtype=float), 0, 1)
         labels = tuple(labels) or tuple(f"class {i}" for i in range(len(values)))
+        if labels == self.labels and values.shape == self.values.shape and np.allclose(values, self.values,
+                                                                                       atol=0.002):
+            return  # nothing visible would change: skip the repaint
         if labels != self.labels:
             self.labels = labels
             self.getAxis("left").setTicks([[(i, name.replace("_", " ")) for i, name in enumerate(labels)]])
@@ -235,15 +249,18 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.t0: float | None = None
         self.data = {name: _History(history) for name in self.SERIES}
         self.timing_source = TimingSource.HOST_CLOCK
-        grid = pg.GraphicsLayoutWidget()
-        self.p_us = grid.addPlot(title="on-device inference (µs)")
-        self.p_ticks = grid.addPlot(title="on-device inference (ticks)")
-        self.p_latency = grid.addPlot(title="end-to-end latency (ms)")
-        grid.nextRow()
-        self.p_fps = grid.addPlot(title="results per second")
-        self.p_link = grid.addPlot(title="link throughput (kB/s)")
+        # One view per plot: a change repaints only its own plot, not the whole panel.
+        self.views = [pg.PlotWidget() for _ in range(5)]
+        self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link = (v.getPlotItem() for v in self.views)
         self.p_link.addLegend(offset=(-5, 5))
-        self.summary = grid.addLabel("", justify="left")
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setObjectName("key")
+        grid = QtWidgets.QGridLayout()
+        grid.setSpacing(6)
+        for i, view in enumerate(self.views):
+            view.setMinimumHeight(140)
+            grid.addWidget(view, i // 3, i % 3)
+        grid.addWidget(self.summary, 1, 2)
         self.curves = {
             "infer_us": self.p_us.plot(pen=pg.mkPen(theme.SERIES[0], width=2)),
             "infer_ticks": self.p_ticks.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
@@ -263,10 +280,9 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.history_spin.setValue(history)
         self.history_spin.setSuffix(" points")
         self.history_spin.valueChanged.connect(self._on_history_edited)
-        grid.setMinimumHeight(300)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(grid)
+        layout.addLayout(grid)
         self.set_timing_source(TimingSource.HOST_CLOCK)
 
     def set_timing_source(self, source: TimingSource) -> None:
@@ -313,19 +329,30 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.data["tx_kBps"].add(t, stats.tx_bytes_per_s / 1e3)
         self.data["rx_kBps"].add(t, stats.rx_bytes_per_s / 1e3)
 
-    def redraw(self) -> None:
-        """Push the histories into the curves (called by the display timer, not per record)."""
-        for name, curve in self.curves.items():
-            series = self.data[name]
-            curve.setData(np.fromiter(series.t, float, len(series.t)), np.fromiter(series.v, float, len(series.v)))
+    PLOT_SERIES = (("infer_us",), ("infer_ticks",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+
+    def redraw(self, part: int | None = None) -> None:
+        """Push the histories into the curves: all plots, or only plot number `part` (0..4).
+
+        The display timer redraws one plot per tick in turn, so the cost of
+        repainting axes is spread over ticks instead of stalling one of them.
+        """
+        parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
+        for index in parts:
+            for name in self.PLOT_SERIES[index]:
+                series = self.data[name]
+                self.curves[name].setData(np.fromiter(series.t, float, len(series.t)),
+                                          np.fromiter(series.v, float, len(series.v)))
+        if part is not None and part % len(self.PLOT_SERIES) != 0:
+            return
         us = self.data["infer_us"].v
         lat = self.data["latency_ms"].v
         if us:
             arr = np.fromiter(us, float)
             self.summary.setText(
-                f"inference p50 {np.median(arr):.1f} µs ({self.timing_source.label})<br>"
-                f"latency p50 {np.median(np.fromiter(lat, float)):.1f} ms<br>"
-                f"history <b>{self.history}</b> points", size="10pt")
+                f"inference p50 <b>{np.median(arr):.1f} µs</b> ({self.timing_source.label})<br>"
+                f"latency p50 <b>{np.median(np.fromiter(lat, float)):.1f} ms</b><br>"
+                f"history {self.history} points")
 
 
 class QtDevicePanel(QtWidgets.QWidget):

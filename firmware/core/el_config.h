@@ -53,6 +53,14 @@
 #define EL_PORT_RX_RING_BYTES (EL_WIRE_MAX(EL_MAX_PAYLOAD) * EL_RX_CREDIT)
 #endif
 
+/* Called right after every model invocation (INFER and BENCH), before its
+ * time is taken, with the tick value read just before the call. A port may
+ * define it: the host board stretches inference to an emulated MCU compute
+ * time (--infer-us) so link pipelining can be shown on a PC. */
+#ifndef EL_AFTER_INVOKE
+#define EL_AFTER_INVOKE(t0) ((void)(t0))
+#endif
+
 #if EL_MAX_PAYLOAD < 256u || EL_MAX_PAYLOAD > 65535u
 #error "EL_MAX_PAYLOAD must be in 256..65535 (SPEC.md section 4)"
 #endif

@@ -304,6 +304,7 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
     uint8_t *output = el_io_pool + el.output_off;
     uint32_t t0 = port_ticks();
     nn_status_t status = m->invoke(p + 2, output, el_arena); /* p + 2 is 8-byte aligned (SPEC 5.7) */
+    EL_AFTER_INVOKE(t0);
     uint32_t t_infer = port_ticks() - t0;
     if (status != NN_OK) {
         el_send_error_fmt(seq, EL_ERR_INTERNAL, "model invoke failed with status ", (uint32_t)status, NULL, 0,
@@ -370,6 +371,7 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
     for (uint32_t r = 0; r < runs; r++) {
         uint32_t t0 = port_ticks();
         nn_status_t status = m->invoke(input, output, el_arena);
+        EL_AFTER_INVOKE(t0);
         uint32_t dt = port_ticks() - t0;
         if (status != NN_OK) {
             el_send_error_fmt(seq, EL_ERR_INTERNAL, "model invoke failed with status ", (uint32_t)status,

@@ -31,11 +31,22 @@ static inline uint32_t nn_read32(const void *p) {
     return v;
 }
 
+/* Unaligned-safe 32-bit store. */
+static inline void nn_write32(void *p, uint32_t v) { memcpy(p, &v, sizeof v); }
+
+/* Two 16-bit lanes holding the same value. */
+static inline uint32_t nn_dup16(int32_t v) { return (uint32_t)(uint16_t)v * 0x00010001u; }
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 
 static inline uint32_t nn_sxtb16(uint32_t x) { return __sxtb16(x); }
-static inline uint32_t nn_sxtb16_ror8(uint32_t x) { return __sxtb16((x >> 8) | (x << 24)); }
+/* GCC does not fold a rotate into SXTB16's own rotate operand: say it directly. */
+static inline uint32_t nn_sxtb16_ror8(uint32_t x) {
+    uint32_t r;
+    __asm__("sxtb16 %0, %1, ror #8" : "=r"(r) : "r"(x));
+    return r;
+}
 static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b); }
 static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }

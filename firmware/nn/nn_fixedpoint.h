@@ -59,6 +59,19 @@ static inline int32_t nn_fx_requantize(int32_t x, int32_t mult, int32_t shift) {
     return nn_fx_rdivpot(nn_fx_srdhm(nn_fx_shl(x, left), mult), right);
 }
 
+/* nn_fx_requantize for a non-negative multiplier (every conv/FC multiplier the
+ * compiler emits is 0 or in [2^30, 2^31)): SRDHM cannot saturate then, and the
+ * rounding shift is done without branches. Same results, about half the code. */
+static inline int32_t nn_fx_requantize_nonneg(int32_t x, int32_t mult, int32_t shift) {
+    const int left = shift > 0 ? shift : 0;
+    const int right = shift > 0 ? 0 : -shift;
+    const int64_t ab = (int64_t)nn_fx_shl(x, left) * (int64_t)mult;
+    const int32_t h = (int32_t)((ab + (1LL << 30)) >> 31);
+    const int32_t mask = (int32_t)((1u << right) - 1u);
+    const int32_t threshold = (mask >> 1) + (int32_t)((uint32_t)h >> 31);
+    return (h >> right) + ((h & mask) > threshold);
+}
+
 /* gemmlowp SaturatingRoundingMultiplyByPOT for a positive exponent. */
 static inline int32_t nn_fx_sat_shl(int32_t x, int exponent) {
     const int32_t threshold = (int32_t)((1LL << (31 - exponent)) - 1);

@@ -215,7 +215,7 @@ def shape_prototype(shape_id: int) -> tuple[ContainerShape, Appearance]:
     texts = ["0.9% NaCl", "NaCl 0.9%", "Saline", "Glucose 5%", "Ringer", "Dextrose 5%", "Sodium Chloride"]
     look = Appearance(
         material=material, liquid_tint=tint,
-        liquid_opacity=float(r.uniform(0.08, 0.3)), liquid_shade=float(r.choice([r.uniform(0.7, 0.9), r.uniform(1.08, 1.2)], p=[0.75, 0.25])),
+        liquid_opacity=float(r.uniform(0.08, 0.3)), liquid_shade=float(r.choice([r.uniform(0.62, 0.82), r.uniform(1.15, 1.3)], p=[0.75, 0.25])),
         haze={"glass": 0.04, "clear_plastic": 0.12, "frosted": 0.4, "pvc": 0.18}[material] * float(r.uniform(0.7, 1.3)),
         cap_color=caps[int(r.integers(len(caps)))], print_color=prints[int(r.integers(len(prints)))],
         paper_label=bool(kind == "bottle" and r.random() < 0.35),
@@ -373,7 +373,15 @@ class _Frame:
         self.across = np.array([self.axis[1], -self.axis[0]])
         centre = np.array([pose.cx * s, pose.cy * s])
         self.origin = centre - self.axis * self.length_px * 0.5  # where v = 0 (neck tip) lies
-        ys, xs = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
+        # Only the container's bounding box (plus a margin) is computed: the rest of the frame is untouched.
+        reach = (shape.body_half_width * (1 + abs(shape.taper)) + shape.wall) * self.length_px + 4
+        ends = np.array([self.origin, self.origin + self.axis * self.length_px])
+        lo = np.floor(ends.min(axis=0) - reach).astype(int)
+        hi = np.ceil(ends.max(axis=0) + reach).astype(int)
+        self.x0, self.y0 = (int(v) for v in np.clip(lo, 0, s))
+        self.x1, self.y1 = (int(v) for v in np.clip(hi, 0, s))
+        ys, xs = np.mgrid[self.y0 : self.y1, self.x0 : self.x1].astype(np.float32) + 0.5
+        self.xs, self.ys = xs, ys
         dx, dy = xs - self.origin[0], ys - self.origin[1]
         self.u = ((dx * self.across[0] + dy * self.across[1]) / self.length_px).astype(np.float32)
         self.v = ((dx * self.axis[0] + dy * self.axis[1]) / self.length_px).astype(np.float32)
@@ -477,6 +485,8 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
     s = img.shape[0]
     shape, look, pose = p.shape, p.look, p.pose
     fr = _Frame(shape, pose, s)
+    if fr.x1 - fr.x0 < 2 or fr.y1 - fr.y0 < 2:
+        return  # entirely outside the frame
     u, v = fr.u, fr.v
     hw = _half_width(shape, v)
     outer = _smooth((hw - np.abs(u)) / fr.px) * (hw > 0)
@@ -491,7 +501,7 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
     v_lo, v_hi = shape.wall, 1.0 - shape.wall
     v_surface = v_lo + fill * (v_hi - v_lo) if pose.hanging else v_hi - fill * (v_hi - v_lo)
     sx, sy = fr.to_image(0.0, v_surface)
-    ys, xs = np.mgrid[0:s, 0:s].astype(np.float32) + 0.5
+    ys, xs = fr.ys, fr.xs
     half = float(_half_width(shape, np.array([v_surface], np.float32))[0] - shape.wall) * fr.length_px
     half = max(half, 1.0)
     t = np.clip((xs - sx) / half, -1, 1)
@@ -499,7 +509,7 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
     meniscus = 0.05 * half * (np.exp(-(1 - np.abs(t)) * 8))
     surf_y = sy - meniscus
     liquid = inner * _smooth((ys - surf_y) * 1.0) if fill > 0 else np.zeros_like(inner)
-    back_rim = inner * np.exp(-((ys - (surf_y - ell)) ** 2) / 1.5) * (fill > 0)
+    back_rim = inner * np.exp(-((ys - (surf_y - ell)) ** 2) / 2.5) * (fill > 0)
     front_rim = inner * np.exp(-((ys - (surf_y + ell * 0.6)) ** 2) / 1.2) * (fill > 0)
 
     # Refraction: sample the background squeezed toward the axis; under liquid mirrored.
@@ -516,10 +526,10 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
     haze_col = np.array([236.0, 238.0, 240.0], np.float32)
     air_img = air_img * (1 - look.haze) + haze_col * look.haze
     liq_img = liq_img * (1 - look.liquid_opacity) + tint * look.liquid_opacity
-    liq_img = liq_img * (1 - 0.6 * look.haze) + haze_col * 0.6 * look.haze * 0.85
+    liq_img = liq_img * (1 - 0.4 * look.haze) + haze_col * 0.4 * look.haze * 0.8
     liq_img *= look.liquid_shade  # liquid passes less (or focuses more) light than air
     body = air_img * (1 - liquid[..., None]) + liq_img * liquid[..., None]
-    body = body * (1 - 0.6 * back_rim[..., None]) + 255.0 * 0.3 * front_rim[..., None]
+    body = body * (1 - 0.65 * back_rim[..., None]) + 255.0 * 0.3 * front_rim[..., None]
 
     # Walls: Fresnel darkening toward the silhouette, a thin outline, specular strips.
     edge = rel**6
@@ -542,7 +552,9 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
 
     # Cap (or the port of a bag) at the neck tip, and for hanging containers the spike, drip chamber
     # and the line leaving the frame; for bottles, the hanger at the base.
-    out = img * (1 - outer[..., None]) + body * outer[..., None]
+    region = img[fr.y0 : fr.y1, fr.x0 : fr.x1]
+    region[:] = region * (1 - outer[..., None]) + body * outer[..., None]
+    out = img  # the cap, drip chamber and line are drawn on the whole frame
     rn_px = shape.neck_half_width * fr.length_px
     cap_len = (0.06 if shape.kind == "bottle" else 0.04) * fr.length_px
     tip = np.array(fr.to_image(0.0, 0.0))
@@ -580,7 +592,6 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
             hole = np.array(fr.to_image(0.0, 0.965))
             cv2.ellipse(out, tuple(np.round(hole).astype(int)), (max(2, s // 30), max(1, s // 70)),
                         float(pose.tilt_deg), 0, 360, (70.0, 70.0, 70.0), -1, cv2.LINE_AA)
-    img[:] = out
 
 
 def _draw_occluder(img: np.ndarray, p: SceneParams) -> None:

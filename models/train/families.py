@@ -43,16 +43,16 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
         raise ValueError("width and depth must be at least 1")
     inp = keras.Input((input_size, input_size, channels), name="image")
     x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False)(inp)
-    x = layers.BatchNormalization()(x)
+    x = layers.BatchNormalization(momentum=0.9)(x)
     x = layers.ReLU()(x)
     ch = width
     for _ in range(depth):
         x = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
         ch = min(ch * 2, width * 8)
         x = layers.Conv2D(ch, 1, use_bias=False)(x)
-        x = layers.BatchNormalization()(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
     x = layers.Flatten()(x)
     x = layers.Dropout(dropout)(x)
@@ -77,3 +77,21 @@ def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: i
         units = max(4, units // 2)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name=name)
+
+
+def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.06) -> Any:
+    """Wrap an image model for training on uint8 pixels: scale to [0, 1], then (training only) random
+    horizontal flips and shifts of up to `shift` of the side. Fill levels and class names are
+    left-right symmetric and position-independent, so both are free extra data. The wrapped model
+    shares its weights with `model`, which is what gets exported (its input stays [0, 1] floats).
+    """
+    import keras
+    from keras import layers
+
+    inp = keras.Input(model.input_shape[1:], dtype="uint8", name="pixels")
+    x = layers.Rescaling(1 / 255.0)(inp)
+    if flip:
+        x = layers.RandomFlip("horizontal")(x)
+    if shift:
+        x = layers.RandomTranslation(shift, shift, fill_mode="reflect")(x)
+    return keras.Model(inp, model(x), name=f"{model.name}_training")

@@ -12,6 +12,7 @@ are fewer than three, cut in time (70/15/15).
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,7 +48,7 @@ class WindowSet:
         return np.concatenate(self.x), np.asarray(self.y, np.int64)
 
 
-def _label_map(task: str) -> tuple[list[str] | None, Any]:
+def label_mapper(task: str) -> tuple[list[str] | None, Callable[[str], str | None]]:
     """Class list (None: discover) and a function mapping sample labels to class names (None: skip)."""
     if task == "imu-activity":
         return list(ACTIVITY_LABELS), lambda s: s if s in ACTIVITY_LABELS else None
@@ -105,6 +106,33 @@ def event_metrics(pred: np.ndarray, fall_index: int, windows: WindowSet, events:
             "event_false_alarm": false_alarms / clean if clean else 0.0, "clean_windows": clean}
 
 
+def labeled_windows(rec: ImuRecording, window: int, hop: int,
+                    mapper: Callable[[str], str | None]) -> tuple[np.ndarray, list[str], list[int]]:
+    """Features, class names and start samples of the windows of `rec` that have a majority label.
+
+    `mapper` turns a sample label into a class name (None: unlabeled). A
+    window whose mapped labels have no strict majority (a transition) is
+    skipped rather than guessed.
+    """
+    starts = window_starts(len(rec), window, hop)
+    if not len(starts):
+        return np.zeros((0, rec.data.shape[1] * 9), np.float32), [], []
+    feats = extract_features(rec.data, window, hop)
+    mapped = [mapper(str(s)) for s in rec.labels]
+    keep, names, kept_starts = [], [], []
+    for k, s0 in enumerate(starts):
+        votes = Counter(v for v in mapped[s0 : s0 + window] if v is not None)
+        if not votes:
+            continue
+        name, count = votes.most_common(1)[0]
+        if count * 2 <= window:
+            continue
+        keep.append(k)
+        names.append(name)
+        kept_starts.append(int(s0))
+    return feats[keep], names, kept_starts
+
+
 def train_imu(req: "TrainRequest") -> dict[str, Any]:
     """Train a dense network on IMU feature windows for `req.task`, export and report."""
     clock = Stopwatch()
@@ -116,7 +144,7 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     rate = rates.pop()
     d_window, d_hop, width, depth, epochs = IMU_DEFAULTS.get(req.task, (int(2 * rate), int(rate), 32, 2, 80))
     window, hop = req.window or d_window, req.hop or d_hop
-    labels, mapper = _label_map(req.task)
+    labels, mapper = label_mapper(req.task)
     discovered: list[str] = []
     sets = {s: WindowSet() for s in ("train", "val", "test")}
     events: dict[int, list[tuple[int, int]]] = {}
@@ -124,20 +152,10 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     for rec_index, (rec, split) in enumerate(pieces):
         # Training windows overlap 4× more than deployed ones: more, equally valid examples.
         step = max(1, hop // 4) if split == "train" else hop
-        starts = window_starts(len(rec), window, step)
-        if not len(starts):
-            continue
-        feats = extract_features(rec.data, window, step)
-        mapped = np.array([mapper(str(s)) for s in rec.labels], dtype=object)
         if req.task == "fall" and split == "test":
             events[rec_index] = _events(rec.labels.astype(str))
-        for k, s0 in enumerate(starts):
-            votes = Counter(v for v in mapped[s0 : s0 + window] if v is not None)
-            if not votes:
-                continue
-            name, count = votes.most_common(1)[0]
-            if count * 2 <= window:  # no majority: a transition, skip rather than guess
-                continue
+        feats, names, starts = labeled_windows(rec, window, step, mapper)
+        for f, name, s0 in zip(feats, names, starts):
             if labels is None:
                 if name not in discovered:
                     discovered.append(name)
@@ -145,7 +163,7 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
             else:
                 cls = labels.index(name)
             ws = sets[split]
-            ws.x.append(feats[k : k + 1])
+            ws.x.append(f[None])
             ws.y.append(cls)
             ws.rec.append(rec_index)
             ws.start.append(int(s0))

@@ -80,7 +80,7 @@ class ScriptedPort:
     `drop`: a predicate on (seq, message) deciding that the request is lost.
     `mute`: answer nothing at all (a port with another firmware).
     `fail_reads`: raise OSError on read (an unplugged board).
-    `busy_credit`: answer ERROR BUSY beyond this many requests held (with `reorder`).
+    `write_delay`: block every write that long (a slow link).
     """
 
     def __init__(self, models: tuple[ModelDescriptor, ...] = (image_model(),), *, credit: int = 2,
@@ -94,6 +94,7 @@ class ScriptedPort:
         self.reorder = False
         self.mute = False
         self.fail_reads = False
+        self.write_delay = 0.0  # seconds each write blocks: a slow link
         self.drop: Callable[[int, Message], bool] = lambda seq, msg: False
         self.requests: list[tuple[int, Message]] = []
         self.max_in_flight_seen = 0
@@ -129,6 +130,8 @@ class ScriptedPort:
     def write(self, data: bytes) -> int:
         if not self.is_open:
             raise OSError("port closed")
+        if self.write_delay:
+            time.sleep(self.write_delay)
         for event in self._decoder.feed(bytes(data)):
             if isinstance(event, DecodeError):
                 continue

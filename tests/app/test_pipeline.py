@@ -118,14 +118,13 @@ class _FastLiveCamera(Source):
 
 def test_live_source_drops_stale_frames_instead_of_lagging(kit) -> None:
     port = kit.ScriptedPort()
-    port.reorder = True  # replies come in pairs, so the link runs slower than the camera
+    port.write_delay = 0.03  # about 30 inputs/s over the link, against 200 frames/s from the camera
     with _session(kit, port) as session:
         pipe = Pipeline(_FastLiveCamera(), session)
         records = []
         for record in pipe.records(timeout=1.5):
             records.append(record)
         pipe.stop()
-        port.flush_held()
-    assert pipe.stats.dropped_captures > 0
+    assert pipe.stats.dropped_captures > pipe.stats.inputs_sent
     # Latency stays bounded: frames are the newest available, not a growing queue.
     assert max(r.latency_s for r in records if r.ok) < 0.5

@@ -329,3 +329,21 @@ def test_record_cli_writes_a_session_and_reports_counts(tmp_path: Path) -> None:
     assert s.n_samples == 5 and dict(s.counts) == {"y": 5} and s.status == "complete"
     assert main(["record", "--source", "synthetic:bottles", "--out", str(tmp_path / "z"),
                  "--labels", "x", "--label", "nope"]) == 2
+
+
+def test_record_with_a_board_stores_predictions_and_labelled_timings(tmp_path: Path, host_board) -> None:
+    from edgeloop.app.cli import main
+
+    out = tmp_path / "with_board"
+    assert main(["record", "--source", "synthetic:bottles?fps=0&size=64&frames=8", "--out", str(out),
+                 "--labels", "x", "--port", host_board.url, "--model", "mean64", "--no-progress"]) == 0
+    s = load_session(out)
+    assert s.n_samples == 8 and s.board == "host"
+    assert s.info["model"]["name"] == "mean64" and s.info["board"]["timing"] == "host clock"
+    for entry in s.records:
+        p = entry["prediction"]
+        assert p["model"] == "mean64" and p["timing"] == "host clock" and p["ticks"]["t_infer"] > 0
+        assert p["us"]["t_infer"] == pytest.approx(p["ticks"]["t_infer"] * 1e6 / p["tick_hz"], rel=1e-3)
+        # mean64 outputs the image mean: the recorded prediction belongs to the recorded frame
+        img = cv2.cvtColor(cv2.imread(str(out / entry["file"])), cv2.COLOR_BGR2GRAY)
+        assert float(p["label"].split("=")[1]) == pytest.approx(img.mean() / 255.0, abs=0.03)

@@ -61,6 +61,7 @@ def test_hash_and_shape_mismatches_are_refused(host_board, sine_data: Path, tmp_
                  "--data", str(sine_data), "--out", str(tmp_path / "r")]) == 2
 
 
+@pytest.mark.slow
 def test_board_dying_mid_run_keeps_a_partial_report(compiled_sine: Path, tmp_path: Path) -> None:
     from edgeloop.app.boards import start_board
 

@@ -28,13 +28,16 @@ static void on_signal(int sig)
 static void usage(FILE *to)
 {
     fprintf(to,
-            "usage: edgeloop-board [--tcp PORT | --no-tcp] [--host ADDR] [--pty] [--baud N] [--rx-ring BYTES]\n"
+            "usage: edgeloop-board [--tcp PORT | --no-tcp] [--host ADDR] [--pty] [--baud N] [--infer-us N]\n"
+            "                      [--rx-ring BYTES]\n"
             "  Serve the edgeloop link protocol with the firmware core on this machine.\n"
             "  --tcp PORT      listen on TCP PORT (default 0: a free port; see the ready line)\n"
             "  --no-tcp        no TCP link (needs --pty)\n"
             "  --host ADDR     IPv4 address to listen on (default 127.0.0.1)\n"
             "  --pty           also serve a pseudo-terminal (its path is on the ready line)\n"
             "  --baud N        pace both directions to N/10 bytes/s like a UART (default 0: unpaced)\n"
+            "  --infer-us N    stretch every inference to at least N µs (max 1 s) to emulate an MCU's\n"
+            "                  compute time; timings stay host clock (default 0: off)\n"
             "  --rx-ring BYTES receive ring size (default %u: rx_credit maximum-size frames)\n",
             (unsigned)EL_PORT_RX_RING_BYTES);
 }
@@ -69,6 +72,9 @@ int main(int argc, char **argv)
             cfg.pty = true;
         } else if (strcmp(a, "--baud") == 0) {
             cfg.baud = (uint32_t)parse_number(a, v, 100000000ul);
+            i++;
+        } else if (strcmp(a, "--infer-us") == 0) {
+            cfg.infer_us = (uint32_t)parse_number(a, v, 1000000ul);
             i++;
         } else if (strcmp(a, "--rx-ring") == 0) {
             cfg.rx_ring = (uint32_t)parse_number(a, v, 1ul << 30);

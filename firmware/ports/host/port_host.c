@@ -378,6 +378,24 @@ size_t port_link_write(const uint8_t *buf, size_t len)
     return n;
 }
 
+void port_host_stretch(uint32_t t0)
+{
+    uint32_t want_ns = H.cfg.infer_us * 1000u; /* <= 1 s by main_host.c: fits 32 bits */
+    uint32_t done_ns = (uint32_t)(port_ticks() - t0);
+    if (want_ns <= done_ns) {
+        return;
+    }
+    /* Sleep to an absolute deadline rather than spin: the link's I/O thread
+     * must keep its core, as a UART's DMA keeps running while an MCU computes. */
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    uint64_t ns = (uint64_t)until.tv_nsec + (want_ns - done_ns);
+    until.tv_sec += (time_t)(ns / 1000000000u);
+    until.tv_nsec = (long)(ns % 1000000000u);
+    while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &until, NULL) == EINTR) {
+    }
+}
+
 uint32_t port_ticks(void)
 {
     return (uint32_t)port_host_now_ns();

@@ -45,9 +45,10 @@ typedef struct {
     bool pty;              /* also serve a pseudo-terminal */
     uint32_t baud;         /* 0: unthrottled */
     uint32_t rx_ring;      /* RX ring bytes; 0: EL_PORT_RX_RING_BYTES */
+    uint32_t infer_us;     /* stretch every inference to at least this many µs (0: off) */
 } port_host_config_t;
 
-#define PORT_HOST_DEFAULTS {"127.0.0.1", 0, false, 0u, 0u}
+#define PORT_HOST_DEFAULTS {"127.0.0.1", 0, false, 0u, 0u, 0u}
 
 /* Set the link configuration; returns false (with a message on stderr) when it is invalid. */
 bool port_host_configure(const port_host_config_t *cfg);
@@ -60,6 +61,10 @@ const char *port_host_pty_path(void);
 
 /* True once after each new client connection. */
 bool port_host_link_changed(void);
+
+/* EL_AFTER_INVOKE hook: wait until infer_us have passed since t0, emulating an
+ * MCU's compute time on the PC (the reported ticks stay host clock). */
+void port_host_stretch(uint32_t t0);
 
 /* Stop the I/O thread and close the link. */
 void port_host_shutdown(void);

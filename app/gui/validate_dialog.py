@@ -1,0 +1,191 @@
+"""The validation dialog: pick a .tflite and data, validate on the connected board in a worker, show the summary.
+
+API for the main window::
+
+    dialog = QtValidateDialog(session, model_index=info.active_model)
+    dialog.finished_report.connect(lambda path: ...)   # report.html written
+    dialog.start(Path("m.tflite"), Path("sessions/a"), Path("validation/m"))   # or let the user fill the fields
+    dialog.exec()
+
+The run happens in a QThread (the GUI stays live); progress arrives as
+`progress(done, total)`; `finished_report(str)` carries report.html's path
+(also for a partial run), `failed(str)` the error that stopped it before it began.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from edgeloop.app.validate import load_validation_data, validate_on_board
+from edgeloop.app.validate_report import write_report
+
+
+class _Worker(QtCore.QObject):
+    progress = QtCore.Signal(int, int)
+    done = QtCore.Signal(str, str)  # html path, summary
+    failed = QtCore.Signal(str)
+
+    def __init__(self, session: Any, model_index: int, tflite: Path, data: Path, out: Path) -> None:
+        super().__init__()
+        self.session, self.model_index, self.tflite, self.data, self.out = session, model_index, tflite, data, out
+
+    @QtCore.Slot()
+    def run(self) -> None:
+        try:
+            model = self.session.info.models[self.model_index]
+            data = load_validation_data(self.data, model)
+            result = validate_on_board(self.session, self.model_index, self.tflite.read_bytes(), data,
+                                       tflite_path=str(self.tflite), progress=self.progress.emit)
+            _, html_path = write_report(result, self.out)
+        except (ValueError, OSError, RuntimeError) as exc:
+            self.failed.emit(str(exc))
+            return
+        self.done.emit(str(html_path), summarize(result.to_json()))
+
+
+def summarize(report: dict[str, Any]) -> str:
+    """A few lines for the dialog: status, accuracy, agreement, latency with its timing label."""
+    m = report["metrics"]
+    lines = [f"{report['status']}: {report['completed']}/{report['total']} samples"]
+    if report.get("error"):
+        lines.append(report["error"])
+    cls = m.get("classification")
+    if cls:
+        fmt = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"  # noqa: E731
+        lines.append(f"accuracy: board {fmt(cls['accuracy']['board'])}, reference {fmt(cls['accuracy']['reference'])}")
+    ag = m.get("agreement", {})
+    if ag.get("samples"):
+        lines.append(f"exact match {100 * ag['exact_match_rate']:.2f} %, max |diff| {ag['max_abs_diff_q']:g} steps")
+    lat = m.get("latency", {})
+    if "us" in lat:
+        lines.append(f"t_infer mean {lat['us']['mean']:.1f} µs ({lat['timing']})")
+    return "\n".join(lines)
+
+
+class QtValidateDialog(QtWidgets.QDialog):
+    """Fields for the .tflite, data and report folder, a Run button, a progress bar and the summary."""
+
+    progress = QtCore.Signal(int, int)
+    finished_report = QtCore.Signal(str)
+    failed = QtCore.Signal(str)
+
+    def __init__(self, session: Any, model_index: int | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.session = session
+        info = session.info
+        self.model_index = info.active_model if model_index is None else model_index
+        model = info.models[self.model_index]
+        self.setWindowTitle(f"Validate {model.name} on {info.board}")
+        self.tflite_edit = QtWidgets.QLineEdit()
+        self.data_edit = QtWidgets.QLineEdit()
+        self.out_edit = QtWidgets.QLineEdit(str(Path("validation") / model.name))
+        self.run_button = QtWidgets.QPushButton("Run")
+        self.open_button = QtWidgets.QPushButton("Open report")
+        self.open_button.setEnabled(False)
+        self.bar = QtWidgets.QProgressBar()
+        self.summary = QtWidgets.QLabel("")
+        self.summary.setWordWrap(True)
+        form = QtWidgets.QFormLayout()
+        form.addRow(".tflite", self._with_browse(self.tflite_edit, file=True))
+        form.addRow("data", self._with_browse(self.data_edit, file=False))
+        form.addRow("report folder", self.out_edit)
+        buttons = QtWidgets.QHBoxLayout()
+        buttons.addWidget(self.run_button)
+        buttons.addWidget(self.open_button)
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.addLayout(form)
+        layout.addWidget(self.bar)
+        layout.addWidget(self.summary)
+        layout.addLayout(buttons)
+        self.run_button.clicked.connect(self._on_run)
+        self.open_button.clicked.connect(self._on_open)
+        self._thread: QtCore.QThread | None = None
+        self._worker: _Worker | None = None
+        self.report_path = ""
+
+    def _with_browse(self, edit: QtWidgets.QLineEdit, file: bool) -> QtWidgets.QWidget:
+        box = QtWidgets.QWidget()
+        row = QtWidgets.QHBoxLayout(box)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.addWidget(edit, 1)
+        button = QtWidgets.QPushButton("…")
+
+        def browse() -> None:
+            path = (QtWidgets.QFileDialog.getOpenFileName(self, "Model", "", "TFLite (*.tflite)")[0] if file
+                    else QtWidgets.QFileDialog.getExistingDirectory(self, "Data folder"))
+            if path:
+                edit.setText(path)
+
+        button.clicked.connect(browse)
+        row.addWidget(button)
+        return box
+
+    @property
+    def running(self) -> bool:
+        """True while a validation runs."""
+        return self._thread is not None
+
+    def start(self, tflite: Path, data: Path, out: Path) -> None:
+        """Fill the fields and start the run (what the Run button does)."""
+        self.tflite_edit.setText(str(tflite))
+        self.data_edit.setText(str(data))
+        self.out_edit.setText(str(out))
+        self._on_run()
+
+    def _on_run(self) -> None:
+        if self.running:
+            return
+        tflite, data = Path(self.tflite_edit.text()), Path(self.data_edit.text())
+        if not tflite.is_file() or not data.exists():
+            self._on_failed(f"choose an existing .tflite and data folder ({tflite}, {data})")
+            return
+        self.run_button.setEnabled(False)
+        self.open_button.setEnabled(False)
+        self.summary.setText("validating…")
+        self._thread = QtCore.QThread(self)
+        self._worker = _Worker(self.session, self.model_index, tflite, data, Path(self.out_edit.text()))
+        self._worker.moveToThread(self._thread)
+        self._thread.started.connect(self._worker.run)
+        self._worker.progress.connect(self._on_progress)
+        self._worker.done.connect(self._on_done)
+        self._worker.failed.connect(self._on_failed)
+        self._thread.start()
+
+    def _stop_thread(self) -> None:
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(5000)
+            self._thread = None
+            self._worker = None
+        self.run_button.setEnabled(True)
+
+    def _on_progress(self, done: int, total: int) -> None:
+        self.bar.setMaximum(total)
+        self.bar.setValue(done)
+        self.progress.emit(done, total)
+
+    def _on_done(self, html_path: str, summary: str) -> None:
+        self._stop_thread()
+        self.report_path = html_path
+        self.summary.setText(summary + f"\nreport: {html_path}")
+        self.open_button.setEnabled(True)
+        self.finished_report.emit(html_path)
+
+    def _on_failed(self, text: str) -> None:
+        self._stop_thread()
+        self.summary.setText(f"validation failed: {text}")
+        self.failed.emit(text)
+
+    def _on_open(self) -> None:
+        if self.report_path:
+            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(self.report_path))
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        """Wait for a running validation to end before closing (it writes its report)."""
+        if self._thread is not None:
+            self._thread.quit()
+            self._thread.wait(60000)
+        super().closeEvent(event)
