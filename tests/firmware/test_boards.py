@@ -170,3 +170,21 @@ def test_flash_without_any_tool_says_what_to_install(tmp_path: Path, monkeypatch
     assert "stlink-tools" in capsys.readouterr().err
     assert cli_main(["firmware", "flash", "--method", "drag", "--image", str(tmp_path / "fw.elf")]) == 2
     assert "NOD_H743ZI2" in capsys.readouterr().err
+
+
+def test_infer_us_stretches_device_time_and_bench_sees_it() -> None:
+    from edgeloop.protocol import Bench, BenchResult, Infer, Result
+
+    with start_board("host", ["sine"], infer_us=20_000) as board, \
+            serial.serial_for_url(board.url, timeout=0.1) as port:
+        port.write(b"\x00" + encode_message(Infer(0, b"\x05"), seq=2))
+        result = _reply(port, 2)
+        assert isinstance(result, Result)
+        assert 20_000 <= result.timings_us()["t_infer"] < 1_000_000
+        port.write(encode_message(Bench(0, 3), seq=3))
+        bench = _reply(port, 3)
+        assert isinstance(bench, BenchResult) and bench.min >= 20_000_000  # ns ticks on the host board
+    with pytest.raises(ValueError, match="infer_us must be 0..1000000"):
+        start_board("host", ["sine"], infer_us=2_000_000)
+    with pytest.raises(ValueError, match="host board only"):
+        start_board("qemu", ["sine"], infer_us=10)

@@ -1,0 +1,120 @@
+"""Model zoo and model families: accuracy vs flash, RAM and MACC.
+
+Reads the committed reports (models/zoo/<entry>/report.json for the zoo,
+models/zoo/families/<name>/report.json for the size sweep of each model
+family) and prints one table: float and int8 accuracy (the int8 figure is
+measured on the TFLite Micro oracle over the held-out split), parameters,
+MACC, flash (weights + code estimate) and RAM (planned arena) from the
+model compiler's analysis, and the int8 .tflite size.
+
+    python bench/models.py [--json]
+    python bench/models.py --retrain --bottles DIR --activity DIR [--json]
+
+--retrain re-trains every family size on the given data sets (made with
+`edgeloop dataset synth`) into models/zoo/families/ before reading them: the
+image CNN presets (tiny, demo, wide) on bottles, and the IMU dense network at
+widths 16, 32 and 48 on activity recordings. It takes tens of minutes on two
+cores. With --json the last line printed is one JSON object of the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import edgeloop
+
+ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
+FAMILIES = ZOO / "families"
+IMAGE_SIZES = ("tiny", "demo", "wide")
+IMU_WIDTHS = (16, 32, 48)
+
+
+def _row(kind: str, path: Path) -> dict[str, Any]:
+    rep = json.loads(path.read_text(encoding="utf-8"))
+    fl, q = rep["float"], rep["int8"]
+    ana = rep.get("analysis") or {}
+    row: dict[str, Any] = {
+        "kind": kind, "name": rep["name"], "task": rep["task"], "params": rep["params"],
+        "macc": ana.get("macc", rep["macc"]), "flash_bytes": ana.get("flash_bytes"), "ram_bytes": ana.get("ram_bytes"),
+        "tflite_bytes": rep.get("sizes", {}).get("int8 .tflite bytes"), "test_samples": q["n"],
+    }
+    if "accuracy" in q:
+        row.update(float_accuracy=round(fl["accuracy"], 4), int8_accuracy=round(q["accuracy"], 4))
+        for key in ("event_recall", "event_false_alarm"):
+            if key in q:
+                row[f"int8_{key}"] = round(q[key], 4)
+    else:
+        row.update(float_mae=round(fl["mae"], 4), int8_mae=round(q["mae"], 4))
+    return row
+
+
+def collect() -> list[dict[str, Any]]:
+    """Rows of every committed zoo entry, then every family size."""
+    rows = [_row("zoo", p) for p in sorted(ZOO.glob("*/report.json")) if p.parent.name != "families"]
+    rows += [_row("family", p) for p in sorted(FAMILIES.glob("*/report.json"))]
+    return rows
+
+
+def retrain(bottles: Path, activity: Path, seed: int) -> None:
+    """Re-train every family size; keep only report.json and REPORT.md of each (the models stay out of git)."""
+    from edgeloop.models.train.recipes import TrainRequest, train
+
+    jobs: list[TrainRequest] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for arch in IMAGE_SIZES:
+            jobs.append(TrainRequest(task="bottles", data=[bottles], out=Path(tmp) / f"cnn_{arch}", seed=seed,
+                                     name=f"cnn_{arch}", arch=arch))
+        for width in IMU_WIDTHS:
+            jobs.append(TrainRequest(task="imu-activity", data=[activity], out=Path(tmp) / f"mlp_{width}",
+                                     seed=seed, name=f"mlp_{width}", width=width))
+        for job in jobs:
+            train(job)
+            dest = FAMILIES / job.name
+            dest.mkdir(parents=True, exist_ok=True)
+            for name in ("report.json", "REPORT.md"):
+                shutil.copy(job.out / name, dest / name)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{100 * v:.2f}%" if v <= 1 else f"{v:.4f}"
+    return str(v)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--json", action="store_true", help="print the figures as one JSON object, last line")
+    ap.add_argument("--retrain", action="store_true", help="re-train the family sizes first")
+    ap.add_argument("--bottles", type=Path, help="bottle image set for --retrain")
+    ap.add_argument("--activity", type=Path, help="IMU activity recordings for --retrain")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.retrain:
+        if not (args.bottles and args.activity):
+            ap.error("--retrain needs --bottles DIR and --activity DIR (edgeloop dataset synth ...)")
+        retrain(args.bottles, args.activity, args.seed)
+    rows = collect()
+    if not rows:
+        print("no reports under models/zoo; train the zoo first (models/zoo/README.md)", file=sys.stderr)
+        return 1
+    cols = ["kind", "name", "float_accuracy", "int8_accuracy", "int8_mae", "int8_event_recall",
+            "int8_event_false_alarm", "params", "macc", "flash_bytes", "ram_bytes", "tflite_bytes"]
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "---|" * len(cols))
+    for r in rows:
+        print("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+    if args.json:
+        print(json.dumps({"models": rows}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
