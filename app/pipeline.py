@@ -314,6 +314,13 @@ class Pipeline:
     def _sender_main(self) -> None:
         try:
             while True:
+                if self.source.live and not self.session.wait_credit(timeout=0.1):
+                    # Take a live capture only once it can be sent: it is then the newest one there is.
+                    if self._stop.is_set():
+                        break
+                    if self.session.state is LinkState.FAILED and self.stop_on_link_failure:
+                        raise LinkLost(f"link to {self.session.url} failed: {self.session.state_detail}")
+                    continue
                 try:
                     item = self._captures.get(timeout=0.1)
                 except queue.Empty:

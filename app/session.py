@@ -428,6 +428,17 @@ class Session:
             self._send_locked(seq, pending)
         return pending.future
 
+    def wait_credit(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds until a request could be sent now; True when it could."""
+        end = time.monotonic() + timeout
+        with self._credit_free:
+            while not (self._state is LinkState.CONNECTED and len(self._pending) < self.credit):
+                left = end - time.monotonic()
+                if left <= 0 or self._closing.is_set():
+                    return False
+                self._credit_free.wait(min(left, 0.05))
+            return True
+
     def _send_locked(self, seq: int, pending: _Pending) -> None:
         """Encode and write one attempt of `pending` under `seq` (lock held)."""
         pending.wire = encode_message(pending.request, seq, max_payload=self.max_payload)

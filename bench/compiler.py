@@ -77,6 +77,7 @@ def standard_layers() -> dict[str, bytes]:
     """The reference layers, at sizes typical of MCU vision/IMU models."""
     return {
         "conv3x3_16x16x16to16": _conv_layer(16, 16, 16, 16, 3, False, 1),
+        "conv3x3_16x16x32to32": _conv_layer(16, 16, 32, 32, 3, False, 5),
         "conv1x1_16x16x32to32": _conv_layer(16, 16, 32, 32, 1, False, 2),
         "dwconv3x3_32x32x32": _conv_layer(32, 32, 32, 32, 3, True, 3),
         "fc_256to64": _fc_layer(256, 64, 4),

@@ -269,6 +269,9 @@ class QtTimingPlots(QtWidgets.QWidget):
             "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2), name="to board"),
             "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2), name="from board"),
         }
+        self.p_latency.setTitle("end-to-end latency (ms)")
+        self.p_fps.setTitle("results per second")
+        self.p_link.setTitle("link throughput (kB/s)")
         for plot in (self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link):
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setLabel("bottom", "s")

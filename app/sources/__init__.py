@@ -2,7 +2,8 @@
 
 `open_source(spec)` builds a source from one command-line string::
 
-    synthetic:bottles[?fps=30&size=96&drain=20&seed=0]   a draining IV bottle (no camera needed)
+    synthetic:bottles[?fps=30&size=96&drain=20&seed=0]   a draining IV bottle (no camera needed; live=0 sends
+                                                         every frame even when the link is slower)
     synthetic:imu[?task=activity|fall&seed=0]            synthetic IMU stream
     camera:0  |  0  |  camera:rtsp://host/stream          webcam by index or stream URL
     video:clip.mp4  |  clip.mp4  [?loop=1&fps=15]          video file
@@ -97,7 +98,8 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
             return BottleSceneSource(fps=_number(o, "fps", 30.0), size=int(_number(o, "size", 96, int)),
                                      drain_seconds=_number(o, "drain", 20.0), gap_seconds=_number(o, "gap", 2.0),
                                      seed=int(_number(o, "seed", 0, int)), split=o.pop("split", "test"),
-                                     frames=int(frames) if frames else None)
+                                     frames=int(frames) if frames else None,
+                                     live=_flag(o, "live") if "live" in o else None)
         if target == "imu":
             from edgeloop.app.sources.imu_replay import SyntheticImuSource
             return SyntheticImuSource(task=o.pop("task", "activity"), seed=int(_number(o, "seed", 0, int)),

@@ -7,6 +7,11 @@ bottle is taken away for `gap_seconds` (an empty scene), then a new bottle of
 another shape hangs, full again. Time is the frame index divided by `fps`, so a
 run is reproducible whatever the machine's speed. Every frame carries its
 ground truth in `meta`: `fill` (0..1, None when no bottle) and `label`.
+
+A paced scene (`fps` > 0) stands in for a camera and behaves like one: it is
+*live*, so when the link is slower than `fps` the pipeline shows the newest
+frame instead of queueing old ones (latency stays low). Unpaced (`fps` 0) it
+is a data set run as fast as possible, and every frame is sent.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ class BottleSceneSource(Source):
     """An animated draining saline bottle, paced at `fps` (0 = as fast as rendering allows)."""
 
     def __init__(self, *, fps: float = 30.0, size: int = 96, drain_seconds: float = 20.0,
-                 gap_seconds: float = 2.0, seed: int = 0, split: str = "test", frames: int | None = None) -> None:
+                 gap_seconds: float = 2.0, seed: int = 0, split: str = "test", frames: int | None = None,
+                 live: bool | None = None) -> None:
         from edgeloop.models.data import bottles  # the renderer lives with the data generators
 
         if drain_seconds <= 0 or gap_seconds < 0:
@@ -31,6 +37,7 @@ class BottleSceneSource(Source):
             raise ValueError(f"frames must be > 0, got {frames}")
         super().__init__(fps=fps, name=f"synthetic bottles (seed {seed})")
         self._bottles = bottles
+        self.live = fps > 0 if live is None else live
         self.size = size
         self.drain_seconds = drain_seconds
         self.gap_seconds = gap_seconds

@@ -41,11 +41,11 @@ static inline int32_t col_slot(int32_t k, int32_t lane) {
     return 2 * (k & ~3) + 4 * lane + perm[k & 3];
 }
 
-static inline int8_t finish(int32_t acc, const int32_t *bias, int32_t oc, const int32_t *mult,
-                            const int32_t *shift, int32_t q, int32_t out_offset, int32_t lo, int32_t hi) {
-    if (bias) acc += bias[oc];
-    acc = nn_fx_requantize_nonneg(acc, mult[q], shift[q]) + out_offset;
-    return (int8_t)nn_fx_clamp(acc, lo, hi);
+
+/* Requantize and clamp one accumulator (bias already added). */
+static inline int8_t store_q(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo,
+                             int32_t hi) {
+    return (int8_t)nn_fx_clamp(nn_fx_requantize_nonneg(acc, mult, shift) + out_offset, lo, hi);
 }
 
 /* Fill lane `lane` of the column pair for output pixel (b, oy, ox): input plus
@@ -97,14 +97,15 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
     for (; k < k4; ++k) col[col_slot(k, lane)] = 0;
 }
 
-/* acc[0..3] = rows w0, w1 (int8, k_len long) times the column pair:
+/* acc[0..3] = bias + rows w0, w1 (int8, k_len long) times the column pair:
  * (w0.p0, w0.p1, w1.p0, w1.p1). 16 MACs per group of 4 taps. */
 static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, int32_t k_len,
-                           int32_t *acc) {
-    int32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0;
+                           int32_t b0, int32_t b1, int32_t *acc) {
+    int32_t a00 = b0, a01 = b0, a10 = b1, a11 = b1;
     const int32_t groups = k_len >> 2;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-    /* 20 instructions per 16 MACs; the compiler spills registers on the C form. */
+    /* 18 instructions per 16 MACs; the compiler spills registers on the C form.
+     * LDRD needs a word-aligned column: the arena places scratch 4-byte aligned. */
     if (groups > 0) {
         const int8_t *pa = w0, *pb = w1;
         const int16_t *pc = col;
@@ -112,8 +113,7 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
         uint32_t x02, x13, wa, wb, t, u;
         __asm__ volatile(
             "1:\n\t"
-            "ldr    %[x02], [%[pc]], #4\n\t"
-            "ldr    %[x13], [%[pc]], #4\n\t"
+            "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"
             "ldr    %[wa], [%[pa]], #4\n\t"
             "sxtb16 %[t], %[wa]\n\t"
             "smlad  %[a00], %[t], %[x02], %[a00]\n\t"
@@ -124,8 +124,7 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
             "smlad  %[a10], %[u], %[x02], %[a10]\n\t"
             "sxtb16 %[wb], %[wb], ror #8\n\t"
             "smlad  %[a10], %[wb], %[x13], %[a10]\n\t"
-            "ldr    %[x02], [%[pc]], #4\n\t"
-            "ldr    %[x13], [%[pc]], #4\n\t"
+            "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"
             "smlad  %[a01], %[t], %[x02], %[a01]\n\t"
             "smlad  %[a01], %[wa], %[x13], %[a01]\n\t"
             "smlad  %[a11], %[u], %[x02], %[a11]\n\t"
@@ -179,44 +178,49 @@ static inline int32_t dot_1x1(const int8_t *w, const int16_t *col, int32_t k_len
 }
 
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    /* Parameters in locals: int8 stores may alias *p, which would force reloads. */
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16 */
-    const int32_t pixels = p->out_h * p->out_w;
+    const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
     const int32_t oc_n = p->out_c;
+    const int8_t *const weights = p->weights;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    const int32_t qstep = p->per_channel ? 1 : 0;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
         int8_t *ob = out + b * pixels * oc_n;
         int32_t px = 0;
         for (; px + 2 <= pixels; px += 2) {
-            im2col(p, in, b, px / p->out_w, px % p->out_w, col, k4, 0);
-            im2col(p, in, b, (px + 1) / p->out_w, (px + 1) % p->out_w, col, k4, 1);
+            im2col(p, in, b, px / out_w, px % out_w, col, k4, 0);
+            im2col(p, in, b, (px + 1) / out_w, (px + 1) % out_w, col, k4, 1);
             int8_t *o0 = ob + px * oc_n;
             int8_t *o1 = o0 + oc_n;
             int32_t oc = 0;
             for (; oc + 2 <= oc_n; oc += 2) {
                 int32_t acc[4];
-                const int8_t *w0 = p->weights + oc * k_len;
-                dot_2x2(w0, w0 + k_len, col, k_len, acc);
-                const int32_t q0 = p->per_channel ? oc : 0, q1 = p->per_channel ? oc + 1 : 0;
-                o0[oc] = finish(acc[0], p->bias, oc, p->mult, p->shift, q0, p->out_offset, p->act_min, p->act_max);
-                o1[oc] = finish(acc[1], p->bias, oc, p->mult, p->shift, q0, p->out_offset, p->act_min, p->act_max);
-                o0[oc + 1] = finish(acc[2], p->bias, oc + 1, p->mult, p->shift, q1, p->out_offset, p->act_min, p->act_max);
-                o1[oc + 1] = finish(acc[3], p->bias, oc + 1, p->mult, p->shift, q1, p->out_offset, p->act_min, p->act_max);
+                const int8_t *w0 = weights + oc * k_len;
+                dot_2x2(w0, w0 + k_len, col, k_len, bias ? bias[oc] : 0, bias ? bias[oc + 1] : 0, acc);
+                const int32_t q0 = oc * qstep, q1 = (oc + 1) * qstep;
+                const int32_t m0 = mult[q0], s0 = shift[q0], m1 = mult[q1], s1 = shift[q1];
+                o0[oc] = store_q(acc[0], m0, s0, zo, lo, hi);
+                o1[oc] = store_q(acc[1], m0, s0, zo, lo, hi);
+                o0[oc + 1] = store_q(acc[2], m1, s1, zo, lo, hi);
+                o1[oc + 1] = store_q(acc[3], m1, s1, zo, lo, hi);
             }
             if (oc < oc_n) {
-                const int8_t *w = p->weights + oc * k_len;
-                const int32_t q = p->per_channel ? oc : 0;
-                o0[oc] = finish(dot_1x1(w, col, k_len, 0), p->bias, oc, p->mult, p->shift, q, p->out_offset, p->act_min, p->act_max);
-                o1[oc] = finish(dot_1x1(w, col, k_len, 1), p->bias, oc, p->mult, p->shift, q, p->out_offset, p->act_min, p->act_max);
+                const int8_t *w = weights + oc * k_len;
+                const int32_t q = oc * qstep, bv = bias ? bias[oc] : 0;
+                o0[oc] = store_q(bv + dot_1x1(w, col, k_len, 0), mult[q], shift[q], zo, lo, hi);
+                o1[oc] = store_q(bv + dot_1x1(w, col, k_len, 1), mult[q], shift[q], zo, lo, hi);
             }
         }
         if (px < pixels) {
-            im2col(p, in, b, px / p->out_w, px % p->out_w, col, k4, 0);
+            im2col(p, in, b, px / out_w, px % out_w, col, k4, 0);
             int8_t *o0 = ob + px * oc_n;
             for (int32_t oc = 0; oc < oc_n; ++oc) {
-                const int32_t q = p->per_channel ? oc : 0;
-                o0[oc] = finish(dot_1x1(p->weights + oc * k_len, col, k_len, 0), p->bias, oc, p->mult,
-                                p->shift, q, p->out_offset, p->act_min, p->act_max);
+                const int32_t q = oc * qstep, bv = bias ? bias[oc] : 0;
+                o0[oc] = store_q(bv + dot_1x1(weights + oc * k_len, col, k_len, 0), mult[q], shift[q], zo, lo, hi);
             }
         }
     }
@@ -233,28 +237,40 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     }
     const int32_t ch = p->in_c;
     const uint32_t off2 = nn_dup16(p->in_offset);
-    const int32_t row_step = p->dil_h * p->in_w * ch;     /* input bytes between kernel rows */
-    const int32_t col_step = p->dil_w * ch;               /* input bytes between kernel columns */
-    const int32_t wrow_step = p->k_w * ch;
+    const int32_t in_offset = p->in_offset;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    const int32_t qstep = p->per_channel ? 1 : 0;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t in_h = p->in_h, in_w = p->in_w;
+    const int32_t row_step = dil_h * in_w * ch;     /* input bytes between kernel rows */
+    const int32_t col_step = dil_w * ch;               /* input bytes between kernel columns */
+    const int32_t wrow_step = k_w * ch;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        const int8_t *img = in + b * in_h * in_w * ch;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             /* first and one-past-last kernel rows that land inside the image */
-            int32_t ky0 = 0, ky1 = p->k_h;
-            while (ky0 < ky1 && iy0 + ky0 * p->dil_h < 0) ++ky0;
-            while (ky1 > ky0 && iy0 + (ky1 - 1) * p->dil_h >= p->in_h) --ky1;
+            int32_t ky0 = 0, ky1 = k_h;
+            while (ky0 < ky1 && iy0 + ky0 * dil_h < 0) ++ky0;
+            while (ky1 > ky0 && iy0 + (ky1 - 1) * dil_h >= in_h) --ky1;
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0 = 0, kx1 = p->k_w;
-                while (kx0 < kx1 && ix0 + kx0 * p->dil_w < 0) ++kx0;
-                while (kx1 > kx0 && ix0 + (kx1 - 1) * p->dil_w >= p->in_w) --kx1;
+                int32_t kx0 = 0, kx1 = k_w;
+                while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
+                while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
-                const int8_t *x_base = img + ((iy0 + ky0 * p->dil_h) * p->in_w + ix0 + kx0 * p->dil_w) * ch;
-                const int8_t *w_base = p->weights + (ky0 * p->k_w + kx0) * ch;
+                const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ch;
+                const int8_t *w_base = p->weights + (ky0 * k_w + kx0) * ch;
                 int32_t c = 0;
                 for (; c + 4 <= ch; c += 4) {
                     int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
+                    if (bias) {
+                        a0 = bias[c];
+                        a1 = bias[c + 1];
+                        a2 = bias[c + 2];
+                        a3 = bias[c + 3];
+                    }
                     const int8_t *xr = x_base + c;
                     const int8_t *wr = w_base + c;
                     for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
@@ -272,24 +288,22 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
                             a3 = nn_smlatt(w13, x13, a3);
                         }
                     }
-                    const int32_t acc[4] = {a0, a1, a2, a3};
-                    for (int32_t j = 0; j < 4; ++j) {
-                        const int32_t q = p->per_channel ? c + j : 0;
-                        o[c + j] = finish(acc[j], p->bias, c + j, p->mult, p->shift, q, p->out_offset,
-                                          p->act_min, p->act_max);
-                    }
+                    const int32_t q = c * qstep;
+                    o[c] = store_q(a0, mult[q], shift[q], zo, lo, hi);
+                    o[c + 1] = store_q(a1, mult[q + qstep], shift[q + qstep], zo, lo, hi);
+                    o[c + 2] = store_q(a2, mult[q + 2 * qstep], shift[q + 2 * qstep], zo, lo, hi);
+                    o[c + 3] = store_q(a3, mult[q + 3 * qstep], shift[q + 3 * qstep], zo, lo, hi);
                 }
                 for (; c < ch; ++c) {
-                    int32_t acc = 0;
+                    int32_t acc = bias ? bias[c] : 0;
                     const int8_t *xr = x_base + c;
                     const int8_t *wr = w_base + c;
                     for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
                         for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
-                            acc += wr[kx * ch] * (xr[kx * col_step] + p->in_offset);
+                            acc += wr[kx * ch] * (xr[kx * col_step] + in_offset);
                         }
                     }
-                    const int32_t q = p->per_channel ? c : 0;
-                    o[c] = finish(acc, p->bias, c, p->mult, p->shift, q, p->out_offset, p->act_min, p->act_max);
+                    o[c] = store_q(acc, mult[c * qstep], shift[c * qstep], zo, lo, hi);
                 }
             }
         }
@@ -328,7 +342,7 @@ void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *
         for (; n + 2 <= p->out_features; n += 2) {
             const int8_t *w0 = p->weights + n * k_len;
             const int8_t *w1 = w0 + k_len;
-            int32_t a0 = 0, a1 = 0;
+            int32_t a0 = p->bias ? p->bias[n] : 0, a1 = p->bias ? p->bias[n + 1] : 0;
             int32_t i = 0;
             for (; i + 4 <= k_len; i += 4) {
                 const uint32_t wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
@@ -343,13 +357,14 @@ void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *
                 a1 += w1[i] * col[vec_slot(i)];
             }
             const int32_t q0 = p->per_channel ? n : 0, q1 = p->per_channel ? n + 1 : 0;
-            o[n] = finish(a0, p->bias, n, p->mult, p->shift, q0, p->out_offset, p->act_min, p->act_max);
-            o[n + 1] = finish(a1, p->bias, n + 1, p->mult, p->shift, q1, p->out_offset, p->act_min, p->act_max);
+            o[n] = store_q(a0, p->mult[q0], p->shift[q0], p->out_offset, p->act_min, p->act_max);
+            o[n + 1] = store_q(a1, p->mult[q1], p->shift[q1], p->out_offset, p->act_min, p->act_max);
         }
         if (n < p->out_features) {
             const int32_t q = p->per_channel ? n : 0;
-            o[n] = finish(dot_vec(p->weights + n * k_len, col, k_len), p->bias, n, p->mult, p->shift, q,
-                          p->out_offset, p->act_min, p->act_max);
+            const int32_t bv = p->bias ? p->bias[n] : 0;
+            o[n] = store_q(bv + dot_vec(p->weights + n * k_len, col, k_len), p->mult[q], p->shift[q],
+                           p->out_offset, p->act_min, p->act_max);
         }
     }
 }

@@ -88,6 +88,7 @@ def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_
             "macc": compiled.macc,
             "params": sum(r["params"] for r in rows),
             "weight_bytes": compiled.const_bytes,
+            "label_bytes": compiled.label_bytes,
             "code_bytes_estimate": compiled.code_bytes,
             "flash_bytes_estimate": compiled.flash_bytes,
             "arena_bytes": compiled.arena_bytes,
@@ -124,8 +125,9 @@ def format_report(report: dict) -> str:
     lines.append(f"RAM:   arena {t['arena_bytes']:,} B (peak live {t['peak_live_bytes']:,} B, single-op bound "
                  f"{t['single_op_lower_bound_bytes']:,} B)"
                  + (f" | TFLite Micro arena {t['tflm_arena_bytes']:,} B" if "tflm_arena_bytes" in t else ""))
-    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + code ~{t['code_bytes_estimate']:,} B = "
-                 f"~{t['flash_bytes_estimate']:,} B | flatbuffer {t['flatbuffer_bytes']:,} B")
+    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels {t['label_bytes']:,} B + code "
+                 f"~{t['code_bytes_estimate']:,} B = ~{t['flash_bytes_estimate']:,} B | flatbuffer "
+                 f"{t['flatbuffer_bytes']:,} B")
     arm = t.get("arm")
     if arm:
         lines.append(f"Cortex-M7 -Os (arm-none-eabi-size): text {arm['text']:,} B, data {arm['data']:,} B, "

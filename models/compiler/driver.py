@@ -31,15 +31,16 @@ class CompiledModel:
     meta: ModelMeta
     labels: tuple[str, ...]
     macc: int
-    const_bytes: int
-    code_bytes: int
+    const_bytes: int        # weights, biases, multipliers/shifts and parameter structs
+    label_bytes: int        # label strings and their pointer table
+    code_bytes: int         # estimated kernel + invoke() code
     c_source: str
     h_source: str
     tflite_bytes: int
 
     @property
     def flash_bytes(self) -> int:
-        return self.const_bytes + self.code_bytes
+        return self.const_bytes + self.label_bytes + self.code_bytes
 
     @property
     def arena_bytes(self) -> int:
@@ -86,12 +87,12 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
         labels = _default_labels(graph)
     macc = sum(s.macc for s in graph.steps)
     cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
-    cb += sum(len(x.encode("utf-8")) + 1 + 4 for x in labels)
+    lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels)
     sha = hashlib.sha256(data).digest()
     c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
                           input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
-                          window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + kb)
-    return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, kb, c_src, h_src, len(data))
+                          window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb)
+    return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
 
 
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,

@@ -128,3 +128,16 @@ def test_live_source_drops_stale_frames_instead_of_lagging(kit) -> None:
     assert pipe.stats.dropped_captures > pipe.stats.inputs_sent
     # Latency stays bounded: frames are the newest available, not a growing queue.
     assert max(r.latency_s for r in records if r.ok) < 0.5
+
+
+def test_polling_consumers_get_every_record_then_none(kit) -> None:
+    with _session(kit, kit.ScriptedPort()) as session:
+        pipe = Pipeline(open_source("synthetic:bottles?fps=0&frames=5"), session).start()
+        got, deadline = [], time.monotonic() + 20
+        while len(got) < 5 and time.monotonic() < deadline:
+            record = pipe.get(timeout=0.2)
+            if record is not None:
+                got.append(record)
+        assert sorted(r.capture_index for r in got) == list(range(5))
+        assert kit.wait_for(lambda: pipe.finished, timeout=10)
+        assert pipe.get(timeout=0.1) is None and list(pipe.records(timeout=1)) == []

@@ -241,3 +241,11 @@ def test_ports_rank_stlink_first() -> None:
     ranked = rank_ports(ports)
     assert [p.device for p in ranked] == ["/dev/ttyACM1", "/dev/ttyUSB0", "/dev/ttyS0"]
     assert "ST-LINK" in ranked[0].label() and "[0483:374e]" in ranked[0].label()
+
+
+def test_paced_bottle_scene_behaves_like_a_camera() -> None:
+    paced, unpaced, forced = (open_source("synthetic:bottles?fps=30"), open_source("synthetic:bottles?fps=0"),
+                              open_source("synthetic:bottles?fps=30&live=0"))
+    assert paced.live and not unpaced.live and not forced.live
+    for src in (paced, unpaced, forced):
+        src.close()
