@@ -65,6 +65,18 @@ class VirtualBoard:
             return self._process.poll() is None
         return bool(getattr(self._stopper, "running", False))
 
+    @property
+    def pid(self) -> int | None:
+        """Process id of the board (the host board process, or qemu-system-arm); None if it never started.
+
+        For tools that watch or signal the board: CPU share in benchmarks,
+        SIGSTOP/SIGCONT to freeze it in tests.
+        """
+        if self._process is not None:
+            return self._process.pid
+        process = getattr(self._stopper, "process", None)
+        return process.pid if process is not None else None
+
     def stderr(self) -> str:
         """The board's last lines of error output (host board) or console (QEMU)."""
         if self._stopper is not None and hasattr(self._stopper, "console"):

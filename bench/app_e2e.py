@@ -76,7 +76,7 @@ def main() -> int:
         window.show()
         window.start()
         me = psutil.Process()
-        board_proc = psutil.Process(board._process.pid) if getattr(board, "_process", None) else None
+        board_proc = psutil.Process(board.pid) if board.pid is not None else None
 
         def run_loop(seconds: float) -> None:
             """Run the Qt event loop itself (as the app does) for `seconds`."""

@@ -1,7 +1,8 @@
 """Model compiler: instructions per MAC on Cortex-M7 (QEMU -icount), RAM and flash vs TFLite Micro.
 
 For standard layers at TinyML sizes (3x3 conv, 1x1 conv, 3x3 depthwise, fully
-connected) and the bundled zoo models (models/zoo/*/*.tflite, int8 only):
+connected), two conv-heavy CNNs of the compiler's test corpus and the bundled
+zoo models (models/zoo/*/*.tflite, int8 only):
 
 - instructions per inference and per MAC with the reference and the optimized
   (DSP) kernels, counted by QEMU under -icount shift=0 (emulated instruction
@@ -97,6 +98,13 @@ def zoo_models() -> dict[str, bytes]:
     return models
 
 
+def corpus_cnns() -> dict[str, bytes]:
+    """Two conv-heavy random Keras CNNs of the test corpus (present in a source checkout)."""
+    fixtures = edgeloop.PACKAGE_ROOT / "tests" / "compiler" / "fixtures"
+    return {f"cnn/{stem}": (fixtures / f"{stem}.tflite").read_bytes()
+            for stem in ("random_20", "random_21") if (fixtures / f"{stem}.tflite").is_file()}
+
+
 def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
     """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM)."""
     from edgeloop.app.qemu import build_bare_metal, run_bare_metal
@@ -155,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-qemu", action="store_true", help="skip the instruction counts")
     args = parser.parse_args(argv)
     qemu = not args.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
-    models = {**standard_layers(), **zoo_models()}
+    models = {**standard_layers(), **corpus_cnns(), **zoo_models()}
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:
         for name, data in models.items():

@@ -229,6 +229,17 @@ def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
     Path(path).write_bytes(proto.SerializeToString())
 
 
+def _without_optimizer(model: Any) -> Any:
+    """A copy of `model` with the same weights but no optimizer state (a third of a compiled .keras file)."""
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 @dataclass(frozen=True)
 class ExportResult:
     """Paths written by export_model(); `onnx_error` says why ONNX is absent, if it is."""
@@ -251,7 +262,7 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     keras_path = out / f"{name}.keras"
-    model.save(keras_path)
+    _without_optimizer(model).save(keras_path)
     float_path = out / f"{name}_float.tflite"
     float_path.write_bytes(to_tflite_float(model))
     int8_path = out / f"{name}.tflite"

@@ -4,6 +4,12 @@ Connecting, capture and the link all run off the GUI thread: `start()` opens
 the session in a worker thread; session callbacks and pipeline records (from
 the reader thread) are re-emitted as signals, which Qt queues into the GUI
 thread. The controller never touches widgets.
+
+Consumers that must not run in the GUI thread (the recorder) register with
+`add_record_listener` (called in the link's reader thread for every result)
+and `add_capture_listener` (called in the capture thread for every capture,
+including those a slow link skips). `set_source()` swaps the source, e.g. to
+replay a recorded session, while the link stays up.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from collections.abc import Callable
 
 from PySide6 import QtCore
 
-from edgeloop.app.pipeline import Pipeline
+from edgeloop.app.pipeline import Pipeline, ResultRecord
+from edgeloop.app.recording import TappedSource
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState, Opener, Session, SessionStats
-from edgeloop.app.sources.base import Source
+from edgeloop.app.sources.base import Capture, Source
 from edgeloop.protocol import Info, Log
 
 SourceFactory = Callable[[], Source]
@@ -31,6 +38,7 @@ class QtLinkController(QtCore.QObject):
     log_received = QtCore.Signal(str)
     failed = QtCore.Signal(str)  # a message for the user: cannot connect, source broke, ...
     finished = QtCore.Signal(str)  # the source ended normally (a file or a bounded synthetic run)
+    source_changed = QtCore.Signal(str)  # the name of the source now feeding the board
 
     def __init__(self, url: str, source_factory: SourceFactory, *, model: int | str | None = None,
                  baudrate: int | None = None, opener: Opener | None = None,
@@ -47,6 +55,9 @@ class QtLinkController(QtCore.QObject):
         self._starter: threading.Thread | None = None
         self._stopping = threading.Event()
         self._watch: threading.Thread | None = None
+        self._pipeline_lock = threading.Lock()  # one pipeline at a time: connect and source switches race
+        self._record_listeners: list[Callable[[ResultRecord], object]] = []
+        self._capture_listeners: list[Callable[[Capture], object]] = []
 
     # -- called from the GUI thread ----------------------------------------------------------
     def start(self) -> None:
@@ -60,11 +71,36 @@ class QtLinkController(QtCore.QObject):
         self._stopping.set()
         if self._starter is not None:
             self._starter.join(timeout=10.0)
-        if self.pipeline is not None:
-            self.pipeline.stop()
+        with self._pipeline_lock:
+            pipeline = self.pipeline
+        if pipeline is not None:
+            pipeline.stop()
         if self._watch is not None:
             self._watch.join(timeout=5.0)
         self.session.close()
+
+    def add_record_listener(self, listener: Callable[[ResultRecord], object]) -> None:
+        """Call `listener(record)` for every result, in the link's reader thread (keep it short)."""
+        self._record_listeners.append(listener)
+
+    def add_capture_listener(self, listener: Callable[[Capture], object]) -> None:
+        """Call `listener(capture)` for every capture the source gives, in the capture thread."""
+        self._capture_listeners.append(listener)
+
+    @property
+    def source_kind(self) -> str | None:
+        """"image" or "imu": what the running source gives (None before the first pipeline)."""
+        pipeline = self.pipeline
+        return pipeline.source.kind if pipeline is not None else None
+
+    def set_source(self, factory: SourceFactory) -> None:
+        """Feed the board from another source from now on; the link stays up (the switch runs in a worker).
+
+        If the new source cannot be opened or does not suit the model, `failed` says why and the
+        previous source comes back.
+        """
+        previous, self.source_factory = self.source_factory, factory
+        threading.Thread(target=self._switch_main, args=(previous,), name="edgeloop-switch", daemon=True).start()
 
     def select_model(self, index: int) -> None:
         """Switch the board's model (applied between two inputs)."""
@@ -107,28 +143,68 @@ class QtLinkController(QtCore.QObject):
     def _start_main(self) -> None:
         try:
             self.session.connect()
-            if self._stopping.is_set():
-                return
-            self.pipeline = Pipeline(self.source_factory(), self.session, model=self.model, roi=self._roi,
-                                     stop_on_link_failure=False, on_record=self.record_ready.emit)
-            self.pipeline.start()
-            self._watch = threading.Thread(target=self._watch_main, name="edgeloop-watch", daemon=True)
-            self._watch.start()
+            with self._pipeline_lock:
+                if not self._stopping.is_set():
+                    self._start_pipeline(self.model, paused=False)
         except (OSError, ValueError, RuntimeError) as exc:
             self.failed.emit(str(exc))
 
-    def _watch_main(self) -> None:
-        """Report why the pipeline ended (source exhausted or failed) unless we stopped it."""
-        pipeline = self.pipeline
-        assert pipeline is not None
+    def _start_pipeline(self, model: int | str | None, paused: bool) -> None:
+        """Build and start a pipeline on the current source factory (caller holds the pipeline lock)."""
+        source = self.source_factory()
+        try:
+            pipeline = Pipeline(TappedSource(source, self._on_capture), self.session, model=model, roi=self._roi,
+                                stop_on_link_failure=False, on_record=self._on_record)
+        except BaseException:
+            source.close()
+            raise
+        if paused:
+            pipeline.pause()
+        self.pipeline = pipeline
+        pipeline.start()
+        self.source_changed.emit(source.name)
+        self._watch = threading.Thread(target=self._watch_main, args=(pipeline,), name="edgeloop-watch",
+                                       daemon=True)
+        self._watch.start()
+
+    def _switch_main(self, previous: SourceFactory) -> None:
+        with self._pipeline_lock:
+            old = self.pipeline
+            if old is None or self._stopping.is_set():
+                return  # not streaming yet: the connect thread uses the new factory
+            model, paused = old.model_index, old.paused
+            self.pipeline = None
+            old.stop()
+            try:
+                self._start_pipeline(model, paused)
+                return
+            except (OSError, ValueError, RuntimeError) as exc:
+                self.failed.emit(f"cannot use that source: {exc}")
+            self.source_factory = previous
+            try:
+                self._start_pipeline(model, paused)
+            except (OSError, ValueError, RuntimeError) as exc:
+                self.failed.emit(str(exc))
+
+    def _on_record(self, record: ResultRecord) -> None:
+        self.record_ready.emit(record)
+        for listener in self._record_listeners:
+            listener(record)
+
+    def _on_capture(self, capture: Capture) -> None:
+        for listener in self._capture_listeners:
+            listener(capture)
+
+    def _watch_main(self, pipeline: Pipeline) -> None:
+        """Report why the pipeline ended (source exhausted or failed) unless it was stopped or replaced."""
         try:
             for _ in pipeline.records():
                 pass  # records reach the GUI through on_record; this only drains the queue
         except (OSError, ValueError, RuntimeError) as exc:
-            if not self._stopping.is_set():
+            if not self._stopping.is_set() and pipeline is self.pipeline:
                 self.failed.emit(str(exc))
             return
-        if not self._stopping.is_set():
+        if not self._stopping.is_set() and pipeline is self.pipeline:
             self.finished.emit(f"{pipeline.source.name} ended after {pipeline.stats.captures} captures")
 
     def _on_state(self, state: LinkState, detail: str) -> None:

@@ -2,7 +2,7 @@
 
 API for the main window::
 
-    panel = QtRecordingPanel(LabelSet(["empty", "half", "full"]))
+    panel = QtRecordingPanel(LabelSet(["empty", "half", "full"]), hotkey_parent=window)
     panel.begin(Path("sessions/run-1"), kind="image", source={"spec": "camera:0"}, board=..., model=...)
     pipeline.on_record = panel.add_result        # or panel.add_capture(capture) without a board
     panel.finish()
@@ -36,7 +36,10 @@ class QtRecordingPanel(QtWidgets.QWidget):
     recording_failed = QtCore.Signal(str)
     _refresh_requested = QtCore.Signal()
 
-    def __init__(self, labels: LabelSet | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, labels: LabelSet | None = None, parent: QtWidgets.QWidget | None = None, *,
+                 hotkey_parent: QtWidgets.QWidget | None = None) -> None:
+        """`hotkey_parent`: the widget whose window the keys 1–9 work in (default: this panel), e.g. the
+        main window, so the keys still work while the panel's dock is hidden."""
         super().__init__(parent)
         self.labels = labels or LabelSet()
         self.recorder: Recorder | None = None
@@ -69,7 +72,7 @@ class QtRecordingPanel(QtWidgets.QWidget):
         layout.addWidget(self.status)
         self._shortcuts = []
         for number in range(1, MAX_HOTKEYS + 1):
-            shortcut = QtGui.QShortcut(QtGui.QKeySequence(str(number)), self)
+            shortcut = QtGui.QShortcut(QtGui.QKeySequence(str(number)), hotkey_parent or self)
             shortcut.setContext(QtCore.Qt.WindowShortcut)
             shortcut.activated.connect(lambda n=number: self._on_hotkey(n))
             self._shortcuts.append(shortcut)
@@ -127,10 +130,15 @@ class QtRecordingPanel(QtWidgets.QWidget):
     # -- recording control -------------------------------------------------------------------------------------
     def begin(self, out_dir: Path, *, kind: str, source: Mapping[str, Any] | None = None,
               board: Mapping[str, Any] | None = None, model: Mapping[str, Any] | None = None,
-              paused: bool = True) -> Recorder:
-        """Open a new session in `out_dir` (paused unless `paused` is False); returns its recorder."""
+              paused: bool = True, label_from_source: bool = False) -> Recorder:
+        """Open a new session in `out_dir` (paused unless `paused` is False); returns its recorder.
+
+        `label_from_source` labels each sample with the source's ground truth (synthetic scene, replayed
+        session) instead of the current label (see `Recorder`).
+        """
         self.finish()
-        recorder = Recorder(out_dir, self.labels, kind=kind, source=source, board=board, model=model)
+        recorder = Recorder(out_dir, self.labels, kind=kind, source=source, board=board, model=model,
+                            label_from_source=label_from_source)
         try:
             recorder.start()
         except RecordingError as exc:

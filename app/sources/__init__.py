@@ -11,6 +11,8 @@
     imu-csv:rec.csv  |  rec.csv  [?speed=1&loop=1]         replay of an edgeloop IMU CSV recording
     imu-serial:/dev/ttyUSB0[?baud=115200&rate=100&skip=0]  IMU lines from a serial port or pyserial URL
     udp:5555  |  udp:0.0.0.0:5555  [?rate=100&skip=0]      IMU lines over UDP (phone sensor apps)
+    session:DIR  |  DIR  [?speed=1&loop=0&chunk=0.1]       replay of a recorded session (a folder holding
+                                                         session.json; speed 0 = as fast as consumed)
 
 Options common to IMU line streams: `accel_scale` (e.g. 0.10197 for m/s² → g)
 and `gyro_scale` (57.2958 for rad/s → dps).
@@ -45,7 +47,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     body, _, query = spec.partition("?")
     options = dict(parse_qsl(query, keep_blank_values=True))
     kind, sep, target = body.partition(":")
-    known = ("synthetic", "camera", "video", "images", "imu-csv", "imu-serial", "udp")
+    known = ("synthetic", "camera", "video", "images", "imu-csv", "imu-serial", "udp", "session")
     if sep and kind in known:
         return kind, target, options
     if body in ("bottles", "imu"):
@@ -54,7 +56,11 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
         return "camera", body, options
     if "://" in body:
         return "camera", body, options
+    from edgeloop.app.recording import SESSION_FILE  # here: recording imports this package's base
+
     path = Path(body)
+    if (path / SESSION_FILE).is_file():
+        return "session", body, options
     if path.is_dir():
         return "images", body, options
     if path.suffix.lower() == ".csv":
@@ -118,6 +124,13 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
     if kind == "images":
         from edgeloop.app.sources.video import ImageFolderSource
         return ImageFolderSource(target, fps=_number(o, "fps", 10.0), loop=_flag(o, "loop"))
+    if kind == "session":
+        # Imported here: edgeloop.app.sessions imports this package's base module (and the data formats).
+        from edgeloop.app.sessions import SessionReplaySource
+        if not target:
+            raise ValueError("a session source needs a folder: session:sessions/bottle-1")
+        return SessionReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"),
+                                   chunk_s=_number(o, "chunk", 0.1))
     if kind == "imu-csv":
         from edgeloop.app.sources.imu_replay import ImuReplaySource
         return ImuReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"))

@@ -33,7 +33,9 @@ int el_host_invoke(const void *in, void *out, int fill) {{
     int st = (int)nn_model_{name}.invoke(in, out, el_arena);
     return el_arena[{upper}_ARENA_BYTES] == 0x5A ? st : -1;
 }}
-const nn_model_t *el_host_model(void) {{ return &nn_model_{name}; }}
+int el_host_invoke_with(const void *in, void *out, void *arena) {{
+    return (int)nn_model_{name}.invoke(in, out, arena);
+}}
 """
 
 
@@ -95,6 +97,13 @@ class HostModel:
         self._lib = ctypes.CDLL(str(lib))
         self._lib.el_host_invoke.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
         self._lib.el_host_invoke.restype = ctypes.c_int
+        self._lib.el_host_invoke_with.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+        self._lib.el_host_invoke_with.restype = ctypes.c_int
+
+    def invoke_raw(self, x: np.ndarray | None, out: np.ndarray | None, arena_address: int | None) -> int:
+        """Call invoke() with caller-chosen pointers (None = NULL); returns the nn_status_t."""
+        return self._lib.el_host_invoke_with(None if x is None else x.ctypes.data,
+                                             None if out is None else out.ctypes.data, arena_address)
 
     def __call__(self, x: np.ndarray, out_dtype: np.dtype, out_size: int, fill: int = 0xA5) -> np.ndarray:
         """Run one inference; the arena is filled with `fill` first so stale-state bugs show."""

@@ -6,6 +6,7 @@ time, and failures name the operator, its index and what is supported.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -19,6 +20,7 @@ from edgeloop.models.compiler.quant import (
     round_half_away,
     wrap_int32,
 )
+from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
 from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel
 
 SUPPORTED_OPS = (
@@ -215,7 +217,6 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         act_min=act_min, act_max=act_max, weights="weights", bias="bias" if bias is not None else None,
         mult="mult", shift="shift", per_channel=per_channel,
     )
-    from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes
     scratch = depthwise_scratch_bytes(params) if depthwise else conv_scratch_bytes(params)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
     return Step(op.index, op.name, kernel, "nn_conv_params_t", params, [x.index], y.index, consts,
@@ -250,7 +251,6 @@ def _fully_connected(model: TFLiteModel, op: Operator) -> Step:
                   out_offset=zp_out, act_min=act_min, act_max=act_max, weights="weights",
                   bias="bias" if bias is not None else None, mult="mult", shift="shift",
                   per_channel=per_channel)
-    from edgeloop.models.compiler.scratch import fc_scratch_bytes
     return Step(op.index, op.name, "nn_fc_s8", "nn_fc_params_t", params, [x.index], y.index, consts,
                 macc=batches * in_f * out_f, scratch_bytes=fc_scratch_bytes(params))
 
@@ -396,7 +396,6 @@ def _logistic(model: TFLiteModel, op: Operator) -> Step:
     _, zp_out = _qparams(op, y, "output")
     if zp_out != -128:
         raise _err(op, f"int8 logistic needs output zero point -128, got {zp_out}")
-    import math
     q, left_shift = math.frexp(s_in * (1 << (31 - 4)))
     mult = wrap_int32(int(math.floor(q * (1 << 31) + 0.5)))  # TFLM does not renormalize here
     params = dict(size=x.size, in_zp=zp_in, radius=input_radius(4, left_shift), mult=mult,

@@ -91,9 +91,7 @@ def plan(graph: LoweredGraph) -> Plan:
                     target = g          # a reshape of the input is a read-only view of it
                     break
                 if g.kind == ARENA and (step.alias or dies_here):
-                    if step.alias and not dies_here and tensors[t_in].nbytes != size:
-                        continue
-                    target = g
+                    target = g          # a view of it, or the input's storage handed over in place
                     break
         if target is not None:
             target.tensors.append(t_out)

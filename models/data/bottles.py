@@ -216,9 +216,9 @@ def shape_prototype(shape_id: int) -> tuple[ContainerShape, Appearance]:
     look = Appearance(
         material=material, liquid_tint=tint,
         liquid_opacity=float(r.uniform(0.08, 0.3)), liquid_shade=float(r.choice([r.uniform(0.62, 0.82), r.uniform(1.15, 1.3)], p=[0.75, 0.25])),
-        haze={"glass": 0.04, "clear_plastic": 0.12, "frosted": 0.4, "pvc": 0.18}[material] * float(r.uniform(0.7, 1.3)),
+        haze={"glass": 0.04, "clear_plastic": 0.12, "frosted": 0.3, "pvc": 0.16}[material] * float(r.uniform(0.7, 1.3)),
         cap_color=caps[int(r.integers(len(caps)))], print_color=prints[int(r.integers(len(prints)))],
-        paper_label=bool(kind == "bottle" and r.random() < 0.35),
+        paper_label=bool(kind == "bottle" and r.random() < 0.25),
         label_color=tuple(int(c) for c in r.integers(215, 256, 3)),
         graduations=int(r.choice([5, 8, 10])), graduation_side=int(r.choice([-1, 1])),
         text=str(r.choice(texts)), volume_ml=int(r.choice([100, 250, 500, 1000])))
@@ -248,7 +248,7 @@ def sample_scene(rng: np.random.Generator, split: str = "train", container: str 
             shape, look = shape_prototype(int(rng.integers(shapes.start, shapes.stop)))
     bg = background_prototype(int(rng.integers(bgs.start, bgs.stop)))
     hanging = bool(kind == "bag" or rng.random() < 0.75)
-    length = float(rng.uniform(0.45, 0.75))
+    length = float(rng.uniform(0.55, 0.85))
     pose = Pose(hanging=hanging, cx=float(rng.uniform(0.32, 0.68)), cy=float(rng.uniform(0.44, 0.56)),
                 length=length, tilt_deg=float(rng.normal(0, 4.0)),
                 view_elevation=float(rng.uniform(0.02, 0.12)))
@@ -261,7 +261,7 @@ def sample_scene(rng: np.random.Generator, split: str = "train", container: str 
         blur_sigma=float(rng.choice([0.0, rng.uniform(0.3, 1.2)], p=[0.5, 0.5])),
         motion_blur=int(rng.choice([0, 0, 0, 3, 5])), noise_sigma=float(rng.uniform(1.0, 7.0)),
         jpeg_quality=int(rng.integers(30, 96)))
-    occluder = str(rng.choice(["none", "hand", "box"], p=[0.6, 0.25, 0.15]))
+    occluder = str(rng.choice(["none", "hand", "box"], p=[0.7, 0.2, 0.1]))
     return SceneParams(container=kind, shape=shape, look=look, pose=pose, background=bg, camera=camera,
                        occluder=occluder, occluder_seed=int(rng.integers(0, 2**31)), size=size)
 
@@ -440,7 +440,7 @@ def _print_texture(shape: ContainerShape, look: Appearance, hanging: bool, tex: 
     body0 = shape.neck_length + shape.shoulder_length + 0.04
     body1 = 1 - max(shape.corner, 0.1 if shape.kind == "bag" else 0.0) - 0.04
     if look.paper_label:
-        lu0, lu1 = -rb * 0.9, rb * 0.35
+        lu0, lu1 = -rb * 0.85, rb * 0.15
         lv0, lv1 = body0 + 0.1 * (body1 - body0), body0 + 0.55 * (body1 - body0)
         cv2.rectangle(img, (ux(lu0), int(lv0 * tex)), (ux(lu1), int(lv1 * tex)),
                       (*[int(c) for c in look.label_color], 255), -1)

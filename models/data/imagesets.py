@@ -140,18 +140,20 @@ def to_model_input(rgb: np.ndarray, size: int, color: str) -> np.ndarray:
 
 
 def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
-                   labels: Sequence[str] | None = None,
-                   raw: bool = False) -> tuple[dict[str, tuple[np.ndarray, np.ndarray]], list[str]]:
+                   labels: Sequence[str] | None = None, raw: bool = False,
+                   values: str | None = None) -> tuple[dict[str, tuple[np.ndarray, ...]], list[str]]:
     """Load one or more image sets into {split: (x, y)} arrays; labels merge in first-seen order.
 
     x is float32 (N, size, size, C) in [0, 1] (uint8 pixels when `raw`: a
-    quarter of the memory); y is int64 class indices.
+    quarter of the memory); y is int64 class indices. With `values` (a
+    manifest field such as "fill"), each split is (x, y, v) where v is that
+    field as float64, NaN where a record lacks it or it is null.
     A split no set provides is absent from the result.
     """
     if color not in ("gray", "rgb"):
         raise ValueError(f"color must be gray or rgb, not {color!r}")
     all_labels: list[str] = list(labels or [])
-    by_split: dict[str, tuple[list[np.ndarray], list[int]]] = {}
+    by_split: dict[str, tuple[list[np.ndarray], list[int], list[float]]] = {}
     for root in roots:
         records, set_labels = scan_image_set(Path(root), seed=seed)
         for name in set_labels:
@@ -160,8 +162,13 @@ def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
                     raise ValueError(f"{root} has class {name!r}, which is not among {list(labels)}")
                 all_labels.append(name)
         for rec in records:
-            xs, ys = by_split.setdefault(rec.split, ([], []))
+            xs, ys, vs = by_split.setdefault(rec.split, ([], [], []))
             xs.append(load_image(Path(root) / rec.file, size, color, raw))
             ys.append(all_labels.index(rec.label))
-    return ({split: (np.stack(xs), np.asarray(ys, np.int64)) for split, (xs, ys) in by_split.items()},
-            all_labels)
+            v = rec.extra.get(values) if values else None
+            vs.append(float(v) if isinstance(v, (int, float)) else np.nan)
+    out: dict[str, tuple[np.ndarray, ...]] = {}
+    for split, (xs, ys, vs) in by_split.items():
+        arrays = (np.stack(xs), np.asarray(ys, np.int64))
+        out[split] = (*arrays, np.asarray(vs, np.float64)) if values else arrays
+    return out, all_labels

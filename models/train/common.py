@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,15 +61,19 @@ class FitConfig:
     extra_callbacks: list[Any] = field(default_factory=list)
 
 
-def fit(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray, cfg: FitConfig,
-        desc: str, loss: str = "sparse_categorical_crossentropy",
-        metrics: Sequence[str] = ("accuracy",)) -> dict[str, list[float]]:
-    """Compile and train with Adam, cosine decay and early stopping that restores the best weights."""
+def fit(model: Any, x: np.ndarray, y: Any, x_val: np.ndarray, y_val: Any, cfg: FitConfig,
+        desc: str, loss: Any = "sparse_categorical_crossentropy",
+        metrics: Any = ("accuracy",)) -> dict[str, list[float]]:
+    """Compile and train with Adam, cosine decay and early stopping that restores the best weights.
+
+    `y`, `loss` and `metrics` may be dicts keyed by output name for multi-output models.
+    """
     import keras
 
     steps = max(1, int(np.ceil(len(x) / cfg.batch_size))) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
-    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=list(metrics))
+    metrics = metrics if isinstance(metrics, dict) else list(metrics)
+    model.compile(optimizer=keras.optimizers.Adam(schedule), loss=loss, metrics=metrics)
     stop = keras.callbacks.EarlyStopping(monitor=cfg.monitor, patience=cfg.patience, restore_best_weights=True)
     hist = model.fit(x, y, validation_data=(x_val, y_val), epochs=cfg.epochs, batch_size=cfg.batch_size,
                      verbose=0, shuffle=True, class_weight=cfg.class_weight,

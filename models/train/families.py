@@ -54,7 +54,7 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
         x = layers.Conv2D(ch, 1, use_bias=False)(x)
         x = layers.BatchNormalization(momentum=0.9)(x)
         x = layers.ReLU()(x)
-    x = layers.Flatten()(x)
+    x = layers.Flatten(name="features")(x)
     x = layers.Dropout(dropout)(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name=name)
@@ -88,10 +88,32 @@ def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.06) -
     import keras
     from keras import layers
 
-    inp = keras.Input(model.input_shape[1:], dtype="uint8", name="pixels")
+    shape = model.inputs[0].shape[1:]
+    inp = keras.Input(shape, dtype="uint8", name="pixels")
     x = layers.Rescaling(1 / 255.0)(inp)
     if flip:
         x = layers.RandomFlip("horizontal")(x)
     if shift:
         x = layers.RandomTranslation(shift, shift, fill_mode="reflect")(x)
     return keras.Model(inp, model(x), name=f"{model.name}_training")
+
+
+def with_fill_head(model: Any) -> Any:
+    """A two-output view of an image CNN for training: {"probabilities": class probabilities, "fill": the
+    fill level regressed from the same features}. The continuous fill level is a far richer training
+    signal than its bin (it says *how far* from a boundary an image is), which sharpens the features the
+    classifier uses; only `model` (the class head) is exported.
+    """
+    import keras
+    from keras import layers
+
+    fill = layers.Dense(1, activation="sigmoid", name="fill")(model.get_layer("features").output)
+    return keras.Model(model.input, {"probabilities": model.output, "fill": fill}, name=f"{model.name}_fill")
+
+
+def masked_fill_loss(y_true: Any, y_pred: Any) -> Any:
+    """Squared fill error, ×10, on images with a container; targets < 0 (no container) contribute nothing."""
+    from keras import ops
+
+    mask = ops.cast(y_true >= 0, y_pred.dtype)
+    return 10.0 * ops.sum(mask * ops.square(y_pred - y_true), axis=-1)

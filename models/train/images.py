@@ -9,27 +9,26 @@ import numpy as np
 from edgeloop.models.data.imagesets import load_image_set
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
-from edgeloop.models.train.families import IMAGE_PRESETS, build_image_cnn, image_training_wrapper
+from edgeloop.models.train.families import (
+    IMAGE_PRESETS, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
+)
 from edgeloop.models.train.finish import finish
 
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
 
 
-def _splits(data: dict[str, tuple[np.ndarray, np.ndarray]], seed: int) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
-    """(train, val, test) arrays; a missing val or test split is carved out of train, seeded."""
+def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[np.ndarray, ...], ...]:
+    """(train, val, test) tuples of arrays; a missing val or test split is carved out of train, seeded."""
     if "train" not in data:
         raise ValueError("the image set has no training images (split 'train')")
-    x, y = data["train"]
-    if "test" not in data:
-        tr, te = split_indices(len(x), 0.15, seed + 101)
-        data["test"] = (x[te], y[te])
-        x, y = x[tr], y[tr]
-    if "val" not in data:
-        tr, va = split_indices(len(x), 0.15, seed + 202)
-        data["val"] = (x[va], y[va])
-        x, y = x[tr], y[tr]
-    return (x, y), data["val"], data["test"]
+    train = data["train"]
+    for split, salt in (("test", 101), ("val", 202)):
+        if split not in data:
+            keep, take = split_indices(len(train[0]), 0.15, seed + salt)
+            data[split] = tuple(a[take] for a in train)
+            train = tuple(a[keep] for a in train)
+    return train, data["val"], data["test"]
 
 
 def train_images(req: "TrainRequest") -> dict[str, Any]:
@@ -41,21 +40,34 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     depth = req.depth or preset.depth
     clock = Stopwatch()
     setup_tensorflow(req.seed)
-    data, labels = load_image_set(req.data, size, color, seed=req.seed, raw=True)  # uint8: a quarter of the memory
+    # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
+    data, labels = load_image_set(req.data, size, color, seed=req.seed, raw=True, values="fill")
     labels = labels_json(labels)
     if len(labels) < 2:
         raise ValueError(f"need at least two classes to train a classifier, found {labels}")
-    (x, y), (x_val, y_val), (x_test, y_test) = _splits(data, req.seed)
+    (x, y, fill), (x_val, y_val, fill_val), (x_test, y_test, _) = _splits(data, req.seed)
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
         raise ValueError(f"no training images for class(es) {missing}; record or generate some first")
     model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
                             name=req.name)
+    use_fill = bool(np.isfinite(fill).any())
     cfg = FitConfig(epochs=req.epochs or preset.epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,
-                    class_weight={i: float(len(y) / (len(labels) * c)) for i, c in enumerate(counts)})
-    hist = fit(image_training_wrapper(model), x, y, x_val, y_val, cfg, desc=req.name)
+                    # Keras weighs classes of single-output models only; bottle sets are balanced anyway
+                    class_weight=None if use_fill else
+                    {i: float(len(y) / (len(labels) * c)) for i, c in enumerate(counts)})
+    if use_fill:
+        def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
+            return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
+
+        hist = fit(image_training_wrapper(with_fill_head(model)), x, target(y, fill), x_val, target(y_val, fill_val),
+                   cfg, desc=req.name, loss={"probabilities": "sparse_categorical_crossentropy",
+                                             "fill": masked_fill_loss},
+                   metrics={"probabilities": ["accuracy"]})
+    else:
+        hist = fit(image_training_wrapper(model), x, y, x_val, y_val, cfg, desc=req.name)
     # Black and white frames pin the calibrated input range to exactly [0, 1]: q = pixel - 128.
     rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
     rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
@@ -68,6 +80,6 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                   evaluated_on=f"{len(x_test)} held-out test images",
                   description=f"{preset.description if req.arch in IMAGE_PRESETS else ''} "
                               f"(input {size}×{size} {color}, width {width}, depth {depth}).",
-                  info={"train_seconds": clock.seconds(), "train_samples": int(len(x)),
+                  info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch,
                         "input": {"size": size, "color": color, "width": width, "depth": depth}})

@@ -31,9 +31,8 @@ def _free_port() -> int:
 
 
 def _pid(board) -> int:
-    process = getattr(board, "_process", None)
-    assert process is not None, "the host board handle exposes no process"
-    return process.pid
+    assert board.pid is not None and board.running, "the host board handle exposes no running process"
+    return board.pid
 
 
 def test_pipeline_on_host_board_matches_local_reference(host_board_factory) -> None:

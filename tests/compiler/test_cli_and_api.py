@@ -168,3 +168,23 @@ def test_readme_example_builds_with_plain_cc_from_an_empty_directory(tmp_path) -
         out = subprocess.run(["./sine"], cwd=work, capture_output=True, text=True, timeout=30, check=True).stdout
         # 1.0 -> q=-78; acc = 100*(-78+128) = 5000; M = 0.02*0.01/0.01 = 0.02 -> 100 -> real 1.0
         assert out.startswith("sine: 1 MACs") and "y[0] = 100 (real 1.000000)" in out, out
+
+
+def test_invoke_rejects_null_pointers_and_a_misaligned_arena(tmp_path) -> None:
+    from edgeloop.models.compiler.host import HostModel
+
+    result = compile_bytes(DENSE.read_bytes(), name="args")
+    (tmp_path / "args.c").write_text(result.c_source)
+    (tmp_path / "args.h").write_text(result.h_source)
+    host = HostModel(tmp_path, "args", build_dir=tmp_path / "b")
+    t_in = result.graph.model.tensors[result.graph.input]
+    t_out = result.graph.model.tensors[result.graph.output]
+    x = np.zeros(t_in.shape, np.int8)
+    y = np.zeros(t_out.size, np.int8)
+    arena = np.zeros(result.arena_bytes + 32, np.uint8)
+    base = (arena.ctypes.data + 15) // 16 * 16
+    assert host.invoke_raw(x, y, base) == 0                    # NN_OK
+    assert host.invoke_raw(x, y, base + 4) == 1                # NN_ERR_ARGUMENT: misaligned
+    assert host.invoke_raw(None, y, base) == 1
+    assert host.invoke_raw(x, None, base) == 1
+    assert host.invoke_raw(x, y, None) == 1

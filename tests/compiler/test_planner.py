@@ -89,3 +89,16 @@ def test_scratch_formulas_match_the_c_kernels() -> None:
         assert lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(c)) == conv_scratch_bytes(p)
         f = {"in_features": int(rng.integers(1, 5000))}
         assert lib.nn_fc_s8_scratch_bytes(ctypes.byref(FC(**f))) == fc_scratch_bytes(f)
+
+
+@pytest.mark.skipif(__import__("shutil").which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+@pytest.mark.parametrize("stem", ["random_04", "random_16", "random_20", "random_03"])
+def test_code_size_estimate_tracks_the_linked_cortex_m7_image(stem: str) -> None:
+    """flash_bytes in the descriptor = constants (exact) + a code estimate within 35% of the real code."""
+    from edgeloop.models.compiler.analyze import arm_sizes
+
+    result = compile_bytes((FIXTURES / f"{stem}.tflite").read_bytes(), name="m")
+    arm = arm_sizes(result)
+    real_code = arm["flash"] - result.const_bytes - result.label_bytes
+    assert real_code > 0
+    assert abs(result.code_bytes - real_code) <= 0.35 * real_code, (result.code_bytes, real_code)

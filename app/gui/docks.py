@@ -1,0 +1,278 @@
+"""The main window's side panels: "Record" (label set, hotkeys, record/pause, snapshot) and "Sessions".
+
+Both are dock widgets, hidden until toggled from the toolbar, so the live view
+stays clean at full screen.
+
+`QtRecordDock` wraps `QtRecordingPanel` with a session folder and a
+New/Close session button. The live result stream reaches it through
+`offer_result` (link reader thread) and `offer_capture` (capture thread); a
+writer thread of its own hands them to the recorder, so encoding PNGs and
+fsyncing never stall the link or the GUI. Image sessions store every result's
+frame with its prediction and device timings; IMU sessions store every
+capture's samples plus one prediction line per result.
+
+`QtSessionsDock` wraps `QtSessionsBrowser` (browse, replay, merge) with a
+"Live source" button that goes back to the source the window started with.
+
+Example::
+
+    dock = QtRecordDock(Path("sessions"), hotkey_parent=window)
+    controller.add_record_listener(dock.offer_result)
+    controller.add_capture_listener(dock.offer_capture)
+    dock.start_requested.connect(lambda: dock.begin_session(kind="image", source={"spec": "camera:0"}))
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from PySide6 import QtCore, QtWidgets
+
+from edgeloop.app.gui.recording_panel import QtRecordingPanel
+from edgeloop.app.gui.sessions_browser import QtSessionsBrowser
+from edgeloop.app.pipeline import ResultRecord
+from edgeloop.app.recording import LabelSet, Recorder, check_label
+from edgeloop.app.sources.base import Capture
+from edgeloop.protocol import ModelDescriptor
+
+WRITE_QUEUE = 512
+"""Samples waiting for the disk beyond this are dropped (and counted) rather than growing memory."""
+
+
+def model_fields(model: ModelDescriptor) -> dict[str, Any]:
+    """The model part of session.json: name, hash, labels, MACC, input and output dims."""
+    return {"name": model.name, "hash": model.hash.hex(), "labels": list(model.labels), "macc": model.macc,
+            "input": list(model.input.dims), "output": list(model.output.dims)}
+
+
+class RecordWriter:
+    """A thread that feeds results and captures to a recording panel in arrival order.
+
+    `put` never blocks (callers are the link and capture threads); `flush`
+    waits until everything queued before it is written.
+    """
+
+    def __init__(self, panel: QtRecordingPanel) -> None:
+        self.panel = panel
+        self.dropped = 0
+        self._queue: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE)
+        self._thread = threading.Thread(target=self._main, name="edgeloop-record-writer", daemon=True)
+        self._thread.start()
+
+    def put(self, item: ResultRecord | Capture) -> None:
+        """Queue a result or capture for the recorder (any thread)."""
+        try:
+            self._queue.put_nowait(item)
+        except queue.Full:
+            self.dropped += 1
+
+    def flush(self, timeout: float = 10.0) -> bool:
+        """Wait until all queued items are written; False on timeout."""
+        done = threading.Event()
+        self._queue.put(done, timeout=timeout)
+        return done.wait(timeout)
+
+    def close(self) -> None:
+        """Write what is queued, then end the thread."""
+        self._queue.put(None)
+        self._thread.join(timeout=10.0)
+
+    def _main(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                item.set()
+                continue
+            recorder = self.panel.recorder
+            if recorder is None:
+                continue
+            if isinstance(item, ResultRecord):
+                self.panel.add_result(item)
+            elif recorder.kind == "imu":  # image sessions store frames from results, with their prediction
+                self.panel.add_capture(item)
+
+
+class QtRecordDock(QtWidgets.QDockWidget):
+    """The "Record" dock: session folder, New/Close session, and the recording panel.
+
+    Signals: `start_requested()` (the user wants a new session: the window
+    answers with `begin_session`), `session_closed(Path)` (a session was
+    written), `root_changed(Path)` (the sessions folder changed).
+    """
+
+    start_requested = QtCore.Signal()
+    session_closed = QtCore.Signal(Path)
+    root_changed = QtCore.Signal(Path)
+
+    def __init__(self, root: Path, labels: LabelSet | None = None, *,
+                 hotkey_parent: QtWidgets.QWidget | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Record", parent)
+        self.setObjectName("record_dock")
+        self.panel = QtRecordingPanel(labels, hotkey_parent=hotkey_parent)
+        self.writer = RecordWriter(self.panel)
+        self.root_edit = QtWidgets.QLineEdit(str(root))
+        self.root_edit.setToolTip("new sessions are created in this folder")
+        self.name_edit = QtWidgets.QLineEdit()
+        self.name_edit.setPlaceholderText("name (default: date and time)")
+        self.from_source = QtWidgets.QCheckBox("label from the source's ground truth")
+        self.from_source.setToolTip("synthetic scenes and replayed sessions know each frame's true label")
+        self.session_button = QtWidgets.QPushButton("New session")
+        browse = QtWidgets.QPushButton("…")
+        browse.setToolTip("choose the sessions folder")
+        folder_row = QtWidgets.QHBoxLayout()
+        folder_row.addWidget(self.root_edit, 1)
+        folder_row.addWidget(browse)
+        form = QtWidgets.QFormLayout()
+        form.addRow("folder", folder_row)
+        form.addRow("session", self.name_edit)
+        body = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(body)
+        layout.addLayout(form)
+        layout.addWidget(self.from_source)
+        layout.addWidget(self.session_button)
+        layout.addWidget(self.panel, 1)
+        self.setWidget(body)
+        browse.clicked.connect(self._on_browse_clicked)
+        self.root_edit.editingFinished.connect(lambda: self.root_changed.emit(self.root))
+        self.session_button.clicked.connect(self._on_session_clicked)
+
+    @property
+    def root(self) -> Path:
+        """The folder new sessions go into."""
+        return Path(self.root_edit.text().strip() or ".")
+
+    @property
+    def recording(self) -> bool:
+        """True while a session is open (recording or paused)."""
+        return self.panel.recorder is not None
+
+    def suggest_labels(self, labels: Sequence[str]) -> None:
+        """Fill an empty label set with a model's class names (ignored once the set has labels)."""
+        if len(self.panel.labels) or len(labels) < 2:
+            return
+        for name in labels:
+            try:
+                self.panel.labels.add(check_label(name))
+            except ValueError:
+                continue  # a class name that cannot be a folder name: the user adds their own
+
+    def begin_session(self, *, kind: str, source: Mapping[str, Any] | None = None,
+                      board: Mapping[str, Any] | None = None, model: Mapping[str, Any] | None = None) -> Recorder:
+        """Open a new session folder under `root` (paused: Record starts the spans, Snapshot takes one)."""
+        name = self.name_edit.text().strip() or time.strftime("%Y%m%d-%H%M%S")
+        out = self.root / name
+        recorder = self.panel.begin(out, kind=kind, source=source, board=board, model=model,
+                                    label_from_source=self.from_source.isChecked())
+        self.name_edit.clear()
+        self.session_button.setText("Close session")
+        for widget in (self.root_edit, self.name_edit, self.from_source):
+            widget.setEnabled(False)
+        return recorder
+
+    def close_session(self) -> Path | None:
+        """Write what is queued and close the session; returns its folder (None if none was open)."""
+        recorder = self.panel.recorder
+        if recorder is None:
+            return None
+        self.writer.flush()
+        self.panel.finish()
+        self.session_button.setText("New session")
+        for widget in (self.root_edit, self.name_edit, self.from_source):
+            widget.setEnabled(True)
+        self.session_closed.emit(recorder.out_dir)
+        return recorder.out_dir
+
+    def offer_result(self, record: ResultRecord) -> None:
+        """A result from the live stream (any thread); recorded when a session is open."""
+        if self.panel.recorder is not None:
+            self.writer.put(record)
+
+    def offer_capture(self, capture: Capture) -> None:
+        """A capture from the live source (any thread); IMU sessions record every one."""
+        recorder = self.panel.recorder
+        if recorder is not None and recorder.kind == "imu":
+            self.writer.put(capture)
+
+    def shutdown(self) -> None:
+        """Close the session and stop the writer (the window is closing)."""
+        self.close_session()
+        self.writer.close()
+
+    def _on_session_clicked(self) -> None:
+        if self.recording:
+            self.close_session()
+        else:
+            self.start_requested.emit()
+
+    def _on_browse_clicked(self) -> None:
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self, "Sessions folder", str(self.root))
+        if folder:
+            self.root_edit.setText(folder)
+            self.root_changed.emit(self.root)
+
+
+class QtSessionsDock(QtWidgets.QDockWidget):
+    """The "Sessions" dock: the session browser, a loop option, and a button back to the live source.
+
+    Signals: `replay_requested(Path, bool)` (session folder, loop) and
+    `live_requested()`.
+    """
+
+    replay_requested = QtCore.Signal(Path, bool)
+    live_requested = QtCore.Signal()
+
+    def __init__(self, root: Path, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__("Sessions", parent)
+        self.setObjectName("sessions_dock")
+        self.browser = QtSessionsBrowser(root)
+        self.loop = QtWidgets.QCheckBox("loop the replay")
+        self.loop.setChecked(True)
+        self.live_button = QtWidgets.QPushButton("Live source")
+        self.live_button.setToolTip("stop replaying and go back to the source the window started with")
+        self.live_button.setEnabled(False)
+        self.now = QtWidgets.QLabel("")
+        self.now.setObjectName("key")
+        self.now.setWordWrap(True)
+        row = QtWidgets.QHBoxLayout()
+        row.addWidget(self.loop)
+        row.addStretch(1)
+        row.addWidget(self.live_button)
+        body = QtWidgets.QWidget()
+        layout = QtWidgets.QVBoxLayout(body)
+        layout.addWidget(self.browser, 1)
+        layout.addLayout(row)
+        layout.addWidget(self.now)
+        self.setWidget(body)
+        self.browser.replay_requested.connect(self._on_replay_requested)
+        self.live_button.clicked.connect(self._on_live_clicked)
+
+    def set_root(self, root: Path) -> None:
+        """Browse another folder."""
+        self.browser.root = Path(root)
+        self.browser.refresh()
+
+    def set_playing(self, text: str, replaying: bool) -> None:
+        """Show what feeds the board now."""
+        self.now.setText(text)
+        self.live_button.setEnabled(replaying)
+
+    def _on_replay_requested(self, path: Path) -> None:
+        self.replay_requested.emit(path, self.loop.isChecked())
+
+    def _on_live_clicked(self) -> None:
+        self.live_requested.emit()
+
+
+def replay_factory(path: Path, loop: bool) -> Callable[[], Any]:
+    """A source factory replaying the session at `path` in real time (looping if asked)."""
+    from edgeloop.app.sources import open_source
+
+    spec = f"session:{path}?loop={int(loop)}"
+    return lambda: open_source(spec)
