@@ -38,7 +38,7 @@ from edgeloop.app.preprocess import ImagePreprocessor, Prepared, Preprocessor, R
 from edgeloop.app.session import LinkState, Reply, Session
 from edgeloop.app.sources.base import Capture, Source
 from edgeloop.app.transport import LinkLost
-from edgeloop.protocol import ModelDescriptor, Result, TimingSource
+from edgeloop.protocol import Info, ModelDescriptor, Result, TimingSource
 
 
 @dataclass(frozen=True, eq=False)
@@ -105,6 +105,27 @@ class PipelineStats:
 _END = object()
 
 
+def resolve_model_index(info: Info, model: int | str | None) -> int:
+    """Index of a board model given by name or index (None: the active model).
+
+    Raises RuntimeError when the board has no models and ValueError, naming
+    the board's models, when ``model`` is not one of them.
+    """
+    if not info.models:
+        raise RuntimeError(f"board {info.board!r} reports no models: build its firmware with at least one")
+    if model is None:
+        return info.active_model if 0 <= info.active_model < len(info.models) else 0
+    if isinstance(model, int) or str(model).isdigit():
+        index = int(model)
+        if not 0 <= index < len(info.models):
+            raise ValueError(f"model index {index} is out of range: the board has {len(info.models)} models")
+        return index
+    names = [m.name for m in info.models]
+    if model not in names:
+        raise ValueError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
+    return names.index(model)
+
+
 class Pipeline:
     """Runs a source through preprocessing into a session; iterate `records()` for the results.
 
@@ -148,21 +169,8 @@ class Pipeline:
         return self.session.info.models[self.model_index]
 
     def _resolve_model(self, model: int | str | None) -> int:
-        info = self.session.info
-        assert info is not None
-        if not info.models:
-            raise RuntimeError(f"board {info.board!r} reports no models: build its firmware with at least one")
-        if model is None:
-            return info.active_model if 0 <= info.active_model < len(info.models) else 0
-        if isinstance(model, int) or (isinstance(model, str) and model.isdigit()):
-            index = int(model)
-            if not 0 <= index < len(info.models):
-                raise ValueError(f"model index {index} is out of range: the board has {len(info.models)} models")
-            return index
-        names = [m.name for m in info.models]
-        if model not in names:
-            raise ValueError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
-        return names.index(model)
+        assert self.session.info is not None
+        return resolve_model_index(self.session.info, model)
 
     def _build_preprocessor(self, index: int) -> Preprocessor:
         assert self.session.info is not None

@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop.app.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.sources.base import ImuSamples
 from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
@@ -563,15 +564,8 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
 
 
 def resolve_model_index(info: Info, model: str | int | None) -> int:
-    """A board model by name or index (None: the active one)."""
-    if model is None:
-        return info.active_model
-    if isinstance(model, int) or str(model).isdigit():
-        index = int(model)
-        if not 0 <= index < len(info.models):
-            raise ValidationError(f"model index {index} is out of range: the board has {len(info.models)} models")
-        return index
-    names = [m.name for m in info.models]
-    if model not in names:
-        raise ValidationError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names) or 'none'}")
-    return names.index(model)
+    """A board model by name or index (None: the active one); ValidationError when there is none such."""
+    try:
+        return pipeline_model_index(info, model)
+    except (ValueError, RuntimeError) as exc:
+        raise ValidationError(str(exc)) from exc
