@@ -10,11 +10,11 @@ model compiler's analysis, and the int8 .tflite size.
     python bench/models.py [--json]
     python bench/models.py --retrain --bottles DIR --activity DIR [--json]
 
---retrain re-trains every family size on the given data sets (made with
+--retrain re-trains the family sizes on the given data sets (made with
 `edgeloop dataset synth`) into models/zoo/families/ before reading them: the
-image CNN presets (tiny, demo, wide) on bottles, and the IMU dense network at
-widths 16, 32 and 48 on activity recordings. It takes tens of minutes on two
-cores. With --json the last line printed is one JSON object of the figures.
+image CNN presets (tiny, demo, wide) on --bottles, the IMU dense network at
+widths 16, 32 and 48 on --activity (either or both). The CNNs take tens of
+minutes on two cores, the dense networks about a minute each. With --json the last line printed is one JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -61,16 +61,16 @@ def collect() -> list[dict[str, Any]]:
     return rows
 
 
-def retrain(bottles: Path, activity: Path, seed: int) -> None:
+def retrain(bottles: Path | None, activity: Path | None, seed: int) -> None:
     """Re-train every family size; keep only report.json and REPORT.md of each (the models stay out of git)."""
     from edgeloop.models.train.recipes import TrainRequest, train
 
     jobs: list[TrainRequest] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for arch in IMAGE_SIZES:
+        for arch in IMAGE_SIZES if bottles else ():
             jobs.append(TrainRequest(task="bottles", data=[bottles], out=Path(tmp) / f"cnn_{arch}", seed=seed,
                                      name=f"cnn_{arch}", arch=arch))
-        for width in IMU_WIDTHS:
+        for width in IMU_WIDTHS if activity else ():
             jobs.append(TrainRequest(task="imu-activity", data=[activity], out=Path(tmp) / f"mlp_{width}",
                                      seed=seed, name=f"mlp_{width}", width=width))
         for job in jobs:
@@ -81,11 +81,13 @@ def retrain(bottles: Path, activity: Path, seed: int) -> None:
                 shutil.copy(job.out / name, dest / name)
 
 
-def _fmt(v: Any) -> str:
+def _fmt(key: str, v: Any) -> str:
     if v is None:
         return "-"
+    if key.endswith(("accuracy", "recall", "false_alarm")):
+        return f"{100 * v:.2f}%"
     if isinstance(v, float):
-        return f"{100 * v:.2f}%" if v <= 1 else f"{v:.4f}"
+        return f"{v:.4f}"
     return str(v)
 
 
@@ -98,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args(argv)
     if args.retrain:
-        if not (args.bottles and args.activity):
-            ap.error("--retrain needs --bottles DIR and --activity DIR (edgeloop dataset synth ...)")
+        if not (args.bottles or args.activity):
+            ap.error("--retrain needs --bottles DIR and/or --activity DIR (edgeloop dataset synth ...)")
         retrain(args.bottles, args.activity, args.seed)
     rows = collect()
     if not rows:
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
     print("| " + " | ".join(cols) + " |")
     print("|" + "---|" * len(cols))
     for r in rows:
-        print("| " + " | ".join(_fmt(r.get(c)) for c in cols) + " |")
+        print("| " + " | ".join(_fmt(c, r.get(c)) for c in cols) + " |")
     if args.json:
         print(json.dumps({"models": rows}))
     return 0

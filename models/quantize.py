@@ -299,3 +299,28 @@ def labels_json(labels: Sequence[str]) -> list[str]:
     if len(names) > 255 or any(len(s.encode()) > 255 or not s for s in names):
         raise ValueError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
     return names
+
+
+def zoo_dir() -> Path:
+    """The folder of the bundled model zoo (models/zoo inside the package)."""
+    import edgeloop
+
+    return edgeloop.PACKAGE_ROOT / "models" / "zoo"
+
+
+def find_model_by_hash(sha256: bytes | str, folders: Sequence[Path] | None = None) -> Path | None:
+    """The int8 `.tflite` file whose SHA-256 is `sha256` (as in a model descriptor, SPEC.md 5.3).
+
+    Searches `folders` (default: the bundled zoo) recursively and returns None
+    when no file matches. A host that talks to a board uses this to find the
+    model's NAME.preprocess.json (e.g. the feature standardisation of an
+    `imu-features` model), which the descriptor does not carry.
+    """
+    import hashlib
+
+    want = sha256.hex() if isinstance(sha256, (bytes, bytearray)) else str(sha256).lower()
+    for folder in folders if folders is not None else [zoo_dir()]:
+        for path in sorted(Path(folder).rglob("*.tflite")):
+            if hashlib.sha256(path.read_bytes()).hexdigest() == want:
+                return path
+    return None

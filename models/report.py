@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop.models.quantize import QuantParams, dequantize, io_quant_params, quantize
+from edgeloop.models.quantize import dequantize, io_quant_params, quantize
 
 
 @dataclass

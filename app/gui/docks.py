@@ -74,7 +74,10 @@ class RecordWriter:
     def flush(self, timeout: float = 10.0) -> bool:
         """Wait until all queued items are written; False on timeout."""
         done = threading.Event()
-        self._queue.put(done, timeout=timeout)
+        try:
+            self._queue.put(done, timeout=timeout)
+        except queue.Full:
+            return False
         return done.wait(timeout)
 
     def close(self) -> None:
@@ -93,10 +96,14 @@ class RecordWriter:
             recorder = self.panel.recorder
             if recorder is None:
                 continue
-            if isinstance(item, ResultRecord):
-                self.panel.add_result(item)
-            elif recorder.kind == "imu":  # image sessions store frames from results, with their prediction
-                self.panel.add_capture(item)
+            try:
+                if isinstance(item, ResultRecord):
+                    self.panel.add_result(item)
+                elif recorder.kind == "imu":  # image sessions store frames from results, with their prediction
+                    self.panel.add_capture(item)
+            except ValueError as exc:  # e.g. the source was switched to another kind mid-session
+                self.dropped += 1
+                self.panel.recording_failed.emit(f"sample not recorded: {exc}")
 
 
 class QtRecordDock(QtWidgets.QDockWidget):

@@ -1,9 +1,17 @@
-"""The demonstrator's main window: live view, class bars, timing plots and the device panel.
+"""The demonstrator's main window: live view, class bars, timing plots, the device panel and the workflow.
 
 Records arrive as signals from `QtLinkController` (worker threads) and are
 queued; a steady 30 fps display timer draws one record per tick, so video
 plays smoothly even when results arrive in bursts. Plots take every record
 and are redrawn in turn, one plot every other tick; link figures are sampled at 2 Hz.
+
+The workflow lives in two docks, hidden until toggled from the toolbar so the
+live view stays clean at full screen: *Record* (label set, keys 1–9 while
+the window has focus, record/pause, snapshot; it records the live result
+stream through `edgeloop.app.recording` in a writer thread) and *Sessions*
+(browse, replay a session as the live source, merge). *Validate…* runs a
+validation against the connected board in a worker thread, with the live
+stream paused meanwhile, and points to the HTML report.
 """
 
 from __future__ import annotations
@@ -19,6 +27,8 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
 from edgeloop.app.gui.controller import QtLinkController
+from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
+from edgeloop.app.gui.validate_dialog import QtValidateDialog
 from edgeloop.app.gui.widgets import (
     QtClassBanner,
     QtDevicePanel,
@@ -32,6 +42,7 @@ from edgeloop.app.gui.widgets import (
 from edgeloop.app.pipeline import ResultRecord
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState
+from edgeloop.app.validate import board_fields
 from edgeloop.protocol import Info
 
 DISPLAY_FPS = 30
@@ -56,10 +67,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
     """Live view of one board fed by one source."""
 
     def __init__(self, controller: QtLinkController, *, history: int = 300,
-                 screenshot_dir: Path | None = None, title: str = "edgeloop") -> None:
+                 screenshot_dir: Path | None = None, sessions_dir: Path | None = None,
+                 reports_dir: Path | None = None, title: str = "edgeloop") -> None:
+        """`sessions_dir`: where recordings go and the session browser looks (default ./sessions);
+        `reports_dir`: where validation reports go (default ./validation)."""
         super().__init__()
         self.controller = controller
         self.screenshot_dir = screenshot_dir or Path.cwd()
+        self.reports_dir = reports_dir or Path.cwd() / "validation"
+        self.validate_dialog: QtValidateDialog | None = None
+        self._paused_for_validation = False
+        self._live_factory = controller.source_factory
+        self._source_spec = ""  # spec of a replayed session; the window's own source has none to tell
         self.display = DisplayStats()
         self.info: Info | None = None
         self.last_record: ResultRecord | None = None
@@ -115,8 +134,35 @@ class QtMainWindow(QtWidgets.QMainWindow):
         toolbar.addSeparator()
         toolbar.addWidget(QtWidgets.QLabel(" history "))
         toolbar.addWidget(self.plots.history_spin)
+
+        # Workflow docks: hidden by default, toggled from the toolbar (and View menu of the dock area).
+        sessions_dir = sessions_dir or Path.cwd() / "sessions"
+        self.record_dock = QtRecordDock(sessions_dir, hotkey_parent=self, parent=self)
+        self.sessions_dock = QtSessionsDock(sessions_dir, parent=self)
+        for dock in (self.record_dock, self.sessions_dock):
+            self.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
+            dock.hide()
+        self.tabifyDockWidget(self.record_dock, self.sessions_dock)
+        toolbar.addSeparator()
+        self.record_action = self.record_dock.toggleViewAction()
+        self.record_action.setText("Record")
+        self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
+        self.record_action.setToolTip("label set, record/pause, snapshot (keys 1–9 pick the label)")
+        self.sessions_action = self.sessions_dock.toggleViewAction()
+        self.sessions_action.setText("Sessions")
+        self.sessions_action.setShortcut(QtGui.QKeySequence("Ctrl+E"))
+        self.sessions_action.setToolTip("recorded sessions: replay one as the live source, merge")
+        self.validate_action = QtGui.QAction("Validate…", self)
+        self.validate_action.setToolTip("validate a model on the connected board against its .tflite")
+        self.validate_action.setEnabled(False)
+        self.validate_action.triggered.connect(self._on_validate_triggered)
+        for action in (self.record_action, self.sessions_action, self.validate_action):
+            toolbar.addAction(action)
         self.status = QtWidgets.QLabel("starting")
         self.statusBar().addPermanentWidget(self.status, 1)
+        self.rec_indicator = QtWidgets.QLabel("")
+        self.rec_indicator.setStyleSheet(f"color: {theme.BAD}; font-weight: 700;")
+        self.statusBar().addPermanentWidget(self.rec_indicator)
 
         controller.state_changed.connect(self._on_state_changed)
         controller.info_changed.connect(self._on_info_changed)
@@ -127,6 +173,21 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.video.roi_changed.connect(self._on_roi_changed)
         self.device.model_selected.connect(self._on_model_selected)
         self.device.reconnect_requested.connect(self._on_reconnect_requested)
+        controller.source_changed.connect(self._on_source_changed)
+        # The recorder sees every result and capture in the worker threads, never via the GUI thread.
+        controller.add_record_listener(self.record_dock.offer_result)
+        controller.add_capture_listener(self.record_dock.offer_capture)
+        record, panel, sessions = self.record_dock, self.record_dock.panel, self.sessions_dock
+        for signal, slot in ((record.start_requested, self._on_record_start_requested),
+                             (record.session_closed, self._on_session_closed),
+                             (record.root_changed, sessions.set_root),
+                             (panel.recording_changed, self._on_recording_changed),
+                             (panel.sample_recorded, self._on_recording_changed),
+                             (panel.label_changed, self._on_recording_changed),
+                             (panel.recording_failed, self._on_recording_failed),
+                             (sessions.replay_requested, self._on_replay_requested),
+                             (sessions.live_requested, self._on_live_requested)):
+            signal.connect(slot)
         self.banner.set_message("connecting …")
 
         self.timer = QtCore.QTimer(self)
@@ -146,7 +207,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
+        if self.validate_dialog is not None:
+            self.validate_dialog.wait()  # a running validation still writes its report
+            self.validate_dialog.close()
         self.controller.stop()
+        self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
         super().closeEvent(event)
 
     def save_screenshot(self, path: Path | None = None) -> Path:
@@ -168,6 +233,16 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.info = info
         self.device.set_info(info, self.controller.url)
         self.plots.set_timing_source(info.timing_source)
+        self.validate_action.setEnabled(bool(info.models))
+        model = self.controller.model
+        index = info.active_model
+        if isinstance(model, str) and not model.isdigit():
+            names = [m.name for m in info.models]
+            index = names.index(model) if model in names else index
+        elif model is not None:
+            index = int(model)
+        if 0 <= index < len(info.models):
+            self.record_dock.suggest_labels(info.models[index].labels)
 
     def _on_record_ready(self, record: ResultRecord) -> None:
         ready_at = record.timestamp + record.latency_s
@@ -188,6 +263,96 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_finished(self, message: str) -> None:
         self.statusBar().showMessage(message)
+
+    def _on_source_changed(self, name: str) -> None:
+        replaying = self.controller.source_factory is not self._live_factory
+        self.sessions_dock.set_playing(f"now feeding the board: {name}", replaying)
+        self.statusBar().showMessage(f"source: {name}", 5000)
+
+    # -- slots: workflow docks -------------------------------------------------------------------------
+    def _on_record_start_requested(self) -> None:
+        pipeline = self.controller.pipeline
+        if pipeline is None or self.info is None:
+            self._tell("connect to a board first: recording stores the board's predictions with each sample")
+            return
+        source = {"name": pipeline.source.name, **({"spec": self._source_spec} if self._source_spec else {})}
+        try:
+            recorder = self.record_dock.begin_session(
+                kind=pipeline.source.kind, source=source, board=board_fields(self.info, self.controller.url),
+                model=model_fields(pipeline.model))
+        except (ValueError, OSError) as exc:
+            self.record_dock.panel.status.setText(str(exc))
+            self._tell(f"cannot start a session: {exc}")
+            return
+        self._tell(f"session {recorder.out_dir} open (paused): Record starts, keys 1–9 pick the label")
+
+    def _on_session_closed(self, path: Path) -> None:
+        self.sessions_dock.browser.refresh()
+        self._tell(f"session saved to {path}")
+
+    def _on_recording_changed(self, *_: object) -> None:
+        rec = self.record_dock.panel.recorder
+        if rec is None:
+            self.rec_indicator.setText("")
+            return
+        state = "● REC" if not rec.paused else "❚❚ paused"
+        label = self.record_dock.panel.labels.current or "—"
+        self.rec_indicator.setText(f"{state}  {label}  {rec.samples}")
+
+    def _on_recording_failed(self, message: str) -> None:
+        self.rec_indicator.setText("● REC failed")
+        self._tell(message)
+
+    def _on_replay_requested(self, path: Path, loop: bool) -> None:
+        self._source_spec = f"session:{path}"
+        self.controller.set_source(replay_factory(path, loop))
+        self.banner.set_message(f"replaying {path.name} …")
+
+    def _on_live_requested(self) -> None:
+        self._source_spec = ""
+        self.controller.set_source(self._live_factory)
+
+    def _on_validate_triggered(self) -> None:
+        session = self.controller.session
+        if session.info is None:
+            self._tell("connect to a board first")
+            return
+        if self.validate_dialog is not None and self.validate_dialog.running:
+            self.validate_dialog.show()  # closed during its run: it was only hidden
+            self.validate_dialog.raise_()
+            return
+        pipeline = self.controller.pipeline
+        index = pipeline.model_index if pipeline is not None else session.info.active_model
+        dialog = QtValidateDialog(session, model_index=index, parent=self, reports_dir=self.reports_dir)
+        dialog.started.connect(self._on_validation_started)
+        dialog.finished_report.connect(self._on_validation_report)
+        dialog.failed.connect(self._on_validation_failed)
+        self.validate_dialog = dialog
+        dialog.show()
+
+    def _on_validation_started(self) -> None:
+        # The validation needs the board's whole credit window: hold the live stream meanwhile.
+        pipeline = self.controller.pipeline
+        if pipeline is not None and not pipeline.paused:
+            self.controller.set_paused(True)
+            self._paused_for_validation = True
+        self.banner.set_message("validating …")
+
+    def _validation_ended(self) -> None:
+        if self._paused_for_validation:
+            self._paused_for_validation = False
+            self.controller.set_paused(self.pause_action.isChecked())
+
+    def _on_validation_report(self, html_path: str) -> None:
+        self._validation_ended()
+        self._tell(f"validation report: {html_path}")
+
+    def _on_validation_failed(self, message: str) -> None:
+        self._validation_ended()
+        self._tell(f"validation failed: {message}")
+
+    def _tell(self, message: str) -> None:
+        self.statusBar().showMessage(message, 10000)
 
     def _on_log_received(self, text: str) -> None:
         self.statusBar().showMessage(f"board: {text}", 5000)
@@ -280,11 +445,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
 
 def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: int = 300,
-            seconds: float | None = None, screenshot_path: Path | None = None, roi: Roi | None = None) -> int:
+            seconds: float | None = None, screenshot_path: Path | None = None, roi: Roi | None = None,
+            sessions_dir: Path | None = None) -> int:
     """Create the application and window, run until closed (or `seconds`), and return the exit code."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["edgeloop"])
     theme.apply_theme(app)
-    window = QtMainWindow(controller, history=history)
+    window = QtMainWindow(controller, history=history, sessions_dir=sessions_dir)
     if roi is not None:
         window.video.set_roi(roi)
     window.showFullScreen() if fullscreen else window.show()

@@ -2,14 +2,20 @@
 
 API for the main window::
 
-    dialog = QtValidateDialog(session, model_index=info.active_model)
+    dialog = QtValidateDialog(session, model_index=info.active_model, reports_dir=Path("validation"))
     dialog.finished_report.connect(lambda path: ...)   # report.html written
     dialog.start(Path("m.tflite"), Path("sessions/a"), Path("validation/m"))   # or let the user fill the fields
-    dialog.exec()
+    dialog.show()
 
-The run happens in a QThread (the GUI stays live); progress arrives as
-`progress(done, total)`; `finished_report(str)` carries report.html's path
-(also for a partial run), `failed(str)` the error that stopped it before it began.
+The user picks the board model (default `model_index`); "allow a hash
+mismatch" validates a model whose board hash is not the .tflite's SHA-256
+(hand-written test models carry a zero hash), noting it in the report.
+The run happens in a QThread (the GUI stays live); `started()` says it
+began, progress arrives as `progress(done, total)`; `finished_report(str)`
+carries report.html's path (also for a partial run), `failed(str)` the error
+that stopped it before it began. Closing the dialog during a run only hides
+it; `wait()` blocks until the run has written its report (call it before
+quitting).
 """
 
 from __future__ import annotations
@@ -28,9 +34,11 @@ class _Worker(QtCore.QObject):
     done = QtCore.Signal(str, str)  # html path, summary
     failed = QtCore.Signal(str)
 
-    def __init__(self, session: Any, model_index: int, tflite: Path, data: Path, out: Path) -> None:
+    def __init__(self, session: Any, model_index: int, tflite: Path, data: Path, out: Path, *,
+                 allow_hash_mismatch: bool = False) -> None:
         super().__init__()
         self.session, self.model_index, self.tflite, self.data, self.out = session, model_index, tflite, data, out
+        self.allow_hash_mismatch = allow_hash_mismatch
 
     @QtCore.Slot()
     def run(self) -> None:
@@ -38,7 +46,8 @@ class _Worker(QtCore.QObject):
             model = self.session.info.models[self.model_index]
             data = load_validation_data(self.data, model)
             result = validate_on_board(self.session, self.model_index, self.tflite.read_bytes(), data,
-                                       tflite_path=str(self.tflite), progress=self.progress.emit)
+                                       tflite_path=str(self.tflite), allow_hash_mismatch=self.allow_hash_mismatch,
+                                       progress=self.progress.emit)
             _, html_path = write_report(result, self.out)
         except (ValueError, OSError, RuntimeError) as exc:
             self.failed.emit(str(exc))
@@ -52,6 +61,7 @@ def summarize(report: dict[str, Any]) -> str:
     lines = [f"{report['status']}: {report['completed']}/{report['total']} samples"]
     if report.get("error"):
         lines.append(report["error"])
+    lines.extend(f"warning: {text}" for text in report.get("warnings") or ())
     cls = m.get("classification")
     if cls:
         fmt = lambda v: "n/a" if v is None else f"{100 * v:.1f} %"  # noqa: E731
@@ -68,20 +78,30 @@ def summarize(report: dict[str, Any]) -> str:
 class QtValidateDialog(QtWidgets.QDialog):
     """Fields for the .tflite, data and report folder, a Run button, a progress bar and the summary."""
 
+    started = QtCore.Signal()
     progress = QtCore.Signal(int, int)
     finished_report = QtCore.Signal(str)
     failed = QtCore.Signal(str)
 
-    def __init__(self, session: Any, model_index: int | None = None, parent: QtWidgets.QWidget | None = None) -> None:
+    def __init__(self, session: Any, model_index: int | None = None, parent: QtWidgets.QWidget | None = None, *,
+                 reports_dir: Path | None = None) -> None:
         super().__init__(parent)
         self.session = session
+        self.reports_dir = Path("validation") if reports_dir is None else Path(reports_dir)
         info = session.info
         self.model_index = info.active_model if model_index is None else model_index
-        model = info.models[self.model_index]
-        self.setWindowTitle(f"Validate {model.name} on {info.board}")
+        self.setWindowTitle(f"Validate on {info.board}")
+        self.model_combo = QtWidgets.QComboBox()
+        for model in info.models:
+            self.model_combo.addItem(model.name)
+        self.model_combo.setCurrentIndex(self.model_index)
+        self.model_combo.currentIndexChanged.connect(self._on_model_changed)
+        self.allow_mismatch = QtWidgets.QCheckBox("allow a hash mismatch (noted in the report)")
+        self.allow_mismatch.setToolTip("validate although the board's model was not compiled from this .tflite, "
+                                       "e.g. a hand-written test model (its hash is zero)")
         self.tflite_edit = QtWidgets.QLineEdit()
         self.data_edit = QtWidgets.QLineEdit()
-        self.out_edit = QtWidgets.QLineEdit(str(Path("validation") / model.name))
+        self.out_edit = QtWidgets.QLineEdit(str(self.reports_dir / info.models[self.model_index].name))
         self.run_button = QtWidgets.QPushButton("Run")
         self.open_button = QtWidgets.QPushButton("Open report")
         self.open_button.setEnabled(False)
@@ -89,9 +109,11 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.summary = QtWidgets.QLabel("")
         self.summary.setWordWrap(True)
         form = QtWidgets.QFormLayout()
+        form.addRow("board model", self.model_combo)
         form.addRow(".tflite", self._with_browse(self.tflite_edit, file=True))
         form.addRow("data", self._with_browse(self.data_edit, file=False))
         form.addRow("report folder", self.out_edit)
+        form.addRow("", self.allow_mismatch)
         buttons = QtWidgets.QHBoxLayout()
         buttons.addWidget(self.run_button)
         buttons.addWidget(self.open_button)
@@ -128,12 +150,23 @@ class QtValidateDialog(QtWidgets.QDialog):
         """True while a validation runs."""
         return self._thread is not None
 
-    def start(self, tflite: Path, data: Path, out: Path) -> None:
+    def start(self, tflite: Path, data: Path, out: Path, *, model_index: int | None = None,
+              allow_hash_mismatch: bool | None = None) -> None:
         """Fill the fields and start the run (what the Run button does)."""
+        if model_index is not None:
+            self.model_combo.setCurrentIndex(model_index)
+        if allow_hash_mismatch is not None:
+            self.allow_mismatch.setChecked(allow_hash_mismatch)
         self.tflite_edit.setText(str(tflite))
         self.data_edit.setText(str(data))
         self.out_edit.setText(str(out))
         self._on_run()
+
+    def _on_model_changed(self, index: int) -> None:
+        old_default = str(self.reports_dir / self.session.info.models[self.model_index].name)
+        self.model_index = index
+        if self.out_edit.text() == old_default:  # keep a folder the user typed; follow the model otherwise
+            self.out_edit.setText(str(self.reports_dir / self.session.info.models[index].name))
 
     def _on_run(self) -> None:
         if self.running:
@@ -146,13 +179,15 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.open_button.setEnabled(False)
         self.summary.setText("validating…")
         self._thread = QtCore.QThread(self)
-        self._worker = _Worker(self.session, self.model_index, tflite, data, Path(self.out_edit.text()))
+        self._worker = _Worker(self.session, self.model_index, tflite, data, Path(self.out_edit.text()),
+                               allow_hash_mismatch=self.allow_mismatch.isChecked())
         self._worker.moveToThread(self._thread)
         self._thread.started.connect(self._worker.run)
         self._worker.progress.connect(self._on_progress)
         self._worker.done.connect(self._on_done)
         self._worker.failed.connect(self._on_failed)
         self._thread.start()
+        self.started.emit()
 
     def _stop_thread(self) -> None:
         if self._thread is not None:
@@ -183,9 +218,16 @@ class QtValidateDialog(QtWidgets.QDialog):
         if self.report_path:
             QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(self.report_path))
 
-    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt naming)
-        """Wait for a running validation to end before closing (it writes its report)."""
+    def wait(self, timeout_s: float = 60.0) -> None:
+        """Block until a running validation has ended and written its report (the application quits)."""
         if self._thread is not None:
             self._thread.quit()
-            self._thread.wait(60000)
+            self._thread.wait(int(timeout_s * 1000))
+
+    def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 (Qt naming)
+        """Closing while a validation runs only hides the dialog: the run goes on and writes its report."""
+        if self.running:
+            event.ignore()
+            self.hide()
+            return
         super().closeEvent(event)

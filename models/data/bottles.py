@@ -700,7 +700,7 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
     from tqdm.auto import tqdm
 
     from edgeloop.models.data.imagesets import ImageRecord, write_manifest
-    from edgeloop.models.data.imu import _require_empty
+    from edgeloop.models.data.folders import require_empty_folder
 
     if n < len(FILL_LABELS) * 3:
         raise ValueError(f"--n {n} is too small: need at least {len(FILL_LABELS) * 3} images "
@@ -708,7 +708,7 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
     if size < 16:
         raise ValueError(f"--size {size} is too small; use at least 16 pixels")
     root = Path(out)
-    _require_empty(root)
+    require_empty_folder(root)
     counts = _split_counts(n)
     records: list[ImageRecord] = []
     index = 0

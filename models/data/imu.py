@@ -26,10 +26,10 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
+from edgeloop.models.data.folders import require_empty_folder
 from edgeloop.models.data.imu_csv import ImuRecording, write_imu_csv
 
 ACTIVITY_LABELS: tuple[str, ...] = ("still", "walking", "running", "stairs", "cycling")
@@ -391,7 +391,7 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
     if subjects < 3:
         raise ValueError(f"--subjects {subjects} is too few: need at least 3 (train, val and test subjects)")
     root = Path(out)
-    _require_empty(root)
+    require_empty_folder(root)
     counts = {"train": 0, "val": 0, "test": 0}
     make: Callable[[Subject, np.random.Generator], ImuRecording] = (
         activity_recording if task == "activity" else fall_recording)
@@ -410,7 +410,7 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
         lines.append(json.dumps({"file": name, "subject": f"s{i:03d}", "split": split, "task": task,
                                  "rate_hz": rec.rate_hz, "samples": len(rec),
                                  "label_samples": dict(zip(values.tolist(), n_per.tolist())),
-                                 "params": _subject_json(subj)}, separators=(",", ":")))
+                                 "params": asdict(subj)}, separators=(",", ":")))
     (root / "manifest.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
     labels = ACTIVITY_LABELS if task == "activity" else FALL_LABELS
     info = {"format": "edgeloop-imu-set v1", "task": task, "labels": list(labels), "rate_hz": RATES[task],
@@ -419,14 +419,3 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
         info["label_map"] = {FALL_EVENT: "fall", "*": "adl"}
     (root / "dataset.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
     return counts
-
-
-def _require_empty(root: Path) -> None:
-    """Create `root`, refusing a non-empty folder: stale files from another run would mix into the set."""
-    if root.exists() and any(root.iterdir()):
-        raise FileExistsError(f"{root} is not empty; write a data set into a new or empty folder")
-    root.mkdir(parents=True, exist_ok=True)
-
-
-def _subject_json(subj: Subject) -> dict[str, Any]:
-    return asdict(subj)

@@ -27,8 +27,9 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
 
 def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int = 8, depth: int = 3,
                     dropout: float = 0.2, name: str = "image_cnn") -> Any:
-    """A MobileNet-style tiny CNN: a stride-2 3×3 conv stem, then `depth` blocks of stride-2 depthwise
-    3×3 + pointwise 1×1 convs doubling the channels (capped at 8×width), then Flatten → Dense softmax.
+    """A MobileNet-style tiny CNN: a stride-2 3×3 conv stem, then `depth` stages, each a stride-2
+    depthwise 3×3 + pointwise 1×1 pair doubling the channels (capped at 8×width) and a stride-1 pair
+    refining at that resolution, then Flatten → Dense softmax.
 
     Stride-2 depthwise convs instead of pooling keep every op's input+output small, which is what sets
     the activation RAM on the MCU. Flatten (not global pooling) keeps *where* things are: the fill
@@ -47,13 +48,14 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
     x = layers.ReLU()(x)
     ch = width
     for _ in range(depth):
-        x = layers.DepthwiseConv2D(3, strides=2, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.ReLU()(x)
-        ch = min(ch * 2, width * 8)
-        x = layers.Conv2D(ch, 1, use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        x = layers.ReLU()(x)
+        for stride in (2, 1):  # downsample, then refine at the same resolution
+            x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.ReLU()(x)
+            ch = min(ch * 2, width * 8) if stride == 2 else ch
+            x = layers.Conv2D(ch, 1, use_bias=False)(x)
+            x = layers.BatchNormalization(momentum=0.9)(x)
+            x = layers.ReLU()(x)
     x = layers.Flatten(name="features")(x)
     x = layers.Dropout(dropout)(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
@@ -79,10 +81,11 @@ def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: i
     return keras.Model(inp, out, name=name)
 
 
-def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.06) -> Any:
+def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0) -> Any:
     """Wrap an image model for training on uint8 pixels: scale to [0, 1], then (training only) random
-    horizontal flips and shifts of up to `shift` of the side. Fill levels and class names are
-    left-right symmetric and position-independent, so both are free extra data. The wrapped model
+    horizontal flips and, if `shift` > 0, shifts of up to `shift` of the side. Fill levels are
+    left-right symmetric, so flips are free extra data; shifts are off by default because their
+    reflected borders mirror containers that fill the frame into false tops and bottoms. The wrapped model
     shares its weights with `model`, which is what gets exported (its input stays [0, 1] floats).
     """
     import keras

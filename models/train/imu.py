@@ -76,7 +76,7 @@ def _split_recordings(recs: list[ImuRecording], seed: int) -> list[tuple[ImuReco
     return pieces
 
 
-def _events(labels: np.ndarray) -> list[tuple[int, int]]:
+def fall_events(labels: np.ndarray) -> list[tuple[int, int]]:
     """[start, end) sample spans of contiguous fall-event labels."""
     is_fall = np.asarray(labels == FALL_EVENT, np.int8)
     edges = np.diff(np.concatenate([[0], is_fall, [0]]))
@@ -153,7 +153,7 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
         # Training windows overlap 4× more than deployed ones: more, equally valid examples.
         step = max(1, hop // 4) if split == "train" else hop
         if req.task == "fall" and split == "test":
-            events[rec_index] = _events(rec.labels.astype(str))
+            events[rec_index] = fall_events(rec.labels.astype(str))
         feats, names, starts = labeled_windows(rec, window, step, mapper)
         for f, name, s0 in zip(feats, names, starts):
             if labels is None:

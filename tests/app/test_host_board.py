@@ -140,6 +140,17 @@ def test_cli_run_against_host_board(host_board_factory, tmp_path: Path) -> None:
         assert "device timings are host clock" in result.stdout and "4 results, 0 failed" in result.stdout
         wrong = _cli("run", "--port", board.url, "--source", "synthetic:imu", "--model", "mean96", "--frames", "1")
         assert wrong.returncode == 2 and "takes image input but source" in wrong.stderr
+        # A recorded session replays as a source, ground truth included.
+        from edgeloop.app.recording import LabelSet, Recorder
+
+        with open_source("synthetic:bottles?fps=0&frames=5&drain=0.1") as scene, \
+                Recorder(tmp_path / "s1", LabelSet(), kind="image", label_from_source=True) as rec:
+            truth = [c.meta["label"] for c in scene if rec.add_capture(c)]
+        replay = _cli("run", "--port", board.url, "--source", f"session:{tmp_path / 's1'}?speed=0",
+                      "--model", "mean96", "--log", str(tmp_path / "s.csv"))
+        assert replay.returncode == 0, replay.stderr
+        assert "5 results, 0 failed" in replay.stdout
+        assert [row["truth"] for row in csv.DictReader((tmp_path / "s.csv").open())] == truth
 
 
 def test_cli_errors_are_one_clear_line() -> None:

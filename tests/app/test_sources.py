@@ -249,3 +249,31 @@ def test_paced_bottle_scene_behaves_like_a_camera() -> None:
     assert paced.live and not unpaced.live and not forced.live
     for src in (paced, unpaced, forced):
         src.close()
+
+
+def test_session_source_replays_a_recorded_session(tmp_path: Path) -> None:
+    from edgeloop.app.recording import LabelSet, Recorder
+
+    session = tmp_path / "bottle-1"
+    with open_source("synthetic:bottles?fps=0&frames=6&seed=1") as scene:
+        recorded = list(scene)
+    with Recorder(session, LabelSet(), kind="image", label_from_source=True) as rec:
+        for capture in recorded:
+            rec.add_capture(capture)
+    assert parse_spec(f"session:{session}?speed=0")[:2] == ("session", str(session))
+    assert parse_spec(str(session))[0] == "session"  # a bare session folder is a session, not an image folder
+    for spec in (f"session:{session}?speed=0", f"{session}?speed=0"):
+        with open_source(spec) as src:
+            frames = list(src)
+        assert [f.meta["session"] for f in frames] == ["bottle-1"] * 6
+        assert [f.meta["label"] for f in frames] == [c.meta["label"] for c in recorded]
+        assert all(np.array_equal(f.data, c.data) for f, c in zip(frames, recorded))  # PNG is lossless, RGB kept
+    with open_source(f"session:{session}?speed=0&loop=1") as src:
+        looped = [src.read(timeout=2) for _ in range(9)]  # past the 6 recorded frames
+    assert all(f is not None for f in looped) and looped[6].meta["file"] == looped[0].meta["file"]
+    with pytest.raises(ValueError, match="unknown option.*bogus"):
+        open_source(f"session:{session}?bogus=1")
+    with pytest.raises(ValueError, match="not a recorded session"):
+        open_source(f"session:{tmp_path}")
+    with pytest.raises(ValueError, match="needs a folder"):
+        open_source("session:")

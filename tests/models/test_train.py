@@ -132,3 +132,16 @@ def test_dataset_command_writes_a_set(tmp_path: Path, capsys: pytest.CaptureFixt
                  "--no-progress"]) == 0
     assert "wrote 20 images" in capsys.readouterr().out
     assert len((tmp_path / "b" / "manifest.jsonl").read_text().splitlines()) == 20
+
+
+def test_find_model_by_hash_locates_zoo_models(tmp_path: Path) -> None:
+    import hashlib
+
+    from edgeloop.models.quantize import find_model_by_hash, zoo_dir
+
+    path = zoo_dir() / "sine" / "sine.tflite"
+    digest = hashlib.sha256(path.read_bytes()).digest()
+    assert find_model_by_hash(digest) == path
+    assert find_model_by_hash(digest.hex()) == path
+    assert find_model_by_hash(b"\0" * 32) is None
+    assert find_model_by_hash(digest, [tmp_path]) is None

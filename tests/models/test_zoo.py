@@ -120,7 +120,7 @@ def test_bottle_models_on_fresh_held_out_scenes(entry: str, n: int, margin: floa
 def _fresh_imu_windows(task: str, meta, subjects: int = 2):
     from edgeloop.models.data.imu import activity_recording, fall_recording, make_subject
     from edgeloop.models.features import FeatureNorm
-    from edgeloop.models.train.imu import _events, label_mapper, labeled_windows
+    from edgeloop.models.train.imu import fall_events, label_mapper, labeled_windows
 
     labels, mapper = label_mapper("imu-activity" if task == "activity" else "fall")
     norm = FeatureNorm.from_json(meta.preprocess["feature_norm"])
@@ -131,7 +131,7 @@ def _fresh_imu_windows(task: str, meta, subjects: int = 2):
         else:
             subj = make_subject(900 + k, 31337, accel_range=16.0, gyro_range=2000.0)
             rec = fall_recording(subj, np.random.default_rng([31337, k]))
-            events[k] = _events(rec.labels.astype(str))
+            events[k] = fall_events(rec.labels.astype(str))
         f, names, starts = labeled_windows(rec, meta.window, meta.hop, mapper)
         feats.append(norm.apply(f))
         ys += [labels.index(n) for n in names]
