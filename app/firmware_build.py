@@ -79,6 +79,16 @@ def available_models() -> list[str]:
     return sorted(names)
 
 
+def _named_model(name: str) -> Path | None:
+    """The NAME.c of a zoo or test model called ``name``, if ``name`` is a bare model name."""
+    if not name.isidentifier():
+        return None
+    for candidate in (ZOO_DIR / name / f"{name}.c", TEST_MODELS_DIR / f"{name}.c"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolve_model(spec: str | os.PathLike[str]) -> Path:
     """Turn a model spec into the absolute path of its generated NAME.c.
 
@@ -86,7 +96,10 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
     ``edgeloop compile --out DIR``), or a bare name of a zoo or test model.
     """
     path = Path(spec)
-    if path.suffix == ".c" or path.is_file():
+    named = _named_model(str(spec))
+    if named is not None:  # a bare known name wins over a same-named folder in the working directory
+        candidate = named
+    elif path.suffix == ".c" or path.is_file():
         if not path.is_file():
             raise FirmwareBuildError(f"model source {path} does not exist")
         candidate = path
@@ -98,14 +111,9 @@ def resolve_model(spec: str | os.PathLike[str]) -> Path:
                 "pass the .c file itself")
         candidate = sources[0]
     else:
-        name = str(spec)
-        for candidate in (ZOO_DIR / name / f"{name}.c", TEST_MODELS_DIR / f"{name}.c"):
-            if candidate.is_file():
-                break
-        else:
-            raise FirmwareBuildError(
-                f"unknown model {name!r}: pass a compiled NAME.c, its directory, or one of "
-                f"{', '.join(available_models()) or '(none)'} (compile one with `edgeloop compile`)")
+        raise FirmwareBuildError(
+            f"unknown model {str(spec)!r}: pass a compiled NAME.c, its directory, or one of "
+            f"{', '.join(available_models()) or '(none)'} (compile one with `edgeloop compile`)")
     if not candidate.with_suffix(".h").is_file():
         raise FirmwareBuildError(f"model header {candidate.with_suffix('.h')} is missing next to {candidate}")
     if any(ch.isspace() for ch in str(candidate.resolve())):

@@ -418,27 +418,3 @@ class SessionReplaySource(Source):
         start, stop = self._chunks[pos]
         return self._imu(rec.data[start:stop], rec.rate_hz,
                          meta={"label": str(rec.labels[start]), "session": self.session.name})
-
-
-def open_any_source(spec: str) -> Source:
-    """`session:DIR[?speed=1&loop=0]` replays a recorded session; any other spec goes to `open_source`."""
-    from urllib.parse import parse_qsl
-
-    from edgeloop.app.sources import open_source
-
-    if spec.startswith("session:"):
-        body, _, query = spec[len("session:"):].partition("?")
-        options = dict(parse_qsl(query, keep_blank_values=True))
-        try:
-            speed = float(options.pop("speed", 1.0))
-            chunk = float(options.pop("chunk", 0.1))
-        except ValueError as exc:
-            raise ValueError(f"source {spec!r}: speed and chunk must be numbers") from exc
-        loop = options.pop("loop", "0").lower() in ("", "1", "true", "yes", "on")
-        if options:
-            raise ValueError(f"unknown option(s) {', '.join(sorted(options))} for a session source "
-                             "(use speed, loop, chunk)")
-        return SessionReplaySource(body, speed=speed, loop=loop, chunk_s=chunk)
-    if is_session(spec.partition("?")[0]):
-        return open_any_source("session:" + spec)
-    return open_source(spec)

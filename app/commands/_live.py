@@ -13,7 +13,7 @@ def add_stream_options(p: argparse.ArgumentParser, *, source_default: str | None
     """--source, --model, --roi, --frames, --seconds."""
     p.add_argument("--source", default=source_default, required=source_default is None, metavar="SPEC",
                    help="what to stream: synthetic:bottles, synthetic:imu, camera:0, video:FILE, images:DIR, "
-                        "imu-csv:FILE, imu-serial:PORT, udp:PORT (options after ?, e.g. "
+                        "imu-csv:FILE, imu-serial:PORT, udp:PORT, session:DIR (a recorded session; options after ?, e.g. "
                         "synthetic:bottles?fps=15)" + (f" (default {source_default})" if source_default else ""))
     p.add_argument("--model", metavar="NAME|INDEX", help="board model to run (default: the active one)")
     p.add_argument("--roi", type=Roi.parse, metavar="X,Y,W,H",

@@ -17,7 +17,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Open the live view on a board: the source with class and confidence overlaid, class "
                     "probabilities, on-device inference time (labelled measured / emulated / host clock), "
                     "latency, fps and link throughput, the board's models. Keys: Space pauses, F11 full "
-                    "screen, Ctrl+S screenshot.")
+                    "screen, Ctrl+S screenshot, Ctrl+R record panel, Ctrl+E sessions panel, 1-9 pick the "
+                    "recording label.")
     p.add_argument("--port", metavar="URL", help="serial port or pyserial URL (default: the first ST-LINK board)")
     p.add_argument("--baud", type=int, help="baud rate of a real serial port (default 921600)")
     add_gui_options(p)
@@ -31,6 +32,8 @@ def add_gui_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--history", type=int, default=300, metavar="N", help="points kept in the plots (default 300)")
     p.add_argument("--screenshot", type=Path, metavar="PNG",
                    help="save a screenshot of the window when it closes after --seconds")
+    p.add_argument("--sessions", type=Path, default=Path("sessions"), metavar="DIR",
+                   help="folder where the Record panel writes sessions and the Sessions panel looks (default ./sessions)")
 
 
 def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: int | None = None) -> int:
@@ -45,7 +48,7 @@ def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: in
     if args.roi is not None:
         controller.set_roi(args.roi)
     return run_gui(controller, fullscreen=args.fullscreen, history=args.history, seconds=args.seconds,
-                   screenshot_path=args.screenshot, roi=args.roi)
+                   screenshot_path=args.screenshot, roi=args.roi, sessions_dir=args.sessions)
 
 
 def run(args: argparse.Namespace) -> int:

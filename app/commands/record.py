@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edgeloop.app.recording import LabelSet, Recorder, TappedSource
-    from edgeloop.app.sessions import open_any_source
+    from edgeloop.app.sources import open_source
 
     _limits(args)
     labels = LabelSet.parse(args.labels) if args.labels.strip() else LabelSet()
@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         labels.select(args.label)
     stop = threading.Event()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    source = open_any_source(args.source)
+    source = open_source(args.source)
     session = None
     try:
         board: dict[str, Any] | None = None

@@ -188,3 +188,9 @@ def test_infer_us_stretches_device_time_and_bench_sees_it() -> None:
         start_board("host", ["sine"], infer_us=2_000_000)
     with pytest.raises(ValueError, match="host board only"):
         start_board("qemu", ["sine"], infer_us=10)
+
+
+def test_a_bare_model_name_wins_over_a_same_named_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "sine").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert resolve_model("sine").name == "sine.c" and resolve_model("sine").parent != tmp_path / "sine"

@@ -11,13 +11,13 @@ import pytest
 
 from edgeloop.app.cli import main
 from edgeloop.app.recording import LabelSet, Recorder
+from edgeloop.app.sources import open_source
 from edgeloop.app.sessions import (
     SessionError,
     SessionReplaySource,
     find_sessions,
     load_session,
     merge_sessions,
-    open_any_source,
 )
 from edgeloop.models.data.imagesets import load_image_set
 from edgeloop.models.data.imu_csv import find_imu_csvs, read_imu_csv
@@ -99,15 +99,15 @@ def test_torn_tail_and_missing_png_are_skipped_and_reported(tmp_path: Path, fake
 def test_image_session_replays_as_a_source_with_ground_truth(tmp_path: Path, fake_images) -> None:
     path = _image_session(tmp_path / "s", fake_images, 4)
     originals = list(fake_images(frames=4))
-    with open_any_source(f"session:{path}?speed=0") as src:
+    with open_source(f"session:{path}?speed=0") as src:
         assert isinstance(src, SessionReplaySource) and src.kind == "image" and len(src) == 4
         got = list(src)
     assert [c.meta["label"] for c in got] == ["a", "b", "a", "b"]
     assert all(np.array_equal(g.data, o.data) for g, o in zip(got, originals))
-    with open_any_source(f"session:{path}?speed=0&loop=1") as src:
+    with open_source(f"session:{path}?speed=0&loop=1") as src:
         assert len([src.read(timeout=1.0) for _ in range(9)]) == 9
     with pytest.raises(ValueError, match="unknown option"):
-        open_any_source(f"session:{path}?bogus=1")
+        open_source(f"session:{path}?bogus=1")
 
 
 def test_imu_session_replays_in_label_pure_chunks_at_recorded_speed(tmp_path: Path, fake_imu) -> None:
