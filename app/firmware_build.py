@@ -75,18 +75,22 @@ def available_models() -> list[str]:
     """Names accepted by :func:`resolve_model`: the test models and compiled zoo models."""
     names = {p.stem for p in TEST_MODELS_DIR.glob("*.c") if p.with_suffix(".h").is_file()}
     if ZOO_DIR.is_dir():
-        names |= {d.name for d in ZOO_DIR.iterdir() if (d / f"{d.name}.c").is_file()}
+        names |= {d.name for d in ZOO_DIR.iterdir() if _zoo_source(d.name) is not None}
     return sorted(names)
+
+
+def _zoo_source(name: str) -> Path | None:
+    """The compiled C of zoo entry ``name`` (models/zoo/NAME/c/NAME.c), if it exists."""
+    candidate = ZOO_DIR / name / "c" / f"{name}.c"
+    return candidate if candidate.is_file() else None
 
 
 def _named_model(name: str) -> Path | None:
     """The NAME.c of a zoo or test model called ``name``, if ``name`` is a bare model name."""
     if not name.isidentifier():
         return None
-    for candidate in (ZOO_DIR / name / f"{name}.c", TEST_MODELS_DIR / f"{name}.c"):
-        if candidate.is_file():
-            return candidate
-    return None
+    test_model = TEST_MODELS_DIR / f"{name}.c"
+    return _zoo_source(name) or (test_model if test_model.is_file() else None)
 
 
 def resolve_model(spec: str | os.PathLike[str]) -> Path:

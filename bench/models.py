@@ -7,7 +7,7 @@ measured on the TFLite Micro oracle over the held-out split), parameters,
 MACC, flash (weights + code estimate) and RAM (planned arena) from the
 model compiler's analysis, and the int8 .tflite size.
 
-    python bench/models.py [--json]
+    python bench/models.py [--refresh] [--json]
     python bench/models.py --retrain --bottles DIR --activity DIR [--json]
 
 --retrain re-trains the family sizes on the given data sets (made with
@@ -98,7 +98,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bottles", type=Path, help="bottle image set for --retrain")
     ap.add_argument("--activity", type=Path, help="IMU activity recordings for --retrain")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--refresh", action="store_true",
+                    help="re-run the compiler analysis (flash/RAM/MACC) of every committed report first")
     args = ap.parse_args(argv)
+    if args.refresh:
+        from edgeloop.models.report import refresh_analysis
+
+        for path in sorted(ZOO.glob("*/report.json")) + sorted(FAMILIES.glob("*/report.json")):
+            if (path.parent / f"{json.loads(path.read_text())['name']}.tflite").exists():
+                refresh_analysis(path.parent)
     if args.retrain:
         if not (args.bottles or args.activity):
             ap.error("--retrain needs --bottles DIR and/or --activity DIR (edgeloop dataset synth ...)")

@@ -201,3 +201,16 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     if report.get("recipe"):
         lines += ["", "## Recipe", "", "```sh", *report["recipe"], "```"]
     (out / "REPORT.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def refresh_analysis(model_dir: Path) -> dict[str, Any]:
+    """Re-run the compiler's analysis of a trained model directory and rewrite its report files.
+
+    The flash/RAM estimates come from the model compiler; when it changes, a
+    report can be brought up to date without retraining.
+    """
+    model_dir = Path(model_dir)
+    report = json.loads((model_dir / "report.json").read_text(encoding="utf-8"))
+    report["analysis"] = compiler_analysis(model_dir / f"{report['name']}.tflite")
+    write_report(model_dir, report)
+    return report

@@ -178,6 +178,7 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
 void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
+size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p);
 
 /* Entry points used by generated models: the build's implementation. */

@@ -20,17 +20,80 @@
 #include "nn_dsp.h"
 #include "nn_fixedpoint.h"
 
+/* Kernel bodies are instantiated once per requantization form: force the inlining
+ * so that `fast` is a constant in each copy. */
+#if defined(__GNUC__)
+#define NN_INLINE static inline __attribute__((always_inline))
+#else
+#define NN_INLINE static inline
+#endif
+
 static inline int32_t align4(int32_t n) { return (n + 3) & ~3; }
 
+/* Per output channel requantization entry in scratch: bias, multiplier, then
+ * (rounding addend, shift) for the fast form or (exponent, 0) for the general one. */
+#define RQ_WORDS 4
+
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
-    return (size_t)(2 * 2 * align4(p->k_h * p->k_w * p->in_c));
+    return (size_t)(2 * 2 * align4(p->k_h * p->k_w * p->in_c) + 4 * RQ_WORDS * p->out_c);
+}
+
+size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
 }
 
 size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return (size_t)(2 * align4(p->in_features)); }
 
 size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { return nn_opt_conv2d_s8_scratch_bytes(p); }
-size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    return nn_opt_depthwise_conv2d_s8_scratch_bytes(p);
+}
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return nn_opt_fc_s8_scratch_bytes(p); }
+
+/* nn_fx_requantize_nonneg(acc, mult, -r) for 2 <= r <= 31 with both roundings in one
+ * 64-bit multiply-accumulate (SMLAL) and two single-cycle instructions.
+ * With T = acc*mult + 2^30, SRDHM is h = floor(T / 2^31), and the rounding shift is
+ * floor((h + 2^(r-1) - [h < 0]) / 2^r). Nested floors with integer addends merge:
+ * = floor((T + 2^(30+r) - [h < 0] * 2^31) / 2^(31+r)) = (hi32(T - [h<0]*2^31) + 2^(r-2)) >> (r-1).
+ * [h < 0] may be replaced by [acc < 0]: they differ only when h = 0, where the
+ * result is floor((2^(r-1) - 1) / 2^r) = 0 either way. rnd = 2^(r-2), rr = r - 1. */
+NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
+    const int64_t t = (int64_t)acc * mult + (int64_t)(acc >> 31) * 2147483648LL + (1 << 30);
+    return ((int32_t)(t >> 32) + rnd) >> rr;
+}
+
+/* Whether every exponent allows rq_fast (right shift 2..31). */
+static int rq_fast_ok(const int32_t *shift, int32_t count) {
+    for (int32_t i = 0; i < count; ++i) {
+        if (shift[i] > -2 || shift[i] < -31) return 0;
+    }
+    return 1;
+}
+
+/* Fill `n` entries of `tab` (RQ_WORDS each); returns 1 when they are in the fast form. */
+static int rq_prepare(const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t per_channel,
+                      int32_t n, int32_t *tab) {
+    const int fast = rq_fast_ok(shift, per_channel ? n : 1);
+    for (int32_t c = 0; c < n; ++c, tab += RQ_WORDS) {
+        const int32_t q = per_channel ? c : 0;
+        tab[0] = bias ? bias[c] : 0;
+        tab[1] = mult[q];
+        tab[2] = fast ? (int32_t)1 << (-shift[q] - 2) : shift[q];
+        tab[3] = fast ? -shift[q] - 1 : 0;
+    }
+    return fast;
+}
+
+/* Requantize an accumulator (bias included) with entry e; `fast` is a constant after inlining. */
+NN_INLINE int32_t rq_apply(const int32_t *e, int32_t acc, const int fast) {
+    return fast ? rq_fast(acc, e[1], e[2], e[3]) : nn_fx_requantize_nonneg(acc, e[1], e[2]);
+}
+
+/* Add the output zero point and clamp to the fused activation. */
+NN_INLINE int8_t sat_out(int32_t v, int32_t zo, int32_t lo, int32_t hi) {
+    v += zo;
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
 
 /* Column layout: the two output pixels of a pass are interleaved per group of
  * 4 taps, 8 int16 per group: (p0: t0 t2 t1 t3)(p1: t0 t2 t1 t3). A word load
@@ -41,96 +104,139 @@ static inline int32_t col_slot(int32_t k, int32_t lane) {
     return 2 * (k & ~3) + 4 * lane + perm[k & 3];
 }
 
-
-/* Requantize and clamp one accumulator (bias already added). */
-static inline int8_t store_q(int32_t acc, int32_t mult, int32_t shift, int32_t out_offset, int32_t lo,
-                             int32_t hi) {
-    return (int8_t)nn_fx_clamp(nn_fx_requantize_nonneg(acc, mult, shift) + out_offset, lo, hi);
-}
-
-/* Fill lane `lane` of the column pair for output pixel (b, oy, ox): input plus
- * offset, 0 for padded taps. With in_c a multiple of 4 every tap starts a group
- * and 4 int8 become two reordered words with SXTB16 + SADD16. */
+/* Fill lane `lane` of the column pair for output pixel (b, oy, ox). The input
+ * offset is folded into the bias (see conv_fold), so valid taps hold the raw input
+ * and padded taps the input zero point (x + offset = 0 there, as in the reference);
+ * taps from k_len up to k4 hold 0. With in_c a multiple of 4 and no column dilation
+ * the valid part of a kernel row is one contiguous run of bytes, widened 4 at a time
+ * with SXTB16; otherwise values are placed one by one with a running slot (first
+ * layers: in_c of 1 or 3). */
 static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy, int32_t ox,
                    int16_t *col, int32_t k4, int32_t lane) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
     const int32_t ix0 = ox * p->stride_w - p->pad_left;
-    const int32_t ic = p->in_c;
-    const int8_t *img = in + b * p->in_h * p->in_w * ic;
-    int32_t k = 0;
-    if ((ic & 3) == 0) {
-        const uint32_t off2 = nn_dup16(p->in_offset);
-        for (int32_t ky = 0; ky < p->k_h; ++ky) {
-            const int32_t iy = iy0 + ky * p->dil_h;
-            for (int32_t kx = 0; kx < p->k_w; ++kx, k += ic) {
-                const int32_t ix = ix0 + kx * p->dil_w;
-                int16_t *dst = col + 2 * k + 4 * lane;
-                if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                    for (int32_t c = 0; c < ic; c += 4, dst += 8) {
-                        nn_write32(dst, 0);
-                        nn_write32(dst + 2, 0);
-                    }
-                    continue;
+    const int32_t ic = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
+    const int16_t zp = (int16_t)(-p->in_offset);
+    const int8_t *img = in + b * in_h * in_w * ic;
+    /* valid kernel columns kx0 .. kx1-1 (the same for every kernel row) */
+    int32_t kx0 = 0, kx1 = k_w;
+    while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
+    while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+    if ((ic & 3) == 0 && dil_w == 1) {
+        const uint32_t zp2 = nn_dup16(zp);
+        int16_t *dst = col + 4 * lane;
+        const int32_t pre = kx0 * ic / 4, run = (kx1 - kx0) * ic / 4, post = (k_w - kx1) * ic / 4;
+        for (int32_t ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * dil_h;
+            if (iy < 0 || iy >= in_h || run == 0) {
+                for (int32_t g = 0; g < pre + run + post; ++g, dst += 8) {
+                    nn_write32(dst, zp2);
+                    nn_write32(dst + 2, zp2);
                 }
-                const int8_t *x = img + (iy * p->in_w + ix) * ic;
-                for (int32_t c = 0; c < ic; c += 4, dst += 8) {
-                    const uint32_t v = nn_read32(x + c);
-                    nn_write32(dst, nn_sadd16(nn_sxtb16(v), off2));
-                    nn_write32(dst + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
-                }
+                continue;
+            }
+            for (int32_t g = 0; g < pre; ++g, dst += 8) {
+                nn_write32(dst, zp2);
+                nn_write32(dst + 2, zp2);
+            }
+            const int8_t *x = img + (iy * in_w + ix0 + kx0) * ic;
+            for (int32_t g = 0; g < run; ++g, dst += 8, x += 4) {
+                const uint32_t v = nn_read32(x);
+                nn_write32(dst, nn_sxtb16(v));
+                nn_write32(dst + 2, nn_sxtb16_ror8(v));
+            }
+            for (int32_t g = 0; g < post; ++g, dst += 8) {
+                nn_write32(dst, zp2);
+                nn_write32(dst + 2, zp2);
             }
         }
         return;
     }
-    for (int32_t ky = 0; ky < p->k_h; ++ky) {
-        const int32_t iy = iy0 + ky * p->dil_h;
-        for (int32_t kx = 0; kx < p->k_w; ++kx) {
-            const int32_t ix = ix0 + kx * p->dil_w;
-            if (iy < 0 || iy >= p->in_h || ix < 0 || ix >= p->in_w) {
-                for (int32_t c = 0; c < ic; ++c, ++k) col[col_slot(k, lane)] = 0;
-            } else {
-                const int8_t *x = img + (iy * p->in_w + ix) * ic;
-                for (int32_t c = 0; c < ic; ++c, ++k) col[col_slot(k, lane)] = (int16_t)(x[c] + p->in_offset);
+    /* slot of tap k: g[(j & 1) * 2 + (j >> 1)] with g the group's lane and j = k & 3 */
+    int16_t *g = col + 4 * lane;
+    int32_t j = 0, k = 0;
+    for (int32_t ky = 0; ky < k_h; ++ky) {
+        const int32_t iy = iy0 + ky * dil_h;
+        const int row_in = iy >= 0 && iy < in_h;
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int inside = row_in && kx >= kx0 && kx < kx1;
+            const int8_t *x = inside ? img + (iy * in_w + ix0 + kx * dil_w) * ic : img;
+            for (int32_t c = 0; c < ic; ++c, ++k) {
+                g[((j & 1) << 1) | (j >> 1)] = inside ? (int16_t)x[c] : zp;
+                if (++j == 4) {
+                    j = 0;
+                    g += 8;
+                }
             }
         }
     }
-    for (; k < k4; ++k) col[col_slot(k, lane)] = 0;
+    for (; k < k4; ++k) {
+        g[((j & 1) << 1) | (j >> 1)] = 0;
+        ++j;
+    }
 }
 
-/* acc[0..3] = bias + rows w0, w1 (int8, k_len long) times the column pair:
- * (w0.p0, w0.p1, w1.p0, w1.p1). 16 MACs per group of 4 taps. */
-static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, int32_t k_len,
-                           int32_t b0, int32_t b1, int32_t *acc) {
-    int32_t a00 = b0, a01 = b0, a10 = b1, a11 = b1;
+/* Fold the input offset into the table's biases: bias + in_offset * (sum of the row's
+ * weights), wrapping like the reference's int32 accumulation. */
+static void conv_fold(const int8_t *weights, int32_t k_len, int32_t out_c, int32_t in_offset, int32_t *tab) {
+    for (int32_t oc = 0; oc < out_c; ++oc, tab += RQ_WORDS) {
+        const int8_t *w = weights + oc * k_len;
+        uint32_t sum = 0;
+        for (int32_t k = 0; k < k_len; ++k) sum += (uint32_t)(int32_t)w[k];
+        tab[0] = (int32_t)((uint32_t)tab[0] + sum * (uint32_t)in_offset);
+    }
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+/* One group of 4 taps for the 2x2 block: 16 instructions, 16 MACs. */
+#define NN_DOT_GROUP                                  \
+    "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"          \
+    "ldr    %[wa], [%[pa]], #4\n\t"                   \
+    "sxtb16 %[t], %[wa]\n\t"                          \
+    "smlad  %[a00], %[t], %[x02], %[a00]\n\t"         \
+    "sxtb16 %[wa], %[wa], ror #8\n\t"                 \
+    "smlad  %[a00], %[wa], %[x13], %[a00]\n\t"        \
+    "ldr    %[wb], [%[pb]], #4\n\t"                   \
+    "sxtb16 %[u], %[wb]\n\t"                          \
+    "smlad  %[a10], %[u], %[x02], %[a10]\n\t"         \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                 \
+    "smlad  %[a10], %[wb], %[x13], %[a10]\n\t"        \
+    "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"          \
+    "smlad  %[a01], %[t], %[x02], %[a01]\n\t"         \
+    "smlad  %[a01], %[wa], %[x13], %[a01]\n\t"        \
+    "smlad  %[a11], %[u], %[x02], %[a11]\n\t"         \
+    "smlad  %[a11], %[wb], %[x13], %[a11]\n\t"
+#endif
+
+/* acc[0..3] += rows w0, w1 (int8, k_len long) times the column pair:
+ * (w0.p0, w0.p1, w1.p0, w1.p1). 16 MACs per group of 4 taps. k_len may be rounded
+ * up to k4 when bytes after row w1 exist (the next rows): the column is 0 there. */
+NN_INLINE void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, int32_t k_len,
+                           int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
     const int32_t groups = k_len >> 2;
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-    /* 18 instructions per 16 MACs; the compiler spills registers on the C form.
-     * LDRD needs a word-aligned column: the arena places scratch 4-byte aligned. */
+    /* Two groups per loop pass (17 instructions per 16 MACs); the compiler spills
+     * registers on the C form. LDRD needs a word-aligned column: the arena places
+     * scratch 4-byte aligned. */
     if (groups > 0) {
         const int8_t *pa = w0, *pb = w1;
         const int16_t *pc = col;
         int32_t n = groups;
         uint32_t x02, x13, wa, wb, t, u;
         __asm__ volatile(
-            "1:\n\t"
-            "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"
-            "ldr    %[wa], [%[pa]], #4\n\t"
-            "sxtb16 %[t], %[wa]\n\t"
-            "smlad  %[a00], %[t], %[x02], %[a00]\n\t"
-            "sxtb16 %[wa], %[wa], ror #8\n\t"
-            "smlad  %[a00], %[wa], %[x13], %[a00]\n\t"
-            "ldr    %[wb], [%[pb]], #4\n\t"
-            "sxtb16 %[u], %[wb]\n\t"
-            "smlad  %[a10], %[u], %[x02], %[a10]\n\t"
-            "sxtb16 %[wb], %[wb], ror #8\n\t"
-            "smlad  %[a10], %[wb], %[x13], %[a10]\n\t"
-            "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"
-            "smlad  %[a01], %[t], %[x02], %[a01]\n\t"
-            "smlad  %[a01], %[wa], %[x13], %[a01]\n\t"
-            "smlad  %[a11], %[u], %[x02], %[a11]\n\t"
-            "smlad  %[a11], %[wb], %[x13], %[a11]\n\t"
+            "tst    %[n], #1\n\t"
+            "beq    2f\n\t"
+            NN_DOT_GROUP
             "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
+            "beq    3f\n"
+            "2:\n\t"
+            NN_DOT_GROUP
+            NN_DOT_GROUP
+            "subs   %[n], %[n], #2\n\t"
+            "bne    2b\n"
+            "3:\n\t"
             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [pa] "+r"(pa),
               [pb] "+r"(pb), [pc] "+r"(pc), [n] "+r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13),
               [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t), [u] "=&r"(u)
@@ -163,89 +269,110 @@ static inline void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *co
     acc[3] = a11;
 }
 
-/* One weight row times lane `lane` of the column pair. */
-static inline int32_t dot_1x1(const int8_t *w, const int16_t *col, int32_t k_len, int32_t lane) {
-    int32_t a = 0;
+/* One weight row times both lanes of the column pair: (w.p0, w.p1). */
+NN_INLINE void dot_1x2(const int8_t *w, const int16_t *col, int32_t k_len, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1];
     int32_t k = 0;
-    const int16_t *c = col + 4 * lane;
+    const int16_t *c = col;
     for (; k + 4 <= k_len; k += 4, c += 8) {
         const uint32_t wv = nn_read32(w + k);
-        a = nn_smlad(nn_sxtb16(wv), nn_read32(c), a);
-        a = nn_smlad(nn_sxtb16_ror8(wv), nn_read32(c + 2), a);
+        const uint32_t w02 = nn_sxtb16(wv), w13 = nn_sxtb16_ror8(wv);
+        a0 = nn_smlad(w13, nn_read32(c + 2), nn_smlad(w02, nn_read32(c), a0));
+        a1 = nn_smlad(w13, nn_read32(c + 6), nn_smlad(w02, nn_read32(c + 4), a1));
     }
-    for (; k < k_len; ++k) a += w[k] * col[col_slot(k, lane)];
-    return a;
+    for (; k < k_len; ++k) {
+        a0 += w[k] * col[col_slot(k, 0)];
+        a1 += w[k] * col[col_slot(k, 1)];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
 }
 
-void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    /* Parameters in locals: int8 stores may alias *p, which would force reloads. */
+/* The convolution for one requantization form (`fast` is a constant after inlining).
+ * Pixels go in pairs (an odd last pixel fills both lanes and stores one). */
+NN_INLINE void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                             const int32_t *tab, const int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
-    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16 */
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
     const int32_t oc_n = p->out_c;
     const int8_t *const weights = p->weights;
-    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
-    const int32_t qstep = p->per_channel ? 1 : 0;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
         int8_t *ob = out + b * pixels * oc_n;
-        int32_t px = 0;
-        for (; px + 2 <= pixels; px += 2) {
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
             im2col(p, in, b, px / out_w, px % out_w, col, k4, 0);
-            im2col(p, in, b, (px + 1) / out_w, (px + 1) % out_w, col, k4, 1);
+            im2col(p, in, b, px1 / out_w, px1 % out_w, col, k4, 1);
             int8_t *o0 = ob + px * oc_n;
-            int8_t *o1 = o0 + oc_n;
+            int8_t *o1 = ob + px1 * oc_n;  /* the same pixel twice: written twice, same values */
+            const int32_t *e = tab;
+            const int8_t *w = weights;
             int32_t oc = 0;
-            for (; oc + 2 <= oc_n; oc += 2) {
-                int32_t acc[4];
-                const int8_t *w0 = weights + oc * k_len;
-                dot_2x2(w0, w0 + k_len, col, k_len, bias ? bias[oc] : 0, bias ? bias[oc + 1] : 0, acc);
-                const int32_t q0 = oc * qstep, q1 = (oc + 1) * qstep;
-                const int32_t m0 = mult[q0], s0 = shift[q0], m1 = mult[q1], s1 = shift[q1];
-                o0[oc] = store_q(acc[0], m0, s0, zo, lo, hi);
-                o1[oc] = store_q(acc[1], m0, s0, zo, lo, hi);
-                o0[oc + 1] = store_q(acc[2], m1, s1, zo, lo, hi);
-                o1[oc + 1] = store_q(acc[3], m1, s1, zo, lo, hi);
+            for (; oc + 2 <= oc_n; oc += 2, e += 2 * RQ_WORDS, w += 2 * k_len) {
+                int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
+                dot_2x2(w, w + k_len, col, oc + 2 < oc_n ? k4 : k_len, acc);
+                o0[oc] = sat_out(rq_apply(e, acc[0], fast), zo, lo, hi);
+                o1[oc] = sat_out(rq_apply(e, acc[1], fast), zo, lo, hi);
+                o0[oc + 1] = sat_out(rq_apply(e + RQ_WORDS, acc[2], fast), zo, lo, hi);
+                o1[oc + 1] = sat_out(rq_apply(e + RQ_WORDS, acc[3], fast), zo, lo, hi);
             }
             if (oc < oc_n) {
-                const int8_t *w = weights + oc * k_len;
-                const int32_t q = oc * qstep, bv = bias ? bias[oc] : 0;
-                o0[oc] = store_q(bv + dot_1x1(w, col, k_len, 0), mult[q], shift[q], zo, lo, hi);
-                o1[oc] = store_q(bv + dot_1x1(w, col, k_len, 1), mult[q], shift[q], zo, lo, hi);
-            }
-        }
-        if (px < pixels) {
-            im2col(p, in, b, px / out_w, px % out_w, col, k4, 0);
-            int8_t *o0 = ob + px * oc_n;
-            for (int32_t oc = 0; oc < oc_n; ++oc) {
-                const int32_t q = oc * qstep, bv = bias ? bias[oc] : 0;
-                o0[oc] = store_q(bv + dot_1x1(weights + oc * k_len, col, k_len, 0), mult[q], shift[q], zo, lo, hi);
+                int32_t acc[2] = {e[0], e[0]};
+                dot_1x2(w, col, k_len, acc);
+                o0[oc] = sat_out(rq_apply(e, acc[0], fast), zo, lo, hi);
+                o1[oc] = sat_out(rq_apply(e, acc[1], fast), zo, lo, hi);
             }
         }
     }
 }
 
-/* Depthwise, depth multiplier 1: four channels per pass with the four
- * accumulators in registers (SMLABB/SMLATT on SXTB16-widened lanes); the valid
- * tap window is computed once per output pixel, so the tap loops carry no
- * bounds checks. */
-void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    if (p->depth_mult != 1) {
-        nn_ref_depthwise_conv2d_s8(p, in, out, scratch);
-        return;
+void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16, then the requantization table */
+    int32_t *tab = (int32_t *)(void *)(col + 2 * align4(p->k_h * p->k_w * p->in_c));
+    const int fast = rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
+    conv_fold(p->weights, p->k_h * p->k_w * p->in_c, p->out_c, p->in_offset, tab);
+    if (fast) {
+        conv_body(p, in, out, col, tab, 1);
+    } else {
+        conv_body(p, in, out, col, tab, 0);
     }
+}
+
+/* Four channels of one depthwise tap: SMLABB/SMLATT on SXTB16-widened lanes
+ * (a0..a3 = channels c..c+3). With add_off the input offset is added to the
+ * input lanes; without it, it is folded into the bias (interior pixels). */
+NN_INLINE void dw_tap4(const int8_t *xp, const int8_t *wp, uint32_t off2, const int add_off,
+                           int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
+    const uint32_t xv = nn_read32(xp), wv = nn_read32(wp);
+    uint32_t x02 = nn_sxtb16(xv), x13 = nn_sxtb16_ror8(xv);
+    if (add_off) {
+        x02 = nn_sadd16(x02, off2);
+        x13 = nn_sadd16(x13, off2);
+    }
+    const uint32_t w02 = nn_sxtb16(wv), w13 = nn_sxtb16_ror8(wv);
+    *a0 = nn_smlabb(w02, x02, *a0);
+    *a2 = nn_smlatt(w02, x02, *a2);
+    *a1 = nn_smlabb(w13, x13, *a1);
+    *a3 = nn_smlatt(w13, x13, *a3);
+}
+
+/* Depthwise with depth multiplier 1 for one requantization form: four channels per
+ * pass with the accumulators in registers; the valid tap window is computed once per
+ * output pixel. Interior pixels start from the folded bias (bias + in_offset * sum of
+ * the channel's weights) and skip the offset; a 3x3 interior is fully unrolled. */
+NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                           const int32_t *fold, const int fast) {
     const int32_t ch = p->in_c;
     const uint32_t off2 = nn_dup16(p->in_offset);
     const int32_t in_offset = p->in_offset;
-    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
-    const int32_t qstep = p->per_channel ? 1 : 0;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
     const int32_t in_h = p->in_h, in_w = p->in_w;
     const int32_t row_step = dil_h * in_w * ch;     /* input bytes between kernel rows */
-    const int32_t col_step = dil_w * ch;               /* input bytes between kernel columns */
+    const int32_t col_step = dil_w * ch;            /* input bytes between kernel columns */
     const int32_t wrow_step = k_w * ch;
+    const int k33 = k_h == 3 && k_w == 3;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * in_h * in_w * ch;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -259,43 +386,53 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
                 int32_t kx0 = 0, kx1 = k_w;
                 while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
                 while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+                const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
                 const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ch;
                 const int8_t *w_base = p->weights + (ky0 * k_w + kx0) * ch;
                 int32_t c = 0;
                 for (; c + 4 <= ch; c += 4) {
-                    int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0;
-                    if (bias) {
-                        a0 = bias[c];
-                        a1 = bias[c + 1];
-                        a2 = bias[c + 2];
-                        a3 = bias[c + 3];
-                    }
+                    const int32_t *e = tab + c * RQ_WORDS;
                     const int8_t *xr = x_base + c;
                     const int8_t *wr = w_base + c;
-                    for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
-                        const int8_t *xp = xr;
-                        const int8_t *wp = wr;
-                        for (int32_t kx = kx0; kx < kx1; ++kx, xp += col_step, wp += ch) {
-                            const uint32_t xv = nn_read32(xp);
-                            const uint32_t wv = nn_read32(wp);
-                            const uint32_t x02 = nn_sadd16(nn_sxtb16(xv), off2);
-                            const uint32_t x13 = nn_sadd16(nn_sxtb16_ror8(xv), off2);
-                            const uint32_t w02 = nn_sxtb16(wv), w13 = nn_sxtb16_ror8(wv);
-                            a0 = nn_smlabb(w02, x02, a0);
-                            a2 = nn_smlatt(w02, x02, a2);
-                            a1 = nn_smlabb(w13, x13, a1);
-                            a3 = nn_smlatt(w13, x13, a3);
+                    int32_t a0, a1, a2, a3;
+                    if (interior) {
+                        a0 = fold[c];
+                        a1 = fold[c + 1];
+                        a2 = fold[c + 2];
+                        a3 = fold[c + 3];
+                        if (k33) {
+                            for (int32_t ky = 0; ky < 3; ++ky, xr += row_step, wr += wrow_step) {
+                                dw_tap4(xr, wr, off2, 0, &a0, &a1, &a2, &a3);
+                                dw_tap4(xr + col_step, wr + ch, off2, 0, &a0, &a1, &a2, &a3);
+                                dw_tap4(xr + 2 * col_step, wr + 2 * ch, off2, 0, &a0, &a1, &a2, &a3);
+                            }
+                        } else {
+                            for (int32_t ky = 0; ky < k_h; ++ky, xr += row_step, wr += wrow_step) {
+                                for (int32_t kx = 0; kx < k_w; ++kx) {
+                                    dw_tap4(xr + kx * col_step, wr + kx * ch, off2, 0, &a0, &a1, &a2, &a3);
+                                }
+                            }
+                        }
+                    } else {
+                        a0 = e[0];
+                        a1 = e[RQ_WORDS];
+                        a2 = e[2 * RQ_WORDS];
+                        a3 = e[3 * RQ_WORDS];
+                        for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
+                            for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+                                dw_tap4(xr + kx * col_step, wr + kx * ch, off2, 1, &a0, &a1, &a2, &a3);
+                            }
                         }
                     }
-                    const int32_t q = c * qstep;
-                    o[c] = store_q(a0, mult[q], shift[q], zo, lo, hi);
-                    o[c + 1] = store_q(a1, mult[q + qstep], shift[q + qstep], zo, lo, hi);
-                    o[c + 2] = store_q(a2, mult[q + 2 * qstep], shift[q + 2 * qstep], zo, lo, hi);
-                    o[c + 3] = store_q(a3, mult[q + 3 * qstep], shift[q + 3 * qstep], zo, lo, hi);
+                    o[c] = sat_out(rq_apply(e, a0, fast), zo, lo, hi);
+                    o[c + 1] = sat_out(rq_apply(e + RQ_WORDS, a1, fast), zo, lo, hi);
+                    o[c + 2] = sat_out(rq_apply(e + 2 * RQ_WORDS, a2, fast), zo, lo, hi);
+                    o[c + 3] = sat_out(rq_apply(e + 3 * RQ_WORDS, a3, fast), zo, lo, hi);
                 }
                 for (; c < ch; ++c) {
-                    int32_t acc = bias ? bias[c] : 0;
+                    const int32_t *e = tab + c * RQ_WORDS;
+                    int32_t acc = e[0];
                     const int8_t *xr = x_base + c;
                     const int8_t *wr = w_base + c;
                     for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
@@ -303,10 +440,86 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
                             acc += wr[kx * ch] * (xr[kx * col_step] + in_offset);
                         }
                     }
-                    o[c] = store_q(acc, mult[c * qstep], shift[c * qstep], zo, lo, hi);
+                    o[c] = sat_out(rq_apply(e, acc, fast), zo, lo, hi);
                 }
             }
         }
+    }
+}
+
+/* Depthwise with depth multiplier > 1, for one requantization form: output channels
+ * ic * dm .. ic * dm + dm - 1 share input channel ic, so each input value is loaded
+ * once per tap for all of them (interior pixels again start from the folded bias). */
+NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
+                                const int32_t *tab, const int32_t *fold, const int fast) {
+    const int32_t ic_n = p->in_c, oc_n = p->out_c, dm = p->depth_mult;
+    const int32_t in_offset = p->in_offset;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t in_h = p->in_h, in_w = p->in_w;
+    const int32_t row_step = dil_h * in_w * ic_n, col_step = dil_w * ic_n, wrow_step = k_w * oc_n;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * in_w * ic_n;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0 = 0, ky1 = k_h;
+            while (ky0 < ky1 && iy0 + ky0 * dil_h < 0) ++ky0;
+            while (ky1 > ky0 && iy0 + (ky1 - 1) * dil_h >= in_h) --ky1;
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0 = 0, kx1 = k_w;
+                while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
+                while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+                const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                const int32_t off = interior ? 0 : in_offset;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * oc_n;
+                const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ic_n;
+                const int8_t *w_base = p->weights + (ky0 * k_w + kx0) * oc_n;
+                for (int32_t ic = 0; ic < ic_n; ++ic) {
+                    const int32_t oc0 = ic * dm;
+                    for (int32_t m = 0; m < dm; m += 2) {
+                        const int32_t oc = oc0 + m;
+                        const int two = m + 1 < dm;
+                        int32_t a0 = interior ? fold[oc] : tab[oc * RQ_WORDS];
+                        int32_t a1 = two ? (interior ? fold[oc + 1] : tab[(oc + 1) * RQ_WORDS]) : 0;
+                        const int8_t *xr = x_base + ic;
+                        const int8_t *wr = w_base + oc;
+                        for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
+                            for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+                                const int32_t x = xr[kx * col_step] + off;
+                                a0 += wr[kx * oc_n] * x;
+                                if (two) a1 += wr[kx * oc_n + 1] * x;
+                            }
+                        }
+                        o[oc] = sat_out(rq_apply(tab + oc * RQ_WORDS, a0, fast), zo, lo, hi);
+                        if (two) o[oc + 1] = sat_out(rq_apply(tab + (oc + 1) * RQ_WORDS, a1, fast), zo, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
+    int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
+    int32_t *fold = tab + RQ_WORDS * oc_n;
+    const int fast = rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
+    for (int32_t oc = 0; oc < oc_n; ++oc) {
+        uint32_t sum = 0;
+        for (int32_t t = 0; t < taps; ++t) sum += (uint32_t)(int32_t)p->weights[t * oc_n + oc];
+        fold[oc] = (int32_t)((uint32_t)tab[oc * RQ_WORDS] + sum * (uint32_t)p->in_offset);
+    }
+    if (p->depth_mult == 1) {
+        if (fast) {
+            dw_body(p, in, out, tab, fold, 1);
+        } else {
+            dw_body(p, in, out, tab, fold, 0);
+        }
+    } else if (fast) {
+        dw_mult_body(p, in, out, tab, fold, 1);
+    } else {
+        dw_mult_body(p, in, out, tab, fold, 0);
     }
 }
 
@@ -328,25 +541,42 @@ static inline int32_t dot_vec(const int8_t *w, const int16_t *col, int32_t k_len
     return a;
 }
 
-void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    const int32_t k_len = p->in_features;
-    const int32_t k4 = align4(k_len);
-    int16_t *col = (int16_t *)scratch;
+/* Requantize with (mult, shift) read directly, in the form chosen once per layer. */
+NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, const int fast) {
+    return fast ? rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1)
+                : nn_fx_requantize_nonneg(acc, mult, shift);
+}
+
+NN_INLINE void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                           const int fast) {
+    const int32_t k_len = p->in_features, k4 = align4(k_len), n_out = p->out_features;
+    const int32_t in_offset = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t qstep = p->per_channel ? 1 : 0;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * k_len;
         int32_t k = 0;
-        for (; k < k_len; ++k) col[vec_slot(k)] = (int16_t)(x[k] + p->in_offset);
+        if (k_len >= 4) {
+            const uint32_t off2 = nn_dup16(in_offset);
+            for (; k + 4 <= k_len; k += 4) {
+                const uint32_t v = nn_read32(x + k);
+                nn_write32(col + k, nn_sadd16(nn_sxtb16(v), off2));
+                nn_write32(col + k + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
+            }
+        }
+        for (; k < k_len; ++k) col[vec_slot(k)] = (int16_t)(x[k] + in_offset);
         for (; k < k4; ++k) col[vec_slot(k)] = 0;
-        int8_t *o = out + b * p->out_features;
+        int8_t *o = out + b * n_out;
         int32_t n = 0;
-        for (; n + 2 <= p->out_features; n += 2) {
+        for (; n + 2 <= n_out; n += 2) {
             const int8_t *w0 = p->weights + n * k_len;
             const int8_t *w1 = w0 + k_len;
-            int32_t a0 = p->bias ? p->bias[n] : 0, a1 = p->bias ? p->bias[n + 1] : 0;
+            int32_t a0 = bias ? bias[n] : 0, a1 = bias ? bias[n + 1] : 0;
+            const int16_t *c = col;
             int32_t i = 0;
-            for (; i + 4 <= k_len; i += 4) {
+            for (; i + 4 <= k_len; i += 4, c += 4) {
                 const uint32_t wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
-                const uint32_t x02 = nn_read32(col + i), x13 = nn_read32(col + i + 2);
+                const uint32_t x02 = nn_read32(c), x13 = nn_read32(c + 2);
                 a0 = nn_smlad(nn_sxtb16(wa), x02, a0);
                 a0 = nn_smlad(nn_sxtb16_ror8(wa), x13, a0);
                 a1 = nn_smlad(nn_sxtb16(wb), x02, a1);
@@ -356,16 +586,25 @@ void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *
                 a0 += w0[i] * col[vec_slot(i)];
                 a1 += w1[i] * col[vec_slot(i)];
             }
-            const int32_t q0 = p->per_channel ? n : 0, q1 = p->per_channel ? n + 1 : 0;
-            o[n] = store_q(a0, p->mult[q0], p->shift[q0], p->out_offset, p->act_min, p->act_max);
-            o[n + 1] = store_q(a1, p->mult[q1], p->shift[q1], p->out_offset, p->act_min, p->act_max);
+            const int32_t q0 = n * qstep, q1 = (n + 1) * qstep;
+            o[n] = sat_out(rq_direct(a0, mult[q0], shift[q0], fast), zo, lo, hi);
+            o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
         }
-        if (n < p->out_features) {
-            const int32_t q = p->per_channel ? n : 0;
-            const int32_t bv = p->bias ? p->bias[n] : 0;
-            o[n] = store_q(bv + dot_vec(p->weights + n * k_len, col, k_len), p->mult[q], p->shift[q],
-                           p->out_offset, p->act_min, p->act_max);
+        if (n < n_out) {
+            const int32_t q = n * qstep;
+            const int32_t bv = bias ? bias[n] : 0;
+            o[n] = sat_out(rq_direct(bv + dot_vec(p->weights + n * k_len, col, k_len), mult[q], shift[q], fast),
+                           zo, lo, hi);
         }
+    }
+}
+
+void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int16_t *col = (int16_t *)scratch;
+    if (rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1)) {
+        fc_body(p, in, out, col, 1);
+    } else {
+        fc_body(p, in, out, col, 0);
     }
 }
 

@@ -14,15 +14,19 @@ def _align4(n: int) -> int:
     return (n + 3) & ~3
 
 
+RQ_ENTRY_BYTES = 16  # per output channel: bias, multiplier, rounding addend, shift (int32 each)
+
+
 def conv_scratch_bytes(p: Mapping[str, object]) -> int:
-    """Two int16 im2col columns of k_h*k_w*in_c taps, padded to a multiple of 4."""
+    """Two int16 im2col columns of k_h*k_w*in_c taps, padded to a multiple of 4, and the
+    per-channel requantization table."""
     taps = int(p["k_h"]) * int(p["k_w"]) * int(p["in_c"])  # type: ignore[arg-type]
-    return 2 * 2 * _align4(taps)
+    return 2 * 2 * _align4(taps) + RQ_ENTRY_BYTES * int(p["out_c"])  # type: ignore[arg-type]
 
 
 def depthwise_scratch_bytes(p: Mapping[str, object]) -> int:
-    """The optimized depthwise kernel works in registers."""
-    return 0
+    """The per-channel requantization table and the biases with the input offset folded in."""
+    return (RQ_ENTRY_BYTES + 4) * int(p["out_c"])  # type: ignore[arg-type]
 
 
 def fc_scratch_bytes(p: Mapping[str, object]) -> int:

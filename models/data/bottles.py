@@ -22,9 +22,11 @@ downsampled):
 3. Foreground: hands or other objects may occlude part of the container.
 4. Camera: tone and white balance, blur, sensor noise and JPEG artefacts.
 
-The fill level is the height of the liquid surface above the lowest
-interior point of the container, as a fraction of the interior height,
-measured along the container's axis. `fill_class()` bins it into FILL_LABELS.
+The fill level is where the liquid surface crosses the container's axis,
+as a fraction of the way from its empty line (fill 0) to its full line
+(fill 1), see `level_lines()`: hanging cap-down, the neck stays full until
+the container runs dry and the full line leaves 8 % headspace; standing, the
+full line is the shoulder. `fill_class()` bins it into FILL_LABELS.
 """
 
 from __future__ import annotations
@@ -423,6 +425,24 @@ def _half_width(shape: ContainerShape, v: np.ndarray) -> np.ndarray:
     return w.astype(np.float32)
 
 
+HEADSPACE = 0.08
+"""Share of the interior above the full line: IV containers are never filled to the brim."""
+
+
+def level_lines(shape: ContainerShape, hanging: bool) -> tuple[float, float]:
+    """Axial positions v (0 = neck tip, 1 = base) of the liquid surface at fill 0 and at fill 1.
+
+    Hanging cap-down, the neck and port stay full until the container has run dry, so "empty" is
+    the surface at the top of the neck; standing, it is a thin residue on the base. "Full" leaves
+    HEADSPACE of the interior as air at the top (hanging) or fills up to the shoulder (standing),
+    as the nominal-volume line of real containers does. The surface is therefore always visible.
+    """
+    v_a, v_b = shape.wall, 1.0 - shape.wall
+    if hanging:
+        return v_a + shape.neck_length, v_b - HEADSPACE * (v_b - v_a)
+    return v_b - 0.02, v_a + shape.neck_length + shape.shoulder_length
+
+
 def _print_texture(shape: ContainerShape, look: Appearance, hanging: bool, tex: int = 256) -> np.ndarray:
     """RGBA float texture of everything printed on the container, in the (u, v) frame.
 
@@ -496,10 +516,10 @@ def _draw_container(img: np.ndarray, fill: float, p: SceneParams, rng: np.random
         return
     rel = np.clip(np.abs(u) / np.maximum(hw, 1e-6), 0, 1)  # 0 on the axis, 1 at the silhouette
 
-    # Liquid: its surface is horizontal in the image; it passes through the point at `fill` of the
-    # interior's axial extent, measured from the interior's lowest end.
-    v_lo, v_hi = shape.wall, 1.0 - shape.wall
-    v_surface = v_lo + fill * (v_hi - v_lo) if pose.hanging else v_hi - fill * (v_hi - v_lo)
+    # Liquid: its surface is horizontal in the image and crosses the axis `fill` of the way from the
+    # container's empty line to its full line.
+    v_empty, v_full = level_lines(shape, pose.hanging)
+    v_surface = v_empty + fill * (v_full - v_empty)
     sx, sy = fr.to_image(0.0, v_surface)
     ys, xs = fr.ys, fr.xs
     half = float(_half_width(shape, np.array([v_surface], np.float32))[0] - shape.wall) * fr.length_px

@@ -206,6 +206,6 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
                   evaluated_on=f"{len(y_test)} windows of {n_subj} held-out recording(s)/subject(s)",
                   description=f"Dense network ({req.width or width} units, depth {req.depth or depth}) on the "
                               f"{n_feat} edgeloop window statistics of {window}-sample windows (hop {hop}) at "
-                              f"{rate:g} Hz, standardised with feature_norm from meta.json.",
+                              f"{rate:g} Hz, standardised with feature_norm from {req.name}.preprocess.json.",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(y)),
                         "val_samples": int(len(y_val))})

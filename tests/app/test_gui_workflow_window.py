@@ -23,7 +23,7 @@ pg.setConfigOptions(exitCleanup=False)
 pytestmark = pytest.mark.timeout(180)
 
 SINE_TFLITE = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite"
-"""A 1-in 1-out int8 .tflite: the same shapes as the hand-written `sine` test model (whose hash is zero)."""
+"""The zoo's sine model, which the boards run compiled: validation must match it exactly."""
 
 
 def _window(qtbot, controller: QtLinkController, tmp_path: Path) -> QtMainWindow:
@@ -162,7 +162,7 @@ def sine_data(tmp_path: Path) -> Path:
 def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_board_factory, sine_data: Path,
                                                                 tmp_path: Path) -> None:
     assert SINE_TFLITE.is_file(), f"{SINE_TFLITE} is missing: the zoo's sine model is part of the repository"
-    board = host_board_factory(target="host", models=[TEST_MODELS_DIR / "mean64.c", TEST_MODELS_DIR / "sine.c"])
+    board = host_board_factory(target="host", models=[TEST_MODELS_DIR / "mean64.c", "sine"])
     try:
         controller = QtLinkController(board.url, lambda: open_source("synthetic:bottles?fps=20"), model="mean64")
         window = _window(qtbot, controller, tmp_path)
@@ -172,13 +172,14 @@ def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_boar
             window.validate_action.trigger()
             dialog = window.validate_dialog
             assert dialog is not None and dialog.isVisible() and dialog.model_combo.currentText() == "mean64"
-            # The hand-written model has a zero hash: without the option the run is refused, with a reason.
+            # A .tflite the board's model was not compiled from is refused, with a reason.
             with qtbot.waitSignal(dialog.failed, timeout=60000) as refused:
-                dialog.start(SINE_TFLITE, sine_data, tmp_path / "refused", model_index=1)
-            assert "all zeros" in refused.args[0]
+                dialog.start(SINE_TFLITE.with_name("sine_float.tflite"), sine_data, tmp_path / "refused",
+                             model_index=1)
+            assert "compiled from a different .tflite" in refused.args[0]
             assert not controller.pipeline.paused  # a refused run gives the live stream back
             with qtbot.waitSignal(dialog.finished_report, timeout=120000) as done:
-                dialog.start(SINE_TFLITE, sine_data, tmp_path / "report", model_index=1, allow_hash_mismatch=True)
+                dialog.start(SINE_TFLITE, sine_data, tmp_path / "report", model_index=1)
                 assert controller.pipeline.paused  # the live stream waits while the board validates
                 dialog.close()  # closing during the run only hides the dialog; the run goes on
                 assert dialog.isHidden() and dialog.running
@@ -186,11 +187,11 @@ def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_boar
             assert html == tmp_path / "report" / "report.html" and html.is_file()
             assert str(html) in window.statusBar().currentMessage()
             assert dialog.bar.value() == 40 and dialog.open_button.isEnabled()
-            assert "warning" in dialog.summary.text() and "host clock" in dialog.summary.text()
+            assert "host clock" in dialog.summary.text()
             report = json.loads((tmp_path / "report" / "report.json").read_text())
             assert report["status"] == "complete" and report["completed"] == 40
             assert report["model"]["name"] == "sine" and report["board"]["board"] == "host"
-            assert "all zeros" in report["warnings"][0]
+            assert report["warnings"] == []
             assert report["metrics"]["latency"]["timing"] == "host clock"
             qtbot.waitUntil(lambda: not controller.pipeline.paused, timeout=5000)
             window.validate_action.trigger()  # a new run gets a fresh dialog

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,48 +113,14 @@ def link(board: VirtualBoard) -> Iterator[Link]:
     lk.close()
 
 
-def parse_c_arrays(path: Path) -> dict[str, np.ndarray]:
-    """Integer arrays `static const T name[N] = {...};` of a generated model source."""
-    arrays = {}
-    for name, body in re.findall(r"static const \w+ (\w+)\[\d*\] = \{([^}]*)\};", path.read_text()):
-        arrays[name] = np.array([int(v) for v in body.split(",") if v.strip()], dtype=np.int64)
-    return arrays
-
-
-def _srdhm(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    total = ab + nudge
-    return np.where(total >= 0, total // (1 << 31), -((-total) // (1 << 31)))  # truncate toward zero
-
-
-def _rounding_shift(x: np.ndarray, exponent: np.ndarray) -> np.ndarray:
-    mask = (1 << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
-
-
-def requantize(acc: np.ndarray, mult: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    """TFLite Micro MultiplyByQuantizedMultiplier with double rounding (DESIGN.md section 4)."""
-    left, right = np.maximum(shift, 0), np.maximum(-shift, 0)
-    shifted = ((acc << left) + 2**31) % 2**32 - 2**31  # int32 wrap of the left shift
-    return _rounding_shift(_srdhm(shifted, mult), right)
+SINE_TFLITE = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite"
 
 
 def sine_int8(x: np.ndarray) -> np.ndarray:
-    """Bit-exact int8 reference of firmware/tests/models/sine.c for int8 inputs x."""
-    a = parse_c_arrays(TEST_MODELS / "sine.c")
-    zp = a["sine_zp"]
-    h = x.astype(np.int64).reshape(-1, 1)
-    sizes = [(1, 16), (16, 16), (16, 1)]
-    for k, (n_in, n_out) in enumerate(sizes, start=1):
-        w = a[f"sine_w{k}"].reshape(n_out, n_in)
-        acc = (h - zp[k - 1]) @ w.T + a[f"sine_b{k}"]
-        y = requantize(acc, a[f"sine_m{k}"], a[f"sine_s{k}"]) + zp[k]
-        act_min = zp[k] if k < 3 else -128
-        h = np.clip(y, act_min, 127)
-    return h.reshape(-1).astype(np.int8)
+    """TFLite Micro's output of the zoo sine model (compiled into the boards) for int8 inputs x."""
+    from edgeloop.models.reference import run_reference_batch
+
+    return run_reference_batch(SINE_TFLITE.read_bytes(), x.reshape(-1, 1, 1)).reshape(-1).astype(np.int8)
 
 
 def mean_int8(x: np.ndarray) -> int:
@@ -168,7 +132,7 @@ def mean_int8(x: np.ndarray) -> int:
 
 @pytest.fixture
 def sine_reference():
-    """The bit-exact Python reference of the sine test model (int8 array in, int8 array out)."""
+    """The bit-exact reference of the zoo sine model: TFLite Micro (int8 array in, int8 array out)."""
     return sine_int8
 
 

@@ -67,8 +67,9 @@ def test_build_errors_name_the_problem(tmp_path: Path, monkeypatch: pytest.Monke
 
 
 def test_model_folder_resolves_to_its_source(tmp_path: Path) -> None:
-    model = firmware_build.TEST_MODELS_DIR / "sine.c"
-    assert resolve_model(firmware_build.TEST_MODELS_DIR / "sine.c") == model.resolve()
+    model = firmware_build.TEST_MODELS_DIR / "mean64.c"
+    assert resolve_model(model) == model.resolve()
+    assert resolve_model("sine") == (firmware_build.ZOO_DIR / "sine" / "c" / "sine.c").resolve()
     (tmp_path / "m.c").write_text("")
     (tmp_path / "m.h").write_text("")
     assert resolve_model(tmp_path) == (tmp_path / "m.c").resolve()

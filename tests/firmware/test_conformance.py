@@ -6,16 +6,20 @@ codec of edgeloop.protocol, so a real board can be checked the same way.
 
 from __future__ import annotations
 
+import hashlib
 import struct
 import time
 
 import numpy as np
 import pytest
 
+import edgeloop
+
 from edgeloop.protocol import (Bench, BenchResult, Error, ErrorCode, Hello, Infer, Info, ListModels, ModelList,
                                ModelSelected, MsgType, Ping, Pong, Result, SelectModel, Stats, TimingSource,
                                encode_frame)
 
+SINE_TFLITE = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite"
 EXPECTED = {"host": ("host", TimingSource.HOST_CLOCK), "qemu": ("qemu-mps2-an500", TimingSource.QEMU_ICOUNT)}
 
 
@@ -41,7 +45,8 @@ def test_hello_returns_the_device_descriptor(board, link) -> None:
     sine, mean64, mean96 = info.models
     assert sine.input.dims == (1, 1) and sine.output.dims == (1, 1) and sine.macc == 288
     assert mean64.input.dims == (1, 64, 64, 1) and mean96.input.dims == (1, 96, 96, 1)
-    assert mean64.input.zero_point == -128 and sine.labels == ("sin(x)",)
+    assert mean64.input.zero_point == -128 and sine.labels == ("y",)
+    assert sine.hash == hashlib.sha256(SINE_TFLITE.read_bytes()).digest(), "compiled from the zoo's sine.tflite"
     # An empty HELLO payload reads as host_version 1 (SPEC 5.1).
     link.send_raw(encode_frame(MsgType.HELLO, 77, b""))
     assert isinstance(link.recv(77), Info)

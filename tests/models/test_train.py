@@ -145,3 +145,26 @@ def test_find_model_by_hash_locates_zoo_models(tmp_path: Path) -> None:
     assert find_model_by_hash(digest.hex()) == path
     assert find_model_by_hash(b"\0" * 32) is None
     assert find_model_by_hash(digest, [tmp_path]) is None
+
+
+@pytest.mark.slow
+def test_train_on_a_plain_folder_per_class_set(tmp_path: Path) -> None:
+    import cv2
+
+    rng = np.random.default_rng(0)
+    for cls in ("circle", "square"):
+        (tmp_path / "set" / cls).mkdir(parents=True)
+        for i in range(24):
+            img = np.full((32, 32, 3), int(rng.integers(0, 120)), np.uint8)
+            c, r = tuple(int(v) for v in rng.integers(10, 22, 2)), int(rng.integers(4, 9))
+            if cls == "circle":
+                cv2.circle(img, c, r, (255, 255, 255), -1)
+            else:
+                cv2.rectangle(img, (c[0] - r, c[1] - r), (c[0] + r, c[1] + r), (255, 255, 255), -1)
+            cv2.imwrite(str(tmp_path / "set" / cls / f"{i}.png"), img)
+    out = tmp_path / "shapes"
+    assert main(["train", "--task", "images", "--data", str(tmp_path / "set"), "--out", str(out), "--arch", "tiny",
+                 "--input-size", "32", "--epochs", "2", "--no-progress"]) == 0
+    report = json.loads((out / "report.json").read_text())
+    assert report["labels"] == ["circle", "square"] and report["fill_head"] is False
+    assert report["int8"]["n"] == 8  # 15 % of each class held out for test

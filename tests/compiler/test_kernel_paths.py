@@ -1,0 +1,176 @@
+"""Every path of the optimized int8 kernels (nn_opt.c), bit-exact with TFLite Micro.
+
+Shapes are chosen to hit each fast path and its tail cases: 2x2 (channel x pixel)
+blocks with an odd last pixel and an odd last channel, K not a multiple of 4 (the
+weight over-read of all but the last block), first layers with in_c 1 and 3, borders
+of the padded im2col, dilated columns, depthwise 3x3 interiors (unrolled) and other
+kernel sizes, channel counts not a multiple of 4, depth multipliers 2 and 3, and both
+requantization forms: the fused one (right shift >= 2) and the general one (scales
+that need a right shift of 0 or 1, or a left shift). The host runs the optimized
+code through the portable DSP model; test_qemu.py runs a model with these layers on
+the Cortex-M7 instructions.
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+import pytest
+
+from edgeloop.models.compiler.tflite_writer import ModelBuilder
+
+# (name, in (h, w, c), out_c or depth multiplier, k, stride, dilation, padding, depthwise)
+CONV_CASES = [
+    ("c4_same_odd_pixels", (5, 7, 8), 6, 3, 1, 1, "SAME", False),
+    ("c4_odd_out_c", (6, 6, 4), 5, 3, 1, 1, "SAME", False),
+    ("c4_one_out_c", (4, 5, 12), 1, 3, 2, 1, "SAME", False),
+    ("c4_pointwise", (6, 5, 16), 10, 1, 1, 1, "VALID", False),
+    ("c4_dilated_cols", (9, 9, 8), 4, 3, 1, 2, "SAME", False),
+    ("c4_kernel_wider_than_image", (3, 2, 4), 4, 5, 1, 1, "SAME", False),
+    ("c1_first_layer", (9, 11, 1), 8, 3, 1, 1, "SAME", False),
+    ("c3_first_layer_stride2", (10, 9, 3), 7, 3, 2, 1, "SAME", False),
+    ("c2_k_tail", (6, 6, 2), 4, 3, 1, 1, "VALID", False),
+    ("c5_k_tail_odd", (5, 5, 5), 3, 2, 1, 1, "SAME", False),
+    ("dw3x3_interior", (8, 9, 8), 1, 3, 1, 1, "SAME", True),
+    ("dw3x3_tail_channels", (7, 6, 6), 1, 3, 1, 1, "SAME", True),
+    ("dw3x3_stride2_valid", (9, 9, 4), 1, 3, 2, 1, "VALID", True),
+    ("dw5x5", (8, 8, 8), 1, 5, 1, 1, "SAME", True),
+    ("dw_dilated", (9, 9, 4), 1, 3, 1, 2, "SAME", True),
+    ("dw_mult2", (6, 6, 3), 2, 3, 1, 1, "SAME", True),
+    ("dw_mult3", (5, 6, 2), 3, 3, 2, 1, "SAME", True),
+]
+
+# requantization forms: scale factor of the output relative to s_in * s_w (M = 1 / factor)
+REQUANT = {"fused": None, "general": 0.4}   # None: the usual M << 0.25; 0.4: M = 2.5 (left shift)
+
+
+def _out(n: int, k: int, s: int, d: int, padding: str) -> int:
+    eff = (k - 1) * d + 1
+    return (n + s - 1) // s if padding == "SAME" else (n + s - eff) // s
+
+
+def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True) -> bytes:
+    """One CONV_2D or DEPTHWISE_CONV_2D layer with random weights and quantization."""
+    _, (h, w, c), oc_or_mult, k, s, d, padding, depthwise = case
+    rng = np.random.default_rng(seed)
+    oc = c * oc_or_mult if depthwise else oc_or_mult
+    k_len = k * k * (1 if depthwise else c)
+    s_in, zp_in = 0.04, int(rng.integers(-100, 100))
+    n_scales = oc if per_channel else 1
+    ws = rng.uniform(0.002, 0.02, n_scales)
+    if REQUANT[requant] is None:
+        s_out = s_in * float(ws.mean()) * np.sqrt(k_len) * 30
+    else:  # some channels with a multiplier >= 0.25 (general form); a mix when per channel
+        s_out = s_in * float(ws.min()) * REQUANT[requant]
+    b = ModelBuilder()
+    x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp_in)
+    shape = (1, k, k, oc) if depthwise else (oc, k, k, c)
+    wv = rng.integers(-127, 128, shape).astype(np.int8)
+    wt = b.tensor(shape, scale=list(ws), zero_point=[0] * n_scales, axis=3 if depthwise else 0, data=wv)
+    bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_scales,
+                  data=rng.integers(-3000, 3000, oc).astype(np.int32))
+    oh, ow = _out(h, k, s, d, padding), _out(w, k, s, d, padding)
+    y = b.tensor((1, oh, ow, oc), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    opts = dict(padding=padding, stride_w=s, stride_h=s, dilation_w=d, dilation_h=d,
+                activation=str(rng.choice(["NONE", "RELU", "RELU6"])))
+    if depthwise:
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=oc_or_mult, **opts)
+    else:
+        b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", **opts)
+    return b.build([x], [y])
+
+
+def fc_layer(n_in: int, n_out: int, requant: str, seed: int, batches: int = 1) -> bytes:
+    rng = np.random.default_rng(seed)
+    s_in = 0.05
+    ws = rng.uniform(0.002, 0.02, n_out)
+    s_out = (s_in * float(ws.mean()) * np.sqrt(n_in) * 30 if REQUANT[requant] is None
+             else s_in * float(ws.min()) * REQUANT[requant])
+    b = ModelBuilder()
+    x = b.tensor((batches, n_in), scale=s_in, zero_point=int(rng.integers(-50, 50)))
+    wv = rng.integers(-127, 128, (n_out, n_in)).astype(np.int8)
+    wt = b.tensor(wv.shape, scale=list(ws), zero_point=[0] * n_out, data=wv)
+    bt = b.tensor((n_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_out,
+                  data=rng.integers(-3000, 3000, n_out).astype(np.int32))
+    y = b.tensor((batches, n_out), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="NONE")
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+@pytest.mark.parametrize("case", CONV_CASES, ids=[c[0] for c in CONV_CASES])
+def test_conv_path_is_bit_exact(case: tuple, requant: str, bit_exact) -> None:
+    report = bit_exact(conv_layer(case, requant, seed=len(case[0])), count=3, seed=1)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+def test_per_tensor_quantization_paths_are_bit_exact(requant: str, bit_exact) -> None:
+    for case in (CONV_CASES[0], CONV_CASES[6], CONV_CASES[10], CONV_CASES[15]):
+        bit_exact(conv_layer(case, requant, seed=3, per_channel=False), count=2, seed=2, name=f"pt_{case[0]}")
+
+
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+@pytest.mark.parametrize("n_in,n_out,batches", [(64, 16, 1), (37, 5, 2), (3, 1, 1), (256, 7, 1)])
+def test_fc_path_is_bit_exact(n_in: int, n_out: int, batches: int, requant: str, bit_exact) -> None:
+    bit_exact(fc_layer(n_in, n_out, requant, seed=n_in, batches=batches), count=3, seed=3)
+
+
+def test_general_requant_cases_really_use_the_general_form() -> None:
+    """The 'general' layers must have an exponent > -2 (else both cases test the fused form)."""
+    from edgeloop.models.compiler import compile_bytes
+
+    for case in CONV_CASES[:3]:
+        shifts = compile_bytes(conv_layer(case, "general", seed=1), name="g").graph.steps[0].consts["shift"]
+        assert int(shifts.max()) > -2
+        shifts = compile_bytes(conv_layer(case, "fused", seed=1), name="f").graph.steps[0].consts["shift"]
+        assert int(shifts.max()) <= -2
+
+
+FUSED_REQUANT_CHECK = r"""
+#include <stdio.h>
+#include "nn_opt.c"
+/* rq_fast against the reference double rounding on edge and random accumulators. */
+int main(void) {
+    static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN,
+                                   INT32_MAX - 1, INT32_MIN + 1, 1 << 30, -(1 << 30), 12345678, -12345678};
+    static const int32_t mults[] = {0, 1 << 30, (1 << 30) + 1, INT32_MAX, 1518500250, 1717986918};
+    uint32_t s = 2463534242u;
+    long bad = 0, n = 0;
+    for (int r = 2; r <= 31; ++r) {
+        for (unsigned m = 0; m < sizeof mults / sizeof mults[0]; ++m) {
+            for (int i = 0; i < 20000; ++i) {
+                int32_t acc;
+                if (i < (int)(sizeof accs / sizeof accs[0])) {
+                    acc = accs[i];
+                } else {
+                    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+                    /* multiples of powers of two land on exact halves of both roundings */
+                    acc = (i & 1) ? (int32_t)s : (int32_t)((int32_t)(s & 0xFFFF) - 0x8000) * (1 << (s >> 28));
+                }
+                const int32_t want = nn_fx_requantize(acc, mults[m], -r);
+                const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
+                if (want != got && bad++ < 5) printf("acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, got, want);
+                ++n;
+            }
+        }
+    }
+    printf("checked %ld, %ld differ\n", n, bad);
+    return bad != 0;
+}
+"""
+
+
+def test_fused_requantization_equals_the_double_rounding(tmp_path) -> None:
+    from edgeloop.models.compiler.host import CFLAGS, NN_DIR
+
+    src = tmp_path / "rq_check.c"
+    src.write_text(FUSED_REQUANT_CHECK)
+    exe = tmp_path / "rq_check"
+    flags = [f for f in CFLAGS if f != "-fPIC"]
+    subprocess.run(["cc", *flags, "-Wno-unused-function", "-DNN_OPTIMIZED=1", "-I", str(NN_DIR), str(src),
+                    "-o", str(exe)], check=True, timeout=120)
+    run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout
+    assert "checked 3600000, 0 differ" in run.stdout
