@@ -145,6 +145,9 @@ class ImagePreprocessor:
         if len(dims) != 4 or dims[0] != 1 or dims[3] not in (1, 3):
             raise PreprocessError(f"model {model.name!r} input shape {list(dims)} is not an image "
                                   f"[1, H, W, 1|3]")
+        if model.input_norm:
+            raise PreprocessError(f"model {model.name!r} asks for per-pixel input standardisation, which image "
+                                  "preprocessing does not do: fold the normalisation into the network instead")
         self.model = model
         self.height, self.width, self.channels = dims[1], dims[2], dims[3]
         self.roi = roi or Roi()
@@ -266,11 +269,11 @@ class ImuPreprocessor:
         return self._resampler.push(chunk.data)
 
     def features(self, window: np.ndarray) -> np.ndarray:
-        """The model's real-valued input for one window×channels block."""
+        """The model's real-valued input for one window×channels block, standardised as INFO says."""
         if self.input_kind == InputKind.IMU_WINDOW:
-            return window
+            return self.model.standardize(window)
         from edgeloop.models.features import window_features  # numpy only; imported when needed
-        return np.asarray(window_features(window), dtype=np.float64).reshape(-1)
+        return self.model.standardize(np.asarray(window_features(window), dtype=np.float64).reshape(-1))
 
     def process(self, capture: Capture) -> list[Prepared]:
         """Append samples; return one `Prepared` per completed window (often none)."""
@@ -314,7 +317,7 @@ class TensorPreprocessor:
         if values.size != self.model.input.size:
             raise PreprocessError(f"model {self.model.name!r} takes {self.model.input.size} values "
                                   f"(shape {list(self.model.input.dims)}), the source gives {values.size}")
-        real = values.astype(np.float64).reshape(-1)
+        real = self.model.standardize(values.astype(np.float64).reshape(-1))
         return [Prepared(quantize(real, self.model.input).tobytes(), capture.timestamp, capture.index, values,
                          capture.meta)]
 

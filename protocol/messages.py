@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
+import numpy as np
+
 from edgeloop.protocol.framing import ProtocolError
 
 ACTIVE_MODEL = 0xFF  # INFER/BENCH model index meaning "the selected model"
@@ -205,6 +207,7 @@ class ModelDescriptor:
     sample_rate_hz: int = 0
     window: int = 0
     hop: int = 0
+    input_norm: tuple[tuple[float, float], ...] = ()  # (mean, std) per input element, or empty
 
     def encode(self) -> bytes:
         """Wire form, with its u16 length prefix."""
@@ -212,11 +215,15 @@ class ModelDescriptor:
             raise ValueError(f"model hash must be 32 bytes (SHA-256), got {len(self.hash)}")
         if len(self.labels) > 255:
             raise ValueError(f"model {self.name!r} has {len(self.labels)} labels; the protocol allows 255")
+        if len(self.input_norm) > 0xFFFF:
+            raise ValueError(f"model {self.name!r} has {len(self.input_norm)} input norms; the protocol allows 65535")
         body = (_str8(self.name) + self.hash
                 + struct.pack("<IIIBHHH", self.macc, self.flash_bytes, self.ram_bytes, self.input_kind,
                               self.sample_rate_hz, self.window, self.hop)
                 + self.input.encode() + self.output.encode()
-                + bytes([len(self.labels)]) + b"".join(_str8(label) for label in self.labels))
+                + bytes([len(self.labels)]) + b"".join(_str8(label) for label in self.labels)
+                + struct.pack("<H", len(self.input_norm))
+                + b"".join(struct.pack("<ff", mean, std) for mean, std in self.input_norm))
         return struct.pack("<H", len(body)) + body
 
     @classmethod
@@ -233,7 +240,17 @@ class ModelDescriptor:
             raise ProtocolError(f"model {name!r}: unknown input_kind {kind}") from exc
         inp, out = TensorDesc.read(sub), TensorDesc.read(sub)
         labels = tuple(sub.str8() for _ in range(sub.u8()))
-        return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop)
+        (norm_count,) = sub.unpack("H")
+        flat = sub.unpack(f"{2 * norm_count}f")
+        norms = tuple(zip(flat[0::2], flat[1::2]))
+        return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop, norms)
+
+    def standardize(self, values: np.ndarray) -> np.ndarray:
+        """Apply the input standardisation (SPEC 5.3) to a flat float array of the input's size."""
+        if not self.input_norm:
+            return values
+        mean, std = (np.asarray(col, dtype=np.float32) for col in zip(*self.input_norm))
+        return (np.asarray(values, dtype=np.float32).reshape(-1) - mean) / std
 
 
 def _encode_models(models: tuple[ModelDescriptor, ...]) -> bytes:

@@ -196,7 +196,7 @@ static void el_put_tensor(el_tx_t *tx, const nn_tensor_desc_t *t)
 static void el_put_model(el_tx_t *tx, const nn_model_t *m)
 {
     size_t len = 1u + el_str8_len(m->name) + 32u + 12u + 1u + 6u + el_tensor_size(&m->input) +
-                 el_tensor_size(&m->output) + 1u;
+                 el_tensor_size(&m->output) + 1u + 2u + 8u * (size_t)m->input_norm_count;
     for (uint8_t i = 0; i < m->label_count; i++) {
         len += 1u + el_str8_len(m->labels[i]);
     }
@@ -215,6 +215,10 @@ static void el_put_model(el_tx_t *tx, const nn_model_t *m)
     el_put_u8(tx, m->label_count);
     for (uint8_t i = 0; i < m->label_count; i++) {
         el_put_str8(tx, m->labels[i]);
+    }
+    el_put_u16(tx, m->input_norm_count);
+    for (uint32_t i = 0; i < 2u * (uint32_t)m->input_norm_count; i++) {
+        el_put_f32(tx, m->input_norm[i]);
     }
 }
 

@@ -75,6 +75,8 @@ typedef struct nn_model {
     const char *const *labels; /* label_count class names, output index order */
     uint32_t arena_bytes;      /* scratch invoke() needs, see the contract above */
     nn_status_t (*invoke)(const void *input, void *output, void *arena);
+    uint16_t input_norm_count; /* 0, or input element count: the host standardises inputs */
+    const float *input_norm;   /* input_norm_count (mean, std) pairs: x' = (x - mean) / std (SPEC.md 5.3) */
 } nn_model_t;
 
 #endif /* NN_MODEL_H */

@@ -6,10 +6,22 @@
  * loops use SMLAD (two 16x16 MACs per instruction) on operands widened with
  * SXTB16; on a host the instructions run through nn_dsp.h's portable model.
  *
- * Convolution: im2col of two output pixels into int16 columns with the input
- * offset added and padded taps set to 0, each group of 4 taps stored in the
- * order (0, 2, 1, 3) so that a word-load pairs with SXTB16 of 4 weights; then
- * a 2 output channels x 2 pixels block per pass (8 SMLAD per 4 taps).
+ * Requantization: scratch holds a per-channel table (bias, multiplier, rounding
+ * constants) built once per call. When every exponent is a right shift of 2..31
+ * (almost every real layer) the double rounding is done by one SMLAL and two
+ * single-cycle instructions (rq_fast); otherwise the general form is used. Each
+ * kernel body is instantiated for both forms.
+ *
+ * Convolution: the input offset is folded into the biases (bias + offset * sum of
+ * the weights), so im2col only widens: two output pixels into int16 columns,
+ * padded taps set to the input zero point, each group of 4 taps stored in the
+ * order (0, 2, 1, 3) so that a word-load pairs with SXTB16 of 4 weights; then a
+ * 2 output channels x 2 pixels block per pass (8 SMLAD per 4 taps, two groups
+ * per loop pass).
+ *
+ * Depthwise: 4 channels per pass in registers (SMLABB/SMLATT); interior pixels
+ * use biases with the offset folded in and a fully unrolled 3x3; a depth
+ * multiplier > 1 shares each input value between the channels it feeds.
  */
 #include "nn_kernels.h"
 

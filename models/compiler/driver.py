@@ -85,13 +85,18 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
         labels = meta.labels
     else:
         labels = _default_labels(graph)
+    inp = model.tensors[graph.input]
+    if meta.input_norm and len(meta.input_norm) != inp.size:
+        raise CompileError(f"input_norm has {len(meta.input_norm)} (mean, std) pairs, but the model input has "
+                           f"{inp.size} elements (shape {list(inp.shape)}); give one pair per input element")
     macc = sum(s.macc for s in graph.steps)
     cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
-    lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels)
+    lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels) + 8 * len(meta.input_norm)
     sha = hashlib.sha256(data).digest()
     c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
                           input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
-                          window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb)
+                          window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb,
+                          input_norm=meta.input_norm)
     return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
 
 

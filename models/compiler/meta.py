@@ -1,15 +1,23 @@
-"""The JSON sidecar of a model: labels, input kind and IMU windowing."""
+"""The JSON sidecar of a model: labels, input kind, IMU windowing and input standardisation.
+
+Input standardisation (``input_norm``: per-element mean and std, SPEC.md 5.3)
+comes from the sidecar's ``input_norm`` key or, when absent, from the
+``feature_norm`` of a ``NAME.preprocess.json`` beside ``NAME.meta.json`` (what
+``edgeloop train`` writes for IMU feature models).
+"""
 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 from edgeloop.models.compiler.errors import CompileError
 
 INPUT_KINDS = {"tensor": 0, "image": 1, "imu-window": 2, "imu-features": 3}
-_KEYS = {"labels", "input_kind", "sample_rate_hz", "window", "hop"}
+_KEYS = {"labels", "input_kind", "sample_rate_hz", "window", "hop", "input_norm"}
+_MAX_NORMS = 4096  # keeps a model descriptor within its u16 length
 
 
 @dataclass(frozen=True)
@@ -21,6 +29,7 @@ class ModelMeta:
     sample_rate_hz: int = 0
     window: int = 0
     hop: int = 0
+    input_norm: tuple[tuple[float, float], ...] = ()  # (mean, std) per input element
 
     @property
     def input_kind_code(self) -> int:
@@ -56,7 +65,24 @@ def parse_meta(obj: object, source: str = "metadata") -> ModelMeta:
     if kind not in ("imu-window", "imu-features") and any(ints.values()):
         raise CompileError(f"{source}: sample_rate_hz/window/hop apply to IMU input kinds only "
                            f"(input_kind is {kind!r})")
-    return ModelMeta(labels, kind, **ints)
+    norm = parse_norm(obj["input_norm"], f"{source}: input_norm") if "input_norm" in obj else ()
+    return ModelMeta(labels, kind, **ints, input_norm=norm)
+
+
+def parse_norm(obj: object, source: str) -> tuple[tuple[float, float], ...]:
+    """Validate ``{"mean": [...], "std": [...]}`` into (mean, std) pairs."""
+    if not isinstance(obj, dict) or set(obj) != {"mean", "std"}:
+        raise CompileError(f"{source}: expected an object with 'mean' and 'std' lists")
+    mean, std = obj["mean"], obj["std"]
+    if not (isinstance(mean, list) and isinstance(std, list) and len(mean) == len(std) <= _MAX_NORMS):
+        raise CompileError(f"{source}: 'mean' and 'std' must be lists of equal length (at most {_MAX_NORMS})")
+    pairs = []
+    for m, s in zip(mean, std):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (m, s)) \
+                or s <= 0:
+            raise CompileError(f"{source}: every mean must be a finite number and every std a positive one")
+        pairs.append((float(m), float(s)))
+    return tuple(pairs)
 
 
 def load_meta(path: Path) -> ModelMeta:
@@ -65,4 +91,14 @@ def load_meta(path: Path) -> ModelMeta:
         obj = json.loads(Path(path).read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
         raise CompileError(f"{path}: not valid JSON ({exc}); fix the metadata sidecar") from None
-    return parse_meta(obj, str(path))
+    meta = parse_meta(obj, str(path))
+    preprocess = Path(path).with_name(Path(path).name.removesuffix(".meta.json") + ".preprocess.json")
+    if not meta.input_norm and str(path).endswith(".meta.json") and preprocess.is_file():
+        try:
+            extra = json.loads(preprocess.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise CompileError(f"{preprocess}: not valid JSON ({exc})") from None
+        if isinstance(extra, dict) and "feature_norm" in extra:
+            norm = parse_norm(extra["feature_norm"], f"{preprocess}: feature_norm")
+            meta = ModelMeta(meta.labels, meta.input_kind, meta.sample_rate_hz, meta.window, meta.hop, norm)
+    return meta

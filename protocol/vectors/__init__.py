@@ -73,7 +73,8 @@ def _sample_models() -> tuple[m.ModelDescriptor, ...]:
         input_kind=m.InputKind.IMU_FEATURES,
         input=m.TensorDesc(m.DType.INT8, (1, 54), 0.05, 3),
         output=m.TensorDesc(m.DType.INT8, (1, 2), 0.00390625, -128),
-        labels=("adl", "fall"), sample_rate_hz=200, window=128, hop=64)
+        labels=("adl", "fall"), sample_rate_hz=200, window=128, hop=64,
+        input_norm=tuple((0.25 * i, 1.0 + 0.5 * i) for i in range(54)))
     return bottles, fall
 
 

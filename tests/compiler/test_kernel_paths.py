@@ -174,3 +174,58 @@ def test_fused_requantization_equals_the_double_rounding(tmp_path) -> None:
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
     assert "checked 3600000, 0 differ" in run.stdout
+
+
+# A chain over the same paths, for the Cortex-M7 run under QEMU (test_qemu.py):
+# (kind, out_c or depth multiplier, k, stride, dilation, padding, requant form)
+QEMU_CHAIN = [
+    ("conv", 8, 3, 1, 1, "SAME", "fused"),        # in_c 1: first-layer im2col, K tail
+    ("dw", 1, 3, 1, 1, "SAME", "general"),        # 3x3 interior + borders, general requant
+    ("conv", 7, 3, 2, 1, "SAME", "fused"),        # in_c 8: run im2col, odd out_c, stride 2
+    ("dw", 2, 3, 1, 1, "SAME", "fused"),          # depth multiplier 2, 7 channels (tail)
+    ("conv", 12, 1, 1, 1, "VALID", "general"),    # pointwise, in_c 14 (slot im2col)
+    ("dw", 1, 3, 1, 2, "SAME", "fused"),          # dilated, 12 channels
+    ("conv", 5, 3, 1, 2, "SAME", "general"),      # dilated columns
+]
+
+
+def qemu_chain_model(seed: int = 11, hw: tuple[int, int] = (11, 9)) -> bytes:
+    """QEMU_CHAIN on a 1-channel hw image, then a fully connected layer."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c = hw[0], hw[1], 1
+    s_in, zp = 0.04, -7
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for kind, n, k, s, d, padding, requant in QEMU_CHAIN:
+        dw = kind == "dw"
+        oc = c * n if dw else n
+        k_len = k * k * (1 if dw else c)
+        ws = rng.uniform(0.002, 0.02, oc)
+        s_out = (s_in * float(ws.mean()) * np.sqrt(k_len) * 30 if REQUANT[requant] is None
+                 else s_in * float(ws.min()) * REQUANT[requant])
+        shape = (1, k, k, oc) if dw else (oc, k, k, c)
+        wt = b.tensor(shape, scale=list(ws), zero_point=[0] * oc, axis=3 if dw else 0,
+                      data=rng.integers(-127, 128, shape).astype(np.int8))
+        bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * oc,
+                      data=rng.integers(-3000, 3000, oc).astype(np.int32))
+        h, w, c = _out(h, k, s, d, padding), _out(w, k, s, d, padding), oc
+        zp = int(rng.integers(-20, 20))
+        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zp)
+        opts = dict(padding=padding, stride_w=s, stride_h=s, dilation_w=d, dilation_h=d, activation="NONE")
+        if dw:
+            b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=n, **opts)
+        else:
+            b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", **opts)
+        x, s_in = y, float(s_out)
+    flat = b.tensor((1, h * w * c), scale=s_in, zero_point=zp)
+    b.op("RESHAPE", [x, b.tensor((2,), "int32", data=np.array([1, h * w * c], np.int32))], [flat])
+    ws = rng.uniform(0.002, 0.02, 5)
+    wt = b.tensor((5, h * w * c), scale=list(ws), zero_point=[0] * 5,
+                  data=rng.integers(-127, 128, (5, h * w * c)).astype(np.int8))
+    y = b.tensor((1, 5), scale=float(s_in * ws.mean() * np.sqrt(h * w * c) * 30), zero_point=3)
+    b.op("FULLY_CONNECTED", [flat, wt, -1], [y], "FullyConnectedOptions", activation="NONE")
+    return b.build([x0], [y])
+
+
+def test_qemu_chain_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(qemu_chain_model(), count=3, seed=4)

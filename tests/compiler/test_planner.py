@@ -11,7 +11,7 @@ from conftest import FIXTURES
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.host import kernel_objects
 from edgeloop.models.compiler.planner import ARENA
-from edgeloop.models.compiler.scratch import conv_scratch_bytes, fc_scratch_bytes
+from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
 from edgeloop.models.reference import tflm_arena_bytes
 
 CORPUS = sorted(FIXTURES.glob("random_*.tflite"))
@@ -82,11 +82,14 @@ def test_scratch_formulas_match_the_c_kernels() -> None:
 
     lib.nn_conv2d_s8_scratch_bytes.restype = ctypes.c_size_t
     lib.nn_fc_s8_scratch_bytes.restype = ctypes.c_size_t
+    lib.nn_depthwise_conv2d_s8_scratch_bytes.restype = ctypes.c_size_t
     rng = np.random.default_rng(5)
     for _ in range(50):
-        p = {"k_h": int(rng.integers(1, 8)), "k_w": int(rng.integers(1, 8)), "in_c": int(rng.integers(1, 300))}
+        p = {"k_h": int(rng.integers(1, 8)), "k_w": int(rng.integers(1, 8)), "in_c": int(rng.integers(1, 300)),
+             "out_c": int(rng.integers(1, 300))}
         c = Conv(**p)
         assert lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(c)) == conv_scratch_bytes(p)
+        assert lib.nn_depthwise_conv2d_s8_scratch_bytes(ctypes.byref(c)) == depthwise_scratch_bytes(p)
         f = {"in_features": int(rng.integers(1, 5000))}
         assert lib.nn_fc_s8_scratch_bytes(ctypes.byref(FC(**f))) == fc_scratch_bytes(f)
 

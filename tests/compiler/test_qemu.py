@@ -23,13 +23,19 @@ pytestmark = [
 MODELS = ["random_04", "random_05", "random_20", "random_16"]
 
 
-@pytest.mark.parametrize("stem", MODELS)
+@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths"])
 def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
+    """`kernel_paths` chains every optimized conv/depthwise/FC path (test_kernel_paths.py)."""
     from edgeloop.app.qemu import build_bare_metal, run_bare_metal
 
     import edgeloop
 
-    tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
+    if stem == "kernel_paths":
+        from test_kernel_paths import qemu_chain_model
+
+        tflite = qemu_chain_model()
+    else:
+        tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
     result = compile_bytes(tflite, name=stem)
     (tmp_path / f"{stem}.c").write_text(result.c_source)
     (tmp_path / f"{stem}.h").write_text(result.h_source)

@@ -1,4 +1,9 @@
-"""The committed model zoo: files, claims, fresh held-out accuracy on the oracle, and the compiled C."""
+"""The committed model zoo: files, claims, fresh held-out accuracy on the oracle, and the compiled C.
+
+Each report's int8 accuracy is re-measured on data no training run saw (fresh scenes with test-split
+shapes and backgrounds, fresh IMU subjects) with the TFLite Micro oracle; the margin covers the
+sampling error of the small sample (about 3 standard deviations).
+"""
 
 from __future__ import annotations
 
@@ -25,8 +30,18 @@ TARGETS = {
 }
 
 
+# Entries whose committed model does not reach its accuracy target yet: the claim test is expected to fail
+# (strict: it turns red the day the target is met, so this list must then shrink).
+SHORTFALLS: dict[str, str] = {}
+
+
 def _entries() -> list[str]:
     return sorted(p.parent.name for p in ZOO.glob("*/report.json") if p.parent.name in TARGETS)
+
+
+def _claim_params() -> list:
+    return [pytest.param(e, marks=pytest.mark.xfail(strict=True, reason=SHORTFALLS[e])) if e in SHORTFALLS else e
+            for e in _entries()]
 
 
 def _report(entry: str) -> dict:
@@ -54,23 +69,31 @@ def test_entry_files_and_meta(entry: str) -> None:
 
 
 @pytest.mark.parametrize("entry", _entries())
-def test_report_claims_meet_the_targets(entry: str) -> None:
+def test_int8_is_within_a_point_of_float_and_sizes_fit(entry: str) -> None:
     rep = _report(entry)
-    target, flash, ram = TARGETS[entry]
-    if entry == "sine":
-        assert rep["int8"]["mae"] <= target
-    elif entry == "fall":
-        assert rep["int8"]["event_recall"] >= target and rep["int8"]["event_false_alarm"] <= 0.05
+    _, flash, ram = TARGETS[entry]
+    if "accuracy" in rep["int8"]:
         assert rep["float"]["accuracy"] - rep["int8"]["accuracy"] <= 0.01
     else:
-        assert rep["int8"]["accuracy"] >= target
-        assert rep["float"]["accuracy"] - rep["int8"]["accuracy"] <= 0.01  # int8 within 1 point of float
+        assert rep["int8"]["mae"] <= rep["float"]["mae"] + 0.02
     analysis = rep["analysis"]
     assert analysis and analysis["macc"] > 0
     if flash:
         assert analysis["flash_bytes"] <= flash
     if ram:
         assert analysis["ram_bytes"] <= ram
+
+
+@pytest.mark.parametrize("entry", _claim_params())
+def test_report_claims_meet_the_accuracy_targets(entry: str) -> None:
+    rep = _report(entry)
+    target = TARGETS[entry][0]
+    if entry == "sine":
+        assert rep["int8"]["mae"] <= target
+    elif entry == "fall":
+        assert rep["int8"]["event_recall"] >= target and rep["int8"]["event_false_alarm"] <= 0.05
+    else:
+        assert rep["int8"]["accuracy"] >= target
 
 
 @pytest.mark.slow
@@ -114,7 +137,8 @@ def test_bottle_models_on_fresh_held_out_scenes(entry: str, n: int, margin: floa
         xs.append(to_model_input(render_bottle(fill, params, rng), size, color))
         ys.append(list(meta.labels).index(label))
     acc = float(np.mean(_int8(entry).predict(np.stack(xs)).argmax(-1) == np.array(ys)))
-    assert acc >= TARGETS[entry][0] - margin, f"{entry}: {acc:.3f} on {n} fresh held-out scenes"
+    claim = _report(entry)["int8"]["accuracy"]
+    assert acc >= claim - margin, f"{entry}: {acc:.3f} on {n} fresh held-out scenes, report claims {claim:.3f}"
 
 
 def _fresh_imu_windows(task: str, meta, subjects: int = 2):
@@ -144,7 +168,8 @@ def test_activity_model_on_fresh_subjects() -> None:
     meta = read_meta(ZOO / "imu_activity" / "imu_activity.tflite")
     x, y, _, _ = _fresh_imu_windows("activity", meta)
     acc = float(np.mean(_int8("imu_activity").predict(x).argmax(-1) == y))
-    assert acc >= 0.95 - 0.06, f"{acc:.3f} on {len(y)} windows of 2 fresh subjects"
+    claim = _report("imu_activity")["int8"]["accuracy"]
+    assert acc >= claim - 0.06, f"{acc:.3f} on {len(y)} windows of 2 fresh subjects, report claims {claim:.3f}"
 
 
 @pytest.mark.slow

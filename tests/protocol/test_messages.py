@@ -22,7 +22,7 @@ tensors = st.builds(TensorDesc, st.sampled_from(list(DType)), st.lists(st.intege
                     max_size=4).map(tuple), f32, st.integers(-(2**31), 2**31 - 1))
 models = st.builds(ModelDescriptor, text8, st.binary(min_size=32, max_size=32), u32, u32, u32,
                    st.sampled_from(list(InputKind)), tensors, tensors, st.lists(text8, max_size=8).map(tuple),
-                   u16, u16, u16)
+                   u16, u16, u16, st.lists(st.tuples(f32, f32), max_size=6).map(tuple))
 messages = st.one_of(
     st.builds(Hello, u8),
     st.builds(Info, u8, u8, u8, st.sampled_from(list(TimingSource)), u32, u32, u32, u8, text8, text8,
@@ -109,3 +109,18 @@ def test_tensor_sizes_and_bench_mean() -> None:
     assert math.isclose(BenchResult(0, 4, 1, 1, 5, 10).mean, 2.5)
     with pytest.raises(ValueError, match="runs"):
         Bench(0, 0).encode_payload()
+
+
+def test_input_standardisation_round_trips_and_applies() -> None:
+    import numpy as np
+
+    tensor = TensorDesc(DType.INT8, (1, 3), 0.1, 0)
+    model = ModelDescriptor("imu", bytes(32), 1, 2, 3, InputKind.IMU_FEATURES, tensor, tensor, ("a",),
+                            100, 64, 32, ((1.0, 2.0), (0.0, 1.0), (-1.0, 0.5)))
+    info = Info(1, 0, 2, TimingSource.HOST_CLOCK, 0, 1, 4096, 0, "fw", "host", (model,))
+    (event,) = Decoder().feed(encode_message(info, 1))
+    assert event.message.models[0].input_norm == model.input_norm
+    assert np.allclose(model.standardize(np.array([3.0, 5.0, 0.0])), [1.0, 5.0, 2.0])
+    plain = ModelDescriptor("img", bytes(32), 1, 2, 3, InputKind.IMAGE, tensor, tensor)
+    values = np.array([1.0, 2.0, 3.0])
+    assert plain.standardize(values) is values
