@@ -74,9 +74,14 @@ def cache_dir() -> Path:
 def available_models() -> list[str]:
     """Names accepted by :func:`resolve_model`: the test models and compiled zoo models."""
     names = {p.stem for p in TEST_MODELS_DIR.glob("*.c") if p.with_suffix(".h").is_file()}
-    if ZOO_DIR.is_dir():
-        names |= {d.name for d in ZOO_DIR.iterdir() if _zoo_source(d.name) is not None}
-    return sorted(names)
+    return sorted(names | set(zoo_models()))
+
+
+def zoo_models() -> list[str]:
+    """Names of the bundled zoo models that have compiled C (models/zoo/NAME/c/NAME.c)."""
+    if not ZOO_DIR.is_dir():
+        return []
+    return sorted(d.name for d in ZOO_DIR.iterdir() if _zoo_source(d.name) is not None)
 
 
 def _zoo_source(name: str) -> Path | None:

@@ -33,9 +33,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def bundled_models() -> list[str]:
     """The zoo's compiled models, plus the image test model when the zoo has no image model yet."""
-    from edgeloop.app.firmware_build import ZOO_DIR, available_models
+    from edgeloop.app.firmware_build import zoo_models
 
-    zoo = [name for name in available_models() if (ZOO_DIR / name / f"{name}.c").is_file()]
+    zoo = zoo_models()
     return zoo + [FALLBACK_MODEL] if not any("bottle" in name for name in zoo) else zoo
 
 
