@@ -6,7 +6,8 @@ Figures (host wall clock unless named "instructions", which are emulated counts 
   infer_rps_serial_4KB      mean64 INFER round trips per second, one request in flight
   infer_rps_pipelined_4KB   the same with rx_credit requests in flight
   link_MBps_pipelined       request + reply wire bytes per second while pipelined
-  instructions_<model>      BENCH minimum per inference, in emulated instructions
+  instructions_<model>      BENCH minimum per inference, in emulated instructions, for mean64 and
+                            every bundled zoo model
   bare_metal_run_s          run_bare_metal() of the port self-test (start, run, exit)
 
     python bench/qemu_board.py [--json] [--seconds S]
@@ -23,10 +24,10 @@ import serial
 
 import edgeloop
 from edgeloop.app import qemu
-from edgeloop.app.firmware_build import build_firmware
+from edgeloop.app.firmware_build import build_firmware, zoo_models
 from edgeloop.protocol import Bench, BenchResult, Decoder, Frame, Hello, Infer, Info, Message, encode_message
 
-MODELS = ("sine", "mean64")
+MODELS = ("mean64", *zoo_models())  # mean64 (index 0) carries the 4 KB link figures
 
 
 class _Client:
@@ -59,7 +60,7 @@ class _Client:
 
 
 def _infer_rate(client: _Client, in_flight: int, seconds: float) -> tuple[float, float]:
-    request = Infer(model=1, input=bytes(4096))
+    request = Infer(model=0, input=bytes(4096))
     client.wire_bytes = 0
     done, start = 0, time.perf_counter()
     for _ in range(in_flight):
