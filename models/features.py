@@ -18,8 +18,9 @@ implements the same definitions (checked to 1e-4 relative error).
 
 `FeatureNorm` standardises features before int8 quantization: one int8
 scale cannot hold a gyro variance of 10⁴ dps² and a Petrosian dimension
-that moves in the third decimal at once, so the trained model's meta.json
-carries per-feature mean and std (docs/formats.md).
+that moves in the third decimal at once, so the trained model's
+NAME.preprocess.json carries per-feature mean and std (docs/formats.md), which
+`edgeloop compile` puts into the model descriptor (SPEC.md 5.3).
 """
 
 from __future__ import annotations

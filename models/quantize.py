@@ -53,7 +53,8 @@ class ModelMeta:
     channel names and per-feature standardisation `feature_norm` (the host
     computes `(x - mean) / std` before quantizing with the input tensor's scale
     and zero point, because one int8 scale cannot hold statistics whose ranges
-    differ by five decades); for images, the size, channels and pixel scaling.
+    differ by five decades; `edgeloop compile` copies it into the descriptor's
+    `norms`); for images, the size, channels and pixel scaling.
     """
 
     labels: tuple[str, ...]
@@ -312,9 +313,8 @@ def find_model_by_hash(sha256: bytes | str, folders: Sequence[Path] | None = Non
     """The int8 `.tflite` file whose SHA-256 is `sha256` (as in a model descriptor, SPEC.md 5.3).
 
     Searches `folders` (default: the bundled zoo) recursively and returns None
-    when no file matches. A host that talks to a board uses this to find the
-    model's NAME.preprocess.json (e.g. the feature standardisation of an
-    `imu-features` model), which the descriptor does not carry.
+    when no file matches: how a host finds the training artefacts (report,
+    preprocess.json, float model) of the model a board runs.
     """
     import hashlib
 

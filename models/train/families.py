@@ -19,8 +19,8 @@ class ImagePreset:
 
 
 IMAGE_PRESETS: dict[str, ImagePreset] = {
-    "demo": ImagePreset(96, "gray", 8, 3, 40, "96×96 gray, 8→64 channels: the live demo model (≤ 64 KB flash/RAM)"),
-    "tiny": ImagePreset(64, "gray", 4, 3, 40, "64×64 gray, 4→32 channels: the smallest useful model (≤ 16 KB flash)"),
+    "demo": ImagePreset(96, "gray", 8, 3, 40, "96×96 gray, 8→64 channels: the live demo model"),
+    "tiny": ImagePreset(64, "gray", 4, 3, 40, "64×64 gray, 4→32 channels: the smallest preset"),
     "wide": ImagePreset(96, "gray", 16, 3, 40, "96×96 gray, 16→128 channels: the accuracy ceiling of the family"),
 }
 
