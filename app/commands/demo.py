@@ -10,6 +10,7 @@ from edgeloop.app.commands.gui import add_gui_options, launch
 from edgeloop.app.gui.display import NO_DISPLAY_HINT, has_display
 from edgeloop.protocol import InputKind, ModelDescriptor
 
+DEMO_SOURCE = "synthetic:bottles?seed=3"
 FALLBACK_MODEL = "mean96"  # a firmware test model (image in, mean brightness out), used when the zoo has no image model
 
 
@@ -27,7 +28,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="models to build into the board (default: every zoo model)")
     p.add_argument("--headless", action="store_true", help="no GUI even when a display is present")
     add_gui_options(p)
-    add_stream_options(p, source_default="synthetic:bottles")
+    # Seed 3 opens on a clearly lit bottle; later bottles in the loop get fresh, harder scenes.
+    add_stream_options(p, source_default=DEMO_SOURCE)
     p.set_defaults(func=run)
 
 
