@@ -116,6 +116,15 @@ static inline int32_t col_slot(int32_t k, int32_t lane) {
     return 2 * (k & ~3) + 4 * lane + perm[k & 3];
 }
 
+/* Kernel taps [*k0, *k1) of a window starting at `origin` (step `dil`, `k` taps) that land in [0, extent). */
+static inline void nn_valid_taps(int32_t origin, int32_t dil, int32_t k, int32_t extent, int32_t *k0, int32_t *k1) {
+    int32_t lo = 0, hi = k;
+    while (lo < hi && origin + lo * dil < 0) ++lo;
+    while (hi > lo && origin + (hi - 1) * dil >= extent) --hi;
+    *k0 = lo;
+    *k1 = hi;
+}
+
 /* Fill lane `lane` of the column pair for output pixel (b, oy, ox). The input
  * offset is folded into the bias (see conv_fold), so valid taps hold the raw input
  * and padded taps the input zero point (x + offset = 0 there, as in the reference);
@@ -132,9 +141,8 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
     const int16_t zp = (int16_t)(-p->in_offset);
     const int8_t *img = in + b * in_h * in_w * ic;
     /* valid kernel columns kx0 .. kx1-1 (the same for every kernel row) */
-    int32_t kx0 = 0, kx1 = k_w;
-    while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
-    while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+    int32_t kx0, kx1;
+    nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
     if ((ic & 3) == 0 && dil_w == 1) {
         const uint32_t zp2 = nn_dup16(zp);
         int16_t *dst = col + 4 * lane;
@@ -390,14 +398,12 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
             /* first and one-past-last kernel rows that land inside the image */
-            int32_t ky0 = 0, ky1 = k_h;
-            while (ky0 < ky1 && iy0 + ky0 * dil_h < 0) ++ky0;
-            while (ky1 > ky0 && iy0 + (ky1 - 1) * dil_h >= in_h) --ky1;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, dil_h, k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0 = 0, kx1 = k_w;
-                while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
-                while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
                 const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
                 const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ch;
@@ -474,14 +480,12 @@ NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t 
         const int8_t *img = in + b * in_h * in_w * ic_n;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0 = 0, ky1 = k_h;
-            while (ky0 < ky1 && iy0 + ky0 * dil_h < 0) ++ky0;
-            while (ky1 > ky0 && iy0 + (ky1 - 1) * dil_h >= in_h) --ky1;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, dil_h, k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
                 const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0 = 0, kx1 = k_w;
-                while (kx0 < kx1 && ix0 + kx0 * dil_w < 0) ++kx0;
-                while (kx1 > kx0 && ix0 + (kx1 - 1) * dil_w >= in_w) --kx1;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
                 const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
                 const int32_t off = interior ? 0 : in_offset;
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * oc_n;
