@@ -164,6 +164,7 @@ class _Pending:
     sent_at: float = 0.0
     deadline: float = 0.0
     attempts: int = 0
+    fixed_timeout: bool = False  # the caller chose the timeout: do not adapt it on retries
 
 
 Opener = Callable[[str], Transport]
@@ -204,6 +205,7 @@ class Session:
         self._state_detail = ""
         self.info: Info | None = None
         self._infer_ticks: dict[int, float] = {}  # model -> recent t_infer in seconds
+        self._infer_rtt: dict[int, float] = {}  # model -> longest recent INFER round trip (wall clock, s)
         self._consecutive_failures = 0
         self._counts = collections.Counter()
         self._decode_errors: collections.Counter[str] = collections.Counter()
@@ -378,13 +380,14 @@ class Session:
         transport = self._transport
         byte_rate = transport.byte_rate if transport else 92160.0
         reply_bytes = 64
-        compute = 0.0
+        compute = seen = 0.0
         info = self.info
         if isinstance(request, (Infer, Bench)) and info and info.models:
             index = info.active_model if request.model == ACTIVE_MODEL else request.model
             if 0 <= index < len(info.models):
                 reply_bytes += info.models[index].output.nbytes
                 compute = self._infer_ticks.get(index, 0.0)
+                seen = self._infer_rtt.get(index, 0.0)
                 if isinstance(request, Bench):
                     compute *= request.runs
         elif isinstance(request, Ping):
@@ -392,7 +395,10 @@ class Session:
         wire = (len(request.encode_payload()) * 1.01 + 16 + reply_bytes) / byte_rate
         # Up to `credit` requests queue ahead on the wire and in the device, so a request may wait
         # for that many transfers and inferences before its own: scale both terms by the credit.
-        return self.base_timeout + (3 * wire + compute) * self.credit
+        formula = self.base_timeout + (3 * wire + compute) * self.credit
+        # A link slower than its nominal rate (QEMU's emulated UART, a busy USB hub) shows in the round
+        # trips seen so far: never time out before three of those have passed.
+        return max(formula, 3 * seen) if isinstance(request, Infer) else formula
 
     def request(self, message: Message, *, timeout: float | None = None, retries: int | None = None,
                 credit_timeout: float | None = None) -> Future:
@@ -421,7 +427,7 @@ class Session:
                 self._credit_free.wait(0.1 if left is None else min(left, 0.1))
             pending = _Pending(message, Future(), submitted,
                                timeout if timeout is not None else self._expected_timeout(message),
-                               self.retries if retries is None else retries)
+                               self.retries if retries is None else retries, fixed_timeout=timeout is not None)
             pending.future.set_running_or_notify_cancel()
             pending.granted_at = time.monotonic()
             seq = self._next_seq()
@@ -443,6 +449,9 @@ class Session:
         """Encode and write one attempt of `pending` under `seq` (lock held)."""
         pending.wire = encode_message(pending.request, seq, max_payload=self.max_payload)
         pending.attempts += 1
+        if pending.attempts > 1 and not pending.fixed_timeout:
+            # Back off: the link may be slower than assumed (round trips seen since then show it too).
+            pending.timeout = max(2 * pending.timeout, self._expected_timeout(pending.request))
         pending.sent_at = time.monotonic()  # after encoding: encode time is host overhead, not link time
         pending.deadline = pending.sent_at + pending.timeout
         self._pending[seq] = pending
@@ -559,6 +568,10 @@ class Session:
                 self._rtts.append(now - pending.sent_at)
                 if isinstance(message, Result) and message.tick_hz:
                     self._infer_ticks[message.model] = message.t_infer / message.tick_hz
+                if isinstance(message, Result):
+                    # Decays slowly so one slow reply does not stretch timeouts for long.
+                    rtt = now - pending.sent_at
+                    self._infer_rtt[message.model] = max(rtt, 0.9 * self._infer_rtt.get(message.model, rtt))
         if error is not None:
             pending.future.set_exception(error)
         else:

@@ -275,8 +275,9 @@ def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1
     error and cosine similarity are over dequantized real values
     (`scale × (q − zero_point)`; pass scale 1 for float outputs).
     """
-    b = np.asarray(board, np.float64).reshape(len(board), -1)
-    r = np.asarray(reference, np.float64).reshape(len(reference), -1)
+    # A run that stopped before its first reply has 0 rows, which reshape(0, -1) cannot infer.
+    b = np.asarray(board, np.float64).reshape(len(board), -1) if len(board) else np.zeros((0, 0))
+    r = np.asarray(reference, np.float64).reshape(len(reference), -1) if len(reference) else np.zeros((0, 0))
     if b.shape != r.shape:
         raise ValueError(f"board outputs {b.shape} and reference outputs {r.shape} differ in shape")
     if not len(b):
@@ -329,8 +330,9 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
             out["per_macc"] = {"value": float(t.mean() * cpu_hz / tick_hz / macc), "unit": "cycles/MACC",
                                "timing": timing.label}
         elif timing == TimingSource.QEMU_ICOUNT:
-            out["per_macc"] = {"value": float(t.mean() / macc), "unit": "emulated instructions/MACC",
-                               "timing": timing.label}
+            # Under `-icount shift=0` each instruction advances virtual time by 1 ns.
+            out["per_macc"] = {"value": float(t.mean() * 1e9 / tick_hz / macc),
+                               "unit": "emulated instructions/MACC", "timing": timing.label}
         else:
             out["per_macc"] = {"value": float(us.mean() * 1e3 / macc), "unit": "host ns/MACC",
                                "timing": timing.label}
