@@ -26,14 +26,15 @@ def _quiet_stderr() -> Iterator[None]:
         os.close(saved)
 
 
-def _interpreter(tflite_bytes: bytes, arena_size: int | None = None):
+def _interpreter(tflite_bytes: bytes, arena_size: int | None = None, model=None):
+    """A TFLM interpreter; `model` (the parsed flatbuffer) saves parsing it again when the caller has it."""
     from tflite_micro.python.tflite_micro import runtime
 
     if arena_size is None:
         # Every activation tensor twice over plus the package's own heuristic: always enough.
         from edgeloop.models.compiler.tflite_reader import read_tflite
 
-        model = read_tflite(bytes(tflite_bytes))
+        model = model or read_tflite(bytes(tflite_bytes))
         activations = sum(t.nbytes for t in model.tensors if t.data is None)
         arena_size = 2 * activations + 10 * len(tflite_bytes) + 65536
     return runtime.Interpreter.from_bytes(bytes(tflite_bytes), arena_size=arena_size)
@@ -45,7 +46,10 @@ def run_reference(tflite_bytes: bytes, inputs: np.ndarray | Sequence[np.ndarray]
     `inputs` is one array per model input (a bare array for single-input
     models), already in the input tensor's dtype and shape.
     """
-    interp = _interpreter(tflite_bytes)
+    from edgeloop.models.compiler.tflite_reader import read_tflite
+
+    model = read_tflite(bytes(tflite_bytes))
+    interp = _interpreter(tflite_bytes, model=model)
     if isinstance(inputs, np.ndarray):
         inputs = [inputs]
     for i, x in enumerate(inputs):
@@ -53,10 +57,7 @@ def run_reference(tflite_bytes: bytes, inputs: np.ndarray | Sequence[np.ndarray]
         arr = np.asarray(x, dtype=details["dtype"]).reshape(details["shape"])
         interp.set_input(arr, i)
     interp.invoke()
-    from edgeloop.models.compiler.tflite_reader import read_tflite
-
-    count = len(read_tflite(bytes(tflite_bytes)).outputs)
-    return [np.array(interp.get_output(i), copy=True) for i in range(count)]
+    return [np.array(interp.get_output(i), copy=True) for i in range(len(model.outputs))]
 
 
 def run_reference_batch(tflite_bytes: bytes, inputs: np.ndarray) -> np.ndarray:
