@@ -24,6 +24,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
     b.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     b.add_argument("--size", type=int, default=96, help="image side in pixels (default 96)")
+    b.add_argument("--margin", type=float, default=None,
+                   help="keep fill levels at least this far from a boundary between two fill classes "
+                        "(default 0.04: a frame on a boundary has no right label; 0 draws whole bins)")
     b.add_argument("--no-progress", action="store_true", help="no progress bar")
     b.set_defaults(func=_run_bottles)
 
@@ -40,9 +43,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run_bottles(args: argparse.Namespace) -> int:
-    from edgeloop.models.data.bottles import generate_bottle_set
+    from edgeloop.models.data.bottles import LABEL_MARGIN, generate_bottle_set
 
-    counts = generate_bottle_set(args.out, args.n, seed=args.seed, size=args.size, progress=not args.no_progress)
+    margin = LABEL_MARGIN if args.margin is None else args.margin
+    counts = generate_bottle_set(args.out, args.n, seed=args.seed, size=args.size, progress=not args.no_progress,
+                                 margin=margin)
     print(f"wrote {sum(counts.values())} images to {args.out} "
           f"({', '.join(f'{k} {v}' for k, v in counts.items())}) with manifest.jsonl")
     return 0

@@ -30,6 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--color", choices=("gray", "rgb"), help="image channels (overrides the preset)")
     p.add_argument("--width", type=int, help="channels of the first conv / hidden units (overrides the preset)")
     p.add_argument("--depth", type=int, help="conv blocks / hidden layers (overrides the preset)")
+    p.add_argument("--max-channels", type=int,
+                   help="channel cap of the image CNN's deeper convs (overrides the preset's, which scales with --width)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -44,8 +46,9 @@ def run(args: argparse.Namespace) -> int:
     name = args.name or args.out.name.replace("-", "_")
     report = train(TrainRequest(
         task=args.task, data=list(args.data), out=args.out, seed=args.seed, name=name, arch=args.arch,
-        input_size=args.input_size, color=args.color, width=args.width, depth=args.depth, epochs=args.epochs,
-        window=args.window, hop=args.hop, progress=not args.no_progress,
+        input_size=args.input_size, color=args.color, width=args.width, depth=args.depth,
+        max_channels=args.max_channels, epochs=args.epochs, window=args.window, hop=args.hop,
+        progress=not args.no_progress,
     ))
     fl, q = report["float"], report["int8"]
     if "accuracy" in fl:

@@ -75,6 +75,23 @@ def fill_range(label: str) -> tuple[float, float]:
     return FILL_EDGES[i - 1], FILL_EDGES[i]
 
 
+LABEL_MARGIN = 0.04
+"""Default guard band of the generated sets: no fill level closer than this to a boundary between two fill
+classes. A frame whose surface sits on a boundary has no right answer (a person labelling real recordings
+skips it too); drawing levels clear of the boundaries keeps the labels honest. Live frames still sweep the
+whole range, so a classifier is uncertain near a boundary, as it should be."""
+
+
+def label_range(label: str, margin: float = LABEL_MARGIN) -> tuple[float, float]:
+    """The interval a generated fill level of class `label` is drawn from: `fill_range` shrunk by
+    `margin` at each boundary it shares with another fill class (0 and 1 border no other class)."""
+    if not 0.0 <= margin < (FILL_EDGES[1] - FILL_EDGES[0]) / 2:
+        raise ValueError(f"label margin {margin} must be in [0, {(FILL_EDGES[1] - FILL_EDGES[0]) / 2}) "
+                         "(half a fill class)")
+    low, high = fill_range(label)
+    return (low + margin if low > FILL_EDGES[0] else low), (high - margin if high < FILL_EDGES[-1] else high)
+
+
 # --------------------------------------------------------------------------------------------- parameters
 
 
@@ -709,11 +726,13 @@ def _split_counts(n: int) -> dict[str, int]:
     return counts
 
 
-def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, progress: bool = True) -> dict[str, int]:
+def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, progress: bool = True,
+                        margin: float = LABEL_MARGIN) -> dict[str, int]:
     """Write `n` images (70 % train, 10 % val, 20 % test) as folder-per-class PNGs plus manifest.jsonl.
 
     Classes are balanced within each split; fill levels are uniform inside
-    each class's bin. Image i depends only on (seed, i), so a set is
+    each class's bin, at least `margin` away from a boundary with another
+    fill class (see LABEL_MARGIN; 0 draws the whole bin). Image i depends only on (seed, i), so a set is
     reproducible and any image can be regenerated from its manifest record.
     Returns the image count per split.
     """
@@ -727,6 +746,7 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
                          "(every class in every split)")
     if size < 16:
         raise ValueError(f"--size {size} is too small; use at least 16 pixels")
+    label_range(FILL_LABELS[1], margin)  # validates the margin before anything is written
     root = Path(out)
     require_empty_folder(root)
     counts = _split_counts(n)
@@ -738,7 +758,7 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
                 rng = np.random.default_rng([seed, index])
                 label = FILL_LABELS[k % len(FILL_LABELS)]
                 params = sample_scene(rng, split, container="none" if label == NO_BOTTLE else None, size=size)
-                fill = None if label == NO_BOTTLE else float(rng.uniform(*fill_range(label)))
+                fill = None if label == NO_BOTTLE else float(rng.uniform(*label_range(label, margin)))
                 img = render_bottle(fill, params, rng)
                 rel = f"{split}/{label}/{split}_{index:06d}.png"
                 (root / split / label).mkdir(parents=True, exist_ok=True)
@@ -752,5 +772,5 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
                 bar.update(1)
     write_manifest(root, records, FILL_LABELS, task="bottles", generator="edgeloop.models.data.bottles",
                    seed=seed, size=size, counts=counts,
-                   fill_bins={lab: list(fill_range(lab)) for lab in FILL_LABELS[1:]})
+                   fill_bins={lab: list(fill_range(lab)) for lab in FILL_LABELS[1:]}, label_margin=margin)
     return counts

@@ -8,32 +8,34 @@ from typing import Any
 
 @dataclass(frozen=True)
 class ImagePreset:
-    """Size knobs of an image CNN: input side, gray or RGB, first-layer width and depth."""
+    """Size knobs of an image CNN: input side, gray or RGB, stem width, depth and the channel cap."""
 
     input_size: int
     color: str
     width: int
     depth: int
+    max_channels: int
     epochs: int
     description: str
 
 
 IMAGE_PRESETS: dict[str, ImagePreset] = {
-    "demo": ImagePreset(96, "gray", 8, 3, 40, "96×96 gray, 8→64 channels: the live demo model"),
-    "tiny": ImagePreset(64, "gray", 4, 3, 40, "64×64 gray, 4→32 channels: the smallest preset"),
-    "wide": ImagePreset(96, "gray", 16, 3, 40, "96×96 gray, 16→128 channels: the accuracy ceiling of the family"),
+    "demo": ImagePreset(96, "gray", 8, 3, 32, 40, "96×96 gray, 8→32 channels: the live demo model"),
+    "tiny": ImagePreset(64, "gray", 8, 3, 16, 40, "64×64 gray, 8→16 channels: the smallest preset"),
+    "wide": ImagePreset(96, "gray", 16, 3, 64, 40, "96×96 gray, 16→64 channels: the accuracy ceiling of the family"),
 }
 
 
 def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int = 8, depth: int = 3,
-                    dropout: float = 0.2, name: str = "image_cnn") -> Any:
-    """A MobileNet-style tiny CNN: a stride-2 3×3 conv stem, then `depth` stages, each a stride-2
-    depthwise 3×3 + pointwise 1×1 pair doubling the channels (capped at 8×width) and a stride-1 pair
-    refining at that resolution, then Flatten → Dense softmax.
+                    max_channels: int | None = None, dropout: float = 0.2, name: str = "image_cnn") -> Any:
+    """A plain tiny CNN: a stride-2 3×3 conv stem, then `depth` stages of 2×2 max pool + 3×3 conv doubling
+    the channels (capped at `max_channels`, default 4×width), then Flatten → Dense softmax.
 
-    Stride-2 depthwise convs instead of pooling keep every op's input+output small, which is what sets
-    the activation RAM on the MCU. Flatten (not global pooling) keeps *where* things are: the fill
-    level is a vertical position. Inputs are pixels scaled to [0, 1].
+    Full 3×3 convolutions (no depthwise/pointwise split) put nearly every MAC into the one kernel the
+    Cortex-M DSP path runs at about one instruction per MAC, and each sees whole neighbourhoods across
+    channels, which is what locating a faint liquid surface against a container's outline needs.
+    Flatten (not global pooling) keeps *where* things are: the fill level is a vertical position.
+    Inputs are pixels scaled to [0, 1].
     """
     import keras
     from keras import layers
@@ -42,20 +44,22 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
         raise ValueError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
     if width < 1 or depth < 1:
         raise ValueError("width and depth must be at least 1")
+    cap = max_channels or 4 * width
+    if cap < width:
+        raise ValueError(f"max_channels {cap} is below the stem width {width}")
+
+    def conv_bn_relu(x: Any, ch: int, stride: int) -> Any:
+        x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False)(x)
+        x = layers.BatchNormalization(momentum=0.9)(x)
+        return layers.ReLU()(x)
+
     inp = keras.Input((input_size, input_size, channels), name="image")
-    x = layers.Conv2D(width, 3, strides=2, padding="same", use_bias=False)(inp)
-    x = layers.BatchNormalization(momentum=0.9)(x)
-    x = layers.ReLU()(x)
+    x = conv_bn_relu(inp, width, 2)
     ch = width
     for _ in range(depth):
-        for stride in (2, 1):  # downsample, then refine at the same resolution
-            x = layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=0.9)(x)
-            x = layers.ReLU()(x)
-            ch = min(ch * 2, width * 8) if stride == 2 else ch
-            x = layers.Conv2D(ch, 1, use_bias=False)(x)
-            x = layers.BatchNormalization(momentum=0.9)(x)
-            x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2)(x)
+        ch = min(ch * 2, cap)
+        x = conv_bn_relu(x, ch, 1)
     x = layers.Flatten(name="features")(x)
     x = layers.Dropout(dropout)(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)

@@ -51,7 +51,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
         raise ValueError(f"no training images for class(es) {missing}; record or generate some first")
     model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
-                            name=req.name)
+                            max_channels=req.max_channels or preset.max_channels * width // preset.width, name=req.name)
     use_fill = bool(np.isfinite(fill).any())
     cfg = FitConfig(epochs=req.epochs or preset.epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,

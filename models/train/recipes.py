@@ -35,6 +35,7 @@ class TrainRequest:
     color: str | None = None
     width: int | None = None
     depth: int | None = None
+    max_channels: int | None = None
     epochs: int | None = None
     window: int | None = None
     hop: int | None = None
@@ -50,7 +51,7 @@ class TrainRequest:
             argv += ["--name", self.name]
         if self.task in ("bottles", "images") and self.arch != "demo":
             argv += ["--arch", self.arch]
-        for opt in ("input_size", "color", "width", "depth", "epochs", "window", "hop"):
+        for opt in ("input_size", "color", "width", "depth", "max_channels", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
                 argv += [f"--{opt.replace('_', '-')}", str(value)]

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from edgeloop.models.data.bottles import (
-    BACKGROUND_POOLS, FILL_LABELS, SHAPE_POOLS, SceneParams, fill_class, fill_range, generate_bottle_set,
+    BACKGROUND_POOLS, FILL_LABELS, SHAPE_POOLS, LABEL_MARGIN, SceneParams, fill_class, fill_range,
+    generate_bottle_set, label_range,
     render_bottle, sample_scene, shape_prototype,
 )
 from edgeloop.models.data.imagesets import load_image_set, scan_image_set, to_model_input
@@ -26,6 +27,16 @@ def test_fill_classes_bin_the_fill_level() -> None:
         fill_class(1.2)
     with pytest.raises(ValueError, match="fill class"):
         fill_range("no_bottle")
+
+
+def test_label_range_keeps_clear_of_boundaries_between_classes() -> None:
+    m = LABEL_MARGIN
+    assert label_range("empty") == (0.0, 0.25 - m)  # fill 0 borders no other class
+    assert label_range("low") == (0.25 + m, 0.5 - m)
+    assert label_range("full") == (0.75 + m, 1.0)
+    assert label_range("half", 0.0) == fill_range("half")
+    with pytest.raises(ValueError, match="half a fill class"):
+        label_range("low", 0.2)
 
 
 def test_render_is_deterministic_and_rgb_uint8() -> None:
@@ -98,6 +109,8 @@ def test_generated_set_layout_balance_and_held_out_split(tiny_bottles: Path) -> 
             assert r["fill"] is None
         else:
             assert fill_class(r["fill"]) == r["label"]
+            low, high = label_range(r["label"], meta["label_margin"])
+            assert low <= r["fill"] <= high
     train_shapes = {r["shape_id"] for r in recs if r["split"] == "train" and r["shape_id"] is not None}
     test_shapes = {r["shape_id"] for r in recs if r["split"] == "test" and r["shape_id"] is not None}
     train_bgs = {r["background_id"] for r in recs if r["split"] == "train"}
@@ -111,9 +124,8 @@ def test_manifest_record_regenerates_its_image(tiny_bottles: Path) -> None:
     params = SceneParams.from_json(rec["params"])
     rng = np.random.default_rng([3, rec["index"]])
     # the generator draws the scene, then the fill, then renders from the same stream
-    from edgeloop.models.data.bottles import fill_range as fr
     sample_scene(rng, rec["split"], container="none" if rec["label"] == "no_bottle" else None, size=32)
-    fill = None if rec["fill"] is None else float(rng.uniform(*fr(rec["label"])))
+    fill = None if rec["fill"] is None else float(rng.uniform(*label_range(rec["label"])))
     img = render_bottle(fill, params, rng)
     np.testing.assert_array_equal(img, cv2.imread(str(tiny_bottles / rec["file"]))[..., ::-1])
 

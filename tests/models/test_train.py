@@ -168,3 +168,22 @@ def test_train_on_a_plain_folder_per_class_set(tmp_path: Path) -> None:
     report = json.loads((out / "report.json").read_text())
     assert report["labels"] == ["circle", "square"] and report["fill_head"] is False
     assert report["int8"]["n"] == 8  # 15 % of each class held out for test
+
+
+def test_image_cnn_is_plain_convs_with_capped_channels() -> None:
+    from edgeloop.models.train.families import build_image_cnn
+    from edgeloop.models.train.recipes import TrainRequest
+
+    model = build_image_cnn(64, 1, 5, width=8, depth=3, max_channels=16)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert kinds.count("Conv2D") == 4 and kinds.count("MaxPooling2D") == 3
+    assert "DepthwiseConv2D" not in kinds
+    convs = [layer for layer in model.layers if layer.__class__.__name__ == "Conv2D"]
+    assert [c.filters for c in convs] == [8, 16, 16, 16] and convs[0].strides == (2, 2)
+    assert model.get_layer("features").output.shape[1:] == (4 * 4 * 16,)
+    with pytest.raises(ValueError, match="divisible"):
+        build_image_cnn(60, 1, 5, depth=3)
+    with pytest.raises(ValueError, match="below the stem width"):
+        build_image_cnn(64, 1, 5, width=8, max_channels=4)
+    req = TrainRequest(task="bottles", out=Path("out"), data=[Path("d")], max_channels=64)
+    assert "--max-channels 64" in req.command()

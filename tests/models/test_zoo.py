@@ -125,7 +125,7 @@ def test_sine_on_fresh_points() -> None:
 @pytest.mark.parametrize("entry,n,margin", [("bottles_demo", 150, 0.06), ("bottles_tiny", 150, 0.07)])
 def test_bottle_models_on_fresh_held_out_scenes(entry: str, n: int, margin: float) -> None:
     """Fresh scenes with test-split shapes and backgrounds, drawn with a seed no data set used."""
-    from edgeloop.models.data.bottles import FILL_LABELS, NO_BOTTLE, fill_range, render_bottle, sample_scene
+    from edgeloop.models.data.bottles import FILL_LABELS, NO_BOTTLE, label_range, render_bottle, sample_scene
     from edgeloop.models.data.imagesets import to_model_input
 
     meta = read_meta(ZOO / entry / f"{entry}.tflite")
@@ -135,7 +135,7 @@ def test_bottle_models_on_fresh_held_out_scenes(entry: str, n: int, margin: floa
         rng = np.random.default_rng([987_654, i])
         label = FILL_LABELS[i % len(FILL_LABELS)]
         params = sample_scene(rng, "test", container="none" if label == NO_BOTTLE else None, size=size)
-        fill = None if label == NO_BOTTLE else float(rng.uniform(*fill_range(label)))
+        fill = None if label == NO_BOTTLE else float(rng.uniform(*label_range(label)))
         xs.append(to_model_input(render_bottle(fill, params, rng), size, color))
         ys.append(list(meta.labels).index(label))
     acc = float(np.mean(_int8(entry).predict(np.stack(xs)).argmax(-1) == np.array(ys)))
