@@ -1,9 +1,14 @@
 """Bridges the threaded link (Session + Pipeline) to the GUI thread through Qt signals.
 
 Connecting, capture and the link all run off the GUI thread: `start()` opens
-the session in a worker thread; session callbacks and pipeline records (from
-the reader thread) are re-emitted as signals, which Qt queues into the GUI
-thread. The controller never touches widgets.
+the session in a worker thread; session callbacks are re-emitted as signals,
+which Qt queues into the GUI thread. The controller never touches widgets.
+
+Results do not travel one queued signal each: the reader thread appends every
+record to an inbox and emits `records_ready` only when the inbox was empty, so
+however long the GUI thread is busy, one wake-up waits for it and
+`take_records()` then hands over everything that arrived, in order (nothing is
+lost; the display decides what to draw).
 
 Consumers that must not run in the GUI thread (the recorder) register with
 `add_record_listener` (called in the link's reader thread for every result)
@@ -14,6 +19,7 @@ replay a recorded session, while the link stays up.
 
 from __future__ import annotations
 
+import collections
 import threading
 from collections.abc import Callable
 
@@ -34,7 +40,7 @@ class QtLinkController(QtCore.QObject):
 
     state_changed = QtCore.Signal(object, str)  # LinkState, detail
     info_changed = QtCore.Signal(object)  # Info
-    record_ready = QtCore.Signal(object)  # ResultRecord
+    records_ready = QtCore.Signal()  # the inbox went from empty to non-empty: call take_records()
     log_received = QtCore.Signal(str)
     failed = QtCore.Signal(str)  # a message for the user: cannot connect, source broke, ...
     finished = QtCore.Signal(str)  # the source ended normally (a file or a bounded synthetic run)
@@ -58,6 +64,8 @@ class QtLinkController(QtCore.QObject):
         self._pipeline_lock = threading.Lock()  # one pipeline at a time: connect and source switches race
         self._record_listeners: list[Callable[[ResultRecord], object]] = []
         self._capture_listeners: list[Callable[[Capture], object]] = []
+        self._inbox: collections.deque[ResultRecord] = collections.deque()
+        self._inbox_lock = threading.Lock()
 
     # -- called from the GUI thread ----------------------------------------------------------
     def start(self) -> None:
@@ -78,6 +86,13 @@ class QtLinkController(QtCore.QObject):
         if self._watch is not None:
             self._watch.join(timeout=5.0)
         self.session.close()
+
+    def take_records(self) -> list[ResultRecord]:
+        """Every record that arrived since the last call, oldest first (call from the GUI thread on records_ready)."""
+        with self._inbox_lock:
+            records = list(self._inbox)
+            self._inbox.clear()
+        return records
 
     def add_record_listener(self, listener: Callable[[ResultRecord], object]) -> None:
         """Call `listener(record)` for every result, in the link's reader thread (keep it short)."""
@@ -187,7 +202,11 @@ class QtLinkController(QtCore.QObject):
                 self.failed.emit(str(exc))
 
     def _on_record(self, record: ResultRecord) -> None:
-        self.record_ready.emit(record)
+        with self._inbox_lock:
+            wake = not self._inbox  # a wake-up is already queued while the inbox holds records
+            self._inbox.append(record)
+        if wake:
+            self.records_ready.emit()
         for listener in self._record_listeners:
             listener(record)
 

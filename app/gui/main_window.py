@@ -1,9 +1,14 @@
 """The demonstrator's main window: live view, class bars, timing plots, the device panel and the workflow.
 
-Records arrive as signals from `QtLinkController` (worker threads) and are
-queued; a steady 30 fps display timer draws one record per tick, so video
-plays smoothly even when results arrive in bursts. Plots take every record
-and are redrawn in turn, one plot every other tick; link figures are sampled at 2 Hz.
+Results reach the GUI thread through the controller's inbox (one wake-up,
+however many records wait). Each result is drawn as soon as it arrives: the
+widgets are updated and the window is painted there and then, so a result
+never waits for a display tick or behind a repaint of the plots. Frames are
+drawn at most DISPLAY_FPS_MAX per second (a burst is shown in order, up to
+MAX_BACKLOG behind; older ones are skipped and counted as dropped). The
+slower work — one timing plot (each at most PLOT_HZ) and the link figures
+(every LINK_STATS_S) — runs right after a frame is painted, in the gap before
+the next result, or from a 10 Hz timer while no results flow.
 
 The workflow lives in two docks, hidden until toggled from the toolbar so the
 live view stays clean at full screen: *Record* (label set, keys 1–9 while
@@ -17,6 +22,7 @@ stream paused meanwhile, and points to the HTML report.
 from __future__ import annotations
 
 import collections
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -37,6 +43,7 @@ from edgeloop.app.gui.widgets import (
     QtTimingPlots,
     QtVideoView,
     colour_for,
+    repaint_now,
     screenshot,
 )
 from edgeloop.app.pipeline import ResultRecord
@@ -45,22 +52,40 @@ from edgeloop.app.session import LinkState
 from edgeloop.app.validate import board_fields
 from edgeloop.protocol import Info
 
-DISPLAY_FPS = 30
+DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
 MAX_BACKLOG = 3  # records waiting for the display beyond this are skipped (counted as dropped)
+PLOT_HZ = 10  # each timing plot takes in new points at most this often
+LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
+IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
 
 
 @dataclass
 class DisplayStats:
-    """What the display did: for the status bar and bench/app_e2e.py."""
+    """What the display did: for the status bar and bench/app_e2e.py. Times are time.monotonic() spans.
+
+    Per drawn frame: `delivery_s` record built (reader thread) → GUI thread took it;
+    `wait_s` taken → drawing began (held by the frame-rate cap or a backlog);
+    `render_s` drawing began → the paint that shows the frame completed;
+    `overhead_s` the record's own host overhead (capture → send, reply → record)
+    plus those three: all host time from capture to pixels except device, wire
+    and the board's credit window. Frames whose paint could not be confirmed
+    (window hidden) are counted in `unpainted` and have no overhead sample.
+    """
 
     received: int = 0
     displayed: int = 0
     dropped: int = 0  # records skipped because the display fell more than MAX_BACKLOG behind
-    ticks: int = 0
-    late_ticks: int = 0  # timer ticks that came over half a period late
+    unpainted: int = 0
     delivery_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
+    wait_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     render_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     overhead_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
+    frame_gap_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))  # paint → paint
+
+    def clear_series(self) -> None:
+        """Forget the per-frame spans (the counters stay)."""
+        for series in (self.delivery_s, self.wait_s, self.render_s, self.overhead_s, self.frame_gap_s):
+            series.clear()
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -82,9 +107,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.display = DisplayStats()
         self.info: Info | None = None
         self.last_record: ResultRecord | None = None
-        self._backlog: collections.deque[ResultRecord] = collections.deque()
-        self._tick_count = 0
-        self._last_tick = 0.0
+        self._backlog: collections.deque[tuple[ResultRecord, float]] = collections.deque()  # (record, taken at)
+        self._last_frame_at = -math.inf  # when the last frame was drawn (its paint completed)
+        self._last_link_stats = -math.inf
+        self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
+        self._next_plot = 0
         self.setWindowTitle(title)
         self.resize(1400, 900)
 
@@ -166,7 +193,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
         controller.state_changed.connect(self._on_state_changed)
         controller.info_changed.connect(self._on_info_changed)
-        controller.record_ready.connect(self._on_record_ready)
+        controller.records_ready.connect(self._on_records_ready)
         controller.failed.connect(self._on_failed)
         controller.finished.connect(self._on_finished)
         controller.log_received.connect(self._on_log_received)
@@ -190,23 +217,26 @@ class QtMainWindow(QtWidgets.QMainWindow):
             signal.connect(slot)
         self.banner.set_message("connecting …")
 
-        self.timer = QtCore.QTimer(self)
-        self.timer.setTimerType(QtCore.Qt.PreciseTimer)
-        self.timer.setInterval(round(1000 / DISPLAY_FPS))
-        self.timer.timeout.connect(self._on_tick)
+        self.timer = QtCore.QTimer(self)  # housekeeping while no results arrive
+        self.timer.setInterval(IDLE_TICK_MS)
+        self.timer.timeout.connect(self._on_idle_tick)
+        self._frame_timer = QtCore.QTimer(self)  # draws a held-back frame once the frame-rate cap allows
+        self._frame_timer.setSingleShot(True)
+        self._frame_timer.setTimerType(QtCore.Qt.PreciseTimer)
+        self._frame_timer.timeout.connect(self._draw_next)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the link in the background and the display timer."""
+        """Start the link in the background and the housekeeping timer."""
         # Workers (scene rendering, decoding) hold the GIL for up to the switch interval at a time;
         # 1 ms instead of Python's 5 ms keeps the display thread's latency low at a small CPU cost.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
         self.controller.start()
-        self._last_tick = time.monotonic()
         self.timer.start()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
+        self._frame_timer.stop()
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
@@ -244,17 +274,18 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if 0 <= index < len(info.models):
             self.record_dock.suggest_labels(info.models[index].labels)
 
-    def _on_record_ready(self, record: ResultRecord) -> None:
-        ready_at = record.timestamp + record.latency_s
-        self.display.received += 1
-        self.display.delivery_s.append(max(0.0, time.monotonic() - ready_at))
-        self.plots.add_record(record)
-        self._backlog.append(record)
+    def _on_records_ready(self) -> None:
+        taken_at = time.monotonic()
+        for record in self.controller.take_records():
+            self.display.received += 1
+            self.plots.add_record(record)  # every record reaches the plots, drawn or not
+            self._backlog.append((record, taken_at))
         if len(self._backlog) > MAX_BACKLOG:
             self.display.dropped += len(self._backlog) - 1
             newest = self._backlog.pop()
             self._backlog.clear()
             self._backlog.append(newest)
+        self._draw_next()
 
     def _on_failed(self, message: str) -> None:
         self.banner.set_message("no board" if self.info is None else "stopped")
@@ -372,6 +403,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.pause_action.setText("Resume" if paused else "Pause")
         if paused:
             self.banner.set_message("paused")
+        else:
+            self._draw_next()
 
     def _on_screenshot_clicked(self) -> None:
         try:
@@ -388,26 +421,63 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_fullscreen_toggled(self, on: bool) -> None:
         self.showFullScreen() if on else self.showNormal()
 
-    # -- display timer ----------------------------------------------------------------------------------
-    def _on_tick(self) -> None:
+    # -- display ------------------------------------------------------------------------------------------
+    def _draw_next(self) -> None:
+        """Draw the oldest waiting record now, or arm the frame timer if the frame-rate cap says wait."""
+        if not self._backlog or self.pause_action.isChecked():
+            return
         now = time.monotonic()
-        if now - self._last_tick > 1.5 / DISPLAY_FPS:
-            self.display.late_ticks += 1
-        self._last_tick = now
-        self.display.ticks += 1
-        self._tick_count += 1
-        if self._backlog and not self.pause_action.isChecked():
-            record = self._backlog.popleft()
-            self._show(record)
-            render = time.monotonic() - now
-            self.display.displayed += 1
-            self.display.render_s.append(render)
-            delivery = self.display.delivery_s[-1] if self.display.delivery_s else 0.0
-            self.display.overhead_s.append(record.host_overhead_s + delivery + render)
-        if self._tick_count % 2 == 0:  # one plot every other tick: each plot at 3 Hz, cost spread evenly
-            self.plots.redraw(self._tick_count // 2)
-        if self._tick_count % 15 == 0:
+        due = self._last_frame_at + 1.0 / DISPLAY_FPS_MAX
+        if now < due:
+            if not self._frame_timer.isActive():
+                self._frame_timer.start(max(1, math.ceil((due - now) * 1000)))
+            return
+        record, taken_at = self._backlog.popleft()
+        self._draw(record, taken_at, now)
+        # The slow work goes right behind a frame: the next result is a frame period away.
+        self._housekeeping(time.monotonic())
+        if self._backlog and not self._frame_timer.isActive():
+            self._frame_timer.start(max(1, math.ceil(1000 / DISPLAY_FPS_MAX)))
+
+    def _draw(self, record: ResultRecord, taken_at: float, start: float) -> None:
+        """Show a record and paint it now; time the spans up to the completed paint."""
+        self._show(record)
+        view = self.views.currentWidget()
+        repaint_now(view, self.bars)  # one paint of everything dirty: frame, overlay, banner, bars
+        end = time.monotonic()
+        self.display.displayed += 1
+        previous, self._last_frame_at = self._last_frame_at, end
+        painted = view.isVisible() and (view is not self.video or self.video.painted_frame == self.video.frame_number)
+        if not painted:
+            self.display.unpainted += 1
+            return
+        ready_at = record.timestamp + record.latency_s
+        delivery, wait, render = max(0.0, taken_at - ready_at), start - taken_at, end - start
+        self.display.delivery_s.append(delivery)
+        self.display.wait_s.append(wait)
+        self.display.render_s.append(render)
+        self.display.overhead_s.append(record.host_overhead_s + delivery + wait + render)
+        if math.isfinite(previous):
+            self.display.frame_gap_s.append(end - previous)
+
+    def _housekeeping(self, now: float) -> None:
+        """Link figures when due, then at most one timing plot with new points (round robin)."""
+        if now - self._last_link_stats >= LINK_STATS_S:
+            self._last_link_stats = now
             self._show_link_stats(now)
+        count = len(self._plot_drawn_at)
+        for step in range(count):
+            part = (self._next_plot + step) % count
+            if self.plots.stale(part) and now - self._plot_drawn_at[part] >= 1.0 / PLOT_HZ:
+                self.plots.redraw(part)
+                self._plot_drawn_at[part] = now
+                self._next_plot = part + 1
+                return
+
+    def _on_idle_tick(self) -> None:
+        now = time.monotonic()
+        if now - self._last_frame_at >= IDLE_TICK_MS / 1000:  # frames flowing do this after each paint
+            self._housekeeping(now)
 
     def _show(self, record: ResultRecord) -> None:
         self.last_record = record

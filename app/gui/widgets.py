@@ -8,8 +8,8 @@ what the user changes (view → model): `QtVideoView.roi_changed`,
 
 from __future__ import annotations
 
-import collections
 import math
+import time
 from collections.abc import Sequence
 
 import cv2
@@ -75,8 +75,128 @@ class QtClassBanner(QtWidgets.QWidget):
             self.confidence.setText(confidence)
 
 
+class QtFrameItem(QtWidgets.QGraphicsItem):
+    """A video frame drawn from one persistent 32-bit buffer: no per-frame allocation, no pyqtgraph levels pass.
+
+    `set_image()` converts (and, for small frames, upscales) the capture
+    straight into the buffer that a `QImage` wraps, so painting is a single
+    `drawImage` of a format Qt blits natively. The buffer is reallocated only
+    when the displayed size changes.
+    """
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self._buffer: np.ndarray | None = None  # H×W×4, B G R X byte order (QImage.Format_RGB32)
+        self._qimage: QtGui.QImage | None = None
+        self._small: np.ndarray | None = None  # the capture in BGRX before upscaling
+
+    @property
+    def image(self) -> np.ndarray | None:
+        """The displayed pixels (H×W×4, BGRX), None before the first frame."""
+        return self._buffer
+
+    def set_image(self, image: np.ndarray, scale: int = 1) -> tuple[int, int]:
+        """Show an H×W (gray) or H×W×3/4 (RGB/RGBA) uint8 image, upscaled `scale` times; returns (height, width)."""
+        height, width = image.shape[0] * scale, image.shape[1] * scale
+        if self._buffer is None or self._buffer.shape[:2] != (height, width):
+            self.prepareGeometryChange()
+            self._buffer = np.full((height, width, 4), 255, np.uint8)
+            self._qimage = QtGui.QImage(self._buffer.data, width, height, width * 4, QtGui.QImage.Format_RGB32)
+        code = {2: cv2.COLOR_GRAY2BGRA, 3: cv2.COLOR_RGB2BGRA, 4: cv2.COLOR_RGBA2BGRA}[image.ndim if image.ndim == 2
+                                                                                      else image.shape[2]]
+        if scale == 1:
+            cv2.cvtColor(image, code, dst=self._buffer)
+        else:  # convert the small image, then upscale straight into the displayed buffer
+            small_shape = (image.shape[0], image.shape[1], 4)
+            if self._small is None or self._small.shape != small_shape:
+                self._small = np.empty(small_shape, np.uint8)
+            cv2.cvtColor(image, code, dst=self._small)
+            cv2.resize(self._small, (width, height), dst=self._buffer, interpolation=cv2.INTER_CUBIC)
+        if code == cv2.COLOR_RGBA2BGRA:
+            self._buffer[:, :, 3] = 255  # RGB32 wants the padding byte opaque
+        self.update()
+        return height, width
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt naming
+        if self._buffer is None:
+            return QtCore.QRectF()
+        return QtCore.QRectF(0, 0, self._buffer.shape[1], self._buffer.shape[0])
+
+    def paint(self, painter: QtGui.QPainter, *_: object) -> None:
+        if self._qimage is not None:
+            painter.drawImage(self.boundingRect(), self._qimage)
+
+
+class QtOverlayItem(QtWidgets.QGraphicsItem):
+    """The class caption drawn over the video: plain text on a translucent plate, upright at any zoom.
+
+    Drawn with one drawText (no rich-text layout, which cost milliseconds per
+    change) and kept at screen size (ItemIgnoresTransformations).
+    """
+
+    PAD = 6.0
+
+    def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
+        super().__init__(parent)
+        self.setFlag(QtWidgets.QGraphicsItem.ItemIgnoresTransformations)
+        self.font = QtGui.QFont()
+        self.font.setPointSize(20)
+        self.font.setBold(True)
+        self._metrics = QtGui.QFontMetricsF(self.font)
+        self._plate = QtGui.QColor(20, 23, 28, 190)
+        self._colour = QtGui.QColor(theme.TEXT)
+        self._text = ""
+        self._rect = QtCore.QRectF()
+
+    @property
+    def text(self) -> str:
+        """The caption shown (empty: nothing drawn)."""
+        return self._text
+
+    def set_text(self, text: str, colour: str) -> None:
+        """Show `text` in `colour` (a change of either repaints only the caption)."""
+        if text == self._text and self._colour.name() == QtGui.QColor(colour).name():
+            return
+        self.prepareGeometryChange()
+        self._text, self._colour = text, QtGui.QColor(colour)
+        width = self._metrics.horizontalAdvance(text) if text else 0.0
+        self._rect = QtCore.QRectF(0, 0, width + 2 * self.PAD, self._metrics.height() + self.PAD) if text \
+            else QtCore.QRectF()
+        self.update()
+
+    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt naming
+        return self._rect
+
+    def paint(self, painter: QtGui.QPainter, *_: object) -> None:
+        if not self._text:
+            return
+        painter.fillRect(self._rect, self._plate)
+        painter.setFont(self.font)
+        painter.setPen(self._colour)
+        painter.drawText(self._rect, QtCore.Qt.AlignCenter, self._text)
+
+
+def repaint_now(*views: QtWidgets.QGraphicsView) -> None:
+    """Paint the window of some graphics views now, with their scenes' pending changes, not a loop turn later.
+
+    A scene reports item changes through a queued call, which marks the view
+    dirty and queues the window's update request. Delivering both here paints
+    every dirty widget of the window once, right now (QWidget.repaint() would
+    paint the view twice: once for itself and once for its dirty region).
+    """
+    for view in views:
+        QtCore.QCoreApplication.sendPostedEvents(view.scene(), QtCore.QEvent.MetaCall)
+    if views:
+        QtCore.QCoreApplication.sendPostedEvents(views[0].window(), QtCore.QEvent.UpdateRequest)
+
+
 class QtVideoView(pg.GraphicsLayoutWidget):
-    """Live video with the class overlaid and a draggable, resizable ROI (emitted as fractions)."""
+    """Live video with the class overlaid and a draggable, resizable ROI (emitted as fractions).
+
+    Every `set_frame()` numbers the frame; `painted_frame` and `painted_at`
+    (time.monotonic) say which frame the last completed paint showed and when,
+    so the window can time a result up to the paint that really shows it.
+    """
 
     roi_changed = QtCore.Signal(object)  # Roi
     SMOOTH_BELOW = 360  # frames smaller than this (pixels) are upscaled with cubic interpolation
@@ -86,20 +206,25 @@ class QtVideoView(pg.GraphicsLayoutWidget):
         self.setMinimumSize(320, 240)
         self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
-        self.image = pg.ImageItem(axisOrder="row-major")
+        self.image = QtFrameItem()
         self.view.addItem(self.image)
-        self.overlay = pg.TextItem(anchor=(0, 0), fill=pg.mkBrush(20, 23, 28, 190))
+        self.overlay = QtOverlayItem()
         self.overlay.setZValue(10)
         self.view.addItem(self.overlay)
         self.roi_item = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen(theme.ACCENT, width=2),
                                    hoverPen=pg.mkPen(theme.WARN, width=2), maxBounds=QtCore.QRectF(0, 0, 1, 1))
         self.roi_item.setZValue(5)
         self.view.addItem(self.roi_item)
+        # The box and its handles change only when moved: repaint them from a pixmap, not Python paint calls.
+        for item in (self.roi_item, *self.roi_item.getHandles()):
+            item.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.roi_item.sigRegionChangeFinished.connect(self._on_roi_dragged)
         self._shape: tuple[int, int] | None = None
         self._roi = Roi()
         self._updating = False
-        self._overlay_html = ""
+        self.frame_number = 0  # frames given to set_frame()
+        self.painted_frame = 0  # the frame number the last completed paint showed
+        self.painted_at = 0.0
 
     @property
     def roi(self) -> Roi:
@@ -110,13 +235,11 @@ class QtVideoView(pg.GraphicsLayoutWidget):
         """Show an H×W×C uint8 image (RGB or gray)."""
         if image.ndim == 3 and image.shape[2] == 1:
             image = image[:, :, 0]
-        if max(image.shape[:2]) < self.SMOOTH_BELOW:
-            # Small frames (a 96 px synthetic scene) would show as blocks: upscale smoothly for display only.
-            factor = -(-self.SMOOTH_BELOW // max(image.shape[:2]))
-            image = cv2.resize(image, (image.shape[1] * factor, image.shape[0] * factor),
-                               interpolation=cv2.INTER_CUBIC)
-        shape = image.shape[:2]
-        self.image.setImage(image, autoLevels=False, levels=(0, 255))
+        # Small frames (a 96 px synthetic scene) would show as blocks: upscale smoothly for display only.
+        longest = max(image.shape[:2])
+        scale = -(-self.SMOOTH_BELOW // longest) if longest < self.SMOOTH_BELOW else 1
+        shape = self.image.set_image(image, scale)
+        self.frame_number += 1
         if shape != self._shape:
             self._shape = shape
             height, width = shape
@@ -124,14 +247,15 @@ class QtVideoView(pg.GraphicsLayoutWidget):
             self.roi_item.maxBounds = QtCore.QRectF(0, 0, width, height)
             self._place_roi()
 
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        super().paintEvent(event)
+        self.painted_frame = self.frame_number
+        self.painted_at = time.monotonic()
+
     def set_overlay(self, label: str, confidence: float, colour: str = theme.TEXT) -> None:
         """Class and confidence drawn on the video."""
         conf = "" if math.isnan(confidence) else f"  {confidence * 100:.0f}%"
-        html = (f'<span style="color:{colour}; font-size:20pt; font-weight:700">'
-                f'&nbsp;{label.replace("_", " ")}{conf}&nbsp;</span>')
-        if html != self._overlay_html:  # re-laying out rich text every frame is the costliest part
-            self._overlay_html = html
-            self.overlay.setHtml(html)
+        self.overlay.set_text(f"{label.replace('_', ' ')}{conf}", colour)
 
     def set_roi(self, roi: Roi) -> None:
         """Move the ROI box (model → view); emits nothing."""
@@ -219,35 +343,100 @@ class QtProbabilityBars(pg.PlotWidget):
                           brushes=brushes, pens=[pg.mkPen(None)] * len(values))
 
 
-class _History:
-    """Fixed-length history of (t, value) pairs for one plotted series."""
+class _Ring:
+    """The last `length` (t, value) points of one plotted series, in fixed numpy storage.
+
+    Each point is written twice, `length` apart, so the newest `length`
+    points are always one contiguous slice: `t` and `v` are views, never
+    copies, and adding a point allocates nothing.
+    """
 
     def __init__(self, length: int) -> None:
-        self.t: collections.deque[float] = collections.deque(maxlen=length)
-        self.v: collections.deque[float] = collections.deque(maxlen=length)
+        self._length = length
+        self._store = np.zeros((2, 2 * length))  # rows: t, v
+        self._next = 0  # where the next point goes, 0 <= _next < length
+        self._count = 0
+        self.version = 0  # bumped by every add: lets a plot skip redraws when nothing changed
+
+    @property
+    def t(self) -> np.ndarray:
+        """Times of the kept points, oldest first (a view)."""
+        return self._store[0, self._next + self._length - self._count:self._next + self._length]
+
+    @property
+    def v(self) -> np.ndarray:
+        """Values of the kept points, oldest first (a view)."""
+        return self._store[1, self._next + self._length - self._count:self._next + self._length]
+
+    def __len__(self) -> int:
+        return self._count
 
     def resize(self, length: int) -> None:
-        self.t = collections.deque(self.t, maxlen=length)
-        self.v = collections.deque(self.v, maxlen=length)
+        """Keep the newest `length` points from now on."""
+        t, v, version = self.t[-length:].copy(), self.v[-length:].copy(), self.version
+        self.__init__(length)
+        for point in zip(t, v):
+            self.add(*point)
+        self.version = version + 1  # never equal to a version a plot has already drawn
 
     def add(self, t: float, v: float) -> None:
-        if not math.isnan(v):
-            self.t.append(t)
-            self.v.append(v)
+        """Append a point (NaN values are not plotted and are skipped)."""
+        if math.isnan(v):
+            return
+        self._store[:, self._next] = self._store[:, self._next + self._length] = (t, v)
+        self._next = (self._next + 1) % self._length
+        self._count = min(self._count + 1, self._length)
+        self.version += 1
+
+
+def _nice_ceil(value: float) -> float:
+    """The smallest of 1, 2, 2.5, 5 × 10^k that is >= value (> 0)."""
+    exponent = math.floor(math.log10(value))
+    for step in (1.0, 2.0, 2.5, 5.0, 10.0):
+        if step * 10.0 ** exponent >= value * (1 - 1e-9):
+            return step * 10.0 ** exponent
+    return 10.0 ** (exponent + 1)
+
+
+def _stable_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
+    """An axis range holding [low, high] with round ends, kept while it still fits well.
+
+    A plot whose range changes has to redraw its axes, ticks and grid; a
+    range that changes only when the data leave it (or shrink to under a third
+    of it) keeps a redraw down to the curve.
+    """
+    if current is not None:
+        c_low, c_high = current
+        span = c_high - c_low
+        if c_low <= low and high <= c_high and (high - low) * 3 >= span:
+            return current
+    margin = max(high - low, abs(high), abs(low)) * 0.1 or 1.0  # all zeros: show 0..1, not 0..1e-9
+    step = _nice_ceil(high - low + 2 * margin) / 5
+    new_low = math.floor((low - margin) / step) * step
+    if low >= 0 and new_low < 0:
+        new_low = 0.0  # times, rates and sizes are never negative: keep zero as the floor
+    return new_low, math.ceil((high + margin) / step) * step
 
 
 class QtTimingPlots(QtWidgets.QWidget):
-    """On-device time (µs and ticks, labelled by timing source), end-to-end latency, fps, link throughput."""
+    """On-device time (µs and ticks, labelled by timing source), end-to-end latency, fps, link throughput.
+
+    Histories are fixed-size rings; the x axis counts seconds back from the
+    newest point of each plot (0 = now), so axes stay put while the curves
+    scroll. Each axis is cached as a pixmap and ranges change only when the
+    data leave them: a redraw usually repaints just the curve.
+    """
 
     history_changed = QtCore.Signal(int)
 
     SERIES = ("infer_us", "infer_ticks", "latency_ms", "fps", "tx_kBps", "rx_kBps")
+    PLOT_SERIES = (("infer_us",), ("infer_ticks",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
 
     def __init__(self, history: int = 300, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.history = history
         self.t0: float | None = None
-        self.data = {name: _History(history) for name in self.SERIES}
+        self.data = {name: _Ring(history) for name in self.SERIES}
         self.timing_source = TimingSource.HOST_CLOCK
         # One view per plot: a change repaints only its own plot, not the whole panel.
         self.views = [pg.PlotWidget() for _ in range(5)]
@@ -272,11 +461,16 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.p_latency.setTitle("end-to-end latency (ms)")
         self.p_fps.setTitle("results per second")
         self.p_link.setTitle("link throughput (kB/s)")
-        for plot in (self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link):
+        self._plots = (self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link)
+        self._ranges: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = [(None, None)] * 5
+        self._drawn = [0] * 5  # data version each plot shows (0: none yet, like an empty ring)
+        for plot in self._plots:
             plot.showGrid(x=True, y=True, alpha=0.15)
-            plot.setLabel("bottom", "s")
+            plot.setLabel("bottom", "s (0 = newest)")
             plot.setMouseEnabled(False, False)
-            plot.enableAutoRange(y=True)
+            plot.disableAutoRange()  # ranges are set by redraw(), only when the data leave them
+            for name in ("left", "bottom"):
+                plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.history_spin = QtWidgets.QSpinBox()
         self.history_spin.setRange(30, 10000)
         self.history_spin.setSingleStep(50)
@@ -332,30 +526,64 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.data["tx_kBps"].add(t, stats.tx_bytes_per_s / 1e3)
         self.data["rx_kBps"].add(t, stats.rx_bytes_per_s / 1e3)
 
-    PLOT_SERIES = (("infer_us",), ("infer_ticks",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+    def stale(self, part: int) -> bool:
+        """True when plot number `part` (0..4) has points it does not show yet."""
+        return self._drawn[part] != self._version(part)
 
-    def redraw(self, part: int | None = None) -> None:
-        """Push the histories into the curves: all plots, or only plot number `part` (0..4).
+    def _version(self, part: int) -> int:
+        return sum(self.data[name].version for name in self.PLOT_SERIES[part])
 
-        The display timer redraws one plot per tick in turn, so the cost of
-        repainting axes is spread over ticks instead of stalling one of them.
+    def redraw(self, part: int | None = None) -> bool:
+        """Push new points into the curves of all plots, or only of plot number `part` (0..4).
+
+        Plots with nothing new are left alone. Returns True when a curve changed.
         """
         parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
+        changed = False
         for index in parts:
-            for name in self.PLOT_SERIES[index]:
-                series = self.data[name]
-                self.curves[name].setData(np.fromiter(series.t, float, len(series.t)),
-                                          np.fromiter(series.v, float, len(series.v)))
-        if part is not None and part % len(self.PLOT_SERIES) != 0:
+            version = self._version(index)
+            if version == self._drawn[index]:
+                continue
+            self._drawn[index] = version
+            changed = True
+            series = [self.data[name] for name in self.PLOT_SERIES[index]]
+            newest = max((s.t[-1] for s in series if len(s)), default=0.0)
+            for name, ring in zip(self.PLOT_SERIES[index], series):
+                # NaNs never enter a ring, so pyqtgraph's finite check would only cost time.
+                self.curves[name].setData(ring.t - newest, ring.v, skipFiniteCheck=True)
+            self._fit(index, series, newest)
+            if index == 0:
+                self._update_summary()
+        return changed
+
+    def _fit(self, index: int, series: list[_Ring], newest: float) -> None:
+        filled = [s for s in series if len(s)]
+        if not filled:
             return
+        oldest = min(s.t[0] for s in filled)
+        low = min(float(s.v.min()) for s in filled)
+        high = max(float(s.v.max()) for s in filled)
+        x_range, y_range = self._ranges[index]
+        new_x = _stable_range(x_range, -(newest - oldest), 0.0)
+        new_x = (new_x[0], 0.0)  # the newest point sits on the right edge
+        new_y = _stable_range(y_range, low, high)
+        plot = self._plots[index]
+        if new_x != x_range:
+            plot.setXRange(*new_x, padding=0)
+        if new_y != y_range:
+            plot.setYRange(*new_y, padding=0)
+        self._ranges[index] = (new_x, new_y)
+
+    def _update_summary(self) -> None:
         us = self.data["infer_us"].v
         lat = self.data["latency_ms"].v
-        if us:
-            arr = np.fromiter(us, float)
-            self.summary.setText(
-                f"inference p50 <b>{np.median(arr):.1f} µs</b> ({self.timing_source.label})<br>"
-                f"latency p50 <b>{np.median(np.fromiter(lat, float)):.1f} ms</b><br>"
+        if not len(us):
+            return
+        text = (f"inference p50 <b>{np.median(us):.1f} µs</b> ({self.timing_source.label})<br>"
+                f"latency p50 <b>{np.median(lat) if len(lat) else math.nan:.1f} ms</b><br>"
                 f"history {self.history} points")
+        if text != self.summary.text():
+            self.summary.setText(text)
 
 
 class QtDevicePanel(QtWidgets.QWidget):

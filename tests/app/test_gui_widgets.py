@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import math
+import time
+
 import numpy as np
 import pytest
 from PySide6 import QtCore
 
-from edgeloop.app.gui.widgets import QtDevicePanel, QtProbabilityBars, QtTimingPlots, QtVideoView
+from edgeloop.app.gui.widgets import (
+    QtDevicePanel,
+    QtProbabilityBars,
+    QtTimingPlots,
+    QtVideoView,
+    _Ring,
+    _stable_range,
+    repaint_now,
+)
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState
 from edgeloop.protocol import Info, TimingSource
@@ -98,3 +109,82 @@ def test_small_frames_are_upscaled_for_display_without_moving_the_roi(qtbot) -> 
     height, width = view.image.image.shape[:2]
     assert height >= QtVideoView.SMOOTH_BELOW and width == height
     assert view.roi_item.pos().x() == pytest.approx(width / 2)
+
+
+def test_frame_item_shows_rgb_gray_and_rgba_pixels_in_its_rgb32_buffer(qtbot) -> None:
+    view = QtVideoView()
+    qtbot.addWidget(view)
+    rgb = np.zeros((400, 500, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = 10, 20, 30
+    view.set_frame(rgb)
+    shown = view.image.image
+    assert shown.shape == (400, 500, 4)
+    assert tuple(shown[7, 9]) == (30, 20, 10, 255)  # QImage.Format_RGB32 is B, G, R, X in memory
+    view.set_frame(np.full((400, 500, 1), 77, np.uint8))
+    assert tuple(view.image.image[0, 0]) == (77, 77, 77, 255)
+    rgba = np.zeros((400, 500, 4), np.uint8)
+    rgba[..., 0] = 200  # alpha 0 must not make the frame transparent
+    view.set_frame(rgba)
+    assert tuple(view.image.image[3, 3]) == (0, 0, 200, 255)
+    before = view.image.image
+    view.set_frame(rgba)
+    assert view.image.image is before  # same size: the buffer is reused, not reallocated
+
+
+def test_video_view_reports_which_frame_its_paint_showed(qtbot) -> None:
+    view = QtVideoView()
+    qtbot.addWidget(view)
+    view.show()
+    view.set_frame(np.full((96, 96, 3), 50, np.uint8))
+    assert view.painted_frame == 0  # updated, not painted yet
+    qtbot.waitUntil(lambda: view.painted_frame == 1, timeout=5000)  # the event loop paints it in time
+    view.set_frame(np.full((96, 96, 3), 60, np.uint8))
+    view.set_overlay("half", 0.93)
+    before = time.monotonic()
+    repaint_now(view)
+    assert view.painted_frame == view.frame_number and view.painted_at >= before
+    assert view.overlay.text == "half  93%" and not view.overlay.boundingRect().isEmpty()
+    view.set_overlay("no_bottle", float("nan"))
+    assert view.overlay.text == "no bottle"
+
+
+def test_ring_keeps_the_newest_points_in_order_without_copies() -> None:
+    ring = _Ring(4)
+    assert len(ring) == 0 and ring.v.size == 0
+    for i in range(6):
+        ring.add(float(i), float(10 * i))
+    ring.add(6.0, math.nan)  # not plottable: skipped
+    assert list(ring.t) == [2, 3, 4, 5] and list(ring.v) == [20, 30, 40, 50]
+    assert ring.t.base is not None  # a view of the ring's storage
+    version = ring.version
+    ring.resize(2)
+    assert list(ring.v) == [40, 50] and ring.version > version
+    ring.add(7.0, 70.0)
+    assert list(ring.t) == [5, 7]
+
+
+def test_stable_range_holds_the_data_and_moves_only_when_it_must() -> None:
+    first = _stable_range(None, 3.0, 9.0)
+    assert first[0] <= 3.0 and first[1] >= 9.0 and first[0] >= 0.0  # positive data keep a zero floor
+    assert _stable_range(first, 4.0, 8.5) == first  # data still inside and filling it: no axis redraw
+    grown = _stable_range(first, 3.0, 40.0)
+    assert grown[1] >= 40.0
+    assert _stable_range(grown, 3.0, 4.0) != grown  # data shrank to a sliver of the range: refit
+    assert _stable_range(None, 0.0, 0.0) == pytest.approx((0.0, 1.2))  # all zeros still get a usable axis
+    assert _stable_range(None, -5.0, 0.0)[0] <= -5.0
+
+
+def test_timing_plots_redraw_only_plots_with_new_points(qtbot) -> None:
+    plots = QtTimingPlots(history=50)
+    qtbot.addWidget(plots)
+    for i in range(20):
+        plots.data["latency_ms"].add(i / 10, 5.0 + (i % 3))
+    assert plots.stale(2) and not plots.stale(3)
+    assert plots.redraw(2) and not plots.stale(2)
+    x, y = plots.curves["latency_ms"].getData()
+    assert x[-1] == 0.0 and x[0] == pytest.approx(-1.9) and list(y[-3:]) == [5.0 + (i % 3) for i in (17, 18, 19)]
+    y_range = plots.p_latency.viewRange()[1]
+    assert y_range[0] <= 5.0 and y_range[1] >= 7.0
+    assert not plots.redraw(2) and not plots.redraw(3)  # nothing new: nothing to push
+    plots.data["latency_ms"].add(2.0, 6.0)
+    assert plots.redraw(2) and plots.p_latency.viewRange()[1] == y_range  # inside the range: axes untouched

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+from types import SimpleNamespace
 
 import pytest
 from PySide6 import QtGui
@@ -43,6 +45,12 @@ def test_window_against_scripted_board_both_ways(qtbot, kit) -> None:
         # The scripted board reports t_infer = 250000 + 10 × seq host-ns ticks.
         assert record.timings_us["t_infer"] == pytest.approx((250_000 + 10 * record.seq) / 1e3)
         assert "host clock" in window.plots.p_us.titleLabel.text
+        # Each drawn frame is timed up to the paint that showed it; every record reached the plots.
+        d = window.display
+        assert len(d.overhead_s) == d.displayed - d.unpainted > 0
+        assert all(total >= render > 0 for total, render in zip(d.overhead_s, d.render_s))
+        assert window.video.painted_frame == window.video.frame_number == d.displayed
+        assert len(window.plots.data["latency_ms"]) == min(d.received, 100)
 
         # view → model: pick the second model in the device panel; results then come from it.
         window.device.model_combo.activated.emit(1)
@@ -133,3 +141,19 @@ def test_qt_binding_keeps_none_alive() -> None:
     finally:
         painter.end()
     assert after > before - 1000, f"QPainter calls leaked {before - after} references to None"
+
+
+def test_controller_wakes_the_gui_once_per_burst_and_loses_no_record(qtbot) -> None:
+    controller = QtLinkController("loop://", lambda: open_source("synthetic:bottles"))
+    taken: list[list] = []
+    controller.records_ready.connect(lambda: taken.append(controller.take_records()))
+    records = [SimpleNamespace(seq=i) for i in range(5)]
+    sender = threading.Thread(target=lambda: [controller._on_record(r) for r in records])  # the reader thread's call
+    sender.start()
+    sender.join(timeout=5)
+    qtbot.waitUntil(lambda: sum(map(len, taken)) == 5, timeout=2000)
+    qtbot.wait(50)  # no further wake-ups are queued behind the first
+    assert taken == [records]
+    controller._on_record(records[0])
+    qtbot.waitUntil(lambda: len(taken) == 2, timeout=2000)  # an emptied inbox wakes the GUI again
+    assert taken[1] == [records[0]]
