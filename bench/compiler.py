@@ -1,8 +1,11 @@
 """Model compiler: instructions per MAC on Cortex-M7 (QEMU -icount), RAM and flash vs TFLite Micro.
 
 For standard layers at TinyML sizes (3x3 conv, 1x1 conv, 3x3 depthwise, fully
-connected), two conv-heavy CNNs of the compiler's test corpus and the bundled
-zoo models (models/zoo/*/*.tflite, int8 only):
+connected), the layers of two plain CNNs (3x3 convolutions and 2x2 max pools on
+a grayscale image, the shape of the bottle classifiers: "demo" 96x96 and "tiny"
+64x64) alone and as whole Keras models (int8 post-training quantization with
+random representative data), two conv-heavy CNNs of the compiler's test corpus
+and the bundled zoo models (models/zoo/*/*.tflite, int8 only):
 
 - instructions per inference and per MAC with the reference and the optimized
   (DSP) kernels, counted by QEMU under -icount shift=0 (emulated instruction
@@ -36,7 +39,8 @@ from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
 INSTRUCTIONS_PER_TICK = 40  # SysTick at 25 MHz, 1 ns per instruction under -icount shift=0
 
 
-def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, depthwise: bool, seed: int) -> bytes:
+def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, depthwise: bool, seed: int,
+                stride: int = 1) -> bytes:
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     s_in = 0.05
@@ -53,8 +57,9 @@ def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, depthwise: bool, se
         s_out = s_in * 0.006 * np.sqrt(k * k * cin) * 12
     bt = b.tensor((cout,), "int32", scale=[s_in * v for v in ws],
                   data=rng.integers(-2000, 2000, cout).astype(np.int32))
-    y = b.tensor((1, h, w, cout), scale=float(s_out), zero_point=-128)
-    opts = dict(padding="SAME", stride_w=1, stride_h=1, activation="RELU")
+    oh, ow = -(-h // stride), -(-w // stride)
+    y = b.tensor((1, oh, ow, cout), scale=float(s_out), zero_point=-128)
+    opts = dict(padding="SAME", stride_w=stride, stride_h=stride, activation="RELU")
     if depthwise:
         b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, **opts)
     else:
@@ -72,6 +77,75 @@ def _fc_layer(n_in: int, n_out: int, seed: int) -> bytes:
     y = b.tensor((1, n_out), scale=float(0.05 * 0.004 * np.sqrt(n_in) * 12), zero_point=0)
     b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="RELU")
     return b.build([x], [y])
+
+
+def _max_pool_layer(h: int, w: int, c: int, seed: int) -> bytes:
+    """MAX_POOL_2D 2x2 stride 2 (VALID), input and output sharing quantization."""
+    zp = int(np.random.default_rng(seed).integers(-128, -100))
+    b = ModelBuilder()
+    x = b.tensor((1, h, w, c), scale=0.05, zero_point=zp)
+    y = b.tensor((1, h // 2, w // 2, c), scale=0.05, zero_point=zp)
+    b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding="VALID", stride_w=2, stride_h=2,
+         filter_w=2, filter_h=2, activation="NONE")
+    return b.build([x], [y])
+
+
+# Plain CNNs: (input size, channels per 3x3 conv; the first has stride 2 and every conv but
+# the last of "demo" is followed by a 2x2 max pool), then FC -> 5 classes and softmax.
+PLAIN_CNNS = {"demo": (96, (8, 16, 32, 32)), "tiny": (64, (8, 16, 16))}
+
+
+def _plain_cnn_shapes(name: str) -> tuple[list[tuple[int, int, int, int, bool]], int]:
+    """[(h_in, c_in, c_out, stride, pool after)] of the convolutions, and the FC input size."""
+    size, chans = PLAIN_CNNS[name]
+    h, c, convs = size, 1, []
+    for i, oc in enumerate(chans):
+        stride = 2 if i == 0 else 1
+        pool = name == "tiny" or i < len(chans) - 1
+        convs.append((h, c, oc, stride, pool))
+        h, c = h // stride // (2 if pool else 1), oc
+    return convs, h * h * c
+
+
+def plain_cnn_layers() -> dict[str, bytes]:
+    """Every layer of the plain CNNs alone (conv, max pool, FC), as the whole models run them."""
+    layers = {}
+    for name in PLAIN_CNNS:
+        convs, n_flat = _plain_cnn_shapes(name)
+        for i, (h, c, oc, stride, pool) in enumerate(convs):
+            layers[f"{name}/L{i}_conv3x3_s{stride}_{h}x{h}x{c}to{oc}"] = _conv_layer(h, h, c, oc, 3, False,
+                                                                                    10 + i, stride)
+            if pool:
+                hp = h // stride
+                layers[f"{name}/L{i}_maxpool_{hp}x{hp}x{oc}"] = _max_pool_layer(hp, hp, oc, 20 + i)
+        layers[f"{name}/fc_{n_flat}to5"] = _fc_layer(n_flat, 5, 30)
+    return layers
+
+
+def plain_cnn_models() -> dict[str, bytes]:
+    """The plain CNNs as whole Keras models, int8 post-training quantized (random weights and data)."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    import tensorflow as tf
+
+    from edgeloop.models.quantize import to_tflite_int8
+
+    L = tf.keras.layers
+    models = {}
+    for name, (size, _) in PLAIN_CNNS.items():
+        tf.keras.utils.set_random_seed(7)
+        convs, _ = _plain_cnn_shapes(name)
+        inp = tf.keras.Input((size, size, 1))
+        x = inp
+        for _, _, oc, stride, pool in convs:
+            x = L.Conv2D(oc, 3, strides=stride, padding="same", activation="relu")(x)
+            if pool:
+                x = L.MaxPooling2D(2)(x)
+        out = L.Dense(5, activation="softmax")(L.Flatten()(x))
+        rep = np.random.default_rng(8).uniform(0, 1, (64, size, size, 1)).astype(np.float32)
+        models[f"plain/{name}"] = to_tflite_int8(tf.keras.Model(inp, out), rep)
+    return models
 
 
 def standard_layers() -> dict[str, bytes]:
@@ -161,15 +235,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
     parser.add_argument("--no-qemu", action="store_true", help="skip the instruction counts")
+    parser.add_argument("--only", metavar="PREFIX", default="",
+                        help="measure only the entries whose name starts with PREFIX (e.g. plain/)")
     args = parser.parse_args(argv)
     qemu = not args.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
-    models = {**standard_layers(), **corpus_cnns(), **zoo_models()}
+    models: dict[str, bytes] = {}
+    for source, prefix in ((standard_layers, ""), (plain_cnn_layers, ""), (plain_cnn_models, "plain/"),
+                           (corpus_cnns, "cnn/"), (zoo_models, "zoo/")):
+        if prefix.startswith(args.only) or args.only.startswith(prefix):  # Keras and the zoo cost seconds
+            models.update((k, v) for k, v in source().items() if k.startswith(args.only))
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:
         for name, data in models.items():
             figures[name] = measure(name, data, Path(tmp), bool(qemu))
             r = figures[name]
-            print(f"{name:28s} MACs {r['macc']:>9,}  arena {r['arena_bytes']:>7,} B (TFLM {r['tflm_arena_bytes']:>7,})"
+            print(f"{name:40s} MACs {r['macc']:>9,}  arena {r['arena_bytes']:>7,} B (TFLM {r['tflm_arena_bytes']:>7,})"
                   f"  weights+params {r['weights_params_bytes']:>7,} B (flatbuffer {r['flatbuffer_bytes']:>7,})"
                   + (f"  instr/MAC ref {r['instr_per_mac_ref']:.2f} opt {r['instr_per_mac_opt']:.2f}"
                      if "instr_per_mac_opt" in r else ""), flush=True)

@@ -12,6 +12,9 @@
  *   nn_sadd16(a, b)     lane-wise a + b, wrapping
  *   nn_smlad(a, b, acc) acc + a.lo*b.lo + a.hi*b.hi (wrapping; the Q flag is ignored)
  *   nn_smlabb/nn_smlatt acc + a.lo*b.lo / acc + a.hi*b.hi
+ *   nn_max_s8x4(a, b)   byte-wise signed maximum of 4 int8 lanes (SSUB8 + SEL)
+ *   nn_min_s8x4(a, b)   byte-wise signed minimum of 4 int8 lanes
+ *   nn_ssat8(x)         x saturated to [-128, 127] (SSAT)
  *
  * Example:
  *     uint32_t w = nn_read32(weights);                // 4 int8 weights
@@ -37,6 +40,9 @@ static inline void nn_write32(void *p, uint32_t v) { memcpy(p, &v, sizeof v); }
 /* Two 16-bit lanes holding the same value. */
 static inline uint32_t nn_dup16(int32_t v) { return (uint32_t)(uint16_t)v * 0x00010001u; }
 
+/* Four 8-bit lanes holding the same value. */
+static inline uint32_t nn_dup8(int32_t v) { return (uint32_t)(uint8_t)v * 0x01010101u; }
+
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP
 #include <arm_acle.h>
 
@@ -51,6 +57,18 @@ static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b)
 static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+/* SEL reads the GE flags SSUB8 sets: one asm statement keeps the pair together. */
+static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %1, %2" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+static inline uint32_t nn_min_s8x4(uint32_t a, uint32_t b) {
+    uint32_t r;
+    __asm__("ssub8 %0, %1, %2\n\tsel %0, %2, %1" : "=&r"(r) : "r"(a), "r"(b) : "cc");
+    return r;
+}
+static inline int32_t nn_ssat8(int32_t x) { return __ssat(x, 8); }
 
 #else /* portable model of the same instructions */
 
@@ -77,6 +95,23 @@ static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) {
 static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(nn_hi16(a) * nn_hi16(b)));
 }
+static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b) {
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        const int8_t x = (int8_t)(a >> i), y = (int8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x > y ? x : y) << i;
+    }
+    return r;
+}
+static inline uint32_t nn_min_s8x4(uint32_t a, uint32_t b) {
+    uint32_t r = 0;
+    for (int i = 0; i < 32; i += 8) {
+        const int8_t x = (int8_t)(a >> i), y = (int8_t)(b >> i);
+        r |= (uint32_t)(uint8_t)(x < y ? x : y) << i;
+    }
+    return r;
+}
+static inline int32_t nn_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
 #endif
 
 #endif /* NN_DSP_H */

@@ -9,8 +9,9 @@
  * Requantization: scratch holds a per-channel table (bias, multiplier, rounding
  * constants) built once per call. When every exponent is a right shift of 2..31
  * (almost every real layer) the double rounding is done by one SMLAL and two
- * single-cycle instructions (rq_fast); otherwise the general form is used. Each
- * kernel body is instantiated for both forms.
+ * single-cycle instructions (rq_fast); otherwise the general form is used. The
+ * depthwise bodies are instantiated for both forms; convolution and fully connected
+ * loops are compiled once and branch per output (the general form is a call).
  *
  * Convolution: the input offset is folded into the biases (bias + offset * sum of
  * the weights), so im2col only widens: two output pixels into int16 columns,
@@ -18,6 +19,14 @@
  * order (0, 2, 1, 3) so that a word-load pairs with SXTB16 of 4 weights; then a
  * 2 output channels x 2 pixels block per pass (8 SMLAD per 4 taps, two groups
  * per loop pass).
+ *
+ * First layers (in_c not a multiple of 4, at most SMALL_K_MAX taps): the weights
+ * are widened into int16 pairs in scratch once per call; a column of up to 10 taps
+ * (3x3 grayscale) stays in registers and each output channel is one per-channel record
+ * run by a short assembly loop (5 SMLAD, SMLAL, ASR, SSAT); longer columns (RGB) go
+ * two pixels per pass.
+ *
+ * Max pool: 4 channels per word with SSUB8 + SEL, the 2x2 window unrolled.
  *
  * Depthwise: 4 channels per pass in registers (SMLABB/SMLATT); interior pixels
  * use biases with the offset folded in and a fully unrolled 3x3; a depth
@@ -32,7 +41,7 @@
 #include "nn_dsp.h"
 #include "nn_fixedpoint.h"
 
-/* Kernel bodies are instantiated once per requantization form: force the inlining
+/* Depthwise bodies are instantiated once per requantization form: force the inlining
  * so that `fast` is a constant in each copy. */
 #if defined(__GNUC__)
 #define NN_INLINE static inline __attribute__((always_inline))
@@ -46,8 +55,19 @@ static inline int32_t align4(int32_t n) { return (n + 3) & ~3; }
  * (rounding addend, shift) for the fast form or (exponent, 0) for the general one. */
 #define RQ_WORDS 4
 
+/* First layers (in_c not a multiple of 4) with at most this many taps (k_h * k_w * in_c)
+ * take the small-K path: weights widened once per call, see conv_small_k. */
+#define SMALL_K_MAX 32
+
+static inline int32_t small_k(const nn_conv_params_t *p) {
+    return (p->in_c & 3) != 0 && p->k_h * p->k_w * p->in_c <= SMALL_K_MAX;
+}
+static inline int32_t small_k_words(int32_t k_len);
+
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
-    return (size_t)(2 * 2 * align4(p->k_h * p->k_w * p->in_c) + 4 * RQ_WORDS * p->out_c);
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    const int32_t wide = small_k(p) ? 4 * small_k_words(k_len) * p->out_c : 0;
+    return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + wide);
 }
 
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
@@ -70,7 +90,10 @@ size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return nn_opt_fc_s8_scr
  * [h < 0] may be replaced by [acc < 0]: they differ only when h = 0, where the
  * result is floor((2^(r-1) - 1) / 2^r) = 0 either way. rnd = 2^(r-2), rr = r - 1. */
 NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
-    const int64_t t = (int64_t)acc * mult + (int64_t)(acc >> 31) * 2147483648LL + (1 << 30);
+    /* the 64-bit addend 2^30 - [acc < 0] * 2^31: high word acc >> 31, low word 0x40000000 or 0xC0000000 */
+    const int32_t s = acc >> 31;
+    const uint64_t addend = ((uint64_t)(uint32_t)s << 32) | (((uint32_t)s << 31) | 0x40000000u);
+    const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)acc * mult));
     return ((int32_t)(t >> 32) + rnd) >> rr;
 }
 
@@ -100,6 +123,18 @@ static int rq_prepare(const int32_t *bias, const int32_t *mult, const int32_t *s
 NN_INLINE int32_t rq_apply(const int32_t *e, int32_t acc, const int fast) {
     return fast ? rq_fast(acc, e[1], e[2], e[3]) : nn_fx_requantize_nonneg(acc, e[1], e[2]);
 }
+
+/* The general requantization form, out of line: loops compiled once for both forms call it. */
+static __attribute__((noinline)) int32_t rq_general(const int32_t *e, int32_t acc) {
+    return nn_fx_requantize_nonneg(acc, e[1], e[2]);
+}
+
+/* Requantize with entry e in the form chosen at run time (a predictable branch per output). */
+NN_INLINE int32_t rq_any(const int32_t *e, int32_t acc, int fast) {
+    return fast ? rq_fast(acc, e[1], e[2], e[3]) : rq_general(e, acc);
+}
+
+NN_INLINE int32_t clamp_s8(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
 
 /* Add the output zero point and clamp to the fused activation. */
 NN_INLINE int8_t sat_out(int32_t v, int32_t zo, int32_t lo, int32_t hi) {
@@ -308,16 +343,17 @@ NN_INLINE void dot_1x2(const int8_t *w, const int16_t *col, int32_t k_len, int32
     acc[1] = a1;
 }
 
-/* The convolution for one requantization form (`fast` is a constant after inlining).
+/* The convolution; one copy serves both requantization forms (code size).
  * Pixels go in pairs (an odd last pixel fills both lanes and stores one). */
-NN_INLINE void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                             const int32_t *tab, const int fast) {
+static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                      const int32_t *tab, int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
     const int32_t oc_n = p->out_c;
     const int8_t *const weights = p->weights;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
     for (int32_t b = 0; b < p->batches; ++b) {
         int8_t *ob = out + b * pixels * oc_n;
         for (int32_t px = 0; px < pixels; px += 2) {
@@ -332,30 +368,248 @@ NN_INLINE void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
             for (; oc + 2 <= oc_n; oc += 2, e += 2 * RQ_WORDS, w += 2 * k_len) {
                 int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
                 dot_2x2(w, w + k_len, col, oc + 2 < oc_n ? k4 : k_len, acc);
-                o0[oc] = sat_out(rq_apply(e, acc[0], fast), zo, lo, hi);
-                o1[oc] = sat_out(rq_apply(e, acc[1], fast), zo, lo, hi);
-                o0[oc + 1] = sat_out(rq_apply(e + RQ_WORDS, acc[2], fast), zo, lo, hi);
-                o1[oc + 1] = sat_out(rq_apply(e + RQ_WORDS, acc[3], fast), zo, lo, hi);
+                int32_t v0 = nn_ssat8(rq_any(e, acc[0], fast) + zo);
+                int32_t v1 = nn_ssat8(rq_any(e, acc[1], fast) + zo);
+                int32_t v2 = nn_ssat8(rq_any(e + RQ_WORDS, acc[2], fast) + zo);
+                int32_t v3 = nn_ssat8(rq_any(e + RQ_WORDS, acc[3], fast) + zo);
+                if (clamp) {   /* a fused activation narrower than int8 (ReLU with zero point > -128) */
+                    v0 = clamp_s8(v0, lo, hi);
+                    v1 = clamp_s8(v1, lo, hi);
+                    v2 = clamp_s8(v2, lo, hi);
+                    v3 = clamp_s8(v3, lo, hi);
+                }
+                o0[oc] = (int8_t)v0;
+                o1[oc] = (int8_t)v1;
+                o0[oc + 1] = (int8_t)v2;
+                o1[oc + 1] = (int8_t)v3;
             }
             if (oc < oc_n) {
                 int32_t acc[2] = {e[0], e[0]};
                 dot_1x2(w, col, k_len, acc);
-                o0[oc] = sat_out(rq_apply(e, acc[0], fast), zo, lo, hi);
-                o1[oc] = sat_out(rq_apply(e, acc[1], fast), zo, lo, hi);
+                o0[oc] = sat_out(rq_any(e, acc[0], fast), zo, lo, hi);
+                o1[oc] = sat_out(rq_any(e, acc[1], fast), zo, lo, hi);
+            }
+        }
+    }
+}
+
+/* Small-K path (first layers: in_c not a multiple of 4, k_len <= SMALL_K_MAX): the
+ * weights are widened once per call into int16 pairs (w[2j], w[2j+1]) in scratch,
+ * zero-padded to small_k_words(k_len) words per channel. A pixel's column is a linear
+ * int16 run (padded taps: the input zero point; the pad tap after an odd k_len: 0).
+ * Up to SMALL_K_REG_WORDS words (k_len <= 10, e.g. 3x3 grayscale) the column stays in
+ * registers and each output channel costs 5 SMLAD and its requantization; an interior
+ * pixel of a 3x3 grayscale kernel builds it straight from the 3 input rows. Longer
+ * columns (3x3 RGB) go two pixels at a time, every weight word feeding both. One copy
+ * of the path serves both requantization forms (the general one through a call). */
+#define SMALL_K_REG_WORDS 5
+/* Per output channel record of the register path (SK_REC words): bias (offset folded),
+ * the 5 weight pairs, multiplier, right shift rr, then the 64-bit addend of the fast
+ * form as (low word 2^30, high word rnd + (zo << rr)): the zero point rides along in the
+ * rounding shift, so the loop ends with SMLAL, ASR, SSAT. */
+#define SK_REC 10
+static inline int small_k_reg(int32_t k_len) { return (k_len + 1) / 2 <= SMALL_K_REG_WORDS; }
+static inline int32_t small_k_words(int32_t k_len) { return small_k_reg(k_len) ? SK_REC : (k_len + 1) / 2; }
+
+static void small_k_widen(const int8_t *w, int32_t k_len, int32_t out_c, uint32_t *wide) {
+    const int32_t words = small_k_words(k_len), first = small_k_reg(k_len);   /* a record starts with the bias */
+    const int32_t pairs = first ? SMALL_K_REG_WORDS : words;
+    for (int32_t oc = 0; oc < out_c; ++oc, w += k_len, wide += words) {
+        for (int32_t j = 0; j < pairs; ++j) {
+            const int32_t lo = 2 * j < k_len ? w[2 * j] : 0, hi = 2 * j + 1 < k_len ? w[2 * j + 1] : 0;
+            wide[first + j] = (uint32_t)(uint16_t)lo | ((uint32_t)(uint16_t)hi << 16);
+        }
+    }
+}
+
+/* Fill the rest of the register path's records from the requantization table; returns
+ * whether the records hold the fast form (every right shift 2..23, so that zo << rr
+ * cannot overflow the high word). */
+static int small_k_records(const int32_t *tab, int32_t out_c, int32_t zo, int fast, uint32_t *rec) {
+    int ok = fast;
+    for (int32_t oc = 0; oc < out_c; ++oc, tab += RQ_WORDS, rec += SK_REC) {
+        ok = ok && tab[3] <= 22;
+        rec[0] = (uint32_t)tab[0];
+        rec[6] = (uint32_t)tab[1];
+        rec[7] = (uint32_t)tab[3];
+        rec[8] = 0x40000000u;
+        rec[9] = (uint32_t)tab[2] + ((uint32_t)zo << (tab[3] & 31));
+    }
+    return ok;
+}
+
+/* All output channels of one pixel from its column x[0..4] through the records. `sign`
+ * applies the fast form's sign correction; without it (output zero point -128, no clamp)
+ * a negative accumulator still gives -128: its result is <= 0 either way. */
+NN_INLINE void small_k_channels(const uint32_t *rec, int8_t *o, int32_t oc_n, const uint32_t *x, const int sign) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    /* 16 instructions per 9 MACs (19 with the sign correction) */
+    if (oc_n > 0) {
+        const uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4];
+        uint32_t a, t1, t2, lo, hi, u;
+        int32_t n = oc_n;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldrd   %[a], %[t1], [%[p]], #8\n\t"
+            "smlad  %[a], %[t1], %[x0], %[a]\n\t"
+            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
+            "smlad  %[a], %[t1], %[x1], %[a]\n\t"
+            "smlad  %[a], %[t2], %[x2], %[a]\n\t"
+            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
+            "smlad  %[a], %[t1], %[x3], %[a]\n\t"
+            "smlad  %[a], %[t2], %[x4], %[a]\n\t"
+            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
+            "ldrd   %[lo], %[hi], [%[p]], #8\n\t"
+            ".if %c[sign]\n\t"
+            "add    %[hi], %[hi], %[a], asr #31\n\t"
+            "and    %[u], %[a], #0x80000000\n\t"
+            "orr    %[lo], %[lo], %[u]\n\t"
+            ".endif\n\t"
+            "smlal  %[lo], %[hi], %[a], %[t1]\n\t"
+            "asr    %[hi], %[hi], %[t2]\n\t"
+            "ssat   %[hi], #8, %[hi]\n\t"
+            "strb   %[hi], [%[o]], #1\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    1b\n\t"
+            : [p] "+r"(rec), [o] "+r"(o), [n] "+r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
+              [lo] "=&r"(lo), [hi] "=&r"(hi), [u] "=&r"(u)
+            : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3), [x4] "r"(x4), [sign] "i"(sign)
+            : "cc", "memory");
+    }
+#else
+    for (int32_t oc = 0; oc < oc_n; ++oc, rec += SK_REC) {
+        int32_t a = (int32_t)rec[0];
+        for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(rec[1 + j], x[j], a);
+        const int32_t s = sign ? a >> 31 : 0;
+        const uint64_t addend = ((uint64_t)(rec[9] + (uint32_t)s) << 32) | (rec[8] | ((uint32_t)s << 31));
+        const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)a * (int32_t)rec[6]));
+        o[oc] = (int8_t)nn_ssat8((int32_t)(t >> 32) >> rec[7]);
+    }
+#endif
+}
+
+/* The linear column of output pixel (b, oy, ox): k_len int16 (see above). */
+static void small_k_col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy, int32_t ox,
+                        int16_t *dst) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t ic = p->in_c, in_h = p->in_h, in_w = p->in_w, k_w = p->k_w, dil_w = p->dil_w;
+    const int16_t zp = (int16_t)(-p->in_offset);
+    const int8_t *img = in + b * in_h * in_w * ic;
+    int32_t kx0, kx1;
+    nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        const int row_in = iy >= 0 && iy < in_h;
+        const int8_t *row = img + (iy * in_w + ix0) * ic;
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int inside = row_in && kx >= kx0 && kx < kx1;
+            const int8_t *x = row + kx * dil_w * ic;
+            for (int32_t c = 0; c < ic; ++c) *dst++ = inside ? (int16_t)x[c] : zp;
+        }
+    }
+    if ((p->k_h * k_w * ic) & 1) *dst = 0;   /* the pad tap of an odd k_len */
+}
+
+/* Requantize in the form chosen at run time, add the zero point, saturate and clamp. */
+NN_INLINE int8_t rq_out(const int32_t *e, int32_t acc, int32_t zo, int clamp, int32_t lo, int32_t hi,
+                        int fast) {
+    int32_t v = nn_ssat8(rq_any(e, acc, fast) + zo);
+    if (clamp) v = clamp_s8(v, lo, hi);
+    return (int8_t)v;
+}
+
+/* Two int16 lanes (lo, hi). */
+static inline uint32_t pack16(int32_t lo, int32_t hi) { return (uint32_t)(uint16_t)lo | ((uint32_t)hi << 16); }
+
+static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                         const int32_t *tab, uint32_t *wide, int fast) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c, words = small_k_words(k_len);
+    const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w, oc_n = p->out_c;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
+    uint32_t *const c32 = (uint32_t *)(void *)col;
+    if (small_k_reg(k_len)) {
+        /* records in the fast form and no clamp narrower than int8: the loop above; otherwise C */
+        const int rec_ok = small_k_records(tab, oc_n, zo, fast, wide) && !clamp;
+        const int sign = zo > -128;
+        const int32_t in_w = p->in_w, in_h = p->in_h;
+        /* 3x3 grayscale, no dilation: interior pixels read the 3 input rows directly */
+        const int gray3 = k_len == 9 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+        memset(col, 0, 4 * SMALL_K_REG_WORDS);   /* taps past k_len stay 0 */
+        for (int32_t b = 0; b < p->batches; ++b) {
+            int8_t *o = out + b * pixels * oc_n;
+            const int8_t *img = in + b * in_h * in_w;
+            for (int32_t oy = 0; oy < p->out_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                const int rows_in = gray3 && iy0 >= 0 && iy0 + 3 <= in_h;
+                for (int32_t ox = 0; ox < out_w; ++ox, o += oc_n) {
+                    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                    uint32_t x[SMALL_K_REG_WORDS];
+                    if (rows_in && ix0 >= 0 && ix0 + 3 <= in_w) {
+                        const int8_t *r = img + iy0 * in_w + ix0;
+                        x[0] = pack16(r[0], r[1]);
+                        x[1] = pack16(r[2], r[in_w]);
+                        x[2] = pack16(r[in_w + 1], r[in_w + 2]);
+                        x[3] = pack16(r[2 * in_w], r[2 * in_w + 1]);
+                        x[4] = (uint32_t)(uint16_t)r[2 * in_w + 2];
+                    } else {
+                        small_k_col(p, in, b, oy, ox, col);
+                        memcpy(x, col, sizeof x);
+                    }
+                    if (!rec_ok) {
+                        const uint32_t *w = wide;
+                        const int32_t *e = tab;
+                        for (int32_t oc = 0; oc < oc_n; ++oc, e += RQ_WORDS, w += SK_REC) {
+                            int32_t a = e[0];
+                            for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(w[1 + j], x[j], a);
+                            o[oc] = rq_out(e, a, zo, clamp, lo, hi, fast);
+                        }
+                    } else if (sign) {
+                        small_k_channels(wide, o, oc_n, x, 1);
+                    } else {
+                        small_k_channels(wide, o, oc_n, x, 0);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    const uint32_t *const d32 = c32 + words;   /* the second pixel's column */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        int8_t *ob = out + b * pixels * oc_n;
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+            small_k_col(p, in, b, px / out_w, px % out_w, col);
+            small_k_col(p, in, b, px1 / out_w, px1 % out_w, col + 2 * words);
+            int8_t *o0 = ob + px * oc_n;
+            int8_t *o1 = ob + px1 * oc_n;   /* the same pixel twice: written twice, same values */
+            const uint32_t *w = wide;
+            const int32_t *e = tab;
+            for (int32_t oc = 0; oc < oc_n; ++oc, e += RQ_WORDS, w += words) {
+                int32_t a0 = e[0], a1 = e[0];
+                for (int32_t j = 0; j < words; ++j) {   /* words - k2 pad words are 0 */
+                    a0 = nn_smlad(w[j], c32[j], a0);
+                    a1 = nn_smlad(w[j], d32[j], a1);
+                }
+                o0[oc] = rq_out(e, a0, zo, clamp, lo, hi, fast);
+                o1[oc] = rq_out(e, a1, zo, clamp, lo, hi, fast);
             }
         }
     }
 }
 
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16, then the requantization table */
-    int32_t *tab = (int32_t *)(void *)(col + 2 * align4(p->k_h * p->k_w * p->in_c));
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16, the requantization table, the small-K weights */
+    int32_t *tab = (int32_t *)(void *)(col + 2 * align4(k_len));
     const int fast = rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
-    conv_fold(p->weights, p->k_h * p->k_w * p->in_c, p->out_c, p->in_offset, tab);
-    if (fast) {
-        conv_body(p, in, out, col, tab, 1);
+    conv_fold(p->weights, k_len, p->out_c, p->in_offset, tab);
+    if (small_k(p)) {
+        uint32_t *wide = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);
+        small_k_widen(p->weights, k_len, p->out_c, wide);
+        conv_small_k(p, in, out, col, tab, wide, fast);
     } else {
-        conv_body(p, in, out, col, tab, 0);
+        conv_body(p, in, out, col, tab, fast);
     }
 }
 
@@ -558,13 +812,13 @@ static inline int32_t dot_vec(const int8_t *w, const int16_t *col, int32_t k_len
 }
 
 /* Requantize with (mult, shift) read directly, in the form chosen once per layer. */
-NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, const int fast) {
-    return fast ? rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1)
-                : nn_fx_requantize_nonneg(acc, mult, shift);
+NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) {
+    const int32_t e[3] = {0, mult, shift};
+    return fast ? rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1) : rq_general(e, acc);
 }
 
-NN_INLINE void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                           const int fast) {
+/* The fully connected layer; one copy serves both requantization forms (code size). */
+static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int16_t *col, int fast) {
     const int32_t k_len = p->in_features, k4 = align4(k_len), n_out = p->out_features;
     const int32_t in_offset = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int32_t qstep = p->per_channel ? 1 : 0;
@@ -616,11 +870,64 @@ NN_INLINE void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, i
 }
 
 void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    int16_t *col = (int16_t *)scratch;
-    if (rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1)) {
-        fc_body(p, in, out, col, 1);
-    } else {
-        fc_body(p, in, out, col, 0);
+    fc_body(p, in, out, (int16_t *)scratch, rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1));
+}
+
+/* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
+ * window starts from its first valid tap (the reference starts from -128, the same
+ * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
+void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+    const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
+    const uint32_t lo4 = nn_dup8(lo), hi4 = nn_dup8(hi);
+    const int32_t row_step = in_w * ch;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * row_step;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, 1, p->k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, 1, p->k_w, in_w, &kx0, &kx1);
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
+                if (ky0 >= ky1 || kx0 >= kx1) {   /* no input under the window: the reference's -128 */
+                    for (int32_t c = 0; c < ch; ++c) o[c] = (int8_t)(lo > -128 ? lo : -128);
+                    continue;
+                }
+                const int8_t *x0 = img + (iy0 + ky0) * row_step + (ix0 + kx0) * ch;
+                const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                int32_t c = 0;
+                if (rows == 2 && cols == 2) {   /* the usual 2x2 window, unrolled */
+                    for (; c + 4 <= ch; c += 4) {
+                        const int8_t *xr = x0 + c;
+                        uint32_t m = nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
+                                                 nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+                        if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                        nn_write32(o + c, m);
+                    }
+                }
+                for (; c + 4 <= ch; c += 4) {
+                    const int8_t *xr = x0 + c;
+                    uint32_t m = nn_read32(xr);
+                    for (int32_t ky = 0; ky < rows; ++ky, xr += row_step) {
+                        for (int32_t kx = ky == 0; kx < cols; ++kx) m = nn_max_s8x4(m, nn_read32(xr + kx * ch));
+                    }
+                    if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                    nn_write32(o + c, m);
+                }
+                for (; c < ch; ++c) {
+                    const int8_t *xr = x0 + c;
+                    int32_t m = xr[0];
+                    for (int32_t ky = 0; ky < rows; ++ky, xr += row_step) {
+                        for (int32_t kx = 0; kx < cols; ++kx) m = xr[kx * ch] > m ? xr[kx * ch] : m;
+                    }
+                    o[c] = (int8_t)(m < lo ? lo : (m > hi ? hi : m));
+                }
+            }
+        }
     }
 }
 

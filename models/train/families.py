@@ -20,8 +20,8 @@ class ImagePreset:
 
 
 IMAGE_PRESETS: dict[str, ImagePreset] = {
-    "demo": ImagePreset(96, "gray", 8, 3, 32, 40, "96×96 gray, 8→32 channels: the live demo model"),
-    "tiny": ImagePreset(64, "gray", 8, 3, 16, 40, "64×64 gray, 8→16 channels: the smallest preset"),
+    "demo": ImagePreset(96, "gray", 12, 3, 48, 40, "96×96 gray, 12→48 channels: the live demo model"),
+    "tiny": ImagePreset(64, "gray", 8, 3, 12, 40, "64×64 gray, 8→12 channels: the smallest preset"),
     "wide": ImagePreset(96, "gray", 16, 3, 64, 40, "96×96 gray, 16→64 channels: the accuracy ceiling of the family"),
 }
 

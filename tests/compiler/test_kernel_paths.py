@@ -2,9 +2,12 @@
 
 Shapes are chosen to hit each fast path and its tail cases: 2x2 (channel x pixel)
 blocks with an odd last pixel and an odd last channel, K not a multiple of 4 (the
-weight over-read of all but the last block), first layers with in_c 1 and 3, borders
+weight over-read of all but the last block), first layers with in_c 1, 2 and 3 (the
+small-K path: column in registers up to 12 taps, two pixels per pass above, odd and
+even tap counts, stride 2, dilation) and beyond it (5x5 RGB), borders
 of the padded im2col, dilated columns, depthwise 3x3 interiors (unrolled) and other
-kernel sizes, channel counts not a multiple of 4, depth multipliers 2 and 3, and both
+kernel sizes, channel counts not a multiple of 4, depth multipliers 2 and 3, MAX_POOL_2D
+(the unrolled 2x2 window, other windows, padded borders, channel tails, fused clamps), and both
 requantization forms: the fused one (right shift >= 2) and the general one (scales
 that need a right shift of 0 or 1, or a left shift). The host runs the optimized
 code through the portable DSP model; test_qemu.py runs a model with these layers on
@@ -29,7 +32,13 @@ CONV_CASES = [
     ("c4_dilated_cols", (9, 9, 8), 4, 3, 1, 2, "SAME", False),
     ("c4_kernel_wider_than_image", (3, 2, 4), 4, 5, 1, 1, "SAME", False),
     ("c1_first_layer", (9, 11, 1), 8, 3, 1, 1, "SAME", False),
+    ("c1_first_layer_stride2", (12, 11, 1), 5, 3, 2, 1, "SAME", False),
+    ("c1_stride2_valid_odd", (11, 10, 1), 3, 3, 2, 1, "VALID", False),
+    ("c2_k2x2_even_taps", (7, 7, 2), 5, 2, 1, 1, "SAME", False),
+    ("c1_k5_two_pixel_odd_taps", (8, 7, 1), 6, 5, 1, 1, "SAME", False),
     ("c3_first_layer_stride2", (10, 9, 3), 7, 3, 2, 1, "SAME", False),
+    ("c3_dilated_small_k", (9, 9, 3), 4, 3, 1, 2, "SAME", False),
+    ("c3_k5_beyond_small_k", (7, 6, 3), 4, 5, 2, 1, "SAME", False),
     ("c2_k_tail", (6, 6, 2), 4, 3, 1, 1, "VALID", False),
     ("c5_k_tail_odd", (5, 5, 5), 3, 2, 1, 1, "SAME", False),
     ("dw3x3_interior", (8, 9, 8), 1, 3, 1, 1, "SAME", True),
@@ -103,6 +112,33 @@ def fc_layer(n_in: int, n_out: int, requant: str, seed: int, batches: int = 1) -
 def test_conv_path_is_bit_exact(case: tuple, requant: str, bit_exact) -> None:
     report = bit_exact(conv_layer(case, requant, seed=len(case[0])), count=3, seed=1)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+# (name, in (h, w, c), k, stride, padding, activation, output zero point)
+POOL_CASES = [
+    ("p2x2_c8", (8, 10, 8), 2, 2, "VALID", "NONE", -3),
+    ("p2x2_c6_odd_size", (7, 9, 6), 2, 2, "VALID", "NONE", 5),
+    ("p2x2_same_edges", (7, 7, 5), 2, 2, "SAME", "RELU", 10),
+    ("p3x3_s2_same", (9, 8, 12), 3, 2, "SAME", "RELU6", -100),
+    ("p3x3_s1_relu_c3", (5, 6, 3), 3, 1, "SAME", "RELU", -128),
+]
+
+
+def max_pool_layer(case: tuple, seed: int) -> bytes:
+    """One MAX_POOL_2D layer; a zero point above -128 makes a fused ReLU clamp."""
+    _, (h, w, c), k, s, padding, act, zp = case
+    b = ModelBuilder()
+    scale = 0.02 + 0.01 * (seed % 3)
+    x = b.tensor((1, h, w, c), scale=scale, zero_point=zp)
+    y = b.tensor((1, _out(h, k, s, 1, padding), _out(w, k, s, 1, padding), c), scale=scale, zero_point=zp)
+    b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s, filter_w=k,
+         filter_h=k, activation=act)
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
+def test_max_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    bit_exact(max_pool_layer(case, seed=len(case[0])), count=3, seed=5)
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
@@ -229,3 +265,74 @@ def qemu_chain_model(seed: int = 11, hw: tuple[int, int] = (11, 9)) -> bytes:
 
 def test_qemu_chain_is_bit_exact_on_the_host(bit_exact) -> None:
     bit_exact(qemu_chain_model(), count=3, seed=4)
+
+
+def _chain_conv(b: ModelBuilder, rng: np.random.Generator, x: int, c: int, s_in: float, hw: tuple[int, int],
+                n: int, k: int, s: int, padding: str, act: str, zo: int | None) -> tuple[int, float, int]:
+    """Append a CONV_2D (random weights, per-channel scales) to x of c channels and output size hw;
+    zo None draws the output zero point. Returns the output tensor, its scale and zero point."""
+    ws = rng.uniform(0.002, 0.02, n)
+    s_out = s_in * float(ws.mean()) * np.sqrt(k * k * c) * 30
+    wt = b.tensor((n, k, k, c), scale=list(ws), zero_point=[0] * n,
+                  data=rng.integers(-127, 128, (n, k, k, c)).astype(np.int8))
+    bt = b.tensor((n,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n,
+                  data=rng.integers(-3000, 3000, n).astype(np.int32))
+    zo = int(rng.integers(-20, 20)) if zo is None else zo
+    y = b.tensor((1, *hw, n), scale=float(s_out), zero_point=zo)
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding=padding, stride_w=s, stride_h=s,
+         dilation_w=1, dilation_h=1, activation=act)
+    return y, float(s_out), zo
+
+
+def plain_paths_model(seed: int = 12) -> bytes:
+    """An RGB first layer (small-K, two pixels per pass) with fused ReLU, a 2x2 max pool with a
+    channel tail, a 3x3 convolution and a padded 3x3 max pool with a ReLU clamp, then FC."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 13, 11, 3, 0.04, 5
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for kind, n, k, s, padding in (("conv", 6, 3, 2, "SAME"), ("pool", 0, 2, 2, "VALID"),
+                                   ("conv", 8, 3, 1, "SAME"), ("pool", 0, 3, 2, "SAME")):
+        h, w = _out(h, k, s, 1, padding), _out(w, k, s, 1, padding)
+        if kind == "pool":
+            y = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+            b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s,
+                 filter_w=k, filter_h=k, activation="RELU" if padding == "SAME" else "NONE")
+            x = y
+            continue
+        x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, k, s, padding, "RELU", None)
+        c = n
+    flat = b.tensor((1, h * w * c), scale=s_in, zero_point=zp)
+    b.op("RESHAPE", [x, b.tensor((2,), "int32", data=np.array([1, h * w * c], np.int32))], [flat])
+    ws = rng.uniform(0.002, 0.02, 3)
+    wt = b.tensor((3, h * w * c), scale=list(ws), zero_point=[0] * 3,
+                  data=rng.integers(-127, 128, (3, h * w * c)).astype(np.int8))
+    y = b.tensor((1, 3), scale=float(s_in * ws.mean() * np.sqrt(h * w * c) * 30), zero_point=-2)
+    b.op("FULLY_CONNECTED", [flat, wt, -1], [y], "FullyConnectedOptions", activation="NONE")
+    return b.build([x0], [y])
+
+
+def test_plain_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(plain_paths_model(), count=3, seed=6)
+
+
+def gray_stem_model(seed: int = 13, hw: tuple[int, int] = (13, 10)) -> bytes:
+    """Grayscale 3x3 first layers on the register path: stride 2 SAME with ReLU and output zero
+    point -128 (no sign correction), a 1x1 conv down to one channel, then stride 1 VALID with no
+    activation and a zero point above -128 (sign correction); odd sizes put border pixels on
+    every side."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w = hw
+    c, s_in, zp = 1, 0.04, -7
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for n, k, s, padding, act, zo in ((6, 3, 2, "SAME", "RELU", -128), (1, 1, 1, "VALID", "NONE", 3),
+                                      (5, 3, 1, "VALID", "NONE", 9)):
+        h, w = _out(h, k, s, 1, padding), _out(w, k, s, 1, padding)
+        x, s_in, _ = _chain_conv(b, rng, x, c, s_in, (h, w), n, k, s, padding, act, zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_gray_stem_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(gray_stem_model(), count=3, seed=7)

@@ -92,6 +92,10 @@ def test_scratch_formulas_match_the_c_kernels() -> None:
         assert lib.nn_depthwise_conv2d_s8_scratch_bytes(ctypes.byref(c)) == depthwise_scratch_bytes(p)
         f = {"in_features": int(rng.integers(1, 5000))}
         assert lib.nn_fc_s8_scratch_bytes(ctypes.byref(FC(**f))) == fc_scratch_bytes(f)
+    # first layers on both sides of the small-K limits (column in registers, two pixels, none)
+    for k, in_c in ((3, 1), (2, 3), (3, 3), (5, 1), (4, 2), (5, 3), (3, 4), (1, 5)):
+        p = {"k_h": k, "k_w": k, "in_c": in_c, "out_c": 7}
+        assert lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(Conv(**p))) == conv_scratch_bytes(p), p
 
 
 @pytest.mark.skipif(__import__("shutil").which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")

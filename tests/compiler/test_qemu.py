@@ -23,9 +23,10 @@ pytestmark = [
 MODELS = ["random_04", "random_05", "random_20", "random_16"]
 
 
-@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths"])
+@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem"])
 def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
-    """`kernel_paths` chains every optimized conv/depthwise/FC path (test_kernel_paths.py)."""
+    """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
+    first layers and max pools, `gray_stem` the grayscale register path (test_kernel_paths.py)."""
     from edgeloop.app.qemu import build_bare_metal, run_bare_metal
 
     import edgeloop
@@ -34,6 +35,14 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
         from test_kernel_paths import qemu_chain_model
 
         tflite = qemu_chain_model()
+    elif stem == "plain_paths":
+        from test_kernel_paths import plain_paths_model
+
+        tflite = plain_paths_model()
+    elif stem == "gray_stem":
+        from test_kernel_paths import gray_stem_model
+
+        tflite = gray_stem_model()
     else:
         tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
     result = compile_bytes(tflite, name=stem)
