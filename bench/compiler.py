@@ -1,9 +1,9 @@
 """Model compiler: instructions per MAC on Cortex-M7 (QEMU -icount), RAM and flash vs TFLite Micro.
 
 For standard layers at TinyML sizes (3x3 conv, 1x1 conv, 3x3 depthwise, fully
-connected), the layers of two plain CNNs (3x3 convolutions and 2x2 max pools on
-a grayscale image, the shape of the bottle classifiers: "demo" 96x96 and "tiny"
-64x64) alone and as whole Keras models (int8 post-training quantization with
+connected), the layers of the bottle classifiers' plain CNNs (build_image_cnn at
+the "demo" 96x96 and "tiny" 64x64 presets: 3x3 convolutions and 2x2 max pools on
+a grayscale image) alone and as whole Keras models (int8 post-training quantization with
 random representative data), two conv-heavy CNNs of the compiler's test corpus
 and the bundled zoo models (models/zoo/*/*.tflite, int8 only):
 
@@ -90,61 +90,70 @@ def _max_pool_layer(h: int, w: int, c: int, seed: int) -> bytes:
     return b.build([x], [y])
 
 
-# Plain CNNs: (input size, channels per 3x3 conv; the first has stride 2 and every conv but
-# the last of "demo" is followed by a 2x2 max pool), then FC -> 5 classes and softmax.
-PLAIN_CNNS = {"demo": (96, (8, 16, 32, 32)), "tiny": (64, (8, 16, 16))}
+# The plain CNNs are the zoo's bottle classifiers: build_image_cnn at the "demo" and "tiny" presets.
+PLAIN_PRESETS = ("demo", "tiny")
 
 
-def _plain_cnn_shapes(name: str) -> tuple[list[tuple[int, int, int, int, bool]], int]:
-    """[(h_in, c_in, c_out, stride, pool after)] of the convolutions, and the FC input size."""
-    size, chans = PLAIN_CNNS[name]
-    h, c, convs = size, 1, []
-    for i, oc in enumerate(chans):
-        stride = 2 if i == 0 else 1
-        pool = name == "tiny" or i < len(chans) - 1
-        convs.append((h, c, oc, stride, pool))
-        h, c = h // stride // (2 if pool else 1), oc
-    return convs, h * h * c
+def _plain_cnn_keras(name: str):
+    """The preset's Keras model (5 classes, grayscale), built by the training code itself."""
+    import os
+
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from edgeloop.models.train.families import IMAGE_PRESETS, build_image_cnn
+
+    pre = IMAGE_PRESETS[name]
+    return build_image_cnn(pre.input_size, 1 if pre.color == "gray" else 3, 5, width=pre.width, depth=pre.depth,
+                           max_channels=pre.max_channels, name=f"plain_{name}")
+
+
+def _plain_cnn_layer_list(name: str) -> list[tuple]:
+    """("conv", h_in, c_in, c_out, stride) / ("pool", h_in, c) / ("fc", n_in, n_out) of the preset's model."""
+    layers = []
+    for layer in _plain_cnn_keras(name).layers:
+        kind = type(layer).__name__
+        shape = layer.input.shape if kind in ("Conv2D", "MaxPooling2D", "Dense") else None
+        if kind == "Conv2D":
+            layers.append(("conv", shape[1], shape[3], layer.filters, layer.strides[0]))
+        elif kind == "MaxPooling2D":
+            layers.append(("pool", shape[1], shape[3]))
+        elif kind == "Dense":
+            layers.append(("fc", shape[1], layer.units))
+    return layers
 
 
 def plain_cnn_layers() -> dict[str, bytes]:
     """Every layer of the plain CNNs alone (conv, max pool, FC), as the whole models run them."""
     layers = {}
-    for name in PLAIN_CNNS:
-        convs, n_flat = _plain_cnn_shapes(name)
-        for i, (h, c, oc, stride, pool) in enumerate(convs):
-            layers[f"{name}/L{i}_conv3x3_s{stride}_{h}x{h}x{c}to{oc}"] = _conv_layer(h, h, c, oc, 3, False,
-                                                                                    10 + i, stride)
-            if pool:
-                hp = h // stride
-                layers[f"{name}/L{i}_maxpool_{hp}x{hp}x{oc}"] = _max_pool_layer(hp, hp, oc, 20 + i)
-        layers[f"{name}/fc_{n_flat}to5"] = _fc_layer(n_flat, 5, 30)
+    for name in PLAIN_PRESETS:
+        i = -1
+        for spec in _plain_cnn_layer_list(name):
+            if spec[0] == "conv":
+                i += 1
+                _, h, c, oc, stride = spec
+                layers[f"{name}/L{i}_conv3x3_s{stride}_{h}x{h}x{c}to{oc}"] = _conv_layer(h, h, c, oc, 3, False,
+                                                                                        10 + i, stride)
+            elif spec[0] == "pool":
+                _, h, c = spec
+                layers[f"{name}/L{i}_maxpool_{h}x{h}x{c}"] = _max_pool_layer(h, h, c, 20 + i)
+            else:
+                _, n_in, n_out = spec
+                layers[f"{name}/fc_{n_in}to{n_out}"] = _fc_layer(n_in, n_out, 30)
     return layers
 
 
 def plain_cnn_models() -> dict[str, bytes]:
     """The plain CNNs as whole Keras models, int8 post-training quantized (random weights and data)."""
-    import os
-
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     import tensorflow as tf
 
     from edgeloop.models.quantize import to_tflite_int8
 
-    L = tf.keras.layers
     models = {}
-    for name, (size, _) in PLAIN_CNNS.items():
+    for name in PLAIN_PRESETS:
         tf.keras.utils.set_random_seed(7)
-        convs, _ = _plain_cnn_shapes(name)
-        inp = tf.keras.Input((size, size, 1))
-        x = inp
-        for _, _, oc, stride, pool in convs:
-            x = L.Conv2D(oc, 3, strides=stride, padding="same", activation="relu")(x)
-            if pool:
-                x = L.MaxPooling2D(2)(x)
-        out = L.Dense(5, activation="softmax")(L.Flatten()(x))
-        rep = np.random.default_rng(8).uniform(0, 1, (64, size, size, 1)).astype(np.float32)
-        models[f"plain/{name}"] = to_tflite_int8(tf.keras.Model(inp, out), rep)
+        model = _plain_cnn_keras(name)
+        size = model.input.shape[1]
+        rep = np.random.default_rng(8).uniform(0, 1, (64, size, size, model.input.shape[3])).astype(np.float32)
+        models[f"plain/{name}"] = to_tflite_int8(model, rep)
     return models
 
 
@@ -240,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     qemu = not args.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
     models: dict[str, bytes] = {}
-    for source, prefix in ((standard_layers, ""), (plain_cnn_layers, ""), (plain_cnn_models, "plain/"),
-                           (corpus_cnns, "cnn/"), (zoo_models, "zoo/")):
-        if prefix.startswith(args.only) or args.only.startswith(prefix):  # Keras and the zoo cost seconds
+    sources = ((standard_layers, ("",)), (plain_cnn_layers, ("demo/", "tiny/")), (plain_cnn_models, ("plain/",)),
+               (corpus_cnns, ("cnn/",)), (zoo_models, ("zoo/",)))
+    for source, prefixes in sources:
+        # Keras and the zoo cost seconds: build only the sources that --only can select from
+        if any(p.startswith(args.only) or args.only.startswith(p) for p in prefixes):
             models.update((k, v) for k, v in source().items() if k.startswith(args.only))
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:

@@ -16,17 +16,21 @@
  * Convolution: the input offset is folded into the biases (bias + offset * sum of
  * the weights), so im2col only widens: two output pixels into int16 columns,
  * padded taps set to the input zero point, each group of 4 taps stored in the
- * order (0, 2, 1, 3) so that a word-load pairs with SXTB16 of 4 weights; then a
- * 2 output channels x 2 pixels block per pass (8 SMLAD per 4 taps, two groups
- * per loop pass).
+ * order (0, 2, 1, 3) so that a word-load pairs with SXTB16 of 4 weights (two
+ * interior pixels at once when in_c is a multiple of 4); then a 2 output channels
+ * x 2 pixels block per pass (8 SMLAD per 4 taps, two groups per loop pass). With the
+ * fast form, no clamp narrower than int8 and K a multiple of 4 (inner layers), the
+ * block's requantize-and-store joins the MAC loop in one assembly block.
  *
  * First layers (in_c not a multiple of 4, at most SMALL_K_MAX taps): the weights
  * are widened into int16 pairs in scratch once per call; a column of up to 10 taps
  * (3x3 grayscale) stays in registers and each output channel is one per-channel record
- * run by a short assembly loop (5 SMLAD, SMLAL, ASR, SSAT); longer columns (RGB) go
- * two pixels per pass.
+ * run by a short assembly loop (5 SMLAD, SMLAL, ASR, SSAT); a 3x3 grayscale column is
+ * built inside that block straight from the input rows (border pixels: from a 3x3
+ * patch with the padding filled in); longer columns (RGB) go two pixels per pass.
  *
- * Max pool: 4 channels per word with SSUB8 + SEL, the 2x2 window unrolled.
+ * Max pool: 4 channels per word with SSUB8 + SEL, the 2x2 window unrolled; 2x2 stride 2
+ * windows that all lie inside (VALID) run without per-pixel bounds.
  *
  * Depthwise: 4 channels per pass in registers (SMLABB/SMLATT); interior pixels
  * use biases with the offset folded in and a fully unrolled 3x3; a depth
@@ -232,6 +236,36 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
     }
 }
 
+/* Whether every tap of output pixel (oy, ox)'s window lands inside the input. */
+static inline int conv_interior(const nn_conv_params_t *p, int32_t oy, int32_t ox) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    return iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
+           ix0 + (p->k_w - 1) * p->dil_w < p->in_w;
+}
+
+/* Both lanes of the column pair at once for two interior pixels, in_c a multiple of 4
+ * and no column dilation (the usual inner layer): every kernel row is one run of
+ * k_w * in_c bytes per pixel, and each group of 4 taps takes one word of each pixel,
+ * widened into the group's 8 int16 (see col_slot). */
+static void im2col_pair_interior(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy0,
+                                 int32_t ox0, int32_t oy1, int32_t ox1, int16_t *col) {
+    const int32_t ic = p->in_c, in_w = p->in_w;
+    const int8_t *img = in + b * p->in_h * in_w * ic;
+    const int8_t *xa = img + ((oy0 * p->stride_h - p->pad_top) * in_w + ox0 * p->stride_w - p->pad_left) * ic;
+    const int8_t *xb = img + ((oy1 * p->stride_h - p->pad_top) * in_w + ox1 * p->stride_w - p->pad_left) * ic;
+    const int32_t run = p->k_w * ic / 4, row_step = p->dil_h * in_w * ic;
+    uint32_t *dst = (uint32_t *)(void *)col;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, xa += row_step, xb += row_step) {
+        for (int32_t g = 0; g < run; ++g, dst += 4) {
+            const uint32_t va = nn_read32(xa + 4 * g), vb = nn_read32(xb + 4 * g);
+            dst[0] = nn_sxtb16(va);
+            dst[1] = nn_sxtb16_ror8(va);
+            dst[2] = nn_sxtb16(vb);
+            dst[3] = nn_sxtb16_ror8(vb);
+        }
+    }
+}
+
 /* Fold the input offset into the table's biases: bias + in_offset * (sum of the row's
  * weights), wrapping like the reference's int32 accumulation. */
 static void conv_fold(const int8_t *weights, int32_t k_len, int32_t out_c, int32_t in_offset, int32_t *tab) {
@@ -262,6 +296,19 @@ static void conv_fold(const int8_t *weights, int32_t k_len, int32_t out_c, int32
     "smlad  %[a01], %[wa], %[x13], %[a01]\n\t"        \
     "smlad  %[a11], %[u], %[x02], %[a11]\n\t"         \
     "smlad  %[a11], %[wb], %[x13], %[a11]\n\t"
+/* n >= 1 groups, two per loop pass (17 instructions per 16 MACs), an odd one first. */
+#define NN_DOT_LOOP                               \
+    "tst    %[n], #1\n\t"                         \
+    "beq    2f\n\t"                               \
+    NN_DOT_GROUP                                  \
+    "subs   %[n], %[n], #1\n\t"                   \
+    "beq    3f\n"                                 \
+    "2:\n\t"                                      \
+    NN_DOT_GROUP                                  \
+    NN_DOT_GROUP                                  \
+    "subs   %[n], %[n], #2\n\t"                   \
+    "bne    2b\n"                                 \
+    "3:\n\t"
 #endif
 
 /* acc[0..3] += rows w0, w1 (int8, k_len long) times the column pair:
@@ -281,17 +328,7 @@ NN_INLINE void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, i
         int32_t n = groups;
         uint32_t x02, x13, wa, wb, t, u;
         __asm__ volatile(
-            "tst    %[n], #1\n\t"
-            "beq    2f\n\t"
-            NN_DOT_GROUP
-            "subs   %[n], %[n], #1\n\t"
-            "beq    3f\n"
-            "2:\n\t"
-            NN_DOT_GROUP
-            NN_DOT_GROUP
-            "subs   %[n], %[n], #2\n\t"
-            "bne    2b\n"
-            "3:\n\t"
+            NN_DOT_LOOP
             : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [pa] "+r"(pa),
               [pb] "+r"(pb), [pc] "+r"(pc), [n] "+r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13),
               [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t), [u] "=&r"(u)
@@ -343,28 +380,126 @@ NN_INLINE void dot_1x2(const int8_t *w, const int16_t *col, int32_t k_len, int32
     acc[1] = a1;
 }
 
+/* Fold the output zero point into the fast form's rounding addends (rnd + (zo << rr):
+ * the zero point then rides along in the rounding shift) when every right shift is at most
+ * 22, so that the sum cannot overflow; returns whether it did. */
+static int rq_fold_zo(int32_t *tab, int32_t n, int32_t zo) {
+    for (int32_t c = 0; c < n; ++c) {
+        if (tab[c * RQ_WORDS + 3] > 22) return 0;
+    }
+    for (int32_t c = 0; c < n; ++c, tab += RQ_WORDS) tab[2] = (int32_t)((uint32_t)tab[2] + ((uint32_t)zo << tab[3]));
+    return 1;
+}
+
+/* One 2 output channels x 2 pixels block of the fused form (fast requantization with the
+ * zero point folded in, no clamp narrower than int8, k_len a multiple of 4): rows pa, pb
+ * times the column pair, requantized and stored to o0[0], o1[0] (row pa) and o0[1], o1[1]. */
+typedef struct {
+    const int8_t *pa, *pb;   /* weight rows of the two channels */
+    const int16_t *pc;       /* the column pair */
+    int32_t groups;          /* k_len / 4, at least 1 */
+    const int32_t *e;        /* the two channels' requantization entries */
+    int8_t *o0, *o1;         /* outputs of the two pixels */
+} conv_block_t;
+
+/* requantize accumulator A (mult x02, addend high word x13, shift wb) and store it at [pa/pb, #off] */
+#define NN_RQ_STORE(A, DST, OFF)                          \
+    "and    %[u], %[" A "], #0x80000000\n\t"              \
+    "orr    %[u], %[u], #0x40000000\n\t"                  \
+    "add    %[t], %[x13], %[" A "], asr #31\n\t"          \
+    "smlal  %[u], %[t], %[" A "], %[x02]\n\t"             \
+    "asr    %[t], %[t], %[wb]\n\t"                        \
+    "ssat   %[t], #8, %[t]\n\t"                           \
+    "strb   %[t], [%[" DST "], #" OFF "]\n\t"
+
+NN_INLINE void conv_block_fused(conv_block_t *blk) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    /* Everything in one assembly block (the C form spills around the MAC loop): the
+     * block descriptor's address waits on the stack during the loop. */
+    uint32_t a00, a01, a10, a11, pa, pb, pc, n, x02, x13, wa, wb, u;
+    uint32_t t = (uint32_t)(uintptr_t)blk;
+    __asm__ volatile(
+        "ldrd   %[pa], %[pb], [%[t]]\n\t"
+        "ldrd   %[pc], %[n], [%[t], #8]\n\t"
+        "ldr    %[wa], [%[t], #16]\n\t"
+        "ldr    %[a00], [%[wa]]\n\t"
+        "ldr    %[a10], [%[wa], #16]\n\t"
+        "mov    %[a01], %[a00]\n\t"
+        "mov    %[a11], %[a10]\n\t"
+        "str    %[t], [sp, #-8]!\n\t"
+        NN_DOT_LOOP
+        "ldr    %[t], [sp], #8\n\t"
+        "ldr    %[wa], [%[t], #16]\n\t"
+        "ldrd   %[pa], %[pb], [%[t], #20]\n\t"
+        "ldrd   %[x02], %[x13], [%[wa], #4]\n\t"
+        "ldr    %[wb], [%[wa], #12]\n\t"
+        NN_RQ_STORE("a00", "pa", "0")
+        NN_RQ_STORE("a01", "pb", "0")
+        "ldrd   %[x02], %[x13], [%[wa], #20]\n\t"
+        "ldr    %[wb], [%[wa], #28]\n\t"
+        NN_RQ_STORE("a10", "pa", "1")
+        NN_RQ_STORE("a11", "pb", "1")
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pa] "=&r"(pa),
+          [pb] "=&r"(pb), [pc] "=&r"(pc), [n] "=&r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [u] "=&r"(u), [t] "+&r"(t)
+        :
+        : "cc", "memory");
+#else
+    const int32_t *e = blk->e;
+    int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
+    dot_2x2(blk->pa, blk->pb, blk->pc, 4 * blk->groups, acc);
+    blk->o0[0] = (int8_t)nn_ssat8(rq_fast(acc[0], e[1], e[2], e[3]));
+    blk->o1[0] = (int8_t)nn_ssat8(rq_fast(acc[1], e[1], e[2], e[3]));
+    blk->o0[1] = (int8_t)nn_ssat8(rq_fast(acc[2], e[RQ_WORDS + 1], e[RQ_WORDS + 2], e[RQ_WORDS + 3]));
+    blk->o1[1] = (int8_t)nn_ssat8(rq_fast(acc[3], e[RQ_WORDS + 1], e[RQ_WORDS + 2], e[RQ_WORDS + 3]));
+#endif
+}
+
 /* The convolution; one copy serves both requantization forms (code size).
- * Pixels go in pairs (an odd last pixel fills both lanes and stores one). */
+ * Pixels go in pairs (an odd last pixel fills both lanes and stores one). With the fast
+ * form, no clamp narrower than int8 and k_len a multiple of 4 (inner layers), channel
+ * pairs go through conv_block_fused (the zero point folded into tab's addends). */
 static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                      const int32_t *tab, int fast) {
+                      int32_t *tab, int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
     const int32_t oc_n = p->out_c;
     const int8_t *const weights = p->weights;
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t lo = p->act_min, hi = p->act_max;
     const int clamp = lo > -128 || hi < 127;
+    const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
+    const int fused = fast && !clamp && (k_len & 3) == 0 && rq_fold_zo(tab, oc_n, p->out_offset);
+    const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
     for (int32_t b = 0; b < p->batches; ++b) {
         int8_t *ob = out + b * pixels * oc_n;
         for (int32_t px = 0; px < pixels; px += 2) {
             const int32_t px1 = px + 1 < pixels ? px + 1 : px;
-            im2col(p, in, b, px / out_w, px % out_w, col, k4, 0);
-            im2col(p, in, b, px1 / out_w, px1 % out_w, col, k4, 1);
+            const int32_t oy0 = px / out_w, ox0 = px % out_w, oy1 = px1 / out_w, ox1 = px1 % out_w;
+            if (pair_ok && conv_interior(p, oy0, ox0) && conv_interior(p, oy1, ox1)) {
+                im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
+            } else {
+                im2col(p, in, b, oy0, ox0, col, k4, 0);
+                im2col(p, in, b, oy1, ox1, col, k4, 1);
+            }
             int8_t *o0 = ob + px * oc_n;
             int8_t *o1 = ob + px1 * oc_n;  /* the same pixel twice: written twice, same values */
             const int32_t *e = tab;
             const int8_t *w = weights;
             int32_t oc = 0;
+            if (fused) {
+                conv_block_t blk = {w, w + k_len, col, k_len >> 2, e, o0, o1};
+                for (; oc + 2 <= oc_n; oc += 2) {
+                    conv_block_fused(&blk);
+                    blk.pa += 2 * k_len;
+                    blk.pb += 2 * k_len;
+                    blk.e += 2 * RQ_WORDS;
+                    blk.o0 += 2;
+                    blk.o1 += 2;
+                }
+                e = blk.e;
+                w = blk.pa;
+            }
             for (; oc + 2 <= oc_n; oc += 2, e += 2 * RQ_WORDS, w += 2 * k_len) {
                 int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
                 dot_2x2(w, w + k_len, col, oc + 2 < oc_n ? k4 : k_len, acc);
@@ -404,8 +539,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
  * of the path serves both requantization forms (the general one through a call). */
 #define SMALL_K_REG_WORDS 5
 /* Per output channel record of the register path (SK_REC words): bias (offset folded),
- * the 5 weight pairs, multiplier, right shift rr, then the 64-bit addend of the fast
- * form as (low word 2^30, high word rnd + (zo << rr)): the zero point rides along in the
+ * the 5 weight pairs, the 64-bit addend of the fast form as (low word 2^30, high word
+ * rnd + (zo << rr)), multiplier, right shift rr: the zero point rides along in the
  * rounding shift, so the loop ends with SMLAL, ASR, SSAT. */
 #define SK_REC 10
 static inline int small_k_reg(int32_t k_len) { return (k_len + 1) / 2 <= SMALL_K_REG_WORDS; }
@@ -430,12 +565,61 @@ static int small_k_records(const int32_t *tab, int32_t out_c, int32_t zo, int fa
     for (int32_t oc = 0; oc < out_c; ++oc, tab += RQ_WORDS, rec += SK_REC) {
         ok = ok && tab[3] <= 22;
         rec[0] = (uint32_t)tab[0];
-        rec[6] = (uint32_t)tab[1];
-        rec[7] = (uint32_t)tab[3];
-        rec[8] = 0x40000000u;
-        rec[9] = (uint32_t)tab[2] + ((uint32_t)zo << (tab[3] & 31));
+        rec[6] = 0x40000000u;
+        rec[7] = (uint32_t)tab[2] + ((uint32_t)zo << (tab[3] & 31));
+        rec[8] = (uint32_t)tab[1];
+        rec[9] = (uint32_t)tab[3];
     }
     return ok;
+}
+
+/* The per-channel part of the register path's loop: 5 SMLAD, then the fast form's
+ * SMLAL, ASR, SSAT with the record's addend (sign-corrected when `sign`; t1 is free
+ * there). 16 instructions per 9 MACs, 19 with the sign correction. */
+#define NN_SK_CHANNEL_LOOP                            \
+    "1:\n\t"                                          \
+    "ldrd   %[a], %[t1], [%[p]], #8\n\t"              \
+    "smlad  %[a], %[t1], %[x0], %[a]\n\t"             \
+    "ldrd   %[t1], %[t2], [%[p]], #8\n\t"             \
+    "smlad  %[a], %[t1], %[x1], %[a]\n\t"             \
+    "smlad  %[a], %[t2], %[x2], %[a]\n\t"             \
+    "ldrd   %[t1], %[t2], [%[p]], #8\n\t"             \
+    "smlad  %[a], %[t1], %[x3], %[a]\n\t"             \
+    "smlad  %[a], %[t2], %[x4], %[a]\n\t"             \
+    "ldrd   %[lo], %[hi], [%[p]], #8\n\t"             \
+    ".if %c[sign]\n\t"                                \
+    "add    %[hi], %[hi], %[a], asr #31\n\t"          \
+    "and    %[t1], %[a], #0x80000000\n\t"             \
+    "orr    %[lo], %[lo], %[t1]\n\t"                  \
+    ".endif\n\t"                                      \
+    "ldrd   %[t1], %[t2], [%[p]], #8\n\t"             \
+    "smlal  %[lo], %[hi], %[a], %[t1]\n\t"            \
+    "asr    %[hi], %[hi], %[t2]\n\t"                  \
+    "ssat   %[hi], #8, %[hi]\n\t"                     \
+    "strb   %[hi], [%[o]], #1\n\t"                    \
+    "subs   %[n], %[n], #1\n\t"                       \
+    "bne    1b\n\t"
+
+/* The portable form of the loop above. */
+static inline void small_k_channels_c(const uint32_t *rec, int8_t *o, int32_t oc_n, const uint32_t *x,
+                                      const int sign) {
+    for (int32_t oc = 0; oc < oc_n; ++oc, rec += SK_REC) {
+        int32_t a = (int32_t)rec[0];
+        for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(rec[1 + j], x[j], a);
+        const int32_t s = sign ? a >> 31 : 0;
+        const uint64_t addend = ((uint64_t)(rec[7] + (uint32_t)s) << 32) | (rec[6] | ((uint32_t)s << 31));
+        const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)a * (int32_t)rec[8]));
+        o[oc] = (int8_t)nn_ssat8((int32_t)(t >> 32) >> rec[9]);
+    }
+}
+
+/* The column x[0..4] of a 3x3 grayscale window whose rows start at r, r + step, r + 2 * step. */
+static inline void gray3_col(const int8_t *r, int32_t step, uint32_t *x) {
+    x[0] = (uint32_t)(uint16_t)r[0] | ((uint32_t)r[1] << 16);
+    x[1] = (uint32_t)(uint16_t)r[2] | ((uint32_t)r[step] << 16);
+    x[2] = (uint32_t)(uint16_t)r[step + 1] | ((uint32_t)r[step + 2] << 16);
+    x[3] = (uint32_t)(uint16_t)r[2 * step] | ((uint32_t)r[2 * step + 1] << 16);
+    x[4] = (uint32_t)(uint16_t)r[2 * step + 2];
 }
 
 /* All output channels of one pixel from its column x[0..4] through the records. `sign`
@@ -443,48 +627,59 @@ static int small_k_records(const int32_t *tab, int32_t out_c, int32_t zo, int fa
  * a negative accumulator still gives -128: its result is <= 0 either way. */
 NN_INLINE void small_k_channels(const uint32_t *rec, int8_t *o, int32_t oc_n, const uint32_t *x, const int sign) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-    /* 16 instructions per 9 MACs (19 with the sign correction) */
     if (oc_n > 0) {
         const uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4];
-        uint32_t a, t1, t2, lo, hi, u;
+        uint32_t a, t1, t2, lo, hi;
         int32_t n = oc_n;
         __asm__ volatile(
-            "1:\n\t"
-            "ldrd   %[a], %[t1], [%[p]], #8\n\t"
-            "smlad  %[a], %[t1], %[x0], %[a]\n\t"
-            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
-            "smlad  %[a], %[t1], %[x1], %[a]\n\t"
-            "smlad  %[a], %[t2], %[x2], %[a]\n\t"
-            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
-            "smlad  %[a], %[t1], %[x3], %[a]\n\t"
-            "smlad  %[a], %[t2], %[x4], %[a]\n\t"
-            "ldrd   %[t1], %[t2], [%[p]], #8\n\t"
-            "ldrd   %[lo], %[hi], [%[p]], #8\n\t"
-            ".if %c[sign]\n\t"
-            "add    %[hi], %[hi], %[a], asr #31\n\t"
-            "and    %[u], %[a], #0x80000000\n\t"
-            "orr    %[lo], %[lo], %[u]\n\t"
-            ".endif\n\t"
-            "smlal  %[lo], %[hi], %[a], %[t1]\n\t"
-            "asr    %[hi], %[hi], %[t2]\n\t"
-            "ssat   %[hi], #8, %[hi]\n\t"
-            "strb   %[hi], [%[o]], #1\n\t"
-            "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
+            NN_SK_CHANNEL_LOOP
             : [p] "+r"(rec), [o] "+r"(o), [n] "+r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
-              [lo] "=&r"(lo), [hi] "=&r"(hi), [u] "=&r"(u)
+              [lo] "=&r"(lo), [hi] "=&r"(hi)
             : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3), [x4] "r"(x4), [sign] "i"(sign)
             : "cc", "memory");
     }
 #else
-    for (int32_t oc = 0; oc < oc_n; ++oc, rec += SK_REC) {
-        int32_t a = (int32_t)rec[0];
-        for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(rec[1 + j], x[j], a);
-        const int32_t s = sign ? a >> 31 : 0;
-        const uint64_t addend = ((uint64_t)(rec[9] + (uint32_t)s) << 32) | (rec[8] | ((uint32_t)s << 31));
-        const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)a * (int32_t)rec[6]));
-        o[oc] = (int8_t)nn_ssat8((int32_t)(t >> 32) >> rec[7]);
+    small_k_channels_c(rec, o, oc_n, x, sign);
+#endif
+}
+
+/* small_k_channels for a 3x3 grayscale window read straight from its rows (r, step; see
+ * gray3_col): on Cortex-M the column is built inside the loop's assembly block (9 LDRSB,
+ * 4 PKHBT), so that nothing spills around it. */
+NN_INLINE void gray3_channels(const uint32_t *rec, int8_t *o, int32_t oc_n, const int8_t *r, int32_t step,
+                              const int sign) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    if (oc_n > 0) {
+        uint32_t a, t1, t2, x0, x1, x2, x3, x4;
+        uint32_t lo = (uint32_t)(uintptr_t)r, hi = (uint32_t)step;   /* free once the column is built */
+        int32_t n = oc_n;
+        __asm__ volatile(
+            "ldrsb  %[x0], [%[lo]]\n\t"
+            "ldrsb  %[a], [%[lo], #1]\n\t"
+            "pkhbt  %[x0], %[x0], %[a], lsl #16\n\t"
+            "ldrsb  %[x1], [%[lo], #2]\n\t"
+            "add    %[lo], %[lo], %[hi]\n\t"
+            "ldrsb  %[a], [%[lo]]\n\t"
+            "pkhbt  %[x1], %[x1], %[a], lsl #16\n\t"
+            "ldrsb  %[x2], [%[lo], #1]\n\t"
+            "ldrsb  %[a], [%[lo], #2]\n\t"
+            "pkhbt  %[x2], %[x2], %[a], lsl #16\n\t"
+            "add    %[lo], %[lo], %[hi]\n\t"
+            "ldrsb  %[x3], [%[lo]]\n\t"
+            "ldrsb  %[a], [%[lo], #1]\n\t"
+            "pkhbt  %[x3], %[x3], %[a], lsl #16\n\t"
+            "ldrsb  %[x4], [%[lo], #2]\n\t"
+            NN_SK_CHANNEL_LOOP
+            : [p] "+r"(rec), [o] "+r"(o), [n] "+r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
+              [lo] "+&r"(lo), [hi] "+&r"(hi), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
+              [x4] "=&r"(x4)
+            : [sign] "i"(sign)
+            : "cc", "memory");
     }
+#else
+    uint32_t x[SMALL_K_REG_WORDS];
+    gray3_col(r, step, x);
+    small_k_channels_c(rec, o, oc_n, x, sign);
 #endif
 }
 
@@ -518,9 +713,6 @@ NN_INLINE int8_t rq_out(const int32_t *e, int32_t acc, int32_t zo, int clamp, in
     return (int8_t)v;
 }
 
-/* Two int16 lanes (lo, hi). */
-static inline uint32_t pack16(int32_t lo, int32_t hi) { return (uint32_t)(uint16_t)lo | ((uint32_t)hi << 16); }
-
 static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
                          const int32_t *tab, uint32_t *wide, int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c, words = small_k_words(k_len);
@@ -534,7 +726,9 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
         const int sign = zo > -128;
         const int32_t in_w = p->in_w, in_h = p->in_h;
         /* 3x3 grayscale, no dilation: interior pixels read the 3 input rows directly */
-        const int gray3 = k_len == 9 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+        const int gray3 = p->in_c == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+        const int8_t zp = (int8_t)(-p->in_offset);
+        int8_t patch[9];
         memset(col, 0, 4 * SMALL_K_REG_WORDS);   /* taps past k_len stay 0 */
         for (int32_t b = 0; b < p->batches; ++b) {
             int8_t *o = out + b * pixels * oc_n;
@@ -544,14 +738,28 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
                 const int rows_in = gray3 && iy0 >= 0 && iy0 + 3 <= in_h;
                 for (int32_t ox = 0; ox < out_w; ++ox, o += oc_n) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                    uint32_t x[SMALL_K_REG_WORDS];
+                    const int8_t *r = patch;   /* 3x3 grayscale: the window's rows r, r + step, r + 2 * step */
+                    int32_t step = 3;
                     if (rows_in && ix0 >= 0 && ix0 + 3 <= in_w) {
-                        const int8_t *r = img + iy0 * in_w + ix0;
-                        x[0] = pack16(r[0], r[1]);
-                        x[1] = pack16(r[2], r[in_w]);
-                        x[2] = pack16(r[in_w + 1], r[in_w + 2]);
-                        x[3] = pack16(r[2 * in_w], r[2 * in_w + 1]);
-                        x[4] = (uint32_t)(uint16_t)r[2 * in_w + 2];
+                        r = img + iy0 * in_w + ix0;
+                        step = in_w;
+                    } else if (gray3) {   /* border: the window with padded taps at the input zero point */
+                        for (int32_t t = 0; t < 9; ++t) {
+                            const int32_t iy = iy0 + t / 3, ix = ix0 + t % 3;
+                            patch[t] = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? img[iy * in_w + ix] : zp;
+                        }
+                    }
+                    if (gray3 && rec_ok) {
+                        if (sign) {
+                            gray3_channels(wide, o, oc_n, r, step, 1);
+                        } else {
+                            gray3_channels(wide, o, oc_n, r, step, 0);
+                        }
+                        continue;
+                    }
+                    uint32_t x[SMALL_K_REG_WORDS];
+                    if (gray3) {
+                        gray3_col(r, step, x);
                     } else {
                         small_k_col(p, in, b, oy, ox, col);
                         memcpy(x, col, sizeof x);
@@ -882,6 +1090,27 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
     const int clamp = lo > -128 || hi < 127;
     const uint32_t lo4 = nn_dup8(lo), hi4 = nn_dup8(hi);
     const int32_t row_step = in_w * ch;
+    if (p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 0 &&
+        p->pad_left == 0 && (ch & 3) == 0 && 2 * p->out_h <= in_h && 2 * p->out_w <= in_w) {
+        /* 2x2 stride 2 with every window inside (VALID, 4 channels per word): no per-pixel
+         * window bounds; rows of output words straight through */
+        int8_t *o = out;
+        for (int32_t b = 0; b < p->batches; ++b) {
+            for (int32_t oy = 0; oy < p->out_h; ++oy) {
+                const int8_t *x = in + (b * in_h + 2 * oy) * row_step;
+                for (int32_t ox = 0; ox < p->out_w; ++ox, x += 2 * ch) {
+                    for (int32_t c = 0; c < ch; c += 4, o += 4) {
+                        const int8_t *xr = x + c;
+                        uint32_t m = nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
+                                                 nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+                        if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                        nn_write32(o, m);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * in_h * row_step;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {

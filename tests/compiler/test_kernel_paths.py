@@ -9,7 +9,9 @@ of the padded im2col, dilated columns, depthwise 3x3 interiors (unrolled) and ot
 kernel sizes, channel counts not a multiple of 4, depth multipliers 2 and 3, MAX_POOL_2D
 (the unrolled 2x2 window, other windows, padded borders, channel tails, fused clamps), and both
 requantization forms: the fused one (right shift >= 2) and the general one (scales
-that need a right shift of 0 or 1, or a left shift). The host runs the optimized
+that need a right shift of 0 or 1, or a left shift), with the fused forms of the inner
+layers' 2x2 block and of the grayscale register path (and a layer whose right shifts
+exceed 22, which leaves the block's fused form). The host runs the optimized
 code through the portable DSP model; test_qemu.py runs a model with these layers on
 the Cortex-M7 instructions.
 """
@@ -59,8 +61,10 @@ def _out(n: int, k: int, s: int, d: int, padding: str) -> int:
     return (n + s - 1) // s if padding == "SAME" else (n + s - eff) // s
 
 
-def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True) -> bytes:
-    """One CONV_2D or DEPTHWISE_CONV_2D layer with random weights and quantization."""
+def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True, act: str | None = None,
+               zo: int | None = None, m_factor: float | None = None) -> bytes:
+    """One CONV_2D or DEPTHWISE_CONV_2D layer with random weights and quantization; act and zo
+    fix the activation and output zero point (else drawn), m_factor sets s_out = s_in * s_w * m_factor."""
     _, (h, w, c), oc_or_mult, k, s, d, padding, depthwise = case
     rng = np.random.default_rng(seed)
     oc = c * oc_or_mult if depthwise else oc_or_mult
@@ -68,7 +72,9 @@ def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True) -
     s_in, zp_in = 0.04, int(rng.integers(-100, 100))
     n_scales = oc if per_channel else 1
     ws = rng.uniform(0.002, 0.02, n_scales)
-    if REQUANT[requant] is None:
+    if m_factor is not None:
+        s_out = s_in * float(ws.mean()) * m_factor
+    elif REQUANT[requant] is None:
         s_out = s_in * float(ws.mean()) * np.sqrt(k_len) * 30
     else:  # some channels with a multiplier >= 0.25 (general form); a mix when per channel
         s_out = s_in * float(ws.min()) * REQUANT[requant]
@@ -80,9 +86,10 @@ def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True) -
     bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_scales,
                   data=rng.integers(-3000, 3000, oc).astype(np.int32))
     oh, ow = _out(h, k, s, d, padding), _out(w, k, s, d, padding)
-    y = b.tensor((1, oh, ow, oc), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    zo_drawn, act_drawn = int(rng.integers(-20, 20)), str(rng.choice(["NONE", "RELU", "RELU6"]))
+    y = b.tensor((1, oh, ow, oc), scale=float(s_out), zero_point=zo_drawn if zo is None else zo)
     opts = dict(padding=padding, stride_w=s, stride_h=s, dilation_w=d, dilation_h=d,
-                activation=str(rng.choice(["NONE", "RELU", "RELU6"])))
+                activation=act_drawn if act is None else act)
     if depthwise:
         b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=oc_or_mult, **opts)
     else:
@@ -114,6 +121,48 @@ def test_conv_path_is_bit_exact(case: tuple, requant: str, bit_exact) -> None:
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+# Layers that take the fused paths (fast requantization, no clamp narrower than int8): the
+# 2 channel x 2 pixel block with requantize-and-store in one assembly block (in_c 8 and 12,
+# out_c 12, 10 and odd, stride 1 and 2, borders, odd widths and pixel counts) and the
+# grayscale 3x3 column built inside the register path's loop; an output zero point above
+# -128 with no activation needs the sign correction, ReLU at -128 does not.
+# (case as CONV_CASES, activation, output zero point)
+FUSED_CASES = [
+    (("f_c8_to12_odd_w", (7, 9, 8), 12, 3, 1, 1, "SAME", False), "NONE", 5),
+    (("f_c12_to12", (6, 5, 12), 12, 3, 1, 1, "SAME", False), "NONE", -3),
+    (("f_c12_to10_valid", (8, 7, 12), 10, 3, 1, 1, "VALID", False), "RELU", -128),
+    (("f_c8_to7_stride2", (9, 7, 8), 7, 3, 2, 1, "SAME", False), "NONE", 20),
+    (("f_c4_to3_odd_tail", (5, 5, 4), 3, 3, 1, 1, "SAME", False), "RELU", -128),
+    (("g_c1_to8_stride2", (13, 11, 1), 8, 3, 2, 1, "SAME", False), "NONE", 7),
+    (("g_c1_to5_relu", (9, 10, 1), 5, 3, 1, 1, "SAME", False), "RELU", -128),
+    (("g_c1_to3_valid_odd", (11, 8, 1), 3, 3, 2, 1, "VALID", False), "NONE", -60),
+    (("s_c2_k2_linear_column", (7, 7, 2), 5, 2, 1, 1, "SAME", False), "NONE", 3),
+    (("s_c3_k1x3_linear_column", (6, 5, 3), 4, 1, 1, 1, "SAME", False), "NONE", -9),
+]
+
+
+@pytest.mark.parametrize("case,act,zo", FUSED_CASES, ids=[c[0][0] for c in FUSED_CASES])
+def test_fused_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exact) -> None:
+    report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=8)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
+def large_shift_layer() -> bytes:
+    """A layer whose multipliers are below 2^-23 (right shift > 22): the zero point cannot ride in
+    the rounding addend, so the fused block is left for the C requantization after the MAC loop."""
+    return conv_layer(FUSED_CASES[0][0], "fused", seed=2, act="NONE", zo=11, m_factor=2.0 ** 25)
+
+
+def test_large_shift_layer_is_bit_exact(bit_exact) -> None:
+    from edgeloop.models.compiler import compile_bytes
+
+    tflite = large_shift_layer()
+    shifts = compile_bytes(tflite, name="s").graph.steps[0].consts["shift"]
+    assert int(shifts.max()) < -23   # every right shift rr = -shift - 1 > 22
+    report = bit_exact(tflite, count=3, seed=9)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
 # (name, in (h, w, c), k, stride, padding, activation, output zero point)
 POOL_CASES = [
     ("p2x2_c8", (8, 10, 8), 2, 2, "VALID", "NONE", -3),
@@ -121,6 +170,8 @@ POOL_CASES = [
     ("p2x2_same_edges", (7, 7, 5), 2, 2, "SAME", "RELU", 10),
     ("p3x3_s2_same", (9, 8, 12), 3, 2, "SAME", "RELU6", -100),
     ("p3x3_s1_relu_c3", (5, 6, 3), 3, 1, "SAME", "RELU", -128),
+    ("p2x2_c12_relu_odd_size", (9, 7, 12), 2, 2, "VALID", "RELU", 10),
+    ("p2x2_c4_clamp_relu6", (6, 8, 4), 2, 2, "VALID", "RELU6", -20),
 ]
 
 
@@ -336,3 +387,34 @@ def gray_stem_model(seed: int = 13, hw: tuple[int, int] = (13, 10)) -> bytes:
 
 def test_gray_stem_model_is_bit_exact_on_the_host(bit_exact) -> None:
     bit_exact(gray_stem_model(), count=3, seed=7)
+
+
+def fused_paths_model(seed: int = 14) -> bytes:
+    """The fused paths chained as in the bottle CNNs, with their tails: a grayscale stride-2 stem
+    (column built in the loop, sign correction), 8 -> 12 and 12 -> 12 3x3 convolutions (fused
+    block, with and without the sign correction), 2x2 max pools on the no-bounds path (odd input
+    width, with and without a ReLU clamp), then 12 -> 7 stride 2 (odd channel tail, one pixel)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 19, 17, 1, 0.04, -7
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for kind, n, s, padding, act, zo in (("conv", 8, 2, "SAME", "NONE", 6), ("conv", 12, 1, "SAME", "NONE", 5),
+                                         ("pool", 0, 2, "VALID", "RELU", 0),
+                                         ("conv", 12, 1, "SAME", "RELU", -128),
+                                         ("pool", 0, 2, "VALID", "NONE", 0), ("conv", 7, 2, "SAME", "NONE", -4)):
+        if kind == "pool":
+            h, w = _out(h, 2, 2, 1, padding), _out(w, 2, 2, 1, padding)
+            y = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+            b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding=padding, stride_w=2, stride_h=2,
+                 filter_w=2, filter_h=2, activation=act)
+            x = y
+            continue
+        h, w = _out(h, 3, s, 1, padding), _out(w, 3, s, 1, padding)
+        x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, 3, s, padding, act, zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_fused_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    report = bit_exact(fused_paths_model(), count=3, seed=10)
+    assert report["ref"] == 0 and report["opt"] == 0

@@ -23,10 +23,11 @@ pytestmark = [
 MODELS = ["random_04", "random_05", "random_20", "random_16"]
 
 
-@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem"])
+@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem", "fused_paths"])
 def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
-    first layers and max pools, `gray_stem` the grayscale register path (test_kernel_paths.py)."""
+    first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
+    conv blocks and the no-bounds max pool (test_kernel_paths.py)."""
     from edgeloop.app.qemu import build_bare_metal, run_bare_metal
 
     import edgeloop
@@ -43,6 +44,10 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
         from test_kernel_paths import gray_stem_model
 
         tflite = gray_stem_model()
+    elif stem == "fused_paths":
+        from test_kernel_paths import fused_paths_model
+
+        tflite = fused_paths_model()
     else:
         tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
     result = compile_bytes(tflite, name=stem)
