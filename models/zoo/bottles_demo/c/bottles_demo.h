@@ -13,7 +13,7 @@
 #include "nn_model.h"
 
 /* Bytes of 16-byte aligned scratch invoke() needs (activations + kernel scratch). */
-#define BOTTLES_DEMO_ARENA_BYTES 23200u
+#define BOTTLES_DEMO_ARENA_BYTES 34560u
 /* Bytes of the input and output tensors. */
 #define BOTTLES_DEMO_INPUT_BYTES 9216u
 #define BOTTLES_DEMO_OUTPUT_BYTES 5u

@@ -13,7 +13,7 @@
 #include "nn_model.h"
 
 /* Bytes of 16-byte aligned scratch invoke() needs (activations + kernel scratch). */
-#define BOTTLES_TINY_ARENA_BYTES 5200u
+#define BOTTLES_TINY_ARENA_BYTES 10240u
 /* Bytes of the input and output tensors. */
 #define BOTTLES_TINY_INPUT_BYTES 4096u
 #define BOTTLES_TINY_OUTPUT_BYTES 5u
