@@ -12,9 +12,10 @@ model compiler's analysis, and the int8 .tflite size.
 
 --retrain re-trains the family sizes on the given data sets (made with
 `edgeloop dataset synth`) into models/zoo/families/ before reading them: the
-image CNN presets (tiny, demo, wide) on --bottles, the IMU dense network at
-widths 16, 32 and 48 on --activity (either or both). The CNNs take tens of
-minutes on two cores, the dense networks about a minute each. With --json the last line printed is one JSON object of the figures.
+plain bottle CNN at sizes around the zoo's tiny (8→12 channels) and demo
+(12→48) presets on --bottles, the IMU dense network at widths 16, 32 and 48
+on --activity (either or both). The CNNs take several minutes each on two
+cores, the dense networks about a minute each. With --json the last line printed is one JSON object of the figures.
 """
 
 from __future__ import annotations
@@ -31,7 +32,8 @@ import edgeloop
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
 FAMILIES = ZOO / "families"
-IMAGE_SIZES = ("tiny", "demo", "wide")
+# family name -> (preset, stem width, channel cap): the size sweep around the zoo's bottle CNNs
+CNN_SIZES = {"cnn_8x16": ("tiny", 8, 16), "cnn_8x32": ("demo", 8, 32), "cnn_8x64": ("demo", 8, 64)}
 IMU_WIDTHS = (16, 32, 48)
 
 
@@ -67,9 +69,9 @@ def retrain(bottles: Path | None, activity: Path | None, seed: int) -> None:
 
     jobs: list[TrainRequest] = []
     with tempfile.TemporaryDirectory() as tmp:
-        for arch in IMAGE_SIZES if bottles else ():
-            jobs.append(TrainRequest(task="bottles", data=[bottles], out=Path(tmp) / f"cnn_{arch}", seed=seed,
-                                     name=f"cnn_{arch}", arch=arch))
+        for name, (arch, width, cap) in CNN_SIZES.items() if bottles else ():
+            jobs.append(TrainRequest(task="bottles", data=[bottles], out=Path(tmp) / name, seed=seed, name=name,
+                                     arch=arch, width=width, max_channels=cap))
         for width in IMU_WIDTHS if activity else ():
             jobs.append(TrainRequest(task="imu-activity", data=[activity], out=Path(tmp) / f"mlp_{width}",
                                      seed=seed, name=f"mlp_{width}", width=width))

@@ -78,7 +78,15 @@ size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
 }
 
-size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return (size_t)(2 * align4(p->in_features)); }
+/* A fully connected layer with at most this many outputs widens its input on the fly
+ * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
+ * and a classifier head (e.g. 1728 -> 5) would otherwise need more scratch than the
+ * whole TFLite Micro arena of that layer. */
+#define FC_DIRECT_MAX_ROWS 8
+
+size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p) {
+    return p->out_features <= FC_DIRECT_MAX_ROWS ? 0u : (size_t)(2 * align4(p->in_features));
+}
 
 size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { return nn_opt_conv2d_s8_scratch_bytes(p); }
 size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
@@ -1001,24 +1009,6 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     }
 }
 
-/* The fully connected layer's single widened input vector: groups of 4 stored (0, 2, 1, 3). */
-static inline int32_t vec_slot(int32_t k) {
-    static const uint8_t perm[4] = {0, 2, 1, 3};
-    return (k & ~3) | perm[k & 3];
-}
-
-static inline int32_t dot_vec(const int8_t *w, const int16_t *col, int32_t k_len) {
-    int32_t a = 0;
-    int32_t k = 0;
-    for (; k + 4 <= k_len; k += 4) {
-        const uint32_t wv = nn_read32(w + k);
-        a = nn_smlad(nn_sxtb16(wv), nn_read32(col + k), a);
-        a = nn_smlad(nn_sxtb16_ror8(wv), nn_read32(col + k + 2), a);
-    }
-    for (; k < k_len; ++k) a += w[k] * col[vec_slot(k)];
-    return a;
-}
-
 /* Requantize with (mult, shift) read directly, in the form chosen once per layer. */
 NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) {
     const int32_t e[3] = {0, mult, shift};
@@ -1026,53 +1016,72 @@ NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) 
 }
 
 /* The fully connected layer; one copy serves both requantization forms (code size). */
+/* Two output rows' dot products over the input: from the widened vector `col` when
+ * there is one (each group of 4 inputs stored as the pairs (0, 2), (1, 3); the tail
+ * past the last full group is read from `x`), else widening each input word in registers (rows w0 and w1 may be the
+ * same row for an odd last output). */
+static void fc_pair(const int8_t *x, const int16_t *col, int32_t k_len, int32_t in_offset,
+                    const int8_t *w0, const int8_t *w1, int32_t *a0, int32_t *a1) {
+    int32_t s0 = *a0, s1 = *a1;
+    int32_t i = 0;
+    if (col) {
+        for (const int16_t *c = col; i + 4 <= k_len; i += 4, c += 4) {
+            const uint32_t wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
+            const uint32_t x02 = nn_read32(c), x13 = nn_read32(c + 2);
+            s0 = nn_smlad(nn_sxtb16(wa), x02, s0);
+            s0 = nn_smlad(nn_sxtb16_ror8(wa), x13, s0);
+            s1 = nn_smlad(nn_sxtb16(wb), x02, s1);
+            s1 = nn_smlad(nn_sxtb16_ror8(wb), x13, s1);
+        }
+    } else {
+        const uint32_t off2 = nn_dup16(in_offset);
+        for (; i + 4 <= k_len; i += 4) {
+            const uint32_t v = nn_read32(x + i), wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
+            const uint32_t x02 = nn_sadd16(nn_sxtb16(v), off2), x13 = nn_sadd16(nn_sxtb16_ror8(v), off2);
+            s0 = nn_smlad(nn_sxtb16(wa), x02, s0);
+            s0 = nn_smlad(nn_sxtb16_ror8(wa), x13, s0);
+            s1 = nn_smlad(nn_sxtb16(wb), x02, s1);
+            s1 = nn_smlad(nn_sxtb16_ror8(wb), x13, s1);
+        }
+    }
+    for (; i < k_len; ++i) {
+        const int32_t xv = x[i] + in_offset;
+        s0 += w0[i] * xv;
+        s1 += w1[i] * xv;
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
 static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int16_t *col, int fast) {
-    const int32_t k_len = p->in_features, k4 = align4(k_len), n_out = p->out_features;
+    const int32_t k_len = p->in_features, n_out = p->out_features;
     const int32_t in_offset = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int32_t qstep = p->per_channel ? 1 : 0;
     const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    if (n_out <= FC_DIRECT_MAX_ROWS) col = NULL;
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *x = in + b * k_len;
-        int32_t k = 0;
-        if (k_len >= 4) {
+        if (col) {
             const uint32_t off2 = nn_dup16(in_offset);
+            int32_t k = 0;
             for (; k + 4 <= k_len; k += 4) {
                 const uint32_t v = nn_read32(x + k);
                 nn_write32(col + k, nn_sadd16(nn_sxtb16(v), off2));
                 nn_write32(col + k + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
             }
         }
-        for (; k < k_len; ++k) col[vec_slot(k)] = (int16_t)(x[k] + in_offset);
-        for (; k < k4; ++k) col[vec_slot(k)] = 0;
         int8_t *o = out + b * n_out;
-        int32_t n = 0;
-        for (; n + 2 <= n_out; n += 2) {
+        for (int32_t n = 0; n < n_out; n += 2) {
+            const int two = n + 1 < n_out;
             const int8_t *w0 = p->weights + n * k_len;
-            const int8_t *w1 = w0 + k_len;
-            int32_t a0 = bias ? bias[n] : 0, a1 = bias ? bias[n + 1] : 0;
-            const int16_t *c = col;
-            int32_t i = 0;
-            for (; i + 4 <= k_len; i += 4, c += 4) {
-                const uint32_t wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
-                const uint32_t x02 = nn_read32(c), x13 = nn_read32(c + 2);
-                a0 = nn_smlad(nn_sxtb16(wa), x02, a0);
-                a0 = nn_smlad(nn_sxtb16_ror8(wa), x13, a0);
-                a1 = nn_smlad(nn_sxtb16(wb), x02, a1);
-                a1 = nn_smlad(nn_sxtb16_ror8(wb), x13, a1);
-            }
-            for (; i < k_len; ++i) {
-                a0 += w0[i] * col[vec_slot(i)];
-                a1 += w1[i] * col[vec_slot(i)];
-            }
-            const int32_t q0 = n * qstep, q1 = (n + 1) * qstep;
+            int32_t a0 = bias ? bias[n] : 0, a1 = (bias && two) ? bias[n + 1] : 0;
+            fc_pair(x, col, k_len, in_offset, w0, two ? w0 + k_len : w0, &a0, &a1);
+            const int32_t q0 = n * qstep;
             o[n] = sat_out(rq_direct(a0, mult[q0], shift[q0], fast), zo, lo, hi);
-            o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
-        }
-        if (n < n_out) {
-            const int32_t q = n * qstep;
-            const int32_t bv = bias ? bias[n] : 0;
-            o[n] = sat_out(rq_direct(bv + dot_vec(p->weights + n * k_len, col, k_len), mult[q], shift[q], fast),
-                           zo, lo, hi);
+            if (two) {
+                const int32_t q1 = (n + 1) * qstep;
+                o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
+            }
         }
     }
 }

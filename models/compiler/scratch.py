@@ -41,6 +41,12 @@ def depthwise_scratch_bytes(p: Mapping[str, object]) -> int:
     return (RQ_ENTRY_BYTES + 4) * int(p["out_c"])  # type: ignore[arg-type]
 
 
+FC_DIRECT_MAX_ROWS = 8
+"""Fully connected layers with at most this many outputs widen their input in registers, without scratch."""
+
+
 def fc_scratch_bytes(p: Mapping[str, object]) -> int:
-    """The input vector widened to int16 with its offset added."""
+    """The input vector widened to int16 with its offset added; none for a layer of few outputs."""
+    if int(p["out_features"]) <= FC_DIRECT_MAX_ROWS:  # type: ignore[call-overload]
+        return 0
     return 2 * _align4(int(p["in_features"]))  # type: ignore[arg-type]

@@ -90,7 +90,7 @@ def test_scratch_formulas_match_the_c_kernels() -> None:
         c = Conv(**p)
         assert lib.nn_conv2d_s8_scratch_bytes(ctypes.byref(c)) == conv_scratch_bytes(p)
         assert lib.nn_depthwise_conv2d_s8_scratch_bytes(ctypes.byref(c)) == depthwise_scratch_bytes(p)
-        f = {"in_features": int(rng.integers(1, 5000))}
+        f = {"in_features": int(rng.integers(1, 5000)), "out_features": int(rng.integers(1, 20))}
         assert lib.nn_fc_s8_scratch_bytes(ctypes.byref(FC(**f))) == fc_scratch_bytes(f)
     # first layers on both sides of the small-K limits (column in registers, two pixels, none)
     for k, in_c in ((3, 1), (2, 3), (3, 3), (5, 1), (4, 2), (5, 3), (3, 4), (1, 5)):

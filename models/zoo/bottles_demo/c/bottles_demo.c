@@ -2076,12 +2076,12 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
     nn_max_pool_s8(&op5_params, (const int8_t *)(a + 0), (int8_t *)(a + 6912));
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 6912), (int8_t *)(a + 3456), (void *)(a + 0));
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 6912), (int8_t *)(a + 2496), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 3456), (int8_t *)(a + 5184), (void *)(a + 0));
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 2496), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
-    nn_softmax_s8(&op9_params, (const int8_t *)(a + 5184), (int8_t *)out);
+    nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
 }
 

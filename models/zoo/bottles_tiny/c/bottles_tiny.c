@@ -467,9 +467,9 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     nn_conv2d_s8(&op6_params, (const int8_t *)(a + 768), (int8_t *)(a + 960), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 192] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 960), (int8_t *)(a + 384), (void *)(a + 0));
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 960), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
-    nn_softmax_s8(&op9_params, (const int8_t *)(a + 384), (int8_t *)out);
+    nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
 }
 

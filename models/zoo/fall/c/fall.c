@@ -221,9 +221,9 @@ static nn_status_t fall_invoke(const void *input, void *output, void *arena) {
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 2] */
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 32), (void *)(a + 0));
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 3) -> [1, 2] */
-    nn_softmax_s8(&op3_params, (const int8_t *)(a + 32), (int8_t *)out);
+    nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
 }
 

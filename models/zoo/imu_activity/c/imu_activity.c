@@ -295,9 +295,9 @@ static nn_status_t imu_activity_invoke(const void *input, void *output, void *ar
     /* FULLY_CONNECTED (operator 1) -> [1, 24] */
     nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 5] */
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 48), (void *)(a + 0));
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 3) -> [1, 5] */
-    nn_softmax_s8(&op3_params, (const int8_t *)(a + 48), (int8_t *)out);
+    nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
 }
 

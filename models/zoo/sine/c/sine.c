@@ -122,7 +122,7 @@ static nn_status_t sine_invoke(const void *input, void *output, void *arena) {
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     nn_fc_s8(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 1] */
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, (void *)(a + 0));
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
     return NN_OK;
 }
 
