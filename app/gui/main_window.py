@@ -43,6 +43,7 @@ from edgeloop.app.gui.widgets import (
     QtTimingPlots,
     QtVideoView,
     colour_for,
+    paint_dirty_now,
     repaint_now,
     screenshot,
 )
@@ -434,8 +435,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         record, taken_at = self._backlog.popleft()
         self._draw(record, taken_at, now)
-        # The slow work goes right behind a frame: the next result is a frame period away.
+        # The slow work goes right behind a frame: the next result is a frame period away. Its
+        # repaint happens here too, so a plot never rides along with the next frame's paint.
         self._housekeeping(time.monotonic())
+        paint_dirty_now(self)
         if self._backlog and not self._frame_timer.isActive():
             self._frame_timer.start(max(1, math.ceil(1000 / DISPLAY_FPS_MAX)))
 
@@ -443,7 +446,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         """Show a record and paint it now; time the spans up to the completed paint."""
         self._show(record)
         view = self.views.currentWidget()
-        repaint_now(view, self.bars)  # one paint of everything dirty: frame, overlay, banner, bars
+        repaint_now(view)  # one paint of everything dirty in the window: frame, overlay, banner, bars
         end = time.monotonic()
         self.display.displayed += 1
         previous, self._last_frame_at = self._last_frame_at, end
@@ -478,6 +481,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         now = time.monotonic()
         if now - self._last_frame_at >= IDLE_TICK_MS / 1000:  # frames flowing do this after each paint
             self._housekeeping(now)
+            paint_dirty_now(self)
 
     def _show(self, record: ResultRecord) -> None:
         self.last_record = record

@@ -187,7 +187,12 @@ def repaint_now(*views: QtWidgets.QGraphicsView) -> None:
     for view in views:
         QtCore.QCoreApplication.sendPostedEvents(view.scene(), QtCore.QEvent.MetaCall)
     if views:
-        QtCore.QCoreApplication.sendPostedEvents(views[0].window(), QtCore.QEvent.UpdateRequest)
+        paint_dirty_now(views[0].window())
+
+
+def paint_dirty_now(window: QtWidgets.QWidget) -> None:
+    """Paint every widget of `window` that is waiting for a repaint, now (a no-op when none is)."""
+    QtCore.QCoreApplication.sendPostedEvents(window, QtCore.QEvent.UpdateRequest)
 
 
 class QtVideoView(pg.GraphicsLayoutWidget):
@@ -204,6 +209,7 @@ class QtVideoView(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 240)
+        self.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
         self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
         self.view.setMenuEnabled(False)
         self.image = QtFrameItem()
@@ -309,38 +315,63 @@ class QtImuView(pg.GraphicsLayoutWidget):
             curve.setData(x, samples[:, i])
 
 
-class QtProbabilityBars(pg.PlotWidget):
-    """Horizontal class-probability bars, the winning class highlighted."""
+class QtProbabilityBars(QtWidgets.QWidget):
+    """Horizontal class-probability bars with names and percentages, the winning class highlighted.
+
+    Painted directly with QPainter (a handful of rectangles and texts): at 30
+    results/s a plot widget's scene graph cost more than everything else the
+    window repaints for a result.
+    """
+
+    ROW_HEIGHT = 26  # pixels per class, bar and name
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumWidth(260)
-        self.setMouseEnabled(False, False)
-        self.hideButtons()
-        self.setXRange(0, 1, padding=0.02)
-        self.getPlotItem().invertY(True)
-        self.getAxis("bottom").setTicks([[(0, "0"), (0.5, "50%"), (1.0, "100%")]])
-        self.bars = pg.BarGraphItem(x0=[], y=[], height=0.7, width=[])
-        self.addItem(self.bars)
+        self.setMinimumHeight(5 * self.ROW_HEIGHT)
         self.labels: tuple[str, ...] = ()
         self.values = np.zeros(0)
+        self._bar = QtGui.QColor("#3b4452")
+        self._best = QtGui.QColor(theme.ACCENT)
+        self._text = QtGui.QColor(theme.TEXT)
+
+    @property
+    def best(self) -> int:
+        """Index of the highlighted (most probable) class, -1 before the first result."""
+        return int(np.argmax(self.values)) if len(self.values) else -1
 
     def set_probabilities(self, labels: Sequence[str], probabilities: Sequence[float]) -> None:
-        """Draw one bar per class."""
+        """Draw one bar per class (values clipped to 0..1)."""
         values = np.clip(np.asarray(probabilities, dtype=float), 0, 1)
         labels = tuple(labels) or tuple(f"class {i}" for i in range(len(values)))
         if labels == self.labels and values.shape == self.values.shape and np.allclose(values, self.values,
                                                                                        atol=0.002):
             return  # nothing visible would change: skip the repaint
-        if labels != self.labels:
-            self.labels = labels
-            self.getAxis("left").setTicks([[(i, name.replace("_", " ")) for i, name in enumerate(labels)]])
-            self.setYRange(-0.6, len(labels) - 0.4, padding=0)
-        best = int(np.argmax(values)) if len(values) else -1
-        brushes = [pg.mkBrush(theme.ACCENT if i == best else "#3b4452") for i in range(len(values))]
-        self.values = values
-        self.bars.setOpts(x0=np.zeros(len(values)), y=np.arange(len(values)), height=0.7, width=values,
-                          brushes=brushes, pens=[pg.mkPen(None)] * len(values))
+        if len(labels) != len(self.labels):
+            self.setMinimumHeight(max(1, len(labels)) * self.ROW_HEIGHT)
+        self.labels, self.values = labels, values
+        self.update()
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        if not len(self.values):
+            return
+        painter = QtGui.QPainter(self)
+        rows = len(self.values)
+        row_h = self.height() / rows
+        name_w = min(110, self.width() // 3)
+        bar_w = max(1, self.width() - name_w - 52)
+        best = self.best
+        for i, (name, value) in enumerate(zip(self.labels, self.values)):
+            top = int(i * row_h)
+            bar_h = max(2, int(row_h * 0.7))
+            y = top + (int(row_h) - bar_h) // 2
+            painter.setPen(self._text)
+            painter.drawText(QtCore.QRect(0, top, name_w - 6, int(row_h)), QtCore.Qt.AlignRight | QtCore.Qt.AlignVCenter,
+                             name.replace("_", " "))
+            painter.fillRect(name_w, y, max(1, int(bar_w * value)), bar_h, self._best if i == best else self._bar)
+            painter.drawText(QtCore.QRect(name_w + int(bar_w * value) + 4, top, 48, int(row_h)),
+                             QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, f"{value * 100:.0f}%")
+        painter.end()
 
 
 class _Ring:

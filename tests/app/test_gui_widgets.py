@@ -7,8 +7,9 @@ import time
 
 import numpy as np
 import pytest
-from PySide6 import QtCore
+from PySide6 import QtCore, QtGui
 
+from edgeloop.app.gui import theme
 from edgeloop.app.gui.widgets import (
     QtDevicePanel,
     QtProbabilityBars,
@@ -68,10 +69,18 @@ def test_device_panel_shows_info_and_reports_model_choice(qtbot, kit) -> None:
 def test_probability_bars_follow_values(qtbot) -> None:
     bars = QtProbabilityBars()
     qtbot.addWidget(bars)
+    bars.resize(300, 90)
     bars.set_probabilities(("no_bottle", "empty", "full"), (0.1, 0.2, 0.7))
-    assert list(bars.bars.opts["width"]) == pytest.approx([0.1, 0.2, 0.7])
-    ticks = bars.getAxis("left")._tickLevels[0]
-    assert [name for _, name in ticks] == ["no bottle", "empty", "full"]
+    assert list(bars.values) == pytest.approx([0.1, 0.2, 0.7])
+    assert bars.labels == ("no_bottle", "empty", "full") and bars.best == 2
+    image = bars.grab().toImage()
+    accent = QtGui.QColor(theme.ACCENT).rgb()
+    centres = [int((i + 0.5) * image.height() / 3) for i in range(3)]
+    rows = [sum(image.pixel(x, y) == accent for x in range(image.width())) for y in centres]
+    assert rows[0] == rows[1] == 0 and rows[2] > 100  # only the winner's bar is highlighted, and it is long
+    bars.set_probabilities(("no_bottle", "empty", "full"), (0.8, 0.1, 0.1))
+    image = bars.grab().toImage()
+    assert sum(image.pixel(x, centres[0]) == accent for x in range(image.width())) > rows[2]  # 0.8 beats 0.7
 
 
 @pytest.mark.parametrize("source, label, forbidden", [
