@@ -1,9 +1,11 @@
-"""`edgeloop board`: build and start a virtual board, print its URL, serve until Ctrl-C."""
+"""`edgeloop board`: build and start a virtual board, print its URL, serve until Ctrl-C (or SIGTERM)."""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import time
+from types import FrameType
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,9 +30,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
-    """Start the board and block until Ctrl-C or until the board exits."""
+    """Start the board and block until Ctrl-C, SIGTERM, or until the board exits."""
     from edgeloop.app.boards import start_board
+
+    # Both stop the board process too. SIGINT is restored explicitly because a shell script's
+    # background job starts with it ignored, and a plain SIGTERM would leave the board orphaned.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
 
     board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
                         infer_us=args.infer_us)

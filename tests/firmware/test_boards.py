@@ -8,6 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 import serial
 
@@ -128,18 +129,23 @@ def test_cli_board_rejects_qemu_baud(capsys: pytest.CaptureFixture[str]) -> None
     assert "host board only" in capsys.readouterr().err
 
 
-def test_cli_board_runs_until_interrupted(tmp_path: Path) -> None:
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_cli_board_runs_until_interrupted(stop: signal.Signals) -> None:
     import sys
 
+    # Started with SIGINT ignored, as a script's background job is: Ctrl-C must still stop it.
     proc = subprocess.Popen([sys.executable, "-m", "edgeloop", "board", "--models", "sine"],
-                            stdout=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
     try:
         line = proc.stdout.readline()
         assert line.startswith("board host ready: socket://127.0.0.1:"), line
         url = line.split()[3]
         assert _hello(url).board == "host"
-        proc.send_signal(signal.SIGINT)
+        board_pid = psutil.Process(proc.pid).children()[0].pid
+        proc.send_signal(stop)
         assert proc.wait(timeout=10) == 0
+        assert not psutil.pid_exists(board_pid) or psutil.Process(board_pid).status() == psutil.STATUS_ZOMBIE
     finally:
         if proc.poll() is None:
             proc.kill()
