@@ -35,13 +35,13 @@ from edgeloop.app.gui import theme
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
+from edgeloop.app.gui.video_view import QtVideoView
 from edgeloop.app.gui.widgets import (
     QtClassBanner,
     QtDevicePanel,
     QtImuView,
     QtProbabilityBars,
     QtTimingPlots,
-    QtVideoView,
     colour_for,
     paint_dirty_now,
     repaint_now,

@@ -1,7 +1,9 @@
-"""The demonstrator's widgets: video with ROI and overlay, IMU traces, class bars, timing plots, device panel.
+"""The demonstrator's widgets: IMU traces, class banner and bars, timing plots, device panel.
+
+The live video view has its own module (`edgeloop.app.gui.video_view`).
 
 Each widget is a view with `set_*` methods (model → view) and Qt signals for
-what the user changes (view → model): `QtVideoView.roi_changed`,
+what the user changes (view → model): `QtVideoView.roi_changed` (in video_view),
 `QtTimingPlots.history_changed`, `QtDevicePanel.model_selected` and
 `QtDevicePanel.reconnect_requested`. Widgets hold no link or pipeline state.
 """
@@ -9,17 +11,14 @@ what the user changes (view → model): `QtVideoView.roi_changed`,
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 
-import cv2
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
 from edgeloop.app.pipeline import ResultRecord
-from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState, SessionStats
 from edgeloop.app.sources.base import IMU_CHANNELS
 from edgeloop.protocol import Info, InputKind, TimingSource
@@ -75,117 +74,19 @@ class QtClassBanner(QtWidgets.QWidget):
             self.confidence.setText(confidence)
 
 
-class QtFrameItem(QtWidgets.QGraphicsItem):
-    """A video frame drawn from one persistent 32-bit buffer: no per-frame allocation, no pyqtgraph levels pass.
+def repaint_now(*views: QtWidgets.QWidget) -> None:
+    """Paint the window of some views now, with their pending changes, not a loop turn later.
 
-    `set_image()` converts (and, for small frames, upscales) the capture
-    straight into the buffer that a `QImage` wraps, so painting is a single
-    `drawImage` of a format Qt blits natively. The buffer is reallocated only
-    when the displayed size changes.
-    """
-
-    def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
-        super().__init__(parent)
-        self._buffer: np.ndarray | None = None  # H×W×4, B G R X byte order (QImage.Format_RGB32)
-        self._qimage: QtGui.QImage | None = None
-        self._small: np.ndarray | None = None  # the capture in BGRX before upscaling
-
-    @property
-    def image(self) -> np.ndarray | None:
-        """The displayed pixels (H×W×4, BGRX), None before the first frame."""
-        return self._buffer
-
-    def set_image(self, image: np.ndarray, scale: int = 1) -> tuple[int, int]:
-        """Show an H×W (gray) or H×W×3/4 (RGB/RGBA) uint8 image, upscaled `scale` times; returns (height, width)."""
-        height, width = image.shape[0] * scale, image.shape[1] * scale
-        if self._buffer is None or self._buffer.shape[:2] != (height, width):
-            self.prepareGeometryChange()
-            self._buffer = np.full((height, width, 4), 255, np.uint8)
-            self._qimage = QtGui.QImage(self._buffer.data, width, height, width * 4, QtGui.QImage.Format_RGB32)
-        code = {2: cv2.COLOR_GRAY2BGRA, 3: cv2.COLOR_RGB2BGRA, 4: cv2.COLOR_RGBA2BGRA}[image.ndim if image.ndim == 2
-                                                                                      else image.shape[2]]
-        if scale == 1:
-            cv2.cvtColor(image, code, dst=self._buffer)
-        else:  # convert the small image, then upscale straight into the displayed buffer
-            small_shape = (image.shape[0], image.shape[1], 4)
-            if self._small is None or self._small.shape != small_shape:
-                self._small = np.empty(small_shape, np.uint8)
-            cv2.cvtColor(image, code, dst=self._small)
-            cv2.resize(self._small, (width, height), dst=self._buffer, interpolation=cv2.INTER_CUBIC)
-        if code == cv2.COLOR_RGBA2BGRA:
-            self._buffer[:, :, 3] = 255  # RGB32 wants the padding byte opaque
-        self.update()
-        return height, width
-
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt naming
-        if self._buffer is None:
-            return QtCore.QRectF()
-        return QtCore.QRectF(0, 0, self._buffer.shape[1], self._buffer.shape[0])
-
-    def paint(self, painter: QtGui.QPainter, *_: object) -> None:
-        if self._qimage is not None:
-            painter.drawImage(self.boundingRect(), self._qimage)
-
-
-class QtOverlayItem(QtWidgets.QGraphicsItem):
-    """The class caption drawn over the video: plain text on a translucent plate, upright at any zoom.
-
-    Drawn with one drawText (no rich-text layout, which cost milliseconds per
-    change) and kept at screen size (ItemIgnoresTransformations).
-    """
-
-    PAD = 6.0
-
-    def __init__(self, parent: QtWidgets.QGraphicsItem | None = None) -> None:
-        super().__init__(parent)
-        self.setFlag(QtWidgets.QGraphicsItem.ItemIgnoresTransformations)
-        self.font = QtGui.QFont()
-        self.font.setPointSize(20)
-        self.font.setBold(True)
-        self._metrics = QtGui.QFontMetricsF(self.font)
-        self._plate = QtGui.QColor(20, 23, 28, 190)
-        self._colour = QtGui.QColor(theme.TEXT)
-        self._text = ""
-        self._rect = QtCore.QRectF()
-
-    @property
-    def text(self) -> str:
-        """The caption shown (empty: nothing drawn)."""
-        return self._text
-
-    def set_text(self, text: str, colour: str) -> None:
-        """Show `text` in `colour` (a change of either repaints only the caption)."""
-        if text == self._text and self._colour.name() == QtGui.QColor(colour).name():
-            return
-        self.prepareGeometryChange()
-        self._text, self._colour = text, QtGui.QColor(colour)
-        width = self._metrics.horizontalAdvance(text) if text else 0.0
-        self._rect = QtCore.QRectF(0, 0, width + 2 * self.PAD, self._metrics.height() + self.PAD) if text \
-            else QtCore.QRectF()
-        self.update()
-
-    def boundingRect(self) -> QtCore.QRectF:  # noqa: N802 - Qt naming
-        return self._rect
-
-    def paint(self, painter: QtGui.QPainter, *_: object) -> None:
-        if not self._text:
-            return
-        painter.fillRect(self._rect, self._plate)
-        painter.setFont(self.font)
-        painter.setPen(self._colour)
-        painter.drawText(self._rect, QtCore.Qt.AlignCenter, self._text)
-
-
-def repaint_now(*views: QtWidgets.QGraphicsView) -> None:
-    """Paint the window of some graphics views now, with their scenes' pending changes, not a loop turn later.
-
-    A scene reports item changes through a queued call, which marks the view
-    dirty and queues the window's update request. Delivering both here paints
-    every dirty widget of the window once, right now (QWidget.repaint() would
-    paint the view twice: once for itself and once for its dirty region).
+    A graphics scene (the pyqtgraph views) reports item changes through a
+    queued call, which marks the view dirty and queues the window's update
+    request; a plain widget queues the request itself. Delivering them here
+    paints every dirty widget of the window once, right now (QWidget.repaint()
+    would paint a graphics view twice: once for itself and once for its dirty
+    region).
     """
     for view in views:
-        QtCore.QCoreApplication.sendPostedEvents(view.scene(), QtCore.QEvent.MetaCall)
+        if isinstance(view, QtWidgets.QGraphicsView):
+            QtCore.QCoreApplication.sendPostedEvents(view.scene(), QtCore.QEvent.MetaCall)
     if views:
         paint_dirty_now(views[0].window())
 
@@ -193,103 +94,6 @@ def repaint_now(*views: QtWidgets.QGraphicsView) -> None:
 def paint_dirty_now(window: QtWidgets.QWidget) -> None:
     """Paint every widget of `window` that is waiting for a repaint, now (a no-op when none is)."""
     QtCore.QCoreApplication.sendPostedEvents(window, QtCore.QEvent.UpdateRequest)
-
-
-class QtVideoView(pg.GraphicsLayoutWidget):
-    """Live video with the class overlaid and a draggable, resizable ROI (emitted as fractions).
-
-    Every `set_frame()` numbers the frame; `painted_frame` and `painted_at`
-    (time.monotonic) say which frame the last completed paint showed and when,
-    so the window can time a result up to the paint that really shows it.
-    """
-
-    roi_changed = QtCore.Signal(object)  # Roi
-    SMOOTH_BELOW = 360  # frames smaller than this (pixels) are upscaled with cubic interpolation
-
-    def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.setMinimumSize(320, 240)
-        self.setCacheMode(QtWidgets.QGraphicsView.CacheModeFlag.CacheNone)
-        self.view = self.addViewBox(lockAspect=True, invertY=True, enableMouse=False)
-        self.view.setMenuEnabled(False)
-        self.image = QtFrameItem()
-        self.view.addItem(self.image)
-        self.overlay = QtOverlayItem()
-        self.overlay.setZValue(10)
-        self.view.addItem(self.overlay)
-        self.roi_item = pg.RectROI((0, 0), (1, 1), pen=pg.mkPen(theme.ACCENT, width=2),
-                                   hoverPen=pg.mkPen(theme.WARN, width=2), maxBounds=QtCore.QRectF(0, 0, 1, 1))
-        self.roi_item.setZValue(5)
-        self.view.addItem(self.roi_item)
-        # The box and its handles change only when moved: repaint them from a pixmap, not Python paint calls.
-        for item in (self.roi_item, *self.roi_item.getHandles()):
-            item.setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
-        self.roi_item.sigRegionChangeFinished.connect(self._on_roi_dragged)
-        self._shape: tuple[int, int] | None = None
-        self._roi = Roi()
-        self._updating = False
-        self.frame_number = 0  # frames given to set_frame()
-        self.painted_frame = 0  # the frame number the last completed paint showed
-        self.painted_at = 0.0
-
-    @property
-    def roi(self) -> Roi:
-        """The ROI as fractions of the image."""
-        return self._roi
-
-    def set_frame(self, image: np.ndarray) -> None:
-        """Show an H×W×C uint8 image (RGB or gray)."""
-        if image.ndim == 3 and image.shape[2] == 1:
-            image = image[:, :, 0]
-        # Small frames (a 96 px synthetic scene) would show as blocks: upscale smoothly for display only.
-        longest = max(image.shape[:2])
-        scale = -(-self.SMOOTH_BELOW // longest) if longest < self.SMOOTH_BELOW else 1
-        shape = self.image.set_image(image, scale)
-        self.frame_number += 1
-        if shape != self._shape:
-            self._shape = shape
-            height, width = shape
-            self.view.setRange(QtCore.QRectF(0, 0, width, height), padding=0)
-            self.roi_item.maxBounds = QtCore.QRectF(0, 0, width, height)
-            self._place_roi()
-
-    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt naming
-        super().paintEvent(event)
-        self.painted_frame = self.frame_number
-        self.painted_at = time.monotonic()
-
-    def set_overlay(self, label: str, confidence: float, colour: str = theme.TEXT) -> None:
-        """Class and confidence drawn on the video."""
-        conf = "" if math.isnan(confidence) else f"  {confidence * 100:.0f}%"
-        self.overlay.set_text(f"{label.replace('_', ' ')}{conf}", colour)
-
-    def set_roi(self, roi: Roi) -> None:
-        """Move the ROI box (model → view); emits nothing."""
-        self._roi = roi
-        self._place_roi()
-
-    def _place_roi(self) -> None:
-        if self._shape is None:
-            return
-        height, width = self._shape
-        self._updating = True
-        try:
-            self.roi_item.setPos((self._roi.x * width, self._roi.y * height), update=False, finish=False)
-            self.roi_item.setSize((self._roi.w * width, self._roi.h * height), update=True, finish=False)
-        finally:
-            self._updating = False
-
-    def _on_roi_dragged(self) -> None:
-        if self._updating or self._shape is None:
-            return
-        height, width = self._shape
-        pos, size = self.roi_item.pos(), self.roi_item.size()
-        x = min(max(pos.x() / width, 0.0), 0.99)
-        y = min(max(pos.y() / height, 0.0), 0.99)
-        roi = Roi(x, y, min(max(size.x() / width, 0.01), 1 - x), min(max(size.y() / height, 0.01), 1 - y))
-        if roi != self._roi:
-            self._roi = roi
-            self.roi_changed.emit(roi)
 
 
 class QtImuView(pg.GraphicsLayoutWidget):

@@ -7,18 +7,18 @@ import time
 
 import numpy as np
 import pytest
-from PySide6 import QtCore, QtGui
+from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
 from edgeloop.app.gui.widgets import (
     QtDevicePanel,
     QtProbabilityBars,
     QtTimingPlots,
-    QtVideoView,
     _Ring,
     _stable_range,
     repaint_now,
 )
+from edgeloop.app.gui.video_view import QtVideoView
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState
 from edgeloop.protocol import Info, TimingSource
@@ -31,21 +31,72 @@ def _info(kit, timing=TimingSource.HOST_CLOCK) -> Info:
                 (kit.image_model("bottles-a"), kit.image_model("bottles-b", size=16, channels=3)))
 
 
+def _drag(qtbot, view: QtVideoView, start: QtCore.QPointF, end: QtCore.QPointF) -> None:
+    """Press, move in steps and release the left button, as a user's drag."""
+    qtbot.mousePress(view, QtCore.Qt.LeftButton, pos=start.toPoint())
+    for k in range(1, 5):
+        step = start + (end - start) * (k / 4)
+        event = QtGui.QMouseEvent(QtCore.QEvent.MouseMove, step, view.mapToGlobal(step), QtCore.Qt.NoButton,
+                                  QtCore.Qt.LeftButton, QtCore.Qt.NoModifier)
+        QtWidgets.QApplication.sendEvent(view, event)
+    qtbot.mouseRelease(view, QtCore.Qt.LeftButton, pos=end.toPoint())
+
+
+def _at(view: QtVideoView, fx: float, fy: float) -> QtCore.QPointF:
+    """The screen point at fractions (fx, fy) of the shown image."""
+    frame = view.image_rect()
+    return QtCore.QPointF(frame.x() + fx * frame.width(), frame.y() + fy * frame.height())
+
+
 def test_video_roi_model_to_view_and_back(qtbot) -> None:
     view = QtVideoView()
     qtbot.addWidget(view)
+    view.resize(800, 400)
     view.set_frame(np.zeros((200, 400, 3), np.uint8))
+    assert view.image_rect() == QtCore.QRectF(0, 0, 800, 400)  # aspect kept: 2:1 fills 800×400
     with qtbot.assertNotEmitted(view.roi_changed):
         view.set_roi(Roi(0.25, 0.1, 0.5, 0.8))
-    assert view.roi_item.pos().x() == pytest.approx(100) and view.roi_item.pos().y() == pytest.approx(20)
-    assert view.roi_item.size().x() == pytest.approx(200) and view.roi_item.size().y() == pytest.approx(160)
-    # The user drags the box: the widget reports fractions of the image.
+    assert view.roi_rect() == QtCore.QRectF(200, 40, 400, 320)
+    # The user drags the box by its middle: it moves, keeps its size, and stops at the image's edge.
     with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
-        view.roi_item.setPos((40, 60), finish=False)
-        view.roi_item.setSize((120, 80), finish=True)
+        _drag(qtbot, view, _at(view, 0.5, 0.5), _at(view, 0.4, 0.6))
+    assert (sig.args[0].x, sig.args[0].y, sig.args[0].w, sig.args[0].h) == pytest.approx((0.15, 0.2, 0.5, 0.8))
+    with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
+        _drag(qtbot, view, _at(view, 0.5, 0.5), _at(view, 0.6, 0.9))
+    assert (sig.args[0].x, sig.args[0].y) == pytest.approx((0.25, 0.2))  # y was at the bottom edge already
+    # A corner handle resizes, the opposite corner stays put.
+    with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
+        _drag(qtbot, view, _at(view, 0.75, 1.0), _at(view, 0.55, 0.6))
     roi = sig.args[0]
-    assert (roi.x, roi.y, roi.w, roi.h) == pytest.approx((0.1, 0.3, 0.3, 0.4))
+    assert (roi.x, roi.y, roi.w, roi.h) == pytest.approx((0.25, 0.2, 0.3, 0.4))
     assert view.roi == roi
+    # Dragging on the image outside the box draws a new box; a mere click changes nothing.
+    with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
+        _drag(qtbot, view, _at(view, 0.9, 0.1), _at(view, 0.7, 0.3))
+    assert (sig.args[0].x, sig.args[0].y, sig.args[0].w, sig.args[0].h) == pytest.approx((0.7, 0.1, 0.2, 0.2))
+    with qtbot.assertNotEmitted(view.roi_changed):
+        _drag(qtbot, view, _at(view, 0.05, 0.9), _at(view, 0.05, 0.9))
+    assert view.roi == sig.args[0]
+
+
+def test_video_view_letterboxes_and_keeps_the_roi_on_the_image(qtbot) -> None:
+    view = QtVideoView()
+    qtbot.addWidget(view)
+    view.resize(600, 600)
+    assert view.image_rect().isEmpty()  # no frame yet: nothing to grab
+    view.set_frame(np.zeros((300, 600, 3), np.uint8))
+    assert view.image_rect() == QtCore.QRectF(0, 150, 600, 300)  # bars above and below
+    with qtbot.assertNotEmitted(view.roi_changed):
+        _drag(qtbot, view, QtCore.QPointF(300, 50), QtCore.QPointF(350, 100))  # on the bar, not the image
+    view.set_roi(Roi(0.25, 0.25, 0.5, 0.5))
+    with qtbot.waitSignal(view.roi_changed, timeout=2000) as sig:
+        _drag(qtbot, view, _at(view, 0.25, 0.25), QtCore.QPointF(-200, -300))  # a corner dragged off the widget
+    roi = sig.args[0]
+    assert (roi.x, roi.y, roi.w, roi.h) == pytest.approx((0.0, 0.0, 0.75, 0.75))
+    view.set_frame(np.zeros((96, 96, 3), np.uint8))  # another frame size: the ROI stays in fractions
+    assert view.roi == roi
+    frame = view.image_rect()
+    assert view.roi_rect() == QtCore.QRectF(frame.x(), frame.y(), 0.75 * frame.width(), 0.75 * frame.height())
 
 
 def test_device_panel_shows_info_and_reports_model_choice(qtbot, kit) -> None:
@@ -117,7 +168,8 @@ def test_small_frames_are_upscaled_for_display_without_moving_the_roi(qtbot) -> 
     view.set_frame(np.full((96, 96, 3), 200, np.uint8))
     height, width = view.image.image.shape[:2]
     assert height >= QtVideoView.SMOOTH_BELOW and width == height
-    assert view.roi_item.pos().x() == pytest.approx(width / 2)
+    frame = view.image_rect()
+    assert view.roi_rect().x() == pytest.approx(frame.x() + frame.width() / 2)
 
 
 def test_frame_item_shows_rgb_gray_and_rgba_pixels_in_its_rgb32_buffer(qtbot) -> None:
