@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import argparse
-import signal
 import time
-from types import FrameType
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -30,18 +28,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
 def run(args: argparse.Namespace) -> int:
-    """Start the board and block until Ctrl-C, SIGTERM, or until the board exits."""
+    """Start the board and block until Ctrl-C, SIGTERM (both interrupt: see edgeloop.app.cli), or the board exits."""
     from edgeloop.app.boards import start_board
-
-    # Both stop the board process too. SIGINT is restored explicitly because a shell script's
-    # background job starts with it ignored, and a plain SIGTERM would leave the board orphaned.
-    signal.signal(signal.SIGINT, _interrupt)
-    signal.signal(signal.SIGTERM, _interrupt)
 
     board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
                         infer_us=args.infer_us)

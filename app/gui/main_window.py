@@ -22,9 +22,13 @@ stream paused meanwhile, and points to the HTML report.
 from __future__ import annotations
 
 import collections
+import contextlib
 import math
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -206,7 +210,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         controller.add_record_listener(self.record_dock.offer_result)
         controller.add_capture_listener(self.record_dock.offer_capture)
         record, panel, sessions = self.record_dock, self.record_dock.panel, self.sessions_dock
-        for signal, slot in ((record.start_requested, self._on_record_start_requested),
+        for qt_signal, slot in ((record.start_requested, self._on_record_start_requested),
                              (record.session_closed, self._on_session_closed),
                              (record.root_changed, sessions.set_root),
                              (panel.recording_changed, self._on_recording_changed),
@@ -215,7 +219,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                              (panel.recording_failed, self._on_recording_failed),
                              (sessions.replay_requested, self._on_replay_requested),
                              (sessions.live_requested, self._on_live_requested)):
-            signal.connect(slot)
+            qt_signal.connect(slot)
         self.banner.set_message("connecting …")
 
         self.timer = QtCore.QTimer(self)  # housekeeping while no results arrive
@@ -535,5 +539,37 @@ def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: 
                 window.save_screenshot(screenshot_path)
             window.close()
         QtCore.QTimer.singleShot(int(seconds * 1000), finish)
-    code = app.exec()
-    return int(code)
+    stopped: list[int] = []
+    with _close_on_stop_signals(window, stopped):
+        code = app.exec()
+    return 130 if stopped else int(code)
+
+
+@contextlib.contextmanager
+def _close_on_stop_signals(window: QtWidgets.QWidget, stopped: list[int]) -> Iterator[None]:
+    """While inside, Ctrl-C and SIGTERM close `window` the normal way (recording finalized, link stopped).
+
+    Python runs signal handlers only between its own bytecodes, so a timer
+    gives it a turn a few times a second even while the window is idle; a
+    KeyboardInterrupt raised inside a Qt slot would just be printed.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def close(signum: int, _frame: object) -> None:
+        stopped.append(signum)
+        QtCore.QTimer.singleShot(0, window.close)
+
+    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
+    for number in previous:
+        signal.signal(number, close)
+    heartbeat = QtCore.QTimer()
+    heartbeat.timeout.connect(lambda: None)
+    heartbeat.start(200)
+    try:
+        yield
+    finally:
+        heartbeat.stop()
+        for number, handler in previous.items():
+            signal.signal(number, handler)
