@@ -13,7 +13,9 @@ against the host virtual board for `--seconds`, then reports:
   and the pixels is. p50 / p99 in ms, and each part separately;
 - display: frames drawn, frames the GUI dropped (it fell more than 3 records
   behind), frames drawn but not confirmed painted, and the gap between
-  consecutive painted frames (p50 / p99: smoothness);
+  consecutive painted frames (p50 / p99: smoothness); the pictures the video
+  view showed per second, and how many of them were live previews painted
+  before their result (a link slower than the source, e.g. --baud 921600);
 - CPU share of the app process (all its threads; 100 % = one core) and of the
   board process, over the measured interval.
 
@@ -98,6 +100,7 @@ def main() -> int:
         run_loop(args.warmup)
         d = window.display
         base = (d.received, d.displayed, d.dropped, d.unpainted)
+        pictures0, previews0 = window.video.frame_number, d.previews
         d.clear_series()
         pipeline_overhead: list[float] = []  # appended in the reader thread (list.append is atomic)
         controller.add_record_listener(lambda r: pipeline_overhead.append(r.host_overhead_s))
@@ -108,6 +111,7 @@ def main() -> int:
         run_loop(args.seconds)
         elapsed = time.monotonic() - t0
         cpu_app = me.cpu_percent(None)
+        pictures, previews = window.video.frame_number - pictures0, d.previews - previews0
         cpu_board = board_proc.cpu_percent(None) if board_proc else float("nan")
         received, displayed, dropped, unpainted = (d.received - base[0], d.displayed - base[1],
                                                    d.dropped - base[2], d.unpainted - base[3])
@@ -119,7 +123,8 @@ def main() -> int:
         "model": model, "source_fps": args.fps, "baud": args.baud, "seconds": round(elapsed, 2),
         "results_per_s": round(received / elapsed, 2), "frames_displayed": displayed,
         "display_fps": round(displayed / elapsed, 2), "display_frames_dropped": dropped,
-        "display_frames_unpainted": unpainted, "display_frame_gap": _percentiles(list(d.frame_gap_s)),
+        "display_frames_unpainted": unpainted,
+        "video_pictures_per_s": round(pictures / elapsed, 2), "video_previews_per_s": round(previews / elapsed, 2), "display_frame_gap": _percentiles(list(d.frame_gap_s)),
         "source_frames_dropped": pstats.dropped_captures if pstats else None,
         "link_failures": pstats.failures if pstats else None,
         "host_overhead": _percentiles(list(d.overhead_s)),
@@ -137,6 +142,8 @@ def main() -> int:
     print(f"results {figures['results_per_s']}/s, displayed {figures['display_fps']} fps, "
           f"dropped display frames {dropped}, unpainted {unpainted}, "
           f"frame gap p50 {gap['p50_ms']} / p99 {gap['p99_ms']} ms")
+    print(f"video: {figures['video_pictures_per_s']} pictures/s, of them {figures['video_previews_per_s']}/s "
+          f"live previews ahead of their result")
     print(f"host overhead per frame: p50 {ov['p50_ms']} ms, p99 {ov['p99_ms']} ms (goal p99 < 5 ms)")
     print(f"  capture→send + reply→record {figures['overhead_capture_to_send_and_reply_to_record']}, "
           f"delivery {figures['overhead_delivery_to_gui']}, wait {figures['overhead_display_wait']}, "

@@ -10,6 +10,14 @@ however long the GUI thread is busy, one wake-up waits for it and
 `take_records()` then hands over everything that arrived, in order (nothing is
 lost; the display decides what to draw).
 
+Live video goes the same way, apart from the results: every image capture
+replaces the one waiting in a one-slot preview (`take_preview()`), so the
+window can show the camera at its own rate while a slow link (a UART)
+returns fewer results. `preview_ready` wakes the GUI thread only while the
+results lag (the capture before this one has no result yet) and no wake-up
+is pending: when results keep up they show their own frames, and the GUI
+thread is not woken twice per frame.
+
 Consumers that must not run in the GUI thread (the recorder) register with
 `add_record_listener` (called in the link's reader thread for every result)
 and `add_capture_listener` (called in the capture thread for every capture,
@@ -29,7 +37,7 @@ from edgeloop.app.pipeline import Pipeline, ResultRecord
 from edgeloop.app.recording import TappedSource
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState, Opener, Session, SessionStats
-from edgeloop.app.sources.base import Capture, Source
+from edgeloop.app.sources.base import Capture, ImageFrame, Source
 from edgeloop.protocol import Info, Log
 
 SourceFactory = Callable[[], Source]
@@ -41,6 +49,7 @@ class QtLinkController(QtCore.QObject):
     state_changed = QtCore.Signal(object, str)  # LinkState, detail
     info_changed = QtCore.Signal(object)  # Info
     records_ready = QtCore.Signal()  # the inbox went from empty to non-empty: call take_records()
+    preview_ready = QtCore.Signal()  # an image capture waits in the preview slot: call take_preview()
     log_received = QtCore.Signal(str)
     failed = QtCore.Signal(str)  # a message for the user: cannot connect, source broke, ...
     finished = QtCore.Signal(str)  # the source ended normally (a file or a bounded synthetic run)
@@ -66,6 +75,12 @@ class QtLinkController(QtCore.QObject):
         self._capture_listeners: list[Callable[[Capture], object]] = []
         self._inbox: collections.deque[ResultRecord] = collections.deque()
         self._inbox_lock = threading.Lock()
+        # Guarded by the inbox lock: the newest image capture not taken yet, whether a wake-up for it is
+        # queued, and the capture times of the newest result and of the previous capture.
+        self._preview: Capture | None = None
+        self._preview_pending = False
+        self._answered_t = float("-inf")
+        self._captured_t = float("-inf")
 
     # -- called from the GUI thread ----------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +108,13 @@ class QtLinkController(QtCore.QObject):
             records = list(self._inbox)
             self._inbox.clear()
         return records
+
+    def take_preview(self) -> Capture | None:
+        """The newest image capture since the last call, or None (call from the GUI thread on preview_ready)."""
+        with self._inbox_lock:
+            capture, self._preview = self._preview, None
+            self._preview_pending = False
+        return capture
 
     def add_record_listener(self, listener: Callable[[ResultRecord], object]) -> None:
         """Call `listener(record)` for every result, in the link's reader thread (keep it short)."""
@@ -205,12 +227,22 @@ class QtLinkController(QtCore.QObject):
         with self._inbox_lock:
             wake = not self._inbox  # a wake-up is already queued while the inbox holds records
             self._inbox.append(record)
+            self._answered_t = max(self._answered_t, record.timestamp)
         if wake:
             self.records_ready.emit()
         for listener in self._record_listeners:
             listener(record)
 
     def _on_capture(self, capture: Capture) -> None:
+        if isinstance(capture, ImageFrame):
+            with self._inbox_lock:
+                lagging = self._answered_t < self._captured_t  # the previous capture has no result yet
+                self._captured_t = capture.timestamp
+                self._preview = capture
+                wake = lagging and not self._preview_pending
+                self._preview_pending = self._preview_pending or wake
+            if wake:
+                self.preview_ready.emit()
         for listener in self._capture_listeners:
             listener(capture)
 

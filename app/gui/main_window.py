@@ -10,6 +10,15 @@ slower work — one timing plot (each at most PLOT_HZ) and the link figures
 (every LINK_STATS_S) — runs right after a frame is painted, in the gap before
 the next result, or from a 10 Hz timer while no results flow.
 
+The video moves at the source's rate even when results come slower: an
+image capture that no result has shown PREVIEW_GRACE_MS after it was taken
+is painted on its own (the controller's preview), and results then update
+the caption, banner and bars over the live picture. Over a UART, where a
+96×96 frame takes ~0.1 s, results come 10 times a second while the picture
+still moves at 30 fps. When results keep up, they show their frames
+themselves and no preview is painted: no second paint per frame competes
+with the link's threads. The view never steps back to an older frame.
+
 The workflow lives in two docks, hidden until toggled from the toolbar so the
 live view stays clean at full screen: *Record* (label set, keys 1–9 while
 the window has focus, record/pause, snapshot; it records the live result
@@ -61,6 +70,7 @@ DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often th
 MAX_BACKLOG = 3  # records waiting for the display beyond this are skipped (counted as dropped)
 PLOT_HZ = 10  # each timing plot takes in new points at most this often
 LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
+PREVIEW_GRACE_MS = 20  # a capture no result has shown by then is painted as a preview
 IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
 
 
@@ -81,6 +91,7 @@ class DisplayStats:
     displayed: int = 0
     dropped: int = 0  # records skipped because the display fell more than MAX_BACKLOG behind
     unpainted: int = 0
+    previews: int = 0  # captures painted on their own because no result showed them in time (a slower link)
     delivery_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     wait_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
     render_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
@@ -114,6 +125,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.last_record: ResultRecord | None = None
         self._backlog: collections.deque[tuple[ResultRecord, float]] = collections.deque()  # (record, taken at)
         self._last_frame_at = -math.inf  # when the last frame was drawn (its paint completed)
+        self._frame_t = -math.inf  # capture time of the picture on screen: it only moves forward
+        self._last_preview_at = -math.inf
         self._last_link_stats = -math.inf
         self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
         self._next_plot = 0
@@ -199,6 +212,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         controller.state_changed.connect(self._on_state_changed)
         controller.info_changed.connect(self._on_info_changed)
         controller.records_ready.connect(self._on_records_ready)
+        controller.preview_ready.connect(self._on_preview_ready)
         controller.failed.connect(self._on_failed)
         controller.finished.connect(self._on_finished)
         controller.log_received.connect(self._on_log_received)
@@ -229,6 +243,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._frame_timer.setSingleShot(True)
         self._frame_timer.setTimerType(QtCore.Qt.PreciseTimer)
         self._frame_timer.timeout.connect(self._draw_next)
+        self._preview_timer = QtCore.QTimer(self)  # gives a result the first chance to show its frame
+        self._preview_timer.setSingleShot(True)
+        self._preview_timer.setTimerType(QtCore.Qt.PreciseTimer)
+        self._preview_timer.timeout.connect(self._show_preview)
 
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -292,6 +310,30 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self._backlog.append(newest)
         self._draw_next()
 
+    def _on_preview_ready(self) -> None:
+        if not self._preview_timer.isActive():
+            self._preview_timer.start(PREVIEW_GRACE_MS)
+
+    def _show_preview(self) -> None:
+        """Paint the newest capture unless a result showed it (or a newer one) meanwhile."""
+        capture = self.controller.take_preview()
+        now = time.monotonic()
+        if capture is None or self.pause_action.isChecked() or now - self._last_preview_at < 1.0 / DISPLAY_FPS_MAX:
+            return  # a faster source than a screen shows: its next capture comes soon enough
+        if self._show_frame(capture.data, capture.timestamp):
+            self._last_preview_at = now
+            self.display.previews += 1
+            repaint_now(self.video)
+
+    def _show_frame(self, image: np.ndarray, captured_at: float) -> bool:
+        """Put an image on the video view unless a newer one is there already; returns whether it did."""
+        if captured_at <= self._frame_t:
+            return False
+        self._frame_t = captured_at
+        self.views.setCurrentWidget(self.video)
+        self.video.set_frame(image)
+        return True
+
     def _on_failed(self, message: str) -> None:
         self.banner.set_message("no board" if self.info is None else "stopped")
         self.status.setText(message)
@@ -301,6 +343,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.statusBar().showMessage(message)
 
     def _on_source_changed(self, name: str) -> None:
+        self._frame_t = -math.inf  # a replayed session may carry older capture times
         replaying = self.controller.source_factory is not self._live_factory
         self.sessions_dock.set_playing(f"now feeding the board: {name}", replaying)
         self.statusBar().showMessage(f"source: {name}", 5000)
@@ -493,8 +536,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.device.set_active_model(record.model_index)
         frame = record.frame
         if frame is not None and frame.ndim == 3 and frame.shape[2] in (1, 3, 4) and frame.shape[1] > 6:
-            self.views.setCurrentWidget(self.video)
-            self.video.set_frame(frame)
+            self._show_frame(frame, record.timestamp)
         elif record.view is not None and record.view.ndim == 2:
             self.views.setCurrentWidget(self.imu)
             model = self.info.models[record.model_index] if self.info else None

@@ -7,6 +7,7 @@ import sys
 import threading
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 from PySide6 import QtGui
 
@@ -14,7 +15,7 @@ from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState
-from edgeloop.app.sources import open_source
+from edgeloop.app.sources import ImageFrame, open_source
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -147,7 +148,7 @@ def test_controller_wakes_the_gui_once_per_burst_and_loses_no_record(qtbot) -> N
     controller = QtLinkController("loop://", lambda: open_source("synthetic:bottles"))
     taken: list[list] = []
     controller.records_ready.connect(lambda: taken.append(controller.take_records()))
-    records = [SimpleNamespace(seq=i) for i in range(5)]
+    records = [SimpleNamespace(seq=i, timestamp=float(i)) for i in range(5)]
     sender = threading.Thread(target=lambda: [controller._on_record(r) for r in records])  # the reader thread's call
     sender.start()
     sender.join(timeout=5)
@@ -157,3 +158,52 @@ def test_controller_wakes_the_gui_once_per_burst_and_loses_no_record(qtbot) -> N
     controller._on_record(records[0])
     qtbot.waitUntil(lambda: len(taken) == 2, timeout=2000)  # an emptied inbox wakes the GUI again
     assert taken[1] == [records[0]]
+
+
+def test_controller_previews_captures_only_while_results_lag(qtbot) -> None:
+    controller = QtLinkController("loop://", lambda: open_source("synthetic:bottles"))
+    woken: list[ImageFrame | None] = []
+    controller.preview_ready.connect(lambda: woken.append(controller.take_preview()))
+    frames = [ImageFrame(np.full((8, 8, 3), i, np.uint8), float(i), i) for i in range(8)]
+
+    def in_capture_thread(*calls) -> None:
+        worker = threading.Thread(target=lambda: [call() for call in calls])
+        worker.start()
+        worker.join(timeout=5)
+
+    # Results keep up (each capture answered before the next): no preview wake-ups at all.
+    in_capture_thread(*[step for f in frames[:3] for step in
+                        (lambda f=f: controller._on_capture(f),
+                         lambda f=f: controller._on_record(SimpleNamespace(seq=f.index, timestamp=f.timestamp)))])
+    qtbot.wait(50)
+    assert woken == []
+    # The link falls behind: the next captures wake the GUI once, and it takes the newest of them.
+    in_capture_thread(*[lambda f=f: controller._on_capture(f) for f in frames[3:6]])
+    qtbot.waitUntil(lambda: len(woken) == 1, timeout=2000)
+    qtbot.wait(50)
+    assert woken == [frames[5]]
+    in_capture_thread(lambda: controller._on_capture(frames[6]))  # still behind: taken, so it wakes again
+    qtbot.waitUntil(lambda: len(woken) == 2, timeout=2000)
+    assert woken[1] is frames[6] and controller.take_preview() is None
+
+
+@pytest.mark.slow
+def test_window_shows_live_video_while_a_slow_board_answers(qtbot, host_board_factory) -> None:
+    board = host_board_factory(target="host", models=["mean96"], infer_us=150_000)  # about 6 results/s
+    try:
+        controller = QtLinkController(board.url, lambda: open_source("synthetic:bottles?fps=30"))
+        window = _window(qtbot, controller)
+        shown: list[float] = []
+        original = window.video.set_frame
+        window.video.set_frame = lambda image: (shown.append(window._frame_t), original(image))
+        try:
+            qtbot.waitUntil(lambda: window.display.displayed >= 6, timeout=30000)
+            pictures, results = window.video.frame_number, window.display.displayed
+            assert pictures >= 2.5 * results, (pictures, results)  # the video moves at the camera's rate
+            assert window.display.previews > 0 and window.video.painted_frame >= window.video.frame_number - 1
+            assert shown == sorted(shown) and len(set(shown)) == len(shown)  # never back to an older frame
+            assert window.video.overlay.text.startswith("mean = ")  # results still label the live picture
+        finally:
+            window.close()
+    finally:
+        board.stop()
