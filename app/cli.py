@@ -13,17 +13,14 @@ stopped, logs and recordings closed, nothing the user recorded is lost.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import importlib
 import pkgutil
-import signal
 import sys
-import threading
-from collections.abc import Iterator, Sequence
-from types import FrameType
+from collections.abc import Sequence
 
 import edgeloop
 from edgeloop.app import commands
+from edgeloop.app.stop_signals import interrupt_on_stop_signals
 
 EXIT_USER_ERROR = 2
 
@@ -46,34 +43,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
-
-
-def _interrupt(signum: int, frame: FrameType | None) -> None:
-    raise KeyboardInterrupt
-
-
-@contextlib.contextmanager
-def stop_signals_interrupt() -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM raise KeyboardInterrupt in the main thread; restored on exit.
-
-    SIGINT is set explicitly too: a shell script's background job starts with
-    it ignored, and Ctrl-C or `kill -INT` must still stop it. Outside the main
-    thread (signals cannot be handled there) this does nothing.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {number: signal.getsignal(number) for number in STOP_SIGNALS}
-    for number in STOP_SIGNALS:
-        signal.signal(number, _interrupt)
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI and return the process exit code."""
     parser = build_parser()
@@ -82,7 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USER_ERROR
     try:
-        with stop_signals_interrupt():
+        with interrupt_on_stop_signals():
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("edgeloop: interrupted", file=sys.stderr)

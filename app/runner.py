@@ -21,6 +21,7 @@ from typing import TextIO
 import numpy as np
 
 from edgeloop.app.pipeline import Pipeline, ResultRecord
+from edgeloop.app.stop_signals import deferred_interrupts
 from edgeloop.protocol import STAGES
 
 CSV_COLUMNS = ("capture_index", "t_capture_s", "seq", "model", "class_index", "label", "confidence",
@@ -115,20 +116,8 @@ def run_headless(pipeline: Pipeline, *, log_path: Path | None = None, frames: in
     try:
         with pipeline:
             for record in pipeline.records(limit=frames, timeout=seconds):
-                if writer:
-                    writer.write(record)
-                if not quiet:
-                    print(format_line(record), file=out, flush=True)
-                if not record.ok:
-                    summary.failures += 1
-                    continue
-                summary.results += 1
-                summary.infer_us.append(record.t_infer_us)
-                summary.rtt_ms.append(record.rtt_s * 1e3)
-                truth = record.meta.get("label")
-                if truth and record.labels and truth in record.labels:
-                    summary.with_truth += 1
-                    summary.correct += truth == record.label
+                with deferred_interrupts():
+                    _take(record, summary, writer, None if quiet else out)
     except KeyboardInterrupt:
         summary.interrupted = True
     finally:
@@ -136,3 +125,21 @@ def run_headless(pipeline: Pipeline, *, log_path: Path | None = None, frames: in
         if log:
             log.close()
     return summary
+
+
+def _take(record: ResultRecord, summary: RunSummary, writer: ResultCsvWriter | None, out: TextIO | None) -> None:
+    """Log, print and count one result."""
+    if writer:
+        writer.write(record)
+    if out is not None:
+        print(format_line(record), file=out, flush=True)
+    if not record.ok:
+        summary.failures += 1
+        return
+    summary.results += 1
+    summary.infer_us.append(record.t_infer_us)
+    summary.rtt_ms.append(record.rtt_s * 1e3)
+    truth = record.meta.get("label")
+    if truth and record.labels and truth in record.labels:
+        summary.with_truth += 1
+        summary.correct += truth == record.label

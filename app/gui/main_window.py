@@ -33,9 +33,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
-import signal
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,6 +61,7 @@ from edgeloop.app.gui.widgets import (
 from edgeloop.app.pipeline import ResultRecord
 from edgeloop.app.preprocess import Roi
 from edgeloop.app.session import LinkState
+from edgeloop.app.stop_signals import on_stop_signals
 from edgeloop.app.validate import board_fields
 from edgeloop.protocol import Info
 
@@ -595,23 +594,15 @@ def _close_on_stop_signals(window: QtWidgets.QWidget, stopped: list[int]) -> Ite
     gives it a turn a few times a second even while the window is idle; a
     KeyboardInterrupt raised inside a Qt slot would just be printed.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def close(signum: int, _frame: object) -> None:
+    def close(signum: int) -> None:
         stopped.append(signum)
         QtCore.QTimer.singleShot(0, window.close)
 
-    previous = {number: signal.getsignal(number) for number in (signal.SIGINT, signal.SIGTERM)}
-    for number in previous:
-        signal.signal(number, close)
     heartbeat = QtCore.QTimer()
     heartbeat.timeout.connect(lambda: None)
     heartbeat.start(200)
     try:
-        yield
+        with on_stop_signals(close):
+            yield
     finally:
         heartbeat.stop()
-        for number, handler in previous.items():
-            signal.signal(number, handler)

@@ -19,6 +19,7 @@ import psutil
 import pytest
 
 import edgeloop
+from edgeloop.app.stop_signals import deferred_interrupts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -60,6 +61,21 @@ def _stop(proc: subprocess.Popen[str], stop: signal.Signals, timeout: float = 30
 
 def _gone(pid: int) -> bool:
     return not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("stop", STOPS, ids=lambda s: s.name)
+def test_an_interrupt_waits_for_the_end_of_a_deferred_block(stop: signal.Signals) -> None:
+    before = {number: signal.getsignal(number) for number in STOPS}
+    done = []
+    with pytest.raises(KeyboardInterrupt):
+        with deferred_interrupts():
+            os.kill(os.getpid(), stop)
+            time.sleep(0.05)  # the handler has run by now; the block goes on regardless
+            done.append("rest of the block")
+    assert done == ["rest of the block"]
+    with deferred_interrupts():  # no signal: nothing raised
+        pass
+    assert {number: signal.getsignal(number) for number in STOPS} == before  # handlers restored
 
 
 @pytest.mark.parametrize("stop", STOPS, ids=lambda s: s.name)
