@@ -17,12 +17,14 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextlib.contextmanager
-def on_stop_signals(handler: Callable[[int], object]) -> Iterator[None]:
-    """While inside, SIGINT and SIGTERM call `handler(signum)`; the previous handlers come back on exit."""
+def on_stop_signals(handler: Callable[[int], object],
+                    signals: tuple[signal.Signals, ...] = STOP_SIGNALS) -> Iterator[None]:
+    """While inside, `signals` (default SIGINT and SIGTERM) call `handler(signum)`; the previous handlers
+    come back on exit."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = {number: signal.signal(number, lambda number, _frame: handler(number)) for number in STOP_SIGNALS}
+    previous = {number: signal.signal(number, lambda number, _frame: handler(number)) for number in signals}
     try:
         yield
     finally:

@@ -8,7 +8,12 @@ import sys
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from edgeloop.app.stop_signals import on_stop_signals
+
+if TYPE_CHECKING:
+    from edgeloop.app.recording import LabelSet, Recorder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -52,10 +57,7 @@ def _limits(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record until a limit, the end of the source or a stop signal; print what was written."""
-    from tqdm import tqdm
-
-    from edgeloop.app.recording import LabelSet, Recorder, TappedSource
-    from edgeloop.app.sources import open_source
+    from edgeloop.app.recording import LabelSet
 
     _limits(args)
     labels = LabelSet.parse(args.labels) if args.labels.strip() else LabelSet()
@@ -66,7 +68,22 @@ def run(args: argparse.Namespace) -> int:
             raise ValueError(f"--label {args.label!r} is not in --labels {','.join(labels)}")
         labels.select(args.label)
     stop = threading.Event()
-    previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with on_stop_signals(lambda _signum: stop.set(), (signal.SIGTERM,)):  # SIGTERM ends it like a limit
+        recorder = _record(args, labels, stop)
+    counts = ", ".join(f"{k}: {v}" for k, v in recorder.counts.items()) or "none"
+    what = "images" if recorder.kind == "image" else "IMU samples"
+    extra = f", {recorder.predictions} board predictions" if recorder.kind == "imu" and args.port else ""
+    print(f"recorded {recorder.samples} {what} ({counts}){extra} in {recorder.elapsed():.1f} s to {args.out}")
+    return 0
+
+
+def _record(args: argparse.Namespace, labels: LabelSet, stop: threading.Event) -> Recorder:
+    """Record until a limit, the end of the source or `stop`; returns the closed Recorder."""
+    from tqdm import tqdm
+
+    from edgeloop.app.recording import Recorder, TappedSource
+    from edgeloop.app.sources import open_source
+
     source = open_source(args.source)
     session = None
     try:
@@ -121,15 +138,10 @@ def run(args: argparse.Namespace) -> int:
             bar.close()
             recorder.close()
     finally:
-        signal.signal(signal.SIGTERM, previous)
         source.close()
         if session is not None:
             session.close()
-    counts = ", ".join(f"{k}: {v}" for k, v in recorder.counts.items()) or "none"
-    what = "images" if recorder.kind == "image" else "IMU samples"
-    extra = f", {recorder.predictions} board predictions" if recorder.kind == "imu" and args.port else ""
-    print(f"recorded {recorder.samples} {what} ({counts}){extra} in {recorder.elapsed():.1f} s to {args.out}")
-    return 0
+    return recorder
 
 
 def _record_with_board(pipe, recorder, done, progress) -> None:

@@ -125,7 +125,6 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._backlog: collections.deque[tuple[ResultRecord, float]] = collections.deque()  # (record, taken at)
         self._last_frame_at = -math.inf  # when the last frame was drawn (its paint completed)
         self._frame_t = -math.inf  # capture time of the picture on screen: it only moves forward
-        self._last_preview_at = -math.inf
         self._last_link_stats = -math.inf
         self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
         self._next_plot = 0
@@ -259,6 +258,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
         self.timer.stop()
         self._frame_timer.stop()
+        self._preview_timer.stop()
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
@@ -314,13 +314,15 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self._preview_timer.start(PREVIEW_GRACE_MS)
 
     def _show_preview(self) -> None:
-        """Paint the newest capture unless a result showed it (or a newer one) meanwhile."""
+        """Paint the newest capture unless a result showed it (or a newer one) meanwhile.
+
+        Previews are at least PREVIEW_GRACE_MS apart (one grace timer at a time),
+        so they never come faster than DISPLAY_FPS_MAX.
+        """
         capture = self.controller.take_preview()
-        now = time.monotonic()
-        if capture is None or self.pause_action.isChecked() or now - self._last_preview_at < 1.0 / DISPLAY_FPS_MAX:
-            return  # a faster source than a screen shows: its next capture comes soon enough
+        if capture is None or self.pause_action.isChecked():
+            return
         if self._show_frame(capture.data, capture.timestamp):
-            self._last_preview_at = now
             self.display.previews += 1
             repaint_now(self.video)
 
@@ -517,8 +519,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         count = len(self._plot_drawn_at)
         for step in range(count):
             part = (self._next_plot + step) % count
-            if self.plots.stale(part) and now - self._plot_drawn_at[part] >= 1.0 / PLOT_HZ:
-                self.plots.redraw(part)
+            if now - self._plot_drawn_at[part] >= 1.0 / PLOT_HZ and self.plots.redraw(part):  # False: nothing new
                 self._plot_drawn_at[part] = now
                 self._next_plot = part + 1
                 return

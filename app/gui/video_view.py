@@ -46,8 +46,8 @@ class FrameBuffer:
         """The displayed pixels (H×W×4, BGRX), None before the first frame."""
         return self._buffer
 
-    def set_image(self, image: np.ndarray, scale: int = 1) -> tuple[int, int]:
-        """Hold an H×W (gray) or H×W×3/4 (RGB/RGBA) uint8 image, upscaled `scale` times; returns (height, width)."""
+    def set_image(self, image: np.ndarray, scale: int = 1) -> None:
+        """Hold an H×W (gray) or H×W×3/4 (RGB/RGBA) uint8 image, upscaled `scale` times."""
         height, width = image.shape[0] * scale, image.shape[1] * scale
         if self._buffer is None or self._buffer.shape[:2] != (height, width):
             self._buffer = np.full((height, width, 4), 255, np.uint8)
@@ -64,7 +64,6 @@ class FrameBuffer:
             cv2.resize(self._small, (width, height), dst=self._buffer, interpolation=cv2.INTER_CUBIC)
         if code == cv2.COLOR_RGBA2BGRA:
             self._buffer[:, :, 3] = 255  # RGB32 wants the padding byte opaque
-        return height, width
 
 
 class Caption:
@@ -144,7 +143,7 @@ class QtVideoView(QtWidgets.QWidget):
         self._roi = Roi()
         self._draft: Roi | None = None  # the box while the user drags it
         self._drag: tuple[str, QtCore.QPointF, Roi] | None = None  # (part, press point, ROI at press)
-        self._hover = ""
+        self._hovering = False  # the pointer is on the box or a handle: drawn highlighted
         self.frame_number = 0  # frames given to set_frame()
         self.painted_frame = 0  # the frame number the last completed paint showed
         self.painted_at = 0.0
@@ -257,9 +256,9 @@ class QtVideoView(QtWidgets.QWidget):
             self.setCursor(QtCore.Qt.SizeAllCursor)
         else:
             self.setCursor(QtCore.Qt.CrossCursor if hover == "new" else QtCore.Qt.ArrowCursor)
-        on_box = hover if hover not in ("", "new") else ""
-        if on_box != self._hover:  # the box lights up while the pointer is on it
-            self._hover = on_box
+        on_box = hover not in ("", "new")
+        if on_box != self._hovering:
+            self._hovering = on_box
             self.update()
 
     def mouseReleaseEvent(self, event: QtGui.QMouseEvent) -> None:  # noqa: N802 - Qt naming
@@ -277,8 +276,8 @@ class QtVideoView(QtWidgets.QWidget):
         self.update()
 
     def leaveEvent(self, event: QtCore.QEvent) -> None:  # noqa: N802 - Qt naming
-        if self._hover:
-            self._hover = ""
+        if self._hovering:
+            self._hovering = False
             self.update()
         super().leaveEvent(event)
 
@@ -290,7 +289,7 @@ class QtVideoView(QtWidgets.QWidget):
         if self.image.qimage is not None:
             painter.drawImage(frame, self.image.qimage)
             box = self.roi_rect()
-            painter.setPen(self._hover_pen if (self._hover or self._drag) else self._box_pen)
+            painter.setPen(self._hover_pen if (self._hovering or self._drag) else self._box_pen)
             painter.drawRect(box)
             half = HANDLE_PX / 2
             colour = painter.pen().color()

@@ -154,6 +154,14 @@ NN_INLINE int8_t sat_out(int32_t v, int32_t zo, int32_t lo, int32_t hi) {
     return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
 }
 
+/* Requantize in the form chosen at run time, add the zero point, saturate and clamp. */
+NN_INLINE int8_t rq_out(const int32_t *e, int32_t acc, int32_t zo, int clamp, int32_t lo, int32_t hi,
+                        int fast) {
+    int32_t v = nn_ssat8(rq_any(e, acc, fast) + zo);
+    if (clamp) v = clamp_s8(v, lo, hi);
+    return (int8_t)v;
+}
+
 /* Column layout: the two output pixels of a pass are interleaved per group of
  * 4 taps, 8 int16 per group: (p0: t0 t2 t1 t3)(p1: t0 t2 t1 t3). A word load
  * then pairs with SXTB16 of 4 weights (bytes 0,2 and, rotated, 1,3), and one
@@ -713,14 +721,6 @@ static void small_k_col(const nn_conv_params_t *p, const int8_t *in, int32_t b, 
     if ((p->k_h * k_w * ic) & 1) *dst = 0;   /* the pad tap of an odd k_len */
 }
 
-/* Requantize in the form chosen at run time, add the zero point, saturate and clamp. */
-NN_INLINE int8_t rq_out(const int32_t *e, int32_t acc, int32_t zo, int clamp, int32_t lo, int32_t hi,
-                        int fast) {
-    int32_t v = nn_ssat8(rq_any(e, acc, fast) + zo);
-    if (clamp) v = clamp_s8(v, lo, hi);
-    return (int8_t)v;
-}
-
 static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
                          const int32_t *tab, uint32_t *wide, int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c, words = small_k_words(k_len);
@@ -1090,6 +1090,12 @@ void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *
     fc_body(p, in, out, (int16_t *)scratch, rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1));
 }
 
+/* The maximum of 4 channels over a 2x2 window whose top-left word is at xr. */
+NN_INLINE uint32_t max_2x2_s8x4(const int8_t *xr, int32_t ch, int32_t row_step) {
+    return nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
+                       nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+}
+
 /* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
  * window starts from its first valid tap (the reference starts from -128, the same
  * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
@@ -1109,9 +1115,7 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                 const int8_t *x = in + (b * in_h + 2 * oy) * row_step;
                 for (int32_t ox = 0; ox < p->out_w; ++ox, x += 2 * ch) {
                     for (int32_t c = 0; c < ch; c += 4, o += 4) {
-                        const int8_t *xr = x + c;
-                        uint32_t m = nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
-                                                 nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+                        uint32_t m = max_2x2_s8x4(x + c, ch, row_step);
                         if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
                         nn_write32(o, m);
                     }
@@ -1140,9 +1144,7 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                 int32_t c = 0;
                 if (rows == 2 && cols == 2) {   /* the usual 2x2 window, unrolled */
                     for (; c + 4 <= ch; c += 4) {
-                        const int8_t *xr = x0 + c;
-                        uint32_t m = nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
-                                                 nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+                        uint32_t m = max_2x2_s8x4(x0 + c, ch, row_step);
                         if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
                         nn_write32(o + c, m);
                     }

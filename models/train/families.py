@@ -31,8 +31,8 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
     """A plain tiny CNN: a stride-2 3×3 conv stem, then `depth` stages of 2×2 max pool + 3×3 conv doubling
     the channels (capped at `max_channels`, default 4×width), then Flatten → Dense softmax.
 
-    Full 3×3 convolutions (no depthwise/pointwise split) put nearly every MAC into the one kernel the
-    Cortex-M DSP path runs at about one instruction per MAC, and each sees whole neighbourhoods across
+    Full 3×3 convolutions (no depthwise/pointwise split) put nearly every MAC into the kernel the
+    Cortex-M DSP path runs fastest (1.2-1.7 emulated instructions per MAC), and each sees whole neighbourhoods across
     channels, which is what locating a faint liquid surface against a container's outline needs.
     Flatten (not global pooling) keeps *where* things are: the fill level is a vertical position.
     Inputs are pixels scaled to [0, 1].

@@ -117,3 +117,24 @@ def test_demo_closes_the_window_and_stops_its_board(stop: signal.Signals) -> Non
     assert proc.returncode == 130, err
     assert "Traceback" not in err
     assert all(_gone(pid) for pid in boards), "the board outlived the demo"
+
+
+def test_record_ends_like_a_limit_on_sigterm(tmp_path: Path) -> None:
+    from edgeloop.app.sessions import load_session
+
+    out = tmp_path / "s"
+    proc = _start("record", "--source", "synthetic:bottles?fps=30&size=32", "--out", str(out),
+                  "--labels", "x", "--label", "x", "--no-progress")
+    try:
+        end = time.monotonic() + 60
+        while not (out / "manifest.jsonl").exists() or len((out / "manifest.jsonl").read_text().splitlines()) < 5:
+            assert time.monotonic() < end and proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            time.sleep(0.1)
+        out_text, err = _stop(proc, signal.SIGTERM)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err  # a stop request, not an interruption: the summary is printed
+    session = load_session(out)
+    assert session.status == "complete" and session.n_samples >= 5
+    assert f"recorded {session.n_samples} images" in out_text
