@@ -80,6 +80,9 @@ typedef struct {
     const int32_t *mult;         /* Q31 multipliers, out_c entries or 1 */
     const int32_t *shift;        /* exponents (>0: left), as many as mult */
     int32_t per_channel;         /* 1: mult/shift indexed by channel, 0: entry 0 */
+    int32_t wide_weights;        /* 1: the optimized conv may widen its weights to int16 in
+                                  * scratch (faster, more scratch: see *_scratch_bytes());
+                                  * 0 (the default): not. Results are the same either way. */
 } nn_conv_params_t;
 
 /* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (x[b][i] + in_offset) + bias[o]). */

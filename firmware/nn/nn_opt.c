@@ -20,17 +20,22 @@
  * interior pixels at once when in_c is a multiple of 4); then a 2 output channels
  * x 2 pixels block per pass (8 SMLAD per 4 taps, two groups per loop pass). With the
  * fast form, no clamp narrower than int8 and K a multiple of 4 (inner layers), the
- * block's requantize-and-store joins the MAC loop in one assembly block.
+ * block's requantize-and-store joins the MAC loop in one assembly block; when the
+ * parameters also ask for wide weights (wide_weights, set by the compiler where the
+ * arena has room), the weights are widened to int16 once per call and one assembly
+ * loop runs every channel pair of a pixel pair at 12 instructions per 16 MACs.
  *
  * First layers (in_c not a multiple of 4, at most SMALL_K_MAX taps): the weights
  * are widened into int16 pairs in scratch once per call; a column of up to 10 taps
  * (3x3 grayscale) stays in registers and each output channel is one per-channel record
- * run by a short assembly loop (5 SMLAD, SMLAL, ASR, SSAT); a 3x3 grayscale column is
- * built inside that block straight from the input rows (border pixels: from a 3x3
- * patch with the padding filled in); longer columns (RGB) go two pixels per pass.
+ * (5 SMLAD, SMLAL, ASR, SSAT); a 3x3 grayscale layer runs a row of windows per assembly
+ * block, each column built inside it straight from the input rows (windows that reach
+ * into the padding: from a strip of the 3 rows with the padding filled in); longer
+ * columns (RGB) go two pixels per pass.
  *
  * Max pool: 4 channels per word with SSUB8 + SEL, the 2x2 window unrolled; 2x2 stride 2
- * windows that all lie inside (VALID) run without per-pixel bounds.
+ * windows that all lie inside (VALID) run without per-pixel bounds, a row per assembly
+ * loop when there is no clamp.
  *
  * Depthwise: 4 channels per pass in registers (SMLABB/SMLATT); interior pixels
  * use biases with the offset folded in and a fully unrolled 3x3; a depth
@@ -68,9 +73,25 @@ static inline int32_t small_k(const nn_conv_params_t *p) {
 }
 static inline int32_t small_k_words(int32_t k_len);
 
+/* Wide weights (p->wide_weights): an inner layer whose requantization takes the fused
+ * form widens its weights once per call into one record per output channel pair (see
+ * conv_wide_records) of WIDE_REC_WORDS(groups) words. */
+#define WIDE_REC_WORDS(groups) (2 + 4 * (groups) + 6)
+static int conv_wide_ok(const nn_conv_params_t *p);
+
+/* 3x3 grayscale first layers (in_c 1, no dilation) run a row of windows at a time; a row
+ * whose windows reach into the padding runs on a strip of its 3 input rows with the padding
+ * filled in: 3 x gray3_span bytes of scratch. */
+static inline int gray3(const nn_conv_params_t *p) {
+    return p->in_c == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+}
+static inline int32_t gray3_span(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
+static inline int32_t gray3_strip_bytes(const nn_conv_params_t *p) { return gray3(p) ? align4(3 * gray3_span(p)) : 0; }
+
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
-    const int32_t wide = small_k(p) ? 4 * small_k_words(k_len) * p->out_c : 0;
+    int32_t wide = small_k(p) ? 4 * small_k_words(k_len) * p->out_c + gray3_strip_bytes(p) : 0;
+    if (conv_wide_ok(p)) wide = 4 * WIDE_REC_WORDS(k_len >> 2) * (p->out_c >> 1);
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + wide);
 }
 
@@ -180,6 +201,41 @@ static inline void nn_valid_taps(int32_t origin, int32_t dil, int32_t k, int32_t
     *k1 = hi;
 }
 
+/* One lane of the column pair (border pixels, in_c a multiple of 4): `n` groups of 4 taps
+ * from x widened into the lane's 2 words of each group (returns the next group's slot) ... */
+static uint32_t *im2col_lane_run(const int8_t *x, int32_t n, uint32_t *dst) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    uint32_t v, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[v], [%[x]], #4\n\t"
+        "sxtb16 %[t], %[v]\n\t"
+        "sxtb16 %[v], %[v], ror #8\n\t"
+        "strd   %[t], %[v], [%[d]], #16\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [n] "+r"(n), [d] "+r"(dst), [v] "=&r"(v), [t] "=&r"(t)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t g = 0; g < n; ++g, dst += 4, x += 4) {
+        const uint32_t v = nn_read32(x);
+        dst[0] = nn_sxtb16(v);
+        dst[1] = nn_sxtb16_ror8(v);
+    }
+#endif
+    return dst;
+}
+
+/* ... and `n` >= 0 groups of padding: the input zero point in both halves of both words. */
+static uint32_t *im2col_lane_fill(uint32_t zp2, int32_t n, uint32_t *dst) {
+    for (int32_t g = 0; g < n; ++g, dst += 4) {
+        dst[0] = zp2;
+        dst[1] = zp2;
+    }
+    return dst;
+}
+
 /* Fill lane `lane` of the column pair for output pixel (b, oy, ox). The input
  * offset is folded into the bias (see conv_fold), so valid taps hold the raw input
  * and padded taps the input zero point (x + offset = 0 there, as in the reference);
@@ -200,31 +256,17 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
     nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
     if ((ic & 3) == 0 && dil_w == 1) {
         const uint32_t zp2 = nn_dup16(zp);
-        int16_t *dst = col + 4 * lane;
+        uint32_t *dst = (uint32_t *)(void *)(col + 4 * lane);
         const int32_t pre = kx0 * ic / 4, run = (kx1 - kx0) * ic / 4, post = (k_w - kx1) * ic / 4;
         for (int32_t ky = 0; ky < k_h; ++ky) {
             const int32_t iy = iy0 + ky * dil_h;
             if (iy < 0 || iy >= in_h || run == 0) {
-                for (int32_t g = 0; g < pre + run + post; ++g, dst += 8) {
-                    nn_write32(dst, zp2);
-                    nn_write32(dst + 2, zp2);
-                }
+                dst = im2col_lane_fill(zp2, pre + run + post, dst);
                 continue;
             }
-            for (int32_t g = 0; g < pre; ++g, dst += 8) {
-                nn_write32(dst, zp2);
-                nn_write32(dst + 2, zp2);
-            }
-            const int8_t *x = img + (iy * in_w + ix0 + kx0) * ic;
-            for (int32_t g = 0; g < run; ++g, dst += 8, x += 4) {
-                const uint32_t v = nn_read32(x);
-                nn_write32(dst, nn_sxtb16(v));
-                nn_write32(dst + 2, nn_sxtb16_ror8(v));
-            }
-            for (int32_t g = 0; g < post; ++g, dst += 8) {
-                nn_write32(dst, zp2);
-                nn_write32(dst + 2, zp2);
-            }
+            dst = im2col_lane_fill(zp2, pre, dst);
+            dst = im2col_lane_run(img + (iy * in_w + ix0 + kx0) * ic, run, dst);
+            dst = im2col_lane_fill(zp2, post, dst);
         }
         return;
     }
@@ -252,11 +294,50 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
     }
 }
 
-/* Whether every tap of output pixel (oy, ox)'s window lands inside the input. */
-static inline int conv_interior(const nn_conv_params_t *p, int32_t oy, int32_t ox) {
-    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
-    return iy0 >= 0 && iy0 + (p->k_h - 1) * p->dil_h < p->in_h && ix0 >= 0 &&
-           ix0 + (p->k_w - 1) * p->dil_w < p->in_w;
+/* The output rows (or columns) [*lo, *hi) whose kernel window lies inside the input along
+ * one axis: origin = o * stride - pad >= 0 and origin + (k - 1) * dil < extent. */
+static void interior_range(int32_t pad, int32_t stride, int32_t dil, int32_t k, int32_t extent, int32_t out,
+                           int32_t *lo, int32_t *hi) {
+    const int32_t last = extent - 1 - (k - 1) * dil + pad;   /* largest o * stride allowed */
+    int32_t a = (pad + stride - 1) / stride, z = last >= 0 ? last / stride + 1 : 0;
+    if (z > out) z = out;
+    if (a > z) a = z;
+    *lo = a;
+    *hi = z;
+}
+
+/* One kernel row of both lanes of the column pair (interior pixels, see below): `run`
+ * groups of 4 taps from xa and xb, widened into 8 int16 per group at dst; returns the
+ * next group's slot. 10 instructions per group on Cortex-M. */
+static inline uint32_t *im2col_pair_row(const int8_t *xa, const int8_t *xb, int32_t run, uint32_t *dst) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    uint32_t va, vb, t0, t1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[va], [%[xa]], #4\n\t"
+        "ldr    %[vb], [%[xb]], #4\n\t"
+        "sxtb16 %[t0], %[va]\n\t"
+        "sxtb16 %[va], %[va], ror #8\n\t"
+        "sxtb16 %[t1], %[vb]\n\t"
+        "sxtb16 %[vb], %[vb], ror #8\n\t"
+        "strd   %[t0], %[va], [%[d]], #8\n\t"
+        "strd   %[t1], %[vb], [%[d]], #8\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(run), [d] "+r"(dst), [va] "=&r"(va), [vb] "=&r"(vb),
+          [t0] "=&r"(t0), [t1] "=&r"(t1)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t g = 0; g < run; ++g, dst += 4) {
+        const uint32_t va = nn_read32(xa + 4 * g), vb = nn_read32(xb + 4 * g);
+        dst[0] = nn_sxtb16(va);
+        dst[1] = nn_sxtb16_ror8(va);
+        dst[2] = nn_sxtb16(vb);
+        dst[3] = nn_sxtb16_ror8(vb);
+    }
+#endif
+    return dst;
 }
 
 /* Both lanes of the column pair at once for two interior pixels, in_c a multiple of 4
@@ -271,15 +352,7 @@ static void im2col_pair_interior(const nn_conv_params_t *p, const int8_t *in, in
     const int8_t *xb = img + ((oy1 * p->stride_h - p->pad_top) * in_w + ox1 * p->stride_w - p->pad_left) * ic;
     const int32_t run = p->k_w * ic / 4, row_step = p->dil_h * in_w * ic;
     uint32_t *dst = (uint32_t *)(void *)col;
-    for (int32_t ky = 0; ky < p->k_h; ++ky, xa += row_step, xb += row_step) {
-        for (int32_t g = 0; g < run; ++g, dst += 4) {
-            const uint32_t va = nn_read32(xa + 4 * g), vb = nn_read32(xb + 4 * g);
-            dst[0] = nn_sxtb16(va);
-            dst[1] = nn_sxtb16_ror8(va);
-            dst[2] = nn_sxtb16(vb);
-            dst[3] = nn_sxtb16_ror8(vb);
-        }
-    }
+    for (int32_t ky = 0; ky < p->k_h; ++ky, xa += row_step, xb += row_step) dst = im2col_pair_row(xa, xb, run, dst);
 }
 
 /* Fold the input offset into the table's biases: bias + in_offset * (sum of the row's
@@ -471,12 +544,146 @@ NN_INLINE void conv_block_fused(conv_block_t *blk) {
 #endif
 }
 
+/* Whether the wide-weights path applies: asked for, an inner layer (not small-K, k_len a
+ * multiple of 4) of at least 2 output channels, no clamp narrower than int8 and every
+ * exponent a right shift of 2..23 (the fast form with the zero point folded in, rq_fold_zo). */
+static int conv_wide_ok(const nn_conv_params_t *p) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    if (!p->wide_weights || small_k(p) || (k_len & 3) != 0 || p->out_c < 2) return 0;
+    if (p->act_min > -128 || p->act_max < 127) return 0;
+    const int32_t n = p->per_channel ? p->out_c : 1;
+    for (int32_t i = 0; i < n; ++i) {
+        if (p->shift[i] > -2 || p->shift[i] < -23) return 0;
+    }
+    return 1;
+}
+
+/* The wide records, one per output channel pair (a, b), from the table in the fused form:
+ * the two biases (input offset folded in); per group of 4 taps the rows' words widened as
+ * the column stores them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and
+ * for b the multiplier, the addend's high word (rounding + zero point) and the right shift. */
+static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, uint32_t *rec) {
+    for (int32_t oc = 0; oc + 2 <= out_c; oc += 2, tab += 2 * RQ_WORDS, w += 2 * k_len) {
+        *rec++ = (uint32_t)tab[0];
+        *rec++ = (uint32_t)tab[RQ_WORDS];
+        for (int32_t k = 0; k < k_len; k += 4) {
+            const uint32_t wa = nn_read32(w + k), wb = nn_read32(w + k_len + k);
+            *rec++ = nn_sxtb16(wa);
+            *rec++ = nn_sxtb16_ror8(wa);
+            *rec++ = nn_sxtb16(wb);
+            *rec++ = nn_sxtb16_ror8(wb);
+        }
+        for (int32_t j = 0; j < 2; ++j) {
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 1];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 2];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3];
+        }
+    }
+}
+
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs. */
+#define NN_WIDE_GROUP                                 \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"            \
+    "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
+    "ldrd   %[y0], %[y1], [%[pc]], #8\n\t"            \
+    "smlad  %[a01], %[w0], %[y0], %[a01]\n\t"         \
+    "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "smlad  %[a10], %[w0], %[x0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
+    "smlad  %[a11], %[w0], %[y0], %[a11]\n\t"         \
+    "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
+/* Requantize accumulator A with (multiplier x0, addend high word x1, shift y0) into w1. */
+#define NN_WIDE_RQ(A)                                 \
+    "and    %[w0], %[" A "], #0x80000000\n\t"         \
+    "orr    %[w0], %[w0], #0x40000000\n\t"            \
+    "add    %[w1], %[x1], %[" A "], asr #31\n\t"      \
+    "smlal  %[w0], %[w1], %[" A "], %[x0]\n\t"        \
+    "asr    %[w1], %[w1], %[y0]\n\t"                  \
+    "ssat   %[w1], #8, %[w1]\n\t"
+#endif
+
+/* Every channel pair of one pixel pair through the wide records: outputs o[2j], o[2j + 1]
+ * of the first pixel and o[delta + 2j], o[delta + 2j + 1] of the second. */
+static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
+                       int32_t delta) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    /* One assembly block for all pairs; the column, group count, pair count and delta wait
+     * on the stack (14 registers are in use). */
+    uint32_t a00, a01, a10, a11, pc, n, w0, w1;
+    uint32_t x0 = (uint32_t)(uintptr_t)col, x1 = (uint32_t)groups, y0 = (uint32_t)pairs, y1 = (uint32_t)delta;
+    __asm__ volatile(
+        "strd   %[x0], %[x1], [sp, #-16]!\n\t"
+        "strd   %[y0], %[y1], [sp, #8]\n"
+        "1:\n\t"
+        "ldrd   %[pc], %[n], [sp]\n\t"
+        "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"
+        "mov    %[a01], %[a00]\n\t"
+        "mov    %[a11], %[a10]\n\t"
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #1\n\t"
+        "beq    3f\n"
+        "2:\n\t"
+        NN_WIDE_GROUP
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #2\n\t"
+        "bne    2b\n"
+        "3:\n\t"
+        "ldr    %[y1], [sp, #12]\n\t"
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
+        "ldr    %[y0], [%[pw]], #4\n\t"
+        NN_WIDE_RQ("a01")
+        "strb   %[w1], [%[o], %[y1]]\n\t"
+        NN_WIDE_RQ("a00")
+        "strb   %[w1], [%[o]], #1\n\t"
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
+        "ldr    %[y0], [%[pw]], #4\n\t"
+        NN_WIDE_RQ("a11")
+        "strb   %[w1], [%[o], %[y1]]\n\t"
+        NN_WIDE_RQ("a10")
+        "strb   %[w1], [%[o]], #1\n\t"
+        "ldr    %[n], [sp, #8]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "str    %[n], [sp, #8]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #16\n\t"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pc] "=&r"(pc),
+          [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0),
+          [y1] "+&r"(y1), [pw] "+&r"(rec), [o] "+&r"(o)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t j = 0; j < pairs; ++j, o += 2) {
+        int32_t a00 = (int32_t)rec[0], a10 = (int32_t)rec[1], a01 = a00, a11 = a10;
+        rec += 2;
+        const int16_t *c = col;
+        for (int32_t g = 0; g < groups; ++g, rec += 4, c += 8) {
+            const uint32_t x0 = nn_read32(c), x1 = nn_read32(c + 2), y0 = nn_read32(c + 4), y1 = nn_read32(c + 6);
+            a00 = nn_smlad(rec[1], x1, nn_smlad(rec[0], x0, a00));
+            a01 = nn_smlad(rec[1], y1, nn_smlad(rec[0], y0, a01));
+            a10 = nn_smlad(rec[3], x1, nn_smlad(rec[2], x0, a10));
+            a11 = nn_smlad(rec[3], y1, nn_smlad(rec[2], y0, a11));
+        }
+        o[0] = (int8_t)nn_ssat8(rq_fast(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[delta] = (int8_t)nn_ssat8(rq_fast(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[1] = (int8_t)nn_ssat8(rq_fast(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[delta + 1] = (int8_t)nn_ssat8(rq_fast(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        rec += 6;
+    }
+#endif
+}
+
 /* The convolution; one copy serves both requantization forms (code size).
  * Pixels go in pairs (an odd last pixel fills both lanes and stores one). With the fast
  * form, no clamp narrower than int8 and k_len a multiple of 4 (inner layers), channel
  * pairs go through conv_block_fused (the zero point folded into tab's addends). */
 static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                      int32_t *tab, int fast) {
+                      int32_t *tab, int fast, uint32_t *wide) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
@@ -487,12 +694,23 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
     const int fused = fast && !clamp && (k_len & 3) == 0 && rq_fold_zo(tab, oc_n, p->out_offset);
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
+    if (wide) conv_wide_records(weights, k_len, oc_n, tab, wide);   /* conv_wide_ok: fused holds */
+    int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
+    interior_range(p->pad_top, p->stride_h, p->dil_h, p->k_h, p->in_h, p->out_h, &ry0, &ry1);
+    interior_range(p->pad_left, p->stride_w, p->dil_w, p->k_w, p->in_w, out_w, &rx0, &rx1);
     for (int32_t b = 0; b < p->batches; ++b) {
         int8_t *ob = out + b * pixels * oc_n;
+        int32_t oy0 = 0, ox0 = 0;   /* the pass's first pixel; (oy1, ox1) the next one, or the same */
         for (int32_t px = 0; px < pixels; px += 2) {
             const int32_t px1 = px + 1 < pixels ? px + 1 : px;
-            const int32_t oy0 = px / out_w, ox0 = px % out_w, oy1 = px1 / out_w, ox1 = px1 % out_w;
-            if (pair_ok && conv_interior(p, oy0, ox0) && conv_interior(p, oy1, ox1)) {
+            int32_t oy1 = oy0, ox1 = ox0;
+            if (px1 != px && ++ox1 == out_w) {
+                ox1 = 0;
+                ++oy1;
+            }
+            const int in0 = oy0 >= ry0 && oy0 < ry1 && ox0 >= rx0 && ox0 < rx1;
+            const int in1 = oy1 >= ry0 && oy1 < ry1 && ox1 >= rx0 && ox1 < rx1;
+            if (pair_ok && in0 && in1) {
                 im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
             } else {
                 im2col(p, in, b, oy0, ox0, col, k4, 0);
@@ -503,7 +721,12 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int32_t *e = tab;
             const int8_t *w = weights;
             int32_t oc = 0;
-            if (fused) {
+            if (wide) {
+                wide_pairs(wide, col, k_len >> 2, oc_n >> 1, o0, (int32_t)(o1 - o0));
+                oc = oc_n & ~1;
+                e += oc * RQ_WORDS;
+                w += oc * k_len;
+            } else if (fused) {
                 conv_block_t blk = {w, w + k_len, col, k_len >> 2, e, o0, o1};
                 for (; oc + 2 <= oc_n; oc += 2) {
                     conv_block_fused(&blk);
@@ -539,6 +762,12 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
                 dot_1x2(w, col, k_len, acc);
                 o0[oc] = sat_out(rq_any(e, acc[0], fast), zo, lo, hi);
                 o1[oc] = sat_out(rq_any(e, acc[1], fast), zo, lo, hi);
+            }
+            oy0 = oy1;
+            ox0 = ox1 + 1;
+            if (ox0 == out_w) {
+                ox0 = 0;
+                ++oy0;
             }
         }
     }
@@ -589,11 +818,10 @@ static int small_k_records(const int32_t *tab, int32_t out_c, int32_t zo, int fa
     return ok;
 }
 
-/* The per-channel part of the register path's loop: 5 SMLAD, then the fast form's
- * SMLAL, ASR, SSAT with the record's addend (sign-corrected when `sign`; t1 is free
- * there). 16 instructions per 9 MACs, 19 with the sign correction. */
-#define NN_SK_CHANNEL_LOOP                            \
-    "1:\n\t"                                          \
+/* One output channel of the register path: 5 SMLAD, then the fast form's SMLAL, ASR, SSAT
+ * with the record's addend (sign-corrected when `sign`; t1 is free there). 14 instructions
+ * per 9 MACs, 17 with the sign correction. */
+#define NN_SK_CHANNEL                                 \
     "ldrd   %[a], %[t1], [%[p]], #8\n\t"              \
     "smlad  %[a], %[t1], %[x0], %[a]\n\t"             \
     "ldrd   %[t1], %[t2], [%[p]], #8\n\t"             \
@@ -612,13 +840,30 @@ static int small_k_records(const int32_t *tab, int32_t out_c, int32_t zo, int fa
     "smlal  %[lo], %[hi], %[a], %[t1]\n\t"            \
     "asr    %[hi], %[hi], %[t2]\n\t"                  \
     "ssat   %[hi], #8, %[hi]\n\t"                     \
-    "strb   %[hi], [%[o]], #1\n\t"                    \
+    "strb   %[hi], [%[o]], #1\n\t"
+/* n >= 1 channels, one per pass (16 instructions per channel) ... */
+#define NN_SK_CHANNEL_LOOP                            \
+    "1:\n\t"                                          \
+    NN_SK_CHANNEL                                     \
     "subs   %[n], %[n], #1\n\t"                       \
     "bne    1b\n\t"
+/* ... or two per pass, an odd one first (15 per channel; label 3 is taken). */
+#define NN_SK_CHANNEL_LOOP2                           \
+    "tst    %[n], #1\n\t"                             \
+    "beq    1f\n\t"                                   \
+    NN_SK_CHANNEL                                     \
+    "subs   %[n], %[n], #1\n\t"                       \
+    "beq    2f\n"                                     \
+    "1:\n\t"                                          \
+    NN_SK_CHANNEL                                     \
+    NN_SK_CHANNEL                                     \
+    "subs   %[n], %[n], #2\n\t"                       \
+    "bne    1b\n"                                     \
+    "2:\n\t"
 
 /* The portable form of the loop above. */
 static inline void small_k_channels_c(const uint32_t *rec, int8_t *o, int32_t oc_n, const uint32_t *x,
-                                      const int sign) {
+                                      int sign) {
     for (int32_t oc = 0; oc < oc_n; ++oc, rec += SK_REC) {
         int32_t a = (int32_t)rec[0];
         for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(rec[1 + j], x[j], a);
@@ -638,65 +883,73 @@ static inline void gray3_col(const int8_t *r, int32_t step, uint32_t *x) {
     x[4] = (uint32_t)(uint16_t)r[2 * step + 2];
 }
 
-/* All output channels of one pixel from its column x[0..4] through the records. `sign`
- * applies the fast form's sign correction; without it (output zero point -128, no clamp)
- * a negative accumulator still gives -128: its result is <= 0 either way. */
-NN_INLINE void small_k_channels(const uint32_t *rec, int8_t *o, int32_t oc_n, const uint32_t *x, const int sign) {
+/* The register path for `count` 3x3 grayscale windows side by side, the first with rows
+ * r, r + step, r + 2 * step (see gray3_col) and each next one `stride` bytes to the right;
+ * the outputs of consecutive windows follow each other (oc_n each). On Cortex-M one
+ * assembly block runs the row: per window 9 LDRSB and 4 PKHBT build the column, then the
+ * channel loop; the window pointer, step, count, records, oc_n and stride wait in a frame.
+ * `sign` applies the fast form's sign correction; without it (output zero point -128, no
+ * clamp) a negative accumulator still gives -128: its result is <= 0 either way. */
+NN_INLINE void gray3_row(const uint32_t *rec, int8_t *o, int32_t oc_n, const int8_t *r, int32_t step,
+                         int32_t stride, int32_t count, const int sign) {
 #if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-    if (oc_n > 0) {
-        const uint32_t x0 = x[0], x1 = x[1], x2 = x[2], x3 = x[3], x4 = x[4];
-        uint32_t a, t1, t2, lo, hi;
-        int32_t n = oc_n;
-        __asm__ volatile(
-            NN_SK_CHANNEL_LOOP
-            : [p] "+r"(rec), [o] "+r"(o), [n] "+r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
-              [lo] "=&r"(lo), [hi] "=&r"(hi)
-            : [x0] "r"(x0), [x1] "r"(x1), [x2] "r"(x2), [x3] "r"(x3), [x4] "r"(x4), [sign] "i"(sign)
-            : "cc", "memory");
-    }
+    uint32_t frame[6] = {(uint32_t)(uintptr_t)r, (uint32_t)step, (uint32_t)count, (uint32_t)(uintptr_t)rec,
+                         (uint32_t)oc_n, (uint32_t)stride};
+    uint32_t a, t1, t2, lo, hi, x0, x1, x2, x3, x4, pw;
+    int32_t n;
+    __asm__ volatile(
+        "4:\n\t"
+        "ldrd   %[lo], %[hi], [%[fr]]\n\t"
+        "ldr    %[a], [%[fr], #20]\n\t"
+        "add    %[a], %[lo], %[a]\n\t"
+        "str    %[a], [%[fr]]\n\t"
+        "ldrd   %[p], %[n], [%[fr], #12]\n\t"
+        "ldrsb  %[x0], [%[lo]]\n\t"
+        "ldrsb  %[a], [%[lo], #1]\n\t"
+        "pkhbt  %[x0], %[x0], %[a], lsl #16\n\t"
+        "ldrsb  %[x1], [%[lo], #2]\n\t"
+        "add    %[lo], %[lo], %[hi]\n\t"
+        "ldrsb  %[a], [%[lo]]\n\t"
+        "pkhbt  %[x1], %[x1], %[a], lsl #16\n\t"
+        "ldrsb  %[x2], [%[lo], #1]\n\t"
+        "ldrsb  %[a], [%[lo], #2]\n\t"
+        "pkhbt  %[x2], %[x2], %[a], lsl #16\n\t"
+        "add    %[lo], %[lo], %[hi]\n\t"
+        "ldrsb  %[x3], [%[lo]]\n\t"
+        "ldrsb  %[a], [%[lo], #1]\n\t"
+        "pkhbt  %[x3], %[x3], %[a], lsl #16\n\t"
+        "ldrsb  %[x4], [%[lo], #2]\n\t"
+        ".if %c[sign]\n\t"   /* code size: the unrolled loop only for the usual ReLU stem */
+        NN_SK_CHANNEL_LOOP
+        ".else\n\t"
+        NN_SK_CHANNEL_LOOP2
+        ".endif\n\t"
+        "ldr    %[a], [%[fr], #8]\n\t"
+        "subs   %[a], %[a], #1\n\t"
+        "str    %[a], [%[fr], #8]\n\t"
+        "bne    4b\n\t"
+        : [p] "=&r"(pw), [o] "+&r"(o), [n] "=&r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
+          [lo] "=&r"(lo), [hi] "=&r"(hi), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
+          [x4] "=&r"(x4)
+        : [fr] "r"(frame), [sign] "i"(sign)
+        : "cc", "memory");
 #else
-    small_k_channels_c(rec, o, oc_n, x, sign);
+    for (int32_t i = 0; i < count; ++i, r += stride, o += oc_n) {
+        uint32_t x[SMALL_K_REG_WORDS];
+        gray3_col(r, step, x);
+        small_k_channels_c(rec, o, oc_n, x, sign);
+    }
 #endif
 }
 
-/* small_k_channels for a 3x3 grayscale window read straight from its rows (r, step; see
- * gray3_col): on Cortex-M the column is built inside the loop's assembly block (9 LDRSB,
- * 4 PKHBT), so that nothing spills around it. */
-NN_INLINE void gray3_channels(const uint32_t *rec, int8_t *o, int32_t oc_n, const int8_t *r, int32_t step,
-                              const int sign) {
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
-    if (oc_n > 0) {
-        uint32_t a, t1, t2, x0, x1, x2, x3, x4;
-        uint32_t lo = (uint32_t)(uintptr_t)r, hi = (uint32_t)step;   /* free once the column is built */
-        int32_t n = oc_n;
-        __asm__ volatile(
-            "ldrsb  %[x0], [%[lo]]\n\t"
-            "ldrsb  %[a], [%[lo], #1]\n\t"
-            "pkhbt  %[x0], %[x0], %[a], lsl #16\n\t"
-            "ldrsb  %[x1], [%[lo], #2]\n\t"
-            "add    %[lo], %[lo], %[hi]\n\t"
-            "ldrsb  %[a], [%[lo]]\n\t"
-            "pkhbt  %[x1], %[x1], %[a], lsl #16\n\t"
-            "ldrsb  %[x2], [%[lo], #1]\n\t"
-            "ldrsb  %[a], [%[lo], #2]\n\t"
-            "pkhbt  %[x2], %[x2], %[a], lsl #16\n\t"
-            "add    %[lo], %[lo], %[hi]\n\t"
-            "ldrsb  %[x3], [%[lo]]\n\t"
-            "ldrsb  %[a], [%[lo], #1]\n\t"
-            "pkhbt  %[x3], %[x3], %[a], lsl #16\n\t"
-            "ldrsb  %[x4], [%[lo], #2]\n\t"
-            NN_SK_CHANNEL_LOOP
-            : [p] "+r"(rec), [o] "+r"(o), [n] "+r"(n), [a] "=&r"(a), [t1] "=&r"(t1), [t2] "=&r"(t2),
-              [lo] "+&r"(lo), [hi] "+&r"(hi), [x0] "=&r"(x0), [x1] "=&r"(x1), [x2] "=&r"(x2), [x3] "=&r"(x3),
-              [x4] "=&r"(x4)
-            : [sign] "i"(sign)
-            : "cc", "memory");
+/* gray3_row with the sign correction chosen at run time (one copy of each form). */
+static void gray3_row_any(const uint32_t *rec, int8_t *o, int32_t oc_n, const int8_t *r, int32_t step,
+                          int32_t stride, int32_t count, int sign) {
+    if (sign) {
+        gray3_row(rec, o, oc_n, r, step, stride, count, 1);
+    } else {
+        gray3_row(rec, o, oc_n, r, step, stride, count, 0);
     }
-#else
-    uint32_t x[SMALL_K_REG_WORDS];
-    gray3_col(r, step, x);
-    small_k_channels_c(rec, o, oc_n, x, sign);
-#endif
 }
 
 /* The linear column of output pixel (b, oy, ox): k_len int16 (see above). */
@@ -721,6 +974,52 @@ static void small_k_col(const nn_conv_params_t *p, const int8_t *in, int32_t b, 
     if ((p->k_h * k_w * ic) & 1) *dst = 0;   /* the pad tap of an odd k_len */
 }
 
+/* Windows ox0 .. ox0 + count - 1 of output row oy through a strip (gray3_strip_bytes): the
+ * 3 input rows they cover, with the padding filled in with the input zero point. */
+static void gray3_strip_run(const nn_conv_params_t *p, const int8_t *img, int32_t oy, int32_t ox0, int32_t count,
+                            const uint32_t *rec, int8_t *o, int8_t *strip, int sign) {
+    const int32_t sw = p->stride_w, span = (count - 1) * sw + 3;
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox0 * sw - p->pad_left;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    int8_t *dst = strip;
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        const int32_t iy = iy0 + ky;
+        const int row_in = iy >= 0 && iy < p->in_h;
+        for (int32_t x = 0; x < span; ++x) {
+            const int32_t ix = ix0 + x;
+            *dst++ = row_in && ix >= 0 && ix < p->in_w ? img[iy * p->in_w + ix] : zp;
+        }
+    }
+    gray3_row_any(rec, o, p->out_c, strip, span, sw, count, sign);
+}
+
+/* A 3x3 grayscale first layer with records in the fast form, a row of windows per call:
+ * the windows that lie inside the input read its rows directly; the others (borders) go
+ * through a strip. */
+static void conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const uint32_t *rec,
+                       int8_t *strip, int sign) {
+    const int32_t in_h = p->in_h, in_w = p->in_w, out_w = p->out_w, oc_n = p->out_c, sw = p->stride_w;
+    /* windows [ox_lo, ox_hi) of a row lie inside the input's columns */
+    int32_t ox_lo = (p->pad_left + sw - 1) / sw, ox_hi = in_w >= 3 ? (in_w - 3 + p->pad_left) / sw + 1 : 0;
+    if (ox_hi > out_w) ox_hi = out_w;
+    if (ox_lo > ox_hi) ox_lo = ox_hi;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * in_w;
+        int8_t *o = out + b * p->out_h * out_w * oc_n;
+        for (int32_t oy = 0; oy < p->out_h; ++oy, o += out_w * oc_n) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            if (iy0 < 0 || iy0 + 3 > in_h || ox_lo == ox_hi) {
+                gray3_strip_run(p, img, oy, 0, out_w, rec, o, strip, sign);
+                continue;
+            }
+            if (ox_lo > 0) gray3_strip_run(p, img, oy, 0, ox_lo, rec, o, strip, sign);
+            gray3_row_any(rec, o + ox_lo * oc_n, oc_n, img + iy0 * in_w + ox_lo * sw - p->pad_left, in_w, sw,
+                          ox_hi - ox_lo, sign);
+            if (ox_hi < out_w) gray3_strip_run(p, img, oy, ox_hi, out_w - ox_hi, rec, o + ox_hi * oc_n, strip, sign);
+        }
+    }
+}
+
 static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
                          const int32_t *tab, uint32_t *wide, int fast) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c, words = small_k_words(k_len);
@@ -733,8 +1032,11 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
         const int rec_ok = small_k_records(tab, oc_n, zo, fast, wide) && !clamp;
         const int sign = zo > -128;
         const int32_t in_w = p->in_w, in_h = p->in_h;
-        /* 3x3 grayscale, no dilation: interior pixels read the 3 input rows directly */
-        const int gray3 = p->in_c == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+        const int g3 = gray3(p);
+        if (g3 && rec_ok) {
+            conv_gray3(p, in, out, wide, (int8_t *)(wide + SK_REC * oc_n), sign);
+            return;
+        }
         const int8_t zp = (int8_t)(-p->in_offset);
         int8_t patch[9];
         memset(col, 0, 4 * SMALL_K_REG_WORDS);   /* taps past k_len stay 0 */
@@ -743,7 +1045,7 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
             const int8_t *img = in + b * in_h * in_w;
             for (int32_t oy = 0; oy < p->out_h; ++oy) {
                 const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                const int rows_in = gray3 && iy0 >= 0 && iy0 + 3 <= in_h;
+                const int rows_in = g3 && iy0 >= 0 && iy0 + 3 <= in_h;
                 for (int32_t ox = 0; ox < out_w; ++ox, o += oc_n) {
                     const int32_t ix0 = ox * p->stride_w - p->pad_left;
                     const int8_t *r = patch;   /* 3x3 grayscale: the window's rows r, r + step, r + 2 * step */
@@ -751,22 +1053,14 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
                     if (rows_in && ix0 >= 0 && ix0 + 3 <= in_w) {
                         r = img + iy0 * in_w + ix0;
                         step = in_w;
-                    } else if (gray3) {   /* border: the window with padded taps at the input zero point */
+                    } else if (g3) {   /* border: the window with padded taps at the input zero point */
                         for (int32_t t = 0; t < 9; ++t) {
                             const int32_t iy = iy0 + t / 3, ix = ix0 + t % 3;
                             patch[t] = iy >= 0 && iy < in_h && ix >= 0 && ix < in_w ? img[iy * in_w + ix] : zp;
                         }
                     }
-                    if (gray3 && rec_ok) {
-                        if (sign) {
-                            gray3_channels(wide, o, oc_n, r, step, 1);
-                        } else {
-                            gray3_channels(wide, o, oc_n, r, step, 0);
-                        }
-                        continue;
-                    }
                     uint32_t x[SMALL_K_REG_WORDS];
-                    if (gray3) {
+                    if (g3) {
                         gray3_col(r, step, x);
                     } else {
                         small_k_col(p, in, b, oy, ox, col);
@@ -780,10 +1074,8 @@ static void conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
                             for (int32_t j = 0; j < SMALL_K_REG_WORDS; ++j) a = nn_smlad(w[1 + j], x[j], a);
                             o[oc] = rq_out(e, a, zo, clamp, lo, hi, fast);
                         }
-                    } else if (sign) {
-                        small_k_channels(wide, o, oc_n, x, 1);
-                    } else {
-                        small_k_channels(wide, o, oc_n, x, 0);
+                    } else {   /* other register-path layers (rare): the portable loop */
+                        small_k_channels_c(wide, o, oc_n, x, sign);
                     }
                 }
             }
@@ -825,7 +1117,8 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
         small_k_widen(p->weights, k_len, p->out_c, wide);
         conv_small_k(p, in, out, col, tab, wide, fast);
     } else {
-        conv_body(p, in, out, col, tab, fast);
+        uint32_t *wide = conv_wide_ok(p) ? (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c) : NULL;
+        conv_body(p, in, out, col, tab, fast, wide);
     }
 }
 
@@ -1096,6 +1389,47 @@ NN_INLINE uint32_t max_2x2_s8x4(const int8_t *xr, int32_t ch, int32_t row_step) 
                        nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
 }
 
+/* One output row of a 2x2 stride-2 VALID max pool without clamp, 4 channels per word (ch a
+ * multiple of 4): input rows x and x + row_step; returns the next output. On Cortex-M one
+ * assembly loop: 14 instructions per output word. */
+static int8_t *max_pool_2x2_row(const int8_t *x, int8_t *o, int32_t ch, int32_t row_step, int32_t out_w) {
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__)
+    uint32_t a, b, c, d, t, n;
+    const uint32_t cw = (uint32_t)ch >> 2, row_ch = (uint32_t)(row_step + ch);
+    __asm__ volatile(
+        "1:\n\t"
+        "mov    %[n], %[cw]\n"
+        "2:\n\t"
+        "ldr    %[a], [%[x]]\n\t"
+        "ldr    %[b], [%[x], %[ch]]\n\t"
+        "ldr    %[c], [%[x], %[row]]\n\t"
+        "ldr    %[d], [%[x], %[rc]]\n\t"
+        "ssub8  %[t], %[a], %[b]\n\t"
+        "sel    %[a], %[a], %[b]\n\t"
+        "ssub8  %[t], %[c], %[d]\n\t"
+        "sel    %[c], %[c], %[d]\n\t"
+        "ssub8  %[t], %[a], %[c]\n\t"
+        "sel    %[a], %[a], %[c]\n\t"
+        "str    %[a], [%[o]], #4\n\t"
+        "add    %[x], %[x], #4\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    2b\n\t"
+        "add    %[x], %[x], %[ch]\n\t"
+        "subs   %[w], %[w], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [o] "+r"(o), [w] "+r"(out_w), [n] "=&r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+          [d] "=&r"(d), [t] "=&r"(t)
+        : [cw] "r"(cw), [ch] "r"(ch), [row] "r"(row_step), [rc] "r"(row_ch)
+        : "cc", "memory");
+    return o;
+#else
+    for (int32_t ox = 0; ox < out_w; ++ox, x += 2 * ch) {
+        for (int32_t c = 0; c < ch; c += 4, o += 4) nn_write32(o, max_2x2_s8x4(x + c, ch, row_step));
+    }
+    return o;
+#endif
+}
+
 /* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
  * window starts from its first valid tap (the reference starts from -128, the same
  * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
@@ -1113,6 +1447,10 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
         for (int32_t b = 0; b < p->batches; ++b) {
             for (int32_t oy = 0; oy < p->out_h; ++oy) {
                 const int8_t *x = in + (b * in_h + 2 * oy) * row_step;
+                if (!clamp && p->out_w > 0) {
+                    o = max_pool_2x2_row(x, o, ch, row_step, p->out_w);
+                    continue;
+                }
                 for (int32_t ox = 0; ox < p->out_w; ++ox, x += 2 * ch) {
                     for (int32_t c = 0; c < ch; c += 4, o += 4) {
                         uint32_t m = max_2x2_s8x4(x + c, ch, row_step);

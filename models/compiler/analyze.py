@@ -33,6 +33,7 @@ def layer_table(compiled: CompiledModel) -> list[dict]:
             "inputs": [_fmt_shape(s) for s in step.in_shapes], "output": _fmt_shape(step.out_shape),
             "macc": step.macc, "params": params, "weight_bytes": weight_bytes,
             "activation_bytes": act_bytes, "scratch_bytes": step.scratch_bytes,
+            "wide_weights": bool(step.params.get("wide_weights")),
         })
     return rows
 
@@ -117,9 +118,14 @@ def format_report(report: dict) -> str:
         for i, (_, key, w) in enumerate(cols):
             v = r[key]
             v = ",".join(v) if isinstance(v, list) else str(v)
+            if key == "scratch_bytes" and r.get("wide_weights"):
+                v += "w"
             cells.append(v.rjust(w) if i >= 4 else v.ljust(w))
         lines.append("  ".join(cells))
     t = report["totals"]
+    if any(r.get("wide_weights") for r in report["layers"]):
+        lines.append("(scratch B ...w: the layer's weights widened to int16 in scratch for speed, where the arena "
+                     "had room)")
     lines.append("")
     lines.append(f"total: {t['operators']} operators, {t['macc']:,} MACs, {t['params']:,} parameters")
     lines.append(f"RAM:   arena {t['arena_bytes']:,} B (peak live {t['peak_live_bytes']:,} B, single-op bound "

@@ -14,7 +14,7 @@ from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.lower import LoweredGraph, lower
 from edgeloop.models.compiler.meta import ModelMeta, load_meta
-from edgeloop.models.compiler.planner import Plan, plan
+from edgeloop.models.compiler.planner import WIDE_POLICIES, Plan, plan_with_wide_weights
 from edgeloop.models.compiler.tflite_reader import read_tflite
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -68,15 +68,21 @@ def _default_labels(graph: LoweredGraph) -> tuple[str, ...]:
 
 
 def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
-                  source_name: str = "model.tflite") -> CompiledModel:
-    """Compile .tflite bytes in memory; raises CompileError (a ValueError) on any problem."""
+                  source_name: str = "model.tflite", wide_weights: str = "free") -> CompiledModel:
+    """Compile .tflite bytes in memory; raises CompileError (a ValueError) on any problem.
+
+    `wide_weights` ("free", "all", "none"): which convolutions widen their weights into
+    scratch for speed (see planner.plan_with_wide_weights); "free" never grows the arena.
+    """
+    if wide_weights not in WIDE_POLICIES:
+        raise CompileError(f"wide_weights must be one of {', '.join(WIDE_POLICIES)}, not {wide_weights!r}")
     if not _NAME_RE.match(name):
         raise CompileError(f"model name {name!r} is not a C identifier (letters, digits, _; "
                            "not starting with a digit; at most 63 characters); pass --name")
     meta = meta or ModelMeta()
     model = read_tflite(data)
     graph = lower(model)
-    arena = plan(graph)
+    arena = plan_with_wide_weights(graph, wide_weights)
     out = model.tensors[graph.output]
     if meta.labels is not None:
         if len(meta.labels) != out.size:
@@ -101,7 +107,7 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
 
 
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
-                 meta_path: Path | None = None) -> CompiledModel:
+                 meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
     """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
 
     The sidecar defaults to MODEL.meta.json beside the model when present.
@@ -117,7 +123,8 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
         candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
         meta_path = candidate if candidate is not None and candidate.is_file() else None
     meta = load_meta(meta_path) if meta_path is not None else None
-    result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name)
+    result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
+                           wide_weights=wide_weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))

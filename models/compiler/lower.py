@@ -215,9 +215,9 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         stride_h=stride_h, stride_w=stride_w, dil_h=dil_h, dil_w=dil_w, pad_top=pad_top,
         pad_left=pad_left, depth_mult=mult_d, in_offset=-zp_in, out_offset=zp_out,
         act_min=act_min, act_max=act_max, weights="weights", bias="bias" if bias is not None else None,
-        mult="mult", shift="shift", per_channel=per_channel,
+        mult="mult", shift="shift", per_channel=per_channel, wide_weights=0,
     )
-    scratch = depthwise_scratch_bytes(params) if depthwise else conv_scratch_bytes(params)
+    scratch = depthwise_scratch_bytes(params) if depthwise else conv_scratch_bytes(params, shift)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
     return Step(op.index, op.name, kernel, "nn_conv_params_t", params, [x.index], y.index, consts,
                 macc=macc, scratch_bytes=scratch)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeloop.models.compiler.lower import LoweredGraph
+from edgeloop.models.compiler.scratch import conv_scratch_bytes, conv_wide_applies
 
 ALIGN = 4            # every buffer starts 4-byte aligned (int16/float32 scratch, word loads)
 ARENA_ALIGN = 16     # the arena size is rounded to this (nn_model.h asks for 16-byte alignment)
@@ -135,3 +136,36 @@ def plan(graph: LoweredGraph) -> Plan:
             used.add(scratch_group[pos])
         bound = max(bound, sum(groups[gid].size for gid in used if groups[gid].kind == ARENA))
     return Plan(groups, tensor_group, scratch_group, arena_bytes, peak, bound)
+
+
+WIDE_POLICIES = ("free", "all", "none")
+"""How convolutions may widen their weights into scratch: where the arena does not grow, always, never."""
+
+
+def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free") -> Plan:
+    """Plan the arena, with convolutions widening their weights into scratch per `policy`.
+
+    The optimized convolution runs inner layers about a quarter faster when its weights
+    are widened to int16 once per call (nn_conv_params_t.wide_weights), at the cost of
+    2 bytes of scratch per weight. "free" (the default) tries the layers largest MACC
+    first and keeps the flag only where the arena does not grow, so the speed-up never
+    costs RAM; "all" sets it on every layer that can take it; "none" on none.
+    """
+    if policy not in WIDE_POLICIES:
+        raise ValueError(f"unknown wide-weights policy {policy!r}; choose one of {', '.join(WIDE_POLICIES)}")
+    best = plan(graph)
+    if policy == "none":
+        return best
+    candidates = [s for s in graph.steps if s.kernel == "nn_conv2d_s8"
+                  and conv_wide_applies(s.params, s.consts["shift"].tolist())]
+    for step in sorted(candidates, key=lambda s: -s.macc):
+        before = step.scratch_bytes
+        step.params["wide_weights"] = 1
+        step.scratch_bytes = conv_scratch_bytes(step.params, step.consts["shift"].tolist())
+        trial = plan(graph)
+        if policy == "all" or trial.arena_bytes <= best.arena_bytes:
+            best = trial
+        else:
+            step.params["wide_weights"] = 0
+            step.scratch_bytes = before
+    return best

@@ -29,10 +29,11 @@ def random_inputs(tflite: bytes, count: int, rng: np.random.Generator) -> np.nda
 
 
 def check_bit_exact(tflite: bytes, tmp_path: Path, *, count: int = 4, seed: int = 0,
-                    optimized: tuple[bool, ...] = (False, True), name: str = "m") -> dict:
-    """Compile, build (reference and optimized kernels) and compare `count` inferences with TFLM."""
+                    optimized: tuple[bool, ...] = (False, True), name: str = "m", wide_weights: str = "free") -> dict:
+    """Compile (with the given wide-weights policy), build (reference and optimized kernels) and
+    compare `count` inferences with TFLM."""
     rng = np.random.default_rng(seed)
-    result = compile_bytes(tflite, name=name)
+    result = compile_bytes(tflite, name=name, wide_weights=wide_weights)
     out_dir = tmp_path / name
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.c").write_text(result.c_source)

@@ -147,6 +147,36 @@ def test_fused_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exact) ->
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+# Layers compiled with every convolution widening its weights (wide_weights="all"): the wide
+# records' loop over channel pairs (odd and even group counts, an odd last channel, odd widths and
+# pixel counts, stride 2, borders, 1x1), with and without the sign correction; and layers that ask
+# for wide weights but cannot take them (a ReLU clamp above -128, an exponent outside -23..-2).
+WIDE_CASES = [
+    (("w_c8_to12_odd_w", (7, 9, 8), 12, 3, 1, 1, "SAME", False), "NONE", 5),
+    (("w_c12_to10_valid", (8, 7, 12), 10, 3, 1, 1, "VALID", False), "RELU", -128),
+    (("w_c8_to7_stride2", (9, 7, 8), 7, 3, 2, 1, "SAME", False), "NONE", 20),
+    (("w_c4_to3_odd_groups", (5, 5, 4), 3, 3, 1, 1, "SAME", False), "RELU", -128),
+    (("w_c16_to10_pointwise", (5, 3, 16), 10, 1, 1, 1, "VALID", False), "NONE", -3),
+    (("w_c4_to2_one_pixel", (1, 1, 4), 2, 3, 1, 1, "SAME", False), "NONE", 0),
+    (("w_relu_clamped", (6, 5, 8), 6, 3, 1, 1, "SAME", False), "RELU", -20),
+]
+
+
+@pytest.mark.parametrize("case,act,zo", WIDE_CASES, ids=[c[0][0] for c in WIDE_CASES])
+def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exact) -> None:
+    report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
+                       wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    widened = report["result"].graph.steps[0].params["wide_weights"]
+    assert widened == (act != "RELU" or zo == -128)
+
+
+def test_wide_weights_outside_the_fast_exponents_are_not_taken(bit_exact) -> None:
+    tflite = conv_layer(FUSED_CASES[0][0], "fused", seed=2, act="NONE", zo=11, m_factor=2.0 ** 25)
+    report = bit_exact(tflite, count=2, seed=3, wide_weights="all")
+    assert report["result"].graph.steps[0].params["wide_weights"] == 0
+
+
 def large_shift_layer() -> bytes:
     """A layer whose multipliers are below 2^-23 (right shift > 22): the zero point cannot ride in
     the rounding addend, so the fused block is left for the C requantization after the MAC loop."""
@@ -418,3 +448,9 @@ def fused_paths_model(seed: int = 14) -> bytes:
 def test_fused_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
     report = bit_exact(fused_paths_model(), count=3, seed=10)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+def test_fused_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact) -> None:
+    report = bit_exact(fused_paths_model(), count=3, seed=10, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert sum(s.params.get("wide_weights", 0) for s in report["result"].graph.steps) == 3   # the inner convs

@@ -23,11 +23,12 @@ pytestmark = [
 MODELS = ["random_04", "random_05", "random_20", "random_16"]
 
 
-@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem", "fused_paths"])
+@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem", "fused_paths", "wide_paths"])
 def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
     first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
-    conv blocks and the no-bounds max pool (test_kernel_paths.py)."""
+    conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
+    weights widened (test_kernel_paths.py)."""
     from edgeloop.app.qemu import build_bare_metal, run_bare_metal
 
     import edgeloop
@@ -44,13 +45,13 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
         from test_kernel_paths import gray_stem_model
 
         tflite = gray_stem_model()
-    elif stem == "fused_paths":
+    elif stem in ("fused_paths", "wide_paths"):
         from test_kernel_paths import fused_paths_model
 
         tflite = fused_paths_model()
     else:
         tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
-    result = compile_bytes(tflite, name=stem)
+    result = compile_bytes(tflite, name=stem, wide_weights="all" if stem == "wide_paths" else "free")
     (tmp_path / f"{stem}.c").write_text(result.c_source)
     (tmp_path / f"{stem}.h").write_text(result.h_source)
     xs = random_inputs(tflite, 3, np.random.default_rng(7))

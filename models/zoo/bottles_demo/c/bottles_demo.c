@@ -54,7 +54,8 @@ static const nn_conv_params_t op0_params = {
     .bias = op0_bias,
     .mult = op0_mult,
     .shift = op0_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 0
 };
 static const nn_pool_params_t op1_params = {
     .batches = 1,
@@ -222,7 +223,8 @@ static const nn_conv_params_t op2_params = {
     .bias = op2_bias,
     .mult = op2_mult,
     .shift = op2_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 1
 };
 static const nn_pool_params_t op3_params = {
     .batches = 1,
@@ -723,7 +725,8 @@ static const nn_conv_params_t op4_params = {
     .bias = op4_bias,
     .mult = op4_mult,
     .shift = op4_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 1
 };
 static const nn_pool_params_t op5_params = {
     .batches = 1,
@@ -1656,7 +1659,8 @@ static const nn_conv_params_t op6_params = {
     .bias = op6_bias,
     .mult = op6_mult,
     .shift = op6_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 0
 };
 static const _Alignas(4) int8_t op8_weights[8640] = {
     3, -23, 0, 7, -9, 2, 1, 0, -2, 3, -14, 3, 25, 20, -3, -5, 1, -2, 2, 1, -6, -7, 12, 23,
@@ -2070,16 +2074,16 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
     nn_conv2d_s8(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
     /* MAX_POOL_2D (operator 3) -> [1, 12, 12, 24] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 13824));
+    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
     /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 13824), (int8_t *)(a + 0), (void *)(a + 6912));
+    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 0), (int8_t *)(a + 6912));
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 2496));
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 6912), (int8_t *)(a + 2496), (void *)(a + 0));
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 2496), (int8_t *)(a + 4224), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 2496), (int8_t *)(a + 0), NULL);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 4224), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
     nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -2089,7 +2093,7 @@ const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 53578u,
+    .flash_bytes = 55158u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,

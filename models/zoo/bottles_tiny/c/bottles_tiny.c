@@ -49,7 +49,8 @@ static const nn_conv_params_t op0_params = {
     .bias = op0_bias,
     .mult = op0_mult,
     .shift = op0_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 0
 };
 static const nn_pool_params_t op1_params = {
     .batches = 1,
@@ -142,7 +143,8 @@ static const nn_conv_params_t op2_params = {
     .bias = op2_bias,
     .mult = op2_mult,
     .shift = op2_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 1
 };
 static const nn_pool_params_t op3_params = {
     .batches = 1,
@@ -253,7 +255,8 @@ static const nn_conv_params_t op4_params = {
     .bias = op4_bias,
     .mult = op4_mult,
     .shift = op4_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 1
 };
 static const nn_pool_params_t op5_params = {
     .batches = 1,
@@ -364,7 +367,8 @@ static const nn_conv_params_t op6_params = {
     .bias = op6_bias,
     .mult = op6_mult,
     .shift = op6_shift,
-    .per_channel = 1
+    .per_channel = 1,
+    .wide_weights = 1
 };
 static const _Alignas(4) int8_t op8_weights[960] = {
     -79, -35, -25, -14, 31, 25, 60, 7, 16, 3, -18, -13, -34, -81, 0, -16, 15, -23, 1, -6, 80, 23, -28, 69,
@@ -458,16 +462,16 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
     nn_conv2d_s8(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
     /* MAX_POOL_2D (operator 3) -> [1, 8, 8, 12] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3072));
+    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
     /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3072), (int8_t *)(a + 0), (void *)(a + 768));
+    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 4, 4, 12] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 0), (int8_t *)(a + 768));
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
     /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 768), (int8_t *)(a + 960), (void *)(a + 0));
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 192] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 960), (int8_t *)(a + 0), NULL);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
     nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -477,7 +481,7 @@ const nn_model_t nn_model_bottles_tiny = {
     .name = "bottles_tiny",
     .hash = {0x92, 0x62, 0x1a, 0xc6, 0x7a, 0x6b, 0xf4, 0x50, 0xf8, 0xca, 0xba, 0x06, 0x8f, 0x87, 0x63, 0xc0, 0xf1, 0xdf, 0x08, 0x2a, 0x1c, 0x18, 0x90, 0x5f, 0xb7, 0x0e, 0xf2, 0xdc, 0x53, 0xa3, 0x35, 0xf2},
     .macc = 411584u,
-    .flash_bytes = 14566u,
+    .flash_bytes = 16146u,
     .ram_bytes = 10240u,
     .input_kind = 1,
     .sample_rate_hz = 0,
