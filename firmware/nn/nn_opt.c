@@ -999,16 +999,15 @@ static void gray3_strip_run(const nn_conv_params_t *p, const int8_t *img, int32_
 static void conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const uint32_t *rec,
                        int8_t *strip, int sign) {
     const int32_t in_h = p->in_h, in_w = p->in_w, out_w = p->out_w, oc_n = p->out_c, sw = p->stride_w;
-    /* windows [ox_lo, ox_hi) of a row lie inside the input's columns */
-    int32_t ox_lo = (p->pad_left + sw - 1) / sw, ox_hi = in_w >= 3 ? (in_w - 3 + p->pad_left) / sw + 1 : 0;
-    if (ox_hi > out_w) ox_hi = out_w;
-    if (ox_lo > ox_hi) ox_lo = ox_hi;
+    int32_t oy_lo, oy_hi, ox_lo, ox_hi;   /* windows inside the input: rows and columns */
+    interior_range(p->pad_top, p->stride_h, 1, 3, in_h, p->out_h, &oy_lo, &oy_hi);
+    interior_range(p->pad_left, sw, 1, 3, in_w, out_w, &ox_lo, &ox_hi);
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * in_h * in_w;
         int8_t *o = out + b * p->out_h * out_w * oc_n;
         for (int32_t oy = 0; oy < p->out_h; ++oy, o += out_w * oc_n) {
             const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            if (iy0 < 0 || iy0 + 3 > in_h || ox_lo == ox_hi) {
+            if (oy < oy_lo || oy >= oy_hi || ox_lo == ox_hi) {
                 gray3_strip_run(p, img, oy, 0, out_w, rec, o, strip, sign);
                 continue;
             }

@@ -14,7 +14,7 @@ from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.lower import LoweredGraph, lower
 from edgeloop.models.compiler.meta import ModelMeta, load_meta
-from edgeloop.models.compiler.planner import WIDE_POLICIES, Plan, plan_with_wide_weights
+from edgeloop.models.compiler.planner import Plan, plan_with_wide_weights
 from edgeloop.models.compiler.tflite_reader import read_tflite
 
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
@@ -74,8 +74,6 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     `wide_weights` ("free", "all", "none"): which convolutions widen their weights into
     scratch for speed (see planner.plan_with_wide_weights); "free" never grows the arena.
     """
-    if wide_weights not in WIDE_POLICIES:
-        raise CompileError(f"wide_weights must be one of {', '.join(WIDE_POLICIES)}, not {wide_weights!r}")
     if not _NAME_RE.match(name):
         raise CompileError(f"model name {name!r} is not a C identifier (letters, digits, _; "
                            "not starting with a digit; at most 63 characters); pass --name")

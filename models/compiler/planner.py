@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.lower import LoweredGraph
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, conv_wide_applies
 
@@ -152,16 +153,16 @@ def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free") -> Plan:
     costs RAM; "all" sets it on every layer that can take it; "none" on none.
     """
     if policy not in WIDE_POLICIES:
-        raise ValueError(f"unknown wide-weights policy {policy!r}; choose one of {', '.join(WIDE_POLICIES)}")
+        raise CompileError(f"wide_weights must be one of {', '.join(WIDE_POLICIES)}, not {policy!r}")
     best = plan(graph)
     if policy == "none":
         return best
-    candidates = [s for s in graph.steps if s.kernel == "nn_conv2d_s8"
-                  and conv_wide_applies(s.params, s.consts["shift"].tolist())]
+    shifts = {id(s): s.consts["shift"].tolist() for s in graph.steps if s.kernel == "nn_conv2d_s8"}
+    candidates = [s for s in graph.steps if id(s) in shifts and conv_wide_applies(s.params, shifts[id(s)])]
     for step in sorted(candidates, key=lambda s: -s.macc):
         before = step.scratch_bytes
         step.params["wide_weights"] = 1
-        step.scratch_bytes = conv_scratch_bytes(step.params, step.consts["shift"].tolist())
+        step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)])
         trial = plan(graph)
         if policy == "all" or trial.arena_bytes <= best.arena_bytes:
             best = trial
