@@ -20,7 +20,7 @@ from collections.abc import Sequence
 
 import edgeloop
 from edgeloop.app import commands
-from edgeloop.app.stop_signals import interrupt_on_stop_signals
+from edgeloop.app.live.stop_signals import interrupt_on_stop_signals
 
 EXIT_USER_ERROR = 2
 

@@ -65,13 +65,13 @@ def main() -> int:
 
     from PySide6 import QtCore, QtWidgets
 
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
     from edgeloop.app.commands.demo import bundled_models, pick_demo_model
     from edgeloop.app.gui import theme
     from edgeloop.app.gui.controller import QtLinkController
     from edgeloop.app.gui.main_window import QtMainWindow
-    from edgeloop.app.session import Session
-    from edgeloop.app.sources import open_source
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.live.sources import open_source
 
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["edgeloop-bench"])
     theme.apply_theme(app)

@@ -190,7 +190,7 @@ def corpus_cnns() -> dict[str, bytes]:
 
 def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
     """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM)."""
-    from edgeloop.app.qemu import build_bare_metal, run_bare_metal
+    from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
 
     cname = "bench_model"
     result = compile_bytes(tflite, name=cname)

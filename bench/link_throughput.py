@@ -31,7 +31,7 @@ import time
 import numpy as np
 import serial
 
-from edgeloop.app.boards import start_board
+from edgeloop.app.link.boards import start_board
 from edgeloop.protocol import Bench, BenchResult, Decoder, Error, Hello, Infer, Info, Result, encode_message
 
 MODELS = {4096: 1, 9216: 2}  # input bytes -> model index (sine, mean64, mean96)

@@ -91,7 +91,7 @@ def c_host_figures(build: Path) -> dict[str, float]:
 
 def c_cortex_m7_figures(build: Path) -> dict[str, float]:
     """Emulated instructions per byte of the firmware codec on Cortex-M7 (QEMU -icount, not cycles)."""
-    from edgeloop.app.qemu import build_bare_metal, run_bare_metal  # bench may use the app layer
+    from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal  # bench may use the app layer
 
     core = edgeloop.FIRMWARE_DIR / "core"
     elf = build_bare_metal([edgeloop.FIRMWARE_DIR / "tests" / "bench_codec_m7.c", core / "el_frame.c",

@@ -23,8 +23,8 @@ import time
 import serial
 
 import edgeloop
-from edgeloop.app import qemu
-from edgeloop.app.firmware_build import build_firmware, zoo_models
+from edgeloop.app.link import qemu
+from edgeloop.app.link.firmware_build import build_firmware, zoo_models
 from edgeloop.protocol import Bench, BenchResult, Decoder, Frame, Hello, Infer, Info, Message, encode_message
 
 MODELS = ("mean64", *zoo_models())  # mean64 (index 0) carries the 4 KB link figures

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from edgeloop.app.ports import default_board_port
-from edgeloop.app.preprocess import Roi
-from edgeloop.app.transport import PortNotFound
+from edgeloop.app.link.ports import default_board_port
+from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.link.transport import PortNotFound
 
 
 def add_stream_options(p: argparse.ArgumentParser, *, source_default: str | None) -> None:

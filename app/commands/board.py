@@ -30,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the board and block until Ctrl-C, SIGTERM (both interrupt: see edgeloop.app.cli), or the board exits."""
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
 
     board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
                         infer_us=args.infer_us)

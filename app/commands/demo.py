@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def bundled_models() -> list[str]:
     """The zoo's compiled models, plus the image test model when the zoo has no image model yet."""
-    from edgeloop.app.firmware_build import zoo_models
+    from edgeloop.app.link.firmware_build import zoo_models
 
     zoo = zoo_models()
     return zoo + [FALLBACK_MODEL] if not any("bottle" in name for name in zoo) else zoo
@@ -57,7 +57,7 @@ def pick_demo_model(models: tuple[ModelDescriptor, ...]) -> int | None:
 
 def run(args: argparse.Namespace) -> int:
     """Start the board, then the GUI or the headless runner; stop the board on the way out."""
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
 
     headless = args.headless or not has_display()
     if headless and not args.headless:
@@ -74,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _demo_model_name(url: str) -> str | None:
-    from edgeloop.app.session import Session
+    from edgeloop.app.link.session import Session
 
     with Session(url) as session:
         info = session.connect()
@@ -83,10 +83,10 @@ def _demo_model_name(url: str) -> str | None:
 
 
 def _headless(url: str, args: argparse.Namespace) -> int:
-    from edgeloop.app.pipeline import Pipeline
-    from edgeloop.app.runner import run_headless
-    from edgeloop.app.session import Session
-    from edgeloop.app.sources import open_source
+    from edgeloop.app.live.pipeline import Pipeline
+    from edgeloop.app.live.runner import run_headless
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.live.sources import open_source
 
     source = open_source(args.source)
     try:

@@ -19,7 +19,7 @@ class FlashError(RuntimeError):
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `firmware` subcommand with its `build` and `flash` actions."""
-    from edgeloop.app.firmware_build import BOARDS
+    from edgeloop.app.link.firmware_build import BOARDS
 
     p = subparsers.add_parser("firmware", help="build firmware images and flash the NUCLEO board",
                               description="Build a firmware image for a board, or flash the NUCLEO-H743ZI2.")
@@ -46,7 +46,7 @@ def _add_models(p: argparse.ArgumentParser) -> None:
 
 def run_build(args: argparse.Namespace) -> int:
     """Build the image and print where it is and how big it is."""
-    from edgeloop.app.firmware_build import build_firmware
+    from edgeloop.app.link.firmware_build import build_firmware
 
     image = build_firmware(args.board, args.models)
     print(f"{args.board}: {image.elf}")
@@ -110,7 +110,7 @@ def run_flash(args: argparse.Namespace) -> int:
         if not binary.is_file() and args.method in ("drag", "st-flash"):
             raise FlashError(f"{binary} is missing: --method {args.method} needs the .bin beside the .elf")
     else:
-        from edgeloop.app.firmware_build import build_firmware
+        from edgeloop.app.link.firmware_build import build_firmware
 
         built = build_firmware(FLASH_BOARD, args.models)
         assert built.bin is not None

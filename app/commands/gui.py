@@ -7,7 +7,7 @@ from pathlib import Path
 
 from edgeloop.app.commands._live import add_stream_options, resolve_port
 from edgeloop.app.gui.display import NO_DISPLAY_HINT, has_display
-from edgeloop.app.sources import open_source
+from edgeloop.app.live.sources import open_source
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

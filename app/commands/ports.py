@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from edgeloop.app.ports import list_serial_ports
+from edgeloop.app.link.ports import list_serial_ports
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from edgeloop.app.stop_signals import on_stop_signals
+from edgeloop.app.live.stop_signals import on_stop_signals
 
 if TYPE_CHECKING:
-    from edgeloop.app.recording import LabelSet, Recorder
+    from edgeloop.app.sessions.recording import LabelSet, Recorder
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +57,7 @@ def _limits(args: argparse.Namespace) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Record until a limit, the end of the source or a stop signal; print what was written."""
-    from edgeloop.app.recording import LabelSet
+    from edgeloop.app.sessions.recording import LabelSet
 
     _limits(args)
     labels = LabelSet.parse(args.labels) if args.labels.strip() else LabelSet()
@@ -81,15 +81,15 @@ def _record(args: argparse.Namespace, labels: LabelSet, stop: threading.Event) -
     """Record until a limit, the end of the source or `stop`; returns the closed Recorder."""
     from tqdm import tqdm
 
-    from edgeloop.app.recording import Recorder, TappedSource
-    from edgeloop.app.sources import open_source
+    from edgeloop.app.sessions.recording import Recorder, TappedSource
+    from edgeloop.app.live.sources import open_source
 
     source = open_source(args.source)
     session = None
     try:
         board: dict[str, Any] | None = None
         if args.port:
-            from edgeloop.app.session import Session
+            from edgeloop.app.link.session import Session
 
             session = Session(args.port, baudrate=args.baud)
             info = session.connect()
@@ -115,7 +115,7 @@ def _record(args: argparse.Namespace, labels: LabelSet, stop: threading.Event) -
 
         pipe = None
         if session is not None:
-            from edgeloop.app.pipeline import Pipeline
+            from edgeloop.app.live.pipeline import Pipeline
 
             fed = source
             if source.kind == "imu":  # every IMU sample is recorded, even those the link is too slow for

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from edgeloop.app.commands._live import add_stream_options, resolve_port
-from edgeloop.app.pipeline import Pipeline
-from edgeloop.app.runner import run_headless
-from edgeloop.app.session import Session
-from edgeloop.app.sources import open_source
+from edgeloop.app.live.pipeline import Pipeline
+from edgeloop.app.live.runner import run_headless
+from edgeloop.app.link.session import Session
+from edgeloop.app.live.sources import open_source
 from edgeloop.protocol import TimingSource
 
 

@@ -39,7 +39,7 @@ def _fmt_duration(seconds: float) -> str:
 
 def run_list(args: argparse.Namespace) -> int:
     """Print one line per session found."""
-    from edgeloop.app.sessions import SessionError, find_sessions, load_session
+    from edgeloop.app.sessions.library import SessionError, find_sessions, load_session
 
     rows = []
     for path in find_sessions(args.paths):
@@ -66,7 +66,7 @@ def run_list(args: argparse.Namespace) -> int:
 
 def run_show(args: argparse.Namespace) -> int:
     """Print one session's details."""
-    from edgeloop.app.sessions import load_session
+    from edgeloop.app.sessions.library import load_session
 
     s = load_session(args.path).summary()
     if args.json:
@@ -108,7 +108,7 @@ def _renames(items: list[str]) -> dict[str, str]:
 
 def run_merge(args: argparse.Namespace) -> int:
     """Merge and print what went where, and the train command to run next."""
-    from edgeloop.app.sessions import merge_sessions
+    from edgeloop.app.sessions.library import merge_sessions
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
     m = merge_sessions(args.paths, args.out, labels=labels, rename=_renames(args.rename))

@@ -35,9 +35,9 @@ def run(args: argparse.Namespace) -> int:
     """Validate, write the report, print a summary; a partial run still writes its report, then fails."""
     from tqdm import tqdm
 
-    from edgeloop.app.session import Session
-    from edgeloop.app.validate import load_validation_data, resolve_model_index, validate_on_board
-    from edgeloop.app.validate_report import write_report
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.validate.validator import load_validation_data, resolve_model_index, validate_on_board
+    from edgeloop.app.validate.report import write_report
 
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be > 0, got {args.limit}")

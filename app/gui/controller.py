@@ -33,11 +33,11 @@ from collections.abc import Callable
 
 from PySide6 import QtCore
 
-from edgeloop.app.pipeline import Pipeline, ResultRecord
-from edgeloop.app.recording import TappedSource
-from edgeloop.app.preprocess import Roi
-from edgeloop.app.session import LinkState, Opener, Session, SessionStats
-from edgeloop.app.sources.base import Capture, ImageFrame, Source
+from edgeloop.app.live.pipeline import Pipeline, ResultRecord
+from edgeloop.app.sessions.recording import TappedSource
+from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.link.session import LinkState, Opener, Session, SessionStats
+from edgeloop.app.live.sources.base import Capture, ImageFrame, Source
 from edgeloop.protocol import Info, Log
 
 SourceFactory = Callable[[], Source]

@@ -24,8 +24,6 @@ Example::
 
 from __future__ import annotations
 
-import queue
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -35,75 +33,16 @@ from PySide6 import QtCore, QtWidgets
 
 from edgeloop.app.gui.recording_panel import QtRecordingPanel
 from edgeloop.app.gui.sessions_browser import QtSessionsBrowser
-from edgeloop.app.pipeline import ResultRecord
-from edgeloop.app.recording import LabelSet, Recorder, check_label
-from edgeloop.app.sources.base import Capture
+from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.app.sessions.record_writer import RecordWriter
+from edgeloop.app.sessions.recording import LabelSet, Recorder, check_label
+from edgeloop.app.live.sources.base import Capture
 from edgeloop.protocol import ModelDescriptor
-
-WRITE_QUEUE = 512
-"""Samples waiting for the disk beyond this are dropped (and counted) rather than growing memory."""
-
 
 def model_fields(model: ModelDescriptor) -> dict[str, Any]:
     """The model part of session.json: name, hash, labels, MACC, input and output dims."""
     return {"name": model.name, "hash": model.hash.hex(), "labels": list(model.labels), "macc": model.macc,
             "input": list(model.input.dims), "output": list(model.output.dims)}
-
-
-class RecordWriter:
-    """A thread that feeds results and captures to a recording panel in arrival order.
-
-    `put` never blocks (callers are the link and capture threads); `flush`
-    waits until everything queued before it is written.
-    """
-
-    def __init__(self, panel: QtRecordingPanel) -> None:
-        self.panel = panel
-        self.dropped = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=WRITE_QUEUE)
-        self._thread = threading.Thread(target=self._main, name="edgeloop-record-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, item: ResultRecord | Capture) -> None:
-        """Queue a result or capture for the recorder (any thread)."""
-        try:
-            self._queue.put_nowait(item)
-        except queue.Full:
-            self.dropped += 1
-
-    def flush(self, timeout: float = 10.0) -> bool:
-        """Wait until all queued items are written; False on timeout."""
-        done = threading.Event()
-        try:
-            self._queue.put(done, timeout=timeout)
-        except queue.Full:
-            return False
-        return done.wait(timeout)
-
-    def close(self) -> None:
-        """Write what is queued, then end the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout=10.0)
-
-    def _main(self) -> None:
-        while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):
-                item.set()
-                continue
-            recorder = self.panel.recorder
-            if recorder is None:
-                continue
-            try:
-                if isinstance(item, ResultRecord):
-                    self.panel.add_result(item)
-                elif recorder.kind == "imu":  # image sessions store frames from results, with their prediction
-                    self.panel.add_capture(item)
-            except ValueError as exc:  # e.g. the source was switched to another kind mid-session
-                self.dropped += 1
-                self.panel.recording_failed.emit(f"sample not recorded: {exc}")
 
 
 class QtRecordDock(QtWidgets.QDockWidget):
@@ -123,7 +62,7 @@ class QtRecordDock(QtWidgets.QDockWidget):
         super().__init__("Record", parent)
         self.setObjectName("record_dock")
         self.panel = QtRecordingPanel(labels, hotkey_parent=hotkey_parent)
-        self.writer = RecordWriter(self.panel)
+        self.writer = RecordWriter(self.panel, on_error=self.panel.recording_failed.emit)
         self.root_edit = QtWidgets.QLineEdit(str(root))
         self.root_edit.setToolTip("new sessions are created in this folder")
         self.name_edit = QtWidgets.QLineEdit()
@@ -279,7 +218,7 @@ class QtSessionsDock(QtWidgets.QDockWidget):
 
 def replay_factory(path: Path, loop: bool) -> Callable[[], Any]:
     """A source factory replaying the session at `path` in real time (looping if asked)."""
-    from edgeloop.app.sources import open_source
+    from edgeloop.app.live.sources import open_source
 
     spec = f"session:{path}?loop={int(loop)}"
     return lambda: open_source(spec)

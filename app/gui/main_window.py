@@ -22,7 +22,7 @@ with the link's threads. The view never steps back to an older frame.
 The workflow lives in two docks, hidden until toggled from the toolbar so the
 live view stays clean at full screen: *Record* (label set, keys 1–9 while
 the window has focus, record/pause, snapshot; it records the live result
-stream through `edgeloop.app.recording` in a writer thread) and *Sessions*
+stream through `edgeloop.app.sessions.recording` in a writer thread) and *Sessions*
 (browse, replay a session as the live source, merge). *Validate…* runs a
 validation against the connected board in a worker thread, with the live
 stream paused meanwhile, and points to the HTML report.
@@ -36,7 +36,6 @@ import math
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -58,11 +57,12 @@ from edgeloop.app.gui.widgets import (
     repaint_now,
     screenshot,
 )
-from edgeloop.app.pipeline import ResultRecord
-from edgeloop.app.preprocess import Roi
-from edgeloop.app.session import LinkState
-from edgeloop.app.stop_signals import on_stop_signals
-from edgeloop.app.validate import board_fields
+from edgeloop.app.live.display_stats import DisplayStats
+from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.link.session import LinkState
+from edgeloop.app.live.stop_signals import on_stop_signals
+from edgeloop.app.validate.validator import board_fields
 from edgeloop.protocol import Info
 
 DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
@@ -71,36 +71,6 @@ PLOT_HZ = 10  # each timing plot takes in new points at most this often
 LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
 PREVIEW_GRACE_MS = 20  # a capture no result has shown by then is painted as a preview
 IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
-
-
-@dataclass
-class DisplayStats:
-    """What the display did: for the status bar and bench/app_e2e.py. Times are time.monotonic() spans.
-
-    Per drawn frame: `delivery_s` record built (reader thread) → GUI thread took it;
-    `wait_s` taken → drawing began (held by the frame-rate cap or a backlog);
-    `render_s` drawing began → the paint that shows the frame completed;
-    `overhead_s` the record's own host overhead (capture → send, reply → record)
-    plus those three: all host time from capture to pixels except device, wire
-    and the board's credit window. Frames whose paint could not be confirmed
-    (window hidden) are counted in `unpainted` and have no overhead sample.
-    """
-
-    received: int = 0
-    displayed: int = 0
-    dropped: int = 0  # records skipped because the display fell more than MAX_BACKLOG behind
-    unpainted: int = 0
-    previews: int = 0  # captures painted on their own because no result showed them in time (a slower link)
-    delivery_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
-    wait_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
-    render_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
-    overhead_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))
-    frame_gap_s: collections.deque = field(default_factory=lambda: collections.deque(maxlen=4096))  # paint → paint
-
-    def clear_series(self) -> None:
-        """Forget the per-frame spans (the counters stay)."""
-        for series in (self.delivery_s, self.wait_s, self.render_s, self.overhead_s, self.frame_gap_s):
-            series.clear()
 
 
 class QtMainWindow(QtWidgets.QMainWindow):

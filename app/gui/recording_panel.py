@@ -22,9 +22,9 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from edgeloop.app.pipeline import ResultRecord
-from edgeloop.app.recording import MAX_HOTKEYS, LabelSet, Recorder, RecordingError
-from edgeloop.app.sources.base import Capture
+from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.app.sessions.recording import MAX_HOTKEYS, LabelSet, Recorder, RecordingError
+from edgeloop.app.live.sources.base import Capture
 
 
 class QtRecordingPanel(QtWidgets.QWidget):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from edgeloop.app.sessions import SessionError, find_sessions, load_session, merge_sessions
+from edgeloop.app.sessions.library import SessionError, find_sessions, load_session, merge_sessions
 
 COLUMNS = ("session", "kind", "samples", "duration", "status", "labels")
 

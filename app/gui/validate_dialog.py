@@ -25,8 +25,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from edgeloop.app.validate import load_validation_data, validate_on_board
-from edgeloop.app.validate_report import write_report
+from edgeloop.app.validate.validator import load_validation_data, validate_on_board
+from edgeloop.app.validate.report import write_report
 
 
 class _Worker(QtCore.QObject):

@@ -16,54 +16,30 @@ from __future__ import annotations
 import math
 import time
 
-import cv2
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
-from edgeloop.app.preprocess import Roi
+from edgeloop.app.live.frame_buffer import FrameBuffer
+from edgeloop.app.live.preprocess import Roi
 
 MIN_ROI = 0.01  # smallest ROI side, as a fraction of the image
 HANDLE_PX = 10  # corner handle size on screen; also the grab tolerance
 
 
-class FrameBuffer:
-    """A video frame kept in one persistent 32-bit buffer that a QImage wraps: no per-frame allocation.
+class QtFrameImage(FrameBuffer):
+    """A FrameBuffer wrapped by a QImage that shares its pixels, so painting is one `drawImage`."""
 
-    `set_image()` converts (and, for small frames, upscales) the capture
-    straight into the buffer, so painting is a single `drawImage` of a format
-    Qt blits natively. The buffer is reallocated only when the displayed size
-    changes.
-    """
+    qimage: QtGui.QImage | None = None
 
-    def __init__(self) -> None:
-        self._buffer: np.ndarray | None = None  # H×W×4, B G R X byte order (QImage.Format_RGB32)
-        self.qimage: QtGui.QImage | None = None
-        self._small: np.ndarray | None = None  # the capture in BGRX before upscaling
-
-    @property
-    def image(self) -> np.ndarray | None:
-        """The displayed pixels (H×W×4, BGRX), None before the first frame."""
-        return self._buffer
-
-    def set_image(self, image: np.ndarray, scale: int = 1) -> None:
-        """Hold an H×W (gray) or H×W×3/4 (RGB/RGBA) uint8 image, upscaled `scale` times."""
-        height, width = image.shape[0] * scale, image.shape[1] * scale
-        if self._buffer is None or self._buffer.shape[:2] != (height, width):
-            self._buffer = np.full((height, width, 4), 255, np.uint8)
-            self.qimage = QtGui.QImage(self._buffer.data, width, height, width * 4, QtGui.QImage.Format_RGB32)
-        code = {2: cv2.COLOR_GRAY2BGRA, 3: cv2.COLOR_RGB2BGRA, 4: cv2.COLOR_RGBA2BGRA}[image.ndim if image.ndim == 2
-                                                                                      else image.shape[2]]
-        if scale == 1:
-            cv2.cvtColor(image, code, dst=self._buffer)
-        else:  # convert the small image, then upscale straight into the displayed buffer
-            small_shape = (image.shape[0], image.shape[1], 4)
-            if self._small is None or self._small.shape != small_shape:
-                self._small = np.empty(small_shape, np.uint8)
-            cv2.cvtColor(image, code, dst=self._small)
-            cv2.resize(self._small, (width, height), dst=self._buffer, interpolation=cv2.INTER_CUBIC)
-        if code == cv2.COLOR_RGBA2BGRA:
-            self._buffer[:, :, 3] = 255  # RGB32 wants the padding byte opaque
+    def set_image(self, image: np.ndarray, scale: int = 1) -> bool:
+        """Hold `image` (see FrameBuffer.set_image); re-wrap the buffer when it was reallocated."""
+        reallocated = super().set_image(image, scale)
+        if reallocated:
+            buffer = self.image
+            height, width = buffer.shape[:2]
+            self.qimage = QtGui.QImage(buffer.data, width, height, width * 4, QtGui.QImage.Format_RGB32)
+        return reallocated
 
 
 class Caption:
@@ -135,7 +111,7 @@ class QtVideoView(QtWidgets.QWidget):
         self.setMinimumSize(320, 240)
         self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)  # paints every pixel: Qt need not paint the parents
         self.setMouseTracking(True)  # hover feedback on the box and handles
-        self.image = FrameBuffer()
+        self.image = QtFrameImage()
         self.overlay = Caption()
         self._background = QtGui.QColor(theme.BACKGROUND)
         self._box_pen = QtGui.QPen(QtGui.QColor(theme.ACCENT), 2)

@@ -18,9 +18,9 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
-from edgeloop.app.pipeline import ResultRecord
-from edgeloop.app.session import LinkState, SessionStats
-from edgeloop.app.sources.base import IMU_CHANNELS
+from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.app.link.session import LinkState, SessionStats
+from edgeloop.app.live.sources.base import IMU_CHANNELS
 from edgeloop.protocol import Info, InputKind, TimingSource
 
 

@@ -7,7 +7,7 @@ inference with port_ticks() and prints one line
     EL_RESULT mismatches=<n> runs=<n> ticks_min=<t> ticks_total=<t>
 
 then returns the number of mismatching runs. It is built into a bare-metal
-Cortex-M7 image for QEMU (edgeloop.app.qemu.build_bare_metal), where a tick is
+Cortex-M7 image for QEMU (edgeloop.app.link.qemu.build_bare_metal), where a tick is
 40 emulated instructions, with either kernel build.
 """
 

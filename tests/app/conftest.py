@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from edgeloop.app.transport import Transport
+from edgeloop.app.link.transport import Transport
 from edgeloop.protocol import (
     DecodeError,
     Decoder,
@@ -203,9 +203,9 @@ def opener_for(ports: list[ScriptedPort] | ScriptedPort) -> Callable[[str], Tran
 def host_board_factory():
     """Start host virtual boards (skips the test with the reason when the board cannot be built here)."""
     try:
-        from edgeloop.app.boards import start_board
+        from edgeloop.app.link.boards import start_board
     except ImportError as exc:  # pragma: no cover - depends on the firmware package being present
-        pytest.fail(f"edgeloop.app.boards is missing: {exc}")
+        pytest.fail(f"edgeloop.app.link.boards is missing: {exc}")
     return start_board
 
 

@@ -19,8 +19,8 @@ from edgeloop.app.gui.widgets import (
     repaint_now,
 )
 from edgeloop.app.gui.video_view import QtVideoView
-from edgeloop.app.preprocess import Roi
-from edgeloop.app.session import LinkState
+from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.link.session import LinkState
 from edgeloop.protocol import Info, TimingSource
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,9 +13,9 @@ from PySide6 import QtGui
 
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
-from edgeloop.app.preprocess import Roi
-from edgeloop.app.session import LinkState
-from edgeloop.app.sources import ImageFrame, open_source
+from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.link.session import LinkState
+from edgeloop.app.live.sources import ImageFrame, open_source
 
 pytestmark = pytest.mark.timeout(120)
 

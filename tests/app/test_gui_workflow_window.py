@@ -12,11 +12,11 @@ import pytest
 from PySide6 import QtCore
 
 import edgeloop
-from edgeloop.app.firmware_build import TEST_MODELS_DIR
+from edgeloop.app.link.firmware_build import TEST_MODELS_DIR
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
-from edgeloop.app.recording import LabelSet, Recorder
-from edgeloop.app.sources import open_source
+from edgeloop.app.sessions.recording import LabelSet, Recorder
+from edgeloop.app.live.sources import open_source
 
 pg.setConfigOptions(exitCleanup=False)
 

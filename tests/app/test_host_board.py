@@ -15,10 +15,10 @@ import numpy as np
 import pytest
 
 import edgeloop
-from edgeloop.app.pipeline import Pipeline
-from edgeloop.app.runner import run_headless
-from edgeloop.app.session import LinkState, RequestTimeout, Session
-from edgeloop.app.sources import open_source
+from edgeloop.app.live.pipeline import Pipeline
+from edgeloop.app.live.runner import run_headless
+from edgeloop.app.link.session import LinkState, RequestTimeout, Session
+from edgeloop.app.live.sources import open_source
 from edgeloop.protocol import Ping, TimingSource
 
 pytestmark = pytest.mark.timeout(120)
@@ -141,7 +141,7 @@ def test_cli_run_against_host_board(host_board_factory, tmp_path: Path) -> None:
         wrong = _cli("run", "--port", board.url, "--source", "synthetic:imu", "--model", "mean96", "--frames", "1")
         assert wrong.returncode == 2 and "takes image input but source" in wrong.stderr
         # A recorded session replays as a source, ground truth included.
-        from edgeloop.app.recording import LabelSet, Recorder
+        from edgeloop.app.sessions.recording import LabelSet, Recorder
 
         with open_source("synthetic:bottles?fps=0&frames=5&drain=0.1") as scene, \
                 Recorder(tmp_path / "s1", LabelSet(), kind="image", label_from_source=True) as rec:

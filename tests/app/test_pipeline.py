@@ -7,10 +7,10 @@ import time
 import numpy as np
 import pytest
 
-from edgeloop.app.pipeline import Pipeline
-from edgeloop.app.session import Session
-from edgeloop.app.sources import open_source
-from edgeloop.app.sources.base import END, Source
+from edgeloop.app.live.pipeline import Pipeline
+from edgeloop.app.link.session import Session
+from edgeloop.app.live.sources import open_source
+from edgeloop.app.live.sources.base import END, Source
 from edgeloop.protocol import Infer
 
 pytestmark = pytest.mark.timeout(60)

@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from edgeloop.app.preprocess import (
+from edgeloop.app.live.preprocess import (
     ImagePreprocessor,
     ImuPreprocessor,
     PreprocessError,
@@ -19,7 +19,7 @@ from edgeloop.app.preprocess import (
     quantize,
     softmax_if_logits,
 )
-from edgeloop.app.sources.base import ImageFrame, ImuSamples
+from edgeloop.app.live.sources.base import ImageFrame, ImuSamples
 from edgeloop.models.features import window_features
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
 

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from edgeloop.app.session import DeviceError, LinkState, RequestTimeout, Session, UnsupportedVersion
-from edgeloop.app.transport import NotAnEdgeloopBoard, PortNotFound
+from edgeloop.app.link.session import DeviceError, LinkState, RequestTimeout, Session, UnsupportedVersion
+from edgeloop.app.link.transport import NotAnEdgeloopBoard, PortNotFound
 from edgeloop.protocol import ErrorCode, Infer, Ping, Pong, Result, encode_message
 
 pytestmark = pytest.mark.timeout(60)

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import serial
 
-from edgeloop.app.ports import PortInfo, rank_ports
-from edgeloop.app.sources import ImageFrame, ImuSamples, SourceError, open_source, parse_spec
-from edgeloop.app.sources.imu_stream import SerialImuSource, UdpImuSource, parse_imu_line
-from edgeloop.app.transport import PortBusy, PortNotFound, PortPermissionDenied, explain_open_error, open_serial
+from edgeloop.app.link.ports import PortInfo, rank_ports
+from edgeloop.app.live.sources import ImageFrame, ImuSamples, SourceError, open_source, parse_spec
+from edgeloop.app.live.sources.imu_stream import SerialImuSource, UdpImuSource, parse_imu_line
+from edgeloop.app.link.transport import PortBusy, PortNotFound, PortPermissionDenied, explain_open_error, open_serial
 from edgeloop.models.data.imu_csv import ImuRecording, write_imu_csv
 
 pytestmark = pytest.mark.timeout(60)
@@ -252,7 +252,7 @@ def test_paced_bottle_scene_behaves_like_a_camera() -> None:
 
 
 def test_session_source_replays_a_recorded_session(tmp_path: Path) -> None:
-    from edgeloop.app.recording import LabelSet, Recorder
+    from edgeloop.app.sessions.recording import LabelSet, Recorder
 
     session = tmp_path / "bottle-1"
     with open_source("synthetic:bottles?fps=0&frames=6&seed=1") as scene:

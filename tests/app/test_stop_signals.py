@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 import edgeloop
-from edgeloop.app.stop_signals import deferred_interrupts
+from edgeloop.app.live.stop_signals import deferred_interrupts
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -120,7 +120,7 @@ def test_demo_closes_the_window_and_stops_its_board(stop: signal.Signals) -> Non
 
 
 def test_record_ends_like_a_limit_on_sigterm(tmp_path: Path) -> None:
-    from edgeloop.app.sessions import load_session
+    from edgeloop.app.sessions.library import load_session
 
     out = tmp_path / "s"
     proc = _start("record", "--source", "synthetic:bottles?fps=30&size=32", "--out", str(out),

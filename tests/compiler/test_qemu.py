@@ -29,7 +29,7 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
     conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
     weights widened (test_kernel_paths.py)."""
-    from edgeloop.app.qemu import build_bare_metal, run_bare_metal
+    from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
 
     import edgeloop
 

@@ -11,7 +11,7 @@ import pytest
 import serial
 
 import edgeloop
-from edgeloop.app.boards import VirtualBoard, start_board
+from edgeloop.app.link.boards import VirtualBoard, start_board
 from edgeloop.protocol import DecodeError, Decoder, Log, Message, Ping, Stats, StatsReply, encode_message
 
 TEST_MODELS = edgeloop.FIRMWARE_DIR / "tests" / "models"

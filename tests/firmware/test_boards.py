@@ -12,11 +12,11 @@ import psutil
 import pytest
 import serial
 
-from edgeloop.app import firmware_build
-from edgeloop.app.boards import BoardStartError, start_board
+from edgeloop.app.link import firmware_build
+from edgeloop.app.link.boards import BoardStartError, start_board
 from edgeloop.app.cli import main as cli_main
 from edgeloop.app.commands import firmware as firmware_cmd
-from edgeloop.app.firmware_build import FirmwareBuildError, ToolchainMissingError, build_firmware, resolve_model
+from edgeloop.app.link.firmware_build import FirmwareBuildError, ToolchainMissingError, build_firmware, resolve_model
 from edgeloop.protocol import Decoder, Hello, Info, Ping, Pong, encode_message
 
 

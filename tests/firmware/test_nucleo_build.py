@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeloop.app.firmware_build import FirmwareBuildError, FirmwareImage, build_firmware
+from edgeloop.app.link.firmware_build import FirmwareBuildError, FirmwareImage, build_firmware
 
 pytestmark = pytest.mark.skipif(
     shutil.which("arm-none-eabi-gcc") is None,

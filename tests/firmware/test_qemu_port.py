@@ -3,7 +3,7 @@
 Covers the bare-metal runner (output, exit status, faults, timeouts), the
 SysTick calibration under ``-icount shift=0`` (40 instructions per tick,
 identical counts run after run), and the firmware image answering the link
-protocol end to end through :func:`edgeloop.app.qemu.start_qemu_board`.
+protocol end to end through :func:`edgeloop.app.link.qemu.start_qemu_board`.
 """
 
 from __future__ import annotations
@@ -21,8 +21,8 @@ import pytest
 import serial
 
 import edgeloop
-from edgeloop.app import qemu
-from edgeloop.app.firmware_build import FirmwareImage, build_firmware
+from edgeloop.app.link import qemu
+from edgeloop.app.link.firmware_build import FirmwareImage, build_firmware
 from edgeloop.protocol import (
     Bench,
     BenchResult,

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import edgeloop
-from edgeloop.app.sources.base import END, Capture, Source, _End
+from edgeloop.app.live.sources.base import END, Capture, Source, _End
 
 SINE_TFLITE = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite"
 """The bundled regression model; its compiled descriptor carries this file's SHA-256."""
@@ -89,7 +89,7 @@ def sine_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def host_board(compiled_sine: Path) -> Iterator[object]:
     """A host virtual board serving the compiled sine model and the mean64 test model."""
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
 
     board = start_board("host", models=[str(compiled_sine), "mean64"])
     try:

@@ -23,10 +23,10 @@ def _edgeloop(*args: str, timeout: float = 240) -> str:
 
 
 def test_record_train_compile_board_validate_demo(tmp_path: Path) -> None:
-    from edgeloop.app.boards import start_board
-    from edgeloop.app.pipeline import Pipeline
-    from edgeloop.app.session import Session
-    from edgeloop.app.sessions import SessionReplaySource, load_session
+    from edgeloop.app.link.boards import start_board
+    from edgeloop.app.live.pipeline import Pipeline
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.sessions.library import SessionReplaySource, load_session
 
     # 1. Record two labeled sessions from the synthetic bottle scene (ground-truth labels from the scene).
     for name, seed in (("morning", 1), ("evening", 2)):

@@ -10,7 +10,7 @@ import pytest
 from PySide6 import QtCore
 
 import edgeloop
-from edgeloop.app.recording import LabelSet
+from edgeloop.app.sessions.recording import LabelSet
 
 pg.setConfigOptions(exitCleanup=False)
 
@@ -59,7 +59,7 @@ def test_recording_panel_hotkeys_record_pause_snapshot(qtbot, tmp_path: Path, fa
 
 def test_sessions_browser_lists_replays_and_merges(qtbot, tmp_path: Path, fake_images) -> None:
     from edgeloop.app.gui.sessions_browser import QtSessionsBrowser
-    from edgeloop.app.recording import Recorder
+    from edgeloop.app.sessions.recording import Recorder
 
     for name in ("a", "b"):
         rec = Recorder(tmp_path / "sessions" / name, LabelSet(), kind="image", label_from_source=True).start()
@@ -82,7 +82,7 @@ def test_sessions_browser_lists_replays_and_merges(qtbot, tmp_path: Path, fake_i
 def test_validate_dialog_runs_in_a_worker_and_writes_the_report(qtbot, host_board, sine_data: Path,
                                                                 tmp_path: Path) -> None:
     from edgeloop.app.gui.validate_dialog import QtValidateDialog
-    from edgeloop.app.session import Session
+    from edgeloop.app.link.session import Session
 
     with Session(host_board.url) as session:
         session.connect()

@@ -15,9 +15,9 @@ import cv2
 import numpy as np
 import pytest
 
-from edgeloop.app import recording
-from edgeloop.app.recording import LabelSet, Recorder, RecordingError, TappedSource
-from edgeloop.app.sessions import load_session
+from edgeloop.app.sessions import recording
+from edgeloop.app.sessions.recording import LabelSet, Recorder, RecordingError, TappedSource
+from edgeloop.app.sessions.library import load_session
 from edgeloop.models.data.imagesets import load_image_set, read_manifest
 from edgeloop.models.data.imu_csv import read_imu_csv
 
@@ -155,7 +155,7 @@ def _manifest_lines(path: Path) -> int:
 
 
 def test_sigkill_mid_image_recording_loses_at_most_the_last_sample(tmp_path: Path) -> None:
-    from edgeloop.app.sources.synthetic import BottleSceneSource
+    from edgeloop.app.live.sources.synthetic import BottleSceneSource
 
     out = tmp_path / "killed"
     spec = "synthetic:bottles?fps=40&size=32&drain=2&gap=0.5&seed=3"
@@ -195,8 +195,8 @@ def test_sigkill_mid_image_recording_loses_at_most_the_last_sample(tmp_path: Pat
 _IMU_WRITER = """
 import sys, time
 import numpy as np
-from edgeloop.app.recording import Recorder
-from edgeloop.app.sources.base import ImuSamples
+from edgeloop.app.sessions.recording import Recorder
+from edgeloop.app.live.sources.base import ImuSamples
 rec = Recorder(sys.argv[1], ["still"], kind="imu", fsync_interval=0.1).start()
 n = 0
 while True:

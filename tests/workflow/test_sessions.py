@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 
 from edgeloop.app.cli import main
-from edgeloop.app.recording import LabelSet, Recorder
-from edgeloop.app.sources import open_source
-from edgeloop.app.sessions import (
+from edgeloop.app.sessions.recording import LabelSet, Recorder
+from edgeloop.app.live.sources import open_source
+from edgeloop.app.sessions.library import (
     SessionError,
     SessionReplaySource,
     find_sessions,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from edgeloop.app.cli import main
-from edgeloop.app.session import Session
-from edgeloop.app.validate import ValidationError, load_validation_data, validate_on_board
-from edgeloop.app.validate_report import write_report
+from edgeloop.app.link.session import Session
+from edgeloop.app.validate.validator import ValidationError, load_validation_data, validate_on_board
+from edgeloop.app.validate.report import write_report
 
 import edgeloop
 
@@ -63,7 +63,7 @@ def test_hash_and_shape_mismatches_are_refused(host_board, sine_data: Path, tmp_
 
 @pytest.mark.slow
 def test_board_dying_mid_run_keeps_a_partial_report(compiled_sine: Path, tmp_path: Path) -> None:
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
 
     x = np.linspace(0, 6.28, 400, dtype=np.float32)[:, None]
     np.savez(tmp_path / "many.npz", x=x)
@@ -95,7 +95,7 @@ def test_board_dying_mid_run_keeps_a_partial_report(compiled_sine: Path, tmp_pat
 @pytest.mark.qemu
 @pytest.mark.slow
 def test_qemu_board_matches_the_reference_exactly(compiled_sine: Path, sine_data: Path, tmp_path: Path) -> None:
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
 
     with start_board("qemu", models=[str(compiled_sine)], timeout=120) as board:
         out = tmp_path / "qemu"

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.app.validate import (
+from edgeloop.app.validate.validator import (
     ValidationData,
     ValidationResult,
     accuracy,
@@ -20,7 +20,7 @@ from edgeloop.app.validate import (
     latency_stats,
     per_class_metrics,
 )
-from edgeloop.app.validate_report import render_html, svg_confusion, write_report
+from edgeloop.app.validate.report import render_html, svg_confusion, write_report
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 pytestmark = pytest.mark.timeout(60)

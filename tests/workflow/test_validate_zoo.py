@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop.app.boards import start_board
+from edgeloop.app.link.boards import start_board
 from edgeloop.app.cli import main
-from edgeloop.app.firmware_build import ZOO_DIR, available_models
+from edgeloop.app.link.firmware_build import ZOO_DIR, available_models
 
 ZOO_MODELS = [name for name in available_models() if (ZOO_DIR / name / f"{name}.tflite").is_file()]
 IMU_TASKS = {"imu_activity": "activity", "fall": "fall"}

@@ -34,10 +34,10 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop.app.preprocess import ImagePreprocessor, Prepared, Preprocessor, Roi, dequantize, make_preprocessor, softmax_if_logits
-from edgeloop.app.session import LinkState, Reply, Session
-from edgeloop.app.sources.base import Capture, Source
-from edgeloop.app.transport import LinkLost
+from edgeloop.app.live.preprocess import ImagePreprocessor, Prepared, Preprocessor, Roi, dequantize, make_preprocessor, softmax_if_logits
+from edgeloop.app.link.session import LinkState, Reply, Session
+from edgeloop.app.live.sources.base import Capture, Source
+from edgeloop.app.link.transport import LinkLost
 from edgeloop.protocol import Info, ModelDescriptor, Result, TimingSource
 
 

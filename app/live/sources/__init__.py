@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
-from edgeloop.app.sources.base import (
+from edgeloop.app.live.sources.base import (
     END,
     IMU_CHANNELS,
     Capture,
@@ -56,7 +56,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
         return "camera", body, options
     if "://" in body:
         return "camera", body, options
-    from edgeloop.app.recording import SESSION_FILE  # here: recording imports this package's base
+    from edgeloop.app.sessions.recording import SESSION_FILE  # here: recording imports this package's base
 
     path = Path(body)
     if (path / SESSION_FILE).is_file():
@@ -99,7 +99,7 @@ def open_source(spec: str, **overrides: object) -> Source:
 def _build(kind: str, target: str, o: dict[str, str]) -> Source:
     if kind == "synthetic":
         if target == "bottles":
-            from edgeloop.app.sources.synthetic import BottleSceneSource
+            from edgeloop.app.live.sources.synthetic import BottleSceneSource
             frames = o.pop("frames", None)
             return BottleSceneSource(fps=_number(o, "fps", 30.0), size=int(_number(o, "size", 96, int)),
                                      drain_seconds=_number(o, "drain", 20.0), gap_seconds=_number(o, "gap", 2.0),
@@ -107,34 +107,34 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
                                      frames=int(frames) if frames else None,
                                      live=_flag(o, "live") if "live" in o else None)
         if target == "imu":
-            from edgeloop.app.sources.imu_replay import SyntheticImuSource
+            from edgeloop.app.live.sources.imu_replay import SyntheticImuSource
             return SyntheticImuSource(task=o.pop("task", "activity"), seed=int(_number(o, "seed", 0, int)),
                                       speed=_number(o, "speed", 1.0))
         raise ValueError(f"unknown synthetic source {target!r}: use synthetic:bottles or synthetic:imu")
     if kind == "camera":
-        from edgeloop.app.sources.video import CameraSource
+        from edgeloop.app.live.sources.video import CameraSource
         device: int | str = int(target) if target.isdigit() else (target or 0)
         return CameraSource(device, width=int(_number(o, "width", 0, int)), height=int(_number(o, "height", 0, int)))
     if kind == "video":
-        from edgeloop.app.sources.video import VideoFileSource
+        from edgeloop.app.live.sources.video import VideoFileSource
         fps = o.get("fps")
         o.pop("fps", None)
         return VideoFileSource(target, fps=float(fps) if fps else None, loop=_flag(o, "loop"),
                                realtime=_flag(o, "realtime", True))
     if kind == "images":
-        from edgeloop.app.sources.video import ImageFolderSource
+        from edgeloop.app.live.sources.video import ImageFolderSource
         return ImageFolderSource(target, fps=_number(o, "fps", 10.0), loop=_flag(o, "loop"))
     if kind == "session":
-        # Imported here: edgeloop.app.sessions imports this package's base module (and the data formats).
-        from edgeloop.app.sessions import SessionReplaySource
+        # Imported here: edgeloop.app.sessions.library imports this package's base module (and the data formats).
+        from edgeloop.app.sessions.library import SessionReplaySource
         if not target:
             raise ValueError("a session source needs a folder: session:sessions/bottle-1")
         return SessionReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"),
                                    chunk_s=_number(o, "chunk", 0.1))
     if kind == "imu-csv":
-        from edgeloop.app.sources.imu_replay import ImuReplaySource
+        from edgeloop.app.live.sources.imu_replay import ImuReplaySource
         return ImuReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"))
-    from edgeloop.app.sources.imu_stream import SerialImuSource, UdpImuSource
+    from edgeloop.app.live.sources.imu_stream import SerialImuSource, UdpImuSource
     common = dict(rate_hz=_number(o, "rate", 0.0), skip=int(_number(o, "skip", 0, int)),
                   accel_scale=_number(o, "accel_scale", 1.0), gyro_scale=_number(o, "gyro_scale", 1.0))
     if kind == "imu-serial":

@@ -21,7 +21,7 @@ never measured CPU cycles. :data:`INSTRUCTIONS_PER_TICK` converts.
 
 Example, an instruction-count benchmark of a kernel::
 
-    from edgeloop.app.qemu import build_bare_metal, run_bare_metal
+    from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
     elf = build_bare_metal(["bench_conv.c", "firmware/nn/nn_conv.c"], "build/bench",
                            includes=["firmware/nn"])
     result = run_bare_metal(elf, timeout=60).check()

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeloop.app.sources.base import END, Capture, Source, SourceError, _End
+from edgeloop.app.live.sources.base import END, Capture, Source, SourceError, _End
 
 CHUNK_SECONDS = 0.05
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeloop.app.sources.base import END, Capture, Source, SourceError, _End
+from edgeloop.app.live.sources.base import END, Capture, Source, SourceError, _End
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 

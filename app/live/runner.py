@@ -20,8 +20,8 @@ from typing import TextIO
 
 import numpy as np
 
-from edgeloop.app.pipeline import Pipeline, ResultRecord
-from edgeloop.app.stop_signals import deferred_interrupts
+from edgeloop.app.live.pipeline import Pipeline, ResultRecord
+from edgeloop.app.live.stop_signals import deferred_interrupts
 from edgeloop.protocol import STAGES
 
 CSV_COLUMNS = ("capture_index", "t_capture_s", "seq", "model", "class_index", "label", "confidence",

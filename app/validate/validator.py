@@ -36,9 +36,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop.app.pipeline import resolve_model_index as pipeline_model_index
-from edgeloop.app.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
-from edgeloop.app.sources.base import ImuSamples
+from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
+from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
+from edgeloop.app.live.sources.base import ImuSamples
 from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 REPORT_FORMAT = "edgeloop-validation v1"
@@ -85,7 +85,7 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: int | None) -> ValidationData:
-    from edgeloop.app.sessions import is_session, load_session
+    from edgeloop.app.sessions.library import is_session, load_session
     from edgeloop.models.data.imagesets import scan_image_set
 
     pre = make_preprocessor(model)
@@ -449,7 +449,7 @@ def board_fields(info: Info, url: str = "") -> dict[str, Any]:
 
 
 def _describe_failure(exc: BaseException, done: int, total: int) -> str:
-    from edgeloop.app.session import DeviceError, RequestTimeout
+    from edgeloop.app.link.session import DeviceError, RequestTimeout
 
     if isinstance(exc, DeviceError):
         return f"the board refused sample {done + 1} of {total}: {exc}"
@@ -469,7 +469,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     "partial" and `error` says what happened; metrics cover the samples done.
     `progress(done, total)` is called from this thread as results arrive.
     """
-    from edgeloop.app.session import LinkLost
+    from edgeloop.app.link.session import LinkLost
     from edgeloop.models.reference import run_reference_batch
 
     info: Info = session.info

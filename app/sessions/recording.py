@@ -47,12 +47,12 @@ from typing import TYPE_CHECKING, Any, Final
 import cv2
 import numpy as np
 
-from edgeloop.app.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
+from edgeloop.app.live.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
 from edgeloop.models.data.imu_csv import HEADER as IMU_HEADER
 from edgeloop.models.data.imu_csv import IMU_CSV_FORMAT, UNITS as IMU_UNITS
 
 if TYPE_CHECKING:
-    from edgeloop.app.pipeline import ResultRecord
+    from edgeloop.app.live.pipeline import ResultRecord
 
 SESSION_FORMAT: Final = "edgeloop-session v1"
 SESSION_FILE: Final = "session.json"

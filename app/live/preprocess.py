@@ -25,7 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgeloop.app.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
+from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
 
 FEATURES_PER_CHANNEL = 9

@@ -9,7 +9,7 @@ one hash and no compiler run, and a change anywhere rebuilds.
 
 Example::
 
-    from edgeloop.app.firmware_build import build_firmware
+    from edgeloop.app.link.firmware_build import build_firmware
     image = build_firmware("host", models=["sine", "mean64"])
     print(image.elf)        # .../build/host-1a2b3c4d-5e6f.../edgeloop.elf
 """

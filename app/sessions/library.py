@@ -1,6 +1,6 @@
 """The session store: read, list, summarise, merge and replay recorded sessions (no Qt).
 
-A session is a folder written by `edgeloop.app.recording.Recorder` (layout in
+A session is a folder written by `edgeloop.app.sessions.recording.Recorder` (layout in
 docs/workflow.md). Reading is tolerant of what a crash can leave behind: a
 partial last line (power loss during a write) is skipped and reported, and a
 manifest entry whose PNG is missing is skipped and counted, so an interrupted
@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgeloop.app.recording import (
+from edgeloop.app.sessions.recording import (
     IMU_FILE,
     MANIFEST_FILE,
     PREDICTIONS_FILE,
@@ -42,7 +42,7 @@ from edgeloop.app.recording import (
     check_label,
     write_json_atomic,
 )
-from edgeloop.app.sources.base import END, Capture, Source, _End
+from edgeloop.app.live.sources.base import END, Capture, Source, _End
 from edgeloop.models.data.imagesets import IMAGE_SET_FORMAT, ImageRecord, write_manifest
 from edgeloop.models.data.imu_csv import ImuRecording, read_imu_csv, write_imu_csv
 

@@ -20,7 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from edgeloop.app.sources.base import END, Capture, Source, _End
+from edgeloop.app.live.sources.base import END, Capture, Source, _End
 
 
 FILL_STEPS = 120  # rendered fill levels per drain: 0.8 % apart, finer than the eye or the classes care

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from edgeloop.app.transport import (
+from edgeloop.app.link.transport import (
     LinkError,
     LinkLost,
     NotAnEdgeloopBoard,

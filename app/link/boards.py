@@ -3,7 +3,7 @@
 Both speak the same link protocol at a pyserial URL, so every tool treats them
 like the real board::
 
-    from edgeloop.app.boards import start_board
+    from edgeloop.app.link.boards import start_board
     with start_board("host", models=["sine"], baud=921600) as board:
         link = serial.serial_for_url(board.url, timeout=1)
         ...
@@ -25,7 +25,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol
 
-from edgeloop.app.firmware_build import FirmwareImage, build_firmware
+from edgeloop.app.link.firmware_build import FirmwareImage, build_firmware
 
 TARGETS: tuple[str, ...] = ("host", "qemu")
 """Virtual board kinds :func:`start_board` can start."""
@@ -117,7 +117,7 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
     Args:
         target: ``"host"`` (the firmware core as a Linux process) or ``"qemu"``
             (the ARM image on qemu-system-arm, mps2-an500).
-        models: model specs (see :func:`edgeloop.app.firmware_build.resolve_model`),
+        models: model specs (see :func:`edgeloop.app.link.firmware_build.resolve_model`),
             default the test models.
         baud: host board only: pace the link like a UART at this rate (0: unpaced).
         pty: host board only: also serve a pseudo-terminal (``board.pty``).
@@ -131,7 +131,7 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
     Raises:
         ValueError: an unknown target, or an option the target does not support.
         BoardStartError: the board exited or did not get ready in time.
-        edgeloop.app.firmware_build.FirmwareBuildError: the firmware did not build.
+        edgeloop.app.link.firmware_build.FirmwareBuildError: the firmware did not build.
     """
     if target not in TARGETS:
         raise ValueError(f"unknown board target {target!r}; choose one of {', '.join(TARGETS)}")
@@ -190,7 +190,7 @@ def _wait_ready(proc: subprocess.Popen[str], tail: deque[str], timeout: float) -
 
 def _start_qemu(models: Sequence[str | os.PathLike[str]] | None, extra_cflags: Sequence[str],
                 timeout: float) -> VirtualBoard:
-    from edgeloop.app import qemu
+    from edgeloop.app.link import qemu
 
     image = build_firmware(_QEMU_BOARD, models, extra_cflags=extra_cflags)
     try:

@@ -21,8 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeloop.app.recording import write_json_atomic
-from edgeloop.app.validate import ValidationResult
+from edgeloop.app.sessions.recording import write_json_atomic
+from edgeloop.app.validate.validator import ValidationResult
 
 BOARD_COLOUR = "#2f6fb5"
 REFERENCE_COLOUR = "#e08a2c"

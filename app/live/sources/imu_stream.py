@@ -22,8 +22,8 @@ import time
 
 import numpy as np
 
-from edgeloop.app.sources.base import IMU_CHANNELS, Capture, Source, SourceError, _End
-from edgeloop.app.transport import DEFAULT_BAUD, LinkError, open_serial
+from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, Source, SourceError, _End
+from edgeloop.app.link.transport import DEFAULT_BAUD, LinkError, open_serial
 
 _SEPARATORS = re.compile(r"[,;\s]+")
 _PAIR = re.compile(r"([A-Za-z_][A-Za-z0-9_.]*)\s*[:=]\s*([-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?)")

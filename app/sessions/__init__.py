@@ -1,0 +1,1 @@
+"""Recorded sessions: the recorder that writes them, and the library that lists, loads, merges and replays them."""

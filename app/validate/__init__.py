@@ -1,0 +1,1 @@
+"""Board against host reference: the validator and its report."""
