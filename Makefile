@@ -13,7 +13,12 @@ STAMP  := $(VENV)/.edgeloop-installed
 # libraries PySide6 needs to run Qt (offscreen or on a display).
 APT_PACKAGES := build-essential python3-venv gcc-arm-none-eabi libnewlib-arm-none-eabi \
 	qemu-system-arm clang libclang-rt-14-dev \
-	libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0
+	libegl1 libgl1 libxkbcommon0 libfontconfig1 libdbus-1-3 libglib2.0-0 \
+	libxkbcommon-x11-0 libxcb-cursor0 libxcb-icccm4 libxcb-keysyms1 libxcb-image0 libxcb-render-util0 \
+	libxcb-randr0 libxcb-shape0 libxcb-xinerama0 libxcb-xkb1 libxcb-xfixes0
+# Only the tests need these: a real X server for the GUI smoke test, and a
+# PostgreSQL server for the distributed design study.
+TEST_APT_PACKAGES := xvfb x11-utils postgresql
 
 .PHONY: demo test system-packages venv clean help
 
@@ -25,6 +30,7 @@ demo: $(STAMP)
 	$(VENV)/bin/edgeloop demo
 
 test: $(STAMP)
+	@$(MAKE) --no-print-directory system-packages APT_PACKAGES="$(TEST_APT_PACKAGES)"
 	$(PY) -m pytest
 
 system-packages:
@@ -46,7 +52,7 @@ $(STAMP): pyproject.toml setup.py | system-packages
 	@command -v $(PYTHON) >/dev/null || { echo "edgeloop needs Python 3.11 ($(PYTHON) not found); set PYTHON=..."; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[all,test]'
 	touch $@
 
 venv: $(STAMP)
