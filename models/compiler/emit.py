@@ -212,7 +212,7 @@ _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generate
 {_struct_asserts(graph.steps)}
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned) \
+#define NN_SCRATCH_FITS(need, planned) \\
     do {{ if ((need) > (planned)) return NN_ERR_INTERNAL; }} while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)

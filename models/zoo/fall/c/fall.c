@@ -17,7 +17,8 @@ _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_so
 
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned)     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_SCRATCH_FITS(need, planned) \
+    do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
 #endif
