@@ -255,7 +255,7 @@ def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = Fals
 
 def _step_row(step, instructions: int) -> dict:
     """One per-operator row: operator, shapes, MACs, instructions, per MAC (or per output element)."""
-    from edgeloop.models.compiler.kernel_facts import conv_facts, fc_facts
+    from edgeloop.models.compiler.kernel_facts import add_path, conv_facts, fc_facts
 
     row = {"op": step.op, "in": list(step.in_shapes[0]) if step.in_shapes else [], "out": list(step.out_shape),
            "macc": step.macc, "instructions": instructions}
@@ -264,6 +264,8 @@ def _step_row(step, instructions: int) -> dict:
                                  depthwise=step.kernel == "nn_depthwise_conv2d_s8")[0]
     elif step.kernel == "nn_fc_s8":
         row["path"] = fc_facts(step.params, step.consts["shift"].tolist())[0]
+    elif step.kernel == "nn_add_s8":
+        row["path"] = add_path(step.params)
     if step.macc and step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8"):
         row["instr_per_mac"] = round(instructions / step.macc, 3)
     else:

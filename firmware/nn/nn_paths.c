@@ -64,6 +64,30 @@ nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {
     return clamp || p->out_w <= 0 ? NN_MAX_POOL_PATH_2X2 : NN_MAX_POOL_PATH_2X2_ROWS;
 }
 
+/* ADD: the tables make the rescaling of each input a load; with an output right shift of 1..23
+ * (zero point folded into the rounding addend) and no clamp narrower than int8 (a ReLU at output
+ * zero point -128 clamps nothing more), the sum is requantized with SMMLAR, ADD, ASR and SSAT. */
+nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p) {
+    int32_t dense = 1;
+    for (int d = 3; d >= 0; --d) {
+        if (p->in1_strides[d] != dense || p->in2_strides[d] != dense) {
+            if (p->out_dims[d] != 1) return NN_ADD_PATH_BROADCAST;
+        }
+        dense *= p->out_dims[d];
+    }
+    if (p->in1_table == NULL || p->in2_table == NULL) return NN_ADD_PATH_BROADCAST;
+    const int no_clamp = p->act_min <= -128 && p->act_max >= 127;   /* also a ReLU at output zero point -128 */
+    if (p->out_shift <= -1 && p->out_shift >= -23 && no_clamp) return NN_ADD_PATH_FUSED;
+    return NN_ADD_PATH_TABLES;
+}
+
+void nn_add_s8_rescale_table(int32_t in_offset, int32_t left_shift, int32_t mult, int32_t shift, int32_t *table) {
+    for (int32_t x = -128; x < 128; ++x) {
+        const int32_t a = nn_fx_shl(in_offset + x, left_shift);
+        table[x + 128] = (int32_t)((uint32_t)nn_fx_requantize(a, mult, shift) * 2u);
+    }
+}
+
 /* Two int16 im2col columns of k_len taps (padded to a multiple of 4), the requantization
  * table, and per path: the small-K weights (records, or int16 pairs) plus a 3x3 grayscale
  * layer's strip; or the wide records. */

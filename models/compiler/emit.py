@@ -43,7 +43,7 @@ SCRATCH_FUNCTIONS = {  # the kernels' own scratch sizes (nn_paths.c), checked by
 }
 STRUCT_BYTES = {  # sizeof() of the parameter structs on a 32-bit target (asserted in the generated C)
     "nn_conv_params_t": 26 * 4, "nn_fc_params_t": 12 * 4, "nn_pool_params_t": 14 * 4,
-    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 24 * 4, "nn_softmax_params_t": 5 * 4,
+    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 26 * 4, "nn_softmax_params_t": 5 * 4,
     "nn_logistic_params_t": 5 * 4, "nn_pad_params_t": 14 * 4, "nn_concat_params_t": 18 * 4,
     "nn_affine_params_t": 3 * 4, "nn_requant_params_t": 7 * 4,
 }

@@ -454,3 +454,80 @@ def test_fused_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact)
     report = bit_exact(fused_paths_model(), count=3, seed=10, wide_weights="all")
     assert report["ref"] == 0 and report["opt"] == 0
     assert sum(s.params.get("wide_weights", 0) for s in report["result"].graph.steps) == 3   # the inner convs
+
+
+# ADD paths (nn_opt_add.c): (name, shape, s1, s2, s_out as multiples of a base scale, output zero point,
+# activation, second input broadcast); power-of-two scale ratios put many sums on exact rounding halves.
+ADD_CASES = [
+    ("add_fused_odd_count", (1, 5, 7, 3), 1.0, 0.37, 1.9, 4, "NONE", False),
+    ("add_fused_relu_zp_min", (1, 8, 8, 16), 0.8, 1.3, 1.7, -128, "RELU", False),
+    ("add_fused_pow2_ties", (1, 4, 9, 8), 1.0, 2.0, 2.0, -3, "NONE", False),   # sums of odd halves
+    ("add_fused_equal_scales", (1, 6, 6, 4), 1.0, 1.0, 2.0, 10, "NONE", False),
+    ("add_tables_relu_clamp", (1, 7, 5, 6), 0.9, 1.4, 1.1, -20, "RELU", False),
+    ("add_tables_relu6", (1, 3, 11, 5), 1.2, 0.6, 0.5, 7, "RELU6", False),
+    ("add_tables_no_right_shift", (1, 4, 4, 4), 1.0, 0.9, 2.0 ** -18, 0, "NONE", False),
+    ("add_broadcast_channels", (1, 4, 5, 6), 1.0, 0.7, 1.5, 2, "NONE", True),
+    ("add_one_element", (1, 1, 1, 1), 0.6, 1.0, 1.2, -5, "NONE", False),
+]
+
+
+def add_layer(case: tuple, seed: int) -> bytes:
+    """ADD of the model input and either its requantized copy (QUANTIZE int8 -> int8: two activations
+    of the same shape, the second dying at the ADD so that it is written in place) or a constant
+    broadcast over the channels."""
+    _, shape, f1, f2, fo, zo, act, broadcast = case
+    rng = np.random.default_rng(seed)
+    base = 0.03
+    b = ModelBuilder()
+    x = b.tensor(shape, scale=base * f1, zero_point=int(rng.integers(-100, 100)))
+    x2_shape = (1, 1, 1, shape[3]) if broadcast else shape
+    x2 = b.tensor(x2_shape, scale=base * f2, zero_point=int(rng.integers(-100, 100)),
+                  data=rng.integers(-128, 128, x2_shape).astype(np.int8) if broadcast else None)
+    if not broadcast:
+        b.op("QUANTIZE", [x], [x2])
+    y = b.tensor(shape, scale=base * fo, zero_point=zo)
+    b.op("ADD", [x, x2], [y], "AddOptions", activation=act)
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("case", ADD_CASES, ids=[c[0] for c in ADD_CASES])
+def test_add_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import add_path
+
+    tflite = add_layer(case, seed=len(case[0]))
+    report = bit_exact(tflite, count=4, seed=11)
+    step = next(s for s in report["result"].graph.steps if s.op == "ADD")
+    want = "broadcast" if case[7] else ("fused" if case[0].startswith("add_fused") or case[0] == "add_one_element"
+                                        else "tables")
+    assert add_path(step.params) == want
+
+
+def add_paths_model(seed: int = 15) -> bytes:
+    """ADD paths chained for the Cortex-M7 run, each one's errors visible in the output: a broadcast
+    constant, the tables with a ReLU clamp, then the fused path twice (odd element count, zero point
+    folded); the last ADD's power-of-two scales put half of its sums on exact rounding ties, of
+    both signs. Each ADD's second input is the model input requantized (same shape, both signs)."""
+    rng = np.random.default_rng(seed)
+    shape = (1, 5, 7, 3)
+    b = ModelBuilder()
+    s = 0.03
+    x0 = b.tensor(shape, scale=s, zero_point=-7)
+    c = b.tensor((1, 1, 1, 3), scale=s * 0.7, zero_point=5, data=rng.integers(-128, 128, (1, 1, 1, 3)).astype(np.int8))
+    x = b.tensor(shape, scale=s * 1.3, zero_point=-1)
+    b.op("ADD", [x0, c], [x], "AddOptions", activation="NONE")
+    s *= 1.3
+    for f2, fo, zo, act in ((1.4, 1.1, -20, "RELU"), (0.37, 1.9, 4, "NONE"), (2.0, 2.0, -3, "NONE")):
+        x2 = b.tensor(shape, scale=s * f2, zero_point=int(rng.integers(-60, 60)))
+        b.op("QUANTIZE", [x0], [x2])
+        y = b.tensor(shape, scale=s * fo, zero_point=zo)
+        b.op("ADD", [x, x2], [y], "AddOptions", activation=act)
+        x, s = y, s * fo
+    return b.build([x0], [x])
+
+
+def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import add_path
+
+    report = bit_exact(add_paths_model(), count=3, seed=12)
+    paths = [add_path(s.params) for s in report["result"].graph.steps if s.op == "ADD"]
+    assert paths == ["broadcast", "tables", "fused", "fused"]
