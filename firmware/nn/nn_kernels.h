@@ -188,7 +188,10 @@ typedef enum {
 
 typedef enum {
     NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
-    NN_DW_PATH_MULTIPLIER = 1      /* depth multiplier > 1: each input value feeds its output channels */
+    NN_DW_PATH_MULTIPLIER = 1,     /* depth multiplier > 1: each input value feeds its output channels */
+    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, rows of >= 8 outputs at column stride 1
+                                    * or >= 16 at stride 2: a channel at a time from 3 int16 rows (offset
+                                    * added, padding 0), SMLAD on tap pairs */
 } nn_dw_path_t;
 
 typedef enum {

@@ -48,7 +48,13 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
 }
 
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
-    return p->depth_mult == 1 ? NN_DW_PATH_CHANNELS : NN_DW_PATH_MULTIPLIER;
+    if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
+    /* ROWS3 pays its per-row costs (the ring, the pair loop's set-up) back on rows of at least 8
+     * outputs at stride 1 and 16 at stride 2 (measured under QEMU on MobileNetV1's layers; on
+     * narrower rows CHANNELS is as fast or faster) */
+    const int wide_rows = (p->stride_w == 1 && p->out_w >= 8) || (p->stride_w == 2 && p->out_w >= 16);
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && wide_rows) return NN_DW_PATH_ROWS3;
+    return NN_DW_PATH_CHANNELS;
 }
 
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
@@ -111,8 +117,12 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
 }
 
-/* The requantization table and the biases with the input offset folded in. */
+/* The requantization table and the biases with the input offset folded in; path ROWS3 instead
+ * keeps 3 int16 rows of one channel (dw_rows3_len each) after the table. */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
+        return (size_t)(4 * RQ_WORDS * p->out_c + 3 * 2 * dw_rows3_len(p));
+    }
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
 }
 

@@ -46,6 +46,9 @@ CONV_CASES = [
     ("dw3x3_interior", (8, 9, 8), 1, 3, 1, 1, "SAME", True),
     ("dw3x3_tail_channels", (7, 6, 6), 1, 3, 1, 1, "SAME", True),
     ("dw3x3_stride2_valid", (9, 9, 4), 1, 3, 2, 1, "VALID", True),
+    ("dw3x3_rows_stride1_odd_w", (6, 13, 5), 1, 3, 1, 1, "SAME", True),
+    ("dw3x3_rows_stride2_same", (7, 34, 3), 1, 3, 2, 1, "SAME", True),
+    ("dw3x3_rows_stride2_valid", (8, 37, 2), 1, 3, 2, 1, "VALID", True),
     ("dw5x5", (8, 8, 8), 1, 5, 1, 1, "SAME", True),
     ("dw_dilated", (9, 9, 4), 1, 3, 1, 2, "SAME", True),
     ("dw_mult2", (6, 6, 3), 2, 3, 1, 1, "SAME", True),
@@ -531,3 +534,34 @@ def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
     report = bit_exact(add_paths_model(), count=3, seed=12)
     paths = [add_path(s.params) for s in report["result"].graph.steps if s.op == "ADD"]
     assert paths == ["broadcast", "tables", "fused", "fused"]
+
+
+def dw_rows_model(seed: int = 16) -> bytes:
+    """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
+    (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
+    with an odd row of 17 outputs; 5 then 5 channels, zero points on both sides."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for stride, padding, act, zo in ((1, "SAME", "RELU", -30), (2, "SAME", "NONE", 6), (1, "VALID", "NONE", -2)):
+        ws = rng.uniform(0.002, 0.02, c)
+        s_out = s_in * float(ws.mean()) * 3 * 30
+        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
+                      data=rng.integers(-3000, 3000, c).astype(np.int32))
+        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
+        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+        x, s_in = y, float(s_out)
+    return b.build([x0], [x])
+
+
+def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_rows_model(), count=3, seed=13)
+    paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps]
+    assert paths == ["rows3", "rows3", "rows3"]
