@@ -238,6 +238,7 @@ void nn_ref_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
 void nn_ref_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_ref_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_ref_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_ref_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 
 /* Optimized kernels (nn_opt_*.c), same contract; compiled only when NN_OPTIMIZED. */
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -248,6 +249,7 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p);
 void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 void nn_ref_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_opt_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
@@ -258,15 +260,16 @@ void nn_opt_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t 
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_max_pool_s8 nn_opt_max_pool_s8
 #define nn_add_s8 nn_opt_add_s8
+#define nn_avg_pool_s8 nn_opt_avg_pool_s8
 #else
 #define nn_conv2d_s8 nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
 #define nn_add_s8 nn_ref_add_s8
+#define nn_avg_pool_s8 nn_ref_avg_pool_s8
 #endif
 
-void nn_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);
 void nn_mul_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_softmax_s8(const nn_softmax_params_t *p, const int8_t *in, int8_t *out);

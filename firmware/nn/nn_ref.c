@@ -142,7 +142,7 @@ static void pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out, in
 
 void nn_ref_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 0); }
 
-void nn_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 1); }
+void nn_ref_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 1); }
 
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t o = 0; o < p->outer; ++o) {

@@ -208,21 +208,41 @@ POOL_CASES = [
 ]
 
 
-def max_pool_layer(case: tuple, seed: int) -> bytes:
-    """One MAX_POOL_2D layer; a zero point above -128 makes a fused ReLU clamp."""
+def max_pool_layer(case: tuple, seed: int, op: str = "MAX_POOL_2D") -> bytes:
+    """One MAX_POOL_2D (or AVERAGE_POOL_2D) layer; a zero point above -128 makes a fused ReLU clamp.
+    k may be (k_h, k_w)."""
     _, (h, w, c), k, s, padding, act, zp = case
+    kh, kw = k if isinstance(k, tuple) else (k, k)
     b = ModelBuilder()
     scale = 0.02 + 0.01 * (seed % 3)
     x = b.tensor((1, h, w, c), scale=scale, zero_point=zp)
-    y = b.tensor((1, _out(h, k, s, 1, padding), _out(w, k, s, 1, padding), c), scale=scale, zero_point=zp)
-    b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s, filter_w=k,
-         filter_h=k, activation=act)
+    y = b.tensor((1, _out(h, kh, s, 1, padding), _out(w, kw, s, 1, padding), c), scale=scale, zero_point=zp)
+    b.op(op, [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s, filter_w=kw,
+         filter_h=kh, activation=act)
     return b.build([x], [y])
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
 def test_max_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     bit_exact(max_pool_layer(case, seed=len(case[0])), count=3, seed=5)
+
+
+# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64 and 125 taps),
+# a window of more than 256 taps (the 16-bit lanes are flushed), padded windows with fewer taps at the
+# borders, channel tails and clamps.
+AVG_POOL_CASES = [
+    ("avg_global_8x8x64", (8, 8, 64), 8, 8, "VALID", "NONE", -5),
+    ("avg_global_25x5x12", (25, 5, 12), (25, 5), 1, "VALID", "NONE", 17),
+    ("avg_global_17x17x6_flush", (17, 17, 6), 17, 1, "VALID", "RELU", -128),
+    ("avg_3x3_same_tail_relu", (7, 6, 7), 3, 2, "SAME", "RELU", 12),
+    ("avg_2x2_relu6_c5", (6, 9, 5), 2, 2, "VALID", "RELU6", -40),
+]
+
+
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=[c[0] for c in AVG_POOL_CASES])
+def test_avg_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    report = bit_exact(max_pool_layer(case, seed=len(case[0]), op="AVERAGE_POOL_2D"), count=4, seed=5)
+    assert report["ref"] == 0 and report["opt"] == 0
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
@@ -539,7 +559,7 @@ def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
 def dw_rows_model(seed: int = 16) -> bytes:
     """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
     (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
-    with an odd row of 17 outputs; 5 then 5 channels, zero points on both sides."""
+    with an odd row of 17 outputs; 5 channels, zero points on both sides; then a global average pool."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
@@ -556,12 +576,16 @@ def dw_rows_model(seed: int = 16) -> bytes:
         b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
              stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
         x, s_in = y, float(s_out)
-    return b.build([x0], [x])
+    pooled = b.tensor((1, 1, 1, c), scale=s_in, zero_point=-2)   # then a global average pool (SXTAB16)
+    b.op("AVERAGE_POOL_2D", [x], [pooled], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=w,
+         filter_h=h, activation="NONE")
+    return b.build([x0], [pooled])
 
 
 def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
     report = bit_exact(dw_rows_model(), count=3, seed=13)
-    paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps]
+    paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps
+             if s.op == "DEPTHWISE_CONV_2D"]
     assert paths == ["rows3", "rows3", "rows3"]

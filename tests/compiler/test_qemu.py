@@ -81,6 +81,7 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
 MUTATIONS = {
     "add_sign_correction": ("nn_opt_add.c", '"add    %[d], %[d], %[c], asr #31\\n\\t"', '"mov    %[d], %[d]\\n\\t"',
                             "add_paths"),
+    "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
 
