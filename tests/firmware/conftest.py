@@ -88,7 +88,7 @@ class Link:
 
 def _qemu_port_missing() -> list[str]:
     port = edgeloop.FIRMWARE_DIR / "ports" / "qemu-mps2-an500"
-    qemu_py = edgeloop.PACKAGE_ROOT / "app" / "qemu.py"
+    qemu_py = edgeloop.PACKAGE_ROOT / "app" / "link" / "qemu.py"
     return [str(p) for p in [*(port / f for f in QEMU_PORT_FILES), qemu_py] if not p.is_file()]
 
 
