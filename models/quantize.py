@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError, MissingFileError
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
@@ -38,7 +40,7 @@ META_SUFFIX = ".meta.json"
 PREPROCESS_SUFFIX = ".preprocess.json"
 
 
-class ExportError(RuntimeError):
+class ExportError(EdgeloopError, RuntimeError):
     """A model could not be converted to one of the export formats."""
 
 
@@ -66,12 +68,12 @@ class ModelMeta:
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
+            raise InputError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
         imu = self.input_kind.startswith("imu-")
         if imu and (self.sample_rate_hz <= 0 or self.window <= 0 or self.hop <= 0):
-            raise ValueError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
+            raise InputError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
         if not imu and (self.sample_rate_hz or self.window or self.hop):
-            raise ValueError("sample_rate_hz, window and hop apply to IMU input kinds only")
+            raise InputError("sample_rate_hz, window and hop apply to IMU input kinds only")
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object written to `NAME.meta.json`."""
@@ -83,7 +85,7 @@ class ModelMeta:
         """Build a ModelMeta from a parsed meta.json object (and preprocess.json, if any)."""
         missing = {"labels", "input_kind"} - data.keys()
         if missing:
-            raise ValueError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
+            raise InputError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
         return cls(labels=tuple(data["labels"]), input_kind=data["input_kind"],
                    sample_rate_hz=int(data.get("sample_rate_hz", 0)), window=int(data.get("window", 0)),
                    hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}))
@@ -113,9 +115,9 @@ def read_meta(tflite_path: Path) -> ModelMeta:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
         pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.exists() else None
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc.filename} is missing; re-export the model with edgeloop train") from exc
+        raise MissingFileError(f"{exc.filename} is missing; re-export the model with edgeloop train") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{meta_path} or {pre_path.name} is not valid JSON ({exc}); re-export the model") from exc
+        raise InputError(f"{meta_path} or {pre_path.name} is not valid JSON ({exc}); re-export the model") from exc
     return ModelMeta.from_json(data, pre)
 
 
@@ -146,7 +148,7 @@ def io_quant_params(tflite: bytes) -> tuple[QuantParams, QuantParams]:
     pairs = []
     for det in (interp.get_input_details(0), interp.get_output_details(0)):
         if det["dtype"] != np.int8:
-            raise ValueError(f"the model's tensors are {np.dtype(det['dtype']).name}, not int8; "
+            raise InputError(f"the model's tensors are {np.dtype(det['dtype']).name}, not int8; "
                              "export the model with to_tflite_int8()")
         qp = det["quantization_parameters"]
         pairs.append(QuantParams(float(qp["scales"][0]), int(qp["zero_points"][0])))
@@ -186,7 +188,7 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
 
     rep = np.asarray(representative, dtype=np.float32)
     if rep.ndim < 2 or len(rep) == 0:
-        raise ValueError("the representative data set must be a non-empty batch (N, ...) of model inputs")
+        raise InputError("the representative data set must be a non-empty batch (N, ...) of model inputs")
     if len(rep) > max_samples:
         rep = rep[np.random.default_rng(seed).choice(len(rep), max_samples, replace=False)]
 
@@ -296,9 +298,9 @@ def labels_json(labels: Sequence[str]) -> list[str]:
     """Validate class names for meta.json: non-empty, unique, at most 255 of them, each ≤ 255 UTF-8 bytes."""
     names = [str(s) for s in labels]
     if len(set(names)) != len(names):
-        raise ValueError(f"class labels must be unique, got {names}")
+        raise InputError(f"class labels must be unique, got {names}")
     if len(names) > 255 or any(len(s.encode()) > 255 or not s for s in names):
-        raise ValueError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
+        raise InputError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
     return names
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from edgeloop import InputError
+
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
@@ -113,7 +115,7 @@ def tflm_arena_bytes(tflite_bytes: bytes, limit: int = 64 << 20) -> int:
     while not _probe(tflite_bytes, hi):
         hi *= 2
         if hi > limit:
-            raise RuntimeError(f"TFLite Micro cannot allocate the model within {limit} bytes")
+            raise InputError(f"TFLite Micro cannot allocate the model within {limit} bytes")
     lo = hi // 2
     while hi - lo > 16:
         mid = (lo + hi) // 2 // 16 * 16

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop import InputError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `sessions` subcommand with its list, show and merge actions."""
@@ -101,7 +103,7 @@ def _renames(items: list[str]) -> dict[str, str]:
     for item in items:
         old, sep, new = item.partition("=")
         if not sep or not old.strip() or not new.strip():
-            raise ValueError(f"--rename {item!r} must look like OLD=NEW")
+            raise InputError(f"--rename {item!r} must look like OLD=NEW")
         renames[old.strip()] = new.strip()
     return renames
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import edgeloop
+from edgeloop import EdgeloopError
 
 BOARDS: tuple[str, ...] = ("host", "qemu-mps2-an500", "nucleo-h743zi2")
 """Boards with a port under firmware/ports/."""
@@ -44,7 +45,7 @@ _TOOLCHAINS = {
 _SOURCE_SUFFIXES = {".c", ".h", ".mk", ".ld", ".s", ".S"}
 
 
-class FirmwareBuildError(RuntimeError):
+class FirmwareBuildError(EdgeloopError, RuntimeError):
     """The firmware could not be built (bad board or model, or a compiler error)."""
 
 

@@ -25,6 +25,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
 
@@ -34,7 +35,7 @@ FEATURES_PER_CHANNEL = 9
 _PIXEL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0))
 
 
-class PreprocessError(ValueError):
+class PreprocessError(EdgeloopError, ValueError):
     """A capture cannot be turned into the model's input (wrong kind or shape)."""
 
 
@@ -50,7 +51,7 @@ class Roi:
     def __post_init__(self) -> None:
         if not (0 <= self.x < 1 and 0 <= self.y < 1 and 0 < self.w <= 1 and 0 < self.h <= 1
                 and self.x + self.w <= 1 + 1e-6 and self.y + self.h <= 1 + 1e-6):
-            raise ValueError(f"ROI {self} must lie inside the image: x, y in [0, 1), w, h in (0, 1], "
+            raise InputError(f"ROI {self} must lie inside the image: x, y in [0, 1), w, h in (0, 1], "
                              f"x + w <= 1, y + h <= 1")
 
     @classmethod
@@ -59,9 +60,9 @@ class Roi:
         try:
             values = [float(v) for v in text.split(",")]
         except ValueError as exc:
-            raise ValueError(f"ROI {text!r} is not four numbers x,y,w,h (fractions of the image)") from exc
+            raise InputError(f"ROI {text!r} is not four numbers x,y,w,h (fractions of the image)") from exc
         if len(values) != 4:
-            raise ValueError(f"ROI {text!r} needs four numbers x,y,w,h (fractions of the image)")
+            raise InputError(f"ROI {text!r} needs four numbers x,y,w,h (fractions of the image)")
         return cls(*values)
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
@@ -200,7 +201,7 @@ class StreamResampler:
 
     def __init__(self, src_hz: float, dst_hz: float) -> None:
         if src_hz <= 0 or dst_hz <= 0:
-            raise ValueError(f"sample rates must be > 0, got {src_hz} and {dst_hz}")
+            raise InputError(f"sample rates must be > 0, got {src_hz} and {dst_hz}")
         self.step = src_hz / dst_hz  # input samples per output sample
         self._last: np.ndarray | None = None
         self._phase = 0.0  # position of the next output, in input samples after _last

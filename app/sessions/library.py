@@ -33,6 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError, MissingFileError
 from edgeloop.app.sessions.recording import (
     IMU_FILE,
     MANIFEST_FILE,
@@ -49,7 +50,7 @@ from edgeloop.models.data.imu_csv import ImuRecording, read_imu_csv, write_imu_c
 MERGE_FILE = "merge.json"
 
 
-class SessionError(ValueError):
+class SessionError(EdgeloopError, ValueError):
     """A folder is not a readable edgeloop session; the message names the file and the fix."""
 
 
@@ -204,7 +205,7 @@ def find_sessions(paths: Iterable[Path | str]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
+            raise MissingFileError(f"{path} does not exist")
         if is_session(path):
             found.append(path)
         elif path.is_dir():
@@ -344,9 +345,9 @@ class SessionReplaySource(Source):
 
     def __init__(self, path: Path | str, *, speed: float = 1.0, loop: bool = False, chunk_s: float = 0.1) -> None:
         if speed < 0 or not math.isfinite(speed):
-            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+            raise InputError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
         if chunk_s <= 0:
-            raise ValueError(f"chunk_s must be > 0 seconds, got {chunk_s}")
+            raise InputError(f"chunk_s must be > 0 seconds, got {chunk_s}")
         self.session = load_session(path)
         super().__init__(name=f"session {self.session.name}")
         self.kind = "image" if self.session.kind == "image" else "imu"  # type: ignore[misc]

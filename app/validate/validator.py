@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import EdgeloopError, MissingFileError
 from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
@@ -44,7 +45,7 @@ from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDes
 REPORT_FORMAT = "edgeloop-validation v1"
 
 
-class ValidationError(ValueError):
+class ValidationError(EdgeloopError, ValueError):
     """The model, the .tflite and the data do not fit together; the message says what differs and what to do."""
 
 
@@ -183,7 +184,7 @@ def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"validation data {path} does not exist")
+        raise MissingFileError(f"validation data {path} does not exist")
     if path.suffix == ".npz":
         return _tensor_data(path, model, limit)
     kind = InputKind(model.input_kind)
@@ -279,7 +280,7 @@ def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1
     b = np.asarray(board, np.float64).reshape(len(board), -1) if len(board) else np.zeros((0, 0))
     r = np.asarray(reference, np.float64).reshape(len(reference), -1) if len(reference) else np.zeros((0, 0))
     if b.shape != r.shape:
-        raise ValueError(f"board outputs {b.shape} and reference outputs {r.shape} differ in shape")
+        raise ValidationError(f"board outputs {b.shape} and reference outputs {r.shape} differ in shape")
     if not len(b):
         return {"samples": 0}
     diff_q = np.abs(b - r)
@@ -469,7 +470,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     "partial" and `error` says what happened; metrics cover the samples done.
     `progress(done, total)` is called from this thread as results arrive.
     """
-    from edgeloop.app.link.session import LinkLost
+    from edgeloop.app.link.session import DeviceError, LinkLost
     from edgeloop.models.reference import run_reference_batch
 
     info: Info = session.info
@@ -503,7 +504,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
         nonlocal error, tick_hz
         try:
             result = future.result().message
-        except Exception as exc:  # a failed request ends the run; what is done stays
+        except (EdgeloopError, DeviceError, TimeoutError) as exc:  # a failed request ends the run; what is done stays
             error = error or _describe_failure(exc, len(outputs), total)
             return False
         if error:
@@ -569,5 +570,5 @@ def resolve_model_index(info: Info, model: str | int | None) -> int:
     """A board model by name or index (None: the active one); ValidationError when there is none such."""
     try:
         return pipeline_model_index(info, model)
-    except (ValueError, RuntimeError) as exc:
+    except EdgeloopError as exc:
         raise ValidationError(str(exc)) from exc

@@ -97,7 +97,7 @@ def _activation(op: Operator, code: int, scale: float, zp: int) -> tuple[int, in
 
 def _pad_4d(shape: tuple[int, ...]) -> list[int]:
     if len(shape) > 4:
-        raise ValueError(f"rank {len(shape)} > 4")
+        raise UnsupportedError(f"rank {len(shape)} > 4")
     return [1] * (4 - len(shape)) + list(shape)
 
 

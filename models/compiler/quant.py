@@ -6,6 +6,8 @@ import math
 
 import numpy as np
 
+from edgeloop.models.compiler.errors import UnsupportedError
+
 INT8_MIN, INT8_MAX = -128, 127
 
 
@@ -22,7 +24,7 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift < -31:
         m, shift = 0, 0
     if not -(1 << 31) <= m < (1 << 31):
-        raise ValueError(f"multiplier {real!r} does not fit a Q31 integer")
+        raise UnsupportedError(f"multiplier {real!r} does not fit a Q31 integer")
     return m, shift
 
 
@@ -46,7 +48,7 @@ def activation_range(activation: int, scale: float, zero_point: int) -> tuple[in
         return max(INT8_MIN, q(-1.0)), min(INT8_MAX, q(1.0))
     if activation == 3:  # RELU6
         return max(INT8_MIN, q(0.0)), min(INT8_MAX, q(6.0))
-    raise ValueError(f"fused activation {activation}")
+    raise UnsupportedError(f"fused activation {activation}")
 
 
 def input_radius(integer_bits: int, left_shift: int, total_bits: int = 31) -> int:

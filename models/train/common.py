@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
@@ -84,7 +86,7 @@ def fit(model: Any, x: np.ndarray, y: Any, x_val: np.ndarray, y_val: Any, cfg: F
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle 0..n-1 with `seed` and split off `val_fraction` of them (at least one) for validation."""
     if n < 2:
-        raise ValueError(f"need at least 2 samples to split off a validation set, got {n}")
+        raise InputError(f"need at least 2 samples to split off a validation set, got {n}")
     perm = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, int(round(n * val_fraction))))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])

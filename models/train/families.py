@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgeloop import InputError
+
 
 @dataclass(frozen=True)
 class ImagePreset:
@@ -41,12 +43,12 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
     from keras import layers
 
     if input_size % (2 ** (depth + 1)):
-        raise ValueError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
+        raise InputError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
     if width < 1 or depth < 1:
-        raise ValueError("width and depth must be at least 1")
+        raise InputError("width and depth must be at least 1")
     cap = max_channels or 4 * width
     if cap < width:
-        raise ValueError(f"max_channels {cap} is below the stem width {width}")
+        raise InputError(f"max_channels {cap} is below the stem width {width}")
 
     def conv_bn_relu(x: Any, ch: int, stride: int) -> Any:
         x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False)(x)
@@ -73,7 +75,7 @@ def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: i
     from keras import layers
 
     if width < 2 or depth < 1:
-        raise ValueError("width must be at least 2 and depth at least 1")
+        raise InputError("width must be at least 2 and depth at least 1")
     inp = keras.Input((n_features,), name="features")
     x = inp
     units = width

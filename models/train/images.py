@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imagesets import load_image_set
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
@@ -21,7 +22,7 @@ if TYPE_CHECKING:
 def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[np.ndarray, ...], ...]:
     """(train, val, test) tuples of arrays; a missing val or test split is carved out of train, seeded."""
     if "train" not in data:
-        raise ValueError("the image set has no training images (split 'train')")
+        raise InputError("the image set has no training images (split 'train')")
     train = data["train"]
     for split, salt in (("test", 101), ("val", 202)):
         if split not in data:
@@ -44,12 +45,12 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     data, labels = load_image_set(req.data, size, color, seed=req.seed, raw=True, values="fill")
     labels = labels_json(labels)
     if len(labels) < 2:
-        raise ValueError(f"need at least two classes to train a classifier, found {labels}")
+        raise InputError(f"need at least two classes to train a classifier, found {labels}")
     (x, y, fill), (x_val, y_val, fill_val), (x_test, y_test, _) = _splits(data, req.seed)
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
-        raise ValueError(f"no training images for class(es) {missing}; record or generate some first")
+        raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
                             max_channels=req.max_channels or preset.max_channels * width // preset.width, name=req.name)
     use_fill = bool(np.isfinite(fill).any())

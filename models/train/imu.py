@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imu import ACTIVITY_LABELS, FALL_EVENT, FALL_LABELS
 from edgeloop.models.data.imu_csv import CHANNELS, ImuRecording, find_imu_csvs, read_imu_csv
 from edgeloop.models.features import FeatureNorm, extract_features, window_starts
@@ -140,7 +141,7 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     recs = [read_imu_csv(p) for p in find_imu_csvs(req.data)]
     rates = {r.rate_hz for r in recs}
     if len(rates) != 1:
-        raise ValueError(f"recordings have different sample rates {sorted(rates)} Hz; train on one rate at a time")
+        raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; train on one rate at a time")
     rate = rates.pop()
     d_window, d_hop, width, depth, epochs = IMU_DEFAULTS.get(req.task, (int(2 * rate), int(rate), 32, 2, 80))
     window, hop = req.window or d_window, req.hop or d_hop
@@ -178,11 +179,11 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     (x, y), (x_val, y_val), (x_test, y_test) = (sets[s].arrays(n_feat) for s in ("train", "val", "test"))
     for split, arr in (("train", y), ("val", y_val), ("test", y_test)):
         if len(arr) == 0:
-            raise ValueError(f"no labeled {window}-sample windows in the {split} split; record longer sessions "
+            raise InputError(f"no labeled {window}-sample windows in the {split} split; record longer sessions "
                              "or lower --window")
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
-        raise ValueError(f"no training windows of class(es) {[labels[i] for i in np.flatnonzero(counts == 0)]}")
+        raise InputError(f"no training windows of class(es) {[labels[i] for i in np.flatnonzero(counts == 0)]}")
     norm = FeatureNorm.fit(x)
     xn, xn_val, xn_test = norm.apply(x), norm.apply(x_val), norm.apply(x_test)
     model = build_feature_mlp(n_feat, len(labels), width=req.width or width, depth=req.depth or depth,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from edgeloop import InputError, MissingFileError
 from edgeloop.models.train.families import IMAGE_PRESETS
 
 TASKS: dict[str, str] = {
@@ -61,13 +62,13 @@ class TrainRequest:
 def train(req: TrainRequest) -> dict[str, Any]:
     """Run the recipe of `req.task` and return its report dict (also written to req.out)."""
     if req.task not in TASKS:
-        raise ValueError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
+        raise InputError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
     if req.task != "sine" and not req.data:
-        raise ValueError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
+        raise InputError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
                          "or point it at recorded sessions")
     for path in req.data:
         if not Path(path).exists():
-            raise FileNotFoundError(f"data path {path} does not exist")
+            raise MissingFileError(f"data path {path} does not exist")
     if req.task == "sine":
         from edgeloop.models.train.sine import train_sine
 
