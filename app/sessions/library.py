@@ -33,7 +33,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError, MissingFileError
+from edgeloop import EdgeloopError, ExistingFileError, InputError, MissingFileError
 from edgeloop.app.sessions.recording import (
     IMU_FILE,
     MANIFEST_FILE,
@@ -250,7 +250,7 @@ def merge_sessions(paths: Sequence[Path | str], out: Path | str, *, labels: Sequ
         raise SessionError("cannot merge image and IMU sessions into one set: "
                            + ", ".join(f"{s.name} ({s.kind})" for s in sessions))
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty: merge into a new folder")
+        raise ExistingFileError(f"{out} exists and is not empty: merge into a new folder")
     renames = _parse_renames(rename)
     keep = [check_label(lab) for lab in labels] if labels else None
 

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Final
 import cv2
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError
+from edgeloop import EdgeloopError, ExistingFileError, InputError
 from edgeloop.app.live.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
 from edgeloop.models.data.imu_csv import HEADER as IMU_HEADER
 from edgeloop.models.data.imu_csv import IMU_CSV_FORMAT, UNITS as IMU_UNITS
@@ -430,7 +430,7 @@ class Recorder:
             if self._state != "idle":
                 raise RuntimeError(f"this recorder was already started (state {self._state})")
             if (self.out_dir / SESSION_FILE).exists():
-                raise FileExistsError(f"{self.out_dir} already holds a recorded session; "
+                raise ExistingFileError(f"{self.out_dir} already holds a recorded session; "
                                       "record into a new folder (sessions are never overwritten)")
             try:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
