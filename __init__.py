@@ -8,6 +8,8 @@ the package so an installed edgeloop can still build the virtual boards.
 
 import contextlib as _contextlib
 import errno as _errno
+import importlib as _importlib
+from types import ModuleType as _ModuleType
 from collections.abc import Iterator as _Iterator
 from importlib import metadata as _metadata
 from pathlib import Path as _Path
@@ -53,6 +55,10 @@ class ExistingFileError(ResourceError, FileExistsError):
     """A file or folder the user named already holds data that edgeloop will not overwrite."""
 
 
+class MissingExtraError(EdgeloopError, ImportError):
+    """An optional package is not installed; the message names the extra and the pip line."""
+
+
 _OS_ADVICE: dict[int, str] = {
     _errno.ENOSPC: "the disk is full: free some space or choose another place",
     _errno.EDQUOT: "your disk quota is used up: free some space or choose another place",
@@ -92,3 +98,50 @@ def os_errors_explained(action: str) -> _Iterator[None]:
         raise
     except OSError as exc:
         raise explain_os_error(exc, action) from exc
+
+
+EXTRA_OF: dict[str, tuple[str, str]] = {
+    # top-level module: (extra that installs it, what it is called in messages)
+    "PySide6": ("gui", "Qt (PySide6)"),
+    "shiboken6": ("gui", "Qt (PySide6)"),
+    "pyqtgraph": ("gui", "pyqtgraph"),
+    "cv2": ("media", "OpenCV (cv2)"),
+    "flatbuffers": ("compile", "flatbuffers"),
+    "tflite": ("compile", "the TFLite schema package (tflite)"),
+    "tensorflow": ("train", "TensorFlow"),
+    "keras": ("train", "Keras (TensorFlow)"),
+    "tflite_micro": ("train", "TFLite Micro"),
+    "tf2onnx": ("train", "tf2onnx"),
+    "sklearn": ("train", "scikit-learn"),
+    "onnx": ("onnx", "onnx"),
+    "onnxruntime": ("onnx", "ONNX Runtime"),
+    "optuna": ("design", "Optuna"),
+    "psycopg": ("design", "psycopg"),
+}
+"""Which install extra (pyproject's optional-dependencies) provides each optional module."""
+
+
+def pip_line(extra: str) -> str:
+    """The exact command that installs `extra`, e.g. ``pip install 'edgeloop[gui]'``."""
+    return f"pip install 'edgeloop[{extra}]'"
+
+
+def require(module: str, *, needed_for: str = "") -> _ModuleType:
+    """Import the optional `module` (dotted names allowed) or raise MissingExtraError with the pip line.
+
+    Use it instead of a plain import for every package of an extra, inside the function
+    that needs it, so that the core install (numpy, pyserial, tqdm) never reaches it.
+    `needed_for` completes the message ("needed for the live GUI").
+    """
+    top = module.partition(".")[0]
+    if top not in EXTRA_OF:
+        raise KeyError(f"{top} is not an optional module; add it to edgeloop.EXTRA_OF with its extra")
+    try:
+        return _importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        if exc.name is None or exc.name.partition(".")[0] != top:
+            raise  # the package is there but one of its own dependencies is broken: not a missing extra
+        extra, what = EXTRA_OF[top]
+        purpose = f", needed for {needed_for}," if needed_for else ""
+        raise MissingExtraError(f"{what}{purpose} is not installed; it comes with the [{extra}] extra: "
+                                f"{pip_line(extra)}", name=module) from None

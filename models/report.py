@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.quantize import dequantize, io_quant_params, quantize
 
 
@@ -128,7 +129,7 @@ def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, An
 
 def draw_confusion(cm: np.ndarray, labels: Sequence[str], title: str, path: Path) -> None:
     """Draw a confusion matrix (rows true, columns predicted, shaded by row share) as a PNG."""
-    import cv2
+    cv2 = require("cv2", needed_for="the confusion-matrix PNG")
 
     cm = np.asarray(cm)
     k = len(labels)

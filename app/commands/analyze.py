@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop import require
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `analyze` subcommand."""
@@ -29,6 +31,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeloop.models.compiler.analyze import analyze, format_report
     from edgeloop.models.compiler.driver import default_name
 
+    if not args.no_tflm:
+        require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     try:
         data = args.model.read_bytes()
     except OSError as exc:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeloop import require
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
@@ -41,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Train and export; print where the files went and the float/int8 figures."""
+    require("tensorflow", needed_for="edgeloop train")  # before the data is read: say what to install first
     from edgeloop.models.train.recipes import TrainRequest, train
 
     name = args.name or args.out.name.replace("-", "_")

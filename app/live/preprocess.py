@@ -22,10 +22,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError
+from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
 
@@ -170,6 +169,7 @@ class ImagePreprocessor:
             image = image[y0:y1, x0:x1]
         if image.shape[2] == 4:
             image = image[:, :, :3]
+        cv2 = require("cv2", needed_for="image input")
         if self.channels == 1 and image.shape[2] == 3:
             image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
         elif self.channels == 3 and image.shape[2] == 1:

@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import EdgeloopError, MissingFileError
+from edgeloop import EdgeloopError, MissingFileError, require
 from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
@@ -73,7 +73,7 @@ def _label_index(label: str, model: ModelDescriptor, where: str) -> int:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
+    cv2 = require("cv2", needed_for="image validation data")
 
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -201,7 +201,7 @@ def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str
 
 # -- checks ---------------------------------------------------------------------------------------------------
 def _tflite_io(tflite: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the reference outputs of edgeloop validate")
 
     try:
         interp = runtime.Interpreter.from_bytes(bytes(tflite))

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import flatbuffers
 import numpy as np
+
+from edgeloop import require
+
+flatbuffers = require("flatbuffers", needed_for="writing .tflite files")
 
 TYPE_CODES = {"float32": 0, "int32": 2, "int64": 4, "int8": 9, "uint8": 3, "int16": 7}
 OPCODES = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
