@@ -27,12 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze and print the table or the JSON object."""
+    if not args.no_tflm:  # [train] holds TFLite Micro and the [compile] packages: one pip line covers both
+        require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     from edgeloop.models.compiler import CompileError
     from edgeloop.models.compiler.analyze import analyze, format_report
     from edgeloop.models.compiler.driver import default_name
 
-    if not args.no_tflm:
-        require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     try:
         data = args.model.read_bytes()
     except OSError as exc:
