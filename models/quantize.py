@@ -33,6 +33,8 @@ import numpy as np
 
 from edgeloop import EdgeloopError, InputError, MissingExtraError, MissingFileError, require
 
+from edgeloop.models import quantization
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
@@ -130,14 +132,13 @@ class QuantParams:
 
 
 def quantize(x: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map real values to int8 with round-half-to-even and saturation, as TFLite's QUANTIZE does."""
-    q = np.round(np.asarray(x, dtype=np.float64) / qp.scale) + qp.zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    """Map real values to int8 as TFLite's QUANTIZE does (edgeloop.models.quantization: halves away from zero)."""
+    return quantization.quantize(x, qp.scale, qp.zero_point, np.int8)
 
 
 def dequantize(q: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map int8 values back to real values."""
-    return (np.asarray(q, dtype=np.float32) - np.float32(qp.zero_point)) * np.float32(qp.scale)
+    """Map int8 values back to real values (float32, as TFLite's DEQUANTIZE returns them)."""
+    return quantization.dequantize(q, qp.scale, qp.zero_point)
 
 
 def io_quant_params(tflite: bytes) -> tuple[QuantParams, QuantParams]:

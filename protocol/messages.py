@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import ClassVar
 
-import numpy as np
 
 from edgeloop.protocol.framing import ProtocolError
 
@@ -244,13 +243,6 @@ class ModelDescriptor:
         flat = sub.unpack(f"{2 * norm_count}f")
         norms = tuple(zip(flat[0::2], flat[1::2]))
         return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop, norms)
-
-    def standardize(self, values: np.ndarray) -> np.ndarray:
-        """Apply the input standardisation (SPEC 5.3) to a flat float array of the input's size."""
-        if not self.input_norm:
-            return values
-        mean, std = (np.asarray(col, dtype=np.float32) for col in zip(*self.input_norm))
-        return (np.asarray(values, dtype=np.float32).reshape(-1) - mean) / std
 
 
 def _encode_models(models: tuple[ModelDescriptor, ...]) -> bytes:

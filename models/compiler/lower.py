@@ -17,11 +17,11 @@ from edgeloop.models.compiler.quant import (
     activation_range,
     input_radius,
     quantize_multiplier,
-    round_half_away,
     wrap_int32,
 )
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
 from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel, schema
+from edgeloop.models.quantization import round_half_away_int
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
@@ -422,7 +422,7 @@ def _relu(model: TFLiteModel, op: Operator) -> Step:
         lo, hi = activation_range(1, s_out, zp_out)
         params = dict(size=x.size, in_zp=zp_in, out_zp=zp_out, mult=mult, shift=shift, act_min=lo, act_max=hi)
     else:
-        six = max(-128, min(127, zp_in + round_half_away(float(np.float32(6.0) / np.float32(s_in)))))
+        six = max(-128, min(127, zp_in + round_half_away_int(float(np.float32(6.0) / np.float32(s_in)))))
         params = dict(size=x.size, in_zp=zp_in, out_zp=zp_in, mult=1 << 30, shift=1, act_min=zp_in,
                       act_max=six)
     return Step(op.index, op.name, "nn_requantize_s8", "nn_requant_params_t", params, [x.index], y.index,
