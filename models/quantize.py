@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError, MissingExtraError, MissingFileError, require
+from edgeloop import EdgeloopError, InputError, MissingExtraError, MissingFileError, os_errors_explained, require
 
 from edgeloop.models import quantization
 
@@ -261,14 +261,15 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                  seed: int = 0, onnx: bool = True) -> ExportResult:
     """Write the .keras, float and int8 .tflite, .onnx and meta.json files of `model` into `out_dir`."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keras_path = out / f"{name}.keras"
-    _without_optimizer(model).save(keras_path)
-    float_path = out / f"{name}_float.tflite"
-    float_path.write_bytes(to_tflite_float(model))
-    int8_path = out / f"{name}.tflite"
-    int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
-    meta_path, preprocess_path = write_meta(int8_path, meta)
+    with os_errors_explained(f"write the model files to {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        keras_path = out / f"{name}.keras"
+        _without_optimizer(model).save(keras_path)
+        float_path = out / f"{name}_float.tflite"
+        float_path.write_bytes(to_tflite_float(model))
+        int8_path = out / f"{name}.tflite"
+        int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
+        meta_path, preprocess_path = write_meta(int8_path, meta)
     onnx_path: Path | None = None
     onnx_error: str | None = None
     if onnx:
@@ -278,7 +279,8 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                 with _quiet():
                     to_onnx(model, tmp_path)
                 onnx_path = out / f"{name}.onnx"
-                onnx_path.write_bytes(tmp_path.read_bytes())
+                with os_errors_explained(f"write {onnx_path}"):
+                    onnx_path.write_bytes(tmp_path.read_bytes())
         except (ExportError, MissingExtraError) as exc:  # the other exports stand without the ONNX one
             onnx_error = str(exc)
     return ExportResult(keras_path, float_path, int8_path, meta_path, preprocess_path, onnx_path, onnx_error)

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import require
+from edgeloop import os_errors_explained, require
 from edgeloop.models import metrics
 from edgeloop.models.quantize import dequantize, io_quant_params, quantize
 
@@ -156,6 +156,11 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     optional "analysis" (compiler figures), "sizes" and "recipe".
     """
     out = Path(out_dir)
+    with os_errors_explained(f"write the training report to {out}"):
+        _write_report(out, report)
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     lines = [f"# {report['name']}: {report['task']}", ""]

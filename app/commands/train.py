@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from edgeloop import require
+from edgeloop import os_errors_explained, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -47,12 +47,20 @@ def run(args: argparse.Namespace) -> int:
     from edgeloop.models.train.recipes import TrainRequest, train
 
     name = args.name or args.out.name.replace("-", "_")
-    report = train(TrainRequest(
-        task=args.task, data=list(args.data), out=args.out, seed=args.seed, name=name, arch=args.arch,
-        input_size=args.input_size, color=args.color, width=args.width, depth=args.depth,
-        max_channels=args.max_channels, epochs=args.epochs, window=args.window, hop=args.hop,
-        progress=not args.no_progress,
-    ))
+    created = not args.out.exists()
+    with os_errors_explained(f"create the output folder {args.out}"):  # now, not after the training
+        args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        report = train(TrainRequest(
+            task=args.task, data=list(args.data), out=args.out, seed=args.seed, name=name, arch=args.arch,
+            input_size=args.input_size, color=args.color, width=args.width, depth=args.depth,
+            max_channels=args.max_channels, epochs=args.epochs, window=args.window, hop=args.hop,
+            progress=not args.no_progress,
+        ))
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # a failed run leaves no empty folder behind
+        raise
     fl, q = report["float"], report["int8"]
     if "accuracy" in fl:
         print(f"{name}: float accuracy {100 * fl['accuracy']:.2f} %, int8 {100 * q['accuracy']:.2f} % "

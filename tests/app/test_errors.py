@@ -129,3 +129,16 @@ def test_compile_into_an_unusable_folder_is_a_user_error(tmp_path, capsys: pytes
     err = capsys.readouterr().err
     assert err.startswith(f"edgeloop: error: cannot write the C files to {tmp_path / 'file' / 'out'}: ")
     assert "is a file, not a folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["dataset", "synth", "imu", "--task", "fall", "--no-progress"],
+                                  ["train", "--task", "imu", "--data", "missing", "--no-progress"]],
+                         ids=["dataset", "train"])
+def test_output_folder_under_a_file_is_a_user_error(argv: list[str], tmp_path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "out"
+    assert cli.main([*argv, "--out", str(out)]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("edgeloop: error: cannot create ") and str(out) in err and "Traceback" not in err
+    assert "is a file, not a folder" in err
