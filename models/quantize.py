@@ -31,7 +31,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError, MissingFileError
+from edgeloop import EdgeloopError, InputError, MissingExtraError, MissingFileError, os_errors_explained, require
+
+from edgeloop.models import quantization
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -142,19 +144,18 @@ class QuantParams:
 
 
 def quantize(x: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map real values to int8 with round-half-to-even and saturation, as TFLite's QUANTIZE does."""
-    q = np.round(np.asarray(x, dtype=np.float64) / qp.scale) + qp.zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    """Map real values to int8 as TFLite's QUANTIZE does (edgeloop.models.quantization: halves away from zero)."""
+    return quantization.quantize(x, qp.scale, qp.zero_point, np.int8)
 
 
 def dequantize(q: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map int8 values back to real values."""
-    return (np.asarray(q, dtype=np.float32) - np.float32(qp.zero_point)) * np.float32(qp.scale)
+    """Map int8 values back to real values (float32, as TFLite's DEQUANTIZE returns them)."""
+    return quantization.dequantize(q, qp.scale, qp.zero_point)
 
 
 def io_quant_params(tflite: bytes) -> tuple[QuantParams, QuantParams]:
     """Return the (input, output) quantization of a single-input, single-output int8 model."""
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the int8 export")
 
     interp = runtime.Interpreter.from_bytes(tflite)
     pairs = []
@@ -175,7 +176,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _converter(model: Any) -> Any:
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="the int8 export")
 
     return tf.lite.TFLiteConverter.from_keras_model(model)
 
@@ -196,7 +197,7 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
     the batch axis removed (N, ...); up to `max_samples` of them, drawn with
     `seed`, calibrate every activation range. Input and output are int8.
     """
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="the int8 export")
 
     rep = np.asarray(representative, dtype=np.float32)
     if rep.ndim < 2 or len(rep) == 0:
@@ -226,14 +227,11 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
 def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
     """Export a Keras model to ONNX through tf2onnx.
 
-    Raises ExportError naming the cause when tf2onnx is missing or cannot
-    convert the model; nothing is written in that case.
+    Raises MissingExtraError when tf2onnx is missing and ExportError when it cannot
+    convert the model; nothing is written in either case.
     """
-    try:
-        import tf2onnx
-    except ImportError as exc:
-        raise ExportError("ONNX export needs tf2onnx: pip install tf2onnx") from exc
-    import tensorflow as tf
+    tf2onnx = require("tf2onnx", needed_for="the ONNX export")
+    tf = require("tensorflow", needed_for="the int8 export")
 
     spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input")]
     fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
@@ -246,7 +244,7 @@ def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
 
 def _without_optimizer(model: Any) -> Any:
     """A copy of `model` with the same weights but no optimizer state (a third of a compiled .keras file)."""
-    import keras
+    keras = require("keras", needed_for="the int8 export")
 
     if getattr(model, "optimizer", None) is None:
         return model
@@ -275,14 +273,15 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                  seed: int = 0, onnx: bool = True) -> ExportResult:
     """Write the .keras, float and int8 .tflite, .onnx and meta.json files of `model` into `out_dir`."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keras_path = out / f"{name}.keras"
-    _without_optimizer(model).save(keras_path)
-    float_path = out / f"{name}_float.tflite"
-    float_path.write_bytes(to_tflite_float(model))
-    int8_path = out / f"{name}.tflite"
-    int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
-    meta_path, preprocess_path = write_meta(int8_path, meta)
+    with os_errors_explained(f"write the model files to {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        keras_path = out / f"{name}.keras"
+        _without_optimizer(model).save(keras_path)
+        float_path = out / f"{name}_float.tflite"
+        float_path.write_bytes(to_tflite_float(model))
+        int8_path = out / f"{name}.tflite"
+        int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
+        meta_path, preprocess_path = write_meta(int8_path, meta)
     onnx_path: Path | None = None
     onnx_error: str | None = None
     if onnx:
@@ -292,8 +291,9 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                 with _quiet():
                     to_onnx(model, tmp_path)
                 onnx_path = out / f"{name}.onnx"
-                onnx_path.write_bytes(tmp_path.read_bytes())
-        except ExportError as exc:
+                with os_errors_explained(f"write {onnx_path}"):
+                    onnx_path.write_bytes(tmp_path.read_bytes())
+        except (ExportError, MissingExtraError) as exc:  # the other exports stand without the ONNX one
             onnx_error = str(exc)
     return ExportResult(keras_path, float_path, int8_path, meta_path, preprocess_path, onnx_path, onnx_error)
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 
 
 @contextlib.contextmanager
@@ -30,7 +30,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 def _interpreter(tflite_bytes: bytes, arena_size: int | None = None, model=None):
     """A TFLM interpreter; `model` (the parsed flatbuffer) saves parsing it again when the caller has it."""
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro reference")
 
     if arena_size is None:
         # Every activation tensor twice over plus the package's own heuristic: always enough.

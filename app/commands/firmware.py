@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from edgeloop import EdgeloopError, InputError, MissingFileError
+from edgeloop import EdgeloopError, InputError, MissingFileError, os_errors_explained
 
 FLASH_BOARD = "nucleo-h743zi2"
 FLASH_ADDRESS = "0x08000000"
@@ -82,8 +82,9 @@ def flash(elf: Path, binary: Path, method: str = "auto") -> str:
             raise FlashError("no ST-LINK drive is mounted (look for NOD_H743ZI2): plug the board's ST-LINK USB "
                              "port in and mount the drive, or use --method st-flash/openocd")
         target = drive / binary.name
-        shutil.copyfile(binary, target)
-        os.sync()
+        with os_errors_explained(f"copy {binary} onto the ST-LINK drive {drive}"):
+            shutil.copyfile(binary, target)
+            os.sync()
         return f"copied {binary} to {target}; the ST-LINK programs the board and resets it"
     if method in ("auto", "st-flash") and shutil.which("st-flash"):
         cmd = ["st-flash", "--reset", "write", str(binary), FLASH_ADDRESS]

@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from edgeloop import InputError
+from edgeloop import InputError, os_errors_explained
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -113,7 +113,9 @@ def run_merge(args: argparse.Namespace) -> int:
     from edgeloop.app.sessions.library import merge_sessions
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
-    m = merge_sessions(args.paths, args.out, labels=labels, rename=_renames(args.rename))
+    renames = _renames(args.rename)
+    with os_errors_explained(f"merge the sessions into {args.out}"):
+        m = merge_sessions(args.paths, args.out, labels=labels, rename=renames)
     counts = ", ".join(f"{k}: {v}" for k, v in m.counts.items())
     unit = "images" if m.kind == "image" else "IMU samples"
     print(f"merged {len(m.sessions)} session(s) into {m.out}: {sum(m.counts.values())} {unit} ({counts})"

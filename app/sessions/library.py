@@ -30,10 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError, MissingFileError
+from edgeloop import EdgeloopError, ExistingFileError, InputError, MissingFileError, require
 from edgeloop.app.sessions.recording import (
     IMU_FILE,
     MANIFEST_FILE,
@@ -250,7 +249,7 @@ def merge_sessions(paths: Sequence[Path | str], out: Path | str, *, labels: Sequ
         raise SessionError("cannot merge image and IMU sessions into one set: "
                            + ", ".join(f"{s.name} ({s.kind})" for s in sessions))
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty: merge into a new folder")
+        raise ExistingFileError(f"{out} exists and is not empty: merge into a new folder")
     renames = _parse_renames(rename)
     keep = [check_label(lab) for lab in labels] if labels else None
 
@@ -406,6 +405,7 @@ class SessionReplaySource(Source):
         if self.session.kind == "image":
             entry = self.session.records[pos]
             file = self.session.path / entry["file"]
+            cv2 = require("cv2", needed_for="image sessions")
             image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
             if image is None:
                 raise SessionError(f"cannot read {file}: the PNG is damaged")

@@ -44,10 +44,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import cv2
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError
+from edgeloop import EdgeloopError, ExistingFileError, InputError, require
 from edgeloop.app.live.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
 from edgeloop.models.data.imu_csv import HEADER as IMU_HEADER
 from edgeloop.models.data.imu_csv import IMU_CSV_FORMAT, UNITS as IMU_UNITS
@@ -430,7 +429,7 @@ class Recorder:
             if self._state != "idle":
                 raise RuntimeError(f"this recorder was already started (state {self._state})")
             if (self.out_dir / SESSION_FILE).exists():
-                raise FileExistsError(f"{self.out_dir} already holds a recorded session; "
+                raise ExistingFileError(f"{self.out_dir} already holds a recorded session; "
                                       "record into a new folder (sessions are never overwritten)")
             try:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -559,6 +558,7 @@ class Recorder:
         rel = f"{label}/{number:06d}.png"
         folder = self.out_dir / label
         folder.mkdir(exist_ok=True)
+        cv2 = require("cv2", needed_for="image recordings")
         bgr = image if image.ndim == 2 or image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         ok, png = cv2.imencode(".png", bgr)
         if not ok:

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from edgeloop.models.compiler.errors import UnsupportedError
+from edgeloop.models.quantization import round_half_away_int
 
 INT8_MIN, INT8_MAX = -128, 127
 
@@ -28,17 +29,12 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     return m, shift
 
 
-def round_half_away(x: float) -> int:
-    """C's round()/roundf(): halves go away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
-
-
 def activation_range(activation: int, scale: float, zero_point: int) -> tuple[int, int]:
     """TFLM CalculateActivationRangeQuantized for int8 (float32 division, as TFLM does)."""
     s = np.float32(scale)
 
     def q(x: float) -> int:
-        return int(zero_point) + round_half_away(float(np.float32(x) / s))
+        return int(zero_point) + round_half_away_int(float(np.float32(x) / s))
 
     if activation == 0:  # NONE
         return INT8_MIN, INT8_MAX

@@ -36,10 +36,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgeloop import InputError, ResourceError
+from edgeloop import InputError, ResourceError, require
+
+cv2 = require("cv2", needed_for="the synthetic bottle images")
 
 NO_BOTTLE = "no_bottle"
 FILL_LABELS: tuple[str, ...] = ("no_bottle", "empty", "low", "half", "full")

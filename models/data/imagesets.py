@@ -21,10 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from edgeloop import InputError, MissingFileError
+from edgeloop import InputError, MissingFileError, require
 
 IMAGE_SET_FORMAT = "edgeloop-image-set v1"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -120,6 +119,7 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
 def load_image(path: Path, size: int, color: str, raw: bool = False) -> np.ndarray:
     """Read an image file resized to size×size, shape (size, size, 1|3) in RGB order:
     float32 in [0, 1], or uint8 pixels when `raw`."""
+    cv2 = require("cv2", needed_for="image data sets")
     flag = cv2.IMREAD_GRAYSCALE if color == "gray" else cv2.IMREAD_COLOR
     img = cv2.imread(str(path), flag)
     if img is None:
@@ -135,6 +135,7 @@ def to_model_input(rgb: np.ndarray, size: int, color: str) -> np.ndarray:
 
     Gray uses OpenCV's luma weights, the same as reading the PNG in gray.
     """
+    cv2 = require("cv2", needed_for="image data sets")
     img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA) if rgb.shape[:2] != (size, size) else rgb
     if color == "gray":
         img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[..., None]

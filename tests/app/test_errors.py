@@ -108,3 +108,37 @@ def test_pipeline_forwards_the_original_exception(kit) -> None:
         frames.append(tb.tb_frame.f_code.co_name)
         tb = tb.tb_next
     assert "_read_internal" in frames
+
+
+def test_os_refusals_become_one_line_that_says_what_to_do() -> None:
+    from edgeloop import os_errors_explained
+
+    with pytest.raises(ResourceError, match=r"^cannot write the log: the disk is full: free some space") as caught:
+        with os_errors_explained("write the log"), open("/dev/full", "w") as fh:
+            fh.write("x")
+    assert caught.value.__cause__.errno == 28
+    with pytest.raises(MissingFileError, match=r"cannot read the model /nonexistent/m\.tflite: it does not exist"):
+        with os_errors_explained("read the model"):
+            open("/nonexistent/m.tflite", "rb")
+
+
+def test_compile_into_an_unusable_folder_is_a_user_error(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
+    model = edgeloop.PACKAGE_ROOT / "tests" / "compiler" / "fixtures" / "random_00.tflite"
+    (tmp_path / "file").write_text("not a folder")
+    assert cli.main(["compile", str(model), "--out", str(tmp_path / "file" / "out")]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith(f"edgeloop: error: cannot write the C files to {tmp_path / 'file' / 'out'}: ")
+    assert "is a file, not a folder" in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("argv", [["dataset", "synth", "imu", "--task", "fall", "--no-progress"],
+                                  ["train", "--task", "imu", "--data", "missing", "--no-progress"]],
+                         ids=["dataset", "train"])
+def test_output_folder_under_a_file_is_a_user_error(argv: list[str], tmp_path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    out = tmp_path / "file" / "out"
+    assert cli.main([*argv, "--out", str(out)]) == cli.EXIT_USER_ERROR
+    err = capsys.readouterr().err
+    assert err.startswith("edgeloop: error: cannot create ") and str(out) in err and "Traceback" not in err
+    assert "is a file, not a folder" in err
