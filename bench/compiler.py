@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 import edgeloop
+from edgeloop import require
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.analyze import arm_sizes
 from edgeloop.models.compiler.harness import harness_source, parse_result
@@ -150,7 +151,7 @@ def plain_cnn_layers() -> dict[str, bytes]:
 
 def plain_cnn_models() -> dict[str, bytes]:
     """The plain CNNs as whole Keras models, int8 post-training quantized (random weights and data)."""
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="this benchmark")
 
     from edgeloop.models.quantize import to_tflite_int8
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import edgeloop
 from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
+from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.host import kernel_sources
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
@@ -64,7 +65,7 @@ def arm_sizes(compiled: CompiledModel, optimized: bool = True) -> dict[str, int]
                "-o", str(d / "model.elf"), "-lm"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
-            raise RuntimeError(f"arm-none-eabi-gcc could not build the model:\n{proc.stderr[-3000:]}")
+            raise CompileError(f"arm-none-eabi-gcc could not build the model:\n{proc.stderr[-3000:]}")
         out = subprocess.run([size, "-A", str(d / "model.elf")], capture_output=True, text=True,
                              timeout=60).stdout
     sections = {}

@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 import edgeloop
+from edgeloop import EdgeloopError
 
 NN_DIR: Path = edgeloop.FIRMWARE_DIR / "nn"
 KERNEL_SOURCES = ("nn_ref.c", "nn_paths.c", "nn_opt_requant.c", "nn_opt_conv.c", "nn_opt_conv_small_k.c",
@@ -47,7 +48,7 @@ int el_host_invoke_with(const void *in, void *out, void *arena) {{
 """
 
 
-class HostBuildError(RuntimeError):
+class HostBuildError(EdgeloopError, RuntimeError):
     """The C compiler rejected the generated code or the kernels."""
 
 
