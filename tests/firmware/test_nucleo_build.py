@@ -171,3 +171,26 @@ def test_image_is_built_for_the_cortex_m7_fpu(image: FirmwareImage) -> None:
     assert 'Tag_CPU_name: "7E-M"' in attributes
     assert "Tag_FP_arch: FPv5/FP-D16 for ARMv8" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes
+
+
+@pytest.mark.parametrize("define,message", [
+    ("-DPORT_NUCLEO_BAUD=13000000u", "BAUD is too high for USART3"),
+    ("-DPORT_NUCLEO_BAUD=1200u", "BAUD is too low for USART3"),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=16384u", "WATCHDOG_MS must be 4 .. 16380"),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=2u", "WATCHDOG_MS must be 4 .. 16380"),
+    ("-DPORT_NUCLEO_BAUD=12500000u", None),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=16380u", None),
+])
+def test_baud_and_watchdog_out_of_range_stop_the_build(define: str, message: str | None, tmp_path: Path) -> None:
+    """BRR must be at least 16 and fit 16 bits; the IWDG1 reload must be 1 .. 4095 ticks of 4 ms."""
+    import edgeloop
+
+    fw = edgeloop.FIRMWARE_DIR
+    proc = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
+                           "-mfloat-abi=hard", define, "-I", str(fw / "core"), "-I", str(fw / "ports"),
+                           "-I", str(fw / "ports" / BOARD), "-c", str(fw / "ports" / BOARD / "port_nucleo.c"),
+                           "-o", str(tmp_path / "port.o")], capture_output=True, text=True, timeout=120)
+    if message is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
