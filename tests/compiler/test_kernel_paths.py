@@ -589,3 +589,33 @@ def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
     paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps
              if s.op == "DEPTHWISE_CONV_2D"]
     assert paths == ["rows3", "rows3", "rows3"]
+
+
+def fc_paths_model(seed: int = 17) -> bytes:
+    """Fully connected layers on the widened path for the Cortex-M7 run: 45 -> 9 (odd row count, 5
+    inputs past the last pair of groups), 9 -> 12 (one pair of groups and a 1-input tail), 12 -> 16
+    (a pair and a single group of 4), then 16 -> 5 (the direct path)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    n, s_in, zp = 45, 0.05, 3
+    x0 = x = b.tensor((1, n), scale=s_in, zero_point=zp)
+    for n_out in (9, 12, 16, 5):
+        ws = rng.uniform(0.002, 0.02, n_out)
+        wt = b.tensor((n_out, n), scale=list(ws), zero_point=[0] * n_out,
+                      data=rng.integers(-127, 128, (n_out, n)).astype(np.int8))
+        bt = b.tensor((n_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_out,
+                      data=rng.integers(-3000, 3000, n_out).astype(np.int32))
+        s_out = s_in * float(ws.mean()) * np.sqrt(n) * 10
+        zp = int(rng.integers(-20, 20))
+        y = b.tensor((1, n_out), scale=s_out, zero_point=zp)
+        b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="NONE")
+        x, n, s_in = y, n_out, s_out
+    return b.build([x0], [x])
+
+
+def test_fc_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    report = bit_exact(fc_paths_model(), count=3, seed=14)
+    paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
+    assert paths == ["widened", "widened", "widened", "direct"]

@@ -28,7 +28,7 @@ MODELS = ["random_04", "random_05", "random_20", "random_16"]
 PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "add_paths": "add_paths_model",
-    "dw_rows": "dw_rows_model",
+    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
 }
 
 
@@ -81,6 +81,8 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
 MUTATIONS = {
     "add_sign_correction": ("nn_opt_add.c", '"add    %[d], %[d], %[c], asr #31\\n\\t"', '"mov    %[d], %[d]\\n\\t"',
                             "add_paths"),
+    "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
+                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
