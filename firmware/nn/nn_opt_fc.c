@@ -12,8 +12,9 @@
 
 /* Requantize with (mult, shift) read directly, in the form chosen once per layer. */
 NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) {
+    if (fast) return rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1);
     const int32_t e[3] = {0, mult, shift};
-    return fast ? rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1) : nn_opt_rq_general(e, acc);
+    return nn_opt_rq_general(e, acc);
 }
 
 /* The fully connected layer; one copy serves both requantization forms (code size). */
@@ -21,7 +22,7 @@ NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) 
  * there is one (each group of 4 inputs stored as the pairs (0, 2), (1, 3); the tail
  * past the last full group is read from `x`), else widening each input word in registers (rows w0 and w1 may be the
  * same row for an odd last output). */
-static void fc_pair(const int8_t *x, const int16_t *col, int32_t k_len, int32_t in_offset,
+NN_INLINE void fc_pair(const int8_t *x, const int16_t *col, int32_t k_len, int32_t in_offset,
                     const int8_t *w0, const int8_t *w1, int32_t *a0, int32_t *a1) {
     int32_t s0 = *a0, s1 = *a1;
     int32_t i = 0;
