@@ -59,6 +59,24 @@ static int8_t *max_pool_2x2_row(const int8_t *x, int8_t *o, int32_t ch, int32_t 
 #endif
 }
 
+/* The window of output pixel (b, oy, ox): its first input pixel inside the image and how many
+ * rows and columns of taps lie inside (rows * cols = 0: none). */
+typedef struct {
+    const int8_t *x0;
+    int32_t rows, cols;
+} pool_window_t;
+
+static pool_window_t pool_window(const nn_pool_params_t *p, const int8_t *in, int32_t b, int32_t oy, int32_t ox) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int32_t ky0, ky1, kx0, kx1;
+    nn_valid_taps(iy0, 1, p->k_h, p->in_h, &ky0, &ky1);
+    nn_valid_taps(ix0, 1, p->k_w, p->in_w, &kx0, &kx1);
+    const int inside = ky1 > ky0 && kx1 > kx0;
+    const pool_window_t w = {inside ? in + ((b * p->in_h + iy0 + ky0) * p->in_w + ix0 + kx0) * p->channels : in,
+                             inside ? ky1 - ky0 : 0, inside ? kx1 - kx0 : 0};
+    return w;
+}
+
 /* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
  * window starts from its first valid tap (the reference starts from -128, the same
  * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
@@ -92,22 +110,16 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
         return;
     }
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * in_h * row_step;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            nn_valid_taps(iy0, 1, p->k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0, kx1;
-                nn_valid_taps(ix0, 1, p->k_w, in_w, &kx0, &kx1);
+                const pool_window_t win = pool_window(p, in, b, oy, ox);
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
-                if (ky0 >= ky1 || kx0 >= kx1) {   /* no input under the window: the reference's -128 */
+                if (win.rows == 0) {   /* no input under the window: the reference's -128 */
                     for (int32_t c = 0; c < ch; ++c) o[c] = (int8_t)(lo > -128 ? lo : -128);
                     continue;
                 }
-                const int8_t *x0 = img + (iy0 + ky0) * row_step + (ix0 + kx0) * ch;
-                const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                const int8_t *x0 = win.x0;
+                const int32_t rows = win.rows, cols = win.cols;
                 int32_t c = 0;
                 if (rows == 2 && cols == 2) {   /* the usual 2x2 window, unrolled */
                     for (; c + 4 <= ch; c += 4) {
@@ -150,25 +162,19 @@ NN_INLINE int8_t avg_out(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
  * elements). A lane holds 256 int8 values without overflow; longer windows are summed in chunks
  * of 256 taps into int32. */
 void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
-    const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w, row_step = in_w * ch;
+    const int32_t ch = p->channels, in_w = p->in_w, row_step = in_w * ch;
     const int32_t lo = p->act_min, hi = p->act_max;
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * in_h * row_step;
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
-            int32_t ky0, ky1;
-            nn_valid_taps(iy0, 1, p->k_h, in_h, &ky0, &ky1);
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
-                int32_t kx0, kx1;
-                nn_valid_taps(ix0, 1, p->k_w, in_w, &kx0, &kx1);
+                const pool_window_t win = pool_window(p, in, b, oy, ox);
                 int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
-                const int32_t rows = ky1 - ky0, cols = kx1 - kx0, count = rows * cols;
-                if (count <= 0) {   /* no input under the window: the reference's 0, clamped */
+                const int32_t rows = win.rows, cols = win.cols, count = rows * cols;
+                if (count == 0) {   /* no input under the window: the reference's 0, clamped */
                     for (int32_t c = 0; c < ch; ++c) o[c] = (int8_t)clamp_s8(0, lo, hi);
                     continue;
                 }
-                const int8_t *x0 = img + (iy0 + ky0) * row_step + (ix0 + kx0) * ch;
+                const int8_t *x0 = win.x0;
                 /* a window spanning whole rows (a global pool) is one run of count pixels */
                 const int32_t runs = cols == in_w ? 1 : rows, run = cols == in_w ? count : cols;
                 int32_t c = 0;
