@@ -91,9 +91,12 @@ bool nn_features_quantize(const float *features, const float *mean, const float 
     }
     for (uint32_t i = 0; i < n; ++i) {
         const float z = (features[i] - mean[i]) * inv_std[i];
-        long q = lrintf(z / scale) + (long)zero_point; /* lrintf rounds half to even in the default mode */
-        q = q < -128 ? -128 : (q > 127 ? 127 : q);
-        out[i] = (int8_t)q;
+        /* halves away from zero, as the host and nn_quantize_f32_s8 round (roundf); clamped as a float
+         * first so that a huge value or NaN never reaches the integer conversion */
+        float r = roundf(z / scale) + (float)zero_point;
+        r = r > -128.0f ? r : -128.0f; /* NaN compares false: -128 */
+        r = r < 127.0f ? r : 127.0f;
+        out[i] = (int8_t)(int32_t)r;
     }
     return true;
 }

@@ -69,7 +69,8 @@ bool nn_features_sliding(const float *samples, uint32_t n_samples, uint32_t chan
 
 /*
  * Standardise and quantize n features for an int8 model input:
- * q = clamp(round_half_even(((f - mean) * inv_std) / scale) + zero_point, -128, 127).
+ * q = clamp(round_half_away_from_zero(((f - mean) * inv_std) / scale) + zero_point, -128, 127)
+ * (C's roundf, as the host's quantization and nn_quantize_f32_s8 round; NaN gives -128).
  * mean and inv_std come from the model's meta.json feature_norm (inv_std = 1/std).
  */
 bool nn_features_quantize(const float *features, const float *mean, const float *inv_std, uint32_t n,

@@ -119,3 +119,17 @@ def test_c_quantize_matches_host_quantize(features_lib: ctypes.CDLL) -> None:
     # the C side multiplies by 1/std in float32: allow one step where a value sits on a rounding edge
     assert np.abs(out.astype(int) - expected).max() <= 1
     assert np.mean(out.astype(int) == expected) > 0.9
+
+
+def test_c_quantize_rounds_ties_away_from_zero_like_the_host(features_lib: ctypes.CDLL) -> None:
+    """z / scale exactly on .5 (scale 0.5, z = k / 4): halves go away from zero, as in models.quantization;
+    NaN and huge values saturate instead of reaching an undefined float-to-int conversion."""
+    from edgeloop.models.quantization import quantize as host_quantize
+
+    f = np.array([0.25, -0.25, 0.75, -0.75, 1.25, -1.25, 63.75, -64.25, 1e30, -1e30, np.nan], np.float32)
+    mean, inv_std = np.zeros_like(f), np.ones_like(f)
+    out = np.zeros(len(f), np.int8)
+    assert features_lib.nn_features_quantize(as_f32p(f), as_f32p(mean), as_f32p(inv_std), len(f), 0.5, 0,
+                                             out.ctypes.data_as(ctypes.POINTER(ctypes.c_int8)))
+    assert out[:10].tolist() == host_quantize(f[:10], 0.5, 0).tolist() == [1, -1, 2, -2, 3, -3, 127, -128, 127, -128]
+    assert out[10] == -128
