@@ -37,7 +37,8 @@ from edgeloop.models import quantization
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
+INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features", "timeseries-window", "timeseries-features")
+WINDOWED_KINDS = ("imu-window", "imu-features", "timeseries-window", "timeseries-features")
 META_SUFFIX = ".meta.json"
 PREPROCESS_SUFFIX = ".preprocess.json"
 
@@ -63,15 +64,20 @@ class ModelMeta:
 
     labels: tuple[str, ...]
     input_kind: str
-    sample_rate_hz: int = 0
+    sample_rate_hz: float = 0
     window: int = 0
     hop: int = 0
     preprocess: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] | None = None  # edgeloop.models.decision.DecisionRule.to_json(); None: none
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
             raise InputError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
-        imu = self.input_kind.startswith("imu-")
+        if self.decision is not None:
+            from edgeloop.models.decision import DecisionRule
+
+            DecisionRule.from_json(self.decision, "ModelMeta.decision")
+        imu = self.input_kind in WINDOWED_KINDS
         if imu and (self.sample_rate_hz <= 0 or self.window <= 0 or self.hop <= 0):
             raise InputError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
         if not imu and (self.sample_rate_hz or self.window or self.hop):
@@ -79,8 +85,13 @@ class ModelMeta:
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object written to `NAME.meta.json`."""
-        return {"labels": list(self.labels), "input_kind": self.input_kind,
-                "sample_rate_hz": int(self.sample_rate_hz), "window": int(self.window), "hop": int(self.hop)}
+        rate = float(self.sample_rate_hz)
+        obj: dict[str, Any] = {"labels": list(self.labels), "input_kind": self.input_kind,
+                               "sample_rate_hz": int(rate) if rate.is_integer() else rate,
+                               "window": int(self.window), "hop": int(self.hop)}
+        if self.decision is not None:
+            obj["decision"] = dict(self.decision)
+        return obj
 
     @classmethod
     def from_json(cls, data: dict[str, Any], preprocess: dict[str, Any] | None = None) -> "ModelMeta":
@@ -88,9 +99,10 @@ class ModelMeta:
         missing = {"labels", "input_kind"} - data.keys()
         if missing:
             raise InputError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
+        rate = float(data.get("sample_rate_hz", 0))
         return cls(labels=tuple(data["labels"]), input_kind=data["input_kind"],
-                   sample_rate_hz=int(data.get("sample_rate_hz", 0)), window=int(data.get("window", 0)),
-                   hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}))
+                   sample_rate_hz=int(rate) if rate.is_integer() else rate, window=int(data.get("window", 0)),
+                   hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}), decision=data.get("decision"))
 
 
 def meta_paths(tflite_path: Path) -> tuple[Path, Path]:

@@ -65,7 +65,7 @@ def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_wheel_installs_and_imports(wheel: Path, tmp_path: Path) -> None:
     names = zipfile.ZipFile(wheel).namelist()
     assert "edgeloop/protocol/SPEC.md" in names and "edgeloop/protocol/vectors/vectors.json" in names
-    assert "edgeloop/firmware/ports/port.h" in names and "edgeloop/firmware/nn/nn_model.h" in names
+    assert "edgeloop/firmware/core/port.h" in names and "edgeloop/firmware/nn/nn_model.h" in names
     assert not any(n.startswith(("edgeloop/tests/", "edgeloop/bench/", "edgeloop/.venv")) for n in names)
 
     target = tmp_path / "site"
@@ -73,7 +73,7 @@ def test_wheel_installs_and_imports(wheel: Path, tmp_path: Path) -> None:
     assert install.returncode == 0, install.stderr
     env = {**os.environ, "PYTHONPATH": str(target)}
     probe = ("import edgeloop, importlib; [importlib.import_module(m) for m in %r]; "
-             "print(edgeloop.__file__); print((edgeloop.FIRMWARE_DIR / 'ports' / 'port.h').is_file())") % (SUBPACKAGES,)
+             "print(edgeloop.__file__); print((edgeloop.FIRMWARE_DIR / 'core' / 'port.h').is_file())") % (SUBPACKAGES,)
     result = _run(sys.executable, "-c", probe, cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
     location, has_firmware = result.stdout.split()

@@ -91,9 +91,12 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     else:
         labels = _default_labels(graph)
     inp = model.tensors[graph.input]
-    if meta.input_norm and len(meta.input_norm) != inp.size:
+    per_channel = meta.norm_mode == 1  # SPEC.md §9.3: one (mean, std) per channel (the input's last axis)
+    expected = int(inp.shape[-1]) if per_channel else inp.size
+    if meta.input_norm and len(meta.input_norm) != expected:
         raise CompileError(f"input_norm has {len(meta.input_norm)} (mean, std) pairs, but the model input has "
-                           f"{inp.size} elements (shape {list(inp.shape)}); give one pair per input element")
+                           f"{expected} {'channels' if per_channel else 'elements'} (shape {list(inp.shape)}); "
+                           f"give one pair per input {'channel' if per_channel else 'element'}")
     macc = sum(s.macc for s in graph.steps)
     cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
     lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels) + 8 * len(meta.input_norm)

@@ -219,7 +219,7 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         act_min=act_min, act_max=act_max, weights="weights", bias="bias" if bias is not None else None,
         mult="mult", shift="shift", per_channel=per_channel, wide_weights=0,
     )
-    scratch = depthwise_scratch_bytes(params) if depthwise else conv_scratch_bytes(params, shift)
+    scratch = depthwise_scratch_bytes(params, shift) if depthwise else conv_scratch_bytes(params, shift)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
     return Step(op.index, op.name, kernel, "nn_conv_params_t", params, [x.index], y.index, consts,
                 macc=macc, scratch_bytes=scratch)
@@ -255,7 +255,7 @@ def _fully_connected(model: TFLiteModel, op: Operator) -> Step:
                   bias="bias" if bias is not None else None, mult="mult", shift="shift",
                   per_channel=per_channel)
     return Step(op.index, op.name, "nn_fc_s8", "nn_fc_params_t", params, [x.index], y.index, consts,
-                macc=batches * in_f * out_f, scratch_bytes=fc_scratch_bytes(params))
+                macc=batches * in_f * out_f, scratch_bytes=fc_scratch_bytes(params, shift))
 
 
 def _pool(model: TFLiteModel, op: Operator) -> Step:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -51,10 +52,12 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
         raise InputError(f"no training images for class(es) {missing}; record or generate some first")
+    max_channels = req.max_channels or preset.max_channels * width // preset.width
+    epochs = req.epochs or preset.epochs
     model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
-                            max_channels=req.max_channels or preset.max_channels * width // preset.width, name=req.name)
+                            max_channels=max_channels, name=req.name)
     use_fill = bool(np.isfinite(fill).any())
-    cfg = FitConfig(epochs=req.epochs or preset.epochs, batch_size=64, learning_rate=4e-3, patience=8,
+    cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,
                     # Keras weighs classes of single-output models only; bottle sets are balanced anyway
                     class_weight=None if use_fill else
@@ -73,7 +76,8 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
     rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
-                     preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}})
+                     preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
+                     decision=req.decision)
     task = "bottle fill level" if req.task == "bottles" else "image classification"
     return finish(model, name=req.name, task=task, out_dir=req.out, meta=meta, representative=rep,
                   x_test=x_test.astype(np.float32) / 255.0, y_test=y_test, seed=req.seed, recipe=[req.command()],
@@ -83,4 +87,6 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                               f"(input {size}×{size} {color}, width {width}, depth {depth}).",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch,
-                        "input": {"size": size, "color": color, "width": width, "depth": depth}})
+                        "input": {"size": size, "color": color, "width": width, "depth": depth}},
+                  resolved=replace(req.recipe(), family="image-cnn", input_size=size, color=color, width=width,
+                                   depth=depth, max_channels=max_channels, epochs=epochs))

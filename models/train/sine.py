@@ -33,7 +33,8 @@ def build_sine_model(hidden: int = 16) -> Any:
 
 
 def train_sine(out_dir: Path, seed: int = 0, epochs: int = 400, n_train: int = 4000,
-               recipe: Sequence[str] = (), progress: bool = True, name: str = "sine") -> dict[str, Any]:
+               recipe: Sequence[str] = (), progress: bool = True, name: str = "sine",
+               resolved: Any = None) -> dict[str, Any]:
     """Train, export and report the sine model into `out_dir`."""
     setup_tensorflow(seed)
     x, y = sine_data(n_train, seed)
@@ -48,6 +49,6 @@ def train_sine(out_dir: Path, seed: int = 0, epochs: int = 400, n_train: int = 4
     meta = ModelMeta(labels=("y",), input_kind="tensor")
     return finish(model, name=name, task="sine", out_dir=out_dir, meta=meta, representative=rep,
                   x_test=x_test, y_test=y_test, seed=seed, recipe=recipe, history=hist, regression=True,
-                  evaluated_on="1000 fresh points x ~ U[0, 2π)",
+                  evaluated_on="1000 fresh points x ~ U[0, 2π)", resolved=resolved,
                   description="Regression of y = sin(x) for x in [0, 2π]: the smallest model that exercises "
                               "the whole int8 path (quantize, dense, ReLU, requantize, dequantize).")
