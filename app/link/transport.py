@@ -167,9 +167,23 @@ def open_serial(url: str, *, baudrate: int = DEFAULT_BAUD, timeout: float = 0.05
     return port
 
 
+UNPACED_BYTE_RATE = 1_000_000.0
+"""Bytes/s assumed for links with no baud rate of their own (TCP, pty, loop), SPEC 1.1 §4."""
+
+
+def has_no_baud_rate(url: str) -> bool:
+    """True for TCP sockets, loopbacks and pseudo-terminals: links whose speed no baud rate sets."""
+    return url.startswith(("socket://", "loop://")) or url.startswith("/dev/pts/")
+
+
 def open_transport(url: str, *, baudrate: int | None = None, timeout: float = 0.05) -> Transport:
-    """Open `url` as a Transport; `baudrate` sets a real port's speed and the wire-time estimate for URLs."""
+    """Open `url` as a Transport; `baudrate` sets a real port's speed and the wire-time estimate for URLs.
+
+    Without `baudrate`, a TCP, loop or pty link is taken as unpaced (SPEC 1.1 §4: 1,000,000 bytes/s for
+    timeout estimates); a serial port gets the default UART speed.
+    """
     baud = baudrate or DEFAULT_BAUD
     port = open_serial(url, baudrate=baud, timeout=timeout)
-    return Transport(port, url, byte_rate=baud / 10.0)
+    rate = UNPACED_BYTE_RATE if baudrate is None and has_no_baud_rate(url) else baud / 10.0
+    return Transport(port, url, byte_rate=rate)
 
