@@ -191,6 +191,8 @@ class SessionStats:
     unmatched_replies: int = 0
     device_notices: int = 0  # ERRORs with seq 0 (SPEC 1.1 §3): e.g. a frame too large, never a request's
     lost_by_order: int = 0  # retries sent at once because a later request was answered first
+    late_accepted: int = 0  # replies to a retired attempt that completed their still-open request
+    busy_resends: int = 0  # requests resent after ERROR BUSY
     reconnects: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
@@ -217,6 +219,8 @@ class _Pending:
     fixed_timeout: bool = False  # the caller chose the timeout: do not adapt it on retries
     seq: int = 0  # the sequence number of the current attempt
     order: int = 0  # position of the current attempt in the write order (loss by order)
+    earlier: list[tuple[int, int, float]] = field(default_factory=list)  # (seq, order, sent_at) of retired attempts
+    busy_resends: int = 0  # BUSY answers resent (they do not use up retries)
 
 
 class _RttEstimator:
@@ -276,6 +280,7 @@ class Session:
         self._rtt: dict[object, _RttEstimator] = {}
         self._pending: dict[int, _Pending] = {}
         self._retired: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self._owners: dict[int, _Pending] = {}  # retired attempt seq -> its request, while that is unanswered
         self._seq = 0
         self._transport: Transport | None = None
         self._decoder = Decoder()
@@ -800,21 +805,24 @@ class Session:
                 self._emit_log(message)
             return
         failed: list[_Pending] = []
+        busy = isinstance(message, Error) and message.code == ErrorCode.BUSY
         with self._lock:
             pending = self._pending.pop(frame.seq, None)
+            order = pending.order if pending is not None else 0
             if pending is None:
-                self._counts["late" if frame.seq in self._retired else "unmatched"] += 1
-                return
+                pending, order = self._late_owner_locked(frame.seq, busy)
+                if pending is None:
+                    return
             self._credit_free.notify_all()
             self._consecutive_failures = 0
-            busy = isinstance(message, Error) and message.code == ErrorCode.BUSY
             if not busy:
-                failed = self._lost_by_order_locked(pending.order)
+                failed = self._lost_by_order_locked(order)
             if busy:
-                if pending.retries_left > 0:
-                    pending.retries_left -= 1
-                    self._counts["retries"] += 1
-                    self._retire(frame.seq)
+                if pending.busy_resends < self.MAX_BUSY_RESENDS:
+                    # The board is alive but full (it still held an attempt we had given up on): resend.
+                    pending.busy_resends += 1
+                    self._counts["busy_resends"] += 1
+                    self._retire_attempt(pending)
                     self._send_locked(self._next_seq(), pending)
                     return
                 self._counts["device_errors"] += 1
@@ -843,6 +851,7 @@ class Session:
         if error is not None:
             self._fail(pending, error)
         else:
+            self._forget_attempts(pending)
             pending.future.set_result(Reply(message, frame.seq, pending.request, pending.submitted_at,
                                             pending.granted_at, pending.sent_at, now, pending.attempts, len(pending.wire),
                                             frame.wire_size))
@@ -856,6 +865,32 @@ class Session:
         if pending is not None:
             self._fail(pending, LinkError(f"bad reply to {type(pending.request).__name__}: {event}"))
 
+    MAX_BUSY_RESENDS = 8
+
+    def _late_owner_locked(self, seq: int, busy: bool) -> tuple[_Pending | None, int]:
+        """A reply to a retired attempt: the request it belongs to, if still unanswered (lock held).
+
+        The reply answers that very request (the seq names the attempt, and every attempt carries the
+        same request), so it completes the request at once and its newer attempt is retired instead:
+        a timeout that fired too early then costs nothing but a duplicate on the wire.
+        """
+        owner = self._owners.pop(seq, None)
+        if owner is None or busy or self._pending.get(owner.seq) is not owner:
+            self._counts["late" if seq in self._retired else "unmatched"] += 1
+            return None, 0
+        order, sent_at = next((o, t) for s, o, t in owner.earlier if s == seq)
+        del self._pending[owner.seq]
+        self._retire(owner.seq)
+        owner.seq, owner.sent_at = seq, sent_at
+        self._counts["late_accepted"] += 1
+        return owner, order
+
+    def _retire_attempt(self, pending: _Pending) -> None:
+        """Retire the current attempt of a request that will be resent (lock held, already out of _pending)."""
+        pending.earlier.append((pending.seq, pending.order, pending.sent_at))
+        self._owners[pending.seq] = pending
+        self._retire(pending.seq)
+
     def _lost_by_order_locked(self, answered_order: int) -> list[_Pending]:
         """SPEC 1.1 §3: requests written before an answered one are lost; resend them now (lock held).
 
@@ -868,23 +903,32 @@ class Session:
             if pending.order >= answered_order:
                 break
             del self._pending[seq]
-            self._retire(seq)
             if pending.retries_left > 0:
                 pending.retries_left -= 1
                 self._counts["retries"] += 1
                 self._counts["lost_by_order"] += 1
+                self._retire_attempt(pending)
                 self._send_locked(self._next_seq(), pending)
             else:
+                self._retire(seq)
                 self._counts["timeouts"] += 1
                 out_of_retries.append(pending)
         return out_of_retries
 
     def _fail(self, pending: _Pending, exc: BaseException) -> None:
         """Fail a request's future with `exc`, which carries the request's last seq and attempts."""
+        self._forget_attempts(pending)
         setattr(exc, FAILED_SEQ, pending.seq)
         setattr(exc, FAILED_ATTEMPTS, pending.attempts)
         if not pending.future.done():
             pending.future.set_exception(exc)
+
+    def _forget_attempts(self, pending: _Pending) -> None:
+        """The request is done: replies to its retired attempts are plain late replies from now on."""
+        with self._lock:
+            for seq, _, _ in pending.earlier:
+                if self._owners.get(seq) is pending:
+                    del self._owners[seq]
 
     def _fail_requests(self, failed: list[_Pending]) -> None:
         for pending in failed:
@@ -906,12 +950,13 @@ class Session:
                 if now < pending.deadline:
                     continue
                 del self._pending[seq]
-                self._retire(seq)
                 if pending.retries_left > 0:
                     pending.retries_left -= 1
                     self._counts["retries"] += 1
+                    self._retire_attempt(pending)
                     self._send_locked(self._next_seq(), pending)
                     continue
+                self._retire(seq)
                 self._counts["timeouts"] += 1
                 self._consecutive_failures += 1
                 failed.append(pending)
@@ -931,6 +976,7 @@ class Session:
             pending = list(self._pending.items())
             self._pending.clear()
             self._outbox.clear()
+            self._owners.clear()
             for seq, _ in pending:
                 self._retire(seq)
             self._credit_free.notify_all()
@@ -1032,6 +1078,7 @@ class Session:
             decode_errors=decode, late_replies=counts.get("late", 0),
             unmatched_replies=counts.get("unmatched", 0), reconnects=counts.get("reconnects", 0),
             device_notices=counts.get("notices", 0), lost_by_order=counts.get("lost_by_order", 0),
+            late_accepted=counts.get("late_accepted", 0), busy_resends=counts.get("busy_resends", 0),
             bytes_out=out, bytes_in=inn, window_s=window_s)
 
 

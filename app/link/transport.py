@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import re
+import socket
 import threading
 
 import serial
@@ -185,5 +186,22 @@ def open_transport(url: str, *, baudrate: int | None = None, timeout: float = 0.
     baud = baudrate or DEFAULT_BAUD
     port = open_serial(url, baudrate=baud, timeout=timeout)
     rate = UNPACED_BYTE_RATE if baudrate is None and has_no_baud_rate(url) else baud / 10.0
+    _disable_nagle(port)
     return Transport(port, url, byte_rate=rate)
+
+
+def _disable_nagle(port: serial.SerialBase) -> None:
+    """Send TCP segments at once (TCP_NODELAY) on socket:// links.
+
+    With Nagle's algorithm a request written while the previous one is unacknowledged waits for that
+    acknowledgement; when the previous request was lost on the line, no reply carries the ACK and the
+    next request sits out the receiver's delayed-ACK timer (40 ms on Linux). pyserial's socket handler
+    keeps its socket in `_socket` and does not set the option itself.
+    """
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket: nothing to tune
 

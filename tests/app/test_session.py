@@ -346,3 +346,19 @@ def test_map_reports_failures_in_place_and_raises_item_errors_after(kit) -> None
                 seen.append(outcome)
         assert [o.ok for o in seen] == [True, False, True]
         assert isinstance(seen[1].error, DeviceError) and seen[1].seq > 0 and seen[1].attempts == 1
+
+
+def test_a_late_reply_to_a_retired_attempt_completes_its_request(kit) -> None:
+    port = kit.ScriptedPort()
+    with _session(kit, port) as session:
+        session.connect()
+        port.mute = True  # the test plays a board that answers too slowly for the timeout
+        future = session.request(Ping(b"slow"), timeout=0.1)
+        assert kit.wait_for(lambda: sum(isinstance(m, Ping) for _, m in port.requests) == 2)
+        first, second = [s for s, m in port.requests if isinstance(m, Ping)]
+        session.feed(encode_message(Pong(b"slow"), first))  # the first attempt's reply, late
+        reply = future.result(timeout=2)
+        assert (reply.seq, reply.attempts) == (first, 2) and session.in_flight == 0
+        session.feed(encode_message(Pong(b"slow"), second))  # the duplicate's reply: late, dropped
+        stats = session.stats()
+        assert stats.late_accepted == 1 and stats.late_replies == 1
