@@ -169,3 +169,48 @@ def test_demo_without_display_runs_headless_and_bounded() -> None:
     assert result.returncode == 0, result.stderr
     assert "no display" in result.stderr and "running headless" in result.stderr
     assert "3 results, 0 failed" in result.stdout and "not MCU cycles" in result.stdout
+
+
+def test_runner_reports_a_link_outage_and_logs_rows_in_capture_order(host_board_factory, tmp_path: Path) -> None:
+    import threading
+    from datetime import datetime
+
+    log = tmp_path / "trial.csv"
+    lines: list[str] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    with host_board_factory(target="host", models=["mean64"]) as board, \
+            Session(board.url, base_timeout=0.2, retries=1, max_backoff=0.3, hello_timeout=0.5) as session:
+        session.connect()
+        pipe = Pipeline(open_source("synthetic:bottles?fps=30"), session)
+        freeze = threading.Timer(1.0, os.kill, (_pid(board), signal.SIGSTOP))
+        thaw = threading.Timer(3.5, os.kill, (_pid(board), signal.SIGCONT))
+        freeze.start()
+        thaw.start()
+        try:
+            summary = run_headless(pipe, log_path=log, seconds=7.0, out=Out())
+        finally:
+            thaw.cancel()
+            os.kill(_pid(board), signal.SIGCONT)
+    printed = "".join(lines)
+    assert "link lost:" in printed and "link restored:" in printed, printed[-2000:]
+    rows = list(csv.DictReader(log.open()))
+    events = [r["event"] for r in rows if r["event"]]
+    assert events[0].startswith("link lost:") and events[-1].startswith("link restored:"), events
+    results = [r for r in rows if not r["event"]]
+    assert [int(r["capture_index"]) for r in results] == sorted(int(r["capture_index"]) for r in results)
+    failed = [r for r in results if r["error"]]
+    assert failed and summary.failures == len(failed) and summary.link_events == len(events)
+    sent = [r for r in failed if int(r["attempts"]) > 0]
+    assert sent and all(int(r["seq"]) > 0 for r in sent), "a failed row names its last attempt's seq"
+    stamps = [datetime.fromisoformat(r["utc"].replace("Z", "+00:00")) for r in rows]
+    assert all(s.tzinfo is not None for s in stamps) and abs(stamps[0].timestamp() - time.time()) < 60
+    assert [s for s, r in zip(stamps, rows) if not r["event"]] == sorted(
+        s for s, r in zip(stamps, rows) if not r["event"])
+    assert results[-1]["error"] == "", "results flow again after the reconnect"
