@@ -672,7 +672,8 @@ class Session:
         return reply
 
     def map(self, items: Iterable[T], to_message: Callable[[T], Message] | None = None, *,
-            window: int | None = None, retries: int | None = None) -> Iterator[Outcome[T]]:
+            window: int | None = None, retries: int | None = None,
+            credit_timeout: float | None = None) -> Iterator[Outcome[T]]:
         """Send one request per item through the credit window; yield their outcomes in item order.
 
         `to_message` turns an item into its request (default: the item is the message). At most
@@ -682,6 +683,8 @@ class Session:
         still being produced. A failed request yields an Outcome with its error, its last seq and
         attempts; an exception raised by `items` is raised here after the outcomes before it.
         Closing the iterator early stops the feeder (requests in flight still complete).
+        `credit_timeout`: an item that finds no credit for that long (a link that stays down) yields an
+        Outcome with a TimeoutError instead of waiting forever.
         """
         convert = to_message or (lambda item: item)  # type: ignore[assignment,return-value]
         queue: collections.deque[tuple[T, Future | BaseException]] = collections.deque()
@@ -707,12 +710,17 @@ class Session:
                     if stop.is_set():
                         return
                     future: Future | BaseException
+                    waiting_since = time.monotonic()
                     while True:
                         try:
                             future = self.request(convert(item), retries=retries, credit_timeout=0.2)
-                        except TimeoutError:
+                        except TimeoutError as exc:
                             if stop.is_set():
                                 return
+                            if credit_timeout is not None and time.monotonic() - waiting_since >= credit_timeout:
+                                future = TimeoutError(f"no credit on {self.url} within {credit_timeout:g} s: "
+                                                      f"the board stopped answering ({exc})")
+                                break
                             continue  # no credit yet (another user of the session, or reconnecting)
                         except LinkLost as exc:
                             if self._closing.is_set():
