@@ -14,7 +14,6 @@ from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 from typing import ClassVar
 
-import numpy as np
 
 from edgeloop.protocol.framing import ProtocolError
 
@@ -104,6 +103,7 @@ class FeatureSet(IntEnum):
 
     NONE = 0
     EDGELOOP_STATS9 = 1
+    EDGELOOP_SELECT = 2  # a host-computed subset named in NAME.preprocess.json "features"
 
 
 class NormMode(IntEnum):
@@ -333,13 +333,6 @@ class ModelDescriptor:
         if sub.left:  # a 1.1 peer appended §9.3; a 1.0 descriptor ends here
             tail = sub.unpack(cls._TAIL_1_1)
         return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop, norms, *tail)
-
-    def standardize(self, values: np.ndarray) -> np.ndarray:
-        """Apply the input standardisation (SPEC 5.3) to a flat float array of the input's size."""
-        if not self.input_norm:
-            return values
-        mean, std = (np.asarray(col, dtype=np.float32) for col in zip(*self.input_norm))
-        return (np.asarray(values, dtype=np.float32).reshape(-1) - mean) / std
 
 
 def _encode_models(models: tuple[ModelDescriptor, ...]) -> bytes:

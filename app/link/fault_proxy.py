@@ -25,6 +25,8 @@ import time
 from dataclasses import dataclass, field
 from urllib.parse import urlparse
 
+from edgeloop import InputError
+
 
 @dataclass(frozen=True)
 class Faults:
@@ -98,7 +100,7 @@ class FaultProxy:
     def __init__(self, upstream: str, *, seed: int = 0, faults: Faults = NO_FAULTS) -> None:
         parsed = urlparse(upstream)
         if parsed.scheme != "socket" or not parsed.hostname or not parsed.port:
-            raise ValueError(f"the fault proxy relays TCP links: expected socket://host:port, got {upstream!r}")
+            raise InputError(f"the fault proxy relays TCP links: expected socket://host:port, got {upstream!r}")
         self.upstream = (parsed.hostname, parsed.port)
         self.faults = faults
         self.counts = FaultCounts()

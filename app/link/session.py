@@ -51,6 +51,7 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
 from typing import Generic, TypeVar
 
+from edgeloop import EdgeloopError
 from edgeloop.app.link.transport import (
     LinkError,
     LinkLost,
@@ -108,7 +109,7 @@ class UnsupportedVersion(LinkError):
     """The board speaks a protocol major version this host does not."""
 
 
-class DeviceError(RuntimeError):
+class DeviceError(EdgeloopError, RuntimeError):
     """The board answered a request with ERROR; `.error` holds its code and text."""
 
     def __init__(self, error: Error, request: Message) -> None:
@@ -117,7 +118,7 @@ class DeviceError(RuntimeError):
         self.request = request
 
 
-class RequestTimeout(TimeoutError):
+class RequestTimeout(EdgeloopError, TimeoutError):
     """No reply after every retry."""
 
 
@@ -561,7 +562,7 @@ class Session:
                     break
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"no free credit on {self.url} within {credit_timeout:g} s "
+                    raise RequestTimeout(f"no free credit on {self.url} within {credit_timeout:g} s "
                                        f"({len(self._pending)} requests in flight)")
                 self._credit_free.wait(0.1 if left is None else min(left, 0.1))
             pending = _Pending(message, Future(), submitted,
@@ -718,7 +719,7 @@ class Session:
                             if stop.is_set():
                                 return
                             if credit_timeout is not None and time.monotonic() - waiting_since >= credit_timeout:
-                                future = TimeoutError(f"no credit on {self.url} within {credit_timeout:g} s: "
+                                future = RequestTimeout(f"no credit on {self.url} within {credit_timeout:g} s: "
                                                       f"the board stopped answering ({exc})")
                                 break
                             continue  # no credit yet (another user of the session, or reconnecting)

@@ -156,16 +156,10 @@ def test_tensor_sizes_and_bench_mean() -> None:
         Bench(0, 0).encode_payload()
 
 
-def test_input_standardisation_round_trips_and_applies() -> None:
-    import numpy as np
-
+def test_input_standardisation_round_trips() -> None:
     tensor = TensorDesc(DType.INT8, (1, 3), 0.1, 0)
     model = ModelDescriptor("imu", bytes(32), 1, 2, 3, InputKind.IMU_FEATURES, tensor, tensor, ("a",),
                             100, 64, 32, ((1.0, 2.0), (0.0, 1.0), (-1.0, 0.5)))
     info = Info(1, 0, 2, TimingSource.HOST_CLOCK, 0, 1, 4096, 0, "fw", "host", (model,))
     (event,) = Decoder().feed(encode_message(info, 1))
-    assert event.message.models[0].input_norm == model.input_norm
-    assert np.allclose(model.standardize(np.array([3.0, 5.0, 0.0])), [1.0, 5.0, 2.0])
-    plain = ModelDescriptor("img", bytes(32), 1, 2, 3, InputKind.IMAGE, tensor, tensor)
-    values = np.array([1.0, 2.0, 3.0])
-    assert plain.standardize(values) is values
+    assert event.message.models[0].input_norm == model.input_norm  # applied by app/live/preprocess.standardize
