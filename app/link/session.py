@@ -847,6 +847,8 @@ class Session:
                 error = None
                 self._counts["replies"] += 1
                 self._reply_times.append(now)
+                while now - self._reply_times[0] > self.REPLY_TIMES_KEPT_S:  # bounded without stats() calls
+                    self._reply_times.popleft()
                 self._rtts.append(now - pending.sent_at)
                 if isinstance(message, Result) and message.tick_hz:
                     self._infer_ticks[message.model] = message.t_infer / message.tick_hz
@@ -875,6 +877,7 @@ class Session:
             self._fail(pending, LinkError(f"bad reply to {type(pending.request).__name__}: {event}"))
 
     MAX_BUSY_RESENDS = 8
+    REPLY_TIMES_KEPT_S = 10.0  # reply instants kept for stats() rates (windows up to this long)
 
     def _late_owner_locked(self, seq: int, busy: bool) -> tuple[_Pending | None, int]:
         """A reply to a retired attempt: the request it belongs to, if still unanswered (lock held).
