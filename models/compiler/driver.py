@@ -107,6 +107,13 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
 
 
+def sidecar_path(tflite: Path) -> Path | None:
+    """MODEL.meta.json beside MODEL.tflite when it exists (labels, input kind, normalisation table)."""
+    tflite = Path(tflite)
+    candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
+    return candidate if candidate is not None and candidate.is_file() else None
+
+
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
                  meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
     """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
@@ -120,9 +127,7 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
         data = tflite.read_bytes()
     except OSError as exc:
         raise CompileError(f"cannot read {tflite}: {exc.strerror or exc}") from None
-    if meta_path is None:
-        candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
-        meta_path = candidate if candidate is not None and candidate.is_file() else None
+    meta_path = meta_path if meta_path is not None else sidecar_path(tflite)
     meta = load_meta(meta_path) if meta_path is not None else None
     result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
                            wide_weights=wide_weights)
