@@ -54,6 +54,12 @@ def _array(name: str, arr: np.ndarray) -> str:
     return f"static const _Alignas(4) {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
 
 
+def _c_float(v: float) -> str:
+    """A C float literal with 9 significant digits, always with a decimal point or exponent."""
+    text = f"{v:.9g}"
+    return f"{text}{'' if any(c in text for c in '.e') else '.0'}f"
+
+
 def _value(v: object, prefix: str) -> str:
     if v is None:
         return "NULL"
@@ -176,7 +182,8 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
         labels_ref = f"{name}_labels"
     norm_ref = "NULL"
     if input_norm:
-        values = ", ".join(f"{v:.9g}f" for pair in input_norm for v in pair)
+        # "%.9g" prints 1.0 as "1": C needs "1.0f" ("1f" is an integer constant with a bad suffix)
+        values = ", ".join(_c_float(v) for pair in input_norm for v in pair)
         label_block += (f"/* (mean, std) per input element: the host standardises inputs (SPEC.md 5.3). */\n"
                         f"static const float {name}_input_norm[{2 * len(input_norm)}] = {{{values}}};\n\n")
         norm_ref = f"{name}_input_norm"
