@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeloop.models.data.ingest.images import natural_key
+from edgeloop.models.data.imagesets import natural_key
 from edgeloop.models.data.recording import IMU_CHANNELS, Recording, RecordingError, find_recordings, read_recording
 from edgeloop.models.data.splits import assign_splits, check_classes
 from edgeloop.models.features import FEATURE_NAMES, FeatureNorm, FeatureSet, window_starts

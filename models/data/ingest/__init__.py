@@ -22,7 +22,8 @@ from typing import Any
 import numpy as np
 
 from edgeloop.models.data.folders import require_empty_folder
-from edgeloop.models.data.ingest.images import import_images, is_image_set, natural_key
+from edgeloop.models.data.imagesets import natural_key
+from edgeloop.models.data.ingest.images import import_images, is_image_set
 from edgeloop.models.data.ingest.readers import (
     READERS, ReadOptions, read_plain_csv, read_wide, split_from_name,
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 from collections import Counter
 from pathlib import Path
@@ -10,16 +9,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, ImageRecord, write_manifest
+from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, ImageRecord, natural_key, write_manifest
 from edgeloop.models.data.ingest.tables import DataImportError
 from edgeloop.models.data.splits import SPLIT_ALIASES, TEST_FRACTION, VAL_FRACTION
 
 LABEL_ORDER_FILE = "labels.txt"
-
-
-def natural_key(text: str) -> list[object]:
-    """Sort key that orders '2' before '10' and 'class9' before 'class10'."""
-    return [(0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", text) if p]
 
 
 def _classes(folder: Path) -> list[Path]:
