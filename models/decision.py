@@ -42,12 +42,14 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError
+
 UNCERTAIN = -1
 UNCERTAIN_LABEL = "uncertain"
 MODES = ("none", "mean", "vote", "recording")
 
 
-class DecisionRuleError(ValueError):
+class DecisionRuleError(InputError):
     """A decision rule in a meta.json or on the command line is not valid; the message names the fix."""
 
 

@@ -6,6 +6,8 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeloop import InputError, os_errors_explained, require
+
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
 
@@ -67,7 +69,7 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
     recipe = Recipe.read(args.recipe) if args.recipe else None
     task = args.task or (recipe.task if recipe else None)
     if task is None:
-        raise ValueError("give --task (or --recipe FILE with a task); `edgeloop train --help` lists the tasks")
+        raise InputError("give --task (or --recipe FILE with a task); `edgeloop train --help` lists the tasks")
     base = recipe or Recipe(task=task)
     given = {"task": args.task, "data": list(args.data) or None, "test": args.test, "family": args.family,
              "features": args.features, "arch": args.arch, "input_size": args.input_size, "color": args.color,
@@ -80,9 +82,19 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
 
 def run(args: argparse.Namespace) -> int:
     """Train and export; print where the files went and the float/int8 figures."""
+    require("tensorflow", needed_for="edgeloop train")  # before the data is read: say what to install first
     from edgeloop.models.train.recipes import train
 
-    report = train(request_from_args(args))
+    request = request_from_args(args)
+    created = not args.out.exists()
+    with os_errors_explained(f"create the output folder {args.out}"):  # now, not after the training
+        args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        report = train(request)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # a failed run leaves no empty folder behind
+        raise
     name = report["name"]
     fl, q = report["float"], report["int8"]
     for line in report.get("notes", []):

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeloop import os_errors_explained
 from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.lower import LoweredGraph, lower
@@ -132,13 +133,14 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
     result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
                            wide_weights=wide_weights)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))
-    try:
-        (tmp / f"{result.name}.c").write_text(result.c_source, encoding="utf-8")
-        (tmp / f"{result.name}.h").write_text(result.h_source, encoding="utf-8")
-        for suffix in (".h", ".c"):
-            os.replace(tmp / f"{result.name}{suffix}", out_dir / f"{result.name}{suffix}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with os_errors_explained(f"write the C files to {out_dir}"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))
+        try:
+            (tmp / f"{result.name}.c").write_text(result.c_source, encoding="utf-8")
+            (tmp / f"{result.name}.h").write_text(result.h_source, encoding="utf-8")
+            for suffix in (".h", ".c"):
+                os.replace(tmp / f"{result.name}{suffix}", out_dir / f"{result.name}{suffix}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return result

@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from edgeloop import MissingExtraError, MissingFileError
+
 PACKAGE = "sktime"
 RATES_HZ = {"JapaneseVowels": 156.25, "BasicMotions": 10.0}
 """Sample rates from the sets' descriptions (the .ts format holds none)."""
@@ -27,10 +29,10 @@ def bundled_uea(name: str) -> tuple[Path, Path]:
     """(NAME_TRAIN.ts, NAME_TEST.ts) of a UEA/UCR set bundled with sktime; a clear error when absent."""
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise FileNotFoundError(f"the {PACKAGE} package is not installed; `pip install edgeloop[test]` installs it "
+        raise MissingExtraError(f"the {PACKAGE} package is not installed; `pip install edgeloop[test]` installs it "
                                 f"(its wheel carries the {name} set)")
     folder = Path(next(iter(spec.submodule_search_locations))) / "datasets" / "data" / name
     train, test = folder / f"{name}_TRAIN.ts", folder / f"{name}_TEST.ts"
     if not (train.is_file() and test.is_file()):
-        raise FileNotFoundError(f"{folder} holds no {name}_TRAIN.ts / {name}_TEST.ts; is {PACKAGE} too old?")
+        raise MissingFileError(f"{folder} holds no {name}_TRAIN.ts / {name}_TEST.ts; is {PACKAGE} too old?")
     return train, test

@@ -34,6 +34,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import InputError, MissingFileError
+
 RECORDING_FORMAT = "edgeloop-recording v2"
 IMU_CSV_FORMAT = "edgeloop-imu-csv v1"
 IMU_CHANNELS: tuple[str, ...] = ("ax", "ay", "az", "gx", "gy", "gz")
@@ -44,7 +46,7 @@ _RUNTIME_KEYS = ("format", "rate_hz", "units", "file", "case")  # set by readers
 _CHANNEL_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,31}$")
 
 
-class RecordingError(ValueError):
+class RecordingError(InputError):
     """A file is not a valid recording; the message names the file, the line and the fix."""
 
 
@@ -90,14 +92,14 @@ class Recording:
         self.channels = tuple(self.channels)
         n = len(self.t)
         if self.data.shape != (n, len(self.channels)) or self.labels.shape != (n,):
-            raise ValueError(f"a recording needs t (N,), data (N, {len(self.channels)}) and labels (N,); got "
+            raise RecordingError(f"a recording needs t (N,), data (N, {len(self.channels)}) and labels (N,); got "
                              f"{self.t.shape}, {self.data.shape}, {self.labels.shape}")
         if self.case_ids is not None:
             self.case_ids = np.asarray(self.case_ids, dtype=object)
             if self.case_ids.shape != (n,):
-                raise ValueError(f"case ids must be (N,), got {self.case_ids.shape}")
+                raise RecordingError(f"case ids must be (N,), got {self.case_ids.shape}")
         if not (self.rate_hz > 0 and math.isfinite(self.rate_hz)):
-            raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
+            raise RecordingError(f"rate_hz must be positive, got {self.rate_hz}")
 
     def __len__(self) -> int:
         return len(self.t)
@@ -136,12 +138,12 @@ def format_rate(rate: float) -> str:
 
 def _check_meta(key: str, value: object) -> None:
     if "\n" in str(value) or ":" in key or "\n" in key:
-        raise ValueError(f"metadata {key!r}: keys may not hold ':' and values may not span lines")
+        raise RecordingError(f"metadata {key!r}: keys may not hold ':' and values may not span lines")
 
 
 def _check_text_field(text: str, what: str) -> None:
     if any(c in text for c in ',"\n\r'):
-        raise ValueError(f"{what} {text!r} may not contain commas, quotes or newlines")
+        raise RecordingError(f"{what} {text!r} may not contain commas, quotes or newlines")
 
 
 def write_recording(path: Path | str, rec: Recording, digits: int = 6) -> None:
@@ -269,7 +271,7 @@ def find_recordings(paths: Sequence[Path | str]) -> list[Path]:
         elif p.is_file():
             found.append(p)
         else:
-            raise FileNotFoundError(f"{p} does not exist")
+            raise MissingFileError(f"{p} does not exist")
     if not found:
-        raise ValueError(f"no .csv recordings under {', '.join(map(str, paths))}")
+        raise RecordingError(f"no .csv recordings under {', '.join(map(str, paths))}")
     return found

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, load_image_set
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
@@ -25,7 +26,7 @@ if TYPE_CHECKING:
 def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[np.ndarray, ...], ...]:
     """(train, val, test) tuples of arrays; a missing val or test split is carved out of train, seeded."""
     if "train" not in data:
-        raise ValueError("the image set has no training images (split 'train')")
+        raise InputError("the image set has no training images (split 'train')")
     train = data["train"]
     for split, salt in (("test", 101), ("val", 202)):
         if split not in data:
@@ -91,17 +92,17 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     data, labels = load_image_set(req.data, size, color, seed=req.seed, raw=True, values="fill")
     labels = labels_json(labels)
     if len(labels) < 2:
-        raise ValueError(f"need at least two classes to train a classifier, found {labels}")
+        raise InputError(f"need at least two classes to train a classifier, found {labels}")
     (x, y, fill), (x_val, y_val, fill_val), (x_test, y_test, _) = _splits(data, req.seed)
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
-        raise ValueError(f"no training images for class(es) {missing}; record or generate some first")
+        raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     max_channels = req.max_channels or preset.max_channels * width // preset.width
     epochs = req.epochs or preset.epochs
     family = "dense" if req.family == "dense" else "image-cnn"
     if req.family not in ("default", "image-cnn", "dense"):
-        raise ValueError(f"--family {req.family} does not train on images; use image-cnn (default) or dense")
+        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default) or dense")
     if family == "dense":
         model = build_dense_raw((size, size, 1 if color == "gray" else 3), len(labels), width=req.width or 32,
                                 depth=req.depth or 1, name=req.name)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imu import ACTIVITY_LABELS, FALL_EVENT, FALL_LABELS
 from edgeloop.models.data.imu_csv import ImuRecording
 from edgeloop.models.features import extract_features, window_starts

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgeloop import InputError, MissingFileError
 from edgeloop.models.train.families import IMAGE_PRESETS
 
 TASKS: dict[str, str] = {
@@ -40,7 +41,7 @@ FAMILIES: dict[str, str] = {
 }
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe file or a recipe field is not valid; the message names the field and the fix."""
 
 
@@ -171,13 +172,13 @@ class TrainRequest(Recipe):
 def train(req: TrainRequest) -> dict[str, Any]:
     """Run the recipe of `req.task` and return its report dict (also written to req.out)."""
     if req.task not in TASKS:
-        raise ValueError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
+        raise InputError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
     if req.task != "sine" and not req.data:
-        raise ValueError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
+        raise InputError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
                          "or point it at recorded sessions")
     for path in req.data:
         if not Path(path).exists():
-            raise FileNotFoundError(f"data path {path} does not exist")
+            raise MissingFileError(f"data path {path} does not exist")
     if req.task == "sine":
         from edgeloop.models.train.sine import train_sine
 
@@ -189,7 +190,7 @@ def train(req: TrainRequest) -> dict[str, Any]:
 
         return train_images(req)
     if req.family == "image-cnn":
-        raise ValueError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
+        raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")
     from edgeloop.models.train.timeseries import train_timeseries
 

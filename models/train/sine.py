@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.quantize import ModelMeta
 from edgeloop.models.train.common import FitConfig, fit, setup_tensorflow
 from edgeloop.models.train.finish import finish
@@ -21,7 +22,7 @@ def sine_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_sine_model(hidden: int = 16) -> Any:
     """Dense(hidden, relu) → Dense(hidden, relu) → Dense(1)."""
-    import keras
+    keras = require("keras", needed_for="training")
 
     return keras.Sequential([
         keras.Input((1,), name="x"),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imagesets import natural_key
 from edgeloop.models.data.recording import IMU_CHANNELS, Recording, RecordingError, find_recordings, read_recording
 from edgeloop.models.data.splits import assign_splits, check_classes
@@ -228,7 +229,7 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
     fs = FeatureSet.parse(req.features)
     family = "feature-mlp" if req.family in ("default",) else req.family
     if family not in (*AUTO_FAMILIES, "auto"):
-        raise ValueError(f"family {family!r} does not train on time series; use feature-mlp, cnn1d, dense or auto")
+        raise InputError(f"family {family!r} does not train on time series; use feature-mlp, cnn1d, dense or auto")
     candidates = list(AUTO_FAMILIES) if family == "auto" else [family]
     if family == "auto" and window * len(channels) > DENSE_MAX_INPUTS:
         candidates.remove("dense")

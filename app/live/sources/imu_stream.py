@@ -26,6 +26,7 @@ import time
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, Source, SourceError, _End
 from edgeloop.app.link.transport import DEFAULT_BAUD, LinkError, open_serial
 
@@ -58,7 +59,7 @@ class LineParser:
         self.fixed_names = isinstance(channels, (tuple, list))
         self.imu_default = channels is None
         if isinstance(channels, int) and not 1 <= channels <= MAX_CHANNELS:
-            raise ValueError(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
+            raise InputError(f"channels must be 1..{MAX_CHANNELS}, got {channels}")
         self.names: tuple[str, ...] = (tuple(channels) if self.fixed_names else  # type: ignore[arg-type]
                                        IMU_CHANNELS if channels is None else tuple(f"ch{i}" for i in range(channels)))
         self._named = self.fixed_names  # the stream may still name the channels
@@ -152,7 +153,7 @@ class _LineImuSource(Source):
                  gyro_scale: float = 1.0, name: str = "", channels: int | tuple[str, ...] | None = None) -> None:
         super().__init__(name=name)
         if rate_hz < 0 or skip < 0:
-            raise ValueError("rate_hz and skip must be >= 0")
+            raise InputError("rate_hz and skip must be >= 0")
         self.rate_given = float(rate_hz)
         self.skip = skip
         self.parser = LineParser(skip, channels)

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import InputError
+
 DELIMITERS = (",", ";", "\t", "|")
 TIME_NAMES = ("t", "time", "timestamp", "timestamps", "time_s", "seconds", "ts", "datetime", "date_time", "date",
               "time_ms", "timestamp_ms", "millis", "ms", "elapsed")
@@ -24,7 +26,7 @@ SUBJECT_NAMES = ("subject", "subject_id", "user", "participant", "person")
 SPLIT_NAMES = ("split", "fold_split", "set", "subset")
 
 
-class DataImportError(ValueError):
+class DataImportError(InputError):
     """Bad user data: the message names the file (line, column) and the fix."""
 
 
