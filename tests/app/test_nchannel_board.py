@@ -90,3 +90,25 @@ def test_three_channel_stream_runs_on_the_host_board(three_channel_model: Path, 
     rec = read_recording(tmp_path / "rec" / "imu.csv")
     assert rec.channels == CHANNELS and len(rec) == len(samples)
     np.testing.assert_allclose(rec.data, samples, atol=1e-4)
+
+
+def test_line_sources_take_a_channel_count_or_names() -> None:
+    from edgeloop.app.live.sources import open_source
+
+    src = open_source("udp:127.0.0.1:0?channels=emg1+emg2&rate=50")
+    try:
+        assert src.channels == ("emg1", "emg2")
+        assert src.parser.parse("0.5,1.5").tolist() == [0.5, 1.5]
+    finally:
+        src.close()
+    src = open_source("udp:127.0.0.1:0?channels=9")
+    try:
+        assert len(src.channels) == 9 and src.parser.parse(",".join(map(str, range(9)))).tolist() == list(range(9))
+        assert src.parser.parse("1,2,3") is None  # a short line is no sample
+    finally:
+        src.close()
+    pairs = open_source("udp:127.0.0.1:0")
+    try:  # the IMU default switches to the names a stream gives when it has fewer than six channels
+        assert pairs.parser.parse("x:1 y:2 z:3").tolist() == [1, 2, 3] and pairs.channels == ("x", "y", "z")
+    finally:
+        pairs.close()
