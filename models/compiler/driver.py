@@ -104,7 +104,8 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
                           input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
                           window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb,
-                          input_norm=meta.input_norm)
+                          input_norm=meta.input_norm, feature_set=meta.feature_set,
+                          sample_rate_mhz=meta.sample_rate_mhz, norm_mode=meta.norm_mode)
     return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
 
 

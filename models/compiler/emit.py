@@ -128,8 +128,19 @@ def _c_string(s: str) -> str:
 def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha256: bytes,
            labels: tuple[str, ...], input_kind: int, sample_rate_hz: int, window: int, hop: int,
            macc: int, flash_bytes: int,
-           input_norm: tuple[tuple[float, float], ...] = ()) -> tuple[str, str]:
-    """Return (NAME.c, NAME.h) source text."""
+           input_norm: tuple[tuple[float, float], ...] = (), feature_set: int = 0, sample_rate_mhz: int = 0,
+           norm_mode: int = 0) -> tuple[str, str]:
+    """Return (NAME.c, NAME.h) source text.
+
+    `feature_set`, `sample_rate_mhz` and `norm_mode` are the SPEC.md §9.3 descriptor fields; each is emitted
+    only when it says more than its default (0; a whole rate in sample_rate_hz), so models without them
+    compile to the same C as before.
+    """
+    extra_fields = "".join(
+        f"    .{field} = {value}{'u' if field == 'sample_rate_mhz' else ''},\n"
+        for field, value, default in (("feature_set", feature_set, 0),
+                                      ("sample_rate_mhz", sample_rate_mhz, 1000 * sample_rate_hz),
+                                      ("norm_mode", norm_mode, 0)) if value and value != default)
     upper = name.upper()
     model = graph.model
 
@@ -257,7 +268,7 @@ const nn_model_t nn_model_{name} = {{
     .invoke = {name}_invoke,
     .input_norm_count = {len(input_norm)},
     .input_norm = {norm_ref},
-}};
+{extra_fields}}};
 """
     in_t, out_t = model.tensors[graph.input], model.tensors[graph.output]
     h_src = f"""/*

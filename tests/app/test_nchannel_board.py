@@ -1,6 +1,8 @@
 """An N-channel time-series model end to end on the host board: a 3-channel UDP line stream named by its
 header line → window preprocessing → the compiled 1-D CNN on the board → results equal to TFLite Micro,
-decided by the model's decision rule; the recorder keeps the 3 named channels (edgeloop-recording v2)."""
+decided by the model's decision rule; the recorder keeps the 3 named channels (edgeloop-recording v2).
+The model uses the SPEC 1.1 descriptor fields: input kind 4 (timeseries-window), a fractional rate
+(sample_rate_mhz) and per-channel normalisation (norm_mode 1, 3 pairs)."""
 
 from __future__ import annotations
 
@@ -20,13 +22,13 @@ from edgeloop.models.decision import DecisionRule, Decider
 pytestmark = pytest.mark.timeout(240)
 
 CHANNELS = ("emg1", "emg2", "emg3")
-WINDOW, HOP, RATE = 32, 16, 50
+WINDOW, HOP, RATE = 32, 16, 62.5
 
 
 @pytest.fixture(scope="module")
 def three_channel_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 3-channel 1-D CNN (window 32) compiled to C, with meta.json: per-channel normalisation spread per
-    element (SPEC 1.0 descriptors carry one pair per input element) and a decision rule."""
+    """A 3-channel 1-D CNN (window 32) compiled to C, with meta.json (kind timeseries-window, 62.5 Hz, a decision
+    rule) and preprocess.json (channel_norm: one (mean, std) per channel)."""
     from edgeloop.models.compiler import compile_file
     from edgeloop.models.quantize import to_tflite_int8
     from edgeloop.models.train.common import setup_tensorflow
@@ -39,10 +41,12 @@ def three_channel_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (out / "emg.tflite").write_bytes(to_tflite_int8(model, rep, seed=5))
     mean, std = [0.5, -1.0, 2.0], [1.0, 2.0, 0.5]
     (out / "emg.meta.json").write_text(json.dumps({
-        "labels": ["rest", "fist", "wave"], "input_kind": "imu-window", "sample_rate_hz": RATE, "window": WINDOW,
-        "hop": HOP, "input_norm": {"mean": mean * WINDOW, "std": std * WINDOW},
-        "decision": DecisionRule("mean", 3).to_json()}))
-    compile_file(out / "emg.tflite", out / "c")
+        "labels": ["rest", "fist", "wave"], "input_kind": "timeseries-window", "sample_rate_hz": RATE,
+        "window": WINDOW, "hop": HOP, "decision": DecisionRule("mean", 3).to_json()}))
+    (out / "emg.preprocess.json").write_text(json.dumps({"channels": list(CHANNELS),
+                                                          "channel_norm": {"mean": mean, "std": std}}))
+    compiled = compile_file(out / "emg.tflite", out / "c")
+    assert ".sample_rate_mhz = 62500u" in compiled.c_source and ".norm_mode = 1" in compiled.c_source
     return out
 
 
@@ -63,7 +67,9 @@ def test_three_channel_stream_runs_on_the_host_board(three_channel_model: Path, 
     with host_board_factory(target="host", models=[three_channel_model / "c"]) as board, \
             Session(board.url) as session, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         info = session.connect()
-        assert list(info.models[0].input.dims) == [1, WINDOW, 3]
+        model = info.models[0]
+        assert list(model.input.dims) == [1, WINDOW, 3] and int(model.input_kind) == 4
+        assert model.sample_rate_mhz == 62500 and model.norm_mode == 1 and len(model.input_norm) == 3
         for k in range(0, len(lines), 20):
             sender.sendto(("\n".join(lines[k:k + 20]) + "\n").encode(), src.address)
             time.sleep(0.01)
