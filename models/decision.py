@@ -238,6 +238,15 @@ def rule_from_meta(meta: Mapping[str, Any] | Any) -> DecisionRule:
     return DecisionRule.from_json(obj or None, "meta.json decision")
 
 
+def rule_for_model(sha256: bytes | str) -> DecisionRule:
+    """The decision rule in the meta.json of the bundled model whose .tflite has this SHA-256 (a descriptor's
+    `hash`), the identity rule when no bundled model matches: how run/validate find a board model's rule."""
+    from edgeloop.models.quantize import find_model_by_hash, read_meta
+
+    path = find_model_by_hash(sha256)
+    return rule_from_meta(read_meta(path)) if path is not None else DecisionRule()
+
+
 def class_name(labels: list[str] | tuple[str, ...], cls: int) -> str:
     """The label of a decided class index; UNCERTAIN_LABEL for -1."""
     return UNCERTAIN_LABEL if cls == UNCERTAIN else labels[cls]

@@ -10,16 +10,8 @@ from edgeloop.app.live.pipeline import Pipeline
 from edgeloop.app.live.runner import run_headless
 from edgeloop.app.link.session import Session
 from edgeloop.app.live.sources import open_source
-from edgeloop.models.decision import DecisionRule, rule_from_meta
+from edgeloop.models.decision import DecisionRule, rule_for_model
 from edgeloop.protocol import TimingSource
-
-
-def model_rule(sha256: bytes) -> DecisionRule:
-    """The decision rule in the meta.json of the bundled model with this hash (the identity rule if none)."""
-    from edgeloop.models.quantize import find_model_by_hash, read_meta
-
-    path = find_model_by_hash(sha256)
-    return rule_from_meta(read_meta(path)) if path is not None else DecisionRule()
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -53,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
                   f"device timings are {timing.label} ({timing.tick_unit})")
             pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
             print(f"model {pipeline.model.name}, source {source.name}")
-            rule = DecisionRule.parse(args.decision) if args.decision else model_rule(pipeline.model.hash)
+            rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash)
             summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,
                                    quiet=args.quiet, rule=rule)
     finally:

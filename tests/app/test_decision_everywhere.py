@@ -44,3 +44,25 @@ def test_run_csv_and_report_decide_alike() -> None:
     y = (fall > 0.5).astype(int)
     scores = stream_scores(probs, y, np.zeros(len(y), int), rule)
     assert scores["decided_accuracy"] == np.mean(np.array(from_run) == y)
+
+
+def test_validate_decides_with_the_same_code() -> None:
+    """validate's metrics: per-recording and decided accuracy from the board's int8 outputs, equal to the training
+    report's scoring of the same dequantized probabilities."""
+    from edgeloop.app.validate.validator import compute_metrics
+    from edgeloop.models import quantization
+    from edgeloop.protocol import DType, TensorDesc
+
+    rng = np.random.default_rng(4)
+    fall = rng.random(30)
+    out = TensorDesc(dtype=int(DType.INT8), dims=(1, 2), scale=1 / 256, zero_point=-128)
+    q = quantization.quantize(np.stack([1 - fall, fall], axis=1), out.scale, out.zero_point, "int8")
+    truth = (fall > 0.4).astype(np.int64)
+    groups = np.repeat([0, 1, 2], 10)
+    rule = DecisionRule("vote", 3)
+    figures = compute_metrics(truth, q, q, LABELS, out, np.ones(30, np.int64), 1_000_000_000,
+                              TimingSource.HOST_CLOCK, groups=groups, rule=rule)
+    decisions = figures["classification"]["decisions"]
+    probs = quantization.dequantize(q, out.scale, out.zero_point).astype(np.float64)
+    assert decisions["board"] == stream_scores(probs, truth, groups, rule)
+    assert decisions["rule"]["mode"] == "vote" and decisions["board"]["recordings"] == 3
