@@ -10,6 +10,7 @@ import pytest
 from conftest import random_inputs
 
 from edgeloop.models.compiler import compile_bytes
+from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.compiler.tflite_reader import read_tflite
 
 
@@ -60,7 +61,6 @@ def test_dense_raw_is_bit_exact_with_tflm_on_the_host(bit_exact) -> None:
 @pytest.mark.skipif(shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None,
                     reason="needs qemu-system-arm and arm-none-eabi-gcc")
 def test_cnn1d_is_bit_exact_on_cortex_m7_under_qemu(cnn1d_tflite: bytes, tmp_path) -> None:
-    import edgeloop
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
     from edgeloop.models.compiler.harness import harness_source, parse_result
     from edgeloop.models.reference import run_reference_batch
@@ -70,9 +70,8 @@ def test_cnn1d_is_bit_exact_on_cortex_m7_under_qemu(cnn1d_tflite: bytes, tmp_pat
     (tmp_path / "cnn1d.h").write_text(result.h_source)
     xs = random_inputs(cnn1d_tflite, 3, np.random.default_rng(9))
     (tmp_path / "main.c").write_text(harness_source("cnn1d", xs, run_reference_batch(cnn1d_tflite, xs)))
-    nn = edgeloop.FIRMWARE_DIR / "nn"
     for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
-        elf = build_bare_metal([tmp_path / "main.c", tmp_path / "cnn1d.c", nn / "nn_ref.c", nn / "nn_opt.c"],
+        elf = build_bare_metal([tmp_path / "main.c", tmp_path / "cnn1d.c", *kernel_sources()],
                                tmp_path / variant, includes=[tmp_path], name="cnn1d", extra_cflags=flags)
         res = parse_result(run_bare_metal(elf, timeout=120).check().output)
         assert res["mismatches"] == 0 and res["runs"] == 3, (variant, res)
