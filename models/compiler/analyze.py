@@ -13,6 +13,7 @@ from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.host import kernel_sources
+from edgeloop.models.compiler.meta import ModelMeta
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
              "-ffunction-sections", "-fdata-sections")
@@ -97,9 +98,14 @@ def nucleo_placement(arena_bytes: int, code_bytes: int) -> dict:
     }
 
 
-def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True) -> dict:
-    """The full report as a JSON-able dict (see `format_report` for the table)."""
-    compiled = compile_bytes(tflite, name=name)
+def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True,
+            meta: ModelMeta | None = None) -> dict:
+    """The full report as a JSON-able dict (see `format_report` for the table).
+
+    With `meta` (the model's sidecar), labels and the input normalisation table count in the flash
+    figure exactly as `edgeloop compile` puts them into the descriptor.
+    """
+    compiled = compile_bytes(tflite, name=name, meta=meta)
     rows = layer_table(compiled)
     report: dict = {
         "name": name,
@@ -152,7 +158,7 @@ def format_report(report: dict) -> str:
     lines.append(f"RAM:   arena {t['arena_bytes']:,} B (peak live {t['peak_live_bytes']:,} B, single-op bound "
                  f"{t['single_op_lower_bound_bytes']:,} B)"
                  + (f" | TFLite Micro arena {t['tflm_arena_bytes']:,} B" if "tflm_arena_bytes" in t else ""))
-    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels {t['label_bytes']:,} B + code "
+    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels/norms {t['label_bytes']:,} B + code "
                  f"~{t['code_bytes_estimate']:,} B = ~{t['flash_bytes_estimate']:,} B | flatbuffer "
                  f"{t['flatbuffer_bytes']:,} B")
     placement = report.get("nucleo")

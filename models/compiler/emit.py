@@ -60,6 +60,12 @@ def _array(name: str, arr: np.ndarray) -> str:
     return f"static const _Alignas(4) {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
 
 
+def _c_float(v: float) -> str:
+    """A C float literal with 9 significant digits, always with a decimal point or exponent."""
+    text = f"{v:.9g}"
+    return f"{text}{'' if any(c in text for c in '.e') else '.0'}f"
+
+
 def _value(v: object, prefix: str) -> str:
     if v is None:
         return "NULL"
@@ -122,8 +128,19 @@ def _c_string(s: str) -> str:
 def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha256: bytes,
            labels: tuple[str, ...], input_kind: int, sample_rate_hz: int, window: int, hop: int,
            macc: int, flash_bytes: int,
-           input_norm: tuple[tuple[float, float], ...] = ()) -> tuple[str, str]:
-    """Return (NAME.c, NAME.h) source text."""
+           input_norm: tuple[tuple[float, float], ...] = (), feature_set: int = 0, sample_rate_mhz: int = 0,
+           norm_mode: int = 0) -> tuple[str, str]:
+    """Return (NAME.c, NAME.h) source text.
+
+    `feature_set`, `sample_rate_mhz` and `norm_mode` are the SPEC.md §9.3 descriptor fields; each is emitted
+    only when it says more than its default (0; a whole rate in sample_rate_hz), so models without them
+    compile to the same C as before.
+    """
+    extra_fields = "".join(
+        f"    .{field} = {value}{'u' if field == 'sample_rate_mhz' else ''},\n"
+        for field, value, default in (("feature_set", feature_set, 0),
+                                      ("sample_rate_mhz", sample_rate_mhz, 1000 * sample_rate_hz),
+                                      ("norm_mode", norm_mode, 0)) if value and value != default)
     upper = name.upper()
     model = graph.model
 
@@ -190,7 +207,8 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
         labels_ref = f"{name}_labels"
     norm_ref = "NULL"
     if input_norm:
-        values = ", ".join(f"{v:.9g}f" for pair in input_norm for v in pair)
+        # "%.9g" prints 1.0 as "1": C needs "1.0f" ("1f" is an integer constant with a bad suffix)
+        values = ", ".join(_c_float(v) for pair in input_norm for v in pair)
         label_block += (f"/* (mean, std) per input element: the host standardises inputs (SPEC.md 5.3). */\n"
                         f"static const float {name}_input_norm[{2 * len(input_norm)}] = {{{values}}};\n\n")
         norm_ref = f"{name}_input_norm"
@@ -250,7 +268,7 @@ const nn_model_t nn_model_{name} = {{
     .invoke = {name}_invoke,
     .input_norm_count = {len(input_norm)},
     .input_norm = {norm_ref},
-}};
+{extra_fields}}};
 """
     in_t, out_t = model.tensors[graph.input], model.tensors[graph.output]
     h_src = f"""/*

@@ -80,7 +80,16 @@ def _qparams(op: Operator, t: Tensor, role: str) -> tuple[float, int]:
                        "dataset and supported_ops=[TFLITE_BUILTINS_INT8])")
     if not t.quant.per_tensor:
         raise _err(op, f"{role} tensor {t.name!r} is quantized per axis; only weights may be")
+    _check_scales(op, t, role)
     return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _check_scales(op: Operator, t: Tensor, role: str) -> None:
+    """Quantized tensors need finite scales > 0 (a corrupt file can hold NaN, 0 or inf)."""
+    bad = [float(s) for s in t.quant.scale if not (np.isfinite(s) and s > 0)]
+    if bad:
+        raise _err(op, f"{role} tensor {t.name!r} has quantization scale {bad[0]}; scales must be finite "
+                       "and > 0: the file is corrupt")
 
 
 def _require_int8(op: Operator, t: Tensor, role: str) -> None:
@@ -125,6 +134,7 @@ def _multipliers(op: Operator, s_in: float, w: Tensor, s_out: float, channels: i
         raise _err(op, f"weights {w.name!r} are not quantized")
     if np.any(q.zero_point != 0):
         raise _err(op, f"weights {w.name!r} have a non-zero zero point; int8 weights must be symmetric")
+    _check_scales(op, w, "weights")
     scales = [float(s) for s in q.scale]
     if len(scales) not in (1, channels):
         raise _err(op, f"weights {w.name!r} have {len(scales)} scales for {channels} output channels")

@@ -80,6 +80,7 @@ static uint8_t port_tx_mem[PORT_TX_RING_BYTES];
 static port_ring_t rx_ring = PORT_RING_INIT(port_rx_mem);
 static port_ring_t tx_ring = PORT_RING_INIT(port_tx_mem);
 static volatile uint32_t rx_overflows;
+static volatile bool rx_lost; /* bytes were lost: a 0x00 is owed to the ring (port_ring_push_rx) */
 static bool cyccnt_ok;
 static uint32_t cpu_hz = HSI_HZ; /* the clock the core runs on, set by port_init() */
 static bool watchdog_armed;
@@ -235,12 +236,13 @@ static void usart3_isr(void)
     if (isr & (USART_ISR_ORE | USART_ISR_FE | USART_ISR_NE | USART_ISR_PE)) {
         if (isr & USART_ISR_ORE) {
             rx_overflows = rx_overflows + 1u;
+            rx_lost = true;
             gpio_set(GPIOE_BASE, LD2_PIN, true);
         }
         USART3_ICR = USART_ICR_ORECF | USART_ICR_FECF | USART_ICR_NECF | USART_ICR_PECF;
     }
     while (USART3_ISR & USART_ISR_RXFNE) {
-        if (!port_ring_push(&rx_ring, (uint8_t)USART3_RDR)) {
+        if (!port_ring_push_rx(&rx_ring, (uint8_t)USART3_RDR, &rx_lost)) {
             rx_overflows = rx_overflows + 1u;
             gpio_set(GPIOE_BASE, LD2_PIN, true);
         }
