@@ -77,6 +77,6 @@ def baseline_verdict(net_accuracy: float, net_bytes: int | None, baselines: list
     if not better:
         return None
     b = max(better, key=lambda b: (b[key], -b["size_bytes"]))
-    return (f"The {b['name']} baseline is as accurate as the network ({100 * b[key]:.1f} % vs "
+    return (f"The {b['name']} baseline is at least as accurate as the network ({100 * b[key]:.1f} % vs "
             f"{100 * net_accuracy:.1f} % {key.replace('_', ' ')}) and smaller ({b['size_bytes']:,} B vs "
             f"{net_bytes:,} B flash): prefer it, or make the network earn its flash.")
