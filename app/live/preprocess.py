@@ -28,7 +28,7 @@ from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.models import quantization
 from edgeloop.models.features import FeatureNorm
-from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
+from edgeloop.protocol import DType, InputKind, ModelDescriptor, NormMode, TensorDesc
 
 FEATURES_PER_CHANNEL = 9
 """Window statistics per IMU channel in the `imu-features` input (SPEC §5.3)."""
@@ -103,16 +103,18 @@ def quantize(real: np.ndarray, tensor: TensorDesc) -> np.ndarray:
 
 
 def standardize(model: ModelDescriptor, values: np.ndarray) -> np.ndarray:
-    """Apply the model's input standardisation (SPEC 5.3 `norms`: (x − mean) / std per element), flattened.
+    """Apply the model's input standardisation (SPEC 5.3 `norms`, §9.3 `norm_mode`), flattened.
 
-    The arithmetic is edgeloop.models.features.FeatureNorm's, the one training
-    fitted: float32, as the board computes it. Without norms, `values` is returned as is.
+    One (mean, std) pair per input element, or with norm_mode PER_CHANNEL one pair per
+    channel (the last axis of a samples × channels window). The arithmetic is
+    edgeloop.models.features.FeatureNorm's, the one training fitted: float32, as the
+    board computes it. Without norms, `values` is returned as is.
     """
     if not model.input_norm:
         return values
     mean, std = zip(*model.input_norm)
     norm = FeatureNorm(np.asarray(mean, np.float32), np.asarray(std, np.float32))
-    if getattr(model, "norm_mode", 0) == 1:  # SPEC §9.3: one pair per channel, for every sample of it
+    if model.norm_mode == NormMode.PER_CHANNEL:
         return norm.apply(np.asarray(values).reshape(-1, len(mean))).reshape(-1)
     return norm.apply(np.asarray(values).reshape(-1))
 

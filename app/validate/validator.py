@@ -28,7 +28,6 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -42,7 +41,7 @@ from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, mak
 from edgeloop.app.live.sources.base import ImuSamples
 from edgeloop.models import metrics, quantization
 from edgeloop.models.decision import DecisionRule, rule_for_model
-from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
+from edgeloop.protocol import DType, Infer, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 REPORT_FORMAT = "edgeloop-validation v1"
 
@@ -477,7 +476,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     "partial" and `error` says what happened; metrics cover the samples done.
     `progress(done, total)` is called from this thread as results arrive.
     """
-    from edgeloop.app.link.session import DeviceError, LinkLost
+    from edgeloop.app.link.session import DeviceError
     from edgeloop.models.reference import run_reference_batch
 
     info: Info = session.info
@@ -504,62 +503,30 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     outputs: list[np.ndarray] = []
     ticks: dict[str, list[int]] = {"t_rx": [], "t_pre": [], "t_infer": [], "t_encode": []}
     tick_hz = info.tick_hz
-    in_flight: list[Future] = []
     error = ""
-
-    def collect(future: Future) -> bool:
-        nonlocal error, tick_hz
-        try:
-            result = future.result().message
-        except (EdgeloopError, DeviceError, TimeoutError) as exc:  # a failed request ends the run; what is done stays
-            error = error or _describe_failure(exc, len(outputs), total)
-            return False
-        if error:
-            return False
-        if len(result.output) != model.output.nbytes:
-            error = (f"sample {len(outputs) + 1}: the board returned {len(result.output)} output bytes, "
-                     f"the model's output is {model.output.nbytes}")
-            return False
-        outputs.append(np.frombuffer(result.output, out_dtype).copy())
-        for key in ticks:
-            ticks[key].append(int(getattr(result, key)))
-        tick_hz = result.tick_hz or tick_hz
-        if progress:
-            progress(len(outputs), total)
-        return True
-
-    sent = 0
-    while sent < total and not error:
-        try:
-            future = session.infer(data.inputs[sent], model_index, credit_timeout=stall_timeout)
-        except TimeoutError as exc:
-            error = _describe_failure(exc, len(outputs), total)
-            break
-        except LinkLost as exc:
-            error = _describe_failure(exc, len(outputs), total)
-            break
-        in_flight.append(future)
-        sent += 1
-        # Keep the credit window full; collect what has completed, in order.
-        while in_flight and (in_flight[0].done() or len(in_flight) >= max(1, session.credit)):
-            if not in_flight[0].done():
-                try:
-                    in_flight[0].exception(timeout=stall_timeout + 30.0)
-                except TimeoutError:
-                    error = error or f"the board stopped answering after {len(outputs)} of {total} samples"
-                    break
-            if not collect(in_flight.pop(0)):
+    # Session.map keeps the credit window full and yields outcomes in sample order.
+    outcomes = session.map(range(total), lambda i: Infer(model_index, data.inputs[i]),
+                           credit_timeout=stall_timeout)
+    try:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                if not isinstance(outcome.error, (EdgeloopError, DeviceError, TimeoutError)):
+                    raise outcome.error  # a defect, not a board failure: keep its traceback
+                error = _describe_failure(outcome.error, len(outputs), total)  # what is done stays
                 break
-    for future in in_flight:  # drain: results that arrive after a failure are not counted
-        if error:
-            break
-        try:
-            future.exception(timeout=stall_timeout + 30.0)
-        except TimeoutError:
-            error = f"the board stopped answering after {len(outputs)} of {total} samples"
-            break
-        if not collect(future):
-            break
+            result = outcome.reply.message
+            if len(result.output) != model.output.nbytes:
+                error = (f"sample {len(outputs) + 1}: the board returned {len(result.output)} output bytes, "
+                         f"the model's output is {model.output.nbytes}")
+                break
+            outputs.append(np.frombuffer(result.output, out_dtype).copy())
+            for key in ticks:
+                ticks[key].append(int(getattr(result, key)))
+            tick_hz = result.tick_hz or tick_hz
+            if progress:
+                progress(len(outputs), total)
+    finally:
+        outcomes.close()
     seconds = time.monotonic() - start
     board_out = np.stack(outputs) if outputs else np.zeros((0, model.output.size), out_dtype)
     tick_arrays = {k: np.asarray(v, np.int64) for k, v in ticks.items()}

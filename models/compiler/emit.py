@@ -15,12 +15,12 @@ from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
 KERNEL_CODE_BYTES = {
     "common": 350,
     "nn_conv2d_s8": 7030,
-    "nn_depthwise_conv2d_s8": 4200,
+    "nn_depthwise_conv2d_s8": 7400,
     "nn_fc_s8": 1150,
     "nn_max_pool_s8": 1050,
-    "nn_avg_pool_s8": 340,
+    "nn_avg_pool_s8": 1030,
     "nn_mean_s8": 110,
-    "nn_add_s8": 220,
+    "nn_add_s8": 640,
     "nn_mul_s8": 180,
     "nn_softmax_s8": 600,
     "nn_logistic_s8": 480,
@@ -43,7 +43,7 @@ SCRATCH_FUNCTIONS = {  # the kernels' own scratch sizes (nn_paths.c), checked by
 }
 STRUCT_BYTES = {  # sizeof() of the parameter structs on a 32-bit target (asserted in the generated C)
     "nn_conv_params_t": 26 * 4, "nn_fc_params_t": 12 * 4, "nn_pool_params_t": 14 * 4,
-    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 24 * 4, "nn_softmax_params_t": 5 * 4,
+    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 26 * 4, "nn_softmax_params_t": 5 * 4,
     "nn_logistic_params_t": 5 * 4, "nn_pad_params_t": 14 * 4, "nn_concat_params_t": 18 * 4,
     "nn_affine_params_t": 3 * 4, "nn_requant_params_t": 7 * 4,
 }
@@ -230,7 +230,7 @@ _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generate
 {_struct_asserts(graph.steps)}
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned) \
+#define NN_SCRATCH_FITS(need, planned) \\
     do {{ if ((need) > (planned)) return NN_ERR_INTERNAL; }} while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
