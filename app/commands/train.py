@@ -106,8 +106,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"{name}: per recording (int8, {q['recordings']} recordings/cases) "
                   f"{100 * q['recording_accuracy']:.2f} %; flash {report.get('flash_bytes')} B")
         for b in report.get("baselines", []):
-            print(f"baseline {b['name']}: window {100 * b['window_accuracy']:.2f} %, recording "
-                  f"{100 * b['recording_accuracy']:.2f} %, ~{b['size_bytes']} B")
+            per_recording = "" if b.get("recording_accuracy") is None else \
+                f", recording {100 * b['recording_accuracy']:.2f} %"
+            print(f"baseline {b['name']}: window {100 * b['window_accuracy']:.2f} %{per_recording}, "
+                  f"~{b['size_bytes']} B")
         if report.get("baseline_verdict"):
             print(report["baseline_verdict"])
     else:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -115,34 +115,38 @@ def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: in
     return ValidationData(inputs, np.asarray(truth, np.int64), names, str(root))
 
 
-def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> ValidationData:
+def _labelled_spans(paths: list[Path]) -> Iterator[tuple[Path, Any, int, int, str]]:
+    """(file, recording, start, stop, label) of every labelled span: a case of a v2 file is a recording of its
+    own, and windows never straddle a label change, so each span is windowed on its own."""
     from edgeloop.models.data.imu_csv import read_imu_csv
 
+    for path in paths:
+        for rec in read_imu_csv(path).cases():
+            labels = np.asarray([str(x) for x in rec.labels], dtype=object)
+            bounds = np.flatnonzero(labels[1:] != labels[:-1]) + 1
+            for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(labels)]):
+                if labels[start]:
+                    yield path, rec, int(start), int(stop), str(labels[start])
+
+
+def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> ValidationData:
     inputs, truth, names, groups = [], [], [], []
     span = -1  # index of the labelled span: the recording a window belongs to, for per-recording decisions
-    for path in paths:
-        rec = read_imu_csv(path)
-        labels = np.asarray([str(x) for x in rec.labels], dtype=object)
-        # Windows never straddle a label change: each labeled span is windowed on its own.
-        bounds = np.flatnonzero(labels[1:] != labels[:-1]) + 1
-        for start, stop in zip(np.r_[0, bounds], np.r_[bounds, len(labels)]):
-            label = labels[start]
-            if not label:
-                continue
-            pre = make_preprocessor(model)
-            assert isinstance(pre, ImuPreprocessor)
-            chunk = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz,
-                               channels=rec.channels)
-            index = _label_index(label, model, f"{path}, samples {start}-{stop}")
-            span += 1
-            for k, prepared in enumerate(pre.process(chunk)):
-                inputs.append(prepared.payload)
-                truth.append(index)
-                names.append(f"{path.name}:{start}+{k * pre.hop}")
-                groups.append(span)
-                if limit and len(inputs) >= limit:
-                    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
-                                          groups=np.asarray(groups, np.int64))
+    for path, rec, start, stop, label in _labelled_spans(paths):
+        pre = make_preprocessor(model)
+        assert isinstance(pre, ImuPreprocessor)
+        chunk = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz,
+                           channels=rec.channels)
+        index = _label_index(label, model, f"{path}, samples {start}-{stop}")
+        span += 1
+        for k, prepared in enumerate(pre.process(chunk)):
+            inputs.append(prepared.payload)
+            truth.append(index)
+            names.append(f"{path.name}:{start}+{k * pre.hop}")
+            groups.append(span)
+            if limit and len(inputs) >= limit:
+                return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
+                                      groups=np.asarray(groups, np.int64))
     if not inputs:
         raise ValidationError(f"no labeled span of {', '.join(map(str, paths))} is as long as the model's window "
                               f"of {model.window} samples at {model.sample_rate_hz} Hz")

@@ -12,12 +12,15 @@ import numpy as np
 
 from edgeloop import InputError
 from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, load_image_set
+from edgeloop.models.decision import DecisionRule
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
+from edgeloop.models.train.baselines import baseline_rows
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
 from edgeloop.models.train.families import (
     IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
 )
 from edgeloop.models.train.finish import finish
+from edgeloop.models.train.scoring import stream_scores
 
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
@@ -34,6 +37,9 @@ def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[n
             data[split] = tuple(a[take] for a in train)
             train = tuple(a[keep] for a in train)
     return train, data["val"], data["test"]
+
+
+BASELINE_SIDE = 32
 
 
 def data_image_size(roots: list[Path]) -> int | None:
@@ -132,7 +138,20 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                      preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
                      decision=req.decision)
     task = "bottle fill level" if req.task == "bottles" else "image classification"
+    # Baselines on the same split and the same pixels, area-downscaled to at most 32×32 (1,024 values per gray
+    # image): a logistic regression on 9,216 pixels of thousands of images would not fit in memory or time.
+    side = min(size, BASELINE_SIDE)
+
+    def pixels(imgs: np.ndarray) -> np.ndarray:
+        small = [cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) if side != size else im for im in imgs]
+        return np.asarray(small, np.float32).reshape(len(imgs), -1) / 255.0
+
+    baselines = baseline_rows(pixels(x), y, pixels(x_test), y_test, len(labels), req.seed,
+                              lambda p: stream_scores(p, y_test, None, DecisionRule()))
+    for b in baselines:
+        b["description"] += f" (pixels at {side}×{side})"
     return finish(model, name=req.name, task=task, out_dir=req.out, meta=meta, representative=rep,
+                  baselines=baselines,
                   x_test=x_test.astype(np.float32) / 255.0, y_test=y_test, seed=req.seed, recipe=[req.command()],
                   history=hist,
                   evaluated_on=f"{len(x_test)} held-out test images",

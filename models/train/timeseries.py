@@ -34,7 +34,7 @@ from edgeloop.models.data.recording import IMU_CHANNELS, Recording, RecordingErr
 from edgeloop.models.data.splits import assign_splits, check_classes
 from edgeloop.models.features import FEATURE_NAMES, FeatureNorm, FeatureSet, window_starts
 from edgeloop.models.quantize import ModelMeta, labels_json
-from edgeloop.models.train.baselines import fit_baselines
+from edgeloop.models.train.baselines import baseline_rows
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow
 from edgeloop.models.train.families import build_cnn1d, build_dense_raw, build_feature_mlp, cnn1d_depth
 from edgeloop.models.train.finish import finish
@@ -254,12 +254,9 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
     widths = {f: _sizes(req, f, window) for f in AUTO_FAMILIES}
 
     # baselines on the same split and the same features
-    baselines = []
-    for b in fit_baselines(data["train"].features, data["train"].y, len(labels), req.seed):
-        s = stream_scores(b.predict_proba(data["test"].features), data["test"].y, data["test"].group,
-                          recipe_rule(req))
-        baselines.append({"name": b.name, "size_bytes": b.size_bytes, "description": b.description,
-                          "window_accuracy": s["window_accuracy"], "recording_accuracy": s["recording_accuracy"]})
+    baselines = baseline_rows(data["train"].features, data["train"].y, data["test"].features, data["test"].y,
+                              len(labels), req.seed,
+                              lambda p: stream_scores(p, data["test"].y, data["test"].group, recipe_rule(req)))
 
     tried = []
     best = None

@@ -66,3 +66,15 @@ def test_validate_decides_with_the_same_code() -> None:
     probs = quantization.dequantize(q, out.scale, out.zero_point).astype(np.float64)
     assert decisions["board"] == stream_scores(probs, truth, groups, rule)
     assert decisions["rule"]["mode"] == "vote" and decisions["board"]["recordings"] == 3
+
+
+def test_validate_windows_each_case_of_a_v2_file_on_its_own(tmp_path) -> None:
+    from edgeloop.app.validate.validator import _labelled_spans
+    from edgeloop.models.data.recording import Recording, write_recording
+
+    rec = Recording(np.r_[np.arange(6), np.arange(4)] / 10.0, np.zeros((10, 2)),
+                    np.array(["adl"] * 6 + ["adl"] * 2 + [""] * 2, dtype=object), 10.0, {}, ("a", "b"),
+                    case_ids=np.array(["c1"] * 6 + ["c2"] * 4, dtype=object))
+    write_recording(tmp_path / "r.csv", rec)
+    spans = [(r.meta["case"], a, b, lab) for _, r, a, b, lab in _labelled_spans([tmp_path / "r.csv"])]
+    assert spans == [("c1", 0, 6, "adl"), ("c2", 0, 2, "adl")]  # the same label does not join two cases

@@ -1,4 +1,4 @@
-"""An N-channel time-series model end to end on the host board: a 3-channel UDP line stream named by its
+"""An N-channel time-series model end to end on the host board and the QEMU board (Cortex-M7 image): a 3-channel UDP line stream named by its
 header line → window preprocessing → the compiled 1-D CNN on the board → results equal to TFLite Micro,
 decided by the model's decision rule; the recorder keeps the 3 named channels (edgeloop-recording v2).
 The model uses the SPEC 1.1 descriptor fields: input kind 4 (timeseries-window), a fractional rate
@@ -50,8 +50,9 @@ def three_channel_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def test_three_channel_stream_runs_on_the_host_board(three_channel_model: Path, host_board_factory,
-                                                     tmp_path: Path) -> None:
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
+def test_three_channel_stream_runs_on_the_board(target: str, three_channel_model: Path, host_board_factory,
+                                                tmp_path: Path) -> None:
     from edgeloop.app.sessions.recording import Recorder, TappedSource
     from edgeloop.models.data.recording import read_recording
     from edgeloop.models.quantize import QuantParams, quantize
@@ -64,7 +65,7 @@ def test_three_channel_stream_runs_on_the_host_board(three_channel_model: Path, 
     expected = (len(samples) - WINDOW) // HOP + 1
     src = UdpImuSource("127.0.0.1", 0, rate_hz=RATE, skip=1)
     recorder = Recorder(tmp_path / "rec", ["rest"], kind="imu", source={"name": "udp emg"}).start()
-    with host_board_factory(target="host", models=[three_channel_model / "c"]) as board, \
+    with host_board_factory(target=target, models=[three_channel_model / "c"]) as board, \
             Session(board.url) as session, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
         info = session.connect()
         model = info.models[0]

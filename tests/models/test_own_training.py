@@ -52,6 +52,8 @@ def test_small_images_keep_their_size_and_labels_sort_naturally(tmp_path: Path) 
     assert report["input"]["size"] == 8 and report["input"]["depth"] == 1
     assert report["labels"] == ["1", "2", "10"]
     assert any("not upscaled" in n for n in report["notes"])
+    assert {b["name"] for b in report["baselines"]} == {"logistic regression", "random forest"}
+    assert "## Baselines" in (tmp_path / "m" / "REPORT.md").read_text()
     dense = _train("--task", "images", "--data", str(tmp_path / "set"), "--out", str(tmp_path / "d"),
                    "--epochs", "2", "--family", "dense")
     assert dense["family"] == "dense" and dense["analysis"]["flash_bytes"] < 8000
