@@ -21,6 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
+
 LOGREG_NAME = "logistic regression"
 FOREST_NAME = "random forest"
 FOREST_TREES = 20
@@ -48,15 +50,15 @@ class Baseline:
 
 def fit_baselines(x: np.ndarray, y: np.ndarray, n_classes: int, seed: int) -> list[Baseline]:
     """Fit the logistic regression (on standardised features) and the random forest (raw features)."""
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    ensemble = require("sklearn.ensemble", needed_for="the baselines of a training report")
+    linear_model = require("sklearn.linear_model", needed_for="the baselines of a training report")
+    pipeline = require("sklearn.pipeline", needed_for="the baselines of a training report")
+    preprocessing = require("sklearn.preprocessing", needed_for="the baselines of a training report")
 
     n_feat = x.shape[1]
-    logreg = make_pipeline(StandardScaler(), LogisticRegression(max_iter=2000, C=1.0))
+    logreg = pipeline.make_pipeline(preprocessing.StandardScaler(), linear_model.LogisticRegression(max_iter=2000, C=1.0))
     logreg.fit(x, y)
-    forest = RandomForestClassifier(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH, random_state=seed,
+    forest = ensemble.RandomForestClassifier(n_estimators=FOREST_TREES, max_depth=FOREST_DEPTH, random_state=seed,
                                     n_jobs=1, class_weight="balanced")
     forest.fit(x, y)
     nodes = sum(int(t.tree_.node_count) for t in forest.estimators_)

@@ -82,7 +82,7 @@ def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: i
 
 def dense_head(x: Any, n_classes: int, width: int, depth: int, dropout: float) -> Any:
     """`depth` ReLU Dense layers halving from `width` (at least 4 units), each with dropout, then softmax."""
-    from keras import layers
+    layers = require("keras.layers", needed_for="training")
 
     units = width
     for _ in range(depth):
@@ -153,11 +153,11 @@ def build_cnn1d(window: int, channels: int, n_classes: int, width: int = 8, dept
     over time (MEAN) and a softmax layer. Global pooling keeps the weights independent of the window, so
     the flash stays a few KB whatever the window.
     """
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     if window < 2 or channels < 1 or width < 1:
-        raise ValueError(f"cnn1d needs a window ≥ 2, channels ≥ 1 and width ≥ 1 (got {window}, {channels}, {width})")
+        raise InputError(f"cnn1d needs a window ≥ 2, channels ≥ 1 and width ≥ 1 (got {window}, {channels}, {width})")
     depth = depth or cnn1d_depth(window, kernel)
     inp = keras.Input((window, channels), name="window")
     x = layers.Reshape((1, window, channels))(inp)
@@ -176,8 +176,8 @@ def build_dense_raw(input_shape: tuple[int, ...], n_classes: int, width: int = 1
                     dropout: float = 0.1, name: str = "dense") -> Any:
     """A dense network on a raw window (window, channels) or a tiny image (H, W, C): Flatten, `depth` ReLU
     layers halving from `width`, softmax. For inputs of at most a few hundred values."""
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     inp = keras.Input(input_shape, name="input")
     return keras.Model(inp, dense_head(layers.Flatten()(inp), n_classes, width, depth, dropout), name=name)

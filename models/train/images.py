@@ -7,10 +7,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import cv2
 import numpy as np
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, load_image_set
 from edgeloop.models.decision import DecisionRule
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
@@ -52,6 +51,7 @@ def data_image_size(roots: list[Path]) -> int | None:
                 return int(max(size))
         first = next((p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES), None)
         if first is not None:
+            cv2 = require("cv2", needed_for="image training")
             img = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
             if img is not None:
                 return int(max(img.shape[:2]))
@@ -143,6 +143,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     side = min(size, BASELINE_SIDE)
 
     def pixels(imgs: np.ndarray) -> np.ndarray:
+        cv2 = require("cv2", needed_for="image training")
         small = [cv2.resize(im, (side, side), interpolation=cv2.INTER_AREA) if side != size else im for im in imgs]
         return np.asarray(small, np.float32).reshape(len(imgs), -1) / 255.0
 

@@ -6,8 +6,9 @@ import shutil
 from collections import Counter
 from pathlib import Path
 
-import cv2
 import numpy as np
+
+from edgeloop import require
 
 from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, ImageRecord, natural_key, write_manifest
 from edgeloop.models.data.ingest.tables import DataImportError
@@ -86,6 +87,7 @@ def import_images(roots: list[Path], out: Path, *, test: list[Path], seed: int, 
     small = [lab for lab in labels if Counter(lab2 for _, lab2, _ in items)[lab] < 2]
     if small:
         raise DataImportError(f"class(es) {small} have fewer than 2 images; add images or drop the class")
+    cv2 = require("cv2", needed_for="importing image sets")
     records = []
     sizes: Counter[tuple[int, int]] = Counter()
     for (src, lab, _), split in zip(items, splits):
