@@ -1,4 +1,4 @@
-"""`edgeloop analyze`: per-layer cost of an int8 .tflite model, and TFLite Micro's figures beside ours."""
+"""`edgeloop analyze`: per-layer cost of a model, TFLite Micro's figures beside ours, float vs int8 for imports."""
 
 from __future__ import annotations
 
@@ -6,20 +6,28 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop.app.commands._import import MODEL_HELP, add_import_args, import_from_args, needs_import
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `analyze` subcommand."""
     p = subparsers.add_parser(
         "analyze",
-        help="per-layer MACs, parameters and memory of a .tflite model",
+        help="per-layer MACs, parameters and memory of a model (any format import reads)",
         description="Per layer and in total: op, shapes, MACs, parameters, weight and activation bytes; "
         "the planned arena, flash estimate and Cortex-M7 section sizes (arm-none-eabi-size), "
-        "side by side with TFLite Micro's arena and the flatbuffer size.",
+        "side by side with TFLite Micro's arena and the flatbuffer size. Float and foreign models are "
+        "imported first; with --calib the report adds float vs int8 (output error, accuracy, and the "
+        "quantization error of every layer). Without --calib a float model is sized from a structure-only "
+        "quantization: MACs, parameters and memory hold, accuracy is not measured.",
     )
-    p.add_argument("model", type=Path, help="the .tflite file")
+    p.add_argument("model", type=Path, help=MODEL_HELP)
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena")
     p.add_argument("--no-arm", action="store_true", help="skip the Cortex-M7 build for section sizes")
+    p.add_argument("--save-int8", type=Path, metavar="FOLDER",
+                   help="also write the imported int8 NAME.tflite (+ meta/preprocess JSON) into FOLDER")
+    add_import_args(p)
     p.set_defaults(func=run)
 
 
@@ -29,10 +37,46 @@ def run(args: argparse.Namespace) -> int:
     from edgeloop.models.compiler.analyze import analyze, format_report
     from edgeloop.models.compiler.driver import default_name
 
-    try:
-        data = args.model.read_bytes()
-    except OSError as exc:
-        raise CompileError(f"cannot read {args.model}: {exc.strerror or exc}") from None
-    report = analyze(data, name=default_name(args.model), with_tflm=not args.no_tflm, with_arm=not args.no_arm)
-    print(json.dumps(report) if args.json else format_report(report))
+    name = default_name(args.model)
+    comparison = None
+    import_note = None
+    if needs_import(args, args.model):
+        from edgeloop.models.importers import compare, write_imported
+        from edgeloop.models.importers.compare import format_comparison
+
+        imported = import_from_args(args, args.model, structure_only=args.calib is None)
+        data = imported.int8_tflite
+        if args.save_int8:
+            write_imported(imported, args.save_int8, name)
+        comparison = compare(imported)
+        import_note = {"format": imported.format, "seconds": round(imported.seconds, 3),
+                       "structure_only": imported.structure_only, "warnings": imported.warnings,
+                       "preprocess": imported.preprocess(),
+                       "labels": list(imported.labels) if imported.labels else None}
+    else:
+        try:
+            data = args.model.read_bytes()
+        except OSError as exc:
+            raise CompileError(f"cannot read {args.model}: {exc.strerror or exc}") from None
+    imported_here = import_note is not None
+    report = analyze(data, name=name, with_tflm=not args.no_tflm and not imported_here, with_arm=not args.no_arm)
+    if imported_here:
+        from edgeloop.models.importers.tf_models import tflm_arena_bytes_isolated
+
+        if not args.no_tflm:
+            report["totals"]["tflm_arena_bytes"] = tflm_arena_bytes_isolated(data)
+        report["import"] = import_note
+    if comparison is not None:
+        report["float_vs_int8"] = comparison
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(format_report(report))
+    if import_note is not None:
+        print(f"\nimported from {import_note['format']} in {import_note['seconds']:.1f} s")
+        if import_note["structure_only"]:
+            print("float model sized without calibration data (random inputs): MACs, parameters and memory hold; "
+                  "pass --calib DATA to quantize it for the board and measure float vs int8")
+    if comparison is not None:
+        print(format_comparison(comparison))
     return 0
