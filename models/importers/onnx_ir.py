@@ -375,8 +375,11 @@ def _fold_batchnorm(b: _Builder, n: Node, pos: int, consumers: dict[str, int]) -
     g = b.g
     prev = b.ops[-1] if b.ops else None
     ir, _, _ = b.get(n.inputs[0], n, pos)
+    if prev is not None and prev.qconsts:
+        raise unsupported(n, pos, "sits between quantized layers; fold it before quantizing (run "
+                                  "onnxruntime.quantization.quant_pre_process on the float model first)")
     if prev is None or prev.output != ir or prev.kind not in ("conv", "depthwise", "dense") or \
-            consumers.get(n.inputs[0], 0) != 1 or prev.qconsts:
+            consumers.get(n.inputs[0], 0) != 1:
         raise unsupported(n, pos, "does not directly follow a Conv or Gemm it can be folded into")
     gamma, beta, mean, var = (np.asarray(g.consts[i], np.float64) for i in n.inputs[1:5])
     k = gamma / np.sqrt(var + float(n.attrs.get("epsilon", 1e-5)))
