@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgeloop.app.commands._import import add_import_args, import_from_args, needs_import
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `validate` subcommand."""
@@ -18,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "labelled by its timing source. The board's model hash must be the SHA-256 of --tflite.")
     p.add_argument("--port", required=True, metavar="URL", help="board link, e.g. /dev/ttyACM0 or socket://HOST:PORT")
     p.add_argument("--model", help="board model name or index (default: the active one)")
-    p.add_argument("--tflite", required=True, type=Path, help="the int8 .tflite the board model was compiled from")
+    p.add_argument("--tflite", required=True, type=Path, metavar="MODEL",
+                   help="the model the board's was compiled from: its int8 .tflite, or the float/foreign source "
+                   "(float TFLite, .keras, .h5, SavedModel, ONNX) with the same --calib as at compile time; the "
+                   "imported int8 .tflite is written into the report folder and compared against")
     p.add_argument("--data", required=True, type=Path,
                    help="image set or session folder, IMU CSV file(s)/folder, or .npz with x (and y)")
     p.add_argument("--split", help="only samples of this split (e.g. test) of an image set")
@@ -28,6 +33,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-hash-mismatch", action="store_true",
                    help="run even when the board's model hash differs from the .tflite (noted in the report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_import_args(p)
     p.set_defaults(func=run)
 
 
@@ -41,9 +47,14 @@ def run(args: argparse.Namespace) -> int:
 
     if args.limit is not None and args.limit <= 0:
         raise ValueError(f"--limit must be > 0, got {args.limit}")
-    if not args.tflite.is_file():
+    if not args.tflite.exists():
         raise FileNotFoundError(f"--tflite {args.tflite} does not exist")
-    tflite = args.tflite.read_bytes()
+    imported = None
+    if needs_import(args, args.tflite):
+        imported = import_from_args(args, args.tflite)
+        tflite = imported.int8_tflite
+    else:
+        tflite = args.tflite.read_bytes()
     with Session(args.port, baudrate=args.baud) as session:
         info = session.connect()
         index = resolve_model_index(info, args.model)
@@ -61,6 +72,14 @@ def run(args: argparse.Namespace) -> int:
         finally:
             bar.close()
     out = args.out or Path("validation") / model.name
+    if imported is not None:
+        from edgeloop.models.importers import compare, write_imported
+
+        written = write_imported(imported, out, model.name)
+        result.tflite_path = str(written["tflite"])
+        comparison = compare(imported)
+        if comparison is not None:
+            result.metrics["float_vs_int8"] = comparison
     json_path, html_path = write_report(result, out)
     m = result.metrics
     print(f"{model.name} on {info.board}: {result.completed}/{len(data)} samples in {result.seconds:.1f} s")
@@ -81,6 +100,11 @@ def run(args: argparse.Namespace) -> int:
         per = lat.get("per_macc")
         print(f"  t_infer ({lat['timing']}): mean {lat['us']['mean']:.1f} µs, min {lat['us']['min']:.1f}, "
               f"max {lat['us']['max']:.1f}" + (f"; {per['value']:.3g} {per['unit']}" if per else ""))
+    fvi = m.get("float_vs_int8")
+    if fvi:
+        from edgeloop.models.importers.compare import format_comparison
+
+        print("  " + format_comparison(fvi).replace("\n", "\n  "))
     for warning in result.warnings:
         print(f"  warning: {warning}")
     print(f"report: {html_path} and {json_path}")

@@ -61,3 +61,34 @@ def test_imported_models_run_bit_exact_on_the_board(target, compiled_dirs):
             agreement = result.metrics["agreement"]
             assert result.status == "complete", result.error
             assert agreement["exact_match_rate"] == 1.0 and agreement["samples"] == len(q), (kind, agreement)
+
+
+@pytest.mark.slow
+def test_cli_validate_takes_the_float_source(sources, tmp_path):
+    """compile MODEL.keras --calib, then validate --tflite MODEL.keras --calib: the same int8 model (hash
+    check passes), the report holds float vs int8 and its per-layer table, in JSON and HTML."""
+    import json
+    import subprocess
+    import sys
+
+    from edgeloop.app.link.boards import start_board
+
+    def cli(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "edgeloop", *args], capture_output=True, text=True,
+                              timeout=300)
+
+    build = tmp_path / "build"
+    run = cli("compile", str(sources["keras"]), "--calib", str(sources["calib"]), "--out", str(build),
+              "--name", "kerasnet", "--labels", "a,b,c,d")
+    assert run.returncode == 0, run.stderr
+    with start_board("host", models=[build / "kerasnet.c"]) as board:
+        report = tmp_path / "report"
+        run = cli("validate", "--port", board.url, "--tflite", str(sources["keras"]), "--calib",
+                  str(sources["calib"]), "--data", str(sources["calib"]), "--limit", "16", "--out", str(report),
+                  "--no-progress", "--labels", "a,b,c,d")
+    assert run.returncode == 0, run.stderr + run.stdout
+    assert "exact match 100.00 %" in run.stdout and "quantization error per layer" in run.stdout
+    data = json.loads((report / "report.json").read_text())
+    assert data["metrics"]["float_vs_int8"]["layers"][0]["op"] == "CONV_2D"
+    assert (report / "kerasnet.tflite").read_bytes() == (build / "kerasnet.tflite").read_bytes()
+    assert "Quantization error per layer" in (report / "report.html").read_text()

@@ -1,0 +1,71 @@
+"""Report sections about layers: float vs int8 with the per-layer quantization error (HTML, inline SVG).
+
+Kept apart from report.py so the validation report only gains one call per
+section; `render_float_vs_int8(section)` takes the `float_vs_int8` object that
+`edgeloop.models.importers.compare` produces.
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def svg_layer_bars(rows: list[dict[str, Any]], key: str, title: str, unit: str = "") -> str:
+    """Horizontal bars, one per layer (label "#index op"), of rows[i][key]."""
+    values = [float(r[key] or 0.0) for r in rows]
+    peak = max(values, default=0.0) or 1.0
+    bar_h, left, width = 16, 190, 640
+    height = 30 + bar_h * len(rows) + 10
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="{_e(title)}" font-family="sans-serif" font-size="11">',
+             f'<text x="{width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="bold">{_e(title)}</text>']
+    for i, (row, v) in enumerate(zip(rows, values)):
+        y = 26 + i * bar_h
+        w = (width - left - 90) * v / peak
+        label = f"#{row.get('operator', row.get('index', i))} {row['op']}"
+        parts.append(f'<text x="{left - 6}" y="{y + 11}" text-anchor="end">{_e(label[:28])}</text>')
+        parts.append(f'<rect x="{left}" y="{y + 2}" width="{w:.1f}" height="{bar_h - 4}" fill="#2f6fb5">'
+                     f'<title>{_e(label)}: {v:.4g}{_e(unit)}</title></rect>')
+        parts.append(f'<text x="{left + w + 4}" y="{y + 11}">{v:.3g}{_e(unit)}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _layer_row(r: dict[str, Any]) -> str:
+    steps = "" if r["max_abs_diff_steps"] is None else f"{r['max_abs_diff_steps']:.2f}"
+    cells = (r["operator"], _e(r["op"]), f"<code>{_e(r['tensor'][:60])}</code>", _e("x".join(map(str, r["shape"]))),
+             f"{r['l2r']:.4g}", f"{r['cosine']:.6f}", f"{r['max_abs_diff']:.4g}", steps)
+    return "<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>"
+
+
+def render_float_vs_int8(section: dict[str, Any]) -> str:
+    """The "Float vs int8" HTML section: output errors, accuracies, the per-layer table and its bars."""
+    out = section["output"]
+    rows = [("L2 relative error", f"{out['l2r']:.4g}"), ("cosine similarity", f"{out['cosine']:.6f}"),
+            ("max |diff|", f"{out['max_abs_diff']:.4g}")]
+    if "accuracy" in out:
+        rows += [("accuracy float", f"{100 * out['accuracy']['float']:.2f} %"),
+                 ("accuracy int8", f"{100 * out['accuracy']['int8']:.2f} %"),
+                 ("top-1 agreement", f"{100 * out['top1_agreement']:.2f} %")]
+    parts = [f"<h2>Float vs int8</h2><p>{_e(section['float_reference'])} against the int8 model in TFLite Micro, "
+             f"{out['samples']} samples of {_e(section['data'])}.</p>",
+             "<table><tr><th>figure</th><th>value</th></tr>"
+             + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows) + "</table>"]
+    layers = section.get("layers") or []
+    if layers:
+        parts.append("<h3>Quantization error per layer</h3><p>Each int8 activation, dequantized, against the float "
+                     "tensor of the same name (LiteRT reference kernels). The layer where the L2 relative error "
+                     "jumps is where accuracy is lost.</p>")
+        head = "".join(f"<th>{h}</th>" for h in ("op #", "op", "tensor", "shape", "L2r", "cosine", "max |diff|",
+                                                   "max |diff| (steps)"))
+        body = "".join(_layer_row(r) for r in layers)
+        parts.append(f"<table><tr>{head}</tr>{body}</table>")
+        parts.append(svg_layer_bars(layers, "l2r", "Quantization error per layer (L2 relative)"))
+    elif section.get("layers_note"):
+        parts.append(f"<p>{_e(section['layers_note'])}</p>")
+    return "".join(parts)
