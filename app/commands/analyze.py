@@ -25,6 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena")
     p.add_argument("--no-arm", action="store_true", help="skip the Cortex-M7 build for section sizes")
+    p.add_argument("--html", type=Path, metavar="FILE",
+                   help="also write the report as a self-contained HTML page (layer table, arena picture, "
+                   "float vs int8)")
     p.add_argument("--save-int8", type=Path, metavar="FOLDER",
                    help="also write the imported int8 NAME.tflite (+ meta/preprocess JSON) into FOLDER")
     add_import_args(p)
@@ -68,6 +71,11 @@ def run(args: argparse.Namespace) -> int:
         report["import"] = import_note
     if comparison is not None:
         report["float_vs_int8"] = comparison
+    if args.html:
+        from edgeloop.app.validate.report_layers import render_analyze_html
+
+        args.html.parent.mkdir(parents=True, exist_ok=True)
+        args.html.write_text(render_analyze_html(report), encoding="utf-8")
     if args.json:
         print(json.dumps(report))
         return 0
@@ -79,4 +87,6 @@ def run(args: argparse.Namespace) -> int:
                   "pass --calib DATA to quantize it for the board and measure float vs int8")
     if comparison is not None:
         print(format_comparison(comparison))
+    if args.html:
+        print(f"HTML report: {args.html}")
     return 0

@@ -1,4 +1,5 @@
-"""Report sections about layers: float vs int8 with the per-layer quantization error (HTML, inline SVG).
+"""Report sections about layers (HTML, inline SVG): float vs int8 with the per-layer quantization error,
+and the whole `edgeloop analyze` page (layer table, arena picture).
 
 Kept apart from report.py so the validation report only gains one call per
 section; `render_float_vs_int8(section)` takes the `float_vs_int8` object that
@@ -68,4 +69,49 @@ def render_float_vs_int8(section: dict[str, Any]) -> str:
         parts.append(svg_layer_bars(layers, "l2r", "Quantization error per layer (L2 relative)"))
     elif section.get("layers_note"):
         parts.append(f"<p>{_e(section['layers_note'])}</p>")
+    return "".join(parts)
+
+
+_CSS = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
+        "td:nth-child(2),td:nth-child(3){text-align:left}code{font-size:90%}.note{color:#555}")
+
+
+def render_analyze_html(report: dict[str, Any]) -> str:
+    """A self-contained page of an `analyze` report: layers, totals, the arena picture, float vs int8."""
+    from edgeloop.models.compiler.memory_map import svg_memory_map
+
+    t = report["totals"]
+    head = "".join(f"<th>{h}</th>" for h in ("#", "op", "inputs", "output", "MACs", "params", "weight B", "act B",
+                                               "scratch B"))
+    rows = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in (
+            r["index"], _e(r["op"]), _e(", ".join(r["inputs"])), _e(r["output"]), f"{r['macc']:,}",
+            f"{r['params']:,}", f"{r['weight_bytes']:,}", f"{r['activation_bytes']:,}", f"{r['scratch_bytes']:,}"))
+        + "</tr>" for r in report["layers"])
+    totals = [("operators", t["operators"]), ("MACs", f"{t['macc']:,}"), ("parameters", f"{t['params']:,}"),
+              ("arena (ours)", f"{t['arena_bytes']:,} B"), ("peak live", f"{t['peak_live_bytes']:,} B"),
+              ("single-op lower bound", f"{t['single_op_lower_bound_bytes']:,} B"),
+              ("flash estimate", f"{t['flash_bytes_estimate']:,} B"), ("flatbuffer", f"{t['flatbuffer_bytes']:,} B")]
+    if "tflm_arena_bytes" in t:
+        totals.append(("TFLite Micro arena", f"{t['tflm_arena_bytes']:,} B"))
+    parts = [f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>edgeloop analyze: "
+             f"{_e(report['name'])}</title><style>{_CSS}</style></head><body>",
+             f"<h1>Analysis of <code>{_e(report['name'])}</code></h1>"]
+    imp = report.get("import")
+    if imp:
+        parts.append(f"<p>Imported from {_e(imp['format'])} in {imp['seconds']:.1f} s."
+                     + (" Sized without calibration data: MACs, parameters and memory hold; accuracy is not "
+                        "measured (pass --calib)." if imp["structure_only"] else "") + "</p>")
+    parts.append("<table><tr><th>total</th><th>value</th></tr>"
+                 + "".join(f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in totals) + "</table>")
+    parts.append(f"<h2>Layers</h2><table><tr>{head}</tr>{rows}</table>")
+    if "memory_map" in report:
+        parts.append("<h2>Memory map</h2><p>Every arena buffer at its offset (vertical) over the steps it is alive "
+                     "in (horizontal); grey: kernel scratch. TFLite Micro's arena is drawn to the same scale at the "
+                     "right (its per-tensor layout is not exposed).</p>")
+        parts.append(svg_memory_map(report["memory_map"], t.get("tflm_arena_bytes")))
+    if report.get("float_vs_int8"):
+        parts.append(render_float_vs_int8(report["float_vs_int8"]))
+    parts.append("</body></html>\n")
     return "".join(parts)

@@ -11,6 +11,7 @@ from pathlib import Path
 import edgeloop
 from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
+from edgeloop.models.compiler.memory_map import arena_map, format_memory_map
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
              "-ffunction-sections", "-fdata-sections")
@@ -98,6 +99,7 @@ def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_
             "flatbuffer_bytes": len(tflite),
         },
     }
+    report["memory_map"] = arena_map(compiled)
     if with_tflm:
         from edgeloop.models.reference import tflm_arena_bytes
 
@@ -140,5 +142,8 @@ def format_report(report: dict) -> str:
                      f"bss {arm['bss']:,} B")
     elif "arm" in t:
         lines.append("Cortex-M7 sizes: arm-none-eabi-gcc not found (install gcc-arm-none-eabi)")
+    if "memory_map" in report:
+        lines.append("")
+        lines.append(format_memory_map(report["memory_map"], t.get("tflm_arena_bytes")))
     return "\n".join(lines)
 

@@ -173,8 +173,14 @@ def test_cli_compile_and_analyze_import(sources, tmp_path):
     run = _cli("analyze", str(sources["keras"]), "--no-arm")
     assert run.returncode == 0, run.stderr
     assert "MACs" in run.stdout and "pass --calib DATA" in run.stdout and "TFLite Micro arena" in run.stdout
-    run = _cli("analyze", str(sources["keras"]), "--no-arm", "--no-tflm", "--json", "--calib", str(sources["calib"]))
+    assert "arena plan:" in run.stdout and "<- peak live" in run.stdout
+    html = tmp_path / "analyze.html"
+    run = _cli("analyze", str(sources["keras"]), "--no-arm", "--no-tflm", "--json", "--calib", str(sources["calib"]),
+               "--html", str(html))
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["import"]["format"] == "keras" and report["float_vs_int8"]["layers"]
+    assert report["memory_map"]["buffers"]
+    page = html.read_text()
+    assert "Arena plan" in page and "Quantization error per layer" in page and "<svg" in page
     run = _cli("compile", str(sources["keras"]), "--out", str(tmp_path / "x"))
     assert run.returncode != 0 and "--calib" in run.stderr and "Traceback" not in run.stderr
