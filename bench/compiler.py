@@ -264,10 +264,18 @@ def main(argv: list[str] | None = None) -> int:
                   f"  weights+params {r['weights_params_bytes']:>7,} B (flatbuffer {r['flatbuffer_bytes']:>7,})"
                   + (f"  instr/MAC ref {r['instr_per_mac_ref']:.2f} opt {r['instr_per_mac_opt']:.2f}"
                      if "instr_per_mac_opt" in r else ""), flush=True)
+    if not args.only or "import/".startswith(args.only):
+        from compiler_imports import import_figures  # import rows: one per source format (issue 17)
+
+        with tempfile.TemporaryDirectory(prefix="edgeloop-bench-import-") as tmp:
+            imports = import_figures(Path(tmp), bool(qemu))
+    else:
+        imports = {}
     summary = {
         "source": "emulated instruction counts (qemu-system-arm -icount shift=0, mps2-an500 Cortex-M7)"
         if qemu else "no QEMU run",
         "models": figures,
+        "imports": imports,
         "arena_le_tflm_all": all(r["arena_bytes"] <= r["tflm_arena_bytes"] for r in figures.values()),
         "weights_le_flatbuffer_all": all(r["weights_params_bytes"] <= r["flatbuffer_bytes"]
                                          for r in figures.values()),
