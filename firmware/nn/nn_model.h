@@ -23,6 +23,7 @@
 #ifndef NN_MODEL_H
 #define NN_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Tensor element types, numbered as the protocol's tensor dtype (SPEC.md 5.4). */
@@ -47,6 +48,13 @@ typedef enum {
     NN_ERR_ARGUMENT = 1, /* a NULL pointer or a misaligned arena */
     NN_ERR_INTERNAL = 2  /* a kernel reported an impossible state */
 } nn_status_t;
+
+/*
+ * Step observer for per-layer profiling and tensor dumps (SPEC.md 9.5, 9.6): invoke_steps() calls it
+ * after step `step` wrote `bytes` bytes at `output`; returning false stops the inference there
+ * (invoke_steps then returns NN_OK). invoke() never calls it, so a normal inference pays nothing.
+ */
+typedef bool (*nn_step_hook_t)(void *ctx, uint16_t step, const void *output, uint32_t bytes);
 
 /* Shape, type and quantization of a model's input or output tensor. */
 typedef struct {
@@ -77,6 +85,9 @@ typedef struct nn_model {
     nn_status_t (*invoke)(const void *input, void *output, void *arena);
     uint16_t input_norm_count; /* 0, or input element count: the host standardises inputs */
     const float *input_norm;   /* input_norm_count (mean, std) pairs: x' = (x - mean) / std (SPEC.md 5.3) */
+    uint16_t step_count;       /* kernel calls of one inference (0 when invoke_steps is NULL) */
+    /* invoke() with `hook` called after every step; NULL when the model was built without step hooks. */
+    nn_status_t (*invoke_steps)(const void *input, void *output, void *arena, nn_step_hook_t hook, void *ctx);
 } nn_model_t;
 
 #endif /* NN_MODEL_H */
