@@ -28,10 +28,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--html", type=Path, metavar="FILE",
                    help="also write the report as a self-contained HTML page (layer table, arena picture, "
                    "float vs int8)")
+    p.add_argument("--port", metavar="URL",
+                   help="also time every layer on this board (PROFILE): the board must run the model compiled "
+                   "from this file")
+    p.add_argument("--board-model", metavar="NAME|INDEX",
+                   help="with --port: the board model (default: the one whose hash matches the int8 model)")
     p.add_argument("--save-int8", type=Path, metavar="FOLDER",
                    help="also write the imported int8 NAME.tflite (+ meta/preprocess JSON) into FOLDER")
     add_import_args(p)
     p.set_defaults(func=run)
+
+
+def _profile_on_board(args: argparse.Namespace, int8: bytes, imported) -> dict:
+    """PROFILE the model on the board at --port: the first calibration sample, else an all-zero-point input."""
+    import hashlib
+
+    import numpy as np
+
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.validate.per_layer import profile_layers
+    from edgeloop.app.validate.validator import ValidationError, resolve_model_index
+    from edgeloop.models.importers.compare import int8_io
+
+    digest = hashlib.sha256(int8).digest()
+    with Session(args.port) as session:
+        info = session.connect()
+        if args.board_model is not None:
+            index = resolve_model_index(info, int(args.board_model) if args.board_model.isdigit() else args.board_model)
+        else:
+            matches = [i for i, m in enumerate(info.models) if m.hash == digest]
+            if not matches:
+                raise ValidationError(f"no model on {info.board} was compiled from this model (SHA-256 "
+                                      f"{digest.hex()[:16]}...): flash it, or name one with --board-model")
+            index = matches[0]
+        (s, z), _ = int8_io(int8)
+        desc = info.models[index].input
+        if imported is not None and imported.calibration is not None:
+            x = imported.board_input(imported.calibration.x[:1])
+            q = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
+        else:
+            q = np.full(desc.size, z, np.int8)
+        return profile_layers(session, index, int8, q.tobytes())
 
 
 def run(args: argparse.Namespace) -> int:
@@ -43,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
     name = default_name(args.model)
     comparison = None
     import_note = None
+    imported = None
     if needs_import(args, args.model):
         from edgeloop.models.importers import compare, write_imported
         from edgeloop.models.importers.compare import format_comparison
@@ -71,6 +109,8 @@ def run(args: argparse.Namespace) -> int:
         report["import"] = import_note
     if comparison is not None:
         report["float_vs_int8"] = comparison
+    if args.port:
+        report["on_board"] = _profile_on_board(args, data, imported if imported_here else None)
     if args.html:
         from edgeloop.app.validate.report_layers import render_analyze_html
 
@@ -87,6 +127,10 @@ def run(args: argparse.Namespace) -> int:
                   "pass --calib DATA to quantize it for the board and measure float vs int8")
     if comparison is not None:
         print(format_comparison(comparison))
+    if "on_board" in report:
+        from edgeloop.app.validate.per_layer import format_profile
+
+        print(format_profile(report["on_board"]))
     if args.html:
         print(f"HTML report: {args.html}")
     return 0

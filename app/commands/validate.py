@@ -33,8 +33,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--allow-hash-mismatch", action="store_true",
                    help="run even when the board's model hash differs from the .tflite (noted in the report)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--per-layer", action="store_true",
+                   help="also time every layer on the board (PROFILE, first sample) and, when outputs differ, name "
+                   "the first layer whose output differs from TFLite Micro (DUMP_TENSOR, first mismatching sample)")
     add_import_args(p)
     p.set_defaults(func=run)
+
+
+def _per_layer(session, index: int, tflite: bytes, data, result) -> None:
+    """Per-layer time on the first sample and the first differing layer on the first mismatching one."""
+    import numpy as np
+
+    from edgeloop.app.validate.per_layer import FirmwareTooOld, first_divergence, profile_layers
+
+    try:
+        section = {"profile": profile_layers(session, index, tflite, data.inputs[0]), "profile_sample": data.names[0]}
+        n = result.completed
+        board = result.board_outputs.reshape(n, -1)
+        reference = result.reference_outputs[:n].reshape(n, -1)
+        mismatching = np.flatnonzero(np.any(board != reference, axis=1))
+        if len(mismatching):
+            k = int(mismatching[0])
+            section["divergence_sample"] = data.names[k]
+            section["divergence"] = first_divergence(session, index, tflite, data.inputs[k])
+        result.metrics["per_layer"] = section
+    except FirmwareTooOld as exc:
+        result.warnings.append(str(exc))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                                        allow_hash_mismatch=args.allow_hash_mismatch, progress=progress)
         finally:
             bar.close()
+        if args.per_layer:
+            _per_layer(session, index, tflite, data, result)
     out = args.out or Path("validation") / model.name
     if imported is not None:
         from edgeloop.models.importers import compare, write_imported
@@ -100,6 +126,13 @@ def run(args: argparse.Namespace) -> int:
         per = lat.get("per_macc")
         print(f"  t_infer ({lat['timing']}): mean {lat['us']['mean']:.1f} µs, min {lat['us']['min']:.1f}, "
               f"max {lat['us']['max']:.1f}" + (f"; {per['value']:.3g} {per['unit']}" if per else ""))
+    per_layer = m.get("per_layer")
+    if per_layer:
+        from edgeloop.app.validate.per_layer import format_divergence, format_profile
+
+        print("  " + format_profile(per_layer["profile"]).replace("\n", "\n  "))
+        if "divergence_sample" in per_layer:
+            print("  " + format_divergence(per_layer["divergence"], per_layer["divergence_sample"]))
     fvi = m.get("float_vs_int8")
     if fvi:
         from edgeloop.models.importers.compare import format_comparison

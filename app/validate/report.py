@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeloop.app.sessions.recording import write_json_atomic
-from edgeloop.app.validate.report_layers import render_float_vs_int8
+from edgeloop.app.validate.report_layers import render_float_vs_int8, render_per_layer
 from edgeloop.app.validate.validator import ValidationResult
 
 BOARD_COLOUR = "#2f6fb5"
@@ -222,6 +222,8 @@ def render_html(report: dict[str, Any]) -> str:
         ]))
     if m.get("float_vs_int8"):
         parts.append(render_float_vs_int8(m["float_vs_int8"]))
+    if m.get("per_layer"):
+        parts.append(render_per_layer(m["per_layer"]))
     lat = m.get("latency", {})
     if "ticks" in lat:
         t, us = lat["ticks"], lat["us"]

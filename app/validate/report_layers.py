@@ -72,6 +72,36 @@ def render_float_vs_int8(section: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def render_per_layer(section: dict[str, Any]) -> str:
+    """The "Per layer on the board" HTML section: time bars labelled by timing source, the first differing layer."""
+    prof = section["profile"]
+    unit = next((r["per_mac_unit"] for r in prof["steps"] if "per_mac_unit" in r), "work/MAC")
+    head = "".join(f"<th>{_e(h)}</th>" for h in ("#", "op", "MACs", f"ticks ({prof['tick_unit']})", "µs", unit))
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c}</td>" for c in (
+            r["index"], _e(r["op"]), f"{r['macc']:,}", "" if r["ticks"] is None else r["ticks"],
+            f"{r['us']:.2f}" if "us" in r else "", f"{r['per_mac']:.3f}" if r.get("per_mac") and r["macc"] else ""))
+        + "</tr>" for r in prof["steps"])
+    parts = [f"<h2>Per layer on the board <span class='tag'>{_e(prof['timing'])}</span></h2>",
+             f"<p>One profiled inference of {_e(section.get('profile_sample', ''))}; the steps sum to "
+             f"{prof['sum_ticks']:,} ticks, the whole inference took {prof['infer_ticks']:,} ticks "
+             f"({_e(prof['timing_source'])}).</p>",
+             f"<table><tr>{head}</tr>{body}</table>",
+             svg_layer_bars([r for r in prof["steps"] if "us" in r], "us",
+                            f"Time per layer ({prof['timing']})", " µs")]
+    if "divergence_sample" in section:
+        div = section["divergence"]
+        if div is None:
+            parts.append(f"<p>Sample {_e(section['divergence_sample'])}: every layer's output equals TFLite "
+                         "Micro's.</p>")
+        else:
+            parts.append(f"<p class='bad'>First layer where the board differs from TFLite Micro on sample "
+                         f"{_e(section['divergence_sample'])}: step {div['step']} ({_e(div['op'])}, TFLite operator "
+                         f"{div['tflite_operator']}): {div['differing']} of {div['elements']} elements, max |diff| "
+                         f"{div['max_abs_diff']:g} steps.</p>")
+    return "".join(parts)
+
+
 _CSS = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}"
         "td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}"
         "td:nth-child(2),td:nth-child(3){text-align:left}code{font-size:90%}.note{color:#555}")
