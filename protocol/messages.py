@@ -409,7 +409,7 @@ class Infer(Message):
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Infer:
-        r = _Reader(payload, "INFER")
+        r = _Reader(payload, cls.TYPE.name)  # also PROFILE's
         model, _reserved = r.unpack("BB")
         return cls(model, r.rest())
 
@@ -604,21 +604,10 @@ class Error(Message):
 
 
 @dataclass(frozen=True, slots=True)
-class Profile(Message):
-    """Runs one inference and asks for the ticks of every step (SPEC §9.5)."""
+class Profile(Infer):
+    """INFER that asks for the ticks of every step instead of the output (SPEC §9.5); same payload."""
 
     TYPE: ClassVar[MsgType] = MsgType.PROFILE
-    model: int = ACTIVE_MODEL
-    input: bytes = b""
-
-    def encode_payload(self) -> bytes:
-        return bytes([self.model, 0]) + bytes(self.input)
-
-    @classmethod
-    def decode_payload(cls, payload: bytes) -> Profile:
-        r = _Reader(payload, "PROFILE")
-        model, _reserved = r.unpack("BB")
-        return cls(model, r.rest())
 
 
 @dataclass(frozen=True, slots=True)

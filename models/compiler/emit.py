@@ -177,6 +177,14 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
         where = {INPUT: "in", OUTPUT: "out"}.get(kind, f"(a + {off})")
         step_calls.append(call + f"    if (!hook(ctx, {pos}u, (const void *){where}, "
                                  f"{model.tensors[step.output].nbytes}u)) {{\n        return NN_OK;\n    }}\n")
+    # The pointer set-up shared by invoke() and invoke_steps().
+    prologue = """    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+"""
     label_block = ""
     labels_ref = "NULL"
     if labels:
@@ -207,13 +215,7 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
     if (input == NULL || output == NULL || arena == NULL || ((uintptr_t)arena & 15u) != 0u) {{
         return NN_ERR_ARGUMENT;
     }}
-    const uint8_t *const in = (const uint8_t *)input;
-    uint8_t *const out = (uint8_t *)output;
-    uint8_t *const a = (uint8_t *)arena;
-    (void)in;
-    (void)out;
-    (void)a;
-{"".join(calls)}    return NN_OK;
+{prologue}{"".join(calls)}    return NN_OK;
 }}
 
 #ifndef NN_NO_STEP_HOOKS
@@ -223,13 +225,7 @@ static nn_status_t {name}_invoke_steps(const void *input, void *output, void *ar
     if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {{
         return NN_ERR_ARGUMENT;
     }}
-    const uint8_t *const in = (const uint8_t *)input;
-    uint8_t *const out = (uint8_t *)output;
-    uint8_t *const a = (uint8_t *)arena;
-    (void)in;
-    (void)out;
-    (void)a;
-{"".join(step_calls)}    return NN_OK;
+{prologue}{"".join(step_calls)}    return NN_OK;
 }}
 #define {upper}_INVOKE_STEPS {name}_invoke_steps
 #else
