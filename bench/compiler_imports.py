@@ -16,7 +16,7 @@ import numpy as np
 import edgeloop
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.importers import compare, import_model
-from edgeloop.models.importers.compare import int8_io
+from edgeloop.models.importers.quant_error import int8_io
 from edgeloop.models.reference import run_reference_batch
 
 ROWS = {"keras": ("keras", "calib"), "h5": ("h5", "calib"), "savedmodel": ("savedmodel", "calib"),

@@ -48,7 +48,7 @@ def _profile_on_board(args: argparse.Namespace, int8: bytes, imported) -> dict:
     from edgeloop.app.link.session import Session
     from edgeloop.app.validate.per_layer import profile_layers
     from edgeloop.app.validate.validator import ValidationError, resolve_model_index
-    from edgeloop.models.importers.compare import int8_io
+    from edgeloop.models.importers.quant_error import int8_io
 
     digest = hashlib.sha256(int8).digest()
     with Session(args.port) as session:
@@ -83,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     imported = None
     if needs_import(args, args.model):
         from edgeloop.models.importers import compare, write_imported
-        from edgeloop.models.importers.compare import format_comparison
+        from edgeloop.models.importers.quant_error import format_comparison
 
         imported = import_from_args(args, args.model, structure_only=args.calib is None)
         data = imported.int8_tflite

@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
     source, meta = args.model, args.meta
     if needs_import(args, args.model):
         from edgeloop.models.importers import compare, write_imported
-        from edgeloop.models.importers.compare import format_comparison
+        from edgeloop.models.importers.quant_error import format_comparison
 
         imported = import_from_args(args, args.model)
         name = args.name or default_name(args.model)

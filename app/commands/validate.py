@@ -135,7 +135,7 @@ def run(args: argparse.Namespace) -> int:
             print("  " + format_divergence(per_layer["divergence"], per_layer["divergence_sample"]))
     fvi = m.get("float_vs_int8")
     if fvi:
-        from edgeloop.models.importers.compare import format_comparison
+        from edgeloop.models.importers.quant_error import format_comparison
 
         print("  " + format_comparison(fvi).replace("\n", "\n  "))
     for warning in result.warnings:

@@ -146,8 +146,8 @@ def format_profile(profile: dict[str, Any]) -> str:
     for r in profile["steps"]:
         per = f"{r['per_mac']:.3f}" if r.get("per_mac") is not None and r["macc"] else "-"
         us = f"{r['us']:.1f}" if "us" in r else "-"
-        lines.append(f"  {r['index']:>3}  {r['op'][:18]:18} {r['macc']:>10,} {r['ticks'] if r['ticks'] is not None else '-':>9} "
-                     f"{us:>10} {per:>26}")
+        ticks = "-" if r["ticks"] is None else str(r["ticks"])
+        lines.append(f"  {r['index']:>3}  {r['op'][:18]:18} {r['macc']:>10,} {ticks:>9} {us:>10} {per:>26}")
     lines.append(f"  steps sum to {profile['sum_ticks']:,} ticks; the whole inference (INFER) took "
                  f"{profile['infer_ticks']:,} ticks")
     return "\n".join(lines)

@@ -3,7 +3,7 @@ and the whole `edgeloop analyze` page (layer table, arena picture).
 
 Kept apart from report.py so the validation report only gains one call per
 section; `render_float_vs_int8(section)` takes the `float_vs_int8` object that
-`edgeloop.models.importers.compare` produces.
+`edgeloop.models.importers.quant_error` produces.
 """
 
 from __future__ import annotations

@@ -94,8 +94,9 @@ def svg_memory_map(amap: dict[str, Any], tflm_arena_bytes: int | None = None) ->
         y0, y1 = y_of(b["offset"] + b["size"]), y_of(b["offset"])
         tip = html.escape(f"{b['holds']}: {b['size']:,} B at offset {b['offset']:,}, steps {b['start']}-{b['end']}")
         fill = "#cccccc" if b["scratch"] else palette[i % len(palette)]
-        parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{max(x1 - x0 - 1, 1):.1f}" height="{max(y1 - y0, 1):.1f}" '
-                     f'fill="{fill}" fill-opacity="0.8" stroke="#fff"><title>{tip}</title></rect>')
+        parts.append(f'<rect x="{x0:.1f}" y="{y0:.1f}" width="{max(x1 - x0 - 1, 1):.1f}" '
+                     f'height="{max(y1 - y0, 1):.1f}" fill="{fill}" fill-opacity="0.8" stroke="#fff">'
+                     f'<title>{tip}</title></rect>')
     label_y = -100.0
     for label, value, colour in (("peak live", amap["peak_live_bytes"], "#b00"),
                                  ("single-op bound", amap["single_op_lower_bound_bytes"], "#080")):

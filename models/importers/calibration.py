@@ -88,7 +88,7 @@ def _from_npz(path: Path, shape: tuple[int, ...]) -> CalibrationSet:
         x = x[None]
     if tuple(x.shape[1:]) != shape or not len(x):
         raise CalibrationError(f"calibration x in {path} has shape {list(x.shape)}; the model takes "
-                               f"N samples of shape {list(shape)} (that is x.shape == (N, {', '.join(map(str, shape))}))")
+                               f"N samples of shape {list(shape)} (x.shape == (N, {', '.join(map(str, shape))}))")
     if x.dtype.kind not in "fiu":
         raise CalibrationError(f"calibration x in {path} is {x.dtype}, not numbers")
     labels = None

@@ -78,7 +78,8 @@ def collapse_qdq(graph: OnnxGraph) -> tuple[list[Node], dict[str, str], dict[str
             rest.append(n)
             continue
         scale = np.asarray(graph.consts[n.inputs[1]], np.float32)
-        zp = np.asarray(graph.consts[n.inputs[2]]) if len(n.inputs) > 2 and n.inputs[2] else np.zeros_like(scale, np.int8)
+        has_zp = len(n.inputs) > 2 and n.inputs[2]
+        zp = np.asarray(graph.consts[n.inputs[2]]) if has_zp else np.zeros_like(scale, np.int8)
         src = n.inputs[0]
         if n.op == "DequantizeLinear" and src in graph.consts:
             q = np.asarray(graph.consts[src])
@@ -366,7 +367,8 @@ def _dense(b: _Builder, n: Node, pos: int) -> None:
     op.consts["weights_io"] = np.ascontiguousarray(w)
     if q is not None:
         op.qconsts["weights_io"] = q
-    op.consts["bias"] = np.asarray(bias, np.float32).reshape(-1) if bias is not None else np.zeros(w.shape[1], np.float32)
+    op.consts["bias"] = (np.asarray(bias, np.float32).reshape(-1) if bias is not None
+                         else np.zeros(w.shape[1], np.float32))
     if bias is not None and n.inputs[2] in b.qconsts:
         op.qconsts["bias"] = b.qconsts[n.inputs[2]]
 

@@ -261,7 +261,7 @@ def compare(imported: ImportedModel, *, max_samples: int = 200) -> dict[str, Any
 
     None for an int8 source (there is no float model) or without data.
     """
-    from edgeloop.models.importers.compare import float_vs_int8, layer_errors, run_int8
+    from edgeloop.models.importers.quant_error import float_vs_int8, layer_errors, run_int8
 
     cal = imported.calibration
     if imported.float_fn is None or cal is None or imported.structure_only:

@@ -15,6 +15,13 @@ import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+# format -> (source key, calibration key): every source the importers read
+SOURCES = {
+    "keras": ("keras", "calib"), "h5": ("h5", "calib"), "savedmodel": ("savedmodel", "calib"),
+    "tflite-float": ("tflite-float", "calib"), "onnx-float": ("onnx-float", "calib"),
+    "onnx-nchw": ("onnx-nchw", "calib_nchw"), "onnx-qdq": ("onnx-qdq", "calib_nchw"),
+}
+
 KERAS_SHAPE = (12, 12, 3)
 NCHW_SHAPE = (3, 10, 10)
 CLASSES = 4

@@ -5,18 +5,17 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import numpy as np
 import pytest
-from conftest import SOURCES
+from source_models import SOURCES
 
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.host import HostModel
 from edgeloop.models.compiler.tflite_reader import read_tflite
 from edgeloop.models.importers import (CalibrationError, ModelImportError, UnsupportedOperatorError, compare,
                                        import_model)
-from edgeloop.models.importers.compare import int8_io
+from edgeloop.models.importers.quant_error import int8_io
 from edgeloop.models.reference import run_reference_batch
 
 pytestmark = pytest.mark.slow
@@ -153,34 +152,39 @@ def test_unsupported_operator_is_named_with_layer_and_replacement(op_type, repla
     assert f"the usual replacement: {replacement}" in text
 
 
-def _cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "edgeloop", *args], capture_output=True, text=True, cwd=cwd,
-                          timeout=300)
+def _cli(capsys, *args: str) -> subprocess.CompletedProcess:
+    """Run the CLI in this process (TensorFlow is loaded once for the whole module)."""
+    from edgeloop.app.cli import main
+
+    capsys.readouterr()
+    code = main(list(args))
+    out = capsys.readouterr()
+    return subprocess.CompletedProcess(args, code, out.out, out.err)
 
 
-def test_cli_compile_and_analyze_import(sources, tmp_path):
+def test_cli_compile_and_analyze_import(sources, tmp_path, capsys):
     """compile writes the int8 .tflite, sidecars and C; analyze sizes a float model without --calib and
     reports float vs int8 with it."""
     out = tmp_path / "build"
-    run = _cli("compile", str(sources["onnx-nchw"]), "--calib", str(sources["calib_nchw"]), "--out", str(out),
-               "--name", "torch", "--labels", "a,b,c,d")
+    run = _cli(capsys, "compile", str(sources["onnx-nchw"]), "--calib", str(sources["calib_nchw"]), "--out",
+               str(out), "--name", "torch", "--labels", "a,b,c,d")
     assert run.returncode == 0, run.stderr
     assert "L2 relative error" in run.stdout and "quantization error per layer" in run.stdout
     assert {p.name for p in out.iterdir()} >= {"torch.tflite", "torch.c", "torch.h", "torch.meta.json",
                                                "torch.preprocess.json"}
     assert json.loads((out / "torch.meta.json").read_text())["labels"] == ["a", "b", "c", "d"]
     assert '"a"' in (out / "torch.c").read_text()
-    run = _cli("analyze", str(sources["keras"]), "--no-arm")
+    run = _cli(capsys, "analyze", str(sources["keras"]), "--no-arm")
     assert run.returncode == 0, run.stderr
     assert "MACs" in run.stdout and "pass --calib DATA" in run.stdout and "TFLite Micro arena" in run.stdout
     assert "arena plan:" in run.stdout and "<- peak live" in run.stdout
     html = tmp_path / "analyze.html"
-    run = _cli("analyze", str(sources["keras"]), "--no-arm", "--no-tflm", "--json", "--calib", str(sources["calib"]),
-               "--html", str(html))
+    run = _cli(capsys, "analyze", str(sources["keras"]), "--no-arm", "--no-tflm", "--json", "--calib",
+               str(sources["calib"]), "--html", str(html))
     report = json.loads(run.stdout.strip().splitlines()[-1])
     assert report["import"]["format"] == "keras" and report["float_vs_int8"]["layers"]
     assert report["memory_map"]["buffers"]
     page = html.read_text()
     assert "Arena plan" in page and "Quantization error per layer" in page and "<svg" in page
-    run = _cli("compile", str(sources["keras"]), "--out", str(tmp_path / "x"))
+    run = _cli(capsys, "compile", str(sources["keras"]), "--out", str(tmp_path / "x"))
     assert run.returncode != 0 and "--calib" in run.stderr and "Traceback" not in run.stderr

@@ -7,11 +7,11 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import SOURCES
+from source_models import SOURCES
 
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.importers import import_model
-from edgeloop.models.importers.compare import int8_io
+from edgeloop.models.importers.quant_error import int8_io
 
 ON_BOARD = ("keras", "tflite-float", "onnx-float", "onnx-nchw", "onnx-qdq")
 
@@ -64,18 +64,20 @@ def test_imported_models_run_bit_exact_on_the_board(target, compiled_dirs):
 
 
 @pytest.mark.slow
-def test_cli_validate_takes_the_float_source(sources, tmp_path):
+def test_cli_validate_takes_the_float_source(sources, tmp_path, capsys):
     """compile MODEL.keras --calib, then validate --tflite MODEL.keras --calib: the same int8 model (hash
     check passes), the report holds float vs int8 and its per-layer table, in JSON and HTML."""
     import json
     import subprocess
-    import sys
 
+    from edgeloop.app.cli import main
     from edgeloop.app.link.boards import start_board
 
     def cli(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "edgeloop", *args], capture_output=True, text=True,
-                              timeout=300)
+        capsys.readouterr()
+        code = main(list(args))
+        out = capsys.readouterr()
+        return subprocess.CompletedProcess(args, code, out.out, out.err)
 
     build = tmp_path / "build"
     run = cli("compile", str(sources["keras"]), "--calib", str(sources["calib"]), "--out", str(build),
