@@ -6,6 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop import require
 from edgeloop.app.commands._import import MODEL_HELP, add_import_args, import_from_args, needs_import
 
 
@@ -73,6 +74,8 @@ def _profile_on_board(args: argparse.Namespace, int8: bytes, imported) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze and print the table or the JSON object."""
+    if not args.no_tflm:  # [train] holds TFLite Micro and the [compile] packages: one pip line covers both
+        require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     from edgeloop.models.compiler import CompileError
     from edgeloop.models.compiler.analyze import analyze, format_report
     from edgeloop.models.compiler.driver import default_name

@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgeloop import InputError, MissingFileError
 from edgeloop.app.commands._import import add_import_args, import_from_args, needs_import
 
 
@@ -66,13 +67,18 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edgeloop.app.link.session import Session
-    from edgeloop.app.validate.validator import load_validation_data, resolve_model_index, validate_on_board
+    from edgeloop.app.validate.validator import (
+        ValidationError,
+        load_validation_data,
+        resolve_model_index,
+        validate_on_board,
+    )
     from edgeloop.app.validate.report import write_report
 
     if args.limit is not None and args.limit <= 0:
-        raise ValueError(f"--limit must be > 0, got {args.limit}")
+        raise InputError(f"--limit must be > 0, got {args.limit}")
     if not args.tflite.exists():
-        raise FileNotFoundError(f"--tflite {args.tflite} does not exist")
+        raise MissingFileError(f"--tflite {args.tflite} does not exist")
     imported = None
     if needs_import(args, args.tflite):
         imported = import_from_args(args, args.tflite)
@@ -142,5 +148,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  warning: {warning}")
     print(f"report: {html_path} and {json_path}")
     if result.status != "complete":
-        raise RuntimeError(f"validation incomplete: {result.error}; the partial report is in {out}")
+        raise ValidationError(f"validation incomplete: {result.error}; the partial report is in {out}")
     return 0

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError
 from edgeloop.app.validate.validator import latency_stats
 from edgeloop.protocol import TimingSource
 from edgeloop.protocol.messages import DumpTensor, ErrorCode, Infer, Profile
@@ -29,7 +30,7 @@ from edgeloop.protocol.messages import DumpTensor, ErrorCode, Infer, Profile
 PROFILE_TIMEOUT = 120.0  # seconds: a profiled inference of a big model under QEMU is slow
 
 
-class FirmwareTooOld(RuntimeError):
+class FirmwareTooOld(EdgeloopError, RuntimeError):
     """The board predates protocol 1.1's per-step requests."""
 
 
@@ -50,7 +51,7 @@ def _call(session: Any, message, what: str):
             raise FirmwareTooOld(f"the firmware on {info.board} ({info.firmware}) is too old for {what} (protocol "
                                  "1.1, SPEC §9.5-9.6): rebuild and flash the current firmware "
                                  "(edgeloop firmware build)") from None
-        raise
+        raise InputError(f"the board refused {what}: {exc.error}") from exc
 
 
 def profile_layers(session: Any, model_index: int, tflite: bytes, input_bytes: bytes) -> dict[str, Any]:
@@ -127,7 +128,7 @@ def first_divergence(session: Any, model_index: int, tflite: bytes, input_bytes:
         ref = reference[step.output].reshape(-1)
         board = np.frombuffer(dump_step(session, model_index, k, input_bytes), t.np_dtype)
         if board.shape != ref.shape:
-            raise RuntimeError(f"step {k} ({step.op}): the board's tensor has {board.size} elements, TFLite "
+            raise InputError(f"step {k} ({step.op}): the board's tensor has {board.size} elements, TFLite "
                                f"Micro's {ref.size}: the board runs a different model")
         diff = np.abs(board.astype(np.float64) - ref.astype(np.float64))
         if diff.any():

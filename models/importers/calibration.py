@@ -139,8 +139,11 @@ def _from_imu(path: Path, shape: tuple[int, ...]) -> CalibrationSet:
                                "(samples, channels); give an .npz of model inputs instead")
     window, channels = shape
     xs, names = [], []
-    for csv in find_imu_csvs([path]):
-        rec = read_imu_csv(csv)
+    try:
+        recordings = [(csv, read_imu_csv(csv)) for csv in find_imu_csvs([path])]
+    except ValueError as exc:  # ImuCsvError and friends: the file is not an edgeloop IMU CSV
+        raise CalibrationError(f"cannot read IMU recordings in {path}: {exc}") from None
+    for csv, rec in recordings:
         if rec.data.shape[1] != channels:
             raise CalibrationError(f"{csv} has {rec.data.shape[1]} channels; the model takes {channels}")
         labels = np.asarray([str(v) for v in rec.labels], dtype=object)

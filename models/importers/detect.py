@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from edgeloop import os_errors_explained
 from edgeloop.models.importers.errors import ModelImportError
 
 FORMATS = ("tflite-int8", "tflite-float", "keras", "h5", "savedmodel", "onnx-float", "onnx-qdq")
@@ -30,7 +31,9 @@ def detect_format(path: Path) -> str:
 
         return "onnx-qdq" if is_qdq(path) else "onnx-float"
     if suffix == ".tflite":
-        return "tflite-float" if tflite_is_float(path.read_bytes()) else "tflite-int8"
+        with os_errors_explained(f"read {path}"):
+            data = path.read_bytes()
+        return "tflite-float" if tflite_is_float(data) else "tflite-int8"
     raise ModelImportError(f"cannot tell the format of {path} from its suffix {suffix or '(none)'}: supported are "
                            ".tflite (int8 or float), .keras, .h5, a SavedModel folder and .onnx (float or QDQ)")
 

@@ -16,8 +16,3 @@ class CalibrationError(ModelImportError):
 class UnsupportedOperatorError(UnsupportedError):
     """The source graph uses an operator the compiler cannot run; names the layer and the alternatives."""
 
-
-def need_extra(extra: str, module: str) -> ModelImportError:
-    """The error for a missing optional dependency, with the pip line that installs it."""
-    return ModelImportError(f"importing this model needs the {module!r} package, part of edgeloop's [{extra}] "
-                            f"extra: pip install 'edgeloop[{extra}]'")

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeloop.models.importers.errors import ModelImportError, UnsupportedOperatorError, need_extra
+from edgeloop import require
+from edgeloop.models.importers.errors import ModelImportError, UnsupportedOperatorError
 
 # ONNX operators the importers map onto the compiler's operators.
 SUPPORTED = ("Conv", "Gemm", "MatMul", "Add", "Mul", "Relu", "Clip (as ReLU/ReLU6)", "Sigmoid", "Softmax",
@@ -37,20 +38,12 @@ _SHAPE_OPS = {"Shape", "Gather", "Cast", "Slice", "Concat", "Unsqueeze", "Squeez
 
 
 def _onnx():
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise need_extra("onnx", "onnx") from None
-    return onnx, numpy_helper
+    onnx = require("onnx", needed_for="importing ONNX models")
+    return onnx, require("onnx.numpy_helper")
 
 
 def _ort():
-    try:
-        import onnxruntime
-    except ImportError:
-        raise need_extra("onnx", "onnxruntime") from None
-    return onnxruntime
+    return require("onnxruntime", needed_for="importing ONNX models")
 
 
 def is_qdq(path: Path) -> bool:

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import os_errors_explained
 from edgeloop.models.importers.calibration import CalibrationSet, load_calibration
 from edgeloop.models.importers.detect import FLOAT_FORMATS, detect_format
 from edgeloop.models.importers.errors import ModelImportError
@@ -85,9 +86,14 @@ def parse_labels(value: str | Sequence[str] | None) -> tuple[str, ...] | None:
         return tuple(value)
     path = Path(value)
     if path.is_file():
-        text = path.read_text(encoding="utf-8")
+        with os_errors_explained(f"read the labels file {path}"):
+            text = path.read_text(encoding="utf-8")
         if text.lstrip().startswith("["):
-            labels = json.loads(text)
+            try:
+                labels = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise ModelImportError(f"labels file {path} starts like a JSON list but is not valid JSON "
+                                       f"({exc}); write one label per line or a JSON list of strings") from None
         else:
             labels = [line.strip() for line in text.splitlines() if line.strip()]
     else:
@@ -240,19 +246,18 @@ def write_imported(imported: ImportedModel, out_dir: Path, name: str) -> dict[st
         raise ModelImportError("this model was quantized on random inputs for sizing only; pass --calib DATA "
                                "to get a model for the board")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    tflite = out / f"{name}.tflite"
+    tflite, meta, pre = out / f"{name}.tflite", out / f"{name}.meta.json", out / f"{name}.preprocess.json"
     if tflite.resolve() == imported.source.resolve():
         raise ModelImportError(f"writing the int8 model would overwrite the source {imported.source}; "
                                "choose another output folder or name")
-    tflite.write_bytes(imported.int8_tflite)
-    meta = out / f"{name}.meta.json"
     meta_obj: dict[str, Any] = {"input_kind": imported.input_kind()}
     if imported.labels is not None:
         meta_obj["labels"] = list(imported.labels)
-    meta.write_text(json.dumps(meta_obj, indent=2) + "\n", encoding="utf-8")
-    pre = out / f"{name}.preprocess.json"
-    pre.write_text(json.dumps(imported.preprocess(), indent=2) + "\n", encoding="utf-8")
+    with os_errors_explained(f"write the imported model into {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        tflite.write_bytes(imported.int8_tflite)
+        meta.write_text(json.dumps(meta_obj, indent=2) + "\n", encoding="utf-8")
+        pre.write_text(json.dumps(imported.preprocess(), indent=2) + "\n", encoding="utf-8")
     return {"tflite": tflite, "meta": meta, "preprocess": pre}
 
 

@@ -16,23 +16,20 @@ from pathlib import Path
 
 import numpy as np
 
-from edgeloop.models.importers.errors import ModelImportError, need_extra
+from edgeloop import require
+from edgeloop.models.importers.errors import ModelImportError
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def _tf():
-    try:
-        import tensorflow as tf
-    except ImportError:
-        raise need_extra("train", "tensorflow") from None
-    return tf
+    return require("tensorflow", needed_for="importing and quantizing float models")
 
 
 def load_keras(path: Path):
     """A Keras model from a .keras or .h5 file (weights only needed for inference: not compiled)."""
     _tf()
-    import keras
+    keras = require("keras", needed_for="importing Keras models")
 
     try:
         return keras.models.load_model(path, compile=False)
