@@ -2122,6 +2122,7 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     (void)out;
     (void)a;
     /* CONV_2D (operator 0) -> [1, 48, 48, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 1012u);
     nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
     if (!hook(ctx, 0u, (const void *)(a + 0), 27648u)) {
         return NN_OK;
@@ -2132,6 +2133,7 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 6384u);
     nn_conv2d_s8(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
     if (!hook(ctx, 2u, (const void *)(a + 0), 13824u)) {
         return NN_OK;
@@ -2142,6 +2144,7 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
     nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     if (!hook(ctx, 4u, (const void *)(a + 23136), 6912u)) {
         return NN_OK;
@@ -2152,6 +2155,7 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 2496u);
     nn_conv2d_s8(&op6_params, (const int8_t *)(a + 2496), (int8_t *)(a + 4224), (void *)(a + 0));
     if (!hook(ctx, 6u, (const void *)(a + 4224), 1728u)) {
         return NN_OK;
@@ -2161,6 +2165,7 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
     nn_fc_s8(&op8_params, (const int8_t *)(a + 4224), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
         return NN_OK;

@@ -510,6 +510,7 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     (void)out;
     (void)a;
     /* CONV_2D (operator 0) -> [1, 32, 32, 8] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 692u);
     nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
     if (!hook(ctx, 0u, (const void *)(a + 0), 8192u)) {
         return NN_OK;
@@ -520,6 +521,7 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 2400u);
     nn_conv2d_s8(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
     if (!hook(ctx, 2u, (const void *)(a + 0), 3072u)) {
         return NN_OK;
@@ -530,6 +532,7 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 3408u);
     nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
     if (!hook(ctx, 4u, (const void *)(a + 4176), 768u)) {
         return NN_OK;
@@ -540,6 +543,7 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 3408u);
     nn_conv2d_s8(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
     if (!hook(ctx, 6u, (const void *)(a + 3600), 192u)) {
         return NN_OK;
@@ -549,6 +553,7 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
     nn_fc_s8(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
         return NN_OK;

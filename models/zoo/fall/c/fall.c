@@ -256,16 +256,19 @@ static nn_status_t fall_invoke_steps(const void *input, void *output, void *aren
     (void)out;
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 32] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
     nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 112), 32u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 64u);
     nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 64), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 2] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
     nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 2u, (const void *)(a + 0), 2u)) {
         return NN_OK;

@@ -330,16 +330,19 @@ static nn_status_t imu_activity_invoke_steps(const void *input, void *output, vo
     (void)out;
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 48] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
     nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 112), 48u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 24] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 96u);
     nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 160), 24u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
     nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 2u, (const void *)(a + 0), 5u)) {
         return NN_OK;

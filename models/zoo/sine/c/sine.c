@@ -154,16 +154,19 @@ static nn_status_t sine_invoke_steps(const void *input, void *output, void *aren
     (void)out;
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 8u);
     nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 32), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 32u);
     nn_fc_s8(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 48), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 1] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
     nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
     if (!hook(ctx, 2u, (const void *)out, 1u)) {
         return NN_OK;
