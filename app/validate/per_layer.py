@@ -25,7 +25,7 @@ import numpy as np
 from edgeloop import EdgeloopError, InputError
 from edgeloop.app.validate.validator import latency_stats
 from edgeloop.protocol import TimingSource
-from edgeloop.protocol.messages import DumpTensor, ErrorCode, Infer, Profile
+from edgeloop.protocol.messages import Capability, DumpTensor, ErrorCode, Infer, Profile
 
 PROFILE_TIMEOUT = 120.0  # seconds: a profiled inference of a big model under QEMU is slow
 
@@ -43,6 +43,11 @@ def _steps(tflite: bytes):
 def _call(session: Any, message, what: str):
     from edgeloop.app.link.session import DeviceError
 
+    info = session.info
+    needed = Capability.PROFILE if isinstance(message, Profile) else Capability.TENSOR_DUMP
+    if getattr(info, "capabilities", None) is not None and not info.has(needed):
+        raise FirmwareTooOld(f"the firmware on {info.board} ({info.firmware}) does not serve {what} (INFO "
+                             f"capability {needed.name} is not set): rebuild and flash the current firmware")
     try:
         return session.request(message, timeout=PROFILE_TIMEOUT, retries=0).result().message
     except DeviceError as exc:

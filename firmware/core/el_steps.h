@@ -17,6 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "el_config.h" /* EL_CAP_PROFILE, EL_CAP_TENSOR_DUMP: the INFO capability bits of these requests */
 #include "el_frame.h"
 
 #define EL_MSG_PROFILE 0x09u
@@ -25,9 +26,6 @@
 #ifndef EL_PROFILE_MAX_STEPS
 #define EL_PROFILE_MAX_STEPS 256u
 #endif
-/* INFO capability bits (SPEC.md 9.1) this module implements. */
-#define EL_CAP_PROFILE (1u << 1)
-#define EL_CAP_TENSOR_DUMP (1u << 2)
 
 /* What the dispatcher lends the per-step requests. */
 typedef struct {

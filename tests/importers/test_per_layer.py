@@ -14,7 +14,7 @@ import pytest
 import edgeloop
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.importers import import_model
-from edgeloop.protocol.messages import (DumpTensor, Error, ErrorCode, Profile, ProfileResult, TensorChunk,
+from edgeloop.protocol.messages import (Capability, DumpTensor, Error, ErrorCode, Profile, ProfileResult, TensorChunk,
                                         decode_message)
 
 
@@ -53,7 +53,8 @@ def test_broken_kernel_is_named_as_the_first_differing_layer(pool_model, tmp_pat
 
     folder, tflite, inputs = pool_model
     with start_board("host", models=[folder / "pooled.c"]) as board, Session(board.url) as session:
-        session.connect()
+        info = session.connect()
+        assert info.has(Capability.PROFILE) and info.has(Capability.TENSOR_DUMP)
         assert first_divergence(session, 0, tflite, inputs[0].tobytes()) is None
         prof = profile_layers(session, 0, tflite, inputs[0].tobytes())
         assert [r["op"] for r in prof["steps"]] == ["CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
@@ -126,3 +127,16 @@ def test_old_firmware_is_reported_as_too_old():
         profile_layers(_OldBoard(), 0, tflite, b"\x00")
     with pytest.raises(FirmwareTooOld, match="too old for tensor dumps"):
         dump_step(_OldBoard(), 0, 0, b"\x00")
+
+
+def test_firmware_without_the_capability_is_reported_before_sending():
+    from edgeloop.app.validate.per_layer import FirmwareTooOld, profile_layers
+    from edgeloop.protocol import Info, TimingSource
+
+    class NoProfile(_OldBoard):
+        info = Info(1, 1, 1, TimingSource.HOST_CLOCK, 1, 1, 256, 0, "edgeloop 1.1-describe-only", "host",
+                    capabilities=1)
+
+    tflite = (edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite").read_bytes()
+    with pytest.raises(FirmwareTooOld, match="does not serve per-layer profiling .INFO capability PROFILE"):
+        profile_layers(NoProfile(), 0, tflite, b"\x00")
