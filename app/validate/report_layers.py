@@ -60,8 +60,8 @@ def render_float_vs_int8(section: dict[str, Any]) -> str:
     layers = section.get("layers") or []
     if layers:
         parts.append("<h3>Quantization error per layer</h3><p>Each int8 activation, dequantized, against the float "
-                     "tensor of the same name (LiteRT reference kernels). The layer where the L2 relative error "
-                     "jumps is where accuracy is lost.</p>")
+                     f"tensor of the same name ({_e(section.get('layers_reference', 'LiteRT reference kernels'))}). "
+                     "The layer where the L2 relative error jumps is where accuracy is lost.</p>")
         head = "".join(f"<th>{h}</th>" for h in ("op #", "op", "tensor", "shape", "L2r", "cosine", "max |diff|",
                                                    "max |diff| (steps)"))
         body = "".join(_layer_row(r) for r in layers)

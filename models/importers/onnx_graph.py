@@ -163,6 +163,39 @@ def ort_runner(path: Path, input_name: str, shape: tuple[int, ...]) -> Callable[
     return run
 
 
+def ort_tensor_runner(path: Path, input_name: str, shape: tuple[int, ...],
+                      names: dict[str, tuple[str, tuple[int, ...], np.ndarray | None]]
+                      ) -> Callable[[np.ndarray], dict[str, np.ndarray]]:
+    """onnxruntime returning chosen intermediate tensors in channels-last form: {our name: (N, ...) array}.
+
+    `names` maps our tensor name to (ONNX tensor, axis permutation, flattened element order or None).
+    """
+    onnx, _ = _onnx()
+    ort = _ort()
+    model = onnx.load(str(path))
+    present = {o.name for o in model.graph.output}
+    for onnx_name, _, _ in names.values():
+        if onnx_name not in present:
+            model.graph.output.append(onnx.helper.make_empty_tensor_value_info(onnx_name))
+            present.add(onnx_name)
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    options.log_severity_level = 3
+    sess = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    wanted = sorted({onnx_name for onnx_name, _, _ in names.values()})
+
+    def run(x: np.ndarray) -> dict[str, np.ndarray]:
+        rows: dict[str, list[np.ndarray]] = {}
+        for row in np.asarray(x, np.float32):
+            values = dict(zip(wanted, sess.run(wanted, {input_name: row.reshape(shape)})))
+            for ours, (onnx_name, perm, flat) in names.items():
+                v = values[onnx_name].transpose(perm)
+                rows.setdefault(ours, []).append(v[:, flat] if flat is not None else v)
+        return {k: np.concatenate(v) for k, v in rows.items()}
+
+    return run
+
+
 def unsupported(node: Node, position: int, detail: str = "") -> UnsupportedOperatorError:
     """The error for an operator (or a use of one) the compiler cannot run: layer, alternatives, replacement."""
     hint = REPLACEMENTS.get(node.op)

@@ -57,7 +57,8 @@ class IRGraph:
     output: str
     source_shape: tuple[int, ...]               # ONNX input shape without batch
     channels_first: bool                        # the ONNX input is NCHW (held as NHWC)
-    onnx_names: dict[str, tuple[str, tuple[int, ...]]]  # IR tensor -> (ONNX tensor, perm) for comparisons
+    onnx_names: dict[str, tuple[str, tuple[int, ...], np.ndarray | None]]  # IR tensor -> (ONNX tensor, perm, flat)
+    dequantized: dict[str, str] = field(default_factory=dict)  # QDQ: ONNX tensor -> its DequantizeLinear output
 
 
 def _resolve(alias: dict[str, str], name: str) -> str:
@@ -67,9 +68,11 @@ def _resolve(alias: dict[str, str], name: str) -> str:
 
 
 def collapse_qdq(graph: OnnxGraph) -> tuple[list[Node], dict[str, str], dict[str, tuple[float, int]],
-                                               dict[str, QWeights]]:
-    """Remove QuantizeLinear/DequantizeLinear: (other nodes, aliases, activation qparams, quantized consts)."""
+                                               dict[str, QWeights], dict[str, str]]:
+    """Remove QuantizeLinear/DequantizeLinear: (other nodes, aliases, activation qparams, quantized consts,
+    the DequantizeLinear output that carries each quantized activation)."""
     alias: dict[str, str] = {}
+    dequantized: dict[str, str] = {}
     qparams: dict[str, tuple[float, int]] = {}
     qconsts: dict[str, QWeights] = {}
     rest = []
@@ -104,9 +107,10 @@ def collapse_qdq(graph: OnnxGraph) -> tuple[list[Node], dict[str, str], dict[str
             alias[n.outputs[0]] = base
         else:
             alias[n.outputs[0]] = _resolve(alias, src)
+            dequantized.setdefault(alias[n.outputs[0]], n.outputs[0])
     for n in rest:
         n.inputs = [_resolve(alias, i) if i else i for i in n.inputs]
-    return rest, alias, qparams, qconsts
+    return rest, alias, qparams, qconsts, dequantized
 
 
 def _live(nodes: list[Node], output: str) -> list[Node]:
@@ -132,7 +136,7 @@ class _Builder:
         self.ops: list[IROp] = []
         self.shapes: dict[str, tuple[int, ...]] = {}
         self.qparams: dict[str, tuple[float, int]] = {}
-        self.onnx_names: dict[str, tuple[str, tuple[int, ...]]] = {}
+        self.onnx_names: dict[str, tuple[str, tuple[int, ...], np.ndarray | None]] = {}
 
     # -- tensors
     def define(self, onnx_name: str, perm: tuple[int, ...], flat_perm: np.ndarray | None = None,
@@ -142,7 +146,7 @@ class _Builder:
         if ir not in self.shapes:
             shape = self.g.shapes[onnx_name]
             self.shapes[ir] = tuple(shape[p] for p in perm)
-            self.onnx_names[ir] = (onnx_name, perm)
+            self.onnx_names[ir] = (onnx_name, perm, flat_perm)
         if onnx_name in self.qparams_onnx and ir not in self.qparams:
             self.qparams[ir] = self.qparams_onnx[onnx_name]
         return ir
@@ -195,10 +199,10 @@ def _conv_padding(pads: list[int], in_hw: tuple[int, int], k: tuple[int, int], s
 def build_ir(graph: OnnxGraph, qdq: bool) -> IRGraph:
     """Map every live node of `graph` onto IR ops; UnsupportedOperatorError names the first that cannot be."""
     if qdq:
-        nodes, alias, qparams, qconsts = collapse_qdq(graph)
+        nodes, alias, qparams, qconsts, dequantized = collapse_qdq(graph)
         output = _resolve(alias, graph.output)
     else:
-        nodes, qparams, qconsts, output = list(graph.nodes), {}, {}, graph.output
+        nodes, qparams, qconsts, output, dequantized = list(graph.nodes), {}, {}, graph.output, {}
     b = _Builder(graph, qparams, qconsts)
     shape = graph.input_shape
     channels_first = len(shape) == 4 and shape[1] in (1, 3) and shape[3] not in (1, 3)
@@ -218,7 +222,8 @@ def build_ir(graph: OnnxGraph, qdq: bool) -> IRGraph:
         if not (len(b.shapes[ir_out]) == 4 and b.shapes[ir_out][1] == b.shapes[ir_out][2] == 1):
             raise ModelImportError("the graph output is a channels-first feature map; the board returns it "
                                    "channels-last: flatten or pool it before the output")
-    return IRGraph(b.ops, b.shapes, b.qparams, ir_input, ir_out, tuple(shape[1:]), channels_first, b.onnx_names)
+    return IRGraph(b.ops, b.shapes, b.qparams, ir_input, ir_out, tuple(shape[1:]), channels_first, b.onnx_names,
+                   dequantized)
 
 
 def _map_node(b: _Builder, n: Node, pos: int, consumers: dict[str, int]) -> None:

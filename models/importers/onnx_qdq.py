@@ -20,7 +20,7 @@ import numpy as np
 
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
 from edgeloop.models.importers.errors import ModelImportError
-from edgeloop.models.importers.onnx_graph import load_graph
+from edgeloop.models.importers.onnx_graph import load_graph, ort_tensor_runner
 from edgeloop.models.importers.onnx_ir import IRGraph, IROp, QWeights, build_ir
 
 _PROB_Q = (1.0 / 256.0, -128)  # TFLite Micro's required output quantization of SOFTMAX and LOGISTIC
@@ -34,6 +34,8 @@ class QdqModel:
     source_shape: tuple[int, ...]
     channels_first: bool
     warnings: list[str] = field(default_factory=list)
+    # onnxruntime's value of each written tensor after its QuantizeLinear/DequantizeLinear, by TFLite tensor name
+    layer_reference: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
 
 
 def qdq_to_tflite(path: Path) -> QdqModel:
@@ -42,7 +44,14 @@ def qdq_to_tflite(path: Path) -> QdqModel:
     ir = build_ir(graph, qdq=True)
     writer = _Writer(ir)
     data = writer.build()
-    return QdqModel(data, graph.ort_fn, ir.source_shape, ir.channels_first, writer.warnings)
+    # each written tensor as the QDQ graph itself holds it after quantization (its DequantizeLinear output)
+    written = {}
+    for name in writer.index:
+        if name in ir.onnx_names and name != ir.input:
+            onnx_name, perm, flat = ir.onnx_names[name]
+            written[name] = (ir.dequantized.get(onnx_name, onnx_name), perm, flat)
+    reference = ort_tensor_runner(path, graph.input, graph.input_shape, written)
+    return QdqModel(data, graph.ort_fn, ir.source_shape, ir.channels_first, writer.warnings, reference)
 
 
 class _Writer:

@@ -53,6 +53,9 @@ class ImportedModel:
     structure_only: bool = False          # quantized on random inputs: sizes are right, accuracy unknown
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    # without a float graph: float tensors by TFLite tensor name from source-layout inputs (QDQ: onnxruntime)
+    layer_reference: Callable[[np.ndarray], dict[str, np.ndarray]] | None = None
+    layer_reference_name: str = "LiteRT reference kernels on the float graph"
 
     @property
     def quantized_here(self) -> bool:
@@ -208,7 +211,11 @@ def _import_onnx_qdq(path: Path, calib: Path | None, pixel_range, seed) -> Impor
            if calib is not None else None)
     return ImportedModel(path, "onnx-qdq", converted.int8_tflite, None, converted.ort_fn,
                          "onnxruntime on the QDQ graph", converted.source_shape, layout, cal, None, pixel_range,
-                         "rgb", False, [*converted.warnings, *(cal.warnings if cal else [])])
+                         "rgb", False, [*converted.warnings, *(cal.warnings if cal else [])],
+                         layer_reference=converted.layer_reference,
+                         layer_reference_name="onnxruntime's value of the same tensor in the QDQ graph (after "
+                                              "QuantizeLinear/DequantizeLinear): where TFLite Micro's int8 "
+                                              "execution departs from the file's own simulation")
 
 
 _IMPORTERS: dict[str, Callable[..., ImportedModel]] = {
@@ -278,8 +285,18 @@ def compare(imported: ImportedModel, *, max_samples: int = 200) -> dict[str, Any
     int8_out = run_int8(imported.int8_tflite, xb)
     result: dict[str, Any] = {"float_reference": imported.float_reference, "data": cal.source,
                               "output": float_vs_int8(float_out, int8_out.reshape(float_out.shape), y)}
+    small = slice(0, min(len(xb), 32))
     if imported.float_tflite is not None:
-        result["layers"] = layer_errors(imported.float_tflite, imported.int8_tflite, xb[:min(len(xb), 32)])
+        from edgeloop.models.importers.tf_models import tensor_values
+
+        float_tensors = tensor_values(imported.float_tflite, xb[small])
+    elif imported.layer_reference is not None:
+        float_tensors = imported.layer_reference(x[small])
+    else:
+        float_tensors = None
+    if float_tensors is not None:
+        result["layers"] = layer_errors(float_tensors, imported.int8_tflite, xb[small])
+        result["layers_reference"] = imported.layer_reference_name
     else:
         result["layers"] = []
         result["layers_note"] = ("per-layer table: not available for this source (the file holds no float "

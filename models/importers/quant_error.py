@@ -62,8 +62,10 @@ def float_vs_int8(float_out: np.ndarray, int8_out: np.ndarray, y: np.ndarray | N
     return report
 
 
-def layer_errors(float_tflite: bytes, int8_tflite: bytes, x_board: np.ndarray) -> list[dict[str, Any]]:
-    """One row per int8 operator output that has a float counterpart of the same name and size.
+def layer_errors(float_tensors: dict[str, np.ndarray], int8_tflite: bytes, x_board: np.ndarray
+                 ) -> list[dict[str, Any]]:
+    """One row per int8 operator output that has a float counterpart (`float_tensors`, by tensor name,
+    stacked over the samples of `x_board`) of the same size.
 
     Rows are in graph order: operator index and name, tensor, shape, scale,
     then l2r, cosine, max |diff| (real units) and max |diff| in int8 steps.
@@ -73,7 +75,7 @@ def layer_errors(float_tflite: bytes, int8_tflite: bytes, x_board: np.ndarray) -
 
     (s_in, z_in), _ = int8_io(int8_tflite)
     q_in = np.clip(np.round(np.asarray(x_board, np.float64) / s_in) + z_in, -128, 127).astype(np.int8)
-    fvals = tensor_values(float_tflite, np.asarray(x_board, np.float32))
+    fvals = float_tensors
     qvals = tensor_values(int8_tflite, q_in)
     model = read_tflite(bytes(int8_tflite))
     rows = []
@@ -105,7 +107,8 @@ def format_comparison(comp: dict[str, Any]) -> str:
                      f"top-1 agreement {100 * out['top1_agreement']:.2f} %")
     layers = comp.get("layers") or []
     if layers:
-        lines.append("quantization error per layer (int8 dequantized vs float, LiteRT reference kernels):")
+        lines.append(f"quantization error per layer (int8 dequantized vs float; float: "
+                     f"{comp.get('layers_reference', 'LiteRT reference kernels')}):")
         lines.append(f"  {'op#':>3}  {'op':18} {'shape':16} {'l2r':>8} {'cosine':>9} {'max|diff|':>10} {'steps':>7}")
         for r in layers:
             steps = "" if r["max_abs_diff_steps"] is None else f"{r['max_abs_diff_steps']:.1f}"
