@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from edgeloop import InputError, MissingFileError
@@ -39,6 +41,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "the first layer whose output differs from TFLite Micro (DUMP_TENSOR, first mismatching sample)")
     add_import_args(p)
     p.set_defaults(func=run)
+
+
+@contextlib.contextmanager
+def _board_layout_data(path: Path, imported) -> Iterator[Path]:
+    """An .npz of NCHW inputs for an NCHW source, given as a temporary NHWC .npz (the board's layout)."""
+    import tempfile
+
+    import numpy as np
+
+    if imported is None or imported.source_layout != "NCHW" or path.suffix != ".npz" or not path.is_file():
+        yield path
+        return
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    x = arrays.get("x")
+    if x is None or x.ndim != 4 or tuple(x.shape[1:]) != imported.source_input_shape:
+        yield path  # already in the board's layout, or not inputs: the loader explains what it needs
+        return
+    arrays["x"] = np.ascontiguousarray(x.transpose(0, 2, 3, 1))  # dtype kept: int8 inputs stay exact
+    with tempfile.TemporaryDirectory(prefix="edgeloop-validate-") as tmp:
+        np.savez(Path(tmp) / path.name, **arrays)
+        yield Path(tmp) / path.name
 
 
 def _per_layer(session, index: int, tflite: bytes, data, result) -> None:
@@ -89,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
         info = session.connect()
         index = resolve_model_index(info, args.model)
         model = info.models[index]
-        data = load_validation_data(args.data, model, split=args.split, limit=args.limit)
+        with _board_layout_data(args.data, imported) as data_path:
+            data = load_validation_data(data_path, model, split=args.split, limit=args.limit)
         bar = tqdm(total=len(data), unit="sample", desc=f"validating {model.name}", disable=args.no_progress,
                    file=sys.stderr)
 

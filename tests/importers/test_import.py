@@ -192,3 +192,15 @@ def test_cli_compile_and_analyze_import(sources, tmp_path, capsys):
     assert "Arena plan" in page and "Quantization error per layer" in page and "<svg" in page
     run = _cli(capsys, "compile", str(sources["keras"]), "--out", str(tmp_path / "x"))
     assert run.returncode != 0 and "--calib" in run.stderr and "Traceback" not in run.stderr
+
+
+def test_validate_feeds_nchw_data_in_the_boards_layout(imported, sources):
+    """validate --data x.npz of an NCHW source's inputs reaches the board channels-last, values unchanged."""
+    from edgeloop.app.commands.validate import _board_layout_data
+
+    with _board_layout_data(sources["calib_nchw"], imported["onnx-nchw"]) as path:
+        x = np.load(path)["x"]
+    nchw = np.load(sources["calib_nchw"])["x"]
+    np.testing.assert_array_equal(x, nchw.transpose(0, 2, 3, 1))
+    with _board_layout_data(sources["calib"], imported["keras"]) as path:
+        assert path == sources["calib"]
