@@ -32,8 +32,8 @@ class MsgType(IntEnum):
     BENCH = 0x05
     PING = 0x06
     STATS = 0x07
-    PROFILE = 0x09  # 1.1, SPEC §9.5
-    DUMP_TENSOR = 0x0A  # 1.1, SPEC §9.6
+    PROFILE = 0x09  # 1.1, SPEC §9.6
+    DUMP_TENSOR = 0x0A  # 1.1, SPEC §9.7
     INFO = 0x81
     MODEL_LIST = 0x82
     MODEL_SELECTED = 0x83
@@ -685,14 +685,14 @@ class Error(Message):
 
 @dataclass(frozen=True, slots=True)
 class Profile(Infer):
-    """INFER that asks for the ticks of every step instead of the output (SPEC §9.5); same payload."""
+    """INFER that asks for the ticks of every step instead of the output (SPEC §9.6); same payload."""
 
     TYPE: ClassVar[MsgType] = MsgType.PROFILE
 
 
 @dataclass(frozen=True, slots=True)
 class ProfileResult(Message):
-    """Ticks of each step of one inference, in step order (SPEC §9.5)."""
+    """Ticks of each step of one inference, in step order (SPEC §9.6)."""
 
     TYPE: ClassVar[MsgType] = MsgType.PROFILE_RESULT
     model: int
@@ -714,7 +714,7 @@ class ProfileResult(Message):
 
 @dataclass(frozen=True, slots=True)
 class DumpTensor(Message):
-    """Runs one inference and asks for bytes offset.. of step ``step``'s output (SPEC §9.6)."""
+    """Runs one inference and asks for bytes offset.. of step ``step``'s output (SPEC §9.7)."""
 
     TYPE: ClassVar[MsgType] = MsgType.DUMP_TENSOR
     model: int
@@ -738,7 +738,7 @@ class DumpTensor(Message):
 
 @dataclass(frozen=True, slots=True)
 class TensorChunk(Message):
-    """Bytes offset..offset+len(data)-1 of a step's output tensor of `total` bytes (SPEC §9.6)."""
+    """Bytes offset..offset+len(data)-1 of a step's output tensor of `total` bytes (SPEC §9.7)."""
 
     TYPE: ClassVar[MsgType] = MsgType.TENSOR_CHUNK
     model: int

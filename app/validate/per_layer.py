@@ -1,5 +1,5 @@
 """Per-layer figures from the board (no Qt): time of every step (PROFILE) and where outputs start to differ
-from TFLite Micro (DUMP_TENSOR), SPEC.md §9.5-9.6.
+from TFLite Micro (DUMP_TENSOR), SPEC.md §9.6-9.7.
 
 The board's steps are the compiled model's kernel calls, in the order
 `edgeloop analyze` lists them; the host compiles the same .tflite to learn
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import EdgeloopError, InputError
+from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.validate.validator import latency_stats
 from edgeloop.protocol import TimingSource
 from edgeloop.protocol.messages import Capability, DumpTensor, ErrorCode, Infer, Profile
@@ -54,7 +54,7 @@ def _call(session: Any, message, what: str):
         if exc.error.code == ErrorCode.UNKNOWN_TYPE:
             info = session.info
             raise FirmwareTooOld(f"the firmware on {info.board} ({info.firmware}) is too old for {what} (protocol "
-                                 "1.1, SPEC §9.5-9.6): rebuild and flash the current firmware "
+                                 "1.1, SPEC §9.6-9.7): rebuild and flash the current firmware "
                                  "(edgeloop firmware build)") from None
         raise InputError(f"the board refused {what}: {exc.error}") from exc
 
@@ -105,9 +105,9 @@ def dump_step(session: Any, model_index: int, step: int, input_bytes: bytes) -> 
 
 def reference_step_outputs(tflite: bytes, input_bytes: bytes) -> dict[int, np.ndarray]:
     """Every tensor of one TFLite Micro inference (the oracle), by tensor index."""
-    from tflite_micro.python.tflite_micro import runtime
-
     from edgeloop.models.compiler.tflite_reader import read_tflite
+
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the per-layer reference")
 
     model = read_tflite(bytes(tflite))
     activations = sum(t.nbytes for t in model.tensors if t.data is None)

@@ -498,7 +498,7 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
     case EL_MSG_PROFILE:
     case EL_MSG_DUMP_TENSOR: {
         const el_steps_env_t env = {el_port_sink, el_send_error, el_model_index, el_io_pool + el.output_off};
-        el_steps_serve(&env, h.type, h.seq, p, n); /* SPEC.md 9.5, 9.6 (el_steps.c) */
+        el_steps_serve(&env, h.type, h.seq, p, n); /* SPEC.md 9.6, 9.7 (el_steps.c) */
         break;
     }
     default:

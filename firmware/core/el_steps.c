@@ -1,4 +1,4 @@
-/* el_steps.c - PROFILE and DUMP_TENSOR (SPEC.md 9.5, 9.6); see el_steps.h. */
+/* el_steps.c - PROFILE and DUMP_TENSOR (SPEC.md 9.6, 9.7); see el_steps.h. */
 #include "el_steps.h"
 
 #include <string.h>
@@ -130,7 +130,7 @@ static void el_on_dump_tensor(const el_steps_env_t *env, uint16_t seq, const uin
     if (m == NULL) {
         return;
     }
-    const uint8_t *tail = p + 2u + m->input.bytes; /* step and offset follow the input (SPEC.md 9.6) */
+    const uint8_t *tail = p + 2u + m->input.bytes; /* step and offset follow the input (SPEC.md 9.7) */
     el_dump_t d = {(uint16_t)(tail[0] | (tail[1] << 8)), NULL, 0u, false};
     uint32_t offset = el_steps_rd32(tail + 2);
     if (d.step >= m->step_count) {

@@ -1,6 +1,6 @@
 /*
  * el_steps.h - per-step requests of protocol 1.1: PROFILE (time of every step) and DUMP_TENSOR (one
- * step's output, chunked). SPEC.md 9.5 and 9.6.
+ * step's output, chunked). SPEC.md 9.6 and 9.7.
  *
  * Both run the model through its step-observing entry (nn_model_t.invoke_steps), so a normal INFER
  * (invoke) pays nothing for them. The core's dispatcher hands the two request types here with the

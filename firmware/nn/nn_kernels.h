@@ -245,7 +245,7 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
 
 #ifdef NN_TEST_BROKEN_MAX_POOL
 /* Test only: a max pool that gets its first element wrong, so that the per-layer comparison against
- * TFLite Micro (SPEC.md 9.6, `edgeloop validate --per-layer`) must name this layer. Never set it in a build
+ * TFLite Micro (SPEC.md 9.7, `edgeloop validate --per-layer`) must name this layer. Never set it in a build
  * that runs models for real. */
 static inline void nn_test_broken_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out)
 {

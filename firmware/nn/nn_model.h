@@ -52,7 +52,7 @@ typedef enum {
 } nn_status_t;
 
 /*
- * Step observer for per-layer profiling and tensor dumps (SPEC.md 9.5, 9.6): invoke_steps() calls it
+ * Step observer for per-layer profiling and tensor dumps (SPEC.md 9.6, 9.7): invoke_steps() calls it
  * after step `step` wrote `bytes` bytes at `output`; returning false stops the inference there
  * (invoke_steps then returns NN_OK). invoke() never calls it, so a normal inference pays nothing.
  */

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.importers.errors import ModelImportError
 from edgeloop.models.importers.onnx_graph import load_graph
 from edgeloop.models.importers.onnx_ir import IRGraph, IROp, build_ir
@@ -47,8 +48,7 @@ def onnx_to_keras(path: Path) -> RebuiltModel:
 
 def ir_to_keras(ir: IRGraph):
     """A functional Keras model computing the IR graph in float32."""
-    import keras
-
+    keras = require("keras", needed_for="rebuilding ONNX models in Keras")
     L = keras.layers
     inp = keras.Input(ir.shapes[ir.input][1:], batch_size=1, name="input")
     t = {ir.input: inp}

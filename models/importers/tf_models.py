@@ -60,7 +60,7 @@ def savedmodel_to_float_tflite(folder: Path) -> bytes:
 def quantize_float_tflite(float_tflite: bytes, calibration: np.ndarray) -> bytes:
     """Full-integer int8 TFLite (int8 input/output, per-channel weights) calibrated on `calibration` (N, ...)."""
     tf = _tf()
-    from tensorflow.lite.python.optimize import calibrator
+    calibrator = require("tensorflow.lite.python.optimize.calibrator", needed_for="post-training quantization")
 
     rep = np.asarray(calibration, np.float32)
 

@@ -1,4 +1,4 @@
-"""Per layer on the board (SPEC §9.5-9.6): step times that add up to the inference, the first layer that
+"""Per layer on the board (SPEC §9.6-9.7): step times that add up to the inference, the first layer that
 differs from TFLite Micro on a board built with a deliberately broken kernel, and old-firmware errors."""
 
 from __future__ import annotations

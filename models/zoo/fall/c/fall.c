@@ -243,7 +243,7 @@ static nn_status_t fall_invoke(const void *input, void *output, void *arena) {
 }
 
 #ifndef NN_NO_STEP_HOOKS
-/* invoke() calling `hook` after every step (SPEC.md 9.5, 9.6: PROFILE, DUMP_TENSOR); only those requests run it. */
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
 static nn_status_t fall_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
                                        void *ctx) {
     if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
