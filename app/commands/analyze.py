@@ -78,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     from edgeloop.models.compiler import CompileError
     from edgeloop.models.compiler.analyze import analyze, format_report
-    from edgeloop.models.compiler.driver import default_name
+    from edgeloop.models.compiler.driver import default_name, sidecar_path
+    from edgeloop.models.compiler.meta import load_meta
 
     name = default_name(args.model)
     comparison = None
@@ -97,13 +98,19 @@ def run(args: argparse.Namespace) -> int:
                        "structure_only": imported.structure_only, "warnings": imported.warnings,
                        "preprocess": imported.preprocess(),
                        "labels": list(imported.labels) if imported.labels else None}
+        from edgeloop.models.compiler.meta import ModelMeta
+
+        meta = ModelMeta(labels=imported.labels, input_kind=imported.input_kind())
     else:
         try:
             data = args.model.read_bytes()
         except OSError as exc:
             raise CompileError(f"cannot read {args.model}: {exc.strerror or exc}") from None
+        sidecar = sidecar_path(args.model)  # labels + normalisation table count in flash, as `compile` puts them
+        meta = load_meta(sidecar) if sidecar else None
     imported_here = import_note is not None
-    report = analyze(data, name=name, with_tflm=not args.no_tflm and not imported_here, with_arm=not args.no_arm)
+    report = analyze(data, name=name, with_tflm=not args.no_tflm and not imported_here, with_arm=not args.no_arm,
+                     meta=meta)
     if imported_here:
         from edgeloop.models.importers.tf_models import tflm_arena_bytes_isolated
 

@@ -21,7 +21,12 @@
 #define EL_CAP_DESCRIBE (1u << 0)
 #define EL_CAP_PROFILE (1u << 1)     /* PROFILE, el_steps.c */
 #define EL_CAP_TENSOR_DUMP (1u << 2) /* DUMP_TENSOR, el_steps.c */
-#define EL_CAPABILITIES (EL_CAP_PROFILE | EL_CAP_TENSOR_DUMP)
+#define EL_CAPABILITIES (EL_CAP_DESCRIBE | EL_CAP_PROFILE | EL_CAP_TENSOR_DUMP)
+
+/* Largest DESCRIBE_MODEL page the core sends (SPEC.md 9.5); a host may ask for less. */
+#ifndef EL_DESCRIBE_PAGE_BYTES
+#define EL_DESCRIBE_PAGE_BYTES 1024u
+#endif
 
 /* Firmware version reported in INFO. */
 #ifndef EL_FIRMWARE_VERSION
