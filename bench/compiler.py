@@ -345,11 +345,19 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"    {i:2d} {s['op']:18s} {str(s['in']):18s}-> {str(s['out']):18s} {s.get('path', ''):12s}"
                       f" {s['instructions']:>10,} instr  {per}", flush=True)
     networks = {name[len("net/"):]: network_row(r) for name, r in figures.items() if name.startswith("net/")}
+    if not args.only or "import/".startswith(args.only):
+        from compiler_imports import import_figures  # import rows: one per source format (issue 17)
+
+        with tempfile.TemporaryDirectory(prefix="edgeloop-bench-import-") as tmp:
+            imports = import_figures(Path(tmp), bool(qemu))
+    else:
+        imports = {}
     summary = {
         "source": "emulated instruction counts (qemu-system-arm -icount shift=0, mps2-an500 Cortex-M7)"
         if qemu else "no QEMU run",
         "networks": networks,
         "models": {k: {f: v for f, v in r.items() if f != "steps"} for k, r in figures.items()},
+        "imports": imports,
         "arena_le_tflm_all": all(r["arena_bytes"] <= r["tflm_arena_bytes"] for r in figures.values()),
         "weights_le_flatbuffer_all": all(r["weights_params_bytes"] <= r["flatbuffer_bytes"]
                                          for r in figures.values()),

@@ -33,6 +33,8 @@ class MsgType(IntEnum):
     PING = 0x06
     STATS = 0x07
     DESCRIBE_MODEL = 0x08
+    PROFILE = 0x09  # 1.1, SPEC §9.6
+    DUMP_TENSOR = 0x0A  # 1.1, SPEC §9.7
     INFO = 0x81
     MODEL_LIST = 0x82
     MODEL_SELECTED = 0x83
@@ -41,6 +43,8 @@ class MsgType(IntEnum):
     PONG = 0x86
     STATS_REPLY = 0x87
     MODEL_DESCRIPTION = 0x88
+    PROFILE_RESULT = 0x89
+    TENSOR_CHUNK = 0x8A
     LOG = 0xFE
     ERROR = 0xFF
 
@@ -511,7 +515,7 @@ class Infer(Message):
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Infer:
-        r = _Reader(payload, "INFER")
+        r = _Reader(payload, cls.TYPE.name)  # also PROFILE's
         model, _reserved = r.unpack("BB")
         return cls(model, r.rest())
 
@@ -751,10 +755,85 @@ class Error(Message):
         return f"{name}: {self.text}" if self.text else name
 
 
+@dataclass(frozen=True, slots=True)
+class Profile(Infer):
+    """INFER that asks for the ticks of every step instead of the output (SPEC §9.6); same payload."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PROFILE
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileResult(Message):
+    """Ticks of each step of one inference, in step order (SPEC §9.6)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.PROFILE_RESULT
+    model: int
+    tick_hz: int
+    ticks: tuple[int, ...] = ()
+
+    def encode_payload(self) -> bytes:
+        return struct.pack(f"<BBIH{len(self.ticks)}I", self.model, 0, self.tick_hz, len(self.ticks), *self.ticks)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> ProfileResult:
+        r = _Reader(payload, "PROFILE_RESULT")
+        model, _reserved, tick_hz, count = r.unpack("BBIH")
+        ticks = r.unpack(f"{count}I")
+        if r.rest():
+            raise ProtocolError("PROFILE_RESULT has bytes after its step ticks")
+        return cls(model, tick_hz, tuple(ticks))
+
+
+@dataclass(frozen=True, slots=True)
+class DumpTensor(Message):
+    """Runs one inference and asks for bytes offset.. of step ``step``'s output (SPEC §9.7)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.DUMP_TENSOR
+    model: int
+    step: int
+    offset: int
+    input: bytes = b""
+
+    def encode_payload(self) -> bytes:
+        return bytes([self.model, 0]) + bytes(self.input) + struct.pack("<HI", self.step, self.offset)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> DumpTensor:
+        r = _Reader(payload, "DUMP_TENSOR")
+        model, _reserved = r.unpack("BB")
+        rest = r.rest()
+        if len(rest) < 6:
+            raise ProtocolError("DUMP_TENSOR payload is truncated: needs step and offset after the input")
+        step, offset = struct.unpack("<HI", rest[-6:])
+        return cls(model, step, offset, rest[:-6])
+
+
+@dataclass(frozen=True, slots=True)
+class TensorChunk(Message):
+    """Bytes offset..offset+len(data)-1 of a step's output tensor of `total` bytes (SPEC §9.7)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.TENSOR_CHUNK
+    model: int
+    step: int
+    total: int
+    offset: int
+    data: bytes = b""
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<BBHII", self.model, 0, self.step, self.total, self.offset) + bytes(self.data)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> TensorChunk:
+        r = _Reader(payload, "TENSOR_CHUNK")
+        model, _reserved, step, total, offset = r.unpack("BBHII")
+        return cls(model, step, total, offset, r.rest())
+
+
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls
     for cls in (Hello, Info, ListModels, ModelList, SelectModel, ModelSelected, Infer, Result, Bench,
-                BenchResult, Ping, Pong, Stats, StatsReply, DescribeModel, ModelDescription, Log, Error)
+                BenchResult, Ping, Pong, Stats, StatsReply, DescribeModel, ModelDescription, Log, Error, Profile,
+                ProfileResult, DumpTensor, TensorChunk)
 }
 
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from edgeloop import os_errors_explained
 from edgeloop.app.sessions.recording import write_json_atomic
+from edgeloop.app.validate.report_layers import render_float_vs_int8, render_per_layer
 from edgeloop.app.validate.validator import ValidationResult
 
 BOARD_COLOUR = "#2f6fb5"
@@ -220,6 +221,10 @@ def render_html(report: dict[str, Any]) -> str:
             ("L2 relative error", _num(ag["l2_relative"])), ("cosine similarity (mean / min)",
                                                              f"{_num(ag['cosine_mean'], 6)} / {_num(ag['cosine_min'], 6)}"),
         ]))
+    if m.get("float_vs_int8"):
+        parts.append(render_float_vs_int8(m["float_vs_int8"]))
+    if m.get("per_layer"):
+        parts.append(render_per_layer(m["per_layer"]))
     lat = m.get("latency", {})
     if "ticks" in lat:
         t, us = lat["ticks"], lat["us"]

@@ -19,7 +19,9 @@
 
 /* INFO capabilities (SPEC.md 9.1): the 1.1 requests this core serves. */
 #define EL_CAP_DESCRIBE (1u << 0)
-#define EL_CAPABILITIES EL_CAP_DESCRIBE
+#define EL_CAP_PROFILE (1u << 1)     /* PROFILE, el_steps.c */
+#define EL_CAP_TENSOR_DUMP (1u << 2) /* DUMP_TENSOR, el_steps.c */
+#define EL_CAPABILITIES (EL_CAP_DESCRIBE | EL_CAP_PROFILE | EL_CAP_TENSOR_DUMP)
 
 /* Largest DESCRIBE_MODEL page the core sends (SPEC.md 9.5); a host may ask for less. */
 #ifndef EL_DESCRIBE_PAGE_BYTES

@@ -5,6 +5,7 @@
 
 #include "el_frame.h"
 #include "el_registry.h"
+#include "el_steps.h"
 #include "port.h"
 
 #define EL_NO_SLOT 0xFFu
@@ -616,6 +617,12 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
     case EL_MSG_PING: el_send(EL_MSG_PING | EL_MSG_REPLY, h.seq, p, n); break;
     case EL_MSG_STATS: el_on_stats(h.seq); break;
     case EL_MSG_DESCRIBE_MODEL: el_on_describe_model(h.seq, p, n); break;
+    case EL_MSG_PROFILE:
+    case EL_MSG_DUMP_TENSOR: {
+        const el_steps_env_t env = {el_port_sink, el_send_error, el_model_index, el_io_pool + el.output_off};
+        el_steps_serve(&env, h.type, h.seq, p, n); /* SPEC.md 9.6, 9.7 (el_steps.c) */
+        break;
+    }
     default:
         el_send_error_fmt(h.seq, EL_ERR_UNKNOWN_TYPE, "message type ", h.type,
                           " is not a request this device serves (protocol 1.1)", 0, NULL);

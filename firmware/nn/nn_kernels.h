@@ -270,6 +270,19 @@ void nn_opt_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t 
 #define nn_avg_pool_s8 nn_ref_avg_pool_s8
 #endif
 
+#ifdef NN_TEST_BROKEN_MAX_POOL
+/* Test only: a max pool that gets its first element wrong, so that the per-layer comparison against
+ * TFLite Micro (SPEC.md 9.7, `edgeloop validate --per-layer`) must name this layer. Never set it in a build
+ * that runs models for real. */
+static inline void nn_test_broken_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out)
+{
+    nn_max_pool_s8(p, in, out); /* the real kernel: the macro is redefined only below */
+    out[0] = (int8_t)(out[0] ^ 1);
+}
+#undef nn_max_pool_s8
+#define nn_max_pool_s8 nn_test_broken_max_pool_s8
+#endif
+
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);
 void nn_mul_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_softmax_s8(const nn_softmax_params_t *p, const int8_t *in, int8_t *out);

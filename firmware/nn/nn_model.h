@@ -23,6 +23,7 @@
 #ifndef NN_MODEL_H
 #define NN_MODEL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* Tensor element types, numbered as the protocol's tensor dtype (SPEC.md 5.4). */
@@ -49,6 +50,13 @@ typedef enum {
     NN_ERR_ARGUMENT = 1, /* a NULL pointer or a misaligned arena */
     NN_ERR_INTERNAL = 2  /* a kernel reported an impossible state */
 } nn_status_t;
+
+/*
+ * Step observer for per-layer profiling and tensor dumps (SPEC.md 9.6, 9.7): invoke_steps() calls it
+ * after step `step` wrote `bytes` bytes at `output`; returning false stops the inference there
+ * (invoke_steps then returns NN_OK). invoke() never calls it, so a normal inference pays nothing.
+ */
+typedef bool (*nn_step_hook_t)(void *ctx, uint16_t step, const void *output, uint32_t bytes);
 
 /* Shape, type and quantization of a model's input or output tensor. */
 typedef struct {
@@ -83,6 +91,9 @@ typedef struct nn_model {
     uint8_t feature_set;       /* 0 none (imu-features models report 1, edgeloop-stats9), 1 edgeloop-stats9 */
     uint32_t sample_rate_mhz;  /* fractional sample rate in mHz; 0: sample_rate_hz * 1000 */
     uint8_t norm_mode;         /* 0 per element, 1 per channel (input_norm_count = channels) */
+    uint16_t step_count;       /* kernel calls of one inference (0 when invoke_steps is NULL) */
+    /* invoke() with `hook` called after every step; NULL when the model was built without step hooks. */
+    nn_status_t (*invoke_steps)(const void *input, void *output, void *arena, nn_step_hook_t hook, void *ctx);
 } nn_model_t;
 
 #endif /* NN_MODEL_H */

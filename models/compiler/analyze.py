@@ -13,6 +13,7 @@ from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.host import kernel_sources
+from edgeloop.models.compiler.memory_map import arena_map, format_memory_map
 from edgeloop.models.compiler.meta import ModelMeta
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
@@ -125,6 +126,7 @@ def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_
         },
         "nucleo": nucleo_placement(compiled.arena_bytes, compiled.code_bytes),
     }
+    report["memory_map"] = arena_map(compiled)
     if with_tflm:
         from edgeloop.models.reference import tflm_arena_bytes
 
@@ -172,5 +174,8 @@ def format_report(report: dict) -> str:
                      f"bss {arm['bss']:,} B")
     elif "arm" in t:
         lines.append("Cortex-M7 sizes: arm-none-eabi-gcc not found (install gcc-arm-none-eabi)")
+    if "memory_map" in report:
+        lines.append("")
+        lines.append(format_memory_map(report["memory_map"], t.get("tflm_arena_bytes")))
     return "\n".join(lines)
 

@@ -33,6 +33,7 @@ KERNEL_CODE_BYTES = {
 }
 MODEL_CODE_BYTES = 48      # invoke() prologue and argument checks
 CALL_CODE_BYTES = 12       # one kernel call in invoke()
+HOOK_CODE_BYTES = 12       # the step hook's call and test in invoke_steps(), per step
 
 _C_TYPES = {np.dtype("int8"): "int8_t", np.dtype("int32"): "int32_t"}
 DTYPE_CODES = {9: 0, 3: 1, 7: 2, 2: 3, 0: 4}   # TFLite type -> nn_dtype_t
@@ -96,10 +97,11 @@ def const_bytes(steps: list[Step]) -> int:
 
 
 def code_bytes(steps: list[Step]) -> int:
-    """Estimated code bytes: the kernels used, once each, plus invoke()."""
+    """Estimated code bytes: the kernels used, once each, plus invoke() and its step-observing twin."""
     kernels = {s.kernel for s in steps}
     return (KERNEL_CODE_BYTES["common"] + sum(KERNEL_CODE_BYTES[k] for k in kernels)
-            + MODEL_CODE_BYTES + CALL_CODE_BYTES * len(steps))
+            + MODEL_CODE_BYTES + CALL_CODE_BYTES * len(steps)
+            + MODEL_CODE_BYTES + (CALL_CODE_BYTES + HOOK_CODE_BYTES) * len(steps))
 
 
 def _tensor_desc(graph: LoweredGraph, ti: int) -> str:
@@ -199,6 +201,21 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
             call = f"{step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
         calls.append(comment + "    " + call + "\n")
 
+    # The step-observing twin of invoke(): the same calls, each followed by the hook (stop when it says so).
+    step_calls = []
+    for pos, (step, call) in enumerate(zip(graph.steps, calls)):
+        kind, off = plan.location(step.output)
+        where = {INPUT: "in", OUTPUT: "out"}.get(kind, f"(a + {off})")
+        step_calls.append(call + f"    if (!hook(ctx, {pos}u, (const void *){where}, "
+                                 f"{model.tensors[step.output].nbytes}u)) {{\n        return NN_OK;\n    }}\n")
+    # The pointer set-up shared by invoke() and invoke_steps().
+    prologue = """    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+"""
     label_block = ""
     labels_ref = "NULL"
     if labels:
@@ -241,14 +258,22 @@ _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generate
     if (input == NULL || output == NULL || arena == NULL || ((uintptr_t)arena & 15u) != 0u) {{
         return NN_ERR_ARGUMENT;
     }}
-    const uint8_t *const in = (const uint8_t *)input;
-    uint8_t *const out = (uint8_t *)output;
-    uint8_t *const a = (uint8_t *)arena;
-    (void)in;
-    (void)out;
-    (void)a;
-{"".join(calls)}    return NN_OK;
+{prologue}{"".join(calls)}    return NN_OK;
 }}
+
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t {name}_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {{
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {{
+        return NN_ERR_ARGUMENT;
+    }}
+{prologue}{"".join(step_calls)}    return NN_OK;
+}}
+#define {upper}_INVOKE_STEPS {name}_invoke_steps
+#else
+#define {upper}_INVOKE_STEPS NULL
+#endif
 
 const nn_model_t nn_model_{name} = {{
     .name = {_c_string(name)},
@@ -268,6 +293,8 @@ const nn_model_t nn_model_{name} = {{
     .invoke = {name}_invoke,
     .input_norm_count = {len(input_norm)},
     .input_norm = {norm_ref},
+    .step_count = {len(graph.steps)},
+    .invoke_steps = {upper}_INVOKE_STEPS,
 {extra_fields}}};
 """
     in_t, out_t = model.tensors[graph.input], model.tensors[graph.output]

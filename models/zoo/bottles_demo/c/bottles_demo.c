@@ -2109,11 +2109,85 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     return NN_OK;
 }
 
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
+        return NN_ERR_ARGUMENT;
+    }
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+    /* CONV_2D (operator 0) -> [1, 48, 48, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 1012u);
+    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
+    if (!hook(ctx, 0u, (const void *)(a + 0), 27648u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 1) -> [1, 24, 24, 12] */
+    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
+    if (!hook(ctx, 1u, (const void *)(a + 27648), 6912u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 6384u);
+    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
+    if (!hook(ctx, 2u, (const void *)(a + 0), 13824u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 3) -> [1, 12, 12, 24] */
+    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
+    if (!hook(ctx, 3u, (const void *)(a + 30048), 3456u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
+    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
+    if (!hook(ctx, 4u, (const void *)(a + 23136), 6912u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 2496));
+    if (!hook(ctx, 5u, (const void *)(a + 2496), 1728u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 2496u);
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 2496), (int8_t *)(a + 4224), (void *)(a + 0));
+    if (!hook(ctx, 6u, (const void *)(a + 4224), 1728u)) {
+        return NN_OK;
+    }
+    /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
+    if (!hook(ctx, 7u, (const void *)(a + 4224), 1728u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 11) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 4224), (int8_t *)(a + 0), NULL);
+    if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
+        return NN_OK;
+    }
+    /* SOFTMAX (operator 12) -> [1, 5] */
+    nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
+    if (!hook(ctx, 9u, (const void *)out, 5u)) {
+        return NN_OK;
+    }
+    return NN_OK;
+}
+#define BOTTLES_DEMO_INVOKE_STEPS bottles_demo_invoke_steps
+#else
+#define BOTTLES_DEMO_INVOKE_STEPS NULL
+#endif
+
 const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 55158u,
+    .flash_bytes = 55446u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,
@@ -2127,4 +2201,6 @@ const nn_model_t nn_model_bottles_demo = {
     .invoke = bottles_demo_invoke,
     .input_norm_count = 0,
     .input_norm = NULL,
+    .step_count = 10,
+    .invoke_steps = BOTTLES_DEMO_INVOKE_STEPS,
 };

@@ -497,11 +497,85 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     return NN_OK;
 }
 
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
+        return NN_ERR_ARGUMENT;
+    }
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+    /* CONV_2D (operator 0) -> [1, 32, 32, 8] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 692u);
+    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
+    if (!hook(ctx, 0u, (const void *)(a + 0), 8192u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 1) -> [1, 16, 16, 8] */
+    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
+    if (!hook(ctx, 1u, (const void *)(a + 8192), 2048u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 2400u);
+    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
+    if (!hook(ctx, 2u, (const void *)(a + 0), 3072u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 3) -> [1, 8, 8, 12] */
+    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
+    if (!hook(ctx, 3u, (const void *)(a + 3408), 768u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 3408u);
+    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
+    if (!hook(ctx, 4u, (const void *)(a + 4176), 768u)) {
+        return NN_OK;
+    }
+    /* MAX_POOL_2D (operator 5) -> [1, 4, 4, 12] */
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
+    if (!hook(ctx, 5u, (const void *)(a + 3408), 192u)) {
+        return NN_OK;
+    }
+    /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 3408u);
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
+    if (!hook(ctx, 6u, (const void *)(a + 3600), 192u)) {
+        return NN_OK;
+    }
+    /* RESHAPE (operator 10) -> [1, 192] (shares storage) */
+    if (!hook(ctx, 7u, (const void *)(a + 3600), 192u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 11) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
+    if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
+        return NN_OK;
+    }
+    /* SOFTMAX (operator 12) -> [1, 5] */
+    nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
+    if (!hook(ctx, 9u, (const void *)out, 5u)) {
+        return NN_OK;
+    }
+    return NN_OK;
+}
+#define BOTTLES_TINY_INVOKE_STEPS bottles_tiny_invoke_steps
+#else
+#define BOTTLES_TINY_INVOKE_STEPS NULL
+#endif
+
 const nn_model_t nn_model_bottles_tiny = {
     .name = "bottles_tiny",
     .hash = {0x92, 0x62, 0x1a, 0xc6, 0x7a, 0x6b, 0xf4, 0x50, 0xf8, 0xca, 0xba, 0x06, 0x8f, 0x87, 0x63, 0xc0, 0xf1, 0xdf, 0x08, 0x2a, 0x1c, 0x18, 0x90, 0x5f, 0xb7, 0x0e, 0xf2, 0xdc, 0x53, 0xa3, 0x35, 0xf2},
     .macc = 411584u,
-    .flash_bytes = 16146u,
+    .flash_bytes = 16434u,
     .ram_bytes = 10240u,
     .input_kind = 1,
     .sample_rate_hz = 0,
@@ -515,4 +589,6 @@ const nn_model_t nn_model_bottles_tiny = {
     .invoke = bottles_tiny_invoke,
     .input_norm_count = 0,
     .input_norm = NULL,
+    .step_count = 10,
+    .invoke_steps = BOTTLES_TINY_INVOKE_STEPS,
 };

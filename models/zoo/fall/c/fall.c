@@ -243,11 +243,54 @@ static nn_status_t fall_invoke(const void *input, void *output, void *arena) {
     return NN_OK;
 }
 
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t fall_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
+        return NN_ERR_ARGUMENT;
+    }
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+    /* FULLY_CONNECTED (operator 0) -> [1, 32] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
+    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    if (!hook(ctx, 0u, (const void *)(a + 112), 32u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 1) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 64u);
+    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
+    if (!hook(ctx, 1u, (const void *)(a + 64), 16u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 2) -> [1, 2] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
+    if (!hook(ctx, 2u, (const void *)(a + 0), 2u)) {
+        return NN_OK;
+    }
+    /* SOFTMAX (operator 3) -> [1, 2] */
+    nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
+    if (!hook(ctx, 3u, (const void *)out, 2u)) {
+        return NN_OK;
+    }
+    return NN_OK;
+}
+#define FALL_INVOKE_STEPS fall_invoke_steps
+#else
+#define FALL_INVOKE_STEPS NULL
+#endif
+
 const nn_model_t nn_model_fall = {
     .name = "fall",
     .hash = {0xf7, 0x25, 0x92, 0x17, 0x8f, 0x28, 0xb2, 0x51, 0x53, 0x81, 0x9f, 0xb7, 0x6c, 0x19, 0xab, 0x50, 0xc6, 0x7a, 0xa1, 0xb2, 0xd1, 0x09, 0x71, 0x3c, 0xfc, 0xf4, 0x0b, 0xd4, 0x4a, 0x53, 0x9d, 0x89},
     .macc = 2272u,
-    .flash_bytes = 5681u,
+    .flash_bytes = 5825u,
     .ram_bytes = 144u,
     .input_kind = 3,
     .sample_rate_hz = 200,
@@ -261,4 +304,6 @@ const nn_model_t nn_model_fall = {
     .invoke = fall_invoke,
     .input_norm_count = 54,
     .input_norm = fall_input_norm,
+    .step_count = 4,
+    .invoke_steps = FALL_INVOKE_STEPS,
 };

@@ -317,11 +317,54 @@ static nn_status_t imu_activity_invoke(const void *input, void *output, void *ar
     return NN_OK;
 }
 
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t imu_activity_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
+        return NN_ERR_ARGUMENT;
+    }
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+    /* FULLY_CONNECTED (operator 0) -> [1, 48] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
+    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    if (!hook(ctx, 0u, (const void *)(a + 112), 48u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 1) -> [1, 24] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 96u);
+    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
+    if (!hook(ctx, 1u, (const void *)(a + 160), 24u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 2) -> [1, 5] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
+    if (!hook(ctx, 2u, (const void *)(a + 0), 5u)) {
+        return NN_OK;
+    }
+    /* SOFTMAX (operator 3) -> [1, 5] */
+    nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
+    if (!hook(ctx, 3u, (const void *)out, 5u)) {
+        return NN_OK;
+    }
+    return NN_OK;
+}
+#define IMU_ACTIVITY_INVOKE_STEPS imu_activity_invoke_steps
+#else
+#define IMU_ACTIVITY_INVOKE_STEPS NULL
+#endif
+
 const nn_model_t nn_model_imu_activity = {
     .name = "imu_activity",
     .hash = {0x58, 0x3d, 0x99, 0x1e, 0x04, 0x28, 0x3c, 0x57, 0x9f, 0xf5, 0xae, 0xab, 0x6f, 0x4b, 0xbc, 0x73, 0xd8, 0xda, 0x18, 0x80, 0x6d, 0x09, 0x1d, 0x91, 0xf7, 0xf1, 0x10, 0x8b, 0xb3, 0xab, 0x35, 0xd9},
     .macc = 3864u,
-    .flash_bytes = 7637u,
+    .flash_bytes = 7781u,
     .ram_bytes = 192u,
     .input_kind = 3,
     .sample_rate_hz = 100,
@@ -335,4 +378,6 @@ const nn_model_t nn_model_imu_activity = {
     .invoke = imu_activity_invoke,
     .input_norm_count = 54,
     .input_norm = imu_activity_input_norm,
+    .step_count = 4,
+    .invoke_steps = IMU_ACTIVITY_INVOKE_STEPS,
 };

@@ -141,11 +141,49 @@ static nn_status_t sine_invoke(const void *input, void *output, void *arena) {
     return NN_OK;
 }
 
+#ifndef NN_NO_STEP_HOOKS
+/* invoke() calling `hook` after every step (SPEC.md 9.6, 9.7: PROFILE, DUMP_TENSOR); only those requests run it. */
+static nn_status_t sine_invoke_steps(const void *input, void *output, void *arena, nn_step_hook_t hook,
+                                       void *ctx) {
+    if (input == NULL || output == NULL || arena == NULL || hook == NULL || ((uintptr_t)arena & 15u) != 0u) {
+        return NN_ERR_ARGUMENT;
+    }
+    const uint8_t *const in = (const uint8_t *)input;
+    uint8_t *const out = (uint8_t *)output;
+    uint8_t *const a = (uint8_t *)arena;
+    (void)in;
+    (void)out;
+    (void)a;
+    /* FULLY_CONNECTED (operator 0) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 8u);
+    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
+    if (!hook(ctx, 0u, (const void *)(a + 32), 16u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 1) -> [1, 16] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 32u);
+    nn_fc_s8(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
+    if (!hook(ctx, 1u, (const void *)(a + 48), 16u)) {
+        return NN_OK;
+    }
+    /* FULLY_CONNECTED (operator 2) -> [1, 1] */
+    NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
+    nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
+    if (!hook(ctx, 2u, (const void *)out, 1u)) {
+        return NN_OK;
+    }
+    return NN_OK;
+}
+#define SINE_INVOKE_STEPS sine_invoke_steps
+#else
+#define SINE_INVOKE_STEPS NULL
+#endif
+
 const nn_model_t nn_model_sine = {
     .name = "sine",
     .hash = {0x54, 0xec, 0x64, 0xce, 0xee, 0xd1, 0x4a, 0xc2, 0x68, 0x78, 0xa4, 0xcf, 0x3d, 0xcc, 0x59, 0x27, 0xf3, 0xee, 0xbc, 0x2e, 0x85, 0x9f, 0x6e, 0x9b, 0x7b, 0x3d, 0x77, 0x02, 0x0f, 0x7d, 0xf8, 0x49},
     .macc = 288u,
-    .flash_bytes = 2418u,
+    .flash_bytes = 2538u,
     .ram_bytes = 64u,
     .input_kind = 0,
     .sample_rate_hz = 0,
@@ -159,4 +197,6 @@ const nn_model_t nn_model_sine = {
     .invoke = sine_invoke,
     .input_norm_count = 0,
     .input_norm = NULL,
+    .step_count = 3,
+    .invoke_steps = SINE_INVOKE_STEPS,
 };
