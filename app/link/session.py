@@ -10,7 +10,7 @@ callbacks. Replies are matched to requests by sequence number only (SPEC §3).
   for a free slot, so frame N+1 crosses the wire while frame N is inferred.
 - **Timeouts and retries** (SPEC §4): a request times out after
   `base + 3 × wire time + expected compute` until round trips of its kind
-  have been seen, then after `max(50 ms, srtt + 4 rttvar, 2 srtt)`; it is
+  have been seen, then after `max(20 ms, srtt + 4 rttvar, 2 srtt)`; it is
   resent up to `retries` times, each with a new sequence number and a 0x00
   before it; a late reply to a retired number is counted and dropped. Three
   consecutive failed requests mean the link is lost.
@@ -228,7 +228,7 @@ class _RttEstimator:
     """Smoothed round trip and its mean deviation (RFC 6298 gains) for one kind of request."""
 
     MIN_SAMPLES = 8
-    FLOOR_S = 0.05
+    FLOOR_S = 0.02
 
     def __init__(self) -> None:
         self.srtt = self.rttvar = 0.0
