@@ -26,6 +26,7 @@ from edgeloop import os_errors_explained
 from edgeloop.app.link.session import LinkState, Session
 from edgeloop.app.live.pipeline import Pipeline, ResultRecord
 from edgeloop.app.live.stop_signals import deferred_interrupts
+from edgeloop.models.decision import Decider, DecisionRule, class_name
 from edgeloop.protocol import STAGES
 
 CSV_COLUMNS = ("capture_index", "t_capture_s", "utc", "seq", "model", "class_index", "label", "confidence",
@@ -47,15 +48,23 @@ def utc_text(monotonic_s: float) -> str:
         timespec="milliseconds").replace("+00:00", "Z")
 
 
+DECISION_COLUMNS = ("decided_index", "decided_label")
+"""After CSV_COLUMNS: the class shown after the model's decision rule (edgeloop.models.decision; -1 uncertain)."""
+
+
 class ResultCsvWriter:
     """Writes ResultRecords and link events as CSV rows (columns fixed by the first record's labels).
 
     Thread-safe: results come from the runner's thread, link events from the session's.
+    Each result row holds the raw class (`class_index`, `label`) and the decided one under `rule` (the model's
+    decision rule, the identity by default), applied by the one `Decider` every result display uses.
     """
 
-    def __init__(self, stream: TextIO) -> None:
+    def __init__(self, stream: TextIO, rule: DecisionRule | None = None) -> None:
         self.stream = stream
         self._writer = csv.writer(stream)
+        self.rule = rule or DecisionRule()
+        self._decider: Decider | None = None
         self._labels: tuple[str, ...] | None = None
         self._t0: float | None = None
         self._lock = threading.Lock()
@@ -83,7 +92,7 @@ class ResultCsvWriter:
     def _write(self, record: ResultRecord) -> None:
         if self._labels is None:
             self._labels = record.labels
-            self._writer.writerow([*CSV_COLUMNS, *(f"p_{label}" for label in self._labels)])
+            self._writer.writerow([*CSV_COLUMNS, *DECISION_COLUMNS, *(f"p_{label}" for label in self._labels)])
             for row in self._early_events:
                 self._writer.writerow(row)
         if self._t0 is None:
@@ -93,6 +102,12 @@ class ResultCsvWriter:
             return "" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
         probs = list(record.probabilities) if record.labels == self._labels else []
+        decided: tuple[object, str] = ("", "")
+        if record.ok and probs and self._labels:
+            if self._decider is None:
+                self._decider = Decider(self.rule, len(self._labels))
+            cls = self._decider.update(probs).cls
+            decided = (cls, class_name(self._labels, cls))
         probs += [math.nan] * (len(self._labels) - len(probs))
         self._writer.writerow([
             record.capture_index, num(record.timestamp - self._t0, 6), utc_text(record.timestamp), record.seq,
@@ -101,7 +116,7 @@ class ResultCsvWriter:
             *(record.ticks.get(s, "") for s in STAGES), *(num(record.timings_us.get(s, math.nan)) for s in STAGES),
             record.timing_label, num(record.rtt_s * 1e3), num(record.latency_s * 1e3),
             num(record.host_overhead_s * 1e3), record.attempts, record.meta.get("label", ""), record.error, "",
-            *(num(p, 4) for p in probs[: len(self._labels)])])
+            *decided, *(num(p, 4) for p in probs[: len(self._labels)])])
         self.rows += 1
 
 
@@ -152,14 +167,16 @@ class RunSummary:
 
 
 def run_headless(pipeline: Pipeline, *, log_path: Path | None = None, frames: int | None = None,
-                 seconds: float | None = None, out: TextIO | None = None, quiet: bool = False) -> RunSummary:
-    """Run `pipeline` until the source ends, `frames` results, `seconds`, or Ctrl-C; return a summary."""
+                 seconds: float | None = None, out: TextIO | None = None, quiet: bool = False,
+                 rule: DecisionRule | None = None) -> RunSummary:
+    """Run `pipeline` until the source ends, `frames` results, `seconds`, or Ctrl-C; return a summary.
+    The CSV log's decided columns follow `rule` (the model's decision rule)."""
     out = out or sys.stdout
     summary = RunSummary()
     start = time.monotonic()
     with os_errors_explained(f"write the results log {log_path}"):
         log = open(log_path, "w", newline="", encoding="utf-8") if log_path else None  # noqa: SIM115
-    writer = ResultCsvWriter(log) if log else None
+    writer = ResultCsvWriter(log, rule) if log else None
     link_events = LinkEvents(pipeline.session, writer, out, summary)
     try:
         with pipeline, link_events:

@@ -40,6 +40,7 @@ from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_ind
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
 from edgeloop.models import metrics, quantization
+from edgeloop.models.decision import DecisionRule, rule_for_model
 from edgeloop.protocol import DType, Infer, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 REPORT_FORMAT = "edgeloop-validation v1"
@@ -59,6 +60,7 @@ class ValidationData:
     names: list[str]
     source: str
     targets: np.ndarray | None = None  # regression targets (float), when the data gives them
+    groups: np.ndarray | None = None  # the labelled span (recording) of each input, in stream order
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -116,7 +118,8 @@ def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: in
 def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> ValidationData:
     from edgeloop.models.data.imu_csv import read_imu_csv
 
-    inputs, truth, names = [], [], []
+    inputs, truth, names, groups = [], [], [], []
+    span = -1  # index of the labelled span: the recording a window belongs to, for per-recording decisions
     for path in paths:
         rec = read_imu_csv(path)
         labels = np.asarray([str(x) for x in rec.labels], dtype=object)
@@ -128,18 +131,23 @@ def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> V
                 continue
             pre = make_preprocessor(model)
             assert isinstance(pre, ImuPreprocessor)
-            span = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz)
+            chunk = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz,
+                               channels=rec.channels)
             index = _label_index(label, model, f"{path}, samples {start}-{stop}")
-            for k, prepared in enumerate(pre.process(span)):
+            span += 1
+            for k, prepared in enumerate(pre.process(chunk)):
                 inputs.append(prepared.payload)
                 truth.append(index)
                 names.append(f"{path.name}:{start}+{k * pre.hop}")
+                groups.append(span)
                 if limit and len(inputs) >= limit:
-                    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)))
+                    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
+                                          groups=np.asarray(groups, np.int64))
     if not inputs:
         raise ValidationError(f"no labeled span of {', '.join(map(str, paths))} is as long as the model's window "
                               f"of {model.window} samples at {model.sample_rate_hz} Hz")
-    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)))
+    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
+                          groups=np.asarray(groups, np.int64))
 
 
 def _tensor_data(path: Path, model: ModelDescriptor, limit: int | None) -> ValidationData:
@@ -320,8 +328,14 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
 
 def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarray, labels: Sequence[str],
                     output: TensorDesc, ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                    cpu_hz: int = 0, instr_per_tick: int = 0, targets: np.ndarray | None = None) -> dict[str, Any]:
-    """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run)."""
+                    cpu_hz: int = 0, instr_per_tick: int = 0, targets: np.ndarray | None = None,
+                    groups: np.ndarray | None = None, rule: DecisionRule | None = None) -> dict[str, Any]:
+    """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run).
+
+    With `groups` (the recording of each input, in stream order), the classification figures add
+    `decisions`: per-recording and decided accuracy under `rule` (the model's decision rule), computed by
+    the same code as the training report (edgeloop.models.train.scoring).
+    """
     n = len(board_out)
     figures: dict[str, Any] = {"samples": n}
     float_out = DType(output.dtype) == DType.FLOAT32 or not output.scale
@@ -343,6 +357,19 @@ def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarra
             "per_class": {"board": per_class_metrics(cm_b, labels), "reference": per_class_metrics(cm_r, labels)},
             "confusion": {"board": cm_b.tolist(), "reference": cm_r.tolist()},
         }
+        if groups is not None and (t >= 0).any():
+            from edgeloop.models.train.scoring import stream_scores
+
+            known = t >= 0
+
+            def probs(q: np.ndarray) -> np.ndarray:
+                real = q if float_out else quantization.dequantize(q, output.scale, output.zero_point)
+                return np.asarray(real, np.float64).reshape(n, -1)[known]
+
+            figures["classification"]["decisions"] = {
+                "rule": (rule or DecisionRule()).to_json(),
+                **{who: stream_scores(probs(o), t[known], np.asarray(groups[:n])[known], rule or DecisionRule())
+                   for who, o in (("board", board_out), ("reference", ref_out[:n]))}}
     if targets is not None and n:
         def real(q: np.ndarray) -> np.ndarray:
             return q if float_out else quantization.dequantize(q, output.scale, output.zero_point)
@@ -509,7 +536,8 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                               tick_hz, timing, "partial" if error else "complete", error, warnings, seconds)
     result.metrics = compute_metrics(data.truth, board_out, reference, list(model.labels), model.output,
                                      tick_arrays["t_infer"], tick_hz, timing, macc=model.macc, cpu_hz=info.cpu_hz,
-                                     instr_per_tick=info.instr_per_tick, targets=data.targets)
+                                     instr_per_tick=info.instr_per_tick, targets=data.targets, groups=data.groups,
+                                     rule=rule_for_model(model.hash))
     return result
 
 
