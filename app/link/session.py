@@ -596,6 +596,10 @@ class Session:
         if pending.attempts > 1 and not pending.fixed_timeout:
             # Back off: the link may be slower than assumed (round trips seen since then show it too).
             pending.timeout = max(2 * pending.timeout, self._expected_timeout(pending.request))
+            if pending.retries_left == 0:
+                # The last attempt decides whether the request fails: give it the full SPEC §4 formula,
+                # so a line that is slow rather than lossy (delays) costs time, not failed requests.
+                pending.timeout = max(pending.timeout, self._formula_timeout(pending.request))
         pending.sent_at = time.monotonic()  # after encoding: encode time is host overhead, not link time
         pending.deadline = pending.sent_at + pending.timeout
         pending.seq, pending.order = seq, next(self._order)
