@@ -10,7 +10,7 @@ callbacks. Replies are matched to requests by sequence number only (SPEC §3).
   for a free slot, so frame N+1 crosses the wire while frame N is inferred.
 - **Timeouts and retries** (SPEC §4): a request times out after
   `base + 3 × wire time + expected compute` until round trips of its kind
-  have been seen, then after `max(50 ms, srtt + 4 rttvar, 2 srtt)`; it is
+  have been seen, then after `max(20 ms, srtt + 4 rttvar, 2 srtt)`; it is
   resent up to `retries` times, each with a new sequence number and a 0x00
   before it; a late reply to a retired number is counted and dropped. Three
   consecutive failed requests mean the link is lost.
@@ -228,7 +228,7 @@ class _RttEstimator:
     """Smoothed round trip and its mean deviation (RFC 6298 gains) for one kind of request."""
 
     MIN_SAMPLES = 8
-    FLOOR_S = 0.05
+    FLOOR_S = 0.02
 
     def __init__(self) -> None:
         self.srtt = self.rttvar = 0.0
@@ -596,6 +596,10 @@ class Session:
         if pending.attempts > 1 and not pending.fixed_timeout:
             # Back off: the link may be slower than assumed (round trips seen since then show it too).
             pending.timeout = max(2 * pending.timeout, self._expected_timeout(pending.request))
+            if pending.retries_left == 0:
+                # The last attempt decides whether the request fails: give it the full SPEC §4 formula,
+                # so a line that is slow rather than lossy (delays) costs time, not failed requests.
+                pending.timeout = max(pending.timeout, self._formula_timeout(pending.request))
         pending.sent_at = time.monotonic()  # after encoding: encode time is host overhead, not link time
         pending.deadline = pending.sent_at + pending.timeout
         pending.seq, pending.order = seq, next(self._order)

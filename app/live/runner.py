@@ -22,6 +22,7 @@ from typing import TextIO
 
 import numpy as np
 
+from edgeloop import os_errors_explained
 from edgeloop.app.link.session import LinkState, Session
 from edgeloop.app.live.pipeline import Pipeline, ResultRecord
 from edgeloop.app.live.stop_signals import deferred_interrupts
@@ -173,7 +174,8 @@ def run_headless(pipeline: Pipeline, *, log_path: Path | None = None, frames: in
     out = out or sys.stdout
     summary = RunSummary()
     start = time.monotonic()
-    log = open(log_path, "w", newline="", encoding="utf-8") if log_path else None  # noqa: SIM115
+    with os_errors_explained(f"write the results log {log_path}"):
+        log = open(log_path, "w", newline="", encoding="utf-8") if log_path else None  # noqa: SIM115
     writer = ResultCsvWriter(log, rule) if log else None
     link_events = LinkEvents(pipeline.session, writer, out, summary)
     try:

@@ -295,12 +295,13 @@ def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1
 
 
 def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                  cpu_hz: int = 0) -> dict[str, Any]:
+                  cpu_hz: int = 0, instr_per_tick: int = 0) -> dict[str, Any]:
     """Mean/min/max/std of device ticks and µs, plus work per MACC in the unit the timing source allows.
 
     Measured ticks (DWT cycles, SysTick) give CPU cycles per MACC (scaled by
-    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC; a
-    host board gives host nanoseconds per MACC. The label says which.
+    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC, from the
+    board's measured `instr_per_tick` (INFO, SPEC 1.1); a host board gives host
+    nanoseconds per MACC. The label says which.
     """
     t = np.asarray(ticks, np.float64)
     timing = TimingSource(timing)
@@ -318,8 +319,10 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
             out["per_macc"] = {"value": float(t.mean() * cpu_hz / tick_hz / macc), "unit": "cycles/MACC",
                                "timing": timing.label}
         elif timing == TimingSource.QEMU_ICOUNT:
-            # Under `-icount shift=0` each instruction advances virtual time by 1 ns.
-            out["per_macc"] = {"value": float(t.mean() * 1e9 / tick_hz / macc),
+            # A 1.1 board measured what a tick counts; a 1.0 board did not say, and its images ran under
+            # `-icount shift=0`, where each instruction advances virtual time by 1 ns.
+            per_tick = instr_per_tick or 1e9 / tick_hz
+            out["per_macc"] = {"value": float(t.mean() * per_tick / macc),
                                "unit": "emulated instructions/MACC", "timing": timing.label}
         else:
             out["per_macc"] = {"value": float(us.mean() * 1e3 / macc), "unit": "host ns/MACC",
@@ -329,8 +332,8 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
 
 def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarray, labels: Sequence[str],
                     output: TensorDesc, ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                    cpu_hz: int = 0, targets: np.ndarray | None = None, groups: np.ndarray | None = None,
-                    rule: DecisionRule | None = None) -> dict[str, Any]:
+                    cpu_hz: int = 0, instr_per_tick: int = 0, targets: np.ndarray | None = None,
+                    groups: np.ndarray | None = None, rule: DecisionRule | None = None) -> dict[str, Any]:
     """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run).
 
     With `groups` (the recording of each input, in stream order), the classification figures add
@@ -342,7 +345,8 @@ def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarra
     float_out = DType(output.dtype) == DType.FLOAT32 or not output.scale
     figures["agreement"] = agreement_metrics(board_out, ref_out[:n], 1.0 if float_out else output.scale,
                                              0 if float_out else output.zero_point)
-    figures["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz)
+    figures["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz,
+                                       instr_per_tick=instr_per_tick)
     classifier = len(labels) >= 2 and output.size == len(labels)
     if classifier and n:
         b_pred = np.argmax(board_out.reshape(n, -1), axis=1)
@@ -536,7 +540,8 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                               tick_hz, timing, "partial" if error else "complete", error, warnings, seconds)
     result.metrics = compute_metrics(data.truth, board_out, reference, list(model.labels), model.output,
                                      tick_arrays["t_infer"], tick_hz, timing, macc=model.macc, cpu_hz=info.cpu_hz,
-                                     targets=data.targets, groups=data.groups, rule=rule_for_model(model.hash))
+                                     instr_per_tick=info.instr_per_tick, targets=data.targets, groups=data.groups,
+                                     rule=rule_for_model(model.hash))
     return result
 
 

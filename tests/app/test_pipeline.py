@@ -144,3 +144,17 @@ def test_polling_consumers_get_every_record_then_none(kit) -> None:
         assert sorted(r.capture_index for r in got) == list(range(5))
         assert kit.wait_for(lambda: pipe.finished, timeout=10)
         assert pipe.get(timeout=0.1) is None and list(pipe.records(timeout=1)) == []
+
+
+def test_an_unwritable_results_log_is_a_one_line_user_error(kit, tmp_path) -> None:
+    from edgeloop import ResourceError
+    from edgeloop.app.live.runner import run_headless
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    port = kit.ScriptedPort()
+    with _session(kit, port) as session:
+        pipe = Pipeline(open_source("synthetic:bottles?fps=0&frames=2"), session)
+        with pytest.raises(ResourceError, match="a-file"):
+            run_headless(pipe, log_path=blocker / "results.csv")
+        pipe.stop()

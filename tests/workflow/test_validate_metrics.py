@@ -74,6 +74,9 @@ def test_latency_stats_label_units_by_timing_source() -> None:
     emulated = latency_stats(ticks, 25_000_000, TimingSource.QEMU_ICOUNT, macc=1000)
     assert emulated["timing"] == "emulated" and emulated["per_macc"]["unit"] == "emulated instructions/MACC"
     assert emulated["per_macc"]["value"] == pytest.approx(80.0)  # 2000 SysTick ticks at 25 MHz = 80,000 instr.
+    # A 1.1 board says what a tick counts (INFO instr_per_tick): that figure, not 1 ns per instruction, is used.
+    measured_tick = latency_stats(ticks, 25_000_000, TimingSource.QEMU_ICOUNT, macc=1000, instr_per_tick=20)
+    assert measured_tick["per_macc"]["value"] == pytest.approx(40.0)
     host = latency_stats(ticks, 1_000_000_000, TimingSource.HOST_CLOCK, macc=2)
     assert host["timing"] == "host clock" and host["per_macc"] == {"value": 1000.0, "unit": "host ns/MACC",
                                                                     "timing": "host clock"}
