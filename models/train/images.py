@@ -137,7 +137,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
                 run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
         model = build(family)
-        if use_fill:
+        if use_fill and family == "image-cnn":  # the fill head grows from the CNN's "features" layer
             def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
                 return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
 
