@@ -51,7 +51,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--test", nargs="+", type=Path, default=None, metavar="DIR",
                    help="held-out test data; everything in --data is then train (and val, carved from it)")
     p.add_argument("--refit", action="store_true", default=None,
-                   help="after choosing on val, retrain the final model on train + val")
+                   help="after choosing on val, retrain the final model from scratch on train + val (for the "
+                        "epochs at which its val loss was lowest); the test split is never trained on")
     p.add_argument("--ignore-split", action="store_true", default=None,
                    help="ignore partial split metadata instead of refusing it (a seeded split is made instead)")
     p.add_argument("--decision", metavar="RULE",

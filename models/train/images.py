@@ -20,6 +20,7 @@ from edgeloop.models.train.families import (
 )
 from edgeloop.models.train.finish import finish
 from edgeloop.models.train.scoring import stream_scores
+from edgeloop.models.train.selection import DENSE_MAX_INPUTS, refit_epochs, select_family
 
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
@@ -39,6 +40,7 @@ def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[n
 
 
 BASELINE_SIDE = 32
+IMAGE_AUTO_FAMILIES = ("image-cnn", "dense")  # the cheap image families `--family auto` tries
 
 
 def data_image_size(roots: list[Path]) -> int | None:
@@ -85,7 +87,9 @@ def fitting_depth(size: int, preset_depth: int, notes: list[str]) -> int:
 
 
 def train_images(req: "TrainRequest") -> dict[str, Any]:
-    """Train the image CNN preset `req.arch` (sizes overridable) on `req.data`, export and report."""
+    """Train the image CNN preset `req.arch` (sizes overridable), the dense net on pixels, or with `auto` both
+    (selection.select_family keeps the best on val), on `req.data`; `--refit` retrains the kept one on train + val;
+    export and report."""
     preset = IMAGE_PRESETS[req.arch]
     notes: list[str] = []
     size = req.input_size or default_image_size(req.data, preset.input_size, notes)
@@ -106,31 +110,56 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     max_channels = req.max_channels or preset.max_channels * width // preset.width
     epochs = req.epochs or preset.epochs
-    family = "dense" if req.family == "dense" else "image-cnn"
-    if req.family not in ("default", "image-cnn", "dense"):
-        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default) or dense")
-    if family == "dense":
-        model = build_dense_raw((size, size, 1 if color == "gray" else 3), len(labels), width=req.width or 32,
-                                depth=req.depth or 1, name=req.name)
-    else:
-        model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
-                                max_channels=max_channels, name=req.name)
+    if req.family not in ("default", "image-cnn", "dense", "auto"):
+        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
+    n_color = 1 if color == "gray" else 3
+    candidates = list(IMAGE_AUTO_FAMILIES) if req.family == "auto" else \
+        ["dense" if req.family == "dense" else "image-cnn"]
+    if req.family == "auto" and size * size * n_color > DENSE_MAX_INPUTS:
+        candidates.remove("dense")
+        notes.append(f"auto: dense not tried, {size}×{size}×{n_color} pixels are more than {DENSE_MAX_INPUTS} inputs")
     use_fill = bool(np.isfinite(fill).any())
     cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,
                     # Keras weighs classes of single-output models only; bottle sets are balanced anyway
                     class_weight=None if use_fill else
                     {i: float(len(y) / (len(labels) * c)) for i, c in enumerate(counts)})
-    if use_fill:
-        def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
-            return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
 
-        hist = fit(image_training_wrapper(with_fill_head(model)), x, target(y, fill), x_val, target(y_val, fill_val),
-                   cfg, desc=req.name, loss={"probabilities": "sparse_categorical_crossentropy",
-                                             "fill": masked_fill_loss},
-                   metrics={"probabilities": ["accuracy"]})
-    else:
-        hist = fit(image_training_wrapper(model), x, y, x_val, y_val, cfg, desc=req.name)
+    sizes = {"image-cnn": (width, depth), "dense": (req.width or 32, req.depth or 1)}  # (width, depth)
+
+    def build(family: str) -> Any:
+        if family == "dense":
+            return build_dense_raw((size, size, n_color), len(labels), width=sizes["dense"][0],
+                                   depth=sizes["dense"][1], name=req.name)
+        return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
+                               name=req.name)
+
+    def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
+                run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
+        model = build(family)
+        if use_fill and family == "image-cnn":  # the fill head grows from the CNN's "features" layer
+            def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
+                return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
+
+            return model, fit(image_training_wrapper(with_fill_head(model)), xs, target(ys, fills), x_val,
+                              target(y_val, fill_val), run, desc=f"{req.name} {family}",
+                              loss={"probabilities": "sparse_categorical_crossentropy", "fill": masked_fill_loss},
+                              metrics={"probabilities": ["accuracy"]})
+        return model, fit(image_training_wrapper(model), xs, ys, x_val, y_val, run, desc=f"{req.name} {family}")
+
+    best, tried = select_family(candidates, fit_one, lambda _, m: m.predict(x_val.astype(np.float32) / 255.0,
+                                                                           verbose=0, batch_size=256), y_val, notes)
+    model, family, hist = best.model, best.family, best.history
+    width, depth = sizes[family]
+    trained_on = int(len(x))
+    if req.refit:
+        best_epochs = refit_epochs(hist)
+        model, _ = fit_one(family, np.concatenate([x, x_val]), np.concatenate([y, y_val]),
+                           np.concatenate([fill, fill_val]),
+                           replace(cfg, epochs=best_epochs, patience=best_epochs))
+        trained_on += int(len(x_val))
+        notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} images) for "
+                     f"{best_epochs} epochs")
     # Black and white frames pin the calibrated input range to exactly [0, 1]: q = pixel - 128.
     rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
     rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
@@ -156,10 +185,11 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                   x_test=x_test.astype(np.float32) / 255.0, y_test=y_test, seed=req.seed, recipe=[req.command()],
                   history=hist,
                   evaluated_on=f"{len(x_test)} held-out test images",
-                  description=f"{preset.description if req.arch in IMAGE_PRESETS else ''} "
-                              f"(input {size}×{size} {color}, width {width}, depth {depth}).",
+                  description=("Dense network on pixels" if family == "dense" else
+                               preset.description) + f" (input {size}×{size} {color}, width {width}, depth {depth}).",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
-                        "val_samples": int(len(x_val)), "arch": req.arch,
+                        "val_samples": int(len(x_val)), "arch": req.arch, "refit": req.refit,
+                        "final_training_windows": trained_on, "families_tried": tried,
                         "input": {"size": size, "color": color, "width": width, "depth": depth}, "notes": notes,
                         "family": family},
                   resolved=replace(req.recipe(), family=family, input_size=size, color=color, width=width,

@@ -37,7 +37,8 @@ FAMILIES: dict[str, str] = {
     "cnn1d": "1-D CNN along time on raw standardised windows (CONV_2D with height 1 on the board)",
     "dense": "dense network on raw standardised windows or pixels, for tiny inputs",
     "image-cnn": "the image CNN presets (--arch)",
-    "auto": "try the cheap families, keep the best on the validation split",
+    "auto": "try the cheap families (time series: feature-mlp, cnn1d, dense; images: image-cnn, dense), keep "
+            "the best on the validation split (ties: the smaller)",
 }
 
 

@@ -39,6 +39,7 @@ from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensor
 from edgeloop.models.train.families import build_cnn1d, build_dense_raw, build_feature_mlp, cnn1d_depth
 from edgeloop.models.train.finish import finish
 from edgeloop.models.train.scoring import stream_scores
+from edgeloop.models.train.selection import DENSE_MAX_INPUTS, refit_epochs, select_family
 
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
@@ -48,7 +49,6 @@ IMU_DEFAULTS = {"imu-activity": (256, 128, 32, 2, 80), "fall": (400, 100, 32, 2,
 DEFAULT_WINDOW_SECONDS = 2.0
 MIN_WINDOW = 4
 AUTO_FAMILIES = ("feature-mlp", "cnn1d", "dense")
-DENSE_MAX_INPUTS = 1024  # auto tries the dense family only on raw windows this small
 FAMILY_SIZES = {"feature-mlp": (32, 2), "cnn1d": (8, 0), "dense": (16, 1)}  # width, depth (0: by the window)
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -258,26 +258,20 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                               len(labels), req.seed,
                               lambda p: stream_scores(p, data["test"].y, data["test"].group, recipe_rule(req)))
 
-    tried = []
-    best = None
-    for fam in candidates:
-        model, hist = _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts)
-        val_acc = float(np.mean(model.predict(inputs(fam, data["val"], norm[fam]), verbose=0,
-                                              batch_size=512).argmax(1) == data["val"].y))
-        tried.append({"family": fam, "val_accuracy": val_acc, "params": int(model.count_params())})
-        if best is None or val_acc > best[2] + 1e-9 or (abs(val_acc - best[2]) <= 1e-9 and
-                                                        model.count_params() < best[0].count_params()):
-            best = (model, fam, val_acc, hist)
-    assert best is not None
-    model, family, _, hist = best
-    if len(candidates) > 1:
-        notes.append("auto: " + ", ".join(f"{t['family']} val {100 * t['val_accuracy']:.1f} %" for t in tried)
-                     + f" → {family}")
+    def fit_one(fam: str) -> tuple[Any, dict[str, list[float]]]:
+        return _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts)
+
+    best, tried = select_family(candidates, fit_one, lambda fam, m: m.predict(
+        inputs(fam, data["val"], norm[fam]), verbose=0, batch_size=512), data["val"].y, notes)
+    model, family, hist = best.model, best.family, best.history
+    trained_on = int(len(data["train"].y))
     if req.refit:
-        best_epochs = max(1, int(np.argmin(hist.get("val_loss", [0]))) + 1)
+        best_epochs = refit_epochs(hist)
         model, _ = _fit_family(family, req, data, norm, len(labels), window, len(channels), widths, epochs,
                                counts, on_train_val=True, fixed_epochs=best_epochs)
-        notes.append(f"--refit: the final {family} model retrained on train + val for {best_epochs} epochs")
+        trained_on += int(len(data["val"].y))
+        notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} windows) for "
+                     f"{best_epochs} epochs")
     fam_norm = norm[family]
     compat_imu = channels == IMU_CHANNELS and fs == FeatureSet() and req.task in ("imu", "imu-activity", "fall")
     if family == "feature-mlp":
@@ -313,7 +307,8 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                   description=f"{described[family]} of {len(channels)} channel(s) "
                               f"({', '.join(channels)}), {window}-sample windows (hop {hop}) at {rate:g} Hz.",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(data["train"].y)),
-                        "val_samples": int(len(data["val"].y)), "family": family, "families_tried": tried,
+                        "val_samples": int(len(data["val"].y)), "refit": req.refit,
+                        "final_training_windows": trained_on, "family": family, "families_tried": tried,
                         "notes": notes, "channels": list(channels), "window": window, "hop": hop},
                   resolved=replace(req.recipe(), family=family, features=fs.spec(), window=window, hop=hop,
                                    width=width, depth=depth, epochs=epochs))
