@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol
 
+from edgeloop.app.link.child_process import popen_tied
 from edgeloop.app.link.firmware_build import FirmwareImage, build_firmware
 
 TARGETS: tuple[str, ...] = ("host", "qemu")
@@ -150,8 +151,9 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         args.append("--pty")
     if rx_ring is not None:
         args += ["--rx-ring", str(rx_ring)]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    # Its own session (a terminal's Ctrl-C reaches only us, and we stop it in order), yet tied to our life.
+    proc = popen_tied(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True, start_new_session=True)
     tail: deque[str] = deque(maxlen=50)
     try:
         fields = _wait_ready(proc, tail, timeout)
