@@ -7,6 +7,7 @@ from pathlib import Path
 
 from edgeloop.app.commands._live import add_stream_options, resolve_port
 from edgeloop.app.live.pipeline import Pipeline
+from edgeloop.app.live.timing import describe_ticks
 from edgeloop.app.live.runner import run_headless
 from edgeloop.app.link.session import Session
 from edgeloop.app.live.sources import open_source
@@ -38,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
             info = session.connect()
             timing = TimingSource(info.timing_source)
             print(f"connected to {info.board} (firmware {info.firmware}) on {url}; "
-                  f"device timings are {timing.label} ({timing.tick_unit})")
+                  f"device timings are {timing.label} ({describe_ticks(info)})")
             pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
             print(f"model {pipeline.model.name}, source {source.name}")
             summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,

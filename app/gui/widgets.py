@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
+from edgeloop.app.live import timing
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.link.session import LinkState, SessionStats
 from edgeloop.app.live.sources.base import IMU_CHANNELS
@@ -183,7 +184,8 @@ class _Ring:
 
     Each point is written twice, `length` apart, so the newest `length`
     points are always one contiguous slice: `t` and `v` are views, never
-    copies, and adding a point allocates nothing.
+    copies, and adding a point allocates nothing. A gap (`add_gap`) is stored
+    as a NaN point, which the curve draws as a break in the line.
     """
 
     def __init__(self, length: int) -> None:
@@ -191,6 +193,7 @@ class _Ring:
         self._store = np.zeros((2, 2 * length))  # rows: t, v
         self._next = 0  # where the next point goes, 0 <= _next < length
         self._count = 0
+        self._gaps = 0  # NaN gap points among the kept ones
         self.version = 0  # bumped by every add: lets a plot skip redraws when nothing changed
 
     @property
@@ -200,8 +203,13 @@ class _Ring:
 
     @property
     def v(self) -> np.ndarray:
-        """Values of the kept points, oldest first (a view)."""
+        """Values of the kept points, oldest first (a view; NaN marks a gap)."""
         return self._store[1, self._next + self._length - self._count:self._next + self._length]
+
+    @property
+    def has_gaps(self) -> bool:
+        """True when a kept point is a gap marker (NaN)."""
+        return self._gaps > 0
 
     def __len__(self) -> int:
         return self._count
@@ -210,17 +218,28 @@ class _Ring:
         """Keep the newest `length` points from now on."""
         t, v, version = self.t[-length:].copy(), self.v[-length:].copy(), self.version
         self.__init__(length)
-        for point in zip(t, v):
-            self.add(*point)
+        for time_, value in zip(t, v):
+            self.add_gap(time_) if math.isnan(value) else self.add(time_, value)
         self.version = version + 1  # never equal to a version a plot has already drawn
 
     def add(self, t: float, v: float) -> None:
         """Append a point (NaN values are not plotted and are skipped)."""
         if math.isnan(v):
             return
+        self._put(t, v)
+
+    def add_gap(self, t: float) -> None:
+        """Break the line here (a pause, an outage): nothing is drawn across it."""
+        if self._count and not math.isnan(self.v[-1]):
+            self._put(t, math.nan)
+
+    def _put(self, t: float, v: float) -> None:
+        if self._count == self._length and math.isnan(self._store[1, self._next]):
+            self._gaps -= 1  # the oldest point, about to be overwritten, was a gap
         self._store[:, self._next] = self._store[:, self._next + self._length] = (t, v)
         self._next = (self._next + 1) % self._length
         self._count = min(self._count + 1, self._length)
+        self._gaps += math.isnan(v)
         self.version += 1
 
 
@@ -253,19 +272,36 @@ def _stable_range(current: tuple[float, float] | None, low: float, high: float) 
     return new_low, math.ceil((high + margin) / step) * step
 
 
+GAP_FACTOR = 5.0  # results further apart than this many typical intervals (and over GAP_MIN_S) are a gap
+GAP_MIN_S = 1.0
+
+
 class QtTimingPlots(QtWidgets.QWidget):
-    """On-device time (µs and ticks, labelled by timing source), end-to-end latency, fps, link throughput.
+    """On-device time (µs, and the device's own count when it is one), end-to-end latency, fps, link throughput.
 
     Histories are fixed-size rings; the x axis counts seconds back from the
-    newest point of each plot (0 = now), so axes stay put while the curves
-    scroll. Each axis is cached as a pixmap and ranges change only when the
-    data leave them: a redraw usually repaints just the curve.
+    newest point of all plots (0 = now), the same range on every plot, so
+    axes stay put while the curves scroll and a moment lines up across plots.
+    Each axis is cached as a pixmap and ranges change only when the data
+    leave them: a redraw usually repaints just the curve.
+
+    Outages are gaps, not lines: `mark_gap()` (pause, validation,
+    reconnect, source switch) and a silence much longer than the usual
+    interval break the lines; a result whose capture was taken before the
+    last gap waited out the pause, so its latency is not plotted.
+
+    The second plot shows what the board's ticks count when that is more
+    than a clock: emulated instructions on QEMU (ticks × instr_per_tick),
+    CPU cycles measured by DWT. A host board's ticks are host nanoseconds,
+    the µs plot already shows them, and the plot is hidden.
     """
 
     history_changed = QtCore.Signal(int)
 
-    SERIES = ("infer_us", "infer_ticks", "latency_ms", "fps", "tx_kBps", "rx_kBps")
-    PLOT_SERIES = (("infer_us",), ("infer_ticks",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+    SERIES = ("infer_us", "device_count", "latency_ms", "fps", "tx_kBps", "rx_kBps")
+    PLOT_SERIES = (("infer_us",), ("device_count",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+    RECORD_SERIES = ("infer_us", "device_count", "latency_ms")
+    COLUMNS = 3
 
     def __init__(self, history: int = 300, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -273,39 +309,46 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.t0: float | None = None
         self.data = {name: _Ring(history) for name in self.SERIES}
         self.timing_source = TimingSource.HOST_CLOCK
+        self._break_at = -math.inf  # captures before this (monotonic s) waited out a pause or an outage
+        self._gap_pending = False
+        self._last_result_t: float | None = None
+        self._interval = 0.0  # typical time between results (moving average)
         # One view per plot: a change repaints only its own plot, not the whole panel.
         self.views = [pg.PlotWidget() for _ in range(5)]
-        self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link = (v.getPlotItem() for v in self.views)
-        self.p_link.addLegend(offset=(-5, 5))
+        self.p_us, self.p_count, self.p_latency, self.p_fps, self.p_link = (v.getPlotItem() for v in self.views)
         self.summary = QtWidgets.QLabel("")
         self.summary.setObjectName("key")
-        grid = QtWidgets.QGridLayout()
-        grid.setSpacing(6)
-        for i, view in enumerate(self.views):
-            view.setMinimumHeight(140)
-            grid.addWidget(view, i // 3, i % 3)
-        grid.addWidget(self.summary, 1, 2)
+        self.summary.setWordWrap(True)
+        self.summary.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter)
+        self._grid = QtWidgets.QGridLayout()
+        self._grid.setSpacing(6)
+        for view in self.views:
+            view.setMinimumHeight(110)
         self.curves = {
             "infer_us": self.p_us.plot(pen=pg.mkPen(theme.SERIES[0], width=2)),
-            "infer_ticks": self.p_ticks.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
+            "device_count": self.p_count.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
             "latency_ms": self.p_latency.plot(pen=pg.mkPen(theme.SERIES[1], width=2)),
             "fps": self.p_fps.plot(pen=pg.mkPen(theme.SERIES[3], width=2)),
-            "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2), name="to board"),
-            "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2), name="from board"),
+            "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2)),
+            "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2)),
         }
         self.p_latency.setTitle("end-to-end latency (ms)")
         self.p_fps.setTitle("results per second")
-        self.p_link.setTitle("link throughput (kB/s)")
-        self._plots = (self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link)
+        # The key is in the title, in the curves' colours: a legend box would cover the traces.
+        self.p_link.setTitle(f"link kB/s: <span style='color:{theme.SERIES[4]}'>to board</span> · "
+                             f"<span style='color:{theme.SERIES[5]}'>from board</span>")
+        self._plots = (self.p_us, self.p_count, self.p_latency, self.p_fps, self.p_link)
         self._ranges: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = [(None, None)] * 5
         self._drawn = [0] * 5  # data version each plot shows (0: none yet, like an empty ring)
         for plot in self._plots:
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setLabel("bottom", "s (0 = newest)")
             plot.setMouseEnabled(False, False)
+            plot.hideButtons()
             plot.disableAutoRange()  # ranges are set by redraw(), only when the data leave them
             for name in ("left", "bottom"):
                 plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+            plot.getAxis("left").setWidth(48)  # the same axis width everywhere: the x ranges line up
         self.history_spin = QtWidgets.QSpinBox()
         self.history_spin.setRange(30, 10000)
         self.history_spin.setSingleStep(50)
@@ -314,15 +357,34 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.history_spin.valueChanged.connect(self._on_history_edited)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(grid)
+        layout.addLayout(self._grid)
         self.set_timing_source(TimingSource.HOST_CLOCK)
+
+    @property
+    def count_plot_shown(self) -> bool:
+        """True when the device-count plot (emulated instructions, CPU cycles) is part of the panel."""
+        return self.timing_source != TimingSource.HOST_CLOCK
 
     def set_timing_source(self, source: TimingSource) -> None:
         """Label the device-time plots by what a tick is (never call host or QEMU figures MCU cycles)."""
         self.timing_source = TimingSource(source)
         label = self.timing_source.label
         self.p_us.setTitle(f"on-device inference (µs, {label})")
-        self.p_ticks.setTitle(f"inference in {self.timing_source.tick_unit} ({label})")
+        if self.timing_source == TimingSource.QEMU_ICOUNT:
+            self.p_count.setTitle("emulated instructions per inference (emulated)")
+        else:
+            self.p_count.setTitle(f"{timing.tick_unit(self.timing_source)} per inference ({label})")
+        self._place_views()
+
+    def _place_views(self) -> None:
+        """Lay the shown plots and the summary out in rows of COLUMNS."""
+        for view in self.views:
+            self._grid.removeWidget(view)
+        self._grid.removeWidget(self.summary)
+        shown = [v for i, v in enumerate(self.views) if i != 1 or self.count_plot_shown]
+        self.views[1].setVisible(self.count_plot_shown)
+        for i, widget in enumerate([*shown, self.summary]):
+            self._grid.addWidget(widget, i // self.COLUMNS, i % self.COLUMNS)
 
     def set_history(self, length: int) -> None:
         """Keep the last `length` points of every series (model → view)."""
@@ -343,16 +405,41 @@ class QtTimingPlots(QtWidgets.QWidget):
             self.t0 = t
         return t - self.t0
 
+    def mark_gap(self, at: float) -> None:
+        """An outage starts or ends at monotonic time `at` (pause, validation, reconnect, new source).
+
+        The result lines break before the next result, and results captured
+        before `at` do not plot a latency: they waited out the outage.
+        """
+        self._break_at = max(self._break_at, at)
+        self._gap_pending = True
+
     def add_record(self, record: ResultRecord) -> None:
-        """Append a result's device time and latency."""
+        """Append a result's device time and latency (with a gap before it after an outage)."""
         if not record.ok:
             return
         if record.timing_source != self.timing_source:
             self.set_timing_source(record.timing_source)
         t = self._t(record.timestamp)
+        previous, self._last_result_t = self._last_result_t, t
+        if previous is not None:
+            step = t - previous
+            if step > max(GAP_MIN_S, GAP_FACTOR * self._interval) and self._interval > 0:
+                self._gap_pending = True  # a silence: the source or the link stalled
+            elif step >= 0:
+                self._interval = step if self._interval == 0 else 0.9 * self._interval + 0.1 * step
+        if self._gap_pending:
+            self._gap_pending = False
+            gap_t = (previous + t) / 2 if previous is not None and previous < t else t
+            for name in self.RECORD_SERIES:
+                self.data[name].add_gap(gap_t)
         self.data["infer_us"].add(t, record.timings_us.get("t_infer", math.nan))
-        self.data["infer_ticks"].add(t, float(record.ticks.get("t_infer", math.nan)))
-        self.data["latency_ms"].add(t, record.latency_s * 1e3)
+        if self.timing_source == TimingSource.QEMU_ICOUNT:
+            self.data["device_count"].add(t, record.emulated_instructions)
+        elif self.count_plot_shown:
+            self.data["device_count"].add(t, float(record.ticks.get("t_infer", math.nan)))
+        if record.timestamp >= self._break_at:
+            self.data["latency_ms"].add(t, record.latency_s * 1e3)
 
     def add_link_stats(self, now: float, stats: SessionStats) -> None:
         """Append link figures sampled at `now`."""
@@ -368,6 +455,13 @@ class QtTimingPlots(QtWidgets.QWidget):
     def _version(self, part: int) -> int:
         return sum(self.data[name].version for name in self.PLOT_SERIES[part])
 
+    def _time_span(self) -> tuple[float, float]:
+        """(oldest, newest) time over every series: one x range for all plots."""
+        filled = [s for s in self.data.values() if len(s)]
+        if not filled:
+            return 0.0, 0.0
+        return min(float(s.t[0]) for s in filled), max(float(s.t[-1]) for s in filled)
+
     def redraw(self, part: int | None = None) -> bool:
         """Push new points into the curves of all plots, or only of plot number `part` (0..4).
 
@@ -375,6 +469,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         """
         parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
         changed = False
+        oldest, newest = self._time_span()
         for index in parts:
             version = self._version(index)
             if version == self._drawn[index]:
@@ -382,24 +477,24 @@ class QtTimingPlots(QtWidgets.QWidget):
             self._drawn[index] = version
             changed = True
             series = [self.data[name] for name in self.PLOT_SERIES[index]]
-            newest = max((s.t[-1] for s in series if len(s)), default=0.0)
             for name, ring in zip(self.PLOT_SERIES[index], series):
-                # NaNs never enter a ring, so pyqtgraph's finite check would only cost time.
-                self.curves[name].setData(ring.t - newest, ring.v, skipFiniteCheck=True)
-            self._fit(index, series, newest)
+                # Gaps are NaN points: only then must pyqtgraph look for them (connect="finite").
+                self.curves[name].setData(ring.t - newest, ring.v, connect="finite",
+                                          skipFiniteCheck=not ring.has_gaps)
+            self._fit(index, series, newest - oldest)
             if index == 0:
                 self._update_summary()
         return changed
 
-    def _fit(self, index: int, series: list[_Ring], newest: float) -> None:
-        filled = [s for s in series if len(s)]
-        if not filled:
+    def _fit(self, index: int, series: list[_Ring], span: float) -> None:
+        values = [s.v[~np.isnan(s.v)] if s.has_gaps else s.v for s in series if len(s)]
+        values = [v for v in values if len(v)]
+        if not values:
             return
-        oldest = min(s.t[0] for s in filled)
-        low = min(float(s.v.min()) for s in filled)
-        high = max(float(s.v.max()) for s in filled)
+        low = min(float(v.min()) for v in values)
+        high = max(float(v.max()) for v in values)
         x_range, y_range = self._ranges[index]
-        new_x = _stable_range(x_range, -(newest - oldest), 0.0)
+        new_x = _stable_range(x_range, -span, 0.0)
         new_x = (new_x[0], 0.0)  # the newest point sits on the right edge
         new_y = _stable_range(y_range, low, high)
         plot = self._plots[index]
@@ -412,6 +507,8 @@ class QtTimingPlots(QtWidgets.QWidget):
     def _update_summary(self) -> None:
         us = self.data["infer_us"].v
         lat = self.data["latency_ms"].v
+        us = us[~np.isnan(us)]
+        lat = lat[~np.isnan(lat)]
         if not len(us):
             return
         text = (f"inference p50 <b>{np.median(us):.1f} µs</b> ({self.timing_source.label})<br>"
@@ -480,7 +577,7 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.values["board"].setText(info.board)
         self.values["firmware"].setText(info.firmware)
         self.values["cpu"].setText(cpu)
-        self.values["timing"].setText(f"{source.label} — {source.tick_unit} at {_si(info.tick_hz, 'Hz')}")
+        self.values["timing"].setText(f"{source.label} — {timing.describe_ticks(info)} at {_si(info.tick_hz, 'Hz')}")
         self.values["link"].setText(f"{url}  credit {info.rx_credit}, max payload {info.max_payload} B")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()

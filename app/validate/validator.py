@@ -36,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop.app.live import timing as timing_units
 from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
@@ -307,17 +308,18 @@ def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1
 
 
 def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                  cpu_hz: int = 0) -> dict[str, Any]:
+                  cpu_hz: int = 0, instr_per_tick: int = 0) -> dict[str, Any]:
     """Mean/min/max/std of device ticks and µs, plus work per MACC in the unit the timing source allows.
 
     Measured ticks (DWT cycles, SysTick) give CPU cycles per MACC (scaled by
-    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC; a
+    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC (ticks ×
+    `instr_per_tick`, see edgeloop.app.live.timing; 0 = the board's INFO value is unknown); a
     host board gives host nanoseconds per MACC. The label says which.
     """
     t = np.asarray(ticks, np.float64)
     timing = TimingSource(timing)
     out: dict[str, Any] = {"samples": int(len(t)), "timing_source": timing.name.lower().replace("_", "-"),
-                           "timing": timing.label, "tick_unit": timing.tick_unit, "tick_hz": int(tick_hz)}
+                           "timing": timing.label, "tick_unit": timing_units.tick_unit(timing), "tick_hz": int(tick_hz)}
     if not len(t) or not tick_hz:
         return out
     us = t * 1e6 / tick_hz
@@ -330,8 +332,10 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
             out["per_macc"] = {"value": float(t.mean() * cpu_hz / tick_hz / macc), "unit": "cycles/MACC",
                                "timing": timing.label}
         elif timing == TimingSource.QEMU_ICOUNT:
-            # Under `-icount shift=0` each instruction advances virtual time by 1 ns.
-            out["per_macc"] = {"value": float(t.mean() * 1e9 / tick_hz / macc),
+            per_tick = timing_units.instructions_per_tick_for(timing, instr_per_tick)
+            out["instructions"] = {"mean": timing_units.emulated_instructions(float(t.mean()), per_tick),
+                                   "per_tick": per_tick}
+            out["per_macc"] = {"value": float(timing_units.emulated_instructions(t.mean(), per_tick) / macc),
                                "unit": "emulated instructions/MACC", "timing": timing.label}
         else:
             out["per_macc"] = {"value": float(us.mean() * 1e3 / macc), "unit": "host ns/MACC",
@@ -341,14 +345,15 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
 
 def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarray, labels: Sequence[str],
                     output: TensorDesc, ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                    cpu_hz: int = 0, targets: np.ndarray | None = None) -> dict[str, Any]:
+                    cpu_hz: int = 0, targets: np.ndarray | None = None, instr_per_tick: int = 0) -> dict[str, Any]:
     """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run)."""
     n = len(board_out)
     metrics: dict[str, Any] = {"samples": n}
     float_out = DType(output.dtype) == DType.FLOAT32 or not output.scale
     metrics["agreement"] = agreement_metrics(board_out, ref_out[:n], 1.0 if float_out else output.scale,
                                              0 if float_out else output.zero_point)
-    metrics["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz)
+    metrics["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz,
+                                       instr_per_tick=instr_per_tick)
     classifier = len(labels) >= 2 and output.size == len(labels)
     if classifier and n:
         b_pred = np.argmax(board_out.reshape(n, -1), axis=1)
@@ -561,7 +566,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                               tick_hz, timing, "partial" if error else "complete", error, warnings, seconds)
     result.metrics = compute_metrics(data.truth, board_out, reference, list(model.labels), model.output,
                                      tick_arrays["t_infer"], tick_hz, timing, macc=model.macc, cpu_hz=info.cpu_hz,
-                                     targets=data.targets)
+                                     targets=data.targets, instr_per_tick=timing_units.instructions_per_tick(info))
     return result
 
 

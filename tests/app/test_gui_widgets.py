@@ -143,7 +143,7 @@ def test_timing_plots_label_their_source(qtbot, source, label, forbidden) -> Non
     plots = QtTimingPlots()
     qtbot.addWidget(plots)
     plots.set_timing_source(source)
-    titles = plots.p_us.titleLabel.text + plots.p_ticks.titleLabel.text
+    titles = plots.p_us.titleLabel.text + plots.p_count.titleLabel.text
     assert label in titles and forbidden not in titles.lower()
 
 

@@ -141,3 +141,14 @@ def test_polling_consumers_get_every_record_then_none(kit) -> None:
         assert sorted(r.capture_index for r in got) == list(range(5))
         assert kit.wait_for(lambda: pipe.finished, timeout=10)
         assert pipe.get(timeout=0.1) is None and list(pipe.records(timeout=1)) == []
+
+
+def test_imu_end_to_end_latency_is_never_negative(kit) -> None:
+    """A chunk's last sample is taken when the chunk arrives, not (N-1)/rate later (issue 15, item 6)."""
+    port = kit.ScriptedPort((kit.imu_model(window=20, hop=10, rate=50),))
+    with _session(kit, port) as session:
+        pipe = Pipeline(open_source("synthetic:imu"), session)
+        records = list(pipe.records(limit=8, timeout=30))
+        pipe.stop()
+    assert len(records) == 8
+    assert min(r.latency_s for r in records) >= 0, [round(r.latency_s * 1e3, 1) for r in records]
