@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -42,7 +43,9 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
+from edgeloop.app.gui.connect_panel import QtBoardPicker, QtSourcePicker
 from edgeloop.app.gui.controller import QtLinkController
+from edgeloop.app.gui.messages import QtConsole, QtMessageArea
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
 from edgeloop.app.gui.video_view import QtVideoView
@@ -60,10 +63,12 @@ from edgeloop.app.gui.widgets import (
 from edgeloop.app.live.display_stats import DisplayStats
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
+from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
 from edgeloop.app.validate.validator import board_fields
-from edgeloop.protocol import Info
+from edgeloop.protocol import Info, ModelDescriptor
 
 DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
 MAX_BACKLOG = 3  # records waiting for the display beyond this are skipped (counted as dropped)
@@ -71,6 +76,7 @@ PLOT_HZ = 10  # each timing plot takes in new points at most this often
 LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
 PREVIEW_GRACE_MS = 20  # a capture no result has shown by then is painted as a preview
 IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
+SIDE_MIN_WIDTH = 320  # the side column (board, source, model output, device): readable at 1280×720
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -78,17 +84,21 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, controller: QtLinkController, *, history: int = 300,
                  screenshot_dir: Path | None = None, sessions_dir: Path | None = None,
-                 reports_dir: Path | None = None, title: str = "edgeloop") -> None:
+                 reports_dir: Path | None = None, title: str = "edgeloop",
+                 settings: QtCore.QSettings | None = None) -> None:
         """`sessions_dir`: where recordings go and the session browser looks (default ./sessions);
-        `reports_dir`: where validation reports go (default ./validation)."""
+        `reports_dir`: where validation reports go (default ./validation); `settings`: where the last
+        board, source, model and geometry are remembered (default: the user's edgeloop settings, or the
+        INI file named by $EDGELOOP_SETTINGS)."""
         super().__init__()
         self.controller = controller
+        self.settings = settings or open_settings()
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.reports_dir = reports_dir or Path.cwd() / "validation"
         self.validate_dialog: QtValidateDialog | None = None
         self._paused_for_validation = False
         self._live_factory = controller.source_factory
-        self._source_spec = ""  # spec of a replayed session; the window's own source has none to tell
+        self._source_spec = ""  # spec of a source picked in the window (or a replayed session)
         self.display = DisplayStats()
         self.info: Info | None = None
         self.last_record: ResultRecord | None = None
@@ -98,42 +108,63 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._last_link_stats = -math.inf
         self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
         self._next_plot = 0
+        self._connected = False
         self.setWindowTitle(title)
-        self.resize(1400, 900)
 
+        self.messages = QtMessageArea()
+        self.console = QtConsole()
         self.banner = QtClassBanner()
         self.video = QtVideoView()
         self.imu = QtImuView()
         self.views = QtWidgets.QStackedWidget()
         self.views.addWidget(self.video)
         self.views.addWidget(self.imu)
+        self.views.setMinimumSize(320, 200)
         self.bars = QtProbabilityBars()
         self.device = QtDevicePanel()
+        self.board_picker = QtBoardPicker()
+        self.source_picker = QtSourcePicker(sessions_dir)
         self.plots = QtTimingPlots(history=history)
 
-        right = QtWidgets.QVBoxLayout()
-        bars_box = QtWidgets.QGroupBox("model output")
-        QtWidgets.QVBoxLayout(bars_box).addWidget(self.bars)
-        device_box = QtWidgets.QGroupBox("device")
-        QtWidgets.QVBoxLayout(device_box).addWidget(self.device)
-        right.addWidget(bars_box, 2)
-        right.addWidget(device_box, 3)
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(self.views, 3)
-        top.addLayout(right, 2)
+        # Side column: board, source, model output, device facts. It scrolls rather than squeezes its rows.
+        side = QtWidgets.QWidget()
+        side_layout = QtWidgets.QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 4, 0)
+        for title_, widget in (("board", self.board_picker), ("source", self.source_picker),
+                               ("model output", self.bars), ("device", self.device)):
+            box = QtWidgets.QGroupBox(title_)
+            QtWidgets.QVBoxLayout(box).addWidget(widget)
+            side_layout.addWidget(box)
+        side_layout.addStretch(1)
+        self.side_scroll = QtWidgets.QScrollArea()
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.side_scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.side_scroll.setMinimumWidth(SIDE_MIN_WIDTH)
+
+        self.top_split = _splitter(QtCore.Qt.Horizontal, (self.views, 3), (self.side_scroll, 1))
+        self.main_split = _splitter(QtCore.Qt.Vertical, (self.top_split, 4), (self.plots, 1))
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.addWidget(self.messages)
         layout.addWidget(self.banner)
-        layout.addLayout(top, 5)
-        layout.addWidget(self.plots, 3)
+        layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
         toolbar = self.addToolBar("controls")
+        toolbar.setObjectName("controls")
         toolbar.setMovable(False)
-        self.pause_action = toolbar.addAction("Pause")
+        self.pause_action = QtGui.QAction("Pause", self)
         self.pause_action.setCheckable(True)
         self.pause_action.setShortcut(QtGui.QKeySequence("Space"))
         self.pause_action.toggled.connect(self._on_pause_toggled)
+        toolbar.addAction(self.pause_action)
+        # The button is as wide as its widest text: Pause → Resume does not shift the toolbar.
+        pause_button = toolbar.widgetForAction(self.pause_action)
+        metrics = pause_button.fontMetrics()
+        pause_button.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Pause", "Resume")) + 24)
         self.screenshot_action = toolbar.addAction("Screenshot")
         self.screenshot_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
         self.screenshot_action.triggered.connect(self._on_screenshot_clicked)
@@ -145,8 +176,6 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.fullscreen_action.setShortcut(QtGui.QKeySequence("F11"))
         self.fullscreen_action.toggled.connect(self._on_fullscreen_toggled)
         toolbar.addSeparator()
-        toolbar.addWidget(QtWidgets.QLabel(" history "))
-        toolbar.addWidget(self.plots.history_spin)
 
         # Workflow docks: hidden by default, toggled from the toolbar (and View menu of the dock area).
         sessions_dir = sessions_dir or Path.cwd() / "sessions"
@@ -156,23 +185,29 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
             dock.hide()
         self.tabifyDockWidget(self.record_dock, self.sessions_dock)
-        toolbar.addSeparator()
-        self.record_action = self.record_dock.toggleViewAction()
-        self.record_action.setText("Record")
-        self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
-        self.record_action.setToolTip("label set, record/pause, snapshot (keys 1–9 pick the label)")
-        self.sessions_action = self.sessions_dock.toggleViewAction()
-        self.sessions_action.setText("Sessions")
-        self.sessions_action.setShortcut(QtGui.QKeySequence("Ctrl+E"))
-        self.sessions_action.setToolTip("recorded sessions: replay one as the live source, merge")
+        self.console_dock = QtWidgets.QDockWidget("Console", self)
+        self.console_dock.setObjectName("console_dock")
+        self.console_dock.setWidget(self.console)
+        self.addDockWidget(QtCore.Qt.BottomDockWidgetArea, self.console_dock)
+        self.console_dock.hide()
+        self.record_action = self._dock_action(self.record_dock, "Record", "Ctrl+R",
+                                               "label set, record/pause, snapshot (keys 1–9 pick the label)")
+        self.sessions_action = self._dock_action(self.sessions_dock, "Sessions", "Ctrl+E",
+                                                 "recorded sessions: replay one as the live source, merge")
+        self.console_action = self._dock_action(self.console_dock, "Console", "Ctrl+L",
+                                                "the board's log messages and link events")
         self.validate_action = QtGui.QAction("Validate…", self)
         self.validate_action.setToolTip("validate a model on the connected board against its .tflite")
         self.validate_action.setEnabled(False)
         self.validate_action.triggered.connect(self._on_validate_triggered)
-        for action in (self.record_action, self.sessions_action, self.validate_action):
+        for action in (self.record_action, self.sessions_action, self.validate_action, self.console_action):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QtWidgets.QLabel(" history "))
+        toolbar.addWidget(self.plots.history_spin)
         self.status = QtWidgets.QLabel("starting")
-        self.statusBar().addPermanentWidget(self.status, 1)
+        self.status.setMinimumWidth(10)  # long link figures are cut, they never widen the window
+        self.statusBar().addWidget(self.status, 1)
         self.rec_indicator = QtWidgets.QLabel("")
         self.rec_indicator.setStyleSheet(f"color: {theme.BAD}; font-weight: 700;")
         self.statusBar().addPermanentWidget(self.rec_indicator)
@@ -184,9 +219,14 @@ class QtMainWindow(QtWidgets.QMainWindow):
         controller.failed.connect(self._on_failed)
         controller.finished.connect(self._on_finished)
         controller.log_received.connect(self._on_log_received)
+        controller.board_started.connect(self._on_board_started)
+        self.messages.message_shown.connect(self._on_message_shown)
         self.video.roi_changed.connect(self._on_roi_changed)
         self.device.model_selected.connect(self._on_model_selected)
         self.device.reconnect_requested.connect(self._on_reconnect_requested)
+        self.board_picker.connect_requested.connect(self._on_connect_requested)
+        self.board_picker.disconnect_requested.connect(self._on_disconnect_requested)
+        self.source_picker.source_requested.connect(self._on_source_requested)
         controller.source_changed.connect(self._on_source_changed)
         # The recorder sees every result and capture in the worker threads, never via the GUI thread.
         controller.add_record_listener(self.record_dock.offer_result)
@@ -202,7 +242,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
                              (sessions.replay_requested, self._on_replay_requested),
                              (sessions.live_requested, self._on_live_requested)):
             qt_signal.connect(slot)
-        self.banner.set_message("connecting …")
+        self.banner.set_message("connecting …" if controller.url else "pick a board and Connect")
+        self._restore_settings()
 
         self.timer = QtCore.QTimer(self)  # housekeeping while no results arrive
         self.timer.setInterval(IDLE_TICK_MS)
@@ -216,13 +257,48 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._preview_timer.setTimerType(QtCore.Qt.PreciseTimer)
         self._preview_timer.timeout.connect(self._show_preview)
 
+    def _dock_action(self, dock: QtWidgets.QDockWidget, text: str, shortcut: str, tip: str) -> QtGui.QAction:
+        """A toolbar action that shows a dock and brings its tab to the front, or hides it when in front."""
+        action = QtGui.QAction(text, self)
+        action.setCheckable(True)
+        action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setToolTip(tip)
+
+        def toggled(on: bool) -> None:
+            if on:
+                dock.show()
+                dock.raise_()  # tabbed with another dock: its tab comes to the front
+            else:
+                dock.hide()
+
+        action.toggled.connect(toggled)
+        dock.visibilityChanged.connect(lambda visible: _set_checked(action, dock.isVisible()))
+        return action
+
+    def fit_to_screen(self, screen: QtGui.QScreen | None = None) -> None:
+        """Open at a size that fits the screen the window is on: at most 1400×900, never over 92 % of it."""
+        screen = screen or self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(1400, 900)
+            return
+        area = screen.availableGeometry()
+        width = min(1400, int(area.width() * 0.92))
+        height = min(900, int(area.height() * 0.92))
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the link in the background and the housekeeping timer."""
+        """Start the link in the background (when the window has a board to go to) and the housekeeping timer."""
         # Workers (scene rendering, decoding) hold the GIL for up to the switch interval at a time;
         # 1 ms instead of Python's 5 ms keeps the display thread's latency low at a small CPU cost.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        self.controller.start()
+        if self.controller.url:
+            self.board_picker.set_connected(True)
+            self.controller.start()
+        else:
+            self.messages.info("no board given: pick a serial port or a virtual board under 'board' and Connect",
+                               seconds=30)
         self.timer.start()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
@@ -234,6 +310,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.validate_dialog.close()
         self.controller.stop()
         self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
+        self._save_settings()
         super().closeEvent(event)
 
     def save_screenshot(self, path: Path | None = None) -> Path:
@@ -248,11 +325,26 @@ class QtMainWindow(QtWidgets.QMainWindow):
     # -- slots: controller (GUI thread via queued signals) ------------------------------------
     def _on_state_changed(self, state: LinkState, detail: str) -> None:
         self.device.set_state(state, detail)
-        if state is not LinkState.CONNECTED:
+        self.console.add("link", f"{state.value}{': ' + detail if detail else ''}")
+        was_connected, self._connected = self._connected, state is LinkState.CONNECTED
+        if was_connected and not self._connected:
+            self.plots.mark_gap(time.monotonic())  # an outage: what was captured before it waited it out
+        elif self._connected and self.last_record is not None:
+            self.plots.mark_gap()  # back after an outage: no line across it
+        if state is LinkState.CONNECTED:
+            self.messages.clear_errors()  # what went wrong before is over
+        if state is LinkState.DISCONNECTED:
+            self.board_picker.set_connected(False)
+            self.banner.set_message("disconnected: pick a board and Connect")
+        elif state is not LinkState.CONNECTED:
             self.banner.set_message(f"{state.value} …" if state is not LinkState.FAILED else "link failed")
+        if state is LinkState.FAILED and detail:
+            self.messages.error(f"link failed: {detail}")
 
     def _on_info_changed(self, info: Info) -> None:
         self.info = info
+        self.console.add("link", f"board {info.board}, firmware {info.firmware}, "
+                                 f"models: {', '.join(m.name for m in info.models) or 'none'}")
         self.device.set_info(info, self.controller.url)
         self.plots.set_timing_source(info.timing_source)
         self.validate_action.setEnabled(bool(info.models))
@@ -307,17 +399,24 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self.banner.set_message("no board" if self.info is None else "stopped")
-        self.status.setText(message)
-        self.statusBar().showMessage(message)
+        self.messages.error(message)
 
     def _on_finished(self, message: str) -> None:
-        self.statusBar().showMessage(message)
+        self.messages.info(message)
 
     def _on_source_changed(self, name: str) -> None:
         self._frame_t = -math.inf  # a replayed session may carry older capture times
+        self.plots.mark_gap()
         replaying = self.controller.source_factory is not self._live_factory
         self.sessions_dock.set_playing(f"now feeding the board: {name}", replaying)
-        self.statusBar().showMessage(f"source: {name}", 5000)
+        self.source_picker.show_current(name)
+        self.console.add("info", f"source: {name}")
+
+    def _on_board_started(self, target: str, url: str) -> None:
+        self.console.add("link", f"started the {target} virtual board at {url}")
+
+    def _on_message_shown(self, text: str, error: bool) -> None:
+        self.console.add("error" if error else "info", text)
 
     # -- slots: workflow docks -------------------------------------------------------------------------
     def _on_record_start_requested(self) -> None:
@@ -332,7 +431,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 model=model_fields(pipeline.model))
         except (ValueError, OSError) as exc:
             self.record_dock.panel.status.setText(str(exc))
-            self._tell(f"cannot start a session: {exc}")
+            self.messages.error(f"cannot start a session: {exc}")
             return
         self._tell(f"session {recorder.out_dir} open (paused): Record starts, keys 1–9 pick the label")
 
@@ -351,7 +450,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_recording_failed(self, message: str) -> None:
         self.rec_indicator.setText("● REC failed")
-        self._tell(message)
+        self.messages.error(message)
 
     def _on_replay_requested(self, path: Path, loop: bool) -> None:
         self._source_spec = f"session:{path}"
@@ -360,6 +459,43 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_live_requested(self) -> None:
         self._source_spec = ""
+        self.controller.set_source(self._live_factory)
+
+    # -- slots: board and source pickers ---------------------------------------------------------------
+    def _on_connect_requested(self, kind: str, value: str, baud: int) -> None:
+        if not value:
+            self.messages.error("type a serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT) or pick one")
+            return
+        self.info = None
+        self.board_picker.set_connected(True)
+        self.settings.setValue("board/kind", kind)
+        self.settings.setValue("board/value", value)
+        self.settings.setValue("board/baud", baud)
+        if kind == "virtual":
+            self.banner.set_message(f"starting the {value} virtual board …")
+            self.controller.start_virtual(value)
+        else:
+            self.banner.set_message(f"connecting to {value} …")
+            self.controller.connect_to(value, baud or None)
+
+    def _on_disconnect_requested(self) -> None:
+        self.controller.disconnect()
+
+    def _on_source_requested(self, spec: str) -> None:
+        model = self._current_model()
+        try:
+            source = open_source(spec)  # a bad spec fails here, with its message
+        except (OSError, ValueError) as exc:
+            self.messages.error(f"cannot open {spec}: {exc}")
+            return
+        kind = source.kind
+        source.close()
+        if model is not None and not source_fits(kind, model):
+            self.messages.error(mismatch_hint(kind, model) + " (or pick a model that takes it)")
+            return
+        self._source_spec = spec
+        self._live_factory = lambda: open_source(spec)
+        self.settings.setValue("source/spec", spec)
         self.controller.set_source(self._live_factory)
 
     def _on_validate_triggered(self) -> None:
@@ -381,6 +517,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         dialog.show()
 
     def _on_validation_started(self) -> None:
+        self.plots.mark_gap(time.monotonic())
         # The validation needs the board's whole credit window: hold the live stream meanwhile.
         pipeline = self.controller.pipeline
         if pipeline is not None and not pipeline.paused:
@@ -389,6 +526,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.banner.set_message("validating …")
 
     def _validation_ended(self) -> None:
+        self.plots.mark_gap(time.monotonic())
         if self._paused_for_validation:
             self._paused_for_validation = False
             self.controller.set_paused(self.pause_action.isChecked())
@@ -399,25 +537,54 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_validation_failed(self, message: str) -> None:
         self._validation_ended()
-        self._tell(f"validation failed: {message}")
+        self.messages.error(f"validation failed: {message}")
 
     def _tell(self, message: str) -> None:
-        self.statusBar().showMessage(message, 10000)
+        self.messages.info(message)
 
     def _on_log_received(self, text: str) -> None:
-        self.statusBar().showMessage(f"board: {text}", 5000)
+        self.console.add("board", text)
 
     # -- slots: widgets (view → model) -------------------------------------------------------------
     def _on_roi_changed(self, roi: Roi) -> None:
         self.controller.set_roi(roi)
 
+    def _current_model(self) -> ModelDescriptor | None:
+        pipeline = self.controller.pipeline
+        if pipeline is not None:
+            return pipeline.model
+        if self.info is not None and 0 <= self.info.active_model < len(self.info.models):
+            return self.info.models[self.info.active_model]
+        return None
+
     def _on_model_selected(self, index: int) -> None:
-        self.controller.select_model(index)
+        """Switch the board's model; one that the running source cannot feed brings a source that can."""
+        if self.info is None or not 0 <= index < len(self.info.models):
+            return
+        model = self.info.models[index]
+        self.settings.setValue("model/name", model.name)
+        kind = self.controller.source_kind
+        if source_fits(kind, model):
+            self.controller.select_model(index)
+            return
+        choice = matching_source(model)
+        current = self._current_model()
+        if choice is None:
+            if current is not None:
+                self.device.set_active_model(self.info.models.index(current))
+            self.messages.error(mismatch_hint(kind, model))
+            return
+        self._source_spec = choice.spec
+        self._live_factory = lambda: open_source(choice.spec)
+        self.controller.set_source(self._live_factory, model=index)
+        self.messages.info(f"{model.name} needs a different input: the source is now {choice.description} "
+                           f"(pick another under 'source')")
 
     def _on_reconnect_requested(self) -> None:
         self.controller.reconnect()
 
     def _on_pause_toggled(self, paused: bool) -> None:
+        self.plots.mark_gap(time.monotonic())
         self.controller.set_paused(paused)
         self.pause_action.setText("Resume" if paused else "Pause")
         if paused:
@@ -429,9 +596,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         try:
             path = self.save_screenshot()
         except OSError as exc:
-            self.statusBar().showMessage(str(exc), 8000)
+            self.messages.error(str(exc))
             return
-        self.statusBar().showMessage(f"screenshot saved to {path}", 8000)
+        self.messages.info(f"screenshot saved to {path}")
 
     def _on_reset_roi_clicked(self) -> None:
         self.video.set_roi(Roi())
@@ -439,6 +606,30 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_fullscreen_toggled(self, on: bool) -> None:
         self.showFullScreen() if on else self.showNormal()
+
+    # -- settings -----------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        """The last board in the picker, the last model preferred, the last geometry (else fit the screen)."""
+        kind, value = self.settings.value("board/kind", ""), self.settings.value("board/value", "")
+        if self.controller.url:
+            self.board_picker.select("port", self.controller.url)
+        elif kind and value:
+            self.board_picker.select(str(kind), str(value))
+        baud = self.settings.value("board/baud", "")
+        if str(baud).isdigit() and int(baud):
+            self.board_picker.baud_combo.setCurrentText(str(baud))
+        if self.controller.model is None and self.settings.value("model/name", ""):
+            self.controller.preferred_model = str(self.settings.value("model/name"))
+        geometry = self.settings.value("window/geometry")
+        if not (isinstance(geometry, QtCore.QByteArray) and self.restoreGeometry(geometry)):
+            self.fit_to_screen()
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        model = self._current_model()
+        if model is not None:
+            self.settings.setValue("model/name", model.name)
+        self.settings.sync()
 
     # -- display ------------------------------------------------------------------------------------------
     def _draw_next(self) -> None:
@@ -536,11 +727,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
 def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: int = 300,
             seconds: float | None = None, screenshot_path: Path | None = None, roi: Roi | None = None,
-            sessions_dir: Path | None = None) -> int:
+            sessions_dir: Path | None = None, source_spec: str = "") -> int:
     """Create the application and window, run until closed (or `seconds`), and return the exit code."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["edgeloop"])
     theme.apply_theme(app)
     window = QtMainWindow(controller, history=history, sessions_dir=sessions_dir)
+    if source_spec:
+        window.settings.setValue("source/spec", source_spec)
     if roi is not None:
         window.video.set_roi(roi)
     window.showFullScreen() if fullscreen else window.show()
@@ -555,6 +748,33 @@ def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: 
     with _close_on_stop_signals(window, stopped):
         code = app.exec()
     return 130 if stopped else int(code)
+
+
+def open_settings() -> QtCore.QSettings:
+    """The user's edgeloop settings, or the INI file $EDGELOOP_SETTINGS names (tests, kiosks)."""
+    path = os.environ.get("EDGELOOP_SETTINGS")
+    if path:
+        return QtCore.QSettings(path, QtCore.QSettings.IniFormat)
+    return QtCore.QSettings("edgeloop", "edgeloop")
+
+
+def _splitter(orientation: QtCore.Qt.Orientation,
+              *parts: tuple[QtWidgets.QWidget, int]) -> QtWidgets.QSplitter:
+    """A splitter of (widget, stretch) parts; the first part (the live view) never collapses."""
+    splitter = QtWidgets.QSplitter(orientation)
+    for index, (widget, stretch) in enumerate(parts):
+        splitter.addWidget(widget)
+        splitter.setStretchFactor(index, stretch)
+    splitter.setCollapsible(0, False)
+    return splitter
+
+
+def _set_checked(action: QtGui.QAction, checked: bool) -> None:
+    """Check or uncheck an action without running its toggled slot (model → view)."""
+    if action.isChecked() != checked:
+        action.blockSignals(True)
+        action.setChecked(checked)
+        action.blockSignals(False)
 
 
 @contextlib.contextmanager

@@ -272,6 +272,7 @@ def _stable_range(current: tuple[float, float] | None, low: float, high: float) 
     return new_low, math.ceil((high + margin) / step) * step
 
 
+TITLE_SIZE = "10pt"  # plot titles: short enough to fit a plot 200 px wide (a 1280×720 screen)
 GAP_FACTOR = 5.0  # results further apart than this many typical intervals (and over GAP_MIN_S) are a gap
 GAP_MIN_S = 1.0
 
@@ -301,7 +302,6 @@ class QtTimingPlots(QtWidgets.QWidget):
     SERIES = ("infer_us", "device_count", "latency_ms", "fps", "tx_kBps", "rx_kBps")
     PLOT_SERIES = (("infer_us",), ("device_count",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
     RECORD_SERIES = ("infer_us", "device_count", "latency_ms")
-    COLUMNS = 3
 
     def __init__(self, history: int = 300, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -319,11 +319,12 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.summary = QtWidgets.QLabel("")
         self.summary.setObjectName("key")
         self.summary.setWordWrap(True)
+        self.summary.setMinimumWidth(120)
         self.summary.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter)
         self._grid = QtWidgets.QGridLayout()
         self._grid.setSpacing(6)
         for view in self.views:
-            view.setMinimumHeight(110)
+            view.setMinimumHeight(130)
         self.curves = {
             "infer_us": self.p_us.plot(pen=pg.mkPen(theme.SERIES[0], width=2)),
             "device_count": self.p_count.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
@@ -332,13 +333,14 @@ class QtTimingPlots(QtWidgets.QWidget):
             "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2)),
             "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2)),
         }
-        self.p_latency.setTitle("end-to-end latency (ms)")
-        self.p_fps.setTitle("results per second")
+        self.p_latency.setTitle("end-to-end latency ms", size=TITLE_SIZE)
+        self.p_fps.setTitle("results/s", size=TITLE_SIZE)
         # The key is in the title, in the curves' colours: a legend box would cover the traces.
-        self.p_link.setTitle(f"link kB/s: <span style='color:{theme.SERIES[4]}'>to board</span> · "
-                             f"<span style='color:{theme.SERIES[5]}'>from board</span>")
+        self.p_link.setTitle(f"link kB/s <span style='color:{theme.SERIES[4]}'>to</span> / "
+                             f"<span style='color:{theme.SERIES[5]}'>from</span> board", size=TITLE_SIZE)
         self._plots = (self.p_us, self.p_count, self.p_latency, self.p_fps, self.p_link)
         self._ranges: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = [(None, None)] * 5
+        self._x_range: tuple[float, float] | None = None  # one x range, shared by every plot
         self._drawn = [0] * 5  # data version each plot shows (0: none yet, like an empty ring)
         for plot in self._plots:
             plot.showGrid(x=True, y=True, alpha=0.15)
@@ -369,22 +371,23 @@ class QtTimingPlots(QtWidgets.QWidget):
         """Label the device-time plots by what a tick is (never call host or QEMU figures MCU cycles)."""
         self.timing_source = TimingSource(source)
         label = self.timing_source.label
-        self.p_us.setTitle(f"on-device inference (µs, {label})")
+        self.p_us.setTitle(f"inference µs ({label})", size=TITLE_SIZE)
         if self.timing_source == TimingSource.QEMU_ICOUNT:
-            self.p_count.setTitle("emulated instructions per inference (emulated)")
+            self.p_count.setTitle("emulated instructions (emulated)", size=TITLE_SIZE)
         else:
-            self.p_count.setTitle(f"{timing.tick_unit(self.timing_source)} per inference ({label})")
+            self.p_count.setTitle(f"{timing.tick_unit(self.timing_source)} ({label})", size=TITLE_SIZE)
         self._place_views()
 
     def _place_views(self) -> None:
-        """Lay the shown plots and the summary out in rows of COLUMNS."""
+        """Lay the shown plots out in one row, the summary last: the live view keeps the height."""
         for view in self.views:
             self._grid.removeWidget(view)
         self._grid.removeWidget(self.summary)
         shown = [v for i, v in enumerate(self.views) if i != 1 or self.count_plot_shown]
         self.views[1].setVisible(self.count_plot_shown)
-        for i, widget in enumerate([*shown, self.summary]):
-            self._grid.addWidget(widget, i // self.COLUMNS, i % self.COLUMNS)
+        for column, widget in enumerate([*shown, self.summary]):
+            self._grid.addWidget(widget, 0, column)
+            self._grid.setColumnStretch(column, 0 if widget is self.summary else 1)
 
     def set_history(self, length: int) -> None:
         """Keep the last `length` points of every series (model → view)."""
@@ -405,13 +408,14 @@ class QtTimingPlots(QtWidgets.QWidget):
             self.t0 = t
         return t - self.t0
 
-    def mark_gap(self, at: float) -> None:
-        """An outage starts or ends at monotonic time `at` (pause, validation, reconnect, new source).
+    def mark_gap(self, at: float | None = None) -> None:
+        """Break the result lines before the next result (a pause, validation, reconnect, new source).
 
-        The result lines break before the next result, and results captured
-        before `at` do not plot a latency: they waited out the outage.
+        With `at` (monotonic s, the moment the stream was held), results
+        captured before it do not plot a latency: they waited out the outage.
         """
-        self._break_at = max(self._break_at, at)
+        if at is not None:
+            self._break_at = max(self._break_at, at)
         self._gap_pending = True
 
     def add_record(self, record: ResultRecord) -> None:
@@ -470,6 +474,8 @@ class QtTimingPlots(QtWidgets.QWidget):
         parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
         changed = False
         oldest, newest = self._time_span()
+        x_range = _stable_range(self._x_range, -(newest - oldest), 0.0)
+        self._x_range = (x_range[0], 0.0)  # the newest point sits on the right edge
         for index in parts:
             version = self._version(index)
             if version == self._drawn[index]:
@@ -481,12 +487,12 @@ class QtTimingPlots(QtWidgets.QWidget):
                 # Gaps are NaN points: only then must pyqtgraph look for them (connect="finite").
                 self.curves[name].setData(ring.t - newest, ring.v, connect="finite",
                                           skipFiniteCheck=not ring.has_gaps)
-            self._fit(index, series, newest - oldest)
+            self._fit(index, series)
             if index == 0:
                 self._update_summary()
         return changed
 
-    def _fit(self, index: int, series: list[_Ring], span: float) -> None:
+    def _fit(self, index: int, series: list[_Ring]) -> None:
         values = [s.v[~np.isnan(s.v)] if s.has_gaps else s.v for s in series if len(s)]
         values = [v for v in values if len(v)]
         if not values:
@@ -494,8 +500,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         low = min(float(v.min()) for v in values)
         high = max(float(v.max()) for v in values)
         x_range, y_range = self._ranges[index]
-        new_x = _stable_range(x_range, -span, 0.0)
-        new_x = (new_x[0], 0.0)  # the newest point sits on the right edge
+        new_x = self._x_range
         new_y = _stable_range(y_range, low, high)
         plot = self._plots[index]
         if new_x != x_range:
@@ -542,6 +547,7 @@ class QtDevicePanel(QtWidgets.QWidget):
         form.setLabelAlignment(QtCore.Qt.AlignRight)
         for key in self.FIELDS:
             value = QtWidgets.QLabel("—")
+            value.setWordWrap(True)  # a long URL or model name wraps; it never widens the side column
             value.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
             key_label = QtWidgets.QLabel(key)
             key_label.setObjectName("key")

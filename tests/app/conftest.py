@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The window remembers its board, source, model and geometry; tests must not read or change the user's.
+os.environ["EDGELOOP_SETTINGS"] = os.path.join(
+    os.environ.get("PYTEST_SETTINGS_DIR") or __import__("tempfile").mkdtemp(prefix="edgeloop-settings-"),
+    "edgeloop.ini")
 
 import hashlib
 import threading
