@@ -148,6 +148,7 @@ class QtLinkController(QtCore.QObject):
             previous = self._starter if self._starter is not threading.current_thread() else None
             if previous is not None:
                 previous.join(timeout=30.0)
+            self._generation += 1  # from now on the old session's events are not shown
             self._drop_link()
             self._stop_board()
             try:
@@ -252,8 +253,16 @@ class QtLinkController(QtCore.QObject):
         return self.session.stats()
 
     def _new_session(self) -> Session:
-        return Session(self.url, baudrate=self.baudrate, opener=self.opener, on_state=self._on_state, on_info=self._on_info,
-                       on_log=self._on_log)
+        """A session whose events count only while it is the current one (a dropped board's close is no news)."""
+        self._generation = generation = getattr(self, "_generation", 0) + 1
+
+        def current() -> bool:
+            return generation == self._generation
+
+        return Session(self.url, baudrate=self.baudrate, opener=self.opener,
+                       on_state=lambda state, detail: current() and self._on_state(state, detail),
+                       on_info=lambda info: current() and self._on_info(info),
+                       on_log=lambda log: current() and self._on_log(log))
 
     # -- worker threads ------------------------------------------------------------------------
     def _start_main(self) -> None:
