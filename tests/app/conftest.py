@@ -238,3 +238,19 @@ def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
     return SimpleNamespace(ScriptedPort=ScriptedPort, image_model=image_model, imu_model=imu_model,
                            opener_for=opener_for, wait_for=wait_for, fake_classify=fake_classify, LABELS=LABELS)
+
+
+@pytest.fixture
+def open_window(qtbot, tmp_path):
+    """Open and start a main window on a controller, with sessions and reports under tmp_path."""
+    from edgeloop.app.gui.main_window import QtMainWindow
+
+    def open_(controller):
+        window = QtMainWindow(controller, history=100, sessions_dir=tmp_path / "sessions",
+                              reports_dir=tmp_path / "validation")
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        return window
+
+    return open_

@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pyqtgraph as pg
 import pytest
 from PySide6 import QtCore
 
 from edgeloop.app.gui.controller import QtLinkController
-from edgeloop.app.gui.main_window import QtMainWindow
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.sources import open_source
 
@@ -17,21 +14,12 @@ pg.setConfigOptions(exitCleanup=False)
 pytestmark = pytest.mark.timeout(120)
 
 
-def _window(qtbot, controller: QtLinkController, tmp_path: Path) -> QtMainWindow:
-    window = QtMainWindow(controller, history=100, sessions_dir=tmp_path / "sessions",
-                          reports_dir=tmp_path / "validation")
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
-    return window
-
-
-def test_picking_an_imu_model_while_images_run_brings_an_imu_source(qtbot, kit, tmp_path: Path) -> None:
+def test_picking_an_imu_model_while_images_run_brings_an_imu_source(qtbot, open_window, kit) -> None:
     """Issue 15 item 7: the switch happens (with a source that fits), it never silently snaps back."""
     port = kit.ScriptedPort((kit.image_model("bottles"), kit.imu_model()))
     controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
                                   opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     try:
         qtbot.waitUntil(lambda: window.display.displayed >= 2, timeout=20000)
         window.device.model_combo.activated.emit(1)
@@ -50,11 +38,11 @@ def test_picking_an_imu_model_while_images_run_brings_an_imu_source(qtbot, kit, 
         window.close()
 
 
-def test_a_source_the_model_cannot_take_is_refused_with_what_to_do(qtbot, kit, tmp_path: Path) -> None:
+def test_a_source_the_model_cannot_take_is_refused_with_what_to_do(qtbot, open_window, kit) -> None:
     port = kit.ScriptedPort((kit.image_model("bottles"),))
     controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
                                   opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     try:
         qtbot.waitUntil(lambda: window.display.displayed >= 2, timeout=20000)
         window.source_picker.source_requested.emit("synthetic:imu")
@@ -65,10 +53,10 @@ def test_a_source_the_model_cannot_take_is_refused_with_what_to_do(qtbot, kit, t
         window.close()
 
 
-def test_connect_and_disconnect_from_the_window_without_a_restart(qtbot, kit, tmp_path: Path) -> None:
+def test_connect_and_disconnect_from_the_window_without_a_restart(qtbot, open_window, kit) -> None:
     port = kit.ScriptedPort()
     controller = QtLinkController("", lambda: open_source("synthetic:bottles?fps=30"), opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     try:
         assert window.banner.label.text().startswith("pick a board")
         assert [window.board_picker.port_combo.itemData(i)[1] for i in range(window.board_picker.port_combo.count())
@@ -92,12 +80,12 @@ def test_connect_and_disconnect_from_the_window_without_a_restart(qtbot, kit, tm
     assert window.settings.value("board/value") == "scripted://second"
 
 
-def test_toolbar_raises_tabbed_docks_and_keeps_its_place(qtbot, kit, tmp_path: Path) -> None:
+def test_toolbar_raises_tabbed_docks_and_keeps_its_place(qtbot, open_window, kit) -> None:
     """Issue 15 items 9 and 10: Sessions raises its tab; Pause → Resume does not shift the toolbar."""
     port = kit.ScriptedPort()
     controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
                                   opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     try:
         window.record_action.trigger()
         qtbot.waitUntil(window.record_dock.isVisible, timeout=3000)
