@@ -43,6 +43,7 @@ from PySide6 import QtCore
 from edgeloop.app.live.pipeline import Pipeline, ResultRecord
 from edgeloop.app.sessions.recording import TappedSource
 from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.live.source_choice import model_for_source
 from edgeloop.app.link.boards import VirtualBoard
 from edgeloop.app.link.session import LinkState, Opener, Session, SessionStats
 from edgeloop.app.live.sources.base import Capture, ImageFrame, Source
@@ -280,6 +281,9 @@ class QtLinkController(QtCore.QObject):
     def _start_pipeline(self, model: int | str | None, paused: bool) -> None:
         """Build and start a pipeline on the current source factory (caller holds the pipeline lock)."""
         source = self.source_factory()
+        info = self.session.info
+        if model is None and info is not None:  # the active model, unless the source cannot feed it
+            model = model_for_source(info.models, info.active_model, source.kind)
         try:
             pipeline = Pipeline(TappedSource(source, self._on_capture), self.session, model=model, roi=self._roi,
                                 stop_on_link_failure=False, on_record=self._on_record)

@@ -119,7 +119,7 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         target: ``"host"`` (the firmware core as a Linux process) or ``"qemu"``
             (the ARM image on qemu-system-arm, mps2-an500).
         models: model specs (see :func:`edgeloop.app.link.firmware_build.resolve_model`),
-            default the test models.
+            default the zoo's models (:func:`edgeloop.app.link.firmware_build.default_models`).
         baud: host board only: pace the link like a UART at this rate (0: unpaced).
         pty: host board only: also serve a pseudo-terminal (``board.pty``).
         tcp_port: host board only: TCP port to listen on (0: a free one).

@@ -16,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from edgeloop.protocol import InputKind, ModelDescriptor
@@ -45,8 +46,9 @@ def model_source_kind(model: ModelDescriptor) -> str | None:
 
 def source_fits(source_kind: str | None, model: ModelDescriptor) -> bool:
     """True when a source of `source_kind` ("image"/"imu") can feed `model`."""
-    needed = model_source_kind(model)
-    return needed is None or source_kind is None or needed == source_kind
+    if source_kind is None:
+        return True  # nothing runs yet: any model may start
+    return model_source_kind(model) == source_kind  # a raw-tensor model takes no camera or IMU stream
 
 
 def matching_source(model: ModelDescriptor) -> SourceChoice | None:
@@ -72,3 +74,15 @@ def mismatch_hint(source_kind: str | None, model: ModelDescriptor) -> str:
     pick = "a camera, video, image folder or synthetic bottles" if needed == "image" else \
         "an IMU stream (serial, UDP), an IMU replay or the synthetic IMU"
     return f"model {model.name!r} takes {wants} but the source gives {gives}: pick {pick} as the source"
+
+
+def model_for_source(models: Sequence[ModelDescriptor], active: int, source_kind: str | None) -> int:
+    """The model to run when none was asked for: the board's active one if the source can feed it, else
+    the first that the source can feed (a bottle camera on a board whose active model is the IMU one);
+    the active one when none fits (the pipeline then says what to do)."""
+    if 0 <= active < len(models) and source_fits(source_kind, models[active]):
+        return active
+    for index, model in enumerate(models):
+        if source_fits(source_kind, model):
+            return index
+    return active
