@@ -509,7 +509,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         pipeline = self.controller.pipeline
         index = pipeline.model_index if pipeline is not None else session.info.active_model
-        dialog = QtValidateDialog(session, model_index=index, parent=self, reports_dir=self.reports_dir)
+        dialog = QtValidateDialog(session, model_index=index, parent=self, reports_dir=self.reports_dir,
+                                  sessions_dir=self.record_dock.root)
         dialog.started.connect(self._on_validation_started)
         dialog.finished_report.connect(self._on_validation_report)
         dialog.failed.connect(self._on_validation_failed)

@@ -57,6 +57,10 @@ class QtRecordingPanel(QtWidgets.QWidget):
         self.snapshot_button.setEnabled(False)
         self.status = QtWidgets.QLabel("not recording")
         self.status.setWordWrap(True)
+        self.status.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        # Room for three lines from the start: a long session path appearing after "New session" must not
+        # push the Record button up under the mouse.
+        self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * 3 + 4)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.new_label, 1)
         row.addWidget(self.add_button)

@@ -35,7 +35,14 @@ class QtSessionsBrowser(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        # Names are what a user picks a session by: their column is as wide as the longest one.
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        for column in range(1, len(COLUMNS) - 1):
+            header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAsNeeded)
+        self.table.setWordWrap(False)
         self.details = QtWidgets.QLabel("")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
@@ -69,7 +76,9 @@ class QtSessionsBrowser(QtWidgets.QWidget):
             except (SessionError, OSError) as exc:
                 cells = (path.name, "?", "", "", "unreadable", str(exc))
             for col, text in enumerate(cells):
-                self.table.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(str(path) if col == 0 else text)
+                self.table.setItem(row, col, item)
         self.details.setText(f"{len(self.paths)} session(s) in {self.root}")
 
     def selected_paths(self) -> list[Path]:
