@@ -44,7 +44,8 @@ def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: in
     if args.frames is not None:
         raise ValueError("--frames bounds the headless runs; for the GUI use --seconds")
     open_source(source_spec).close()  # a bad spec fails here, with its message, before a window opens
-    controller = QtLinkController(url, lambda: open_source(source_spec), model=args.model, baudrate=baudrate)
+    controller = QtLinkController(url, lambda: open_source(source_spec), model=args.model, baudrate=baudrate,
+                                  source_spec=source_spec)
     if args.roi is not None:
         controller.set_roi(args.roi)
     return run_gui(controller, fullscreen=args.fullscreen, history=args.history, seconds=args.seconds,

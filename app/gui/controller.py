@@ -67,9 +67,12 @@ class QtLinkController(QtCore.QObject):
     board_started = QtCore.Signal(str, str)  # target, url: a virtual board the controller owns is up
 
     def __init__(self, url: str, source_factory: SourceFactory, *, model: int | str | None = None,
-                 baudrate: int | None = None, opener: Opener | None = None,
+                 baudrate: int | None = None, opener: Opener | None = None, source_spec: str = "",
                  parent: QtCore.QObject | None = None) -> None:
+        """`source_spec`: the `open_source` spec `source_factory` opens, when there is one (recorded with
+        sessions so they can be traced and replayed)."""
         super().__init__(parent)
+        self.source_spec = source_spec
         self.url = url
         self.source_factory = source_factory
         self.model = model

@@ -98,7 +98,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.validate_dialog: QtValidateDialog | None = None
         self._paused_for_validation = False
         self._live_factory = controller.source_factory
-        self._source_spec = ""  # spec of a source picked in the window (or a replayed session)
+        self._live_spec = controller.source_spec  # what "Live source" goes back to
+        self._source_spec = controller.source_spec  # spec of the source feeding the board, when known
         self.display = DisplayStats()
         self.info: Info | None = None
         self.last_record: ResultRecord | None = None
@@ -458,7 +459,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.banner.set_message(f"replaying {path.name} …")
 
     def _on_live_requested(self) -> None:
-        self._source_spec = ""
+        self._source_spec = self._live_spec
         self.controller.set_source(self._live_factory)
 
     # -- slots: board and source pickers ---------------------------------------------------------------
@@ -493,7 +494,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if model is not None and not source_fits(kind, model):
             self.messages.error(mismatch_hint(kind, model) + " (or pick a model that takes it)")
             return
-        self._source_spec = spec
+        self._source_spec = self._live_spec = spec
         self._live_factory = lambda: open_source(spec)
         self.settings.setValue("source/spec", spec)
         self.controller.set_source(self._live_factory)
@@ -575,7 +576,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                 self.device.set_active_model(self.info.models.index(current))
             self.messages.error(mismatch_hint(kind, model))
             return
-        self._source_spec = choice.spec
+        self._source_spec = self._live_spec = choice.spec
         self._live_factory = lambda: open_source(choice.spec)
         self.controller.set_source(self._live_factory, model=index)
         self.messages.info(f"{model.name} needs a different input: the source is now {choice.description} "

@@ -223,8 +223,8 @@ class _Ring:
         self.version = version + 1  # never equal to a version a plot has already drawn
 
     def add(self, t: float, v: float) -> None:
-        """Append a point (NaN values are not plotted and are skipped)."""
-        if math.isnan(v):
+        """Append a point (NaN and infinite values are not plotted and are skipped)."""
+        if not math.isfinite(v):
             return
         self._put(t, v)
 
@@ -493,7 +493,8 @@ class QtTimingPlots(QtWidgets.QWidget):
         return changed
 
     def _fit(self, index: int, series: list[_Ring]) -> None:
-        values = [s.v[~np.isnan(s.v)] if s.has_gaps else s.v for s in series if len(s)]
+        # Gap markers (NaN) and any non-finite figure (a rate over a zero interval) never set a range.
+        values = [v[np.isfinite(v)] for v in (s.v for s in series if len(s))]
         values = [v for v in values if len(v)]
         if not values:
             return

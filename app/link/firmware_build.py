@@ -204,14 +204,7 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
     if not (edgeloop.FIRMWARE_DIR / "ports" / board / "board.mk").is_file():
         raise FirmwareBuildError(f"board {board!r} has no port in {edgeloop.FIRMWARE_DIR / 'ports' / board}")
     check_toolchain(board)
-    sources = tuple(resolve_model(m) for m in (models if models else default_models()))
-    names = [s.stem for s in sources]
-    if len(set(names)) != len(names):
-        raise FirmwareBuildError(f"two models share a name in {names}: model names must be unique")
-    config_key = _hash([board, *map(str, sources), *extra_cflags])[:8]
-    source_key = _hash([*extra_cflags, *_source_files(sources)])[:12]
-    root = build_root or cache_dir() / "build"
-    build_dir = root / f"{board}-{config_key}-{source_key}"
+    sources, root, config_key, build_dir = _image_place(board, models, extra_cflags, build_root)
     elf = build_dir / "edgeloop.elf"
     binary = build_dir / "edgeloop.bin" if board != "host" else None
     root.mkdir(parents=True, exist_ok=True)
@@ -223,6 +216,26 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
                 if stale != build_dir:  # an older build of the same configuration
                     shutil.rmtree(stale, ignore_errors=True)
     return FirmwareImage(board, elf, binary, build_dir, sources)
+
+
+def is_built(board: str = "host", models: Sequence[str | os.PathLike[str]] | None = None, *,
+             extra_cflags: Sequence[str] = (), build_root: Path | None = None) -> bool:
+    """True when :func:`build_firmware` would reuse a cached image (no compiler run)."""
+    return (_image_place(board, models, extra_cflags, build_root)[3] / "edgeloop.elf").is_file()
+
+
+def _image_place(board: str, models: Sequence[str | os.PathLike[str]] | None, extra_cflags: Sequence[str],
+                 build_root: Path | None) -> tuple[tuple[Path, ...], Path, str, Path]:
+    """(model sources, build root, configuration key, build directory) of an image: keyed by the board, the
+    models, the flags and a hash of every firmware source."""
+    sources = tuple(resolve_model(m) for m in (models if models else default_models()))
+    names = [s.stem for s in sources]
+    if len(set(names)) != len(names):
+        raise FirmwareBuildError(f"two models share a name in {names}: model names must be unique")
+    config_key = _hash([board, *map(str, sources), *extra_cflags])[:8]
+    source_key = _hash([*extra_cflags, *_source_files(sources)])[:12]
+    root = build_root or cache_dir() / "build"
+    return sources, root, config_key, root / f"{board}-{config_key}-{source_key}"
 
 
 def _run_make(board: str, sources: Sequence[Path], extra_cflags: Sequence[str], build_dir: Path, jobs: int,

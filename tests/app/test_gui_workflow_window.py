@@ -15,6 +15,7 @@ import edgeloop
 from edgeloop.app.link.firmware_build import TEST_MODELS_DIR
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
+from edgeloop.app.sessions.library import load_session
 from edgeloop.app.sessions.recording import LabelSet, Recorder
 from edgeloop.app.live.sources import open_source
 
@@ -35,10 +36,13 @@ def _manifest(path: Path) -> list[dict]:
     return [json.loads(line) for line in (path / "manifest.jsonl").read_text().splitlines()]
 
 
+SPEC = "synthetic:bottles?fps=30&drain=4"
+
+
 def test_record_dock_records_the_live_stream_and_hotkeys_pick_labels(qtbot, open_window, kit, tmp_path: Path) -> None:
     port = kit.ScriptedPort()
-    controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30&drain=4"),
-                                  opener=kit.opener_for(port))
+    controller = QtLinkController("scripted://", lambda: open_source(SPEC), opener=kit.opener_for(port),
+                                  source_spec=SPEC)
     window = open_window(controller)
     dock, panel = window.record_dock, window.record_dock.panel
     try:
@@ -85,6 +89,9 @@ def test_record_dock_records_the_live_stream_and_hotkeys_pick_labels(qtbot, open
     assert meta["board"]["board"] == "scripted" and meta["board"]["timing"] == "host clock"
     assert meta["model"]["name"] == "brightness" and meta["labels"] == list(kit.LABELS)
     assert window.sessions_dock.browser.table.rowCount() == 1  # the browser picked up the new session
+    # Every sample carries its prediction, the source can be reopened, the duration is the panel's.
+    assert meta["predictions"] == len(lines) and meta["source"]["spec"] == SPEC
+    assert meta["duration_s"] == load_session(out).summary()["duration_s"] <= meta["open_s"]
 
 
 def _record_session(path: Path, frames: int = 8) -> None:
