@@ -46,6 +46,7 @@ from edgeloop.app.gui import theme
 from edgeloop.app.gui.connect_panel import QtBoardPicker, QtSourcePicker
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.messages import QtConsole, QtMessageArea
+from edgeloop.app.gui.timeline import QtPredictionTimeline
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
 from edgeloop.app.gui.video_view import QtVideoView
@@ -62,12 +63,14 @@ from edgeloop.app.gui.widgets import (
 )
 from edgeloop.app.live.display_stats import DisplayStats
 from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.app.live import model_facts
 from edgeloop.app.live.preprocess import Roi
 from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
 from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
 from edgeloop.app.validate.validator import board_fields
+from edgeloop.models.decision import DecisionRule
 from edgeloop.protocol import Info, ModelDescriptor
 
 DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
@@ -107,7 +110,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._last_frame_at = -math.inf  # when the last frame was drawn (its paint completed)
         self._frame_t = -math.inf  # capture time of the picture on screen: it only moves forward
         self._last_link_stats = -math.inf
-        self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
+        # One slot per timing plot, then the prediction timeline: each redraws at most PLOT_HZ.
+        self._plot_drawn_at = [-math.inf] * (len(QtTimingPlots.PLOT_SERIES) + 1)
+        self._timeline_model = ""  # the model whose classes and rule the timeline follows
         self._next_plot = 0
         self._connected = False
         self.setWindowTitle(title)
@@ -126,6 +131,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.board_picker = QtBoardPicker()
         self.source_picker = QtSourcePicker(sessions_dir)
         self.plots = QtTimingPlots(history=history)
+        self.timeline = QtPredictionTimeline(history=history)
+        self.plots.history_changed.connect(self.timeline.set_history)
 
         # Side column: board, source, model output, device facts. It scrolls rather than squeezes its rows.
         side = QtWidgets.QWidget()
@@ -145,7 +152,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.side_scroll.setMinimumWidth(SIDE_MIN_WIDTH)
 
         self.top_split = _splitter(QtCore.Qt.Horizontal, (self.views, 3), (self.side_scroll, 1))
-        self.main_split = _splitter(QtCore.Qt.Vertical, (self.top_split, 4), (self.plots, 1))
+        self.main_split = _splitter(QtCore.Qt.Vertical, (self.top_split, 4), (self.timeline, 1), (self.plots, 1))
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
         layout.setContentsMargins(6, 2, 6, 2)
@@ -363,7 +370,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         taken_at = time.monotonic()
         for record in self.controller.take_records():
             self.display.received += 1
-            self.plots.add_record(record)  # every record reaches the plots, drawn or not
+            self.plots.add_record(record)  # every record reaches the plots and the timeline, drawn or not
+            if record.ok and record.model_name != self._timeline_model:
+                self._follow_model(record)
+            self.timeline.add_record(record)
             self._backlog.append((record, taken_at))
         if len(self._backlog) > MAX_BACKLOG:
             self.display.dropped += len(self._backlog) - 1
@@ -371,6 +381,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self._backlog.clear()
             self._backlog.append(newest)
         self._draw_next()
+
+    def _follow_model(self, record: ResultRecord) -> None:
+        """The timeline follows the model results now come from: its classes and its decision rule."""
+        self._timeline_model = record.model_name
+        model = self.info.models[record.model_index] if self.info and record.model_index < len(self.info.models) else None
+        rule = model_facts.decision_rule(model) if model is not None else DecisionRule()
+        self.timeline.set_model(tuple(record.labels), rule)
 
     def _on_preview_ready(self) -> None:
         if not self._preview_timer.isActive():
@@ -408,6 +425,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_source_changed(self, name: str) -> None:
         self._frame_t = -math.inf  # a replayed session may carry older capture times
         self.plots.mark_gap()
+        self.timeline.reset()  # the accuracy is of this source's stream
         replaying = self.controller.source_factory is not self._live_factory
         self.sessions_dock.set_playing(f"now feeding the board: {name}", replaying)
         self.source_picker.show_current(name)
@@ -682,7 +700,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         count = len(self._plot_drawn_at)
         for step in range(count):
             part = (self._next_plot + step) % count
-            if now - self._plot_drawn_at[part] >= 1.0 / PLOT_HZ and self.plots.redraw(part):  # False: nothing new
+            if now - self._plot_drawn_at[part] < 1.0 / PLOT_HZ:
+                continue
+            changed = self.timeline.redraw() if part == count - 1 else self.plots.redraw(part)
+            if changed:  # False: nothing new
                 self._plot_drawn_at[part] = now
                 self._next_plot = part + 1
                 return

@@ -101,6 +101,7 @@ class QtMessageArea(QtWidgets.QWidget):
         while self._layout.count() > MAX_ROWS:
             self._remove(self.rows[-1])
         self.show()
+        row.show()  # at once: a layout would only show it a loop turn later
         self.message_shown.emit(text, error)
         return row
 

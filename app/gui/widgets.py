@@ -18,7 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
-from edgeloop.app.live import timing
+from edgeloop.app.live import model_facts, timing
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.link.session import LinkState, SessionStats
 from edgeloop.app.live.sources.base import IMU_CHANNELS
@@ -530,7 +530,7 @@ class QtDevicePanel(QtWidgets.QWidget):
     model_selected = QtCore.Signal(int)
     reconnect_requested = QtCore.Signal()
 
-    FIELDS = ("board", "firmware", "cpu", "timing", "link", "model", "input", "macc", "flash", "ram")
+    FIELDS = ("board", "firmware", "cpu", "timing", "link", "model", "input", "macc", "flash", "ram", "Cortex-M7")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -609,12 +609,29 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.values["macc"].setText(_si(model.macc, "MACC"))
         self.values["flash"].setText(_si(model.flash_bytes, "B"))
         self.values["ram"].setText(_si(model.ram_bytes, "B"))
+        self.values["Cortex-M7"].setText(cortex_m7_text(self.info, model))
+        self.values["Cortex-M7"].setToolTip(
+            "Emulated instructions of one inference of this model on the real ARM image under QEMU (measured once, "
+            "kept with the model), and the time that would take at the NUCLEO-H743ZI2's 480 MHz if every "
+            "instruction took one cycle. A board that measures its own cycles (DWT) shows only those.")
 
     def _on_model_activated(self, index: int) -> None:
         self.model_selected.emit(index)
 
     def _on_reconnect_clicked(self) -> None:
         self.reconnect_requested.emit()
+
+
+def cortex_m7_text(info: Info, model: object) -> str:
+    """The Cortex-M7 figure of a virtual board's model: its emulated instruction count and the estimate."""
+    if TimingSource(info.timing_source) in (TimingSource.DWT_CYCLES, TimingSource.SYSTICK):
+        return "measured on this board: see the timings"
+    count = model_facts.instruction_count(model)
+    if count is None:
+        return "no emulated count for this model (bench/cortex_m7_counts.py --write measures one)"
+    return (f"{timing.format_count(count.instructions)} instr. (emulated) "
+            f"{model_facts.estimate_text(count.instructions)}: estimate from emulated instructions, "
+            f"assuming 1 instruction per cycle")
 
 
 def colour_for(confidence: float) -> str:

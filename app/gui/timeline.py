@@ -1,0 +1,153 @@
+"""The prediction timeline: class probabilities over time, the decided class, and right/wrong against the truth.
+
+Each result adds a point per class (its probability) and a decision: the
+class the model's decision rule (`edgeloop.models.decision`, from its
+meta.json; each window on its own when it has none) shows after this result.
+The decided class is drawn as a band of dots above the curves in its class's
+colour (grey: uncertain). When the source knows the truth (synthetic scenes,
+folder-per-class images, replayed sessions) a mark below the curves says
+whether the decision was right (green) or wrong (red), and the title keeps a
+running accuracy since the model or source last changed.
+
+The x axis is seconds back from the newest result (0 = now), like the timing
+plots. Like them it redraws at most PLOT_HZ times a second, from fixed rings.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6 import QtCore, QtWidgets
+
+from edgeloop.app.gui import theme
+from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop.models.decision import UNCERTAIN, Decider, DecisionRule, class_name
+
+DECIDED_Y = 1.08  # where the decided-class band sits (probabilities are 0..1)
+TRUTH_Y = -0.08  # where the right/wrong marks sit
+
+
+class QtPredictionTimeline(QtWidgets.QWidget):
+    """Probabilities per class over time, the decided class, and right/wrong marks with a running accuracy."""
+
+    def __init__(self, history: int = 300, parent: QtWidgets.QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.history = history
+        self.view = pg.PlotWidget()
+        self.view.setMinimumHeight(120)
+        self.plot = self.view.getPlotItem()
+        self.plot.setMouseEnabled(False, False)
+        self.plot.hideButtons()
+        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.setYRange(TRUTH_Y - 0.06, DECIDED_Y + 0.06, padding=0)
+        self.plot.getAxis("left").setWidth(48)
+        self.plot.setLabel("bottom", "s (0 = newest)")
+        self.decided_dots = pg.ScatterPlotItem(size=6, pen=None)
+        self.truth_marks = pg.ScatterPlotItem(size=7, pen=None)
+        self.plot.addItem(self.decided_dots)
+        self.plot.addItem(self.truth_marks)
+        self.curves: list[pg.PlotDataItem] = []
+        layout = QtWidgets.QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.view)
+        self.labels: tuple[str, ...] = ()
+        self.rule = DecisionRule()
+        self._decider: Decider | None = None
+        self._t = np.zeros(0)
+        self._probs = np.zeros((0, 0))
+        self._decided = np.zeros(0, np.int64)
+        self._right = np.zeros(0, np.int8)  # 1 right, 0 wrong, -1 no truth
+        self._dirty = False
+        self.right = 0
+        self.judged = 0
+        self._set_title()
+
+    def set_model(self, labels: tuple[str, ...], rule: DecisionRule) -> None:
+        """Start over for a model (its classes and decision rule): the old curves and accuracy go."""
+        self.labels, self.rule = tuple(labels), rule
+        self._decider = Decider(rule, len(labels)) if len(labels) >= 2 else None
+        for curve in self.curves:
+            self.plot.removeItem(curve)
+        self.curves = [self.plot.plot(pen=pg.mkPen(theme.SERIES[i % len(theme.SERIES)], width=1.5))
+                       for i in range(len(labels))]
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget the points, the decisions and the accuracy (a new source or model)."""
+        n = max(1, len(self.labels))
+        self._t = np.zeros(0)
+        self._probs = np.zeros((0, n))
+        self._decided = np.zeros(0, np.int64)
+        self._right = np.zeros(0, np.int8)
+        self.right = self.judged = 0
+        if self._decider is not None:
+            self._decider.reset()
+        self._dirty = True
+        self._set_title()
+
+    def add_record(self, record: ResultRecord) -> None:
+        """Decide on one result and keep it (results of a regression or of another model are not timeline points)."""
+        if not record.ok or self._decider is None or tuple(record.labels) != self.labels:
+            return
+        decision = self._decider.update(record.probabilities)
+        truth = record.meta.get("label")
+        judged = -1
+        if truth in self.labels:
+            judged = int(decision.cls == self.labels.index(truth))
+            self.judged += 1
+            self.right += judged
+        keep = self.history - 1
+        self._t = np.append(self._t[-keep:], record.timestamp)
+        self._probs = np.vstack([self._probs[-keep:], np.asarray(record.probabilities, float)[None, :]])
+        self._decided = np.append(self._decided[-keep:], decision.cls)
+        self._right = np.append(self._right[-keep:], judged)
+        self._dirty = True
+
+    @property
+    def decided_label(self) -> str:
+        """The class shown now ("uncertain" when the rule says so; "" before the first result)."""
+        return class_name(self.labels, int(self._decided[-1])) if len(self._decided) else ""
+
+    @property
+    def accuracy(self) -> float:
+        """Share of decisions that matched the source's ground truth (NaN while none could be judged)."""
+        return self.right / self.judged if self.judged else math.nan
+
+    def set_history(self, length: int) -> None:
+        """Keep the last `length` results."""
+        self.history = length
+
+    def redraw(self) -> bool:
+        """Push new points to the plot; False when nothing changed."""
+        if not self._dirty:
+            return False
+        self._dirty = False
+        self._set_title()
+        if not len(self._t):
+            for curve in self.curves:
+                curve.setData([], [])
+            self.decided_dots.setData([], [])
+            self.truth_marks.setData([], [])
+            return True
+        x = self._t - self._t[-1]
+        for i, curve in enumerate(self.curves):
+            curve.setData(x, self._probs[:, i], skipFiniteCheck=True)
+        colours = [pg.mkBrush(theme.MUTED if cls == UNCERTAIN else theme.SERIES[cls % len(theme.SERIES)])
+                   for cls in self._decided]
+        self.decided_dots.setData(x, np.full(len(x), DECIDED_Y), brush=colours)
+        judged = self._right >= 0
+        marks = [pg.mkBrush(theme.GOOD if ok else theme.BAD) for ok in self._right[judged]]
+        self.truth_marks.setData(x[judged], np.full(int(judged.sum()), TRUTH_Y), brush=marks)
+        span = max(1.0, float(x[0] * -1))
+        self.plot.setXRange(-span, 0.0, padding=0)
+        return True
+
+    def _set_title(self) -> None:
+        key = " ".join(f"<span style='color:{theme.SERIES[i % len(theme.SERIES)]}'>{name.replace('_', ' ')}</span>"
+                       for i, name in enumerate(self.labels))
+        accuracy = (f" · decided right {self.right}/{self.judged} ({100 * self.accuracy:.0f} %)"
+                    if self.judged else "")
+        rule = self.rule.describe() if len(self.labels) >= 2 else "no classes to decide (a regression output)"
+        self.plot.setTitle(f"predictions {key} · decided: {rule}{accuracy}", size="10pt")

@@ -1,0 +1,118 @@
+"""Facts kept with a compiled model, found from what a board reports: its decision rule and its Cortex-M7 count.
+
+A board model is matched to its zoo entry by content hash (INFO's model hash
+is the sha256 of the .tflite it was compiled from), never by name. From the
+entry come:
+
+- the **decision rule** of ``NAME.meta.json`` (`edgeloop.models.decision`),
+  the identity rule when the model has none or is not from the zoo;
+- the **emulated instruction count** per inference of the real ARM image,
+  measured once under QEMU (``-icount``, see ``bench/cortex_m7_counts.py``)
+  and kept next to the compiled C as ``c/NAME.qemu.json``; models compiled
+  elsewhere keep theirs in the cache (``$EDGELOOP_CACHE/instructions``). A
+  model without one has none: the window then shows no estimate, never a guess.
+
+The estimate at a real clock assumes one instruction per cycle: a Cortex-M7
+is dual-issue and also stalls on memory, so it is an estimate, labelled as one.
+
+Example::
+
+    count = instruction_count(model)                  # None when never measured
+    if count is not None:
+        print(estimate_text(count.instructions))      # "≈ 2.1 ms at 480 MHz (estimate ...)"
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from edgeloop.app.link.firmware_build import ZOO_DIR, cache_dir
+from edgeloop.models.decision import DecisionRule, rule_from_meta
+
+NUCLEO_CPU_HZ = 480_000_000
+"""NUCLEO-H743ZI2's Cortex-M7 clock at its maximum (the port's setting), for estimates from instruction counts."""
+COUNT_SUFFIX = ".qemu.json"
+
+
+@dataclass(frozen=True)
+class InstructionCount:
+    """Emulated instructions of one inference of a compiled model on the ARM image under QEMU."""
+
+    model: str
+    hash: str  # sha256 of the model's .tflite, hex
+    instructions: int
+    instr_per_tick: int
+    input: str  # what input it was measured with
+    source: str  # how it was measured
+
+    def to_json(self) -> dict[str, Any]:
+        """The stored form (``NAME.qemu.json``)."""
+        return {"model": self.model, "hash": self.hash, "emulated_instructions": self.instructions,
+                "instr_per_tick": self.instr_per_tick, "input": self.input, "source": self.source}
+
+
+@functools.lru_cache(maxsize=64)
+def _zoo_entry_for_hash(model_hash: bytes) -> Path | None:
+    if not ZOO_DIR.is_dir() or not any(model_hash):
+        return None
+    for tflite in sorted(ZOO_DIR.glob("*/*.tflite")):
+        if tflite.stem == tflite.parent.name and hashlib.sha256(tflite.read_bytes()).digest() == model_hash:
+            return tflite.parent
+    return None
+
+
+def zoo_entry(model: Any) -> Path | None:
+    """The zoo folder of a board model (matched by its content hash), or None."""
+    return _zoo_entry_for_hash(bytes(model.hash))
+
+
+def decision_rule(model: Any) -> DecisionRule:
+    """The model's decision rule from its zoo meta.json; the identity rule otherwise."""
+    entry = zoo_entry(model)
+    meta = entry / f"{entry.name}.meta.json" if entry is not None else None
+    if meta is None or not meta.is_file():
+        return DecisionRule()
+    return rule_from_meta(json.loads(meta.read_text(encoding="utf-8")))
+
+
+def _count_paths(model: Any) -> list[Path]:
+    paths = []
+    entry = zoo_entry(model)
+    if entry is not None:
+        paths.append(entry / "c" / f"{entry.name}{COUNT_SUFFIX}")
+    paths.append(cache_dir() / "instructions" / f"{bytes(model.hash).hex()}{COUNT_SUFFIX}")
+    return paths
+
+
+def instruction_count(model: Any) -> InstructionCount | None:
+    """The stored emulated instruction count of a board model, or None when it was never measured."""
+    for path in _count_paths(model):
+        if path.is_file():
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("hash") == bytes(model.hash).hex():  # a count of another build of the model is no count
+                return InstructionCount(data["model"], data["hash"], int(data["emulated_instructions"]),
+                                        int(data["instr_per_tick"]), data.get("input", ""), data.get("source", ""))
+    return None
+
+
+def store_instruction_count(model: Any, count: InstructionCount) -> Path:
+    """Keep a measured count with the model (zoo entry) or in the cache; returns the file written."""
+    path = _count_paths(model)[0]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(count.to_json(), indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+def estimate_text(instructions: int, cpu_hz: int = NUCLEO_CPU_HZ) -> str:
+    """"≈ 2.10 ms at 480 MHz": the time at a real clock, if every instruction took one cycle."""
+    seconds = instructions / cpu_hz
+    time_text = f"{seconds * 1e3:.3g} ms" if seconds >= 1e-3 else f"{seconds * 1e6:.3g} µs"
+    return f"≈ {time_text} at {cpu_hz / 1e6:.0f} MHz"
