@@ -57,13 +57,16 @@ from edgeloop.app.gui.widgets import (
     QtProbabilityBars,
     QtTimingPlots,
     colour_for,
+    grab_rgb,
     paint_dirty_now,
     repaint_now,
     screenshot,
 )
 from edgeloop.app.live.display_stats import DisplayStats
 from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop import EdgeloopError
 from edgeloop.app.live import model_facts
+from edgeloop.app.live.video_writer import VideoRecorder
 from edgeloop.app.live.preprocess import Roi
 from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
 from edgeloop.app.live.sources import open_source
@@ -79,6 +82,7 @@ PLOT_HZ = 10  # each timing plot takes in new points at most this often
 LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
 PREVIEW_GRACE_MS = 20  # a capture no result has shown by then is painted as a preview
 IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
+VIDEO_FPS = 30  # frame rate of recorded demo videos (pictures are repeated or skipped to keep real time)
 SIDE_MIN_WIDTH = 320  # the side column (board, source, model output, device): readable at 1280×720
 
 
@@ -176,6 +180,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.screenshot_action = toolbar.addAction("Screenshot")
         self.screenshot_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
         self.screenshot_action.triggered.connect(self._on_screenshot_clicked)
+        self.video_action = toolbar.addAction("Record video")
+        self.video_action.setCheckable(True)
+        self.video_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+V"))
+        self.video_action.setToolTip("record the live view with its class overlay as a video (.mp4) next to the "
+                                     "screenshots; press again to stop")
+        self.video_action.toggled.connect(self._on_video_toggled)
+        self.video_recorder: VideoRecorder | None = None
         self.reset_roi_action = toolbar.addAction("Full frame")
         self.reset_roi_action.setToolTip("reset the region of interest to the whole image")
         self.reset_roi_action.triggered.connect(self._on_reset_roi_clicked)
@@ -318,6 +329,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.validate_dialog.close()
         self.controller.stop()
         self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
+        if self.video_recorder is not None:
+            self.video_action.setChecked(False)  # finishes the file
         self._save_settings()
         super().closeEvent(event)
 
@@ -405,6 +418,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if self._show_frame(capture.data, capture.timestamp):
             self.display.previews += 1
             repaint_now(self.video)
+            self._record_view(self.video)
 
     def _show_frame(self, image: np.ndarray, captured_at: float) -> bool:
         """Put an image on the video view unless a newer one is there already; returns whether it did."""
@@ -620,6 +634,34 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         self.messages.info(f"screenshot saved to {path}")
 
+    def _on_video_toggled(self, on: bool) -> None:
+        if on:
+            path = self.screenshot_dir / time.strftime("edgeloop-%Y%m%d-%H%M%S.mp4")
+            try:
+                self.video_recorder = VideoRecorder(path, fps=VIDEO_FPS)
+            except EdgeloopError as exc:
+                self.messages.error(str(exc))
+                _set_checked(self.video_action, False)
+                return
+            self.video_action.setText("Stop video")
+            self.messages.info(f"recording the live view to {path}")
+            return
+        recorder, self.video_recorder = self.video_recorder, None
+        self.video_action.setText("Record video")
+        if recorder is None:
+            return
+        try:
+            done = recorder.close()
+        except EdgeloopError as exc:
+            self.messages.error(str(exc))
+            return
+        self.messages.info(f"video saved to {done.path} ({done.seconds:.1f} s, {done.codec})", seconds=15)
+
+    def _record_view(self, view: QtWidgets.QWidget) -> None:
+        """While a video is recorded: hand the view just painted to the writer thread."""
+        if self.video_recorder is not None and view.isVisible():
+            self.video_recorder.put(grab_rgb(view), time.monotonic())
+
     def _on_reset_roi_clicked(self) -> None:
         self.video.set_roi(Roi())
         self.controller.set_roi(Roi())
@@ -677,6 +719,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         view = self.views.currentWidget()
         repaint_now(view)  # one paint of everything dirty in the window: frame, overlay, banner, bars
         end = time.monotonic()
+        self._record_view(view)
         self.display.displayed += 1
         previous, self._last_frame_at = self._last_frame_at, end
         painted = view.isVisible() and (view is not self.video or self.video.painted_frame == self.video.frame_number)

@@ -641,6 +641,14 @@ def colour_for(confidence: float) -> str:
     return theme.GOOD if confidence >= 0.8 else theme.WARN if confidence >= 0.5 else theme.BAD
 
 
+def grab_rgb(widget: QtWidgets.QWidget) -> np.ndarray:
+    """The widget as it looks now, as an H×W×3 uint8 RGB array (a copy: Qt's buffer is not kept)."""
+    image = widget.grab().toImage().convertToFormat(QtGui.QImage.Format_RGB888)
+    height, width, row = image.height(), image.width(), image.bytesPerLine()
+    rows = np.frombuffer(image.constBits(), np.uint8, height * row).reshape(height, row)
+    return rows[:, :width * 3].reshape(height, width, 3).copy()
+
+
 def screenshot(widget: QtWidgets.QWidget, path: str) -> bool:
     """Save a grab of `widget` as an image; True on success."""
     pixmap: QtGui.QPixmap = widget.grab()
