@@ -142,8 +142,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         side = QtWidgets.QWidget()
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 4, 0)
-        for title_, widget in (("board", self.board_picker), ("source", self.source_picker),
-                               ("model output", self.bars), ("device", self.device)):
+        # What the audience looks at first; the set-up controls (board, source) below the device facts.
+        for title_, widget in (("model output", self.bars), ("device", self.device), ("board", self.board_picker),
+                               ("source", self.source_picker)):
             box = QtWidgets.QGroupBox(title_)
             QtWidgets.QVBoxLayout(box).addWidget(widget)
             side_layout.addWidget(box)

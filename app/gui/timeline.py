@@ -16,17 +16,21 @@ plots. Like them it redraws at most PLOT_HZ times a second, from fixed rings.
 from __future__ import annotations
 
 import math
+import time
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6 import QtCore, QtWidgets
 
 from edgeloop.app.gui import theme
+from edgeloop.app.gui.widgets import stable_range
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.models.decision import UNCERTAIN, Decider, DecisionRule, class_name
 
 DECIDED_Y = 1.08  # where the decided-class band sits (probabilities are 0..1)
 TRUTH_Y = -0.08  # where the right/wrong marks sit
+BAND_HEIGHT = 0.06  # height of the decided-class band and of the right/wrong marks (probability units)
+TITLE_S = 1.0  # the title (rule, running accuracy) is re-rendered at most this often
 
 
 class QtPredictionTimeline(QtWidgets.QWidget):
@@ -40,14 +44,19 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         self.plot = self.view.getPlotItem()
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
-        self.plot.showGrid(x=True, y=True, alpha=0.15)
+        self.plot.disableAutoRange()  # ranges are set in redraw(), only when the data leave them
         self.plot.setYRange(TRUTH_Y - 0.06, DECIDED_Y + 0.06, padding=0)
+        for name in ("left", "bottom"):
+            self.plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.plot.getAxis("left").setWidth(48)
         self.plot.setLabel("bottom", "s (0 = newest)")
-        self.decided_dots = pg.ScatterPlotItem(size=6, pen=None)
-        self.truth_marks = pg.ScatterPlotItem(size=7, pen=None)
-        self.plot.addItem(self.decided_dots)
-        self.plot.addItem(self.truth_marks)
+        # Decisions and right/wrong marks are two one-row images stretched over the time axis, a pixel
+        # column per result: one scaled blit each, where symbols or thick strokes cost milliseconds.
+        self.decided_band = pg.ImageItem()
+        self.truth_band = pg.ImageItem()
+        for band in (self.decided_band, self.truth_band):
+            self.plot.addItem(band)
+        self._palette = np.zeros((0, 4), np.uint8)
         self.curves: list[pg.PlotDataItem] = []
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -60,6 +69,8 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         self._decided = np.zeros(0, np.int64)
         self._right = np.zeros(0, np.int8)  # 1 right, 0 wrong, -1 no truth
         self._dirty = False
+        self._x_range: tuple[float, float] | None = None
+        self._titled_at = -math.inf
         self.right = 0
         self.judged = 0
         self._set_title()
@@ -68,10 +79,12 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         """Start over for a model (its classes and decision rule): the old curves and accuracy go."""
         self.labels, self.rule = tuple(labels), rule
         self._decider = Decider(rule, len(labels)) if len(labels) >= 2 else None
-        for curve in self.curves:
-            self.plot.removeItem(curve)
-        self.curves = [self.plot.plot(pen=pg.mkPen(theme.SERIES[i % len(theme.SERIES)], width=1.5))
-                       for i in range(len(labels))]
+        for item in self.curves:
+            self.plot.removeItem(item)
+        colours = [theme.SERIES[i % len(theme.SERIES)] for i in range(len(labels))]
+        self.curves = [self.plot.plot(pen=pg.mkPen(colour, width=1)) for colour in colours]  # 1 px: cheap to stroke
+        # Row i: colour of class i; the last row: uncertain (index -1).
+        self._palette = np.array([_rgba(c) for c in (*colours, theme.MUTED)], np.uint8)
         self.reset()
 
     def reset(self) -> None:
@@ -82,6 +95,7 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         self._decided = np.zeros(0, np.int64)
         self._right = np.zeros(0, np.int8)
         self.right = self.judged = 0
+        self._titled_at = -math.inf
         if self._decider is not None:
             self._decider.reset()
         self._dirty = True
@@ -124,24 +138,31 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         if not self._dirty:
             return False
         self._dirty = False
-        self._set_title()
-        if not len(self._t):
-            for curve in self.curves:
-                curve.setData([], [])
-            self.decided_dots.setData([], [])
-            self.truth_marks.setData([], [])
-            return True
-        x = self._t - self._t[-1]
+        now = time.monotonic()
+        if now - self._titled_at >= TITLE_S:  # the running accuracy: once a second is plenty to read
+            self._titled_at = now
+            self._set_title()
+        x = self._t - self._t[-1] if len(self._t) else self._t
         for i, curve in enumerate(self.curves):
             curve.setData(x, self._probs[:, i], skipFiniteCheck=True)
-        colours = [pg.mkBrush(theme.MUTED if cls == UNCERTAIN else theme.SERIES[cls % len(theme.SERIES)])
-                   for cls in self._decided]
-        self.decided_dots.setData(x, np.full(len(x), DECIDED_Y), brush=colours)
-        judged = self._right >= 0
-        marks = [pg.mkBrush(theme.GOOD if ok else theme.BAD) for ok in self._right[judged]]
-        self.truth_marks.setData(x[judged], np.full(int(judged.sum()), TRUTH_Y), brush=marks)
-        span = max(1.0, float(x[0] * -1))
-        self.plot.setXRange(-span, 0.0, padding=0)
+        if len(x):
+            # One column per result from the oldest to the newest (results come about evenly spaced).
+            step = float(-x[0]) / (len(x) - 1) if len(x) > 1 and x[0] < 0 else 0.1
+            left, width = float(x[0]) - step / 2, step * len(x)
+            decided = self._palette[self._decided][None, :, :]  # -1 (uncertain) picks the last row
+            truth = TRUTH_COLOURS[self._right + 1][None, :, :]
+            for band, image, y in ((self.decided_band, decided, DECIDED_Y), (self.truth_band, truth, TRUTH_Y)):
+                band.setImage(image, autoLevels=False)
+                band.setRect(QtCore.QRectF(left, y - BAND_HEIGHT / 2, width, BAND_HEIGHT))
+        else:
+            for band in (self.decided_band, self.truth_band):
+                band.clear()
+        # Round x ranges that change only when the data leave them: an axis redraw is the costly part.
+        x_range = stable_range(self._x_range, float(x[0]) if len(x) else -1.0, 0.0)
+        x_range = (x_range[0], 0.0)
+        if x_range != self._x_range:
+            self._x_range = x_range
+            self.plot.setXRange(*x_range, padding=0)
         return True
 
     def _set_title(self) -> None:
@@ -151,3 +172,12 @@ class QtPredictionTimeline(QtWidgets.QWidget):
                     if self.judged else "")
         rule = self.rule.describe() if len(self.labels) >= 2 else "no classes to decide (a regression output)"
         self.plot.setTitle(f"predictions {key} · decided: {rule}{accuracy}", size="10pt")
+
+
+def _rgba(colour: str) -> tuple[int, int, int, int]:
+    """'#rrggbb' as an opaque RGBA tuple."""
+    value = colour.lstrip("#")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16), 255
+
+
+TRUTH_COLOURS = np.array([(0, 0, 0, 0), _rgba(theme.BAD), _rgba(theme.GOOD)], np.uint8)

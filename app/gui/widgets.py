@@ -252,7 +252,7 @@ def _nice_ceil(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _stable_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
+def stable_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
     """An axis range holding [low, high] with round ends, kept while it still fits well.
 
     A plot whose range changes has to redraw its axes, ticks and grid; a
@@ -474,7 +474,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
         changed = False
         oldest, newest = self._time_span()
-        x_range = _stable_range(self._x_range, -(newest - oldest), 0.0)
+        x_range = stable_range(self._x_range, -(newest - oldest), 0.0)
         self._x_range = (x_range[0], 0.0)  # the newest point sits on the right edge
         for index in parts:
             version = self._version(index)
@@ -502,7 +502,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         high = max(float(v.max()) for v in values)
         x_range, y_range = self._ranges[index]
         new_x = self._x_range
-        new_y = _stable_range(y_range, low, high)
+        new_y = stable_range(y_range, low, high)
         plot = self._plots[index]
         if new_x != x_range:
             plot.setXRange(*new_x, padding=0)
