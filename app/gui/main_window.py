@@ -143,8 +143,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         side_layout = QtWidgets.QVBoxLayout(side)
         side_layout.setContentsMargins(0, 0, 4, 0)
         # What the audience looks at first; the set-up controls (board, source) below the device facts.
-        for title_, widget in (("model output", self.bars), ("device", self.device), ("board", self.board_picker),
-                               ("source", self.source_picker)):
+        for title_, widget in (("model output", self.bars), ("board", self.board_picker),
+                               ("source", self.source_picker), ("device", self.device)):
             box = QtWidgets.QGroupBox(title_)
             QtWidgets.QVBoxLayout(box).addWidget(widget)
             side_layout.addWidget(box)
@@ -319,6 +319,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         else:
             self.messages.info("no board given: pick a serial port or a virtual board under 'board' and Connect",
                                seconds=30)
+            self.side_scroll.ensureWidgetVisible(self.board_picker)
         self.timer.start()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
@@ -357,6 +358,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.messages.clear_errors()  # what went wrong before is over
         if state is LinkState.DISCONNECTED:
             self.board_picker.set_connected(False)
+            self.side_scroll.ensureWidgetVisible(self.board_picker)
             self.banner.set_message("disconnected: pick a board and Connect")
         elif state is not LinkState.CONNECTED:
             self.banner.set_message(f"{state.value} …" if state is not LinkState.FAILED else "link failed")

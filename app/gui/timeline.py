@@ -170,6 +170,9 @@ class QtPredictionTimeline(QtWidgets.QWidget):
                        for i, name in enumerate(self.labels))
         accuracy = (f" · decided right {self.right}/{self.judged} ({100 * self.accuracy:.0f} %)"
                     if self.judged else "")
+        if not self.labels:
+            self.plot.setTitle("predictions: waiting for results", size="10pt")
+            return
         rule = self.rule.describe() if len(self.labels) >= 2 else "no classes to decide (a regression output)"
         self.plot.setTitle(f"predictions {key} · decided: {rule}{accuracy}", size="10pt")
 
