@@ -100,3 +100,23 @@ def test_toolbar_raises_tabbed_docks_and_keeps_its_place(qtbot, open_window, kit
         assert window.pause_action.text() == "Resume" and record_button.x() == x_before
     finally:
         window.close()
+
+
+@pytest.mark.slow
+def test_window_starts_and_stops_a_virtual_board(qtbot, open_window) -> None:
+    """The board picker's "virtual board: host": built, started, connected; Disconnect stops it."""
+    controller = QtLinkController("", lambda: open_source("synthetic:bottles?fps=30"))
+    window = open_window(controller)
+    try:
+        window.board_picker.select("virtual", "host")
+        qtbot.mouseClick(window.board_picker.connect_button, QtCore.Qt.LeftButton)
+        qtbot.waitUntil(lambda: window.display.displayed >= 3, timeout=120000)
+        board = controller.board
+        assert board is not None and board.running and controller.url == board.url
+        assert window.last_record.model_name == "bottles_demo"  # the zoo's models, the bottles for the scene
+        assert any("started the host virtual board" in line for line in window.console.lines())
+        qtbot.mouseClick(window.board_picker.connect_button, QtCore.Qt.LeftButton)
+        qtbot.waitUntil(lambda: not board.running, timeout=20000)
+        assert controller.board is None
+    finally:
+        window.close()
