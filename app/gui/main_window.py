@@ -776,7 +776,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.status.setText(record.error)
             return
         if not self.pause_action.isChecked():
-            self.banner.set_result(record.label, record.confidence)
+            # The banner shows what the model's decision rule decides (the window's own class when the
+            # rule is each window on its own); the overlay and the bars keep this window's result.
+            decided = self.timeline.decision
+            if decided is not None and not self.timeline.rule.is_identity:
+                self.banner.set_result(*decided)
+            else:
+                self.banner.set_result(record.label, record.confidence)
         self.video.set_overlay(record.label, record.confidence, colour_for(record.confidence))
         # Class probabilities, or the raw value of a regression output (drawn clipped to 0..1).
         self.bars.set_probabilities(record.labels, record.probabilities)

@@ -69,6 +69,7 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         self._decided = np.zeros(0, np.int64)
         self._right = np.zeros(0, np.int8)  # 1 right, 0 wrong, -1 no truth
         self._dirty = False
+        self._confidence = math.nan
         self._x_range: tuple[float, float] | None = None
         self._titled_at = -math.inf
         self.right = 0
@@ -106,6 +107,7 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         if not record.ok or self._decider is None or tuple(record.labels) != self.labels:
             return
         decision = self._decider.update(record.probabilities)
+        self._confidence = decision.confidence
         truth = record.meta.get("label")
         judged = -1
         if truth in self.labels:
@@ -123,6 +125,13 @@ class QtPredictionTimeline(QtWidgets.QWidget):
     def decided_label(self) -> str:
         """The class shown now ("uncertain" when the rule says so; "" before the first result)."""
         return class_name(self.labels, int(self._decided[-1])) if len(self._decided) else ""
+
+    @property
+    def decision(self) -> tuple[str, float] | None:
+        """(decided label, its aggregated confidence) after the newest result, or None before any."""
+        if not len(self._decided):
+            return None
+        return class_name(self.labels, int(self._decided[-1])), self._confidence
 
     @property
     def accuracy(self) -> float:

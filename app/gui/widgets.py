@@ -103,11 +103,13 @@ class QtImuView(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 240)
-        self.accel = self.addPlot(title="accelerometer (g)")
+        # The channel key is in the titles, in the curves' colours: a legend box would cover the traces.
+        def key(names: Sequence[str]) -> str:
+            return " ".join(f"<span style='color:{theme.SERIES[i]}'>{n}</span>" for i, n in enumerate(names))
+
+        self.accel = self.addPlot(title=f"accelerometer (g) {key(IMU_CHANNELS[:3])}")
         self.nextRow()
-        self.gyro = self.addPlot(title="gyroscope (dps)")
-        self.accel.addLegend(offset=(-5, 5))
-        self.gyro.addLegend(offset=(-5, 5))
+        self.gyro = self.addPlot(title=f"gyroscope (dps) {key(IMU_CHANNELS[3:6])}")
         self.curves = []
         for i, name in enumerate(IMU_CHANNELS):
             plot = self.accel if i < 3 else self.gyro

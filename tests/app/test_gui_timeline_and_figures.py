@@ -39,6 +39,7 @@ def test_timeline_applies_the_decision_rule_and_scores_it_against_the_truth(qtbo
         timeline.add_record(_result(probs, 10 + i / 10, truth))
     assert timeline.judged == 5
     assert timeline.decided_label == "b"  # b won the last three votes 2:1
+    assert timeline.decision == ("b", pytest.approx(2 / 3))  # what the window's banner shows under this rule
     assert timeline.right == sum(1 for d in _decisions(stream) if d)
     assert timeline.redraw() and not timeline.redraw()  # nothing new: no redraw
     title = timeline.plot.titleLabel.text
