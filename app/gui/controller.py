@@ -45,11 +45,16 @@ from edgeloop.app.sessions.recording import TappedSource
 from edgeloop.app.live.preprocess import Roi
 from edgeloop.app.live.source_choice import model_for_source
 from edgeloop.app.link.boards import VirtualBoard
-from edgeloop.app.link.session import LinkState, Opener, Session, SessionStats
+from edgeloop import EdgeloopError
+from edgeloop.app.link.session import DeviceError, LinkState, Opener, RequestTimeout, Session, SessionStats
 from edgeloop.app.live.sources.base import Capture, ImageFrame, Source
 from edgeloop.protocol import Info, Log
 
 SourceFactory = Callable[[], Source]
+LINK_NEWS = (EdgeloopError, DeviceError, RequestTimeout)
+"""What the window reports as a message: the user's mistakes and OS refusals (EdgeloopError), and the
+board's own answers (an ERROR reply, a request it never answered). Anything else is a bug and keeps its
+traceback (the thread's excepthook prints it)."""
 
 
 class QtLinkController(QtCore.QObject):
@@ -157,7 +162,7 @@ class QtLinkController(QtCore.QObject):
             self._stop_board()
             try:
                 self.url, self.baudrate = target()
-            except (OSError, ValueError, RuntimeError) as exc:
+            except LINK_NEWS as exc:
                 self._on_state(LinkState.FAILED, str(exc))
                 self.failed.emit(str(exc))
                 return
@@ -231,7 +236,7 @@ class QtLinkController(QtCore.QObject):
             return
         try:
             self.pipeline.select_model(index)
-        except (ValueError, RuntimeError) as exc:
+        except LINK_NEWS as exc:
             self.failed.emit(str(exc))
 
     def set_roi(self, roi: Roi) -> None:
@@ -278,7 +283,7 @@ class QtLinkController(QtCore.QObject):
             with self._pipeline_lock:
                 if not self._stopping.is_set():
                     self._start_pipeline(model, paused=False)
-        except (OSError, ValueError, RuntimeError) as exc:
+        except LINK_NEWS as exc:
             self.failed.emit(str(exc))
 
     def _start_pipeline(self, model: int | str | None, paused: bool) -> None:
@@ -315,12 +320,12 @@ class QtLinkController(QtCore.QObject):
             try:
                 self._start_pipeline(old_model if model is None else model, paused)
                 return
-            except (OSError, ValueError, RuntimeError) as exc:
+            except LINK_NEWS as exc:
                 self.failed.emit(f"cannot use that source: {exc}")
             self.source_factory = previous
             try:
                 self._start_pipeline(old_model, paused)
-            except (OSError, ValueError, RuntimeError) as exc:
+            except LINK_NEWS as exc:
                 self.failed.emit(str(exc))
 
     def _on_record(self, record: ResultRecord) -> None:
@@ -351,7 +356,7 @@ class QtLinkController(QtCore.QObject):
         try:
             for _ in pipeline.records():
                 pass  # records reach the GUI through on_record; this only drains the queue
-        except (OSError, ValueError, RuntimeError) as exc:
+        except LINK_NEWS as exc:
             if not self._stopping.is_set() and pipeline is self.pipeline:
                 self.failed.emit(str(exc))
             return

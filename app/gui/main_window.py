@@ -64,7 +64,7 @@ from edgeloop.app.gui.widgets import (
 )
 from edgeloop.app.live.display_stats import DisplayStats
 from edgeloop.app.live.pipeline import ResultRecord
-from edgeloop import EdgeloopError
+from edgeloop import EdgeloopError, ResourceError
 from edgeloop.app.live import model_facts
 from edgeloop.app.live.video_writer import VideoRecorder
 from edgeloop.app.live.preprocess import Roi
@@ -342,7 +342,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
             path = self.screenshot_dir / time.strftime("edgeloop-%Y%m%d-%H%M%S.png")
         if not screenshot(self, str(path)):
-            raise OSError(f"could not write the screenshot to {path}: check that the folder is writable")
+            raise ResourceError(f"could not write the screenshot to {path}: check that the folder is writable")
         return path
 
     # -- slots: controller (GUI thread via queued signals) ------------------------------------
@@ -465,7 +465,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             recorder = self.record_dock.begin_session(
                 kind=pipeline.source.kind, source=source, board=board_fields(self.info, self.controller.url),
                 model=model_fields(pipeline.model))
-        except (ValueError, OSError) as exc:
+        except EdgeloopError as exc:
             self.record_dock.panel.status.setText(str(exc))
             self.messages.error(f"cannot start a session: {exc}")
             return
@@ -521,7 +521,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         model = self._current_model()
         try:
             source = open_source(spec)  # a bad spec fails here, with its message
-        except (OSError, ValueError) as exc:
+        except EdgeloopError as exc:
             self.messages.error(f"cannot open {spec}: {exc}")
             return
         kind = source.kind
@@ -632,7 +632,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_screenshot_clicked(self) -> None:
         try:
             path = self.save_screenshot()
-        except OSError as exc:
+        except EdgeloopError as exc:
             self.messages.error(str(exc))
             return
         self.messages.info(f"screenshot saved to {path}")

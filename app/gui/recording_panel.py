@@ -22,6 +22,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from edgeloop import InputError
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.sessions.recording import MAX_HOTKEYS, LabelSet, Recorder, RecordingError
 from edgeloop.app.live.sources.base import Capture
@@ -194,7 +195,7 @@ class QtRecordingPanel(QtWidgets.QWidget):
     def _on_add(self) -> None:
         try:
             self.labels.add(self.new_label.text())
-        except ValueError as exc:
+        except InputError as exc:
             self.status.setText(str(exc))
             return
         self.new_label.clear()
@@ -216,7 +217,7 @@ class QtRecordingPanel(QtWidgets.QWidget):
             return
         try:
             self.labels.rename(old, item.text())
-        except ValueError as exc:
+        except InputError as exc:
             self.status.setText(str(exc))
             self._fill_list()
 

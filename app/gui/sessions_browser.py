@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from edgeloop.app.sessions.library import SessionError, find_sessions, load_session, merge_sessions
+from edgeloop import EdgeloopError, InputError
+from edgeloop.app.sessions.library import find_sessions, load_session, merge_sessions
 
 COLUMNS = ("session", "kind", "samples", "duration", "status", "labels")
 
@@ -73,7 +74,7 @@ class QtSessionsBrowser(QtWidgets.QWidget):
                 s = load_session(path).summary()
                 cells = (s["name"], s["kind"], str(s["samples"]), f"{s['duration_s']:.1f} s", s["status"],
                          " ".join(f"{k}:{v}" for k, v in s["counts"].items()))
-            except (SessionError, OSError) as exc:
+            except EdgeloopError as exc:
                 cells = (path.name, "?", "", "", "unreadable", str(exc))
             for col, text in enumerate(cells):
                 item = QtWidgets.QTableWidgetItem(text)
@@ -90,7 +91,7 @@ class QtSessionsBrowser(QtWidgets.QWidget):
         """Merge the selected sessions into `out`; returns a one-line summary (also emitted as `merged`)."""
         paths = self.selected_paths()
         if not paths:
-            raise ValueError("select the sessions to merge first")
+            raise InputError("select the sessions to merge first")
         m = merge_sessions(paths, out)
         text = (f"merged {len(m.sessions)} session(s) into {m.out}: "
                 + ", ".join(f"{k} {v}" for k, v in m.counts.items()))
@@ -104,7 +105,7 @@ class QtSessionsBrowser(QtWidgets.QWidget):
             return
         try:
             s = load_session(paths[0]).summary()
-        except (SessionError, OSError) as exc:
+        except EdgeloopError as exc:
             self.details.setText(str(exc))
             return
         board = (s.get("board") or {}).get("board") or "no board"
@@ -123,5 +124,5 @@ class QtSessionsBrowser(QtWidgets.QWidget):
             return
         try:
             self.merge_into(Path(folder))
-        except (ValueError, OSError) as exc:
+        except EdgeloopError as exc:
             QtWidgets.QMessageBox.warning(self, "Merge failed", str(exc))

@@ -25,6 +25,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from edgeloop import EdgeloopError, os_errors_explained
+from edgeloop.app.link.session import DeviceError, RequestTimeout
 from edgeloop.app.validate.validator import load_validation_data, validate_on_board
 from edgeloop.app.validate.report import write_report
 
@@ -45,11 +47,13 @@ class _Worker(QtCore.QObject):
         try:
             model = self.session.info.models[self.model_index]
             data = load_validation_data(self.data, model)
-            result = validate_on_board(self.session, self.model_index, self.tflite.read_bytes(), data,
+            with os_errors_explained(f"read {self.tflite}"):
+                tflite = self.tflite.read_bytes()
+            result = validate_on_board(self.session, self.model_index, tflite, data,
                                        tflite_path=str(self.tflite), allow_hash_mismatch=self.allow_hash_mismatch,
                                        progress=self.progress.emit)
             _, html_path = write_report(result, self.out)
-        except (ValueError, OSError, RuntimeError) as exc:
+        except (EdgeloopError, DeviceError, RequestTimeout) as exc:  # the user's data, or the board's answers
             self.failed.emit(str(exc))
             return
         self.done.emit(str(html_path), summarize(result.to_json()))
@@ -254,7 +258,7 @@ class QtValidateDialog(QtWidgets.QDialog):
 
 def _newest_session_of(root: Path | None, model_name: str) -> Path | None:
     """The most recent session under `root` recorded with the model called `model_name`."""
-    from edgeloop.app.sessions.library import SessionError, find_sessions, load_session
+    from edgeloop.app.sessions.library import find_sessions, load_session
 
     if root is None or not Path(root).is_dir():
         return None
@@ -262,7 +266,7 @@ def _newest_session_of(root: Path | None, model_name: str) -> Path | None:
     for path in find_sessions([root]):
         try:
             summary = load_session(path).summary()
-        except (SessionError, OSError):
+        except EdgeloopError:  # an unreadable session is no default
             continue
         if (summary.get("model") or {}).get("name") == model_name and summary["samples"]:
             key = (str(summary.get("started", "")), path)
