@@ -254,3 +254,9 @@ def open_window(qtbot, tmp_path):
         return window
 
     return open_
+
+
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path_factory, monkeypatch) -> None:
+    """Each test's windows remember into a settings file of their own: no test sees another's last model."""
+    monkeypatch.setenv("EDGELOOP_SETTINGS", str(tmp_path_factory.mktemp("settings") / "edgeloop.ini"))
