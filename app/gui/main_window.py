@@ -329,11 +329,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
+        self._save_settings()  # while the pipeline still says which model runs
         self.controller.stop()
         self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
         if self.video_recorder is not None:
             self.video_action.setChecked(False)  # finishes the file
-        self._save_settings()
         super().closeEvent(event)
 
     def save_screenshot(self, path: Path | None = None) -> Path:

@@ -120,3 +120,27 @@ def test_window_starts_and_stops_a_virtual_board(qtbot, open_window) -> None:
         assert controller.board is None
     finally:
         window.close()
+
+
+def test_the_window_remembers_the_model_and_its_geometry(qtbot, open_window, kit) -> None:
+    models = (kit.image_model("a"), kit.image_model("b", size=4))
+
+    def controller() -> QtLinkController:
+        return QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
+                                opener=kit.opener_for(kit.ScriptedPort(models)))
+
+    first = open_window(controller())
+    try:
+        qtbot.waitUntil(lambda: first.display.displayed >= 2, timeout=20000)
+        first.device.model_combo.activated.emit(1)
+        qtbot.waitUntil(lambda: first.last_record.model_index == 1, timeout=20000)
+        first.resize(700, 555)  # within the offscreen platform's 800×800 screen
+    finally:
+        first.close()
+    second = open_window(controller())
+    try:
+        qtbot.waitUntil(lambda: second.display.displayed >= 2, timeout=20000)
+        assert second.last_record.model_name == "b", "the model used last time comes back"
+        assert (second.width(), second.height()) == (700, 555)
+    finally:
+        second.close()
