@@ -40,7 +40,7 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         super().__init__(parent)
         self.history = history
         self.view = pg.PlotWidget()
-        self.view.setMinimumHeight(120)
+        self.view.setMinimumHeight(100)
         self.plot = self.view.getPlotItem()
         self.plot.setMouseEnabled(False, False)
         self.plot.hideButtons()
@@ -49,6 +49,7 @@ class QtPredictionTimeline(QtWidgets.QWidget):
         for name in ("left", "bottom"):
             self.plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
         self.plot.getAxis("left").setWidth(48)
+        self.plot.getAxis("left").setTicks([[(0.0, "0"), (1.0, "1")]])  # probability; legible when short
         self.plot.setLabel("bottom", "s (0 = newest)")
         # Decisions and right/wrong marks are two one-row images stretched over the time axis, a pixel
         # column per result: one scaled blit each, where symbols or thick strokes cost milliseconds.

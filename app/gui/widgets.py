@@ -326,7 +326,7 @@ class QtTimingPlots(QtWidgets.QWidget):
         self._grid = QtWidgets.QGridLayout()
         self._grid.setSpacing(6)
         for view in self.views:
-            view.setMinimumHeight(130)
+            view.setMinimumHeight(115)
         self.curves = {
             "infer_us": self.p_us.plot(pen=pg.mkPen(theme.SERIES[0], width=2)),
             "device_count": self.p_count.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
