@@ -74,7 +74,7 @@ from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
 from edgeloop.app.validate.validator import board_fields
 from edgeloop.models.decision import DecisionRule
-from edgeloop.protocol import Info, ModelDescriptor
+from edgeloop.protocol import Info, ModelDescriptor, TimingSource
 
 DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
 MAX_BACKLOG = 3  # records waiting for the display beyond this are skipped (counted as dropped)
@@ -794,6 +794,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
         device = ""
         if record is not None and record.ok:
             device = f"inference {record.t_infer_us:.0f} µs ({record.timing_label})   "
+            if record.timing_source == TimingSource.HOST_CLOCK and self.info is not None:
+                # Next to the host clock, what the model takes on the real ARM image (when it was measured).
+                count = model_facts.instruction_count(self.info.models[record.model_index])
+                if count is not None:
+                    device += (f"Cortex-M7 {model_facts.estimate_text(count.instructions)} "
+                               f"(estimate from emulated instructions)   ")
         self.status.setText(
             f"{device}{stats.fps:.1f} results/s   RTT {stats.rtt_last_ms:.1f} ms   "
             f"link ↑{stats.tx_bytes_per_s / 1e3:.1f} ↓{stats.rx_bytes_per_s / 1e3:.1f} kB/s   "

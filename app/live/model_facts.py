@@ -81,21 +81,26 @@ def decision_rule(model: Any) -> DecisionRule:
     return rule_from_meta(json.loads(meta.read_text(encoding="utf-8")))
 
 
-def _count_paths(model: Any) -> list[Path]:
+def _count_paths(model_hash: bytes) -> list[Path]:
     paths = []
-    entry = zoo_entry(model)
+    entry = _zoo_entry_for_hash(model_hash)
     if entry is not None:
         paths.append(entry / "c" / f"{entry.name}{COUNT_SUFFIX}")
-    paths.append(cache_dir() / "instructions" / f"{bytes(model.hash).hex()}{COUNT_SUFFIX}")
+    paths.append(cache_dir() / "instructions" / f"{model_hash.hex()}{COUNT_SUFFIX}")
     return paths
 
 
 def instruction_count(model: Any) -> InstructionCount | None:
     """The stored emulated instruction count of a board model, or None when it was never measured."""
-    for path in _count_paths(model):
+    return _count_for_hash(bytes(model.hash))
+
+
+@functools.lru_cache(maxsize=64)
+def _count_for_hash(model_hash: bytes) -> InstructionCount | None:
+    for path in _count_paths(model_hash):
         if path.is_file():
             data = json.loads(path.read_text(encoding="utf-8"))
-            if data.get("hash") == bytes(model.hash).hex():  # a count of another build of the model is no count
+            if data.get("hash") == model_hash.hex():  # a count of another build of the model is no count
                 return InstructionCount(data["model"], data["hash"], int(data["emulated_instructions"]),
                                         int(data["instr_per_tick"]), data.get("input", ""), data.get("source", ""))
     return None
@@ -103,11 +108,12 @@ def instruction_count(model: Any) -> InstructionCount | None:
 
 def store_instruction_count(model: Any, count: InstructionCount) -> Path:
     """Keep a measured count with the model (zoo entry) or in the cache; returns the file written."""
-    path = _count_paths(model)[0]
+    path = _count_paths(bytes(model.hash))[0]
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(count.to_json(), indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+    _count_for_hash.cache_clear()
     return path
 
 

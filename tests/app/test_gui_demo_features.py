@@ -115,6 +115,10 @@ def test_window_starts_and_stops_a_virtual_board(qtbot, open_window) -> None:
         assert board is not None and board.running and controller.url == board.url
         assert window.last_record.model_name == "bottles_demo"  # the zoo's models, the bottles for the scene
         assert any("started the host virtual board" in line for line in window.console.lines())
+        # Next to the host-clock time: what bottles_demo takes on the ARM image, labelled an estimate.
+        qtbot.waitUntil(lambda: "Cortex-M7 ≈" in window.status.text(), timeout=5000)
+        assert "(estimate from emulated instructions)" in window.status.text()
+        assert "estimate from emulated instructions" in window.device.values["Cortex-M7"].text()
         qtbot.mouseClick(window.board_picker.connect_button, QtCore.Qt.LeftButton)
         qtbot.waitUntil(lambda: not board.running, timeout=20000)
         assert controller.board is None
