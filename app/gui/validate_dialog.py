@@ -139,10 +139,10 @@ class QtValidateDialog(QtWidgets.QDialog):
 
     def _fill_defaults(self, index: int) -> None:
         """A zoo model's .tflite (found by its hash) and the newest session recorded with it, when there is one."""
-        from edgeloop.app.link.firmware_build import zoo_tflite
+        from edgeloop.models.quantize import find_model_by_hash
 
         model = self.session.info.models[index]
-        tflite = zoo_tflite(model.hash)
+        tflite = find_model_by_hash(model.hash) if any(model.hash) else None  # test models: zero hash
         self.tflite_edit.setText(str(tflite) if tflite else "")
         session = _newest_session_of(self.sessions_dir, model.name)
         self.data_edit.setText(str(session) if session else "")

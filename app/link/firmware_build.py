@@ -92,16 +92,6 @@ def zoo_models() -> list[str]:
     return sorted(d.name for d in ZOO_DIR.iterdir() if _zoo_source(d.name) is not None)
 
 
-def zoo_tflite(model_hash: bytes) -> Path | None:
-    """The zoo's .tflite a board model was compiled from (INFO's content hash is its sha256), if any."""
-    if not ZOO_DIR.is_dir() or not any(model_hash):
-        return None
-    for candidate in sorted(ZOO_DIR.glob("*/*.tflite")):
-        if hashlib.sha256(candidate.read_bytes()).digest() == model_hash:
-            return candidate
-    return None
-
-
 def _zoo_source(name: str) -> Path | None:
     """The compiled C of zoo entry ``name`` (models/zoo/NAME/c/NAME.c), if it exists."""
     candidate = ZOO_DIR / name / "c" / f"{name}.c"

@@ -25,15 +25,15 @@ Example::
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from edgeloop.app.link.firmware_build import ZOO_DIR, cache_dir
-from edgeloop.models.decision import DecisionRule, rule_from_meta
+from edgeloop.app.link.firmware_build import cache_dir
+from edgeloop.models.decision import DecisionRule, rule_for_model
+from edgeloop.models.quantize import find_model_by_hash
 
 NUCLEO_CPU_HZ = 480_000_000
 """NUCLEO-H743ZI2's Cortex-M7 clock at its maximum (the port's setting), for estimates from instruction counts."""
@@ -59,12 +59,10 @@ class InstructionCount:
 
 @functools.lru_cache(maxsize=64)
 def _zoo_entry_for_hash(model_hash: bytes) -> Path | None:
-    if not ZOO_DIR.is_dir() or not any(model_hash):
+    if not any(model_hash):  # hand-written test models carry a zero hash
         return None
-    for tflite in sorted(ZOO_DIR.glob("*/*.tflite")):
-        if tflite.stem == tflite.parent.name and hashlib.sha256(tflite.read_bytes()).digest() == model_hash:
-            return tflite.parent
-    return None
+    tflite = find_model_by_hash(model_hash)
+    return tflite.parent if tflite is not None else None
 
 
 def zoo_entry(model: Any) -> Path | None:
@@ -73,12 +71,9 @@ def zoo_entry(model: Any) -> Path | None:
 
 
 def decision_rule(model: Any) -> DecisionRule:
-    """The model's decision rule from its zoo meta.json; the identity rule otherwise."""
-    entry = zoo_entry(model)
-    meta = entry / f"{entry.name}.meta.json" if entry is not None else None
-    if meta is None or not meta.is_file():
-        return DecisionRule()
-    return rule_from_meta(json.loads(meta.read_text(encoding="utf-8")))
+    """The model's decision rule from its zoo meta.json; the identity rule otherwise (the same lookup as
+    `run` and `validate`: edgeloop.models.decision.rule_for_model)."""
+    return rule_for_model(bytes(model.hash)) if any(bytes(model.hash)) else DecisionRule()
 
 
 def _count_paths(model_hash: bytes) -> list[Path]:
