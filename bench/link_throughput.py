@@ -34,6 +34,7 @@ import time
 import numpy as np
 
 from edgeloop.app.link.boards import start_board
+from edgeloop.app.link.firmware_build import TEST_MODELS
 from edgeloop.app.link.session import Session
 from edgeloop.protocol import Infer, Result, encode_message
 
@@ -56,7 +57,9 @@ def measure(frames: int) -> dict[str, object]:
     """Run every configuration; return the figures."""
     rows = []
     for baud, infer_us in ((b, i) for b in BAUDS for i in EMULATED_INFER_US):
-        with start_board("host", baud=baud, infer_us=infer_us) as board, Session(board.url, baudrate=baud) as session:
+        # The firmware test models by name (index = MODELS' values): a board without models runs the zoo.
+        with start_board("host", models=list(TEST_MODELS), baud=baud, infer_us=infer_us) as board, \
+                Session(board.url, baudrate=baud) as session:
             info = session.connect()
             for size, model in MODELS.items():
                 payload = np.random.default_rng(size).integers(-128, 128, size, dtype=np.int8).tobytes()

@@ -25,6 +25,7 @@ import serial
 import edgeloop
 from edgeloop.app.link import qemu
 from edgeloop.app.link.firmware_build import build_firmware, zoo_models
+from edgeloop.app.live import timing
 from edgeloop.protocol import Bench, BenchResult, Decoder, Frame, Hello, Infer, Info, Message, encode_message
 
 MODELS = ("mean64", *zoo_models())  # mean64 (index 0) carries the 4 KB link figures
@@ -93,7 +94,8 @@ def measure(seconds: float) -> dict[str, float]:
             client.send(Bench(model=index, runs=100))
             (reply,) = client.receive(1)
             assert isinstance(reply.message, BenchResult)
-            figures[f"instructions_{name}"] = reply.message.min * qemu.INSTRUCTIONS_PER_TICK
+            figures[f"instructions_{name}"] = timing.emulated_instructions(reply.message.min,
+                                                                          timing.instructions_per_tick(info))
         client.port.close()
 
     selftest = edgeloop.FIRMWARE_DIR / "ports" / "qemu-mps2-an500" / "selftest" / "port_selftest.c"

@@ -139,8 +139,9 @@ class TimingSource(IntEnum):
     @property
     def tick_unit(self) -> str:
         """What one tick counts, for axis labels."""
-        # qemu-icount: a tick is not one instruction; INFO instr_per_tick says how many (SPEC 1.1 §4).
-        return {0: "host ns", 1: "emulated ticks", 2: "CPU cycles", 3: "SysTick ticks"}[self]
+        # qemu-icount: a tick is a SysTick tick, not one instruction; INFO instr_per_tick says how many
+        # instructions it counts (SPEC 1.1 §4).
+        return {0: "host ns", 1: "SysTick ticks", 2: "CPU cycles", 3: "SysTick ticks"}[self]
 
 
 class _Reader:

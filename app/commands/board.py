@@ -18,7 +18,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--target", choices=("host", "qemu"), default="host", help="which virtual board (default host)")
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="models to link in, in index order: compiled NAME.c files, their folders, or names "
-                        "(default: the test models sine, mean64, mean96)")
+                        "(default: every zoo model: bottles, IMU activity, fall, sine)")
     p.add_argument("--baud", type=int, default=0,
                    help="host board: pace the link to BAUD/10 bytes/s like a UART (default 0: unpaced)")
     p.add_argument("--infer-us", type=int, default=0, metavar="US",

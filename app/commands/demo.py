@@ -23,8 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "draining IV bottle to it and open the GUI. Without a display it says so and runs "
                     "headless (bounded by --frames / --seconds; otherwise until Ctrl-C). Timings come from "
                     "the host clock of the virtual board: they are not MCU cycles.")
+    p.add_argument("--board", choices=("host", "qemu"), default="host",
+                   help="virtual board: host (the firmware as a Linux process, host-clock timings) or qemu (the "
+                        "real ARM image on an emulated Cortex-M7, timings in emulated instructions)")
     p.add_argument("--baud", type=int, default=921600,
-                   help="pace the virtual link like a UART at this baud rate (default 921600; 0 = unpaced)")
+                   help="host board: pace the virtual link like a UART at this baud rate (default 921600; "
+                        "0 = unpaced)")
     p.add_argument("--models", nargs="+", metavar="NAME",
                    help="models to build into the board (default: every zoo model)")
     p.add_argument("--headless", action="store_true", help="no GUI even when a display is present")
@@ -66,10 +70,15 @@ def run(args: argparse.Namespace) -> int:
     if not headless:
         require_gui()
     open_source(args.source).close()  # a bad spec or a missing extra fails here, before the board is built
+    from edgeloop.app.link.firmware_build import is_built
+
     models = args.models or bundled_models()
-    print(f"starting the host virtual board with models: {', '.join(models)} (building it the first time)")
-    with start_board("host", models=models, baud=args.baud) as board:
-        print(f"board ready at {board.url}" + (f", link paced at {args.baud} baud" if args.baud else ""))
+    image = "host" if args.board == "host" else "qemu-mps2-an500"
+    building = "" if is_built(image, models) else " (building its firmware first: about a minute)"
+    print(f"starting the {args.board} virtual board with models: {', '.join(models)}{building}", flush=True)
+    baud = args.baud if args.board == "host" else 0  # QEMU's UART is a TCP socket: nothing to pace
+    with start_board(args.board, models=models, baud=baud, timeout=120.0) as board:
+        print(f"board ready at {board.url}" + (f", link paced at {baud} baud" if baud else ""), flush=True)
         if args.model is None:
             args.model = _demo_model_name(board.url)
         if headless:
@@ -96,8 +105,12 @@ def _headless(url: str, args: argparse.Namespace) -> int:
         with Session(url) as session:
             session.connect()
             pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
-            print(f"model {pipeline.model.name}, source {source.name}; timings are host clock "
+            timings = "host clock" if args.board == "host" else "emulated instructions (QEMU)"
+            print(f"model {pipeline.model.name}, source {source.name}; timings are {timings} "
                   f"(a virtual board), not MCU cycles")
+            bound = args.frames is not None or args.seconds is not None
+            print("streaming" + ("" if bound else " until you press Ctrl-C") + "; Ctrl-C stops the demo and "
+                  "its board", flush=True)
             summary = run_headless(pipeline, frames=args.frames, seconds=args.seconds)
     finally:
         source.close()

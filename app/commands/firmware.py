@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _add_models(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", metavar="MODEL",
                    help="models to link in, in index order: compiled NAME.c files, their folders, or names "
-                        "(default: the test models)")
+                        "(default: every zoo model)")
 
 
 def run_build(args: argparse.Namespace) -> int:

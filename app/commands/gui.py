@@ -11,6 +11,9 @@ from edgeloop.app.gui.display import NO_DISPLAY_HINT, has_display
 from edgeloop.app.live.sources import open_source
 
 
+DEFAULT_SOURCE = "synthetic:bottles"
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `gui` subcommand."""
     p = subparsers.add_parser(
@@ -20,10 +23,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "latency, fps and link throughput, the board's models. Keys: Space pauses, F11 full "
                     "screen, Ctrl+S screenshot, Ctrl+R record panel, Ctrl+E sessions panel, 1-9 pick the "
                     "recording label.")
-    p.add_argument("--port", metavar="URL", help="serial port or pyserial URL (default: the first ST-LINK board)")
+    p.add_argument("--port", metavar="URL",
+                   help="serial port or pyserial URL (default: the first ST-LINK board; without one the window "
+                        "opens unconnected: pick a port or a virtual board in it)")
     p.add_argument("--baud", type=int, help="baud rate of a real serial port (default 921600)")
     add_gui_options(p)
-    add_stream_options(p, source_default="synthetic:bottles")
+    add_stream_options(p, source_default="")  # "": the source used last time, else synthetic:bottles
     p.set_defaults(func=run)
 
 
@@ -45,11 +50,12 @@ def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: in
     if args.frames is not None:
         raise InputError("--frames bounds the headless runs; for the GUI use --seconds")
     open_source(source_spec).close()  # a bad spec fails here, with its message, before a window opens
-    controller = QtLinkController(url, lambda: open_source(source_spec), model=args.model, baudrate=baudrate)
+    controller = QtLinkController(url, lambda: open_source(source_spec), model=args.model, baudrate=baudrate,
+                                  source_spec=source_spec)
     if args.roi is not None:
         controller.set_roi(args.roi)
     return run_gui(controller, fullscreen=args.fullscreen, history=args.history, seconds=args.seconds,
-                   screenshot_path=args.screenshot, roi=args.roi, sessions_dir=args.sessions)
+                   screenshot_path=args.screenshot, roi=args.roi, sessions_dir=args.sessions, source_spec=source_spec)
 
 
 def require_gui() -> None:
@@ -63,4 +69,10 @@ def run(args: argparse.Namespace) -> int:
     require_gui()
     if not has_display():
         raise EdgeloopError(f"cannot open the GUI: {NO_DISPLAY_HINT}; or use `edgeloop run` for a headless run")
-    return launch(resolve_port(args.port), args.source, args, baudrate=args.baud)
+    from edgeloop.app.gui.main_window import open_settings
+    from edgeloop.app.link.ports import default_board_port
+
+    # No --port and no Nucleo plugged in: the window opens and its board picker connects (no error).
+    url = resolve_port(args.port) if args.port else (default_board_port() or "")
+    source = args.source or str(open_settings().value("source/spec", "") or DEFAULT_SOURCE)
+    return launch(url, source, args, baudrate=args.baud)

@@ -7,6 +7,8 @@ from pathlib import Path
 
 from edgeloop.app.commands._live import add_stream_options, resolve_port
 from edgeloop.app.live.pipeline import Pipeline
+from edgeloop.app.live.source_choice import model_for_source
+from edgeloop.app.live.timing import describe_ticks
 from edgeloop.app.live.runner import run_headless
 from edgeloop.app.link.session import Session
 from edgeloop.app.live.sources import open_source
@@ -42,8 +44,11 @@ def run(args: argparse.Namespace) -> int:
             info = session.connect()
             timing = TimingSource(info.timing_source)
             print(f"connected to {info.board} (firmware {info.firmware}) on {url}; "
-                  f"device timings are {timing.label} ({timing.tick_unit})")
-            pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
+                  f"device timings are {timing.label} ({describe_ticks(info)})")
+            model = args.model
+            if model is None:  # the active model, unless the source cannot feed it and another model can
+                model = model_for_source(info.models, info.active_model, source.kind)
+            pipeline = Pipeline(source, session, model=model, roi=args.roi)
             print(f"model {pipeline.model.name}, source {source.name}")
             rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash)
             summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,

@@ -31,6 +31,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtWidgets
 
+from edgeloop import InputError
 from edgeloop.app.gui.recording_panel import QtRecordingPanel
 from edgeloop.app.gui.sessions_browser import QtSessionsBrowser
 from edgeloop.app.live.pipeline import ResultRecord
@@ -106,7 +107,7 @@ class QtRecordDock(QtWidgets.QDockWidget):
         for name in labels:
             try:
                 self.panel.labels.add(check_label(name))
-            except ValueError:
+            except InputError:
                 continue  # a class name that cannot be a folder name: the user adds their own
 
     def begin_session(self, *, kind: str, source: Mapping[str, Any] | None = None,

@@ -33,6 +33,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import math
+import os
 import sys
 import time
 from collections.abc import Iterator
@@ -42,7 +43,10 @@ import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
+from edgeloop.app.gui.connect_panel import QtBoardPicker, QtSourcePicker
 from edgeloop.app.gui.controller import QtLinkController
+from edgeloop.app.gui.messages import QtConsole, QtMessageArea
+from edgeloop.app.gui.timeline import QtPredictionTimeline
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
 from edgeloop.app.gui.video_view import QtVideoView
@@ -53,17 +57,24 @@ from edgeloop.app.gui.widgets import (
     QtProbabilityBars,
     QtTimingPlots,
     colour_for,
+    grab_rgb,
     paint_dirty_now,
     repaint_now,
     screenshot,
 )
 from edgeloop.app.live.display_stats import DisplayStats
 from edgeloop.app.live.pipeline import ResultRecord
+from edgeloop import EdgeloopError, ResourceError
+from edgeloop.app.live import model_facts
+from edgeloop.app.live.video_writer import VideoRecorder
 from edgeloop.app.live.preprocess import Roi
+from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
+from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
 from edgeloop.app.validate.validator import board_fields
-from edgeloop.protocol import Info
+from edgeloop.models.decision import DecisionRule
+from edgeloop.protocol import Info, ModelDescriptor, TimingSource
 
 DISPLAY_FPS_MAX = 60  # frames are drawn as results arrive, but no more often than a screen refreshes
 MAX_BACKLOG = 3  # records waiting for the display beyond this are skipped (counted as dropped)
@@ -71,6 +82,8 @@ PLOT_HZ = 10  # each timing plot takes in new points at most this often
 LINK_STATS_S = 0.5  # link figures (status bar, fps and throughput plots) are sampled this often
 PREVIEW_GRACE_MS = 20  # a capture no result has shown by then is painted as a preview
 IDLE_TICK_MS = 100  # plots and link figures while no results arrive (paused, reconnecting)
+VIDEO_FPS = 30  # frame rate of recorded demo videos (pictures are repeated or skipped to keep real time)
+SIDE_MIN_WIDTH = 320  # the side column (board, source, model output, device): readable at 1280×720
 
 
 class QtMainWindow(QtWidgets.QMainWindow):
@@ -78,17 +91,22 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def __init__(self, controller: QtLinkController, *, history: int = 300,
                  screenshot_dir: Path | None = None, sessions_dir: Path | None = None,
-                 reports_dir: Path | None = None, title: str = "edgeloop") -> None:
+                 reports_dir: Path | None = None, title: str = "edgeloop",
+                 settings: QtCore.QSettings | None = None) -> None:
         """`sessions_dir`: where recordings go and the session browser looks (default ./sessions);
-        `reports_dir`: where validation reports go (default ./validation)."""
+        `reports_dir`: where validation reports go (default ./validation); `settings`: where the last
+        board, source, model and geometry are remembered (default: the user's edgeloop settings, or the
+        INI file named by $EDGELOOP_SETTINGS)."""
         super().__init__()
         self.controller = controller
+        self.settings = settings or open_settings()
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.reports_dir = reports_dir or Path.cwd() / "validation"
         self.validate_dialog: QtValidateDialog | None = None
         self._paused_for_validation = False
         self._live_factory = controller.source_factory
-        self._source_spec = ""  # spec of a replayed session; the window's own source has none to tell
+        self._live_spec = controller.source_spec  # what "Live source" goes back to
+        self._source_spec = controller.source_spec  # spec of the source feeding the board, when known
         self.display = DisplayStats()
         self.info: Info | None = None
         self.last_record: ResultRecord | None = None
@@ -96,47 +114,80 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._last_frame_at = -math.inf  # when the last frame was drawn (its paint completed)
         self._frame_t = -math.inf  # capture time of the picture on screen: it only moves forward
         self._last_link_stats = -math.inf
-        self._plot_drawn_at = [-math.inf] * len(QtTimingPlots.PLOT_SERIES)
+        # One slot per timing plot, then the prediction timeline: each redraws at most PLOT_HZ.
+        self._plot_drawn_at = [-math.inf] * (len(QtTimingPlots.PLOT_SERIES) + 1)
+        self._timeline_model = ""  # the model whose classes and rule the timeline follows
         self._next_plot = 0
+        self._connected = False
         self.setWindowTitle(title)
-        self.resize(1400, 900)
 
+        self.messages = QtMessageArea()
+        self.console = QtConsole()
         self.banner = QtClassBanner()
         self.video = QtVideoView()
         self.imu = QtImuView()
         self.views = QtWidgets.QStackedWidget()
         self.views.addWidget(self.video)
         self.views.addWidget(self.imu)
+        self.views.setMinimumSize(320, 200)
         self.bars = QtProbabilityBars()
         self.device = QtDevicePanel()
+        self.board_picker = QtBoardPicker()
+        self.source_picker = QtSourcePicker(sessions_dir)
         self.plots = QtTimingPlots(history=history)
+        self.timeline = QtPredictionTimeline(history=history)
+        self.plots.history_changed.connect(self.timeline.set_history)
 
-        right = QtWidgets.QVBoxLayout()
-        bars_box = QtWidgets.QGroupBox("model output")
-        QtWidgets.QVBoxLayout(bars_box).addWidget(self.bars)
-        device_box = QtWidgets.QGroupBox("device")
-        QtWidgets.QVBoxLayout(device_box).addWidget(self.device)
-        right.addWidget(bars_box, 2)
-        right.addWidget(device_box, 3)
-        top = QtWidgets.QHBoxLayout()
-        top.addWidget(self.views, 3)
-        top.addLayout(right, 2)
+        # Side column: board, source, model output, device facts. It scrolls rather than squeezes its rows.
+        side = QtWidgets.QWidget()
+        side_layout = QtWidgets.QVBoxLayout(side)
+        side_layout.setContentsMargins(0, 0, 4, 0)
+        # What the audience looks at first; the set-up controls (board, source) below the device facts.
+        for title_, widget in (("model output", self.bars), ("board", self.board_picker),
+                               ("source", self.source_picker), ("device", self.device)):
+            box = QtWidgets.QGroupBox(title_)
+            QtWidgets.QVBoxLayout(box).addWidget(widget)
+            side_layout.addWidget(box)
+        side_layout.addStretch(1)
+        self.side_scroll = QtWidgets.QScrollArea()
+        self.side_scroll.setWidget(side)
+        self.side_scroll.setWidgetResizable(True)
+        self.side_scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAlwaysOff)
+        self.side_scroll.setFrameShape(QtWidgets.QFrame.NoFrame)
+        self.side_scroll.setMinimumWidth(SIDE_MIN_WIDTH)
+
+        self.top_split = _splitter(QtCore.Qt.Horizontal, (self.views, 3), (self.side_scroll, 1))
+        self.main_split = _splitter(QtCore.Qt.Vertical, (self.top_split, 4), (self.timeline, 1), (self.plots, 1))
         central = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(central)
+        layout.setContentsMargins(6, 2, 6, 2)
+        layout.addWidget(self.messages)
         layout.addWidget(self.banner)
-        layout.addLayout(top, 5)
-        layout.addWidget(self.plots, 3)
+        layout.addWidget(self.main_split, 1)
         self.setCentralWidget(central)
 
         toolbar = self.addToolBar("controls")
+        toolbar.setObjectName("controls")
         toolbar.setMovable(False)
-        self.pause_action = toolbar.addAction("Pause")
+        self.pause_action = QtGui.QAction("Pause", self)
         self.pause_action.setCheckable(True)
         self.pause_action.setShortcut(QtGui.QKeySequence("Space"))
         self.pause_action.toggled.connect(self._on_pause_toggled)
+        toolbar.addAction(self.pause_action)
+        # The button is as wide as its widest text: Pause → Resume does not shift the toolbar.
+        pause_button = toolbar.widgetForAction(self.pause_action)
+        metrics = pause_button.fontMetrics()
+        pause_button.setMinimumWidth(max(metrics.horizontalAdvance(t) for t in ("Pause", "Resume")) + 24)
         self.screenshot_action = toolbar.addAction("Screenshot")
         self.screenshot_action.setShortcut(QtGui.QKeySequence("Ctrl+S"))
         self.screenshot_action.triggered.connect(self._on_screenshot_clicked)
+        self.video_action = toolbar.addAction("Record video")
+        self.video_action.setCheckable(True)
+        self.video_action.setShortcut(QtGui.QKeySequence("Ctrl+Shift+V"))
+        self.video_action.setToolTip("record the live view with its class overlay as a video (.mp4) next to the "
+                                     "screenshots; press again to stop")
+        self.video_action.toggled.connect(self._on_video_toggled)
+        self.video_recorder: VideoRecorder | None = None
         self.reset_roi_action = toolbar.addAction("Full frame")
         self.reset_roi_action.setToolTip("reset the region of interest to the whole image")
         self.reset_roi_action.triggered.connect(self._on_reset_roi_clicked)
@@ -145,8 +196,6 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.fullscreen_action.setShortcut(QtGui.QKeySequence("F11"))
         self.fullscreen_action.toggled.connect(self._on_fullscreen_toggled)
         toolbar.addSeparator()
-        toolbar.addWidget(QtWidgets.QLabel(" history "))
-        toolbar.addWidget(self.plots.history_spin)
 
         # Workflow docks: hidden by default, toggled from the toolbar (and View menu of the dock area).
         sessions_dir = sessions_dir or Path.cwd() / "sessions"
@@ -156,23 +205,29 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.addDockWidget(QtCore.Qt.RightDockWidgetArea, dock)
             dock.hide()
         self.tabifyDockWidget(self.record_dock, self.sessions_dock)
-        toolbar.addSeparator()
-        self.record_action = self.record_dock.toggleViewAction()
-        self.record_action.setText("Record")
-        self.record_action.setShortcut(QtGui.QKeySequence("Ctrl+R"))
-        self.record_action.setToolTip("label set, record/pause, snapshot (keys 1–9 pick the label)")
-        self.sessions_action = self.sessions_dock.toggleViewAction()
-        self.sessions_action.setText("Sessions")
-        self.sessions_action.setShortcut(QtGui.QKeySequence("Ctrl+E"))
-        self.sessions_action.setToolTip("recorded sessions: replay one as the live source, merge")
+        self.console_dock = QtWidgets.QDockWidget("Console", self)
+        self.console_dock.setObjectName("console_dock")
+        self.console_dock.setWidget(self.console)
+        self.addDockWidget(QtCore.Qt.BottomDockWidgetArea, self.console_dock)
+        self.console_dock.hide()
+        self.record_action = self._dock_action(self.record_dock, "Record", "Ctrl+R",
+                                               "label set, record/pause, snapshot (keys 1–9 pick the label)")
+        self.sessions_action = self._dock_action(self.sessions_dock, "Sessions", "Ctrl+E",
+                                                 "recorded sessions: replay one as the live source, merge")
+        self.console_action = self._dock_action(self.console_dock, "Console", "Ctrl+L",
+                                                "the board's log messages and link events")
         self.validate_action = QtGui.QAction("Validate…", self)
         self.validate_action.setToolTip("validate a model on the connected board against its .tflite")
         self.validate_action.setEnabled(False)
         self.validate_action.triggered.connect(self._on_validate_triggered)
-        for action in (self.record_action, self.sessions_action, self.validate_action):
+        for action in (self.record_action, self.sessions_action, self.validate_action, self.console_action):
             toolbar.addAction(action)
+        toolbar.addSeparator()
+        toolbar.addWidget(QtWidgets.QLabel(" history "))
+        toolbar.addWidget(self.plots.history_spin)
         self.status = QtWidgets.QLabel("starting")
-        self.statusBar().addPermanentWidget(self.status, 1)
+        self.status.setMinimumWidth(10)  # long link figures are cut, they never widen the window
+        self.statusBar().addWidget(self.status, 1)
         self.rec_indicator = QtWidgets.QLabel("")
         self.rec_indicator.setStyleSheet(f"color: {theme.BAD}; font-weight: 700;")
         self.statusBar().addPermanentWidget(self.rec_indicator)
@@ -184,9 +239,14 @@ class QtMainWindow(QtWidgets.QMainWindow):
         controller.failed.connect(self._on_failed)
         controller.finished.connect(self._on_finished)
         controller.log_received.connect(self._on_log_received)
+        controller.board_started.connect(self._on_board_started)
+        self.messages.message_shown.connect(self._on_message_shown)
         self.video.roi_changed.connect(self._on_roi_changed)
         self.device.model_selected.connect(self._on_model_selected)
         self.device.reconnect_requested.connect(self._on_reconnect_requested)
+        self.board_picker.connect_requested.connect(self._on_connect_requested)
+        self.board_picker.disconnect_requested.connect(self._on_disconnect_requested)
+        self.source_picker.source_requested.connect(self._on_source_requested)
         controller.source_changed.connect(self._on_source_changed)
         # The recorder sees every result and capture in the worker threads, never via the GUI thread.
         controller.add_record_listener(self.record_dock.offer_result)
@@ -202,7 +262,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
                              (sessions.replay_requested, self._on_replay_requested),
                              (sessions.live_requested, self._on_live_requested)):
             qt_signal.connect(slot)
-        self.banner.set_message("connecting …")
+        self.banner.set_message("connecting …" if controller.url else "pick a board and Connect")
+        self._restore_settings()
 
         self.timer = QtCore.QTimer(self)  # housekeeping while no results arrive
         self.timer.setInterval(IDLE_TICK_MS)
@@ -216,13 +277,49 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self._preview_timer.setTimerType(QtCore.Qt.PreciseTimer)
         self._preview_timer.timeout.connect(self._show_preview)
 
+    def _dock_action(self, dock: QtWidgets.QDockWidget, text: str, shortcut: str, tip: str) -> QtGui.QAction:
+        """A toolbar action that shows a dock and brings its tab to the front, or hides it when in front."""
+        action = QtGui.QAction(text, self)
+        action.setCheckable(True)
+        action.setShortcut(QtGui.QKeySequence(shortcut))
+        action.setToolTip(tip)
+
+        def toggled(on: bool) -> None:
+            if on:
+                dock.show()
+                dock.raise_()  # tabbed with another dock: its tab comes to the front
+            else:
+                dock.hide()
+
+        action.toggled.connect(toggled)
+        dock.visibilityChanged.connect(lambda visible: _set_checked(action, dock.isVisible()))
+        return action
+
+    def fit_to_screen(self, screen: QtGui.QScreen | None = None) -> None:
+        """Open at a size that fits the screen the window is on: at most 1400×900, never over 92 % of it."""
+        screen = screen or self.screen() or QtGui.QGuiApplication.primaryScreen()
+        if screen is None:
+            self.resize(1400, 900)
+            return
+        area = screen.availableGeometry()
+        width = min(1400, int(area.width() * 0.92))
+        height = min(900, int(area.height() * 0.92))
+        self.resize(width, height)
+        self.move(area.x() + (area.width() - width) // 2, area.y() + (area.height() - height) // 2)
+
     # -- lifecycle -----------------------------------------------------------------------------
     def start(self) -> None:
-        """Start the link in the background and the housekeeping timer."""
+        """Start the link in the background (when the window has a board to go to) and the housekeeping timer."""
         # Workers (scene rendering, decoding) hold the GIL for up to the switch interval at a time;
         # 1 ms instead of Python's 5 ms keeps the display thread's latency low at a small CPU cost.
         sys.setswitchinterval(min(sys.getswitchinterval(), 0.001))
-        self.controller.start()
+        if self.controller.url:
+            self.board_picker.set_connected(True)
+            self.controller.start()
+        else:
+            self.messages.info("no board given: pick a serial port or a virtual board under 'board' and Connect",
+                               seconds=30)
+            self.side_scroll.ensureWidgetVisible(self.board_picker)
         self.timer.start()
 
     def closeEvent(self, event: QtGui.QCloseEvent) -> None:  # noqa: N802 - Qt naming
@@ -232,8 +329,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
+        self._save_settings()  # while the pipeline still says which model runs
         self.controller.stop()
         self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
+        if self.video_recorder is not None:
+            self.video_action.setChecked(False)  # finishes the file
         super().closeEvent(event)
 
     def save_screenshot(self, path: Path | None = None) -> Path:
@@ -242,17 +342,33 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.screenshot_dir.mkdir(parents=True, exist_ok=True)
             path = self.screenshot_dir / time.strftime("edgeloop-%Y%m%d-%H%M%S.png")
         if not screenshot(self, str(path)):
-            raise OSError(f"could not write the screenshot to {path}: check that the folder is writable")
+            raise ResourceError(f"could not write the screenshot to {path}: check that the folder is writable")
         return path
 
     # -- slots: controller (GUI thread via queued signals) ------------------------------------
     def _on_state_changed(self, state: LinkState, detail: str) -> None:
         self.device.set_state(state, detail)
-        if state is not LinkState.CONNECTED:
+        self.console.add("link", f"{state.value}{': ' + detail if detail else ''}")
+        was_connected, self._connected = self._connected, state is LinkState.CONNECTED
+        if was_connected and not self._connected:
+            self.plots.mark_gap(time.monotonic())  # an outage: what was captured before it waited it out
+        elif self._connected and self.last_record is not None:
+            self.plots.mark_gap()  # back after an outage: no line across it
+        if state is LinkState.CONNECTED:
+            self.messages.clear_errors()  # what went wrong before is over
+        if state is LinkState.DISCONNECTED:
+            self.board_picker.set_connected(False)
+            self.side_scroll.ensureWidgetVisible(self.board_picker)
+            self.banner.set_message("disconnected: pick a board and Connect")
+        elif state is not LinkState.CONNECTED:
             self.banner.set_message(f"{state.value} …" if state is not LinkState.FAILED else "link failed")
+        if state is LinkState.FAILED and detail:
+            self.messages.error(f"link failed: {detail}")
 
     def _on_info_changed(self, info: Info) -> None:
         self.info = info
+        self.console.add("link", f"board {info.board}, firmware {info.firmware}, "
+                                 f"models: {', '.join(m.name for m in info.models) or 'none'}")
         self.device.set_info(info, self.controller.url)
         self.plots.set_timing_source(info.timing_source)
         self.validate_action.setEnabled(bool(info.models))
@@ -270,7 +386,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         taken_at = time.monotonic()
         for record in self.controller.take_records():
             self.display.received += 1
-            self.plots.add_record(record)  # every record reaches the plots, drawn or not
+            self.plots.add_record(record)  # every record reaches the plots and the timeline, drawn or not
+            if record.ok and record.model_name != self._timeline_model:
+                self._follow_model(record)
+            self.timeline.add_record(record)
             self._backlog.append((record, taken_at))
         if len(self._backlog) > MAX_BACKLOG:
             self.display.dropped += len(self._backlog) - 1
@@ -278,6 +397,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self._backlog.clear()
             self._backlog.append(newest)
         self._draw_next()
+
+    def _follow_model(self, record: ResultRecord) -> None:
+        """The timeline follows the model results now come from: its classes and its decision rule."""
+        self._timeline_model = record.model_name
+        model = self.info.models[record.model_index] if self.info and record.model_index < len(self.info.models) else None
+        rule = model_facts.decision_rule(model) if model is not None else DecisionRule()
+        self.timeline.set_model(tuple(record.labels), rule)
 
     def _on_preview_ready(self) -> None:
         if not self._preview_timer.isActive():
@@ -295,6 +421,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if self._show_frame(capture.data, capture.timestamp):
             self.display.previews += 1
             repaint_now(self.video)
+            self._record_view(self.video)
 
     def _show_frame(self, image: np.ndarray, captured_at: float) -> bool:
         """Put an image on the video view unless a newer one is there already; returns whether it did."""
@@ -307,17 +434,25 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_failed(self, message: str) -> None:
         self.banner.set_message("no board" if self.info is None else "stopped")
-        self.status.setText(message)
-        self.statusBar().showMessage(message)
+        self.messages.error(message)
 
     def _on_finished(self, message: str) -> None:
-        self.statusBar().showMessage(message)
+        self.messages.info(message)
 
     def _on_source_changed(self, name: str) -> None:
         self._frame_t = -math.inf  # a replayed session may carry older capture times
+        self.plots.mark_gap()
+        self.timeline.reset()  # the accuracy is of this source's stream
         replaying = self.controller.source_factory is not self._live_factory
         self.sessions_dock.set_playing(f"now feeding the board: {name}", replaying)
-        self.statusBar().showMessage(f"source: {name}", 5000)
+        self.source_picker.show_current(name)
+        self.console.add("info", f"source: {name}")
+
+    def _on_board_started(self, target: str, url: str) -> None:
+        self.console.add("link", f"started the {target} virtual board at {url}")
+
+    def _on_message_shown(self, text: str, error: bool) -> None:
+        self.console.add("error" if error else "info", text)
 
     # -- slots: workflow docks -------------------------------------------------------------------------
     def _on_record_start_requested(self) -> None:
@@ -330,9 +465,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
             recorder = self.record_dock.begin_session(
                 kind=pipeline.source.kind, source=source, board=board_fields(self.info, self.controller.url),
                 model=model_fields(pipeline.model))
-        except (ValueError, OSError) as exc:
+        except EdgeloopError as exc:
             self.record_dock.panel.status.setText(str(exc))
-            self._tell(f"cannot start a session: {exc}")
+            self.messages.error(f"cannot start a session: {exc}")
             return
         self._tell(f"session {recorder.out_dir} open (paused): Record starts, keys 1–9 pick the label")
 
@@ -351,7 +486,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_recording_failed(self, message: str) -> None:
         self.rec_indicator.setText("● REC failed")
-        self._tell(message)
+        self.messages.error(message)
 
     def _on_replay_requested(self, path: Path, loop: bool) -> None:
         self._source_spec = f"session:{path}"
@@ -359,7 +494,44 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.banner.set_message(f"replaying {path.name} …")
 
     def _on_live_requested(self) -> None:
-        self._source_spec = ""
+        self._source_spec = self._live_spec
+        self.controller.set_source(self._live_factory)
+
+    # -- slots: board and source pickers ---------------------------------------------------------------
+    def _on_connect_requested(self, kind: str, value: str, baud: int) -> None:
+        if not value:
+            self.messages.error("type a serial port or URL (/dev/ttyACM0, socket://127.0.0.1:PORT) or pick one")
+            return
+        self.info = None
+        self.board_picker.set_connected(True)
+        self.settings.setValue("board/kind", kind)
+        self.settings.setValue("board/value", value)
+        self.settings.setValue("board/baud", baud)
+        if kind == "virtual":
+            self.banner.set_message(f"starting the {value} virtual board …")
+            self.controller.start_virtual(value)
+        else:
+            self.banner.set_message(f"connecting to {value} …")
+            self.controller.connect_to(value, baud or None)
+
+    def _on_disconnect_requested(self) -> None:
+        self.controller.disconnect()
+
+    def _on_source_requested(self, spec: str) -> None:
+        model = self._current_model()
+        try:
+            source = open_source(spec)  # a bad spec fails here, with its message
+        except EdgeloopError as exc:
+            self.messages.error(f"cannot open {spec}: {exc}")
+            return
+        kind = source.kind
+        source.close()
+        if model is not None and not source_fits(kind, model):
+            self.messages.error(mismatch_hint(kind, model) + " (or pick a model that takes it)")
+            return
+        self._source_spec = self._live_spec = spec
+        self._live_factory = lambda: open_source(spec)
+        self.settings.setValue("source/spec", spec)
         self.controller.set_source(self._live_factory)
 
     def _on_validate_triggered(self) -> None:
@@ -373,7 +545,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         pipeline = self.controller.pipeline
         index = pipeline.model_index if pipeline is not None else session.info.active_model
-        dialog = QtValidateDialog(session, model_index=index, parent=self, reports_dir=self.reports_dir)
+        dialog = QtValidateDialog(session, model_index=index, parent=self, reports_dir=self.reports_dir,
+                                  sessions_dir=self.record_dock.root)
         dialog.started.connect(self._on_validation_started)
         dialog.finished_report.connect(self._on_validation_report)
         dialog.failed.connect(self._on_validation_failed)
@@ -381,6 +554,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         dialog.show()
 
     def _on_validation_started(self) -> None:
+        self.plots.mark_gap(time.monotonic())
         # The validation needs the board's whole credit window: hold the live stream meanwhile.
         pipeline = self.controller.pipeline
         if pipeline is not None and not pipeline.paused:
@@ -389,6 +563,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.banner.set_message("validating …")
 
     def _validation_ended(self) -> None:
+        self.plots.mark_gap(time.monotonic())
         if self._paused_for_validation:
             self._paused_for_validation = False
             self.controller.set_paused(self.pause_action.isChecked())
@@ -399,25 +574,54 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_validation_failed(self, message: str) -> None:
         self._validation_ended()
-        self._tell(f"validation failed: {message}")
+        self.messages.error(f"validation failed: {message}")
 
     def _tell(self, message: str) -> None:
-        self.statusBar().showMessage(message, 10000)
+        self.messages.info(message)
 
     def _on_log_received(self, text: str) -> None:
-        self.statusBar().showMessage(f"board: {text}", 5000)
+        self.console.add("board", text)
 
     # -- slots: widgets (view → model) -------------------------------------------------------------
     def _on_roi_changed(self, roi: Roi) -> None:
         self.controller.set_roi(roi)
 
+    def _current_model(self) -> ModelDescriptor | None:
+        pipeline = self.controller.pipeline
+        if pipeline is not None:
+            return pipeline.model
+        if self.info is not None and 0 <= self.info.active_model < len(self.info.models):
+            return self.info.models[self.info.active_model]
+        return None
+
     def _on_model_selected(self, index: int) -> None:
-        self.controller.select_model(index)
+        """Switch the board's model; one that the running source cannot feed brings a source that can."""
+        if self.info is None or not 0 <= index < len(self.info.models):
+            return
+        model = self.info.models[index]
+        self.settings.setValue("model/name", model.name)
+        kind = self.controller.source_kind
+        if source_fits(kind, model):
+            self.controller.select_model(index)
+            return
+        choice = matching_source(model)
+        current = self._current_model()
+        if choice is None:
+            if current is not None:
+                self.device.set_active_model(self.info.models.index(current))
+            self.messages.error(mismatch_hint(kind, model))
+            return
+        self._source_spec = self._live_spec = choice.spec
+        self._live_factory = lambda: open_source(choice.spec)
+        self.controller.set_source(self._live_factory, model=index)
+        self.messages.info(f"{model.name} needs a different input: the source is now {choice.description} "
+                           f"(pick another under 'source')")
 
     def _on_reconnect_requested(self) -> None:
         self.controller.reconnect()
 
     def _on_pause_toggled(self, paused: bool) -> None:
+        self.plots.mark_gap(time.monotonic())
         self.controller.set_paused(paused)
         self.pause_action.setText("Resume" if paused else "Pause")
         if paused:
@@ -428,10 +632,38 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_screenshot_clicked(self) -> None:
         try:
             path = self.save_screenshot()
-        except OSError as exc:
-            self.statusBar().showMessage(str(exc), 8000)
+        except EdgeloopError as exc:
+            self.messages.error(str(exc))
             return
-        self.statusBar().showMessage(f"screenshot saved to {path}", 8000)
+        self.messages.info(f"screenshot saved to {path}")
+
+    def _on_video_toggled(self, on: bool) -> None:
+        if on:
+            path = self.screenshot_dir / time.strftime("edgeloop-%Y%m%d-%H%M%S.mp4")
+            try:
+                self.video_recorder = VideoRecorder(path, fps=VIDEO_FPS)
+            except EdgeloopError as exc:
+                self.messages.error(str(exc))
+                _set_checked(self.video_action, False)
+                return
+            self.video_action.setText("Stop video")
+            self.messages.info(f"recording the live view to {path}")
+            return
+        recorder, self.video_recorder = self.video_recorder, None
+        self.video_action.setText("Record video")
+        if recorder is None:
+            return
+        try:
+            done = recorder.close()
+        except EdgeloopError as exc:
+            self.messages.error(str(exc))
+            return
+        self.messages.info(f"video saved to {done.path} ({done.seconds:.1f} s, {done.codec})", seconds=15)
+
+    def _record_view(self, view: QtWidgets.QWidget) -> None:
+        """While a video is recorded: hand the view just painted to the writer thread."""
+        if self.video_recorder is not None and view.isVisible():
+            self.video_recorder.put(grab_rgb(view), time.monotonic())
 
     def _on_reset_roi_clicked(self) -> None:
         self.video.set_roi(Roi())
@@ -439,6 +671,30 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _on_fullscreen_toggled(self, on: bool) -> None:
         self.showFullScreen() if on else self.showNormal()
+
+    # -- settings -----------------------------------------------------------------------------------------
+    def _restore_settings(self) -> None:
+        """The last board in the picker, the last model preferred, the last geometry (else fit the screen)."""
+        kind, value = self.settings.value("board/kind", ""), self.settings.value("board/value", "")
+        if self.controller.url:
+            self.board_picker.select("port", self.controller.url)
+        elif kind and value:
+            self.board_picker.select(str(kind), str(value))
+        baud = self.settings.value("board/baud", "")
+        if str(baud).isdigit() and int(baud):
+            self.board_picker.baud_combo.setCurrentText(str(baud))
+        if self.controller.model is None and self.settings.value("model/name", ""):
+            self.controller.preferred_model = str(self.settings.value("model/name"))
+        geometry = self.settings.value("window/geometry")
+        if not (isinstance(geometry, QtCore.QByteArray) and self.restoreGeometry(geometry)):
+            self.fit_to_screen()
+
+    def _save_settings(self) -> None:
+        self.settings.setValue("window/geometry", self.saveGeometry())
+        model = self._current_model()
+        if model is not None:
+            self.settings.setValue("model/name", model.name)
+        self.settings.sync()
 
     # -- display ------------------------------------------------------------------------------------------
     def _draw_next(self) -> None:
@@ -466,6 +722,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         view = self.views.currentWidget()
         repaint_now(view)  # one paint of everything dirty in the window: frame, overlay, banner, bars
         end = time.monotonic()
+        self._record_view(view)
         self.display.displayed += 1
         previous, self._last_frame_at = self._last_frame_at, end
         painted = view.isVisible() and (view is not self.video or self.video.painted_frame == self.video.frame_number)
@@ -489,7 +746,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
         count = len(self._plot_drawn_at)
         for step in range(count):
             part = (self._next_plot + step) % count
-            if now - self._plot_drawn_at[part] >= 1.0 / PLOT_HZ and self.plots.redraw(part):  # False: nothing new
+            if now - self._plot_drawn_at[part] < 1.0 / PLOT_HZ:
+                continue
+            changed = self.timeline.redraw() if part == count - 1 else self.plots.redraw(part)
+            if changed:  # False: nothing new
                 self._plot_drawn_at[part] = now
                 self._next_plot = part + 1
                 return
@@ -516,7 +776,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.status.setText(record.error)
             return
         if not self.pause_action.isChecked():
-            self.banner.set_result(record.label, record.confidence)
+            # The banner shows what the model's decision rule decides (the window's own class when the
+            # rule is each window on its own); the overlay and the bars keep this window's result.
+            decided = self.timeline.decision
+            if decided is not None and not self.timeline.rule.is_identity:
+                self.banner.set_result(*decided)
+            else:
+                self.banner.set_result(record.label, record.confidence)
         self.video.set_overlay(record.label, record.confidence, colour_for(record.confidence))
         # Class probabilities, or the raw value of a regression output (drawn clipped to 0..1).
         self.bars.set_probabilities(record.labels, record.probabilities)
@@ -528,6 +794,12 @@ class QtMainWindow(QtWidgets.QMainWindow):
         device = ""
         if record is not None and record.ok:
             device = f"inference {record.t_infer_us:.0f} µs ({record.timing_label})   "
+            if record.timing_source == TimingSource.HOST_CLOCK and self.info is not None:
+                # Next to the host clock, what the model takes on the real ARM image (when it was measured).
+                count = model_facts.instruction_count(self.info.models[record.model_index])
+                if count is not None:
+                    device += (f"Cortex-M7 {model_facts.estimate_text(count.instructions)} "
+                               f"(estimate from emulated instructions)   ")
         self.status.setText(
             f"{device}{stats.fps:.1f} results/s   RTT {stats.rtt_last_ms:.1f} ms   "
             f"link ↑{stats.tx_bytes_per_s / 1e3:.1f} ↓{stats.rx_bytes_per_s / 1e3:.1f} kB/s   "
@@ -536,11 +808,13 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
 def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: int = 300,
             seconds: float | None = None, screenshot_path: Path | None = None, roi: Roi | None = None,
-            sessions_dir: Path | None = None) -> int:
+            sessions_dir: Path | None = None, source_spec: str = "") -> int:
     """Create the application and window, run until closed (or `seconds`), and return the exit code."""
     app = QtWidgets.QApplication.instance() or QtWidgets.QApplication(["edgeloop"])
     theme.apply_theme(app)
     window = QtMainWindow(controller, history=history, sessions_dir=sessions_dir)
+    if source_spec:
+        window.settings.setValue("source/spec", source_spec)
     if roi is not None:
         window.video.set_roi(roi)
     window.showFullScreen() if fullscreen else window.show()
@@ -555,6 +829,33 @@ def run_gui(controller: QtLinkController, *, fullscreen: bool = False, history: 
     with _close_on_stop_signals(window, stopped):
         code = app.exec()
     return 130 if stopped else int(code)
+
+
+def open_settings() -> QtCore.QSettings:
+    """The user's edgeloop settings, or the INI file $EDGELOOP_SETTINGS names (tests, kiosks)."""
+    path = os.environ.get("EDGELOOP_SETTINGS")
+    if path:
+        return QtCore.QSettings(path, QtCore.QSettings.IniFormat)
+    return QtCore.QSettings("edgeloop", "edgeloop")
+
+
+def _splitter(orientation: QtCore.Qt.Orientation,
+              *parts: tuple[QtWidgets.QWidget, int]) -> QtWidgets.QSplitter:
+    """A splitter of (widget, stretch) parts; the first part (the live view) never collapses."""
+    splitter = QtWidgets.QSplitter(orientation)
+    for index, (widget, stretch) in enumerate(parts):
+        splitter.addWidget(widget)
+        splitter.setStretchFactor(index, stretch)
+    splitter.setCollapsible(0, False)
+    return splitter
+
+
+def _set_checked(action: QtGui.QAction, checked: bool) -> None:
+    """Check or uncheck an action without running its toggled slot (model → view)."""
+    if action.isChecked() != checked:
+        action.blockSignals(True)
+        action.setChecked(checked)
+        action.blockSignals(False)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from edgeloop import InputError
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.sessions.recording import MAX_HOTKEYS, LabelSet, Recorder, RecordingError
 from edgeloop.app.live.sources.base import Capture
@@ -57,6 +58,10 @@ class QtRecordingPanel(QtWidgets.QWidget):
         self.snapshot_button.setEnabled(False)
         self.status = QtWidgets.QLabel("not recording")
         self.status.setWordWrap(True)
+        self.status.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignTop)
+        # Room for three lines from the start: a long session path appearing after "New session" must not
+        # push the Record button up under the mouse.
+        self.status.setFixedHeight(self.status.fontMetrics().lineSpacing() * 3 + 4)
         row = QtWidgets.QHBoxLayout()
         row.addWidget(self.new_label, 1)
         row.addWidget(self.add_button)
@@ -190,7 +195,7 @@ class QtRecordingPanel(QtWidgets.QWidget):
     def _on_add(self) -> None:
         try:
             self.labels.add(self.new_label.text())
-        except ValueError as exc:
+        except InputError as exc:
             self.status.setText(str(exc))
             return
         self.new_label.clear()
@@ -212,7 +217,7 @@ class QtRecordingPanel(QtWidgets.QWidget):
             return
         try:
             self.labels.rename(old, item.text())
-        except ValueError as exc:
+        except InputError as exc:
             self.status.setText(str(exc))
             self._fill_list()
 

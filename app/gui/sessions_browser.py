@@ -16,7 +16,8 @@ from pathlib import Path
 
 from PySide6 import QtCore, QtWidgets
 
-from edgeloop.app.sessions.library import SessionError, find_sessions, load_session, merge_sessions
+from edgeloop import EdgeloopError, InputError
+from edgeloop.app.sessions.library import find_sessions, load_session, merge_sessions
 
 COLUMNS = ("session", "kind", "samples", "duration", "status", "labels")
 
@@ -35,7 +36,14 @@ class QtSessionsBrowser(QtWidgets.QWidget):
         self.table.setHorizontalHeaderLabels(COLUMNS)
         self.table.setSelectionBehavior(QtWidgets.QAbstractItemView.SelectRows)
         self.table.setEditTriggers(QtWidgets.QAbstractItemView.NoEditTriggers)
-        self.table.horizontalHeader().setStretchLastSection(True)
+        header = self.table.horizontalHeader()
+        header.setStretchLastSection(True)
+        # Names are what a user picks a session by: their column is as wide as the longest one.
+        header.setSectionResizeMode(0, QtWidgets.QHeaderView.ResizeToContents)
+        for column in range(1, len(COLUMNS) - 1):
+            header.setSectionResizeMode(column, QtWidgets.QHeaderView.ResizeToContents)
+        self.table.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarAsNeeded)
+        self.table.setWordWrap(False)
         self.details = QtWidgets.QLabel("")
         self.details.setWordWrap(True)
         self.details.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
@@ -66,10 +74,12 @@ class QtSessionsBrowser(QtWidgets.QWidget):
                 s = load_session(path).summary()
                 cells = (s["name"], s["kind"], str(s["samples"]), f"{s['duration_s']:.1f} s", s["status"],
                          " ".join(f"{k}:{v}" for k, v in s["counts"].items()))
-            except (SessionError, OSError) as exc:
+            except EdgeloopError as exc:
                 cells = (path.name, "?", "", "", "unreadable", str(exc))
             for col, text in enumerate(cells):
-                self.table.setItem(row, col, QtWidgets.QTableWidgetItem(text))
+                item = QtWidgets.QTableWidgetItem(text)
+                item.setToolTip(str(path) if col == 0 else text)
+                self.table.setItem(row, col, item)
         self.details.setText(f"{len(self.paths)} session(s) in {self.root}")
 
     def selected_paths(self) -> list[Path]:
@@ -81,7 +91,7 @@ class QtSessionsBrowser(QtWidgets.QWidget):
         """Merge the selected sessions into `out`; returns a one-line summary (also emitted as `merged`)."""
         paths = self.selected_paths()
         if not paths:
-            raise ValueError("select the sessions to merge first")
+            raise InputError("select the sessions to merge first")
         m = merge_sessions(paths, out)
         text = (f"merged {len(m.sessions)} session(s) into {m.out}: "
                 + ", ".join(f"{k} {v}" for k, v in m.counts.items()))
@@ -95,7 +105,7 @@ class QtSessionsBrowser(QtWidgets.QWidget):
             return
         try:
             s = load_session(paths[0]).summary()
-        except (SessionError, OSError) as exc:
+        except EdgeloopError as exc:
             self.details.setText(str(exc))
             return
         board = (s.get("board") or {}).get("board") or "no board"
@@ -114,5 +124,5 @@ class QtSessionsBrowser(QtWidgets.QWidget):
             return
         try:
             self.merge_into(Path(folder))
-        except (ValueError, OSError) as exc:
+        except EdgeloopError as exc:
             QtWidgets.QMessageBox.warning(self, "Merge failed", str(exc))

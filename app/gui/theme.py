@@ -23,6 +23,7 @@ STYLESHEET = f"""
 QWidget {{ background: {BACKGROUND}; color: {TEXT}; font-size: 13px; }}
 QFrame#panel, QGroupBox {{ background: {PANEL}; border: 1px solid #2a303b; border-radius: 8px; }}
 QGroupBox {{ margin-top: 18px; padding: 8px; }}
+QGroupBox QLabel, QGroupBox QCheckBox {{ background: transparent; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; color: {MUTED}; }}
 QLabel#banner {{ font-size: 44px; font-weight: 700; }}
 QLabel#confidence {{ font-size: 22px; color: {MUTED}; }}

@@ -25,6 +25,8 @@ from typing import Any
 
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from edgeloop import EdgeloopError, os_errors_explained
+from edgeloop.app.link.session import DeviceError, RequestTimeout
 from edgeloop.app.validate.validator import load_validation_data, validate_on_board
 from edgeloop.app.validate.report import write_report
 
@@ -45,11 +47,13 @@ class _Worker(QtCore.QObject):
         try:
             model = self.session.info.models[self.model_index]
             data = load_validation_data(self.data, model)
-            result = validate_on_board(self.session, self.model_index, self.tflite.read_bytes(), data,
+            with os_errors_explained(f"read {self.tflite}"):
+                tflite = self.tflite.read_bytes()
+            result = validate_on_board(self.session, self.model_index, tflite, data,
                                        tflite_path=str(self.tflite), allow_hash_mismatch=self.allow_hash_mismatch,
                                        progress=self.progress.emit)
             _, html_path = write_report(result, self.out)
-        except (ValueError, OSError, RuntimeError) as exc:
+        except (EdgeloopError, DeviceError, RequestTimeout) as exc:  # the user's data, or the board's answers
             self.failed.emit(str(exc))
             return
         self.done.emit(str(html_path), summarize(result.to_json()))
@@ -84,9 +88,11 @@ class QtValidateDialog(QtWidgets.QDialog):
     failed = QtCore.Signal(str)
 
     def __init__(self, session: Any, model_index: int | None = None, parent: QtWidgets.QWidget | None = None, *,
-                 reports_dir: Path | None = None) -> None:
+                 reports_dir: Path | None = None, sessions_dir: Path | None = None) -> None:
+        """`sessions_dir`: where recorded sessions are looked for as default data of a model."""
         super().__init__(parent)
         self.session = session
+        self.sessions_dir = sessions_dir
         self.reports_dir = Path("validation") if reports_dir is None else Path(reports_dir)
         info = session.info
         self.model_index = info.active_model if model_index is None else model_index
@@ -100,7 +106,9 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.allow_mismatch.setToolTip("validate although the board's model was not compiled from this .tflite, "
                                        "e.g. a hand-written test model (its hash is zero)")
         self.tflite_edit = QtWidgets.QLineEdit()
+        self.tflite_edit.setPlaceholderText("the .tflite the board's model was compiled from")
         self.data_edit = QtWidgets.QLineEdit()
+        self.data_edit.setPlaceholderText("image folder, recorded session, IMU CSV or .npz (the Record panel makes one)")
         self.out_edit = QtWidgets.QLineEdit(str(self.reports_dir / info.models[self.model_index].name))
         self.run_button = QtWidgets.QPushButton("Run")
         self.open_button = QtWidgets.QPushButton("Open report")
@@ -127,6 +135,17 @@ class QtValidateDialog(QtWidgets.QDialog):
         self._thread: QtCore.QThread | None = None
         self._worker: _Worker | None = None
         self.report_path = ""
+        self._fill_defaults(self.model_index)
+
+    def _fill_defaults(self, index: int) -> None:
+        """A zoo model's .tflite (found by its hash) and the newest session recorded with it, when there is one."""
+        from edgeloop.models.quantize import find_model_by_hash
+
+        model = self.session.info.models[index]
+        tflite = find_model_by_hash(model.hash) if any(model.hash) else None  # test models: zero hash
+        self.tflite_edit.setText(str(tflite) if tflite else "")
+        session = _newest_session_of(self.sessions_dir, model.name)
+        self.data_edit.setText(str(session) if session else "")
 
     def _with_browse(self, edit: QtWidgets.QLineEdit, file: bool) -> QtWidgets.QWidget:
         box = QtWidgets.QWidget()
@@ -165,6 +184,7 @@ class QtValidateDialog(QtWidgets.QDialog):
     def _on_model_changed(self, index: int) -> None:
         old_default = str(self.reports_dir / self.session.info.models[self.model_index].name)
         self.model_index = index
+        self._fill_defaults(index)
         if self.out_edit.text() == old_default:  # keep a folder the user typed; follow the model otherwise
             self.out_edit.setText(str(self.reports_dir / self.session.info.models[index].name))
 
@@ -215,8 +235,11 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.failed.emit(text)
 
     def _on_open(self) -> None:
-        if self.report_path:
-            QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(self.report_path))
+        if self.report_path and not QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(self.report_path)):
+            # No desktop launcher (a kiosk, a remote X session): say where the report is instead.
+            self.summary.setText(f"{self.summary.text()}\nno program to open it here: open {self.report_path} "
+                                 f"in a web browser")
+            self.summary.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
 
     def wait(self, timeout_s: float = 60.0) -> None:
         """Block until a running validation has ended and written its report (the application quits)."""
@@ -231,3 +254,21 @@ class QtValidateDialog(QtWidgets.QDialog):
             self.hide()
             return
         super().closeEvent(event)
+
+
+def _newest_session_of(root: Path | None, model_name: str) -> Path | None:
+    """The most recent session under `root` recorded with the model called `model_name`."""
+    from edgeloop.app.sessions.library import find_sessions, load_session
+
+    if root is None or not Path(root).is_dir():
+        return None
+    best: tuple[str, Path] | None = None
+    for path in find_sessions([root]):
+        try:
+            summary = load_session(path).summary()
+        except EdgeloopError:  # an unreadable session is no default
+            continue
+        if (summary.get("model") or {}).get("name") == model_name and summary["samples"]:
+            key = (str(summary.get("started", "")), path)
+            best = key if best is None or key > best else best
+    return best[1] if best else None

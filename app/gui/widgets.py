@@ -18,6 +18,7 @@ import pyqtgraph as pg
 from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop.app.gui import theme
+from edgeloop.app.live import model_facts, timing
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.link.session import LinkState, SessionStats
 from edgeloop.app.live.sources.base import IMU_CHANNELS
@@ -102,11 +103,13 @@ class QtImuView(pg.GraphicsLayoutWidget):
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 240)
-        self.accel = self.addPlot(title="accelerometer (g)")
+        # The channel key is in the titles, in the curves' colours: a legend box would cover the traces.
+        def key(names: Sequence[str]) -> str:
+            return " ".join(f"<span style='color:{theme.SERIES[i]}'>{n}</span>" for i, n in enumerate(names))
+
+        self.accel = self.addPlot(title=f"accelerometer (g) {key(IMU_CHANNELS[:3])}")
         self.nextRow()
-        self.gyro = self.addPlot(title="gyroscope (dps)")
-        self.accel.addLegend(offset=(-5, 5))
-        self.gyro.addLegend(offset=(-5, 5))
+        self.gyro = self.addPlot(title=f"gyroscope (dps) {key(IMU_CHANNELS[3:6])}")
         self.curves = []
         for i, name in enumerate(IMU_CHANNELS):
             plot = self.accel if i < 3 else self.gyro
@@ -183,7 +186,8 @@ class _Ring:
 
     Each point is written twice, `length` apart, so the newest `length`
     points are always one contiguous slice: `t` and `v` are views, never
-    copies, and adding a point allocates nothing.
+    copies, and adding a point allocates nothing. A gap (`add_gap`) is stored
+    as a NaN point, which the curve draws as a break in the line.
     """
 
     def __init__(self, length: int) -> None:
@@ -191,6 +195,7 @@ class _Ring:
         self._store = np.zeros((2, 2 * length))  # rows: t, v
         self._next = 0  # where the next point goes, 0 <= _next < length
         self._count = 0
+        self._gaps = 0  # NaN gap points among the kept ones
         self.version = 0  # bumped by every add: lets a plot skip redraws when nothing changed
 
     @property
@@ -200,8 +205,13 @@ class _Ring:
 
     @property
     def v(self) -> np.ndarray:
-        """Values of the kept points, oldest first (a view)."""
+        """Values of the kept points, oldest first (a view; NaN marks a gap)."""
         return self._store[1, self._next + self._length - self._count:self._next + self._length]
+
+    @property
+    def has_gaps(self) -> bool:
+        """True when a kept point is a gap marker (NaN)."""
+        return self._gaps > 0
 
     def __len__(self) -> int:
         return self._count
@@ -210,17 +220,28 @@ class _Ring:
         """Keep the newest `length` points from now on."""
         t, v, version = self.t[-length:].copy(), self.v[-length:].copy(), self.version
         self.__init__(length)
-        for point in zip(t, v):
-            self.add(*point)
+        for time_, value in zip(t, v):
+            self.add_gap(time_) if math.isnan(value) else self.add(time_, value)
         self.version = version + 1  # never equal to a version a plot has already drawn
 
     def add(self, t: float, v: float) -> None:
-        """Append a point (NaN values are not plotted and are skipped)."""
-        if math.isnan(v):
+        """Append a point (NaN and infinite values are not plotted and are skipped)."""
+        if not math.isfinite(v):
             return
+        self._put(t, v)
+
+    def add_gap(self, t: float) -> None:
+        """Break the line here (a pause, an outage): nothing is drawn across it."""
+        if self._count and not math.isnan(self.v[-1]):
+            self._put(t, math.nan)
+
+    def _put(self, t: float, v: float) -> None:
+        if self._count == self._length and math.isnan(self._store[1, self._next]):
+            self._gaps -= 1  # the oldest point, about to be overwritten, was a gap
         self._store[:, self._next] = self._store[:, self._next + self._length] = (t, v)
         self._next = (self._next + 1) % self._length
         self._count = min(self._count + 1, self._length)
+        self._gaps += math.isnan(v)
         self.version += 1
 
 
@@ -233,7 +254,7 @@ def _nice_ceil(value: float) -> float:
     return 10.0 ** (exponent + 1)
 
 
-def _stable_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
+def stable_range(current: tuple[float, float] | None, low: float, high: float) -> tuple[float, float]:
     """An axis range holding [low, high] with round ends, kept while it still fits well.
 
     A plot whose range changes has to redraw its axes, ticks and grid; a
@@ -253,19 +274,36 @@ def _stable_range(current: tuple[float, float] | None, low: float, high: float) 
     return new_low, math.ceil((high + margin) / step) * step
 
 
+TITLE_SIZE = "10pt"  # plot titles: short enough to fit a plot 200 px wide (a 1280×720 screen)
+GAP_FACTOR = 5.0  # results further apart than this many typical intervals (and over GAP_MIN_S) are a gap
+GAP_MIN_S = 1.0
+
+
 class QtTimingPlots(QtWidgets.QWidget):
-    """On-device time (µs and ticks, labelled by timing source), end-to-end latency, fps, link throughput.
+    """On-device time (µs, and the device's own count when it is one), end-to-end latency, fps, link throughput.
 
     Histories are fixed-size rings; the x axis counts seconds back from the
-    newest point of each plot (0 = now), so axes stay put while the curves
-    scroll. Each axis is cached as a pixmap and ranges change only when the
-    data leave them: a redraw usually repaints just the curve.
+    newest point of all plots (0 = now), the same range on every plot, so
+    axes stay put while the curves scroll and a moment lines up across plots.
+    Each axis is cached as a pixmap and ranges change only when the data
+    leave them: a redraw usually repaints just the curve.
+
+    Outages are gaps, not lines: `mark_gap()` (pause, validation,
+    reconnect, source switch) and a silence much longer than the usual
+    interval break the lines; a result whose capture was taken before the
+    last gap waited out the pause, so its latency is not plotted.
+
+    The second plot shows what the board's ticks count when that is more
+    than a clock: emulated instructions on QEMU (ticks × instr_per_tick),
+    CPU cycles measured by DWT. A host board's ticks are host nanoseconds,
+    the µs plot already shows them, and the plot is hidden.
     """
 
     history_changed = QtCore.Signal(int)
 
-    SERIES = ("infer_us", "infer_ticks", "latency_ms", "fps", "tx_kBps", "rx_kBps")
-    PLOT_SERIES = (("infer_us",), ("infer_ticks",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+    SERIES = ("infer_us", "device_count", "latency_ms", "fps", "tx_kBps", "rx_kBps")
+    PLOT_SERIES = (("infer_us",), ("device_count",), ("latency_ms",), ("fps",), ("tx_kBps", "rx_kBps"))
+    RECORD_SERIES = ("infer_us", "device_count", "latency_ms")
 
     def __init__(self, history: int = 300, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -273,39 +311,48 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.t0: float | None = None
         self.data = {name: _Ring(history) for name in self.SERIES}
         self.timing_source = TimingSource.HOST_CLOCK
+        self._break_at = -math.inf  # captures before this (monotonic s) waited out a pause or an outage
+        self._gap_pending = False
+        self._last_result_t: float | None = None
+        self._interval = 0.0  # typical time between results (moving average)
         # One view per plot: a change repaints only its own plot, not the whole panel.
         self.views = [pg.PlotWidget() for _ in range(5)]
-        self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link = (v.getPlotItem() for v in self.views)
-        self.p_link.addLegend(offset=(-5, 5))
+        self.p_us, self.p_count, self.p_latency, self.p_fps, self.p_link = (v.getPlotItem() for v in self.views)
         self.summary = QtWidgets.QLabel("")
         self.summary.setObjectName("key")
-        grid = QtWidgets.QGridLayout()
-        grid.setSpacing(6)
-        for i, view in enumerate(self.views):
-            view.setMinimumHeight(140)
-            grid.addWidget(view, i // 3, i % 3)
-        grid.addWidget(self.summary, 1, 2)
+        self.summary.setWordWrap(True)
+        self.summary.setMinimumWidth(120)
+        self.summary.setAlignment(QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter)
+        self._grid = QtWidgets.QGridLayout()
+        self._grid.setSpacing(6)
+        for view in self.views:
+            view.setMinimumHeight(115)
         self.curves = {
             "infer_us": self.p_us.plot(pen=pg.mkPen(theme.SERIES[0], width=2)),
-            "infer_ticks": self.p_ticks.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
+            "device_count": self.p_count.plot(pen=pg.mkPen(theme.SERIES[2], width=2)),
             "latency_ms": self.p_latency.plot(pen=pg.mkPen(theme.SERIES[1], width=2)),
             "fps": self.p_fps.plot(pen=pg.mkPen(theme.SERIES[3], width=2)),
-            "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2), name="to board"),
-            "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2), name="from board"),
+            "tx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[4], width=2)),
+            "rx_kBps": self.p_link.plot(pen=pg.mkPen(theme.SERIES[5], width=2)),
         }
-        self.p_latency.setTitle("end-to-end latency (ms)")
-        self.p_fps.setTitle("results per second")
-        self.p_link.setTitle("link throughput (kB/s)")
-        self._plots = (self.p_us, self.p_ticks, self.p_latency, self.p_fps, self.p_link)
+        self.p_latency.setTitle("end-to-end latency ms", size=TITLE_SIZE)
+        self.p_fps.setTitle("results/s", size=TITLE_SIZE)
+        # The key is in the title, in the curves' colours: a legend box would cover the traces.
+        self.p_link.setTitle(f"link kB/s <span style='color:{theme.SERIES[4]}'>to</span> / "
+                             f"<span style='color:{theme.SERIES[5]}'>from</span> board", size=TITLE_SIZE)
+        self._plots = (self.p_us, self.p_count, self.p_latency, self.p_fps, self.p_link)
         self._ranges: list[tuple[tuple[float, float] | None, tuple[float, float] | None]] = [(None, None)] * 5
+        self._x_range: tuple[float, float] | None = None  # one x range, shared by every plot
         self._drawn = [0] * 5  # data version each plot shows (0: none yet, like an empty ring)
         for plot in self._plots:
             plot.showGrid(x=True, y=True, alpha=0.15)
             plot.setLabel("bottom", "s (0 = newest)")
             plot.setMouseEnabled(False, False)
+            plot.hideButtons()
             plot.disableAutoRange()  # ranges are set by redraw(), only when the data leave them
             for name in ("left", "bottom"):
                 plot.getAxis(name).setCacheMode(QtWidgets.QGraphicsItem.DeviceCoordinateCache)
+            plot.getAxis("left").setWidth(48)  # the same axis width everywhere: the x ranges line up
         self.history_spin = QtWidgets.QSpinBox()
         self.history_spin.setRange(30, 10000)
         self.history_spin.setSingleStep(50)
@@ -314,15 +361,35 @@ class QtTimingPlots(QtWidgets.QWidget):
         self.history_spin.valueChanged.connect(self._on_history_edited)
         layout = QtWidgets.QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(grid)
+        layout.addLayout(self._grid)
         self.set_timing_source(TimingSource.HOST_CLOCK)
+
+    @property
+    def count_plot_shown(self) -> bool:
+        """True when the device-count plot (emulated instructions, CPU cycles) is part of the panel."""
+        return self.timing_source != TimingSource.HOST_CLOCK
 
     def set_timing_source(self, source: TimingSource) -> None:
         """Label the device-time plots by what a tick is (never call host or QEMU figures MCU cycles)."""
         self.timing_source = TimingSource(source)
         label = self.timing_source.label
-        self.p_us.setTitle(f"on-device inference (µs, {label})")
-        self.p_ticks.setTitle(f"inference in {self.timing_source.tick_unit} ({label})")
+        self.p_us.setTitle(f"inference µs ({label})", size=TITLE_SIZE)
+        if self.timing_source == TimingSource.QEMU_ICOUNT:
+            self.p_count.setTitle("emulated instructions (emulated)", size=TITLE_SIZE)
+        else:
+            self.p_count.setTitle(f"{timing.tick_unit(self.timing_source)} ({label})", size=TITLE_SIZE)
+        self._place_views()
+
+    def _place_views(self) -> None:
+        """Lay the shown plots out in one row, the summary last: the live view keeps the height."""
+        for view in self.views:
+            self._grid.removeWidget(view)
+        self._grid.removeWidget(self.summary)
+        shown = [v for i, v in enumerate(self.views) if i != 1 or self.count_plot_shown]
+        self.views[1].setVisible(self.count_plot_shown)
+        for column, widget in enumerate([*shown, self.summary]):
+            self._grid.addWidget(widget, 0, column)
+            self._grid.setColumnStretch(column, 0 if widget is self.summary else 1)
 
     def set_history(self, length: int) -> None:
         """Keep the last `length` points of every series (model → view)."""
@@ -343,16 +410,42 @@ class QtTimingPlots(QtWidgets.QWidget):
             self.t0 = t
         return t - self.t0
 
+    def mark_gap(self, at: float | None = None) -> None:
+        """Break the result lines before the next result (a pause, validation, reconnect, new source).
+
+        With `at` (monotonic s, the moment the stream was held), results
+        captured before it do not plot a latency: they waited out the outage.
+        """
+        if at is not None:
+            self._break_at = max(self._break_at, at)
+        self._gap_pending = True
+
     def add_record(self, record: ResultRecord) -> None:
-        """Append a result's device time and latency."""
+        """Append a result's device time and latency (with a gap before it after an outage)."""
         if not record.ok:
             return
         if record.timing_source != self.timing_source:
             self.set_timing_source(record.timing_source)
         t = self._t(record.timestamp)
+        previous, self._last_result_t = self._last_result_t, t
+        if previous is not None:
+            step = t - previous
+            if step > max(GAP_MIN_S, GAP_FACTOR * self._interval) and self._interval > 0:
+                self._gap_pending = True  # a silence: the source or the link stalled
+            elif step >= 0:
+                self._interval = step if self._interval == 0 else 0.9 * self._interval + 0.1 * step
+        if self._gap_pending:
+            self._gap_pending = False
+            gap_t = (previous + t) / 2 if previous is not None and previous < t else t
+            for name in self.RECORD_SERIES:
+                self.data[name].add_gap(gap_t)
         self.data["infer_us"].add(t, record.timings_us.get("t_infer", math.nan))
-        self.data["infer_ticks"].add(t, float(record.ticks.get("t_infer", math.nan)))
-        self.data["latency_ms"].add(t, record.latency_s * 1e3)
+        if self.timing_source == TimingSource.QEMU_ICOUNT:
+            self.data["device_count"].add(t, record.emulated_instructions)
+        elif self.count_plot_shown:
+            self.data["device_count"].add(t, float(record.ticks.get("t_infer", math.nan)))
+        if record.timestamp >= self._break_at:
+            self.data["latency_ms"].add(t, record.latency_s * 1e3)
 
     def add_link_stats(self, now: float, stats: SessionStats) -> None:
         """Append link figures sampled at `now`."""
@@ -368,6 +461,13 @@ class QtTimingPlots(QtWidgets.QWidget):
     def _version(self, part: int) -> int:
         return sum(self.data[name].version for name in self.PLOT_SERIES[part])
 
+    def _time_span(self) -> tuple[float, float]:
+        """(oldest, newest) time over every series: one x range for all plots."""
+        filled = [s for s in self.data.values() if len(s)]
+        if not filled:
+            return 0.0, 0.0
+        return min(float(s.t[0]) for s in filled), max(float(s.t[-1]) for s in filled)
+
     def redraw(self, part: int | None = None) -> bool:
         """Push new points into the curves of all plots, or only of plot number `part` (0..4).
 
@@ -375,6 +475,9 @@ class QtTimingPlots(QtWidgets.QWidget):
         """
         parts = range(len(self.PLOT_SERIES)) if part is None else (part % len(self.PLOT_SERIES),)
         changed = False
+        oldest, newest = self._time_span()
+        x_range = stable_range(self._x_range, -(newest - oldest), 0.0)
+        self._x_range = (x_range[0], 0.0)  # the newest point sits on the right edge
         for index in parts:
             version = self._version(index)
             if version == self._drawn[index]:
@@ -382,26 +485,26 @@ class QtTimingPlots(QtWidgets.QWidget):
             self._drawn[index] = version
             changed = True
             series = [self.data[name] for name in self.PLOT_SERIES[index]]
-            newest = max((s.t[-1] for s in series if len(s)), default=0.0)
             for name, ring in zip(self.PLOT_SERIES[index], series):
-                # NaNs never enter a ring, so pyqtgraph's finite check would only cost time.
-                self.curves[name].setData(ring.t - newest, ring.v, skipFiniteCheck=True)
-            self._fit(index, series, newest)
+                # Gaps are NaN points: only then must pyqtgraph look for them (connect="finite").
+                self.curves[name].setData(ring.t - newest, ring.v, connect="finite",
+                                          skipFiniteCheck=not ring.has_gaps)
+            self._fit(index, series)
             if index == 0:
                 self._update_summary()
         return changed
 
-    def _fit(self, index: int, series: list[_Ring], newest: float) -> None:
-        filled = [s for s in series if len(s)]
-        if not filled:
+    def _fit(self, index: int, series: list[_Ring]) -> None:
+        # Gap markers (NaN) and any non-finite figure (a rate over a zero interval) never set a range.
+        values = [v[np.isfinite(v)] for v in (s.v for s in series if len(s))]
+        values = [v for v in values if len(v)]
+        if not values:
             return
-        oldest = min(s.t[0] for s in filled)
-        low = min(float(s.v.min()) for s in filled)
-        high = max(float(s.v.max()) for s in filled)
+        low = min(float(v.min()) for v in values)
+        high = max(float(v.max()) for v in values)
         x_range, y_range = self._ranges[index]
-        new_x = _stable_range(x_range, -(newest - oldest), 0.0)
-        new_x = (new_x[0], 0.0)  # the newest point sits on the right edge
-        new_y = _stable_range(y_range, low, high)
+        new_x = self._x_range
+        new_y = stable_range(y_range, low, high)
         plot = self._plots[index]
         if new_x != x_range:
             plot.setXRange(*new_x, padding=0)
@@ -412,6 +515,8 @@ class QtTimingPlots(QtWidgets.QWidget):
     def _update_summary(self) -> None:
         us = self.data["infer_us"].v
         lat = self.data["latency_ms"].v
+        us = us[~np.isnan(us)]
+        lat = lat[~np.isnan(lat)]
         if not len(us):
             return
         text = (f"inference p50 <b>{np.median(us):.1f} µs</b> ({self.timing_source.label})<br>"
@@ -427,7 +532,7 @@ class QtDevicePanel(QtWidgets.QWidget):
     model_selected = QtCore.Signal(int)
     reconnect_requested = QtCore.Signal()
 
-    FIELDS = ("board", "firmware", "cpu", "timing", "link", "model", "input", "macc", "flash", "ram")
+    FIELDS = ("board", "firmware", "cpu", "timing", "link", "model", "input", "macc", "flash", "ram", "Cortex-M7")
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
@@ -445,6 +550,7 @@ class QtDevicePanel(QtWidgets.QWidget):
         form.setLabelAlignment(QtCore.Qt.AlignRight)
         for key in self.FIELDS:
             value = QtWidgets.QLabel("—")
+            value.setWordWrap(True)  # a long URL or model name wraps; it never widens the side column
             value.setTextInteractionFlags(QtCore.Qt.TextSelectableByMouse)
             key_label = QtWidgets.QLabel(key)
             key_label.setObjectName("key")
@@ -480,7 +586,7 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.values["board"].setText(info.board)
         self.values["firmware"].setText(info.firmware)
         self.values["cpu"].setText(cpu)
-        self.values["timing"].setText(f"{source.label} — {source.tick_unit} at {_si(info.tick_hz, 'Hz')}")
+        self.values["timing"].setText(f"{source.label} — {timing.describe_ticks(info)} at {_si(info.tick_hz, 'Hz')}")
         self.values["link"].setText(f"{url}  credit {info.rx_credit}, max payload {info.max_payload} B")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
@@ -505,6 +611,11 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.values["macc"].setText(_si(model.macc, "MACC"))
         self.values["flash"].setText(_si(model.flash_bytes, "B"))
         self.values["ram"].setText(_si(model.ram_bytes, "B"))
+        self.values["Cortex-M7"].setText(cortex_m7_text(self.info, model))
+        self.values["Cortex-M7"].setToolTip(
+            "Emulated instructions of one inference of this model on the real ARM image under QEMU (measured once, "
+            "kept with the model), and the time that would take at the NUCLEO-H743ZI2's 480 MHz if every "
+            "instruction took one cycle. A board that measures its own cycles (DWT) shows only those.")
 
     def _on_model_activated(self, index: int) -> None:
         self.model_selected.emit(index)
@@ -513,11 +624,31 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.reconnect_requested.emit()
 
 
+def cortex_m7_text(info: Info, model: object) -> str:
+    """The Cortex-M7 figure of a virtual board's model: its emulated instruction count and the estimate."""
+    if TimingSource(info.timing_source) in (TimingSource.DWT_CYCLES, TimingSource.SYSTICK):
+        return "measured on this board: see the timings"
+    count = model_facts.instruction_count(model)
+    if count is None:
+        return "no emulated count for this model (bench/cortex_m7_counts.py --write measures one)"
+    return (f"{timing.format_count(count.instructions)} instr. (emulated) "
+            f"{model_facts.estimate_text(count.instructions)}: estimate from emulated instructions, "
+            f"assuming 1 instruction per cycle")
+
+
 def colour_for(confidence: float) -> str:
     """Verdict colour of a confidence: green when sure, amber when unsure, red when guessing."""
     if math.isnan(confidence):
         return theme.TEXT
     return theme.GOOD if confidence >= 0.8 else theme.WARN if confidence >= 0.5 else theme.BAD
+
+
+def grab_rgb(widget: QtWidgets.QWidget) -> np.ndarray:
+    """The widget as it looks now, as an H×W×3 uint8 RGB array (a copy: Qt's buffer is not kept)."""
+    image = widget.grab().toImage().convertToFormat(QtGui.QImage.Format_RGB888)
+    height, width, row = image.height(), image.width(), image.bytesPerLine()
+    rows = np.frombuffer(image.constBits(), np.uint8, height * row).reshape(height, row)
+    return rows[:, :width * 3].reshape(height, width, 3).copy()
 
 
 def screenshot(widget: QtWidgets.QWidget, path: str) -> bool:

@@ -26,6 +26,7 @@ from types import TracebackType
 from typing import Protocol
 
 from edgeloop import EdgeloopError, InputError
+from edgeloop.app.link.child_process import popen_tied
 from edgeloop.app.link.firmware_build import FirmwareImage, build_firmware
 
 TARGETS: tuple[str, ...] = ("host", "qemu")
@@ -119,7 +120,7 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         target: ``"host"`` (the firmware core as a Linux process) or ``"qemu"``
             (the ARM image on qemu-system-arm, mps2-an500).
         models: model specs (see :func:`edgeloop.app.link.firmware_build.resolve_model`),
-            default the test models.
+            default the zoo's models (:func:`edgeloop.app.link.firmware_build.default_models`).
         baud: host board only: pace the link like a UART at this rate (0: unpaced).
         pty: host board only: also serve a pseudo-terminal (``board.pty``).
         tcp_port: host board only: TCP port to listen on (0: a free one).
@@ -151,8 +152,9 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         args.append("--pty")
     if rx_ring is not None:
         args += ["--rx-ring", str(rx_ring)]
-    proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    # Its own session (a terminal's Ctrl-C reaches only us, and we stop it in order), yet tied to our life.
+    proc = popen_tied(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                      text=True, start_new_session=True)
     tail: deque[str] = deque(maxlen=50)
     try:
         fields = _wait_ready(proc, tail, timeout)

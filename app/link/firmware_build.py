@@ -10,7 +10,7 @@ one hash and no compiler run, and a change anywhere rebuilds.
 Example::
 
     from edgeloop.app.link.firmware_build import build_firmware
-    image = build_firmware("host", models=["sine", "mean64"])
+    image = build_firmware("host")            # the zoo's models (see default_models())
     print(image.elf)        # .../build/host-1a2b3c4d-5e6f.../edgeloop.elf
 """
 
@@ -34,8 +34,8 @@ BOARDS: tuple[str, ...] = ("host", "qemu-mps2-an500", "nucleo-h743zi2")
 
 TEST_MODELS_DIR: Path = edgeloop.FIRMWARE_DIR / "tests" / "models"
 ZOO_DIR: Path = edgeloop.PACKAGE_ROOT / "models" / "zoo"
-DEFAULT_MODELS: tuple[str, ...] = ("sine", "mean64", "mean96")
-"""Hand-written test models built in when no model is named."""
+TEST_MODELS: tuple[str, ...] = ("sine", "mean64", "mean96")
+"""The firmware tests' models: the zoo's sine plus two hand-written image tests (mean brightness)."""
 
 _TOOLCHAINS = {
     "host": ("gcc", "build-essential"),
@@ -76,6 +76,13 @@ def available_models() -> list[str]:
     """Names accepted by :func:`resolve_model`: the test models and compiled zoo models."""
     names = {p.stem for p in TEST_MODELS_DIR.glob("*.c") if p.with_suffix(".h").is_file()}
     return sorted(names | set(zoo_models()))
+
+
+def default_models() -> list[str]:
+    """What an image is built with when no model is named: every compiled zoo model, so a board started
+    as the README says runs the models the demo and the docs talk about (the test models only when the
+    zoo has none, e.g. in a checkout without models/zoo)."""
+    return zoo_models() or list(TEST_MODELS)
 
 
 def zoo_models() -> list[str]:
@@ -173,7 +180,7 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
     Args:
         board: one of :data:`BOARDS`.
         models: model specs (see :func:`resolve_model`), in protocol index order;
-            default :data:`DEFAULT_MODELS`.
+            default :func:`default_models` (the zoo).
         extra_cflags: extra compiler flags, e.g. ``["-DEL_RX_CREDIT=4"]``.
         build_root: where build directories go (default ``cache_dir() / "build"``).
         jobs: parallel compiler jobs.
@@ -188,14 +195,7 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
     if not (edgeloop.FIRMWARE_DIR / "ports" / board / "board.mk").is_file():
         raise FirmwareBuildError(f"board {board!r} has no port in {edgeloop.FIRMWARE_DIR / 'ports' / board}")
     check_toolchain(board)
-    sources = tuple(resolve_model(m) for m in (models if models else DEFAULT_MODELS))
-    names = [s.stem for s in sources]
-    if len(set(names)) != len(names):
-        raise FirmwareBuildError(f"two models share a name in {names}: model names must be unique")
-    config_key = _hash([board, *map(str, sources), *extra_cflags])[:8]
-    source_key = _hash([*extra_cflags, *_source_files(sources)])[:12]
-    root = build_root or cache_dir() / "build"
-    build_dir = root / f"{board}-{config_key}-{source_key}"
+    sources, root, config_key, build_dir = _image_place(board, models, extra_cflags, build_root)
     elf = build_dir / "edgeloop.elf"
     binary = build_dir / "edgeloop.bin" if board != "host" else None
     with os_errors_explained(f"use the firmware build folder {root} (set EDGELOOP_CACHE to move it)"):
@@ -209,6 +209,26 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
                 if stale != build_dir:  # an older build of the same configuration
                     shutil.rmtree(stale, ignore_errors=True)
     return FirmwareImage(board, elf, binary, build_dir, sources)
+
+
+def is_built(board: str = "host", models: Sequence[str | os.PathLike[str]] | None = None, *,
+             extra_cflags: Sequence[str] = (), build_root: Path | None = None) -> bool:
+    """True when :func:`build_firmware` would reuse a cached image (no compiler run)."""
+    return (_image_place(board, models, extra_cflags, build_root)[3] / "edgeloop.elf").is_file()
+
+
+def _image_place(board: str, models: Sequence[str | os.PathLike[str]] | None, extra_cflags: Sequence[str],
+                 build_root: Path | None) -> tuple[tuple[Path, ...], Path, str, Path]:
+    """(model sources, build root, configuration key, build directory) of an image: keyed by the board, the
+    models, the flags and a hash of every firmware source."""
+    sources = tuple(resolve_model(m) for m in (models if models else default_models()))
+    names = [s.stem for s in sources]
+    if len(set(names)) != len(names):
+        raise FirmwareBuildError(f"two models share a name in {names}: model names must be unique")
+    config_key = _hash([board, *map(str, sources), *extra_cflags])[:8]
+    source_key = _hash([*extra_cflags, *_source_files(sources)])[:12]
+    root = build_root or cache_dir() / "build"
+    return sources, root, config_key, root / f"{board}-{config_key}-{source_key}"
 
 
 def _run_make(board: str, sources: Sequence[Path], extra_cflags: Sequence[str], build_dir: Path, jobs: int,

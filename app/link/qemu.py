@@ -45,6 +45,7 @@ from types import TracebackType
 
 import edgeloop
 from edgeloop import EdgeloopError, InputError
+from edgeloop.app.link.child_process import popen_tied
 
 QEMU_BINARY = "qemu-system-arm"
 MACHINE = "mps2-an500"
@@ -226,8 +227,7 @@ def start_qemu_board(elf: str | os.PathLike[str], *, host: str = "127.0.0.1", po
     exe = find_qemu(qemu)
     image = _check_elf(elf)
     cmd = _qemu_command(exe, image, f"tcp:{host}:{port},server=on,wait=on", icount_shift, extra_args)
-    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    process = popen_tied(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     lines: list[str] = []
     listening = threading.Event()
     bound: list[tuple[str, int]] = []
@@ -319,8 +319,7 @@ def run_bare_metal(elf: str | os.PathLike[str], timeout: float = 60.0, *,
     image = _check_elf(elf)
     cmd = _qemu_command(exe, image, "stdio", icount_shift, extra_args)
     start = time.monotonic()
-    process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE)
+    process = popen_tied(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     timed_out = False
     try:
         out, err = process.communicate(timeout=timeout)

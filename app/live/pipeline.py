@@ -39,6 +39,7 @@ from edgeloop.app.live.preprocess import ImagePreprocessor, Prepared, Preprocess
 from edgeloop.app.link.session import LinkState, Outcome, Session
 from edgeloop.app.live.sources.base import Capture, Source
 from edgeloop.app.link.transport import LinkLost
+from edgeloop.app.live import timing
 from edgeloop.protocol import Infer, Info, ModelDescriptor, Result, TimingSource
 
 
@@ -69,6 +70,7 @@ class ResultRecord:
     meta: Mapping[str, Any] = field(default_factory=dict)  # ground truth from the source, if any
     output: bytes = b""
     error: str = ""  # why the request failed; empty for a result
+    instr_per_tick: int = 0  # QEMU: emulated instructions per tick (edgeloop.app.live.timing); else 0
 
     @property
     def ok(self) -> bool:
@@ -82,8 +84,15 @@ class ResultRecord:
 
     @property
     def tick_unit(self) -> str:
-        """What a tick counts (CPU cycles, emulated instructions, host ns, SysTick ticks)."""
-        return TimingSource(self.timing_source).tick_unit
+        """What a raw tick is (CPU cycles, host ns, SysTick ticks; a QEMU tick is a SysTick tick)."""
+        return timing.tick_unit(self.timing_source)
+
+    @property
+    def emulated_instructions(self) -> float:
+        """QEMU boards: emulated instructions of the inference (ticks × instr_per_tick); NaN otherwise."""
+        if not self.instr_per_tick or "t_infer" not in self.ticks:
+            return math.nan
+        return timing.emulated_instructions(self.ticks["t_infer"], self.instr_per_tick)
 
     @property
     def t_infer_us(self) -> float:
@@ -450,4 +459,5 @@ class Pipeline:
                             tick_hz=result.tick_hz, ticks=ticks, timings_us=result.timings_us(),
                             timing_source=source, rtt_s=reply.rtt, latency_s=now - prepared.timestamp,
                             host_overhead_s=overhead, attempts=reply.attempts, frame=capture.data,
-                            view=prepared.view, meta=prepared.meta, output=result.output)
+                            view=prepared.view, meta=prepared.meta, output=result.output,
+                            instr_per_tick=timing.instructions_per_tick(info))

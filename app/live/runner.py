@@ -31,7 +31,7 @@ from edgeloop.protocol import STAGES
 
 CSV_COLUMNS = ("capture_index", "t_capture_s", "utc", "seq", "model", "class_index", "label", "confidence",
                "tick_hz", *(f"{s}_ticks" for s in STAGES), *(f"{s}_us" for s in STAGES), "timing_source",
-               "rtt_ms", "latency_ms", "host_overhead_ms", "attempts", "truth", "error", "event")
+               "infer_emulated_instructions", "rtt_ms", "latency_ms", "host_overhead_ms", "attempts", "truth", "error", "event")
 """Fixed leading columns of the results CSV; one `p_<label>` column per class follows.
 
 Rows are results in capture order (failed requests included, with their seq and attempts), and link
@@ -114,7 +114,7 @@ class ResultCsvWriter:
             record.model_name,
             record.class_index, record.label, num(record.confidence, 4), record.tick_hz,
             *(record.ticks.get(s, "") for s in STAGES), *(num(record.timings_us.get(s, math.nan)) for s in STAGES),
-            record.timing_label, num(record.rtt_s * 1e3), num(record.latency_s * 1e3),
+            record.timing_label, num(record.emulated_instructions, 0), num(record.rtt_s * 1e3), num(record.latency_s * 1e3),
             num(record.host_overhead_s * 1e3), record.attempts, record.meta.get("label", ""), record.error, "",
             *decided, *(num(p, 4) for p in probs[: len(self._labels)])])
         self.rows += 1
@@ -129,8 +129,10 @@ def format_line(record: ResultRecord) -> str:
     truth = record.meta.get("label")
     truth_text = f"  (truth {truth})" if truth else ""
     infer = record.timings_us.get("t_infer", math.nan)
+    instructions = record.emulated_instructions
+    work = "" if math.isnan(instructions) else f" = {instructions:.0f} emulated instructions"
     return (f"#{record.capture_index:>6}  seq {record.seq:>5}  {record.label:<14} {conf:>6}  "
-            f"infer {infer:9.1f} µs = {record.ticks.get('t_infer', 0):>10} {record.tick_unit} "
+            f"infer {infer:9.1f} µs = {record.ticks.get('t_infer', 0):>10} {record.tick_unit}{work} "
             f"({record.timing_label})  rtt {record.rtt_s * 1e3:6.2f} ms  latency {record.latency_s * 1e3:6.2f} ms"
             f"{truth_text}")
 

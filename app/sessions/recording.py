@@ -395,6 +395,7 @@ class Recorder:
         self.counts: Counter[str] = Counter()
         self.samples = 0  # images, or IMU samples (rows)
         self.predictions = 0
+        self._image_span = (math.inf, -math.inf)  # first and last recorded image time (s since start)
         self.error: RecordingError | None = None
         self._lock = threading.RLock()
         self._state = "idle"
@@ -473,6 +474,13 @@ class Recorder:
     def elapsed(self) -> float:
         """Seconds since start()."""
         return time.monotonic() - self._t0_mono if self._t0_mono else 0.0
+
+    def data_duration(self) -> float:
+        """Seconds of recorded data: first to last image, or IMU samples / rate (what the session library shows)."""
+        if self.kind == "imu":
+            return self.samples / self._imu_rate if self.samples and self._imu_rate else 0.0
+        first, last = self._image_span
+        return last - first if last >= first else 0.0
 
     # -- adding samples -------------------------------------------------------------------------------
     def _take_label(self, meta: Mapping[str, Any]) -> tuple[str | None, str]:
@@ -585,12 +593,14 @@ class Recorder:
         }
         if prediction is not None:
             entry["prediction"] = prediction_fields(prediction)
+            self.predictions += 1
         if meta:
             entry["source"] = dict(meta)
         manifest = self._files["manifest"]
         if manifest.sync_due():
             self._sync_images()  # PNGs reach the disk before the manifest lines that name them
         manifest.append(json_line(entry))
+        self._image_span = (min(self._image_span[0], entry["t"]), max(self._image_span[1], entry["t"]))
         self.samples += 1
         self.counts[label] += 1
         return 1
@@ -714,7 +724,10 @@ class Recorder:
         info = self.summary()
         info["status"] = status
         if status != "recording":
-            info.update({"ended": _utc_now(), "duration_s": round(self.elapsed(), 3), "samples": self.samples,
+            # duration_s is the recorded data's span, as every reader of the session computes it; open_s is
+            # how long the session was open (pauses included).
+            info.update({"ended": _utc_now(), "duration_s": round(self.data_duration(), 3),
+                         "open_s": round(self.elapsed(), 3), "samples": self.samples,
                          "counts": dict(self.counts), "predictions": self.predictions})
         if self.error is not None:
             info["error"] = str(self.error)

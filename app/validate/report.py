@@ -232,6 +232,10 @@ def render_html(report: dict[str, Any]) -> str:
                 ("µs", *(_num(us[k], 6) for k in ("mean", "min", "max", "std")))]
         parts.append(f"<h2>Device inference time <span class='tag'>{_e(lat['timing'])}</span></h2>"
                      + _table(("", "mean", "min", "max", "std"), rows))
+        if "instructions" in lat:
+            ins = lat["instructions"]
+            parts.append(f"<p>{_num(ins['mean'], 6)} emulated instructions per inference on average "
+                         f"({_e(ins['per_tick'])} per SysTick tick).</p>")
         if "per_macc" in lat:
             pm = lat["per_macc"]
             parts.append(f"<p>{_num(pm['value'], 4)} {_e(pm['unit'])} ({_e(pm['timing'])}, "
@@ -239,7 +243,7 @@ def render_html(report: dict[str, Any]) -> str:
         if lat["timing"] != "measured":
             parts.append("<p class='note'>These are not measured MCU cycles: "
                          + ("a host board times with the host clock." if lat["timing"] == "host clock" else
-                            "QEMU counts emulated instructions, not cycles.") + "</p>")
+                            "QEMU's SysTick ticks count emulated instructions, not cycles.") + "</p>")
         hist = lat.get("histogram")
         if hist:
             parts.append(svg_histogram(hist["edges_us"], hist["counts"], f"t_infer ({lat['timing']})", "µs"))

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from edgeloop import EdgeloopError, MissingFileError, require
+from edgeloop.app.live import timing as timing_units
 from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
@@ -299,14 +300,14 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
     """Mean/min/max/std of device ticks and µs, plus work per MACC in the unit the timing source allows.
 
     Measured ticks (DWT cycles, SysTick) give CPU cycles per MACC (scaled by
-    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC, from the
-    board's measured `instr_per_tick` (INFO, SPEC 1.1); a host board gives host
-    nanoseconds per MACC. The label says which.
+    cpu_hz/tick_hz); QEMU's icount gives emulated instructions per MACC (ticks ×
+    `instr_per_tick`, see edgeloop.app.live.timing; 0 = the board's INFO value is unknown); a
+    host board gives host nanoseconds per MACC. The label says which.
     """
     t = np.asarray(ticks, np.float64)
     timing = TimingSource(timing)
     out: dict[str, Any] = {"samples": int(len(t)), "timing_source": timing.name.lower().replace("_", "-"),
-                           "timing": timing.label, "tick_unit": timing.tick_unit, "tick_hz": int(tick_hz)}
+                           "timing": timing.label, "tick_unit": timing_units.tick_unit(timing), "tick_hz": int(tick_hz)}
     if not len(t) or not tick_hz:
         return out
     us = t * 1e6 / tick_hz
@@ -319,10 +320,10 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
             out["per_macc"] = {"value": float(t.mean() * cpu_hz / tick_hz / macc), "unit": "cycles/MACC",
                                "timing": timing.label}
         elif timing == TimingSource.QEMU_ICOUNT:
-            # A 1.1 board measured what a tick counts; a 1.0 board did not say, and its images ran under
-            # `-icount shift=0`, where each instruction advances virtual time by 1 ns.
-            per_tick = instr_per_tick or 1e9 / tick_hz
-            out["per_macc"] = {"value": float(t.mean() * per_tick / macc),
+            per_tick = timing_units.instructions_per_tick_for(timing, instr_per_tick)
+            out["instructions"] = {"mean": timing_units.emulated_instructions(float(t.mean()), per_tick),
+                                   "per_tick": per_tick}
+            out["per_macc"] = {"value": float(timing_units.emulated_instructions(t.mean(), per_tick) / macc),
                                "unit": "emulated instructions/MACC", "timing": timing.label}
         else:
             out["per_macc"] = {"value": float(us.mean() * 1e3 / macc), "unit": "host ns/MACC",
@@ -332,13 +333,14 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
 
 def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarray, labels: Sequence[str],
                     output: TensorDesc, ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                    cpu_hz: int = 0, instr_per_tick: int = 0, targets: np.ndarray | None = None,
-                    groups: np.ndarray | None = None, rule: DecisionRule | None = None) -> dict[str, Any]:
+                    cpu_hz: int = 0, targets: np.ndarray | None = None, groups: np.ndarray | None = None,
+                    rule: DecisionRule | None = None, instr_per_tick: int = 0) -> dict[str, Any]:
     """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run).
 
     With `groups` (the recording of each input, in stream order), the classification figures add
     `decisions`: per-recording and decided accuracy under `rule` (the model's decision rule), computed by
-    the same code as the training report (edgeloop.models.train.scoring).
+    the same code as the training report (edgeloop.models.train.scoring). `instr_per_tick`: a QEMU
+    board's INFO value (edgeloop.app.live.timing), for its emulated instruction counts.
     """
     n = len(board_out)
     figures: dict[str, Any] = {"samples": n}
@@ -540,8 +542,8 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                               tick_hz, timing, "partial" if error else "complete", error, warnings, seconds)
     result.metrics = compute_metrics(data.truth, board_out, reference, list(model.labels), model.output,
                                      tick_arrays["t_infer"], tick_hz, timing, macc=model.macc, cpu_hz=info.cpu_hz,
-                                     instr_per_tick=info.instr_per_tick, targets=data.targets, groups=data.groups,
-                                     rule=rule_for_model(model.hash))
+                                     targets=data.targets, groups=data.groups, rule=rule_for_model(model.hash),
+                                     instr_per_tick=timing_units.instructions_per_tick(info))
     return result
 
 

@@ -5,6 +5,10 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The window remembers its board, source, model and geometry; tests must not read or change the user's.
+os.environ["EDGELOOP_SETTINGS"] = os.path.join(
+    os.environ.get("PYTEST_SETTINGS_DIR") or __import__("tempfile").mkdtemp(prefix="edgeloop-settings-"),
+    "edgeloop.ini")
 
 import dataclasses
 import hashlib
@@ -230,8 +234,12 @@ def host_board_factory():
 
 @pytest.fixture
 def host_board(host_board_factory) -> Iterator[object]:
-    """A running host virtual board with the bundled models, stopped after the test."""
-    board = host_board_factory(target="host")
+    """A running host virtual board with the firmware test models (sine, mean64, mean96), stopped after the test.
+
+    Named explicitly: a board started without models runs the zoo's (firmware_build.default_models)."""
+    from edgeloop.app.link.firmware_build import TEST_MODELS
+
+    board = host_board_factory(target="host", models=list(TEST_MODELS))
     try:
         yield board
     finally:
@@ -253,3 +261,25 @@ def kit() -> SimpleNamespace:
     """The helpers above, for test modules (conftest modules cannot be imported under importlib mode)."""
     return SimpleNamespace(ScriptedPort=ScriptedPort, image_model=image_model, imu_model=imu_model,
                            opener_for=opener_for, wait_for=wait_for, fake_classify=fake_classify, LABELS=LABELS)
+
+
+@pytest.fixture
+def open_window(qtbot, tmp_path):
+    """Open and start a main window on a controller, with sessions and reports under tmp_path."""
+    from edgeloop.app.gui.main_window import QtMainWindow
+
+    def open_(controller):
+        window = QtMainWindow(controller, history=100, sessions_dir=tmp_path / "sessions",
+                              reports_dir=tmp_path / "validation")
+        qtbot.addWidget(window)
+        window.show()
+        window.start()
+        return window
+
+    return open_
+
+
+@pytest.fixture(autouse=True)
+def _own_settings(tmp_path_factory, monkeypatch) -> None:
+    """Each test's windows remember into a settings file of their own: no test sees another's last model."""
+    monkeypatch.setenv("EDGELOOP_SETTINGS", str(tmp_path_factory.mktemp("settings") / "edgeloop.ini"))

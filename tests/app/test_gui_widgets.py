@@ -15,7 +15,7 @@ from edgeloop.app.gui.widgets import (
     QtProbabilityBars,
     QtTimingPlots,
     _Ring,
-    _stable_range,
+    stable_range,
     repaint_now,
 )
 from edgeloop.app.gui.video_view import QtVideoView
@@ -143,7 +143,7 @@ def test_timing_plots_label_their_source(qtbot, source, label, forbidden) -> Non
     plots = QtTimingPlots()
     qtbot.addWidget(plots)
     plots.set_timing_source(source)
-    titles = plots.p_us.titleLabel.text + plots.p_ticks.titleLabel.text
+    titles = plots.p_us.titleLabel.text + plots.p_count.titleLabel.text
     assert label in titles and forbidden not in titles.lower()
 
 
@@ -225,14 +225,14 @@ def test_ring_keeps_the_newest_points_in_order_without_copies() -> None:
 
 
 def test_stable_range_holds_the_data_and_moves_only_when_it_must() -> None:
-    first = _stable_range(None, 3.0, 9.0)
+    first = stable_range(None, 3.0, 9.0)
     assert first[0] <= 3.0 and first[1] >= 9.0 and first[0] >= 0.0  # positive data keep a zero floor
-    assert _stable_range(first, 4.0, 8.5) == first  # data still inside and filling it: no axis redraw
-    grown = _stable_range(first, 3.0, 40.0)
+    assert stable_range(first, 4.0, 8.5) == first  # data still inside and filling it: no axis redraw
+    grown = stable_range(first, 3.0, 40.0)
     assert grown[1] >= 40.0
-    assert _stable_range(grown, 3.0, 4.0) != grown  # data shrank to a sliver of the range: refit
-    assert _stable_range(None, 0.0, 0.0) == pytest.approx((0.0, 1.2))  # all zeros still get a usable axis
-    assert _stable_range(None, -5.0, 0.0)[0] <= -5.0
+    assert stable_range(grown, 3.0, 4.0) != grown  # data shrank to a sliver of the range: refit
+    assert stable_range(None, 0.0, 0.0) == pytest.approx((0.0, 1.2))  # all zeros still get a usable axis
+    assert stable_range(None, -5.0, 0.0)[0] <= -5.0
 
 
 def test_timing_plots_redraw_only_plots_with_new_points(qtbot) -> None:

@@ -95,9 +95,21 @@ def test_window_reports_a_port_that_is_not_a_board(qtbot) -> None:
     controller.session.hello_timeout = 0.5
     window = _window(qtbot, controller)
     try:
-        qtbot.waitUntil(lambda: "does not speak the edgeloop protocol" in window.status.text(), timeout=10000)
+        def shown() -> list:
+            return [row for row in window.messages.rows if "does not speak the edgeloop protocol" in row.label.text()]
+
+        qtbot.waitUntil(lambda: bool(shown()), timeout=10000)
         assert window.banner.label.text() == "no board"
         assert "failed" in window.device.state_label.text()
+        # The error is on screen, in red, until dismissed; the console keeps it.
+        row = shown()[0]
+        assert row.error and row.isVisible() and window.messages.isVisible()
+        assert any("does not speak" in line for line in window.console.lines())
+        qtbot.wait(200)
+        assert shown(), "an error stays until the user dismisses it"
+        for row in shown():
+            row.dismissed.emit(row)
+        assert not shown()
     finally:
         window.close()
 
@@ -119,6 +131,8 @@ def test_window_with_host_virtual_board(qtbot, host_board_factory, tmp_path) -> 
             assert controller.session.state is LinkState.CONNECTED
             qtbot.wait(600)  # let the plots and the link figures refresh
             assert len(window.plots.data["fps"].v) >= 1 and window.plots.data["fps"].v[-1] > 0
+            window.resize(1280, 720)  # the offscreen platform's screen is 800×800, and the window fits its screen
+            qtbot.wait(100)
             path = window.save_screenshot(tmp_path / "window.png")
             image = QtGui.QImage(str(path))
             assert image.width() >= 800 and image.height() >= 600

@@ -15,6 +15,7 @@ import edgeloop
 from edgeloop.app.link.firmware_build import TEST_MODELS_DIR
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
+from edgeloop.app.sessions.library import load_session
 from edgeloop.app.sessions.recording import LabelSet, Recorder
 from edgeloop.app.live.sources import open_source
 
@@ -26,15 +27,6 @@ SINE_TFLITE = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "sine" / "sine.tflite"
 """The zoo's sine model, which the boards run compiled: validation must match it exactly."""
 
 
-def _window(qtbot, controller: QtLinkController, tmp_path: Path) -> QtMainWindow:
-    window = QtMainWindow(controller, history=100, sessions_dir=tmp_path / "sessions",
-                          reports_dir=tmp_path / "validation")
-    qtbot.addWidget(window)
-    window.show()
-    window.start()
-    return window
-
-
 def _focus(qtbot, window: QtMainWindow) -> None:
     window.activateWindow()
     qtbot.waitUntil(window.isActiveWindow, timeout=3000)  # keys 1–9 are window shortcuts: they need focus
@@ -44,11 +36,14 @@ def _manifest(path: Path) -> list[dict]:
     return [json.loads(line) for line in (path / "manifest.jsonl").read_text().splitlines()]
 
 
-def test_record_dock_records_the_live_stream_and_hotkeys_pick_labels(qtbot, kit, tmp_path: Path) -> None:
+SPEC = "synthetic:bottles?fps=30&drain=4"
+
+
+def test_record_dock_records_the_live_stream_and_hotkeys_pick_labels(qtbot, open_window, kit, tmp_path: Path) -> None:
     port = kit.ScriptedPort()
-    controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30&drain=4"),
-                                  opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    controller = QtLinkController("scripted://", lambda: open_source(SPEC), opener=kit.opener_for(port),
+                                  source_spec=SPEC)
+    window = open_window(controller)
     dock, panel = window.record_dock, window.record_dock.panel
     try:
         assert dock.isHidden() and window.sessions_dock.isHidden()  # a clean window until asked
@@ -94,6 +89,9 @@ def test_record_dock_records_the_live_stream_and_hotkeys_pick_labels(qtbot, kit,
     assert meta["board"]["board"] == "scripted" and meta["board"]["timing"] == "host clock"
     assert meta["model"]["name"] == "brightness" and meta["labels"] == list(kit.LABELS)
     assert window.sessions_dock.browser.table.rowCount() == 1  # the browser picked up the new session
+    # Every sample carries its prediction, the source can be reopened, the duration is the panel's.
+    assert meta["predictions"] == len(lines) and meta["source"]["spec"] == SPEC
+    assert meta["duration_s"] == load_session(out).summary()["duration_s"] <= meta["open_s"]
 
 
 def _record_session(path: Path, frames: int = 8) -> None:
@@ -105,12 +103,12 @@ def _record_session(path: Path, frames: int = 8) -> None:
         rec.close()
 
 
-def test_sessions_dock_replays_a_session_as_the_live_source(qtbot, kit, tmp_path: Path) -> None:
+def test_sessions_dock_replays_a_session_as_the_live_source(qtbot, open_window, kit, tmp_path: Path) -> None:
     _record_session(tmp_path / "sessions" / "replay-me")
     port = kit.ScriptedPort()
     controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
                                   opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     sessions = window.sessions_dock
     try:
         qtbot.waitUntil(lambda: window.display.displayed >= 2, timeout=20000)
@@ -133,11 +131,11 @@ def test_sessions_dock_replays_a_session_as_the_live_source(qtbot, kit, tmp_path
         window.close()
 
 
-def test_a_source_that_does_not_fit_the_model_keeps_the_previous_one(qtbot, kit, tmp_path: Path) -> None:
+def test_a_source_that_does_not_fit_the_model_keeps_the_previous_one(qtbot, open_window, kit, tmp_path: Path) -> None:
     port = kit.ScriptedPort()
     controller = QtLinkController("scripted://", lambda: open_source("synthetic:bottles?fps=30"),
                                   opener=kit.opener_for(port))
-    window = _window(qtbot, controller, tmp_path)
+    window = open_window(controller)
     try:
         qtbot.waitUntil(lambda: window.display.displayed >= 2, timeout=20000)
         with qtbot.waitSignal(controller.failed, timeout=10000) as failed:
@@ -159,13 +157,13 @@ def sine_data(tmp_path: Path) -> Path:
 
 
 @pytest.mark.slow
-def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_board_factory, sine_data: Path,
+def test_validate_action_writes_a_report_against_the_host_board(qtbot, open_window, host_board_factory, sine_data: Path,
                                                                 tmp_path: Path) -> None:
     assert SINE_TFLITE.is_file(), f"{SINE_TFLITE} is missing: the zoo's sine model is part of the repository"
     board = host_board_factory(target="host", models=[TEST_MODELS_DIR / "mean64.c", "sine"])
     try:
         controller = QtLinkController(board.url, lambda: open_source("synthetic:bottles?fps=20"), model="mean64")
-        window = _window(qtbot, controller, tmp_path)
+        window = open_window(controller)
         try:
             qtbot.waitUntil(lambda: window.display.displayed >= 3, timeout=30000)
             assert window.validate_action.isEnabled()
@@ -185,7 +183,7 @@ def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_boar
                 assert dialog.isHidden() and dialog.running
             html = Path(done.args[0])
             assert html == tmp_path / "report" / "report.html" and html.is_file()
-            assert str(html) in window.statusBar().currentMessage()
+            assert any(str(html) in text for text in window.messages.texts())  # shown where it is seen
             assert dialog.bar.value() == 40 and dialog.open_button.isEnabled()
             assert "host clock" in dialog.summary.text()
             report = json.loads((tmp_path / "report" / "report.json").read_text())
@@ -206,11 +204,11 @@ def test_validate_action_writes_a_report_against_the_host_board(qtbot, host_boar
 
 @pytest.mark.qemu
 @pytest.mark.slow
-def test_window_against_the_qemu_board_labels_timings_emulated(qtbot, host_board_factory, tmp_path: Path) -> None:
+def test_window_against_the_qemu_board_labels_timings_emulated(qtbot, open_window, host_board_factory, tmp_path: Path) -> None:
     board = host_board_factory(target="qemu", models=[TEST_MODELS_DIR / "mean64.c"], timeout=120)
     try:
         controller = QtLinkController(board.url, lambda: open_source("synthetic:bottles?fps=10"))
-        window = _window(qtbot, controller, tmp_path)
+        window = open_window(controller)
         try:
             qtbot.waitUntil(lambda: window.display.displayed >= 3, timeout=90000)
             record = window.last_record

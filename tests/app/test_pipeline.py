@@ -158,3 +158,14 @@ def test_an_unwritable_results_log_is_a_one_line_user_error(kit, tmp_path) -> No
         with pytest.raises(ResourceError, match="a-file"):
             run_headless(pipe, log_path=blocker / "results.csv")
         pipe.stop()
+
+
+def test_imu_end_to_end_latency_is_never_negative(kit) -> None:
+    """A chunk's last sample is taken when the chunk arrives, not (N-1)/rate later (issue 15, item 6)."""
+    port = kit.ScriptedPort((kit.imu_model(window=20, hop=10, rate=50),))
+    with _session(kit, port) as session:
+        pipe = Pipeline(open_source("synthetic:imu"), session)
+        records = list(pipe.records(limit=8, timeout=30))
+        pipe.stop()
+    assert len(records) == 8
+    assert min(r.latency_s for r in records) >= 0, [round(r.latency_s * 1e3, 1) for r in records]

@@ -12,6 +12,7 @@ import serial
 
 import edgeloop
 from edgeloop.app.link.boards import VirtualBoard, start_board
+from edgeloop.app.link.firmware_build import TEST_MODELS as FIRMWARE_TEST_MODELS
 from edgeloop.protocol import DecodeError, Decoder, Log, Message, Ping, Stats, StatsReply, encode_message
 
 TEST_MODELS = edgeloop.FIRMWARE_DIR / "tests" / "models"
@@ -91,7 +92,7 @@ def board(request: pytest.FixtureRequest) -> Iterator[VirtualBoard]:
     if request.param == "qemu":
         if shutil.which("qemu-system-arm") is None:
             pytest.fail("qemu-system-arm is not installed: `sudo apt-get install qemu-system-arm` (make test does)")
-    with start_board(request.param, timeout=60) as b:
+    with start_board(request.param, models=FIRMWARE_TEST_MODELS, timeout=60) as b:
         yield b
 
 

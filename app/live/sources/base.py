@@ -137,9 +137,16 @@ class Source(ABC):
 
     def _imu(self, samples: np.ndarray, rate_hz: float, timestamp: float | None = None,
              meta: Mapping[str, Any] | None = None, channels: tuple[str, ...] = IMU_CHANNELS) -> ImuSamples:
-        """Wrap an N×C array (C = len(channels), the six IMU channels by default) as the next `ImuSamples`."""
+        """Wrap an N×C array (C = len(channels), the six IMU channels by default) as the next `ImuSamples`.
+
+        Without a `timestamp` the chunk is taken to end now: its first sample
+        was taken (N-1)/rate earlier. Stamping the first sample "now" would put
+        the last one in the future and make end-to-end latencies negative.
+        """
         samples = np.asarray(samples, dtype=np.float32).reshape(-1, len(channels))
-        return ImuSamples(samples, time.monotonic() if timestamp is None else timestamp, self._next_index(),
+        if timestamp is None:
+            timestamp = time.monotonic() - ((len(samples) - 1) / rate_hz if rate_hz > 0 else 0.0)
+        return ImuSamples(samples, timestamp, self._next_index(),
                           MappingProxyType(dict(meta or {})), rate_hz=float(rate_hz), channels=tuple(channels))
 
     # -- public API -----------------------------------------------------------------------
