@@ -147,3 +147,21 @@ def test_run_names_a_missing_model_folder(tmp_path, capsys):
     code, out = _cli(capsys, "run", "--port", "socket://127.0.0.1:9", "--source", "synthetic:bottles",
                      "--model-dir", str(tmp_path / "nowhere"), "--frames", "1")
     assert code != 0 and "model folder" in out and "nowhere" in out
+
+
+def test_image_calibration_follows_the_colour_order(tmp_path):
+    """Calibrating a BGR model from an image folder quantizes (and scores float vs int8) on BGR pixels, as run
+    sends them, not on the RGB order image sets load in."""
+    import cv2
+
+    from edgeloop.models.importers.calibration import load_calibration
+
+    rng = np.random.default_rng(5)
+    for label in ("a", "b"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            cv2.imwrite(str(tmp_path / label / f"{i}.png"), rng.integers(0, 256, (12, 12, 3), dtype=np.uint8))
+    rgb = load_calibration(tmp_path, (12, 12, 3), pixel_range=(-1.0, 1.0))
+    bgr = load_calibration(tmp_path, (12, 12, 3), pixel_range=(-1.0, 1.0), color_order="bgr")
+    assert np.array_equal(bgr.x, rgb.x[..., ::-1]) and not np.array_equal(bgr.x, rgb.x)
+    assert list(bgr.y) == list(rgb.y)
