@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,3 +166,22 @@ def test_image_calibration_follows_the_colour_order(tmp_path):
     bgr = load_calibration(tmp_path, (12, 12, 3), pixel_range=(-1.0, 1.0), color_order="bgr")
     assert np.array_equal(bgr.x, rgb.x[..., ::-1]) and not np.array_equal(bgr.x, rgb.x)
     assert list(bgr.y) == list(rgb.y)
+
+
+def test_validate_reads_images_as_run_feeds_them(bgr_model, descriptor, tmp_path):
+    """validate's image data go through the same preprocessor: BGR in [-1, 1] from the file beside --tflite, or
+    from the float source's own settings."""
+    import cv2
+
+    from edgeloop.app.validate.validator import load_validation_data
+
+    build, tflite, images, _ = bgr_model
+    (tmp_path / "a").mkdir()
+    for i, rgb in enumerate(images[:3]):
+        cv2.imwrite(str(tmp_path / "a" / f"{i}.png"), np.ascontiguousarray(rgb[..., ::-1]))
+    want = {f"{i}.png": _hand_quantized(rgb, tflite, -1.0, 1.0, bgr=True).tobytes() for i, rgb in enumerate(images[:3])}
+    given = {"color_order": "bgr", "pixel_range": [-1.0, 1.0], "layout": "NHWC"}
+    for data in (load_validation_data(tmp_path, descriptor, model_dirs=[build]),
+                 load_validation_data(tmp_path, descriptor, preprocess=given)):
+        got = {Path(name).name: x for name, x in zip(data.names, data.inputs)}
+        assert got == want, sorted(data.names)
