@@ -36,8 +36,9 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -238,13 +239,21 @@ def rule_from_meta(meta: Mapping[str, Any] | Any) -> DecisionRule:
     return DecisionRule.from_json(obj or None, "meta.json decision")
 
 
-def rule_for_model(sha256: bytes | str) -> DecisionRule:
-    """The decision rule in the meta.json of the bundled model whose .tflite has this SHA-256 (a descriptor's
-    `hash`), the identity rule when no bundled model matches: how run/validate find a board model's rule."""
-    from edgeloop.models.quantize import find_model_by_hash, read_meta
+def rule_for_model(sha256: bytes | str, folders: Sequence[Path] | None = None) -> DecisionRule:
+    """The decision rule in the meta.json of the model whose .tflite has this SHA-256 (a descriptor's `hash`) in
+    `folders` (default: the bundled zoo), the identity rule when none matches: how run/validate find a board
+    model's rule."""
+    from edgeloop.models.quantize import find_model_by_hash, meta_paths
 
-    path = find_model_by_hash(sha256)
-    return rule_from_meta(read_meta(path)) if path is not None else DecisionRule()
+    path = find_model_by_hash(sha256, folders)
+    if path is None or not meta_paths(path)[0].exists():
+        return DecisionRule()
+    # Only the decision is read: an imported model's meta.json may lack what read_meta insists on (labels).
+    meta_json = meta_paths(path)[0]
+    try:
+        return rule_from_meta(json.loads(meta_json.read_text(encoding="utf-8")))
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{meta_json} is not valid JSON ({exc}); re-export the model") from None
 
 
 def class_name(labels: list[str] | tuple[str, ...], cls: int) -> str:

@@ -20,7 +20,8 @@ def add_import_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--labels", metavar="A,B,..|FILE",
                    help="class labels, comma-separated or a file (one per line or a JSON list)")
     g.add_argument("--pixel-range", choices=sorted(PIXEL_RANGES), default="0,1",
-                   help="real range of image pixels 0..255 the model was trained on (default 0,1)")
+                   help="real range of image pixels 0..255 the model was trained on (default 0,1; write a "
+                        "negative one as --pixel-range=-1,1); run and the GUI read it from NAME.preprocess.json")
     g.add_argument("--color-order", choices=COLOR_ORDERS, default="rgb",
                    help="channel order the model was trained on (default rgb)")
 

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from edgeloop.app.commands._live import add_stream_options, resolve_port
+from edgeloop.app.live.input_spec import search_folders
 from edgeloop.app.live.pipeline import Pipeline
 from edgeloop.app.live.source_choice import model_for_source
 from edgeloop.app.live.timing import describe_ticks
@@ -29,6 +30,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_stream_options(p, source_default=None)
     p.add_argument("--log", type=Path, metavar="CSV", help="write every result to this CSV file")
     p.add_argument("--quiet", action="store_true", help="no line per result, only the summary")
+    p.add_argument("--model-dir", type=Path, action="append", default=[], metavar="DIR",
+                   help="folder of your compiled models (repeatable): the board model's NAME.preprocess.json "
+                        "(colour order, pixel range) and meta.json decision rule are looked up there by its "
+                        "SHA-256, as in the bundled zoo and the folders of EDGELOOP_MODEL_PATH")
     p.add_argument("--decision", metavar="RULE",
                    help="decision rule for the CSV's decided class (e.g. mean:4,threshold=0.6; default: the rule "
                         "in the model's meta.json when the board's model is a bundled one, else none)")
@@ -37,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Connect, stream, summarize; exit code 0, or 1 when no result came back."""
+    folders = search_folders(args.model_dir)  # a wrong --model-dir fails before anything opens
     url = resolve_port(args.port)
     source = open_source(args.source)
     try:
@@ -48,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
             model = args.model
             if model is None:  # the active model, unless the source cannot feed it and another model can
                 model = model_for_source(info.models, info.active_model, source.kind)
-            pipeline = Pipeline(source, session, model=model, roi=args.roi)
+            pipeline = Pipeline(source, session, model=model, roi=args.roi, model_dirs=args.model_dir)
             print(f"model {pipeline.model.name}, source {source.name}")
-            rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash)
+            rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash, folders)
             summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,
                                    quiet=args.quiet, rule=rule)
     finally:

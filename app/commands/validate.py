@@ -116,7 +116,9 @@ def run(args: argparse.Namespace) -> int:
         index = resolve_model_index(info, args.model)
         model = info.models[index]
         with _board_layout_data(args.data, imported) as data_path:
-            data = load_validation_data(data_path, model, split=args.split, limit=args.limit)
+            data = load_validation_data(data_path, model, split=args.split, limit=args.limit,
+                                        model_dirs=[args.tflite.parent],
+                                        preprocess=imported.preprocess() if imported is not None else None)
         bar = tqdm(total=len(data), unit="sample", desc=f"validating {model.name}", disable=args.no_progress,
                    file=sys.stderr)
 

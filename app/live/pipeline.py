@@ -28,8 +28,9 @@ import math
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -159,13 +160,15 @@ class Pipeline:
 
     def __init__(self, source: Source, session: Session, *, model: int | str | None = None,
                  roi: Roi | None = None, stop_on_link_failure: bool = True,
-                 on_record: Callable[[ResultRecord], None] | None = None) -> None:
+                 on_record: Callable[[ResultRecord], None] | None = None,
+                 model_dirs: Sequence[Path] = ()) -> None:
         if session.info is None:
             raise RuntimeError("connect the session before building a pipeline (Session.connect())")
         self.source = source
         self.session = session
         self.stop_on_link_failure = stop_on_link_failure
         self.on_record = on_record
+        self.model_dirs = tuple(model_dirs)  # where a model's preprocess.json is looked up, besides the zoo
         self.stats = PipelineStats()
         self._roi = roi or Roi()
         self._stop = threading.Event()
@@ -195,7 +198,7 @@ class Pipeline:
     def _build_preprocessor(self, index: int) -> Preprocessor:
         assert self.session.info is not None
         model = self.session.info.models[index]
-        pre = make_preprocessor(model, roi=self._roi)
+        pre = make_preprocessor(model, roi=self._roi, model_dirs=self.model_dirs)
         if pre.kind not in ("any", self.source.kind):
             raise InputError(f"model {model.name!r} takes {pre.kind} input but source {self.source.name!r} gives "
                              f"{self.source.kind}: pick a matching model (--model) or source (--source)")

@@ -1,7 +1,8 @@
 """Turn captures into the exact input tensor a board's model expects, driven by its descriptor (INFO).
 
 - Images (`input_kind` image, or a rank-4 tensor): optional ROI crop, area
-  resize to H×W, RGB → gray when C is 1, then quantization to the input
+  resize to H×W, RGB → gray when C is 1 (or the model says gray), RGB → BGR
+  when the model's preprocess.json says bgr (input_spec), then quantization to the input
   tensor's dtype, scale and zero point through a 256-entry lookup table.
 - IMU (`imu-window` / `imu-features`): samples are resampled to the model's
   `sample_rate_hz` when the source runs at another rate, cut into windows of
@@ -18,13 +19,15 @@ Example::
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from edgeloop import EdgeloopError, InputError, require
+from edgeloop.app.live.input_spec import ImageInputSpec, image_input_spec, parse_image_spec
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.models import quantization
 from edgeloop.models.features import FeatureNorm
@@ -158,7 +161,8 @@ class ImagePreprocessor:
     kind = "image"  # the source kind it accepts
 
     def __init__(self, model: ModelDescriptor, roi: Roi | None = None,
-                 pixel_range_override: tuple[float, float] | None = None) -> None:
+                 pixel_range_override: tuple[float, float] | None = None, *,
+                 spec: ImageInputSpec | None = None) -> None:
         dims = model.input.dims
         if len(dims) != 4 or dims[0] != 1 or dims[3] not in (1, 3):
             raise PreprocessError(f"model {model.name!r} input shape {list(dims)} is not an image "
@@ -169,7 +173,10 @@ class ImagePreprocessor:
         self.model = model
         self.height, self.width, self.channels = dims[1], dims[2], dims[3]
         self.roi = roi or Roi()
-        lo, hi = pixel_range_override or pixel_range(model.input)
+        # The model's preprocess.json (spec) wins over the range guessed from the quantization.
+        spec = spec or ImageInputSpec()
+        self.color_order = spec.color_order
+        lo, hi = pixel_range_override or spec.pixel_range or pixel_range(model.input)
         self.pixel_range = (lo, hi)
         # Every pixel value quantizes the same way: one table lookup per pixel instead of float math.
         self._lut = quantize(lo + np.arange(256) * ((hi - lo) / 255.0), model.input)
@@ -188,9 +195,9 @@ class ImagePreprocessor:
         if image.shape[2] == 4:
             image = image[:, :, :3]
         cv2 = require("cv2", needed_for="image input")
-        if self.channels == 1 and image.shape[2] == 3:
-            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
-        elif self.channels == 3 and image.shape[2] == 1:
+        if (self.channels == 1 or self.color_order == "gray") and image.shape[2] == 3:
+            image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)[:, :, None]
+        if self.channels == 3 and image.shape[2] == 1:
             image = np.repeat(image, 3, axis=2)
         if image.shape[:2] != (self.height, self.width):
             shrinking = image.shape[0] >= self.height and image.shape[1] >= self.width
@@ -201,7 +208,9 @@ class ImagePreprocessor:
         return image
 
     def encode(self, view: np.ndarray) -> bytes:
-        """Quantized input tensor bytes of a model view."""
+        """Quantized input tensor bytes of a model view (an RGB view goes in BGR order to a BGR model)."""
+        if self.color_order == "bgr" and view.shape[-1] == 3:
+            view = view[..., ::-1]  # the view stays RGB for display; only the tensor is reordered
         return self._lut[view].tobytes()
 
     def process(self, capture: Capture) -> list[Prepared]:
@@ -378,12 +387,20 @@ class TensorPreprocessor:
 Preprocessor = ImagePreprocessor | ImuPreprocessor | TensorPreprocessor
 
 
-def make_preprocessor(model: ModelDescriptor, *, roi: Roi | None = None) -> Preprocessor:
-    """The preprocessor that `model.input_kind` calls for."""
+def make_preprocessor(model: ModelDescriptor, *, roi: Roi | None = None, model_dirs: Iterable[Path | str] = (),
+                      preprocess: Mapping[str, Any] | None = None) -> Preprocessor:
+    """The preprocessor that `model.input_kind` calls for.
+
+    An image model's colour order and pixel range come from its NAME.preprocess.json (edgeloop.app.live.
+    input_spec): `preprocess` when the caller has it, else the file found by the descriptor's SHA-256 in
+    `model_dirs`, EDGELOOP_MODEL_PATH and the zoo. Without one: RGB and the range the quantization implies.
+    """
     kind = InputKind(model.input_kind)
     if kind == InputKind.IMAGE or (kind == InputKind.TENSOR and len(model.input.dims) == 4
                                    and model.input.dims[3] in (1, 3)):
-        return ImagePreprocessor(model, roi)
+        spec = (parse_image_spec(preprocess, "the model's preprocess settings") if preprocess is not None
+                else image_input_spec(model.hash, model_dirs))
+        return ImagePreprocessor(model, roi, spec=spec)
     if int(kind) in (*WINDOW_KINDS, *FEATURE_KINDS):
         return ImuPreprocessor(model)
     return TensorPreprocessor(model)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -88,11 +88,12 @@ def _read_rgb(path: Path) -> np.ndarray:
     return image
 
 
-def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: int | None) -> ValidationData:
+def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: int | None,
+                model_dirs: Sequence[Path], preprocess: Mapping[str, Any] | None) -> ValidationData:
     from edgeloop.app.sessions.library import is_session, load_session
     from edgeloop.models.data.imagesets import scan_image_set
 
-    pre = make_preprocessor(model)
+    pre = make_preprocessor(model, model_dirs=model_dirs, preprocess=preprocess)
     if not isinstance(pre, ImagePreprocessor):
         raise ValidationError(f"{root} holds images, but model {model.name!r} takes "
                               f"{InputKind(model.input_kind).name.lower()} input of shape {list(model.input.dims)}")
@@ -187,13 +188,16 @@ def _tensor_data(path: Path, model: ModelDescriptor, limit: int | None) -> Valid
 
 
 def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str | None = None,
-                         limit: int | None = None) -> ValidationData:
+                         limit: int | None = None, model_dirs: Sequence[Path] = (),
+                         preprocess: Mapping[str, Any] | None = None) -> ValidationData:
     """Read a data set into the model's input bytes, as the board's descriptor says.
 
     `path` is an image set or image session folder (folder-per-class PNGs,
     manifest.jsonl), IMU CSV files or folders of them (IMU sessions
     included), or an .npz with `x` and optional `y` for tensor models.
-    `split` keeps only samples of that split (image sets); `limit` caps the count.
+    `split` keeps only samples of that split (image sets); `limit` caps the count. Images are fed
+    as `edgeloop run` feeds them: colour order and pixel range from `preprocess` (a preprocess.json's
+    contents) or the model's preprocess.json found in `model_dirs` or the zoo (make_preprocessor).
     """
     path = Path(path)
     if not path.exists():
@@ -206,7 +210,7 @@ def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str
 
         return _imu_data(find_imu_csvs([path]), model, limit)
     if path.is_dir():
-        return _image_data(path, model, split, limit)
+        return _image_data(path, model, split, limit, model_dirs, preprocess)
     raise ValidationError(f"cannot tell how to feed {path} to model {model.name!r} "
                           f"({kind.name.lower()} input {list(model.input.dims)}): give an image folder, "
                           "IMU CSV recordings, or an .npz with x (and y)")

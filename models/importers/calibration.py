@@ -39,11 +39,13 @@ class CalibrationSet:
 
 
 def load_calibration(path: Path, input_shape: tuple[int, ...], *, layout: str = "NHWC",
-                     pixel_range: tuple[float, float] = (0.0, 1.0), seed: int = 0) -> CalibrationSet:
+                     pixel_range: tuple[float, float] = (0.0, 1.0), color_order: str = "rgb",
+                     seed: int = 0) -> CalibrationSet:
     """Read calibration data for a model whose input (without batch) is `input_shape`.
 
     `layout` says where an image's channel axis is ("NHWC" or "NCHW");
-    `pixel_range` is the real range pixel values 0..255 map to.
+    `pixel_range` is the real range pixel values 0..255 map to, and `color_order` ("rgb" or "bgr")
+    the channel order of a colour image, as the live path feeds the model (edgeloop.app.live.input_spec).
     Raises CalibrationError for data of the wrong shape; warns (in
     `.warnings`) when there are fewer than MIN_SAMPLES samples.
     """
@@ -56,7 +58,7 @@ def load_calibration(path: Path, input_shape: tuple[int, ...], *, layout: str = 
     elif path.is_dir() and _holds_csv(path) or path.suffix == ".csv":
         calib = _from_imu(path, shape)
     elif path.is_dir():
-        calib = _from_images(path, shape, layout, pixel_range, seed)
+        calib = _from_images(path, shape, layout, pixel_range, color_order, seed)
     else:
         raise CalibrationError(f"cannot read calibration data from {path}: give an .npz with 'x' (and 'y'), "
                                "a folder-per-class image set or session, or IMU CSV recordings")
@@ -107,7 +109,7 @@ def _from_npz(path: Path, shape: tuple[int, ...]) -> CalibrationSet:
 
 
 def _from_images(path: Path, shape: tuple[int, ...], layout: str, pixel_range: tuple[float, float],
-                 seed: int) -> CalibrationSet:
+                 color_order: str, seed: int) -> CalibrationSet:
     from edgeloop.models.data.imagesets import load_image_set
 
     if len(shape) != 3:
@@ -125,6 +127,8 @@ def _from_images(path: Path, shape: tuple[int, ...], layout: str, pixel_range: t
     ys = [splits[s][1] for s in ("train", "val", "test") if s in splits]
     lo, hi = pixel_range
     x = np.concatenate(xs) * np.float32(hi - lo) + np.float32(lo)
+    if color_order == "bgr" and c == 3:
+        x = x[..., ::-1]  # image sets load as RGB; the model sees what run and the GUI will send it
     if layout == "NCHW":
         x = x.transpose(0, 3, 1, 2)
     return CalibrationSet(np.ascontiguousarray(x, np.float32), np.concatenate(ys), list(labels), str(path))

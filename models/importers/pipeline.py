@@ -124,17 +124,17 @@ def import_model(path: Path, *, calib: Path | None = None, labels: str | Sequenc
         raise ModelImportError(f"{path} is a float model ({fmt}): quantizing it to int8 for the board needs "
                                "calibration data; pass --calib DATA (an .npz with x [and y], an image folder "
                                "or IMU CSV recordings, shaped like the model input)")
-    imported = _IMPORTERS[fmt](path, calib, pixel_range, seed)
-    imported.color_order = color_order
+    imported = _IMPORTERS[fmt](path, calib, pixel_range, color_order, seed)
     imported.labels = _resolve_labels(path, labels, imported)
     imported.seconds = time.monotonic() - start
     return imported
 
 
 def _calibrate(calib: Path | None, shape: tuple[int, ...], layout: str, pixel_range: tuple[float, float],
-               seed: int) -> tuple[CalibrationSet, bool]:
+               color_order: str, seed: int) -> tuple[CalibrationSet, bool]:
     if calib is not None:
-        return load_calibration(calib, shape, layout=layout, pixel_range=pixel_range, seed=seed), False
+        return load_calibration(calib, shape, layout=layout, pixel_range=pixel_range, color_order=color_order,
+                                seed=seed), False
     rng = np.random.default_rng(seed)
     lo, hi = pixel_range
     x = rng.uniform(lo, hi, (_STRUCTURE_SAMPLES, *shape)).astype(np.float32)
@@ -148,70 +148,75 @@ def _layout_of(shape: tuple[int, ...], channels_first: bool) -> str:
 
 
 def _from_float_tflite(float_tflite: bytes, path: Path, fmt: str, calib: Path | None,
-                       pixel_range: tuple[float, float], seed: int) -> ImportedModel:
+                       pixel_range: tuple[float, float], color_order: str, seed: int) -> ImportedModel:
     from edgeloop.models.compiler.tflite_reader import read_tflite
     from edgeloop.models.importers.tf_models import float_runner, quantize_float_tflite
 
     m = read_tflite(float_tflite)
     shape = tuple(m.tensors[m.inputs[0]].shape[1:])
-    cal, structure = _calibrate(calib, shape, _layout_of(shape, False), pixel_range, seed)
+    cal, structure = _calibrate(calib, shape, _layout_of(shape, False), pixel_range, color_order, seed)
     int8 = quantize_float_tflite(float_tflite, cal.x)
     return ImportedModel(path, fmt, int8, float_tflite, float_runner(float_tflite), "LiteRT float32", shape,
-                         _layout_of(shape, False), cal, None, pixel_range, "rgb", structure, list(cal.warnings))
+                         _layout_of(shape, False), cal, None, pixel_range, color_order, structure,
+                         list(cal.warnings))
 
 
-def _import_tflite(path: Path, calib: Path | None, pixel_range, seed) -> ImportedModel:
+def _import_tflite(path: Path, calib: Path | None, pixel_range, color_order, seed) -> ImportedModel:
     data = path.read_bytes()
     if detect_format(path) == "tflite-float":
-        return _from_float_tflite(data, path, "tflite-float", calib, pixel_range, seed)
+        return _from_float_tflite(data, path, "tflite-float", calib, pixel_range, color_order, seed)
     from edgeloop.models.compiler.tflite_reader import read_tflite
 
     m = read_tflite(data)
     shape = tuple(m.tensors[m.inputs[0]].shape[1:])
-    cal = load_calibration(calib, shape, pixel_range=pixel_range, seed=seed) if calib is not None else None
+    cal = (load_calibration(calib, shape, pixel_range=pixel_range, color_order=color_order, seed=seed)
+           if calib is not None else None)
     return ImportedModel(path, "tflite-int8", data, None, None, "", shape, _layout_of(shape, False), cal, None,
-                         pixel_range, "rgb", False, list(cal.warnings) if cal else [])
+                         pixel_range, color_order, False, list(cal.warnings) if cal else [])
 
 
-def _import_keras(path: Path, calib: Path | None, pixel_range, seed) -> ImportedModel:
+def _import_keras(path: Path, calib: Path | None, pixel_range, color_order, seed) -> ImportedModel:
     from edgeloop.models.importers.tf_models import keras_to_float_tflite, load_keras
 
     fmt = "keras" if path.suffix.lower() == ".keras" else "h5"
-    return _from_float_tflite(keras_to_float_tflite(load_keras(path)), path, fmt, calib, pixel_range, seed)
+    return _from_float_tflite(keras_to_float_tflite(load_keras(path)), path, fmt, calib, pixel_range, color_order,
+                              seed)
 
 
-def _import_savedmodel(path: Path, calib: Path | None, pixel_range, seed) -> ImportedModel:
+def _import_savedmodel(path: Path, calib: Path | None, pixel_range, color_order, seed) -> ImportedModel:
     from edgeloop.models.importers.tf_models import savedmodel_to_float_tflite
 
-    return _from_float_tflite(savedmodel_to_float_tflite(path), path, "savedmodel", calib, pixel_range, seed)
+    return _from_float_tflite(savedmodel_to_float_tflite(path), path, "savedmodel", calib, pixel_range,
+                              color_order, seed)
 
 
-def _import_onnx_float(path: Path, calib: Path | None, pixel_range, seed) -> ImportedModel:
+def _import_onnx_float(path: Path, calib: Path | None, pixel_range, color_order, seed) -> ImportedModel:
     from edgeloop.models.importers.onnx_keras import onnx_to_keras
     from edgeloop.models.importers.tf_models import keras_to_float_tflite, quantize_float_tflite
 
     rebuilt = onnx_to_keras(path)
     float_tflite = keras_to_float_tflite(rebuilt.keras_model)
     layout = _layout_of(rebuilt.source_shape, rebuilt.channels_first)
-    cal, structure = _calibrate(calib, rebuilt.source_shape, layout, pixel_range, seed)
+    cal, structure = _calibrate(calib, rebuilt.source_shape, layout, pixel_range, color_order, seed)
     imported = ImportedModel(path, "onnx-float", b"", float_tflite, rebuilt.ort_fn, "onnxruntime float32",
-                             rebuilt.source_shape, layout, cal, None, pixel_range, "rgb", structure,
+                             rebuilt.source_shape, layout, cal, None, pixel_range, color_order, structure,
                              list(cal.warnings))
     rebuilt.check_against_onnxruntime(imported.board_input(cal.x[:16]), cal.x[:16])
     imported.int8_tflite = quantize_float_tflite(float_tflite, imported.board_input(cal.x))
     return imported
 
 
-def _import_onnx_qdq(path: Path, calib: Path | None, pixel_range, seed) -> ImportedModel:
+def _import_onnx_qdq(path: Path, calib: Path | None, pixel_range, color_order, seed) -> ImportedModel:
     from edgeloop.models.importers.onnx_qdq import qdq_to_tflite
 
     converted = qdq_to_tflite(path)
     layout = _layout_of(converted.source_shape, converted.channels_first)
-    cal = (load_calibration(calib, converted.source_shape, layout=layout, pixel_range=pixel_range, seed=seed)
+    cal = (load_calibration(calib, converted.source_shape, layout=layout, pixel_range=pixel_range,
+                            color_order=color_order, seed=seed)
            if calib is not None else None)
     return ImportedModel(path, "onnx-qdq", converted.int8_tflite, None, converted.ort_fn,
                          "onnxruntime on the QDQ graph", converted.source_shape, layout, cal, None, pixel_range,
-                         "rgb", False, [*converted.warnings, *(cal.warnings if cal else [])],
+                         color_order, False, [*converted.warnings, *(cal.warnings if cal else [])],
                          layer_reference=converted.layer_reference,
                          layer_reference_name="onnxruntime's value of the same tensor in the QDQ graph (after "
                                               "QuantizeLinear/DequantizeLinear): where TFLite Micro's int8 "
