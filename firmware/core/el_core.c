@@ -5,6 +5,7 @@
 
 #include "el_frame.h"
 #include "el_registry.h"
+#include "el_text.h"
 #include "port.h"
 
 #define EL_NO_SLOT 0xFFu
@@ -121,29 +122,6 @@ static void el_send_error(uint16_t seq, uint16_t code, const char *text)
     el_tx_put(&tx, text, n > 120u ? 120u : n);
     el_tx_end(&tx);
     el.errors_sent++;
-}
-
-/* Small formatting for error texts without printf (not on every libc-less port). */
-static char *el_fmt_str(char *p, char *end, const char *s)
-{
-    while (*s && p < end) {
-        *p++ = *s++;
-    }
-    return p;
-}
-
-static char *el_fmt_u32(char *p, char *end, uint32_t v)
-{
-    char digits[10];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v);
-    while (n > 0 && p < end) {
-        *p++ = digits[--n];
-    }
-    return p;
 }
 
 /* Error text "a<u1>b<u2>c" (NULL pieces skipped), truncated to the protocol's 120 bytes. */
