@@ -15,7 +15,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "`const nn_model_t nn_model_NAME` (firmware/nn/nn_model.h), bit-exact with TFLite Micro.",
     )
     p.add_argument("model", type=Path, help="the .tflite file")
-    p.add_argument("--out", type=Path, required=True, help="directory for NAME.c and NAME.h")
+    p.add_argument("--out", type=Path, help="directory for NAME.c and NAME.h")
+    p.add_argument("--container", type=Path, metavar="FILE",
+                   help="also (or, without --out, only) write the model as a container FILE.elmc that "
+                   "`edgeloop deploy` uploads to a running board (docs/container.md)")
     p.add_argument("--name", help="C name of the model (default: the file name, sanitized)")
     p.add_argument("--meta", type=Path,
                    help="JSON sidecar with labels, input_kind, sample_rate_hz, window, hop "
@@ -28,13 +31,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and print a one-line summary."""
-    from edgeloop.models.compiler import compile_file
+    from edgeloop.models.compiler.driver import compile_file, compile_source
 
-    result = compile_file(args.model, args.out, name=args.name, meta_path=args.meta,
-                          wide_weights=args.wide_weights)
+    if args.out is None and args.container is None:
+        raise ValueError("give --out DIR for C sources, --container FILE for a container, or both")
+    kw = dict(name=args.name, meta_path=args.meta, wide_weights=args.wide_weights)
+    result = compile_file(args.model, args.out, **kw) if args.out else compile_source(args.model, **kw)
     wide = sum(1 for s in result.graph.steps if s.params.get("wide_weights"))
     note = f" ({wide} conv layer{'s' if wide != 1 else ''} with wide weights)" if wide else ""
+    targets = [str(args.out / (result.name + ".c")), str(args.out / (result.name + ".h"))] if args.out else []
+    if args.container:
+        from edgeloop.models.compiler.container import container_from_compiled, save_container
+
+        blob = container_from_compiled(result)
+        save_container(blob, args.container)
+        targets.append(f"{args.container} ({len(blob)} B container)")
     print(f"{result.name}: {len(result.graph.steps)} ops, {result.macc} MACs, "
-          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B "
-          f"-> {args.out / (result.name + '.c')}, {args.out / (result.name + '.h')}")
+          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B -> {', '.join(targets)}")
     return 0

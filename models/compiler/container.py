@@ -14,8 +14,10 @@ Layout (every offset is from the container's first byte, every section 4-byte al
 
 from __future__ import annotations
 
+import os
 import struct
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -314,6 +316,19 @@ def container_from_compiled(compiled: CompiledModel) -> bytes:
                            labels=compiled.labels, input_kind=compiled.meta.input_kind_code,
                            sample_rate_hz=compiled.meta.sample_rate_hz, window=compiled.meta.window,
                            hop=compiled.meta.hop, macc=compiled.macc, input_norm=compiled.meta.input_norm)
+
+
+def save_container(data: bytes, path: Path) -> None:
+    """Write a container atomically: a reader never sees a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CompileError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 # ---- reading ----------------------------------------------------------------

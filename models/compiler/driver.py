@@ -104,14 +104,10 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
 
 
-def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
-                 meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
-    """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
-
-    The sidecar defaults to MODEL.meta.json beside the model when present.
-    Nothing is written unless compilation succeeds; files are moved into
-    place only after both have been written completely.
-    """
+def compile_source(tflite: Path, *, name: str | None = None, meta_path: Path | None = None,
+                   wide_weights: str = "free") -> CompiledModel:
+    """Read and compile MODEL.tflite in memory, with its sidecar (default: MODEL.meta.json
+    beside the model when present); writes nothing."""
     tflite = Path(tflite)
     try:
         data = tflite.read_bytes()
@@ -121,8 +117,19 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
         candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
         meta_path = candidate if candidate is not None and candidate.is_file() else None
     meta = load_meta(meta_path) if meta_path is not None else None
-    result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
-                           wide_weights=wide_weights)
+    return compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
+                         wide_weights=wide_weights)
+
+
+def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
+                 meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
+    """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
+
+    The sidecar defaults to MODEL.meta.json beside the model when present.
+    Nothing is written unless compilation succeeds; files are moved into
+    place only after both have been written completely.
+    """
+    result = compile_source(tflite, name=name, meta_path=meta_path, wide_weights=wide_weights)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))

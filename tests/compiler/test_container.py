@@ -218,3 +218,17 @@ def test_op_table_matches_the_c_parameter_counts() -> None:
     from edgeloop.models.compiler.container import param_count
     for kernel, (code, _) in OPS.items():
         assert counts[code] == param_count(kernel), kernel
+
+
+def test_compile_command_writes_a_container(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    model = ZOO / "fall" / "fall.tflite"
+    out = tmp_path / "fall.elmc"
+    assert main(["compile", str(model), "--container", str(out)]) == 0
+    c = read_container(out.read_bytes())
+    assert c.name == "fall" and c.labels == ("adl", "fall") and len(c.input_norm) == 54  # sidecar applied
+    assert "container" in capsys.readouterr().out
+    assert not (tmp_path / "fall.c").exists()
+    assert main(["compile", str(model)]) == 2
+    assert "--container FILE" in capsys.readouterr().err
