@@ -674,6 +674,46 @@ static bool el_descriptor(el_ctx_t *c, el_program_t *prog, uint32_t desc, uint32
     return true;
 }
 
+/* ---- kernels behind one signature (each compiles to a tail call) ---------- */
+
+static void k_conv(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { nn_conv2d_s8(p, (const int8_t *)a, (int8_t *)b, c); }
+static void k_dwconv(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { nn_depthwise_conv2d_s8(p, (const int8_t *)a, (int8_t *)b, c); }
+static void k_fc(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { nn_fc_s8(p, (const int8_t *)a, (int8_t *)b, c); }
+static void k_maxpool(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_max_pool_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_avgpool(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_avg_pool_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_mean(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_mean_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_add(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { nn_add_s8(p, (const int8_t *)a, (const int8_t *)b, (int8_t *)c); }
+static void k_mul(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { nn_mul_s8(p, (const int8_t *)a, (const int8_t *)b, (int8_t *)c); }
+static void k_softmax(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_softmax_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_logistic(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_logistic_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_pad(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_pad(p, a, b); }
+static void k_quantize(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_quantize_f32_s8(p, (const float *)(const void *)a, (int8_t *)b); }
+static void k_dequantize(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_dequantize_s8_f32(p, (const int8_t *)a, (float *)(void *)b); }
+static void k_requant(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_requantize_s8(p, (const int8_t *)a, (int8_t *)b); }
+static void k_copy(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_copy(a, b, (size_t)*(const int32_t *)p); }
+
+static const el_exec_fn_t el_kernels[OP_LAST + 1] = {
+    NULL, k_conv, k_dwconv, k_fc, k_maxpool, k_avgpool, k_mean, k_add, k_mul, k_softmax, k_logistic, k_pad,
+    NULL /* concat */, k_quantize, k_dequantize, k_requant, k_copy};
+
+/* Resolve a validated step's operands 0..2: arena and constants to addresses now, the
+ * model input and output to offsets that el_program_run() adds to the run's buffers. */
+static void el_resolve(el_exec_step_t *s, uint8_t *arena, const uint8_t *data)
+{
+    s->fn = el_kernels[s->op];
+    for (uint8_t k = 0; k < s->operand_count && k < 3u; k++) {
+        uint32_t ref = s->operands[k], kind = REF_KIND(ref);
+        if (ref == REF_NULL) {
+            s->ptr[k] = NULL;
+        } else if (kind == KIND_ARENA || kind == KIND_CONST) {
+            s->ptr[k] = (kind == KIND_ARENA ? arena : (uint8_t *)(uintptr_t)data) + REF_OFF(ref);
+        } else {
+            s->ptr[k] = (uint8_t *)(uintptr_t)REF_OFF(ref);
+            s->io |= (uint8_t)((kind == KIND_INPUT ? 1u : 2u) << (2u * k));
+        }
+    }
+}
+
 /* ---- loading and running ------------------------------------------------ */
 
 bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, uint32_t capacity, uint8_t *arena,
@@ -769,6 +809,7 @@ bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, u
         if (!el_build_step(c, op, s->operands, n_ops, words, prog->param_pool + pool)) {
             return el_fail(c, "parameters rejected");
         }
+        el_resolve(s, arena, data);
         pool += psize;
         at += 4u * (1u + n_ops + n_params);
     }
@@ -791,43 +832,26 @@ nn_status_t el_program_run(const el_program_t *prog, const void *input, void *ou
     if (!prog || !prog->loaded || !input || !output || ((uintptr_t)input & 3u) || ((uintptr_t)output & 3u)) {
         return NN_ERR_ARGUMENT;
     }
-    /* Reference kind -> base address: arena, input, output, container (constants are absolute offsets). */
-    uint8_t *const base[4] = {prog->arena, (uint8_t *)(uintptr_t)input, (uint8_t *)output,
-                              (uint8_t *)(uintptr_t)prog->container};
-#define PTR(r) ((void *)(base[REF_KIND(r)] + REF_OFF(r)))
-#define SCRATCH(r) ((r) == REF_NULL ? NULL : PTR(r))
-    for (uint16_t i = 0; i < prog->step_count; i++) {
-        const el_exec_step_t *s = &prog->steps[i];
-        const uint32_t *o = s->operands;
-        switch (s->op) {
-        case OP_CONV: nn_conv2d_s8(s->params, PTR(o[0]), PTR(o[1]), SCRATCH(o[2])); break;
-        case OP_DWCONV: nn_depthwise_conv2d_s8(s->params, PTR(o[0]), PTR(o[1]), SCRATCH(o[2])); break;
-        case OP_FC: nn_fc_s8(s->params, PTR(o[0]), PTR(o[1]), SCRATCH(o[2])); break;
-        case OP_MAXPOOL: nn_max_pool_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_AVGPOOL: nn_avg_pool_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_MEAN: nn_mean_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_ADD: nn_add_s8(s->params, PTR(o[0]), PTR(o[1]), PTR(o[2])); break;
-        case OP_MUL: nn_mul_s8(s->params, PTR(o[0]), PTR(o[1]), PTR(o[2])); break;
-        case OP_SOFTMAX: nn_softmax_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_LOGISTIC: nn_logistic_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_PAD: nn_pad(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_CONCAT: {
+    uint8_t *const in = (uint8_t *)(uintptr_t)input, *const out = (uint8_t *)output;
+    const el_exec_step_t *s = prog->steps, *const end = prog->steps + prog->step_count;
+    for (; s < end; s++) {
+        uint8_t *o0 = s->ptr[0], *o1 = s->ptr[1], *o2 = s->ptr[2];
+        if (s->io) { /* only the steps that read the model input or write its output */
+            o0 = (s->io & 3u) == 0 ? o0 : ((s->io & 3u) == 1u ? in : out) + (uintptr_t)o0;
+            o1 = (s->io & 12u) == 0 ? o1 : ((s->io & 12u) == 4u ? in : out) + (uintptr_t)o1;
+            o2 = (s->io & 48u) == 0 ? o2 : ((s->io & 48u) == 16u ? in : out) + (uintptr_t)o2;
+        }
+        if (s->fn) {
+            s->fn(s->params, o0, o1, o2);
+        } else { /* CONCATENATION: its inputs and output from the references */
+            uint8_t *const base[4] = {prog->arena, in, out, (uint8_t *)(uintptr_t)prog->container};
             const nn_concat_params_t *p = s->params;
             const void *parts[NN_CONCAT_MAX_INPUTS];
             for (int32_t k = 0; k < p->count; k++) {
-                parts[k] = PTR(o[k]);
+                parts[k] = base[REF_KIND(s->operands[k])] + REF_OFF(s->operands[k]);
             }
-            nn_concat(p, parts, PTR(o[p->count]));
-            break;
-        }
-        case OP_QUANTIZE: nn_quantize_f32_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_DEQUANTIZE: nn_dequantize_s8_f32(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_REQUANT: nn_requantize_s8(s->params, PTR(o[0]), PTR(o[1])); break;
-        case OP_COPY: nn_copy(PTR(o[0]), PTR(o[1]), (size_t)*(const int32_t *)s->params); break;
-        default: return NN_ERR_INTERNAL;
+            nn_concat(p, parts, base[REF_KIND(s->operands[p->count])] + REF_OFF(s->operands[p->count]));
         }
     }
-#undef PTR
-#undef SCRATCH
     return NN_OK;
 }

@@ -64,7 +64,7 @@
 #define EL_CONTAINER_KERNEL_ABI 1u
 #endif
 
-/* Most steps a program holds (12 bytes of RAM each on a 32-bit core). */
+/* Most steps a program holds (28 bytes of RAM each on a 32-bit core). */
 #ifndef EL_EXEC_MAX_STEPS
 #define EL_EXEC_MAX_STEPS 64u
 #endif
@@ -82,12 +82,19 @@
 /* Size of a `why` buffer (the protocol's ERROR text limit plus the NUL). */
 #define EL_WHY_BYTES 121u
 
-/* One step: the kernel, its operand references in the container, its parameter struct. */
+/* A kernel behind one signature: parameters, then operands 0..2. */
+typedef void (*el_exec_fn_t)(const void *params, uint8_t *o0, uint8_t *o1, uint8_t *o2);
+
+/* One step: the kernel, its operands, its parameter struct. */
 typedef struct {
+    el_exec_fn_t fn;          /* NULL for CONCATENATION (up to 17 operands, resolved per run) */
+    const void *params;       /* in el_program_t.param_pool */
+    uint8_t *ptr[3];          /* operands 0..2: resolved at load, or an offset into the model
+                               * input (io bits 01) or output (io bits 10) of operand k at bits 2k */
+    const uint32_t *operands; /* references: kind << 28 | offset (docs/container.md) */
     uint8_t op;
     uint8_t operand_count;
-    const uint32_t *operands; /* references: kind << 28 | offset (docs/container.md) */
-    const void *params;       /* in el_program_t.param_pool */
+    uint8_t io;               /* 2 bits per operand: 0 resolved, 1 input, 2 output */
 } el_exec_step_t;
 
 /* A validated container, ready to run. */

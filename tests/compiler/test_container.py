@@ -205,10 +205,15 @@ def test_random_corruption_never_escapes_the_arena(executor: HostExecutor) -> No
     assert 0 < accepted < 3000   # some flips hit weights (still valid), most hit checked fields
 
 
-def test_program_ram_is_counted(executor: HostExecutor) -> None:
-    """The RAM the executor spends per program (parameter structs, step table, label pointers)
-    is a fixed, known figure: the firmware reports sizeof(el_program_t)."""
-    assert 4000 < executor.program_bytes < 8192
+def test_program_ram_limits_are_named() -> None:
+    """The executor's RAM per program is fixed at build time (EL_EXEC_* in el_container.h); a model
+    beyond those limits is refused with the limit's name, so the user knows what to rebuild."""
+    data = (ZOO / "fall" / "fall.tflite").read_bytes()
+    blob = container_from_compiled(compile_bytes(data, name="fall"))
+    small = HostExecutor(extra_flags=("-DEL_EXEC_MAX_STEPS=2",))
+    assert "step count 4 is 0 or above EL_EXEC_MAX_STEPS" in (small.load(blob) or "")
+    tight = HostExecutor(extra_flags=("-DEL_EXEC_PARAM_BYTES=64",))
+    assert "exceed EL_EXEC_PARAM_BYTES" in (tight.load(blob) or "")
 
 
 def test_op_table_matches_the_c_parameter_counts() -> None:
