@@ -31,10 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and print a one-line summary."""
+    from edgeloop import InputError
     from edgeloop.models.compiler.driver import compile_file, compile_source
 
     if args.out is None and args.container is None:
-        raise ValueError("give --out DIR for C sources, --container FILE for a container, or both")
+        raise InputError("give --out DIR for C sources, --container FILE for a container, or both")
     kw = dict(name=args.name, meta_path=args.meta, wide_weights=args.wide_weights)
     result = compile_file(args.model, args.out, **kw) if args.out else compile_source(args.model, **kw)
     wide = sum(1 for s in result.graph.steps if s.params.get("wide_weights"))

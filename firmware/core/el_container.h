@@ -55,14 +55,8 @@
 /* Container format version this executor reads. */
 #define EL_CONTAINER_FORMAT 1u
 
-/* Kernel ABI a container's parameter layouts must follow. The one place that
- * decides it: the kernels' own version once nn_kernels.h defines one; until
- * then a PLACEHOLDER 1 that equals edgeloop.models.compiler.container.KERNEL_ABI. */
-#ifdef NN_KERNEL_ABI_VERSION
+/* Kernel ABI a container's parameter layouts must follow: the kernels' own version. */
 #define EL_CONTAINER_KERNEL_ABI ((uint32_t)NN_KERNEL_ABI_VERSION)
-#else
-#define EL_CONTAINER_KERNEL_ABI 1u
-#endif
 
 /* Most steps a program holds (28 bytes of RAM each on a 32-bit core). */
 #ifndef EL_EXEC_MAX_STEPS

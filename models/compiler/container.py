@@ -24,6 +24,7 @@ import numpy as np
 
 from edgeloop.models.compiler.emit import DTYPE_CODES
 from edgeloop.models.compiler.errors import CompileError
+from edgeloop.models.compiler.kernel_facts import abi_version
 from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.planner import ARENA, INPUT, OUTPUT, Plan
 
@@ -32,10 +33,6 @@ if TYPE_CHECKING:
 
 MAGIC = b"ELMC"
 FORMAT_VERSION = 1
-# The kernel ABI the container's parameter layouts follow. PLACEHOLDER until the kernels
-# issue lands NN_KERNEL_ABI_VERSION in nn_kernels.h: the firmware's check is in one place,
-# EL_CONTAINER_KERNEL_ABI in firmware/core/el_container.h, and must equal this value.
-KERNEL_ABI = 1
 HEADER_BYTES = 56
 DESCRIPTOR_BYTES = 124
 TENSOR_BYTES = 24
@@ -296,7 +293,8 @@ def write_container(graph: LoweredGraph, plan: Plan, *, name: str, sha256: bytes
             words[i] = (REF_CONST << 28) | (consts_off + words[i])
         body += struct.pack(f"<{len(words)}I", *words)
 
-    header = struct.pack("<4sHHIIIHHIIIIIIII", MAGIC, FORMAT_VERSION, HEADER_BYTES, KERNEL_ABI, total,
+    # The parameter layouts follow the kernels' ABI (NN_KERNEL_ABI_VERSION); the firmware refuses another.
+    header = struct.pack("<4sHHIIIHHIIIIIIII", MAGIC, FORMAT_VERSION, HEADER_BYTES, abi_version(), total,
                          plan.arena_bytes, len(records), 0, HEADER_BYTES, DESCRIPTOR_BYTES, steps_off,
                          steps_bytes, consts_off, len(consts.data), strings_off, len(strings.data))
     desc = (struct.pack("<I", name_at) + sha256

@@ -20,7 +20,6 @@ import edgeloop
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.container import (
     HEADER_BYTES,
-    KERNEL_ABI,
     OPS,
     REF_CONST,
     REF_INPUT,
@@ -31,6 +30,7 @@ from edgeloop.models.compiler.container import (
 )
 from edgeloop.models.compiler.container_host import HostExecutor
 from edgeloop.models.compiler.host import HostModel
+from edgeloop.models.compiler.kernel_facts import abi_version
 from edgeloop.models.reference import run_reference_batch
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
@@ -95,7 +95,7 @@ def test_reader_gives_back_what_the_compiler_lowered() -> None:
     blob = container_from_compiled(result)
     c = read_container(blob)
     assert (c.name, c.sha256, c.macc, c.arena_bytes, c.kernel_abi) == (
-        "imu_activity", result.sha256, result.macc, result.plan.arena_bytes, KERNEL_ABI)
+        "imu_activity", result.sha256, result.macc, result.plan.arena_bytes, abi_version())
     assert c.flash_bytes == len(blob) == c.size and len(blob) % 4 == 0
     assert c.labels == result.labels
     assert len(c.steps) == len(result.graph.steps)
@@ -164,7 +164,7 @@ def test_hostile_containers_are_rejected_by_name(executor: HostExecutor) -> None
     cases = {
         "magic": (b"ELMX" + blob[4:], None),
         "format version 2": (_patch(blob, 4, "<H", 2), None),
-        f"kernel ABI {KERNEL_ABI + 1} does not match": (_patch(blob, 8, "<I", KERNEL_ABI + 1), None),
+        f"kernel ABI {abi_version() + 1} does not match": (_patch(blob, 8, "<I", abi_version() + 1), None),
         "do not fit the slot": (blob, len(blob) - 4),
         "total size does not match": (blob[:-4], None),
         "needs an arena of": (_patch(blob, 16, "<I", 1 << 20), None),
