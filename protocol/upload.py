@@ -1,0 +1,198 @@
+"""Payloads of the model-upload requests and replies (SPEC.md §9.6), and INFO's slot fields.
+
+Pure Python like the rest of the protocol package. Each request has
+``encode()`` (its payload) and each reply a ``decode(payload)`` classmethod;
+the types are in ``UploadType``. The upload flow a host runs (what
+``edgeloop deploy`` does) is::
+
+    UPLOAD_BEGIN(slot, size, chunk_bytes, sha256)  -> UPLOAD_STATUS (which chunks the slot already has)
+    UPLOAD_CHUNK(slot, offset, bytes) ...          -> CHUNK_ACK each, credit-windowed, any order, repeatable
+    UPLOAD_COMMIT(slot, activate)                  -> UPLOAD_COMMITTED with the new model's descriptor
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from edgeloop.protocol.framing import ProtocolError
+from edgeloop.protocol.messages import ModelDescriptor, _Reader
+
+CAP_UPLOAD = 1 << 3
+"""INFO ``capabilities`` bit 3: the board serves the four upload requests."""
+
+CHUNK_HEADER_BYTES = 6
+"""UPLOAD_CHUNK payload bytes before the data: a chunk of max_payload - 6 bytes fills a frame."""
+
+
+class UploadType(IntEnum):
+    """Request types of §9.1; a reply is the request's type | 0x80."""
+
+    UPLOAD_BEGIN = 0x10
+    UPLOAD_CHUNK = 0x11
+    UPLOAD_COMMIT = 0x12
+    SLOT_ERASE = 0x13
+
+
+class UploadError(IntEnum):
+    """ERROR codes of §9.6.6."""
+
+    NO_SPACE = 9
+    UPLOAD_STATE = 10
+    INTEGRITY = 11
+    INVALID_MODEL = 12
+    SLOT_BUSY = 13
+
+
+class SlotState(IntEnum):
+    EMPTY = 0
+    RECEIVING = 1
+    LOADED = 2
+
+
+@dataclass(frozen=True)
+class UploadBegin:
+    slot: int
+    size: int
+    chunk_bytes: int
+    sha256: bytes
+
+    def encode(self) -> bytes:
+        if len(self.sha256) != 32:
+            raise ValueError(f"sha256 must be 32 bytes, got {len(self.sha256)}")
+        return struct.pack("<BBIH", self.slot, 0, self.size, self.chunk_bytes) + self.sha256
+
+
+@dataclass(frozen=True)
+class UploadStatus:
+    """Reply to UPLOAD_BEGIN: the slot's upload and which chunks it already holds."""
+
+    slot: int
+    model_id: int
+    state: SlotState
+    size: int
+    chunk_bytes: int
+    chunk_count: int
+    received: int
+    have: tuple[bool, ...]
+
+    @property
+    def missing(self) -> list[int]:
+        """Indices of the chunks still to send."""
+        return [i for i, got in enumerate(self.have) if not got]
+
+    @classmethod
+    def decode(cls, payload: bytes) -> UploadStatus:
+        r = _Reader(payload, "UPLOAD_STATUS")
+        slot, model_id, state, _, size, chunk_bytes, count, received = r.unpack("BBBBIHHH")
+        bitmap = r.take((count + 7) // 8)
+        have = tuple(bool(bitmap[i // 8] >> (i % 8) & 1) for i in range(count))
+        try:
+            state = SlotState(state)
+        except ValueError as exc:
+            raise ProtocolError(f"UPLOAD_STATUS: unknown slot state {state}") from exc
+        return cls(slot, model_id, state, size, chunk_bytes, count, received, have)
+
+
+@dataclass(frozen=True)
+class UploadChunk:
+    slot: int
+    offset: int
+    data: bytes
+
+    def encode(self) -> bytes:
+        return struct.pack("<BBI", self.slot, 0, self.offset) + self.data
+
+
+@dataclass(frozen=True)
+class ChunkAck:
+    slot: int
+    offset: int
+    received: int
+    chunk_count: int
+
+    @classmethod
+    def decode(cls, payload: bytes) -> ChunkAck:
+        slot, _, offset, received, count = _Reader(payload, "CHUNK_ACK").unpack("BBIHH")
+        return cls(slot, offset, received, count)
+
+
+@dataclass(frozen=True)
+class UploadCommit:
+    slot: int
+    activate: bool = True
+
+    def encode(self) -> bytes:
+        return bytes([self.slot, int(self.activate)])
+
+
+@dataclass(frozen=True)
+class UploadCommitted:
+    """Reply to UPLOAD_COMMIT: the slot's model, now in the model list."""
+
+    slot: int
+    model_id: int
+    active_model: int
+    model: ModelDescriptor
+
+    @classmethod
+    def decode(cls, payload: bytes) -> UploadCommitted:
+        r = _Reader(payload, "UPLOAD_COMMITTED")
+        slot, model_id, active = r.unpack("BBB")
+        return cls(slot, model_id, active, ModelDescriptor.read(r))
+
+
+@dataclass(frozen=True)
+class SlotErase:
+    slot: int
+
+    def encode(self) -> bytes:
+        return bytes([self.slot])
+
+
+@dataclass(frozen=True)
+class SlotErased:
+    slot: int
+    active_model: int
+
+    @classmethod
+    def decode(cls, payload: bytes) -> SlotErased:
+        slot, active = _Reader(payload, "SLOT_ERASED").unpack("BB")
+        return cls(slot, active)
+
+
+@dataclass(frozen=True)
+class SlotInfo:
+    """One upload slot as INFO lists it (§9.6.1): what a model must fit before a byte is sent."""
+
+    model_id: int
+    state: SlotState
+    capacity: int
+    arena_bytes: int
+
+    def fits(self, container_bytes: int, arena_bytes: int, input_bytes: int, output_bytes: int) -> str | None:
+        """None when a model fits this slot, else the reason (for the user: both sizes named)."""
+        need = _align16(container_bytes) + _align16(input_bytes) + _align16(output_bytes)
+        if need > self.capacity:
+            return (f"the model needs {need} bytes of slot (container {container_bytes} + input and output "
+                    f"buffers); slot of model {self.model_id} holds {self.capacity} bytes")
+        if arena_bytes > self.arena_bytes:
+            return (f"the model needs an arena of {arena_bytes} bytes; slot of model {self.model_id} has "
+                    f"{self.arena_bytes} bytes")
+        return None
+
+
+def _align16(n: int) -> int:
+    return (n + 15) & ~15
+
+
+def decode_slots(tail: bytes) -> tuple[SlotInfo, ...]:
+    """INFO's slot fields (§9.6.1): slot_count u8, then per slot model_id u8, state u8, capacity u32, arena u32."""
+    r = _Reader(tail, "INFO slots")
+    (count,) = r.unpack("B")
+    slots = []
+    for _ in range(count):
+        model_id, state, capacity, arena = r.unpack("BBII")
+        slots.append(SlotInfo(model_id, SlotState(state), capacity, arena))
+    return tuple(slots)
