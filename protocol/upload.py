@@ -1,8 +1,8 @@
-"""Payloads of the model-upload requests and replies (SPEC.md §9.6), and INFO's slot fields.
+"""The model-upload messages (SPEC.md §9.6), and INFO's slot fields.
 
-Pure Python like the rest of the protocol package. Each request has
-``encode()`` (its payload) and each reply a ``decode(payload)`` classmethod;
-the types are in ``UploadType``. The upload flow a host runs (what
+Pure Python like the rest of the protocol package. The messages are typed
+``Message``s that ``encode_message`` sends and the ``Decoder`` decodes (this
+module registers them on import). The upload flow a host runs (what
 ``edgeloop deploy`` does) is::
 
     UPLOAD_BEGIN(slot, size, chunk_bytes, sha256)  -> UPLOAD_STATUS (which chunks the slot already has)
@@ -15,9 +15,10 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import ClassVar
 
 from edgeloop.protocol.framing import ProtocolError
-from edgeloop.protocol.messages import ModelDescriptor, _Reader
+from edgeloop.protocol.messages import MESSAGE_CLASSES, Message, ModelDescriptor, _Reader
 
 CAP_UPLOAD = 1 << 3
 """INFO ``capabilities`` bit 3: the board serves the four upload requests."""
@@ -52,22 +53,30 @@ class SlotState(IntEnum):
 
 
 @dataclass(frozen=True)
-class UploadBegin:
+class UploadBegin(Message):
+    TYPE: ClassVar[int] = UploadType.UPLOAD_BEGIN
     slot: int
     size: int
     chunk_bytes: int
     sha256: bytes
 
-    def encode(self) -> bytes:
+    def encode_payload(self) -> bytes:
         if len(self.sha256) != 32:
             raise ValueError(f"sha256 must be 32 bytes, got {len(self.sha256)}")
         return struct.pack("<BBIH", self.slot, 0, self.size, self.chunk_bytes) + self.sha256
 
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> UploadBegin:
+        r = _Reader(payload, "UPLOAD_BEGIN")
+        slot, _, size, chunk = r.unpack("BBIH")
+        return cls(slot, size, chunk, r.take(32))
+
 
 @dataclass(frozen=True)
-class UploadStatus:
+class UploadStatus(Message):
     """Reply to UPLOAD_BEGIN: the slot's upload and which chunks it already holds."""
 
+    TYPE: ClassVar[int] = UploadType.UPLOAD_BEGIN | 0x80
     slot: int
     model_id: int
     state: SlotState
@@ -82,8 +91,15 @@ class UploadStatus:
         """Indices of the chunks still to send."""
         return [i for i, got in enumerate(self.have) if not got]
 
+    def encode_payload(self) -> bytes:
+        bitmap = bytearray((self.chunk_count + 7) // 8)
+        for i, got in enumerate(self.have):
+            bitmap[i // 8] |= int(got) << (i % 8)
+        return struct.pack("<BBBBIHHH", self.slot, self.model_id, self.state, 0, self.size, self.chunk_bytes,
+                           self.chunk_count, self.received) + bytes(bitmap)
+
     @classmethod
-    def decode(cls, payload: bytes) -> UploadStatus:
+    def decode_payload(cls, payload: bytes) -> UploadStatus:
         r = _Reader(payload, "UPLOAD_STATUS")
         slot, model_id, state, _, size, chunk_bytes, count, received = r.unpack("BBBBIHHH")
         bitmap = r.take((count + 7) // 8)
@@ -96,68 +112,98 @@ class UploadStatus:
 
 
 @dataclass(frozen=True)
-class UploadChunk:
+class UploadChunk(Message):
+    TYPE: ClassVar[int] = UploadType.UPLOAD_CHUNK
     slot: int
     offset: int
     data: bytes
 
-    def encode(self) -> bytes:
+    def encode_payload(self) -> bytes:
         return struct.pack("<BBI", self.slot, 0, self.offset) + self.data
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> UploadChunk:
+        slot, _, offset = _Reader(payload, "UPLOAD_CHUNK").unpack("BBI")
+        return cls(slot, offset, payload[CHUNK_HEADER_BYTES:])
 
 
 @dataclass(frozen=True)
-class ChunkAck:
+class ChunkAck(Message):
+    TYPE: ClassVar[int] = UploadType.UPLOAD_CHUNK | 0x80
     slot: int
     offset: int
     received: int
     chunk_count: int
 
+    def encode_payload(self) -> bytes:
+        return struct.pack("<BBIHH", self.slot, 0, self.offset, self.received, self.chunk_count)
+
     @classmethod
-    def decode(cls, payload: bytes) -> ChunkAck:
+    def decode_payload(cls, payload: bytes) -> ChunkAck:
         slot, _, offset, received, count = _Reader(payload, "CHUNK_ACK").unpack("BBIHH")
         return cls(slot, offset, received, count)
 
 
 @dataclass(frozen=True)
-class UploadCommit:
+class UploadCommit(Message):
+    TYPE: ClassVar[int] = UploadType.UPLOAD_COMMIT
     slot: int
     activate: bool = True
 
-    def encode(self) -> bytes:
+    def encode_payload(self) -> bytes:
         return bytes([self.slot, int(self.activate)])
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> UploadCommit:
+        slot, activate = _Reader(payload, "UPLOAD_COMMIT").unpack("BB")
+        return cls(slot, bool(activate))
 
 
 @dataclass(frozen=True)
-class UploadCommitted:
+class UploadCommitted(Message):
     """Reply to UPLOAD_COMMIT: the slot's model, now in the model list."""
 
+    TYPE: ClassVar[int] = UploadType.UPLOAD_COMMIT | 0x80
     slot: int
     model_id: int
     active_model: int
     model: ModelDescriptor
 
+    def encode_payload(self) -> bytes:
+        return bytes([self.slot, self.model_id, self.active_model]) + self.model.encode()
+
     @classmethod
-    def decode(cls, payload: bytes) -> UploadCommitted:
+    def decode_payload(cls, payload: bytes) -> UploadCommitted:
         r = _Reader(payload, "UPLOAD_COMMITTED")
         slot, model_id, active = r.unpack("BBB")
         return cls(slot, model_id, active, ModelDescriptor.read(r))
 
 
 @dataclass(frozen=True)
-class SlotErase:
+class SlotErase(Message):
+    TYPE: ClassVar[int] = UploadType.SLOT_ERASE
     slot: int
 
-    def encode(self) -> bytes:
+    def encode_payload(self) -> bytes:
         return bytes([self.slot])
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> SlotErase:
+        (slot,) = _Reader(payload, "SLOT_ERASE").unpack("B")
+        return cls(slot)
 
 
 @dataclass(frozen=True)
-class SlotErased:
+class SlotErased(Message):
+    TYPE: ClassVar[int] = UploadType.SLOT_ERASE | 0x80
     slot: int
     active_model: int
 
+    def encode_payload(self) -> bytes:
+        return bytes([self.slot, self.active_model])
+
     @classmethod
-    def decode(cls, payload: bytes) -> SlotErased:
+    def decode_payload(cls, payload: bytes) -> SlotErased:
         slot, active = _Reader(payload, "SLOT_ERASED").unpack("BB")
         return cls(slot, active)
 
@@ -196,3 +242,12 @@ def decode_slots(tail: bytes) -> tuple[SlotInfo, ...]:
         model_id, state, capacity, arena = r.unpack("BBII")
         slots.append(SlotInfo(model_id, SlotState(state), capacity, arena))
     return tuple(slots)
+
+
+def info_slots(info_payload_tail: bytes) -> tuple[SlotInfo, ...]:
+    """The slots of an INFO from the bytes after its ``instr_per_tick`` (empty: a board without slots)."""
+    return decode_slots(info_payload_tail) if info_payload_tail else ()
+
+
+MESSAGE_CLASSES.update({cls.TYPE: cls for cls in (UploadBegin, UploadStatus, UploadChunk, ChunkAck, UploadCommit,
+                                                   UploadCommitted, SlotErase, SlotErased)})

@@ -6,6 +6,7 @@
 #include "el_frame.h"
 #include "el_registry.h"
 #include "el_text.h"
+#include "el_upload.h"
 #include "port.h"
 
 #define EL_NO_SLOT 0xFFu
@@ -230,7 +231,7 @@ static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id
         feature_set = EL_FEATURE_SET_STATS9;
     }
     el_put_u8(o, model_id);
-    el_put_u8(o, 0); /* model_flags: compiled in */
+    el_put_u8(o, model_id >= el_model_count ? 1u : 0u); /* model_flags bit 0: uploaded (SPEC 9.6) */
     el_put_u8(o, feature_set);
     el_put_u32(o, m->sample_rate_mhz ? m->sample_rate_mhz : 1000u * (uint32_t)m->sample_rate_hz);
     el_put_u8(o, m->norm_mode);
@@ -246,9 +247,19 @@ static void el_put_model(el_out_t *o, const nn_model_t *m, uint8_t model_id)
 
 static void el_put_models(el_out_t *o)
 {
-    el_put_u8(o, el_model_count);
+    uint8_t loaded = 0; /* upload slots holding a model follow at their fixed indices (SPEC 9.4, 9.6) */
+    for (uint8_t s = 0; s < el_upload_slot_count; s++) {
+        loaded += el_upload_model((uint8_t)(el_model_count + s)) != NULL;
+    }
+    el_put_u8(o, (uint8_t)(el_model_count + loaded));
     for (uint8_t i = 0; i < el_model_count; i++) {
         el_put_model(o, el_models[i], i); /* compiled-in models: stable index = position (SPEC 9.4) */
+    }
+    for (uint8_t s = 0; s < el_upload_slot_count; s++) {
+        const nn_model_t *m = el_upload_model((uint8_t)(el_model_count + s));
+        if (m != NULL) {
+            el_put_model(o, m, (uint8_t)(el_model_count + s));
+        }
     }
 }
 
@@ -274,8 +285,10 @@ static void el_on_hello(uint16_t seq, const uint8_t *p, size_t n)
     el_put_str8(&o, EL_FIRMWARE_VERSION);
     el_put_str8(&o, port_board_name());
     el_put_models(&o);
-    el_put_u32(&o, EL_CAPABILITIES);
+    el_put_u32(&o, EL_CAPABILITIES | (EL_UPLOAD_SLOTS ? EL_CAP_UPLOAD : 0u));
     el_put_u16(&o, port_instr_per_tick());
+    uint8_t slots[1u + 10u * EL_UPLOAD_SLOTS]; /* SPEC 9.6.1 */
+    el_out_put(&o, slots, el_upload_info(slots, sizeof slots));
     el_finish(&tx);
 }
 
@@ -289,13 +302,30 @@ static void el_on_list_models(uint16_t seq)
     el_finish(&tx);
 }
 
+/* Compiled-in model i, or the model an upload slot with index i holds (SPEC 9.4); NULL otherwise. */
+static const nn_model_t *el_model_at(uint8_t i)
+{
+    return i < el_model_count ? el_models[i] : el_upload_model(i);
+}
+
+/* Where model i's last input (BENCH) and its output go: the I/O pool, or its upload slot. */
+static uint8_t *el_input_buffer(uint8_t i)
+{
+    return i < el_model_count ? el_io_pool + el.input_off[i] : el_upload_input_buffer(i);
+}
+
+static uint8_t *el_output_buffer(uint8_t i)
+{
+    return i < el_model_count ? el_io_pool + el.output_off : el_upload_output_buffer(i);
+}
+
 /* Resolve a request's model byte; sends UNKNOWN_MODEL and returns false when out of range. */
 static bool el_model_index(uint16_t seq, uint8_t requested, uint8_t *index)
 {
     uint8_t i = requested == EL_ACTIVE_MODEL ? el.active_model : requested;
-    if (i >= el_model_count) {
+    if (el_model_at(i) == NULL) {
         el_send_error_fmt(seq, EL_ERR_UNKNOWN_MODEL, "model ", requested, " is not loaded: valid indices are 0..",
-                          (uint32_t)el_model_count - 1u, " (or 255 for the active model)");
+                          (uint32_t)el_model_count - 1u, " and loaded upload slots (or 255 for the active model)");
         return false;
     }
     *index = i;
@@ -325,13 +355,13 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
     if (!el_model_index(seq, p[0], &i)) {
         return;
     }
-    const nn_model_t *m = el_models[i];
+    const nn_model_t *m = el_model_at(i);
     if (n - 2u != m->input.bytes) {
         el_send_error_fmt(seq, EL_ERR_BAD_INPUT_SIZE, "input is ", (uint32_t)(n - 2u), " bytes; model takes ",
                           m->input.bytes, " bytes");
         return;
     }
-    uint8_t *output = el_io_pool + el.output_off;
+    uint8_t *output = el_output_buffer(i);
     uint32_t t0 = port_ticks();
     nn_status_t status = m->invoke(p + 2, output, el_arena); /* p + 2 is 8-byte aligned (SPEC 5.7) */
     EL_AFTER_INVOKE(t0);
@@ -342,7 +372,7 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
         return;
     }
     el.inferences++;
-    memcpy(el_io_pool + el.input_off[i], p + 2, m->input.bytes); /* kept for BENCH (SPEC 5.8) */
+    memcpy(el_input_buffer(i), p + 2, m->input.bytes); /* kept for BENCH (SPEC 5.8) */
     el.has_input[i] = 1;
 
     uint32_t t1 = port_ticks();
@@ -390,12 +420,12 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
     if (!el_model_index(seq, p[0], &i)) {
         return;
     }
-    const nn_model_t *m = el_models[i];
-    uint8_t *input = el_io_pool + el.input_off[i];
+    const nn_model_t *m = el_model_at(i);
+    uint8_t *input = el_input_buffer(i);
     if (!el.has_input[i]) {
         el_fill_zero_point(input, &m->input);
     }
-    uint8_t *output = el_io_pool + el.output_off;
+    uint8_t *output = el_output_buffer(i);
     uint32_t lo = UINT32_MAX, hi = 0;
     uint64_t total = 0;
     for (uint32_t r = 0; r < runs; r++) {
@@ -450,6 +480,31 @@ static void el_on_stats(uint16_t seq)
     el_send(EL_MSG_STATS | EL_MSG_REPLY, seq, b, sizeof b);
 }
 
+/* Upload requests (SPEC 9.6): el_upload decides, the core sends and applies its state changes. */
+static void el_on_upload(uint8_t type, uint16_t seq, const uint8_t *p, size_t n)
+{
+    static el_upload_reply_t r; /* a few hundred bytes: off the stack */
+    el_upload_serve(type, p, n, el.active_model, &r);
+    if (r.forget_input != EL_UPLOAD_NONE) {
+        el.has_input[r.forget_input] = 0;
+    }
+    if (r.new_active != EL_UPLOAD_NONE) {
+        el.active_model = r.new_active;
+    }
+    if (r.type == EL_MSG_ERROR) {
+        el_send_error(seq, r.error, r.text);
+        return;
+    }
+    el_tx_t tx;
+    el_out_t o = EL_OUT_ALL(&tx);
+    el_tx_begin(&tx, el_port_sink, NULL, r.type, seq);
+    el_out_put(&o, r.payload, r.len);
+    if (r.append_descriptor) {
+        el_put_model(&o, el_model_at(r.model_id), r.model_id);
+    }
+    el_finish(&tx);
+}
+
 static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
 {
     el_header_t h = el_header_parse(frame);
@@ -473,6 +528,10 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
     case EL_MSG_PING: el_send(EL_MSG_PING | EL_MSG_REPLY, h.seq, p, n); break;
     case EL_MSG_STATS: el_on_stats(h.seq); break;
     default:
+        if (el_upload_handles(h.type)) {
+            el_on_upload(h.type, h.seq, p, n);
+            break;
+        }
         el_send_error_fmt(h.seq, EL_ERR_UNKNOWN_TYPE, "message type ", h.type,
                           " is not a request of protocol version 1", 0, NULL);
         break;
@@ -601,6 +660,10 @@ bool el_core_init(const char **why)
             out_max = m->output.bytes > out_max ? m->output.bytes : out_max;
         }
     }
+    if (!el.fault && (uint32_t)el_model_count + EL_UPLOAD_SLOTS > EL_MAX_MODELS) {
+        el.fault = "compiled-in models and upload slots exceed EL_MAX_MODELS: build with fewer of either";
+    }
+    el_upload_init(el_model_count); /* slot s is model el_model_count + s (SPEC 9.4) */
     if (!el.fault && el_model_count == 0) {
         el.fault = "no model is linked into this firmware: build with MODELS=\"...\"";
     }

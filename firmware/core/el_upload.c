@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "el_config.h"
 #include "el_sha256.h"
 #include "el_text.h"
 
@@ -13,10 +14,12 @@
 #error "EL_UPLOAD_SLOTS must be at most 4"
 #endif
 
+const uint8_t el_upload_slot_count = EL_UPLOAD_SLOTS;
+
 #if EL_UPLOAD_SLOTS > 0
 
 #define EL_SLOT_COUNT EL_UPLOAD_SLOTS
-static const uint8_t el_slot_count = EL_UPLOAD_SLOTS; /* a variable: no "always true" comparisons */
+#define el_slot_count el_upload_slot_count
 
 typedef struct {
     uint8_t state;
@@ -276,6 +279,13 @@ static void el_on_commit(const uint8_t *p, size_t n, uint8_t active_model, el_up
         return;
     }
     const nn_model_t *m = &st->prog.model;
+    if (m->input.bytes + 2u > EL_MAX_PAYLOAD) {
+        uint32_t in_bytes = m->input.bytes;
+        el_slot_empty(s, active_model, r);
+        el_error(r, EL_ERR_NO_SPACE, "the model's input of ", in_bytes, " bytes does not fit one INFER (max_payload ",
+                 EL_MAX_PAYLOAD, ")");
+        return;
+    }
     uint32_t in_at = align16(st->size), out_at = in_at + align16(m->input.bytes);
     if ((uint64_t)out_at + align16(m->output.bytes) > EL_SLOT_BYTES) {
         uint32_t need = out_at + align16(m->output.bytes);

@@ -108,6 +108,9 @@ typedef struct {
     uint8_t forget_input; /* EL_UPLOAD_NONE or the model whose remembered input the core must drop */
 } el_upload_reply_t;
 
+/* EL_UPLOAD_SLOTS as a variable (loops over it compile without "always false" warnings at 0). */
+extern const uint8_t el_upload_slot_count;
+
 /* Forget every slot (boot): slot s becomes model first_model_id + s. */
 void el_upload_init(uint8_t first_model_id);
 

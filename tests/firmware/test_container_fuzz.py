@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -19,11 +18,19 @@ import pytest
 import edgeloop
 
 FW = edgeloop.FIRMWARE_DIR
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "compiler"))
+COMPILER_TESTS = Path(__file__).resolve().parents[1] / "compiler"
 
 
 def _seed_corpus(corpus: Path) -> None:
-    from test_ops import GENERATORS  # the compiler tests' one-operator model generators
+    import importlib.util
+
+    # The compiler tests' one-operator model generators, loaded by path (their folder's conftest
+    # must not shadow this folder's on sys.path).
+    spec = importlib.util.spec_from_file_location("compiler_test_ops", COMPILER_TESTS / "test_ops.py")
+    assert spec is not None and spec.loader is not None
+    test_ops = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(test_ops)
+    GENERATORS = test_ops.GENERATORS  # noqa: N806
 
     from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.compiler.container import container_from_compiled

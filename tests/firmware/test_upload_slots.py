@@ -56,17 +56,17 @@ def slots() -> HostSlots:
 def _begin(s: HostSlots, slot: int, blob: bytes, *, sha: bytes | None = None, active: int = 0,
            chunk: int = CHUNK) -> UploadStatus:
     r = s.request(UploadType.UPLOAD_BEGIN, UploadBegin(slot, len(blob), chunk, sha or hashlib.sha256(blob).digest())
-                  .encode(), active)
+                  .encode_payload(), active)
     assert not r.is_error, r.text
-    return UploadStatus.decode(r.payload)
+    return UploadStatus.decode_payload(r.payload)
 
 
 def _send(s: HostSlots, slot: int, blob: bytes, indices: list[int], chunk: int = CHUNK) -> ChunkAck:
     ack = None
     for i in indices:
-        r = s.request(UploadType.UPLOAD_CHUNK, UploadChunk(slot, i * chunk, blob[i * chunk:(i + 1) * chunk]).encode())
+        r = s.request(UploadType.UPLOAD_CHUNK, UploadChunk(slot, i * chunk, blob[i * chunk:(i + 1) * chunk]).encode_payload())
         assert not r.is_error, r.text
-        ack = ChunkAck.decode(r.payload)
+        ack = ChunkAck.decode_payload(r.payload)
     assert ack is not None
     return ack
 
@@ -74,7 +74,7 @@ def _send(s: HostSlots, slot: int, blob: bytes, indices: list[int], chunk: int =
 def _upload(s: HostSlots, slot: int, blob: bytes, *, active: int = 0, activate: bool = True):
     status = _begin(s, slot, blob, active=active)
     _send(s, slot, blob, status.missing)
-    return s.request(UploadType.UPLOAD_COMMIT, UploadCommit(slot, activate).encode(), active)
+    return s.request(UploadType.UPLOAD_COMMIT, UploadCommit(slot, activate).encode_payload(), active)
 
 
 def test_an_upload_in_any_order_with_repeats_runs_bit_exact_with_the_compiled_c(slots, models, tmp_path) -> None:
@@ -88,7 +88,7 @@ def test_an_upload_in_any_order_with_repeats_runs_bit_exact_with_the_compiled_c(
     ack = _send(slots, 1, blob, order)
     assert (ack.received, ack.chunk_count) == (count, count)
     assert not slots.loaded(FIRST_ID + 1)                # nothing runs before the commit
-    r = slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1, True).encode(), active=0)
+    r = slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1, True).encode_payload(), active=0)
     assert not r.is_error, r.text
     assert r.payload == bytes([1, FIRST_ID + 1, FIRST_ID + 1]) and r.append_descriptor
     assert (r.model_id, r.new_active) == (FIRST_ID + 1, FIRST_ID + 1)
@@ -111,7 +111,7 @@ def test_a_lost_link_resumes_with_the_chunks_received(slots, models) -> None:
     status = _begin(slots, 0, blob)                      # same size, chunk size, sha256: resume
     assert status.missing == list(range(1, count, 2)) and status.received == (count + 1) // 2
     _send(slots, 0, blob, status.missing)
-    r = slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(0, False).encode())
+    r = slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(0, False).encode_payload())
     assert not r.is_error and r.new_active == 0xFF and slots.loaded(FIRST_ID)
 
 
@@ -133,7 +133,7 @@ def test_a_half_written_slot_is_never_a_model(slots, models) -> None:
     assert slots.loaded(FIRST_ID + 1)
     bigger, _ = models["imu_activity"]
     r = slots.request(UploadType.UPLOAD_BEGIN,
-                      UploadBegin(1, len(bigger), CHUNK, hashlib.sha256(bigger).digest()).encode())
+                      UploadBegin(1, len(bigger), CHUNK, hashlib.sha256(bigger).digest()).encode_payload())
     assert not r.is_error and r.forget_input == FIRST_ID + 1 and r.new_active == 0xFF
     assert not slots.loaded(FIRST_ID + 1)
     _send(slots, 1, bigger, [0, 1])
@@ -164,34 +164,34 @@ def test_every_bad_input_is_an_error_and_the_active_model_keeps_serving(slots, m
     expect(_upload(slots, 1, _bad(good, 8, "<I", 999), active=active), UploadError.INVALID_MODEL, "kernel ABI 999")
     expect(_upload(slots, 1, _bad(good, 4, "<H", 7), active=active), UploadError.INVALID_MODEL, "format version 7")
     # Too large for the slot: both sizes named.
-    r = slots.request(UploadType.UPLOAD_BEGIN, UploadBegin(1, 70000, 1024, bytes(32)).encode(), active)
+    r = slots.request(UploadType.UPLOAD_BEGIN, UploadBegin(1, 70000, 1024, bytes(32)).encode_payload(), active)
     expect(r, UploadError.NO_SPACE, "70000 bytes", "65536 bytes")
     # A wrong sha256: the slot is emptied, nothing activated.
     status = _begin(slots, 1, good, sha=bytes(32), active=active)
     _send(slots, 1, good, status.missing)
-    expect(slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1).encode(), active), UploadError.INTEGRITY,
+    expect(slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1).encode_payload(), active), UploadError.INTEGRITY,
            "sha256")
     assert not slots.loaded(FIRST_ID + 1)
     # A chunk beyond the announced size.
     _begin(slots, 1, good, active=active)
-    r = slots.request(UploadType.UPLOAD_CHUNK, UploadChunk(1, len(good) - 4, bytes(8)).encode(), active)
+    r = slots.request(UploadType.UPLOAD_CHUNK, UploadChunk(1, len(good) - 4, bytes(8)).encode_payload(), active)
     expect(r, UploadError.UPLOAD_STATE, "beyond the announced size", str(len(good)))
     # A commit without all chunks.
     _send(slots, 1, good, [0])
     count = (len(good) + CHUNK - 1) // CHUNK
-    expect(slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1).encode(), active), UploadError.UPLOAD_STATE,
+    expect(slots.request(UploadType.UPLOAD_COMMIT, UploadCommit(1).encode_payload(), active), UploadError.UPLOAD_STATE,
            f"1 of {count} chunks")
     # A container that fails validation names the check.
     first_step = struct.unpack_from("<I", good, 32)[0]
     expect(_upload(slots, 1, _bad(good, first_step, "<B", 77), active=active), UploadError.INVALID_MODEL,
            "unknown op code 77")
     # Uploading over the active model is refused.
-    r = slots.request(UploadType.UPLOAD_BEGIN, UploadBegin(0, len(good), CHUNK, bytes(32)).encode(), active)
+    r = slots.request(UploadType.UPLOAD_BEGIN, UploadBegin(0, len(good), CHUNK, bytes(32)).encode_payload(), active)
     expect(r, UploadError.SLOT_BUSY, "active model")
     # A chunk with no upload, a slot that does not exist.
-    expect(slots.request(UploadType.UPLOAD_CHUNK, UploadChunk(0, 0, b"x").encode(), active),
+    expect(slots.request(UploadType.UPLOAD_CHUNK, UploadChunk(0, 0, b"x").encode_payload(), active),
            UploadError.UPLOAD_STATE, "UPLOAD_BEGIN")
-    expect(slots.request(UploadType.SLOT_ERASE, SlotErase(5).encode(), active), 1, "slot 5 does not exist")
+    expect(slots.request(UploadType.SLOT_ERASE, SlotErase(5).encode_payload(), active), 1, "slot 5 does not exist")
     assert slots.loaded(active)
 
 
@@ -205,8 +205,8 @@ def test_a_model_needing_more_arena_than_the_slot_is_refused_at_commit(models) -
 def test_erasing_the_active_slot_falls_back_to_a_compiled_model(slots, models) -> None:
     blob, _ = models["sine"]
     assert not _upload(slots, 1, blob).is_error
-    r = slots.request(UploadType.SLOT_ERASE, SlotErase(1).encode(), active=FIRST_ID + 1)
-    assert not r.is_error and SlotErased.decode(r.payload) == SlotErased(1, 0)
+    r = slots.request(UploadType.SLOT_ERASE, SlotErase(1).encode_payload(), active=FIRST_ID + 1)
+    assert not r.is_error and SlotErased.decode_payload(r.payload) == SlotErased(1, 0)
     assert (r.new_active, r.forget_input) == (0, FIRST_ID + 1) and not slots.loaded(FIRST_ID + 1)
 
 

@@ -1,0 +1,170 @@
+"""Deploy over the link on the virtual boards (host process and QEMU): the uploaded model runs
+bit-exact with TFLite Micro, a cut link or a killed board never leaves a half model active, an
+interrupted upload resumes, and a board without slots answers UNKNOWN_TYPE."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+import edgeloop
+from edgeloop.app.link.boards import VirtualBoard, start_board
+from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
+from edgeloop.models.reference import run_reference_batch
+from edgeloop.protocol import Error, ErrorCode, Infer, Result, SelectModel, encode_message
+from edgeloop.protocol.upload import SlotErase, SlotState, UploadBegin, UploadChunk
+
+ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
+COMPILED_MODELS = 3   # sine, mean64, mean96: the slots are models 3 and 4
+
+
+class Link(UploadLink):
+    """The deploy client as a test client: request() returns the typed reply."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, timeout=10)
+
+    def request(self, message, *, attempts: int = 3):  # noqa: ANN001, ANN201
+        return super().request(message, attempts=attempts)[0]
+
+    request_retrying = request
+
+
+def _leave_clean(url: str) -> None:
+    """The session board is shared: erase both slots and reselect model 0."""
+    lk = Link(url)
+    for slot in (0, 1):
+        lk.request(SlotErase(slot))
+    lk.request(SelectModel(0))
+    lk.close()
+
+
+def test_a_deployed_model_runs_bit_exact_with_tflm_and_is_listed_as_uploaded(board: VirtualBoard) -> None:
+    tflite = (ZOO / "bottles_tiny" / "bottles_tiny.tflite").read_bytes()
+    seen: list[tuple[int, int]] = []
+    try:
+        result = deploy(board.url, load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite"),
+                        progress=lambda d, t: seen.append((d, t)), timeout=10)
+        assert result.model.name == "bottles_tiny" and result.model.uploaded
+        assert result.model_id == COMPILED_MODELS and result.committed.active_model == COMPILED_MODELS
+        assert result.model.hash == hashlib.sha256(tflite).digest()
+        assert seen[-1][0] == seen[-1][1] == result.container_bytes
+        xs = np.random.default_rng(0).integers(-128, 128, (3, 1, 64, 64, 1), dtype=np.int8)
+        want = run_reference_batch(tflite, xs)
+        lk = Link(board.url)
+        for x, y in zip(xs, want):
+            reply = lk.request(Infer(0xFF, x.tobytes()))   # the active model: the uploaded one
+            assert isinstance(reply, Result) and reply.model == COMPILED_MODELS
+            assert np.array_equal(np.frombuffer(reply.output, np.int8), y.reshape(-1))
+        lk.close()
+        link = UploadLink(board.url, timeout=10)
+        info, slots = link.info()
+        link.close()
+        listed = {m.model_id: m for m in info.models}
+        assert listed[COMPILED_MODELS].uploaded and not listed[0].uploaded
+        assert [s.state for s in slots] == [SlotState.LOADED, SlotState.EMPTY]
+    finally:
+        _leave_clean(board.url)
+
+
+def _drain(s: socket.socket, quiet: float = 0.5) -> None:
+    """Read replies until the board has been silent for `quiet` seconds (a QEMU UART is slow, and
+    QEMU drops what a closed connection left unread)."""
+    s.settimeout(quiet)
+    try:
+        while s.recv(4096):
+            pass
+    except TimeoutError:
+        pass
+
+
+def _tcp(url: str) -> socket.socket:
+    u = urlparse(url)
+    return socket.create_connection((u.hostname, u.port), timeout=5)
+
+
+def test_a_cut_link_at_random_points_never_activates_a_half_model_and_the_upload_resumes(
+        board: VirtualBoard) -> None:
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    sha = hashlib.sha256(blob).digest()
+    chunk = 1024
+    wire = encode_message(UploadBegin(0, len(blob), chunk, sha), seq=1)
+    for k in range(0, len(blob), chunk):
+        wire += encode_message(UploadChunk(0, k, blob[k:k + chunk]), seq=2 + k // chunk)
+    rng = random.Random(7)
+    try:
+        for cut in sorted(rng.sample(range(len(wire) // 4, len(wire) - 10), 3)):
+            s = _tcp(board.url)
+            s.sendall(b"\x00" + wire[:cut])                # the link dies mid-frame...
+            _drain(s)                                      # ...after the board took what was sent
+            s.close()
+            lk = Link(board.url)
+            sine = lk.request_retrying(Infer(0xFF, bytes([40])))
+            assert isinstance(sine, Result) and sine.model == 0      # the active model keeps serving
+            lk.close()
+            link = UploadLink(board.url, timeout=10)
+            info, slots = link.info()
+            link.close()
+            assert info.active_model == 0 and all(not m.uploaded for m in info.models)
+            assert slots[0].state in (SlotState.RECEIVING, SlotState.EMPTY)
+        result = deploy(board.url, blob, slot=0, timeout=10, chunk_bytes=chunk)   # resumes what the board holds
+        assert result.resumed_chunks > 0 and result.model.name == "imu_activity"
+    finally:
+        _leave_clean(board.url)
+
+
+def test_bad_input_reaches_the_user_as_one_clear_line(board: VirtualBoard) -> None:
+    blob = bytearray(load_container(ZOO / "sine" / "sine.tflite"))
+    blob[8] = 99                                           # another kernel ABI
+    try:
+        with pytest.raises(DeployError, match="kernel ABI 99"):
+            deploy(board.url, bytes(blob), timeout=10)
+        big = load_container(ZOO / "bottles_demo" / "bottles_demo.tflite")
+        link = UploadLink(board.url, timeout=10)
+        _, slots = link.info()
+        link.close()
+        if slots[0].capacity < len(big) + 9216 + 16:
+            with pytest.raises(DeployError, match="does not fit"):
+                deploy(board.url, big, timeout=10)
+    finally:
+        _leave_clean(board.url)
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
+def test_killing_the_board_mid_upload_falls_back_to_the_compiled_models(target: str) -> None:
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    sha = hashlib.sha256(blob).digest()
+    cut = random.Random(target).randrange(256, len(blob) - 256)
+    with start_board(target, timeout=60) as b:
+        s = _tcp(b.url)
+        s.sendall(b"\x00" + encode_message(UploadBegin(0, len(blob), 512, sha), seq=1)
+                  + encode_message(UploadChunk(0, 0, blob[:512]), seq=2))
+        s.recv(64)
+        s.close()
+        b.stop()                                           # unplugged mid-upload
+    with start_board(target, timeout=60) as b:
+        link = UploadLink(b.url, timeout=10)
+        info, slots = link.info()
+        link.close()
+        assert info.active_model == 0 and all(not m.uploaded for m in info.models)
+        assert all(s.state == SlotState.EMPTY for s in slots)
+        lk = Link(b.url)
+        assert isinstance(lk.request(Infer(0xFF, bytes([40]))), Result)
+        lk.close()
+        assert deploy(b.url, blob, timeout=10).model.uploaded       # and a restart works
+    assert cut  # the cut point only varies which chunk the reset loses; RAM slots lose them all
+
+
+def test_a_board_without_slots_answers_unknown_type_and_deploy_says_so() -> None:
+    with start_board("host", extra_cflags=["-DEL_UPLOAD_SLOTS=0"], timeout=60) as b:
+        lk = Link(b.url)
+        reply = lk.request(UploadBegin(0, 100, 100, bytes(32)))
+        assert isinstance(reply, Error) and reply.code == ErrorCode.UNKNOWN_TYPE
+        lk.close()
+        with pytest.raises(DeployError, match="no upload slots"):
+            deploy(b.url, load_container(ZOO / "sine" / "sine.tflite"), timeout=10)
