@@ -31,8 +31,10 @@ typedef struct {
     el_program_t prog;
 } el_slot_t;
 
-static EL_SLOT_SECTION _Alignas(16) uint32_t el_slot_mem[EL_SLOT_COUNT][EL_SLOT_BYTES / 4u];
-static EL_SLOT_SECTION _Alignas(16) uint8_t el_slot_arena[EL_SLOT_COUNT][EL_SLOT_ARENA_BYTES];
+/* Named so that Cortex-M linker scripts place them in the big memory (cm_sections.ld: .bulk, the
+ * Nucleo's AXI SRAM) with -fdata-sections. */
+static _Alignas(16) uint32_t el_slot_mem[EL_SLOT_COUNT][EL_SLOT_BYTES / 4u];
+static _Alignas(16) uint8_t el_slot_arena[EL_SLOT_COUNT][EL_SLOT_ARENA_BYTES];
 static el_slot_t el_slots_state[EL_SLOT_COUNT];
 static uint8_t el_first_id;
 

@@ -63,10 +63,6 @@
 #ifndef EL_UPLOAD_MAX_CHUNKS
 #define EL_UPLOAD_MAX_CHUNKS 1024u
 #endif
-/* Placement of slot memory, e.g. __attribute__((section(".axisram"))) on the Nucleo. */
-#ifndef EL_SLOT_SECTION
-#define EL_SLOT_SECTION
-#endif
 
 #if EL_SLOT_BYTES % 16u || EL_SLOT_ARENA_BYTES % 16u || EL_SLOT_BYTES > 0x0FFFFFFFu
 #error "EL_SLOT_BYTES and EL_SLOT_ARENA_BYTES must be multiples of 16 (and slots below 256 MB)"
