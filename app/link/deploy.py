@@ -69,6 +69,25 @@ class DeployResult:
         return self.committed.model_id
 
 
+MAX_SLOTS = 4
+
+
+def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: int | None = None) -> list[str]:
+    """Firmware flags that size the upload slots (SPEC 9.6); None keeps the board's default."""
+    flags = []
+    if slots is not None:
+        if not 0 <= slots <= MAX_SLOTS:
+            raise InputError(f"--slots {slots} is outside 0..{MAX_SLOTS}")
+        flags.append(f"-DEL_UPLOAD_SLOTS={slots}u")
+    for value, name, macro in ((slot_kb, "--slot-kb", "EL_SLOT_BYTES"),
+                               (arena_kb, "--slot-arena-kb", "EL_SLOT_ARENA_BYTES")):
+        if value is not None:
+            if not 1 <= value <= 65536:
+                raise InputError(f"{name} {value} is outside 1..65536 KB")
+            flags.append(f"-D{macro}={value * 1024}u")
+    return flags
+
+
 def load_container(path: str | Path, *, name: str | None = None) -> bytes:
     """A container from an .elmc file, or compiled from a .tflite (with its sidecar, as `compile` does)."""
     from edgeloop.models.compiler.container import container_from_compiled, read_container

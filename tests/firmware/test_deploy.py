@@ -168,3 +168,35 @@ def test_a_board_without_slots_answers_unknown_type_and_deploy_says_so() -> None
         lk.close()
         with pytest.raises(DeployError, match="no upload slots"):
             deploy(b.url, load_container(ZOO / "sine" / "sine.tflite"), timeout=10)
+
+
+def test_the_board_command_sizes_the_slots() -> None:
+    from edgeloop.app.link.deploy import slot_cflags
+    from edgeloop import InputError
+
+    flags = slot_cflags(1, 8, 4)
+    assert flags == ["-DEL_UPLOAD_SLOTS=1u", "-DEL_SLOT_BYTES=8192u", "-DEL_SLOT_ARENA_BYTES=4096u"]
+    with pytest.raises(InputError, match="--slots 9"):
+        slot_cflags(9)
+    with start_board("host", extra_cflags=flags, timeout=60) as b:
+        link = UploadLink(b.url, timeout=10)
+        _, slots = link.info()
+        link.close()
+        assert [(s.capacity, s.arena_bytes) for s in slots] == [(8192, 4096)]
+        with pytest.raises(DeployError, match="does not fit"):     # refused before a byte is sent
+            deploy(b.url, load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite"), timeout=10)
+
+
+def test_the_deploy_command_prints_time_and_descriptor(board: VirtualBoard, tmp_path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    try:
+        assert main(["deploy", str(ZOO / "fall" / "fall.tflite"), "--port", board.url]) == 0
+        out = capsys.readouterr()
+        assert "deployed fall as model 3 (slot 0), active" in out.out and "labels: adl, fall" in out.out
+        assert " s (host clock)" in out.out and "B]" not in out.out and "/" in out.err   # progress on stderr
+        assert main(["deploy", str(tmp_path / "missing.elmc"), "--port", board.url]) == 2
+        assert "cannot read" in capsys.readouterr().err
+    finally:
+        _leave_clean(board.url)
