@@ -110,7 +110,11 @@ class UploadLink:
     def __init__(self, url: str, *, timeout: float = 2.0) -> None:
         self.url = url
         self.timeout = timeout
-        self.port = serial.serial_for_url(url, timeout=0.02)
+        try:
+            self.port = serial.serial_for_url(url, timeout=0.02)
+        except (serial.SerialException, OSError, ValueError) as exc:
+            raise DeployError(f"cannot open the board's link {url}: {exc}; check --port "
+                              "(e.g. socket://127.0.0.1:5555 or /dev/ttyACM0) and that the board runs") from None
         self.port.write(b"\x00")
         self._buf = bytearray()
         self._seq = 0

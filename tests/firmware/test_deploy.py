@@ -200,3 +200,11 @@ def test_the_deploy_command_prints_time_and_descriptor(board: VirtualBoard, tmp_
         assert "cannot read" in capsys.readouterr().err
     finally:
         _leave_clean(board.url)
+
+
+def test_a_wrong_port_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    assert main(["deploy", str(ZOO / "sine" / "sine.tflite"), "--port", "socket://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the board's link socket://127.0.0.1:1" in err and "Traceback" not in err
