@@ -17,7 +17,7 @@ from edgeloop.app.link.boards import VirtualBoard, start_board
 from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
 from edgeloop.models.reference import run_reference_batch
 from edgeloop.protocol import Error, ErrorCode, Infer, Result, SelectModel, encode_message
-from edgeloop.protocol.upload import SlotErase, SlotState, UploadBegin, UploadChunk
+from edgeloop.protocol.upload import SlotErase, SlotState, UploadBegin, UploadChunk, UploadCommit
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
 COMPILED_MODELS = 3   # sine, mean64, mean96: the slots are models 3 and 4
@@ -136,28 +136,37 @@ def test_bad_input_reaches_the_user_as_one_clear_line(board: VirtualBoard) -> No
 
 
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
-def test_killing_the_board_mid_upload_falls_back_to_the_compiled_models(target: str) -> None:
+def test_killing_the_board_at_random_points_of_an_upload_falls_back_to_the_compiled_models(target: str) -> None:
+    """The board dies (unplugged) after a random number of bytes of BEGIN, chunks and COMMIT, also
+    mid-frame; after the restart the compiled-in model 0 is active, no slot holds a model, and a
+    restarted upload works."""
     blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
     sha = hashlib.sha256(blob).digest()
-    cut = random.Random(target).randrange(256, len(blob) - 256)
-    with start_board(target, timeout=60) as b:
-        s = _tcp(b.url)
-        s.sendall(b"\x00" + encode_message(UploadBegin(0, len(blob), 512, sha), seq=1)
-                  + encode_message(UploadChunk(0, 0, blob[:512]), seq=2))
-        s.recv(64)
-        s.close()
-        b.stop()                                           # unplugged mid-upload
-    with start_board(target, timeout=60) as b:
-        link = UploadLink(b.url, timeout=10)
-        info, slots = link.info()
-        link.close()
-        assert info.active_model == 0 and all(not m.uploaded for m in info.models)
-        assert all(s.state == SlotState.EMPTY for s in slots)
-        lk = Link(b.url)
-        assert isinstance(lk.request(Infer(0xFF, bytes([40]))), Result)
-        lk.close()
-        assert deploy(b.url, blob, timeout=10).model.uploaded       # and a restart works
-    assert cut  # the cut point only varies which chunk the reset loses; RAM slots lose them all
+    chunk = 1024
+    wire = encode_message(UploadBegin(0, len(blob), chunk, sha), seq=1)
+    for k in range(0, len(blob), chunk):
+        wire += encode_message(UploadChunk(0, k, blob[k:k + chunk]), seq=2 + k // chunk)
+    wire += encode_message(UploadCommit(0, True), seq=99)
+    rng = random.Random(target)
+    cuts = [rng.randrange(1, len(wire)) for _ in range(3 if target == "host" else 2)]
+    for cut in cuts:
+        with start_board(target, timeout=60) as b:
+            s = _tcp(b.url)
+            s.sendall(b"\x00" + wire[:cut])
+            _drain(s, 0.3)
+            s.close()
+            b.stop()                                       # unplugged mid-upload
+        with start_board(target, timeout=60) as b:
+            link = UploadLink(b.url, timeout=10)
+            info, slots = link.info()
+            link.close()
+            assert info.active_model == 0 and all(not m.uploaded for m in info.models), cut
+            assert all(s.state == SlotState.EMPTY for s in slots), cut
+            lk = Link(b.url)
+            assert isinstance(lk.request(Infer(0xFF, bytes([40]))), Result)
+            lk.close()
+            if cut == cuts[-1]:
+                assert deploy(b.url, blob, timeout=10).model.uploaded       # a restarted upload works
 
 
 def test_a_board_without_slots_answers_unknown_type_and_deploy_says_so() -> None:
