@@ -46,6 +46,11 @@ bool el_flash_slot_begin(const el_flash_t *f, uint32_t size, char *why)
     if (size == 0 || size > el_flash_slot_capacity(f)) {
         return el_why(why, "the model does not fit the flash slot");
     }
+    return el_flash_slot_erase(f, why);
+}
+
+bool el_flash_slot_erase(const el_flash_t *f, char *why)
+{
     for (uint32_t s = 0; s < f->sectors; s++) { /* the marker's sector first: the old model is gone at once */
         if (!f->erase_sector(f->ctx, f->base + s * f->sector_bytes)) {
             return el_why(why, "flash sector erase failed");

@@ -54,6 +54,9 @@ typedef struct {
 
 enum { EL_FLASH_EMPTY = 0, EL_FLASH_LOADED = 1, EL_FLASH_CORRUPT = 2 };
 
+/* The board's flash slot driver: provided by a port built with EL_FLASH_SLOT=1 (el_upload.h). */
+const el_flash_t *el_flash_slot_driver(void);
+
 /* Bytes of container the region holds. */
 uint32_t el_flash_slot_capacity(const el_flash_t *f);
 
@@ -63,6 +66,9 @@ bool el_flash_slot_begin(const el_flash_t *f, uint32_t size, char *why);
 /* Program container bytes [off, off + len): off a multiple of 32, len too unless the data end at `size`. */
 bool el_flash_slot_write(const el_flash_t *f, uint32_t size, uint32_t off, const uint8_t *data, uint32_t len,
                          char *why);
+
+/* Erase the whole region (SLOT_ERASE): the slot then boots empty. */
+bool el_flash_slot_erase(const el_flash_t *f, char *why);
 
 /* Check the data's SHA-256, then program the record and, last, the marker. */
 bool el_flash_slot_commit(const el_flash_t *f, uint32_t size, const uint8_t sha[32], char *why);

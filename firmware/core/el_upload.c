@@ -4,21 +4,27 @@
 #include <string.h>
 
 #include "el_config.h"
+#include "el_flash_slot.h"
 #include "el_sha256.h"
 #include "el_text.h"
 
 #define EL_UP_ERROR 0xFFu
 #define EL_SLOTS_MAX 4u
 
-#if EL_UPLOAD_SLOTS > EL_SLOTS_MAX
-#error "EL_UPLOAD_SLOTS must be at most 4"
+/* The flash slot, when built in, follows the RAM slots. */
+#define EL_SLOT_COUNT (EL_UPLOAD_SLOTS + EL_FLASH_SLOT)
+
+#if EL_SLOT_COUNT > EL_SLOTS_MAX
+#error "EL_UPLOAD_SLOTS + EL_FLASH_SLOT must be at most 4"
+#endif
+#if EL_FLASH_SLOT && EL_UPLOAD_SLOTS == 0
+#error "a flash slot needs at least one RAM slot (EL_UPLOAD_SLOTS >= 1)"
 #endif
 
-const uint8_t el_upload_slot_count = EL_UPLOAD_SLOTS;
+const uint8_t el_upload_slot_count = EL_SLOT_COUNT;
 
-#if EL_UPLOAD_SLOTS > 0
+#if EL_SLOT_COUNT > 0
 
-#define EL_SLOT_COUNT EL_UPLOAD_SLOTS
 #define el_slot_count el_upload_slot_count
 
 typedef struct {
@@ -33,8 +39,13 @@ typedef struct {
 
 /* Named so that Cortex-M linker scripts place them in the big memory (cm_sections.ld: .bulk, the
  * Nucleo's AXI SRAM) with -fdata-sections. */
-static _Alignas(16) uint32_t el_slot_mem[EL_SLOT_COUNT][EL_SLOT_BYTES / 4u];
-static _Alignas(16) uint8_t el_slot_arena[EL_SLOT_COUNT][EL_SLOT_ARENA_BYTES];
+static _Alignas(16) uint32_t el_slot_mem[EL_UPLOAD_SLOTS][EL_SLOT_BYTES / 4u];
+static _Alignas(16) uint8_t el_slot_arena[EL_UPLOAD_SLOTS][EL_SLOT_ARENA_BYTES];
+#if EL_FLASH_SLOT
+/* The flash slot's executor arena and, as flash is read-only, its model's last input and output. */
+static _Alignas(16) uint8_t el_flash_arena[EL_FLASH_SLOT_ARENA_BYTES];
+static _Alignas(16) uint8_t el_flash_io[EL_FLASH_SLOT_IO_BYTES];
+#endif
 static el_slot_t el_slots_state[EL_SLOT_COUNT];
 static uint8_t el_first_id;
 
@@ -52,8 +63,57 @@ EL_SLOT_INVOKE(3)
 static nn_status_t (*const el_slot_invoke[EL_SLOTS_MAX])(const void *, void *, void *) = {
     el_slot_invoke_0, el_slot_invoke_1, el_slot_invoke_2, el_slot_invoke_3};
 
-static uint8_t *el_slot_bytes(uint8_t s)
+static bool el_is_flash(uint8_t s)
 {
+    return EL_FLASH_SLOT && s == EL_UPLOAD_SLOTS;
+}
+
+/* The container bytes of slot s: RAM, or the flash slot's memory-mapped data. */
+static const uint8_t *el_slot_data(uint8_t s)
+{
+#if EL_FLASH_SLOT
+    if (el_is_flash(s)) {
+        const el_flash_t *f = el_flash_slot_driver();
+        return f->map(f->ctx, f->base + EL_FLASH_DATA_AT);
+    }
+#endif
+    return (const uint8_t *)el_slot_mem[s];
+}
+
+static uint32_t el_slot_capacity(uint8_t s)
+{
+    (void)s;
+#if EL_FLASH_SLOT
+    if (el_is_flash(s)) {
+        return el_flash_slot_capacity(el_flash_slot_driver());
+    }
+#endif
+    return EL_SLOT_BYTES;
+}
+
+static uint32_t el_slot_arena_bytes(uint8_t s)
+{
+    return el_is_flash(s) ? EL_FLASH_SLOT_ARENA_BYTES : EL_SLOT_ARENA_BYTES;
+}
+
+static uint8_t *el_slot_arena_of(uint8_t s)
+{
+#if EL_FLASH_SLOT
+    if (el_is_flash(s)) {
+        return el_flash_arena;
+    }
+#endif
+    return el_slot_arena[s];
+}
+
+/* Where a loaded model's last input and output live: after the container, or (flash) in el_flash_io. */
+static uint8_t *el_slot_io(uint8_t s)
+{
+#if EL_FLASH_SLOT
+    if (el_is_flash(s)) {
+        return el_flash_io;
+    }
+#endif
     return (uint8_t *)el_slot_mem[s];
 }
 
@@ -79,10 +139,25 @@ static uint32_t align16(uint32_t v)
     return (v + 15u) & ~15u;
 }
 
+static bool el_load(uint8_t s, char *why);
+static bool el_place_io(uint8_t s);
+
 void el_upload_init(uint8_t first_model_id)
 {
     memset(el_slots_state, 0, sizeof el_slots_state);
     el_first_id = first_model_id;
+#if EL_FLASH_SLOT
+    /* A committed flash model survives a reset: intact marker, record and data, and it validates. */
+    uint8_t s = EL_UPLOAD_SLOTS;
+    uint32_t size;
+    char why[EL_WHY_BYTES];
+    if (el_flash_slot_boot(el_flash_slot_driver(), &size, why) == EL_FLASH_LOADED) {
+        el_slots_state[s].size = size;
+        if (!el_load(s, why) || !el_place_io(s)) {
+            memset(&el_slots_state[s], 0, sizeof el_slots_state[s]);
+        }
+    }
+#endif
 }
 
 bool el_upload_handles(uint8_t type)
@@ -143,7 +218,7 @@ static bool el_slot_arg(const uint8_t *p, size_t n, size_t need, const char *wha
         return false;
     }
     if (p[0] >= el_slot_count) {
-        el_error(r, 1, "slot ", p[0], " does not exist: this board has ", EL_UPLOAD_SLOTS, " upload slots (INFO)");
+        el_error(r, 1, "slot ", p[0], " does not exist: this board has ", EL_SLOT_COUNT, " upload slots (INFO)");
         return false;
     }
     *s = p[0];
@@ -183,8 +258,12 @@ static void el_on_begin(const uint8_t *p, size_t n, uint8_t active_model, el_upl
                  "into another slot", 0, NULL);
         return;
     }
-    if (size == 0 || size > EL_SLOT_BYTES) {
-        el_error(r, EL_ERR_NO_SPACE, "the model is ", size, " bytes; slot holds ", EL_SLOT_BYTES, " bytes");
+    if (size == 0 || size > el_slot_capacity(s)) {
+        el_error(r, EL_ERR_NO_SPACE, "the model is ", size, " bytes; slot holds ", el_slot_capacity(s), " bytes");
+        return;
+    }
+    if (el_is_flash(s) && (chunk == 0 || chunk % EL_FLASH_WORD != 0)) {
+        el_error(r, 1, "chunk_bytes ", chunk, " must be a multiple of ", EL_FLASH_WORD, " for the flash slot");
         return;
     }
     uint32_t count = chunk ? (size + chunk - 1u) / chunk : 0u;
@@ -202,6 +281,14 @@ static void el_on_begin(const uint8_t *p, size_t n, uint8_t active_model, el_upl
         st->chunk_bytes = (uint16_t)chunk;
         st->chunk_count = (uint16_t)count;
         memcpy(st->sha, sha, 32);
+#if EL_FLASH_SLOT
+        char why[EL_WHY_BYTES];
+        if (el_is_flash(s) && !el_flash_slot_begin(el_flash_slot_driver(), size, why)) {
+            memset(st, 0, sizeof *st);
+            el_error(r, 8 /* INTERNAL */, why, 0, NULL, 0, NULL);
+            return;
+        }
+#endif
     }
     el_status(s, r);
 }
@@ -229,8 +316,19 @@ static void el_on_chunk(const uint8_t *p, size_t n, el_upload_reply_t *r)
         el_error(r, 1, "chunk at offset ", off, " must start at a multiple of chunk_bytes and hold ", want, " bytes");
         return;
     }
-    memcpy(el_slot_bytes(s) + off, p + 6, len); /* idempotent: a repeat writes the same place */
     uint8_t bit = (uint8_t)(1u << (index % 8u));
+    if (!el_is_flash(s)) {
+        memcpy((uint8_t *)el_slot_mem[s] + off, p + 6, len); /* idempotent: a repeat writes the same place */
+    }
+#if EL_FLASH_SLOT
+    else if (!(st->got[index / 8u] & bit)) { /* a flash word is programmed once: a repeat is acknowledged only */
+        char why[EL_WHY_BYTES];
+        if (!el_flash_slot_write(el_flash_slot_driver(), st->size, off, p + 6, len, why)) {
+            el_error(r, 8 /* INTERNAL */, why, 0, NULL, 0, NULL);
+            return;
+        }
+    }
+#endif
     if (!(st->got[index / 8u] & bit)) {
         st->got[index / 8u] |= bit;
         st->received++;
@@ -242,6 +340,31 @@ static void el_on_chunk(const uint8_t *p, size_t n, el_upload_reply_t *r)
     wr16(b + 6, st->received);
     wr16(b + 8, st->chunk_count);
     r->len = 10;
+}
+
+/* Validate slot s's container in place and build its program. */
+static bool el_load(uint8_t s, char *why)
+{
+    el_slot_t *st = &el_slots_state[s];
+    return el_container_load(&st->prog, el_slot_data(s), st->size, el_slot_capacity(s), el_slot_arena_of(s),
+                             el_slot_arena_bytes(s), why);
+}
+
+/* Place a loaded model's last input and output; false when they do not fit. Marks the slot loaded. */
+static bool el_place_io(uint8_t s)
+{
+    el_slot_t *st = &el_slots_state[s];
+    const nn_model_t *m = &st->prog.model;
+    uint32_t in_at = el_is_flash(s) ? 0u : align16(st->size);
+    uint32_t limit = el_is_flash(s) ? EL_FLASH_SLOT_IO_BYTES : EL_SLOT_BYTES;
+    st->input_at = in_at;
+    st->output_at = in_at + align16(m->input.bytes);
+    if ((uint64_t)st->output_at + align16(m->output.bytes) > limit) {
+        return false;
+    }
+    st->prog.model.invoke = el_slot_invoke[s];
+    st->state = EL_SLOT_LOADED;
+    return true;
 }
 
 static void el_on_commit(const uint8_t *p, size_t n, uint8_t active_model, el_upload_reply_t *r)
@@ -263,17 +386,23 @@ static void el_on_commit(const uint8_t *p, size_t n, uint8_t active_model, el_up
     uint8_t digest[32];
     el_sha256_t h;
     el_sha256_init(&h);
-    el_sha256_update(&h, el_slot_bytes(s), st->size);
+    el_sha256_update(&h, el_slot_data(s), st->size);
     el_sha256_final(&h, digest);
-    if (memcmp(digest, st->sha, 32) != 0) {
+    bool intact = memcmp(digest, st->sha, 32) == 0;
+#if EL_FLASH_SLOT
+    if (intact && el_is_flash(s)) { /* re-read through the ECC check, then record and marker (last) */
+        char why[EL_WHY_BYTES];
+        intact = el_flash_slot_commit(el_flash_slot_driver(), st->size, st->sha, why);
+    }
+#endif
+    if (!intact) {
         el_slot_empty(s, active_model, r);
         el_error(r, EL_ERR_INTEGRITY, "sha256 of the received bytes differs from UPLOAD_BEGIN's: upload again", 0,
                  NULL, 0, NULL);
         return;
     }
     char why[EL_WHY_BYTES];
-    if (!el_container_load(&st->prog, el_slot_bytes(s), st->size, EL_SLOT_BYTES, el_slot_arena[s],
-                           EL_SLOT_ARENA_BYTES, why)) {
+    if (!el_load(s, why)) {
         el_slot_empty(s, active_model, r);
         r->type = EL_UP_ERROR;
         r->error = strstr(why, "do not fit") || strstr(why, "needs an arena") ? EL_ERR_NO_SPACE : EL_ERR_INVALID_MODEL;
@@ -288,18 +417,13 @@ static void el_on_commit(const uint8_t *p, size_t n, uint8_t active_model, el_up
                  EL_MAX_PAYLOAD, ")");
         return;
     }
-    uint32_t in_at = align16(st->size), out_at = in_at + align16(m->input.bytes);
-    if ((uint64_t)out_at + align16(m->output.bytes) > EL_SLOT_BYTES) {
-        uint32_t need = out_at + align16(m->output.bytes);
+    if (!el_place_io(s)) {
+        uint32_t need = st->output_at + align16(m->output.bytes);
         el_slot_empty(s, active_model, r);
         el_error(r, EL_ERR_NO_SPACE, "the model with its input and output needs ", need, " bytes; slot holds ",
-                 EL_SLOT_BYTES, " bytes");
+                 el_is_flash(s) ? EL_FLASH_SLOT_IO_BYTES : EL_SLOT_BYTES, " bytes");
         return;
     }
-    st->input_at = in_at;
-    st->output_at = out_at;
-    st->prog.model.invoke = el_slot_invoke[s];
-    st->state = EL_SLOT_LOADED;
     uint8_t id = (uint8_t)(el_first_id + s);
     if (p[1]) {
         r->new_active = id;
@@ -320,6 +444,13 @@ static void el_on_erase(const uint8_t *p, size_t n, uint8_t active_model, el_upl
         return;
     }
     el_slot_empty(s, active_model, r);
+#if EL_FLASH_SLOT
+    char why[EL_WHY_BYTES];
+    if (el_is_flash(s) && !el_flash_slot_erase(el_flash_slot_driver(), why)) {
+        el_error(r, 8 /* INTERNAL */, why, 0, NULL, 0, NULL);
+        return;
+    }
+#endif
     r->payload[0] = s;
     r->payload[1] = r->new_active != EL_UPLOAD_NONE ? r->new_active : active_model;
     r->len = 2;
@@ -357,33 +488,33 @@ uint8_t *el_upload_input_buffer(uint8_t model_id)
 {
     uint8_t s;
     const el_slot_t *st = el_loaded(model_id, &s);
-    return st ? el_slot_bytes(s) + st->input_at : NULL;
+    return st ? el_slot_io(s) + st->input_at : NULL;
 }
 
 uint8_t *el_upload_output_buffer(uint8_t model_id)
 {
     uint8_t s;
     const el_slot_t *st = el_loaded(model_id, &s);
-    return st ? el_slot_bytes(s) + st->output_at : NULL;
+    return st ? el_slot_io(s) + st->output_at : NULL;
 }
 
 size_t el_upload_info(uint8_t *buf, size_t cap)
 {
-    if (cap < 1u + 10u * EL_UPLOAD_SLOTS) {
+    if (cap < 1u + 10u * EL_SLOT_COUNT) {
         return 0;
     }
-    buf[0] = (uint8_t)EL_UPLOAD_SLOTS;
-    for (uint8_t s = 0; s < EL_UPLOAD_SLOTS; s++) {
+    buf[0] = (uint8_t)EL_SLOT_COUNT;
+    for (uint8_t s = 0; s < el_slot_count; s++) {
         uint8_t *b = buf + 1 + 10u * s;
         b[0] = (uint8_t)(el_first_id + s);
         b[1] = el_slots_state[s].state;
-        wr32(b + 2, EL_SLOT_BYTES);
-        wr32(b + 6, EL_SLOT_ARENA_BYTES);
+        wr32(b + 2, el_slot_capacity(s));
+        wr32(b + 6, el_slot_arena_bytes(s));
     }
-    return 1u + 10u * EL_UPLOAD_SLOTS;
+    return 1u + 10u * EL_SLOT_COUNT;
 }
 
-#else /* EL_UPLOAD_SLOTS == 0: no upload; the requests stay unknown types (SPEC 9) */
+#else /* no slots: no upload; the requests stay unknown types (SPEC 9) */
 
 void el_upload_init(uint8_t first_model_id)
 {
@@ -437,4 +568,4 @@ size_t el_upload_info(uint8_t *buf, size_t cap)
     return 1;
 }
 
-#endif /* EL_UPLOAD_SLOTS > 0 */
+#endif /* EL_SLOT_COUNT > 0 */

@@ -59,6 +59,17 @@
 #ifndef EL_SLOT_ARENA_BYTES
 #define EL_SLOT_ARENA_BYTES (32u * 1024u)
 #endif
+/* A flash slot after the RAM slots (1: the port provides el_flash_slot_driver(), el_flash_slot.h). */
+#ifndef EL_FLASH_SLOT
+#define EL_FLASH_SLOT 0
+#endif
+/* The flash slot's executor arena, and RAM for its model's last input and output. */
+#ifndef EL_FLASH_SLOT_ARENA_BYTES
+#define EL_FLASH_SLOT_ARENA_BYTES (32u * 1024u)
+#endif
+#ifndef EL_FLASH_SLOT_IO_BYTES
+#define EL_FLASH_SLOT_IO_BYTES (16u * 1024u)
+#endif
 /* Most chunks one upload may have: chunk_bytes >= size / this. */
 #ifndef EL_UPLOAD_MAX_CHUNKS
 #define EL_UPLOAD_MAX_CHUNKS 1024u

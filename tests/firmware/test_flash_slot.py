@@ -1,6 +1,6 @@
 """The flash slot (firmware/core/el_flash_slot.c) against a simulated STM32H7 flash.
 
-The simulator enforces the part's rules: erase by sector to 0xFF, program whole 32-byte flash
+The simulator (flash_sim.c) enforces the part's rules: erase by sector to 0xFF, program whole 32-byte flash
 words, each once after an erase; a power cut during an erase or a program leaves the words it
 touched torn, and reading a torn word reports an ECC error, as the H7's ECC does. The tests cut
 power at every flash operation of an upload and check the boot never finds a half model.
@@ -23,83 +23,21 @@ CORE = edgeloop.FIRMWARE_DIR / "core"
 SECTOR = 4096          # small sectors keep the exhaustive power-cut loop fast; the logic is size-blind
 SECTORS = 4
 BASE = 0x08100000      # bank 2 of the STM32H743
+SIM_SOURCE = Path(__file__).resolve().parent / "flash_sim.c"
 
-_SIM = r"""
-#include <string.h>
-#include "el_flash_slot.h"
-#define WORDS (%(sectors)d * %(sector)d / 32)
-static unsigned char mem[%(sectors)d * %(sector)d];
-static unsigned char state[WORDS];          /* 0 erased, 1 programmed, 2 torn (ECC error on read) */
-static long ops_left = -1;                  /* power cut when it reaches 0; -1: never */
-static int dead;
-static long ops;
-static int word_of(unsigned addr) { return (int)((addr - %(base)du) / 32u); }
-static int erase(void *c, unsigned addr) {
-    (void)c;
-    if (dead) return 0;
-    unsigned off = addr - %(base)du;
-    ops++;
-    if (ops_left == 0) {                     /* an interrupted erase: its words are undefined */
-        for (unsigned w = off / 32; w < (off + %(sector)du) / 32; w++) state[w] = (w %% 3) ? 2 : state[w];
-        dead = 1;
-        return 0;
-    }
-    if (ops_left > 0) ops_left--;
-    memset(mem + off, 0xFF, %(sector)d);
-    memset(state + off / 32, 0, %(sector)d / 32);
-    return 1;
-}
-static int program(void *c, unsigned addr, const unsigned char *w) {
-    (void)c;
-    if (dead || addr %% 32) return 0;
-    int i = word_of(addr);
-    if (state[i] != 0) return 0;             /* a flash word is programmed once after an erase */
-    ops++;
-    if (ops_left == 0) {                     /* power cut mid-word: half written, ECC broken */
-        memcpy(mem + (addr - %(base)du), w, 16);
-        state[i] = 2;
-        dead = 1;
-        return 0;
-    }
-    if (ops_left > 0) ops_left--;
-    memcpy(mem + (addr - %(base)du), w, 32);
-    state[i] = 1;
-    return 1;
-}
-static int readf(void *c, unsigned addr, unsigned char *out, unsigned len) {
-    (void)c;
-    for (unsigned a = addr & ~31u; a < addr + len; a += 32) if (state[word_of(a)] == 2) return 0;
-    memcpy(out, mem + (addr - %(base)du), len);
-    return 1;
-}
-static const unsigned char *map(void *c, unsigned addr) { (void)c; return mem + (addr - %(base)du); }
-static el_flash_t F = {%(base)du, %(sectors)du, %(sector)du, (void *)erase, (void *)program, (void *)readf,
-                       (void *)map, 0};
-static char why[121];
-void sim_power(long cut) { ops_left = cut; dead = 0; }
-long sim_ops(void) { return ops; }
-void sim_wipe(void) { memset(mem, 0xFF, sizeof mem); memset(state, 0, sizeof state); ops = 0; }
-const char *sim_why(void) { return why; }
-unsigned sim_capacity(void) { return el_flash_slot_capacity(&F); }
-int sim_begin(unsigned size) { return el_flash_slot_begin(&F, size, why); }
-int sim_write(unsigned size, unsigned off, const unsigned char *d, unsigned n) {
-    return el_flash_slot_write(&F, size, off, d, n, why);
-}
-int sim_commit(unsigned size, const unsigned char *sha) { return el_flash_slot_commit(&F, size, sha, why); }
-int sim_boot(unsigned *size) { return el_flash_slot_boot(&F, size, why); }
-const unsigned char *sim_data(void) { return map(0, %(base)du + EL_FLASH_DATA_AT); }
-"""
+
+def sim_flags() -> list[str]:
+    return [f"-DSIM_SECTOR={SECTOR}", f"-DSIM_SECTORS={SECTORS}", f"-DSIM_BASE={BASE}u"]
+
 
 
 @pytest.fixture(scope="module")
 def sim() -> ctypes.CDLL:
     build = Path(tempfile.mkdtemp(prefix="edgeloop-flash-"))
-    shim = build / "sim.c"
-    shim.write_text(_SIM % {"sector": SECTOR, "sectors": SECTORS, "base": BASE}, encoding="utf-8")
     lib = build / "libsim.so"
-    sources = [CORE / n for n in ("el_flash_slot.c", "el_sha256.c", "el_crc32.c")]
-    _run([_cc(), *CFLAGS, "-Wno-cast-function-type", "-shared", "-I", str(CORE), "-I",
-          str(edgeloop.FIRMWARE_DIR / "nn"), *map(str, sources), str(shim), "-o", str(lib)])
+    sources = [CORE / n for n in ("el_flash_slot.c", "el_sha256.c", "el_crc32.c")] + [SIM_SOURCE]
+    _run([_cc(), *CFLAGS, *sim_flags(), "-shared", "-I", str(CORE), "-I",
+          str(edgeloop.FIRMWARE_DIR / "nn"), *map(str, sources), "-o", str(lib)])
     dll = ctypes.CDLL(str(lib))
     dll.sim_why.restype = ctypes.c_char_p
     dll.sim_data.restype = ctypes.POINTER(ctypes.c_ubyte)

@@ -247,3 +247,49 @@ def test_golden_upload_vectors_match_the_codec_and_the_firmware() -> None:
             expected = bytes.fromhex(step["payload"])
             assert reply.payload == expected, step["note"]
             assert MESSAGE_CLASSES[step["reply_type"]].decode_payload(expected).encode_payload() == expected
+
+
+def test_a_flash_slot_model_survives_a_reset_and_a_cut_upload_never_loads(models) -> None:
+    """The flash slot (after the RAM slots) on the simulated H7 flash: a committed model is back
+    after a reset (boot check: marker, record, sha256, validation); a power cut at any point of a
+    new upload leaves no model, never a half one; RAM slots are empty after every reset."""
+    blob, result = models["imu_activity"]
+    board = HostSlots(slots=1, first_id=FIRST_ID, flash=True)
+    flash = 1
+    x = np.random.default_rng(3).integers(-128, 128, 54, dtype=np.int8)
+    assert not _upload(board, 0, models["sine"][0], activate=False).is_error     # a RAM slot model
+    status = _begin(board, flash, blob, chunk=CHUNK)
+    assert status.chunk_count == -(-len(blob) // CHUNK)
+    r = board.request(UploadType.UPLOAD_BEGIN, UploadBegin(flash, len(blob), 100, bytes(32)).encode_payload())
+    assert r.is_error and "multiple of 32" in r.text
+    status = _begin(board, flash, blob)
+    _send(board, flash, blob, status.missing + [0])             # a repeated chunk: acked, not reprogrammed
+    r = board.request(UploadType.UPLOAD_COMMIT, UploadCommit(flash, False).encode_payload())
+    assert not r.is_error, r.text
+    want = board.invoke(FIRST_ID + flash, x, np.int8, 5)
+    board.reset()
+    assert board.loaded(FIRST_ID + flash) and not board.loaded(FIRST_ID)     # flash survives, RAM does not
+    assert np.array_equal(board.invoke(FIRST_ID + flash, x, np.int8, 5), want)
+    info = decode_slots(board.info())
+    assert info[flash].state == SlotState.LOADED and info[flash].capacity == 16 * 4096 - 128
+
+    other = models["sine"][0]
+    for cut in (0, 1, 3, 5, 9):                                 # erase, data words, record, marker...
+        board.reset(power_cut_after=cut)
+        status = _begin(board, flash, other) if not board.request(
+            UploadType.UPLOAD_BEGIN, UploadBegin(flash, len(other), CHUNK, hashlib.sha256(other).digest())
+            .encode_payload()).is_error else None
+        if status is not None:
+            for i in status.missing:
+                board.request(UploadType.UPLOAD_CHUNK, UploadChunk(flash, i * CHUNK,
+                                                                   other[i * CHUNK:(i + 1) * CHUNK]).encode_payload())
+            board.request(UploadType.UPLOAD_COMMIT, UploadCommit(flash).encode_payload())
+        board.reset()
+        assert not board.loaded(FIRST_ID + flash), cut           # the old model was erased; no half new one
+    assert not _upload(board, flash, other).is_error              # a restarted upload works
+    board.reset()
+    assert board.loaded(FIRST_ID + flash)
+    r = board.request(UploadType.SLOT_ERASE, SlotErase(flash).encode_payload())
+    assert not r.is_error
+    board.reset()
+    assert not board.loaded(FIRST_ID + flash)

@@ -19,6 +19,7 @@ import edgeloop
 from edgeloop.models.compiler.host import CFLAGS, NN_DIR, _cc, _run, kernel_objects
 
 CORE = edgeloop.FIRMWARE_DIR / "core"
+FLASH_SIM = Path(__file__).resolve().parent / "flash_sim.c"
 SOURCES = ("el_upload.c", "el_container.c", "el_sha256.c", "el_text.c")
 
 _SHIM = r"""
@@ -70,19 +71,27 @@ class HostSlots:
     """el_upload.c with `slots` slots of `slot_bytes` and `arena_bytes` each, models numbered from first_id."""
 
     def __init__(self, *, slots: int = 2, slot_bytes: int = 64 * 1024, arena_bytes: int = 64 * 1024,
-                 first_id: int = 3) -> None:
+                 first_id: int = 3, flash: bool = False) -> None:
+        """`flash`: a flash slot after the RAM slots, on the simulated H7 flash of flash_sim.c
+        (16 sectors of 4 KB; its contents survive `reset()`, which reruns the boot check)."""
         flags = (*CFLAGS, "-DNN_OPTIMIZED=0", f"-DEL_UPLOAD_SLOTS={slots}", f"-DEL_SLOT_BYTES={slot_bytes}u",
                  f"-DEL_SLOT_ARENA_BYTES={arena_bytes}u")
+        sources = [CORE / s for s in SOURCES]
+        if flash:
+            flags += ("-DEL_FLASH_SLOT=1", "-DEL_FLASH_SLOT_ARENA_BYTES=65536u", "-DSIM_SECTOR=4096",
+                      "-DSIM_SECTORS=16", "-DSIM_BASE=135266304u")
+            sources += [CORE / "el_flash_slot.c", CORE / "el_crc32.c", FLASH_SIM]
         digest = hashlib.sha256(repr(flags).encode() + _SHIM.encode())
-        for name in (*SOURCES, "el_upload.h", "el_container.h", "el_sha256.h", "el_text.h"):
-            digest.update((CORE / name).read_bytes())
+        for path in (*sources, *(CORE / n for n in ("el_upload.h", "el_container.h", "el_sha256.h", "el_text.h",
+                                                    "el_flash_slot.h"))):
+            digest.update(path.read_bytes())
         build = Path(tempfile.gettempdir()) / f"edgeloop-upload-{digest.hexdigest()[:16]}"
         build.mkdir(exist_ok=True)
         lib = build / "libupload.so"
         if not lib.is_file():
             (build / "shim.c").write_text(_SHIM, encoding="utf-8")
             tmp = build / ".libupload.so.tmp"
-            _run([_cc(), *flags, "-shared", "-I", str(NN_DIR), "-I", str(CORE), *(str(CORE / s) for s in SOURCES),
+            _run([_cc(), *flags, "-shared", "-I", str(NN_DIR), "-I", str(CORE), *map(str, sources),
                   str(build / "shim.c"), *map(str, kernel_objects(False)), "-o", str(tmp), "-lm"])
             tmp.replace(lib)
         self.lib = ctypes.CDLL(str(lib))
@@ -93,7 +102,18 @@ class HostSlots:
         self.lib.up_info.argtypes = [ctypes.c_char_p, ctypes.c_uint]
         self.lib.up_buffer_gap.restype = ctypes.c_long
         self.first_id = first_id
+        self.flash = flash
         self.lib.up_init(first_id)
+
+    def reset(self, power_cut_after: int | None = None) -> None:
+        """A board reset: RAM slots are lost, the flash keeps its words; the boot check runs again.
+        With `power_cut_after`, the flash instead fails from its k-th next operation (a cut)."""
+        if power_cut_after is not None:
+            self.lib.sim_power(power_cut_after)
+            return
+        if self.flash:
+            self.lib.sim_power(-1)
+        self.lib.up_init(self.first_id)
 
     def request(self, type_: int, payload: bytes, active: int = 0) -> Reply:
         t = self.lib.up_serve(type_, payload, len(payload), active)
