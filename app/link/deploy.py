@@ -154,10 +154,10 @@ class UploadLink:
                 return None
             self._pump()
 
-    def request(self, message: Message, *, attempts: int = 3) -> tuple[Message, bytes]:
+    def request(self, message: Message, *, attempts: int = 3, timeout: float | None = None) -> tuple[Message, bytes]:
         for _ in range(attempts):
             seq = self.send(message)
-            if self.wait({seq}, time.monotonic() + self.timeout) is not None:
+            if self.wait({seq}, time.monotonic() + (timeout or self.timeout)) is not None:
                 return self.replies.pop(seq)
             self.port.write(b"\x00")
         raise LinkLost(f"no reply from the board at {self.url} after {attempts} tries: check the link")
@@ -247,8 +247,12 @@ def deploy(url: str, container: bytes, *, slot: int | None = None, activate: boo
         link.close()
 
 
+BEGIN_TIMEOUT_S = 10.0
+"""UPLOAD_BEGIN into a flash slot erases flash sectors first (about 1-2 s per 128 KB sector on an H7)."""
+
+
 def _begin(link: UploadLink, begin: UploadBegin) -> UploadStatus:
-    reply, _ = link.request(begin)
+    reply, _ = link.request(begin, timeout=max(link.timeout, BEGIN_TIMEOUT_S))
     if isinstance(reply, Error):
         raise _refusal(reply)
     if not isinstance(reply, UploadStatus):
