@@ -297,3 +297,51 @@ def _send_chunks(link: UploadLink, slot: int, data: bytes, status: UploadStatus,
         if progress:
             progress(done, size)
     return sent
+
+
+def deploy_over_session(session, container: bytes, *, slots: tuple[SlotInfo, ...] = (),  # noqa: ANN001
+                        slot: int | None = None, activate: bool = True, progress: Progress | None = None,
+                        chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> DeployResult:
+    """`deploy` over an open `edgeloop.app.link.session.Session` (what the GUI holds): no second
+    connection to the port; the Session windows the chunks by its credit and retries them.
+
+    `slots` are INFO's slot fields (`UploadLink.info()`, or the Session's INFO once it decodes
+    them); with them the fit is checked before a byte is sent, without them the board's
+    UPLOAD_BEGIN refuses a model that does not fit (NO_SPACE) before any chunk is sent.
+    """
+    from edgeloop.app.link.session import DeviceError
+    from edgeloop.models.compiler.container import read_container
+
+    c = read_container(container)
+    info = session.info
+    if info is None:
+        raise DeployError("the session is not connected: connect() it before deploying")
+    if info.capabilities is None or not info.capabilities & CAP_UPLOAD:
+        raise DeployError(f"the board ({info.board}, firmware {info.firmware}) has no upload slots: "
+                          "flash a firmware with upload support (protocol 1.1, capability 'upload')")
+    if slots:
+        index = _choose_slot(info, slots, slot)
+        why = slots[index].fits(len(container), c.arena_bytes, c.input.bytes, c.output.bytes)
+        if why:
+            raise DeployError(f"the model does not fit: {why}")
+    else:
+        index = 0 if slot is None else slot
+    chunk = max(min(chunk_bytes, session.max_payload - CHUNK_HEADER_BYTES, 0xFFFF), -(-len(container) // 1024))
+    start = time.monotonic()
+    try:
+        status = session.request(UploadBegin(index, len(container), chunk, hashlib.sha256(container).digest()),
+                                 timeout=BEGIN_TIMEOUT_S).result().message
+        done = len(container) - sum(min(chunk, len(container) - i * chunk) for i in status.missing)
+        futures = [(i, session.request(UploadChunk(index, i * chunk, container[i * chunk:(i + 1) * chunk])))
+                   for i in status.missing]
+        for i, future in futures:
+            future.result()
+            done += min(chunk, len(container) - i * chunk)
+            if progress:
+                progress(done, len(container))
+        committed = session.request(UploadCommit(index, activate)).result().message
+    except DeviceError as exc:
+        raise _refusal(exc.error) from None
+    if not isinstance(committed, UploadCommitted):
+        raise DeployError(f"the board answered UPLOAD_COMMIT with {type(committed).__name__}")
+    return DeployResult(committed, time.monotonic() - start, len(container), len(futures), status.received)

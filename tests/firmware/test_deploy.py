@@ -17,7 +17,7 @@ from edgeloop.app.link.boards import VirtualBoard, start_board
 from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
 from edgeloop.models.reference import run_reference_batch
 from edgeloop.protocol import Error, ErrorCode, Infer, Result, SelectModel, encode_message
-from edgeloop.protocol.upload import SlotErase, SlotState, UploadBegin, UploadChunk, UploadCommit
+from edgeloop.protocol.upload import SlotErase, SlotInfo, SlotState, UploadBegin, UploadChunk, UploadCommit
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
 COMPILED_MODELS = 3   # sine, mean64, mean96: the slots are models 3 and 4
@@ -217,3 +217,31 @@ def test_a_wrong_port_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> N
     assert main(["deploy", str(ZOO / "sine" / "sine.tflite"), "--port", "socket://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "cannot open the board's link socket://127.0.0.1:1" in err and "Traceback" not in err
+
+
+def test_deploy_over_the_gui_session_needs_no_second_connection() -> None:
+    """The GUI holds a Session on the port: deploy_over_session uploads through it (credit-windowed,
+    retried by the Session), and the next INFER on the same Session runs the new model."""
+    from edgeloop.app.link.deploy import deploy_over_session
+    from edgeloop.app.link.session import Session
+
+    tflite = (ZOO / "imu_activity" / "imu_activity.tflite").read_bytes()
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    with start_board("host", timeout=60) as b:
+        link = UploadLink(b.url, timeout=10)
+        _, slots = link.info()
+        link.close()
+        with Session(b.url) as session:
+            session.connect()
+            done: list[int] = []
+            result = deploy_over_session(session, blob, slots=slots, progress=lambda d, t: done.append(d),
+                                         chunk_bytes=1024)
+            assert result.model.name == "imu_activity" and result.committed.active_model == COMPILED_MODELS
+            assert done[-1] == len(blob) and result.chunks_sent == -(-len(blob) // 1024)
+            x = np.random.default_rng(5).integers(-128, 128, (1, 1, 54), dtype=np.int8)
+            reply = session.infer(x.tobytes()).result().message
+            assert reply.model == COMPILED_MODELS
+            assert np.array_equal(np.frombuffer(reply.output, np.int8), run_reference_batch(tflite, x).reshape(-1))
+            small = (SlotInfo(COMPILED_MODELS, SlotState.EMPTY, 1024, 1024),)
+            with pytest.raises(DeployError, match="does not fit"):
+                deploy_over_session(session, blob, slots=small)
