@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from edgeloop.app.commands._slots import add_slot_options, slot_flags
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `board` subcommand."""
@@ -25,21 +27,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="host board: stretch every inference to US µs to emulate an MCU's compute time")
     p.add_argument("--pty", action="store_true", help="host board: also serve a pseudo-terminal")
     p.add_argument("--tcp", type=int, default=0, metavar="PORT", help="host board: TCP port (default: a free one)")
-    p.add_argument("--slots", type=int, metavar="N",
-                   help="upload slots for `edgeloop deploy` (0-4; default: the board's, 2 on host and QEMU)")
-    p.add_argument("--slot-kb", type=int, metavar="KB", help="bytes of each upload slot, in KB")
-    p.add_argument("--slot-arena-kb", type=int, metavar="KB", help="executor arena of each upload slot, in KB")
+    add_slot_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Start the board and block until Ctrl-C, SIGTERM (both interrupt: see edgeloop.app.cli), or the board exits."""
     from edgeloop.app.link.boards import start_board
-    from edgeloop.app.link.deploy import slot_cflags
 
     board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
                         infer_us=args.infer_us,
-                        extra_cflags=slot_cflags(args.slots, args.slot_kb, args.slot_arena_kb))
+                        extra_cflags=slot_flags(args))
     try:
         source = "host clock" if args.target == "host" else "emulated (QEMU instruction count)"
         print(f"board {args.target} ready: {board.url}" + (f"  pty: {board.pty}" if board.pty else ""))

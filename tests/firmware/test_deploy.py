@@ -245,3 +245,12 @@ def test_deploy_over_the_gui_session_needs_no_second_connection() -> None:
             small = (SlotInfo(COMPILED_MODELS, SlotState.EMPTY, 1024, 1024),)
             with pytest.raises(DeployError, match="does not fit"):
                 deploy_over_session(session, blob, slots=small)
+
+
+def test_firmware_build_takes_the_slot_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    assert main(["firmware", "build", "--board", "host", "--models", "sine", "--slots", "1", "--slot-kb", "8"]) == 0
+    assert "host:" in capsys.readouterr().out
+    assert main(["firmware", "build", "--board", "host", "--slots", "7"]) == 2
+    assert "--slots 7 is outside 0..4" in capsys.readouterr().err
