@@ -29,6 +29,7 @@ import numpy as np
 import edgeloop
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.container import container_from_compiled
+from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.reference import run_reference_batch
 
 INSTRUCTIONS_PER_TICK = 40
@@ -113,8 +114,8 @@ def measure(name: str, tflite: Path, work: Path) -> dict:
     runs = int(np.clip(TARGET_INSTRUCTIONS // (2 * result.macc + 2000), 3, 5000))
     (d / "main.c").write_text(_main_c(name, container, x, expected, runs))
     fw = edgeloop.FIRMWARE_DIR
-    sources = [d / "main.c", d / f"{name}.c", fw / "nn" / "nn_ref.c", fw / "nn" / "nn_opt.c",
-               fw / "core" / "el_container.c", fw / "core" / "el_text.c"]
+    sources = [d / "main.c", d / f"{name}.c", *kernel_sources(), fw / "core" / "el_container.c",
+               fw / "core" / "el_text.c"]
     elf = build_bare_metal(sources, d / "build", includes=[d, fw / "core", fw / "nn"], name=name)
     run = run_bare_metal(elf, timeout=300)
     if "EL_FAIL" in run.output:

@@ -1,4 +1,4 @@
-"""The model-upload messages (SPEC.md §9.6), and INFO's slot fields.
+"""The model-upload messages (SPEC.md §9.8), and INFO's slot fields.
 
 Pure Python like the rest of the protocol package. The messages are typed
 ``Message``s that ``encode_message`` sends and the ``Decoder`` decodes (this
@@ -18,9 +18,18 @@ from enum import IntEnum
 from typing import ClassVar
 
 from edgeloop.protocol.framing import ProtocolError
-from edgeloop.protocol.messages import MESSAGE_CLASSES, Message, ModelDescriptor, _Reader
+from edgeloop.protocol.messages import (  # noqa: F401  (SlotInfo, SlotState: re-exported for upload users)
+    MESSAGE_CLASSES,
+    Capability,
+    Message,
+    ModelDescriptor,
+    SlotInfo,
+    SlotState,
+    _Reader,
+    _read_slots,
+)
 
-CAP_UPLOAD = 1 << 3
+CAP_UPLOAD = Capability.UPLOAD
 """INFO ``capabilities`` bit 3: the board serves the four upload requests."""
 
 CHUNK_HEADER_BYTES = 6
@@ -37,19 +46,13 @@ class UploadType(IntEnum):
 
 
 class UploadError(IntEnum):
-    """ERROR codes of §9.6.6."""
+    """ERROR codes of §9.8.6."""
 
     NO_SPACE = 9
     UPLOAD_STATE = 10
     INTEGRITY = 11
     INVALID_MODEL = 12
     SLOT_BUSY = 13
-
-
-class SlotState(IntEnum):
-    EMPTY = 0
-    RECEIVING = 1
-    LOADED = 2
 
 
 @dataclass(frozen=True)
@@ -208,45 +211,10 @@ class SlotErased(Message):
         return cls(slot, active)
 
 
-@dataclass(frozen=True)
-class SlotInfo:
-    """One upload slot as INFO lists it (§9.6.1): what a model must fit before a byte is sent."""
-
-    model_id: int
-    state: SlotState
-    capacity: int
-    arena_bytes: int
-
-    def fits(self, container_bytes: int, arena_bytes: int, input_bytes: int, output_bytes: int) -> str | None:
-        """None when a model fits this slot, else the reason (for the user: both sizes named)."""
-        need = _align16(container_bytes) + _align16(input_bytes) + _align16(output_bytes)
-        if need > self.capacity:
-            return (f"the model needs {need} bytes of slot (container {container_bytes} + input and output "
-                    f"buffers); slot of model {self.model_id} holds {self.capacity} bytes")
-        if arena_bytes > self.arena_bytes:
-            return (f"the model needs an arena of {arena_bytes} bytes; slot of model {self.model_id} has "
-                    f"{self.arena_bytes} bytes")
-        return None
-
-
-def _align16(n: int) -> int:
-    return (n + 15) & ~15
-
-
-def decode_slots(tail: bytes) -> tuple[SlotInfo, ...]:
-    """INFO's slot fields (§9.6.1): slot_count u8, then per slot model_id u8, state u8, capacity u32, arena u32."""
-    r = _Reader(tail, "INFO slots")
-    (count,) = r.unpack("B")
-    slots = []
-    for _ in range(count):
-        model_id, state, capacity, arena = r.unpack("BBII")
-        slots.append(SlotInfo(model_id, SlotState(state), capacity, arena))
-    return tuple(slots)
-
-
-def info_slots(info_payload_tail: bytes) -> tuple[SlotInfo, ...]:
-    """The slots of an INFO from the bytes after its ``instr_per_tick`` (empty: a board without slots)."""
-    return decode_slots(info_payload_tail) if info_payload_tail else ()
+def decode_slots(data: bytes) -> tuple[SlotInfo, ...]:
+    """INFO's slot fields alone (§9.8.1): slot_count u8, then per slot model_id u8, state u8, capacity u32,
+    arena u32. A whole INFO decodes them into ``Info.slots``."""
+    return _read_slots(_Reader(data, "INFO slots"))
 
 
 MESSAGE_CLASSES.update({cls.TYPE: cls for cls in (UploadBegin, UploadStatus, UploadChunk, ChunkAck, UploadCommit,

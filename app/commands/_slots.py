@@ -1,4 +1,4 @@
-"""The upload-slot size options shared by `board` and `firmware` (SPEC.md §9.6, `edgeloop deploy`)."""
+"""The upload-slot size options shared by `board` and `firmware` (SPEC.md §9.8, `edgeloop deploy`)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ def add_slot_options(p: argparse.ArgumentParser) -> None:
     """--slots, --slot-kb and --slot-arena-kb; absent options keep the board's defaults."""
     p.add_argument("--slots", type=int, metavar="N",
                    help="RAM upload slots for `edgeloop deploy` (0-4; default: the board's, "
-                        "2 on host and QEMU, 1 on the Nucleo)")
+                        "2 on host and QEMU, 1 on the Nucleo plus its flash slot; 0: no upload at all)")
     p.add_argument("--slot-kb", type=int, metavar="KB", help="bytes of each upload slot, in KB")
     p.add_argument("--slot-arena-kb", type=int, metavar="KB", help="executor arena of each upload slot, in KB")
 

@@ -1,4 +1,4 @@
-"""Deploy a model to a running board over the link (SPEC.md §9.6): no reflash, no restart. Qt-free.
+"""Deploy a model to a running board over the link (SPEC.md §9.8): no reflash, no restart. Qt-free.
 
     from edgeloop.app.link.deploy import deploy, load_container
     result = deploy("socket://127.0.0.1:5555", load_container("model.tflite"), progress=print)
@@ -37,7 +37,6 @@ from edgeloop.protocol.upload import (
     UploadCommitted,
     UploadError,
     UploadStatus,
-    decode_slots,
 )
 
 Progress = Callable[[int, int], None]
@@ -73,12 +72,14 @@ MAX_SLOTS = 4
 
 
 def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: int | None = None) -> list[str]:
-    """Firmware flags that size the upload slots (SPEC 9.6); None keeps the board's default."""
+    """Firmware flags that size the upload slots (SPEC 9.8); None keeps the board's default."""
     flags = []
     if slots is not None:
         if not 0 <= slots <= MAX_SLOTS:
             raise InputError(f"--slots {slots} is outside 0..{MAX_SLOTS}")
         flags.append(f"-DEL_UPLOAD_SLOTS={slots}u")
+        if slots == 0:
+            flags.append("-DEL_FLASH_SLOT=0")  # no upload at all: a flash slot needs a RAM slot (the Nucleo's)
     for value, name, macro in ((slot_kb, "--slot-kb", "EL_SLOT_BYTES"),
                                (arena_kb, "--slot-arena-kb", "EL_SLOT_ARENA_BYTES")):
         if value is not None:
@@ -163,14 +164,13 @@ class UploadLink:
         raise LinkLost(f"no reply from the board at {self.url} after {attempts} tries: check the link")
 
     def info(self) -> tuple[Info, tuple[SlotInfo, ...]]:
-        """INFO and its upload slots (§9.6.1: directly after the 1.1 fields)."""
-        message, payload = self.request(Hello())
+        """INFO and its upload slots (§9.8.1: directly after the 1.1 fields)."""
+        message, _ = self.request(Hello())
         if not isinstance(message, Info):
             raise DeployError(f"the board answered HELLO with {type(message).__name__}")
-        if message.capabilities is None or not message.capabilities & CAP_UPLOAD:
+        if not message.has(CAP_UPLOAD):
             return message, ()
-        tail = payload[len(message.encode_payload()):]
-        return message, decode_slots(tail) if tail else ()
+        return message, message.slots or ()
 
 
 def _refusal(error: Error) -> DeployError:
@@ -199,6 +199,19 @@ def _choose_slot(info: Info, slots: tuple[SlotInfo, ...], wanted: int | None) ->
     raise DeployError("every upload slot holds the active model: select a compiled-in model first")
 
 
+def _plan(info: Info, slots: tuple[SlotInfo, ...], wanted: int | None, container: bytes, chunk_bytes: int,
+          max_payload: int) -> tuple[int, int]:
+    """The slot to upload into and the chunk size; refuses a model that does not fit before a byte is sent."""
+    from edgeloop.models.compiler.container import read_container
+
+    c = read_container(container)
+    index = _choose_slot(info, slots, wanted)
+    why = slots[index].fits(len(container), c.arena_bytes, c.input.bytes, c.output.bytes)
+    if why:
+        raise DeployError(f"the model does not fit: {why}")
+    return index, max(min(chunk_bytes, max_payload - CHUNK_HEADER_BYTES, 0xFFFF), -(-len(container) // 1024))
+
+
 DEFAULT_CHUNK_BYTES = 4096
 """Chunk size: a resume loses at most this much, and the frame overhead stays under 0.5 %."""
 
@@ -213,16 +226,12 @@ def deploy(url: str, container: bytes, *, slot: int | None = None, activate: boo
     """
     from edgeloop.models.compiler.container import read_container
 
-    c = read_container(container)
+    read_container(container)  # a malformed container fails here, before the link is opened
     sha = hashlib.sha256(container).digest()
     link = UploadLink(url, timeout=timeout)
     try:
         info, slots = link.info()
-        index = _choose_slot(info, slots, slot)
-        why = slots[index].fits(len(container), c.arena_bytes, c.input.bytes, c.output.bytes)
-        if why:
-            raise DeployError(f"the model does not fit: {why}")
-        chunk = max(min(chunk_bytes, info.max_payload - CHUNK_HEADER_BYTES, 0xFFFF), -(-len(container) // 1024))
+        index, chunk = _plan(info, slots, slot, container, chunk_bytes, info.max_payload)
         start = time.monotonic()
         sent = resumed = 0
         for attempt in range(reconnects + 1):
@@ -299,34 +308,31 @@ def _send_chunks(link: UploadLink, slot: int, data: bytes, status: UploadStatus,
     return sent
 
 
-def deploy_over_session(session, container: bytes, *, slots: tuple[SlotInfo, ...] = (),  # noqa: ANN001
-                        slot: int | None = None, activate: bool = True, progress: Progress | None = None,
+def deploy_over_session(session, container: bytes, *,  # noqa: ANN001
+                        slots: tuple[SlotInfo, ...] | None = None, slot: int | None = None,
+                        activate: bool = True, progress: Progress | None = None,
                         chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> DeployResult:
     """`deploy` over an open `edgeloop.app.link.session.Session` (what the GUI holds): no second
     connection to the port; the Session windows the chunks by its credit and retries them.
 
-    `slots` are INFO's slot fields (`UploadLink.info()`, or the Session's INFO once it decodes
-    them); with them the fit is checked before a byte is sent, without them the board's
-    UPLOAD_BEGIN refuses a model that does not fit (NO_SPACE) before any chunk is sent.
+    The slot and the fit are checked before a byte is sent, against `slots` when given, else
+    against a fresh INFO asked through the Session (the one from connect() may be stale: an
+    earlier deploy changed slot states and the active model).
     """
     from edgeloop.app.link.session import DeviceError
     from edgeloop.models.compiler.container import read_container
 
-    c = read_container(container)
-    info = session.info
-    if info is None:
+    read_container(container)  # a malformed container fails here, before a request is sent
+    if session.info is None:
         raise DeployError("the session is not connected: connect() it before deploying")
-    if info.capabilities is None or not info.capabilities & CAP_UPLOAD:
+    info = session.request(Hello()).result().message
+    if not isinstance(info, Info):
+        raise DeployError(f"the board answered HELLO with {type(info).__name__}")
+    if not info.has(CAP_UPLOAD):
         raise DeployError(f"the board ({info.board}, firmware {info.firmware}) has no upload slots: "
                           "flash a firmware with upload support (protocol 1.1, capability 'upload')")
-    if slots:
-        index = _choose_slot(info, slots, slot)
-        why = slots[index].fits(len(container), c.arena_bytes, c.input.bytes, c.output.bytes)
-        if why:
-            raise DeployError(f"the model does not fit: {why}")
-    else:
-        index = 0 if slot is None else slot
-    chunk = max(min(chunk_bytes, session.max_payload - CHUNK_HEADER_BYTES, 0xFFFF), -(-len(container) // 1024))
+    slots = info.slots or () if slots is None else slots
+    index, chunk = _plan(info, slots, slot, container, chunk_bytes, session.max_payload)
     start = time.monotonic()
     try:
         status = session.request(UploadBegin(index, len(container), chunk, hashlib.sha256(container).digest()),

@@ -19,7 +19,17 @@
 
 /* INFO capabilities (SPEC.md 9.1): the 1.1 requests this core serves. */
 #define EL_CAP_DESCRIBE (1u << 0)
-#define EL_CAPABILITIES 0u
+#define EL_CAP_UPLOAD (1u << 3) /* SPEC.md 9.8: only builds with upload slots (el_upload.h) */
+#if defined(EL_UPLOAD_SLOTS) && EL_UPLOAD_SLOTS > 0
+#define EL_CAPABILITIES (EL_CAP_DESCRIBE | EL_CAP_UPLOAD)
+#else
+#define EL_CAPABILITIES EL_CAP_DESCRIBE
+#endif
+
+/* Largest DESCRIBE_MODEL page the core sends (SPEC.md 9.5); a host may ask for less. */
+#ifndef EL_DESCRIBE_PAGE_BYTES
+#define EL_DESCRIBE_PAGE_BYTES 1024u
+#endif
 
 /* Firmware version reported in INFO. */
 #ifndef EL_FIRMWARE_VERSION

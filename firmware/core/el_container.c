@@ -43,6 +43,7 @@ typedef struct {
     uint32_t in_bytes, out_bytes;
     char *why;
     int step;                     /* step being checked, -1 outside steps */
+    uint32_t result_ref, result_bytes; /* the checked step's output region (ACC_RESULT) */
     uint8_t op;
     bool failed;
 } el_ctx_t;
@@ -125,7 +126,7 @@ static bool el_counts(el_ctx_t *c, const int32_t *v, int n, const char *what)
 }
 
 /* Region access a reference may name. */
-enum { ACC_READ = 1, ACC_WRITE = 2, ACC_CONST_OK = 4, ACC_NULL_OK = 8 };
+enum { ACC_READ = 1, ACC_WRITE = 2, ACC_CONST_OK = 4, ACC_NULL_OK = 8, ACC_RESULT = 16 /* the step's output */ };
 
 /* Check that `ref` names `bytes` bytes, 4-byte aligned, inside the buffer its kind allows. */
 static bool el_check_ref(el_ctx_t *c, uint32_t ref, uint64_t bytes, unsigned access, const char *what)
@@ -162,6 +163,10 @@ static bool el_check_ref(el_ctx_t *c, uint32_t ref, uint64_t bytes, unsigned acc
         return el_fail3(c, what, true, (uint32_t)((uint64_t)off + bytes),
                         REF_KIND(ref) == KIND_ARENA ? " bytes needed: beyond the planned arena"
                                                     : " bytes needed: beyond its buffer");
+    }
+    if (access & ACC_RESULT) {
+        c->result_ref = ref;
+        c->result_bytes = (uint32_t)bytes;
     }
     return true;
 }
@@ -312,7 +317,7 @@ static bool el_build_conv(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn
     p->shift = (const int32_t *)el_const_ptr(c, (uint32_t)w[23]);
     size_t scratch = depthwise ? nn_depthwise_conv2d_s8_scratch_bytes(p) : nn_conv2d_s8_scratch_bytes(p);
     return el_check_ref(c, ops[0], el_prod(in_dims, 4), ACC_READ, "input") &&
-           el_check_ref(c, ops[1], el_prod(out_dims, 4), ACC_WRITE, "output") &&
+           el_check_ref(c, ops[1], el_prod(out_dims, 4), ACC_WRITE | ACC_RESULT, "output") &&
            el_check_scratch(c, ops, el_prod(in_dims, 4), el_prod(out_dims, 4), scratch);
 }
 
@@ -343,7 +348,7 @@ static bool el_build_fc(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_f
     p->mult = (const int32_t *)el_const_ptr(c, (uint32_t)w[9]);
     p->shift = (const int32_t *)el_const_ptr(c, (uint32_t)w[10]);
     return el_check_ref(c, ops[0], el_prod(in_dims, 2), ACC_READ, "input") &&
-           el_check_ref(c, ops[1], el_prod(out_dims, 2), ACC_WRITE, "output") &&
+           el_check_ref(c, ops[1], el_prod(out_dims, 2), ACC_WRITE | ACC_RESULT, "output") &&
            el_check_scratch(c, ops, el_prod(in_dims, 2), el_prod(out_dims, 2), nn_fc_s8_scratch_bytes(p));
 }
 
@@ -361,7 +366,7 @@ static bool el_build_pool(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn
            el_check_window(c, p->in_w, p->out_w, p->k_w, p->stride_w, 1, p->pad_left) &&
            el_check_act(c, p->act_min, p->act_max) &&
            el_check_ref(c, ops[0], el_prod(in_dims, 4), ACC_READ, "input") &&
-           el_check_ref(c, ops[1], el_prod(out_dims, 4), ACC_WRITE, "output");
+           el_check_ref(c, ops[1], el_prod(out_dims, 4), ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_mean(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_mean_params_t *p)
@@ -374,7 +379,7 @@ static bool el_build_mean(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn
         return c->failed ? false : el_fail(c, "zero point out of range");
     }
     return el_check_ref(c, ops[0], el_prod(dims, 3), ACC_READ, "input") &&
-           el_check_ref(c, ops[1], el_prod(out_dims, 2), ACC_WRITE, "output");
+           el_check_ref(c, ops[1], el_prod(out_dims, 2), ACC_WRITE | ACC_RESULT, "output");
 }
 
 /* Bytes a broadcast operand spans: 1 + sum((dim - 1) * stride). */
@@ -412,7 +417,7 @@ static bool el_build_binary(el_ctx_t *c, const int32_t *w, const uint32_t *ops, 
            el_check_shift(c, p->out_shift, "the output") && el_check_act(c, p->act_min, p->act_max) &&
            el_check_ref(c, ops[0], s1, ACC_READ | ACC_CONST_OK, "input 1") &&
            el_check_ref(c, ops[1], s2, ACC_READ | ACC_CONST_OK, "input 2") &&
-           el_check_ref(c, ops[2], el_prod(p->out_dims, 4), ACC_WRITE, "output");
+           el_check_ref(c, ops[2], el_prod(p->out_dims, 4), ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_softmax(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_softmax_params_t *p)
@@ -426,7 +431,7 @@ static bool el_build_softmax(el_ctx_t *c, const int32_t *w, const uint32_t *ops,
         return el_fail(c, "input_left_shift outside 0..31 or diff_min above 0");
     }
     return el_check_ref(c, ops[0], el_prod(dims, 2), ACC_READ, "input") &&
-           el_check_ref(c, ops[1], el_prod(dims, 2), ACC_WRITE, "output");
+           el_check_ref(c, ops[1], el_prod(dims, 2), ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_logistic(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_logistic_params_t *p)
@@ -440,7 +445,7 @@ static bool el_build_logistic(el_ctx_t *c, const int32_t *w, const uint32_t *ops
     }
     return el_check_shift(c, p->left_shift, "the input") &&
            el_check_ref(c, ops[0], (uint32_t)p->size, ACC_READ, "input") &&
-           el_check_ref(c, ops[1], (uint32_t)p->size, ACC_WRITE, "output");
+           el_check_ref(c, ops[1], (uint32_t)p->size, ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_pad(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_pad_params_t *p)
@@ -463,7 +468,7 @@ static bool el_build_pad(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_
     }
     uint32_t eb = (uint32_t)p->elem_bytes;
     return el_check_ref(c, ops[0], (uint64_t)el_prod(p->in_dims, 4) * eb, ACC_READ, "input") &&
-           el_check_ref(c, ops[1], (uint64_t)el_prod(p->out_dims, 4) * eb, ACC_WRITE, "output");
+           el_check_ref(c, ops[1], (uint64_t)el_prod(p->out_dims, 4) * eb, ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_concat(el_ctx_t *c, const int32_t *w, const uint32_t *ops, uint8_t n_ops, nn_concat_params_t *p)
@@ -483,7 +488,7 @@ static bool el_build_concat(el_ctx_t *c, const int32_t *w, const uint32_t *ops, 
         }
         total += (uint64_t)p->part_bytes[i];
     }
-    return el_check_ref(c, ops[p->count], total * (uint64_t)p->outer, ACC_WRITE, "output");
+    return el_check_ref(c, ops[p->count], total * (uint64_t)p->outer, ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_affine(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_affine_params_t *p, bool quantize)
@@ -501,7 +506,7 @@ static bool el_build_affine(el_ctx_t *c, const int32_t *w, const uint32_t *ops, 
     }
     uint64_t n = (uint32_t)p->size;
     return el_check_ref(c, ops[0], quantize ? 4u * n : n, ACC_READ, "input") &&
-           el_check_ref(c, ops[1], quantize ? n : 4u * n, ACC_WRITE, "output");
+           el_check_ref(c, ops[1], quantize ? n : 4u * n, ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_requant(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_requant_params_t *p)
@@ -516,14 +521,14 @@ static bool el_build_requant(el_ctx_t *c, const int32_t *w, const uint32_t *ops,
     }
     return el_check_shift(c, p->shift, "the") && el_check_act(c, p->act_min, p->act_max) &&
            el_check_ref(c, ops[0], (uint32_t)p->size, ACC_READ, "input") &&
-           el_check_ref(c, ops[1], (uint32_t)p->size, ACC_WRITE, "output");
+           el_check_ref(c, ops[1], (uint32_t)p->size, ACC_WRITE | ACC_RESULT, "output");
 }
 
 static bool el_build_copy(el_ctx_t *c, const int32_t *w, const uint32_t *ops, int32_t *bytes)
 {
     *bytes = w[0];
     return el_counts(c, bytes, 1, "size") && el_check_ref(c, ops[0], (uint32_t)*bytes, ACC_READ, "input") &&
-           el_check_ref(c, ops[1], (uint32_t)*bytes, ACC_WRITE, "output");
+           el_check_ref(c, ops[1], (uint32_t)*bytes, ACC_WRITE | ACC_RESULT, "output");
 }
 
 /* Size of each op's parameter struct in the pool. */
@@ -806,9 +811,15 @@ bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, u
         s->operands = (const uint32_t *)(const void *)(data + at + 4);
         s->params = prog->param_pool + pool;
         const int32_t *words = (const int32_t *)(const void *)(data + at + 4u + 4u * n_ops);
+        c->result_ref = REF_NULL;
         if (!el_build_step(c, op, s->operands, n_ops, words, prog->param_pool + pool)) {
             return el_fail(c, "parameters rejected");
         }
+        if (c->result_ref == REF_NULL) {
+            return el_fail(c, "has no output (firmware fault)"); /* every op's check names one */
+        }
+        s->result_ref = c->result_ref;
+        s->result_bytes = c->result_bytes;
         el_resolve(s, arena, data);
         pool += psize;
         at += 4u * (1u + n_ops + n_params);
@@ -829,10 +840,17 @@ bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, u
 
 nn_status_t el_program_run(const el_program_t *prog, const void *input, void *output)
 {
+    return el_program_run_steps(prog, input, output, NULL, NULL);
+}
+
+nn_status_t el_program_run_steps(const el_program_t *prog, const void *input, void *output, el_step_hook_t hook,
+                                 void *ctx)
+{
     if (!prog || !prog->loaded || !input || !output || ((uintptr_t)input & 3u) || ((uintptr_t)output & 3u)) {
         return NN_ERR_ARGUMENT;
     }
     uint8_t *const in = (uint8_t *)(uintptr_t)input, *const out = (uint8_t *)output;
+    uint8_t *const base[4] = {prog->arena, in, out, (uint8_t *)(uintptr_t)prog->container}; /* by KIND_* */
     const el_exec_step_t *s = prog->steps, *const end = prog->steps + prog->step_count;
     for (; s < end; s++) {
         uint8_t *o0 = s->ptr[0], *o1 = s->ptr[1], *o2 = s->ptr[2];
@@ -844,13 +862,16 @@ nn_status_t el_program_run(const el_program_t *prog, const void *input, void *ou
         if (s->fn) {
             s->fn(s->params, o0, o1, o2);
         } else { /* CONCATENATION: its inputs and output from the references */
-            uint8_t *const base[4] = {prog->arena, in, out, (uint8_t *)(uintptr_t)prog->container};
             const nn_concat_params_t *p = s->params;
             const void *parts[NN_CONCAT_MAX_INPUTS];
             for (int32_t k = 0; k < p->count; k++) {
                 parts[k] = base[REF_KIND(s->operands[k])] + REF_OFF(s->operands[k]);
             }
             nn_concat(p, parts, base[REF_KIND(s->operands[p->count])] + REF_OFF(s->operands[p->count]));
+        }
+        if (hook && !hook(ctx, (uint16_t)(s - prog->steps), base[REF_KIND(s->result_ref)] + REF_OFF(s->result_ref),
+                          s->result_bytes)) {
+            return NN_OK; /* the observer has what it wanted: stop here */
         }
     }
     return NN_OK;

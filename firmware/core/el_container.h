@@ -86,6 +86,8 @@ typedef struct {
     uint8_t *ptr[3];          /* operands 0..2: resolved at load, or an offset into the model
                                * input (io bits 01) or output (io bits 10) of operand k at bits 2k */
     const uint32_t *operands; /* references: kind << 28 | offset (docs/container.md) */
+    uint32_t result_ref;      /* the step's output region (a reference), for step observers */
+    uint32_t result_bytes;
     uint8_t op;
     uint8_t operand_count;
     uint8_t io;               /* 2 bits per operand: 0 resolved, 1 input, 2 output */
@@ -118,5 +120,16 @@ bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, u
 
 /* Run a loaded program; NN_ERR_ARGUMENT for NULL or misaligned buffers or an unloaded program. */
 nn_status_t el_program_run(const el_program_t *prog, const void *input, void *output);
+
+/*
+ * Step observer (per-layer profiling, tensor dumps): called after step `step` wrote `bytes`
+ * bytes at `output`; returning false stops the run there (el_program_run_steps then returns
+ * NN_OK). The same signature as the compiled models' step hook, so one observer serves both.
+ */
+typedef bool (*el_step_hook_t)(void *ctx, uint16_t step, const void *output, uint32_t bytes);
+
+/* el_program_run() with `hook` (may be NULL) called after every step, in step order. */
+nn_status_t el_program_run_steps(const el_program_t *prog, const void *input, void *output, el_step_hook_t hook,
+                                 void *ctx);
 
 #endif /* EL_CONTAINER_H */

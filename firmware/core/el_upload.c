@@ -1,4 +1,4 @@
-/* el_upload.c - upload slots and their state machine; see el_upload.h and SPEC.md 9.6. */
+/* el_upload.c - upload slots and their state machine; see el_upload.h and SPEC.md 9.8. */
 #include "el_upload.h"
 
 #include <string.h>

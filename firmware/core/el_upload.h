@@ -1,5 +1,5 @@
 /*
- * el_upload.h - model upload into RAM slots (SPEC.md 9.6): UPLOAD_BEGIN, UPLOAD_CHUNK,
+ * el_upload.h - model upload into RAM slots (SPEC.md 9.8): UPLOAD_BEGIN, UPLOAD_CHUNK,
  * UPLOAD_COMMIT and SLOT_ERASE, and the models the slots hold.
  *
  * Purpose: a board keeps its compiled-in models and adds EL_UPLOAD_SLOTS slots
@@ -84,11 +84,10 @@ enum {
     EL_MSG_UPLOAD_BEGIN = 0x10,
     EL_MSG_UPLOAD_CHUNK = 0x11,
     EL_MSG_UPLOAD_COMMIT = 0x12,
-    EL_MSG_SLOT_ERASE = 0x13,
-    EL_CAP_UPLOAD = 1u << 3
+    EL_MSG_SLOT_ERASE = 0x13
 };
 
-/* ERROR codes added for uploads (SPEC 9.6.6). */
+/* ERROR codes added for uploads (SPEC 9.8.6). */
 enum {
     EL_ERR_NO_SPACE = 9,       /* the model does not fit the slot or its arena */
     EL_ERR_UPLOAD_STATE = 10,  /* chunk or commit without a matching upload, missing chunks */
@@ -134,7 +133,7 @@ const nn_model_t *el_upload_model(uint8_t model_id);
 uint8_t *el_upload_input_buffer(uint8_t model_id);
 uint8_t *el_upload_output_buffer(uint8_t model_id);
 
-/* INFO's slot fields (SPEC 9.6.1) into buf; returns the bytes written (at most 1 + 10 * slots). */
+/* INFO's slot fields (SPEC 9.8.1) into buf; returns the bytes written (at most 1 + 10 * slots). */
 size_t el_upload_info(uint8_t *buf, size_t cap);
 
 #endif /* EL_UPLOAD_H */

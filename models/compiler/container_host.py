@@ -35,8 +35,17 @@ int el_host_run(const void *in, void *out, int fill) {
     int st = (int)el_program_run(&prog, in, out);
     return arena[prog.arena_bytes] == 0x5A ? st : -1;
 }
+int el_host_run_steps(const void *in, void *out, el_step_hook_t hook) {
+    memset(arena, 0xA5, sizeof arena);
+    arena[prog.arena_bytes] = 0x5A;
+    int st = (int)el_program_run_steps(&prog, in, out, hook, NULL);
+    return arena[prog.arena_bytes] == 0x5A ? st : -1;
+}
 unsigned el_host_program_bytes(void) { return (unsigned)sizeof(el_program_t); }
 """
+
+
+_STEP_HOOK = ctypes.CFUNCTYPE(ctypes.c_bool, ctypes.c_void_p, ctypes.c_uint16, ctypes.c_void_p, ctypes.c_uint32)
 
 
 class HostExecutor:
@@ -47,7 +56,8 @@ class HostExecutor:
         flags = (*CFLAGS, f"-DNN_OPTIMIZED={int(optimized)}", *extra_flags)
         digest = hashlib.sha256(repr(flags).encode())
         sources = [CORE_DIR / "el_container.c", CORE_DIR / "el_text.c"]
-        for src in (*sources, CORE_DIR / "el_container.h", CORE_DIR / "el_text.h"):
+        # The kernel headers too: their NN_KERNEL_ABI_VERSION and parameter structs are compiled in.
+        for src in (*sources, CORE_DIR / "el_container.h", CORE_DIR / "el_text.h", *sorted(NN_DIR.glob("*.h"))):
             digest.update(src.read_bytes())
         build = Path(tempfile.gettempdir()) / f"edgeloop-exec-{digest.hexdigest()[:16]}"
         build.mkdir(exist_ok=True)
@@ -63,6 +73,7 @@ class HostExecutor:
         self._lib.el_host_load.argtypes = [ctypes.c_char_p, ctypes.c_uint, ctypes.c_uint, ctypes.c_uint,
                                            ctypes.c_char_p]
         self._lib.el_host_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+        self._lib.el_host_run_steps.argtypes = [ctypes.c_void_p, ctypes.c_void_p, _STEP_HOOK]
         self.program_bytes = int(self._lib.el_host_program_bytes())
         self._slot: ctypes.Array[ctypes.c_char] | None = None
 
@@ -84,3 +95,20 @@ class HostExecutor:
         if st != 0:
             raise HostBuildError(f"el_program_run returned {st} (-1: wrote past its arena)")
         return out
+
+    def run_steps(self, x: np.ndarray, out_dtype: np.dtype, out_size: int,
+                  stop_after: int | None = None) -> tuple[np.ndarray, list[tuple[int, bytes]]]:
+        """Run through el_program_run_steps: the output and, per step, (step, the bytes it wrote)
+        as the step hook saw them; the hook stops the run after step `stop_after`."""
+        x = np.array(x, copy=True, order="C")
+        out = np.zeros(out_size, out_dtype)
+        seen: list[tuple[int, bytes]] = []
+
+        def hook(_ctx: int | None, step: int, data: int, size: int) -> bool:
+            seen.append((step, ctypes.string_at(data, size)))
+            return stop_after is None or step < stop_after
+
+        st = self._lib.el_host_run_steps(x.ctypes.data, out.ctypes.data, _STEP_HOOK(hook))
+        if st != 0:
+            raise HostBuildError(f"el_program_run_steps returned {st} (-1: wrote past its arena)")
+        return out, seen

@@ -1,4 +1,4 @@
-"""Golden vectors of the model upload (SPEC.md §9.6): one conversation with a fresh board.
+"""Golden vectors of the model upload (SPEC.md §9.8): one conversation with a fresh board.
 
 ``upload.json`` beside this file is the committed copy of :func:`build_upload_vectors`. Each step
 is a request payload and the reply a conforming device gives: its type and either the exact
@@ -7,6 +7,9 @@ board's §5.3 encoding), or an ERROR ``code`` (its text is free). The board has 
 model indices 3 and 4; the container is the bytes in ``container``.
 
     python -m edgeloop.protocol.vectors.upload    # rewrite upload.json (same container)
+
+After a kernel ABI or container format change the committed container no longer loads: write the
+vectors again from a fresh one, ``write_upload_vectors(load_container("models/zoo/sine/sine.tflite"))``.
 """
 
 from __future__ import annotations
@@ -79,7 +82,7 @@ def build_upload_vectors(blob: bytes) -> dict[str, Any]:
                        note="too large for the slot"))
     steps.append(_step(SlotErase(0), SlotErased(0, 0), active=FIRST_ID,
                        note="erasing the active slot falls back to model 0"))
-    return {"spec": "protocol/SPEC.md section 9.6", "first_slot_model_id": FIRST_ID, "container": blob.hex(),
+    return {"spec": "protocol/SPEC.md section 9.8", "first_slot_model_id": FIRST_ID, "container": blob.hex(),
             "steps": steps}
 
 

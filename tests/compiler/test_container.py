@@ -237,3 +237,27 @@ def test_compile_command_writes_a_container(tmp_path: Path, capsys: pytest.Captu
     assert not (tmp_path / "fall.c").exists()
     assert main(["compile", str(model)]) == 2
     assert "--container FILE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", ["random_03.tflite", "random_11.tflite", "random_19.tflite", "sine"])
+def test_the_step_hook_sees_every_step_output_in_order_and_can_stop(source: str, executor: HostExecutor) -> None:
+    """el_program_run_steps (what per-layer PROFILE / DUMP_TENSOR use for slot models) calls the hook
+    after each step with that step's output tensor, does not change the result, and stops on request."""
+    path = FIXTURES / source if source.endswith(".tflite") else next(p for p in ZOO_MODELS if p.stem == source)
+    result = compile_bytes(path.read_bytes(), name="m")
+    blob = container_from_compiled(result)
+    assert executor.load(blob) is None
+    tensors = result.graph.model.tensors
+    kept = [s for s in result.graph.steps  # the container leaves out copies that share storage
+            if not (s.kernel == "nn_copy" and result.plan.location(s.inputs[0]) == result.plan.location(s.output))]
+    out_t = tensors[result.graph.output]
+    x = random_inputs(path.read_bytes(), 1, np.random.default_rng(3))[0]
+    plain = executor(x, out_t.np_dtype, out_t.size)
+    out, seen = executor.run_steps(x, out_t.np_dtype, out_t.size)
+    assert [step for step, _ in seen] == list(range(len(read_container(blob).steps))) == list(range(len(kept)))
+    assert [len(data) for _, data in seen] == [tensors[s.output].size * tensors[s.output].np_dtype.itemsize
+                                               for s in kept]
+    assert np.array_equal(out, plain) and seen[-1][1] == plain.tobytes()
+    if len(kept) > 1:
+        _, first = executor.run_steps(x, out_t.np_dtype, out_t.size, stop_after=0)
+        assert first == seen[:1]

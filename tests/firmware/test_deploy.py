@@ -7,6 +7,8 @@ from __future__ import annotations
 import hashlib
 import random
 import socket
+import subprocess
+from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
@@ -228,21 +230,18 @@ def test_deploy_over_the_gui_session_needs_no_second_connection() -> None:
     tflite = (ZOO / "imu_activity" / "imu_activity.tflite").read_bytes()
     blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
     with start_board("host", timeout=60) as b:
-        link = UploadLink(b.url, timeout=10)
-        _, slots = link.info()
-        link.close()
         with Session(b.url) as session:
             session.connect()
+            assert session.info.slots and session.info.slots[0].model_id == COMPILED_MODELS
             done: list[int] = []
-            result = deploy_over_session(session, blob, slots=slots, progress=lambda d, t: done.append(d),
-                                         chunk_bytes=1024)
+            result = deploy_over_session(session, blob, progress=lambda d, t: done.append(d), chunk_bytes=1024)
             assert result.model.name == "imu_activity" and result.committed.active_model == COMPILED_MODELS
             assert done[-1] == len(blob) and result.chunks_sent == -(-len(blob) // 1024)
             x = np.random.default_rng(5).integers(-128, 128, (1, 1, 54), dtype=np.int8)
             reply = session.infer(x.tobytes()).result().message
             assert reply.model == COMPILED_MODELS
             assert np.array_equal(np.frombuffer(reply.output, np.int8), run_reference_batch(tflite, x).reshape(-1))
-            small = (SlotInfo(COMPILED_MODELS, SlotState.EMPTY, 1024, 1024),)
+            small = (SlotInfo(COMPILED_MODELS + 1, SlotState.EMPTY, 1024, 1024),)  # slot 0 now serves
             with pytest.raises(DeployError, match="does not fit"):
                 deploy_over_session(session, blob, slots=small)
 
@@ -254,3 +253,14 @@ def test_firmware_build_takes_the_slot_sizes(capsys: pytest.CaptureFixture[str])
     assert "host:" in capsys.readouterr().out
     assert main(["firmware", "build", "--board", "host", "--slots", "7"]) == 2
     assert "--slots 7 is outside 0..4" in capsys.readouterr().err
+
+
+def test_no_slots_on_the_nucleo_drops_its_flash_slot_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """--slots 0 means no upload at all: on the Nucleo, whose flash slot needs a RAM slot, the
+    build used to stop in the compiler with an #error; now it builds without either."""
+    from edgeloop.app.cli import main
+
+    assert main(["firmware", "build", "--board", "nucleo-h743zi2", "--models", "sine", "--slots", "0"]) == 0
+    elf = Path(capsys.readouterr().out.split("nucleo-h743zi2: ", 1)[1].split()[0])
+    symbols = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert "el_flash_arena" not in symbols and "el_slot_mem" not in symbols and "el_upload_init" in symbols

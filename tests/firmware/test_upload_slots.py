@@ -1,4 +1,4 @@
-"""Upload slots (firmware/core/el_upload.c, SPEC §9.6): chunked, resumable, SHA-256-checked uploads
+"""Upload slots (firmware/core/el_upload.c, SPEC §9.8): chunked, resumable, SHA-256-checked uploads
 that activate only at commit, and every "bad input" of issue 19 answered by an ERROR that names it
 while the active model stays untouched."""
 
