@@ -18,7 +18,17 @@ import edgeloop
 from edgeloop.app.link.boards import VirtualBoard, start_board
 from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
 from edgeloop.models.reference import run_reference_batch
-from edgeloop.protocol import Error, ErrorCode, Infer, Result, SelectModel, encode_message
+from edgeloop.protocol import (
+    DescribeModel,
+    Error,
+    ErrorCode,
+    Infer,
+    ModelDescription,
+    ModelDescriptor,
+    Result,
+    SelectModel,
+    encode_message,
+)
 from edgeloop.protocol.upload import SlotErase, SlotInfo, SlotState, UploadBegin, UploadChunk, UploadCommit
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
@@ -69,7 +79,17 @@ def test_a_deployed_model_runs_bit_exact_with_tflm_and_is_listed_as_uploaded(boa
         link.close()
         listed = {m.model_id: m for m in info.models}
         assert listed[COMPILED_MODELS].uploaded and not listed[0].uploaded
-        assert [s.state for s in slots] == [SlotState.LOADED, SlotState.EMPTY]
+        assert [s.state for s in slots] == [SlotState.LOADED, SlotState.EMPTY] and info.slots == slots
+        lk = Link(board.url)   # DESCRIBE_MODEL (§9.5) pages a slot model's descriptor like a compiled one
+        body = bytearray()
+        while True:
+            page = lk.request(DescribeModel(COMPILED_MODELS, len(body), 100))
+            assert isinstance(page, ModelDescription) and page.offset == len(body), page
+            body += page.chunk
+            if len(body) == page.total:
+                break
+        lk.close()
+        assert ModelDescriptor.decode_body(bytes(body), "slot model") == listed[COMPILED_MODELS]
     finally:
         _leave_clean(board.url)
 
