@@ -55,6 +55,8 @@ from edgeloop.protocol.messages import (
     Pong,
     Result,
     SelectModel,
+    SlotInfo,
+    SlotState,
     Stats,
     StatsReply,
     TensorDesc,
@@ -67,7 +69,7 @@ __all__ = [
     "Bench", "BenchResult", "CobsError", "CrcError", "DType", "DecodeError", "Decoder", "DecoderStats", "Error",
     "ErrorCode", "Frame", "Hello", "Infer", "Info", "InputKind", "ListModels", "Log", "Message",
     "ModelDescriptor", "ModelList", "ModelSelected", "MsgType", "PayloadTooLarge", "Ping", "Pong",
-    "ProtocolError", "Result", "SelectModel", "Stats", "StatsReply", "TensorDesc", "TimingSource",
+    "ProtocolError", "Result", "SelectModel", "SlotInfo", "SlotState", "Stats", "StatsReply", "TensorDesc", "TimingSource",
     "cobs_decode", "cobs_encode", "decode_message", "encode_frame", "encode_message", "max_wire_size",
     "parse_frame",
 ]

@@ -390,6 +390,58 @@ class Hello(Message):
         return cls(payload[0] if payload else 1)
 
 
+class SlotState(IntEnum):
+    """An upload slot's ``state`` in INFO (SPEC §9.8.1)."""
+
+    EMPTY = 0
+    RECEIVING = 1
+    LOADED = 2
+
+
+def _align16(n: int) -> int:
+    return (n + 15) & ~15
+
+
+@dataclass(frozen=True, slots=True)
+class SlotInfo:
+    """One upload slot as INFO lists it (SPEC §9.8.1): what a model must fit before a byte is sent."""
+
+    model_id: int
+    state: SlotState
+    capacity: int
+    arena_bytes: int
+
+    _FORMAT: ClassVar[str] = "BBII"
+
+    def fits(self, container_bytes: int, arena_bytes: int, input_bytes: int, output_bytes: int) -> str | None:
+        """None when a model fits this slot, else the reason (for the user: both sizes named)."""
+        need = _align16(container_bytes) + _align16(input_bytes) + _align16(output_bytes)
+        if need > self.capacity:
+            return (f"the model needs {need} bytes of slot (container {container_bytes} + input and output "
+                    f"buffers); slot of model {self.model_id} holds {self.capacity} bytes")
+        if arena_bytes > self.arena_bytes:
+            return (f"the model needs an arena of {arena_bytes} bytes; slot of model {self.model_id} has "
+                    f"{self.arena_bytes} bytes")
+        return None
+
+
+def _encode_slots(slots: tuple[SlotInfo, ...]) -> bytes:
+    return bytes([len(slots)]) + b"".join(
+        struct.pack("<" + SlotInfo._FORMAT, s.model_id, s.state, s.capacity, s.arena_bytes) for s in slots)
+
+
+def _read_slots(r: _Reader) -> tuple[SlotInfo, ...]:
+    slots = []
+    for _ in range(r.u8()):
+        model_id, state, capacity, arena = r.unpack(SlotInfo._FORMAT)
+        try:
+            state = SlotState(state)
+        except ValueError as exc:
+            raise ProtocolError(f"{r.what}: unknown slot state {state} of model {model_id}") from exc
+        slots.append(SlotInfo(model_id, state, capacity, arena))
+    return tuple(slots)
+
+
 @dataclass(frozen=True, slots=True)
 class Info(Message):
     """The device descriptor (SPEC §5.2)."""
@@ -409,6 +461,9 @@ class Info(Message):
     # SPEC 1.1 (§9.2); capabilities None means a 1.0 INFO, which carries neither field.
     capabilities: int | None = None
     instr_per_tick: int = 0
+    # SPEC §9.8.1, right after instr_per_tick: None when the device sends no slot fields (a 1.1 device
+    # from before §9.8), () when it has no upload slots.
+    slots: tuple[SlotInfo, ...] | None = None
 
     _FIXED: ClassVar[str] = "BBBBIIIB"
     _TAIL_1_1: ClassVar[str] = "IH"
@@ -428,8 +483,12 @@ class Info(Message):
         tail = b""
         if self.capabilities is None and self.instr_per_tick:
             raise ValueError("INFO instr_per_tick is a 1.1 field and needs capabilities (SPEC §9.2), which is None")
+        if self.capabilities is None and self.slots is not None:
+            raise ValueError("INFO slots follow the 1.1 fields (SPEC §9.8.1) and need capabilities, which is None")
         if self.capabilities is not None:
             tail = struct.pack("<" + self._TAIL_1_1, self.capabilities, self.instr_per_tick)
+        if self.slots is not None:
+            tail += _encode_slots(self.slots)
         return (struct.pack("<" + self._FIXED, self.proto_major, self.proto_minor, self.rx_credit,
                             self.timing_source, self.cpu_hz, self.tick_hz, self.max_payload, self.active_model)
                 + _str8(self.firmware) + _str8(self.board) + _encode_models(self.models) + tail)
@@ -446,6 +505,8 @@ class Info(Message):
         tail: tuple = ()
         if r.left:  # a 1.1 device appended §9.2
             tail = r.unpack(cls._TAIL_1_1)
+        if r.left:  # and a device with §9.8 its upload slots
+            tail += (_read_slots(r),)
         return cls(major, minor, credit, source, cpu_hz, tick_hz, max_payload, active, firmware, board, models,
                    *tail)
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import time
 
+from edgeloop.app.commands._slots import add_slot_options, slot_flags
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `board` subcommand."""
@@ -25,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="host board: stretch every inference to US µs to emulate an MCU's compute time")
     p.add_argument("--pty", action="store_true", help="host board: also serve a pseudo-terminal")
     p.add_argument("--tcp", type=int, default=0, metavar="PORT", help="host board: TCP port (default: a free one)")
+    add_slot_options(p)
     p.set_defaults(func=run)
 
 
@@ -33,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     from edgeloop.app.link.boards import start_board
 
     board = start_board(args.target, models=args.models, baud=args.baud, pty=args.pty, tcp_port=args.tcp,
-                        infer_us=args.infer_us)
+                        infer_us=args.infer_us,
+                        extra_cflags=slot_flags(args))
     try:
         source = "host clock" if args.target == "host" else "emulated (QEMU instruction count)"
         print(f"board {args.target} ready: {board.url}" + (f"  pty: {board.pty}" if board.pty else ""))

@@ -20,7 +20,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "NAME.preprocess.json are written beside the C files.",
     )
     p.add_argument("model", type=Path, help=MODEL_HELP)
-    p.add_argument("--out", type=Path, required=True, help="directory for NAME.c and NAME.h")
+    p.add_argument("--out", type=Path, help="directory for NAME.c and NAME.h")
+    p.add_argument("--container", type=Path, metavar="FILE",
+                   help="also (or, without --out, only) write the model as a container FILE.elmc that "
+                   "`edgeloop deploy` uploads to a running board (docs/container.md)")
     p.add_argument("--name", help="C name of the model (default: the file name, sanitized)")
     p.add_argument("--meta", type=Path,
                    help="JSON sidecar with labels, input_kind, sample_rate_hz, window, hop "
@@ -34,9 +37,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compile and print a one-line summary."""
-    from edgeloop.models.compiler import compile_file
-    from edgeloop.models.compiler.driver import default_name
+    from edgeloop import InputError
+    from edgeloop.models.compiler.driver import compile_file, compile_source, default_name
 
+    if args.out is None and args.container is None:
+        raise InputError("give --out DIR for C sources, --container FILE for a container, or both")
     source, meta = args.model, args.meta
     if needs_import(args, args.model):
         from edgeloop.models.importers import compare, write_imported
@@ -44,17 +49,23 @@ def run(args: argparse.Namespace) -> int:
 
         imported = import_from_args(args, args.model)
         name = args.name or default_name(args.model)
-        paths = write_imported(imported, args.out, name)
+        paths = write_imported(imported, args.out or args.container.parent, name)
         source, meta = paths["tflite"], args.meta or paths["meta"]
         print(f"imported {args.model} ({imported.format}) in {imported.seconds:.1f} s -> {source} (int8)")
         comparison = compare(imported)
         if comparison is not None:
             print(format_comparison(comparison))
-    result = compile_file(source, args.out, name=args.name or default_name(args.model), meta_path=meta,
-                          wide_weights=args.wide_weights)
+    kw = dict(name=args.name or default_name(args.model), meta_path=meta, wide_weights=args.wide_weights)
+    result = compile_file(source, args.out, **kw) if args.out else compile_source(source, **kw)
     wide = sum(1 for s in result.graph.steps if s.params.get("wide_weights"))
     note = f" ({wide} conv layer{'s' if wide != 1 else ''} with wide weights)" if wide else ""
+    targets = [str(args.out / (result.name + ".c")), str(args.out / (result.name + ".h"))] if args.out else []
+    if args.container:
+        from edgeloop.models.compiler.container import container_from_compiled, save_container
+
+        blob = container_from_compiled(result)
+        save_container(blob, args.container)
+        targets.append(f"{args.container} ({len(blob)} B container)")
     print(f"{result.name}: {len(result.graph.steps)} ops, {result.macc} MACs, "
-          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B "
-          f"-> {args.out / (result.name + '.c')}, {args.out / (result.name + '.h')}")
+          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B -> {', '.join(targets)}")
     return 0

@@ -10,6 +10,7 @@ import subprocess
 from pathlib import Path
 
 from edgeloop import EdgeloopError, InputError, MissingFileError, os_errors_explained
+from edgeloop.app.commands._slots import add_slot_options, slot_flags
 
 FLASH_BOARD = "nucleo-h743zi2"
 FLASH_ADDRESS = "0x08000000"
@@ -30,6 +31,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b = actions.add_parser("build", help="build a board image (cached; rebuilt when sources change)")
     b.add_argument("--board", choices=BOARDS, default=FLASH_BOARD, help=f"target board (default {FLASH_BOARD})")
     _add_models(b)
+    add_slot_options(b)
     b.set_defaults(func=run_build)
     f = actions.add_parser(
         "flash", help=f"build and flash the {FLASH_BOARD} image",
@@ -38,6 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--method", choices=FLASH_METHODS, default="auto", help="how to flash (default auto)")
     f.add_argument("--image", type=Path, help="flash this .elf/.bin instead of building one")
     _add_models(f)
+    add_slot_options(f)
     f.set_defaults(func=run_flash)
 
 
@@ -51,7 +54,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build the image and print where it is and how big it is."""
     from edgeloop.app.link.firmware_build import build_firmware
 
-    image = build_firmware(args.board, args.models)
+    image = build_firmware(args.board, args.models, extra_cflags=slot_flags(args))
     print(f"{args.board}: {image.elf}")
     if image.bin is not None:
         print(f"{args.board}: {image.bin} ({image.bin.stat().st_size} bytes)")
@@ -122,7 +125,7 @@ def run_flash(args: argparse.Namespace) -> int:
     else:
         from edgeloop.app.link.firmware_build import build_firmware
 
-        built = build_firmware(FLASH_BOARD, args.models)
+        built = build_firmware(FLASH_BOARD, args.models, extra_cflags=slot_flags(args))
         assert built.bin is not None
         elf, binary = built.elf, built.bin
     print(flash(elf, binary, args.method))

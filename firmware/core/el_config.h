@@ -21,7 +21,12 @@
 #define EL_CAP_DESCRIBE (1u << 0)
 #define EL_CAP_PROFILE (1u << 1)     /* PROFILE, el_steps.c */
 #define EL_CAP_TENSOR_DUMP (1u << 2) /* DUMP_TENSOR, el_steps.c */
+#define EL_CAP_UPLOAD (1u << 3)      /* SPEC.md 9.8: only builds with upload slots (el_upload.h) */
+#if defined(EL_UPLOAD_SLOTS) && EL_UPLOAD_SLOTS > 0
+#define EL_CAPABILITIES (EL_CAP_DESCRIBE | EL_CAP_PROFILE | EL_CAP_TENSOR_DUMP | EL_CAP_UPLOAD)
+#else
 #define EL_CAPABILITIES (EL_CAP_DESCRIBE | EL_CAP_PROFILE | EL_CAP_TENSOR_DUMP)
+#endif
 
 /* Largest DESCRIBE_MODEL page the core sends (SPEC.md 9.5); a host may ask for less. */
 #ifndef EL_DESCRIBE_PAGE_BYTES

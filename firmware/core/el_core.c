@@ -6,6 +6,8 @@
 #include "el_frame.h"
 #include "el_registry.h"
 #include "el_steps.h"
+#include "el_text.h"
+#include "el_upload.h"
 #include "port.h"
 
 #define EL_NO_SLOT 0xFFu
@@ -165,29 +167,6 @@ static void el_send_error(uint16_t seq, uint16_t code, const char *text)
     el.errors_sent++;
 }
 
-/* Small formatting for error texts without printf (not on every libc-less port). */
-static char *el_fmt_str(char *p, char *end, const char *s)
-{
-    while (*s && p < end) {
-        *p++ = *s++;
-    }
-    return p;
-}
-
-static char *el_fmt_u32(char *p, char *end, uint32_t v)
-{
-    char digits[10];
-    int n = 0;
-    do {
-        digits[n++] = (char)('0' + v % 10u);
-        v /= 10u;
-    } while (v);
-    while (n > 0 && p < end) {
-        *p++ = digits[--n];
-    }
-    return p;
-}
-
 /*
  * Error text "a<u1>b<u2>c", truncated to the protocol's 120 bytes. A number
  * is written only together with the text after it: b NULL ends the text after
@@ -234,7 +213,20 @@ static void el_put_tensor(el_out_t *o, const nn_tensor_desc_t *t)
     el_put_u32(o, (uint32_t)t->zero_point);
 }
 
+#define EL_FLAG_UPLOADED 0x01u /* model_flags bit 0 (SPEC 9.3): held by an upload slot (SPEC 9.8) */
 #define EL_FLAG_ABRIDGED 0x02u /* model_flags bit 1 (SPEC 9.3) */
+
+/* Compiled-in model i, or the model an upload slot with index i holds (SPEC 9.4); NULL otherwise. */
+static const nn_model_t *el_model_at(uint8_t i)
+{
+    return i < el_model_count ? el_models[i] : el_upload_model(i);
+}
+
+/* Models INFO and MODEL_LIST list: compiled-in ones, then loaded slots at their fixed indices. */
+static uint8_t el_listed_end(void)
+{
+    return (uint8_t)(el_model_count + el_upload_slot_count);
+}
 
 /*
  * The descriptor body after its u16 length: 1.0 fields, then the 1.1 fields
@@ -269,7 +261,7 @@ static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id
         feature_set = EL_FEATURE_SET_STATS9;
     }
     el_put_u8(o, model_id);
-    el_put_u8(o, abridged ? EL_FLAG_ABRIDGED : 0u); /* compiled in: bit 0 clear */
+    el_put_u8(o, (uint8_t)((abridged ? EL_FLAG_ABRIDGED : 0u) | (model_id >= el_model_count ? EL_FLAG_UPLOADED : 0u)));
     el_put_u8(o, feature_set);
     el_put_u32(o, m->sample_rate_mhz ? m->sample_rate_mhz : 1000u * (uint32_t)m->sample_rate_hz);
     el_put_u8(o, m->norm_mode);
@@ -279,7 +271,7 @@ static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id
 static size_t el_model_body_size(uint8_t i, bool abridged)
 {
     el_out_t count = EL_OUT_COUNT;
-    el_put_model_body(&count, el_models[i], i, abridged);
+    el_put_model_body(&count, el_model_at(i), i, abridged);
     return count.pos;
 }
 
@@ -288,19 +280,25 @@ static bool el_is_abridged(uint8_t i)
     return (el.abridged[i / 8u] >> (i % 8u)) & 1u;
 }
 
-/* A model list entry: u16 length + body (compiled-in models: stable index = position, SPEC 9.4). */
+/* A model list entry: u16 length + body (stable index = model_id, SPEC 9.4). */
 static void el_put_model(el_out_t *o, uint8_t i)
 {
     bool abridged = el_is_abridged(i);
     el_put_u16(o, (uint16_t)el_model_body_size(i, abridged));
-    el_put_model_body(o, el_models[i], i, abridged);
+    el_put_model_body(o, el_model_at(i), i, abridged);
 }
 
 static void el_put_models(el_out_t *o)
 {
-    el_put_u8(o, el_model_count);
-    for (uint8_t i = 0; i < el_model_count; i++) {
-        el_put_model(o, i);
+    uint8_t listed = 0; /* upload slots holding a model follow at their fixed indices (SPEC 9.4, 9.8) */
+    for (uint8_t i = 0; i < el_listed_end(); i++) {
+        listed += el_model_at(i) != NULL;
+    }
+    el_put_u8(o, listed);
+    for (uint8_t i = 0; i < el_listed_end(); i++) {
+        if (el_model_at(i) != NULL) {
+            el_put_model(o, i);
+        }
     }
 }
 
@@ -319,6 +317,8 @@ static void el_put_info(el_out_t *o)
     el_put_models(o);
     el_put_u32(o, EL_CAPABILITIES);
     el_put_u16(o, port_instr_per_tick());
+    uint8_t slots[1u + 10u * EL_UPLOAD_SLOTS]; /* SPEC 9.8.1: directly after instr_per_tick */
+    el_out_put(o, slots, el_upload_info(slots, sizeof slots));
 }
 
 /*
@@ -329,8 +329,8 @@ static void el_put_info(el_out_t *o)
 static void el_plan_abridged(void)
 {
     memset(el.abridged, 0, sizeof el.abridged);
-    for (uint8_t i = 0; i < el_model_count; i++) {
-        if (el_model_body_size(i, false) > 0xFFFFu) {
+    for (uint8_t i = 0; i < el_listed_end(); i++) {
+        if (el_model_at(i) != NULL && el_model_body_size(i, false) > 0xFFFFu) {
             el.abridged[i / 8u] |= (uint8_t)(1u << (i % 8u));
         }
     }
@@ -342,9 +342,12 @@ static void el_plan_abridged(void)
         }
         size_t largest = 0;
         uint8_t pick = 0;
-        for (uint8_t i = 0; i < el_model_count; i++) {
+        for (uint8_t i = 0; i < el_listed_end(); i++) {
+            if (el_model_at(i) == NULL || el_is_abridged(i)) {
+                continue;
+            }
             size_t saved = el_model_body_size(i, false) - el_model_body_size(i, true);
-            if (!el_is_abridged(i) && saved > largest) {
+            if (saved > largest) {
                 largest = saved;
                 pick = i;
             }
@@ -381,13 +384,24 @@ static void el_on_list_models(uint16_t seq)
     el_finish(&tx);
 }
 
+/* Where model i's last input (BENCH) and its output go: the I/O pool, or its upload slot. */
+static uint8_t *el_input_buffer(uint8_t i)
+{
+    return i < el_model_count ? el_io_pool + el.input_off[i] : el_upload_input_buffer(i);
+}
+
+static uint8_t *el_output_buffer(uint8_t i)
+{
+    return i < el_model_count ? el_io_pool + el.output_off : el_upload_output_buffer(i);
+}
+
 /* Resolve a request's model byte; sends UNKNOWN_MODEL and returns false when out of range. */
 static bool el_model_index(uint16_t seq, uint8_t requested, uint8_t *index)
 {
     uint8_t i = requested == EL_ACTIVE_MODEL ? el.active_model : requested;
-    if (i >= el_model_count) {
+    if (el_model_at(i) == NULL) {
         el_send_error_fmt(seq, EL_ERR_UNKNOWN_MODEL, "model ", requested, " is not loaded: valid indices are 0..",
-                          (uint32_t)el_model_count - 1u, " (or 255 for the active model)");
+                          (uint32_t)el_model_count - 1u, " and loaded upload slots (or 255 for the active model)");
         return false;
     }
     *index = i;
@@ -417,13 +431,13 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
     if (!el_model_index(seq, p[0], &i)) {
         return;
     }
-    const nn_model_t *m = el_models[i];
+    const nn_model_t *m = el_model_at(i);
     if (n - 2u != m->input.bytes) {
         el_send_error_fmt(seq, EL_ERR_BAD_INPUT_SIZE, "input is ", (uint32_t)(n - 2u), " bytes; model takes ",
                           m->input.bytes, " bytes");
         return;
     }
-    uint8_t *output = el_io_pool + el.output_off;
+    uint8_t *output = el_output_buffer(i);
     uint32_t t0 = port_ticks();
     nn_status_t status = m->invoke(p + 2, output, el_arena); /* p + 2 is 8-byte aligned (SPEC 5.7) */
     EL_AFTER_INVOKE(t0);
@@ -434,7 +448,7 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
         return;
     }
     el.inferences++;
-    memcpy(el_io_pool + el.input_off[i], p + 2, m->input.bytes); /* kept for BENCH (SPEC 5.8) */
+    memcpy(el_input_buffer(i), p + 2, m->input.bytes); /* kept for BENCH (SPEC 5.8) */
     el.has_input[i] = 1;
 
     uint32_t t1 = port_ticks();
@@ -468,9 +482,10 @@ static void el_on_describe_model(uint16_t seq, const uint8_t *p, size_t n)
     uint8_t i = p[0];
     uint32_t offset = el_rd32(p + 1);
     uint32_t want = (uint32_t)p[5] | (uint32_t)p[6] << 8;
-    if (i >= el_model_count) {
+    const nn_model_t *m = el_model_at(i);
+    if (m == NULL) {
         el_send_error_fmt(seq, EL_ERR_UNKNOWN_MODEL, "model ", i, " is not loaded: valid ids are 0..",
-                          (uint32_t)el_model_count - 1u, "");
+                          (uint32_t)el_model_count - 1u, " and loaded upload slots");
         return;
     }
     uint32_t total = (uint32_t)el_model_body_size(i, false);
@@ -489,7 +504,7 @@ static void el_on_describe_model(uint16_t seq, const uint8_t *p, size_t n)
     el_out_t o = {&tx, 0u, offset, (size_t)offset + len};
     el_begin(&tx, EL_MSG_DESCRIBE_MODEL | EL_MSG_REPLY, seq);
     el_tx_put(&tx, head, sizeof head);
-    el_put_model_body(&o, el_models[i], i, false);
+    el_put_model_body(&o, m, i, false);
     el_finish(&tx);
 }
 
@@ -522,12 +537,12 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
     if (!el_model_index(seq, p[0], &i)) {
         return;
     }
-    const nn_model_t *m = el_models[i];
-    uint8_t *input = el_io_pool + el.input_off[i];
+    const nn_model_t *m = el_model_at(i);
+    uint8_t *input = el_input_buffer(i);
     if (!el.has_input[i]) {
         el_fill_zero_point(input, &m->input);
     }
-    uint8_t *output = el_io_pool + el.output_off;
+    uint8_t *output = el_output_buffer(i);
     uint32_t lo = UINT32_MAX, hi = 0;
     uint64_t total = 0;
     for (uint32_t r = 0; r < runs; r++) {
@@ -586,6 +601,34 @@ static void el_on_stats(uint16_t seq)
     el_send(EL_MSG_STATS | EL_MSG_REPLY, seq, b, sizeof b);
 }
 
+/* Upload requests (SPEC 9.8): el_upload decides, the core sends and applies its state changes. */
+static void el_on_upload(uint8_t type, uint16_t seq, const uint8_t *p, size_t n)
+{
+    static el_upload_reply_t r; /* a few hundred bytes: off the stack */
+    el_upload_serve(type, p, n, el.active_model, &r);
+    if (r.forget_input != EL_UPLOAD_NONE) {
+        el.has_input[r.forget_input] = 0;
+    }
+    if (r.new_active != EL_UPLOAD_NONE) {
+        el.active_model = r.new_active;
+    }
+    if (r.type == EL_MSG_ERROR) {
+        el_send_error(seq, r.error, r.text);
+        return;
+    }
+    if (r.type != (EL_MSG_UPLOAD_CHUNK | EL_MSG_REPLY)) {
+        el_plan_abridged(); /* BEGIN, COMMIT and ERASE change which slot models INFO lists */
+    }
+    el_tx_t tx;
+    el_out_t o = EL_OUT_ALL(&tx);
+    el_begin(&tx, r.type, seq);
+    el_out_put(&o, r.payload, r.len);
+    if (r.append_descriptor) {
+        el_put_model(&o, r.model_id);
+    }
+    el_finish(&tx);
+}
+
 static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
 {
     el_header_t h = el_header_parse(frame);
@@ -619,11 +662,15 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
     case EL_MSG_DESCRIBE_MODEL: el_on_describe_model(h.seq, p, n); break;
     case EL_MSG_PROFILE:
     case EL_MSG_DUMP_TENSOR: {
-        const el_steps_env_t env = {el_port_sink, el_send_error, el_model_index, el_io_pool + el.output_off};
+        const el_steps_env_t env = {el_port_sink, el_send_error, el_model_index, el_model_at, el_output_buffer};
         el_steps_serve(&env, h.type, h.seq, p, n); /* SPEC.md 9.6, 9.7 (el_steps.c) */
         break;
     }
     default:
+        if (el_upload_handles(h.type)) {
+            el_on_upload(h.type, h.seq, p, n);
+            break;
+        }
         el_send_error_fmt(h.seq, EL_ERR_UNKNOWN_TYPE, "message type ", h.type,
                           " is not a request this device serves (protocol 1.1)", 0, NULL);
         break;
@@ -755,6 +802,10 @@ bool el_core_init(const char **why)
             out_max = m->output.bytes > out_max ? m->output.bytes : out_max;
         }
     }
+    if (!el.fault && (uint32_t)el_model_count + EL_UPLOAD_SLOTS > EL_MAX_MODELS) {
+        el.fault = "compiled-in models and upload slots exceed EL_MAX_MODELS: build with fewer of either";
+    }
+    el_upload_init(el_model_count); /* slot s is model el_model_count + s (SPEC 9.4) */
     if (!el.fault && el_model_count == 0) {
         el.fault = "no model is linked into this firmware: build with MODELS=\"...\"";
     }

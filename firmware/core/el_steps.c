@@ -79,7 +79,7 @@ static const nn_model_t *el_steps_model(const el_steps_env_t *env, uint16_t seq,
     if (!env->model_index(seq, p[0], index)) {
         return NULL;
     }
-    const nn_model_t *m = el_models[*index];
+    const nn_model_t *m = env->model_at(*index); /* an upload slot index is past el_models[] */
     if (m->invoke_steps == NULL || m->step_count == 0u) {
         env->send_error(seq, EL_ERR_BAD_PAYLOAD, "this model was built without step hooks (NN_NO_STEP_HOOKS or "
                                                  "hand-written): recompile it with edgeloop compile");
@@ -107,7 +107,7 @@ static void el_on_profile(const el_steps_env_t *env, uint16_t seq, const uint8_t
         pr.capacity = m->step_count;
     }
     pr.mark = port_ticks();
-    nn_status_t st = m->invoke_steps(p + 2, env->output, el_arena, el_profile_hook, &pr);
+    nn_status_t st = m->invoke_steps(p + 2, env->output_buffer(i), el_arena, el_profile_hook, &pr);
     if (st != NN_OK) {
         env->send_error(seq, EL_ERR_INTERNAL, "model invoke_steps failed");
         return;
@@ -137,7 +137,7 @@ static void el_on_dump_tensor(const el_steps_env_t *env, uint16_t seq, const uin
         env->send_error(seq, EL_ERR_BAD_PAYLOAD, "DUMP_TENSOR step is beyond the model's last step");
         return;
     }
-    nn_status_t st = m->invoke_steps(p + 2, env->output, el_arena, el_dump_hook, &d); /* aligned as INFER's */
+    nn_status_t st = m->invoke_steps(p + 2, env->output_buffer(i), el_arena, el_dump_hook, &d); /* aligned as INFER's */
     if (st != NN_OK || !d.seen) {
         env->send_error(seq, EL_ERR_INTERNAL, "model invoke_steps failed before the requested step");
         return;

@@ -19,6 +19,7 @@
 
 #include "el_config.h" /* EL_CAP_PROFILE, EL_CAP_TENSOR_DUMP: the INFO capability bits of these requests */
 #include "el_frame.h"
+#include "nn_model.h"
 
 #define EL_MSG_PROFILE 0x09u
 #define EL_MSG_DUMP_TENSOR 0x0Au
@@ -32,7 +33,8 @@ typedef struct {
     el_sink_fn sink;                 /* writes reply bytes to the link */
     void (*send_error)(uint16_t seq, uint16_t code, const char *text);
     bool (*model_index)(uint16_t seq, uint8_t requested, uint8_t *index); /* replies UNKNOWN_MODEL itself */
-    uint8_t *output;                 /* model output buffer (the largest output's bytes) */
+    const nn_model_t *(*model_at)(uint8_t index);  /* compiled-in or uploaded model at a valid index */
+    uint8_t *(*output_buffer)(uint8_t index);      /* where that model's output goes */
 } el_steps_env_t;
 
 /* Serve one PROFILE or DUMP_TENSOR request (payload p, n bytes); always sends exactly one reply. */

@@ -298,7 +298,10 @@ void nn_concat(const nn_concat_params_t *p, const void *const *in, void *out) {
 
 void nn_quantize_f32_s8(const nn_affine_params_t *p, const float *in, int8_t *out) {
     for (int32_t i = 0; i < p->size; ++i) {
-        const int32_t q = (int32_t)roundf(in[i] / p->scale) + p->zero_point;
+        /* Clamp in float first: converting an out-of-range float (or NaN) to int is undefined. */
+        float r = roundf(in[i] / p->scale);
+        r = r >= -512.0f ? (r <= 512.0f ? r : 512.0f) : -512.0f;
+        const int32_t q = (int32_t)r + p->zero_point;
         out[i] = (int8_t)nn_fx_clamp(q, -128, 127);
     }
 }

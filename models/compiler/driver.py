@@ -116,6 +116,21 @@ def sidecar_path(tflite: Path) -> Path | None:
     return candidate if candidate is not None and candidate.is_file() else None
 
 
+def compile_source(tflite: Path, *, name: str | None = None, meta_path: Path | None = None,
+                   wide_weights: str = "free") -> CompiledModel:
+    """Read and compile MODEL.tflite in memory, with its sidecar (default: MODEL.meta.json
+    beside the model when present); writes nothing."""
+    tflite = Path(tflite)
+    try:
+        data = tflite.read_bytes()
+    except OSError as exc:
+        raise CompileError(f"cannot read {tflite}: {exc.strerror or exc}") from None
+    meta_path = meta_path if meta_path is not None else sidecar_path(tflite)
+    meta = load_meta(meta_path) if meta_path is not None else None
+    return compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
+                         wide_weights=wide_weights)
+
+
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
                  meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
     """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
@@ -124,15 +139,7 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
     Nothing is written unless compilation succeeds; files are moved into
     place only after both have been written completely.
     """
-    tflite = Path(tflite)
-    try:
-        data = tflite.read_bytes()
-    except OSError as exc:
-        raise CompileError(f"cannot read {tflite}: {exc.strerror or exc}") from None
-    meta_path = meta_path if meta_path is not None else sidecar_path(tflite)
-    meta = load_meta(meta_path) if meta_path is not None else None
-    result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
-                           wide_weights=wide_weights)
+    result = compile_source(tflite, name=name, meta_path=meta_path, wide_weights=wide_weights)
     out_dir = Path(out_dir)
     with os_errors_explained(f"write the C files to {out_dir}"):
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -159,7 +159,8 @@ def test_vector_table_boots_into_the_port(image: FirmwareImage) -> None:
 def test_large_buffers_live_in_axi_sram_and_state_in_dtcm(image: FirmwareImage) -> None:
     sym = symbols(image.elf)
     axi, dtcm = REGIONS[2], REGIONS[1]
-    for name in ("el_arena", "el_slots", "el_io_pool", "port_rx_mem"):
+    for name in ("el_arena", "el_slots", "el_io_pool", "port_rx_mem", "el_slot_mem", "el_slot_arena", "el_flash_arena",
+                 "el_flash_io"):
         assert axi.holds(sym[name]), f"{name} at {sym[name]:#x} is not in AXI SRAM"
     for name in ("port_tx_mem", "__bss_start", "__data_start"):
         assert dtcm.holds(sym[name]), f"{name} at {sym[name]:#x} is not in DTCM"

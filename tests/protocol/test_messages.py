@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from edgeloop.protocol import (
     Bench, BenchResult, Capability, Decoder, DType, Error, ErrorCode, Frame, Hello, Infer, Info, InputKind, ListModels, Log,
     ModelDescriptor, ModelList, ModelSelected, PayloadTooLarge, Ping, Pong, ProtocolError, Result, SelectModel,
-    Stats, StatsReply, TensorDesc, TimingSource, decode_message, encode_message,
+    SlotInfo, SlotState, Stats, StatsReply, TensorDesc, TimingSource, decode_message, encode_message,
 )
 
 u8, u16, u32 = (st.integers(0, 2**n - 1) for n in (8, 16, 32))
@@ -27,13 +27,15 @@ models_1_0 = st.builds(ModelDescriptor, text8, st.binary(min_size=32, max_size=3
 models_1_1 = st.builds(lambda d, *tail: dataclasses.replace(d, **dict(zip(TAIL_1_1, tail))),
                        models_1_0, u8, u8, u8, u32, u8)
 models = st.one_of(models_1_0, models_1_1)
+slot_lists = st.one_of(st.none(), st.lists(st.builds(SlotInfo, u8, st.sampled_from(list(SlotState)), u32, u32),
+                                            max_size=3).map(tuple))  # None: a device without §9.8
 TAIL_1_1 = ("model_id", "model_flags", "feature_set", "sample_rate_mhz", "norm_mode")
 messages = st.one_of(
     st.builds(Hello, u8),
     st.builds(Info, u8, u8, u8, st.sampled_from(list(TimingSource)), u32, u32, u32, u8, text8, text8,
               st.lists(models, max_size=3).map(tuple)).flatmap(
-        lambda info: st.one_of(st.just(info), st.builds(lambda c, i: dataclasses.replace(
-            info, capabilities=c, instr_per_tick=i), u32, u16))),
+        lambda info: st.one_of(st.just(info), st.builds(lambda c, i, s: dataclasses.replace(
+            info, capabilities=c, instr_per_tick=i, slots=s), u32, u16, slot_lists))),
     st.builds(ListModels),
     st.builds(ModelList, u8, st.lists(models, max_size=3).map(tuple)),
     st.builds(SelectModel, u8), st.builds(ModelSelected, u8),
@@ -62,7 +64,7 @@ def test_trailing_bytes_from_a_newer_peer_are_ignored(message, extra: bytes) -> 
         return  # these end in an open-ended field, which absorbs the extra bytes by design
     # A newer peer sends every field this host knows (1.1) before its own: extend the message to 1.1 first.
     if isinstance(message, Info):
-        message = dataclasses.replace(message, capabilities=message.capabilities or 0)
+        message = dataclasses.replace(message, capabilities=message.capabilities or 0, slots=message.slots or ())
     assert decode_message(message.TYPE, message.encode_payload() + extra) == message
 
 

@@ -14,9 +14,12 @@ WATCHDOG_MS ?= 4000
 
 LINKER_SCRIPT := $(NUCLEO_PORT_DIR)/nucleo_h743zi2.ld
 
-PORT_SRCS := $(NUCLEO_PORT_DIR)/port_nucleo.c $(CM_SRCS)
+PORT_SRCS := $(NUCLEO_PORT_DIR)/port_nucleo.c $(NUCLEO_PORT_DIR)/port_flash.c $(CM_SRCS)
 
-PORT_CFLAGS := $(CM_CFLAGS) -DPORT_NUCLEO_BAUD=$(BAUD)u -DPORT_NUCLEO_WATCHDOG_MS=$(WATCHDOG_MS)u
+# One upload slot of 128 KB with a 96 KB executor arena in AXI SRAM (SPEC 9.8; .bulk in cm_sections.ld),
+# and a flash slot that survives a reset: the last 128 KB sector of bank 2 (port_flash.c).
+PORT_CFLAGS := $(CM_CFLAGS) -DPORT_NUCLEO_BAUD=$(BAUD)u -DPORT_NUCLEO_WATCHDOG_MS=$(WATCHDOG_MS)u \
+	-DEL_UPLOAD_SLOTS=1 -DEL_SLOT_BYTES='(128u * 1024u)' -DEL_SLOT_ARENA_BYTES='(96u * 1024u)' -DEL_FLASH_SLOT=1
 
 TCM ?= 0
 PORT_LDFLAGS := $(CM_LDFLAGS) -T$(LINKER_SCRIPT)

@@ -1,0 +1,286 @@
+"""Deploy over the link on the virtual boards (host process and QEMU): the uploaded model runs
+bit-exact with TFLite Micro, a cut link or a killed board never leaves a half model active, an
+interrupted upload resumes, and a board without slots answers UNKNOWN_TYPE."""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import socket
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+
+import edgeloop
+from edgeloop.app.link.boards import VirtualBoard, start_board
+from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
+from edgeloop.models.reference import run_reference_batch
+from edgeloop.protocol import (
+    DescribeModel,
+    Error,
+    ErrorCode,
+    Infer,
+    ModelDescription,
+    ModelDescriptor,
+    Result,
+    SelectModel,
+    encode_message,
+)
+from edgeloop.protocol.upload import SlotErase, SlotInfo, SlotState, UploadBegin, UploadChunk, UploadCommit
+
+ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
+COMPILED_MODELS = 3   # sine, mean64, mean96: the slots are models 3 and 4
+
+
+class Link(UploadLink):
+    """The deploy client as a test client: request() returns the typed reply."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, timeout=10)
+
+    def request(self, message, *, attempts: int = 3):  # noqa: ANN001, ANN201
+        return super().request(message, attempts=attempts)[0]
+
+    request_retrying = request
+
+
+def _leave_clean(url: str) -> None:
+    """The session board is shared: erase both slots and reselect model 0."""
+    lk = Link(url)
+    for slot in (0, 1):
+        lk.request(SlotErase(slot))
+    lk.request(SelectModel(0))
+    lk.close()
+
+
+def test_a_deployed_model_runs_bit_exact_with_tflm_and_is_listed_as_uploaded(board: VirtualBoard) -> None:
+    tflite = (ZOO / "bottles_tiny" / "bottles_tiny.tflite").read_bytes()
+    seen: list[tuple[int, int]] = []
+    try:
+        result = deploy(board.url, load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite"),
+                        progress=lambda d, t: seen.append((d, t)), timeout=10)
+        assert result.model.name == "bottles_tiny" and result.model.uploaded
+        assert result.model_id == COMPILED_MODELS and result.committed.active_model == COMPILED_MODELS
+        assert result.model.hash == hashlib.sha256(tflite).digest()
+        assert seen[-1][0] == seen[-1][1] == result.container_bytes
+        xs = np.random.default_rng(0).integers(-128, 128, (3, 1, 64, 64, 1), dtype=np.int8)
+        want = run_reference_batch(tflite, xs)
+        lk = Link(board.url)
+        for x, y in zip(xs, want):
+            reply = lk.request(Infer(0xFF, x.tobytes()))   # the active model: the uploaded one
+            assert isinstance(reply, Result) and reply.model == COMPILED_MODELS
+            assert np.array_equal(np.frombuffer(reply.output, np.int8), y.reshape(-1))
+        lk.close()
+        link = UploadLink(board.url, timeout=10)
+        info, slots = link.info()
+        link.close()
+        listed = {m.model_id: m for m in info.models}
+        assert listed[COMPILED_MODELS].uploaded and not listed[0].uploaded
+        assert [s.state for s in slots] == [SlotState.LOADED, SlotState.EMPTY] and info.slots == slots
+        lk = Link(board.url)   # DESCRIBE_MODEL (§9.5) pages a slot model's descriptor like a compiled one
+        body = bytearray()
+        while True:
+            page = lk.request(DescribeModel(COMPILED_MODELS, len(body), 100))
+            assert isinstance(page, ModelDescription) and page.offset == len(body), page
+            body += page.chunk
+            if len(body) == page.total:
+                break
+        lk.close()
+        assert ModelDescriptor.decode_body(bytes(body), "slot model") == listed[COMPILED_MODELS]
+    finally:
+        _leave_clean(board.url)
+
+
+def _drain(s: socket.socket, quiet: float = 0.5) -> None:
+    """Read replies until the board has been silent for `quiet` seconds (a QEMU UART is slow, and
+    QEMU drops what a closed connection left unread)."""
+    s.settimeout(quiet)
+    try:
+        while s.recv(4096):
+            pass
+    except TimeoutError:
+        pass
+
+
+def _tcp(url: str) -> socket.socket:
+    u = urlparse(url)
+    return socket.create_connection((u.hostname, u.port), timeout=5)
+
+
+def test_a_cut_link_at_random_points_never_activates_a_half_model_and_the_upload_resumes(
+        board: VirtualBoard) -> None:
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    sha = hashlib.sha256(blob).digest()
+    chunk = 1024
+    wire = encode_message(UploadBegin(0, len(blob), chunk, sha), seq=1)
+    for k in range(0, len(blob), chunk):
+        wire += encode_message(UploadChunk(0, k, blob[k:k + chunk]), seq=2 + k // chunk)
+    rng = random.Random(7)
+    try:
+        for cut in sorted(rng.sample(range(len(wire) // 4, len(wire) - 10), 3)):
+            s = _tcp(board.url)
+            s.sendall(b"\x00" + wire[:cut])                # the link dies mid-frame...
+            _drain(s)                                      # ...after the board took what was sent
+            s.close()
+            lk = Link(board.url)
+            sine = lk.request_retrying(Infer(0xFF, bytes([40])))
+            assert isinstance(sine, Result) and sine.model == 0      # the active model keeps serving
+            lk.close()
+            link = UploadLink(board.url, timeout=10)
+            info, slots = link.info()
+            link.close()
+            assert info.active_model == 0 and all(not m.uploaded for m in info.models)
+            assert slots[0].state in (SlotState.RECEIVING, SlotState.EMPTY)
+        result = deploy(board.url, blob, slot=0, timeout=10, chunk_bytes=chunk)   # resumes what the board holds
+        assert result.resumed_chunks > 0 and result.model.name == "imu_activity"
+    finally:
+        _leave_clean(board.url)
+
+
+def test_bad_input_reaches_the_user_as_one_clear_line(board: VirtualBoard) -> None:
+    blob = bytearray(load_container(ZOO / "sine" / "sine.tflite"))
+    blob[8] = 99                                           # another kernel ABI
+    try:
+        with pytest.raises(DeployError, match="kernel ABI 99"):
+            deploy(board.url, bytes(blob), timeout=10)
+        big = load_container(ZOO / "bottles_demo" / "bottles_demo.tflite")
+        link = UploadLink(board.url, timeout=10)
+        _, slots = link.info()
+        link.close()
+        if slots[0].capacity < len(big) + 9216 + 16:
+            with pytest.raises(DeployError, match="does not fit"):
+                deploy(board.url, big, timeout=10)
+    finally:
+        _leave_clean(board.url)
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
+def test_killing_the_board_at_random_points_of_an_upload_falls_back_to_the_compiled_models(target: str) -> None:
+    """The board dies (unplugged) after a random number of bytes of BEGIN, chunks and COMMIT, also
+    mid-frame; after the restart the compiled-in model 0 is active, no slot holds a model, and a
+    restarted upload works."""
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    sha = hashlib.sha256(blob).digest()
+    chunk = 1024
+    wire = encode_message(UploadBegin(0, len(blob), chunk, sha), seq=1)
+    for k in range(0, len(blob), chunk):
+        wire += encode_message(UploadChunk(0, k, blob[k:k + chunk]), seq=2 + k // chunk)
+    wire += encode_message(UploadCommit(0, True), seq=99)
+    rng = random.Random(target)
+    cuts = [rng.randrange(1, len(wire)) for _ in range(3 if target == "host" else 2)]
+    for cut in cuts:
+        with start_board(target, timeout=60) as b:
+            s = _tcp(b.url)
+            s.sendall(b"\x00" + wire[:cut])
+            _drain(s, 0.3)
+            s.close()
+            b.stop()                                       # unplugged mid-upload
+        with start_board(target, timeout=60) as b:
+            link = UploadLink(b.url, timeout=10)
+            info, slots = link.info()
+            link.close()
+            assert info.active_model == 0 and all(not m.uploaded for m in info.models), cut
+            assert all(s.state == SlotState.EMPTY for s in slots), cut
+            lk = Link(b.url)
+            assert isinstance(lk.request(Infer(0xFF, bytes([40]))), Result)
+            lk.close()
+            if cut == cuts[-1]:
+                assert deploy(b.url, blob, timeout=10).model.uploaded       # a restarted upload works
+
+
+def test_a_board_without_slots_answers_unknown_type_and_deploy_says_so() -> None:
+    with start_board("host", extra_cflags=["-DEL_UPLOAD_SLOTS=0"], timeout=60) as b:
+        lk = Link(b.url)
+        reply = lk.request(UploadBegin(0, 100, 100, bytes(32)))
+        assert isinstance(reply, Error) and reply.code == ErrorCode.UNKNOWN_TYPE
+        lk.close()
+        with pytest.raises(DeployError, match="no upload slots"):
+            deploy(b.url, load_container(ZOO / "sine" / "sine.tflite"), timeout=10)
+
+
+def test_the_board_command_sizes_the_slots() -> None:
+    from edgeloop.app.link.deploy import slot_cflags
+    from edgeloop import InputError
+
+    flags = slot_cflags(1, 8, 4)
+    assert flags == ["-DEL_UPLOAD_SLOTS=1u", "-DEL_SLOT_BYTES=8192u", "-DEL_SLOT_ARENA_BYTES=4096u"]
+    with pytest.raises(InputError, match="--slots 9"):
+        slot_cflags(9)
+    with start_board("host", extra_cflags=flags, timeout=60) as b:
+        link = UploadLink(b.url, timeout=10)
+        _, slots = link.info()
+        link.close()
+        assert [(s.capacity, s.arena_bytes) for s in slots] == [(8192, 4096)]
+        with pytest.raises(DeployError, match="does not fit"):     # refused before a byte is sent
+            deploy(b.url, load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite"), timeout=10)
+
+
+def test_the_deploy_command_prints_time_and_descriptor(board: VirtualBoard, tmp_path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    try:
+        assert main(["deploy", str(ZOO / "fall" / "fall.tflite"), "--port", board.url]) == 0
+        out = capsys.readouterr()
+        assert "deployed fall as model 3 (slot 0), active" in out.out and "labels: adl, fall" in out.out
+        assert " s (host clock)" in out.out and "B]" not in out.out and "/" in out.err   # progress on stderr
+        assert main(["deploy", str(tmp_path / "missing.elmc"), "--port", board.url]) == 2
+        assert "cannot read" in capsys.readouterr().err
+    finally:
+        _leave_clean(board.url)
+
+
+def test_a_wrong_port_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    assert main(["deploy", str(ZOO / "sine" / "sine.tflite"), "--port", "socket://127.0.0.1:1"]) == 2
+    err = capsys.readouterr().err
+    assert "cannot open the board's link socket://127.0.0.1:1" in err and "Traceback" not in err
+
+
+def test_deploy_over_the_gui_session_needs_no_second_connection() -> None:
+    """The GUI holds a Session on the port: deploy_over_session uploads through it (credit-windowed,
+    retried by the Session), and the next INFER on the same Session runs the new model."""
+    from edgeloop.app.link.deploy import deploy_over_session
+    from edgeloop.app.link.session import Session
+
+    tflite = (ZOO / "imu_activity" / "imu_activity.tflite").read_bytes()
+    blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
+    with start_board("host", timeout=60) as b:
+        with Session(b.url) as session:
+            session.connect()
+            assert session.info.slots and session.info.slots[0].model_id == COMPILED_MODELS
+            done: list[int] = []
+            result = deploy_over_session(session, blob, progress=lambda d, t: done.append(d), chunk_bytes=1024)
+            assert result.model.name == "imu_activity" and result.committed.active_model == COMPILED_MODELS
+            assert done[-1] == len(blob) and result.chunks_sent == -(-len(blob) // 1024)
+            x = np.random.default_rng(5).integers(-128, 128, (1, 1, 54), dtype=np.int8)
+            reply = session.infer(x.tobytes()).result().message
+            assert reply.model == COMPILED_MODELS
+            assert np.array_equal(np.frombuffer(reply.output, np.int8), run_reference_batch(tflite, x).reshape(-1))
+            small = (SlotInfo(COMPILED_MODELS + 1, SlotState.EMPTY, 1024, 1024),)  # slot 0 now serves
+            with pytest.raises(DeployError, match="does not fit"):
+                deploy_over_session(session, blob, slots=small)
+
+
+def test_firmware_build_takes_the_slot_sizes(capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    assert main(["firmware", "build", "--board", "host", "--models", "sine", "--slots", "1", "--slot-kb", "8"]) == 0
+    assert "host:" in capsys.readouterr().out
+    assert main(["firmware", "build", "--board", "host", "--slots", "7"]) == 2
+    assert "--slots 7 is outside 0..4" in capsys.readouterr().err
+
+
+def test_no_slots_on_the_nucleo_drops_its_flash_slot_too(capsys: pytest.CaptureFixture[str]) -> None:
+    """--slots 0 means no upload at all: on the Nucleo, whose flash slot needs a RAM slot, the
+    build used to stop in the compiler with an #error; now it builds without either."""
+    from edgeloop.app.cli import main
+
+    assert main(["firmware", "build", "--board", "nucleo-h743zi2", "--models", "sine", "--slots", "0"]) == 0
+    elf = Path(capsys.readouterr().out.split("nucleo-h743zi2: ", 1)[1].split()[0])
+    symbols = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert "el_flash_arena" not in symbols and "el_slot_mem" not in symbols and "el_upload_init" in symbols
