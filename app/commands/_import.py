@@ -11,7 +11,7 @@ MODEL_HELP = ("the model: int8 or float .tflite, Keras .keras/.h5, a SavedModel 
 
 def add_import_args(p: argparse.ArgumentParser) -> None:
     """Add --calib, --labels, --pixel-range and --color-order to a subcommand."""
-    from edgeloop.models.importers.pipeline import COLOR_ORDERS, PIXEL_RANGES
+    from edgeloop.models.importers.options import COLOR_ORDERS, PIXEL_RANGES
 
     g = p.add_argument_group("import of float and foreign models")
     g.add_argument("--calib", type=Path, metavar="DATA",
@@ -39,7 +39,7 @@ def import_from_args(args: argparse.Namespace, model: Path, *, structure_only: b
     import sys
 
     from edgeloop.models.importers import import_model
-    from edgeloop.models.importers.pipeline import PIXEL_RANGES
+    from edgeloop.models.importers.options import PIXEL_RANGES
 
     imported = import_model(model, calib=args.calib, labels=args.labels,
                             pixel_range=PIXEL_RANGES[args.pixel_range], color_order=args.color_order,

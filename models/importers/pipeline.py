@@ -28,9 +28,8 @@ from edgeloop import os_errors_explained
 from edgeloop.models.importers.calibration import CalibrationSet, load_calibration
 from edgeloop.models.importers.detect import FLOAT_FORMATS, detect_format
 from edgeloop.models.importers.errors import ModelImportError
+from edgeloop.models.importers.options import COLOR_ORDERS
 
-PIXEL_RANGES = {"0,1": (0.0, 1.0), "-1,1": (-1.0, 1.0), "0,255": (0.0, 255.0)}
-COLOR_ORDERS = ("rgb", "bgr")
 _STRUCTURE_SAMPLES = 8  # random inputs that stand in for calibration when only the structure is wanted
 
 
