@@ -770,7 +770,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         elif record.view is not None and record.view.ndim == 2:
             self.views.setCurrentWidget(self.imu)
             model = self.info.models[record.model_index] if self.info else None
-            self.imu.set_samples(np.asarray(record.view), float(model.sample_rate_hz) if model else 0.0)
+            pipeline = self.controller.pipeline
+            self.imu.set_samples(np.asarray(record.view), float(model.sample_rate_hz) if model else 0.0,
+                                 pipeline.view_channels if pipeline is not None else None)
         if not record.ok:
             self.banner.set_message("no reply")
             self.status.setText(record.error)

@@ -98,25 +98,65 @@ def paint_dirty_now(window: QtWidgets.QWidget) -> None:
 
 
 class QtImuView(pg.GraphicsLayoutWidget):
-    """The latest IMU window: accelerometer (g) and gyroscope (dps) traces."""
+    """The latest sensor window, 1 to 64 named channels.
+
+    The classic six IMU channels keep two plots, accelerometer (g) and
+    gyroscope (dps); any other channel set is drawn in one plot. The channel
+    key (names in the curves' colours) is in the plot titles: a legend box
+    would cover the traces.
+    """
+
+    MAX_CHANNELS = 64
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
         self.setMinimumSize(320, 240)
-        # The channel key is in the titles, in the curves' colours: a legend box would cover the traces.
-        def key(names: Sequence[str]) -> str:
-            return " ".join(f"<span style='color:{theme.SERIES[i]}'>{n}</span>" for i, n in enumerate(names))
+        self.channels: tuple[str, ...] = ()
+        self.plots: list[pg.PlotItem] = []
+        self.curves: list[pg.PlotDataItem] = []
+        self._layout_for(IMU_CHANNELS)
 
-        self.accel = self.addPlot(title=f"accelerometer (g) {key(IMU_CHANNELS[:3])}")
-        self.nextRow()
-        self.gyro = self.addPlot(title=f"gyroscope (dps) {key(IMU_CHANNELS[3:6])}")
-        self.curves = []
-        for i, name in enumerate(IMU_CHANNELS):
-            plot = self.accel if i < 3 else self.gyro
-            self.curves.append(plot.plot(pen=pg.mkPen(theme.SERIES[i % 3], width=2), name=name))
+    @staticmethod
+    def _key(names: Sequence[str], first: int) -> str:
+        return " ".join(f"<span style='color:{theme.SERIES[(first + i) % len(theme.SERIES)]}'>{n}</span>"
+                        for i, n in enumerate(names))
 
-    def set_samples(self, samples: np.ndarray, rate_hz: float = 0.0) -> None:
-        """Plot an N×6 window (x in seconds when the rate is known, else sample index)."""
+    def _layout_for(self, channels: tuple[str, ...]) -> None:
+        """Rebuild plots and curves for a new channel set (only when the set changes)."""
+        self.clear()
+        self.channels = channels
+        if channels == IMU_CHANNELS:
+            groups = [("accelerometer (g)", 0, 3), ("gyroscope (dps)", 3, 6)]
+        else:
+            groups = [(f"{len(channels)} channel{'s' if len(channels) != 1 else ''}", 0, len(channels))]
+        self.plots, self.curves = [], []
+        for row, (title, start, stop) in enumerate(groups):
+            if row:
+                self.nextRow()
+            # The classic six reuse colours per plot (x, y, z alike); one plot gives every channel its own.
+            first = 0 if channels == IMU_CHANNELS else start
+            plot = self.addPlot(title=f"{title} {self._key(channels[start:stop], first)}")
+            self.plots.append(plot)
+            for i, name in enumerate(channels[start:stop]):
+                colour = theme.SERIES[(first + i) % len(theme.SERIES)]
+                self.curves.append(plot.plot(pen=pg.mkPen(colour, width=2), name=name))
+
+    def set_samples(self, samples: np.ndarray, rate_hz: float = 0.0, channels: Sequence[str] | None = None) -> None:
+        """Plot a window×N block (x in seconds when the rate is known, else sample index).
+
+        `channels` names the N columns; without names, six columns are the
+        classic IMU channels and any other count is named ch0, ch1, ...
+        """
+        samples = np.asarray(samples)
+        if samples.ndim == 1:
+            samples = samples[:, None]
+        count = samples.shape[1]
+        if not 1 <= count <= self.MAX_CHANNELS:
+            raise ValueError(f"a sensor window has 1 to {self.MAX_CHANNELS} channels, this one {count}")
+        if channels is None or len(channels) != count:
+            channels = IMU_CHANNELS if count == len(IMU_CHANNELS) else tuple(f"ch{i}" for i in range(count))
+        if tuple(channels) != self.channels:
+            self._layout_for(tuple(channels))
         x = np.arange(len(samples)) / rate_hz if rate_hz else np.arange(len(samples))
         for i, curve in enumerate(self.curves):
             curve.setData(x, samples[:, i])

@@ -212,6 +212,11 @@ class Pipeline:
             self._pending_model = index
 
     @property
+    def view_channels(self) -> tuple[str, ...] | None:
+        """Names of the columns of an IMU window's `view` (None for images or before the first window)."""
+        return getattr(self._preprocessor, "view_channels", None)
+
+    @property
     def roi(self) -> Roi:
         """The region of interest applied to image inputs."""
         return self._roi

@@ -300,6 +300,7 @@ class ImuPreprocessor:
             raise PreprocessError(f"model {model.name!r} wants {self.channels} channels; 1 to {MAX_CHANNELS} "
                                   "are supported")
         self.channel_names = tuple(channel_names) if channel_names else None
+        self.view_channels: tuple[str, ...] | None = None  # the window's column names, once a chunk arrived
         self._columns: np.ndarray | None = None  # source columns feeding the model, fixed at the first chunk
         self._buffer = np.zeros((0, self.channels), dtype=np.float32)
         self._until_next = self.window  # samples still needed before the next window is complete
@@ -334,6 +335,8 @@ class ImuPreprocessor:
                 self._columns = np.array([names.index(n) for n in self.channel_names])
             else:
                 self._columns = np.arange(self.channels)
+            # The names of the window's columns, for displays (the GUI's sensor traces).
+            self.view_channels = tuple(names[i] if i < len(names) else f"ch{i}" for i in self._columns)
         return samples[:, self._columns]
 
     def process(self, capture: Capture) -> list[Prepared]:
