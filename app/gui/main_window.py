@@ -48,6 +48,7 @@ from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.messages import QtConsole, QtMessageArea
 from edgeloop.app.gui.timeline import QtPredictionTimeline
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
+from edgeloop.app.gui.per_layer_dialog import QtPerLayerDialog
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
 from edgeloop.app.gui.video_view import QtVideoView
 from edgeloop.app.gui.widgets import (
@@ -103,6 +104,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.reports_dir = reports_dir or Path.cwd() / "validation"
         self.validate_dialog: QtValidateDialog | None = None
+        self.per_layer_dialog: QtPerLayerDialog | None = None
+        self._paused_for_profile = False
         self._paused_for_validation = False
         self._live_factory = controller.source_factory
         self._live_spec = controller.source_spec  # what "Live source" goes back to
@@ -244,6 +247,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.video.roi_changed.connect(self._on_roi_changed)
         self.device.model_selected.connect(self._on_model_selected)
         self.device.reconnect_requested.connect(self._on_reconnect_requested)
+        self.device.per_layer_requested.connect(self._on_per_layer_requested)
         self.board_picker.connect_requested.connect(self._on_connect_requested)
         self.board_picker.disconnect_requested.connect(self._on_disconnect_requested)
         self.source_picker.source_requested.connect(self._on_source_requested)
@@ -329,6 +333,9 @@ class QtMainWindow(QtWidgets.QMainWindow):
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
+        if self.per_layer_dialog is not None:
+            self.per_layer_dialog.wait()  # the profile's requests use the session about to close
+            self.per_layer_dialog.close()
         self._save_settings()  # while the pipeline still says which model runs
         self.controller.stop()
         self.record_dock.shutdown()  # after the link stopped: nothing more arrives to record
@@ -575,6 +582,38 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_validation_failed(self, message: str) -> None:
         self._validation_ended()
         self.messages.error(f"validation failed: {message}")
+
+    def _on_per_layer_requested(self) -> None:
+        """Profile the active model's steps in a worker thread and show them as bars (SPEC §9.6)."""
+        session = self.controller.session
+        if session.info is None or not session.info.models:
+            self._tell("connect to a board with a model first")
+            return
+        if self.per_layer_dialog is not None and self.per_layer_dialog.running:
+            self.per_layer_dialog.show()
+            self.per_layer_dialog.raise_()
+            return
+        pipeline = self.controller.pipeline
+        index = pipeline.model_index if pipeline is not None else session.info.active_model
+        # The profile needs the board's credit: hold the live stream meanwhile, as validation does.
+        if pipeline is not None and not pipeline.paused:
+            self.controller.set_paused(True)
+            self._paused_for_profile = True
+        dialog = QtPerLayerDialog(session, index, model_dirs=pipeline.model_dirs if pipeline is not None else (),
+                                  parent=self)
+        dialog.profiled.connect(self._on_profile_ended)
+        dialog.failed.connect(self._on_profile_failed)
+        self.per_layer_dialog = dialog
+        dialog.show()
+
+    def _on_profile_ended(self, _profile: dict | None = None) -> None:
+        if self._paused_for_profile:
+            self._paused_for_profile = False
+            self.controller.set_paused(self.pause_action.isChecked())
+
+    def _on_profile_failed(self, message: str) -> None:
+        self._on_profile_ended()
+        self.messages.error(f"per layer: {message}")
 
     def _tell(self, message: str) -> None:
         self.messages.info(message)

@@ -571,6 +571,7 @@ class QtDevicePanel(QtWidgets.QWidget):
 
     model_selected = QtCore.Signal(int)
     reconnect_requested = QtCore.Signal()
+    per_layer_requested = QtCore.Signal()  # "Per layer…": profile the active model's steps on the board
 
     FIELDS = ("board", "firmware", "cpu", "timing", "link", "model", "input", "macc", "flash", "ram", "Cortex-M7")
 
@@ -585,6 +586,9 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.reconnect_button.clicked.connect(self._on_reconnect_clicked)
         self.model_combo = QtWidgets.QComboBox()
         self.model_combo.activated.connect(self._on_model_activated)
+        self.per_layer_button = QtWidgets.QPushButton("Per layer…")
+        self.per_layer_button.setToolTip("time of each step of the active model on the board (one PROFILE)")
+        self.per_layer_button.clicked.connect(self.per_layer_requested)
         self.values: dict[str, QtWidgets.QLabel] = {}
         form = QtWidgets.QFormLayout()
         form.setLabelAlignment(QtCore.Qt.AlignRight)
@@ -605,6 +609,7 @@ class QtDevicePanel(QtWidgets.QWidget):
         layout.addWidget(self.state_detail)
         layout.addWidget(QtWidgets.QLabel("model"))
         layout.addWidget(self.model_combo)
+        layout.addWidget(self.per_layer_button)
         layout.addLayout(form)
         layout.addStretch(1)
         self.info: Info | None = None
