@@ -12,6 +12,7 @@ import zlib
 import numpy as np
 import pytest
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
+from conftest import random_inputs
 
 SEEDS = range(6)
 
@@ -324,7 +325,6 @@ def test_space_to_batch_dilation_pattern_compiles_to_the_dilated_conv(seed: int,
     set), so the pattern cannot be checked against it directly. The compiler folds it into a dilated
     convolution padded with the zero point (TFLite's semantics); that must equal TFLM running the
     same layer as one dilated SAME convolution."""
-    from conftest import random_inputs
     from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.compiler.host import HostModel
     from edgeloop.models.reference import run_reference_batch

@@ -16,6 +16,7 @@ import pytest
 
 import edgeloop
 from edgeloop.app.link.boards import VirtualBoard, start_board
+from edgeloop.app.link.firmware_build import TEST_MODELS as FIRMWARE_TEST_MODELS
 from edgeloop.app.link.deploy import DeployError, UploadLink, deploy, load_container
 from edgeloop.models.reference import run_reference_batch
 from edgeloop.protocol import (
@@ -172,13 +173,13 @@ def test_killing_the_board_at_random_points_of_an_upload_falls_back_to_the_compi
     rng = random.Random(target)
     cuts = [rng.randrange(1, len(wire)) for _ in range(3 if target == "host" else 2)]
     for cut in cuts:
-        with start_board(target, timeout=60) as b:
+        with start_board(target, models=FIRMWARE_TEST_MODELS, timeout=60) as b:
             s = _tcp(b.url)
             s.sendall(b"\x00" + wire[:cut])
             _drain(s, 0.3)
             s.close()
             b.stop()                                       # unplugged mid-upload
-        with start_board(target, timeout=60) as b:
+        with start_board(target, models=FIRMWARE_TEST_MODELS, timeout=60) as b:
             link = UploadLink(b.url, timeout=10)
             info, slots = link.info()
             link.close()
@@ -192,7 +193,7 @@ def test_killing_the_board_at_random_points_of_an_upload_falls_back_to_the_compi
 
 
 def test_a_board_without_slots_answers_unknown_type_and_deploy_says_so() -> None:
-    with start_board("host", extra_cflags=["-DEL_UPLOAD_SLOTS=0"], timeout=60) as b:
+    with start_board("host", extra_cflags=["-DEL_UPLOAD_SLOTS=0"], models=FIRMWARE_TEST_MODELS, timeout=60) as b:
         lk = Link(b.url)
         reply = lk.request(UploadBegin(0, 100, 100, bytes(32)))
         assert isinstance(reply, Error) and reply.code == ErrorCode.UNKNOWN_TYPE
@@ -209,7 +210,7 @@ def test_the_board_command_sizes_the_slots() -> None:
     assert flags == ["-DEL_UPLOAD_SLOTS=1u", "-DEL_SLOT_BYTES=8192u", "-DEL_SLOT_ARENA_BYTES=4096u"]
     with pytest.raises(InputError, match="--slots 9"):
         slot_cflags(9)
-    with start_board("host", extra_cflags=flags, timeout=60) as b:
+    with start_board("host", extra_cflags=flags, models=FIRMWARE_TEST_MODELS, timeout=60) as b:
         link = UploadLink(b.url, timeout=10)
         _, slots = link.info()
         link.close()
@@ -249,7 +250,7 @@ def test_deploy_over_the_gui_session_needs_no_second_connection() -> None:
 
     tflite = (ZOO / "imu_activity" / "imu_activity.tflite").read_bytes()
     blob = load_container(ZOO / "imu_activity" / "imu_activity.tflite")
-    with start_board("host", timeout=60) as b:
+    with start_board("host", models=FIRMWARE_TEST_MODELS, timeout=60) as b:
         with Session(b.url) as session:
             session.connect()
             assert session.info.slots and session.info.slots[0].model_id == COMPILED_MODELS
