@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import os
 import re
 import sys
 import time
@@ -149,13 +150,18 @@ class _StopRequest:
 
     def __init__(self) -> None:
         self.requested = False
+        # fd 2 may be silenced while the converter runs (deploy.quiet_stderr): keep our own copy of it
+        self._stderr = os.dup(2)
 
     def __call__(self, signum: int) -> None:
         if self.requested:
             raise KeyboardInterrupt
         self.requested = True
-        print("\nedgeloop design: stopping after the running trial (press Ctrl-C again to abandon it)",
-              file=sys.stderr, flush=True)
+        os.write(self._stderr, b"\nedgeloop design: stopping after the running trial "
+                               b"(press Ctrl-C again to abandon it)\n")
+
+    def close(self) -> None:
+        os.close(self._stderr)
 
 
 def _design(args: argparse.Namespace) -> int:
@@ -181,6 +187,11 @@ def _design(args: argparse.Namespace) -> int:
     study = open_study(storage, args.study, identity, sampler=make_sampler(args.seed),
                        resume_anyway=args.resume_anyway, create=not args.status)
     if args.status:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)  # a dead worker's trial shows as failed, not running
         print(f"study {args.study!r} ({td.task}, data {td.fingerprint}): "
               f"{progress_line(trial_rows(study), time.monotonic(), None, None)}")
         running = [r for r in trial_rows(study) if r["status"] == "running"]
@@ -223,11 +234,13 @@ def _design(args: argparse.Namespace) -> int:
             study.stop()
 
     already = len(study.get_trials(deepcopy=False, states=finished_states))
+    if args.trials is not None and already >= args.trials:
+        stop.close()
     if args.trials is None or already < args.trials:
         try:
             with on_stop_signals(stop):
-                study.optimize(Objective(td, sizer, cfg, study, deadline), timeout=args.time, callbacks=[after_trial],
-                               catch=(), gc_after_trial=True)
+                study.optimize(Objective(td, sizer, cfg, study, deadline), timeout=args.time,
+                               callbacks=[after_trial], catch=(), gc_after_trial=True)
         except KeyboardInterrupt:
             print("edgeloop design: interrupted; the abandoned trial is marked failed, finished trials are kept. "
                   "Run the same command to resume.", file=sys.stderr)
@@ -235,6 +248,12 @@ def _design(args: argparse.Namespace) -> int:
         except Exception as exc:  # storage trouble surfaces as SQLAlchemy or OS errors
             _storage_failure(exc, url)
             raise
+        finally:
+            stop.close()
+    if stop.requested:
+        print("edgeloop design: stopped between trials; every finished trial is in the study. Run the same "
+              "command to resume.", file=sys.stderr)
+        return 130
     rows = trial_rows(study)
     if not any(r["status"] == "trained" for r in rows):
         raise ValueError(_why_nothing_trained(rows, args.time, started))
@@ -287,6 +306,12 @@ def _why_nothing_trained(rows: list[dict[str, Any]], time_limit: float | None, s
 
     rejected = sum(r["status"] == "rejected" for r in rows)
     stopped = sum(r["status"] in ("stopped", "failed") for r in rows)
+    timed_out = [r for r in rows if r["reason"].startswith("time ran out")]
+    if timed_out:
+        r = timed_out[0]
+        return (f"no trial finished in the time given ({_dur(time_limit or 0)}): trial {r['number']} needed "
+                f"{r['seconds']:.0f} s for {r['folds']} of its cross-validation folds before time ran out "
+                f"({rejected} other trial(s) were over budget); give more --time, fewer --folds or --epochs")
     if not rows:
         return (f"no trial finished in the time given ({_dur(time_limit or 0)}): the first trial was still "
                 "training when time ran out; give more --time (a trial cross-validates a model --folds times)")

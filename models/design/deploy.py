@@ -60,6 +60,22 @@ def quiet_stderr() -> Iterator[None]:
             os.close(saved)
 
 
+def _nonzero_biases(model: Any) -> None:
+    """Give biases and batch-norm statistics non-zero values, as trained ones have.
+
+    The compiler omits an all-zero bias array (a fresh model's biases are zeros,
+    and folding a fresh batch norm gives zero biases too), so without this an
+    untrained graph would come out smaller than the trained one. Kernels keep
+    their random initial values: sizes depend on shapes only.
+    """
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for w in model.weights:
+        if "kernel" not in w.path:
+            w.assign(rng.uniform(0.05, 1.0, w.shape).astype("float32"))
+
+
 class Sizer:
     """Sizes candidates (cached by architecture) and checks them against a budget."""
 
@@ -80,6 +96,7 @@ class Sizer:
 
             n_in = adapter.n_model_inputs(self.td, family)
             model = adapter.build_model(family, params, n_in, self.td.n_classes)
+            _nonzero_biases(model)
             rep = adapter.representative_input(family, params, n_in)
             with quiet_stderr():
                 tflite = to_tflite_int8(model, rep)
