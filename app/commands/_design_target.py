@@ -46,18 +46,20 @@ def _memory_regions(board: str) -> dict[str, tuple[int, int]]:
     return regions
 
 
-def _section_sizes(elf: Path) -> list[tuple[str, int, int]]:
-    """(name, size, address) of the allocated sections of an ELF (arm-none-eabi-size -A)."""
-    size = shutil.which("arm-none-eabi-size")
-    if size is None:
-        raise RuntimeError("arm-none-eabi-size was not found: install it with `sudo apt-get install "
+def _section_sizes(elf: Path) -> list[tuple[str, str, str, int]]:
+    """(name, type, flags, size) of the allocated sections of an ELF (arm-none-eabi-readelf -S)."""
+    readelf = shutil.which("arm-none-eabi-readelf")
+    if readelf is None:
+        raise RuntimeError("arm-none-eabi-readelf was not found: install it with `sudo apt-get install "
                            "binutils-arm-none-eabi` to measure a board's budgets")
-    out = subprocess.run([size, "-A", str(elf)], capture_output=True, text=True, check=True, timeout=60).stdout
+    out = subprocess.run([readelf, "-S", "--wide", str(elf)], capture_output=True, text=True, check=True,
+                         timeout=60).stdout
     rows = []
-    for line in out.splitlines():
-        parts = line.split()
-        if len(parts) == 3 and parts[0].startswith(".") and parts[1].isdigit() and parts[2].isdigit():
-            rows.append((parts[0], int(parts[1]), int(parts[2])))
+    for m in re.finditer(r"^\s*\[\s*\d+\]\s+(\S+)\s+(\S+)\s+[0-9a-f]+\s+[0-9a-f]+\s+([0-9a-f]+)\s+[0-9a-f]+\s+([A-Z]*)\s",
+                         out, re.MULTILINE):
+        name, kind, size, flags = m.group(1), m.group(2), int(m.group(3), 16), m.group(4)
+        if "A" in flags:
+            rows.append((name, kind, flags, size))
     return rows
 
 
@@ -65,9 +67,9 @@ def measure_board(board: str) -> BoardSpec:
     """Flash and RAM left for a model on `board`, measured from its firmware image.
 
     The firmware is built with the smallest model (`sine`); flash used is every
-    section loaded into the ROM region (code, constants, .data's initial
-    values), RAM used is every section in the RAM and BULK regions (stack,
-    .data, .bss, the core's frame slots, I/O pool and RX ring). The sine
+    allocated section with contents (code, constants, .data's initial values),
+    RAM used is every writable allocated section (stack, .data, .bss, the
+    core's frame slots, I/O pool and RX ring). The sine
     model's own constants and arena are subtracted, so what is left is what a
     model may spend. Totals are the linker script's region lengths.
     """
@@ -79,14 +81,11 @@ def measure_board(board: str) -> BoardSpec:
     rom = regions["@ROM"]
     ram_regions = {regions[r] for r in ("@RAM", "@BULK") if r in regions}
     flash_used = ram_used = 0
-    for name, size, addr in _section_sizes(image.elf):
-        if rom[0] <= addr < rom[0] + rom[1]:
-            flash_used += size
-        elif name == ".data" or name.startswith(".data"):
-            flash_used += size  # loaded from flash (its initial values) and lives in RAM
-        for origin, length in ram_regions:
-            if origin <= addr < origin + length:
-                ram_used += size
+    for _name, kind, flags, size in _section_sizes(image.elf):
+        if kind != "NOBITS":
+            flash_used += size  # code, constants, and .data's initial values are stored in flash
+        if "W" in flags:
+            ram_used += size  # stack, .data, .bss, the core's frame slots, I/O pool and RX ring
     ram_total = sum(length for _, length in ram_regions)
     with tempfile.TemporaryDirectory(prefix="edgeloop-design-board-") as tmp:
         zoo = edgeloop.PACKAGE_ROOT / "models" / "zoo" / _BASELINE_MODEL / f"{_BASELINE_MODEL}.tflite"

@@ -83,6 +83,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--heartbeat", type=int, default=10, help="seconds between a worker's heartbeats")
     p.add_argument("--grace", type=int, default=30,
                    help="seconds without a heartbeat after which a trial counts as failed")
+    p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure knowledge distillation from a larger candidate into the chosen one (default yes)")
     p.add_argument("--no-validate", action="store_true", help="skip the host-board validation of the chosen model")
     p.add_argument("--calibrate-latency", action="store_true",
                    help="re-measure the latency cost model under QEMU and exit (needs qemu-system-arm)")

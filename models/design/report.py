@@ -119,6 +119,10 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
             parts.append(_table(["trial", "flash", "CV mean %", "± spread", "seed means %"],
                                 [[f["number"], f["flash_bytes"], _pct(f["cv_mean"]), _pct(f["cv_seed_spread"]),
                                   " ".join(_pct(m) for m in f["seed_means"])] for f in design["finalists"]]))
+    if design.get("compression"):
+        parts.append("<h2>Compression (each used only where it pays)</h2>")
+        parts.append(_table(["method", "what it did"], [[k, json.dumps(v) if not isinstance(v, str) else v]
+                                                          for k, v in design["compression"].items()]))
     if design.get("baselines"):
         parts.append("<h2>Baselines (same inputs and split)</h2>")
         parts.append(_table(["model", "test accuracy %", "per recording %", "size"],

@@ -25,7 +25,8 @@ def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 @pytest.fixture(scope="module")
 def designed(imu_set: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
     out = tmp_path_factory.mktemp("design") / "run"
-    proc = run_design("--data", imu_set, "--out", out, "--flash", "6KB", "--ram", "4KB", "--trials", "4", *TINY)
+    proc = run_design("--data", imu_set, "--out", out, "--flash", "6KB", "--ram", "4KB", "--trials", "4", "--no-distill",
+                      *TINY)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc
 
@@ -47,8 +48,11 @@ def test_design_writes_chosen_model_reports_and_validates(designed: tuple[Path, 
     assert np.asarray(ch["confusion"]).sum() > 0
     assert len(d["trials"]) == 4 and d["pareto"] and len(d["baselines"]) == 2
     assert "skipped" in ch["quantization"]["qat"] or "needed" in ch["quantization"]["qat"]
+    comp = d["compression"]
+    assert set(comp) == {"quantization_aware_training", "distillation", "channel_pruning"}
+    assert comp["distillation"]["why"] == "skipped (--no-distill)"
     html = (out / "report.html").read_text()
-    assert html.count("<svg") == 2 and "Every trial" in html and "Baselines" in html
+    assert html.count("<svg") == 2 and "Every trial" in html and "Baselines" in html and "Compression" in html
     assert (out / "chosen" / "c" / "chosen.c").is_file() and (out / "chosen" / "chosen.tflite").is_file()
     assert "trials (" in proc.stdout and "elapsed" in proc.stdout and "best" in proc.stdout
 
