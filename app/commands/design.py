@@ -325,14 +325,27 @@ def _why_nothing_trained(rows: list[dict[str, Any]], time_limit: float | None, s
 
 
 def _storage_failure(exc: BaseException, url: str) -> None:
-    """Turn a full disk or a lost database into one line (the study's finished trials are safe)."""
+    """Turn a full disk or a lost database into one line (the study's finished trials are safe).
+
+    Optuna wraps the driver's error (StorageInternalError from SQLAlchemy's
+    OperationalError), so the whole cause chain is searched.
+    """
     import sqlalchemy.exc
 
-    full = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
-    text = str(getattr(exc, "orig", exc) or exc)
-    if full or "disk is full" in text or "No space left" in text:
-        raise ValueError(f"the disk is full ({text.splitlines()[0]}); the study keeps every finished trial: free "
-                         "space and run the same command to resume") from None
-    if isinstance(exc, sqlalchemy.exc.OperationalError):
-        raise ValueError(f"lost the study database ({text.splitlines()[0]}); finished trials are kept: "
-                         "run the same command again when it is reachable") from None
+    chain: list[BaseException] = []
+    e: BaseException | None = exc
+    while e is not None and e not in chain:
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    for e in chain:
+        text = str(getattr(e, "orig", None) or e).strip()
+        first = text.splitlines()[0] if text else type(e).__name__
+        if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "disk is full" in text \
+                or "No space left" in text:
+            raise ValueError(f"the disk is full ({first}); the study keeps every finished trial: free space and "
+                             "run the same command to resume") from None
+    for e in chain:
+        if isinstance(e, sqlalchemy.exc.OperationalError):
+            first = str(e.orig or e).strip().splitlines()[0]
+            raise ValueError(f"lost the study database at {url.split('@')[-1]} ({first}); finished trials are "
+                             "kept: run the same command again when it is reachable") from None
