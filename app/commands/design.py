@@ -194,8 +194,12 @@ def _design(args: argparse.Namespace) -> int:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             optuna.storages.fail_stale_trials(study)  # a dead worker's trial shows as failed, not running
+        import datetime
+
+        starts = [t.datetime_start for t in study.get_trials(deepcopy=False) if t.datetime_start]
+        span = (datetime.datetime.now() - min(starts)).total_seconds() if starts else 0.0
         print(f"study {args.study!r} ({td.task}, data {td.fingerprint}): "
-              f"{progress_line(trial_rows(study), time.monotonic(), None, None)}")
+              f"{progress_line(trial_rows(study), time.monotonic() - span, None, None)} since the first trial")
         running = [r for r in trial_rows(study) if r["status"] == "running"]
         for r in running:
             print(f"  trial {r['number']} running on {r['worker']}")
@@ -228,14 +232,15 @@ def _design(args: argparse.Namespace) -> int:
     stop = _StopRequest()
     finished_states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 
+    already = len(study.get_trials(deepcopy=False, states=finished_states))
+
     def after_trial(study: Any, trial: Any) -> None:
         print(f"trial {trial.number}: {_trial_summary(trial)}", flush=True)
-        print("  " + progress_line(trial_rows(study), started, args.trials, args.time), flush=True)
+        print("  " + progress_line(trial_rows(study), started, args.trials, args.time, already), flush=True)
         done = len(study.get_trials(deepcopy=False, states=finished_states))
         if stop.requested or (args.trials is not None and done >= args.trials):
             study.stop()
 
-    already = len(study.get_trials(deepcopy=False, states=finished_states))
     if args.trials is not None and already >= args.trials:
         stop.close()
     if args.trials is None or already < args.trials:

@@ -10,8 +10,8 @@ or latency is known before training (deploy.py), is recorded with its
 violation (Trial.set_constraint: the sampler steers away from it) and never
 trained. Optuna does not prune multi-objective trials, so our own early
 stopping ends a cross-validation whose first folds show it dominated: an
-existing trial is no larger and more accurate than this one's running mean
-by more than `stop_margin`.
+existing trial is no larger and was more accurate on the same first folds by
+more than `stop_margin` points.
 
 Cross-validation is k-fold grouped by recording/subject (images: stratified),
 on the train + val pool only; the test split is never seen by the search.
@@ -115,16 +115,19 @@ def _release() -> None:
 
 
 def dominated_stop(study: Any, flash: int, margin_points: float) -> Callable[[list[float]], bool]:
-    """Our early stopping: stop when a finished trial no larger is `margin` points more accurate
-    than this trial's running mean (the trial cannot reach the Pareto front)."""
+    """Our early stopping: after k folds, stop when a finished trial no larger than this one was more than
+    `margin_points` more accurate on its own first k folds (fold-matched: folds differ in difficulty, so
+    a partial mean is compared with partial means). Such a trial cannot reach the Pareto front."""
     import optuna
 
     done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-            if t.user_attrs.get("status") == "trained" and t.values]
-    best_no_larger = max((t.values[0] for t in done if t.values[1] <= flash), default=None)
+            if t.user_attrs.get("status") == "trained" and t.values and t.values[1] <= flash]
+    rivals = [t.user_attrs.get("fold_accuracy", []) for t in done]
 
     def stop(accs: list[float]) -> bool:
-        return best_no_larger is not None and float(np.mean(accs)) < best_no_larger - margin_points / 100
+        k = len(accs)
+        mine = float(np.mean(accs))
+        return any(len(r) >= k and float(np.mean(r[:k])) > mine + margin_points / 100 for r in rivals)
 
     return stop
 
@@ -232,7 +235,8 @@ def best_at_budgets(rows: list[dict[str, Any]], budgets: tuple[int, ...] = REPOR
     return out
 
 
-def progress_line(rows: list[dict[str, Any]], started: float, planned: int | None, time_limit: float | None) -> str:
+def progress_line(rows: list[dict[str, Any]], started: float, planned: int | None, time_limit: float | None,
+                  done_before: int = 0) -> str:
     """'12 trials (8 trained, 3 rejected, 1 stopped) | best ≤2 KB 90.1 % ... | 3m05s elapsed, ETA 4m'."""
     counts: dict[str, int] = {}
     for r in rows:
@@ -240,11 +244,11 @@ def progress_line(rows: list[dict[str, Any]], started: float, planned: int | Non
     done = sum(v for k, v in counts.items() if k != "running")
     best = best_at_budgets(rows)
     elapsed = time.monotonic() - started
-    this_run = max(1, done)
+    this_run = done - done_before  # trials this process has seen finish since it started
     eta = ""
     if planned:
         left = max(0, planned - done)
-        eta = f", ETA {_dur(elapsed / this_run * left)}" if done else ""
+        eta = f", ETA {_dur(elapsed / this_run * left)}" if this_run > 0 else ""
     elif time_limit:
         eta = f", {_dur(max(0.0, time_limit - elapsed))} left"
     parts = ", ".join(f"{v} {k}" for k, v in sorted(counts.items()))

@@ -84,3 +84,20 @@ def test_latency_calibration_reports_its_held_out_error() -> None:
     assert err["models"] >= 3 and 0 <= err["mean"] <= err["max"] < 0.5
     for h in cost.held_out:  # the estimate is the model's own prediction, recomputed nowhere else
         assert h["estimate"] > 0 and h["measured"] > 0
+
+
+def test_early_stopping_is_fold_matched(tmp_path) -> None:
+    import optuna
+
+    from edgeloop.models.design.search import dominated_stop
+
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    for acc_folds, flash in (([0.80, 0.95, 0.95], 2000), ([0.99, 0.99, 0.99], 9000)):
+        t = study.ask()
+        t.set_user_attr("status", "trained")
+        t.set_user_attr("fold_accuracy", acc_folds)
+        study.tell(t, [float(np.mean(acc_folds)), flash])
+    stop = dominated_stop(study, 3000, margin_points=2.0)
+    assert not stop([0.79])  # fold 1 is hard: the smaller rival had 0.80 there, not a full-CV 0.90
+    assert stop([0.70])
+    assert not dominated_stop(study, 1000, 2.0)([0.10])  # nothing finished is as small
