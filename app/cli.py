@@ -1,9 +1,11 @@
 """The `edgeloop` command line: discovers subcommands in edgeloop.app.commands.
 
-Errors that carry a message meant for the user (ValueError, OSError,
-RuntimeError and their subclasses, which is what every edgeloop layer raises
-for bad input) are printed as one `edgeloop: error: ...` line with exit code
-2; `--debug` shows the traceback instead.
+Errors whose message is written for the user (edgeloop.EdgeloopError and its
+subclasses, which every layer raises for bad input, a busy port, a full disk...)
+are printed as one `edgeloop: error: ...` line with exit code 2; `--debug` shows
+the traceback instead. Any other exception is a defect in edgeloop: it keeps its
+traceback, followed by a line asking for a bug report (exit code 1), so that a
+KeyError never masquerades as a user error.
 
 Ctrl-C and SIGTERM (`kill`, a service manager, the end of a script) both
 interrupt a command the same way, so that it unwinds: virtual boards are
@@ -16,13 +18,18 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import traceback
 from collections.abc import Sequence
 
 import edgeloop
+from edgeloop import EdgeloopError
 from edgeloop.app import commands
 from edgeloop.app.live.stop_signals import interrupt_on_stop_signals
 
 EXIT_USER_ERROR = 2
+EXIT_DEFECT = 1
+BUG_REPORT_LINE = ("edgeloop: this is a bug in edgeloop, not in what you did; please report it with the "
+                   "traceback above and the command you ran")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -56,8 +63,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("edgeloop: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, OSError, RuntimeError) as exc:
+    except EdgeloopError as exc:
         if args.debug:
             raise
         print(f"edgeloop: error: {exc}", file=sys.stderr)
         return EXIT_USER_ERROR
+    except Exception:
+        traceback.print_exc()
+        print(BUG_REPORT_LINE, file=sys.stderr)
+        return EXIT_DEFECT

@@ -30,9 +30,11 @@ from pathlib import Path
 import numpy as np
 
 import edgeloop
+from edgeloop import require
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.analyze import arm_sizes
 from edgeloop.models.compiler.harness import harness_source, parse_result
+from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
 from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
 
@@ -143,7 +145,7 @@ def plain_cnn_layers() -> dict[str, bytes]:
 
 def plain_cnn_models() -> dict[str, bytes]:
     """The plain CNNs as whole Keras models, int8 post-training quantized (random weights and data)."""
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="this benchmark")
 
     from edgeloop.models.quantize import to_tflite_int8
 
@@ -206,8 +208,7 @@ def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
         xs = rng.integers(-128, 128, (1, *t.shape), dtype=np.int8)
     expected = run_reference_batch(tflite, xs)
     (d / "main.c").write_text(harness_source(cname, xs, expected, repeats=2))
-    nn = edgeloop.FIRMWARE_DIR / "nn"
-    sources = [d / "main.c", d / f"{cname}.c", nn / "nn_ref.c", nn / "nn_opt.c"]
+    sources = [d / "main.c", d / f"{cname}.c", *kernel_sources()]
     out = {}
     for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
         elf = build_bare_metal(sources, d / variant, includes=[d], name=cname, extra_cflags=flags)

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from edgeloop import InputError
+
 FEATURE_NAMES: tuple[str, ...] = ("min", "max", "mean", "rms", "pos_share", "variance", "pfd", "skewness",
                                   "kurtosis")
 FEATURES_PER_CHANNEL = len(FEATURE_NAMES)
@@ -38,7 +40,7 @@ VARIANCE_FLOOR = 1e-12
 def window_starts(n_samples: int, window: int, hop: int) -> np.ndarray:
     """Start indices of the whole windows of a recording of `n_samples` samples."""
     if window < 2 or hop < 1:
-        raise ValueError(f"window must be ≥ 2 samples and hop ≥ 1, got window={window}, hop={hop}")
+        raise InputError(f"window must be ≥ 2 samples and hop ≥ 1, got window={window}, hop={hop}")
     if n_samples < window:
         return np.zeros(0, np.int64)
     return np.arange(0, n_samples - window + 1, hop, dtype=np.int64)
@@ -68,7 +70,7 @@ def window_features(window: np.ndarray) -> np.ndarray:
     """Features of one window of samples (N, C) → float32 vector (C × 9,), channel-major."""
     w = np.asarray(window, np.float32).astype(np.float64)
     if w.ndim != 2 or w.shape[0] < 2:
-        raise ValueError(f"a window must be (samples ≥ 2, channels), got shape {w.shape}")
+        raise InputError(f"a window must be (samples ≥ 2, channels), got shape {w.shape}")
     return _stats(w[None]).reshape(-1).astype(np.float32)
 
 
@@ -76,7 +78,7 @@ def extract_features(samples: np.ndarray, window: int, hop: int, chunk: int = 51
     """Features of every whole window of a recording (N, C) → float32 (W, C × 9)."""
     x = np.asarray(samples, np.float32).astype(np.float64)
     if x.ndim != 2:
-        raise ValueError(f"samples must be (N, channels), got shape {x.shape}")
+        raise InputError(f"samples must be (N, channels), got shape {x.shape}")
     starts = window_starts(len(x), window, hop)
     out = np.empty((len(starts), x.shape[1] * FEATURES_PER_CHANNEL), np.float32)
     view = np.lib.stride_tricks.sliding_window_view(x, window, axis=0)  # (N-window+1, C, window)
@@ -113,5 +115,5 @@ class FeatureNorm:
     def from_json(cls, data: dict[str, list[float]]) -> "FeatureNorm":
         mean, std = np.asarray(data["mean"], np.float32), np.asarray(data["std"], np.float32)
         if mean.shape != std.shape or (std <= 0).any():
-            raise ValueError("feature_norm needs equally long mean and std lists with std > 0")
+            raise InputError("feature_norm needs equally long mean and std lists with std > 0")
         return cls(mean, std)

@@ -31,14 +31,19 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError, MissingExtraError, MissingFileError, os_errors_explained, require
+
+from edgeloop.models import quantization
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features")
+INPUT_KINDS = ("tensor", "image", "imu-window", "imu-features", "timeseries-window", "timeseries-features")
+WINDOWED_KINDS = ("imu-window", "imu-features", "timeseries-window", "timeseries-features")
 META_SUFFIX = ".meta.json"
 PREPROCESS_SUFFIX = ".preprocess.json"
 
 
-class ExportError(RuntimeError):
+class ExportError(EdgeloopError, RuntimeError):
     """A model could not be converted to one of the export formats."""
 
 
@@ -59,34 +64,45 @@ class ModelMeta:
 
     labels: tuple[str, ...]
     input_kind: str
-    sample_rate_hz: int = 0
+    sample_rate_hz: float = 0
     window: int = 0
     hop: int = 0
     preprocess: dict[str, Any] = field(default_factory=dict)
+    decision: dict[str, Any] | None = None  # edgeloop.models.decision.DecisionRule.to_json(); None: none
 
     def __post_init__(self) -> None:
         if self.input_kind not in INPUT_KINDS:
-            raise ValueError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
-        imu = self.input_kind.startswith("imu-")
+            raise InputError(f"input_kind {self.input_kind!r} is not one of {', '.join(INPUT_KINDS)}")
+        if self.decision is not None:
+            from edgeloop.models.decision import DecisionRule
+
+            DecisionRule.from_json(self.decision, "ModelMeta.decision")
+        imu = self.input_kind in WINDOWED_KINDS
         if imu and (self.sample_rate_hz <= 0 or self.window <= 0 or self.hop <= 0):
-            raise ValueError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
+            raise InputError(f"an {self.input_kind} model needs a positive sample_rate_hz, window and hop")
         if not imu and (self.sample_rate_hz or self.window or self.hop):
-            raise ValueError("sample_rate_hz, window and hop apply to IMU input kinds only")
+            raise InputError("sample_rate_hz, window and hop apply to IMU input kinds only")
 
     def to_json(self) -> dict[str, Any]:
         """Return the JSON object written to `NAME.meta.json`."""
-        return {"labels": list(self.labels), "input_kind": self.input_kind,
-                "sample_rate_hz": int(self.sample_rate_hz), "window": int(self.window), "hop": int(self.hop)}
+        rate = float(self.sample_rate_hz)
+        obj: dict[str, Any] = {"labels": list(self.labels), "input_kind": self.input_kind,
+                               "sample_rate_hz": int(rate) if rate.is_integer() else rate,
+                               "window": int(self.window), "hop": int(self.hop)}
+        if self.decision is not None:
+            obj["decision"] = dict(self.decision)
+        return obj
 
     @classmethod
     def from_json(cls, data: dict[str, Any], preprocess: dict[str, Any] | None = None) -> "ModelMeta":
         """Build a ModelMeta from a parsed meta.json object (and preprocess.json, if any)."""
         missing = {"labels", "input_kind"} - data.keys()
         if missing:
-            raise ValueError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
+            raise InputError(f"meta.json lacks {', '.join(sorted(missing))}; re-export the model with edgeloop train")
+        rate = float(data.get("sample_rate_hz", 0))
         return cls(labels=tuple(data["labels"]), input_kind=data["input_kind"],
-                   sample_rate_hz=int(data.get("sample_rate_hz", 0)), window=int(data.get("window", 0)),
-                   hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}))
+                   sample_rate_hz=int(rate) if rate.is_integer() else rate, window=int(data.get("window", 0)),
+                   hop=int(data.get("hop", 0)), preprocess=dict(preprocess or {}), decision=data.get("decision"))
 
 
 def meta_paths(tflite_path: Path) -> tuple[Path, Path]:
@@ -113,9 +129,9 @@ def read_meta(tflite_path: Path) -> ModelMeta:
         data = json.loads(meta_path.read_text(encoding="utf-8"))
         pre = json.loads(pre_path.read_text(encoding="utf-8")) if pre_path.exists() else None
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"{exc.filename} is missing; re-export the model with edgeloop train") from exc
+        raise MissingFileError(f"{exc.filename} is missing; re-export the model with edgeloop train") from exc
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{meta_path} or {pre_path.name} is not valid JSON ({exc}); re-export the model") from exc
+        raise InputError(f"{meta_path} or {pre_path.name} is not valid JSON ({exc}); re-export the model") from exc
     return ModelMeta.from_json(data, pre)
 
 
@@ -128,25 +144,24 @@ class QuantParams:
 
 
 def quantize(x: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map real values to int8 with round-half-to-even and saturation, as TFLite's QUANTIZE does."""
-    q = np.round(np.asarray(x, dtype=np.float64) / qp.scale) + qp.zero_point
-    return np.clip(q, -128, 127).astype(np.int8)
+    """Map real values to int8 as TFLite's QUANTIZE does (edgeloop.models.quantization: halves away from zero)."""
+    return quantization.quantize(x, qp.scale, qp.zero_point, np.int8)
 
 
 def dequantize(q: np.ndarray, qp: QuantParams) -> np.ndarray:
-    """Map int8 values back to real values."""
-    return (np.asarray(q, dtype=np.float32) - np.float32(qp.zero_point)) * np.float32(qp.scale)
+    """Map int8 values back to real values (float32, as TFLite's DEQUANTIZE returns them)."""
+    return quantization.dequantize(q, qp.scale, qp.zero_point)
 
 
 def io_quant_params(tflite: bytes) -> tuple[QuantParams, QuantParams]:
     """Return the (input, output) quantization of a single-input, single-output int8 model."""
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the int8 export")
 
     interp = runtime.Interpreter.from_bytes(tflite)
     pairs = []
     for det in (interp.get_input_details(0), interp.get_output_details(0)):
         if det["dtype"] != np.int8:
-            raise ValueError(f"the model's tensors are {np.dtype(det['dtype']).name}, not int8; "
+            raise InputError(f"the model's tensors are {np.dtype(det['dtype']).name}, not int8; "
                              "export the model with to_tflite_int8()")
         qp = det["quantization_parameters"]
         pairs.append(QuantParams(float(qp["scales"][0]), int(qp["zero_points"][0])))
@@ -161,7 +176,7 @@ def _quiet() -> Iterator[None]:
 
 
 def _converter(model: Any) -> Any:
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="the int8 export")
 
     return tf.lite.TFLiteConverter.from_keras_model(model)
 
@@ -182,11 +197,11 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
     the batch axis removed (N, ...); up to `max_samples` of them, drawn with
     `seed`, calibrate every activation range. Input and output are int8.
     """
-    import tensorflow as tf
+    tf = require("tensorflow", needed_for="the int8 export")
 
     rep = np.asarray(representative, dtype=np.float32)
     if rep.ndim < 2 or len(rep) == 0:
-        raise ValueError("the representative data set must be a non-empty batch (N, ...) of model inputs")
+        raise InputError("the representative data set must be a non-empty batch (N, ...) of model inputs")
     if len(rep) > max_samples:
         rep = rep[np.random.default_rng(seed).choice(len(rep), max_samples, replace=False)]
 
@@ -212,14 +227,11 @@ def to_tflite_int8(model: Any, representative: np.ndarray, max_samples: int = 40
 def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
     """Export a Keras model to ONNX through tf2onnx.
 
-    Raises ExportError naming the cause when tf2onnx is missing or cannot
-    convert the model; nothing is written in that case.
+    Raises MissingExtraError when tf2onnx is missing and ExportError when it cannot
+    convert the model; nothing is written in either case.
     """
-    try:
-        import tf2onnx
-    except ImportError as exc:
-        raise ExportError("ONNX export needs tf2onnx: pip install tf2onnx") from exc
-    import tensorflow as tf
+    tf2onnx = require("tf2onnx", needed_for="the ONNX export")
+    tf = require("tensorflow", needed_for="the int8 export")
 
     spec = [tf.TensorSpec((None, *model.input_shape[1:]), tf.float32, name="input")]
     fn = tf.function(lambda x: model(x, training=False), input_signature=spec)
@@ -232,7 +244,7 @@ def to_onnx(model: Any, path: Path, opset: int = 13) -> None:
 
 def _without_optimizer(model: Any) -> Any:
     """A copy of `model` with the same weights but no optimizer state (a third of a compiled .keras file)."""
-    import keras
+    keras = require("keras", needed_for="the int8 export")
 
     if getattr(model, "optimizer", None) is None:
         return model
@@ -261,14 +273,15 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                  seed: int = 0, onnx: bool = True) -> ExportResult:
     """Write the .keras, float and int8 .tflite, .onnx and meta.json files of `model` into `out_dir`."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    keras_path = out / f"{name}.keras"
-    _without_optimizer(model).save(keras_path)
-    float_path = out / f"{name}_float.tflite"
-    float_path.write_bytes(to_tflite_float(model))
-    int8_path = out / f"{name}.tflite"
-    int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
-    meta_path, preprocess_path = write_meta(int8_path, meta)
+    with os_errors_explained(f"write the model files to {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        keras_path = out / f"{name}.keras"
+        _without_optimizer(model).save(keras_path)
+        float_path = out / f"{name}_float.tflite"
+        float_path.write_bytes(to_tflite_float(model))
+        int8_path = out / f"{name}.tflite"
+        int8_path.write_bytes(to_tflite_int8(model, representative, seed=seed))
+        meta_path, preprocess_path = write_meta(int8_path, meta)
     onnx_path: Path | None = None
     onnx_error: str | None = None
     if onnx:
@@ -278,8 +291,9 @@ def export_model(model: Any, representative: np.ndarray, out_dir: Path, name: st
                 with _quiet():
                     to_onnx(model, tmp_path)
                 onnx_path = out / f"{name}.onnx"
-                onnx_path.write_bytes(tmp_path.read_bytes())
-        except ExportError as exc:
+                with os_errors_explained(f"write {onnx_path}"):
+                    onnx_path.write_bytes(tmp_path.read_bytes())
+        except (ExportError, MissingExtraError) as exc:  # the other exports stand without the ONNX one
             onnx_error = str(exc)
     return ExportResult(keras_path, float_path, int8_path, meta_path, preprocess_path, onnx_path, onnx_error)
 
@@ -296,9 +310,9 @@ def labels_json(labels: Sequence[str]) -> list[str]:
     """Validate class names for meta.json: non-empty, unique, at most 255 of them, each ≤ 255 UTF-8 bytes."""
     names = [str(s) for s in labels]
     if len(set(names)) != len(names):
-        raise ValueError(f"class labels must be unique, got {names}")
+        raise InputError(f"class labels must be unique, got {names}")
     if len(names) > 255 or any(len(s.encode()) > 255 or not s for s in names):
-        raise ValueError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
+        raise InputError("at most 255 labels, each 1..255 UTF-8 bytes (they travel as str8 in SPEC.md 5.3)")
     return names
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
+from edgeloop import InputError, require
+
 
 @contextlib.contextmanager
 def _quiet_stderr() -> Iterator[None]:
@@ -28,7 +30,7 @@ def _quiet_stderr() -> Iterator[None]:
 
 def _interpreter(tflite_bytes: bytes, arena_size: int | None = None, model=None):
     """A TFLM interpreter; `model` (the parsed flatbuffer) saves parsing it again when the caller has it."""
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro reference")
 
     if arena_size is None:
         # Every activation tensor twice over plus the package's own heuristic: always enough.
@@ -113,7 +115,7 @@ def tflm_arena_bytes(tflite_bytes: bytes, limit: int = 64 << 20) -> int:
     while not _probe(tflite_bytes, hi):
         hi *= 2
         if hi > limit:
-            raise RuntimeError(f"TFLite Micro cannot allocate the model within {limit} bytes")
+            raise InputError(f"TFLite Micro cannot allocate the model within {limit} bytes")
     lo = hi // 2
     while hi - lo > 16:
         mid = (lo + hi) // 2 // 16 * 16

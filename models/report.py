@@ -18,6 +18,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import os_errors_explained, require
+from edgeloop.models import metrics
 from edgeloop.models.quantize import dequantize, io_quant_params, quantize
 
 
@@ -42,34 +44,24 @@ class Int8Model:
 
 
 def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray, labels: Sequence[str]) -> dict[str, Any]:
-    """Accuracy, per-class precision/recall/support and the confusion matrix (rows = true class)."""
-    k = len(labels)
-    cm = np.zeros((k, k), dtype=np.int64)
-    np.add.at(cm, (np.asarray(y_true, int), np.asarray(y_pred, int)), 1)
-    per_class = {}
-    for i, name in enumerate(labels):
-        tp = int(cm[i, i])
-        pred = int(cm[:, i].sum())
-        true = int(cm[i, :].sum())
-        per_class[name] = {
-            "precision": tp / pred if pred else 0.0,
-            "recall": tp / true if true else 0.0,
-            "support": true,
-        }
-    total = int(cm.sum())
+    """Accuracy, per-class precision/recall/support and the confusion matrix (rows = true class).
+
+    The figures come from edgeloop.models.metrics, as `edgeloop validate`'s do; a report
+    shows an undefined precision or recall (no such prediction, no such sample) as 0.
+    """
+    cm = metrics.confusion_matrix(y_true, y_pred, len(labels))
     return {
-        "accuracy": float(np.trace(cm) / total) if total else 0.0,
-        "n": total,
-        "per_class": per_class,
+        "accuracy": metrics.accuracy(y_true, y_pred) or 0.0,
+        "n": int(cm.sum()),
+        "per_class": {row["label"]: {"precision": row["precision"] or 0.0, "recall": row["recall"] or 0.0,
+                                     "support": row["support"]} for row in metrics.per_class(cm, labels)},
         "confusion": cm.tolist(),
     }
 
 
-def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
-    """Mean absolute error, RMS error and the largest error."""
-    err = np.asarray(y_pred, np.float64).ravel() - np.asarray(y_true, np.float64).ravel()
-    return {"mae": float(np.mean(np.abs(err))), "rmse": float(np.sqrt(np.mean(err**2))),
-            "max_abs_error": float(np.max(np.abs(err))), "n": int(err.size)}
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float | int]:
+    """Mean absolute error, RMS error, the largest error and the count (edgeloop.models.metrics.regression)."""
+    return metrics.regression(y_true, y_pred)
 
 
 def count_params_and_macc(model: Any) -> tuple[int, int]:
@@ -128,7 +120,7 @@ def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, An
 
 def draw_confusion(cm: np.ndarray, labels: Sequence[str], title: str, path: Path) -> None:
     """Draw a confusion matrix (rows true, columns predicted, shaded by row share) as a PNG."""
-    import cv2
+    cv2 = require("cv2", needed_for="the confusion-matrix PNG")
 
     cm = np.asarray(cm)
     k = len(labels)
@@ -164,6 +156,11 @@ def write_report(out_dir: Path, report: dict[str, Any]) -> None:
     optional "analysis" (compiler figures), "sizes" and "recipe".
     """
     out = Path(out_dir)
+    with os_errors_explained(f"write the training report to {out}"):
+        _write_report(out, report)
+
+
+def _write_report(out: Path, report: dict[str, Any]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     lines = [f"# {report['name']}: {report['task']}", ""]

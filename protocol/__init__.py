@@ -28,11 +28,14 @@ from edgeloop.protocol.messages import (
     ACTIVE_MODEL,
     STAGES,
     STAT_NAMES,
+    MODEL_FLAG_UPLOADED,
     Bench,
     BenchResult,
+    Capability,
     DType,
     Error,
     ErrorCode,
+    FeatureSet,
     Hello,
     Infer,
     Info,
@@ -44,6 +47,7 @@ from edgeloop.protocol.messages import (
     ModelList,
     ModelSelected,
     MsgType,
+    NormMode,
     Ping,
     Pong,
     Result,
@@ -56,7 +60,7 @@ from edgeloop.protocol.messages import (
 )
 
 __all__ = [
-    "ACTIVE_MODEL", "BOOTSTRAP_MAX_PAYLOAD", "MAX_PAYLOAD_LIMIT", "PROTOCOL_VERSION", "STAGES", "STAT_NAMES",
+    "ACTIVE_MODEL", "BOOTSTRAP_MAX_PAYLOAD", "MODEL_FLAG_UPLOADED", "Capability", "FeatureSet", "NormMode", "MAX_PAYLOAD_LIMIT", "PROTOCOL_VERSION", "STAGES", "STAT_NAMES",
     "Bench", "BenchResult", "CobsError", "CrcError", "DType", "DecodeError", "Decoder", "DecoderStats", "Error",
     "ErrorCode", "Frame", "Hello", "Infer", "Info", "InputKind", "ListModels", "Log", "Message",
     "ModelDescriptor", "ModelList", "ModelSelected", "MsgType", "PayloadTooLarge", "Ping", "Pong",

@@ -11,6 +11,8 @@ import struct
 import zlib
 from dataclasses import dataclass
 
+from edgeloop import EdgeloopError
+
 PROTOCOL_VERSION = 1
 HEADER = struct.Struct("<BBBBH")  # version, type, flags, reserved, seq
 HEADER_SIZE = HEADER.size  # 6
@@ -22,7 +24,7 @@ DELIMITER = b"\x00"
 _BLOCK = 254  # data bytes carried by one full COBS block (code 0xFF)
 
 
-class ProtocolError(ValueError):
+class ProtocolError(EdgeloopError, ValueError):
     """Bad protocol input or a request the protocol cannot express."""
 
 

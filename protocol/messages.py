@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
-from enum import IntEnum
+from enum import IntEnum, IntFlag
 from typing import ClassVar
 
-import numpy as np
 
 from edgeloop.protocol.framing import ProtocolError
 
@@ -78,12 +77,41 @@ class DType(IntEnum):
 
 
 class InputKind(IntEnum):
-    """What the host must send as a model's input (SPEC §5.3)."""
+    """What the host must send as a model's input (SPEC §5.3, §9.3)."""
 
     TENSOR = 0
     IMAGE = 1
     IMU_WINDOW = 2
     IMU_FEATURES = 3
+    TIMESERIES_WINDOW = 4
+    TIMESERIES_FEATURES = 5
+
+
+class Capability(IntFlag):
+    """INFO ``capabilities`` bits (SPEC §9.1): the 1.1 requests a device serves."""
+
+    DESCRIBE = 1 << 0
+    PROFILE = 1 << 1
+    TENSOR_DUMP = 1 << 2
+    UPLOAD = 1 << 3
+
+
+class FeatureSet(IntEnum):
+    """Descriptor ``feature_set`` (SPEC §9.3): how a features input is computed from raw samples."""
+
+    NONE = 0
+    EDGELOOP_STATS9 = 1
+
+
+class NormMode(IntEnum):
+    """Descriptor ``norm_mode`` (SPEC §9.3): what one (mean, std) pair of ``norms`` applies to."""
+
+    PER_ELEMENT = 0
+    PER_CHANNEL = 1
+
+
+MODEL_FLAG_UPLOADED = 0x01
+"""Descriptor ``model_flags`` bit 0: the model runs from an upload slot (SPEC §9.3)."""
 
 
 class TimingSource(IntEnum):
@@ -133,6 +161,11 @@ class _Reader:
             return raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise ProtocolError(f"{self.what} holds a string that is not UTF-8: {raw!r}") from exc
+
+    @property
+    def left(self) -> int:
+        """Bytes not read yet (fields a peer of this minor or a newer one appended)."""
+        return len(self.data) - self.pos
 
     def rest(self) -> bytes:
         chunk = self.data[self.pos :]
@@ -208,6 +241,24 @@ class ModelDescriptor:
     window: int = 0
     hop: int = 0
     input_norm: tuple[tuple[float, float], ...] = ()  # (mean, std) per input element, or empty
+    # SPEC 1.1 (§9.3); model_id None means a 1.0 descriptor, which carries none of these fields.
+    model_id: int | None = None
+    model_flags: int = 0
+    feature_set: int = FeatureSet.NONE
+    sample_rate_mhz: int = 0
+    norm_mode: int = NormMode.PER_ELEMENT
+
+    _TAIL_1_1: ClassVar[str] = "BBBIB"
+
+    @property
+    def sample_rate(self) -> float:
+        """Sample rate in Hz: the 1.1 millihertz field when sent, else the 1.0 integer field (0: none)."""
+        return self.sample_rate_mhz / 1000.0 if self.sample_rate_mhz else float(self.sample_rate_hz)
+
+    @property
+    def uploaded(self) -> bool:
+        """True when the model runs from an upload slot rather than being compiled in."""
+        return bool(self.model_flags & MODEL_FLAG_UPLOADED)
 
     def encode(self) -> bytes:
         """Wire form, with its u16 length prefix."""
@@ -224,6 +275,15 @@ class ModelDescriptor:
                 + bytes([len(self.labels)]) + b"".join(_str8(label) for label in self.labels)
                 + struct.pack("<H", len(self.input_norm))
                 + b"".join(struct.pack("<ff", mean, std) for mean, std in self.input_norm))
+        if self.model_id is None and (self.model_flags, self.feature_set, self.sample_rate_mhz, self.norm_mode) != (
+                0, 0, 0, 0):
+            raise ValueError(f"model {self.name!r}: 1.1 descriptor fields need model_id (SPEC §9.3), which is None")
+        if self.model_id is not None:
+            body += struct.pack("<" + self._TAIL_1_1, self.model_id, self.model_flags, self.feature_set,
+                                self.sample_rate_mhz, self.norm_mode)
+        if len(body) > 0xFFFF:
+            raise ValueError(f"model {self.name!r}: descriptor of {len(body)} bytes exceeds the u16 length; "
+                             f"serve it through DESCRIBE_MODEL paging (SPEC §9.5)")
         return struct.pack("<H", len(body)) + body
 
     @classmethod
@@ -243,14 +303,10 @@ class ModelDescriptor:
         (norm_count,) = sub.unpack("H")
         flat = sub.unpack(f"{2 * norm_count}f")
         norms = tuple(zip(flat[0::2], flat[1::2]))
-        return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop, norms)
-
-    def standardize(self, values: np.ndarray) -> np.ndarray:
-        """Apply the input standardisation (SPEC 5.3) to a flat float array of the input's size."""
-        if not self.input_norm:
-            return values
-        mean, std = (np.asarray(col, dtype=np.float32) for col in zip(*self.input_norm))
-        return (np.asarray(values, dtype=np.float32).reshape(-1) - mean) / std
+        tail: tuple = ()
+        if sub.left:  # a 1.1 peer appended §9.3; a 1.0 descriptor ends here
+            tail = sub.unpack(cls._TAIL_1_1)
+        return cls(name, digest, macc, flash, ram, kind, inp, out, labels, rate, window, hop, norms, *tail)
 
 
 def _encode_models(models: tuple[ModelDescriptor, ...]) -> bytes:
@@ -318,13 +374,33 @@ class Info(Message):
     firmware: str
     board: str
     models: tuple[ModelDescriptor, ...] = ()
+    # SPEC 1.1 (§9.2); capabilities None means a 1.0 INFO, which carries neither field.
+    capabilities: int | None = None
+    instr_per_tick: int = 0
 
     _FIXED: ClassVar[str] = "BBBBIIIB"
+    _TAIL_1_1: ClassVar[str] = "IH"
+
+    def has(self, capability: Capability) -> bool:
+        """True when the device serves the 1.1 requests of ``capability`` (never for a 1.0 device)."""
+        return bool((self.capabilities or 0) & capability)
+
+    def model_by_id(self, model_id: int) -> ModelDescriptor | None:
+        """The model with this stable index (SPEC §9.4); a 1.0 device's index is its list position."""
+        for position, model in enumerate(self.models):
+            if (position if model.model_id is None else model.model_id) == model_id:
+                return model
+        return None
 
     def encode_payload(self) -> bytes:
+        tail = b""
+        if self.capabilities is None and self.instr_per_tick:
+            raise ValueError("INFO instr_per_tick is a 1.1 field and needs capabilities (SPEC §9.2), which is None")
+        if self.capabilities is not None:
+            tail = struct.pack("<" + self._TAIL_1_1, self.capabilities, self.instr_per_tick)
         return (struct.pack("<" + self._FIXED, self.proto_major, self.proto_minor, self.rx_credit,
                             self.timing_source, self.cpu_hz, self.tick_hz, self.max_payload, self.active_model)
-                + _str8(self.firmware) + _str8(self.board) + _encode_models(self.models))
+                + _str8(self.firmware) + _str8(self.board) + _encode_models(self.models) + tail)
 
     @classmethod
     def decode_payload(cls, payload: bytes) -> Info:
@@ -334,8 +410,12 @@ class Info(Message):
             source = TimingSource(source)
         except ValueError as exc:
             raise ProtocolError(f"INFO: unknown timing_source {source}") from exc
-        return cls(major, minor, credit, source, cpu_hz, tick_hz, max_payload, active, r.str8(), r.str8(),
-                   _read_models(r))
+        firmware, board, models = r.str8(), r.str8(), _read_models(r)
+        tail: tuple = ()
+        if r.left:  # a 1.1 device appended §9.2
+            tail = r.unpack(cls._TAIL_1_1)
+        return cls(major, minor, credit, source, cpu_hz, tick_hz, max_payload, active, firmware, board, models,
+                   *tail)
 
 
 @dataclass(frozen=True, slots=True)

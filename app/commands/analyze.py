@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop import require
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `analyze` subcommand."""
@@ -25,6 +27,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Analyze and print the table or the JSON object."""
+    if not args.no_tflm:  # [train] holds TFLite Micro and the [compile] packages: one pip line covers both
+        require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     from edgeloop.models.compiler import CompileError
     from edgeloop.models.compiler.analyze import analyze, format_report
     from edgeloop.models.compiler.driver import default_name

@@ -6,8 +6,9 @@ import argparse
 import sys
 
 from edgeloop.app.commands._live import add_stream_options
-from edgeloop.app.commands.gui import add_gui_options, launch
+from edgeloop.app.commands.gui import add_gui_options, launch, require_gui
 from edgeloop.app.gui.display import NO_DISPLAY_HINT, has_display
+from edgeloop.app.live.sources import open_source
 from edgeloop.protocol import InputKind, ModelDescriptor
 
 DEMO_SOURCE = "synthetic:bottles?seed=3"
@@ -62,6 +63,9 @@ def run(args: argparse.Namespace) -> int:
     headless = args.headless or not has_display()
     if headless and not args.headless:
         print(f"edgeloop demo: {NO_DISPLAY_HINT}; running headless instead", file=sys.stderr)
+    if not headless:
+        require_gui()
+    open_source(args.source).close()  # a bad spec or a missing extra fails here, before the board is built
     models = args.models or bundled_models()
     print(f"starting the host virtual board with models: {', '.join(models)} (building it the first time)")
     with start_board("host", models=models, baud=args.baud) as board:
@@ -86,7 +90,6 @@ def _headless(url: str, args: argparse.Namespace) -> int:
     from edgeloop.app.live.pipeline import Pipeline
     from edgeloop.app.live.runner import run_headless
     from edgeloop.app.link.session import Session
-    from edgeloop.app.live.sources import open_source
 
     source = open_source(args.source)
     try:

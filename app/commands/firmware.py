@@ -8,12 +8,14 @@ import shutil
 import subprocess
 from pathlib import Path
 
+from edgeloop import EdgeloopError, InputError, MissingFileError, os_errors_explained
+
 FLASH_BOARD = "nucleo-h743zi2"
 FLASH_ADDRESS = "0x08000000"
 FLASH_METHODS = ("auto", "drag", "st-flash", "openocd")
 
 
-class FlashError(RuntimeError):
+class FlashError(EdgeloopError, RuntimeError):
     """No way to flash was found, or the flashing tool failed."""
 
 
@@ -73,15 +75,16 @@ def find_stlink_drive(roots: tuple[str, ...] = ("/media", "/run/media", "/mnt", 
 def flash(elf: Path, binary: Path, method: str = "auto") -> str:
     """Flash the image with ``method``; return a line describing what was done."""
     if method not in FLASH_METHODS:
-        raise ValueError(f"unknown flash method {method!r}; choose one of {', '.join(FLASH_METHODS)}")
+        raise InputError(f"unknown flash method {method!r}; choose one of {', '.join(FLASH_METHODS)}")
     drive = find_stlink_drive() if method in ("auto", "drag") else None
     if method == "drag" or (method == "auto" and drive is not None):
         if drive is None:
             raise FlashError("no ST-LINK drive is mounted (look for NOD_H743ZI2): plug the board's ST-LINK USB "
                              "port in and mount the drive, or use --method st-flash/openocd")
         target = drive / binary.name
-        shutil.copyfile(binary, target)
-        os.sync()
+        with os_errors_explained(f"copy {binary} onto the ST-LINK drive {drive}"):
+            shutil.copyfile(binary, target)
+            os.sync()
         return f"copied {binary} to {target}; the ST-LINK programs the board and resets it"
     if method in ("auto", "st-flash") and shutil.which("st-flash"):
         cmd = ["st-flash", "--reset", "write", str(binary), FLASH_ADDRESS]
@@ -105,7 +108,7 @@ def run_flash(args: argparse.Namespace) -> int:
     if args.image is not None:
         image = args.image
         if not image.is_file():
-            raise FileNotFoundError(f"--image {image} does not exist")
+            raise MissingFileError(f"--image {image} does not exist")
         elf, binary = image.with_suffix(".elf"), image.with_suffix(".bin")
         if not binary.is_file() and args.method in ("drag", "st-flash"):
             raise FlashError(f"{binary} is missing: --method {args.method} needs the .bin beside the .elf")

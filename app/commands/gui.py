@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.commands._live import add_stream_options, resolve_port
 from edgeloop.app.gui.display import NO_DISPLAY_HINT, has_display
 from edgeloop.app.live.sources import open_source
@@ -42,7 +43,7 @@ def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: in
     from edgeloop.app.gui.main_window import run_gui
 
     if args.frames is not None:
-        raise ValueError("--frames bounds the headless runs; for the GUI use --seconds")
+        raise InputError("--frames bounds the headless runs; for the GUI use --seconds")
     open_source(source_spec).close()  # a bad spec fails here, with its message, before a window opens
     controller = QtLinkController(url, lambda: open_source(source_spec), model=args.model, baudrate=baudrate)
     if args.roi is not None:
@@ -51,8 +52,15 @@ def launch(url: str, source_spec: str, args: argparse.Namespace, *, baudrate: in
                    screenshot_path=args.screenshot, roi=args.roi, sessions_dir=args.sessions)
 
 
+def require_gui() -> None:
+    """Fail with the pip line of the [gui] extra when Qt or pyqtgraph is not installed."""
+    require("PySide6.QtWidgets", needed_for="the live GUI")
+    require("pyqtgraph", needed_for="the live GUI")
+
+
 def run(args: argparse.Namespace) -> int:
     """Open the window."""
+    require_gui()
     if not has_display():
-        raise RuntimeError(f"cannot open the GUI: {NO_DISPLAY_HINT}; or use `edgeloop run` for a headless run")
+        raise EdgeloopError(f"cannot open the GUI: {NO_DISPLAY_HINT}; or use `edgeloop run` for a headless run")
     return launch(resolve_port(args.port), args.source, args, baudrate=args.baud)

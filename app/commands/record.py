@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from edgeloop import InputError
 from edgeloop.app.live.stop_signals import on_stop_signals
 
 if TYPE_CHECKING:
@@ -50,9 +51,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _limits(args: argparse.Namespace) -> None:
     if args.seconds is not None and args.seconds <= 0:
-        raise ValueError(f"--seconds must be > 0, got {args.seconds}")
+        raise InputError(f"--seconds must be > 0, got {args.seconds}")
     if args.samples is not None and args.samples <= 0:
-        raise ValueError(f"--samples must be > 0, got {args.samples}")
+        raise InputError(f"--samples must be > 0, got {args.samples}")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,10 +63,10 @@ def run(args: argparse.Namespace) -> int:
     _limits(args)
     labels = LabelSet.parse(args.labels) if args.labels.strip() else LabelSet()
     if not len(labels) and not args.label_from_source:
-        raise ValueError("give the label set with --labels a,b,c (or use --label-from-source)")
+        raise InputError("give the label set with --labels a,b,c (or use --label-from-source)")
     if args.label is not None:
         if args.label not in labels:
-            raise ValueError(f"--label {args.label!r} is not in --labels {','.join(labels)}")
+            raise InputError(f"--label {args.label!r} is not in --labels {','.join(labels)}")
         labels.select(args.label)
     stop = threading.Event()
     with on_stop_signals(lambda _signum: stop.set(), (signal.SIGTERM,)):  # SIGTERM ends it like a limit

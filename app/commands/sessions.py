@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from edgeloop import InputError, os_errors_explained
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `sessions` subcommand with its list, show and merge actions."""
@@ -101,7 +103,7 @@ def _renames(items: list[str]) -> dict[str, str]:
     for item in items:
         old, sep, new = item.partition("=")
         if not sep or not old.strip() or not new.strip():
-            raise ValueError(f"--rename {item!r} must look like OLD=NEW")
+            raise InputError(f"--rename {item!r} must look like OLD=NEW")
         renames[old.strip()] = new.strip()
     return renames
 
@@ -111,7 +113,9 @@ def run_merge(args: argparse.Namespace) -> int:
     from edgeloop.app.sessions.library import merge_sessions
 
     labels = [x.strip() for x in args.labels.split(",") if x.strip()] if args.labels else None
-    m = merge_sessions(args.paths, args.out, labels=labels, rename=_renames(args.rename))
+    renames = _renames(args.rename)
+    with os_errors_explained(f"merge the sessions into {args.out}"):
+        m = merge_sessions(args.paths, args.out, labels=labels, rename=renames)
     counts = ", ".join(f"{k}: {v}" for k, v in m.counts.items())
     unit = "images" if m.kind == "image" else "IMU samples"
     print(f"merged {len(m.sessions)} session(s) into {m.out}: {sum(m.counts.values())} {unit} ({counts})"

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from edgeloop.models.train.recipes import TrainRequest
+
+from edgeloop import InputError, os_errors_explained, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
-    from edgeloop.models.train.recipes import IMAGE_PRESETS, TASKS
+    from edgeloop.models.train.recipes import FAMILIES, IMAGE_PRESETS, TASKS
 
     p = subparsers.add_parser(
         "train", help="train, quantize (int8) and export a model, with a float-vs-int8 report",
@@ -17,14 +23,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "write NAME.keras, NAME_float.tflite, NAME.tflite, NAME.onnx, NAME.meta.json and "
                     "REPORT.md/report.json/confusion.png into --out. Seeded: the same command gives the same model.",
     )
-    p.add_argument("--task", required=True, choices=sorted(TASKS), help="what to train")
+    p.add_argument("--task", choices=sorted(TASKS), help="what to train (required unless --recipe gives it)")
+    p.add_argument("--recipe", type=Path, metavar="FILE",
+                   help="reproduce a model from its NAME.recipe.json (written by every training run); "
+                        "options given beside it override the recipe's")
     p.add_argument("--data", nargs="+", type=Path, default=[], metavar="DIR|SESSION",
                    help="data set folder(s); image sets are folder-per-class (+ optional manifest.jsonl), "
                         "IMU sets are folders or files of edgeloop-imu-csv v1 (not needed for sine)")
     p.add_argument("--out", required=True, type=Path, help="output folder (created)")
-    p.add_argument("--seed", type=int, default=0, help="seed of weights, shuffling and splits (default 0)")
+    p.add_argument("--seed", type=int, help="seed of weights, shuffling and splits (default 0)")
     p.add_argument("--name", help="model name (default: the --out folder's name, with - turned into _)")
-    p.add_argument("--arch", choices=sorted(IMAGE_PRESETS), default="demo",
+    p.add_argument("--arch", choices=sorted(IMAGE_PRESETS),
                    help="image CNN preset (bottles/images tasks; default demo)")
     p.add_argument("--input-size", type=int, help="image side in pixels (overrides the preset)")
     p.add_argument("--color", choices=("gray", "rgb"), help="image channels (overrides the preset)")
@@ -35,21 +44,58 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
+    p.add_argument("--family", choices=list(FAMILIES),
+                   help="model family: " + "; ".join(f"{k}: {v}" for k, v in FAMILIES.items()))
+    p.add_argument("--features", help="feature set of the feature MLP (time-series tasks), e.g. stats9 or "
+                                      "min,max,rms,bands4 (docs/formats.md, 'Feature sets')")
+    p.add_argument("--test", nargs="+", type=Path, default=None, metavar="DIR",
+                   help="held-out test data; everything in --data is then train (and val, carved from it)")
+    p.add_argument("--refit", action="store_true", default=None,
+                   help="after choosing on val, retrain the final model on train + val")
+    p.add_argument("--ignore-split", action="store_true", default=None,
+                   help="ignore partial split metadata instead of refusing it (a seeded split is made instead)")
+    p.add_argument("--decision", metavar="RULE",
+                   help="decision rule stored in the model's meta: none, mean:K, vote:K or recording, "
+                        "optionally ,threshold=T (uncertain below T) and ,debounce=D (e.g. mean:4,threshold=0.6)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
 
+def request_from_args(args: argparse.Namespace) -> "TrainRequest":
+    """The TrainRequest of a command line: the --recipe file's fields, overridden by options given."""
+    from edgeloop.models.decision import DecisionRule
+    from edgeloop.models.train.recipes import Recipe, TrainRequest
+
+    recipe = Recipe.read(args.recipe) if args.recipe else None
+    task = args.task or (recipe.task if recipe else None)
+    if task is None:
+        raise InputError("give --task (or --recipe FILE with a task); `edgeloop train --help` lists the tasks")
+    base = recipe or Recipe(task=task)
+    given = {"task": args.task, "data": list(args.data) or None, "test": args.test, "family": args.family,
+             "features": args.features, "arch": args.arch, "input_size": args.input_size, "color": args.color,
+             "width": args.width, "depth": args.depth, "max_channels": args.max_channels, "epochs": args.epochs,
+             "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
+             "seed": args.seed,
+             "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}
+    return TrainRequest.from_recipe(base, args.out, name=args.name, progress=not args.no_progress, **given)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train and export; print where the files went and the float/int8 figures."""
-    from edgeloop.models.train.recipes import TrainRequest, train
+    require("tensorflow", needed_for="edgeloop train")  # before the data is read: say what to install first
+    from edgeloop.models.train.recipes import train
 
-    name = args.name or args.out.name.replace("-", "_")
-    report = train(TrainRequest(
-        task=args.task, data=list(args.data), out=args.out, seed=args.seed, name=name, arch=args.arch,
-        input_size=args.input_size, color=args.color, width=args.width, depth=args.depth,
-        max_channels=args.max_channels, epochs=args.epochs, window=args.window, hop=args.hop,
-        progress=not args.no_progress,
-    ))
+    request = request_from_args(args)
+    created = not args.out.exists()
+    with os_errors_explained(f"create the output folder {args.out}"):  # now, not after the training
+        args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        report = train(request)
+    except BaseException:
+        if created and not any(args.out.iterdir()):
+            args.out.rmdir()  # a failed run leaves no empty folder behind
+        raise
+    name = report["name"]
     fl, q = report["float"], report["int8"]
     if "accuracy" in fl:
         print(f"{name}: float accuracy {100 * fl['accuracy']:.2f} %, int8 {100 * q['accuracy']:.2f} % "

@@ -6,6 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgeloop import InputError, MissingFileError
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `validate` subcommand."""
@@ -36,13 +38,18 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from edgeloop.app.link.session import Session
-    from edgeloop.app.validate.validator import load_validation_data, resolve_model_index, validate_on_board
+    from edgeloop.app.validate.validator import (
+        ValidationError,
+        load_validation_data,
+        resolve_model_index,
+        validate_on_board,
+    )
     from edgeloop.app.validate.report import write_report
 
     if args.limit is not None and args.limit <= 0:
-        raise ValueError(f"--limit must be > 0, got {args.limit}")
+        raise InputError(f"--limit must be > 0, got {args.limit}")
     if not args.tflite.is_file():
-        raise FileNotFoundError(f"--tflite {args.tflite} does not exist")
+        raise MissingFileError(f"--tflite {args.tflite} does not exist")
     tflite = args.tflite.read_bytes()
     with Session(args.port, baudrate=args.baud) as session:
         info = session.connect()
@@ -85,5 +92,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"  warning: {warning}")
     print(f"report: {html_path} and {json_path}")
     if result.status != "complete":
-        raise RuntimeError(f"validation incomplete: {result.error}; the partial report is in {out}")
+        raise ValidationError(f"validation incomplete: {result.error}; the partial report is in {out}")
     return 0

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from types import TracebackType
 from typing import Protocol
 
+from edgeloop import EdgeloopError, InputError
 from edgeloop.app.link.firmware_build import FirmwareImage, build_firmware
 
 TARGETS: tuple[str, ...] = ("host", "qemu")
@@ -34,7 +35,7 @@ _QEMU_BOARD = "qemu-mps2-an500"
 READY_PREFIX = "edgeloop-board ready "
 
 
-class BoardStartError(RuntimeError):
+class BoardStartError(EdgeloopError, RuntimeError):
     """A virtual board did not come up; the message carries its own error output."""
 
 
@@ -134,17 +135,17 @@ def start_board(target: str = "host", models: Sequence[str | os.PathLike[str]] |
         edgeloop.app.link.firmware_build.FirmwareBuildError: the firmware did not build.
     """
     if target not in TARGETS:
-        raise ValueError(f"unknown board target {target!r}; choose one of {', '.join(TARGETS)}")
+        raise InputError(f"unknown board target {target!r}; choose one of {', '.join(TARGETS)}")
     if baud < 0:
-        raise ValueError(f"baud must be >= 0 (0 = unpaced), got {baud}")
+        raise InputError(f"baud must be >= 0 (0 = unpaced), got {baud}")
     if target == "qemu":
         if baud or pty or tcp_port or rx_ring or infer_us:
-            raise ValueError("--baud, --pty, --tcp, --infer-us and --rx-ring apply to the host board only; "
+            raise InputError("--baud, --pty, --tcp, --infer-us and --rx-ring apply to the host board only; "
                              "QEMU's UART link is served on a free TCP port")
         return _start_qemu(models, extra_cflags, timeout)
     image = build_firmware("host", models, extra_cflags=extra_cflags)
     if not 0 <= infer_us <= 1_000_000:
-        raise ValueError(f"infer_us must be 0..1000000 µs, got {infer_us}")
+        raise InputError(f"infer_us must be 0..1000000 µs, got {infer_us}")
     args = [str(image.elf), "--tcp", str(tcp_port), "--baud", str(baud), "--infer-us", str(infer_us)]
     if pty:
         args.append("--pty")

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import edgeloop
+from edgeloop import EdgeloopError, os_errors_explained
 
 BOARDS: tuple[str, ...] = ("host", "qemu-mps2-an500", "nucleo-h743zi2")
 """Boards with a port under firmware/ports/."""
@@ -44,7 +45,7 @@ _TOOLCHAINS = {
 _SOURCE_SUFFIXES = {".c", ".h", ".mk", ".ld", ".s", ".S"}
 
 
-class FirmwareBuildError(RuntimeError):
+class FirmwareBuildError(EdgeloopError, RuntimeError):
     """The firmware could not be built (bad board or model, or a compiler error)."""
 
 
@@ -197,8 +198,10 @@ def build_firmware(board: str = "host", models: Sequence[str | os.PathLike[str]]
     build_dir = root / f"{board}-{config_key}-{source_key}"
     elf = build_dir / "edgeloop.elf"
     binary = build_dir / "edgeloop.bin" if board != "host" else None
-    root.mkdir(parents=True, exist_ok=True)
-    with open(root / f".{board}-{config_key}.lock", "w") as lock:
+    with os_errors_explained(f"use the firmware build folder {root} (set EDGELOOP_CACHE to move it)"):
+        root.mkdir(parents=True, exist_ok=True)
+        lock = open(root / f".{board}-{config_key}.lock", "w")  # noqa: SIM115 (closed by the with below)
+    with lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # two processes building the same image wait for each other
         if not elf.is_file():
             _run_make(board, sources, extra_cflags, build_dir, jobs, timeout)

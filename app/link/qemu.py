@@ -44,6 +44,7 @@ from pathlib import Path
 from types import TracebackType
 
 import edgeloop
+from edgeloop import EdgeloopError, InputError
 
 QEMU_BINARY = "qemu-system-arm"
 MACHINE = "mps2-an500"
@@ -69,19 +70,19 @@ _ELF_MAGIC = b"\x7fELF"
 _EM_ARM = 40
 
 
-class QemuNotFoundError(FileNotFoundError):
+class QemuNotFoundError(EdgeloopError, FileNotFoundError):
     """qemu-system-arm (or the ARM toolchain) is not installed."""
 
 
-class QemuError(RuntimeError):
+class QemuError(EdgeloopError, RuntimeError):
     """QEMU failed to start or an image could not be run."""
 
 
-class BareMetalBuildError(RuntimeError):
+class BareMetalBuildError(EdgeloopError, RuntimeError):
     """A bare-metal test image did not compile or link."""
 
 
-class BareMetalFailure(RuntimeError):
+class BareMetalFailure(EdgeloopError, RuntimeError):
     """A bare-metal test image exited with a non-zero status or timed out."""
 
 
@@ -102,7 +103,7 @@ def _check_elf(elf: str | os.PathLike[str]) -> Path:
     """Return elf as a Path after checking it is a 32-bit ARM ELF file."""
     path = Path(elf)
     if not path.is_file():
-        raise FileNotFoundError(
+        raise QemuNotFoundError(
             f"firmware image {path} does not exist; build it first "
             f"(make -C firmware BOARD={BOARD}, or build_bare_metal() for a test image)"
         )
@@ -313,7 +314,7 @@ def run_bare_metal(elf: str | os.PathLike[str], timeout: float = 60.0, *,
         extra_args: more QEMU arguments.
     """
     if timeout <= 0:
-        raise ValueError(f"timeout must be positive seconds, got {timeout}")
+        raise InputError(f"timeout must be positive seconds, got {timeout}")
     exe = find_qemu(qemu)
     image = _check_elf(elf)
     cmd = _qemu_command(exe, image, "stdio", icount_shift, extra_args)
@@ -342,7 +343,7 @@ def _make_words(label: str, paths: Iterable[str | os.PathLike[str]]) -> list[str
     for p in paths:
         text = str(Path(p).resolve())
         if any(ch.isspace() for ch in text) or "$" in text:
-            raise ValueError(f"{label} path {text!r} contains whitespace or '$', which make cannot pass; "
+            raise InputError(f"{label} path {text!r} contains whitespace or '$', which make cannot pass; "
                              "move the file to a plain path")
         words.append(text)
     return words
@@ -377,12 +378,12 @@ def build_bare_metal(sources: Sequence[str | os.PathLike[str]], out_dir: str | o
         BareMetalBuildError: the compiler or the linker failed (its output is in the message).
     """
     if not sources:
-        raise ValueError("build_bare_metal needs at least one C source (one of them defining main())")
+        raise InputError("build_bare_metal needs at least one C source (one of them defining main())")
     missing = [str(s) for s in sources if not Path(s).is_file()]
     if missing:
-        raise ValueError(f"C sources not found: {', '.join(missing)}")
+        raise InputError(f"C sources not found: {', '.join(missing)}")
     if not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
-        raise ValueError(f"image name {name!r} must be a plain file name (letters, digits, _ . -)")
+        raise InputError(f"image name {name!r} must be a plain file name (letters, digits, _ . -)")
     if shutil.which("arm-none-eabi-gcc") is None:
         raise QemuNotFoundError(_TOOLCHAIN_HINT)
     out = Path(out_dir).resolve()

@@ -20,11 +20,13 @@ import threading
 
 import serial
 
+from edgeloop import EdgeloopError
+
 DEFAULT_BAUD = 921600
 """Baud rate used for real ports, and assumed for URL links when none is given (wire-time estimates)."""
 
 
-class LinkError(OSError):
+class LinkError(EdgeloopError, OSError):
     """The link to a board failed; the message says what to do."""
 
 

@@ -7,8 +7,11 @@ natively.
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
+
+from edgeloop import require
+
+cv2 = require("cv2", needed_for="the video view")
 
 _TO_BGRA = {2: cv2.COLOR_GRAY2BGRA, 3: cv2.COLOR_RGB2BGRA, 4: cv2.COLOR_RGBA2BGRA}
 

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.app.live.preprocess import ImagePreprocessor, Prepared, Preprocessor, Roi, dequantize, make_preprocessor, softmax_if_logits
 from edgeloop.app.link.session import LinkState, Reply, Session
 from edgeloop.app.live.sources.base import Capture, Source
@@ -112,17 +113,17 @@ def resolve_model_index(info: Info, model: int | str | None) -> int:
     the board's models, when ``model`` is not one of them.
     """
     if not info.models:
-        raise RuntimeError(f"board {info.board!r} reports no models: build its firmware with at least one")
+        raise InputError(f"board {info.board!r} reports no models: build its firmware with at least one")
     if model is None:
         return info.active_model if 0 <= info.active_model < len(info.models) else 0
     if isinstance(model, int) or str(model).isdigit():
         index = int(model)
         if not 0 <= index < len(info.models):
-            raise ValueError(f"model index {index} is out of range: the board has {len(info.models)} models")
+            raise InputError(f"model index {index} is out of range: the board has {len(info.models)} models")
         return index
     names = [m.name for m in info.models]
     if model not in names:
-        raise ValueError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
+        raise InputError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
     return names.index(model)
 
 
@@ -177,7 +178,7 @@ class Pipeline:
         model = self.session.info.models[index]
         pre = make_preprocessor(model, roi=self._roi)
         if pre.kind not in ("any", self.source.kind):
-            raise ValueError(f"model {model.name!r} takes {pre.kind} input but source {self.source.name!r} gives "
+            raise InputError(f"model {model.name!r} takes {pre.kind} input but source {self.source.name!r} gives "
                              f"{self.source.kind}: pick a matching model (--model) or source (--source)")
         return pre
 
@@ -290,8 +291,8 @@ class Pipeline:
                     continue
                 self.stats.captures += 1
                 self._offer(capture)
-        except Exception as exc:  # a source failure ends the stream with its message
-            self._out.put(exc if isinstance(exc, (OSError, ValueError, RuntimeError)) else RuntimeError(str(exc)))
+        except Exception as exc:  # a source failure ends the stream; the consumer re-raises this very object
+            self._out.put(exc)
             self._stop.set()
         finally:
             self._put_capture(_END)
@@ -347,8 +348,8 @@ class Pipeline:
                         break
                     t0 = time.monotonic()
             self._wait_drained(timeout=10.0)
-        except Exception as exc:
-            self._out.put(exc if isinstance(exc, (OSError, ValueError, RuntimeError)) else RuntimeError(str(exc)))
+        except Exception as exc:  # forwarded as is: its type and traceback tell a user error from a defect
+            self._out.put(exc)
         finally:
             self._stop.set()
             self.source.close()

@@ -22,10 +22,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import cv2
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
+from edgeloop.models import quantization
+from edgeloop.models.features import FeatureNorm
 from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
 
 FEATURES_PER_CHANNEL = 9
@@ -34,7 +36,7 @@ FEATURES_PER_CHANNEL = 9
 _PIXEL_RANGES = ((0.0, 1.0), (-1.0, 1.0), (0.0, 255.0), (-128.0, 127.0))
 
 
-class PreprocessError(ValueError):
+class PreprocessError(EdgeloopError, ValueError):
     """A capture cannot be turned into the model's input (wrong kind or shape)."""
 
 
@@ -50,7 +52,7 @@ class Roi:
     def __post_init__(self) -> None:
         if not (0 <= self.x < 1 and 0 <= self.y < 1 and 0 < self.w <= 1 and 0 < self.h <= 1
                 and self.x + self.w <= 1 + 1e-6 and self.y + self.h <= 1 + 1e-6):
-            raise ValueError(f"ROI {self} must lie inside the image: x, y in [0, 1), w, h in (0, 1], "
+            raise InputError(f"ROI {self} must lie inside the image: x, y in [0, 1), w, h in (0, 1], "
                              f"x + w <= 1, y + h <= 1")
 
     @classmethod
@@ -59,9 +61,9 @@ class Roi:
         try:
             values = [float(v) for v in text.split(",")]
         except ValueError as exc:
-            raise ValueError(f"ROI {text!r} is not four numbers x,y,w,h (fractions of the image)") from exc
+            raise InputError(f"ROI {text!r} is not four numbers x,y,w,h (fractions of the image)") from exc
         if len(values) != 4:
-            raise ValueError(f"ROI {text!r} needs four numbers x,y,w,h (fractions of the image)")
+            raise InputError(f"ROI {text!r} needs four numbers x,y,w,h (fractions of the image)")
         return cls(*values)
 
     def pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
@@ -90,15 +92,27 @@ class Prepared:
 
 # -- quantization ------------------------------------------------------------------------------
 def quantize(real: np.ndarray, tensor: TensorDesc) -> np.ndarray:
-    """Real values → the tensor's dtype: `q = round(real / scale) + zero_point`, saturated."""
+    """Real values → the tensor's dtype as the board's QUANTIZE computes it (edgeloop.models.quantization)."""
     dtype = DType(tensor.dtype)
     if dtype == DType.FLOAT32:
         return np.asarray(real, dtype="<f4")
-    if not tensor.scale:
-        raise PreprocessError(f"input tensor of dtype {dtype.name} has scale 0: the model descriptor is broken")
-    info = np.iinfo(np.dtype(dtype.numpy_name))
-    q = np.round(np.asarray(real, dtype=np.float64) / tensor.scale) + tensor.zero_point
-    return np.clip(q, info.min, info.max).astype(dtype.numpy_name)
+    if not tensor.scale > 0:
+        raise PreprocessError(f"input tensor of dtype {dtype.name} has scale {tensor.scale}: "
+                              "the model descriptor is broken")
+    return quantization.quantize(real, tensor.scale, tensor.zero_point, dtype.numpy_name)
+
+
+def standardize(model: ModelDescriptor, values: np.ndarray) -> np.ndarray:
+    """Apply the model's input standardisation (SPEC 5.3 `norms`: (x − mean) / std per element), flattened.
+
+    The arithmetic is edgeloop.models.features.FeatureNorm's, the one training
+    fitted: float32, as the board computes it. Without norms, `values` is returned as is.
+    """
+    if not model.input_norm:
+        return values
+    mean, std = zip(*model.input_norm)
+    return FeatureNorm(np.asarray(mean, np.float32), np.asarray(std, np.float32)).apply(
+        np.asarray(values).reshape(-1))
 
 
 def dequantize(raw: bytes, tensor: TensorDesc) -> np.ndarray:
@@ -106,10 +120,10 @@ def dequantize(raw: bytes, tensor: TensorDesc) -> np.ndarray:
     dtype = DType(tensor.dtype)
     if len(raw) != tensor.nbytes:
         raise PreprocessError(f"output of {len(raw)} bytes does not match the tensor's {tensor.nbytes} bytes")
-    values = np.frombuffer(raw, dtype=dtype.numpy_name).astype(np.float64)
+    values = np.frombuffer(raw, dtype=dtype.numpy_name)
     if dtype == DType.FLOAT32 or not tensor.scale:
-        return values
-    return tensor.scale * (values - tensor.zero_point)
+        return values.astype(np.float64)
+    return quantization.dequantize(values, tensor.scale, tensor.zero_point).astype(np.float64)
 
 
 def pixel_range(tensor: TensorDesc) -> tuple[float, float]:
@@ -169,6 +183,7 @@ class ImagePreprocessor:
             image = image[y0:y1, x0:x1]
         if image.shape[2] == 4:
             image = image[:, :, :3]
+        cv2 = require("cv2", needed_for="image input")
         if self.channels == 1 and image.shape[2] == 3:
             image = cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY)
         elif self.channels == 3 and image.shape[2] == 1:
@@ -200,7 +215,7 @@ class StreamResampler:
 
     def __init__(self, src_hz: float, dst_hz: float) -> None:
         if src_hz <= 0 or dst_hz <= 0:
-            raise ValueError(f"sample rates must be > 0, got {src_hz} and {dst_hz}")
+            raise InputError(f"sample rates must be > 0, got {src_hz} and {dst_hz}")
         self.step = src_hz / dst_hz  # input samples per output sample
         self._last: np.ndarray | None = None
         self._phase = 0.0  # position of the next output, in input samples after _last
@@ -271,9 +286,9 @@ class ImuPreprocessor:
     def features(self, window: np.ndarray) -> np.ndarray:
         """The model's real-valued input for one window×channels block, standardised as INFO says."""
         if self.input_kind == InputKind.IMU_WINDOW:
-            return self.model.standardize(window)
+            return standardize(self.model, window)
         from edgeloop.models.features import window_features  # numpy only; imported when needed
-        return self.model.standardize(np.asarray(window_features(window), dtype=np.float64).reshape(-1))
+        return standardize(self.model, np.asarray(window_features(window), dtype=np.float64).reshape(-1))
 
     def process(self, capture: Capture) -> list[Prepared]:
         """Append samples; return one `Prepared` per completed window (often none)."""
@@ -317,7 +332,7 @@ class TensorPreprocessor:
         if values.size != self.model.input.size:
             raise PreprocessError(f"model {self.model.name!r} takes {self.model.input.size} values "
                                   f"(shape {list(self.model.input.dims)}), the source gives {values.size}")
-        real = self.model.standardize(values.astype(np.float64).reshape(-1))
+        real = standardize(self.model, values.astype(np.float64).reshape(-1))
         return [Prepared(quantize(real, self.model.input).tobytes(), capture.timestamp, capture.index, values,
                          capture.meta)]
 

@@ -30,9 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
+from edgeloop import EdgeloopError, ExistingFileError, InputError, MissingFileError, require
 from edgeloop.app.sessions.recording import (
     IMU_FILE,
     MANIFEST_FILE,
@@ -49,7 +49,7 @@ from edgeloop.models.data.imu_csv import ImuRecording, read_imu_csv, write_imu_c
 MERGE_FILE = "merge.json"
 
 
-class SessionError(ValueError):
+class SessionError(EdgeloopError, ValueError):
     """A folder is not a readable edgeloop session; the message names the file and the fix."""
 
 
@@ -204,7 +204,7 @@ def find_sessions(paths: Iterable[Path | str]) -> list[Path]:
     found: list[Path] = []
     for path in map(Path, paths):
         if not path.exists():
-            raise FileNotFoundError(f"{path} does not exist")
+            raise MissingFileError(f"{path} does not exist")
         if is_session(path):
             found.append(path)
         elif path.is_dir():
@@ -249,7 +249,7 @@ def merge_sessions(paths: Sequence[Path | str], out: Path | str, *, labels: Sequ
         raise SessionError("cannot merge image and IMU sessions into one set: "
                            + ", ".join(f"{s.name} ({s.kind})" for s in sessions))
     if out.exists() and any(out.iterdir()):
-        raise FileExistsError(f"{out} exists and is not empty: merge into a new folder")
+        raise ExistingFileError(f"{out} exists and is not empty: merge into a new folder")
     renames = _parse_renames(rename)
     keep = [check_label(lab) for lab in labels] if labels else None
 
@@ -344,9 +344,9 @@ class SessionReplaySource(Source):
 
     def __init__(self, path: Path | str, *, speed: float = 1.0, loop: bool = False, chunk_s: float = 0.1) -> None:
         if speed < 0 or not math.isfinite(speed):
-            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+            raise InputError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
         if chunk_s <= 0:
-            raise ValueError(f"chunk_s must be > 0 seconds, got {chunk_s}")
+            raise InputError(f"chunk_s must be > 0 seconds, got {chunk_s}")
         self.session = load_session(path)
         super().__init__(name=f"session {self.session.name}")
         self.kind = "image" if self.session.kind == "image" else "imu"  # type: ignore[misc]
@@ -405,6 +405,7 @@ class SessionReplaySource(Source):
         if self.session.kind == "image":
             entry = self.session.records[pos]
             file = self.session.path / entry["file"]
+            cv2 = require("cv2", needed_for="image sessions")
             image = cv2.imread(str(file), cv2.IMREAD_UNCHANGED)
             if image is None:
                 raise SessionError(f"cannot read {file}: the PNG is damaged")

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Callable
 from typing import Protocol
 
+from edgeloop import EdgeloopError
 from edgeloop.app.live.pipeline import ResultRecord
 from edgeloop.app.live.sources.base import Capture
 from edgeloop.app.sessions.recording import Recorder
@@ -84,6 +85,6 @@ class RecordWriter:
                     self.sink.add_result(item)
                 elif recorder.kind == "imu":  # image sessions store frames from results, with their prediction
                     self.sink.add_capture(item)
-            except ValueError as exc:  # e.g. the source was switched to another kind mid-session
+            except EdgeloopError as exc:  # e.g. the source was switched to another kind mid-session
                 self.dropped += 1
                 self.on_error(f"sample not recorded: {exc}")

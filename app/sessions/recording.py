@@ -44,9 +44,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import cv2
 import numpy as np
 
+from edgeloop import EdgeloopError, ExistingFileError, InputError, require
 from edgeloop.app.live.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
 from edgeloop.models.data.imu_csv import HEADER as IMU_HEADER
 from edgeloop.models.data.imu_csv import IMU_CSV_FORMAT, UNITS as IMU_UNITS
@@ -64,7 +64,7 @@ MAX_HOTKEYS: Final = 9
 _FORBIDDEN_IN_LABELS = set('/\\,"\n\r\t:')
 
 
-class RecordingError(OSError):
+class RecordingError(EdgeloopError, OSError):
     """The recording had to stop (disk full, folder not writable...); what was written before is intact."""
 
 
@@ -73,12 +73,12 @@ def check_label(name: str) -> str:
     """Return `name` stripped if it can be a label (a folder name and a CSV field), else raise ValueError."""
     name = name.strip()
     if not name:
-        raise ValueError("a label may not be empty")
+        raise InputError("a label may not be empty")
     if len(name) > 64:
-        raise ValueError(f"label {name[:20]!r}... is longer than 64 characters")
+        raise InputError(f"label {name[:20]!r}... is longer than 64 characters")
     bad = sorted(_FORBIDDEN_IN_LABELS & set(name))
     if bad or name.startswith("."):
-        raise ValueError(f"label {name!r} may not start with '.' or contain any of / \\ , \" : or whitespace "
+        raise InputError(f"label {name!r} may not start with '.' or contain any of / \\ , \" : or whitespace "
                          f"other than spaces (it names a folder and a CSV field)")
     return name
 
@@ -104,7 +104,7 @@ class LabelSet:
         """Build a label set from `a,b,c` (as given to `--labels`)."""
         names = [part for part in text.split(",") if part.strip()]
         if not names:
-            raise ValueError(f"--labels {text!r} names no labels; give them comma-separated, e.g. empty,half,full")
+            raise InputError(f"--labels {text!r} names no labels; give them comma-separated, e.g. empty,half,full")
         return cls(names)
 
     @property
@@ -138,7 +138,7 @@ class LabelSet:
         """Append a label (the first one added becomes current); returns the cleaned name."""
         name = check_label(name)
         if name in self._labels:
-            raise ValueError(f"label {name!r} is already in the set")
+            raise InputError(f"label {name!r} is already in the set")
         self._labels.append(name)
         if self._current is None:
             self._current = name
@@ -148,7 +148,7 @@ class LabelSet:
     def remove(self, name: str) -> None:
         """Remove a label; the current label moves to the first remaining one."""
         if name not in self._labels:
-            raise ValueError(f"no label {name!r} in the set {self._labels}")
+            raise InputError(f"no label {name!r} in the set {self._labels}")
         self._labels.remove(name)
         if self._current == name:
             self._current = self._labels[0] if self._labels else None
@@ -157,10 +157,10 @@ class LabelSet:
     def rename(self, old: str, new: str) -> str:
         """Rename a label in place (keeps its hotkey); returns the cleaned new name."""
         if old not in self._labels:
-            raise ValueError(f"no label {old!r} in the set {self._labels}")
+            raise InputError(f"no label {old!r} in the set {self._labels}")
         new = check_label(new)
         if new != old and new in self._labels:
-            raise ValueError(f"label {new!r} is already in the set")
+            raise InputError(f"label {new!r} is already in the set")
         self._labels[self._labels.index(old)] = new
         if self._current == old:
             self._current = new
@@ -170,14 +170,14 @@ class LabelSet:
     def select(self, name: str) -> None:
         """Make `name` the current label."""
         if name not in self._labels:
-            raise ValueError(f"no label {name!r} in the set {self._labels}; add it first")
+            raise InputError(f"no label {name!r} in the set {self._labels}; add it first")
         self._current = name
         self._changed()
 
     def hotkey(self, number: int) -> str | None:
         """Select the label of hotkey `number` (1–9); returns it, or None when no label has that key."""
         if not 1 <= number <= MAX_HOTKEYS:
-            raise ValueError(f"hotkeys are 1..{MAX_HOTKEYS}, got {number}")
+            raise InputError(f"hotkeys are 1..{MAX_HOTKEYS}, got {number}")
         if number > len(self._labels):
             return None
         self.select(self._labels[number - 1])
@@ -377,13 +377,13 @@ class Recorder:
                  model: Mapping[str, Any] | None = None, fsync_interval: float = 1.0,
                  label_from_source: bool = False) -> None:
         if kind not in KINDS:
-            raise ValueError(f"recording kind must be one of {', '.join(KINDS)}, not {kind!r}")
+            raise InputError(f"recording kind must be one of {', '.join(KINDS)}, not {kind!r}")
         if fsync_interval < 0:
-            raise ValueError(f"fsync_interval must be >= 0 seconds, got {fsync_interval}")
+            raise InputError(f"fsync_interval must be >= 0 seconds, got {fsync_interval}")
         self.out_dir = Path(out_dir)
         self.labels = labels if isinstance(labels, LabelSet) else LabelSet(labels)
         if not len(self.labels) and not label_from_source:
-            raise ValueError("a recording needs at least one label (e.g. --labels empty,half,full)")
+            raise InputError("a recording needs at least one label (e.g. --labels empty,half,full)")
         self.kind = kind
         self.source = dict(source or {})
         self.board = dict(board) if board else None
@@ -429,7 +429,7 @@ class Recorder:
             if self._state != "idle":
                 raise RuntimeError(f"this recorder was already started (state {self._state})")
             if (self.out_dir / SESSION_FILE).exists():
-                raise FileExistsError(f"{self.out_dir} already holds a recorded session; "
+                raise ExistingFileError(f"{self.out_dir} already holds a recorded session; "
                                       "record into a new folder (sessions are never overwritten)")
             try:
                 self.out_dir.mkdir(parents=True, exist_ok=True)
@@ -463,7 +463,7 @@ class Recorder:
         """Record the next capture once, with `label` (default: the current label), even while paused."""
         with self._lock:
             if label is not None and label not in self.labels:
-                raise ValueError(f"no label {label!r} in the set {list(self.labels)}")
+                raise InputError(f"no label {label!r} in the set {list(self.labels)}")
             self._snapshot = label
             self._snapshot_armed = True
 
@@ -501,11 +501,11 @@ class Recorder:
             try:
                 if self.kind == "image":
                     if not isinstance(capture, ImageFrame):
-                        raise ValueError(f"this is an image recording, but the source gave {type(capture).__name__}")
+                        raise InputError(f"this is an image recording, but the source gave {type(capture).__name__}")
                     return self._write_image(capture.data, capture.timestamp, capture.index, capture.meta,
                                              label, mode, prediction)
                 if not isinstance(capture, ImuSamples):
-                    raise ValueError(f"this is an IMU recording, but the source gave {type(capture).__name__}")
+                    raise InputError(f"this is an IMU recording, but the source gave {type(capture).__name__}")
                 return self._write_imu(capture, label)
             except OSError as exc:
                 self._fail(exc)
@@ -553,15 +553,16 @@ class Recorder:
                      label: str, mode: str, prediction: ResultRecord | None) -> int:
         image = np.asarray(image)
         if image.dtype != np.uint8 or image.ndim not in (2, 3):
-            raise ValueError(f"cannot record a {image.dtype} {image.shape} array as an image")
+            raise InputError(f"cannot record a {image.dtype} {image.shape} array as an image")
         number = self.samples
         rel = f"{label}/{number:06d}.png"
         folder = self.out_dir / label
         folder.mkdir(exist_ok=True)
+        cv2 = require("cv2", needed_for="image recordings")
         bgr = image if image.ndim == 2 or image.shape[2] == 1 else cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
         ok, png = cv2.imencode(".png", bgr)
         if not ok:
-            raise ValueError(f"OpenCV could not encode a {image.shape} image as PNG")
+            raise InputError(f"OpenCV could not encode a {image.shape} image as PNG")
         final = self.out_dir / rel
         tmp = folder / f".{number:06d}.png.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o644)
@@ -609,7 +610,7 @@ class Recorder:
             return 0
         rate = float(chunk.rate_hz)
         if rate <= 0:
-            raise ValueError("IMU samples without a sample rate cannot be recorded; the source must report one")
+            raise InputError("IMU samples without a sample rate cannot be recorded; the source must report one")
         log = self._files.get("imu")
         if log is None:
             self._imu_rate = rate
@@ -620,7 +621,7 @@ class Recorder:
             if log.size == 0:
                 log.append(("\n".join(header) + "\n").encode("utf-8"))
         elif abs(rate - self._imu_rate) > 0.01 * self._imu_rate:
-            raise ValueError(f"the IMU rate changed from {self._imu_rate} Hz to {rate} Hz mid-recording; "
+            raise InputError(f"the IMU rate changed from {self._imu_rate} Hz to {rate} Hz mid-recording; "
                              "start a new session for the new rate")
         period = 1.0 / self._imu_rate
         start = chunk.timestamp - self._t0_mono

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from edgeloop import os_errors_explained
 from edgeloop.app.sessions.recording import write_json_atomic
 from edgeloop.app.validate.validator import ValidationResult
 
@@ -266,9 +267,10 @@ def _write_text_atomic(path: Path, text: str) -> None:
 def write_report(result: ValidationResult, out_dir: Path | str) -> tuple[Path, Path]:
     """Write out_dir/report.json and out_dir/report.html (each atomically); returns both paths."""
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
     report = result.to_json()
     json_path, html_path = out / "report.json", out / "report.html"
-    write_json_atomic(json_path, report)
-    _write_text_atomic(html_path, render_html(json.loads(json_path.read_text(encoding="utf-8"))))
+    with os_errors_explained(f"write the validation report to {out}"):
+        out.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(json_path, report)
+        _write_text_atomic(html_path, render_html(json.loads(json_path.read_text(encoding="utf-8"))))
     return json_path, html_path

@@ -36,15 +36,17 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import EdgeloopError, MissingFileError, require
 from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
+from edgeloop.models import metrics, quantization
 from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 REPORT_FORMAT = "edgeloop-validation v1"
 
 
-class ValidationError(ValueError):
+class ValidationError(EdgeloopError, ValueError):
     """The model, the .tflite and the data do not fit together; the message says what differs and what to do."""
 
 
@@ -72,7 +74,7 @@ def _label_index(label: str, model: ModelDescriptor, where: str) -> int:
 
 
 def _read_rgb(path: Path) -> np.ndarray:
-    import cv2
+    cv2 = require("cv2", needed_for="image validation data")
 
     image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if image is None:
@@ -183,7 +185,7 @@ def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str
     """
     path = Path(path)
     if not path.exists():
-        raise FileNotFoundError(f"validation data {path} does not exist")
+        raise MissingFileError(f"validation data {path} does not exist")
     if path.suffix == ".npz":
         return _tensor_data(path, model, limit)
     kind = InputKind(model.input_kind)
@@ -200,7 +202,7 @@ def load_validation_data(path: Path | str, model: ModelDescriptor, *, split: str
 
 # -- checks ---------------------------------------------------------------------------------------------------
 def _tflite_io(tflite: bytes) -> tuple[dict[str, Any], dict[str, Any]]:
-    from tflite_micro.python.tflite_micro import runtime
+    runtime = require("tflite_micro.python.tflite_micro.runtime", needed_for="the reference outputs of edgeloop validate")
 
     try:
         interp = runtime.Interpreter.from_bytes(bytes(tflite))
@@ -235,35 +237,10 @@ def check_model_matches(model: ModelDescriptor, tflite: bytes, *, allow_hash_mis
     return warnings
 
 
-# -- metrics (pure numpy) ---------------------------------------------------------------------------------------
-def confusion_matrix(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
-    """Counts `[true, predicted]`; samples with a negative truth or prediction are left out."""
-    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
-    keep = (truth >= 0) & (predicted >= 0) & (truth < n_classes) & (predicted < n_classes)
-    matrix = np.zeros((n_classes, n_classes), np.int64)
-    np.add.at(matrix, (truth[keep], predicted[keep]), 1)
-    return matrix
-
-
-def per_class_metrics(matrix: np.ndarray, labels: Sequence[str]) -> list[dict[str, Any]]:
-    """Support, recall (per-class accuracy), precision and F1 from a confusion matrix (None where undefined)."""
-    rows = []
-    for i, label in enumerate(labels):
-        support, predicted, hit = int(matrix[i].sum()), int(matrix[:, i].sum()), int(matrix[i, i])
-        recall = hit / support if support else None
-        precision = hit / predicted if predicted else None
-        f1 = (2 * precision * recall / (precision + recall) if precision and recall else
-              (0.0 if precision is not None and recall is not None else None))
-        rows.append({"label": label, "support": support, "correct": hit, "recall": recall,
-                     "precision": precision, "f1": f1})
-    return rows
-
-
-def accuracy(truth: np.ndarray, predicted: np.ndarray) -> float | None:
-    """Share of labeled samples predicted right (None without labeled samples)."""
-    truth, predicted = np.asarray(truth), np.asarray(predicted)
-    keep = truth >= 0
-    return float(np.mean(truth[keep] == predicted[keep])) if keep.any() else None
+# -- metrics (pure numpy; classification figures from edgeloop.models.metrics, shared with training) ---------
+confusion_matrix = metrics.confusion_matrix
+per_class_metrics = metrics.per_class
+accuracy = metrics.accuracy
 
 
 def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1.0,
@@ -279,7 +256,7 @@ def agreement_metrics(board: np.ndarray, reference: np.ndarray, scale: float = 1
     b = np.asarray(board, np.float64).reshape(len(board), -1) if len(board) else np.zeros((0, 0))
     r = np.asarray(reference, np.float64).reshape(len(reference), -1) if len(reference) else np.zeros((0, 0))
     if b.shape != r.shape:
-        raise ValueError(f"board outputs {b.shape} and reference outputs {r.shape} differ in shape")
+        raise ValidationError(f"board outputs {b.shape} and reference outputs {r.shape} differ in shape")
     if not len(b):
         return {"samples": 0}
     diff_q = np.abs(b - r)
@@ -344,18 +321,18 @@ def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarra
                     cpu_hz: int = 0, targets: np.ndarray | None = None) -> dict[str, Any]:
     """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run)."""
     n = len(board_out)
-    metrics: dict[str, Any] = {"samples": n}
+    figures: dict[str, Any] = {"samples": n}
     float_out = DType(output.dtype) == DType.FLOAT32 or not output.scale
-    metrics["agreement"] = agreement_metrics(board_out, ref_out[:n], 1.0 if float_out else output.scale,
+    figures["agreement"] = agreement_metrics(board_out, ref_out[:n], 1.0 if float_out else output.scale,
                                              0 if float_out else output.zero_point)
-    metrics["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz)
+    figures["latency"] = latency_stats(ticks, tick_hz, timing, macc=macc, cpu_hz=cpu_hz)
     classifier = len(labels) >= 2 and output.size == len(labels)
     if classifier and n:
         b_pred = np.argmax(board_out.reshape(n, -1), axis=1)
         r_pred = np.argmax(ref_out[:n].reshape(n, -1), axis=1)
         t = np.asarray(truth[:n], np.int64)
         cm_b, cm_r = confusion_matrix(t, b_pred, len(labels)), confusion_matrix(t, r_pred, len(labels))
-        metrics["classification"] = {
+        figures["classification"] = {
             "labels": list(labels),
             "labeled_samples": int((t >= 0).sum()),
             "accuracy": {"board": accuracy(t, b_pred), "reference": accuracy(t, r_pred),
@@ -364,14 +341,14 @@ def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarra
             "confusion": {"board": cm_b.tolist(), "reference": cm_r.tolist()},
         }
     if targets is not None and n:
-        real = (lambda q: q.astype(np.float64)) if float_out else \
-            (lambda q: output.scale * (q.astype(np.float64) - output.zero_point))
+        def real(q: np.ndarray) -> np.ndarray:
+            return q if float_out else quantization.dequantize(q, output.scale, output.zero_point)
+
         tg = np.asarray(targets[:n], np.float64).reshape(n, -1)
-        metrics["regression"] = {
-            who: {"mae": float(np.mean(np.abs(real(o.reshape(n, -1)) - tg))),
-                  "rmse": float(np.sqrt(np.mean((real(o.reshape(n, -1)) - tg) ** 2)))}
+        figures["regression"] = {
+            who: {k: v for k, v in metrics.regression(tg, real(o.reshape(n, -1))).items() if k != "n"}
             for who, o in (("board", board_out), ("reference", ref_out[:n]))}
-    return metrics
+    return figures
 
 
 # -- the run ---------------------------------------------------------------------------------------------------
@@ -469,7 +446,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     "partial" and `error` says what happened; metrics cover the samples done.
     `progress(done, total)` is called from this thread as results arrive.
     """
-    from edgeloop.app.link.session import LinkLost
+    from edgeloop.app.link.session import DeviceError, LinkLost
     from edgeloop.models.reference import run_reference_batch
 
     info: Info = session.info
@@ -503,7 +480,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
         nonlocal error, tick_hz
         try:
             result = future.result().message
-        except Exception as exc:  # a failed request ends the run; what is done stays
+        except (EdgeloopError, DeviceError, TimeoutError) as exc:  # a failed request ends the run; what is done stays
             error = error or _describe_failure(exc, len(outputs), total)
             return False
         if error:
@@ -569,5 +546,5 @@ def resolve_model_index(info: Info, model: str | int | None) -> int:
     """A board model by name or index (None: the active one); ValidationError when there is none such."""
     try:
         return pipeline_model_index(info, model)
-    except (ValueError, RuntimeError) as exc:
+    except EdgeloopError as exc:
         raise ValidationError(str(exc)) from exc

@@ -14,6 +14,13 @@
 
 #include "el_frame.h"
 
+/* Protocol minor version reported in INFO (SPEC.md 7 and 9). */
+#define EL_PROTO_MINOR 1u
+
+/* INFO capabilities (SPEC.md 9.1): the 1.1 requests this core serves. */
+#define EL_CAP_DESCRIBE (1u << 0)
+#define EL_CAPABILITIES 0u
+
 /* Firmware version reported in INFO. */
 #ifndef EL_FIRMWARE_VERSION
 #define EL_FIRMWARE_VERSION "0.1.0"
@@ -61,6 +68,17 @@
 #define EL_AFTER_INVOKE(t0) ((void)(t0))
 #endif
 
+/* Models the registry may hold: compiled-in models plus upload slots, each with
+ * a stable index (SPEC.md 9.4). Index 0xFF means "the active model" in INFER
+ * and BENCH, so 254 is the protocol's ceiling. Each model costs 5 bytes of
+ * core state. */
+#ifndef EL_MAX_MODELS
+#define EL_MAX_MODELS 254u
+#endif
+
+#if EL_MAX_MODELS < 1u || EL_MAX_MODELS > 254u
+#error "EL_MAX_MODELS must be in 1..254: index 255 means the active model (SPEC.md 5.7)"
+#endif
 #if EL_MAX_PAYLOAD < 256u || EL_MAX_PAYLOAD > 65535u
 #error "EL_MAX_PAYLOAD must be in 256..65535 (SPEC.md section 4)"
 #endif

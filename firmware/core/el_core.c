@@ -27,10 +27,10 @@ static struct {
     uint8_t q_head, q_count;
     uint32_t busy_mask;                 /* bit i: slot i holds a request */
     uint8_t active_model;
-    uint32_t input_off[254];            /* last input of model i in el_io_pool */
-    uint8_t has_input[254];
+    uint32_t input_off[EL_MAX_MODELS];  /* last input of model i in el_io_pool */
+    uint8_t has_input[EL_MAX_MODELS];
     uint32_t output_off;                /* shared output buffer in el_io_pool */
-    uint32_t errors_sent, inferences, rx_bytes, tx_bytes;
+    uint32_t errors_sent, inferences, rx_bytes, tx_bytes, tx_abandoned;
     const char *fault;                  /* non-NULL when el_core_init() failed */
     bool led;
 } el;
@@ -58,15 +58,41 @@ static bool el_port_sink(void *ctx, const uint8_t *data, size_t len)
     return true;
 }
 
-static void el_put_u8(el_tx_t *tx, uint8_t v)
+/*
+ * Where payload bytes go. One writer serves three passes over the same field
+ * writes, so a length can never disagree with the bytes it describes:
+ * counting (tx NULL), sending everything, and sending one page [from, to) of
+ * a longer structure (DESCRIBE_MODEL). `pos` counts every byte put.
+ */
+typedef struct {
+    el_tx_t *tx;
+    size_t pos;
+    size_t from, to; /* bytes outside [from, to) are counted, not sent */
+} el_out_t;
+
+#define EL_OUT_ALL(tx) {(tx), 0u, 0u, SIZE_MAX}
+#define EL_OUT_COUNT {NULL, 0u, 0u, 0u}
+
+static void el_out_put(el_out_t *o, const void *data, size_t len)
 {
-    el_tx_put(tx, &v, 1);
+    const uint8_t *b = data;
+    size_t lo = o->pos > o->from ? o->pos : o->from;
+    size_t hi = o->pos + len < o->to ? o->pos + len : o->to;
+    if (o->tx != NULL && lo < hi) {
+        el_tx_put(o->tx, b + (lo - o->pos), hi - lo);
+    }
+    o->pos += len;
 }
 
-static void el_put_u16(el_tx_t *tx, uint16_t v)
+static void el_put_u8(el_out_t *o, uint8_t v)
+{
+    el_out_put(o, &v, 1);
+}
+
+static void el_put_u16(el_out_t *o, uint16_t v)
 {
     const uint8_t b[2] = {(uint8_t)v, (uint8_t)(v >> 8)};
-    el_tx_put(tx, b, 2);
+    el_out_put(o, b, 2);
 }
 
 static void el_le32(uint8_t *b, uint32_t v)
@@ -77,49 +103,55 @@ static void el_le32(uint8_t *b, uint32_t v)
     b[3] = (uint8_t)(v >> 24);
 }
 
-static void el_put_u32(el_tx_t *tx, uint32_t v)
+static void el_put_u32(el_out_t *o, uint32_t v)
 {
     uint8_t b[4];
     el_le32(b, v);
-    el_tx_put(tx, b, 4);
+    el_out_put(o, b, 4);
 }
 
-static void el_put_f32(el_tx_t *tx, float f)
+static void el_put_f32(el_out_t *o, float f)
 {
     uint32_t bits;
     memcpy(&bits, &f, sizeof bits);
-    el_put_u32(tx, bits);
+    el_put_u32(o, bits);
 }
 
-static size_t el_str8_len(const char *s)
+static void el_put_str8(el_out_t *o, const char *s)
 {
     size_t n = s ? strlen(s) : 0u;
-    return n > 255u ? 255u : n;
+    n = n > 255u ? 255u : n;
+    el_put_u8(o, (uint8_t)n);
+    el_out_put(o, s, n);
 }
 
-static void el_put_str8(el_tx_t *tx, const char *s)
+/* End a reply; a reply the link did not take is counted as abandoned (STATS tx_abandoned). */
+static bool el_finish(el_tx_t *tx)
 {
-    size_t n = el_str8_len(s);
-    el_put_u8(tx, (uint8_t)n);
-    el_tx_put(tx, s, n);
+    if (el_tx_end(tx)) {
+        return true;
+    }
+    el.tx_abandoned++;
+    return false;
 }
 
-static void el_send(uint8_t type, uint16_t seq, const void *payload, size_t len)
+static bool el_send(uint8_t type, uint16_t seq, const void *payload, size_t len)
 {
     el_tx_t tx;
     el_tx_begin(&tx, el_port_sink, NULL, type, seq);
     el_tx_put(&tx, payload, len);
-    el_tx_end(&tx);
+    return el_finish(&tx);
 }
 
 static void el_send_error(uint16_t seq, uint16_t code, const char *text)
 {
     el_tx_t tx;
     size_t n = strlen(text);
+    const uint8_t head[2] = {(uint8_t)code, (uint8_t)(code >> 8)};
     el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_ERROR, seq);
-    el_put_u16(&tx, code);
+    el_tx_put(&tx, head, 2);
     el_tx_put(&tx, text, n > 120u ? 120u : n);
-    el_tx_end(&tx);
+    el_finish(&tx);
     el.errors_sent++;
 }
 
@@ -146,7 +178,11 @@ static char *el_fmt_u32(char *p, char *end, uint32_t v)
     return p;
 }
 
-/* Error text "a<u1>b<u2>c" (NULL pieces skipped), truncated to the protocol's 120 bytes. */
+/*
+ * Error text "a<u1>b<u2>c", truncated to the protocol's 120 bytes. A number
+ * is written only together with the text after it: b NULL ends the text after
+ * u1, and c NULL ends it after b (u2 unused); pass c = "" to end on u2.
+ */
 static void el_send_error_fmt(uint16_t seq, uint16_t code, const char *a, uint32_t u1, const char *b,
                               uint32_t u2, const char *c)
 {
@@ -156,10 +192,10 @@ static void el_send_error_fmt(uint16_t seq, uint16_t code, const char *a, uint32
     p = el_fmt_u32(p, end, u1);
     if (b) {
         p = el_fmt_str(p, end, b);
-        p = el_fmt_u32(p, end, u2);
-    }
-    if (c) {
-        p = el_fmt_str(p, end, c);
+        if (c) {
+            p = el_fmt_u32(p, end, u2);
+            p = el_fmt_str(p, end, c);
+        }
     }
     *p = '\0';
     el_send_error(seq, code, text);
@@ -170,63 +206,71 @@ bool el_core_log(uint8_t level, const char *text)
     el_tx_t tx;
     size_t n = strlen(text);
     el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_LOG, 0);
-    el_put_u8(&tx, level);
+    el_tx_put(&tx, &level, 1);
     el_tx_put(&tx, text, n);
-    return el_tx_end(&tx);
+    return el_finish(&tx);
 }
 
-/* ---- descriptors (SPEC 5.3, 5.4) -------------------------------------- */
+/* ---- descriptors (SPEC 5.3, 5.4, 9.3) --------------------------------- */
 
-static size_t el_tensor_size(const nn_tensor_desc_t *t)
+static void el_put_tensor(el_out_t *o, const nn_tensor_desc_t *t)
 {
-    return 2u + 2u * t->rank + 8u;
-}
-
-static void el_put_tensor(el_tx_t *tx, const nn_tensor_desc_t *t)
-{
-    el_put_u8(tx, t->dtype);
-    el_put_u8(tx, t->rank);
+    el_put_u8(o, t->dtype);
+    el_put_u8(o, t->rank);
     for (uint8_t i = 0; i < t->rank; i++) {
-        el_put_u16(tx, t->dims[i]);
+        el_put_u16(o, t->dims[i]);
     }
-    el_put_f32(tx, t->scale);
-    el_put_u32(tx, (uint32_t)t->zero_point);
+    el_put_f32(o, t->scale);
+    el_put_u32(o, (uint32_t)t->zero_point);
 }
 
-static void el_put_model(el_tx_t *tx, const nn_model_t *m)
+/* The descriptor body after its u16 length: 1.0 fields, then the 1.1 fields of SPEC 9.3. */
+static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id)
 {
-    size_t len = 1u + el_str8_len(m->name) + 32u + 12u + 1u + 6u + el_tensor_size(&m->input) +
-                 el_tensor_size(&m->output) + 1u + 2u + 8u * (size_t)m->input_norm_count;
+    el_put_str8(o, m->name);
+    el_out_put(o, m->hash, 32);
+    el_put_u32(o, m->macc);
+    el_put_u32(o, m->flash_bytes);
+    el_put_u32(o, m->ram_bytes);
+    el_put_u8(o, m->input_kind);
+    el_put_u16(o, m->sample_rate_hz);
+    el_put_u16(o, m->window);
+    el_put_u16(o, m->hop);
+    el_put_tensor(o, &m->input);
+    el_put_tensor(o, &m->output);
+    el_put_u8(o, m->label_count);
     for (uint8_t i = 0; i < m->label_count; i++) {
-        len += 1u + el_str8_len(m->labels[i]);
+        el_put_str8(o, m->labels[i]);
     }
-    el_put_u16(tx, (uint16_t)len);
-    el_put_str8(tx, m->name);
-    el_tx_put(tx, m->hash, 32);
-    el_put_u32(tx, m->macc);
-    el_put_u32(tx, m->flash_bytes);
-    el_put_u32(tx, m->ram_bytes);
-    el_put_u8(tx, m->input_kind);
-    el_put_u16(tx, m->sample_rate_hz);
-    el_put_u16(tx, m->window);
-    el_put_u16(tx, m->hop);
-    el_put_tensor(tx, &m->input);
-    el_put_tensor(tx, &m->output);
-    el_put_u8(tx, m->label_count);
-    for (uint8_t i = 0; i < m->label_count; i++) {
-        el_put_str8(tx, m->labels[i]);
-    }
-    el_put_u16(tx, m->input_norm_count);
+    el_put_u16(o, m->input_norm_count);
     for (uint32_t i = 0; i < 2u * (uint32_t)m->input_norm_count; i++) {
-        el_put_f32(tx, m->input_norm[i]);
+        el_put_f32(o, m->input_norm[i]);
     }
+    /* 1.1: a model compiled before these fields existed leaves them 0; 1.0 meaning fills them in. */
+    uint8_t feature_set = m->feature_set;
+    if (feature_set == EL_FEATURE_SET_NONE && m->input_kind == NN_INPUT_IMU_FEATURES) {
+        feature_set = EL_FEATURE_SET_STATS9;
+    }
+    el_put_u8(o, model_id);
+    el_put_u8(o, 0); /* model_flags: compiled in */
+    el_put_u8(o, feature_set);
+    el_put_u32(o, m->sample_rate_mhz ? m->sample_rate_mhz : 1000u * (uint32_t)m->sample_rate_hz);
+    el_put_u8(o, m->norm_mode);
 }
 
-static void el_put_models(el_tx_t *tx)
+static void el_put_model(el_out_t *o, const nn_model_t *m, uint8_t model_id)
 {
-    el_put_u8(tx, el_model_count);
+    el_out_t count = EL_OUT_COUNT;
+    el_put_model_body(&count, m, model_id);
+    el_put_u16(o, (uint16_t)count.pos);
+    el_put_model_body(o, m, model_id);
+}
+
+static void el_put_models(el_out_t *o)
+{
+    el_put_u8(o, el_model_count);
     for (uint8_t i = 0; i < el_model_count; i++) {
-        el_put_model(tx, el_models[i]);
+        el_put_model(o, el_models[i], i); /* compiled-in models: stable index = position (SPEC 9.4) */
     }
 }
 
@@ -239,28 +283,32 @@ static void el_on_hello(uint16_t seq, const uint8_t *p, size_t n)
         return;
     }
     el_tx_t tx;
+    el_out_t o = EL_OUT_ALL(&tx);
     el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_HELLO | EL_MSG_REPLY, seq);
-    el_put_u8(&tx, EL_PROTO_VERSION);
-    el_put_u8(&tx, 0); /* proto_minor */
-    el_put_u8(&tx, EL_RX_CREDIT);
-    el_put_u8(&tx, port_timing_source());
-    el_put_u32(&tx, port_cpu_hz());
-    el_put_u32(&tx, port_tick_hz());
-    el_put_u32(&tx, EL_MAX_PAYLOAD);
-    el_put_u8(&tx, el.active_model);
-    el_put_str8(&tx, EL_FIRMWARE_VERSION);
-    el_put_str8(&tx, port_board_name());
-    el_put_models(&tx);
-    el_tx_end(&tx);
+    el_put_u8(&o, EL_PROTO_VERSION);
+    el_put_u8(&o, EL_PROTO_MINOR);
+    el_put_u8(&o, EL_RX_CREDIT);
+    el_put_u8(&o, port_timing_source());
+    el_put_u32(&o, port_cpu_hz());
+    el_put_u32(&o, port_tick_hz());
+    el_put_u32(&o, EL_MAX_PAYLOAD);
+    el_put_u8(&o, el.active_model);
+    el_put_str8(&o, EL_FIRMWARE_VERSION);
+    el_put_str8(&o, port_board_name());
+    el_put_models(&o);
+    el_put_u32(&o, EL_CAPABILITIES);
+    el_put_u16(&o, port_instr_per_tick());
+    el_finish(&tx);
 }
 
 static void el_on_list_models(uint16_t seq)
 {
     el_tx_t tx;
+    el_out_t o = EL_OUT_ALL(&tx);
     el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_LIST_MODELS | EL_MSG_REPLY, seq);
-    el_put_u8(&tx, el.active_model);
-    el_put_models(&tx);
-    el_tx_end(&tx);
+    el_put_u8(&o, el.active_model);
+    el_put_models(&o);
+    el_finish(&tx);
 }
 
 /* Resolve a request's model byte; sends UNKNOWN_MODEL and returns false when out of range. */
@@ -332,7 +380,7 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
     el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_INFER | EL_MSG_REPLY, seq);
     el_tx_put(&tx, head, sizeof head);
     el_tx_put(&tx, output, m->output.bytes);
-    el_tx_end(&tx);
+    el_finish(&tx);
 }
 
 /* Fill a tensor with its zero point (the BENCH input when none was received). */
@@ -358,7 +406,7 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
     uint32_t runs = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
     if (runs < 1 || runs > EL_BENCH_MAX_RUNS) {
         el_send_error_fmt(seq, EL_ERR_BAD_PAYLOAD, "BENCH runs ", runs, " out of range 1..", EL_BENCH_MAX_RUNS,
-                          NULL);
+                          "");
         return;
     }
     if (!el_model_index(seq, p[0], &i)) {
@@ -379,7 +427,7 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
         uint32_t dt = port_ticks() - t0;
         if (status != NN_OK) {
             el_send_error_fmt(seq, EL_ERR_INTERNAL, "model invoke failed with status ", (uint32_t)status,
-                              " in BENCH run ", r, NULL);
+                              " in BENCH run ", r, "");
             return;
         }
         lo = dt < lo ? dt : lo;

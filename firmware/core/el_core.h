@@ -4,7 +4,7 @@
  * Purpose: a protocol endpoint (el_frame), a dispatcher for every request of
  * SPEC.md section 5, the runner of the registered models (el_registry.h),
  * BENCH, the STATS counters and an ERROR reply for every bad request
- * (SPEC.md section 6). It talks to the board only through ports/port.h.
+ * (SPEC.md section 6). It talks to the board only through core/port.h (the board contract).
  *
  * Contract:
  *   - Single-threaded: call el_core_init() once after port_init(), then
@@ -66,6 +66,9 @@ enum {
     EL_ERR_BUSY = 7,
     EL_ERR_INTERNAL = 8
 };
+
+/* Descriptor feature_set values (SPEC.md section 9.3). */
+enum { EL_FEATURE_SET_NONE = 0, EL_FEATURE_SET_STATS9 = 1 };
 
 /* LOG levels (SPEC.md section 5.11). */
 enum { EL_LOG_DEBUG = 0, EL_LOG_INFO = 1, EL_LOG_WARNING = 2, EL_LOG_ERROR = 3 };

@@ -26,4 +26,7 @@ typedef union {
 _Alignas(16) uint8_t el_arena[sizeof(el_arena_sizes_t)];
 const uint32_t el_arena_bytes = (uint32_t)sizeof(el_arena_sizes_t);
 
-_Static_assert(sizeof el_models / sizeof el_models[0] <= 254u, "at most 254 models (0xFF means the active one)");
+#include "el_config.h"
+
+_Static_assert(sizeof el_models / sizeof el_models[0] <= EL_MAX_MODELS,
+               "more models than EL_MAX_MODELS (el_config.h; at most 254, 0xFF means the active one)");

@@ -16,8 +16,8 @@
  *       = rounding_shift_right(SRDHM(acc << max(shift,0), mult), max(-shift,0)).
  *   - Two implementations share this contract: the reference kernels
  *     (nn_ref.c, plain loops: the specification) and the optimized kernels
- *     (nn_opt.c, for Cortex-M cores with the DSP extension, two MACs per
- *     instruction). NN_OPTIMIZED selects them at compile time: it defaults to
+ *     (nn_opt_*.c, one file per kernel family, for Cortex-M cores with the DSP
+ *     extension, two MACs per instruction; nn_paths.c chooses their paths). NN_OPTIMIZED selects them at compile time: it defaults to
  *     1 when the compiler defines __ARM_FEATURE_DSP and to 0 otherwise;
  *     pass -DNN_OPTIMIZED=1 on any host to run the optimized code through a
  *     portable C model of the DSP intrinsics (nn_dsp.h).
@@ -161,12 +161,55 @@ typedef struct {
     int32_t size, in_zp, out_zp, mult, shift, act_min, act_max;
 } nn_requant_params_t;
 
+/* Kernel ABI version: the layout of the parameter structs above, the kernels' entry points,
+ * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
+ * at compile time; a model container made for another version must be refused. Bump it on any
+ * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
+#define NN_KERNEL_ABI_VERSION 1u
+uint32_t nn_kernel_abi_version(void);
+
+/* Paths of the optimized kernels. Each kernel chooses its path with one function below
+ * (nn_paths.c: pure functions of the parameters, compiled in every build, so a host tool
+ * can ask which path and how much scratch a layer takes). The reference build ignores them. */
+typedef enum {
+    NN_CONV_PATH_IM2COL = 0,       /* inner layer: int16 column pair, 2 channel x 2 pixel blocks, C requantization */
+    NN_CONV_PATH_FUSED = 1,        /* ... the block requantizes and stores in its assembly (fast form, no clamp) */
+    NN_CONV_PATH_WIDE = 2,         /* ... weights widened to int16 in scratch once per call (wide_weights set) */
+    NN_CONV_PATH_SMALL_K = 3,      /* first layer (in_c % 4 != 0, <= 32 taps): linear column, two pixels per pass */
+    NN_CONV_PATH_SMALL_K_REG = 4,  /* first layer of <= 10 taps: column in registers, C requantization */
+    NN_CONV_PATH_SMALL_K_REC = 5,  /* ... per-channel records with the fused requantization */
+    NN_CONV_PATH_GRAY3 = 6         /* 3x3 grayscale first layer: a row of windows per assembly block */
+} nn_conv_path_t;
+
+typedef enum {
+    NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
+    NN_DW_PATH_MULTIPLIER = 1      /* depth multiplier > 1: each input value feeds its output channels */
+} nn_dw_path_t;
+
+typedef enum {
+    NN_FC_PATH_DIRECT = 0,         /* <= 8 outputs: the input widened in registers, no scratch */
+    NN_FC_PATH_WIDENED = 1         /* the input widened once into scratch, two rows per pass */
+} nn_fc_path_t;
+
+typedef enum {
+    NN_MAX_POOL_PATH_WINDOWS = 0,  /* any window: bounds per pixel, 4 channels per word */
+    NN_MAX_POOL_PATH_2X2 = 1,      /* 2x2 stride 2, every window inside, 4 channels per word */
+    NN_MAX_POOL_PATH_2X2_ROWS = 2  /* ... without a clamp: a row of output words per assembly loop */
+} nn_max_pool_path_t;
+
+nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p);
+nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p);
+nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
+nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
+
 /* The building blocks every kernel shares (TFLM's MultiplyByQuantizedMultiplier). */
 int32_t nn_srdhm(int32_t a, int32_t b);
 int32_t nn_rounding_shift_right(int32_t x, int exponent);
 int32_t nn_requantize(int32_t acc, int32_t mult, int32_t shift);
 
-/* Scratch each kernel needs in its current build (0 for reference kernels). */
+/* Scratch each kernel needs in its current build (0 for reference kernels); the nn_opt_*
+ * forms (always compiled) give the optimized build's need, which the compiler plans in every
+ * model's arena so that the same generated C runs with either build. */
 size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p);
@@ -177,10 +220,11 @@ void nn_ref_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
 void nn_ref_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_ref_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 
-/* Optimized kernels (nn_opt.c), same contract; compiled only when NN_OPTIMIZED. */
+/* Optimized kernels (nn_opt_*.c), same contract; compiled only when NN_OPTIMIZED. */
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* (the scratch sizes are compiled in every build: nn_paths.c) */
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p);

@@ -39,7 +39,9 @@ typedef enum {
     NN_INPUT_TENSOR = 0,       /* a plain tensor */
     NN_INPUT_IMAGE = 1,        /* [1, H, W, C] pixels */
     NN_INPUT_IMU_WINDOW = 2,   /* [1, window, channels] raw samples */
-    NN_INPUT_IMU_FEATURES = 3  /* [1, channels * 9] window statistics */
+    NN_INPUT_IMU_FEATURES = 3, /* [1, channels * 9] window statistics */
+    NN_INPUT_TIMESERIES_WINDOW = 4,  /* [1, window, channels] raw samples of any sensor (SPEC.md 9.3) */
+    NN_INPUT_TIMESERIES_FEATURES = 5 /* [1, features] computed by the descriptor's feature_set */
 } nn_input_kind_t;
 
 typedef enum {
@@ -77,6 +79,10 @@ typedef struct nn_model {
     nn_status_t (*invoke)(const void *input, void *output, void *arena);
     uint16_t input_norm_count; /* 0, or input element count: the host standardises inputs */
     const float *input_norm;   /* input_norm_count (mean, std) pairs: x' = (x - mean) / std (SPEC.md 5.3) */
+    /* SPEC.md 9.3 (protocol 1.1). Left 0 by older generated models, which the core reads as 1.0 meant. */
+    uint8_t feature_set;       /* 0 none (imu-features models report 1, edgeloop-stats9), 1 edgeloop-stats9 */
+    uint32_t sample_rate_mhz;  /* fractional sample rate in mHz; 0: sample_rate_hz * 1000 */
+    uint8_t norm_mode;         /* 0 per element, 1 per channel (input_norm_count = channels) */
 } nn_model_t;
 
 #endif /* NN_MODEL_H */

@@ -17,12 +17,6 @@ int32_t nn_requantize(int32_t acc, int32_t mult, int32_t shift) {
     return nn_fx_requantize(acc, mult, shift);
 }
 
-#if !NN_OPTIMIZED
-size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
-size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
-size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { (void)p; return 0; }
-#endif
-
 void nn_ref_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     (void)scratch;
     for (int32_t b = 0; b < p->batches; ++b) {

@@ -46,6 +46,7 @@ uint32_t port_ticks(void) { return fake_ticks += 3; }
 uint32_t port_tick_hz(void) { return 1000000u; }
 uint32_t port_cpu_hz(void) { return 0; }
 uint8_t port_timing_source(void) { return PORT_TIMING_HOST_CLOCK; }
+uint16_t port_instr_per_tick(void) { return 0; }
 const char *port_board_name(void) { return "scripted"; }
 uint32_t port_rx_overflows(void) { return 0; }
 uint32_t port_millis(void) { return fake_ms; }

@@ -11,6 +11,8 @@ from pathlib import Path
 import edgeloop
 from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
+from edgeloop.models.compiler.errors import CompileError
+from edgeloop.models.compiler.host import kernel_sources
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
              "-ffunction-sections", "-fdata-sections")
@@ -58,12 +60,12 @@ def arm_sizes(compiled: CompiledModel, optimized: bool = True) -> dict[str, int]
             f'#include "{compiled.name}.h"\n'
             f"const void *el_size_entry(void) {{ return &nn_model_{compiled.name}; }}\n", encoding="utf-8")
         cmd = [cc, *ARM_FLAGS, f"-DNN_OPTIMIZED={int(optimized)}", "-I", str(nn), "-I", str(d),
-               str(d / "entry.c"), str(d / f"{compiled.name}.c"), str(nn / "nn_ref.c"), str(nn / "nn_opt.c"),
+               str(d / "entry.c"), str(d / f"{compiled.name}.c"), *map(str, kernel_sources()),
                "-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections", "-Wl,-e,el_size_entry",
                "-o", str(d / "model.elf"), "-lm"]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
-            raise RuntimeError(f"arm-none-eabi-gcc could not build the model:\n{proc.stderr[-3000:]}")
+            raise CompileError(f"arm-none-eabi-gcc could not build the model:\n{proc.stderr[-3000:]}")
         out = subprocess.run([size, "-A", str(d / "model.elf")], capture_output=True, text=True,
                              timeout=60).stdout
     sections = {}

@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from edgeloop import os_errors_explained
 from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.lower import LoweredGraph, lower
@@ -90,9 +91,12 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     else:
         labels = _default_labels(graph)
     inp = model.tensors[graph.input]
-    if meta.input_norm and len(meta.input_norm) != inp.size:
+    per_channel = meta.norm_mode == 1  # SPEC.md §9.3: one (mean, std) per channel (the input's last axis)
+    expected = int(inp.shape[-1]) if per_channel else inp.size
+    if meta.input_norm and len(meta.input_norm) != expected:
         raise CompileError(f"input_norm has {len(meta.input_norm)} (mean, std) pairs, but the model input has "
-                           f"{inp.size} elements (shape {list(inp.shape)}); give one pair per input element")
+                           f"{expected} {'channels' if per_channel else 'elements'} (shape {list(inp.shape)}); "
+                           f"give one pair per input {'channel' if per_channel else 'element'}")
     macc = sum(s.macc for s in graph.steps)
     cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
     lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels) + 8 * len(meta.input_norm)
@@ -124,13 +128,14 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
     result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
                            wide_weights=wide_weights)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))
-    try:
-        (tmp / f"{result.name}.c").write_text(result.c_source, encoding="utf-8")
-        (tmp / f"{result.name}.h").write_text(result.h_source, encoding="utf-8")
-        for suffix in (".h", ".c"):
-            os.replace(tmp / f"{result.name}{suffix}", out_dir / f"{result.name}{suffix}")
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with os_errors_explained(f"write the C files to {out_dir}"):
+        out_dir.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".edgeloop-compile-", dir=out_dir))
+        try:
+            (tmp / f"{result.name}.c").write_text(result.c_source, encoding="utf-8")
+            (tmp / f"{result.name}.h").write_text(result.h_source, encoding="utf-8")
+            for suffix in (".h", ".c"):
+                os.replace(tmp / f"{result.name}{suffix}", out_dir / f"{result.name}{suffix}")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return result

@@ -1,9 +1,11 @@
-"""Errors of the model compiler; all are ValueErrors so the CLI prints them as user errors."""
+"""Errors of the model compiler: EdgeloopErrors (printed by the CLI as one line) and ValueErrors."""
 
 from __future__ import annotations
 
+from edgeloop import EdgeloopError
 
-class CompileError(ValueError):
+
+class CompileError(EdgeloopError, ValueError):
     """The model cannot be compiled; the message says what is wrong and what to do."""
 
 

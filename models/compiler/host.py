@@ -18,9 +18,18 @@ from pathlib import Path
 import numpy as np
 
 import edgeloop
+from edgeloop import EdgeloopError
 
 NN_DIR: Path = edgeloop.FIRMWARE_DIR / "nn"
-KERNEL_SOURCES = ("nn_ref.c", "nn_opt.c")
+KERNEL_SOURCES = ("nn_ref.c", "nn_paths.c", "nn_opt_requant.c", "nn_opt_conv.c", "nn_opt_conv_small_k.c",
+                  "nn_opt_depthwise.c", "nn_opt_fc.c", "nn_opt_pool.c")
+"""The kernel sources a compiled model needs (firmware/nn), in every build: the reference kernels,
+path selection and scratch sizes, and the optimized kernels by family (empty unless NN_OPTIMIZED)."""
+
+
+def kernel_sources() -> list[Path]:
+    """Paths of KERNEL_SOURCES, for build commands (host, QEMU, analyze, benchmarks)."""
+    return [NN_DIR / s for s in KERNEL_SOURCES]
 CFLAGS = ("-std=c11", "-O2", "-Wall", "-Wextra", "-Werror", "-fPIC")
 
 _SHIM = """
@@ -39,7 +48,7 @@ int el_host_invoke_with(const void *in, void *out, void *arena) {{
 """
 
 
-class HostBuildError(RuntimeError):
+class HostBuildError(EdgeloopError, RuntimeError):
     """The C compiler rejected the generated code or the kernels."""
 
 
@@ -91,7 +100,8 @@ class HostModel:
         shim = self._build / f"{name}_shim.c"
         shim.write_text(_SHIM.format(name=name, upper=name.upper()), encoding="utf-8")
         lib = self._build / f"lib{name}_{'opt' if optimized else 'ref'}.so"
-        flags = [*CFLAGS, f"-DNN_OPTIMIZED={int(optimized)}", *extra_flags]
+        # NN_CHECK_SCRATCH: every layer checks that its kernel's scratch need fits the planned buffer
+        flags = [*CFLAGS, f"-DNN_OPTIMIZED={int(optimized)}", "-DNN_CHECK_SCRATCH=1", *extra_flags]
         _run([_cc(), *flags, "-shared", "-I", str(NN_DIR), "-I", str(c_dir), str(c_dir / f"{name}.c"),
               str(shim), *map(str, kernel_objects(optimized, extra_flags)), "-o", str(lib), "-lm"])
         self._lib = ctypes.CDLL(str(lib))

@@ -17,11 +17,11 @@ from edgeloop.models.compiler.quant import (
     activation_range,
     input_radius,
     quantize_multiplier,
-    round_half_away,
     wrap_int32,
 )
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
-from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel
+from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel, schema
+from edgeloop.models.quantization import round_half_away_int
 
 SUPPORTED_OPS = (
     "CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D", "AVERAGE_POOL_2D", "MEAN",
@@ -29,8 +29,8 @@ SUPPORTED_OPS = (
     "CONCATENATION", "RELU", "RELU6", "QUANTIZE", "DEQUANTIZE",
     "SPACE_TO_BATCH_ND + CONV_2D/DEPTHWISE_CONV_2D + BATCH_TO_SPACE_ND (as a dilated convolution)",
 )
-ACTIVATION_NAMES = {0: "NONE", 1: "RELU", 2: "RELU_N1_TO_1", 3: "RELU6", 4: "TANH", 5: "SIGN_BIT"}
-INT8, FLOAT32, INT32 = 9, 0, 2
+ACTIVATION_NAMES = {v: k for k, v in vars(schema.ActivationFunctionType).items() if isinstance(v, int)}
+INT8, FLOAT32, INT32 = schema.TensorType.INT8, schema.TensorType.FLOAT32, schema.TensorType.INT32
 
 
 @dataclass
@@ -97,7 +97,7 @@ def _activation(op: Operator, code: int, scale: float, zp: int) -> tuple[int, in
 
 def _pad_4d(shape: tuple[int, ...]) -> list[int]:
     if len(shape) > 4:
-        raise ValueError(f"rank {len(shape)} > 4")
+        raise UnsupportedError(f"rank {len(shape)} > 4")
     return [1] * (4 - len(shape)) + list(shape)
 
 
@@ -173,8 +173,9 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
     n, ih, iw, ic = x.shape
     _, oh, ow, oc = y.shape
     if depthwise:
-        padding, stride_w, stride_h = op.opt(0, "b"), op.opt(1, "i"), op.opt(2, "i")
-        act, dil_w, dil_h = op.opt(4, "b"), op.opt(5, "i", 1), op.opt(6, "i", 1)
+        o = op.options(schema.DepthwiseConv2DOptions)
+        padding, stride_w, stride_h = o.Padding(), o.StrideW(), o.StrideH()
+        act, dil_w, dil_h = o.FusedActivationFunction(), o.DilationWFactor(), o.DilationHFactor()
         _, kh, kw, wc = w.shape
         if wc != oc or oc % ic:
             raise _err(op, f"filter {w.shape} does not match input channels {ic} / output channels {oc}")
@@ -182,8 +183,9 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         weights = w.data.astype(np.int8).reshape(-1)
         macc = n * oh * ow * oc * kh * kw
     else:
-        padding, stride_w, stride_h = op.opt(0, "b"), op.opt(1, "i"), op.opt(2, "i")
-        act, dil_w, dil_h = op.opt(3, "b"), op.opt(4, "i", 1), op.opt(5, "i", 1)
+        o = op.options(schema.Conv2DOptions)
+        padding, stride_w, stride_h = o.Padding(), o.StrideW(), o.StrideH()
+        act, dil_w, dil_h = o.FusedActivationFunction(), o.DilationWFactor(), o.DilationHFactor()
         wo, kh, kw, wi = w.shape
         if wo != oc:
             raise _err(op, f"filter has {wo} output channels but the output has {oc}")
@@ -217,7 +219,7 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         act_min=act_min, act_max=act_max, weights="weights", bias="bias" if bias is not None else None,
         mult="mult", shift="shift", per_channel=per_channel, wide_weights=0,
     )
-    scratch = depthwise_scratch_bytes(params) if depthwise else conv_scratch_bytes(params, shift)
+    scratch = depthwise_scratch_bytes(params, shift) if depthwise else conv_scratch_bytes(params, shift)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
     return Step(op.index, op.name, kernel, "nn_conv_params_t", params, [x.index], y.index, consts,
                 macc=macc, scratch_bytes=scratch)
@@ -231,7 +233,8 @@ def _fully_connected(model: TFLiteModel, op: Operator) -> Step:
         _require_int8(op, t, role)
     if w.data is None or len(w.shape) != 2:
         raise _err(op, "weights must be a constant 2-D tensor [out, in]")
-    if op.opt(1, "b") != 0:
+    fc = op.options(schema.FullyConnectedOptions)
+    if fc.WeightsFormat() != schema.FullyConnectedOptionsWeightsFormat.DEFAULT:
         raise _err(op, "only the DEFAULT weights format is supported")
     out_f, in_f = w.shape
     if x.size % in_f:
@@ -243,7 +246,7 @@ def _fully_connected(model: TFLiteModel, op: Operator) -> Step:
     s_out, zp_out = _qparams(op, y, "output")
     mult, shift, per_channel = _multipliers(op, s_in, w, s_out, out_f)
     bias = _bias(op, model, 2, out_f)
-    act_min, act_max = _activation(op, op.opt(0, "b"), s_out, zp_out)
+    act_min, act_max = _activation(op, fc.FusedActivationFunction(), s_out, zp_out)
     consts = {"weights": w.data.astype(np.int8).reshape(-1), "mult": mult, "shift": shift}
     if bias is not None:
         consts["bias"] = bias
@@ -252,7 +255,7 @@ def _fully_connected(model: TFLiteModel, op: Operator) -> Step:
                   bias="bias" if bias is not None else None, mult="mult", shift="shift",
                   per_channel=per_channel)
     return Step(op.index, op.name, "nn_fc_s8", "nn_fc_params_t", params, [x.index], y.index, consts,
-                macc=batches * in_f * out_f, scratch_bytes=fc_scratch_bytes(params))
+                macc=batches * in_f * out_f, scratch_bytes=fc_scratch_bytes(params, shift))
 
 
 def _pool(model: TFLiteModel, op: Operator) -> Step:
@@ -264,8 +267,9 @@ def _pool(model: TFLiteModel, op: Operator) -> Step:
         raise _err(op, f"expects a 4-D NHWC input, got {x.shape}")
     if _qparams(op, x, "input") != _qparams(op, y, "output"):
         raise _err(op, "input and output quantization differ; TFLite Micro requires them equal")
-    padding, sw, sh, fw, fh, act = (op.opt(0, "b"), op.opt(1, "i"), op.opt(2, "i"), op.opt(3, "i"),
-                                    op.opt(4, "i"), op.opt(5, "b"))
+    o = op.options(schema.Pool2DOptions)
+    padding, sw, sh, fw, fh, act = (o.Padding(), o.StrideW(), o.StrideH(), o.FilterWidth(), o.FilterHeight(),
+                                    o.FusedActivationFunction())
     n, ih, iw, c = x.shape
     _, oh, ow, _ = y.shape
     s_out, zp_out = _qparams(op, y, "output")
@@ -334,7 +338,8 @@ def _binary(model: TFLiteModel, op: Operator) -> Step:
     s2, z2 = _qparams(op, b, "second input")
     so, zo = _qparams(op, y, "output")
     out4 = _pad_4d(y.shape)
-    act_min, act_max = _activation(op, op.opt(0, "b"), so, zo)
+    o = op.options(schema.AddOptions if op.name == "ADD" else schema.MulOptions)
+    act_min, act_max = _activation(op, o.FusedActivationFunction(), so, zo)
     params: dict[str, object] = dict(
         out_dims=out4, in1_strides=_broadcast_strides(op, a.shape, out4),
         in2_strides=_broadcast_strides(op, b.shape, out4), in1_offset=-z1, in2_offset=-z2,
@@ -375,7 +380,7 @@ def _softmax(model: TFLiteModel, op: Operator) -> Step:
     s_out, zp_out = _qparams(op, y, "output")
     if zp_out != -128 or np.float32(s_out) != np.float32(1.0 / 256):
         raise _err(op, f"int8 softmax needs output scale 1/256 and zero point -128, got {s_out} and {zp_out}")
-    beta = float(op.opt(0, "f", 1.0))
+    beta = float(op.options(schema.SoftmaxOptions).Beta())
     real = min(beta * s_in * (1 << (31 - 5)), (1 << 31) - 1.0)
     mult, left_shift = quantize_multiplier(real)
     if real <= 1.0 or left_shift < 0:
@@ -417,7 +422,7 @@ def _relu(model: TFLiteModel, op: Operator) -> Step:
         lo, hi = activation_range(1, s_out, zp_out)
         params = dict(size=x.size, in_zp=zp_in, out_zp=zp_out, mult=mult, shift=shift, act_min=lo, act_max=hi)
     else:
-        six = max(-128, min(127, zp_in + round_half_away(float(np.float32(6.0) / np.float32(s_in)))))
+        six = max(-128, min(127, zp_in + round_half_away_int(float(np.float32(6.0) / np.float32(s_in)))))
         params = dict(size=x.size, in_zp=zp_in, out_zp=zp_in, mult=1 << 30, shift=1, act_min=zp_in,
                       act_max=six)
     return Step(op.index, op.name, "nn_requantize_s8", "nn_requant_params_t", params, [x.index], y.index,
@@ -457,11 +462,12 @@ def _concat(model: TFLiteModel, op: Operator) -> Step:
     _require_int8(op, y, "output")
     qy = _qparams(op, y, "output")
     rank = len(y.shape)
-    axis = int(op.opt(0, "i"))
+    o = op.options(schema.ConcatenationOptions)
+    axis = int(o.Axis())
     axis = axis + rank if axis < 0 else axis
     if not 0 <= axis < rank:
         raise _err(op, f"axis {axis} out of range for rank {rank}")
-    if op.opt(1, "b") != 0:
+    if o.FusedActivationFunction() != schema.ActivationFunctionType.NONE:
         raise _err(op, "a fused activation on CONCATENATION is not supported")
     if len(op.inputs) > 16:
         raise _err(op, f"{len(op.inputs)} inputs; at most 16 are supported")

@@ -1,4 +1,8 @@
-"""The JSON sidecar of a model: labels, input kind, IMU windowing and input standardisation.
+"""The JSON sidecar of a model: labels, input kind, windowing, input standardisation, decision rule.
+
+``decision`` (edgeloop.models.decision) is validated here but is host-side: the
+descriptor does not carry it. ``feature_set``, the exact fractional rate
+(``sample_rate_mhz``) and ``norm_mode`` are the SPEC.md §9.3 (1.1) fields.
 
 Input standardisation (``input_norm``: per-element mean and std, SPEC.md 5.3)
 comes from the sidecar's ``input_norm`` key or, when absent, from the
@@ -10,13 +14,17 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from edgeloop.models.compiler.errors import CompileError
 
-INPUT_KINDS = {"tensor": 0, "image": 1, "imu-window": 2, "imu-features": 3}
-_KEYS = {"labels", "input_kind", "sample_rate_hz", "window", "hop", "input_norm"}
+INPUT_KINDS = {"tensor": 0, "image": 1, "imu-window": 2, "imu-features": 3,
+               "timeseries-window": 4, "timeseries-features": 5}  # 4, 5: SPEC.md §9.3
+WINDOWED_KINDS = ("imu-window", "imu-features", "timeseries-window", "timeseries-features")
+NORM_MODES = {"element": 0, "channel": 1}  # SPEC.md §9.3 norm_mode
+_KEYS = {"labels", "input_kind", "sample_rate_hz", "window", "hop", "input_norm", "decision", "feature_set",
+         "norm_mode"}
 _MAX_NORMS = 4096  # keeps a model descriptor within its u16 length
 
 
@@ -29,7 +37,10 @@ class ModelMeta:
     sample_rate_hz: int = 0
     window: int = 0
     hop: int = 0
-    input_norm: tuple[tuple[float, float], ...] = ()  # (mean, std) per input element
+    input_norm: tuple[tuple[float, float], ...] = ()  # (mean, std) per input element (or per channel)
+    sample_rate_mhz: int = 0   # exact rate in millihertz (SPEC.md §9.3); sample_rate_hz is it rounded
+    feature_set: int = 0       # SPEC.md §9.3: 0 none, 1 edgeloop-stats9, ... (features.FEATURE_SET_IDS)
+    norm_mode: int = 0         # 0 per element, 1 per channel
 
     @property
     def input_kind_code(self) -> int:
@@ -57,16 +68,35 @@ def parse_meta(obj: object, source: str = "metadata") -> ModelMeta:
     if kind not in INPUT_KINDS:
         raise CompileError(f"{source}: input_kind {kind!r} is not one of {sorted(INPUT_KINDS)}")
     ints = {}
-    for key in ("sample_rate_hz", "window", "hop"):
+    for key in ("window", "hop"):
         v = obj.get(key, 0)
         if not isinstance(v, int) or isinstance(v, bool) or not 0 <= v <= 65535:
             raise CompileError(f"{source}: {key} must be an integer 0..65535, got {v!r}")
         ints[key] = v
-    if kind not in ("imu-window", "imu-features") and any(ints.values()):
-        raise CompileError(f"{source}: sample_rate_hz/window/hop apply to IMU input kinds only "
+    rate = obj.get("sample_rate_hz", 0)
+    if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not 0 <= rate <= 65535 \
+            or not math.isfinite(rate):
+        raise CompileError(f"{source}: sample_rate_hz must be a number 0..65535 (fractions allowed), got {rate!r}")
+    if kind not in WINDOWED_KINDS and (rate or any(ints.values())):
+        raise CompileError(f"{source}: sample_rate_hz/window/hop apply to time-series input kinds only "
                            f"(input_kind is {kind!r})")
+    if "decision" in obj:
+        from edgeloop.models.decision import DecisionRule, DecisionRuleError
+
+        try:
+            DecisionRule.from_json(obj["decision"], f"{source}: decision")
+        except DecisionRuleError as exc:
+            raise CompileError(str(exc)) from None
+    feature_set = obj.get("feature_set", 0)
+    if not isinstance(feature_set, int) or isinstance(feature_set, bool) or not 0 <= feature_set <= 255:
+        raise CompileError(f"{source}: feature_set must be an integer 0..255 (SPEC.md §9.3), got {feature_set!r}")
+    norm_mode = obj.get("norm_mode", "element")
+    if norm_mode not in NORM_MODES:
+        raise CompileError(f"{source}: norm_mode must be one of {sorted(NORM_MODES)}, got {norm_mode!r}")
     norm = parse_norm(obj["input_norm"], f"{source}: input_norm") if "input_norm" in obj else ()
-    return ModelMeta(labels, kind, **ints, input_norm=norm)
+    return ModelMeta(labels, kind, sample_rate_hz=int(round(rate)), **ints, input_norm=norm,
+                     sample_rate_mhz=int(round(rate * 1000)), feature_set=feature_set,
+                     norm_mode=NORM_MODES[norm_mode])
 
 
 def parse_norm(obj: object, source: str) -> tuple[tuple[float, float], ...]:
@@ -100,5 +130,9 @@ def load_meta(path: Path) -> ModelMeta:
             raise CompileError(f"{preprocess}: not valid JSON ({exc})") from None
         if isinstance(extra, dict) and "feature_norm" in extra:
             norm = parse_norm(extra["feature_norm"], f"{preprocess}: feature_norm")
-            meta = ModelMeta(meta.labels, meta.input_kind, meta.sample_rate_hz, meta.window, meta.hop, norm)
+            meta = replace(meta, input_norm=norm)
+        elif isinstance(extra, dict) and "channel_norm" in extra:
+            # raw-window models standardise each channel (SPEC.md §9.3 norm_mode 1)
+            norm = parse_norm(extra["channel_norm"], f"{preprocess}: channel_norm")
+            meta = replace(meta, input_norm=norm, norm_mode=NORM_MODES["channel"])
     return meta

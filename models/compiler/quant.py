@@ -6,6 +6,9 @@ import math
 
 import numpy as np
 
+from edgeloop.models.compiler.errors import UnsupportedError
+from edgeloop.models.quantization import round_half_away_int
+
 INT8_MIN, INT8_MAX = -128, 127
 
 
@@ -22,13 +25,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     if shift < -31:
         m, shift = 0, 0
     if not -(1 << 31) <= m < (1 << 31):
-        raise ValueError(f"multiplier {real!r} does not fit a Q31 integer")
+        raise UnsupportedError(f"multiplier {real!r} does not fit a Q31 integer")
     return m, shift
-
-
-def round_half_away(x: float) -> int:
-    """C's round()/roundf(): halves go away from zero."""
-    return int(math.floor(abs(x) + 0.5)) * (1 if x >= 0 else -1)
 
 
 def activation_range(activation: int, scale: float, zero_point: int) -> tuple[int, int]:
@@ -36,7 +34,7 @@ def activation_range(activation: int, scale: float, zero_point: int) -> tuple[in
     s = np.float32(scale)
 
     def q(x: float) -> int:
-        return int(zero_point) + round_half_away(float(np.float32(x) / s))
+        return int(zero_point) + round_half_away_int(float(np.float32(x) / s))
 
     if activation == 0:  # NONE
         return INT8_MIN, INT8_MAX
@@ -46,7 +44,7 @@ def activation_range(activation: int, scale: float, zero_point: int) -> tuple[in
         return max(INT8_MIN, q(-1.0)), min(INT8_MAX, q(1.0))
     if activation == 3:  # RELU6
         return max(INT8_MIN, q(0.0)), min(INT8_MAX, q(6.0))
-    raise ValueError(f"fused activation {activation}")
+    raise UnsupportedError(f"fused activation {activation}")
 
 
 def input_radius(integer_bits: int, left_shift: int, total_bits: int = 31) -> int:

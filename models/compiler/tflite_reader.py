@@ -1,140 +1,60 @@
-"""A minimal reader of the TFLite flatbuffer schema: just the tables the compiler needs.
+"""Read .tflite files through the generated TFLite schema package (`tflite` on PyPI, the [compile] extra).
 
-It reads the binary layout directly (vtables, offsets, vectors) with bounds
-checks, so a truncated or foreign file raises `TFLiteFormatError` instead of
-crashing or returning garbage. Field numbers follow TensorFlow's schema.fbs.
+The package is flatc's output for TensorFlow's schema.fbs, so field layouts,
+enum values and schema defaults come from the schema itself rather than from
+slot numbers written by hand. This module adds what generated code lacks: a
+file that is truncated, foreign or corrupt raises `TFLiteFormatError` (never
+another exception, never an endless loop over a garbage vector length), and
+constant buffers are resolved into numpy arrays of the tensor's shape.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import struct
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.compiler.errors import TFLiteFormatError
 
-# TensorType enum of schema.fbs -> (name, numpy dtype or None when unsupported here).
+schema = require("tflite", needed_for="reading .tflite models")
+"""The generated TFLite schema package: tables (schema.Conv2DOptions...) and enums (schema.TensorType...)."""
+_flatbuffers = require("flatbuffers", needed_for="reading .tflite models")
+
+_NUMPY_DTYPES: dict[str, np.dtype] = {
+    "FLOAT32": np.dtype("<f4"), "FLOAT16": np.dtype("<f2"), "INT32": np.dtype("<i4"), "UINT8": np.dtype("u1"),
+    "INT64": np.dtype("<i8"), "BOOL": np.dtype("u1"), "INT16": np.dtype("<i2"), "INT8": np.dtype("i1"),
+    "FLOAT64": np.dtype("<f8"), "UINT32": np.dtype("<u4"), "UINT16": np.dtype("<u2"), "UINT64": np.dtype("<u8"),
+}
+
+
+def _enum_names(enum: type) -> dict[int, str]:
+    """{value: NAME} of a generated enum class."""
+    return {v: k for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, int)}
+
+
 TENSOR_TYPES: dict[int, tuple[str, np.dtype | None]] = {
-    0: ("float32", np.dtype("<f4")),
-    1: ("float16", np.dtype("<f2")),
-    2: ("int32", np.dtype("<i4")),
-    3: ("uint8", np.dtype("u1")),
-    4: ("int64", np.dtype("<i8")),
-    5: ("string", None),
-    6: ("bool", np.dtype("u1")),
-    7: ("int16", np.dtype("<i2")),
-    8: ("complex64", None),
-    9: ("int8", np.dtype("i1")),
-    10: ("float64", np.dtype("<f8")),
+    code: (name.lower(), _NUMPY_DTYPES.get(name)) for code, name in _enum_names(schema.TensorType).items()
 }
+"""TensorType code -> (name, numpy dtype or None when constants of that type are not read here)."""
 
-# BuiltinOperator codes (schema.fbs) for names in messages and the ops we compile.
-BUILTIN_NAMES: dict[int, str] = {
-    0: "ADD", 1: "AVERAGE_POOL_2D", 2: "CONCATENATION", 3: "CONV_2D", 4: "DEPTHWISE_CONV_2D",
-    5: "DEPTH_TO_SPACE", 6: "DEQUANTIZE", 7: "EMBEDDING_LOOKUP", 8: "FLOOR", 9: "FULLY_CONNECTED",
-    10: "HASHTABLE_LOOKUP", 11: "L2_NORMALIZATION", 12: "L2_POOL_2D",
-    13: "LOCAL_RESPONSE_NORMALIZATION", 14: "LOGISTIC", 15: "LSH_PROJECTION", 16: "LSTM",
-    17: "MAX_POOL_2D", 18: "MUL", 19: "RELU", 20: "RELU_N1_TO_1", 21: "RELU6", 22: "RESHAPE",
-    23: "RESIZE_BILINEAR", 24: "RNN", 25: "SOFTMAX", 26: "SPACE_TO_DEPTH", 27: "SVDF", 28: "TANH",
-    32: "CUSTOM", 34: "PAD", 36: "GATHER", 37: "BATCH_TO_SPACE_ND", 38: "SPACE_TO_BATCH_ND",
-    39: "TRANSPOSE", 40: "MEAN", 41: "SUB", 42: "DIV", 43: "SQUEEZE",
-    44: "UNIDIRECTIONAL_SEQUENCE_LSTM", 45: "STRIDED_SLICE", 47: "EXP", 49: "SPLIT",
-    50: "LOG_SOFTMAX", 53: "CAST", 54: "PRELU", 55: "MAXIMUM", 56: "ARG_MAX", 57: "MINIMUM",
-    60: "PADV2", 65: "SLICE", 67: "TRANSPOSE_CONV", 70: "EXPAND_DIMS", 74: "SUM", 82: "REDUCE_MAX",
-    83: "PACK", 88: "UNPACK", 97: "RESIZE_NEAREST_NEIGHBOR", 98: "LEAKY_RELU", 102: "SPLIT_V",
-    114: "QUANTIZE", 117: "HARD_SWISH", 126: "BATCH_MATMUL",
-}
+BUILTIN_NAMES: dict[int, str] = _enum_names(schema.BuiltinOperator)
+"""BuiltinOperator code -> name (CONV_2D...), for messages and dispatch."""
+
+_OPTIONS_NAMES: dict[int, str] = _enum_names(schema.BuiltinOptions)
+_Options = TypeVar("_Options")
 
 
-class _Table:
-    """A flatbuffer table at `pos` in `buf`, with bounds-checked field access."""
-
-    __slots__ = ("buf", "pos", "_vt", "_vt_len")
-
-    def __init__(self, buf: bytes, pos: int) -> None:
-        self.buf = buf
-        self.pos = pos
-        vt = pos - _unpack("<i", buf, pos)
-        self._vt = vt
-        self._vt_len = _unpack("<H", buf, vt)
-
-    def _field(self, index: int) -> int:
-        slot = 4 + 2 * index
-        if slot + 2 > self._vt_len:
-            return 0
-        off = _unpack("<H", self.buf, self._vt + slot)
-        return self.pos + off if off else 0
-
-    def has(self, index: int) -> bool:
-        return self._field(index) != 0
-
-    def scalar(self, index: int, fmt: str, default: int | float | bool = 0):
-        at = self._field(index)
-        return _unpack("<" + fmt, self.buf, at) if at else default
-
-    def table(self, index: int) -> _Table | None:
-        at = self._field(index)
-        return _Table(self.buf, at + _unpack("<I", self.buf, at)) if at else None
-
-    def _vector(self, index: int) -> tuple[int, int] | None:
-        at = self._field(index)
-        if not at:
-            return None
-        start = at + _unpack("<I", self.buf, at)
-        n = _unpack("<I", self.buf, start)
-        return start + 4, n
-
-    def string(self, index: int) -> str:
-        vec = self._vector(index)
-        if vec is None:
-            return ""
-        start, n = vec
-        _check_range(self.buf, start, n)
-        return self.buf[start:start + n].decode("utf-8", errors="replace")
-
-    def array(self, index: int, dtype: str) -> np.ndarray:
-        vec = self._vector(index)
-        dt = np.dtype(dtype)
-        if vec is None:
-            return np.zeros(0, dt)
-        start, n = vec
-        _check_range(self.buf, start, n * dt.itemsize)
-        return np.frombuffer(self.buf, dt, n, start).copy()
-
-    def tables(self, index: int) -> list[_Table]:
-        vec = self._vector(index)
-        if vec is None:
-            return []
-        start, n = vec
-        _check_range(self.buf, start, 4 * n)
-        return [_Table(self.buf, start + 4 * i + _unpack("<I", self.buf, start + 4 * i)) for i in range(n)]
-
-    def raw_bytes(self, index: int) -> bytes:
-        vec = self._vector(index)
-        if vec is None:
-            return b""
-        start, n = vec
-        _check_range(self.buf, start, n)
-        return self.buf[start:start + n]
-
-
-def _check_range(buf: bytes, start: int, length: int) -> None:
-    if start < 0 or length < 0 or start + length > len(buf):
-        raise TFLiteFormatError(
-            f"offset {start}+{length} lies outside the {len(buf)}-byte file: the .tflite file is "
-            "truncated or corrupt; re-export it from the converter")
-
-
-def _unpack(fmt: str, buf: bytes, at: int):
-    try:
-        if at < 0:
-            raise struct.error("negative offset")
-        return struct.unpack_from(fmt, buf, at)[0]
-    except struct.error as exc:
-        raise TFLiteFormatError(
-            f"cannot read {fmt} at offset {at} of a {len(buf)}-byte file ({exc}): the .tflite "
-            "file is truncated or corrupt; re-export it from the converter") from None
+def _schema_defaults(options_class: type[_Options]) -> _Options:
+    """An options table with no fields: every accessor returns the schema's default."""
+    builder = _flatbuffers.Builder(16)
+    builder.StartObject(0)
+    builder.Finish(builder.EndObject())
+    return options_class.GetRootAs(bytes(builder.Output()), 0)
 
 
 @dataclass(frozen=True)
@@ -181,7 +101,7 @@ class Tensor:
 
 @dataclass
 class Operator:
-    """One operator: builtin code, tensor indices and its raw options table."""
+    """One operator: builtin code, tensor indices and its builtin options as the file holds them."""
 
     index: int
     code: int
@@ -189,20 +109,31 @@ class Operator:
     version: int
     inputs: list[int]
     outputs: list[int]
-    options: _Table | None = field(repr=False, default=None)
+    options_type: int = 0  # BuiltinOptions union tag (0: none)
+    _options: Any = field(repr=False, default=None)  # flatbuffers Table of the options, or None
 
     @property
     def name(self) -> str:
-        if self.code == 32:
+        if self.code == schema.BuiltinOperator.CUSTOM:
             return f"CUSTOM({self.custom_code})"
         return BUILTIN_NAMES.get(self.code, f"BUILTIN_{self.code}")
 
-    def opt(self, index: int, fmt: str, default: int | float | bool = 0):
-        """Scalar field `index` of the builtin options table, or its schema default."""
-        return self.options.scalar(index, fmt, default) if self.options is not None else default
+    def options(self, options_class: type[_Options]) -> _Options:
+        """The builtin options read as `options_class` (e.g. ``schema.Conv2DOptions``).
 
-    def opt_array(self, index: int, dtype: str) -> np.ndarray:
-        return self.options.array(index, dtype) if self.options is not None else np.zeros(0, dtype)
+        An operator stored without options gives the schema's defaults; options
+        of another type mean a corrupt or mislabelled file (TFLiteFormatError).
+        """
+        if self._options is None:
+            return _schema_defaults(options_class)
+        expected = getattr(schema.BuiltinOptions, options_class.__name__)
+        if self.options_type != expected:
+            found = _OPTIONS_NAMES.get(self.options_type, f"options type {self.options_type}")
+            raise TFLiteFormatError(f"operator {self.index} ({self.name}) carries {found}, not "
+                                    f"{options_class.__name__}: the .tflite file is corrupt")
+        options = options_class()
+        options.Init(self._options.Bytes, self._options.Pos)
+        return options
 
 
 @dataclass
@@ -218,56 +149,117 @@ class TFLiteModel:
     subgraph_count: int
 
 
+# Generated code reads whatever the offsets point at: these are what it raises on a corrupt file.
+_CORRUPTION = (struct.error, IndexError, ValueError, TypeError, OverflowError, AttributeError)
+
+
 def read_tflite(data: bytes) -> TFLiteModel:
     """Parse .tflite bytes. Raises TFLiteFormatError for anything that is not a valid TFLite file."""
+    data = bytes(data)
     if len(data) < 8:
         raise TFLiteFormatError(f"file of {len(data)} bytes is too short to be a .tflite model")
-    if data[4:8] != b"TFL3":
+    if not schema.Model.ModelBufferHasIdentifier(data, 0):
         raise TFLiteFormatError(
             f"missing the TFLite file identifier 'TFL3' (found {data[4:8]!r}): this is not a "
             ".tflite flatbuffer; convert the model with tf.lite.TFLiteConverter")
-    root = _Table(data, _unpack("<I", data, 0))
-    version = root.scalar(0, "I")
+    try:
+        return _read_model(data)
+    except TFLiteFormatError:
+        raise
+    except _CORRUPTION as exc:
+        raise TFLiteFormatError(f"cannot read the .tflite file ({type(exc).__name__}: {exc}): it is truncated "
+                                "or corrupt; re-export it from the converter") from None
+
+
+def _count(n: int, item_bytes: int, data: bytes, what: str) -> int:
+    """`n` when that many items of `item_bytes` can fit in the file; a garbage length fails here, not in a loop."""
+    if n < 0 or n * item_bytes > len(data):
+        raise TFLiteFormatError(f"the file claims {n} {what}, more than its {len(data)} bytes can hold: "
+                                "the .tflite file is truncated or corrupt; re-export it from the converter")
+    return n
+
+
+def _ints(array: Any) -> list[int]:
+    """A generated `...AsNumpy()` result (0 when the vector is absent) as a list of ints."""
+    return [] if isinstance(array, int) else [int(v) for v in array]
+
+
+def _text(raw: bytes | None) -> str:
+    return raw.decode("utf-8", errors="replace") if raw else ""
+
+
+def _check_range(data: bytes, start: int, length: int) -> None:
+    if start < 0 or length < 0 or start + length > len(data):
+        raise TFLiteFormatError(
+            f"offset {start}+{length} lies outside the {len(data)}-byte file: the .tflite file is "
+            "truncated or corrupt; re-export it from the converter")
+
+
+@functools.cache
+def _field_readers(options_class: type) -> tuple[str, ...]:
+    """Names of the generated zero-argument field accessors of an options table class."""
+    skip = {"Init", "GetRootAs"}
+    return tuple(name for name, fn in vars(options_class).items()
+                 if callable(fn) and not name.startswith("_") and name not in skip
+                 and not name.startswith("GetRootAs") and not name.endswith("BufferHasIdentifier")
+                 and list(inspect.signature(fn).parameters) == ["self"])
+
+
+def _read_every_field(options_type: int, table: Any) -> None:
+    """Read each field of an operator's options once, so a corrupt table fails while the file is read."""
+    name = _OPTIONS_NAMES.get(options_type)
+    options_class = getattr(schema, name, None) if name else None
+    if options_class is None:
+        return  # an unknown union tag: Operator.options() refuses it when asked
+    options = options_class()
+    options.Init(table.Bytes, table.Pos)
+    for reader in _field_readers(options_class):
+        getattr(options, reader)()
+
+
+def _read_model(data: bytes) -> TFLiteModel:
+    model = schema.Model.GetRootAs(data, 0)
     opcodes = []
-    for oc in root.tables(1):
-        deprecated = oc.scalar(0, "b")
-        code = max(int(deprecated), int(oc.scalar(3, "i")))
-        opcodes.append((code, oc.string(1), int(oc.scalar(2, "i", 1))))
+    for i in range(_count(model.OperatorCodesLength(), 4, data, "operator codes")):
+        oc = model.OperatorCodes(i)
+        # Codes above 127 live in builtin_code; older files only fill the deprecated int8 field.
+        code = max(int(oc.DeprecatedBuiltinCode()), int(oc.BuiltinCode()))
+        opcodes.append((code, _text(oc.CustomCode()), int(oc.Version())))
     buffers = []
-    for b in root.tables(4):
-        offset, size = int(b.scalar(1, "Q")), int(b.scalar(2, "Q"))
+    for i in range(_count(model.BuffersLength(), 4, data, "buffers")):
+        b = model.Buffers(i)
+        offset, size = int(b.Offset()), int(b.Size())
         if offset > 1:  # large models keep buffers after the flatbuffer
             _check_range(data, offset, size)
             buffers.append(data[offset:offset + size])
         else:
-            buffers.append(b.raw_bytes(0))
-    subgraphs = root.tables(2)
-    if not subgraphs:
+            raw = b.DataAsNumpy()
+            buffers.append(b"" if isinstance(raw, int) else raw.tobytes())
+    n_subgraphs = _count(model.SubgraphsLength(), 4, data, "subgraphs")
+    if not n_subgraphs:
         raise TFLiteFormatError("the .tflite file has no subgraph")
-    sg = subgraphs[0]
+    sg = model.Subgraphs(0)
 
     tensors = []
-    for i, t in enumerate(sg.tables(0)):
-        shape = tuple(int(d) for d in t.array(0, "<i4"))
-        type_code = int(t.scalar(1, "b"))
-        q = t.table(4)
+    for i in range(_count(sg.TensorsLength(), 4, data, "tensors")):
+        t = sg.Tensors(i)
+        shape = tuple(_ints(t.ShapeAsNumpy()))
+        q = t.Quantization()
         quant = None
-        if q is not None:
-            scale = q.array(2, "<f4")
-            zp = q.array(3, "<i8")
-            if scale.size:
-                if zp.size == 0:
-                    zp = np.zeros(scale.size, np.int64)
-                quant = Quantization(scale, zp, int(q.scalar(6, "i")))
-        tensor = Tensor(i, t.string(3), shape, type_code, quant)
-        buf_index = int(t.scalar(2, "I"))
+        if q is not None and q.ScaleLength():
+            scale = np.asarray(q.ScaleAsNumpy(), np.float32)
+            zp = np.zeros(scale.size, np.int64) if q.ZeroPointIsNone() else np.asarray(q.ZeroPointAsNumpy(), np.int64)
+            quant = Quantization(scale, zp, int(q.QuantizedDimension()))
+        tensor = Tensor(i, _text(t.Name()), shape, int(t.Type()), quant)
+        buf_index = int(t.Buffer())
         if buf_index >= len(buffers) and buf_index != 0:
             raise TFLiteFormatError(f"tensor {i} ({tensor.name!r}) refers to missing buffer {buf_index}")
         raw = buffers[buf_index] if buf_index < len(buffers) else b""
         if raw:
             dt = tensor.np_dtype
             if dt is None:
-                raise TFLiteFormatError(f"tensor {i} ({tensor.name!r}) has constant data of unsupported type {tensor.dtype_name}")
+                raise TFLiteFormatError(f"tensor {i} ({tensor.name!r}) has constant data of unsupported type "
+                                        f"{tensor.dtype_name}")
             if len(raw) != tensor.size * dt.itemsize:
                 raise TFLiteFormatError(
                     f"tensor {i} ({tensor.name!r}) has {len(raw)} bytes of data for shape {list(shape)} "
@@ -276,21 +268,24 @@ def read_tflite(data: bytes) -> TFLiteModel:
         tensors.append(tensor)
 
     operators = []
-    for i, op in enumerate(sg.tables(3)):
-        oi = int(op.scalar(0, "I"))
+    for i in range(_count(sg.OperatorsLength(), 4, data, "operators")):
+        op = sg.Operators(i)
+        oi = int(op.OpcodeIndex())
         if oi >= len(opcodes):
             raise TFLiteFormatError(f"operator {i} uses opcode {oi}, but the file defines {len(opcodes)}")
-        code, custom, ver = opcodes[oi]
-        ins = [int(x) for x in op.array(1, "<i4")]
-        outs = [int(x) for x in op.array(2, "<i4")]
+        code, custom, version = opcodes[oi]
+        ins, outs = _ints(op.InputsAsNumpy()), _ints(op.OutputsAsNumpy())
         for t in ins + outs:
             if t >= len(tensors):
                 raise TFLiteFormatError(f"operator {i} refers to tensor {t}, but the graph has {len(tensors)}")
-        operators.append(Operator(i, code, custom, ver, ins, outs, op.table(4)))
+        options_type, options = int(op.BuiltinOptionsType()), op.BuiltinOptions()
+        if options is not None:
+            _read_every_field(options_type, options)
+        operators.append(Operator(i, code, custom, version, ins, outs, options_type, options))
 
-    inputs = [int(x) for x in sg.array(1, "<i4")]
-    outputs = [int(x) for x in sg.array(2, "<i4")]
+    inputs, outputs = _ints(sg.InputsAsNumpy()), _ints(sg.OutputsAsNumpy())
     for t in inputs + outputs:
         if not 0 <= t < len(tensors):
             raise TFLiteFormatError(f"graph input/output tensor {t} does not exist")
-    return TFLiteModel(int(version), root.string(3), tensors, operators, inputs, outputs, len(subgraphs))
+    return TFLiteModel(int(model.Version()), _text(model.Description()), tensors, operators, inputs, outputs,
+                       n_subgraphs)

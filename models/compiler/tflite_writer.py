@@ -2,40 +2,49 @@
 
 Tests use it to generate thousands of single-operator models with random
 shapes and quantization parameters in milliseconds, something the Keras
-converter cannot do. Field numbers follow TensorFlow's schema.fbs.
+converter cannot do. Tables are written with the builder functions of the
+generated schema package (`tflite`), so no field number is written by hand.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import flatbuffers
 import numpy as np
 
-TYPE_CODES = {"float32": 0, "int32": 2, "int64": 4, "int8": 9, "uint8": 3, "int16": 7}
-OPCODES = {"ADD": 0, "AVERAGE_POOL_2D": 1, "CONCATENATION": 2, "CONV_2D": 3, "DEPTHWISE_CONV_2D": 4,
-           "DEQUANTIZE": 6, "FULLY_CONNECTED": 9, "LOGISTIC": 14, "MAX_POOL_2D": 17, "MUL": 18,
-           "RESHAPE": 22, "SOFTMAX": 25, "PAD": 34, "MEAN": 40, "QUANTIZE": 114, "TANH": 28,
-           "SUB": 41, "RELU": 19, "RELU6": 21, "SPACE_TO_BATCH_ND": 38, "BATCH_TO_SPACE_ND": 37}
-# BuiltinOptions union member -> (type code, {field name: (slot, kind, default)})
-OPTIONS = {
-    "Conv2DOptions": (1, {"padding": (0, "b", 0), "stride_w": (1, "i", 0), "stride_h": (2, "i", 0),
-                          "activation": (3, "b", 0), "dilation_w": (4, "i", 1), "dilation_h": (5, "i", 1)}),
-    "DepthwiseConv2DOptions": (2, {"padding": (0, "b", 0), "stride_w": (1, "i", 0), "stride_h": (2, "i", 0),
-                                   "depth_multiplier": (3, "i", 0), "activation": (4, "b", 0),
-                                   "dilation_w": (5, "i", 1), "dilation_h": (6, "i", 1)}),
-    "Pool2DOptions": (5, {"padding": (0, "b", 0), "stride_w": (1, "i", 0), "stride_h": (2, "i", 0),
-                          "filter_w": (3, "i", 0), "filter_h": (4, "i", 0), "activation": (5, "b", 0)}),
-    "FullyConnectedOptions": (8, {"activation": (0, "b", 0), "keep_num_dims": (2, "B", 0)}),
-    "SoftmaxOptions": (9, {"beta": (0, "f", 0.0)}),
-    "ConcatenationOptions": (10, {"axis": (0, "i", 0), "activation": (1, "b", 0)}),
-    "AddOptions": (11, {"activation": (0, "b", 0)}),
-    "ReshapeOptions": (17, {}),
-    "MulOptions": (21, {"activation": (0, "b", 0)}),
-    "ReducerOptions": (27, {"keep_dims": (0, "B", 0)}),
+from edgeloop import require
+from edgeloop.models.compiler.tflite_reader import schema
+
+flatbuffers = require("flatbuffers", needed_for="writing .tflite files")
+
+TYPE_CODES = {"float32": schema.TensorType.FLOAT32, "int32": schema.TensorType.INT32,
+              "int64": schema.TensorType.INT64, "int8": schema.TensorType.INT8, "uint8": schema.TensorType.UINT8,
+              "int16": schema.TensorType.INT16}
+OPCODES = {name: getattr(schema.BuiltinOperator, name) for name in (
+    "ADD", "AVERAGE_POOL_2D", "CONCATENATION", "CONV_2D", "DEPTHWISE_CONV_2D", "DEQUANTIZE", "FULLY_CONNECTED",
+    "LOGISTIC", "MAX_POOL_2D", "MUL", "RESHAPE", "SOFTMAX", "PAD", "MEAN", "QUANTIZE", "TANH", "SUB", "RELU",
+    "RELU6", "SPACE_TO_BATCH_ND", "BATCH_TO_SPACE_ND")}
+# Options tables the builder writes: their keyword -> the schema field's generated name.
+OPTIONS: dict[str, dict[str, str]] = {
+    "Conv2DOptions": {"padding": "Padding", "stride_w": "StrideW", "stride_h": "StrideH",
+                      "activation": "FusedActivationFunction", "dilation_w": "DilationWFactor",
+                      "dilation_h": "DilationHFactor"},
+    "DepthwiseConv2DOptions": {"padding": "Padding", "stride_w": "StrideW", "stride_h": "StrideH",
+                               "depth_multiplier": "DepthMultiplier", "activation": "FusedActivationFunction",
+                               "dilation_w": "DilationWFactor", "dilation_h": "DilationHFactor"},
+    "Pool2DOptions": {"padding": "Padding", "stride_w": "StrideW", "stride_h": "StrideH", "filter_w": "FilterWidth",
+                      "filter_h": "FilterHeight", "activation": "FusedActivationFunction"},
+    "FullyConnectedOptions": {"activation": "FusedActivationFunction", "keep_num_dims": "KeepNumDims"},
+    "SoftmaxOptions": {"beta": "Beta"},
+    "ConcatenationOptions": {"axis": "Axis", "activation": "FusedActivationFunction"},
+    "AddOptions": {"activation": "FusedActivationFunction"},
+    "ReshapeOptions": {},
+    "MulOptions": {"activation": "FusedActivationFunction"},
+    "ReducerOptions": {"keep_dims": "KeepDims"},
 }
-PADDING = {"SAME": 0, "VALID": 1}
-ACT = {"NONE": 0, "RELU": 1, "RELU_N1_TO_1": 2, "RELU6": 3, "TANH": 4}
+PADDING = {"SAME": schema.Padding.SAME, "VALID": schema.Padding.VALID}
+ACT = {name: getattr(schema.ActivationFunctionType, name) for name in ("NONE", "RELU", "RELU_N1_TO_1", "RELU6",
+                                                                       "TANH")}
 
 
 @dataclass
@@ -88,63 +97,84 @@ class ModelBuilder:
             return b.CreateNumpyVector(np.asarray(values, np.int32))
 
         # Buffers: 0 is the empty sentinel, then one per constant tensor.
-        buffer_offsets = []
-        empty = _table(b, [])
-        buffer_offsets.append(empty)
+        schema.BufferStart(b)
+        buffer_offsets = [schema.BufferEnd(b)]
         tensor_buffer = {}
         for i, t in enumerate(self.tensors):
             if t.data is not None:
                 raw = t.data.astype(_np_dtype(t.dtype)).tobytes()
-                b.StartVector(1, len(raw), 16)
+                b.StartVector(1, len(raw), 16)  # 16-byte aligned, as the converter writes constants
                 for byte in reversed(raw):
                     b.PrependByte(byte)
                 vec = b.EndVector()
-                buffer_offsets.append(_table(b, [(0, "off", vec)]))
+                schema.BufferStart(b)
+                schema.BufferAddData(b, vec)
+                buffer_offsets.append(schema.BufferEnd(b))
                 tensor_buffer[i] = len(buffer_offsets) - 1
 
         tensor_offsets = []
         for i, t in enumerate(self.tensors):
             name = b.CreateString(t.name)
             shape = ivec(t.shape)
-            quant = 0
+            quant = None
             if t.scale is not None:
                 sc = b.CreateNumpyVector(np.asarray(t.scale, np.float32))
                 zp = b.CreateNumpyVector(np.asarray(t.zero_point, np.int64))
-                quant = _table(b, [(2, "off", sc), (3, "off", zp), (6, "i", t.axis)])
-            fields = [(0, "off", shape), (1, "b", TYPE_CODES[t.dtype]), (2, "I", tensor_buffer.get(i, 0)),
-                      (3, "off", name)]
-            if quant:
-                fields.append((4, "off", quant))
-            tensor_offsets.append(_table(b, fields))
+                schema.QuantizationParametersStart(b)
+                schema.QuantizationParametersAddScale(b, sc)
+                schema.QuantizationParametersAddZeroPoint(b, zp)
+                schema.QuantizationParametersAddQuantizedDimension(b, t.axis)
+                quant = schema.QuantizationParametersEnd(b)
+            schema.TensorStart(b)
+            schema.TensorAddShape(b, shape)
+            schema.TensorAddType(b, TYPE_CODES[t.dtype])
+            schema.TensorAddBuffer(b, tensor_buffer.get(i, 0))
+            schema.TensorAddName(b, name)
+            if quant is not None:
+                schema.TensorAddQuantization(b, quant)
+            tensor_offsets.append(schema.TensorEnd(b))
 
         op_offsets = []
         for o in self.ops:
-            fields = [(0, "I", codes.index(o.name)), (1, "off", ivec(o.inputs)), (2, "off", ivec(o.outputs))]
-            if o.options is not None:
-                oname, values = o.options
-                type_code, spec = OPTIONS[oname]
-                ofields = []
-                for key, v in values.items():
-                    slot, kind, _ = spec[key]
-                    if key == "padding":
-                        v = PADDING[v]
-                    elif key == "activation":
-                        v = ACT[v]
-                    ofields.append((slot, kind, v))
-                fields += [(3, "B", type_code), (4, "off", _table(b, ofields))]
-            op_offsets.append(_table(b, fields))
+            op_inputs, op_outputs = ivec(o.inputs), ivec(o.outputs)
+            options = _options_table(b, *o.options) if o.options is not None else None
+            schema.OperatorStart(b)
+            schema.OperatorAddOpcodeIndex(b, codes.index(o.name))
+            schema.OperatorAddInputs(b, op_inputs)
+            schema.OperatorAddOutputs(b, op_outputs)
+            if options is not None:
+                schema.OperatorAddBuiltinOptionsType(b, getattr(schema.BuiltinOptions, o.options[0]))
+                schema.OperatorAddBuiltinOptions(b, options)
+            op_offsets.append(schema.OperatorEnd(b))
 
-        sg = _table(b, [(0, "off", _offvec(b, tensor_offsets)), (1, "off", ivec(inputs)),
-                        (2, "off", ivec(outputs)), (3, "off", _offvec(b, op_offsets)),
-                        (4, "off", b.CreateString("main"))])
+        sg_tensors, sg_inputs, sg_outputs = _offvec(b, tensor_offsets), ivec(inputs), ivec(outputs)
+        sg_operators, sg_name = _offvec(b, op_offsets), b.CreateString("main")
+        schema.SubGraphStart(b)
+        schema.SubGraphAddTensors(b, sg_tensors)
+        schema.SubGraphAddInputs(b, sg_inputs)
+        schema.SubGraphAddOutputs(b, sg_outputs)
+        schema.SubGraphAddOperators(b, sg_operators)
+        schema.SubGraphAddName(b, sg_name)
+        sg = schema.SubGraphEnd(b)
         opcode_offsets = []
         for c in codes:
             code = OPCODES[c]
-            opcode_offsets.append(_table(b, [(0, "b", min(code, 127)), (2, "i", 1), (3, "i", code)]))
-        root = _table(b, [(0, "I", 3), (1, "off", _offvec(b, opcode_offsets)),
-                          (2, "off", _offvec(b, [sg])), (3, "off", b.CreateString("edgeloop test model")),
-                          (4, "off", _offvec(b, buffer_offsets))])
-        b.Finish(root, file_identifier=b"TFL3")
+            schema.OperatorCodeStart(b)
+            # Codes above 127 do not fit the deprecated int8 field; readers take the larger of the two.
+            placeholder = schema.BuiltinOperator.PLACEHOLDER_FOR_GREATER_OP_CODES
+            schema.OperatorCodeAddDeprecatedBuiltinCode(b, min(code, placeholder))
+            schema.OperatorCodeAddVersion(b, 1)
+            schema.OperatorCodeAddBuiltinCode(b, code)
+            opcode_offsets.append(schema.OperatorCodeEnd(b))
+        codes_vec, subgraphs = _offvec(b, opcode_offsets), _offvec(b, [sg])
+        description, buffers = b.CreateString("edgeloop test model"), _offvec(b, buffer_offsets)
+        schema.ModelStart(b)
+        schema.ModelAddVersion(b, 3)
+        schema.ModelAddOperatorCodes(b, codes_vec)
+        schema.ModelAddSubgraphs(b, subgraphs)
+        schema.ModelAddDescription(b, description)
+        schema.ModelAddBuffers(b, buffers)
+        b.Finish(schema.ModelEnd(b), file_identifier=b"TFL3")
         return bytes(b.Output())
 
 
@@ -160,22 +190,14 @@ def _offvec(b: flatbuffers.Builder, offsets: list[int]) -> int:
     return b.EndVector()
 
 
-def _table(b: flatbuffers.Builder, fields: list[tuple[int, str, object]]) -> int:
-    n = max((slot for slot, _, _ in fields), default=-1) + 1
-    b.StartObject(n)
-    for slot, kind, v in fields:
-        if kind == "off":
-            b.PrependUOffsetTRelativeSlot(slot, v, 0)
-        elif kind == "b":
-            b.PrependInt8Slot(slot, int(v), 0)
-        elif kind == "B":
-            b.PrependUint8Slot(slot, int(v), 0)
-        elif kind == "i":
-            b.PrependInt32Slot(slot, int(v), 0)
-        elif kind == "I":
-            b.PrependUint32Slot(slot, int(v), 0)
-        elif kind == "f":
-            b.PrependFloat32Slot(slot, float(v), 0.0)
-        else:
-            raise ValueError(kind)
-    return b.EndObject()
+def _options_table(b: flatbuffers.Builder, table: str, values: dict) -> int:
+    """Write builtin options `table` (e.g. Conv2DOptions) with the builder's keyword values."""
+    fields = OPTIONS[table]
+    getattr(schema, f"{table}Start")(b)
+    for key, value in values.items():
+        if key == "padding":
+            value = PADDING[value]
+        elif key == "activation":
+            value = ACT[value]
+        getattr(schema, f"{table}Add{fields[key]}")(b, value)
+    return getattr(schema, f"{table}End")(b)

@@ -36,8 +36,11 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from edgeloop import InputError, ResourceError, require
+
+cv2 = require("cv2", needed_for="the synthetic bottle images")
 
 NO_BOTTLE = "no_bottle"
 FILL_LABELS: tuple[str, ...] = ("no_bottle", "empty", "low", "half", "full")
@@ -60,7 +63,7 @@ def fill_class(fill: float | None) -> str:
     if fill is None:
         return NO_BOTTLE
     if not 0.0 <= fill <= 1.0:
-        raise ValueError(f"fill level {fill} is outside [0, 1]")
+        raise InputError(f"fill level {fill} is outside [0, 1]")
     for i in range(1, len(FILL_EDGES) - 1):
         if fill < FILL_EDGES[i]:
             return FILL_LABELS[i]
@@ -70,7 +73,7 @@ def fill_class(fill: float | None) -> str:
 def fill_range(label: str) -> tuple[float, float]:
     """The [low, high) fill interval of a fill class (high is 1.0 inclusive for the last class)."""
     if label not in FILL_LABELS[1:]:
-        raise ValueError(f"{label!r} is not a fill class; choose one of {', '.join(FILL_LABELS[1:])}")
+        raise InputError(f"{label!r} is not a fill class; choose one of {', '.join(FILL_LABELS[1:])}")
     i = FILL_LABELS.index(label)
     return FILL_EDGES[i - 1], FILL_EDGES[i]
 
@@ -86,7 +89,7 @@ def label_range(label: str, margin: float = LABEL_MARGIN) -> tuple[float, float]
     """The interval a generated fill level of class `label` is drawn from: `fill_range` shrunk by
     `margin` at each boundary it shares with another fill class (0 and 1 border no other class)."""
     if not 0.0 <= margin < (FILL_EDGES[1] - FILL_EDGES[0]) / 2:
-        raise ValueError(f"label margin {margin} must be in [0, {(FILL_EDGES[1] - FILL_EDGES[0]) / 2}) "
+        raise InputError(f"label margin {margin} must be in [0, {(FILL_EDGES[1] - FILL_EDGES[0]) / 2}) "
                          "(half a fill class)")
     low, high = fill_range(label)
     return (low + margin if low > FILL_EDGES[0] else low), (high - margin if high < FILL_EDGES[-1] else high)
@@ -256,12 +259,12 @@ def sample_scene(rng: np.random.Generator, split: str = "train", container: str 
                  size: int = 96) -> SceneParams:
     """Draw a random scene for `split` ("train", "val" or "test"); container "none" gives an empty scene."""
     if split not in SPLITS:
-        raise ValueError(f"split {split!r} is not one of {', '.join(SPLITS)}")
+        raise InputError(f"split {split!r} is not one of {', '.join(SPLITS)}")
     shapes, bgs = SHAPE_POOLS[split], BACKGROUND_POOLS[split]
     shape, look = shape_prototype(int(rng.integers(shapes.start, shapes.stop)))
     kind = container if container is not None else shape.kind
     if kind not in (*CONTAINERS, "none"):
-        raise ValueError(f"container {kind!r} is not one of bottle, bag, none")
+        raise InputError(f"container {kind!r} is not one of bottle, bag, none")
     if kind in CONTAINERS and kind != shape.kind:  # keep drawing until the prototype is of the asked kind
         while shape.kind != kind:
             shape, look = shape_prototype(int(rng.integers(shapes.start, shapes.stop)))
@@ -700,9 +703,9 @@ def render_bottle(fill: float | None, params: SceneParams, rng: np.random.Genera
     """
     if params.container != "none":
         if fill is None or not 0.0 <= float(fill) <= 1.0:
-            raise ValueError(f"fill level must be in [0, 1] for a {params.container}, got {fill}")
+            raise InputError(f"fill level must be in [0, 1] for a {params.container}, got {fill}")
     if params.size < 16:
-        raise ValueError(f"image size {params.size} is too small; use at least 16 pixels")
+        raise InputError(f"image size {params.size} is too small; use at least 16 pixels")
     rng = rng if rng is not None else np.random.default_rng()
     s = params.size * 2
     img = _draw_background(params.background, s)
@@ -742,10 +745,10 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
     from edgeloop.models.data.folders import require_empty_folder
 
     if n < len(FILL_LABELS) * 3:
-        raise ValueError(f"--n {n} is too small: need at least {len(FILL_LABELS) * 3} images "
+        raise InputError(f"--n {n} is too small: need at least {len(FILL_LABELS) * 3} images "
                          "(every class in every split)")
     if size < 16:
-        raise ValueError(f"--size {size} is too small; use at least 16 pixels")
+        raise InputError(f"--size {size} is too small; use at least 16 pixels")
     label_range(FILL_LABELS[1], margin)  # validates the margin before anything is written
     root = Path(out)
     require_empty_folder(root)
@@ -763,7 +766,7 @@ def generate_bottle_set(out: Path | str, n: int, seed: int = 0, size: int = 96, 
                 rel = f"{split}/{label}/{split}_{index:06d}.png"
                 (root / split / label).mkdir(parents=True, exist_ok=True)
                 if not cv2.imwrite(str(root / rel), img[..., ::-1]):
-                    raise OSError(f"could not write {root / rel}")
+                    raise ResourceError(f"could not write {root / rel}")
                 records.append(ImageRecord(rel, label, split, {
                     "fill": None if fill is None else round(fill, 6), "index": index,
                     "shape_id": params.shape.shape_id if params.container != "none" else None,

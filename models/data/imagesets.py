@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
+
+from edgeloop import InputError, MissingFileError, require
 
 IMAGE_SET_FORMAT = "edgeloop-image-set v1"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
@@ -64,7 +65,7 @@ def read_manifest(root: Path) -> list[ImageRecord]:
                 obj = json.loads(line)
                 records.append(ImageRecord(obj.pop("file"), obj.pop("label"), obj.pop("split", "train"), obj))
             except (json.JSONDecodeError, KeyError, AttributeError) as exc:
-                raise ValueError(f"{path}:{n}: not a manifest record with file and label ({exc})") from exc
+                raise InputError(f"{path}:{n}: not a manifest record with file and label ({exc})") from exc
     return records
 
 
@@ -86,7 +87,7 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
     """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"image set {root} is not a folder")
+        raise MissingFileError(f"image set {root} is not a folder")
     if (root / "manifest.jsonl").exists():
         records = read_manifest(root)
         labels: list[str] | None = None
@@ -110,7 +111,7 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
                 split = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
                 records.append(ImageRecord(str(files[i].relative_to(root)), cls.name, split, {}))
     if not records:
-        raise ValueError(f"{root} holds no images: expected <label>/*.png folders (or train/<label>/...), "
+        raise InputError(f"{root} holds no images: expected <label>/*.png folders (or train/<label>/...), "
                          "or a manifest.jsonl")
     return records, labels
 
@@ -118,10 +119,11 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
 def load_image(path: Path, size: int, color: str, raw: bool = False) -> np.ndarray:
     """Read an image file resized to size×size, shape (size, size, 1|3) in RGB order:
     float32 in [0, 1], or uint8 pixels when `raw`."""
+    cv2 = require("cv2", needed_for="image data sets")
     flag = cv2.IMREAD_GRAYSCALE if color == "gray" else cv2.IMREAD_COLOR
     img = cv2.imread(str(path), flag)
     if img is None:
-        raise ValueError(f"cannot read image {path}; is it a PNG/JPEG file?")
+        raise InputError(f"cannot read image {path}; is it a PNG/JPEG file?")
     if img.shape[:2] != (size, size):
         img = cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA)
     img = img[..., None] if color == "gray" else img[..., ::-1]
@@ -133,6 +135,7 @@ def to_model_input(rgb: np.ndarray, size: int, color: str) -> np.ndarray:
 
     Gray uses OpenCV's luma weights, the same as reading the PNG in gray.
     """
+    cv2 = require("cv2", needed_for="image data sets")
     img = cv2.resize(rgb, (size, size), interpolation=cv2.INTER_AREA) if rgb.shape[:2] != (size, size) else rgb
     if color == "gray":
         img = cv2.cvtColor(np.ascontiguousarray(img), cv2.COLOR_RGB2GRAY)[..., None]
@@ -151,7 +154,7 @@ def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
     A split no set provides is absent from the result.
     """
     if color not in ("gray", "rgb"):
-        raise ValueError(f"color must be gray or rgb, not {color!r}")
+        raise InputError(f"color must be gray or rgb, not {color!r}")
     all_labels: list[str] = list(labels or [])
     by_split: dict[str, tuple[list[np.ndarray], list[int], list[float]]] = {}
     for root in roots:
@@ -159,7 +162,7 @@ def load_image_set(roots: Sequence[Path], size: int, color: str, seed: int = 0,
         for name in set_labels:
             if name not in all_labels:
                 if labels is not None:
-                    raise ValueError(f"{root} has class {name!r}, which is not among {list(labels)}")
+                    raise InputError(f"{root} has class {name!r}, which is not among {list(labels)}")
                 all_labels.append(name)
         for rec in records:
             xs, ys, vs = by_split.setdefault(rec.split, ([], [], []))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.folders import require_empty_folder
 from edgeloop.models.data.imu_csv import ImuRecording, write_imu_csv
 
@@ -200,7 +201,7 @@ def _segment(kind: str, seconds: float, rate: float, subj: Subject, rng: np.rand
         gyr += road[:, None] * [4.0, 4.0, 2.0]
         rot = _posture(rng.uniform(25, 50), rng.uniform(-5, 5))
     else:
-        raise ValueError(f"unknown activity {kind!r}")
+        raise InputError(f"unknown activity {kind!r}")
     return _gravity_in_body(rot)[None, :] + dyn + tremor_a, gyr + tremor_g
 
 
@@ -317,7 +318,7 @@ def _trial(kind: str, rate: float, subj: Subject, rng: np.random.Generator) -> t
         rest(k, end, "lying")
         labels[t0:k] = "lie_down"
     else:
-        raise ValueError(f"unknown trial kind {kind!r}")
+        raise InputError(f"unknown trial kind {kind!r}")
     return acc, gyr, labels
 
 
@@ -387,9 +388,9 @@ def generate_imu_set(out: Path | str, task: str, subjects: int = 20, seed: int =
     from tqdm.auto import tqdm
 
     if task not in RATES:
-        raise ValueError(f"IMU task must be activity or fall, not {task!r}")
+        raise InputError(f"IMU task must be activity or fall, not {task!r}")
     if subjects < 3:
-        raise ValueError(f"--subjects {subjects} is too few: need at least 3 (train, val and test subjects)")
+        raise InputError(f"--subjects {subjects} is too few: need at least 3 (train, val and test subjects)")
     root = Path(out)
     require_empty_folder(root)
     counts = {"train": 0, "val": 0, "test": 0}

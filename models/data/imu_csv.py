@@ -29,13 +29,15 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import EdgeloopError, MissingFileError
+
 IMU_CSV_FORMAT = "edgeloop-imu-csv v1"
 CHANNELS: tuple[str, ...] = ("ax", "ay", "az", "gx", "gy", "gz")
 HEADER: tuple[str, ...] = ("t", *CHANNELS, "label")
 UNITS = "t=s accel=g gyro=dps"
 
 
-class ImuCsvError(ValueError):
+class ImuCsvError(EdgeloopError, ValueError):
     """A file is not valid edgeloop-imu-csv v1; the message names the file, the line and the fix."""
 
 
@@ -55,10 +57,10 @@ class ImuRecording:
         self.labels = np.asarray(self.labels, dtype=object)
         n = len(self.t)
         if self.data.shape != (n, len(CHANNELS)) or self.labels.shape != (n,):
-            raise ValueError(f"an IMU recording needs t (N,), data (N, 6) and labels (N,); got "
+            raise ImuCsvError(f"an IMU recording needs t (N,), data (N, 6) and labels (N,); got "
                              f"{self.t.shape}, {self.data.shape}, {self.labels.shape}")
         if not self.rate_hz > 0:
-            raise ValueError(f"rate_hz must be positive, got {self.rate_hz}")
+            raise ImuCsvError(f"rate_hz must be positive, got {self.rate_hz}")
 
     def __len__(self) -> int:
         return len(self.t)
@@ -71,12 +73,12 @@ def write_imu_csv(path: Path | str, rec: ImuRecording) -> None:
     buf = io.StringIO()
     for key, value in meta.items():
         if "\n" in str(value) or ":" in key:
-            raise ValueError(f"metadata {key!r}: keys may not hold ':' and values may not span lines")
+            raise ImuCsvError(f"metadata {key!r}: keys may not hold ':' and values may not span lines")
         buf.write(f"# {key}: {value}\n")
     buf.write(",".join(HEADER) + "\n")
     labels = ["" if lab is None else str(lab) for lab in rec.labels]
     if any("," in lab or "\n" in lab or '"' in lab for lab in labels):
-        raise ValueError("IMU labels may not contain commas, quotes or newlines")
+        raise ImuCsvError("IMU labels may not contain commas, quotes or newlines")
     d = rec.data
     for i in range(len(rec)):
         buf.write(f"{rec.t[i]:.6f},{d[i, 0]:.5f},{d[i, 1]:.5f},{d[i, 2]:.5f},"
@@ -141,7 +143,7 @@ def find_imu_csvs(paths: Sequence[Path | str]) -> list[Path]:
         elif p.is_file():
             found.append(p)
         else:
-            raise FileNotFoundError(f"{p} does not exist")
+            raise MissingFileError(f"{p} does not exist")
     if not found:
-        raise ValueError(f"no .csv recordings under {', '.join(map(str, paths))}")
+        raise ImuCsvError(f"no .csv recordings under {', '.join(map(str, paths))}")
     return found

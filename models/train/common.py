@@ -10,13 +10,15 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError, require
+
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def setup_tensorflow(seed: int, threads: int = 2) -> None:
     """Seed Python, numpy and TensorFlow, make kernels deterministic and cap the CPU threads."""
-    import keras
-    import tensorflow as tf
+    keras = require("keras", needed_for="training")
+    tf = require("tensorflow", needed_for="training")
 
     keras.utils.set_random_seed(seed)
     try:
@@ -29,7 +31,7 @@ def setup_tensorflow(seed: int, threads: int = 2) -> None:
 
 def progress_callback(epochs: int, desc: str, enabled: bool = True) -> Any:
     """A Keras callback drawing one tqdm bar over the epochs with the latest loss and metrics."""
-    import keras
+    keras = require("keras", needed_for="training")
     from tqdm.auto import tqdm
 
     class _Progress(keras.callbacks.Callback):
@@ -68,7 +70,7 @@ def fit(model: Any, x: np.ndarray, y: Any, x_val: np.ndarray, y_val: Any, cfg: F
 
     `y`, `loss` and `metrics` may be dicts keyed by output name for multi-output models.
     """
-    import keras
+    keras = require("keras", needed_for="training")
 
     steps = max(1, int(np.ceil(len(x) / cfg.batch_size))) * cfg.epochs
     schedule = keras.optimizers.schedules.CosineDecay(cfg.learning_rate, steps, alpha=0.05)
@@ -84,7 +86,7 @@ def fit(model: Any, x: np.ndarray, y: Any, x_val: np.ndarray, y_val: Any, cfg: F
 def split_indices(n: int, val_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Shuffle 0..n-1 with `seed` and split off `val_fraction` of them (at least one) for validation."""
     if n < 2:
-        raise ValueError(f"need at least 2 samples to split off a validation set, got {n}")
+        raise InputError(f"need at least 2 samples to split off a validation set, got {n}")
     perm = np.random.default_rng(seed).permutation(n)
     n_val = min(n - 1, max(1, int(round(n * val_fraction))))
     return np.sort(perm[n_val:]), np.sort(perm[:n_val])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from edgeloop import InputError, require
+
 
 @dataclass(frozen=True)
 class ImagePreset:
@@ -37,16 +39,16 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
     Flatten (not global pooling) keeps *where* things are: the fill level is a vertical position.
     Inputs are pixels scaled to [0, 1].
     """
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     if input_size % (2 ** (depth + 1)):
-        raise ValueError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
+        raise InputError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
     if width < 1 or depth < 1:
-        raise ValueError("width and depth must be at least 1")
+        raise InputError("width and depth must be at least 1")
     cap = max_channels or 4 * width
     if cap < width:
-        raise ValueError(f"max_channels {cap} is below the stem width {width}")
+        raise InputError(f"max_channels {cap} is below the stem width {width}")
 
     def conv_bn_relu(x: Any, ch: int, stride: int) -> Any:
         x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False)(x)
@@ -69,11 +71,11 @@ def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int =
 def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: int = 2,
                       dropout: float = 0.1, name: str = "imu_mlp") -> Any:
     """Dense network on standardized window features: `depth` ReLU layers halving from `width`, then softmax."""
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     if width < 2 or depth < 1:
-        raise ValueError("width must be at least 2 and depth at least 1")
+        raise InputError("width must be at least 2 and depth at least 1")
     inp = keras.Input((n_features,), name="features")
     x = inp
     units = width
@@ -92,8 +94,8 @@ def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0) ->
     reflected borders mirror containers that fill the frame into false tops and bottoms. The wrapped model
     shares its weights with `model`, which is what gets exported (its input stays [0, 1] floats).
     """
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     shape = model.inputs[0].shape[1:]
     inp = keras.Input(shape, dtype="uint8", name="pixels")
@@ -111,8 +113,8 @@ def with_fill_head(model: Any) -> Any:
     signal than its bin (it says *how far* from a boundary an image is), which sharpens the features the
     classifier uses; only `model` (the class head) is exported.
     """
-    import keras
-    from keras import layers
+    keras = require("keras", needed_for="training")
+    layers = require("keras.layers", needed_for="training")
 
     fill = layers.Dense(1, activation="sigmoid", name="fill")(model.get_layer("features").output)
     return keras.Model(model.input, {"probabilities": model.output, "fill": fill}, name=f"{model.name}_fill")
@@ -120,7 +122,7 @@ def with_fill_head(model: Any) -> Any:
 
 def masked_fill_loss(y_true: Any, y_pred: Any) -> Any:
     """Squared fill error, ×10, on images with a container; targets < 0 (no container) contribute nothing."""
-    from keras import ops
+    ops = require("keras.ops", needed_for="training")
 
     mask = ops.cast(y_true >= 0, y_pred.dtype)
     return 10.0 * ops.sum(mask * ops.square(y_pred - y_true), axis=-1)

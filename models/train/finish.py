@@ -14,6 +14,7 @@ from edgeloop.models.report import (
     Int8Model, classification_metrics, compiler_analysis, count_params_and_macc, regression_metrics, write_report,
 )
 from edgeloop.models.train.common import file_sizes
+from edgeloop.models.train.recipes import RECIPE_SUFFIX, Recipe
 
 
 def recipe_lines(argv: Sequence[str] | None) -> list[str]:
@@ -26,12 +27,14 @@ def finish(model: Any, *, name: str, task: str, out_dir: Path, meta: ModelMeta, 
            history: dict[str, list[float]] | None = None, regression: bool = False,
            extra_metrics: Callable[[np.ndarray], dict[str, float]] | None = None,
            evaluated_on: str = "held-out test split", description: str = "",
-           info: dict[str, Any] | None = None) -> dict[str, Any]:
+           info: dict[str, Any] | None = None, resolved: "Recipe | None" = None) -> dict[str, Any]:
     """Export `model` into `out_dir`, evaluate it on (x_test, y_test) in float and on the int8 oracle,
     write REPORT.md / report.json / confusion.png and return the report dict.
 
     `extra_metrics(pred)` adds task-specific figures (e.g. event-level fall
     recall) computed from predicted class indices, for float and int8 alike.
+    `resolved` (every default filled in) is written to NAME.recipe.json, which
+    `edgeloop train --recipe` reproduces.
     """
     out = Path(out_dir)
     exported: ExportResult = export_model(model, representative, out, name, meta, seed=seed)
@@ -57,5 +60,8 @@ def finish(model: Any, *, name: str, task: str, out_dir: Path, meta: ModelMeta, 
         "recipe": list(recipe), "seed": seed, "history_epochs": len(next(iter((history or {"": []}).values()))),
         "onnx_error": exported.onnx_error, **(info or {}),
     }
+    if resolved is not None:
+        report["recipe_file"] = resolved.write(out / f"{name}{RECIPE_SUFFIX}").name
+        report["resolved_recipe"] = resolved.recipe_json()
     write_report(out, report)
     return report

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imagesets import load_image_set
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
@@ -21,7 +23,7 @@ if TYPE_CHECKING:
 def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[np.ndarray, ...], ...]:
     """(train, val, test) tuples of arrays; a missing val or test split is carved out of train, seeded."""
     if "train" not in data:
-        raise ValueError("the image set has no training images (split 'train')")
+        raise InputError("the image set has no training images (split 'train')")
     train = data["train"]
     for split, salt in (("test", 101), ("val", 202)):
         if split not in data:
@@ -44,16 +46,18 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     data, labels = load_image_set(req.data, size, color, seed=req.seed, raw=True, values="fill")
     labels = labels_json(labels)
     if len(labels) < 2:
-        raise ValueError(f"need at least two classes to train a classifier, found {labels}")
+        raise InputError(f"need at least two classes to train a classifier, found {labels}")
     (x, y, fill), (x_val, y_val, fill_val), (x_test, y_test, _) = _splits(data, req.seed)
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
-        raise ValueError(f"no training images for class(es) {missing}; record or generate some first")
+        raise InputError(f"no training images for class(es) {missing}; record or generate some first")
+    max_channels = req.max_channels or preset.max_channels * width // preset.width
+    epochs = req.epochs or preset.epochs
     model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
-                            max_channels=req.max_channels or preset.max_channels * width // preset.width, name=req.name)
+                            max_channels=max_channels, name=req.name)
     use_fill = bool(np.isfinite(fill).any())
-    cfg = FitConfig(epochs=req.epochs or preset.epochs, batch_size=64, learning_rate=4e-3, patience=8,
+    cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,
                     # Keras weighs classes of single-output models only; bottle sets are balanced anyway
                     class_weight=None if use_fill else
@@ -72,7 +76,8 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
     rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
-                     preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}})
+                     preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
+                     decision=req.decision)
     task = "bottle fill level" if req.task == "bottles" else "image classification"
     return finish(model, name=req.name, task=task, out_dir=req.out, meta=meta, representative=rep,
                   x_test=x_test.astype(np.float32) / 255.0, y_test=y_test, seed=req.seed, recipe=[req.command()],
@@ -82,4 +87,6 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                               f"(input {size}×{size} {color}, width {width}, depth {depth}).",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch,
-                        "input": {"size": size, "color": color, "width": width, "depth": depth}})
+                        "input": {"size": size, "color": color, "width": width, "depth": depth}},
+                  resolved=replace(req.recipe(), family="image-cnn", input_size=size, color=color, width=width,
+                                   depth=depth, max_channels=max_channels, epochs=epochs))

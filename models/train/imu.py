@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.models.data.imu import ACTIVITY_LABELS, FALL_EVENT, FALL_LABELS
 from edgeloop.models.data.imu_csv import CHANNELS, ImuRecording, find_imu_csvs, read_imu_csv
 from edgeloop.models.features import FeatureNorm, extract_features, window_starts
@@ -140,7 +141,7 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     recs = [read_imu_csv(p) for p in find_imu_csvs(req.data)]
     rates = {r.rate_hz for r in recs}
     if len(rates) != 1:
-        raise ValueError(f"recordings have different sample rates {sorted(rates)} Hz; train on one rate at a time")
+        raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; train on one rate at a time")
     rate = rates.pop()
     d_window, d_hop, width, depth, epochs = IMU_DEFAULTS.get(req.task, (int(2 * rate), int(rate), 32, 2, 80))
     window, hop = req.window or d_window, req.hop or d_hop
@@ -178,23 +179,23 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
     (x, y), (x_val, y_val), (x_test, y_test) = (sets[s].arrays(n_feat) for s in ("train", "val", "test"))
     for split, arr in (("train", y), ("val", y_val), ("test", y_test)):
         if len(arr) == 0:
-            raise ValueError(f"no labeled {window}-sample windows in the {split} split; record longer sessions "
+            raise InputError(f"no labeled {window}-sample windows in the {split} split; record longer sessions "
                              "or lower --window")
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
-        raise ValueError(f"no training windows of class(es) {[labels[i] for i in np.flatnonzero(counts == 0)]}")
+        raise InputError(f"no training windows of class(es) {[labels[i] for i in np.flatnonzero(counts == 0)]}")
     norm = FeatureNorm.fit(x)
     xn, xn_val, xn_test = norm.apply(x), norm.apply(x_val), norm.apply(x_test)
-    model = build_feature_mlp(n_feat, len(labels), width=req.width or width, depth=req.depth or depth,
-                              name=req.name)
-    cfg = FitConfig(epochs=req.epochs or epochs, batch_size=64, learning_rate=3e-3, patience=12,
+    width, depth, epochs = req.width or width, req.depth or depth, req.epochs or epochs
+    model = build_feature_mlp(n_feat, len(labels), width=width, depth=depth, name=req.name)
+    cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3, patience=12,
                     progress=req.progress,
                     class_weight={i: float(len(y) / (len(labels) * c)) for i, c in enumerate(counts)})
     hist = fit(model, xn, y, xn_val, y_val, cfg, desc=req.name)
     meta = ModelMeta(labels=tuple(labels), input_kind="imu-features", sample_rate_hz=int(round(rate)),
                      window=window, hop=hop,
                      preprocess={"features": "edgeloop window statistics", "channels": list(CHANNELS),
-                                 "feature_norm": norm.to_json()})
+                                 "feature_norm": norm.to_json()}, decision=req.decision)
     extra = None
     if req.task == "fall":
         fall_index = labels.index("fall")
@@ -204,8 +205,10 @@ def train_imu(req: "TrainRequest") -> dict[str, Any]:
                   x_test=xn_test, y_test=y_test, seed=req.seed, recipe=[req.command()], history=hist,
                   extra_metrics=extra,
                   evaluated_on=f"{len(y_test)} windows of {n_subj} held-out recording(s)/subject(s)",
-                  description=f"Dense network ({req.width or width} units, depth {req.depth or depth}) on the "
+                  description=f"Dense network ({width} units, depth {depth}) on the "
                               f"{n_feat} edgeloop window statistics of {window}-sample windows (hop {hop}) at "
                               f"{rate:g} Hz, standardised with feature_norm from {req.name}.preprocess.json.",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(y)),
-                        "val_samples": int(len(y_val))})
+                        "val_samples": int(len(y_val))},
+                  resolved=replace(req.recipe(), family="feature-mlp", features="stats9", window=window, hop=hop,
+                                   width=width, depth=depth, epochs=epochs))

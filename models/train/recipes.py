@@ -1,12 +1,19 @@
-"""Task registry of `edgeloop train`: which data, model family and recipe each task uses."""
+"""Task registry and recipes of `edgeloop train`: which data, model family and settings make a model.
+
+A `Recipe` is the whole definition of a trained model (task, family, feature set, window, hop, sizes,
+seed, decision rule); every training run writes its resolved recipe to NAME.recipe.json, and
+`edgeloop train --recipe FILE --out DIR` reproduces the model from it.
+"""
 
 from __future__ import annotations
 
+import json
 import shlex
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from edgeloop import InputError, MissingFileError
 from edgeloop.models.train.families import IMAGE_PRESETS
 
 TASKS: dict[str, str] = {
@@ -18,18 +25,41 @@ TASKS: dict[str, str] = {
     "imu": "any labeled edgeloop-imu-csv v1 recordings",
 }
 
-__all__ = ["IMAGE_PRESETS", "TASKS", "TrainRequest", "train"]
+__all__ = ["FAMILIES", "IMAGE_PRESETS", "RECIPE_FORMAT", "TASKS", "Recipe", "RecipeError", "TrainRequest", "train"]
+
+
+RECIPE_FORMAT = "edgeloop-recipe v1"
+RECIPE_SUFFIX = ".recipe.json"
+FAMILIES: dict[str, str] = {
+    "default": "the task's usual family (image CNN for images, feature MLP for IMU and time series)",
+    "feature-mlp": "dense network on standardised window features (--features picks the set)",
+    "cnn1d": "1-D CNN along time on raw standardised windows (CONV_2D with height 1 on the board)",
+    "dense": "dense network on raw standardised windows or pixels, for tiny inputs",
+    "image-cnn": "the image CNN presets (--arch)",
+    "auto": "try the cheap families, keep the best on the validation split",
+}
+
+
+class RecipeError(ValueError):
+    """A recipe file or a recipe field is not valid; the message names the field and the fix."""
 
 
 @dataclass
-class TrainRequest:
-    """Everything `edgeloop train` was asked; None means "the task's default"."""
+class Recipe:
+    """Everything that defines a trained model: `edgeloop train --recipe FILE` reproduces it.
+
+    None means "the task's default"; the recipe a training run writes
+    (NAME.recipe.json) has every default resolved, so it stays reproducible
+    when defaults change. `data` and `test` are paths as given (relative to
+    the working directory of the run).
+    """
 
     task: str
-    out: Path
     data: list[Path] = field(default_factory=list)
+    test: list[Path] = field(default_factory=list)
+    family: str = "default"
+    features: str | None = None
     seed: int = 0
-    name: str = "model"
     arch: str = "demo"
     input_size: int | None = None
     color: str | None = None
@@ -39,40 +69,121 @@ class TrainRequest:
     epochs: int | None = None
     window: int | None = None
     hop: int | None = None
+    refit: bool = False
+    ignore_split: bool = False
+    decision: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        self.data = [Path(p) for p in self.data]
+        self.test = [Path(p) for p in self.test]
+        if self.family not in FAMILIES:
+            raise RecipeError(f"unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}")
+
+    def recipe_json(self) -> dict[str, Any]:
+        """The JSON object of NAME.recipe.json: `format` plus every recipe field."""
+        obj: dict[str, Any] = {"format": RECIPE_FORMAT}
+        for f in fields(Recipe):
+            value = getattr(self, f.name)
+            obj[f.name] = [str(p) for p in value] if f.name in ("data", "test") else value
+        return obj
+
+    @classmethod
+    def from_json(cls, obj: Any, source: str = "recipe") -> "Recipe":
+        """Validate a decoded recipe object (unknown keys and another format are refused)."""
+        if not isinstance(obj, dict) or obj.get("format") != RECIPE_FORMAT:
+            raise RecipeError(f"{source}: not an edgeloop recipe (expected \"format\": \"{RECIPE_FORMAT}\")")
+        known = {f.name for f in fields(Recipe)}
+        unknown = set(obj) - known - {"format"}
+        if unknown:
+            raise RecipeError(f"{source}: unknown keys {sorted(unknown)}; allowed: {sorted(known)}")
+        if "task" not in obj:
+            raise RecipeError(f"{source}: the recipe names no task")
+        return cls(**{k: v for k, v in obj.items() if k != "format"})
+
+    def write(self, path: Path) -> Path:
+        """Write this recipe as JSON to `path`."""
+        Path(path).write_text(json.dumps(self.recipe_json(), indent=2) + "\n", encoding="utf-8")
+        return Path(path)
+
+    @classmethod
+    def read(cls, path: Path) -> "Recipe":
+        """Read a recipe file written by `write()` (or by hand)."""
+        try:
+            obj = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise RecipeError(f"recipe file {path} does not exist") from None
+        except json.JSONDecodeError as exc:
+            raise RecipeError(f"{path}: not valid JSON ({exc})") from None
+        return cls.from_json(obj, str(path))
+
+    def recipe(self) -> "Recipe":
+        """This object as a plain Recipe (drops the run options of a TrainRequest)."""
+        return Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
+
+
+@dataclass(kw_only=True)
+class TrainRequest(Recipe):
+    """A recipe plus where and how to run it: output folder, model name, progress bars."""
+
+    out: Path
+    name: str = "model"
     progress: bool = True
+
+    @classmethod
+    def from_recipe(cls, recipe: Recipe, out: Path, name: str | None = None, progress: bool = True,
+                    **overrides: Any) -> "TrainRequest":
+        """A request that runs `recipe` into `out` (`overrides` replace recipe fields, e.g. data=...)."""
+        values = {f.name: getattr(recipe, f.name) for f in fields(Recipe)}
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values, out=Path(out), name=name or Path(out).name.replace("-", "_"), progress=progress)
 
     def command(self) -> str:
         """The `edgeloop train ...` command line that repeats this request."""
         argv = ["edgeloop", "train", "--task", self.task]
         if self.data:
             argv += ["--data", *map(str, self.data)]
+        if self.test:
+            argv += ["--test", *map(str, self.test)]
         argv += ["--out", str(self.out), "--seed", str(self.seed)]
         if self.name != self.out.name.replace("-", "_"):
             argv += ["--name", self.name]
         if self.task in ("bottles", "images") and self.arch != "demo":
             argv += ["--arch", self.arch]
-        for opt in ("input_size", "color", "width", "depth", "max_channels", "epochs", "window", "hop"):
+        if self.family != "default":
+            argv += ["--family", self.family]
+        for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
                 argv += [f"--{opt.replace('_', '-')}", str(value)]
+        for flag in ("refit", "ignore_split"):
+            if getattr(self, flag):
+                argv.append(f"--{flag.replace('_', '-')}")
+        if self.decision:
+            from edgeloop.models.decision import DecisionRule
+
+            rule = DecisionRule.from_json(self.decision)
+            spec = f"{rule.mode}:{rule.k}" + (f",threshold={rule.threshold:g}" if rule.threshold else "") + \
+                (f",debounce={rule.debounce}" if rule.debounce > 1 else "")
+            argv += ["--decision", spec]
         return shlex.join(argv)
 
 
 def train(req: TrainRequest) -> dict[str, Any]:
     """Run the recipe of `req.task` and return its report dict (also written to req.out)."""
     if req.task not in TASKS:
-        raise ValueError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
+        raise InputError(f"unknown task {req.task!r}; choose one of {', '.join(sorted(TASKS))}")
     if req.task != "sine" and not req.data:
-        raise ValueError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
+        raise InputError(f"--task {req.task} needs --data; make a synthetic set with `edgeloop dataset synth` "
                          "or point it at recorded sessions")
     for path in req.data:
         if not Path(path).exists():
-            raise FileNotFoundError(f"data path {path} does not exist")
+            raise MissingFileError(f"data path {path} does not exist")
     if req.task == "sine":
         from edgeloop.models.train.sine import train_sine
 
-        return train_sine(req.out, seed=req.seed, epochs=req.epochs or 400, recipe=[req.command()],
-                          progress=req.progress, name=req.name)
+        epochs = req.epochs or 400
+        return train_sine(req.out, seed=req.seed, epochs=epochs, recipe=[req.command()],
+                          progress=req.progress, name=req.name, resolved=replace(req.recipe(), epochs=epochs))
     if req.task in ("bottles", "images"):
         from edgeloop.models.train.images import train_images
 

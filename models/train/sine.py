@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.quantize import ModelMeta
 from edgeloop.models.train.common import FitConfig, fit, setup_tensorflow
 from edgeloop.models.train.finish import finish
@@ -21,7 +22,7 @@ def sine_data(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 
 def build_sine_model(hidden: int = 16) -> Any:
     """Dense(hidden, relu) → Dense(hidden, relu) → Dense(1)."""
-    import keras
+    keras = require("keras", needed_for="training")
 
     return keras.Sequential([
         keras.Input((1,), name="x"),
@@ -32,7 +33,8 @@ def build_sine_model(hidden: int = 16) -> Any:
 
 
 def train_sine(out_dir: Path, seed: int = 0, epochs: int = 400, n_train: int = 4000,
-               recipe: Sequence[str] = (), progress: bool = True, name: str = "sine") -> dict[str, Any]:
+               recipe: Sequence[str] = (), progress: bool = True, name: str = "sine",
+               resolved: Any = None) -> dict[str, Any]:
     """Train, export and report the sine model into `out_dir`."""
     setup_tensorflow(seed)
     x, y = sine_data(n_train, seed)
@@ -47,6 +49,6 @@ def train_sine(out_dir: Path, seed: int = 0, epochs: int = 400, n_train: int = 4
     meta = ModelMeta(labels=("y",), input_kind="tensor")
     return finish(model, name=name, task="sine", out_dir=out_dir, meta=meta, representative=rep,
                   x_test=x_test, y_test=y_test, seed=seed, recipe=recipe, history=hist, regression=True,
-                  evaluated_on="1000 fresh points x ~ U[0, 2π)",
+                  evaluated_on="1000 fresh points x ~ U[0, 2π)", resolved=resolved,
                   description="Regression of y = sin(x) for x in [0, 2π]: the smallest model that exercises "
                               "the whole int8 path (quantize, dense, ReLU, requantize, dequantize).")

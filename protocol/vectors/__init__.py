@@ -78,14 +78,35 @@ def _sample_models() -> tuple[m.ModelDescriptor, ...]:
     return bottles, fall
 
 
+def _sample_models_1_1() -> tuple[m.ModelDescriptor, ...]:
+    """The same models as a 1.1 device describes them (SPEC §9.3), plus a time-series model."""
+    bottles, fall = _sample_models()
+    bottles = dataclasses.replace(bottles, model_id=0)
+    fall = dataclasses.replace(fall, model_id=1, feature_set=m.FeatureSet.EDGELOOP_STATS9,
+                               sample_rate_mhz=200_000)
+    gait = m.ModelDescriptor(
+        name="gait", hash=bytes(32), macc=9_000, flash_bytes=6_000, ram_bytes=2_048,
+        input_kind=m.InputKind.TIMESERIES_WINDOW,
+        input=m.TensorDesc(m.DType.INT8, (1, 100, 3), 0.1, 0),
+        output=m.TensorDesc(m.DType.INT8, (1, 3), 0.00390625, -128),
+        labels=("walk", "run", "stairs"), sample_rate_hz=50, window=100, hop=50,
+        input_norm=((0.0, 9.81), (0.5, 9.81), (-9.81, 9.81)), model_id=5, model_flags=m.MODEL_FLAG_UPLOADED,
+        sample_rate_mhz=50_500, norm_mode=m.NormMode.PER_CHANNEL)
+    return bottles, fall, gait
+
+
 def _valid_messages() -> list[tuple[str, m.Message]]:
     models = _sample_models()
     return [
         ("hello", m.Hello(1)),
         ("info", m.Info(1, 0, 2, m.TimingSource.DWT_CYCLES, 480_000_000, 480_000_000, 16384, 0,
                         "0.1.0", "nucleo-h743zi2", models)),
+        ("info_1_1", m.Info(1, 1, 4, m.TimingSource.QEMU_ICOUNT, 25_000_000, 25_000_000, 32768, 1,
+                            "0.2.0", "qemu-mps2-an500", _sample_models_1_1(),
+                            capabilities=m.Capability.DESCRIBE, instr_per_tick=40)),
         ("list_models", m.ListModels()),
         ("model_list", m.ModelList(1, models)),
+        ("model_list_1_1", m.ModelList(5, _sample_models_1_1())),
         ("select_model", m.SelectModel(1)),
         ("model_selected", m.ModelSelected(1)),
         ("infer", m.Infer(m.ACTIVE_MODEL, _SEED_PAYLOAD[:64])),

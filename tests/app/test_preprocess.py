@@ -18,6 +18,7 @@ from edgeloop.app.live.preprocess import (
     pixel_range,
     quantize,
     softmax_if_logits,
+    standardize,
 )
 from edgeloop.app.live.sources.base import ImageFrame, ImuSamples
 from edgeloop.models.features import window_features
@@ -144,3 +145,14 @@ def test_softmax_if_logits() -> None:
     assert softmax_if_logits(np.array([0.25, 0.75])) == pytest.approx([0.25, 0.75])
     probs = softmax_if_logits(np.array([0.0, 2.0, -1.0]))
     assert probs.sum() == pytest.approx(1.0) and int(np.argmax(probs)) == 1
+
+
+def test_standardize_applies_the_descriptor_norms_on_the_host() -> None:
+    tensor = TensorDesc(DType.INT8, (1, 3), 0.1, 0)
+    model = ModelDescriptor("imu", bytes(32), 1, 2, 3, InputKind.IMU_FEATURES, tensor, tensor, ("a",),
+                            100, 64, 32, ((1.0, 2.0), (0.0, 1.0), (-1.0, 0.5)))
+    out = standardize(model, np.array([3.0, 5.0, 0.0]))
+    assert out.dtype == np.float32 and out.tolist() == [1.0, 5.0, 2.0]  # (x - mean) / std, in float32
+    plain = ModelDescriptor("img", bytes(32), 1, 2, 3, InputKind.IMAGE, tensor, tensor)
+    values = np.array([1.0, 2.0, 3.0])
+    assert standardize(plain, values) is values

@@ -13,6 +13,7 @@ from conftest import FIXTURES
 
 import edgeloop
 from edgeloop.app.cli import main
+from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.compiler import CompileError, TFLiteFormatError, UnsupportedError, compile_bytes
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
 
@@ -158,13 +159,14 @@ def test_readme_example_builds_with_plain_cc_from_an_empty_directory(tmp_path) -
     work = tmp_path / "empty"
     work.mkdir()
     assert main(["compile", str(tmp_path / "sine.tflite"), "--out", str(work), "--name", "sine"]) == 0
-    for f in ("nn_model.h", "nn_kernels.h", "nn_fixedpoint.h", "nn_dsp.h", "nn_ref.c", "nn_opt.c"):
-        shutil.copy(edgeloop.FIRMWARE_DIR / "nn" / f, work / f)
+    for f in (*(edgeloop.FIRMWARE_DIR / "nn").glob("nn_*.h"), *kernel_sources()):
+        shutil.copy(f, work / f.name)
     (work / "main.c").write_text(_readme_example())
     for opt in ("0", "1"):
-        subprocess.run(["cc", "-std=c11", "-O2", "-Wall", "-Wextra", "-pedantic", "-Werror",
-                        f"-DNN_OPTIMIZED={opt}", "-o", "sine", "main.c", "sine.c", "nn_ref.c", "nn_opt.c", "-lm"],
-                       cwd=work, check=True, capture_output=True, timeout=120)
+        # the README's command line, with warnings as errors
+        subprocess.run(f"cc -std=c11 -O2 -Wall -Wextra -pedantic -Werror -DNN_OPTIMIZED={opt} -o sine main.c sine.c "
+                       "nn_ref.c nn_paths.c nn_opt_*.c -lm", shell=True, cwd=work, check=True, capture_output=True,
+                       timeout=120)
         out = subprocess.run(["./sine"], cwd=work, capture_output=True, text=True, timeout=30, check=True).stdout
         # 1.0 -> q=-78; acc = 100*(-78+128) = 5000; M = 0.02*0.01/0.01 = 0.02 -> 100 -> real 1.0
         assert out.startswith("sine: 1 MACs") and "y[0] = 100 (real 1.000000)" in out, out

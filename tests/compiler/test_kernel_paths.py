@@ -247,7 +247,7 @@ def test_general_requant_cases_really_use_the_general_form() -> None:
 
 FUSED_REQUANT_CHECK = r"""
 #include <stdio.h>
-#include "nn_opt.c"
+#include "nn_opt_internal.h"
 /* rq_fast against the reference double rounding on edge and random accumulators. */
 int main(void) {
     static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN,

@@ -10,6 +10,7 @@ from conftest import FIXTURES, random_inputs
 
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.harness import harness_source, parse_result
+from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.reference import run_reference_batch
 
 pytestmark = [
@@ -30,8 +31,6 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
     weights widened (test_kernel_paths.py)."""
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
-
-    import edgeloop
 
     if stem == "kernel_paths":
         from test_kernel_paths import qemu_chain_model
@@ -57,8 +56,7 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     xs = random_inputs(tflite, 3, np.random.default_rng(7))
     expected = run_reference_batch(tflite, xs)
     (tmp_path / "main.c").write_text(harness_source(stem, xs, expected))
-    nn = edgeloop.FIRMWARE_DIR / "nn"
-    sources = [tmp_path / "main.c", tmp_path / f"{stem}.c", nn / "nn_ref.c", nn / "nn_opt.c"]
+    sources = [tmp_path / "main.c", tmp_path / f"{stem}.c", *kernel_sources()]
     counts = {}
     for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
         elf = build_bare_metal(sources, tmp_path / variant, includes=[tmp_path], name=stem,

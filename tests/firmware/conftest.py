@@ -15,7 +15,6 @@ from edgeloop.app.link.boards import VirtualBoard, start_board
 from edgeloop.protocol import DecodeError, Decoder, Log, Message, Ping, Stats, StatsReply, encode_message
 
 TEST_MODELS = edgeloop.FIRMWARE_DIR / "tests" / "models"
-QEMU_PORT_FILES = ("board.mk", "port_qemu.c")
 
 
 class Link:
@@ -86,19 +85,10 @@ class Link:
         self.port.close()
 
 
-def _qemu_port_missing() -> list[str]:
-    port = edgeloop.FIRMWARE_DIR / "ports" / "qemu-mps2-an500"
-    qemu_py = edgeloop.PACKAGE_ROOT / "app" / "qemu.py"
-    return [str(p) for p in [*(port / f for f in QEMU_PORT_FILES), qemu_py] if not p.is_file()]
-
-
 @pytest.fixture(scope="session", params=["host", pytest.param("qemu", marks=pytest.mark.qemu)])
 def board(request: pytest.FixtureRequest) -> Iterator[VirtualBoard]:
     """Each virtual board with the test models sine, mean64, mean96 (one per session)."""
     if request.param == "qemu":
-        missing = _qemu_port_missing()
-        if missing:
-            pytest.skip(f"QEMU board not testable: the ARM port files are absent: {', '.join(missing)}")
         if shutil.which("qemu-system-arm") is None:
             pytest.fail("qemu-system-arm is not installed: `sudo apt-get install qemu-system-arm` (make test does)")
     with start_board(request.param, timeout=60) as b:

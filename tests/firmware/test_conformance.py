@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import edgeloop
+from edgeloop.app.link import qemu
 
 from edgeloop.protocol import (Bench, BenchResult, Error, ErrorCode, Hello, Infer, Info, ListModels, ModelList,
                                ModelSelected, MsgType, Ping, Pong, Result, SelectModel, Stats, TimingSource,
@@ -50,6 +51,21 @@ def test_hello_returns_the_device_descriptor(board, link) -> None:
     # An empty HELLO payload reads as host_version 1 (SPEC 5.1).
     link.send_raw(encode_frame(MsgType.HELLO, 77, b""))
     assert isinstance(link.recv(77), Info)
+
+
+def test_info_carries_the_1_1_fields(board, link) -> None:
+    info = info_of(link)
+    assert info.proto_minor >= 1 and info.capabilities is not None
+    # Stable indices (SPEC 9.4): compiled-in models keep 0..n-1, and a model is found by its id.
+    assert [m.model_id for m in info.models] == [0, 1, 2]
+    assert all(info.model_by_id(i) is m for i, m in enumerate(info.models))
+    assert all(not m.uploaded and m.norm_mode == 0 for m in info.models)
+    if info.timing_source == TimingSource.QEMU_ICOUNT:
+        # Measured by the port at boot (a known loop), never a constant: 40 under -icount shift=0.
+        assert info.instr_per_tick == qemu.INSTRUCTIONS_PER_TICK
+    else:
+        assert info.instr_per_tick == 0, "a tick that is not an instruction count reports 0"
+    assert link.request(ListModels()).models == info.models
 
 
 def test_list_and_select_model(link) -> None:

@@ -87,6 +87,9 @@ def test_systick_counts_one_tick_per_40_instructions(selftest_elf: Path) -> None
     for instructions, ticks in calib.items():
         # +-2 ticks: counter read overhead and the SysTick interrupts inside the loop.
         assert abs(ticks * qemu.INSTRUCTIONS_PER_TICK - instructions) <= 2 * qemu.INSTRUCTIONS_PER_TICK
+    # The port's own measurement (reported as INFO instr_per_tick) agrees with this independent one.
+    (port_says,) = re.findall(r"^instr_per_tick (\d+)$", result.output, re.MULTILINE)
+    assert int(port_says) == round(slope)
 
 
 def test_exit_status_and_uart_output_come_back(tmp_path: Path) -> None:

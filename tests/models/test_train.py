@@ -19,7 +19,7 @@ from edgeloop.models.report import Int8Model, classification_metrics, count_para
 def test_quantize_is_affine_and_saturates() -> None:
     qp = QuantParams(0.5, -10)
     q = quantize(np.array([0.0, 1.0, 0.25, 0.75, 1000.0, -1000.0]), qp)
-    assert q.dtype == np.int8 and list(q) == [-10, -8, -10, -8, 127, -128]  # half to even, saturated
+    assert q.dtype == np.int8 and list(q) == [-10, -8, -9, -8, 127, -128]  # halves away from zero, saturated
     np.testing.assert_allclose(dequantize(np.array([-10, -8]), qp), [0.0, 1.0])
 
 

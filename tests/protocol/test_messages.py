@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -9,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from edgeloop.protocol import (
-    Bench, BenchResult, Decoder, DType, Error, ErrorCode, Frame, Hello, Infer, Info, InputKind, ListModels, Log,
+    Bench, BenchResult, Capability, Decoder, DType, Error, ErrorCode, Frame, Hello, Infer, Info, InputKind, ListModels, Log,
     ModelDescriptor, ModelList, ModelSelected, PayloadTooLarge, Ping, Pong, ProtocolError, Result, SelectModel,
     Stats, StatsReply, TensorDesc, TimingSource, decode_message, encode_message,
 )
@@ -20,13 +21,19 @@ f32 = st.floats(width=32, allow_nan=False, allow_infinity=False)
 
 tensors = st.builds(TensorDesc, st.sampled_from(list(DType)), st.lists(st.integers(1, 2000), min_size=1,
                     max_size=4).map(tuple), f32, st.integers(-(2**31), 2**31 - 1))
-models = st.builds(ModelDescriptor, text8, st.binary(min_size=32, max_size=32), u32, u32, u32,
-                   st.sampled_from(list(InputKind)), tensors, tensors, st.lists(text8, max_size=8).map(tuple),
-                   u16, u16, u16, st.lists(st.tuples(f32, f32), max_size=6).map(tuple))
+models_1_0 = st.builds(ModelDescriptor, text8, st.binary(min_size=32, max_size=32), u32, u32, u32,
+                       st.sampled_from(list(InputKind)), tensors, tensors, st.lists(text8, max_size=8).map(tuple),
+                       u16, u16, u16, st.lists(st.tuples(f32, f32), max_size=6).map(tuple))
+models_1_1 = st.builds(lambda d, *tail: dataclasses.replace(d, **dict(zip(TAIL_1_1, tail))),
+                       models_1_0, u8, u8, u8, u32, u8)
+models = st.one_of(models_1_0, models_1_1)
+TAIL_1_1 = ("model_id", "model_flags", "feature_set", "sample_rate_mhz", "norm_mode")
 messages = st.one_of(
     st.builds(Hello, u8),
     st.builds(Info, u8, u8, u8, st.sampled_from(list(TimingSource)), u32, u32, u32, u8, text8, text8,
-              st.lists(models, max_size=3).map(tuple)),
+              st.lists(models, max_size=3).map(tuple)).flatmap(
+        lambda info: st.one_of(st.just(info), st.builds(lambda c, i: dataclasses.replace(
+            info, capabilities=c, instr_per_tick=i), u32, u16))),
     st.builds(ListModels),
     st.builds(ModelList, u8, st.lists(models, max_size=3).map(tuple)),
     st.builds(SelectModel, u8), st.builds(ModelSelected, u8),
@@ -53,7 +60,44 @@ def test_every_message_round_trips_through_the_wire(message, seq: int) -> None:
 def test_trailing_bytes_from_a_newer_peer_are_ignored(message, extra: bytes) -> None:
     if isinstance(message, (Infer, Result, Ping, Pong, Log, Error)):
         return  # these end in an open-ended field, which absorbs the extra bytes by design
+    # A newer peer sends every field this host knows (1.1) before its own: extend the message to 1.1 first.
+    if isinstance(message, Info):
+        message = dataclasses.replace(message, capabilities=message.capabilities or 0)
     assert decode_message(message.TYPE, message.encode_payload() + extra) == message
+
+
+def test_a_1_0_info_and_descriptor_parse_with_1_1_defaults() -> None:
+    from edgeloop.protocol.vectors import load_vectors
+
+    (event,) = next(v for v in load_vectors() if v["name"] == "valid_info")["events"]
+    info = decode_message(event["type"], bytes.fromhex(event["payload"]))
+    assert info.proto_minor == 0 and info.capabilities is None and info.instr_per_tick == 0
+    assert not info.has(Capability.DESCRIBE)
+    assert [m.model_id for m in info.models] == [None, None]
+    assert info.model_by_id(1) is info.models[1]  # a 1.0 device's index is the list position
+    assert info.models[1].sample_rate == 200.0 and info.models[1].feature_set == 0
+
+
+def test_1_1_fields_round_trip_and_address_models_by_stable_id() -> None:
+    from edgeloop.protocol.vectors import load_vectors
+
+    (event,) = next(v for v in load_vectors() if v["name"] == "valid_info_1_1")["events"]
+    info = decode_message(event["type"], bytes.fromhex(event["payload"]))
+    assert info.capabilities == Capability.DESCRIBE and info.has(Capability.DESCRIBE) and info.instr_per_tick == 40
+    gait = info.model_by_id(5)
+    assert gait is info.models[2] and info.model_by_id(2) is None  # ids may skip (SPEC §9.4)
+    assert gait.input_kind == InputKind.TIMESERIES_WINDOW and gait.uploaded
+    assert gait.sample_rate == pytest.approx(50.5) and gait.norm_mode == 1
+
+
+def test_1_1_fields_without_their_leading_field_are_refused() -> None:
+    info = Info(1, 1, 2, TimingSource.QEMU_ICOUNT, 0, 1, 256, 0, "f", "b", (), None, 40)
+    with pytest.raises(ValueError, match="capabilities"):
+        info.encode_payload()
+    model = ModelDescriptor("m", bytes(32), 1, 1, 1, InputKind.TENSOR, TensorDesc(DType.INT8, (1,)),
+                            TensorDesc(DType.INT8, (1,)), feature_set=1)
+    with pytest.raises(ValueError, match="model_id"):
+        model.encode()
 
 
 def test_truncated_payloads_raise_a_clear_error() -> None:
@@ -111,16 +155,10 @@ def test_tensor_sizes_and_bench_mean() -> None:
         Bench(0, 0).encode_payload()
 
 
-def test_input_standardisation_round_trips_and_applies() -> None:
-    import numpy as np
-
+def test_input_standardisation_round_trips() -> None:
     tensor = TensorDesc(DType.INT8, (1, 3), 0.1, 0)
     model = ModelDescriptor("imu", bytes(32), 1, 2, 3, InputKind.IMU_FEATURES, tensor, tensor, ("a",),
                             100, 64, 32, ((1.0, 2.0), (0.0, 1.0), (-1.0, 0.5)))
     info = Info(1, 0, 2, TimingSource.HOST_CLOCK, 0, 1, 4096, 0, "fw", "host", (model,))
     (event,) = Decoder().feed(encode_message(info, 1))
-    assert event.message.models[0].input_norm == model.input_norm
-    assert np.allclose(model.standardize(np.array([3.0, 5.0, 0.0])), [1.0, 5.0, 2.0])
-    plain = ModelDescriptor("img", bytes(32), 1, 2, 3, InputKind.IMAGE, tensor, tensor)
-    values = np.array([1.0, 2.0, 3.0])
-    assert plain.standardize(values) is values
+    assert event.message.models[0].input_norm == model.input_norm  # applied by app/live/preprocess.standardize

@@ -23,6 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from urllib.parse import parse_qsl
 
+from edgeloop import InputError
 from edgeloop.app.live.sources.base import (
     END,
     IMU_CHANNELS,
@@ -43,7 +44,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
     """Split `kind:target?key=value&...` into (kind, target, options); infer the kind of a bare target."""
     spec = spec.strip()
     if not spec:
-        raise ValueError("empty source; try --source synthetic:bottles (see `edgeloop run --help`)")
+        raise InputError("empty source; try --source synthetic:bottles (see `edgeloop run --help`)")
     body, _, query = spec.partition("?")
     options = dict(parse_qsl(query, keep_blank_values=True))
     kind, sep, target = body.partition(":")
@@ -67,7 +68,7 @@ def parse_spec(spec: str) -> tuple[str, str, dict[str, str]]:
         return "imu-csv", body, options
     if path.suffix.lower() in VIDEO_SUFFIXES:
         return "video", body, options
-    raise ValueError(f"cannot tell what source {spec!r} is: use one of {', '.join(k + ':' for k in known)} "
+    raise InputError(f"cannot tell what source {spec!r} is: use one of {', '.join(k + ':' for k in known)} "
                      f"(e.g. synthetic:bottles, camera:0, video:clip.mp4, imu-serial:/dev/ttyUSB0)")
 
 
@@ -77,7 +78,7 @@ def _number(options: dict[str, str], key: str, default: float, kind: type = floa
     try:
         return kind(options.pop(key))
     except ValueError as exc:
-        raise ValueError(f"source option {key}={options.get(key, '')!r} is not a number") from exc
+        raise InputError(f"source option {key}={options.get(key, '')!r} is not a number") from exc
 
 
 def _flag(options: dict[str, str], key: str, default: bool = False) -> bool:
@@ -92,7 +93,7 @@ def open_source(spec: str, **overrides: object) -> Source:
     source = _build(kind, target, options)
     if options:
         source.close()
-        raise ValueError(f"unknown option(s) {', '.join(sorted(options))} for a {kind} source")
+        raise InputError(f"unknown option(s) {', '.join(sorted(options))} for a {kind} source")
     return source
 
 
@@ -110,7 +111,7 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
             from edgeloop.app.live.sources.imu_replay import SyntheticImuSource
             return SyntheticImuSource(task=o.pop("task", "activity"), seed=int(_number(o, "seed", 0, int)),
                                       speed=_number(o, "speed", 1.0))
-        raise ValueError(f"unknown synthetic source {target!r}: use synthetic:bottles or synthetic:imu")
+        raise InputError(f"unknown synthetic source {target!r}: use synthetic:bottles or synthetic:imu")
     if kind == "camera":
         from edgeloop.app.live.sources.video import CameraSource
         device: int | str = int(target) if target.isdigit() else (target or 0)
@@ -128,7 +129,7 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
         # Imported here: edgeloop.app.sessions.library imports this package's base module (and the data formats).
         from edgeloop.app.sessions.library import SessionReplaySource
         if not target:
-            raise ValueError("a session source needs a folder: session:sessions/bottle-1")
+            raise InputError("a session source needs a folder: session:sessions/bottle-1")
         return SessionReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"),
                                    chunk_s=_number(o, "chunk", 0.1))
     if kind == "imu-csv":
@@ -141,5 +142,5 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
         return SerialImuSource(target, baudrate=int(_number(o, "baud", 115200, int)), **common)
     host, _, port = target.rpartition(":")
     if not port.isdigit():
-        raise ValueError(f"UDP source {target!r} needs a port number: udp:5555 or udp:0.0.0.0:5555")
+        raise InputError(f"UDP source {target!r} needs a port number: udp:5555 or udp:0.0.0.0:5555")
     return UdpImuSource(host or "0.0.0.0", int(port), **common)

@@ -29,11 +29,13 @@ from typing import Any, ClassVar, Final
 
 import numpy as np
 
+from edgeloop import EdgeloopError, InputError
+
 IMU_CHANNELS: Final = ("ax", "ay", "az", "gx", "gy", "gz")
 """Channel order of every IMU array in edgeloop (accelerometer in g, gyroscope in dps)."""
 
 
-class SourceError(OSError):
+class SourceError(EdgeloopError, OSError):
     """A source cannot be opened or read (missing camera, bad file, busy port)."""
 
 
@@ -97,7 +99,7 @@ class Source(ABC):
 
     def __init__(self, *, fps: float = 0.0, name: str = "") -> None:
         if fps < 0:
-            raise ValueError(f"fps must be >= 0 (0 = as fast as possible), got {fps}")
+            raise InputError(f"fps must be >= 0 (0 = as fast as possible), got {fps}")
         self.name = name or type(self).__name__
         self.fps = float(fps)
         self._period = 1.0 / fps if fps > 0 else 0.0

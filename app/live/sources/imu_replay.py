@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.app.live.sources.base import END, Capture, Source, SourceError, _End
 
 CHUNK_SECONDS = 0.05
@@ -26,7 +27,7 @@ class _RecordingSource(Source):
 
     def __init__(self, recordings: Iterator, rate_hz: float, *, speed: float, name: str) -> None:
         if speed < 0:
-            raise ValueError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
+            raise InputError(f"speed must be >= 0 (0 = as fast as possible), got {speed}")
         self.chunk = max(1, round(rate_hz * CHUNK_SECONDS))
         super().__init__(fps=speed * rate_hz / self.chunk, name=name)
         self.rate_hz = float(rate_hz)
@@ -83,7 +84,7 @@ class SyntheticImuSource(_RecordingSource):
         from edgeloop.models.data import imu
 
         if task not in imu.RATES:
-            raise ValueError(f"synthetic IMU task {task!r} is not one of {', '.join(imu.RATES)}")
+            raise InputError(f"synthetic IMU task {task!r} is not one of {', '.join(imu.RATES)}")
 
         def recordings() -> Iterator:
             number = 0

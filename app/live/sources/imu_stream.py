@@ -22,6 +22,7 @@ import time
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, Source, SourceError, _End
 from edgeloop.app.link.transport import DEFAULT_BAUD, LinkError, open_serial
 
@@ -98,7 +99,7 @@ class _LineImuSource(Source):
                  gyro_scale: float = 1.0, name: str = "") -> None:
         super().__init__(name=name)
         if rate_hz < 0 or skip < 0:
-            raise ValueError("rate_hz and skip must be >= 0")
+            raise InputError("rate_hz and skip must be >= 0")
         self.rate_given = float(rate_hz)
         self.skip = skip
         self._scale = np.array([accel_scale] * 3 + [gyro_scale] * 3, dtype=np.float32)

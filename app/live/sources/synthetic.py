@@ -20,6 +20,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from edgeloop import InputError
 from edgeloop.app.live.sources.base import END, Capture, Source, _End
 
 
@@ -40,9 +41,9 @@ class BottleSceneSource(Source):
         from edgeloop.models.data import bottles  # the renderer lives with the data generators
 
         if drain_seconds <= 0 or gap_seconds < 0:
-            raise ValueError("drain_seconds must be > 0 and gap_seconds >= 0")
+            raise InputError("drain_seconds must be > 0 and gap_seconds >= 0")
         if frames is not None and frames <= 0:
-            raise ValueError(f"frames must be > 0, got {frames}")
+            raise InputError(f"frames must be > 0, got {frames}")
         super().__init__(fps=fps, name=f"synthetic bottles (seed {seed})")
         self._bottles = bottles
         self.live = fps > 0 if live is None else live

@@ -5,10 +5,12 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 
+from edgeloop import require
 from edgeloop.app.live.sources.base import END, Capture, Source, SourceError, _End
+
+cv2 = require("cv2", needed_for="cameras, video files and image folders")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm")
 

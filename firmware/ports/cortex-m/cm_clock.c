@@ -50,3 +50,23 @@ uint32_t port_cm_clock_counts(void)
     uint32_t phase = down == 0u ? 0u : clock_period - down;
     return ms * clock_period + phase;
 }
+
+void port_cm_spin(uint32_t n)
+{
+    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n)::"cc"); /* subs + bne per iteration */
+}
+
+uint32_t port_cm_clock_instr_per_count(void)
+{
+    enum { SHORT = 20000u, LONG = 220000u };
+    uint32_t t0 = port_cm_clock_counts();
+    port_cm_spin(SHORT);
+    uint32_t t1 = port_cm_clock_counts();
+    port_cm_spin(LONG);
+    uint32_t t2 = port_cm_clock_counts();
+    uint32_t extra = (t2 - t1) - (t1 - t0); /* counts of 2 * (LONG - SHORT) instructions */
+    if (extra == 0u) {
+        return 0u;
+    }
+    return (2u * (LONG - SHORT) + extra / 2u) / extra;
+}

@@ -411,6 +411,11 @@ uint32_t port_cpu_hz(void)
     return 0;
 }
 
+uint16_t port_instr_per_tick(void)
+{
+    return 0; /* host-clock ticks are nanoseconds, not instructions */
+}
+
 uint8_t port_timing_source(void)
 {
     return PORT_TIMING_HOST_CLOCK;

@@ -31,7 +31,7 @@
 #include "../cortex-m/cm_clock.h"
 #include "../cortex-m/cm_startup.h"
 #include "../cortex-m/port_ring.h"
-#include "../port.h"
+#include "port.h"
 #include "el_config.h"
 #include "stm32h743.h"
 
@@ -299,6 +299,11 @@ uint32_t port_tick_hz(void)
 uint32_t port_cpu_hz(void)
 {
     return CPU_HZ;
+}
+
+uint16_t port_instr_per_tick(void)
+{
+    return 0; /* DWT ticks are measured CPU cycles, not instruction counts */
 }
 
 uint8_t port_timing_source(void)

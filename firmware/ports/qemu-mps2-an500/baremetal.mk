@@ -27,7 +27,7 @@ FIRMWARE_DIR := $(abspath $(BM_DIR)/../..)
 ALL_SRCS := $(abspath $(SRCS)) $(PORT_SRCS) $(BM_DIR)/bm_runtime.c
 OBJS := $(patsubst %.c,$(O)/obj%.o,$(ALL_SRCS))
 CFLAGS := $(PORT_CFLAGS) $(OPT) -g3 -std=c11 -Wall -Wextra -MMD -MP \
-	-I$(FIRMWARE_DIR)/ports -I$(FIRMWARE_DIR)/core -I$(FIRMWARE_DIR)/nn -I$(BM_DIR) $(addprefix -I,$(abspath $(INCLUDES))) $(EXTRA_CFLAGS)
+	-I$(FIRMWARE_DIR)/core -I$(FIRMWARE_DIR)/nn -I$(BM_DIR) $(addprefix -I,$(abspath $(INCLUDES))) $(EXTRA_CFLAGS)
 # _printf_float: test output may print floats (newlib-nano leaves them out by default).
 LDFLAGS := $(PORT_LDFLAGS) -u _printf_float -Wl,-Map=$(O)/$(NAME).map
 

@@ -10,7 +10,9 @@
  * and is extended to 32 bits by its 1 kHz interrupt. Under `-icount shift=0`
  * every instruction advances virtual time by 1 ns, so one tick is 40
  * emulated instructions: timings are deterministic instruction counts
- * (PORT_TIMING_QEMU_ICOUNT), never CPU cycles. The DWT cycle counter reads 0
+ * (PORT_TIMING_QEMU_ICOUNT), never CPU cycles. port_init() measures the
+ * instructions per tick with a known loop rather than assuming 40 (another
+ * -icount shift gives another figure), and INFO reports it (instr_per_tick). The DWT cycle counter reads 0
  * under QEMU and is not used.
  */
 #include <stdint.h>
@@ -21,7 +23,7 @@
 #include "../cortex-m/cm_semihost.h"
 #include "../cortex-m/cm_startup.h"
 #include "../cortex-m/port_ring.h"
-#include "../port.h"
+#include "port.h"
 #include "el_config.h"
 #include "qemu_mps2.h"
 
@@ -39,6 +41,7 @@ static uint8_t port_tx_mem[PORT_TX_RING_BYTES];
 static port_ring_t rx_ring = PORT_RING_INIT(port_rx_mem);
 static port_ring_t tx_ring = PORT_RING_INIT(port_tx_mem);
 static volatile uint32_t rx_overflows;
+static uint16_t instr_per_tick; /* measured in port_init() */
 
 static void uart_rx_isr(void);
 static void uart_tx_isr(void);
@@ -97,6 +100,8 @@ bool port_init(void)
     port_cm_nvic_enable(MPS2_IRQ_UART0_TX, 0x80u);
     port_cm_clock_start(MPS2_SYSCLK_HZ);
     __asm__ volatile("cpsie i" ::: "memory");
+    uint32_t per_tick = port_cm_clock_instr_per_count();
+    instr_per_tick = (uint16_t)(per_tick > 0xFFFFu ? 0xFFFFu : per_tick);
     return true;
 }
 
@@ -127,6 +132,11 @@ uint32_t port_tick_hz(void)
 uint32_t port_cpu_hz(void)
 {
     return MPS2_SYSCLK_HZ;
+}
+
+uint16_t port_instr_per_tick(void)
+{
+    return instr_per_tick;
 }
 
 uint8_t port_timing_source(void)

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../../cortex-m/cm7.h"
+#include "../../cortex-m/cm_clock.h"
 #include "../../cortex-m/port_ring.h"
 #include "bm_runtime.h"
 #include "port.h"
@@ -25,16 +26,10 @@ static void check(int ok, const char *what)
     failures += !ok;
 }
 
-/* Exactly 2 instructions per iteration (subs, bne): 2n instructions in all. */
-static void spin(uint32_t n)
-{
-    __asm__ volatile("1: subs %0, %0, #1\n\tbne 1b" : "+r"(n)::"cc");
-}
-
 static uint32_t timed_spin(uint32_t n)
 {
     uint32_t t0 = port_ticks();
-    spin(n);
+    port_cm_spin(n);
     return port_ticks() - t0;
 }
 
@@ -84,6 +79,7 @@ int main(void)
     printf("board %s timing %u tick_hz %lu cpu_hz %lu\n", port_board_name(),
            (unsigned)port_timing_source(), (unsigned long)port_tick_hz(),
            (unsigned long)port_cpu_hz());
+    printf("instr_per_tick %u\n", (unsigned)port_instr_per_tick());
 
     for (uint32_t n = 1000u; n <= 1000000u; n *= 10u) {
         printf("calib %lu %lu\n", (unsigned long)(2u * n), (unsigned long)timed_spin(n));
@@ -92,7 +88,7 @@ int main(void)
     /* Masked interrupts across several SysTick reloads: the count must keep growing. */
     uint32_t primask = port_cm_irq_save();
     uint32_t before = port_ticks();
-    spin(600000u); /* 1.2 M instructions = 30000 ticks: past one 25000-tick reload */
+    port_cm_spin(600000u); /* 1.2 M instructions = 30000 ticks: past one 25000-tick reload */
     uint32_t after = port_ticks();
     port_cm_irq_restore(primask);
     uint32_t masked = after - before;
@@ -108,7 +104,7 @@ int main(void)
     check(backwards == 0u, "port_ticks never goes backwards");
 
     uint32_t ms0 = port_millis();
-    spin(5000000u); /* 10 M instructions = 10 ms of virtual time */
+    port_cm_spin(5000000u); /* 10 M instructions = 10 ms of virtual time */
     uint32_t ms = port_millis() - ms0;
     printf("millis %lu\n", (unsigned long)ms);
     check(ms >= 9u && ms <= 11u, "port_millis follows virtual time");

@@ -1,8 +1,9 @@
 /*
  * port.h - the one contract between the portable firmware core and a board.
  *
- * Every board port (ports/host, ports/qemu-mps2-an500, ports/nucleo-h743zi2)
- * implements exactly these functions; firmware/core calls nothing else that
+ * It lives in core/ because it is the core's contract: the core states what
+ * it needs, and every board port (ports/host, ports/qemu-mps2-an500,
+ * ports/nucleo-h743zi2) implements exactly these functions; firmware/core calls nothing else that
  * is board specific. All functions are called from the main loop only,
  * except where a port documents its own interrupt handlers.
  *
@@ -47,6 +48,10 @@ uint32_t port_tick_hz(void);
 
 /* Core clock in Hz, or 0 when it has no meaning (a host process). */
 uint32_t port_cpu_hz(void);
+
+/* For PORT_TIMING_QEMU_ICOUNT: emulated instructions one tick counts, measured by the port (INFO
+ * instr_per_tick, SPEC.md 9.2); 0 when a tick is not an instruction count. */
+uint16_t port_instr_per_tick(void);
 
 /* One of PORT_TIMING_*: what a tick is, so the host can label timings honestly. */
 uint8_t port_timing_source(void);

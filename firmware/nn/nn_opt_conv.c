@@ -1,0 +1,593 @@
+/*
+ * nn_opt_conv.c - CONV_2D for Cortex-M with the DSP extension: the inner-layer paths and the
+ * kernel's entry point. Contract: nn_kernels.h (nn_conv2d_s8); the reference twin is
+ * nn_ref_conv2d_s8 (nn_ref.c), matched bit for bit. The path is chosen by
+ * nn_conv2d_s8_path (nn_paths.c); first layers go to nn_opt_conv_small_k.c.
+ *
+ * The input offset is folded into the biases (bias + offset * sum of the weights), so im2col
+ * only widens: two output pixels into int16 columns, padded taps set to the input zero point,
+ * each group of 4 taps stored in the order (0, 2, 1, 3) so that a word-load pairs with SXTB16
+ * of 4 weights (two interior pixels at once when in_c is a multiple of 4); then a 2 output
+ * channels x 2 pixels block per pass (8 SMLAD per 4 taps, two groups per loop pass).
+ * Path FUSED: the block's requantize-and-store joins the MAC loop in one assembly block.
+ * Path WIDE: the weights are widened to int16 once per call and one assembly loop runs every
+ * channel pair of a pixel pair at 12 instructions per 16 MACs. Path IM2COL: the same blocks,
+ * requantized in C (either requantization form, clamps). Each assembly block has its C twin.
+ */
+#include "nn_kernels.h"
+
+#if NN_OPTIMIZED
+
+#include "nn_opt_internal.h"
+
+/* Column layout: the two output pixels of a pass are interleaved per group of
+ * 4 taps, 8 int16 per group: (p0: t0 t2 t1 t3)(p1: t0 t2 t1 t3). A word load
+ * then pairs with SXTB16 of 4 weights (bytes 0,2 and, rotated, 1,3), and one
+ * pointer walks both columns. */
+static inline int32_t col_slot(int32_t k, int32_t lane) {
+    static const uint8_t perm[4] = {0, 2, 1, 3};
+    return 2 * (k & ~3) + 4 * lane + perm[k & 3];
+}
+
+/* One lane of the column pair (border pixels, in_c a multiple of 4): `n` groups of 4 taps
+ * from x widened into the lane's 2 words of each group (returns the next group's slot) ... */
+static uint32_t *im2col_lane_run(const int8_t *x, int32_t n, uint32_t *dst) {
+#if NN_ASM
+    uint32_t v, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[v], [%[x]], #4\n\t"
+        "sxtb16 %[t], %[v]\n\t"
+        "sxtb16 %[v], %[v], ror #8\n\t"
+        "strd   %[t], %[v], [%[d]], #16\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [n] "+r"(n), [d] "+r"(dst), [v] "=&r"(v), [t] "=&r"(t)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t g = 0; g < n; ++g, dst += 4, x += 4) {
+        const uint32_t v = nn_read32(x);
+        dst[0] = nn_sxtb16(v);
+        dst[1] = nn_sxtb16_ror8(v);
+    }
+#endif
+    return dst;
+}
+
+/* ... and `n` >= 0 groups of padding: the input zero point in both halves of both words. */
+static uint32_t *im2col_lane_fill(uint32_t zp2, int32_t n, uint32_t *dst) {
+    for (int32_t g = 0; g < n; ++g, dst += 4) {
+        dst[0] = zp2;
+        dst[1] = zp2;
+    }
+    return dst;
+}
+
+/* Fill lane `lane` of the column pair for output pixel (b, oy, ox). The input
+ * offset is folded into the bias (see conv_fold), so valid taps hold the raw input
+ * and padded taps the input zero point (x + offset = 0 there, as in the reference);
+ * taps from k_len up to k4 hold 0. With in_c a multiple of 4 and no column dilation
+ * the valid part of a kernel row is one contiguous run of bytes, widened 4 at a time
+ * with SXTB16; otherwise values are placed one by one with a running slot (first
+ * layers: in_c of 1 or 3). */
+static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy, int32_t ox,
+                   int16_t *col, int32_t k4, int32_t lane) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    const int32_t ix0 = ox * p->stride_w - p->pad_left;
+    const int32_t ic = p->in_c, in_h = p->in_h, in_w = p->in_w, k_h = p->k_h, k_w = p->k_w;
+    const int32_t dil_h = p->dil_h, dil_w = p->dil_w;
+    const int16_t zp = (int16_t)(-p->in_offset);
+    const int8_t *img = in + b * in_h * in_w * ic;
+    /* valid kernel columns kx0 .. kx1-1 (the same for every kernel row) */
+    int32_t kx0, kx1;
+    nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+    if ((ic & 3) == 0 && dil_w == 1) {
+        const uint32_t zp2 = nn_dup16(zp);
+        uint32_t *dst = (uint32_t *)(void *)(col + 4 * lane);
+        const int32_t pre = kx0 * ic / 4, run = (kx1 - kx0) * ic / 4, post = (k_w - kx1) * ic / 4;
+        for (int32_t ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * dil_h;
+            if (iy < 0 || iy >= in_h || run == 0) {
+                dst = im2col_lane_fill(zp2, pre + run + post, dst);
+                continue;
+            }
+            dst = im2col_lane_fill(zp2, pre, dst);
+            dst = im2col_lane_run(img + (iy * in_w + ix0 + kx0) * ic, run, dst);
+            dst = im2col_lane_fill(zp2, post, dst);
+        }
+        return;
+    }
+    /* slot of tap k: g[(j & 1) * 2 + (j >> 1)] with g the group's lane and j = k & 3 */
+    int16_t *g = col + 4 * lane;
+    int32_t j = 0, k = 0;
+    for (int32_t ky = 0; ky < k_h; ++ky) {
+        const int32_t iy = iy0 + ky * dil_h;
+        const int row_in = iy >= 0 && iy < in_h;
+        for (int32_t kx = 0; kx < k_w; ++kx) {
+            const int inside = row_in && kx >= kx0 && kx < kx1;
+            const int8_t *x = inside ? img + (iy * in_w + ix0 + kx * dil_w) * ic : img;
+            for (int32_t c = 0; c < ic; ++c, ++k) {
+                g[((j & 1) << 1) | (j >> 1)] = inside ? (int16_t)x[c] : zp;
+                if (++j == 4) {
+                    j = 0;
+                    g += 8;
+                }
+            }
+        }
+    }
+    for (; k < k4; ++k) {
+        g[((j & 1) << 1) | (j >> 1)] = 0;
+        ++j;
+    }
+}
+
+
+/* One kernel row of both lanes of the column pair (interior pixels, see below): `run`
+ * groups of 4 taps from xa and xb, widened into 8 int16 per group at dst; returns the
+ * next group's slot. 10 instructions per group on Cortex-M. */
+static inline uint32_t *im2col_pair_row(const int8_t *xa, const int8_t *xb, int32_t run, uint32_t *dst) {
+#if NN_ASM
+    uint32_t va, vb, t0, t1;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[va], [%[xa]], #4\n\t"
+        "ldr    %[vb], [%[xb]], #4\n\t"
+        "sxtb16 %[t0], %[va]\n\t"
+        "sxtb16 %[va], %[va], ror #8\n\t"
+        "sxtb16 %[t1], %[vb]\n\t"
+        "sxtb16 %[vb], %[vb], ror #8\n\t"
+        "strd   %[t0], %[va], [%[d]], #8\n\t"
+        "strd   %[t1], %[vb], [%[d]], #8\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [xa] "+r"(xa), [xb] "+r"(xb), [n] "+r"(run), [d] "+r"(dst), [va] "=&r"(va), [vb] "=&r"(vb),
+          [t0] "=&r"(t0), [t1] "=&r"(t1)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t g = 0; g < run; ++g, dst += 4) {
+        const uint32_t va = nn_read32(xa + 4 * g), vb = nn_read32(xb + 4 * g);
+        dst[0] = nn_sxtb16(va);
+        dst[1] = nn_sxtb16_ror8(va);
+        dst[2] = nn_sxtb16(vb);
+        dst[3] = nn_sxtb16_ror8(vb);
+    }
+#endif
+    return dst;
+}
+
+/* Both lanes of the column pair at once for two interior pixels, in_c a multiple of 4
+ * and no column dilation (the usual inner layer): every kernel row is one run of
+ * k_w * in_c bytes per pixel, and each group of 4 taps takes one word of each pixel,
+ * widened into the group's 8 int16 (see col_slot). */
+static void im2col_pair_interior(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy0,
+                                 int32_t ox0, int32_t oy1, int32_t ox1, int16_t *col) {
+    const int32_t ic = p->in_c, in_w = p->in_w;
+    const int8_t *img = in + b * p->in_h * in_w * ic;
+    const int8_t *xa = img + ((oy0 * p->stride_h - p->pad_top) * in_w + ox0 * p->stride_w - p->pad_left) * ic;
+    const int8_t *xb = img + ((oy1 * p->stride_h - p->pad_top) * in_w + ox1 * p->stride_w - p->pad_left) * ic;
+    const int32_t run = p->k_w * ic / 4, row_step = p->dil_h * in_w * ic;
+    uint32_t *dst = (uint32_t *)(void *)col;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, xa += row_step, xb += row_step) dst = im2col_pair_row(xa, xb, run, dst);
+}
+
+#if NN_ASM
+/* One group of 4 taps for the 2x2 block: 16 instructions, 16 MACs. */
+#define NN_DOT_GROUP                                  \
+    "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"          \
+    "ldr    %[wa], [%[pa]], #4\n\t"                   \
+    "sxtb16 %[t], %[wa]\n\t"                          \
+    "smlad  %[a00], %[t], %[x02], %[a00]\n\t"         \
+    "sxtb16 %[wa], %[wa], ror #8\n\t"                 \
+    "smlad  %[a00], %[wa], %[x13], %[a00]\n\t"        \
+    "ldr    %[wb], [%[pb]], #4\n\t"                   \
+    "sxtb16 %[u], %[wb]\n\t"                          \
+    "smlad  %[a10], %[u], %[x02], %[a10]\n\t"         \
+    "sxtb16 %[wb], %[wb], ror #8\n\t"                 \
+    "smlad  %[a10], %[wb], %[x13], %[a10]\n\t"        \
+    "ldrd   %[x02], %[x13], [%[pc]], #8\n\t"          \
+    "smlad  %[a01], %[t], %[x02], %[a01]\n\t"         \
+    "smlad  %[a01], %[wa], %[x13], %[a01]\n\t"        \
+    "smlad  %[a11], %[u], %[x02], %[a11]\n\t"         \
+    "smlad  %[a11], %[wb], %[x13], %[a11]\n\t"
+/* n >= 1 groups, two per loop pass (17 instructions per 16 MACs), an odd one first. */
+#define NN_DOT_LOOP                               \
+    "tst    %[n], #1\n\t"                         \
+    "beq    2f\n\t"                               \
+    NN_DOT_GROUP                                  \
+    "subs   %[n], %[n], #1\n\t"                   \
+    "beq    3f\n"                                 \
+    "2:\n\t"                                      \
+    NN_DOT_GROUP                                  \
+    NN_DOT_GROUP                                  \
+    "subs   %[n], %[n], #2\n\t"                   \
+    "bne    2b\n"                                 \
+    "3:\n\t"
+#endif
+
+/* acc[0..3] += rows w0, w1 (int8, k_len long) times the column pair:
+ * (w0.p0, w0.p1, w1.p0, w1.p1). 16 MACs per group of 4 taps. k_len may be rounded
+ * up to k4 when bytes after row w1 exist (the next rows): the column is 0 there. */
+NN_INLINE void dot_2x2(const int8_t *w0, const int8_t *w1, const int16_t *col, int32_t k_len,
+                           int32_t *acc) {
+    int32_t a00 = acc[0], a01 = acc[1], a10 = acc[2], a11 = acc[3];
+    const int32_t groups = k_len >> 2;
+#if NN_ASM
+    /* Two groups per loop pass (17 instructions per 16 MACs); the compiler spills
+     * registers on the C form. LDRD needs a word-aligned column: the arena places
+     * scratch 4-byte aligned. */
+    if (groups > 0) {
+        const int8_t *pa = w0, *pb = w1;
+        const int16_t *pc = col;
+        int32_t n = groups;
+        uint32_t x02, x13, wa, wb, t, u;
+        __asm__ volatile(
+            NN_DOT_LOOP
+            : [a00] "+r"(a00), [a01] "+r"(a01), [a10] "+r"(a10), [a11] "+r"(a11), [pa] "+r"(pa),
+              [pb] "+r"(pb), [pc] "+r"(pc), [n] "+r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13),
+              [wa] "=&r"(wa), [wb] "=&r"(wb), [t] "=&r"(t), [u] "=&r"(u)
+            :
+            : "cc", "memory");
+    }
+#else
+    for (int32_t g = 0; g < groups; ++g) {
+        const int16_t *c = col + 8 * g;
+        const uint32_t wa = nn_read32(w0 + 4 * g), wb = nn_read32(w1 + 4 * g);
+        const uint32_t wa02 = nn_sxtb16(wa), wa13 = nn_sxtb16_ror8(wa);
+        const uint32_t wb02 = nn_sxtb16(wb), wb13 = nn_sxtb16_ror8(wb);
+        const uint32_t x02 = nn_read32(c), x13 = nn_read32(c + 2);
+        const uint32_t y02 = nn_read32(c + 4), y13 = nn_read32(c + 6);
+        a00 = nn_smlad(wa13, x13, nn_smlad(wa02, x02, a00));
+        a01 = nn_smlad(wa13, y13, nn_smlad(wa02, y02, a01));
+        a10 = nn_smlad(wb13, x13, nn_smlad(wb02, x02, a10));
+        a11 = nn_smlad(wb13, y13, nn_smlad(wb02, y02, a11));
+    }
+#endif
+    for (int32_t k = groups << 2; k < k_len; ++k) {
+        a00 += w0[k] * col[col_slot(k, 0)];
+        a01 += w0[k] * col[col_slot(k, 1)];
+        a10 += w1[k] * col[col_slot(k, 0)];
+        a11 += w1[k] * col[col_slot(k, 1)];
+    }
+    acc[0] = a00;
+    acc[1] = a01;
+    acc[2] = a10;
+    acc[3] = a11;
+}
+
+/* One weight row times both lanes of the column pair: (w.p0, w.p1). */
+NN_INLINE void dot_1x2(const int8_t *w, const int16_t *col, int32_t k_len, int32_t *acc) {
+    int32_t a0 = acc[0], a1 = acc[1];
+    int32_t k = 0;
+    const int16_t *c = col;
+    for (; k + 4 <= k_len; k += 4, c += 8) {
+        const uint32_t wv = nn_read32(w + k);
+        const uint32_t w02 = nn_sxtb16(wv), w13 = nn_sxtb16_ror8(wv);
+        a0 = nn_smlad(w13, nn_read32(c + 2), nn_smlad(w02, nn_read32(c), a0));
+        a1 = nn_smlad(w13, nn_read32(c + 6), nn_smlad(w02, nn_read32(c + 4), a1));
+    }
+    for (; k < k_len; ++k) {
+        a0 += w[k] * col[col_slot(k, 0)];
+        a1 += w[k] * col[col_slot(k, 1)];
+    }
+    acc[0] = a0;
+    acc[1] = a1;
+}
+
+/* Fold the output zero point into the fast form's rounding addends (rnd + (zo << rr):
+ * the zero point then rides along in the rounding shift). Paths FUSED and WIDE guarantee
+ * every right shift rr is at most 22, so that the sum cannot overflow. */
+static void rq_fold_zo(int32_t *tab, int32_t n, int32_t zo) {
+    for (int32_t c = 0; c < n; ++c, tab += RQ_WORDS) tab[2] = (int32_t)((uint32_t)tab[2] + ((uint32_t)zo << tab[3]));
+}
+
+/* One 2 output channels x 2 pixels block of the fused form (fast requantization with the
+ * zero point folded in, no clamp narrower than int8, k_len a multiple of 4): rows pa, pb
+ * times the column pair, requantized and stored to o0[0], o1[0] (row pa) and o0[1], o1[1]. */
+typedef struct {
+    const int8_t *pa, *pb;   /* weight rows of the two channels */
+    const int16_t *pc;       /* the column pair */
+    int32_t groups;          /* k_len / 4, at least 1 */
+    const int32_t *e;        /* the two channels' requantization entries */
+    int8_t *o0, *o1;         /* outputs of the two pixels */
+} conv_block_t;
+
+/* requantize accumulator A (mult x02, addend high word x13, shift wb) and store it at [pa/pb, #off] */
+#define NN_RQ_STORE(A, DST, OFF)                          \
+    "and    %[u], %[" A "], #0x80000000\n\t"              \
+    "orr    %[u], %[u], #0x40000000\n\t"                  \
+    "add    %[t], %[x13], %[" A "], asr #31\n\t"          \
+    "smlal  %[u], %[t], %[" A "], %[x02]\n\t"             \
+    "asr    %[t], %[t], %[wb]\n\t"                        \
+    "ssat   %[t], #8, %[t]\n\t"                           \
+    "strb   %[t], [%[" DST "], #" OFF "]\n\t"
+
+NN_INLINE void conv_block_fused(conv_block_t *blk) {
+#if NN_ASM
+    /* Everything in one assembly block (the C form spills around the MAC loop): the
+     * block descriptor's address waits on the stack during the loop. */
+    uint32_t a00, a01, a10, a11, pa, pb, pc, n, x02, x13, wa, wb, u;
+    uint32_t t = (uint32_t)(uintptr_t)blk;
+    __asm__ volatile(
+        "ldrd   %[pa], %[pb], [%[t]]\n\t"
+        "ldrd   %[pc], %[n], [%[t], #8]\n\t"
+        "ldr    %[wa], [%[t], #16]\n\t"
+        "ldr    %[a00], [%[wa]]\n\t"
+        "ldr    %[a10], [%[wa], #16]\n\t"
+        "mov    %[a01], %[a00]\n\t"
+        "mov    %[a11], %[a10]\n\t"
+        "str    %[t], [sp, #-8]!\n\t"
+        NN_DOT_LOOP
+        "ldr    %[t], [sp], #8\n\t"
+        "ldr    %[wa], [%[t], #16]\n\t"
+        "ldrd   %[pa], %[pb], [%[t], #20]\n\t"
+        "ldrd   %[x02], %[x13], [%[wa], #4]\n\t"
+        "ldr    %[wb], [%[wa], #12]\n\t"
+        NN_RQ_STORE("a00", "pa", "0")
+        NN_RQ_STORE("a01", "pb", "0")
+        "ldrd   %[x02], %[x13], [%[wa], #20]\n\t"
+        "ldr    %[wb], [%[wa], #28]\n\t"
+        NN_RQ_STORE("a10", "pa", "1")
+        NN_RQ_STORE("a11", "pb", "1")
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pa] "=&r"(pa),
+          [pb] "=&r"(pb), [pc] "=&r"(pc), [n] "=&r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13),
+          [wa] "=&r"(wa), [wb] "=&r"(wb), [u] "=&r"(u), [t] "+&r"(t)
+        :
+        : "cc", "memory");
+#else
+    const int32_t *e = blk->e;
+    int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
+    dot_2x2(blk->pa, blk->pb, blk->pc, 4 * blk->groups, acc);
+    blk->o0[0] = (int8_t)nn_ssat8(rq_fast(acc[0], e[1], e[2], e[3]));
+    blk->o1[0] = (int8_t)nn_ssat8(rq_fast(acc[1], e[1], e[2], e[3]));
+    blk->o0[1] = (int8_t)nn_ssat8(rq_fast(acc[2], e[RQ_WORDS + 1], e[RQ_WORDS + 2], e[RQ_WORDS + 3]));
+    blk->o1[1] = (int8_t)nn_ssat8(rq_fast(acc[3], e[RQ_WORDS + 1], e[RQ_WORDS + 2], e[RQ_WORDS + 3]));
+#endif
+}
+
+/* The wide records, one per output channel pair (a, b), from the table in the fused form:
+ * the two biases (input offset folded in); per group of 4 taps the rows' words widened as
+ * the column stores them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and
+ * for b the multiplier, the addend's high word (rounding + zero point) and the right shift. */
+static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, uint32_t *rec) {
+    for (int32_t oc = 0; oc + 2 <= out_c; oc += 2, tab += 2 * RQ_WORDS, w += 2 * k_len) {
+        *rec++ = (uint32_t)tab[0];
+        *rec++ = (uint32_t)tab[RQ_WORDS];
+        for (int32_t k = 0; k < k_len; k += 4) {
+            const uint32_t wa = nn_read32(w + k), wb = nn_read32(w + k_len + k);
+            *rec++ = nn_sxtb16(wa);
+            *rec++ = nn_sxtb16_ror8(wa);
+            *rec++ = nn_sxtb16(wb);
+            *rec++ = nn_sxtb16_ror8(wb);
+        }
+        for (int32_t j = 0; j < 2; ++j) {
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 1];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 2];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3];
+        }
+    }
+}
+
+#if NN_ASM
+/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs. */
+#define NN_WIDE_GROUP                                 \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"            \
+    "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
+    "ldrd   %[y0], %[y1], [%[pc]], #8\n\t"            \
+    "smlad  %[a01], %[w0], %[y0], %[a01]\n\t"         \
+    "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "smlad  %[a10], %[w0], %[x0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
+    "smlad  %[a11], %[w0], %[y0], %[a11]\n\t"         \
+    "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
+/* Requantize accumulator A with (multiplier x0, addend high word x1, shift y0) into w1. */
+#define NN_WIDE_RQ(A)                                 \
+    "and    %[w0], %[" A "], #0x80000000\n\t"         \
+    "orr    %[w0], %[w0], #0x40000000\n\t"            \
+    "add    %[w1], %[x1], %[" A "], asr #31\n\t"      \
+    "smlal  %[w0], %[w1], %[" A "], %[x0]\n\t"        \
+    "asr    %[w1], %[w1], %[y0]\n\t"                  \
+    "ssat   %[w1], #8, %[w1]\n\t"
+#endif
+
+/* Every channel pair of one pixel pair through the wide records: outputs o[2j], o[2j + 1]
+ * of the first pixel and o[delta + 2j], o[delta + 2j + 1] of the second. */
+static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
+                       int32_t delta) {
+#if NN_ASM
+    /* One assembly block for all pairs; the column, group count, pair count and delta wait
+     * on the stack (14 registers are in use). */
+    uint32_t a00, a01, a10, a11, pc, n, w0, w1;
+    uint32_t x0 = (uint32_t)(uintptr_t)col, x1 = (uint32_t)groups, y0 = (uint32_t)pairs, y1 = (uint32_t)delta;
+    __asm__ volatile(
+        "strd   %[x0], %[x1], [sp, #-16]!\n\t"
+        "strd   %[y0], %[y1], [sp, #8]\n"
+        "1:\n\t"
+        "ldrd   %[pc], %[n], [sp]\n\t"
+        "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"
+        "mov    %[a01], %[a00]\n\t"
+        "mov    %[a11], %[a10]\n\t"
+        "tst    %[n], #1\n\t"
+        "beq    2f\n\t"
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #1\n\t"
+        "beq    3f\n"
+        "2:\n\t"
+        NN_WIDE_GROUP
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #2\n\t"
+        "bne    2b\n"
+        "3:\n\t"
+        "ldr    %[y1], [sp, #12]\n\t"
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
+        "ldr    %[y0], [%[pw]], #4\n\t"
+        NN_WIDE_RQ("a01")
+        "strb   %[w1], [%[o], %[y1]]\n\t"
+        NN_WIDE_RQ("a00")
+        "strb   %[w1], [%[o]], #1\n\t"
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
+        "ldr    %[y0], [%[pw]], #4\n\t"
+        NN_WIDE_RQ("a11")
+        "strb   %[w1], [%[o], %[y1]]\n\t"
+        NN_WIDE_RQ("a10")
+        "strb   %[w1], [%[o]], #1\n\t"
+        "ldr    %[n], [sp, #8]\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "str    %[n], [sp, #8]\n\t"
+        "bne    1b\n\t"
+        "add    sp, sp, #16\n\t"
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pc] "=&r"(pc),
+          [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0),
+          [y1] "+&r"(y1), [pw] "+&r"(rec), [o] "+&r"(o)
+        :
+        : "cc", "memory");
+#else
+    for (int32_t j = 0; j < pairs; ++j, o += 2) {
+        int32_t a00 = (int32_t)rec[0], a10 = (int32_t)rec[1], a01 = a00, a11 = a10;
+        rec += 2;
+        const int16_t *c = col;
+        for (int32_t g = 0; g < groups; ++g, rec += 4, c += 8) {
+            const uint32_t x0 = nn_read32(c), x1 = nn_read32(c + 2), y0 = nn_read32(c + 4), y1 = nn_read32(c + 6);
+            a00 = nn_smlad(rec[1], x1, nn_smlad(rec[0], x0, a00));
+            a01 = nn_smlad(rec[1], y1, nn_smlad(rec[0], y0, a01));
+            a10 = nn_smlad(rec[3], x1, nn_smlad(rec[2], x0, a10));
+            a11 = nn_smlad(rec[3], y1, nn_smlad(rec[2], y0, a11));
+        }
+        o[0] = (int8_t)nn_ssat8(rq_fast(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[delta] = (int8_t)nn_ssat8(rq_fast(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[1] = (int8_t)nn_ssat8(rq_fast(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[delta + 1] = (int8_t)nn_ssat8(rq_fast(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        rec += 6;
+    }
+#endif
+}
+
+/* The convolution; one copy serves both requantization forms (code size).
+ * Pixels go in pairs (an odd last pixel fills both lanes and stores one). With the fast
+ * form, no clamp narrower than int8 and k_len a multiple of 4 (inner layers), channel
+ * pairs go through conv_block_fused (the zero point folded into tab's addends). */
+static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                      int32_t *tab, int fast, uint32_t *wide, nn_conv_path_t path) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    const int32_t k4 = align4(k_len);
+    const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
+    const int32_t oc_n = p->out_c;
+    const int8_t *const weights = p->weights;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
+    const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
+    const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE;
+    if (fused) rq_fold_zo(tab, oc_n, p->out_offset);   /* the path guarantees right shifts of 2..23 */
+    const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
+    if (wide) conv_wide_records(weights, k_len, oc_n, tab, wide);   /* path WIDE: fused holds */
+    int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
+    interior_range(p->pad_top, p->stride_h, p->dil_h, p->k_h, p->in_h, p->out_h, &ry0, &ry1);
+    interior_range(p->pad_left, p->stride_w, p->dil_w, p->k_w, p->in_w, out_w, &rx0, &rx1);
+    for (int32_t b = 0; b < p->batches; ++b) {
+        int8_t *ob = out + b * pixels * oc_n;
+        int32_t oy0 = 0, ox0 = 0;   /* the pass's first pixel; (oy1, ox1) the next one, or the same */
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+            int32_t oy1 = oy0, ox1 = ox0;
+            if (px1 != px && ++ox1 == out_w) {
+                ox1 = 0;
+                ++oy1;
+            }
+            const int in0 = oy0 >= ry0 && oy0 < ry1 && ox0 >= rx0 && ox0 < rx1;
+            const int in1 = oy1 >= ry0 && oy1 < ry1 && ox1 >= rx0 && ox1 < rx1;
+            if (pair_ok && in0 && in1) {
+                im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
+            } else {
+                im2col(p, in, b, oy0, ox0, col, k4, 0);
+                im2col(p, in, b, oy1, ox1, col, k4, 1);
+            }
+            int8_t *o0 = ob + px * oc_n;
+            int8_t *o1 = ob + px1 * oc_n;  /* the same pixel twice: written twice, same values */
+            const int32_t *e = tab;
+            const int8_t *w = weights;
+            int32_t oc = 0;
+            if (wide) {
+                wide_pairs(wide, col, k_len >> 2, oc_n >> 1, o0, (int32_t)(o1 - o0));
+                oc = oc_n & ~1;
+                e += oc * RQ_WORDS;
+                w += oc * k_len;
+            } else if (fused) {
+                conv_block_t blk = {w, w + k_len, col, k_len >> 2, e, o0, o1};
+                for (; oc + 2 <= oc_n; oc += 2) {
+                    conv_block_fused(&blk);
+                    blk.pa += 2 * k_len;
+                    blk.pb += 2 * k_len;
+                    blk.e += 2 * RQ_WORDS;
+                    blk.o0 += 2;
+                    blk.o1 += 2;
+                }
+                e = blk.e;
+                w = blk.pa;
+            }
+            for (; oc + 2 <= oc_n; oc += 2, e += 2 * RQ_WORDS, w += 2 * k_len) {
+                int32_t acc[4] = {e[0], e[0], e[RQ_WORDS], e[RQ_WORDS]};
+                dot_2x2(w, w + k_len, col, oc + 2 < oc_n ? k4 : k_len, acc);
+                int32_t v0 = nn_ssat8(rq_any(e, acc[0], fast) + zo);
+                int32_t v1 = nn_ssat8(rq_any(e, acc[1], fast) + zo);
+                int32_t v2 = nn_ssat8(rq_any(e + RQ_WORDS, acc[2], fast) + zo);
+                int32_t v3 = nn_ssat8(rq_any(e + RQ_WORDS, acc[3], fast) + zo);
+                if (clamp) {   /* a fused activation narrower than int8 (ReLU with zero point > -128) */
+                    v0 = clamp_s8(v0, lo, hi);
+                    v1 = clamp_s8(v1, lo, hi);
+                    v2 = clamp_s8(v2, lo, hi);
+                    v3 = clamp_s8(v3, lo, hi);
+                }
+                o0[oc] = (int8_t)v0;
+                o1[oc] = (int8_t)v1;
+                o0[oc + 1] = (int8_t)v2;
+                o1[oc + 1] = (int8_t)v3;
+            }
+            if (oc < oc_n) {
+                int32_t acc[2] = {e[0], e[0]};
+                dot_1x2(w, col, k_len, acc);
+                o0[oc] = sat_out(rq_any(e, acc[0], fast), zo, lo, hi);
+                o1[oc] = sat_out(rq_any(e, acc[1], fast), zo, lo, hi);
+            }
+            oy0 = oy1;
+            ox0 = ox1 + 1;
+            if (ox0 == out_w) {
+                ox0 = 0;
+                ++oy0;
+            }
+        }
+    }
+}
+
+
+void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    const nn_conv_path_t path = nn_conv2d_s8_path(p);
+    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16, the requantization table, then the path's weights */
+    int32_t *tab = (int32_t *)(void *)(col + 2 * align4(k_len));
+    uint32_t *wide = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
+    fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, tab, RQ_WORDS, tab);
+    switch (path) {
+    case NN_CONV_PATH_SMALL_K:
+    case NN_CONV_PATH_SMALL_K_REG:
+    case NN_CONV_PATH_SMALL_K_REC:
+    case NN_CONV_PATH_GRAY3:
+        nn_opt_conv_small_k(p, in, out, col, tab, wide, fast, path);
+        break;
+    case NN_CONV_PATH_WIDE:
+        conv_body(p, in, out, col, tab, fast, wide, path);
+        break;
+    case NN_CONV_PATH_IM2COL:
+    case NN_CONV_PATH_FUSED:
+        conv_body(p, in, out, col, tab, fast, NULL, path);
+        break;
+    }
+}
+
+#else
+typedef int nn_opt_conv_unused_t;   /* ISO C: no empty translation unit */
+#endif /* NN_OPTIMIZED */

@@ -1,0 +1,195 @@
+/*
+ * nn_opt_depthwise.c - DEPTHWISE_CONV_2D for Cortex-M with the DSP extension. Contract:
+ * nn_kernels.h (nn_depthwise_conv2d_s8); the reference twin is nn_ref_depthwise_conv2d_s8
+ * (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c).
+ *
+ * Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
+ * interior pixels use biases with the offset folded in and a fully unrolled 3x3. Path
+ * MULTIPLIER: each input value is shared by the output channels it feeds. Bodies are
+ * instantiated once per requantization form.
+ */
+#include "nn_kernels.h"
+
+#if NN_OPTIMIZED
+
+#include "nn_opt_internal.h"
+
+/* Four channels of one depthwise tap: SMLABB/SMLATT on SXTB16-widened lanes
+ * (a0..a3 = channels c..c+3). With add_off the input offset is added to the
+ * input lanes; without it, it is folded into the bias (interior pixels). */
+NN_INLINE void dw_tap4(const int8_t *xp, const int8_t *wp, uint32_t off2, const int add_off,
+                           int32_t *a0, int32_t *a1, int32_t *a2, int32_t *a3) {
+    const uint32_t xv = nn_read32(xp), wv = nn_read32(wp);
+    uint32_t x02 = nn_sxtb16(xv), x13 = nn_sxtb16_ror8(xv);
+    if (add_off) {
+        x02 = nn_sadd16(x02, off2);
+        x13 = nn_sadd16(x13, off2);
+    }
+    const uint32_t w02 = nn_sxtb16(wv), w13 = nn_sxtb16_ror8(wv);
+    *a0 = nn_smlabb(w02, x02, *a0);
+    *a2 = nn_smlatt(w02, x02, *a2);
+    *a1 = nn_smlabb(w13, x13, *a1);
+    *a3 = nn_smlatt(w13, x13, *a3);
+}
+
+/* Depthwise with depth multiplier 1 for one requantization form: four channels per
+ * pass with the accumulators in registers; the valid tap window is computed once per
+ * output pixel. Interior pixels start from the folded bias (bias + in_offset * sum of
+ * the channel's weights) and skip the offset; a 3x3 interior is fully unrolled. */
+NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                           const int32_t *fold, const int fast) {
+    const int32_t ch = p->in_c;
+    const uint32_t off2 = nn_dup16(p->in_offset);
+    const int32_t in_offset = p->in_offset;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t in_h = p->in_h, in_w = p->in_w;
+    const int32_t row_step = dil_h * in_w * ch;     /* input bytes between kernel rows */
+    const int32_t col_step = dil_w * ch;            /* input bytes between kernel columns */
+    const int32_t wrow_step = k_w * ch;
+    const int k33 = k_h == 3 && k_w == 3;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * in_w * ch;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            /* first and one-past-last kernel rows that land inside the image */
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, dil_h, k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+                const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
+                const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ch;
+                const int8_t *w_base = p->weights + (ky0 * k_w + kx0) * ch;
+                int32_t c = 0;
+                for (; c + 4 <= ch; c += 4) {
+                    const int32_t *e = tab + c * RQ_WORDS;
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
+                    int32_t a0, a1, a2, a3;
+                    if (interior) {
+                        a0 = fold[c];
+                        a1 = fold[c + 1];
+                        a2 = fold[c + 2];
+                        a3 = fold[c + 3];
+                        if (k33) {
+                            for (int32_t ky = 0; ky < 3; ++ky, xr += row_step, wr += wrow_step) {
+                                dw_tap4(xr, wr, off2, 0, &a0, &a1, &a2, &a3);
+                                dw_tap4(xr + col_step, wr + ch, off2, 0, &a0, &a1, &a2, &a3);
+                                dw_tap4(xr + 2 * col_step, wr + 2 * ch, off2, 0, &a0, &a1, &a2, &a3);
+                            }
+                        } else {
+                            for (int32_t ky = 0; ky < k_h; ++ky, xr += row_step, wr += wrow_step) {
+                                for (int32_t kx = 0; kx < k_w; ++kx) {
+                                    dw_tap4(xr + kx * col_step, wr + kx * ch, off2, 0, &a0, &a1, &a2, &a3);
+                                }
+                            }
+                        }
+                    } else {
+                        a0 = e[0];
+                        a1 = e[RQ_WORDS];
+                        a2 = e[2 * RQ_WORDS];
+                        a3 = e[3 * RQ_WORDS];
+                        for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
+                            for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+                                dw_tap4(xr + kx * col_step, wr + kx * ch, off2, 1, &a0, &a1, &a2, &a3);
+                            }
+                        }
+                    }
+                    o[c] = sat_out(rq_apply(e, a0, fast), zo, lo, hi);
+                    o[c + 1] = sat_out(rq_apply(e + RQ_WORDS, a1, fast), zo, lo, hi);
+                    o[c + 2] = sat_out(rq_apply(e + 2 * RQ_WORDS, a2, fast), zo, lo, hi);
+                    o[c + 3] = sat_out(rq_apply(e + 3 * RQ_WORDS, a3, fast), zo, lo, hi);
+                }
+                for (; c < ch; ++c) {
+                    const int32_t *e = tab + c * RQ_WORDS;
+                    int32_t acc = e[0];
+                    const int8_t *xr = x_base + c;
+                    const int8_t *wr = w_base + c;
+                    for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
+                        for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+                            acc += wr[kx * ch] * (xr[kx * col_step] + in_offset);
+                        }
+                    }
+                    o[c] = sat_out(rq_apply(e, acc, fast), zo, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/* Depthwise with depth multiplier > 1, for one requantization form: output channels
+ * ic * dm .. ic * dm + dm - 1 share input channel ic, so each input value is loaded
+ * once per tap for all of them (interior pixels again start from the folded bias). */
+NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
+                                const int32_t *tab, const int32_t *fold, const int fast) {
+    const int32_t ic_n = p->in_c, oc_n = p->out_c, dm = p->depth_mult;
+    const int32_t in_offset = p->in_offset;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t k_h = p->k_h, k_w = p->k_w, dil_h = p->dil_h, dil_w = p->dil_w;
+    const int32_t in_h = p->in_h, in_w = p->in_w;
+    const int32_t row_step = dil_h * in_w * ic_n, col_step = dil_w * ic_n, wrow_step = k_w * oc_n;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * in_w * ic_n;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, dil_h, k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, dil_w, k_w, in_w, &kx0, &kx1);
+                const int interior = ky0 == 0 && ky1 == k_h && kx0 == 0 && kx1 == k_w;
+                const int32_t off = interior ? 0 : in_offset;
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * oc_n;
+                const int8_t *x_base = img + ((iy0 + ky0 * dil_h) * in_w + ix0 + kx0 * dil_w) * ic_n;
+                const int8_t *w_base = p->weights + (ky0 * k_w + kx0) * oc_n;
+                for (int32_t ic = 0; ic < ic_n; ++ic) {
+                    const int32_t oc0 = ic * dm;
+                    for (int32_t m = 0; m < dm; m += 2) {
+                        const int32_t oc = oc0 + m;
+                        const int two = m + 1 < dm;
+                        int32_t a0 = interior ? fold[oc] : tab[oc * RQ_WORDS];
+                        int32_t a1 = two ? (interior ? fold[oc + 1] : tab[(oc + 1) * RQ_WORDS]) : 0;
+                        const int8_t *xr = x_base + ic;
+                        const int8_t *wr = w_base + oc;
+                        for (int32_t ky = ky0; ky < ky1; ++ky, xr += row_step, wr += wrow_step) {
+                            for (int32_t kx = 0; kx < kx1 - kx0; ++kx) {
+                                const int32_t x = xr[kx * col_step] + off;
+                                a0 += wr[kx * oc_n] * x;
+                                if (two) a1 += wr[kx * oc_n + 1] * x;
+                            }
+                        }
+                        o[oc] = sat_out(rq_apply(tab + oc * RQ_WORDS, a0, fast), zo, lo, hi);
+                        if (two) o[oc + 1] = sat_out(rq_apply(tab + (oc + 1) * RQ_WORDS, a1, fast), zo, lo, hi);
+                    }
+                }
+            }
+        }
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
+    int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
+    int32_t *fold = tab + RQ_WORDS * oc_n;
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
+    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
+    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS) {
+        if (fast) {
+            dw_body(p, in, out, tab, fold, 1);
+        } else {
+            dw_body(p, in, out, tab, fold, 0);
+        }
+    } else if (fast) {
+        dw_mult_body(p, in, out, tab, fold, 1);
+    } else {
+        dw_mult_body(p, in, out, tab, fold, 0);
+    }
+}
+
+#else
+typedef int nn_opt_depthwise_unused_t;   /* ISO C: no empty translation unit */
+#endif /* NN_OPTIMIZED */

@@ -1,0 +1,96 @@
+/*
+ * nn_opt_fc.c - FULLY_CONNECTED for Cortex-M with the DSP extension. Contract: nn_kernels.h
+ * (nn_fc_s8); the reference twin is nn_ref_fc_s8 (nn_ref.c), matched bit for bit. Path:
+ * nn_fc_s8_path (nn_paths.c): DIRECT widens the input in registers (few outputs, no
+ * scratch), WIDENED widens it once into scratch; two output rows per pass, SMLAD.
+ */
+#include "nn_kernels.h"
+
+#if NN_OPTIMIZED
+
+#include "nn_opt_internal.h"
+
+/* Requantize with (mult, shift) read directly, in the form chosen once per layer. */
+NN_INLINE int32_t rq_direct(int32_t acc, int32_t mult, int32_t shift, int fast) {
+    const int32_t e[3] = {0, mult, shift};
+    return fast ? rq_fast(acc, mult, (int32_t)1 << (-shift - 2), -shift - 1) : nn_opt_rq_general(e, acc);
+}
+
+/* The fully connected layer; one copy serves both requantization forms (code size). */
+/* Two output rows' dot products over the input: from the widened vector `col` when
+ * there is one (each group of 4 inputs stored as the pairs (0, 2), (1, 3); the tail
+ * past the last full group is read from `x`), else widening each input word in registers (rows w0 and w1 may be the
+ * same row for an odd last output). */
+static void fc_pair(const int8_t *x, const int16_t *col, int32_t k_len, int32_t in_offset,
+                    const int8_t *w0, const int8_t *w1, int32_t *a0, int32_t *a1) {
+    int32_t s0 = *a0, s1 = *a1;
+    int32_t i = 0;
+    if (col) {
+        for (const int16_t *c = col; i + 4 <= k_len; i += 4, c += 4) {
+            const uint32_t wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
+            const uint32_t x02 = nn_read32(c), x13 = nn_read32(c + 2);
+            s0 = nn_smlad(nn_sxtb16(wa), x02, s0);
+            s0 = nn_smlad(nn_sxtb16_ror8(wa), x13, s0);
+            s1 = nn_smlad(nn_sxtb16(wb), x02, s1);
+            s1 = nn_smlad(nn_sxtb16_ror8(wb), x13, s1);
+        }
+    } else {
+        const uint32_t off2 = nn_dup16(in_offset);
+        for (; i + 4 <= k_len; i += 4) {
+            const uint32_t v = nn_read32(x + i), wa = nn_read32(w0 + i), wb = nn_read32(w1 + i);
+            const uint32_t x02 = nn_sadd16(nn_sxtb16(v), off2), x13 = nn_sadd16(nn_sxtb16_ror8(v), off2);
+            s0 = nn_smlad(nn_sxtb16(wa), x02, s0);
+            s0 = nn_smlad(nn_sxtb16_ror8(wa), x13, s0);
+            s1 = nn_smlad(nn_sxtb16(wb), x02, s1);
+            s1 = nn_smlad(nn_sxtb16_ror8(wb), x13, s1);
+        }
+    }
+    for (; i < k_len; ++i) {
+        const int32_t xv = x[i] + in_offset;
+        s0 += w0[i] * xv;
+        s1 += w1[i] * xv;
+    }
+    *a0 = s0;
+    *a1 = s1;
+}
+
+static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int16_t *col, int fast) {
+    const int32_t k_len = p->in_features, n_out = p->out_features;
+    const int32_t in_offset = p->in_offset, zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int32_t qstep = p->per_channel ? 1 : 0;
+    const int32_t *const bias = p->bias, *const mult = p->mult, *const shift = p->shift;
+    if (nn_fc_s8_path(p) == NN_FC_PATH_DIRECT) col = NULL;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *x = in + b * k_len;
+        if (col) {
+            const uint32_t off2 = nn_dup16(in_offset);
+            int32_t k = 0;
+            for (; k + 4 <= k_len; k += 4) {
+                const uint32_t v = nn_read32(x + k);
+                nn_write32(col + k, nn_sadd16(nn_sxtb16(v), off2));
+                nn_write32(col + k + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
+            }
+        }
+        int8_t *o = out + b * n_out;
+        for (int32_t n = 0; n < n_out; n += 2) {
+            const int two = n + 1 < n_out;
+            const int8_t *w0 = p->weights + n * k_len;
+            int32_t a0 = bias ? bias[n] : 0, a1 = (bias && two) ? bias[n + 1] : 0;
+            fc_pair(x, col, k_len, in_offset, w0, two ? w0 + k_len : w0, &a0, &a1);
+            const int32_t q0 = n * qstep;
+            o[n] = sat_out(rq_direct(a0, mult[q0], shift[q0], fast), zo, lo, hi);
+            if (two) {
+                const int32_t q1 = (n + 1) * qstep;
+                o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
+            }
+        }
+    }
+}
+
+void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    fc_body(p, in, out, (int16_t *)scratch, rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1));
+}
+
+#else
+typedef int nn_opt_fc_unused_t;   /* ISO C: no empty translation unit */
+#endif /* NN_OPTIMIZED */

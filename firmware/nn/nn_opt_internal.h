@@ -1,0 +1,173 @@
+/*
+ * nn_opt_internal.h - what the optimized kernels (nn_opt_*.c) share: the requantization
+ * forms, the scratch layout constants and the window arithmetic. Not part of the public
+ * contract (that is nn_kernels.h); included by nn_paths.c and every nn_opt_*.c file.
+ *
+ * Requantization: scratch holds a per-channel table (bias, multiplier, rounding constants,
+ * RQ_WORDS words per channel) built once per call by nn_opt_rq_prepare. When every exponent
+ * is a right shift of 2..31 (almost every real layer) the double rounding is one SMLAL and
+ * two single-cycle instructions (rq_fast); otherwise the general form (nn_opt_rq_general,
+ * out of line) is used. Both are bit-exact with nn_fx_requantize (nn_fixedpoint.h).
+ *
+ * Every inline-assembly block of the optimized kernels sits under NN_ASM and keeps its
+ * portable C twin in the #else branch; hosts (and -DNN_NO_ASM=1 on Arm) run the twin.
+ */
+#ifndef NN_OPT_INTERNAL_H
+#define NN_OPT_INTERNAL_H
+
+#include <stdint.h>
+
+#include "nn_dsp.h"
+#include "nn_fixedpoint.h"
+#include "nn_kernels.h"
+
+/* The assembly forms: Thumb-2 with the DSP extension, unless NN_NO_ASM asks for the C twins. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && !(defined(NN_NO_ASM) && NN_NO_ASM)
+#define NN_ASM 1
+#else
+#define NN_ASM 0
+#endif
+
+/* Bodies instantiated once per requantization form: force the inlining so that `fast` is a
+ * constant in each copy. */
+#if defined(__GNUC__)
+#define NN_INLINE static inline __attribute__((always_inline))
+#else
+#define NN_INLINE static inline
+#endif
+
+static inline int32_t align4(int32_t n) { return (n + 3) & ~3; }
+
+/* Per output channel requantization entry in scratch: bias, multiplier, then
+ * (rounding addend, shift) for the fast form or (exponent, 0) for the general one. */
+#define RQ_WORDS 4
+
+/* First layers (in_c not a multiple of 4) with at most this many taps (k_h * k_w * in_c)
+ * take the small-K path: weights widened once per call (nn_opt_conv_small_k.c). */
+#define SMALL_K_MAX 32
+/* Up to this many int16 pairs (k_len <= 10: 3x3 grayscale) the column stays in registers ... */
+#define SMALL_K_REG_WORDS 5
+/* ... and each output channel has a record of SK_REC words: bias (offset folded), the 5
+ * weight pairs, the 64-bit addend of the fast form as (low word 2^30, high word
+ * rnd + (zo << rr)), multiplier, right shift rr. */
+#define SK_REC 10
+static inline int small_k(const nn_conv_params_t *p) {
+    return (p->in_c & 3) != 0 && p->k_h * p->k_w * p->in_c <= SMALL_K_MAX;
+}
+static inline int small_k_reg(int32_t k_len) { return (k_len + 1) / 2 <= SMALL_K_REG_WORDS; }
+static inline int32_t small_k_words(int32_t k_len) { return small_k_reg(k_len) ? SK_REC : (k_len + 1) / 2; }
+
+/* 3x3 grayscale first layers (in_c 1, no dilation) run a row of windows at a time; a row
+ * whose windows reach into the padding runs on a strip of its 3 input rows with the padding
+ * filled in: 3 x gray3_span bytes of scratch. */
+static inline int gray3(const nn_conv_params_t *p) {
+    return p->in_c == 1 && p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1;
+}
+static inline int32_t gray3_span(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
+static inline int32_t gray3_strip_bytes(const nn_conv_params_t *p) { return gray3(p) ? align4(3 * gray3_span(p)) : 0; }
+
+/* Wide weights: one record per output channel pair of WIDE_REC_WORDS(groups) words
+ * (nn_opt_conv.c, conv_wide_records). */
+#define WIDE_REC_WORDS(groups) (2 + 4 * (groups) + 6)
+
+/* A fully connected layer with at most this many outputs widens its input on the fly
+ * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
+ * and a classifier head (e.g. 1728 -> 5) would otherwise need more scratch than the
+ * whole TFLite Micro arena of that layer. */
+#define FC_DIRECT_MAX_ROWS 8
+
+/* Whether exponents shift[0..count) are all right shifts of lo..hi (lo, hi > 0). */
+int nn_opt_right_shifts_within(const int32_t *shift, int32_t count, int32_t lo, int32_t hi);
+
+/* nn_fx_requantize_nonneg(acc, mult, -r) for 2 <= r <= 31 with both roundings in one
+ * 64-bit multiply-accumulate (SMLAL) and two single-cycle instructions.
+ * With T = acc*mult + 2^30, SRDHM is h = floor(T / 2^31), and the rounding shift is
+ * floor((h + 2^(r-1) - [h < 0]) / 2^r). Nested floors with integer addends merge:
+ * = floor((T + 2^(30+r) - [h < 0] * 2^31) / 2^(31+r)) = (hi32(T - [h<0]*2^31) + 2^(r-2)) >> (r-1).
+ * [h < 0] may be replaced by [acc < 0]: they differ only when h = 0, where the
+ * result is floor((2^(r-1) - 1) / 2^r) = 0 either way. rnd = 2^(r-2), rr = r - 1. */
+NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
+    /* the 64-bit addend 2^30 - [acc < 0] * 2^31: high word acc >> 31, low word 0x40000000 or 0xC0000000 */
+    const int32_t s = acc >> 31;
+    const uint64_t addend = ((uint64_t)(uint32_t)s << 32) | (((uint32_t)s << 31) | 0x40000000u);
+    const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)acc * mult));
+    return ((int32_t)(t >> 32) + rnd) >> rr;
+}
+
+/* Whether every exponent allows rq_fast (right shift 2..31). */
+static inline int rq_fast_ok(const int32_t *shift, int32_t count) {
+    return nn_opt_right_shifts_within(shift, count, 2, 31);
+}
+
+/* Fill `n` entries of `tab` (RQ_WORDS each); returns 1 when they are in the fast form. */
+int nn_opt_rq_prepare(const int32_t *bias, const int32_t *mult, const int32_t *shift, int32_t per_channel,
+                      int32_t n, int32_t *tab);
+
+/* The general requantization form, out of line: loops compiled once for both forms call it. */
+int32_t nn_opt_rq_general(const int32_t *e, int32_t acc);
+
+/* Requantize an accumulator (bias included) with entry e; `fast` is a constant after inlining. */
+NN_INLINE int32_t rq_apply(const int32_t *e, int32_t acc, const int fast) {
+    return fast ? rq_fast(acc, e[1], e[2], e[3]) : nn_fx_requantize_nonneg(acc, e[1], e[2]);
+}
+
+/* Requantize with entry e in the form chosen at run time (a predictable branch per output). */
+NN_INLINE int32_t rq_any(const int32_t *e, int32_t acc, int fast) {
+    return fast ? rq_fast(acc, e[1], e[2], e[3]) : nn_opt_rq_general(e, acc);
+}
+
+NN_INLINE int32_t clamp_s8(int32_t v, int32_t lo, int32_t hi) { return v < lo ? lo : (v > hi ? hi : v); }
+
+/* Add the output zero point and clamp to the fused activation. */
+NN_INLINE int8_t sat_out(int32_t v, int32_t zo, int32_t lo, int32_t hi) {
+    v += zo;
+    return (int8_t)(v < lo ? lo : (v > hi ? hi : v));
+}
+
+/* Requantize in the form chosen at run time, add the zero point, saturate and clamp. */
+NN_INLINE int8_t rq_out(const int32_t *e, int32_t acc, int32_t zo, int clamp, int32_t lo, int32_t hi,
+                        int fast) {
+    int32_t v = nn_ssat8(rq_any(e, acc, fast) + zo);
+    if (clamp) v = clamp_s8(v, lo, hi);
+    return (int8_t)v;
+}
+
+/* Kernel taps [*k0, *k1) of a window starting at `origin` (step `dil`, `k` taps) that land in [0, extent). */
+static inline void nn_valid_taps(int32_t origin, int32_t dil, int32_t k, int32_t extent, int32_t *k0, int32_t *k1) {
+    int32_t lo = 0, hi = k;
+    while (lo < hi && origin + lo * dil < 0) ++lo;
+    while (hi > lo && origin + (hi - 1) * dil >= extent) --hi;
+    *k0 = lo;
+    *k1 = hi;
+}
+
+/* The output rows (or columns) [*lo, *hi) whose kernel window lies inside the input along
+ * one axis: origin = o * stride - pad >= 0 and origin + (k - 1) * dil < extent. */
+static inline void interior_range(int32_t pad, int32_t stride, int32_t dil, int32_t k, int32_t extent, int32_t out,
+                                  int32_t *lo, int32_t *hi) {
+    const int32_t last = extent - 1 - (k - 1) * dil + pad;   /* largest o * stride allowed */
+    int32_t a = (pad + stride - 1) / stride, z = last >= 0 ? last / stride + 1 : 0;
+    if (z > out) z = out;
+    if (a > z) a = z;
+    *lo = a;
+    *hi = z;
+}
+
+/* Fold the input offset into biases: bias + in_offset * (sum of the channel's weights),
+ * wrapping like the reference's int32 accumulation. Channel c's weights are
+ * w[c * c_step + t * t_step] for t < taps; its bias is tab[c * tab_step]. */
+static inline void fold_offset(const int8_t *w, int32_t channels, int32_t c_step, int32_t taps, int32_t t_step,
+                               int32_t in_offset, int32_t *tab, int32_t tab_step, const int32_t *bias_from) {
+    for (int32_t c = 0; c < channels; ++c) {
+        uint32_t sum = 0;
+        for (int32_t t = 0; t < taps; ++t) sum += (uint32_t)(int32_t)w[c * c_step + t * t_step];
+        tab[c * tab_step] = (int32_t)((uint32_t)bias_from[c * RQ_WORDS] + sum * (uint32_t)in_offset);
+    }
+}
+
+/* The small-K convolution (nn_opt_conv_small_k.c), called by nn_opt_conv2d_s8 on path
+ * NN_CONV_PATH_SMALL_K*, NN_CONV_PATH_GRAY3. */
+void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
+                         const int32_t *tab, uint32_t *wide, int fast, nn_conv_path_t path);
+
+#endif /* NN_OPT_INTERNAL_H */

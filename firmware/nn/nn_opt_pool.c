@@ -1,0 +1,142 @@
+/*
+ * nn_opt_pool.c - MAX_POOL_2D for Cortex-M with the DSP extension. Contract: nn_kernels.h
+ * (nn_max_pool_s8); the reference twin is nn_ref_max_pool_s8 (nn_ref.c), matched bit for bit.
+ * Path: nn_max_pool_s8_path (nn_paths.c). 4 channels per word with SSUB8 + SEL, the 2x2
+ * window unrolled; 2x2 stride 2 windows that all lie inside (VALID) run without per-pixel
+ * bounds, a row per assembly loop when there is no clamp.
+ */
+#include "nn_kernels.h"
+
+#if NN_OPTIMIZED
+
+#include "nn_opt_internal.h"
+
+/* The maximum of 4 channels over a 2x2 window whose top-left word is at xr. */
+NN_INLINE uint32_t max_2x2_s8x4(const int8_t *xr, int32_t ch, int32_t row_step) {
+    return nn_max_s8x4(nn_max_s8x4(nn_read32(xr), nn_read32(xr + ch)),
+                       nn_max_s8x4(nn_read32(xr + row_step), nn_read32(xr + row_step + ch)));
+}
+
+/* One output row of a 2x2 stride-2 VALID max pool without clamp, 4 channels per word (ch a
+ * multiple of 4): input rows x and x + row_step; returns the next output. On Cortex-M one
+ * assembly loop: 14 instructions per output word. */
+static int8_t *max_pool_2x2_row(const int8_t *x, int8_t *o, int32_t ch, int32_t row_step, int32_t out_w) {
+#if NN_ASM
+    uint32_t a, b, c, d, t, n;
+    const uint32_t cw = (uint32_t)ch >> 2, row_ch = (uint32_t)(row_step + ch);
+    __asm__ volatile(
+        "1:\n\t"
+        "mov    %[n], %[cw]\n"
+        "2:\n\t"
+        "ldr    %[a], [%[x]]\n\t"
+        "ldr    %[b], [%[x], %[ch]]\n\t"
+        "ldr    %[c], [%[x], %[row]]\n\t"
+        "ldr    %[d], [%[x], %[rc]]\n\t"
+        "ssub8  %[t], %[a], %[b]\n\t"
+        "sel    %[a], %[a], %[b]\n\t"
+        "ssub8  %[t], %[c], %[d]\n\t"
+        "sel    %[c], %[c], %[d]\n\t"
+        "ssub8  %[t], %[a], %[c]\n\t"
+        "sel    %[a], %[a], %[c]\n\t"
+        "str    %[a], [%[o]], #4\n\t"
+        "add    %[x], %[x], #4\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    2b\n\t"
+        "add    %[x], %[x], %[ch]\n\t"
+        "subs   %[w], %[w], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [o] "+r"(o), [w] "+r"(out_w), [n] "=&r"(n), [a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c),
+          [d] "=&r"(d), [t] "=&r"(t)
+        : [cw] "r"(cw), [ch] "r"(ch), [row] "r"(row_step), [rc] "r"(row_ch)
+        : "cc", "memory");
+    return o;
+#else
+    for (int32_t ox = 0; ox < out_w; ++ox, x += 2 * ch) {
+        for (int32_t c = 0; c < ch; c += 4, o += 4) nn_write32(o, max_2x2_s8x4(x + c, ch, row_step));
+    }
+    return o;
+#endif
+}
+
+/* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
+ * window starts from its first valid tap (the reference starts from -128, the same
+ * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
+void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+    const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
+    const uint32_t lo4 = nn_dup8(lo), hi4 = nn_dup8(hi);
+    const int32_t row_step = in_w * ch;
+    const nn_max_pool_path_t path = nn_max_pool_s8_path(p);
+    if (path != NN_MAX_POOL_PATH_WINDOWS) {
+        /* 2x2 stride 2 with every window inside (VALID, 4 channels per word): no per-pixel
+         * window bounds; rows of output words straight through */
+        int8_t *o = out;
+        for (int32_t b = 0; b < p->batches; ++b) {
+            for (int32_t oy = 0; oy < p->out_h; ++oy) {
+                const int8_t *x = in + (b * in_h + 2 * oy) * row_step;
+                if (path == NN_MAX_POOL_PATH_2X2_ROWS) {
+                    o = max_pool_2x2_row(x, o, ch, row_step, p->out_w);
+                    continue;
+                }
+                for (int32_t ox = 0; ox < p->out_w; ++ox, x += 2 * ch) {
+                    for (int32_t c = 0; c < ch; c += 4, o += 4) {
+                        uint32_t m = max_2x2_s8x4(x + c, ch, row_step);
+                        if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                        nn_write32(o, m);
+                    }
+                }
+            }
+        }
+        return;
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * row_step;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, 1, p->k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, 1, p->k_w, in_w, &kx0, &kx1);
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
+                if (ky0 >= ky1 || kx0 >= kx1) {   /* no input under the window: the reference's -128 */
+                    for (int32_t c = 0; c < ch; ++c) o[c] = (int8_t)(lo > -128 ? lo : -128);
+                    continue;
+                }
+                const int8_t *x0 = img + (iy0 + ky0) * row_step + (ix0 + kx0) * ch;
+                const int32_t rows = ky1 - ky0, cols = kx1 - kx0;
+                int32_t c = 0;
+                if (rows == 2 && cols == 2) {   /* the usual 2x2 window, unrolled */
+                    for (; c + 4 <= ch; c += 4) {
+                        uint32_t m = max_2x2_s8x4(x0 + c, ch, row_step);
+                        if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                        nn_write32(o + c, m);
+                    }
+                }
+                for (; c + 4 <= ch; c += 4) {
+                    const int8_t *xr = x0 + c;
+                    uint32_t m = nn_read32(xr);
+                    for (int32_t ky = 0; ky < rows; ++ky, xr += row_step) {
+                        for (int32_t kx = ky == 0; kx < cols; ++kx) m = nn_max_s8x4(m, nn_read32(xr + kx * ch));
+                    }
+                    if (clamp) m = nn_min_s8x4(nn_max_s8x4(m, lo4), hi4);
+                    nn_write32(o + c, m);
+                }
+                for (; c < ch; ++c) {
+                    const int8_t *xr = x0 + c;
+                    int32_t m = xr[0];
+                    for (int32_t ky = 0; ky < rows; ++ky, xr += row_step) {
+                        for (int32_t kx = 0; kx < cols; ++kx) m = xr[kx * ch] > m ? xr[kx * ch] : m;
+                    }
+                    o[c] = (int8_t)(m < lo ? lo : (m > hi ? hi : m));
+                }
+            }
+        }
+    }
+}
+
+#else
+typedef int nn_opt_pool_unused_t;   /* ISO C: no empty translation unit */
+#endif /* NN_OPTIMIZED */

@@ -1,0 +1,110 @@
+/*
+ * nn_paths.c - which path each optimized kernel takes, the scratch it needs and the kernel
+ * ABI version. Contract: nn_kernels.h ("Kernel ABI version", "Paths of the optimized
+ * kernels", "*_scratch_bytes").
+ *
+ * These are pure functions of a kernel's parameters, compiled in every build (reference or
+ * optimized, any target): the kernels call them to choose their path, the model compiler
+ * queries them through a host-built library (models/compiler/kernel_facts.py) to plan the
+ * scratch, and a model container can check a layer's scratch before it runs. They are the
+ * one source of these facts.
+ */
+#include "nn_kernels.h"
+#include "nn_opt_internal.h"
+
+uint32_t nn_kernel_abi_version(void) { return NN_KERNEL_ABI_VERSION; }
+
+int nn_opt_right_shifts_within(const int32_t *shift, int32_t count, int32_t lo, int32_t hi) {
+    for (int32_t i = 0; i < count; ++i) {
+        if (-shift[i] < lo || -shift[i] > hi) return 0;
+    }
+    return 1;
+}
+
+/* Exponents of a convolution (one, or one per output channel) all right shifts of lo..hi. */
+static int conv_shifts_within(const nn_conv_params_t *p, int32_t lo, int32_t hi) {
+    return nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, lo, hi);
+}
+
+/* Convolution. First layers (in_c not a multiple of 4, at most SMALL_K_MAX taps) widen their
+ * weights once per call: up to 10 taps the column stays in registers, in per-channel records
+ * with the fused requantization when every exponent is a right shift of 2..23 (the zero
+ * point rides in the 64-bit addend) and no clamp is narrower than int8, and then a 3x3
+ * grayscale layer runs a row of windows per assembly block. Inner layers: with k_len a
+ * multiple of 4, the same exponent range and no clamp, the 2x2 block requantizes in its
+ * assembly (FUSED), and with wide_weights set and at least 2 output channels the weights
+ * are widened to int16 once per call (WIDE); otherwise the block requantizes in C. */
+nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    const int fused_rq = !clamp && conv_shifts_within(p, 2, 23);
+    if (small_k(p)) {
+        if (!small_k_reg(k_len)) return NN_CONV_PATH_SMALL_K;
+        if (!fused_rq) return NN_CONV_PATH_SMALL_K_REG;
+        return gray3(p) ? NN_CONV_PATH_GRAY3 : NN_CONV_PATH_SMALL_K_REC;
+    }
+    if (!fused_rq || (k_len & 3) != 0) return NN_CONV_PATH_IM2COL;
+    return p->wide_weights && p->out_c >= 2 ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
+}
+
+nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
+    return p->depth_mult == 1 ? NN_DW_PATH_CHANNELS : NN_DW_PATH_MULTIPLIER;
+}
+
+nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
+    return p->out_features <= FC_DIRECT_MAX_ROWS ? NN_FC_PATH_DIRECT : NN_FC_PATH_WIDENED;
+}
+
+nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {
+    const int two = p->k_h == 2 && p->k_w == 2 && p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 0 &&
+                    p->pad_left == 0 && (p->channels & 3) == 0 && 2 * p->out_h <= p->in_h &&
+                    2 * p->out_w <= p->in_w;
+    if (!two) return NN_MAX_POOL_PATH_WINDOWS;
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    return clamp || p->out_w <= 0 ? NN_MAX_POOL_PATH_2X2 : NN_MAX_POOL_PATH_2X2_ROWS;
+}
+
+/* Two int16 im2col columns of k_len taps (padded to a multiple of 4), the requantization
+ * table, and per path: the small-K weights (records, or int16 pairs) plus a 3x3 grayscale
+ * layer's strip; or the wide records. */
+size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    int32_t extra = 0;
+    switch (nn_conv2d_s8_path(p)) {
+    case NN_CONV_PATH_SMALL_K:
+    case NN_CONV_PATH_SMALL_K_REG:
+    case NN_CONV_PATH_SMALL_K_REC:
+    case NN_CONV_PATH_GRAY3:
+        extra = 4 * small_k_words(k_len) * p->out_c + gray3_strip_bytes(p);
+        break;
+    case NN_CONV_PATH_WIDE:
+        extra = 4 * WIDE_REC_WORDS(k_len >> 2) * (p->out_c >> 1);
+        break;
+    case NN_CONV_PATH_IM2COL:
+    case NN_CONV_PATH_FUSED:
+        break;
+    }
+    return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
+}
+
+/* The requantization table and the biases with the input offset folded in. */
+size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
+}
+
+/* The input vector widened to int16 with its offset added, on the widened path. */
+size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p) {
+    return nn_fc_s8_path(p) == NN_FC_PATH_DIRECT ? 0u : (size_t)(2 * align4(p->in_features));
+}
+
+#if NN_OPTIMIZED
+size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { return nn_opt_conv2d_s8_scratch_bytes(p); }
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    return nn_opt_depthwise_conv2d_s8_scratch_bytes(p);
+}
+size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return nn_opt_fc_s8_scratch_bytes(p); }
+#else
+size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
+size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { (void)p; return 0; }
+#endif

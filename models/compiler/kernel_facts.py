@@ -1,0 +1,148 @@
+"""The kernels' own answers to "which path, how much scratch": firmware/nn/nn_paths.c, asked through ctypes.
+
+nn_paths.c is the one source of the optimized kernels' path selection and scratch sizes
+(`nn_*_path`, `nn_opt_*_scratch_bytes`) and of the kernel ABI version. The compiler does not
+re-derive those formulas: it builds nn_paths.c with the host C compiler into a small shared
+library (cached under the temp directory by a hash of the sources, the shim and the compiler),
+fills the parameter structs there and reads the answers back.
+
+The shim takes a layer's integer fields as one int32 array whose order is written from the
+field tuples below, so the C struct layout is never mirrored in Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from edgeloop.models.compiler.errors import CompileError
+from edgeloop.models.compiler.host import CFLAGS, NN_DIR, HostBuildError, _cc
+
+CONV_FIELDS = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k_w", "stride_h",
+               "stride_w", "dil_h", "dil_w", "pad_top", "pad_left", "depth_mult", "in_offset", "out_offset",
+               "act_min", "act_max", "per_channel", "wide_weights")
+FC_FIELDS = ("batches", "in_features", "out_features", "in_offset", "out_offset", "act_min", "act_max",
+             "per_channel")
+POOL_FIELDS = ("batches", "in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
+               "pad_top", "pad_left", "act_min", "act_max")
+
+# Defaults for fields a caller may leave out (a bare geometry): one batch, full int8 range, no offsets.
+_DEFAULTS = {"batches": 1, "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1,
+             "act_min": -128, "act_max": 127, "wide_weights": 0}
+
+CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3")
+"""Names of nn_conv_path_t values, in enum order (nn_kernels.h)."""
+DW_PATHS = ("channels", "multiplier")
+FC_PATHS = ("direct", "widened")
+MAX_POOL_PATHS = ("windows", "2x2", "2x2_rows")
+
+
+def _initializer(struct_fields: Sequence[str], array: str) -> str:
+    return ", ".join(f".{name} = {array}[{i}]" for i, name in enumerate(struct_fields))
+
+
+_SHIM = f"""
+#include "nn_kernels.h"
+/* out[0] = path, out[1] = scratch bytes of the optimized build */
+void el_conv_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, int depthwise, int32_t *out) {{
+    nn_conv_params_t p = {{{_initializer([n for n in CONV_FIELDS if n not in ("per_channel", "wide_weights")], "f")},
+                          .per_channel = f[{CONV_FIELDS.index("per_channel")}],
+                          .wide_weights = f[{CONV_FIELDS.index("wide_weights")}], .mult = mult, .shift = shift}};
+    out[0] = depthwise ? (int32_t)nn_depthwise_conv2d_s8_path(&p) : (int32_t)nn_conv2d_s8_path(&p);
+    out[1] = (int32_t)(depthwise ? nn_opt_depthwise_conv2d_s8_scratch_bytes(&p) : nn_opt_conv2d_s8_scratch_bytes(&p));
+}}
+void el_fc_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, int32_t *out) {{
+    nn_fc_params_t p = {{{_initializer(FC_FIELDS, "f")}, .mult = mult, .shift = shift}};
+    out[0] = (int32_t)nn_fc_s8_path(&p);
+    out[1] = (int32_t)nn_opt_fc_s8_scratch_bytes(&p);
+}}
+int32_t el_max_pool_path(const int32_t *f) {{
+    nn_pool_params_t p = {{{_initializer(POOL_FIELDS, "f")}}};
+    return (int32_t)nn_max_pool_s8_path(&p);
+}}
+uint32_t el_abi_version(void) {{ return nn_kernel_abi_version(); }}
+"""
+
+_SOURCES = ("nn_paths.c",)
+
+
+@functools.lru_cache(maxsize=1)
+def _library() -> ctypes.CDLL:
+    try:
+        cc = _cc()
+    except HostBuildError as e:
+        raise CompileError(f"{e}: the compiler asks the kernels (firmware/nn/nn_paths.c) for their scratch "
+                           "sizes through a small host-built library") from None
+    flags = [f for f in CFLAGS if f != "-Werror"] + ["-DNN_OPTIMIZED=1", "-shared"]
+    digest = hashlib.sha256(repr((cc, flags, _SHIM)).encode())
+    for src in sorted(NN_DIR.glob("*.[ch]")):
+        digest.update(src.name.encode() + src.read_bytes())
+    lib = Path(tempfile.gettempdir()) / f"edgeloop-nnfacts-{digest.hexdigest()[:16]}.so"
+    if not lib.is_file():
+        with tempfile.TemporaryDirectory(prefix="edgeloop-nnfacts-") as tmp:
+            shim = Path(tmp) / "facts_shim.c"
+            shim.write_text(_SHIM, encoding="utf-8")
+            out = Path(tmp) / "libnnfacts.so"
+            cmd = [cc, *flags, "-I", str(NN_DIR), str(shim), *(str(NN_DIR / s) for s in _SOURCES), "-o", str(out)]
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+            if proc.returncode != 0:
+                raise HostBuildError(f"{' '.join(cmd)} failed:\n{proc.stdout}{proc.stderr}")
+            shutil.move(str(out), lib)   # atomic on one file system; a concurrent equal build is harmless
+    dll = ctypes.CDLL(str(lib))
+    i32p = ctypes.POINTER(ctypes.c_int32)
+    dll.el_conv_facts.argtypes = [i32p, i32p, i32p, ctypes.c_int, i32p]
+    dll.el_fc_facts.argtypes = [i32p, i32p, i32p, i32p]
+    dll.el_max_pool_path.argtypes = [i32p]
+    dll.el_max_pool_path.restype = ctypes.c_int32
+    dll.el_abi_version.restype = ctypes.c_uint32
+    return dll
+
+
+def _fields(params: Mapping[str, object], names: Sequence[str]) -> ctypes.Array:
+    values = [int(params.get(n, _DEFAULTS.get(n, 0))) for n in names]  # type: ignore[call-overload]
+    return (ctypes.c_int32 * len(values))(*values)
+
+
+def _quant(params: Mapping[str, object], shifts: Sequence[int], channels: int) -> tuple[ctypes.Array, ctypes.Array]:
+    """(mult, shift) arrays: `shifts` per channel (or one), multipliers 2^30 (paths never read their values)."""
+    shifts = [int(s) for s in shifts] or [-8]
+    if int(params.get("per_channel", int(len(shifts) > 1))) and len(shifts) != channels:  # type: ignore[call-overload]
+        raise ValueError(f"{len(shifts)} exponents for {channels} channels")
+    return (ctypes.c_int32 * len(shifts))(*([1 << 30] * len(shifts))), (ctypes.c_int32 * len(shifts))(*shifts)
+
+
+def conv_facts(params: Mapping[str, object], shifts: Sequence[int] = (), depthwise: bool = False) -> tuple[str, int]:
+    """(path name, scratch bytes) of a CONV_2D (or DEPTHWISE_CONV_2D) with nn_conv_params_t fields
+    `params` and exponents `shifts` (one per output channel when per_channel, else one)."""
+    p = dict(params)
+    p.setdefault("per_channel", int(len(shifts) > 1))
+    mult, shift = _quant(p, shifts, int(p["out_c"]))  # type: ignore[call-overload]
+    out = (ctypes.c_int32 * 2)()
+    _library().el_conv_facts(_fields(p, CONV_FIELDS), mult, shift, int(depthwise), out)
+    return (DW_PATHS if depthwise else CONV_PATHS)[out[0]], int(out[1])
+
+
+def fc_facts(params: Mapping[str, object], shifts: Sequence[int] = ()) -> tuple[str, int]:
+    """(path name, scratch bytes) of a FULLY_CONNECTED with nn_fc_params_t fields `params`."""
+    p = dict(params)
+    p.setdefault("per_channel", int(len(shifts) > 1))
+    mult, shift = _quant(p, shifts, int(p["out_features"]))  # type: ignore[call-overload]
+    out = (ctypes.c_int32 * 2)()
+    _library().el_fc_facts(_fields(p, FC_FIELDS), mult, shift, out)
+    return FC_PATHS[out[0]], int(out[1])
+
+
+def max_pool_path(params: Mapping[str, object]) -> str:
+    """Path name of a MAX_POOL_2D with nn_pool_params_t fields `params`."""
+    return MAX_POOL_PATHS[_library().el_max_pool_path(_fields(params, POOL_FIELDS))]
+
+
+def abi_version() -> int:
+    """NN_KERNEL_ABI_VERSION of the kernels in firmware/nn."""
+    return int(_library().el_abi_version())

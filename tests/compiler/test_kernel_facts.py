@@ -1,0 +1,108 @@
+"""The kernels state their own paths and scratch (nn_paths.c); the compiler asks them and the generated
+code checks them: the ABI version and struct sizes at compile time, the scratch at run time (debug builds)."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+from conftest import FIXTURES
+
+import edgeloop
+from edgeloop.models.compiler import compile_bytes
+from edgeloop.models.compiler.host import HostBuildError, HostModel
+from edgeloop.models.compiler.kernel_facts import abi_version, conv_facts, fc_facts, max_pool_path
+
+NONE = {"act_min": -128, "act_max": 127}
+
+
+def _conv(k: int, in_c: int, out_c: int, out_w: int = 16, stride: int = 1, **kw) -> dict:
+    return {"k_h": k, "k_w": k, "in_c": in_c, "out_c": out_c, "out_w": out_w, "stride_w": stride, **NONE, **kw}
+
+
+# (layer, exponents, expected path, expected scratch bytes by the formulas of firmware/nn/README.md)
+CONV_EXPECTATIONS = [
+    # 3x3 grayscale stem, 96 -> 48 wide: columns 4*12, table 16*12, records 40*12, strip align4(3*97)
+    (_conv(3, 1, 12, out_w=48, stride=2), [-9] * 12, "gray3", 48 + 192 + 480 + 292),
+    (_conv(3, 1, 12, out_w=48, stride=2, act_min=-100), [-9] * 12, "small_k_reg", 48 + 192 + 480 + 292),
+    (_conv(3, 1, 12, out_w=48, stride=2), [-25] * 12, "small_k_reg", 48 + 192 + 480 + 292),
+    (_conv(2, 2, 5), [-9] * 5, "small_k_rec", 32 + 80 + 200),
+    # RGB 3x3: 27 taps, two pixels per pass, 14 int16 pairs per channel
+    (_conv(3, 3, 8), [-9] * 8, "small_k", 112 + 128 + 4 * 14 * 8),
+    (_conv(3, 8, 12), [-9] * 12, "fused", 288 + 192),
+    (_conv(3, 8, 12, wide_weights=1), [-9] * 12, "wide", 288 + 192 + 4 * (2 + 4 * 18 + 6) * 6),
+    (_conv(3, 8, 12, wide_weights=1), [-24] * 12, "im2col", 288 + 192),
+    (_conv(3, 8, 12, wide_weights=1, act_max=100), [-9] * 12, "im2col", 288 + 192),
+    (_conv(3, 8, 1, wide_weights=1), [-9], "fused", 288 + 16),
+    (_conv(3, 5, 4), [-9] * 4, "im2col", 4 * 48 + 64),   # 45 taps: beyond small-K, not a multiple of 4
+    (_conv(1, 16, 10), [-1] * 10, "im2col", 64 + 160),
+]
+
+
+@pytest.mark.parametrize("layer,shifts,path,scratch", CONV_EXPECTATIONS)
+def test_conv_paths_and_scratch(layer: dict, shifts: list[int], path: str, scratch: int) -> None:
+    assert conv_facts(layer, shifts) == (path, scratch)
+
+
+def test_depthwise_fc_and_pool_facts() -> None:
+    assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)
+    assert conv_facts({**_conv(3, 3, 6), "depth_mult": 2}, [-9] * 6, depthwise=True) == ("multiplier", 120)
+    assert fc_facts({"in_features": 1728, "out_features": 5}, [-9]) == ("direct", 0)
+    assert fc_facts({"in_features": 45, "out_features": 9}, [-9]) == ("widened", 96)
+    pool = {"in_h": 8, "in_w": 10, "channels": 8, "out_h": 4, "out_w": 5, "k_h": 2, "k_w": 2, "stride_h": 2,
+            "stride_w": 2, **NONE}
+    assert max_pool_path(pool) == "2x2_rows"
+    assert max_pool_path({**pool, "act_min": -20}) == "2x2"
+    assert max_pool_path({**pool, "channels": 6}) == "windows"
+
+
+def test_abi_version_is_the_headers() -> None:
+    header = (edgeloop.FIRMWARE_DIR / "nn" / "nn_kernels.h").read_text()
+    assert abi_version() == int(re.search(r"#define NN_KERNEL_ABI_VERSION (\d+)u", header).group(1))
+
+
+def test_debug_build_catches_a_scratch_buffer_smaller_than_the_kernel_needs(tmp_path) -> None:
+    """Mutation check of NN_CHECK_SCRATCH: shrink one planned scratch by 4 bytes and invoke() must fail."""
+    tflite = (FIXTURES / "random_20.tflite").read_bytes()
+    result = compile_bytes(tflite, name="m")
+    checks = re.findall(r"NN_SCRATCH_FITS\((\w+)\(&(op\d+)_params\), (\d+)u\)", result.c_source)
+    assert checks, "no layer checks its scratch"
+    fn, op, planned = checks[0]
+    x = np.zeros(result.graph.model.tensors[result.graph.input].shape, np.int8)
+    out_t = result.graph.model.tensors[result.graph.output]
+    for name, source in (("ok", result.c_source),
+                         ("short", result.c_source.replace(f"NN_SCRATCH_FITS({fn}(&{op}_params), {planned}u)",
+                                                           f"NN_SCRATCH_FITS({fn}(&{op}_params), {int(planned) - 4}u)"))):
+        d = tmp_path / name
+        d.mkdir()
+        (d / "m.c").write_text(source)
+        (d / "m.h").write_text(result.h_source)
+        host = HostModel(d, "m", optimized=True, build_dir=d / "build")
+        if name == "ok":
+            host(x, out_t.np_dtype, out_t.size)
+        else:
+            with pytest.raises(HostBuildError, match="returned 2"):
+                host(x, out_t.np_dtype, out_t.size)
+
+
+@pytest.mark.skipif(shutil.which("arm-none-eabi-gcc") is None, reason="needs arm-none-eabi-gcc")
+def test_generated_code_asserts_struct_sizes_and_abi_on_a_32_bit_target(tmp_path) -> None:
+    result = compile_bytes((FIXTURES / "random_04.tflite").read_bytes(), name="m")
+    nn = edgeloop.FIRMWARE_DIR / "nn"
+    assert "_Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u" in result.c_source
+    for name, source in (("ok", result.c_source),
+                         ("struct", result.c_source.replace("sizeof(nn_conv_params_t) == 104u",
+                                                            "sizeof(nn_conv_params_t) == 100u")),
+                         ("abi", result.c_source.replace(f"NN_KERNEL_ABI_VERSION == {abi_version()}u",
+                                                         f"NN_KERNEL_ABI_VERSION == {abi_version() + 1}u"))):
+        (tmp_path / "m.c").write_text(source)
+        (tmp_path / "m.h").write_text(result.h_source)
+        proc = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-mcpu=cortex-m7", "-mthumb", "-c", "-I", str(nn),
+                               "-I", str(tmp_path), str(tmp_path / "m.c"), "-o", str(tmp_path / f"{name}.o")],
+                              capture_output=True, text=True, timeout=120)
+        assert (proc.returncode == 0) == (name == "ok"), proc.stderr
+        if name != "ok":
+            assert "static assertion failed" in proc.stderr
