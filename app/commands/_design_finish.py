@@ -75,7 +75,8 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     chosen = {
         "trial": chosen_row["number"], "family": family,
         "recipe": {"family": family, "params": params, "task": td.task, "seed": args.seed, "epochs": cfg.epochs,
-                   "command": req.command()},
+                   "command": req.command(), "recipe_json": req.recipe().recipe_json(),
+                   "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
         "seeds": len(chosen_row["seed_means"]),
         "test_accuracy": test["window_accuracy"], "test_window_accuracy": test["window_accuracy"],

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 import edgeloop
+from edgeloop import ResourceError
 from edgeloop.models.design.budgets import BoardPreset, BoardSpec
 
 # Boards with a port: the firmware board, and the clock its port sets (read from the port source below).
@@ -50,7 +51,7 @@ def _section_sizes(elf: Path) -> list[tuple[str, str, str, int]]:
     """(name, type, flags, size) of the allocated sections of an ELF (arm-none-eabi-readelf -S)."""
     readelf = shutil.which("arm-none-eabi-readelf")
     if readelf is None:
-        raise RuntimeError("arm-none-eabi-readelf was not found: install it with `sudo apt-get install "
+        raise ResourceError("arm-none-eabi-readelf was not found: install it with `sudo apt-get install "
                            "binutils-arm-none-eabi` to measure a board's budgets")
     out = subprocess.run([readelf, "-S", "--wide", str(elf)], capture_output=True, text=True, check=True,
                          timeout=60).stdout

@@ -23,6 +23,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from edgeloop import InputError, ResourceError
+
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|min)?\s*$")
 
 
@@ -97,11 +99,11 @@ def run(args: argparse.Namespace) -> int:
     if args.calibrate_latency:
         return _calibrate()
     if not args.data or args.out is None:
-        raise ValueError("edgeloop design needs --data DIR... and --out DIR (or --list-boards)")
+        raise InputError("edgeloop design needs --data DIR... and --out DIR (or --list-boards)")
     for opt in ("trials", "folds", "epochs", "seeds", "finalists"):
         v = getattr(args, opt)
         if v is not None and v < (0 if opt == "trials" else 1):
-            raise ValueError(f"--{opt} must be {'≥ 0' if opt == 'trials' else '≥ 1'}, got {v}")
+            raise InputError(f"--{opt} must be {'≥ 0' if opt == 'trials' else '≥ 1'}, got {v}")
     return _design(args)
 
 
@@ -167,7 +169,10 @@ class _StopRequest:
 
 
 def _design(args: argparse.Namespace) -> int:
-    import optuna
+    import edgeloop
+
+    optuna = edgeloop.require("optuna", needed_for="edgeloop design")
+    edgeloop.require("sklearn", needed_for="edgeloop design's cross-validation")
 
     from edgeloop.app.live.stop_signals import on_stop_signals
     from edgeloop.models.design import adapter
@@ -209,7 +214,7 @@ def _design(args: argparse.Namespace) -> int:
         from edgeloop.app.commands._design_target import board_presets, measure_board
 
         if args.board not in board_presets():
-            raise ValueError(f"unknown board {args.board!r}; see `edgeloop design --list-boards` "
+            raise InputError(f"unknown board {args.board!r}; see `edgeloop design --list-boards` "
                              f"({', '.join(board_presets())})")
         spec = measure_board(args.board)
     budget = Budget.from_board(spec, flash=args.flash, ram=args.ram, latency_ms=args.latency_ms,
@@ -263,7 +268,7 @@ def _design(args: argparse.Namespace) -> int:
         return 130
     rows = trial_rows(study)
     if not any(r["status"] == "trained" for r in rows):
-        raise ValueError(_why_nothing_trained(rows, args.time, started))
+        raise InputError(_why_nothing_trained(rows, args.time, started))
     if args.finalize is None:
         args.finalize = args.storage is None
     if not args.finalize:
@@ -303,7 +308,7 @@ def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any
         relax.append(f"--ram to at least {fmt_bytes(dep.ram_bytes)}")
     if "latency" in dep.violations:
         relax.append(f"--latency-ms to at least {dep.latency_ms_estimate:.3g}")
-    raise ValueError(f"impossible budget ({budget.describe()}): the smallest candidate ({family}) needs "
+    raise InputError(f"impossible budget ({budget.describe()}): the smallest candidate ({family}) needs "
                      f"{fmt_bytes(dep.flash_bytes)} flash, {fmt_bytes(dep.ram_bytes)} RAM, "
                      f"{dep.latency_ms_estimate:.3g} ms; relax {' and '.join(relax)}")
 
@@ -347,10 +352,10 @@ def _storage_failure(exc: BaseException, url: str) -> None:
         first = text.splitlines()[0] if text else type(e).__name__
         if (isinstance(e, OSError) and e.errno == errno.ENOSPC) or "disk is full" in text \
                 or "No space left" in text:
-            raise ValueError(f"the disk is full ({first}); the study keeps every finished trial: free space and "
+            raise ResourceError(f"the disk is full ({first}); the study keeps every finished trial: free space and "
                              "run the same command to resume") from None
     for e in chain:
         if isinstance(e, sqlalchemy.exc.OperationalError):
             first = str(e.orig or e).strip().splitlines()[0]
-            raise ValueError(f"lost the study database at {url.split('@')[-1]} ({first}); finished trials are "
+            raise ResourceError(f"lost the study database at {url.split('@')[-1]} ({first}); finished trials are "
                              "kept: run the same command again when it is reachable") from None

@@ -11,23 +11,25 @@ Everything else in edgeloop.models.design sees only what this module offers:
 - `train_request()` / `refit()`: the `edgeloop train` request that reproduces
   a candidate (its recipe) and running it.
 
-When the own-data issue lands its recipe file (`edgeloop train --recipe`)
-and new families (raw-window 1-D CNN, dense on raw input), only this module
-changes: `FAMILIES_BY_KIND` gains their names, `build_model`/`fit_predict`
-dispatch to their builders, and `train_request` writes a recipe file
-instead of command-line options.
+Recipes come from the training side (`edgeloop.models.train.recipes.Recipe`,
+reproduced by `edgeloop train --recipe FILE`). When the own-data issue's
+remaining families land on main (raw-window 1-D CNN, dense on raw input),
+only this module changes: `FAMILIES_BY_KIND` gains their names and
+`build_model`/`fit`/`train_request` dispatch to their builders; the search
+space gains one suggest function per family (space.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from edgeloop import InputError, MissingFileError
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
@@ -136,10 +138,10 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
     data = [Path(p) for p in data]
     for p in data:
         if not p.exists():
-            raise FileNotFoundError(f"data path {p} does not exist")
+            raise MissingFileError(f"data path {p} does not exist")
     task = task or detect_task(data)
     if task not in TASKS or task == "sine":
-        raise ValueError(f"edgeloop design cannot search task {task!r}; choose one of "
+        raise InputError(f"edgeloop design cannot search task {task!r}; choose one of "
                          f"{', '.join(t for t in sorted(TASKS) if t != 'sine')}")
     kind = "images" if task in ("bottles", "images") else "imu"
     fp = _fingerprint(data)
@@ -150,7 +152,7 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
         recs = [read_imu_csv(p) for p in find_imu_csvs(data)]
         rates = {r.rate_hz for r in recs}
         if len(rates) != 1:
-            raise ValueError(f"recordings have different sample rates {sorted(rates)} Hz; design on one rate")
+            raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; design on one rate")
         labels, mapper = label_mapper(task)
         pieces = _split_recordings(recs, seed)  # the very split `edgeloop train` uses: test stays untouched
         if labels is None:
@@ -166,7 +168,7 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
                     labels.append(name)
         td = TaskData(task, kind, data, labels, seed, fp)
     if len(td.labels) < 2:
-        raise ValueError(f"need at least two classes to design a classifier, found {td.labels}")
+        raise InputError(f"need at least two classes to design a classifier, found {td.labels}")
     return td
 
 
@@ -192,7 +194,7 @@ def _imu_arrays(td: TaskData, window: int, hop: int) -> tuple[Arrays, Arrays]:
     for split in ("dev", "test"):
         p = parts[split]
         if not p["y"]:
-            raise ValueError(f"no labeled {window}-sample windows in the {'test' if split == 'test' else 'train+val'}"
+            raise InputError(f"no labeled {window}-sample windows in the {'test' if split == 'test' else 'train+val'}"
                              " recordings; record longer sessions or allow shorter windows")
         out.append(Arrays(np.asarray(p["x"], np.float32), np.asarray(p["y"], np.int64), np.asarray(p["g"]),
                           np.asarray(p["e"], bool), np.asarray(p["c"])))
@@ -339,33 +341,40 @@ def _distillation_loss(temperature: float) -> Any:
     return loss
 
 
-def case_decisions(case: np.ndarray, y: np.ndarray, pred: np.ndarray) -> list[dict[str, Any]]:
-    """Per-recording decisions: a majority vote of the window predictions of each recording span.
+def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any = None) -> list[dict[str, Any]]:
+    """Per-recording decisions of each recording span (one recording, one label), through the one decision
+    function every edgeloop tool uses (edgeloop.models.decision.decide_recording) with the model's rule
+    (default: the mean of the windows' probabilities). `decided` is -1 where the rule says uncertain."""
+    from edgeloop.models.decision import DecisionRule, decide_recording
 
-    (Stands in for the own-data issue's decision-rule module until it lands.)
-    """
+    rule = rule or DecisionRule()
     out = []
     for name in dict.fromkeys(case.tolist()):
         if not name:
             continue
         idx = np.flatnonzero(case == name)
-        vote = Counter(pred[idx].tolist()).most_common(1)[0][0]
-        out.append({"recording": name, "windows": int(len(idx)), "truth": int(y[idx[0]]), "decided": int(vote)})
+        decided = decide_recording(rule, np.asarray(probs)[idx])
+        out.append({"recording": name, "windows": int(len(idx)), "truth": int(y[idx[0]]), "decided": int(decided)})
     return out
 
 
 def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
                   name: str = "chosen") -> Any:
-    """The `edgeloop train` request that reproduces a candidate (`.command()` gives its command line)."""
+    """The `edgeloop train` request that reproduces a candidate.
+
+    `.command()` gives its command line and `.recipe().recipe_json()` its
+    recipe file (`edgeloop train --recipe FILE`); training writes that file as
+    NAME.recipe.json too.
+    """
     from edgeloop.models.train.recipes import TrainRequest
 
     common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
                   width=int(params["width"]), depth=int(params["depth"]), progress=False)
     if family == "feature_mlp":
-        return TrainRequest(**common, window=int(params["window"]), hop=int(params["hop"]))
+        return TrainRequest(**common, family="feature-mlp", window=int(params["window"]), hop=int(params["hop"]))
     if family == "image_cnn":
-        return TrainRequest(**common, arch="demo", input_size=int(params["input_size"]), color=str(params["color"]),
-                            max_channels=int(params["max_channels"]))
+        return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
+                            color=str(params["color"]), max_channels=int(params["max_channels"]))
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

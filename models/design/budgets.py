@@ -12,6 +12,8 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from edgeloop import InputError
+
 _SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(B|KB|KIB|K|MB|MIB|M)?\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "B": 1, "K": 1024, "KB": 1024, "KIB": 1024, "M": 1024 ** 2, "MB": 1024 ** 2, "MIB": 1024 ** 2}
 
@@ -20,7 +22,7 @@ def parse_size(text: str) -> int:
     """'16KB' -> 16384 bytes (K, KB and KiB are all 1024; a bare number is bytes)."""
     m = _SIZE_RE.match(str(text))
     if not m:
-        raise ValueError(f"cannot read size {text!r}: write bytes or KB/MB, e.g. 16KB, 2048, 1.5MB")
+        raise InputError(f"cannot read size {text!r}: write bytes or KB/MB, e.g. 16KB, 2048, 1.5MB")
     return int(float(m.group(1)) * _UNITS[(m.group(2) or "").upper()])
 
 
@@ -71,10 +73,10 @@ class Budget:
 
     def __post_init__(self) -> None:
         if self.deploy_to not in ("flash", "ram"):
-            raise ValueError(f"--deploy-to must be flash or ram, got {self.deploy_to!r}")
+            raise InputError(f"--deploy-to must be flash or ram, got {self.deploy_to!r}")
         for name, v in (("flash", self.flash), ("ram", self.ram), ("latency-ms", self.latency_ms)):
             if v is not None and v <= 0:
-                raise ValueError(f"--{name} must be positive, got {v}")
+                raise InputError(f"--{name} must be positive, got {v}")
 
     @classmethod
     def from_board(cls, spec: BoardSpec | None, *, flash: int | None = None, ram: int | None = None,

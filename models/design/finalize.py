@@ -74,16 +74,19 @@ def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], mode
 def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path,
                   name: str) -> dict[str, Any]:
     """int8 accuracy of the exported model on the test split: per window, per recording, confusion matrix."""
+    from edgeloop.models.decision import rule_from_meta
+    from edgeloop.models.quantize import read_meta
     from edgeloop.models.report import Int8Model
 
     x, test = _test_inputs(td, family, params, model_dir, name)
-    pred = Int8Model((model_dir / f"{name}.tflite").read_bytes()).predict(x).argmax(-1)
+    probs = Int8Model((model_dir / f"{name}.tflite").read_bytes()).predict(x)
+    pred = probs.argmax(-1)
     n = td.n_classes
     confusion = np.zeros((n, n), np.int64)
     np.add.at(confusion, (test.y, pred), 1)
     out: dict[str, Any] = {"window_accuracy": float(np.mean(pred == test.y)), "windows": int(len(pred)),
                            "confusion": confusion.tolist()}
-    decisions = adapter.case_decisions(test.case, test.y, pred)
+    decisions = adapter.case_decisions(test.case, test.y, probs, rule_from_meta(read_meta(model_dir / f"{name}.tflite")))
     if decisions:
         out["recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
         out["recordings"] = decisions
@@ -121,7 +124,7 @@ def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list
     out.append({"name": "random forest (20 trees, depth ≤ 8)", "test_window_accuracy": float(rf.score(xt, test.y)),
                 "bytes": int(10 * nodes + 8 * x.shape[1])})
     for b, model in zip(out, (lr, rf)):
-        decisions = adapter.case_decisions(test.case, test.y, model.predict(xt))
+        decisions = adapter.case_decisions(test.case, test.y, model.predict_proba(xt))
         if decisions:
             b["test_recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
     return out

@@ -31,6 +31,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import MissingFileError
+
 CALIBRATION_FILE = Path(__file__).with_name("latency_calibration.json")
 LATENCY_LABEL = "estimate from emulated instructions (QEMU Cortex-M7 icount, per-operator model)"
 TERMS = ("macc", "out", "in", "call")
@@ -138,7 +140,7 @@ def load_cost_model(path: Path = CALIBRATION_FILE) -> CostModel:
     try:
         return CostModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise FileNotFoundError(f"no latency calibration at {path}: run `edgeloop design --calibrate-latency` "
+        raise MissingFileError(f"no latency calibration at {path}: run `edgeloop design --calibrate-latency` "
                                 "(needs qemu-system-arm and arm-none-eabi-gcc)") from None
 
 

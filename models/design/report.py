@@ -110,9 +110,10 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
             parts.append("<h3>Confusion matrix (test, int8; rows = true class)</h3>")
             parts.append(_table(["", *labels], [[labels[i], *row] for i, row in enumerate(conf)]))
         if ch.get("recordings"):
-            parts.append("<h3>Per-recording decisions (majority vote of windows)</h3>")
+            parts.append("<h3>Per-recording decisions (the model's decision rule over each recording)</h3>")
             parts.append(_table(["recording", "windows", "truth", "decided"],
-                                [[d["recording"], d["windows"], labels[d["truth"]], labels[d["decided"]]]
+                                [[d["recording"], d["windows"], labels[d["truth"]],
+                                  labels[d["decided"]] if d["decided"] >= 0 else "uncertain"]
                                  for d in ch["recordings"]]))
         if design.get("finalists"):
             parts.append("<h3>Finalists (repeated seeds)</h3>")

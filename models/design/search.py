@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError
+
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import fmt_bytes
 from edgeloop.models.design.deploy import Sizer
@@ -59,7 +61,7 @@ def fold_indices(arrays: adapter.Arrays, folds: int, seed: int) -> list[tuple[np
     n_groups = len(set(groups.tolist()))
     if n_groups < len(groups):  # rows share groups: keep each group on one side
         if n_groups < 2:
-            raise ValueError("cross-validation needs at least 2 recordings/subjects in the train and val splits")
+            raise InputError("cross-validation needs at least 2 recordings/subjects in the train and val splits")
         k = min(folds, n_groups)
         return list(GroupKFold(n_splits=k).split(arrays.x, arrays.y, groups))
     k = max(2, min(folds, int(np.bincount(arrays.y).min())))

@@ -21,13 +21,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from edgeloop import InputError
+
 DIRECTIONS = ("maximize", "minimize")  # cross-validated accuracy, flash bytes
 STUDY_FILE = "study.db"
 HEARTBEAT_S = 10
 GRACE_S = 30
 
 
-class StudyError(ValueError):
+class StudyError(InputError):
     """A study cannot be opened or used as asked; the message says what to do."""
 
 
