@@ -112,6 +112,7 @@ def qemu_instructions(tflite: bytes, work: Path) -> int:
     from edgeloop.app.link.qemu import INSTRUCTIONS_PER_TICK, build_bare_metal, run_bare_metal
     from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.compiler.harness import harness_source, parse_result
+    from edgeloop.models.compiler.host import kernel_sources
     from edgeloop.models.reference import run_reference_batch
 
     cname = "cal_model"
@@ -123,8 +124,7 @@ def qemu_instructions(tflite: bytes, work: Path) -> int:
     xs = np.random.default_rng(0).integers(-128, 128, (1, *t.shape), dtype=np.int8)
     expected = run_reference_batch(tflite, xs)
     (work / "main.c").write_text(harness_source(cname, xs, expected, repeats=2))
-    nn = edgeloop.FIRMWARE_DIR / "nn"
-    elf = build_bare_metal([work / "main.c", work / f"{cname}.c", nn / "nn_ref.c", nn / "nn_opt.c"], work / "opt",
+    elf = build_bare_metal([work / "main.c", work / f"{cname}.c", *kernel_sources()], work / "opt",
                            includes=[work], name=cname)
     res = parse_result(run_bare_metal(elf, timeout=300).check().output)
     if res["mismatches"]:
