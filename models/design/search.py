@@ -148,6 +148,17 @@ def make_sampler(seed: int) -> Any:
 class Objective:
     """One trial: suggest a candidate, size it, reject it or cross-validate it."""
 
+    def _finished_twin(self, family: str, params: dict[str, Any]) -> Any:
+        """A finished trial (same seed and settings) of exactly this candidate, if there is one."""
+        import optuna
+
+        for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
+                                                               optuna.trial.TrialState.PRUNED)):
+            if t.user_attrs.get("family") == family and t.user_attrs.get("params") == params \
+                    and "time ran out" not in t.user_attrs.get("reason", ""):
+                return t
+        return None
+
     def __init__(self, td: adapter.TaskData, sizer: Sizer, cfg: SearchConfig, study: Any,
                  deadline: float | None = None) -> None:
         self.td, self.sizer, self.cfg, self.study = td, sizer, cfg, study
@@ -166,6 +177,18 @@ class Objective:
         v = dep.violations
         for limit in ("flash", "ram", "latency"):  # relative excess; <= 0 is within budget
             trial.set_constraint(limit, v.get(limit, 0.0))
+        twin = self._finished_twin(family, params) if dep.fits else None
+        if twin is not None:  # samplers re-suggest points; a repeat would only re-train the same recipe
+            for key in ("fold_accuracy", "cv_spread", "status", "reason"):
+                if key in twin.user_attrs:
+                    trial.set_user_attr(key, twin.user_attrs[key])
+            trial.set_user_attr("duplicate_of", twin.number)
+            trial.set_user_attr("status", "duplicate")
+            trial.set_user_attr("reason", f"same recipe as trial {twin.number}: its result, not trained again")
+            trial.set_user_attr("seconds", round(time.monotonic() - t0, 2))
+            if twin.state == optuna.trial.TrialState.PRUNED:
+                raise optuna.TrialPruned()
+            return float(twin.values[0]), float(twin.values[1])
         if not dep.fits:
             trial.set_user_attr("status", "rejected")
             trial.set_user_attr("reason", "over " + ", ".join(f"{k} by {100 * x:.0f} %" for k, x in v.items()))

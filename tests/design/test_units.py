@@ -101,3 +101,39 @@ def test_early_stopping_is_fold_matched(tmp_path) -> None:
     assert not stop([0.79])  # fold 1 is hard: the smaller rival had 0.80 there, not a full-CV 0.90
     assert stop([0.70])
     assert not dominated_stop(study, 1000, 2.0)([0.10])  # nothing finished is as small
+
+
+def test_latency_limit_and_clock() -> None:
+    b = Budget(latency_ms=2.0, clock_hz=25_000_000)
+    assert b.violations(100, 100, 3.0) == {"latency": 0.5}
+    assert b.violations(100, 100, 1.0) == {}
+    with pytest.raises(ValueError, match="--latency-ms must be positive"):
+        Budget(latency_ms=0)
+
+
+def test_a_repeated_candidate_reuses_the_finished_result() -> None:
+    import optuna
+
+    from edgeloop.models.design.deploy import Deployability
+    from edgeloop.models.design.search import Objective, SearchConfig, make_sampler, trial_rows
+    from edgeloop.models.design.space import SpaceContext
+
+    class Sizer:
+        calls = 0
+
+        def check(self, family: str, params: dict) -> Deployability:
+            Sizer.calls += 1
+            return Deployability(3000, 100, 100, 1000, 500, 2000.0, 0.005)
+
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(0))
+    first = study.ask()
+    for k, v in (("family", "feature_mlp"), ("params", {"window": 100, "hop": 100, "width": 8, "depth": 1}),
+                 ("status", "trained"), ("fold_accuracy", [0.9, 0.92])):
+        first.set_user_attr(k, v)
+    study.tell(first, [0.91, 3000.0])
+    study.enqueue_trial({"window": 100, "hop_fraction": 1.0, "width": 8, "depth": 1})
+    cfg = SearchConfig(folds=2, epochs=1, families=("feature_mlp",), ctx=SpaceContext("imu", 100.0))
+    study.optimize(Objective(None, Sizer(), cfg, study), n_trials=1)  # no data: it must not train
+    rows = trial_rows(study)
+    assert rows[1]["status"] == "duplicate" and study.trials[1].values == [0.91, 3000.0]
+    assert "trial 0" in rows[1]["reason"] and Sizer.calls == 1
