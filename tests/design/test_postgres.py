@@ -59,9 +59,13 @@ def _running_trial_of(url: str, pid: int) -> int | None:
     import psycopg
 
     with psycopg.connect(url) as con:
-        row = con.execute(
-            "select t.number from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
-            "where t.state = 'RUNNING' and a.key = 'worker' and a.value_json like %s", (f'%:{pid}"',)).fetchone()
+        try:
+            row = con.execute(
+                "select t.number from trials t join trial_user_attributes a on a.trial_id = t.trial_id "
+                "where t.state = 'RUNNING' and a.key = 'worker' and a.value_json like %s",
+                (f'%:{pid}"',)).fetchone()
+        except psycopg.errors.UndefinedTable:  # the first worker has not created Optuna's tables yet
+            return None
     return row[0] if row else None
 
 
