@@ -7,6 +7,8 @@ a grayscale image) alone and as whole Keras models (int8 post-training quantizat
 random representative data), two conv-heavy CNNs of the compiler's test corpus
 and the bundled zoo models (models/zoo/*/*.tflite, int8 only):
 
+- the MLPerf Tiny reference networks (bench/reference_networks.py: ResNet-8, MobileNetV1-0.25,
+  DS-CNN, FC autoencoder), with `--profile` per operator;
 - instructions per inference and per MAC with the reference and the optimized
   (DSP) kernels, counted by QEMU under -icount shift=0 (emulated instruction
   counts, 40-instruction resolution; not CPU cycles), after checking that the
@@ -22,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 import tempfile
@@ -37,6 +40,9 @@ from edgeloop.models.compiler.harness import harness_source, parse_result
 from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
 from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_networks import reference_networks  # noqa: E402  (bench/ is not a package)
 
 INSTRUCTIONS_PER_TICK = 40  # SysTick at 25 MHz, 1 ns per instruction under -icount shift=0
 
@@ -190,15 +196,33 @@ def corpus_cnns() -> dict[str, bytes]:
             for stem in ("random_20", "random_21") if (fixtures / f"{stem}.tflite").is_file()}
 
 
-def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
-    """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM)."""
+_CALL = re.compile(r"^    (nn_\w+\(&op(\d+)_params, .*\);)$", re.M)
+
+
+def _profiled(c_source: str) -> str:
+    """The generated C with every kernel call timed into el_prof[operator position] (SysTick ticks)."""
+    body = _CALL.sub(lambda m: f"    {{ uint32_t el_t0 = port_ticks(); {m.group(1)} "
+                               f"el_prof[{m.group(2)}] += port_ticks() - el_t0; }}", c_source)
+    return body.replace('#include "nn_kernels.h"\n', '#include "nn_kernels.h"\n#include "port.h"\n'
+                        "extern uint32_t el_prof[];\n", 1)
+
+
+def _profile_printer(steps: int, runs: int) -> str:
+    return (f"uint32_t el_prof[{steps}];\n"
+            f"void el_report_prof(void) {{ for (int i = 0; i < {steps}; ++i) "
+            f'printf("EL_PROF %d %lu\\n", i, (unsigned long)(el_prof[i] / {runs})); }}\n')
+
+
+def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = False) -> dict:
+    """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM);
+    with `profile`, also the optimized build's instructions per step (key "steps")."""
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
 
     cname = "bench_model"
     result = compile_bytes(tflite, name=cname)
     d = work / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)
-    (d / f"{cname}.c").write_text(result.c_source)
+    (d / f"{cname}.c").write_text(_profiled(result.c_source) if profile else result.c_source)
     (d / f"{cname}.h").write_text(result.h_source)
     t = result.graph.model.tensors[result.graph.input]
     rng = np.random.default_rng(0)
@@ -207,24 +231,58 @@ def qemu_instructions(name: str, tflite: bytes, work: Path) -> dict[str, int]:
     else:
         xs = rng.integers(-128, 128, (1, *t.shape), dtype=np.int8)
     expected = run_reference_batch(tflite, xs)
-    (d / "main.c").write_text(harness_source(cname, xs, expected, repeats=2))
+    main = harness_source(cname, xs, expected, repeats=2)
+    if profile:   # two timed runs; the printer runs after the EL_RESULT line
+        main = main.replace("int main(void) {", _profile_printer(len(result.graph.steps), 2) + "int main(void) {")
+        main = main.replace("    return mismatches != 0;", "    el_report_prof();\n    return mismatches != 0;")
+    (d / "main.c").write_text(main)
     sources = [d / "main.c", d / f"{cname}.c", *kernel_sources()]
-    out = {}
+    out: dict = {}
     for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
+        if profile and variant == "ref":
+            continue
         elf = build_bare_metal(sources, d / variant, includes=[d], name=cname, extra_cflags=flags)
-        res = parse_result(run_bare_metal(elf, timeout=300).check().output)
+        run = run_bare_metal(elf, timeout=600).check()
+        res = parse_result(run.output)
         if res["mismatches"]:
             raise RuntimeError(f"{name}: {variant} kernels differ from TFLite Micro under QEMU")
         out[variant] = res["ticks_min"] * INSTRUCTIONS_PER_TICK
+        if profile:
+            ticks = {int(i): int(t) for i, t in re.findall(r"^EL_PROF (\d+) (\d+)$", run.output, re.M)}
+            out["steps"] = [_step_row(s, ticks.get(i, 0) * INSTRUCTIONS_PER_TICK) for i, s in
+                            enumerate(result.graph.steps)]
     return out
 
 
-def measure(name: str, tflite: bytes, work: Path, qemu: bool) -> dict:
+def _step_row(step, instructions: int) -> dict:
+    """One per-operator row: operator, shapes, MACs, instructions, per MAC (or per output element)."""
+    from edgeloop.models.compiler.kernel_facts import add_path, conv_facts, fc_facts
+
+    row = {"op": step.op, "in": list(step.in_shapes[0]) if step.in_shapes else [], "out": list(step.out_shape),
+           "macc": step.macc, "instructions": instructions}
+    if step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8"):
+        row["path"] = conv_facts(step.params, step.consts["shift"].tolist(),
+                                 depthwise=step.kernel == "nn_depthwise_conv2d_s8")[0]
+    elif step.kernel == "nn_fc_s8":
+        row["path"] = fc_facts(step.params, step.consts["shift"].tolist())[0]
+    elif step.kernel == "nn_add_s8":
+        row["path"] = add_path(step.params)
+    if step.macc and step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8"):
+        row["instr_per_mac"] = round(instructions / step.macc, 3)
+    else:
+        elements = int(np.prod(step.in_shapes[0])) if step.in_shapes else 0
+        row["instr_per_input_element"] = round(instructions / elements, 3) if elements else None
+        row["instr_per_output_element"] = round(instructions / max(int(np.prod(step.out_shape)), 1), 3)
+    return row
+
+
+def measure(name: str, tflite: bytes, work: Path, qemu: bool, profile: bool = False) -> dict:
     result = compile_bytes(tflite, name="bench_model")
     row: dict = {
         "macc": result.macc,
         "arena_bytes": result.arena_bytes,
         "tflm_arena_bytes": tflm_arena_bytes(tflite),
+        "bound_bytes": result.plan.lower_bound,
         "weights_params_bytes": result.const_bytes,
         "flatbuffer_bytes": len(tflite),
     }
@@ -238,7 +296,20 @@ def measure(name: str, tflite: bytes, work: Path, qemu: bool) -> dict:
         if result.macc:
             row["instr_per_mac_ref"] = round(instr["ref"] / result.macc, 3)
             row["instr_per_mac_opt"] = round(instr["opt"] / result.macc, 3)
+        if profile:
+            row["steps"] = qemu_instructions(name, tflite, work / "profile", profile=True)["steps"]
     return row
+
+
+def network_row(row: dict) -> dict:
+    """The `networks` entry of a reference network: the issue's keys."""
+    out = {k: row[k] for k in ("macc", "arena_bytes", "tflm_arena_bytes", "bound_bytes")}
+    if "instr_per_mac_opt" in row:
+        out["instr_per_mac"] = row["instr_per_mac_opt"]
+        out["instr_per_mac_ref"] = row["instr_per_mac_ref"]
+    if "steps" in row:
+        out["steps"] = row["steps"]
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -246,12 +317,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
     parser.add_argument("--no-qemu", action="store_true", help="skip the instruction counts")
     parser.add_argument("--only", metavar="PREFIX", default="",
-                        help="measure only the entries whose name starts with PREFIX (e.g. plain/)")
+                        help="measure only the entries whose name starts with PREFIX (e.g. plain/, net/resnet8)")
+    parser.add_argument("--profile", action="store_true",
+                        help="also time every operator of the reference networks (net/), optimized kernels")
     args = parser.parse_args(argv)
     qemu = not args.no_qemu and shutil.which("qemu-system-arm") and shutil.which("arm-none-eabi-gcc")
     models: dict[str, bytes] = {}
     sources = ((standard_layers, ("",)), (plain_cnn_layers, ("demo/", "tiny/")), (plain_cnn_models, ("plain/",)),
-               (corpus_cnns, ("cnn/",)), (zoo_models, ("zoo/",)))
+               (corpus_cnns, ("cnn/",)), (zoo_models, ("zoo/",)),
+               (lambda: reference_networks(args.only), ("net/",)))
     for source, prefixes in sources:
         # Keras and the zoo cost seconds: build only the sources that --only can select from
         if any(p.startswith(args.only) or args.only.startswith(p) for p in prefixes):
@@ -259,16 +333,23 @@ def main(argv: list[str] | None = None) -> int:
     figures: dict[str, dict] = {}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-") as tmp:
         for name, data in models.items():
-            figures[name] = measure(name, data, Path(tmp), bool(qemu))
+            figures[name] = measure(name, data, Path(tmp), bool(qemu), args.profile and name.startswith("net/"))
             r = figures[name]
             print(f"{name:40s} MACs {r['macc']:>9,}  arena {r['arena_bytes']:>7,} B (TFLM {r['tflm_arena_bytes']:>7,})"
                   f"  weights+params {r['weights_params_bytes']:>7,} B (flatbuffer {r['flatbuffer_bytes']:>7,})"
                   + (f"  instr/MAC ref {r['instr_per_mac_ref']:.2f} opt {r['instr_per_mac_opt']:.2f}"
                      if "instr_per_mac_opt" in r else ""), flush=True)
+            for i, s in enumerate(r.get("steps", [])):
+                per = (f"{s['instr_per_mac']:.2f}/MAC" if "instr_per_mac" in s
+                       else f"{s['instr_per_input_element']}/in-element")
+                print(f"    {i:2d} {s['op']:18s} {str(s['in']):18s}-> {str(s['out']):18s} {s.get('path', ''):12s}"
+                      f" {s['instructions']:>10,} instr  {per}", flush=True)
+    networks = {name[len("net/"):]: network_row(r) for name, r in figures.items() if name.startswith("net/")}
     summary = {
         "source": "emulated instruction counts (qemu-system-arm -icount shift=0, mps2-an500 Cortex-M7)"
         if qemu else "no QEMU run",
-        "models": figures,
+        "networks": networks,
+        "models": {k: {f: v for f, v in r.items() if f != "steps"} for k, r in figures.items()},
         "arena_le_tflm_all": all(r["arena_bytes"] <= r["tflm_arena_bytes"] for r in figures.values()),
         "weights_le_flatbuffer_all": all(r["weights_params_bytes"] <= r["flatbuffer_bytes"]
                                          for r in figures.values()),

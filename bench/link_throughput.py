@@ -1,5 +1,8 @@
 """Link throughput of the host virtual board: INFER frames/s against the UART bound, credit 1 vs credit >= 2.
 
+It measures the product's own link code: requests go through `Session.map`
+(credit-windowed, ordered), as in the pipeline and validation.
+
 The host board paces its link to baud/10 bytes/s (8N1), like the ST-LINK UART
 of a real board. For each baud rate and input size this streams INFER
 requests of the mean64 (4,096-byte) and mean96 (9,216-byte) test models,
@@ -29,53 +32,23 @@ import json
 import time
 
 import numpy as np
-import serial
 
 from edgeloop.app.link.boards import start_board
-from edgeloop.protocol import Bench, BenchResult, Decoder, Error, Hello, Infer, Info, Result, encode_message
+from edgeloop.app.link.session import Session
+from edgeloop.protocol import Infer, Result, encode_message
 
 MODELS = {4096: 1, 9216: 2}  # input bytes -> model index (sine, mean64, mean96)
 BAUDS = (921_600, 2_000_000)
 EMULATED_INFER_US = (0, 30_000)  # 0: the host's own compute time
 
 
-class _Client:
-    def __init__(self, url: str) -> None:
-        self.port = serial.serial_for_url(url, timeout=0.01)
-        self.decoder = Decoder()
-        self.replies: dict[int, object] = {}
-        self.seq = 0
-        self.port.write(b"\x00")
-
-    def send(self, message: object) -> int:
-        self.seq = self.seq % 65535 + 1
-        self.port.write(encode_message(message, seq=self.seq))
-        return self.seq
-
-    def recv(self, seq: int, timeout: float = 30.0) -> object:
-        deadline = time.monotonic() + timeout
-        while seq not in self.replies:
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"no reply to seq {seq} in {timeout} s")
-            for ev in self.decoder.feed(self.port.read(max(1, self.port.in_waiting))):
-                if hasattr(ev, "message"):
-                    self.replies[ev.seq] = ev.message
-        reply = self.replies.pop(seq)
-        if isinstance(reply, Error):
-            raise RuntimeError(f"the board answered ERROR {reply.code}: {reply.text}")
-        return reply
-
-
-def stream(client: _Client, model: int, payload: bytes, frames: int, credit: int) -> float:
-    """Send `frames` INFER requests with at most `credit` in flight; return frames per second."""
-    in_flight: list[int] = []
+def stream(session: Session, model: int, payload: bytes, frames: int, credit: int) -> float:
+    """Send `frames` INFER requests through the product's Session.map, `credit` in flight; frames/s."""
     start = time.monotonic()
-    for _ in range(frames):
-        if len(in_flight) == credit:
-            assert isinstance(client.recv(in_flight.pop(0)), Result)
-        in_flight.append(client.send(Infer(model=model, input=payload)))
-    for seq in in_flight:
-        assert isinstance(client.recv(seq), Result)
+    for outcome in session.map([payload] * frames, lambda data: Infer(model=model, input=data), window=credit):
+        if not outcome.ok:
+            raise RuntimeError(f"INFER failed during the benchmark: {outcome.error}")
+        assert isinstance(outcome.reply.message, Result)
     return frames / (time.monotonic() - start)
 
 
@@ -83,20 +56,17 @@ def measure(frames: int) -> dict[str, object]:
     """Run every configuration; return the figures."""
     rows = []
     for baud, infer_us in ((b, i) for b in BAUDS for i in EMULATED_INFER_US):
-        with start_board("host", baud=baud, infer_us=infer_us) as board:
-            client = _Client(board.url)
-            info = client.recv(client.send(Hello()))
-            assert isinstance(info, Info)
+        with start_board("host", baud=baud, infer_us=infer_us) as board, Session(board.url, baudrate=baud) as session:
+            info = session.connect()
             for size, model in MODELS.items():
                 payload = np.random.default_rng(size).integers(-128, 128, size, dtype=np.int8).tobytes()
                 wire = len(encode_message(Infer(model=model, input=payload), seq=1))
-                bench = client.recv(client.send(Bench(model=model, runs=200)))
-                assert isinstance(bench, BenchResult)
+                bench = session.bench(runs=200, model=model)
                 compute_fps = bench.tick_hz * bench.runs / max(bench.total, 1)
                 link_fps = baud / 10 / wire
-                stream(client, model, payload, 4, 1)  # warm up the path
+                stream(session, model, payload, 4, 1)  # warm up the path
                 for credit in sorted({1, info.rx_credit}):
-                    fps = stream(client, model, payload, frames, credit)
+                    fps = stream(session, model, payload, frames, credit)
                     rows.append({
                         "baud": baud, "emulated_infer_us": infer_us, "input_bytes": size, "wire_bytes": wire,
                         "credit": credit,
@@ -105,7 +75,6 @@ def measure(frames: int) -> dict[str, object]:
                         "serial_bound_fps": round(1 / (1 / link_fps + 1 / compute_fps), 2),
                         "efficiency": round(fps / min(link_fps, compute_fps), 3),
                     })
-            client.port.close()
     best = [r for r in rows if r["credit"] > 1]
     return {
         "bench": "link_throughput",

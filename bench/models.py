@@ -9,6 +9,15 @@ model compiler's analysis, and the int8 .tflite size.
 
     python bench/models.py [--refresh] [--json]
     python bench/models.py --retrain --bottles DIR --activity DIR [--json]
+    python bench/models.py --real [--json]
+
+--real imports each real public set bundled in an installed package
+(models/data/public.py; the `test` extra installs sktime) with `edgeloop
+dataset import`, trains it with its recipe (public.RECIPES) and keeps report.json
+and REPORT.md in models/zoo/real/<name>/; the JSON object then has `real` →
+per set: net_window_accuracy, net_recording_accuracy, net_flash_bytes,
+net_ram_bytes, train_seconds, best_baseline (name), best_baseline_accuracy
+and best_baseline_bytes (per recording), and every baseline's figures.
 
 --retrain re-trains the family sizes on the given data sets (made with
 `edgeloop dataset synth`) into models/zoo/families/ before reading them: the
@@ -35,6 +44,7 @@ FAMILIES = ZOO / "families"
 # family name -> (preset, stem width, channel cap): the size sweep around the zoo's bottle CNNs
 CNN_SIZES = {"cnn_8x16": ("tiny", 8, 16), "cnn_8x32": ("demo", 8, 32), "cnn_8x64": ("demo", 8, 64)}
 IMU_WIDTHS = (16, 32, 48)
+REAL = ZOO / "real"
 
 
 def _row(kind: str, path: Path) -> dict[str, Any]:
@@ -83,6 +93,49 @@ def retrain(bottles: Path | None, activity: Path | None, seed: int) -> None:
                 shutil.copy(job.out / name, dest / name)
 
 
+def train_real(seed: int) -> None:
+    """Import and train every real set (models/data/public.py RECIPES); keep report.json and REPORT.md under
+    models/zoo/real/<name>/."""
+    from edgeloop.app.cli import main as cli
+    from edgeloop.models.data.public import RATES_HZ, RECIPES, bundled_uea
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, options in RECIPES.items():
+            data, out = Path(tmp) / f"{name}-set", Path(tmp) / name
+            train_ts, test_ts = bundled_uea(name)
+            if cli(["dataset", "import", str(train_ts), str(test_ts), "--rate", str(RATES_HZ[name]),
+                    "--out", str(data), "--seed", str(seed)]):
+                raise RuntimeError(f"importing {name} failed")
+            if cli(["train", "--task", "timeseries", "--data", str(data), "--out", str(out), "--name", name.lower(),
+                    "--seed", str(seed), "--no-progress", *options]):
+                raise RuntimeError(f"training {name} failed")
+            dest = REAL / name
+            dest.mkdir(parents=True, exist_ok=True)
+            for file in ("report.json", "REPORT.md"):
+                shutil.copy(out / file, dest / file)
+
+
+def real_rows() -> dict[str, dict[str, Any]]:
+    """The `real` figures of every committed models/zoo/real/<name>/report.json."""
+    rows = {}
+    for path in sorted(REAL.glob("*/report.json")):
+        rep = json.loads(path.read_text(encoding="utf-8"))
+        ana = rep.get("analysis") or {}
+        best = max(rep["baselines"], key=lambda b: (b["recording_accuracy"], -b["size_bytes"]))
+        rows[path.parent.name] = {
+            "net_window_accuracy": round(rep["window_accuracy"], 4),
+            "net_recording_accuracy": round(rep["recording_accuracy"], 4), "net_flash_bytes": rep["flash_bytes"],
+            "net_ram_bytes": ana.get("ram_bytes"), "train_seconds": rep.get("train_seconds"),
+            "family": rep.get("family"), "recordings": rep["int8"].get("recordings"),
+            "best_baseline": best["name"], "best_baseline_accuracy": round(best["recording_accuracy"], 4),
+            "best_baseline_bytes": best["size_bytes"],
+            "baselines": {b["name"]: {"window_accuracy": round(b["window_accuracy"], 4),
+                                      "recording_accuracy": round(b["recording_accuracy"], 4),
+                                      "size_bytes": b["size_bytes"]} for b in rep["baselines"]},
+        }
+    return rows
+
+
 def _fmt(key: str, v: Any) -> str:
     if v is None:
         return "-"
@@ -99,6 +152,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--retrain", action="store_true", help="re-train the family sizes first")
     ap.add_argument("--bottles", type=Path, help="bottle image set for --retrain")
     ap.add_argument("--activity", type=Path, help="IMU activity recordings for --retrain")
+    ap.add_argument("--real", action="store_true", help="import and train the real public sets first (models/data/public.py)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--refresh", action="store_true",
                     help="re-run the compiler analysis (flash/RAM/MACC) of every committed report first")
@@ -113,6 +167,8 @@ def main(argv: list[str] | None = None) -> int:
         if not (args.bottles or args.activity):
             ap.error("--retrain needs --bottles DIR and/or --activity DIR (edgeloop dataset synth ...)")
         retrain(args.bottles, args.activity, args.seed)
+    if args.real:
+        train_real(args.seed)
     rows = collect()
     if not rows:
         print("no reports under models/zoo; train the zoo first (models/zoo/README.md)", file=sys.stderr)
@@ -123,8 +179,16 @@ def main(argv: list[str] | None = None) -> int:
     print("|" + "---|" * len(cols))
     for r in rows:
         print("| " + " | ".join(_fmt(c, r.get(c)) for c in cols) + " |")
+    real = real_rows()
+    if real:
+        cols = ["net_window_accuracy", "net_recording_accuracy", "net_flash_bytes", "net_ram_bytes",
+                "best_baseline", "best_baseline_accuracy", "best_baseline_bytes", "train_seconds"]
+        print("\n| real set | " + " | ".join(cols) + " |")
+        print("|" + "---|" * (len(cols) + 1))
+        for name, r in real.items():
+            print(f"| {name} | " + " | ".join(_fmt(c, r.get(c)) for c in cols) + " |")
     if args.json:
-        print(json.dumps({"models": rows}))
+        print(json.dumps({"models": rows, "real": real}))
     return 0
 
 

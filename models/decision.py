@@ -42,12 +42,14 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import InputError
+
 UNCERTAIN = -1
 UNCERTAIN_LABEL = "uncertain"
 MODES = ("none", "mean", "vote", "recording")
 
 
-class DecisionRuleError(ValueError):
+class DecisionRuleError(InputError):
     """A decision rule in a meta.json or on the command line is not valid; the message names the fix."""
 
 
@@ -234,6 +236,15 @@ def rule_from_meta(meta: Mapping[str, Any] | Any) -> DecisionRule:
     if isinstance(obj, DecisionRule):
         return obj
     return DecisionRule.from_json(obj or None, "meta.json decision")
+
+
+def rule_for_model(sha256: bytes | str) -> DecisionRule:
+    """The decision rule in the meta.json of the bundled model whose .tflite has this SHA-256 (a descriptor's
+    `hash`), the identity rule when no bundled model matches: how run/validate find a board model's rule."""
+    from edgeloop.models.quantize import find_model_by_hash, read_meta
+
+    path = find_model_by_hash(sha256)
+    return rule_from_meta(read_meta(path)) if path is not None else DecisionRule()
 
 
 def class_name(labels: list[str] | tuple[str, ...], cls: int) -> str:

@@ -117,3 +117,113 @@ class FeatureNorm:
         if mean.shape != std.shape or (std <= 0).any():
             raise InputError("feature_norm needs equally long mean and std lists with std > 0")
         return cls(mean, std)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Selectable feature sets (`--features`): any subset of the nine statistics, plus spectral band energies.
+
+FEATURE_SET_IDS = {"none": 0, "edgeloop-stats9": 1, "edgeloop-select": 2}
+"""SPEC.md §9.3 `feature_set`: 1 is exactly the nine statistics in order; 2 any other FeatureSet (host-computed,
+described by `FeatureSet.to_json()` in NAME.preprocess.json)."""
+MAX_BANDS = 16
+BAND_FLOOR = 1e-9
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """Which per-channel features a window becomes: `stats` (names from FEATURE_NAMES, in that order) then
+    `bands` spectral band energies.
+
+    Band b of a window of N samples is log10(1e-9 + Σ |X_k|² / N²) over the rFFT bins k of the de-meaned
+    window with b·K/B ≤ k−1 < (b+1)·K/B, K = N//2 bins above DC: equal-width bands from DC to Nyquist.
+    The log keeps energies that span decades in a range one standardisation can hold. Channel-major:
+    for each channel its stats then its bands.
+    """
+
+    stats: tuple[str, ...] = FEATURE_NAMES
+    bands: int = 0
+
+    def __post_init__(self) -> None:
+        unknown = [s for s in self.stats if s not in FEATURE_NAMES]
+        if unknown:
+            raise InputError(f"unknown feature(s) {unknown}; choose from {', '.join(FEATURE_NAMES)} and bandsN")
+        if tuple(s for s in FEATURE_NAMES if s in self.stats) != tuple(self.stats):
+            object.__setattr__(self, "stats", tuple(s for s in FEATURE_NAMES if s in self.stats))
+        if not 0 <= self.bands <= MAX_BANDS:
+            raise InputError(f"bands must be 0..{MAX_BANDS}, got {self.bands}")
+        if not self.stats and not self.bands:
+            raise InputError("a feature set needs at least one statistic or band")
+
+    @classmethod
+    def parse(cls, text: str | None) -> "FeatureSet":
+        """Parse `stats9`, `stats9+bands4`, `min,max,rms,bands8`, ... (None or '' = stats9)."""
+        if not text:
+            return cls()
+        stats: list[str] = []
+        bands = 0
+        for part in text.replace("+", ",").split(","):
+            part = part.strip()
+            if part == "stats9":
+                stats.extend(FEATURE_NAMES)
+            elif part.startswith("bands"):
+                try:
+                    bands = int(part[5:])
+                except ValueError:
+                    raise InputError(f"feature {part!r}: write bandsN, e.g. bands4") from None
+            elif part:
+                stats.append(part)
+        return cls(tuple(dict.fromkeys(stats)), bands)
+
+    @property
+    def per_channel(self) -> int:
+        return len(self.stats) + self.bands
+
+    @property
+    def set_id(self) -> int:
+        """The descriptor's feature_set value (SPEC.md §9.3)."""
+        return FEATURE_SET_IDS["edgeloop-stats9" if self == FeatureSet() else "edgeloop-select"]
+
+    def spec(self) -> str:
+        """The `--features` text that parses back to this set."""
+        stats = "stats9" if self.stats == FEATURE_NAMES else ",".join(self.stats)
+        return ",".join(p for p in (stats, f"bands{self.bands}" if self.bands else "") if p)
+
+    def names(self, channels: tuple[str, ...]) -> list[str]:
+        """Names of the vector's entries, e.g. 'ax.min', 'ax.band0', in vector order."""
+        per = [*self.stats, *(f"band{b}" for b in range(self.bands))]
+        return [f"{c}.{f}" for c in channels for f in per]
+
+    def to_json(self) -> dict[str, object]:
+        return {"stats": list(self.stats), "bands": self.bands}
+
+    @classmethod
+    def from_json(cls, obj: dict[str, object]) -> "FeatureSet":
+        return cls(tuple(obj.get("stats", FEATURE_NAMES)), int(obj.get("bands", 0)))  # type: ignore[arg-type]
+
+    def compute(self, windows: np.ndarray, chunk: int = 512) -> np.ndarray:
+        """Features of windows (W, N, C) → float32 (W, C × per_channel)."""
+        w_all = np.asarray(windows, np.float32)
+        if w_all.ndim != 3 or w_all.shape[1] < 2:
+            raise ValueError(f"windows must be (W, samples ≥ 2, channels), got shape {w_all.shape}")
+        idx = [FEATURE_NAMES.index(s) for s in self.stats]
+        out = np.empty((len(w_all), w_all.shape[2], self.per_channel), np.float32)
+        for i in range(0, len(w_all), chunk):
+            w = w_all[i : i + chunk].astype(np.float64)
+            if idx:
+                out[i : i + chunk, :, : len(idx)] = _stats(w)[..., idx]
+            if self.bands:
+                out[i : i + chunk, :, len(idx):] = band_energies(w, self.bands)
+        return out.reshape(len(w_all), -1)
+
+
+def band_energies(w: np.ndarray, bands: int) -> np.ndarray:
+    """Log band energies of windows (W, N, C) → (W, C, bands), as FeatureSet defines them."""
+    n = w.shape[1]
+    spec = np.abs(np.fft.rfft(w - w.mean(axis=1, keepdims=True), axis=1)[:, 1:, :]) ** 2 / float(n * n)
+    k = spec.shape[1]
+    edges = np.linspace(0, k, bands + 1).round().astype(int)
+    out = np.empty((w.shape[0], w.shape[2], bands))
+    for b in range(bands):
+        a, e = edges[b], max(edges[b + 1], edges[b] + 1)
+        out[:, :, b] = np.log10(BAND_FLOOR + spec[:, a:e, :].sum(axis=1))
+    return out

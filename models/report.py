@@ -176,8 +176,28 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     else:
         for key in ("mae", "rmse", "max_abs_error"):
             lines.append(f"| {key} | {fl[key]:.4f} | {q[key]:.4f} |")
+    for key in ("recording_accuracy", "decided_accuracy"):
+        if key in q:
+            lines.append(f"| {key.replace('_', ' ')} | {_pct(fl[key])} | {_pct(q[key])} |")
     lines.append(f"| samples | {fl['n']} | {q['n']} |")
+    if "recordings" in q:
+        lines.append(f"| recordings / cases | {fl['recordings']} | {q['recordings']} |")
     lines += ["", f"Evaluated on: {report.get('evaluated_on', 'held-out test split')}.", ""]
+    if report.get("decision"):
+        lines += [f"Decision rule (meta.json `decision`): {report['decision']['describe']}. Per recording: the "
+                  "mean of the recording's window probabilities (majority for a vote rule); decided accuracy: "
+                  "each window's shown class after the rule.", ""]
+    if report.get("baselines"):
+        lines += ["## Baselines (same split, same features)", "",
+                  "| model | window accuracy | recording accuracy | size (bytes) |", "|---|---|---|---|",
+                  f"| **network (int8)** | {_pct(q['accuracy'])} | "
+                  f"{_pct(q['recording_accuracy']) if 'recording_accuracy' in q else '–'} | "
+                  f"{report.get('flash_bytes') or '–'} (flash) |"]
+        for b in report["baselines"]:
+            rec = _pct(b["recording_accuracy"]) if b.get("recording_accuracy") is not None else "–"
+            lines.append(f"| {b['name']} | {_pct(b['window_accuracy'])} | {rec} | ~{b['size_bytes']} (estimate) |")
+        lines += ["", report.get("baseline_verdict") or "No baseline is both as accurate and smaller than the network.",
+                  ""]
     lines += ["## Size", "", "| figure | value |", "|---|---|",
               f"| parameters | {report['params']} |", f"| MACC (Keras layer count) | {report['macc']} |"]
     for key, value in report.get("sizes", {}).items():

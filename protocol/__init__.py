@@ -28,10 +28,12 @@ from edgeloop.protocol.messages import (
     ACTIVE_MODEL,
     STAGES,
     STAT_NAMES,
+    MODEL_FLAG_ABRIDGED,
     MODEL_FLAG_UPLOADED,
     Bench,
     BenchResult,
     Capability,
+    DescribeModel,
     DType,
     Error,
     ErrorCode,
@@ -44,6 +46,7 @@ from edgeloop.protocol.messages import (
     Log,
     Message,
     ModelDescriptor,
+    ModelDescription,
     ModelList,
     ModelSelected,
     MsgType,
@@ -60,7 +63,7 @@ from edgeloop.protocol.messages import (
 )
 
 __all__ = [
-    "ACTIVE_MODEL", "BOOTSTRAP_MAX_PAYLOAD", "MODEL_FLAG_UPLOADED", "Capability", "FeatureSet", "NormMode", "MAX_PAYLOAD_LIMIT", "PROTOCOL_VERSION", "STAGES", "STAT_NAMES",
+    "ACTIVE_MODEL", "BOOTSTRAP_MAX_PAYLOAD", "MODEL_FLAG_ABRIDGED", "MODEL_FLAG_UPLOADED", "DescribeModel", "ModelDescription", "Capability", "FeatureSet", "NormMode", "MAX_PAYLOAD_LIMIT", "PROTOCOL_VERSION", "STAGES", "STAT_NAMES",
     "Bench", "BenchResult", "CobsError", "CrcError", "DType", "DecodeError", "Decoder", "DecoderStats", "Error",
     "ErrorCode", "Frame", "Hello", "Infer", "Info", "InputKind", "ListModels", "Log", "Message",
     "ModelDescriptor", "ModelList", "ModelSelected", "MsgType", "PayloadTooLarge", "Ping", "Pong",

@@ -10,7 +10,7 @@ ignored, and a payload shorter than the known fields raises
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import IntEnum, IntFlag
 from typing import ClassVar
 
@@ -32,6 +32,7 @@ class MsgType(IntEnum):
     BENCH = 0x05
     PING = 0x06
     STATS = 0x07
+    DESCRIBE_MODEL = 0x08
     INFO = 0x81
     MODEL_LIST = 0x82
     MODEL_SELECTED = 0x83
@@ -39,6 +40,7 @@ class MsgType(IntEnum):
     BENCH_RESULT = 0x85
     PONG = 0x86
     STATS_REPLY = 0x87
+    MODEL_DESCRIPTION = 0x88
     LOG = 0xFE
     ERROR = 0xFF
 
@@ -101,6 +103,7 @@ class FeatureSet(IntEnum):
 
     NONE = 0
     EDGELOOP_STATS9 = 1
+    EDGELOOP_SELECT = 2  # a host-computed subset named in NAME.preprocess.json "features"
 
 
 class NormMode(IntEnum):
@@ -112,6 +115,8 @@ class NormMode(IntEnum):
 
 MODEL_FLAG_UPLOADED = 0x01
 """Descriptor ``model_flags`` bit 0: the model runs from an upload slot (SPEC §9.3)."""
+MODEL_FLAG_ABRIDGED = 0x02
+"""Descriptor ``model_flags`` bit 1: this copy omits labels and norms; DESCRIBE_MODEL has them (SPEC §5.3)."""
 
 
 class TimingSource(IntEnum):
@@ -220,6 +225,8 @@ class TensorDesc:
         except ValueError as exc:
             raise ProtocolError(f"{reader.what}: unknown tensor dtype {dtype}") from exc
         dims = reader.unpack(f"{rank}H")
+        if 0 in dims:
+            raise ProtocolError(f"{reader.what}: tensor dims {dims} hold a 0 (every dim is >= 1)")
         scale, zero_point = reader.unpack("fi")
         return cls(dtype, tuple(dims), scale, zero_point)
 
@@ -255,6 +262,15 @@ class ModelDescriptor:
         """Sample rate in Hz: the 1.1 millihertz field when sent, else the 1.0 integer field (0: none)."""
         return self.sample_rate_mhz / 1000.0 if self.sample_rate_mhz else float(self.sample_rate_hz)
 
+    def abridge(self) -> ModelDescriptor:
+        """The copy INFO and MODEL_LIST carry when the full one does not fit (SPEC §5.3)."""
+        return replace(self, labels=(), input_norm=(), model_flags=self.model_flags | MODEL_FLAG_ABRIDGED)
+
+    @property
+    def abridged(self) -> bool:
+        """True when this copy (from INFO or MODEL_LIST) left out labels and norms (SPEC §5.3)."""
+        return bool(self.model_flags & MODEL_FLAG_ABRIDGED)
+
     @property
     def uploaded(self) -> bool:
         """True when the model runs from an upload slot rather than being compiled in."""
@@ -262,6 +278,14 @@ class ModelDescriptor:
 
     def encode(self) -> bytes:
         """Wire form, with its u16 length prefix."""
+        body = self.encode_body()
+        if len(body) > 0xFFFF:
+            raise ValueError(f"model {self.name!r}: descriptor of {len(body)} bytes exceeds the u16 length; "
+                             f"send an abridged copy and serve the body through DESCRIBE_MODEL (SPEC §5.3, §9.5)")
+        return struct.pack("<H", len(body)) + body
+
+    def encode_body(self) -> bytes:
+        """The descriptor after its u16 length, of any size (what DESCRIBE_MODEL pages)."""
         if len(self.hash) != 32:
             raise ValueError(f"model hash must be 32 bytes (SHA-256), got {len(self.hash)}")
         if len(self.labels) > 255:
@@ -281,16 +305,18 @@ class ModelDescriptor:
         if self.model_id is not None:
             body += struct.pack("<" + self._TAIL_1_1, self.model_id, self.model_flags, self.feature_set,
                                 self.sample_rate_mhz, self.norm_mode)
-        if len(body) > 0xFFFF:
-            raise ValueError(f"model {self.name!r}: descriptor of {len(body)} bytes exceeds the u16 length; "
-                             f"serve it through DESCRIBE_MODEL paging (SPEC §9.5)")
-        return struct.pack("<H", len(body)) + body
+        return body
 
     @classmethod
     def read(cls, reader: _Reader) -> ModelDescriptor:
         """Read one length-prefixed descriptor, skipping fields appended by newer peers."""
         (length,) = reader.unpack("H")
-        sub = _Reader(reader.take(length), f"{reader.what} model descriptor")
+        return cls.decode_body(reader.take(length), f"{reader.what} model descriptor")
+
+    @classmethod
+    def decode_body(cls, body: bytes, what: str = "model descriptor") -> ModelDescriptor:
+        """Read a descriptor body (no length prefix), e.g. the pages of DESCRIBE_MODEL put together."""
+        sub = _Reader(body, what)
         name = sub.str8()
         digest = sub.take(32)
         macc, flash, ram, kind, rate, window, hop = sub.unpack("IIIBHHH")
@@ -571,6 +597,50 @@ class BenchResult(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class DescribeModel(Message):
+    """Asks for one page of a model's full descriptor body (SPEC §9.5)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.DESCRIBE_MODEL
+    model_id: int
+    offset: int = 0
+    max_bytes: int = 0  # 0: the device's page size
+
+    _FIXED: ClassVar[str] = "BIH"
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<" + self._FIXED, self.model_id, self.offset, self.max_bytes)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> DescribeModel:
+        return cls(*_Reader(payload, "DESCRIBE_MODEL").unpack(cls._FIXED))
+
+
+@dataclass(frozen=True, slots=True)
+class ModelDescription(Message):
+    """One page (``chunk``) of a model's descriptor body, ``total`` bytes in all (SPEC §9.5)."""
+
+    TYPE: ClassVar[MsgType] = MsgType.MODEL_DESCRIPTION
+    model_id: int
+    total: int
+    offset: int
+    chunk: bytes = b""
+
+    _FIXED: ClassVar[str] = "BII"
+
+    def encode_payload(self) -> bytes:
+        return struct.pack("<" + self._FIXED, self.model_id, self.total, self.offset) + bytes(self.chunk)
+
+    @classmethod
+    def decode_payload(cls, payload: bytes) -> ModelDescription:
+        r = _Reader(payload, "MODEL_DESCRIPTION")
+        model_id, total, offset = r.unpack(cls._FIXED)
+        chunk = r.rest()
+        if offset + len(chunk) > total:
+            raise ProtocolError(f"MODEL_DESCRIPTION: page {offset}+{len(chunk)} runs past the body's {total} bytes")
+        return cls(model_id, total, offset, chunk)
+
+
+@dataclass(frozen=True, slots=True)
 class _Blob(Message):
     """A message whose payload is opaque bytes echoed back."""
 
@@ -606,7 +676,9 @@ class Stats(_Empty):
 
 
 STAT_NAMES = ("frames_ok", "crc_errors", "framing_errors", "overflows", "errors_sent", "inferences",
-              "rx_bytes", "tx_bytes", "uptime_ms")
+              "rx_bytes", "tx_bytes", "uptime_ms",
+              # 1.1 (SPEC §5.10): a 1.0 device stops at uptime_ms
+              "rx_dropped_bytes", "tx_abandoned", "bench_runs", "unexpected_frames")
 
 
 @dataclass(frozen=True, slots=True)
@@ -682,7 +754,7 @@ class Error(Message):
 MESSAGE_CLASSES: dict[int, type[Message]] = {
     cls.TYPE: cls
     for cls in (Hello, Info, ListModels, ModelList, SelectModel, ModelSelected, Infer, Result, Bench,
-                BenchResult, Ping, Pong, Stats, StatsReply, Log, Error)
+                BenchResult, Ping, Pong, Stats, StatsReply, DescribeModel, ModelDescription, Log, Error)
 }
 
 

@@ -134,7 +134,8 @@ def test_core_install_runs_core_commands_and_names_the_missing_extras(wheel: Pat
     for argv, extra in ((["gui"], "gui"), (["train", "--task", "imu", "--data", "rec", "--out", "m"], "train"),
                         (["run", "--port", "loop://", "--source", "video:clip.mp4"], "media"),
                         (["compile", "m.tflite", "--out", "c"], "compile"),
-                        (["analyze", "m.tflite"], "train"), (["analyze", "m.tflite", "--no-tflm"], "compile")):
+                        (["analyze", "m.tflite"], "train"), (["analyze", "m.tflite", "--no-tflm"], "compile"),
+                        (["validate", "--port", "loop://", "--tflite", "m.tflite", "--data", "rec"], "train")):
         result = edgeloop(*argv)
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
         assert result.stderr.strip().endswith(f"pip install 'edgeloop[{extra}]'"), result.stderr

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from edgeloop import InputError
 from edgeloop.app.link.ports import default_board_port
 from edgeloop.app.live.preprocess import Roi
 from edgeloop.app.link.transport import PortNotFound
@@ -16,10 +17,18 @@ def add_stream_options(p: argparse.ArgumentParser, *, source_default: str | None
                         "imu-csv:FILE, imu-serial:PORT, udp:PORT, session:DIR (a recorded session; options after ?, e.g. "
                         "synthetic:bottles?fps=15)" + (f" (default {source_default})" if source_default else ""))
     p.add_argument("--model", metavar="NAME|INDEX", help="board model to run (default: the active one)")
-    p.add_argument("--roi", type=Roi.parse, metavar="X,Y,W,H",
+    p.add_argument("--roi", type=_roi, metavar="X,Y,W,H",
                    help="region of interest as fractions of the image, e.g. 0.25,0.1,0.5,0.8")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N results")
     p.add_argument("--seconds", type=float, metavar="S", help="stop after S seconds")
+
+
+def _roi(text: str) -> Roi:
+    """--roi's parser: argparse shows an ArgumentTypeError's own message (a ValueError's it replaces)."""
+    try:
+        return Roi.parse(text)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def resolve_port(port: str | None) -> str:

@@ -31,12 +31,15 @@ def run(args: argparse.Namespace) -> int:
         require("tflite_micro.python.tflite_micro.runtime", needed_for="the TFLite Micro arena (or pass --no-tflm)")
     from edgeloop.models.compiler import CompileError
     from edgeloop.models.compiler.analyze import analyze, format_report
-    from edgeloop.models.compiler.driver import default_name
+    from edgeloop.models.compiler.driver import default_name, sidecar_path
+    from edgeloop.models.compiler.meta import load_meta
 
     try:
         data = args.model.read_bytes()
     except OSError as exc:
         raise CompileError(f"cannot read {args.model}: {exc.strerror or exc}") from None
-    report = analyze(data, name=default_name(args.model), with_tflm=not args.no_tflm, with_arm=not args.no_arm)
+    sidecar = sidecar_path(args.model)  # labels + normalisation table count in flash, as `compile` puts them
+    report = analyze(data, name=default_name(args.model), with_tflm=not args.no_tflm, with_arm=not args.no_arm,
+                     meta=load_meta(sidecar) if sidecar else None)
     print(json.dumps(report) if args.json else format_report(report))
     return 0

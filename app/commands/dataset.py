@@ -1,4 +1,4 @@
-"""`edgeloop dataset synth bottles|imu`: write synthetic training sets (no downloads, seeded)."""
+"""`edgeloop dataset synth bottles|imu` (seeded synthetic sets) and `edgeloop dataset import` (your own data)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `dataset` subcommand with its `synth` action."""
-    p = subparsers.add_parser("dataset", help="make synthetic data sets (IV bottle images, IMU recordings)",
+    p = subparsers.add_parser("dataset", help="make synthetic data sets or import your own data",
                               description="Make data sets for `edgeloop train`. Formats: docs/formats.md; "
                                           "what the generators draw: docs/datasets.md.")
     actions = p.add_subparsers(dest="action", metavar="ACTION", required=True)
@@ -40,6 +40,61 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     i.add_argument("--seed", type=int, default=0, help="seed (default 0)")
     i.add_argument("--no-progress", action="store_true", help="no progress bar")
     i.set_defaults(func=_run_imu)
+
+    imp = actions.add_parser(
+        "import", help="import your own data (CSV, Edge Impulse CSV, wide tables, .npz, UEA/UCR .ts, image folders)",
+        description="Read time series or images in common shapes and write edgeloop's canonical formats into an "
+                    "empty folder: edgeloop-recording v2 files (one per case) under train/, val/, test/ with "
+                    "dataset.json, or an edgeloop-image-set v1. Prints everything it inferred. Sources are only "
+                    "read, never modified. Splits come from folder names (train/ val/ test/), a split column, "
+                    "*_TRAIN/*_TEST file names or --test; a missing val (and test) split is carved from train by "
+                    "whole recordings/subjects, stratified. Walk-through: docs/byod.md.")
+    imp.add_argument("sources", nargs="+", type=Path, metavar="SRC", help="files or folders to import")
+    imp.add_argument("--out", type=Path, required=True, help="output folder (new or empty)")
+    imp.add_argument("--test", nargs="+", type=Path, default=[], metavar="SRC", help="held-out test files or folders")
+    imp.add_argument("--format", dest="fmt", default="auto", metavar="FORMAT",
+                     help="source format: auto (default: by suffix and contents), csv, edge-impulse, wide, npz, ts "
+                          "or images")
+    imp.add_argument("--label-column", help="column holding the class (default: label, class, activity, target, ...)")
+    imp.add_argument("--label", help="one label for every sample (e.g. a file per class without a label column)")
+    imp.add_argument("--time-column", help="timestamp column (default: t, time, timestamp, ...)")
+    imp.add_argument("--time-unit", default="auto", choices=("auto", "s", "ms", "us", "iso"),
+                     help="unit of the timestamp column (default auto)")
+    imp.add_argument("--case-column", help="column telling labelled cases apart (default: case, trial, ...)")
+    imp.add_argument("--subject-column", help="column naming the subject (default: subject, user, ...)")
+    imp.add_argument("--split-column", help="column naming the split train/val/test (default: split)")
+    imp.add_argument("--rate", type=float, help="sample rate in Hz (needed when the files hold no timestamps)")
+    imp.add_argument("--resample", type=float, metavar="HZ", help="resample every recording to HZ (files of "
+                                                                  "different rates are refused otherwise)")
+    imp.add_argument("--delimiter", help="field delimiter (default: detected among , ; tab |)")
+    imp.add_argument("--encoding", help="text encoding (default UTF-8, or UTF-16 with a BOM)")
+    imp.add_argument("--label-order", type=Path, metavar="FILE",
+                     help="labels in model output order, one per line (images: labels.txt in SRC is used too; "
+                          "default: natural sort, '2' before '10')")
+    imp.add_argument("--ignore-split", action="store_true",
+                     help="ignore every split the data gives and make a seeded one (instead of refusing partial "
+                          "split metadata)")
+    imp.add_argument("--seed", type=int, default=0, help="seed of the carved splits (default 0)")
+    imp.set_defaults(func=_run_import)
+
+
+def _run_import(args: argparse.Namespace) -> int:
+    from edgeloop.models.data.ingest import ImportRequest, ReadOptions, describe, import_dataset
+
+    read = ReadOptions(label_column=args.label_column, time_column=args.time_column, case_column=args.case_column,
+                       subject_column=args.subject_column, split_column=args.split_column, delimiter=args.delimiter,
+                       encoding=args.encoding, time_unit=args.time_unit, rate=args.rate, label=args.label,
+                       fmt=args.fmt)
+    summary = import_dataset(ImportRequest(list(args.sources), args.out, test=list(args.test), seed=args.seed,
+                                           ignore_split=args.ignore_split, resample=args.resample,
+                                           label_order=args.label_order, read=read))
+    for line in summary["notes"]:
+        print(f"inferred: {line}")
+    for line in describe(summary):
+        print(line)
+    print(f"wrote {args.out} ({summary.get('format', 'edgeloop-image-set v1')}); train with "
+          f"`edgeloop train --task {'images' if summary['kind'] == 'images' else 'timeseries'} --data {args.out} ...`")
+    return 0
 
 
 def _run_bottles(args: argparse.Namespace) -> int:

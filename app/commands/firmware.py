@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -72,6 +73,12 @@ def find_stlink_drive(roots: tuple[str, ...] = ("/media", "/run/media", "/mnt", 
     return None
 
 
+def tcl_word(text: str) -> str:
+    """`text` as one word of an openocd (Tcl) command: double-quoted, with the characters Tcl
+    substitutes inside quotes escaped, so paths with spaces, brackets or dollars stay one word."""
+    return '"' + re.sub(r'([\\"$\[\]{}])', r"\\\1", text) + '"'
+
+
 def flash(elf: Path, binary: Path, method: str = "auto") -> str:
     """Flash the image with ``method``; return a line describing what was done."""
     if method not in FLASH_METHODS:
@@ -90,7 +97,7 @@ def flash(elf: Path, binary: Path, method: str = "auto") -> str:
         cmd = ["st-flash", "--reset", "write", str(binary), FLASH_ADDRESS]
     elif method in ("auto", "openocd") and shutil.which("openocd"):
         cmd = ["openocd", "-f", "interface/stlink.cfg", "-f", "target/stm32h7x.cfg",
-               "-c", f"program {elf} verify reset exit"]
+               "-c", f"program {tcl_word(elf.as_posix())} verify reset exit"]
     else:
         wanted = {"st-flash": "st-flash (Debian package stlink-tools)", "openocd": "openocd (Debian package openocd)",
                   "auto": "an ST-LINK drive, st-flash (stlink-tools) or openocd"}[method]

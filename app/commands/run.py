@@ -10,6 +10,7 @@ from edgeloop.app.live.pipeline import Pipeline
 from edgeloop.app.live.runner import run_headless
 from edgeloop.app.link.session import Session
 from edgeloop.app.live.sources import open_source
+from edgeloop.models.decision import DecisionRule, rule_for_model
 from edgeloop.protocol import TimingSource
 
 
@@ -26,6 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_stream_options(p, source_default=None)
     p.add_argument("--log", type=Path, metavar="CSV", help="write every result to this CSV file")
     p.add_argument("--quiet", action="store_true", help="no line per result, only the summary")
+    p.add_argument("--decision", metavar="RULE",
+                   help="decision rule for the CSV's decided class (e.g. mean:4,threshold=0.6; default: the rule "
+                        "in the model's meta.json when the board's model is a bundled one, else none)")
     p.set_defaults(func=run)
 
 
@@ -41,8 +45,9 @@ def run(args: argparse.Namespace) -> int:
                   f"device timings are {timing.label} ({timing.tick_unit})")
             pipeline = Pipeline(source, session, model=args.model, roi=args.roi)
             print(f"model {pipeline.model.name}, source {source.name}")
+            rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash)
             summary = run_headless(pipeline, log_path=args.log, frames=args.frames, seconds=args.seconds,
-                                   quiet=args.quiet)
+                                   quiet=args.quiet, rule=rule)
     finally:
         source.close()
     for line in summary.lines():

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from edgeloop import InputError, os_errors_explained, require
+
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
-
-from edgeloop import InputError, os_errors_explained, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -97,9 +97,19 @@ def run(args: argparse.Namespace) -> int:
         raise
     name = report["name"]
     fl, q = report["float"], report["int8"]
+    for line in report.get("notes", []):
+        print(f"note: {line}")
     if "accuracy" in fl:
         print(f"{name}: float accuracy {100 * fl['accuracy']:.2f} %, int8 {100 * q['accuracy']:.2f} % "
-              f"({q['n']} held-out samples)")
+              f"({q['n']} held-out windows/samples)")
+        if "recording_accuracy" in q:
+            print(f"{name}: per recording (int8, {q['recordings']} recordings/cases) "
+                  f"{100 * q['recording_accuracy']:.2f} %; flash {report.get('flash_bytes')} B")
+        for b in report.get("baselines", []):
+            print(f"baseline {b['name']}: window {100 * b['window_accuracy']:.2f} %, recording "
+                  f"{100 * b['recording_accuracy']:.2f} %, ~{b['size_bytes']} B")
+        if report.get("baseline_verdict"):
+            print(report["baseline_verdict"])
     else:
         print(f"{name}: float MAE {fl['mae']:.4f}, int8 MAE {q['mae']:.4f} ({q['n']} samples)")
     print(f"wrote {args.out}/{name}.tflite (int8), {name}_float.tflite, {name}.keras, "

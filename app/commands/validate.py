@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from edgeloop import InputError, MissingFileError
+from edgeloop import InputError, MissingFileError, require
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -46,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     )
     from edgeloop.app.validate.report import write_report
 
+    # The reference is TFLite Micro ([train] extra): say so before connecting to the board.
+    require("tflite_micro.python.tflite_micro.runtime", needed_for="the reference outputs of edgeloop validate")
     if args.limit is not None and args.limit <= 0:
         raise InputError(f"--limit must be > 0, got {args.limit}")
     if not args.tflite.is_file():

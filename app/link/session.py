@@ -9,9 +9,22 @@ callbacks. Replies are matched to requests by sequence number only (SPEC §3).
 - **Credit**: at most `info.rx_credit` requests in flight; `request()` blocks
   for a free slot, so frame N+1 crosses the wire while frame N is inferred.
 - **Timeouts and retries** (SPEC §4): a request times out after
-  `base + 3 × wire time + expected compute`; it is resent up to `retries`
-  times, each with a new sequence number; a late reply to a retired number is
-  counted and dropped. Three consecutive failed requests mean the link is lost.
+  `base + 3 × wire time + expected compute` until round trips of its kind
+  have been seen, then after `max(50 ms, srtt + 4 rttvar, 2 srtt)`; it is
+  resent up to `retries` times, each with a new sequence number and a 0x00
+  before it; a late reply to a retired number is counted and dropped. Three
+  consecutive failed requests mean the link is lost.
+- **Loss by order** (SPEC 1.1 §3): a 1.1 device answers in order, so a reply
+  to a later request proves the earlier unanswered ones lost; they are
+  resent at once instead of waiting for their timeouts.
+- **Writes** leave the session lock: a request is encoded and registered
+  under the lock and queued; whoever queued it then writes the queue out
+  under a separate write lock, so frames go out whole and in order while
+  `stats()` and `in_flight` never wait for a frame's wire time.
+- **`map(items)`** streams requests through the credit window and yields
+  outcomes in submission order (the pipeline, validation and benchmarks).
+- **Abridged descriptors** (SPEC 1.1 §5.3) are completed with DESCRIBE_MODEL
+  during the handshake, so `info.models` always holds full descriptors.
 - **Reconnect**: after an unplug (I/O error) or a lost link, the reader thread
   reopens the port and repeats the handshake with exponential backoff; the
   state goes CONNECTED → RECONNECTING → CONNECTED (or FAILED after
@@ -29,12 +42,16 @@ from __future__ import annotations
 
 import collections
 import enum
+import itertools
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field, replace
+from typing import Generic, TypeVar
 
+from edgeloop import EdgeloopError
 from edgeloop.app.link.transport import (
     LinkError,
     LinkLost,
@@ -48,7 +65,9 @@ from edgeloop.protocol import (
     PROTOCOL_VERSION,
     Bench,
     BenchResult,
+    Capability,
     DecodeError,
+    DescribeModel,
     Decoder,
     Error,
     ErrorCode,
@@ -59,6 +78,8 @@ from edgeloop.protocol import (
     ListModels,
     Log,
     Message,
+    ModelDescription,
+    ModelDescriptor,
     ModelList,
     ModelSelected,
     Ping,
@@ -88,7 +109,7 @@ class UnsupportedVersion(LinkError):
     """The board speaks a protocol major version this host does not."""
 
 
-class DeviceError(RuntimeError):
+class DeviceError(EdgeloopError, RuntimeError):
     """The board answered a request with ERROR; `.error` holds its code and text."""
 
     def __init__(self, error: Error, request: Message) -> None:
@@ -97,8 +118,36 @@ class DeviceError(RuntimeError):
         self.request = request
 
 
-class RequestTimeout(TimeoutError):
+class RequestTimeout(EdgeloopError, TimeoutError):
     """No reply after every retry."""
+
+
+# A failed request's future carries an exception with two attributes set by the session: `seq`, the last
+# sequence number the request went out under (0: never sent), and `attempts`, how many times it went out.
+FAILED_SEQ, FAILED_ATTEMPTS = "seq", "attempts"
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Outcome(Generic[T]):
+    """What became of one item of `Session.map`: its reply, or the error, with the real seq and attempts."""
+
+    item: T
+    reply: Reply | None
+    error: BaseException | None
+    seq: int  # the answered (or last) sequence number; 0 when the request never went out
+    attempts: int
+
+    @property
+    def ok(self) -> bool:
+        """True when the request got its reply."""
+        return self.reply is not None
+
+
+def failure_of(exc: BaseException) -> tuple[int, int]:
+    """(seq, attempts) of a failed request's exception; (0, 0) for one that never went out."""
+    return getattr(exc, FAILED_SEQ, 0), getattr(exc, FAILED_ATTEMPTS, 0)
 
 
 @dataclass(frozen=True)
@@ -141,6 +190,10 @@ class SessionStats:
     decode_errors: dict[str, int] = field(default_factory=dict)
     late_replies: int = 0
     unmatched_replies: int = 0
+    device_notices: int = 0  # ERRORs with seq 0 (SPEC 1.1 §3): e.g. a frame too large, never a request's
+    lost_by_order: int = 0  # retries sent at once because a later request was answered first
+    late_accepted: int = 0  # replies to a retired attempt that completed their still-open request
+    busy_resends: int = 0  # requests resent after ERROR BUSY
     reconnects: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
@@ -165,6 +218,35 @@ class _Pending:
     deadline: float = 0.0
     attempts: int = 0
     fixed_timeout: bool = False  # the caller chose the timeout: do not adapt it on retries
+    seq: int = 0  # the sequence number of the current attempt
+    order: int = 0  # position of the current attempt in the write order (loss by order)
+    earlier: list[tuple[int, int, float]] = field(default_factory=list)  # (seq, order, sent_at) of retired attempts
+    busy_resends: int = 0  # BUSY answers resent (they do not use up retries)
+
+
+class _RttEstimator:
+    """Smoothed round trip and its mean deviation (RFC 6298 gains) for one kind of request."""
+
+    MIN_SAMPLES = 8
+    FLOOR_S = 0.05
+
+    def __init__(self) -> None:
+        self.srtt = self.rttvar = 0.0
+        self.samples = 0
+
+    def add(self, rtt: float) -> None:
+        if self.samples == 0:
+            self.srtt, self.rttvar = rtt, rtt / 2
+        else:
+            self.rttvar += 0.25 * (abs(self.srtt - rtt) - self.rttvar)
+            self.srtt += 0.125 * (rtt - self.srtt)
+        self.samples += 1
+
+    def timeout(self) -> float | None:
+        """SPEC 1.1 §4 round-trip timeout, or None until enough replies were seen."""
+        if self.samples < self.MIN_SAMPLES:
+            return None
+        return max(self.FLOOR_S, self.srtt + 4 * self.rttvar, 2 * self.srtt)
 
 
 Opener = Callable[[str], Transport]
@@ -193,8 +275,13 @@ class Session:
 
         self._lock = threading.RLock()
         self._credit_free = threading.Condition(self._lock)
+        self._write_lock = threading.Lock()  # held while writing; never while holding _lock
+        self._outbox: list[tuple[Transport | None, bytes]] = []  # queued under _lock, written under _write_lock
+        self._order = itertools.count(1)
+        self._rtt: dict[object, _RttEstimator] = {}
         self._pending: dict[int, _Pending] = {}
         self._retired: collections.OrderedDict[int, None] = collections.OrderedDict()
+        self._owners: dict[int, _Pending] = {}  # retired attempt seq -> its request, while that is unanswered
         self._seq = 0
         self._transport: Transport | None = None
         self._decoder = Decoder()
@@ -303,6 +390,7 @@ class Session:
         transport = self._opener(self.url)
         try:
             info = self._handshake(transport)
+            info = self._complete_descriptors(transport, info)
         except BaseException:
             transport.close()
             raise
@@ -362,6 +450,46 @@ class Session:
             f"does not speak the edgeloop protocol: check the port (`edgeloop ports`) and flash the firmware "
             f"(`edgeloop firmware flash`)")
 
+    def _complete_descriptors(self, transport: Transport, info: Info) -> Info:
+        """Replace abridged descriptors (SPEC 1.1 §5.3) by the full ones, read with DESCRIBE_MODEL pages."""
+        if not any(m.abridged for m in info.models):
+            return info
+        if not info.has(Capability.DESCRIBE):
+            raise LinkError(f"the board at {self.url} sent abridged model descriptors but does not serve "
+                            f"DESCRIBE_MODEL: its firmware breaks SPEC 1.1 §5.3; update the firmware")
+        models = tuple(self._describe(transport, m.model_id if m.model_id is not None else i) if m.abridged else m
+                       for i, m in enumerate(info.models))
+        return replace(info, models=models)
+
+    def _describe(self, transport: Transport, model_id: int, page: int = 4096) -> ModelDescriptor:
+        """Read one model's full descriptor body page by page (handshake time: no reader thread yet)."""
+        decoder, body, total = Decoder(), bytearray(), None
+        while total is None or len(body) < total:
+            seq = self._next_seq()
+            transport.write(b"\x00" + encode_message(DescribeModel(model_id, len(body), page), seq,
+                                                      max_payload=BOOTSTRAP_MAX_PAYLOAD))
+            reply = self._await_reply(transport, decoder, seq)
+            if isinstance(reply, Error):
+                raise LinkError(f"the board at {self.url} refused DESCRIBE_MODEL {model_id}: {reply}")
+            if not isinstance(reply, ModelDescription) or reply.offset != len(body) or (
+                    not reply.chunk and reply.offset < reply.total):
+                raise LinkError(f"the board at {self.url} answered DESCRIBE_MODEL {model_id} with {reply!r}")
+            body += reply.chunk
+            total = reply.total
+        return ModelDescriptor.decode_body(bytes(body), f"model {model_id} description")
+
+    def _await_reply(self, transport: Transport, decoder: Decoder, seq: int) -> Message:
+        """The reply to `seq` within hello_timeout, logs passed on and other frames skipped."""
+        deadline = time.monotonic() + self.hello_timeout
+        while (left := deadline - time.monotonic()) > 0:
+            for event in decoder.feed(transport.read_some(timeout=min(0.05, left))):
+                if isinstance(event, Frame) and isinstance(event.message, Log) and event.seq == 0:
+                    self._emit_log(event.message)
+                elif isinstance(event, Frame) and event.seq == seq:
+                    return event.message
+        raise NotAnEdgeloopBoard(f"the board at {self.url} did not answer within {self.hello_timeout:g} s "
+                                 f"during the handshake")
+
     def _version_text(self, what: str) -> str:
         speaks = ", ".join(str(v) for v in HOST_SPEAKS)
         return (f"the board at {self.url} answered with {what}; this host speaks protocol version {speaks}. "
@@ -375,7 +503,19 @@ class Session:
                 if self._seq not in self._pending and self._seq not in self._retired:
                     return self._seq
 
+    @staticmethod
+    def _kind(request: Message) -> object:
+        """What round trips are alike: INFER of one model, or one request type."""
+        return ("infer", request.model) if isinstance(request, Infer) else type(request)
+
     def _expected_timeout(self, request: Message) -> float:
+        """SPEC 1.1 §4: the round-trip timeout of this kind once known, else the wire-time formula."""
+        measured = self._rtt.get(self._kind(request))
+        if measured is not None and (timeout := measured.timeout()) is not None and not isinstance(request, Bench):
+            return timeout
+        return self._formula_timeout(request)
+
+    def _formula_timeout(self, request: Message) -> float:
         """SPEC §4: base + 3 × (request + reply wire time) + expected compute, × credit for queueing."""
         transport = self._transport
         byte_rate = transport.byte_rate if transport else 92160.0
@@ -422,7 +562,7 @@ class Session:
                     break
                 left = None if end is None else end - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"no free credit on {self.url} within {credit_timeout:g} s "
+                    raise RequestTimeout(f"no free credit on {self.url} within {credit_timeout:g} s "
                                        f"({len(self._pending)} requests in flight)")
                 self._credit_free.wait(0.1 if left is None else min(left, 0.1))
             pending = _Pending(message, Future(), submitted,
@@ -430,8 +570,8 @@ class Session:
                                self.retries if retries is None else retries, fixed_timeout=timeout is not None)
             pending.future.set_running_or_notify_cancel()
             pending.granted_at = time.monotonic()
-            seq = self._next_seq()
-            self._send_locked(seq, pending)
+            self._send_locked(self._next_seq(), pending)
+        self._flush_writes()
         return pending.future
 
     def wait_credit(self, timeout: float) -> bool:
@@ -446,7 +586,11 @@ class Session:
             return True
 
     def _send_locked(self, seq: int, pending: _Pending) -> None:
-        """Encode and write one attempt of `pending` under `seq` (lock held)."""
+        """Encode and register one attempt of `pending` under `seq` and queue its bytes (lock held).
+
+        The caller writes the queue with `_flush_writes()` after releasing the lock. Every frame goes
+        out behind a 0x00 (SPEC 1.1 §2), so a frame that lost its delimiter cannot swallow this one.
+        """
         pending.wire = encode_message(pending.request, seq, max_payload=self.max_payload)
         pending.attempts += 1
         if pending.attempts > 1 and not pending.fixed_timeout:
@@ -454,15 +598,26 @@ class Session:
             pending.timeout = max(2 * pending.timeout, self._expected_timeout(pending.request))
         pending.sent_at = time.monotonic()  # after encoding: encode time is host overhead, not link time
         pending.deadline = pending.sent_at + pending.timeout
+        pending.seq, pending.order = seq, next(self._order)
         self._pending[seq] = pending
-        transport = self._transport
-        try:
-            if transport is None:
-                raise LinkLost(f"link to {self.url} is down")
-            transport.write(pending.wire)
-        except LinkLost:
-            # The reader thread sees the same failure and reconnects; this request fails with it.
-            self._kick_reconnect.set()
+        self._outbox.append((self._transport, b"\x00" + pending.wire))
+
+    def _flush_writes(self) -> None:
+        """Write queued frames in queue order, outside the session lock (any thread may call it)."""
+        with self._write_lock:
+            while True:
+                with self._lock:
+                    if not self._outbox:
+                        return
+                    batch, self._outbox = self._outbox, []
+                for transport, data in batch:
+                    if transport is None or transport is not self._transport:
+                        continue  # queued for a link that has since been dropped: its requests failed with it
+                    try:
+                        transport.write(data)
+                    except LinkLost:
+                        # The reader thread sees the same failure and reconnects; these requests fail with it.
+                        self._kick_reconnect.set()
 
     def call(self, message: Message, timeout: float | None = None) -> Message:
         """Send `message`, wait for its reply and return the reply message (raises on failure)."""
@@ -502,10 +657,119 @@ class Session:
         return reply
 
     def bench(self, runs: int = 100, model: int = ACTIVE_MODEL) -> BenchResult:
-        """Run the model `runs` times on the board and return min/max/total ticks."""
-        reply = self.call(Bench(model, runs), timeout=60.0)
+        """Run the model `runs` times on the board and return min/max/total ticks.
+
+        With no inference time known for the model yet, one run under a 10 s timeout comes first
+        (SPEC 1.1 §4), so the timeout of the real BENCH scales with what the board takes.
+        """
+        index = self.info.active_model if self.info and model == ACTIVE_MODEL else model
+        if index not in self._infer_ticks and runs > 1:
+            probe = self.request(Bench(model, 1), timeout=10.0).result().message
+            assert isinstance(probe, BenchResult)
+            if probe.tick_hz:
+                self._infer_ticks[index] = probe.total / probe.tick_hz
+        reply = self.request(Bench(model, runs)).result().message
         assert isinstance(reply, BenchResult)
         return reply
+
+    def map(self, items: Iterable[T], to_message: Callable[[T], Message] | None = None, *,
+            window: int | None = None, retries: int | None = None,
+            credit_timeout: float | None = None) -> Iterator[Outcome[T]]:
+        """Send one request per item through the credit window; yield their outcomes in item order.
+
+        `to_message` turns an item into its request (default: the item is the message). At most
+        `window` (default: the board's credit) of this map's requests are in flight. Items are pulled
+        from `items` by a feeder thread only when a request could go out, so a live source is read
+        when its newest frame can be sent, and completed outcomes are yielded while the next item is
+        still being produced. A failed request yields an Outcome with its error, its last seq and
+        attempts; an exception raised by `items` is raised here after the outcomes before it.
+        Closing the iterator early stops the feeder (requests in flight still complete).
+        `credit_timeout`: an item that finds no credit for that long (a link that stays down) yields an
+        Outcome with a TimeoutError instead of waiting forever.
+        """
+        convert = to_message or (lambda item: item)  # type: ignore[assignment,return-value]
+        queue: collections.deque[tuple[T, Future | BaseException]] = collections.deque()
+        changed = threading.Condition()
+        done = threading.Event()
+        stop = threading.Event()
+        failure: list[BaseException] = []
+
+        def room() -> bool:
+            limit = window or self.credit
+            in_flight = sum(1 for _, f in queue if isinstance(f, Future) and not f.done())
+            # A consumer slower than the board holds the feeder back too: outcomes queue up to a bound.
+            return in_flight < limit and len(queue) < 4 * limit + 8
+
+        def feeder() -> None:
+            try:
+                for item in items:
+                    while not stop.is_set():
+                        with changed:
+                            if room():
+                                break
+                            changed.wait(0.05)
+                    if stop.is_set():
+                        return
+                    future: Future | BaseException
+                    waiting_since = time.monotonic()
+                    while True:
+                        try:
+                            future = self.request(convert(item), retries=retries, credit_timeout=0.2)
+                        except TimeoutError as exc:
+                            if stop.is_set():
+                                return
+                            if credit_timeout is not None and time.monotonic() - waiting_since >= credit_timeout:
+                                future = RequestTimeout(f"no credit on {self.url} within {credit_timeout:g} s: "
+                                                      f"the board stopped answering ({exc})")
+                                break
+                            continue  # no credit yet (another user of the session, or reconnecting)
+                        except LinkLost as exc:
+                            if self._closing.is_set():
+                                raise
+                            setattr(exc, FAILED_SEQ, 0)
+                            setattr(exc, FAILED_ATTEMPTS, 0)
+                            future = exc
+                            stop.wait(0.1)  # the link is down: do not spin through the items
+                        break
+                    with changed:
+                        queue.append((item, future))
+                        changed.notify_all()
+                    if isinstance(future, Future):
+                        future.add_done_callback(lambda _f: _notify(changed))
+            except BaseException as exc:  # the item source failed: raised to the consumer in order
+                failure.append(exc)
+            finally:
+                done.set()
+                _notify(changed)
+
+        thread = threading.Thread(target=feeder, name=f"edgeloop-map {self.url}", daemon=True)
+        thread.start()
+        try:
+            while True:
+                with changed:
+                    while not (queue and (not isinstance(queue[0][1], Future) or queue[0][1].done())) and not (
+                            done.is_set() and not queue):
+                        changed.wait(0.05)
+                    if not queue:
+                        break
+                    item, future = queue.popleft()
+                    changed.notify_all()
+                yield self._outcome(item, future)
+            if failure:
+                raise failure[0]
+        finally:
+            stop.set()
+            _notify(changed)
+
+    @staticmethod
+    def _outcome(item: T, future: Future | BaseException) -> Outcome[T]:
+        if isinstance(future, BaseException):
+            return Outcome(item, None, future, *failure_of(future))
+        exc = future.exception()
+        if exc is not None:
+            return Outcome(item, None, exc, *failure_of(exc))
+        reply: Reply = future.result()
+        return Outcome(item, reply, None, reply.seq, reply.attempts)
 
     # -- reader thread -----------------------------------------------------------------------
     def _reader_main(self) -> None:
@@ -535,28 +799,46 @@ class Session:
                 self._on_frame(event, now)
             else:
                 self._on_decode_error(event)
+        self._flush_writes()  # retries queued by loss-by-order or BUSY
 
     def _on_frame(self, frame: Frame, now: float) -> None:
         message = frame.message
-        if isinstance(message, Log) and frame.seq == 0:
-            self._emit_log(message)
+        if frame.seq == 0:
+            # SPEC 1.1 §3: seq 0 answers no request. A LOG is shown; an ERROR (a frame too large, a request
+            # numbered 0) is counted and shown, and never fails a request: its header was not verified.
+            if isinstance(message, Error):
+                with self._lock:
+                    self._counts["notices"] += 1
+                message = Log(2, f"board: {message}")
+            if isinstance(message, Log):
+                self._emit_log(message)
             return
+        failed: list[_Pending] = []
+        busy = isinstance(message, Error) and message.code == ErrorCode.BUSY
         with self._lock:
             pending = self._pending.pop(frame.seq, None)
+            order = pending.order if pending is not None else 0
             if pending is None:
-                self._counts["late" if frame.seq in self._retired else "unmatched"] += 1
-                return
+                pending, order = self._late_owner_locked(frame.seq, busy)
+                if pending is None:
+                    return
             self._credit_free.notify_all()
             self._consecutive_failures = 0
-            if isinstance(message, Error):
-                if message.code == ErrorCode.BUSY and pending.retries_left > 0:
-                    pending.retries_left -= 1
-                    self._counts["retries"] += 1
-                    self._retire(frame.seq)
+            if not busy:
+                failed = self._lost_by_order_locked(order)
+            if busy:
+                if pending.busy_resends < self.MAX_BUSY_RESENDS:
+                    # The board is alive but full (it still held an attempt we had given up on): resend.
+                    pending.busy_resends += 1
+                    self._counts["busy_resends"] += 1
+                    self._retire_attempt(pending)
                     self._send_locked(self._next_seq(), pending)
                     return
                 self._counts["device_errors"] += 1
                 error: BaseException | None = DeviceError(message, pending.request)
+            elif isinstance(message, Error):
+                self._counts["device_errors"] += 1
+                error = DeviceError(message, pending.request)
             elif int(message.TYPE) != int(pending.request.TYPE) | 0x80:
                 self._counts["unmatched"] += 1
                 error = LinkError(f"board answered {type(pending.request).__name__} (seq {frame.seq}) "
@@ -565,6 +847,8 @@ class Session:
                 error = None
                 self._counts["replies"] += 1
                 self._reply_times.append(now)
+                while now - self._reply_times[0] > self.REPLY_TIMES_KEPT_S:  # bounded without stats() calls
+                    self._reply_times.popleft()
                 self._rtts.append(now - pending.sent_at)
                 if isinstance(message, Result) and message.tick_hz:
                     self._infer_ticks[message.model] = message.t_infer / message.tick_hz
@@ -572,9 +856,13 @@ class Session:
                     # Decays slowly so one slow reply does not stretch timeouts for long.
                     rtt = now - pending.sent_at
                     self._infer_rtt[message.model] = max(rtt, 0.9 * self._infer_rtt.get(message.model, rtt))
+                if pending.attempts == 1:  # Karn: a retried request's round trip is ambiguous
+                    self._rtt.setdefault(self._kind(pending.request), _RttEstimator()).add(now - pending.sent_at)
+        self._fail_requests(failed)
         if error is not None:
-            pending.future.set_exception(error)
+            self._fail(pending, error)
         else:
+            self._forget_attempts(pending)
             pending.future.set_result(Reply(message, frame.seq, pending.request, pending.submitted_at,
                                             pending.granted_at, pending.sent_at, now, pending.attempts, len(pending.wire),
                                             frame.wire_size))
@@ -586,7 +874,79 @@ class Session:
             if pending is not None:
                 self._credit_free.notify_all()
         if pending is not None:
-            pending.future.set_exception(LinkError(f"bad reply to {type(pending.request).__name__}: {event}"))
+            self._fail(pending, LinkError(f"bad reply to {type(pending.request).__name__}: {event}"))
+
+    MAX_BUSY_RESENDS = 8
+    REPLY_TIMES_KEPT_S = 10.0  # reply instants kept for stats() rates (windows up to this long)
+
+    def _late_owner_locked(self, seq: int, busy: bool) -> tuple[_Pending | None, int]:
+        """A reply to a retired attempt: the request it belongs to, if still unanswered (lock held).
+
+        The reply answers that very request (the seq names the attempt, and every attempt carries the
+        same request), so it completes the request at once and its newer attempt is retired instead:
+        a timeout that fired too early then costs nothing but a duplicate on the wire.
+        """
+        owner = self._owners.pop(seq, None)
+        if owner is None or busy or self._pending.get(owner.seq) is not owner:
+            self._counts["late" if seq in self._retired else "unmatched"] += 1
+            return None, 0
+        order, sent_at = next((o, t) for s, o, t in owner.earlier if s == seq)
+        del self._pending[owner.seq]
+        self._retire(owner.seq)
+        owner.seq, owner.sent_at = seq, sent_at
+        self._counts["late_accepted"] += 1
+        return owner, order
+
+    def _retire_attempt(self, pending: _Pending) -> None:
+        """Retire the current attempt of a request that will be resent (lock held, already out of _pending)."""
+        pending.earlier.append((pending.seq, pending.order, pending.sent_at))
+        self._owners[pending.seq] = pending
+        self._retire(pending.seq)
+
+    def _lost_by_order_locked(self, answered_order: int) -> list[_Pending]:
+        """SPEC 1.1 §3: requests written before an answered one are lost; resend them now (lock held).
+
+        Only for a 1.1 device, which promises to answer in order. Returns the requests out of retries.
+        """
+        if self.info is None or self.info.proto_minor < 1:
+            return []
+        out_of_retries: list[_Pending] = []
+        for seq, pending in sorted(self._pending.items(), key=lambda kv: kv[1].order):
+            if pending.order >= answered_order:
+                break
+            del self._pending[seq]
+            if pending.retries_left > 0:
+                pending.retries_left -= 1
+                self._counts["retries"] += 1
+                self._counts["lost_by_order"] += 1
+                self._retire_attempt(pending)
+                self._send_locked(self._next_seq(), pending)
+            else:
+                self._retire(seq)
+                self._counts["timeouts"] += 1
+                out_of_retries.append(pending)
+        return out_of_retries
+
+    def _fail(self, pending: _Pending, exc: BaseException) -> None:
+        """Fail a request's future with `exc`, which carries the request's last seq and attempts."""
+        self._forget_attempts(pending)
+        setattr(exc, FAILED_SEQ, pending.seq)
+        setattr(exc, FAILED_ATTEMPTS, pending.attempts)
+        if not pending.future.done():
+            pending.future.set_exception(exc)
+
+    def _forget_attempts(self, pending: _Pending) -> None:
+        """The request is done: replies to its retired attempts are plain late replies from now on."""
+        with self._lock:
+            for seq, _, _ in pending.earlier:
+                if self._owners.get(seq) is pending:
+                    del self._owners[seq]
+
+    def _fail_requests(self, failed: list[_Pending]) -> None:
+        for pending in failed:
+            self._fail(pending, RequestTimeout(
+                f"{type(pending.request).__name__} got no reply from {self.url} after {pending.attempts} "
+                f"attempts (a later request was answered first each time: the line loses frames)"))
 
     def _retire(self, seq: int) -> None:
         self._retired[seq] = None
@@ -602,34 +962,38 @@ class Session:
                 if now < pending.deadline:
                     continue
                 del self._pending[seq]
-                self._retire(seq)
                 if pending.retries_left > 0:
                     pending.retries_left -= 1
                     self._counts["retries"] += 1
+                    self._retire_attempt(pending)
                     self._send_locked(self._next_seq(), pending)
                     continue
+                self._retire(seq)
                 self._counts["timeouts"] += 1
                 self._consecutive_failures += 1
                 failed.append(pending)
                 self._credit_free.notify_all()
             lost = self._consecutive_failures >= 3
         for pending in failed:
-            pending.future.set_exception(RequestTimeout(
+            self._fail(pending, RequestTimeout(
                 f"{type(pending.request).__name__} got no reply from {self.url} after {pending.attempts} "
                 f"attempts of {pending.timeout:.2f} s"))
+        self._flush_writes()
         if lost:
             self._link_lost("3 requests in a row got no reply")
 
     def _fail_all(self, exc: BaseException) -> None:
+        """Fail every request in flight with a copy of `exc` each (each copy carries its own seq)."""
         with self._lock:
             pending = list(self._pending.items())
             self._pending.clear()
+            self._outbox.clear()
+            self._owners.clear()
             for seq, _ in pending:
                 self._retire(seq)
             self._credit_free.notify_all()
         for _, p in pending:
-            if not p.future.done():
-                p.future.set_exception(exc)
+            self._fail(p, type(exc)(*exc.args))
 
     def _link_lost(self, why: str) -> None:
         self._drop_transport()
@@ -725,4 +1089,11 @@ class Session:
             retries=counts.get("retries", 0), device_errors=counts.get("device_errors", 0),
             decode_errors=decode, late_replies=counts.get("late", 0),
             unmatched_replies=counts.get("unmatched", 0), reconnects=counts.get("reconnects", 0),
+            device_notices=counts.get("notices", 0), lost_by_order=counts.get("lost_by_order", 0),
+            late_accepted=counts.get("late_accepted", 0), busy_resends=counts.get("busy_resends", 0),
             bytes_out=out, bytes_in=inn, window_s=window_s)
+
+
+def _notify(condition: threading.Condition) -> None:
+    with condition:
+        condition.notify_all()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import re
+import socket
 import threading
 
 import serial
@@ -169,9 +170,40 @@ def open_serial(url: str, *, baudrate: int = DEFAULT_BAUD, timeout: float = 0.05
     return port
 
 
+UNPACED_BYTE_RATE = 1_000_000.0
+"""Bytes/s assumed for links with no baud rate of their own (TCP, pty, loop), SPEC 1.1 §4."""
+
+
+def has_no_baud_rate(url: str) -> bool:
+    """True for TCP sockets, loopbacks and pseudo-terminals: links whose speed no baud rate sets."""
+    return url.startswith(("socket://", "loop://")) or url.startswith("/dev/pts/")
+
+
 def open_transport(url: str, *, baudrate: int | None = None, timeout: float = 0.05) -> Transport:
-    """Open `url` as a Transport; `baudrate` sets a real port's speed and the wire-time estimate for URLs."""
+    """Open `url` as a Transport; `baudrate` sets a real port's speed and the wire-time estimate for URLs.
+
+    Without `baudrate`, a TCP, loop or pty link is taken as unpaced (SPEC 1.1 §4: 1,000,000 bytes/s for
+    timeout estimates); a serial port gets the default UART speed.
+    """
     baud = baudrate or DEFAULT_BAUD
     port = open_serial(url, baudrate=baud, timeout=timeout)
-    return Transport(port, url, byte_rate=baud / 10.0)
+    rate = UNPACED_BYTE_RATE if baudrate is None and has_no_baud_rate(url) else baud / 10.0
+    _disable_nagle(port)
+    return Transport(port, url, byte_rate=rate)
+
+
+def _disable_nagle(port: serial.SerialBase) -> None:
+    """Send TCP segments at once (TCP_NODELAY) on socket:// links.
+
+    With Nagle's algorithm a request written while the previous one is unacknowledged waits for that
+    acknowledgement; when the previous request was lost on the line, no reply carries the ACK and the
+    next request sits out the receiver's delayed-ACK timer (40 ms on Linux). pyserial's socket handler
+    keeps its socket in `_socket` and does not set the option itself.
+    """
+    sock = getattr(port, "_socket", None)
+    if sock is not None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass  # not a TCP socket: nothing to tune
 

@@ -7,11 +7,12 @@ one stream. Two threads do the work so that capture never waits on the link:
   stream) it keeps only the newest capture when the link is slower, and
   counts the ones it replaced in `stats.dropped_captures`; a file or
   synthetic source is simply slowed down instead (nothing is dropped);
-- the *sender* thread preprocesses and submits requests within the board's
-  credit window, so frame N+1 crosses the wire while frame N is inferred.
+- the *sender* thread streams prepared inputs through `Session.map`, within
+  the board's credit window, so frame N+1 crosses the wire while frame N is
+  inferred, and turns the outcomes into records in capture order.
 
-Replies complete in the session's reader thread and land in an output queue;
-records carry the capture timestamp and sequence number, device timings in
+Records land in an output queue; they carry the capture timestamp, the
+sequence number and attempts (for a failed request too), device timings in
 ticks and µs with their timing-source label, RTT and host overhead.
 
 Example::
@@ -28,7 +29,6 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,10 +36,10 @@ import numpy as np
 
 from edgeloop import InputError
 from edgeloop.app.live.preprocess import ImagePreprocessor, Prepared, Preprocessor, Roi, dequantize, make_preprocessor, softmax_if_logits
-from edgeloop.app.link.session import LinkState, Reply, Session
+from edgeloop.app.link.session import LinkState, Outcome, Session
 from edgeloop.app.live.sources.base import Capture, Source
 from edgeloop.app.link.transport import LinkLost
-from edgeloop.protocol import Info, ModelDescriptor, Result, TimingSource
+from edgeloop.protocol import Infer, Info, ModelDescriptor, Result, TimingSource
 
 
 @dataclass(frozen=True, eq=False)
@@ -127,6 +127,17 @@ def resolve_model_index(info: Info, model: int | str | None) -> int:
     return names.index(model)
 
 
+@dataclass(frozen=True)
+class _Input:
+    """One prepared input on its way to the board, with what its record needs."""
+
+    capture: Capture
+    prepared: Prepared
+    prep_s: float
+    model_index: int
+    model: ModelDescriptor
+
+
 class Pipeline:
     """Runs a source through preprocessing into a session; iterate `records()` for the results.
 
@@ -153,9 +164,8 @@ class Pipeline:
         self._captures: queue.Queue = queue.Queue(maxsize=1 if source.live else 2)
         self._out: queue.Queue = queue.Queue()
         self._lock = threading.Lock()
-        self._outstanding = 0
-        self._drained = threading.Condition(self._lock)
         self._pending_model: int | None = None
+        self._source_ended = False
         self._threads: list[threading.Thread] = []
         self.model_index = self._resolve_model(model)
         if self.model_index != session.info.active_model:
@@ -321,33 +331,17 @@ class Pipeline:
                     return
 
     def _sender_main(self) -> None:
+        """Stream inputs through `Session.map`: credit-windowed, records in capture order."""
         try:
-            while True:
-                if self.source.live and not self.session.wait_credit(timeout=0.1):
-                    # Take a live capture only once it can be sent: it is then the newest one there is.
-                    if self._stop.is_set():
-                        break
-                    if self.session.state is LinkState.FAILED and self.stop_on_link_failure:
-                        raise LinkLost(f"link to {self.session.url} failed: {self.session.state_detail}")
-                    continue
+            while not self._stop.is_set():
+                outcomes = self.session.map(self._inputs(), self._request_of)
                 try:
-                    item = self._captures.get(timeout=0.1)
-                except queue.Empty:
-                    if self._stop.is_set():
-                        break
-                    continue
-                if item is _END or self._stop.is_set():
+                    for outcome in outcomes:
+                        self._emit(outcome)
+                finally:
+                    outcomes.close()
+                if self._source_ended or not self._apply_model_switch():
                     break
-                while self._paused.is_set() and not self._stop.is_set():
-                    time.sleep(0.02)
-                self._apply_model_switch()
-                t0 = time.monotonic()
-                for prepared in self._preprocessor.process(item):
-                    prep_s = time.monotonic() - t0
-                    if not self._submit(item, prepared, prep_s):
-                        break
-                    t0 = time.monotonic()
-            self._wait_drained(timeout=10.0)
         except Exception as exc:  # forwarded as is: its type and traceback tell a user error from a defect
             self._out.put(exc)
         finally:
@@ -355,77 +349,85 @@ class Pipeline:
             self.source.close()
             self._out.put(_END)
 
-    def _apply_model_switch(self) -> None:
+    def _inputs(self) -> Iterator[_Input]:
+        """Prepared inputs, pulled by the session's map only when one can be sent.
+
+        Ends when the source ends, on stop(), or when a model switch is pending (the map then drains,
+        so the old model's results all arrive before the switch).
+        """
+        while not self._stop.is_set():
+            with self._lock:
+                if self._pending_model is not None and self._pending_model != self.model_index:
+                    return
+            if self.session.state is LinkState.FAILED and self.stop_on_link_failure:
+                raise LinkLost(f"link to {self.session.url} failed: {self.session.state_detail}")
+            if self.source.live and not self.session.wait_credit(timeout=0.1):
+                continue  # take a live capture only once it can be sent: it is then the newest one there is
+            try:
+                item = self._captures.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            if item is _END:
+                self._source_ended = True
+                return
+            while self._paused.is_set() and not self._stop.is_set():
+                time.sleep(0.02)
+            t0 = time.monotonic()
+            model = self.model
+            for prepared in self._preprocessor.process(item):
+                self.stats.inputs_sent += 1
+                yield _Input(item, prepared, time.monotonic() - t0, self.model_index, model)
+                t0 = time.monotonic()
+
+    @staticmethod
+    def _request_of(item: _Input) -> Infer:
+        return Infer(item.model_index, item.prepared.payload)
+
+    def _apply_model_switch(self) -> bool:
+        """Switch to the pending model (the map has drained); False when there is none (the stream ended)."""
         with self._lock:
             index, self._pending_model = self._pending_model, None
-        if index is None or index == self.model_index:
-            return
-        self._wait_drained(timeout=10.0)  # results of the old model still arrive under its index
-        self.session.select_model(index)
-        self.model_index = index
-        self._preprocessor = self._build_preprocessor(index)
+        if index is None:
+            return False
+        if index != self.model_index:
+            self.session.select_model(index)
+            self.model_index = index
+            self._preprocessor = self._build_preprocessor(index)
+        return True
 
-    def _submit(self, capture: Capture, prepared: Prepared, prep_s: float) -> bool:
-        """Send one input, waiting for credit; False when the pipeline must stop."""
-        while not self._stop.is_set():
-            try:
-                future = self.session.infer(prepared.payload, self.model_index, credit_timeout=0.2)
-            except TimeoutError:
-                continue  # no credit yet (or reconnecting): check stop, then wait again
-            except LinkLost as exc:
-                if self.session.state is LinkState.FAILED and self.stop_on_link_failure:
-                    raise
-                self.stats.failures += 1
-                self.stats.last_error = str(exc)
-                time.sleep(0.1)
-                return True  # drop this input; the session reconnects or the user does
-            with self._lock:
-                self._outstanding += 1
-            self.stats.inputs_sent += 1
-            model = self.model
-            future.add_done_callback(lambda f: self._complete(f, capture, prepared, prep_s, model))
-            return True
-        return False
+    def _emit(self, outcome: Outcome[_Input]) -> None:
+        """Build, count and hand out the record of one outcome (the sender thread, in capture order)."""
+        if isinstance(outcome.error, LinkLost) and self.session.state is LinkState.FAILED \
+                and self.stop_on_link_failure:
+            raise outcome.error
+        record = self._record(outcome)
+        if record.ok:
+            self.stats.results += 1
+        else:
+            self.stats.failures += 1
+            self.stats.last_error = record.error
+        self._out.put(record)
+        if self.on_record:
+            self.on_record(record)
 
-    def _wait_drained(self, timeout: float) -> None:
-        end = time.monotonic() + timeout
-        with self._drained:
-            while self._outstanding and (left := end - time.monotonic()) > 0:
-                self._drained.wait(min(left, 0.1))
-
-    def _complete(self, future: Future, capture: Capture, prepared: Prepared, prep_s: float,
-                  model: ModelDescriptor) -> None:
-        """Build the record of a finished request (runs in the session's reader thread)."""
-        try:
-            record = self._record(future, capture, prepared, prep_s, model)
-            if record.ok:
-                self.stats.results += 1
-            else:
-                self.stats.failures += 1
-                self.stats.last_error = record.error
-            self._out.put(record)
-            if self.on_record:
-                self.on_record(record)
-        finally:
-            with self._drained:
-                self._outstanding -= 1
-                self._drained.notify_all()
-
-    def _record(self, future: Future, capture: Capture, prepared: Prepared, prep_s: float,
-                model: ModelDescriptor) -> ResultRecord:
+    def _record(self, outcome: Outcome[_Input]) -> ResultRecord:
+        capture, prepared, prep_s, model = (outcome.item.capture, outcome.item.prepared, outcome.item.prep_s,
+                                            outcome.item.model)
         info = self.session.info
         source = info.timing_source if info else TimingSource.HOST_CLOCK
         labels = tuple(model.labels)
-        exc = future.exception()
+        exc = outcome.error
         if exc is not None:
-            return ResultRecord(seq=0, capture_index=capture.index, timestamp=prepared.timestamp,
-                                model_index=self.model_index, model_name=model.name, class_index=-1, label="",
+            return ResultRecord(seq=outcome.seq, capture_index=capture.index, timestamp=prepared.timestamp,
+                                model_index=outcome.item.model_index, model_name=model.name, class_index=-1,
+                                label="",
                                 confidence=math.nan, probabilities=(), labels=labels, tick_hz=0, ticks={},
                                 timings_us={}, timing_source=source, rtt_s=math.nan,
                                 latency_s=time.monotonic() - prepared.timestamp, host_overhead_s=prep_s,
-                                attempts=0, frame=capture.data, view=prepared.view, meta=prepared.meta,
-                                error=str(exc))
-        reply: Reply = future.result()
+                                attempts=outcome.attempts, frame=capture.data, view=prepared.view,
+                                meta=prepared.meta, error=str(exc))
+        reply = outcome.reply
+        assert reply is not None
         result = reply.message
         assert isinstance(result, Result)
         values = dequantize(result.output, model.output)

@@ -28,7 +28,7 @@ from edgeloop import EdgeloopError, InputError, require
 from edgeloop.app.live.sources.base import IMU_CHANNELS, Capture, ImageFrame, ImuSamples
 from edgeloop.models import quantization
 from edgeloop.models.features import FeatureNorm
-from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
+from edgeloop.protocol import DType, InputKind, ModelDescriptor, NormMode, TensorDesc
 
 FEATURES_PER_CHANNEL = 9
 """Window statistics per IMU channel in the `imu-features` input (SPEC §5.3)."""
@@ -103,16 +103,20 @@ def quantize(real: np.ndarray, tensor: TensorDesc) -> np.ndarray:
 
 
 def standardize(model: ModelDescriptor, values: np.ndarray) -> np.ndarray:
-    """Apply the model's input standardisation (SPEC 5.3 `norms`: (x − mean) / std per element), flattened.
+    """Apply the model's input standardisation (SPEC 5.3 `norms`, §9.3 `norm_mode`), flattened.
 
-    The arithmetic is edgeloop.models.features.FeatureNorm's, the one training
-    fitted: float32, as the board computes it. Without norms, `values` is returned as is.
+    One (mean, std) pair per input element, or with norm_mode PER_CHANNEL one pair per
+    channel (the last axis of a samples × channels window). The arithmetic is
+    edgeloop.models.features.FeatureNorm's, the one training fitted: float32, as the
+    board computes it. Without norms, `values` is returned as is.
     """
     if not model.input_norm:
         return values
     mean, std = zip(*model.input_norm)
-    return FeatureNorm(np.asarray(mean, np.float32), np.asarray(std, np.float32)).apply(
-        np.asarray(values).reshape(-1))
+    norm = FeatureNorm(np.asarray(mean, np.float32), np.asarray(std, np.float32))
+    if model.norm_mode == NormMode.PER_CHANNEL:
+        return norm.apply(np.asarray(values).reshape(-1, len(mean))).reshape(-1)
+    return norm.apply(np.asarray(values).reshape(-1))
 
 
 def dequantize(raw: bytes, tensor: TensorDesc) -> np.ndarray:
@@ -238,37 +242,57 @@ class StreamResampler:
         return out.astype(np.float32)
 
 
+WINDOW_KINDS = (2, 4)    # imu-window, timeseries-window (SPEC §5.3, §9.3): raw samples [1, window, channels]
+FEATURE_KINDS = (3, 5)   # imu-features, timeseries-features: [1, channels × features per channel]
+MAX_CHANNELS = 64
+
+
 class ImuPreprocessor:
-    """Windowing of IMU streams for `imu-window` and `imu-features` models."""
+    """Windowing of sensor streams (any 1..64 channels) for the window and feature input kinds.
+
+    `feature_set` (an edgeloop.models.features.FeatureSet) is the host-side feature set of a feature
+    model (from its NAME.preprocess.json); the nine statistics by default. `channel_names`, when the
+    model's channels are known, picks the source's columns by name; otherwise the first C columns are used.
+    """
 
     kind = "imu"
 
-    def __init__(self, model: ModelDescriptor, *, assume_rate_hz: float | None = None) -> None:
-        kind = InputKind(model.input_kind)
-        if kind not in (InputKind.IMU_WINDOW, InputKind.IMU_FEATURES):
-            raise PreprocessError(f"model {model.name!r} is not an IMU model (input_kind {kind.name})")
+    def __init__(self, model: ModelDescriptor, *, assume_rate_hz: float | None = None, feature_set: Any = None,
+                 channel_names: tuple[str, ...] | None = None) -> None:
+        kind = int(model.input_kind)
+        if kind not in (*WINDOW_KINDS, *FEATURE_KINDS):
+            raise PreprocessError(f"model {model.name!r} is not a time-series model (input_kind {kind})")
         if model.window <= 0 or model.hop <= 0:
             raise PreprocessError(f"IMU model {model.name!r} has window {model.window} and hop {model.hop}; "
                                   f"both must be > 0 (rebuild the model with MODEL.meta.json window/hop)")
         self.model = model
         self.input_kind = kind
         self.window, self.hop = model.window, model.hop
-        self.rate_hz = float(model.sample_rate_hz or assume_rate_hz or 0.0)
+        self.rate_hz = float(getattr(model, "sample_rate_mhz", 0) or 0) / 1000.0 or \
+            float(model.sample_rate_hz or assume_rate_hz or 0.0)
+        if feature_set is None:
+            from edgeloop.models.features import FeatureSet  # numpy only
+
+            feature_set = FeatureSet()
+        self.feature_set = feature_set
+        per_channel = feature_set.per_channel
         size = model.input.size
-        if kind == InputKind.IMU_WINDOW:
+        if kind in WINDOW_KINDS:
             if size % self.window:
                 raise PreprocessError(f"model {model.name!r}: input of {size} values is not window "
                                       f"{self.window} × channels")
             self.channels = size // self.window
         else:
-            if size % FEATURES_PER_CHANNEL:
+            if size % per_channel:
                 raise PreprocessError(f"model {model.name!r}: input of {size} values is not channels × "
-                                      f"{FEATURES_PER_CHANNEL} features")
-            self.channels = size // FEATURES_PER_CHANNEL
-        if not 1 <= self.channels <= len(IMU_CHANNELS):
-            raise PreprocessError(f"model {model.name!r} wants {self.channels} IMU channels; sources give "
-                                  f"{len(IMU_CHANNELS)} ({', '.join(IMU_CHANNELS)})")
-        self._buffer = np.zeros((0, len(IMU_CHANNELS)), dtype=np.float32)
+                                      f"{per_channel} features ({feature_set.spec()})")
+            self.channels = size // per_channel
+        if not 1 <= self.channels <= MAX_CHANNELS:
+            raise PreprocessError(f"model {model.name!r} wants {self.channels} channels; 1 to {MAX_CHANNELS} "
+                                  "are supported")
+        self.channel_names = tuple(channel_names) if channel_names else None
+        self._columns: np.ndarray | None = None  # source columns feeding the model, fixed at the first chunk
+        self._buffer = np.zeros((0, self.channels), dtype=np.float32)
         self._until_next = self.window  # samples still needed before the next window is complete
         self._resampler: StreamResampler | None = None
         self._src_rate = 0.0
@@ -285,10 +309,23 @@ class ImuPreprocessor:
 
     def features(self, window: np.ndarray) -> np.ndarray:
         """The model's real-valued input for one window×channels block, standardised as INFO says."""
-        if self.input_kind == InputKind.IMU_WINDOW:
+        if self.input_kind in WINDOW_KINDS:
             return standardize(self.model, window)
-        from edgeloop.models.features import window_features  # numpy only; imported when needed
-        return standardize(self.model, np.asarray(window_features(window), dtype=np.float64).reshape(-1))
+        feats = self.feature_set.compute(np.asarray(window, np.float32)[None])[0]
+        return standardize(self.model, np.asarray(feats, dtype=np.float64).reshape(-1))
+
+    def _select(self, capture: ImuSamples, samples: np.ndarray) -> np.ndarray:
+        """The model's channels out of a chunk: by name when both sides name them, else the first C."""
+        if self._columns is None:
+            names = tuple(getattr(capture, "channels", IMU_CHANNELS))
+            if samples.shape[1] < self.channels:
+                raise PreprocessError(f"model {self.model.name!r} wants {self.channels} channels, the source gives "
+                                      f"{samples.shape[1]} ({', '.join(names)}); pick a source with its channels")
+            if self.channel_names and set(self.channel_names) <= set(names):
+                self._columns = np.array([names.index(n) for n in self.channel_names])
+            else:
+                self._columns = np.arange(self.channels)
+        return samples[:, self._columns]
 
     def process(self, capture: Capture) -> list[Prepared]:
         """Append samples; return one `Prepared` per completed window (often none)."""
@@ -298,6 +335,7 @@ class ImuPreprocessor:
         samples = self._resample(capture)
         if not len(samples):
             return []
+        samples = self._select(capture, samples)
         rate = self.rate_hz or capture.rate_hz
         self._buffer = np.concatenate([self._buffer, samples])
         end_time = capture.timestamp + (len(capture.data) - 1) / capture.rate_hz if capture.rate_hz else \
@@ -306,7 +344,7 @@ class ImuPreprocessor:
         consumed_to = len(self._buffer)
         pos = len(self._buffer) - len(samples) + self._until_next  # end index of the next window
         while pos <= len(self._buffer):
-            window = self._buffer[pos - self.window:pos, : self.channels]
+            window = self._buffer[pos - self.window:pos]
             stamp = end_time - (len(self._buffer) - pos) / rate if rate else end_time
             payload = quantize(self.features(window), self.model.input).tobytes()
             out.append(Prepared(payload, stamp, capture.index, self._buffer[pos - self.window:pos].copy(),
@@ -346,7 +384,7 @@ def make_preprocessor(model: ModelDescriptor, *, roi: Roi | None = None) -> Prep
     if kind == InputKind.IMAGE or (kind == InputKind.TENSOR and len(model.input.dims) == 4
                                    and model.input.dims[3] in (1, 3)):
         return ImagePreprocessor(model, roi)
-    if kind in (InputKind.IMU_WINDOW, InputKind.IMU_FEATURES):
+    if int(kind) in (*WINDOW_KINDS, *FEATURE_KINDS):
         return ImuPreprocessor(model)
     return TensorPreprocessor(model)
 

@@ -45,6 +45,7 @@ from edgeloop.app.sessions.recording import (
 from edgeloop.app.live.sources.base import END, Capture, Source, _End
 from edgeloop.models.data.imagesets import IMAGE_SET_FORMAT, ImageRecord, write_manifest
 from edgeloop.models.data.imu_csv import ImuRecording, read_imu_csv, write_imu_csv
+from edgeloop.models.data.recording import IMU_CHANNELS, write_recording
 
 MERGE_FILE = "merge.json"
 
@@ -299,8 +300,10 @@ def merge_sessions(paths: Sequence[Path | str], out: Path | str, *, labels: Sequ
             meta = {k: v for k, v in rec.meta.items() if k not in ("format", "rate_hz", "units")}
             meta["session"] = name
             # Dropped spans leave gaps in time, which the CSV allows (time only has to increase).
-            write_imu_csv(out / f"{name}.csv", ImuRecording(rec.t[keep_mask], rec.data[keep_mask],
-                                                            new_labels[keep_mask], rec.rate_hz, meta))
+            kept = ImuRecording(rec.t[keep_mask], rec.data[keep_mask], new_labels[keep_mask], rec.rate_hz, meta,
+                                rec.channels, dict(rec.units))
+            # six IMU channels stay v1 (what older readers take); any other channels are v2
+            (write_imu_csv if rec.channels == IMU_CHANNELS else write_recording)(out / f"{name}.csv", kept)
             counts.update(str(lab) for lab in new_labels[keep_mask])
     if not counts:
         raise SessionError(f"the sessions hold no samples with the kept labels {keep or order}")
@@ -418,4 +421,4 @@ class SessionReplaySource(Source):
         assert rec is not None
         start, stop = self._chunks[pos]
         return self._imu(rec.data[start:stop], rec.rate_hz,
-                         meta={"label": str(rec.labels[start]), "session": self.session.name})
+                         meta={"label": str(rec.labels[start]), "session": self.session.name}, channels=rec.channels)

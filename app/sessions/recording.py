@@ -7,7 +7,8 @@ A session is one folder (docs/workflow.md, "Sessions", describes it)::
     DIR/<label>/000123.png    one PNG per sample, folder per class
     DIR/manifest.jsonl        one JSON line per sample: file, label, time, prediction, source metadata
     IMU sessions:
-    DIR/imu.csv               edgeloop-imu-csv v1 (header comments, header row, one row per IMU sample)
+    DIR/imu.csv               edgeloop-imu-csv v1 (six IMU channels) or edgeloop-recording v2 (any
+                              other channels): header comments, header row, one row per sample
     DIR/predictions.jsonl     one JSON line per board result while recording (when a board is connected)
 
 Crash safety: every sample is appended with a single `os.write` of complete
@@ -50,6 +51,7 @@ from edgeloop import EdgeloopError, ExistingFileError, InputError, require
 from edgeloop.app.live.sources.base import END, Capture, ImageFrame, ImuSamples, Source, _End
 from edgeloop.models.data.imu_csv import HEADER as IMU_HEADER
 from edgeloop.models.data.imu_csv import IMU_CSV_FORMAT, UNITS as IMU_UNITS
+from edgeloop.models.data.recording import IMU_CHANNELS, RECORDING_FORMAT
 
 if TYPE_CHECKING:
     from edgeloop.app.live.pipeline import ResultRecord
@@ -405,6 +407,7 @@ class Recorder:
         self._t0_wall = 0.0
         self._started = ""
         self._imu_rate = 0.0
+        self._imu_channels: tuple[str, ...] = IMU_CHANNELS
         self._imu_last_t = -math.inf
 
     # -- state --------------------------------------------------------------------------------------
@@ -606,23 +609,34 @@ class Recorder:
 
     def _write_imu(self, chunk: ImuSamples, label: str) -> int:
         data = np.asarray(chunk.data, dtype=np.float64)
-        if data.ndim != 2 or data.shape[1] != 6 or not len(data):
+        channels = tuple(getattr(chunk, "channels", IMU_CHANNELS))
+        if data.ndim != 2 or not len(data):
             return 0
+        if data.shape[1] != len(channels):
+            raise InputError(f"a chunk of {data.shape[1]} columns names {len(channels)} channels {channels}")
         rate = float(chunk.rate_hz)
         if rate <= 0:
             raise InputError("IMU samples without a sample rate cannot be recorded; the source must report one")
         log = self._files.get("imu")
         if log is None:
             self._imu_rate = rate
-            header = [f"# format: {IMU_CSV_FORMAT}", f"# rate_hz: {_fmt_rate(rate)}", f"# units: {IMU_UNITS}",
+            self._imu_channels = channels
+            # the six IMU channels keep edgeloop-imu-csv v1; any other channels are edgeloop-recording v2
+            v1 = channels == IMU_CHANNELS
+            header = [f"# format: {IMU_CSV_FORMAT if v1 else RECORDING_FORMAT}", f"# rate_hz: {_fmt_rate(rate)}",
+                      *([f"# units: {IMU_UNITS}"] if v1 else []),
                       f"# source: {_one_line(self.source.get('name') or self.source.get('spec') or 'unknown')}",
-                      f"# session: {self._started}", ",".join(IMU_HEADER)]
+                      f"# session: {self._started}",
+                      ",".join(IMU_HEADER) if v1 else ",".join(("t", *channels, "label"))]
             log = self._files["imu"] = AppendLog(self.out_dir / IMU_FILE, self.fsync_interval)
             if log.size == 0:
                 log.append(("\n".join(header) + "\n").encode("utf-8"))
         elif abs(rate - self._imu_rate) > 0.01 * self._imu_rate:
             raise InputError(f"the IMU rate changed from {self._imu_rate} Hz to {rate} Hz mid-recording; "
                              "start a new session for the new rate")
+        elif channels != self._imu_channels:
+            raise InputError(f"the channels changed from {self._imu_channels} to {channels} mid-recording; "
+                             "start a new session for the new channels")
         period = 1.0 / self._imu_rate
         start = chunk.timestamp - self._t0_mono
         expected = self._imu_last_t + period
@@ -630,8 +644,12 @@ class Recorder:
         if abs(start - expected) < 0.5 * period or start < expected:
             start = expected if math.isfinite(expected) else max(start, 0.0)
         t = start + np.arange(len(data)) * period
-        rows = "".join(f"{t[i]:.6f},{d[0]:.5f},{d[1]:.5f},{d[2]:.5f},{d[3]:.4f},{d[4]:.4f},{d[5]:.4f},{label}\n"
-                       for i, d in enumerate(data))
+        if channels == IMU_CHANNELS:
+            rows = "".join(f"{t[i]:.6f},{d[0]:.5f},{d[1]:.5f},{d[2]:.5f},{d[3]:.4f},{d[4]:.4f},{d[5]:.4f},{label}\n"
+                           for i, d in enumerate(data))
+        else:
+            rows = "".join(f"{t[i]:.6f}," + ",".join(f"{v:.6g}" for v in d) + f",{label}\n"
+                           for i, d in enumerate(data.tolist()))
         log.append(rows.encode("utf-8"))
         self._imu_last_t = float(t[-1])
         self.samples += len(data)

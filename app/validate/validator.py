@@ -28,7 +28,6 @@ import hashlib
 import math
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -41,7 +40,8 @@ from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_ind
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
 from edgeloop.models import metrics, quantization
-from edgeloop.protocol import DType, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
+from edgeloop.models.decision import DecisionRule, rule_for_model
+from edgeloop.protocol import DType, Infer, Info, InputKind, ModelDescriptor, TensorDesc, TimingSource
 
 REPORT_FORMAT = "edgeloop-validation v1"
 
@@ -60,6 +60,7 @@ class ValidationData:
     names: list[str]
     source: str
     targets: np.ndarray | None = None  # regression targets (float), when the data gives them
+    groups: np.ndarray | None = None  # the labelled span (recording) of each input, in stream order
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -117,7 +118,8 @@ def _image_data(root: Path, model: ModelDescriptor, split: str | None, limit: in
 def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> ValidationData:
     from edgeloop.models.data.imu_csv import read_imu_csv
 
-    inputs, truth, names = [], [], []
+    inputs, truth, names, groups = [], [], [], []
+    span = -1  # index of the labelled span: the recording a window belongs to, for per-recording decisions
     for path in paths:
         rec = read_imu_csv(path)
         labels = np.asarray([str(x) for x in rec.labels], dtype=object)
@@ -129,18 +131,23 @@ def _imu_data(paths: list[Path], model: ModelDescriptor, limit: int | None) -> V
                 continue
             pre = make_preprocessor(model)
             assert isinstance(pre, ImuPreprocessor)
-            span = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz)
+            chunk = ImuSamples(rec.data[start:stop], float(rec.t[start]), 0, {}, rate_hz=rec.rate_hz,
+                               channels=rec.channels)
             index = _label_index(label, model, f"{path}, samples {start}-{stop}")
-            for k, prepared in enumerate(pre.process(span)):
+            span += 1
+            for k, prepared in enumerate(pre.process(chunk)):
                 inputs.append(prepared.payload)
                 truth.append(index)
                 names.append(f"{path.name}:{start}+{k * pre.hop}")
+                groups.append(span)
                 if limit and len(inputs) >= limit:
-                    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)))
+                    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
+                                          groups=np.asarray(groups, np.int64))
     if not inputs:
         raise ValidationError(f"no labeled span of {', '.join(map(str, paths))} is as long as the model's window "
                               f"of {model.window} samples at {model.sample_rate_hz} Hz")
-    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)))
+    return ValidationData(inputs, np.asarray(truth, np.int64), names, ", ".join(map(str, paths)),
+                          groups=np.asarray(groups, np.int64))
 
 
 def _tensor_data(path: Path, model: ModelDescriptor, limit: int | None) -> ValidationData:
@@ -318,8 +325,14 @@ def latency_stats(ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc
 
 def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarray, labels: Sequence[str],
                     output: TensorDesc, ticks: np.ndarray, tick_hz: int, timing: TimingSource, *, macc: int = 0,
-                    cpu_hz: int = 0, targets: np.ndarray | None = None) -> dict[str, Any]:
-    """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run)."""
+                    cpu_hz: int = 0, targets: np.ndarray | None = None, groups: np.ndarray | None = None,
+                    rule: DecisionRule | None = None) -> dict[str, Any]:
+    """Every figure of a validation report from the raw arrays (N rows each; N may be a partial run).
+
+    With `groups` (the recording of each input, in stream order), the classification figures add
+    `decisions`: per-recording and decided accuracy under `rule` (the model's decision rule), computed by
+    the same code as the training report (edgeloop.models.train.scoring).
+    """
     n = len(board_out)
     figures: dict[str, Any] = {"samples": n}
     float_out = DType(output.dtype) == DType.FLOAT32 or not output.scale
@@ -340,6 +353,19 @@ def compute_metrics(truth: np.ndarray, board_out: np.ndarray, ref_out: np.ndarra
             "per_class": {"board": per_class_metrics(cm_b, labels), "reference": per_class_metrics(cm_r, labels)},
             "confusion": {"board": cm_b.tolist(), "reference": cm_r.tolist()},
         }
+        if groups is not None and (t >= 0).any():
+            from edgeloop.models.train.scoring import stream_scores
+
+            known = t >= 0
+
+            def probs(q: np.ndarray) -> np.ndarray:
+                real = q if float_out else quantization.dequantize(q, output.scale, output.zero_point)
+                return np.asarray(real, np.float64).reshape(n, -1)[known]
+
+            figures["classification"]["decisions"] = {
+                "rule": (rule or DecisionRule()).to_json(),
+                **{who: stream_scores(probs(o), t[known], np.asarray(groups[:n])[known], rule or DecisionRule())
+                   for who, o in (("board", board_out), ("reference", ref_out[:n]))}}
     if targets is not None and n:
         def real(q: np.ndarray) -> np.ndarray:
             return q if float_out else quantization.dequantize(q, output.scale, output.zero_point)
@@ -446,7 +472,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     "partial" and `error` says what happened; metrics cover the samples done.
     `progress(done, total)` is called from this thread as results arrive.
     """
-    from edgeloop.app.link.session import DeviceError, LinkLost
+    from edgeloop.app.link.session import DeviceError
     from edgeloop.models.reference import run_reference_batch
 
     info: Info = session.info
@@ -473,62 +499,30 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     outputs: list[np.ndarray] = []
     ticks: dict[str, list[int]] = {"t_rx": [], "t_pre": [], "t_infer": [], "t_encode": []}
     tick_hz = info.tick_hz
-    in_flight: list[Future] = []
     error = ""
-
-    def collect(future: Future) -> bool:
-        nonlocal error, tick_hz
-        try:
-            result = future.result().message
-        except (EdgeloopError, DeviceError, TimeoutError) as exc:  # a failed request ends the run; what is done stays
-            error = error or _describe_failure(exc, len(outputs), total)
-            return False
-        if error:
-            return False
-        if len(result.output) != model.output.nbytes:
-            error = (f"sample {len(outputs) + 1}: the board returned {len(result.output)} output bytes, "
-                     f"the model's output is {model.output.nbytes}")
-            return False
-        outputs.append(np.frombuffer(result.output, out_dtype).copy())
-        for key in ticks:
-            ticks[key].append(int(getattr(result, key)))
-        tick_hz = result.tick_hz or tick_hz
-        if progress:
-            progress(len(outputs), total)
-        return True
-
-    sent = 0
-    while sent < total and not error:
-        try:
-            future = session.infer(data.inputs[sent], model_index, credit_timeout=stall_timeout)
-        except TimeoutError as exc:
-            error = _describe_failure(exc, len(outputs), total)
-            break
-        except LinkLost as exc:
-            error = _describe_failure(exc, len(outputs), total)
-            break
-        in_flight.append(future)
-        sent += 1
-        # Keep the credit window full; collect what has completed, in order.
-        while in_flight and (in_flight[0].done() or len(in_flight) >= max(1, session.credit)):
-            if not in_flight[0].done():
-                try:
-                    in_flight[0].exception(timeout=stall_timeout + 30.0)
-                except TimeoutError:
-                    error = error or f"the board stopped answering after {len(outputs)} of {total} samples"
-                    break
-            if not collect(in_flight.pop(0)):
+    # Session.map keeps the credit window full and yields outcomes in sample order.
+    outcomes = session.map(range(total), lambda i: Infer(model_index, data.inputs[i]),
+                           credit_timeout=stall_timeout)
+    try:
+        for outcome in outcomes:
+            if outcome.error is not None:
+                if not isinstance(outcome.error, (EdgeloopError, DeviceError, TimeoutError)):
+                    raise outcome.error  # a defect, not a board failure: keep its traceback
+                error = _describe_failure(outcome.error, len(outputs), total)  # what is done stays
                 break
-    for future in in_flight:  # drain: results that arrive after a failure are not counted
-        if error:
-            break
-        try:
-            future.exception(timeout=stall_timeout + 30.0)
-        except TimeoutError:
-            error = f"the board stopped answering after {len(outputs)} of {total} samples"
-            break
-        if not collect(future):
-            break
+            result = outcome.reply.message
+            if len(result.output) != model.output.nbytes:
+                error = (f"sample {len(outputs) + 1}: the board returned {len(result.output)} output bytes, "
+                         f"the model's output is {model.output.nbytes}")
+                break
+            outputs.append(np.frombuffer(result.output, out_dtype).copy())
+            for key in ticks:
+                ticks[key].append(int(getattr(result, key)))
+            tick_hz = result.tick_hz or tick_hz
+            if progress:
+                progress(len(outputs), total)
+    finally:
+        outcomes.close()
     seconds = time.monotonic() - start
     board_out = np.stack(outputs) if outputs else np.zeros((0, model.output.size), out_dtype)
     tick_arrays = {k: np.asarray(v, np.int64) for k, v in ticks.items()}
@@ -538,7 +532,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                               tick_hz, timing, "partial" if error else "complete", error, warnings, seconds)
     result.metrics = compute_metrics(data.truth, board_out, reference, list(model.labels), model.output,
                                      tick_arrays["t_infer"], tick_hz, timing, macc=model.macc, cpu_hz=info.cpu_hz,
-                                     targets=data.targets)
+                                     targets=data.targets, groups=data.groups, rule=rule_for_model(model.hash))
     return result
 
 

@@ -19,7 +19,12 @@
 
 /* INFO capabilities (SPEC.md 9.1): the 1.1 requests this core serves. */
 #define EL_CAP_DESCRIBE (1u << 0)
-#define EL_CAPABILITIES 0u
+#define EL_CAPABILITIES EL_CAP_DESCRIBE
+
+/* Largest DESCRIBE_MODEL page the core sends (SPEC.md 9.5); a host may ask for less. */
+#ifndef EL_DESCRIBE_PAGE_BYTES
+#define EL_DESCRIBE_PAGE_BYTES 1024u
+#endif
 
 /* Firmware version reported in INFO. */
 #ifndef EL_FIRMWARE_VERSION

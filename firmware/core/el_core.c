@@ -30,7 +30,8 @@ static struct {
     uint32_t input_off[EL_MAX_MODELS];  /* last input of model i in el_io_pool */
     uint8_t has_input[EL_MAX_MODELS];
     uint32_t output_off;                /* shared output buffer in el_io_pool */
-    uint32_t errors_sent, inferences, rx_bytes, tx_bytes, tx_abandoned;
+    uint32_t errors_sent, inferences, rx_bytes, tx_bytes, tx_abandoned, bench_runs, unexpected_frames;
+    uint8_t abridged[(EL_MAX_MODELS + 7u) / 8u]; /* bit i: INFO/MODEL_LIST carry model i abridged */
     const char *fault;                  /* non-NULL when el_core_init() failed */
     bool led;
 } el;
@@ -125,6 +126,14 @@ static void el_put_str8(el_out_t *o, const char *s)
     el_out_put(o, s, n);
 }
 
+/* Start a frame, preceded by a lone 0x00 (SPEC 2): a lost delimiter then costs only the frame it closed. */
+static void el_begin(el_tx_t *tx, uint8_t type, uint16_t seq)
+{
+    static const uint8_t delimiter = 0;
+    el_port_sink(NULL, &delimiter, 1);
+    el_tx_begin(tx, el_port_sink, NULL, type, seq);
+}
+
 /* End a reply; a reply the link did not take is counted as abandoned (STATS tx_abandoned). */
 static bool el_finish(el_tx_t *tx)
 {
@@ -138,7 +147,7 @@ static bool el_finish(el_tx_t *tx)
 static bool el_send(uint8_t type, uint16_t seq, const void *payload, size_t len)
 {
     el_tx_t tx;
-    el_tx_begin(&tx, el_port_sink, NULL, type, seq);
+    el_begin(&tx, type, seq);
     el_tx_put(&tx, payload, len);
     return el_finish(&tx);
 }
@@ -148,7 +157,7 @@ static void el_send_error(uint16_t seq, uint16_t code, const char *text)
     el_tx_t tx;
     size_t n = strlen(text);
     const uint8_t head[2] = {(uint8_t)code, (uint8_t)(code >> 8)};
-    el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_ERROR, seq);
+    el_begin(&tx, EL_MSG_ERROR, seq);
     el_tx_put(&tx, head, 2);
     el_tx_put(&tx, text, n > 120u ? 120u : n);
     el_finish(&tx);
@@ -205,7 +214,7 @@ bool el_core_log(uint8_t level, const char *text)
 {
     el_tx_t tx;
     size_t n = strlen(text);
-    el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_LOG, 0);
+    el_begin(&tx, EL_MSG_LOG, 0);
     el_tx_put(&tx, &level, 1);
     el_tx_put(&tx, text, n);
     return el_finish(&tx);
@@ -224,8 +233,13 @@ static void el_put_tensor(el_out_t *o, const nn_tensor_desc_t *t)
     el_put_u32(o, (uint32_t)t->zero_point);
 }
 
-/* The descriptor body after its u16 length: 1.0 fields, then the 1.1 fields of SPEC 9.3. */
-static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id)
+#define EL_FLAG_ABRIDGED 0x02u /* model_flags bit 1 (SPEC 9.3) */
+
+/*
+ * The descriptor body after its u16 length: 1.0 fields, then the 1.1 fields
+ * of SPEC 9.3. An abridged copy (SPEC 5.3) leaves out labels and norms.
+ */
+static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id, bool abridged)
 {
     el_put_str8(o, m->name);
     el_out_put(o, m->hash, 32);
@@ -238,12 +252,14 @@ static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id
     el_put_u16(o, m->hop);
     el_put_tensor(o, &m->input);
     el_put_tensor(o, &m->output);
-    el_put_u8(o, m->label_count);
-    for (uint8_t i = 0; i < m->label_count; i++) {
+    uint8_t labels = abridged ? 0u : m->label_count;
+    uint16_t norms = abridged ? 0u : m->input_norm_count;
+    el_put_u8(o, labels);
+    for (uint8_t i = 0; i < labels; i++) {
         el_put_str8(o, m->labels[i]);
     }
-    el_put_u16(o, m->input_norm_count);
-    for (uint32_t i = 0; i < 2u * (uint32_t)m->input_norm_count; i++) {
+    el_put_u16(o, norms);
+    for (uint32_t i = 0; i < 2u * (uint32_t)norms; i++) {
         el_put_f32(o, m->input_norm[i]);
     }
     /* 1.1: a model compiled before these fields existed leaves them 0; 1.0 meaning fills them in. */
@@ -252,25 +268,90 @@ static void el_put_model_body(el_out_t *o, const nn_model_t *m, uint8_t model_id
         feature_set = EL_FEATURE_SET_STATS9;
     }
     el_put_u8(o, model_id);
-    el_put_u8(o, 0); /* model_flags: compiled in */
+    el_put_u8(o, abridged ? EL_FLAG_ABRIDGED : 0u); /* compiled in: bit 0 clear */
     el_put_u8(o, feature_set);
     el_put_u32(o, m->sample_rate_mhz ? m->sample_rate_mhz : 1000u * (uint32_t)m->sample_rate_hz);
     el_put_u8(o, m->norm_mode);
 }
 
-static void el_put_model(el_out_t *o, const nn_model_t *m, uint8_t model_id)
+/* Bytes of a descriptor body, from a counting pass over the very writes that send it. */
+static size_t el_model_body_size(uint8_t i, bool abridged)
 {
     el_out_t count = EL_OUT_COUNT;
-    el_put_model_body(&count, m, model_id);
-    el_put_u16(o, (uint16_t)count.pos);
-    el_put_model_body(o, m, model_id);
+    el_put_model_body(&count, el_models[i], i, abridged);
+    return count.pos;
+}
+
+static bool el_is_abridged(uint8_t i)
+{
+    return (el.abridged[i / 8u] >> (i % 8u)) & 1u;
+}
+
+/* A model list entry: u16 length + body (compiled-in models: stable index = position, SPEC 9.4). */
+static void el_put_model(el_out_t *o, uint8_t i)
+{
+    bool abridged = el_is_abridged(i);
+    el_put_u16(o, (uint16_t)el_model_body_size(i, abridged));
+    el_put_model_body(o, el_models[i], i, abridged);
 }
 
 static void el_put_models(el_out_t *o)
 {
     el_put_u8(o, el_model_count);
     for (uint8_t i = 0; i < el_model_count; i++) {
-        el_put_model(o, el_models[i], i); /* compiled-in models: stable index = position (SPEC 9.4) */
+        el_put_model(o, i);
+    }
+}
+
+static void el_put_info(el_out_t *o)
+{
+    el_put_u8(o, EL_PROTO_VERSION);
+    el_put_u8(o, EL_PROTO_MINOR);
+    el_put_u8(o, EL_RX_CREDIT);
+    el_put_u8(o, port_timing_source());
+    el_put_u32(o, port_cpu_hz());
+    el_put_u32(o, port_tick_hz());
+    el_put_u32(o, EL_MAX_PAYLOAD);
+    el_put_u8(o, el.active_model);
+    el_put_str8(o, EL_FIRMWARE_VERSION);
+    el_put_str8(o, port_board_name());
+    el_put_models(o);
+    el_put_u32(o, EL_CAPABILITIES);
+    el_put_u16(o, port_instr_per_tick());
+}
+
+/*
+ * Decide which descriptors INFO and MODEL_LIST carry abridged (SPEC 5.3):
+ * those whose body exceeds the u16 length, then the largest others until
+ * INFO (the longer of the two replies) fits in 65535 bytes.
+ */
+static void el_plan_abridged(void)
+{
+    memset(el.abridged, 0, sizeof el.abridged);
+    for (uint8_t i = 0; i < el_model_count; i++) {
+        if (el_model_body_size(i, false) > 0xFFFFu) {
+            el.abridged[i / 8u] |= (uint8_t)(1u << (i % 8u));
+        }
+    }
+    for (;;) {
+        el_out_t count = EL_OUT_COUNT;
+        el_put_info(&count);
+        if (count.pos <= 0xFFFFu) {
+            return;
+        }
+        size_t largest = 0;
+        uint8_t pick = 0;
+        for (uint8_t i = 0; i < el_model_count; i++) {
+            size_t saved = el_model_body_size(i, false) - el_model_body_size(i, true);
+            if (!el_is_abridged(i) && saved > largest) {
+                largest = saved;
+                pick = i;
+            }
+        }
+        if (largest == 0) {
+            return; /* nothing left to shorten; cannot happen with <= 254 models of 255-byte names */
+        }
+        el.abridged[pick / 8u] |= (uint8_t)(1u << (pick % 8u));
     }
 }
 
@@ -284,20 +365,8 @@ static void el_on_hello(uint16_t seq, const uint8_t *p, size_t n)
     }
     el_tx_t tx;
     el_out_t o = EL_OUT_ALL(&tx);
-    el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_HELLO | EL_MSG_REPLY, seq);
-    el_put_u8(&o, EL_PROTO_VERSION);
-    el_put_u8(&o, EL_PROTO_MINOR);
-    el_put_u8(&o, EL_RX_CREDIT);
-    el_put_u8(&o, port_timing_source());
-    el_put_u32(&o, port_cpu_hz());
-    el_put_u32(&o, port_tick_hz());
-    el_put_u32(&o, EL_MAX_PAYLOAD);
-    el_put_u8(&o, el.active_model);
-    el_put_str8(&o, EL_FIRMWARE_VERSION);
-    el_put_str8(&o, port_board_name());
-    el_put_models(&o);
-    el_put_u32(&o, EL_CAPABILITIES);
-    el_put_u16(&o, port_instr_per_tick());
+    el_begin(&tx, EL_MSG_HELLO | EL_MSG_REPLY, seq);
+    el_put_info(&o);
     el_finish(&tx);
 }
 
@@ -305,7 +374,7 @@ static void el_on_list_models(uint16_t seq)
 {
     el_tx_t tx;
     el_out_t o = EL_OUT_ALL(&tx);
-    el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_LIST_MODELS | EL_MSG_REPLY, seq);
+    el_begin(&tx, EL_MSG_LIST_MODELS | EL_MSG_REPLY, seq);
     el_put_u8(&o, el.active_model);
     el_put_models(&o);
     el_finish(&tx);
@@ -377,9 +446,49 @@ static void el_on_infer(uint16_t seq, const uint8_t *p, size_t n, uint32_t t_rx)
     el_le32(head + 14, t_infer);
     el_le32(head + 18, port_ticks() - t1);
     el_tx_t tx;
-    el_tx_begin(&tx, el_port_sink, NULL, EL_MSG_INFER | EL_MSG_REPLY, seq);
+    el_begin(&tx, EL_MSG_INFER | EL_MSG_REPLY, seq);
     el_tx_put(&tx, head, sizeof head);
     el_tx_put(&tx, output, m->output.bytes);
+    el_finish(&tx);
+}
+
+static uint32_t el_rd32(const uint8_t *b)
+{
+    return (uint32_t)b[0] | (uint32_t)b[1] << 8 | (uint32_t)b[2] << 16 | (uint32_t)b[3] << 24;
+}
+
+/* DESCRIBE_MODEL (SPEC 9.5): one page of a model's full descriptor body. */
+static void el_on_describe_model(uint16_t seq, const uint8_t *p, size_t n)
+{
+    if (n < 7) {
+        el_send_error(seq, EL_ERR_BAD_PAYLOAD, "DESCRIBE_MODEL needs model_id (u8), offset (u32), max_bytes (u16)");
+        return;
+    }
+    uint8_t i = p[0];
+    uint32_t offset = el_rd32(p + 1);
+    uint32_t want = (uint32_t)p[5] | (uint32_t)p[6] << 8;
+    if (i >= el_model_count) {
+        el_send_error_fmt(seq, EL_ERR_UNKNOWN_MODEL, "model ", i, " is not loaded: valid ids are 0..",
+                          (uint32_t)el_model_count - 1u, "");
+        return;
+    }
+    uint32_t total = (uint32_t)el_model_body_size(i, false);
+    if (offset > total) {
+        el_send_error_fmt(seq, EL_ERR_BAD_PAYLOAD, "DESCRIBE_MODEL offset ", offset, " is past the descriptor's ",
+                          total, " bytes");
+        return;
+    }
+    uint32_t page = want == 0u || want > EL_DESCRIBE_PAGE_BYTES ? EL_DESCRIBE_PAGE_BYTES : want;
+    uint32_t len = total - offset < page ? total - offset : page;
+    uint8_t head[9];
+    head[0] = i;
+    el_le32(head + 1, total);
+    el_le32(head + 5, offset);
+    el_tx_t tx;
+    el_out_t o = {&tx, 0u, offset, (size_t)offset + len};
+    el_begin(&tx, EL_MSG_DESCRIBE_MODEL | EL_MSG_REPLY, seq);
+    el_tx_put(&tx, head, sizeof head);
+    el_put_model_body(&o, el_models[i], i, false);
     el_finish(&tx);
 }
 
@@ -403,7 +512,7 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
         el_send_error(seq, EL_ERR_BAD_PAYLOAD, "BENCH needs model (u8) and runs (u32)");
         return;
     }
-    uint32_t runs = (uint32_t)p[1] | (uint32_t)p[2] << 8 | (uint32_t)p[3] << 16 | (uint32_t)p[4] << 24;
+    uint32_t runs = el_rd32(p + 1);
     if (runs < 1 || runs > EL_BENCH_MAX_RUNS) {
         el_send_error_fmt(seq, EL_ERR_BAD_PAYLOAD, "BENCH runs ", runs, " out of range 1..", EL_BENCH_MAX_RUNS,
                           "");
@@ -433,7 +542,7 @@ static void el_on_bench(uint16_t seq, const uint8_t *p, size_t n)
         lo = dt < lo ? dt : lo;
         hi = dt > hi ? dt : hi;
         total += dt;
-        el.inferences++;
+        el.bench_runs++;
         port_watchdog_kick();
     }
     uint8_t b[29];
@@ -452,12 +561,16 @@ void el_core_stats(uint32_t out[EL_STAT_COUNT])
     out[EL_STAT_FRAMES_OK] = el.rx.frames_ok;
     out[EL_STAT_CRC_ERRORS] = el.rx.crc_errors;
     out[EL_STAT_FRAMING_ERRORS] = el.rx.framing_errors;
-    out[EL_STAT_OVERFLOWS] = el.rx.overflows + port_rx_overflows();
+    out[EL_STAT_OVERFLOWS] = el.rx.overflows;
     out[EL_STAT_ERRORS_SENT] = el.errors_sent;
     out[EL_STAT_INFERENCES] = el.inferences;
     out[EL_STAT_RX_BYTES] = el.rx_bytes;
     out[EL_STAT_TX_BYTES] = el.tx_bytes;
     out[EL_STAT_UPTIME_MS] = port_millis();
+    out[EL_STAT_RX_DROPPED_BYTES] = port_rx_overflows();
+    out[EL_STAT_TX_ABANDONED] = el.tx_abandoned;
+    out[EL_STAT_BENCH_RUNS] = el.bench_runs;
+    out[EL_STAT_UNEXPECTED_FRAMES] = el.unexpected_frames;
 }
 
 static void el_on_stats(uint16_t seq)
@@ -482,6 +595,14 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
                           " is not supported: this device speaks version ", EL_PROTO_VERSION, " only");
         return;
     }
+    if (h.type & EL_MSG_REPLY) {
+        el.unexpected_frames++; /* a reply or device message: answering it could loop forever (SPEC 5) */
+        return;
+    }
+    if (h.seq == 0) {
+        el_send_error(0, EL_ERR_BAD_PAYLOAD, "request seq 0 is reserved for device messages: number requests 1..65535");
+        return;
+    }
     if (el.fault) {
         el_send_error(h.seq, EL_ERR_INTERNAL, el.fault);
         return;
@@ -494,9 +615,10 @@ static void el_serve(const uint8_t *frame, uint32_t len, uint32_t t_rx)
     case EL_MSG_BENCH: el_on_bench(h.seq, p, n); break;
     case EL_MSG_PING: el_send(EL_MSG_PING | EL_MSG_REPLY, h.seq, p, n); break;
     case EL_MSG_STATS: el_on_stats(h.seq); break;
+    case EL_MSG_DESCRIBE_MODEL: el_on_describe_model(h.seq, p, n); break;
     default:
         el_send_error_fmt(h.seq, EL_ERR_UNKNOWN_TYPE, "message type ", h.type,
-                          " is not a request of protocol version 1", 0, NULL);
+                          " is not a request this device serves (protocol 1.1)", 0, NULL);
         break;
     }
 }
@@ -530,12 +652,15 @@ static void el_on_rx_event(el_rx_event_t ev, uint32_t now)
         el.q_count++;
         el.busy_mask |= 1u << s;
         el.rx_slot = EL_NO_SLOT;
+    } else if (ev == EL_RX_FRAME && (h.type & EL_MSG_REPLY)) {
+        el.unexpected_frames++; /* never answered, not even BUSY */
     } else if (ev == EL_RX_FRAME) {
         el_send_error_fmt(h.seq, EL_ERR_BUSY, "more than ", EL_RX_CREDIT,
                           " requests in flight: wait for replies (INFO rx_credit)", 0, NULL);
     } else if (ev == EL_RX_TOO_LARGE) {
-        el_send_error_fmt(h.seq, EL_ERR_FRAME_TOO_LARGE, "frame exceeds max_payload ", EL_MAX_PAYLOAD,
-                          " bytes: send smaller requests", 0, NULL);
+        /* seq 0: an unverified header may be noise or another request's (SPEC 6); quoted for humans only. */
+        el_send_error_fmt(0, EL_ERR_FRAME_TOO_LARGE, "frame exceeds max_payload ", EL_MAX_PAYLOAD,
+                          " bytes (claimed seq ", h.seq, ", unverified): send smaller requests");
     }
     el_claim_slot();
 }
@@ -630,6 +755,7 @@ bool el_core_init(const char **why)
         el.fault = "model inputs and outputs exceed EL_IO_POOL_BYTES: rebuild with a larger EL_IO_POOL_BYTES";
     }
     el.output_off = at;
+    el_plan_abridged();
     if (why) {
         *why = el.fault;
     }

@@ -24,7 +24,13 @@
  *     core was busy was held by the port meanwhile, so its t_rx covers only
  *     the part received and decoded after the core got back to it.
  *   - Requests are served in arrival order; ERROR FRAME_TOO_LARGE and BUSY
- *     are sent as soon as the offending frame ends. The host matches by seq.
+ *     are sent as soon as the offending frame ends (FRAME_TOO_LARGE with seq
+ *     0: its header was never verified). The host matches by seq, and may
+ *     take a reply to a later request as proof that an earlier one was lost.
+ *   - Every frame the core sends is preceded by a 0x00, so a reply whose
+ *     closing delimiter is lost on the line cannot take the next one with it.
+ *   - Frames of a reply type (bit 7 set) are counted and never answered;
+ *     a request with seq 0 gets ERROR BAD_PAYLOAD with seq 0 (SPEC.md 3, 5).
  *
  * Example (what el_main.c does):
  *
@@ -50,6 +56,7 @@ enum {
     EL_MSG_BENCH = 0x05,
     EL_MSG_PING = 0x06,
     EL_MSG_STATS = 0x07,
+    EL_MSG_DESCRIBE_MODEL = 0x08, /* 1.1, SPEC.md section 9.5 */
     EL_MSG_REPLY = 0x80, /* a reply's type is the request's type | 0x80 */
     EL_MSG_LOG = 0xFE,
     EL_MSG_ERROR = 0xFF
@@ -84,6 +91,10 @@ enum {
     EL_STAT_RX_BYTES,
     EL_STAT_TX_BYTES,
     EL_STAT_UPTIME_MS,
+    EL_STAT_RX_DROPPED_BYTES, /* 1.1 */
+    EL_STAT_TX_ABANDONED,     /* 1.1 */
+    EL_STAT_BENCH_RUNS,       /* 1.1 */
+    EL_STAT_UNEXPECTED_FRAMES, /* 1.1 */
     EL_STAT_COUNT
 };
 

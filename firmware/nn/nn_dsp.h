@@ -12,6 +12,8 @@
  *   nn_sadd16(a, b)     lane-wise a + b, wrapping
  *   nn_smlad(a, b, acc) acc + a.lo*b.lo + a.hi*b.hi (wrapping; the Q flag is ignored)
  *   nn_smlabb/nn_smlatt acc + a.lo*b.lo / acc + a.hi*b.hi
+ *   nn_smlabt           acc + a.lo*b.hi
+ *   nn_sxtab16(a, x)    lane-wise a + nn_sxtb16(x), wrapping (nn_sxtab16_ror8: + nn_sxtb16_ror8(x))
  *   nn_max_s8x4(a, b)   byte-wise signed maximum of 4 int8 lanes (SSUB8 + SEL)
  *   nn_min_s8x4(a, b)   byte-wise signed minimum of 4 int8 lanes
  *   nn_ssat8(x)         x saturated to [-128, 127] (SSAT)
@@ -57,6 +59,13 @@ static inline uint32_t nn_sadd16(uint32_t a, uint32_t b) { return __sadd16(a, b)
 static inline int32_t nn_smlad(uint32_t a, uint32_t b, int32_t acc) { return __smlad(a, b, acc); }
 static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) { return __smlabb(a, b, acc); }
 static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) { return __smlatt(a, b, acc); }
+static inline int32_t nn_smlabt(uint32_t a, uint32_t b, int32_t acc) { return __smlabt(a, b, acc); }
+static inline uint32_t nn_sxtab16(uint32_t a, uint32_t x) { return __sxtab16(a, x); }
+static inline uint32_t nn_sxtab16_ror8(uint32_t a, uint32_t x) {
+    uint32_t r;
+    __asm__("sxtab16 %0, %1, %2, ror #8" : "=r"(r) : "r"(a), "r"(x));
+    return r;
+}
 /* SEL reads the GE flags SSUB8 sets: one asm statement keeps the pair together. */
 static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b) {
     uint32_t r;
@@ -95,6 +104,11 @@ static inline int32_t nn_smlabb(uint32_t a, uint32_t b, int32_t acc) {
 static inline int32_t nn_smlatt(uint32_t a, uint32_t b, int32_t acc) {
     return (int32_t)((uint32_t)acc + (uint32_t)(nn_hi16(a) * nn_hi16(b)));
 }
+static inline int32_t nn_smlabt(uint32_t a, uint32_t b, int32_t acc) {
+    return (int32_t)((uint32_t)acc + (uint32_t)(nn_lo16(a) * nn_hi16(b)));
+}
+static inline uint32_t nn_sxtab16(uint32_t a, uint32_t x) { return nn_sadd16(a, nn_sxtb16(x)); }
+static inline uint32_t nn_sxtab16_ror8(uint32_t a, uint32_t x) { return nn_sadd16(a, nn_sxtb16_ror8(x)); }
 static inline uint32_t nn_max_s8x4(uint32_t a, uint32_t b) {
     uint32_t r = 0;
     for (int i = 0; i < 32; i += 8) {

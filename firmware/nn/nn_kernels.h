@@ -122,6 +122,11 @@ typedef struct {
     int32_t in1_mult, in1_shift, in2_mult, in2_shift;  /* ADD only */
     int32_t out_mult, out_shift;
     int32_t act_min, act_max;
+    /* ADD, optional (NULL: not used): per input, 256 entries indexed by x + 128, entry = 2 x the
+     * input rescaled to the common scale, requant((x + offset) << left_shift, mult, shift), as
+     * nn_add_s8_rescale_table() fills it. The optimized ADD then reads each input's rescaling
+     * instead of computing it; the reference kernel ignores the tables. */
+    const int32_t *in1_table, *in2_table;
 } nn_binary_params_t;
 
 /* SOFTMAX over the last axis (int8 in, int8 out with scale 1/256, zp -128). */
@@ -165,7 +170,7 @@ typedef struct {
  * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
  * at compile time; a model container made for another version must be refused. Bump it on any
  * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
-#define NN_KERNEL_ABI_VERSION 1u
+#define NN_KERNEL_ABI_VERSION 2u
 uint32_t nn_kernel_abi_version(void);
 
 /* Paths of the optimized kernels. Each kernel chooses its path with one function below
@@ -183,13 +188,22 @@ typedef enum {
 
 typedef enum {
     NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
-    NN_DW_PATH_MULTIPLIER = 1      /* depth multiplier > 1: each input value feeds its output channels */
+    NN_DW_PATH_MULTIPLIER = 1,     /* depth multiplier > 1: each input value feeds its output channels */
+    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, rows of >= 8 outputs at column stride 1
+                                    * or >= 16 at stride 2: a channel at a time from 3 int16 rows (offset
+                                    * added, padding 0), SMLAD on tap pairs */
 } nn_dw_path_t;
 
 typedef enum {
     NN_FC_PATH_DIRECT = 0,         /* <= 8 outputs: the input widened in registers, no scratch */
     NN_FC_PATH_WIDENED = 1         /* the input widened once into scratch, two rows per pass */
 } nn_fc_path_t;
+
+typedef enum {
+    NN_ADD_PATH_BROADCAST = 0,     /* broadcasting or no tables: the reference loop */
+    NN_ADD_PATH_TABLES = 1,        /* same shapes, tables: requantization of the sum in C */
+    NN_ADD_PATH_FUSED = 2          /* ... output right shift 1..23, no clamp: SMMLAR, ADD, ASR, SSAT */
+} nn_add_path_t;
 
 typedef enum {
     NN_MAX_POOL_PATH_WINDOWS = 0,  /* any window: bounds per pixel, 4 channels per word */
@@ -201,6 +215,11 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p);
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p);
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
+nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
+
+/* Fill table[256] for one ADD input (see nn_binary_params_t.in1_table): the compiler calls it
+ * on the host to emit the tables as constants. */
+void nn_add_s8_rescale_table(int32_t in_offset, int32_t left_shift, int32_t mult, int32_t shift, int32_t *table);
 
 /* The building blocks every kernel shares (TFLM's MultiplyByQuantizedMultiplier). */
 int32_t nn_srdhm(int32_t a, int32_t b);
@@ -219,6 +238,7 @@ void nn_ref_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
 void nn_ref_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_ref_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_ref_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_ref_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 
 /* Optimized kernels (nn_opt_*.c), same contract; compiled only when NN_OPTIMIZED. */
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -229,6 +249,9 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p);
 size_t nn_opt_fc_s8_scratch_bytes(const nn_fc_params_t *p);
 void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_ref_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
+void nn_opt_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
 /* Entry points used by generated models: the build's implementation. */
 #if NN_OPTIMIZED
@@ -236,16 +259,18 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_max_pool_s8 nn_opt_max_pool_s8
+#define nn_add_s8 nn_opt_add_s8
+#define nn_avg_pool_s8 nn_opt_avg_pool_s8
 #else
 #define nn_conv2d_s8 nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
+#define nn_add_s8 nn_ref_add_s8
+#define nn_avg_pool_s8 nn_ref_avg_pool_s8
 #endif
 
-void nn_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);
-void nn_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_mul_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_softmax_s8(const nn_softmax_params_t *p, const int8_t *in, int8_t *out);
 void nn_logistic_s8(const nn_logistic_params_t *p, const int8_t *in, int8_t *out);

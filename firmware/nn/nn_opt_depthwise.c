@@ -3,7 +3,10 @@
  * nn_kernels.h (nn_depthwise_conv2d_s8); the reference twin is nn_ref_depthwise_conv2d_s8
  * (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c).
  *
- * Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
+ * Path ROWS3 (3x3, multiplier 1, wide rows): a channel at a time; its input rows are gathered
+ * once into a ring of 3 int16 rows with the input offset added and the padding 0, its weights sit
+ * in registers as tap pairs, and two outputs per pass take 3 word loads, 2 SMLAD and 2 SMLABB/T
+ * per kernel row. Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
  * interior pixels use biases with the offset folded in and a fully unrolled 3x3. Path
  * MULTIPLIER: each input value is shared by the output channels it feeds. Bodies are
  * instantiated once per requantization form.
@@ -171,13 +174,125 @@ NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t 
     }
 }
 
+/* Path ROWS3: input row iy of channel c as int16 (x + in_offset) at row[j] for column
+ * j - pad_left, 0 outside the image (padded taps contribute nothing, as in the reference). */
+static void dw3_gather(const nn_conv_params_t *p, const int8_t *img, int32_t iy, int32_t c, int16_t *row,
+                       int32_t len) {
+    const int32_t ch = p->in_c, pad = p->pad_left, off = p->in_offset;
+    int32_t j = 0;
+    if (iy >= 0 && iy < p->in_h) {
+        const int32_t end = pad + p->in_w < len ? pad + p->in_w : len;
+        for (; j < pad && j < len; ++j) row[j] = 0;
+        const int8_t *x = img + iy * p->in_w * ch + c;
+        for (; j < end; ++j, x += ch) row[j] = (int16_t)(*x + off);
+    }
+    for (; j < len; ++j) row[j] = 0;
+}
+
+/* Path ROWS3 for one requantization form (`fused`: the fast form with the output zero point in
+ * the rounding addend, no clamp; otherwise per output in the form `fast` says) and column stride (`s2`: 2, else 1). A channel at a time: its 3x3
+ * weights as pairs (w0, w1) and w2 per kernel row in registers, its input rows gathered once into
+ * a ring of 3 int16 rows, then two outputs per pass: per kernel row 3 word loads, 2 SMLAD (taps 0
+ * and 1 of both outputs) and 2 SMLABB/SMLABT (tap 2). */
+NN_INLINE void dw3_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                        int16_t *ring, int fast, const int fused, const int s2) {
+    const int32_t ch = p->in_c, len = dw_rows3_len(p), out_w = p->out_w, out_h = p->out_h;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * out_h * out_w * ch;
+        for (int32_t c = 0; c < ch; ++c) {
+            const int32_t *e = tab + c * RQ_WORDS;
+            const int8_t *w = p->weights + c;
+            const uint32_t wa0 = (uint32_t)(uint16_t)w[0] | ((uint32_t)(uint16_t)w[ch] << 16);
+            const uint32_t wa1 = (uint32_t)(uint16_t)w[3 * ch] | ((uint32_t)(uint16_t)w[4 * ch] << 16);
+            const uint32_t wa2 = (uint32_t)(uint16_t)w[6 * ch] | ((uint32_t)(uint16_t)w[7 * ch] << 16);
+            const uint32_t wb0 = (uint32_t)(uint16_t)w[2 * ch], wb1 = (uint32_t)(uint16_t)w[5 * ch];
+            const uint32_t wb2 = (uint32_t)(uint16_t)w[8 * ch];
+            const int32_t bias = e[0], mult = e[1], rr = e[3];
+            const int32_t rnd = fused ? (int32_t)((uint32_t)e[2] + ((uint32_t)zo << rr)) : e[2];
+            /* the ring holds input rows first .. first + 2 in r0, r1, r2 */
+            int16_t *r0 = ring, *r1 = ring + len, *r2 = ring + 2 * len;
+            int32_t first = INT32_MIN / 2;
+            for (int32_t oy = 0; oy < out_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                int32_t keep = first + 3 - iy0;   /* rows already held, at the window's start */
+                if (keep < 0 || keep > 3) keep = 0;
+                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest row goes */
+                    int16_t *t = r0;
+                    r0 = r1;
+                    r1 = r2;
+                    r2 = t;
+                }
+                /* gather rows iy0 + keep .. iy0 + 2 into slots keep .. 2 */
+                if (keep < 1) dw3_gather(p, img, iy0, c, r0, len);
+                if (keep < 2) dw3_gather(p, img, iy0 + 1, c, r1, len);
+                if (keep < 3) dw3_gather(p, img, iy0 + 2, c, r2, len);
+                first = iy0;
+                int8_t *o = ob + oy * out_w * ch + c;
+                const int16_t *q0 = r0, *q1 = r1, *q2 = r2;
+                int32_t ox = 0;
+                for (; ox + 2 <= out_w; ox += 2, o += 2 * ch, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
+                    int32_t a0 = bias, a1 = bias;
+#define NN_DW3_ROW(Q, WA, WB)                                                               \
+    do {                                                                                    \
+        const uint32_t x01 = nn_read32(Q), x23 = nn_read32((Q) + 2);                        \
+        a0 = nn_smlabb(WB, x23, nn_smlad(WA, x01, a0));                                     \
+        if (s2) {                                                                           \
+            a1 = nn_smlabb(WB, (uint32_t)(uint16_t)(Q)[4], nn_smlad(WA, x23, a1));          \
+        } else {                                                                            \
+            a1 = nn_smlabt(WB, x23, nn_smlad(WA, nn_read32((Q) + 1), a1));                  \
+        }                                                                                   \
+    } while (0)
+                    NN_DW3_ROW(q0, wa0, wb0);
+                    NN_DW3_ROW(q1, wa1, wb1);
+                    NN_DW3_ROW(q2, wa2, wb2);
+#undef NN_DW3_ROW
+                    if (fused) {
+                        o[0] = (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr));
+                        o[ch] = (int8_t)nn_ssat8(rq_fast(a1, mult, rnd, rr));
+                    } else {
+                        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
+                        o[ch] = rq_out(e, a1, zo, 1, lo, hi, fast);
+                    }
+                }
+                if (ox < out_w) {
+                    int32_t a0 = bias;
+                    a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
+                    a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
+                    a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
+                    o[0] = fused ? (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr)) : rq_out(e, a0, zo, 1, lo, hi, fast);
+                }
+            }
+        }
+    }
+}
+
 void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
     int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
     int32_t *fold = tab + RQ_WORDS * oc_n;
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
+    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    if (path == NN_DW_PATH_ROWS3) {
+        int16_t *ring = (int16_t *)(void *)fold;   /* 3 rows after the table */
+        const int clamp = p->act_min > -128 || p->act_max < 127;
+        const int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
+        if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
+            if (p->stride_w == 2) {
+                dw3_body(p, in, out, tab, ring, fast, 0, 1);
+            } else {
+                dw3_body(p, in, out, tab, ring, fast, 0, 0);
+            }
+        } else if (p->stride_w == 2) {
+            dw3_body(p, in, out, tab, ring, fast, 1, 1);
+        } else {
+            dw3_body(p, in, out, tab, ring, fast, 1, 0);
+        }
+        return;
+    }
     fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
-    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS) {
+    if (path == NN_DW_PATH_CHANNELS) {
         if (fast) {
             dw_body(p, in, out, tab, fold, 1);
         } else {

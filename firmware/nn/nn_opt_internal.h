@@ -70,6 +70,10 @@ static inline int32_t gray3_strip_bytes(const nn_conv_params_t *p) { return gray
  * (nn_opt_conv.c, conv_wide_records). */
 #define WIDE_REC_WORDS(groups) (2 + 4 * (groups) + 6)
 
+/* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
+ * (so that rows stay word-aligned). */
+static inline int32_t dw_rows3_len(const nn_conv_params_t *p) { return ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1; }
+
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
  * and a classifier head (e.g. 1728 -> 5) would otherwise need more scratch than the

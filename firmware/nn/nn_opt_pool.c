@@ -1,6 +1,7 @@
 /*
- * nn_opt_pool.c - MAX_POOL_2D for Cortex-M with the DSP extension. Contract: nn_kernels.h
- * (nn_max_pool_s8); the reference twin is nn_ref_max_pool_s8 (nn_ref.c), matched bit for bit.
+ * nn_opt_pool.c - MAX_POOL_2D and AVERAGE_POOL_2D for Cortex-M with the DSP extension. Contract:
+ * nn_kernels.h (nn_max_pool_s8, nn_avg_pool_s8); the reference twins are nn_ref_max_pool_s8 and
+ * nn_ref_avg_pool_s8 (nn_ref.c), matched bit for bit.
  * Path: nn_max_pool_s8_path (nn_paths.c). 4 channels per word with SSUB8 + SEL, the 2x2
  * window unrolled; 2x2 stride 2 windows that all lie inside (VALID) run without per-pixel
  * bounds, a row per assembly loop when there is no clamp.
@@ -131,6 +132,102 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                         for (int32_t kx = 0; kx < cols; ++kx) m = xr[kx * ch] > m ? xr[kx * ch] : m;
                     }
                     o[c] = (int8_t)(m < lo ? lo : (m > hi ? hi : m));
+                }
+            }
+        }
+    }
+}
+
+/* TFLM's average: the window sum divided by the number of taps inside, rounded half away from
+ * zero, then the fused clamp. */
+NN_INLINE int8_t avg_out(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
+    const int32_t v = sum > 0 ? (sum + count / 2) / count : (sum - count / 2) / count;
+    return (int8_t)clamp_s8(v, lo, hi);
+}
+
+/* AVERAGE_POOL_2D: per output pixel, 4 channels per word summed in two registers of 16-bit lanes
+ * (SXTAB16 of bytes 0, 2 and, rotated, 1, 3: 3 instructions and a pointer step per 4 input
+ * elements). A lane holds 256 int8 values without overflow; longer windows are summed in chunks
+ * of 256 taps into int32. */
+void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+    const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w, row_step = in_w * ch;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * in_h * row_step;
+        for (int32_t oy = 0; oy < p->out_h; ++oy) {
+            const int32_t iy0 = oy * p->stride_h - p->pad_top;
+            int32_t ky0, ky1;
+            nn_valid_taps(iy0, 1, p->k_h, in_h, &ky0, &ky1);
+            for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                const int32_t ix0 = ox * p->stride_w - p->pad_left;
+                int32_t kx0, kx1;
+                nn_valid_taps(ix0, 1, p->k_w, in_w, &kx0, &kx1);
+                int8_t *o = out + ((b * p->out_h + oy) * p->out_w + ox) * ch;
+                const int32_t rows = ky1 - ky0, cols = kx1 - kx0, count = rows * cols;
+                if (count <= 0) {   /* no input under the window: the reference's 0, clamped */
+                    for (int32_t c = 0; c < ch; ++c) o[c] = (int8_t)clamp_s8(0, lo, hi);
+                    continue;
+                }
+                const int8_t *x0 = img + (iy0 + ky0) * row_step + (ix0 + kx0) * ch;
+                /* a window spanning whole rows (a global pool) is one run of count pixels */
+                const int32_t runs = cols == in_w ? 1 : rows, run = cols == in_w ? count : cols;
+                int32_t c = 0;
+                for (; c + 4 <= ch && count <= 256; c += 4) {   /* no lane can overflow */
+                    uint32_t a02 = 0, a13 = 0;
+                    for (int32_t r = 0; r < runs; ++r) {
+                        const int8_t *xr = x0 + r * row_step + c;
+                        int32_t k = 0;
+                        for (; k + 2 <= run; k += 2, xr += 2 * ch) {
+                            const uint32_t v = nn_read32(xr), u = nn_read32(xr + ch);
+                            a02 = nn_sxtab16(nn_sxtab16(a02, v), u);
+                            a13 = nn_sxtab16_ror8(nn_sxtab16_ror8(a13, v), u);
+                        }
+                        if (k < run) {
+                            const uint32_t v = nn_read32(xr);
+                            a02 = nn_sxtab16(a02, v);
+                            a13 = nn_sxtab16_ror8(a13, v);
+                        }
+                    }
+                    o[c] = avg_out((int16_t)a02, count, lo, hi);
+                    o[c + 1] = avg_out((int16_t)a13, count, lo, hi);
+                    o[c + 2] = avg_out((int16_t)(a02 >> 16), count, lo, hi);
+                    o[c + 3] = avg_out((int16_t)(a13 >> 16), count, lo, hi);
+                }
+                for (; c + 4 <= ch; c += 4) {   /* more than 256 taps: chunks of 256 into int32 */
+                    int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+                    int32_t left = 0;   /* taps in the current 16-bit chunk */
+                    uint32_t a02 = 0, a13 = 0;
+                    for (int32_t ky = 0; ky < rows; ++ky) {
+                        const int8_t *xr = x0 + ky * row_step + c;
+                        for (int32_t kx = 0; kx < cols; ++kx, xr += ch) {
+                            const uint32_t v = nn_read32(xr);
+                            a02 = nn_sxtab16(a02, v);
+                            a13 = nn_sxtab16_ror8(a13, v);
+                            if (++left == 256) {   /* flush the lanes before they can overflow */
+                                s0 += (int16_t)a02;
+                                s2 += (int16_t)(a02 >> 16);
+                                s1 += (int16_t)a13;
+                                s3 += (int16_t)(a13 >> 16);
+                                a02 = a13 = 0;
+                                left = 0;
+                            }
+                        }
+                    }
+                    s0 += (int16_t)a02;
+                    s2 += (int16_t)(a02 >> 16);
+                    s1 += (int16_t)a13;
+                    s3 += (int16_t)(a13 >> 16);
+                    o[c] = avg_out(s0, count, lo, hi);
+                    o[c + 1] = avg_out(s1, count, lo, hi);
+                    o[c + 2] = avg_out(s2, count, lo, hi);
+                    o[c + 3] = avg_out(s3, count, lo, hi);
+                }
+                for (; c < ch; ++c) {
+                    int32_t sum = 0;
+                    for (int32_t ky = 0; ky < rows; ++ky) {
+                        for (int32_t kx = 0; kx < cols; ++kx) sum += x0[ky * row_step + kx * ch + c];
+                    }
+                    o[c] = avg_out(sum, count, lo, hi);
                 }
             }
         }

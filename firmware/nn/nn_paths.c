@@ -48,7 +48,13 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
 }
 
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
-    return p->depth_mult == 1 ? NN_DW_PATH_CHANNELS : NN_DW_PATH_MULTIPLIER;
+    if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
+    /* ROWS3 pays its per-row costs (the ring, the pair loop's set-up) back on rows of at least 8
+     * outputs at stride 1 and 16 at stride 2 (measured under QEMU on MobileNetV1's layers; on
+     * narrower rows CHANNELS is as fast or faster) */
+    const int wide_rows = (p->stride_w == 1 && p->out_w >= 8) || (p->stride_w == 2 && p->out_w >= 16);
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && wide_rows) return NN_DW_PATH_ROWS3;
+    return NN_DW_PATH_CHANNELS;
 }
 
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
@@ -62,6 +68,30 @@ nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {
     if (!two) return NN_MAX_POOL_PATH_WINDOWS;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     return clamp || p->out_w <= 0 ? NN_MAX_POOL_PATH_2X2 : NN_MAX_POOL_PATH_2X2_ROWS;
+}
+
+/* ADD: the tables make the rescaling of each input a load; with an output right shift of 1..23
+ * (zero point folded into the rounding addend) and no clamp narrower than int8 (a ReLU at output
+ * zero point -128 clamps nothing more), the sum is requantized with SMMLAR, ADD, ASR and SSAT. */
+nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p) {
+    int32_t dense = 1;
+    for (int d = 3; d >= 0; --d) {
+        if (p->in1_strides[d] != dense || p->in2_strides[d] != dense) {
+            if (p->out_dims[d] != 1) return NN_ADD_PATH_BROADCAST;
+        }
+        dense *= p->out_dims[d];
+    }
+    if (p->in1_table == NULL || p->in2_table == NULL) return NN_ADD_PATH_BROADCAST;
+    const int no_clamp = p->act_min <= -128 && p->act_max >= 127;   /* also a ReLU at output zero point -128 */
+    if (p->out_shift <= -1 && p->out_shift >= -23 && no_clamp) return NN_ADD_PATH_FUSED;
+    return NN_ADD_PATH_TABLES;
+}
+
+void nn_add_s8_rescale_table(int32_t in_offset, int32_t left_shift, int32_t mult, int32_t shift, int32_t *table) {
+    for (int32_t x = -128; x < 128; ++x) {
+        const int32_t a = nn_fx_shl(in_offset + x, left_shift);
+        table[x + 128] = (int32_t)((uint32_t)nn_fx_requantize(a, mult, shift) * 2u);
+    }
 }
 
 /* Two int16 im2col columns of k_len taps (padded to a multiple of 4), the requantization
@@ -87,8 +117,12 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
 }
 
-/* The requantization table and the biases with the input offset folded in. */
+/* The requantization table and the biases with the input offset folded in; path ROWS3 instead
+ * keeps 3 int16 rows of one channel (dw_rows3_len each) after the table. */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
+    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
+        return (size_t)(4 * RQ_WORDS * p->out_c + 3 * 2 * dw_rows3_len(p));
+    }
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
 }
 

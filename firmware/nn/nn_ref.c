@@ -142,7 +142,7 @@ static void pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out, in
 
 void nn_ref_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 0); }
 
-void nn_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 1); }
+void nn_ref_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) { pool_s8(p, in, out, 1); }
 
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out) {
     for (int32_t o = 0; o < p->outer; ++o) {
@@ -175,7 +175,7 @@ void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out) {
                     }                                                                        \
     } while (0)
 
-void nn_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
+void nn_ref_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out) {
     NN_BINARY_LOOP(p, {
         const int32_t a = nn_fx_shl(p->in1_offset + in1[i1], p->left_shift);
         const int32_t c = nn_fx_shl(p->in2_offset + in2[i2], p->left_shift);

@@ -13,6 +13,7 @@ from edgeloop.models.compiler.driver import CompiledModel, compile_bytes
 from edgeloop.models.compiler.emit import STRUCT_BYTES
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.host import kernel_sources
+from edgeloop.models.compiler.meta import ModelMeta
 
 ARM_FLAGS = ("-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16", "-mfloat-abi=hard", "-Os", "-std=c11",
              "-ffunction-sections", "-fdata-sections")
@@ -79,9 +80,32 @@ def arm_sizes(compiled: CompiledModel, optimized: bool = True) -> dict[str, int]
     return {"text": text, "data": data, "bss": bss, "flash": text + data}
 
 
-def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True) -> dict:
-    """The full report as a JSON-able dict (see `format_report` for the table)."""
-    compiled = compile_bytes(tflite, name=name)
+# NUCLEO-H743ZI2 memories (firmware/ports/nucleo-h743zi2: nucleo_h743zi2.ld, nucleo_h743zi2_tcm.ld)
+NUCLEO_ITCM_BYTES = 64 * 1024
+NUCLEO_DTCM_ARENA_ROOM = 128 * 1024 - 16 * 1024 - 10 * 1024   # DTCM less the stack and the core's state (~10 KB)
+
+
+def nucleo_placement(arena_bytes: int, code_bytes: int) -> dict:
+    """Where the model's parts land on the NUCLEO-H743ZI2, by default and with `make ... TCM=1`."""
+    arena_fits = arena_bytes <= NUCLEO_DTCM_ARENA_ROOM
+    return {
+        "weights": "flash",
+        "io_buffers": "AXI SRAM",
+        "arena": "AXI SRAM",
+        "kernels": "flash",
+        "tcm1_arena": "DTCM" if arena_fits else "does not fit DTCM (link fails with TCM=1)",
+        "tcm1_kernels": "ITCM" if code_bytes <= NUCLEO_ITCM_BYTES else "does not fit ITCM",
+    }
+
+
+def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True,
+            meta: ModelMeta | None = None) -> dict:
+    """The full report as a JSON-able dict (see `format_report` for the table).
+
+    With `meta` (the model's sidecar), labels and the input normalisation table count in the flash
+    figure exactly as `edgeloop compile` puts them into the descriptor.
+    """
+    compiled = compile_bytes(tflite, name=name, meta=meta)
     rows = layer_table(compiled)
     report: dict = {
         "name": name,
@@ -99,6 +123,7 @@ def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_
             "single_op_lower_bound_bytes": compiled.plan.lower_bound,
             "flatbuffer_bytes": len(tflite),
         },
+        "nucleo": nucleo_placement(compiled.arena_bytes, compiled.code_bytes),
     }
     if with_tflm:
         from edgeloop.models.reference import tflm_arena_bytes
@@ -133,9 +158,14 @@ def format_report(report: dict) -> str:
     lines.append(f"RAM:   arena {t['arena_bytes']:,} B (peak live {t['peak_live_bytes']:,} B, single-op bound "
                  f"{t['single_op_lower_bound_bytes']:,} B)"
                  + (f" | TFLite Micro arena {t['tflm_arena_bytes']:,} B" if "tflm_arena_bytes" in t else ""))
-    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels {t['label_bytes']:,} B + code "
+    lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels/norms {t['label_bytes']:,} B + code "
                  f"~{t['code_bytes_estimate']:,} B = ~{t['flash_bytes_estimate']:,} B | flatbuffer "
                  f"{t['flatbuffer_bytes']:,} B")
+    placement = report.get("nucleo")
+    if placement:
+        lines.append(f"NUCLEO-H743ZI2: weights and kernels in flash, arena in {placement['arena']}, link buffers in "
+                     f"{placement['io_buffers']}; with TCM=1 the kernels in {placement['tcm1_kernels']} and the arena "
+                     f"in {placement['tcm1_arena']}")
     arm = t.get("arm")
     if arm:
         lines.append(f"Cortex-M7 -Os (arm-none-eabi-size): text {arm['text']:,} B, data {arm['data']:,} B, "

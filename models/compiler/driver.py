@@ -104,8 +104,16 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
                           input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
                           window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb,
-                          input_norm=meta.input_norm)
+                          input_norm=meta.input_norm, feature_set=meta.feature_set,
+                          sample_rate_mhz=meta.sample_rate_mhz, norm_mode=meta.norm_mode)
     return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
+
+
+def sidecar_path(tflite: Path) -> Path | None:
+    """MODEL.meta.json beside MODEL.tflite when it exists (labels, input kind, normalisation table)."""
+    tflite = Path(tflite)
+    candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
+    return candidate if candidate is not None and candidate.is_file() else None
 
 
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
@@ -121,9 +129,7 @@ def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
         data = tflite.read_bytes()
     except OSError as exc:
         raise CompileError(f"cannot read {tflite}: {exc.strerror or exc}") from None
-    if meta_path is None:
-        candidate = tflite.with_name(tflite.name[: -len(tflite.suffix)] + ".meta.json") if tflite.suffix else None
-        meta_path = candidate if candidate is not None and candidate.is_file() else None
+    meta_path = meta_path if meta_path is not None else sidecar_path(tflite)
     meta = load_meta(meta_path) if meta_path is not None else None
     result = compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
                            wide_weights=wide_weights)

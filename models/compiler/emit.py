@@ -15,12 +15,12 @@ from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
 KERNEL_CODE_BYTES = {
     "common": 350,
     "nn_conv2d_s8": 7030,
-    "nn_depthwise_conv2d_s8": 4200,
+    "nn_depthwise_conv2d_s8": 7400,
     "nn_fc_s8": 1150,
     "nn_max_pool_s8": 1050,
-    "nn_avg_pool_s8": 340,
+    "nn_avg_pool_s8": 1030,
     "nn_mean_s8": 110,
-    "nn_add_s8": 220,
+    "nn_add_s8": 640,
     "nn_mul_s8": 180,
     "nn_softmax_s8": 600,
     "nn_logistic_s8": 480,
@@ -43,7 +43,7 @@ SCRATCH_FUNCTIONS = {  # the kernels' own scratch sizes (nn_paths.c), checked by
 }
 STRUCT_BYTES = {  # sizeof() of the parameter structs on a 32-bit target (asserted in the generated C)
     "nn_conv_params_t": 26 * 4, "nn_fc_params_t": 12 * 4, "nn_pool_params_t": 14 * 4,
-    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 24 * 4, "nn_softmax_params_t": 5 * 4,
+    "nn_mean_params_t": 7 * 4, "nn_binary_params_t": 26 * 4, "nn_softmax_params_t": 5 * 4,
     "nn_logistic_params_t": 5 * 4, "nn_pad_params_t": 14 * 4, "nn_concat_params_t": 18 * 4,
     "nn_affine_params_t": 3 * 4, "nn_requant_params_t": 7 * 4,
 }
@@ -58,6 +58,12 @@ def _array(name: str, arr: np.ndarray) -> str:
     lines = [", ".join(values[i:i + per_line]) for i in range(0, len(values), per_line)]
     body = ",\n    ".join(lines)
     return f"static const _Alignas(4) {ctype} {name}[{len(values)}] = {{\n    {body}\n}};\n"
+
+
+def _c_float(v: float) -> str:
+    """A C float literal with 9 significant digits, always with a decimal point or exponent."""
+    text = f"{v:.9g}"
+    return f"{text}{'' if any(c in text for c in '.e') else '.0'}f"
 
 
 def _value(v: object, prefix: str) -> str:
@@ -122,8 +128,19 @@ def _c_string(s: str) -> str:
 def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha256: bytes,
            labels: tuple[str, ...], input_kind: int, sample_rate_hz: int, window: int, hop: int,
            macc: int, flash_bytes: int,
-           input_norm: tuple[tuple[float, float], ...] = ()) -> tuple[str, str]:
-    """Return (NAME.c, NAME.h) source text."""
+           input_norm: tuple[tuple[float, float], ...] = (), feature_set: int = 0, sample_rate_mhz: int = 0,
+           norm_mode: int = 0) -> tuple[str, str]:
+    """Return (NAME.c, NAME.h) source text.
+
+    `feature_set`, `sample_rate_mhz` and `norm_mode` are the SPEC.md §9.3 descriptor fields; each is emitted
+    only when it says more than its default (0; a whole rate in sample_rate_hz), so models without them
+    compile to the same C as before.
+    """
+    extra_fields = "".join(
+        f"    .{field} = {value}{'u' if field == 'sample_rate_mhz' else ''},\n"
+        for field, value, default in (("feature_set", feature_set, 0),
+                                      ("sample_rate_mhz", sample_rate_mhz, 1000 * sample_rate_hz),
+                                      ("norm_mode", norm_mode, 0)) if value and value != default)
     upper = name.upper()
     model = graph.model
 
@@ -190,7 +207,8 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
         labels_ref = f"{name}_labels"
     norm_ref = "NULL"
     if input_norm:
-        values = ", ".join(f"{v:.9g}f" for pair in input_norm for v in pair)
+        # "%.9g" prints 1.0 as "1": C needs "1.0f" ("1f" is an integer constant with a bad suffix)
+        values = ", ".join(_c_float(v) for pair in input_norm for v in pair)
         label_block += (f"/* (mean, std) per input element: the host standardises inputs (SPEC.md 5.3). */\n"
                         f"static const float {name}_input_norm[{2 * len(input_norm)}] = {{{values}}};\n\n")
         norm_ref = f"{name}_input_norm"
@@ -212,7 +230,7 @@ _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generate
 {_struct_asserts(graph.steps)}
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned) \
+#define NN_SCRATCH_FITS(need, planned) \\
     do {{ if ((need) > (planned)) return NN_ERR_INTERNAL; }} while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
@@ -250,7 +268,7 @@ const nn_model_t nn_model_{name} = {{
     .invoke = {name}_invoke,
     .input_norm_count = {len(input_norm)},
     .input_norm = {norm_ref},
-}};
+{extra_fields}}};
 """
     in_t, out_t = model.tensors[graph.input], model.tensors[graph.output]
     h_src = f"""/*

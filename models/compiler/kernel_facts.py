@@ -21,6 +21,8 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from edgeloop.models.compiler.errors import CompileError
 from edgeloop.models.compiler.host import CFLAGS, NN_DIR, HostBuildError, _cc
 
@@ -32,13 +34,17 @@ FC_FIELDS = ("batches", "in_features", "out_features", "in_offset", "out_offset"
 POOL_FIELDS = ("batches", "in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
                "pad_top", "pad_left", "act_min", "act_max")
 
+ADD_PATHS = ("broadcast", "tables", "fused")
+ADD_FIELDS = ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult", "in1_shift", "in2_mult",
+              "in2_shift", "out_mult", "out_shift", "act_min", "act_max")   # after out_dims and the strides
+
 # Defaults for fields a caller may leave out (a bare geometry): one batch, full int8 range, no offsets.
 _DEFAULTS = {"batches": 1, "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1,
              "act_min": -128, "act_max": 127, "wide_weights": 0}
 
 CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3")
 """Names of nn_conv_path_t values, in enum order (nn_kernels.h)."""
-DW_PATHS = ("channels", "multiplier")
+DW_PATHS = ("channels", "multiplier", "rows3")
 FC_PATHS = ("direct", "widened")
 MAX_POOL_PATHS = ("windows", "2x2", "2x2_rows")
 
@@ -61,6 +67,21 @@ void el_fc_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, in
     nn_fc_params_t p = {{{_initializer(FC_FIELDS, "f")}, .mult = mult, .shift = shift}};
     out[0] = (int32_t)nn_fc_s8_path(&p);
     out[1] = (int32_t)nn_opt_fc_s8_scratch_bytes(&p);
+}}
+void el_add_table(int32_t in_offset, int32_t left_shift, int32_t mult, int32_t shift, int32_t *table) {{
+    nn_add_s8_rescale_table(in_offset, left_shift, mult, shift, table);
+}}
+int32_t el_add_path(const int32_t *f, int tables) {{
+    static const int32_t table[256];
+    const int32_t *g = f + 12;
+    nn_binary_params_t p = {{{_initializer(ADD_FIELDS, "g")},
+                            .in1_table = tables ? table : NULL, .in2_table = tables ? table : NULL}};
+    for (int i = 0; i < 4; ++i) {{
+        p.out_dims[i] = f[i];
+        p.in1_strides[i] = f[4 + i];
+        p.in2_strides[i] = f[8 + i];
+    }}
+    return (int32_t)nn_add_s8_path(&p);
 }}
 int32_t el_max_pool_path(const int32_t *f) {{
     nn_pool_params_t p = {{{_initializer(POOL_FIELDS, "f")}}};
@@ -101,6 +122,9 @@ def _library() -> ctypes.CDLL:
     dll.el_max_pool_path.argtypes = [i32p]
     dll.el_max_pool_path.restype = ctypes.c_int32
     dll.el_abi_version.restype = ctypes.c_uint32
+    dll.el_add_path.argtypes = [i32p, ctypes.c_int]
+    dll.el_add_path.restype = ctypes.c_int32
+    dll.el_add_table.argtypes = [ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, i32p]
     return dll
 
 
@@ -141,6 +165,21 @@ def fc_facts(params: Mapping[str, object], shifts: Sequence[int] = ()) -> tuple[
 def max_pool_path(params: Mapping[str, object]) -> str:
     """Path name of a MAX_POOL_2D with nn_pool_params_t fields `params`."""
     return MAX_POOL_PATHS[_library().el_max_pool_path(_fields(params, POOL_FIELDS))]
+
+
+def add_path(params: Mapping[str, object]) -> str:
+    """Path name of an ADD with nn_binary_params_t fields `params` (tables present when it names them)."""
+    values = [*params["out_dims"], *params["in1_strides"], *params["in2_strides"]]  # type: ignore[misc]
+    values += [int(params[n]) for n in ADD_FIELDS]  # type: ignore[call-overload]
+    tables = int(bool(params.get("in1_table")) and bool(params.get("in2_table")))
+    return ADD_PATHS[_library().el_add_path((ctypes.c_int32 * len(values))(*values), tables)]
+
+
+def add_rescale_table(in_offset: int, left_shift: int, mult: int, shift: int) -> np.ndarray:
+    """The 256-entry int32 table of one ADD input (nn_add_s8_rescale_table): 2 x the rescaled x + 128."""
+    table = (ctypes.c_int32 * 256)()
+    _library().el_add_table(in_offset, left_shift, mult, shift, table)
+    return np.frombuffer(table, np.int32).copy()
 
 
 def abi_version() -> int:

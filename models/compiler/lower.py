@@ -19,6 +19,7 @@ from edgeloop.models.compiler.quant import (
     quantize_multiplier,
     wrap_int32,
 )
+from edgeloop.models.compiler.kernel_facts import add_rescale_table
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
 from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel, schema
 from edgeloop.models.quantization import round_half_away_int
@@ -79,7 +80,16 @@ def _qparams(op: Operator, t: Tensor, role: str) -> tuple[float, int]:
                        "dataset and supported_ops=[TFLITE_BUILTINS_INT8])")
     if not t.quant.per_tensor:
         raise _err(op, f"{role} tensor {t.name!r} is quantized per axis; only weights may be")
+    _check_scales(op, t, role)
     return float(t.quant.scale[0]), int(t.quant.zero_point[0])
+
+
+def _check_scales(op: Operator, t: Tensor, role: str) -> None:
+    """Quantized tensors need finite scales > 0 (a corrupt file can hold NaN, 0 or inf)."""
+    bad = [float(s) for s in t.quant.scale if not (np.isfinite(s) and s > 0)]
+    if bad:
+        raise _err(op, f"{role} tensor {t.name!r} has quantization scale {bad[0]}; scales must be finite "
+                       "and > 0: the file is corrupt")
 
 
 def _require_int8(op: Operator, t: Tensor, role: str) -> None:
@@ -124,6 +134,7 @@ def _multipliers(op: Operator, s_in: float, w: Tensor, s_out: float, channels: i
         raise _err(op, f"weights {w.name!r} are not quantized")
     if np.any(q.zero_point != 0):
         raise _err(op, f"weights {w.name!r} have a non-zero zero point; int8 weights must be symmetric")
+    _check_scales(op, w, "weights")
     scales = [float(s) for s in q.scale]
     if len(scales) not in (1, channels):
         raise _err(op, f"weights {w.name!r} have {len(scales)} scales for {channels} output channels")
@@ -351,7 +362,7 @@ def _binary(model: TFLiteModel, op: Operator) -> Step:
         m2, sh2 = quantize_multiplier(s2 / twice_max)
         mo, sho = quantize_multiplier(twice_max / ((1 << left_shift) * so))
         params.update(left_shift=left_shift, in1_mult=m1, in1_shift=sh1, in2_mult=m2, in2_shift=sh2,
-                      out_mult=mo, out_shift=sho)
+                      out_mult=mo, out_shift=sho, in1_table="in1_table", in2_table="in2_table")
         kernel, macc = "nn_add_s8", 0
     else:
         mo, sho = quantize_multiplier(s1 * s2 / so)
@@ -359,6 +370,9 @@ def _binary(model: TFLiteModel, op: Operator) -> Step:
                       out_mult=mo, out_shift=sho)
         kernel, macc = "nn_mul_s8", y.size
     step = Step(op.index, op.name, kernel, "nn_binary_params_t", params, [], y.index, macc=macc)
+    if op.name == "ADD":   # each input's rescaling as a table (the optimized ADD loads it)
+        step.consts["in1_table"] = add_rescale_table(-z1, 20, m1, sh1)
+        step.consts["in2_table"] = add_rescale_table(-z2, 20, m2, sh2)
     for pos, t in enumerate((a, b)):
         if t.data is not None:
             name = f"in{pos + 1}"

@@ -128,6 +128,8 @@ def load_meta(path: Path) -> ModelMeta:
             extra = json.loads(preprocess.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise CompileError(f"{preprocess}: not valid JSON ({exc})") from None
+        if isinstance(extra, dict) and meta.feature_set == 0 and isinstance(extra.get("feature_set_id"), int):
+            meta = replace(meta, feature_set=extra["feature_set_id"])  # host-computed feature set (§9.3)
         if isinstance(extra, dict) and "feature_norm" in extra:
             norm = parse_norm(extra["feature_norm"], f"{preprocess}: feature_norm")
             meta = replace(meta, input_norm=norm)

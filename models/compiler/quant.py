@@ -16,6 +16,8 @@ def quantize_multiplier(real: float) -> tuple[int, int]:
     """TFLM QuantizeMultiplier: real = m * 2^(shift - 31) with m a Q31 int32 (round half away)."""
     if real == 0.0:
         return 0, 0
+    if not math.isfinite(real):
+        raise UnsupportedError(f"multiplier {real!r} is not a finite number (extreme quantization scales)")
     q, shift = math.frexp(real)
     m = int(math.floor(abs(q) * (1 << 31) + 0.5))  # exact: q * 2^31 has spare mantissa bits
     m = m if q >= 0 else -m

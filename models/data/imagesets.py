@@ -16,6 +16,7 @@ which it splits itself, stratified and seeded.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,8 +70,14 @@ def read_manifest(root: Path) -> list[ImageRecord]:
     return records
 
 
+def natural_key(text: str) -> list[tuple[int, int, str]]:
+    """Sort key that orders '2' before '10' and 'class9' before 'class10' (labels are never sorted as text)."""
+    return [(0, int(p), "") if p.isdigit() else (1, 0, p.lower()) for p in re.split(r"(\d+)", text) if p]
+
+
 def _class_folders(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted((p for p in folder.iterdir() if p.is_dir() and not p.name.startswith(".")),
+                  key=lambda p: natural_key(p.name))
 
 
 def _images_in(folder: Path) -> list[Path]:
@@ -93,12 +100,12 @@ def scan_image_set(root: Path, seed: int = 0, val_fraction: float = 0.15,
         labels: list[str] | None = None
         if (root / "dataset.json").exists():
             labels = json.loads((root / "dataset.json").read_text(encoding="utf-8")).get("labels")
-        return records, list(labels) if labels else sorted({r.label for r in records})
+        return records, list(labels) if labels else sorted({r.label for r in records}, key=natural_key)
     split_dirs = [root / s for s in SPLITS if (root / s).is_dir()]
     if split_dirs:
         records = [ImageRecord(str(img.relative_to(root)), cls.name, d.name, {})
                    for d in split_dirs for cls in _class_folders(d) for img in _images_in(cls)]
-        labels = sorted({r.label for r in records})
+        labels = sorted({r.label for r in records}, key=natural_key)
     else:
         rng = np.random.default_rng(seed)
         records = []

@@ -77,14 +77,19 @@ def build_feature_mlp(n_features: int, n_classes: int, width: int = 32, depth: i
     if width < 2 or depth < 1:
         raise InputError("width must be at least 2 and depth at least 1")
     inp = keras.Input((n_features,), name="features")
-    x = inp
+    return keras.Model(inp, dense_head(inp, n_classes, width, depth, dropout), name=name)
+
+
+def dense_head(x: Any, n_classes: int, width: int, depth: int, dropout: float) -> Any:
+    """`depth` ReLU Dense layers halving from `width` (at least 4 units), each with dropout, then softmax."""
+    from keras import layers
+
     units = width
     for _ in range(depth):
         x = layers.Dense(units, activation="relu")(x)
         x = layers.Dropout(dropout)(x)
         units = max(4, units // 2)
-    out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
-    return keras.Model(inp, out, name=name)
+    return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
 
 
 def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0) -> Any:
@@ -126,3 +131,53 @@ def masked_fill_loss(y_true: Any, y_pred: Any) -> Any:
 
     mask = ops.cast(y_true >= 0, y_pred.dtype)
     return 10.0 * ops.sum(mask * ops.square(y_pred - y_true), axis=-1)
+
+
+def cnn1d_depth(window: int, kernel: int = 5, max_depth: int = 3) -> int:
+    """How many stride-2 conv stages a window of `window` samples holds while every kernel still sees at least
+    `kernel` real samples (no layer whose kernel sees mostly padding)."""
+    depth, length = 0, window
+    while depth < max_depth and length >= kernel:
+        depth += 1
+        length = (length + 1) // 2
+    return max(1, depth)
+
+
+def build_cnn1d(window: int, channels: int, n_classes: int, width: int = 8, depth: int | None = None,
+                kernel: int = 5, name: str = "cnn1d") -> Any:
+    """A 1-D CNN along time on raw standardised windows (window, channels).
+
+    The window is reshaped to (1, window, channels) so every convolution is a CONV_2D with a 1×kernel
+    filter, the shape our compiler's conv kernels run (and TFLite Micro checks bit-exactly): `depth`
+    stride-2 1×kernel convs (width, 2·width, 2·width... capped at 4·width) with ReLU, a global average
+    over time (MEAN) and a softmax layer. Global pooling keeps the weights independent of the window, so
+    the flash stays a few KB whatever the window.
+    """
+    import keras
+    from keras import layers
+
+    if window < 2 or channels < 1 or width < 1:
+        raise ValueError(f"cnn1d needs a window ≥ 2, channels ≥ 1 and width ≥ 1 (got {window}, {channels}, {width})")
+    depth = depth or cnn1d_depth(window, kernel)
+    inp = keras.Input((window, channels), name="window")
+    x = layers.Reshape((1, window, channels))(inp)
+    ch, length = width, window
+    for i in range(depth):
+        k = min(kernel, length)  # a kernel never longer than the samples it slides over
+        x = layers.Conv2D(ch, (1, k), strides=(1, 2), padding="same", activation="relu", name=f"conv{i}")(x)
+        length = (length + 1) // 2
+        ch = min(ch * 2, 4 * width)
+    x = layers.GlobalAveragePooling2D(name="pool")(x)
+    out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
+    return keras.Model(inp, out, name=name)
+
+
+def build_dense_raw(input_shape: tuple[int, ...], n_classes: int, width: int = 16, depth: int = 1,
+                    dropout: float = 0.1, name: str = "dense") -> Any:
+    """A dense network on a raw window (window, channels) or a tiny image (H, W, C): Flatten, `depth` ReLU
+    layers halving from `width`, softmax. For inputs of at most a few hundred values."""
+    import keras
+    from keras import layers
+
+    inp = keras.Input(input_shape, name="input")
+    return keras.Model(inp, dense_head(layers.Flatten()(inp), n_classes, width, depth, dropout), name=name)

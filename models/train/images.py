@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import cv2
 import numpy as np
 
 from edgeloop import InputError
-from edgeloop.models.data.imagesets import load_image_set
+from edgeloop.models.data.imagesets import IMAGE_SUFFIXES, load_image_set
 from edgeloop.models.quantize import ModelMeta, labels_json, representative_sample
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
 from edgeloop.models.train.families import (
-    IMAGE_PRESETS, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
+    IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
 )
 from edgeloop.models.train.finish import finish
 
@@ -33,13 +36,56 @@ def _splits(data: dict[str, tuple[np.ndarray, ...]], seed: int) -> tuple[tuple[n
     return train, data["val"], data["test"]
 
 
+def data_image_size(roots: list[Path]) -> int | None:
+    """The larger side of the set's images (dataset.json `size` of an imported set, else the first image)."""
+    for root in map(Path, roots):
+        info = root / "dataset.json"
+        if info.is_file():
+            size = json.loads(info.read_text(encoding="utf-8")).get("size")
+            if isinstance(size, list) and len(size) == 2:
+                return int(max(size))
+        first = next((p for p in sorted(root.rglob("*")) if p.suffix.lower() in IMAGE_SUFFIXES), None)
+        if first is not None:
+            img = cv2.imread(str(first), cv2.IMREAD_UNCHANGED)
+            if img is not None:
+                return int(max(img.shape[:2]))
+    return None
+
+
+def default_image_size(roots: list[Path], preset_size: int, notes: list[str]) -> int:
+    """The input side: the data's own size when it is smaller than the preset's (8×8 stays 8×8, never a silent
+    upscale), else the preset's; at least 8 and a multiple of 4 (the stem and one pool halve it)."""
+    found = data_image_size(roots)
+    if found is None or found >= preset_size:
+        notes.append(f"input {preset_size}×{preset_size} (the preset's; the images are "
+                     f"{'larger' if found else 'of unknown size'})")
+        return preset_size
+    size = max(8, found - found % 4)
+    notes.append(f"input {size}×{size}: the images' own size ({found} px), not upscaled to the preset's "
+                 f"{preset_size}")
+    return size
+
+
+def fitting_depth(size: int, preset_depth: int, notes: list[str]) -> int:
+    """The deepest stage count ≤ the preset's whose last 3×3 conv still sees a map of at least 2×2 (no kernel that
+    sees only padding) and that divides the input evenly."""
+    depth = preset_depth
+    while depth > 1 and (size % 2 ** (depth + 1) or size // 2 ** (depth + 1) < 2):
+        depth -= 1
+    if depth != preset_depth:
+        notes.append(f"depth {depth} (not {preset_depth}): a {size}×{size} input has room for {depth} pooling "
+                     "stage(s) before the maps get smaller than a 3×3 kernel")
+    return depth
+
+
 def train_images(req: "TrainRequest") -> dict[str, Any]:
     """Train the image CNN preset `req.arch` (sizes overridable) on `req.data`, export and report."""
     preset = IMAGE_PRESETS[req.arch]
-    size = req.input_size or preset.input_size
+    notes: list[str] = []
+    size = req.input_size or default_image_size(req.data, preset.input_size, notes)
     color = req.color or preset.color
     width = req.width or preset.width
-    depth = req.depth or preset.depth
+    depth = req.depth or fitting_depth(size, preset.depth, notes)
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -54,8 +100,15 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     max_channels = req.max_channels or preset.max_channels * width // preset.width
     epochs = req.epochs or preset.epochs
-    model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
-                            max_channels=max_channels, name=req.name)
+    family = "dense" if req.family == "dense" else "image-cnn"
+    if req.family not in ("default", "image-cnn", "dense"):
+        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default) or dense")
+    if family == "dense":
+        model = build_dense_raw((size, size, 1 if color == "gray" else 3), len(labels), width=req.width or 32,
+                                depth=req.depth or 1, name=req.name)
+    else:
+        model = build_image_cnn(size, 1 if color == "gray" else 3, len(labels), width=width, depth=depth,
+                                max_channels=max_channels, name=req.name)
     use_fill = bool(np.isfinite(fill).any())
     cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8,
                     progress=req.progress,
@@ -87,6 +140,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                               f"(input {size}×{size} {color}, width {width}, depth {depth}).",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch,
-                        "input": {"size": size, "color": color, "width": width, "depth": depth}},
-                  resolved=replace(req.recipe(), family="image-cnn", input_size=size, color=color, width=width,
+                        "input": {"size": size, "color": color, "width": width, "depth": depth}, "notes": notes,
+                        "family": family},
+                  resolved=replace(req.recipe(), family=family, input_size=size, color=color, width=width,
                                    depth=depth, max_channels=max_channels, epochs=epochs))

@@ -1,37 +1,26 @@
-"""IMU recipes: activity recognition, fall detection and any labeled edgeloop-imu-csv recordings.
+"""IMU task helpers: class lists of the activity and fall tasks, fall events and event-level metrics.
 
-Recordings are cut into windows (window/hop samples); a window's label is
-the majority of its samples' labels (windows whose majority is unlabeled
-are skipped). Features are the edgeloop window statistics, standardised
-with statistics of the training windows, and feed a small dense network.
-Splits follow the recordings' `split` metadata (synthetic sets are split by
-subject); recordings without one are assigned whole, seeded, or, when there
-are fewer than three, cut in time (70/15/15).
+Training itself is the generic time-series trainer (timeseries.py): windows
+of window/hop samples, a window's label the strict majority of its samples'
+labels, splits by models/data/splits.py.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from edgeloop import InputError
 from edgeloop.models.data.imu import ACTIVITY_LABELS, FALL_EVENT, FALL_LABELS
-from edgeloop.models.data.imu_csv import CHANNELS, ImuRecording, find_imu_csvs, read_imu_csv
-from edgeloop.models.features import FeatureNorm, extract_features, window_starts
-from edgeloop.models.quantize import ModelMeta, labels_json
-from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow
-from edgeloop.models.train.families import build_feature_mlp
-from edgeloop.models.train.finish import finish
+from edgeloop.models.data.imu_csv import ImuRecording
+from edgeloop.models.features import extract_features, window_starts
 
 if TYPE_CHECKING:
     from edgeloop.models.train.recipes import TrainRequest
-
-# task -> (default window, default hop, MLP width, MLP depth, epochs)
-IMU_DEFAULTS = {"imu-activity": (256, 128, 32, 2, 80), "fall": (400, 100, 32, 2, 80)}
 
 
 @dataclass
@@ -56,25 +45,6 @@ def label_mapper(task: str) -> tuple[list[str] | None, Callable[[str], str | Non
     if task == "fall":
         return list(FALL_LABELS), lambda s: None if s == "" else ("fall" if s == FALL_EVENT else "adl")
     return None, lambda s: s or None
-
-
-def _split_recordings(recs: list[ImuRecording], seed: int) -> list[tuple[ImuRecording, str]]:
-    """Pair each recording (or piece of one) with its split."""
-    if all(r.meta.get("split") in ("train", "val", "test") for r in recs):
-        return [(r, r.meta["split"]) for r in recs]
-    if len(recs) >= 3:
-        order = np.random.default_rng(seed).permutation(len(recs))
-        n_test, n_val = max(1, len(recs) * 15 // 100), max(1, len(recs) * 15 // 100)
-        split_of = {int(i): ("test" if k < n_test else "val" if k < n_test + n_val else "train")
-                    for k, i in enumerate(order)}
-        return [(r, split_of[i]) for i, r in enumerate(recs)]
-    pieces = []
-    for r in recs:
-        n = len(r)
-        cuts = [0, int(n * 0.7), int(n * 0.85), n]
-        for split, a, b in zip(("train", "val", "test"), cuts, cuts[1:]):
-            pieces.append((ImuRecording(r.t[a:b], r.data[a:b], r.labels[a:b], r.rate_hz, dict(r.meta)), split))
-    return pieces
 
 
 def fall_events(labels: np.ndarray) -> list[tuple[int, int]]:
@@ -135,80 +105,7 @@ def labeled_windows(rec: ImuRecording, window: int, hop: int,
 
 
 def train_imu(req: "TrainRequest") -> dict[str, Any]:
-    """Train a dense network on IMU feature windows for `req.task`, export and report."""
-    clock = Stopwatch()
-    setup_tensorflow(req.seed)
-    recs = [read_imu_csv(p) for p in find_imu_csvs(req.data)]
-    rates = {r.rate_hz for r in recs}
-    if len(rates) != 1:
-        raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; train on one rate at a time")
-    rate = rates.pop()
-    d_window, d_hop, width, depth, epochs = IMU_DEFAULTS.get(req.task, (int(2 * rate), int(rate), 32, 2, 80))
-    window, hop = req.window or d_window, req.hop or d_hop
-    labels, mapper = label_mapper(req.task)
-    discovered: list[str] = []
-    sets = {s: WindowSet() for s in ("train", "val", "test")}
-    events: dict[int, list[tuple[int, int]]] = {}
-    pieces = _split_recordings(recs, req.seed)
-    for rec_index, (rec, split) in enumerate(pieces):
-        # Training windows overlap 4× more than deployed ones: more, equally valid examples.
-        step = max(1, hop // 4) if split == "train" else hop
-        if req.task == "fall" and split == "test":
-            events[rec_index] = fall_events(rec.labels.astype(str))
-        feats, names, starts = labeled_windows(rec, window, step, mapper)
-        for f, name, s0 in zip(feats, names, starts):
-            if labels is None:
-                if name not in discovered:
-                    discovered.append(name)
-                cls = discovered.index(name)
-            else:
-                cls = labels.index(name)
-            ws = sets[split]
-            ws.x.append(f[None])
-            ws.y.append(cls)
-            ws.rec.append(rec_index)
-            ws.start.append(int(s0))
-    if labels is None:
-        order = sorted(discovered)
-        remap = np.array([order.index(n) for n in discovered], np.int64)
-        for ws in sets.values():
-            ws.y = [int(remap[c]) for c in ws.y]
-        labels = order
-    labels = labels_json(labels)
-    n_feat = len(CHANNELS) * 9
-    (x, y), (x_val, y_val), (x_test, y_test) = (sets[s].arrays(n_feat) for s in ("train", "val", "test"))
-    for split, arr in (("train", y), ("val", y_val), ("test", y_test)):
-        if len(arr) == 0:
-            raise InputError(f"no labeled {window}-sample windows in the {split} split; record longer sessions "
-                             "or lower --window")
-    counts = np.bincount(y, minlength=len(labels))
-    if (counts == 0).any():
-        raise InputError(f"no training windows of class(es) {[labels[i] for i in np.flatnonzero(counts == 0)]}")
-    norm = FeatureNorm.fit(x)
-    xn, xn_val, xn_test = norm.apply(x), norm.apply(x_val), norm.apply(x_test)
-    width, depth, epochs = req.width or width, req.depth or depth, req.epochs or epochs
-    model = build_feature_mlp(n_feat, len(labels), width=width, depth=depth, name=req.name)
-    cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3, patience=12,
-                    progress=req.progress,
-                    class_weight={i: float(len(y) / (len(labels) * c)) for i, c in enumerate(counts)})
-    hist = fit(model, xn, y, xn_val, y_val, cfg, desc=req.name)
-    meta = ModelMeta(labels=tuple(labels), input_kind="imu-features", sample_rate_hz=int(round(rate)),
-                     window=window, hop=hop,
-                     preprocess={"features": "edgeloop window statistics", "channels": list(CHANNELS),
-                                 "feature_norm": norm.to_json()}, decision=req.decision)
-    extra = None
-    if req.task == "fall":
-        fall_index = labels.index("fall")
-        extra = lambda pred: event_metrics(pred, fall_index, sets["test"], events, window)  # noqa: E731
-    n_subj = len({r.meta.get("subject", i) for i, (r, s) in enumerate(pieces) if s == "test"})
-    return finish(model, name=req.name, task=req.task, out_dir=req.out, meta=meta, representative=xn,
-                  x_test=xn_test, y_test=y_test, seed=req.seed, recipe=[req.command()], history=hist,
-                  extra_metrics=extra,
-                  evaluated_on=f"{len(y_test)} windows of {n_subj} held-out recording(s)/subject(s)",
-                  description=f"Dense network ({width} units, depth {depth}) on the "
-                              f"{n_feat} edgeloop window statistics of {window}-sample windows (hop {hop}) at "
-                              f"{rate:g} Hz, standardised with feature_norm from {req.name}.preprocess.json.",
-                  info={"train_seconds": clock.seconds(), "train_samples": int(len(y)),
-                        "val_samples": int(len(y_val))},
-                  resolved=replace(req.recipe(), family="feature-mlp", features="stats9", window=window, hop=hop,
-                                   width=width, depth=depth, epochs=epochs))
+    """The IMU tasks run the generic time-series trainer (models/train/timeseries.py)."""
+    from edgeloop.models.train.timeseries import train_timeseries
+
+    return train_timeseries(req)

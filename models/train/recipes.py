@@ -22,7 +22,8 @@ TASKS: dict[str, str] = {
     "images": "any folder-per-class image set, e.g. recorded webcam sessions",
     "imu-activity": "activity recognition from IMU feature windows (synthetic activity set)",
     "fall": "fall detection from IMU feature windows (synthetic fall set)",
-    "imu": "any labeled edgeloop-imu-csv v1 recordings",
+    "imu": "any labeled edgeloop-imu-csv v1 / edgeloop-recording v2 recordings",
+    "timeseries": "any imported time-series set (`edgeloop dataset import`): any channels, rate and cases",
 }
 
 __all__ = ["FAMILIES", "IMAGE_PRESETS", "RECIPE_FORMAT", "TASKS", "Recipe", "RecipeError", "TrainRequest", "train"]
@@ -40,7 +41,7 @@ FAMILIES: dict[str, str] = {
 }
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe file or a recipe field is not valid; the message names the field and the fix."""
 
 
@@ -188,6 +189,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
-    from edgeloop.models.train.imu import train_imu
+    if req.family == "image-cnn":
+        raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
+                         "or auto")
+    from edgeloop.models.train.timeseries import train_timeseries
 
-    return train_imu(req)
+    return train_timeseries(req)

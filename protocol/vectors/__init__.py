@@ -117,6 +117,12 @@ def _valid_messages() -> list[tuple[str, m.Message]]:
         ("pong", m.Pong(b"edgeloop\x00ping")),
         ("stats", m.Stats()),
         ("stats_reply", m.StatsReply((10, 1, 2, 3, 4, 5, 6000, 7000, 123456))),
+        ("stats_reply_1_1", m.StatsReply((10, 1, 2, 3, 4, 5, 6000, 7000, 123456, 77, 1, 2000, 3))),
+        ("describe_model", m.DescribeModel(1, 512, 256)),
+        ("model_description", m.ModelDescription(1, 700, 512, _SEED_PAYLOAD[512:700])),
+        ("model_list_abridged", m.ModelList(0, (models[0], dataclasses.replace(models[1], model_id=1).abridge()))),
+        ("error_frame_too_large_seq_0", m.Error(m.ErrorCode.FRAME_TOO_LARGE, "frame exceeds max_payload 256 bytes "
+                                                "(claimed seq 93, unverified): send smaller requests")),
         ("log", m.Log(1, "model bottles_demo selected")),
         ("error", m.Error(m.ErrorCode.BAD_INPUT_SIZE, "input is 100 bytes, model bottles_demo needs 4096")),
     ]
@@ -132,6 +138,8 @@ def build_vectors() -> list[dict[str, Any]]:
                         "wire": wire.hex(), "events": events})
 
     for seq, (name, message) in enumerate(_valid_messages(), start=1):
+        if name.endswith("seq_0"):
+            seq = 0  # a device message that answers no request (SPEC §3, §6)
         add(f"valid_{name}", f"a well-formed {message.TYPE.name} frame", encode_frame(message.TYPE, seq,
             message.encode_payload()), [_frame_event(message, seq)])
 
@@ -169,6 +177,12 @@ def build_vectors() -> list[dict[str, Any]]:
         [{"kind": "overflow", "seq": 77}, _frame_event(stats, 2)], 256)
     add("invalid_truncated_frame", "a frame that lost its tail merges into a bad frame; the next one decodes",
         good[: len(good) // 2] + b"\x00" + other, [{"kind": "framing"}, _frame_event(stats, 2)])
+    add("stream_lost_delimiter_joins_two_frames", "the 0x00 closing a frame is lost: it joins the next frame "
+        "and both are dropped (SPEC §2)", good[:-1] + other + good, [{"kind": "crc"}, _frame_event(hello, 1)])
+    add("stream_leading_delimiter_repairs_the_loss", "0x00 before and after every frame (SPEC §2, 1.1): the "
+        "next frame's leading 0x00 closes a frame whose own 0x00 was lost, so nothing is lost",
+        b"\x00" + good[:-1] + b"\x00" + other + b"\x00" + good,
+        [_frame_event(hello, 1), _frame_event(stats, 2), _frame_event(hello, 1)])
     v2 = _raw_frame(2, m.MsgType.HELLO, 5, b"\x02")
     add("version_2_frame", "a CRC-valid frame of protocol version 2: frame-level valid, the device answers "
         "ERROR UNSUPPORTED_VERSION", v2, [{"kind": "frame", "version": 2, "type": int(m.MsgType.HELLO),

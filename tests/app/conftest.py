@@ -6,6 +6,7 @@ import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+import dataclasses
 import hashlib
 import threading
 import time
@@ -17,7 +18,9 @@ import pytest
 
 from edgeloop.app.link.transport import Transport
 from edgeloop.protocol import (
+    Capability,
     DecodeError,
+    DescribeModel,
     Decoder,
     DType,
     Error,
@@ -27,6 +30,7 @@ from edgeloop.protocol import (
     Info,
     InputKind,
     Message,
+    ModelDescription,
     ModelDescriptor,
     ModelSelected,
     Ping,
@@ -81,11 +85,18 @@ class ScriptedPort:
     `mute`: answer nothing at all (a port with another firmware).
     `fail_reads`: raise OSError on read (an unplugged board).
     `write_delay`: block every write that long (a slow link).
+    `proto_minor` 1 makes it a 1.1 board (capabilities, stable ids, DESCRIBE_MODEL, answers in order);
+    `abridge` then sends abridged descriptors in INFO (SPEC 1.1 §5.3).
     """
 
     def __init__(self, models: tuple[ModelDescriptor, ...] = (image_model(),), *, credit: int = 2,
-                 proto_major: int = 1, timing: TimingSource = TimingSource.HOST_CLOCK) -> None:
+                 proto_major: int = 1, timing: TimingSource = TimingSource.HOST_CLOCK, proto_minor: int = 0,
+                 abridge: bool = False) -> None:
+        if proto_minor >= 1:
+            models = tuple(dataclasses.replace(m, model_id=i) for i, m in enumerate(models))
         self.models = models
+        self.proto_minor = proto_minor
+        self.abridge = abridge
         self.credit = credit
         self.proto_major = proto_major
         self.timing = timing
@@ -105,8 +116,12 @@ class ScriptedPort:
         self.is_open = True
 
     def info(self) -> Info:
-        return Info(self.proto_major, 0, self.credit, self.timing, 0, 1_000_000_000, 4096, self.active,
-                    "fake 1.0", "scripted", self.models)
+        if self.proto_minor < 1:
+            return Info(self.proto_major, 0, self.credit, self.timing, 0, 1_000_000_000, 4096, self.active,
+                        "fake 1.0", "scripted", self.models)
+        models = tuple(m.abridge() for m in self.models) if self.abridge else self.models
+        return Info(self.proto_major, self.proto_minor, self.credit, self.timing, 0, 1_000_000_000, 4096,
+                    self.active, "fake 1.1", "scripted", models, capabilities=Capability.DESCRIBE)
 
     def reply_to(self, seq: int, msg: Message) -> Message | None:
         if isinstance(msg, Hello):
@@ -118,6 +133,10 @@ class ScriptedPort:
             return ModelSelected(self.active)
         if isinstance(msg, Ping):
             return Pong(msg.data)
+        if isinstance(msg, DescribeModel) and self.proto_minor >= 1:
+            body = self.models[msg.model_id].encode_body()
+            return ModelDescription(msg.model_id, len(body), msg.offset,
+                                    body[msg.offset: msg.offset + (msg.max_bytes or 1024)])
         if isinstance(msg, Infer):
             index = self.active if msg.model == 0xFF else msg.model
             model = self.models[index]

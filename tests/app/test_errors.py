@@ -142,3 +142,10 @@ def test_output_folder_under_a_file_is_a_user_error(argv: list[str], tmp_path,
     err = capsys.readouterr().err
     assert err.startswith("edgeloop: error: cannot create ") and str(out) in err and "Traceback" not in err
     assert "is a file, not a folder" in err
+
+
+def test_a_bad_option_value_keeps_its_message(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--port", "loop://", "--source", "synthetic:imu", "--roi", "1,2"])
+    assert caught.value.code == 2
+    assert "argument --roi: ROI '1,2' needs four numbers x,y,w,h" in capsys.readouterr().err

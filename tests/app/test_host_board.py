@@ -169,3 +169,92 @@ def test_demo_without_display_runs_headless_and_bounded() -> None:
     assert result.returncode == 0, result.stderr
     assert "no display" in result.stderr and "running headless" in result.stderr
     assert "3 results, 0 failed" in result.stdout and "not MCU cycles" in result.stdout
+
+
+def test_runner_reports_a_link_outage_and_logs_rows_in_capture_order(host_board_factory, tmp_path: Path) -> None:
+    import threading
+    from datetime import datetime
+
+    log = tmp_path / "trial.csv"
+    lines: list[str] = []
+
+    class Out:
+        def write(self, text: str) -> None:
+            lines.append(text)
+
+        def flush(self) -> None:
+            pass
+
+    with host_board_factory(target="host", models=["mean64"]) as board, \
+            Session(board.url, base_timeout=0.2, retries=1, max_backoff=0.3, hello_timeout=0.5) as session:
+        session.connect()
+        pipe = Pipeline(open_source("synthetic:bottles?fps=30"), session)
+        freeze = threading.Timer(1.0, os.kill, (_pid(board), signal.SIGSTOP))
+        thaw = threading.Timer(3.5, os.kill, (_pid(board), signal.SIGCONT))
+        freeze.start()
+        thaw.start()
+        try:
+            summary = run_headless(pipe, log_path=log, seconds=7.0, out=Out())
+        finally:
+            thaw.cancel()
+            os.kill(_pid(board), signal.SIGCONT)
+    printed = "".join(lines)
+    assert "link lost:" in printed and "link restored:" in printed, printed[-2000:]
+    rows = list(csv.DictReader(log.open()))
+    events = [r["event"] for r in rows if r["event"]]
+    assert events[0].startswith("link lost:") and events[-1].startswith("link restored:"), events
+    results = [r for r in rows if not r["event"]]
+    assert [int(r["capture_index"]) for r in results] == sorted(int(r["capture_index"]) for r in results)
+    failed = [r for r in results if r["error"]]
+    assert failed and summary.failures == len(failed) and summary.link_events == len(events)
+    sent = [r for r in failed if int(r["attempts"]) > 0]
+    assert sent and all(int(r["seq"]) > 0 for r in sent), "a failed row names its last attempt's seq"
+    stamps = [datetime.fromisoformat(r["utc"].replace("Z", "+00:00")) for r in rows]
+    assert all(s.tzinfo is not None for s in stamps) and abs(stamps[0].timestamp() - time.time()) < 60
+    assert [s for s, r in zip(stamps, rows) if not r["event"]] == sorted(
+        s for s, r in zip(stamps, rows) if not r["event"])
+    assert results[-1]["error"] == "", "results flow again after the reconnect"
+
+
+def _wide_norm_model(folder: Path, count: int = 9000) -> Path:
+    """A model whose per-element norms (count x 8 bytes) overflow a descriptor's u16 length."""
+    values = ", ".join(f"{0.5 * i:.1f}f, {1 + i % 7}.0f" for i in range(count))
+    (folder / "widenorm.h").write_text(
+        "#ifndef WIDENORM_H\n#define WIDENORM_H\n#include \"nn_model.h\"\n#define WIDENORM_ARENA_BYTES 0u\n"
+        "extern const nn_model_t nn_model_widenorm;\n#endif\n")
+    source = folder / "widenorm.c"
+    source.write_text(
+        "#include \"widenorm.h\"\n"
+        f"static const float norms[{2 * count}] = {{{values}}};\n"
+        "static const char *const labels[1] = {\"first\"};\n"
+        "static nn_status_t invoke(const void *in, void *out, void *arena)\n"
+        "{ (void)arena; *(int8_t *)out = *(const int8_t *)in; return NN_OK; }\n"
+        "const nn_model_t nn_model_widenorm = {.name = \"widenorm\", .macc = 1, .flash_bytes = 1,\n"
+        "    .input_kind = NN_INPUT_TENSOR,\n"
+        f"    .input = {{NN_DTYPE_INT8, 2, {{1, {count}}}, 0.1f, 0, {count}}},\n"
+        "    .output = {NN_DTYPE_INT8, 2, {1, 1}, 0.1f, 0, 1}, .label_count = 1, .labels = labels,\n"
+        f"    .invoke = invoke, .input_norm_count = {count}, .input_norm = norms}};\n")
+    return source
+
+
+def test_a_descriptor_over_64_kb_is_abridged_and_read_whole_with_describe_model(host_board_factory,
+                                                                               tmp_path: Path) -> None:
+    import serial
+
+    from edgeloop.protocol import Decoder, Hello, Info, encode_message
+
+    with host_board_factory(target="host", models=["sine", _wide_norm_model(tmp_path)]) as board:
+        with serial.serial_for_url(board.url, timeout=0.1) as port:  # what INFO itself carries
+            port.write(b"\x00" + encode_message(Hello(), seq=1))
+            decoder, info = Decoder(), None
+            deadline = time.monotonic() + 10
+            while info is None and time.monotonic() < deadline:
+                info = next((e.message for e in decoder.feed(port.read(65536)) if hasattr(e, "message")), None)
+        assert isinstance(info, Info)
+        raw = info.models[1]
+        assert raw.abridged and raw.input_norm == () and raw.labels == () and not info.models[0].abridged
+        with Session(board.url) as session:
+            full = session.connect().models[1]
+    assert not full.abridged and full.labels == ("first",) and len(full.input_norm) == 9000
+    assert full.input_norm[8999] == (0.5 * 8999, 1.0 + 8999 % 7)
+    assert (full.name, full.input.dims, full.model_id) == (raw.name, raw.input.dims, raw.model_id)

@@ -96,6 +96,9 @@ def test_failed_requests_become_error_records(kit) -> None:
     failed = [r for r in records if not r.ok]
     assert len(records) == 6 and 1 <= len(failed) <= 3
     assert all("no reply" in r.error and r.class_index == -1 for r in failed)
+    # A failed row carries the real attempts and the seq of its last (dropped, so even) attempt.
+    assert all(r.attempts == 1 and r.seq > 0 and r.seq % 2 == 0 for r in failed), failed  # retries=0
+    assert [r.capture_index for r in records] == sorted(r.capture_index for r in records), "capture order"
 
 
 def test_source_and_model_kinds_must_match(kit) -> None:

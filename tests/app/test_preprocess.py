@@ -22,7 +22,7 @@ from edgeloop.app.live.preprocess import (
 )
 from edgeloop.app.live.sources.base import ImageFrame, ImuSamples
 from edgeloop.models.features import window_features
-from edgeloop.protocol import DType, InputKind, ModelDescriptor, TensorDesc
+from edgeloop.protocol import DType, InputKind, ModelDescriptor, NormMode, TensorDesc
 
 
 def _model(kind: InputKind, inp: TensorDesc, window: int = 0, hop: int = 0, rate: int = 0) -> ModelDescriptor:
@@ -156,3 +156,11 @@ def test_standardize_applies_the_descriptor_norms_on_the_host() -> None:
     plain = ModelDescriptor("img", bytes(32), 1, 2, 3, InputKind.IMAGE, tensor, tensor)
     values = np.array([1.0, 2.0, 3.0])
     assert standardize(plain, values) is values
+
+
+def test_standardize_per_channel_applies_one_pair_per_column() -> None:
+    tensor = TensorDesc(DType.INT8, (1, 4, 2), 0.1, 0)
+    model = ModelDescriptor("raw", bytes(32), 1, 2, 3, InputKind.IMU_WINDOW, tensor, tensor, ("a",), 100, 4, 2,
+                            ((1.0, 2.0), (-1.0, 0.5)), model_id=1, norm_mode=NormMode.PER_CHANNEL)
+    window = np.array([[3.0, 0.0], [1.0, -1.0], [5.0, 1.0], [-1.0, -2.0]])
+    assert standardize(model, window).tolist() == [1.0, 2.0, 0.0, 0.0, 2.0, 4.0, -1.0, -2.0]

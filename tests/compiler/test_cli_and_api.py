@@ -190,3 +190,12 @@ def test_invoke_rejects_null_pointers_and_a_misaligned_arena(tmp_path) -> None:
     assert host.invoke_raw(None, y, base) == 1
     assert host.invoke_raw(x, None, base) == 1
     assert host.invoke_raw(x, y, None) == 1
+
+
+def test_analyze_says_where_the_parts_land_on_the_nucleo() -> None:
+    from edgeloop.models.compiler.analyze import NUCLEO_DTCM_ARENA_ROOM, nucleo_placement
+
+    small = nucleo_placement(10_240, 10_000)
+    assert (small["arena"], small["tcm1_arena"], small["tcm1_kernels"]) == ("AXI SRAM", "DTCM", "ITCM")
+    big = nucleo_placement(NUCLEO_DTCM_ARENA_ROOM + 16, 70_000)
+    assert big["tcm1_arena"].startswith("does not fit DTCM") and big["tcm1_kernels"] == "does not fit ITCM"

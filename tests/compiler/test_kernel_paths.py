@@ -46,6 +46,9 @@ CONV_CASES = [
     ("dw3x3_interior", (8, 9, 8), 1, 3, 1, 1, "SAME", True),
     ("dw3x3_tail_channels", (7, 6, 6), 1, 3, 1, 1, "SAME", True),
     ("dw3x3_stride2_valid", (9, 9, 4), 1, 3, 2, 1, "VALID", True),
+    ("dw3x3_rows_stride1_odd_w", (6, 13, 5), 1, 3, 1, 1, "SAME", True),
+    ("dw3x3_rows_stride2_same", (7, 34, 3), 1, 3, 2, 1, "SAME", True),
+    ("dw3x3_rows_stride2_valid", (8, 37, 2), 1, 3, 2, 1, "VALID", True),
     ("dw5x5", (8, 8, 8), 1, 5, 1, 1, "SAME", True),
     ("dw_dilated", (9, 9, 4), 1, 3, 1, 2, "SAME", True),
     ("dw_mult2", (6, 6, 3), 2, 3, 1, 1, "SAME", True),
@@ -205,21 +208,41 @@ POOL_CASES = [
 ]
 
 
-def max_pool_layer(case: tuple, seed: int) -> bytes:
-    """One MAX_POOL_2D layer; a zero point above -128 makes a fused ReLU clamp."""
+def max_pool_layer(case: tuple, seed: int, op: str = "MAX_POOL_2D") -> bytes:
+    """One MAX_POOL_2D (or AVERAGE_POOL_2D) layer; a zero point above -128 makes a fused ReLU clamp.
+    k may be (k_h, k_w)."""
     _, (h, w, c), k, s, padding, act, zp = case
+    kh, kw = k if isinstance(k, tuple) else (k, k)
     b = ModelBuilder()
     scale = 0.02 + 0.01 * (seed % 3)
     x = b.tensor((1, h, w, c), scale=scale, zero_point=zp)
-    y = b.tensor((1, _out(h, k, s, 1, padding), _out(w, k, s, 1, padding), c), scale=scale, zero_point=zp)
-    b.op("MAX_POOL_2D", [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s, filter_w=k,
-         filter_h=k, activation=act)
+    y = b.tensor((1, _out(h, kh, s, 1, padding), _out(w, kw, s, 1, padding), c), scale=scale, zero_point=zp)
+    b.op(op, [x], [y], "Pool2DOptions", padding=padding, stride_w=s, stride_h=s, filter_w=kw,
+         filter_h=kh, activation=act)
     return b.build([x], [y])
 
 
 @pytest.mark.parametrize("case", POOL_CASES, ids=[c[0] for c in POOL_CASES])
 def test_max_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     bit_exact(max_pool_layer(case, seed=len(case[0])), count=3, seed=5)
+
+
+# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64 and 125 taps),
+# a window of more than 256 taps (the 16-bit lanes are flushed), padded windows with fewer taps at the
+# borders, channel tails and clamps.
+AVG_POOL_CASES = [
+    ("avg_global_8x8x64", (8, 8, 64), 8, 8, "VALID", "NONE", -5),
+    ("avg_global_25x5x12", (25, 5, 12), (25, 5), 1, "VALID", "NONE", 17),
+    ("avg_global_17x17x6_flush", (17, 17, 6), 17, 1, "VALID", "RELU", -128),
+    ("avg_3x3_same_tail_relu", (7, 6, 7), 3, 2, "SAME", "RELU", 12),
+    ("avg_2x2_relu6_c5", (6, 9, 5), 2, 2, "VALID", "RELU6", -40),
+]
+
+
+@pytest.mark.parametrize("case", AVG_POOL_CASES, ids=[c[0] for c in AVG_POOL_CASES])
+def test_avg_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    report = bit_exact(max_pool_layer(case, seed=len(case[0]), op="AVERAGE_POOL_2D"), count=4, seed=5)
+    assert report["ref"] == 0 and report["opt"] == 0
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
@@ -454,3 +477,145 @@ def test_fused_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact)
     report = bit_exact(fused_paths_model(), count=3, seed=10, wide_weights="all")
     assert report["ref"] == 0 and report["opt"] == 0
     assert sum(s.params.get("wide_weights", 0) for s in report["result"].graph.steps) == 3   # the inner convs
+
+
+# ADD paths (nn_opt_add.c): (name, shape, s1, s2, s_out as multiples of a base scale, output zero point,
+# activation, second input broadcast); power-of-two scale ratios put many sums on exact rounding halves.
+ADD_CASES = [
+    ("add_fused_odd_count", (1, 5, 7, 3), 1.0, 0.37, 1.9, 4, "NONE", False),
+    ("add_fused_relu_zp_min", (1, 8, 8, 16), 0.8, 1.3, 1.7, -128, "RELU", False),
+    ("add_fused_pow2_ties", (1, 4, 9, 8), 1.0, 2.0, 2.0, -3, "NONE", False),   # sums of odd halves
+    ("add_fused_equal_scales", (1, 6, 6, 4), 1.0, 1.0, 2.0, 10, "NONE", False),
+    ("add_tables_relu_clamp", (1, 7, 5, 6), 0.9, 1.4, 1.1, -20, "RELU", False),
+    ("add_tables_relu6", (1, 3, 11, 5), 1.2, 0.6, 0.5, 7, "RELU6", False),
+    ("add_tables_no_right_shift", (1, 4, 4, 4), 1.0, 0.9, 2.0 ** -18, 0, "NONE", False),
+    ("add_broadcast_channels", (1, 4, 5, 6), 1.0, 0.7, 1.5, 2, "NONE", True),
+    ("add_one_element", (1, 1, 1, 1), 0.6, 1.0, 1.2, -5, "NONE", False),
+]
+
+
+def add_layer(case: tuple, seed: int) -> bytes:
+    """ADD of the model input and either its requantized copy (QUANTIZE int8 -> int8: two activations
+    of the same shape, the second dying at the ADD so that it is written in place) or a constant
+    broadcast over the channels."""
+    _, shape, f1, f2, fo, zo, act, broadcast = case
+    rng = np.random.default_rng(seed)
+    base = 0.03
+    b = ModelBuilder()
+    x = b.tensor(shape, scale=base * f1, zero_point=int(rng.integers(-100, 100)))
+    x2_shape = (1, 1, 1, shape[3]) if broadcast else shape
+    x2 = b.tensor(x2_shape, scale=base * f2, zero_point=int(rng.integers(-100, 100)),
+                  data=rng.integers(-128, 128, x2_shape).astype(np.int8) if broadcast else None)
+    if not broadcast:
+        b.op("QUANTIZE", [x], [x2])
+    y = b.tensor(shape, scale=base * fo, zero_point=zo)
+    b.op("ADD", [x, x2], [y], "AddOptions", activation=act)
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("case", ADD_CASES, ids=[c[0] for c in ADD_CASES])
+def test_add_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import add_path
+
+    tflite = add_layer(case, seed=len(case[0]))
+    report = bit_exact(tflite, count=4, seed=11)
+    step = next(s for s in report["result"].graph.steps if s.op == "ADD")
+    want = "broadcast" if case[7] else ("fused" if case[0].startswith("add_fused") or case[0] == "add_one_element"
+                                        else "tables")
+    assert add_path(step.params) == want
+
+
+def add_paths_model(seed: int = 15) -> bytes:
+    """ADD paths chained for the Cortex-M7 run, each one's errors visible in the output: a broadcast
+    constant, the tables with a ReLU clamp, then the fused path twice (odd element count, zero point
+    folded); the last ADD's power-of-two scales put half of its sums on exact rounding ties, of
+    both signs. Each ADD's second input is the model input requantized (same shape, both signs)."""
+    rng = np.random.default_rng(seed)
+    shape = (1, 5, 7, 3)
+    b = ModelBuilder()
+    s = 0.03
+    x0 = b.tensor(shape, scale=s, zero_point=-7)
+    c = b.tensor((1, 1, 1, 3), scale=s * 0.7, zero_point=5, data=rng.integers(-128, 128, (1, 1, 1, 3)).astype(np.int8))
+    x = b.tensor(shape, scale=s * 1.3, zero_point=-1)
+    b.op("ADD", [x0, c], [x], "AddOptions", activation="NONE")
+    s *= 1.3
+    for f2, fo, zo, act in ((1.4, 1.1, -20, "RELU"), (0.37, 1.9, 4, "NONE"), (2.0, 2.0, -3, "NONE")):
+        x2 = b.tensor(shape, scale=s * f2, zero_point=int(rng.integers(-60, 60)))
+        b.op("QUANTIZE", [x0], [x2])
+        y = b.tensor(shape, scale=s * fo, zero_point=zo)
+        b.op("ADD", [x, x2], [y], "AddOptions", activation=act)
+        x, s = y, s * fo
+    return b.build([x0], [x])
+
+
+def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import add_path
+
+    report = bit_exact(add_paths_model(), count=3, seed=12)
+    paths = [add_path(s.params) for s in report["result"].graph.steps if s.op == "ADD"]
+    assert paths == ["broadcast", "tables", "fused", "fused"]
+
+
+def dw_rows_model(seed: int = 16) -> bytes:
+    """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
+    (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
+    with an odd row of 17 outputs; 5 channels, zero points on both sides; then a global average pool."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    for stride, padding, act, zo in ((1, "SAME", "RELU", -30), (2, "SAME", "NONE", 6), (1, "VALID", "NONE", -2)):
+        ws = rng.uniform(0.002, 0.02, c)
+        s_out = s_in * float(ws.mean()) * 3 * 30
+        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
+                      data=rng.integers(-3000, 3000, c).astype(np.int32))
+        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
+        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+        x, s_in = y, float(s_out)
+    pooled = b.tensor((1, 1, 1, c), scale=s_in, zero_point=-2)   # then a global average pool (SXTAB16)
+    b.op("AVERAGE_POOL_2D", [x], [pooled], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=w,
+         filter_h=h, activation="NONE")
+    return b.build([x0], [pooled])
+
+
+def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_rows_model(), count=3, seed=13)
+    paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps
+             if s.op == "DEPTHWISE_CONV_2D"]
+    assert paths == ["rows3", "rows3", "rows3"]
+
+
+def fc_paths_model(seed: int = 17) -> bytes:
+    """Fully connected layers on the widened path for the Cortex-M7 run: 45 -> 9 (odd row count, 5
+    inputs past the last pair of groups), 9 -> 12 (one pair of groups and a 1-input tail), 12 -> 16
+    (a pair and a single group of 4), then 16 -> 5 (the direct path)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    n, s_in, zp = 45, 0.05, 3
+    x0 = x = b.tensor((1, n), scale=s_in, zero_point=zp)
+    for n_out in (9, 12, 16, 5):
+        ws = rng.uniform(0.002, 0.02, n_out)
+        wt = b.tensor((n_out, n), scale=list(ws), zero_point=[0] * n_out,
+                      data=rng.integers(-127, 128, (n_out, n)).astype(np.int8))
+        bt = b.tensor((n_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_out,
+                      data=rng.integers(-3000, 3000, n_out).astype(np.int32))
+        s_out = s_in * float(ws.mean()) * np.sqrt(n) * 10
+        zp = int(rng.integers(-20, 20))
+        y = b.tensor((1, n_out), scale=s_out, zero_point=zp)
+        b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="NONE")
+        x, n, s_in = y, n_out, s_out
+    return b.build([x0], [x])
+
+
+def test_fc_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    report = bit_exact(fc_paths_model(), count=3, seed=14)
+    paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
+    assert paths == ["widened", "widened", "widened", "direct"]

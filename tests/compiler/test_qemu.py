@@ -24,47 +24,81 @@ pytestmark = [
 MODELS = ["random_04", "random_05", "random_20", "random_16"]
 
 
-@pytest.mark.parametrize("stem", [*MODELS, "kernel_paths", "plain_paths", "gray_stem", "fused_paths", "wide_paths"])
-def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
-    """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
-    first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
-    conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
-    weights widened (test_kernel_paths.py)."""
+# Models of test_kernel_paths.py that walk the optimized kernels' paths
+PATH_MODELS = {
+    "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
+    "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "add_paths": "add_paths_model",
+    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
+}
+
+
+def _model(stem: str) -> bytes:
+    if stem in PATH_MODELS:
+        import test_kernel_paths
+
+        return getattr(test_kernel_paths, PATH_MODELS[stem])()
+    return (FIXTURES / f"{stem}.tflite").read_bytes()
+
+
+def _run(stem: str, tmp_path, variants: dict[str, list[str]], kernels=None) -> tuple[object, dict]:
+    """Compile model `stem`, build it for each variant (name -> extra flags) with `kernels` (default:
+    firmware/nn's) and run it under QEMU on 3 inputs; returns (compiled model, variant -> EL_RESULT)."""
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
 
-    if stem == "kernel_paths":
-        from test_kernel_paths import qemu_chain_model
-
-        tflite = qemu_chain_model()
-    elif stem == "plain_paths":
-        from test_kernel_paths import plain_paths_model
-
-        tflite = plain_paths_model()
-    elif stem == "gray_stem":
-        from test_kernel_paths import gray_stem_model
-
-        tflite = gray_stem_model()
-    elif stem in ("fused_paths", "wide_paths"):
-        from test_kernel_paths import fused_paths_model
-
-        tflite = fused_paths_model()
-    else:
-        tflite = (FIXTURES / f"{stem}.tflite").read_bytes()
+    tflite = _model(stem)
     result = compile_bytes(tflite, name=stem, wide_weights="all" if stem == "wide_paths" else "free")
     (tmp_path / f"{stem}.c").write_text(result.c_source)
     (tmp_path / f"{stem}.h").write_text(result.h_source)
     xs = random_inputs(tflite, 3, np.random.default_rng(7))
     expected = run_reference_batch(tflite, xs)
     (tmp_path / "main.c").write_text(harness_source(stem, xs, expected))
-    sources = [tmp_path / "main.c", tmp_path / f"{stem}.c", *kernel_sources()]
-    counts = {}
-    for variant, flags in (("ref", ["-DNN_OPTIMIZED=0"]), ("opt", [])):
-        elf = build_bare_metal(sources, tmp_path / variant, includes=[tmp_path], name=stem,
-                               extra_cflags=flags)
-        run = run_bare_metal(elf, timeout=120).check()
-        res = parse_result(run.output)
-        assert res["mismatches"] == 0 and res["runs"] == 3, run.output
-        counts[variant] = res["ticks_min"]
+    sources = [tmp_path / "main.c", tmp_path / f"{stem}.c", *(kernels or kernel_sources())]
+    results = {}
+    for variant, flags in variants.items():
+        elf = build_bare_metal(sources, tmp_path / variant, includes=[tmp_path], name=stem, extra_cflags=flags)
+        run = run_bare_metal(elf, timeout=120)   # exits non-zero on mismatches: the counts tell
+        assert not run.timed_out, run.output[-2000:]
+        results[variant] = parse_result(run.output)
+    return result, results
+
+
+@pytest.mark.parametrize("stem", [*MODELS, *PATH_MODELS])
+def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
+    """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
+    first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
+    conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
+    weights widened, `add_paths` the ADD paths (test_kernel_paths.py)."""
+    result, res = _run(stem, tmp_path, {"ref": ["-DNN_OPTIMIZED=0"], "opt": []})
+    for r in res.values():
+        assert r["mismatches"] == 0 and r["runs"] == 3, res
     # the DSP kernels must actually be faster on conv-heavy models
     if result.macc > 20000:
-        assert counts["opt"] < counts["ref"], counts
+        assert res["opt"]["ticks_min"] < res["ref"]["ticks_min"], res
+
+
+# Mutation checks of the assembly paths: each deliberate break of one instruction must make the
+# model that walks the path differ from TFLite Micro under QEMU (file, original text, broken text, model).
+MUTATIONS = {
+    "add_sign_correction": ("nn_opt_add.c", '"add    %[d], %[d], %[c], asr #31\\n\\t"', '"mov    %[d], %[d]\\n\\t"',
+                            "add_paths"),
+    "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
+                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
+    "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
+}
+
+
+@pytest.mark.parametrize("mutation", sorted(MUTATIONS))
+def test_a_broken_assembly_path_fails_the_bit_exact_check(mutation: str, tmp_path) -> None:
+    import edgeloop
+
+    file, original, broken, stem = MUTATIONS[mutation]
+    kernels = tmp_path / "kernels"
+    kernels.mkdir()
+    for f in (*(edgeloop.FIRMWARE_DIR / "nn").glob("nn_*.h"), *kernel_sources()):
+        text = f.read_text()
+        if f.name == file:
+            assert text.count(original) == 1, f"{original!r} is not in {file} exactly once"
+            text = text.replace(original, broken)
+        (kernels / f.name).write_text(text)
+    _, res = _run(stem, tmp_path, {"opt": []}, kernels=[kernels / f.name for f in kernel_sources()])
+    assert res["opt"]["mismatches"] > 0, res

@@ -54,3 +54,16 @@ def test_a_garbage_vector_length_fails_at_once() -> None:
     struct.pack_into("<I", data, tensors_vector - 4, 0x7FFFFFFF)
     with pytest.raises(TFLiteFormatError, match="claims 2147483647 tensors"):
         read_tflite(bytes(data))
+
+
+@pytest.mark.parametrize("scale", [float("nan"), 0.0, float("inf"), -0.5])
+def test_corrupt_quantization_scales_are_compile_errors(scale: float) -> None:
+    from edgeloop.models.compiler import CompileError, compile_bytes
+
+    b = ModelBuilder()
+    x = b.tensor((1, 4), scale=0.5, zero_point=0)
+    w = b.tensor((2, 4), scale=[scale, 0.1], axis=0, data=np.ones((2, 4), np.int8))
+    y = b.tensor((1, 2), scale=0.25, zero_point=0)
+    b.op("FULLY_CONNECTED", [x, w], [y], "FullyConnectedOptions", activation="NONE")
+    with pytest.raises(CompileError, match="scale|multiplier"):
+        compile_bytes(b.build([x], [y]), name="bad_scale")

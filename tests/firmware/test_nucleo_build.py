@@ -171,3 +171,57 @@ def test_image_is_built_for_the_cortex_m7_fpu(image: FirmwareImage) -> None:
     assert 'Tag_CPU_name: "7E-M"' in attributes
     assert "Tag_FP_arch: FPv5/FP-D16 for ARMv8" in attributes
     assert "Tag_ABI_VFP_args: VFP registers" in attributes
+
+
+@pytest.mark.parametrize("define,message", [
+    ("-DPORT_NUCLEO_BAUD=13000000u", "BAUD is too high for USART3"),
+    ("-DPORT_NUCLEO_BAUD=1200u", "BAUD is too low for USART3"),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=16384u", "WATCHDOG_MS must be 4 .. 16380"),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=2u", "WATCHDOG_MS must be 4 .. 16380"),
+    ("-DPORT_NUCLEO_BAUD=12500000u", None),
+    ("-DPORT_NUCLEO_WATCHDOG_MS=16380u", None),
+])
+def test_baud_and_watchdog_out_of_range_stop_the_build(define: str, message: str | None, tmp_path: Path) -> None:
+    """BRR must be at least 16 and fit 16 bits; the IWDG1 reload must be 1 .. 4095 ticks of 4 ms."""
+    import edgeloop
+
+    fw = edgeloop.FIRMWARE_DIR
+    proc = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
+                           "-mfloat-abi=hard", define, "-I", str(fw / "core"), "-I", str(fw / "ports"),
+                           "-I", str(fw / "ports" / BOARD), "-c", str(fw / "ports" / BOARD / "port_nucleo.c"),
+                           "-o", str(tmp_path / "port.o")], capture_output=True, text=True, timeout=120)
+    if message is None:
+        assert proc.returncode == 0, proc.stderr
+    else:
+        assert proc.returncode != 0 and message in proc.stderr, proc.stderr
+
+
+ITCM = Region("ITCM", 0x0000_0000, 64 * 1024)
+
+
+@pytest.mark.slow
+def test_tcm_option_puts_kernels_in_itcm_and_the_arena_in_dtcm(tmp_path: Path) -> None:
+    """make TCM=1: the optimized kernels run from ITCM (loaded from flash after the vector table),
+    the model arena lives in DTCM above the stack, and the link buffers stay in AXI SRAM."""
+    import edgeloop
+
+    fw = edgeloop.FIRMWARE_DIR
+    model = fw.parent / "models" / "zoo" / "bottles_tiny" / "c" / "bottles_tiny.c"
+    proc = subprocess.run(["make", "-s", "-C", str(fw), f"BOARD={BOARD}", "TCM=1", f"BUILD={tmp_path}",
+                           f"MODELS={model}", "-j2"], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    elf = tmp_path / "edgeloop.elf"
+    syms = symbols(elf)
+    assert syms["port_vectors"] == 0x0800_0000
+    for kernel in ("nn_opt_conv2d_s8", "nn_opt_max_pool_s8", "nn_conv2d_s8_path"):
+        assert ITCM.holds(syms[kernel]), (kernel, hex(syms[kernel]))
+    assert REGIONS[0].holds(syms["__ramcode_load"]) and syms["__ramcode_load"] > 0x0800_0000
+    dtcm, axi = REGIONS[1], REGIONS[2]
+    assert dtcm.holds(syms["el_arena"]) and syms["el_arena"] >= syms["__stack_top"]
+    for buffer in ("el_io_pool", "el_slots", "port_rx_mem"):
+        assert axi.holds(syms[buffer]), buffer
+    sections = {s.name: s for s in read_sections(elf)}
+    assert sections[".itcm"].lma >= sections[".isr_vector"].lma + sections[".isr_vector"].size
+    bad = subprocess.run(["make", "-s", "-C", str(fw), f"BOARD={BOARD}", "TCM=yes", f"BUILD={tmp_path / 'bad'}"],
+                         capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0 and "TCM=yes: use TCM=1" in bad.stderr

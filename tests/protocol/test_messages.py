@@ -141,9 +141,10 @@ def test_timing_sources_carry_honest_labels() -> None:
 
 
 def test_stats_reply_names_counters_and_tolerates_more() -> None:
-    reply = StatsReply(tuple(range(11)))
-    assert reply.crc_errors == 1 and reply.uptime_ms == 8
-    assert reply.as_dict()["counter_10"] == 10
+    reply = StatsReply(tuple(range(15)))
+    assert reply.crc_errors == 1 and reply.uptime_ms == 8 and reply.bench_runs == 11
+    assert reply.as_dict()["counter_14"] == 14 and reply.as_dict()["unexpected_frames"] == 12
+    assert StatsReply(tuple(range(9))).rx_dropped_bytes == 0  # a 1.0 device: the 1.1 counters read 0
     assert StatsReply((5,)).overflows == 0
 
 

@@ -11,6 +11,8 @@
     imu-csv:rec.csv  |  rec.csv  [?speed=1&loop=1]         replay of an edgeloop IMU CSV recording
     imu-serial:/dev/ttyUSB0[?baud=115200&rate=100&skip=0]  IMU lines from a serial port or pyserial URL
     udp:5555  |  udp:0.0.0.0:5555  [?rate=100&skip=0]      IMU lines over UDP (phone sensor apps)
+        both take &channels=N or &channels=a+b+c for any 1..64 channels (else the six IMU channels, or the
+        names of `name:value` pairs / a header line when the stream gives fewer)
     session:DIR  |  DIR  [?speed=1&loop=0&chunk=0.1]       replay of a recorded session (a folder holding
                                                          session.json; speed 0 = as fast as consumed)
 
@@ -19,6 +21,8 @@ and `gyro_scale` (57.2958 for rad/s → dps).
 """
 
 from __future__ import annotations
+
+import re
 
 from pathlib import Path
 from urllib.parse import parse_qsl
@@ -86,6 +90,19 @@ def _flag(options: dict[str, str], key: str, default: bool = False) -> bool:
     return default if value is None else value.lower() in ("", "1", "true", "yes", "on")
 
 
+def _channels(value: object) -> int | tuple[str, ...] | None:
+    """`channels=3` (a count) or `channels=emg1+emg2+emg3` (names) of a line source; None: the IMU default."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if text.isdigit():
+        return int(text)
+    names = tuple(n for n in re.split(r"[+,\s]+", text) if n)  # a query string turns + into a space
+    if not names:
+        raise InputError(f"channels={text!r}: give a count (channels=3) or names (channels=emg1+emg2+emg3)")
+    return names
+
+
 def open_source(spec: str, **overrides: object) -> Source:
     """Open the source a spec string describes (see the module doc); raises SourceError/ValueError."""
     kind, target, options = parse_spec(spec)
@@ -137,7 +154,8 @@ def _build(kind: str, target: str, o: dict[str, str]) -> Source:
         return ImuReplaySource(target, speed=_number(o, "speed", 1.0), loop=_flag(o, "loop"))
     from edgeloop.app.live.sources.imu_stream import SerialImuSource, UdpImuSource
     common = dict(rate_hz=_number(o, "rate", 0.0), skip=int(_number(o, "skip", 0, int)),
-                  accel_scale=_number(o, "accel_scale", 1.0), gyro_scale=_number(o, "gyro_scale", 1.0))
+                  accel_scale=_number(o, "accel_scale", 1.0), gyro_scale=_number(o, "gyro_scale", 1.0),
+                  channels=_channels(o.pop("channels", None)))
     if kind == "imu-serial":
         return SerialImuSource(target, baudrate=int(_number(o, "baud", 115200, int)), **common)
     host, _, port = target.rpartition(":")

@@ -74,13 +74,15 @@ class ImageFrame(Capture):
 
 @dataclass(frozen=True, eq=False)
 class ImuSamples(Capture):
-    """N×6 float32 IMU samples (ax, ay, az g; gx, gy, gz dps); `timestamp` is that of the first sample."""
+    """N×C float32 time-series samples; `timestamp` is that of the first sample. `channels` names the C
+    columns: by default the six IMU channels (ax, ay, az g; gx, gy, gz dps), else 1..64 named channels."""
 
     rate_hz: float = 0.0
+    channels: tuple[str, ...] = IMU_CHANNELS
 
     @property
     def samples(self) -> np.ndarray:
-        """The N×6 sample array (alias of `data`)."""
+        """The N×C sample array (alias of `data`)."""
         return self.data
 
 
@@ -134,11 +136,11 @@ class Source(ABC):
         return ImageFrame(image, time.monotonic(), self._next_index(), MappingProxyType(dict(meta or {})))
 
     def _imu(self, samples: np.ndarray, rate_hz: float, timestamp: float | None = None,
-             meta: Mapping[str, Any] | None = None) -> ImuSamples:
-        """Wrap an N×6 array as the next `ImuSamples`."""
-        samples = np.asarray(samples, dtype=np.float32).reshape(-1, len(IMU_CHANNELS))
+             meta: Mapping[str, Any] | None = None, channels: tuple[str, ...] = IMU_CHANNELS) -> ImuSamples:
+        """Wrap an N×C array (C = len(channels), the six IMU channels by default) as the next `ImuSamples`."""
+        samples = np.asarray(samples, dtype=np.float32).reshape(-1, len(channels))
         return ImuSamples(samples, time.monotonic() if timestamp is None else timestamp, self._next_index(),
-                          MappingProxyType(dict(meta or {})), rate_hz=float(rate_hz))
+                          MappingProxyType(dict(meta or {})), rate_hz=float(rate_hz), channels=tuple(channels))
 
     # -- public API -----------------------------------------------------------------------
     @property

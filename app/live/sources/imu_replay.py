@@ -48,7 +48,8 @@ class _RecordingSource(Source):
         stop = min(start + self.chunk, len(rec))
         self._pos = stop
         label = str(rec.labels[stop - 1]) if len(rec.labels) else ""
-        return self._imu(rec.data[start:stop], self.rate_hz, meta={"label": label, "t_file": float(rec.t[start])})
+        return self._imu(rec.data[start:stop], self.rate_hz, meta={"label": label, "t_file": float(rec.t[start])},
+                         channels=rec.channels)
 
 
 class ImuReplaySource(_RecordingSource):

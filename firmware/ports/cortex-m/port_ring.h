@@ -102,4 +102,27 @@ static inline size_t port_ring_pop_into(port_ring_t *r, uint8_t *dst, size_t cap
     return n;
 }
 
+/*
+ * Receive one link byte from an ISR, keeping the stream resynchronisable
+ * (SPEC.md 2): after bytes were lost (full ring, or *lost set by a UART
+ * overrun), a 0x00 is queued before the next byte kept, so the frame that
+ * lost bytes ends at the loss instead of swallowing the next frame's start.
+ * *lost is the caller's "a break is owed" flag. Returns false when the byte
+ * itself was lost (count it in port_rx_overflows()).
+ */
+static inline bool port_ring_push_rx(port_ring_t *r, uint8_t byte, volatile bool *lost)
+{
+    if (*lost) {
+        if (!port_ring_push(r, 0u)) {
+            return false;
+        }
+        *lost = false;
+    }
+    if (!port_ring_push(r, byte)) {
+        *lost = true;
+        return false;
+    }
+    return true;
+}
+
 #endif /* PORT_RING_H */

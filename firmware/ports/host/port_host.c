@@ -37,6 +37,7 @@ static struct {
     pthread_mutex_t lock;    /* guards the rings */
     pthread_cond_t wake;     /* RX data arrived or TX space freed */
     port_host_ring_t rx, tx;
+    bool rx_lost;            /* RX bytes were lost and the 0x00 marking it is still owed */
     atomic_uint rx_overflows;
     int listen_fd, client_fd, pty_fd, pty_slave_fd, out_fd, event_fd;
     char url[64];
@@ -74,6 +75,31 @@ static size_t ring_get(port_host_ring_t *r, uint8_t *dst, size_t n)
     r->head = (r->head + n) % r->size;
     r->used -= n;
     return n;
+}
+
+/*
+ * Put received bytes into the RX ring as a UART with an overrun flag would:
+ * what does not fit is lost, and a 0x00 marks the loss (SPEC.md 2) so that
+ * the frame that lost bytes ends there instead of swallowing the next one.
+ * The marker takes the last free byte; if none is free it is owed and goes
+ * in first when room appears. Returns the data bytes kept. Holds H.lock.
+ */
+static size_t port_host_rx_put(const uint8_t *src, size_t n)
+{
+    static const uint8_t marker = 0;
+    if (H.rx_lost) {
+        if (ring_put(&H.rx, &marker, 1) == 0) {
+            return 0;
+        }
+        H.rx_lost = false;
+    }
+    size_t room = H.rx.size - H.rx.used;
+    if (n <= room) {
+        return ring_put(&H.rx, src, n);
+    }
+    size_t kept = room > 0 ? ring_put(&H.rx, src, room - 1) : 0;
+    H.rx_lost = ring_put(&H.rx, &marker, 1) == 0;
+    return kept;
 }
 
 /* ---- pacing: a token bucket at baud/10 bytes per second ---------------- */
@@ -176,6 +202,7 @@ static void port_host_accept(void)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     pthread_mutex_lock(&H.lock);
     H.rx.used = H.tx.used = 0; /* nothing of the previous client reaches the new one */
+    H.rx_lost = false;
     pthread_mutex_unlock(&H.lock);
     H.client_fd = fd;
     H.out_fd = fd;
@@ -203,7 +230,7 @@ static bool port_host_pump_in(int fd, port_host_pace_t *pace, uint64_t now)
     pace_spend(pace, (size_t)n);
     H.out_fd = fd; /* replies go where requests come from */
     pthread_mutex_lock(&H.lock);
-    size_t kept = ring_put(&H.rx, buf, (size_t)n);
+    size_t kept = port_host_rx_put(buf, (size_t)n);
     pthread_cond_broadcast(&H.wake);
     pthread_mutex_unlock(&H.lock);
     if (kept < (size_t)n) {

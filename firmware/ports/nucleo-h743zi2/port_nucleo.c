@@ -24,6 +24,16 @@
  * yellow PE1 = lit once a received byte was lost; LD3 red PB14 = fault blink.
  * Watchdog: IWDG1 with a PORT_NUCLEO_WATCHDOG_MS timeout, kicked by
  * port_watchdog_kick() and frozen while a debugger halts the core.
+ *
+ * Clock failure: if the PLL (or the switch to it) fails, the core stays on
+ * the clock RCC_CFGR.SWS reports (the 64 MHz HSI after reset) and
+ * port_cpu_hz(), port_tick_hz() and the SysTick report that clock, so the
+ * timings stay right; the link is not started.
+ *
+ * Silicon: on revision Y (DBGMCU_IDC.REV_ID 0x1003) reads from the AXI SRAM
+ * may return corrupted data (ES0392, 2.2.9); all large buffers live there
+ * with the D-cache on, so the AXI SRAM's read issuing capability is set to 1
+ * (AXI_TARG7_FN_MOD.READ_ISS_OVERRIDE) before anything else runs.
  */
 #include <stdint.h>
 
@@ -47,6 +57,15 @@
 
 #define CPU_HZ 400000000u
 #define PCLK1_HZ (CPU_HZ / 4u) /* AHB /2, APB1 /2: the USART3 kernel clock */
+
+/* USART3 (RM0433 USART_BRR): BRR = kernel clock / baud with 16x oversampling, 2 x kernel clock / baud
+ * with 8x; BRR must be at least 16 and fit 16 bits, so the rate is 1,526 .. 12,500,000 baud. */
+_Static_assert(PORT_NUCLEO_BAUD >= PCLK1_HZ / 0xFFFFu + 1u, "BAUD is too low for USART3 (BRR > 0xFFFF): at least 1526");
+_Static_assert((2u * PCLK1_HZ + PORT_NUCLEO_BAUD / 2u) / PORT_NUCLEO_BAUD >= 16u,
+               "BAUD is too high for USART3 (BRR < 16 even at 8x oversampling): at most 12500000");
+/* IWDG1 at 32 kHz / 128 = 250 Hz: reload = WATCHDOG_MS / 4 must be 1 .. 4095 ticks. */
+_Static_assert(PORT_NUCLEO_WATCHDOG_MS >= 4u && PORT_NUCLEO_WATCHDOG_MS <= 16380u,
+               "WATCHDOG_MS must be 4 .. 16380 (IWDG1: 4 ms ticks, reload at most 4095)");
 #define HSE_HZ 8000000u
 #define HSI_HZ 64000000u
 #define STARTUP_TIMEOUT 1000000u /* polling iterations, several ms at the 64 MHz reset clock */
@@ -61,7 +80,9 @@ static uint8_t port_tx_mem[PORT_TX_RING_BYTES];
 static port_ring_t rx_ring = PORT_RING_INIT(port_rx_mem);
 static port_ring_t tx_ring = PORT_RING_INIT(port_tx_mem);
 static volatile uint32_t rx_overflows;
+static volatile bool rx_lost; /* bytes were lost: a 0x00 is owed to the ring (port_ring_push_rx) */
 static bool cyccnt_ok;
+static uint32_t cpu_hz = HSI_HZ; /* the clock the core runs on, set by port_init() */
 static bool watchdog_armed;
 
 static void usart3_isr(void);
@@ -215,12 +236,13 @@ static void usart3_isr(void)
     if (isr & (USART_ISR_ORE | USART_ISR_FE | USART_ISR_NE | USART_ISR_PE)) {
         if (isr & USART_ISR_ORE) {
             rx_overflows = rx_overflows + 1u;
+            rx_lost = true;
             gpio_set(GPIOE_BASE, LD2_PIN, true);
         }
         USART3_ICR = USART_ICR_ORECF | USART_ICR_FECF | USART_ICR_NECF | USART_ICR_PECF;
     }
     while (USART3_ISR & USART_ISR_RXFNE) {
-        if (!port_ring_push(&rx_ring, (uint8_t)USART3_RDR)) {
+        if (!port_ring_push_rx(&rx_ring, (uint8_t)USART3_RDR, &rx_lost)) {
             rx_overflows = rx_overflows + 1u;
             gpio_set(GPIOE_BASE, LD2_PIN, true);
         }
@@ -238,11 +260,8 @@ static void usart3_isr(void)
 
 static void watchdog_init(void)
 {
-    /* Prescaler /128 -> 250 Hz from the 32 kHz LSI; reload <= 4095 ticks (16.4 s). */
-    uint32_t reload = PORT_NUCLEO_WATCHDOG_MS / 4u;
-    if (reload > 0xFFFu) {
-        reload = 0xFFFu;
-    }
+    /* Prescaler /128 -> 250 Hz from the 32 kHz LSI; reload 1 .. 4095 ticks (checked above). */
+    const uint32_t reload = PORT_NUCLEO_WATCHDOG_MS / 4u;
     DBGMCU_APB4FZ1 |= DBGMCU_APB4FZ1_IWDG1;
     IWDG1_KR = IWDG_KEY_START; /* starts the LSI and the watchdog */
     IWDG1_KR = IWDG_KEY_UNLOCK;
@@ -253,14 +272,41 @@ static void watchdog_init(void)
     watchdog_armed = true;
 }
 
+/* The clock the core runs on, from RCC_CFGR.SWS (D1CPRE is /1): the PLL, or after a failure the
+ * HSI (64 MHz >> HSIDIV), the HSE (8 MHz) or the CSI (4 MHz). */
+static uint32_t sysclk_hz(void)
+{
+    switch ((RCC_CFGR & RCC_CFGR_SWS_MASK) >> RCC_CFGR_SWS_SHIFT) {
+    case 3u:
+        return CPU_HZ;
+    case 2u:
+        return HSE_HZ;
+    case 1u:
+        return 4000000u;
+    default:
+        return HSI_HZ >> ((RCC_CR & RCC_CR_HSIDIV_MASK) >> RCC_CR_HSIDIV_SHIFT);
+    }
+}
+
+/* ES0392 2.2.9 (revision Y only): AXI SRAM read issuing capability 1. */
+static void axi_sram_erratum(void)
+{
+    if ((DBGMCU_IDC >> DBGMCU_IDC_REV_ID_SHIFT) == DBGMCU_REV_ID_Y) {
+        AXI_TARG7_FN_MOD |= AXI_TARG7_FN_MOD_READ_ISS_OVERRIDE;
+    }
+}
+
 bool port_init(void)
 {
     CM7_SCB_VTOR = (uint32_t)(uintptr_t)port_vectors;
+    axi_sram_erratum();
     leds_init();
     bool clocks_ok = clocks_init();
+    cpu_hz = sysclk_hz();
+    clocks_ok = clocks_ok && cpu_hz == CPU_HZ;
     port_cm_caches_enable();
     cyccnt_ok = port_cm_cyccnt_enable();
-    port_cm_clock_start(clocks_ok ? CPU_HZ : HSI_HZ);
+    port_cm_clock_start(cpu_hz);
     if (clocks_ok) {
         usart3_init();
     }
@@ -293,12 +339,12 @@ uint32_t port_ticks(void)
 
 uint32_t port_tick_hz(void)
 {
-    return CPU_HZ;
+    return cpu_hz; /* DWT CYCCNT and the SysTick fallback both count CPU clocks */
 }
 
 uint32_t port_cpu_hz(void)
 {
-    return CPU_HZ;
+    return cpu_hz;
 }
 
 uint16_t port_instr_per_tick(void)

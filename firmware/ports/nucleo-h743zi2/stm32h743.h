@@ -37,6 +37,8 @@
 
 #define RCC_CR_HSION (1u << 0)
 #define RCC_CR_HSIRDY (1u << 2)
+#define RCC_CR_HSIDIV_SHIFT 3u /* HSI divider: 64 MHz >> HSIDIV */
+#define RCC_CR_HSIDIV_MASK (0x3u << RCC_CR_HSIDIV_SHIFT)
 #define RCC_CR_HSEON (1u << 16)
 #define RCC_CR_HSERDY (1u << 17)
 #define RCC_CR_HSEBYP (1u << 18)
@@ -166,8 +168,15 @@
 #define IWDG_KEY_UNLOCK 0x5555u
 #define IWDG_LSI_HZ 32000u
 
-/* ---- DBGMCU: stop the watchdog while a debugger halts the core ---- */
+/* ---- DBGMCU: silicon revision; stop the watchdog while a debugger halts the core ---- */
+#define DBGMCU_IDC CM7_REG(0x5C001000u)
+#define DBGMCU_IDC_REV_ID_SHIFT 16u /* REV_ID 0x1003: revision Y, 0x2003: revision V */
+#define DBGMCU_REV_ID_Y 0x1003u
 #define DBGMCU_APB4FZ1 CM7_REG(0x5C001054u)
 #define DBGMCU_APB4FZ1_IWDG1 (1u << 18)
+
+/* ---- AXI interconnect (GPV): ES0392 2.2.9, AXI SRAM read corruption on revision Y ---- */
+#define AXI_TARG7_FN_MOD CM7_REG(0x51008108u) /* target 7 = AXI SRAM */
+#define AXI_TARG7_FN_MOD_READ_ISS_OVERRIDE (1u << 0) /* read issuing capability 1 */
 
 #endif /* PORT_STM32H743_H */

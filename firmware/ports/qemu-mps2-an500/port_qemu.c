@@ -41,6 +41,7 @@ static uint8_t port_tx_mem[PORT_TX_RING_BYTES];
 static port_ring_t rx_ring = PORT_RING_INIT(port_rx_mem);
 static port_ring_t tx_ring = PORT_RING_INIT(port_tx_mem);
 static volatile uint32_t rx_overflows;
+static volatile bool rx_lost; /* bytes were lost: a 0x00 is owed to the ring (port_ring_push_rx) */
 static uint16_t instr_per_tick; /* measured in port_init() */
 
 static void uart_rx_isr(void);
@@ -58,13 +59,14 @@ static void uart_rx_isr(void)
     MPS2_UART0_INTCLEAR = MPS2_UART_INT_RX;
     while (MPS2_UART0_STATE & MPS2_UART_STATE_RXFULL) {
         uint8_t byte = (uint8_t)MPS2_UART0_DATA;
-        if (!port_ring_push(&rx_ring, byte)) {
+        if (!port_ring_push_rx(&rx_ring, byte, &rx_lost)) {
             rx_overflows = rx_overflows + 1u;
         }
     }
     if (MPS2_UART0_STATE & MPS2_UART_STATE_RXOVERRUN) {
         MPS2_UART0_STATE = MPS2_UART_STATE_RXOVERRUN; /* write 1 to clear */
         rx_overflows = rx_overflows + 1u;
+        rx_lost = true;
     }
 }
 

@@ -10,7 +10,7 @@
 #include "bottles_tiny.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 1u, "bottles_tiny.c was generated for kernel ABI 1: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 2u, "bottles_tiny.c was generated for kernel ABI 2: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
@@ -19,7 +19,8 @@ _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_so
 
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned)     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_SCRATCH_FITS(need, planned) \
+    do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
 #endif

@@ -10,14 +10,15 @@
 #include "imu_activity.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 1u, "imu_activity.c was generated for kernel ABI 1: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 2u, "imu_activity.c was generated for kernel ABI 2: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
 
 /* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
-#define NN_SCRATCH_FITS(need, planned)     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_SCRATCH_FITS(need, planned) \
+    do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
 #endif
