@@ -36,7 +36,9 @@ def _port_clock_hz(board: str) -> int:
 
 def _memory_regions(board: str) -> dict[str, tuple[int, int]]:
     """name -> (origin, length) of the MEMORY block of the board's linker script, plus the alias roles."""
-    ld = next((edgeloop.FIRMWARE_DIR / "ports" / board).glob("*.ld"))
+    # the script that places code in ROM (a port may add others, e.g. a TCM overlay)
+    ld = next(p for p in sorted((edgeloop.FIRMWARE_DIR / "ports" / board).glob("*.ld"))
+              if 'REGION_ALIAS("ROM"' in p.read_text(encoding="utf-8"))
     text = ld.read_text(encoding="utf-8")
     regions = {}
     for name, origin, length, unit in re.findall(

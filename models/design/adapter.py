@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import InputError, MissingFileError
+from edgeloop import InputError, MissingFileError, require
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
@@ -323,7 +323,7 @@ def _distillation_targets(y: np.ndarray, teacher: np.ndarray | None, n: int) -> 
 
 
 def _distillation_loss(temperature: float) -> Any:
-    from keras import ops
+    ops = require("keras.ops")
 
     def loss(target: Any, prob: Any) -> Any:
         n = ops.shape(prob)[-1]

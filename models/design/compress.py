@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.search import SearchConfig, _inner_val, _release, fold_indices, trained
 
@@ -69,8 +70,8 @@ def distillation_gain(td: adapter.TaskData, rows: list[dict[str, Any]], student:
 # zero point = round(-128 - min / scale). Gradients pass straight through the rounding.
 
 def _fake_quant_layers() -> tuple[type, type]:
-    import keras
-    from keras import ops
+    keras = require("keras")
+    ops = require("keras.ops")
 
     class FakeQuantActivation(keras.layers.Layer):
         """Per-tensor int8 fake quantization with a range tracked as an exponential moving average."""
@@ -106,7 +107,7 @@ def _fake_quant_layers() -> tuple[type, type]:
 
 def fake_quant_weights(w: Any) -> Any:
     """Per-output-channel (last axis) symmetric int8 fake quantization with a straight-through gradient."""
-    from keras import ops
+    ops = require("keras.ops")
 
     scale = ops.maximum(ops.max(ops.abs(w), axis=tuple(range(len(w.shape) - 1)), keepdims=True) / 127.0, 1e-12)
     q = ops.clip(ops.round(w / scale), -127.0, 127.0) * scale
@@ -115,7 +116,7 @@ def fake_quant_weights(w: Any) -> Any:
 
 def fake_quant_tensor(x: Any, lo: Any, hi: Any) -> Any:
     """Per-tensor asymmetric int8 fake quantization of x over [lo, hi] (widened to hold 0)."""
-    from keras import ops
+    ops = require("keras.ops")
 
     lo, hi = ops.minimum(lo, 0.0), ops.maximum(hi, 0.0)
     scale = ops.maximum((hi - lo) / 255.0, 1e-12)
@@ -131,7 +132,7 @@ def qat_model(model: Any) -> Any:
     and every Dense output (after a fused ReLU; before a softmax, whose int8
     output scale TFLite fixes at 1/256).
     """
-    import keras
+    keras = require("keras")
 
     FakeQuantActivation, FakeQuantDense = _fake_quant_layers()
     inp = keras.Input(model.inputs[0].shape[1:])
@@ -157,7 +158,7 @@ def qat_model(model: Any) -> Any:
 def qat_finetune(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
                  epochs: int = 20, seed: int = 0) -> Any:
     """Fine-tune `model` with fake quantization at a low learning rate; its weights are updated in place."""
-    import keras
+    keras = require("keras")
 
     from edgeloop.models.train.common import FitConfig, fit, setup_tensorflow
 
@@ -183,7 +184,7 @@ def apply_qat(td: adapter.TaskData, family: str, params: dict[str, Any], model_d
     import json
     from pathlib import Path
 
-    import keras
+    keras = require("keras")
 
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.quantize import export_model, read_meta

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from edgeloop import require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import Budget
 from edgeloop.models.design.latency import CostModel
@@ -89,7 +90,7 @@ class Sizer:
         """flash, arena, weight bytes, MACs and estimated instructions of the compiled untrained model."""
         key = arch_key(family, params)
         if key not in self._cache:
-            import keras
+            keras = require("keras")
 
             from edgeloop.models.compiler import compile_bytes
             from edgeloop.models.quantize import to_tflite_int8

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeloop import require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.search import SearchConfig, cross_validate, trained
 
@@ -99,9 +100,12 @@ def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list
     Images are reduced to 16x16 pixels for them. Sizes: float32 weights (LR),
     about 10 bytes per tree node (feature index, threshold, child or class).
     """
-    from sklearn.ensemble import RandomForestClassifier
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.preprocessing import StandardScaler
+    _ensemble = require("sklearn.ensemble")
+    RandomForestClassifier = _ensemble.RandomForestClassifier
+    _linear_model = require("sklearn.linear_model")
+    LogisticRegression = _linear_model.LogisticRegression
+    _preprocessing = require("sklearn.preprocessing")
+    StandardScaler = _preprocessing.StandardScaler
 
     dev, test = td.arrays(params)
 

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import MissingFileError
+from edgeloop import MissingFileError, require
 
 CALIBRATION_FILE = Path(__file__).with_name("latency_calibration.json")
 LATENCY_LABEL = "estimate from emulated instructions (QEMU Cortex-M7 icount, per-operator model)"
@@ -170,8 +170,8 @@ def fit_cost_model(samples: Sequence[tuple[list[tuple[str, dict[str, float]]], f
 
 
 def _keras_net(shape: tuple[int, ...], layers_spec: Sequence[tuple], seed: int) -> Any:
-    import keras
-    from keras import layers
+    keras = require("keras")
+    layers = require("keras.layers")
 
     keras.utils.set_random_seed(seed)
     inp = keras.Input(shape)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import fmt_bytes
@@ -55,7 +55,9 @@ class SearchConfig:
 
 def fold_indices(arrays: adapter.Arrays, folds: int, seed: int) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, held-out) row indices of each fold: grouped by recording/subject when there are groups."""
-    from sklearn.model_selection import GroupKFold, StratifiedKFold
+    _model_selection = require("sklearn.model_selection")
+    GroupKFold = _model_selection.GroupKFold
+    StratifiedKFold = _model_selection.StratifiedKFold
 
     groups = arrays.groups
     n_groups = len(set(groups.tolist()))
@@ -70,7 +72,9 @@ def fold_indices(arrays: adapter.Arrays, folds: int, seed: int) -> list[tuple[np
 
 def _inner_val(arrays: adapter.Arrays, train_idx: np.ndarray, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Split a fold's training rows into fit and early-stopping rows (grouped when there are groups)."""
-    from sklearn.model_selection import GroupShuffleSplit, StratifiedShuffleSplit
+    _model_selection = require("sklearn.model_selection")
+    GroupShuffleSplit = _model_selection.GroupShuffleSplit
+    StratifiedShuffleSplit = _model_selection.StratifiedShuffleSplit
 
     g = arrays.groups[train_idx]
     if len(set(g.tolist())) < len(g):
@@ -111,7 +115,7 @@ def cross_validate(td: adapter.TaskData, family: str, params: dict[str, Any], cf
 
 
 def _release() -> None:
-    import keras
+    keras = require("keras")
 
     keras.backend.clear_session()
 
@@ -120,7 +124,7 @@ def dominated_stop(study: Any, flash: int, margin_points: float) -> Callable[[li
     """Our early stopping: after k folds, stop when a finished trial no larger than this one was more than
     `margin_points` more accurate on its own first k folds (fold-matched: folds differ in difficulty, so
     a partial mean is compared with partial means). Such a trial cannot reach the Pareto front."""
-    import optuna
+    optuna = require("optuna")
 
     done = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
             if t.user_attrs.get("status") == "trained" and t.values and t.values[1] <= flash]
@@ -138,7 +142,7 @@ def make_sampler(seed: int) -> Any:
     """Multi-objective TPE; trials carry budget constraints (Trial.set_constraint), which it honours."""
     import warnings
 
-    import optuna
+    optuna = require("optuna")
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -150,7 +154,7 @@ class Objective:
 
     def _finished_twin(self, family: str, params: dict[str, Any]) -> Any:
         """A finished trial (same seed and settings) of exactly this candidate, if there is one."""
-        import optuna
+        optuna = require("optuna")
 
         for t in self.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,
                                                                optuna.trial.TrialState.PRUNED)):
@@ -165,7 +169,7 @@ class Objective:
         self.deadline = deadline  # time.monotonic() after which a trial stops at its next fold
 
     def __call__(self, trial: Any) -> tuple[float, float]:
-        import optuna
+        optuna = require("optuna")
 
         t0 = time.monotonic()
         family, params = suggest(trial, self.cfg.families, self.cfg.ctx)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 
 DIRECTIONS = ("maximize", "minimize")  # cross-validated accuracy, flash bytes
 STUDY_FILE = "study.db"
@@ -74,7 +74,7 @@ def _driver_hint(url: str) -> str:
 
 def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_S) -> Any:
     """An Optuna RDBStorage with heartbeats; unreachable servers and missing drivers become StudyError."""
-    import optuna
+    optuna = require("optuna")
     import sqlalchemy.exc
 
     if url.startswith("sqlite:///"):
@@ -107,7 +107,7 @@ def open_storage(url: str, heartbeat_s: int = HEARTBEAT_S, grace_s: int = GRACE_
 def open_study(storage: Any, name: str, identity: StudyIdentity, *, sampler: Any = None,
                resume_anyway: bool = False, create: bool = True) -> Any:
     """Load or create study `name`; refuse one that was run on other data unless `resume_anyway`."""
-    import optuna
+    optuna = require("optuna")
 
     existing = {s.study_name for s in optuna.study.get_all_study_summaries(storage, include_best_trial=False)}
     if name not in existing and not create:
