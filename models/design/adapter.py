@@ -74,6 +74,7 @@ class TaskData:
     seed: int
     fingerprint: str
     rate_hz: float = 0.0
+    n_channels: int = 0
     _recs: list[tuple[Any, str]] = field(default_factory=list, repr=False)
     _cache: dict[tuple, tuple[Arrays, Arrays]] = field(default_factory=dict, repr=False)
 
@@ -146,18 +147,23 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
     kind = "images" if task in ("bottles", "images") else "imu"
     fp = _fingerprint(data)
     if kind == "imu":
-        from edgeloop.models.data.imu_csv import find_imu_csvs, read_imu_csv
-        from edgeloop.models.train.imu import _split_recordings, label_mapper
+        from edgeloop.models.data.recording import find_recordings, read_recording
+        from edgeloop.models.data.splits import assign_splits
+        from edgeloop.models.train.imu import label_mapper
+        from edgeloop.models.train.timeseries import class_order
 
-        recs = [read_imu_csv(p) for p in find_imu_csvs(data)]
+        recs = [read_recording(p) for p in find_recordings(data)]
         rates = {r.rate_hz for r in recs}
         if len(rates) != 1:
             raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; design on one rate")
-        labels, mapper = label_mapper(task)
-        pieces = _split_recordings(recs, seed)  # the very split `edgeloop train` uses: test stays untouched
-        if labels is None:
-            labels = sorted({c for r, _ in pieces for c in (mapper(str(s)) for s in r.labels) if c})
-        td = TaskData(task, kind, data, list(labels), seed, fp, rate_hz=float(rates.pop()), _recs=pieces)
+        fixed, mapper = label_mapper(task)
+        # the very split `edgeloop train` uses: the test split stays untouched
+        pairs = assign_splits(recs, seed, mapper=mapper)
+        pieces = [(case, split) for rec, split in pairs for case in rec.cases()]
+        discovered = {m for r, _ in pieces for v in set(r.labels.tolist()) if (m := mapper(str(v))) is not None}
+        labels = list(fixed or class_order(discovered, data))
+        td = TaskData(task, kind, data, labels, seed, fp, rate_hz=float(rates.pop()), _recs=pieces,
+                      n_channels=len(recs[0].channels))
     else:
         from edgeloop.models.data.imagesets import scan_image_set
 
@@ -173,31 +179,36 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
 
 
 def _imu_arrays(td: TaskData, window: int, hop: int) -> tuple[Arrays, Arrays]:
-    from edgeloop.models.train.imu import label_mapper, labeled_windows
+    from edgeloop.models.features import FeatureSet
+    from edgeloop.models.train.imu import label_mapper
+    from edgeloop.models.train.timeseries import cut_split
 
     _, mapper = label_mapper(td.task)
+    fs = FeatureSet.parse(None)
     parts: dict[str, dict[str, list]] = {s: {"x": [], "y": [], "g": [], "e": [], "c": []} for s in ("dev", "test")}
     for index, (rec, split) in enumerate(td._recs):
+        if len(rec) < window:
+            continue
         part = parts["test" if split == "test" else "dev"]
         # Training windows overlap 4x more than deployed ones (as `edgeloop train` does); only windows at
         # the deployed hop are scored.
         step = max(1, hop // 4) if split != "test" else hop
-        feats, names, starts = labeled_windows(rec, window, step, mapper)
+        sw = cut_split([rec], window, step, td.labels, mapper, fs, keep_raw=False)
         group = str(rec.meta.get("subject", f"rec{index}"))
-        for f, name, s0 in zip(feats, names, starts):
-            part["x"].append(f)
-            part["y"].append(td.labels.index(name))
-            part["g"].append(group)
-            part["e"].append(s0 % hop == 0)
-            part["c"].append(f"{group}/{index}/{name}")
+        part["x"].append(sw.features)
+        part["y"].append(sw.y)
+        part["g"].append(np.full(len(sw.y), group))
+        part["e"].append(sw.start % hop == 0)
+        part["c"].append(np.asarray([f"{group}/{index}/{td.labels[c]}" for c in sw.y], dtype=object))
     out = []
     for split in ("dev", "test"):
         p = parts[split]
-        if not p["y"]:
+        if not p["y"] or not sum(len(v) for v in p["y"]):
             raise InputError(f"no labeled {window}-sample windows in the {'test' if split == 'test' else 'train+val'}"
                              " recordings; record longer sessions or allow shorter windows")
-        out.append(Arrays(np.asarray(p["x"], np.float32), np.asarray(p["y"], np.int64), np.asarray(p["g"]),
-                          np.asarray(p["e"], bool), np.asarray(p["c"])))
+        out.append(Arrays(np.concatenate(p["x"]).astype(np.float32), np.concatenate(p["y"]).astype(np.int64),
+                          np.concatenate(p["g"]).astype(str), np.concatenate(p["e"]).astype(bool),
+                          np.concatenate(p["c"]).astype(str)))
     return out[0], out[1]
 
 
@@ -249,11 +260,10 @@ def representative_input(family: str, params: dict[str, Any], n_inputs: int, n: 
 
 
 def n_model_inputs(td: TaskData, family: str) -> int:
-    """Input width of a feature model on this data (channels x statistics)."""
-    from edgeloop.models.data.imu_csv import CHANNELS
-    from edgeloop.models.features import FEATURES_PER_CHANNEL
+    """Input width of a feature model on this data (channels x statistics of the default feature set)."""
+    from edgeloop.models.features import FeatureSet
 
-    return len(CHANNELS) * FEATURES_PER_CHANNEL if family == "feature_mlp" else 0
+    return td.n_channels * FeatureSet.parse(None).per_channel if family == "feature_mlp" else 0
 
 
 @dataclass
