@@ -122,6 +122,8 @@ def detect_task(data: list[Path]) -> str:
     if info.is_file():
         meta = json.loads(info.read_text(encoding="utf-8"))
         fmt = str(meta.get("format", ""))
+        if fmt.startswith("edgeloop-timeseries-set"):
+            return "timeseries"
         if fmt.startswith("edgeloop-imu-set"):
             return {"activity": "imu-activity", "fall": "fall"}.get(str(meta.get("task")), "imu")
         if "bottle" in json.dumps(meta).lower():
