@@ -1,0 +1,397 @@
+"""The ONE place where `edgeloop design` touches the training side (edgeloop.models.train and data loaders).
+
+Everything else in edgeloop.models.design sees only what this module offers:
+
+- `load_task()` -> a `TaskData`: the development pool (train + val splits,
+  cross-validated with groups) and the untouched test split, as arrays for a
+  candidate's parameters (window/hop, image size/colour), cached;
+- `build_model()`: an untrained Keras model of a family for given parameters;
+- `fit_predict()`: train on arrays the way `edgeloop train` does, return
+  probabilities on other arrays;
+- `train_request()` / `refit()`: the `edgeloop train` request that reproduces
+  a candidate (its recipe) and running it.
+
+Recipes come from the training side (`edgeloop.models.train.recipes.Recipe`,
+reproduced by `edgeloop train --recipe FILE`). When the own-data issue's
+remaining families land on main (raw-window 1-D CNN, dense on raw input),
+only this module changes: `FAMILIES_BY_KIND` gains their names and
+`build_model`/`fit`/`train_request` dispatch to their builders; the search
+space gains one suggest function per family (space.py).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeloop import InputError, MissingFileError, require
+
+# Families the training side can build and reproduce today, per data kind. The search space
+# (space.py) offers exactly these; a family added to the training side is added here.
+FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {"imu": ("feature_mlp",), "images": ("image_cnn",)}
+# Families of the design space that the training side does not provide yet (issue 14).
+PENDING_FAMILIES: dict[str, str] = {
+    "cnn1d": "raw-window 1-D CNN (own-data issue: not on main yet)",
+    "dense_raw": "dense net on raw windows or pixels (own-data issue: not on main yet)",
+}
+
+
+@dataclass
+class Arrays:
+    """Model inputs and labels of one split view, with the group (recording/subject) of each row.
+
+    `evaluate` marks the rows scored in cross-validation (IMU training windows
+    overlap 4x more than deployed ones; only deployed-hop windows are scored).
+    `case` names the recording span (one label, one recording) a row belongs to,
+    for per-recording decisions ("" where the data has no recordings).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    groups: np.ndarray
+    evaluate: np.ndarray
+    case: np.ndarray
+    aux: np.ndarray | None = None  # bottle sets: the fill level, an auxiliary training target
+
+    def take(self, idx: np.ndarray) -> "Arrays":
+        return Arrays(self.x[idx], self.y[idx], self.groups[idx], self.evaluate[idx], self.case[idx],
+                      None if self.aux is None else self.aux[idx])
+
+
+@dataclass
+class TaskData:
+    """A data set loaded for design: which task, its classes, and arrays per candidate input."""
+
+    task: str
+    kind: str
+    data: list[Path]
+    labels: list[str]
+    seed: int
+    fingerprint: str
+    rate_hz: float = 0.0
+    n_channels: int = 0
+    _recs: list[tuple[Any, str]] = field(default_factory=list, repr=False)
+    _cache: dict[tuple, tuple[Arrays, Arrays]] = field(default_factory=dict, repr=False)
+
+    def arrays(self, params: dict[str, Any]) -> tuple[Arrays, Arrays]:
+        """(development pool, test split) for a candidate's input parameters."""
+        key = input_key(self.kind, params)
+        if key not in self._cache:
+            self._cache.clear()  # one input variant at a time: image sets are large
+            self._cache[key] = (_imu_arrays(self, *key) if self.kind == "imu" else _image_arrays(self, *key))
+        return self._cache[key]
+
+    @property
+    def n_classes(self) -> int:
+        return len(self.labels)
+
+
+def input_key(kind: str, params: dict[str, Any]) -> tuple:
+    """The parameters that change a model's input data (window/hop; image size/colour)."""
+    if kind == "imu":
+        return (int(params["window"]), int(params["hop"]))
+    return (int(params["input_size"]), str(params["color"]))
+
+
+def _fingerprint(paths: list[Path]) -> str:
+    """SHA-256 over file names, sizes and the first/last 64 KB of each file: which data a study was run on."""
+    digest = hashlib.sha256()
+    files = sorted(f for p in paths for f in ([p] if p.is_file() else p.rglob("*")) if f.is_file())
+    for f in files:
+        rel = f.name if len(paths) == 1 and paths[0].is_file() else str(f.relative_to(next(
+            p for p in paths if p == f or p in f.parents)))
+        size = f.stat().st_size
+        digest.update(f"{rel}\0{size}\0".encode())
+        with f.open("rb") as fh:
+            digest.update(fh.read(65536))
+            if size > 65536:
+                fh.seek(max(65536, size - 65536))
+                digest.update(fh.read(65536))
+    return digest.hexdigest()[:16]
+
+
+def detect_task(data: list[Path]) -> str:
+    """The `edgeloop train` task that fits a data folder: images/bottles, imu-activity, fall or imu."""
+    root = Path(data[0])
+    info = root / "dataset.json"
+    if info.is_file():
+        meta = json.loads(info.read_text(encoding="utf-8"))
+        fmt = str(meta.get("format", ""))
+        if fmt.startswith("edgeloop-timeseries-set"):
+            return "timeseries"
+        if fmt.startswith("edgeloop-imu-set"):
+            return {"activity": "imu-activity", "fall": "fall"}.get(str(meta.get("task")), "imu")
+        if "bottle" in json.dumps(meta).lower():
+            return "bottles"
+        return "images"
+    if root.is_file() or any(root.rglob("*.csv")):
+        return "imu"
+    return "images"
+
+
+def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskData:
+    """Load `data` for design; `task` defaults to what the data looks like (detect_task)."""
+    from edgeloop.models.train.recipes import TASKS
+
+    data = [Path(p) for p in data]
+    for p in data:
+        if not p.exists():
+            raise MissingFileError(f"data path {p} does not exist")
+    task = task or detect_task(data)
+    if task not in TASKS or task == "sine":
+        raise InputError(f"edgeloop design cannot search task {task!r}; choose one of "
+                         f"{', '.join(t for t in sorted(TASKS) if t != 'sine')}")
+    kind = "images" if task in ("bottles", "images") else "imu"
+    fp = _fingerprint(data)
+    if kind == "imu":
+        from edgeloop.models.data.recording import find_recordings, read_recording
+        from edgeloop.models.data.splits import assign_splits
+        from edgeloop.models.train.imu import label_mapper
+        from edgeloop.models.train.timeseries import class_order
+
+        recs = [read_recording(p) for p in find_recordings(data)]
+        rates = {r.rate_hz for r in recs}
+        if len(rates) != 1:
+            raise InputError(f"recordings have different sample rates {sorted(rates)} Hz; design on one rate")
+        fixed, mapper = label_mapper(task)
+        # the very split `edgeloop train` uses: the test split stays untouched
+        pairs = assign_splits(recs, seed, mapper=mapper)
+        pieces = [(case, split) for rec, split in pairs for case in rec.cases()]
+        discovered = {m for r, _ in pieces for v in set(r.labels.tolist()) if (m := mapper(str(v))) is not None}
+        labels = list(fixed or class_order(discovered, data))
+        td = TaskData(task, kind, data, labels, seed, fp, rate_hz=float(rates.pop()), _recs=pieces,
+                      n_channels=len(recs[0].channels))
+    else:
+        from edgeloop.models.data.imagesets import scan_image_set
+
+        labels: list[str] = []
+        for root in data:
+            for name in scan_image_set(root, seed=seed)[1]:
+                if name not in labels:
+                    labels.append(name)
+        td = TaskData(task, kind, data, labels, seed, fp)
+    if len(td.labels) < 2:
+        raise InputError(f"need at least two classes to design a classifier, found {td.labels}")
+    return td
+
+
+def _imu_arrays(td: TaskData, window: int, hop: int) -> tuple[Arrays, Arrays]:
+    from edgeloop.models.features import FeatureSet
+    from edgeloop.models.train.imu import label_mapper
+    from edgeloop.models.train.timeseries import cut_split
+
+    _, mapper = label_mapper(td.task)
+    fs = FeatureSet.parse(None)
+    parts: dict[str, dict[str, list]] = {s: {"x": [], "y": [], "g": [], "e": [], "c": []} for s in ("dev", "test")}
+    for index, (rec, split) in enumerate(td._recs):
+        if len(rec) < window:
+            continue
+        part = parts["test" if split == "test" else "dev"]
+        # Training windows overlap 4x more than deployed ones (as `edgeloop train` does); only windows at
+        # the deployed hop are scored.
+        step = max(1, hop // 4) if split != "test" else hop
+        sw = cut_split([rec], window, step, td.labels, mapper, fs, keep_raw=False)
+        group = str(rec.meta.get("subject", f"rec{index}"))
+        part["x"].append(sw.features)
+        part["y"].append(sw.y)
+        part["g"].append(np.full(len(sw.y), group))
+        part["e"].append(sw.start % hop == 0)
+        part["c"].append(np.asarray([f"{group}/{index}/{td.labels[c]}" for c in sw.y], dtype=object))
+    out = []
+    for split in ("dev", "test"):
+        p = parts[split]
+        if not p["y"] or not sum(len(v) for v in p["y"]):
+            raise InputError(f"no labeled {window}-sample windows in the {'test' if split == 'test' else 'train+val'}"
+                             " recordings; record longer sessions or allow shorter windows")
+        out.append(Arrays(np.concatenate(p["x"]).astype(np.float32), np.concatenate(p["y"]).astype(np.int64),
+                          np.concatenate(p["g"]).astype(str), np.concatenate(p["e"]).astype(bool),
+                          np.concatenate(p["c"]).astype(str)))
+    return out[0], out[1]
+
+
+def _image_arrays(td: TaskData, size: int, color: str) -> tuple[Arrays, Arrays]:
+    from edgeloop.models.data.imagesets import load_image_set
+    from edgeloop.models.train.images import _splits
+
+    data, labels = load_image_set(td.data, size, color, seed=td.seed, labels=td.labels, raw=True, values="fill")
+    train, val, test = _splits(data, td.seed)  # the split `edgeloop train` uses: test stays untouched
+    x = np.concatenate([train[0], val[0]])
+    y = np.concatenate([train[1], val[1]])
+    fill = np.concatenate([train[2], val[2]])
+    n, nt = len(y), len(test[1])
+    dev = Arrays(x, y, np.arange(n).astype(str), np.ones(n, bool), np.full(n, ""),
+                 fill if np.isfinite(fill).any() else None)
+    return dev, Arrays(test[0], test[1], np.arange(nt).astype(str), np.ones(nt, bool), np.full(nt, ""))
+
+
+def model_input(kind: str, x: np.ndarray) -> np.ndarray:
+    """What the exported model takes: images become [0, 1] floats (features are standardised by the caller)."""
+    return x.astype(np.float32) / 255.0 if kind == "images" else x
+
+
+def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
+                name: str = "candidate") -> Any:
+    """An untrained Keras model of `family` with `params` (the exported graph, without training wrappers)."""
+    from edgeloop.models.train.families import build_feature_mlp, build_image_cnn
+
+    if family == "feature_mlp":
+        return build_feature_mlp(int(n_inputs), n_classes, width=int(params["width"]), depth=int(params["depth"]),
+                                 name=name)
+    if family == "image_cnn":
+        channels = 1 if params["color"] == "gray" else 3
+        return build_image_cnn(int(params["input_size"]), channels, n_classes, width=int(params["width"]),
+                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name)
+    raise ValueError(f"family {family!r} is not available from the training side yet: "
+                     f"{PENDING_FAMILIES.get(family, 'unknown family')}")
+
+
+def representative_input(family: str, params: dict[str, Any], n_inputs: int, n: int = 32) -> np.ndarray:
+    """Inputs in the deployed range, for sizing an untrained model (sizes do not depend on values)."""
+    rng = np.random.default_rng(0)
+    if family == "image_cnn":
+        side, ch = int(params["input_size"]), 1 if params["color"] == "gray" else 3
+        rep = rng.uniform(0, 1, (n, side, side, ch)).astype(np.float32)
+        rep[0], rep[1] = 0.0, 1.0  # the pinned [0, 1] input range `edgeloop train` calibrates with
+        return rep
+    return rng.normal(0, 1, (n, n_inputs)).astype(np.float32)
+
+
+def n_model_inputs(td: TaskData, family: str) -> int:
+    """Input width of a feature model on this data (channels x statistics of the default feature set)."""
+    from edgeloop.models.features import FeatureSet
+
+    return td.n_channels * FeatureSet.parse(None).per_channel if family == "feature_mlp" else 0
+
+
+@dataclass
+class Fitted:
+    """A model trained on one fold, and how its inputs are prepared."""
+
+    model: Any
+    norm: Any | None
+    epochs: int
+
+    def prepare(self, kind: str, x: np.ndarray) -> np.ndarray:
+        return self.norm.apply(x) if self.norm is not None else model_input(kind, x)
+
+    def predict(self, kind: str, x: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model.predict(self.prepare(kind, x), verbose=0, batch_size=256))
+
+
+def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: Arrays, seed: int,
+        epochs: int, teacher: np.ndarray | None = None, temperature: float = 4.0) -> Fitted:
+    """Train a fresh model of `family` on `train`, early-stopped on `val`, as `edgeloop train` would.
+
+    `teacher` (probabilities of a larger model on `train`'s rows) switches the
+    loss to knowledge distillation: half cross-entropy on the labels, half
+    KL divergence to the teacher's softened probabilities.
+    """
+    from edgeloop.models.features import FeatureNorm
+    from edgeloop.models.train.common import FitConfig, fit as keras_fit, setup_tensorflow
+    from edgeloop.models.train.families import image_training_wrapper, masked_fill_loss, with_fill_head
+
+    setup_tensorflow(seed)
+    counts = np.bincount(train.y, minlength=td.n_classes)
+    weights = {i: float(len(train.y) / (td.n_classes * c)) for i, c in enumerate(counts) if c}
+    norm = None
+    if family == "feature_mlp":
+        norm = FeatureNorm.fit(train.x)
+        x, xv = norm.apply(train.x), norm.apply(val.x)
+        model = build_model(family, params, x.shape[1], td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3, patience=12, progress=False,
+                        class_weight=None if teacher is not None else weights)
+        trainable, y, yv, loss, metrics = model, train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
+    else:
+        x, xv = train.x, val.x
+        model = build_model(family, params, 0, td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8, progress=False)
+        if train.aux is not None and teacher is None:
+            trainable = image_training_wrapper(with_fill_head(model))
+            fill = lambda a: np.where(np.isfinite(a), a, -1.0)[:, None]  # noqa: E731
+            y = {"probabilities": train.y, "fill": fill(train.aux)}
+            yv = {"probabilities": val.y, "fill": fill(val.aux if val.aux is not None else np.full(len(val.y), -1.))}
+            loss = {"probabilities": "sparse_categorical_crossentropy", "fill": masked_fill_loss}
+            metrics = {"probabilities": ["accuracy"]}
+        else:
+            trainable, y, yv, loss, metrics = (image_training_wrapper(model), train.y, val.y,
+                                               "sparse_categorical_crossentropy", ("accuracy",))
+    if teacher is not None:
+        y, yv, loss = _distillation_targets(train.y, teacher, td.n_classes), \
+            _distillation_targets(val.y, None, td.n_classes), _distillation_loss(temperature)
+        metrics = ()
+    hist = keras_fit(trainable, x, y, xv, yv, cfg, desc="design", loss=loss, metrics=metrics)
+    return Fitted(model, norm, len(next(iter(hist.values()))))
+
+
+def _distillation_targets(y: np.ndarray, teacher: np.ndarray | None, n: int) -> np.ndarray:
+    """[one-hot labels | teacher probabilities] side by side (the teacher half is the labels on val)."""
+    onehot = np.eye(n, dtype=np.float32)[y]
+    return np.concatenate([onehot, onehot if teacher is None else teacher.astype(np.float32)], axis=1)
+
+
+def _distillation_loss(temperature: float) -> Any:
+    ops = require("keras.ops")
+
+    def loss(target: Any, prob: Any) -> Any:
+        n = ops.shape(prob)[-1]
+        onehot, soft = target[:, :n], target[:, n:]
+        eps = 1e-7
+        ce = -ops.sum(onehot * ops.log(prob + eps), axis=-1)
+        # Soften both distributions by the temperature (probabilities ^ 1/T, renormalised).
+        p_s = ops.power(prob + eps, 1.0 / temperature)
+        p_s = p_s / ops.sum(p_s, axis=-1, keepdims=True)
+        p_t = ops.power(soft + eps, 1.0 / temperature)
+        p_t = p_t / ops.sum(p_t, axis=-1, keepdims=True)
+        kl = ops.sum(p_t * (ops.log(p_t) - ops.log(p_s)), axis=-1)
+        return 0.5 * ce + 0.5 * temperature ** 2 * kl
+
+    return loss
+
+
+def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any = None) -> list[dict[str, Any]]:
+    """Per-recording decisions of each recording span (one recording, one label), through the one decision
+    function every edgeloop tool uses (edgeloop.models.decision.decide_recording) with the model's rule
+    (default: the mean of the windows' probabilities). `decided` is -1 where the rule says uncertain."""
+    from edgeloop.models.decision import DecisionRule, decide_recording
+
+    rule = rule or DecisionRule()
+    out = []
+    for name in dict.fromkeys(case.tolist()):
+        if not name:
+            continue
+        idx = np.flatnonzero(case == name)
+        decided = decide_recording(rule, np.asarray(probs)[idx])
+        out.append({"recording": name, "windows": int(len(idx)), "truth": int(y[idx[0]]), "decided": int(decided)})
+    return out
+
+
+def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
+                  name: str = "chosen") -> Any:
+    """The `edgeloop train` request that reproduces a candidate.
+
+    `.command()` gives its command line and `.recipe().recipe_json()` its
+    recipe file (`edgeloop train --recipe FILE`); training writes that file as
+    NAME.recipe.json too.
+    """
+    from edgeloop.models.train.recipes import TrainRequest
+
+    common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
+                  width=int(params["width"]), depth=int(params["depth"]), progress=False)
+    if family == "feature_mlp":
+        return TrainRequest(**common, family="feature-mlp", window=int(params["window"]), hop=int(params["hop"]))
+    if family == "image_cnn":
+        return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
+                            color=str(params["color"]), max_channels=int(params["max_channels"]))
+    raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
+
+
+def refit(request: Any) -> dict[str, Any]:
+    """Run `edgeloop train` for a request; returns its report (files in request.out)."""
+    from edgeloop.models.train.recipes import train
+
+    return train(request)

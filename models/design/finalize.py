@@ -1,0 +1,144 @@
+"""After the search: repeated seeds for the finalists, the pick rule, the refit and the one test.
+
+Pick rule: among finalists (the smallest trained trials within --tolerance
+points of the best single-seed CV accuracy, and the best one), each is
+cross-validated again with more seeds; the chosen model is the smallest
+whose mean CV accuracy is within --tolerance points of the best mean. It is
+then refitted with `edgeloop train` (the recipe) on train + val and tested
+once on the untouched test split, int8, per window and per recording.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from edgeloop import require
+from edgeloop.models.design import adapter
+from edgeloop.models.design.search import SearchConfig, cross_validate, trained
+
+PTQ_LOSS_LIMIT = 1.0  # accuracy points int8 may lose against float before quantization-aware training is due
+
+
+def finalists(rows: list[dict[str, Any]], tolerance: float, limit: int) -> list[dict[str, Any]]:
+    """The best trained trial plus the smallest ones within `tolerance` points of it (at most `limit`)."""
+    done = trained(rows)
+    if not done:
+        return []
+    best = max(done, key=lambda r: r["cv_accuracy"])
+    near = sorted((r for r in done if r["cv_accuracy"] >= best["cv_accuracy"] - tolerance / 100),
+                  key=lambda r: (r["flash_bytes"], -r["cv_accuracy"]))
+    picked = near[: max(1, limit - 1)]
+    if best not in picked:
+        picked.append(best)
+    return picked
+
+
+def repeat_seeds(td: adapter.TaskData, rows: list[dict[str, Any]], cfg: SearchConfig, seeds: int,
+                 log: Any = print) -> list[dict[str, Any]]:
+    """Cross-validate each finalist with `seeds` seeds in all (the search's seed counts as the first)."""
+    out = []
+    for r in rows:
+        means = [r["cv_accuracy"]]
+        for s in range(1, seeds):
+            accs, _ = cross_validate(td, r["family"], r["params"], cfg, cfg.seed + 1000 * s)
+            means.append(float(np.mean(accs)))
+        res = dict(r, seed_means=means, cv_mean=float(np.mean(means)), cv_seed_spread=float(np.std(means)))
+        log(f"finalist trial {r['number']} ({r['family']}, {r['flash_bytes']:,} B): CV "
+            f"{100 * res['cv_mean']:.2f} ± {100 * res['cv_seed_spread']:.2f} % over {len(means)} seed(s)")
+        out.append(res)
+    return out
+
+
+def pick(final: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
+    """The smallest finalist whose mean CV accuracy is within `tolerance` points of the best mean."""
+    best = max(r["cv_mean"] for r in final)
+    ok = [r for r in final if r["cv_mean"] >= best - tolerance / 100]
+    return min(ok, key=lambda r: (r["flash_bytes"], -r["cv_mean"]))
+
+
+def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
+                 ) -> tuple[np.ndarray, adapter.Arrays]:
+    """The test split as the exported model takes it (features standardised with the exported norm)."""
+    _, test = td.arrays(params)
+    if family == "feature_mlp":
+        from edgeloop.models.features import FeatureNorm
+
+        pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
+        return FeatureNorm.from_json(pre["feature_norm"]).apply(test.x), test
+    return adapter.model_input(td.kind, test.x), test
+
+
+def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path,
+                  name: str) -> dict[str, Any]:
+    """int8 accuracy of the exported model on the test split: per window, per recording, confusion matrix."""
+    from edgeloop.models.decision import rule_from_meta
+    from edgeloop.models.quantize import read_meta
+    from edgeloop.models.report import Int8Model
+
+    x, test = _test_inputs(td, family, params, model_dir, name)
+    probs = Int8Model((model_dir / f"{name}.tflite").read_bytes()).predict(x)
+    pred = probs.argmax(-1)
+    n = td.n_classes
+    confusion = np.zeros((n, n), np.int64)
+    np.add.at(confusion, (test.y, pred), 1)
+    out: dict[str, Any] = {"window_accuracy": float(np.mean(pred == test.y)), "windows": int(len(pred)),
+                           "confusion": confusion.tolist()}
+    decisions = adapter.case_decisions(test.case, test.y, probs, rule_from_meta(read_meta(model_dir / f"{name}.tflite")))
+    if decisions:
+        out["recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
+        out["recordings"] = decisions
+    return out
+
+
+def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Logistic regression and a small random forest on the same inputs and split, with sizes in bytes.
+
+    Images are reduced to 16x16 pixels for them. Sizes: float32 weights (LR),
+    about 10 bytes per tree node (feature index, threshold, child or class).
+    """
+    _ensemble = require("sklearn.ensemble")
+    RandomForestClassifier = _ensemble.RandomForestClassifier
+    _linear_model = require("sklearn.linear_model")
+    LogisticRegression = _linear_model.LogisticRegression
+    _preprocessing = require("sklearn.preprocessing")
+    StandardScaler = _preprocessing.StandardScaler
+
+    dev, test = td.arrays(params)
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        if a.ndim == 2:
+            return a.astype(np.float32)
+        step = max(1, a.shape[1] // 16)
+        return a[:, ::step, ::step].reshape(len(a), -1).astype(np.float32) / 255.0
+
+    x, xt = flat(dev.x[dev.evaluate]), flat(test.x)
+    y = dev.y[dev.evaluate]
+    scaler = StandardScaler().fit(x)
+    x, xt = scaler.transform(x), scaler.transform(xt)
+    out = []
+    lr = LogisticRegression(max_iter=2000).fit(x, y)
+    out.append({"name": "logistic regression", "test_window_accuracy": float(lr.score(xt, test.y)),
+                "bytes": int(4 * (lr.coef_.size + lr.intercept_.size + 2 * x.shape[1]))})
+    rf = RandomForestClassifier(n_estimators=20, max_depth=8, random_state=td.seed, n_jobs=1).fit(x, y)
+    nodes = sum(e.tree_.node_count for e in rf.estimators_)
+    out.append({"name": "random forest (20 trees, depth ≤ 8)", "test_window_accuracy": float(rf.score(xt, test.y)),
+                "bytes": int(10 * nodes + 8 * x.shape[1])})
+    for b, model in zip(out, (lr, rf)):
+        decisions = adapter.case_decisions(test.case, test.y, model.predict_proba(xt))
+        if decisions:
+            b["test_recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
+    return out
+
+
+def quantization_note(report: dict[str, Any]) -> dict[str, Any]:
+    """Whether int8 lost more than PTQ_LOSS_LIMIT points against float on the test split."""
+    fl, q = report["float"].get("accuracy"), report["int8"].get("accuracy")
+    loss = 100 * (fl - q) if fl is not None and q is not None else 0.0
+    if loss > PTQ_LOSS_LIMIT:
+        return {"ptq_loss_points": loss, "qat": f"needed: int8 loses more than {PTQ_LOSS_LIMIT:g} point against float"}
+    return {"ptq_loss_points": loss, "qat": f"skipped: post-training int8 stays within {PTQ_LOSS_LIMIT:g} point "
+            "of float"}

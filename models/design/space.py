@@ -1,0 +1,89 @@
+"""The search space of `edgeloop design`: which family, and that family's size knobs.
+
+Each family is a function `suggest(trial, ctx) -> params` over an Optuna
+trial; a family is offered when the training side can build and reproduce it
+(adapter.FAMILIES_BY_KIND). Adding a family (the own-data issue's raw-window
+1-D CNN and dense-on-raw nets) is adding one suggest function here and its
+builder in the adapter: nothing else in the search changes.
+
+Every knob a recipe has is searched: for time series the window and hop as
+well as the network; for images the input side and colour as well as width,
+depth and the channel cap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+WINDOW_SECONDS = (0.5, 1.0, 1.5, 2.0, 2.56, 4.0)
+IMAGE_SIDES = (16, 24, 32, 48, 64, 96)
+
+
+@dataclass(frozen=True)
+class SpaceContext:
+    """What a family's knobs depend on: the data kind, the sample rate, and size limits for tiny runs."""
+
+    kind: str
+    rate_hz: float = 0.0
+    max_width: int = 64
+    max_side: int = 96
+
+
+def _feature_mlp(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    windows = sorted({max(8, int(round(s * ctx.rate_hz))) for s in WINDOW_SECONDS})
+    window = trial.suggest_categorical("window", windows)
+    hop_fraction = trial.suggest_categorical("hop_fraction", [0.25, 0.5, 1.0])
+    return {"window": int(window), "hop": max(1, int(window * hop_fraction)),
+            "width": trial.suggest_int("width", 4, ctx.max_width, log=True),
+            "depth": trial.suggest_int("depth", 1, 3)}
+
+
+def max_image_depth(side: int) -> int:
+    """Deepest plain CNN of `build_image_cnn` for this side (side divisible by 2^(depth+1), last map >= 2)."""
+    depth = 0
+    while side % 2 ** (depth + 2) == 0 and side // 2 ** (depth + 2) >= 2:
+        depth += 1
+    return depth
+
+
+def _image_cnn(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    sides = [s for s in IMAGE_SIDES if s <= ctx.max_side and max_image_depth(s) >= 1]
+    side = int(trial.suggest_categorical("input_size", sides))
+    width = trial.suggest_int("width", 2, min(16, ctx.max_width), log=True)
+    # The distribution stays fixed (Optuna's samplers need that); a depth the side cannot hold is clamped.
+    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side))
+    mult = trial.suggest_categorical("channel_growth", [1, 2, 4])
+    return {"input_size": side, "color": trial.suggest_categorical("color", ["gray", "rgb"]),
+            "width": int(width), "depth": int(depth), "max_channels": int(width * mult)}
+
+
+FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
+    "feature_mlp": _feature_mlp,
+    "image_cnn": _image_cnn,
+}
+
+
+def suggest(trial: Any, families: tuple[str, ...], ctx: SpaceContext) -> tuple[str, dict[str, Any]]:
+    """Pick a family and its parameters for this trial (only families the training side offers)."""
+    offered = [f for f in families if f in FAMILY_SPACES]
+    if not offered:
+        raise ValueError(f"no searchable family among {families}")
+    family = offered[0] if len(offered) == 1 else trial.suggest_categorical("family", offered)
+    return family, FAMILY_SPACES[family](trial, ctx)
+
+
+def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
+    """The smallest candidate of a family: what an impossible budget is compared with."""
+    if family == "feature_mlp":
+        window = max(8, int(round(WINDOW_SECONDS[0] * ctx.rate_hz)))
+        return {"window": window, "hop": window, "width": 4, "depth": 1}
+    side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
+    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2}
+
+
+def arch_key(family: str, params: dict[str, Any]) -> tuple:
+    """The parameters that change the compiled graph (window and hop do not for feature models)."""
+    skip = {"window", "hop"} if family == "feature_mlp" else set()
+    return (family, *sorted((k, v) for k, v in params.items() if k not in skip))

@@ -1,0 +1,40 @@
+"""Fixtures of the design tests: a small synthetic IMU set and a runner for the `edgeloop design` CLI."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Tiny searches: few trials, 2 folds, 2 epochs, narrow nets; enough to exercise every step.
+TINY = ["--folds", "2", "--epochs", "2", "--seeds", "2", "--finalists", "2", "--max-width", "12"]
+
+
+@pytest.fixture(scope="session")
+def imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """6 synthetic activity subjects (train 3, val 1, test 2)."""
+    out = tmp_path_factory.mktemp("design-data") / "imu6"
+    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "imu", "--task", "activity",
+                    "--subjects", "6", "--out", str(out), "--no-progress"], check=True, timeout=120)
+    return out
+
+
+@pytest.fixture(scope="session")
+def other_imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Another synthetic activity set (a different seed): other data for the same study name."""
+    out = tmp_path_factory.mktemp("design-data2") / "imu5"
+    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "imu", "--task", "activity",
+                    "--subjects", "5", "--seed", "7", "--out", str(out), "--no-progress"], check=True, timeout=120)
+    return out
+
+
+def design_cmd(*args: str | os.PathLike[str]) -> list[str]:
+    return [sys.executable, "-m", "edgeloop", "design", *map(str, args)]
+
+
+def run_design(*args: str | os.PathLike[str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
+    """Run `edgeloop design ARGS` in a child process; returns the completed process (text output)."""
+    return subprocess.run(design_cmd(*args), capture_output=True, text=True, timeout=timeout)

@@ -1,0 +1,118 @@
+"""`edgeloop design` end to end on a tiny IMU set, resuming, --status, and every bad-input message."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from .conftest import TINY, design_cmd, run_design
+
+
+def _one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("edgeloop: error:")]
+    assert len(errors) == 1 and "Traceback" not in proc.stderr, proc.stderr
+    return errors[0]
+
+
+@pytest.fixture(scope="module")
+def designed(imu_set: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess]:
+    out = tmp_path_factory.mktemp("design") / "run"
+    proc = run_design("--data", imu_set, "--out", out, "--flash", "6KB", "--ram", "4KB", "--trials", "4", "--no-distill",
+                      *TINY)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc
+
+
+def test_design_writes_chosen_model_reports_and_validates(designed: tuple[Path, subprocess.CompletedProcess]) -> None:
+    out, proc = designed
+    d = json.loads((out / "design.json").read_text())
+    ch = d["chosen"]
+    for key in ("recipe", "cv_accuracy", "cv_spread", "test_accuracy", "flash_bytes", "ram_bytes",
+                "latency_ms_estimate"):
+        assert ch[key] is not None, key
+    assert ch["recipe"]["command"].startswith("edgeloop train --task imu-activity")
+    assert ch["flash_bytes"] <= 6 * 1024 and ch["ram_bytes"] <= 4 * 1024
+    # sizes measured on the untrained graph before training equal the trained, exported model's
+    trial = next(t for t in d["trials"] if t["number"] == ch["trial"])
+    assert trial["flash_bytes"] == ch["flash_bytes"] and trial["ram_bytes"] == ch["ram_bytes"]
+    assert ch["validation"]["bit_exact"] and ch["validation"]["samples"] > 0
+    assert 0 <= ch["test_recording_accuracy"] <= 1 and ch["recordings"]
+    assert np.asarray(ch["confusion"]).sum() > 0
+    assert len(d["trials"]) == 4 and d["pareto"] and len(d["baselines"]) == 2
+    assert "skipped" in ch["quantization"]["qat"] or "needed" in ch["quantization"]["qat"]
+    comp = d["compression"]
+    assert set(comp) == {"quantization_aware_training", "distillation", "channel_pruning"}
+    assert comp["distillation"]["why"] == "skipped (--no-distill)"
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 2 and "Every trial" in html and "Baselines" in html and "Compression" in html
+    assert (out / "chosen" / "c" / "chosen.c").is_file() and (out / "chosen" / "chosen.tflite").is_file()
+    assert "trials (" in proc.stdout and "elapsed" in proc.stdout and "best" in proc.stdout
+
+
+def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.CompletedProcess], imu_set: Path) -> None:
+    out, _ = designed
+    before = json.loads((out / "design.json").read_text())["trials"]
+    proc = run_design("--data", imu_set, "--out", out, "--flash", "6KB", "--ram", "4KB", "--trials", "5",
+                      "--no-finalize", *TINY)
+    assert proc.returncode == 0, proc.stderr
+    with sqlite3.connect(out / "study.db") as db:
+        n = db.execute("select count(*) from trials").fetchone()[0]
+    assert n == 5  # the 4 earlier trials kept, one added
+    status = run_design("--data", imu_set, "--out", out, "--status")
+    assert status.returncode == 0 and "5 trials" in status.stdout, status.stdout + status.stderr
+    assert len(before) == 4
+
+
+def test_impossible_budget_names_smallest_and_limit(imu_set: Path, tmp_path: Path) -> None:
+    line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--flash", "1KB", "--trials", "1"))
+    assert "impossible budget" in line and "--flash to at least" in line
+
+
+def test_unreachable_database_names_host_and_driver(imu_set: Path, tmp_path: Path) -> None:
+    line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--storage",
+                                      "postgresql://nobody@127.0.0.1:9/none", "--trials", "1"))
+    assert "127.0.0.1:9" in line and "psycopg" in line
+
+
+def test_study_on_other_data_is_refused_unless_resume_anyway(designed: tuple[Path, subprocess.CompletedProcess],
+                                                            other_imu_set: Path) -> None:
+    out, _ = designed
+    line = _one_error_line(run_design("--data", other_imu_set, "--out", out, "--status"))
+    assert "other data" in line and "--resume-anyway" in line
+    ok = run_design("--data", other_imu_set, "--out", out, "--status", "--resume-anyway")
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_zero_trials_in_time_says_why(imu_set: Path, tmp_path: Path) -> None:
+    line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--time", "0.1s", "--folds", "3",
+                                      "--epochs", "2", "--max-width", "8"))
+    assert "no trial finished in the time given" in line and "time ran out" in line
+
+
+def test_ctrl_c_stops_between_trials_and_keeps_the_study(imu_set: Path, tmp_path: Path) -> None:
+    out = tmp_path / "o"
+    proc = subprocess.Popen(design_cmd("--data", imu_set, "--out", out, "--trials", "50", *TINY),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 240
+    db = out / "study.db"
+    while time.monotonic() < deadline:  # wait until a trial is running
+        if db.exists():
+            with sqlite3.connect(db, timeout=30) as con:
+                if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
+                    break
+        time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=240)
+    assert proc.returncode == 130, stderr
+    assert "stopping after the running trial" in stderr and "Traceback" not in stderr
+    with sqlite3.connect(db) as con:
+        states = [s for (s,) in con.execute("select state from trials")]
+    assert states and "RUNNING" not in states and "FAIL" not in states  # the running trial was finished
