@@ -44,7 +44,7 @@ from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from reference_networks import reference_networks  # noqa: E402  (bench/ is not a package)
 
-INSTRUCTIONS_PER_TICK = 40  # SysTick at 25 MHz, 1 ns per instruction under -icount shift=0
+from edgeloop.app.link.qemu import INSTRUCTIONS_PER_TICK  # noqa: E402  (bare-metal runs have no INFO)
 
 
 def _conv_layer(h: int, w: int, cin: int, cout: int, k: int, depthwise: bool, seed: int,

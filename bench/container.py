@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 
 import edgeloop
+from edgeloop.app.link.qemu import INSTRUCTIONS_PER_TICK  # bare-metal runs have no INFO: the one constant
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.container import container_from_compiled
 from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.reference import run_reference_batch
 
-INSTRUCTIONS_PER_TICK = 40
 TARGET_INSTRUCTIONS = 2_000_000  # per timed loop: a 40-instruction tick then resolves 0.002 %
 
 
