@@ -28,6 +28,15 @@ def random_inputs(tflite: bytes, count: int, rng: np.random.Generator) -> np.nda
     return rng.integers(-128, 128, (count, *t.shape), dtype=np.int8)
 
 
+
+@pytest.fixture(name="random_inputs")
+def random_inputs_fixture():  # noqa: ANN201
+    """:func:`random_inputs` for test modules that are also loaded by path from other folders (the
+    container fuzz test reads test_ops.py's generators), where `from conftest import` would find that
+    folder's conftest instead of this one."""
+    return random_inputs
+
+
 def check_bit_exact(tflite: bytes, tmp_path: Path, *, count: int = 4, seed: int = 0,
                     optimized: tuple[bool, ...] = (False, True), name: str = "m", wide_weights: str = "free") -> dict:
     """Compile (with the given wide-weights policy), build (reference and optimized kernels) and

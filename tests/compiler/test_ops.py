@@ -12,7 +12,6 @@ import zlib
 import numpy as np
 import pytest
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
-from conftest import random_inputs
 
 SEEDS = range(6)
 
@@ -320,7 +319,7 @@ def test_operator_is_bit_exact_with_tflm(op: str, seed: int, bit_exact) -> None:
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_space_to_batch_dilation_pattern_compiles_to_the_dilated_conv(seed: int, tmp_path) -> None:
+def test_space_to_batch_dilation_pattern_compiles_to_the_dilated_conv(seed: int, tmp_path, random_inputs) -> None:
     """TFLM pads SPACE_TO_BATCH_ND int8 with uninitialized memory (its params.output_offset is never
     set), so the pattern cannot be checked against it directly. The compiler folds it into a dilated
     convolution padded with the zero point (TFLite's semantics); that must equal TFLM running the
