@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from edgeloop import require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.search import SearchConfig, cross_validate, trained
+from edgeloop.models.train.baselines import fit_baselines
 
 PTQ_LOSS_LIMIT = 1.0  # accuracy points int8 may lose against float before quantization-aware training is due
 
@@ -95,18 +95,10 @@ def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], mod
 
 
 def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Logistic regression and a small random forest on the same inputs and split, with sizes in bytes.
+    """The training report's two baselines (models/train/baselines.py) on the same inputs and split.
 
-    Images are reduced to 16x16 pixels for them. Sizes: float32 weights (LR),
-    about 10 bytes per tree node (feature index, threshold, child or class).
+    Images are reduced to about 16x16 pixels for them, scaled to [0, 1].
     """
-    _ensemble = require("sklearn.ensemble")
-    RandomForestClassifier = _ensemble.RandomForestClassifier
-    _linear_model = require("sklearn.linear_model")
-    LogisticRegression = _linear_model.LogisticRegression
-    _preprocessing = require("sklearn.preprocessing")
-    StandardScaler = _preprocessing.StandardScaler
-
     dev, test = td.arrays(params)
 
     def flat(a: np.ndarray) -> np.ndarray:
@@ -116,21 +108,15 @@ def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list
         return a[:, ::step, ::step].reshape(len(a), -1).astype(np.float32) / 255.0
 
     x, xt = flat(dev.x[dev.evaluate]), flat(test.x)
-    y = dev.y[dev.evaluate]
-    scaler = StandardScaler().fit(x)
-    x, xt = scaler.transform(x), scaler.transform(xt)
     out = []
-    lr = LogisticRegression(max_iter=2000).fit(x, y)
-    out.append({"name": "logistic regression", "test_window_accuracy": float(lr.score(xt, test.y)),
-                "bytes": int(4 * (lr.coef_.size + lr.intercept_.size + 2 * x.shape[1]))})
-    rf = RandomForestClassifier(n_estimators=20, max_depth=8, random_state=td.seed, n_jobs=1).fit(x, y)
-    nodes = sum(e.tree_.node_count for e in rf.estimators_)
-    out.append({"name": "random forest (20 trees, depth ≤ 8)", "test_window_accuracy": float(rf.score(xt, test.y)),
-                "bytes": int(10 * nodes + 8 * x.shape[1])})
-    for b, model in zip(out, (lr, rf)):
-        decisions = adapter.case_decisions(test.case, test.y, model.predict_proba(xt))
+    for fitted in fit_baselines(x, dev.y[dev.evaluate], td.n_classes, td.seed):
+        probs = fitted.predict_proba(xt)
+        row = {"name": fitted.name, "test_window_accuracy": float(np.mean(probs.argmax(1) == test.y)),
+               "bytes": fitted.size_bytes}
+        decisions = adapter.case_decisions(test.case, test.y, probs)
         if decisions:
-            b["test_recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
+            row["test_recording_accuracy"] = float(np.mean([d["truth"] == d["decided"] for d in decisions]))
+        out.append(row)
     return out
 
 
