@@ -47,7 +47,7 @@ from edgeloop.app.link.child_process import popen_tied
 from edgeloop.app.link.deploy import DeployResult, deploy_over_session, load_container
 from edgeloop.app.sessions.library import load_session
 from edgeloop.protocol import DescribeModel, Hello, Info, ModelDescription, ModelDescriptor
-from edgeloop.protocol.upload import UploadCommitted
+from edgeloop.protocol.upload import CAP_UPLOAD, UploadCommitted
 
 STAGES = ("train", "compile", "deploy", "validate")
 CONTAINER_SUFFIX = ".elmc"  # what `edgeloop compile --container` writes
@@ -371,6 +371,11 @@ class RetrainLoop:
         self.canceller.cancel()
 
     def run(self) -> RetrainOutcome:
+        info = self.session.info
+        if info is None or not info.has(CAP_UPLOAD):  # say so now, not after a minute of training
+            board = f"the board ({info.board}, firmware {info.firmware})" if info is not None else "no board"
+            raise LoopError(f"{board} has no upload slots: flash a firmware with upload support (protocol 1.1, "
+                            "capability 'upload') to deploy what you train")
         tflite = self.train()
         self.canceller.check()
         self.on_step(Step("compile", 0, 0, f"compiling {tflite.name} into a container"))

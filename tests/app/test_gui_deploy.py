@@ -1,0 +1,167 @@
+"""The window's Deploy… action and "Train from selected" (train in a child process → deploy → validate)
+against the host virtual board, while the live view runs."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pyqtgraph as pg
+import pytest
+
+import edgeloop
+from edgeloop.app.gui.controller import QtLinkController
+from edgeloop.app.gui.main_window import QtMainWindow
+from edgeloop.app.link.deploy import UploadLink, slot_cflags
+from edgeloop.app.link.firmware_build import TEST_MODELS
+from edgeloop.app.live.sources import open_source
+from edgeloop.app.sessions.recording import LabelSet, Recorder
+from edgeloop.protocol import SelectModel
+from edgeloop.protocol.upload import SlotErase
+
+pg.setConfigOptions(exitCleanup=False)
+
+pytestmark = [pytest.mark.timeout(240), pytest.mark.slow]
+
+ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
+SOURCE = "synthetic:bottles?fps=20"
+SLOTS = 2  # ids 3 and 4 after sine, mean64, mean96
+
+
+@pytest.fixture(scope="module")
+def board(host_board_factory):
+    """A host board with two 16 KB upload slots (16 KB arena): bottles_tiny fits, bottles_demo does not."""
+    b = host_board_factory(target="host", models=list(TEST_MODELS), extra_cflags=slot_cflags(SLOTS, 16, 16),
+                           timeout=60)
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def window(qtbot, board, open_window, tmp_path: Path):
+    """A window live on the board's mean64 model; afterwards the slots are emptied for the next test."""
+    controller = QtLinkController(board.url, lambda: open_source(SOURCE), model="mean64", source_spec=SOURCE)
+    win = open_window(controller)
+    win.trained_dir = tmp_path / "trained"
+    qtbot.waitUntil(lambda: win.display.displayed >= 3, timeout=30000)
+    yield win
+    win.close()
+    link = UploadLink(board.url, timeout=5)
+    try:
+        link.request(SelectModel(0))
+        for slot in range(SLOTS):
+            link.request(SlotErase(slot))
+    finally:
+        link.close()
+
+
+def _records_of(qtbot, window: QtMainWindow, name: str, count: int = 3) -> None:
+    """Wait until `count` more results of model `name` were drawn."""
+    seen: list[str] = []
+    window.controller.add_record_listener(lambda r: seen.append(r.model_name) if r.ok else None)
+    qtbot.waitUntil(lambda: seen.count(name) >= count, timeout=20000)
+
+
+def _image_sessions(root: Path, names: tuple[str, ...] = ("a", "b"), frames: int = 40, drain: float = 2) -> list[Path]:
+    """Tiny labelled image sessions from the synthetic bottles (at 10 fps, 40 frames of a 2 s drain hold
+    every fill class; 8 frames of a 20 s drain only "full")."""
+    paths = []
+    for name in names:
+        rec = Recorder(root / name, LabelSet(), kind="image", source={"spec": "synthetic"},
+                       label_from_source=True).start()
+        with open_source(f"synthetic:bottles?fps=10&drain={drain}&size=32") as src:
+            for _, cap in zip(range(frames), src):
+                rec.add_capture(cap)
+        rec.close()
+        paths.append(root / name)
+    return paths
+
+
+def test_deploy_uploads_a_tflite_and_the_model_list_selects_it(qtbot, window: QtMainWindow) -> None:
+    assert window.deploy_action.isEnabled()
+    steps: list[str] = []
+    window.jobs.stage_changed.connect(steps.append)
+    with qtbot.waitSignal(window.jobs.succeeded, timeout=60000) as done:
+        window.deploy_file(ZOO / "bottles_tiny" / "bottles_tiny.tflite")
+        assert window.jobs.isVisible() and window.jobs.running  # the strip shows the job
+    assert steps == ["compile", "deploy"]
+    text = done.args[0]
+    assert "deployed bottles_tiny as model 3 (slot 0, active)" in text and "s (host clock)" in text
+    assert "1x64x64x1" in text and any(text in t for t in window.messages.texts())
+    combo = window.device.model_combo
+    assert combo.count() == 4 and combo.currentIndex() == 3 and "uploaded" in combo.currentText()
+    _records_of(qtbot, window, "bottles_tiny")  # the live view now runs the deployed model
+    assert window.controller.pipeline.model.name == "bottles_tiny"
+    assert not window.jobs.isVisible()
+
+
+def test_a_refused_deploy_shows_the_reason_and_the_old_model_keeps_serving(qtbot, window: QtMainWindow) -> None:
+    with qtbot.waitSignal(window.jobs.failed, timeout=60000) as refused:
+        window.deploy_file(ZOO / "bottles_demo" / "bottles_demo.tflite")
+    reason = refused.args[0]
+    assert "does not fit" in reason and "16384" in reason  # the slot's size, from the board's INFO
+    errors = [row.label.text() for row in window.messages.rows if row.error]
+    assert errors and errors[0] == reason
+    assert window.device.model_combo.count() == 3  # nothing was added
+    _records_of(qtbot, window, "mean64")
+    with qtbot.waitSignal(window.jobs.failed, timeout=30000) as missing:  # a path that is not there
+        window.deploy_file(Path("/nonexistent/model.elmc"))
+    assert "does not exist" in missing.args[0]
+
+
+def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window: QtMainWindow,
+                                                                   tmp_path: Path) -> None:
+    sessions = _image_sessions(window.record_dock.root)
+    dock = window.sessions_dock
+    dock.browser.refresh()
+    window.sessions_action.trigger()
+    dock.epochs.setValue(2)
+    dock.train_options.setText("--input-size 16 --arch tiny")
+    dock.browser.table.selectAll()
+    assert dock.browser.selected_paths() == sessions
+    stages: list[str] = []
+    epochs: list[tuple[float, float]] = []
+    window.jobs.stage_changed.connect(stages.append)
+    window.jobs._signals.step.connect(lambda s: epochs.append((s.done, s.total)) if s.stage == "train" else None)
+    with qtbot.waitSignal(window.jobs.succeeded, timeout=180000) as done:
+        qtbot.mouseClick(dock.train_button, pg.QtCore.Qt.LeftButton)
+        assert not dock.train_button.isEnabled()
+    assert stages == ["train", "compile", "deploy", "validate"]
+    assert (2, 2) in epochs and (1, 2) in epochs  # epoch progress read from the child's output
+    assert "tensorflow" not in sys.modules  # trained in a separate process
+    text = done.args[0]
+    assert "validated 80/80 samples (complete)" in text and "board = host reference on 100.0 %" in text
+    report = json.loads(next((tmp_path / "validation").glob("retrained_*/report.json")).read_text())
+    assert report["status"] == "complete" and report["metrics"]["agreement"]["exact_match_rate"] == 1.0
+    name = report["model"]["name"]
+    assert name.startswith("retrained_") and window.device.model_combo.currentText().startswith(name)
+    assert (window.trained_dir / name / f"{name}.tflite").is_file()
+    _records_of(qtbot, window, name)  # live again, on the new model, with the stream resumed
+    assert dock.train_button.isEnabled()
+
+
+def test_training_errors_are_one_red_line_and_cancel_kills_the_child(qtbot, window: QtMainWindow) -> None:
+    window.sessions_dock.train_options.setText("--input-size 16 --arch tiny")
+    one_class = _image_sessions(window.record_dock.root, ("only",), frames=8, drain=20)
+    with qtbot.waitSignal(window.jobs.failed, timeout=60000) as failed:
+        window.train_from_sessions(one_class)
+    assert failed.args[0].endswith("training failed: need at least two classes to train a classifier, "
+                                   "found ['full']")
+    assert window.device.model_combo.count() == 3
+    window.train_from_sessions([])
+    assert "select the sessions to train on first" in window.messages.texts()[0]
+
+    two = _image_sessions(window.record_dock.root, ("c", "d"))
+    window.sessions_dock.epochs.setValue(500)
+    with qtbot.waitSignal(window.jobs.cancelled, timeout=60000) as cancelled:
+        window.train_from_sessions(two)
+        qtbot.waitUntil(lambda: window.jobs.last_step is not None and "epoch" in window.jobs.last_step.text,
+                        timeout=60000)
+        child = window.jobs._canceller._child
+        assert child is not None and child.proc.poll() is None
+        qtbot.mouseClick(window.jobs.cancel_button, pg.QtCore.Qt.LeftButton)
+    assert "cancelled" in cancelled.args[0]
+    assert child.proc.poll() is not None and child.killed  # the training process is gone
+    assert window.device.model_combo.count() == 3 and not window.jobs.running
+    _records_of(qtbot, window, "mean64")
