@@ -207,14 +207,14 @@ class QtSessionsDock(QtWidgets.QDockWidget):
         self.train_button = QtWidgets.QPushButton("Train from selected")
         self.train_button.setToolTip("train a model on the selected sessions (in a separate process), deploy it "
                                      "to the connected board and validate it there against the host reference")
-        train_row = QtWidgets.QHBoxLayout()
+        train_row = QtWidgets.QHBoxLayout()  # the options field gets a row of its own: it holds long text
         train_row.addWidget(QtWidgets.QLabel("epochs"))
         train_row.addWidget(self.epochs)
-        train_row.addWidget(self.train_options, 1)
-        train_box = QtWidgets.QGroupBox("retrain → deploy → validate")
+        train_row.addWidget(self.train_button, 1)
+        train_box = QtWidgets.QGroupBox("train → deploy → validate on the board")
         train_layout = QtWidgets.QVBoxLayout(train_box)
         train_layout.addLayout(train_row)
-        train_layout.addWidget(self.train_button)
+        train_layout.addWidget(self.train_options)
         body = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(body)
         layout.addWidget(self.browser, 1)

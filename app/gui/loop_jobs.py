@@ -215,7 +215,8 @@ def _retrain_summary(outcome: RetrainOutcome) -> str:
     parts = [describe_deployed(outcome.deployed).split(";")[0],
              f"validated {report['completed']}/{report['total']} samples ({report['status']})"]
     if agreement.get("samples"):
-        parts.append(f"board = host reference on {100 * agreement['exact_match_rate']:.1f} %")
+        parts.append(f"the board's outputs equal the host reference's on {100 * agreement['exact_match_rate']:.1f} % "
+                     "of them")
     if accuracy.get("board") is not None:
         parts.append(f"accuracy {100 * accuracy['board']:.1f} %")
     parts.append(f"report {outcome.report_html}")
