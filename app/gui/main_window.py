@@ -23,9 +23,14 @@ The workflow lives in two docks, hidden until toggled from the toolbar so the
 live view stays clean at full screen: *Record* (label set, keys 1–9 while
 the window has focus, record/pause, snapshot; it records the live result
 stream through `edgeloop.app.sessions.recording` in a writer thread) and *Sessions*
-(browse, replay a session as the live source, merge). *Validate…* runs a
-validation against the connected board in a worker thread, with the live
-stream paused meanwhile, and points to the HTML report.
+(browse, replay a session as the live source, merge, and "Train from
+selected"). *Validate…* runs a validation against the connected board in a
+worker thread, with the live stream paused meanwhile, and points to the HTML
+report. *Deploy…* uploads a model to the board over the link, and "Train
+from selected" trains (in a child process), deploys and validates: both run
+`edgeloop.app.validate.loop` through `QtLoopJobs`, whose strip in the status
+bar shows the step and offers Cancel; the live view keeps showing the active
+model's results during an upload.
 """
 
 from __future__ import annotations

@@ -271,13 +271,21 @@ def position_of(info: Info, model_id: int) -> int:
 
 
 def deploy_container(session: Any, container: bytes, *, on_step: OnStep | None = None,
-                     slot: int | None = None) -> Deployed:
+                     slot: int | None = None, canceller: Canceller | None = None) -> Deployed:
     """Upload `container` over the open session, activate it, and adopt the board's new INFO into
-    `session.info` (so the new model can be selected and fed like the compiled-in ones)."""
+    `session.info` (so the new model can be selected and fed like the compiled-in ones).
+
+    A cancel during the upload stops it before the commit: the slot never becomes a model.
+    """
     say = on_step or (lambda step: None)
-    say(Step("deploy", 0, len(container), f"uploading {len(container)} B"))
-    result = deploy_over_session(session, container, slot=slot,
-                                 progress=lambda d, t: say(Step("deploy", d, t, f"uploading {d}/{t} B")))
+    canceller = canceller or Canceller()
+
+    def progress(done: int, total: int) -> None:
+        canceller.check()  # raised through deploy_over_session: no UPLOAD_COMMIT is sent
+        say(Step("deploy", done, total, f"uploading {done}/{total} B"))
+
+    progress(0, len(container))
+    result = deploy_over_session(session, container, slot=slot, progress=progress)
     info = board_info_after(session, result.committed)
     session.info = info
     deployed = Deployed(result, info, position_of(info, result.model_id))
@@ -291,8 +299,7 @@ def deploy_model(session: Any, path: Path, *, on_step: OnStep | None = None, can
     """The "Deploy…" action: a model file's container onto the board the session holds."""
     canceller = canceller or Canceller()
     container = container_for(path, canceller, on_step)
-    canceller.check()
-    return deploy_container(session, container, on_step=on_step, slot=slot)
+    return deploy_container(session, container, on_step=on_step, slot=slot, canceller=canceller)
 
 
 def describe_deployed(done: Deployed) -> str:
@@ -380,8 +387,7 @@ class RetrainLoop:
         self.canceller.check()
         self.on_step(Step("compile", 0, 0, f"compiling {tflite.name} into a container"))
         container = load_container(tflite)
-        self.canceller.check()
-        deployed = deploy_container(self.session, container, on_step=self.on_step)
+        deployed = deploy_container(self.session, container, on_step=self.on_step, canceller=self.canceller)
         self.on_deployed(deployed)
         html, summary = self.validate(tflite, deployed)
         return RetrainOutcome(tflite, deployed, html, summary)

@@ -165,3 +165,27 @@ def test_training_errors_are_one_red_line_and_cancel_kills_the_child(qtbot, wind
     assert child.proc.poll() is not None and child.killed  # the training process is gone
     assert window.device.model_combo.count() == 3 and not window.jobs.running
     _records_of(qtbot, window, "mean64")
+
+
+def test_a_board_without_upload_slots_is_told_before_any_work(qtbot, open_window, kit, tmp_path: Path) -> None:
+    """An older firmware (protocol 1.0, no upload capability): Deploy… and Train from selected say so in red,
+    and no training child starts."""
+    port = kit.ScriptedPort()
+    controller = QtLinkController("scripted://", lambda: open_source(SOURCE), opener=kit.opener_for(port),
+                                  source_spec=SOURCE)
+    window = open_window(controller)
+    window.trained_dir = tmp_path / "trained"
+    try:
+        qtbot.waitUntil(lambda: window.display.displayed >= 2, timeout=20000)
+        with qtbot.waitSignal(window.jobs.failed, timeout=30000) as refused:
+            window.deploy_file(ZOO / "sine" / "sine.tflite")
+        assert "has no upload slots: flash a firmware with upload support" in refused.args[0]
+        sessions = _image_sessions(tmp_path / "s", ("a",), frames=4)
+        with qtbot.waitSignal(window.jobs.failed, timeout=10000) as told:
+            window.train_from_sessions(sessions)
+        assert "has no upload slots" in told.args[0] and not window.trained_dir.exists()
+        assert window.messages.rows[0].error and window.device.model_combo.count() == 1
+        shown = window.display.displayed
+        qtbot.waitUntil(lambda: window.display.displayed > shown + 2, timeout=10000)  # the model still answers
+    finally:
+        window.close()
