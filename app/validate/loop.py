@@ -224,8 +224,16 @@ def container_for(path: Path, canceller: Canceller | None = None, on_step: OnSte
     say(Step("compile", 0, 0, f"importing and compiling {path.name} in a child process"))
     with tempfile.TemporaryDirectory(prefix="edgeloop-deploy-", dir=work_dir) as tmp:
         out = Path(tmp) / f"{path.stem}{CONTAINER_SUFFIX}"
-        canceller.run(["compile", str(path), "--container", str(out)], f"compiling {path.name}",
-                      lambda line: say(Step("compile", 0, 0, line[-160:])))
+        try:
+            canceller.run(["compile", str(path), "--container", str(out)], f"compiling {path.name}",
+                          lambda line: say(Step("compile", 0, 0, line[-160:])))
+        except LoopCancelled:
+            raise
+        except LoopError as exc:
+            if "--calib" not in str(exc):
+                raise
+            raise LoopError(f"{exc}; here, make its container with `edgeloop compile {path} --calib DATA "
+                            f"--container {path.stem}{CONTAINER_SUFFIX}` and deploy that") from None
         with os_errors_explained(f"read the compiled container {out}"):
             return out.read_bytes()
 
