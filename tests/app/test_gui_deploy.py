@@ -122,12 +122,15 @@ def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window
     assert dock.browser.selected_paths() == sessions
     stages: list[str] = []
     epochs: list[tuple[float, float]] = []
+    banners: list[str] = []
     window.jobs.stage_changed.connect(stages.append)
+    window.jobs.stage_changed.connect(lambda stage: banners.append(window.banner.text))  # after the window's slot
     window.jobs._signals.step.connect(lambda s: epochs.append((s.done, s.total)) if s.stage == "train" else None)
     with qtbot.waitSignal(window.jobs.succeeded, timeout=180000) as done:
         qtbot.mouseClick(dock.train_button, pg.QtCore.Qt.LeftButton)
         assert not dock.train_button.isEnabled()
     assert stages == ["train", "compile", "deploy", "validate"]
+    assert banners[-1] == "paused: validating the new model on the board …"  # the live stream waits, visibly
     assert (2, 2) in epochs and (1, 2) in epochs  # epoch progress read from the child's output
     assert "tensorflow" not in sys.modules  # trained in a separate process
     text = done.args[0]
@@ -135,9 +138,9 @@ def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window
     report = json.loads(next((tmp_path / "validation").glob("retrained_*/report.json")).read_text())
     assert report["status"] == "complete" and report["metrics"]["agreement"]["exact_match_rate"] == 1.0
     name = report["model"]["name"]
-    assert name.startswith("retrained_") and window.device.model_combo.currentText().startswith(name)
-    assert (window.trained_dir / name / f"{name}.tflite").is_file()
+    assert name.startswith("retrained_") and (window.trained_dir / name / f"{name}.tflite").is_file()
     _records_of(qtbot, window, name)  # live again, on the new model, with the stream resumed
+    qtbot.waitUntil(lambda: window.device.model_combo.currentText().startswith(name), timeout=5000)
     assert dock.train_button.isEnabled()
 
 
