@@ -662,7 +662,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_job_stage(self, stage: str) -> None:
         if stage == "validate":
             self._on_validation_started()  # the validation needs the board's credit window: hold the live stream
-            self.banner.set_message("paused: validating the new model on the board …")
+            self.banner.set_message("paused: validating the new model")
 
     def _on_job_succeeded(self, text: str) -> None:
         self.messages.info(text, seconds=20)
