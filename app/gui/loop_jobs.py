@@ -104,12 +104,12 @@ class QtLoopJobs(QtWidgets.QWidget):
         """True while a job runs (one at a time)."""
         return self._thread is not None
 
-    def deploy(self, session: Any, path: Path) -> None:
-        """Compile `path` if needed, upload it over `session` and activate it."""
+    def deploy(self, session: Any, path: Path, calib: Path | None = None) -> None:
+        """Compile `path` if needed (a float model quantized with `calib`), upload it over `session`, activate it."""
         canceller = Canceller()
 
         def work() -> str:
-            done = deploy_model(session, path, on_step=self._signals.step.emit, canceller=canceller)
+            done = deploy_model(session, path, on_step=self._signals.step.emit, canceller=canceller, calib=calib)
             self._signals.deployed.emit(done)
             return describe_deployed(done)
 

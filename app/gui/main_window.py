@@ -79,7 +79,7 @@ from edgeloop.app.live.source_choice import matching_source, mismatch_hint, sour
 from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
-from edgeloop.app.validate.loop import Deployed, RetrainPlan
+from edgeloop.app.validate.loop import Deployed, RetrainPlan, needs_calibration
 from edgeloop.app.validate.validator import board_fields
 from edgeloop.models.decision import DecisionRule
 from edgeloop.protocol import Info, ModelDescriptor, TimingSource
@@ -616,9 +616,23 @@ class QtMainWindow(QtWidgets.QMainWindow):
         path, _ = QtWidgets.QFileDialog.getOpenFileName(
             self, "Deploy a model to the board", str(self.settings.value("deploy/folder", "")),
             "Models (*.elmc *.tflite *.onnx *.keras *.h5);;All files (*)")
-        if path:
-            self.settings.setValue("deploy/folder", str(Path(path).parent))
-            self.deploy_file(Path(path))
+        if not path:
+            return
+        self.settings.setValue("deploy/folder", str(Path(path).parent))
+        calib = None
+        try:
+            float_model = needs_calibration(Path(path))
+        except EdgeloopError as exc:
+            self.messages.error(f"cannot deploy {path}: {exc}")
+            return
+        if float_model:  # quantizing it for the board needs samples shaped like its input
+            folder = QtWidgets.QFileDialog.getExistingDirectory(
+                self, f"Calibration data for {Path(path).name} (an image set, a recorded session, IMU CSVs)",
+                str(self.record_dock.root))
+            if not folder:
+                return
+            calib = Path(folder)
+        self.deploy_file(Path(path), calib=calib)
 
     def _can_start_job(self) -> bool:
         if self.controller.session.info is None:
@@ -629,10 +643,11 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return False
         return True
 
-    def deploy_file(self, path: Path) -> None:
-        """Compile `path` if needed, upload it to the connected board and make it active (in the background)."""
+    def deploy_file(self, path: Path, calib: Path | None = None) -> None:
+        """Compile `path` if needed (a float model quantized with `calib` data), upload it to the connected
+        board and make it active, in the background."""
         if self._can_start_job():
-            self.jobs.deploy(self.controller.session, Path(path))
+            self.jobs.deploy(self.controller.session, Path(path), calib=calib)
 
     def train_from_sessions(self, sessions: list[Path]) -> None:
         """Train on `sessions` in a child process, deploy the model and validate it on the board."""

@@ -204,10 +204,20 @@ class Deployed:
         return self.info.models[self.position]
 
 
+def needs_calibration(path: Path) -> bool:
+    """True for a float model (ONNX, Keras, SavedModel, float .tflite): quantizing it needs calibration data."""
+    from edgeloop.models.importers import detect_format
+    from edgeloop.models.importers.detect import FLOAT_FORMATS
+
+    path = Path(path)
+    return path.suffix != CONTAINER_SUFFIX and detect_format(path) in FLOAT_FORMATS
+
+
 def container_for(path: Path, canceller: Canceller | None = None, on_step: OnStep | None = None,
-                  *, work_dir: Path | None = None) -> bytes:
+                  *, calib: Path | None = None, work_dir: Path | None = None) -> bytes:
     """The container of a model file: an .elmc as is, an int8 .tflite compiled here, anything else
-    (ONNX, Keras, a float .tflite) imported and compiled by `edgeloop compile --container` in a child."""
+    (ONNX, Keras, a float .tflite, quantized with `calib` data) imported and compiled by
+    `edgeloop compile --container` in a child process."""
     canceller = canceller or Canceller()
     path = Path(path)
     if not path.exists():
@@ -215,7 +225,7 @@ def container_for(path: Path, canceller: Canceller | None = None, on_step: OnSte
     say = on_step or (lambda step: None)
     if path.suffix == CONTAINER_SUFFIX:
         return load_container(path)
-    if path.suffix == ".tflite":
+    if path.suffix == ".tflite" and calib is None:
         from edgeloop.models.importers import detect_format
 
         if detect_format(path) == "tflite-int8":
@@ -224,9 +234,9 @@ def container_for(path: Path, canceller: Canceller | None = None, on_step: OnSte
     say(Step("compile", 0, 0, f"importing and compiling {path.name} in a child process"))
     with tempfile.TemporaryDirectory(prefix="edgeloop-deploy-", dir=work_dir) as tmp:
         out = Path(tmp) / f"{path.stem}{CONTAINER_SUFFIX}"
+        argv = ["compile", str(path), "--container", str(out), *(["--calib", str(calib)] if calib else [])]
         try:
-            canceller.run(["compile", str(path), "--container", str(out)], f"compiling {path.name}",
-                          lambda line: say(Step("compile", 0, 0, line[-160:])))
+            canceller.run(argv, f"compiling {path.name}", lambda line: say(Step("compile", 0, 0, line[-160:])))
         except LoopCancelled:
             raise
         except LoopError as exc:
@@ -303,10 +313,11 @@ def deploy_container(session: Any, container: bytes, *, on_step: OnStep | None =
 
 
 def deploy_model(session: Any, path: Path, *, on_step: OnStep | None = None, canceller: Canceller | None = None,
-                 slot: int | None = None) -> Deployed:
-    """The "Deploy…" action: a model file's container onto the board the session holds."""
+                 slot: int | None = None, calib: Path | None = None) -> Deployed:
+    """The "Deploy…" action: a model file's container onto the board the session holds (`calib`: the
+    calibration data a float model is quantized with)."""
     canceller = canceller or Canceller()
-    container = container_for(path, canceller, on_step)
+    container = container_for(path, canceller, on_step, calib=calib)
     return deploy_container(session, container, on_step=on_step, slot=slot, canceller=canceller)
 
 

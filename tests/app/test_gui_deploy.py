@@ -13,6 +13,7 @@ import pytest
 import edgeloop
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
+from edgeloop.app.validate import loop
 from edgeloop.app.link.deploy import UploadLink, slot_cflags
 from edgeloop.app.link.firmware_build import TEST_MODELS
 from edgeloop.app.live.sources import open_source
@@ -110,8 +111,8 @@ def test_a_refused_deploy_shows_the_reason_and_the_old_model_keeps_serving(qtbot
     assert "does not exist" in missing.args[0]
 
 
-def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window: QtMainWindow,
-                                                                   tmp_path: Path) -> None:
+def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window: QtMainWindow, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     sessions = _image_sessions(window.record_dock.root)
     dock = window.sessions_dock
     dock.browser.refresh()
@@ -122,6 +123,15 @@ def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window
     assert dock.browser.selected_paths() == sessions
     stages: list[str] = []
     epochs: list[tuple[float, float]] = []
+    tf_before = "tensorflow" in sys.modules  # another test of a full run may have loaded it
+    children: list[list[str]] = []
+    original = loop.ChildRun.__init__
+
+    def spy(self, argv, **kwargs):  # noqa: ANN001, ANN202 - records what ran as a child process
+        children.append(list(argv))
+        original(self, argv, **kwargs)
+
+    monkeypatch.setattr(loop.ChildRun, "__init__", spy)
     banners: list[str] = []
     window.jobs.stage_changed.connect(stages.append)
     window.jobs.stage_changed.connect(lambda stage: banners.append(window.banner.text))  # after the window's slot
@@ -132,7 +142,8 @@ def test_train_from_selected_sessions_trains_deploys_and_validates(qtbot, window
     assert stages == ["train", "compile", "deploy", "validate"]
     assert banners[-1] == "paused: validating the new model"  # the live stream waits, visibly
     assert (2, 2) in epochs and (1, 2) in epochs  # epoch progress read from the child's output
-    assert "tensorflow" not in sys.modules  # trained in a separate process
+    assert [argv[:3] for argv in children] == [["train", "--task", "images"]]  # trained in a separate process
+    assert tf_before or "tensorflow" not in sys.modules
     text = done.args[0]
     assert "validated 80/80 samples (complete)" in text and "the board's outputs equal the host reference's on 100.0 % of them" in text
     report = json.loads(next((tmp_path / "validation").glob("retrained_*/report.json")).read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 
 import pytest
@@ -61,3 +62,22 @@ def _catch(out: list[BaseException], fn, *args, **kwargs) -> None:  # noqa: ANN0
         fn(*args, **kwargs)
     except BaseException as exc:  # noqa: BLE001 - handed to the test thread
         out.append(exc)
+
+
+@pytest.mark.slow
+def test_a_float_model_is_imported_in_a_child_with_its_calibration_data(tmp_path) -> None:
+    """Deploy… of a float model: needs_calibration says so, and the child quantizes it with the data given."""
+    import numpy as np
+
+    from edgeloop.app.validate.loop import container_for, needs_calibration
+    from edgeloop.models.compiler.container import read_container
+
+    float_model = ZOO / "sine" / "sine_float.tflite"
+    assert needs_calibration(float_model) and not needs_calibration(ZOO / "sine" / "sine.tflite")
+    calib = tmp_path / "calib.npz"
+    np.savez(calib, x=np.linspace(0, 2 * np.pi, 64, dtype=np.float32)[:, None])
+    steps: list[Step] = []
+    tf_before = "tensorflow" in sys.modules  # another test of a full run may have loaded it
+    blob = container_for(float_model, calib=calib, on_step=steps.append)
+    assert read_container(blob).name == "sine_float" and steps[0].stage == "compile"
+    assert tf_before or "tensorflow" not in sys.modules  # quantized in the child
