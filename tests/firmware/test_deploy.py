@@ -285,3 +285,64 @@ def test_no_slots_on_the_nucleo_drops_its_flash_slot_too(capsys: pytest.CaptureF
     elf = Path(capsys.readouterr().out.split("nucleo-h743zi2: ", 1)[1].split()[0])
     symbols = subprocess.run(["arm-none-eabi-nm", str(elf)], capture_output=True, text=True, check=True).stdout
     assert "el_flash_arena" not in symbols and "el_slot_mem" not in symbols and "el_upload_init" in symbols
+
+
+def _residual_tflite() -> bytes:
+    """A small residual int8 net: CONV, ADD (the rescale tables), a RESHAPE that shares storage
+    (container op 17), FULLY_CONNECTED, SOFTMAX; written with the compiler's ModelBuilder."""
+    from edgeloop.models.compiler.tflite_writer import ModelBuilder
+
+    rng = np.random.default_rng(19)
+    b = ModelBuilder()
+    x = b.tensor((1, 8, 8, 4), scale=0.05, zero_point=-3)
+    w = rng.integers(-127, 128, (4, 3, 3, 4)).astype(np.int8)
+    ws = [0.02, 0.015, 0.025, 0.018]
+    wt = b.tensor(w.shape, scale=ws, zero_point=[0] * 4, axis=0, data=w)
+    bias = rng.integers(-2000, 2000, 4).astype(np.int32)
+    bt = b.tensor((4,), "int32", scale=[0.05 * s for s in ws], zero_point=[0] * 4, data=bias)
+    y1 = b.tensor((1, 8, 8, 4), scale=0.2, zero_point=5)
+    b.op("CONV_2D", [x, wt, bt], [y1], "Conv2DOptions", padding="SAME", stride_w=1, stride_h=1,
+         activation="RELU", dilation_w=1, dilation_h=1)
+    y2 = b.tensor((1, 8, 8, 4), scale=0.22, zero_point=-7)
+    b.op("ADD", [x, y1], [y2], "AddOptions", activation="NONE")
+    st = b.tensor((2,), "int32", data=np.array([1, 256], np.int32))
+    r = b.tensor((1, 256), scale=0.22, zero_point=-7)
+    b.op("RESHAPE", [y2, st], [r])
+    fw = rng.integers(-127, 128, (5, 256)).astype(np.int8)
+    ft = b.tensor(fw.shape, scale=[0.01], zero_point=[0], data=fw)
+    fb = b.tensor((5,), "int32", scale=[0.22 * 0.01], zero_point=[0], data=rng.integers(-500, 500, 5).astype(np.int32))
+    y3 = b.tensor((1, 5), scale=2.0, zero_point=0)
+    b.op("FULLY_CONNECTED", [r, ft, fb], [y3], "FullyConnectedOptions", activation="NONE")
+    y = b.tensor((1, 5), scale=1 / 256, zero_point=-128)
+    b.op("SOFTMAX", [y3], [y], "SoftmaxOptions", beta=1.0)
+    return b.build([x], [y])
+
+
+@pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
+def test_per_layer_profile_and_tensor_dump_work_for_an_uploaded_model(target: str) -> None:
+    """PROFILE and DUMP_TENSOR (SPEC §9.6, §9.7) on a slot model: one timed row per step, step numbers
+    the compiled C's (the shared-storage RESHAPE included), and every step's tensor equal to TFLite
+    Micro's, on the host board and under QEMU."""
+    from edgeloop.app.link.deploy import deploy_over_session
+    from edgeloop.app.link.session import Session
+    from edgeloop.app.validate.per_layer import dump_step, first_divergence, profile_layers
+    from edgeloop.models.compiler import compile_bytes
+    from edgeloop.models.compiler.container import container_from_compiled
+    from edgeloop.protocol.messages import Capability
+
+    tflite = _residual_tflite()
+    compiled = compile_bytes(tflite, name="residual")
+    x = np.random.default_rng(2).integers(-128, 128, (1, 8, 8, 4), dtype=np.int8).tobytes()
+    with start_board(target, models=FIRMWARE_TEST_MODELS, timeout=60) as b, Session(b.url) as session:
+        info = session.connect()
+        assert info.has(Capability.PROFILE) and info.has(Capability.TENSOR_DUMP)
+        result = deploy_over_session(session, container_from_compiled(compiled))
+        model_id = result.model_id
+        prof = profile_layers(session, model_id, tflite, x)
+        assert [r["op"] for r in prof["steps"]] == ["CONV_2D", "ADD", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX"]
+        assert prof["steps_reported"] == len(compiled.graph.steps) == 5
+        assert all(r["ticks"] is not None for r in prof["steps"]) and prof["sum_ticks"] > 0
+        assert prof["timing"] == ("host clock" if target == "host" else "emulated")
+        assert first_divergence(session, model_id, tflite, x) is None     # every step bit-exact with TFLM
+        reshape = np.frombuffer(dump_step(session, model_id, 2, x), np.int8)
+        assert np.array_equal(reshape, np.frombuffer(dump_step(session, model_id, 1, x), np.int8))  # one storage
