@@ -346,3 +346,68 @@ def test_per_layer_profile_and_tensor_dump_work_for_an_uploaded_model(target: st
         assert first_divergence(session, model_id, tflite, x) is None     # every step bit-exact with TFLM
         reshape = np.frombuffer(dump_step(session, model_id, 2, x), np.int8)
         assert np.array_equal(reshape, np.frombuffer(dump_step(session, model_id, 1, x), np.int8))  # one storage
+
+
+def _onnx_mlp(path: Path, *, hidden_op: str = "Relu") -> None:
+    """A float ONNX classifier, 12 features -> Gemm -> `hidden_op` -> Gemm -> Softmax (3 classes)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(11)
+    inits = {"w1": rng.normal(0, 0.4, (8, 12)).astype(np.float32), "b1": rng.normal(0, 0.1, 8).astype(np.float32),
+             "w2": rng.normal(0, 0.4, (3, 8)).astype(np.float32), "b2": rng.normal(0, 0.1, 3).astype(np.float32)}
+    nodes = [helper.make_node("Gemm", ["x", "w1", "b1"], ["h"], transB=1, name="dense1"),
+             helper.make_node(hidden_op, ["h"], ["a"], name="act1"),
+             helper.make_node("Gemm", ["a", "w2", "b2"], ["logits"], transB=1, name="dense2"),
+             helper.make_node("Softmax", ["logits"], ["probs"], axis=-1, name="probs")]
+    graph = helper.make_graph(nodes, "mlp", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 12])],
+                              [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 3])],
+                              [numpy_helper.from_array(v, k) for k, v in inits.items()])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def test_deploy_imports_an_onnx_model_and_the_board_runs_it_bit_exact(board: VirtualBoard, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    """`edgeloop deploy MODEL.onnx --calib DATA`: import, quantize, compile, container, upload, as for a .tflite;
+    the board's outputs equal TFLite Micro's on the int8 model the import wrote (--save-int8)."""
+    from edgeloop.app.cli import main
+
+    _onnx_mlp(tmp_path / "mlp.onnx")
+    np.savez(tmp_path / "calib.npz", x=np.random.default_rng(3).normal(0, 1, (64, 12)).astype(np.float32))
+    try:
+        code = main(["deploy", str(tmp_path / "mlp.onnx"), "--port", board.url, "--calib", str(tmp_path / "calib.npz"),
+                     "--labels", "a,b,c", "--save-int8", str(tmp_path / "int8")])
+        out = capsys.readouterr()
+        assert code == 0, out.err
+        assert "imported" in out.out and "(onnx-float)" in out.out
+        assert f"deployed mlp as model {COMPILED_MODELS} (slot 0), active" in out.out and "labels: a, b, c" in out.out
+        tflite = (tmp_path / "int8" / "mlp.tflite").read_bytes()
+        xs = np.random.default_rng(4).integers(-128, 128, (3, 1, 12), dtype=np.int8)
+        lk = Link(board.url)
+        for x, want in zip(xs, run_reference_batch(tflite, xs)):
+            reply = lk.request(Infer(0xFF, x.tobytes()))
+            assert isinstance(reply, Result) and reply.model == COMPILED_MODELS
+            assert np.array_equal(np.frombuffer(reply.output, np.int8), want.reshape(-1))
+        lk.close()
+    finally:
+        _leave_clean(board.url)
+
+
+def test_deploy_of_an_onnx_model_with_an_unsupported_op_names_op_and_node(board: VirtualBoard, tmp_path: Path,
+                                                                         capsys: pytest.CaptureFixture[str]) -> None:
+    from edgeloop.app.cli import main
+
+    _onnx_mlp(tmp_path / "leaky.onnx", hidden_op="LeakyRelu")
+    np.savez(tmp_path / "calib.npz", x=np.zeros((8, 12), np.float32))
+    assert main(["deploy", str(tmp_path / "leaky.onnx"), "--port", board.url, "--calib",
+                 str(tmp_path / "calib.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "layer 1 (LeakyRelu 'act1') is not supported" in err and "Traceback" not in err
+    assert len(err.splitlines()) == 1
+    link = UploadLink(board.url, timeout=10)
+    _, slots = link.info()
+    link.close()
+    assert all(s.state == SlotState.EMPTY for s in slots)        # nothing was sent
