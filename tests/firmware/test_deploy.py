@@ -30,7 +30,8 @@ from edgeloop.protocol import (
     SelectModel,
     encode_message,
 )
-from edgeloop.protocol.upload import SlotErase, SlotInfo, SlotState, UploadBegin, UploadChunk, UploadCommit
+from edgeloop.protocol.upload import (SlotErase, SlotInfo, SlotState, UploadBegin, UploadChunk, UploadCommit,
+                                      UploadError)
 
 ZOO = edgeloop.PACKAGE_ROOT / "models" / "zoo"
 COMPILED_MODELS = 3   # sine, mean64, mean96: the slots are models 3 and 4
@@ -141,12 +142,48 @@ def test_a_cut_link_at_random_points_never_activates_a_half_model_and_the_upload
         _leave_clean(board.url)
 
 
+def _fc_act_min_at(blob: bytes) -> int:
+    """Byte offset of the first step's act_min (a fully connected layer: 3 operands, param 5)."""
+    steps = int.from_bytes(blob[32:36], "little")
+    return steps + 4 * (1 + 3 + 5)
+
+
 def test_bad_input_reaches_the_user_as_one_clear_line(board: VirtualBoard) -> None:
-    blob = bytearray(load_container(ZOO / "sine" / "sine.tflite"))
+    """The issue's "Bad input" list over the real link: each is an ERROR naming the problem, shown to the
+    user as one line, and the active model keeps serving."""
+    good = load_container(ZOO / "sine" / "sine.tflite")
+    blob = bytearray(good)
     blob[8] = 99                                           # another kernel ABI
     try:
         with pytest.raises(DeployError, match="kernel ABI 99"):
             deploy(board.url, bytes(blob), timeout=10)
+        old = bytearray(good)
+        old[4] = 1                                         # another container format: refused on the host
+        with pytest.raises(edgeloop.EdgeloopError, match="format version 1; this edgeloop reads version 2: recompile"):
+            deploy(board.url, bytes(old), timeout=10)
+        bad = bytearray(good)                              # passes the host's structural read, not the board
+        bad[_fc_act_min_at(good):_fc_act_min_at(good) + 4] = (-129).to_bytes(4, "little", signed=True)
+        with pytest.raises(DeployError, match=r"step 0 \(fully connected\): activation bounds outside -128..127"):
+            deploy(board.url, bytes(bad), timeout=10)
+        lk = Link(board.url)
+        n = len(good)
+        wrong_sha = lk.request(UploadBegin(1, n, 512, bytes(32)))
+        assert not isinstance(wrong_sha, Error), wrong_sha
+        for k in range(0, n, 512):
+            assert not isinstance(lk.request(UploadChunk(1, k, good[k:k + 512])), Error)
+        reply = lk.request(UploadCommit(1, True))
+        assert isinstance(reply, Error) and reply.code == UploadError.INTEGRITY and "sha256" in reply.text
+        lk.request(UploadBegin(1, n, 512, hashlib.sha256(good).digest()))
+        reply = lk.request(UploadChunk(1, n - 4, bytes(8)))
+        assert isinstance(reply, Error) and reply.code == UploadError.UPLOAD_STATE
+        assert f"beyond the announced size of {n} bytes" in reply.text
+        lk.request(UploadChunk(1, 0, good[:512]))
+        reply = lk.request(UploadCommit(1, True))
+        assert isinstance(reply, Error) and reply.code == UploadError.UPLOAD_STATE
+        assert f"commit with 1 of {-(-n // 512)} chunks received" in reply.text
+        served = lk.request(Infer(0xFF, bytes([40])))     # after every refusal the active model serves
+        assert isinstance(served, Result) and served.model == 0
+        lk.close()
         big = load_container(ZOO / "bottles_demo" / "bottles_demo.tflite")
         link = UploadLink(board.url, timeout=10)
         _, slots = link.info()
@@ -215,8 +252,11 @@ def test_the_board_command_sizes_the_slots() -> None:
         _, slots = link.info()
         link.close()
         assert [(s.capacity, s.arena_bytes) for s in slots] == [(8192, 4096)]
-        with pytest.raises(DeployError, match="does not fit"):     # refused before a byte is sent
-            deploy(b.url, load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite"), timeout=10)
+        blob = load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite")
+        with pytest.raises(DeployError, match=rf"does not fit: the model needs \d+ bytes of slot \(container "
+                                              rf"{len(blob)} \+ input and output buffers\); slot of model 3 holds "
+                                              r"8192 bytes"):     # refused before a byte is sent, both sizes named
+            deploy(b.url, blob, timeout=10)
 
 
 def test_the_deploy_command_prints_time_and_descriptor(board: VirtualBoard, tmp_path,
