@@ -359,7 +359,8 @@ def _residual_tflite() -> bytes:
 
 
 @pytest.mark.parametrize("target", ["host", pytest.param("qemu", marks=pytest.mark.qemu)])
-def test_per_layer_profile_and_tensor_dump_work_for_an_uploaded_model(target: str) -> None:
+def test_per_layer_profile_and_tensor_dump_work_for_an_uploaded_model(target: str, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     """PROFILE and DUMP_TENSOR (SPEC §9.6, §9.7) on a slot model: one timed row per step, step numbers
     the compiled C's (the shared-storage RESHAPE included), and every step's tensor equal to TFLite
     Micro's, on the host board and under QEMU."""
@@ -386,6 +387,18 @@ def test_per_layer_profile_and_tensor_dump_work_for_an_uploaded_model(target: st
         assert first_divergence(session, model_id, tflite, x) is None     # every step bit-exact with TFLM
         reshape = np.frombuffer(dump_step(session, model_id, 2, x), np.int8)
         assert np.array_equal(reshape, np.frombuffer(dump_step(session, model_id, 1, x), np.int8))  # one storage
+        if target == "host":   # and through the command, on the active model: the uploaded one
+            from edgeloop.app.cli import main
+
+            (tmp_path / "residual.tflite").write_bytes(tflite)
+            np.savez(tmp_path / "x.npz", x=np.random.default_rng(5).integers(-128, 128, (2, 8, 8, 4), dtype=np.int8))
+            session.close()
+            assert main(["validate", "--port", b.url, "--tflite", str(tmp_path / "residual.tflite"), "--data",
+                         str(tmp_path / "x.npz"), "--out", str(tmp_path / "report"), "--per-layer",
+                         "--no-progress"]) == 0
+            out = capsys.readouterr().out
+            assert "board = reference 100.00 %" in out and "per layer on the board (host clock" in out
+            assert all(op in out for op in ("CONV_2D", "ADD", "RESHAPE", "FULLY_CONNECTED", "SOFTMAX")), out
 
 
 def _onnx_mlp(path: Path, *, hidden_op: str = "Relu") -> None:
