@@ -658,7 +658,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             return
         try:
             options = self.sessions_dock.train_arguments()
-            name = time.strftime("retrained_%Y%m%d_%H%M%S")
+            name = time.strftime("retrained_%m%d_%H%M%S")  # short enough for the model list
             plan = RetrainPlan(list(sessions), self.trained_dir / name, self.reports_dir, options)
             plan.task()  # mixed or unreadable sessions are refused now, not after a child started
         except EdgeloopError as exc:
