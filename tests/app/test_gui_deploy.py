@@ -204,3 +204,31 @@ def test_a_board_without_upload_slots_is_told_before_any_work(qtbot, open_window
         qtbot.waitUntil(lambda: window.display.displayed > shown + 2, timeout=10000)  # the model still answers
     finally:
         window.close()
+
+
+def test_the_toolbar_action_deploys_a_container_picked_in_the_file_dialog(qtbot, window: QtMainWindow,
+                                                                          tmp_path: Path, monkeypatch) -> None:
+    from PySide6 import QtWidgets
+
+    from edgeloop.app.link.deploy import load_container
+    from edgeloop.models.compiler.container import save_container
+
+    elmc = tmp_path / "fall.elmc"
+    save_container(load_container(ZOO / "fall" / "fall.tflite"), elmc)
+    asked: list[str] = []
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (asked.append(a[3]) or str(elmc), ""))
+    with qtbot.waitSignal(window.jobs.succeeded, timeout=30000) as done:
+        window.deploy_action.trigger()
+    assert "*.elmc" in asked[0] and "*.onnx" in asked[0]
+    assert "deployed fall as model 3" in done.args[0] and "labels" in done.args[0]
+    assert window.settings.value("deploy/folder") == str(tmp_path)
+    # The fall detector takes IMU windows: selecting it brought an IMU source, and it answers.
+    _records_of(qtbot, window, "fall")
+    assert window.controller.source_kind == "imu"
+    # A float model asks for calibration data; cancelling that dialog deploys nothing.
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getOpenFileName",
+                        lambda *a, **k: (str(ZOO / "sine" / "sine_float.tflite"), ""))
+    monkeypatch.setattr(QtWidgets.QFileDialog, "getExistingDirectory", lambda *a, **k: "")
+    window.deploy_action.trigger()
+    assert not window.jobs.running
