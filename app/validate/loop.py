@@ -423,7 +423,8 @@ class RetrainLoop:
             bar = parse_progress(line)
             if bar is not None:
                 desc, done, total = bar
-                self.on_step(Step("train", done, total, f"training {desc}: epoch {done}/{total}"))
+                then = "; quantizing and exporting" if done == total else ""  # seconds with no bar of their own
+                self.on_step(Step("train", done, total, f"training {desc}: epoch {done}/{total}{then}"))
 
         self.canceller.run(argv, "training", on_line)
         tflite = plan.out / f"{plan.model_name}.tflite"
