@@ -698,7 +698,8 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for model in info.models:
-            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()})")
+            uploaded = ", uploaded" if model.uploaded else ""  # runs from an upload slot (Deploy…)
+            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()}{uploaded})")
         self.model_combo.blockSignals(False)
         self.set_active_model(info.active_model)
 
