@@ -111,3 +111,18 @@ def test_pipeline_feeds_model_4_and_an_erase_in_flight_never_runs_another_model(
     # Once the slot was empty, no later input got a result: the board never ran model 0 in its place.
     first_failure = records.index(failed[0])
     assert all(not r.ok for r in records[first_failure:])
+
+
+@pytest.mark.qemu
+def test_on_qemu_a_model_behind_the_gap_is_validated_by_id(host_board_factory) -> None:
+    """The same gap on the ARM image under QEMU: model 4 is validated bit-exact by id (two samples)."""
+    xs = np.random.default_rng(2).integers(-128, 128, (2, 1, 64, 64, 1), dtype=np.int8)
+    data = ValidationData([x.tobytes() for x in xs], np.full(len(xs), -1), ["x0", "x1"], "rng")
+    tflite = TFLITE.read_bytes()
+    with host_board_factory(target="qemu", models=list(TEST_MODELS), timeout=60) as board:
+        assert deploy(board.url, load_container(TFLITE), slot=1, timeout=10).model_id == GAP_ID
+        with _session(board) as session:
+            assert session.info.model_ids == (0, 1, 2, GAP_ID)
+            result = validate_on_board(session, resolve_model_id(session.info, "bottles_tiny"), tflite, data)
+    assert result.status == "complete", result.error
+    assert np.array_equal(result.board_outputs, run_reference_batch(tflite, xs).reshape(len(xs), -1))
