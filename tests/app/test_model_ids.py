@@ -9,6 +9,7 @@ INFERs are in flight must never make the board run another model in its place.
 
 from __future__ import annotations
 
+import dataclasses
 import subprocess
 import sys
 import threading
@@ -25,6 +26,7 @@ from edgeloop.app.live.sources import open_source
 from edgeloop.app.validate.per_layer import profile_layers
 from edgeloop.app.validate.validator import ValidationData, validate_on_board
 from edgeloop.models.reference import run_reference_batch
+from edgeloop.protocol import Result
 from edgeloop.protocol.upload import SlotErase
 
 pytestmark = pytest.mark.timeout(120)
@@ -126,3 +128,21 @@ def test_on_qemu_a_model_behind_the_gap_is_validated_by_id(host_board_factory) -
             result = validate_on_board(session, resolve_model_id(session.info, "bottles_tiny"), tflite, data)
     assert result.status == "complete", result.error
     assert np.array_equal(result.board_outputs, run_reference_batch(tflite, xs).reshape(len(xs), -1))
+
+
+def test_a_result_of_another_model_than_requested_is_never_labelled_as_the_requested_one(kit) -> None:
+    """A board that answers INFER of model 4 with model 0's RESULT gets failed records, not model 4's labels."""
+    models = (kit.image_model("brightness"), kit.image_model("other"))
+    port = kit.ScriptedPort(models, proto_minor=1, ids=(0, 4), active=4)
+    answer = port.reply_to
+
+    def wrong_model(seq, msg):  # noqa: ANN001, ANN202
+        reply = answer(seq, msg)
+        return dataclasses.replace(reply, model=0) if isinstance(reply, Result) else reply
+
+    port.reply_to = wrong_model
+    with Session("scripted://", opener=kit.opener_for(port), base_timeout=0.2, retries=0) as session:
+        session.connect()
+        records = list(Pipeline(open_source("synthetic:bottles?fps=0&frames=3"), session).records(timeout=30))
+    assert len(records) == 3 and not any(r.ok for r in records)
+    assert all(r.error == "the board answered with model 0, not model 4" for r in records)
