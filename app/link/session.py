@@ -457,8 +457,8 @@ class Session:
         if not info.has(Capability.DESCRIBE):
             raise LinkError(f"the board at {self.url} sent abridged model descriptors but does not serve "
                             f"DESCRIBE_MODEL: its firmware breaks SPEC 1.1 §5.3; update the firmware")
-        models = tuple(self._describe(transport, m.model_id if m.model_id is not None else i) if m.abridged else m
-                       for i, m in enumerate(info.models))
+        models = tuple(self._describe(transport, model_id) if m.abridged else m
+                       for model_id, m in zip(info.model_ids, info.models))
         return replace(info, models=models)
 
     def _describe(self, transport: Transport, model_id: int, page: int = 4096) -> ModelDescriptor:
