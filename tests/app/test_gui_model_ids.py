@@ -4,13 +4,21 @@ the model that answered."""
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+import edgeloop
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
+from edgeloop.app.link.firmware_build import TEST_MODELS
 from edgeloop.app.live.sources import open_source
+from edgeloop.protocol.upload import UploadChunk
 
 pytestmark = pytest.mark.timeout(120)
+
+TINY = edgeloop.PACKAGE_ROOT / "models" / "zoo" / "bottles_tiny" / "bottles_tiny.tflite"
+SOURCE = "synthetic:bottles?fps=20"
 
 
 def test_the_model_combo_switches_by_id_on_a_board_with_a_gap(qtbot, kit, open_window) -> None:
@@ -41,3 +49,46 @@ def _switch_both_ways(qtbot, window: QtMainWindow, port) -> None:  # noqa: ANN00
     combo.activated.emit(0)  # and back to model 0 in the first row
     qtbot.waitUntil(lambda: window.last_record.model_index == 0 and window.last_record.ok, timeout=10000)
     assert port.active == 0 and window.last_record.model_name == "brightness"
+
+
+def test_after_a_refused_commit_the_window_no_longer_lists_the_emptied_model(qtbot, open_window,
+                                                                             host_board_factory) -> None:
+    """Slots 0 and 1 hold bottles_tiny (models 3 and 4, 4 active); a third deploy goes into slot 0, whose
+    UPLOAD_BEGIN empties it, and its commit is refused (a corrupted chunk): model 3 must leave the list,
+    and the combo's rows then skip it while model 4 keeps serving under its own id."""
+    board = host_board_factory(target="host", models=list(TEST_MODELS))
+    controller = QtLinkController(board.url, lambda: open_source(SOURCE), model="mean64", source_spec=SOURCE)
+    window: QtMainWindow = open_window(controller)
+    try:
+        qtbot.waitUntil(lambda: window.display.displayed >= 3, timeout=30000)
+        for expected in ("as model 3 (slot 0, active)", "as model 4 (slot 1, active)"):
+            with qtbot.waitSignal(window.jobs.succeeded, timeout=60000) as done:
+                window.deploy_file(TINY)
+            assert expected in done.args[0]
+        combo = window.device.model_combo
+        assert [combo.itemData(row) for row in range(combo.count())] == [0, 1, 2, 3, 4]
+        session = controller.session
+        request = session.request
+
+        def corrupting(message, **kwargs):  # noqa: ANN001, ANN202 - the first chunk arrives damaged
+            if isinstance(message, UploadChunk) and message.offset == 0:
+                message = dataclasses.replace(message, data=bytes(b ^ 0xFF for b in message.data))
+            return request(message, **kwargs)
+
+        session.request = corrupting
+        with qtbot.waitSignal(window.jobs.failed, timeout=60000) as refused:
+            window.deploy_file(TINY)
+        session.request = request
+        assert "sha256" in refused.args[0]
+        qtbot.waitUntil(lambda: [combo.itemData(row) for row in range(combo.count())] == [0, 1, 2, 4], timeout=5000)
+        assert window.info.model_by_id(3) is None and controller.session.info.model_by_id(3) is None
+        qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_index == 4, timeout=10000)
+        assert window.last_record.model_name == "bottles_tiny" and combo.currentIndex() == 3
+        combo.activated.emit(1)  # mean64, then back to the last row: model 4
+        qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_name == "mean64", timeout=10000)
+        combo.activated.emit(3)
+        qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_index == 4, timeout=10000)
+        assert window.last_record.model_name == "bottles_tiny"
+    finally:
+        window.close()
+        board.stop()
