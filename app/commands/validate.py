@@ -72,7 +72,8 @@ def _per_layer(session, model_id: int, tflite: bytes, data, result) -> None:
     from edgeloop.app.validate.per_layer import FirmwareTooOld, first_divergence, profile_layers
 
     try:
-        section = {"profile": profile_layers(session, model_id, tflite, data.inputs[0]), "profile_sample": data.names[0]}
+        section = {"profile": profile_layers(session, model_id, tflite, data.inputs[0]),
+                   "profile_sample": data.names[0]}
         n = result.completed
         board = result.board_outputs.reshape(n, -1)
         reference = result.reference_outputs[:n].reshape(n, -1)
