@@ -75,7 +75,7 @@ from edgeloop import EdgeloopError, InputError, ResourceError
 from edgeloop.app.live import model_facts
 from edgeloop.app.live.video_writer import VideoRecorder
 from edgeloop.app.live.preprocess import Roi
-from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
+from edgeloop.app.live.source_choice import matching_source, mismatch_hint, model_for_source, source_fits
 from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
@@ -400,7 +400,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.messages.error(f"link failed: {detail}")
 
     def _on_info_changed(self, info: Info) -> None:
-        self.info = info
+        old, self.info = self.info, info
         self.console.add("link", f"board {info.board}, firmware {info.firmware}, "
                                  f"models: {', '.join(m.name for m in info.models) or 'none'}")
         self.device.set_info(info, self.controller.url)
@@ -413,6 +413,19 @@ class QtMainWindow(QtWidgets.QMainWindow):
             model = info.model_by_id(info.active_model)
         if model is not None:
             self.record_dock.suggest_labels(model.labels)
+        self._leave_an_emptied_model(old, info)
+
+    def _leave_an_emptied_model(self, old: Info | None, info: Info) -> None:
+        """The live model left the board's list (its slot was emptied, or a reset emptied the RAM slots):
+        run one the source can feed, and say so, instead of sending INFERs the board can only refuse."""
+        pipeline = self.controller.pipeline
+        if pipeline is None or not info.models or info.model_by_id(pipeline.model_index) is not None:
+            return
+        gone = old.model_by_id(pipeline.model_index) if old is not None else None
+        model_id = model_for_source(info, self.controller.source_kind)
+        self.messages.info(f"{gone.name if gone else 'the model'} (model {pipeline.model_index}) left the board's "
+                           f"model list: running {info.model_by_id(model_id).name} instead")
+        self._on_model_selected(model_id)
 
     def _on_records_ready(self) -> None:
         taken_at = time.monotonic()

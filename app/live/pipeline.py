@@ -194,6 +194,7 @@ class Pipeline:
         self._source_ended = False
         self._threads: list[threading.Thread] = []
         self.model_index = self._resolve_model(model)
+        self._model = model_descriptor(session.info, self.model_index)
         if self.model_index != session.info.active_model:
             session.select_model(self.model_index)
         self._preprocessor = self._build_preprocessor(self.model_index)
@@ -201,9 +202,8 @@ class Pipeline:
     # -- model and ROI ------------------------------------------------------------------------
     @property
     def model(self) -> ModelDescriptor:
-        """Descriptor of the model the pipeline feeds."""
-        assert self.session.info is not None
-        return model_descriptor(self.session.info, self.model_index)
+        """Descriptor of the model the pipeline feeds (kept when the board has since emptied its slot)."""
+        return self._model
 
     def _resolve_model(self, model: int | str | None) -> int:
         assert self.session.info is not None
@@ -423,6 +423,7 @@ class Pipeline:
         if index != self.model_index:
             self.session.select_model(index)
             self.model_index = index
+            self._model = model_descriptor(self.session.info, index)
             self._preprocessor = self._build_preprocessor(index)
         return True
 

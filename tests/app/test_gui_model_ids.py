@@ -13,6 +13,7 @@ from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.main_window import QtMainWindow
 from edgeloop.app.link.firmware_build import TEST_MODELS
 from edgeloop.app.live.sources import open_source
+from edgeloop.app.validate.loop import erase_slot
 from edgeloop.protocol.upload import UploadChunk
 
 pytestmark = pytest.mark.timeout(120)
@@ -89,6 +90,30 @@ def test_after_a_refused_commit_the_window_no_longer_lists_the_emptied_model(qtb
         combo.activated.emit(3)
         qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_index == 4, timeout=10000)
         assert window.last_record.model_name == "bottles_tiny"
+    finally:
+        window.close()
+        board.stop()
+
+
+def test_when_the_live_models_slot_is_erased_the_window_runs_a_model_the_source_feeds(qtbot, open_window,
+                                                                                      host_board_factory) -> None:
+    """bottles_tiny runs from slot 0 (model 3); erasing the slot makes model 0 (sine, a raw tensor) active:
+    the window switches to mean64, which the camera feeds, and says why."""
+    board = host_board_factory(target="host", models=list(TEST_MODELS))
+    controller = QtLinkController(board.url, lambda: open_source(SOURCE), model="mean64", source_spec=SOURCE)
+    window: QtMainWindow = open_window(controller)
+    try:
+        qtbot.waitUntil(lambda: window.display.displayed >= 3, timeout=30000)
+        with qtbot.waitSignal(window.jobs.succeeded, timeout=60000):
+            window.deploy_file(TINY)
+        qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_index == 3, timeout=10000)
+        info = erase_slot(controller.session, 0)
+        assert info.model_by_id(3) is None and info.active_model == 0
+        qtbot.waitUntil(lambda: window.last_record.ok and window.last_record.model_name == "mean64", timeout=10000)
+        assert window.controller.pipeline.model_index == 1
+        assert [window.device.model_combo.itemData(r) for r in range(window.device.model_combo.count())] == [0, 1, 2]
+        assert any("bottles_tiny (model 3) left the board's model list: running mean64 instead" in t
+                   for t in window.messages.texts())
     finally:
         window.close()
         board.stop()
