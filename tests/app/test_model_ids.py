@@ -88,7 +88,7 @@ def test_validate_and_per_layer_address_model_4(gap_board) -> None:
 
 def test_pipeline_feeds_model_4_and_an_erase_in_flight_never_runs_another_model(gap_board) -> None:
     with _session(gap_board) as session:
-        pipe = Pipeline(open_source("synthetic:bottles?fps=0&frames=60"), session, model="bottles_tiny")
+        pipe = Pipeline(open_source("synthetic:bottles?fps=0&frames=100"), session, model="bottles_tiny")
         assert pipe.model_index == GAP_ID and pipe.model.name == "bottles_tiny"
         erased = threading.Event()
 
@@ -104,7 +104,7 @@ def test_pipeline_feeds_model_4_and_an_erase_in_flight_never_runs_another_model(
             if len(records) == 5:  # the stream runs, INFERs of model 4 are in flight: erase its slot now
                 eraser.start()
         eraser.join()
-    assert erased.is_set() and len(records) == 60
+    assert erased.is_set() and len(records) == 100
     ok = [r for r in records if r.ok]
     assert all(r.model_index == GAP_ID and r.model_name == "bottles_tiny" and len(r.probabilities) == 5
                for r in ok)
