@@ -472,10 +472,23 @@ class Info(Message):
         """True when the device serves the 1.1 requests of ``capability`` (never for a 1.0 device)."""
         return bool((self.capabilities or 0) & capability)
 
+    def id_at(self, position: int) -> int:
+        """The stable index (SPEC §9.4) of the model at list `position`; a 1.0 device's is the position.
+
+        Hosts name models by this id in every request and result; list positions only order a display.
+        """
+        model_id = self.models[position].model_id
+        return position if model_id is None else model_id
+
+    @property
+    def model_ids(self) -> tuple[int, ...]:
+        """The stable indices of the listed models, in list order (an emptied slot leaves a gap)."""
+        return tuple(self.id_at(position) for position in range(len(self.models)))
+
     def model_by_id(self, model_id: int) -> ModelDescriptor | None:
-        """The model with this stable index (SPEC §9.4); a 1.0 device's index is its list position."""
+        """The model with this stable index (SPEC §9.4), or None when the board does not list it."""
         for position, model in enumerate(self.models):
-            if (position if model.model_id is None else model.model_id) == model_id:
+            if self.id_at(position) == model_id:
                 return model
         return None
 

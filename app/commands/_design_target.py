@@ -141,15 +141,15 @@ def validate_on_host_board(c_dir: Path, tflite: Path, x: np.ndarray) -> dict[str
     """
     from edgeloop.app.link.boards import start_board
     from edgeloop.app.link.session import Session
-    from edgeloop.app.validate.validator import load_validation_data, resolve_model_index, validate_on_board
+    from edgeloop.app.validate.validator import load_validation_data, resolve_model_id, validate_on_board
 
     data_file = Path(c_dir) / "validation_inputs.npz"
     np.savez(data_file, x=x)
     with start_board("host", models=[str(c_dir)]) as board, Session(board.url) as session:
         info = session.connect()
-        index = resolve_model_index(info, None)
-        data = load_validation_data(data_file, info.models[index])
-        result = validate_on_board(session, index, tflite.read_bytes(), data, tflite_path=str(tflite))
+        model_id = resolve_model_id(info, None)
+        data = load_validation_data(data_file, info.model_by_id(model_id))
+        result = validate_on_board(session, model_id, tflite.read_bytes(), data, tflite_path=str(tflite))
     data_file.unlink()
     ag = result.metrics["agreement"]
     return {"samples": int(ag.get("samples", 0)), "exact_match_rate": float(ag.get("exact_match_rate", 0.0)),

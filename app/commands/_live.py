@@ -16,7 +16,7 @@ def add_stream_options(p: argparse.ArgumentParser, *, source_default: str | None
                    help="what to stream: synthetic:bottles, synthetic:imu, camera:0, video:FILE, images:DIR, "
                         "imu-csv:FILE, imu-serial:PORT, udp:PORT, session:DIR (a recorded session; options after ?, e.g. "
                         "synthetic:bottles?fps=15)" + (f" (default {source_default})" if source_default else ""))
-    p.add_argument("--model", metavar="NAME|INDEX", help="board model to run (default: the active one)")
+    p.add_argument("--model", metavar="NAME|ID", help="board model to run, by name or id (default: the active one)")
     p.add_argument("--roi", type=_roi, metavar="X,Y,W,H",
                    help="region of interest as fractions of the image, e.g. 0.25,0.1,0.5,0.8")
     p.add_argument("--frames", type=int, metavar="N", help="stop after N results")

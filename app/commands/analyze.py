@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--port", metavar="URL",
                    help="also time every layer on this board (PROFILE): the board must run the model compiled "
                    "from this file")
-    p.add_argument("--board-model", metavar="NAME|INDEX",
+    p.add_argument("--board-model", metavar="NAME|ID",
                    help="with --port: the board model (default: the one whose hash matches the int8 model)")
     p.add_argument("--save-int8", type=Path, metavar="FOLDER",
                    help="also write the imported int8 NAME.tflite (+ meta/preprocess JSON) into FOLDER")
@@ -48,28 +48,28 @@ def _profile_on_board(args: argparse.Namespace, int8: bytes, imported) -> dict:
 
     from edgeloop.app.link.session import Session
     from edgeloop.app.validate.per_layer import profile_layers
-    from edgeloop.app.validate.validator import ValidationError, resolve_model_index
+    from edgeloop.app.validate.validator import ValidationError, resolve_model_id
     from edgeloop.models.importers.quant_error import int8_io
 
     digest = hashlib.sha256(int8).digest()
     with Session(args.port) as session:
         info = session.connect()
         if args.board_model is not None:
-            index = resolve_model_index(info, int(args.board_model) if args.board_model.isdigit() else args.board_model)
+            model_id = resolve_model_id(info, args.board_model)
         else:
-            matches = [i for i, m in enumerate(info.models) if m.hash == digest]
+            matches = [model_id for model_id, m in zip(info.model_ids, info.models) if m.hash == digest]
             if not matches:
                 raise ValidationError(f"no model on {info.board} was compiled from this model (SHA-256 "
                                       f"{digest.hex()[:16]}...): flash it, or name one with --board-model")
-            index = matches[0]
+            model_id = matches[0]
         (s, z), _ = int8_io(int8)
-        desc = info.models[index].input
+        desc = info.model_by_id(model_id).input
         if imported is not None and imported.calibration is not None:
             x = imported.board_input(imported.calibration.x[:1])
             q = np.clip(np.round(x / s) + z, -128, 127).astype(np.int8)
         else:
             q = np.full(desc.size, z, np.int8)
-        return profile_layers(session, index, int8, q.tobytes())
+        return profile_layers(session, model_id, int8, q.tobytes())
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                        help="label each capture with the source's ground truth (synthetic scenes, session replays)")
     p.add_argument("--port", metavar="URL", help="board link (e.g. /dev/ttyACM0, socket://127.0.0.1:5555): "
                                                  "record its predictions and timings too")
-    p.add_argument("--model", help="board model name or index for predictions (default: the active one)")
+    p.add_argument("--model", metavar="NAME|ID",
+                   help="board model name or id for predictions (default: the active one)")
     p.add_argument("--baud", type=int, help="baud rate of a serial port")
     stop = p.add_mutually_exclusive_group()
     stop.add_argument("--seconds", type=float, help="stop after this many seconds")

@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
                   f"device timings are {timing.label} ({describe_ticks(info)})")
             model = args.model
             if model is None:  # the active model, unless the source cannot feed it and another model can
-                model = model_for_source(info.models, info.active_model, source.kind)
+                model = model_for_source(info, source.kind)
             pipeline = Pipeline(source, session, model=model, roi=args.roi, model_dirs=args.model_dir)
             print(f"model {pipeline.model.name}, source {source.name}")
             rule = DecisionRule.parse(args.decision) if args.decision else rule_for_model(pipeline.model.hash, folders)

@@ -22,7 +22,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "(exact-match rate, max |diff|, RMSE, MAE, L2 relative error, cosine) and device latency "
                     "labelled by its timing source. The board's model hash must be the SHA-256 of --tflite.")
     p.add_argument("--port", required=True, metavar="URL", help="board link, e.g. /dev/ttyACM0 or socket://HOST:PORT")
-    p.add_argument("--model", help="board model name or index (default: the active one)")
+    p.add_argument("--model", metavar="NAME|ID", help="board model name or id (default: the active one)")
     p.add_argument("--tflite", required=True, type=Path, metavar="MODEL",
                    help="the model the board's was compiled from: its int8 .tflite, or the float/foreign source "
                    "(float TFLite, .keras, .h5, SavedModel, ONNX) with the same --calib as at compile time; the "
@@ -65,14 +65,15 @@ def _board_layout_data(path: Path, imported) -> Iterator[Path]:
         yield Path(tmp) / path.name
 
 
-def _per_layer(session, index: int, tflite: bytes, data, result) -> None:
+def _per_layer(session, model_id: int, tflite: bytes, data, result) -> None:
     """Per-layer time on the first sample and the first differing layer on the first mismatching one."""
     import numpy as np
 
     from edgeloop.app.validate.per_layer import FirmwareTooOld, first_divergence, profile_layers
 
     try:
-        section = {"profile": profile_layers(session, index, tflite, data.inputs[0]), "profile_sample": data.names[0]}
+        section = {"profile": profile_layers(session, model_id, tflite, data.inputs[0]),
+                   "profile_sample": data.names[0]}
         n = result.completed
         board = result.board_outputs.reshape(n, -1)
         reference = result.reference_outputs[:n].reshape(n, -1)
@@ -80,7 +81,7 @@ def _per_layer(session, index: int, tflite: bytes, data, result) -> None:
         if len(mismatching):
             k = int(mismatching[0])
             section["divergence_sample"] = data.names[k]
-            section["divergence"] = first_divergence(session, index, tflite, data.inputs[k])
+            section["divergence"] = first_divergence(session, model_id, tflite, data.inputs[k])
         result.metrics["per_layer"] = section
     except FirmwareTooOld as exc:
         result.warnings.append(str(exc))
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     from edgeloop.app.validate.validator import (
         ValidationError,
         load_validation_data,
-        resolve_model_index,
+        resolve_model_id,
         validate_on_board,
     )
     from edgeloop.app.validate.report import write_report
@@ -113,8 +114,8 @@ def run(args: argparse.Namespace) -> int:
         tflite = args.tflite.read_bytes()
     with Session(args.port, baudrate=args.baud) as session:
         info = session.connect()
-        index = resolve_model_index(info, args.model)
-        model = info.models[index]
+        model_id = resolve_model_id(info, args.model)  # a stable id (SPEC §9.4), not a list position
+        model = info.model_by_id(model_id)
         with _board_layout_data(args.data, imported) as data_path:
             data = load_validation_data(data_path, model, split=args.split, limit=args.limit,
                                         model_dirs=[args.tflite.parent],
@@ -126,12 +127,12 @@ def run(args: argparse.Namespace) -> int:
             bar.update(done - bar.n)
 
         try:
-            result = validate_on_board(session, index, tflite, data, tflite_path=str(args.tflite),
+            result = validate_on_board(session, model_id, tflite, data, tflite_path=str(args.tflite),
                                        allow_hash_mismatch=args.allow_hash_mismatch, progress=progress)
         finally:
             bar.close()
         if args.per_layer:
-            _per_layer(session, index, tflite, data, result)
+            _per_layer(session, model_id, tflite, data, result)
     out = args.out or Path("validation") / model.name
     if imported is not None:
         from edgeloop.models.importers import compare, write_imported

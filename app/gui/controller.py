@@ -257,10 +257,6 @@ class QtLinkController(QtCore.QObject):
         else:
             self.session.reconnect()
 
-    def announce_info(self, info: Info) -> None:
-        """The board's INFO changed without a reconnect (a model was deployed): tell the window."""
-        self.info_changed.emit(info)
-
     def link_stats(self) -> SessionStats:
         """Link figures now (thread-safe)."""
         return self.session.stats()
@@ -295,7 +291,7 @@ class QtLinkController(QtCore.QObject):
         source = self.source_factory()
         info = self.session.info
         if model is None and info is not None:  # the active model, unless the source cannot feed it
-            model = model_for_source(info.models, info.active_model, source.kind)
+            model = model_for_source(info, source.kind)
         try:
             pipeline = Pipeline(TappedSource(source, self._on_capture), self.session, model=model, roi=self._roi,
                                 stop_on_link_failure=False, on_record=self._on_record)

@@ -16,7 +16,9 @@ While an upload runs, the live view keeps showing results from the active
 model: every INFER names its model, and the upload's chunks share the
 board's credit window with them. The strip says "uploading NAME 43 %".
 Cancel stops the job at its next step and kills a training or compile child
-at once; the board keeps its active model.
+at once; an upload stops before its next chunk and commits nothing. The board
+keeps its active model, and its INFO is read again, so the model list never
+shows a slot the upload emptied.
 """
 
 from __future__ import annotations

@@ -70,12 +70,12 @@ from edgeloop.app.gui.widgets import (
     screenshot,
 )
 from edgeloop.app.live.display_stats import DisplayStats
-from edgeloop.app.live.pipeline import ResultRecord
-from edgeloop import EdgeloopError, ResourceError
+from edgeloop.app.live.pipeline import ResultRecord, resolve_model_id
+from edgeloop import EdgeloopError, InputError, ResourceError
 from edgeloop.app.live import model_facts
 from edgeloop.app.live.video_writer import VideoRecorder
 from edgeloop.app.live.preprocess import Roi
-from edgeloop.app.live.source_choice import matching_source, mismatch_hint, source_fits
+from edgeloop.app.live.source_choice import matching_source, mismatch_hint, model_for_source, source_fits
 from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
@@ -400,22 +400,32 @@ class QtMainWindow(QtWidgets.QMainWindow):
             self.messages.error(f"link failed: {detail}")
 
     def _on_info_changed(self, info: Info) -> None:
-        self.info = info
+        old, self.info = self.info, info
         self.console.add("link", f"board {info.board}, firmware {info.firmware}, "
                                  f"models: {', '.join(m.name for m in info.models) or 'none'}")
         self.device.set_info(info, self.controller.url)
         self.plots.set_timing_source(info.timing_source)
         self.validate_action.setEnabled(bool(info.models))
         self.deploy_action.setEnabled(True)  # a board without upload slots says so when asked
-        model = self.controller.model
-        index = info.active_model
-        if isinstance(model, str) and not model.isdigit():
-            names = [m.name for m in info.models]
-            index = names.index(model) if model in names else index
-        elif model is not None:
-            index = int(model)
-        if 0 <= index < len(info.models):
-            self.record_dock.suggest_labels(info.models[index].labels)
+        try:
+            model = info.model_by_id(resolve_model_id(info, self.controller.model))
+        except InputError:  # the asked-for model is not on this board: the active one runs
+            model = info.model_by_id(info.active_model)
+        if model is not None:
+            self.record_dock.suggest_labels(model.labels)
+        self._leave_an_emptied_model(old, info)
+
+    def _leave_an_emptied_model(self, old: Info | None, info: Info) -> None:
+        """The live model left the board's list (its slot was emptied, or a reset emptied the RAM slots):
+        run one the source can feed, and say so, instead of sending INFERs the board can only refuse."""
+        pipeline = self.controller.pipeline
+        if pipeline is None or not info.models or info.model_by_id(pipeline.model_index) is not None:
+            return
+        gone = old.model_by_id(pipeline.model_index) if old is not None else None
+        model_id = model_for_source(info, self.controller.source_kind)
+        self.messages.info(f"{gone.name if gone else 'the model'} (model {pipeline.model_index}) left the board's "
+                           f"model list: running {info.model_by_id(model_id).name} instead")
+        self._on_model_selected(model_id)
 
     def _on_records_ready(self) -> None:
         taken_at = time.monotonic()
@@ -436,7 +446,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _follow_model(self, record: ResultRecord) -> None:
         """The timeline follows the model results now come from: its classes and its decision rule."""
         self._timeline_model = record.model_name
-        model = self.info.models[record.model_index] if self.info and record.model_index < len(self.info.models) else None
+        model = self.info.model_by_id(record.model_index) if self.info else None
         rule = model_facts.decision_rule(model) if model is not None else DecisionRule()
         self.timeline.set_model(tuple(record.labels), rule)
 
@@ -670,9 +680,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
                    "the live view goes on meanwhile")
 
     def _on_model_deployed(self, done: Deployed) -> None:
-        """A model is active on the board: list it, select it (with a source that can feed it)."""
-        self.controller.announce_info(done.info)
-        self._on_model_selected(done.position)
+        """A model is active on the board (the session's INFO listener has listed it): select it, with a
+        source that can feed it."""
+        self.info = done.info
+        self._on_model_selected(done.model_id)
 
     def _on_job_stage(self, stage: str) -> None:
         if stage == "validate":
@@ -738,30 +749,28 @@ class QtMainWindow(QtWidgets.QMainWindow):
         pipeline = self.controller.pipeline
         if pipeline is not None:
             return pipeline.model
-        if self.info is not None and 0 <= self.info.active_model < len(self.info.models):
-            return self.info.models[self.info.active_model]
-        return None
+        return self.info.model_by_id(self.info.active_model) if self.info is not None else None
 
-    def _on_model_selected(self, index: int) -> None:
-        """Switch the board's model; one that the running source cannot feed brings a source that can."""
-        if self.info is None or not 0 <= index < len(self.info.models):
+    def _on_model_selected(self, model_id: int) -> None:
+        """Switch the board's model (by stable id); one that the running source cannot feed brings a source
+        that can."""
+        model = self.info.model_by_id(model_id) if self.info is not None else None
+        if model is None:
             return
-        model = self.info.models[index]
         self.settings.setValue("model/name", model.name)
         kind = self.controller.source_kind
         if source_fits(kind, model):
-            self.controller.select_model(index)
+            self.controller.select_model(model_id)
             return
         choice = matching_source(model)
-        current = self._current_model()
         if choice is None:
-            if current is not None:
-                self.device.set_active_model(self.info.models.index(current))
+            pipeline = self.controller.pipeline
+            self.device.set_active_model(pipeline.model_index if pipeline is not None else self.info.active_model)
             self.messages.error(mismatch_hint(kind, model))
             return
         self._source_spec = self._live_spec = choice.spec
         self._live_factory = lambda: open_source(choice.spec)
-        self.controller.set_source(self._live_factory, model=index)
+        self.controller.set_source(self._live_factory, model=model_id)
         self.messages.info(f"{model.name} needs a different input: the source is now {choice.description} "
                            f"(pick another under 'source')")
 
@@ -910,14 +919,14 @@ class QtMainWindow(QtWidgets.QMainWindow):
 
     def _show(self, record: ResultRecord) -> None:
         self.last_record = record
-        if record.model_index != self.device.model_combo.currentIndex():
+        if record.model_index != self.device.shown_model_id:
             self.device.set_active_model(record.model_index)
         frame = record.frame
         if frame is not None and frame.ndim == 3 and frame.shape[2] in (1, 3, 4) and frame.shape[1] > 6:
             self._show_frame(frame, record.timestamp)
         elif record.view is not None and record.view.ndim == 2:
             self.views.setCurrentWidget(self.imu)
-            model = self.info.models[record.model_index] if self.info else None
+            model = self.info.model_by_id(record.model_index) if self.info else None
             pipeline = self.controller.pipeline
             self.imu.set_samples(np.asarray(record.view), float(model.sample_rate_hz) if model else 0.0,
                                  pipeline.view_channels if pipeline is not None else None)
@@ -946,7 +955,8 @@ class QtMainWindow(QtWidgets.QMainWindow):
             device = f"inference {record.t_infer_us:.0f} µs ({record.timing_label})   "
             if record.timing_source == TimingSource.HOST_CLOCK and self.info is not None:
                 # Next to the host clock, what the model takes on the real ARM image (when it was measured).
-                count = model_facts.instruction_count(self.info.models[record.model_index])
+                model = self.info.model_by_id(record.model_index)
+                count = model_facts.instruction_count(model) if model is not None else None
                 if count is not None:
                     device += (f"Cortex-M7 {model_facts.estimate_text(count.instructions)} "
                                f"(estimate from emulated instructions)   ")

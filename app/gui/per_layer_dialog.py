@@ -20,6 +20,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop import EdgeloopError
 from edgeloop.app.gui import theme
+from edgeloop.app.live.pipeline import model_descriptor
 
 
 def find_active_tflite(model: Any, folders: Sequence[Path] = ()) -> Path:
@@ -109,7 +110,7 @@ class QtPerLayerDialog(QtWidgets.QDialog):
     def __init__(self, session: Any, model_index: int, *, model_dirs: Sequence[Path] = (),
                  parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        model = session.info.models[model_index]
+        model = model_descriptor(session.info, model_index)  # model_index: the stable id (SPEC §9.4)
         self.setWindowTitle(f"Per layer: {model.name}")
         self.heading = QtWidgets.QLabel(f"profiling {model.name} on the board …")
         self.heading.setWordWrap(True)

@@ -27,6 +27,7 @@ from PySide6 import QtCore, QtGui, QtWidgets
 
 from edgeloop import EdgeloopError, os_errors_explained
 from edgeloop.app.link.session import DeviceError, RequestTimeout
+from edgeloop.app.live.pipeline import model_descriptor
 from edgeloop.app.validate.validator import load_validation_data, validate_on_board
 from edgeloop.app.validate.report import write_report
 
@@ -45,7 +46,7 @@ class _Worker(QtCore.QObject):
     @QtCore.Slot()
     def run(self) -> None:
         try:
-            model = self.session.info.models[self.model_index]
+            model = model_descriptor(self.session.info, self.model_index)
             data = load_validation_data(self.data, model)
             with os_errors_explained(f"read {self.tflite}"):
                 tflite = self.tflite.read_bytes()
@@ -95,12 +96,13 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.sessions_dir = sessions_dir
         self.reports_dir = Path("validation") if reports_dir is None else Path(reports_dir)
         info = session.info
+        # `model_index` is the board model's stable id (SPEC §9.4); the combo's rows only order the names.
         self.model_index = info.active_model if model_index is None else model_index
         self.setWindowTitle(f"Validate on {info.board}")
         self.model_combo = QtWidgets.QComboBox()
-        for model in info.models:
-            self.model_combo.addItem(model.name)
-        self.model_combo.setCurrentIndex(self.model_index)
+        for model_id, model in zip(info.model_ids, info.models):
+            self.model_combo.addItem(model.name, model_id)
+        self.model_combo.setCurrentIndex(self.model_combo.findData(self.model_index))
         self.model_combo.currentIndexChanged.connect(self._on_model_changed)
         self.allow_mismatch = QtWidgets.QCheckBox("allow a hash mismatch (noted in the report)")
         self.allow_mismatch.setToolTip("validate although the board's model was not compiled from this .tflite, "
@@ -109,7 +111,7 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.tflite_edit.setPlaceholderText("the .tflite the board's model was compiled from")
         self.data_edit = QtWidgets.QLineEdit()
         self.data_edit.setPlaceholderText("image folder, recorded session, IMU CSV or .npz (the Record panel makes one)")
-        self.out_edit = QtWidgets.QLineEdit(str(self.reports_dir / info.models[self.model_index].name))
+        self.out_edit = QtWidgets.QLineEdit(str(self.reports_dir / model_descriptor(info, self.model_index).name))
         self.run_button = QtWidgets.QPushButton("Run")
         self.open_button = QtWidgets.QPushButton("Open report")
         self.open_button.setEnabled(False)
@@ -137,11 +139,11 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.report_path = ""
         self._fill_defaults(self.model_index)
 
-    def _fill_defaults(self, index: int) -> None:
+    def _fill_defaults(self, model_id: int) -> None:
         """A zoo model's .tflite (found by its hash) and the newest session recorded with it, when there is one."""
         from edgeloop.models.quantize import find_model_by_hash
 
-        model = self.session.info.models[index]
+        model = model_descriptor(self.session.info, model_id)
         tflite = find_model_by_hash(model.hash) if any(model.hash) else None  # test models: zero hash
         self.tflite_edit.setText(str(tflite) if tflite else "")
         session = _newest_session_of(self.sessions_dir, model.name)
@@ -172,8 +174,8 @@ class QtValidateDialog(QtWidgets.QDialog):
     def start(self, tflite: Path, data: Path, out: Path, *, model_index: int | None = None,
               allow_hash_mismatch: bool | None = None) -> None:
         """Fill the fields and start the run (what the Run button does)."""
-        if model_index is not None:
-            self.model_combo.setCurrentIndex(model_index)
+        if model_index is not None:  # a stable model id
+            self.model_combo.setCurrentIndex(self.model_combo.findData(model_index))
         if allow_hash_mismatch is not None:
             self.allow_mismatch.setChecked(allow_hash_mismatch)
         self.tflite_edit.setText(str(tflite))
@@ -181,12 +183,13 @@ class QtValidateDialog(QtWidgets.QDialog):
         self.out_edit.setText(str(out))
         self._on_run()
 
-    def _on_model_changed(self, index: int) -> None:
-        old_default = str(self.reports_dir / self.session.info.models[self.model_index].name)
-        self.model_index = index
-        self._fill_defaults(index)
+    def _on_model_changed(self, row: int) -> None:
+        info = self.session.info
+        old_default = str(self.reports_dir / model_descriptor(info, self.model_index).name)
+        self.model_index = int(self.model_combo.itemData(row))
+        self._fill_defaults(self.model_index)
         if self.out_edit.text() == old_default:  # keep a folder the user typed; follow the model otherwise
-            self.out_edit.setText(str(self.reports_dir / self.session.info.models[index].name))
+            self.out_edit.setText(str(self.reports_dir / model_descriptor(info, self.model_index).name))
 
     def _on_run(self) -> None:
         if self.running:

@@ -631,7 +631,7 @@ class QtTimingPlots(QtWidgets.QWidget):
 class QtDevicePanel(QtWidgets.QWidget):
     """Board facts, the model switcher and the connection state with a reconnect button."""
 
-    model_selected = QtCore.Signal(int)
+    model_selected = QtCore.Signal(int)  # the picked model's stable id (SPEC §9.4), not its row in the combo
     reconnect_requested = QtCore.Signal()
     per_layer_requested = QtCore.Signal()  # "Per layer…": profile the active model's steps on the board
 
@@ -697,20 +697,29 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.values["link"].setText(f"{url}  credit {info.rx_credit}, max payload {info.max_payload} B")
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
-        for model in info.models:
+        for model_id, model in zip(info.model_ids, info.models):
             uploaded = ", uploaded" if model.uploaded else ""  # runs from an upload slot (Deploy…)
-            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()}{uploaded})")
+            # The row is only where the model shows; its item data, the stable id, is what is sent.
+            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()}{uploaded})",
+                                     model_id)
         self.model_combo.blockSignals(False)
         self.set_active_model(info.active_model)
 
-    def set_active_model(self, index: int) -> None:
-        """Show model `index` as the active one (model → view); emits nothing."""
-        if self.info is None or not 0 <= index < len(self.info.models):
+    @property
+    def shown_model_id(self) -> int | None:
+        """The stable id of the model the combo shows (None: no models)."""
+        model_id = self.model_combo.currentData()
+        return None if model_id is None else int(model_id)
+
+    def set_active_model(self, model_id: int) -> None:
+        """Show the model with stable id `model_id` as the active one (model → view); emits nothing."""
+        model = self.info.model_by_id(model_id) if self.info is not None else None
+        if model is None:
             return
-        model = self.info.models[index]
-        if self.model_combo.currentIndex() != index:
+        row = self.model_combo.findData(model_id)
+        if self.model_combo.currentIndex() != row:
             self.model_combo.blockSignals(True)
-            self.model_combo.setCurrentIndex(index)
+            self.model_combo.setCurrentIndex(row)
             self.model_combo.blockSignals(False)
         self.values["model"].setText(f"{model.name}  [{model.hash[:4].hex()}]")
         dims = "×".join(str(d) for d in model.input.dims)
@@ -725,8 +734,8 @@ class QtDevicePanel(QtWidgets.QWidget):
             "kept with the model), and the time that would take at the NUCLEO-H743ZI2's 480 MHz if every "
             "instruction took one cycle. A board that measures its own cycles (DWT) shows only those.")
 
-    def _on_model_activated(self, index: int) -> None:
-        self.model_selected.emit(index)
+    def _on_model_activated(self, row: int) -> None:
+        self.model_selected.emit(int(self.model_combo.itemData(row)))
 
     def _on_reconnect_clicked(self) -> None:
         self.reconnect_requested.emit()

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,6 +50,10 @@ class DeployError(EdgeloopError, RuntimeError):
 
 class LinkLost(DeployError):
     """No reply within the timeout after the retries."""
+
+
+class DeployCancelled(DeployError):
+    """The caller cancelled the upload: no more chunks were queued and no commit was sent."""
 
 
 @dataclass(frozen=True)
@@ -328,9 +333,15 @@ def _send_chunks(link: UploadLink, slot: int, data: bytes, status: UploadStatus,
 def deploy_over_session(session, container: bytes, *,  # noqa: ANN001
                         slots: tuple[SlotInfo, ...] | None = None, slot: int | None = None,
                         activate: bool = True, progress: Progress | None = None,
-                        chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> DeployResult:
+                        chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                        cancelled: Callable[[], bool] | None = None) -> DeployResult:
     """`deploy` over an open `edgeloop.app.link.session.Session` (what the GUI holds): no second
     connection to the port; the Session windows the chunks by its credit and retries them.
+
+    `cancelled` (the GUI's Cancel) is asked before each chunk is queued: once it returns True no
+    further chunk is queued, the chunks already in flight finish, no UPLOAD_COMMIT is sent and
+    DeployCancelled is raised. The slot stays receiving (SPEC §9.8.2: never a model), so the
+    board keeps its active model and a later identical upload resumes with the chunks it holds.
 
     The slot and the fit are checked before a byte is sent, against `slots` when given, else
     against a fresh INFO asked through the Session (the one from connect() may be stale: an
@@ -354,17 +365,40 @@ def deploy_over_session(session, container: bytes, *,  # noqa: ANN001
     try:
         status = session.request(UploadBegin(index, len(container), chunk, hashlib.sha256(container).digest()),
                                  timeout=BEGIN_TIMEOUT_S).result().message
-        done = len(container) - sum(min(chunk, len(container) - i * chunk) for i in status.missing)
-        futures = [(i, session.request(UploadChunk(index, i * chunk, container[i * chunk:(i + 1) * chunk])))
-                   for i in status.missing]
-        for i, future in futures:
-            future.result()
-            done += min(chunk, len(container) - i * chunk)
-            if progress:
-                progress(done, len(container))
+        sent = _queue_chunks(session, index, container, chunk, status.missing, progress, cancelled)
         committed = session.request(UploadCommit(index, activate)).result().message
     except DeviceError as exc:
         raise _refusal(exc.error) from None
     if not isinstance(committed, UploadCommitted):
         raise DeployError(f"the board answered UPLOAD_COMMIT with {type(committed).__name__}")
-    return DeployResult(committed, time.monotonic() - start, len(container), len(futures), status.received)
+    return DeployResult(committed, time.monotonic() - start, len(container), sent, status.received)
+
+
+def _queue_chunks(session, slot: int, data: bytes, step: int, missing: Sequence[int],  # noqa: ANN001
+                  progress: Progress | None, cancelled: Callable[[], bool] | None) -> int:
+    """Queue the missing chunks through the session (its credit windows them), reporting each ack;
+    stop queuing once `cancelled()` says so, let the chunks in flight finish, then raise DeployCancelled."""
+    size = len(data)
+    done = size - sum(min(step, size - i * step) for i in missing)
+    in_flight: list[tuple[int, Future]] = []
+
+    def acknowledged(i: int, future: Future) -> None:
+        nonlocal done
+        future.result()
+        done += min(step, size - i * step)
+        if progress:
+            progress(done, size)
+
+    for i in missing:
+        if cancelled is not None and cancelled():
+            for j, future in in_flight:
+                acknowledged(j, future)
+            raise DeployCancelled(f"upload cancelled after {done} of {size} bytes: nothing was committed, the "
+                                  f"board keeps its active model")
+        # request() blocks while the credit window is full, so a cancel is seen within one round trip.
+        in_flight.append((i, session.request(UploadChunk(slot, i * step, data[i * step:(i + 1) * step]))))
+        while in_flight and in_flight[0][1].done():
+            acknowledged(*in_flight.pop(0))
+    for i, future in in_flight:
+        acknowledged(i, future)
+    return len(missing)

@@ -457,8 +457,8 @@ class Session:
         if not info.has(Capability.DESCRIBE):
             raise LinkError(f"the board at {self.url} sent abridged model descriptors but does not serve "
                             f"DESCRIBE_MODEL: its firmware breaks SPEC 1.1 §5.3; update the firmware")
-        models = tuple(self._describe(transport, m.model_id if m.model_id is not None else i) if m.abridged else m
-                       for i, m in enumerate(info.models))
+        models = tuple(self._describe(transport, model_id) if m.abridged else m
+                       for model_id, m in zip(info.model_ids, info.models))
         return replace(info, models=models)
 
     def _describe(self, transport: Transport, model_id: int, page: int = 4096) -> ModelDescriptor:
@@ -524,8 +524,9 @@ class Session:
         info = self.info
         if isinstance(request, (Infer, Bench)) and info and info.models:
             index = info.active_model if request.model == ACTIVE_MODEL else request.model
-            if 0 <= index < len(info.models):
-                reply_bytes += info.models[index].output.nbytes
+            model = info.model_by_id(index)  # a stable id (SPEC §9.4), not a list position
+            if model is not None:
+                reply_bytes += model.output.nbytes
                 compute = self._infer_ticks.get(index, 0.0)
                 seen = self._infer_rtt.get(index, 0.0)
                 if isinstance(request, Bench):
@@ -632,9 +633,10 @@ class Session:
         """Queue an INFER of raw input tensor bytes; the future's `Reply.message` is a `Result`."""
         return self.request(Infer(model, bytes(data)), **kwargs)
 
-    def select_model(self, index: int) -> int:
-        """Make model `index` the active one; returns the board's confirmed index."""
-        reply = self.call(SelectModel(index), timeout=10.0)
+    def select_model(self, model_id: int) -> int:
+        """Make the model with stable id `model_id` (SPEC §9.4; not a list position) the active one;
+        returns the board's confirmed active id."""
+        reply = self.call(SelectModel(model_id), timeout=10.0)
         assert isinstance(reply, ModelSelected)
         with self._lock:
             if self.info is not None:

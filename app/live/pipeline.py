@@ -51,7 +51,7 @@ class ResultRecord:
     seq: int
     capture_index: int
     timestamp: float  # capture time of the frame (or of the IMU window's last sample)
-    model_index: int
+    model_index: int  # the stable id (SPEC §9.4) of the model that answered: RESULT's `model`, not a list position
     model_name: str
     class_index: int  # -1 when the request failed
     label: str
@@ -116,25 +116,38 @@ class PipelineStats:
 _END = object()
 
 
-def resolve_model_index(info: Info, model: int | str | None) -> int:
-    """Index of a board model given by name or index (None: the active model).
+def resolve_model_id(info: Info, model: int | str | None) -> int:
+    """The stable id (SPEC §9.4) of a board model given by name or id (None: the active model).
 
-    Raises RuntimeError when the board has no models and ValueError, naming
-    the board's models, when ``model`` is not one of them.
+    A number is a model id, never a list position: with an emptied upload slot the list skips ids.
+    Raises InputError, naming the board's models, when the board has none or not this one.
     """
     if not info.models:
         raise InputError(f"board {info.board!r} reports no models: build its firmware with at least one")
     if model is None:
-        return info.active_model if 0 <= info.active_model < len(info.models) else 0
+        return info.active_model if info.model_by_id(info.active_model) is not None else info.id_at(0)
     if isinstance(model, int) or str(model).isdigit():
-        index = int(model)
-        if not 0 <= index < len(info.models):
-            raise InputError(f"model index {index} is out of range: the board has {len(info.models)} models")
-        return index
-    names = [m.name for m in info.models]
-    if model not in names:
-        raise InputError(f"board {info.board!r} has no model {model!r}; it has: {', '.join(names)}")
-    return names.index(model)
+        model_id = int(model)
+        if info.model_by_id(model_id) is None:
+            raise InputError(f"board {info.board!r} has no model {model_id}; it has: {_listing(info)}")
+        return model_id
+    for position, m in enumerate(info.models):
+        if m.name == model:
+            return info.id_at(position)
+    raise InputError(f"board {info.board!r} has no model {model!r}; it has: {_listing(info)}")
+
+
+def model_descriptor(info: Info, model_id: int) -> ModelDescriptor:
+    """The descriptor of board model `model_id` (its stable id); InputError when the board no longer lists it."""
+    model = info.model_by_id(model_id)
+    if model is None:
+        raise InputError(f"board {info.board!r} no longer lists model {model_id} (its upload slot was emptied?); "
+                         f"it has: {_listing(info)}")
+    return model
+
+
+def _listing(info: Info) -> str:
+    return ", ".join(f"{model_id} {m.name}" for model_id, m in zip(info.model_ids, info.models))
 
 
 @dataclass(frozen=True)
@@ -144,7 +157,7 @@ class _Input:
     capture: Capture
     prepared: Prepared
     prep_s: float
-    model_index: int
+    model_index: int  # the model's stable id (SPEC §9.4), as sent in INFER
     model: ModelDescriptor
 
 
@@ -152,7 +165,8 @@ class Pipeline:
     """Runs a source through preprocessing into a session; iterate `records()` for the results.
 
     The pipeline owns the source (closing it on stop) but not the session.
-    `model` picks the board model by index or name (default: the active one).
+    `model` picks the board model by stable id (SPEC §9.4) or name (default: the active one);
+    `model_index` holds that id: never a position in `info.models`, which may skip ids.
     `stop_on_link_failure` ends the stream when the session gives up
     reconnecting (the headless runner wants that; the GUI keeps waiting for the
     user to reconnect).
@@ -180,6 +194,7 @@ class Pipeline:
         self._source_ended = False
         self._threads: list[threading.Thread] = []
         self.model_index = self._resolve_model(model)
+        self._model = model_descriptor(session.info, self.model_index)
         if self.model_index != session.info.active_model:
             session.select_model(self.model_index)
         self._preprocessor = self._build_preprocessor(self.model_index)
@@ -187,17 +202,16 @@ class Pipeline:
     # -- model and ROI ------------------------------------------------------------------------
     @property
     def model(self) -> ModelDescriptor:
-        """Descriptor of the model the pipeline feeds."""
-        assert self.session.info is not None
-        return self.session.info.models[self.model_index]
+        """Descriptor of the model the pipeline feeds (kept when the board has since emptied its slot)."""
+        return self._model
 
     def _resolve_model(self, model: int | str | None) -> int:
         assert self.session.info is not None
-        return resolve_model_index(self.session.info, model)
+        return resolve_model_id(self.session.info, model)
 
-    def _build_preprocessor(self, index: int) -> Preprocessor:
+    def _build_preprocessor(self, model_id: int) -> Preprocessor:
         assert self.session.info is not None
-        model = self.session.info.models[index]
+        model = model_descriptor(self.session.info, model_id)
         pre = make_preprocessor(model, roi=self._roi, model_dirs=self.model_dirs)
         if pre.kind not in ("any", self.source.kind):
             raise InputError(f"model {model.name!r} takes {pre.kind} input but source {self.source.name!r} gives "
@@ -409,6 +423,7 @@ class Pipeline:
         if index != self.model_index:
             self.session.select_model(index)
             self.model_index = index
+            self._model = model_descriptor(self.session.info, index)
             self._preprocessor = self._build_preprocessor(index)
         return True
 
@@ -434,6 +449,9 @@ class Pipeline:
         source = info.timing_source if info else TimingSource.HOST_CLOCK
         labels = tuple(model.labels)
         exc = outcome.error
+        if exc is None and outcome.reply.message.model != outcome.item.model_index:
+            # Never label one model's output with another's name and labels (SPEC §9.4: ids are stable).
+            exc = f"the board answered with model {outcome.reply.message.model}, not model {outcome.item.model_index}"
         if exc is not None:
             return ResultRecord(seq=outcome.seq, capture_index=capture.index, timestamp=prepared.timestamp,
                                 model_index=outcome.item.model_index, model_name=model.name, class_index=-1,

@@ -11,7 +11,7 @@
 
 Example::
 
-    pre = make_preprocessor(info.models[info.active_model], roi=Roi(0.25, 0.1, 0.5, 0.8))
+    pre = make_preprocessor(info.model_by_id(info.active_model), roi=Roi(0.25, 0.1, 0.5, 0.8))
     for prepared in pre.process(frame):
         session.infer(prepared.payload)
 """

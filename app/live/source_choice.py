@@ -16,10 +16,9 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from edgeloop.protocol import InputKind, ModelDescriptor
+from edgeloop.protocol import Info, InputKind, ModelDescriptor
 
 _IMAGE_KINDS = {int(InputKind.IMAGE)}
 # IMU windows and window statistics; SPEC 1.1 adds time-series windows (4) and features (5).
@@ -76,13 +75,14 @@ def mismatch_hint(source_kind: str | None, model: ModelDescriptor) -> str:
     return f"model {model.name!r} takes {wants} but the source gives {gives}: pick {pick} as the source"
 
 
-def model_for_source(models: Sequence[ModelDescriptor], active: int, source_kind: str | None) -> int:
-    """The model to run when none was asked for: the board's active one if the source can feed it, else
-    the first that the source can feed (a bottle camera on a board whose active model is the IMU one);
-    the active one when none fits (the pipeline then says what to do)."""
-    if 0 <= active < len(models) and source_fits(source_kind, models[active]):
-        return active
-    for index, model in enumerate(models):
+def model_for_source(info: Info, source_kind: str | None) -> int:
+    """The stable id (SPEC §9.4) of the model to run when none was asked for: the board's active one if
+    the source can feed it, else the first that the source can feed (a bottle camera on a board whose
+    active model is the IMU one); the active one when none fits (the pipeline then says what to do)."""
+    active = info.model_by_id(info.active_model)
+    if active is not None and source_fits(source_kind, active):
+        return info.active_model
+    for model_id, model in zip(info.model_ids, info.models):
         if source_fits(source_kind, model):
-            return index
-    return active
+            return model_id
+    return info.active_model

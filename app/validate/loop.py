@@ -6,7 +6,7 @@ The GUI calls these from a worker thread and stays thin over them::
 
     # "Deploy…": a container, a .tflite or an importable model onto the board the Session holds
     done = deploy_model(session, Path("m.tflite"), on_step=print)
-    print(done.result.seconds, done.model.name, done.position)
+    print(done.result.seconds, done.model.name, done.model_id)
 
     # "Train from selected sessions": train (child process) -> container -> deploy -> validate
     loop = RetrainLoop(session, RetrainPlan(sessions=[Path("sessions/a"), Path("sessions/b")],
@@ -44,10 +44,10 @@ from typing import Any
 
 from edgeloop import EdgeloopError, InputError, os_errors_explained
 from edgeloop.app.link.child_process import popen_tied
-from edgeloop.app.link.deploy import DeployResult, deploy_over_session, load_container
+from edgeloop.app.link.deploy import DeployCancelled, DeployResult, deploy_over_session, load_container
 from edgeloop.app.sessions.library import load_session
 from edgeloop.protocol import DescribeModel, Hello, Info, ModelDescription, ModelDescriptor
-from edgeloop.protocol.upload import CAP_UPLOAD, UploadCommitted
+from edgeloop.protocol.upload import CAP_UPLOAD, SlotErase, UploadCommitted
 
 STAGES = ("train", "compile", "deploy", "validate")
 CONTAINER_SUFFIX = ".elmc"  # what `edgeloop compile --container` writes
@@ -197,11 +197,17 @@ class Deployed:
 
     result: DeployResult
     info: Info
-    position: int  # the new model's position in info.models (what the GUI's model list uses)
+
+    @property
+    def model_id(self) -> int:
+        """The new model's stable id (SPEC §9.4): what every request and the GUI's model list name it by."""
+        return self.result.model_id
 
     @property
     def model(self) -> ModelDescriptor:
-        return self.info.models[self.position]
+        model = self.info.model_by_id(self.model_id)
+        assert model is not None, "deploy_container checked that the board lists the committed model"
+        return model
 
 
 def needs_calibration(path: Path) -> bool:
@@ -248,18 +254,18 @@ def container_for(path: Path, canceller: Canceller | None = None, on_step: OnSte
             return out.read_bytes()
 
 
-def board_info_after(session: Any, committed: UploadCommitted) -> Info:
-    """The board's INFO after a commit, with full descriptors: the committed one from its reply, the
-    others from the INFO the session had (an INFO copy may be abridged, SPEC 1.1 §5.3)."""
+def board_info_after(session: Any, committed: UploadCommitted | None = None) -> Info:
+    """The board's INFO now (after a commit, a refused commit or an erase), with full descriptors: a
+    committed one from its reply, the others from the INFO the session had or read with DESCRIBE_MODEL
+    (an INFO copy may be abridged, SPEC 1.1 §5.3)."""
     fresh = session.request(Hello()).result().message
     if not isinstance(fresh, Info):
         raise LoopError(f"the board answered HELLO with {type(fresh).__name__}")
     old = session.info
     models = []
-    for position, m in enumerate(fresh.models):
-        model_id = position if m.model_id is None else m.model_id
+    for model_id, m in zip(fresh.model_ids, fresh.models):
         known = old.model_by_id(model_id) if old is not None else None
-        if model_id == committed.model_id:
+        if committed is not None and model_id == committed.model_id:
             m = committed.model
         elif m.abridged:
             m = known if known is not None and not known.abridged and known.hash == m.hash \
@@ -280,12 +286,6 @@ def _describe(session: Any, model_id: int, page: int = 4096) -> ModelDescriptor:
     return ModelDescriptor.decode_body(bytes(body), f"model {model_id} description")
 
 
-def position_of(info: Info, model_id: int) -> int:
-    """The list position of the model with this stable index (SPEC §9.4)."""
-    for position, m in enumerate(info.models):
-        if (position if m.model_id is None else m.model_id) == model_id:
-            return position
-    raise LoopError(f"the board does not list model {model_id} after the commit")
 
 
 def deploy_container(session: Any, container: bytes, *, on_step: OnStep | None = None,
@@ -293,23 +293,53 @@ def deploy_container(session: Any, container: bytes, *, on_step: OnStep | None =
     """Upload `container` over the open session, activate it, and adopt the board's new INFO into
     `session.info` (so the new model can be selected and fed like the compiled-in ones).
 
-    A cancel during the upload stops it before the commit: the slot never becomes a model.
+    A cancel during the upload stops queuing chunks and sends no commit: the slot never becomes a
+    model. After a refused or cancelled upload the board's INFO is read again and adopted (UPLOAD_BEGIN
+    empties the slot, a failed commit too, SPEC §9.8.2/§9.8.4), so no model list shows a model the
+    board has emptied.
     """
     say = on_step or (lambda step: None)
     canceller = canceller or Canceller()
 
     def progress(done: int, total: int) -> None:
-        canceller.check()  # raised through deploy_over_session: no UPLOAD_COMMIT is sent
         say(Step("deploy", done, total, f"uploading {done}/{total} B"))
 
+    canceller.check()
     progress(0, len(container))
-    result = deploy_over_session(session, container, slot=slot, progress=progress)
-    info = board_info_after(session, result.committed)
-    session.info = info
-    deployed = Deployed(result, info, position_of(info, result.model_id))
+    try:
+        result = deploy_over_session(session, container, slot=slot, progress=progress,
+                                     cancelled=lambda: canceller.cancelled)
+    except EdgeloopError as exc:  # a refusal (DeviceError), a silent board, a cancel
+        try:
+            adopt_board_info(session, board_info_after(session))
+        except EdgeloopError:
+            pass  # the board is gone: the failure below says so, and a reconnect brings a fresh INFO
+        if isinstance(exc, DeployCancelled):
+            raise LoopCancelled(str(exc)) from None
+        raise
+    info = adopt_board_info(session, board_info_after(session, result.committed))
+    if info.model_by_id(result.model_id) is None:
+        raise LoopError(f"the board does not list model {result.model_id} after the commit")
+    deployed = Deployed(result, info)
     say(Step("deploy", len(container), len(container),
              f"deployed {deployed.model.name} in {result.seconds:.2f} s (host clock)"))
     return deployed
+
+
+def adopt_board_info(session: Any, info: Info) -> Info:
+    """Make `info` the session's INFO and tell the session's `on_info` listener (the GUI's model list)."""
+    session.info = info
+    listener = getattr(session, "on_info", None)
+    if listener is not None:
+        listener(info)
+    return info
+
+
+def erase_slot(session: Any, slot: int) -> Info:
+    """Empty upload slot `slot` (SPEC §9.8.5) and adopt the board's INFO afterwards (the slot's model
+    has left the list; model 0 is active if it was); DeviceError names a bad slot."""
+    session.call(SlotErase(slot), timeout=10.0)
+    return adopt_board_info(session, board_info_after(session))
 
 
 def deploy_model(session: Any, path: Path, *, on_step: OnStep | None = None, canceller: Canceller | None = None,
@@ -445,7 +475,7 @@ class RetrainLoop:
         self.on_step(Step("validate", 0, len(data), f"validating on {len(data)} samples"))
         with os_errors_explained(f"read {tflite}"):
             blob = tflite.read_bytes()
-        result = validate_on_board(self.session, deployed.position, blob, data, tflite_path=str(tflite),
+        result = validate_on_board(self.session, deployed.model_id, blob, data, tflite_path=str(tflite),
                                    progress=lambda d, t: self.on_step(Step("validate", d, t, f"validating {d}/{t}")))
         _, html = write_report(result, self.plan.reports / model.name)
         return html, result.to_json()

@@ -59,7 +59,7 @@ def _call(session: Any, message, what: str):
         raise InputError(f"the board refused {what}: {exc.error}") from exc
 
 
-def profile_layers(session: Any, model_index: int, tflite: bytes, input_bytes: bytes) -> dict[str, Any]:
+def profile_layers(session: Any, model_id: int, tflite: bytes, input_bytes: bytes) -> dict[str, Any]:
     """Run PROFILE once and INFER once on `input_bytes`; one row per step with MACs, ticks, µs and work/MAC.
 
     `sum_ticks` vs `infer_ticks` shows how well the steps add up to the
@@ -67,8 +67,8 @@ def profile_layers(session: Any, model_index: int, tflite: bytes, input_bytes: b
     """
     info = session.info
     graph = _steps(tflite)
-    reply = _call(session, Profile(model_index, bytes(input_bytes)), "per-layer profiling")
-    whole = session.request(Infer(model_index, bytes(input_bytes)), timeout=PROFILE_TIMEOUT).result().message
+    reply = _call(session, Profile(model_id, bytes(input_bytes)), "per-layer profiling")
+    whole = session.request(Infer(model_id, bytes(input_bytes)), timeout=PROFILE_TIMEOUT).result().message
     timing = TimingSource(info.timing_source)
     tick_hz = reply.tick_hz or info.tick_hz
     rows = []
@@ -89,12 +89,12 @@ def profile_layers(session: Any, model_index: int, tflite: bytes, input_bytes: b
             "infer_ticks": int(whole.t_infer), "macc": int(sum(s.macc for s in graph.steps))}
 
 
-def dump_step(session: Any, model_index: int, step: int, input_bytes: bytes) -> bytes:
+def dump_step(session: Any, model_id: int, step: int, input_bytes: bytes) -> bytes:
     """The whole output tensor of step `step` for `input_bytes`, read chunk by chunk."""
     data = bytearray()
     total = None
     while total is None or len(data) < total:
-        chunk = _call(session, DumpTensor(model_index, step, len(data), bytes(input_bytes)), "tensor dumps")
+        chunk = _call(session, DumpTensor(model_id, step, len(data), bytes(input_bytes)), "tensor dumps")
         total = chunk.total
         if chunk.offset != len(data) or not chunk.data and len(data) < total:
             raise RuntimeError(f"the board returned step {step}'s tensor at offset {chunk.offset} "
@@ -123,7 +123,7 @@ def reference_step_outputs(tflite: bytes, input_bytes: bytes) -> dict[int, np.nd
     return out
 
 
-def first_divergence(session: Any, model_index: int, tflite: bytes, input_bytes: bytes) -> dict[str, Any] | None:
+def first_divergence(session: Any, model_id: int, tflite: bytes, input_bytes: bytes) -> dict[str, Any] | None:
     """The first step whose output on the board differs from TFLite Micro's (count, max |diff|), or None."""
     graph = _steps(tflite)
     reference = reference_step_outputs(tflite, input_bytes)
@@ -131,7 +131,7 @@ def first_divergence(session: Any, model_index: int, tflite: bytes, input_bytes:
     for k, step in enumerate(graph.steps):
         t = tensors[step.output]
         ref = reference[step.output].reshape(-1)
-        board = np.frombuffer(dump_step(session, model_index, k, input_bytes), t.np_dtype)
+        board = np.frombuffer(dump_step(session, model_id, k, input_bytes), t.np_dtype)
         if board.shape != ref.shape:
             raise InputError(f"step {k} ({step.op}): the board's tensor has {board.size} elements, TFLite "
                                f"Micro's {ref.size}: the board runs a different model")

@@ -37,7 +37,8 @@ import numpy as np
 
 from edgeloop import EdgeloopError, MissingFileError, require
 from edgeloop.app.live import timing as timing_units
-from edgeloop.app.live.pipeline import resolve_model_index as pipeline_model_index
+from edgeloop.app.live.pipeline import model_descriptor
+from edgeloop.app.live.pipeline import resolve_model_id as pipeline_model_id
 from edgeloop.app.live.preprocess import ImagePreprocessor, ImuPreprocessor, make_preprocessor, quantize
 from edgeloop.app.live.sources.base import ImuSamples
 from edgeloop.models import metrics, quantization
@@ -475,11 +476,12 @@ def _describe_failure(exc: BaseException, done: int, total: int) -> str:
     return f"the link to the board was lost after {done} of {total} samples ({exc})"
 
 
-def validate_on_board(session: Any, model_index: int, tflite: bytes, data: ValidationData, *,
+def validate_on_board(session: Any, model_id: int, tflite: bytes, data: ValidationData, *,
                       tflite_path: str = "", allow_hash_mismatch: bool = False,
                       progress: Callable[[int, int], None] | None = None,
                       stall_timeout: float = 10.0) -> ValidationResult:
-    """Run `data` through board model `model_index` (over a connected `Session`) and the reference.
+    """Run `data` through the board model with stable id `model_id` (SPEC §9.4; not a list position)
+    over a connected `Session`, and through the reference.
 
     Raises ValidationError before the run when model, .tflite and data do not
     fit. A board failure mid-run does not raise: the result's status is
@@ -492,9 +494,10 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     info: Info = session.info
     if info is None:
         raise RuntimeError("connect the session before validating (Session.connect())")
-    if not 0 <= model_index < len(info.models):
-        raise ValidationError(f"model index {model_index} is out of range: the board has {len(info.models)} models")
-    model = info.models[model_index]
+    try:
+        model = model_descriptor(info, model_id)
+    except EdgeloopError as exc:
+        raise ValidationError(str(exc)) from None
     warnings = check_model_matches(model, tflite, allow_hash_mismatch=allow_hash_mismatch)
     bad = [i for i, x in enumerate(data.inputs) if len(x) != model.input.nbytes]
     if bad:
@@ -515,7 +518,7 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     tick_hz = info.tick_hz
     error = ""
     # Session.map keeps the credit window full and yields outcomes in sample order.
-    outcomes = session.map(range(total), lambda i: Infer(model_index, data.inputs[i]),
+    outcomes = session.map(range(total), lambda i: Infer(model_id, data.inputs[i]),
                            credit_timeout=stall_timeout)
     try:
         for outcome in outcomes:
@@ -525,6 +528,9 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
                 error = _describe_failure(outcome.error, len(outputs), total)  # what is done stays
                 break
             result = outcome.reply.message
+            if result.model != model_id:  # never score another model's output as this one's
+                error = f"sample {len(outputs) + 1}: the board answered with model {result.model}, not {model_id}"
+                break
             if len(result.output) != model.output.nbytes:
                 error = (f"sample {len(outputs) + 1}: the board returned {len(result.output)} output bytes, "
                          f"the model's output is {model.output.nbytes}")
@@ -551,9 +557,9 @@ def validate_on_board(session: Any, model_index: int, tflite: bytes, data: Valid
     return result
 
 
-def resolve_model_index(info: Info, model: str | int | None) -> int:
-    """A board model by name or index (None: the active one); ValidationError when there is none such."""
+def resolve_model_id(info: Info, model: str | int | None) -> int:
+    """A board model's stable id, by name or id (None: the active one); ValidationError when there is none such."""
     try:
-        return pipeline_model_index(info, model)
+        return pipeline_model_id(info, model)
     except EdgeloopError as exc:
         raise ValidationError(str(exc)) from exc

@@ -14,7 +14,7 @@ import dataclasses
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from types import SimpleNamespace
 
 import numpy as np
@@ -90,21 +90,23 @@ class ScriptedPort:
     `fail_reads`: raise OSError on read (an unplugged board).
     `write_delay`: block every write that long (a slow link).
     `proto_minor` 1 makes it a 1.1 board (capabilities, stable ids, DESCRIBE_MODEL, answers in order);
-    `abridge` then sends abridged descriptors in INFO (SPEC 1.1 §5.3).
+    `abridge` then sends abridged descriptors in INFO (SPEC 1.1 §5.3); `ids` gives the models stable ids
+    other than their positions (an emptied upload slot leaves a gap, SPEC §9.4), `active` the active id.
     """
 
     def __init__(self, models: tuple[ModelDescriptor, ...] = (image_model(),), *, credit: int = 2,
                  proto_major: int = 1, timing: TimingSource = TimingSource.HOST_CLOCK, proto_minor: int = 0,
-                 abridge: bool = False) -> None:
+                 abridge: bool = False, ids: Sequence[int] | None = None, active: int = 0) -> None:
         if proto_minor >= 1:
-            models = tuple(dataclasses.replace(m, model_id=i) for i, m in enumerate(models))
+            ids = range(len(models)) if ids is None else ids
+            models = tuple(dataclasses.replace(m, model_id=i) for i, m in zip(ids, models))
         self.models = models
         self.proto_minor = proto_minor
         self.abridge = abridge
         self.credit = credit
         self.proto_major = proto_major
         self.timing = timing
-        self.active = 0
+        self.active = active
         self.timeout: float | None = 0.05
         self.reorder = False
         self.mute = False
@@ -127,23 +129,29 @@ class ScriptedPort:
         return Info(self.proto_major, self.proto_minor, self.credit, self.timing, 0, 1_000_000_000, 4096,
                     self.active, "fake 1.1", "scripted", models, capabilities=Capability.DESCRIBE)
 
+    def model(self, model_id: int) -> ModelDescriptor | None:
+        """The model this board lists under `model_id` (a 1.0 board: its position)."""
+        return dataclasses.replace(self.info(), models=self.models).model_by_id(model_id)
+
     def reply_to(self, seq: int, msg: Message) -> Message | None:
         if isinstance(msg, Hello):
             return self.info()
         if isinstance(msg, SelectModel):
-            if msg.model >= len(self.models):
+            if self.model(msg.model) is None:
                 return Error(ErrorCode.UNKNOWN_MODEL, "no such model")
             self.active = msg.model
             return ModelSelected(self.active)
         if isinstance(msg, Ping):
             return Pong(msg.data)
         if isinstance(msg, DescribeModel) and self.proto_minor >= 1:
-            body = self.models[msg.model_id].encode_body()
+            body = self.model(msg.model_id).encode_body()
             return ModelDescription(msg.model_id, len(body), msg.offset,
                                     body[msg.offset: msg.offset + (msg.max_bytes or 1024)])
         if isinstance(msg, Infer):
             index = self.active if msg.model == 0xFF else msg.model
-            model = self.models[index]
+            model = self.model(index)
+            if model is None:
+                return Error(ErrorCode.UNKNOWN_MODEL, f"no model {index}")
             if len(msg.input) != model.input.nbytes:
                 return Error(ErrorCode.BAD_INPUT_SIZE, "wrong size")
             return Result(index, 1_000_000_000, 1000, 0, 250_000 + 10 * seq, 500, fake_classify(model, msg.input))

@@ -52,7 +52,8 @@ def test_a_board_without_profile_shows_firmware_too_old(qtbot) -> None:
     model = SimpleNamespace(name="sine", hash=hashlib.sha256(tflite).digest(),
                             input=SimpleNamespace(dtype=SimpleNamespace(name="INT8"), size=1, zero_point=-3))
     info = SimpleNamespace(models=[model], capabilities=0, board="host", firmware="fw 1.0",
-                           has=lambda cap: cap not in (Capability.PROFILE, Capability.TENSOR_DUMP))
+                           has=lambda cap: cap not in (Capability.PROFILE, Capability.TENSOR_DUMP),
+                           model_by_id={0: model}.get)
     session = SimpleNamespace(info=info)
     failures: list[str] = []
     dialog = _open(qtbot, session, failures)
@@ -86,7 +87,7 @@ def test_the_window_shows_a_missing_tflite_in_the_message_area(qtbot, kit, open_
 def test_a_model_without_its_tflite_is_named(qtbot) -> None:
     model = SimpleNamespace(name="mystery", hash=b"\x01" * 32,
                             input=SimpleNamespace(dtype=SimpleNamespace(name="INT8"), size=4, zero_point=0))
-    session = SimpleNamespace(info=SimpleNamespace(models=[model]))
+    session = SimpleNamespace(info=SimpleNamespace(models=[model], model_by_id={0: model}.get))
     failures: list[str] = []
     _open(qtbot, session, failures)
     qtbot.waitUntil(lambda: bool(failures), timeout=5000)

@@ -105,7 +105,7 @@ def test_source_and_model_kinds_must_match(kit) -> None:
     with _session(kit, kit.ScriptedPort()) as session:
         with pytest.raises(ValueError, match="takes image input but source"):
             Pipeline(open_source("synthetic:imu"), session)
-        with pytest.raises(ValueError, match="model index 5 is out of range"):
+        with pytest.raises(ValueError, match="has no model 5; it has: 0 brightness"):
             Pipeline(open_source("synthetic:bottles"), session, model=5)
 
 

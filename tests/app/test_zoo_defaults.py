@@ -45,7 +45,14 @@ def test_source_choice_for_each_input_kind(kit) -> None:
     assert source_fits("image", image) and not source_fits("imu", image) and source_fits(None, imu)
     assert matching_source(image).spec.startswith("synthetic:bottles")
     assert matching_source(imu).spec == "synthetic:imu?task=activity"
-    assert model_for_source((image, imu), 0, "imu") == 1 and model_for_source((image, imu), 1, "imu") == 1
-    assert model_for_source((image,), 0, "imu") == 0  # none fits: the pipeline's own error says what to do
+    def board(models, active, ids):  # noqa: ANN001, ANN202 - an INFO whose models have these stable ids
+        return kit.ScriptedPort(models, proto_minor=1, ids=ids, active=active).info()
+
+    assert model_for_source(board((image, imu), 0, (0, 1)), "imu") == 1
+    assert model_for_source(board((image, imu), 1, (0, 1)), "imu") == 1
+    assert model_for_source(board((image,), 0, (0,)), "imu") == 0  # none fits: the pipeline's own error says what
+    # Ids, not list positions: with slot 3 emptied, the IMU model in slot 4 is the second listed but model 4.
+    assert model_for_source(board((image, imu), 0, (0, 4)), "imu") == 4
+    assert model_for_source(board((image, imu), 4, (0, 4)), "image") == 0
     hint = mismatch_hint("imu", image)
     assert "takes images but the source gives IMU samples" in hint and "pick" in hint
