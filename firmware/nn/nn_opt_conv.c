@@ -350,6 +350,7 @@ NN_INLINE void conv_block_fused(conv_block_t *blk) {
  * the two biases (input offset folded in); per group of 4 taps the rows' words widened as
  * the column stores them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and
  * for b the multiplier, the addend's high word (rounding + zero point) and the right shift. */
+NN_NOINLINE
 static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, uint32_t *rec) {
     for (int32_t oc = 0; oc + 2 <= out_c; oc += 2, tab += 2 * RQ_WORDS, w += 2 * k_len) {
         *rec++ = (uint32_t)tab[0];
@@ -469,9 +470,12 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
 /* The convolution; one copy serves both requantization forms (code size).
  * Pixels go in pairs (an odd last pixel fills both lanes and stores one). With the fast
  * form, no clamp narrower than int8 and k_len a multiple of 4 (inner layers), channel
- * pairs go through conv_block_fused (the zero point folded into tab's addends). */
+ * pairs go through conv_block_fused (the zero point folded into tab's addends by the
+ * caller). Path WIDE: `wide` holds the records of channel pairs pair0 .. pair0 + n_pairs - 1,
+ * and the block that ends the pairs also takes an odd last channel. */
 static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                      int32_t *tab, int fast, uint32_t *wide, nn_conv_path_t path) {
+                      int32_t *tab, int fast, const uint32_t *wide, nn_conv_path_t path, int32_t pair0,
+                      int32_t n_pairs) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
@@ -481,9 +485,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int clamp = lo > -128 || hi < 127;
     const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
     const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE;
-    if (fused) rq_fold_zo(tab, oc_n, p->out_offset);   /* the path guarantees right shifts of 2..23 */
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
-    if (wide) conv_wide_records(weights, k_len, oc_n, tab, wide);   /* path WIDE: fused holds */
+    const int32_t wide_end = pair0 + n_pairs < oc_n >> 1 ? oc_n : oc_n & ~1;   /* channels done after WIDE */
     int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
     interior_range(p->pad_top, p->stride_h, p->dil_h, p->k_h, p->in_h, p->out_h, &ry0, &ry1);
     interior_range(p->pad_left, p->stride_w, p->dil_w, p->k_w, p->in_w, out_w, &rx0, &rx1);
@@ -511,8 +514,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int8_t *w = weights;
             int32_t oc = 0;
             if (wide) {
-                wide_pairs(wide, col, k_len >> 2, oc_n >> 1, o0, (int32_t)(o1 - o0));
-                oc = oc_n & ~1;
+                wide_pairs(wide, col, k_len >> 2, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+                oc = wide_end;
                 e += oc * RQ_WORDS;
                 w += oc * k_len;
             } else if (fused) {
@@ -571,6 +574,8 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     uint32_t *wide = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
     fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, tab, RQ_WORDS, tab);
+    /* FUSED and WIDE: the path guarantees right shifts of 2..23 */
+    if (path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE) rq_fold_zo(tab, p->out_c, p->out_offset);
     switch (path) {
     case NN_CONV_PATH_SMALL_K:
     case NN_CONV_PATH_SMALL_K_REG:
@@ -578,12 +583,18 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     case NN_CONV_PATH_GRAY3:
         nn_opt_conv_small_k(p, in, out, col, tab, wide, fast, path);
         break;
-    case NN_CONV_PATH_WIDE:
-        conv_body(p, in, out, col, tab, fast, wide, path);
+    case NN_CONV_PATH_WIDE: {   /* fused holds; the records a block of channel pairs at a time */
+        const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
+        for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
+            const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
+            conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, tab + 2 * pair0 * RQ_WORDS, wide);
+            conv_body(p, in, out, col, tab, fast, wide, path, pair0, n);
+        }
         break;
-    case NN_CONV_PATH_IM2COL:
+    }
     case NN_CONV_PATH_FUSED:
-        conv_body(p, in, out, col, tab, fast, NULL, path);
+    case NN_CONV_PATH_IM2COL:
+        conv_body(p, in, out, col, tab, fast, NULL, path, 0, 0);
         break;
     }
 }

@@ -96,7 +96,7 @@ void nn_add_s8_rescale_table(int32_t in_offset, int32_t left_shift, int32_t mult
 
 /* Two int16 im2col columns of k_len taps (padded to a multiple of 4), the requantization
  * table, and per path: the small-K weights (records, or int16 pairs) plus a 3x3 grayscale
- * layer's strip; or the wide records. */
+ * layer's strip; or one block of wide records. */
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     int32_t extra = 0;
@@ -108,7 +108,7 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
         extra = 4 * small_k_words(k_len) * p->out_c + gray3_strip_bytes(p);
         break;
     case NN_CONV_PATH_WIDE:
-        extra = 4 * WIDE_REC_WORDS(k_len >> 2) * (p->out_c >> 1);
+        extra = 4 * WIDE_REC_WORDS(k_len >> 2) * wide_block_pairs(p);
         break;
     case NN_CONV_PATH_IM2COL:
     case NN_CONV_PATH_FUSED:

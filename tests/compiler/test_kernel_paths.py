@@ -174,6 +174,16 @@ def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exa
     assert widened == (act != "RELU" or zo == -128)
 
 
+@pytest.mark.parametrize("blocks", [2, 3])
+@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4)])
+def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, blocks: int, bit_exact) -> None:
+    """The wide records built and run a block of channel pairs at a time (wide_weights = blocks): even and
+    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1)."""
+    report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
+                       wide_weights="all", wide_blocks=blocks)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
 def test_wide_weights_outside_the_fast_exponents_are_not_taken(bit_exact) -> None:
     tflite = conv_layer(FUSED_CASES[0][0], "fused", seed=2, act="NONE", zo=11, m_factor=2.0 ** 25)
     report = bit_exact(tflite, count=2, seed=3, wide_weights="all")
