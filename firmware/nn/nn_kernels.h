@@ -185,7 +185,9 @@ typedef enum {
     NN_CONV_PATH_SMALL_K = 3,      /* first layer (in_c % 4 != 0, <= 32 taps): linear column, two pixels per pass */
     NN_CONV_PATH_SMALL_K_REG = 4,  /* first layer of <= 10 taps: column in registers, C requantization */
     NN_CONV_PATH_SMALL_K_REC = 5,  /* ... per-channel records with the fused requantization */
-    NN_CONV_PATH_GRAY3 = 6         /* 3x3 grayscale first layer: a row of windows per assembly block */
+    NN_CONV_PATH_GRAY3 = 6,        /* 3x3 grayscale first layer: a row of windows per assembly block */
+    NN_CONV_PATH_SMALL_K_WIDE = 7  /* first layer of 11..32 taps (e.g. 3x3 RGB), fused form, even out_c: the
+                                    * taps padded to a multiple of 4 through the WIDE records and loop */
 } nn_conv_path_t;
 
 typedef enum {

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeloop.models.compiler.errors import CompileError
-from edgeloop.models.compiler.lower import LoweredGraph
+from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, conv_wide_applies
 
 ALIGN = 4            # every buffer starts 4-byte aligned (int16/float32 scratch, word loads)
@@ -164,19 +164,36 @@ def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free", arena_limi
         return best
     shifts = {id(s): s.consts["shift"].tolist() for s in graph.steps if s.kernel == "nn_conv2d_s8"}
     candidates = [s for s in graph.steps if id(s) in shifts and conv_wide_applies(s.params, shifts[id(s)])]
-    for step in sorted(candidates, key=lambda s: -s.macc):
-        before = step.scratch_bytes
-        limit = max(best.arena_bytes, arena_limit or 0) if policy == "tflm" else best.arena_bytes
-        for blocks in (1,) if policy == "all" else wide_block_counts(int(step.params["out_c"])):
-            step.params["wide_weights"] = blocks
-            step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)])
-            trial = plan(graph)
-            if policy == "all" or trial.arena_bytes <= limit:
+    limit = max(best.arena_bytes, arena_limit or 0) if policy == "tflm" else best.arena_bytes
+
+    def fits(step: Step, blocks: int) -> Plan | None:
+        """The plan with `step` widened in `blocks` blocks if it fits the limit (the flag stays set), else None
+        (the step is left as it was)."""
+        before = (step.params["wide_weights"], step.scratch_bytes)
+        step.params["wide_weights"] = blocks
+        step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)])
+        trial = plan(graph)
+        if policy == "all" or trial.arena_bytes <= limit:
+            return trial
+        step.params["wide_weights"], step.scratch_bytes = before
+        return None
+
+    ordered = sorted(candidates, key=lambda s: -s.macc)
+    # First every layer that can widen at all, in its smallest form (most blocks): widening is worth more
+    # than the few percent each extra block costs; then, largest layer first, the fewest blocks that still fit.
+    for step in ordered:
+        for blocks in (1,) if policy == "all" else wide_block_counts(int(step.params["out_c"]))[::-1]:
+            trial = fits(step, blocks)
+            if trial is not None:
                 best = trial
                 break
-        else:
-            step.params["wide_weights"] = 0
-            step.scratch_bytes = before
+    for step in ordered:
+        current = int(step.params["wide_weights"])
+        for blocks in [n for n in wide_block_counts(int(step.params["out_c"])) if 0 < n < current]:
+            trial = fits(step, blocks)
+            if trial is not None:
+                best = trial
+                break
     return best
 
 

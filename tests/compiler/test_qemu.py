@@ -28,7 +28,7 @@ MODELS = ["random_04", "random_05", "random_20", "random_16"]
 PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
-    "add_paths": "add_paths_model",
+    "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
 }
 
