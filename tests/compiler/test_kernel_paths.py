@@ -303,7 +303,8 @@ def test_per_tensor_quantization_paths_are_bit_exact(requant: str, bit_exact) ->
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
-@pytest.mark.parametrize("n_in,n_out,batches", [(64, 16, 1), (45, 9, 2), (37, 5, 2), (3, 1, 1), (256, 7, 1), (1728, 5, 1)])
+@pytest.mark.parametrize("n_in,n_out,batches", [(64, 16, 1), (45, 9, 2), (37, 5, 2), (3, 1, 1), (256, 7, 1), (1728, 5, 1),
+                                               (130, 14, 2), (8, 12, 1)])
 def test_fc_path_is_bit_exact(n_in: int, n_out: int, batches: int, requant: str, bit_exact) -> None:
     bit_exact(fc_layer(n_in, n_out, requant, seed=n_in, batches=batches), count=3, seed=3)
 

@@ -84,6 +84,8 @@ MUTATIONS = {
                             "add_paths"),
     "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
                         '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
+    "fc_quad_row_3": ("nn_opt_fc.c", '"ldr    %[v], [%[pc], %[k]]\\n\\t"', '"ldr    %[v], [%[pa], %[k]]\\n\\t"',
+                      "fc_paths"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
