@@ -83,6 +83,11 @@ static inline int32_t wide_block_pairs(const nn_conv_params_t *p) {
     return (pairs + blocks - 1) / blocks;
 }
 
+/* Depthwise path CHANNELS with a 3x3 kernel: each group of 4 channels' 9 taps widened once per call
+ * into (SXTB16, SXTB16 ror 8) word pairs after the table and the folded biases, 72 bytes per group. */
+static inline int dw_k33(const nn_conv_params_t *p) { return p->k_h == 3 && p->k_w == 3; }
+static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p) ? 72 * (p->out_c >> 2) : 0; }
+
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
  * (so that rows stay word-aligned). */
 static inline int32_t dw_rows3_len(const nn_conv_params_t *p) { return ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1; }

@@ -50,11 +50,12 @@ def test_conv_paths_and_scratch(layer: dict, shifts: list[int], path: str, scrat
 
 
 def test_depthwise_fc_and_pool_facts() -> None:
-    # 3x3: the table and 3 int16 rows of (16 - 1) * 1 + 3 = 18 elements; 5x5: the table and folded biases
+    # 3x3: the table and 3 int16 rows of (16 - 1) * 1 + 3 = 18 elements; 5x5: the table and folded biases;
+    # 3x3 on path CHANNELS: also 72 bytes of widened weights per group of 4 channels
     assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 3 * 2 * 18)
     assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 3 * 2 * 36)
-    assert conv_facts(_conv(3, 8, 8, out_w=15, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8)
-    assert conv_facts(_conv(3, 8, 8, out_w=7), [-9] * 8, depthwise=True) == ("channels", 20 * 8)
+    assert conv_facts(_conv(3, 8, 8, out_w=15, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8 + 144)
+    assert conv_facts(_conv(3, 10, 10, out_w=7), [-9] * 10, depthwise=True) == ("channels", 20 * 10 + 144)
     assert conv_facts(_conv(5, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)
     assert conv_facts({**_conv(3, 3, 6), "depth_mult": 2}, [-9] * 6, depthwise=True) == ("multiplier", 120)
     assert fc_facts({"in_features": 1728, "out_features": 5}, [-9]) == ("direct", 0)

@@ -86,6 +86,8 @@ MUTATIONS = {
                         '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
     "fc_quad_row_3": ("nn_opt_fc.c", '"ldr    %[v], [%[pc], %[k]]\\n\\t"', '"ldr    %[v], [%[pa], %[k]]\\n\\t"',
                       "fc_paths"),
+    "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
+                    '"smlabb %[a3], %[w13], %[xv], %[a3]\\n\\t"', "kernel_paths"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
