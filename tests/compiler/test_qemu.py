@@ -28,7 +28,7 @@ MODELS = ["random_04", "random_05", "random_20", "random_16"]
 PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
-    "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model",
+    "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
 }
 
@@ -83,7 +83,7 @@ MUTATIONS = {
     "add_sign_correction": ("nn_opt_add.c", '"add    %[d], %[d], %[c], asr #31\\n\\t"', '"mov    %[d], %[d]\\n\\t"',
                             "add_paths"),
     "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
-                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
+                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_pair"),
     "fc_quad_row_3": ("nn_opt_fc.c", '"ldr    %[v], [%[pc], %[k]]\\n\\t"', '"ldr    %[v], [%[pa], %[k]]\\n\\t"',
                       "fc_paths"),
     "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
