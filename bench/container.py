@@ -1,6 +1,8 @@
 """Container executor vs compiled C: emulated instructions per inference on Cortex-M7 (QEMU -icount).
 
-For every bundled zoo model (models/zoo/*/*.tflite, int8), one bare-metal image
+For every bundled zoo model (models/zoo/*/*.tflite, int8), and with --networks for MLPerf Tiny
+reference networks (bench/reference_networks.py: ResNet-8 has ADD layers, whose rescale tables the
+container carries since format 2), one bare-metal image
 holds both the compiled C and the model's container (el_container.c with the
 optimized kernels, the M7 build). The image checks both outputs against
 TFLite Micro, validates the container (el_container_load), then times N
@@ -12,7 +14,7 @@ not CPU cycles.
     load_instructions    per model: validating the container and building its parameter structs
     program_ram_bytes    sizeof(el_program_t) on the M7: the executor's RAM per slot
 
-    python bench/container.py [--json] [--models sine,fall]
+    python bench/container.py [--json] [--models sine,fall] [--networks resnet8]
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.container import container_from_compiled
 from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.reference import run_reference_batch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from reference_networks import NETWORKS, reference_networks  # noqa: E402  (bench/ is not a package)
 
 TARGET_INSTRUCTIONS = 2_000_000  # per timed loop: a 40-instruction tick then resolves 0.002 %
 
@@ -95,11 +100,10 @@ def zoo_models() -> dict[str, Path]:
     return {p.stem: p for p in sorted(zoo.glob("*/*.tflite")) if not p.name.endswith("_float.tflite")}
 
 
-def measure(name: str, tflite: Path, work: Path) -> dict:
+def measure(name: str, data: bytes, work: Path) -> dict:
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal  # bench may use the app layer
     from edgeloop.models.compiler.harness import parse_result
 
-    data = tflite.read_bytes()
     result = compile_bytes(data, name=name)
     container = container_from_compiled(result)
     d = work / name
@@ -140,23 +144,37 @@ def measure(name: str, tflite: Path, work: Path) -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", action="store_true", help="print one JSON object as the last line")
-    ap.add_argument("--models", help="comma-separated zoo model names (default: all)")
+    ap.add_argument("--models", help="comma-separated zoo model names (default: all; '' for none)")
+    ap.add_argument("--networks", default="",
+                    help="comma-separated reference networks to add (bench/reference_networks.py: "
+                         f"{', '.join(NETWORKS)}); built in Keras and quantized first (TensorFlow)")
     args = ap.parse_args(argv)
     if shutil.which("qemu-system-arm") is None or shutil.which("arm-none-eabi-gcc") is None:
         print("needs qemu-system-arm and arm-none-eabi-gcc (make test installs them)", file=sys.stderr)
         return 2
     models = zoo_models()
-    if args.models:
-        wanted = args.models.split(",")
+    if args.models is not None:
+        wanted = [m for m in args.models.split(",") if m]
         unknown = sorted(set(wanted) - set(models))
         if unknown:
             print(f"unknown zoo models {unknown}; available: {', '.join(models)}", file=sys.stderr)
             return 2
         models = {k: models[k] for k in wanted}
+    networks = [n for n in args.networks.split(",") if n]
+    unknown = sorted(set(networks) - set(NETWORKS))
+    if unknown:
+        print(f"unknown reference networks {unknown}; available: {', '.join(NETWORKS)}", file=sys.stderr)
+        return 2
+    sources = {name: path.read_bytes() for name, path in models.items()}
+    for net in networks:
+        sources[net] = reference_networks(f"net/{net}")[f"net/{net}"]
+    if not sources:
+        print("no models to measure: name zoo --models or --networks", file=sys.stderr)
+        return 2
     rows = {}
     with tempfile.TemporaryDirectory(prefix="edgeloop-bench-container-") as work:
-        for name, path in models.items():
-            rows[name] = measure(name, path, Path(work))
+        for name, data in sources.items():
+            rows[name] = measure(name, data, Path(work))
             r = rows[name]
             print(f"{name:14s} compiled {r['compiled_instructions']:>12.1f}  container "
                   f"{r['container_instructions']:>12.1f}  overhead {100 * r['container_overhead']:+.3f} %  "

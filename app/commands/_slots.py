@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+FLASH_SLOT_BOARD = "nucleo-h743zi2"
+
 
 def add_slot_options(p: argparse.ArgumentParser) -> None:
     """--slots, --slot-kb and --slot-arena-kb; absent options keep the board's defaults."""
@@ -19,3 +21,24 @@ def slot_flags(args: argparse.Namespace) -> list[str]:
     from edgeloop.app.link.deploy import slot_cflags
 
     return slot_cflags(args.slots, args.slot_kb, args.slot_arena_kb)
+
+
+def add_flash_slot_options(p: argparse.ArgumentParser) -> None:
+    """--flash-slot-kb and --flash-slot-arena-kb: the Nucleo's flash slot (survives a reset)."""
+    p.add_argument("--flash-slot-kb", type=int, metavar="KB",
+                   help="nucleo-h743zi2: bytes of the flash slot that survives a reset, whole 128 KB sectors at the "
+                        "end of flash bank 2 (128-1024; default 128; 0: no flash slot)")
+    p.add_argument("--flash-slot-arena-kb", type=int, metavar="KB",
+                   help="nucleo-h743zi2: executor arena of the flash slot's model, in KB (default 32)")
+
+
+def flash_slot_flags(args: argparse.Namespace, board: str) -> list[str]:
+    """Firmware flags for the options of add_slot_options and add_flash_slot_options, for `board`."""
+    from edgeloop import InputError
+    from edgeloop.app.link.deploy import slot_cflags
+
+    flash_kb, flash_arena_kb = args.flash_slot_kb, args.flash_slot_arena_kb
+    if (flash_kb is not None or flash_arena_kb is not None) and board != FLASH_SLOT_BOARD:
+        raise InputError(f"--flash-slot-kb and --flash-slot-arena-kb apply to {FLASH_SLOT_BOARD}, the board with a "
+                         f"flash slot; {board} has RAM slots only (--slots, --slot-kb)")
+    return slot_cflags(args.slots, args.slot_kb, args.slot_arena_kb, flash_kb=flash_kb, flash_arena_kb=flash_arena_kb)

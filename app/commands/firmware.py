@@ -10,9 +10,9 @@ import subprocess
 from pathlib import Path
 
 from edgeloop import EdgeloopError, InputError, MissingFileError, os_errors_explained
-from edgeloop.app.commands._slots import add_slot_options, slot_flags
+from edgeloop.app.commands._slots import FLASH_SLOT_BOARD, add_flash_slot_options, add_slot_options, flash_slot_flags
 
-FLASH_BOARD = "nucleo-h743zi2"
+FLASH_BOARD = FLASH_SLOT_BOARD  # the board flashed over its ST-LINK is the one with a flash slot
 FLASH_ADDRESS = "0x08000000"
 FLASH_METHODS = ("auto", "drag", "st-flash", "openocd")
 
@@ -32,6 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     b.add_argument("--board", choices=BOARDS, default=FLASH_BOARD, help=f"target board (default {FLASH_BOARD})")
     _add_models(b)
     add_slot_options(b)
+    add_flash_slot_options(b)
     b.set_defaults(func=run_build)
     f = actions.add_parser(
         "flash", help=f"build and flash the {FLASH_BOARD} image",
@@ -41,6 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     f.add_argument("--image", type=Path, help="flash this .elf/.bin instead of building one")
     _add_models(f)
     add_slot_options(f)
+    add_flash_slot_options(f)
     f.set_defaults(func=run_flash)
 
 
@@ -54,7 +56,7 @@ def run_build(args: argparse.Namespace) -> int:
     """Build the image and print where it is and how big it is."""
     from edgeloop.app.link.firmware_build import build_firmware
 
-    image = build_firmware(args.board, args.models, extra_cflags=slot_flags(args))
+    image = build_firmware(args.board, args.models, extra_cflags=flash_slot_flags(args, args.board))
     print(f"{args.board}: {image.elf}")
     if image.bin is not None:
         print(f"{args.board}: {image.bin} ({image.bin.stat().st_size} bytes)")
@@ -125,7 +127,7 @@ def run_flash(args: argparse.Namespace) -> int:
     else:
         from edgeloop.app.link.firmware_build import build_firmware
 
-        built = build_firmware(FLASH_BOARD, args.models, extra_cflags=slot_flags(args))
+        built = build_firmware(FLASH_BOARD, args.models, extra_cflags=flash_slot_flags(args, FLASH_BOARD))
         assert built.bin is not None
         elf, binary = built.elf, built.bin
     print(flash(elf, binary, args.method))

@@ -257,6 +257,10 @@ class QtLinkController(QtCore.QObject):
         else:
             self.session.reconnect()
 
+    def announce_info(self, info: Info) -> None:
+        """The board's INFO changed without a reconnect (a model was deployed): tell the window."""
+        self.info_changed.emit(info)
+
     def link_stats(self) -> SessionStats:
         """Link figures now (thread-safe)."""
         return self.session.stats()

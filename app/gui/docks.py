@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -39,6 +40,9 @@ from edgeloop.app.sessions.record_writer import RecordWriter
 from edgeloop.app.sessions.recording import LabelSet, Recorder, check_label
 from edgeloop.app.live.sources.base import Capture
 from edgeloop.protocol import ModelDescriptor
+
+DEFAULT_EPOCHS = 30  # "Train from selected": a minute or two of TF on a laptop for a recorded session
+
 
 def model_fields(model: ModelDescriptor) -> dict[str, Any]:
     """The model part of session.json: name, hash, labels, MACC, input and output dims."""
@@ -166,14 +170,16 @@ class QtRecordDock(QtWidgets.QDockWidget):
 
 
 class QtSessionsDock(QtWidgets.QDockWidget):
-    """The "Sessions" dock: the session browser, a loop option, and a button back to the live source.
+    """The "Sessions" dock: the session browser, a loop option, a button back to the live source, and
+    "Train from selected" (train, deploy and validate on the board; the window runs it).
 
-    Signals: `replay_requested(Path, bool)` (session folder, loop) and
-    `live_requested()`.
+    Signals: `replay_requested(Path, bool)` (session folder, loop), `live_requested()` and
+    `train_requested(list[Path])` (the selected sessions; `train_arguments()` gives the options).
     """
 
     replay_requested = QtCore.Signal(Path, bool)
     live_requested = QtCore.Signal()
+    train_requested = QtCore.Signal(list)
 
     def __init__(self, root: Path, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__("Sessions", parent)
@@ -191,14 +197,47 @@ class QtSessionsDock(QtWidgets.QDockWidget):
         row.addWidget(self.loop)
         row.addStretch(1)
         row.addWidget(self.live_button)
+        self.epochs = QtWidgets.QSpinBox()
+        self.epochs.setRange(1, 1000)
+        self.epochs.setValue(DEFAULT_EPOCHS)
+        self.epochs.setToolTip("maximum training epochs (early stopping may end sooner)")
+        self.train_options = QtWidgets.QLineEdit()
+        self.train_options.setPlaceholderText("more train options, e.g. --input-size 32")
+        self.train_options.setToolTip("extra `edgeloop train` options (`edgeloop train --help` lists them)")
+        self.train_button = QtWidgets.QPushButton("Train from selected")
+        self.train_button.setToolTip("train a model on the selected sessions (in a separate process), deploy it "
+                                     "to the connected board and validate it there against the host reference")
+        train_row = QtWidgets.QHBoxLayout()  # the options field gets a row of its own: it holds long text
+        train_row.addWidget(QtWidgets.QLabel("epochs"))
+        train_row.addWidget(self.epochs)
+        train_row.addWidget(self.train_button, 1)
+        train_box = QtWidgets.QGroupBox("train → deploy → validate on the board")
+        train_layout = QtWidgets.QVBoxLayout(train_box)
+        train_layout.addLayout(train_row)
+        train_layout.addWidget(self.train_options)
         body = QtWidgets.QWidget()
         layout = QtWidgets.QVBoxLayout(body)
         layout.addWidget(self.browser, 1)
         layout.addLayout(row)
         layout.addWidget(self.now)
+        layout.addWidget(train_box)
         self.setWidget(body)
         self.browser.replay_requested.connect(self._on_replay_requested)
         self.live_button.clicked.connect(self._on_live_clicked)
+        self.train_button.clicked.connect(self._on_train_clicked)
+
+    def train_arguments(self) -> list[str]:
+        """The `edgeloop train` options of the epochs box and the options field (InputError if unparsable)."""
+        try:
+            extra = shlex.split(self.train_options.text())
+        except ValueError as exc:
+            raise InputError(f"cannot read the train options {self.train_options.text()!r}: {exc}") from None
+        return ["--epochs", str(self.epochs.value()), *extra]
+
+    def set_training(self, running: bool) -> None:
+        """Disable "Train from selected" while a job runs (one at a time)."""
+        self.train_button.setEnabled(not running)
+        self.train_button.setText("training …" if running else "Train from selected")
 
     def set_root(self, root: Path) -> None:
         """Browse another folder."""
@@ -215,6 +254,9 @@ class QtSessionsDock(QtWidgets.QDockWidget):
 
     def _on_live_clicked(self) -> None:
         self.live_requested.emit()
+
+    def _on_train_clicked(self) -> None:
+        self.train_requested.emit(self.browser.selected_paths())
 
 
 def replay_factory(path: Path, loop: bool) -> Callable[[], Any]:

@@ -23,9 +23,14 @@ The workflow lives in two docks, hidden until toggled from the toolbar so the
 live view stays clean at full screen: *Record* (label set, keys 1–9 while
 the window has focus, record/pause, snapshot; it records the live result
 stream through `edgeloop.app.sessions.recording` in a writer thread) and *Sessions*
-(browse, replay a session as the live source, merge). *Validate…* runs a
-validation against the connected board in a worker thread, with the live
-stream paused meanwhile, and points to the HTML report.
+(browse, replay a session as the live source, merge, and "Train from
+selected"). *Validate…* runs a validation against the connected board in a
+worker thread, with the live stream paused meanwhile, and points to the HTML
+report. *Deploy…* uploads a model to the board over the link, and "Train
+from selected" trains (in a child process), deploys and validates: both run
+`edgeloop.app.validate.loop` through `QtLoopJobs`, whose strip in the status
+bar shows the step and offers Cancel; the live view keeps showing the active
+model's results during an upload.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ from edgeloop.app.gui.connect_panel import QtBoardPicker, QtSourcePicker
 from edgeloop.app.gui.controller import QtLinkController
 from edgeloop.app.gui.messages import QtConsole, QtMessageArea
 from edgeloop.app.gui.timeline import QtPredictionTimeline
+from edgeloop.app.gui.loop_jobs import QtLoopJobs
 from edgeloop.app.gui.docks import QtRecordDock, QtSessionsDock, model_fields, replay_factory
 from edgeloop.app.gui.per_layer_dialog import QtPerLayerDialog
 from edgeloop.app.gui.validate_dialog import QtValidateDialog
@@ -73,6 +79,7 @@ from edgeloop.app.live.source_choice import matching_source, mismatch_hint, sour
 from edgeloop.app.live.sources import open_source
 from edgeloop.app.link.session import LinkState
 from edgeloop.app.live.stop_signals import on_stop_signals
+from edgeloop.app.validate.loop import Deployed, RetrainPlan, needs_calibration
 from edgeloop.app.validate.validator import board_fields
 from edgeloop.models.decision import DecisionRule
 from edgeloop.protocol import Info, ModelDescriptor, TimingSource
@@ -93,9 +100,10 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def __init__(self, controller: QtLinkController, *, history: int = 300,
                  screenshot_dir: Path | None = None, sessions_dir: Path | None = None,
                  reports_dir: Path | None = None, title: str = "edgeloop",
-                 settings: QtCore.QSettings | None = None) -> None:
+                 settings: QtCore.QSettings | None = None, trained_dir: Path | None = None) -> None:
         """`sessions_dir`: where recordings go and the session browser looks (default ./sessions);
-        `reports_dir`: where validation reports go (default ./validation); `settings`: where the last
+        `reports_dir`: where validation reports go (default ./validation); `trained_dir`: where "Train from
+        selected" puts its models (default ./trained); `settings`: where the last
         board, source, model and geometry are remembered (default: the user's edgeloop settings, or the
         INI file named by $EDGELOOP_SETTINGS)."""
         super().__init__()
@@ -103,6 +111,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.settings = settings or open_settings()
         self.screenshot_dir = screenshot_dir or Path.cwd()
         self.reports_dir = reports_dir or Path.cwd() / "validation"
+        self.trained_dir = trained_dir or Path.cwd() / "trained"
         self.validate_dialog: QtValidateDialog | None = None
         self.per_layer_dialog: QtPerLayerDialog | None = None
         self._paused_for_profile = False
@@ -223,7 +232,14 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.validate_action.setToolTip("validate a model on the connected board against its .tflite")
         self.validate_action.setEnabled(False)
         self.validate_action.triggered.connect(self._on_validate_triggered)
-        for action in (self.record_action, self.sessions_action, self.validate_action, self.console_action):
+        self.deploy_action = QtGui.QAction("Deploy…", self)
+        self.deploy_action.setToolTip("upload a model to the connected board and make it active, with no reflash "
+                                      "and no restart: a container (.elmc), an int8 .tflite, or a model to import "
+                                      "(.onnx, .keras, float .tflite)")
+        self.deploy_action.setEnabled(False)
+        self.deploy_action.triggered.connect(self._on_deploy_triggered)
+        for action in (self.record_action, self.sessions_action, self.validate_action, self.deploy_action,
+                       self.console_action):
             toolbar.addAction(action)
         toolbar.addSeparator()
         toolbar.addWidget(QtWidgets.QLabel(" history "))
@@ -231,6 +247,15 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.status = QtWidgets.QLabel("starting")
         self.status.setMinimumWidth(10)  # long link figures are cut, they never widen the window
         self.statusBar().addWidget(self.status, 1)
+        self.jobs = QtLoopJobs()  # Deploy… and Train from selected: progress and Cancel
+        self.statusBar().addPermanentWidget(self.jobs)
+        for qt_signal, slot in ((self.jobs.deployed, self._on_model_deployed),
+                                (self.jobs.stage_changed, self._on_job_stage),
+                                (self.jobs.succeeded, self._on_job_succeeded),
+                                (self.jobs.failed, self._on_job_failed),
+                                (self.jobs.cancelled, self._on_job_cancelled),
+                                (self.jobs.ended, self._on_job_ended)):
+            qt_signal.connect(slot)
         self.rec_indicator = QtWidgets.QLabel("")
         self.rec_indicator.setStyleSheet(f"color: {theme.BAD}; font-weight: 700;")
         self.statusBar().addPermanentWidget(self.rec_indicator)
@@ -264,6 +289,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
                              (panel.label_changed, self._on_recording_changed),
                              (panel.recording_failed, self._on_recording_failed),
                              (sessions.replay_requested, self._on_replay_requested),
+                             (sessions.train_requested, self.train_from_sessions),
                              (sessions.live_requested, self._on_live_requested)):
             qt_signal.connect(slot)
         self.banner.set_message("connecting …" if controller.url else "pick a board and Connect")
@@ -330,6 +356,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.timer.stop()
         self._frame_timer.stop()
         self._preview_timer.stop()
+        self.jobs.shutdown()  # a training child is killed; an upload in flight never activates half a model
         if self.validate_dialog is not None:
             self.validate_dialog.wait()  # a running validation still writes its report
             self.validate_dialog.close()
@@ -379,6 +406,7 @@ class QtMainWindow(QtWidgets.QMainWindow):
         self.device.set_info(info, self.controller.url)
         self.plots.set_timing_source(info.timing_source)
         self.validate_action.setEnabled(bool(info.models))
+        self.deploy_action.setEnabled(True)  # a board without upload slots says so when asked
         model = self.controller.model
         index = info.active_model
         if isinstance(model, str) and not model.isdigit():
@@ -582,6 +610,87 @@ class QtMainWindow(QtWidgets.QMainWindow):
     def _on_validation_failed(self, message: str) -> None:
         self._validation_ended()
         self.messages.error(f"validation failed: {message}")
+
+    # -- slots: deploy and retrain (the work is edgeloop.app.validate.loop, run by self.jobs) ----------------
+    def _on_deploy_triggered(self) -> None:
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self, "Deploy a model to the board", str(self.settings.value("deploy/folder", "")),
+            "Models (*.elmc *.tflite *.onnx *.keras *.h5);;All files (*)")
+        if not path:
+            return
+        self.settings.setValue("deploy/folder", str(Path(path).parent))
+        calib = None
+        try:
+            float_model = needs_calibration(Path(path))
+        except EdgeloopError as exc:
+            self.messages.error(f"cannot deploy {path}: {exc}")
+            return
+        if float_model:  # quantizing it for the board needs samples shaped like its input
+            folder = QtWidgets.QFileDialog.getExistingDirectory(
+                self, f"Calibration data for {Path(path).name} (an image set, a recorded session, IMU CSVs)",
+                str(self.record_dock.root))
+            if not folder:
+                return
+            calib = Path(folder)
+        self.deploy_file(Path(path), calib=calib)
+
+    def _can_start_job(self) -> bool:
+        if self.controller.session.info is None:
+            self.messages.error("connect to a board first: deploying uploads over its link")
+            return False
+        if self.jobs.running:
+            self.messages.error("a deploy or training job is running: wait for it or Cancel it (status bar)")
+            return False
+        return True
+
+    def deploy_file(self, path: Path, calib: Path | None = None) -> None:
+        """Compile `path` if needed (a float model quantized with `calib` data), upload it to the connected
+        board and make it active, in the background."""
+        if self._can_start_job():
+            self.jobs.deploy(self.controller.session, Path(path), calib=calib)
+
+    def train_from_sessions(self, sessions: list[Path]) -> None:
+        """Train on `sessions` in a child process, deploy the model and validate it on the board."""
+        if not sessions:
+            self.messages.error("select the sessions to train on first (Sessions panel; Ctrl+click selects several)")
+            return
+        if not self._can_start_job():
+            return
+        try:
+            options = self.sessions_dock.train_arguments()
+            name = time.strftime("retrained_%m%d_%H%M%S")  # short enough for the model list
+            plan = RetrainPlan(list(sessions), self.trained_dir / name, self.reports_dir, options)
+            plan.task()  # mixed or unreadable sessions are refused now, not after a child started
+        except EdgeloopError as exc:
+            self.messages.error(f"cannot train: {exc}")
+            return
+        self.sessions_dock.set_training(True)
+        self.jobs.retrain(self.controller.session, plan)
+        self._tell(f"training on {len(sessions)} session(s) in a separate process into {plan.out}; "
+                   "the live view goes on meanwhile")
+
+    def _on_model_deployed(self, done: Deployed) -> None:
+        """A model is active on the board: list it, select it (with a source that can feed it)."""
+        self.controller.announce_info(done.info)
+        self._on_model_selected(done.position)
+
+    def _on_job_stage(self, stage: str) -> None:
+        if stage == "validate":
+            self._on_validation_started()  # the validation needs the board's credit window: hold the live stream
+            self.banner.set_message("paused: validating the new model")
+
+    def _on_job_succeeded(self, text: str) -> None:
+        self.messages.info(text, seconds=20)
+
+    def _on_job_failed(self, text: str) -> None:
+        self.messages.error(text)
+
+    def _on_job_cancelled(self, text: str) -> None:
+        self._tell(text)
+
+    def _on_job_ended(self) -> None:
+        self._validation_ended()
+        self.sessions_dock.set_training(False)
 
     def _on_per_layer_requested(self) -> None:
         """Profile the active model's steps in a worker thread and show them as bars (SPEC §9.6)."""

@@ -13,6 +13,8 @@ ACCENT = "#4fc3f7"
 GOOD = "#66bb6a"
 WARN = "#ffb74d"
 BAD = "#ef5350"
+BANNER_PX = 44
+"""Pixel size of the class banner's bold text (its confidence is half that)."""
 SERIES = ("#4fc3f7", "#ffb74d", "#ba68c8", "#66bb6a", "#f06292", "#fff176")
 """Line colours for plots, in order (ax, ay, az, gx, gy, gz use them too)."""
 
@@ -25,8 +27,6 @@ QFrame#panel, QGroupBox {{ background: {PANEL}; border: 1px solid #2a303b; borde
 QGroupBox {{ margin-top: 18px; padding: 8px; }}
 QGroupBox QLabel, QGroupBox QCheckBox {{ background: transparent; }}
 QGroupBox::title {{ subcontrol-origin: margin; left: 10px; padding: 0 4px; color: {MUTED}; }}
-QLabel#banner {{ font-size: 44px; font-weight: 700; }}
-QLabel#confidence {{ font-size: 22px; color: {MUTED}; }}
 QLabel#key {{ color: {MUTED}; }}
 QLabel#state {{ font-weight: 700; }}
 QPushButton, QComboBox, QSpinBox {{ background: #262c36; border: 1px solid #343c49; border-radius: 6px;

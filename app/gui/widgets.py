@@ -41,19 +41,39 @@ def _si(value: float, unit: str) -> str:
 
 
 class QtClassBanner(QtWidgets.QWidget):
-    """The current class in large type, with its confidence and the model's verdict colour."""
+    """The current class in large type, with its confidence and the model's verdict colour.
+
+    It paints both texts itself, opaque, rather than holding two labels: a
+    label whose text or colour changes re-lays out and re-styles the window
+    around it and repaints the widgets behind it, 30 times a second. Here a
+    new result repaints the banner's own rectangle and nothing else.
+    """
+
+    MARGIN = 4  # pixels left and right of the texts, and between them
+    WIDEST_CONFIDENCE = "100 % confidence"  # the confidence column is always this wide (or its text's width)
 
     def __init__(self, parent: QtWidgets.QWidget | None = None) -> None:
         super().__init__(parent)
-        self.label = QtWidgets.QLabel("—")
-        self.label.setObjectName("banner")
-        self.confidence = QtWidgets.QLabel("waiting for results")
-        self.confidence.setObjectName("confidence")
-        layout = QtWidgets.QHBoxLayout(self)
-        layout.setContentsMargins(4, 0, 4, 0)
-        layout.addWidget(self.label)
-        layout.addStretch(1)
-        layout.addWidget(self.confidence, alignment=QtCore.Qt.AlignBottom)
+        self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
+        self.setSizePolicy(QtWidgets.QSizePolicy.Preferred, QtWidgets.QSizePolicy.Fixed)
+        self.text = "—"
+        self.colour = theme.TEXT
+        self.confidence_text = "waiting for results"
+        self._class_font = QtGui.QFont(self.font())
+        self._class_font.setPixelSize(theme.BANNER_PX)
+        self._class_font.setBold(True)
+        self._confidence_font = QtGui.QFont(self.font())
+        self._confidence_font.setPixelSize(theme.BANNER_PX // 2)
+        self._muted = QtGui.QColor(theme.MUTED)
+
+    def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt naming
+        """As tall as the class text; as wide as a short class name and the confidence column."""
+        metrics = QtGui.QFontMetrics(self._class_font)
+        return QtCore.QSize(self._confidence_width() + 12 * metrics.averageCharWidth(),
+                            metrics.height() + 2 * self.MARGIN)
+
+    def minimumSizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt naming
+        return QtCore.QSize(self._confidence_width() + 3 * self.MARGIN, self.sizeHint().height())
 
     def set_result(self, label: str, confidence: float) -> None:
         """Show a classification (confidence NaN for regression values)."""
@@ -64,15 +84,52 @@ class QtClassBanner(QtWidgets.QWidget):
         """Show a status text instead of a class (no board, paused ...)."""
         self._show(text, theme.MUTED, "")
 
+    def class_rect(self) -> QtCore.QRect:
+        """Where the class (or message) is drawn: all the width the confidence leaves."""
+        confidence = self._confidence_width() + self.MARGIN if self.confidence_text else 0
+        return QtCore.QRect(self.MARGIN, 0, max(1, self.width() - 2 * self.MARGIN - confidence), self.height())
+
+    def confidence_rect(self) -> QtCore.QRect:
+        """Where the confidence is drawn: the bottom right, one line high."""
+        width, height = self._confidence_width(), QtGui.QFontMetrics(self._confidence_font).height()
+        return QtCore.QRect(self.width() - self.MARGIN - width, max(0, self.height() - height - self.MARGIN),
+                            width, height)
+
+    def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        paint_opaque_background(self, event)
+        painter = QtGui.QPainter(self)
+        painter.setFont(self._class_font)
+        painter.setPen(QtGui.QColor(self.colour))
+        rect = self.class_rect()
+        text = painter.fontMetrics().elidedText(self.text, QtCore.Qt.ElideRight, rect.width())
+        painter.drawText(rect, QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
+        if self.confidence_text:
+            painter.setFont(self._confidence_font)
+            painter.setPen(self._muted)
+            painter.drawText(self.confidence_rect(), QtCore.Qt.AlignRight | QtCore.Qt.AlignBottom,
+                             self.confidence_text)
+        painter.end()
+
+    def _confidence_width(self) -> int:
+        metrics = QtGui.QFontMetrics(self._confidence_font)
+        return max(metrics.horizontalAdvance(text) for text in (self.WIDEST_CONFIDENCE, self.confidence_text))
+
     def _show(self, text: str, colour: str, confidence: str) -> None:
-        # Restyling a widget is costly at 30 fps: touch only what changed.
-        if self.label.text() != text:
-            self.label.setText(text)
-        if self.label.property("colour") != colour:
-            self.label.setProperty("colour", colour)
-            self.label.setStyleSheet(f"color: {colour};")
-        if self.confidence.text() != confidence:
-            self.confidence.setText(confidence)
+        if (text, colour, confidence) != (self.text, self.colour, self.confidence_text):
+            self.text, self.colour, self.confidence_text = text, colour, confidence
+            self.update()
+
+
+def paint_opaque_background(widget: QtWidgets.QWidget, event: QtGui.QPaintEvent,
+                            colour: QtGui.QColor | None = None) -> None:
+    """Fill a WA_OpaquePaintEvent widget's dirty area: `colour`, or the window colour and its style sheet background."""
+    painter = QtGui.QPainter(widget)
+    painter.fillRect(event.rect(), colour if colour is not None else widget.palette().window())
+    if colour is None:
+        option = QtWidgets.QStyleOption()
+        option.initFrom(widget)
+        widget.style().drawPrimitive(QtWidgets.QStyle.PE_Widget, option, painter, widget)
+    painter.end()
 
 
 def repaint_now(*views: QtWidgets.QWidget) -> None:
@@ -176,6 +233,10 @@ class QtProbabilityBars(QtWidgets.QWidget):
         super().__init__(parent)
         self.setMinimumWidth(260)
         self.setMinimumHeight(5 * self.ROW_HEIGHT)
+        # Opaque (it fills its own background, the panel's colour): a new result repaints the bars
+        # alone, not the group box, scroll area and splitter behind them.
+        self.setAttribute(QtCore.Qt.WA_OpaquePaintEvent)
+        self._background = QtGui.QColor(theme.PANEL)
         self.labels: tuple[str, ...] = ()
         self.values = np.zeros(0)
         self._bar = QtGui.QColor("#3b4452")
@@ -200,6 +261,7 @@ class QtProbabilityBars(QtWidgets.QWidget):
         self.update()
 
     def paintEvent(self, event: QtGui.QPaintEvent) -> None:  # noqa: N802 - Qt naming
+        paint_opaque_background(self, event, self._background)
         if not len(self.values):
             return
         painter = QtGui.QPainter(self)
@@ -636,7 +698,8 @@ class QtDevicePanel(QtWidgets.QWidget):
         self.model_combo.blockSignals(True)
         self.model_combo.clear()
         for model in info.models:
-            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()})")
+            uploaded = ", uploaded" if model.uploaded else ""  # runs from an upload slot (Deploy…)
+            self.model_combo.addItem(f"{model.name}  ({InputKind(model.input_kind).name.lower()}{uploaded})")
         self.model_combo.blockSignals(False)
         self.set_active_model(info.active_model)
 

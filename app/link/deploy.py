@@ -71,9 +71,25 @@ class DeployResult:
 MAX_SLOTS = 4
 
 
-def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: int | None = None) -> list[str]:
-    """Firmware flags that size the upload slots (SPEC 9.8); None keeps the board's default."""
+FLASH_SECTOR_KB = 128   # STM32H743 bank-2 sector: the flash slot is whole sectors at the end of bank 2
+FLASH_SLOT_MAX_KB = 1024
+
+
+def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: int | None = None, *,
+                flash_kb: int | None = None, flash_arena_kb: int | None = None) -> list[str]:
+    """Firmware flags that size the upload slots (SPEC 9.8); None keeps the board's default.
+
+    `flash_kb` sizes the Nucleo's flash slot (whole 128 KB sectors of bank 2; 0: none) and
+    `flash_arena_kb` its executor arena.
+    """
     flags = []
+    if flash_kb is not None:
+        if flash_kb and (flash_kb % FLASH_SECTOR_KB or not FLASH_SECTOR_KB <= flash_kb <= FLASH_SLOT_MAX_KB):
+            raise InputError(f"--flash-slot-kb {flash_kb} must be 0 (no flash slot) or a multiple of "
+                             f"{FLASH_SECTOR_KB} up to {FLASH_SLOT_MAX_KB} (whole 128 KB sectors of flash bank 2)")
+        if flash_kb and slots == 0:
+            raise InputError("--flash-slot-kb needs at least one RAM slot (--slots 1 or more)")
+        flags += ["-DEL_FLASH_SLOT=0"] if flash_kb == 0 else [f"-DEL_FLASH_SLOT_SECTORS={flash_kb // FLASH_SECTOR_KB}u"]
     if slots is not None:
         if not 0 <= slots <= MAX_SLOTS:
             raise InputError(f"--slots {slots} is outside 0..{MAX_SLOTS}")
@@ -81,7 +97,8 @@ def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: 
         if slots == 0:
             flags.append("-DEL_FLASH_SLOT=0")  # no upload at all: a flash slot needs a RAM slot (the Nucleo's)
     for value, name, macro in ((slot_kb, "--slot-kb", "EL_SLOT_BYTES"),
-                               (arena_kb, "--slot-arena-kb", "EL_SLOT_ARENA_BYTES")):
+                               (arena_kb, "--slot-arena-kb", "EL_SLOT_ARENA_BYTES"),
+                               (flash_arena_kb, "--flash-slot-arena-kb", "EL_FLASH_SLOT_ARENA_BYTES")):
         if value is not None:
             if not 1 <= value <= 65536:
                 raise InputError(f"{name} {value} is outside 1..65536 KB")

@@ -20,7 +20,9 @@
 enum { KIND_ARENA = 0, KIND_INPUT = 1, KIND_OUTPUT = 2, KIND_CONST = 3 };
 enum {
     OP_CONV = 1, OP_DWCONV, OP_FC, OP_MAXPOOL, OP_AVGPOOL, OP_MEAN, OP_ADD, OP_MUL, OP_SOFTMAX,
-    OP_LOGISTIC, OP_PAD, OP_CONCAT, OP_QUANTIZE, OP_DEQUANTIZE, OP_REQUANT, OP_COPY, OP_LAST = OP_COPY
+    OP_LOGISTIC, OP_PAD, OP_CONCAT, OP_QUANTIZE, OP_DEQUANTIZE, OP_REQUANT, OP_COPY,
+    OP_ALIAS, /* a RESHAPE sharing its input's storage: no kernel runs, step observers see its output */
+    OP_LAST = OP_ALIAS
 };
 
 /* Every element count a step may imply: keeps int32 index arithmetic and 8-bit sums in range. */
@@ -28,10 +30,10 @@ enum {
 
 static const char *const op_names[OP_LAST + 1] = {
     "?", "conv", "depthwise conv", "fully connected", "max pool", "average pool", "mean", "add", "mul",
-    "softmax", "logistic", "pad", "concatenation", "quantize", "dequantize", "requantize", "copy"};
+    "softmax", "logistic", "pad", "concatenation", "quantize", "dequantize", "requantize", "copy", "reshape"};
 
 /* Parameter words per op (models/compiler/container.py OPS). */
-static const uint16_t op_param_words[OP_LAST + 1] = {0, 26, 26, 12, 14, 14, 7, 24, 24, 5, 5, 14, 18, 3, 3, 7, 1};
+static const uint16_t op_param_words[OP_LAST + 1] = {0, 26, 26, 12, 14, 14, 7, 26, 26, 5, 5, 14, 18, 3, 3, 7, 1, 1};
 
 /* ---- validation context and error text --------------------------------- */
 
@@ -392,6 +394,52 @@ static uint64_t el_span(const int32_t *dims, const int32_t *strides)
     return last + 1u;
 }
 
+/* One ADD input's rescale table: absent, or 256 constant int32 equal to what
+ * nn_add_s8_rescale_table() computes from the step's own parameters. The optimized ADD reads
+ * the table instead of rescaling, so a table that disagreed would give another result than
+ * the reference kernel (and than TFLite Micro). */
+static bool el_check_add_table(el_ctx_t *c, uint32_t ref, int32_t offset, int32_t mult, int32_t shift,
+                               const char *what)
+{
+    if (ref == REF_NULL) {
+        return true;
+    }
+    if (REF_KIND(ref) != KIND_CONST) {
+        return el_fail3(c, what, false, 0, " must be a constant");
+    }
+    if (!el_check_ref(c, ref, 256u * 4u, ACC_READ | ACC_CONST_OK, what)) {
+        return false;
+    }
+    int32_t want[256];
+    nn_add_s8_rescale_table(offset, 20, mult, shift, want);
+    for (uint32_t i = 0; i < 256u; i++) {
+        if ((int32_t)rd32(c->data + REF_OFF(ref) + 4u * i) != want[i]) {
+            return el_fail3(c, what, false, 0, " differs from the rescaling its parameters define");
+        }
+    }
+    return true;
+}
+
+/* ADD's optional rescale tables (both or neither, left_shift 20 as the compiler emits);
+ * MUL has none. Sets p->in1_table / in2_table. */
+static bool el_check_add_tables(el_ctx_t *c, uint32_t ref1, uint32_t ref2, nn_binary_params_t *p)
+{
+    p->in1_table = p->in2_table = NULL;
+    if (ref1 == REF_NULL && ref2 == REF_NULL) {
+        return true;
+    }
+    if (c->op != OP_ADD || ref1 == REF_NULL || ref2 == REF_NULL || p->left_shift != 20) {
+        return el_fail(c, "rescale tables need an ADD with left_shift 20 and come in pairs");
+    }
+    if (!el_check_add_table(c, ref1, p->in1_offset, p->in1_mult, p->in1_shift, "input 1 table") ||
+        !el_check_add_table(c, ref2, p->in2_offset, p->in2_mult, p->in2_shift, "input 2 table")) {
+        return false;
+    }
+    p->in1_table = (const int32_t *)el_const_ptr(c, ref1);
+    p->in2_table = (const int32_t *)el_const_ptr(c, ref2);
+    return true;
+}
+
 static bool el_build_binary(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_binary_params_t *p)
 {
     memcpy(p->out_dims, w, 4 * sizeof(int32_t));
@@ -417,7 +465,8 @@ static bool el_build_binary(el_ctx_t *c, const int32_t *w, const uint32_t *ops, 
            el_check_shift(c, p->out_shift, "the output") && el_check_act(c, p->act_min, p->act_max) &&
            el_check_ref(c, ops[0], s1, ACC_READ | ACC_CONST_OK, "input 1") &&
            el_check_ref(c, ops[1], s2, ACC_READ | ACC_CONST_OK, "input 2") &&
-           el_check_ref(c, ops[2], el_prod(p->out_dims, 4), ACC_WRITE | ACC_RESULT, "output");
+           el_check_ref(c, ops[2], el_prod(p->out_dims, 4), ACC_WRITE | ACC_RESULT, "output") &&
+           el_check_add_tables(c, (uint32_t)w[24], (uint32_t)w[25], p);
 }
 
 static bool el_build_softmax(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn_softmax_params_t *p)
@@ -531,6 +580,17 @@ static bool el_build_copy(el_ctx_t *c, const int32_t *w, const uint32_t *ops, in
            el_check_ref(c, ops[1], (uint32_t)*bytes, ACC_WRITE | ACC_RESULT, "output");
 }
 
+/* A RESHAPE sharing its input's storage: the same region names input and output, which no kernel
+ * touches; only step observers (PROFILE, DUMP_TENSOR) see it, so step numbers match the compiled C's. */
+static bool el_build_alias(el_ctx_t *c, const int32_t *w, const uint32_t *ops, int32_t *bytes)
+{
+    *bytes = w[0];
+    if (ops[0] != ops[1]) {
+        return el_fail(c, "a shared-storage reshape must name one region as input and output");
+    }
+    return el_counts(c, bytes, 1, "size") && el_check_ref(c, ops[0], (uint32_t)*bytes, ACC_READ | ACC_RESULT, "input");
+}
+
 /* Size of each op's parameter struct in the pool. */
 static size_t el_param_size(uint8_t op)
 {
@@ -584,6 +644,7 @@ static bool el_build_step(el_ctx_t *c, uint8_t op, const uint32_t *ops, uint8_t 
     case OP_QUANTIZE: return el_build_affine(c, w, ops, p, true);
     case OP_DEQUANTIZE: return el_build_affine(c, w, ops, p, false);
     case OP_REQUANT: return el_build_requant(c, w, ops, p);
+    case OP_ALIAS: return el_build_alias(c, w, ops, p);
     default: return el_build_copy(c, w, ops, p);
     }
 }
@@ -696,10 +757,11 @@ static void k_quantize(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (voi
 static void k_dequantize(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_dequantize_s8_f32(p, (const int8_t *)a, (float *)(void *)b); }
 static void k_requant(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_requantize_s8(p, (const int8_t *)a, (int8_t *)b); }
 static void k_copy(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)c; nn_copy(a, b, (size_t)*(const int32_t *)p); }
+static void k_alias(const void *p, uint8_t *a, uint8_t *b, uint8_t *c) { (void)p; (void)a; (void)b; (void)c; }
 
 static const el_exec_fn_t el_kernels[OP_LAST + 1] = {
     NULL, k_conv, k_dwconv, k_fc, k_maxpool, k_avgpool, k_mean, k_add, k_mul, k_softmax, k_logistic, k_pad,
-    NULL /* concat */, k_quantize, k_dequantize, k_requant, k_copy};
+    NULL /* concat */, k_quantize, k_dequantize, k_requant, k_copy, k_alias};
 
 /* Resolve a validated step's operands 0..2: arena and constants to addresses now, the
  * model input and output to offsets that el_program_run() adds to the run's buffers. */
@@ -740,7 +802,8 @@ bool el_container_load(el_program_t *prog, const uint8_t *data, uint32_t size, u
         return el_fail(c, "not an edgeloop model container (magic ELMC missing)");
     }
     if (rd16(data + 4) != EL_CONTAINER_FORMAT) {
-        return el_fail3(c, "format version ", true, rd16(data + 4), "; this firmware reads version 1");
+        return el_fail3(c, "format version ", true, rd16(data + 4), "; this firmware reads version "
+                        EL_CONTAINER_FORMAT_TEXT ": recompile the model with this edgeloop");
     }
     if (rd32(data + 8) != EL_CONTAINER_KERNEL_ABI) {
         return el_fail3(c, "kernel ABI ", true, rd32(data + 8), " does not match this firmware's: recompile the model "

@@ -52,8 +52,9 @@
 #include "nn_kernels.h"
 #include "nn_model.h"
 
-/* Container format version this executor reads. */
-#define EL_CONTAINER_FORMAT 1u
+/* Container format version this executor reads (2: ADD rescale tables, shared-storage reshape steps). */
+#define EL_CONTAINER_FORMAT 2u
+#define EL_CONTAINER_FORMAT_TEXT "2"
 
 /* Kernel ABI a container's parameter layouts must follow: the kernels' own version. */
 #define EL_CONTAINER_KERNEL_ABI ((uint32_t)NN_KERNEL_ABI_VERSION)

@@ -49,12 +49,18 @@ static _Alignas(16) uint8_t el_flash_io[EL_FLASH_SLOT_IO_BYTES];
 static el_slot_t el_slots_state[EL_SLOT_COUNT];
 static uint8_t el_first_id;
 
-/* nn_model_t.invoke has no context argument: one trampoline per slot. */
-#define EL_SLOT_INVOKE(s)                                                              \
-    static nn_status_t el_slot_invoke_##s(const void *in, void *out, void *arena)      \
-    {                                                                                  \
-        (void)arena; /* a slot model runs in its own executor arena */                \
-        return el_program_run(&el_slots_state[(s) % EL_SLOT_COUNT].prog, in, out);     \
+/* nn_model_t.invoke and invoke_steps have no context argument: one trampoline pair per slot. */
+#define EL_SLOT_INVOKE(s)                                                                          \
+    static nn_status_t el_slot_invoke_##s(const void *in, void *out, void *arena)                  \
+    {                                                                                              \
+        (void)arena; /* a slot model runs in its own executor arena */                            \
+        return el_program_run(&el_slots_state[(s) % EL_SLOT_COUNT].prog, in, out);                 \
+    }                                                                                              \
+    static nn_status_t el_slot_invoke_steps_##s(const void *in, void *out, void *arena,            \
+                                                nn_step_hook_t hook, void *ctx)                    \
+    {                                                                                              \
+        (void)arena;                                                                               \
+        return el_program_run_steps(&el_slots_state[(s) % EL_SLOT_COUNT].prog, in, out, hook, ctx); \
     }
 EL_SLOT_INVOKE(0)
 EL_SLOT_INVOKE(1)
@@ -62,6 +68,10 @@ EL_SLOT_INVOKE(2)
 EL_SLOT_INVOKE(3)
 static nn_status_t (*const el_slot_invoke[EL_SLOTS_MAX])(const void *, void *, void *) = {
     el_slot_invoke_0, el_slot_invoke_1, el_slot_invoke_2, el_slot_invoke_3};
+/* PROFILE and DUMP_TENSOR (SPEC 9.6, 9.7) observe a slot model's steps like a compiled model's. */
+static nn_status_t (*const el_slot_invoke_steps[EL_SLOTS_MAX])(const void *, void *, void *, nn_step_hook_t,
+                                                              void *) = {
+    el_slot_invoke_steps_0, el_slot_invoke_steps_1, el_slot_invoke_steps_2, el_slot_invoke_steps_3};
 
 static bool el_is_flash(uint8_t s)
 {
@@ -363,6 +373,8 @@ static bool el_place_io(uint8_t s)
         return false;
     }
     st->prog.model.invoke = el_slot_invoke[s];
+    st->prog.model.invoke_steps = el_slot_invoke_steps[s];
+    st->prog.model.step_count = st->prog.step_count;
     st->state = EL_SLOT_LOADED;
     return true;
 }

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from edgeloop.models.compiler.driver import CompiledModel
 
 MAGIC = b"ELMC"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2   # 2: ADD rescale tables as constants, shared-storage RESHAPE steps (op 17)
 HEADER_BYTES = 56
 DESCRIPTOR_BYTES = 124
 TENSOR_BYTES = 24
@@ -50,10 +50,11 @@ _CONV = ("batches", "in_h", "in_w", "in_c", "out_h", "out_w", "out_c", "k_h", "k
          "act_min", "act_max", "*weights", "*bias", "*mult", "*shift", "per_channel", "wide_weights")
 _BINARY = ("out_dims[4]", "in1_strides[4]", "in2_strides[4]", "in1_offset", "in2_offset", "out_offset",
            "left_shift", "in1_mult", "in1_shift", "in2_mult", "in2_shift", "out_mult", "out_shift",
-           "act_min", "act_max")
+           "act_min", "act_max", "*in1_table", "*in2_table")
 _POOL = ("batches", "in_h", "in_w", "channels", "out_h", "out_w", "k_h", "k_w", "stride_h", "stride_w",
          "pad_top", "pad_left", "act_min", "act_max")
 _AFFINE = ("size", "%scale", "zero_point")
+ALIAS = "alias"
 OPS: dict[str, tuple[int, tuple[str, ...]]] = {
     "nn_conv2d_s8": (1, _CONV),
     "nn_depthwise_conv2d_s8": (2, _CONV),
@@ -72,6 +73,9 @@ OPS: dict[str, tuple[int, tuple[str, ...]]] = {
     "nn_dequantize_s8_f32": (14, _AFFINE),
     "nn_requantize_s8": (15, ("size", "in_zp", "out_zp", "mult", "shift", "act_min", "act_max")),
     "nn_copy": (16, ("bytes",)),
+    # A RESHAPE whose input and output share storage: no kernel runs; the record keeps step numbers
+    # equal to the compiled C's, whose step observers see it too (PROFILE, DUMP_TENSOR).
+    ALIAS: (17, ("bytes",)),
 }
 KERNEL_OF_OP = {code: kernel for kernel, (code, _) in OPS.items()}
 _SCRATCH_KERNELS = ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8")
@@ -200,11 +204,13 @@ class _Strings:
         return at
 
 
-def _step_record(step: Step, pos: int, plan: Plan, consts: _Consts) -> tuple[list[int], list[int]]:
+def _step_record(step: Step, pos: int, plan: Plan, consts: _Consts, *, alias: bool = False
+                 ) -> tuple[list[int], list[int]]:
     """Encode one step as words (head first) and the indices of words that are constant
-    references, still relative to the constants section (write_container relocates them)."""
+    references, still relative to the constants section (write_container relocates them).
+    `alias`: a RESHAPE sharing its input's storage, recorded as op 17 (no kernel, no constants)."""
     code, fields = OPS[step.kernel]
-    const_refs = {key: consts.add(arr) for key, arr in step.consts.items()}
+    const_refs = {} if alias else {key: consts.add(arr) for key, arr in step.consts.items()}
     words: list[int] = [0]
     relative: list[int] = []
 
@@ -217,7 +223,10 @@ def _step_record(step: Step, pos: int, plan: Plan, consts: _Consts) -> tuple[lis
         return const_refs[key]
 
     act_inputs = iter(step.inputs)
-    if step.kernel in ("nn_add_s8", "nn_mul_s8", "nn_concat"):
+    if alias:
+        code, fields = OPS[ALIAS]
+        words.append(act_ref(step.inputs[0]))
+    elif step.kernel in ("nn_add_s8", "nn_mul_s8", "nn_concat"):
         count = 2 if step.kernel != "nn_concat" else int(step.params["count"])  # type: ignore[arg-type]
         for i in range(count):
             words.append(const_ref(step.const_inputs[i]) if i in step.const_inputs
@@ -225,14 +234,14 @@ def _step_record(step: Step, pos: int, plan: Plan, consts: _Consts) -> tuple[lis
     else:
         words.append(act_ref(step.inputs[0]))
     words.append(act_ref(step.output))
-    if step.kernel in _SCRATCH_KERNELS:
+    if step.kernel in _SCRATCH_KERNELS and not alias:
         sc = plan.scratch(pos)
         words.append(REF_NULL if sc is None else (REF_ARENA << 28) | sc)
     n_operands = len(words) - 1
 
     for name, n in _words(fields):
         key = name.lstrip("*%")
-        value = step.params[key]
+        value = step.params.get(key) if name.startswith("*") else step.params[key]   # MUL has no tables
         if n:
             words.extend(int(v) & 0xFFFFFFFF for v in value)  # type: ignore[union-attr]
         elif name.startswith("*"):
@@ -270,9 +279,9 @@ def write_container(graph: LoweredGraph, plan: Plan, *, name: str, sha256: bytes
     strings = _Strings()
     records: list[tuple[list[int], list[int]]] = []
     for pos, step in enumerate(graph.steps):
-        if step.kernel == "nn_copy" and plan.location(step.inputs[0]) == plan.location(step.output):
-            continue  # shares storage: the compiled C calls nothing here either
-        records.append(_step_record(step, pos, plan, consts))
+        # A copy between shared storage: the compiled C calls nothing either, but observes the step.
+        alias = step.kernel == "nn_copy" and plan.location(step.inputs[0]) == plan.location(step.output)
+        records.append(_step_record(step, pos, plan, consts, alias=alias))
     if len(records) > 65535:
         raise ContainerError(f"{len(records)} steps; a container holds at most 65535")
     norm_at = consts.add(np.array([v for pair in input_norm for v in pair], np.float32)) if input_norm else 0
@@ -361,7 +370,8 @@ def read_container(data: bytes) -> Container:
      steps_bytes, consts_off, consts_bytes, strings_off, strings_bytes) = struct.unpack_from(
         "<4sHHIIIHHIIIIIIII", data)
     _check(magic == MAGIC, f"magic {magic!r} is not {MAGIC!r}: not an edgeloop model container")
-    _check(version == FORMAT_VERSION, f"format version {version}; this reader reads {FORMAT_VERSION}")
+    _check(version == FORMAT_VERSION, f"format version {version}; this edgeloop reads version {FORMAT_VERSION}: "
+           "recompile the model (edgeloop compile --container)")
     _check(header_bytes == HEADER_BYTES and desc_bytes >= DESCRIPTOR_BYTES, "header or descriptor size")
     _check(total == len(data), f"header says {total} bytes, the container has {len(data)}")
     sections = [(desc_off, desc_bytes), (steps_off, steps_bytes), (consts_off, consts_bytes),

@@ -14,7 +14,9 @@ parser.add_argument("--c-header", type=Path, metavar="OUT.h", help="write the co
 args = parser.parse_args()
 if args.c_header:
     args.c_header.parent.mkdir(parents=True, exist_ok=True)
-    args.c_header.write_text(c_header(load_vectors()), encoding="utf-8")
+    from edgeloop.protocol.vectors.upload import load_upload_vectors
+
+    args.c_header.write_text(c_header(load_vectors(), load_upload_vectors()), encoding="utf-8")
     print(f"wrote {args.c_header}")
 else:
     write_json()

@@ -58,7 +58,7 @@ def test_connect_and_disconnect_from_the_window_without_a_restart(qtbot, open_wi
     controller = QtLinkController("", lambda: open_source("synthetic:bottles?fps=30"), opener=kit.opener_for(port))
     window = open_window(controller)
     try:
-        assert window.banner.label.text().startswith("pick a board")
+        assert window.banner.text.startswith("pick a board")
         assert [window.board_picker.port_combo.itemData(i)[1] for i in range(window.board_picker.port_combo.count())
                 if window.board_picker.port_combo.itemData(i)[0] == "virtual"] == ["host", "qemu"]
         window.board_picker.select("port", "scripted://first")

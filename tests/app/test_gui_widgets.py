@@ -249,3 +249,58 @@ def test_timing_plots_redraw_only_plots_with_new_points(qtbot) -> None:
     assert not plots.redraw(2) and not plots.redraw(3)  # nothing new: nothing to push
     plots.data["latency_ms"].add(2.0, 6.0)
     assert plots.redraw(2) and plots.p_latency.viewRange()[1] == y_range  # inside the range: axes untouched
+
+
+class _LayoutRequests(QtCore.QObject):
+    """Counts the layout requests a widget receives (each one re-lays out its whole subtree)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def eventFilter(self, obj: QtCore.QObject, event: QtCore.QEvent) -> bool:  # noqa: N802 - Qt naming
+        if event.type() == QtCore.QEvent.LayoutRequest:
+            self.count += 1
+        return False
+
+
+def test_banner_text_changes_never_re_lay_out_the_window(qtbot) -> None:
+    """A new class or confidence repaints the banner only: at 30 results/s a window re-layout costs milliseconds."""
+    from edgeloop.app.gui.widgets import QtClassBanner
+
+    window = QtWidgets.QWidget()
+    qtbot.addWidget(window)
+    banner = QtClassBanner()
+    layout = QtWidgets.QVBoxLayout(window)
+    layout.addWidget(banner)
+    layout.addWidget(QtWidgets.QLabel("below"))
+    window.resize(900, 200)
+    window.show()
+    qtbot.waitExposed(window)
+    banner.set_result("full", 0.91)
+    QtWidgets.QApplication.processEvents()
+    requests = _LayoutRequests()
+    window.installEventFilter(requests)
+    for label, confidence in (("half", 0.5), ("nearly_empty_bottle", 1.0), ("x", 0.07), ("half", math.nan)):
+        banner.set_result(label, confidence)
+        QtWidgets.QApplication.processEvents()
+        assert banner.text == label.replace("_", " ")
+    banner.set_message("disconnected: pick a board and Connect")
+    QtWidgets.QApplication.processEvents()
+    assert requests.count == 0
+    assert banner.testAttribute(QtCore.Qt.WA_OpaquePaintEvent)  # its repaints stop at its own rectangle
+    # Every text stays readable: the class never runs under the confidence, and both fit the banner.
+    banner.set_result("nearly_empty_bottle", 1.0)
+    label, conf = banner.class_rect(), banner.confidence_rect()
+    assert label.right() < conf.left() and conf.right() <= banner.width()
+    big = QtGui.QFontMetrics(banner._class_font)
+    assert label.width() >= big.horizontalAdvance("nearly empty bottle")
+    assert conf.width() >= QtGui.QFontMetrics(banner._confidence_font).horizontalAdvance("100 % confidence")
+    assert big.height() > 2 * QtGui.QFontMetrics(banner._confidence_font).height() * 0.8  # large type
+    # And it shows them: the banner's pixels change with the class and carry the verdict colour.
+    before = banner.grab().toImage()
+    banner.set_result("x", 0.07)
+    after = banner.grab().toImage()
+    assert before != after
+    bad = QtGui.QColor(theme.BAD).rgb()
+    assert any(after.pixel(x, y) == bad for x in range(0, 60) for y in range(after.height()))

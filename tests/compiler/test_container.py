@@ -163,7 +163,7 @@ def test_hostile_containers_are_rejected_by_name(executor: HostExecutor) -> None
     consts_end = sum(struct.unpack_from("<II", blob, 40))
     cases = {
         "magic": (b"ELMX" + blob[4:], None),
-        "format version 2": (_patch(blob, 4, "<H", 2), None),
+        "format version 1; this firmware reads version 2": (_patch(blob, 4, "<H", 1), None),
         f"kernel ABI {abi_version() + 1} does not match": (_patch(blob, 8, "<I", abi_version() + 1), None),
         "do not fit the slot": (blob, len(blob) - 4),
         "total size does not match": (blob[:-4], None),
@@ -239,7 +239,8 @@ def test_compile_command_writes_a_container(tmp_path: Path, capsys: pytest.Captu
     assert "--container FILE" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("source", ["random_03.tflite", "random_11.tflite", "random_19.tflite", "sine"])
+@pytest.mark.parametrize("source", ["random_03.tflite", "random_11.tflite", "random_19.tflite", "sine",
+                                    "bottles_tiny"])
 def test_the_step_hook_sees_every_step_output_in_order_and_can_stop(source: str, executor: HostExecutor) -> None:
     """el_program_run_steps (what per-layer PROFILE / DUMP_TENSOR use for slot models) calls the hook
     after each step with that step's output tensor, does not change the result, and stops on request."""
@@ -248,8 +249,7 @@ def test_the_step_hook_sees_every_step_output_in_order_and_can_stop(source: str,
     blob = container_from_compiled(result)
     assert executor.load(blob) is None
     tensors = result.graph.model.tensors
-    kept = [s for s in result.graph.steps  # the container leaves out copies that share storage
-            if not (s.kernel == "nn_copy" and result.plan.location(s.inputs[0]) == result.plan.location(s.output))]
+    kept = result.graph.steps   # shared-storage copies too (op 17): step numbers as the compiled C's
     out_t = tensors[result.graph.output]
     x = random_inputs(path.read_bytes(), 1, np.random.default_rng(3))[0]
     plain = executor(x, out_t.np_dtype, out_t.size)
@@ -261,3 +261,59 @@ def test_the_step_hook_sees_every_step_output_in_order_and_can_stop(source: str,
     if len(kept) > 1:
         _, first = executor.run_steps(x, out_t.np_dtype, out_t.size, stop_after=0)
         assert first == seen[:1]
+
+
+def _add_model(kind: str = "ADD") -> tuple[bytes, object]:
+    """A one-operator ADD (or MUL) model, same shapes on both inputs, so the optimized ADD takes its tables."""
+    for seed in range(50):
+        tflite = GENERATORS[kind.lower()](np.random.default_rng([zlib.crc32(kind.encode()), seed]))
+        result = compile_bytes(tflite, name="m")
+        p = result.graph.steps[0].params
+        if p["in1_strides"] == p["in2_strides"]:
+            return container_from_compiled(result), result
+    raise AssertionError(f"no same-shape {kind} among the generator's models")
+
+
+def _binary_table_words(blob: bytes) -> tuple[int, int]:
+    """Byte offsets of the first step's in1_table and in2_table reference words (params 24, 25)."""
+    at = _steps_at(blob)[0]
+    n_ops = (struct.unpack_from("<I", blob, at)[0] >> 8) & 0xFF
+    return at + 4 * (1 + n_ops + 24), at + 4 * (1 + n_ops + 25)
+
+
+def test_add_carries_its_rescale_tables_and_the_executor_checks_them(executor: HostExecutor) -> None:
+    """Format 2: an ADD's two rescale tables travel as constants (so the optimized ADD runs for uploaded
+    models as for compiled C); each must equal what its own parameters define, and both or neither."""
+    blob, result = _add_model()
+    c = read_container(blob)
+    named = c.steps[0].named_params()
+    for key in ("in1_table", "in2_table"):
+        assert np.array_equal(const_array(c, named[key], "<i4", 256), result.graph.steps[0].consts[key])
+    assert executor.load(blob) is None
+    t1, t2 = _binary_table_words(blob)
+    table = struct.unpack_from("<I", blob, t1)[0] & 0x0FFFFFFF
+    entry = struct.unpack_from("<i", blob, table + 4 * 200)[0]
+    cases = {
+        "step 0 (add): input 1 table differs from the rescaling": _patch(blob, table + 4 * 200, "<i", entry + 2),
+        "come in pairs": _patch(blob, t2, "<I", 0xFFFFFFFF),
+        "input 1 table must be a constant": _patch(blob, t1, "<I", REF_INPUT << 28),
+        "input 2 table": _patch(blob, t2, "<I", (REF_CONST << 28) | (len(blob) - 8)),
+    }
+    for reason, bad in cases.items():
+        why = executor.load(bad)
+        assert why is not None and reason in why, (reason, why)
+    both_null = _patch(_patch(blob, t1, "<I", 0xFFFFFFFF), t2, "<I", 0xFFFFFFFF)
+    assert executor.load(both_null) is None     # no tables: the reference loop, still valid
+    mul, _ = _add_model("MUL")
+    assert executor.load(mul) is None
+    with_table = _patch(mul, _binary_table_words(mul)[0], "<I", (REF_CONST << 28) | table)
+    assert "come in pairs" in (executor.load(with_table) or "")
+
+
+def test_an_old_format_container_is_refused_with_what_to_do(executor: HostExecutor) -> None:
+    blob, _ = _sine()
+    old = _patch(blob, 4, "<H", 1)
+    why = executor.load(old) or ""
+    assert "format version 1; this firmware reads version 2: recompile the model with this edgeloop" in why
+    with pytest.raises(ContainerError, match="format version 1; this edgeloop reads version 2: recompile"):
+        read_container(old)

@@ -30,9 +30,11 @@ def test_codec_and_core_unit_tests_pass(test_build: Path) -> None:
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-4000:]
     assert "codec: " in out and "core: " in out and " 0 failures" in out
-    # The golden vectors came from the committed vectors.json, through the lead's generator.
+    assert "upload: " in out and "upload: 0 checks" not in out   # the upload golden vectors (SPEC §9.8)
+    assert out.count(" 0 failures") == 3
+    # The golden vectors came from the committed vectors.json and upload.json, through the generator.
     header = (test_build / "el_golden_vectors.h").read_text()
-    assert "el_golden_vector_count" in header
+    assert "el_golden_vector_count" in header and "el_golden_upload_step_count" in header
 
 
 def test_unit_tests_catch_a_broken_codec(test_build: Path, tmp_path: Path) -> None:

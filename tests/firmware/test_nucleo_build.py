@@ -226,3 +226,37 @@ def test_tcm_option_puts_kernels_in_itcm_and_the_arena_in_dtcm(tmp_path: Path) -
     bad = subprocess.run(["make", "-s", "-C", str(fw), f"BOARD={BOARD}", "TCM=yes", f"BUILD={tmp_path / 'bad'}"],
                          capture_output=True, text=True, timeout=120)
     assert bad.returncode != 0 and "TCM=yes: use TCM=1" in bad.stderr
+
+
+def _flash_driver(elf: Path) -> tuple[int, int, int]:
+    """base, sectors and sector_bytes of the flash slot driver (port_flash.c's `port_flash`) in the image."""
+    at = symbols(elf)["port_flash"]
+    dump = subprocess.run(["arm-none-eabi-objdump", "-s", f"--start-address={at:#x}", f"--stop-address={at + 12:#x}",
+                           str(elf)], capture_output=True, text=True, check=True, timeout=60).stdout
+    rows = [line.split(" ", 2)[2][:35] for line in dump.splitlines() if re.match(r"^ [0-9a-f]+ ", line)]
+    raw = bytes.fromhex("".join(row.replace(" ", "") for row in rows))   # 4 words of hex, then the ASCII
+    return struct.unpack_from("<3I", raw)
+
+
+def test_the_flash_slot_size_option_places_the_slot_at_the_end_of_bank_2_after_the_image(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """`firmware build --flash-slot-kb 256 --flash-slot-arena-kb 16`: the driver erases the last two 128 KB
+    sectors of bank 2, the image ends before them (erasing the slot never erases code), and the flash
+    slot's arena has the size asked; a size that is not whole sectors, or a board without flash slot,
+    is one clear line."""
+    from edgeloop.app.cli import main
+
+    assert main(["firmware", "build", "--board", BOARD, "--models", "sine", "--flash-slot-kb", "256",
+                 "--flash-slot-arena-kb", "16"]) == 0
+    elf = Path(capsys.readouterr().out.split(f"{BOARD}: ", 1)[1].split()[0])
+    base, sectors, sector_bytes = _flash_driver(elf)
+    assert (sectors, sector_bytes) == (2, 128 * 1024) and base + sectors * sector_bytes == 0x0820_0000
+    flash_end = max(s.lma + s.size for s in read_sections(elf) if "LOAD" in s.flags and REGIONS[0].holds(s.lma))
+    assert flash_end <= base == 0x081C_0000, f"the image ends at {flash_end:#x}, inside the flash slot at {base:#x}"
+    sizes = subprocess.run(["arm-none-eabi-nm", "-S", str(elf)], capture_output=True, text=True, check=True).stdout
+    assert re.search(r"^[0-9a-f]+ 00004000 \w el_flash_arena$", sizes, re.M), "flash slot arena is not 16 KB"
+    assert _flash_driver(build_firmware(BOARD).elf)[:2] == (0x081E_0000, 1)     # the default: one sector
+    assert main(["firmware", "build", "--board", BOARD, "--flash-slot-kb", "200"]) == 2
+    assert "--flash-slot-kb 200 must be 0 (no flash slot) or a multiple of 128" in capsys.readouterr().err
+    assert main(["firmware", "build", "--board", "host", "--flash-slot-kb", "128"]) == 2
+    assert "apply to nucleo-h743zi2" in capsys.readouterr().err

@@ -55,3 +55,16 @@ def test_c_header_lists_every_vector() -> None:
     assert f"el_golden_vector_count = {len(VECTORS)};" in header
     for vec in VECTORS:
         assert f'"{vec["name"]}"' in header
+
+
+def test_c_header_carries_the_upload_conversation() -> None:
+    """The firmware's test_upload.c replays protocol/vectors/upload.json from the generated header."""
+    from edgeloop.protocol.vectors.upload import load_upload_vectors
+
+    upload = load_upload_vectors()
+    header = c_header(VECTORS, upload)
+    assert f"el_golden_upload_step_count = {len(upload['steps'])};" in header
+    assert f"el_golden_upload_container_bytes = {len(bytes.fromhex(upload['container']))};" in header
+    for step in upload["steps"]:
+        assert f'"{step["note"]}"' in header
+    assert "el_golden_upload" not in c_header(VECTORS)

@@ -1,6 +1,7 @@
 /*
- * port_flash.c - the NUCLEO-H743ZI2's flash slot: the last 128 KB sector of bank 2, programmed
- * through the bank-2 flash registers (RM0433 section 4), for el_flash_slot.h.
+ * port_flash.c - the NUCLEO-H743ZI2's flash slot: the last EL_FLASH_SLOT_SECTORS 128 KB sectors of
+ * bank 2 (default 1; `edgeloop firmware build --flash-slot-kb`), programmed through the bank-2 flash
+ * registers (RM0433 section 4), for el_flash_slot.h.
  *
  * Contract (el_flash_t): erase one 128 KB sector, program one 256-bit flash word (8 x 32-bit
  * writes, then wait for the write queue), and read with the ECC checked: a double ECC error,
@@ -39,7 +40,15 @@
 
 #define BANK2_BASE 0x08100000u
 #define SECTOR_BYTES (128u * 1024u)
-#define SLOT_SECTOR 7u /* the last sector of bank 2 */
+#define BANK_SECTORS 8u
+/* Sectors of the flash slot, at the end of bank 2 (the image runs from bank 1). */
+#ifndef EL_FLASH_SLOT_SECTORS
+#define EL_FLASH_SLOT_SECTORS 1u
+#endif
+#if EL_FLASH_SLOT_SECTORS < 1 || EL_FLASH_SLOT_SECTORS > 8
+#error "EL_FLASH_SLOT_SECTORS must be 1..8 (128 KB sectors of bank 2)"
+#endif
+#define SLOT_SECTOR (BANK_SECTORS - EL_FLASH_SLOT_SECTORS) /* the slot's first sector */
 #define CM7_DCIMVAC CM7_REG(0xE000EF5Cu)
 #define CM7_CCR_BFHFNMIGN (1u << 8)
 
@@ -142,9 +151,11 @@ static const uint8_t *map(void *ctx, uint32_t addr)
     return (const uint8_t *)(uintptr_t)addr;
 }
 
+/* The build's size check (tests/firmware/test_nucleo_build.py) reads base, sectors and sector_bytes
+ * from this struct in the ELF: the image must end before the slot, or erasing it would erase code. */
 static const el_flash_t port_flash = {
     .base = BANK2_BASE + SLOT_SECTOR * SECTOR_BYTES,
-    .sectors = 1,
+    .sectors = EL_FLASH_SLOT_SECTORS,
     .sector_bytes = SECTOR_BYTES,
     .erase_sector = erase_sector,
     .program_word = program_word,
