@@ -522,7 +522,7 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
     const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE;
     const int patched = path == NN_CONV_PATH_SMALL_K_WIDE && p->dil_w == 1;
-    int8_t *const patch = (int8_t *)(void *)(wide + WIDE_REC_WORDS(k4 >> 2) * (oc_n >> 1));   /* if patched */
+    int8_t *const patch = patched ? (int8_t *)(void *)(wide + WIDE_REC_WORDS(k4 >> 2) * (oc_n >> 1)) : NULL;
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
     const int32_t wide_end = pair0 + n_pairs < oc_n >> 1 ? oc_n : oc_n & ~1;   /* channels done after WIDE */
     int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */

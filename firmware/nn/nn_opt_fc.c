@@ -3,7 +3,7 @@
  * (nn_fc_s8); the reference twin is nn_ref_fc_s8 (nn_ref.c), matched bit for bit. Path:
  * nn_fc_s8_path (nn_paths.c): DIRECT widens the input in registers (few outputs, no
  * scratch), two output rows per pass; WIDENED widens it once into scratch, four output rows
- * per pass (then the last two or one), SMLAD.
+ * per pass when the input length is a multiple of 8 (then the last two or one), SMLAD.
  */
 #include "nn_kernels.h"
 
@@ -117,33 +117,28 @@ NN_INLINE void fc_pair(const int8_t *x, const int16_t *col, int32_t k_len, int32
 #endif
 
 /* Four output rows' dot products (rows w, w + k_len, w + 2 k_len, w + 3 k_len) over the widened
- * input `col` (tail past the last full group from `x`), added to acc[0..3]: each input pair
- * loaded once for the four rows (the assembly loop: two groups of 4 inputs per pass, 44
- * instructions per 32 MACs, against 24 per 16 for two rows). */
-NN_INLINE void fc_quad(const int8_t *x, const int16_t *col, int32_t k_len, int32_t in_offset, const int8_t *w,
-                       int32_t *acc) {
+ * input `col`, k_len a multiple of 8, added to acc[0..3]: each input pair loaded once for the four
+ * rows (the assembly loop: two groups of 4 inputs per pass, 44 instructions per 32 MACs, against
+ * 24 per 16 for two rows). */
+NN_INLINE void fc_quad(const int16_t *col, int32_t k_len, const int8_t *w, int32_t *acc) {
     int32_t s0 = acc[0], s1 = acc[1], s2 = acc[2], s3 = acc[3];
-    int32_t i = 0;
 #if NN_ASM
-    if (k_len >= 8) {
-        const int8_t *pa = w, *pc = w + 2 * k_len;
-        const int16_t *px = col;
-        int32_t n = k_len >> 3;
-        uint32_t x02, x13, v, t;
-        __asm__ volatile(
-            "1:\n\t"
-            NN_FC_QUAD_GROUP
-            NN_FC_QUAD_GROUP
-            "subs   %[n], %[n], #1\n\t"
-            "bne    1b\n\t"
-            : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [pa] "+r"(pa), [pc] "+r"(pc),
-              [px] "+r"(px), [n] "+r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)
-            : [k] "r"(k_len)
-            : "cc", "memory");
-        i = k_len & ~7;
-    }
-#endif
-    for (; i + 4 <= k_len; i += 4) {
+    const int8_t *pa = w, *pc = w + 2 * k_len;
+    const int16_t *px = col;
+    int32_t n = k_len >> 3;
+    uint32_t x02, x13, v, t;
+    __asm__ volatile(
+        "1:\n\t"
+        NN_FC_QUAD_GROUP
+        NN_FC_QUAD_GROUP
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [s0] "+r"(s0), [s1] "+r"(s1), [s2] "+r"(s2), [s3] "+r"(s3), [pa] "+r"(pa), [pc] "+r"(pc),
+          [px] "+r"(px), [n] "+r"(n), [x02] "=&r"(x02), [x13] "=&r"(x13), [v] "=&r"(v), [t] "=&r"(t)
+        : [k] "r"(k_len)
+        : "cc", "memory");
+#else
+    for (int32_t i = 0; i < k_len; i += 4) {
         const uint32_t x02 = nn_read32(col + i), x13 = nn_read32(col + i + 2);
         const uint32_t w0 = nn_read32(w + i), w1 = nn_read32(w + k_len + i);
         const uint32_t w2 = nn_read32(w + 2 * k_len + i), w3 = nn_read32(w + 3 * k_len + i);
@@ -152,13 +147,7 @@ NN_INLINE void fc_quad(const int8_t *x, const int16_t *col, int32_t k_len, int32
         s2 = nn_smlad(nn_sxtb16_ror8(w2), x13, nn_smlad(nn_sxtb16(w2), x02, s2));
         s3 = nn_smlad(nn_sxtb16_ror8(w3), x13, nn_smlad(nn_sxtb16(w3), x02, s3));
     }
-    for (; i < k_len; ++i) {
-        const int32_t xv = x[i] + in_offset;
-        s0 += w[i] * xv;
-        s1 += w[k_len + i] * xv;
-        s2 += w[2 * k_len + i] * xv;
-        s3 += w[3 * k_len + i] * xv;
-    }
+#endif
     acc[0] = s0;
     acc[1] = s1;
     acc[2] = s2;
@@ -183,26 +172,22 @@ static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int1
             }
         }
         int8_t *o = out + b * n_out;
-        int32_t n = 0;
-        for (; col && n + 4 <= n_out; n += 4) {   /* widened input: four rows per pass */
-            int32_t acc[4];
-            for (int32_t j = 0; j < 4; ++j) acc[j] = bias ? bias[n + j] : 0;
-            fc_quad(x, col, k_len, in_offset, p->weights + n * k_len, acc);
-            for (int32_t j = 0; j < 4; ++j) {
-                const int32_t q = (n + j) * qstep;
-                o[n + j] = sat_out(rq_direct(acc[j], mult[q], shift[q], fast), zo, lo, hi);
-            }
-        }
-        for (; n < n_out; n += 2) {
-            const int two = n + 1 < n_out;
+        /* four rows per pass from the widened input when k_len is a multiple of 8, else two (or the
+         * last one); one requantization loop for every pass */
+        const int quad = col != NULL && (k_len & 7) == 0;
+        for (int32_t n = 0; n < n_out;) {
+            const int32_t m = quad && n + 4 <= n_out ? 4 : (n + 1 < n_out ? 2 : 1);
             const int8_t *w0 = p->weights + n * k_len;
-            int32_t a0 = bias ? bias[n] : 0, a1 = (bias && two) ? bias[n + 1] : 0;
-            fc_pair(x, col, k_len, in_offset, w0, two ? w0 + k_len : w0, &a0, &a1);
-            const int32_t q0 = n * qstep;
-            o[n] = sat_out(rq_direct(a0, mult[q0], shift[q0], fast), zo, lo, hi);
-            if (two) {
-                const int32_t q1 = (n + 1) * qstep;
-                o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
+            int32_t acc[4];
+            for (int32_t j = 0; j < m; ++j) acc[j] = bias ? bias[n + j] : 0;
+            if (m == 4) {
+                fc_quad(col, k_len, w0, acc);
+            } else {
+                fc_pair(x, col, k_len, in_offset, w0, m == 2 ? w0 + k_len : w0, &acc[0], &acc[1]);
+            }
+            for (int32_t j = 0; j < m; ++j, ++n) {
+                const int32_t q = n * qstep;
+                o[n] = sat_out(rq_direct(acc[j], mult[q], shift[q], fast), zo, lo, hi);
             }
         }
     }

@@ -644,13 +644,12 @@ def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
 
 
 def fc_paths_model(seed: int = 17) -> bytes:
-    """Fully connected layers on the widened path for the Cortex-M7 run: 45 -> 9 (two four-row passes and
-    an odd row, 5 inputs past the last pair of groups), 9 -> 14 (three four-row passes and a two-row one,
-    one pair of groups and a 1-input tail), 14 -> 16 (a pair and a 2-input tail), then 16 -> 5 (the
-    direct path)."""
+    """Fully connected layers on the widened path for the Cortex-M7 run: 48 -> 9 (two four-row passes and
+    an odd row), 9 -> 14 (two-row passes: one pair of groups and a 1-input tail), 14 -> 16 (a pair and a
+    2-input tail), then 16 -> 5 (the direct path)."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    n, s_in, zp = 45, 0.05, 3
+    n, s_in, zp = 48, 0.05, 3
     x0 = x = b.tensor((1, n), scale=s_in, zero_point=zp)
     for n_out in (9, 14, 16, 5):
         ws = rng.uniform(0.002, 0.02, n_out)
@@ -667,8 +666,8 @@ def fc_paths_model(seed: int = 17) -> bytes:
 
 
 def fc_pair_model() -> bytes:
-    """One 45 -> 10 fully connected layer: two four-row passes, then rows 8 and 9 in the two-row pass (its
-    assembly loop over 5 pairs of groups) straight into the model's output (test_qemu's mutation check)."""
+    """One 45 -> 10 fully connected layer (45 inputs: the two-row pass, its assembly loop over 5 pairs of
+    groups) straight into the model's output (test_qemu's mutation check)."""
     return fc_layer(45, 10, "fused", seed=45)
 
 
