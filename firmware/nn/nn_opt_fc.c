@@ -172,22 +172,27 @@ static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int1
             }
         }
         int8_t *o = out + b * n_out;
-        /* four rows per pass from the widened input when k_len is a multiple of 8, else two (or the
-         * last one); one requantization loop for every pass */
-        const int quad = col != NULL && (k_len & 7) == 0;
-        for (int32_t n = 0; n < n_out;) {
-            const int32_t m = quad && n + 4 <= n_out ? 4 : (n + 1 < n_out ? 2 : 1);
-            const int8_t *w0 = p->weights + n * k_len;
+        int32_t n = 0;
+        /* four rows per pass from the widened input when k_len is a multiple of 8 ... */
+        for (; col && (k_len & 7) == 0 && n + 4 <= n_out; n += 4) {
             int32_t acc[4];
-            for (int32_t j = 0; j < m; ++j) acc[j] = bias ? bias[n + j] : 0;
-            if (m == 4) {
-                fc_quad(col, k_len, w0, acc);
-            } else {
-                fc_pair(x, col, k_len, in_offset, w0, m == 2 ? w0 + k_len : w0, &acc[0], &acc[1]);
+            for (int32_t j = 0; j < 4; ++j) acc[j] = bias ? bias[n + j] : 0;
+            fc_quad(col, k_len, p->weights + n * k_len, acc);
+            for (int32_t j = 0; j < 4; ++j) {
+                const int32_t q = (n + j) * qstep;
+                o[n + j] = sat_out(rq_direct(acc[j], mult[q], shift[q], fast), zo, lo, hi);
             }
-            for (int32_t j = 0; j < m; ++j, ++n) {
-                const int32_t q = n * qstep;
-                o[n] = sat_out(rq_direct(acc[j], mult[q], shift[q], fast), zo, lo, hi);
+        }
+        for (; n < n_out; n += 2) {   /* ... else (and the last rows) two */
+            const int two = n + 1 < n_out;
+            const int8_t *w0 = p->weights + n * k_len;
+            int32_t a0 = bias ? bias[n] : 0, a1 = (bias && two) ? bias[n + 1] : 0;
+            fc_pair(x, col, k_len, in_offset, w0, two ? w0 + k_len : w0, &a0, &a1);
+            const int32_t q0 = n * qstep;
+            o[n] = sat_out(rq_direct(a0, mult[q0], shift[q0], fast), zo, lo, hi);
+            if (two) {
+                const int32_t q1 = (n + 1) * qstep;
+                o[n + 1] = sat_out(rq_direct(a1, mult[q1], shift[q1], fast), zo, lo, hi);
             }
         }
     }
