@@ -28,9 +28,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--meta", type=Path,
                    help="JSON sidecar with labels, input_kind, sample_rate_hz, window, hop "
                    "(default: MODEL.meta.json beside the model, if present)")
-    p.add_argument("--wide-weights", choices=("free", "all", "none"), default="free",
+    p.add_argument("--wide-weights", choices=("free", "tflm", "all", "none"), default="free",
                    help="convolutions that widen their weights to int16 in the arena for about a quarter "
-                   "more speed on Cortex-M: free (default: only where the arena does not grow), all, none")
+                   "more speed on Cortex-M: free (default: only where the arena does not grow), tflm (where "
+                   "the arena stays within TFLite Micro's for the same model), all, none")
     add_import_args(p)
     p.set_defaults(func=run)
 

@@ -303,7 +303,7 @@ static bool el_build_conv(el_ctx_t *c, const int32_t *w, const uint32_t *ops, nn
     if (depthwise ? (p->depth_mult < 1 || (int64_t)p->in_c * p->depth_mult != p->out_c) : p->depth_mult != 1) {
         return el_fail(c, "depth multiplier does not match the channels");
     }
-    if (!in_range(p->in_offset, -127, 128) || !in_range(p->out_offset, -128, 127) || !in_range(p->wide_weights, 0, 1)) {
+    if (!in_range(p->in_offset, -127, 128) || !in_range(p->out_offset, -128, 127) || !in_range(p->wide_weights, 0, p->out_c)) {
         return el_fail(c, "zero point or wide_weights out of range");
     }
     const uint32_t wref = (uint32_t)w[20], bref = (uint32_t)w[21];

@@ -80,9 +80,11 @@ typedef struct {
     const int32_t *mult;         /* Q31 multipliers, out_c entries or 1 */
     const int32_t *shift;        /* exponents (>0: left), as many as mult */
     int32_t per_channel;         /* 1: mult/shift indexed by channel, 0: entry 0 */
-    int32_t wide_weights;        /* 1: the optimized conv may widen its weights to int16 in
-                                  * scratch (faster, more scratch: see *_scratch_bytes());
-                                  * 0 (the default): not. Results are the same either way. */
+    int32_t wide_weights;        /* n >= 1: the optimized conv may widen its weights to int16 in
+                                  * scratch (faster, more scratch: see *_scratch_bytes()), its
+                                  * output channel pairs in n blocks of ceil(pairs / n), one block
+                                  * at a time (n > 1: 1/n of the scratch, the input re-read per
+                                  * block); 0 (the default): not. Results are the same either way. */
 } nn_conv_params_t;
 
 /* FULLY_CONNECTED: out[b][o] = requant(sum_i w[o][i] * (x[b][i] + in_offset) + bias[o]). */
@@ -170,7 +172,7 @@ typedef struct {
  * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
  * at compile time; a model container made for another version must be refused. Bump it on any
  * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
-#define NN_KERNEL_ABI_VERSION 2u
+#define NN_KERNEL_ABI_VERSION 3u
 uint32_t nn_kernel_abi_version(void);
 
 /* Paths of the optimized kernels. Each kernel chooses its path with one function below
@@ -183,7 +185,9 @@ typedef enum {
     NN_CONV_PATH_SMALL_K = 3,      /* first layer (in_c % 4 != 0, <= 32 taps): linear column, two pixels per pass */
     NN_CONV_PATH_SMALL_K_REG = 4,  /* first layer of <= 10 taps: column in registers, C requantization */
     NN_CONV_PATH_SMALL_K_REC = 5,  /* ... per-channel records with the fused requantization */
-    NN_CONV_PATH_GRAY3 = 6         /* 3x3 grayscale first layer: a row of windows per assembly block */
+    NN_CONV_PATH_GRAY3 = 6,        /* 3x3 grayscale first layer: a row of windows per assembly block */
+    NN_CONV_PATH_SMALL_K_WIDE = 7  /* first layer of 11..32 taps (e.g. 3x3 RGB), fused form, even out_c: the
+                                    * taps padded to a multiple of 4 through the WIDE records and loop */
 } nn_conv_path_t;
 
 typedef enum {

@@ -346,16 +346,26 @@ NN_INLINE void conv_block_fused(conv_block_t *blk) {
 #endif
 }
 
+/* Taps k .. k + 3 of a weight row of k_len taps as a word, the taps past k_len 0. */
+static uint32_t taps4(const int8_t *w, int32_t k, int32_t k_len) {
+    if (k + 4 <= k_len) return nn_read32(w + k);
+    uint32_t v = 0;
+    for (int32_t i = 0; k + i < k_len; ++i) v |= (uint32_t)(uint8_t)w[k + i] << (8 * i);
+    return v;
+}
+
 /* The wide records, one per output channel pair (a, b), from the table in the fused form:
- * the two biases (input offset folded in); per group of 4 taps the rows' words widened as
- * the column stores them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and
- * for b the multiplier, the addend's high word (rounding + zero point) and the right shift. */
+ * the two biases (input offset folded in); per group of 4 taps (the last one padded with 0
+ * weights when k_len is not a multiple of 4) the rows' words widened as the column stores
+ * them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and for b the multiplier,
+ * the addend's high word (rounding + zero point) and the right shift. */
+NN_NOINLINE
 static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, uint32_t *rec) {
     for (int32_t oc = 0; oc + 2 <= out_c; oc += 2, tab += 2 * RQ_WORDS, w += 2 * k_len) {
         *rec++ = (uint32_t)tab[0];
         *rec++ = (uint32_t)tab[RQ_WORDS];
         for (int32_t k = 0; k < k_len; k += 4) {
-            const uint32_t wa = nn_read32(w + k), wb = nn_read32(w + k_len + k);
+            const uint32_t wa = taps4(w, k, k_len), wb = taps4(w + k_len, k, k_len);
             *rec++ = nn_sxtb16(wa);
             *rec++ = nn_sxtb16_ror8(wa);
             *rec++ = nn_sxtb16(wb);
@@ -466,12 +476,42 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
 #endif
 }
 
+/* Path SMALL_K_WIDE, an interior window of output pixel (oy, ox) without column dilation: its
+ * k4 = align4(k_len) taps as bytes in filter order at dst (each kernel row one run of k_w * in_c
+ * input bytes, copied a word at a time: unaligned accesses are fine on Cortex-M7), taps k_len ..
+ * k4 - 1 zero (their weights are 0). */
+static void small_k_patch(const nn_conv_params_t *p, const int8_t *img, int32_t oy, int32_t ox, int8_t *dst) {
+    const int32_t run = p->k_w * p->in_c, row_step = p->dil_h * p->in_w * p->in_c;
+    const int8_t *row = img + ((oy * p->stride_h - p->pad_top) * p->in_w + ox * p->stride_w - p->pad_left) * p->in_c;
+    for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run, row += row_step) {
+        int32_t i = 0;
+        for (; i + 4 <= run; i += 4) nn_write32(dst + i, nn_read32(row + i));
+        for (; i < run; ++i) dst[i] = row[i];
+    }
+    for (int32_t k = p->k_h * run; k & 3; ++k) *dst++ = 0;
+}
+
+/* ... both interior windows of a pixel pair: their patches at patch and patch + k4, widened into the
+ * column pair as one run of k4 / 4 groups. */
+NN_NOINLINE
+static void small_k_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int32_t oy1,
+                             int32_t ox1, int8_t *patch, int32_t k4, int16_t *col) {
+    small_k_patch(p, img, oy0, ox0, patch);
+    small_k_patch(p, img, oy1, ox1, patch + k4);
+    im2col_pair_row(patch, patch + k4, k4 >> 2, (uint32_t *)(void *)col);
+}
+
 /* The convolution; one copy serves both requantization forms (code size).
  * Pixels go in pairs (an odd last pixel fills both lanes and stores one). With the fast
  * form, no clamp narrower than int8 and k_len a multiple of 4 (inner layers), channel
- * pairs go through conv_block_fused (the zero point folded into tab's addends). */
+ * pairs go through conv_block_fused (the zero point folded into tab's addends by the
+ * caller). Path WIDE: `wide` holds the records of channel pairs pair0 .. pair0 + n_pairs - 1,
+ * and the block that ends the pairs also takes an odd last channel. Path SMALL_K_WIDE runs as
+ * WIDE on k4 taps (the records' and the columns' padded taps are 0), its interior pixel pairs'
+ * columns widened from two byte patches after the records. */
 static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
-                      int32_t *tab, int fast, uint32_t *wide, nn_conv_path_t path) {
+                      int32_t *tab, int fast, const uint32_t *wide, nn_conv_path_t path, int32_t pair0,
+                      int32_t n_pairs) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t k4 = align4(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w;
@@ -480,10 +520,11 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int32_t lo = p->act_min, hi = p->act_max;
     const int clamp = lo > -128 || hi < 127;
     const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
-    const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE;
-    if (fused) rq_fold_zo(tab, oc_n, p->out_offset);   /* the path guarantees right shifts of 2..23 */
+    const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE;
+    const int patched = path == NN_CONV_PATH_SMALL_K_WIDE && p->dil_w == 1;
+    int8_t *const patch = patched ? (int8_t *)(void *)(wide + WIDE_REC_WORDS(k4 >> 2) * (oc_n >> 1)) : NULL;
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
-    if (wide) conv_wide_records(weights, k_len, oc_n, tab, wide);   /* path WIDE: fused holds */
+    const int32_t wide_end = pair0 + n_pairs < oc_n >> 1 ? oc_n : oc_n & ~1;   /* channels done after WIDE */
     int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
     interior_range(p->pad_top, p->stride_h, p->dil_h, p->k_h, p->in_h, p->out_h, &ry0, &ry1);
     interior_range(p->pad_left, p->stride_w, p->dil_w, p->k_w, p->in_w, out_w, &rx0, &rx1);
@@ -501,6 +542,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int in1 = oy1 >= ry0 && oy1 < ry1 && ox1 >= rx0 && ox1 < rx1;
             if (pair_ok && in0 && in1) {
                 im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
+            } else if (patched && in0 && in1) {
+                small_k_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, oy1, ox1, patch, k4, col);
             } else {
                 im2col(p, in, b, oy0, ox0, col, k4, 0);
                 im2col(p, in, b, oy1, ox1, col, k4, 1);
@@ -511,8 +554,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int8_t *w = weights;
             int32_t oc = 0;
             if (wide) {
-                wide_pairs(wide, col, k_len >> 2, oc_n >> 1, o0, (int32_t)(o1 - o0));
-                oc = oc_n & ~1;
+                wide_pairs(wide, col, k4 >> 2, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+                oc = wide_end;
                 e += oc * RQ_WORDS;
                 w += oc * k_len;
             } else if (fused) {
@@ -562,7 +605,6 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     }
 }
 
-
 void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const nn_conv_path_t path = nn_conv2d_s8_path(p);
@@ -571,6 +613,10 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     uint32_t *wide = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
     fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, tab, RQ_WORDS, tab);
+    /* FUSED, WIDE and SMALL_K_WIDE: the path guarantees right shifts of 2..23 */
+    if (path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE) {
+        rq_fold_zo(tab, p->out_c, p->out_offset);
+    }
     switch (path) {
     case NN_CONV_PATH_SMALL_K:
     case NN_CONV_PATH_SMALL_K_REG:
@@ -578,12 +624,19 @@ void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     case NN_CONV_PATH_GRAY3:
         nn_opt_conv_small_k(p, in, out, col, tab, wide, fast, path);
         break;
-    case NN_CONV_PATH_WIDE:
-        conv_body(p, in, out, col, tab, fast, wide, path);
+    case NN_CONV_PATH_WIDE:   /* fused holds; the records a block of channel pairs at a time */
+    case NN_CONV_PATH_SMALL_K_WIDE: {   /* ... one block (wide_weights 0) */
+        const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
+        for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
+            const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
+            conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, tab + 2 * pair0 * RQ_WORDS, wide);
+            conv_body(p, in, out, col, tab, fast, wide, path, pair0, n);
+        }
         break;
-    case NN_CONV_PATH_IM2COL:
+    }
     case NN_CONV_PATH_FUSED:
-        conv_body(p, in, out, col, tab, fast, NULL, path);
+    case NN_CONV_PATH_IM2COL:
+        conv_body(p, in, out, col, tab, fast, NULL, path, 0, 0);
         break;
     }
 }

@@ -35,6 +35,12 @@
 #else
 #define NN_INLINE static inline
 #endif
+/* Kept out of line where inlining only grows the code (a per-call set-up next to a hot loop). */
+#if defined(__GNUC__)
+#define NN_NOINLINE __attribute__((noinline))
+#else
+#define NN_NOINLINE
+#endif
 
 static inline int32_t align4(int32_t n) { return (n + 3) & ~3; }
 
@@ -69,6 +75,18 @@ static inline int32_t gray3_strip_bytes(const nn_conv_params_t *p) { return gray
 /* Wide weights: one record per output channel pair of WIDE_REC_WORDS(groups) words
  * (nn_opt_conv.c, conv_wide_records). */
 #define WIDE_REC_WORDS(groups) (2 + 4 * (groups) + 6)
+/* Output channel pairs per block of wide records: wide_weights blocks (at least 1, at most one
+ * per pair), ceil(pairs / blocks) pairs each. */
+static inline int32_t wide_block_pairs(const nn_conv_params_t *p) {
+    const int32_t pairs = p->out_c >> 1;
+    const int32_t blocks = p->wide_weights < 1 ? 1 : p->wide_weights > pairs ? pairs : p->wide_weights;
+    return (pairs + blocks - 1) / blocks;
+}
+
+/* Depthwise path CHANNELS with a 3x3 kernel: each group of 4 channels' 9 taps widened once per call
+ * into (SXTB16, SXTB16 ror 8) word pairs after the table and the folded biases, 72 bytes per group. */
+static inline int dw_k33(const nn_conv_params_t *p) { return p->k_h == 3 && p->k_w == 3; }
+static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p) ? 72 * (p->out_c >> 2) : 0; }
 
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
  * (so that rows stay word-aligned). */

@@ -30,7 +30,8 @@ static int conv_shifts_within(const nn_conv_params_t *p, int32_t lo, int32_t hi)
  * weights once per call: up to 10 taps the column stays in registers, in per-channel records
  * with the fused requantization when every exponent is a right shift of 2..23 (the zero
  * point rides in the 64-bit addend) and no clamp is narrower than int8, and then a 3x3
- * grayscale layer runs a row of windows per assembly block. Inner layers: with k_len a
+ * grayscale layer runs a row of windows per assembly block; longer columns (RGB) in that
+ * fused form with an even channel count take the wide records (SMALL_K_WIDE). Inner layers: with k_len a
  * multiple of 4, the same exponent range and no clamp, the 2x2 block requantizes in its
  * assembly (FUSED), and with wide_weights set and at least 2 output channels the weights
  * are widened to int16 once per call (WIDE); otherwise the block requantizes in C. */
@@ -39,7 +40,9 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
     const int clamp = p->act_min > -128 || p->act_max < 127;
     const int fused_rq = !clamp && conv_shifts_within(p, 2, 23);
     if (small_k(p)) {
-        if (!small_k_reg(k_len)) return NN_CONV_PATH_SMALL_K;
+        if (!small_k_reg(k_len)) {
+            return fused_rq && (p->out_c & 1) == 0 ? NN_CONV_PATH_SMALL_K_WIDE : NN_CONV_PATH_SMALL_K;
+        }
         if (!fused_rq) return NN_CONV_PATH_SMALL_K_REG;
         return gray3(p) ? NN_CONV_PATH_GRAY3 : NN_CONV_PATH_SMALL_K_REC;
     }
@@ -96,7 +99,8 @@ void nn_add_s8_rescale_table(int32_t in_offset, int32_t left_shift, int32_t mult
 
 /* Two int16 im2col columns of k_len taps (padded to a multiple of 4), the requantization
  * table, and per path: the small-K weights (records, or int16 pairs) plus a 3x3 grayscale
- * layer's strip; or the wide records. */
+ * layer's strip; or one block of wide records (all of them and two byte patches for
+ * SMALL_K_WIDE). */
 size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     int32_t extra = 0;
@@ -107,8 +111,11 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     case NN_CONV_PATH_GRAY3:
         extra = 4 * small_k_words(k_len) * p->out_c + gray3_strip_bytes(p);
         break;
+    case NN_CONV_PATH_SMALL_K_WIDE:   /* every pair's records, then two byte patches of the padded taps */
+        extra = 4 * WIDE_REC_WORDS(align4(k_len) >> 2) * (p->out_c >> 1) + 2 * align4(k_len);
+        break;
     case NN_CONV_PATH_WIDE:
-        extra = 4 * WIDE_REC_WORDS(k_len >> 2) * (p->out_c >> 1);
+        extra = 4 * WIDE_REC_WORDS(k_len >> 2) * wide_block_pairs(p);
         break;
     case NN_CONV_PATH_IM2COL:
     case NN_CONV_PATH_FUSED:
@@ -117,13 +124,15 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
 }
 
-/* The requantization table and the biases with the input offset folded in; path ROWS3 instead
- * keeps 3 int16 rows of one channel (dw_rows3_len each) after the table. */
+/* The requantization table and the biases with the input offset folded in (then, 3x3 kernels on
+ * path CHANNELS, the widened weights of each group of 4 channels); path ROWS3 instead keeps 3 int16
+ * rows of one channel (dw_rows3_len each) after the table. */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
         return (size_t)(4 * RQ_WORDS * p->out_c + 3 * 2 * dw_rows3_len(p));
     }
-    return (size_t)(4 * (RQ_WORDS + 1) * p->out_c);
+    const int32_t k33 = nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0;
+    return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + k33);
 }
 
 /* The input vector widened to int16 with its offset added, on the widened path. */

@@ -72,8 +72,9 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
                   source_name: str = "model.tflite", wide_weights: str = "free") -> CompiledModel:
     """Compile .tflite bytes in memory; raises CompileError (a ValueError) on any problem.
 
-    `wide_weights` ("free", "all", "none"): which convolutions widen their weights into
-    scratch for speed (see planner.plan_with_wide_weights); "free" never grows the arena.
+    `wide_weights` ("free", "tflm", "all", "none"): which convolutions widen their weights into
+    scratch for speed (see planner.plan_with_wide_weights); "free" never grows the arena, "tflm"
+    lets it grow up to TFLite Micro's arena for the same model (probed with its interpreter).
     """
     if not _NAME_RE.match(name):
         raise CompileError(f"model name {name!r} is not a C identifier (letters, digits, _; "
@@ -81,7 +82,12 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
     meta = meta or ModelMeta()
     model = read_tflite(data)
     graph = lower(model)
-    arena = plan_with_wide_weights(graph, wide_weights)
+    limit = None
+    if wide_weights == "tflm":
+        from edgeloop.models.reference import tflm_arena_bytes
+
+        limit = tflm_arena_bytes(data)
+    arena = plan_with_wide_weights(graph, wide_weights, arena_limit=limit)
     out = model.tensors[graph.output]
     if meta.labels is not None:
         if len(meta.labels) != out.size:

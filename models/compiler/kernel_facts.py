@@ -42,7 +42,7 @@ ADD_FIELDS = ("in1_offset", "in2_offset", "out_offset", "left_shift", "in1_mult"
 _DEFAULTS = {"batches": 1, "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h": 1, "dil_w": 1,
              "act_min": -128, "act_max": 127, "wide_weights": 0}
 
-CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3")
+CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3", "small_k_wide")
 """Names of nn_conv_path_t values, in enum order (nn_kernels.h)."""
 DW_PATHS = ("channels", "multiplier", "rows3")
 FC_PATHS = ("direct", "widened")

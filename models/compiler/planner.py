@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from edgeloop.models.compiler.errors import CompileError
-from edgeloop.models.compiler.lower import LoweredGraph
+from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, conv_wide_applies
 
 ALIGN = 4            # every buffer starts 4-byte aligned (int16/float32 scratch, word loads)
@@ -139,34 +139,76 @@ def plan(graph: LoweredGraph) -> Plan:
     return Plan(groups, tensor_group, scratch_group, arena_bytes, peak, bound)
 
 
-WIDE_POLICIES = ("free", "all", "none")
-"""How convolutions may widen their weights into scratch: where the arena does not grow, always, never."""
+WIDE_POLICIES = ("free", "tflm", "all", "none")
+"""How convolutions may widen their weights into scratch: where the arena does not grow, where it stays
+within TFLite Micro's arena for the same model, always, never."""
 
 
-def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free") -> Plan:
+def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free", arena_limit: int | None = None) -> Plan:
     """Plan the arena, with convolutions widening their weights into scratch per `policy`.
 
     The optimized convolution runs inner layers about a quarter faster when its weights
     are widened to int16 once per call (nn_conv_params_t.wide_weights), at the cost of
     2 bytes of scratch per weight. "free" (the default) tries the layers largest MACC
     first and keeps the flag only where the arena does not grow, so the speed-up never
-    costs RAM; "all" sets it on every layer that can take it; "none" on none.
+    costs RAM; "tflm" keeps it where the arena stays within `arena_limit` (TFLite Micro's
+    arena for the same model: the headroom a TFLM user already budgets, never more) or
+    does not grow; "all" sets it on every layer that can take it; "none" on none.
     """
     if policy not in WIDE_POLICIES:
         raise CompileError(f"wide_weights must be one of {', '.join(WIDE_POLICIES)}, not {policy!r}")
+    if policy == "tflm" and arena_limit is None:
+        raise ValueError("wide_weights='tflm' needs arena_limit (TFLite Micro's arena bytes)")
     best = plan(graph)
     if policy == "none":
         return best
     shifts = {id(s): s.consts["shift"].tolist() for s in graph.steps if s.kernel == "nn_conv2d_s8"}
     candidates = [s for s in graph.steps if id(s) in shifts and conv_wide_applies(s.params, shifts[id(s)])]
-    for step in sorted(candidates, key=lambda s: -s.macc):
-        before = step.scratch_bytes
-        step.params["wide_weights"] = 1
+    limit = max(best.arena_bytes, arena_limit or 0) if policy == "tflm" else best.arena_bytes
+
+    def fits(step: Step, blocks: int) -> Plan | None:
+        """The plan with `step` widened in `blocks` blocks if it fits the limit (the flag stays set), else None
+        (the step is left as it was)."""
+        before = (step.params["wide_weights"], step.scratch_bytes)
+        step.params["wide_weights"] = blocks
         step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)])
         trial = plan(graph)
-        if policy == "all" or trial.arena_bytes <= best.arena_bytes:
-            best = trial
-        else:
-            step.params["wide_weights"] = 0
-            step.scratch_bytes = before
+        if policy == "all" or trial.arena_bytes <= limit:
+            return trial
+        step.params["wide_weights"], step.scratch_bytes = before
+        return None
+
+    ordered = sorted(candidates, key=lambda s: -s.macc)
+    # First every layer that can widen at all, in its smallest form (most blocks): widening is worth more
+    # than the few percent each extra block costs; then, largest layer first, the fewest blocks that still fit.
+    for step in ordered:
+        for blocks in (1,) if policy == "all" else wide_block_counts(int(step.params["out_c"]))[::-1]:
+            trial = fits(step, blocks)
+            if trial is not None:
+                best = trial
+                break
+    for step in ordered:
+        current = int(step.params["wide_weights"])
+        for blocks in [n for n in wide_block_counts(int(step.params["out_c"])) if 0 < n < current]:
+            trial = fits(step, blocks)
+            if trial is not None:
+                best = trial
+                break
     return best
+
+
+WIDE_MIN_BLOCK_PAIRS = 4
+"""Each block of wide records holds at least this many output channel pairs: the input is re-read once per
+block, which costs a few percent of the block's MACs at 4 pairs, more below."""
+
+
+def wide_block_counts(out_c: int) -> list[int]:
+    """The wide_weights values to try for a convolution of `out_c` channels, least scratch last: one block of
+    records, then 2, 3, ... blocks while each keeps WIDE_MIN_BLOCK_PAIRS channel pairs (nn_kernels.h)."""
+    pairs = out_c // 2
+    counts = [1]
+    for n in range(2, pairs // WIDE_MIN_BLOCK_PAIRS + 1):
+        per = -(-pairs // n)
+        if per < -(-pairs // counts[-1]):   # a block count that does not shrink the block adds nothing
+            counts.append(n)
+    return counts

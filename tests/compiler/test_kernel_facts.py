@@ -30,8 +30,10 @@ CONV_EXPECTATIONS = [
     (_conv(3, 1, 12, out_w=48, stride=2, act_min=-100), [-9] * 12, "small_k_reg", 48 + 192 + 480 + 292),
     (_conv(3, 1, 12, out_w=48, stride=2), [-25] * 12, "small_k_reg", 48 + 192 + 480 + 292),
     (_conv(2, 2, 5), [-9] * 5, "small_k_rec", 32 + 80 + 200),
-    # RGB 3x3: 27 taps, two pixels per pass, 14 int16 pairs per channel
-    (_conv(3, 3, 8), [-9] * 8, "small_k", 112 + 128 + 4 * 14 * 8),
+    # RGB 3x3: 27 taps padded to 28 through the wide records (4 pairs of 2 + 4 * 7 + 6 words) and two
+    # 28-byte patches; with an odd channel count two pixels per pass, 14 int16 pairs per channel
+    (_conv(3, 3, 8), [-9] * 8, "small_k_wide", 112 + 128 + 4 * (2 + 4 * 7 + 6) * 4 + 2 * 28),
+    (_conv(3, 3, 7), [-9] * 7, "small_k", 112 + 112 + 4 * 14 * 7),
     (_conv(3, 8, 12), [-9] * 12, "fused", 288 + 192),
     (_conv(3, 8, 12, wide_weights=1), [-9] * 12, "wide", 288 + 192 + 4 * (2 + 4 * 18 + 6) * 6),
     (_conv(3, 8, 12, wide_weights=1), [-24] * 12, "im2col", 288 + 192),
@@ -48,11 +50,12 @@ def test_conv_paths_and_scratch(layer: dict, shifts: list[int], path: str, scrat
 
 
 def test_depthwise_fc_and_pool_facts() -> None:
-    # 3x3: the table and 3 int16 rows of (16 - 1) * 1 + 3 = 18 elements; 5x5: the table and folded biases
+    # 3x3: the table and 3 int16 rows of (16 - 1) * 1 + 3 = 18 elements; 5x5: the table and folded biases;
+    # 3x3 on path CHANNELS: also 72 bytes of widened weights per group of 4 channels
     assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 3 * 2 * 18)
     assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 3 * 2 * 36)
-    assert conv_facts(_conv(3, 8, 8, out_w=15, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8)
-    assert conv_facts(_conv(3, 8, 8, out_w=7), [-9] * 8, depthwise=True) == ("channels", 20 * 8)
+    assert conv_facts(_conv(3, 8, 8, out_w=15, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8 + 144)
+    assert conv_facts(_conv(3, 10, 10, out_w=7), [-9] * 10, depthwise=True) == ("channels", 20 * 10 + 144)
     assert conv_facts(_conv(5, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)
     assert conv_facts({**_conv(3, 3, 6), "depth_mult": 2}, [-9] * 6, depthwise=True) == ("multiplier", 120)
     assert fc_facts({"in_features": 1728, "out_features": 5}, [-9]) == ("direct", 0)

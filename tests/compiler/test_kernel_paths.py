@@ -174,6 +174,57 @@ def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exa
     assert widened == (act != "RELU" or zo == -128)
 
 
+@pytest.mark.parametrize("blocks", [2, 3])
+@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4)])
+def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, blocks: int, bit_exact) -> None:
+    """The wide records built and run a block of channel pairs at a time (wide_weights = blocks): even and
+    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1)."""
+    report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
+                       wide_weights="all", wide_blocks=blocks)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
+# First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
+# to a multiple of 4 through the wide records (path SMALL_K_WIDE): odd pixel counts, stride 2, VALID, dilation,
+# 18 and 20 taps, borders, with and without the sign correction; and the same layers where the path must not
+# be taken (an odd channel count, a ReLU clamp above -128).
+SMALL_K_WIDE_CASES = [
+    (("k_rgb_same_odd_pixels", (7, 9, 3), 8, 3, 1, 1, "SAME", False), "RELU", -128, "small_k_wide"),
+    (("k_rgb_stride2", (10, 11, 3), 6, 3, 2, 1, "SAME", False), "NONE", 7, "small_k_wide"),
+    (("k_rgb_valid", (6, 7, 3), 4, 3, 1, 1, "VALID", False), "NONE", -5, "small_k_wide"),
+    (("k_rgb_dilated", (9, 9, 3), 4, 3, 1, 2, "SAME", False), "NONE", 0, "small_k_wide"),
+    (("k_c2_18_taps", (6, 6, 2), 10, 3, 1, 1, "SAME", False), "RELU", -128, "small_k_wide"),
+    (("k_c5_2x2_20_taps", (5, 6, 5), 2, 2, 1, 1, "SAME", False), "NONE", 3, "small_k_wide"),
+    (("k_rgb_odd_out_c", (6, 7, 3), 5, 3, 1, 1, "SAME", False), "NONE", 2, "small_k"),
+    (("k_rgb_relu_clamped", (6, 7, 3), 4, 3, 1, 1, "SAME", False), "RELU", -20, "small_k"),
+]
+
+
+@pytest.mark.parametrize("case,act,zo,path", SMALL_K_WIDE_CASES, ids=[c[0][0] for c in SMALL_K_WIDE_CASES])
+def test_small_k_wide_path_is_bit_exact(case: tuple, act: str, zo: int, path: str, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=12)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert conv_facts(step.params, step.consts["shift"].tolist())[0] == path
+
+
+def rgb_stem_model(seed: int = 15) -> bytes:
+    """An RGB 3x3 stride-2 stem on the SMALL_K_WIDE path (odd input sizes, borders), then a 6 -> 8
+    convolution of 54 taps (im2col): test_qemu runs it on the Cortex-M7 instructions."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, s_in, zp = 13, 11, 0.04, 9
+    x0 = x = b.tensor((1, h, w, 3), scale=s_in, zero_point=zp)
+    c = 3
+    for n, s, act, zo in ((6, 2, "RELU", -128), (8, 1, "NONE", 3)):
+        h, w = _out(h, 3, s, 1, "SAME"), _out(w, 3, s, 1, "SAME")
+        x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, 3, s, "SAME", act, zo)
+        c = n
+    return b.build([x0], [x])
+
+
 def test_wide_weights_outside_the_fast_exponents_are_not_taken(bit_exact) -> None:
     tflite = conv_layer(FUSED_CASES[0][0], "fused", seed=2, act="NONE", zo=11, m_factor=2.0 ** 25)
     report = bit_exact(tflite, count=2, seed=3, wide_weights="all")
@@ -252,7 +303,8 @@ def test_per_tensor_quantization_paths_are_bit_exact(requant: str, bit_exact) ->
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
-@pytest.mark.parametrize("n_in,n_out,batches", [(64, 16, 1), (45, 9, 2), (37, 5, 2), (3, 1, 1), (256, 7, 1), (1728, 5, 1)])
+@pytest.mark.parametrize("n_in,n_out,batches", [(64, 16, 1), (45, 9, 2), (37, 5, 2), (3, 1, 1), (256, 7, 1), (1728, 5, 1),
+                                               (130, 14, 2), (8, 12, 1)])
 def test_fc_path_is_bit_exact(n_in: int, n_out: int, batches: int, requant: str, bit_exact) -> None:
     bit_exact(fc_layer(n_in, n_out, requant, seed=n_in, batches=batches), count=3, seed=3)
 
@@ -592,14 +644,14 @@ def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
 
 
 def fc_paths_model(seed: int = 17) -> bytes:
-    """Fully connected layers on the widened path for the Cortex-M7 run: 45 -> 9 (odd row count, 5
-    inputs past the last pair of groups), 9 -> 12 (one pair of groups and a 1-input tail), 12 -> 16
-    (a pair and a single group of 4), then 16 -> 5 (the direct path)."""
+    """Fully connected layers on the widened path for the Cortex-M7 run: 48 -> 9 (two four-row passes and
+    an odd row), 9 -> 14 (two-row passes: one pair of groups and a 1-input tail), 14 -> 16 (a pair and a
+    2-input tail), then 16 -> 5 (the direct path)."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    n, s_in, zp = 45, 0.05, 3
+    n, s_in, zp = 48, 0.05, 3
     x0 = x = b.tensor((1, n), scale=s_in, zero_point=zp)
-    for n_out in (9, 12, 16, 5):
+    for n_out in (9, 14, 16, 5):
         ws = rng.uniform(0.002, 0.02, n_out)
         wt = b.tensor((n_out, n), scale=list(ws), zero_point=[0] * n_out,
                       data=rng.integers(-127, 128, (n_out, n)).astype(np.int8))
@@ -611,6 +663,12 @@ def fc_paths_model(seed: int = 17) -> bytes:
         b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation="NONE")
         x, n, s_in = y, n_out, s_out
     return b.build([x0], [x])
+
+
+def fc_pair_model() -> bytes:
+    """One 45 -> 10 fully connected layer (45 inputs: the two-row pass, its assembly loop over 5 pairs of
+    groups) straight into the model's output (test_qemu's mutation check)."""
+    return fc_layer(45, 10, "fused", seed=45)
 
 
 def test_fc_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:

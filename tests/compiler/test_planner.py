@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,7 +96,7 @@ def test_wide_weights_policies(model: Path) -> None:
     assert wide(by_policy["all"]) == eligible
     assert by_policy["all"].arena_bytes >= by_policy["free"].arena_bytes
     for r in by_policy.values():   # the flag reaches the generated parameters
-        assert r.c_source.count(".wide_weights = 1") == len(wide(r))
+        assert len(re.findall(r"\.wide_weights = [1-9]", r.c_source)) == len(wide(r))
 
 
 def test_free_wide_weights_cover_the_tiny_bottle_model_inner_layers() -> None:
@@ -104,5 +105,42 @@ def test_free_wide_weights_cover_the_tiny_bottle_model_inner_layers() -> None:
 
 
 def test_unknown_wide_weights_policy_is_a_clear_error() -> None:
-    with pytest.raises(ValueError, match="wide_weights must be one of free, all, none"):
+    with pytest.raises(ValueError, match="wide_weights must be one of free, tflm, all, none"):
         compile_bytes((FIXTURES / "random_04.tflite").read_bytes(), name="m", wide_weights="some")
+
+
+def test_tflm_policy_widens_within_the_limit_in_blocks_where_needed() -> None:
+    """"tflm" lets the arena grow up to the given limit (TFLite Micro's arena), never beyond, and splits a
+    layer's wide records into blocks of channel pairs when a single block would not fit."""
+    from edgeloop.models.compiler.lower import lower
+    from edgeloop.models.compiler.planner import plan_with_wide_weights, wide_block_counts
+    from edgeloop.models.compiler.tflite_reader import read_tflite
+
+    data = (FIXTURES / "random_20.tflite").read_bytes()
+
+    def planned(policy: str, limit: int | None = None):
+        graph = lower(read_tflite(data))
+        return graph, plan_with_wide_weights(graph, policy, arena_limit=limit)
+
+    _, free = planned("free")
+    all_graph, every = planned("all")
+    assert every.arena_bytes > free.arena_bytes   # the fixture has a layer whose full records grow the arena
+    _, same = planned("tflm", every.arena_bytes)
+    assert same.arena_bytes == every.arena_bytes
+    for limit in range(free.arena_bytes, every.arena_bytes, max((every.arena_bytes - free.arena_bytes) // 7, 16)):
+        graph, p = planned("tflm", limit)
+        assert free.arena_bytes <= p.arena_bytes <= limit
+        blocks = [s.params["wide_weights"] for s in graph.steps if s.kernel == "nn_conv2d_s8"]
+        assert all(b in [0, *wide_block_counts(int(s.params["out_c"]))]
+                   for b, s in zip(blocks, (s for s in graph.steps if s.kernel == "nn_conv2d_s8")))
+    with pytest.raises(ValueError, match="arena_limit"):
+        planned("tflm")
+
+
+def test_wide_block_counts_keep_four_pairs_a_block() -> None:
+    from edgeloop.models.compiler.planner import wide_block_counts
+
+    assert wide_block_counts(64) == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert wide_block_counts(16) == [1, 2]
+    assert wide_block_counts(15) == [1]   # 7 pairs: two blocks would hold 4 and 3
+    assert wide_block_counts(2) == [1]

@@ -6,7 +6,7 @@ import shutil
 
 import numpy as np
 import pytest
-from conftest import FIXTURES, random_inputs
+from conftest import FIXTURES, random_inputs, with_wide_blocks
 
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.harness import harness_source, parse_result
@@ -27,7 +27,8 @@ MODELS = ["random_04", "random_05", "random_20", "random_16"]
 # Models of test_kernel_paths.py that walk the optimized kernels' paths
 PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
-    "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "add_paths": "add_paths_model",
+    "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
+    "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
 }
 
@@ -46,8 +47,8 @@ def _run(stem: str, tmp_path, variants: dict[str, list[str]], kernels=None) -> t
     from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
 
     tflite = _model(stem)
-    result = compile_bytes(tflite, name=stem, wide_weights="all" if stem == "wide_paths" else "free")
-    (tmp_path / f"{stem}.c").write_text(result.c_source)
+    result = compile_bytes(tflite, name=stem, wide_weights="all" if stem.startswith("wide_") else "free")
+    (tmp_path / f"{stem}.c").write_text(with_wide_blocks(result.c_source, 3 if stem == "wide_blocks" else 1))
     (tmp_path / f"{stem}.h").write_text(result.h_source)
     xs = random_inputs(tflite, 3, np.random.default_rng(7))
     expected = run_reference_batch(tflite, xs)
@@ -67,7 +68,7 @@ def test_model_runs_bit_exact_on_cortex_m7(stem: str, tmp_path) -> None:
     """`kernel_paths` chains every optimized conv/depthwise/FC path, `plain_paths` the small-K
     first layers and max pools, `gray_stem` the grayscale register path, `fused_paths` the fused
     conv blocks and the no-bounds max pool, `wide_paths` the same model with every convolution's
-    weights widened, `add_paths` the ADD paths (test_kernel_paths.py)."""
+    weights widened (`wide_blocks`: in 3 blocks of channel pairs), `add_paths` the ADD paths (test_kernel_paths.py)."""
     result, res = _run(stem, tmp_path, {"ref": ["-DNN_OPTIMIZED=0"], "opt": []})
     for r in res.values():
         assert r["mismatches"] == 0 and r["runs"] == 3, res
@@ -82,7 +83,11 @@ MUTATIONS = {
     "add_sign_correction": ("nn_opt_add.c", '"add    %[d], %[d], %[c], asr #31\\n\\t"', '"mov    %[d], %[d]\\n\\t"',
                             "add_paths"),
     "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
-                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_paths"),
+                        '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_pair"),
+    "fc_quad_row_3": ("nn_opt_fc.c", '"ldr    %[v], [%[pc], %[k]]\\n\\t"', '"ldr    %[v], [%[pa], %[k]]\\n\\t"',
+                      "fc_paths"),
+    "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
+                    '"smlabb %[a3], %[w13], %[xv], %[a3]\\n\\t"', "kernel_paths"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 

@@ -10,7 +10,7 @@
 #include "bottles_demo.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 2u, "bottles_demo.c was generated for kernel ABI 2: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "bottles_demo.c was generated for kernel ABI 3: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
@@ -1675,7 +1675,7 @@ static const nn_conv_params_t op6_params = {
     .mult = op6_mult,
     .shift = op6_shift,
     .per_channel = 1,
-    .wide_weights = 0
+    .wide_weights = 2
 };
 static const _Alignas(4) int8_t op8_weights[8640] = {
     3, -23, 0, 7, -9, 2, 1, 0, -2, 3, -14, 3, 25, 20, -3, -5, 1, -2, 2, 1, -6, -7, 12, 23,
@@ -2096,14 +2096,14 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
     nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 2496));
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
-    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 2496u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 2496), (int8_t *)(a + 4224), (void *)(a + 0));
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 23616u);
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 4224), (int8_t *)(a + 0), NULL);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
     nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -2151,23 +2151,23 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 2496));
-    if (!hook(ctx, 5u, (const void *)(a + 2496), 1728u)) {
+    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
+    if (!hook(ctx, 5u, (const void *)(a + 30048), 1728u)) {
         return NN_OK;
     }
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
-    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 2496u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 2496), (int8_t *)(a + 4224), (void *)(a + 0));
-    if (!hook(ctx, 6u, (const void *)(a + 4224), 1728u)) {
+    NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 23616u);
+    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
+    if (!hook(ctx, 6u, (const void *)(a + 23616), 1728u)) {
         return NN_OK;
     }
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
-    if (!hook(ctx, 7u, (const void *)(a + 4224), 1728u)) {
+    if (!hook(ctx, 7u, (const void *)(a + 23616), 1728u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 4224), (int8_t *)(a + 0), NULL);
+    nn_fc_s8(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
         return NN_OK;
     }
