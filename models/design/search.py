@@ -98,7 +98,7 @@ def cross_validate(td: adapter.TaskData, family: str, params: dict[str, Any], cf
 
     Returns (fold accuracies, stopped early).
     """
-    dev, _ = td.arrays(params)
+    dev, _ = td.arrays(params, family)
     accs: list[float] = []
     folds = fold_indices(dev, cfg.folds, seed)
     n_folds = len(folds)
