@@ -74,6 +74,8 @@ def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.Compl
 def test_impossible_budget_names_smallest_and_limit(imu_set: Path, tmp_path: Path) -> None:
     line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--flash", "1KB", "--trials", "1"))
     assert "impossible budget" in line and "--flash to at least" in line
+    # the smallest candidate of all the time-series families: a feature MLP on the fewest features
+    assert "smallest candidate (feature_mlp)" in line
 
 
 def test_unreachable_database_names_host_and_driver(imu_set: Path, tmp_path: Path) -> None:
