@@ -30,6 +30,9 @@ from typing import Any
 import numpy as np
 
 from edgeloop import InputError, MissingFileError, require
+from edgeloop.models.train.families import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, image_cnn_max_depth
+
+__all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_max_depth"]  # for the search space (space.py)
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
@@ -245,9 +248,19 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, 
     if family == "image_cnn":
         channels = 1 if params["color"] == "gray" else 3
         return build_image_cnn(int(params["input_size"]), channels, n_classes, width=int(params["width"]),
-                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name)
+                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name,
+                               **image_arch(params))
     raise ValueError(f"family {family!r} is not available from the training side yet: "
                      f"{PENDING_FAMILIES.get(family, 'unknown family')}")
+
+
+def image_arch(params: dict[str, Any]) -> dict[str, Any]:
+    """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
+    arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),
+            "head": str(params.get("head", "flatten")), "block": str(params.get("block", "plain"))}
+    if params.get("conv_channels"):
+        arch["widths"] = [int(c) for c in params["conv_channels"]]
+    return arch
 
 
 def representative_input(family: str, params: dict[str, Any], n_inputs: int, n: int = 32) -> np.ndarray:
@@ -385,8 +398,10 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
     if family == "feature_mlp":
         return TrainRequest(**common, family="feature-mlp", window=int(params["window"]), hop=int(params["hop"]))
     if family == "image_cnn":
+        arch = image_arch(params)
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
-                            color=str(params["color"]), max_channels=int(params["max_channels"]))
+                            color=str(params["color"]), max_channels=int(params["max_channels"]),
+                            conv_channels=arch.pop("widths", None), **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

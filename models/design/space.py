@@ -40,23 +40,29 @@ def _feature_mlp(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
             "depth": trial.suggest_int("depth", 1, 3)}
 
 
-def max_image_depth(side: int) -> int:
-    """Deepest plain CNN of `build_image_cnn` for this side (side divisible by 2^(depth+1), last map >= 2)."""
-    depth = 0
-    while side % 2 ** (depth + 2) == 0 and side // 2 ** (depth + 2) >= 2:
-        depth += 1
-    return depth
+def max_image_depth(side: int, stem_stride: int = 2) -> int:
+    """Deepest image CNN for this side and stem stride (every halving divides the side, the last map is >= 2)."""
+    from edgeloop.models.design.adapter import image_cnn_max_depth
+
+    return image_cnn_max_depth(side, stem_stride)
 
 
 def _image_cnn(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    from edgeloop.models.design.adapter import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS
+
     sides = [s for s in IMAGE_SIDES if s <= ctx.max_side and max_image_depth(s) >= 1]
     side = int(trial.suggest_categorical("input_size", sides))
     width = trial.suggest_int("width", 2, min(16, ctx.max_width), log=True)
+    # a stride-1 stem keeps the full resolution for the first block (4x the MACs of the stem's output, same weights)
+    stem_stride = int(trial.suggest_categorical("stem_stride", [2, 1]))
     # The distribution stays fixed (Optuna's samplers need that); a depth the side cannot hold is clamped.
-    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side))
+    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side, stem_stride))
     mult = trial.suggest_categorical("channel_growth", [1, 2, 4])
     return {"input_size": side, "color": trial.suggest_categorical("color", ["gray", "rgb"]),
-            "width": int(width), "depth": int(depth), "max_channels": int(width * mult)}
+            "width": int(width), "depth": int(depth), "max_channels": int(width * mult), "stem_stride": stem_stride,
+            "pool": trial.suggest_categorical("pool", list(IMAGE_POOLS)),
+            "head": trial.suggest_categorical("head", list(IMAGE_HEADS)),
+            "block": trial.suggest_categorical("block", list(IMAGE_BLOCKS))}
 
 
 FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
@@ -80,7 +86,10 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
         window = max(8, int(round(WINDOW_SECONDS[0] * ctx.rate_hz)))
         return {"window": window, "hop": window, "width": 4, "depth": 1}
     side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
-    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2}
+    # strided convs and a global average: no pooling kernel in flash, fewest head weights (separable blocks
+    # would add the depthwise kernels' code, several KB)
+    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2, "stem_stride": 2,
+            "pool": "stride", "head": "gap", "block": "plain"}
 
 
 def arch_key(family: str, params: dict[str, Any]) -> tuple:
