@@ -254,6 +254,19 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, 
                      f"{PENDING_FAMILIES.get(family, 'unknown family')}")
 
 
+def preset_candidates(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(preset name, family, params) of the training side's named presets for this kind of data: the recipes a
+    user would have tried by hand, which seed a new study (search.enqueue_presets)."""
+    from edgeloop.models.train.families import IMAGE_PRESETS
+
+    if kind != "images":
+        return []
+    return [(f"--arch {name}", "image_cnn", {"input_size": p.input_size, "color": p.color, "width": p.width,
+                                             "depth": p.depth, "max_channels": p.max_channels, "stem_stride": 2,
+                                             "pool": "max", "head": "flatten", "block": "plain"})
+            for name, p in IMAGE_PRESETS.items()]
+
+
 def image_arch(params: dict[str, Any]) -> dict[str, Any]:
     """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
     arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),

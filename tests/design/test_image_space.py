@@ -10,7 +10,7 @@ import numpy as np
 from edgeloop.models.design import adapter
 from edgeloop.models.design.space import SpaceContext, arch_key, max_image_depth, smallest_params, suggest
 
-CHOICES = {"input_size": 16, "color": "gray", "width": 4, "stem_stride": 1, "depth": 2, "channel_growth": 2,
+CHOICES = {"input_size": 16, "color": "gray", "width": 4, "stem_stride": 1, "depth": 2, "cap_growth": 2,
            "pool": "stride", "head": "gap", "block": "separable"}
 
 
@@ -76,3 +76,31 @@ def test_a_searched_candidate_is_reproduced_by_edgeloop_train(tiny_bottles: Path
     assert compiled.flash_bytes == sized["flash_bytes"]
     assert compiled.arena_bytes == sized["arena_bytes"]
     assert np.isfinite(report["float"]["accuracy"])
+
+
+def test_new_study_starts_with_the_presets_that_fit() -> None:
+    """Seeding: the presets within the budget and search limits are the first trials, exactly as recipes."""
+    import optuna
+
+    from edgeloop.models.design.budgets import Budget
+    from edgeloop.models.design.deploy import Sizer
+    from edgeloop.models.design.latency import load_cost_model
+    from edgeloop.models.design.search import SearchConfig, enqueue_presets
+    from edgeloop.models.train.families import IMAGE_PRESETS
+
+    td = adapter.TaskData("bottles", "images", [], ["no_bottle", "empty", "low", "half", "full"], 0, "")
+    budget = Budget.from_board(None, flash=20 * 1024, ram=64 * 1024)
+    cfg = SearchConfig(families=("image_cnn",), ctx=SpaceContext("images", max_side=96))
+    sizer = Sizer(td, budget, load_cost_model())
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    assert enqueue_presets(study, td, sizer, cfg) == ["--arch tiny"]  # demo and wide are over 20 KB
+    trial = study.ask()
+    family, params = suggest(trial, cfg.families, cfg.ctx)
+    tiny = IMAGE_PRESETS["tiny"]
+    assert (params["input_size"], params["width"], params["depth"], params["max_channels"]) == \
+        (tiny.input_size, tiny.width, tiny.depth, tiny.max_channels)
+    assert (params["pool"], params["head"], params["block"], params["stem_stride"]) == ("max", "flatten", "plain", 2)
+    study.tell(trial, (0.5, 1.0))
+    assert enqueue_presets(study, td, sizer, cfg) == []  # a study with trials is never seeded again
+    small = SearchConfig(families=("image_cnn",), ctx=SpaceContext("images", max_side=48))
+    assert enqueue_presets(optuna.create_study(directions=["maximize", "minimize"]), td, sizer, small) == []
