@@ -72,7 +72,7 @@ def _data(task: str, work: Path) -> tuple[Path, list[str]]:
         if task == "imu":
             cmd = ["dataset", "synth", "imu", "--task", "activity", "--subjects", "20", "--out", str(data)]
         elif task == "bottles":
-            cmd = ["dataset", "synth", "bottles", "--n", "3000", "--size", "96", "--margin", "0", "--out", str(data)]
+            cmd = ["dataset", "synth", "bottles", "--n", "8000", "--size", "96", "--margin", "0", "--out", str(data)]
         else:
             raise SystemExit(f"unknown task {task!r}: imu, bottles or real:<dir>")
         proc = _edgeloop(*cmd, "--no-progress")

@@ -181,7 +181,9 @@ def _design(args: argparse.Namespace) -> int:
     from edgeloop.models.design.budgets import Budget
     from edgeloop.models.design.deploy import Sizer
     from edgeloop.models.design.latency import load_cost_model
-    from edgeloop.models.design.search import Objective, SearchConfig, make_sampler, progress_line, trial_rows
+    from edgeloop.models.design.search import (
+        Objective, SearchConfig, enqueue_presets, make_sampler, progress_line, trial_rows,
+    )
     from edgeloop.models.design.space import SpaceContext
     from edgeloop.models.design.study import (
         StudyIdentity, open_storage, open_study, storage_url,
@@ -234,6 +236,9 @@ def _design(args: argparse.Namespace) -> int:
     if cost.stale:
         print("note: the latency calibration predates the current kernels; re-run --calibrate-latency",
               file=sys.stderr)
+    seeded = enqueue_presets(study, td, sizer, cfg)
+    if seeded:
+        print(f"first trials: the presets that fit ({', '.join(seeded)})", flush=True)
     started = time.monotonic()
     deadline = started + args.time if args.time else None
     stop = _StopRequest()

@@ -35,6 +35,9 @@ import numpy as np
 
 from edgeloop import InputError, MissingFileError, require
 from edgeloop.models.train.selection import DENSE_MAX_INPUTS
+from edgeloop.models.train.families import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, image_cnn_max_depth
+
+__all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_max_depth"]  # for the search space (space.py)
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
@@ -281,8 +284,31 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, 
     if family == "image_cnn":
         channels = 1 if params["color"] == "gray" else 3
         return build_image_cnn(int(params["input_size"]), channels, n_classes, width=int(params["width"]),
-                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name)
+                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name,
+                               **image_arch(params))
     raise ValueError(f"unknown design family {family!r}")
+
+
+def preset_candidates(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(preset name, family, params) of the training side's named presets for this kind of data: the recipes a
+    user would have tried by hand, which seed a new study (search.enqueue_presets)."""
+    from edgeloop.models.train.families import IMAGE_PRESETS
+
+    if kind != "images":
+        return []
+    return [(f"--arch {name}", "image_cnn", {"input_size": p.input_size, "color": p.color, "width": p.width,
+                                             "depth": p.depth, "max_channels": p.max_channels, "stem_stride": 2,
+                                             "pool": "max", "head": "flatten", "block": "plain"})
+            for name, p in IMAGE_PRESETS.items()]
+
+
+def image_arch(params: dict[str, Any]) -> dict[str, Any]:
+    """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
+    arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),
+            "head": str(params.get("head", "flatten")), "block": str(params.get("block", "plain"))}
+    if params.get("conv_channels"):
+        arch["widths"] = [int(c) for c in params["conv_channels"]]
+    return arch
 
 
 def representative_input(family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...],
@@ -436,8 +462,10 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
         return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),
                             hop=int(params["hop"]))
     if family == "image_cnn":
+        arch = image_arch(params)
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
-                            color=str(params["color"]), max_channels=int(params["max_channels"]))
+                            color=str(params["color"]), max_channels=int(params["max_channels"]),
+                            conv_channels=arch.pop("widths", None), **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

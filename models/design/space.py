@@ -34,6 +34,7 @@ FEATURE_SUBSETS = ("stats9", "stats9,bands4", "min,max,mean,rms,variance", "mean
                    "mean,variance,bands4", "mean,rms,variance", "mean,variance", "variance,bands4", "bands4",
                    "variance")
 IMAGE_SIDES = (16, 24, 32, 48, 64, 96)
+IMAGE_CAP_GROWTH = (1, 1.5, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -91,23 +92,61 @@ def _dense_raw(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
             "depth": trial.suggest_int("dense_depth", 1, 2)}
 
 
-def max_image_depth(side: int) -> int:
-    """Deepest plain CNN of `build_image_cnn` for this side (side divisible by 2^(depth+1), last map >= 2)."""
-    depth = 0
-    while side % 2 ** (depth + 2) == 0 and side // 2 ** (depth + 2) >= 2:
-        depth += 1
-    return depth
+def max_image_depth(side: int, stem_stride: int = 2) -> int:
+    """Deepest image CNN for this side and stem stride (every halving divides the side, the last map is >= 2)."""
+    from edgeloop.models.design.adapter import image_cnn_max_depth
+
+    return image_cnn_max_depth(side, stem_stride)
 
 
 def _image_cnn(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    from edgeloop.models.design.adapter import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS
+
     sides = [s for s in IMAGE_SIDES if s <= ctx.max_side and max_image_depth(s) >= 1]
     side = int(trial.suggest_categorical("input_size", sides))
     width = trial.suggest_int("width", 2, min(16, ctx.max_width), log=True)
+    # a stride-1 stem keeps the full resolution for the first block (4x the MACs of the stem's output, same weights)
+    stem_stride = int(trial.suggest_categorical("stem_stride", [2, 1]))
     # The distribution stays fixed (Optuna's samplers need that); a depth the side cannot hold is clamped.
-    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side))
-    mult = trial.suggest_categorical("channel_growth", [1, 2, 4])
+    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side, stem_stride))
+    # the channel cap as a multiple of the stem width; 1.5 and 4 are the zoo presets' (tiny 8->12, demo 12->48).
+    # (Named apart from the earlier [1, 2, 4] "channel_growth": one name keeps one distribution in a study.)
+    mult = trial.suggest_categorical("cap_growth", list(IMAGE_CAP_GROWTH))
     return {"input_size": side, "color": trial.suggest_categorical("color", ["gray", "rgb"]),
-            "width": int(width), "depth": int(depth), "max_channels": int(width * mult)}
+            "width": int(width), "depth": int(depth), "max_channels": max(int(width), int(width * mult)),
+            "stem_stride": stem_stride,
+            "pool": trial.suggest_categorical("pool", list(IMAGE_POOLS)),
+            "head": trial.suggest_categorical("head", list(IMAGE_HEADS)),
+            "block": trial.suggest_categorical("block", list(IMAGE_BLOCKS))}
+
+
+def _image_cnn_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The Optuna values `_image_cnn` turns into `params`, or None when the space cannot express them."""
+    values = {"input_size": params["input_size"], "color": params["color"], "width": params["width"],
+              "stem_stride": params.get("stem_stride", 2), "depth": params["depth"],
+              "cap_growth": next((g for g in IMAGE_CAP_GROWTH if int(params["width"] * g) == params["max_channels"]),
+                                 None),
+              "pool": params.get("pool", "max"), "head": params.get("head", "flatten"),
+              "block": params.get("block", "plain")}
+    if values["cap_growth"] is None or params["input_size"] not in IMAGE_SIDES or not 2 <= params["width"] <= 16:
+        return None
+    return values
+
+
+# Inverse of each family's suggest function, for seeding a study with known recipes (search.enqueue_presets).
+FAMILY_TRIAL_VALUES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "image_cnn": _image_cnn_trial_values,
+}
+
+
+def trial_values(family: str, params: dict[str, Any], families: tuple[str, ...]) -> dict[str, Any] | None:
+    """Optuna parameter values that make `suggest` return exactly (family, params), or None if it cannot."""
+    inverse = FAMILY_TRIAL_VALUES.get(family)
+    values = inverse(params) if inverse else None
+    if values is None:
+        return None
+    offered = [f for f in families if f in FAMILY_SPACES]
+    return {**values, "family": family} if len(offered) > 1 else values
 
 
 FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
@@ -142,7 +181,10 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
         window = dense_windows(ctx)[0]
         return {"window": window, "hop": window, "width": 4, "depth": 1}
     side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
-    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2}
+    # strided convs and a global average: no pooling kernel in flash, fewest head weights (separable blocks
+    # would add the depthwise kernels' code, several KB)
+    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2, "stem_stride": 2,
+            "pool": "stride", "head": "gap", "block": "plain"}
 
 
 def arch_key(family: str, params: dict[str, Any]) -> tuple:

@@ -16,7 +16,8 @@ from edgeloop.models.quantize import ModelMeta, labels_json, representative_samp
 from edgeloop.models.train.baselines import baseline_rows
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
 from edgeloop.models.train.families import (
-    IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
+    IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_cnn_max_depth, image_training_wrapper, masked_fill_loss,
+    with_fill_head,
 )
 from edgeloop.models.train.finish import finish
 from edgeloop.models.train.scoring import stream_scores
@@ -74,12 +75,10 @@ def default_image_size(roots: list[Path], preset_size: int, notes: list[str]) ->
     return size
 
 
-def fitting_depth(size: int, preset_depth: int, notes: list[str]) -> int:
-    """The deepest stage count ≤ the preset's whose last 3×3 conv still sees a map of at least 2×2 (no kernel that
-    sees only padding) and that divides the input evenly."""
-    depth = preset_depth
-    while depth > 1 and (size % 2 ** (depth + 1) or size // 2 ** (depth + 1) < 2):
-        depth -= 1
+def fitting_depth(size: int, preset_depth: int, notes: list[str], stem_stride: int = 2) -> int:
+    """The deepest block count ≤ the preset's whose last 3×3 conv still sees a map of at least 2×2 (no kernel that
+    sees only padding) and that divides the input evenly (families.image_cnn_max_depth)."""
+    depth = max(1, min(preset_depth, image_cnn_max_depth(size, stem_stride)))
     if depth != preset_depth:
         notes.append(f"depth {depth} (not {preset_depth}): a {size}×{size} input has room for {depth} pooling "
                      "stage(s) before the maps get smaller than a 3×3 kernel")
@@ -94,8 +93,12 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     notes: list[str] = []
     size = req.input_size or default_image_size(req.data, preset.input_size, notes)
     color = req.color or preset.color
-    width = req.width or preset.width
-    depth = req.depth or fitting_depth(size, preset.depth, notes)
+    arch = {"stem_stride": req.stem_stride or 2, "pool": req.pool or "max", "head": req.head or "flatten",
+            "block": req.block or "plain"}
+    conv_channels = req.conv_channels
+    width = conv_channels[0] if conv_channels else req.width or preset.width
+    depth = len(conv_channels) - 1 if conv_channels else \
+        req.depth or fitting_depth(size, preset.depth, notes, arch["stem_stride"])
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -132,7 +135,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
             return build_dense_raw((size, size, n_color), len(labels), width=sizes["dense"][0],
                                    depth=sizes["dense"][1], name=req.name)
         return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
-                               name=req.name)
+                               name=req.name, widths=conv_channels, **arch)
 
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
                 run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
@@ -190,7 +193,9 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch, "refit": req.refit,
                         "final_training_windows": trained_on, "families_tried": tried,
-                        "input": {"size": size, "color": color, "width": width, "depth": depth}, "notes": notes,
+                        "input": {"size": size, "color": color, "width": width, "depth": depth,
+                                  **(arch if family == "image-cnn" else {})}, "notes": notes,
                         "family": family},
                   resolved=replace(req.recipe(), family=family, input_size=size, color=color, width=width,
-                                   depth=depth, max_channels=max_channels, epochs=epochs))
+                                   depth=depth, max_channels=max_channels, epochs=epochs,
+                                   **(arch if family == "image-cnn" else {})))

@@ -67,3 +67,12 @@ def design_cmd(*args: str | os.PathLike[str]) -> list[str]:
 def run_design(*args: str | os.PathLike[str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
     """Run `edgeloop design ARGS` in a child process; returns the completed process (text output)."""
     return subprocess.run(design_cmd(*args), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_bottles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 synthetic 16×16 bottle images over whole bins (--margin 0): seconds of training per model."""
+    out = tmp_path_factory.mktemp("design-images") / "bottles16"
+    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "bottles", "--n", "120", "--size", "16",
+                    "--margin", "0", "--out", str(out), "--no-progress"], check=True, timeout=120)
+    return out
