@@ -107,9 +107,12 @@ def test_ctrl_c_stops_between_trials_and_keeps_the_study(imu_set: Path, tmp_path
     db = out / "study.db"
     while time.monotonic() < deadline:  # wait until a trial is running
         if db.exists():
-            with sqlite3.connect(db, timeout=30) as con:
-                if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
-                    break
+            try:
+                with sqlite3.connect(db, timeout=30) as con:
+                    if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
+                        break
+            except sqlite3.OperationalError:  # the file exists before Optuna has created its tables
+                pass
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=240)
