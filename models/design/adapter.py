@@ -302,6 +302,30 @@ def preset_candidates(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
             for name, p in IMAGE_PRESETS.items()]
 
 
+def timeseries_presets(td: TaskData) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, family, params) of what `edgeloop train --family F` does by default on this data (its window,
+    hop and sizes): the time-series recipes a user would have tried first, which seed a new study too.
+    A dense net is left out where the default window has more than DENSE_MAX_INPUTS inputs."""
+    from edgeloop.models.train.families import cnn1d_depth
+    from edgeloop.models.train.timeseries import DEFAULT_WINDOW_SECONDS, FAMILY_SIZES, IMU_DEFAULTS, MIN_WINDOW
+
+    if td.kind != "imu":
+        return []
+    if td.task in IMU_DEFAULTS:
+        window, hop, width, depth = IMU_DEFAULTS[td.task][:4]
+    else:  # train's default also caps the window at the shortest recording; the search's windows do not
+        window = max(MIN_WINDOW, int(round(DEFAULT_WINDOW_SECONDS * td.rate_hz)))
+        hop, (width, depth) = max(1, window // 2), FAMILY_SIZES["feature-mlp"]
+    out = [("--family feature-mlp", "feature_mlp",
+            {"window": window, "hop": hop, "features": "stats9", "width": width, "depth": depth}),
+           ("--family cnn1d", "cnn1d", {"window": window, "hop": hop, "width": FAMILY_SIZES["cnn1d"][0],
+                                        "depth": cnn1d_depth(window)})]
+    if window * td.n_channels <= DENSE_MAX_INPUTS:
+        width, depth = FAMILY_SIZES["dense"]
+        out.append(("--family dense", "dense_raw", {"window": window, "hop": hop, "width": width, "depth": depth}))
+    return out
+
+
 def image_arch(params: dict[str, Any]) -> dict[str, Any]:
     """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
     arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),

@@ -133,8 +133,35 @@ def _image_cnn_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
     return values
 
 
+def _window_hop_values(params: dict[str, Any], window_name: str) -> dict[str, Any] | None:
+    """The window and hop_fraction values of a time-series recipe (None if its hop is no searched fraction)."""
+    window, hop = int(params["window"]), int(params["hop"])
+    fraction = next((f for f in HOP_FRACTIONS if max(1, int(window * f)) == hop), None)
+    return None if fraction is None else {window_name: window, "hop_fraction": fraction}
+
+
+def _feature_mlp_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "window")
+    if wh is None or params.get("features", "stats9") not in FEATURE_SUBSETS:
+        return None
+    return {**wh, "features": params.get("features", "stats9"), "width": params["width"], "depth": params["depth"]}
+
+
+def _cnn1d_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "window")
+    return None if wh is None else {**wh, "cnn1d_width": params["width"], "cnn1d_depth": params["depth"]}
+
+
+def _dense_raw_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "dense_window")
+    return None if wh is None else {**wh, "dense_width": params["width"], "dense_depth": params["depth"]}
+
+
 # Inverse of each family's suggest function, for seeding a study with known recipes (search.enqueue_presets).
 FAMILY_TRIAL_VALUES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "feature_mlp": _feature_mlp_trial_values,
+    "cnn1d": _cnn1d_trial_values,
+    "dense_raw": _dense_raw_trial_values,
     "image_cnn": _image_cnn_trial_values,
 }
 

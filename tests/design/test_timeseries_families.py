@@ -119,3 +119,32 @@ def test_family_trains_compiles_as_sized_and_reproduces_with_edgeloop_train(
     _, test_split = task.arrays(params, family)
     assert test["windows"] == len(test_split.y) and 0.0 <= test["window_accuracy"] <= 1.0
     assert np.asarray(test["confusion"]).sum() == len(test_split.y)
+
+
+def test_new_study_is_seeded_with_edgeloop_train_defaults_that_the_space_can_express() -> None:
+    import optuna
+
+    from edgeloop.models.design.deploy import Deployability
+    from edgeloop.models.design.search import SearchConfig, enqueue_presets, make_sampler
+
+    class FitsAll:
+        def check(self, family: str, params: dict) -> Deployability:
+            return Deployability(3000, 100, 100, 1000, 500, 2000.0, 0.005)
+
+    def seeded(task: str, rate: float) -> tuple[list[str], list[tuple[str, dict]]]:
+        td = adapter.TaskData(task, "imu", [], ["a", "b"], 0, "fp", rate_hz=rate, n_channels=6)
+        cfg = SearchConfig(families=adapter.FAMILIES_BY_KIND["imu"],
+                           ctx=SpaceContext("imu", rate, max_width=64, n_channels=6))
+        study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(0))
+        names = enqueue_presets(study, td, FitsAll(), cfg)
+        return names, [suggest(study.ask(), cfg.families, cfg.ctx) for _ in names]
+
+    names, first = seeded("imu-activity", 100.0)  # the task's defaults: 256/128, width 32, depth 2
+    assert names == ["--family feature-mlp", "--family cnn1d"]  # 256 x 6 inputs: too many for a dense net
+    assert first[0] == ("feature_mlp", {"window": 256, "hop": 128, "features": "stats9", "width": 32, "depth": 2})
+    assert first[1] == ("cnn1d", {"window": 256, "hop": 128, "width": 8, "depth": 3})
+    names, first = seeded("timeseries", 10.0)  # a 10 Hz set: 2 s windows, dense too
+    assert names[-1] == "--family dense" and first[-1] == ("dense_raw", {"window": 20, "hop": 10, "width": 16,
+                                                                        "depth": 1})
+    names, _ = seeded("timeseries", 3.0)  # a 6-sample default window is no window the space searches at 3 Hz
+    assert names == ["--family dense"]
