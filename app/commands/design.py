@@ -228,7 +228,7 @@ def _design(args: argparse.Namespace) -> int:
     sizer = Sizer(td, budget, cost)
     families = _families(args.families, adapter.FAMILIES_BY_KIND[td.kind], td.kind)
     ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side, n_channels=td.n_channels)
-    _check_possible(sizer, families, ctx, budget)
+    families = _check_possible(sizer, families, ctx, budget)
     cfg = SearchConfig(folds=args.folds, epochs=args.epochs, seed=args.seed, tolerance=args.tolerance,
                        families=families, ctx=ctx)
     print(f"design {td.task} on {', '.join(map(str, td.data))}: {budget.describe()}; "
@@ -297,7 +297,7 @@ def _families(given: str | None, offered: tuple[str, ...], kind: str) -> tuple[s
         what = "time-series" if kind == "imu" else kind
         raise InputError(f"--families {given!r}: {', '.join(unknown) or 'no family'} not searchable on {what} data; "
                          f"choose from {', '.join(offered)}")
-    return names
+    return tuple(f for f in offered if f in names)  # one order, whatever order they were given in
 
 
 def _trial_summary(trial: Any) -> str:
@@ -309,17 +309,20 @@ def _trial_summary(trial: Any) -> str:
     return f"{a.get('status', trial.state.name.lower())} {a.get('family', '')} {size} {a.get('reason', '')}"
 
 
-def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any) -> None:
-    """Refuse a budget not even the smallest candidate of any family meets, naming the limit to relax."""
+def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any) -> tuple[str, ...]:
+    """The families whose smallest candidate meets the budget (no other candidate of the others can: trials
+    are not spent on them); refuse a budget none meets, naming the limit to relax."""
     from edgeloop.models.design.budgets import fmt_bytes
     from edgeloop.models.design.space import smallest_params
 
-    smallest = []
-    for family in families:
-        dep = sizer.check(family, smallest_params(family, ctx))
-        if dep.fits:
-            return
-        smallest.append((family, dep))
+    smallest = [(family, sizer.check(family, smallest_params(family, ctx))) for family in families]
+    fitting = tuple(family for family, dep in smallest if dep.fits)
+    for family, dep in smallest:
+        if not dep.fits:
+            print(f"note: no {family} candidate fits ({budget.describe()}): its smallest needs "
+                  f"{fmt_bytes(dep.flash_bytes)} flash, {fmt_bytes(dep.ram_bytes)} RAM; not searched", flush=True)
+    if fitting:
+        return fitting
     family, dep = min(smallest, key=lambda fd: fd[1].flash_bytes)
     relax = []
     if "flash" in dep.violations:

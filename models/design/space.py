@@ -173,7 +173,7 @@ def trial_values(family: str, params: dict[str, Any], families: tuple[str, ...])
     if values is None:
         return None
     offered = [f for f in families if f in FAMILY_SPACES]
-    return {**values, "family": family} if len(offered) > 1 else values
+    return {**values, family_param(offered): family} if len(offered) > 1 else values
 
 
 FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
@@ -189,8 +189,25 @@ def suggest(trial: Any, families: tuple[str, ...], ctx: SpaceContext) -> tuple[s
     offered = [f for f in families if f in FAMILY_SPACES]
     if not offered:
         raise ValueError(f"no searchable family among {families}")
-    family = offered[0] if len(offered) == 1 else trial.suggest_categorical("family", offered)
+    family = offered[0] if len(offered) == 1 else trial.suggest_categorical(family_param(offered), offered)
     return family, FAMILY_SPACES[family](trial, ctx)
+
+
+def family_param(offered: list[str]) -> str:
+    """The Optuna parameter that picks the family among `offered`.
+
+    Optuna refuses a categorical whose choices change within a study, and the families searched can change
+    between runs of one study (`--families`, or a budget that rules a family out). Searching every family
+    of the data kind uses `family`; a subset names its own parameter (`family_of_feature_mlp_dense_raw`), so
+    each set of choices keeps one distribution.
+    """
+    from edgeloop.models.design.adapter import FAMILIES_BY_KIND
+
+    for kind_families in FAMILIES_BY_KIND.values():
+        full = [f for f in kind_families if f in FAMILY_SPACES]
+        if set(offered) <= set(full):
+            return "family" if list(offered) == full else "family_of_" + "_".join(offered)
+    return "family_of_" + "_".join(offered)
 
 
 def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:

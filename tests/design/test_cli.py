@@ -55,6 +55,8 @@ def test_design_writes_chosen_model_reports_and_validates(designed: tuple[Path, 
     assert html.count("<svg") == 2 and "Every trial" in html and "Baselines" in html and "Compression" in html
     assert (out / "chosen" / "c" / "chosen.c").is_file() and (out / "chosen" / "chosen.tflite").is_file()
     assert "trials (" in proc.stdout and "elapsed" in proc.stdout and "best" in proc.stdout
+    assert "note: no cnn1d candidate fits" in proc.stdout  # its conv code alone is over 6 KB: not searched
+    assert all(t["family"] != "cnn1d" for t in d["trials"])
 
 
 def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.CompletedProcess], imu_set: Path) -> None:

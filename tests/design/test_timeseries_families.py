@@ -148,3 +148,18 @@ def test_new_study_is_seeded_with_edgeloop_train_defaults_that_the_space_can_exp
                                                                         "depth": 1})
     names, _ = seeded("timeseries", 3.0)  # a 6-sample default window is no window the space searches at 3 Hz
     assert names == ["--family dense"]
+
+
+def test_a_study_resumed_with_other_families_keeps_one_distribution_per_parameter() -> None:
+    import optuna
+
+    from edgeloop.models.design.space import family_param
+
+    assert family_param(["feature_mlp", "cnn1d", "dense_raw"]) == "family"
+    assert family_param(["feature_mlp", "dense_raw"]) == "family_of_feature_mlp_dense_raw"
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    for families in (adapter.FAMILIES_BY_KIND["imu"], ("feature_mlp", "dense_raw"), adapter.FAMILIES_BY_KIND["imu"]):
+        trial = study.ask()
+        family, _ = suggest(trial, families, IMU_CTX)  # Optuna refuses a categorical whose choices change
+        study.tell(trial, 0.5)
+        assert family in families
