@@ -128,4 +128,4 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
 def arch_key(family: str, params: dict[str, Any]) -> tuple:
     """The parameters that change the compiled graph (window and hop do not for feature models)."""
     skip = {"window", "hop"} if family == "feature_mlp" else set()
-    return (family, *sorted((k, v) for k, v in params.items() if k not in skip))
+    return (family, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k not in skip))
