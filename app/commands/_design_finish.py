@@ -85,6 +85,8 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                    "command": req.command(), "recipe_json": req.recipe().recipe_json(),
                    "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
+        "cv_of": ("the unpruned recipe (the pruned widths' CV, pruned and fine-tuned per fold: "
+                  "compression.channel_pruning.cv_accuracy_after)" if pruning.get("applied") else "the recipe"),
         "seeds": len(chosen_row["seed_means"]),
         "test_accuracy": test["window_accuracy"], "test_window_accuracy": test["window_accuracy"],
         "test_recording_accuracy": test.get("recording_accuracy"),

@@ -401,10 +401,13 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
         return TrainRequest(**common, family="feature-mlp", window=int(params["window"]), hop=int(params["hop"]))
     if family == "image_cnn":
         arch = image_arch(params)
+        widths = arch.pop("widths", None)
+        if widths:  # a pruned net: its widths say it all (the stem's is the width, the largest the cap)
+            common.update(width=widths[0])
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
-                            color=str(params["color"]), max_channels=int(params["max_channels"]),
-                            conv_channels=arch.pop("widths", None), teacher=str(teacher) if teacher else None,
-                            **arch)
+                            color=str(params["color"]),
+                            max_channels=max(widths) if widths else int(params["max_channels"]),
+                            conv_channels=widths, teacher=str(teacher) if teacher else None, **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 
