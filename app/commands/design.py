@@ -79,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=40, help="maximum epochs per fold (early stopping ends sooner)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per finalist (mean ± spread)")
     p.add_argument("--finalists", type=int, default=3, help="how many finalists get repeated seeds")
+    p.add_argument("--families", help="comma-separated model families to search (default: every family of the data "
+                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn)")
     p.add_argument("--max-width", type=int, default=64, help="largest first-layer width searched")
     p.add_argument("--max-side", type=int, default=96, help="largest image side searched")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
@@ -227,8 +229,8 @@ def _design(args: argparse.Namespace) -> int:
                                clock_hz=int(args.clock_mhz * 1e6) if args.clock_mhz else None)
     cost = load_cost_model()
     sizer = Sizer(td, budget, cost)
-    families = adapter.FAMILIES_BY_KIND[td.kind]
-    ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side)
+    families = _families(args.families, adapter.FAMILIES_BY_KIND[td.kind], td.kind)
+    ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side, n_channels=td.n_channels)
     _check_possible(sizer, families, ctx, budget)
     cfg = SearchConfig(folds=args.folds, epochs=args.epochs, seed=args.seed, tolerance=args.tolerance,
                        families=families, ctx=ctx)
@@ -286,6 +288,19 @@ def _design(args: argparse.Namespace) -> int:
 
     finalize(td, study, rows, cfg, budget, cost, args)
     return 0
+
+
+def _families(given: str | None, offered: tuple[str, ...], kind: str) -> tuple[str, ...]:
+    """The families to search: --families (checked against what the data kind offers) or all of them."""
+    if not given:
+        return offered
+    names = tuple(dict.fromkeys(f.strip() for f in given.split(",") if f.strip()))
+    unknown = [f for f in names if f not in offered]
+    if unknown or not names:
+        what = "time-series" if kind == "imu" else kind
+        raise InputError(f"--families {given!r}: {', '.join(unknown) or 'no family'} not searchable on {what} data; "
+                         f"choose from {', '.join(offered)}")
+    return names
 
 
 def _trial_summary(trial: Any) -> str:

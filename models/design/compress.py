@@ -25,9 +25,9 @@ from edgeloop.models.design.search import SearchConfig, _inner_val, _release, fo
 
 def pick_teacher(rows: list[dict[str, Any]], student: dict[str, Any], kind: str) -> dict[str, Any] | None:
     """The most accurate trained trial on the student's input that is larger and more accurate than it."""
-    key = adapter.input_key(kind, student["params"])
+    key = adapter.input_key(kind, student["params"], student["family"])
     same_input = [r for r in trained(rows) if r["family"] == student["family"]
-                  and adapter.input_key(kind, r["params"]) == key
+                  and adapter.input_key(kind, r["params"], r["family"]) == key
                   and r["flash_bytes"] > student["flash_bytes"] and r["cv_accuracy"] > student["cv_accuracy"]]
     return max(same_input, key=lambda r: r["cv_accuracy"], default=None)
 
@@ -38,7 +38,7 @@ def distillation_gain(td: adapter.TaskData, rows: list[dict[str, Any]], student:
     teacher = pick_teacher(rows, student, td.kind)
     if teacher is None:
         return {"applied": False, "why": "skipped: no larger, more accurate trained model reads the same input"}
-    dev, _ = td.arrays(student["params"])
+    dev, _ = td.arrays(student["params"], student["family"])
     plain, distilled = [], []
     for k, (tr, held) in enumerate(fold_indices(dev, cfg.folds, cfg.seed)):
         fit_idx, val_idx = _inner_val(dev, tr, cfg.seed + k)
@@ -205,7 +205,7 @@ def apply_qat(td: adapter.TaskData, family: str, params: dict[str, Any], model_d
     model = keras.models.load_model(model_dir / f"{name}.keras", compile=False)
     pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
     norm = FeatureNorm.from_json(pre["feature_norm"])
-    dev, _ = td.arrays(params)
+    dev, _ = td.arrays(params, family)
     fit_idx, val_idx = _inner_val(dev, np.arange(len(dev.y)), seed)
     qat_finetune(model, norm.apply(dev.x[fit_idx]), dev.y[fit_idx], norm.apply(dev.x[val_idx]), dev.y[val_idx],
                  seed=seed)

@@ -98,7 +98,7 @@ def cross_validate(td: adapter.TaskData, family: str, params: dict[str, Any], cf
 
     Returns (fold accuracies, stopped early).
     """
-    dev, _ = td.arrays(params)
+    dev, _ = td.arrays(params, family)
     accs: list[float] = []
     folds = fold_indices(dev, cfg.folds, seed)
     n_folds = len(folds)
@@ -221,16 +221,27 @@ def enqueue_presets(study: Any, td: adapter.TaskData, sizer: Sizer, cfg: SearchC
     if study.get_trials(deepcopy=False):
         return []
     seeded = []
-    for name, family, params in adapter.preset_candidates(td.kind):
+    for name, family, params in [*adapter.preset_candidates(td.kind), *adapter.timeseries_presets(td)]:
         if family not in cfg.families or params.get("input_size", 0) > cfg.ctx.max_side \
                 or params.get("width", 0) > cfg.ctx.max_width:
             continue
         values = trial_values(family, params, cfg.families)
-        if values is None or not sizer.check(family, params).fits:
+        if values is None or not _suggests_exactly(values, family, params, cfg) or not sizer.check(family, params).fits:
             continue
         study.enqueue_trial(values, user_attrs={"seeded_from": name})
         seeded.append(name)
     return seeded
+
+
+def _suggests_exactly(values: dict[str, Any], family: str, params: dict[str, Any], cfg: SearchConfig) -> bool:
+    """Whether these trial values make the space suggest exactly (family, params) on this data (a preset's
+    window may be no window the space offers at this sample rate: enqueuing it would fail the trial)."""
+    optuna = require("optuna")
+
+    try:
+        return suggest(optuna.trial.FixedTrial(values), cfg.families, cfg.ctx) == (family, params)
+    except ValueError:
+        return False
 
 
 # ---- reading a study -------------------------------------------------------------------------------------------

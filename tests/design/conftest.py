@@ -23,6 +23,35 @@ def imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_imu_set(imu_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`imu_set` with each activity cut to its first 6 s (600 samples): the same subjects, splits and classes
+    at a fifth of the windows, for tests that train every family."""
+    out = tmp_path_factory.mktemp("design-data-short") / "imu6short"
+    keep = 600
+    for src in imu_set.rglob("*"):
+        dst = out / src.relative_to(imu_set)
+        if src.is_dir():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix != ".csv":
+            dst.write_bytes(src.read_bytes())
+            continue
+        lines = src.read_text(encoding="utf-8").splitlines()
+        head = [ln for ln in lines if ln.startswith("#")]
+        columns, rows = lines[len(head)], lines[len(head) + 1:]
+        kept, last, run = [], None, 0
+        for row in rows:
+            label = row.rsplit(",", 1)[1]
+            run = run + 1 if label == last else 1
+            last = label
+            if run <= keep:
+                t = f"{len(kept) / 100:.6f}"  # 100 Hz, renumbered: the cut leaves no gap in time
+                kept.append(t + row[row.index(","):])
+        dst.write_text("\n".join([*head, columns, *kept]) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
 def other_imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another synthetic activity set (a different seed): other data for the same study name."""
     out = tmp_path_factory.mktemp("design-data2") / "imu5"

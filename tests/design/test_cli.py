@@ -74,6 +74,8 @@ def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.Compl
 def test_impossible_budget_names_smallest_and_limit(imu_set: Path, tmp_path: Path) -> None:
     line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--flash", "1KB", "--trials", "1"))
     assert "impossible budget" in line and "--flash to at least" in line
+    # the smallest candidate of all the time-series families: a feature MLP on the fewest features
+    assert "smallest candidate (feature_mlp)" in line
 
 
 def test_unreachable_database_names_host_and_driver(imu_set: Path, tmp_path: Path) -> None:
@@ -105,9 +107,12 @@ def test_ctrl_c_stops_between_trials_and_keeps_the_study(imu_set: Path, tmp_path
     db = out / "study.db"
     while time.monotonic() < deadline:  # wait until a trial is running
         if db.exists():
-            with sqlite3.connect(db, timeout=30) as con:
-                if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
-                    break
+            try:
+                with sqlite3.connect(db, timeout=30) as con:
+                    if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
+                        break
+            except sqlite3.OperationalError:  # the file exists before Optuna has created its tables
+                pass
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=240)
