@@ -63,7 +63,7 @@ def test_pruning_gain_reports_flash_and_accuracy_both_ways(tiny_bottles: Path) -
     from edgeloop.models.design.space import SpaceContext
 
     td = adapter.load_task([tiny_bottles])
-    cfg = SearchConfig(folds=2, epochs=2, families=("image_cnn",), ctx=SpaceContext("images", max_side=16))
+    cfg = SearchConfig(folds=2, epochs=1, families=("image_cnn",), ctx=SpaceContext("images", max_side=16))
     sizer = Sizer(td, Budget.from_board(None), load_cost_model())
     out = pruning_gain(td, {"family": "image_cnn", "params": {**PARAMS, "pool": "max", "head": "flatten",
                                                                 "block": "plain"}}, cfg, sizer)
