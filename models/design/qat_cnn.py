@@ -137,18 +137,45 @@ def qat_finetune_image(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarr
 
 
 def apply_qat_image(td: Any, params: dict[str, Any], model_dir: Path, name: str, seed: int) -> dict[str, Any]:
-    """Fine-tune the exported image CNN with fake quantization on the train + val pool and re-export it in place."""
+    """Fine-tune the exported image CNN with fake quantization on the train + val pool and re-export it in place,
+    kept only where it pays: its int8 accuracy on the fine-tune's early-stopping rows (never the test split) must
+    not drop; otherwise the post-training files are put back."""
+    import shutil
+    import tempfile
+
     keras = require("keras")
 
     from edgeloop.models.design import adapter
     from edgeloop.models.design.search import _inner_val
     from edgeloop.models.quantize import export_model, read_meta
+    from edgeloop.models.report import Int8Model
 
     model = keras.models.load_model(model_dir / f"{name}.keras", compile=False)
     dev, _ = td.arrays(params)
     fit_idx, val_idx = _inner_val(dev, np.arange(len(dev.y)), seed)
-    qat_finetune_image(model, dev.x[fit_idx], dev.y[fit_idx], dev.x[val_idx], dev.y[val_idx], seed=seed)
-    meta = read_meta(model_dir / f"{name}.tflite")
-    export_model(model, adapter.calibration_images(dev.x[fit_idx], seed), model_dir, name, meta, seed=seed)
-    return {"qat_applied": True, "qat_why": "fine-tuned with batch norm folded into fake-quantized convolutions "
-            "(per-channel weights, per-tensor activations), re-exported"}
+    x_val = adapter.model_input(td.kind, dev.x[val_idx])
+
+    def int8_val_accuracy() -> float:
+        probs = Int8Model((model_dir / f"{name}.tflite").read_bytes()).predict(x_val)
+        return float(np.mean(probs.argmax(-1) == dev.y[val_idx]))
+
+    before = int8_val_accuracy()
+    with tempfile.TemporaryDirectory(prefix="edgeloop-qat-") as keep:
+        for f in model_dir.glob(f"{name}*"):
+            if f.is_file():
+                shutil.copy2(f, keep)
+        qat_finetune_image(model, dev.x[fit_idx], dev.y[fit_idx], dev.x[val_idx], dev.y[val_idx], seed=seed)
+        meta = read_meta(model_dir / f"{name}.tflite")
+        export_model(model, adapter.calibration_images(dev.x[fit_idx], seed), model_dir, name, meta, seed=seed)
+        after = int8_val_accuracy()
+        figures = {"qat_int8_val_accuracy_before": before, "qat_int8_val_accuracy_after": after}
+        if after < before:
+            for f in Path(keep).iterdir():
+                shutil.copy2(f, model_dir / f.name)
+            return {**figures, "qat_applied": False,
+                    "qat_why": f"did not pay: int8 accuracy on the early-stopping rows fell from {100 * before:.1f} "
+                               f"to {100 * after:.1f} %; the post-training int8 model is kept"}
+    return {**figures, "qat_applied": True,
+            "qat_why": "fine-tuned with batch norm folded into fake-quantized convolutions (per-channel weights, "
+                       f"per-tensor activations), re-exported: int8 accuracy on the early-stopping rows "
+                       f"{100 * before:.1f} -> {100 * after:.1f} %"}
