@@ -53,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--conv-channels", metavar="C0,C1,...",
                    help="image CNN: every conv's output channels, stem first (depth + 1 values; e.g. a pruned net); "
                         "overrides --width and --max-channels")
+    p.add_argument("--teacher", type=Path, metavar="MODEL",
+                   help="knowledge distillation (image tasks): also learn a trained model's softened probabilities "
+                        "(its .keras file or training folder; same input size and colour)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -89,7 +92,7 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "width": args.width, "depth": args.depth, "max_channels": args.max_channels,
              "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
              "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
-             "epochs": args.epochs,
+             "teacher": str(args.teacher) if args.teacher else None, "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed,
              "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}

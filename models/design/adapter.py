@@ -34,10 +34,13 @@ from typing import Any
 import numpy as np
 
 from edgeloop import InputError, MissingFileError, require
+from edgeloop.models.train.families import (
+    IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, image_cnn_channels, image_cnn_max_depth,
+)
 from edgeloop.models.train.selection import DENSE_MAX_INPUTS
-from edgeloop.models.train.families import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, image_cnn_max_depth
 
-__all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_max_depth"]  # for the search space (space.py)
+# what the search space (space.py) and pruning (pruning.py) need of the image CNN's shape
+__all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_channels", "image_cnn_max_depth"]
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
@@ -289,6 +292,13 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, 
     raise ValueError(f"unknown design family {family!r}")
 
 
+def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
+    """The int8 calibration set `edgeloop train` uses for an image model, from uint8 images."""
+    from edgeloop.models.train.images import calibration_images as images_calibration
+
+    return images_calibration(x, seed)
+
+
 def preset_candidates(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
     """(preset name, family, params) of the training side's named presets for this kind of data: the recipes a
     user would have tried by hand, which seed a new study (search.enqueue_presets)."""
@@ -382,15 +392,18 @@ class Fitted:
 
 
 def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: Arrays, seed: int,
-        epochs: int, teacher: np.ndarray | None = None, temperature: float = 4.0) -> Fitted:
+        epochs: int, teacher: np.ndarray | None = None, temperature: float = 4.0, initial: Any = None) -> Fitted:
     """Train a fresh model of `family` on `train`, early-stopped on `val`, as `edgeloop train` would.
 
     `teacher` (probabilities of a larger model on `train`'s rows) switches the
     loss to knowledge distillation: half cross-entropy on the labels, half
-    KL divergence to the teacher's softened probabilities.
+    KL divergence to the teacher's softened probabilities. `initial` (image
+    CNNs: a model of `params` with weights set, e.g. a pruned one) is
+    fine-tuned instead of a fresh model, at a quarter of the learning rate.
     """
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.train.common import FitConfig, fit as keras_fit, setup_tensorflow
+    from edgeloop.models.train.distill import distillation_loss, distillation_targets
     from edgeloop.models.train.families import image_training_wrapper, masked_fill_loss, with_fill_head
 
     setup_tensorflow(seed)
@@ -407,8 +420,9 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
         trainable, y, yv, loss, metrics = model, train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
     else:
         x, xv = train.x, val.x
-        model = build_model(family, params, 0, td.n_classes)
-        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8, progress=False)
+        model = initial if initial is not None else build_model(family, params, 0, td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=1e-3 if initial is not None else 4e-3, patience=8,
+                        progress=False)
         if train.aux is not None and teacher is None:
             trainable = image_training_wrapper(with_fill_head(model))
             fill = lambda a: np.where(np.isfinite(a), a, -1.0)[:, None]  # noqa: E731
@@ -420,36 +434,11 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
             trainable, y, yv, loss, metrics = (image_training_wrapper(model), train.y, val.y,
                                                "sparse_categorical_crossentropy", ("accuracy",))
     if teacher is not None:
-        y, yv, loss = _distillation_targets(train.y, teacher, td.n_classes), \
-            _distillation_targets(val.y, None, td.n_classes), _distillation_loss(temperature)
+        y, yv, loss = distillation_targets(train.y, teacher, td.n_classes), \
+            distillation_targets(val.y, None, td.n_classes), distillation_loss(temperature)
         metrics = ()
     hist = keras_fit(trainable, x, y, xv, yv, cfg, desc="design", loss=loss, metrics=metrics)
     return Fitted(model, norm, len(next(iter(hist.values()))))
-
-
-def _distillation_targets(y: np.ndarray, teacher: np.ndarray | None, n: int) -> np.ndarray:
-    """[one-hot labels | teacher probabilities] side by side (the teacher half is the labels on val)."""
-    onehot = np.eye(n, dtype=np.float32)[y]
-    return np.concatenate([onehot, onehot if teacher is None else teacher.astype(np.float32)], axis=1)
-
-
-def _distillation_loss(temperature: float) -> Any:
-    ops = require("keras.ops")
-
-    def loss(target: Any, prob: Any) -> Any:
-        n = ops.shape(prob)[-1]
-        onehot, soft = target[:, :n], target[:, n:]
-        eps = 1e-7
-        ce = -ops.sum(onehot * ops.log(prob + eps), axis=-1)
-        # Soften both distributions by the temperature (probabilities ^ 1/T, renormalised).
-        p_s = ops.power(prob + eps, 1.0 / temperature)
-        p_s = p_s / ops.sum(p_s, axis=-1, keepdims=True)
-        p_t = ops.power(soft + eps, 1.0 / temperature)
-        p_t = p_t / ops.sum(p_t, axis=-1, keepdims=True)
-        kl = ops.sum(p_t * (ops.log(p_t) - ops.log(p_s)), axis=-1)
-        return 0.5 * ce + 0.5 * temperature ** 2 * kl
-
-    return loss
 
 
 def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any = None) -> list[dict[str, Any]]:
@@ -470,7 +459,7 @@ def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any
 
 
 def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
-                  name: str = "chosen") -> Any:
+                  name: str = "chosen", teacher: Path | None = None) -> Any:
     """The `edgeloop train` request that reproduces a candidate.
 
     `.command()` gives its command line and `.recipe().recipe_json()` its
@@ -487,9 +476,13 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
                             hop=int(params["hop"]))
     if family == "image_cnn":
         arch = image_arch(params)
+        widths = arch.pop("widths", None)
+        if widths:  # a pruned net: its widths say it all (the stem's is the width, the largest the cap)
+            common.update(width=widths[0])
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
-                            color=str(params["color"]), max_channels=int(params["max_channels"]),
-                            conv_channels=arch.pop("widths", None), **arch)
+                            color=str(params["color"]),
+                            max_channels=max(widths) if widths else int(params["max_channels"]),
+                            conv_channels=widths, teacher=str(teacher) if teacher else None, **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

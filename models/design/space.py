@@ -235,4 +235,4 @@ def arch_key(family: str, params: dict[str, Any]) -> tuple:
     """The parameters that change the compiled graph: never the hop; the window only for raw-window models
     (their input and arena grow with it; a feature model's input is its feature count whatever the window)."""
     skip = {"window", "hop"} if family == "feature_mlp" else {"hop"} if family in ("cnn1d", "dense_raw") else set()
-    return (family, *sorted((k, v) for k, v in params.items() if k not in skip))
+    return (family, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k not in skip))

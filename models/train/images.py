@@ -85,6 +85,13 @@ def fitting_depth(size: int, preset_depth: int, notes: list[str], stem_stride: i
     return depth
 
 
+def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
+    """The int8 calibration set of an image model from uint8 images: 300 of them scaled to [0, 1], plus a black
+    and a white frame that pin the calibrated input range to exactly [0, 1] (q = pixel - 128)."""
+    rep = representative_sample(x, 300, seed).astype(np.float32) / 255.0
+    return np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
+
+
 def train_images(req: "TrainRequest") -> dict[str, Any]:
     """Train the image CNN preset `req.arch` (sizes overridable), the dense net on pixels, or with `auto` both
     (selection.select_family keeps the best on val), on `req.data`; `--refit` retrains the kept one on train + val;
@@ -137,9 +144,24 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
                                name=req.name, widths=conv_channels, **arch)
 
+    teacher = None
+    if req.teacher:
+        from edgeloop.models.train.distill import load_teacher
+
+        teacher = load_teacher(Path(req.teacher), (size, size, n_color), len(labels))
+        notes.append(f"distilled from the teacher {req.teacher} (half label cross-entropy, half its softened "
+                     "probabilities; no fill head)")
+
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
                 run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
         model = build(family)
+        if teacher is not None:
+            from edgeloop.models.train.distill import distillation_loss, distillation_targets
+
+            soft = teacher.predict(xs.astype(np.float32) / 255.0, verbose=0, batch_size=256)
+            return model, fit(image_training_wrapper(model), xs, distillation_targets(ys, soft, len(labels)), x_val,
+                              distillation_targets(y_val, None, len(labels)), replace(run, class_weight=None),
+                              desc=f"{req.name} {family}", loss=distillation_loss(), metrics=())
         if use_fill and family == "image-cnn":  # the fill head grows from the CNN's "features" layer
             def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
                 return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
@@ -163,9 +185,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         trained_on += int(len(x_val))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} images) for "
                      f"{best_epochs} epochs")
-    # Black and white frames pin the calibrated input range to exactly [0, 1]: q = pixel - 128.
-    rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
-    rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
+    rep = calibration_images(x, req.seed)
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
                      preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
                      decision=req.decision)

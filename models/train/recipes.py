@@ -85,6 +85,9 @@ class Recipe:
     block: str | None = None
     conv_channels: list[int] | None = None
     epochs: int | None = None
+    # a trained model (.keras, or its training folder) whose softened probabilities the model learns from as well
+    # as the labels (knowledge distillation; image tasks); it must read the same input
+    teacher: str | None = None
     window: int | None = None
     hop: int | None = None
     refit: bool = False
@@ -102,6 +105,8 @@ class Recipe:
                 raise RecipeError(f"unknown image CNN {knob} {value!r}; choose one of {', '.join(allowed)}")
         if self.stem_stride is not None and self.stem_stride not in (1, 2):
             raise RecipeError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
+        if self.teacher is not None:
+            self.teacher = str(self.teacher)
         if self.conv_channels is not None:
             if isinstance(self.conv_channels, str):
                 self.conv_channels = parse_channels(self.conv_channels)
@@ -183,7 +188,7 @@ class TrainRequest(Recipe):
         if self.family != "default":
             argv += ["--family", self.family]
         for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
-                    "block", "conv_channels", "epochs", "window", "hop"):
+                    "block", "conv_channels", "teacher", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
                 text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -221,6 +226,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
+    if req.teacher:
+        raise RecipeError(f"--teacher distils image models; --task {req.task} has no distillation yet (leave the "
+                          "teacher out)")
     if req.family == "image-cnn":
         raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")

@@ -76,3 +76,24 @@ def tiny_bottles(tmp_path_factory: pytest.TempPathFactory) -> Path:
     subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "bottles", "--n", "120", "--size", "16",
                     "--margin", "0", "--out", str(out), "--no-progress"], check=True, timeout=120)
     return out
+
+
+# An image candidate that takes every non-default choice of the 2-D CNN space (space._image_cnn's Optuna values).
+IMAGE_CHOICES = {"input_size": 16, "color": "gray", "width": 4, "stem_stride": 1, "depth": 2, "cap_growth": 2,
+                 "pool": "stride", "head": "gap", "block": "separable"}
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model(tiny_bottles: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """(task data, candidate params, its `edgeloop train` request, the training report): the IMAGE_CHOICES candidate
+    trained by its recipe (1 epoch) into a temp folder."""
+    import optuna
+
+    from edgeloop.models.design import adapter
+    from edgeloop.models.design.space import SpaceContext, suggest
+
+    td = adapter.load_task([tiny_bottles])
+    _, params = suggest(optuna.trial.FixedTrial(IMAGE_CHOICES), ("image_cnn",), SpaceContext("images", max_side=32))
+    req = adapter.train_request(td, "image_cnn", params, tmp_path_factory.mktemp("image-model") / "m", seed=0,
+                                epochs=1, name="m")
+    return td, params, req, adapter.refit(req)

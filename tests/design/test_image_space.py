@@ -10,8 +10,7 @@ import numpy as np
 from edgeloop.models.design import adapter
 from edgeloop.models.design.space import SpaceContext, arch_key, max_image_depth, smallest_params, suggest
 
-CHOICES = {"input_size": 16, "color": "gray", "width": 4, "stem_stride": 1, "depth": 2, "cap_growth": 2,
-           "pool": "stride", "head": "gap", "block": "separable"}
+from .conftest import IMAGE_CHOICES as CHOICES
 
 
 def _fixed_trial(**params: object):  # noqa: ANN202
@@ -49,7 +48,7 @@ def test_smallest_image_candidate_is_smaller_than_the_preset_style_net() -> None
     assert flash["smallest"] < flash["preset"] and flash["smallest"] < flash["separable"], flash
 
 
-def test_a_searched_candidate_is_reproduced_by_edgeloop_train(tiny_bottles: Path, tmp_path: Path) -> None:
+def test_a_searched_candidate_is_reproduced_by_edgeloop_train(tiny_image_model: tuple, tmp_path: Path) -> None:
     """The trial's recipe, through the `edgeloop train` command line, builds the very graph that was sized."""
     from edgeloop.app.cli import build_parser
     from edgeloop.app.commands.train import request_from_args
@@ -58,24 +57,18 @@ def test_a_searched_candidate_is_reproduced_by_edgeloop_train(tiny_bottles: Path
     from edgeloop.models.design.latency import load_cost_model
     from edgeloop.models.train.recipes import Recipe
 
-    td = adapter.load_task([tiny_bottles])
-    _, params = suggest(_fixed_trial(**CHOICES), ("image_cnn",), SpaceContext("images", max_side=32))
-    req = adapter.train_request(td, "image_cnn", params, tmp_path / "m", seed=0, epochs=1, name="m")
+    td, params, req, report = tiny_image_model
     argv = shlex.split(req.command())
     assert argv[:2] == ["edgeloop", "train"]
     for opt, value in (("--pool", "stride"), ("--head", "gap"), ("--block", "separable"), ("--stem-stride", "1")):
         assert argv[argv.index(opt) + 1] == value, argv
-    again = request_from_args(build_parser().parse_args(argv[1:]))
-    assert again.recipe() == req.recipe()
-    report = adapter.refit(again)
-    assert report["int8"]["n"] > 0
-    written = Recipe.read(tmp_path / "m" / "m.recipe.json")
+    assert request_from_args(build_parser().parse_args(argv[1:])).recipe() == req.recipe()
+    assert report["int8"]["n"] > 0 and np.isfinite(report["float"]["accuracy"])
+    written = Recipe.read(req.out / "m.recipe.json")
     assert (written.pool, written.head, written.block, written.stem_stride) == ("stride", "gap", "separable", 1)
-    compiled = compile_file(tmp_path / "m" / "m.tflite", tmp_path / "c", name="m")
+    compiled = compile_file(req.out / "m.tflite", tmp_path / "c", name="m")
     sized = Sizer(td, None, load_cost_model()).compiled_figures("image_cnn", params)
-    assert compiled.flash_bytes == sized["flash_bytes"]
-    assert compiled.arena_bytes == sized["arena_bytes"]
-    assert np.isfinite(report["float"]["accuracy"])
+    assert compiled.flash_bytes == sized["flash_bytes"] and compiled.arena_bytes == sized["arena_bytes"]
 
 
 def test_new_study_starts_with_the_presets_that_fit() -> None:
