@@ -1,50 +1,78 @@
 """Benchmark of `edgeloop design`: best cross-validated accuracy at flash budgets, per task, in bounded runs.
 
-    python bench/design.py [--tasks imu,bottles] [--minutes 15] [--work DIR] [--json]
+    python bench/design.py [--tasks imu,bottles,real:BasicMotions] [--minutes 15] [--work DIR] [--json]
 
 Each task runs `edgeloop design` (the CLI, as a user would) with a time limit
 into WORK/<task>; re-running with the same --work resumes the studies, so long
 runs can be spread over several sittings. Figures are read back from the study
 and design.json:
 
-- `best_accuracy_at_flash_window`: budget in bytes -> best cross-validated
-  per-window accuracy (train + val pool, grouped folds) among trials at or under it;
+- `best_accuracy_at_flash_window`: budget in bytes (2 KB, 5 KB, 16 KB, 32 KB)
+  -> best cross-validated per-window accuracy (train + val pool, grouped
+  folds) among trials at or under it (the search scores windows only);
+- `best_family_at_flash`: which family holds each of those bests;
 - `chosen`: the picked model's CV accuracy, test accuracy per window and per
   recording (int8, untouched test split), flash, RAM, estimated latency;
+- `baselines` (logistic regression, random forest on the same split) and, where
+  edgeloop ships one, `zoo`: the zoo preset's int8 test accuracy and flash, with
+  `smallest_flash_at_zoo_accuracy_window` (the smallest trained trial whose CV
+  accuracy reaches it) and its ratio to the preset's flash;
 - `trials`, `rejected_before_training`, `minutes` (wall clock of this sitting).
 
 Tasks: `imu` (synthetic activity set, 20 subjects), `bottles` (synthetic bottle
 images generated with --margin 0: whole bins, boundaries included),
-`real:<dir>` (any data folder, e.g. a real public set imported by
-`edgeloop dataset import`).
+`real:NAME` (a real public set bundled in an installed package, e.g.
+`real:BasicMotions` from sktime's wheel: the bench imports it itself with
+`edgeloop dataset import` into WORK/data; models/data/public.py), or
+`real:<dir>` (any data folder already in edgeloop's formats).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 BUDGETS = (2 * 1024, 5 * 1024, 16 * 1024, 32 * 1024)
+ZOO = Path(__file__).resolve().parent.parent / "models" / "zoo"
+ZOO_PRESETS = {"imu": "imu_activity"}  # the zoo model trained on the same kind of data as the task
 
 
 def _edgeloop(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "edgeloop", *args], capture_output=True, text=True)
 
 
+def _import_bundled(name: str, work: Path) -> Path:
+    """Import a real public set that ships inside an installed package (nothing is downloaded) with
+    `edgeloop dataset import`, once per work folder (the study remembers the data's fingerprint)."""
+    from edgeloop.models.data.public import RATES_HZ, bundled_uea
+
+    data = work / "data" / name
+    if not (data / "dataset.json").is_file():
+        shutil.rmtree(data, ignore_errors=True)  # an interrupted import: `dataset import` wants an empty folder
+        train_ts, test_ts = bundled_uea(name)
+        proc = _edgeloop("dataset", "import", str(train_ts), str(test_ts), "--rate", str(RATES_HZ[name]),
+                         "--out", str(data))
+        if proc.returncode:
+            raise SystemExit(f"importing {name} failed: {proc.stderr.strip()}")
+    return data
+
+
 def _data(task: str, work: Path) -> tuple[Path, list[str]]:
-    """The data folder of a task (generated once) and the task's extra design options."""
+    """The data folder of a task (generated or imported once) and the task's extra design options."""
     if task.startswith("real:"):
-        return Path(task[5:]), []
+        given = Path(task[5:])
+        return (given if given.exists() else _import_bundled(task[5:], work)), ["--flash", "32KB"]
     data = work / "data" / task
     if not data.exists():
         if task == "imu":
             cmd = ["dataset", "synth", "imu", "--task", "activity", "--subjects", "20", "--out", str(data)]
         elif task == "bottles":
-            cmd = ["dataset", "synth", "bottles", "--n", "3000", "--size", "96", "--margin", "0", "--out", str(data)]
+            cmd = ["dataset", "synth", "bottles", "--n", "8000", "--size", "96", "--margin", "0", "--out", str(data)]
         else:
             raise SystemExit(f"unknown task {task!r}: imu, bottles or real:<dir>")
         proc = _edgeloop(*cmd, "--no-progress")
@@ -63,11 +91,40 @@ def _study_figures(out: Path) -> dict:
 
     study = optuna.load_study(study_name="design", storage=f"sqlite:///{(out / 'study.db').resolve()}")
     rows = trial_rows(study)
-    return {"best_accuracy_at_flash_window": {str(k): round(v, 4) for k, v in best_at_budgets(rows, BUDGETS).items()},
+    best = best_at_budgets(rows, BUDGETS)
+    done = [r for r in rows if r["status"] == "trained"]
+    holder = {b: next(r["family"] for r in done if r["flash_bytes"] <= b and r["cv_accuracy"] == acc)
+              for b, acc in best.items()}
+    return {"best_accuracy_at_flash_window": {str(k): round(v, 4) for k, v in best.items()},
+            "best_family_at_flash": {str(k): v for k, v in holder.items()},
             "trials": len([r for r in rows if r["status"] != "running"]),
             "trained": sum(r["status"] == "trained" for r in rows),
             "rejected_before_training": sum(r["status"] == "rejected" for r in rows),
-            "stopped_early": sum(r["status"] == "stopped" for r in rows)}
+            "stopped_early": sum(r["status"] == "stopped" for r in rows),
+            "trained_by_family": {f: sum(r["family"] == f for r in done) for f in sorted({r["family"] for r in done})}}
+
+
+def _zoo_comparison(task: str, out: Path) -> dict | None:
+    """The task's zoo preset (int8 test accuracy, flash) and the smallest trained trial that reaches its accuracy
+    in cross-validation (CV on train + val vs the preset's test split: the same data kind, not the same rows)."""
+    if task not in ZOO_PRESETS:
+        return None
+    import optuna
+
+    from edgeloop.models.design.search import trained, trial_rows
+
+    name = ZOO_PRESETS[task]
+    report = json.loads((ZOO / name / "report.json").read_text(encoding="utf-8"))
+    acc, flash = report["int8"]["accuracy"], report["analysis"]["flash_bytes"]
+    study = optuna.load_study(study_name="design", storage=f"sqlite:///{(out / 'study.db').resolve()}")
+    reach = sorted((r for r in trained(trial_rows(study)) if r["cv_accuracy"] >= acc), key=lambda r: r["flash_bytes"])
+    row = {"name": name, "test_window_accuracy": round(acc, 4), "flash_bytes": flash}
+    if reach:
+        r = reach[0]
+        row["smallest_flash_at_zoo_accuracy_window"] = {
+            "flash_bytes": r["flash_bytes"], "cv_accuracy": round(r["cv_accuracy"], 4), "family": r["family"],
+            "params": r["params"], "trial": r["number"], "flash_ratio": round(r["flash_bytes"] / flash, 3)}
+    return row
 
 
 def run_task(task: str, work: Path, minutes: float, finalize: bool) -> dict:
@@ -81,6 +138,9 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool) -> dict:
         figures["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
     if (out / "study.db").exists():
         figures.update(_study_figures(out))
+        zoo = _zoo_comparison(task, out)
+        if zoo:
+            figures["zoo"] = zoo
     design = out / "design.json"
     if finalize and design.exists() and proc.returncode == 0:
         d = json.loads(design.read_text())
@@ -95,7 +155,8 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--tasks", default="imu,bottles", help="comma-separated: imu, bottles, real:<dir>")
+    p.add_argument("--tasks", default="imu,bottles,real:BasicMotions",
+                   help="comma-separated: imu, bottles, real:NAME (a bundled public set) or real:<dir>")
     p.add_argument("--minutes", type=float, default=15, help="search time per task in this sitting")
     p.add_argument("--work", type=Path, default=Path("bench-design"), help="work folder (studies resume from it)")
     p.add_argument("--no-finalize", action="store_true", help="search only (no refit/export/report)")

@@ -44,8 +44,17 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     final = repeat_seeds(td, finalists(rows, args.tolerance, args.finalists), cfg, args.seeds)
     chosen_row = pick(final, args.tolerance)
     family, params = chosen_row["family"], chosen_row["params"]
+    pruning = _channel_pruning(td, chosen_row, cfg, budget, cost, args)
+    if pruning.get("applied"):
+        params = dict(params, conv_channels=pruning["widths_after"])
+    student = dict(chosen_row, params=params,
+                   flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
+    distill = (distillation_gain(td, rows, student, cfg) if args.distill
+               else {"applied": False, "why": "skipped (--no-distill)"})
+    teacher = _export_teacher(td, distill, family, out, args.seed, cfg.epochs)
     model_dir = out / CHOSEN_NAME
-    req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME)
+    req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME,
+                                teacher=teacher)
     print(f"chosen: trial {chosen_row['number']} ({family}, {fmt_bytes(chosen_row['flash_bytes'])}); refitting: "
           f"{req.command()}", flush=True)
     report = adapter.refit(req)
@@ -60,8 +69,6 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
             test = evaluate_int8(td, family, params, model_dir, CHOSEN_NAME)
             quant["int8_test_accuracy_before_qat"], quant["int8_test_accuracy_after_qat"] = before, \
                 test["window_accuracy"]
-    distill = (distillation_gain(td, rows, chosen_row, cfg) if args.distill
-               else {"applied": False, "why": "skipped (--no-distill)"})
     compiled = compile_file(model_dir / f"{CHOSEN_NAME}.tflite", model_dir / "c", name=CHOSEN_NAME)
     validation: dict[str, Any] | None = None
     if not args.no_validate:
@@ -78,6 +85,8 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                    "command": req.command(), "recipe_json": req.recipe().recipe_json(),
                    "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
+        "cv_of": ("the unpruned recipe (the pruned widths' CV, pruned and fine-tuned per fold: "
+                  "compression.channel_pruning.cv_accuracy_after)" if pruning.get("applied") else "the recipe"),
         "seeds": len(chosen_row["seed_means"]),
         "test_accuracy": test["window_accuracy"], "test_window_accuracy": test["window_accuracy"],
         "test_recording_accuracy": test.get("recording_accuracy"),
@@ -103,8 +112,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
         "compression": {
             "quantization_aware_training": chosen["quantization"]["qat"],
             "distillation": distill,
-            "channel_pruning": "not implemented: a pruned net is outside the families' recipes (no `edgeloop train` "
-                               "option reproduces per-layer widths yet)",
+            "channel_pruning": pruning,
         },
         "trials": all_rows, "finalize_seconds": round(time.monotonic() - t0, 1),
     }
@@ -119,6 +127,40 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
         print(f"host board: {validation['samples']} test inputs bit-exact with TFLite Micro")
     print(f"wrote {out / 'design.json'}, {out / 'report.html'}, {model_dir}/ (model files, c/)")
     return design
+
+
+def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], family: str, out: Path, seed: int,
+                    epochs: int) -> Path | None:
+    """Where distillation pays (image CNNs), train the teacher's recipe into out/teacher and return its model,
+    which the chosen recipe then names (`teacher`); None elsewhere. Updates `distill` with what was done."""
+    if not distill.get("pays"):
+        return None
+    if family != "image_cnn":
+        distill["why"] = "pays, but `edgeloop train --teacher` distils image models only: the plain recipe is exported"
+        return None
+    number = distill["teacher_trial"]
+    req = adapter.train_request(td, distill["teacher_family"], distill["teacher_params"], out / "teacher", seed,
+                                epochs, name="teacher")
+    print(f"distillation pays: exporting the teacher (trial {number}): {req.command()}", flush=True)
+    adapter.refit(req)
+    distill["applied"] = True
+    distill["teacher_recipe"] = req.command()
+    distill["why"] = (f"pays: the chosen model is distilled from trial {number} (exported to "
+                      f"{out / 'teacher'}; the chosen recipe names it as its teacher)")
+    return out / "teacher" / "teacher.keras"
+
+
+def _channel_pruning(td: adapter.TaskData, chosen_row: dict[str, Any], cfg: SearchConfig, budget: Budget,
+                     cost: CostModel, args: argparse.Namespace) -> dict[str, Any]:
+    """Measure structured channel pruning of the chosen candidate across the CV folds (pruning.py)."""
+    if not args.prune:
+        return {"applied": False, "pays": False, "why": "skipped (--no-prune)"}
+    from edgeloop.models.design.deploy import Sizer
+    from edgeloop.models.design.pruning import pruning_gain
+
+    result = pruning_gain(td, chosen_row, cfg, Sizer(td, budget, cost))
+    print(f"channel pruning: {result['why']}", flush=True)
+    return result
 
 
 def _brief(r: dict[str, Any]) -> dict[str, Any]:

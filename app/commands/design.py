@@ -79,6 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=40, help="maximum epochs per fold (early stopping ends sooner)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per finalist (mean ± spread)")
     p.add_argument("--finalists", type=int, default=3, help="how many finalists get repeated seeds")
+    p.add_argument("--families", help="comma-separated model families to search (default: every family of the data "
+                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn)")
     p.add_argument("--max-width", type=int, default=64, help="largest first-layer width searched")
     p.add_argument("--max-side", type=int, default=96, help="largest image side searched")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
@@ -87,6 +89,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds without a heartbeat after which a trial counts as failed")
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
                    help="measure knowledge distillation from a larger candidate into the chosen one (default yes)")
+    p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
+                   help="measure structured channel pruning (image CNNs) of the chosen model across the CV folds and "
+                        "export the pruned widths where it pays (default yes)")
     p.add_argument("--no-validate", action="store_true", help="skip the host-board validation of the chosen model")
     p.add_argument("--calibrate-latency", action="store_true",
                    help="re-measure the latency cost model under QEMU and exit (needs qemu-system-arm)")
@@ -179,7 +184,9 @@ def _design(args: argparse.Namespace) -> int:
     from edgeloop.models.design.budgets import Budget
     from edgeloop.models.design.deploy import Sizer
     from edgeloop.models.design.latency import load_cost_model
-    from edgeloop.models.design.search import Objective, SearchConfig, make_sampler, progress_line, trial_rows
+    from edgeloop.models.design.search import (
+        Objective, SearchConfig, enqueue_presets, make_sampler, progress_line, trial_rows,
+    )
     from edgeloop.models.design.space import SpaceContext
     from edgeloop.models.design.study import (
         StudyIdentity, open_storage, open_study, storage_url,
@@ -222,9 +229,9 @@ def _design(args: argparse.Namespace) -> int:
                                clock_hz=int(args.clock_mhz * 1e6) if args.clock_mhz else None)
     cost = load_cost_model()
     sizer = Sizer(td, budget, cost)
-    families = adapter.FAMILIES_BY_KIND[td.kind]
-    ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side)
-    _check_possible(sizer, families, ctx, budget)
+    families = _families(args.families, adapter.FAMILIES_BY_KIND[td.kind], td.kind)
+    ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side, n_channels=td.n_channels)
+    families = _check_possible(sizer, families, ctx, budget)
     cfg = SearchConfig(folds=args.folds, epochs=args.epochs, seed=args.seed, tolerance=args.tolerance,
                        families=families, ctx=ctx)
     print(f"design {td.task} on {', '.join(map(str, td.data))}: {budget.describe()}; "
@@ -232,6 +239,9 @@ def _design(args: argparse.Namespace) -> int:
     if cost.stale:
         print("note: the latency calibration predates the current kernels; re-run --calibrate-latency",
               file=sys.stderr)
+    seeded = enqueue_presets(study, td, sizer, cfg)
+    if seeded:
+        print(f"first trials: the presets that fit ({', '.join(seeded)})", flush=True)
     started = time.monotonic()
     deadline = started + args.time if args.time else None
     stop = _StopRequest()
@@ -280,6 +290,19 @@ def _design(args: argparse.Namespace) -> int:
     return 0
 
 
+def _families(given: str | None, offered: tuple[str, ...], kind: str) -> tuple[str, ...]:
+    """The families to search: --families (checked against what the data kind offers) or all of them."""
+    if not given:
+        return offered
+    names = tuple(dict.fromkeys(f.strip() for f in given.split(",") if f.strip()))
+    unknown = [f for f in names if f not in offered]
+    if unknown or not names:
+        what = "time-series" if kind == "imu" else kind
+        raise InputError(f"--families {given!r}: {', '.join(unknown) or 'no family'} not searchable on {what} data; "
+                         f"choose from {', '.join(offered)}")
+    return tuple(f for f in offered if f in names)  # one order, whatever order they were given in
+
+
 def _trial_summary(trial: Any) -> str:
     a = trial.user_attrs
     dep = a.get("deploy", {})
@@ -289,17 +312,20 @@ def _trial_summary(trial: Any) -> str:
     return f"{a.get('status', trial.state.name.lower())} {a.get('family', '')} {size} {a.get('reason', '')}"
 
 
-def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any) -> None:
-    """Refuse a budget not even the smallest candidate of any family meets, naming the limit to relax."""
+def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any) -> tuple[str, ...]:
+    """The families whose smallest candidate meets the budget (no other candidate of the others can: trials
+    are not spent on them); refuse a budget none meets, naming the limit to relax."""
     from edgeloop.models.design.budgets import fmt_bytes
     from edgeloop.models.design.space import smallest_params
 
-    smallest = []
-    for family in families:
-        dep = sizer.check(family, smallest_params(family, ctx))
-        if dep.fits:
-            return
-        smallest.append((family, dep))
+    smallest = [(family, sizer.check(family, smallest_params(family, ctx))) for family in families]
+    fitting = tuple(family for family, dep in smallest if dep.fits)
+    for family, dep in smallest:
+        if not dep.fits:
+            print(f"note: no {family} candidate fits ({budget.describe()}): its smallest needs "
+                  f"{fmt_bytes(dep.flash_bytes)} flash, {fmt_bytes(dep.ram_bytes)} RAM; not searched", flush=True)
+    if fitting:
+        return fitting
     family, dep = min(smallest, key=lambda fd: fd[1].flash_bytes)
     relax = []
     if "flash" in dep.violations:

@@ -14,6 +14,7 @@ if TYPE_CHECKING:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the `train` subcommand."""
+    from edgeloop.models.train.families import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS
     from edgeloop.models.train.recipes import FAMILIES, IMAGE_PRESETS, TASKS
 
     p = subparsers.add_parser(
@@ -41,6 +42,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--depth", type=int, help="conv blocks / hidden layers (overrides the preset)")
     p.add_argument("--max-channels", type=int,
                    help="channel cap of the image CNN's deeper convs (overrides the preset's, which scales with --width)")
+    p.add_argument("--stem-stride", type=int, choices=(1, 2),
+                   help="image CNN: stride of the first conv (default 2)")
+    p.add_argument("--pool", choices=list(IMAGE_POOLS),
+                   help="image CNN downsampling per block: " + "; ".join(f"{k}: {v}" for k, v in IMAGE_POOLS.items()))
+    p.add_argument("--head", choices=list(IMAGE_HEADS),
+                   help="image CNN head: " + "; ".join(f"{k}: {v}" for k, v in IMAGE_HEADS.items()))
+    p.add_argument("--block", choices=list(IMAGE_BLOCKS),
+                   help="image CNN blocks: " + "; ".join(f"{k}: {v}" for k, v in IMAGE_BLOCKS.items()))
+    p.add_argument("--conv-channels", metavar="C0,C1,...",
+                   help="image CNN: every conv's output channels, stem first (depth + 1 values; e.g. a pruned net); "
+                        "overrides --width and --max-channels")
+    p.add_argument("--teacher", type=Path, metavar="MODEL",
+                   help="knowledge distillation (image tasks): also learn a trained model's softened probabilities "
+                        "(its .keras file or training folder; same input size and colour)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -65,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def request_from_args(args: argparse.Namespace) -> "TrainRequest":
     """The TrainRequest of a command line: the --recipe file's fields, overridden by options given."""
     from edgeloop.models.decision import DecisionRule
-    from edgeloop.models.train.recipes import Recipe, TrainRequest
+    from edgeloop.models.train.recipes import Recipe, TrainRequest, parse_channels
 
     recipe = Recipe.read(args.recipe) if args.recipe else None
     task = args.task or (recipe.task if recipe else None)
@@ -74,7 +89,10 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
     base = recipe or Recipe(task=task)
     given = {"task": args.task, "data": list(args.data) or None, "test": args.test, "family": args.family,
              "features": args.features, "arch": args.arch, "input_size": args.input_size, "color": args.color,
-             "width": args.width, "depth": args.depth, "max_channels": args.max_channels, "epochs": args.epochs,
+             "width": args.width, "depth": args.depth, "max_channels": args.max_channels,
+             "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
+             "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
+             "teacher": str(args.teacher) if args.teacher else None, "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed,
              "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}

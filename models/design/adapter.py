@@ -4,7 +4,8 @@ Everything else in edgeloop.models.design sees only what this module offers:
 
 - `load_task()` -> a `TaskData`: the development pool (train + val splits,
   cross-validated with groups) and the untouched test split, as arrays for a
-  candidate's parameters (window/hop, image size/colour), cached;
+  candidate's parameters (window/hop and feature subset or raw windows; image
+  size/colour), cached;
 - `build_model()`: an untrained Keras model of a family for given parameters;
 - `fit_predict()`: train on arrays the way `edgeloop train` does, return
   probabilities on other arrays;
@@ -12,11 +13,14 @@ Everything else in edgeloop.models.design sees only what this module offers:
   a candidate (its recipe) and running it.
 
 Recipes come from the training side (`edgeloop.models.train.recipes.Recipe`,
-reproduced by `edgeloop train --recipe FILE`). When the own-data issue's
-remaining families land on main (raw-window 1-D CNN, dense on raw input),
-only this module changes: `FAMILIES_BY_KIND` gains their names and
-`build_model`/`fit`/`train_request` dispatch to their builders; the search
-space gains one suggest function per family (space.py).
+reproduced by `edgeloop train --recipe FILE`). A family is one entry in
+`FAMILIES_BY_KIND`, one branch each in `build_model`/`fit`/`train_request`
+and one suggest function in space.py.
+
+Time-series families: `feature_mlp` (`--family feature-mlp`, features of the
+`features` subset standardised per feature), `cnn1d` (`--family cnn1d`) and
+`dense_raw` (`--family dense`) on raw windows standardised per channel, the
+way `edgeloop train` prepares them.
 """
 
 from __future__ import annotations
@@ -30,15 +34,23 @@ from typing import Any
 import numpy as np
 
 from edgeloop import InputError, MissingFileError, require
+from edgeloop.models.train.families import (
+    IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, image_cnn_channels, image_cnn_max_depth,
+)
+from edgeloop.models.train.selection import DENSE_MAX_INPUTS
+
+# what the search space (space.py) and pruning (pruning.py) need of the image CNN's shape
+__all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_channels", "image_cnn_max_depth"]
 
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
-FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {"imu": ("feature_mlp",), "images": ("image_cnn",)}
-# Families of the design space that the training side does not provide yet (issue 14).
-PENDING_FAMILIES: dict[str, str] = {
-    "cnn1d": "raw-window 1-D CNN (own-data issue: not on main yet)",
-    "dense_raw": "dense net on raw windows or pixels (own-data issue: not on main yet)",
-}
+FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {"imu": ("feature_mlp", "cnn1d", "dense_raw"),
+                                                 "images": ("image_cnn",)}
+# Time-series families whose input is the raw window (window, channels), standardised per channel.
+RAW_FAMILIES = ("cnn1d", "dense_raw")
+# `edgeloop train --family` of each time-series design family.
+TRAIN_FAMILY = {"feature_mlp": "feature-mlp", "cnn1d": "cnn1d", "dense_raw": "dense"}
+RAW_INPUT = "raw"  # input_key's third part for raw-window families
 
 
 @dataclass
@@ -78,11 +90,12 @@ class TaskData:
     _recs: list[tuple[Any, str]] = field(default_factory=list, repr=False)
     _cache: dict[tuple, tuple[Arrays, Arrays]] = field(default_factory=dict, repr=False)
 
-    def arrays(self, params: dict[str, Any]) -> tuple[Arrays, Arrays]:
-        """(development pool, test split) for a candidate's input parameters."""
-        key = input_key(self.kind, params)
+    def arrays(self, params: dict[str, Any], family: str | None = None) -> tuple[Arrays, Arrays]:
+        """(development pool, test split) for a candidate's input parameters (`family` says whether a
+        time-series model reads features or raw windows; None: features)."""
+        key = input_key(self.kind, params, family)
         if key not in self._cache:
-            self._cache.clear()  # one input variant at a time: image sets are large
+            self._cache.clear()  # one input variant at a time: image sets and raw windows are large
             self._cache[key] = (_imu_arrays(self, *key) if self.kind == "imu" else _image_arrays(self, *key))
         return self._cache[key]
 
@@ -91,11 +104,27 @@ class TaskData:
         return len(self.labels)
 
 
-def input_key(kind: str, params: dict[str, Any]) -> tuple:
-    """The parameters that change a model's input data (window/hop; image size/colour)."""
+def input_key(kind: str, params: dict[str, Any], family: str | None = None) -> tuple:
+    """The parameters that change a model's input data: window, hop and the feature subset or raw windows
+    (time series); image size and colour."""
     if kind == "imu":
-        return (int(params["window"]), int(params["hop"]))
+        what = RAW_INPUT if family in RAW_FAMILIES else str(params.get("features") or "stats9")
+        return (int(params["window"]), int(params["hop"]), what)
     return (int(params["input_size"]), str(params["color"]))
+
+
+def features_per_channel(spec: str) -> int:
+    """How many features per channel a `--features` subset gives (e.g. 'mean,variance,bands4' -> 6)."""
+    from edgeloop.models.features import FeatureSet
+
+    return FeatureSet.parse(spec).per_channel
+
+
+def max_cnn1d_depth(window: int) -> int:
+    """The deepest 1-D CNN `edgeloop train --family cnn1d` builds on a window of `window` samples."""
+    from edgeloop.models.train.families import cnn1d_depth
+
+    return cnn1d_depth(window)
 
 
 def _fingerprint(paths: list[Path]) -> str:
@@ -180,13 +209,15 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
     return td
 
 
-def _imu_arrays(td: TaskData, window: int, hop: int) -> tuple[Arrays, Arrays]:
+def _imu_arrays(td: TaskData, window: int, hop: int, what: str) -> tuple[Arrays, Arrays]:
+    """Windows of every recording span: features of the `what` subset, or raw (W, window, C) samples."""
     from edgeloop.models.features import FeatureSet
     from edgeloop.models.train.imu import label_mapper
     from edgeloop.models.train.timeseries import cut_split
 
     _, mapper = label_mapper(td.task)
-    fs = FeatureSet.parse(None)
+    raw = what == RAW_INPUT
+    fs = FeatureSet(("mean",)) if raw else FeatureSet.parse(what)  # raw: the cheapest feature, unused
     parts: dict[str, dict[str, list]] = {s: {"x": [], "y": [], "g": [], "e": [], "c": []} for s in ("dev", "test")}
     for index, (rec, split) in enumerate(td._recs):
         if len(rec) < window:
@@ -195,9 +226,9 @@ def _imu_arrays(td: TaskData, window: int, hop: int) -> tuple[Arrays, Arrays]:
         # Training windows overlap 4x more than deployed ones (as `edgeloop train` does); only windows at
         # the deployed hop are scored.
         step = max(1, hop // 4) if split != "test" else hop
-        sw = cut_split([rec], window, step, td.labels, mapper, fs, keep_raw=False)
+        sw = cut_split([rec], window, step, td.labels, mapper, fs, keep_raw=raw)
         group = str(rec.meta.get("subject", f"rec{index}"))
-        part["x"].append(sw.features)
+        part["x"].append(sw.raw if raw else sw.features)
         part["y"].append(sw.y)
         part["g"].append(np.full(len(sw.y), group))
         part["e"].append(sw.start % hop == 0)
@@ -236,21 +267,86 @@ def model_input(kind: str, x: np.ndarray) -> np.ndarray:
 
 def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
                 name: str = "candidate") -> Any:
-    """An untrained Keras model of `family` with `params` (the exported graph, without training wrappers)."""
-    from edgeloop.models.train.families import build_feature_mlp, build_image_cnn
+    """An untrained Keras model of `family` with `params` (the exported graph, without training wrappers).
+
+    `n_inputs`: the feature count of a feature MLP, the (window, channels) shape of a raw-window model
+    (model_input_shape); image models take theirs from `params`.
+    """
+    from edgeloop.models.train.families import build_cnn1d, build_dense_raw, build_feature_mlp, build_image_cnn
 
     if family == "feature_mlp":
-        return build_feature_mlp(int(n_inputs), n_classes, width=int(params["width"]), depth=int(params["depth"]),
-                                 name=name)
+        return build_feature_mlp(int(np.prod(n_inputs)), n_classes, width=int(params["width"]),
+                                 depth=int(params["depth"]), name=name)
+    if family == "cnn1d":
+        window, channels = (int(v) for v in n_inputs)  # type: ignore[union-attr]
+        return build_cnn1d(window, channels, n_classes, width=int(params["width"]), depth=int(params["depth"]),
+                           name=name)
+    if family == "dense_raw":
+        return build_dense_raw(tuple(int(v) for v in n_inputs), n_classes,  # type: ignore[union-attr]
+                               width=int(params["width"]), depth=int(params["depth"]), name=name)
     if family == "image_cnn":
         channels = 1 if params["color"] == "gray" else 3
         return build_image_cnn(int(params["input_size"]), channels, n_classes, width=int(params["width"]),
-                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name)
-    raise ValueError(f"family {family!r} is not available from the training side yet: "
-                     f"{PENDING_FAMILIES.get(family, 'unknown family')}")
+                               depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name,
+                               **image_arch(params))
+    raise ValueError(f"unknown design family {family!r}")
 
 
-def representative_input(family: str, params: dict[str, Any], n_inputs: int, n: int = 32) -> np.ndarray:
+def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
+    """The int8 calibration set `edgeloop train` uses for an image model, from uint8 images."""
+    from edgeloop.models.train.images import calibration_images as images_calibration
+
+    return images_calibration(x, seed)
+
+
+def preset_candidates(kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(preset name, family, params) of the training side's named presets for this kind of data: the recipes a
+    user would have tried by hand, which seed a new study (search.enqueue_presets)."""
+    from edgeloop.models.train.families import IMAGE_PRESETS
+
+    if kind != "images":
+        return []
+    return [(f"--arch {name}", "image_cnn", {"input_size": p.input_size, "color": p.color, "width": p.width,
+                                             "depth": p.depth, "max_channels": p.max_channels, "stem_stride": 2,
+                                             "pool": "max", "head": "flatten", "block": "plain"})
+            for name, p in IMAGE_PRESETS.items()]
+
+
+def timeseries_presets(td: TaskData) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, family, params) of what `edgeloop train --family F` does by default on this data (its window,
+    hop and sizes): the time-series recipes a user would have tried first, which seed a new study too.
+    A dense net is left out where the default window has more than DENSE_MAX_INPUTS inputs."""
+    from edgeloop.models.train.families import cnn1d_depth
+    from edgeloop.models.train.timeseries import DEFAULT_WINDOW_SECONDS, FAMILY_SIZES, IMU_DEFAULTS, MIN_WINDOW
+
+    if td.kind != "imu":
+        return []
+    if td.task in IMU_DEFAULTS:
+        window, hop, width, depth = IMU_DEFAULTS[td.task][:4]
+    else:  # train's default also caps the window at the shortest recording; the search's windows do not
+        window = max(MIN_WINDOW, int(round(DEFAULT_WINDOW_SECONDS * td.rate_hz)))
+        hop, (width, depth) = max(1, window // 2), FAMILY_SIZES["feature-mlp"]
+    out = [("--family feature-mlp", "feature_mlp",
+            {"window": window, "hop": hop, "features": "stats9", "width": width, "depth": depth}),
+           ("--family cnn1d", "cnn1d", {"window": window, "hop": hop, "width": FAMILY_SIZES["cnn1d"][0],
+                                        "depth": cnn1d_depth(window)})]
+    if window * td.n_channels <= DENSE_MAX_INPUTS:
+        width, depth = FAMILY_SIZES["dense"]
+        out.append(("--family dense", "dense_raw", {"window": window, "hop": hop, "width": width, "depth": depth}))
+    return out
+
+
+def image_arch(params: dict[str, Any]) -> dict[str, Any]:
+    """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
+    arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),
+            "head": str(params.get("head", "flatten")), "block": str(params.get("block", "plain"))}
+    if params.get("conv_channels"):
+        arch["widths"] = [int(c) for c in params["conv_channels"]]
+    return arch
+
+
+def representative_input(family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...],
+                         n: int = 32) -> np.ndarray:
     """Inputs in the deployed range, for sizing an untrained model (sizes do not depend on values)."""
     rng = np.random.default_rng(0)
     if family == "image_cnn":
@@ -258,14 +354,26 @@ def representative_input(family: str, params: dict[str, Any], n_inputs: int, n: 
         rep = rng.uniform(0, 1, (n, side, side, ch)).astype(np.float32)
         rep[0], rep[1] = 0.0, 1.0  # the pinned [0, 1] input range `edgeloop train` calibrates with
         return rep
-    return rng.normal(0, 1, (n, n_inputs)).astype(np.float32)
+    # standardised features or samples (per channel for raw windows)
+    return rng.normal(0, 1, (n, *np.atleast_1d(n_inputs))).astype(np.float32)
 
 
-def n_model_inputs(td: TaskData, family: str) -> int:
-    """Input width of a feature model on this data (channels x statistics of the default feature set)."""
-    from edgeloop.models.features import FeatureSet
+def model_input_shape(td: TaskData, family: str, params: dict[str, Any]) -> int | tuple[int, int]:
+    """What build_model takes as `n_inputs` on this data: a feature model's feature count (channels x
+    features of its subset), a raw-window model's (window, channels); 0 for images (their params say it)."""
+    if family == "feature_mlp":
+        return td.n_channels * features_per_channel(str(params.get("features") or "stats9"))
+    if family in RAW_FAMILIES:
+        return (int(params["window"]), td.n_channels)
+    return 0
 
-    return td.n_channels * FeatureSet.parse(None).per_channel if family == "feature_mlp" else 0
+
+def norm_pairs(td: TaskData, family: str, params: dict[str, Any]) -> int:
+    """(mean, std) pairs the deployed model's descriptor carries: one per feature, or one per channel for
+    raw windows (SPEC.md §9.3 norm_mode 1); none for images."""
+    if family in RAW_FAMILIES:
+        return td.n_channels
+    return int(np.prod(model_input_shape(td, family, params)))
 
 
 @dataclass
@@ -284,32 +392,37 @@ class Fitted:
 
 
 def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: Arrays, seed: int,
-        epochs: int, teacher: np.ndarray | None = None, temperature: float = 4.0) -> Fitted:
+        epochs: int, teacher: np.ndarray | None = None, temperature: float = 4.0, initial: Any = None) -> Fitted:
     """Train a fresh model of `family` on `train`, early-stopped on `val`, as `edgeloop train` would.
 
     `teacher` (probabilities of a larger model on `train`'s rows) switches the
     loss to knowledge distillation: half cross-entropy on the labels, half
-    KL divergence to the teacher's softened probabilities.
+    KL divergence to the teacher's softened probabilities. `initial` (image
+    CNNs: a model of `params` with weights set, e.g. a pruned one) is
+    fine-tuned instead of a fresh model, at a quarter of the learning rate.
     """
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.train.common import FitConfig, fit as keras_fit, setup_tensorflow
+    from edgeloop.models.train.distill import distillation_loss, distillation_targets
     from edgeloop.models.train.families import image_training_wrapper, masked_fill_loss, with_fill_head
 
     setup_tensorflow(seed)
     counts = np.bincount(train.y, minlength=td.n_classes)
     weights = {i: float(len(train.y) / (td.n_classes * c)) for i, c in enumerate(counts) if c}
     norm = None
-    if family == "feature_mlp":
-        norm = FeatureNorm.fit(train.x)
+    if family == "feature_mlp" or family in RAW_FAMILIES:
+        # as `edgeloop train` does: features standardised per feature, raw windows per channel
+        norm = FeatureNorm.fit(train.x if family == "feature_mlp" else train.x.reshape(-1, train.x.shape[-1]))
         x, xv = norm.apply(train.x), norm.apply(val.x)
-        model = build_model(family, params, x.shape[1], td.n_classes)
-        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3, patience=12, progress=False,
-                        class_weight=None if teacher is not None else weights)
+        model = build_model(family, params, x.shape[1] if family == "feature_mlp" else x.shape[1:], td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3 if family == "feature_mlp" else 5e-3,
+                        patience=12, progress=False, class_weight=None if teacher is not None else weights)
         trainable, y, yv, loss, metrics = model, train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
     else:
         x, xv = train.x, val.x
-        model = build_model(family, params, 0, td.n_classes)
-        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=4e-3, patience=8, progress=False)
+        model = initial if initial is not None else build_model(family, params, 0, td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=1e-3 if initial is not None else 4e-3, patience=8,
+                        progress=False)
         if train.aux is not None and teacher is None:
             trainable = image_training_wrapper(with_fill_head(model))
             fill = lambda a: np.where(np.isfinite(a), a, -1.0)[:, None]  # noqa: E731
@@ -321,36 +434,11 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
             trainable, y, yv, loss, metrics = (image_training_wrapper(model), train.y, val.y,
                                                "sparse_categorical_crossentropy", ("accuracy",))
     if teacher is not None:
-        y, yv, loss = _distillation_targets(train.y, teacher, td.n_classes), \
-            _distillation_targets(val.y, None, td.n_classes), _distillation_loss(temperature)
+        y, yv, loss = distillation_targets(train.y, teacher, td.n_classes), \
+            distillation_targets(val.y, None, td.n_classes), distillation_loss(temperature)
         metrics = ()
     hist = keras_fit(trainable, x, y, xv, yv, cfg, desc="design", loss=loss, metrics=metrics)
     return Fitted(model, norm, len(next(iter(hist.values()))))
-
-
-def _distillation_targets(y: np.ndarray, teacher: np.ndarray | None, n: int) -> np.ndarray:
-    """[one-hot labels | teacher probabilities] side by side (the teacher half is the labels on val)."""
-    onehot = np.eye(n, dtype=np.float32)[y]
-    return np.concatenate([onehot, onehot if teacher is None else teacher.astype(np.float32)], axis=1)
-
-
-def _distillation_loss(temperature: float) -> Any:
-    ops = require("keras.ops")
-
-    def loss(target: Any, prob: Any) -> Any:
-        n = ops.shape(prob)[-1]
-        onehot, soft = target[:, :n], target[:, n:]
-        eps = 1e-7
-        ce = -ops.sum(onehot * ops.log(prob + eps), axis=-1)
-        # Soften both distributions by the temperature (probabilities ^ 1/T, renormalised).
-        p_s = ops.power(prob + eps, 1.0 / temperature)
-        p_s = p_s / ops.sum(p_s, axis=-1, keepdims=True)
-        p_t = ops.power(soft + eps, 1.0 / temperature)
-        p_t = p_t / ops.sum(p_t, axis=-1, keepdims=True)
-        kl = ops.sum(p_t * (ops.log(p_t) - ops.log(p_s)), axis=-1)
-        return 0.5 * ce + 0.5 * temperature ** 2 * kl
-
-    return loss
 
 
 def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any = None) -> list[dict[str, Any]]:
@@ -371,7 +459,7 @@ def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any
 
 
 def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
-                  name: str = "chosen") -> Any:
+                  name: str = "chosen", teacher: Path | None = None) -> Any:
     """The `edgeloop train` request that reproduces a candidate.
 
     `.command()` gives its command line and `.recipe().recipe_json()` its
@@ -382,11 +470,19 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
 
     common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
                   width=int(params["width"]), depth=int(params["depth"]), progress=False)
-    if family == "feature_mlp":
-        return TrainRequest(**common, family="feature-mlp", window=int(params["window"]), hop=int(params["hop"]))
+    if family in TRAIN_FAMILY:
+        features = str(params.get("features") or "stats9") if family == "feature_mlp" else None
+        return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),
+                            hop=int(params["hop"]))
     if family == "image_cnn":
+        arch = image_arch(params)
+        widths = arch.pop("widths", None)
+        if widths:  # a pruned net: its widths say it all (the stem's is the width, the largest the cap)
+            common.update(width=widths[0])
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
-                            color=str(params["color"]), max_channels=int(params["max_channels"]))
+                            color=str(params["color"]),
+                            max_channels=max(widths) if widths else int(params["max_channels"]),
+                            conv_channels=widths, teacher=str(teacher) if teacher else None, **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

@@ -1,4 +1,5 @@
-"""Compression measured where it may pay: knowledge distillation from a larger trained candidate.
+"""Compression measured where it may pay: knowledge distillation from a larger trained candidate, and
+quantization-aware fine-tuning (feature MLPs here, image CNNs in qat_cnn.py; channel pruning: pruning.py).
 
 The teacher is the most accurate trained trial that reads the same input as
 the chosen model (same window/hop, or same image side/colour) and is larger;
@@ -6,7 +7,9 @@ each cross-validation fold trains the teacher on the fold's training rows,
 then the student on the same rows against the labels and the teacher's
 softened probabilities (adapter.fit with `teacher`). The gain is the
 student's distilled CV accuracy minus its plain CV accuracy on the very same
-folds. It "pays" when the gain exceeds the plain run's fold spread.
+folds. It "pays" when the gain exceeds the plain run's fold spread; the
+finalize step then exports the teacher and refits the chosen recipe with
+`teacher` set (`edgeloop train --teacher`, image tasks).
 """
 
 from __future__ import annotations
@@ -22,9 +25,9 @@ from edgeloop.models.design.search import SearchConfig, _inner_val, _release, fo
 
 def pick_teacher(rows: list[dict[str, Any]], student: dict[str, Any], kind: str) -> dict[str, Any] | None:
     """The most accurate trained trial on the student's input that is larger and more accurate than it."""
-    key = adapter.input_key(kind, student["params"])
+    key = adapter.input_key(kind, student["params"], student["family"])
     same_input = [r for r in trained(rows) if r["family"] == student["family"]
-                  and adapter.input_key(kind, r["params"]) == key
+                  and adapter.input_key(kind, r["params"], r["family"]) == key
                   and r["flash_bytes"] > student["flash_bytes"] and r["cv_accuracy"] > student["cv_accuracy"]]
     return max(same_input, key=lambda r: r["cv_accuracy"], default=None)
 
@@ -35,7 +38,7 @@ def distillation_gain(td: adapter.TaskData, rows: list[dict[str, Any]], student:
     teacher = pick_teacher(rows, student, td.kind)
     if teacher is None:
         return {"applied": False, "why": "skipped: no larger, more accurate trained model reads the same input"}
-    dev, _ = td.arrays(student["params"])
+    dev, _ = td.arrays(student["params"], student["family"])
     plain, distilled = [], []
     for k, (tr, held) in enumerate(fold_indices(dev, cfg.folds, cfg.seed)):
         fit_idx, val_idx = _inner_val(dev, tr, cfg.seed + k)
@@ -54,13 +57,13 @@ def distillation_gain(td: adapter.TaskData, rows: list[dict[str, Any]], student:
     gain = float(np.mean(distilled) - np.mean(plain))
     spread = float(np.std(np.asarray(distilled) - np.asarray(plain)))
     pays = gain > max(spread, 0.0) and gain > 0
-    return {"teacher_trial": teacher["number"], "teacher_flash_bytes": teacher["flash_bytes"],
+    return {"teacher_trial": teacher["number"], "teacher_family": teacher["family"],
+            "teacher_params": teacher["params"], "teacher_flash_bytes": teacher["flash_bytes"],
             "teacher_cv_accuracy": teacher["cv_accuracy"], "plain_cv_accuracy": float(np.mean(plain)),
             "distilled_cv_accuracy": float(np.mean(distilled)), "gain_points": 100 * gain,
             "fold_gain_spread_points": 100 * spread, "pays": bool(pays),
             "applied": False,
-            "why": ("pays, but `edgeloop train` has no distillation option yet, so the exported model is the plain "
-                    "recipe" if pays else "does not pay on these folds: the plain recipe is exported")}
+            "why": ("pays" if pays else "does not pay on these folds: the plain recipe is exported")}
 
 
 # ---- quantization-aware fine-tuning -----------------------------------------------------------------------------
@@ -69,7 +72,7 @@ def distillation_gain(td: adapter.TaskData, rows: list[dict[str, Any]], student:
 # -127..127; activations per tensor, asymmetric, range widened to include 0, scale = (max - min) / 255,
 # zero point = round(-128 - min / scale). Gradients pass straight through the rounding.
 
-def _fake_quant_layers() -> tuple[type, type]:
+def fake_quant_layers() -> tuple[type, type]:
     keras = require("keras")
     ops = require("keras.ops")
 
@@ -105,11 +108,14 @@ def _fake_quant_layers() -> tuple[type, type]:
     return FakeQuantActivation, FakeQuantDense
 
 
-def fake_quant_weights(w: Any) -> Any:
-    """Per-output-channel (last axis) symmetric int8 fake quantization with a straight-through gradient."""
+def fake_quant_weights(w: Any, axis: int = -1) -> Any:
+    """Per-output-channel (`axis`, the last by default) symmetric int8 fake quantization with a straight-through
+    gradient."""
     ops = require("keras.ops")
 
-    scale = ops.maximum(ops.max(ops.abs(w), axis=tuple(range(len(w.shape) - 1)), keepdims=True) / 127.0, 1e-12)
+    axis = axis % len(w.shape)
+    reduce = tuple(a for a in range(len(w.shape)) if a != axis)
+    scale = ops.maximum(ops.max(ops.abs(w), axis=reduce, keepdims=True) / 127.0, 1e-12)
     q = ops.clip(ops.round(w / scale), -127.0, 127.0) * scale
     return w + ops.stop_gradient(q - w)
 
@@ -134,7 +140,7 @@ def qat_model(model: Any) -> Any:
     """
     keras = require("keras")
 
-    FakeQuantActivation, FakeQuantDense = _fake_quant_layers()
+    FakeQuantActivation, FakeQuantDense = fake_quant_layers()
     inp = keras.Input(model.inputs[0].shape[1:])
     x = FakeQuantActivation(name="fq_input")(inp)
     for layer in model.layers[1:]:
@@ -178,8 +184,8 @@ def apply_qat(td: adapter.TaskData, family: str, params: dict[str, Any], model_d
               seed: int) -> dict[str, Any]:
     """Fine-tune the exported float model with fake quantization and re-export it in place.
 
-    Feature MLPs only (image CNNs would need batch norm folded into the
-    fake-quantized convolutions first). Returns what was done.
+    Feature MLPs here; image CNNs through qat_cnn (batch norm folded into the
+    fake-quantized convolutions). Returns what was done.
     """
     import json
     from pathlib import Path
@@ -189,13 +195,17 @@ def apply_qat(td: adapter.TaskData, family: str, params: dict[str, Any], model_d
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.quantize import export_model, read_meta
 
+    if family == "image_cnn":
+        from edgeloop.models.design.qat_cnn import apply_qat_image
+
+        return apply_qat_image(td, params, Path(model_dir), name, seed)
     if family != "feature_mlp":
-        return {"qat_applied": False, "qat_why": f"not available for {family} yet (batch norm folding pending)"}
+        return {"qat_applied": False, "qat_why": f"not available for {family}"}
     model_dir = Path(model_dir)
     model = keras.models.load_model(model_dir / f"{name}.keras", compile=False)
     pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
     norm = FeatureNorm.from_json(pre["feature_norm"])
-    dev, _ = td.arrays(params)
+    dev, _ = td.arrays(params, family)
     fit_idx, val_idx = _inner_val(dev, np.arange(len(dev.y)), seed)
     qat_finetune(model, norm.apply(dev.x[fit_idx]), dev.y[fit_idx], norm.apply(dev.x[val_idx]), dev.y[val_idx],
                  seed=seed)

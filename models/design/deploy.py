@@ -95,7 +95,7 @@ class Sizer:
             from edgeloop.models.compiler import compile_bytes
             from edgeloop.models.quantize import to_tflite_int8
 
-            n_in = adapter.n_model_inputs(self.td, family)
+            n_in = adapter.model_input_shape(self.td, family, params)
             model = adapter.build_model(family, params, n_in, self.td.n_classes)
             _nonzero_biases(model)
             rep = adapter.representative_input(family, params, n_in)
@@ -105,8 +105,9 @@ class Sizer:
                                      meta=None)
             label_bytes = sum(len(x.encode("utf-8")) + 1 + 4 for x in self.td.labels)
             self._cache[key] = {
-                # the deployed model carries the real labels (and, for feature models, 8 B per norm pair)
-                "flash_bytes": compiled.flash_bytes - compiled.label_bytes + label_bytes + 8 * n_in,
+                # the deployed model carries the real labels and 8 B per (mean, std) normalisation pair
+                "flash_bytes": compiled.flash_bytes - compiled.label_bytes + label_bytes
+                + 8 * adapter.norm_pairs(self.td, family, params),
                 "arena_bytes": compiled.arena_bytes, "weight_bytes": compiled.const_bytes,
                 "macc": compiled.macc, "instructions": self.cost.instructions(compiled.graph),
             }

@@ -62,13 +62,15 @@ def pick(final: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
 
 def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
                  ) -> tuple[np.ndarray, adapter.Arrays]:
-    """The test split as the exported model takes it (features standardised with the exported norm)."""
-    _, test = td.arrays(params)
-    if family == "feature_mlp":
+    """The test split as the exported model takes it (features or raw windows standardised with the exported
+    norm: per feature, or per channel)."""
+    _, test = td.arrays(params, family)
+    if td.kind == "imu":
         from edgeloop.models.features import FeatureNorm
 
         pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
-        return FeatureNorm.from_json(pre["feature_norm"]).apply(test.x), test
+        norm = pre["feature_norm"] if family == "feature_mlp" else pre["channel_norm"]
+        return FeatureNorm.from_json(norm).apply(test.x), test
     return adapter.model_input(td.kind, test.x), test
 
 
@@ -97,9 +99,12 @@ def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], mod
 def baselines(td: adapter.TaskData, family: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     """The training report's two baselines (models/train/baselines.py) on the same inputs and split.
 
-    Images are reduced to about 16x16 pixels for them, scaled to [0, 1].
+    Images are reduced to about 16x16 pixels for them, scaled to [0, 1]. Time series: the nine window
+    statistics at the chosen window and hop, whatever the chosen model reads (as `edgeloop train` does).
     """
-    dev, test = td.arrays(params)
+    if td.kind == "imu":
+        params = {**params, "features": "stats9"}
+    dev, test = td.arrays(params, "feature_mlp" if td.kind == "imu" else family)
 
     def flat(a: np.ndarray) -> np.ndarray:
         if a.ndim == 2:

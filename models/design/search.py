@@ -34,7 +34,7 @@ from edgeloop import InputError, require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import fmt_bytes
 from edgeloop.models.design.deploy import Sizer
-from edgeloop.models.design.space import SpaceContext, suggest
+from edgeloop.models.design.space import SpaceContext, suggest, trial_values
 from edgeloop.models.design.study import worker_id
 
 REPORT_BUDGETS = (2 * 1024, 5 * 1024, 16 * 1024, 32 * 1024, 64 * 1024)
@@ -98,7 +98,7 @@ def cross_validate(td: adapter.TaskData, family: str, params: dict[str, Any], cf
 
     Returns (fold accuracies, stopped early).
     """
-    dev, _ = td.arrays(params)
+    dev, _ = td.arrays(params, family)
     accs: list[float] = []
     folds = fold_indices(dev, cfg.folds, seed)
     n_folds = len(folds)
@@ -212,6 +212,36 @@ class Objective:
             raise optuna.TrialPruned()
         trial.set_user_attr("status", "trained")
         return float(np.mean(accs)), float(dep.flash_bytes)
+
+
+def enqueue_presets(study: Any, td: adapter.TaskData, sizer: Sizer, cfg: SearchConfig) -> list[str]:
+    """Seed a new study with the training side's presets that fit the budget and the search limits, as its first
+    trials: TPE's start-up phase is otherwise random, and a known-good recipe gives the front an anchor from the
+    first trials on. Returns what was enqueued (nothing when the study already has trials)."""
+    if study.get_trials(deepcopy=False):
+        return []
+    seeded = []
+    for name, family, params in [*adapter.preset_candidates(td.kind), *adapter.timeseries_presets(td)]:
+        if family not in cfg.families or params.get("input_size", 0) > cfg.ctx.max_side \
+                or params.get("width", 0) > cfg.ctx.max_width:
+            continue
+        values = trial_values(family, params, cfg.families)
+        if values is None or not _suggests_exactly(values, family, params, cfg) or not sizer.check(family, params).fits:
+            continue
+        study.enqueue_trial(values, user_attrs={"seeded_from": name})
+        seeded.append(name)
+    return seeded
+
+
+def _suggests_exactly(values: dict[str, Any], family: str, params: dict[str, Any], cfg: SearchConfig) -> bool:
+    """Whether these trial values make the space suggest exactly (family, params) on this data (a preset's
+    window may be no window the space offers at this sample rate: enqueuing it would fail the trial)."""
+    optuna = require("optuna")
+
+    try:
+        return suggest(optuna.trial.FixedTrial(values), cfg.families, cfg.ctx) == (family, params)
+    except ValueError:
+        return False
 
 
 # ---- reading a study -------------------------------------------------------------------------------------------

@@ -2,13 +2,17 @@
 
 Each family is a function `suggest(trial, ctx) -> params` over an Optuna
 trial; a family is offered when the training side can build and reproduce it
-(adapter.FAMILIES_BY_KIND). Adding a family (the own-data issue's raw-window
-1-D CNN and dense-on-raw nets) is adding one suggest function here and its
-builder in the adapter: nothing else in the search changes.
+(adapter.FAMILIES_BY_KIND). Adding a family is adding one suggest function
+here and its builder in the adapter: nothing else in the search changes.
 
-Every knob a recipe has is searched: for time series the window and hop as
-well as the network; for images the input side and colour as well as width,
-depth and the channel cap.
+Every knob a recipe has is searched: for time series the window and hop of
+every family, the feature subset of feature MLPs (`edgeloop train
+--features`), and each network's width and depth; for images the input side
+and colour as well as width, depth and the channel cap.
+
+Families with different knobs name their Optuna parameters apart
+(`cnn1d_width`, `dense_width`, ...): one name keeps one distribution in a
+study, which the samplers rely on.
 """
 
 from __future__ import annotations
@@ -18,7 +22,19 @@ from dataclasses import dataclass
 from typing import Any
 
 WINDOW_SECONDS = (0.5, 1.0, 1.5, 2.0, 2.56, 4.0)
+HOP_FRACTIONS = (0.25, 0.5, 1.0)
+# Dense nets on raw windows see every sample: short windows only (at most DENSE_MAX_INPUTS values, as
+# `edgeloop train --family auto` requires too).
+DENSE_WINDOW_SECONDS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+MIN_WINDOW = 4
+# Feature subsets of feature MLPs, as `edgeloop train --features` spells them. Fewer features per channel mean
+# fewer first-layer weights and fewer normalisation pairs in flash; spectral band energies add what the window
+# statistics cannot see (the rhythm of walking vs running). Largest first.
+FEATURE_SUBSETS = ("stats9", "stats9,bands4", "min,max,mean,rms,variance", "mean,rms,variance,bands4",
+                   "mean,variance,bands4", "mean,rms,variance", "mean,variance", "variance,bands4", "bands4",
+                   "variance")
 IMAGE_SIDES = (16, 24, 32, 48, 64, 96)
+IMAGE_CAP_GROWTH = (1, 1.5, 2, 4)
 
 
 @dataclass(frozen=True)
@@ -29,38 +45,141 @@ class SpaceContext:
     rate_hz: float = 0.0
     max_width: int = 64
     max_side: int = 96
+    n_channels: int = 0
+
+
+def feature_windows(ctx: SpaceContext) -> list[int]:
+    """Window lengths (samples) searched for feature MLPs and 1-D CNNs: WINDOW_SECONDS at the data's rate."""
+    return sorted({max(8, int(round(s * ctx.rate_hz))) for s in WINDOW_SECONDS})
+
+
+def dense_windows(ctx: SpaceContext) -> list[int]:
+    """Window lengths searched for dense nets on raw windows: short enough for at most DENSE_MAX_INPUTS inputs
+    (the shortest one always, so the family is searchable at any rate and channel count)."""
+    from edgeloop.models.design.adapter import DENSE_MAX_INPUTS
+
+    sizes = sorted({max(MIN_WINDOW, int(round(s * ctx.rate_hz))) for s in DENSE_WINDOW_SECONDS})
+    fit = [w for w in sizes if w * max(1, ctx.n_channels) <= DENSE_MAX_INPUTS]
+    return fit or sizes[:1]
+
+
+def _window_hop(trial: Any, name: str, windows: list[int]) -> dict[str, int]:
+    window = int(trial.suggest_categorical(name, windows))
+    hop_fraction = trial.suggest_categorical("hop_fraction", list(HOP_FRACTIONS))
+    return {"window": window, "hop": max(1, int(window * hop_fraction))}
 
 
 def _feature_mlp(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
-    windows = sorted({max(8, int(round(s * ctx.rate_hz))) for s in WINDOW_SECONDS})
-    window = trial.suggest_categorical("window", windows)
-    hop_fraction = trial.suggest_categorical("hop_fraction", [0.25, 0.5, 1.0])
-    return {"window": int(window), "hop": max(1, int(window * hop_fraction)),
+    return {**_window_hop(trial, "window", feature_windows(ctx)),
+            "features": trial.suggest_categorical("features", list(FEATURE_SUBSETS)),
             "width": trial.suggest_int("width", 4, ctx.max_width, log=True),
             "depth": trial.suggest_int("depth", 1, 3)}
 
 
-def max_image_depth(side: int) -> int:
-    """Deepest plain CNN of `build_image_cnn` for this side (side divisible by 2^(depth+1), last map >= 2)."""
-    depth = 0
-    while side % 2 ** (depth + 2) == 0 and side // 2 ** (depth + 2) >= 2:
-        depth += 1
-    return depth
+def _cnn1d(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    from edgeloop.models.design.adapter import max_cnn1d_depth
+
+    wh = _window_hop(trial, "window", feature_windows(ctx))
+    width = trial.suggest_int("cnn1d_width", 2, min(16, ctx.max_width), log=True)
+    # fixed distribution (the samplers need that); a depth the window cannot hold is clamped
+    depth = min(trial.suggest_int("cnn1d_depth", 1, 3), max_cnn1d_depth(wh["window"]))
+    return {**wh, "width": int(width), "depth": int(depth)}
+
+
+def _dense_raw(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    return {**_window_hop(trial, "dense_window", dense_windows(ctx)),
+            "width": trial.suggest_int("dense_width", 4, min(32, ctx.max_width), log=True),
+            "depth": trial.suggest_int("dense_depth", 1, 2)}
+
+
+def max_image_depth(side: int, stem_stride: int = 2) -> int:
+    """Deepest image CNN for this side and stem stride (every halving divides the side, the last map is >= 2)."""
+    from edgeloop.models.design.adapter import image_cnn_max_depth
+
+    return image_cnn_max_depth(side, stem_stride)
 
 
 def _image_cnn(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    from edgeloop.models.design.adapter import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS
+
     sides = [s for s in IMAGE_SIDES if s <= ctx.max_side and max_image_depth(s) >= 1]
     side = int(trial.suggest_categorical("input_size", sides))
     width = trial.suggest_int("width", 2, min(16, ctx.max_width), log=True)
+    # a stride-1 stem keeps the full resolution for the first block (4x the MACs of the stem's output, same weights)
+    stem_stride = int(trial.suggest_categorical("stem_stride", [2, 1]))
     # The distribution stays fixed (Optuna's samplers need that); a depth the side cannot hold is clamped.
-    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side))
-    mult = trial.suggest_categorical("channel_growth", [1, 2, 4])
+    depth = min(trial.suggest_int("depth", 1, 4), max_image_depth(side, stem_stride))
+    # the channel cap as a multiple of the stem width; 1.5 and 4 are the zoo presets' (tiny 8->12, demo 12->48).
+    # (Named apart from the earlier [1, 2, 4] "channel_growth": one name keeps one distribution in a study.)
+    mult = trial.suggest_categorical("cap_growth", list(IMAGE_CAP_GROWTH))
     return {"input_size": side, "color": trial.suggest_categorical("color", ["gray", "rgb"]),
-            "width": int(width), "depth": int(depth), "max_channels": int(width * mult)}
+            "width": int(width), "depth": int(depth), "max_channels": max(int(width), int(width * mult)),
+            "stem_stride": stem_stride,
+            "pool": trial.suggest_categorical("pool", list(IMAGE_POOLS)),
+            "head": trial.suggest_categorical("head", list(IMAGE_HEADS)),
+            "block": trial.suggest_categorical("block", list(IMAGE_BLOCKS))}
+
+
+def _image_cnn_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    """The Optuna values `_image_cnn` turns into `params`, or None when the space cannot express them."""
+    values = {"input_size": params["input_size"], "color": params["color"], "width": params["width"],
+              "stem_stride": params.get("stem_stride", 2), "depth": params["depth"],
+              "cap_growth": next((g for g in IMAGE_CAP_GROWTH if int(params["width"] * g) == params["max_channels"]),
+                                 None),
+              "pool": params.get("pool", "max"), "head": params.get("head", "flatten"),
+              "block": params.get("block", "plain")}
+    if values["cap_growth"] is None or params["input_size"] not in IMAGE_SIDES or not 2 <= params["width"] <= 16:
+        return None
+    return values
+
+
+def _window_hop_values(params: dict[str, Any], window_name: str) -> dict[str, Any] | None:
+    """The window and hop_fraction values of a time-series recipe (None if its hop is no searched fraction)."""
+    window, hop = int(params["window"]), int(params["hop"])
+    fraction = next((f for f in HOP_FRACTIONS if max(1, int(window * f)) == hop), None)
+    return None if fraction is None else {window_name: window, "hop_fraction": fraction}
+
+
+def _feature_mlp_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "window")
+    if wh is None or params.get("features", "stats9") not in FEATURE_SUBSETS:
+        return None
+    return {**wh, "features": params.get("features", "stats9"), "width": params["width"], "depth": params["depth"]}
+
+
+def _cnn1d_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "window")
+    return None if wh is None else {**wh, "cnn1d_width": params["width"], "cnn1d_depth": params["depth"]}
+
+
+def _dense_raw_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    wh = _window_hop_values(params, "dense_window")
+    return None if wh is None else {**wh, "dense_width": params["width"], "dense_depth": params["depth"]}
+
+
+# Inverse of each family's suggest function, for seeding a study with known recipes (search.enqueue_presets).
+FAMILY_TRIAL_VALUES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
+    "feature_mlp": _feature_mlp_trial_values,
+    "cnn1d": _cnn1d_trial_values,
+    "dense_raw": _dense_raw_trial_values,
+    "image_cnn": _image_cnn_trial_values,
+}
+
+
+def trial_values(family: str, params: dict[str, Any], families: tuple[str, ...]) -> dict[str, Any] | None:
+    """Optuna parameter values that make `suggest` return exactly (family, params), or None if it cannot."""
+    inverse = FAMILY_TRIAL_VALUES.get(family)
+    values = inverse(params) if inverse else None
+    if values is None:
+        return None
+    offered = [f for f in families if f in FAMILY_SPACES]
+    return {**values, family_param(offered): family} if len(offered) > 1 else values
 
 
 FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
     "feature_mlp": _feature_mlp,
+    "cnn1d": _cnn1d,
+    "dense_raw": _dense_raw,
     "image_cnn": _image_cnn,
 }
 
@@ -70,20 +189,50 @@ def suggest(trial: Any, families: tuple[str, ...], ctx: SpaceContext) -> tuple[s
     offered = [f for f in families if f in FAMILY_SPACES]
     if not offered:
         raise ValueError(f"no searchable family among {families}")
-    family = offered[0] if len(offered) == 1 else trial.suggest_categorical("family", offered)
+    family = offered[0] if len(offered) == 1 else trial.suggest_categorical(family_param(offered), offered)
     return family, FAMILY_SPACES[family](trial, ctx)
+
+
+def family_param(offered: list[str]) -> str:
+    """The Optuna parameter that picks the family among `offered`.
+
+    Optuna refuses a categorical whose choices change within a study, and the families searched can change
+    between runs of one study (`--families`, or a budget that rules a family out). Searching every family
+    of the data kind uses `family`; a subset names its own parameter (`family_of_feature_mlp_dense_raw`), so
+    each set of choices keeps one distribution.
+    """
+    from edgeloop.models.design.adapter import FAMILIES_BY_KIND
+
+    for kind_families in FAMILIES_BY_KIND.values():
+        full = [f for f in kind_families if f in FAMILY_SPACES]
+        if set(offered) <= set(full):
+            return "family" if list(offered) == full else "family_of_" + "_".join(offered)
+    return "family_of_" + "_".join(offered)
 
 
 def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
     """The smallest candidate of a family: what an impossible budget is compared with."""
     if family == "feature_mlp":
-        window = max(8, int(round(WINDOW_SECONDS[0] * ctx.rate_hz)))
+        window = feature_windows(ctx)[0]
+        from edgeloop.models.design.adapter import features_per_channel
+
+        fewest = min(FEATURE_SUBSETS, key=features_per_channel)
+        return {"window": window, "hop": window, "features": fewest, "width": 4, "depth": 1}
+    if family == "cnn1d":
+        window = feature_windows(ctx)[0]
+        return {"window": window, "hop": window, "width": 2, "depth": 1}
+    if family == "dense_raw":
+        window = dense_windows(ctx)[0]
         return {"window": window, "hop": window, "width": 4, "depth": 1}
     side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
-    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2}
+    # strided convs and a global average: no pooling kernel in flash, fewest head weights (separable blocks
+    # would add the depthwise kernels' code, several KB)
+    return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2, "stem_stride": 2,
+            "pool": "stride", "head": "gap", "block": "plain"}
 
 
 def arch_key(family: str, params: dict[str, Any]) -> tuple:
-    """The parameters that change the compiled graph (window and hop do not for feature models)."""
-    skip = {"window", "hop"} if family == "feature_mlp" else set()
-    return (family, *sorted((k, v) for k, v in params.items() if k not in skip))
+    """The parameters that change the compiled graph: never the hop; the window only for raw-window models
+    (their input and arena grow with it; a feature model's input is its feature count whatever the window)."""
+    skip = {"window", "hop"} if family == "feature_mlp" else {"hop"} if family in ("cnn1d", "dense_raw") else set()
+    return (family, *sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in params.items() if k not in skip))

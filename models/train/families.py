@@ -28,41 +28,109 @@ IMAGE_PRESETS: dict[str, ImagePreset] = {
 }
 
 
-def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int = 8, depth: int = 3,
-                    max_channels: int | None = None, dropout: float = 0.2, name: str = "image_cnn") -> Any:
-    """A plain tiny CNN: a stride-2 3×3 conv stem, then `depth` stages of 2×2 max pool + 3×3 conv doubling
-    the channels (capped at `max_channels`, default 4×width), then Flatten → Dense softmax.
+# The 2-D CNN's architecture choices (recipe fields `pool`, `head`, `block`, `stem_stride`): each maps onto ops our
+# compiler runs bit-exactly against TFLite Micro (tests/compiler/test_image_cnn_variants.py).
+IMAGE_POOLS: dict[str, str] = {
+    "max": "2×2 max pooling before each block's conv (MAX_POOL_2D)",
+    "avg": "2×2 average pooling before each block's conv (AVERAGE_POOL_2D)",
+    "stride": "no pooling: each block's conv has stride 2",
+}
+IMAGE_HEADS: dict[str, str] = {
+    "flatten": "Flatten → softmax: keeps where things are (a fill level is a vertical position); weights grow with "
+               "the last map",
+    "gap": "global average (MEAN) → softmax: as many head weights as channels, whatever the input side",
+}
+IMAGE_BLOCKS: dict[str, str] = {
+    "plain": "full 3×3 convolutions (CONV_2D)",
+    "separable": "depthwise 3×3 + pointwise 1×1 (DEPTHWISE_CONV_2D + CONV_2D): about 1/8 of the weights and MACs",
+}
 
-    Full 3×3 convolutions (no depthwise/pointwise split) put nearly every MAC into the kernel the
-    Cortex-M DSP path runs fastest (1.2-1.7 emulated instructions per MAC), and each sees whole neighbourhoods across
-    channels, which is what locating a faint liquid surface against a container's outline needs.
-    Flatten (not global pooling) keeps *where* things are: the fill level is a vertical position.
-    Inputs are pixels scaled to [0, 1].
+
+def image_cnn_downsamplings(depth: int, stem_stride: int = 2) -> int:
+    """How many times the image CNN halves its maps: once per block, once more for a stride-2 stem."""
+    return depth + (1 if stem_stride == 2 else 0)
+
+
+def image_cnn_max_depth(side: int, stem_stride: int = 2) -> int:
+    """Deepest image CNN for this side: every halving divides the side evenly and the last map stays at least
+    2×2 (no 3×3 kernel that sees mostly padding). 0 when not even one block fits."""
+    depth = 0
+    while side % 2 ** image_cnn_downsamplings(depth + 1, stem_stride) == 0 \
+            and side // 2 ** image_cnn_downsamplings(depth + 1, stem_stride) >= 2:
+        depth += 1
+    return depth
+
+
+def image_cnn_channels(width: int, depth: int, max_channels: int | None = None) -> list[int]:
+    """Output channels of the stem and of each block: `width`, then doubling, capped at `max_channels`
+    (default 4×width). A recipe's `channels` (e.g. after pruning) replaces this list."""
+    cap = max_channels or 4 * width
+    out = [width]
+    for _ in range(depth):
+        out.append(min(out[-1] * 2, cap))
+    return out
+
+
+def build_image_cnn(input_size: int, channels: int, n_classes: int, width: int = 8, depth: int = 3,
+                    max_channels: int | None = None, dropout: float = 0.2, name: str = "image_cnn", *,
+                    stem_stride: int = 2, pool: str = "max", head: str = "flatten", block: str = "plain",
+                    widths: list[int] | None = None) -> Any:
+    """A tiny CNN: a 3×3 conv stem (stride `stem_stride`), then `depth` blocks that halve the map (2×2 max or
+    average pooling, or a stride-2 conv: `pool`) and convolve (a full 3×3 conv, or depthwise 3×3 + pointwise
+    1×1: `block`), the channels doubling from `width` up to `max_channels` (default 4×width), each conv with
+    batch norm and ReLU; then Flatten or a global average (`head`) → Dense softmax. `widths` gives every conv's
+    output channels explicitly (stem first, `depth` + 1 values; a pruned net), overriding width/max_channels.
+
+    The defaults are the zoo presets' net: full 3×3 convolutions put nearly every MAC into the kernel the
+    Cortex-M DSP path runs fastest (1.2-1.7 emulated instructions per MAC), and each sees whole
+    neighbourhoods across channels, which is what locating a faint liquid surface against a container's
+    outline needs; Flatten (not global pooling) keeps *where* things are: the fill level is a vertical
+    position. Inputs are pixels scaled to [0, 1].
     """
     keras = require("keras", needed_for="training")
     layers = require("keras.layers", needed_for="training")
 
-    if input_size % (2 ** (depth + 1)):
-        raise InputError(f"input size {input_size} must be divisible by 2^(depth+1) = {2 ** (depth + 1)}")
+    for knob, value, allowed in (("pool", pool, IMAGE_POOLS), ("head", head, IMAGE_HEADS),
+                                 ("block", block, IMAGE_BLOCKS)):
+        if value not in allowed:
+            raise InputError(f"image CNN {knob} {value!r} is unknown; choose one of {', '.join(allowed)}")
+    if stem_stride not in (1, 2):
+        raise InputError(f"the stem stride must be 1 or 2, got {stem_stride}")
     if width < 1 or depth < 1:
         raise InputError("width and depth must be at least 1")
-    cap = max_channels or 4 * width
-    if cap < width:
-        raise InputError(f"max_channels {cap} is below the stem width {width}")
+    halvings = image_cnn_downsamplings(depth, stem_stride)
+    if input_size % (2 ** halvings):
+        raise InputError(f"input size {input_size} must be divisible by 2^{halvings} = {2 ** halvings} "
+                         f"(depth {depth}{' and a stride-2 stem' if stem_stride == 2 else ''})")
+    if widths is None:
+        if max_channels is not None and max_channels < width:
+            raise InputError(f"max_channels {max_channels} is below the stem width {width}")
+        widths = image_cnn_channels(width, depth, max_channels)
+    elif len(widths) != depth + 1 or min(widths) < 1:
+        raise InputError(f"channels {list(widths)} must give {depth + 1} positive counts (the stem and {depth} "
+                         "block(s))")
 
-    def conv_bn_relu(x: Any, ch: int, stride: int) -> Any:
-        x = layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False)(x)
-        x = layers.BatchNormalization(momentum=0.9)(x)
-        return layers.ReLU()(x)
+    def bn_relu(x: Any) -> Any:
+        return layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))
+
+    def conv(x: Any, ch: int, stride: int, separable: bool) -> Any:
+        if separable:
+            x = bn_relu(layers.DepthwiseConv2D(3, strides=stride, padding="same", use_bias=False)(x))
+            return bn_relu(layers.Conv2D(ch, 1, use_bias=False)(x))
+        return bn_relu(layers.Conv2D(ch, 3, strides=stride, padding="same", use_bias=False)(x))
 
     inp = keras.Input((input_size, input_size, channels), name="image")
-    x = conv_bn_relu(inp, width, 2)
-    ch = width
-    for _ in range(depth):
-        x = layers.MaxPooling2D(2)(x)
-        ch = min(ch * 2, cap)
-        x = conv_bn_relu(x, ch, 1)
-    x = layers.Flatten(name="features")(x)
+    x = conv(inp, widths[0], stem_stride, False)  # a depthwise stem on 1-3 input channels would see too little
+    for ch in widths[1:]:
+        if pool == "max":
+            x = layers.MaxPooling2D(2)(x)
+        elif pool == "avg":
+            x = layers.AveragePooling2D(2)(x)
+        x = conv(x, ch, 2 if pool == "stride" else 1, block == "separable")
+    if head == "gap":
+        x = layers.GlobalAveragePooling2D(name="features")(x)
+    else:
+        x = layers.Flatten(name="features")(x)
     x = layers.Dropout(dropout)(x)
     out = layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
     return keras.Model(inp, out, name=name)

@@ -16,7 +16,8 @@ from edgeloop.models.quantize import ModelMeta, labels_json, representative_samp
 from edgeloop.models.train.baselines import baseline_rows
 from edgeloop.models.train.common import FitConfig, Stopwatch, fit, setup_tensorflow, split_indices
 from edgeloop.models.train.families import (
-    IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_training_wrapper, masked_fill_loss, with_fill_head,
+    IMAGE_PRESETS, build_dense_raw, build_image_cnn, image_cnn_max_depth, image_training_wrapper, masked_fill_loss,
+    with_fill_head,
 )
 from edgeloop.models.train.finish import finish
 from edgeloop.models.train.scoring import stream_scores
@@ -74,16 +75,21 @@ def default_image_size(roots: list[Path], preset_size: int, notes: list[str]) ->
     return size
 
 
-def fitting_depth(size: int, preset_depth: int, notes: list[str]) -> int:
-    """The deepest stage count ≤ the preset's whose last 3×3 conv still sees a map of at least 2×2 (no kernel that
-    sees only padding) and that divides the input evenly."""
-    depth = preset_depth
-    while depth > 1 and (size % 2 ** (depth + 1) or size // 2 ** (depth + 1) < 2):
-        depth -= 1
+def fitting_depth(size: int, preset_depth: int, notes: list[str], stem_stride: int = 2) -> int:
+    """The deepest block count ≤ the preset's whose last 3×3 conv still sees a map of at least 2×2 (no kernel that
+    sees only padding) and that divides the input evenly (families.image_cnn_max_depth)."""
+    depth = max(1, min(preset_depth, image_cnn_max_depth(size, stem_stride)))
     if depth != preset_depth:
         notes.append(f"depth {depth} (not {preset_depth}): a {size}×{size} input has room for {depth} pooling "
                      "stage(s) before the maps get smaller than a 3×3 kernel")
     return depth
+
+
+def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
+    """The int8 calibration set of an image model from uint8 images: 300 of them scaled to [0, 1], plus a black
+    and a white frame that pin the calibrated input range to exactly [0, 1] (q = pixel - 128)."""
+    rep = representative_sample(x, 300, seed).astype(np.float32) / 255.0
+    return np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
 
 
 def train_images(req: "TrainRequest") -> dict[str, Any]:
@@ -94,8 +100,12 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     notes: list[str] = []
     size = req.input_size or default_image_size(req.data, preset.input_size, notes)
     color = req.color or preset.color
-    width = req.width or preset.width
-    depth = req.depth or fitting_depth(size, preset.depth, notes)
+    arch = {"stem_stride": req.stem_stride or 2, "pool": req.pool or "max", "head": req.head or "flatten",
+            "block": req.block or "plain"}
+    conv_channels = req.conv_channels
+    width = conv_channels[0] if conv_channels else req.width or preset.width
+    depth = len(conv_channels) - 1 if conv_channels else \
+        req.depth or fitting_depth(size, preset.depth, notes, arch["stem_stride"])
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -132,11 +142,26 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
             return build_dense_raw((size, size, n_color), len(labels), width=sizes["dense"][0],
                                    depth=sizes["dense"][1], name=req.name)
         return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
-                               name=req.name)
+                               name=req.name, widths=conv_channels, **arch)
+
+    teacher = None
+    if req.teacher:
+        from edgeloop.models.train.distill import load_teacher
+
+        teacher = load_teacher(Path(req.teacher), (size, size, n_color), len(labels))
+        notes.append(f"distilled from the teacher {req.teacher} (half label cross-entropy, half its softened "
+                     "probabilities; no fill head)")
 
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
                 run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
         model = build(family)
+        if teacher is not None:
+            from edgeloop.models.train.distill import distillation_loss, distillation_targets
+
+            soft = teacher.predict(xs.astype(np.float32) / 255.0, verbose=0, batch_size=256)
+            return model, fit(image_training_wrapper(model), xs, distillation_targets(ys, soft, len(labels)), x_val,
+                              distillation_targets(y_val, None, len(labels)), replace(run, class_weight=None),
+                              desc=f"{req.name} {family}", loss=distillation_loss(), metrics=())
         if use_fill and family == "image-cnn":  # the fill head grows from the CNN's "features" layer
             def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
                 return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
@@ -160,9 +185,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         trained_on += int(len(x_val))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} images) for "
                      f"{best_epochs} epochs")
-    # Black and white frames pin the calibrated input range to exactly [0, 1]: q = pixel - 128.
-    rep = representative_sample(x, 300, req.seed).astype(np.float32) / 255.0
-    rep = np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
+    rep = calibration_images(x, req.seed)
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
                      preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
                      decision=req.decision)
@@ -190,7 +213,9 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch, "refit": req.refit,
                         "final_training_windows": trained_on, "families_tried": tried,
-                        "input": {"size": size, "color": color, "width": width, "depth": depth}, "notes": notes,
+                        "input": {"size": size, "color": color, "width": width, "depth": depth,
+                                  **(arch if family == "image-cnn" else {})}, "notes": notes,
                         "family": family},
                   resolved=replace(req.recipe(), family=family, input_size=size, color=color, width=width,
-                                   depth=depth, max_channels=max_channels, epochs=epochs))
+                                   depth=depth, max_channels=max_channels, epochs=epochs,
+                                   **(arch if family == "image-cnn" else {})))

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeloop import InputError, MissingFileError
-from edgeloop.models.train.families import IMAGE_PRESETS
+from edgeloop.models.train.families import IMAGE_BLOCKS, IMAGE_HEADS, IMAGE_POOLS, IMAGE_PRESETS
 
 TASKS: dict[str, str] = {
     "sine": "regression y = sin(x), the 1→16→16→1 hello-world model (needs no data)",
@@ -46,6 +46,15 @@ class RecipeError(InputError):
     """A recipe file or a recipe field is not valid; the message names the field and the fix."""
 
 
+def parse_channels(text: str) -> list[int]:
+    """'8,12,12,16' -> [8, 12, 12, 16] (the `--conv-channels` option)."""
+    try:
+        return [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise RecipeError(f"--conv-channels {text!r}: give comma-separated channel counts, stem first, "
+                          "e.g. 8,12,12,16") from None
+
+
 @dataclass
 class Recipe:
     """Everything that defines a trained model: `edgeloop train --recipe FILE` reproduces it.
@@ -68,7 +77,17 @@ class Recipe:
     width: int | None = None
     depth: int | None = None
     max_channels: int | None = None
+    # image CNN architecture choices (families.build_image_cnn); None: the preset's (stride-2 stem, max pooling,
+    # flatten head, plain 3×3 blocks). `conv_channels` lists every conv's output channels (a pruned net).
+    stem_stride: int | None = None
+    pool: str | None = None
+    head: str | None = None
+    block: str | None = None
+    conv_channels: list[int] | None = None
     epochs: int | None = None
+    # a trained model (.keras, or its training folder) whose softened probabilities the model learns from as well
+    # as the labels (knowledge distillation; image tasks); it must read the same input
+    teacher: str | None = None
     window: int | None = None
     hop: int | None = None
     refit: bool = False
@@ -80,6 +99,21 @@ class Recipe:
         self.test = [Path(p) for p in self.test]
         if self.family not in FAMILIES:
             raise RecipeError(f"unknown model family {self.family!r}; choose one of {', '.join(FAMILIES)}")
+        for knob, allowed in (("pool", IMAGE_POOLS), ("head", IMAGE_HEADS), ("block", IMAGE_BLOCKS)):
+            value = getattr(self, knob)
+            if value is not None and value not in allowed:
+                raise RecipeError(f"unknown image CNN {knob} {value!r}; choose one of {', '.join(allowed)}")
+        if self.stem_stride is not None and self.stem_stride not in (1, 2):
+            raise RecipeError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
+        if self.teacher is not None:
+            self.teacher = str(self.teacher)
+        if self.conv_channels is not None:
+            if isinstance(self.conv_channels, str):
+                self.conv_channels = parse_channels(self.conv_channels)
+            if not self.conv_channels or any(not isinstance(c, int) or c < 1 for c in self.conv_channels):
+                raise RecipeError(f"conv_channels must list positive channel counts (stem first), got "
+                                  f"{self.conv_channels!r}")
+            self.conv_channels = [int(c) for c in self.conv_channels]
 
     def recipe_json(self) -> dict[str, Any]:
         """The JSON object of NAME.recipe.json: `format` plus every recipe field."""
@@ -153,10 +187,12 @@ class TrainRequest(Recipe):
             argv += ["--arch", self.arch]
         if self.family != "default":
             argv += ["--family", self.family]
-        for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "epochs", "window", "hop"):
+        for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
+                    "block", "conv_channels", "teacher", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
-                argv += [f"--{opt.replace('_', '-')}", str(value)]
+                text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
+                argv += [f"--{opt.replace('_', '-')}", text]
         for flag in ("refit", "ignore_split"):
             if getattr(self, flag):
                 argv.append(f"--{flag.replace('_', '-')}")
@@ -190,6 +226,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
+    if req.teacher:
+        raise RecipeError(f"--teacher distils image models; --task {req.task} has no distillation yet (leave the "
+                          "teacher out)")
     if req.family == "image-cnn":
         raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")

@@ -23,6 +23,35 @@ def imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def short_imu_set(imu_set: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`imu_set` with each activity cut to its first 6 s (600 samples): the same subjects, splits and classes
+    at a fifth of the windows, for tests that train every family."""
+    out = tmp_path_factory.mktemp("design-data-short") / "imu6short"
+    keep = 600
+    for src in imu_set.rglob("*"):
+        dst = out / src.relative_to(imu_set)
+        if src.is_dir():
+            continue
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        if src.suffix != ".csv":
+            dst.write_bytes(src.read_bytes())
+            continue
+        lines = src.read_text(encoding="utf-8").splitlines()
+        head = [ln for ln in lines if ln.startswith("#")]
+        columns, rows = lines[len(head)], lines[len(head) + 1:]
+        kept, last, run = [], None, 0
+        for row in rows:
+            label = row.rsplit(",", 1)[1]
+            run = run + 1 if label == last else 1
+            last = label
+            if run <= keep:
+                t = f"{len(kept) / 100:.6f}"  # 100 Hz, renumbered: the cut leaves no gap in time
+                kept.append(t + row[row.index(","):])
+        dst.write_text("\n".join([*head, columns, *kept]) + "\n", encoding="utf-8")
+    return out
+
+
+@pytest.fixture(scope="session")
 def other_imu_set(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Another synthetic activity set (a different seed): other data for the same study name."""
     out = tmp_path_factory.mktemp("design-data2") / "imu5"
@@ -38,3 +67,33 @@ def design_cmd(*args: str | os.PathLike[str]) -> list[str]:
 def run_design(*args: str | os.PathLike[str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
     """Run `edgeloop design ARGS` in a child process; returns the completed process (text output)."""
     return subprocess.run(design_cmd(*args), capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def tiny_bottles(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """120 synthetic 16×16 bottle images over whole bins (--margin 0): seconds of training per model."""
+    out = tmp_path_factory.mktemp("design-images") / "bottles16"
+    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "bottles", "--n", "120", "--size", "16",
+                    "--margin", "0", "--out", str(out), "--no-progress"], check=True, timeout=120)
+    return out
+
+
+# An image candidate that takes every non-default choice of the 2-D CNN space (space._image_cnn's Optuna values).
+IMAGE_CHOICES = {"input_size": 16, "color": "gray", "width": 4, "stem_stride": 1, "depth": 2, "cap_growth": 2,
+                 "pool": "stride", "head": "gap", "block": "separable"}
+
+
+@pytest.fixture(scope="session")
+def tiny_image_model(tiny_bottles: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """(task data, candidate params, its `edgeloop train` request, the training report): the IMAGE_CHOICES candidate
+    trained by its recipe (1 epoch) into a temp folder."""
+    import optuna
+
+    from edgeloop.models.design import adapter
+    from edgeloop.models.design.space import SpaceContext, suggest
+
+    td = adapter.load_task([tiny_bottles])
+    _, params = suggest(optuna.trial.FixedTrial(IMAGE_CHOICES), ("image_cnn",), SpaceContext("images", max_side=32))
+    req = adapter.train_request(td, "image_cnn", params, tmp_path_factory.mktemp("image-model") / "m", seed=0,
+                                epochs=1, name="m")
+    return td, params, req, adapter.refit(req)

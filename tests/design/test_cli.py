@@ -55,6 +55,8 @@ def test_design_writes_chosen_model_reports_and_validates(designed: tuple[Path, 
     assert html.count("<svg") == 2 and "Every trial" in html and "Baselines" in html and "Compression" in html
     assert (out / "chosen" / "c" / "chosen.c").is_file() and (out / "chosen" / "chosen.tflite").is_file()
     assert "trials (" in proc.stdout and "elapsed" in proc.stdout and "best" in proc.stdout
+    assert "note: no cnn1d candidate fits" in proc.stdout  # its conv code alone is over 6 KB: not searched
+    assert all(t["family"] != "cnn1d" for t in d["trials"])
 
 
 def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.CompletedProcess], imu_set: Path) -> None:
@@ -74,6 +76,8 @@ def test_rerun_resumes_and_status_reports(designed: tuple[Path, subprocess.Compl
 def test_impossible_budget_names_smallest_and_limit(imu_set: Path, tmp_path: Path) -> None:
     line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--flash", "1KB", "--trials", "1"))
     assert "impossible budget" in line and "--flash to at least" in line
+    # the smallest candidate of all the time-series families: a feature MLP on the fewest features
+    assert "smallest candidate (feature_mlp)" in line
 
 
 def test_unreachable_database_names_host_and_driver(imu_set: Path, tmp_path: Path) -> None:
@@ -105,9 +109,12 @@ def test_ctrl_c_stops_between_trials_and_keeps_the_study(imu_set: Path, tmp_path
     db = out / "study.db"
     while time.monotonic() < deadline:  # wait until a trial is running
         if db.exists():
-            with sqlite3.connect(db, timeout=30) as con:
-                if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
-                    break
+            try:
+                with sqlite3.connect(db, timeout=30) as con:
+                    if con.execute("select count(*) from trials where state='RUNNING'").fetchone()[0]:
+                        break
+            except sqlite3.OperationalError:  # the file exists before Optuna has created its tables
+                pass
         time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=240)

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from edgeloop.models.design.compress import pick_teacher, qat_model
+
+
+def _outputs(model, twin, rep: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # noqa: ANN001
+    """(fake-quantized twin, float model, TFLite int8 model) outputs on `rep`; the twin's ranges are set on `rep`
+    first, as the converter's calibration does."""
+    from edgeloop.models.quantize import to_tflite_int8
+    from edgeloop.models.report import Int8Model
+
+    twin(rep, training=True)
+    fake = np.asarray(twin(rep, training=False))
+    plain = np.asarray(model(rep, training=False))
+    return fake, plain, Int8Model(to_tflite_int8(model, rep, max_samples=len(rep))).predict(rep)
 
 
 def test_fake_quant_twin_matches_tflite_int8() -> None:
     import keras
 
-    from edgeloop.models.quantize import to_tflite_int8
-    from edgeloop.models.report import Int8Model
     from edgeloop.models.train.families import build_feature_mlp
 
     keras.utils.set_random_seed(3)
@@ -20,11 +31,7 @@ def test_fake_quant_twin_matches_tflite_int8() -> None:
     for w in model.weights:  # a trained-looking net: non-zero biases
         w.assign(rng.normal(0, 0.5, w.shape).astype("float32"))
     rep = rng.normal(0, 1, (300, 20)).astype(np.float32)
-    twin = qat_model(model)
-    twin(rep, training=True)  # the first batch sets the ranges exactly, as the converter's calibration does
-    fake = np.asarray(twin(rep, training=False))
-    plain = np.asarray(model(rep, training=False))
-    int8 = Int8Model(to_tflite_int8(model, rep, max_samples=300)).predict(rep)
+    fake, plain, int8 = _outputs(model, qat_model(model), rep)
     # The twin reproduces the int8 model's rounding (not bit for bit: TFLite requantizes with integer double
     # rounding), so it is closer to the int8 outputs than the float model is, and agrees on the class.
     err_fake, err_plain = np.abs(fake - int8).mean(), np.abs(plain - int8).mean()
@@ -42,3 +49,41 @@ def test_teacher_is_larger_more_accurate_on_the_same_input() -> None:
     rows = [student, row(1, 0.95, 6000, 200), row(2, 0.97, 9000, 400), row(3, 0.93, 5000, 200)]
     assert pick_teacher(rows, student, "imu")["number"] == 1  # trial 2 reads other windows
     assert pick_teacher([student], student, "imu") is None
+
+
+def _trained_looking_image_cnn(block: str, head: str):  # noqa: ANN202
+    from edgeloop.models.train.families import build_image_cnn
+
+    import keras
+
+    keras.utils.set_random_seed(4)
+    model = build_image_cnn(16, 1, 4, width=6, depth=2, max_channels=12, block=block, head=head)
+    rng = np.random.default_rng(4)
+    for w in model.weights:  # trained-looking: varied batch-norm scales and shifts, non-zero statistics
+        if "kernel" not in w.path:
+            w.assign(rng.uniform(0.3, 1.5, w.shape).astype("float32"))
+    return model
+
+
+@pytest.mark.parametrize("block,head", [("plain", "flatten"), ("separable", "gap")])
+def test_fake_quant_cnn_twin_is_closer_to_tflite_int8_than_float(block: str, head: str) -> None:
+    from edgeloop.models.design.qat_cnn import qat_image_model
+
+    model = _trained_looking_image_cnn(block, head)
+    rep = np.random.default_rng(0).random((200, 16, 16, 1)).astype(np.float32)
+    rep[0], rep[1] = 0.0, 1.0  # the pinned [0, 1] input range
+    fake, plain, int8 = _outputs(model, qat_image_model(model), rep)
+    # batch norm folded into the fake-quantized conv weights: the twin rounds where the int8 model rounds
+    err_fake, err_plain = np.abs(fake - int8).mean(), np.abs(plain - int8).mean()
+    assert err_fake < 0.7 * err_plain, (err_fake, err_plain)
+    assert np.mean(fake.argmax(-1) == int8.argmax(-1)) >= np.mean(plain.argmax(-1) == int8.argmax(-1))
+
+
+def test_qat_write_back_is_the_identity_before_training() -> None:
+    from edgeloop.models.design.qat_cnn import qat_image_model, write_back
+
+    model = _trained_looking_image_cnn("separable", "gap")
+    x = np.random.default_rng(1).random((4, 16, 16, 1)).astype(np.float32)
+    before = np.asarray(model(x))
+    write_back(model, qat_image_model(model))
+    np.testing.assert_allclose(np.asarray(model(x)), before, rtol=1e-5, atol=1e-6)

@@ -127,11 +127,12 @@ def test_a_repeated_candidate_reuses_the_finished_result() -> None:
 
     study = optuna.create_study(directions=["maximize", "minimize"], sampler=make_sampler(0))
     first = study.ask()
-    for k, v in (("family", "feature_mlp"), ("params", {"window": 100, "hop": 100, "width": 8, "depth": 1}),
-                 ("status", "trained"), ("fold_accuracy", [0.9, 0.92])):
+    params = {"window": 100, "hop": 100, "features": "mean,variance", "width": 8, "depth": 1}
+    for k, v in (("family", "feature_mlp"), ("params", params), ("status", "trained"),
+                 ("fold_accuracy", [0.9, 0.92])):
         first.set_user_attr(k, v)
     study.tell(first, [0.91, 3000.0])
-    study.enqueue_trial({"window": 100, "hop_fraction": 1.0, "width": 8, "depth": 1})
+    study.enqueue_trial({"window": 100, "hop_fraction": 1.0, "features": "mean,variance", "width": 8, "depth": 1})
     cfg = SearchConfig(folds=2, epochs=1, families=("feature_mlp",), ctx=SpaceContext("imu", 100.0))
     study.optimize(Objective(None, Sizer(), cfg, study), n_trials=1)  # no data: it must not train
     rows = trial_rows(study)
