@@ -59,7 +59,8 @@ def test_record_button_stays_put_when_a_session_opens(qtbot, tmp_path: Path) -> 
 
 def _session_with(model_hash: bytes, name: str = "sine") -> SimpleNamespace:
     model = SimpleNamespace(name=name, hash=model_hash)
-    return SimpleNamespace(info=SimpleNamespace(board="host", active_model=0, models=(model,)))
+    return SimpleNamespace(info=SimpleNamespace(board="host", active_model=0, models=(model,), model_ids=(0,),
+                                                model_by_id={0: model}.get))
 
 
 def test_validate_dialog_starts_filled_for_a_zoo_model(qtbot, tmp_path: Path) -> None:
