@@ -64,10 +64,10 @@ def run(args: argparse.Namespace) -> int:
 
 def _container(args: argparse.Namespace) -> bytes:
     """The container to upload: read (.elmc), compiled (int8 .tflite), or imported, then compiled."""
-    from edgeloop.app.link.deploy import load_container
+    from edgeloop.app.link.deploy import CONTAINER_SUFFIX, load_container
     from edgeloop.models.compiler.driver import default_name
 
-    if args.model.suffix == ".elmc" or not needs_import(args, args.model):
+    if args.model.suffix == CONTAINER_SUFFIX or not needs_import(args, args.model):
         return load_container(args.model, name=args.name)
     from edgeloop.models.importers import write_imported
 

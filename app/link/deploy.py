@@ -111,6 +111,9 @@ def slot_cflags(slots: int | None = None, slot_kb: int | None = None, arena_kb: 
     return flags
 
 
+CONTAINER_SUFFIX = ".elmc"  # a container file's ending (`edgeloop compile --container FILE.elmc`)
+
+
 def load_container(path: str | Path, *, name: str | None = None) -> bytes:
     """A container from an .elmc file, or compiled from a .tflite (with its sidecar, as `compile` does)."""
     from edgeloop.models.compiler.container import container_from_compiled, read_container

@@ -44,13 +44,13 @@ from typing import Any
 
 from edgeloop import EdgeloopError, InputError, os_errors_explained
 from edgeloop.app.link.child_process import popen_tied
-from edgeloop.app.link.deploy import DeployCancelled, DeployResult, deploy_over_session, load_container
+from edgeloop.app.link.deploy import (CONTAINER_SUFFIX, DeployCancelled, DeployResult, deploy_over_session,
+                                      load_container)
 from edgeloop.app.sessions.library import load_session
 from edgeloop.protocol import DescribeModel, Hello, Info, ModelDescription, ModelDescriptor
 from edgeloop.protocol.upload import CAP_UPLOAD, SlotErase, UploadCommitted
 
 STAGES = ("train", "compile", "deploy", "validate")
-CONTAINER_SUFFIX = ".elmc"  # what `edgeloop compile --container` writes
 VALIDATE_LIMIT = 200  # samples validated after a retrain: enough to see agreement, seconds on a UART
 
 
