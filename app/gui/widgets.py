@@ -65,10 +65,14 @@ class QtClassBanner(QtWidgets.QWidget):
         self._confidence_font = QtGui.QFont(self.font())
         self._confidence_font.setPixelSize(theme.BANNER_PX // 2)
         self._muted = QtGui.QColor(theme.MUTED)
+        # The fonts never change: measure once, not in every paint.
+        self._class_metrics = QtGui.QFontMetrics(self._class_font)
+        self._confidence_metrics = QtGui.QFontMetrics(self._confidence_font)
+        self._widest_confidence = self._confidence_metrics.horizontalAdvance(self.WIDEST_CONFIDENCE)
 
     def sizeHint(self) -> QtCore.QSize:  # noqa: N802 - Qt naming
         """As tall as the class text; as wide as a short class name and the confidence column."""
-        metrics = QtGui.QFontMetrics(self._class_font)
+        metrics = self._class_metrics
         return QtCore.QSize(self._confidence_width() + 12 * metrics.averageCharWidth(),
                             metrics.height() + 2 * self.MARGIN)
 
@@ -91,7 +95,7 @@ class QtClassBanner(QtWidgets.QWidget):
 
     def confidence_rect(self) -> QtCore.QRect:
         """Where the confidence is drawn: the bottom right, one line high."""
-        width, height = self._confidence_width(), QtGui.QFontMetrics(self._confidence_font).height()
+        width, height = self._confidence_width(), self._confidence_metrics.height()
         return QtCore.QRect(self.width() - self.MARGIN - width, max(0, self.height() - height - self.MARGIN),
                             width, height)
 
@@ -101,7 +105,7 @@ class QtClassBanner(QtWidgets.QWidget):
         painter.setFont(self._class_font)
         painter.setPen(QtGui.QColor(self.colour))
         rect = self.class_rect()
-        text = painter.fontMetrics().elidedText(self.text, QtCore.Qt.ElideRight, rect.width())
+        text = self._class_metrics.elidedText(self.text, QtCore.Qt.ElideRight, rect.width())
         painter.drawText(rect, QtCore.Qt.AlignLeft | QtCore.Qt.AlignVCenter, text)
         if self.confidence_text:
             painter.setFont(self._confidence_font)
@@ -111,8 +115,7 @@ class QtClassBanner(QtWidgets.QWidget):
         painter.end()
 
     def _confidence_width(self) -> int:
-        metrics = QtGui.QFontMetrics(self._confidence_font)
-        return max(metrics.horizontalAdvance(text) for text in (self.WIDEST_CONFIDENCE, self.confidence_text))
+        return max(self._widest_confidence, self._confidence_metrics.horizontalAdvance(self.confidence_text))
 
     def _show(self, text: str, colour: str, confidence: str) -> None:
         if (text, colour, confidence) != (self.text, self.colour, self.confidence_text):

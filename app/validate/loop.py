@@ -110,7 +110,7 @@ class ChildRun:
         assert self.proc.stdout is not None
         buf = b""
         while True:
-            data = self.proc.stdout.read1(4096) if hasattr(self.proc.stdout, "read1") else self.proc.stdout.read(1)
+            data = self.proc.stdout.read1(4096)  # what has arrived, without waiting for 4096 bytes
             if not data:
                 break
             buf += data
