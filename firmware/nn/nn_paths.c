@@ -60,8 +60,14 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     return NN_DW_PATH_CHANNELS;
 }
 
+/* Fully connected. At most FC_DIRECT_MAX_ROWS outputs: the input is widened in registers (no
+ * scratch). Else it is widened once into scratch; when its length is a multiple of 8 (the
+ * four-row loop's step) and every exponent is a right shift of 2..31 (rq_fast's range, which
+ * fc_rq_fused in nn_opt_fc.c computes in assembly), path FUSED. */
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
-    return p->out_features <= FC_DIRECT_MAX_ROWS ? NN_FC_PATH_DIRECT : NN_FC_PATH_WIDENED;
+    if (p->out_features <= FC_DIRECT_MAX_ROWS) return NN_FC_PATH_DIRECT;
+    const int fused = (p->in_features & 7) == 0 && rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1);
+    return fused ? NN_FC_PATH_FUSED : NN_FC_PATH_WIDENED;
 }
 
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {

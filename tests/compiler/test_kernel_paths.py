@@ -320,31 +320,52 @@ def test_general_requant_cases_really_use_the_general_form() -> None:
         assert int(shifts.max()) <= -2
 
 
-FUSED_REQUANT_CHECK = r"""
+# The fast requantization forms (nn_opt_internal.h) against the reference double rounding on edge and
+# random accumulators, ITERS per (right shift, multiplier, zero point): with -DZP=1 rq_fast_zp
+# (plus the zero point, saturated to int8), else rq_fast. The host runs the C twins, test_qemu.py
+# rq_fast_zp's assembly.
+REQUANT_CHECK = r"""
 #include <stdio.h>
 #include "nn_opt_internal.h"
-/* rq_fast against the reference double rounding on edge and random accumulators. */
+#ifndef ITERS
+#define ITERS 20000
+#endif
 int main(void) {
     static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN,
                                    INT32_MAX - 1, INT32_MIN + 1, 1 << 30, -(1 << 30), 12345678, -12345678};
     static const int32_t mults[] = {0, 1 << 30, (1 << 30) + 1, INT32_MAX, 1518500250, 1717986918};
+#if ZP
+    static const int32_t zos[] = {-128, -1, 0, 5, 127};
+#else
+    static const int32_t zos[] = {0};
+#endif
     uint32_t s = 2463534242u;
     long bad = 0, n = 0;
     for (int r = 2; r <= 31; ++r) {
         for (unsigned m = 0; m < sizeof mults / sizeof mults[0]; ++m) {
-            for (int i = 0; i < 20000; ++i) {
-                int32_t acc;
-                if (i < (int)(sizeof accs / sizeof accs[0])) {
-                    acc = accs[i];
-                } else {
-                    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
-                    /* multiples of powers of two land on exact halves of both roundings */
-                    acc = (i & 1) ? (int32_t)s : (int32_t)((int32_t)(s & 0xFFFF) - 0x8000) * (1 << (s >> 28));
+            for (unsigned z = 0; z < sizeof zos / sizeof zos[0]; ++z) {
+                for (int i = 0; i < ITERS; ++i) {
+                    int32_t acc;
+                    if (i < (int)(sizeof accs / sizeof accs[0])) {
+                        acc = accs[i];
+                    } else {
+                        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+                        /* multiples of powers of two land on exact halves of both roundings */
+                        acc = (i & 1) ? (int32_t)s : (int32_t)((int32_t)(s & 0xFFFF) - 0x8000) * (1 << (s >> 28));
+                    }
+#if ZP
+                    const int32_t want = nn_ssat8(nn_fx_requantize(acc, mults[m], -r) + zos[z]);
+                    const int32_t got = rq_fast_zp(acc, mults[m], -r, 2 * zos[z] + 1);
+#else
+                    const int32_t want = nn_fx_requantize(acc, mults[m], -r);
+                    const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
+#endif
+                    if (want != got && bad++ < 5) {
+                        printf("acc=%ld mult=%ld shift=%d zo=%ld: %ld != %ld\n", (long)acc, (long)mults[m], -r,
+                               (long)zos[z], (long)got, (long)want);
+                    }
+                    ++n;
                 }
-                const int32_t want = nn_fx_requantize(acc, mults[m], -r);
-                const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
-                if (want != got && bad++ < 5) printf("acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, got, want);
-                ++n;
             }
         }
     }
@@ -354,18 +375,20 @@ int main(void) {
 """
 
 
-def test_fused_requantization_equals_the_double_rounding(tmp_path) -> None:
+@pytest.mark.parametrize("flags,checked", [([], 3600000), (["-DZP=1", "-DITERS=2000"], 1800000)],
+                         ids=["rq_fast", "rq_fast_zp"])
+def test_fused_requantization_equals_the_double_rounding(flags: list, checked: int, tmp_path) -> None:
     from edgeloop.models.compiler.host import CFLAGS, NN_DIR
 
     src = tmp_path / "rq_check.c"
-    src.write_text(FUSED_REQUANT_CHECK)
+    src.write_text(REQUANT_CHECK)
     exe = tmp_path / "rq_check"
-    flags = [f for f in CFLAGS if f != "-fPIC"]
-    subprocess.run(["cc", *flags, "-Wno-unused-function", "-DNN_OPTIMIZED=1", "-I", str(NN_DIR), str(src),
+    cflags = [f for f in CFLAGS if f != "-fPIC"]
+    subprocess.run(["cc", *cflags, *flags, "-Wno-unused-function", "-DNN_OPTIMIZED=1", "-I", str(NN_DIR), str(src),
                     "-o", str(exe)], check=True, timeout=120)
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
-    assert "checked 3600000, 0 differ" in run.stdout
+    assert f"checked {checked}, 0 differ" in run.stdout
 
 
 # A chain over the same paths, for the Cortex-M7 run under QEMU (test_qemu.py):
@@ -676,4 +699,75 @@ def test_fc_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
 
     report = bit_exact(fc_paths_model(), count=3, seed=14)
     paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
-    assert paths == ["widened", "widened", "widened", "direct"]
+    assert paths == ["fused", "widened", "widened", "direct"]
+
+
+def _fc_fused_op(b: ModelBuilder, rng: np.random.Generator, x: int, batches: int, n_in: int, n_out: int,
+                 s_in: float, per_channel: bool, act: str, zo: int, bias: bool, small_shift: bool) -> tuple[int, float]:
+    """Append one FULLY_CONNECTED for path FUSED; returns (output tensor, its scale). small_shift puts
+    the multipliers just below 1/4 (right shifts of 2 and 3: the smallest the path takes)."""
+    ws = rng.uniform(0.002, 0.02, n_out if per_channel else 1)
+    s_out = s_in * float(ws.max()) * 4.2 if small_shift else s_in * float(ws.mean()) * np.sqrt(n_in) * 12
+    n_s = len(ws)
+    wt = b.tensor((n_out, n_in), scale=list(ws), zero_point=[0] * n_s,
+                  data=rng.integers(-127, 128, (n_out, n_in)).astype(np.int8))
+    bt = (b.tensor((n_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_s,
+                   data=rng.integers(-4000, 4000, n_out).astype(np.int32)) if bias else -1)
+    y = b.tensor((batches, n_out), scale=float(s_out), zero_point=zo)
+    b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation=act)
+    return y, float(s_out)
+
+
+# (n_in, n_out, batches, per_channel, activation, output zero point, bias, small shifts): inputs of
+# 8, 16 and 24 + 16 k (the loop entered halfway when k % 16 == 8), 1..3 tail rows (left to the two-row
+# pass), clamps at both ends, extreme zero points, no bias, right shifts down to 2 (requantization
+# ties: small shifts land on exact halves often).
+FC_FUSED_CASES = [
+    (8, 12, 1, True, "RELU", -128, True, False),
+    (16, 9, 2, False, "NONE", 0, True, False),
+    (24, 13, 1, True, "RELU6", -5, True, False),
+    (48, 10, 2, False, "RELU", 7, False, False),
+    (40, 11, 2, True, "NONE", 127, True, True),
+    (128, 16, 1, True, "RELU6", -128, True, True),
+    (64, 20, 3, False, "NONE", -128, False, True),
+]
+
+
+@pytest.mark.parametrize("case", FC_FUSED_CASES, ids=[f"fc{c[0]}x{c[1]}b{c[2]}" for c in FC_FUSED_CASES])
+def test_fc_fused_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    n_in, n_out, batches, per_channel, act, zo, bias, small = case
+    rng = np.random.default_rng(n_in * 31 + n_out)
+    b = ModelBuilder()
+    x = b.tensor((batches, n_in), scale=0.05, zero_point=int(rng.integers(-60, 60)))
+    y, _ = _fc_fused_op(b, rng, x, batches, n_in, n_out, 0.05, per_channel, act, zo, bias, small)
+    report = bit_exact(b.build([x], [y]), count=4, seed=n_in)
+    step = report["result"].graph.steps[0]
+    assert fc_facts(step.params, step.consts["shift"].tolist())[0] == "fused"
+    if small:
+        assert int(step.consts["shift"].max()) == -2   # the smallest right shift the path takes
+
+
+def fc_fused_model(seed: int = 23) -> bytes:
+    """Three fully connected layers on path FUSED for the Cortex-M7 run (two batches): 40 -> 24
+    per-tensor with RELU6 (the loop entered halfway), 24 -> 16 per-channel without bias at right
+    shifts down to 2, 16 -> 11 per-channel with RELU (three tail rows)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((2, 40), scale=0.05, zero_point=-9)
+    s_in, n = 0.05, 40
+    for n_out, per_channel, act, zo, bias, small in ((24, False, "RELU6", -20, True, False),
+                                                    (16, True, "NONE", 3, False, True),
+                                                    (11, True, "RELU", -128, True, False)):
+        x, s_in = _fc_fused_op(b, rng, x, 2, n, n_out, s_in, per_channel, act, zo, bias, small)
+        n = n_out
+    return b.build([x0], [x])
+
+
+def test_fc_fused_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    report = bit_exact(fc_fused_model(), count=3, seed=15)
+    paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
+    assert paths == ["fused", "fused", "fused"]
