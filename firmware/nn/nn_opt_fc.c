@@ -125,7 +125,15 @@ NN_INLINE void fc_quad(const int16_t *col, int32_t k_len, const int8_t *w, int32
  * full group is read from x by the loops). */
 static void fc_widen(const int8_t *x, int32_t k_len, int32_t in_offset, int16_t *col) {
     const uint32_t off2 = nn_dup16(in_offset);
-    for (int32_t k = 0; k + 4 <= k_len; k += 4) {
+    int32_t k = 0;
+    for (; k + 8 <= k_len; k += 8) {   /* two groups per step (path FUSED: all of them) */
+        const uint32_t v = nn_read32(x + k), v2 = nn_read32(x + k + 4);
+        nn_write32(col + k, nn_sadd16(nn_sxtb16(v), off2));
+        nn_write32(col + k + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
+        nn_write32(col + k + 4, nn_sadd16(nn_sxtb16(v2), off2));
+        nn_write32(col + k + 6, nn_sadd16(nn_sxtb16_ror8(v2), off2));
+    }
+    if (k + 4 <= k_len) {
         const uint32_t v = nn_read32(x + k);
         nn_write32(col + k, nn_sadd16(nn_sxtb16(v), off2));
         nn_write32(col + k + 2, nn_sadd16(nn_sxtb16_ror8(v), off2));
@@ -160,25 +168,29 @@ static void fc_body(const nn_fc_params_t *p, const int8_t *in, int8_t *out, int1
 }
 
 #if NN_ASM
-/* Path FUSED's state for fc_quads_asm: one batch's passes of four rows, the pointers advanced by it.
- * Per-tensor layers and layers without bias point mult/shift/bias at four copies (steps 0). */
+/* Path FUSED's state for fc_quads_asm: one batch's passes of four rows, in the order its LDMs read it;
+ * the pointers are advanced by it. Per-tensor layers point mult and shift at four copies (q_step 0). */
 typedef struct {
-    const int16_t *col;      /*  0: the widened input */
-    const int8_t *w;         /*  4: the pass's first row, advanced by 4 k_len */
-    const int32_t *bias;     /*  8: advanced by bias_step */
-    const int32_t *mult;     /* 12: advanced by q_step */
-    const int32_t *shift;    /* 16: advanced by q_step */
-    int8_t *out;             /* 20: advanced by 4 */
-    int32_t k_len;           /* 24: a multiple of 8 */
-    int32_t q_step;          /* 28: 16 per channel, else 0 */
+    const int8_t *w;         /*  0: the pass's first row, advanced by 4 k_len */
+    const int16_t *col;      /*  4: the widened input */
+    int32_t k_len;           /*  8: a multiple of 8 */
+    const int32_t *bias;     /* 12: advanced by bias_step */
+    int32_t bias_step;       /* 16: 16, or 0 without a bias (bias then points at four zeros) */
+    int32_t iters;           /* 20: (k_len + 8) / 16, iterations of the four-group loop */
+    const int32_t *mult;     /* 24: advanced by q_step */
+    const int32_t *shift;    /* 28: advanced by q_step */
     int32_t zo2p1;           /* 32: 2 zo + 1 */
-    uint32_t lo4, hi4;       /* 36, 40: act_min, act_max in each byte */
-    int32_t bias_step;       /* 44: 16, or 0 */
-    int32_t quads;           /* 48: passes to run, >= 1 */
+    int32_t two30;           /* 36: 2^30 (rq_fast_zp's K) */
+    int32_t minus2;          /* 40: -2 (rq_fast_zp's M2) */
+    int32_t q_step;          /* 44: 16 per channel, else 0 */
+    int8_t *out;             /* 48: advanced by 4 */
+    int8_t *out_end;         /* 52: out + 4 * passes (at least one) */
+    int32_t clamp;           /* 56: nonzero when [act_min, act_max] is narrower than int8 */
+    uint32_t lo4, hi4;       /* 60, 64: act_min, act_max in each byte */
 } fc_quads_t;
-_Static_assert(offsetof(fc_quads_t, mult) == 12 && offsetof(fc_quads_t, shift) == 16 &&
-               offsetof(fc_quads_t, k_len) == 24 && offsetof(fc_quads_t, lo4) == 36 &&
-               offsetof(fc_quads_t, quads) == 48, "fc_quads_asm reads fc_quads_t at these offsets");
+_Static_assert(offsetof(fc_quads_t, bias) == 12 && offsetof(fc_quads_t, mult) == 24 &&
+               offsetof(fc_quads_t, minus2) == 40 && offsetof(fc_quads_t, out) == 48 &&
+               offsetof(fc_quads_t, lo4) == 60, "fc_quads_asm reads fc_quads_t at these offsets");
 
 /* One row's next weight word times the widened pair (r9 = x02, r10 = x13) into S: 5 instructions per
  * 4 MACs (r11, r12 scratch). */
@@ -196,7 +208,7 @@ _Static_assert(offsetof(fc_quads_t, mult) == 12 && offsetof(fc_quads_t, shift) =
 /* All passes of four rows of one batch (fc_quads_t *q in r0), whole in assembly so that all 14
  * registers serve: the bias loaded into the accumulators, the dot-product loop (four groups of 4
  * inputs per iteration, 86 instructions per 64 MACs, entered halfway when k_len % 16 == 8), the four requantizations, the packing,
- * the clamp of the four bytes (SSUB8 + SEL) and one word store: about 65 instructions per pass
+ * the clamp of the four bytes (SSUB8 + SEL, skipped without a clamp narrower than int8) and one word store: about 65 instructions per pass
  * besides the loop, against about 170 for the same in C. */
 __attribute__((naked, noinline)) static void fc_quads_asm(fc_quads_t *q) {
     (void)q;
@@ -204,18 +216,13 @@ __attribute__((naked, noinline)) static void fc_quads_asm(fc_quads_t *q) {
         "push   {r4-r11, lr}\n\t"
         "mov    lr, r0\n"
         "1:\n\t"
-        "ldr    r8, [lr, #8]\n\t"
+        "ldm    lr, {r4, r6, r7, r8, r9}\n\t"   /* w, col, k_len, bias, bias_step */
         "ldm    r8, {r0-r3}\n\t"
-        "ldr    r9, [lr, #44]\n\t"
         "add    r8, r8, r9\n\t"
-        "str    r8, [lr, #8]\n\t"
-        "ldr    r4, [lr, #4]\n\t"
-        "ldr    r7, [lr, #24]\n\t"
+        "str    r8, [lr, #12]\n\t"
         "add    r5, r4, r7, lsl #1\n\t"
-        "ldr    r6, [lr, #0]\n\t"
-        "add    r8, r7, #8\n\t"        /* iterations of 16 inputs, the first of 8 when k_len % 16 == 8 */
-        "lsr    r8, r8, #4\n\t"
-        "tst    r7, #8\n\t"
+        "ldr    r8, [lr, #20]\n\t"
+        "tst    r7, #8\n\t"                 /* k_len % 16 == 8: the first iteration runs two groups */
         "bne    3f\n"
         "2:\n\t"
         FC_GROUP
@@ -225,18 +232,15 @@ __attribute__((naked, noinline)) static void fc_quads_asm(fc_quads_t *q) {
         FC_GROUP
         "subs   r8, r8, #1\n\t"
         "bne    2b\n\t"
-        "add    r4, r4, r7, lsl #1\n\t"   /* row 0 + k_len + 3 k_len: the next pass's row 0 */
-        "add    r4, r4, r7\n\t"
-        "str    r4, [lr, #4]\n\t"
-        "ldrd   r4, r5, [lr, #12]\n\t"
-        "ldr    r6, [lr, #32]\n\t"
-        "mov    r7, #0x40000000\n\t"
-        "mvn    r8, #1\n\t"
+        "add    r4, r5, r7\n\t"             /* row 2 + k_len + k_len: the next pass's row 0 */
+        "str    r4, [lr]\n\t"
+        "add    r9, lr, #24\n\t"
+        "ldm    r9, {r4-r8}\n\t"            /* mult, shift, 2 zo + 1, 2^30, -2 */
         "ldrd   r9, r10, [r4]\n\t"
         "ldrd   r11, r12, [r5]\n\t"
         FC_RQ("r0", "r9", "r11")
         FC_RQ("r1", "r10", "r12")
-        "ldrd   r4, r5, [lr, #12]\n\t"
+        "ldrd   r4, r5, [lr, #24]\n\t"
         "ldrd   r9, r10, [r4, #8]\n\t"
         "ldrd   r11, r12, [r5, #8]\n\t"
         FC_RQ("r2", "r9", "r11")
@@ -244,22 +248,23 @@ __attribute__((naked, noinline)) static void fc_quads_asm(fc_quads_t *q) {
         "bfi    r0, r1, #8, #8\n\t"
         "bfi    r0, r2, #16, #8\n\t"
         "bfi    r0, r3, #24, #8\n\t"
-        "ldrd   r9, r10, [lr, #36]\n\t"
+        "ldr    r4, [lr, #56]\n\t"
+        "cbz    r4, 4f\n\t"
+        "ldrd   r9, r10, [lr, #60]\n\t"
         "ssub8  r11, r0, r9\n\t"
         "sel    r0, r0, r9\n\t"
         "ssub8  r11, r0, r10\n\t"
-        "sel    r0, r10, r0\n\t"
-        "ldr    r11, [lr, #20]\n\t"
-        "str    r0, [r11], #4\n\t"
-        "str    r11, [lr, #20]\n\t"
-        "ldrd   r4, r5, [lr, #12]\n\t"
-        "ldr    r9, [lr, #28]\n\t"
+        "sel    r0, r10, r0\n"
+        "4:\n\t"
+        "ldrd   r4, r5, [lr, #24]\n\t"
+        "ldr    r9, [lr, #44]\n\t"
         "add    r4, r4, r9\n\t"
         "add    r5, r5, r9\n\t"
-        "strd   r4, r5, [lr, #12]\n\t"
-        "ldr    r9, [lr, #48]\n\t"
-        "subs   r9, r9, #1\n\t"
-        "str    r9, [lr, #48]\n\t"
+        "strd   r4, r5, [lr, #24]\n\t"
+        "ldrd   r11, r12, [lr, #48]\n\t"    /* out, out_end */
+        "str    r0, [r11], #4\n\t"
+        "str    r11, [lr, #48]\n\t"
+        "cmp    r11, r12\n\t"
         "bne    1b\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
@@ -284,8 +289,9 @@ static NN_NOINLINE void fc_fused(const nn_fc_params_t *p, const int8_t *in, int8
         const int32_t n = n_out & ~3;   /* n_out > FC_DIRECT_MAX_ROWS: at least one pass */
 #if NN_ASM
         {
-            fc_quads_t q = {col, p->weights, bias ? bias : zeros, qstep ? mult : m4, qstep ? shift : e4, o, k_len,
-                            16 * qstep, zo2p1, lo4, hi4, bias ? 16 : 0, n >> 2};
+            fc_quads_t q = {p->weights, col, k_len, bias ? bias : zeros, bias ? 16 : 0, (k_len + 8) >> 4, qstep ? mult : m4, qstep ? shift : e4,
+                            zo2p1, 0x40000000, -2, 16 * qstep, o, o + n, p->act_min > -128 || p->act_max < 127,
+                            lo4, hi4};
             fc_quads_asm(&q);
         }
 #else

@@ -87,7 +87,7 @@ MUTATIONS = {
     "fc_quad_row_3": ("nn_opt_fc.c", 'FC_ROW("r3", "ldr    r11, [r5, r7]")', 'FC_ROW("r3", "ldr    r11, [r4, r7]")',
                       "fc_paths"),
     "fc_quads_half_entry": ("nn_opt_fc.c", '"tst    r7, #8\\n\\t"', '"tst    r7, #0\\n\\t"', "fc_fused"),
-    "fc_quads_clamp_max": ("nn_opt_fc.c", '"sel    r0, r10, r0\\n\\t"', '"sel    r0, r0, r10\\n\\t"', "fc_fused"),
+    "fc_quads_clamp_max": ("nn_opt_fc.c", '"sel    r0, r10, r0\\n"', '"sel    r0, r0, r10\\n"', "fc_fused"),
     "rq_fast_zp_halving": ("nn_opt_internal.h", '", #8, " H ", asr #1', '", #8, " H ", asr #2', "fc_fused"),
     "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
                     '"smlabb %[a3], %[w13], %[xv], %[a3]\\n\\t"', "kernel_paths"),
