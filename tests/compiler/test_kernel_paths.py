@@ -278,15 +278,19 @@ def test_max_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     bit_exact(max_pool_layer(case, seed=len(case[0])), count=3, seed=5)
 
 
-# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64 and 125 taps),
-# a window of more than 256 taps (the 16-bit lanes are flushed), padded windows with fewer taps at the
-# borders, channel tails and clamps.
+# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64, 125 and 9 taps),
+# a window of more than 256 taps (the 16-bit lanes are flushed) and one of exactly 256, padded windows
+# with fewer taps at the borders, channel tails and clamps.
 AVG_POOL_CASES = [
     ("avg_global_8x8x64", (8, 8, 64), 8, 8, "VALID", "NONE", -5),
     ("avg_global_25x5x12", (25, 5, 12), (25, 5), 1, "VALID", "NONE", 17),
     ("avg_global_17x17x6_flush", (17, 17, 6), 17, 1, "VALID", "RELU", -128),
     ("avg_3x3_same_tail_relu", (7, 6, 7), 3, 2, "SAME", "RELU", 12),
     ("avg_2x2_relu6_c5", (6, 9, 5), 2, 2, "VALID", "RELU6", -40),
+    # 8 channels a pass (two words per pixel, two pixels per step after an odd one), then 4, then 1
+    ("avg_global_3x3x21_odd_run", (3, 3, 21), 3, 1, "VALID", "NONE", -7),
+    ("avg_3x3_s1_same_c16_relu6", (6, 5, 16), 3, 1, "SAME", "RELU6", 3),
+    ("avg_global_16x16x8_256_taps", (16, 16, 8), 16, 1, "VALID", "RELU", -128),
 ]
 
 
@@ -294,6 +298,24 @@ AVG_POOL_CASES = [
 def test_avg_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     report = bit_exact(max_pool_layer(case, seed=len(case[0]), op="AVERAGE_POOL_2D"), count=4, seed=5)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+def avg_pool_model() -> bytes:
+    """For the Cortex-M7 run: a 3x3 stride-1 SAME average pool with a RELU6 clamp over 21 channels (border
+    windows of 4 and 6 taps, 8 + 8 + 4 + 1 channels), then a global one of 30 taps (an even run)."""
+    b = ModelBuilder()
+    x = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=4)
+    y = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=4)
+    b.op("AVERAGE_POOL_2D", [x], [y], "Pool2DOptions", padding="SAME", stride_w=1, stride_h=1, filter_w=3,
+         filter_h=3, activation="RELU6")
+    z = b.tensor((1, 1, 1, 21), scale=0.03, zero_point=4)
+    b.op("AVERAGE_POOL_2D", [y], [z], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=5,
+         filter_h=6, activation="NONE")
+    return b.build([x], [z])
+
+
+def test_avg_pool_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(avg_pool_model(), count=3, seed=16)
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
