@@ -167,7 +167,7 @@ NN_INLINE int8_t avg_one(int32_t sum, int32_t count, int32_t half, int clamp, in
 }
 
 /* The four averages of the 16-bit lane sums a02 (channels 0, 2) and a13 (1, 3) into o[0..3]. */
-NN_INLINE void avg_out4(uint32_t a02, uint32_t a13, int32_t count, int clamp, int32_t lo, int32_t hi, int8_t *o) {
+static NN_NOINLINE void avg_out4(uint32_t a02, uint32_t a13, int32_t count, int clamp, int32_t lo, int32_t hi, int8_t *o) {
     const int32_t half = count >> 1;
     o[0] = avg_one((int16_t)a02, count, half, clamp, lo, hi);
     o[1] = avg_one((int16_t)a13, count, half, clamp, lo, hi);
