@@ -195,6 +195,7 @@ SMALL_K_WIDE_CASES = [
     (("k_rgb_dilated", (9, 9, 3), 4, 3, 1, 2, "SAME", False), "NONE", 0, "small_k_wide"),
     (("k_c2_18_taps", (6, 6, 2), 10, 3, 1, 1, "SAME", False), "RELU", -128, "small_k_wide"),
     (("k_c5_2x2_20_taps", (5, 6, 5), 2, 2, 1, 1, "SAME", False), "NONE", 3, "small_k_wide"),
+    (("k_c6_2x2_rows_of_12", (5, 7, 6), 4, 2, 1, 1, "VALID", False), "NONE", -9, "small_k_wide"),
     (("k_rgb_odd_out_c", (6, 7, 3), 5, 3, 1, 1, "SAME", False), "NONE", 2, "small_k"),
     (("k_rgb_relu_clamped", (6, 7, 3), 4, 3, 1, 1, "SAME", False), "RELU", -20, "small_k"),
 ]
