@@ -240,94 +240,283 @@ NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t 
     }
 }
 
-/* Path ROWS3: input row iy of channel c as int16 (x + in_offset) at row[j] for column
- * j - pad_left, 0 outside the image (padded taps contribute nothing, as in the reference). */
-static void dw3_gather(const nn_conv_params_t *p, const int8_t *img, int32_t iy, int32_t c, int16_t *row,
-                       int32_t len) {
-    const int32_t ch = p->in_c, pad = p->pad_left, off = p->in_offset;
-    int32_t j = 0;
-    if (iy >= 0 && iy < p->in_h) {
-        const int32_t end = pad + p->in_w < len ? pad + p->in_w : len;
-        for (; j < pad && j < len; ++j) row[j] = 0;
-        const int8_t *x = img + iy * p->in_w * ch + c;
-        for (; j < end; ++j, x += ch) row[j] = (int16_t)(*x + off);
+/* Path ROWS3: rows iy of channels c0 .. c0 + g - 1 (g <= 4) as int16 raw input values at
+ * rows[k * len + j] for column j - pad_left. The input offset is in the folded biases, so the
+ * columns outside the image (and rows outside it) hold -in_offset: a padded tap then adds
+ * w * (-in_offset) that cancels its share of the fold, as a padded tap adds nothing in the
+ * reference. With 4 channels each pixel is one word load split by SXTB16 into the lanes
+ * (c0, c2) and (c1, c3), and two pixels are packed into one word store per channel. */
+static void dw3_gather(const nn_conv_params_t *p, const int8_t *img, int32_t iy, int32_t c0, int32_t g,
+                       int16_t *rows, int32_t len) {
+    const int32_t ch = p->in_c, pad = p->pad_left, in_w = p->in_w;
+    const int16_t fill = (int16_t)-p->in_offset;
+    const int inside = iy >= 0 && iy < p->in_h;
+    const int32_t n = !inside ? 0 : (len - pad < in_w ? len - pad : in_w);   /* pixels gathered */
+    for (int32_t k = 0; k < g; ++k) {
+        int16_t *r = rows + k * len;
+        for (int32_t j = 0; j < pad && j < len; ++j) r[j] = fill;
+        for (int32_t j = pad + n; j < len; ++j) r[j] = fill;
     }
-    for (; j < len; ++j) row[j] = 0;
+    if (n <= 0) return;
+    const int8_t *x = img + iy * in_w * ch + c0;
+    if (g == 4) {
+        int16_t *r0 = rows + pad, *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
+        int32_t j = 0;
+        for (; j + 2 <= n; j += 2, x += 2 * ch) {
+            const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + ch);
+            const uint32_t a0 = nn_sxtb16(v0), a1 = nn_sxtb16(v1);
+            const uint32_t b0 = nn_sxtb16_ror8(v0), b1 = nn_sxtb16_ror8(v1);
+            nn_write32(r0 + j, (a0 & 0xFFFFu) | (a1 << 16));
+            nn_write32(r2 + j, (a0 >> 16) | (a1 & 0xFFFF0000u));
+            nn_write32(r1 + j, (b0 & 0xFFFFu) | (b1 << 16));
+            nn_write32(r3 + j, (b0 >> 16) | (b1 & 0xFFFF0000u));
+        }
+        if (j < n) {
+            r0[j] = (int16_t)x[0];
+            r1[j] = (int16_t)x[1];
+            r2[j] = (int16_t)x[2];
+            r3[j] = (int16_t)x[3];
+        }
+    } else {
+        for (int32_t k = 0; k < g; ++k) {
+            int16_t *r = rows + k * len + pad;
+            for (int32_t j = 0; j < n; ++j) r[j] = (int16_t)x[j * ch + k];
+        }
+    }
 }
 
-/* Path ROWS3 for one requantization form (`fused`: the fast form with the output zero point in
- * the rounding addend, no clamp; otherwise per output in the form `fast` says) and column stride (`s2`: 2, else 1). A channel at a time: its 3x3
- * weights as pairs (w0, w1) and w2 per kernel row in registers, its input rows gathered once into
- * a ring of 3 int16 rows, then two outputs per pass: per kernel row 3 word loads, 2 SMLAD (taps 0
- * and 1 of both outputs) and 2 SMLABB/SMLABT (tap 2). */
-NN_INLINE void dw3_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
-                        int16_t *ring, int fast, const int fused, const int s2) {
-    const int32_t ch = p->in_c, len = dw_rows3_len(p), out_w = p->out_w, out_h = p->out_h;
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * p->in_h * p->in_w * ch;
-        int8_t *ob = out + b * out_h * out_w * ch;
-        for (int32_t c = 0; c < ch; ++c) {
-            const int32_t *e = tab + c * RQ_WORDS;
-            const int8_t *w = p->weights + c;
-            const uint32_t wa0 = (uint32_t)(uint16_t)w[0] | ((uint32_t)(uint16_t)w[ch] << 16);
-            const uint32_t wa1 = (uint32_t)(uint16_t)w[3 * ch] | ((uint32_t)(uint16_t)w[4 * ch] << 16);
-            const uint32_t wa2 = (uint32_t)(uint16_t)w[6 * ch] | ((uint32_t)(uint16_t)w[7 * ch] << 16);
-            const uint32_t wb0 = (uint32_t)(uint16_t)w[2 * ch], wb1 = (uint32_t)(uint16_t)w[5 * ch];
-            const uint32_t wb2 = (uint32_t)(uint16_t)w[8 * ch];
-            const int32_t bias = e[0], mult = e[1], rr = e[3];
-            const int32_t rnd = fused ? (int32_t)((uint32_t)e[2] + ((uint32_t)zo << rr)) : e[2];
-            /* the ring holds input rows first .. first + 2 in r0, r1, r2 */
-            int16_t *r0 = ring, *r1 = ring + len, *r2 = ring + 2 * len;
-            int32_t first = INT32_MIN / 2;
-            for (int32_t oy = 0; oy < out_h; ++oy) {
-                const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                int32_t keep = first + 3 - iy0;   /* rows already held, at the window's start */
-                if (keep < 0 || keep > 3) keep = 0;
-                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest row goes */
-                    int16_t *t = r0;
-                    r0 = r1;
-                    r1 = r2;
-                    r2 = t;
-                }
-                /* gather rows iy0 + keep .. iy0 + 2 into slots keep .. 2 */
-                if (keep < 1) dw3_gather(p, img, iy0, c, r0, len);
-                if (keep < 2) dw3_gather(p, img, iy0 + 1, c, r1, len);
-                if (keep < 3) dw3_gather(p, img, iy0 + 2, c, r2, len);
-                first = iy0;
-                int8_t *o = ob + oy * out_w * ch + c;
-                const int16_t *q0 = r0, *q1 = r1, *q2 = r2;
-                int32_t ox = 0;
-                for (; ox + 2 <= out_w; ox += 2, o += 2 * ch, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
-                    int32_t a0 = bias, a1 = bias;
+/* Path ROWS3, the fused requantization of a doubled accumulator acc2 = 2 acc (record wr, fused form):
+ * rq_fast(acc, mult, rnd, rr) is floor((acc mult +- 2^30 + rnd 2^32) / 2^(32 + rr)), the sign that of
+ * acc. Doubled, that is floor((acc2 mult + (2 rnd - [acc < 0]) 2^32 + 2^31) / 2^(33 + rr)): one SMMLAR
+ * with the addend R2 - [acc2 < 0] (R2 = 2 rnd) and a shift by rr + 1. Needs |acc| < 2^30 (checked on
+ * the folded biases when the form is chosen). */
+NN_INLINE int32_t rq_dbl(int32_t acc2, const uint32_t *wr) {
+    const int32_t ra = (int32_t)wr[DW3_RND] + (acc2 >> 31);
+    const int64_t t = (int64_t)acc2 * (int32_t)wr[DW3_MULT] + (int64_t)((uint64_t)(int64_t)ra << 32) + 0x80000000LL;
+    return (int32_t)(t >> 32) >> wr[DW3_RR];
+}
+
+/* Path ROWS3, four adjacent outputs of one channel in the fused form: the 3x3 taps from its gathered
+ * input rows at q[0..2] (advanced past the 4 windows: 4 << s2 columns), the channel's record wr
+ * (dw3_record: doubled weights and bias), the outputs at *o, *o + ch, .. (advanced by 4 ch). Per
+ * kernel row 1 LDRD, 5 word loads, 4 SMLAD and 4 SMLABB/SMLABT (42 instructions per 36 MACs), then
+ * per output 5 instructions of requantization (rq_dbl) and store. */
+#if NN_ASM
+/* One kernel row at stride 1: words x01 x12 x23 x34 x45 at byte offsets 0..8 from the row pointer
+ * (post-incremented by 8 on the first load, hence the offsets -6..0 after it). */
+#define NN_DW3Q_ROW_S1(Q, W)                                  \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
+    "ldr    %[x], [%[" Q "]], #8\n\t"                         \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-6]\n\t"                        \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                   \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                   \
+    "smlabt %[a1], %[wb], %[x], %[a1]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-2]\n\t"                        \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                   \
+    "smlabt %[a2], %[wb], %[x], %[a2]\n\t"                   \
+    "ldr    %[x], [%[" Q "]]\n\t"                             \
+    "smlabt %[a3], %[wb], %[x], %[a3]\n\t"
+/* ... at stride 2: words x01 x23 x45 x67 x89 at byte offsets 0..16 (post-increment 16). */
+#define NN_DW3Q_ROW_S2(Q, W)                                  \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
+    "ldr    %[x], [%[" Q "]], #16\n\t"                        \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-12]\n\t"                       \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                   \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-8]\n\t"                        \
+    "smlabb %[a1], %[wb], %[x], %[a1]\n\t"                   \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                   \
+    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
+    "smlabb %[a2], %[wb], %[x], %[a2]\n\t"                   \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                   \
+    "ldr    %[x], [%[" Q "]]\n\t"                             \
+    "smlabb %[a3], %[wb], %[x], %[a3]\n\t"
+/* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
+ * the int8 result left in A for STORE. */
+#define NN_DW3Q_RQ(A, STORE)                                  \
+    "add    %[t], %[wa], %[" A "], asr #31\n\t"               \
+    "smmlar %[" A "], %[" A "], %[wb], %[t]\n\t"              \
+    "asr    %[" A "], %[" A "], %[x]\n\t"                     \
+    "ssat   %[" A "], #8, %[" A "]\n\t"                       \
+    STORE
+#define NN_DW3Q_BODY(ROW)                                     \
+    "ldrd   %[a0], %[a1], [%[wr], #40]\n\t"                   \
+    "ldrd   %[a2], %[a3], [%[wr], #40]\n\t"                   \
+    ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
+    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
+    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
+    "ldr    %[a0], [%[wr], #36]\n\t"                          \
+    NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
+    "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
+    NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
+    NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
+    "add    %[o], %[o], %[a0], lsl #1\n\t"
+#endif
+
+NN_INLINE void dw3_quad(uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
+    const int16_t *q0 = q[0], *q1 = q[1], *q2 = q[2];
+    int8_t *op = *o;
+#if NN_ASM
+    int32_t a0, a1, a2, a3;
+    uint32_t wa, wb, x, t;
+    if (s2) {
+        __asm__ volatile(NN_DW3Q_BODY(NN_DW3Q_ROW_S2)
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "memory");
+    } else {
+        __asm__ volatile(NN_DW3Q_BODY(NN_DW3Q_ROW_S1)
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "memory");
+    }
+#else
+    const int32_t bias = (int32_t)wr[DW3_BIAS], ch = (int32_t)wr[DW3_CH];
+    int32_t acc[4] = {bias, bias, bias, bias};
+    const int16_t *rows[3] = {q0, q1, q2};
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        const int16_t *r = rows[ky];
+        const uint32_t wa = wr[2 * ky], wb = wr[2 * ky + 1];
+        if (s2) {
+            const uint32_t x01 = nn_read32(r), x23 = nn_read32(r + 2), x45 = nn_read32(r + 4);
+            const uint32_t x67 = nn_read32(r + 6), x89 = nn_read32(r + 8);
+            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
+            acc[1] = nn_smlabb(wb, x45, nn_smlad(wa, x23, acc[1]));
+            acc[2] = nn_smlabb(wb, x67, nn_smlad(wa, x45, acc[2]));
+            acc[3] = nn_smlabb(wb, x89, nn_smlad(wa, x67, acc[3]));
+        } else {
+            const uint32_t x01 = nn_read32(r), x12 = nn_read32(r + 1), x23 = nn_read32(r + 2);
+            const uint32_t x34 = nn_read32(r + 3), x45 = nn_read32(r + 4);
+            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
+            acc[1] = nn_smlabt(wb, x23, nn_smlad(wa, x12, acc[1]));
+            acc[2] = nn_smlabt(wb, x34, nn_smlad(wa, x23, acc[2]));
+            acc[3] = nn_smlabt(wb, x45, nn_smlad(wa, x34, acc[3]));
+        }
+    }
+    for (int32_t k = 0; k < 4; ++k) {
+        op[k * ch] = (int8_t)nn_ssat8(rq_dbl(acc[k], wr));
+    }
+    op += 4 * ch;
+    q0 += 4 << s2;
+    q1 += 4 << s2;
+    q2 += 4 << s2;
+#endif
+    q[0] = q0;
+    q[1] = q1;
+    q[2] = q2;
+    *o = op;
+}
+
+/* Path ROWS3, one output row of one channel from its 3 gathered input rows q0..q2 and its record
+ * wr: in the fused form four outputs per assembly pass (dw3_quad), the rest one at a time; otherwise
+ * two outputs per pass (per kernel row 3 word loads, 2 SMLAD and 2 SMLABB/SMLABT) requantized per
+ * output in the form `fast` says (entry e). */
+NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const int16_t *q1, const int16_t *q2,
+                       int8_t *o, int32_t ch, int32_t out_w, int32_t zo, int32_t lo, int32_t hi, int fast,
+                       const int fused, const int s2) {
+    const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
+    const int32_t bias = (int32_t)wr[DW3_BIAS];
+    int32_t ox = 0;
+    if (fused) {
+        const int16_t *q[3] = {q0, q1, q2};
+        for (; ox + 4 <= out_w; ox += 4) dw3_quad(wr, q, &o, s2);
+        for (; ox < out_w; ++ox, o += ch, q[0] += 1 << s2, q[1] += 1 << s2, q[2] += 1 << s2) {
+            int32_t a = bias;
+            a = nn_smlabb(wb0, (uint32_t)(uint16_t)q[0][2], nn_smlad(wa0, nn_read32(q[0]), a));
+            a = nn_smlabb(wb1, (uint32_t)(uint16_t)q[1][2], nn_smlad(wa1, nn_read32(q[1]), a));
+            a = nn_smlabb(wb2, (uint32_t)(uint16_t)q[2][2], nn_smlad(wa2, nn_read32(q[2]), a));
+            o[0] = (int8_t)nn_ssat8(rq_dbl(a, wr));
+        }
+        return;
+    }
+    for (; ox + 2 <= out_w; ox += 2, o += 2 * ch, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
+        int32_t a0 = bias, a1 = bias;
 #define NN_DW3_ROW(Q, WA, WB)                                                               \
     do {                                                                                    \
         const uint32_t x01 = nn_read32(Q), x23 = nn_read32((Q) + 2);                        \
         a0 = nn_smlabb(WB, x23, nn_smlad(WA, x01, a0));                                     \
         if (s2) {                                                                           \
-            a1 = nn_smlabb(WB, (uint32_t)(uint16_t)(Q)[4], nn_smlad(WA, x23, a1));          \
+            a1 = nn_smlabb(WB, nn_read32((Q) + 4), nn_smlad(WA, x23, a1));                  \
         } else {                                                                            \
             a1 = nn_smlabt(WB, x23, nn_smlad(WA, nn_read32((Q) + 1), a1));                  \
         }                                                                                   \
     } while (0)
-                    NN_DW3_ROW(q0, wa0, wb0);
-                    NN_DW3_ROW(q1, wa1, wb1);
-                    NN_DW3_ROW(q2, wa2, wb2);
+        NN_DW3_ROW(q0, wa0, wb0);
+        NN_DW3_ROW(q1, wa1, wb1);
+        NN_DW3_ROW(q2, wa2, wb2);
 #undef NN_DW3_ROW
-                    if (fused) {
-                        o[0] = (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr));
-                        o[ch] = (int8_t)nn_ssat8(rq_fast(a1, mult, rnd, rr));
-                    } else {
-                        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
-                        o[ch] = rq_out(e, a1, zo, 1, lo, hi, fast);
-                    }
+        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
+        o[ch] = rq_out(e, a1, zo, 1, lo, hi, fast);
+    }
+    if (ox < out_w) {
+        int32_t a0 = bias;
+        a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
+        a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
+        a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
+        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
+    }
+}
+
+/* Path ROWS3, the record of channel c (DW3_REC words): per kernel row the weight pair (w0, w1) and
+ * w2, then (fused form, see rq_dbl) R2, multiplier and rr + 1, the channel stride and the folded bias
+ * twice (one LDRD fills two accumulators). The fused form doubles the weights and the bias. */
+static void dw3_record(const nn_conv_params_t *p, const int32_t *e, int32_t bias, int32_t c, const int fused,
+                       uint32_t *wr) {
+    const int32_t ch = p->in_c, m = fused ? 2 : 1;
+    const int8_t *w = p->weights + c;
+    for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
+        wr[2 * ky] = (uint32_t)(uint16_t)(m * w[0]) | ((uint32_t)(uint16_t)(m * w[ch]) << 16);
+        wr[2 * ky + 1] = (uint32_t)(uint16_t)(m * w[2 * ch]);
+    }
+    wr[DW3_RND] = 2u * ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3]));
+    wr[DW3_MULT] = (uint32_t)e[1];
+    wr[DW3_RR] = (uint32_t)e[3] + 1u;
+    wr[DW3_CH] = (uint32_t)ch;
+    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = (uint32_t)bias * (uint32_t)m;
+}
+
+/* Path ROWS3 for one requantization form (`fused`: the fast form with the output zero point in
+ * the rounding addend, no clamp; otherwise per output in the form `fast` says) and column stride
+ * (`s2`: 2, else 1). Channels in groups of 4: the group's input rows are gathered once into a
+ * ring of 3 slots (4 int16 rows each), then each channel's output row runs over its rows. */
+NN_INLINE void dw3_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                        const int32_t *fold, uint32_t *recs, int16_t *ring, int fast, const int fused,
+                        const int s2) {
+    const int32_t ch = p->in_c, len = dw_rows3_len(p), out_w = p->out_w, out_h = p->out_h;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * out_h * out_w * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            const int32_t g = ch - c0 < 4 ? ch - c0 : 4;
+            for (int32_t k = 0; k < g; ++k) dw3_record(p, tab + (c0 + k) * RQ_WORDS, fold[c0 + k], c0 + k, fused, recs + k * DW3_REC);
+            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input rows first .. first + 2 */
+            int32_t first = INT32_MIN / 2;
+            for (int32_t oy = 0; oy < out_h; ++oy) {
+                const int32_t iy0 = oy * p->stride_h - p->pad_top;
+                int32_t keep = first + 3 - iy0;   /* rows already held, at the window's start */
+                if (keep < 0 || keep > 3) keep = 0;
+                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest rows go */
+                    int16_t *t = slot[0];
+                    slot[0] = slot[1];
+                    slot[1] = slot[2];
+                    slot[2] = t;
                 }
-                if (ox < out_w) {
-                    int32_t a0 = bias;
-                    a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
-                    a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
-                    a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
-                    o[0] = fused ? (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr)) : rq_out(e, a0, zo, 1, lo, hi, fast);
+                for (int32_t k = keep; k < 3; ++k) dw3_gather(p, img, iy0 + k, c0, g, slot[k], len);
+                first = iy0;
+                int8_t *o = ob + oy * out_w * ch + c0;
+                for (int32_t k = 0; k < g; ++k) {
+                    dw3_row(recs + k * DW3_REC, tab + (c0 + k) * RQ_WORDS, slot[0] + k * len, slot[1] + k * len,
+                            slot[2] + k * len, o + k, ch, out_w, zo, lo, hi, fast, fused, s2);
                 }
             }
         }
@@ -340,24 +529,27 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     int32_t *fold = tab + RQ_WORDS * oc_n;
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
     if (path == NN_DW_PATH_ROWS3) {
-        int16_t *ring = (int16_t *)(void *)fold;   /* 3 rows after the table */
+        uint32_t *recs = (uint32_t *)(void *)(fold + oc_n);         /* a group's 4 weight records */
+        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 rows */
         const int clamp = p->act_min > -128 || p->act_max < 127;
-        const int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
+        int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
+        /* the doubled accumulators of the fused form must not wrap: |bias| < 2^29 leaves 2^29 for 9 taps */
+        for (int32_t c = 0; c < oc_n && fused; ++c) fused = fold[c] > -(1 << 29) && fold[c] < (1 << 29);
         if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
             if (p->stride_w == 2) {
-                dw3_body(p, in, out, tab, ring, fast, 0, 1);
+                dw3_body(p, in, out, tab, fold, recs, ring, fast, 0, 1);
             } else {
-                dw3_body(p, in, out, tab, ring, fast, 0, 0);
+                dw3_body(p, in, out, tab, fold, recs, ring, fast, 0, 0);
             }
         } else if (p->stride_w == 2) {
-            dw3_body(p, in, out, tab, ring, fast, 1, 1);
+            dw3_body(p, in, out, tab, fold, recs, ring, fast, 1, 1);
         } else {
-            dw3_body(p, in, out, tab, ring, fast, 1, 0);
+            dw3_body(p, in, out, tab, fold, recs, ring, fast, 1, 0);
         }
         return;
     }
-    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
     if (path == NN_DW_PATH_CHANNELS) {
         uint32_t *wide33 = (uint32_t *)(void *)(fold + oc_n);   /* 3x3: after the folded biases */
         if (dw_k33(p)) dw33_widen(p->weights, oc_n, wide33);

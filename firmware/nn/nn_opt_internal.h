@@ -89,7 +89,14 @@ static inline int dw_k33(const nn_conv_params_t *p) { return p->k_h == 3 && p->k
 static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p) ? 72 * (p->out_c >> 2) : 0; }
 
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
- * (so that rows stay word-aligned). */
+ * (so that rows stay word-aligned); DW3_REC words of weights and rounding per channel of a group. */
+#define DW3_REC 12
+/* ... its words after the 6 weight words (the assembly pass reads them at these offsets * 4) */
+#define DW3_RND 6
+#define DW3_MULT 7
+#define DW3_RR 8
+#define DW3_CH 9
+#define DW3_BIAS 10
 static inline int32_t dw_rows3_len(const nn_conv_params_t *p) { return ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1; }
 
 /* A fully connected layer with at most this many outputs widens its input on the fly

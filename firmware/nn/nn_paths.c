@@ -124,12 +124,12 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
 }
 
-/* The requantization table and the biases with the input offset folded in (then, 3x3 kernels on
- * path CHANNELS, the widened weights of each group of 4 channels); path ROWS3 instead keeps 3 int16
- * rows of one channel (dw_rows3_len each) after the table. */
+/* The requantization table and the biases with the input offset folded in, then: on path CHANNELS
+ * with a 3x3 kernel the widened weights of each group of 4 channels; on path ROWS3 the weight records
+ * of a group of 4 channels and a ring of 3 slots of 4 int16 rows (dw_rows3_len each). */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
-        return (size_t)(4 * RQ_WORDS * p->out_c + 3 * 2 * dw_rows3_len(p));
+        return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
     }
     const int32_t k33 = nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0;
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + k33);
