@@ -3,10 +3,12 @@
  * nn_kernels.h (nn_depthwise_conv2d_s8); the reference twin is nn_ref_depthwise_conv2d_s8
  * (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c).
  *
- * Path ROWS3 (3x3, multiplier 1, wide rows): a channel at a time; its input rows are gathered
- * once into a ring of 3 int16 rows with the input offset added and the padding 0, its weights sit
- * in registers as tap pairs, and two outputs per pass take 3 word loads, 2 SMLAD and 2 SMLABB/T
- * per kernel row. Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
+ * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
+ * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
+ * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
+ * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
+ * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
+ * (doubled accumulators: one SMMLAR per output, rq_dbl). Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
  * interior pixels use biases with the offset folded in and a fully unrolled 3x3. Path
  * MULTIPLIER: each input value is shared by the output channels it feeds. Bodies are
  * instantiated once per requantization form.
@@ -240,47 +242,107 @@ NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t 
     }
 }
 
-/* Path ROWS3: rows iy of channels c0 .. c0 + g - 1 (g <= 4) as int16 raw input values at
- * rows[k * len + j] for column j - pad_left. The input offset is in the folded biases, so the
- * columns outside the image (and rows outside it) hold -in_offset: a padded tap then adds
- * w * (-in_offset) that cancels its share of the fold, as a padded tap adds nothing in the
- * reference. With 4 channels each pixel is one word load split by SXTB16 into the lanes
- * (c0, c2) and (c1, c3), and two pixels are packed into one word store per channel. */
-static void dw3_gather(const nn_conv_params_t *p, const int8_t *img, int32_t iy, int32_t c0, int32_t g,
-                       int16_t *rows, int32_t len) {
-    const int32_t ch = p->in_c, pad = p->pad_left, in_w = p->in_w;
-    const int16_t fill = (int16_t)-p->in_offset;
-    const int inside = iy >= 0 && iy < p->in_h;
-    const int32_t n = !inside ? 0 : (len - pad < in_w ? len - pad : in_w);   /* pixels gathered */
-    for (int32_t k = 0; k < g; ++k) {
-        int16_t *r = rows + k * len;
-        for (int32_t j = 0; j < pad && j < len; ++j) r[j] = fill;
-        for (int32_t j = pad + n; j < len; ++j) r[j] = fill;
+/* Path ROWS3 works on lines: the image's rows, or its columns when dw_rows3_transposed (a tall,
+ * narrow image such as DS-CNN's 25x5: longer lines, fewer of them). A line's geometry in bytes and
+ * pixels, from the layer's parameters (dw3_geometry). */
+typedef struct {
+    int32_t n_lines, n_out;       /* output lines, outputs per line */
+    int32_t stride_across, pad_across, in_across;   /* across the lines (the ring's direction) */
+    int32_t pad_along, in_along, s2;                /* along a line; s2: stride 2 (else 1) */
+    int32_t in_step, in_line;     /* input bytes between pixels of a line, between lines */
+    int32_t out_step, out_line;   /* output bytes between outputs of a line, between lines */
+    int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
+    int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
+} dw3_geom_t;
+
+static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
+    const int32_t ch = p->in_c;
+    if (dw_rows3_transposed(p)) {
+        *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0};
+    } else {
+        *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0};
     }
-    if (n <= 0) return;
-    const int8_t *x = img + iy * in_w * ch + c0;
-    if (g == 4) {
+    g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
+}
+
+#if NN_ASM
+/* Gather n pairs of pixels (4 channels each, `step` bytes apart from x) into the 4 int16 rows at
+ * r0..r3: per pair 2 word loads, 4 SXTB16, 4 PKHBT/PKHTB and 4 word stores. */
+NN_NOINLINE static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
+                                          int16_t *r3, int32_t n) {
+    uint32_t v0, v1, a0, a1, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "ldr    %[v1], [%[x], %[step]]\n\t"
+        "add    %[x], %[x], %[step], lsl #1\n\t"
+        "sxtb16 %[a0], %[v0]\n\t"
+        "sxtb16 %[a1], %[v1]\n\t"
+        "sxtb16 %[v0], %[v0], ror #8\n\t"
+        "sxtb16 %[v1], %[v1], ror #8\n\t"
+        "pkhbt  %[t], %[a0], %[a1], lsl #16\n\t"
+        "str    %[t], [%[r0]], #4\n\t"
+        "pkhtb  %[t], %[a1], %[a0], asr #16\n\t"
+        "str    %[t], [%[r2]], #4\n\t"
+        "pkhbt  %[t], %[v0], %[v1], lsl #16\n\t"
+        "str    %[t], [%[r1]], #4\n\t"
+        "pkhtb  %[t], %[v1], %[v0], asr #16\n\t"
+        "str    %[t], [%[r3]], #4\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n),
+          [v0] "=&r"(v0), [v1] "=&r"(v1), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t)
+        : [step] "r"(step)
+        : "cc", "memory");
+}
+#else
+static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
+                              int32_t n) {
+    for (int32_t j = 0; j < 2 * n; j += 2, x += 2 * step) {
+        const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + step);
+        const uint32_t a0 = nn_sxtb16(v0), a1 = nn_sxtb16(v1);
+        const uint32_t b0 = nn_sxtb16_ror8(v0), b1 = nn_sxtb16_ror8(v1);
+        nn_write32(r0 + j, (a0 & 0xFFFFu) | (a1 << 16));
+        nn_write32(r2 + j, (a0 >> 16) | (a1 & 0xFFFF0000u));
+        nn_write32(r1 + j, (b0 & 0xFFFFu) | (b1 << 16));
+        nn_write32(r3 + j, (b0 >> 16) | (b1 & 0xFFFF0000u));
+    }
+}
+#endif
+
+/* Path ROWS3: input line `il` of channels c0 .. c0 + k - 1 (k <= 4) as int16 raw input values at
+ * rows[i * len + j] for position j - pad_along, j in [pad_along, pad_along + n_in). The input offset
+ * is in the folded biases, so the positions outside the image (filled once per call, dw3_body) and
+ * whole lines outside it hold `fill` = -in_offset: a padded tap then adds w * (-in_offset), which
+ * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels each pixel is one word load split by SXTB16 into the lanes (c0, c2)
+ * and (c1, c3), two pixels packed per word store (dw3_gather4_pairs). */
+static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32_t c0, int32_t k, int16_t fill,
+                       int16_t *rows) {
+    const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
+    if (il < 0 || il >= g->in_across) {   /* a padding line: all fill */
+        for (int32_t i = pad; i < pad + n; ++i) rows[i] = rows[len + i] = rows[2 * len + i] = rows[3 * len + i] = fill;
+        return;
+    }
+    const int32_t step = g->in_step;
+    const int8_t *x = img + il * g->in_line + c0;
+    if (k == 4) {
         int16_t *r0 = rows + pad, *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
-        int32_t j = 0;
-        for (; j + 2 <= n; j += 2, x += 2 * ch) {
-            const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + ch);
-            const uint32_t a0 = nn_sxtb16(v0), a1 = nn_sxtb16(v1);
-            const uint32_t b0 = nn_sxtb16_ror8(v0), b1 = nn_sxtb16_ror8(v1);
-            nn_write32(r0 + j, (a0 & 0xFFFFu) | (a1 << 16));
-            nn_write32(r2 + j, (a0 >> 16) | (a1 & 0xFFFF0000u));
-            nn_write32(r1 + j, (b0 & 0xFFFFu) | (b1 << 16));
-            nn_write32(r3 + j, (b0 >> 16) | (b1 & 0xFFFF0000u));
-        }
-        if (j < n) {
+        const int32_t pairs = n >> 1;
+        if (pairs > 0) dw3_gather4_pairs(x, step, r0, r1, r2, r3, pairs);
+        if (n & 1) {
+            const int32_t j = n - 1;
+            x += j * step;
             r0[j] = (int16_t)x[0];
             r1[j] = (int16_t)x[1];
             r2[j] = (int16_t)x[2];
             r3[j] = (int16_t)x[3];
         }
     } else {
-        for (int32_t k = 0; k < g; ++k) {
-            int16_t *r = rows + k * len + pad;
-            for (int32_t j = 0; j < n; ++j) r[j] = (int16_t)x[j * ch + k];
+        for (int32_t i = 0; i < k; ++i) {
+            int16_t *r = rows + i * len + pad;
+            for (int32_t j = 0; j < n; ++j) r[j] = (int16_t)x[j * step + i];
         }
     }
 }
@@ -416,29 +478,83 @@ NN_INLINE void dw3_quad(uint32_t *wr, const int16_t **q, int8_t **o, const int s
     *o = op;
 }
 
-/* Path ROWS3, one output row of one channel from its 3 gathered input rows q0..q2 and its record
- * wr: in the fused form four outputs per assembly pass (dw3_quad), the rest one at a time; otherwise
- * two outputs per pass (per kernel row 3 word loads, 2 SMLAD and 2 SMLABB/SMLABT) requantized per
- * output in the form `fast` says (entry e). */
+/* Path ROWS3, one output of one channel in the fused form (the last n_out % 4 of a line), as
+ * dw3_quad: per kernel row 1 LDRD, 2 loads, SMLAD and SMLABB; 25 instructions in all. */
+#if NN_ASM
+#define NN_DW3S_ROW(Q, W, INC, X2)                            \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
+    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
+    "smlad  %[a], %[wa], %[x], %[a]\n\t"                     \
+    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
+    "smlabb %[a], %[wb], %[x], %[a]\n\t"
+#define NN_DW3S_BODY(INC, X2)                                 \
+    "ldr    %[a], [%[wr], #40]\n\t"                           \
+    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
+    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
+    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    "add    %[t], %[wa], %[a], asr #31\n\t"                   \
+    "smmlar %[a], %[a], %[wb], %[t]\n\t"                      \
+    "asr    %[a], %[a], %[x]\n\t"                             \
+    "ssat   %[a], #8, %[a]\n\t"                               \
+    "ldr    %[x], [%[wr], #36]\n\t"                           \
+    "strb   %[a], [%[o]]\n\t"                                 \
+    "add    %[o], %[o], %[x]\n\t"
+#endif
+
+NN_INLINE void dw3_single(uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
+    const int16_t *q0 = q[0], *q1 = q[1], *q2 = q[2];
+    int8_t *op = *o;
+#if NN_ASM
+    int32_t a;
+    uint32_t wa, wb, x, t;
+    if (s2) {   /* the pointers move 2 columns; x2 is the low half of the word 4 bytes on */
+        __asm__ volatile(NN_DW3S_BODY("4", "0")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a] "=&r"(a),
+                           [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "memory");
+    } else {
+        __asm__ volatile(NN_DW3S_BODY("2", "2")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a] "=&r"(a),
+                           [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "memory");
+    }
+#else
+    const int16_t *rows[3] = {q0, q1, q2};
+    int32_t a = (int32_t)wr[DW3_BIAS];
+    for (int32_t r = 0; r < 3; ++r) {
+        a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)rows[r][2], nn_smlad(wr[2 * r], nn_read32(rows[r]), a));
+    }
+    op[0] = (int8_t)nn_ssat8(rq_dbl(a, wr));
+    op += (int32_t)wr[DW3_CH];
+    q0 += 1 << s2;
+    q1 += 1 << s2;
+    q2 += 1 << s2;
+#endif
+    q[0] = q0;
+    q[1] = q1;
+    q[2] = q2;
+    *o = op;
+}
+
+/* Path ROWS3, one output line of one channel from its 3 gathered input lines q0..q2 and its record
+ * wr: in the fused form four outputs per assembly pass (dw3_quad), the rest one at a time with the
+ * weights read from the record; otherwise two outputs per pass (per kernel row 3 word loads, 2 SMLAD
+ * and 2 SMLABB/SMLABT) requantized per output in the form `fast` says (entry e). */
 NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const int16_t *q1, const int16_t *q2,
-                       int8_t *o, int32_t ch, int32_t out_w, int32_t zo, int32_t lo, int32_t hi, int fast,
+                       int8_t *o, int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, int fast,
                        const int fused, const int s2) {
-    const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
-    const int32_t bias = (int32_t)wr[DW3_BIAS];
     int32_t ox = 0;
     if (fused) {
         const int16_t *q[3] = {q0, q1, q2};
-        for (; ox + 4 <= out_w; ox += 4) dw3_quad(wr, q, &o, s2);
-        for (; ox < out_w; ++ox, o += ch, q[0] += 1 << s2, q[1] += 1 << s2, q[2] += 1 << s2) {
-            int32_t a = bias;
-            a = nn_smlabb(wb0, (uint32_t)(uint16_t)q[0][2], nn_smlad(wa0, nn_read32(q[0]), a));
-            a = nn_smlabb(wb1, (uint32_t)(uint16_t)q[1][2], nn_smlad(wa1, nn_read32(q[1]), a));
-            a = nn_smlabb(wb2, (uint32_t)(uint16_t)q[2][2], nn_smlad(wa2, nn_read32(q[2]), a));
-            o[0] = (int8_t)nn_ssat8(rq_dbl(a, wr));
-        }
+        for (; ox + 4 <= n_out; ox += 4) dw3_quad(wr, q, &o, s2);
+        for (; ox < n_out; ++ox) dw3_single(wr, q, &o, s2);
         return;
     }
-    for (; ox + 2 <= out_w; ox += 2, o += 2 * ch, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
+    const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
+    const int32_t bias = (int32_t)wr[DW3_BIAS];
+    for (; ox + 2 <= n_out; ox += 2, o += 2 * step, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
         int32_t a0 = bias, a1 = bias;
 #define NN_DW3_ROW(Q, WA, WB)                                                               \
     do {                                                                                    \
@@ -455,9 +571,9 @@ NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const 
         NN_DW3_ROW(q2, wa2, wb2);
 #undef NN_DW3_ROW
         o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
-        o[ch] = rq_out(e, a1, zo, 1, lo, hi, fast);
+        o[step] = rq_out(e, a1, zo, 1, lo, hi, fast);
     }
-    if (ox < out_w) {
+    if (ox < n_out) {
         int32_t a0 = bias;
         a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
         a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
@@ -466,57 +582,71 @@ NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const 
     }
 }
 
-/* Path ROWS3, the record of channel c (DW3_REC words): per kernel row the weight pair (w0, w1) and
- * w2, then (fused form, see rq_dbl) R2, multiplier and rr + 1, the channel stride and the folded bias
- * twice (one LDRD fills two accumulators). The fused form doubles the weights and the bias. */
-static void dw3_record(const nn_conv_params_t *p, const int32_t *e, int32_t bias, int32_t c, const int fused,
+/* Path ROWS3, the record of channel c (DW3_REC words): per kernel row (across the lines) the weight
+ * pair of taps 0 and 1 along the line and tap 2, then (fused form, see rq_dbl) R2, multiplier and
+ * rr + 1, the output step along a line and the folded bias twice (one LDRD fills two accumulators).
+ * The fused form doubles the weights and the bias. */
+static void dw3_record(const nn_conv_params_t *p, const int32_t *e, int32_t c, const int fused, int32_t out_step,
                        uint32_t *wr) {
-    const int32_t ch = p->in_c, m = fused ? 2 : 1;
+    const int32_t ch = p->in_c, m = fused ? 2 : 1, sh = fused ? 1 : 0;
+    /* tap t along the line of kernel row r: weight (ky, kx) = (r, t), or (t, r) on columns */
+    const int tr = dw_rows3_transposed(p);
+    const int32_t t_step = tr ? 3 * ch : ch, r_step = tr ? ch : 3 * ch;
     const int8_t *w = p->weights + c;
-    for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
-        wr[2 * ky] = (uint32_t)(uint16_t)(m * w[0]) | ((uint32_t)(uint16_t)(m * w[ch]) << 16);
-        wr[2 * ky + 1] = (uint32_t)(uint16_t)(m * w[2 * ch]);
+    int32_t sum = 0;
+    for (int32_t r = 0; r < 3; ++r, w += r_step) {
+        const int32_t w0 = w[0], w1 = w[t_step], w2 = w[2 * t_step];
+        sum += w0 + w1 + w2;
+        wr[2 * r] = (uint32_t)(uint16_t)(w0 * m) | ((uint32_t)(w1 * m) << 16);
+        wr[2 * r + 1] = (uint32_t)(uint16_t)(w2 * m);
     }
-    wr[DW3_RND] = 2u * ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3]));
+    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
+    const uint32_t bias = (uint32_t)e[0] + (uint32_t)sum * (uint32_t)p->in_offset;
+    wr[DW3_RND] = ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3])) << 1;
     wr[DW3_MULT] = (uint32_t)e[1];
     wr[DW3_RR] = (uint32_t)e[3] + 1u;
-    wr[DW3_CH] = (uint32_t)ch;
-    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = (uint32_t)bias * (uint32_t)m;
+    wr[DW3_CH] = (uint32_t)out_step;
+    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias << sh;
 }
 
-/* Path ROWS3 for one requantization form (`fused`: the fast form with the output zero point in
- * the rounding addend, no clamp; otherwise per output in the form `fast` says) and column stride
- * (`s2`: 2, else 1). Channels in groups of 4: the group's input rows are gathered once into a
- * ring of 3 slots (4 int16 rows each), then each channel's output row runs over its rows. */
-NN_INLINE void dw3_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
-                        const int32_t *fold, uint32_t *recs, int16_t *ring, int fast, const int fused,
-                        const int s2) {
-    const int32_t ch = p->in_c, len = dw_rows3_len(p), out_w = p->out_w, out_h = p->out_h;
+/* Path ROWS3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
+ * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says)
+ * and stride along the lines (`s2`: 2, else 1). Channels in groups of 4: the group's input lines are
+ * gathered once into a ring of 3 slots (4 int16 lines each), then each channel's output line runs
+ * over its lines. */
+NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const int8_t *in, int8_t *out,
+                        const int32_t *tab, uint32_t *recs, int16_t *ring, int fast,
+                        const int fused, const int s2) {
+    const int32_t ch = p->in_c, len = g->len;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int16_t fill = (int16_t)-p->in_offset;
+    for (int32_t i = 0; i < 12 * len; ++i) ring[i] = fill;   /* the padding positions keep it */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
-        int8_t *ob = out + b * out_h * out_w * ch;
+        int8_t *ob = out + b * p->out_h * p->out_w * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
-            const int32_t g = ch - c0 < 4 ? ch - c0 : 4;
-            for (int32_t k = 0; k < g; ++k) dw3_record(p, tab + (c0 + k) * RQ_WORDS, fold[c0 + k], c0 + k, fused, recs + k * DW3_REC);
-            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input rows first .. first + 2 */
+            const int32_t k_n = ch - c0 < 4 ? ch - c0 : 4;
+            for (int32_t k = 0; k < k_n; ++k) {
+                dw3_record(p, tab + (c0 + k) * RQ_WORDS, c0 + k, fused, g->out_step, recs + k * DW3_REC);
+            }
+            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input lines first .. first + 2 */
             int32_t first = INT32_MIN / 2;
-            for (int32_t oy = 0; oy < out_h; ++oy) {
-                const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                int32_t keep = first + 3 - iy0;   /* rows already held, at the window's start */
+            for (int32_t ol = 0; ol < g->n_lines; ++ol) {
+                const int32_t il0 = ol * g->stride_across - g->pad_across;
+                int32_t keep = first + 3 - il0;   /* lines already held, at the window's start */
                 if (keep < 0 || keep > 3) keep = 0;
-                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest rows go */
+                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest lines go */
                     int16_t *t = slot[0];
                     slot[0] = slot[1];
                     slot[1] = slot[2];
                     slot[2] = t;
                 }
-                for (int32_t k = keep; k < 3; ++k) dw3_gather(p, img, iy0 + k, c0, g, slot[k], len);
-                first = iy0;
-                int8_t *o = ob + oy * out_w * ch + c0;
-                for (int32_t k = 0; k < g; ++k) {
+                for (int32_t k = keep; k < 3; ++k) dw3_gather(g, img, il0 + k, c0, k_n, fill, slot[k]);
+                first = il0;
+                int8_t *o = ob + ol * g->out_line + c0;
+                for (int32_t k = 0; k < k_n; ++k) {
                     dw3_row(recs + k * DW3_REC, tab + (c0 + k) * RQ_WORDS, slot[0] + k * len, slot[1] + k * len,
-                            slot[2] + k * len, o + k, ch, out_w, zo, lo, hi, fast, fused, s2);
+                            slot[2] + k * len, o + k, g->out_step, g->n_out, zo, lo, hi, fast, fused, s2);
                 }
             }
         }
@@ -529,27 +659,30 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     int32_t *fold = tab + RQ_WORDS * oc_n;
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
-    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
-    if (path == NN_DW_PATH_ROWS3) {
-        uint32_t *recs = (uint32_t *)(void *)(fold + oc_n);         /* a group's 4 weight records */
-        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 rows */
+    if (path == NN_DW_PATH_ROWS3) {   /* the records fold the offset themselves */
+        uint32_t *recs = (uint32_t *)(void *)fold;                 /* a group's 4 records */
+        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 lines */
         const int clamp = p->act_min > -128 || p->act_max < 127;
         int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
-        /* the doubled accumulators of the fused form must not wrap: |bias| < 2^29 leaves 2^29 for 9 taps */
-        for (int32_t c = 0; c < oc_n && fused; ++c) fused = fold[c] > -(1 << 29) && fold[c] < (1 << 29);
+        /* the doubled accumulators of the fused form must not wrap: with |bias| < 2^29 - 2^18 the folded
+         * bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30 */
+        for (int32_t c = 0; c < oc_n && fused && p->bias; ++c) fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
+        dw3_geom_t g;
+        dw3_geometry(p, &g);
         if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-            if (p->stride_w == 2) {
-                dw3_body(p, in, out, tab, fold, recs, ring, fast, 0, 1);
+            if (g.s2) {
+                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
             } else {
-                dw3_body(p, in, out, tab, fold, recs, ring, fast, 0, 0);
+                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
             }
-        } else if (p->stride_w == 2) {
-            dw3_body(p, in, out, tab, fold, recs, ring, fast, 1, 1);
+        } else if (g.s2) {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
         } else {
-            dw3_body(p, in, out, tab, fold, recs, ring, fast, 1, 0);
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
         }
         return;
     }
+    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
     if (path == NN_DW_PATH_CHANNELS) {
         uint32_t *wide33 = (uint32_t *)(void *)(fold + oc_n);   /* 3x3: after the folded biases */
         if (dw_k33(p)) dw33_widen(p->weights, oc_n, wide33);

@@ -97,7 +97,15 @@ static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p)
 #define DW3_RR 8
 #define DW3_CH 9
 #define DW3_BIAS 10
-static inline int32_t dw_rows3_len(const nn_conv_params_t *p) { return ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1; }
+/* ... and the largest bias magnitude (exclusive) of its fused form: 2^29 - 2^18 (nn_opt_depthwise.c) */
+#define DW3_BIAS_MAX ((1 << 29) - (1 << 18))
+/* Path ROWS3 runs along columns instead of rows when the output is taller than wide (a 25x5
+ * keyword-spotting map: 5 lines of 25 outputs, not 25 of 5). */
+static inline int dw_rows3_transposed(const nn_conv_params_t *p) { return p->out_h > p->out_w; }
+static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
+    return dw_rows3_transposed(p) ? ((p->out_h - 1) * p->stride_h + 3 + 1) & ~1
+                                  : ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1;
+}
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
