@@ -347,15 +347,9 @@ static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32
     }
 }
 
-/* Path ROWS3, the fused requantization of a doubled accumulator acc2 = 2 acc (record wr, fused form):
- * rq_fast(acc, mult, rnd, rr) is floor((acc mult +- 2^30 + rnd 2^32) / 2^(32 + rr)), the sign that of
- * acc. Doubled, that is floor((acc2 mult + (2 rnd - [acc < 0]) 2^32 + 2^31) / 2^(33 + rr)): one SMMLAR
- * with the addend R2 - [acc2 < 0] (R2 = 2 rnd) and a shift by rr + 1. Needs |acc| < 2^30 (checked on
- * the folded biases when the form is chosen). */
-NN_INLINE int32_t rq_dbl(int32_t acc2, const uint32_t *wr) {
-    const int32_t ra = (int32_t)wr[DW3_RND] + (acc2 >> 31);
-    const int64_t t = (int64_t)acc2 * (int32_t)wr[DW3_MULT] + (int64_t)((uint64_t)(int64_t)ra << 32) + 0x80000000LL;
-    return (int32_t)(t >> 32) >> wr[DW3_RR];
+/* Path ROWS3's fused requantization of a doubled accumulator with the record's constants (rq_dbl). */
+NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
+    return rq_dbl(acc2, (int32_t)wr[DW3_MULT], (int32_t)wr[DW3_RND], (int32_t)wr[DW3_RR]);
 }
 
 /* Path ROWS3, four adjacent outputs of one channel in the fused form: the 3x3 taps from its gathered
@@ -465,7 +459,7 @@ NN_INLINE void dw3_quad(uint32_t *wr, const int16_t **q, int8_t **o, const int s
         }
     }
     for (int32_t k = 0; k < 4; ++k) {
-        op[k * ch] = (int8_t)nn_ssat8(rq_dbl(acc[k], wr));
+        op[k * ch] = (int8_t)nn_ssat8(dw3_rq(acc[k], wr));
     }
     op += 4 * ch;
     q0 += 4 << s2;
@@ -526,7 +520,7 @@ NN_INLINE void dw3_single(uint32_t *wr, const int16_t **q, int8_t **o, const int
     for (int32_t r = 0; r < 3; ++r) {
         a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)rows[r][2], nn_smlad(wr[2 * r], nn_read32(rows[r]), a));
     }
-    op[0] = (int8_t)nn_ssat8(rq_dbl(a, wr));
+    op[0] = (int8_t)nn_ssat8(dw3_rq(a, wr));
     op += (int32_t)wr[DW3_CH];
     q0 += 1 << s2;
     q1 += 1 << s2;

@@ -131,6 +131,17 @@ NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
     return ((int32_t)(t >> 32) + rnd) >> rr;
 }
 
+/* rq_fast(acc, mult, rnd, rr) of a doubled accumulator acc2 = 2 acc (|acc| < 2^30) with r2 = 2 rnd
+ * and rr1 = rr + 1: rq_fast is floor((acc mult +- 2^30 + rnd 2^32) / 2^(32 + rr)), the sign that of
+ * acc; doubled, floor((acc2 mult + (r2 - [acc < 0]) 2^32 + 2^31) / 2^(33 + rr)), which is one SMMLAR
+ * (the rounding high multiply-accumulate) with the addend r2 - [acc2 < 0] and a shift by rr1.
+ * The depthwise kernel's assembly computes it in 3 instructions (nn_opt_depthwise.c). */
+NN_INLINE int32_t rq_dbl(int32_t acc2, int32_t mult, int32_t r2, int32_t rr1) {
+    const int32_t ra = r2 + (acc2 >> 31);
+    const int64_t t = (int64_t)acc2 * mult + (int64_t)((uint64_t)(int64_t)ra << 32) + 0x80000000LL;
+    return (int32_t)(t >> 32) >> rr1;
+}
+
 /* Whether every exponent allows rq_fast (right shift 2..31). */
 static inline int rq_fast_ok(const int32_t *shift, int32_t count) {
     return nn_opt_right_shifts_within(shift, count, 2, 31);
