@@ -42,19 +42,19 @@ NN_INLINE void dw_tap4(const int8_t *xp, const int8_t *wp, uint32_t off2, const 
  * weight pair: 8 instructions per 4 MACs. */
 #define NN_DW33_TAP(LOAD)                             \
     LOAD                                              \
-    "ldrd   %[w02], %[w13], [%[wp]], #8\n\t"          \
-    "sxtb16 %[xt], %[xv]\n\t"                         \
-    "sxtb16 %[xv], %[xv], ror #8\n\t"                 \
-    "smlabb %[a0], %[w02], %[xt], %[a0]\n\t"          \
-    "smlatt %[a2], %[w02], %[xt], %[a2]\n\t"          \
-    "smlabb %[a1], %[w13], %[xv], %[a1]\n\t"          \
+    "ldrd   %[w02], %[w13], [%[wp]], #8\n\t"                  \
+    "sxtb16 %[xt], %[xv]\n\t"                                 \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                         \
+    "smlabb %[a0], %[w02], %[xt], %[a0]\n\t"                  \
+    "smlatt %[a2], %[w02], %[xt], %[a2]\n\t"                  \
+    "smlabb %[a1], %[w13], %[xv], %[a1]\n\t"                  \
     "smlatt %[a3], %[w13], %[xv], %[a3]\n\t"
 /* ... a kernel row: taps at xp, xp + cs, xp + 2 cs; then xp moves to the next row (rs2 = row
  * step - 2 cs). */
 #define NN_DW33_ROW                                   \
     NN_DW33_TAP("ldr    %[xv], [%[xp]]\n\t")          \
     NN_DW33_TAP("ldr    %[xv], [%[xp], %[cs]]\n\t")   \
-    "add    %[xp], %[xp], %[cs], lsl #1\n\t"          \
+    "add    %[xp], %[xp], %[cs], lsl #1\n\t"                  \
     NN_DW33_TAP("ldr    %[xv], [%[xp]]\n\t")          \
     "add    %[xp], %[xp], %[rs2]\n\t"
 #endif
@@ -361,34 +361,34 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
 /* One kernel row at stride 1: words x01 x12 x23 x34 x45 at byte offsets 0..8 from the row pointer
  * (post-incremented by 8 on the first load, hence the offsets -6..0 after it). */
 #define NN_DW3Q_ROW_S1(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
     "ldr    %[x], [%[" Q "]], #8\n\t"                         \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                   \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-6]\n\t"                        \
-    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                   \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
-    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                   \
-    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                   \
-    "smlabt %[a1], %[wb], %[x], %[a1]\n\t"                   \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
+    "smlabt %[a1], %[wb], %[x], %[a1]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-2]\n\t"                        \
-    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                   \
-    "smlabt %[a2], %[wb], %[x], %[a2]\n\t"                   \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
+    "smlabt %[a2], %[wb], %[x], %[a2]\n\t"                    \
     "ldr    %[x], [%[" Q "]]\n\t"                             \
     "smlabt %[a3], %[wb], %[x], %[a3]\n\t"
 /* ... at stride 2: words x01 x23 x45 x67 x89 at byte offsets 0..16 (post-increment 16). */
 #define NN_DW3Q_ROW_S2(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
     "ldr    %[x], [%[" Q "]], #16\n\t"                        \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                   \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-12]\n\t"                       \
-    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                   \
-    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                   \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-8]\n\t"                        \
-    "smlabb %[a1], %[wb], %[x], %[a1]\n\t"                   \
-    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                   \
+    "smlabb %[a1], %[wb], %[x], %[a1]\n\t"                    \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
     "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
-    "smlabb %[a2], %[wb], %[x], %[a2]\n\t"                   \
-    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                   \
+    "smlabb %[a2], %[wb], %[x], %[a2]\n\t"                    \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
     "ldr    %[x], [%[" Q "]]\n\t"                             \
     "smlabb %[a3], %[wb], %[x], %[a3]\n\t"
 /* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
@@ -412,35 +412,55 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
     NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
     NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
     "add    %[o], %[o], %[a0], lsl #1\n\t"
-#endif
 
-NN_INLINE void dw3_quad(uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
-    const int16_t *q0 = q[0], *q1 = q[1], *q2 = q[2];
-    int8_t *op = *o;
-#if NN_ASM
-    int32_t a0, a1, a2, a3;
-    uint32_t wa, wb, x, t;
-    if (s2) {
-        __asm__ volatile(NN_DW3Q_BODY(NN_DW3Q_ROW_S2)
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a0] "=&r"(a0),
-                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
-                           [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
-                         : "memory");
-    } else {
-        __asm__ volatile(NN_DW3Q_BODY(NN_DW3Q_ROW_S1)
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a0] "=&r"(a0),
-                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
-                           [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
-                         : "memory");
-    }
+/* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLABB; the
+ * lines move by INC bytes (1 << s2 columns) on the first load, tap 2 then at byte offset X2. */
+#define NN_DW3S_ROW(Q, W, INC, X2)                            \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
+    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"
+#define NN_DW3S_BODY(INC, X2)                                 \
+    "ldr    %[a0], [%[wr], #40]\n\t"                          \
+    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
+    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
+    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
+    "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
+    "asr    %[a0], %[a0], %[x]\n\t"                           \
+    "ssat   %[a0], #8, %[a0]\n\t"                             \
+    "ldr    %[x], [%[wr], #36]\n\t"                           \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "add    %[o], %[o], %[x]\n\t"
+/* A whole line: 4-output passes until the record's quad end, then single outputs until its line end
+ * (the loops compare the output pointer: no counter register is left). */
+#define NN_DW3_LINE(ROW, INC, X2)                             \
+    "ldr    %[t], [%[wr], #48]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "beq    2f\n\t"                                           \
+    "1:\n\t"                                                  \
+    NN_DW3Q_BODY(ROW)                                         \
+    "ldr    %[t], [%[wr], #48]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "bne    1b\n\t"                                           \
+    "2:\n\t"                                                  \
+    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "beq    4f\n\t"                                           \
+    "3:\n\t"                                                  \
+    NN_DW3S_BODY(INC, X2)                                     \
+    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "bne    3b\n\t"                                           \
+    "4:\n\t"
 #else
-    const int32_t bias = (int32_t)wr[DW3_BIAS], ch = (int32_t)wr[DW3_CH];
+/* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
+static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
+    const int32_t bias = (int32_t)wr[DW3_BIAS], step = (int32_t)wr[DW3_CH];
     int32_t acc[4] = {bias, bias, bias, bias};
-    const int16_t *rows[3] = {q0, q1, q2};
     for (int32_t ky = 0; ky < 3; ++ky) {
-        const int16_t *r = rows[ky];
+        const int16_t *r = q[ky];
         const uint32_t wa = wr[2 * ky], wb = wr[2 * ky + 1];
         if (s2) {
             const uint32_t x01 = nn_read32(r), x23 = nn_read32(r + 2), x45 = nn_read32(r + 4);
@@ -457,79 +477,55 @@ NN_INLINE void dw3_quad(uint32_t *wr, const int16_t **q, int8_t **o, const int s
             acc[2] = nn_smlabt(wb, x34, nn_smlad(wa, x23, acc[2]));
             acc[3] = nn_smlabt(wb, x45, nn_smlad(wa, x34, acc[3]));
         }
+        q[ky] += 4 << s2;
     }
-    for (int32_t k = 0; k < 4; ++k) {
-        op[k * ch] = (int8_t)nn_ssat8(dw3_rq(acc[k], wr));
-    }
-    op += 4 * ch;
-    q0 += 4 << s2;
-    q1 += 4 << s2;
-    q2 += 4 << s2;
-#endif
-    q[0] = q0;
-    q[1] = q1;
-    q[2] = q2;
-    *o = op;
+    for (int32_t k = 0; k < 4; ++k) (*o)[k * step] = (int8_t)nn_ssat8(dw3_rq(acc[k], wr));
+    *o += 4 * step;
 }
 
-/* Path ROWS3, one output of one channel in the fused form (the last n_out % 4 of a line), as
- * dw3_quad: per kernel row 1 LDRD, 2 loads, SMLAD and SMLABB; 25 instructions in all. */
-#if NN_ASM
-#define NN_DW3S_ROW(Q, W, INC, X2)                            \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"               \
-    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
-    "smlad  %[a], %[wa], %[x], %[a]\n\t"                     \
-    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
-    "smlabb %[a], %[wb], %[x], %[a]\n\t"
-#define NN_DW3S_BODY(INC, X2)                                 \
-    "ldr    %[a], [%[wr], #40]\n\t"                           \
-    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
-    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
-    "ldr    %[x], [%[wr], #32]\n\t"                           \
-    "add    %[t], %[wa], %[a], asr #31\n\t"                   \
-    "smmlar %[a], %[a], %[wb], %[t]\n\t"                      \
-    "asr    %[a], %[a], %[x]\n\t"                             \
-    "ssat   %[a], #8, %[a]\n\t"                               \
-    "ldr    %[x], [%[wr], #36]\n\t"                           \
-    "strb   %[a], [%[o]]\n\t"                                 \
-    "add    %[o], %[o], %[x]\n\t"
-#endif
-
-NN_INLINE void dw3_single(uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
-    const int16_t *q0 = q[0], *q1 = q[1], *q2 = q[2];
-    int8_t *op = *o;
-#if NN_ASM
-    int32_t a;
-    uint32_t wa, wb, x, t;
-    if (s2) {   /* the pointers move 2 columns; x2 is the low half of the word 4 bytes on */
-        __asm__ volatile(NN_DW3S_BODY("4", "0")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a] "=&r"(a),
-                           [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
-                         : "memory");
-    } else {
-        __asm__ volatile(NN_DW3S_BODY("2", "2")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(op), [a] "=&r"(a),
-                           [wa] "=&r"(wa), [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
-                         : "memory");
-    }
-#else
-    const int16_t *rows[3] = {q0, q1, q2};
+static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
     int32_t a = (int32_t)wr[DW3_BIAS];
     for (int32_t r = 0; r < 3; ++r) {
-        a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)rows[r][2], nn_smlad(wr[2 * r], nn_read32(rows[r]), a));
+        a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)q[r][2], nn_smlad(wr[2 * r], nn_read32(q[r]), a));
+        q[r] += 1 << s2;
     }
-    op[0] = (int8_t)nn_ssat8(dw3_rq(a, wr));
-    op += (int32_t)wr[DW3_CH];
-    q0 += 1 << s2;
-    q1 += 1 << s2;
-    q2 += 1 << s2;
+    **o = (int8_t)nn_ssat8(dw3_rq(a, wr));
+    *o += (int32_t)wr[DW3_CH];
+}
 #endif
-    q[0] = q0;
-    q[1] = q1;
-    q[2] = q2;
-    *o = op;
+
+/* Path ROWS3, a line of n_out outputs of one channel in the fused form from its gathered input lines
+ * q0..q2 and its record wr: four outputs per pass, then one at a time. */
+NN_INLINE void dw3_line(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
+                        int32_t n_out, const int s2) {
+    const int32_t step = (int32_t)wr[DW3_CH];
+#if NN_ASM
+    int32_t a0, a1, a2, a3;
+    uint32_t wa, wb, x, t;
+    wr[DW3_QEND] = (uint32_t)(uintptr_t)(o + (n_out & ~3) * step);
+    wr[DW3_LEND] = (uint32_t)(uintptr_t)(o + n_out * step);
+    if (s2) {   /* a single output moves the lines 2 columns; its tap 2 is the low half 4 bytes on */
+        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S2, "4", "0")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "cc", "memory");
+    } else {
+        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S1, "2", "2")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "cc", "memory");
+    }
+#else
+    const int16_t *q[3] = {q0, q1, q2};
+    int32_t ox = 0;
+    for (; ox + 4 <= n_out; ox += 4) dw3_quad_c(wr, q, &o, s2);
+    for (; ox < n_out; ++ox) dw3_single_c(wr, q, &o, s2);
+#endif
+    (void)step;
 }
 
 /* Path ROWS3, one output line of one channel from its 3 gathered input lines q0..q2 and its record
@@ -541,9 +537,7 @@ NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const 
                        const int fused, const int s2) {
     int32_t ox = 0;
     if (fused) {
-        const int16_t *q[3] = {q0, q1, q2};
-        for (; ox + 4 <= n_out; ox += 4) dw3_quad(wr, q, &o, s2);
-        for (; ox < n_out; ++ox) dw3_single(wr, q, &o, s2);
+        dw3_line(wr, q0, q1, q2, o, n_out, s2);
         return;
     }
     const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];

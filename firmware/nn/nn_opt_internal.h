@@ -90,13 +90,15 @@ static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p)
 
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
  * (so that rows stay word-aligned); DW3_REC words of weights and rounding per channel of a group. */
-#define DW3_REC 12
+#define DW3_REC 14
 /* ... its words after the 6 weight words (the assembly pass reads them at these offsets * 4) */
 #define DW3_RND 6
 #define DW3_MULT 7
 #define DW3_RR 8
 #define DW3_CH 9
 #define DW3_BIAS 10
+#define DW3_QEND 12   /* where the line's 4-output passes end (the assembly's loop bound) */
+#define DW3_LEND 13   /* where the line ends */
 /* ... and the largest bias magnitude (exclusive) of its fused form: 2^29 - 2^18 (nn_opt_depthwise.c) */
 #define DW3_BIAS_MAX ((1 << 29) - (1 << 18))
 /* Path ROWS3 runs along columns instead of rows when the output is taller than wide (a 25x5
