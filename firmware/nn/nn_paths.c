@@ -65,6 +65,19 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     return NN_DW_PATH_CHANNELS;
 }
 
+/* In place: the optimized kernel keeps every input line a later output line still reads in its ring (at
+ * stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered, and the
+ * next line gathers only input line l + 2); the reference kernel copies an input channel into scratch. */
+int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p) {
+    return nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->out_h == p->in_h && p->out_w == p->in_w;
+}
+
+/* The reference kernel's scratch in place: one input channel (in_h x in_w bytes). */
+static size_t dw_plane_bytes(const nn_conv_params_t *p) {
+    return nn_depthwise_conv2d_s8_in_place(p) ? (size_t)align4(p->in_h * p->in_w) : 0u;
+}
+
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
     return p->out_features <= FC_DIRECT_MAX_ROWS ? NN_FC_PATH_DIRECT : NN_FC_PATH_WIDENED;
 }
@@ -130,11 +143,13 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
 }
 
 /* The requantization table, then: on path ROWS3 the records of a group of 4 channels and a ring of 3
- * slots of 4 int16 lines (dw_rows3_len each); otherwise the biases with the input offset folded in
+ * slots of 4 int16 lines (dw_rows3_len each), at least one input channel when it may run in place;
+ * otherwise the biases with the input offset folded in
  * and, on path CHANNELS with a 3x3 kernel, the widened weights of each group of 4 channels. */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
-        return (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
+        const size_t rows3 = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
+        return rows3 > dw_plane_bytes(p) ? rows3 : dw_plane_bytes(p);   /* in place, either build runs in it */
     }
     const int32_t k33 = nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0;
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + k33);
@@ -153,6 +168,6 @@ size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return nn_opt_fc_s8_scratch_bytes(p); }
 #else
 size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
-size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { return dw_plane_bytes(p); }
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { (void)p; return 0; }
 #endif

@@ -687,6 +687,56 @@ def test_dw_lines_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert [tuple(s.out_shape[1:3]) for s in steps] == [(27, 6), (14, 3), (14, 3), (12, 1)]
 
 
+def dw_in_place_model(seed: int = 19) -> bytes:
+    """Depthwise layers that run in place (nn_depthwise_conv2d_s8_in_place: ROWS3, stride 1, equal shapes)
+    between pointwise convolutions, on a 20x6 map (column lines) with 10 channels (a 2-channel tail group):
+    the fused form, then a ReLU6 (the general form), then a stride-2 layer that may not."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in = 20, 6, 10, 0.04
+    x0 = x = b.tensor((1, h, w, 6), scale=s_in, zero_point=-3)
+    x, s_in = _pointwise(b, rng, x, (h, w), 6, c, s_in)
+    for stride, act, zo in ((1, "NONE", 4), (1, "RELU6", -128), (2, "NONE", -9)):
+        ws = rng.uniform(0.002, 0.02, c)
+        s_out = s_in * float(ws.mean()) * 3 * 30
+        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
+                      data=rng.integers(-3000, 3000, c).astype(np.int32))
+        h, w = _out(h, 3, stride, 1, "SAME"), _out(w, 3, stride, 1, "SAME")
+        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
+             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+        x, s_in = y, float(s_out)
+    x, _ = _pointwise(b, rng, x, (h, w), c, 4, s_in)
+    return b.build([x0], [x])
+
+
+def _pointwise(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c_in: int, c_out: int,
+               s_in: float) -> tuple[int, float]:
+    """A 1x1 CONV_2D of random weights after x; returns (output tensor, its scale)."""
+    ws = rng.uniform(0.002, 0.02, c_out)
+    s_out = s_in * float(ws.mean()) * np.sqrt(c_in) * 30
+    wt = b.tensor((c_out, 1, 1, c_in), scale=list(ws), zero_point=[0] * c_out, axis=0,
+                  data=rng.integers(-127, 128, (c_out, 1, 1, c_in)).astype(np.int8))
+    bt = b.tensor((c_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c_out,
+                  data=rng.integers(-3000, 3000, c_out).astype(np.int32))
+    y = b.tensor((1, *hw, c_out), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding="VALID", stride_w=1, stride_h=1, dilation_w=1,
+         dilation_h=1, activation="NONE")
+    return y, float(s_out)
+
+
+def test_depthwise_in_place_is_bit_exact_on_the_host(bit_exact) -> None:
+    """The planner gives the two stride-1 depthwise layers their input's storage (not the stride-2 one), and
+    the reference and optimized kernels both stay bit-exact there."""
+    report = bit_exact(dw_in_place_model(), count=3, seed=15)
+    result = report["result"]
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]]
+              for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert shared == [True, True, False]
+
+
 def _random_dw3_case(seed: int) -> tuple:
     """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID."""
     rng = np.random.default_rng(seed)

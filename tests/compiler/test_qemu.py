@@ -30,6 +30,7 @@ PATH_MODELS = {
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
     "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
+    "dw_in_place": "dw_in_place_model",
 }
 
 
