@@ -615,6 +615,25 @@ def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert paths == ["broadcast", "tables", "fused", "fused"]
 
 
+def _dw3_layer(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c: int, s_in: float,
+               stride: int, padding: str, act: str, zo: int, big_bias: int = 0) -> tuple[int, float, tuple[int, int]]:
+    """A DEPTHWISE_CONV_2D 3x3 of random weights after x (channel c // 2's bias set to big_bias when given);
+    returns (output tensor, its scale, its (h, w))."""
+    ws = rng.uniform(0.002, 0.02, c)
+    s_out = s_in * float(ws.mean()) * 3 * 30
+    wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    if big_bias:
+        bias[c // 2] = big_bias
+    bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c, data=bias)
+    h, w = _out(hw[0], 3, stride, 1, padding), _out(hw[1], 3, stride, 1, padding)
+    y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+         stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+    return y, float(s_out), (h, w)
+
+
 def dw_rows_model(seed: int = 16) -> bytes:
     """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
     (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
@@ -624,17 +643,7 @@ def dw_rows_model(seed: int = 16) -> bytes:
     h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
     x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
     for stride, padding, act, zo in ((1, "SAME", "RELU", -30), (2, "SAME", "NONE", 6), (1, "VALID", "NONE", -2)):
-        ws = rng.uniform(0.002, 0.02, c)
-        s_out = s_in * float(ws.mean()) * 3 * 30
-        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
-                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
-        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
-                      data=rng.integers(-3000, 3000, c).astype(np.int32))
-        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
-        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
-             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
-        x, s_in = y, float(s_out)
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo)
     pooled = b.tensor((1, 1, 1, c), scale=s_in, zero_point=-2)   # then a global average pool (SXTAB16)
     b.op("AVERAGE_POOL_2D", [x], [pooled], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=w,
          filter_h=h, activation="NONE")
@@ -660,21 +669,10 @@ def dw_lines_model(seed: int = 18) -> bytes:
     b = ModelBuilder()
     h, w, c, s_in, zp = 27, 6, 11, 0.04, 9
     x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
-    layers = ((1, "SAME", "NONE", -5, 3000), (2, "SAME", "NONE", 12, 3000), (1, "SAME", "NONE", 3, 1 << 29),
-              (1, "VALID", "RELU6", -128, 3000))
-    for stride, padding, act, zo, bias_max in layers:
-        ws = rng.uniform(0.002, 0.02, c)
-        s_out = s_in * float(ws.mean()) * 3 * 30
-        bias = rng.integers(-3000, 3000, c).astype(np.int32)
-        bias[c // 2] = np.int32(bias_max if bias_max > 3000 else bias[c // 2])
-        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
-                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
-        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c, data=bias)
-        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
-        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
-             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
-        x, s_in = y, float(s_out)
+    layers = ((1, "SAME", "NONE", -5, 0), (2, "SAME", "NONE", 12, 0), (1, "SAME", "NONE", 3, 1 << 29),
+              (1, "VALID", "RELU6", -128, 0))
+    for stride, padding, act, zo, big_bias in layers:
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo, big_bias)
     return b.build([x0], [x])
 
 
@@ -697,17 +695,7 @@ def dw_in_place_model(seed: int = 19) -> bytes:
     x0 = x = b.tensor((1, h, w, 6), scale=s_in, zero_point=-3)
     x, s_in = _pointwise(b, rng, x, (h, w), 6, c, s_in)
     for stride, act, zo in ((1, "NONE", 4), (1, "RELU6", -128), (2, "NONE", -9)):
-        ws = rng.uniform(0.002, 0.02, c)
-        s_out = s_in * float(ws.mean()) * 3 * 30
-        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
-                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
-        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
-                      data=rng.integers(-3000, 3000, c).astype(np.int32))
-        h, w = _out(h, 3, stride, 1, "SAME"), _out(w, 3, stride, 1, "SAME")
-        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
-             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
-        x, s_in = y, float(s_out)
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, "SAME", act, zo)
     x, _ = _pointwise(b, rng, x, (h, w), c, 4, s_in)
     return b.build([x0], [x])
 
