@@ -8,10 +8,11 @@
  * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
  * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
  * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
- * (doubled accumulators: one SMMLAR per output, rq_dbl). Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
- * interior pixels use biases with the offset folded in and a fully unrolled 3x3. Path
- * MULTIPLIER: each input value is shared by the output channels it feeds. Bodies are
- * instantiated once per requantization form.
+ * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
+ * (nn_depthwise_conv2d_s8_in_place). Path CHANNELS (depth multiplier 1): 4 channels per pass in
+ * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
+ * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
+ * Bodies are instantiated once per requantization form.
  */
 #include "nn_kernels.h"
 
@@ -316,8 +317,9 @@ static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_
  * rows[i * len + j] for position j - pad_along, j in [pad_along, pad_along + n_in). The input offset
  * is in the folded biases, so the positions outside the image (filled once per call, dw3_body) and
  * whole lines outside it hold `fill` = -in_offset: a padded tap then adds w * (-in_offset), which
- * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels each pixel is one word load split by SXTB16 into the lanes (c0, c2)
- * and (c1, c3), two pixels packed per word store (dw3_gather4_pairs). */
+ * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels each
+ * pixel is one word load split by SXTB16 into the lanes (c0, c2) and (c1, c3), two pixels packed per
+ * word store (dw3_gather4_pairs). */
 static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32_t c0, int32_t k, int16_t fill,
                        int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
@@ -654,7 +656,9 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
         int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
         /* the doubled accumulators of the fused form must not wrap: with |bias| < 2^29 - 2^18 the folded
          * bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30 */
-        for (int32_t c = 0; c < oc_n && fused && p->bias; ++c) fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
+        for (int32_t c = 0; c < oc_n && fused && p->bias; ++c) {
+            fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
+        }
         dw3_geom_t g;
         dw3_geometry(p, &g);
         if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */

@@ -348,7 +348,8 @@ int main(void) {
                 /* the depthwise ROWS3 form on the doubled accumulator, for |acc| < 2^30 */
                 if (acc > -(1 << 30) && acc < (1 << 30) && r <= 30) {
                     const int32_t dbl = rq_dbl(2 * acc, mults[m], (int32_t)1 << (r - 1), r);
-                    if (want != dbl && bad++ < 5) printf("doubled acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, dbl, want);
+                    if (want != dbl && bad++ < 5)
+                        printf("doubled acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, dbl, want);
                     ++n_dbl;
                 }
             }
