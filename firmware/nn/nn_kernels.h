@@ -201,7 +201,9 @@ typedef enum {
 
 typedef enum {
     NN_FC_PATH_DIRECT = 0,         /* <= 8 outputs: the input widened in registers, no scratch */
-    NN_FC_PATH_WIDENED = 1         /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_WIDENED = 1,        /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_FUSED = 2           /* WIDENED with input length a multiple of 8 and right shifts of 2..31:
+                                    * four rows per pass, requantized in assembly */
 } nn_fc_path_t;
 
 typedef enum {
