@@ -147,6 +147,10 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: arg
     proc = _edgeloop("design", "--data", str(data), "--out", str(out), "--time", f"{minutes}m", "--seeds", "2",
                      *opts, *([] if finalize else ["--no-finalize"]))
     figures: dict = {"minutes": round((time.monotonic() - t0) / 60, 1), "exit": proc.returncode}
+    if task == "bottles":  # which levers this study trains with (each combination is a study of its own)
+        figures["training"] = {"images": bottles.bottles_images, "epochs": bottles.bottles_epochs,
+                               "teacher": str(bottles.teacher) if bottles.teacher else None,
+                               "train_margin": bottles.train_margin}
     if proc.returncode not in (0,):
         figures["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
     if (out / "study.db").exists():
