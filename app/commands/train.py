@@ -55,7 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "overrides --width and --max-channels")
     p.add_argument("--teacher", type=Path, metavar="MODEL",
                    help="knowledge distillation (image tasks): also learn a trained model's softened probabilities "
-                        "(its .keras file or training folder; same input size and colour)")
+                        "(its .keras file or training folder; an image teacher of another side or colour reads the "
+                        "images its own way)")
+    p.add_argument("--train-margin", type=float, metavar="M",
+                   help="image sets with value bins (bottles): leave training images whose fill level lies within M "
+                        "of a boundary between two classes out of training (cleaner labels); validation and test "
+                        "keep every image, e.g. 0.04")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -92,7 +97,8 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "width": args.width, "depth": args.depth, "max_channels": args.max_channels,
              "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
              "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
-             "teacher": str(args.teacher) if args.teacher else None, "epochs": args.epochs,
+             "teacher": str(args.teacher) if args.teacher else None, "train_margin": args.train_margin,
+             "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed,
              "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}

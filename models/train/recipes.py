@@ -88,6 +88,9 @@ class Recipe:
     # a trained model (.keras, or its training folder) whose softened probabilities the model learns from as well
     # as the labels (knowledge distillation; image tasks); it must read the same input
     teacher: str | None = None
+    # image sets with value bins (bottles): leave training images within this distance of a class boundary
+    # out of training only (models/train/label_margin.py); validation and test keep every image
+    train_margin: float | None = None
     window: int | None = None
     hop: int | None = None
     refit: bool = False
@@ -107,6 +110,8 @@ class Recipe:
             raise RecipeError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
         if self.teacher is not None:
             self.teacher = str(self.teacher)
+        if self.train_margin is not None and not 0.0 <= float(self.train_margin) < 0.5:
+            raise RecipeError(f"train_margin must be in [0, 0.5), got {self.train_margin!r}")
         if self.conv_channels is not None:
             if isinstance(self.conv_channels, str):
                 self.conv_channels = parse_channels(self.conv_channels)
@@ -188,7 +193,7 @@ class TrainRequest(Recipe):
         if self.family != "default":
             argv += ["--family", self.family]
         for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
-                    "block", "conv_channels", "teacher", "epochs", "window", "hop"):
+                    "block", "conv_channels", "teacher", "train_margin", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
                 text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -226,6 +231,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
+    if req.train_margin:
+        raise RecipeError(f"--train-margin needs image sets with value bins (bottles); --task {req.task} "
+                          "has none (leave it out)")
     if req.teacher:
         raise RecipeError(f"--teacher distils image models; --task {req.task} has no distillation yet (leave the "
                           "teacher out)")
