@@ -14,7 +14,8 @@ from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
 # a kernel, test_kernel_sizes checks it is current). A model's estimate counts each helper symbol once.
 _KERNEL_TABLE = load_table()["sets"]
 KERNEL_CODE_BYTES: dict[str, dict[str, int]] = {
-    kernel_set: {kernel: row["bytes"] for kernel, row in kernels.items()} for kernel_set, kernels in _KERNEL_TABLE.items()
+    kernel_set: {kernel: row["bytes"] for kernel, row in kernels.items()}
+    for kernel_set, kernels in _KERNEL_TABLE.items()
 }
 MODEL_CODE_BYTES = 48      # invoke() prologue and argument checks
 DESCRIPTOR_BYTES = 144     # the nn_model_t descriptor on a 32-bit target (arm-none-eabi-nm)
