@@ -95,6 +95,10 @@ def test_compile_command_kernels_option(tmp_path) -> None:
     flash = {k: int(re.search(r"flash ~(\d+) B", p.stdout).group(1)) for k, p in procs.items()}
     assert flash["small"] < flash["fast"]
     assert (tmp_path / "small" / "imu.elmc").read_bytes() == (tmp_path / "fast" / "imu.elmc").read_bytes()
+    from edgeloop.models.compiler.container import container_from_compiled
+
+    with pytest.raises(ValueError, match="compile m with kernels='fast'"):   # never a container without scratch
+        container_from_compiled(compile_bytes(IMU.read_bytes(), name="m", kernels="small"))
     bad = subprocess.run([sys.executable, "-m", "edgeloop", "compile", str(IMU), "--out", str(tmp_path),
                           "--kernels", "tiny"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "invalid choice: 'tiny'" in bad.stderr
