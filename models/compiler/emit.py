@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeloop.models.compiler.kernel_facts import abi_version
+from edgeloop.models.compiler.kernel_facts import CONV_PATHS, abi_version, conv_facts
 from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS, entry_point, load_table
 from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
@@ -87,6 +87,12 @@ def const_bytes(steps: list[Step]) -> int:
     return total
 
 
+def _table_key(step: Step, kernel_set: str) -> str:
+    """The row of kernel_code_bytes.json a step's code is measured in (kernel, or a fast-set path entry)."""
+    entry = step_entry(step, kernel_set)
+    return entry if entry in _KERNEL_TABLE[kernel_set] else step.kernel
+
+
 def kernel_code_bytes(kernels: set[str] | list[str], kernel_set: str = DEFAULT_KERNEL_SET) -> int:
     """Measured code bytes of `kernels` linked together from `kernel_set`: each helper symbol counted once."""
     if kernel_set not in KERNEL_SETS:
@@ -97,10 +103,23 @@ def kernel_code_bytes(kernels: set[str] | list[str], kernel_set: str = DEFAULT_K
     return sum(symbols.values())
 
 
+def conv_path(step: Step, kernel_set: str) -> str | None:
+    """The optimized path of a fast-set CONV_2D step (kernel_facts.CONV_PATHS), else None."""
+    if kernel_set != "fast" or step.kernel != "nn_conv2d_s8":
+        return None
+    return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+
+
+def step_entry(step: Step, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
+    """The function (or nn_kernels.h macro) generated C calls for `step`: a fast-set convolution calls its
+    path's entry, so that a model links only the paths it uses."""
+    return entry_point(step.kernel, kernel_set, conv_path(step, kernel_set))
+
+
 def code_bytes(steps: list[Step], kernel_set: str = DEFAULT_KERNEL_SET) -> int:
-    """Estimated code bytes: the kernels used (measured, `kernel_set`), plus invoke(), its step-observing
-    twin and the model's descriptor."""
-    return (kernel_code_bytes({s.kernel for s in steps}, kernel_set) + DESCRIPTOR_BYTES
+    """Estimated code bytes: the kernel entries called (measured, `kernel_set`), plus invoke(), its
+    step-observing twin and the model's descriptor."""
+    return (kernel_code_bytes({_table_key(s, kernel_set) for s in steps}, kernel_set) + DESCRIPTOR_BYTES
             + MODEL_CODE_BYTES + CALL_CODE_BYTES * len(steps)
             + MODEL_CODE_BYTES + (CALL_CODE_BYTES + HOOK_CODE_BYTES) * len(steps))
 
@@ -169,7 +188,10 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
     small = kernel_set == "small"
     for pos, step in enumerate(graph.steps):
         prefix = f"op{pos}"
-        fn = entry_point(step.kernel, kernel_set)
+        path = conv_path(step, kernel_set)
+        fn = entry_point(step.kernel, kernel_set, path)
+        path_check = ("" if path is None else
+                      f"NN_PATH_IS(nn_conv2d_s8_path(&{prefix}_params) == {CONV_PATHS.index(path)});\n    ")
         for key, arr in step.consts.items():
             decls.append(_array(f"{prefix}_{key}", arr))
         if step.struct is not None:
@@ -205,7 +227,7 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
             sc = plan.scratch(pos)
             scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
             call = (f"NN_SCRATCH_FITS({SCRATCH_FUNCTIONS[step.kernel]}(&{prefix}_params), {step.scratch_bytes}u);\n"
-                    f"    {step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});")
+                    f"    {path_check}{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});")
         else:
             call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
         calls.append(comment + "    " + call + "\n")
@@ -255,12 +277,16 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
 _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generated for kernel ABI {abi_version()}: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 {_struct_asserts(graph.steps)}
-/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
+/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs
+ * and, where it calls a path's entry, whether the kernel takes that path. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
 #define NN_SCRATCH_FITS(need, planned) \\
     do {{ if ((need) > (planned)) return NN_ERR_INTERNAL; }} while (0)
+#define NN_PATH_IS(ok) \\
+    do {{ if (!(ok)) return NN_ERR_INTERNAL; }} while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
+#define NN_PATH_IS(ok) ((void)0)
 #endif
 
 {"".join(decls)}

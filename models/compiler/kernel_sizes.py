@@ -41,15 +41,23 @@ KERNELS = ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8", "nn_max_pool_s8
            "nn_quantize_f32_s8", "nn_dequantize_s8_f32", "nn_requantize_s8", "nn_copy")
 DUAL_KERNELS = ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8", "nn_max_pool_s8", "nn_avg_pool_s8",
                 "nn_add_s8")
+# The fast set's CONV_2D entry per path (nn_kernels.h): generated C calls its layer's, so a model links
+# only the paths it uses; each is measured on its own.
+CONV_PATH_ENTRIES = {"small_k": "small_k", "small_k_reg": "small_k", "small_k_rec": "small_k", "gray3": "gray3",
+                     "wide": "wide", "small_k_wide": "wide", "im2col": "im2col", "fused": "im2col"}
+FAST_ONLY_ENTRIES = tuple(f"nn_conv2d_s8_{e}" for e in dict.fromkeys(CONV_PATH_ENTRIES.values()))
 _FLASH_SYMBOL_TYPES = set("tTrRdDwW")   # code, read-only and initialised data: what occupies flash
 
 
-def entry_point(kernel: str, kernel_set: str) -> str:
-    """The C function generated code calls for `kernel` in `kernel_set` (a macro name in the fast set)."""
+def entry_point(kernel: str, kernel_set: str, conv_path: str | None = None) -> str:
+    """The C function generated code calls for `kernel` in `kernel_set` (a macro name in the fast set);
+    `conv_path` (a kernel_facts.CONV_PATHS name) picks a fast-set convolution's path entry."""
     if kernel_set not in KERNEL_SETS:
         raise ValueError(f"kernel set must be one of {', '.join(KERNEL_SETS)}, not {kernel_set!r}")
     if kernel_set == "small" and kernel in DUAL_KERNELS:
         return "nn_ref_" + kernel[3:]
+    if kernel == "nn_conv2d_s8" and conv_path is not None:
+        return f"nn_conv2d_s8_{CONV_PATH_ENTRIES[conv_path]}"
     return kernel
 
 
@@ -107,7 +115,7 @@ def measure(cc: str | None = None) -> dict[str, Any]:
         table: dict[str, Any] = {}
         for kernel_set in KERNEL_SETS:
             kernels = {}
-            for kernel in KERNELS:
+            for kernel in KERNELS + (FAST_ONLY_ENTRIES if kernel_set == "fast" else ()):
                 # the fast set's entry may be a macro: referenced through the header as generated C does
                 syms = symbols_of(entry_point(kernel, kernel_set))
                 own = {k: v for k, v in sorted(syms.items()) if k not in empty}
@@ -121,7 +129,7 @@ def measure(cc: str | None = None) -> dict[str, Any]:
 
 def _resolved_entry(kernel: str, kernel_set: str, symbols: dict[str, int]) -> str:
     """The function the entry point resolves to in the build (nn_opt_* behind a fast-set macro)."""
-    name = entry_point(kernel, kernel_set)
+    name = entry_point(kernel, kernel_set) if kernel in KERNELS else kernel
     if name in symbols:
         return name
     optimized = "nn_opt_" + kernel[3:]

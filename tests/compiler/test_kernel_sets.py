@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 from conftest import FIXTURES, check_bit_exact
 
@@ -116,3 +117,31 @@ def test_small_set_runs_bit_exact_on_cortex_m7(tmp_path) -> None:
     tflite = IMU.read_bytes()
     ins = {k: qemu_instructions(tflite, tmp_path / k, kernels=k) for k in KERNEL_SETS}  # raises on a mismatch
     assert 0 < ins["fast"] < ins["small"], ins
+
+
+def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_path) -> None:
+    """A fast-set convolution calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
+    builds check that the kernel takes that path (a wrong path number makes invoke() fail)."""
+    from conftest import random_inputs
+
+    from edgeloop.models.compiler.host import HostBuildError, HostModel
+
+    data = (edgeloop.PACKAGE_ROOT / "models" / "zoo" / "bottles_tiny" / "bottles_tiny.tflite").read_bytes()
+    result = compile_bytes(data, name="m")
+    entries = [e for e in re.findall(r"\b(nn_conv2d_s8(?:_\w+)?)\(&op", result.c_source) if e != "nn_conv2d_s8_path"]
+    layers = ["nn_conv2d_s8_gray3", "nn_conv2d_s8_wide", "nn_conv2d_s8_wide", "nn_conv2d_s8_wide"]
+    assert entries == layers * 2, entries   # invoke() and invoke_steps()
+    assert result.c_source.count("NN_PATH_IS(nn_conv2d_s8_path(") == 8
+    assert kernel_code_bytes({"nn_conv2d_s8_gray3", "nn_conv2d_s8_wide"}) < KERNEL_CODE_BYTES["fast"]["nn_conv2d_s8"]
+    x = random_inputs(data, 1, np.random.default_rng(0))[0]
+    out_t = result.graph.model.tensors[result.graph.output]
+    for name, source in (("good", result.c_source), ("bad", result.c_source.replace("== 6);", "== 0);", 1))):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "m.c").write_text(source)
+        (tmp_path / name / "m.h").write_text(result.h_source)
+        host = HostModel(tmp_path / name, "m", optimized=True, build_dir=tmp_path / name / "b")
+        if name == "good":
+            host(x, out_t.np_dtype, out_t.size)
+        else:
+            with pytest.raises(HostBuildError, match="returned 2"):
+                host(x, out_t.np_dtype, out_t.size)

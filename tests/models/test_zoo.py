@@ -32,11 +32,7 @@ TARGETS = {
 
 # Entries whose committed model does not reach its accuracy target yet: the claim test is expected to fail
 # (strict: it turns red the day the target is met, so this list must then shrink).
-SHORTFALLS: dict[str, str] = {
-    "bottles_tiny": "flash: with the measured kernel table (models/compiler/kernel_code_bytes.json) the model is "
-                    "17,582 B (its Cortex-M7 link 17,420 B), over 16 KB: the optimized conv kernels are ~7.7 KB of "
-                    "code, which the old hand-kept estimate undercounted; `compile --kernels small` makes it ~8 KB",
-}
+SHORTFALLS: dict[str, str] = {}
 
 
 def _entries() -> list[str]:

@@ -18,12 +18,16 @@ _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_para
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_pool_params_t) == 56u, "nn_pool_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
 
-/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
+/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs
+ * and, where it calls a path's entry, whether the kernel takes that path. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
 #define NN_SCRATCH_FITS(need, planned) \
     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_PATH_IS(ok) \
+    do { if (!(ok)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
+#define NN_PATH_IS(ok) ((void)0)
 #endif
 
 static const _Alignas(4) int8_t op0_weights[108] = {
@@ -2085,22 +2089,26 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     (void)a;
     /* CONV_2D (operator 0) -> [1, 48, 48, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 1012u);
-    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
+    NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
+    nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
     /* MAX_POOL_2D (operator 1) -> [1, 24, 24, 12] */
     nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
     /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 6384u);
-    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
+    NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
+    nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
     /* MAX_POOL_2D (operator 3) -> [1, 12, 12, 24] */
     nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
     /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
+    nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
     nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 23616u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
+    nn_conv2d_s8_wide(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
@@ -2125,7 +2133,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     (void)a;
     /* CONV_2D (operator 0) -> [1, 48, 48, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 1012u);
-    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
+    NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
+    nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
     if (!hook(ctx, 0u, (const void *)(a + 0), 27648u)) {
         return NN_OK;
     }
@@ -2136,7 +2145,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 6384u);
-    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
+    NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
+    nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
     if (!hook(ctx, 2u, (const void *)(a + 0), 13824u)) {
         return NN_OK;
     }
@@ -2147,7 +2157,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
+    nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     if (!hook(ctx, 4u, (const void *)(a + 23136), 6912u)) {
         return NN_OK;
     }
@@ -2158,7 +2169,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 23616u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
+    nn_conv2d_s8_wide(&op6_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23616), (void *)(a + 0));
     if (!hook(ctx, 6u, (const void *)(a + 23616), 1728u)) {
         return NN_OK;
     }
@@ -2188,7 +2200,7 @@ const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 56594u,
+    .flash_bytes = 55016u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,

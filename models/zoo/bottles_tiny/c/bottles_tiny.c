@@ -18,12 +18,16 @@ _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_para
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_pool_params_t) == 56u, "nn_pool_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
 
-/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
+/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs
+ * and, where it calls a path's entry, whether the kernel takes that path. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
 #define NN_SCRATCH_FITS(need, planned) \
     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_PATH_IS(ok) \
+    do { if (!(ok)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
+#define NN_PATH_IS(ok) ((void)0)
 #endif
 
 static const _Alignas(4) int8_t op0_weights[72] = {
@@ -473,22 +477,26 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     (void)a;
     /* CONV_2D (operator 0) -> [1, 32, 32, 8] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 692u);
-    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
+    NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
+    nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
     /* MAX_POOL_2D (operator 1) -> [1, 16, 16, 8] */
     nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
     /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 2400u);
-    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
+    NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
+    nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
     /* MAX_POOL_2D (operator 3) -> [1, 8, 8, 12] */
     nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
     /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 3408u);
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
+    nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 4, 4, 12] */
     nn_max_pool_s8(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
     /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 3408u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
+    nn_conv2d_s8_wide(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
     /* RESHAPE (operator 10) -> [1, 192] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
@@ -513,7 +521,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     (void)a;
     /* CONV_2D (operator 0) -> [1, 32, 32, 8] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op0_params), 692u);
-    nn_conv2d_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
+    NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
+    nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
     if (!hook(ctx, 0u, (const void *)(a + 0), 8192u)) {
         return NN_OK;
     }
@@ -524,7 +533,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 2400u);
-    nn_conv2d_s8(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
+    NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
+    nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
     if (!hook(ctx, 2u, (const void *)(a + 0), 3072u)) {
         return NN_OK;
     }
@@ -535,7 +545,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 3408u);
-    nn_conv2d_s8(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
+    nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
     if (!hook(ctx, 4u, (const void *)(a + 4176), 768u)) {
         return NN_OK;
     }
@@ -546,7 +557,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     }
     /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 3408u);
-    nn_conv2d_s8(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
+    NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
+    nn_conv2d_s8_wide(&op6_params, (const int8_t *)(a + 3408), (int8_t *)(a + 3600), (void *)(a + 0));
     if (!hook(ctx, 6u, (const void *)(a + 3600), 192u)) {
         return NN_OK;
     }
@@ -576,7 +588,7 @@ const nn_model_t nn_model_bottles_tiny = {
     .name = "bottles_tiny",
     .hash = {0x92, 0x62, 0x1a, 0xc6, 0x7a, 0x6b, 0xf4, 0x50, 0xf8, 0xca, 0xba, 0x06, 0x8f, 0x87, 0x63, 0xc0, 0xf1, 0xdf, 0x08, 0x2a, 0x1c, 0x18, 0x90, 0x5f, 0xb7, 0x0e, 0xf2, 0xdc, 0x53, 0xa3, 0x35, 0xf2},
     .macc = 411584u,
-    .flash_bytes = 17582u,
+    .flash_bytes = 16004u,
     .ram_bytes = 10240u,
     .input_kind = 1,
     .sample_rate_hz = 0,

@@ -16,12 +16,16 @@ _Static_assert(NN_KERNEL_ABI_VERSION == 3u, "imu_activity.c was generated for ke
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
 
-/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
+/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs
+ * and, where it calls a path's entry, whether the kernel takes that path. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
 #define NN_SCRATCH_FITS(need, planned) \
     do { if ((need) > (planned)) return NN_ERR_INTERNAL; } while (0)
+#define NN_PATH_IS(ok) \
+    do { if (!(ok)) return NN_ERR_INTERNAL; } while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
+#define NN_PATH_IS(ok) ((void)0)
 #endif
 
 static const _Alignas(4) int8_t op0_weights[2592] = {
