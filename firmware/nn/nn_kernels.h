@@ -266,6 +266,9 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* MAX_POOL_2D likewise: 2x2: paths 2X2, 2X2_ROWS; windows: WINDOWS. */
+void nn_opt_max_pool_s8_2x2(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 
 /* Entry points used by generated models: the build's implementation. */
 #if NN_OPTIMIZED
@@ -277,6 +280,8 @@ void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_max_pool_s8 nn_opt_max_pool_s8
+#define nn_max_pool_s8_2x2 nn_opt_max_pool_s8_2x2
+#define nn_max_pool_s8_windows nn_opt_max_pool_s8_windows
 #define nn_add_s8 nn_opt_add_s8
 #define nn_avg_pool_s8 nn_opt_avg_pool_s8
 #else
@@ -288,6 +293,8 @@ void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
+#define nn_max_pool_s8_2x2 nn_ref_max_pool_s8
+#define nn_max_pool_s8_windows nn_ref_max_pool_s8
 #define nn_add_s8 nn_ref_add_s8
 #define nn_avg_pool_s8 nn_ref_avg_pool_s8
 #endif
@@ -303,6 +310,10 @@ static inline void nn_test_broken_max_pool_s8(const nn_pool_params_t *p, const i
 }
 #undef nn_max_pool_s8
 #define nn_max_pool_s8 nn_test_broken_max_pool_s8
+#undef nn_max_pool_s8_2x2
+#define nn_max_pool_s8_2x2 nn_test_broken_max_pool_s8
+#undef nn_max_pool_s8_windows
+#define nn_max_pool_s8_windows nn_test_broken_max_pool_s8
 #endif
 
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);

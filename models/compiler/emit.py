@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeloop.models.compiler.kernel_facts import CONV_PATHS, abi_version, conv_facts
+from edgeloop.models.compiler.kernel_facts import CONV_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, max_pool_path
 from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS, entry_point, load_table
 from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
@@ -103,17 +103,29 @@ def kernel_code_bytes(kernels: set[str] | list[str], kernel_set: str = DEFAULT_K
     return sum(symbols.values())
 
 
-def conv_path(step: Step, kernel_set: str) -> str | None:
-    """The optimized path of a fast-set CONV_2D step (kernel_facts.CONV_PATHS), else None."""
-    if kernel_set != "fast" or step.kernel != "nn_conv2d_s8":
+def kernel_path(step: Step, kernel_set: str) -> str | None:
+    """The optimized path of a fast-set step whose kernel has path entries (kernel_sizes.PATH_ENTRIES), else None."""
+    if kernel_set != "fast":
         return None
-    return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+    if step.kernel == "nn_conv2d_s8":
+        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+    if step.kernel == "nn_max_pool_s8":
+        return max_pool_path(step.params)
+    return None
+
+
+def _path_check(step: Step, path: str | None, prefix: str) -> str:
+    """The debug-build check (NN_PATH_IS) that the kernel takes the path whose entry the step calls."""
+    if path is None:
+        return ""
+    names = CONV_PATHS if step.kernel == "nn_conv2d_s8" else MAX_POOL_PATHS
+    return f"NN_PATH_IS({step.kernel}_path(&{prefix}_params) == {names.index(path)});\n    "
 
 
 def step_entry(step: Step, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
-    """The function (or nn_kernels.h macro) generated C calls for `step`: a fast-set convolution calls its
-    path's entry, so that a model links only the paths it uses."""
-    return entry_point(step.kernel, kernel_set, conv_path(step, kernel_set))
+    """The function (or nn_kernels.h macro) generated C calls for `step`: a fast-set kernel with path entries
+    calls its layer's, so that a model links only the paths it uses."""
+    return entry_point(step.kernel, kernel_set, kernel_path(step, kernel_set))
 
 
 def code_bytes(steps: list[Step], kernel_set: str = DEFAULT_KERNEL_SET) -> int:
@@ -188,10 +200,9 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
     small = kernel_set == "small"
     for pos, step in enumerate(graph.steps):
         prefix = f"op{pos}"
-        path = conv_path(step, kernel_set)
+        path = kernel_path(step, kernel_set)
         fn = entry_point(step.kernel, kernel_set, path)
-        path_check = ("" if path is None else
-                      f"NN_PATH_IS(nn_conv2d_s8_path(&{prefix}_params) == {CONV_PATHS.index(path)});\n    ")
+        path_check = _path_check(step, path, prefix)
         for key, arr in step.consts.items():
             decls.append(_array(f"{prefix}_{key}", arr))
         if step.struct is not None:
@@ -229,7 +240,7 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
             call = (f"NN_SCRATCH_FITS({SCRATCH_FUNCTIONS[step.kernel]}(&{prefix}_params), {step.scratch_bytes}u);\n"
                     f"    {path_check}{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});")
         else:
-            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
+            call = f"{path_check}{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
         calls.append(comment + "    " + call + "\n")
 
     # The step-observing twin of invoke(): the same calls, each followed by the hook (stop when it says so).

@@ -41,23 +41,27 @@ KERNELS = ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8", "nn_max_pool_s8
            "nn_quantize_f32_s8", "nn_dequantize_s8_f32", "nn_requantize_s8", "nn_copy")
 DUAL_KERNELS = ("nn_conv2d_s8", "nn_depthwise_conv2d_s8", "nn_fc_s8", "nn_max_pool_s8", "nn_avg_pool_s8",
                 "nn_add_s8")
-# The fast set's CONV_2D entry per path (nn_kernels.h): generated C calls its layer's, so a model links
-# only the paths it uses; each is measured on its own.
-CONV_PATH_ENTRIES = {"small_k": "small_k", "small_k_reg": "small_k", "small_k_rec": "small_k", "gray3": "gray3",
-                     "wide": "wide", "small_k_wide": "wide", "im2col": "im2col", "fused": "im2col"}
-FAST_ONLY_ENTRIES = tuple(f"nn_conv2d_s8_{e}" for e in dict.fromkeys(CONV_PATH_ENTRIES.values()))
+# The fast set's entry per kernel path (nn_kernels.h; path names of kernel_facts): generated C calls its
+# layer's, so a model links only the paths it uses; each entry is measured on its own.
+PATH_ENTRIES: dict[str, dict[str, str]] = {
+    "nn_conv2d_s8": {"small_k": "small_k", "small_k_reg": "small_k", "small_k_rec": "small_k", "gray3": "gray3",
+                     "wide": "wide", "small_k_wide": "wide", "im2col": "im2col", "fused": "im2col"},
+    "nn_max_pool_s8": {"windows": "windows", "2x2": "2x2", "2x2_rows": "2x2"},
+}
+FAST_ONLY_ENTRIES = tuple(f"{kernel}_{entry}" for kernel, paths in PATH_ENTRIES.items()
+                          for entry in dict.fromkeys(paths.values()))
 _FLASH_SYMBOL_TYPES = set("tTrRdDwW")   # code, read-only and initialised data: what occupies flash
 
 
-def entry_point(kernel: str, kernel_set: str, conv_path: str | None = None) -> str:
+def entry_point(kernel: str, kernel_set: str, path: str | None = None) -> str:
     """The C function generated code calls for `kernel` in `kernel_set` (a macro name in the fast set);
-    `conv_path` (a kernel_facts.CONV_PATHS name) picks a fast-set convolution's path entry."""
+    `path` (a kernel_facts path name) picks a fast-set kernel's path entry (PATH_ENTRIES)."""
     if kernel_set not in KERNEL_SETS:
         raise ValueError(f"kernel set must be one of {', '.join(KERNEL_SETS)}, not {kernel_set!r}")
     if kernel_set == "small" and kernel in DUAL_KERNELS:
         return "nn_ref_" + kernel[3:]
-    if kernel == "nn_conv2d_s8" and conv_path is not None:
-        return f"nn_conv2d_s8_{CONV_PATH_ENTRIES[conv_path]}"
+    if kernel in PATH_ENTRIES and path is not None:
+        return f"{kernel}_{PATH_ENTRIES[kernel][path]}"
     return kernel
 
 

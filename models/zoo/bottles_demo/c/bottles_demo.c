@@ -2092,19 +2092,22 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
     nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 27648));
     /* MAX_POOL_2D (operator 1) -> [1, 24, 24, 12] */
-    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
+    NN_PATH_IS(nn_max_pool_s8_path(&op1_params) == 2);
+    nn_max_pool_s8_2x2(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
     /* CONV_2D (operator 2) -> [1, 24, 24, 24] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 6384u);
     NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
     nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 27648), (int8_t *)(a + 0), (void *)(a + 13824));
     /* MAX_POOL_2D (operator 3) -> [1, 12, 12, 24] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
+    NN_PATH_IS(nn_max_pool_s8_path(&op3_params) == 2);
+    nn_max_pool_s8_2x2(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
     /* CONV_2D (operator 4) -> [1, 12, 12, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 23136u);
     NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
     nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 30048), (int8_t *)(a + 23136), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
+    NN_PATH_IS(nn_max_pool_s8_path(&op5_params) == 2);
+    nn_max_pool_s8_2x2(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
     /* CONV_2D (operator 6) -> [1, 6, 6, 48] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 23616u);
     NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
@@ -2139,7 +2142,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 1) -> [1, 24, 24, 12] */
-    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
+    NN_PATH_IS(nn_max_pool_s8_path(&op1_params) == 2);
+    nn_max_pool_s8_2x2(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 27648));
     if (!hook(ctx, 1u, (const void *)(a + 27648), 6912u)) {
         return NN_OK;
     }
@@ -2151,7 +2155,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 3) -> [1, 12, 12, 24] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
+    NN_PATH_IS(nn_max_pool_s8_path(&op3_params) == 2);
+    nn_max_pool_s8_2x2(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 30048));
     if (!hook(ctx, 3u, (const void *)(a + 30048), 3456u)) {
         return NN_OK;
     }
@@ -2163,7 +2168,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 5) -> [1, 6, 6, 48] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
+    NN_PATH_IS(nn_max_pool_s8_path(&op5_params) == 2);
+    nn_max_pool_s8_2x2(&op5_params, (const int8_t *)(a + 23136), (int8_t *)(a + 30048));
     if (!hook(ctx, 5u, (const void *)(a + 30048), 1728u)) {
         return NN_OK;
     }
@@ -2200,7 +2206,7 @@ const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 55016u,
+    .flash_bytes = 54374u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,

@@ -480,19 +480,22 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     NN_PATH_IS(nn_conv2d_s8_path(&op0_params) == 6);
     nn_conv2d_s8_gray3(&op0_params, (const int8_t *)in, (int8_t *)(a + 0), (void *)(a + 8192));
     /* MAX_POOL_2D (operator 1) -> [1, 16, 16, 8] */
-    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
+    NN_PATH_IS(nn_max_pool_s8_path(&op1_params) == 2);
+    nn_max_pool_s8_2x2(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
     /* CONV_2D (operator 2) -> [1, 16, 16, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op2_params), 2400u);
     NN_PATH_IS(nn_conv2d_s8_path(&op2_params) == 2);
     nn_conv2d_s8_wide(&op2_params, (const int8_t *)(a + 8192), (int8_t *)(a + 0), (void *)(a + 3072));
     /* MAX_POOL_2D (operator 3) -> [1, 8, 8, 12] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
+    NN_PATH_IS(nn_max_pool_s8_path(&op3_params) == 2);
+    nn_max_pool_s8_2x2(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
     /* CONV_2D (operator 4) -> [1, 8, 8, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op4_params), 3408u);
     NN_PATH_IS(nn_conv2d_s8_path(&op4_params) == 2);
     nn_conv2d_s8_wide(&op4_params, (const int8_t *)(a + 3408), (int8_t *)(a + 4176), (void *)(a + 0));
     /* MAX_POOL_2D (operator 5) -> [1, 4, 4, 12] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
+    NN_PATH_IS(nn_max_pool_s8_path(&op5_params) == 2);
+    nn_max_pool_s8_2x2(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
     /* CONV_2D (operator 6) -> [1, 4, 4, 12] */
     NN_SCRATCH_FITS(nn_opt_conv2d_s8_scratch_bytes(&op6_params), 3408u);
     NN_PATH_IS(nn_conv2d_s8_path(&op6_params) == 2);
@@ -527,7 +530,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 1) -> [1, 16, 16, 8] */
-    nn_max_pool_s8(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
+    NN_PATH_IS(nn_max_pool_s8_path(&op1_params) == 2);
+    nn_max_pool_s8_2x2(&op1_params, (const int8_t *)(a + 0), (int8_t *)(a + 8192));
     if (!hook(ctx, 1u, (const void *)(a + 8192), 2048u)) {
         return NN_OK;
     }
@@ -539,7 +543,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 3) -> [1, 8, 8, 12] */
-    nn_max_pool_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
+    NN_PATH_IS(nn_max_pool_s8_path(&op3_params) == 2);
+    nn_max_pool_s8_2x2(&op3_params, (const int8_t *)(a + 0), (int8_t *)(a + 3408));
     if (!hook(ctx, 3u, (const void *)(a + 3408), 768u)) {
         return NN_OK;
     }
@@ -551,7 +556,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
         return NN_OK;
     }
     /* MAX_POOL_2D (operator 5) -> [1, 4, 4, 12] */
-    nn_max_pool_s8(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
+    NN_PATH_IS(nn_max_pool_s8_path(&op5_params) == 2);
+    nn_max_pool_s8_2x2(&op5_params, (const int8_t *)(a + 4176), (int8_t *)(a + 3408));
     if (!hook(ctx, 5u, (const void *)(a + 3408), 192u)) {
         return NN_OK;
     }
@@ -588,7 +594,7 @@ const nn_model_t nn_model_bottles_tiny = {
     .name = "bottles_tiny",
     .hash = {0x92, 0x62, 0x1a, 0xc6, 0x7a, 0x6b, 0xf4, 0x50, 0xf8, 0xca, 0xba, 0x06, 0x8f, 0x87, 0x63, 0xc0, 0xf1, 0xdf, 0x08, 0x2a, 0x1c, 0x18, 0x90, 0x5f, 0xb7, 0x0e, 0xf2, 0xdc, 0x53, 0xa3, 0x35, 0xf2},
     .macc = 411584u,
-    .flash_bytes = 16004u,
+    .flash_bytes = 15362u,
     .ram_bytes = 10240u,
     .input_kind = 1,
     .sample_rate_hz = 0,
