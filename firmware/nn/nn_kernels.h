@@ -26,7 +26,8 @@
  *     NULL when that size is 0. The compiler plans scratch in the model arena.
  *   - In place: nn_add_s8 and nn_mul_s8 may write over an input whose shape
  *     equals the output's; nn_softmax_s8, nn_logistic_s8, nn_requantize_s8 and
- *     nn_copy may write over their input. Other kernels need disjoint buffers.
+ *     nn_copy may write over their input; nn_depthwise_conv2d_s8 may when
+ *     nn_depthwise_conv2d_s8_in_place() says so. Other kernels need disjoint buffers.
  *
  * Example (a 1x1 convolution, 8 -> 4 channels, on a 2x2 image):
  *
@@ -193,9 +194,9 @@ typedef enum {
 typedef enum {
     NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
     NN_DW_PATH_MULTIPLIER = 1,     /* depth multiplier > 1: each input value feeds its output channels */
-    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, rows of >= 8 outputs at column stride 1
-                                    * or >= 16 at stride 2: a channel at a time from 3 int16 rows (offset
-                                    * added, padding 0), SMLAD on tap pairs */
+    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, lines (rows, or columns of a taller than
+                                    * wide output) of >= 4 outputs at stride 1 or 2 along them: groups of 4
+                                    * channels gathered into a ring of 3 int16 lines, SMLAD on tap pairs */
 } nn_dw_path_t;
 
 typedef enum {
@@ -220,6 +221,11 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p);
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
 nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
+
+/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 at stride 1
+ * whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
+ * reference kernel copies one input channel at a time into it). */
+int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p);
 
 /* Fill table[256] for one ADD input (see nn_binary_params_t.in1_table): the compiler calls it
  * on the host to emit the tables as constants. */

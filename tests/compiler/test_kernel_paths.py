@@ -323,13 +323,13 @@ def test_general_requant_cases_really_use_the_general_form() -> None:
 FUSED_REQUANT_CHECK = r"""
 #include <stdio.h>
 #include "nn_opt_internal.h"
-/* rq_fast against the reference double rounding on edge and random accumulators. */
+/* rq_fast and rq_dbl against the reference double rounding on edge and random accumulators. */
 int main(void) {
     static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN,
                                    INT32_MAX - 1, INT32_MIN + 1, 1 << 30, -(1 << 30), 12345678, -12345678};
     static const int32_t mults[] = {0, 1 << 30, (1 << 30) + 1, INT32_MAX, 1518500250, 1717986918};
     uint32_t s = 2463534242u;
-    long bad = 0, n = 0;
+    long bad = 0, n = 0, n_dbl = 0;
     for (int r = 2; r <= 31; ++r) {
         for (unsigned m = 0; m < sizeof mults / sizeof mults[0]; ++m) {
             for (int i = 0; i < 20000; ++i) {
@@ -345,10 +345,17 @@ int main(void) {
                 const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
                 if (want != got && bad++ < 5) printf("acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, got, want);
                 ++n;
+                /* the depthwise ROWS3 form on the doubled accumulator, for |acc| < 2^30 */
+                if (acc > -(1 << 30) && acc < (1 << 30) && r <= 30) {
+                    const int32_t dbl = rq_dbl(2 * acc, mults[m], (int32_t)1 << (r - 1), r);
+                    if (want != dbl && bad++ < 5)
+                        printf("doubled acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, dbl, want);
+                    ++n_dbl;
+                }
             }
         }
     }
-    printf("checked %ld, %ld differ\n", n, bad);
+    printf("checked %ld, doubled %ld, %ld differ\n", n, n_dbl, bad);
     return bad != 0;
 }
 """
@@ -365,7 +372,8 @@ def test_fused_requantization_equals_the_double_rounding(tmp_path) -> None:
                     "-o", str(exe)], check=True, timeout=120)
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
-    assert "checked 3600000, 0 differ" in run.stdout
+    assert "checked 3600000, doubled " in run.stdout and ", 0 differ" in run.stdout, run.stdout
+    assert int(run.stdout.split("doubled ")[1].split(",")[0]) > 2_000_000   # the accumulators below 2^30
 
 
 # A chain over the same paths, for the Cortex-M7 run under QEMU (test_qemu.py):
@@ -608,6 +616,25 @@ def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert paths == ["broadcast", "tables", "fused", "fused"]
 
 
+def _dw3_layer(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c: int, s_in: float,
+               stride: int, padding: str, act: str, zo: int, big_bias: int = 0) -> tuple[int, float, tuple[int, int]]:
+    """A DEPTHWISE_CONV_2D 3x3 of random weights after x (channel c // 2's bias set to big_bias when given);
+    returns (output tensor, its scale, its (h, w))."""
+    ws = rng.uniform(0.002, 0.02, c)
+    s_out = s_in * float(ws.mean()) * 3 * 30
+    wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    if big_bias:
+        bias[c // 2] = big_bias
+    bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c, data=bias)
+    h, w = _out(hw[0], 3, stride, 1, padding), _out(hw[1], 3, stride, 1, padding)
+    y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+         stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+    return y, float(s_out), (h, w)
+
+
 def dw_rows_model(seed: int = 16) -> bytes:
     """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
     (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
@@ -617,17 +644,7 @@ def dw_rows_model(seed: int = 16) -> bytes:
     h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
     x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
     for stride, padding, act, zo in ((1, "SAME", "RELU", -30), (2, "SAME", "NONE", 6), (1, "VALID", "NONE", -2)):
-        ws = rng.uniform(0.002, 0.02, c)
-        s_out = s_in * float(ws.mean()) * 3 * 30
-        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
-                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
-        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
-                      data=rng.integers(-3000, 3000, c).astype(np.int32))
-        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
-        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
-             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
-        x, s_in = y, float(s_out)
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo)
     pooled = b.tensor((1, 1, 1, c), scale=s_in, zero_point=-2)   # then a global average pool (SXTAB16)
     b.op("AVERAGE_POOL_2D", [x], [pooled], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=w,
          filter_h=h, activation="NONE")
@@ -641,6 +658,90 @@ def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
     paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps
              if s.op == "DEPTHWISE_CONV_2D"]
     assert paths == ["rows3", "rows3", "rows3"]
+
+
+def dw_lines_model(seed: int = 18) -> bytes:
+    """Depthwise 3x3 layers on ROWS3's lines for the Cortex-M7 run, 11 channels (two groups of 4 and a
+    tail of 3), zero points on both sides: a 27x6 map (taller than wide: 6 column lines of 27 outputs, six
+    4-output passes and 3 single outputs), stride 2 SAME down the columns (14x3: 14 outputs per line, a
+    padding line at the end), a channel's bias beyond the fused form's bound (the general form), then
+    stride 1 VALID on a wide row (12x1 -> 10 outputs per row after a transposition back), and a ReLU6."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 27, 6, 11, 0.04, 9
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    layers = ((1, "SAME", "NONE", -5, 0), (2, "SAME", "NONE", 12, 0), (1, "SAME", "NONE", 3, 1 << 29),
+              (1, "VALID", "RELU6", -128, 0))
+    for stride, padding, act, zo, big_bias in layers:
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo, big_bias)
+    return b.build([x0], [x])
+
+
+def test_dw_lines_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_lines_model(), count=3, seed=14)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["rows3"] * 4
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(27, 6), (14, 3), (14, 3), (12, 1)]
+
+
+def dw_in_place_model(seed: int = 19) -> bytes:
+    """Depthwise layers that run in place (nn_depthwise_conv2d_s8_in_place: ROWS3, stride 1, equal shapes)
+    between pointwise convolutions, on a 20x6 map (column lines) with 10 channels (a 2-channel tail group):
+    the fused form, then a ReLU6 (the general form), then a stride-2 layer that may not."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in = 20, 6, 10, 0.04
+    x0 = x = b.tensor((1, h, w, 6), scale=s_in, zero_point=-3)
+    x, s_in = _pointwise(b, rng, x, (h, w), 6, c, s_in)
+    for stride, act, zo in ((1, "NONE", 4), (1, "RELU6", -128), (2, "NONE", -9)):
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, "SAME", act, zo)
+    x, _ = _pointwise(b, rng, x, (h, w), c, 4, s_in)
+    return b.build([x0], [x])
+
+
+def _pointwise(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c_in: int, c_out: int,
+               s_in: float) -> tuple[int, float]:
+    """A 1x1 CONV_2D of random weights after x; returns (output tensor, its scale)."""
+    ws = rng.uniform(0.002, 0.02, c_out)
+    s_out = s_in * float(ws.mean()) * np.sqrt(c_in) * 30
+    wt = b.tensor((c_out, 1, 1, c_in), scale=list(ws), zero_point=[0] * c_out, axis=0,
+                  data=rng.integers(-127, 128, (c_out, 1, 1, c_in)).astype(np.int8))
+    bt = b.tensor((c_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c_out,
+                  data=rng.integers(-3000, 3000, c_out).astype(np.int32))
+    y = b.tensor((1, *hw, c_out), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding="VALID", stride_w=1, stride_h=1, dilation_w=1,
+         dilation_h=1, activation="NONE")
+    return y, float(s_out)
+
+
+def test_depthwise_in_place_is_bit_exact_on_the_host(bit_exact) -> None:
+    """The planner gives the two stride-1 depthwise layers their input's storage (not the stride-2 one), and
+    the reference and optimized kernels both stay bit-exact there."""
+    report = bit_exact(dw_in_place_model(), count=3, seed=15)
+    result = report["result"]
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]]
+              for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert shared == [True, True, False]
+
+
+def _random_dw3_case(seed: int) -> tuple:
+    """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID."""
+    rng = np.random.default_rng(seed)
+    long, short = int(rng.integers(3, 30)), int(rng.integers(3, 9))
+    h, w = (long, short) if seed % 2 == 0 else (short, long)
+    return (f"dw3_random_{seed}", (h, w, int(rng.integers(1, 14))), 1, 3, int(rng.choice([1, 2])), 1,
+            str(rng.choice(["SAME", "VALID"])), True)
+
+
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+@pytest.mark.parametrize("seed", range(10))
+def test_random_depthwise_3x3_is_bit_exact(seed: int, requant: str, bit_exact) -> None:
+    """ROWS3 on rows and columns (and CHANNELS below 4 outputs per line), random shapes, zero points and
+    activations, against the reference kernels and TFLite Micro."""
+    report = bit_exact(conv_layer(_random_dw3_case(seed), requant, seed=100 + seed), count=2, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
 
 
 def fc_paths_model(seed: int = 17) -> bytes:

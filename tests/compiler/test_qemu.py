@@ -29,7 +29,8 @@ PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
     "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
-    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
+    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
+    "dw_in_place": "dw_in_place_model",
 }
 
 
@@ -88,6 +89,16 @@ MUTATIONS = {
                       "fc_paths"),
     "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
                     '"smlabb %[a3], %[w13], %[xv], %[a3]\\n\\t"', "kernel_paths"),
+    "dw3_quad_s1_tap2_lane3": ("nn_opt_depthwise.c", '"smlabt %[a3], %[wb], %[x], %[a3]\\n\\t"',
+                               '"smlabb %[a3], %[wb], %[x], %[a3]\\n\\t"', "dw_lines"),
+    "dw3_quad_s2_tap2_lane3": ("nn_opt_depthwise.c", '"smlabb %[a3], %[wb], %[x], %[a3]\\n\\t"',
+                               '"smlabt %[a3], %[wb], %[x], %[a3]\\n\\t"', "dw_lines"),
+    "dw3_single_tap2": ("nn_opt_depthwise.c", '"ldr    %[x], [%[" Q "], #" X2 "]\\n\\t"',
+                        '"ldr    %[x], [%[" Q "]]\\n\\t"', "dw_lines"),
+    "dw3_gather_channel_3": ("nn_opt_depthwise.c", '"pkhtb  %[t], %[v1], %[v0], asr #16\\n\\t"',
+                             '"pkhbt  %[t], %[v0], %[v1], lsl #16\\n\\t"', "dw_lines"),
+    "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
+                    '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
