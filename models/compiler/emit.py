@@ -232,8 +232,10 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
             calls.append(comment + f"    {{\n        const void *const parts[{count}] = {{{parts}}};\n"
                          f"        nn_concat(&{prefix}_params, parts, {out});\n    }}\n")
             continue
-        elif step.kernel in SCRATCH_FUNCTIONS and small:   # the reference kernels need no scratch
-            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, NULL);"
+        elif step.kernel in SCRATCH_FUNCTIONS and small:   # scratch only for an in-place depthwise layer
+            sc = plan.scratch(pos)
+            scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
+            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});"
         elif step.kernel in SCRATCH_FUNCTIONS:
             sc = plan.scratch(pos)
             scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
