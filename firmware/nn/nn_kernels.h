@@ -173,7 +173,7 @@ typedef struct {
  * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
  * at compile time; a model container made for another version must be refused. Bump it on any
  * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
-#define NN_KERNEL_ABI_VERSION 3u
+#define NN_KERNEL_ABI_VERSION 4u
 uint32_t nn_kernel_abi_version(void);
 
 /* Paths of the optimized kernels. Each kernel chooses its path with one function below
@@ -201,7 +201,9 @@ typedef enum {
 
 typedef enum {
     NN_FC_PATH_DIRECT = 0,         /* <= 8 outputs: the input widened in registers, no scratch */
-    NN_FC_PATH_WIDENED = 1         /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_WIDENED = 1,        /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_FUSED = 2           /* WIDENED with input length a multiple of 8 and right shifts of 2..31:
+                                    * four rows per pass, requantized in assembly */
 } nn_fc_path_t;
 
 typedef enum {

@@ -133,6 +133,38 @@ NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
     return ((int32_t)(t >> 32) + rnd) >> rr;
 }
 
+/* rq_fast with the output zero point added and the result saturated to int8, in seven
+ * instructions: for exponent shift = -r, r = 2..31, and zo2p1 = 2 zo + 1,
+ * rq_fast_zp(acc, mult, shift, zo2p1) = ssat8(rq_fast(acc, mult, 2^(r-2), r-1) + zo).
+ * The addend 2^30 - [acc < 0] 2^31 comes from the sign word s = acc >> 31 (high word s, low word
+ * 2^30 + (s << 31)); with h the high word after the SMLAL, floor((floor(h / 2^(r-2)) + 2 zo + 1) / 2)
+ * = floor((h + 2^(r-2)) / 2^(r-1)) + zo (nested floors with integer addends merge), SSAT's shifted
+ * operand doing the last halving. The exponent is used as it is stored (r - 2 = -2 - shift), so
+ * per-channel layers need no table. RQ_FAST_ZP_TEXT is the assembly with its registers as
+ * strings (inline operands or fixed registers): ACC, scratch H and L, M the multiplier, E the
+ * exponent, K = 2^30, M2 = -2, Z = 2 zo + 1, OUT the result (may be ACC). */
+#define RQ_FAST_ZP_TEXT(ACC, H, L, M, E, K, M2, Z, OUT)                                      \
+    "asr    " H ", " ACC ", #31\n\t"                                                         \
+    "add    " L ", " K ", " H ", lsl #31\n\t"                                                \
+    "smlal  " L ", " H ", " ACC ", " M "\n\t"                                                \
+    "sub    " L ", " M2 ", " E "\n\t"                                                        \
+    "asr    " H ", " H ", " L "\n\t"                                                         \
+    "add    " H ", " H ", " Z "\n\t"                                                         \
+    "ssat   " OUT ", #8, " H ", asr #1\n\t"
+NN_INLINE int32_t rq_fast_zp(int32_t acc, int32_t mult, int32_t shift, int32_t zo2p1) {
+#if NN_ASM
+    int32_t h, l, out;
+    __asm__(RQ_FAST_ZP_TEXT("%[acc]", "%[h]", "%[l]", "%[m]", "%[sh]", "%[k]", "%[m2]", "%[z]", "%[out]")
+            : [h] "=&r"(h), [l] "=&r"(l), [out] "=r"(out)
+            : [acc] "r"(acc), [m] "r"(mult), [sh] "r"(shift), [z] "r"(zo2p1), [k] "r"(0x40000000), [m2] "r"(-2));
+    return out;
+#else
+    const int64_t t = (int64_t)acc * mult + (acc < 0 ? -1073741824LL : 1073741824LL);
+    const int32_t h = (int32_t)(t >> 32);
+    return nn_ssat8(((h >> (-shift - 2)) + zo2p1) >> 1);
+#endif
+}
+
 /* rq_fast(acc, mult, rnd, rr) of a doubled accumulator acc2 = 2 acc (|acc| < 2^30) with r2 = 2 rnd
  * and rr1 = rr + 1: rq_fast is floor((acc mult +- 2^30 + rnd 2^32) / 2^(32 + rr)), the sign that of
  * acc; doubled, floor((acc2 mult + (r2 - [acc < 0]) 2^32 + 2^31) / 2^(33 + rr)), which is one SMMLAR

@@ -14,11 +14,19 @@
 
 uint32_t nn_kernel_abi_version(void) { return NN_KERNEL_ABI_VERSION; }
 
+/* -shift within [lo, hi] exactly when both -lo - shift and shift + hi (their sum is hi - lo >= 0) are
+ * non-negative: one is negative otherwise. Their sign bits are OR-ed over the array without branches
+ * (the kernels ask once per call, over every output channel). */
 int nn_opt_right_shifts_within(const int32_t *shift, int32_t count, int32_t lo, int32_t hi) {
-    for (int32_t i = 0; i < count; ++i) {
-        if (-shift[i] < lo || -shift[i] > hi) return 0;
+    uint32_t signs = 0;
+    int32_t i = 0;
+    for (; i + 4 <= count; i += 4) {   /* four per step: the loop's own instructions amortized */
+        const int32_t a = shift[i], b = shift[i + 1], c = shift[i + 2], d = shift[i + 3];
+        signs |= (uint32_t)(-lo - a) | (uint32_t)(a + hi) | (uint32_t)(-lo - b) | (uint32_t)(b + hi) |
+                 (uint32_t)(-lo - c) | (uint32_t)(c + hi) | (uint32_t)(-lo - d) | (uint32_t)(d + hi);
     }
-    return 1;
+    for (; i < count; ++i) signs |= (uint32_t)(-lo - shift[i]) | (uint32_t)(shift[i] + hi);
+    return (signs >> 31) == 0;
 }
 
 /* Exponents of a convolution (one, or one per output channel) all right shifts of lo..hi. */
@@ -78,8 +86,14 @@ static size_t dw_plane_bytes(const nn_conv_params_t *p) {
     return nn_depthwise_conv2d_s8_in_place(p) ? (size_t)align4(p->in_h * p->in_w) : 0u;
 }
 
+/* Fully connected. At most FC_DIRECT_MAX_ROWS outputs: the input is widened in registers (no
+ * scratch). Else it is widened once into scratch; when its length is a multiple of 8 (the
+ * four-row loop's step) and every exponent is a right shift of 2..31 (rq_fast's range: rq_fast_zp
+ * in assembly), path FUSED. */
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
-    return p->out_features <= FC_DIRECT_MAX_ROWS ? NN_FC_PATH_DIRECT : NN_FC_PATH_WIDENED;
+    if (p->out_features <= FC_DIRECT_MAX_ROWS) return NN_FC_PATH_DIRECT;
+    const int fused = (p->in_features & 7) == 0 && rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1);
+    return fused ? NN_FC_PATH_FUSED : NN_FC_PATH_WIDENED;
 }
 
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {
