@@ -274,6 +274,9 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* FULLY_CONNECTED likewise: rows: paths DIRECT, WIDENED; fused: FUSED. */
+void nn_opt_fc_s8_rows(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_fc_s8_fused(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 /* MAX_POOL_2D likewise: 2x2: paths 2X2, 2X2_ROWS; windows: WINDOWS. */
 void nn_opt_max_pool_s8_2x2(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
@@ -287,6 +290,8 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_opt_conv2d_s8_im2col
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_fc_s8 nn_opt_fc_s8
+#define nn_fc_s8_rows nn_opt_fc_s8_rows
+#define nn_fc_s8_fused nn_opt_fc_s8_fused
 #define nn_max_pool_s8 nn_opt_max_pool_s8
 #define nn_max_pool_s8_2x2 nn_opt_max_pool_s8_2x2
 #define nn_max_pool_s8_windows nn_opt_max_pool_s8_windows
@@ -300,6 +305,8 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
+#define nn_fc_s8_rows nn_ref_fc_s8
+#define nn_fc_s8_fused nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
 #define nn_max_pool_s8_2x2 nn_ref_max_pool_s8
 #define nn_max_pool_s8_windows nn_ref_max_pool_s8

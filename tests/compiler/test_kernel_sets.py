@@ -120,7 +120,7 @@ def test_small_set_runs_bit_exact_on_cortex_m7(tmp_path) -> None:
 
 
 def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_path) -> None:
-    """A fast-set convolution or max pool calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
+    """A fast-set convolution, max pool or FC calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
     builds check that the kernel takes that path (a wrong path number makes invoke() fail)."""
     from conftest import random_inputs
 
@@ -133,6 +133,7 @@ def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_p
     assert entries == layers * 2, entries   # invoke() and invoke_steps()
     assert result.c_source.count("NN_PATH_IS(nn_conv2d_s8_path(") == 8
     assert result.c_source.count("nn_max_pool_s8_2x2(&op") == 3 * 2 and "nn_max_pool_s8(&op" not in result.c_source
+    assert "nn_fc_s8_rows(&op" in result.c_source and "nn_fc_s8(&op" not in result.c_source   # FC path DIRECT
     assert kernel_code_bytes({"nn_conv2d_s8_gray3", "nn_conv2d_s8_wide"}) < KERNEL_CODE_BYTES["fast"]["nn_conv2d_s8"]
     x = random_inputs(data, 1, np.random.default_rng(0))[0]
     out_t = result.graph.model.tensors[result.graph.output]
