@@ -224,6 +224,12 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     (out / "REPORT.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def report_kernel_set(report: dict[str, Any]) -> str:
+    """The kernel set (`compile --kernels`) a trained model's report was analysed with: "fast" unless its recipe
+    said otherwise (recorded as analysis.kernel_set)."""
+    return str((report.get("analysis") or {}).get("kernel_set") or "fast")
+
+
 def refresh_analysis(model_dir: Path) -> dict[str, Any]:
     """Re-run the compiler's analysis of a trained model directory and rewrite its report files.
 
@@ -232,6 +238,9 @@ def refresh_analysis(model_dir: Path) -> dict[str, Any]:
     """
     model_dir = Path(model_dir)
     report = json.loads((model_dir / "report.json").read_text(encoding="utf-8"))
-    report["analysis"] = compiler_analysis(model_dir / f"{report['name']}.tflite")
+    # the kernel set the model was analysed with (its recipe's `kernels`) stays the one it is refreshed with
+    kernels = report_kernel_set(report)
+    report["analysis"] = compiler_analysis(model_dir / f"{report['name']}.tflite",
+                                           kernels=None if kernels == "fast" else kernels)
     write_report(model_dir, report)
     return report

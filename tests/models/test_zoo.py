@@ -32,10 +32,7 @@ TARGETS = {
 
 # Entries whose committed model does not reach its accuracy target yet: the claim test is expected to fail
 # (strict: it turns red the day the target is met, so this list must then shrink).
-SHORTFALLS: dict[str, str] = {
-    "imu_activity": "flash: 8,809 B (Cortex-M7 link 8,850 B) over 8 KB since the FC FUSED path (issue 18, "
-                    "fc_fused + fc_body: 2,242 B of its 2,338 B FC code); `compile --kernels small` makes it 6,693 B",
-}
+SHORTFALLS: dict[str, str] = {}
 
 
 def _entries() -> list[str]:
@@ -100,8 +97,12 @@ def test_report_claims_meet_the_targets(entry: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", _entries())
 def test_committed_c_is_what_the_compiler_emits(entry: str, tmp_path: Path) -> None:
+    from edgeloop.models.report import report_kernel_set
+
+    kernels = report_kernel_set(_report(entry))   # the set the entry's recipe compiles with
     proc = subprocess.run([sys.executable, "-m", "edgeloop", "compile", str(ZOO / entry / f"{entry}.tflite"),
-                           "--out", str(tmp_path), "--name", entry], capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path), "--name", entry, "--kernels", kernels],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for suffix in (".c", ".h"):
         fresh = (tmp_path / f"{entry}{suffix}").read_text()
