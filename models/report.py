@@ -92,15 +92,17 @@ def count_params_and_macc(model: Any) -> tuple[int, int]:
     return int(model.count_params()), int(macc)
 
 
-def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, Any] | None:
-    """MACC, flash and RAM from `edgeloop analyze --json` (the model compiler), or None if it fails.
+def compiler_analysis(tflite_path: Path, timeout: float = 300.0, kernels: str | None = None) -> dict[str, Any] | None:
+    """MACC, flash and RAM from `edgeloop analyze --json` (the model compiler) with kernel set `kernels`
+    (None: the default, fast), or None if it fails.
 
     Returns {"macc", "flash_bytes" (weights + code estimate), "ram_bytes"
     (planned arena incl. scratch), "arm_flash_bytes" (Cortex-M7 section sizes,
     when the ARM toolchain is there)}.
     """
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", "--no-tflm", str(tflite_path)],
+        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", "--no-tflm", str(tflite_path),
+                               *(["--kernels", kernels] if kernels else [])],
                               capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -112,6 +114,8 @@ def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, An
         return None
     out = {"macc": totals.get("macc"), "flash_bytes": totals.get("flash_bytes_estimate"),
            "ram_bytes": totals.get("arena_bytes")}
+    if kernels:
+        out["kernel_set"] = totals.get("kernel_set")
     arm = totals.get("arm") or {}
     if "flash" in arm:
         out["arm_flash_bytes"] = arm["flash"]
@@ -220,6 +224,12 @@ def _write_report(out: Path, report: dict[str, Any]) -> None:
     (out / "REPORT.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+def report_kernel_set(report: dict[str, Any]) -> str:
+    """The kernel set (`compile --kernels`) a trained model's report was analysed with: "fast" unless its recipe
+    said otherwise (recorded as analysis.kernel_set)."""
+    return str((report.get("analysis") or {}).get("kernel_set") or "fast")
+
+
 def refresh_analysis(model_dir: Path) -> dict[str, Any]:
     """Re-run the compiler's analysis of a trained model directory and rewrite its report files.
 
@@ -228,6 +238,9 @@ def refresh_analysis(model_dir: Path) -> dict[str, Any]:
     """
     model_dir = Path(model_dir)
     report = json.loads((model_dir / "report.json").read_text(encoding="utf-8"))
-    report["analysis"] = compiler_analysis(model_dir / f"{report['name']}.tflite")
+    # the kernel set the model was analysed with (its recipe's `kernels`) stays the one it is refreshed with
+    kernels = report_kernel_set(report)
+    report["analysis"] = compiler_analysis(model_dir / f"{report['name']}.tflite",
+                                           kernels=None if kernels == "fast" else kernels)
     write_report(model_dir, report)
     return report

@@ -310,15 +310,26 @@ static NN_NOINLINE void fc_fused(const nn_fc_params_t *p, const int8_t *in, int8
     }
 }
 
-void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    const int32_t n_out = p->out_features;
-    int32_t first = 0;
-    if (nn_fc_s8_path(p) == NN_FC_PATH_FUSED) {
-        fc_fused(p, in, out, (int16_t *)scratch);
-        first = n_out & ~3;
-        if (first == n_out) return;
-    }
+/* One entry per group of paths (nn_kernels.h): generated C calls its layer's, so a model without a FUSED
+ * layer does not link fc_fused; nn_opt_fc_s8 dispatches (containers, hand-written calls). */
+void nn_opt_fc_s8_rows(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    /* paths DIRECT and WIDENED */
+    fc_body(p, in, out, (int16_t *)scratch, rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1), 0);
+}
+
+void nn_opt_fc_s8_fused(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const int32_t n_out = p->out_features, first = n_out & ~3;
+    fc_fused(p, in, out, (int16_t *)scratch);
+    if (first == n_out) return;
     fc_body(p, in, out, (int16_t *)scratch, rq_fast_ok(p->shift, p->per_channel ? n_out : 1), first);
+}
+
+void nn_opt_fc_s8(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    if (nn_fc_s8_path(p) == NN_FC_PATH_FUSED) {
+        nn_opt_fc_s8_fused(p, in, out, scratch);
+    } else {
+        nn_opt_fc_s8_rows(p, in, out, scratch);
+    }
 }
 
 #else

@@ -518,8 +518,8 @@ def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any
 
 
 def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
-                  name: str = "chosen", teacher: Path | None = None) -> Any:
-    """The `edgeloop train` request that reproduces a candidate.
+                  name: str = "chosen", teacher: Path | None = None, kernels: str | None = None) -> Any:
+    """The `edgeloop train` request that reproduces a candidate (`kernels`: its kernel set, recorded in the recipe).
 
     `.command()` gives its command line and `.recipe().recipe_json()` its
     recipe file (`edgeloop train --recipe FILE`); training writes that file as
@@ -529,7 +529,7 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
 
     teacher = teacher or td.teacher
     common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
-                  width=int(params["width"]), depth=int(params["depth"]), progress=False)
+                  width=int(params["width"]), depth=int(params["depth"]), progress=False, kernels=kernels)
     if family in TRAIN_FAMILY:
         features = str(params.get("features") or "stats9") if family == "feature_mlp" else None
         return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),

@@ -97,8 +97,12 @@ def test_report_claims_meet_the_targets(entry: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("entry", _entries())
 def test_committed_c_is_what_the_compiler_emits(entry: str, tmp_path: Path) -> None:
+    from edgeloop.models.report import report_kernel_set
+
+    kernels = report_kernel_set(_report(entry))   # the set the entry's recipe compiles with
     proc = subprocess.run([sys.executable, "-m", "edgeloop", "compile", str(ZOO / entry / f"{entry}.tflite"),
-                           "--out", str(tmp_path), "--name", entry], capture_output=True, text=True, timeout=300)
+                           "--out", str(tmp_path), "--name", entry, "--kernels", kernels],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
     for suffix in (".c", ".h"):
         fresh = (tmp_path / f"{entry}{suffix}").read_text()

@@ -13,7 +13,7 @@
 #include "nn_model.h"
 
 /* Bytes of 16-byte aligned scratch invoke() needs (activations + kernel scratch). */
-#define IMU_ACTIVITY_ARENA_BYTES 192u
+#define IMU_ACTIVITY_ARENA_BYTES 80u
 /* Bytes of the input and output tensors. */
 #define IMU_ACTIVITY_INPUT_BYTES 54u
 #define IMU_ACTIVITY_OUTPUT_BYTES 5u
