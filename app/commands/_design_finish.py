@@ -12,11 +12,12 @@ import numpy as np
 
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import Budget, fmt_bytes
-from edgeloop.models.design.compress import apply_qat, distillation_gain
+from edgeloop.models.design.compress import distillation_gain
 from edgeloop.models.design.finalize import (
     PTQ_LOSS_LIMIT, baselines, evaluate_int8, finalists, pick, quantization_note, repeat_seeds,
 )
 from edgeloop.models.design.latency import LATENCY_LABEL, CostModel
+from edgeloop.models.design.qat import apply_qat
 from edgeloop.models.design.report import write_html, write_json_atomic
 from edgeloop.models.design.search import SearchConfig, best_at_budgets, pareto_front, trial_rows
 

@@ -60,18 +60,23 @@ def pick(final: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     return min(ok, key=lambda r: (r["flash_bytes"], -r["cv_mean"]))
 
 
-def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
-                 ) -> tuple[np.ndarray, adapter.Arrays]:
-    """The test split as the exported model takes it (features or raw windows standardised with the exported
-    norm: per feature, or per channel)."""
-    _, test = td.arrays(params, family)
+def exported_input(td: adapter.TaskData, family: str, model_dir: Path, name: str) -> Any:
+    """A function from raw rows (features, windows or uint8 images) to what the exported model takes: features
+    or raw windows standardised with the exported norm (per feature, or per channel); images scaled to [0, 1]."""
     if td.kind == "imu":
         from edgeloop.models.features import FeatureNorm
 
         pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
-        norm = pre["feature_norm"] if family == "feature_mlp" else pre["channel_norm"]
-        return FeatureNorm.from_json(norm).apply(test.x), test
-    return adapter.model_input(td.kind, test.x), test
+        norm = FeatureNorm.from_json(pre["feature_norm"] if family == "feature_mlp" else pre["channel_norm"])
+        return norm.apply
+    return lambda x: adapter.model_input(td.kind, x)
+
+
+def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
+                 ) -> tuple[np.ndarray, adapter.Arrays]:
+    """The test split as the exported model takes it (exported_input)."""
+    _, test = td.arrays(params, family)
+    return exported_input(td, family, model_dir, name)(test.x), test
 
 
 def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path,

@@ -1,5 +1,5 @@
-"""Compression the design exports, on a tiny image model: `edgeloop train --teacher` (a distilled model is a
-recipe) and quantization-aware fine-tuning of an image CNN re-exported in place."""
+"""Compression the design exports, on a tiny image model and a tiny 1-D CNN: `edgeloop train --teacher` (a
+distilled model is a recipe) and quantization-aware fine-tuning re-exported in place where it pays."""
 
 from __future__ import annotations
 
@@ -33,18 +33,20 @@ def test_train_with_a_teacher_is_a_recipe(tiny_image_model: tuple, tmp_path: Pat
         train(request_from_args(build_parser().parse_args(argv[:5] + ["--out", str(tmp_path / "t")] + argv[7:])))
 
 
-def test_qat_of_an_image_cnn_reexports_the_model(tiny_image_model: tuple, tmp_path: Path) -> None:
-    from edgeloop.models.design.compress import apply_qat
+@pytest.mark.parametrize("family", ["image_cnn", "cnn1d"])
+def test_qat_reexports_the_model_only_where_it_pays(family: str, request: pytest.FixtureRequest,
+                                                    tmp_path: Path) -> None:
     from edgeloop.models.design.finalize import evaluate_int8
+    from edgeloop.models.design.qat import apply_qat
 
-    td, params, req, _ = tiny_image_model
+    td, params, req, _ = request.getfixturevalue("tiny_image_model" if family == "image_cnn" else "tiny_cnn1d_model")
     model_dir = tmp_path / "m"
     shutil.copytree(req.out, model_dir)
     before = (model_dir / "m.tflite").read_bytes()
-    out = apply_qat(td, "image_cnn", params, model_dir, "m", seed=0)
+    out = apply_qat(td, family, params, model_dir, "m", seed=0)
     # kept only where int8 accuracy on the fine-tune's early-stopping rows did not drop; else the files are restored
     assert out["qat_applied"] == (out["qat_int8_val_accuracy_after"] >= out["qat_int8_val_accuracy_before"])
     assert ((model_dir / "m.tflite").read_bytes() != before) == out["qat_applied"]
-    assert ("fake-quantized convolutions" if out["qat_applied"] else "did not pay") in out["qat_why"]
-    test = evaluate_int8(td, "image_cnn", params, model_dir, "m")
+    assert ("fake-quantized" if out["qat_applied"] else "did not pay") in out["qat_why"]
+    test = evaluate_int8(td, family, params, model_dir, "m")
     assert 0 <= test["window_accuracy"] <= 1 and np.asarray(test["confusion"]).sum() == test["windows"]
