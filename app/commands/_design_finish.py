@@ -52,7 +52,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                    flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
     distill = (distillation_gain(td, rows, student, cfg) if args.distill
                else {"applied": False, "why": "skipped (--no-distill)"})
-    teacher = _export_teacher(td, distill, family, out, args.seed, cfg.epochs)
+    teacher = _export_teacher(td, distill, out, args.seed, cfg.epochs)
     model_dir = out / CHOSEN_NAME
     req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME,
                                 teacher=teacher)
@@ -130,14 +130,11 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     return design
 
 
-def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], family: str, out: Path, seed: int,
+def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], out: Path, seed: int,
                     epochs: int) -> Path | None:
-    """Where distillation pays (image CNNs), train the teacher's recipe into out/teacher and return its model,
-    which the chosen recipe then names (`teacher`); None elsewhere. Updates `distill` with what was done."""
+    """Where distillation pays, train the teacher's recipe into out/teacher and return its model, which the
+    chosen recipe then names (`teacher`); None elsewhere. Updates `distill` with what was done."""
     if not distill.get("pays"):
-        return None
-    if family != "image_cnn":
-        distill["why"] = "pays, but `edgeloop train --teacher` distils image models only: the plain recipe is exported"
         return None
     number = distill["teacher_trial"]
     req = adapter.train_request(td, distill["teacher_family"], distill["teacher_params"], out / "teacher", seed,

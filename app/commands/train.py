@@ -54,8 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="image CNN: every conv's output channels, stem first (depth + 1 values; e.g. a pruned net); "
                         "overrides --width and --max-channels")
     p.add_argument("--teacher", type=Path, metavar="MODEL",
-                   help="knowledge distillation (image tasks): also learn a trained model's softened probabilities "
-                        "(its .keras file or training folder; same input size and colour)")
+                   help="knowledge distillation: also learn a trained model's softened probabilities (its .keras file "
+                        "or training folder; it must read the same input: images the same size and colour, time "
+                        "series the same window, channels and features or raw windows)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")

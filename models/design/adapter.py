@@ -473,7 +473,7 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
     if family in TRAIN_FAMILY:
         features = str(params.get("features") or "stats9") if family == "feature_mlp" else None
         return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),
-                            hop=int(params["hop"]))
+                            hop=int(params["hop"]), teacher=str(teacher) if teacher else None)
     if family == "image_cnn":
         arch = image_arch(params)
         widths = arch.pop("widths", None)

@@ -217,6 +217,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         if not Path(path).exists():
             raise MissingFileError(f"data path {path} does not exist")
     if req.task == "sine":
+        if req.teacher:
+            raise RecipeError("--teacher distils image and time-series models; --task sine has no distillation "
+                              "(leave the teacher out)")
         from edgeloop.models.train.sine import train_sine
 
         epochs = req.epochs or 400
@@ -226,9 +229,6 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
-    if req.teacher:
-        raise RecipeError(f"--teacher distils image models; --task {req.task} has no distillation yet (leave the "
-                          "teacher out)")
     if req.family == "image-cnn":
         raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 from edgeloop.models.data.imagesets import natural_key
 from edgeloop.models.data.recording import IMU_CHANNELS, Recording, RecordingError, find_recordings, read_recording
 from edgeloop.models.data.splits import assign_splits, check_classes
@@ -167,8 +167,10 @@ def default_window(req: "TrainRequest", rate: float, pieces: list[tuple[Recordin
 
 def _fit_family(family: str, req: "TrainRequest", data: dict[str, SplitWindows], norm: Any, n_classes: int,
                 window: int, n_ch: int, widths: dict[str, Any], epochs: int, counts: np.ndarray,
-                on_train_val: bool = False, fixed_epochs: int | None = None) -> tuple[Any, dict[str, list[float]]]:
-    """Build and train one family; returns (model, history)."""
+                on_train_val: bool = False, fixed_epochs: int | None = None,
+                teacher: Any = None) -> tuple[Any, dict[str, list[float]]]:
+    """Build and train one family; returns (model, history). `teacher` (distill.SeriesTeacher): learn its
+    softened probabilities too (knowledge distillation)."""
     width, depth = widths[family]
     if family == "feature-mlp":
         model = build_feature_mlp(data["train"].features.shape[1], n_classes, width=width, depth=depth,
@@ -185,8 +187,18 @@ def _fit_family(family: str, req: "TrainRequest", data: dict[str, SplitWindows],
                     else 5e-3, patience=(fixed_epochs or epochs) if fixed_epochs else 12, progress=req.progress,
                     class_weight={i: float(len(data["train"].y) / (n_classes * max(c, 1))) for i, c in
                                   enumerate(counts)})
-    hist = fit(model, x, y, xv, yv, cfg, desc=f"{req.name} {family}")
-    return model, hist
+    if teacher is None:
+        return model, fit(model, x, y, xv, yv, cfg, desc=f"{req.name} {family}")
+    from edgeloop.models.train.distill import distillation_loss, distillation_targets
+
+    soft = teacher.predict(data["train"].features, data["train"].raw)
+    if on_train_val:
+        soft = np.concatenate([soft, teacher.predict(data["val"].features, data["val"].raw)])
+    # trained through a view that shares its layers: the exported model carries no compiled custom loss
+    view = require("keras").Model(model.inputs, model.outputs, name=f"{model.name}_distill")
+    return model, fit(view, x, distillation_targets(y, soft, n_classes), xv, distillation_targets(yv, None, n_classes),
+                      replace(cfg, class_weight=None), desc=f"{req.name} {family}", loss=distillation_loss(),
+                      metrics=())
 
 
 def inputs(family: str, split: SplitWindows, norm: FeatureNorm) -> np.ndarray:
@@ -252,6 +264,16 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
         norm["cnn1d"] = norm["dense"] = FeatureNorm.fit(flat)
     epochs = req.epochs or (IMU_DEFAULTS[req.task][4] if req.task in IMU_DEFAULTS else 60)
     widths = {f: _sizes(req, f, window) for f in AUTO_FAMILIES}
+    teacher = None
+    if req.teacher:
+        from edgeloop.models.train.distill import load_series_teacher
+
+        if family == "auto":
+            raise InputError("--teacher distils one model: give its --family (feature-mlp, cnn1d or dense), not auto")
+        teacher = load_series_teacher(Path(req.teacher), raw=family != "feature-mlp", window=window,
+                                      channels=list(channels), feature_set_id=fs.set_id, labels=list(labels))
+        notes.append(f"distilled from the teacher {req.teacher} (half label cross-entropy, half its softened "
+                     "probabilities, computed with its own exported norm)")
 
     # baselines on the same split and the same features
     baselines = baseline_rows(data["train"].features, data["train"].y, data["test"].features, data["test"].y,
@@ -259,7 +281,8 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                               lambda p: stream_scores(p, data["test"].y, data["test"].group, recipe_rule(req)))
 
     def fit_one(fam: str) -> tuple[Any, dict[str, list[float]]]:
-        return _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts)
+        return _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts,
+                           teacher=teacher)
 
     best, tried = select_family(candidates, fit_one, lambda fam, m: m.predict(
         inputs(fam, data["val"], norm[fam]), verbose=0, batch_size=512), data["val"].y, notes)
@@ -268,7 +291,7 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
     if req.refit:
         best_epochs = refit_epochs(hist)
         model, _ = _fit_family(family, req, data, norm, len(labels), window, len(channels), widths, epochs,
-                               counts, on_train_val=True, fixed_epochs=best_epochs)
+                               counts, on_train_val=True, fixed_epochs=best_epochs, teacher=teacher)
         trained_on += int(len(data["val"].y))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} windows) for "
                      f"{best_epochs} epochs")

@@ -50,3 +50,29 @@ def test_qat_reexports_the_model_only_where_it_pays(family: str, request: pytest
     assert ("fake-quantized" if out["qat_applied"] else "did not pay") in out["qat_why"]
     test = evaluate_int8(td, family, params, model_dir, "m")
     assert 0 <= test["window_accuracy"] <= 1 and np.asarray(test["confusion"]).sum() == test["windows"]
+
+
+def test_design_exports_a_time_series_teacher_and_the_student_names_it(tiny_cnn1d_model: tuple,
+                                                                        tmp_path: Path) -> None:
+    from edgeloop.app.commands._design_finish import _export_teacher
+    from edgeloop.models.design import adapter
+    from edgeloop.models.train.recipes import Recipe
+
+    td, params, _, _ = tiny_cnn1d_model
+    distill = {"pays": True, "applied": False, "teacher_trial": 7, "teacher_family": "cnn1d",
+               "teacher_params": params}
+    teacher = _export_teacher(td, distill, tmp_path, seed=0, epochs=1)
+    assert distill["applied"] and teacher == tmp_path / "teacher" / "teacher.keras" and teacher.is_file()
+    student = dict(params, width=2)
+    req = adapter.train_request(td, "cnn1d", student, tmp_path / "s", seed=0, epochs=1, name="s", teacher=teacher)
+    report = adapter.refit(req)
+    assert any("distilled from the teacher" in n for n in report["notes"])
+    assert Recipe.read(tmp_path / "s" / "s.recipe.json").teacher == str(teacher)
+    assert f"--teacher {teacher}" in report["recipe"][0]
+    # a teacher on other windows, or on raw windows for a feature model, is refused in one line with the fix
+    for family, other in (("cnn1d", dict(student, window=50, hop=25)),
+                          ("feature_mlp", {"window": 100, "hop": 50, "width": 4, "depth": 1})):
+        with pytest.raises(InputError, match="must read the same input") as err:
+            adapter.refit(adapter.train_request(td, family, other, tmp_path / "x", seed=0, epochs=1, name="x",
+                                                teacher=teacher))
+        assert "\n" not in str(err.value) and ("--window" in str(err.value) or "feature-mlp" in str(err.value))
