@@ -14,7 +14,7 @@ from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import Budget, fmt_bytes
 from edgeloop.models.design.compress import distillation_gain
 from edgeloop.models.design.finalize import (
-    PTQ_LOSS_LIMIT, baselines, evaluate_int8, finalists, pick, quantization_note, repeat_seeds,
+    PTQ_LOSS_LIMIT, baselines, compression_summary, evaluate_int8, finalists, pick, quantization_note, repeat_seeds,
 )
 from edgeloop.models.design.latency import LATENCY_LABEL, CostModel
 from edgeloop.models.design.qat import apply_qat
@@ -110,11 +110,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
         "best_accuracy_at_flash": {str(k): v for k, v in best_at_budgets(all_rows).items()},
         "baselines": baselines(td, family, params),
         "latency_model": {"label": LATENCY_LABEL, "held_out_error": cost.held_out_error, "stale": cost.stale},
-        "compression": {
-            "quantization_aware_training": chosen["quantization"]["qat"],
-            "distillation": distill,
-            "channel_pruning": pruning,
-        },
+        "compression": compression_summary(family, quant, distill, pruning),
         "trials": all_rows, "finalize_seconds": round(time.monotonic() - t0, 1),
     }
     write_json_atomic(out / "design.json", design)

@@ -138,3 +138,15 @@ def quantization_note(report: dict[str, Any]) -> dict[str, Any]:
         return {"ptq_loss_points": loss, "qat": f"needed: int8 loses more than {PTQ_LOSS_LIMIT:g} point against float"}
     return {"ptq_loss_points": loss, "qat": f"skipped: post-training int8 stays within {PTQ_LOSS_LIMIT:g} point "
             "of float"}
+
+
+def compression_summary(family: str, quant: dict[str, Any], distill: dict[str, Any],
+                        pruning: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """design.json's `compression`: per method, the chosen model's family, whether it was applied to the exported
+    model, why (measured, or why it was skipped) and its figures."""
+    qat = {"applied": bool(quant.get("qat_applied")), "why": quant.get("qat_why") or quant["qat"],
+           **{k: v for k, v in quant.items() if k not in ("qat", "qat_applied", "qat_why")}}
+    return {method: {"family": family, **{k: v for k, v in entry.items() if k not in ("applied", "why")},
+                     "applied": bool(entry.get("applied")), "why": entry.get("why", "")}
+            for method, entry in (("quantization_aware_training", qat), ("distillation", distill),
+                                  ("channel_pruning", pruning))}
