@@ -47,7 +47,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     family, params = chosen_row["family"], chosen_row["params"]
     pruning = _channel_pruning(td, chosen_row, cfg, budget, cost, args)
     if pruning.get("applied"):
-        params = dict(params, conv_channels=pruning["widths_after"])
+        params = pruning["params_after"]
     student = dict(chosen_row, params=params,
                    flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
     distill = (distillation_gain(td, rows, student, cfg) if args.distill
@@ -86,7 +86,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                    "command": req.command(), "recipe_json": req.recipe().recipe_json(),
                    "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
-        "cv_of": ("the unpruned recipe (the pruned widths' CV, pruned and fine-tuned per fold: "
+        "cv_of": ("the unpruned recipe (the pruned model's CV, pruned and fine-tuned per fold: "
                   "compression.channel_pruning.cv_accuracy_after)" if pruning.get("applied") else "the recipe"),
         "seeds": len(chosen_row["seed_means"]),
         "test_accuracy": test["window_accuracy"], "test_window_accuracy": test["window_accuracy"],

@@ -90,8 +90,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
                    help="measure knowledge distillation from a larger candidate into the chosen one (default yes)")
     p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure structured channel pruning (image CNNs) of the chosen model across the CV folds and "
-                        "export the pruned widths where it pays (default yes)")
+                   help="measure structured pruning (image CNN filters; time-series neurons/filters) of the chosen model "
+                        "across the CV folds and export the pruned model where it pays (default yes)")
     p.add_argument("--no-validate", action="store_true", help="skip the host-board validation of the chosen model")
     p.add_argument("--calibrate-latency", action="store_true",
                    help="re-measure the latency cost model under QEMU and exit (needs qemu-system-arm)")

@@ -57,6 +57,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="knowledge distillation: also learn a trained model's softened probabilities (its .keras file "
                         "or training folder; it must read the same input: images the same size and colour, time "
                         "series the same window, channels and features or raw windows)")
+    p.add_argument("--prune-keep", type=float, metavar="F",
+                   help="time series: after training, keep the fraction F of every hidden layer's neurons/filters "
+                        "(largest L1 norm) and fine-tune the narrower net (structured pruning; exported pruned)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -93,7 +96,8 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "width": args.width, "depth": args.depth, "max_channels": args.max_channels,
              "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
              "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
-             "teacher": str(args.teacher) if args.teacher else None, "epochs": args.epochs,
+             "teacher": str(args.teacher) if args.teacher else None, "prune_keep": args.prune_keep,
+             "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed,
              "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}

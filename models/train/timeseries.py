@@ -168,23 +168,19 @@ def default_window(req: "TrainRequest", rate: float, pieces: list[tuple[Recordin
 def _fit_family(family: str, req: "TrainRequest", data: dict[str, SplitWindows], norm: Any, n_classes: int,
                 window: int, n_ch: int, widths: dict[str, Any], epochs: int, counts: np.ndarray,
                 on_train_val: bool = False, fixed_epochs: int | None = None,
-                teacher: Any = None) -> tuple[Any, dict[str, list[float]]]:
+                teacher: Any = None, initial: Any = None) -> tuple[Any, dict[str, list[float]]]:
     """Build and train one family; returns (model, history). `teacher` (distill.SeriesTeacher): learn its
-    softened probabilities too (knowledge distillation)."""
-    width, depth = widths[family]
-    if family == "feature-mlp":
-        model = build_feature_mlp(data["train"].features.shape[1], n_classes, width=width, depth=depth,
-                                  name=req.name)
-    elif family == "cnn1d":
-        model = build_cnn1d(window, n_ch, n_classes, width=width, depth=depth, name=req.name)
-    else:
-        model = build_dense_raw((window, n_ch), n_classes, width=width, depth=depth, name=req.name)
+    softened probabilities too (knowledge distillation). `initial`: fine-tune this model (e.g. a pruned one)
+    instead, at a quarter of the learning rate."""
+    model = initial if initial is not None else _build_family(family, req.name, data, n_classes, window, n_ch,
+                                                               *widths[family])
     x, y = inputs(family, data["train"], norm[family]), data["train"].y
     xv, yv = inputs(family, data["val"], norm[family]), data["val"].y
     if on_train_val:
         x, y = np.concatenate([x, xv]), np.concatenate([y, yv])
-    cfg = FitConfig(epochs=fixed_epochs or epochs, batch_size=64, learning_rate=3e-3 if family == "feature-mlp"
-                    else 5e-3, patience=(fixed_epochs or epochs) if fixed_epochs else 12, progress=req.progress,
+    cfg = FitConfig(epochs=fixed_epochs or epochs, batch_size=64,
+                    learning_rate=(3e-3 if family == "feature-mlp" else 5e-3) / (4 if initial is not None else 1),
+                    patience=(fixed_epochs or epochs) if fixed_epochs else 12, progress=req.progress,
                     class_weight={i: float(len(data["train"].y) / (n_classes * max(c, 1))) for i, c in
                                   enumerate(counts)})
     if teacher is None:
@@ -199,6 +195,16 @@ def _fit_family(family: str, req: "TrainRequest", data: dict[str, SplitWindows],
     return model, fit(view, x, distillation_targets(y, soft, n_classes), xv, distillation_targets(yv, None, n_classes),
                       replace(cfg, class_weight=None), desc=f"{req.name} {family}", loss=distillation_loss(),
                       metrics=())
+
+
+def _build_family(family: str, name: str, data: dict[str, SplitWindows], n_classes: int, window: int, n_ch: int,
+                  width: int, depth: int) -> Any:
+    """An untrained model of a time-series family at `width` and `depth`."""
+    if family == "feature-mlp":
+        return build_feature_mlp(data["train"].features.shape[1], n_classes, width=width, depth=depth, name=name)
+    if family == "cnn1d":
+        return build_cnn1d(window, n_ch, n_classes, width=width, depth=depth, name=name)
+    return build_dense_raw((window, n_ch), n_classes, width=width, depth=depth, name=name)
 
 
 def inputs(family: str, split: SplitWindows, norm: FeatureNorm) -> np.ndarray:
@@ -295,6 +301,21 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
         trained_on += int(len(data["val"].y))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} windows) for "
                      f"{best_epochs} epochs")
+    width, depth = widths[family]
+    pruned = ""
+    if req.prune_keep is not None:
+        from edgeloop.models.train.pruning import copy_kept_weights, pruned_width
+
+        narrow_width = pruned_width(width, req.prune_keep)
+        narrow = copy_kept_weights(model, _build_family(family, req.name, data, len(labels), window, len(channels),
+                                                        narrow_width, depth))
+        # half the training's epochs (--refit: half its fixed epochs on train + val)
+        tune_epochs, fixed = (epochs, max(1, refit_epochs(hist) // 2)) if req.refit else (max(1, epochs // 2), None)
+        model, _ = _fit_family(family, req, data, norm, len(labels), window, len(channels), widths, tune_epochs,
+                               counts, on_train_val=req.refit, fixed_epochs=fixed, teacher=teacher, initial=narrow)
+        pruned = f", pruned to width {narrow_width} (keeping {req.prune_keep:g} of each layer) and fine-tuned"
+        notes.append(f"--prune-keep {req.prune_keep:g}: trained at width {width}, kept the neurons/filters of "
+                     f"largest L1 norm (width {narrow_width}) and fine-tuned them at a quarter of the learning rate")
     fam_norm = norm[family]
     compat_imu = channels == IMU_CHANNELS and fs == FeatureSet() and req.task in ("imu", "imu-activity", "fall")
     if family == "feature-mlp":
@@ -315,7 +336,6 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
         events = {first_test + i: fall_events(r.labels.astype(str)) for i, r in enumerate(test_pieces)}
         ws = WindowSet(rec=data["test"].group.tolist(), start=data["test"].start.tolist())
         extra = lambda pred: event_metrics(pred, fall_index, ws, events, window)  # noqa: E731
-    width, depth = widths[family]
     x_train = inputs(family, data["train"], fam_norm)
     n_test_recs = len(np.unique(data["test"].group))
     described = {"feature-mlp": f"Dense network ({width} units, depth {depth}) on {fs.per_channel} features per "
@@ -327,7 +347,7 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                   recipe=[req.command()], history=hist, extra_metrics=extra, groups=data["test"].group,
                   baselines=baselines,
                   evaluated_on=f"{len(data['test'].y)} windows of {n_test_recs} held-out recording(s)/case(s)",
-                  description=f"{described[family]} of {len(channels)} channel(s) "
+                  description=f"{described[family]}{pruned} of {len(channels)} channel(s) "
                               f"({', '.join(channels)}), {window}-sample windows (hop {hop}) at {rate:g} Hz.",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(data["train"].y)),
                         "val_samples": int(len(data["val"].y)), "refit": req.refit,
