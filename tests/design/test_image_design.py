@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.models.design.pruning import pruned_widths
+
 from .conftest import run_design
 
 
@@ -30,8 +32,10 @@ def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_
     comp = d["compression"]
     assert set(comp) == {"quantization_aware_training", "distillation", "channel_pruning"}
     assert all(c["family"] == "image_cnn" and isinstance(c["applied"], bool) and c["why"] for c in comp.values())
-    prune = comp["channel_pruning"]
+    prune = comp["channel_pruning"]  # measured in both folds: every conv keeps half its filters (rounded up)
     assert prune["folds"] == 2 and prune["flash_bytes_after"] < prune["flash_bytes_before"]
+    assert prune["widths_after"] == pruned_widths(prune["widths_before"], 0.5) != prune["widths_before"]
+    assert 0 <= prune["cv_accuracy_after"] <= 1 and 0 <= prune["cv_accuracy_before"] <= 1
     assert prune["applied"] == (prune["loss_points"] <= 1.0)
     # a pruning that pays is exported as the recipe at the pruned widths
     assert (ch["recipe"]["params"].get("conv_channels") == prune["widths_after"]) == prune["applied"]
