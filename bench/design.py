@@ -1,6 +1,7 @@
 """Benchmark of `edgeloop design`: best cross-validated accuracy at flash budgets, per task, in bounded runs.
 
     python bench/design.py [--tasks imu,bottles,real:BasicMotions] [--minutes 15] [--work DIR] [--json]
+                           [--bottles-images 8000] [--bottles-epochs 25] [--teacher MODEL] [--train-margin M]
 
 Each task runs `edgeloop design` (the CLI, as a user would) with a time limit
 into WORK/<task>; re-running with the same --work resumes the studies, so long
@@ -25,6 +26,14 @@ images generated with --margin 0: whole bins, boundaries included),
 `real:BasicMotions` from sktime's wheel: the bench imports it itself with
 `edgeloop dataset import` into WORK/data; models/data/public.py), or
 `real:<dir>` (any data folder already in edgeloop's formats).
+
+Bottle levers (the bottles task only; each is a study of its own, since the
+study's fingerprint covers the data, the teacher and the margin):
+`--bottles-images N` generates N whole-bin images (WORK/data/bottles-N;
+8,000 by default, kept in WORK/data/bottles), `--bottles-epochs`, `--teacher
+MODEL` distils every trial from a trained model (e.g. models/zoo/bottles_demo,
+read at its own 96-px side) and `--train-margin M` trains on the images at
+least M from a class boundary while every score stays whole-bin.
 """
 
 from __future__ import annotations
@@ -62,24 +71,28 @@ def _import_bundled(name: str, work: Path) -> Path:
     return data
 
 
-def _data(task: str, work: Path) -> tuple[Path, list[str]]:
+def _data(task: str, work: Path, bottles: argparse.Namespace) -> tuple[Path, list[str]]:
     """The data folder of a task (generated or imported once) and the task's extra design options."""
     if task.startswith("real:"):
         given = Path(task[5:])
         return (given if given.exists() else _import_bundled(task[5:], work)), ["--flash", "32KB"]
-    data = work / "data" / task
+    n_bottles = bottles.bottles_images
+    data = work / "data" / (task if task != "bottles" or n_bottles == 8000 else f"bottles-{n_bottles}")
     if not data.exists():
         if task == "imu":
             cmd = ["dataset", "synth", "imu", "--task", "activity", "--subjects", "20", "--out", str(data)]
         elif task == "bottles":
-            cmd = ["dataset", "synth", "bottles", "--n", "8000", "--size", "96", "--margin", "0", "--out", str(data)]
+            cmd = ["dataset", "synth", "bottles", "--n", str(n_bottles), "--size", "96", "--margin", "0",
+                   "--out", str(data)]
         else:
             raise SystemExit(f"unknown task {task!r}: imu, bottles or real:<dir>")
         proc = _edgeloop(*cmd, "--no-progress")
         if proc.returncode:
             raise SystemExit(proc.stderr)
+    levers = [*(["--teacher", str(bottles.teacher)] if bottles.teacher else []),
+              *(["--train-margin", str(bottles.train_margin)] if bottles.train_margin else [])]
     opts = {"imu": ["--flash", "32KB"], "bottles": ["--flash", "48KB", "--max-side", "64", "--folds", "3",
-                                                    "--epochs", "25"]}.get(task, [])
+                                                    "--epochs", str(bottles.bottles_epochs), *levers]}.get(task, [])
     return data, opts
 
 
@@ -127,13 +140,17 @@ def _zoo_comparison(task: str, out: Path) -> dict | None:
     return row
 
 
-def run_task(task: str, work: Path, minutes: float, finalize: bool) -> dict:
-    data, opts = _data(task, work)
+def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: argparse.Namespace) -> dict:
+    data, opts = _data(task, work, bottles)
     out = work / task.replace(":", "_").replace("/", "_")
     t0 = time.monotonic()
     proc = _edgeloop("design", "--data", str(data), "--out", str(out), "--time", f"{minutes}m", "--seeds", "2",
                      *opts, *([] if finalize else ["--no-finalize"]))
     figures: dict = {"minutes": round((time.monotonic() - t0) / 60, 1), "exit": proc.returncode}
+    if task == "bottles":  # which levers this study trains with (each combination is a study of its own)
+        figures["training"] = {"images": bottles.bottles_images, "epochs": bottles.bottles_epochs,
+                               "teacher": str(bottles.teacher) if bottles.teacher else None,
+                               "train_margin": bottles.train_margin}
     if proc.returncode not in (0,):
         figures["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
     if (out / "study.db").exists():
@@ -161,11 +178,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--work", type=Path, default=Path("bench-design"), help="work folder (studies resume from it)")
     p.add_argument("--no-finalize", action="store_true", help="search only (no refit/export/report)")
     p.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
+    p.add_argument("--bottles-images", type=int, default=8000, help="bottles: whole-bin images generated")
+    p.add_argument("--bottles-epochs", type=int, default=25, help="bottles: maximum epochs per fold")
+    p.add_argument("--teacher", type=Path, help="bottles: distil every trial from this trained model")
+    p.add_argument("--train-margin", type=float, default=0.0,
+                   help="bottles: train on images at least this far from a class boundary (scores stay whole-bin)")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
     for task in args.tasks.split(","):
-        results[task] = run_task(task, args.work, args.minutes, not args.no_finalize)
+        results[task] = run_task(task, args.work, args.minutes, not args.no_finalize, args)
         print(f"{task}: {json.dumps(results[task])}", file=sys.stderr, flush=True)
     if args.json:
         print(json.dumps(results))

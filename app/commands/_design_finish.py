@@ -51,7 +51,9 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     student = dict(chosen_row, params=params,
                    flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
     distill = (distillation_gain(td, rows, student, cfg) if args.distill
-               else {"applied": False, "why": "skipped (--no-distill)"})
+               else {"applied": td.teacher is not None,
+                     "why": f"every candidate learnt from --teacher {td.teacher}" if td.teacher is not None
+                     else "skipped (--no-distill)"})
     teacher = _export_teacher(td, distill, out, args.seed, cfg.epochs)
     model_dir = out / CHOSEN_NAME
     req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME,

@@ -89,6 +89,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds without a heartbeat after which a trial counts as failed")
     p.add_argument("--distill", action=argparse.BooleanOptionalAction, default=True,
                    help="measure knowledge distillation from a larger candidate into the chosen one (default yes)")
+    p.add_argument("--teacher", type=Path, metavar="MODEL",
+                   help="image sets: distil every candidate from this trained model (.keras or its training folder, "
+                        "e.g. models/zoo/bottles_demo); it reads the images at its own side and colour; replaces "
+                        "--distill's search-internal teacher")
+    p.add_argument("--train-margin", type=float, default=0.0, metavar="M",
+                   help="image sets with value bins (bottles): leave training rows whose fill level lies within M of "
+                        "a class boundary out of every fold's training (cleaner labels); the held-out folds, "
+                        "validation and test keep every image, e.g. 0.04")
     p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                    help="measure structured pruning (image CNN filters; time-series neurons/filters) of the chosen model "
                         "across the CV folds and export the pruned model where it pays (default yes)")
@@ -193,7 +201,10 @@ def _design(args: argparse.Namespace) -> int:
     )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    td = adapter.load_task(list(args.data), args.task, seed=args.seed)
+    td = adapter.load_task(list(args.data), args.task, seed=args.seed, teacher=args.teacher,
+                           train_margin=args.train_margin)
+    if td.teacher is not None:  # every candidate already learns from the given teacher
+        args.distill = False
     identity = StudyIdentity(td.task, td.fingerprint, tuple(td.labels))
     args.out.mkdir(parents=True, exist_ok=True)
     url = storage_url(args.storage, args.out)

@@ -55,8 +55,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "overrides --width and --max-channels")
     p.add_argument("--teacher", type=Path, metavar="MODEL",
                    help="knowledge distillation: also learn a trained model's softened probabilities (its .keras file "
-                        "or training folder; it must read the same input: images the same size and colour, time "
-                        "series the same window, channels and features or raw windows)")
+                        "or training folder; images: an image teacher of another side or colour reads the images its "
+                        "own way; time series: the same window, channels and features or raw windows)")
+    p.add_argument("--train-margin", type=float, metavar="M",
+                   help="image sets with value bins (bottles): leave training images whose fill level lies within M "
+                        "of a boundary between two classes out of training (cleaner labels); validation and test "
+                        "keep every image, e.g. 0.04")
     p.add_argument("--prune-keep", type=float, metavar="F",
                    help="time series: after training, keep the fraction F of every hidden layer's neurons/filters "
                         "(largest L1 norm) and fine-tune the narrower net (structured pruning; exported pruned)")
@@ -96,7 +100,8 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "width": args.width, "depth": args.depth, "max_channels": args.max_channels,
              "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
              "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
-             "teacher": str(args.teacher) if args.teacher else None, "prune_keep": args.prune_keep,
+             "teacher": str(args.teacher) if args.teacher else None, "train_margin": args.train_margin,
+             "prune_keep": args.prune_keep,
              "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed,

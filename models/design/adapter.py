@@ -69,10 +69,11 @@ class Arrays:
     evaluate: np.ndarray
     case: np.ndarray
     aux: np.ndarray | None = None  # bottle sets: the fill level, an auxiliary training target
+    soft: np.ndarray | None = None  # the design's --teacher probabilities of each row (distillation targets)
 
     def take(self, idx: np.ndarray) -> "Arrays":
         return Arrays(self.x[idx], self.y[idx], self.groups[idx], self.evaluate[idx], self.case[idx],
-                      None if self.aux is None else self.aux[idx])
+                      None if self.aux is None else self.aux[idx], None if self.soft is None else self.soft[idx])
 
 
 @dataclass
@@ -87,6 +88,11 @@ class TaskData:
     fingerprint: str
     rate_hz: float = 0.0
     n_channels: int = 0
+    # training options of every trial (image sets): a trained model every candidate is distilled from, and
+    # the distance from a class boundary within which training rows are left out (validation keeps them)
+    teacher: Path | None = None
+    train_margin: float = 0.0
+    _soft: np.ndarray | None = field(default=None, repr=False)
     _recs: list[tuple[Any, str]] = field(default_factory=list, repr=False)
     _cache: dict[tuple, tuple[Arrays, Arrays]] = field(default_factory=dict, repr=False)
 
@@ -163,8 +169,10 @@ def detect_task(data: list[Path]) -> str:
     return "images"
 
 
-def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskData:
-    """Load `data` for design; `task` defaults to what the data looks like (detect_task)."""
+def load_task(data: list[Path], task: str | None = None, seed: int = 0, teacher: Path | None = None,
+              train_margin: float = 0.0) -> TaskData:
+    """Load `data` for design; `task` defaults to what the data looks like (detect_task). `teacher` and
+    `train_margin` (image sets) apply to every trial's training; they are part of the study's fingerprint."""
     from edgeloop.models.train.recipes import TASKS
 
     data = [Path(p) for p in data]
@@ -206,7 +214,45 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0) -> TaskD
         td = TaskData(task, kind, data, labels, seed, fp)
     if len(td.labels) < 2:
         raise InputError(f"need at least two classes to design a classifier, found {td.labels}")
+    if teacher is not None or train_margin:
+        _set_training_options(td, teacher, train_margin)
     return td
+
+
+def _set_training_options(td: TaskData, teacher: Path | None, train_margin: float) -> None:
+    """Check --teacher/--train-margin against the data and fold them into the study's fingerprint (a study
+    searched with another teacher or margin holds other accuracies)."""
+    from edgeloop.models.train.distill import load_teacher
+    from edgeloop.models.train.label_margin import class_boundaries, clean_rows
+
+    if td.kind != "images":
+        raise InputError("--teacher and --train-margin apply to image sets; leave them out for time series")
+    extra = []
+    if teacher is not None:
+        model = load_teacher(Path(teacher), None, td.n_classes)
+        td.teacher = Path(teacher)
+        extra.append(f"teacher {_fingerprint([td.teacher])} {model.name}")
+    if train_margin:
+        clean_rows(np.zeros(0), class_boundaries(td.data), train_margin)  # validates both, one-line errors
+        td.train_margin = float(train_margin)
+        extra.append(f"train margin {train_margin:g}")
+    td.fingerprint = hashlib.sha256(" + ".join([td.fingerprint, *extra]).encode()).hexdigest()[:16]
+
+
+def teacher_probabilities(td: TaskData) -> np.ndarray:
+    """The --teacher's probabilities of every development row (train + val, the order of `TaskData.arrays`),
+    read at the teacher's own image side; computed once per run (rows do not depend on a candidate's input)."""
+    if td._soft is None:
+        from edgeloop.models.data.imagesets import load_image_set
+        from edgeloop.models.train.distill import load_teacher, teacher_probabilities as probs, teacher_side
+        from edgeloop.models.train.images import _splits
+
+        model = load_teacher(td.teacher, None, td.n_classes)
+        color = "gray" if model.inputs[0].shape[-1] == 1 else "rgb"
+        data, _ = load_image_set(td.data, teacher_side(model), color, seed=td.seed, labels=td.labels, raw=True)
+        train, val, _ = _splits(data, td.seed)
+        td._soft = np.concatenate([probs(model, train[0]), probs(model, val[0])])
+    return td._soft
 
 
 def _imu_arrays(td: TaskData, window: int, hop: int, what: str) -> tuple[Arrays, Arrays]:
@@ -256,7 +302,8 @@ def _image_arrays(td: TaskData, size: int, color: str) -> tuple[Arrays, Arrays]:
     fill = np.concatenate([train[2], val[2]])
     n, nt = len(y), len(test[1])
     dev = Arrays(x, y, np.arange(n).astype(str), np.ones(n, bool), np.full(n, ""),
-                 fill if np.isfinite(fill).any() else None)
+                 fill if np.isfinite(fill).any() else None,
+                 teacher_probabilities(td) if td.teacher is not None else None)
     return dev, Arrays(test[0], test[1], np.arange(nt).astype(str), np.ones(nt, bool), np.full(nt, ""))
 
 
@@ -424,6 +471,13 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
     from edgeloop.models.train.families import image_training_wrapper, masked_fill_loss, with_fill_head
 
     setup_tensorflow(seed)
+    if teacher is None and train.soft is not None:  # the design's --teacher
+        teacher = train.soft
+    if td.train_margin and train.aux is not None:  # --train-margin: cleaner labels for training rows only
+        from edgeloop.models.train.label_margin import class_boundaries, clean_rows
+
+        keep = clean_rows(train.aux, class_boundaries(td.data), td.train_margin)
+        train, teacher = train.take(np.flatnonzero(keep)), None if teacher is None else teacher[keep]
     counts = np.bincount(train.y, minlength=td.n_classes)
     weights = {i: float(len(train.y) / (td.n_classes * c)) for i, c in enumerate(counts) if c}
     norm = None
@@ -434,24 +488,30 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
         model = initial if initial is not None else build_model(
             family, params, x.shape[1] if family == "feature_mlp" else x.shape[1:], td.n_classes)
         cfg = FitConfig(epochs=epochs, batch_size=64, patience=12,
-                        learning_rate=(3e-3 if family == "feature_mlp" else 5e-3) / (4 if initial is not None else 1), progress=False, class_weight=None if teacher is not None else weights)
+                        learning_rate=(3e-3 if family == "feature_mlp" else 5e-3) / (4 if initial is not None else 1),
+                        progress=False, class_weight=None if teacher is not None else weights)
         trainable, y, yv, loss, metrics = model, train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
     else:
         x, xv = train.x, val.x
         model = initial if initial is not None else build_model(family, params, 0, td.n_classes)
         cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=1e-3 if initial is not None else 4e-3, patience=8,
                         progress=False)
-        if train.aux is not None and teacher is None:
+        if train.aux is not None:  # the fill head, with or without a teacher (as `edgeloop train` does)
             trainable = image_training_wrapper(with_fill_head(model))
             fill = lambda a: np.where(np.isfinite(a), a, -1.0)[:, None]  # noqa: E731
-            y = {"probabilities": train.y, "fill": fill(train.aux)}
-            yv = {"probabilities": val.y, "fill": fill(val.aux if val.aux is not None else np.full(len(val.y), -1.))}
-            loss = {"probabilities": "sparse_categorical_crossentropy", "fill": masked_fill_loss}
-            metrics = {"probabilities": ["accuracy"]}
+            probs_y, probs_yv, probs_loss = train.y, val.y, "sparse_categorical_crossentropy"
+            if teacher is not None:
+                probs_y, probs_yv, probs_loss = (distillation_targets(train.y, teacher, td.n_classes),
+                                                 distillation_targets(val.y, None, td.n_classes),
+                                                 distillation_loss(temperature))
+            y = {"probabilities": probs_y, "fill": fill(train.aux)}
+            yv = {"probabilities": probs_yv, "fill": fill(val.aux if val.aux is not None else np.full(len(val.y), -1.))}
+            loss = {"probabilities": probs_loss, "fill": masked_fill_loss}
+            metrics = {"probabilities": [] if teacher is not None else ["accuracy"]}
         else:
             trainable, y, yv, loss, metrics = (image_training_wrapper(model), train.y, val.y,
                                                "sparse_categorical_crossentropy", ("accuracy",))
-    if teacher is not None:
+    if teacher is not None and not isinstance(y, dict):
         y, yv, loss = distillation_targets(train.y, teacher, td.n_classes), \
             distillation_targets(val.y, None, td.n_classes), distillation_loss(temperature)
         metrics = ()
@@ -486,6 +546,7 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
     """
     from edgeloop.models.train.recipes import TrainRequest
 
+    teacher = teacher or td.teacher
     common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
                   width=int(params["width"]), depth=int(params["depth"]), progress=False)
     if family in TRAIN_FAMILY:
@@ -501,7 +562,8 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
         return TrainRequest(**common, family="image-cnn", arch="demo", input_size=int(params["input_size"]),
                             color=str(params["color"]),
                             max_channels=max(widths) if widths else int(params["max_channels"]),
-                            conv_channels=widths, teacher=str(teacher) if teacher else None, **arch)
+                            conv_channels=widths, teacher=str(teacher) if teacher else None,
+                            train_margin=td.train_margin or None, **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

@@ -123,8 +123,8 @@ def pruning_gain(td: adapter.TaskData, chosen: dict[str, Any], cfg: SearchConfig
         full = adapter.fit(td, family, params, fit_rows, val_rows, cfg.seed + k, cfg.epochs)
         plain.append(float(np.mean(full.predict(td.kind, dev.x[scored]).argmax(-1) == dev.y[scored])))
         if series:
-            narrow, width = adapter.prune_series(full.model, family, params, adapter.model_input_shape(td, family, params),
-                                                 td.n_classes, keep)
+            narrow, width = adapter.prune_series(full.model, family, params,
+                                                 adapter.model_input_shape(td, family, params), td.n_classes, keep)
             narrow_params = dict(params, width=width)
         else:
             narrow, widths = prune_image_cnn(full.model, params, td.n_classes, keep)

@@ -64,18 +64,23 @@ def _teacher_file(path: Path) -> Path:
     return path
 
 
-def load_teacher(path: Path, input_shape: tuple[int, ...], n_classes: int) -> Any:
+def load_teacher(path: Path, input_shape: tuple[int, ...] | None, n_classes: int) -> Any:
     """The teacher Keras model at `path` (a .keras file, or a training output folder holding one), checked to
-    read the student's input and predict its classes."""
+    predict the student's classes from the same kind of input: the same shape, or (images) a square image of
+    the same colour at another side, which the teacher then reads at its own side (`teacher_side`).
+    `input_shape` None: any square image (a design, whose candidates read several sides and colours)."""
     keras = require("keras", needed_for="distillation")
 
     path = _teacher_file(path)
     teacher = keras.models.load_model(path, compile=False)
     got_in, got_out = tuple(teacher.inputs[0].shape[1:]), teacher.outputs[0].shape[-1]
-    if got_in != tuple(input_shape) or got_out != n_classes:
+    square = len(got_in) == 3 and got_in[0] == got_in[1]
+    want = tuple(input_shape) if input_shape is not None else ("side", "side", "gray or rgb")
+    resizable = square and (input_shape is None or (len(want) == 3 and got_in[2] == want[2]))
+    if (got_in != want and not resizable) or got_out != n_classes:
         raise InputError(f"--teacher {path} reads {got_in} and predicts {got_out} classes; this model reads "
-                         f"{tuple(input_shape)} with {n_classes} classes: the teacher must read the same input "
-                         "(same --input-size and --color)")
+                         f"{want} with {n_classes} classes: the teacher must predict the same classes from the "
+                         "same input (images: any square side, the same --color)")
     return teacher
 
 
@@ -127,3 +132,13 @@ def load_series_teacher(path: Path, *, raw: bool, window: int, channels: list[st
     model = keras.models.load_model(path, compile=False)
     norm = FeatureNorm.from_json(pre["channel_norm" if raw else "feature_norm"])
     return SeriesTeacher(model, norm, raw)
+
+
+def teacher_side(teacher: Any) -> int:
+    """The image side a teacher reads (its training data is loaded at this side for it)."""
+    return int(teacher.inputs[0].shape[1])
+
+
+def teacher_probabilities(teacher: Any, pixels: np.ndarray) -> np.ndarray:
+    """The teacher's class probabilities of uint8 images already at its own side (`teacher_side`)."""
+    return np.asarray(teacher.predict(pixels.astype(np.float32) / 255.0, verbose=0, batch_size=256))

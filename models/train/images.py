@@ -92,6 +92,25 @@ def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
     return np.concatenate([np.zeros_like(rep[:1]), np.ones_like(rep[:1]), rep])
 
 
+def _teacher_probabilities(req: "TrainRequest", size: int, color: str, n_classes: int,
+                           student: tuple[np.ndarray, np.ndarray], keep: np.ndarray | None) -> dict[str, np.ndarray]:
+    """{"train", "val"}: the --teacher's probabilities of the training and validation images, each read at the
+    teacher's own side and colour (a 96-px teacher of a 64-px student sees the 96-px images it was trained on:
+    upscaled 64-px images cost it about 2 points on the bottle set). `keep`: the training rows the student
+    trains on (--train-margin), None for all."""
+    from edgeloop.models.train.distill import load_teacher, teacher_probabilities, teacher_side
+
+    teacher = load_teacher(Path(req.teacher), None, n_classes)
+    side, t_color = teacher_side(teacher), "gray" if teacher.inputs[0].shape[-1] == 1 else "rgb"
+    if (side, t_color) == (size, color):
+        x, x_val = student
+    else:  # the same rows (same seed, same split) loaded the teacher's way
+        data, _ = load_image_set(req.data, side, t_color, seed=req.seed, raw=True)
+        (x, _), (x_val, _), _ = _splits(data, req.seed)
+        x = x if keep is None else x[keep]
+    return {"train": teacher_probabilities(teacher, x), "val": teacher_probabilities(teacher, x_val)}
+
+
 def train_images(req: "TrainRequest") -> dict[str, Any]:
     """Train the image CNN preset `req.arch` (sizes overridable), the dense net on pixels, or with `auto` both
     (selection.select_family keeps the best on val), on `req.data`; `--refit` retrains the kept one on train + val;
@@ -114,6 +133,14 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     if len(labels) < 2:
         raise InputError(f"need at least two classes to train a classifier, found {labels}")
     (x, y, fill), (x_val, y_val, fill_val), (x_test, y_test, _) = _splits(data, req.seed)
+    keep = None
+    if req.train_margin:
+        from edgeloop.models.train.label_margin import class_boundaries, clean_rows
+
+        keep = clean_rows(fill, class_boundaries(req.data), req.train_margin)
+        notes.append(f"--train-margin {req.train_margin:g}: {int((~keep).sum())} of {len(y)} training images within "
+                     "it of a class boundary left out of training (validation and test keep every image)")
+        x, y, fill = x[keep], y[keep], fill[keep]
     counts = np.bincount(y, minlength=len(labels))
     if (counts == 0).any():
         missing = [labels[i] for i in np.flatnonzero(counts == 0)]
@@ -144,33 +171,33 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
                                name=req.name, widths=conv_channels, **arch)
 
-    teacher = None
+    soft: dict[str, np.ndarray] = {}  # the teacher's probabilities of the train and val images (distillation)
     if req.teacher:
-        from edgeloop.models.train.distill import load_teacher
-
-        teacher = load_teacher(Path(req.teacher), (size, size, n_color), len(labels))
+        soft = _teacher_probabilities(req, size, color, len(labels), (x, x_val), keep)
         notes.append(f"distilled from the teacher {req.teacher} (half label cross-entropy, half its softened "
-                     "probabilities; no fill head)")
+                     "probabilities, read at the teacher's own input side and colour)")
 
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
-                run: FitConfig = cfg) -> tuple[Any, dict[str, list[float]]]:
+                run: FitConfig = cfg,
+                softs: np.ndarray | None = soft.get("train")) -> tuple[Any, dict[str, list[float]]]:
         model = build(family)
-        if teacher is not None:
+        probs_loss: Any = "sparse_categorical_crossentropy"
+        ys_t, yv_t = ys, y_val
+        if softs is not None:
             from edgeloop.models.train.distill import distillation_loss, distillation_targets
 
-            soft = teacher.predict(xs.astype(np.float32) / 255.0, verbose=0, batch_size=256)
-            return model, fit(image_training_wrapper(model), xs, distillation_targets(ys, soft, len(labels)), x_val,
-                              distillation_targets(y_val, None, len(labels)), replace(run, class_weight=None),
-                              desc=f"{req.name} {family}", loss=distillation_loss(), metrics=())
+            probs_loss, run = distillation_loss(), replace(run, class_weight=None)
+            ys_t, yv_t = distillation_targets(ys, softs, len(labels)), distillation_targets(y_val, None, len(labels))
         if use_fill and family == "image-cnn":  # the fill head grows from the CNN's "features" layer
             def target(cls: np.ndarray, level: np.ndarray) -> dict[str, np.ndarray]:
                 return {"probabilities": cls, "fill": np.where(np.isfinite(level), level, -1.0)[:, None]}
 
-            return model, fit(image_training_wrapper(with_fill_head(model)), xs, target(ys, fills), x_val,
-                              target(y_val, fill_val), run, desc=f"{req.name} {family}",
-                              loss={"probabilities": "sparse_categorical_crossentropy", "fill": masked_fill_loss},
-                              metrics={"probabilities": ["accuracy"]})
-        return model, fit(image_training_wrapper(model), xs, ys, x_val, y_val, run, desc=f"{req.name} {family}")
+            return model, fit(image_training_wrapper(with_fill_head(model)), xs, target(ys_t, fills), x_val,
+                              target(yv_t, fill_val), run, desc=f"{req.name} {family}",
+                              loss={"probabilities": probs_loss, "fill": masked_fill_loss},
+                              metrics={"probabilities": [] if softs is not None else ["accuracy"]})
+        return model, fit(image_training_wrapper(model), xs, ys_t, x_val, yv_t, run, desc=f"{req.name} {family}",
+                          loss=probs_loss, metrics=() if softs is not None else ("accuracy",))
 
     best, tried = select_family(candidates, fit_one, lambda _, m: m.predict(x_val.astype(np.float32) / 255.0,
                                                                            verbose=0, batch_size=256), y_val, notes)
@@ -181,7 +208,8 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         best_epochs = refit_epochs(hist)
         model, _ = fit_one(family, np.concatenate([x, x_val]), np.concatenate([y, y_val]),
                            np.concatenate([fill, fill_val]),
-                           replace(cfg, epochs=best_epochs, patience=best_epochs))
+                           replace(cfg, epochs=best_epochs, patience=best_epochs),
+                           np.concatenate([soft["train"], soft["val"]]) if soft else None)
         trained_on += int(len(x_val))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} images) for "
                      f"{best_epochs} epochs")

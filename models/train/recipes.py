@@ -86,8 +86,11 @@ class Recipe:
     conv_channels: list[int] | None = None
     epochs: int | None = None
     # a trained model (.keras, or its training folder) whose softened probabilities the model learns from as well
-    # as the labels (knowledge distillation; image tasks); it must read the same input
+    # as the labels (knowledge distillation; image and time-series tasks); it must read the same input
     teacher: str | None = None
+    # image sets with value bins (bottles): leave training images within this distance of a class boundary
+    # out of training only (models/train/label_margin.py); validation and test keep every image
+    train_margin: float | None = None
     # time-series families: after training, keep this fraction of every hidden layer's neurons/filters (largest L1
     # norm) and fine-tune the narrower net, which is the exported model (models/train/pruning.py)
     prune_keep: float | None = None
@@ -110,6 +113,8 @@ class Recipe:
             raise RecipeError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
         if self.teacher is not None:
             self.teacher = str(self.teacher)
+        if self.train_margin is not None and not 0.0 <= float(self.train_margin) < 0.5:
+            raise RecipeError(f"train_margin must be in [0, 0.5), got {self.train_margin!r}")
         if self.prune_keep is not None and not (isinstance(self.prune_keep, (int, float)) and 0 < self.prune_keep < 1):
             raise RecipeError(f"prune_keep {self.prune_keep!r}: give the fraction of neurons/filters to keep, between "
                               "0 and 1 (e.g. 0.5)")
@@ -194,7 +199,7 @@ class TrainRequest(Recipe):
         if self.family != "default":
             argv += ["--family", self.family]
         for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
-                    "block", "conv_channels", "teacher", "prune_keep", "epochs", "window", "hop"):
+                    "block", "conv_channels", "teacher", "train_margin", "prune_keep", "epochs", "window", "hop"):
             value = getattr(self, opt)
             if value is not None:
                 text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -238,6 +243,9 @@ def train(req: TrainRequest) -> dict[str, Any]:
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
+    if req.train_margin:
+        raise RecipeError(f"--train-margin needs image sets with value bins (bottles); --task {req.task} "
+                          "has none (leave it out)")
     if req.family == "image-cnn":
         raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")

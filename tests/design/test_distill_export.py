@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeloop import InputError
+from edgeloop import InputError, MissingFileError
 
 
 def test_train_with_a_teacher_is_a_recipe(tiny_image_model: tuple, tmp_path: Path) -> None:
@@ -27,9 +27,10 @@ def test_train_with_a_teacher_is_a_recipe(tiny_image_model: tuple, tmp_path: Pat
     written = Recipe.read(tmp_path / "s" / "s.recipe.json")
     assert written.teacher == str(teacher)
     assert f"--teacher {teacher}" in report["recipe"][0]
-    # a teacher that reads another input is refused with the fix
-    argv[argv.index("16")] = "8"
-    with pytest.raises(InputError, match="same input"):
+    # a teacher that does not exist is refused with the fix (one of another side reads its own side:
+    # test_training_options.py)
+    argv[argv.index(str(teacher))] = str(tmp_path / "none.keras")
+    with pytest.raises(MissingFileError, match="does not exist"):
         train(request_from_args(build_parser().parse_args(argv[:5] + ["--out", str(tmp_path / "t")] + argv[7:])))
 
 
