@@ -136,7 +136,8 @@ def _zoo_comparison(task: str, out: Path) -> dict | None:
         r = reach[0]
         row["smallest_flash_at_zoo_accuracy_window"] = {
             "flash_bytes": r["flash_bytes"], "cv_accuracy": round(r["cv_accuracy"], 4), "family": r["family"],
-            "params": r["params"], "trial": r["number"], "flash_ratio": round(r["flash_bytes"] / flash, 3)}
+            "params": r["params"], "trial": r["number"], "kernel_set": r.get("kernel_set"),
+            "flash_ratio": round(r["flash_bytes"] / flash, 3)}
     return row
 
 
@@ -164,7 +165,7 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: arg
         ch = d["chosen"]
         figures["chosen"] = {k: ch.get(k) for k in ("cv_accuracy", "cv_spread", "test_window_accuracy",
                                                      "test_recording_accuracy", "flash_bytes", "ram_bytes",
-                                                     "latency_ms_estimate")}
+                                                     "latency_ms_estimate", "kernel_set")}
         figures["chosen"]["recipe"] = ch["recipe"]["command"]
         figures["baselines"] = d["baselines"]
     return figures

@@ -92,15 +92,17 @@ def count_params_and_macc(model: Any) -> tuple[int, int]:
     return int(model.count_params()), int(macc)
 
 
-def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, Any] | None:
-    """MACC, flash and RAM from `edgeloop analyze --json` (the model compiler), or None if it fails.
+def compiler_analysis(tflite_path: Path, timeout: float = 300.0, kernels: str | None = None) -> dict[str, Any] | None:
+    """MACC, flash and RAM from `edgeloop analyze --json` (the model compiler) with kernel set `kernels`
+    (None: the default, fast), or None if it fails.
 
     Returns {"macc", "flash_bytes" (weights + code estimate), "ram_bytes"
     (planned arena incl. scratch), "arm_flash_bytes" (Cortex-M7 section sizes,
     when the ARM toolchain is there)}.
     """
     try:
-        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", "--no-tflm", str(tflite_path)],
+        proc = subprocess.run([sys.executable, "-m", "edgeloop", "analyze", "--json", "--no-tflm", str(tflite_path),
+                               *(["--kernels", kernels] if kernels else [])],
                               capture_output=True, text=True, timeout=timeout)
     except (OSError, subprocess.TimeoutExpired):
         return None
@@ -112,6 +114,8 @@ def compiler_analysis(tflite_path: Path, timeout: float = 300.0) -> dict[str, An
         return None
     out = {"macc": totals.get("macc"), "flash_bytes": totals.get("flash_bytes_estimate"),
            "ram_bytes": totals.get("arena_bytes")}
+    if kernels:
+        out["kernel_set"] = totals.get("kernel_set")
     arm = totals.get("arm") or {}
     if "flash" in arm:
         out["arm_flash_bytes"] = arm["flash"]

@@ -36,18 +36,25 @@ def _validation_inputs(td: adapter.TaskData, family: str, params: dict[str, Any]
 
 
 def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: SearchConfig, budget: Budget,
-             cost: CostModel, args: argparse.Namespace) -> dict[str, Any]:
-    """Pick, refit, test, export, validate and write the reports; returns design.json's content."""
+             costs: dict[str, CostModel], args: argparse.Namespace) -> dict[str, Any]:
+    """Pick, refit, test, export, validate and write the reports; returns design.json's content.
+
+    `costs`: the latency cost model of each kernel set; the chosen model compiles with the set its
+    deployability check chose (the smallest that meets the latency limit, deploy.Sizer.check)."""
     from edgeloop.models.compiler import compile_file
+    from edgeloop.models.design.deploy import Sizer
 
     out: Path = args.out
     t0 = time.monotonic()
     final = repeat_seeds(td, finalists(rows, args.tolerance, args.finalists), cfg, args.seeds)
     chosen_row = pick(final, args.tolerance)
     family, params = chosen_row["family"], chosen_row["params"]
-    pruning = _channel_pruning(td, chosen_row, cfg, budget, cost, args)
+    pruning = _channel_pruning(td, chosen_row, cfg, budget, costs, args)
     if pruning.get("applied"):
         params = pruning["params_after"]
+    # the kernel set of the (pruned) recipe: sized as deployed (a time-series prune_keep recipe at its pruned width)
+    deployable = Sizer(td, budget, costs).check(family, adapter.deployed_params(params))
+    kernel_set, cost = deployable.kernel_set, costs[deployable.kernel_set]
     student = dict(chosen_row, params=params,
                    flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
     distill = (distillation_gain(td, rows, student, cfg) if args.distill
@@ -57,7 +64,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     teacher = _export_teacher(td, distill, out, args.seed, cfg.epochs)
     model_dir = out / CHOSEN_NAME
     req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME,
-                                teacher=teacher)
+                                teacher=teacher, kernels=kernel_set)
     print(f"chosen: trial {chosen_row['number']} ({family}, {fmt_bytes(chosen_row['flash_bytes'])}); refitting: "
           f"{req.command()}", flush=True)
     report = adapter.refit(req)
@@ -72,7 +79,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
             test = evaluate_int8(td, family, params, model_dir, CHOSEN_NAME)
             quant["int8_test_accuracy_before_qat"], quant["int8_test_accuracy_after_qat"] = before, \
                 test["window_accuracy"]
-    compiled = compile_file(model_dir / f"{CHOSEN_NAME}.tflite", model_dir / "c", name=CHOSEN_NAME)
+    compiled = compile_file(model_dir / f"{CHOSEN_NAME}.tflite", model_dir / "c", name=CHOSEN_NAME, kernels=kernel_set)
     validation: dict[str, Any] | None = None
     if not args.no_validate:
         from edgeloop.app.commands._design_target import validate_on_host_board
@@ -85,7 +92,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     chosen = {
         "trial": chosen_row["number"], "family": family,
         "recipe": {"family": family, "params": params, "task": td.task, "seed": args.seed, "epochs": cfg.epochs,
-                   "command": req.command(), "recipe_json": req.recipe().recipe_json(),
+                   "kernels": kernel_set, "command": req.command(), "recipe_json": req.recipe().recipe_json(),
                    "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
         "cv_of": ("the unpruned recipe (the pruned model's CV, pruned and fine-tuned per fold: "
@@ -96,7 +103,10 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
         "float_test_accuracy": report["float"].get("accuracy"),
         "flash_bytes": flash, "ram_bytes": ram, "macc": compiled.macc,
         "latency_ms_estimate": cost.milliseconds(compiled.graph, budget.clock_hz),
-        "latency_label": LATENCY_LABEL,
+        "latency_label": LATENCY_LABEL, "kernel_set": kernel_set,
+        "kernel_set_rule": {"latency_limit_ms": deployable.latency_limit_ms,
+                            "latency_limit_source": deployable.latency_limit_source,
+                            "variants": deployable.variants},
         "confusion": test["confusion"], "recordings": test.get("recordings", []),
         "quantization": quant, "validation": validation,
         "files": {"model_dir": str(model_dir), "c": str(model_dir / "c")},
@@ -111,7 +121,10 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
         "pareto": [_brief(r) for r in pareto_front(all_rows)],
         "best_accuracy_at_flash": {str(k): v for k, v in best_at_budgets(all_rows).items()},
         "baselines": baselines(td, family, params),
-        "latency_model": {"label": LATENCY_LABEL, "held_out_error": cost.held_out_error, "stale": cost.stale},
+        "latency_model": {"label": LATENCY_LABEL, "held_out_error": cost.held_out_error, "stale": cost.stale,
+                          "kernel_set": kernel_set,
+                          "by_kernel_set": {k: {"held_out_error": c.held_out_error, "stale": c.stale}
+                                            for k, c in costs.items()}},
         "compression": compression_summary(family, quant, distill, pruning),
         "trials": all_rows, "finalize_seconds": round(time.monotonic() - t0, 1),
     }
@@ -120,7 +133,8 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     rec = (f", per recording {100 * chosen['test_recording_accuracy']:.1f} %"
            if chosen["test_recording_accuracy"] is not None else "")
     print(f"chosen model: CV {100 * chosen['cv_accuracy']:.2f} ± {100 * chosen['cv_spread']:.2f} %, test "
-          f"{100 * chosen['test_accuracy']:.2f} % (int8){rec}; flash {fmt_bytes(flash)}, RAM {fmt_bytes(ram)}, "
+          f"{100 * chosen['test_accuracy']:.2f} % (int8){rec}; flash {fmt_bytes(flash)}, RAM {fmt_bytes(ram)} "
+          f"({kernel_set} kernels), "
           f"~{chosen['latency_ms_estimate']:.3f} ms (estimate from emulated instructions)")
     if validation:
         print(f"host board: {validation['samples']} test inputs bit-exact with TFLite Micro")
@@ -147,21 +161,21 @@ def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], out: Path, se
 
 
 def _channel_pruning(td: adapter.TaskData, chosen_row: dict[str, Any], cfg: SearchConfig, budget: Budget,
-                     cost: CostModel, args: argparse.Namespace) -> dict[str, Any]:
+                     costs: dict[str, CostModel], args: argparse.Namespace) -> dict[str, Any]:
     """Measure structured channel pruning of the chosen candidate across the CV folds (pruning.py)."""
     if not args.prune:
         return {"applied": False, "pays": False, "why": "skipped (--no-prune)"}
     from edgeloop.models.design.deploy import Sizer
     from edgeloop.models.design.pruning import pruning_gain
 
-    result = pruning_gain(td, chosen_row, cfg, Sizer(td, budget, cost))
+    result = pruning_gain(td, chosen_row, cfg, Sizer(td, budget, costs))
     print(f"channel pruning: {result['why']}", flush=True)
     return result
 
 
 def _brief(r: dict[str, Any]) -> dict[str, Any]:
-    return {k: r[k] for k in ("number", "family", "params", "flash_bytes", "ram_bytes", "latency_ms_estimate",
-                              "cv_accuracy", "cv_spread")}
+    return {k: r.get(k) for k in ("number", "family", "params", "flash_bytes", "ram_bytes", "latency_ms_estimate",
+                                  "kernel_set", "cv_accuracy", "cv_spread")}
 
 
 def _counts(rows: list[dict[str, Any]]) -> str:

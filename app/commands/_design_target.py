@@ -104,8 +104,9 @@ def board_presets() -> dict[str, BoardPreset]:
                            else "QEMU mps2-an500 Cortex-M7 (emulated)") for b in _PORT_CLOCKS}
 
 
-def qemu_instructions(tflite: bytes, work: Path) -> int:
-    """Emulated instructions of one inference of an int8 model with the optimized kernels.
+def qemu_instructions(tflite: bytes, work: Path, kernels: str = "fast") -> int:
+    """Emulated instructions of one inference of an int8 model compiled with kernel set `kernels`
+    ("fast": the optimized kernels of a DSP core; "small": the reference kernels).
 
     The model is compiled, linked into a bare-metal self-check image and run
     under qemu-system-arm (-icount shift=0: deterministic); outputs are checked
@@ -118,7 +119,7 @@ def qemu_instructions(tflite: bytes, work: Path) -> int:
     from edgeloop.models.reference import run_reference_batch
 
     cname = "cal_model"
-    result = compile_bytes(tflite, name=cname)
+    result = compile_bytes(tflite, name=cname, kernels=kernels)
     work.mkdir(parents=True, exist_ok=True)
     (work / f"{cname}.c").write_text(result.c_source)
     (work / f"{cname}.h").write_text(result.h_source)
@@ -130,7 +131,8 @@ def qemu_instructions(tflite: bytes, work: Path) -> int:
                            includes=[work], name=cname)
     res = parse_result(run_bare_metal(elf, timeout=300).check().output)
     if res["mismatches"]:
-        raise RuntimeError("the optimized kernels differ from TFLite Micro under QEMU; fix that before calibrating")
+        raise RuntimeError(f"the {kernels} kernel set differs from TFLite Micro under QEMU; fix that before "
+                           "calibrating")
     return int(res["ticks_min"]) * INSTRUCTIONS_PER_TICK
 
 

@@ -26,6 +26,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print the report as one JSON object")
     p.add_argument("--no-tflm", action="store_true", help="skip measuring TFLite Micro's arena")
     p.add_argument("--no-arm", action="store_true", help="skip the Cortex-M7 build for section sizes")
+    p.add_argument("--kernels", choices=("fast", "small"), default="fast",
+                   help="kernel set to size the model with, as `compile --kernels` builds it (default fast)")
     p.add_argument("--html", type=Path, metavar="FILE",
                    help="also write the report as a self-contained HTML page (layer table, arena picture, "
                    "float vs int8)")
@@ -110,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         meta = load_meta(sidecar) if sidecar else None
     imported_here = import_note is not None
     report = analyze(data, name=name, with_tflm=not args.no_tflm and not imported_here, with_arm=not args.no_arm,
-                     meta=meta)
+                     meta=meta, kernels=args.kernels)
     if imported_here:
         from edgeloop.models.importers.tf_models import tflm_arena_bytes_isolated
 

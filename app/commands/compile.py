@@ -32,6 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="convolutions that widen their weights to int16 in the arena for about a quarter "
                    "more speed on Cortex-M: free (default: only where the arena does not grow), tflm (where "
                    "the arena stays within TFLite Micro's for the same model), all, none")
+    p.add_argument("--kernels", choices=("fast", "small"), default="fast",
+                   help="kernel set the generated C calls: fast (default: the build's kernels, optimized on "
+                   "Cortex-M cores with DSP) or small (the reference kernels by name: bit-exact, several KB "
+                   "less flash and no kernel scratch, several times slower). A container (--container) runs "
+                   "on the board's own kernels either way")
     add_import_args(p)
     p.set_defaults(func=run)
 
@@ -57,16 +62,19 @@ def run(args: argparse.Namespace) -> int:
         if comparison is not None:
             print(format_comparison(comparison))
     kw = dict(name=args.name or default_name(args.model), meta_path=meta, wide_weights=args.wide_weights)
-    result = compile_file(source, args.out, **kw) if args.out else compile_source(source, **kw)
+    result = (compile_file(source, args.out, kernels=args.kernels, **kw) if args.out
+              else compile_source(source, **kw))
     wide = sum(1 for s in result.graph.steps if s.params.get("wide_weights"))
     note = f" ({wide} conv layer{'s' if wide != 1 else ''} with wide weights)" if wide else ""
     targets = [str(args.out / (result.name + ".c")), str(args.out / (result.name + ".h"))] if args.out else []
     if args.container:
         from edgeloop.models.compiler.container import container_from_compiled, save_container
 
-        blob = container_from_compiled(result)
+        # the board's executor runs a container on its own kernels: always plan it for the fast set
+        blob = container_from_compiled(result if result.kernel_set == "fast" else compile_source(source, **kw))
         save_container(blob, args.container)
         targets.append(f"{args.container} ({len(blob)} B container)")
     print(f"{result.name}: {len(result.graph.steps)} ops, {result.macc} MACs, "
-          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B -> {', '.join(targets)}")
+          f"arena {result.arena_bytes} B{note}, flash ~{result.flash_bytes} B ({result.kernel_set} kernels) -> "
+          f"{', '.join(targets)}")
     return 0

@@ -101,16 +101,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="measure structured pruning (image CNN filters; time-series neurons/filters) of the chosen model "
                         "across the CV folds and export the pruned model where it pays (default yes)")
     p.add_argument("--no-validate", action="store_true", help="skip the host-board validation of the chosen model")
-    p.add_argument("--calibrate-latency", action="store_true",
-                   help="re-measure the latency cost model under QEMU and exit (needs qemu-system-arm)")
+    p.add_argument("--calibrate-latency", nargs="*", choices=("fast", "small"), metavar="SET",
+                   help="re-measure the latency cost model of kernel sets SET (fast, small; default both) under "
+                   "QEMU and exit (needs qemu-system-arm)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.list_boards:
         return _list_boards()
-    if args.calibrate_latency:
-        return _calibrate()
+    if args.calibrate_latency is not None:
+        return _calibrate(tuple(args.calibrate_latency) or ("fast", "small"))
     if not args.data or args.out is None:
         raise InputError("edgeloop design needs --data DIR... and --out DIR (or --list-boards)")
     for opt in ("trials", "folds", "epochs", "seeds", "finalists"):
@@ -133,7 +134,8 @@ def _list_boards() -> int:
     return 0
 
 
-def _calibrate() -> int:
+def _calibrate(kernel_sets: tuple[str, ...]) -> int:
+    """Measure the calibration nets under QEMU with each kernel set, fit its cost model, write its file."""
     import tempfile
 
     from edgeloop.app.commands._design_target import qemu_instructions
@@ -141,24 +143,28 @@ def _calibrate() -> int:
     from edgeloop.models.design import latency
     from edgeloop.models.design.deploy import quiet_stderr
 
-    samples: dict[str, list] = {"fit": [], "held_out": []}
-    with tempfile.TemporaryDirectory(prefix="edgeloop-calibrate-") as tmp:
-        for group in samples:
-            with quiet_stderr():
-                nets = latency.calibration_tflites(group)
-            for name, tfl in nets.items():
-                measured = qemu_instructions(tfl, Path(tmp) / name)
-                rows = latency.graph_rows(compile_bytes(tfl, name="cal").graph)
-                samples[group].append((name, rows, measured))
-                print(f"{group:8s} {name:22s} {measured:>10,} emulated instructions", flush=True)
-    coef = latency.fit_cost_model([(rows, m) for _, rows, m in samples["fit"]])
-    model = latency.CostModel(coef, kernels_hash=latency.kernel_sources_hash())
-    model.held_out = [{"name": n, "measured": m, "estimate": model.instructions_of_rows(rows)}
-                      for n, rows, m in samples["held_out"]]
-    model.save()
-    err = model.held_out_error
-    print(f"wrote {latency.CALIBRATION_FILE}: held-out error mean {100 * err['mean']:.1f} %, "
-          f"max {100 * err['max']:.1f} % over {err['models']} models")
+    nets = {}
+    with quiet_stderr():
+        for group in ("fit", "held_out"):
+            nets[group] = latency.calibration_tflites(group)
+    for kernel_set in dict.fromkeys(kernel_sets):
+        samples: dict[str, list] = {"fit": [], "held_out": []}
+        with tempfile.TemporaryDirectory(prefix="edgeloop-calibrate-") as tmp:
+            for group in samples:
+                for name, tfl in nets[group].items():
+                    measured = qemu_instructions(tfl, Path(tmp) / name, kernels=kernel_set)
+                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph)
+                    samples[group].append((name, rows, measured))
+                    print(f"{kernel_set:5s} {group:8s} {name:22s} {measured:>10,} emulated instructions", flush=True)
+        coef = latency.fit_cost_model([(rows, m) for _, rows, m in samples["fit"]])
+        model = latency.CostModel(coef, kernels_hash=latency.kernel_sources_hash(), source=latency.SOURCES[kernel_set],
+                                  kernel_set=kernel_set)
+        model.held_out = [{"name": n, "measured": m, "estimate": model.instructions_of_rows(rows)}
+                          for n, rows, m in samples["held_out"]]
+        path = model.save()
+        err = model.held_out_error
+        print(f"wrote {path} ({kernel_set} kernels): held-out error mean {100 * err['mean']:.1f} %, "
+              f"max {100 * err['max']:.1f} % over {err['models']} models", flush=True)
     return 0
 
 
@@ -191,7 +197,7 @@ def _design(args: argparse.Namespace) -> int:
     from edgeloop.models.design import adapter
     from edgeloop.models.design.budgets import Budget
     from edgeloop.models.design.deploy import Sizer
-    from edgeloop.models.design.latency import load_cost_model
+    from edgeloop.models.design.latency import load_cost_models
     from edgeloop.models.design.search import (
         Objective, SearchConfig, enqueue_presets, make_sampler, progress_line, trial_rows,
     )
@@ -238,8 +244,8 @@ def _design(args: argparse.Namespace) -> int:
     budget = Budget.from_board(spec, flash=args.flash, ram=args.ram, latency_ms=args.latency_ms,
                                deploy_to=args.deploy_to,
                                clock_hz=int(args.clock_mhz * 1e6) if args.clock_mhz else None)
-    cost = load_cost_model()
-    sizer = Sizer(td, budget, cost)
+    costs = load_cost_models()
+    sizer = Sizer(td, budget, costs)
     families = _families(args.families, adapter.FAMILIES_BY_KIND[td.kind], td.kind)
     ctx = SpaceContext(td.kind, td.rate_hz, args.max_width, args.max_side, n_channels=td.n_channels)
     families = _check_possible(sizer, families, ctx, budget)
@@ -247,9 +253,13 @@ def _design(args: argparse.Namespace) -> int:
                        families=families, ctx=ctx)
     print(f"design {td.task} on {', '.join(map(str, td.data))}: {budget.describe()}; "
           f"families {', '.join(families)}; study {args.study!r} at {url.split('@')[-1]}", flush=True)
-    if cost.stale:
-        print("note: the latency calibration predates the current kernels; re-run --calibrate-latency",
-              file=sys.stderr)
+    print("kernel set per candidate: the smallest (small: reference kernels, fast: optimized) whose latency estimate "
+          + ("meets --latency-ms" if budget.latency_ms else "keeps real time (one hop of a window; one frame at 30 "
+             "frames/s for images)"), flush=True)
+    stale = [k for k, c in costs.items() if c.stale]
+    if stale:
+        print(f"note: the latency calibration of the {' and '.join(stale)} kernel set predates the current kernels; "
+              f"re-run --calibrate-latency {' '.join(stale)}", file=sys.stderr)
     seeded = enqueue_presets(study, td, sizer, cfg)
     if seeded:
         print(f"first trials: the presets that fit ({', '.join(seeded)})", flush=True)
@@ -297,7 +307,7 @@ def _design(args: argparse.Namespace) -> int:
         return 0
     from edgeloop.app.commands._design_finish import finalize
 
-    finalize(td, study, rows, cfg, budget, cost, args)
+    finalize(td, study, rows, cfg, budget, costs, args)
     return 0
 
 
@@ -317,7 +327,8 @@ def _families(given: str | None, offered: tuple[str, ...], kind: str) -> tuple[s
 def _trial_summary(trial: Any) -> str:
     a = trial.user_attrs
     dep = a.get("deploy", {})
-    size = f"{dep.get('flash_bytes', 0):,} B flash, {dep.get('ram_bytes', 0):,} B RAM" if dep else ""
+    size = (f"{dep.get('flash_bytes', 0):,} B flash, {dep.get('ram_bytes', 0):,} B RAM, "
+            f"{dep.get('kernel_set', 'fast')} kernels" if dep else "")
     if a.get("status") == "trained":
         return f"{a.get('family')} {a.get('params')} {size}: CV {100 * trial.values[0]:.2f} %"
     return f"{a.get('status', trial.state.name.lower())} {a.get('family', '')} {size} {a.get('reason', '')}"

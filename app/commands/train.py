@@ -81,6 +81,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--decision", metavar="RULE",
                    help="decision rule stored in the model's meta: none, mean:K, vote:K or recording, "
                         "optionally ,threshold=T (uncertain below T) and ,debounce=D (e.g. mean:4,threshold=0.6)")
+    p.add_argument("--kernels", choices=("fast", "small"),
+                   help="kernel set the model is sized for, as `edgeloop compile --kernels` builds it (default "
+                        "fast; small: the reference kernels, less flash, slower); recorded in the recipe")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=run)
 
@@ -104,7 +107,7 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "prune_keep": args.prune_keep,
              "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
-             "seed": args.seed,
+             "seed": args.seed, "kernels": args.kernels,
              "decision": DecisionRule.parse(args.decision).to_json() if args.decision else None}
     return TrainRequest.from_recipe(base, args.out, name=args.name, progress=not args.no_progress, **given)
 

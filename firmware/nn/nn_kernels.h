@@ -257,19 +257,44 @@ void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
 void nn_ref_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 void nn_opt_add_s8(const nn_binary_params_t *p, const int8_t *in1, const int8_t *in2, int8_t *out);
 
+/* CONV_2D by group of paths (same contract as nn_opt_conv2d_s8, for a layer whose nn_conv2d_s8_path() is
+ * in the group): generated C calls the entry of its layer's path, so only the paths a model uses are
+ * linked. small_k: SMALL_K, SMALL_K_REG, SMALL_K_REC; gray3: GRAY3; wide: WIDE, SMALL_K_WIDE;
+ * im2col: IM2COL, FUSED. Another path's layer through an entry is a programming error (generated C
+ * checks it when built with NN_CHECK_SCRATCH=1). */
+void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* MAX_POOL_2D likewise: 2x2: paths 2X2, 2X2_ROWS; windows: WINDOWS. */
+void nn_opt_max_pool_s8_2x2(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
+
 /* Entry points used by generated models: the build's implementation. */
 #if NN_OPTIMIZED
 #define nn_conv2d_s8 nn_opt_conv2d_s8
+#define nn_conv2d_s8_small_k nn_opt_conv2d_s8_small_k
+#define nn_conv2d_s8_gray3 nn_opt_conv2d_s8_gray3
+#define nn_conv2d_s8_wide nn_opt_conv2d_s8_wide
+#define nn_conv2d_s8_im2col nn_opt_conv2d_s8_im2col
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_max_pool_s8 nn_opt_max_pool_s8
+#define nn_max_pool_s8_2x2 nn_opt_max_pool_s8_2x2
+#define nn_max_pool_s8_windows nn_opt_max_pool_s8_windows
 #define nn_add_s8 nn_opt_add_s8
 #define nn_avg_pool_s8 nn_opt_avg_pool_s8
 #else
 #define nn_conv2d_s8 nn_ref_conv2d_s8
+#define nn_conv2d_s8_small_k nn_ref_conv2d_s8
+#define nn_conv2d_s8_gray3 nn_ref_conv2d_s8
+#define nn_conv2d_s8_wide nn_ref_conv2d_s8
+#define nn_conv2d_s8_im2col nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
+#define nn_max_pool_s8_2x2 nn_ref_max_pool_s8
+#define nn_max_pool_s8_windows nn_ref_max_pool_s8
 #define nn_add_s8 nn_ref_add_s8
 #define nn_avg_pool_s8 nn_ref_avg_pool_s8
 #endif
@@ -285,6 +310,10 @@ static inline void nn_test_broken_max_pool_s8(const nn_pool_params_t *p, const i
 }
 #undef nn_max_pool_s8
 #define nn_max_pool_s8 nn_test_broken_max_pool_s8
+#undef nn_max_pool_s8_2x2
+#define nn_max_pool_s8_2x2 nn_test_broken_max_pool_s8
+#undef nn_max_pool_s8_windows
+#define nn_max_pool_s8_windows nn_test_broken_max_pool_s8
 #endif
 
 void nn_mean_s8(const nn_mean_params_t *p, const int8_t *in, int8_t *out);

@@ -605,38 +605,78 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     }
 }
 
-void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+/* Scratch of every path: 2 * k4 int16 of columns, the requantization table, then the path's weights. */
+typedef struct {
+    int16_t *col;
+    int32_t *tab;
+    uint32_t *wide;
+    int fast;
+    nn_conv_path_t path;
+} conv_setup_t;
+
+/* What every path does first: the requantization table with the input offset folded in (and, on the fused
+ * paths, which guarantee right shifts of 2..23, the output zero point). */
+static conv_setup_t conv_setup(const nn_conv_params_t *p, void *scratch) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
-    const nn_conv_path_t path = nn_conv2d_s8_path(p);
-    int16_t *col = (int16_t *)scratch;   /* 2 * k4 int16, the requantization table, then the path's weights */
-    int32_t *tab = (int32_t *)(void *)(col + 2 * align4(k_len));
-    uint32_t *wide = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);
-    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
-    fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, tab, RQ_WORDS, tab);
-    /* FUSED, WIDE and SMALL_K_WIDE: the path guarantees right shifts of 2..23 */
-    if (path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE) {
-        rq_fold_zo(tab, p->out_c, p->out_offset);
+    conv_setup_t s;
+    s.path = nn_conv2d_s8_path(p);
+    s.col = (int16_t *)scratch;
+    s.tab = (int32_t *)(void *)(s.col + 2 * align4(k_len));
+    s.wide = (uint32_t *)(void *)(s.tab + RQ_WORDS * p->out_c);
+    s.fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, s.tab);
+    fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, s.tab, RQ_WORDS, s.tab);
+    if (s.path == NN_CONV_PATH_FUSED || s.path == NN_CONV_PATH_WIDE || s.path == NN_CONV_PATH_SMALL_K_WIDE) {
+        rq_fold_zo(s.tab, p->out_c, p->out_offset);
     }
-    switch (path) {
+    return s;
+}
+
+/* One entry point per group of paths (nn_kernels.h): generated C calls the one its layer takes, so a
+ * model links only the paths it uses; nn_opt_conv2d_s8 (containers, hand-written calls) dispatches. */
+void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const conv_setup_t s = conv_setup(p, scratch);
+    nn_opt_conv_small_k(p, in, out, s.col, s.tab, s.wide, s.fast, s.path);
+}
+
+void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const conv_setup_t s = conv_setup(p, scratch);
+    nn_opt_conv_gray3(p, in, out, s.tab, s.wide);
+}
+
+void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    /* fused holds; the records a block of channel pairs at a time (SMALL_K_WIDE: one block, wide_weights 0) */
+    const conv_setup_t s = conv_setup(p, scratch);
+    const int32_t k_len = p->k_h * p->k_w * p->in_c;
+    const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
+    for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
+        const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
+        conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, s.wide);
+        conv_body(p, in, out, s.col, s.tab, s.fast, s.wide, s.path, pair0, n);
+    }
+}
+
+void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    const conv_setup_t s = conv_setup(p, scratch);   /* paths FUSED and IM2COL */
+    conv_body(p, in, out, s.col, s.tab, s.fast, NULL, s.path, 0, 0);
+}
+
+void nn_opt_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    switch (nn_conv2d_s8_path(p)) {
     case NN_CONV_PATH_SMALL_K:
     case NN_CONV_PATH_SMALL_K_REG:
     case NN_CONV_PATH_SMALL_K_REC:
+        nn_opt_conv2d_s8_small_k(p, in, out, scratch);
+        break;
     case NN_CONV_PATH_GRAY3:
-        nn_opt_conv_small_k(p, in, out, col, tab, wide, fast, path);
+        nn_opt_conv2d_s8_gray3(p, in, out, scratch);
         break;
-    case NN_CONV_PATH_WIDE:   /* fused holds; the records a block of channel pairs at a time */
-    case NN_CONV_PATH_SMALL_K_WIDE: {   /* ... one block (wide_weights 0) */
-        const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
-        for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
-            const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
-            conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, tab + 2 * pair0 * RQ_WORDS, wide);
-            conv_body(p, in, out, col, tab, fast, wide, path, pair0, n);
-        }
+    case NN_CONV_PATH_WIDE:
+    case NN_CONV_PATH_SMALL_K_WIDE:
+        nn_opt_conv2d_s8_wide(p, in, out, scratch);
         break;
-    }
     case NN_CONV_PATH_FUSED:
     case NN_CONV_PATH_IM2COL:
-        conv_body(p, in, out, col, tab, fast, NULL, path, 0, 0);
+        nn_opt_conv2d_s8_im2col(p, in, out, scratch);
         break;
     }
 }

@@ -255,8 +255,19 @@ static void conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
     }
 }
 
+void nn_opt_conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                       uint32_t *wide) {
+    small_k_widen(p->weights, p->k_h * p->k_w * p->in_c, p->out_c, wide);
+    small_k_records(tab, p->out_c, p->out_offset, wide);
+    conv_gray3(p, in, out, wide, (int8_t *)(wide + SK_REC * p->out_c), p->out_offset > -128);
+}
+
 void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
                          const int32_t *tab, uint32_t *wide, int fast, nn_conv_path_t path) {
+    if (path == NN_CONV_PATH_GRAY3) {   /* its own entry, so that a model of gray stems links only it */
+        nn_opt_conv_gray3(p, in, out, tab, wide);
+        return;
+    }
     const int32_t k_len = p->k_h * p->k_w * p->in_c, words = small_k_words(k_len);
     const int32_t pixels = p->out_h * p->out_w, out_w = p->out_w, oc_n = p->out_c;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
@@ -264,17 +275,13 @@ void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
     uint32_t *const c32 = (uint32_t *)(void *)col;
     small_k_widen(p->weights, k_len, oc_n, wide);
     if (path != NN_CONV_PATH_SMALL_K) {
-        /* records in the fast form and no clamp narrower than int8 (paths SMALL_K_REC, GRAY3):
+        /* records in the fast form and no clamp narrower than int8 (path SMALL_K_REC):
          * the loop above; otherwise (SMALL_K_REG) C */
         small_k_records(tab, oc_n, zo, wide);
         const int rec_ok = path != NN_CONV_PATH_SMALL_K_REG;
         const int sign = zo > -128;
         const int32_t in_w = p->in_w, in_h = p->in_h;
         const int g3 = gray3(p);
-        if (path == NN_CONV_PATH_GRAY3) {
-            conv_gray3(p, in, out, wide, (int8_t *)(wide + SK_REC * oc_n), sign);
-            return;
-        }
         const int8_t zp = (int8_t)(-p->in_offset);
         int8_t patch[9];
         memset(col, 0, 4 * SMALL_K_REG_WORDS);   /* taps past k_len stay 0 */

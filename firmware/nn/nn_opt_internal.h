@@ -191,5 +191,8 @@ static inline void fold_offset(const int8_t *w, int32_t channels, int32_t c_step
  * NN_CONV_PATH_SMALL_K*, NN_CONV_PATH_GRAY3. */
 void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col,
                          const int32_t *tab, uint32_t *wide, int fast, nn_conv_path_t path);
+/* ... path NN_CONV_PATH_GRAY3 alone (nn_opt_conv_small_k calls it for that path). */
+void nn_opt_conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                       uint32_t *wide);
 
 #endif /* NN_OPT_INTERNAL_H */

@@ -80,16 +80,16 @@ static pool_window_t pool_window(const nn_pool_params_t *p, const int8_t *in, in
 /* MAX_POOL_2D: 4 channels per word with a byte-wise SIMD maximum (SSUB8 + SEL); the
  * window starts from its first valid tap (the reference starts from -128, the same
  * maximum when a tap exists), and the fused clamp is skipped when it is the full range. */
-void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+/* Paths 2X2 and 2X2_ROWS: 2x2 stride 2 with every window inside (VALID, 4 channels per word): no
+ * per-pixel window bounds; rows of output words straight through. */
+void nn_opt_max_pool_s8_2x2(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
     const int32_t ch = p->channels, in_h = p->in_h, in_w = p->in_w;
     const int32_t lo = p->act_min, hi = p->act_max;
     const int clamp = lo > -128 || hi < 127;
     const uint32_t lo4 = nn_dup8(lo), hi4 = nn_dup8(hi);
     const int32_t row_step = in_w * ch;
     const nn_max_pool_path_t path = nn_max_pool_s8_path(p);
-    if (path != NN_MAX_POOL_PATH_WINDOWS) {
-        /* 2x2 stride 2 with every window inside (VALID, 4 channels per word): no per-pixel
-         * window bounds; rows of output words straight through */
+    {
         int8_t *o = out;
         for (int32_t b = 0; b < p->batches; ++b) {
             for (int32_t oy = 0; oy < p->out_h; ++oy) {
@@ -107,8 +107,16 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                 }
             }
         }
-        return;
     }
+}
+
+/* Path WINDOWS: any window, its bounds per output pixel. */
+void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+    const int32_t ch = p->channels, in_w = p->in_w;
+    const int32_t lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
+    const uint32_t lo4 = nn_dup8(lo), hi4 = nn_dup8(hi);
+    const int32_t row_step = in_w * ch;
     for (int32_t b = 0; b < p->batches; ++b) {
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -147,6 +155,16 @@ void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                 }
             }
         }
+    }
+}
+
+/* One entry per group of paths (nn_kernels.h): generated C calls its layer's, so a model links only
+ * the paths it uses; this dispatcher serves containers and hand-written calls. */
+void nn_opt_max_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
+    if (nn_max_pool_s8_path(p) == NN_MAX_POOL_PATH_WINDOWS) {
+        nn_opt_max_pool_s8_windows(p, in, out);
+    } else {
+        nn_opt_max_pool_s8_2x2(p, in, out);
     }
 }
 

@@ -100,13 +100,14 @@ def nucleo_placement(arena_bytes: int, code_bytes: int) -> dict:
 
 
 def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_arm: bool = True,
-            meta: ModelMeta | None = None) -> dict:
+            meta: ModelMeta | None = None, kernels: str = "fast") -> dict:
     """The full report as a JSON-able dict (see `format_report` for the table).
 
     With `meta` (the model's sidecar), labels and the input normalisation table count in the flash
-    figure exactly as `edgeloop compile` puts them into the descriptor.
+    figure exactly as `edgeloop compile` puts them into the descriptor. `kernels`: the kernel set
+    (`compile --kernels`) the estimate and the Cortex-M7 link use.
     """
-    compiled = compile_bytes(tflite, name=name, meta=meta)
+    compiled = compile_bytes(tflite, name=name, meta=meta, kernels=kernels)
     rows = layer_table(compiled)
     report: dict = {
         "name": name,
@@ -123,6 +124,7 @@ def analyze(tflite: bytes, *, name: str = "model", with_tflm: bool = True, with_
             "peak_live_bytes": compiled.plan.peak_bytes,
             "single_op_lower_bound_bytes": compiled.plan.lower_bound,
             "flatbuffer_bytes": len(tflite),
+            "kernel_set": compiled.kernel_set,
         },
         "nucleo": nucleo_placement(compiled.arena_bytes, compiled.code_bytes),
     }
@@ -161,7 +163,8 @@ def format_report(report: dict) -> str:
                  f"{t['single_op_lower_bound_bytes']:,} B)"
                  + (f" | TFLite Micro arena {t['tflm_arena_bytes']:,} B" if "tflm_arena_bytes" in t else ""))
     lines.append(f"flash: weights+params {t['weight_bytes']:,} B + labels/norms {t['label_bytes']:,} B + code "
-                 f"~{t['code_bytes_estimate']:,} B = ~{t['flash_bytes_estimate']:,} B | flatbuffer "
+                 f"~{t['code_bytes_estimate']:,} B ({t.get('kernel_set', 'fast')} kernels) = "
+                 f"~{t['flash_bytes_estimate']:,} B | flatbuffer "
                  f"{t['flatbuffer_bytes']:,} B")
     placement = report.get("nucleo")
     if placement:

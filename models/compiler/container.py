@@ -318,7 +318,11 @@ def write_container(graph: LoweredGraph, plan: Plan, *, name: str, sha256: bytes
 
 
 def container_from_compiled(compiled: CompiledModel) -> bytes:
-    """The container of a model `compile_bytes`/`compile_file` compiled."""
+    """The container of a model `compile_bytes`/`compile_file` compiled (with the fast kernel set: the
+    board's executor runs its own kernels and needs their scratch planned)."""
+    if compiled.kernel_set != "fast":
+        raise ValueError(f"a container is planned for the board's own kernels: compile {compiled.name} with "
+                         f"kernels='fast', not {compiled.kernel_set!r}")
     return write_container(compiled.graph, compiled.plan, name=compiled.name, sha256=compiled.sha256,
                            labels=compiled.labels, input_kind=compiled.meta.input_kind_code,
                            sample_rate_hz=compiled.meta.sample_rate_hz, window=compiled.meta.window,

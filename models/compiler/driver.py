@@ -13,6 +13,7 @@ from pathlib import Path
 from edgeloop import os_errors_explained
 from edgeloop.models.compiler.emit import code_bytes, const_bytes, emit_c
 from edgeloop.models.compiler.errors import CompileError
+from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS
 from edgeloop.models.compiler.lower import LoweredGraph, lower
 from edgeloop.models.compiler.meta import ModelMeta, load_meta
 from edgeloop.models.compiler.planner import Plan, plan_with_wide_weights
@@ -38,6 +39,7 @@ class CompiledModel:
     c_source: str
     h_source: str
     tflite_bytes: int
+    kernel_set: str = DEFAULT_KERNEL_SET   # the kernels the generated C calls (kernel_sizes.KERNEL_SETS)
 
     @property
     def flash_bytes(self) -> int:
@@ -68,20 +70,42 @@ def _default_labels(graph: LoweredGraph) -> tuple[str, ...]:
     return tuple(f"class{i}" for i in range(out.size))
 
 
+def use_reference_kernels(graph: LoweredGraph) -> None:
+    """Prepare a lowered graph for the small kernel set: the reference kernels need no scratch and
+    ignore ADD's rescaling tables, so neither is planned nor emitted (the arena and constants shrink)."""
+    for step in graph.steps:
+        step.scratch_bytes = 0
+        if "wide_weights" in step.params:
+            step.params["wide_weights"] = 0
+        for key in ("in1_table", "in2_table"):
+            if key in step.consts:
+                del step.consts[key]
+                step.params[key] = None
+
+
 def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
-                  source_name: str = "model.tflite", wide_weights: str = "free") -> CompiledModel:
+                  source_name: str = "model.tflite", wide_weights: str = "free",
+                  kernels: str = DEFAULT_KERNEL_SET) -> CompiledModel:
     """Compile .tflite bytes in memory; raises CompileError (a ValueError) on any problem.
 
     `wide_weights` ("free", "tflm", "all", "none"): which convolutions widen their weights into
     scratch for speed (see planner.plan_with_wide_weights); "free" never grows the arena, "tflm"
     lets it grow up to TFLite Micro's arena for the same model (probed with its interpreter).
+    `kernels` ("fast", "small"): the kernel set the generated C calls. "fast" calls the build's
+    entry points (the optimized kernels on a DSP core); "small" calls the reference kernels by name,
+    so the model links no optimized code: less flash, no kernel scratch, slower. Same results.
     """
     if not _NAME_RE.match(name):
         raise CompileError(f"model name {name!r} is not a C identifier (letters, digits, _; "
                            "not starting with a digit; at most 63 characters); pass --name")
+    if kernels not in KERNEL_SETS:
+        raise CompileError(f"kernel set {kernels!r} is unknown; choose one of {', '.join(KERNEL_SETS)}")
     meta = meta or ModelMeta()
     model = read_tflite(data)
     graph = lower(model)
+    if kernels == "small":
+        use_reference_kernels(graph)
+        wide_weights = "none"
     limit = None
     if wide_weights == "tflm":
         from edgeloop.models.reference import tflm_arena_bytes
@@ -104,15 +128,15 @@ def compile_bytes(data: bytes, *, name: str, meta: ModelMeta | None = None,
                            f"{expected} {'channels' if per_channel else 'elements'} (shape {list(inp.shape)}); "
                            f"give one pair per input {'channel' if per_channel else 'element'}")
     macc = sum(s.macc for s in graph.steps)
-    cb, kb = const_bytes(graph.steps), code_bytes(graph.steps)
+    cb, kb = const_bytes(graph.steps), code_bytes(graph.steps, kernels)
     lb = sum(len(x.encode("utf-8")) + 1 + 4 for x in labels) + 8 * len(meta.input_norm)
     sha = hashlib.sha256(data).digest()
     c_src, h_src = emit_c(graph, arena, name=name, source_name=source_name, sha256=sha, labels=labels,
                           input_kind=meta.input_kind_code, sample_rate_hz=meta.sample_rate_hz,
                           window=meta.window, hop=meta.hop, macc=macc, flash_bytes=cb + lb + kb,
                           input_norm=meta.input_norm, feature_set=meta.feature_set,
-                          sample_rate_mhz=meta.sample_rate_mhz, norm_mode=meta.norm_mode)
-    return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data))
+                          sample_rate_mhz=meta.sample_rate_mhz, norm_mode=meta.norm_mode, kernel_set=kernels)
+    return CompiledModel(name, sha, graph, arena, meta, labels, macc, cb, lb, kb, c_src, h_src, len(data), kernels)
 
 
 def sidecar_path(tflite: Path) -> Path | None:
@@ -123,7 +147,7 @@ def sidecar_path(tflite: Path) -> Path | None:
 
 
 def compile_source(tflite: Path, *, name: str | None = None, meta_path: Path | None = None,
-                   wide_weights: str = "free") -> CompiledModel:
+                   wide_weights: str = "free", kernels: str = DEFAULT_KERNEL_SET) -> CompiledModel:
     """Read and compile MODEL.tflite in memory, with its sidecar (default: MODEL.meta.json
     beside the model when present); writes nothing."""
     tflite = Path(tflite)
@@ -134,18 +158,19 @@ def compile_source(tflite: Path, *, name: str | None = None, meta_path: Path | N
     meta_path = meta_path if meta_path is not None else sidecar_path(tflite)
     meta = load_meta(meta_path) if meta_path is not None else None
     return compile_bytes(data, name=name or default_name(tflite), meta=meta, source_name=tflite.name,
-                         wide_weights=wide_weights)
+                         wide_weights=wide_weights, kernels=kernels)
 
 
 def compile_file(tflite: Path, out_dir: Path, *, name: str | None = None,
-                 meta_path: Path | None = None, wide_weights: str = "free") -> CompiledModel:
+                 meta_path: Path | None = None, wide_weights: str = "free",
+                 kernels: str = DEFAULT_KERNEL_SET) -> CompiledModel:
     """Compile MODEL.tflite into OUT_DIR/NAME.c and NAME.h.
 
     The sidecar defaults to MODEL.meta.json beside the model when present.
     Nothing is written unless compilation succeeds; files are moved into
     place only after both have been written completely.
     """
-    result = compile_source(tflite, name=name, meta_path=meta_path, wide_weights=wide_weights)
+    result = compile_source(tflite, name=name, meta_path=meta_path, wide_weights=wide_weights, kernels=kernels)
     out_dir = Path(out_dir)
     with os_errors_explained(f"write the C files to {out_dir}"):
         out_dir.mkdir(parents=True, exist_ok=True)

@@ -4,37 +4,28 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeloop.models.compiler.kernel_facts import abi_version
+from edgeloop.models.compiler.kernel_facts import CONV_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, max_pool_path
+from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS, entry_point, load_table
 from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
 
-# Bytes of Cortex-M7 -Os code per kernel in the optimized build (arm-none-eabi-nm
-# of nn_ref.o and nn_opt_*.o, helpers a kernel alone uses included). Helpers shared by
-# all kernels (requantization, memcpy/memset) are counted once in "common";
-# test_code_size_estimate keeps this table within reach of real linked sizes.
-KERNEL_CODE_BYTES = {
-    "common": 350,
-    "nn_conv2d_s8": 7030,
-    "nn_depthwise_conv2d_s8": 7400,
-    "nn_fc_s8": 1150,
-    "nn_max_pool_s8": 1050,
-    "nn_avg_pool_s8": 1030,
-    "nn_mean_s8": 110,
-    "nn_add_s8": 640,
-    "nn_mul_s8": 180,
-    "nn_softmax_s8": 600,
-    "nn_logistic_s8": 480,
-    "nn_pad": 250,
-    "nn_concat": 70,
-    "nn_quantize_f32_s8": 160,
-    "nn_dequantize_s8_f32": 40,
-    "nn_requantize_s8": 60,
-    "nn_copy": 20,
+# Bytes of Cortex-M7 -Os code per kernel set and kernel, each kernel linked alone with the helpers it
+# pulls in: measured by kernel_sizes.py into kernel_code_bytes.json (one source; re-run it after changing
+# a kernel, test_kernel_sizes checks it is current). A model's estimate counts each helper symbol once.
+_KERNEL_TABLE = load_table()["sets"]
+KERNEL_CODE_BYTES: dict[str, dict[str, int]] = {
+    kernel_set: {kernel: row["bytes"] for kernel, row in kernels.items()}
+    for kernel_set, kernels in _KERNEL_TABLE.items()
 }
 MODEL_CODE_BYTES = 48      # invoke() prologue and argument checks
+DESCRIPTOR_BYTES = 144     # the nn_model_t descriptor on a 32-bit target (arm-none-eabi-nm)
 CALL_CODE_BYTES = 12       # one kernel call in invoke()
 HOOK_CODE_BYTES = 12       # the step hook's call and test in invoke_steps(), per step
 
+_KERNEL_SET_NOTES = {
+    "fast": "the build's kernels: the optimized nn_opt_* on a DSP core, NN_OPTIMIZED",
+    "small": "the reference kernels nn_ref_* called by name: compact, bit-exact, slower; no optimized code linked",
+}
 _C_TYPES = {np.dtype("int8"): "int8_t", np.dtype("int32"): "int32_t"}
 DTYPE_CODES = {9: 0, 3: 1, 7: 2, 2: 3, 0: 4}   # TFLite type -> nn_dtype_t
 SCRATCH_FUNCTIONS = {  # the kernels' own scratch sizes (nn_paths.c), checked by NN_CHECK_SCRATCH builds
@@ -96,10 +87,51 @@ def const_bytes(steps: list[Step]) -> int:
     return total
 
 
-def code_bytes(steps: list[Step]) -> int:
-    """Estimated code bytes: the kernels used, once each, plus invoke() and its step-observing twin."""
-    kernels = {s.kernel for s in steps}
-    return (KERNEL_CODE_BYTES["common"] + sum(KERNEL_CODE_BYTES[k] for k in kernels)
+def _table_key(step: Step, kernel_set: str) -> str:
+    """The row of kernel_code_bytes.json a step's code is measured in (kernel, or a fast-set path entry)."""
+    entry = step_entry(step, kernel_set)
+    return entry if entry in _KERNEL_TABLE[kernel_set] else step.kernel
+
+
+def kernel_code_bytes(kernels: set[str] | list[str], kernel_set: str = DEFAULT_KERNEL_SET) -> int:
+    """Measured code bytes of `kernels` linked together from `kernel_set`: each helper symbol counted once."""
+    if kernel_set not in KERNEL_SETS:
+        raise ValueError(f"kernel set must be one of {', '.join(KERNEL_SETS)}, not {kernel_set!r}")
+    symbols: dict[str, int] = {}
+    for kernel in kernels:
+        symbols.update(_KERNEL_TABLE[kernel_set][kernel]["symbols"])
+    return sum(symbols.values())
+
+
+def kernel_path(step: Step, kernel_set: str) -> str | None:
+    """The optimized path of a fast-set step whose kernel has path entries (kernel_sizes.PATH_ENTRIES), else None."""
+    if kernel_set != "fast":
+        return None
+    if step.kernel == "nn_conv2d_s8":
+        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+    if step.kernel == "nn_max_pool_s8":
+        return max_pool_path(step.params)
+    return None
+
+
+def _path_check(step: Step, path: str | None, prefix: str) -> str:
+    """The debug-build check (NN_PATH_IS) that the kernel takes the path whose entry the step calls."""
+    if path is None:
+        return ""
+    names = CONV_PATHS if step.kernel == "nn_conv2d_s8" else MAX_POOL_PATHS
+    return f"NN_PATH_IS({step.kernel}_path(&{prefix}_params) == {names.index(path)});\n    "
+
+
+def step_entry(step: Step, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
+    """The function (or nn_kernels.h macro) generated C calls for `step`: a fast-set kernel with path entries
+    calls its layer's, so that a model links only the paths it uses."""
+    return entry_point(step.kernel, kernel_set, kernel_path(step, kernel_set))
+
+
+def code_bytes(steps: list[Step], kernel_set: str = DEFAULT_KERNEL_SET) -> int:
+    """Estimated code bytes: the kernel entries called (measured, `kernel_set`), plus invoke(), its
+    step-observing twin and the model's descriptor."""
+    return (kernel_code_bytes({_table_key(s, kernel_set) for s in steps}, kernel_set) + DESCRIPTOR_BYTES
             + MODEL_CODE_BYTES + CALL_CODE_BYTES * len(steps)
             + MODEL_CODE_BYTES + (CALL_CODE_BYTES + HOOK_CODE_BYTES) * len(steps))
 
@@ -131,8 +163,12 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
            labels: tuple[str, ...], input_kind: int, sample_rate_hz: int, window: int, hop: int,
            macc: int, flash_bytes: int,
            input_norm: tuple[tuple[float, float], ...] = (), feature_set: int = 0, sample_rate_mhz: int = 0,
-           norm_mode: int = 0) -> tuple[str, str]:
+           norm_mode: int = 0, kernel_set: str = DEFAULT_KERNEL_SET) -> tuple[str, str]:
     """Return (NAME.c, NAME.h) source text.
+
+    `kernel_set` "small" calls the reference kernels by name (nn_ref_*) and no scratch-size check,
+    so the model links none of the optimized kernels (the graph must have been prepared by
+    driver.use_reference_kernels: no scratch, no ADD tables).
 
     `feature_set`, `sample_rate_mhz` and `norm_mode` are the SPEC.md §9.3 descriptor fields; each is emitted
     only when it says more than its default (0; a whole rate in sample_rate_hz), so models without them
@@ -161,8 +197,12 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
 
     decls: list[str] = []
     calls: list[str] = []
+    small = kernel_set == "small"
     for pos, step in enumerate(graph.steps):
         prefix = f"op{pos}"
+        path = kernel_path(step, kernel_set)
+        fn = entry_point(step.kernel, kernel_set, path)
+        path_check = _path_check(step, path, prefix)
         for key, arr in step.consts.items():
             decls.append(_array(f"{prefix}_{key}", arr))
         if step.struct is not None:
@@ -185,20 +225,22 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
                 continue
             call = f"nn_copy({loc(step.inputs[0], True)}, {out}, {step.params['bytes']}u);"
         elif step.kernel in ("nn_add_s8", "nn_mul_s8"):
-            call = f"{step.kernel}(&{prefix}_params, {operand(0)}, {operand(1)}, {out});"
+            call = f"{fn}(&{prefix}_params, {operand(0)}, {operand(1)}, {out});"
         elif step.kernel == "nn_concat":
             count = int(step.params["count"])  # type: ignore[arg-type]
             parts = ", ".join(operand(i) for i in range(count))
             calls.append(comment + f"    {{\n        const void *const parts[{count}] = {{{parts}}};\n"
                          f"        nn_concat(&{prefix}_params, parts, {out});\n    }}\n")
             continue
+        elif step.kernel in SCRATCH_FUNCTIONS and small:   # the reference kernels need no scratch
+            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, NULL);"
         elif step.kernel in SCRATCH_FUNCTIONS:
             sc = plan.scratch(pos)
             scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
             call = (f"NN_SCRATCH_FITS({SCRATCH_FUNCTIONS[step.kernel]}(&{prefix}_params), {step.scratch_bytes}u);\n"
-                    f"    {step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});")
+                    f"    {path_check}{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});")
         else:
-            call = f"{step.kernel}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
+            call = f"{path_check}{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out});"
         calls.append(comment + "    " + call + "\n")
 
     # The step-observing twin of invoke(): the same calls, each followed by the hook (stop when it says so).
@@ -234,6 +276,7 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
  * {name}.c - generated by `edgeloop compile` from {source_name}. Do not edit.
  *
  * {len(graph.steps)} operators, {macc} MACs, arena {plan.arena_bytes} bytes.
+ * Kernel set: {kernel_set} ({_KERNEL_SET_NOTES[kernel_set]}).
  * Build with the kernels of edgeloop's firmware/nn (nn_ref.c, nn_paths.c, nn_opt_*.c).
  */
 #include <stddef.h>
@@ -245,12 +288,16 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
 _Static_assert(NN_KERNEL_ABI_VERSION == {abi_version()}u, "{name}.c was generated for kernel ABI {abi_version()}: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 {_struct_asserts(graph.steps)}
-/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs. */
+/* NN_CHECK_SCRATCH=1 (debug builds): each layer first asks its kernel how much scratch it needs
+ * and, where it calls a path's entry, whether the kernel takes that path. */
 #if defined(NN_CHECK_SCRATCH) && NN_CHECK_SCRATCH
 #define NN_SCRATCH_FITS(need, planned) \\
     do {{ if ((need) > (planned)) return NN_ERR_INTERNAL; }} while (0)
+#define NN_PATH_IS(ok) \\
+    do {{ if (!(ok)) return NN_ERR_INTERNAL; }} while (0)
 #else
 #define NN_SCRATCH_FITS(need, planned) ((void)0)
+#define NN_PATH_IS(ok) ((void)0)
 #endif
 
 {"".join(decls)}

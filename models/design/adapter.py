@@ -399,6 +399,15 @@ def pruned_width(width: int, keep: float) -> int:
     return train_pruned_width(width, keep)
 
 
+def deployed_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of the model a recipe deploys: a time-series recipe with `prune_keep` trains at its width
+    and deploys the pruned net, sized at the pruned width."""
+    if params.get("prune_keep") is None:
+        return params
+    out = {k: v for k, v in params.items() if k != "prune_keep"}
+    return dict(out, width=pruned_width(int(params["width"]), float(params["prune_keep"])))
+
+
 def prune_series(model: Any, family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
                  keep: float) -> tuple[Any, int]:
     """A trained time-series model pruned as `edgeloop train --prune-keep` prunes it (models/train/pruning.py):
@@ -537,8 +546,8 @@ def case_decisions(case: np.ndarray, y: np.ndarray, probs: np.ndarray, rule: Any
 
 
 def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, seed: int, epochs: int,
-                  name: str = "chosen", teacher: Path | None = None) -> Any:
-    """The `edgeloop train` request that reproduces a candidate.
+                  name: str = "chosen", teacher: Path | None = None, kernels: str | None = None) -> Any:
+    """The `edgeloop train` request that reproduces a candidate (`kernels`: its kernel set, recorded in the recipe).
 
     `.command()` gives its command line and `.recipe().recipe_json()` its
     recipe file (`edgeloop train --recipe FILE`); training writes that file as
@@ -548,7 +557,7 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
 
     teacher = teacher or td.teacher
     common = dict(task=td.task, out=Path(out), data=list(td.data), seed=seed, name=name, epochs=epochs,
-                  width=int(params["width"]), depth=int(params["depth"]), progress=False)
+                  width=int(params["width"]), depth=int(params["depth"]), progress=False, kernels=kernels)
     if family in TRAIN_FAMILY:
         features = str(params.get("features") or "stats9") if family == "feature_mlp" else None
         return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),

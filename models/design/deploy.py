@@ -6,20 +6,27 @@ our compiler gives exactly the flash, arena and MACs the trained model will
 have. Latency is the per-operator cost model's estimate (latency.py),
 converted at the board clock. Candidates over a budget are rejected here,
 before any training.
+
+Each candidate is sized with every kernel set the Sizer has a cost model for
+(`compile --kernels`: fast, the optimized kernels; small, the reference ones:
+less flash and RAM, slower). The deployable variant is the smallest whose latency
+estimate meets the latency limit: --latency-ms when given, else real time (one hop
+of a time series, one camera frame of an image model: latency.realtime_latency_ms);
+when no set meets it, the fastest, which then reports the latency it exceeds.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from edgeloop import require
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import Budget
-from edgeloop.models.design.latency import CostModel
+from edgeloop.models.design.latency import CostModel, realtime_latency_ms
 from edgeloop.models.design.space import arch_key
 
 
@@ -35,6 +42,10 @@ class Deployability:
     latency_instructions: float
     latency_ms_estimate: float
     violations: dict[str, float] = field(default_factory=dict)
+    kernel_set: str = "fast"                 # the set this variant compiles with (compile --kernels)
+    latency_limit_ms: float | None = None    # the limit the set was chosen against (None: no limit known)
+    latency_limit_source: str = ""           # "--latency-ms", "real time: one hop ...", ...
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)   # every set's figures, by set
 
     @property
     def fits(self) -> bool:
@@ -78,16 +89,19 @@ def _nonzero_biases(model: Any) -> None:
 
 
 class Sizer:
-    """Sizes candidates (cached by architecture) and checks them against a budget."""
+    """Sizes candidates (cached by architecture) with each kernel set and checks them against a budget."""
 
-    def __init__(self, td: adapter.TaskData, budget: Budget, cost: CostModel) -> None:
+    def __init__(self, td: adapter.TaskData, budget: Budget, cost: CostModel | Mapping[str, CostModel]) -> None:
+        """`cost`: one CostModel (only its kernel set is sized) or a cost model per kernel set."""
         self.td = td
         self.budget = budget
-        self.cost = cost
+        self.costs = {cost.kernel_set: cost} if isinstance(cost, CostModel) else dict(cost)
+        self.cost = self.costs.get("fast") or next(iter(self.costs.values()))
         self._cache: dict[tuple, dict[str, Any]] = {}
 
     def compiled_figures(self, family: str, params: dict[str, Any]) -> dict[str, Any]:
-        """flash, arena, weight bytes, MACs and estimated instructions of the compiled untrained model."""
+        """flash, arena, weight bytes, MACs and estimated instructions of the compiled untrained model: the
+        first kernel set's at the top level (fast when sized), every set's under "sets"."""
         key = arch_key(family, params)
         if key not in self._cache:
             keras = require("keras")
@@ -101,23 +115,51 @@ class Sizer:
             rep = adapter.representative_input(family, params, n_in)
             with quiet_stderr():
                 tflite = to_tflite_int8(model, rep)
-            compiled = compile_bytes(tflite, name="candidate",
-                                     meta=None)
             label_bytes = sum(len(x.encode("utf-8")) + 1 + 4 for x in self.td.labels)
-            self._cache[key] = {
-                # the deployed model carries the real labels and 8 B per (mean, std) normalisation pair
-                "flash_bytes": compiled.flash_bytes - compiled.label_bytes + label_bytes
-                + 8 * adapter.norm_pairs(self.td, family, params),
-                "arena_bytes": compiled.arena_bytes, "weight_bytes": compiled.const_bytes,
-                "macc": compiled.macc, "instructions": self.cost.instructions(compiled.graph),
-            }
+            sets = {}
+            for kernel_set, cost in self.costs.items():
+                compiled = compile_bytes(tflite, name="candidate", meta=None, kernels=kernel_set)
+                sets[kernel_set] = {
+                    # the deployed model carries the real labels and 8 B per (mean, std) normalisation pair
+                    "flash_bytes": compiled.flash_bytes - compiled.label_bytes + label_bytes
+                    + 8 * adapter.norm_pairs(self.td, family, params),
+                    "arena_bytes": compiled.arena_bytes, "weight_bytes": compiled.const_bytes,
+                    "macc": compiled.macc, "instructions": cost.instructions(compiled.graph),
+                }
+            self._cache[key] = {**sets[self.cost.kernel_set], "sets": sets}
             del model
             keras.backend.clear_session()
         return self._cache[key]
 
+    def latency_limit(self, params: dict[str, Any]) -> tuple[float | None, str]:
+        """The latency the kernel set is chosen against, and where it comes from."""
+        if self.budget.latency_ms is not None:
+            return self.budget.latency_ms, "--latency-ms"
+        realtime = realtime_latency_ms(self.td.kind, params, self.td.rate_hz) if self.td is not None else None
+        if realtime is None:
+            return None, "none (no --latency-ms, no input period known)"
+        what = "one camera frame at 30 frames/s" if self.td.kind == "images" else \
+            f"one hop ({params.get('hop')} samples at {self.td.rate_hz:g} Hz)"
+        return realtime, f"real time: {what}"
+
     def check(self, family: str, params: dict[str, Any]) -> Deployability:
+        """The candidate's deployable variant: the kernel set with the least flash whose latency meets the
+        latency limit (see the module docstring), with its figures and the budget's violations."""
         f = self.compiled_figures(family, params)
-        flash, ram = self.budget.usage(f["flash_bytes"], f["arena_bytes"], f["weight_bytes"])
-        ms = 1000.0 * f["instructions"] / self.budget.clock_hz
-        return Deployability(flash, ram, f["arena_bytes"], f["weight_bytes"], f["macc"], f["instructions"], ms,
-                             self.budget.violations(flash, ram, ms))
+        limit, source = self.latency_limit(params)
+        variants = {}
+        for kernel_set, g in f["sets"].items():
+            flash, ram = self.budget.usage(g["flash_bytes"], g["arena_bytes"], g["weight_bytes"])
+            ms = 1000.0 * g["instructions"] / self.budget.clock_hz
+            variants[kernel_set] = {"flash_bytes": flash, "ram_bytes": ram, "arena_bytes": g["arena_bytes"],
+                                    "weight_bytes": g["weight_bytes"], "instructions": g["instructions"],
+                                    "latency_ms_estimate": ms}
+        in_time = [k for k, v in variants.items() if limit is None or v["latency_ms_estimate"] <= limit]
+        chosen = (min(in_time, key=lambda k: (variants[k]["flash_bytes"], variants[k]["latency_ms_estimate"]))
+                  if in_time else min(variants, key=lambda k: variants[k]["latency_ms_estimate"]))
+        v = variants[chosen]
+        return Deployability(v["flash_bytes"], v["ram_bytes"], v["arena_bytes"], v["weight_bytes"], f["macc"],
+                             v["instructions"], v["latency_ms_estimate"],
+                             self.budget.violations(v["flash_bytes"], v["ram_bytes"], v["latency_ms_estimate"]),
+                             kernel_set=chosen, latency_limit_ms=limit, latency_limit_source=source,
+                             variants=variants)

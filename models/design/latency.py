@@ -10,10 +10,12 @@ with one coefficient set per operator class k (`op_class`). The coefficients are
 fitted (non-negative least squares) on single-layer models measured under
 `qemu-system-arm -icount shift=0` with the optimized kernels, and the fit
 reports its own relative error on whole models it never saw (held-out shapes).
-The calibration lives in `latency_calibration.json` beside this module; it is
-regenerated with `edgeloop design --calibrate-latency` (which needs QEMU and the
-ARM toolchain) and records a hash of the kernel sources it measured, so a stale
-calibration is detectable (`CostModel.stale`).
+Each kernel set (`compile --kernels`, models/compiler/kernel_sizes.py) has its own
+calibration: the fast set (the optimized kernels) in `latency_calibration.json`,
+the small set (the reference kernels) in `latency_calibration_small.json`, beside
+this module. They are regenerated with `edgeloop design --calibrate-latency [SET]`
+(which needs QEMU and the ARM toolchain) and record a hash of the kernel sources
+they measured, so a stale calibration is detectable (`CostModel.stale`).
 
 Milliseconds are `instructions / clock`: an **estimate from emulated
 instructions**, not measured cycles (a Cortex-M7 dual-issues some
@@ -32,8 +34,15 @@ from typing import Any
 import numpy as np
 
 from edgeloop import MissingFileError, require
+from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS
+from edgeloop.models.compiler.kernel_sizes import kernel_sources_hash as kernel_sources_hash
 
 CALIBRATION_FILE = Path(__file__).with_name("latency_calibration.json")
+CALIBRATION_FILES = {"fast": CALIBRATION_FILE, "small": Path(__file__).with_name("latency_calibration_small.json")}
+SOURCES = {"fast": "qemu-system-arm -M mps2-an500 -icount shift=0, optimized kernels",
+           "small": "qemu-system-arm -M mps2-an500 -icount shift=0, reference kernels (kernel set small)"}
+# A camera frame period: the real-time latency of an image model when no --latency-ms is given (30 frames/s).
+FRAME_PERIOD_MS = 1000.0 / 30.0
 LATENCY_LABEL = "estimate from emulated instructions (QEMU Cortex-M7 icount, per-operator model)"
 TERMS = ("macc", "out", "in", "call")
 
@@ -74,15 +83,13 @@ def graph_rows(graph: Any) -> list[tuple[str, dict[str, float]]]:
     return [(op_class(s), step_terms(s, graph.model.tensors)) for s in graph.steps]
 
 
-def kernel_sources_hash() -> str:
-    """SHA-256 (12 hex digits) of firmware/nn's C sources: what a calibration was measured with."""
-    import edgeloop
-
-    digest = hashlib.sha256()
-    for path in sorted((edgeloop.FIRMWARE_DIR / "nn").glob("*.[ch]")):
-        digest.update(path.name.encode())
-        digest.update(path.read_bytes())
-    return digest.hexdigest()[:12]
+def realtime_latency_ms(kind: str, params: dict[str, Any], rate_hz: float) -> float | None:
+    """The latency a model must meet to keep up with its input when no limit is given: one hop for time
+    series (a new window every hop / rate seconds), one camera frame for images (FRAME_PERIOD_MS)."""
+    if kind == "images":
+        return FRAME_PERIOD_MS
+    hop = params.get("hop")
+    return 1000.0 * float(hop) / float(rate_hz) if hop and rate_hz else None
 
 
 @dataclass
@@ -92,7 +99,8 @@ class CostModel:
     coefficients: dict[str, dict[str, float]]
     held_out: list[dict[str, Any]] = field(default_factory=list)
     kernels_hash: str = ""
-    source: str = "qemu-system-arm -M mps2-an500 -icount shift=0, optimized kernels"
+    source: str = SOURCES[DEFAULT_KERNEL_SET]
+    kernel_set: str = DEFAULT_KERNEL_SET   # the kernels measured (compile --kernels)
 
     def instructions(self, graph: Any) -> float:
         """Estimated emulated instructions of one inference of a lowered graph."""
@@ -123,25 +131,40 @@ class CostModel:
         return bool(self.kernels_hash) and self.kernels_hash != kernel_sources_hash()
 
     def to_json(self) -> dict[str, Any]:
-        return {"coefficients": self.coefficients, "held_out": self.held_out, "kernels_hash": self.kernels_hash,
-                "source": self.source, "terms": list(TERMS)}
+        out = {"coefficients": self.coefficients, "held_out": self.held_out, "kernels_hash": self.kernels_hash,
+               "source": self.source, "terms": list(TERMS)}
+        if self.kernel_set != DEFAULT_KERNEL_SET:   # the fast set's file predates the field: keep it as it is
+            out["kernel_set"] = self.kernel_set
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "CostModel":
         return cls({k: dict(v) for k, v in data["coefficients"].items()}, list(data.get("held_out", [])),
-                   str(data.get("kernels_hash", "")), str(data.get("source", "")))
+                   str(data.get("kernels_hash", "")), str(data.get("source", "")),
+                   str(data.get("kernel_set", DEFAULT_KERNEL_SET)))
 
-    def save(self, path: Path = CALIBRATION_FILE) -> None:
-        Path(path).write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+    def save(self, path: Path | None = None) -> Path:
+        """Write the calibration (default: the kernel set's file in CALIBRATION_FILES); returns the path."""
+        path = Path(path) if path is not None else CALIBRATION_FILES[self.kernel_set]
+        path.write_text(json.dumps(self.to_json(), indent=1) + "\n", encoding="utf-8")
+        return path
 
 
-def load_cost_model(path: Path = CALIBRATION_FILE) -> CostModel:
-    """The committed calibration; raises FileNotFoundError with the command that makes one."""
+def load_cost_model(kernel_set: str = DEFAULT_KERNEL_SET, path: Path | None = None) -> CostModel:
+    """The committed calibration of `kernel_set`; raises MissingFileError with the command that makes one."""
+    if kernel_set not in KERNEL_SETS:
+        raise ValueError(f"kernel set must be one of {', '.join(KERNEL_SETS)}, not {kernel_set!r}")
+    path = Path(path) if path is not None else CALIBRATION_FILES[kernel_set]
     try:
-        return CostModel.from_json(json.loads(Path(path).read_text(encoding="utf-8")))
+        return CostModel.from_json(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
-        raise MissingFileError(f"no latency calibration at {path}: run `edgeloop design --calibrate-latency` "
-                                "(needs qemu-system-arm and arm-none-eabi-gcc)") from None
+        raise MissingFileError(f"no latency calibration at {path}: run `edgeloop design --calibrate-latency "
+                               f"{kernel_set}` (needs qemu-system-arm and arm-none-eabi-gcc)") from None
+
+
+def load_cost_models() -> dict[str, CostModel]:
+    """Every kernel set's calibration, by set."""
+    return {kernel_set: load_cost_model(kernel_set) for kernel_set in KERNEL_SETS}
 
 
 def fit_cost_model(samples: Sequence[tuple[list[tuple[str, dict[str, float]]], float]]) -> dict[str, dict[str, float]]:

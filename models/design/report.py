@@ -100,6 +100,14 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
                         if ch.get("test_recording_accuracy") is not None else "")
                      + f"; flash {fmt_bytes(ch['flash_bytes'])}, RAM {fmt_bytes(ch['ram_bytes'])}, latency "
                      f"{ch['latency_ms_estimate']:.3f} ms (estimate from emulated instructions).</p>")
+        rule = ch.get("kernel_set_rule")
+        if rule:
+            limit = rule["latency_limit_ms"]
+            sets = "; ".join(f"{k}: {fmt_bytes(v['flash_bytes'])} flash, {v['latency_ms_estimate']:.3f} ms"
+                             for k, v in rule["variants"].items())
+            parts.append(f"<p>Kernel set: <b>{html.escape(ch['kernel_set'])}</b>, the smallest whose latency estimate "
+                         f"meets {f'{limit:.3g} ms' if limit is not None else 'no limit'} "
+                         f"({html.escape(rule['latency_limit_source'])}); {html.escape(sets)}.</p>")
         parts.append(f"<p>Recipe: <code>{html.escape(ch['recipe']['command'])}</code></p>")
         for k in ("quantization", "validation"):
             if ch.get(k):
@@ -136,10 +144,10 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
     parts.append(scatter_svg(rows, "flash_bytes", "flash bytes"))
     parts.append(scatter_svg(rows, "latency_ms_estimate", "latency ms (estimate from emulated instructions)"))
     parts.append("<h2>Every trial</h2>")
-    parts.append(_table(["#", "status", "family", "recipe parameters", "flash", "RAM", "MACs", "latency ms",
-                         "CV acc %", "± fold spread", "reason"],
+    parts.append(_table(["#", "status", "family", "recipe parameters", "flash", "RAM", "kernels", "MACs",
+                         "latency ms", "CV acc %", "± fold spread", "reason"],
                         [[r["number"], r["status"], r["family"] or "", json.dumps(r["params"]),
-                          r["flash_bytes"] or "", r["ram_bytes"] or "", r["macc"] or "",
+                          r["flash_bytes"] or "", r["ram_bytes"] or "", r.get("kernel_set") or "", r["macc"] or "",
                           f"{r['latency_ms_estimate']:.3f}" if r["latency_ms_estimate"] is not None else "",
                           _pct(r["cv_accuracy"]), _pct(r["cv_spread"]), r["reason"]] for r in rows]))
     tmp = Path(path).with_suffix(".html.tmp")

@@ -261,6 +261,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
             "number": t.number, "state": t.state.name, "status": status, "family": a.get("family"),
             "params": a.get("params", {}), "flash_bytes": dep.get("flash_bytes"), "ram_bytes": dep.get("ram_bytes"),
             "macc": dep.get("macc"), "latency_ms_estimate": dep.get("latency_ms_estimate"),
+            "kernel_set": dep.get("kernel_set", "fast") if dep else None,
             "cv_accuracy": t.values[0] if t.values and status == "trained" else
             (float(np.mean(a["fold_accuracy"])) if a.get("fold_accuracy") else None),
             "cv_spread": a.get("cv_spread"), "folds": len(a.get("fold_accuracy", [])),

@@ -69,7 +69,8 @@ def finish(model: Any, *, name: str, task: str, out_dir: Path, meta: ModelMeta, 
     report: dict[str, Any] = {
         "name": name, "task": task, "labels": list(meta.labels), "description": description,
         "float": fl, "int8": q, "params": params, "macc": macc, "sizes": sizes,
-        "analysis": compiler_analysis(exported.tflite_int8), "evaluated_on": evaluated_on,
+        "analysis": compiler_analysis(exported.tflite_int8, kernels=resolved.kernels if resolved else None),
+        "evaluated_on": evaluated_on,
         "recipe": list(recipe), "seed": seed, "history_epochs": len(next(iter((history or {"": []}).values()))),
         "onnx_error": exported.onnx_error, **(info or {}),
     }

@@ -99,6 +99,9 @@ class Recipe:
     refit: bool = False
     ignore_split: bool = False
     decision: dict[str, Any] | None = None
+    # the kernel set the model compiles with (`compile --kernels`; None: fast): `edgeloop design` records the
+    # smallest set that meets its latency limit, and the training report's flash figure uses it
+    kernels: str | None = None
 
     def __post_init__(self) -> None:
         self.data = [Path(p) for p in self.data]
@@ -109,6 +112,8 @@ class Recipe:
             value = getattr(self, knob)
             if value is not None and value not in allowed:
                 raise RecipeError(f"unknown image CNN {knob} {value!r}; choose one of {', '.join(allowed)}")
+        if self.kernels is not None and self.kernels not in ("fast", "small"):
+            raise RecipeError(f"unknown kernel set {self.kernels!r}; choose fast or small")
         if self.stem_stride is not None and self.stem_stride not in (1, 2):
             raise RecipeError(f"stem_stride must be 1 or 2, got {self.stem_stride!r}")
         if self.teacher is not None:
@@ -199,7 +204,8 @@ class TrainRequest(Recipe):
         if self.family != "default":
             argv += ["--family", self.family]
         for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
-                    "block", "conv_channels", "teacher", "train_margin", "prune_keep", "epochs", "window", "hop"):
+                    "block", "conv_channels", "teacher", "train_margin", "prune_keep", "epochs", "window", "hop",
+                    "kernels"):
             value = getattr(self, opt)
             if value is not None:
                 text = ",".join(map(str, value)) if isinstance(value, list) else str(value)

@@ -47,12 +47,13 @@ def with_wide_blocks(c_source: str, blocks: int) -> str:
 
 def check_bit_exact(tflite: bytes, tmp_path: Path, *, count: int = 4, seed: int = 0,
                     optimized: tuple[bool, ...] = (False, True), name: str = "m", wide_weights: str = "free",
-                    wide_blocks: int = 1) -> dict:
+                    wide_blocks: int = 1, kernels: str = "fast") -> dict:
     """Compile (with the given wide-weights policy), build (reference and optimized kernels) and
     compare `count` inferences with TFLM. `wide_blocks` > 1 rewrites the widened layers to run their
-    wide records in that many blocks (less scratch than planned: the scratch check still holds)."""
+    wide records in that many blocks (less scratch than planned: the scratch check still holds).
+    `kernels`: the kernel set the generated C calls (compile --kernels)."""
     rng = np.random.default_rng(seed)
-    result = compile_bytes(tflite, name=name, wide_weights=wide_weights)
+    result = compile_bytes(tflite, name=name, wide_weights=wide_weights, kernels=kernels)
     out_dir = tmp_path / name
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / f"{name}.c").write_text(with_wide_blocks(result.c_source, wide_blocks))

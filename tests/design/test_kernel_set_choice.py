@@ -1,0 +1,67 @@
+"""The design sizes each candidate with both kernel sets and deploys the smallest that meets the latency limit
+(--latency-ms, else real time); the recipe records the set."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from edgeloop.models.design import adapter
+from edgeloop.models.design.budgets import Budget
+from edgeloop.models.design.latency import FRAME_PERIOD_MS, load_cost_model, load_cost_models, realtime_latency_ms
+from edgeloop.models.train.recipes import Recipe, RecipeError, TrainRequest
+
+MLP = {"window": 100, "hop": 50, "features": "stats9", "width": 8, "depth": 1}
+
+
+@pytest.fixture(scope="module")
+def task(short_imu_set: Path) -> adapter.TaskData:
+    return adapter.load_task([short_imu_set])
+
+
+def _check(task: adapter.TaskData, budget: Budget, params: dict = MLP, costs=None):
+    from edgeloop.models.design.deploy import Sizer
+
+    return Sizer(task, budget, costs if costs is not None else load_cost_models()).check("feature_mlp", params)
+
+
+def test_realtime_default_is_one_hop_or_one_frame() -> None:
+    assert realtime_latency_ms("imu", {"hop": 50}, 100.0) == pytest.approx(500.0)
+    assert realtime_latency_ms("images", {"input_size": 64}, 0.0) == pytest.approx(FRAME_PERIOD_MS)
+    assert realtime_latency_ms("imu", {}, 100.0) is None
+
+
+def test_small_set_when_it_keeps_real_time(task) -> None:
+    """No --latency-ms: a feature MLP runs in microseconds, far within one hop, so the reference kernels
+    (less flash and RAM) are deployed; both variants are recorded."""
+    dep = _check(task, Budget())
+    assert dep.kernel_set == "small" and dep.fits
+    small, fast = dep.variants["small"], dep.variants["fast"]
+    assert dep.flash_bytes == small["flash_bytes"] < fast["flash_bytes"]
+    assert small["latency_ms_estimate"] > fast["latency_ms_estimate"] > 0
+    assert dep.latency_limit_ms == pytest.approx(1000.0 * MLP["hop"] / task.rate_hz)
+    assert dep.latency_limit_source.startswith("real time: one hop")
+    assert dep.to_json()["kernel_set"] == "small"
+
+
+def test_fast_set_when_only_it_meets_the_limit_and_the_fastest_when_none_does(task) -> None:
+    both = _check(task, Budget()).variants
+    between = (both["small"]["latency_ms_estimate"] + both["fast"]["latency_ms_estimate"]) / 2
+    dep = _check(task, Budget(latency_ms=between))
+    assert dep.kernel_set == "fast" and dep.fits and dep.latency_limit_source == "--latency-ms"
+    too_tight = _check(task, Budget(latency_ms=both["fast"]["latency_ms_estimate"] / 2))
+    assert too_tight.kernel_set == "fast" and set(too_tight.violations) == {"latency"}
+
+
+def test_one_cost_model_sizes_one_set(task) -> None:
+    dep = _check(task, Budget(), costs=load_cost_model("fast"))
+    assert dep.kernel_set == "fast" and set(dep.variants) == {"fast"}
+
+
+def test_recipe_records_the_kernel_set(tmp_path) -> None:
+    req = TrainRequest(task="imu", data=[tmp_path], out=tmp_path / "m", kernels="small")
+    assert "--kernels small" in req.command()
+    assert Recipe.from_json(req.recipe().recipe_json()).kernels == "small"
+    with pytest.raises(RecipeError, match="unknown kernel set 'tiny'"):
+        Recipe(task="imu", kernels="tiny")
