@@ -172,6 +172,8 @@ def standard_layers() -> dict[str, bytes]:
         "conv3x3_16x16x32to32": _conv_layer(16, 16, 32, 32, 3, False, 5),
         "conv1x1_16x16x32to32": _conv_layer(16, 16, 32, 32, 1, False, 2),
         "dwconv3x3_32x32x32": _conv_layer(32, 32, 32, 32, 3, True, 3),
+        "dwconv3x3_s2_48x48x16": _conv_layer(48, 48, 16, 16, 3, True, 6, stride=2),   # MobileNet's stride 2
+        "dwconv3x3_25x5x64": _conv_layer(25, 5, 64, 64, 3, True, 7),   # DS-CNN's tall, narrow map
         "fc_256to64": _fc_layer(256, 64, 4),
     }
 

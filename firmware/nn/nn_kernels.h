@@ -26,7 +26,8 @@
  *     NULL when that size is 0. The compiler plans scratch in the model arena.
  *   - In place: nn_add_s8 and nn_mul_s8 may write over an input whose shape
  *     equals the output's; nn_softmax_s8, nn_logistic_s8, nn_requantize_s8 and
- *     nn_copy may write over their input. Other kernels need disjoint buffers.
+ *     nn_copy may write over their input; nn_depthwise_conv2d_s8 may when
+ *     nn_depthwise_conv2d_s8_in_place() says so. Other kernels need disjoint buffers.
  *
  * Example (a 1x1 convolution, 8 -> 4 channels, on a 2x2 image):
  *
@@ -172,7 +173,7 @@ typedef struct {
  * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
  * at compile time; a model container made for another version must be refused. Bump it on any
  * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
-#define NN_KERNEL_ABI_VERSION 3u
+#define NN_KERNEL_ABI_VERSION 4u
 uint32_t nn_kernel_abi_version(void);
 
 /* Paths of the optimized kernels. Each kernel chooses its path with one function below
@@ -193,14 +194,16 @@ typedef enum {
 typedef enum {
     NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
     NN_DW_PATH_MULTIPLIER = 1,     /* depth multiplier > 1: each input value feeds its output channels */
-    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, rows of >= 8 outputs at column stride 1
-                                    * or >= 16 at stride 2: a channel at a time from 3 int16 rows (offset
-                                    * added, padding 0), SMLAD on tap pairs */
+    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, lines (rows, or columns of a taller than
+                                    * wide output) of >= 4 outputs at stride 1 or 2 along them: groups of 4
+                                    * channels gathered into a ring of 3 int16 lines, SMLAD on tap pairs */
 } nn_dw_path_t;
 
 typedef enum {
     NN_FC_PATH_DIRECT = 0,         /* <= 8 outputs: the input widened in registers, no scratch */
-    NN_FC_PATH_WIDENED = 1         /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_WIDENED = 1,        /* the input widened once into scratch, two rows per pass */
+    NN_FC_PATH_FUSED = 2           /* WIDENED with input length a multiple of 8 and right shifts of 2..31:
+                                    * four rows per pass, requantized in assembly */
 } nn_fc_path_t;
 
 typedef enum {
@@ -220,6 +223,11 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p);
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
 nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
+
+/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 at stride 1
+ * whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
+ * reference kernel copies one input channel at a time into it). */
+int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p);
 
 /* Fill table[256] for one ADD input (see nn_binary_params_t.in1_table): the compiler calls it
  * on the host to emit the tables as constants. */
@@ -266,6 +274,9 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* FULLY_CONNECTED likewise: rows: paths DIRECT, WIDENED; fused: FUSED. */
+void nn_opt_fc_s8_rows(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_fc_s8_fused(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 /* MAX_POOL_2D likewise: 2x2: paths 2X2, 2X2_ROWS; windows: WINDOWS. */
 void nn_opt_max_pool_s8_2x2(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
 void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int8_t *out);
@@ -279,6 +290,8 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_opt_conv2d_s8_im2col
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_fc_s8 nn_opt_fc_s8
+#define nn_fc_s8_rows nn_opt_fc_s8_rows
+#define nn_fc_s8_fused nn_opt_fc_s8_fused
 #define nn_max_pool_s8 nn_opt_max_pool_s8
 #define nn_max_pool_s8_2x2 nn_opt_max_pool_s8_2x2
 #define nn_max_pool_s8_windows nn_opt_max_pool_s8_windows
@@ -292,6 +305,8 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
+#define nn_fc_s8_rows nn_ref_fc_s8
+#define nn_fc_s8_fused nn_ref_fc_s8
 #define nn_max_pool_s8 nn_ref_max_pool_s8
 #define nn_max_pool_s8_2x2 nn_ref_max_pool_s8
 #define nn_max_pool_s8_windows nn_ref_max_pool_s8

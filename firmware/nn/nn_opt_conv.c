@@ -484,6 +484,12 @@ static void small_k_patch(const nn_conv_params_t *p, const int8_t *img, int32_t 
     const int32_t run = p->k_w * p->in_c, row_step = p->dil_h * p->in_w * p->in_c;
     const int8_t *row = img + ((oy * p->stride_h - p->pad_top) * p->in_w + ox * p->stride_w - p->pad_left) * p->in_c;
     for (int32_t ky = 0; ky < p->k_h; ++ky, dst += run, row += row_step) {
+        if (run >= 4 && run <= 12) {   /* (3x3 RGB: 9) words at 0, 4 and run - 4: the last overlaps, no byte loop */
+            nn_write32(dst, nn_read32(row));
+            if (run > 8) nn_write32(dst + 4, nn_read32(row + 4));
+            nn_write32(dst + run - 4, nn_read32(row + run - 4));
+            continue;
+        }
         int32_t i = 0;
         for (; i + 4 <= run; i += 4) nn_write32(dst + i, nn_read32(row + i));
         for (; i < run; ++i) dst[i] = row[i];

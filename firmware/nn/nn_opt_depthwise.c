@@ -3,13 +3,16 @@
  * nn_kernels.h (nn_depthwise_conv2d_s8); the reference twin is nn_ref_depthwise_conv2d_s8
  * (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c).
  *
- * Path ROWS3 (3x3, multiplier 1, wide rows): a channel at a time; its input rows are gathered
- * once into a ring of 3 int16 rows with the input offset added and the padding 0, its weights sit
- * in registers as tap pairs, and two outputs per pass take 3 word loads, 2 SMLAD and 2 SMLABB/T
- * per kernel row. Path CHANNELS (depth multiplier 1): 4 channels per pass in registers (SMLABB/SMLATT);
- * interior pixels use biases with the offset folded in and a fully unrolled 3x3. Path
- * MULTIPLIER: each input value is shared by the output channels it feeds. Bodies are
- * instantiated once per requantization form.
+ * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
+ * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
+ * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
+ * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
+ * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
+ * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
+ * (nn_depthwise_conv2d_s8_in_place). Path CHANNELS (depth multiplier 1): 4 channels per pass in
+ * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
+ * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
+ * Bodies are instantiated once per requantization form.
  */
 #include "nn_kernels.h"
 
@@ -40,19 +43,19 @@ NN_INLINE void dw_tap4(const int8_t *xp, const int8_t *wp, uint32_t off2, const 
  * weight pair: 8 instructions per 4 MACs. */
 #define NN_DW33_TAP(LOAD)                             \
     LOAD                                              \
-    "ldrd   %[w02], %[w13], [%[wp]], #8\n\t"          \
-    "sxtb16 %[xt], %[xv]\n\t"                         \
-    "sxtb16 %[xv], %[xv], ror #8\n\t"                 \
-    "smlabb %[a0], %[w02], %[xt], %[a0]\n\t"          \
-    "smlatt %[a2], %[w02], %[xt], %[a2]\n\t"          \
-    "smlabb %[a1], %[w13], %[xv], %[a1]\n\t"          \
+    "ldrd   %[w02], %[w13], [%[wp]], #8\n\t"                  \
+    "sxtb16 %[xt], %[xv]\n\t"                                 \
+    "sxtb16 %[xv], %[xv], ror #8\n\t"                         \
+    "smlabb %[a0], %[w02], %[xt], %[a0]\n\t"                  \
+    "smlatt %[a2], %[w02], %[xt], %[a2]\n\t"                  \
+    "smlabb %[a1], %[w13], %[xv], %[a1]\n\t"                  \
     "smlatt %[a3], %[w13], %[xv], %[a3]\n\t"
 /* ... a kernel row: taps at xp, xp + cs, xp + 2 cs; then xp moves to the next row (rs2 = row
  * step - 2 cs). */
 #define NN_DW33_ROW                                   \
     NN_DW33_TAP("ldr    %[xv], [%[xp]]\n\t")          \
     NN_DW33_TAP("ldr    %[xv], [%[xp], %[cs]]\n\t")   \
-    "add    %[xp], %[xp], %[cs], lsl #1\n\t"          \
+    "add    %[xp], %[xp], %[cs], lsl #1\n\t"                  \
     NN_DW33_TAP("ldr    %[xv], [%[xp]]\n\t")          \
     "add    %[xp], %[xp], %[rs2]\n\t"
 #endif
@@ -240,94 +243,400 @@ NN_INLINE void dw_mult_body(const nn_conv_params_t *p, const int8_t *in, int8_t 
     }
 }
 
-/* Path ROWS3: input row iy of channel c as int16 (x + in_offset) at row[j] for column
- * j - pad_left, 0 outside the image (padded taps contribute nothing, as in the reference). */
-static void dw3_gather(const nn_conv_params_t *p, const int8_t *img, int32_t iy, int32_t c, int16_t *row,
-                       int32_t len) {
-    const int32_t ch = p->in_c, pad = p->pad_left, off = p->in_offset;
-    int32_t j = 0;
-    if (iy >= 0 && iy < p->in_h) {
-        const int32_t end = pad + p->in_w < len ? pad + p->in_w : len;
-        for (; j < pad && j < len; ++j) row[j] = 0;
-        const int8_t *x = img + iy * p->in_w * ch + c;
-        for (; j < end; ++j, x += ch) row[j] = (int16_t)(*x + off);
+/* Path ROWS3 works on lines: the image's rows, or its columns when dw_rows3_transposed (a tall,
+ * narrow image such as DS-CNN's 25x5: longer lines, fewer of them). A line's geometry in bytes and
+ * pixels, from the layer's parameters (dw3_geometry). */
+typedef struct {
+    int32_t n_lines, n_out;       /* output lines, outputs per line */
+    int32_t stride_across, pad_across, in_across;   /* across the lines (the ring's direction) */
+    int32_t pad_along, in_along, s2;                /* along a line; s2: stride 2 (else 1) */
+    int32_t in_step, in_line;     /* input bytes between pixels of a line, between lines */
+    int32_t out_step, out_line;   /* output bytes between outputs of a line, between lines */
+    int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
+    int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
+} dw3_geom_t;
+
+static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
+    const int32_t ch = p->in_c;
+    if (dw_rows3_transposed(p)) {
+        *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0};
+    } else {
+        *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0};
     }
-    for (; j < len; ++j) row[j] = 0;
+    g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
 }
 
-/* Path ROWS3 for one requantization form (`fused`: the fast form with the output zero point in
- * the rounding addend, no clamp; otherwise per output in the form `fast` says) and column stride (`s2`: 2, else 1). A channel at a time: its 3x3
- * weights as pairs (w0, w1) and w2 per kernel row in registers, its input rows gathered once into
- * a ring of 3 int16 rows, then two outputs per pass: per kernel row 3 word loads, 2 SMLAD (taps 0
- * and 1 of both outputs) and 2 SMLABB/SMLABT (tap 2). */
-NN_INLINE void dw3_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
-                        int16_t *ring, int fast, const int fused, const int s2) {
-    const int32_t ch = p->in_c, len = dw_rows3_len(p), out_w = p->out_w, out_h = p->out_h;
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *img = in + b * p->in_h * p->in_w * ch;
-        int8_t *ob = out + b * out_h * out_w * ch;
-        for (int32_t c = 0; c < ch; ++c) {
-            const int32_t *e = tab + c * RQ_WORDS;
-            const int8_t *w = p->weights + c;
-            const uint32_t wa0 = (uint32_t)(uint16_t)w[0] | ((uint32_t)(uint16_t)w[ch] << 16);
-            const uint32_t wa1 = (uint32_t)(uint16_t)w[3 * ch] | ((uint32_t)(uint16_t)w[4 * ch] << 16);
-            const uint32_t wa2 = (uint32_t)(uint16_t)w[6 * ch] | ((uint32_t)(uint16_t)w[7 * ch] << 16);
-            const uint32_t wb0 = (uint32_t)(uint16_t)w[2 * ch], wb1 = (uint32_t)(uint16_t)w[5 * ch];
-            const uint32_t wb2 = (uint32_t)(uint16_t)w[8 * ch];
-            const int32_t bias = e[0], mult = e[1], rr = e[3];
-            const int32_t rnd = fused ? (int32_t)((uint32_t)e[2] + ((uint32_t)zo << rr)) : e[2];
-            /* the ring holds input rows first .. first + 2 in r0, r1, r2 */
-            int16_t *r0 = ring, *r1 = ring + len, *r2 = ring + 2 * len;
-            int32_t first = INT32_MIN / 2;
-            for (int32_t oy = 0; oy < out_h; ++oy) {
-                const int32_t iy0 = oy * p->stride_h - p->pad_top;
-                int32_t keep = first + 3 - iy0;   /* rows already held, at the window's start */
-                if (keep < 0 || keep > 3) keep = 0;
-                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest row goes */
-                    int16_t *t = r0;
-                    r0 = r1;
-                    r1 = r2;
-                    r2 = t;
-                }
-                /* gather rows iy0 + keep .. iy0 + 2 into slots keep .. 2 */
-                if (keep < 1) dw3_gather(p, img, iy0, c, r0, len);
-                if (keep < 2) dw3_gather(p, img, iy0 + 1, c, r1, len);
-                if (keep < 3) dw3_gather(p, img, iy0 + 2, c, r2, len);
-                first = iy0;
-                int8_t *o = ob + oy * out_w * ch + c;
-                const int16_t *q0 = r0, *q1 = r1, *q2 = r2;
-                int32_t ox = 0;
-                for (; ox + 2 <= out_w; ox += 2, o += 2 * ch, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
-                    int32_t a0 = bias, a1 = bias;
+#if NN_ASM
+/* Gather n pairs of pixels (4 channels each, `step` bytes apart from x) into the 4 int16 rows at
+ * r0..r3: per pair 2 word loads, 4 SXTB16, 4 PKHBT/PKHTB and 4 word stores. */
+NN_NOINLINE static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
+                                          int16_t *r3, int32_t n) {
+    uint32_t v0, v1, a0, a1, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "ldr    %[v1], [%[x], %[step]]\n\t"
+        "add    %[x], %[x], %[step], lsl #1\n\t"
+        "sxtb16 %[a0], %[v0]\n\t"
+        "sxtb16 %[a1], %[v1]\n\t"
+        "sxtb16 %[v0], %[v0], ror #8\n\t"
+        "sxtb16 %[v1], %[v1], ror #8\n\t"
+        "pkhbt  %[t], %[a0], %[a1], lsl #16\n\t"
+        "str    %[t], [%[r0]], #4\n\t"
+        "pkhtb  %[t], %[a1], %[a0], asr #16\n\t"
+        "str    %[t], [%[r2]], #4\n\t"
+        "pkhbt  %[t], %[v0], %[v1], lsl #16\n\t"
+        "str    %[t], [%[r1]], #4\n\t"
+        "pkhtb  %[t], %[v1], %[v0], asr #16\n\t"
+        "str    %[t], [%[r3]], #4\n\t"
+        "subs   %[n], %[n], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n),
+          [v0] "=&r"(v0), [v1] "=&r"(v1), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t)
+        : [step] "r"(step)
+        : "cc", "memory");
+}
+#else
+static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
+                              int32_t n) {
+    for (int32_t j = 0; j < 2 * n; j += 2, x += 2 * step) {
+        const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + step);
+        const uint32_t a0 = nn_sxtb16(v0), a1 = nn_sxtb16(v1);
+        const uint32_t b0 = nn_sxtb16_ror8(v0), b1 = nn_sxtb16_ror8(v1);
+        nn_write32(r0 + j, (a0 & 0xFFFFu) | (a1 << 16));
+        nn_write32(r2 + j, (a0 >> 16) | (a1 & 0xFFFF0000u));
+        nn_write32(r1 + j, (b0 & 0xFFFFu) | (b1 << 16));
+        nn_write32(r3 + j, (b0 >> 16) | (b1 & 0xFFFF0000u));
+    }
+}
+#endif
+
+/* Path ROWS3: input line `il` of channels c0 .. c0 + k - 1 (k <= 4) as int16 raw input values at
+ * rows[i * len + j] for position j - pad_along, j in [pad_along, pad_along + n_in). The input offset
+ * is in the folded biases, so the positions outside the image (filled once per call, dw3_body) and
+ * whole lines outside it hold `fill` = -in_offset: a padded tap then adds w * (-in_offset), which
+ * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels each
+ * pixel is one word load split by SXTB16 into the lanes (c0, c2) and (c1, c3), two pixels packed per
+ * word store (dw3_gather4_pairs). */
+static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32_t c0, int32_t k, int16_t fill,
+                       int16_t *rows) {
+    const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
+    if (il < 0 || il >= g->in_across) {   /* a padding line: all fill */
+        for (int32_t i = pad; i < pad + n; ++i) rows[i] = rows[len + i] = rows[2 * len + i] = rows[3 * len + i] = fill;
+        return;
+    }
+    const int32_t step = g->in_step;
+    const int8_t *x = img + il * g->in_line + c0;
+    if (k == 4) {
+        int16_t *r0 = rows + pad, *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
+        const int32_t pairs = n >> 1;
+        if (pairs > 0) dw3_gather4_pairs(x, step, r0, r1, r2, r3, pairs);
+        if (n & 1) {
+            const int32_t j = n - 1;
+            x += j * step;
+            r0[j] = (int16_t)x[0];
+            r1[j] = (int16_t)x[1];
+            r2[j] = (int16_t)x[2];
+            r3[j] = (int16_t)x[3];
+        }
+    } else {
+        for (int32_t i = 0; i < k; ++i) {
+            int16_t *r = rows + i * len + pad;
+            for (int32_t j = 0; j < n; ++j) r[j] = (int16_t)x[j * step + i];
+        }
+    }
+}
+
+/* Path ROWS3's fused requantization of a doubled accumulator with the record's constants (rq_dbl). */
+NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
+    return rq_dbl(acc2, (int32_t)wr[DW3_MULT], (int32_t)wr[DW3_RND], (int32_t)wr[DW3_RR]);
+}
+
+/* Path ROWS3, four adjacent outputs of one channel in the fused form: the 3x3 taps from its gathered
+ * input rows at q[0..2] (advanced past the 4 windows: 4 << s2 columns), the channel's record wr
+ * (dw3_record: doubled weights and bias), the outputs at *o, *o + ch, .. (advanced by 4 ch). Per
+ * kernel row 1 LDRD, 5 word loads, 4 SMLAD and 4 SMLABB/SMLABT (42 instructions per 36 MACs), then
+ * per output 5 instructions of requantization (rq_dbl) and store. */
+#if NN_ASM
+/* One kernel row at stride 1: words x01 x12 x23 x34 x45 at byte offsets 0..8 from the row pointer
+ * (post-incremented by 8 on the first load, hence the offsets -6..0 after it). */
+#define NN_DW3Q_ROW_S1(Q, W)                                  \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
+    "ldr    %[x], [%[" Q "]], #8\n\t"                         \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-6]\n\t"                        \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
+    "smlabt %[a1], %[wb], %[x], %[a1]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-2]\n\t"                        \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
+    "smlabt %[a2], %[wb], %[x], %[a2]\n\t"                    \
+    "ldr    %[x], [%[" Q "]]\n\t"                             \
+    "smlabt %[a3], %[wb], %[x], %[a3]\n\t"
+/* ... at stride 2: words x01 x23 x45 x67 x89 at byte offsets 0..16 (post-increment 16). */
+#define NN_DW3Q_ROW_S2(Q, W)                                  \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
+    "ldr    %[x], [%[" Q "]], #16\n\t"                        \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-12]\n\t"                       \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
+    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-8]\n\t"                        \
+    "smlabb %[a1], %[wb], %[x], %[a1]\n\t"                    \
+    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
+    "smlabb %[a2], %[wb], %[x], %[a2]\n\t"                    \
+    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
+    "ldr    %[x], [%[" Q "]]\n\t"                             \
+    "smlabb %[a3], %[wb], %[x], %[a3]\n\t"
+/* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
+ * the int8 result left in A for STORE. */
+#define NN_DW3Q_RQ(A, STORE)                                  \
+    "add    %[t], %[wa], %[" A "], asr #31\n\t"               \
+    "smmlar %[" A "], %[" A "], %[wb], %[t]\n\t"              \
+    "asr    %[" A "], %[" A "], %[x]\n\t"                     \
+    "ssat   %[" A "], #8, %[" A "]\n\t"                       \
+    STORE
+#define NN_DW3Q_BODY(ROW)                                     \
+    "ldrd   %[a0], %[a1], [%[wr], #40]\n\t"                   \
+    "ldrd   %[a2], %[a3], [%[wr], #40]\n\t"                   \
+    ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
+    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
+    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
+    "ldr    %[a0], [%[wr], #36]\n\t"                          \
+    NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
+    "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
+    NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
+    NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
+    "add    %[o], %[o], %[a0], lsl #1\n\t"
+
+/* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLABB; the
+ * lines move by INC bytes (1 << s2 columns) on the first load, tap 2 then at byte offset X2. */
+#define NN_DW3S_ROW(Q, W, INC, X2)                            \
+    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
+    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
+    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
+    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
+    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"
+#define NN_DW3S_BODY(INC, X2)                                 \
+    "ldr    %[a0], [%[wr], #40]\n\t"                          \
+    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
+    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
+    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
+    "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
+    "asr    %[a0], %[a0], %[x]\n\t"                           \
+    "ssat   %[a0], #8, %[a0]\n\t"                             \
+    "ldr    %[x], [%[wr], #36]\n\t"                           \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "add    %[o], %[o], %[x]\n\t"
+/* A whole line: 4-output passes until the record's quad end, then single outputs until its line end
+ * (the loops compare the output pointer: no counter register is left). */
+#define NN_DW3_LINE(ROW, INC, X2)                             \
+    "ldr    %[t], [%[wr], #48]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "beq    2f\n\t"                                           \
+    "1:\n\t"                                                  \
+    NN_DW3Q_BODY(ROW)                                         \
+    "ldr    %[t], [%[wr], #48]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "bne    1b\n\t"                                           \
+    "2:\n\t"                                                  \
+    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "beq    4f\n\t"                                           \
+    "3:\n\t"                                                  \
+    NN_DW3S_BODY(INC, X2)                                     \
+    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "cmp    %[o], %[t]\n\t"                                   \
+    "bne    3b\n\t"                                           \
+    "4:\n\t"
+#else
+/* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
+static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
+    const int32_t bias = (int32_t)wr[DW3_BIAS], step = (int32_t)wr[DW3_CH];
+    int32_t acc[4] = {bias, bias, bias, bias};
+    for (int32_t ky = 0; ky < 3; ++ky) {
+        const int16_t *r = q[ky];
+        const uint32_t wa = wr[2 * ky], wb = wr[2 * ky + 1];
+        if (s2) {
+            const uint32_t x01 = nn_read32(r), x23 = nn_read32(r + 2), x45 = nn_read32(r + 4);
+            const uint32_t x67 = nn_read32(r + 6), x89 = nn_read32(r + 8);
+            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
+            acc[1] = nn_smlabb(wb, x45, nn_smlad(wa, x23, acc[1]));
+            acc[2] = nn_smlabb(wb, x67, nn_smlad(wa, x45, acc[2]));
+            acc[3] = nn_smlabb(wb, x89, nn_smlad(wa, x67, acc[3]));
+        } else {
+            const uint32_t x01 = nn_read32(r), x12 = nn_read32(r + 1), x23 = nn_read32(r + 2);
+            const uint32_t x34 = nn_read32(r + 3), x45 = nn_read32(r + 4);
+            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
+            acc[1] = nn_smlabt(wb, x23, nn_smlad(wa, x12, acc[1]));
+            acc[2] = nn_smlabt(wb, x34, nn_smlad(wa, x23, acc[2]));
+            acc[3] = nn_smlabt(wb, x45, nn_smlad(wa, x34, acc[3]));
+        }
+        q[ky] += 4 << s2;
+    }
+    for (int32_t k = 0; k < 4; ++k) (*o)[k * step] = (int8_t)nn_ssat8(dw3_rq(acc[k], wr));
+    *o += 4 * step;
+}
+
+static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
+    int32_t a = (int32_t)wr[DW3_BIAS];
+    for (int32_t r = 0; r < 3; ++r) {
+        a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)q[r][2], nn_smlad(wr[2 * r], nn_read32(q[r]), a));
+        q[r] += 1 << s2;
+    }
+    **o = (int8_t)nn_ssat8(dw3_rq(a, wr));
+    *o += (int32_t)wr[DW3_CH];
+}
+#endif
+
+/* Path ROWS3, a line of n_out outputs of one channel in the fused form from its gathered input lines
+ * q0..q2 and its record wr: four outputs per pass, then one at a time. */
+NN_INLINE void dw3_line(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
+                        int32_t n_out, const int s2) {
+    const int32_t step = (int32_t)wr[DW3_CH];
+#if NN_ASM
+    int32_t a0, a1, a2, a3;
+    uint32_t wa, wb, x, t;
+    wr[DW3_QEND] = (uint32_t)(uintptr_t)(o + (n_out & ~3) * step);
+    wr[DW3_LEND] = (uint32_t)(uintptr_t)(o + n_out * step);
+    if (s2) {   /* a single output moves the lines 2 columns; its tap 2 is the low half 4 bytes on */
+        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S2, "4", "0")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "cc", "memory");
+    } else {
+        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S1, "2", "2")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
+                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
+                           [x] "=&r"(x), [t] "=&r"(t)
+                         : [wr] "r"(wr)
+                         : "cc", "memory");
+    }
+#else
+    const int16_t *q[3] = {q0, q1, q2};
+    int32_t ox = 0;
+    for (; ox + 4 <= n_out; ox += 4) dw3_quad_c(wr, q, &o, s2);
+    for (; ox < n_out; ++ox) dw3_single_c(wr, q, &o, s2);
+#endif
+    (void)step;
+}
+
+/* Path ROWS3, one output line of one channel from its 3 gathered input lines q0..q2 and its record
+ * wr: in the fused form four outputs per assembly pass (dw3_quad), the rest one at a time with the
+ * weights read from the record; otherwise two outputs per pass (per kernel row 3 word loads, 2 SMLAD
+ * and 2 SMLABB/SMLABT) requantized per output in the form `fast` says (entry e). */
+NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const int16_t *q1, const int16_t *q2,
+                       int8_t *o, int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, int fast,
+                       const int fused, const int s2) {
+    int32_t ox = 0;
+    if (fused) {
+        dw3_line(wr, q0, q1, q2, o, n_out, s2);
+        return;
+    }
+    const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
+    const int32_t bias = (int32_t)wr[DW3_BIAS];
+    for (; ox + 2 <= n_out; ox += 2, o += 2 * step, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
+        int32_t a0 = bias, a1 = bias;
 #define NN_DW3_ROW(Q, WA, WB)                                                               \
     do {                                                                                    \
         const uint32_t x01 = nn_read32(Q), x23 = nn_read32((Q) + 2);                        \
         a0 = nn_smlabb(WB, x23, nn_smlad(WA, x01, a0));                                     \
         if (s2) {                                                                           \
-            a1 = nn_smlabb(WB, (uint32_t)(uint16_t)(Q)[4], nn_smlad(WA, x23, a1));          \
+            a1 = nn_smlabb(WB, nn_read32((Q) + 4), nn_smlad(WA, x23, a1));                  \
         } else {                                                                            \
             a1 = nn_smlabt(WB, x23, nn_smlad(WA, nn_read32((Q) + 1), a1));                  \
         }                                                                                   \
     } while (0)
-                    NN_DW3_ROW(q0, wa0, wb0);
-                    NN_DW3_ROW(q1, wa1, wb1);
-                    NN_DW3_ROW(q2, wa2, wb2);
+        NN_DW3_ROW(q0, wa0, wb0);
+        NN_DW3_ROW(q1, wa1, wb1);
+        NN_DW3_ROW(q2, wa2, wb2);
 #undef NN_DW3_ROW
-                    if (fused) {
-                        o[0] = (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr));
-                        o[ch] = (int8_t)nn_ssat8(rq_fast(a1, mult, rnd, rr));
-                    } else {
-                        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
-                        o[ch] = rq_out(e, a1, zo, 1, lo, hi, fast);
-                    }
+        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
+        o[step] = rq_out(e, a1, zo, 1, lo, hi, fast);
+    }
+    if (ox < n_out) {
+        int32_t a0 = bias;
+        a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
+        a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
+        a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
+        o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
+    }
+}
+
+/* Path ROWS3, the record of channel c (DW3_REC words): per kernel row (across the lines) the weight
+ * pair of taps 0 and 1 along the line and tap 2, then (fused form, see rq_dbl) R2, multiplier and
+ * rr + 1, the output step along a line and the folded bias twice (one LDRD fills two accumulators).
+ * The fused form doubles the weights and the bias. */
+static void dw3_record(const nn_conv_params_t *p, const int32_t *e, int32_t c, const int fused, int32_t out_step,
+                       uint32_t *wr) {
+    const int32_t ch = p->in_c, m = fused ? 2 : 1, sh = fused ? 1 : 0;
+    /* tap t along the line of kernel row r: weight (ky, kx) = (r, t), or (t, r) on columns */
+    const int tr = dw_rows3_transposed(p);
+    const int32_t t_step = tr ? 3 * ch : ch, r_step = tr ? ch : 3 * ch;
+    const int8_t *w = p->weights + c;
+    int32_t sum = 0;
+    for (int32_t r = 0; r < 3; ++r, w += r_step) {
+        const int32_t w0 = w[0], w1 = w[t_step], w2 = w[2 * t_step];
+        sum += w0 + w1 + w2;
+        wr[2 * r] = (uint32_t)(uint16_t)(w0 * m) | ((uint32_t)(w1 * m) << 16);
+        wr[2 * r + 1] = (uint32_t)(uint16_t)(w2 * m);
+    }
+    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
+    const uint32_t bias = (uint32_t)e[0] + (uint32_t)sum * (uint32_t)p->in_offset;
+    wr[DW3_RND] = ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3])) << 1;
+    wr[DW3_MULT] = (uint32_t)e[1];
+    wr[DW3_RR] = (uint32_t)e[3] + 1u;
+    wr[DW3_CH] = (uint32_t)out_step;
+    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias << sh;
+}
+
+/* Path ROWS3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
+ * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says)
+ * and stride along the lines (`s2`: 2, else 1). Channels in groups of 4: the group's input lines are
+ * gathered once into a ring of 3 slots (4 int16 lines each), then each channel's output line runs
+ * over its lines. */
+NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const int8_t *in, int8_t *out,
+                        const int32_t *tab, uint32_t *recs, int16_t *ring, int fast,
+                        const int fused, const int s2) {
+    const int32_t ch = p->in_c, len = g->len;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    const int16_t fill = (int16_t)-p->in_offset;
+    for (int32_t i = 0; i < 12 * len; ++i) ring[i] = fill;   /* the padding positions keep it */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * p->out_h * p->out_w * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            const int32_t k_n = ch - c0 < 4 ? ch - c0 : 4;
+            for (int32_t k = 0; k < k_n; ++k) {
+                dw3_record(p, tab + (c0 + k) * RQ_WORDS, c0 + k, fused, g->out_step, recs + k * DW3_REC);
+            }
+            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input lines first .. first + 2 */
+            int32_t first = INT32_MIN / 2;
+            for (int32_t ol = 0; ol < g->n_lines; ++ol) {
+                const int32_t il0 = ol * g->stride_across - g->pad_across;
+                int32_t keep = first + 3 - il0;   /* lines already held, at the window's start */
+                if (keep < 0 || keep > 3) keep = 0;
+                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest lines go */
+                    int16_t *t = slot[0];
+                    slot[0] = slot[1];
+                    slot[1] = slot[2];
+                    slot[2] = t;
                 }
-                if (ox < out_w) {
-                    int32_t a0 = bias;
-                    a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
-                    a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
-                    a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
-                    o[0] = fused ? (int8_t)nn_ssat8(rq_fast(a0, mult, rnd, rr)) : rq_out(e, a0, zo, 1, lo, hi, fast);
+                for (int32_t k = keep; k < 3; ++k) dw3_gather(g, img, il0 + k, c0, k_n, fill, slot[k]);
+                first = il0;
+                int8_t *o = ob + ol * g->out_line + c0;
+                for (int32_t k = 0; k < k_n; ++k) {
+                    dw3_row(recs + k * DW3_REC, tab + (c0 + k) * RQ_WORDS, slot[0] + k * len, slot[1] + k * len,
+                            slot[2] + k * len, o + k, g->out_step, g->n_out, zo, lo, hi, fast, fused, s2);
                 }
             }
         }
@@ -340,20 +649,28 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     int32_t *fold = tab + RQ_WORDS * oc_n;
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
-    if (path == NN_DW_PATH_ROWS3) {
-        int16_t *ring = (int16_t *)(void *)fold;   /* 3 rows after the table */
+    if (path == NN_DW_PATH_ROWS3) {   /* the records fold the offset themselves */
+        uint32_t *recs = (uint32_t *)(void *)fold;                 /* a group's 4 records */
+        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 lines */
         const int clamp = p->act_min > -128 || p->act_max < 127;
-        const int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
+        int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
+        /* the doubled accumulators of the fused form must not wrap: with |bias| < 2^29 - 2^18 the folded
+         * bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30 */
+        for (int32_t c = 0; c < oc_n && fused && p->bias; ++c) {
+            fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
+        }
+        dw3_geom_t g;
+        dw3_geometry(p, &g);
         if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-            if (p->stride_w == 2) {
-                dw3_body(p, in, out, tab, ring, fast, 0, 1);
+            if (g.s2) {
+                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
             } else {
-                dw3_body(p, in, out, tab, ring, fast, 0, 0);
+                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
             }
-        } else if (p->stride_w == 2) {
-            dw3_body(p, in, out, tab, ring, fast, 1, 1);
+        } else if (g.s2) {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
         } else {
-            dw3_body(p, in, out, tab, ring, fast, 1, 0);
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
         }
         return;
     }

@@ -89,8 +89,25 @@ static inline int dw_k33(const nn_conv_params_t *p) { return p->k_h == 3 && p->k
 static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p) ? 72 * (p->out_c >> 2) : 0; }
 
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
- * (so that rows stay word-aligned). */
-static inline int32_t dw_rows3_len(const nn_conv_params_t *p) { return ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1; }
+ * (so that rows stay word-aligned); DW3_REC words of weights and rounding per channel of a group. */
+#define DW3_REC 14
+/* ... its words after the 6 weight words (the assembly pass reads them at these offsets * 4) */
+#define DW3_RND 6
+#define DW3_MULT 7
+#define DW3_RR 8
+#define DW3_CH 9
+#define DW3_BIAS 10
+#define DW3_QEND 12   /* where the line's 4-output passes end (the assembly's loop bound) */
+#define DW3_LEND 13   /* where the line ends */
+/* ... and the largest bias magnitude (exclusive) of its fused form: 2^29 - 2^18 (nn_opt_depthwise.c) */
+#define DW3_BIAS_MAX ((1 << 29) - (1 << 18))
+/* Path ROWS3 runs along columns instead of rows when the output is taller than wide (a 25x5
+ * keyword-spotting map: 5 lines of 25 outputs, not 25 of 5). */
+static inline int dw_rows3_transposed(const nn_conv_params_t *p) { return p->out_h > p->out_w; }
+static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
+    return dw_rows3_transposed(p) ? ((p->out_h - 1) * p->stride_h + 3 + 1) & ~1
+                                  : ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1;
+}
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
@@ -114,6 +131,49 @@ NN_INLINE int32_t rq_fast(int32_t acc, int32_t mult, int32_t rnd, int32_t rr) {
     const uint64_t addend = ((uint64_t)(uint32_t)s << 32) | (((uint32_t)s << 31) | 0x40000000u);
     const int64_t t = (int64_t)(addend + (uint64_t)((int64_t)acc * mult));
     return ((int32_t)(t >> 32) + rnd) >> rr;
+}
+
+/* rq_fast with the output zero point added and the result saturated to int8, in seven
+ * instructions: for exponent shift = -r, r = 2..31, and zo2p1 = 2 zo + 1,
+ * rq_fast_zp(acc, mult, shift, zo2p1) = ssat8(rq_fast(acc, mult, 2^(r-2), r-1) + zo).
+ * The addend 2^30 - [acc < 0] 2^31 comes from the sign word s = acc >> 31 (high word s, low word
+ * 2^30 + (s << 31)); with h the high word after the SMLAL, floor((floor(h / 2^(r-2)) + 2 zo + 1) / 2)
+ * = floor((h + 2^(r-2)) / 2^(r-1)) + zo (nested floors with integer addends merge), SSAT's shifted
+ * operand doing the last halving. The exponent is used as it is stored (r - 2 = -2 - shift), so
+ * per-channel layers need no table. RQ_FAST_ZP_TEXT is the assembly with its registers as
+ * strings (inline operands or fixed registers): ACC, scratch H and L, M the multiplier, E the
+ * exponent, K = 2^30, M2 = -2, Z = 2 zo + 1, OUT the result (may be ACC). */
+#define RQ_FAST_ZP_TEXT(ACC, H, L, M, E, K, M2, Z, OUT)                                      \
+    "asr    " H ", " ACC ", #31\n\t"                                                         \
+    "add    " L ", " K ", " H ", lsl #31\n\t"                                                \
+    "smlal  " L ", " H ", " ACC ", " M "\n\t"                                                \
+    "sub    " L ", " M2 ", " E "\n\t"                                                        \
+    "asr    " H ", " H ", " L "\n\t"                                                         \
+    "add    " H ", " H ", " Z "\n\t"                                                         \
+    "ssat   " OUT ", #8, " H ", asr #1\n\t"
+NN_INLINE int32_t rq_fast_zp(int32_t acc, int32_t mult, int32_t shift, int32_t zo2p1) {
+#if NN_ASM
+    int32_t h, l, out;
+    __asm__(RQ_FAST_ZP_TEXT("%[acc]", "%[h]", "%[l]", "%[m]", "%[sh]", "%[k]", "%[m2]", "%[z]", "%[out]")
+            : [h] "=&r"(h), [l] "=&r"(l), [out] "=r"(out)
+            : [acc] "r"(acc), [m] "r"(mult), [sh] "r"(shift), [z] "r"(zo2p1), [k] "r"(0x40000000), [m2] "r"(-2));
+    return out;
+#else
+    const int64_t t = (int64_t)acc * mult + (acc < 0 ? -1073741824LL : 1073741824LL);
+    const int32_t h = (int32_t)(t >> 32);
+    return nn_ssat8(((h >> (-shift - 2)) + zo2p1) >> 1);
+#endif
+}
+
+/* rq_fast(acc, mult, rnd, rr) of a doubled accumulator acc2 = 2 acc (|acc| < 2^30) with r2 = 2 rnd
+ * and rr1 = rr + 1: rq_fast is floor((acc mult +- 2^30 + rnd 2^32) / 2^(32 + rr)), the sign that of
+ * acc; doubled, floor((acc2 mult + (r2 - [acc < 0]) 2^32 + 2^31) / 2^(33 + rr)), which is one SMMLAR
+ * (the rounding high multiply-accumulate) with the addend r2 - [acc2 < 0] and a shift by rr1.
+ * The depthwise kernel's assembly computes it in 3 instructions (nn_opt_depthwise.c). */
+NN_INLINE int32_t rq_dbl(int32_t acc2, int32_t mult, int32_t r2, int32_t rr1) {
+    const int32_t ra = r2 + (acc2 >> 31);
+    const int64_t t = (int64_t)acc2 * mult + (int64_t)((uint64_t)(int64_t)ra << 32) + 0x80000000LL;
+    return (int32_t)(t >> 32) >> rr1;
 }
 
 /* Whether every exponent allows rq_fast (right shift 2..31). */

@@ -175,13 +175,32 @@ NN_INLINE int8_t avg_out(int32_t sum, int32_t count, int32_t lo, int32_t hi) {
     return (int8_t)clamp_s8(v, lo, hi);
 }
 
+/* One average with the half count added with the sum's sign without a branch (a zero sum rounds to 0
+ * either way: the half count is below the count); the clamp only when one is narrower than int8
+ * (the average of int8 values is an int8). */
+NN_INLINE int8_t avg_one(int32_t sum, int32_t count, int32_t half, int clamp, int32_t lo, int32_t hi) {
+    const int32_t sign = sum >> 31;
+    const int32_t v = (sum + ((half ^ sign) - sign)) / count;
+    return (int8_t)(clamp ? clamp_s8(v, lo, hi) : v);
+}
+
+/* The four averages of the 16-bit lane sums a02 (channels 0, 2) and a13 (1, 3) into o[0..3]. */
+static NN_NOINLINE void avg_out4(uint32_t a02, uint32_t a13, int32_t count, int clamp, int32_t lo, int32_t hi, int8_t *o) {
+    const int32_t half = count >> 1;
+    o[0] = avg_one((int16_t)a02, count, half, clamp, lo, hi);
+    o[1] = avg_one((int16_t)a13, count, half, clamp, lo, hi);
+    o[2] = avg_one((int16_t)(a02 >> 16), count, half, clamp, lo, hi);
+    o[3] = avg_one((int16_t)(a13 >> 16), count, half, clamp, lo, hi);
+}
+
 /* AVERAGE_POOL_2D: per output pixel, 4 channels per word summed in two registers of 16-bit lanes
  * (SXTAB16 of bytes 0, 2 and, rotated, 1, 3: 3 instructions and a pointer step per 4 input
- * elements). A lane holds 256 int8 values without overflow; longer windows are summed in chunks
+ * elements), two words (8 channels) per pass where there are 8. A lane holds 256 int8 values without overflow; longer windows are summed in chunks
  * of 256 taps into int32. */
 void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out) {
     const int32_t ch = p->channels, in_w = p->in_w, row_step = in_w * ch;
     const int32_t lo = p->act_min, hi = p->act_max;
+    const int clamp = lo > -128 || hi < 127;
     for (int32_t b = 0; b < p->batches; ++b) {
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
@@ -196,6 +215,30 @@ void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                 /* a window spanning whole rows (a global pool) is one run of count pixels */
                 const int32_t runs = cols == in_w ? 1 : rows, run = cols == in_w ? count : cols;
                 int32_t c = 0;
+                for (; c + 8 <= ch && count <= 256; c += 8) {   /* no lane can overflow; 8 channels a pass */
+                    uint32_t a02 = 0, a13 = 0, b02 = 0, b13 = 0;
+                    for (int32_t r = 0; r < runs; ++r) {   /* two pixels per step, an odd one first */
+                        const int8_t *xr = x0 + r * row_step + c, *const end = xr + run * ch;
+                        if (run & 1) {
+                            const uint32_t v = nn_read32(xr), u = nn_read32(xr + 4);
+                            a02 = nn_sxtab16(a02, v);
+                            a13 = nn_sxtab16_ror8(a13, v);
+                            b02 = nn_sxtab16(b02, u);
+                            b13 = nn_sxtab16_ror8(b13, u);
+                            xr += ch;
+                        }
+                        for (; xr != end; xr += 2 * ch) {
+                            const uint32_t v = nn_read32(xr), u = nn_read32(xr + 4);
+                            const uint32_t v2 = nn_read32(xr + ch), u2 = nn_read32(xr + ch + 4);
+                            a02 = nn_sxtab16(nn_sxtab16(a02, v), v2);
+                            a13 = nn_sxtab16_ror8(nn_sxtab16_ror8(a13, v), v2);
+                            b02 = nn_sxtab16(nn_sxtab16(b02, u), u2);
+                            b13 = nn_sxtab16_ror8(nn_sxtab16_ror8(b13, u), u2);
+                        }
+                    }
+                    avg_out4(a02, a13, count, clamp, lo, hi, o + c);
+                    avg_out4(b02, b13, count, clamp, lo, hi, o + c + 4);
+                }
                 for (; c + 4 <= ch && count <= 256; c += 4) {   /* no lane can overflow */
                     uint32_t a02 = 0, a13 = 0;
                     for (int32_t r = 0; r < runs; ++r) {
@@ -212,10 +255,7 @@ void nn_opt_avg_pool_s8(const nn_pool_params_t *p, const int8_t *in, int8_t *out
                             a13 = nn_sxtab16_ror8(a13, v);
                         }
                     }
-                    o[c] = avg_out((int16_t)a02, count, lo, hi);
-                    o[c + 1] = avg_out((int16_t)a13, count, lo, hi);
-                    o[c + 2] = avg_out((int16_t)(a02 >> 16), count, lo, hi);
-                    o[c + 3] = avg_out((int16_t)(a13 >> 16), count, lo, hi);
+                    avg_out4(a02, a13, count, clamp, lo, hi, o + c);
                 }
                 for (; c + 4 <= ch; c += 4) {   /* more than 256 taps: chunks of 256 into int32 */
                     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;

@@ -14,11 +14,19 @@
 
 uint32_t nn_kernel_abi_version(void) { return NN_KERNEL_ABI_VERSION; }
 
+/* -shift within [lo, hi] exactly when both -lo - shift and shift + hi (their sum is hi - lo >= 0) are
+ * non-negative: one is negative otherwise. Their sign bits are OR-ed over the array without branches
+ * (the kernels ask once per call, over every output channel). */
 int nn_opt_right_shifts_within(const int32_t *shift, int32_t count, int32_t lo, int32_t hi) {
-    for (int32_t i = 0; i < count; ++i) {
-        if (-shift[i] < lo || -shift[i] > hi) return 0;
+    uint32_t signs = 0;
+    int32_t i = 0;
+    for (; i + 4 <= count; i += 4) {   /* four per step: the loop's own instructions amortized */
+        const int32_t a = shift[i], b = shift[i + 1], c = shift[i + 2], d = shift[i + 3];
+        signs |= (uint32_t)(-lo - a) | (uint32_t)(a + hi) | (uint32_t)(-lo - b) | (uint32_t)(b + hi) |
+                 (uint32_t)(-lo - c) | (uint32_t)(c + hi) | (uint32_t)(-lo - d) | (uint32_t)(d + hi);
     }
-    return 1;
+    for (; i < count; ++i) signs |= (uint32_t)(-lo - shift[i]) | (uint32_t)(shift[i] + hi);
+    return (signs >> 31) == 0;
 }
 
 /* Exponents of a convolution (one, or one per output channel) all right shifts of lo..hi. */
@@ -50,18 +58,42 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
     return p->wide_weights && p->out_c >= 2 ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
 }
 
+/* Depthwise. 3x3 without dilation at multiplier 1 takes ROWS3 (lines of int16 pairs for SMLAD, four
+ * outputs per assembly pass) when its lines hold at least 4 outputs (one pass; the lines are the rows,
+ * or the columns of a taller than wide output) at stride 1 or 2 along them: on 3x3 outputs its
+ * per-channel set-up costs more than the 4-channel pass of CHANNELS saves (measured under QEMU on
+ * MobileNetV1's 3x3x256 and 6x6x128 stride-2 layers). */
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
-    /* ROWS3 pays its per-row costs (the ring, the pair loop's set-up) back on rows of at least 8
-     * outputs at stride 1 and 16 at stride 2 (measured under QEMU on MobileNetV1's layers; on
-     * narrower rows CHANNELS is as fast or faster) */
-    const int wide_rows = (p->stride_w == 1 && p->out_w >= 8) || (p->stride_w == 2 && p->out_w >= 16);
-    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && wide_rows) return NN_DW_PATH_ROWS3;
+    const int tr = dw_rows3_transposed(p);
+    const int32_t along = tr ? p->stride_h : p->stride_w, n_out = tr ? p->out_h : p->out_w;
+    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && (along == 1 || along == 2) && n_out >= 4) {
+        return NN_DW_PATH_ROWS3;
+    }
     return NN_DW_PATH_CHANNELS;
 }
 
+/* In place: the optimized kernel keeps every input line a later output line still reads in its ring (at
+ * stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered, and the
+ * next line gathers only input line l + 2); the reference kernel copies an input channel into scratch. */
+int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p) {
+    return nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3 && p->stride_h == 1 && p->stride_w == 1 &&
+           p->out_h == p->in_h && p->out_w == p->in_w;
+}
+
+/* The reference kernel's scratch in place: one input channel (in_h x in_w bytes). */
+static size_t dw_plane_bytes(const nn_conv_params_t *p) {
+    return nn_depthwise_conv2d_s8_in_place(p) ? (size_t)align4(p->in_h * p->in_w) : 0u;
+}
+
+/* Fully connected. At most FC_DIRECT_MAX_ROWS outputs: the input is widened in registers (no
+ * scratch). Else it is widened once into scratch; when its length is a multiple of 8 (the
+ * four-row loop's step) and every exponent is a right shift of 2..31 (rq_fast's range: rq_fast_zp
+ * in assembly), path FUSED. */
 nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p) {
-    return p->out_features <= FC_DIRECT_MAX_ROWS ? NN_FC_PATH_DIRECT : NN_FC_PATH_WIDENED;
+    if (p->out_features <= FC_DIRECT_MAX_ROWS) return NN_FC_PATH_DIRECT;
+    const int fused = (p->in_features & 7) == 0 && rq_fast_ok(p->shift, p->per_channel ? p->out_features : 1);
+    return fused ? NN_FC_PATH_FUSED : NN_FC_PATH_WIDENED;
 }
 
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p) {
@@ -124,12 +156,14 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     return (size_t)(2 * 2 * align4(k_len) + 4 * RQ_WORDS * p->out_c + extra);
 }
 
-/* The requantization table and the biases with the input offset folded in (then, 3x3 kernels on
- * path CHANNELS, the widened weights of each group of 4 channels); path ROWS3 instead keeps 3 int16
- * rows of one channel (dw_rows3_len each) after the table. */
+/* The requantization table, then: on path ROWS3 the records of a group of 4 channels and a ring of 3
+ * slots of 4 int16 lines (dw_rows3_len each), at least one input channel when it may run in place;
+ * otherwise the biases with the input offset folded in
+ * and, on path CHANNELS with a 3x3 kernel, the widened weights of each group of 4 channels. */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
-        return (size_t)(4 * RQ_WORDS * p->out_c + 3 * 2 * dw_rows3_len(p));
+        const size_t rows3 = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
+        return rows3 > dw_plane_bytes(p) ? rows3 : dw_plane_bytes(p);   /* in place, either build runs in it */
     }
     const int32_t k33 = nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0;
     return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + k33);
@@ -148,6 +182,6 @@ size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { return nn_opt_fc_s8_scratch_bytes(p); }
 #else
 size_t nn_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
-size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { (void)p; return 0; }
+size_t nn_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) { return dw_plane_bytes(p); }
 size_t nn_fc_s8_scratch_bytes(const nn_fc_params_t *p) { (void)p; return 0; }
 #endif

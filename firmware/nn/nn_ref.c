@@ -50,34 +50,55 @@ void nn_ref_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     }
 }
 
+/* One depthwise output: channel `ic`'s input at x (pixel (0, 0) of the image), col_step and row_step bytes
+ * between its columns and rows. */
+static int8_t ref_dw_output(const nn_conv_params_t *p, const int8_t *x, int32_t col_step, int32_t row_step,
+                            int32_t oy, int32_t ox, int32_t oc) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    int32_t acc = 0;
+    for (int32_t ky = 0; ky < p->k_h; ++ky) {
+        const int32_t iy = iy0 + ky * p->dil_h;
+        if (iy < 0 || iy >= p->in_h) continue;
+        for (int32_t kx = 0; kx < p->k_w; ++kx) {
+            const int32_t ix = ix0 + kx * p->dil_w;
+            if (ix < 0 || ix >= p->in_w) continue;
+            const int32_t w = p->weights[(ky * p->k_w + kx) * p->out_c + oc];
+            acc += w * (x[iy * row_step + ix * col_step] + p->in_offset);
+        }
+    }
+    if (p->bias) acc += p->bias[oc];
+    const int32_t q = p->per_channel ? oc : 0;
+    acc = nn_fx_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
+    return (int8_t)nn_fx_clamp(acc, p->act_min, p->act_max);
+}
+
 void nn_ref_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
                                 void *scratch) {
-    (void)scratch;
+    const int32_t in_img = p->in_h * p->in_w * p->in_c, out_img = p->out_h * p->out_w * p->out_c;
+    if ((const void *)in == (void *)out && nn_depthwise_conv2d_s8_in_place(p)) {
+        /* in place (multiplier 1, equal shapes): a channel's input copied to scratch, then its outputs */
+        int8_t *plane = (int8_t *)scratch;
+        for (int32_t b = 0; b < p->batches; ++b) {
+            int8_t *img = out + b * out_img;
+            for (int32_t c = 0; c < p->in_c; ++c) {
+                for (int32_t i = 0; i < p->in_h * p->in_w; ++i) plane[i] = img[i * p->in_c + c];
+                for (int32_t oy = 0; oy < p->out_h; ++oy) {
+                    for (int32_t ox = 0; ox < p->out_w; ++ox) {
+                        img[(oy * p->out_w + ox) * p->out_c + c] = ref_dw_output(p, plane, 1, p->in_w, oy, ox, c);
+                    }
+                }
+            }
+        }
+        return;
+    }
     for (int32_t b = 0; b < p->batches; ++b) {
         for (int32_t oy = 0; oy < p->out_h; ++oy) {
-            const int32_t iy0 = oy * p->stride_h - p->pad_top;
             for (int32_t ox = 0; ox < p->out_w; ++ox) {
-                const int32_t ix0 = ox * p->stride_w - p->pad_left;
                 for (int32_t ic = 0; ic < p->in_c; ++ic) {
                     for (int32_t m = 0; m < p->depth_mult; ++m) {
                         const int32_t oc = m + ic * p->depth_mult;
-                        int32_t acc = 0;
-                        for (int32_t ky = 0; ky < p->k_h; ++ky) {
-                            const int32_t iy = iy0 + ky * p->dil_h;
-                            if (iy < 0 || iy >= p->in_h) continue;
-                            for (int32_t kx = 0; kx < p->k_w; ++kx) {
-                                const int32_t ix = ix0 + kx * p->dil_w;
-                                if (ix < 0 || ix >= p->in_w) continue;
-                                const int32_t x = in[((b * p->in_h + iy) * p->in_w + ix) * p->in_c + ic];
-                                const int32_t w = p->weights[(ky * p->k_w + kx) * p->out_c + oc];
-                                acc += w * (x + p->in_offset);
-                            }
-                        }
-                        if (p->bias) acc += p->bias[oc];
-                        const int32_t q = p->per_channel ? oc : 0;
-                        acc = nn_fx_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
-                        out[((b * p->out_h + oy) * p->out_w + ox) * p->out_c + oc] =
-                            (int8_t)nn_fx_clamp(acc, p->act_min, p->act_max);
+                        out[b * out_img + (oy * p->out_w + ox) * p->out_c + oc] =
+                            ref_dw_output(p, in + b * in_img + ic, p->in_c, p->in_w * p->in_c, oy, ox, oc);
                     }
                 }
             }

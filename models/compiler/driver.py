@@ -72,9 +72,12 @@ def _default_labels(graph: LoweredGraph) -> tuple[str, ...]:
 
 def use_reference_kernels(graph: LoweredGraph) -> None:
     """Prepare a lowered graph for the small kernel set: the reference kernels need no scratch and
-    ignore ADD's rescaling tables, so neither is planned nor emitted (the arena and constants shrink)."""
+    ignore ADD's rescaling tables, so neither is planned nor emitted (the arena and constants shrink).
+    A depthwise layer that may run in place keeps its scratch: the reference kernel copies one input
+    channel there when the planner gives it its input's storage (nn_depthwise_conv2d_s8_in_place)."""
     for step in graph.steps:
-        step.scratch_bytes = 0
+        if not (step.kernel == "nn_depthwise_conv2d_s8" and step.in_place):
+            step.scratch_bytes = 0
         if "wide_weights" in step.params:
             step.params["wide_weights"] = 0
         for key in ("in1_table", "in2_table"):

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from edgeloop.models.compiler.kernel_facts import CONV_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, max_pool_path
+from edgeloop.models.compiler.kernel_facts import (
+    CONV_PATHS, FC_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, fc_facts, max_pool_path,
+)
 from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS, entry_point, load_table
 from edgeloop.models.compiler.lower import LoweredGraph, Step
 from edgeloop.models.compiler.planner import INPUT, OUTPUT, Plan
@@ -111,6 +113,8 @@ def kernel_path(step: Step, kernel_set: str) -> str | None:
         return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
     if step.kernel == "nn_max_pool_s8":
         return max_pool_path(step.params)
+    if step.kernel == "nn_fc_s8":
+        return fc_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
     return None
 
 
@@ -118,7 +122,7 @@ def _path_check(step: Step, path: str | None, prefix: str) -> str:
     """The debug-build check (NN_PATH_IS) that the kernel takes the path whose entry the step calls."""
     if path is None:
         return ""
-    names = CONV_PATHS if step.kernel == "nn_conv2d_s8" else MAX_POOL_PATHS
+    names = {"nn_conv2d_s8": CONV_PATHS, "nn_max_pool_s8": MAX_POOL_PATHS, "nn_fc_s8": FC_PATHS}[step.kernel]
     return f"NN_PATH_IS({step.kernel}_path(&{prefix}_params) == {names.index(path)});\n    "
 
 
@@ -232,8 +236,10 @@ def emit_c(graph: LoweredGraph, plan: Plan, *, name: str, source_name: str, sha2
             calls.append(comment + f"    {{\n        const void *const parts[{count}] = {{{parts}}};\n"
                          f"        nn_concat(&{prefix}_params, parts, {out});\n    }}\n")
             continue
-        elif step.kernel in SCRATCH_FUNCTIONS and small:   # the reference kernels need no scratch
-            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, NULL);"
+        elif step.kernel in SCRATCH_FUNCTIONS and small:   # scratch only for an in-place depthwise layer
+            sc = plan.scratch(pos)
+            scratch = "NULL" if sc is None else f"(void *)(a + {sc})"
+            call = f"{fn}(&{prefix}_params, {loc(step.inputs[0], True)}, {out}, {scratch});"
         elif step.kernel in SCRATCH_FUNCTIONS:
             sc = plan.scratch(pos)
             scratch = "NULL" if sc is None else f"(void *)(a + {sc})"

@@ -45,7 +45,7 @@ _DEFAULTS = {"batches": 1, "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h
 CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3", "small_k_wide")
 """Names of nn_conv_path_t values, in enum order (nn_kernels.h)."""
 DW_PATHS = ("channels", "multiplier", "rows3")
-FC_PATHS = ("direct", "widened")
+FC_PATHS = ("direct", "widened", "fused")
 MAX_POOL_PATHS = ("windows", "2x2", "2x2_rows")
 
 
@@ -55,13 +55,14 @@ def _initializer(struct_fields: Sequence[str], array: str) -> str:
 
 _SHIM = f"""
 #include "nn_kernels.h"
-/* out[0] = path, out[1] = scratch bytes of the optimized build */
+/* out[0] = path, out[1] = scratch bytes of the optimized build, out[2] = whether it may run in place */
 void el_conv_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, int depthwise, int32_t *out) {{
     nn_conv_params_t p = {{{_initializer([n for n in CONV_FIELDS if n not in ("per_channel", "wide_weights")], "f")},
                           .per_channel = f[{CONV_FIELDS.index("per_channel")}],
                           .wide_weights = f[{CONV_FIELDS.index("wide_weights")}], .mult = mult, .shift = shift}};
     out[0] = depthwise ? (int32_t)nn_depthwise_conv2d_s8_path(&p) : (int32_t)nn_conv2d_s8_path(&p);
     out[1] = (int32_t)(depthwise ? nn_opt_depthwise_conv2d_s8_scratch_bytes(&p) : nn_opt_conv2d_s8_scratch_bytes(&p));
+    out[2] = depthwise ? nn_depthwise_conv2d_s8_in_place(&p) : 0;
 }}
 void el_fc_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, int32_t *out) {{
     nn_fc_params_t p = {{{_initializer(FC_FIELDS, "f")}, .mult = mult, .shift = shift}};
@@ -141,15 +142,25 @@ def _quant(params: Mapping[str, object], shifts: Sequence[int], channels: int) -
     return (ctypes.c_int32 * len(shifts))(*([1 << 30] * len(shifts))), (ctypes.c_int32 * len(shifts))(*shifts)
 
 
-def conv_facts(params: Mapping[str, object], shifts: Sequence[int] = (), depthwise: bool = False) -> tuple[str, int]:
-    """(path name, scratch bytes) of a CONV_2D (or DEPTHWISE_CONV_2D) with nn_conv_params_t fields
-    `params` and exponents `shifts` (one per output channel when per_channel, else one)."""
+def _conv_answers(params: Mapping[str, object], shifts: Sequence[int], depthwise: bool) -> tuple[int, int, int]:
     p = dict(params)
     p.setdefault("per_channel", int(len(shifts) > 1))
     mult, shift = _quant(p, shifts, int(p["out_c"]))  # type: ignore[call-overload]
-    out = (ctypes.c_int32 * 2)()
+    out = (ctypes.c_int32 * 3)()
     _library().el_conv_facts(_fields(p, CONV_FIELDS), mult, shift, int(depthwise), out)
-    return (DW_PATHS if depthwise else CONV_PATHS)[out[0]], int(out[1])
+    return int(out[0]), int(out[1]), int(out[2])
+
+
+def conv_facts(params: Mapping[str, object], shifts: Sequence[int] = (), depthwise: bool = False) -> tuple[str, int]:
+    """(path name, scratch bytes) of a CONV_2D (or DEPTHWISE_CONV_2D) with nn_conv_params_t fields
+    `params` and exponents `shifts` (one per output channel when per_channel, else one)."""
+    path, scratch, _ = _conv_answers(params, shifts, depthwise)
+    return (DW_PATHS if depthwise else CONV_PATHS)[path], scratch
+
+
+def depthwise_in_place(params: Mapping[str, object], shifts: Sequence[int] = ()) -> bool:
+    """Whether a DEPTHWISE_CONV_2D may write its output over its input (nn_depthwise_conv2d_s8_in_place)."""
+    return bool(_conv_answers(params, shifts, True)[2])
 
 
 def fc_facts(params: Mapping[str, object], shifts: Sequence[int] = ()) -> tuple[str, int]:

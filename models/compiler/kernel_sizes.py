@@ -47,6 +47,7 @@ PATH_ENTRIES: dict[str, dict[str, str]] = {
     "nn_conv2d_s8": {"small_k": "small_k", "small_k_reg": "small_k", "small_k_rec": "small_k", "gray3": "gray3",
                      "wide": "wide", "small_k_wide": "wide", "im2col": "im2col", "fused": "im2col"},
     "nn_max_pool_s8": {"windows": "windows", "2x2": "2x2", "2x2_rows": "2x2"},
+    "nn_fc_s8": {"direct": "rows", "widened": "rows", "fused": "fused"},
 }
 FAST_ONLY_ENTRIES = tuple(f"{kernel}_{entry}" for kernel, paths in PATH_ENTRIES.items()
                           for entry in dict.fromkeys(paths.values()))

@@ -19,7 +19,7 @@ from edgeloop.models.compiler.quant import (
     quantize_multiplier,
     wrap_int32,
 )
-from edgeloop.models.compiler.kernel_facts import add_rescale_table
+from edgeloop.models.compiler.kernel_facts import add_rescale_table, depthwise_in_place
 from edgeloop.models.compiler.scratch import conv_scratch_bytes, depthwise_scratch_bytes, fc_scratch_bytes
 from edgeloop.models.compiler.tflite_reader import Operator, Tensor, TFLiteModel, schema
 from edgeloop.models.quantization import round_half_away_int
@@ -232,8 +232,10 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
     )
     scratch = depthwise_scratch_bytes(params, shift) if depthwise else conv_scratch_bytes(params, shift)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
+    # a depthwise layer the kernels can run in place may take over its input's storage (planner)
+    in_place = (x.index,) if depthwise and depthwise_in_place(params, shift) else ()
     return Step(op.index, op.name, kernel, "nn_conv_params_t", params, [x.index], y.index, consts,
-                macc=macc, scratch_bytes=scratch)
+                macc=macc, scratch_bytes=scratch, in_place=in_place)
 
 
 def _fully_connected(model: TFLiteModel, op: Operator) -> Step:

@@ -14,7 +14,7 @@ from conftest import FIXTURES
 import edgeloop
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.host import HostBuildError, HostModel
-from edgeloop.models.compiler.kernel_facts import abi_version, conv_facts, fc_facts, max_pool_path
+from edgeloop.models.compiler.kernel_facts import abi_version, conv_facts, depthwise_in_place, fc_facts, max_pool_path
 
 NONE = {"act_min": -128, "act_max": 127}
 
@@ -50,12 +50,23 @@ def test_conv_paths_and_scratch(layer: dict, shifts: list[int], path: str, scrat
 
 
 def test_depthwise_fc_and_pool_facts() -> None:
-    # 3x3: the table and 3 int16 rows of (16 - 1) * 1 + 3 = 18 elements; 5x5: the table and folded biases;
-    # 3x3 on path CHANNELS: also 72 bytes of widened weights per group of 4 channels
-    assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 3 * 2 * 18)
-    assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 3 * 2 * 36)
-    assert conv_facts(_conv(3, 8, 8, out_w=15, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8 + 144)
-    assert conv_facts(_conv(3, 10, 10, out_w=7), [-9] * 10, depthwise=True) == ("channels", 20 * 10 + 144)
+    # 3x3 (ROWS3): the table, 4 records of 56 B and 3 slots of 4 int16 lines of (out_w - 1) * stride + 3
+    # elements rounded up to even (16 wide: 18; 17 wide at stride 2: 36); lines are columns when the output
+    # is taller than wide; below 4 outputs per line path CHANNELS: table, folded biases and 72 bytes of
+    # widened weights per group of 4 channels
+    assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 224 + 24 * 18)
+    assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 36)
+    assert conv_facts(_conv(3, 8, 8, out_w=5, out_h=25), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 28)
+    assert conv_facts(_conv(3, 10, 10, out_w=4), [-9] * 10, depthwise=True) == ("rows3", 160 + 224 + 24 * 6)
+    assert conv_facts(_conv(3, 10, 10, out_w=3), [-9] * 10, depthwise=True) == ("channels", 20 * 10 + 144)
+    assert conv_facts(_conv(3, 8, 8, out_w=3, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8 + 144)
+    # in place (stride 1, equal shapes, ROWS3): at least one input channel of scratch for the reference kernel
+    square = {"in_h": 40, "in_w": 40, "out_h": 40}
+    assert depthwise_in_place(_conv(3, 4, 4, out_w=40, **square), [-9] * 4)
+    assert conv_facts(_conv(3, 4, 4, out_w=40, **square), [-9] * 4, depthwise=True) == ("rows3", 1600)
+    assert not depthwise_in_place(_conv(3, 4, 4, out_w=20, stride=2, **square), [-9] * 4)
+    assert not depthwise_in_place(_conv(3, 10, 10, out_w=3, in_w=3, in_h=3, out_h=3), [-9] * 10)   # CHANNELS
+    assert not depthwise_in_place(_conv(5, 4, 4, out_w=40, **square), [-9] * 4)
     assert conv_facts(_conv(5, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)
     assert conv_facts({**_conv(3, 3, 6), "depth_mult": 2}, [-9] * 6, depthwise=True) == ("multiplier", 120)
     assert fc_facts({"in_features": 1728, "out_features": 5}, [-9]) == ("direct", 0)

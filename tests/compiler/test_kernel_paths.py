@@ -195,6 +195,7 @@ SMALL_K_WIDE_CASES = [
     (("k_rgb_dilated", (9, 9, 3), 4, 3, 1, 2, "SAME", False), "NONE", 0, "small_k_wide"),
     (("k_c2_18_taps", (6, 6, 2), 10, 3, 1, 1, "SAME", False), "RELU", -128, "small_k_wide"),
     (("k_c5_2x2_20_taps", (5, 6, 5), 2, 2, 1, 1, "SAME", False), "NONE", 3, "small_k_wide"),
+    (("k_c6_2x2_rows_of_12", (5, 7, 6), 4, 2, 1, 1, "VALID", False), "NONE", -9, "small_k_wide"),
     (("k_rgb_odd_out_c", (6, 7, 3), 5, 3, 1, 1, "SAME", False), "NONE", 2, "small_k"),
     (("k_rgb_relu_clamped", (6, 7, 3), 4, 3, 1, 1, "SAME", False), "RELU", -20, "small_k"),
 ]
@@ -278,15 +279,19 @@ def test_max_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     bit_exact(max_pool_layer(case, seed=len(case[0])), count=3, seed=5)
 
 
-# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64 and 125 taps),
-# a window of more than 256 taps (the 16-bit lanes are flushed), padded windows with fewer taps at the
-# borders, channel tails and clamps.
+# AVERAGE_POOL_2D (nn_opt_pool.c): global pools as the reference networks end (64, 125 and 9 taps),
+# a window of more than 256 taps (the 16-bit lanes are flushed) and one of exactly 256, padded windows
+# with fewer taps at the borders, channel tails and clamps.
 AVG_POOL_CASES = [
     ("avg_global_8x8x64", (8, 8, 64), 8, 8, "VALID", "NONE", -5),
     ("avg_global_25x5x12", (25, 5, 12), (25, 5), 1, "VALID", "NONE", 17),
     ("avg_global_17x17x6_flush", (17, 17, 6), 17, 1, "VALID", "RELU", -128),
     ("avg_3x3_same_tail_relu", (7, 6, 7), 3, 2, "SAME", "RELU", 12),
     ("avg_2x2_relu6_c5", (6, 9, 5), 2, 2, "VALID", "RELU6", -40),
+    # 8 channels a pass (two words per pixel, two pixels per step after an odd one), then 4, then 1
+    ("avg_global_3x3x21_odd_run", (3, 3, 21), 3, 1, "VALID", "NONE", -7),
+    ("avg_3x3_s1_same_c16_relu6", (6, 5, 16), 3, 1, "SAME", "RELU6", 3),
+    ("avg_global_16x16x8_256_taps", (16, 16, 8), 16, 1, "VALID", "RELU", -128),
 ]
 
 
@@ -294,6 +299,24 @@ AVG_POOL_CASES = [
 def test_avg_pool_path_is_bit_exact(case: tuple, bit_exact) -> None:
     report = bit_exact(max_pool_layer(case, seed=len(case[0]), op="AVERAGE_POOL_2D"), count=4, seed=5)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+def avg_pool_model() -> bytes:
+    """For the Cortex-M7 run: a 3x3 stride-1 SAME average pool with a RELU6 clamp over 21 channels (border
+    windows of 4 and 6 taps, 8 + 8 + 4 + 1 channels), then a global one of 30 taps (an even run)."""
+    b = ModelBuilder()
+    x = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=4)
+    y = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=4)
+    b.op("AVERAGE_POOL_2D", [x], [y], "Pool2DOptions", padding="SAME", stride_w=1, stride_h=1, filter_w=3,
+         filter_h=3, activation="RELU6")
+    z = b.tensor((1, 1, 1, 21), scale=0.03, zero_point=4)
+    b.op("AVERAGE_POOL_2D", [y], [z], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=5,
+         filter_h=6, activation="NONE")
+    return b.build([x], [z])
+
+
+def test_avg_pool_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(avg_pool_model(), count=3, seed=16)
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
@@ -320,52 +343,85 @@ def test_general_requant_cases_really_use_the_general_form() -> None:
         assert int(shifts.max()) <= -2
 
 
-FUSED_REQUANT_CHECK = r"""
+# The fast requantization forms (nn_opt_internal.h) against the reference double rounding on edge and
+# random accumulators, ITERS per (right shift, multiplier, zero point): with -DZP=1 rq_fast_zp
+# (plus the zero point, saturated to int8), else rq_fast and rq_dbl. The host runs the C twins,
+# test_qemu.py rq_fast_zp's assembly.
+REQUANT_CHECK = r"""
 #include <stdio.h>
 #include "nn_opt_internal.h"
-/* rq_fast against the reference double rounding on edge and random accumulators. */
+#ifndef ITERS
+#define ITERS 20000
+#endif
 int main(void) {
     static const int32_t accs[] = {0, 1, -1, 2, -2, 3, -3, 127, -128, 1 << 20, -(1 << 20), INT32_MAX, INT32_MIN,
                                    INT32_MAX - 1, INT32_MIN + 1, 1 << 30, -(1 << 30), 12345678, -12345678};
     static const int32_t mults[] = {0, 1 << 30, (1 << 30) + 1, INT32_MAX, 1518500250, 1717986918};
+#if ZP
+    static const int32_t zos[] = {-128, -1, 0, 5, 127};
+#else
+    static const int32_t zos[] = {0};
+#endif
     uint32_t s = 2463534242u;
-    long bad = 0, n = 0;
+    long bad = 0, n = 0, n_dbl = 0;
     for (int r = 2; r <= 31; ++r) {
         for (unsigned m = 0; m < sizeof mults / sizeof mults[0]; ++m) {
-            for (int i = 0; i < 20000; ++i) {
-                int32_t acc;
-                if (i < (int)(sizeof accs / sizeof accs[0])) {
-                    acc = accs[i];
-                } else {
-                    s ^= s << 13; s ^= s >> 17; s ^= s << 5;
-                    /* multiples of powers of two land on exact halves of both roundings */
-                    acc = (i & 1) ? (int32_t)s : (int32_t)((int32_t)(s & 0xFFFF) - 0x8000) * (1 << (s >> 28));
+            for (unsigned z = 0; z < sizeof zos / sizeof zos[0]; ++z) {
+                for (int i = 0; i < ITERS; ++i) {
+                    int32_t acc;
+                    if (i < (int)(sizeof accs / sizeof accs[0])) {
+                        acc = accs[i];
+                    } else {
+                        s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+                        /* multiples of powers of two land on exact halves of both roundings */
+                        acc = (i & 1) ? (int32_t)s : (int32_t)((int32_t)(s & 0xFFFF) - 0x8000) * (1 << (s >> 28));
+                    }
+#if ZP
+                    const int32_t want = nn_ssat8(nn_fx_requantize(acc, mults[m], -r) + zos[z]);
+                    const int32_t got = rq_fast_zp(acc, mults[m], -r, 2 * zos[z] + 1);
+#else
+                    const int32_t want = nn_fx_requantize(acc, mults[m], -r);
+                    const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
+                    /* the depthwise ROWS3 form on the doubled accumulator, for |acc| < 2^30 */
+                    if (acc > -(1 << 30) && acc < (1 << 30) && r <= 30) {
+                        const int32_t dbl = rq_dbl(2 * acc, mults[m], (int32_t)1 << (r - 1), r);
+                        if (want != dbl && bad++ < 5)
+                            printf("doubled acc=%ld mult=%ld shift=%d: %ld != %ld\n", (long)acc, (long)mults[m], -r,
+                                   (long)dbl, (long)want);
+                        ++n_dbl;
+                    }
+#endif
+                    if (want != got && bad++ < 5) {
+                        printf("acc=%ld mult=%ld shift=%d zo=%ld: %ld != %ld\n", (long)acc, (long)mults[m], -r,
+                               (long)zos[z], (long)got, (long)want);
+                    }
+                    ++n;
                 }
-                const int32_t want = nn_fx_requantize(acc, mults[m], -r);
-                const int32_t got = rq_fast(acc, mults[m], (int32_t)1 << (r - 2), r - 1);
-                if (want != got && bad++ < 5) printf("acc=%d mult=%d shift=%d: %d != %d\n", acc, mults[m], -r, got, want);
-                ++n;
             }
         }
     }
-    printf("checked %ld, %ld differ\n", n, bad);
+    printf("checked %ld, doubled %ld, %ld differ\n", n, n_dbl, bad);
     return bad != 0;
 }
 """
 
 
-def test_fused_requantization_equals_the_double_rounding(tmp_path) -> None:
+@pytest.mark.parametrize("flags,checked", [([], 3600000), (["-DZP=1", "-DITERS=2000"], 1800000)],
+                         ids=["rq_fast", "rq_fast_zp"])
+def test_fused_requantization_equals_the_double_rounding(flags: list, checked: int, tmp_path) -> None:
     from edgeloop.models.compiler.host import CFLAGS, NN_DIR
 
     src = tmp_path / "rq_check.c"
-    src.write_text(FUSED_REQUANT_CHECK)
+    src.write_text(REQUANT_CHECK)
     exe = tmp_path / "rq_check"
-    flags = [f for f in CFLAGS if f != "-fPIC"]
-    subprocess.run(["cc", *flags, "-Wno-unused-function", "-DNN_OPTIMIZED=1", "-I", str(NN_DIR), str(src),
+    cflags = [f for f in CFLAGS if f != "-fPIC"]
+    subprocess.run(["cc", *cflags, *flags, "-Wno-unused-function", "-DNN_OPTIMIZED=1", "-I", str(NN_DIR), str(src),
                     "-o", str(exe)], check=True, timeout=120)
     run = subprocess.run([str(exe)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout
-    assert "checked 3600000, 0 differ" in run.stdout
+    assert f"checked {checked}, doubled " in run.stdout and ", 0 differ" in run.stdout, run.stdout
+    if not flags:   # rq_dbl (depthwise ROWS3) on the accumulators below 2^30
+        assert int(run.stdout.split("doubled ")[1].split(",")[0]) > 2_000_000
 
 
 # A chain over the same paths, for the Cortex-M7 run under QEMU (test_qemu.py):
@@ -608,6 +664,25 @@ def test_add_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert paths == ["broadcast", "tables", "fused", "fused"]
 
 
+def _dw3_layer(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c: int, s_in: float,
+               stride: int, padding: str, act: str, zo: int, big_bias: int = 0) -> tuple[int, float, tuple[int, int]]:
+    """A DEPTHWISE_CONV_2D 3x3 of random weights after x (channel c // 2's bias set to big_bias when given);
+    returns (output tensor, its scale, its (h, w))."""
+    ws = rng.uniform(0.002, 0.02, c)
+    s_out = s_in * float(ws.mean()) * 3 * 30
+    wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+    bias = rng.integers(-3000, 3000, c).astype(np.int32)
+    if big_bias:
+        bias[c // 2] = big_bias
+    bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c, data=bias)
+    h, w = _out(hw[0], 3, stride, 1, padding), _out(hw[1], 3, stride, 1, padding)
+    y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+         stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
+    return y, float(s_out), (h, w)
+
+
 def dw_rows_model(seed: int = 16) -> bytes:
     """Depthwise 3x3 layers on the ROWS3 path for the Cortex-M7 run: stride 1 SAME with a ReLU clamp
     (general requantization per output), stride 2 SAME (odd row count, fused form), stride 1 VALID
@@ -617,17 +692,7 @@ def dw_rows_model(seed: int = 16) -> bytes:
     h, w, c, s_in, zp = 9, 37, 5, 0.04, -7
     x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
     for stride, padding, act, zo in ((1, "SAME", "RELU", -30), (2, "SAME", "NONE", 6), (1, "VALID", "NONE", -2)):
-        ws = rng.uniform(0.002, 0.02, c)
-        s_out = s_in * float(ws.mean()) * 3 * 30
-        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
-                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
-        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
-                      data=rng.integers(-3000, 3000, c).astype(np.int32))
-        h, w = _out(h, 3, stride, 1, padding), _out(w, 3, stride, 1, padding)
-        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
-        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
-             stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation=act)
-        x, s_in = y, float(s_out)
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo)
     pooled = b.tensor((1, 1, 1, c), scale=s_in, zero_point=-2)   # then a global average pool (SXTAB16)
     b.op("AVERAGE_POOL_2D", [x], [pooled], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=w,
          filter_h=h, activation="NONE")
@@ -641,6 +706,90 @@ def test_dw_rows_model_is_bit_exact_on_the_host(bit_exact) -> None:
     paths = [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in report["result"].graph.steps
              if s.op == "DEPTHWISE_CONV_2D"]
     assert paths == ["rows3", "rows3", "rows3"]
+
+
+def dw_lines_model(seed: int = 18) -> bytes:
+    """Depthwise 3x3 layers on ROWS3's lines for the Cortex-M7 run, 11 channels (two groups of 4 and a
+    tail of 3), zero points on both sides: a 27x6 map (taller than wide: 6 column lines of 27 outputs, six
+    4-output passes and 3 single outputs), stride 2 SAME down the columns (14x3: 14 outputs per line, a
+    padding line at the end), a channel's bias beyond the fused form's bound (the general form), then
+    stride 1 VALID on a wide row (12x1 -> 10 outputs per row after a transposition back), and a ReLU6."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in, zp = 27, 6, 11, 0.04, 9
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp)
+    layers = ((1, "SAME", "NONE", -5, 0), (2, "SAME", "NONE", 12, 0), (1, "SAME", "NONE", 3, 1 << 29),
+              (1, "VALID", "RELU6", -128, 0))
+    for stride, padding, act, zo, big_bias in layers:
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, padding, act, zo, big_bias)
+    return b.build([x0], [x])
+
+
+def test_dw_lines_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_lines_model(), count=3, seed=14)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["rows3"] * 4
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(27, 6), (14, 3), (14, 3), (12, 1)]
+
+
+def dw_in_place_model(seed: int = 19) -> bytes:
+    """Depthwise layers that run in place (nn_depthwise_conv2d_s8_in_place: ROWS3, stride 1, equal shapes)
+    between pointwise convolutions, on a 20x6 map (column lines) with 10 channels (a 2-channel tail group):
+    the fused form, then a ReLU6 (the general form), then a stride-2 layer that may not."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in = 20, 6, 10, 0.04
+    x0 = x = b.tensor((1, h, w, 6), scale=s_in, zero_point=-3)
+    x, s_in = _pointwise(b, rng, x, (h, w), 6, c, s_in)
+    for stride, act, zo in ((1, "NONE", 4), (1, "RELU6", -128), (2, "NONE", -9)):
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, stride, "SAME", act, zo)
+    x, _ = _pointwise(b, rng, x, (h, w), c, 4, s_in)
+    return b.build([x0], [x])
+
+
+def _pointwise(b: ModelBuilder, rng: np.random.Generator, x: int, hw: tuple[int, int], c_in: int, c_out: int,
+               s_in: float) -> tuple[int, float]:
+    """A 1x1 CONV_2D of random weights after x; returns (output tensor, its scale)."""
+    ws = rng.uniform(0.002, 0.02, c_out)
+    s_out = s_in * float(ws.mean()) * np.sqrt(c_in) * 30
+    wt = b.tensor((c_out, 1, 1, c_in), scale=list(ws), zero_point=[0] * c_out, axis=0,
+                  data=rng.integers(-127, 128, (c_out, 1, 1, c_in)).astype(np.int8))
+    bt = b.tensor((c_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c_out,
+                  data=rng.integers(-3000, 3000, c_out).astype(np.int32))
+    y = b.tensor((1, *hw, c_out), scale=float(s_out), zero_point=int(rng.integers(-20, 20)))
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding="VALID", stride_w=1, stride_h=1, dilation_w=1,
+         dilation_h=1, activation="NONE")
+    return y, float(s_out)
+
+
+def test_depthwise_in_place_is_bit_exact_on_the_host(bit_exact) -> None:
+    """The planner gives the two stride-1 depthwise layers their input's storage (not the stride-2 one), and
+    the reference and optimized kernels both stay bit-exact there."""
+    report = bit_exact(dw_in_place_model(), count=3, seed=15)
+    result = report["result"]
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]]
+              for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert shared == [True, True, False]
+
+
+def _random_dw3_case(seed: int) -> tuple:
+    """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID."""
+    rng = np.random.default_rng(seed)
+    long, short = int(rng.integers(3, 30)), int(rng.integers(3, 9))
+    h, w = (long, short) if seed % 2 == 0 else (short, long)
+    return (f"dw3_random_{seed}", (h, w, int(rng.integers(1, 14))), 1, 3, int(rng.choice([1, 2])), 1,
+            str(rng.choice(["SAME", "VALID"])), True)
+
+
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+@pytest.mark.parametrize("seed", range(10))
+def test_random_depthwise_3x3_is_bit_exact(seed: int, requant: str, bit_exact) -> None:
+    """ROWS3 on rows and columns (and CHANNELS below 4 outputs per line), random shapes, zero points and
+    activations, against the reference kernels and TFLite Micro."""
+    report = bit_exact(conv_layer(_random_dw3_case(seed), requant, seed=100 + seed), count=2, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
 
 
 def fc_paths_model(seed: int = 17) -> bytes:
@@ -676,4 +825,75 @@ def test_fc_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
 
     report = bit_exact(fc_paths_model(), count=3, seed=14)
     paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
-    assert paths == ["widened", "widened", "widened", "direct"]
+    assert paths == ["fused", "widened", "widened", "direct"]
+
+
+def _fc_fused_op(b: ModelBuilder, rng: np.random.Generator, x: int, batches: int, n_in: int, n_out: int,
+                 s_in: float, per_channel: bool, act: str, zo: int, bias: bool, small_shift: bool) -> tuple[int, float]:
+    """Append one FULLY_CONNECTED for path FUSED; returns (output tensor, its scale). small_shift puts
+    the multipliers just below 1/4 (right shifts of 2 and 3: the smallest the path takes)."""
+    ws = rng.uniform(0.002, 0.02, n_out if per_channel else 1)
+    s_out = s_in * float(ws.max()) * 4.2 if small_shift else s_in * float(ws.mean()) * np.sqrt(n_in) * 12
+    n_s = len(ws)
+    wt = b.tensor((n_out, n_in), scale=list(ws), zero_point=[0] * n_s,
+                  data=rng.integers(-127, 128, (n_out, n_in)).astype(np.int8))
+    bt = (b.tensor((n_out,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_s,
+                   data=rng.integers(-4000, 4000, n_out).astype(np.int32)) if bias else -1)
+    y = b.tensor((batches, n_out), scale=float(s_out), zero_point=zo)
+    b.op("FULLY_CONNECTED", [x, wt, bt], [y], "FullyConnectedOptions", activation=act)
+    return y, float(s_out)
+
+
+# (n_in, n_out, batches, per_channel, activation, output zero point, bias, small shifts): inputs of
+# 8, 16 and 24 + 16 k (the loop entered halfway when k % 16 == 8), 1..3 tail rows (left to the two-row
+# pass), clamps at both ends, extreme zero points, no bias, right shifts down to 2 (requantization
+# ties: small shifts land on exact halves often).
+FC_FUSED_CASES = [
+    (8, 12, 1, True, "RELU", -128, True, False),
+    (16, 9, 2, False, "NONE", 0, True, False),
+    (24, 13, 1, True, "RELU6", -5, True, False),
+    (48, 10, 2, False, "RELU", 7, False, False),
+    (40, 11, 2, True, "NONE", 127, True, True),
+    (128, 16, 1, True, "RELU6", -128, True, True),
+    (64, 20, 3, False, "NONE", -128, False, True),
+]
+
+
+@pytest.mark.parametrize("case", FC_FUSED_CASES, ids=[f"fc{c[0]}x{c[1]}b{c[2]}" for c in FC_FUSED_CASES])
+def test_fc_fused_path_is_bit_exact(case: tuple, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    n_in, n_out, batches, per_channel, act, zo, bias, small = case
+    rng = np.random.default_rng(n_in * 31 + n_out)
+    b = ModelBuilder()
+    x = b.tensor((batches, n_in), scale=0.05, zero_point=int(rng.integers(-60, 60)))
+    y, _ = _fc_fused_op(b, rng, x, batches, n_in, n_out, 0.05, per_channel, act, zo, bias, small)
+    report = bit_exact(b.build([x], [y]), count=4, seed=n_in)
+    step = report["result"].graph.steps[0]
+    assert fc_facts(step.params, step.consts["shift"].tolist())[0] == "fused"
+    if small:
+        assert int(step.consts["shift"].max()) == -2   # the smallest right shift the path takes
+
+
+def fc_fused_model(seed: int = 23) -> bytes:
+    """Three fully connected layers on path FUSED for the Cortex-M7 run (two batches): 40 -> 24
+    per-tensor with RELU6 (the loop entered halfway), 24 -> 16 per-channel without bias at right
+    shifts down to 2, 16 -> 11 per-channel with RELU (three tail rows)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((2, 40), scale=0.05, zero_point=-9)
+    s_in, n = 0.05, 40
+    for n_out, per_channel, act, zo, bias, small in ((24, False, "RELU6", -20, True, False),
+                                                    (16, True, "NONE", 3, False, True),
+                                                    (11, True, "RELU", -128, True, False)):
+        x, s_in = _fc_fused_op(b, rng, x, 2, n, n_out, s_in, per_channel, act, zo, bias, small)
+        n = n_out
+    return b.build([x0], [x])
+
+
+def test_fc_fused_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import fc_facts
+
+    report = bit_exact(fc_fused_model(), count=3, seed=15)
+    paths = [fc_facts(s.params, s.consts["shift"].tolist())[0] for s in report["result"].graph.steps]
+    assert paths == ["fused", "fused", "fused"]

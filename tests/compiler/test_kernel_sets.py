@@ -57,7 +57,7 @@ def test_small_set_is_bit_exact_with_tflm_in_either_build(stem: str, tmp_path) -
     assert "NN_SCRATCH_FITS(nn_" not in src and "in1_table[" not in src
     called = set(re.findall(r"\b(nn_[a-z0-9_]+)\(&op", src))
     assert called and not called & set(DUAL_KERNELS), called
-    assert all(s.scratch_bytes == 0 for s in small.graph.steps)
+    assert all(s.scratch_bytes == 0 for s in small.graph.steps if not s.in_place or "depthwise" not in s.kernel)
     assert small.code_bytes < fast.code_bytes and small.flash_bytes < fast.flash_bytes
     assert small.arena_bytes <= fast.arena_bytes
 
@@ -120,7 +120,7 @@ def test_small_set_runs_bit_exact_on_cortex_m7(tmp_path) -> None:
 
 
 def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_path) -> None:
-    """A fast-set convolution or max pool calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
+    """A fast-set convolution, max pool or FC calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
     builds check that the kernel takes that path (a wrong path number makes invoke() fail)."""
     from conftest import random_inputs
 
@@ -133,6 +133,7 @@ def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_p
     assert entries == layers * 2, entries   # invoke() and invoke_steps()
     assert result.c_source.count("NN_PATH_IS(nn_conv2d_s8_path(") == 8
     assert result.c_source.count("nn_max_pool_s8_2x2(&op") == 3 * 2 and "nn_max_pool_s8(&op" not in result.c_source
+    assert "nn_fc_s8_rows(&op" in result.c_source and "nn_fc_s8(&op" not in result.c_source   # FC path DIRECT
     assert kernel_code_bytes({"nn_conv2d_s8_gray3", "nn_conv2d_s8_wide"}) < KERNEL_CODE_BYTES["fast"]["nn_conv2d_s8"]
     x = random_inputs(data, 1, np.random.default_rng(0))[0]
     out_t = result.graph.model.tensors[result.graph.output]
@@ -146,3 +147,17 @@ def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_p
         else:
             with pytest.raises(HostBuildError, match="returned 2"):
                 host(x, out_t.np_dtype, out_t.size)
+
+
+def test_small_set_runs_in_place_depthwise_layers_with_their_scratch(tmp_path) -> None:
+    """A depthwise layer planned in place needs its scratch with the reference kernel too (it copies one input
+    channel there): the small set keeps that scratch, passes it, and matches TFLite Micro."""
+    import test_kernel_paths
+
+    tflite = test_kernel_paths.dw_in_place_model()
+    small = check_bit_exact(tflite, tmp_path, kernels="small", optimized=(False, True), count=3)["result"]
+    in_place = [pos for pos, s in enumerate(small.graph.steps) if s.kernel == "nn_depthwise_conv2d_s8"
+                and small.plan.location(s.output) == small.plan.location(s.inputs[0])]
+    assert in_place, "the model has no depthwise layer planned in place"
+    for pos in in_place:
+        assert small.graph.steps[pos].scratch_bytes > 0 and small.plan.scratch(pos) is not None

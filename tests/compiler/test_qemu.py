@@ -29,7 +29,8 @@ PATH_MODELS = {
     "kernel_paths": "qemu_chain_model", "plain_paths": "plain_paths_model", "gray_stem": "gray_stem_model",
     "fused_paths": "fused_paths_model", "wide_paths": "fused_paths_model", "wide_blocks": "fused_paths_model",
     "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
-    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model",
+    "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
+    "dw_in_place": "dw_in_place_model", "fc_fused": "fc_fused_model", "avg_pools": "avg_pool_model",
 }
 
 
@@ -84,10 +85,23 @@ MUTATIONS = {
                             "add_paths"),
     "fc_second_group": ("nn_opt_fc.c", '"smlad  %[s1], %[wb], %[y13], %[s1]\\n\\t"',
                         '"smlad  %[s1], %[wb], %[x13], %[s1]\\n\\t"', "fc_pair"),
-    "fc_quad_row_3": ("nn_opt_fc.c", '"ldr    %[v], [%[pc], %[k]]\\n\\t"', '"ldr    %[v], [%[pa], %[k]]\\n\\t"',
+    "fc_quad_row_3": ("nn_opt_fc.c", 'FC_ROW("r3", "ldr    r11, [r5, r7]")', 'FC_ROW("r3", "ldr    r11, [r4, r7]")',
                       "fc_paths"),
+    "fc_quads_half_entry": ("nn_opt_fc.c", '"tst    r7, #8\\n\\t"', '"tst    r7, #0\\n\\t"', "fc_fused"),
+    "fc_quads_clamp_max": ("nn_opt_fc.c", '"sel    r0, r10, r0\\n"', '"sel    r0, r0, r10\\n"', "fc_fused"),
+    "rq_fast_zp_halving": ("nn_opt_internal.h", '", #8, " H ", asr #1', '", #8, " H ", asr #2', "fc_fused"),
     "dw33_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[xv], %[a3]\\n\\t"',
                     '"smlabb %[a3], %[w13], %[xv], %[a3]\\n\\t"', "kernel_paths"),
+    "dw3_quad_s1_tap2_lane3": ("nn_opt_depthwise.c", '"smlabt %[a3], %[wb], %[x], %[a3]\\n\\t"',
+                               '"smlabb %[a3], %[wb], %[x], %[a3]\\n\\t"', "dw_lines"),
+    "dw3_quad_s2_tap2_lane3": ("nn_opt_depthwise.c", '"smlabb %[a3], %[wb], %[x], %[a3]\\n\\t"',
+                               '"smlabt %[a3], %[wb], %[x], %[a3]\\n\\t"', "dw_lines"),
+    "dw3_single_tap2": ("nn_opt_depthwise.c", '"ldr    %[x], [%[" Q "], #" X2 "]\\n\\t"',
+                        '"ldr    %[x], [%[" Q "]]\\n\\t"', "dw_lines"),
+    "dw3_gather_channel_3": ("nn_opt_depthwise.c", '"pkhtb  %[t], %[v1], %[v0], asr #16\\n\\t"',
+                             '"pkhbt  %[t], %[v0], %[v1], lsl #16\\n\\t"', "dw_lines"),
+    "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
+                    '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
@@ -107,3 +121,19 @@ def test_a_broken_assembly_path_fails_the_bit_exact_check(mutation: str, tmp_pat
         (kernels / f.name).write_text(text)
     _, res = _run(stem, tmp_path, {"opt": []}, kernels=[kernels / f.name for f in kernel_sources()])
     assert res["opt"]["mismatches"] > 0, res
+
+
+def test_fused_zero_point_requantization_in_assembly_equals_the_reference(tmp_path) -> None:
+    """rq_fast_zp's assembly (the text fc_quads_asm uses too) on the Cortex-M7 against the reference
+    double rounding (test_kernel_paths.REQUANT_CHECK, fewer accumulators than on the host)."""
+    import edgeloop
+    from edgeloop.app.link.qemu import build_bare_metal, run_bare_metal
+    from test_kernel_paths import REQUANT_CHECK
+
+    src = tmp_path / "zp_check.c"
+    src.write_text(REQUANT_CHECK)
+    elf = build_bare_metal([src], tmp_path / "build", includes=[edgeloop.FIRMWARE_DIR / "nn"], name="zp_check",
+                           extra_cflags=["-DZP=1", "-DITERS=60", "-DNN_OPTIMIZED=1"])
+    run = run_bare_metal(elf, timeout=120)
+    assert not run.timed_out, run.output[-2000:]
+    assert "checked 54000, doubled 0, 0 differ" in run.output, run.output[-2000:]

@@ -83,7 +83,8 @@ class HostSlots:
             sources += [CORE / "el_flash_slot.c", CORE / "el_crc32.c", FLASH_SIM]
         digest = hashlib.sha256(repr(flags).encode() + _SHIM.encode())
         for path in (*sources, *(CORE / n for n in ("el_upload.h", "el_container.h", "el_sha256.h", "el_text.h",
-                                                    "el_flash_slot.h"))):
+                                                    "el_flash_slot.h")),
+                     *sorted(NN_DIR.glob("*.h"))):  # the kernel ABI and parameter structs are compiled in
             digest.update(path.read_bytes())
         build = Path(tempfile.gettempdir()) / f"edgeloop-upload-{digest.hexdigest()[:16]}"
         build.mkdir(exist_ok=True)

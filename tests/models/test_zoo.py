@@ -32,7 +32,10 @@ TARGETS = {
 
 # Entries whose committed model does not reach its accuracy target yet: the claim test is expected to fail
 # (strict: it turns red the day the target is met, so this list must then shrink).
-SHORTFALLS: dict[str, str] = {}
+SHORTFALLS: dict[str, str] = {
+    "imu_activity": "flash: 8,809 B (Cortex-M7 link 8,850 B) over 8 KB since the FC FUSED path (issue 18, "
+                    "fc_fused + fc_body: 2,242 B of its 2,338 B FC code); `compile --kernels small` makes it 6,693 B",
+}
 
 
 def _entries() -> list[str]:

@@ -11,7 +11,7 @@
 #include "bottles_demo.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "bottles_demo.c was generated for kernel ABI 3: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 4u, "bottles_demo.c was generated for kernel ABI 4: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
@@ -2115,7 +2115,8 @@ static nn_status_t bottles_demo_invoke(const void *input, void *output, void *ar
     /* RESHAPE (operator 10) -> [1, 1728] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op8_params) == 0);
+    nn_fc_s8_rows(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
     nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -2186,7 +2187,8 @@ static nn_status_t bottles_demo_invoke_steps(const void *input, void *output, vo
     }
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op8_params) == 0);
+    nn_fc_s8_rows(&op8_params, (const int8_t *)(a + 23616), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
         return NN_OK;
     }
@@ -2206,7 +2208,7 @@ const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 54374u,
+    .flash_bytes = 54234u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,

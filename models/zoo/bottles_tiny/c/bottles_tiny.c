@@ -11,7 +11,7 @@
 #include "bottles_tiny.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "bottles_tiny.c was generated for kernel ABI 3: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 4u, "bottles_tiny.c was generated for kernel ABI 4: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
@@ -503,7 +503,8 @@ static nn_status_t bottles_tiny_invoke(const void *input, void *output, void *ar
     /* RESHAPE (operator 10) -> [1, 192] (shares storage) */
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op8_params) == 0);
+    nn_fc_s8_rows(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 12) -> [1, 5] */
     nn_softmax_s8(&op9_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -574,7 +575,8 @@ static nn_status_t bottles_tiny_invoke_steps(const void *input, void *output, vo
     }
     /* FULLY_CONNECTED (operator 11) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op8_params), 0u);
-    nn_fc_s8(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op8_params) == 0);
+    nn_fc_s8_rows(&op8_params, (const int8_t *)(a + 3600), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 8u, (const void *)(a + 0), 5u)) {
         return NN_OK;
     }
@@ -594,7 +596,7 @@ const nn_model_t nn_model_bottles_tiny = {
     .name = "bottles_tiny",
     .hash = {0x92, 0x62, 0x1a, 0xc6, 0x7a, 0x6b, 0xf4, 0x50, 0xf8, 0xca, 0xba, 0x06, 0x8f, 0x87, 0x63, 0xc0, 0xf1, 0xdf, 0x08, 0x2a, 0x1c, 0x18, 0x90, 0x5f, 0xb7, 0x0e, 0xf2, 0xdc, 0x53, 0xa3, 0x35, 0xf2},
     .macc = 411584u,
-    .flash_bytes = 15362u,
+    .flash_bytes = 15222u,
     .ram_bytes = 10240u,
     .input_kind = 1,
     .sample_rate_hz = 0,

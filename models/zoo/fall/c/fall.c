@@ -11,7 +11,7 @@
 #include "fall.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "fall.c was generated for kernel ABI 3: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 4u, "fall.c was generated for kernel ABI 4: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
@@ -236,13 +236,16 @@ static nn_status_t fall_invoke(const void *input, void *output, void *arena) {
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 32] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 64u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 2] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 3) -> [1, 2] */
     nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -263,19 +266,22 @@ static nn_status_t fall_invoke_steps(const void *input, void *output, void *aren
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 32] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 112), 32u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 64u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 64), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 64), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 2] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 64), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 2u, (const void *)(a + 0), 2u)) {
         return NN_OK;
     }
@@ -295,7 +301,7 @@ const nn_model_t nn_model_fall = {
     .name = "fall",
     .hash = {0xf7, 0x25, 0x92, 0x17, 0x8f, 0x28, 0xb2, 0x51, 0x53, 0x81, 0x9f, 0xb7, 0x6c, 0x19, 0xab, 0x50, 0xc6, 0x7a, 0xa1, 0xb2, 0xd1, 0x09, 0x71, 0x3c, 0xfc, 0xf4, 0x0b, 0xd4, 0x4a, 0x53, 0x9d, 0x89},
     .macc = 2272u,
-    .flash_bytes = 6081u,
+    .flash_bytes = 6853u,
     .ram_bytes = 144u,
     .input_kind = 3,
     .sample_rate_hz = 200,

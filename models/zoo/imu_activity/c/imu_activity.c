@@ -11,7 +11,7 @@
 #include "imu_activity.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "imu_activity.c was generated for kernel ABI 3: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 4u, "imu_activity.c was generated for kernel ABI 4: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
@@ -310,13 +310,16 @@ static nn_status_t imu_activity_invoke(const void *input, void *output, void *ar
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 48] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 1) -> [1, 24] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 96u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
     /* SOFTMAX (operator 3) -> [1, 5] */
     nn_softmax_s8(&op3_params, (const int8_t *)(a + 0), (int8_t *)out);
     return NN_OK;
@@ -337,19 +340,22 @@ static nn_status_t imu_activity_invoke_steps(const void *input, void *output, vo
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 48] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 112u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 112), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 112), 48u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 24] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 96u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 112), (int8_t *)(a + 160), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 160), 24u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 5] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 160), (int8_t *)(a + 0), NULL);
     if (!hook(ctx, 2u, (const void *)(a + 0), 5u)) {
         return NN_OK;
     }
@@ -369,7 +375,7 @@ const nn_model_t nn_model_imu_activity = {
     .name = "imu_activity",
     .hash = {0x58, 0x3d, 0x99, 0x1e, 0x04, 0x28, 0x3c, 0x57, 0x9f, 0xf5, 0xae, 0xab, 0x6f, 0x4b, 0xbc, 0x73, 0xd8, 0xda, 0x18, 0x80, 0x6d, 0x09, 0x1d, 0x91, 0xf7, 0xf1, 0x10, 0x8b, 0xb3, 0xab, 0x35, 0xd9},
     .macc = 3864u,
-    .flash_bytes = 8037u,
+    .flash_bytes = 8809u,
     .ram_bytes = 192u,
     .input_kind = 3,
     .sample_rate_hz = 100,

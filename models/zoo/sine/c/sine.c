@@ -11,7 +11,7 @@
 #include "sine.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 3u, "sine.c was generated for kernel ABI 3: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 4u, "sine.c was generated for kernel ABI 4: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 
@@ -136,13 +136,16 @@ static nn_status_t sine_invoke(const void *input, void *output, void *arena) {
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 8u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 32u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
     /* FULLY_CONNECTED (operator 2) -> [1, 1] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
     return NN_OK;
 }
 
@@ -161,19 +164,22 @@ static nn_status_t sine_invoke_steps(const void *input, void *output, void *aren
     (void)a;
     /* FULLY_CONNECTED (operator 0) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op0_params), 8u);
-    nn_fc_s8(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op0_params) == 1);
+    nn_fc_s8_rows(&op0_params, (const int8_t *)in, (int8_t *)(a + 32), (void *)(a + 0));
     if (!hook(ctx, 0u, (const void *)(a + 32), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 1) -> [1, 16] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op1_params), 32u);
-    nn_fc_s8(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
+    NN_PATH_IS(nn_fc_s8_path(&op1_params) == 2);
+    nn_fc_s8_fused(&op1_params, (const int8_t *)(a + 32), (int8_t *)(a + 48), (void *)(a + 0));
     if (!hook(ctx, 1u, (const void *)(a + 48), 16u)) {
         return NN_OK;
     }
     /* FULLY_CONNECTED (operator 2) -> [1, 1] */
     NN_SCRATCH_FITS(nn_opt_fc_s8_scratch_bytes(&op2_params), 0u);
-    nn_fc_s8(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
+    NN_PATH_IS(nn_fc_s8_path(&op2_params) == 0);
+    nn_fc_s8_rows(&op2_params, (const int8_t *)(a + 48), (int8_t *)out, NULL);
     if (!hook(ctx, 2u, (const void *)out, 1u)) {
         return NN_OK;
     }
@@ -188,7 +194,7 @@ const nn_model_t nn_model_sine = {
     .name = "sine",
     .hash = {0x54, 0xec, 0x64, 0xce, 0xee, 0xd1, 0x4a, 0xc2, 0x68, 0x78, 0xa4, 0xcf, 0x3d, 0xcc, 0x59, 0x27, 0xf3, 0xee, 0xbc, 0x2e, 0x85, 0x9f, 0x6e, 0x9b, 0x7b, 0x3d, 0x77, 0x02, 0x0f, 0x7d, 0xf8, 0x49},
     .macc = 288u,
-    .flash_bytes = 2704u,
+    .flash_bytes = 3476u,
     .ram_bytes = 64u,
     .input_kind = 0,
     .sample_rate_hz = 0,
