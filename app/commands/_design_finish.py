@@ -12,11 +12,12 @@ import numpy as np
 
 from edgeloop.models.design import adapter
 from edgeloop.models.design.budgets import Budget, fmt_bytes
-from edgeloop.models.design.compress import apply_qat, distillation_gain
+from edgeloop.models.design.compress import distillation_gain
 from edgeloop.models.design.finalize import (
-    PTQ_LOSS_LIMIT, baselines, evaluate_int8, finalists, pick, quantization_note, repeat_seeds,
+    PTQ_LOSS_LIMIT, baselines, compression_summary, evaluate_int8, finalists, pick, quantization_note, repeat_seeds,
 )
 from edgeloop.models.design.latency import LATENCY_LABEL, CostModel
+from edgeloop.models.design.qat import apply_qat
 from edgeloop.models.design.report import write_html, write_json_atomic
 from edgeloop.models.design.search import SearchConfig, best_at_budgets, pareto_front, trial_rows
 
@@ -50,8 +51,9 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     family, params = chosen_row["family"], chosen_row["params"]
     pruning = _channel_pruning(td, chosen_row, cfg, budget, costs, args)
     if pruning.get("applied"):
-        params = dict(params, conv_channels=pruning["widths_after"])
-    deployable = Sizer(td, budget, costs).check(family, params)   # the kernel set of the (pruned) recipe
+        params = pruning["params_after"]
+    # the kernel set of the (pruned) recipe: sized as deployed (a time-series prune_keep recipe at its pruned width)
+    deployable = Sizer(td, budget, costs).check(family, adapter.deployed_params(params))
     kernel_set, cost = deployable.kernel_set, costs[deployable.kernel_set]
     student = dict(chosen_row, params=params,
                    flash_bytes=pruning.get("flash_bytes_after", chosen_row["flash_bytes"]))
@@ -59,7 +61,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                else {"applied": td.teacher is not None,
                      "why": f"every candidate learnt from --teacher {td.teacher}" if td.teacher is not None
                      else "skipped (--no-distill)"})
-    teacher = _export_teacher(td, distill, family, out, args.seed, cfg.epochs)
+    teacher = _export_teacher(td, distill, out, args.seed, cfg.epochs)
     model_dir = out / CHOSEN_NAME
     req = adapter.train_request(td, family, params, model_dir, args.seed, cfg.epochs, name=CHOSEN_NAME,
                                 teacher=teacher, kernels=kernel_set)
@@ -93,7 +95,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                    "kernels": kernel_set, "command": req.command(), "recipe_json": req.recipe().recipe_json(),
                    "file": str(model_dir / f"{CHOSEN_NAME}.recipe.json")},
         "cv_accuracy": chosen_row["cv_mean"], "cv_spread": chosen_row["cv_seed_spread"],
-        "cv_of": ("the unpruned recipe (the pruned widths' CV, pruned and fine-tuned per fold: "
+        "cv_of": ("the unpruned recipe (the pruned model's CV, pruned and fine-tuned per fold: "
                   "compression.channel_pruning.cv_accuracy_after)" if pruning.get("applied") else "the recipe"),
         "seeds": len(chosen_row["seed_means"]),
         "test_accuracy": test["window_accuracy"], "test_window_accuracy": test["window_accuracy"],
@@ -123,11 +125,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
                           "kernel_set": kernel_set,
                           "by_kernel_set": {k: {"held_out_error": c.held_out_error, "stale": c.stale}
                                             for k, c in costs.items()}},
-        "compression": {
-            "quantization_aware_training": chosen["quantization"]["qat"],
-            "distillation": distill,
-            "channel_pruning": pruning,
-        },
+        "compression": compression_summary(family, quant, distill, pruning),
         "trials": all_rows, "finalize_seconds": round(time.monotonic() - t0, 1),
     }
     write_json_atomic(out / "design.json", design)
@@ -144,14 +142,11 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     return design
 
 
-def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], family: str, out: Path, seed: int,
+def _export_teacher(td: adapter.TaskData, distill: dict[str, Any], out: Path, seed: int,
                     epochs: int) -> Path | None:
-    """Where distillation pays (image CNNs), train the teacher's recipe into out/teacher and return its model,
-    which the chosen recipe then names (`teacher`); None elsewhere. Updates `distill` with what was done."""
+    """Where distillation pays, train the teacher's recipe into out/teacher and return its model, which the
+    chosen recipe then names (`teacher`); None elsewhere. Updates `distill` with what was done."""
     if not distill.get("pays"):
-        return None
-    if family != "image_cnn":
-        distill["why"] = "pays, but `edgeloop train --teacher` distils image models only: the plain recipe is exported"
         return None
     number = distill["teacher_trial"]
     req = adapter.train_request(td, distill["teacher_family"], distill["teacher_params"], out / "teacher", seed,

@@ -98,8 +98,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "a class boundary out of every fold's training (cleaner labels); the held-out folds, "
                         "validation and test keep every image, e.g. 0.04")
     p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
-                   help="measure structured channel pruning (image CNNs) of the chosen model across the CV folds and "
-                        "export the pruned widths where it pays (default yes)")
+                   help="measure structured pruning (image CNN filters; time-series neurons/filters) of the chosen model "
+                        "across the CV folds and export the pruned model where it pays (default yes)")
     p.add_argument("--no-validate", action="store_true", help="skip the host-board validation of the chosen model")
     p.add_argument("--calibrate-latency", nargs="*", choices=("fast", "small"), metavar="SET",
                    help="re-measure the latency cost model of kernel sets SET (fast, small; default both) under "

@@ -54,13 +54,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="image CNN: every conv's output channels, stem first (depth + 1 values; e.g. a pruned net); "
                         "overrides --width and --max-channels")
     p.add_argument("--teacher", type=Path, metavar="MODEL",
-                   help="knowledge distillation (image tasks): also learn a trained model's softened probabilities "
-                        "(its .keras file or training folder; an image teacher of another side or colour reads the "
-                        "images its own way)")
+                   help="knowledge distillation: also learn a trained model's softened probabilities (its .keras file "
+                        "or training folder; images: an image teacher of another side or colour reads the images its "
+                        "own way; time series: the same window, channels and features or raw windows)")
     p.add_argument("--train-margin", type=float, metavar="M",
                    help="image sets with value bins (bottles): leave training images whose fill level lies within M "
                         "of a boundary between two classes out of training (cleaner labels); validation and test "
                         "keep every image, e.g. 0.04")
+    p.add_argument("--prune-keep", type=float, metavar="F",
+                   help="time series: after training, keep the fraction F of every hidden layer's neurons/filters "
+                        "(largest L1 norm) and fine-tune the narrower net (structured pruning; exported pruned)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")
@@ -101,6 +104,7 @@ def request_from_args(args: argparse.Namespace) -> "TrainRequest":
              "stem_stride": args.stem_stride, "pool": args.pool, "head": args.head, "block": args.block,
              "conv_channels": parse_channels(args.conv_channels) if args.conv_channels else None,
              "teacher": str(args.teacher) if args.teacher else None, "train_margin": args.train_margin,
+             "prune_keep": args.prune_keep,
              "epochs": args.epochs,
              "window": args.window, "hop": args.hop, "refit": args.refit, "ignore_split": args.ignore_split,
              "seed": args.seed, "kernels": args.kernels,

@@ -392,6 +392,32 @@ def image_arch(params: dict[str, Any]) -> dict[str, Any]:
     return arch
 
 
+def pruned_width(width: int, keep: float) -> int:
+    """The width a time-series family is pruned to when it keeps `keep` of its units (models/train/pruning.py)."""
+    from edgeloop.models.train.pruning import pruned_width as train_pruned_width
+
+    return train_pruned_width(width, keep)
+
+
+def deployed_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The parameters of the model a recipe deploys: a time-series recipe with `prune_keep` trains at its width
+    and deploys the pruned net, sized at the pruned width."""
+    if params.get("prune_keep") is None:
+        return params
+    out = {k: v for k, v in params.items() if k != "prune_keep"}
+    return dict(out, width=pruned_width(int(params["width"]), float(params["prune_keep"])))
+
+
+def prune_series(model: Any, family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
+                 keep: float) -> tuple[Any, int]:
+    """A trained time-series model pruned as `edgeloop train --prune-keep` prunes it (models/train/pruning.py):
+    (the narrower model with the kept weights, its width)."""
+    from edgeloop.models.train.pruning import copy_kept_weights
+
+    width = pruned_width(int(params["width"]), keep)
+    return copy_kept_weights(model, build_model(family, dict(params, width=width), n_inputs, n_classes)), width
+
+
 def representative_input(family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...],
                          n: int = 32) -> np.ndarray:
     """Inputs in the deployed range, for sizing an untrained model (sizes do not depend on values)."""
@@ -444,9 +470,9 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
 
     `teacher` (probabilities of a larger model on `train`'s rows) switches the
     loss to knowledge distillation: half cross-entropy on the labels, half
-    KL divergence to the teacher's softened probabilities. `initial` (image
-    CNNs: a model of `params` with weights set, e.g. a pruned one) is
-    fine-tuned instead of a fresh model, at a quarter of the learning rate.
+    KL divergence to the teacher's softened probabilities. `initial` (a model
+    of `params` with weights set, e.g. a pruned one) is fine-tuned instead of
+    a fresh model, at a quarter of the learning rate.
     """
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.train.common import FitConfig, fit as keras_fit, setup_tensorflow
@@ -468,9 +494,11 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
         # as `edgeloop train` does: features standardised per feature, raw windows per channel
         norm = FeatureNorm.fit(train.x if family == "feature_mlp" else train.x.reshape(-1, train.x.shape[-1]))
         x, xv = norm.apply(train.x), norm.apply(val.x)
-        model = build_model(family, params, x.shape[1] if family == "feature_mlp" else x.shape[1:], td.n_classes)
-        cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-3 if family == "feature_mlp" else 5e-3,
-                        patience=12, progress=False, class_weight=None if teacher is not None else weights)
+        model = initial if initial is not None else build_model(
+            family, params, x.shape[1] if family == "feature_mlp" else x.shape[1:], td.n_classes)
+        cfg = FitConfig(epochs=epochs, batch_size=64, patience=12,
+                        learning_rate=(3e-3 if family == "feature_mlp" else 5e-3) / (4 if initial is not None else 1),
+                        progress=False, class_weight=None if teacher is not None else weights)
         trainable, y, yv, loss, metrics = model, train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
     else:
         x, xv = train.x, val.x
@@ -533,7 +561,8 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
     if family in TRAIN_FAMILY:
         features = str(params.get("features") or "stats9") if family == "feature_mlp" else None
         return TrainRequest(**common, family=TRAIN_FAMILY[family], features=features, window=int(params["window"]),
-                            hop=int(params["hop"]))
+                            hop=int(params["hop"]), teacher=str(teacher) if teacher else None,
+                            prune_keep=params.get("prune_keep"))
     if family == "image_cnn":
         arch = image_arch(params)
         widths = arch.pop("widths", None)

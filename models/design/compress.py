@@ -1,5 +1,6 @@
-"""Compression measured where it may pay: knowledge distillation from a larger trained candidate, and
-quantization-aware fine-tuning (feature MLPs here, image CNNs in qat_cnn.py; channel pruning: pruning.py).
+"""Compression measured where it may pay: knowledge distillation from a larger trained candidate, and the fake
+quantization primitives of quantization-aware fine-tuning (the twin and its rule: qat.py; channel pruning:
+pruning.py).
 
 The teacher is the most accurate trained trial that reads the same input as
 the chosen model (same window/hop, or same image side/colour) and is larger;
@@ -129,86 +130,3 @@ def fake_quant_tensor(x: Any, lo: Any, hi: Any) -> Any:
     zp = ops.round(-128.0 - lo / scale)
     q = (ops.clip(ops.round(x / scale) + zp, -128.0, 127.0) - zp) * scale
     return x + ops.stop_gradient(q - x)
-
-
-def qat_model(model: Any) -> Any:
-    """A fake-quantized twin of a dense network (feature MLP) sharing nothing: weights are copied in.
-
-    Activations are fake-quantized where the int8 model has tensors: the input
-    and every Dense output (after a fused ReLU; before a softmax, whose int8
-    output scale TFLite fixes at 1/256).
-    """
-    keras = require("keras")
-
-    FakeQuantActivation, FakeQuantDense = fake_quant_layers()
-    inp = keras.Input(model.inputs[0].shape[1:])
-    x = FakeQuantActivation(name="fq_input")(inp)
-    for layer in model.layers[1:]:
-        if isinstance(layer, keras.layers.Dense):
-            softmax = layer.activation is keras.activations.softmax
-            q = FakeQuantDense(layer.units, activation=None if softmax else layer.activation,
-                               name=f"fq_{layer.name}")
-            x = q(x)
-            q.set_weights(layer.get_weights())
-            # TFLite keeps a fused ReLU in the FC's int8 output; a softmax reads int8 logits
-            x = FakeQuantActivation(name=f"fq_{layer.name}_out")(x)
-            if softmax:
-                x = keras.layers.Softmax()(x)
-        elif isinstance(layer, keras.layers.Dropout):
-            continue  # a short low-rate fine-tune needs no dropout, and the ranges must see deployed activations
-        else:
-            raise ValueError(f"quantization-aware fine-tuning supports dense networks only, not {layer.name}")
-    return keras.Model(inp, x, name=f"{model.name}_qat")
-
-
-def qat_finetune(model: Any, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                 epochs: int = 20, seed: int = 0) -> Any:
-    """Fine-tune `model` with fake quantization at a low learning rate; its weights are updated in place."""
-    keras = require("keras")
-
-    from edgeloop.models.train.common import FitConfig, fit, setup_tensorflow
-
-    setup_tensorflow(seed)
-    twin = qat_model(model)
-    # one pass in training mode sets the activation ranges before the first update
-    twin(x[: min(len(x), 512)], training=True)
-    fit(twin, x, y, x_val, y_val, FitConfig(epochs=epochs, batch_size=64, learning_rate=3e-4, patience=6,
-                                            progress=False), desc="qat")
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.Dense):
-            layer.set_weights(twin.get_layer(f"fq_{layer.name}").get_weights())
-    return model
-
-
-def apply_qat(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Any, name: str,
-              seed: int) -> dict[str, Any]:
-    """Fine-tune the exported float model with fake quantization and re-export it in place.
-
-    Feature MLPs here; image CNNs through qat_cnn (batch norm folded into the
-    fake-quantized convolutions). Returns what was done.
-    """
-    import json
-    from pathlib import Path
-
-    keras = require("keras")
-
-    from edgeloop.models.features import FeatureNorm
-    from edgeloop.models.quantize import export_model, read_meta
-
-    if family == "image_cnn":
-        from edgeloop.models.design.qat_cnn import apply_qat_image
-
-        return apply_qat_image(td, params, Path(model_dir), name, seed)
-    if family != "feature_mlp":
-        return {"qat_applied": False, "qat_why": f"not available for {family}"}
-    model_dir = Path(model_dir)
-    model = keras.models.load_model(model_dir / f"{name}.keras", compile=False)
-    pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
-    norm = FeatureNorm.from_json(pre["feature_norm"])
-    dev, _ = td.arrays(params, family)
-    fit_idx, val_idx = _inner_val(dev, np.arange(len(dev.y)), seed)
-    qat_finetune(model, norm.apply(dev.x[fit_idx]), dev.y[fit_idx], norm.apply(dev.x[val_idx]), dev.y[val_idx],
-                 seed=seed)
-    meta = read_meta(model_dir / f"{name}.tflite")
-    export_model(model, norm.apply(dev.x[fit_idx]), model_dir, name, meta, seed=seed)
-    return {"qat_applied": True, "qat_why": "fine-tuned with fake-quantized weights and activations, re-exported"}

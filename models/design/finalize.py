@@ -60,18 +60,23 @@ def pick(final: list[dict[str, Any]], tolerance: float) -> dict[str, Any]:
     return min(ok, key=lambda r: (r["flash_bytes"], -r["cv_mean"]))
 
 
-def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
-                 ) -> tuple[np.ndarray, adapter.Arrays]:
-    """The test split as the exported model takes it (features or raw windows standardised with the exported
-    norm: per feature, or per channel)."""
-    _, test = td.arrays(params, family)
+def exported_input(td: adapter.TaskData, family: str, model_dir: Path, name: str) -> Any:
+    """A function from raw rows (features, windows or uint8 images) to what the exported model takes: features
+    or raw windows standardised with the exported norm (per feature, or per channel); images scaled to [0, 1]."""
     if td.kind == "imu":
         from edgeloop.models.features import FeatureNorm
 
         pre = json.loads((model_dir / f"{name}.preprocess.json").read_text(encoding="utf-8"))
-        norm = pre["feature_norm"] if family == "feature_mlp" else pre["channel_norm"]
-        return FeatureNorm.from_json(norm).apply(test.x), test
-    return adapter.model_input(td.kind, test.x), test
+        norm = FeatureNorm.from_json(pre["feature_norm"] if family == "feature_mlp" else pre["channel_norm"])
+        return norm.apply
+    return lambda x: adapter.model_input(td.kind, x)
+
+
+def _test_inputs(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path, name: str
+                 ) -> tuple[np.ndarray, adapter.Arrays]:
+    """The test split as the exported model takes it (exported_input)."""
+    _, test = td.arrays(params, family)
+    return exported_input(td, family, model_dir, name)(test.x), test
 
 
 def evaluate_int8(td: adapter.TaskData, family: str, params: dict[str, Any], model_dir: Path,
@@ -133,3 +138,15 @@ def quantization_note(report: dict[str, Any]) -> dict[str, Any]:
         return {"ptq_loss_points": loss, "qat": f"needed: int8 loses more than {PTQ_LOSS_LIMIT:g} point against float"}
     return {"ptq_loss_points": loss, "qat": f"skipped: post-training int8 stays within {PTQ_LOSS_LIMIT:g} point "
             "of float"}
+
+
+def compression_summary(family: str, quant: dict[str, Any], distill: dict[str, Any],
+                        pruning: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """design.json's `compression`: per method, the chosen model's family, whether it was applied to the exported
+    model, why (measured, or why it was skipped) and its figures."""
+    qat = {"applied": bool(quant.get("qat_applied")), "why": quant.get("qat_why") or quant["qat"],
+           **{k: v for k, v in quant.items() if k not in ("qat", "qat_applied", "qat_why")}}
+    return {method: {"family": family, **{k: v for k, v in entry.items() if k not in ("applied", "why")},
+                     "applied": bool(entry.get("applied")), "why": entry.get("why", "")}
+            for method, entry in (("quantization_aware_training", qat), ("distillation", distill),
+                                  ("channel_pruning", pruning))}

@@ -130,8 +130,11 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
                                   " ".join(_pct(m) for m in f["seed_means"])] for f in design["finalists"]]))
     if design.get("compression"):
         parts.append("<h2>Compression (each used only where it pays)</h2>")
-        parts.append(_table(["method", "what it did"], [[k, json.dumps(v) if not isinstance(v, str) else v]
-                                                          for k, v in design["compression"].items()]))
+        parts.append(_table(["method", "family", "applied", "what it did", "figures"],
+                            [[k.replace("_", " "), v.get("family", ""), "yes" if v.get("applied") else "no",
+                              v.get("why", ""), json.dumps({f: x for f, x in v.items()
+                                                            if f not in ("family", "applied", "why")})]
+                             for k, v in design["compression"].items()]))
     if design.get("baselines"):
         parts.append("<h2>Baselines (same inputs and split)</h2>")
         parts.append(_table(["model", "test accuracy %", "per recording %", "size"],

@@ -86,11 +86,14 @@ class Recipe:
     conv_channels: list[int] | None = None
     epochs: int | None = None
     # a trained model (.keras, or its training folder) whose softened probabilities the model learns from as well
-    # as the labels (knowledge distillation; image tasks); it must read the same input
+    # as the labels (knowledge distillation; image and time-series tasks); it must read the same input
     teacher: str | None = None
     # image sets with value bins (bottles): leave training images within this distance of a class boundary
     # out of training only (models/train/label_margin.py); validation and test keep every image
     train_margin: float | None = None
+    # time-series families: after training, keep this fraction of every hidden layer's neurons/filters (largest L1
+    # norm) and fine-tune the narrower net, which is the exported model (models/train/pruning.py)
+    prune_keep: float | None = None
     window: int | None = None
     hop: int | None = None
     refit: bool = False
@@ -117,6 +120,9 @@ class Recipe:
             self.teacher = str(self.teacher)
         if self.train_margin is not None and not 0.0 <= float(self.train_margin) < 0.5:
             raise RecipeError(f"train_margin must be in [0, 0.5), got {self.train_margin!r}")
+        if self.prune_keep is not None and not (isinstance(self.prune_keep, (int, float)) and 0 < self.prune_keep < 1):
+            raise RecipeError(f"prune_keep {self.prune_keep!r}: give the fraction of neurons/filters to keep, between "
+                              "0 and 1 (e.g. 0.5)")
         if self.conv_channels is not None:
             if isinstance(self.conv_channels, str):
                 self.conv_channels = parse_channels(self.conv_channels)
@@ -198,7 +204,8 @@ class TrainRequest(Recipe):
         if self.family != "default":
             argv += ["--family", self.family]
         for opt in ("features", "input_size", "color", "width", "depth", "max_channels", "stem_stride", "pool", "head",
-                    "block", "conv_channels", "teacher", "train_margin", "epochs", "window", "hop", "kernels"):
+                    "block", "conv_channels", "teacher", "train_margin", "prune_keep", "epochs", "window", "hop",
+                    "kernels"):
             value = getattr(self, opt)
             if value is not None:
                 text = ",".join(map(str, value)) if isinstance(value, list) else str(value)
@@ -227,21 +234,24 @@ def train(req: TrainRequest) -> dict[str, Any]:
         if not Path(path).exists():
             raise MissingFileError(f"data path {path} does not exist")
     if req.task == "sine":
+        if req.teacher or req.prune_keep is not None:
+            raise RecipeError("--teacher and --prune-keep compress image and time-series models; --task sine has "
+                              "neither (leave them out)")
         from edgeloop.models.train.sine import train_sine
 
         epochs = req.epochs or 400
         return train_sine(req.out, seed=req.seed, epochs=epochs, recipe=[req.command()],
                           progress=req.progress, name=req.name, resolved=replace(req.recipe(), epochs=epochs))
     if req.task in ("bottles", "images"):
+        if req.prune_keep is not None:
+            raise RecipeError("--prune-keep prunes time-series models; an image CNN's pruned widths are a recipe of "
+                              "their own (--conv-channels)")
         from edgeloop.models.train.images import train_images
 
         return train_images(req)
     if req.train_margin:
         raise RecipeError(f"--train-margin needs image sets with value bins (bottles); --task {req.task} "
                           "has none (leave it out)")
-    if req.teacher:
-        raise RecipeError(f"--teacher distils image models; --task {req.task} has no distillation yet (leave the "
-                          "teacher out)")
     if req.family == "image-cnn":
         raise RecipeError(f"--family image-cnn trains on images; --task {req.task} takes feature-mlp, cnn1d, dense "
                          "or auto")

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from edgeloop import InputError
+from edgeloop import InputError, require
 from edgeloop.models.data.imagesets import natural_key
 from edgeloop.models.data.recording import IMU_CHANNELS, Recording, RecordingError, find_recordings, read_recording
 from edgeloop.models.data.splits import assign_splits, check_classes
@@ -167,26 +167,44 @@ def default_window(req: "TrainRequest", rate: float, pieces: list[tuple[Recordin
 
 def _fit_family(family: str, req: "TrainRequest", data: dict[str, SplitWindows], norm: Any, n_classes: int,
                 window: int, n_ch: int, widths: dict[str, Any], epochs: int, counts: np.ndarray,
-                on_train_val: bool = False, fixed_epochs: int | None = None) -> tuple[Any, dict[str, list[float]]]:
-    """Build and train one family; returns (model, history)."""
-    width, depth = widths[family]
-    if family == "feature-mlp":
-        model = build_feature_mlp(data["train"].features.shape[1], n_classes, width=width, depth=depth,
-                                  name=req.name)
-    elif family == "cnn1d":
-        model = build_cnn1d(window, n_ch, n_classes, width=width, depth=depth, name=req.name)
-    else:
-        model = build_dense_raw((window, n_ch), n_classes, width=width, depth=depth, name=req.name)
+                on_train_val: bool = False, fixed_epochs: int | None = None,
+                teacher: Any = None, initial: Any = None) -> tuple[Any, dict[str, list[float]]]:
+    """Build and train one family; returns (model, history). `teacher` (distill.SeriesTeacher): learn its
+    softened probabilities too (knowledge distillation). `initial`: fine-tune this model (e.g. a pruned one)
+    instead, at a quarter of the learning rate."""
+    model = initial if initial is not None else _build_family(family, req.name, data, n_classes, window, n_ch,
+                                                               *widths[family])
     x, y = inputs(family, data["train"], norm[family]), data["train"].y
     xv, yv = inputs(family, data["val"], norm[family]), data["val"].y
     if on_train_val:
         x, y = np.concatenate([x, xv]), np.concatenate([y, yv])
-    cfg = FitConfig(epochs=fixed_epochs or epochs, batch_size=64, learning_rate=3e-3 if family == "feature-mlp"
-                    else 5e-3, patience=(fixed_epochs or epochs) if fixed_epochs else 12, progress=req.progress,
+    cfg = FitConfig(epochs=fixed_epochs or epochs, batch_size=64,
+                    learning_rate=(3e-3 if family == "feature-mlp" else 5e-3) / (4 if initial is not None else 1),
+                    patience=(fixed_epochs or epochs) if fixed_epochs else 12, progress=req.progress,
                     class_weight={i: float(len(data["train"].y) / (n_classes * max(c, 1))) for i, c in
                                   enumerate(counts)})
-    hist = fit(model, x, y, xv, yv, cfg, desc=f"{req.name} {family}")
-    return model, hist
+    if teacher is None:
+        return model, fit(model, x, y, xv, yv, cfg, desc=f"{req.name} {family}")
+    from edgeloop.models.train.distill import distillation_loss, distillation_targets
+
+    soft = teacher.predict(data["train"].features, data["train"].raw)
+    if on_train_val:
+        soft = np.concatenate([soft, teacher.predict(data["val"].features, data["val"].raw)])
+    # trained through a view that shares its layers: the exported model carries no compiled custom loss
+    view = require("keras").Model(model.inputs, model.outputs, name=f"{model.name}_distill")
+    return model, fit(view, x, distillation_targets(y, soft, n_classes), xv, distillation_targets(yv, None, n_classes),
+                      replace(cfg, class_weight=None), desc=f"{req.name} {family}", loss=distillation_loss(),
+                      metrics=())
+
+
+def _build_family(family: str, name: str, data: dict[str, SplitWindows], n_classes: int, window: int, n_ch: int,
+                  width: int, depth: int) -> Any:
+    """An untrained model of a time-series family at `width` and `depth`."""
+    if family == "feature-mlp":
+        return build_feature_mlp(data["train"].features.shape[1], n_classes, width=width, depth=depth, name=name)
+    if family == "cnn1d":
+        return build_cnn1d(window, n_ch, n_classes, width=width, depth=depth, name=name)
+    return build_dense_raw((window, n_ch), n_classes, width=width, depth=depth, name=name)
 
 
 def inputs(family: str, split: SplitWindows, norm: FeatureNorm) -> np.ndarray:
@@ -252,6 +270,16 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
         norm["cnn1d"] = norm["dense"] = FeatureNorm.fit(flat)
     epochs = req.epochs or (IMU_DEFAULTS[req.task][4] if req.task in IMU_DEFAULTS else 60)
     widths = {f: _sizes(req, f, window) for f in AUTO_FAMILIES}
+    teacher = None
+    if req.teacher:
+        from edgeloop.models.train.distill import load_series_teacher
+
+        if family == "auto":
+            raise InputError("--teacher distils one model: give its --family (feature-mlp, cnn1d or dense), not auto")
+        teacher = load_series_teacher(Path(req.teacher), raw=family != "feature-mlp", window=window,
+                                      channels=list(channels), feature_set_id=fs.set_id, labels=list(labels))
+        notes.append(f"distilled from the teacher {req.teacher} (half label cross-entropy, half its softened "
+                     "probabilities, computed with its own exported norm)")
 
     # baselines on the same split and the same features
     baselines = baseline_rows(data["train"].features, data["train"].y, data["test"].features, data["test"].y,
@@ -259,7 +287,8 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                               lambda p: stream_scores(p, data["test"].y, data["test"].group, recipe_rule(req)))
 
     def fit_one(fam: str) -> tuple[Any, dict[str, list[float]]]:
-        return _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts)
+        return _fit_family(fam, req, data, norm, len(labels), window, len(channels), widths, epochs, counts,
+                           teacher=teacher)
 
     best, tried = select_family(candidates, fit_one, lambda fam, m: m.predict(
         inputs(fam, data["val"], norm[fam]), verbose=0, batch_size=512), data["val"].y, notes)
@@ -268,10 +297,25 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
     if req.refit:
         best_epochs = refit_epochs(hist)
         model, _ = _fit_family(family, req, data, norm, len(labels), window, len(channels), widths, epochs,
-                               counts, on_train_val=True, fixed_epochs=best_epochs)
+                               counts, on_train_val=True, fixed_epochs=best_epochs, teacher=teacher)
         trained_on += int(len(data["val"].y))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} windows) for "
                      f"{best_epochs} epochs")
+    width, depth = widths[family]
+    pruned = ""
+    if req.prune_keep is not None:
+        from edgeloop.models.train.pruning import copy_kept_weights, pruned_width
+
+        narrow_width = pruned_width(width, req.prune_keep)
+        narrow = copy_kept_weights(model, _build_family(family, req.name, data, len(labels), window, len(channels),
+                                                        narrow_width, depth))
+        # half the training's epochs (--refit: half its fixed epochs on train + val)
+        tune_epochs, fixed = (epochs, max(1, refit_epochs(hist) // 2)) if req.refit else (max(1, epochs // 2), None)
+        model, _ = _fit_family(family, req, data, norm, len(labels), window, len(channels), widths, tune_epochs,
+                               counts, on_train_val=req.refit, fixed_epochs=fixed, teacher=teacher, initial=narrow)
+        pruned = f", pruned to width {narrow_width} (keeping {req.prune_keep:g} of each layer) and fine-tuned"
+        notes.append(f"--prune-keep {req.prune_keep:g}: trained at width {width}, kept the neurons/filters of "
+                     f"largest L1 norm (width {narrow_width}) and fine-tuned them at a quarter of the learning rate")
     fam_norm = norm[family]
     compat_imu = channels == IMU_CHANNELS and fs == FeatureSet() and req.task in ("imu", "imu-activity", "fall")
     if family == "feature-mlp":
@@ -292,7 +336,6 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
         events = {first_test + i: fall_events(r.labels.astype(str)) for i, r in enumerate(test_pieces)}
         ws = WindowSet(rec=data["test"].group.tolist(), start=data["test"].start.tolist())
         extra = lambda pred: event_metrics(pred, fall_index, ws, events, window)  # noqa: E731
-    width, depth = widths[family]
     x_train = inputs(family, data["train"], fam_norm)
     n_test_recs = len(np.unique(data["test"].group))
     described = {"feature-mlp": f"Dense network ({width} units, depth {depth}) on {fs.per_channel} features per "
@@ -304,7 +347,7 @@ def train_timeseries(req: "TrainRequest") -> dict[str, Any]:
                   recipe=[req.command()], history=hist, extra_metrics=extra, groups=data["test"].group,
                   baselines=baselines,
                   evaluated_on=f"{len(data['test'].y)} windows of {n_test_recs} held-out recording(s)/case(s)",
-                  description=f"{described[family]} of {len(channels)} channel(s) "
+                  description=f"{described[family]}{pruned} of {len(channels)} channel(s) "
                               f"({', '.join(channels)}), {window}-sample windows (hop {hop}) at {rate:g} Hz.",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(data["train"].y)),
                         "val_samples": int(len(data["val"].y)), "refit": req.refit,

@@ -97,3 +97,19 @@ def tiny_image_model(tiny_bottles: Path, tmp_path_factory: pytest.TempPathFactor
     req = adapter.train_request(td, "image_cnn", params, tmp_path_factory.mktemp("image-model") / "m", seed=0,
                                 epochs=1, name="m")
     return td, params, req, adapter.refit(req)
+
+
+# A small 1-D CNN candidate on the short IMU set (1 s windows).
+CNN1D_PARAMS = {"window": 100, "hop": 50, "width": 4, "depth": 2}
+
+
+@pytest.fixture(scope="session")
+def tiny_cnn1d_model(short_imu_set: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple:
+    """(task data, candidate params, its `edgeloop train` request, the training report): a CNN1D_PARAMS 1-D CNN
+    trained by its recipe (2 epochs) into a temp folder."""
+    from edgeloop.models.design import adapter
+
+    td = adapter.load_task([short_imu_set])
+    req = adapter.train_request(td, "cnn1d", CNN1D_PARAMS, tmp_path_factory.mktemp("cnn1d-model") / "m", seed=0,
+                                epochs=2, name="m")
+    return td, dict(CNN1D_PARAMS), req, adapter.refit(req)

@@ -1,5 +1,6 @@
-"""Channel pruning of image CNNs: the lowest-norm filters go, the kept weights carry over exactly, and the
-pruned widths are a recipe."""
+"""Structured pruning: image CNN filters and time-series neurons/filters of lowest norm go, the kept weights carry
+over exactly; the pruned image widths are a recipe, and so is a time-series model pruned and fine-tuned
+(`edgeloop train --prune-keep`)."""
 
 from __future__ import annotations
 
@@ -54,7 +55,65 @@ def test_pruned_widths_round_up() -> None:
     assert pruned_widths([4, 5, 1], 0.5) == [2, 3, 1]
 
 
-def test_pruning_gain_reports_flash_and_accuracy_both_ways(tiny_bottles: Path) -> None:
+def _series_model(family: str, width: int):  # noqa: ANN202
+    from edgeloop.models.train.families import build_cnn1d, build_dense_raw, build_feature_mlp
+
+    return {"feature_mlp": lambda: build_feature_mlp(12, 3, width=width, depth=2),
+            "dense_raw": lambda: build_dense_raw((10, 3), 3, width=width, depth=2),
+            "cnn1d": lambda: build_cnn1d(40, 3, 3, width=width, depth=3)}[family]()
+
+
+@pytest.mark.parametrize("family", ["feature_mlp", "dense_raw", "cnn1d"])
+def test_time_series_pruning_of_dead_units_keeps_the_function(family: str) -> None:
+    import keras
+
+    from edgeloop.models.train.pruning import copy_kept_weights
+
+    keras.utils.set_random_seed(2)
+    rng = np.random.default_rng(2)
+    model, narrow = _series_model(family, 12), _series_model(family, 6)
+    for w in model.weights:
+        w.assign(rng.normal(0, 0.5, w.shape).astype("float32"))
+    # every hidden layer: as many units as the narrower net drops are dead (no incoming weights, bias < 0: ReLU 0)
+    hidden = [(a, b) for a, b in zip(model.layers, narrow.layers) if a.weights][:-1]
+    for old, new in hidden:
+        kernel, bias = old.get_weights()
+        n_out = kernel.shape[-1]
+        drop = n_out - new.get_weights()[0].shape[-1]
+        dead = rng.permutation(n_out)[:drop]
+        kernel[..., dead], bias[dead] = 0.0, -1.0
+        old.set_weights([kernel, bias])
+    x = rng.normal(0, 1, (8, *model.inputs[0].shape[1:])).astype(np.float32)
+    copy_kept_weights(model, narrow)
+    np.testing.assert_allclose(np.asarray(narrow(x)), np.asarray(model(x)), rtol=1e-4, atol=1e-5)
+    assert narrow.count_params() < model.count_params()
+
+
+def test_train_prune_keep_exports_the_fine_tuned_narrow_model(tiny_cnn1d_model: tuple, tmp_path: Path) -> None:
+    """`edgeloop train --prune-keep` is a recipe: trained at the width, pruned, fine-tuned, exported narrower."""
+    import keras
+
+    from edgeloop.app.cli import build_parser
+    from edgeloop.app.commands.train import request_from_args
+    from edgeloop.models.train.recipes import Recipe, RecipeError, train
+
+    td, params, req, _ = tiny_cnn1d_model
+    argv = ["train", "--task", td.task, "--data", *map(str, td.data), "--out", str(tmp_path / "p"), "--family",
+            "cnn1d", "--window", str(params["window"]), "--hop", str(params["hop"]), "--width", "4", "--depth", "2",
+            "--epochs", "2", "--prune-keep", "0.5", "--no-progress"]
+    report = train(request_from_args(build_parser().parse_args(argv)))
+    assert any("--prune-keep 0.5" in n and "width 2" in n for n in report["notes"])
+    assert Recipe.read(tmp_path / "p" / "p.recipe.json").prune_keep == 0.5
+    assert "--prune-keep 0.5" in report["recipe"][0]
+    exported = keras.models.load_model(tmp_path / "p" / "p.keras", compile=False)
+    full = keras.models.load_model(req.out / "m.keras", compile=False)  # the same recipe unpruned
+    assert [layer.filters for layer in exported.layers if isinstance(layer, keras.layers.Conv2D)] == [2, 4]
+    assert exported.count_params() < full.count_params()
+    with pytest.raises(RecipeError, match="between 0 and 1"):
+        Recipe(task=td.task, prune_keep=1.5)
+
+
+def test_time_series_pruning_gain_exports_prune_keep_where_it_pays(short_imu_set: Path) -> None:
     from edgeloop.models.design.budgets import Budget
     from edgeloop.models.design.deploy import Sizer
     from edgeloop.models.design.latency import load_cost_model
@@ -62,15 +121,15 @@ def test_pruning_gain_reports_flash_and_accuracy_both_ways(tiny_bottles: Path) -
     from edgeloop.models.design.search import SearchConfig
     from edgeloop.models.design.space import SpaceContext
 
-    td = adapter.load_task([tiny_bottles])
-    cfg = SearchConfig(folds=2, epochs=1, families=("image_cnn",), ctx=SpaceContext("images", max_side=16))
+    td = adapter.load_task([short_imu_set])
+    cfg = SearchConfig(folds=2, epochs=1, families=("feature_mlp",), ctx=SpaceContext("imu", rate_hz=100.0))
+    params = {"window": 100, "hop": 50, "features": "stats9", "width": 16, "depth": 2}
     sizer = Sizer(td, Budget.from_board(None), load_cost_model())
-    out = pruning_gain(td, {"family": "image_cnn", "params": {**PARAMS, "pool": "max", "head": "flatten",
-                                                                "block": "plain"}}, cfg, sizer)
-    assert out["widths_before"] == [4, 8, 8] and out["widths_after"] == [2, 4, 4] and out["folds"] == 2
+    out = pruning_gain(td, {"family": "feature_mlp", "params": params}, cfg, sizer)
+    assert out["width_before"] == 16 and out["width_after"] == 8 and out["folds"] == 2
     assert out["flash_bytes_after"] < out["flash_bytes_before"]
-    assert 0 <= out["cv_accuracy_after"] <= 1 and 0 <= out["cv_accuracy_before"] <= 1
     assert out["pays"] == (out["loss_points"] <= cfg.tolerance)
-    assert ("pays" if out["pays"] else "does not pay") in out["why"]
-    skipped = pruning_gain(td, {"family": "feature_mlp", "params": {}}, cfg, sizer)
-    assert not skipped["applied"] and "image CNNs" in skipped["why"]
+    assert out["params_after"] == dict(params, prune_keep=0.5)
+    assert ("prune_keep 0.5" if out["pays"] else "does not pay") in out["why"]
+    skipped = pruning_gain(td, {"family": "feature_mlp", "params": dict(params, width=2)}, cfg, sizer)
+    assert not skipped["applied"] and "already the smallest" in skipped["why"]

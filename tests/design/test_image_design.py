@@ -1,0 +1,46 @@
+"""`edgeloop design` on tiny images through finalize: the chosen model's recipe, its exported C validated bit-exact
+on the host board, the compression each method measured, and report.html."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from edgeloop.models.design.pruning import pruned_widths
+
+from .conftest import run_design
+
+
+def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    # 2 trials of 2 folds x 1 epoch on 120 16-px images; distillation needs a larger, more accurate trial than the
+    # chosen one, which two trials may not give: it is measured in test_distill_export and the time-series tests
+    proc = run_design("--data", tiny_bottles, "--out", out, "--flash", "64KB", "--trials", "2", "--epochs", "1",
+                      "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width", "4",
+                      "--no-distill")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    d = json.loads((out / "design.json").read_text())
+    ch = d["chosen"]
+    assert ch["family"] == "image_cnn" and ch["recipe"]["command"].startswith("edgeloop train --task bottles")
+    assert ch["flash_bytes"] <= 64 * 1024 and ch["ram_bytes"] > 0 and ch["latency_ms_estimate"] > 0
+    assert ch["validation"]["bit_exact"] and ch["validation"]["samples"] > 0
+    confusion = np.asarray(ch["confusion"])
+    assert confusion.sum() > 0 and np.isclose(np.trace(confusion) / confusion.sum(), ch["test_accuracy"])
+    assert len(d["trials"]) == 2
+    comp = d["compression"]
+    assert set(comp) == {"quantization_aware_training", "distillation", "channel_pruning"}
+    assert all(c["family"] == "image_cnn" and isinstance(c["applied"], bool) and c["why"] for c in comp.values())
+    prune = comp["channel_pruning"]  # measured in both folds: every conv keeps half its filters (rounded up)
+    assert prune["folds"] == 2 and prune["flash_bytes_after"] < prune["flash_bytes_before"]
+    assert prune["widths_after"] == pruned_widths(prune["widths_before"], 0.5) != prune["widths_before"]
+    assert 0 <= prune["cv_accuracy_after"] <= 1 and 0 <= prune["cv_accuracy_before"] <= 1
+    assert prune["applied"] == (prune["loss_points"] <= 1.0)
+    # a pruning that pays is exported as the recipe at the pruned widths
+    assert (ch["recipe"]["params"].get("conv_channels") == prune["widths_after"]) == prune["applied"]
+    model_dir = out / "chosen"
+    assert (model_dir / "c" / "chosen.c").is_file() and (model_dir / "chosen.tflite").is_file()
+    assert (model_dir / "chosen.recipe.json").is_file()
+    html = (out / "report.html").read_text()
+    assert html.count("<svg") == 2 and "Compression" in html and "channel pruning" in html and "Every trial" in html
