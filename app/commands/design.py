@@ -338,9 +338,13 @@ def _check_possible(sizer: Any, families: tuple[str, ...], ctx: Any, budget: Any
     """The families whose smallest candidate meets the budget (no other candidate of the others can: trials
     are not spent on them); refuse a budget none meets, naming the limit to relax."""
     from edgeloop.models.design.budgets import fmt_bytes
-    from edgeloop.models.design.space import smallest_params
+    from edgeloop.models.design.space import smallest_candidates
 
-    smallest = [(family, sizer.check(family, smallest_params(family, ctx))) for family in families]
+    def smallest_of(family: str) -> Any:
+        sized = [sizer.check(family, params) for params in smallest_candidates(family, ctx)]
+        return min(sized, key=lambda dep: (not dep.fits, dep.flash_bytes, dep.ram_bytes))
+
+    smallest = [(family, smallest_of(family)) for family in families]
     fitting = tuple(family for family, dep in smallest if dep.fits)
     for family, dep in smallest:
         if not dep.fits:

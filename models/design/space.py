@@ -231,6 +231,18 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
             "pool": "stride", "head": "gap", "block": "plain"}
 
 
+def smallest_candidates(family: str, ctx: SpaceContext) -> list[dict[str, Any]]:
+    """The candidates that may be a family's smallest once compiled: the narrowest one and the one a channel
+    wider. A model links only the kernel paths its layers take (models/compiler/kernel_code_bytes.json), and
+    some paths need an even or an odd channel count, so one more channel can mean less code than the weights
+    it adds; the smallest is whichever of these the compiler sizes smallest."""
+    narrowest = smallest_params(family, ctx)
+    wider = {**narrowest, "width": narrowest["width"] + 1}
+    if "max_channels" in narrowest:
+        wider["max_channels"] = max(narrowest["max_channels"], wider["width"])
+    return [narrowest, wider]
+
+
 def arch_key(family: str, params: dict[str, Any]) -> tuple:
     """The parameters that change the compiled graph: never the hop; the window only for raw-window models
     (their input and arena grow with it; a feature model's input is its feature count whatever the window)."""
