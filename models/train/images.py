@@ -126,6 +126,11 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     width = conv_channels[0] if conv_channels else req.width or preset.width
     depth = len(conv_channels) - 1 if conv_channels else \
         req.depth or fitting_depth(size, preset.depth, notes, arch["stem_stride"])
+    if req.family not in ("default", "image-cnn", "dense", "auto"):
+        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
+    if req.prune_keep is not None and req.family not in ("default", "image-cnn"):
+        raise InputError(f"--prune-keep prunes an image CNN's filters, not --family {req.family}; give --family "
+                         "image-cnn (the default) or leave --prune-keep out")
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -148,11 +153,6 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     max_channels = req.max_channels or preset.max_channels * width // preset.width
     epochs = req.epochs or preset.epochs
-    if req.family not in ("default", "image-cnn", "dense", "auto"):
-        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
-    if req.prune_keep is not None and req.family not in ("default", "image-cnn"):
-        raise InputError(f"--prune-keep prunes an image CNN's filters, not --family {req.family}; give --family "
-                         "image-cnn (the default) or leave --prune-keep out")
     n_color = 1 if color == "gray" else 3
     candidates = list(IMAGE_AUTO_FAMILIES) if req.family == "auto" else \
         ["dense" if req.family == "dense" else "image-cnn"]
