@@ -40,6 +40,8 @@ def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_
     # a pruning that pays is exported as the recipe plus prune_keep: trained, pruned and fine-tuned as measured
     assert (ch["recipe"]["params"].get("prune_keep") == 0.5) == prune["applied"]
     assert ("--prune-keep 0.5" in ch["recipe"]["command"]) == prune["applied"]
+    exported = json.loads((out / "chosen" / "report.json").read_text())  # widths of the exported model
+    assert exported["conv_widths"] == (prune["widths_after"] if prune["applied"] else prune["widths_before"])
     model_dir = out / "chosen"
     assert (model_dir / "c" / "chosen.c").is_file() and (model_dir / "chosen.tflite").is_file()
     assert (model_dir / "chosen.recipe.json").is_file()
