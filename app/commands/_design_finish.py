@@ -52,7 +52,7 @@ def finalize(td: adapter.TaskData, study: Any, rows: list[dict[str, Any]], cfg: 
     pruning = _channel_pruning(td, chosen_row, cfg, budget, costs, args)
     if pruning.get("applied"):
         params = pruning["params_after"]
-    # the kernel set of the (pruned) recipe: sized as deployed (a time-series prune_keep recipe at its pruned width)
+    # the kernel set of the (pruned) recipe: sized as deployed (a prune_keep recipe at its pruned width(s))
     deployable = Sizer(td, budget, costs).check(family, adapter.deployed_params(params))
     kernel_set, cost = deployable.kernel_set, costs[deployable.kernel_set]
     student = dict(chosen_row, params=params,

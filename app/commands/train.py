@@ -62,8 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "of a boundary between two classes out of training (cleaner labels); validation and test "
                         "keep every image, e.g. 0.04")
     p.add_argument("--prune-keep", type=float, metavar="F",
-                   help="time series: after training, keep the fraction F of every hidden layer's neurons/filters "
-                        "(largest L1 norm) and fine-tune the narrower net (structured pruning; exported pruned)")
+                   help="after training, keep the fraction F (rounded up) of every hidden layer's neurons/filters "
+                        "(time series) or of every conv's filters (image CNN), those of largest L1 norm, and "
+                        "fine-tune the narrower net (structured pruning; the pruned net is exported)")
     p.add_argument("--epochs", type=int, help="maximum epochs (early stopping may end sooner)")
     p.add_argument("--window", type=int, help="IMU window in samples (IMU tasks)")
     p.add_argument("--hop", type=int, help="IMU hop in samples (IMU tasks)")

@@ -400,12 +400,19 @@ def pruned_width(width: int, keep: float) -> int:
 
 
 def deployed_params(params: dict[str, Any]) -> dict[str, Any]:
-    """The parameters of the model a recipe deploys: a time-series recipe with `prune_keep` trains at its width
-    and deploys the pruned net, sized at the pruned width."""
+    """The parameters of the model a recipe deploys: a recipe with `prune_keep` trains at its width(s) and deploys
+    the pruned net, sized at the pruned width (time series) or per-conv widths (image CNN, `conv_channels`)."""
     if params.get("prune_keep") is None:
         return params
     out = {k: v for k, v in params.items() if k != "prune_keep"}
-    return dict(out, width=pruned_width(int(params["width"]), float(params["prune_keep"])))
+    keep = float(params["prune_keep"])
+    if "input_size" in params:  # an image CNN: every conv keeps ceil(keep * its filters)
+        from edgeloop.models.train.pruning import pruned_widths
+
+        widths = out.get("conv_channels") or image_cnn_channels(int(params["width"]), int(params["depth"]),
+                                                                int(params["max_channels"]))
+        return dict(out, conv_channels=pruned_widths([int(w) for w in widths], keep))
+    return dict(out, width=pruned_width(int(params["width"]), keep))
 
 
 def prune_series(model: Any, family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
@@ -572,7 +579,7 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
                             color=str(params["color"]),
                             max_channels=max(widths) if widths else int(params["max_channels"]),
                             conv_channels=widths, teacher=str(teacher) if teacher else None,
-                            train_margin=td.train_margin or None, **arch)
+                            train_margin=td.train_margin or None, prune_keep=params.get("prune_keep"), **arch)
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

@@ -20,6 +20,7 @@ from edgeloop.models.train.families import (
     with_fill_head,
 )
 from edgeloop.models.train.finish import finish
+from edgeloop.models.train.pruning import conv_widths, copy_kept_filters, pruned_widths
 from edgeloop.models.train.scoring import stream_scores
 from edgeloop.models.train.selection import DENSE_MAX_INPUTS, refit_epochs, select_family
 
@@ -125,6 +126,11 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     width = conv_channels[0] if conv_channels else req.width or preset.width
     depth = len(conv_channels) - 1 if conv_channels else \
         req.depth or fitting_depth(size, preset.depth, notes, arch["stem_stride"])
+    if req.family not in ("default", "image-cnn", "dense", "auto"):
+        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
+    if req.prune_keep is not None and req.family not in ("default", "image-cnn"):
+        raise InputError(f"--prune-keep prunes an image CNN's filters, not --family {req.family}; give --family "
+                         "image-cnn (the default) or leave --prune-keep out")
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -147,8 +153,6 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         raise InputError(f"no training images for class(es) {missing}; record or generate some first")
     max_channels = req.max_channels or preset.max_channels * width // preset.width
     epochs = req.epochs or preset.epochs
-    if req.family not in ("default", "image-cnn", "dense", "auto"):
-        raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
     n_color = 1 if color == "gray" else 3
     candidates = list(IMAGE_AUTO_FAMILIES) if req.family == "auto" else \
         ["dense" if req.family == "dense" else "image-cnn"]
@@ -164,12 +168,13 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
 
     sizes = {"image-cnn": (width, depth), "dense": (req.width or 32, req.depth or 1)}  # (width, depth)
 
-    def build(family: str) -> Any:
+    def build(family: str, widths: list[int] | None = conv_channels) -> Any:
         if family == "dense":
             return build_dense_raw((size, size, n_color), len(labels), width=sizes["dense"][0],
                                    depth=sizes["dense"][1], name=req.name)
-        return build_image_cnn(size, n_color, len(labels), width=width, depth=depth, max_channels=max_channels,
-                               name=req.name, widths=conv_channels, **arch)
+        return build_image_cnn(size, n_color, len(labels), width=widths[0] if widths else width, depth=depth,
+                               max_channels=max(widths) if widths else max_channels, name=req.name, widths=widths,
+                               **arch)
 
     soft: dict[str, np.ndarray] = {}  # the teacher's probabilities of the train and val images (distillation)
     if req.teacher:
@@ -179,8 +184,9 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
 
     def fit_one(family: str, xs: np.ndarray = x, ys: np.ndarray = y, fills: np.ndarray = fill,
                 run: FitConfig = cfg,
-                softs: np.ndarray | None = soft.get("train")) -> tuple[Any, dict[str, list[float]]]:
-        model = build(family)
+                softs: np.ndarray | None = soft.get("train"),
+                initial: Any = None) -> tuple[Any, dict[str, list[float]]]:
+        model = initial if initial is not None else build(family)  # `initial`: fine-tune it (a pruned net)
         probs_loss: Any = "sparse_categorical_crossentropy"
         ys_t, yv_t = ys, y_val
         if softs is not None:
@@ -213,6 +219,25 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         trained_on += int(len(x_val))
         notes.append(f"--refit: the final {family} model retrained on train + val ({trained_on} images) for "
                      f"{best_epochs} epochs")
+    trained_widths = conv_widths(model) if family == "image-cnn" else None
+    pruned = ""
+    if req.prune_keep is not None:
+        narrow_widths = pruned_widths(trained_widths, req.prune_keep)
+        narrow = copy_kept_filters(model, build(family, narrow_widths))
+        # a quarter of the learning rate for half the training's epochs (--refit: half its fixed epochs on
+        # train + val), as time-series pruning fine-tunes
+        tune = replace(cfg, learning_rate=cfg.learning_rate / 4, epochs=max(1, epochs // 2))
+        if req.refit:
+            half = max(1, refit_epochs(hist) // 2)
+            model, _ = fit_one(family, np.concatenate([x, x_val]), np.concatenate([y, y_val]),
+                               np.concatenate([fill, fill_val]), replace(tune, epochs=half, patience=half),
+                               np.concatenate([soft["train"], soft["val"]]) if soft else None, initial=narrow)
+        else:
+            model, _ = fit_one(family, run=tune, initial=narrow)
+        pruned = f", pruned to conv widths {narrow_widths} and fine-tuned"
+        notes.append(f"--prune-keep {req.prune_keep:g}: trained at conv widths {trained_widths}, kept each conv's "
+                     f"filters of largest folded-batch-norm L1 norm (widths {narrow_widths}) and fine-tuned them at a "
+                     "quarter of the learning rate")
     rep = calibration_images(x, req.seed)
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
                      preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},
@@ -237,12 +262,15 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                   history=hist,
                   evaluated_on=f"{len(x_test)} held-out test images",
                   description=("Dense network on pixels" if family == "dense" else
-                               preset.description) + f" (input {size}×{size} {color}, width {width}, depth {depth}).",
+                               preset.description) + f" (input {size}×{size} {color}, width {width}, depth {depth}"
+                                                     f"{pruned}).",
                   info={"train_seconds": clock.seconds(), "train_samples": int(len(x)), "fill_head": use_fill,
                         "val_samples": int(len(x_val)), "arch": req.arch, "refit": req.refit,
                         "final_training_windows": trained_on, "families_tried": tried,
                         "input": {"size": size, "color": color, "width": width, "depth": depth,
                                   **(arch if family == "image-cnn" else {})}, "notes": notes,
+                        **({"conv_widths": conv_widths(model), "trained_conv_widths": trained_widths}
+                           if trained_widths else {}),
                         "family": family},
                   resolved=replace(req.recipe(), family=family, input_size=size, color=color, width=width,
                                    depth=depth, max_channels=max_channels, epochs=epochs,

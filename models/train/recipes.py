@@ -243,9 +243,6 @@ def train(req: TrainRequest) -> dict[str, Any]:
         return train_sine(req.out, seed=req.seed, epochs=epochs, recipe=[req.command()],
                           progress=req.progress, name=req.name, resolved=replace(req.recipe(), epochs=epochs))
     if req.task in ("bottles", "images"):
-        if req.prune_keep is not None:
-            raise RecipeError("--prune-keep prunes time-series models; an image CNN's pruned widths are a recipe of "
-                              "their own (--conv-channels)")
         from edgeloop.models.train.images import train_images
 
         return train_images(req)

@@ -37,8 +37,11 @@ def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_
     assert prune["widths_after"] == pruned_widths(prune["widths_before"], 0.5) != prune["widths_before"]
     assert 0 <= prune["cv_accuracy_after"] <= 1 and 0 <= prune["cv_accuracy_before"] <= 1
     assert prune["applied"] == (prune["loss_points"] <= 1.0)
-    # a pruning that pays is exported as the recipe at the pruned widths
-    assert (ch["recipe"]["params"].get("conv_channels") == prune["widths_after"]) == prune["applied"]
+    # a pruning that pays is exported as the recipe plus prune_keep: trained, pruned and fine-tuned as measured
+    assert (ch["recipe"]["params"].get("prune_keep") == 0.5) == prune["applied"]
+    assert ("--prune-keep 0.5" in ch["recipe"]["command"]) == prune["applied"]
+    exported = json.loads((out / "chosen" / "report.json").read_text())  # widths of the exported model
+    assert exported["conv_widths"] == (prune["widths_after"] if prune["applied"] else prune["widths_before"])
     model_dir = out / "chosen"
     assert (model_dir / "c" / "chosen.c").is_file() and (model_dir / "chosen.tflite").is_file()
     assert (model_dir / "chosen.recipe.json").is_file()

@@ -133,3 +133,41 @@ def test_time_series_pruning_gain_exports_prune_keep_where_it_pays(short_imu_set
     assert ("prune_keep 0.5" if out["pays"] else "does not pay") in out["why"]
     skipped = pruning_gain(td, {"family": "feature_mlp", "params": dict(params, width=2)}, cfg, sizer)
     assert not skipped["applied"] and "already the smallest" in skipped["why"]
+
+
+def test_train_prune_keep_exports_the_fine_tuned_narrow_image_cnn(tiny_image_model: tuple, tmp_path: Path) -> None:
+    """`edgeloop train --prune-keep` on an image CNN: trained at the recipe's widths, each conv keeps half its
+    filters (rounded up), fine-tuned, exported narrower (smaller compiled flash); the recipe reproduces it."""
+    import keras
+
+    from edgeloop.models.compiler import compile_bytes
+    from edgeloop.models.train.recipes import Recipe, train
+
+    td, params, req, _ = tiny_image_model
+    pruned_req = adapter.train_request(td, "image_cnn", dict(params, prune_keep=0.5), tmp_path / "p", seed=0,
+                                       epochs=1, name="p")
+    assert "--prune-keep 0.5" in pruned_req.command()
+    report = train(pruned_req)
+    full = keras.models.load_model(req.out / "m.keras", compile=False)
+    exported = keras.models.load_model(tmp_path / "p" / "p.keras", compile=False)
+    assert conv_widths(exported) == pruned_widths(conv_widths(full), 0.5) != conv_widths(full)
+    assert report["conv_widths"] == conv_widths(exported) and report["trained_conv_widths"] == conv_widths(full)
+    assert any("--prune-keep 0.5" in n and "fine-tuned" in n for n in report["notes"])
+    assert Recipe.read(tmp_path / "p" / "p.recipe.json").prune_keep == 0.5
+    # the design sizes the recipe as deployed: the pruned widths
+    assert adapter.deployed_params(dict(params, prune_keep=0.5))["conv_channels"] == conv_widths(exported)
+    # compiled int8 flash with the reference kernel set (the code linked does not depend on the widths; with the
+    # fast set, the 2-channel stem's kernel paths cost more code than the weights saved on a net this tiny)
+    flash = {name: compile_bytes((folder / f"{name}.tflite").read_bytes(), name=name, kernels="small").flash_bytes
+             for name, folder in (("m", req.out), ("p", tmp_path / "p"))}
+    assert flash["p"] < flash["m"]
+    assert 0 <= report["window_accuracy"] <= 1 and 0 <= report["float"]["window_accuracy"] <= 1
+
+
+def test_image_prune_keep_refuses_the_dense_family(tiny_bottles: Path, tmp_path: Path) -> None:
+    from edgeloop import InputError
+    from edgeloop.models.train.recipes import TrainRequest, train
+
+    with pytest.raises(InputError, match="--family image-cnn"):
+        train(TrainRequest(task="images", data=[tiny_bottles], out=tmp_path / "d", family="dense", prune_keep=0.5,
+                           epochs=1, progress=False))
