@@ -21,7 +21,8 @@ from edgeloop import MissingExtraError, MissingFileError
 PACKAGE = "sktime"
 RATES_HZ = {"JapaneseVowels": 156.25, "BasicMotions": 10.0}
 """Sample rates from the sets' descriptions (the .ts format holds none)."""
-RECIPES = {"JapaneseVowels": ["--family", "feature-mlp", "--features", "min,max,mean,rms", "--width", "16"]}
+RECIPES = {"JapaneseVowels": ["--family", "feature-mlp", "--features", "min,max,mean,rms", "--width", "16",
+                               "--kernels", "small"]}
 """`edgeloop train --task timeseries` options of the real sets' models (bench/models.py, docs/byod.md)."""
 
 

@@ -119,11 +119,9 @@ def test_small_set_runs_bit_exact_on_cortex_m7(tmp_path) -> None:
     assert 0 < ins["fast"] < ins["small"], ins
 
 
-def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_path) -> None:
+def test_fast_convolutions_call_their_path_entry_and_debug_builds_check_it(tmp_path, random_inputs) -> None:
     """A fast-set convolution, max pool or FC calls its path's entry (only the paths a model uses are linked); NN_CHECK_SCRATCH
     builds check that the kernel takes that path (a wrong path number makes invoke() fail)."""
-    from conftest import random_inputs
-
     from edgeloop.models.compiler.host import HostBuildError, HostModel
 
     data = (edgeloop.PACKAGE_ROOT / "models" / "zoo" / "bottles_tiny" / "bottles_tiny.tflite").read_bytes()
