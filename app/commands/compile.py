@@ -62,6 +62,9 @@ def run(args: argparse.Namespace) -> int:
         if comparison is not None:
             print(format_comparison(comparison))
     kw = dict(name=args.name or default_name(args.model), meta_path=meta, wide_weights=args.wide_weights)
+    if args.kernels != "fast" and args.out is None:
+        print(f"note: --kernels {args.kernels} applies to generated C (--out); a container runs on the board's "
+              "own kernels, so its figures are the fast set's")
     result = (compile_file(source, args.out, kernels=args.kernels, **kw) if args.out
               else compile_source(source, **kw))
     wide = sum(1 for s in result.graph.steps if s.params.get("wide_weights"))

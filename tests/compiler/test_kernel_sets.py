@@ -100,6 +100,11 @@ def test_compile_command_kernels_option(tmp_path) -> None:
 
     with pytest.raises(ValueError, match="compile m with kernels='fast'"):   # never a container without scratch
         container_from_compiled(compile_bytes(IMU.read_bytes(), name="m", kernels="small"))
+    only = subprocess.run([sys.executable, "-m", "edgeloop", "compile", str(IMU), "--name", "imu", "--kernels", "small",
+                           "--container", str(tmp_path / "only.elmc")], capture_output=True, text=True, timeout=300)
+    assert only.returncode == 0, only.stderr
+    assert "note: --kernels small applies to generated C" in only.stdout and "(fast kernels)" in only.stdout
+    assert (tmp_path / "only.elmc").read_bytes() == (tmp_path / "fast" / "imu.elmc").read_bytes()
     bad = subprocess.run([sys.executable, "-m", "edgeloop", "compile", str(IMU), "--out", str(tmp_path),
                           "--kernels", "tiny"], capture_output=True, text=True, timeout=300)
     assert bad.returncode != 0 and "invalid choice: 'tiny'" in bad.stderr
