@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds per finalist (mean ± spread)")
     p.add_argument("--finalists", type=int, default=3, help="how many finalists get repeated seeds")
     p.add_argument("--families", help="comma-separated model families to search (default: every family of the data "
-                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn)")
+                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn,dense_pixels)")
     p.add_argument("--max-width", type=int, default=64, help="largest first-layer width searched")
     p.add_argument("--max-side", type=int, default=96, help="largest image side searched")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
