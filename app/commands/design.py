@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate-latency", nargs="*", choices=("fast", "small"), metavar="SET",
                    help="re-measure the latency cost model of kernel sets SET (fast, small; default both) under "
                    "QEMU and exit (needs qemu-system-arm)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def run(args: argparse.Namespace) -> int:

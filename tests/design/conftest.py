@@ -78,6 +78,8 @@ def design_tiny_images(data: Path, out: Path, family: str, max_width: int) -> di
                       "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width",
                       str(max_width), "--families", family, "--no-distill")
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    # TensorFlow's routine native log lines (training, conversion, sizing) are filtered out (app/native_logs.py)
+    assert "I0000" not in proc.stderr and "NodeDef mentions" not in proc.stderr, proc.stderr
     return json.loads((out / "design.json").read_text())
 
 
