@@ -10,6 +10,10 @@ KeyError never masquerades as a user error.
 Ctrl-C and SIGTERM (`kill`, a service manager, the end of a script) both
 interrupt a command the same way, so that it unwinds: virtual boards are
 stopped, logs and recordings closed, nothing the user recorded is lost.
+
+Commands that load TensorFlow (`set_defaults(filter_native_logs=True)`) run with
+its routine native log lines filtered out (edgeloop.app.native_logs); `--debug`
+shows them.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import edgeloop
 from edgeloop import EdgeloopError
 from edgeloop.app import commands
 from edgeloop.app.live.stop_signals import interrupt_on_stop_signals
+from edgeloop.app.native_logs import filtered_native_stderr
 
 EXIT_USER_ERROR = 2
 EXIT_DEFECT = 1
@@ -57,8 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USER_ERROR
+    # commands that load TensorFlow set filter_native_logs: its routine C++ log lines stay out of the terminal
+    quiet = getattr(args, "filter_native_logs", False) and not args.debug
     try:
-        with interrupt_on_stop_signals():
+        with interrupt_on_stop_signals(), filtered_native_stderr(quiet):
             return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("edgeloop: interrupted", file=sys.stderr)

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--save-int8", type=Path, metavar="FOLDER",
                    help="also write the imported int8 NAME.tflite (+ meta/preprocess JSON) into FOLDER")
     add_import_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def _profile_on_board(args: argparse.Namespace, int8: bytes, imported) -> dict:

@@ -38,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "less flash and no kernel scratch, several times slower). A container (--container) runs "
                    "on the board's own kernels either way")
     add_import_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def run(args: argparse.Namespace) -> int:

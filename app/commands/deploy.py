@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="imported models: also write NAME.tflite (int8, what `edgeloop validate --tflite` compares "
                    "the board against), NAME.meta.json and NAME.preprocess.json into FOLDER")
     add_import_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def _bar(done: int, total: int) -> None:

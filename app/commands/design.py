@@ -80,7 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=int, default=3, help="seeds per finalist (mean ± spread)")
     p.add_argument("--finalists", type=int, default=3, help="how many finalists get repeated seeds")
     p.add_argument("--families", help="comma-separated model families to search (default: every family of the data "
-                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn)")
+                                      "kind; time series: feature_mlp,cnn1d,dense_raw; images: image_cnn,dense_pixels)")
     p.add_argument("--max-width", type=int, default=64, help="largest first-layer width searched")
     p.add_argument("--max-side", type=int, default=96, help="largest image side searched")
     p.add_argument("--seed", type=int, default=0, help="sampler and training seed")
@@ -104,7 +104,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--calibrate-latency", nargs="*", choices=("fast", "small"), metavar="SET",
                    help="re-measure the latency cost model of kernel sets SET (fast, small; default both) under "
                    "QEMU and exit (needs qemu-system-arm)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -86,7 +86,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="kernel set the model is sized for, as `edgeloop compile --kernels` builds it (default "
                         "fast; small: the reference kernels, less flash, slower); recorded in the recipe")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 def request_from_args(args: argparse.Namespace) -> "TrainRequest":
@@ -134,7 +134,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"note: {line}")
     if "accuracy" in fl:
         print(f"{name}: float accuracy {100 * fl['accuracy']:.2f} %, int8 {100 * q['accuracy']:.2f} % "
-              f"({q['n']} held-out windows/samples)")
+              f"({report.get('evaluated_on') or str(q['n']) + ' held-out samples'})")
         if "recording_accuracy" in q:
             print(f"{name}: per recording (int8, {q['recordings']} recordings/cases) "
                   f"{100 * q['recording_accuracy']:.2f} %; flash {report.get('flash_bytes')} B")

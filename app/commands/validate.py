@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="also time every layer on the board (PROFILE, first sample) and, when outputs differ, name "
                    "the first layer whose output differs from TFLite Micro (DUMP_TENSOR, first mismatching sample)")
     add_import_args(p)
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, filter_native_logs=True)
 
 
 @contextlib.contextmanager

@@ -20,7 +20,9 @@ and one suggest function in space.py.
 Time-series families: `feature_mlp` (`--family feature-mlp`, features of the
 `features` subset standardised per feature), `cnn1d` (`--family cnn1d`) and
 `dense_raw` (`--family dense`) on raw windows standardised per channel, the
-way `edgeloop train` prepares them.
+way `edgeloop train` prepares them. Image families: `image_cnn` (`--family
+image-cnn`) and `dense_pixels` (`--family dense`: a dense net on the pixels of
+a small image), both on pixels scaled to [0, 1].
 """
 
 from __future__ import annotations
@@ -45,7 +47,9 @@ __all__ = ["IMAGE_BLOCKS", "IMAGE_HEADS", "IMAGE_POOLS", "image_cnn_channels", "
 # Families the training side can build and reproduce today, per data kind. The search space
 # (space.py) offers exactly these; a family added to the training side is added here.
 FAMILIES_BY_KIND: dict[str, tuple[str, ...]] = {"imu": ("feature_mlp", "cnn1d", "dense_raw"),
-                                                 "images": ("image_cnn",)}
+                                                 "images": ("image_cnn", "dense_pixels")}
+# Families whose input is an image (pixels scaled to [0, 1]; their params carry input_size and color).
+IMAGE_FAMILIES = FAMILIES_BY_KIND["images"]
 # Time-series families whose input is the raw window (window, channels), standardised per channel.
 RAW_FAMILIES = ("cnn1d", "dense_raw")
 # `edgeloop train --family` of each time-series design family.
@@ -331,12 +335,21 @@ def build_model(family: str, params: dict[str, Any], n_inputs: int | tuple[int, 
     if family == "dense_raw":
         return build_dense_raw(tuple(int(v) for v in n_inputs), n_classes,  # type: ignore[union-attr]
                                width=int(params["width"]), depth=int(params["depth"]), name=name)
+    if family == "dense_pixels":
+        return build_dense_raw(image_shape(params), n_classes, width=int(params["width"]),
+                               depth=int(params["depth"]), name=name)
     if family == "image_cnn":
         channels = 1 if params["color"] == "gray" else 3
         return build_image_cnn(int(params["input_size"]), channels, n_classes, width=int(params["width"]),
                                depth=int(params["depth"]), max_channels=int(params["max_channels"]), name=name,
                                **image_arch(params))
     raise ValueError(f"unknown design family {family!r}")
+
+
+def image_shape(params: dict[str, Any]) -> tuple[int, int, int]:
+    """(side, side, channels) of an image candidate's input."""
+    side = int(params["input_size"])
+    return side, side, 1 if params["color"] == "gray" else 3
 
 
 def calibration_images(x: np.ndarray, seed: int) -> np.ndarray:
@@ -401,12 +414,13 @@ def pruned_width(width: int, keep: float) -> int:
 
 def deployed_params(params: dict[str, Any]) -> dict[str, Any]:
     """The parameters of the model a recipe deploys: a recipe with `prune_keep` trains at its width(s) and deploys
-    the pruned net, sized at the pruned width (time series) or per-conv widths (image CNN, `conv_channels`)."""
+    the pruned net, sized at the pruned width (dense and time-series nets) or per-conv widths (image CNN,
+    `conv_channels`)."""
     if params.get("prune_keep") is None:
         return params
     out = {k: v for k, v in params.items() if k != "prune_keep"}
     keep = float(params["prune_keep"])
-    if "input_size" in params:  # an image CNN: every conv keeps ceil(keep * its filters)
+    if "max_channels" in params:  # an image CNN (the only family with a channel cap): each conv keeps its share
         from edgeloop.models.train.pruning import pruned_widths
 
         widths = out.get("conv_channels") or image_cnn_channels(int(params["width"]), int(params["depth"]),
@@ -417,8 +431,8 @@ def deployed_params(params: dict[str, Any]) -> dict[str, Any]:
 
 def prune_series(model: Any, family: str, params: dict[str, Any], n_inputs: int | tuple[int, ...], n_classes: int,
                  keep: float) -> tuple[Any, int]:
-    """A trained time-series model pruned as `edgeloop train --prune-keep` prunes it (models/train/pruning.py):
-    (the narrower model with the kept weights, its width)."""
+    """A trained dense or time-series model pruned as `edgeloop train --prune-keep` prunes it
+    (models/train/pruning.py): (the narrower model with the kept weights, its width)."""
     from edgeloop.models.train.pruning import copy_kept_weights
 
     width = pruned_width(int(params["width"]), keep)
@@ -429,9 +443,8 @@ def representative_input(family: str, params: dict[str, Any], n_inputs: int | tu
                          n: int = 32) -> np.ndarray:
     """Inputs in the deployed range, for sizing an untrained model (sizes do not depend on values)."""
     rng = np.random.default_rng(0)
-    if family == "image_cnn":
-        side, ch = int(params["input_size"]), 1 if params["color"] == "gray" else 3
-        rep = rng.uniform(0, 1, (n, side, side, ch)).astype(np.float32)
+    if family in IMAGE_FAMILIES:
+        rep = rng.uniform(0, 1, (n, *image_shape(params))).astype(np.float32)
         rep[0], rep[1] = 0.0, 1.0  # the pinned [0, 1] input range `edgeloop train` calibrates with
         return rep
     # standardised features or samples (per channel for raw windows)
@@ -440,7 +453,8 @@ def representative_input(family: str, params: dict[str, Any], n_inputs: int | tu
 
 def model_input_shape(td: TaskData, family: str, params: dict[str, Any]) -> int | tuple[int, int]:
     """What build_model takes as `n_inputs` on this data: a feature model's feature count (channels x
-    features of its subset), a raw-window model's (window, channels); 0 for images (their params say it)."""
+    features of its subset), a raw-window model's (window, channels); 0 for image families (their params say
+    it)."""
     if family == "feature_mlp":
         return td.n_channels * features_per_channel(str(params.get("features") or "stats9"))
     if family in RAW_FAMILIES:
@@ -512,7 +526,8 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
         model = initial if initial is not None else build_model(family, params, 0, td.n_classes)
         cfg = FitConfig(epochs=epochs, batch_size=64, learning_rate=1e-3 if initial is not None else 4e-3, patience=8,
                         progress=False)
-        if train.aux is not None:  # the fill head, with or without a teacher (as `edgeloop train` does)
+        if train.aux is not None and family == "image_cnn":  # the fill head grows from the CNN's features,
+            # with or without a teacher (as `edgeloop train` does; a dense net on pixels has none)
             trainable = image_training_wrapper(with_fill_head(model))
             fill = lambda a: np.where(np.isfinite(a), a, -1.0)[:, None]  # noqa: E731
             probs_y, probs_yv, probs_loss = train.y, val.y, "sparse_categorical_crossentropy"
@@ -580,6 +595,10 @@ def train_request(td: TaskData, family: str, params: dict[str, Any], out: Path, 
                             max_channels=max(widths) if widths else int(params["max_channels"]),
                             conv_channels=widths, teacher=str(teacher) if teacher else None,
                             train_margin=td.train_margin or None, prune_keep=params.get("prune_keep"), **arch)
+    if family == "dense_pixels":
+        return TrainRequest(**common, family="dense", input_size=int(params["input_size"]),
+                            color=str(params["color"]), teacher=str(teacher) if teacher else None,
+                            train_margin=td.train_margin or None, prune_keep=params.get("prune_keep"))
     raise ValueError(f"family {family!r} has no `edgeloop train` recipe yet")
 
 

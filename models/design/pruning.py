@@ -4,8 +4,8 @@ Each fold trains the chosen candidate, prunes it exactly as `edgeloop train
 --prune-keep` does (models/train/pruning.py) and fine-tunes it:
 - image CNNs: every convolution (the stem, each block's 3x3 or pointwise
   conv) keeps the filters of largest L1 norm after folding its batch norm;
-- time-series families (feature MLP, 1-D CNN, dense on raw windows): `keep`
-  of the width, neurons/filters of largest L1 norm.
+- dense and time-series families (feature MLP, 1-D CNN, dense nets on raw
+  windows or pixels): `keep` of the width, neurons/filters of largest L1 norm.
 
 Pruning "pays" when its CV accuracy stays within the design tolerance of the
 unpruned model's on the same folds while the flash shrinks. The exported
@@ -43,12 +43,12 @@ def pruning_gain(td: adapter.TaskData, chosen: dict[str, Any], cfg: SearchConfig
                  keep: float = KEEP_FRACTION) -> dict[str, Any]:
     """Prune and fine-tune the chosen candidate in each CV fold; compare with the unpruned net on the same folds.
 
-    Image CNNs: every conv keeps `keep` of its filters; time-series families: `keep` of the width (each hidden
-    layer at the family's schedule for that width, as `edgeloop train --prune-keep` prunes). `params_after` is
+    Image CNNs: every conv keeps `keep` of its filters; dense and time-series families: `keep` of the width (each
+    hidden layer at the family's schedule for that width, as `edgeloop train --prune-keep` prunes). `params_after` is
     the recipe to export where it pays.
     """
     family, params = chosen["family"], chosen["params"]
-    series = family != "image_cnn"
+    series = family != "image_cnn"  # pruned by width: every family but the image CNN
     if series and adapter.pruned_width(int(params["width"]), keep) >= int(params["width"]):
         return {"applied": False, "pays": False,
                 "why": f"skipped: width {params['width']} is already the smallest a {family} prunes to"}

@@ -227,7 +227,7 @@ def apply_qat(td: Any, family: str, params: dict[str, Any], model_dir: Path, nam
             return {**figures, "qat_applied": False,
                     "qat_why": f"did not pay: int8 accuracy on the early-stopping rows fell from {100 * before:.1f} "
                                f"to {100 * after:.1f} %; the post-training int8 model is kept"}
-    how = ("batch norm folded into fake-quantized convolutions" if images else "fake-quantized weights")
+    how = ("batch norm folded into fake-quantized convolutions" if family == "image_cnn" else "fake-quantized weights")
     return {**figures, "qat_applied": True,
             "qat_why": f"fine-tuned with {how} (per-channel weights, per-tensor activations), re-exported: int8 "
                        f"accuracy on the early-stopping rows {100 * before:.1f} -> {100 * after:.1f} %"}

@@ -34,6 +34,8 @@ FEATURE_SUBSETS = ("stats9", "stats9,bands4", "min,max,mean,rms,variance", "mean
                    "mean,variance,bands4", "mean,rms,variance", "mean,variance", "variance,bands4", "bands4",
                    "variance")
 IMAGE_SIDES = (16, 24, 32, 48, 64, 96)
+# Dense nets on pixels see every pixel: small sides only (at most DENSE_MAX_INPUTS values per image).
+DENSE_PIXEL_SIDES = (8, 12, 16, 24, 32)
 IMAGE_CAP_GROWTH = (1, 1.5, 2, 4)
 
 
@@ -88,7 +90,32 @@ def _cnn1d(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
 
 def _dense_raw(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
     return {**_window_hop(trial, "dense_window", dense_windows(ctx)),
-            "width": trial.suggest_int("dense_width", 4, min(32, ctx.max_width), log=True),
+            "width": trial.suggest_int("dense_width", min(4, ctx.max_width), min(32, ctx.max_width), log=True),
+            "depth": trial.suggest_int("dense_depth", 1, 2)}
+
+
+def dense_pixel_sides(ctx: SpaceContext) -> list[int]:
+    """Image sides searched for dense nets on pixels: gray images of at most DENSE_MAX_INPUTS pixels, up to
+    --max-side (the smallest side always, so the family is searchable under any --max-side)."""
+    from edgeloop.models.design.adapter import DENSE_MAX_INPUTS
+
+    fit = [s for s in DENSE_PIXEL_SIDES if s * s <= DENSE_MAX_INPUTS and s <= ctx.max_side]
+    return fit or list(DENSE_PIXEL_SIDES[:1])
+
+
+def dense_pixel_color(side: int, color: str) -> str:
+    """The colour a dense net on pixels of this side gets: RGB only where its 3 values per pixel stay within
+    DENSE_MAX_INPUTS (the colour's distribution stays fixed for the samplers; a side too large for RGB is gray)."""
+    from edgeloop.models.design.adapter import DENSE_MAX_INPUTS
+
+    return color if color == "gray" or 3 * side * side <= DENSE_MAX_INPUTS else "gray"
+
+
+def _dense_pixels(trial: Any, ctx: SpaceContext) -> dict[str, Any]:
+    side = int(trial.suggest_categorical("dense_input_size", dense_pixel_sides(ctx)))
+    return {"input_size": side,
+            "color": dense_pixel_color(side, trial.suggest_categorical("dense_color", ["gray", "rgb"])),
+            "width": trial.suggest_int("dense_width", min(4, ctx.max_width), min(32, ctx.max_width), log=True),
             "depth": trial.suggest_int("dense_depth", 1, 2)}
 
 
@@ -157,12 +184,20 @@ def _dense_raw_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
     return None if wh is None else {**wh, "dense_width": params["width"], "dense_depth": params["depth"]}
 
 
+def _dense_pixels_trial_values(params: dict[str, Any]) -> dict[str, Any] | None:
+    if params["input_size"] not in DENSE_PIXEL_SIDES:
+        return None
+    return {"dense_input_size": params["input_size"], "dense_color": params["color"],
+            "dense_width": params["width"], "dense_depth": params["depth"]}
+
+
 # Inverse of each family's suggest function, for seeding a study with known recipes (search.enqueue_presets).
 FAMILY_TRIAL_VALUES: dict[str, Callable[[dict[str, Any]], dict[str, Any] | None]] = {
     "feature_mlp": _feature_mlp_trial_values,
     "cnn1d": _cnn1d_trial_values,
     "dense_raw": _dense_raw_trial_values,
     "image_cnn": _image_cnn_trial_values,
+    "dense_pixels": _dense_pixels_trial_values,
 }
 
 
@@ -181,6 +216,7 @@ FAMILY_SPACES: dict[str, Callable[[Any, SpaceContext], dict[str, Any]]] = {
     "cnn1d": _cnn1d,
     "dense_raw": _dense_raw,
     "image_cnn": _image_cnn,
+    "dense_pixels": _dense_pixels,
 }
 
 
@@ -224,6 +260,8 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
     if family == "dense_raw":
         window = dense_windows(ctx)[0]
         return {"window": window, "hop": window, "width": 4, "depth": 1}
+    if family == "dense_pixels":
+        return {"input_size": dense_pixel_sides(ctx)[0], "color": "gray", "width": 4, "depth": 1}
     side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
     # strided convs and a global average: no pooling kernel in flash, fewest head weights (separable blocks
     # would add the depthwise kernels' code, several KB)

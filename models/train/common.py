@@ -27,6 +27,9 @@ def setup_tensorflow(seed: int, threads: int = 2) -> None:
     except RuntimeError:  # already initialised in this process: the first setting stays
         pass
     tf.config.experimental.enable_op_determinism()
+    # Training many small models in one process (design trials, folds, baselines) retraces tf.functions by
+    # design; TensorFlow warns about each retrace, twice. Its errors still show.
+    tf.get_logger().setLevel("ERROR")
 
 
 def progress_callback(epochs: int, desc: str, enabled: bool = True) -> Any:

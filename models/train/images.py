@@ -20,7 +20,9 @@ from edgeloop.models.train.families import (
     with_fill_head,
 )
 from edgeloop.models.train.finish import finish
-from edgeloop.models.train.pruning import conv_widths, copy_kept_filters, pruned_widths
+from edgeloop.models.train.pruning import (
+    conv_widths, copy_kept_filters, copy_kept_weights, pruned_width, pruned_widths,
+)
 from edgeloop.models.train.scoring import stream_scores
 from edgeloop.models.train.selection import DENSE_MAX_INPUTS, refit_epochs, select_family
 
@@ -128,9 +130,8 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
         req.depth or fitting_depth(size, preset.depth, notes, arch["stem_stride"])
     if req.family not in ("default", "image-cnn", "dense", "auto"):
         raise InputError(f"--family {req.family} does not train on images; use image-cnn (default), dense or auto")
-    if req.prune_keep is not None and req.family not in ("default", "image-cnn"):
-        raise InputError(f"--prune-keep prunes an image CNN's filters, not --family {req.family}; give --family "
-                         "image-cnn (the default) or leave --prune-keep out")
+    if req.prune_keep is not None:
+        pruned_width(width, req.prune_keep)  # a keep fraction outside (0, 1): one line before loading the images
     clock = Stopwatch()
     setup_tensorflow(req.seed)
     # uint8 pixels: a quarter of the memory; "fill" (bottle sets) feeds the auxiliary regression head
@@ -222,8 +223,19 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     trained_widths = conv_widths(model) if family == "image-cnn" else None
     pruned = ""
     if req.prune_keep is not None:
-        narrow_widths = pruned_widths(trained_widths, req.prune_keep)
-        narrow = copy_kept_filters(model, build(family, narrow_widths))
+        if family == "dense":  # every hidden layer keeps its neurons of largest L1 norm (as time series do)
+            narrow_width = pruned_width(width, req.prune_keep)
+            sizes["dense"] = (narrow_width, depth)
+            narrow = copy_kept_weights(model, build(family))
+            kept_what = f"width {narrow_width}"
+            how = (f"trained at width {width}, kept the neurons of largest L1 norm of incoming weights in every "
+                   f"hidden layer (width {narrow_width})")
+        else:
+            narrow_widths = pruned_widths(trained_widths, req.prune_keep)
+            narrow = copy_kept_filters(model, build(family, narrow_widths))
+            kept_what = f"conv widths {narrow_widths}"
+            how = (f"trained at conv widths {trained_widths}, kept each conv's filters of largest folded-batch-norm "
+                   f"L1 norm (widths {narrow_widths})")
         # a quarter of the learning rate for half the training's epochs (--refit: half its fixed epochs on
         # train + val), as time-series pruning fine-tunes
         tune = replace(cfg, learning_rate=cfg.learning_rate / 4, epochs=max(1, epochs // 2))
@@ -234,10 +246,8 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                                np.concatenate([soft["train"], soft["val"]]) if soft else None, initial=narrow)
         else:
             model, _ = fit_one(family, run=tune, initial=narrow)
-        pruned = f", pruned to conv widths {narrow_widths} and fine-tuned"
-        notes.append(f"--prune-keep {req.prune_keep:g}: trained at conv widths {trained_widths}, kept each conv's "
-                     f"filters of largest folded-batch-norm L1 norm (widths {narrow_widths}) and fine-tuned them at a "
-                     "quarter of the learning rate")
+        pruned = f", pruned to {kept_what} and fine-tuned"
+        notes.append(f"--prune-keep {req.prune_keep:g}: {how} and fine-tuned them at a quarter of the learning rate")
     rep = calibration_images(x, req.seed)
     meta = ModelMeta(labels=tuple(labels), input_kind="image",
                      preprocess={"image": {"size": size, "color": color, "scale": "pixel / 255"}},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -67,6 +68,19 @@ def design_cmd(*args: str | os.PathLike[str]) -> list[str]:
 def run_design(*args: str | os.PathLike[str], timeout: float = 400) -> subprocess.CompletedProcess[str]:
     """Run `edgeloop design ARGS` in a child process; returns the completed process (text output)."""
     return subprocess.run(design_cmd(*args), capture_output=True, text=True, timeout=timeout)
+
+
+def design_tiny_images(data: Path, out: Path, family: str, max_width: int) -> dict:
+    """`edgeloop design` of one image family through finalize, 2 trials of 2 folds x 1 epoch on tiny images
+    (16 px at most); returns design.json. Distillation needs a larger, more accurate trial than the chosen one,
+    which two trials may not give: it is measured in test_distill_export and the time-series tests."""
+    proc = run_design("--data", data, "--out", out, "--flash", "64KB", "--trials", "2", "--epochs", "1",
+                      "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width",
+                      str(max_width), "--families", family, "--no-distill")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # TensorFlow's routine native log lines (training, conversion, sizing) are filtered out (app/native_logs.py)
+    assert "I0000" not in proc.stderr and "NodeDef mentions" not in proc.stderr, proc.stderr
+    return json.loads((out / "design.json").read_text())
 
 
 @pytest.fixture(scope="session")

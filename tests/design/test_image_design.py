@@ -10,18 +10,12 @@ import numpy as np
 
 from edgeloop.models.design.pruning import pruned_widths
 
-from .conftest import run_design
+from .conftest import design_tiny_images
 
 
 def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    # 2 trials of 2 folds x 1 epoch on 120 16-px images; distillation needs a larger, more accurate trial than the
-    # chosen one, which two trials may not give: it is measured in test_distill_export and the time-series tests
-    proc = run_design("--data", tiny_bottles, "--out", out, "--flash", "64KB", "--trials", "2", "--epochs", "1",
-                      "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width", "4",
-                      "--no-distill")
-    assert proc.returncode == 0, proc.stdout + proc.stderr
-    d = json.loads((out / "design.json").read_text())
+    d = design_tiny_images(tiny_bottles, out, "image_cnn", max_width=4)
     ch = d["chosen"]
     assert ch["family"] == "image_cnn" and ch["recipe"]["command"].startswith("edgeloop train --task bottles")
     assert ch["flash_bytes"] <= 64 * 1024 and ch["ram_bytes"] > 0 and ch["latency_ms_estimate"] > 0

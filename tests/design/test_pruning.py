@@ -164,10 +164,37 @@ def test_train_prune_keep_exports_the_fine_tuned_narrow_image_cnn(tiny_image_mod
     assert 0 <= report["window_accuracy"] <= 1 and 0 <= report["float"]["window_accuracy"] <= 1
 
 
-def test_image_prune_keep_refuses_the_dense_family(tiny_bottles: Path, tmp_path: Path) -> None:
+def test_train_prune_keep_prunes_a_dense_net_on_pixels(tiny_bottles: Path, tmp_path: Path) -> None:
+    """`edgeloop train --family dense --prune-keep` on images (refused before): trained at the recipe's width,
+    every hidden layer keeps half its neurons, fine-tuned and exported narrower; the recipe keeps the trained
+    width plus prune_keep, and the design sizes it at the pruned width."""
+    import keras
+
+    from edgeloop.models.train.recipes import Recipe, TrainRequest, train
+
+    params = {"input_size": 8, "color": "gray", "width": 8, "depth": 2}
+    td = adapter.load_task([tiny_bottles])
+    req = adapter.train_request(td, "dense_pixels", dict(params, prune_keep=0.5), tmp_path / "d", seed=0, epochs=1,
+                                name="d")
+    assert isinstance(req, TrainRequest) and "--family dense" in req.command() and "--prune-keep 0.5" in req.command()
+    report = train(req)
+    exported = keras.models.load_model(tmp_path / "d" / "d.keras", compile=False)
+    hidden = [layer.units for layer in exported.layers if isinstance(layer, keras.layers.Dense)][:-1]
+    trained = [layer.units for layer in adapter.build_model("dense_pixels", params, 0, td.n_classes).layers
+               if isinstance(layer, keras.layers.Dense)][:-1]
+    pruned = [layer.units for layer in adapter.build_model("dense_pixels", dict(params, width=4), 0, td.n_classes).layers
+              if isinstance(layer, keras.layers.Dense)][:-1]
+    assert hidden == pruned != trained
+    assert any("--prune-keep 0.5" in n and "width 4" in n for n in report["notes"])
+    recipe = Recipe.read(tmp_path / "d" / "d.recipe.json")
+    assert (recipe.family, recipe.width, recipe.prune_keep, recipe.input_size) == ("dense", 8, 0.5, 8)
+    assert adapter.deployed_params(dict(params, prune_keep=0.5)) == dict(params, width=4)
+
+
+def test_prune_keep_outside_zero_one_is_one_line_before_loading(tmp_path: Path) -> None:
     from edgeloop import InputError
     from edgeloop.models.train.recipes import TrainRequest, train
 
-    with pytest.raises(InputError, match="--family image-cnn"):
-        train(TrainRequest(task="images", data=[tiny_bottles], out=tmp_path / "d", family="dense", prune_keep=0.5,
+    with pytest.raises(InputError, match="between 0 and 1"):  # the data folder does not even exist
+        train(TrainRequest(task="images", data=[tmp_path / "none"], out=tmp_path / "d", family="dense", prune_keep=1.5,
                            epochs=1, progress=False))
