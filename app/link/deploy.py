@@ -201,8 +201,7 @@ class UploadLink:
 def _refusal(error: Error) -> DeployError:
     hint = {UploadError.NO_SPACE: "choose a smaller model or a board with larger slots",
             UploadError.INTEGRITY: "the bytes were corrupted on the way; deploy again",
-            UploadError.INVALID_MODEL: "recompile the model with this edgeloop for this firmware",
-            UploadError.SLOT_BUSY: "deploy into another slot (--slot) or select another model first"}
+            UploadError.INVALID_MODEL: "recompile the model with this edgeloop for this firmware"}
     extra = hint.get(error.code)  # type: ignore[call-overload]
     return DeployError(f"the board refused the model: {error.text}" + (f" ({extra})" if extra else ""))
 
@@ -348,7 +347,9 @@ def deploy_over_session(session, container: bytes, *,  # noqa: ANN001
 
     The slot and the fit are checked before a byte is sent, against `slots` when given, else
     against a fresh INFO asked through the Session (the one from connect() may be stale: an
-    earlier deploy changed slot states and the active model).
+    earlier deploy changed slot states and the active model). A slot chosen here (no `slot`) that the
+    board refuses as the active model's at UPLOAD_BEGIN (a SELECT landed in between) is chosen again
+    from another fresh INFO, once.
     """
     from edgeloop.app.link.session import DeviceError
     from edgeloop.models.compiler.container import read_container
@@ -356,18 +357,28 @@ def deploy_over_session(session, container: bytes, *,  # noqa: ANN001
     read_container(container)  # a malformed container fails here, before a request is sent
     if session.info is None:
         raise DeployError("the session is not connected: connect() it before deploying")
-    info = session.request(Hello()).result().message
-    if not isinstance(info, Info):
-        raise DeployError(f"the board answered HELLO with {type(info).__name__}")
-    if not info.has(CAP_UPLOAD):
-        raise DeployError(f"the board ({info.board}, firmware {info.firmware}) has no upload slots: "
-                          "flash a firmware with upload support (protocol 1.1, capability 'upload')")
-    slots = info.slots or () if slots is None else slots
-    index, chunk = _plan(info, slots, slot, container, chunk_bytes, session.max_payload)
+    sha = hashlib.sha256(container).digest()
     start = time.monotonic()
+    for choice in range(2):
+        info = session.request(Hello()).result().message
+        if not isinstance(info, Info):
+            raise DeployError(f"the board answered HELLO with {type(info).__name__}")
+        if not info.has(CAP_UPLOAD):
+            raise DeployError(f"the board ({info.board}, firmware {info.firmware}) has no upload slots: "
+                              "flash a firmware with upload support (protocol 1.1, capability 'upload')")
+        index, chunk = _plan(info, info.slots or () if slots is None else slots, slot, container, chunk_bytes,
+                             session.max_payload)
+        try:
+            status = session.request(UploadBegin(index, len(container), chunk, sha),
+                                     timeout=BEGIN_TIMEOUT_S).result().message
+            break
+        except DeviceError as exc:
+            # The session's owner streams and SELECTs on its own: a SELECT that landed between this INFO and
+            # the BEGIN can make the chosen slot the active model's. A slot we chose is chosen again, once.
+            if slot is None and choice == 0 and exc.error.code == UploadError.SLOT_BUSY:
+                continue
+            raise _refusal(exc.error) from None
     try:
-        status = session.request(UploadBegin(index, len(container), chunk, hashlib.sha256(container).digest()),
-                                 timeout=BEGIN_TIMEOUT_S).result().message
         sent = _queue_chunks(session, index, container, chunk, status.missing, progress, cancelled)
         committed = session.request(UploadCommit(index, activate)).result().message
     except DeviceError as exc:

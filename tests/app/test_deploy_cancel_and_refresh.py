@@ -96,3 +96,35 @@ def test_a_refused_commit_and_an_erase_re_read_the_board_info(board) -> None:
         info = erase_slot(session, 1)
         assert info is session.info and infos[-1] is info
         assert info.model_by_id(SLOT1_ID) is None and info.active_model == 0
+
+
+def test_a_select_between_the_slot_choice_and_the_upload_makes_the_deploy_choose_again(board) -> None:
+    """The window streams and SELECTs on its own: when a SELECT lands between the INFO a deploy chose its slot
+    from and its UPLOAD_BEGIN, that slot may now hold the active model (SLOT_BUSY). A deploy that chose the slot
+    itself reads INFO again and takes the other slot, instead of failing; an explicit --slot is refused as
+    before."""
+    tiny = load_container(ZOO / "bottles_tiny" / "bottles_tiny.tflite")
+    with _connected(board, []) as session:
+        deploy_container(session, tiny, slot=0)
+        deploy_container(session, tiny, slot=1)
+        session.select_model(SLOT0_ID)  # slot 0 serves: an automatic deploy chooses slot 1
+        original = session.request
+
+        def select_after_hello(message, **kwargs):  # noqa: ANN001, ANN202
+            reply = original(message, **kwargs)
+            if isinstance(message, Hello) and not selected:
+                reply.result()
+                selected.append(session.select_model(SLOT1_ID))  # the window's SELECT, just in between
+            return reply
+
+        selected: list[int] = []
+        session.request = select_after_hello  # type: ignore[method-assign]
+        result = deploy_over_session(session, tiny)
+        assert selected == [SLOT1_ID] and result.model_id == SLOT0_ID  # slot 0: the one not serving now
+        selected.clear()
+        session.select_model(SLOT0_ID)
+        with pytest.raises(DeployError, match="holds the active model"):
+            deploy_over_session(session, tiny, slot=1)  # the user's own slot: no second choice
+        session.request = original  # type: ignore[method-assign]
+        erase_slot(session, 0)
+        erase_slot(session, 1)
