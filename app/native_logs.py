@@ -50,24 +50,30 @@ def filtered_native_stderr(enabled: bool = True) -> Iterator[None]:
         yield
         return
     try:
-        sys.stderr.flush()
         terminal = os.dup(2)
-    except (AttributeError, OSError, ValueError):  # no stderr to filter (closed, or not a file)
+    except OSError:  # no descriptor 2 to filter
         yield
         return
+    python_stderr = sys.stderr
+    try:  # Python's stderr moves off the filtered descriptor only if it writes to it (not a capture, not a GUI)
+        swap = python_stderr.fileno() == 2
+        python_stderr.flush()
+    except (AttributeError, OSError, ValueError):
+        swap = False
     read_end, write_end = os.pipe()
     os.dup2(write_end, 2)
     os.close(write_end)
-    python_stderr = sys.stderr
-    sys.stderr = open(terminal, "w", buffering=1, encoding=getattr(python_stderr, "encoding", None) or "utf-8",
-                      errors="backslashreplace", closefd=False)
+    if swap:
+        sys.stderr = open(terminal, "w", buffering=1, encoding=getattr(python_stderr, "encoding", None) or "utf-8",
+                          errors="backslashreplace", closefd=False)
     reader = threading.Thread(target=_forward, args=(read_end, terminal), name="native-stderr", daemon=True)
     reader.start()
     try:
         yield
     finally:
-        sys.stderr.flush()
-        sys.stderr = python_stderr
+        if swap:
+            sys.stderr.flush()
+            sys.stderr = python_stderr
         os.dup2(terminal, 2)  # drops the pipe's last write end (unless a child still holds it): the reader ends
         reader.join(timeout=2.0)
         if not reader.is_alive():

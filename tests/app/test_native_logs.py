@@ -60,3 +60,14 @@ def test_a_traceback_inside_the_block_reaches_the_terminal_and_the_switch_turns_
             os.write(2, (NOISE[1] + "\\n").encode())
         """, env=dict(os.environ, EDGELOOP_NATIVE_LOGS="1"))
     assert NOISE[1] in shown.stderr
+
+
+def test_a_python_stderr_that_is_not_descriptor_2_is_left_alone(capsys) -> None:  # noqa: ANN001
+    """In process, under a capture (pytest's capsys, a GUI log pane), Python's stderr stays what it was."""
+    import edgeloop.app.native_logs as native_logs
+
+    captured = sys.stderr
+    with native_logs.filtered_native_stderr():
+        assert sys.stderr is captured
+        print("progress 1/2", file=sys.stderr)
+    assert "progress 1/2" in capsys.readouterr().err
