@@ -194,9 +194,12 @@ typedef enum {
 typedef enum {
     NN_DW_PATH_CHANNELS = 0,       /* depth multiplier 1: four channels per pass, interior 3x3 unrolled */
     NN_DW_PATH_MULTIPLIER = 1,     /* depth multiplier > 1: each input value feeds its output channels */
-    NN_DW_PATH_ROWS3 = 2           /* 3x3, multiplier 1, no dilation, lines (rows, or columns of a taller than
+    NN_DW_PATH_ROWS3 = 2,          /* 3x3, multiplier 1, no dilation, lines (rows, or columns of a taller than
                                     * wide output) of >= 4 outputs at stride 1 or 2 along them: groups of 4
                                     * channels gathered into a ring of 3 int16 lines, SMLAD on tap pairs */
+    NN_DW_PATH_PLANE3 = 3          /* 3x3, multiplier 1, no dilation, stride 1 or 2, small maps (<= DW_PLANE3_MAX
+                                    * outputs along each side): a group of 4 channels copied into a padded
+                                    * plane, every window then interior (9 taps unrolled, 4 channels a pass) */
 } nn_dw_path_t;
 
 typedef enum {
@@ -224,8 +227,8 @@ nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
 nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
 
-/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 at stride 1
- * whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
+/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 or PLANE3 at
+ * stride 1 whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
  * reference kernel copies one input channel at a time into it). */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p);
 
