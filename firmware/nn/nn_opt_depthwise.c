@@ -209,8 +209,7 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
-static void dw3p_record(const nn_conv_params_t *p, const int32_t *tab, int32_t c0, int32_t k, const int fused,
-                        uint32_t *wr) {
+static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
     uint32_t s02 = 0, s13 = 0;   /* the sums of each channel's 9 weights, in int16 lanes (|sum| <= 1152) */
     for (int32_t t = 0; t < 9; ++t) {
@@ -223,18 +222,21 @@ static void dw3p_record(const nn_conv_params_t *p, const int32_t *tab, int32_t c
     }
     const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, (int16_t)(s02 >> 16), (int16_t)(s13 >> 16)};
     for (int32_t j = 0; j < 4; ++j) {
-        const int32_t *e = tab + (c0 + j) * RQ_WORDS;
         uint32_t *r = wr + DW3P_RQ + 3 * j;
         if (j >= k) {   /* a partial group's missing channel: zero weights, bias and requantization */
             wr[DW3P_BIAS + j] = r[0] = r[1] = r[2] = 0;
             continue;
         }
+        const int32_t c = c0 + j, q = p->per_channel ? c : 0;
         /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
-        const uint32_t bias = (uint32_t)e[0] + (uint32_t)sums[j] * (uint32_t)p->in_offset;
+        const uint32_t bias = (uint32_t)(p->bias ? p->bias[c] : 0) + (uint32_t)sums[j] * (uint32_t)p->in_offset;
         wr[DW3P_BIAS + j] = fused ? bias << 1 : bias;
-        r[0] = fused ? ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3])) << 1 : 0;
-        r[1] = (uint32_t)e[1];
-        r[2] = (uint32_t)e[3] + 1u;
+        if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
+            const int32_t rs = -p->shift[q];
+            r[0] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
+            r[1] = (uint32_t)p->mult[q];
+            r[2] = (uint32_t)rs;
+        }
     }
 }
 
@@ -343,7 +345,7 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
         int8_t *ob = out + b * p->out_h * p->out_w * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
-            dw3p_record(p, tab, c0, k, fused, wr);
+            dw3p_record(p, c0, k, fused, wr);
             wr[DW3P_ROW] = (uint32_t)(8 * pw);
             wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
             wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
@@ -351,7 +353,7 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
                 const int8_t *x = img + (py - y0) * p->in_w * ch + c0;
                 uint32_t *d = plane + 2 * (py * pw + x0);
                 if (k == 4) {
-                    for (int32_t px = x0; px < x1; ++px, x += ch, d += 2) {
+                    for (const int8_t *xe = x + (x1 - x0) * ch; x != xe; x += ch, d += 2) {
                         const uint32_t v = nn_read32(x);
                         d[0] = nn_sxtb16(v);
                         d[1] = nn_sxtb16_ror8(v);
@@ -855,8 +857,18 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
     int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
     int32_t *fold = tab + RQ_WORDS * oc_n;
-    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    if (path == NN_DW_PATH_PLANE3) {   /* a group's record after the table, then the plane */
+        uint32_t *wr = (uint32_t *)(void *)fold, *plane = wr + DW3P_REC;
+        if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the record needs no table */
+            dw3p_body(p, in, out, tab, wr, plane, 1, 1);
+        } else {
+            dw3p_body(p, in, out, tab, wr, plane,
+                      nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab), 0);
+        }
+        return;
+    }
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
     if (path == NN_DW_PATH_ROWS3) {   /* the records fold the offset themselves */
         uint32_t *recs = (uint32_t *)(void *)fold;                 /* a group's 4 records */
         int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 lines */
@@ -873,16 +885,6 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
             dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
         } else {
             dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
-        }
-        return;
-    }
-    if (path == NN_DW_PATH_PLANE3) {   /* the record folds the offset itself */
-        uint32_t *wr = (uint32_t *)(void *)fold;     /* a group's record, then the plane */
-        uint32_t *plane = wr + DW3P_REC;
-        if (dw3_fused(p, fast)) {
-            dw3p_body(p, in, out, tab, wr, plane, fast, 1);
-        } else {
-            dw3p_body(p, in, out, tab, wr, plane, fast, 0);
         }
         return;
     }
