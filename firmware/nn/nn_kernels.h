@@ -277,6 +277,10 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+/* DEPTHWISE_CONV_2D likewise: plane3: PLANE3; rows3: ROWS3; channels: CHANNELS, MULTIPLIER. */
+void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_depthwise_conv2d_s8_channels(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 /* FULLY_CONNECTED likewise: rows: paths DIRECT, WIDENED; fused: FUSED. */
 void nn_opt_fc_s8_rows(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_fc_s8_fused(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -292,6 +296,9 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_wide nn_opt_conv2d_s8_wide
 #define nn_conv2d_s8_im2col nn_opt_conv2d_s8_im2col
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_plane3 nn_opt_depthwise_conv2d_s8_plane3
+#define nn_depthwise_conv2d_s8_rows3 nn_opt_depthwise_conv2d_s8_rows3
+#define nn_depthwise_conv2d_s8_channels nn_opt_depthwise_conv2d_s8_channels
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_fc_s8_rows nn_opt_fc_s8_rows
 #define nn_fc_s8_fused nn_opt_fc_s8_fused
@@ -307,6 +314,9 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_wide nn_ref_conv2d_s8
 #define nn_conv2d_s8_im2col nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_plane3 nn_ref_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_rows3 nn_ref_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_channels nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_fc_s8_rows nn_ref_fc_s8
 #define nn_fc_s8_fused nn_ref_fc_s8

@@ -853,43 +853,49 @@ static int dw3_fused(const nn_conv_params_t *p, int fast) {
     return fused;
 }
 
-void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
-    int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
-    int32_t *fold = tab + RQ_WORDS * oc_n;
-    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
-    if (path == NN_DW_PATH_PLANE3) {   /* a group's record after the table, then the plane */
-        uint32_t *wr = (uint32_t *)(void *)fold, *plane = wr + DW3P_REC;
-        if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the record needs no table */
-            dw3p_body(p, in, out, tab, wr, plane, 1, 1);
-        } else {
-            dw3p_body(p, in, out, tab, wr, plane,
-                      nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab), 0);
-        }
-        return;
+/* One entry point per group of paths (nn_kernels.h): generated C calls the one its layer takes, so a model
+ * links only the depthwise paths it uses; nn_opt_depthwise_conv2d_s8 (containers, hand-written calls)
+ * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
+void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int32_t *tab = (int32_t *)scratch;
+    uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c), *plane = wr + DW3P_REC;   /* record, plane */
+    if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the record needs no table */
+        dw3p_body(p, in, out, tab, wr, plane, 1, 1);
+    } else {
+        dw3p_body(p, in, out, tab, wr, plane,
+                  nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
     }
+}
+
+void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int32_t *tab = (int32_t *)scratch;
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
+    uint32_t *recs = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* a group's 4 records (they fold the
+                                                                          * offset themselves) */
+    int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);             /* then 3 slots of 4 lines */
+    const int fused = dw3_fused(p, fast);
+    dw3_geom_t g;
+    dw3_geometry(p, &g);
+    if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
+        if (g.s2) {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
+        } else {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
+        }
+    } else if (g.s2) {
+        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
+    } else {
+        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8_channels(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
+                                         void *scratch) {
+    const int32_t oc_n = p->out_c;
+    int32_t *tab = (int32_t *)scratch, *fold = tab + RQ_WORDS * oc_n;   /* then the folded biases */
     const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
-    if (path == NN_DW_PATH_ROWS3) {   /* the records fold the offset themselves */
-        uint32_t *recs = (uint32_t *)(void *)fold;                 /* a group's 4 records */
-        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 lines */
-        const int fused = dw3_fused(p, fast);
-        dw3_geom_t g;
-        dw3_geometry(p, &g);
-        if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-            if (g.s2) {
-                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
-            } else {
-                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
-            }
-        } else if (g.s2) {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
-        } else {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
-        }
-        return;
-    }
-    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
-    if (path == NN_DW_PATH_CHANNELS) {
+    fold_offset(p->weights, oc_n, 1, p->k_h * p->k_w, oc_n, p->in_offset, fold, 1, tab);
+    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS) {
         uint32_t *wide33 = (uint32_t *)(void *)(fold + oc_n);   /* 3x3: after the folded biases */
         if (dw_k33(p)) dw33_widen(p->weights, oc_n, wide33);
         if (fast) {
@@ -901,6 +907,21 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
         dw_mult_body(p, in, out, tab, fold, 1);
     } else {
         dw_mult_body(p, in, out, tab, fold, 0);
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    switch (nn_depthwise_conv2d_s8_path(p)) {
+    case NN_DW_PATH_PLANE3:
+        nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_ROWS3:
+        nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_CHANNELS:
+    case NN_DW_PATH_MULTIPLIER:
+        nn_opt_depthwise_conv2d_s8_channels(p, in, out, scratch);
+        break;
     }
 }
 
