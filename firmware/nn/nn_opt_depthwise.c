@@ -349,7 +349,7 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
             wr[DW3P_ROW] = (uint32_t)(8 * pw);
             wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
             wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
-            for (int32_t py = y0; py < y1; ++py) {
+            for (int32_t py = y0; py < y1 && x0 < x1; ++py) {   /* (x0 < x1 always for SAME and VALID) */
                 const int8_t *x = img + (py - y0) * p->in_w * ch + c0;
                 uint32_t *d = plane + 2 * (py * pw + x0);
                 if (k == 4) {

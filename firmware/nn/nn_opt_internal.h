@@ -111,7 +111,8 @@ static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
 
 /* Depthwise path PLANE3: maps of at most DW_PLANE3_MAX outputs along each side (measured under QEMU: from
  * MobileNetV1's 6x6 maps down, a padded plane with every window interior beats ROWS3's per-line work, and
- * CHANNELS' border pixels on 3x3 maps); the plane of a group of 4 channels, 8 bytes per pixel (the
+ * CHANNELS' border pixels on 3x3 maps; on its 12x12 maps ROWS3 stays better, 2.93 against 3.08 instructions
+ * per MAC at stride 1, 3.78 against 3.98 at stride 2); the plane of a group of 4 channels, 8 bytes per pixel (the
  * SXTB16 words of lanes (c0, c2) and (c1, c3)), covers the windows of all outputs: ((out - 1) * stride + 3)
  * pixels along each side. */
 #define DW_PLANE3_MAX 8
