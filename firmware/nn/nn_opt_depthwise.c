@@ -209,12 +209,17 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
-static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
+    uint32_t v[9];   /* the 4 weight bytes of each tap, then widened: one SXTB16 pair per tap */
+    if (k == 4) {
+        for (int32_t t = 0; t < 9; ++t) v[t] = nn_read32(p->weights + t * ch + c0);
+    } else {
+        for (int32_t t = 0; t < 9; ++t) v[t] = dw3p_word(p->weights + t * ch + c0, k);
+    }
     uint32_t s02 = 0, s13 = 0;   /* the sums of each channel's 9 weights, in int16 lanes (|sum| <= 1152) */
     for (int32_t t = 0; t < 9; ++t) {
-        const uint32_t v = dw3p_word(p->weights + t * ch + c0, k);
-        const uint32_t w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
+        const uint32_t w02 = nn_sxtb16(v[t]), w13 = nn_sxtb16_ror8(v[t]);
         s02 = nn_sadd16(s02, w02);
         s13 = nn_sadd16(s13, w13);
         wr[2 * t] = fused ? nn_sadd16(w02, w02) : w02;
@@ -237,6 +242,14 @@ static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const 
             r[1] = (uint32_t)p->mult[q];
             r[2] = (uint32_t)rs;
         }
+    }
+}
+
+static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+    if (fused) {
+        dw3p_record_form(p, c0, k, 1, wr);
+    } else {
+        dw3p_record_form(p, c0, k, 0, wr);
     }
 }
 
