@@ -9,7 +9,11 @@
  * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
  * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
  * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
- * (nn_depthwise_conv2d_s8_in_place). Path CHANNELS (depth multiplier 1): 4 channels per pass in
+ * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
+ * outputs a side): per group of 4 channels the input is widened once (SXTB16) into a padded plane, so
+ * every window is interior; an assembly loop runs a row of windows, 9 taps of 4 channels (54
+ * instructions per 36 MACs) and the fused requantization (rq_dbl) per window; it may run in place too.
+ * Path CHANNELS (depth multiplier 1): 4 channels per pass in
  * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
  * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
  * Bodies are instantiated once per requantization form.
@@ -186,6 +190,213 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
                         }
                     }
                     o[c] = sat_out(rq_apply(e, acc, fast), zo, lo, hi);
+                }
+            }
+        }
+    }
+}
+
+/* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
+ * widened weight words of lanes (c0, c2) and (c1, c3), the 4 folded biases, per channel R2, multiplier
+ * and rr + 1 (rq_dbl), then the plane's row step, the step from a window's last row to the next window,
+ * the output step and the end of the output row (set per row). The fused form doubles weights and bias. */
+
+/* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
+NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
+    if (k == 4) return nn_read32(w);
+    int8_t bytes[4] = {0, 0, 0, 0};
+    for (int32_t j = 0; j < k; ++j) bytes[j] = w[j];
+    return nn_read32(bytes);
+}
+
+NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+    const int32_t ch = p->in_c;
+    uint32_t v[9];   /* the 4 weight bytes of each tap, then widened: one SXTB16 pair per tap */
+    if (k == 4) {
+        for (int32_t t = 0; t < 9; ++t) v[t] = nn_read32(p->weights + t * ch + c0);
+    } else {
+        for (int32_t t = 0; t < 9; ++t) v[t] = dw3p_word(p->weights + t * ch + c0, k);
+    }
+    uint32_t s02 = 0, s13 = 0;   /* the sums of each channel's 9 weights, in int16 lanes (|sum| <= 1152) */
+    for (int32_t t = 0; t < 9; ++t) {
+        const uint32_t w02 = nn_sxtb16(v[t]), w13 = nn_sxtb16_ror8(v[t]);
+        s02 = nn_sadd16(s02, w02);
+        s13 = nn_sadd16(s13, w13);
+        wr[2 * t] = fused ? nn_sadd16(w02, w02) : w02;
+        wr[2 * t + 1] = fused ? nn_sadd16(w13, w13) : w13;
+    }
+    const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, (int16_t)(s02 >> 16), (int16_t)(s13 >> 16)};
+    for (int32_t j = 0; j < 4; ++j) {
+        uint32_t *r = wr + DW3P_RQ + 3 * j;
+        if (j >= k) {   /* a partial group's missing channel: zero weights, bias and requantization */
+            wr[DW3P_BIAS + j] = r[0] = r[1] = r[2] = 0;
+            continue;
+        }
+        const int32_t c = c0 + j, q = p->per_channel ? c : 0;
+        /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
+        const uint32_t bias = (uint32_t)(p->bias ? p->bias[c] : 0) + (uint32_t)sums[j] * (uint32_t)p->in_offset;
+        wr[DW3P_BIAS + j] = fused ? bias << 1 : bias;
+        if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
+            const int32_t rs = -p->shift[q];
+            r[0] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
+            r[1] = (uint32_t)p->mult[q];
+            r[2] = (uint32_t)rs;
+        }
+    }
+}
+
+static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+    if (fused) {
+        dw3p_record_form(p, c0, k, 1, wr);
+    } else {
+        dw3p_record_form(p, c0, k, 0, wr);
+    }
+}
+
+#if NN_ASM
+/* One tap of the 4 channels: the plane's widened input pair at byte offset XO from xp, the tap's weight
+ * pair at WO in the record: 6 instructions per 4 MACs. */
+#define NN_DW3P_TAP(XO, WO)                                   \
+    "ldrd   %[x02], %[x13], [%[xp], #" XO "]\n\t"             \
+    "ldrd   %[w02], %[w13], [%[wr], #" WO "]\n\t"             \
+    "smlabb %[a0], %[w02], %[x02], %[a0]\n\t"                 \
+    "smlatt %[a2], %[w02], %[x02], %[a2]\n\t"                 \
+    "smlabb %[a1], %[w13], %[x13], %[a1]\n\t"                 \
+    "smlatt %[a3], %[w13], %[x13], %[a3]\n\t"
+/* The fused requantization of channel J's doubled accumulator A (rq_dbl), the int8 result left in A. */
+#define NN_DW3P_RQ(A, RO, MO)                                 \
+    "ldrd   %[x02], %[x13], [%[wr], #" RO "]\n\t"             \
+    "ldr    %[w02], [%[wr], #" MO "]\n\t"                     \
+    "add    %[t], %[x02], %[" A "], asr #31\n\t"              \
+    "smmlar %[" A "], %[" A "], %[x13], %[t]\n\t"             \
+    "asr    %[" A "], %[" A "], %[w02]\n\t"                   \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+
+/* Path PLANE3, a row of outputs of a group in the fused form (record wr, DW3P_OEND set): per window the
+ * 9 taps of 4 channels from the widened plane at xp (54 instructions per 36 MACs), the 4 requantizations
+ * and stores; xp moves to the next window by the record's steps. */
+static void dw3p_row(const uint32_t *wr, const uint32_t *xp, int8_t *o) {
+    int32_t a0, a1, a2, a3;
+    uint32_t x02, x13, w02, w13, t;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldrd   %[a0], %[a1], [%[wr], #72]\n\t"
+        "ldrd   %[a2], %[a3], [%[wr], #80]\n\t"
+        "ldr    %[t], [%[wr], #136]\n\t"
+        NN_DW3P_TAP("0", "0") NN_DW3P_TAP("8", "8") NN_DW3P_TAP("16", "16")
+        "add    %[xp], %[xp], %[t]\n\t"
+        NN_DW3P_TAP("0", "24") NN_DW3P_TAP("8", "32") NN_DW3P_TAP("16", "40")
+        "add    %[xp], %[xp], %[t]\n\t"
+        NN_DW3P_TAP("0", "48") NN_DW3P_TAP("8", "56") NN_DW3P_TAP("16", "64")
+        NN_DW3P_RQ("a0", "88", "96")
+        NN_DW3P_RQ("a1", "100", "108")
+        NN_DW3P_RQ("a2", "112", "120")
+        NN_DW3P_RQ("a3", "124", "132")
+        "ldr    %[t], [%[wr], #140]\n\t"
+        "strb   %[a0], [%[o]]\n\t"
+        "add    %[xp], %[xp], %[t]\n\t"
+        "ldr    %[t], [%[wr], #144]\n\t"
+        "strb   %[a1], [%[o], #1]\n\t"
+        "strb   %[a2], [%[o], #2]\n\t"
+        "strb   %[a3], [%[o], #3]\n\t"
+        "add    %[o], %[o], %[t]\n\t"
+        "ldr    %[t], [%[wr], #148]\n\t"
+        "cmp    %[o], %[t]\n\t"
+        "bne    1b\n\t"
+        : [xp] "+r"(xp), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
+          [x02] "=&r"(x02), [x13] "=&r"(x13), [w02] "=&r"(w02), [w13] "=&r"(w13), [t] "=&r"(t)
+        : [wr] "r"(wr)
+        : "cc", "memory");
+}
+#endif
+
+/* Path PLANE3, the portable twin of dw3p_row and the general form: a row of n outputs of a group from the
+ * widened plane at xp, fused (rq_dbl from the record) or requantized per output in the form `fast` says
+ * (entries e, clamped to [lo, hi]); k of the 4 channels stored. */
+NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int32_t n, const int32_t *e,
+                          int32_t k, int32_t zo, int32_t lo, int32_t hi, int fast, const int fused) {
+    const int32_t row = (int32_t)wr[DW3P_ROW] / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
+    const int32_t ostep = (int32_t)wr[DW3P_OSTEP];
+    for (int32_t i = 0; i < n; ++i, o += ostep, xp += 2 * row + next) {
+        int32_t acc[4];
+        for (int32_t j = 0; j < 4; ++j) acc[j] = (int32_t)wr[DW3P_BIAS + j];
+        for (int32_t t = 0; t < 9; ++t) {
+            const uint32_t *x = xp + (t / 3) * row + 2 * (t % 3), w02 = wr[2 * t], w13 = wr[2 * t + 1];
+            acc[0] = nn_smlabb(w02, x[0], acc[0]);
+            acc[2] = nn_smlatt(w02, x[0], acc[2]);
+            acc[1] = nn_smlabb(w13, x[1], acc[1]);
+            acc[3] = nn_smlatt(w13, x[1], acc[3]);
+        }
+        for (int32_t j = 0; j < k; ++j) {
+            const uint32_t *r = wr + DW3P_RQ + 3 * j;
+            o[j] = fused ? (int8_t)nn_ssat8(rq_dbl(acc[j], (int32_t)r[1], (int32_t)r[0], (int32_t)r[2]))
+                         : rq_out(e + j * RQ_WORDS, acc[j], zo, 1, lo, hi, fast);
+        }
+    }
+}
+
+/* Path PLANE3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
+ * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says).
+ * Per group of 4 channels (k of them in a last partial group): its record, then the input pixels the
+ * windows reach widened into the plane (per pixel the words (c0, c2) and (c1, c3) of SXTB16; ph x pw
+ * pixels, the border filled once per call with -in_offset, which cancels its tap's share of the folded
+ * bias as a padded tap adds nothing in the reference), then each output row (dw3p_row): every window is
+ * interior. A group is copied whole before its outputs are written, so the layer may run in place. A
+ * partial group's outputs go through a 4-byte-per-pixel row buffer. */
+NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                         uint32_t *wr, uint32_t *plane, int fast, const int fused) {
+    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p);
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    /* plane pixel (py, px) is input (py - pad_top, px - pad_left) */
+    const int32_t y0 = p->pad_top, x0 = p->pad_left;
+    const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
+    const uint32_t fill = 0x00010001u * (uint16_t)(int16_t)-p->in_offset;
+    for (int32_t i = 0; i < 2 * ph * pw; ++i) plane[i] = fill;
+    int8_t part[4 * DW_PLANE3_MAX];
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * p->out_h * p->out_w * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
+            dw3p_record(p, c0, k, fused, wr);
+            wr[DW3P_ROW] = (uint32_t)(8 * pw);
+            wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
+            wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
+            for (int32_t py = y0; py < y1 && x0 < x1; ++py) {   /* (x0 < x1 always for SAME and VALID) */
+                const int8_t *x = img + (py - y0) * p->in_w * ch + c0;
+                uint32_t *d = plane + 2 * (py * pw + x0);
+                if (k == 4) {
+                    for (const int8_t *xe = x + (x1 - x0) * ch; x != xe; x += ch, d += 2) {
+                        const uint32_t v = nn_read32(x);
+                        d[0] = nn_sxtb16(v);
+                        d[1] = nn_sxtb16_ror8(v);
+                    }
+                } else {
+                    for (int32_t px = x0; px < x1; ++px, x += ch, d += 2) {
+                        const uint32_t v = dw3p_word(x, k);
+                        d[0] = nn_sxtb16(v);
+                        d[1] = nn_sxtb16_ror8(v);
+                    }
+                }
+            }
+            for (int32_t oy = 0; oy < p->out_h; ++oy) {
+                const uint32_t *xp = plane + 2 * oy * p->stride_h * pw;
+                int8_t *o = k == 4 ? ob + oy * p->out_w * ch + c0 : part;
+#if NN_ASM
+                wr[DW3P_OEND] = (uint32_t)(uintptr_t)(o + p->out_w * (int32_t)wr[DW3P_OSTEP]);
+                if (fused) {
+                    dw3p_row(wr, xp, o);
+                } else {
+                    dw3p_row_c(wr, xp, o, p->out_w, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
+                }
+#else
+                dw3p_row_c(wr, xp, o, p->out_w, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
+#endif
+                if (k < 4) {
+                    int8_t *dst = ob + oy * p->out_w * ch + c0;
+                    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += ch) {
+                        for (int32_t j = 0; j < k; ++j) dst[j] = part[4 * ox + j];
+                    }
                 }
             }
         }
@@ -643,39 +854,61 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     }
 }
 
-void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    const int32_t oc_n = p->out_c, taps = p->k_h * p->k_w;
-    int32_t *tab = (int32_t *)scratch;          /* RQ_WORDS per channel, then the folded biases */
-    int32_t *fold = tab + RQ_WORDS * oc_n;
-    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
-    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
-    if (path == NN_DW_PATH_ROWS3) {   /* the records fold the offset themselves */
-        uint32_t *recs = (uint32_t *)(void *)fold;                 /* a group's 4 records */
-        int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);   /* then 3 slots of 4 lines */
-        const int clamp = p->act_min > -128 || p->act_max < 127;
-        int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? oc_n : 1, 2, 23);
-        /* the doubled accumulators of the fused form must not wrap: with |bias| < 2^29 - 2^18 the folded
-         * bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30 */
-        for (int32_t c = 0; c < oc_n && fused && p->bias; ++c) {
-            fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
-        }
-        dw3_geom_t g;
-        dw3_geometry(p, &g);
-        if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-            if (g.s2) {
-                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
-            } else {
-                dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
-            }
-        } else if (g.s2) {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
-        } else {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
-        }
-        return;
+/* Whether a 3x3 layer (paths ROWS3, PLANE3) takes the fused requantization (rq_dbl): the fast form, no
+ * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
+ * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
+static int dw3_fused(const nn_conv_params_t *p, int fast) {
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
+    for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
+        fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
     }
-    fold_offset(p->weights, oc_n, 1, taps, oc_n, p->in_offset, fold, 1, tab);
-    if (path == NN_DW_PATH_CHANNELS) {
+    return fused;
+}
+
+/* One entry point per group of paths (nn_kernels.h): generated C calls the one its layer takes, so a model
+ * links only the depthwise paths it uses; nn_opt_depthwise_conv2d_s8 (containers, hand-written calls)
+ * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
+void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int32_t *tab = (int32_t *)scratch;
+    uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c), *plane = wr + DW3P_REC;   /* record, plane */
+    if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the record needs no table */
+        dw3p_body(p, in, out, tab, wr, plane, 1, 1);
+    } else {
+        dw3p_body(p, in, out, tab, wr, plane,
+                  nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    int32_t *tab = (int32_t *)scratch;
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
+    uint32_t *recs = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* a group's 4 records (they fold the
+                                                                          * offset themselves) */
+    int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);             /* then 3 slots of 4 lines */
+    const int fused = dw3_fused(p, fast);
+    dw3_geom_t g;
+    dw3_geometry(p, &g);
+    if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
+        if (g.s2) {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
+        } else {
+            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
+        }
+    } else if (g.s2) {
+        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
+    } else {
+        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8_channels(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
+                                         void *scratch) {
+    const int32_t oc_n = p->out_c;
+    int32_t *tab = (int32_t *)scratch, *fold = tab + RQ_WORDS * oc_n;   /* then the folded biases */
+    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, oc_n, tab);
+    fold_offset(p->weights, oc_n, 1, p->k_h * p->k_w, oc_n, p->in_offset, fold, 1, tab);
+    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS) {
         uint32_t *wide33 = (uint32_t *)(void *)(fold + oc_n);   /* 3x3: after the folded biases */
         if (dw_k33(p)) dw33_widen(p->weights, oc_n, wide33);
         if (fast) {
@@ -687,6 +920,21 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
         dw_mult_body(p, in, out, tab, fold, 1);
     } else {
         dw_mult_body(p, in, out, tab, fold, 0);
+    }
+}
+
+void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    switch (nn_depthwise_conv2d_s8_path(p)) {
+    case NN_DW_PATH_PLANE3:
+        nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_ROWS3:
+        nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_CHANNELS:
+    case NN_DW_PATH_MULTIPLIER:
+        nn_opt_depthwise_conv2d_s8_channels(p, in, out, scratch);
+        break;
     }
 }
 

@@ -109,6 +109,24 @@ static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
                                   : ((p->out_w - 1) * p->stride_w + 3 + 1) & ~1;
 }
 
+/* Depthwise path PLANE3: maps of at most DW_PLANE3_MAX outputs along each side (measured under QEMU: from
+ * MobileNetV1's 6x6 maps down, a padded plane with every window interior beats ROWS3's per-line work, and
+ * CHANNELS' border pixels on 3x3 maps; on its 12x12 maps ROWS3 stays better, 2.93 against 3.08 instructions
+ * per MAC at stride 1, 3.78 against 3.98 at stride 2); the plane of a group of 4 channels, 8 bytes per pixel (the
+ * SXTB16 words of lanes (c0, c2) and (c1, c3)), covers the windows of all outputs: ((out - 1) * stride + 3)
+ * pixels along each side. */
+#define DW_PLANE3_MAX 8
+static inline int32_t dw_plane3_h(const nn_conv_params_t *p) { return (p->out_h - 1) * p->stride_h + 3; }
+static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
+/* ... a group's record (nn_opt_depthwise.c, dw3p_record): its words after the 18 weight words */
+#define DW3P_BIAS 18
+#define DW3P_RQ 22
+#define DW3P_ROW 34
+#define DW3P_NEXT 35
+#define DW3P_OSTEP 36
+#define DW3P_OEND 37
+#define DW3P_REC 38
+
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
  * and a classifier head (e.g. 1728 -> 5) would otherwise need more scratch than the

@@ -58,26 +58,30 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
     return p->wide_weights && p->out_c >= 2 ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
 }
 
-/* Depthwise. 3x3 without dilation at multiplier 1 takes ROWS3 (lines of int16 pairs for SMLAD, four
- * outputs per assembly pass) when its lines hold at least 4 outputs (one pass; the lines are the rows,
- * or the columns of a taller than wide output) at stride 1 or 2 along them: on 3x3 outputs its
- * per-channel set-up costs more than the 4-channel pass of CHANNELS saves (measured under QEMU on
- * MobileNetV1's 3x3x256 and 6x6x128 stride-2 layers). */
+/* Depthwise. 3x3 without dilation at multiplier 1: on small maps (at most DW_PLANE3_MAX outputs along
+ * each side, stride 1 or 2 on both axes) PLANE3: a padded plane per
+ * group of 4 channels makes every window interior (on 6x6 maps ROWS3's per-line work over 6 outputs, on
+ * 3x3 maps CHANNELS' border pixels cost more: measured under QEMU on MobileNetV1's 6x6x128 and 3x3x256
+ * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
+ * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
+ * output) at stride 1 or 2 along them; else CHANNELS. */
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
+    if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1) return NN_DW_PATH_CHANNELS;
+    const int s12 = (p->stride_h == 1 || p->stride_h == 2) && (p->stride_w == 1 || p->stride_w == 2);
+    if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) return NN_DW_PATH_PLANE3;
     const int tr = dw_rows3_transposed(p);
     const int32_t along = tr ? p->stride_h : p->stride_w, n_out = tr ? p->out_h : p->out_w;
-    if (p->k_h == 3 && p->k_w == 3 && p->dil_h == 1 && p->dil_w == 1 && (along == 1 || along == 2) && n_out >= 4) {
-        return NN_DW_PATH_ROWS3;
-    }
-    return NN_DW_PATH_CHANNELS;
+    return (along == 1 || along == 2) && n_out >= 4 ? NN_DW_PATH_ROWS3 : NN_DW_PATH_CHANNELS;
 }
 
-/* In place: the optimized kernel keeps every input line a later output line still reads in its ring (at
- * stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered, and the
- * next line gathers only input line l + 2); the reference kernel copies an input channel into scratch. */
+/* In place: on ROWS3 the optimized kernel keeps every input line a later output line still reads in its
+ * ring (at stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered,
+ * and the next line gathers only input line l + 2); on PLANE3 a group's 4 channels are copied whole into
+ * the plane before its outputs overwrite them. The reference kernel copies an input channel into scratch. */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p) {
-    return nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3 && p->stride_h == 1 && p->stride_w == 1 &&
+    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    return (path == NN_DW_PATH_ROWS3 || path == NN_DW_PATH_PLANE3) && p->stride_h == 1 && p->stride_w == 1 &&
            p->out_h == p->in_h && p->out_w == p->in_w;
 }
 
@@ -157,16 +161,21 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
 }
 
 /* The requantization table, then: on path ROWS3 the records of a group of 4 channels and a ring of 3
- * slots of 4 int16 lines (dw_rows3_len each), at least one input channel when it may run in place;
- * otherwise the biases with the input offset folded in
- * and, on path CHANNELS with a 3x3 kernel, the widened weights of each group of 4 channels. */
+ * slots of 4 int16 lines (dw_rows3_len each); otherwise the biases with the input offset folded in,
+ * on path CHANNELS with a 3x3 kernel the widened weights of each group of 4 channels; on path PLANE3
+ * the record of a group of 4 channels and its widened padded plane. At least one
+ * input channel when it may run in place (either build runs in it). */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
-    if (nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_ROWS3) {
-        const size_t rows3 = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
-        return rows3 > dw_plane_bytes(p) ? rows3 : dw_plane_bytes(p);   /* in place, either build runs in it */
+    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    size_t bytes;
+    if (path == NN_DW_PATH_ROWS3) {
+        bytes = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3_REC + 3 * 4 * 2 * dw_rows3_len(p));
+    } else if (path == NN_DW_PATH_PLANE3) {
+        bytes = (size_t)(4 * RQ_WORDS * p->out_c + 4 * DW3P_REC + 8 * dw_plane3_h(p) * dw_plane3_w(p));
+    } else {
+        bytes = (size_t)(4 * (RQ_WORDS + 1) * p->out_c + (path == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0));
     }
-    const int32_t k33 = nn_depthwise_conv2d_s8_path(p) == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0;
-    return (size_t)(4 * (RQ_WORDS + 1) * p->out_c + k33);
+    return bytes > dw_plane_bytes(p) ? bytes : dw_plane_bytes(p);
 }
 
 /* The input vector widened to int16 with its offset added, on the widened path. */

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from edgeloop.models.compiler.kernel_facts import (
-    CONV_PATHS, FC_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, fc_facts, max_pool_path,
+    CONV_PATHS, DW_PATHS, FC_PATHS, MAX_POOL_PATHS, abi_version, conv_facts, fc_facts, max_pool_path,
 )
 from edgeloop.models.compiler.kernel_sizes import DEFAULT_KERNEL_SET, KERNEL_SETS, entry_point, load_table
 from edgeloop.models.compiler.lower import LoweredGraph, Step
@@ -109,8 +109,9 @@ def kernel_path(step: Step, kernel_set: str) -> str | None:
     """The optimized path of a fast-set step whose kernel has path entries (kernel_sizes.PATH_ENTRIES), else None."""
     if kernel_set != "fast":
         return None
-    if step.kernel == "nn_conv2d_s8":
-        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+    if step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8"):
+        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(),
+                          depthwise=step.kernel == "nn_depthwise_conv2d_s8")[0]
     if step.kernel == "nn_max_pool_s8":
         return max_pool_path(step.params)
     if step.kernel == "nn_fc_s8":
@@ -122,7 +123,8 @@ def _path_check(step: Step, path: str | None, prefix: str) -> str:
     """The debug-build check (NN_PATH_IS) that the kernel takes the path whose entry the step calls."""
     if path is None:
         return ""
-    names = {"nn_conv2d_s8": CONV_PATHS, "nn_max_pool_s8": MAX_POOL_PATHS, "nn_fc_s8": FC_PATHS}[step.kernel]
+    names = {"nn_conv2d_s8": CONV_PATHS, "nn_depthwise_conv2d_s8": DW_PATHS, "nn_max_pool_s8": MAX_POOL_PATHS,
+             "nn_fc_s8": FC_PATHS}[step.kernel]
     return f"NN_PATH_IS({step.kernel}_path(&{prefix}_params) == {names.index(path)});\n    "
 
 

@@ -54,18 +54,30 @@ def test_depthwise_fc_and_pool_facts() -> None:
     # elements rounded up to even (16 wide: 18; 17 wide at stride 2: 36); lines are columns when the output
     # is taller than wide; below 4 outputs per line path CHANNELS: table, folded biases and 72 bytes of
     # widened weights per group of 4 channels
-    assert conv_facts(_conv(3, 32, 32), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 224 + 24 * 18)
+    assert conv_facts(_conv(3, 32, 32, out_h=9), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 224 + 24 * 18)
     assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 36)
     assert conv_facts(_conv(3, 8, 8, out_w=5, out_h=25), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 28)
-    assert conv_facts(_conv(3, 10, 10, out_w=4), [-9] * 10, depthwise=True) == ("rows3", 160 + 224 + 24 * 6)
-    assert conv_facts(_conv(3, 10, 10, out_w=3), [-9] * 10, depthwise=True) == ("channels", 20 * 10 + 144)
-    assert conv_facts(_conv(3, 8, 8, out_w=3, stride=2), [-9] * 8, depthwise=True) == ("channels", 20 * 8 + 144)
-    # in place (stride 1, equal shapes, ROWS3): at least one input channel of scratch for the reference kernel
+    rows_of_4 = _conv(3, 10, 10, out_w=4, out_h=2, stride_h=3)   # stride 3 across the lines: not PLANE3
+    assert conv_facts(rows_of_4, [-9] * 10, depthwise=True) == ("rows3", 160 + 224 + 24 * 6)
+    assert conv_facts(_conv(3, 10, 10, out_w=3, out_h=2, stride=3), [-9] * 10, depthwise=True) == ("channels",
+                                                                                                  20 * 10 + 144)
+    # maps of at most 8 x 8 outputs at strides 1 and 2 (PLANE3): the table, a group's record of 152 B and its
+    # plane of ((out - 1) * stride + 3)^2 pixels of 8 bytes
+    assert conv_facts(_conv(3, 10, 10, out_w=3, out_h=3), [-9] * 10, depthwise=True) == ("plane3",
+                                                                                       160 + 152 + 8 * 25)
+    s2 = _conv(3, 8, 8, out_w=3, out_h=3, stride=2, stride_h=2)
+    assert conv_facts(s2, [-9] * 8, depthwise=True) == ("plane3", 128 + 152 + 8 * 49)
+    assert conv_facts(_conv(3, 8, 8, out_w=8, out_h=9), [-9] * 8, depthwise=True)[0] == "rows3"
+    # in place (stride 1, equal shapes, ROWS3 or PLANE3): at least one input channel of scratch for the
+    # reference kernel
     square = {"in_h": 40, "in_w": 40, "out_h": 40}
     assert depthwise_in_place(_conv(3, 4, 4, out_w=40, **square), [-9] * 4)
     assert conv_facts(_conv(3, 4, 4, out_w=40, **square), [-9] * 4, depthwise=True) == ("rows3", 1600)
     assert not depthwise_in_place(_conv(3, 4, 4, out_w=20, stride=2, **square), [-9] * 4)
-    assert not depthwise_in_place(_conv(3, 10, 10, out_w=3, in_w=3, in_h=3, out_h=3), [-9] * 10)   # CHANNELS
+    small = _conv(3, 10, 10, out_w=6, in_w=6, in_h=6, out_h=6)
+    assert depthwise_in_place(small, [-9] * 10)
+    assert conv_facts(small, [-9] * 10, depthwise=True) == ("plane3", 160 + 152 + 8 * 64)
+    assert not depthwise_in_place(s2, [-9] * 8)
     assert not depthwise_in_place(_conv(5, 4, 4, out_w=40, **square), [-9] * 4)
     assert conv_facts(_conv(5, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)
     assert conv_facts({**_conv(3, 3, 6), "depth_mult": 2}, [-9] * 6, depthwise=True) == ("multiplier", 120)

@@ -31,6 +31,7 @@ PATH_MODELS = {
     "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
     "dw_in_place": "dw_in_place_model", "fc_fused": "fc_fused_model", "avg_pools": "avg_pool_model",
+    "dw_plane": "dw_plane_model",
 }
 
 
@@ -102,6 +103,10 @@ MUTATIONS = {
                              '"pkhbt  %[t], %[v0], %[v1], lsl #16\\n\\t"', "dw_lines"),
     "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
                     '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
+    "dw3p_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[x13], %[a3]\\n\\t"',
+                    '"smlabb %[a3], %[w13], %[x13], %[a3]\\n\\t"', "dw_plane"),
+    "dw3p_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[x02], %[" A "], asr #31\\n\\t"',
+                     '"mov    %[t], %[x02]\\n\\t"', "dw_plane"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
