@@ -502,6 +502,13 @@ static void small_k_patch(const nn_conv_params_t *p, const int8_t *img, int32_t 
 NN_NOINLINE
 static void small_k_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int32_t oy1,
                              int32_t ox1, int8_t *patch, int32_t k4, int16_t *col) {
+    if (stem9(p)) {   /* rows of 9 bytes (3x3 RGB): widened straight from the input */
+        const int32_t ic = p->in_c, in_w = p->in_w;
+        const int8_t *xa = img + ((oy0 * p->stride_h - p->pad_top) * in_w + ox0 * p->stride_w - p->pad_left) * ic;
+        const int8_t *xb = img + ((oy1 * p->stride_h - p->pad_top) * in_w + ox1 * p->stride_w - p->pad_left) * ic;
+        nn_opt_stem9_pair_col(xa, xb, p->dil_h * in_w * ic, col);
+        return;
+    }
     small_k_patch(p, img, oy0, ox0, patch);
     small_k_patch(p, img, oy1, ox1, patch + k4);
     im2col_pair_row(patch, patch + k4, k4 >> 2, (uint32_t *)(void *)col);

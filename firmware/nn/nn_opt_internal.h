@@ -255,4 +255,10 @@ void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
 void nn_opt_conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                        uint32_t *wide);
 
+/* Path SMALL_K_WIDE with kernel rows of 9 bytes (3x3 RGB stems; nn_opt_conv_small_k.c): both lanes of
+ * the column pair of two interior windows whose first kernel rows start at xa and xb, the next rows
+ * `step` bytes apart each (nn_opt_conv.c's column layout, 7 groups of 4 taps). */
+static inline int stem9(const nn_conv_params_t *p) { return p->k_h == 3 && p->k_w * p->in_c == 9 && p->dil_w == 1; }
+void nn_opt_stem9_pair_col(const int8_t *xa, const int8_t *xb, int32_t step, int16_t *col);
+
 #endif /* NN_OPT_INTERNAL_H */

@@ -102,6 +102,8 @@ MUTATIONS = {
                              '"pkhbt  %[t], %[v0], %[v1], lsl #16\\n\\t"', "dw_lines"),
     "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
                     '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
+    "stem9_row_straddle": ("nn_opt_conv_small_k.c", '"ldrsb  %[x1], [%[r], #8]\\n\\t"',
+                           '"ldrsb  %[x1], [%[r], #7]\\n\\t"', "rgb_stem"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
