@@ -255,6 +255,11 @@ void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
 void nn_opt_conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                        uint32_t *wide);
 
+/* Kernel rows that are whole groups of 4 taps without column dilation (in_c a multiple of 4, or a stem
+ * such as DS-CNN's 10x4 on one channel): an interior window's column is one run of bytes per kernel row
+ * (nn_opt_conv.c, im2col_pair_interior). */
+static inline int rows_of_groups(const nn_conv_params_t *p) { return ((p->k_w * p->in_c) & 3) == 0 && p->dil_w == 1; }
+
 /* Path SMALL_K_WIDE with kernel rows of 9 bytes (3x3 RGB stems; nn_opt_conv_small_k.c): both lanes of
  * the column pair of two interior windows whose first kernel rows start at xa and xb, the next rows
  * `step` bytes apart each (nn_opt_conv.c's column layout, 7 groups of 4 taps). */

@@ -67,11 +67,13 @@ def _out(n: int, k: int, s: int, d: int, padding: str) -> int:
 def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True, act: str | None = None,
                zo: int | None = None, m_factor: float | None = None) -> bytes:
     """One CONV_2D or DEPTHWISE_CONV_2D layer with random weights and quantization; act and zo
-    fix the activation and output zero point (else drawn), m_factor sets s_out = s_in * s_w * m_factor."""
+    fix the activation and output zero point (else drawn), m_factor sets s_out = s_in * s_w * m_factor.
+    The kernel size k is square, or (k_h, k_w)."""
     _, (h, w, c), oc_or_mult, k, s, d, padding, depthwise = case
+    kh, kw = (k, k) if isinstance(k, int) else k
     rng = np.random.default_rng(seed)
     oc = c * oc_or_mult if depthwise else oc_or_mult
-    k_len = k * k * (1 if depthwise else c)
+    k_len = kh * kw * (1 if depthwise else c)
     s_in, zp_in = 0.04, int(rng.integers(-100, 100))
     n_scales = oc if per_channel else 1
     ws = rng.uniform(0.002, 0.02, n_scales)
@@ -83,12 +85,12 @@ def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True, a
         s_out = s_in * float(ws.min()) * REQUANT[requant]
     b = ModelBuilder()
     x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp_in)
-    shape = (1, k, k, oc) if depthwise else (oc, k, k, c)
+    shape = (1, kh, kw, oc) if depthwise else (oc, kh, kw, c)
     wv = rng.integers(-127, 128, shape).astype(np.int8)
     wt = b.tensor(shape, scale=list(ws), zero_point=[0] * n_scales, axis=3 if depthwise else 0, data=wv)
     bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_scales,
                   data=rng.integers(-3000, 3000, oc).astype(np.int32))
-    oh, ow = _out(h, k, s, d, padding), _out(w, k, s, d, padding)
+    oh, ow = _out(h, kh, s, d, padding), _out(w, kw, s, d, padding)
     zo_drawn, act_drawn = int(rng.integers(-20, 20)), str(rng.choice(["NONE", "RELU", "RELU6"]))
     y = b.tensor((1, oh, ow, oc), scale=float(s_out), zero_point=zo_drawn if zo is None else zo)
     opts = dict(padding=padding, stride_w=s, stride_h=s, dilation_w=d, dilation_h=d,
@@ -182,6 +184,32 @@ def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, bl
     report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
                        wide_weights="all", wide_blocks=blocks)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+# First layers beyond the small-K path whose kernel rows are whole groups of 4 taps though in_c is not a
+# multiple of 4 (DS-CNN's 10x4 stem on one channel; 9x2 on 2, 3x4 on 3): an interior pixel pair's column is
+# one run of bytes per kernel row, and a row partly in the padding is assembled byte by byte. Both
+# requantization forms, on the wide records and on the 2x2 blocks; borders on every side, stride 2.
+STEM_ROW_CASES = [
+    ("r_c1_k10x4_stride2", (15, 10, 1), 6, (10, 4), 2, 1, "SAME", False),
+    ("r_c1_k8x8_valid", (10, 11, 1), 5, (8, 8), 1, 1, "VALID", False),
+    ("r_c2_k9x2", (11, 7, 2), 4, (9, 2), 1, 1, "SAME", False),
+    ("r_c3_k3x4_stride2", (9, 10, 3), 7, (3, 4), 2, 1, "SAME", False),
+]
+
+
+@pytest.mark.parametrize("wide", ["none", "all"])
+@pytest.mark.parametrize("requant", sorted(REQUANT))
+@pytest.mark.parametrize("case", STEM_ROW_CASES, ids=[c[0] for c in STEM_ROW_CASES])
+def test_stems_with_rows_of_whole_groups_are_bit_exact(case: tuple, requant: str, wide: str, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(conv_layer(case, requant, seed=len(case[0]), act="NONE", zo=9), count=3, seed=4,
+                       wide_weights=wide)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    path = conv_facts(step.params, step.consts["shift"].tolist())[0]
+    assert path == ("im2col" if requant == "general" else "wide" if wide == "all" else "fused")
 
 
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
