@@ -254,6 +254,30 @@ def rgb_stem_model(seed: int = 15) -> bytes:
     return b.build([x0], [x])
 
 
+def stem_rows_model(seed: int = 16) -> bytes:
+    """DS-CNN's stem shape, 10x4 stride 2 on one channel, then a 3x2 convolution on 6 channels (36
+    taps in rows of 12): kernel rows of whole groups of 4 taps with in_c not a multiple of 4, borders
+    on every side. test_qemu runs it on the Cortex-M7 instructions (with wide weights)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, s_in, zp = 15, 10, 0.04, -7
+    x0 = x = b.tensor((1, h, w, 1), scale=s_in, zero_point=zp)
+    c = 1
+    for n, k, s, zo in ((6, (10, 4), 2, 5), (8, (3, 2), 1, None)):
+        h, w = _out(h, k[0], s, 1, "SAME"), _out(w, k[1], s, 1, "SAME")
+        x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, k, s, "SAME", "NONE", zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_stem_rows_model_takes_the_wide_path_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(stem_rows_model(), count=3, seed=5, wide_weights="all")
+    steps = report["result"].graph.steps
+    assert [conv_facts(st.params, st.consts["shift"].tolist())[0] for st in steps] == ["wide", "wide"]
+
+
 def test_wide_weights_outside_the_fast_exponents_are_not_taken(bit_exact) -> None:
     tflite = conv_layer(FUSED_CASES[0][0], "fused", seed=2, act="NONE", zo=11, m_factor=2.0 ** 25)
     report = bit_exact(tflite, count=2, seed=3, wide_weights="all")
@@ -508,13 +532,16 @@ def test_qemu_chain_is_bit_exact_on_the_host(bit_exact) -> None:
 
 
 def _chain_conv(b: ModelBuilder, rng: np.random.Generator, x: int, c: int, s_in: float, hw: tuple[int, int],
-                n: int, k: int, s: int, padding: str, act: str, zo: int | None) -> tuple[int, float, int]:
-    """Append a CONV_2D (random weights, per-channel scales) to x of c channels and output size hw;
-    zo None draws the output zero point. Returns the output tensor, its scale and zero point."""
+                n: int, k: int | tuple[int, int], s: int, padding: str, act: str,
+                zo: int | None) -> tuple[int, float, int]:
+    """Append a CONV_2D (random weights, per-channel scales, kernel k x k or k = (k_h, k_w)) to x of c
+    channels and output size hw; zo None draws the output zero point. Returns the output tensor, its
+    scale and zero point."""
+    kh, kw = (k, k) if isinstance(k, int) else k
     ws = rng.uniform(0.002, 0.02, n)
-    s_out = s_in * float(ws.mean()) * np.sqrt(k * k * c) * 30
-    wt = b.tensor((n, k, k, c), scale=list(ws), zero_point=[0] * n,
-                  data=rng.integers(-127, 128, (n, k, k, c)).astype(np.int8))
+    s_out = s_in * float(ws.mean()) * np.sqrt(kh * kw * c) * 30
+    wt = b.tensor((n, kh, kw, c), scale=list(ws), zero_point=[0] * n,
+                  data=rng.integers(-127, 128, (n, kh, kw, c)).astype(np.int8))
     bt = b.tensor((n,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n,
                   data=rng.integers(-3000, 3000, n).astype(np.int32))
     zo = int(rng.integers(-20, 20)) if zo is None else zo
