@@ -344,6 +344,9 @@ AVG_POOL_CASES = [
     ("avg_global_3x3x21_odd_run", (3, 3, 21), 3, 1, "VALID", "NONE", -7),
     ("avg_3x3_s1_same_c16_relu6", (6, 5, 16), 3, 1, "SAME", "RELU6", 3),
     ("avg_global_16x16x8_256_taps", (16, 16, 8), 16, 1, "VALID", "RELU", -128),
+    # one run of whole rows per window, no clamp: the assembly pass (MobileNet's 3x3x256 global pool)
+    ("avg_global_3x3x24_one_run", (3, 3, 24), 3, 1, "VALID", "NONE", 9),
+    ("avg_global_15x17x16_255_taps", (15, 17, 16), (15, 17), 1, "VALID", "NONE", -100),
 ]
 
 
@@ -369,6 +372,25 @@ def avg_pool_model() -> bytes:
 
 def test_avg_pool_model_is_bit_exact_on_the_host(bit_exact) -> None:
     bit_exact(avg_pool_model(), count=3, seed=16)
+
+
+def avg_run_model() -> bytes:
+    """For the Cortex-M7 run: average pools whose windows are one run of pixels (whole rows) with no clamp,
+    the single assembly pass per 8 channels: 15 taps (an odd run, 3x5 windows of a 6x5 map, stride 3), then
+    a global one of 2 taps; 21 channels (8 + 8 + 4 + 1), output zero points that round ties both ways."""
+    b = ModelBuilder()
+    x = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=-3)
+    y = b.tensor((1, 2, 1, 21), scale=0.03, zero_point=-3)
+    b.op("AVERAGE_POOL_2D", [x], [y], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=3, filter_w=5,
+         filter_h=3, activation="NONE")
+    z = b.tensor((1, 1, 1, 21), scale=0.03, zero_point=-3)
+    b.op("AVERAGE_POOL_2D", [y], [z], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=1,
+         filter_h=2, activation="NONE")
+    return b.build([x], [z])
+
+
+def test_avg_run_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(avg_run_model(), count=6, seed=17)
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
