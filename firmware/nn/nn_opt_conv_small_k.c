@@ -412,10 +412,37 @@ static inline void stem9_lane(const int8_t *r, int32_t step, uint32_t *d) {
 #endif
 }
 
-void nn_opt_stem9_pair_col(const int8_t *xa, const int8_t *xb, int32_t step, int16_t *col) {
+/* The window of output pixel (oy, ox) that reaches into the padding as a 27-byte patch (rows of 9 bytes)
+ * at `patch`, the taps in the padding set to the input zero point. */
+NN_NOINLINE
+static const int8_t *stem9_patch(const nn_conv_params_t *p, const int8_t *img, int32_t oy, int32_t ox, int8_t *patch) {
+    const int32_t ic = p->in_c, in_w = p->in_w, iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    int8_t *dst = patch;
+    for (int32_t iy = iy0; iy < iy0 + 3; ++iy) {
+        for (int32_t ix = ix0; ix < ix0 + p->k_w; ++ix) {
+            const int in = iy >= 0 && iy < p->in_h && ix >= 0 && ix < in_w;
+            for (int32_t c = 0; c < ic; ++c) *dst++ = in ? img[(iy * in_w + ix) * ic + c] : zp;
+        }
+    }
+    return patch;
+}
+
+void nn_opt_stem9_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int in0,
+                           int32_t oy1, int32_t ox1, int in1, int8_t *patch, int16_t *col) {
     uint32_t *const d = (uint32_t *)(void *)col;
-    stem9_lane(xa, step, d);
-    stem9_lane(xb, step, d + 2);
+    const int32_t ic = p->in_c, in_w = p->in_w, sh = p->stride_h, sw = p->stride_w, pt = p->pad_top, pl = p->pad_left;
+    const int32_t step = in_w * ic;
+    if (in0) {
+        stem9_lane(img + ((oy0 * sh - pt) * in_w + ox0 * sw - pl) * ic, step, d);
+    } else {
+        stem9_lane(stem9_patch(p, img, oy0, ox0, patch), 9, d);
+    }
+    if (in1) {
+        stem9_lane(img + ((oy1 * sh - pt) * in_w + ox1 * sw - pl) * ic, step, d + 2);
+    } else {
+        stem9_lane(stem9_patch(p, img, oy1, ox1, patch + 28), 9, d + 2);
+    }
 }
 
 #else
