@@ -526,16 +526,11 @@ static void small_k_patch(const nn_conv_params_t *p, const int8_t *img, int32_t 
     for (int32_t k = p->k_h * run; k & 3; ++k) *dst++ = 0;
 }
 
-/* ... both interior windows of a pixel pair (or any two windows of rows of 9 bytes, in0 and in1 saying
- * which lie inside): their patches at patch and patch + k4, widened into the column pair as one run of
- * k4 / 4 groups. */
+/* ... both interior windows of a pixel pair: their patches at patch and patch + k4, widened into the
+ * column pair as one run of k4 / 4 groups (rows of 9 bytes, 3x3 RGB: nn_opt_stem9_pair_col instead). */
 NN_NOINLINE
 static void small_k_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int32_t oy1,
-                             int32_t ox1, int in0, int in1, int8_t *patch, int32_t k4, int16_t *col) {
-    if (stem9(p)) {   /* rows of 9 bytes (3x3 RGB): widened straight from the input, borders too */
-        nn_opt_stem9_pair_col(p, img, oy0, ox0, in0, oy1, ox1, in1, patch, col);
-        return;
-    }
+                             int32_t ox1, int8_t *patch, int32_t k4, int16_t *col) {
     small_k_patch(p, img, oy0, ox0, patch);
     small_k_patch(p, img, oy1, ox1, patch + k4);
     im2col_pair_row(patch, patch + k4, k4 >> 2, (uint32_t *)(void *)col);
@@ -563,6 +558,7 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE;
     const int patched = path == NN_CONV_PATH_SMALL_K_WIDE && p->dil_w == 1;
     int8_t *const patch = patched ? (int8_t *)(void *)(wide + WIDE_REC_WORDS(k4 >> 2) * (oc_n >> 1)) : NULL;
+    const int stem9_cols = patched && stem9(p);
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
     const int32_t wide_end = pair0 + n_pairs < oc_n >> 1 ? oc_n : oc_n & ~1;   /* channels done after WIDE */
     int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
@@ -582,8 +578,10 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int in1 = oy1 >= ry0 && oy1 < ry1 && ox1 >= rx0 && ox1 < rx1;
             if (pair_ok && in0 && in1) {
                 im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
-            } else if (patched && ((in0 && in1) || stem9(p))) {
-                small_k_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, oy1, ox1, in0, in1, patch, k4, col);
+            } else if (stem9_cols) {   /* 3x3 RGB: widened straight from the input, border windows too */
+                nn_opt_stem9_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, in0, oy1, ox1, in1, patch, col);
+            } else if (patched && in0 && in1) {
+                small_k_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, oy1, ox1, patch, k4, col);
             } else {
                 im2col(p, in, b, oy0, ox0, col, k4, 0);
                 im2col(p, in, b, oy1, ox1, col, k4, 1);
