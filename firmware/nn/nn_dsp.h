@@ -78,6 +78,14 @@ static inline uint32_t nn_min_s8x4(uint32_t a, uint32_t b) {
     return r;
 }
 static inline int32_t nn_ssat8(int32_t x) { return __ssat(x, 8); }
+/* Each 16-bit lane of a plus h (from h2) where the lane is >= 0 and minus h (from nh2) where it is
+ * negative, wrapping: SSUB16 against 0 sets the GE flags of the lanes >= 0, SEL picks by them. */
+static inline uint32_t nn_add_away16(uint32_t a, uint32_t h2, uint32_t nh2) {
+    uint32_t r;
+    __asm__("ssub16 %0, %1, %4\n\tsel %0, %2, %3\n\tsadd16 %0, %1, %0"
+            : "=&r"(r) : "r"(a), "r"(h2), "r"(nh2), "r"(0u) : "cc");
+    return r;
+}
 
 #else /* portable model of the same instructions */
 
@@ -126,6 +134,10 @@ static inline uint32_t nn_min_s8x4(uint32_t a, uint32_t b) {
     return r;
 }
 static inline int32_t nn_ssat8(int32_t x) { return x < -128 ? -128 : (x > 127 ? 127 : x); }
+static inline uint32_t nn_add_away16(uint32_t a, uint32_t h2, uint32_t nh2) {
+    return nn_pack16(nn_lo16(a) + (nn_lo16(a) >= 0 ? nn_lo16(h2) : nn_lo16(nh2)),
+                     nn_hi16(a) + (nn_hi16(a) >= 0 ? nn_hi16(h2) : nn_hi16(nh2)));
+}
 #endif
 
 #endif /* NN_DSP_H */

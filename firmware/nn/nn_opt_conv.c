@@ -64,13 +64,27 @@ static uint32_t *im2col_lane_fill(uint32_t zp2, int32_t n, uint32_t *dst) {
     return dst;
 }
 
+/* ... and `n` groups of a kernel row that reaches into the padding: its taps lo .. hi - 1 from x
+ * on, the input zero point elsewhere (in_c not a multiple of 4). */
+static uint32_t *im2col_lane_bytes(const int8_t *x, int32_t lo, int32_t hi, int8_t zp, int32_t n, uint32_t *dst) {
+    for (int32_t t = 0; t < 4 * n; t += 4, dst += 4) {
+        uint32_t v = 0;
+        for (int32_t i = 0; i < 4; ++i) v |= (uint32_t)(uint8_t)(t + i >= lo && t + i < hi ? x[t + i - lo] : zp) << (8 * i);
+        dst[0] = nn_sxtb16(v);
+        dst[1] = nn_sxtb16_ror8(v);
+    }
+    return dst;
+}
+
 /* Fill lane `lane` of the column pair for output pixel (b, oy, ox). The input
  * offset is folded into the bias (see conv_fold), so valid taps hold the raw input
  * and padded taps the input zero point (x + offset = 0 there, as in the reference);
  * taps from k_len up to k4 hold 0. With in_c a multiple of 4 and no column dilation
  * the valid part of a kernel row is one contiguous run of bytes, widened 4 at a time
- * with SXTB16; otherwise values are placed one by one with a running slot (first
- * layers: in_c of 1 or 3). */
+ * with SXTB16; so is a whole row inside the input when the rows are whole groups of 4
+ * taps for another in_c (rows_of_groups: a stem like DS-CNN's 10x4 on one channel; a
+ * row partly in the padding is assembled byte by byte); otherwise values are placed one
+ * by one with a running slot (first layers: in_c of 1 or 3). */
 static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32_t oy, int32_t ox,
                    int16_t *col, int32_t k4, int32_t lane) {
     const int32_t iy0 = oy * p->stride_h - p->pad_top;
@@ -95,6 +109,21 @@ static void im2col(const nn_conv_params_t *p, const int8_t *in, int32_t b, int32
             dst = im2col_lane_fill(zp2, pre, dst);
             dst = im2col_lane_run(img + (iy * in_w + ix0 + kx0) * ic, run, dst);
             dst = im2col_lane_fill(zp2, post, dst);
+        }
+        return;
+    }
+    if (rows_of_groups(p)) {   /* in_c not a multiple of 4: a row's groups straddle input pixels */
+        uint32_t *dst = (uint32_t *)(void *)(col + 4 * lane);
+        const int32_t row_groups = k_w * ic / 4;
+        for (int32_t ky = 0; ky < k_h; ++ky) {
+            const int32_t iy = iy0 + ky * dil_h;
+            if (iy < 0 || iy >= in_h || kx0 == kx1) {
+                dst = im2col_lane_fill(nn_dup16(zp), row_groups, dst);
+                continue;
+            }
+            const int8_t *x = img + (iy * in_w + ix0 + kx0) * ic;
+            dst = kx0 == 0 && kx1 == k_w ? im2col_lane_run(x, row_groups, dst)
+                                         : im2col_lane_bytes(x, kx0 * ic, kx1 * ic, (int8_t)zp, row_groups, dst);
         }
         return;
     }
@@ -498,7 +527,7 @@ static void small_k_patch(const nn_conv_params_t *p, const int8_t *img, int32_t 
 }
 
 /* ... both interior windows of a pixel pair: their patches at patch and patch + k4, widened into the
- * column pair as one run of k4 / 4 groups. */
+ * column pair as one run of k4 / 4 groups (rows of 9 bytes, 3x3 RGB: nn_opt_stem9_pair_col instead). */
 NN_NOINLINE
 static void small_k_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int32_t oy1,
                              int32_t ox1, int8_t *patch, int32_t k4, int16_t *col) {
@@ -525,10 +554,11 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int8_t *const weights = p->weights;
     const int32_t lo = p->act_min, hi = p->act_max;
     const int clamp = lo > -128 || hi < 127;
-    const int pair_ok = (p->in_c & 3) == 0 && p->dil_w == 1;
+    const int pair_ok = rows_of_groups(p);
     const int fused = path == NN_CONV_PATH_FUSED || path == NN_CONV_PATH_WIDE || path == NN_CONV_PATH_SMALL_K_WIDE;
     const int patched = path == NN_CONV_PATH_SMALL_K_WIDE && p->dil_w == 1;
     int8_t *const patch = patched ? (int8_t *)(void *)(wide + WIDE_REC_WORDS(k4 >> 2) * (oc_n >> 1)) : NULL;
+    const int stem9_cols = patched && stem9(p);
     const int32_t zo = fused ? 0 : p->out_offset;   /* fused: already in the addends */
     const int32_t wide_end = pair0 + n_pairs < oc_n >> 1 ? oc_n : oc_n & ~1;   /* channels done after WIDE */
     int32_t ry0, ry1, rx0, rx1;   /* interior output rows and columns */
@@ -548,6 +578,8 @@ static void conv_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
             const int in1 = oy1 >= ry0 && oy1 < ry1 && ox1 >= rx0 && ox1 < rx1;
             if (pair_ok && in0 && in1) {
                 im2col_pair_interior(p, in, b, oy0, ox0, oy1, ox1, col);
+            } else if (stem9_cols) {   /* 3x3 RGB: widened straight from the input, border windows too */
+                nn_opt_stem9_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, in0, oy1, ox1, in1, patch, col);
             } else if (patched && in0 && in1) {
                 small_k_pair_col(p, in + b * p->in_h * p->in_w * p->in_c, oy0, ox0, oy1, ox1, patch, k4, col);
             } else {

@@ -11,7 +11,8 @@
  * (5 SMLAD, SMLAL, ASR, SSAT); a 3x3 grayscale layer runs a row of windows per assembly
  * block, each column built inside it straight from the input rows (windows that reach into
  * the padding: from a strip of the 3 rows with the padding filled in); longer columns (RGB)
- * go two pixels per pass. Each assembly block has its C twin.
+ * go two pixels per pass. Each assembly block has its C twin. For path SMALL_K_WIDE (run by
+ * nn_opt_conv.c) a 3x3 RGB window's column is widened here straight from its input rows.
  */
 #include "nn_kernels.h"
 
@@ -348,6 +349,99 @@ void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
                 o1[oc] = rq_out(e, a1, zo, clamp, lo, hi, fast);
             }
         }
+    }
+}
+
+/* Path SMALL_K_WIDE, one interior window whose 3 kernel rows are 9-byte runs (3x3 RGB, or 9x3
+ * grayscale) starting at r, r + step, r + 2 * step: its 27 taps straight into one lane of the
+ * column pair (layout: nn_opt_conv.c, col_slot: per group of 4 taps the words (t0, t2), (t1, t3)
+ * at d[4g], d[4g + 1]), no byte patch. Groups 2 and 4 straddle two kernel rows; the last group's
+ * tap 27 has weight 0, so it takes any value (the assembly reads byte 5 of the last row). 35
+ * instructions on Cortex-M, only loads from inside the window. */
+static inline void stem9_lane(const int8_t *r, int32_t step, uint32_t *d) {
+#if NN_ASM
+    uint32_t v, t, x0, x1;
+    __asm__ volatile(
+        "ldr    %[v], [%[r]]\n\t"
+        "sxtb16 %[x0], %[v]\n\t"
+        "sxtb16 %[x1], %[v], ror #8\n\t"
+        "strd   %[x0], %[x1], [%[d]]\n\t"
+        "ldr    %[v], [%[r], #4]\n\t"
+        "sxtb16 %[x0], %[v]\n\t"
+        "sxtb16 %[x1], %[v], ror #8\n\t"
+        "strd   %[x0], %[x1], [%[d], #16]\n\t"
+        "ldrsb  %[t], [%[r], #8]\n\t"
+        "add    %[r], %[r], %[s]\n\t"
+        "ldr    %[v], [%[r]]\n\t"
+        "sxtb16 %[x1], %[v]\n\t"
+        "sxtb16 %[v], %[v], ror #8\n\t"
+        "pkhbt  %[x0], %[t], %[v], lsl #16\n\t"
+        "strd   %[x0], %[x1], [%[d], #32]\n\t"
+        "ldr    %[v], [%[r], #3]\n\t"
+        "sxtb16 %[x0], %[v]\n\t"
+        "sxtb16 %[x1], %[v], ror #8\n\t"
+        "strd   %[x0], %[x1], [%[d], #48]\n\t"
+        "ldrsb  %[x0], [%[r], #7]\n\t"
+        "ldrsb  %[x1], [%[r], #8]\n\t"
+        "add    %[r], %[r], %[s]\n\t"
+        "ldrsb  %[t], [%[r]]\n\t"
+        "pkhbt  %[x0], %[x0], %[t], lsl #16\n\t"
+        "ldrsb  %[t], [%[r], #1]\n\t"
+        "pkhbt  %[x1], %[x1], %[t], lsl #16\n\t"
+        "strd   %[x0], %[x1], [%[d], #64]\n\t"
+        "ldr    %[v], [%[r], #2]\n\t"
+        "sxtb16 %[x0], %[v]\n\t"
+        "sxtb16 %[x1], %[v], ror #8\n\t"
+        "strd   %[x0], %[x1], [%[d], #80]\n\t"
+        "ldr    %[v], [%[r], #5]\n\t"
+        "sxtb16 %[x0], %[v], ror #8\n\t"
+        "sxtb16 %[x1], %[v], ror #16\n\t"
+        "strd   %[x0], %[x1], [%[d], #96]\n\t"
+        : [r] "+&r"(r), [v] "=&r"(v), [t] "=&r"(t), [x0] "=&r"(x0), [x1] "=&r"(x1)
+        : [s] "r"(step), [d] "r"(d)
+        : "memory");
+#else
+    const int8_t *a = r, *b = r + step, *c = r + 2 * step;
+    const int8_t taps[28] = {a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7], a[8], b[0], b[1], b[2], b[3], b[4],
+                             b[5], b[6], b[7], b[8], c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], 0};
+    for (int32_t g = 0; g < 7; ++g, d += 4) {
+        const uint32_t v = nn_read32(taps + 4 * g);
+        d[0] = nn_sxtb16(v);
+        d[1] = nn_sxtb16_ror8(v);
+    }
+#endif
+}
+
+/* The window of output pixel (oy, ox) that reaches into the padding as a 27-byte patch (rows of 9 bytes)
+ * at `patch`, the taps in the padding set to the input zero point. */
+NN_NOINLINE
+static const int8_t *stem9_patch(const nn_conv_params_t *p, const int8_t *img, int32_t oy, int32_t ox, int8_t *patch) {
+    const int32_t ic = p->in_c, in_w = p->in_w, iy0 = oy * p->stride_h - p->pad_top, ix0 = ox * p->stride_w - p->pad_left;
+    const int8_t zp = (int8_t)(-p->in_offset);
+    int8_t *dst = patch;
+    for (int32_t iy = iy0; iy < iy0 + 3; ++iy) {
+        for (int32_t ix = ix0; ix < ix0 + p->k_w; ++ix) {
+            const int in = iy >= 0 && iy < p->in_h && ix >= 0 && ix < in_w;
+            for (int32_t c = 0; c < ic; ++c) *dst++ = in ? img[(iy * in_w + ix) * ic + c] : zp;
+        }
+    }
+    return patch;
+}
+
+void nn_opt_stem9_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int in0,
+                           int32_t oy1, int32_t ox1, int in1, int8_t *patch, int16_t *col) {
+    uint32_t *const d = (uint32_t *)(void *)col;
+    const int32_t ic = p->in_c, in_w = p->in_w, sh = p->stride_h, sw = p->stride_w, pt = p->pad_top, pl = p->pad_left;
+    const int32_t step = in_w * ic;
+    if (in0) {
+        stem9_lane(img + ((oy0 * sh - pt) * in_w + ox0 * sw - pl) * ic, step, d);
+    } else {
+        stem9_lane(stem9_patch(p, img, oy0, ox0, patch), 9, d);
+    }
+    if (in1) {
+        stem9_lane(img + ((oy1 * sh - pt) * in_w + ox1 * sw - pl) * ic, step, d + 2);
+    } else {
+        stem9_lane(stem9_patch(p, img, oy1, ox1, patch + 28), 9, d + 2);
     }
 }
 

@@ -273,4 +273,19 @@ void nn_opt_conv_small_k(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
 void nn_opt_conv_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                        uint32_t *wide);
 
+/* Kernel rows that are whole groups of 4 taps without column dilation (in_c a multiple of 4, or a stem
+ * such as DS-CNN's 10x4 on one channel): an interior window's column is one run of bytes per kernel row
+ * (nn_opt_conv.c, im2col_pair_interior). */
+static inline int rows_of_groups(const nn_conv_params_t *p) { return ((p->k_w * p->in_c) & 3) == 0 && p->dil_w == 1; }
+
+/* Path SMALL_K_WIDE with kernel rows of 9 bytes (3x3 RGB stems; nn_opt_conv_small_k.c): both lanes of
+ * the column pair (nn_opt_conv.c's layout, 7 groups of 4 taps) of the windows of output pixels (oy0, ox0)
+ * and (oy1, ox1) of image img, in0 / in1 saying whether each lies inside the input (else it is first
+ * copied into a patch of 27 bytes with the padding filled in, at patch and patch + 28). */
+static inline int stem9(const nn_conv_params_t *p) {
+    return p->k_h == 3 && p->k_w * p->in_c == 9 && p->dil_h == 1 && p->dil_w == 1;
+}
+void nn_opt_stem9_pair_col(const nn_conv_params_t *p, const int8_t *img, int32_t oy0, int32_t ox0, int in0,
+                           int32_t oy1, int32_t ox1, int in1, int8_t *patch, int16_t *col);
+
 #endif /* NN_OPT_INTERNAL_H */

@@ -67,11 +67,13 @@ def _out(n: int, k: int, s: int, d: int, padding: str) -> int:
 def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True, act: str | None = None,
                zo: int | None = None, m_factor: float | None = None) -> bytes:
     """One CONV_2D or DEPTHWISE_CONV_2D layer with random weights and quantization; act and zo
-    fix the activation and output zero point (else drawn), m_factor sets s_out = s_in * s_w * m_factor."""
+    fix the activation and output zero point (else drawn), m_factor sets s_out = s_in * s_w * m_factor.
+    The kernel size k is square, or (k_h, k_w)."""
     _, (h, w, c), oc_or_mult, k, s, d, padding, depthwise = case
+    kh, kw = (k, k) if isinstance(k, int) else k
     rng = np.random.default_rng(seed)
     oc = c * oc_or_mult if depthwise else oc_or_mult
-    k_len = k * k * (1 if depthwise else c)
+    k_len = kh * kw * (1 if depthwise else c)
     s_in, zp_in = 0.04, int(rng.integers(-100, 100))
     n_scales = oc if per_channel else 1
     ws = rng.uniform(0.002, 0.02, n_scales)
@@ -83,12 +85,12 @@ def conv_layer(case: tuple, requant: str, seed: int, per_channel: bool = True, a
         s_out = s_in * float(ws.min()) * REQUANT[requant]
     b = ModelBuilder()
     x = b.tensor((1, h, w, c), scale=s_in, zero_point=zp_in)
-    shape = (1, k, k, oc) if depthwise else (oc, k, k, c)
+    shape = (1, kh, kw, oc) if depthwise else (oc, kh, kw, c)
     wv = rng.integers(-127, 128, shape).astype(np.int8)
     wt = b.tensor(shape, scale=list(ws), zero_point=[0] * n_scales, axis=3 if depthwise else 0, data=wv)
     bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n_scales,
                   data=rng.integers(-3000, 3000, oc).astype(np.int32))
-    oh, ow = _out(h, k, s, d, padding), _out(w, k, s, d, padding)
+    oh, ow = _out(h, kh, s, d, padding), _out(w, kw, s, d, padding)
     zo_drawn, act_drawn = int(rng.integers(-20, 20)), str(rng.choice(["NONE", "RELU", "RELU6"]))
     y = b.tensor((1, oh, ow, oc), scale=float(s_out), zero_point=zo_drawn if zo is None else zo)
     opts = dict(padding=padding, stride_w=s, stride_h=s, dilation_w=d, dilation_h=d,
@@ -184,6 +186,31 @@ def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, bl
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+# First layers beyond the small-K path whose kernel rows are whole groups of 4 taps though in_c is not a
+# multiple of 4 (DS-CNN's 10x4 stem on one channel; 9x2 on 2, 3x4 on 3): an interior pixel pair's column is
+# one run of bytes per kernel row, and a row partly in the padding is assembled byte by byte. Both
+# requantization forms, on the wide records and on the 2x2 blocks; borders on every side, stride 2.
+STEM_ROW_CASES = [
+    ("r_c1_k10x4_stride2", (15, 10, 1), 6, (10, 4), 2, 1, "SAME", False),
+    ("r_c1_k8x8_valid", (10, 11, 1), 5, (8, 8), 1, 1, "VALID", False),
+    ("r_c2_k9x2", (11, 7, 2), 4, (9, 2), 1, 1, "SAME", False),
+    ("r_c3_k3x4_stride2", (9, 10, 3), 7, (3, 4), 2, 1, "SAME", False),
+]
+
+
+@pytest.mark.parametrize("requant,wide", [("fused", "none"), ("fused", "all"), ("general", "none")])
+@pytest.mark.parametrize("case", STEM_ROW_CASES, ids=[c[0] for c in STEM_ROW_CASES])
+def test_stems_with_rows_of_whole_groups_are_bit_exact(case: tuple, requant: str, wide: str, bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(conv_layer(case, requant, seed=len(case[0]), act="NONE", zo=9), count=3, seed=4,
+                       wide_weights=wide)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    path = conv_facts(step.params, step.consts["shift"].tolist())[0]
+    assert path == ("im2col" if requant == "general" else "wide" if wide == "all" else "fused")
+
+
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
 # to a multiple of 4 through the wide records (path SMALL_K_WIDE): odd pixel counts, stride 2, VALID, dilation,
 # 18 and 20 taps, borders, with and without the sign correction; and the same layers where the path must not
@@ -224,6 +251,30 @@ def rgb_stem_model(seed: int = 15) -> bytes:
         x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, 3, s, "SAME", act, zo)
         c = n
     return b.build([x0], [x])
+
+
+def stem_rows_model(seed: int = 16) -> bytes:
+    """DS-CNN's stem shape, 10x4 stride 2 on one channel, then a 3x2 convolution on 6 channels (36
+    taps in rows of 12): kernel rows of whole groups of 4 taps with in_c not a multiple of 4, borders
+    on every side. test_qemu runs it on the Cortex-M7 instructions (with wide weights)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, s_in, zp = 15, 10, 0.04, -7
+    x0 = x = b.tensor((1, h, w, 1), scale=s_in, zero_point=zp)
+    c = 1
+    for n, k, s, zo in ((6, (10, 4), 2, 5), (8, (3, 2), 1, None)):
+        h, w = _out(h, k[0], s, 1, "SAME"), _out(w, k[1], s, 1, "SAME")
+        x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, k, s, "SAME", "NONE", zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_stem_rows_model_takes_the_wide_path_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(stem_rows_model(), count=3, seed=5, wide_weights="all")
+    steps = report["result"].graph.steps
+    assert [conv_facts(st.params, st.consts["shift"].tolist())[0] for st in steps] == ["wide", "wide"]
 
 
 def test_wide_weights_outside_the_fast_exponents_are_not_taken(bit_exact) -> None:
@@ -292,6 +343,9 @@ AVG_POOL_CASES = [
     ("avg_global_3x3x21_odd_run", (3, 3, 21), 3, 1, "VALID", "NONE", -7),
     ("avg_3x3_s1_same_c16_relu6", (6, 5, 16), 3, 1, "SAME", "RELU6", 3),
     ("avg_global_16x16x8_256_taps", (16, 16, 8), 16, 1, "VALID", "RELU", -128),
+    # one run of whole rows per window, no clamp: the assembly pass (MobileNet's 3x3x256 global pool)
+    ("avg_global_3x3x24_one_run", (3, 3, 24), 3, 1, "VALID", "NONE", 9),
+    ("avg_global_15x17x16_255_taps", (15, 17, 16), (15, 17), 1, "VALID", "NONE", -100),
 ]
 
 
@@ -317,6 +371,25 @@ def avg_pool_model() -> bytes:
 
 def test_avg_pool_model_is_bit_exact_on_the_host(bit_exact) -> None:
     bit_exact(avg_pool_model(), count=3, seed=16)
+
+
+def avg_run_model() -> bytes:
+    """For the Cortex-M7 run: average pools whose windows are one run of pixels (whole rows) with no clamp,
+    the single assembly pass per 8 channels: 15 taps (an odd run, 3x5 windows of a 6x5 map, stride 3), then
+    a global one of 2 taps; 21 channels (8 + 8 + 4 + 1), output zero points that round ties both ways."""
+    b = ModelBuilder()
+    x = b.tensor((1, 6, 5, 21), scale=0.03, zero_point=-3)
+    y = b.tensor((1, 2, 1, 21), scale=0.03, zero_point=-3)
+    b.op("AVERAGE_POOL_2D", [x], [y], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=3, filter_w=5,
+         filter_h=3, activation="NONE")
+    z = b.tensor((1, 1, 1, 21), scale=0.03, zero_point=-3)
+    b.op("AVERAGE_POOL_2D", [y], [z], "Pool2DOptions", padding="VALID", stride_w=1, stride_h=1, filter_w=1,
+         filter_h=2, activation="NONE")
+    return b.build([x], [z])
+
+
+def test_avg_run_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    bit_exact(avg_run_model(), count=6, seed=17)
 
 
 @pytest.mark.parametrize("requant", sorted(REQUANT))
@@ -480,13 +553,16 @@ def test_qemu_chain_is_bit_exact_on_the_host(bit_exact) -> None:
 
 
 def _chain_conv(b: ModelBuilder, rng: np.random.Generator, x: int, c: int, s_in: float, hw: tuple[int, int],
-                n: int, k: int, s: int, padding: str, act: str, zo: int | None) -> tuple[int, float, int]:
-    """Append a CONV_2D (random weights, per-channel scales) to x of c channels and output size hw;
-    zo None draws the output zero point. Returns the output tensor, its scale and zero point."""
+                n: int, k: int | tuple[int, int], s: int, padding: str, act: str,
+                zo: int | None) -> tuple[int, float, int]:
+    """Append a CONV_2D (random weights, per-channel scales, kernel k x k or k = (k_h, k_w)) to x of c
+    channels and output size hw; zo None draws the output zero point. Returns the output tensor, its
+    scale and zero point."""
+    kh, kw = (k, k) if isinstance(k, int) else k
     ws = rng.uniform(0.002, 0.02, n)
-    s_out = s_in * float(ws.mean()) * np.sqrt(k * k * c) * 30
-    wt = b.tensor((n, k, k, c), scale=list(ws), zero_point=[0] * n,
-                  data=rng.integers(-127, 128, (n, k, k, c)).astype(np.int8))
+    s_out = s_in * float(ws.mean()) * np.sqrt(kh * kw * c) * 30
+    wt = b.tensor((n, kh, kw, c), scale=list(ws), zero_point=[0] * n,
+                  data=rng.integers(-127, 128, (n, kh, kw, c)).astype(np.int8))
     bt = b.tensor((n,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * n,
                   data=rng.integers(-3000, 3000, n).astype(np.int32))
     zo = int(rng.integers(-20, 20)) if zo is None else zo

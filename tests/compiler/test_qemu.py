@@ -32,6 +32,7 @@ PATH_MODELS = {
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
     "dw_in_place": "dw_in_place_model", "fc_fused": "fc_fused_model", "avg_pools": "avg_pool_model",
     "dw_plane": "dw_plane_model",
+    "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
 }
 
 
@@ -107,6 +108,10 @@ MUTATIONS = {
                     '"smlabb %[a3], %[w13], %[x13], %[a3]\\n\\t"', "dw_plane"),
     "dw3p_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[x02], %[" A "], asr #31\\n\\t"',
                      '"mov    %[t], %[x02]\\n\\t"', "dw_plane"),
+    "stem9_row_straddle": ("nn_opt_conv_small_k.c", '"ldrsb  %[x1], [%[r], #8]\\n\\t"',
+                           '"ldrsb  %[x1], [%[r], #7]\\n\\t"', "rgb_stem"),
+    "avg8_run_round_sign": ("nn_opt_pool.c", '"sel     %[v], %[x], %[u]\\n\\t"',
+                            '"sel     %[v], %[u], %[x]\\n\\t"', "avg_runs"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
