@@ -500,6 +500,58 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
 #endif
 }
 
+/* Path WIDE on a 1x1 kernel without padding (pointwise layers): every pixel is interior and its taps
+ * are its in_c input bytes, so the pixel loop walks two input pointers instead of conv_body's window
+ * arithmetic (the per-pixel-pair overhead is most of the cost when in_c is 8 or 16). Pixels go in
+ * pairs (an odd last pixel fills both lanes and is written twice); channel pairs pair0 ..
+ * pair0 + n_pairs - 1 through the wide records, then, in the block that ends the pairs, an odd last
+ * channel from the table (fused form: the zero point is in its addend). */
+NN_NOINLINE
+static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col, const int32_t *tab,
+                           const uint32_t *wide, int32_t pair0, int32_t n_pairs) {
+    const int32_t ic = p->in_c, oc_n = p->out_c, groups = ic >> 2, out_w = p->out_w;
+    const int32_t pixels = p->out_h * out_w;
+    const int32_t step = p->stride_w * ic, line_step = p->stride_h * p->in_w * ic;
+    const int odd_tail = (oc_n & 1) && pair0 + n_pairs == oc_n >> 1;
+    const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
+    const int8_t *const w = p->weights + (oc_n - 1) * ic;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *line = in + b * p->in_h * p->in_w * ic, *xa = line;
+        int8_t *const ob = out + b * pixels * oc_n;
+        int32_t ox = 0;   /* column of pixel xa */
+        for (int32_t px = 0; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+            const int8_t *xb = xa;
+            if (px1 != px) {
+                if (++ox == out_w) {
+                    ox = 0;
+                    line += line_step;
+                    xb = line;
+                } else {
+                    xb = xa + step;
+                }
+            }
+            im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
+            int8_t *const o0 = ob + px * oc_n, *const o1 = ob + px1 * oc_n;
+            wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+            if (odd_tail) {
+                int32_t acc[2] = {e[0], e[0]};
+                dot_1x2(w, col, ic, acc);
+                o0[oc_n - 1] = (int8_t)nn_ssat8(rq_fast(acc[0], e[1], e[2], e[3]));
+                o1[oc_n - 1] = (int8_t)nn_ssat8(rq_fast(acc[1], e[1], e[2], e[3]));
+            }
+            if (px1 + 1 >= pixels) break;
+            if (++ox == out_w) {   /* the next pair's first pixel */
+                ox = 0;
+                line += line_step;
+                xa = line;
+            } else {
+                xa = xb + step;
+            }
+        }
+    }
+}
+
 /* Path SMALL_K_WIDE, an interior window of output pixel (oy, ox) without column dilation: its
  * k4 = align4(k_len) taps as bytes in filter order at dst (each kernel row one run of k_w * in_c
  * input bytes, copied a word at a time: unaligned accesses are fine on Cortex-M7), taps k_len ..
@@ -683,11 +735,16 @@ void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const conv_setup_t s = conv_setup(p, scratch);
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
+    const int pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0 && s.path == NN_CONV_PATH_WIDE;
     for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
         const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
         conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,
                           s.wide);
-        conv_body(p, in, out, s.col, s.tab, s.fast, s.wide, s.path, pair0, n);
+        if (pointwise) {
+            pointwise_body(p, in, out, s.col, s.tab, s.wide, pair0, n);
+        } else {
+            conv_body(p, in, out, s.col, s.tab, s.fast, s.wide, s.path, pair0, n);
+        }
     }
 }
 

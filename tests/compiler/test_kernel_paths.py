@@ -162,6 +162,10 @@ WIDE_CASES = [
     (("w_c16_to10_pointwise", (5, 3, 16), 10, 1, 1, 1, "VALID", False), "NONE", -3),
     (("w_c4_to2_one_pixel", (1, 1, 4), 2, 3, 1, 1, "SAME", False), "NONE", 0),
     (("w_relu_clamped", (6, 5, 8), 6, 3, 1, 1, "SAME", False), "RELU", -20),
+    # 1x1 without padding (pointwise_body): odd pixel count and odd channel tail, stride 2 over odd rows
+    (("w_pw_c8_to7_odd_pixels", (5, 3, 8), 7, 1, 1, 1, "SAME", False), "NONE", 9),
+    (("w_pw_c12_to6_stride2", (5, 9, 12), 6, 1, 2, 1, "SAME", False), "RELU", -128),
+    (("w_pw_c4_to3_one_pair", (3, 5, 4), 3, 1, 1, 1, "VALID", False), "NONE", -2),
 ]
 
 
@@ -175,10 +179,11 @@ def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exa
 
 
 @pytest.mark.parametrize("blocks", [2, 3])
-@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4)])
+@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4, 7)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4, 7)])
 def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, blocks: int, bit_exact) -> None:
     """The wide records built and run a block of channel pairs at a time (wide_weights = blocks): even and
-    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1)."""
+    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1; a 1x1
+    layer of 3 pairs plus an odd channel)."""
     report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
                        wide_weights="all", wide_blocks=blocks)
     assert report["ref"] == 0 and report["opt"] == 0
@@ -574,6 +579,28 @@ def fused_paths_model(seed: int = 14) -> bytes:
         x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, 3, s, padding, act, zo)
         c = n
     return b.build([x0], [x])
+
+
+def pointwise_paths_model(seed: int = 24) -> bytes:
+    """1x1 convolutions through the wide records' pointwise loop (pointwise_body), for the Cortex-M7 run with
+    wide_weights="all": 8 -> 16 on a 5x7 map (odd pixel count), a 3x3 16 -> 16 (conv_body), 16 -> 12 at
+    stride 2 (3x4 of 5x7) with a ReLU at -128, then 12 -> 7 (odd channel tail); output zero points above
+    -128 take the sign correction."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, 5, 7, 8), scale=0.04, zero_point=-11)
+    c, s_in = 8, 0.04
+    for n, k, s, act, zo, hw in ((16, 1, 1, "NONE", 7, (5, 7)), (16, 3, 1, "NONE", None, (5, 7)),
+                                 (12, 1, 2, "RELU", -128, (3, 4)), (7, 1, 1, "NONE", -3, (3, 4))):
+        x, s_in, _ = _chain_conv(b, rng, x, c, s_in, hw, n, k, s, "SAME", act, zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_pointwise_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact) -> None:
+    report = bit_exact(pointwise_paths_model(), count=3, seed=11, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert [s.params.get("wide_weights", 0) > 0 for s in report["result"].graph.steps] == [True] * 4
 
 
 def test_fused_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:

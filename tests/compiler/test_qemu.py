@@ -31,6 +31,7 @@ PATH_MODELS = {
     "add_paths": "add_paths_model", "rgb_stem": "rgb_stem_model", "fc_pair": "fc_pair_model",
     "dw_rows": "dw_rows_model", "fc_paths": "fc_paths_model", "dw_lines": "dw_lines_model",
     "dw_in_place": "dw_in_place_model", "fc_fused": "fc_fused_model", "avg_pools": "avg_pool_model",
+    "wide_pointwise": "pointwise_paths_model",
 }
 
 
