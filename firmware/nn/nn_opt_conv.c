@@ -354,14 +354,15 @@ static uint32_t taps4(const int8_t *w, int32_t k, int32_t k_len) {
     return v;
 }
 
-/* The wide records, one per output channel pair (a, b), from the table in the fused form:
- * the two biases with the input offset folded in (bias + in_offset * the row's sum, as
- * fold_offset; the sum taken from the widened halves by SMLAD against (1, 1), so that the
- * weights are read once per call: this set-up costs ~2 instructions per weight instead of ~7,
- * which matters on small maps); per group of 4 taps (the last one padded with 0 weights when
- * k_len is not a multiple of 4) the rows' words widened as the column stores them,
- * (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and for b the multiplier, the
- * addend's high word (rounding + zero point) and the right shift. */
+/* The wide records, one per output channel pair (a, b), from the table in the fused form, everything
+ * doubled for the assembly loop's rq_dbl (nn_opt_internal.h, WIDE_REC_WORDS): the two biases with the
+ * input offset folded in, times 2 (2 bias + in_offset * the doubled row's sum, as fold_offset; the sum
+ * taken from the widened halves by SMLAD against (1, 1), so that the weights are read once per call:
+ * this set-up costs ~2 instructions per weight instead of ~7, which matters on small maps); per group
+ * of 4 taps (the last one padded with 0 weights when k_len is not a multiple of 4) the rows' words
+ * widened as the column stores them and doubled, (SXTB16, SXTB16 ror 8) x 2 of row a then of row b;
+ * then for a and for b the multiplier, the doubled addend (2 (rounding + zero point << rr)) and the
+ * right shift plus one. */
 NN_NOINLINE
 static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, int32_t in_offset,
                               uint32_t *rec) {
@@ -374,8 +375,11 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
         rec += 2;
         for (int32_t g = 0; g < full; ++g, rec += 4, wa += 4, wb += 4) {
             const uint32_t va = nn_read32(wa), vb = nn_read32(wb);
-            const uint32_t a02 = nn_sxtb16(va), a13 = nn_sxtb16_ror8(va);
-            const uint32_t b02 = nn_sxtb16(vb), b13 = nn_sxtb16_ror8(vb);
+            uint32_t a02 = nn_sxtb16(va), a13 = nn_sxtb16_ror8(va), b02 = nn_sxtb16(vb), b13 = nn_sxtb16_ror8(vb);
+            a02 = nn_sadd16(a02, a02);
+            a13 = nn_sadd16(a13, a13);
+            b02 = nn_sadd16(b02, b02);
+            b13 = nn_sadd16(b13, b13);
             rec[0] = a02;
             rec[1] = a13;
             rec[2] = b02;
@@ -385,20 +389,20 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
         }
         if (k_len & 3) {   /* the padded last group */
             const uint32_t va = taps4(w, 4 * full, k_len), vb = taps4(w + k_len, 4 * full, k_len);
-            rec[0] = nn_sxtb16(va);
-            rec[1] = nn_sxtb16_ror8(va);
-            rec[2] = nn_sxtb16(vb);
-            rec[3] = nn_sxtb16_ror8(vb);
+            rec[0] = nn_sadd16(nn_sxtb16(va), nn_sxtb16(va));
+            rec[1] = nn_sadd16(nn_sxtb16_ror8(va), nn_sxtb16_ror8(va));
+            rec[2] = nn_sadd16(nn_sxtb16(vb), nn_sxtb16(vb));
+            rec[3] = nn_sadd16(nn_sxtb16_ror8(vb), nn_sxtb16_ror8(vb));
             sa = nn_smlad(rec[1], ones, nn_smlad(rec[0], ones, sa));
             sb = nn_smlad(rec[3], ones, nn_smlad(rec[2], ones, sb));
             rec += 4;
         }
-        head[0] = (uint32_t)tab[0] + (uint32_t)sa * (uint32_t)in_offset;
-        head[1] = (uint32_t)tab[RQ_WORDS] + (uint32_t)sb * (uint32_t)in_offset;
+        head[0] = 2u * (uint32_t)tab[0] + (uint32_t)sa * (uint32_t)in_offset;   /* sa: the doubled row's sum */
+        head[1] = 2u * (uint32_t)tab[RQ_WORDS] + (uint32_t)sb * (uint32_t)in_offset;
         for (int32_t j = 0; j < 2; ++j) {
             *rec++ = (uint32_t)tab[j * RQ_WORDS + 1];
-            *rec++ = (uint32_t)tab[j * RQ_WORDS + 2];
-            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3];
+            *rec++ = 2u * (uint32_t)tab[j * RQ_WORDS + 2];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3] + 1u;
         }
     }
 }
@@ -418,12 +422,11 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
     "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
     "smlad  %[a11], %[w0], %[y0], %[a11]\n\t"         \
     "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
-/* Requantize accumulator A with (multiplier x0, addend high word x1, shift y0) into w1. */
+/* Requantize the doubled accumulator A with (multiplier x0, doubled addend x1, shift y0) into w1: rq_dbl
+ * (nn_opt_internal.h), the sign correction in SMMLAR's accumulate operand, then the int8 saturation. */
 #define NN_WIDE_RQ(A)                                 \
-    "and    %[w0], %[" A "], #0x80000000\n\t"         \
-    "orr    %[w0], %[w0], #0x40000000\n\t"            \
     "add    %[w1], %[x1], %[" A "], asr #31\n\t"      \
-    "smlal  %[w0], %[w1], %[" A "], %[x0]\n\t"        \
+    "smmlar %[w1], %[" A "], %[x0], %[w1]\n\t"        \
     "asr    %[w1], %[w1], %[y0]\n\t"                  \
     "ssat   %[w1], #8, %[w1]\n\t"
 #endif
@@ -491,10 +494,10 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
             a10 = nn_smlad(rec[3], x1, nn_smlad(rec[2], x0, a10));
             a11 = nn_smlad(rec[3], y1, nn_smlad(rec[2], y0, a11));
         }
-        o[0] = (int8_t)nn_ssat8(rq_fast(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
-        o[delta] = (int8_t)nn_ssat8(rq_fast(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
-        o[1] = (int8_t)nn_ssat8(rq_fast(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
-        o[delta + 1] = (int8_t)nn_ssat8(rq_fast(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[0] = (int8_t)nn_ssat8(rq_dbl(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[delta] = (int8_t)nn_ssat8(rq_dbl(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[1] = (int8_t)nn_ssat8(rq_dbl(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[delta + 1] = (int8_t)nn_ssat8(rq_dbl(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
         rec += 6;
     }
 #endif
@@ -735,7 +738,8 @@ void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const conv_setup_t s = conv_setup(p, scratch);
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
-    const int pointwise = p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0 && s.path == NN_CONV_PATH_WIDE;
+    const int pointwise =
+        s.path == NN_CONV_PATH_WIDE && p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
     for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
         const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
         conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,

@@ -110,7 +110,7 @@ def kernel_path(step: Step, kernel_set: str) -> str | None:
     if kernel_set != "fast":
         return None
     if step.kernel == "nn_conv2d_s8":
-        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist())[0]
+        return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(), bias=step.consts.get("bias"))[0]
     if step.kernel == "nn_max_pool_s8":
         return max_pool_path(step.params)
     if step.kernel == "nn_fc_s8":

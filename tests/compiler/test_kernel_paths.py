@@ -179,7 +179,8 @@ def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exa
 
 
 @pytest.mark.parametrize("blocks", [2, 3])
-@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4, 7)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4, 7)])
+@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4, 7)],
+                         ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4, 7)])
 def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, blocks: int, bit_exact) -> None:
     """The wide records built and run a block of channel pairs at a time (wide_weights = blocks): even and
     uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1; a 1x1
@@ -187,6 +188,44 @@ def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, bl
     report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
                        wide_weights="all", wide_blocks=blocks)
     assert report["ref"] == 0 and report["opt"] == 0
+
+
+def wide_bias_layer(bias: list[int], in_c: int = 8, k: int = 1, seed: int = 31) -> bytes:
+    """A SAME convolution on a 5x7 map whose biases are given (the wide paths' limit is |bias| < 2^28) and whose
+    output scale is 2^21 times the accumulator's (exponent -20), so that accumulators near +-2^28 land around
+    the int8 range: the doubled accumulator and its requantization at their largest."""
+    rng = np.random.default_rng(seed)
+    oc = len(bias)
+    b = ModelBuilder()
+    s_in, ws = 0.04, rng.uniform(0.002, 0.02, oc)
+    x = b.tensor((1, 5, 7, in_c), scale=s_in, zero_point=-100)
+    wt = b.tensor((oc, k, k, in_c), scale=list(ws), zero_point=[0] * oc, axis=0,
+                  data=rng.integers(-128, 128, (oc, k, k, in_c)).astype(np.int8))
+    bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * oc, data=np.array(bias, np.int32))
+    y = b.tensor((1, 5, 7, oc), scale=[s_in * float(ws.mean()) * 2**21], zero_point=-3)
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding="SAME", stride_w=1, stride_h=1, dilation_w=1,
+         dilation_h=1, activation="NONE")
+    return b.build([x], [y])
+
+
+NEAR = 2**28 - 1
+WIDE_BIAS_CASES = [   # (name, biases, in_c, k, the path they take with wide weights)
+    ("bias_limits_pointwise", [NEAR, -(2**28), NEAR - 2**22, -NEAR + 2**22, 7, -7], 8, 1, "wide"),
+    ("bias_limits_3x3", [NEAR, -NEAR, NEAR - 3 * 2**21, -(2**28) + 3 * 2**21], 12, 3, "wide"),
+    ("bias_over_the_limit", [2**28, -5, NEAR, 0], 8, 1, "fused"),
+]
+
+
+@pytest.mark.parametrize("name,bias,in_c,k,path", WIDE_BIAS_CASES, ids=[c[0] for c in WIDE_BIAS_CASES])
+def test_wide_paths_at_the_bias_limit_are_bit_exact(name: str, bias: list[int], in_c: int, k: int, path: str,
+                                                    bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(wide_bias_layer(bias, in_c, k), count=3, seed=12, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert conv_facts(step.params, step.consts["shift"].tolist(), bias=step.consts["bias"])[0] == path
+    assert (step.params["wide_weights"] > 0) == (path == "wide")
 
 
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded

@@ -103,6 +103,10 @@ MUTATIONS = {
                              '"pkhbt  %[t], %[v0], %[v1], lsl #16\\n\\t"', "dw_lines"),
     "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
                     '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
+    "wide_rq_sign": ("nn_opt_conv.c", '"add    %[w1], %[x1], %[" A "], asr #31\\n\\t"', '"mov    %[w1], %[x1]\\n\\t"',
+                     "wide_pointwise"),
+    "wide_group_pixel_1": ("nn_opt_conv.c", '"smlad  %[a01], %[w1], %[y1], %[a01]\\n\\t"',
+                           '"smlad  %[a01], %[w1], %[x1], %[a01]\\n\\t"', "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
