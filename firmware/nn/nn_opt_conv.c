@@ -408,13 +408,14 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
 }
 
 #if NN_ASM
-/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs. */
-#define NN_WIDE_GROUP                                 \
+/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs; XLOAD and YLOAD
+ * load the group's column words of the two pixels into (x0, x1) and (y0, y1). */
+#define NN_WIDE_GROUP_WITH(XLOAD, YLOAD)              \
     "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
-    "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"            \
+    XLOAD                                             \
     "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
     "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
-    "ldrd   %[y0], %[y1], [%[pc]], #8\n\t"            \
+    YLOAD                                             \
     "smlad  %[a01], %[w0], %[y0], %[a01]\n\t"         \
     "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
     "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
@@ -422,6 +423,9 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
     "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
     "smlad  %[a11], %[w0], %[y0], %[a11]\n\t"         \
     "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
+/* ... the column pointer walking the groups */
+#define NN_WIDE_GROUP \
+    NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc]], #8\n\t", "ldrd   %[y0], %[y1], [%[pc]], #8\n\t")
 /* Requantize the doubled accumulator A with (multiplier x0, doubled addend x1, shift y0) into w1: rq_dbl
  * (nn_opt_internal.h), the sign correction in SMMLAR's accumulate operand, then the int8 saturation. */
 #define NN_WIDE_RQ(A)                                 \
@@ -503,6 +507,74 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
 #endif
 }
 
+#if NN_ASM
+/* wide_pairs for a fixed, small group count (1x1 layers of 8 or 16 input channels): the column's words at
+ * immediate offsets, so that its pointer stays put and the pair count lives in a register; the first group
+ * starts the second pixel's accumulators from the biases (no copies). X, Y: the group's column offsets. */
+#define NN_WIDE_FIRST_GROUP                           \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "ldrd   %[x0], %[x1], [%[pc]]\n\t"                \
+    "ldrd   %[y0], %[y1], [%[pc], #8]\n\t"            \
+    "smlad  %[a01], %[w0], %[y0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
+    "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "smlad  %[a11], %[w0], %[y0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w0], %[x0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
+    "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
+#define NN_WIDE_GROUP_AT(X, Y) \
+    NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc], #" X "]\n\t", "ldrd   %[y0], %[y1], [%[pc], #" Y "]\n\t")
+/* The pass over `pairs` >= 1 channel pairs with GROUPS (the groups after the first) in between; the
+ * delta to the second pixel's outputs waits on the stack. */
+#define NN_WIDE_FIXED_PASS(GROUPS)                                                                         \
+    __asm__ volatile(                                                                                      \
+        "str    %[y1], [sp, #-8]!\n"                                                                       \
+        "1:\n\t"                                                                                           \
+        "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"                                                           \
+        NN_WIDE_FIRST_GROUP                                                                                \
+        GROUPS                                                                                             \
+        "ldr    %[y1], [sp]\n\t"                                                                           \
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"                                                             \
+        "ldr    %[y0], [%[pw]], #4\n\t"                                                                    \
+        NN_WIDE_RQ("a01")                                                                                  \
+        "strb   %[w1], [%[o], %[y1]]\n\t"                                                                  \
+        NN_WIDE_RQ("a00")                                                                                  \
+        "strb   %[w1], [%[o]], #1\n\t"                                                                     \
+        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"                                                             \
+        "ldr    %[y0], [%[pw]], #4\n\t"                                                                    \
+        NN_WIDE_RQ("a11")                                                                                  \
+        "strb   %[w1], [%[o], %[y1]]\n\t"                                                                  \
+        NN_WIDE_RQ("a10")                                                                                  \
+        "strb   %[w1], [%[o]], #1\n\t"                                                                     \
+        "subs   %[n], %[n], #1\n\t"                                                                        \
+        "bne    1b\n\t"                                                                                    \
+        "add    sp, sp, #8\n\t"                                                                            \
+        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [w0] "=&r"(w0),          \
+          [w1] "=&r"(w1), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0), [y1] "+&r"(y1), [n] "+&r"(n),     \
+          [pw] "+&r"(rec), [o] "+&r"(o)                                                                    \
+        : [pc] "r"(col)                                                                                    \
+        : "cc", "memory")
+#endif
+
+/* wide_pairs, through the fixed passes when the column has 2 or 4 groups (the same results). */
+static void wide_pairs_few(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
+                           int32_t delta) {
+#if NN_ASM
+    if (groups == 2 || groups == 4) {
+        uint32_t a00, a01, a10, a11, w0, w1, x0, x1, y0, y1 = (uint32_t)delta, n = (uint32_t)pairs;
+        if (groups == 2) {
+            NN_WIDE_FIXED_PASS(NN_WIDE_GROUP_AT("16", "24"));
+        } else {
+            NN_WIDE_FIXED_PASS(NN_WIDE_GROUP_AT("16", "24") NN_WIDE_GROUP_AT("32", "40") NN_WIDE_GROUP_AT("48", "56"));
+        }
+        return;
+    }
+#endif
+    wide_pairs(rec, col, groups, pairs, o, delta);
+}
+
 /* Path WIDE on a 1x1 kernel without padding (pointwise layers): every pixel is interior and its taps
  * are its in_c input bytes, so the pixel loop walks two input pointers instead of conv_body's window
  * arithmetic (the per-pixel-pair overhead is most of the cost when in_c is 8 or 16). Pixels go in
@@ -536,7 +608,7 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
             }
             im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
             int8_t *const o0 = ob + px * oc_n, *const o1 = ob + px1 * oc_n;
-            wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+            wide_pairs_few(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
             if (odd_tail) {
                 int32_t acc[2] = {e[0], e[0]};
                 dot_1x2(w, col, ic, acc);

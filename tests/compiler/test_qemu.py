@@ -105,8 +105,12 @@ MUTATIONS = {
                     '"mov    %[t], %[wa]\\n\\t"', "dw_lines"),
     "wide_rq_sign": ("nn_opt_conv.c", '"add    %[w1], %[x1], %[" A "], asr #31\\n\\t"', '"mov    %[w1], %[x1]\\n\\t"',
                      "wide_pointwise"),
-    "wide_group_pixel_1": ("nn_opt_conv.c", '"smlad  %[a01], %[w1], %[y1], %[a01]\\n\\t"',
-                           '"smlad  %[a01], %[w1], %[x1], %[a01]\\n\\t"', "wide_pointwise"),
+    "wide_group_pixel_1": ("nn_opt_conv.c", '"ldrd   %[y0], %[y1], [%[pc]], #8\\n\\t"',
+                           '"ldrd   %[y0], %[y1], [%[pc]]\\n\\t"', "wide_pointwise"),
+    "wide_fixed_first_group": ("nn_opt_conv.c", '"smlad  %[a01], %[w0], %[y0], %[a00]\\n\\t"',
+                               '"smlad  %[a01], %[w0], %[y0], %[a01]\\n\\t"', "wide_pointwise"),
+    "wide_fixed_group_3": ("nn_opt_conv.c", 'NN_WIDE_GROUP_AT("32", "40")', 'NN_WIDE_GROUP_AT("32", "32")',
+                           "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
