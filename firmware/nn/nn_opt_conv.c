@@ -526,54 +526,124 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
     "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
 #define NN_WIDE_GROUP_AT(X, Y) \
     NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc], #" X "]\n\t", "ldrd   %[y0], %[y1], [%[pc], #" Y "]\n\t")
-/* The pass over `pairs` >= 1 channel pairs with GROUPS (the groups after the first) in between; the
- * delta to the second pixel's outputs waits on the stack. */
-#define NN_WIDE_FIXED_PASS(GROUPS)                                                                         \
-    __asm__ volatile(                                                                                      \
-        "str    %[y1], [sp, #-8]!\n"                                                                       \
-        "1:\n\t"                                                                                           \
-        "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"                                                           \
-        NN_WIDE_FIRST_GROUP                                                                                \
-        GROUPS                                                                                             \
-        "ldr    %[y1], [sp]\n\t"                                                                           \
-        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"                                                             \
-        "ldr    %[y0], [%[pw]], #4\n\t"                                                                    \
-        NN_WIDE_RQ("a01")                                                                                  \
-        "strb   %[w1], [%[o], %[y1]]\n\t"                                                                  \
-        NN_WIDE_RQ("a00")                                                                                  \
-        "strb   %[w1], [%[o]], #1\n\t"                                                                     \
-        "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"                                                             \
-        "ldr    %[y0], [%[pw]], #4\n\t"                                                                    \
-        NN_WIDE_RQ("a11")                                                                                  \
-        "strb   %[w1], [%[o], %[y1]]\n\t"                                                                  \
-        NN_WIDE_RQ("a10")                                                                                  \
-        "strb   %[w1], [%[o]], #1\n\t"                                                                     \
-        "subs   %[n], %[n], #1\n\t"                                                                        \
-        "bne    1b\n\t"                                                                                    \
-        "add    sp, sp, #8\n\t"                                                                            \
-        : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [w0] "=&r"(w0),          \
-          [w1] "=&r"(w1), [x0] "=&r"(x0), [x1] "=&r"(x1), [y0] "=&r"(y0), [y1] "+&r"(y1), [n] "+&r"(n),     \
-          [pw] "+&r"(rec), [o] "+&r"(o)                                                                    \
-        : [pc] "r"(col)                                                                                    \
-        : "cc", "memory")
+/* The groups after the first of a column of 2 or 4 groups */
+#define NN_WIDE_GROUPS_2 NN_WIDE_GROUP_AT("16", "24")
+#define NN_WIDE_GROUPS_4 NN_WIDE_GROUP_AT("16", "24") NN_WIDE_GROUP_AT("32", "40") NN_WIDE_GROUP_AT("48", "56")
+/* The pairs loop: `n` >= 1 channel pairs with GROUPS (the groups after the first) in between; the delta to
+ * the second pixel's outputs waits at [sp]. */
+#define NN_WIDE_FIXED_PAIRS(GROUPS)                   \
+    "1:\n\t"                                          \
+    "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"          \
+    NN_WIDE_FIRST_GROUP                               \
+    GROUPS                                            \
+    "ldr    %[y1], [sp]\n\t"                          \
+    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
+    "ldr    %[y0], [%[pw]], #4\n\t"                   \
+    NN_WIDE_RQ("a01")                                 \
+    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
+    NN_WIDE_RQ("a00")                                 \
+    "strb   %[w1], [%[o]], #1\n\t"                    \
+    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
+    "ldr    %[y0], [%[pw]], #4\n\t"                   \
+    NN_WIDE_RQ("a11")                                 \
+    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
+    NN_WIDE_RQ("a10")                                 \
+    "strb   %[w1], [%[o]], #1\n\t"                    \
+    "subs   %[n], %[n], #1\n\t"                       \
+    "bne    1b\n\t"
+#define NN_WIDE_FIXED_OPERANDS                                                                              \
+    : [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11), [w0] "+&r"(w0),              \
+      [w1] "+&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0), [y1] "+&r"(y1), [n] "+&r"(n),         \
+      [pw] "+&r"(pw), [o] "+&r"(o)                                                                         \
+    : [pc] "r"(col)                                                                                        \
+    : "cc", "memory"
+/* One pixel pair's pass (its column built): the delta on the stack for the loop. */
+#define NN_WIDE_FIXED_PASS(GROUPS) \
+    __asm__ volatile("str    %[y1], [sp, #-8]!\n" NN_WIDE_FIXED_PAIRS(GROUPS) "add    sp, sp, #8\n\t" \
+                     NN_WIDE_FIXED_OPERANDS)
+/* One column group from words VA (first pixel) and VB (second) at byte offset OFF of the column. */
+#define NN_WIDE_COL_GROUP(VA, VB, OFF, OFF8)          \
+    "sxtb16 %[x0], %[" VA "]\n\t"                     \
+    "sxtb16 %[x1], %[" VA "], ror #8\n\t"             \
+    "sxtb16 %[y0], %[" VB "]\n\t"                     \
+    "sxtb16 %[y1], %[" VB "], ror #8\n\t"             \
+    "strd   %[x0], %[x1], [%[pc], #" OFF "]\n\t"      \
+    "strd   %[y0], %[y1], [%[pc], #" OFF8 "]\n\t"
+/* The column of two adjacent pixels at a00 (in_c 8 or 16 bytes each) */
+#define NN_WIDE_COLUMN_2                              \
+    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
+    "ldrd   %[a11], %[w0], [%[a00], #8]\n\t"          \
+    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
+    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")
+#define NN_WIDE_COLUMN_4                              \
+    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
+    "ldrd   %[a11], %[w0], [%[a00], #16]\n\t"         \
+    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
+    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")        \
+    "ldrd   %[a01], %[a10], [%[a00], #8]\n\t"         \
+    "ldrd   %[a11], %[w0], [%[a00], #24]\n\t"         \
+    NN_WIDE_COL_GROUP("a01", "a11", "32", "40")       \
+    NN_WIDE_COL_GROUP("a10", "w0", "48", "56")
+/* Every pixel pair of a run of adjacent pixels (a stride-1 1x1 layer): build the pair's column (COLUMN,
+ * XSTEP bytes of input), then the pairs loop; the frame holds the delta (= out_c), the pixel pairs left,
+ * the records, the channel pair count, the input and the output of the current pixel pair. */
+#define NN_WIDE_FIXED_RUN(COLUMN, XSTEP, GROUPS)      \
+    __asm__ volatile(                                 \
+        "strd   %[a00], %[a01], [sp, #-24]!\n\t"      \
+        "strd   %[a10], %[a11], [sp, #8]\n\t"         \
+        "strd   %[w0], %[w1], [sp, #16]\n"            \
+        "0:\n\t"                                      \
+        "ldrd   %[a00], %[o], [sp, #16]\n\t"          \
+        COLUMN                                        \
+        "add    %[a01], %[a00], #" XSTEP "\n\t"       \
+        "ldr    %[y1], [sp]\n\t"                      \
+        "add    %[y0], %[o], %[y1], lsl #1\n\t"       \
+        "strd   %[a01], %[y0], [sp, #16]\n\t"         \
+        "ldrd   %[pw], %[n], [sp, #8]\n\t"            \
+        NN_WIDE_FIXED_PAIRS(GROUPS)                   \
+        "ldr    %[n], [sp, #4]\n\t"                   \
+        "subs   %[n], %[n], #1\n\t"                   \
+        "str    %[n], [sp, #4]\n\t"                   \
+        "bne    0b\n\t"                               \
+        "add    sp, sp, #24\n\t"                      \
+        NN_WIDE_FIXED_OPERANDS)
 #endif
 
 /* wide_pairs, through the fixed passes when the column has 2 or 4 groups (the same results). */
+NN_NOINLINE
 static void wide_pairs_few(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
                            int32_t delta) {
 #if NN_ASM
     if (groups == 2 || groups == 4) {
-        uint32_t a00, a01, a10, a11, w0, w1, x0, x1, y0, y1 = (uint32_t)delta, n = (uint32_t)pairs;
+        uint32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, w0 = 0, w1 = 0, x0 = 0, x1 = 0, y0 = 0, y1 = (uint32_t)delta;
+        uint32_t n = (uint32_t)pairs, pw = (uint32_t)(uintptr_t)rec;
         if (groups == 2) {
-            NN_WIDE_FIXED_PASS(NN_WIDE_GROUP_AT("16", "24"));
+            NN_WIDE_FIXED_PASS(NN_WIDE_GROUPS_2);
         } else {
-            NN_WIDE_FIXED_PASS(NN_WIDE_GROUP_AT("16", "24") NN_WIDE_GROUP_AT("32", "40") NN_WIDE_GROUP_AT("48", "56"));
+            NN_WIDE_FIXED_PASS(NN_WIDE_GROUPS_4);
         }
         return;
     }
 #endif
     wide_pairs(rec, col, groups, pairs, o, delta);
 }
+
+#if NN_ASM
+/* Pixel pairs 0 .. pixel_pairs - 1 (>= 1) of a stride-1 1x1 layer of 2 or 4 groups whose pixels follow
+ * each other in memory (from x): per pair its column in the assembly, then the fixed pass, outputs from o
+ * (the block's first channel of pixel 0). pointwise_body's C loop is the twin (the same results). */
+NN_NOINLINE
+static void wide_run_few(const uint32_t *rec, int16_t *col, int32_t groups, int32_t pairs, const int8_t *x, int8_t *o,
+                         int32_t out_c, int32_t pixel_pairs) {
+    uint32_t a00 = (uint32_t)out_c, a01 = (uint32_t)pixel_pairs, a10 = (uint32_t)(uintptr_t)rec, a11 = (uint32_t)pairs;
+    uint32_t w0 = (uint32_t)(uintptr_t)x, w1 = (uint32_t)(uintptr_t)o, x0 = 0, x1 = 0, y0 = 0, y1 = 0, n = 0, pw = 0;
+    if (groups == 2) {
+        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16", NN_WIDE_GROUPS_2);
+    } else {
+        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_4, "32", NN_WIDE_GROUPS_4);
+    }
+}
+#endif
 
 /* Path WIDE on a 1x1 kernel without padding (pointwise layers): every pixel is interior and its taps
  * are its in_c input bytes, so the pixel loop walks two input pointers instead of conv_body's window
@@ -590,11 +660,25 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const int odd_tail = (oc_n & 1) && pair0 + n_pairs == oc_n >> 1;
     const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
     const int8_t *const w = p->weights + (oc_n - 1) * ic;
+#if NN_ASM
+    /* stride 1: the pixels follow each other in memory, and the assembly runs every pixel pair but an odd last */
+    const int run = (groups == 2 || groups == 4) && !odd_tail && p->stride_h == 1 && p->stride_w == 1 && pixels >= 2;
+#endif
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *line = in + b * p->in_h * p->in_w * ic, *xa = line;
+        const int8_t *const img = in + b * p->in_h * p->in_w * ic;
+        const int8_t *line = img, *xa = line;
         int8_t *const ob = out + b * pixels * oc_n;
-        int32_t ox = 0;   /* column of pixel xa */
-        for (int32_t px = 0; px < pixels; px += 2) {
+        int32_t ox = 0, px = 0;   /* ox: column of pixel xa */
+#if NN_ASM
+        if (run) {
+            wide_run_few(wide, col, groups, n_pairs, img, ob + 2 * pair0, oc_n, pixels >> 1);
+            px = pixels & ~1;
+            ox = px % out_w;
+            line = img + (px / out_w) * line_step;
+            xa = line + ox * step;
+        }
+#endif
+        for (; px < pixels; px += 2) {
             const int32_t px1 = px + 1 < pixels ? px + 1 : px;
             const int8_t *xb = xa;
             if (px1 != px) {

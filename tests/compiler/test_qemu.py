@@ -111,6 +111,10 @@ MUTATIONS = {
                                '"smlad  %[a01], %[w0], %[y0], %[a01]\\n\\t"', "wide_pointwise"),
     "wide_fixed_group_3": ("nn_opt_conv.c", 'NN_WIDE_GROUP_AT("32", "40")', 'NN_WIDE_GROUP_AT("32", "32")',
                            "wide_pointwise"),
+    "wide_run_column_step": ("nn_opt_conv.c", 'NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16"',
+                             'NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "8"', "wide_pointwise"),
+    "wide_run_column_4_group_3": ("nn_opt_conv.c", 'NN_WIDE_COL_GROUP("a01", "a11", "32", "40")',
+                                  'NN_WIDE_COL_GROUP("a11", "a01", "32", "40")', "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
