@@ -440,29 +440,39 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
 static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
                        int32_t delta) {
 #if NN_ASM
-    /* One assembly block for all pairs; the column, group count, pair count and delta wait
-     * on the stack (14 registers are in use). */
+    /* One assembly block for all pairs; the column, the passes of the 4-group loop, the pair count, the delta
+     * and the loop's entry wait on the stack (14 registers are in use). The first pass enters the loop at group
+     * (4 - groups % 4) % 4: every instruction of NN_WIDE_GROUP is a 32-bit one, so a group is 48 bytes and the
+     * entry is computed once per call (Duff's device); a pass costs 2 loop instructions per 4 groups. */
     uint32_t a00, a01, a10, a11, pc, n, w0, w1;
     uint32_t x0 = (uint32_t)(uintptr_t)col, x1 = (uint32_t)groups, y0 = (uint32_t)pairs, y1 = (uint32_t)delta;
     __asm__ volatile(
-        "strd   %[x0], %[x1], [sp, #-16]!\n\t"
-        "strd   %[y0], %[y1], [sp, #8]\n"
+        "and    %[a00], %[x1], #3\n\t"
+        "rsb    %[a00], %[a00], #4\n\t"
+        "and    %[a00], %[a00], #3\n\t"
+        "mov    %[a01], #48\n\t"
+        "adr.w  %[a10], 2f\n\t"
+        "mla    %[a00], %[a00], %[a01], %[a10]\n\t"
+        "orr    %[a00], %[a00], #1\n\t"
+        "add    %[x1], %[x1], #3\n\t"
+        "lsr    %[x1], %[x1], #2\n\t"
+        "strd   %[x0], %[x1], [sp, #-24]!\n\t"
+        "strd   %[y0], %[y1], [sp, #8]\n\t"
+        "str    %[a00], [sp, #16]\n"
         "1:\n\t"
         "ldrd   %[pc], %[n], [sp]\n\t"
         "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"
         "mov    %[a01], %[a00]\n\t"
         "mov    %[a11], %[a10]\n\t"
-        "tst    %[n], #1\n\t"
-        "beq    2f\n\t"
-        NN_WIDE_GROUP
-        "subs   %[n], %[n], #1\n\t"
-        "beq    3f\n"
+        "ldr    %[x0], [sp, #16]\n\t"
+        "bx     %[x0]\n"
         "2:\n\t"
         NN_WIDE_GROUP
         NN_WIDE_GROUP
-        "subs   %[n], %[n], #2\n\t"
-        "bne    2b\n"
-        "3:\n\t"
+        NN_WIDE_GROUP
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #1\n\t"
+        "bne    2b\n\t"
         "ldr    %[y1], [sp, #12]\n\t"
         "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
         "ldr    %[y0], [%[pw]], #4\n\t"
@@ -480,7 +490,7 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
         "subs   %[n], %[n], #1\n\t"
         "str    %[n], [sp, #8]\n\t"
         "bne    1b\n\t"
-        "add    sp, sp, #16\n\t"
+        "add    sp, sp, #24\n\t"
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pc] "=&r"(pc),
           [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0),
           [y1] "+&r"(y1), [pw] "+&r"(rec), [o] "+&r"(o)

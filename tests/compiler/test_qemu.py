@@ -115,6 +115,8 @@ MUTATIONS = {
                              'NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "8"', "wide_pointwise"),
     "wide_run_column_4_group_3": ("nn_opt_conv.c", 'NN_WIDE_COL_GROUP("a01", "a11", "32", "40")',
                                   'NN_WIDE_COL_GROUP("a11", "a01", "32", "40")', "wide_pointwise"),
+    "wide_loop_entry": ("nn_opt_conv.c", '"rsb    %[a00], %[a00], #4\\n\\t"', '"rsb    %[a00], %[a00], #5\\n\\t"',
+                        "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
