@@ -567,10 +567,6 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
       [pw] "+&r"(pw), [o] "+&r"(o)                                                                         \
     : [pc] "r"(col)                                                                                        \
     : "cc", "memory"
-/* One pixel pair's pass (its column built): the delta on the stack for the loop. */
-#define NN_WIDE_FIXED_PASS(GROUPS) \
-    __asm__ volatile("str    %[y1], [sp, #-8]!\n" NN_WIDE_FIXED_PAIRS(GROUPS) "add    sp, sp, #8\n\t" \
-                     NN_WIDE_FIXED_OPERANDS)
 /* One column group from words VA (first pixel) and VB (second) at byte offset OFF of the column. */
 #define NN_WIDE_COL_GROUP(VA, VB, OFF, OFF8)          \
     "sxtb16 %[x0], %[" VA "]\n\t"                     \
@@ -579,31 +575,36 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
     "sxtb16 %[y1], %[" VB "], ror #8\n\t"             \
     "strd   %[x0], %[x1], [%[pc], #" OFF "]\n\t"      \
     "strd   %[y0], %[y1], [%[pc], #" OFF8 "]\n\t"
-/* The column of two adjacent pixels at a00 (in_c 8 or 16 bytes each) */
+/* The column of two pixels at a00 and w1 (in_c 8 or 16 bytes each) */
 #define NN_WIDE_COLUMN_2                              \
     "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
-    "ldrd   %[a11], %[w0], [%[a00], #8]\n\t"          \
+    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
     NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
     NN_WIDE_COL_GROUP("a10", "w0", "16", "24")
 #define NN_WIDE_COLUMN_4                              \
     "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
-    "ldrd   %[a11], %[w0], [%[a00], #16]\n\t"         \
+    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
     NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
     NN_WIDE_COL_GROUP("a10", "w0", "16", "24")        \
     "ldrd   %[a01], %[a10], [%[a00], #8]\n\t"         \
-    "ldrd   %[a11], %[w0], [%[a00], #24]\n\t"         \
+    "ldrd   %[a11], %[w0], [%[w1], #8]\n\t"           \
     NN_WIDE_COL_GROUP("a01", "a11", "32", "40")       \
     NN_WIDE_COL_GROUP("a10", "w0", "48", "56")
-/* Every pixel pair of a run of adjacent pixels (a stride-1 1x1 layer): build the pair's column (COLUMN,
- * XSTEP bytes of input), then the pairs loop; the frame holds the delta (= out_c), the pixel pairs left,
- * the records, the channel pair count, the input and the output of the current pixel pair. */
+/* Pixel pairs whose second pixel is xoff bytes after the first and whose next pair starts XSTEP bytes on (one
+ * pair, or a run of adjacent pixels of a stride-1 layer): build the pair's column (COLUMN), then the pairs
+ * loop. The frame holds the delta to the second pixel's outputs (the next pair's outputs are 2 delta on),
+ * the pixel pairs left, the records, the channel pair count, the input and output of the current pair and
+ * xoff. */
 #define NN_WIDE_FIXED_RUN(COLUMN, XSTEP, GROUPS)      \
     __asm__ volatile(                                 \
-        "strd   %[a00], %[a01], [sp, #-24]!\n\t"      \
+        "strd   %[a00], %[a01], [sp, #-32]!\n\t"      \
         "strd   %[a10], %[a11], [sp, #8]\n\t"         \
-        "strd   %[w0], %[w1], [sp, #16]\n"            \
+        "strd   %[w0], %[w1], [sp, #16]\n\t"          \
+        "str    %[x0], [sp, #24]\n"                   \
         "0:\n\t"                                      \
         "ldrd   %[a00], %[o], [sp, #16]\n\t"          \
+        "ldr    %[w1], [sp, #24]\n\t"                 \
+        "add    %[w1], %[a00], %[w1]\n\t"             \
         COLUMN                                        \
         "add    %[a01], %[a00], #" XSTEP "\n\t"       \
         "ldr    %[y1], [sp]\n\t"                      \
@@ -615,38 +616,21 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
         "subs   %[n], %[n], #1\n\t"                   \
         "str    %[n], [sp, #4]\n\t"                   \
         "bne    0b\n\t"                               \
-        "add    sp, sp, #24\n\t"                      \
+        "add    sp, sp, #32\n\t"                      \
         NN_WIDE_FIXED_OPERANDS)
 #endif
 
-/* wide_pairs, through the fixed passes when the column has 2 or 4 groups (the same results). */
-NN_NOINLINE
-static void wide_pairs_few(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
-                           int32_t delta) {
 #if NN_ASM
-    if (groups == 2 || groups == 4) {
-        uint32_t a00 = 0, a01 = 0, a10 = 0, a11 = 0, w0 = 0, w1 = 0, x0 = 0, x1 = 0, y0 = 0, y1 = (uint32_t)delta;
-        uint32_t n = (uint32_t)pairs, pw = (uint32_t)(uintptr_t)rec;
-        if (groups == 2) {
-            NN_WIDE_FIXED_PASS(NN_WIDE_GROUPS_2);
-        } else {
-            NN_WIDE_FIXED_PASS(NN_WIDE_GROUPS_4);
-        }
-        return;
-    }
-#endif
-    wide_pairs(rec, col, groups, pairs, o, delta);
-}
-
-#if NN_ASM
-/* Pixel pairs 0 .. pixel_pairs - 1 (>= 1) of a stride-1 1x1 layer of 2 or 4 groups whose pixels follow
- * each other in memory (from x): per pair its column in the assembly, then the fixed pass, outputs from o
- * (the block's first channel of pixel 0). pointwise_body's C loop is the twin (the same results). */
+/* `pixel_pairs` (>= 1) pixel pairs of a 1x1 layer of 2 or 4 groups through the fixed passes, the column built
+ * in the same assembly block (and left in col): the first pair's pixels at x and x + xoff, outputs from o (the
+ * block's first channel pair) and o + delta; further pairs (a stride-1 run: xoff = in_c, delta = out_c)
+ * 2 in_c bytes and 2 delta outputs on. pointwise_body's C loop (im2col_pair_row, wide_pairs) is the twin. */
 NN_NOINLINE
-static void wide_run_few(const uint32_t *rec, int16_t *col, int32_t groups, int32_t pairs, const int8_t *x, int8_t *o,
-                         int32_t out_c, int32_t pixel_pairs) {
-    uint32_t a00 = (uint32_t)out_c, a01 = (uint32_t)pixel_pairs, a10 = (uint32_t)(uintptr_t)rec, a11 = (uint32_t)pairs;
-    uint32_t w0 = (uint32_t)(uintptr_t)x, w1 = (uint32_t)(uintptr_t)o, x0 = 0, x1 = 0, y0 = 0, y1 = 0, n = 0, pw = 0;
+static void wide_run_few(const uint32_t *rec, int16_t *col, int32_t groups, int32_t pairs, const int8_t *x,
+                         int32_t xoff, int8_t *o, int32_t delta, int32_t pixel_pairs) {
+    uint32_t a00 = (uint32_t)delta, a01 = (uint32_t)pixel_pairs, a10 = (uint32_t)(uintptr_t)rec, a11 = (uint32_t)pairs;
+    uint32_t w0 = (uint32_t)(uintptr_t)x, w1 = (uint32_t)(uintptr_t)o, x0 = (uint32_t)xoff, x1 = 0, y0 = 0, y1 = 0;
+    uint32_t n = 0, pw = 0;
     if (groups == 2) {
         NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16", NN_WIDE_GROUPS_2);
     } else {
@@ -671,8 +655,10 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
     const int8_t *const w = p->weights + (oc_n - 1) * ic;
 #if NN_ASM
-    /* stride 1: the pixels follow each other in memory, and the assembly runs every pixel pair but an odd last */
-    const int run = (groups == 2 || groups == 4) && !odd_tail && p->stride_h == 1 && p->stride_w == 1 && pixels >= 2;
+    /* 2 or 4 groups: the fixed passes; at stride 1 the pixels follow each other in memory and one call runs every
+     * pixel pair but an odd last */
+    const int few = groups == 2 || groups == 4;
+    const int run = few && !odd_tail && p->stride_h == 1 && p->stride_w == 1 && pixels >= 2;
 #endif
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *const img = in + b * p->in_h * p->in_w * ic;
@@ -681,7 +667,7 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
         int32_t ox = 0, px = 0;   /* ox: column of pixel xa */
 #if NN_ASM
         if (run) {
-            wide_run_few(wide, col, groups, n_pairs, img, ob + 2 * pair0, oc_n, pixels >> 1);
+            wide_run_few(wide, col, groups, n_pairs, img, ic, ob + 2 * pair0, oc_n, pixels >> 1);
             px = pixels & ~1;
             ox = px % out_w;
             line = img + (px / out_w) * line_step;
@@ -700,9 +686,16 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
                     xb = xa + step;
                 }
             }
-            im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
             int8_t *const o0 = ob + px * oc_n, *const o1 = ob + px1 * oc_n;
-            wide_pairs_few(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+#if NN_ASM
+            if (few) {
+                wide_run_few(wide, col, groups, n_pairs, xa, (int32_t)(xb - xa), o0 + 2 * pair0, (int32_t)(o1 - o0), 1);
+            } else
+#endif
+            {
+                im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
+                wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+            }
             if (odd_tail) {
                 int32_t acc[2] = {e[0], e[0]};
                 dot_1x2(w, col, ic, acc);
