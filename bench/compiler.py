@@ -264,7 +264,7 @@ def _step_row(step, instructions: int) -> dict:
            "macc": step.macc, "instructions": instructions}
     if step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8"):
         row["path"] = conv_facts(step.params, step.consts["shift"].tolist(),
-                                 depthwise=step.kernel == "nn_depthwise_conv2d_s8")[0]
+                                 depthwise=step.kernel == "nn_depthwise_conv2d_s8", bias=step.consts.get("bias"))[0]
     elif step.kernel == "nn_fc_s8":
         row["path"] = fc_facts(step.params, step.consts["shift"].tolist())[0]
     elif step.kernel == "nn_add_s8":

@@ -383,39 +383,68 @@ static uint32_t taps4(const int8_t *w, int32_t k, int32_t k_len) {
     return v;
 }
 
-/* The wide records, one per output channel pair (a, b), from the table in the fused form:
- * the two biases (input offset folded in); per group of 4 taps (the last one padded with 0
- * weights when k_len is not a multiple of 4) the rows' words widened as the column stores
- * them, (SXTB16, SXTB16 ror 8) of row a then of row b; then for a and for b the multiplier,
- * the addend's high word (rounding + zero point) and the right shift. */
+/* The wide records, one per output channel pair (a, b), from the table in the fused form, everything
+ * doubled for the assembly loop's rq_dbl (nn_opt_internal.h, WIDE_REC_WORDS): the two biases with the
+ * input offset folded in, times 2 (2 bias + in_offset * the doubled row's sum, as fold_offset; the sum
+ * taken from the widened halves by SMLAD against (1, 1), so that the weights are read once per call:
+ * this set-up costs ~2 instructions per weight instead of ~7, which matters on small maps); per group
+ * of 4 taps (the last one padded with 0 weights when k_len is not a multiple of 4) the rows' words
+ * widened as the column stores them and doubled, (SXTB16, SXTB16 ror 8) x 2 of row a then of row b;
+ * then for a and for b the multiplier, the doubled addend (2 (rounding + zero point << rr)) and the
+ * right shift plus one. */
 NN_NOINLINE
-static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, uint32_t *rec) {
+static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, const int32_t *tab, int32_t in_offset,
+                              uint32_t *rec) {
+    const uint32_t ones = 0x00010001u;
+    const int32_t full = k_len >> 2;
     for (int32_t oc = 0; oc + 2 <= out_c; oc += 2, tab += 2 * RQ_WORDS, w += 2 * k_len) {
-        *rec++ = (uint32_t)tab[0];
-        *rec++ = (uint32_t)tab[RQ_WORDS];
-        for (int32_t k = 0; k < k_len; k += 4) {
-            const uint32_t wa = taps4(w, k, k_len), wb = taps4(w + k_len, k, k_len);
-            *rec++ = nn_sxtb16(wa);
-            *rec++ = nn_sxtb16_ror8(wa);
-            *rec++ = nn_sxtb16(wb);
-            *rec++ = nn_sxtb16_ror8(wb);
+        uint32_t *const head = rec;
+        const int8_t *wa = w, *wb = w + k_len;
+        int32_t sa = 0, sb = 0;
+        rec += 2;
+        for (int32_t g = 0; g < full; ++g, rec += 4, wa += 4, wb += 4) {
+            const uint32_t va = nn_read32(wa), vb = nn_read32(wb);
+            uint32_t a02 = nn_sxtb16(va), a13 = nn_sxtb16_ror8(va), b02 = nn_sxtb16(vb), b13 = nn_sxtb16_ror8(vb);
+            a02 = nn_sadd16(a02, a02);
+            a13 = nn_sadd16(a13, a13);
+            b02 = nn_sadd16(b02, b02);
+            b13 = nn_sadd16(b13, b13);
+            rec[0] = a02;
+            rec[1] = a13;
+            rec[2] = b02;
+            rec[3] = b13;
+            sa = nn_smlad(a13, ones, nn_smlad(a02, ones, sa));
+            sb = nn_smlad(b13, ones, nn_smlad(b02, ones, sb));
         }
+        if (k_len & 3) {   /* the padded last group */
+            const uint32_t va = taps4(w, 4 * full, k_len), vb = taps4(w + k_len, 4 * full, k_len);
+            rec[0] = nn_sadd16(nn_sxtb16(va), nn_sxtb16(va));
+            rec[1] = nn_sadd16(nn_sxtb16_ror8(va), nn_sxtb16_ror8(va));
+            rec[2] = nn_sadd16(nn_sxtb16(vb), nn_sxtb16(vb));
+            rec[3] = nn_sadd16(nn_sxtb16_ror8(vb), nn_sxtb16_ror8(vb));
+            sa = nn_smlad(rec[1], ones, nn_smlad(rec[0], ones, sa));
+            sb = nn_smlad(rec[3], ones, nn_smlad(rec[2], ones, sb));
+            rec += 4;
+        }
+        head[0] = 2u * (uint32_t)tab[0] + (uint32_t)sa * (uint32_t)in_offset;   /* sa: the doubled row's sum */
+        head[1] = 2u * (uint32_t)tab[RQ_WORDS] + (uint32_t)sb * (uint32_t)in_offset;
         for (int32_t j = 0; j < 2; ++j) {
             *rec++ = (uint32_t)tab[j * RQ_WORDS + 1];
-            *rec++ = (uint32_t)tab[j * RQ_WORDS + 2];
-            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3];
+            *rec++ = 2u * (uint32_t)tab[j * RQ_WORDS + 2];
+            *rec++ = (uint32_t)tab[j * RQ_WORDS + 3] + 1u;
         }
     }
 }
 
 #if NN_ASM
-/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs. */
-#define NN_WIDE_GROUP                                 \
+/* One group of 4 taps of a wide record times the column pair: 12 instructions, 16 MACs; XLOAD and YLOAD
+ * load the group's column words of the two pixels into (x0, x1) and (y0, y1). */
+#define NN_WIDE_GROUP_WITH(XLOAD, YLOAD)              \
     "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
-    "ldrd   %[x0], %[x1], [%[pc]], #8\n\t"            \
+    XLOAD                                             \
     "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
     "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
-    "ldrd   %[y0], %[y1], [%[pc]], #8\n\t"            \
+    YLOAD                                             \
     "smlad  %[a01], %[w0], %[y0], %[a01]\n\t"         \
     "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
     "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
@@ -423,12 +452,14 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
     "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
     "smlad  %[a11], %[w0], %[y0], %[a11]\n\t"         \
     "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
-/* Requantize accumulator A with (multiplier x0, addend high word x1, shift y0) into w1. */
+/* ... the column pointer walking the groups */
+#define NN_WIDE_GROUP \
+    NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc]], #8\n\t", "ldrd   %[y0], %[y1], [%[pc]], #8\n\t")
+/* Requantize the doubled accumulator A with (multiplier x0, doubled addend x1, shift y0) into w1: rq_dbl
+ * (nn_opt_internal.h), the sign correction in SMMLAR's accumulate operand, then the int8 saturation. */
 #define NN_WIDE_RQ(A)                                 \
-    "and    %[w0], %[" A "], #0x80000000\n\t"         \
-    "orr    %[w0], %[w0], #0x40000000\n\t"            \
     "add    %[w1], %[x1], %[" A "], asr #31\n\t"      \
-    "smlal  %[w0], %[w1], %[" A "], %[x0]\n\t"        \
+    "smmlar %[w1], %[" A "], %[x0], %[w1]\n\t"        \
     "asr    %[w1], %[w1], %[y0]\n\t"                  \
     "ssat   %[w1], #8, %[w1]\n\t"
 #endif
@@ -438,29 +469,39 @@ static void conv_wide_records(const int8_t *w, int32_t k_len, int32_t out_c, con
 static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, int32_t pairs, int8_t *o,
                        int32_t delta) {
 #if NN_ASM
-    /* One assembly block for all pairs; the column, group count, pair count and delta wait
-     * on the stack (14 registers are in use). */
+    /* One assembly block for all pairs; the column, the passes of the 4-group loop, the pair count, the delta
+     * and the loop's entry wait on the stack (14 registers are in use). The first pass enters the loop at group
+     * (4 - groups % 4) % 4: every instruction of NN_WIDE_GROUP is a 32-bit one, so a group is 48 bytes and the
+     * entry is computed once per call (Duff's device); a pass costs 2 loop instructions per 4 groups. */
     uint32_t a00, a01, a10, a11, pc, n, w0, w1;
     uint32_t x0 = (uint32_t)(uintptr_t)col, x1 = (uint32_t)groups, y0 = (uint32_t)pairs, y1 = (uint32_t)delta;
     __asm__ volatile(
-        "strd   %[x0], %[x1], [sp, #-16]!\n\t"
-        "strd   %[y0], %[y1], [sp, #8]\n"
+        "and    %[a00], %[x1], #3\n\t"
+        "rsb    %[a00], %[a00], #4\n\t"
+        "and    %[a00], %[a00], #3\n\t"
+        "mov    %[a01], #48\n\t"
+        "adr.w  %[a10], 2f\n\t"
+        "mla    %[a00], %[a00], %[a01], %[a10]\n\t"
+        "orr    %[a00], %[a00], #1\n\t"
+        "add    %[x1], %[x1], #3\n\t"
+        "lsr    %[x1], %[x1], #2\n\t"
+        "strd   %[x0], %[x1], [sp, #-24]!\n\t"
+        "strd   %[y0], %[y1], [sp, #8]\n\t"
+        "str    %[a00], [sp, #16]\n"
         "1:\n\t"
         "ldrd   %[pc], %[n], [sp]\n\t"
         "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"
         "mov    %[a01], %[a00]\n\t"
         "mov    %[a11], %[a10]\n\t"
-        "tst    %[n], #1\n\t"
-        "beq    2f\n\t"
-        NN_WIDE_GROUP
-        "subs   %[n], %[n], #1\n\t"
-        "beq    3f\n"
+        "ldr    %[x0], [sp, #16]\n\t"
+        "bx     %[x0]\n"
         "2:\n\t"
         NN_WIDE_GROUP
         NN_WIDE_GROUP
-        "subs   %[n], %[n], #2\n\t"
-        "bne    2b\n"
-        "3:\n\t"
+        NN_WIDE_GROUP
+        NN_WIDE_GROUP
+        "subs   %[n], %[n], #1\n\t"
+        "bne    2b\n\t"
         "ldr    %[y1], [sp, #12]\n\t"
         "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"
         "ldr    %[y0], [%[pw]], #4\n\t"
@@ -478,7 +519,7 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
         "subs   %[n], %[n], #1\n\t"
         "str    %[n], [sp, #8]\n\t"
         "bne    1b\n\t"
-        "add    sp, sp, #16\n\t"
+        "add    sp, sp, #24\n\t"
         : [a00] "=&r"(a00), [a01] "=&r"(a01), [a10] "=&r"(a10), [a11] "=&r"(a11), [pc] "=&r"(pc),
           [n] "=&r"(n), [w0] "=&r"(w0), [w1] "=&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0),
           [y1] "+&r"(y1), [pw] "+&r"(rec), [o] "+&r"(o)
@@ -496,13 +537,210 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
             a10 = nn_smlad(rec[3], x1, nn_smlad(rec[2], x0, a10));
             a11 = nn_smlad(rec[3], y1, nn_smlad(rec[2], y0, a11));
         }
-        o[0] = (int8_t)nn_ssat8(rq_fast(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
-        o[delta] = (int8_t)nn_ssat8(rq_fast(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
-        o[1] = (int8_t)nn_ssat8(rq_fast(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
-        o[delta + 1] = (int8_t)nn_ssat8(rq_fast(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[0] = (int8_t)nn_ssat8(rq_dbl(a00, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[delta] = (int8_t)nn_ssat8(rq_dbl(a01, (int32_t)rec[0], (int32_t)rec[1], (int32_t)rec[2]));
+        o[1] = (int8_t)nn_ssat8(rq_dbl(a10, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
+        o[delta + 1] = (int8_t)nn_ssat8(rq_dbl(a11, (int32_t)rec[3], (int32_t)rec[4], (int32_t)rec[5]));
         rec += 6;
     }
 #endif
+}
+
+#if NN_ASM
+/* wide_pairs for a fixed, small group count (1x1 layers of 8 or 16 input channels): the column's words at
+ * immediate offsets, so that its pointer stays put and the pair count lives in a register; the first group
+ * starts the second pixel's accumulators from the biases (no copies). X, Y: the group's column offsets. */
+#define NN_WIDE_FIRST_GROUP                           \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "ldrd   %[x0], %[x1], [%[pc]]\n\t"                \
+    "ldrd   %[y0], %[y1], [%[pc], #8]\n\t"            \
+    "smlad  %[a01], %[w0], %[y0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
+    "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
+    "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
+    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
+    "smlad  %[a11], %[w0], %[y0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w0], %[x0], %[a10]\n\t"         \
+    "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
+    "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
+#define NN_WIDE_GROUP_AT(X, Y) \
+    NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc], #" X "]\n\t", "ldrd   %[y0], %[y1], [%[pc], #" Y "]\n\t")
+/* The groups after the first of a column of 2 or 4 groups */
+#define NN_WIDE_GROUPS_2 NN_WIDE_GROUP_AT("16", "24")
+#define NN_WIDE_GROUPS_4 NN_WIDE_GROUP_AT("16", "24") NN_WIDE_GROUP_AT("32", "40") NN_WIDE_GROUP_AT("48", "56")
+/* The pairs loop: `n` >= 1 channel pairs with GROUPS (the groups after the first) in between; the delta to
+ * the second pixel's outputs waits at [sp]. */
+#define NN_WIDE_FIXED_PAIRS(GROUPS)                   \
+    "1:\n\t"                                          \
+    "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"          \
+    NN_WIDE_FIRST_GROUP                               \
+    GROUPS                                            \
+    "ldr    %[y1], [sp]\n\t"                          \
+    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
+    "ldr    %[y0], [%[pw]], #4\n\t"                   \
+    NN_WIDE_RQ("a01")                                 \
+    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
+    NN_WIDE_RQ("a00")                                 \
+    "strb   %[w1], [%[o]], #1\n\t"                    \
+    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
+    "ldr    %[y0], [%[pw]], #4\n\t"                   \
+    NN_WIDE_RQ("a11")                                 \
+    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
+    NN_WIDE_RQ("a10")                                 \
+    "strb   %[w1], [%[o]], #1\n\t"                    \
+    "subs   %[n], %[n], #1\n\t"                       \
+    "bne    1b\n\t"
+#define NN_WIDE_FIXED_OPERANDS                                                                              \
+    : [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11), [w0] "+&r"(w0),              \
+      [w1] "+&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0), [y1] "+&r"(y1), [n] "+&r"(n),         \
+      [pw] "+&r"(pw), [o] "+&r"(o)                                                                         \
+    : [pc] "r"(col)                                                                                        \
+    : "cc", "memory"
+/* One column group from words VA (first pixel) and VB (second) at byte offset OFF of the column. */
+#define NN_WIDE_COL_GROUP(VA, VB, OFF, OFF8)          \
+    "sxtb16 %[x0], %[" VA "]\n\t"                     \
+    "sxtb16 %[x1], %[" VA "], ror #8\n\t"             \
+    "sxtb16 %[y0], %[" VB "]\n\t"                     \
+    "sxtb16 %[y1], %[" VB "], ror #8\n\t"             \
+    "strd   %[x0], %[x1], [%[pc], #" OFF "]\n\t"      \
+    "strd   %[y0], %[y1], [%[pc], #" OFF8 "]\n\t"
+/* The column of two pixels at a00 and w1 (in_c 8 or 16 bytes each) */
+#define NN_WIDE_COLUMN_2                              \
+    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
+    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
+    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
+    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")
+#define NN_WIDE_COLUMN_4                              \
+    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
+    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
+    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
+    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")        \
+    "ldrd   %[a01], %[a10], [%[a00], #8]\n\t"         \
+    "ldrd   %[a11], %[w0], [%[w1], #8]\n\t"           \
+    NN_WIDE_COL_GROUP("a01", "a11", "32", "40")       \
+    NN_WIDE_COL_GROUP("a10", "w0", "48", "56")
+/* Pixel pairs whose second pixel is xoff bytes after the first and whose next pair starts XSTEP bytes on (one
+ * pair, or a run of adjacent pixels of a stride-1 layer): build the pair's column (COLUMN), then the pairs
+ * loop. The frame holds the delta to the second pixel's outputs (the next pair's outputs are 2 delta on),
+ * the pixel pairs left, the records, the channel pair count, the input and output of the current pair and
+ * xoff. */
+#define NN_WIDE_FIXED_RUN(COLUMN, XSTEP, GROUPS)      \
+    __asm__ volatile(                                 \
+        "strd   %[a00], %[a01], [sp, #-32]!\n\t"      \
+        "strd   %[a10], %[a11], [sp, #8]\n\t"         \
+        "strd   %[w0], %[w1], [sp, #16]\n\t"          \
+        "str    %[x0], [sp, #24]\n"                   \
+        "0:\n\t"                                      \
+        "ldrd   %[a00], %[o], [sp, #16]\n\t"          \
+        "ldr    %[w1], [sp, #24]\n\t"                 \
+        "add    %[w1], %[a00], %[w1]\n\t"             \
+        COLUMN                                        \
+        "add    %[a01], %[a00], #" XSTEP "\n\t"       \
+        "ldr    %[y1], [sp]\n\t"                      \
+        "add    %[y0], %[o], %[y1], lsl #1\n\t"       \
+        "strd   %[a01], %[y0], [sp, #16]\n\t"         \
+        "ldrd   %[pw], %[n], [sp, #8]\n\t"            \
+        NN_WIDE_FIXED_PAIRS(GROUPS)                   \
+        "ldr    %[n], [sp, #4]\n\t"                   \
+        "subs   %[n], %[n], #1\n\t"                   \
+        "str    %[n], [sp, #4]\n\t"                   \
+        "bne    0b\n\t"                               \
+        "add    sp, sp, #32\n\t"                      \
+        NN_WIDE_FIXED_OPERANDS)
+#endif
+
+#if NN_ASM
+/* `pixel_pairs` (>= 1) pixel pairs of a 1x1 layer of 2 or 4 groups through the fixed passes, the column built
+ * in the same assembly block (and left in col): the first pair's pixels at x and x + xoff, outputs from o (the
+ * block's first channel pair) and o + delta; further pairs (a stride-1 run: xoff = in_c, delta = out_c)
+ * 2 in_c bytes and 2 delta outputs on. pointwise_body's C loop (im2col_pair_row, wide_pairs) is the twin. */
+NN_NOINLINE
+static void wide_run_few(const uint32_t *rec, int16_t *col, int32_t groups, int32_t pairs, const int8_t *x,
+                         int32_t xoff, int8_t *o, int32_t delta, int32_t pixel_pairs) {
+    uint32_t a00 = (uint32_t)delta, a01 = (uint32_t)pixel_pairs, a10 = (uint32_t)(uintptr_t)rec, a11 = (uint32_t)pairs;
+    uint32_t w0 = (uint32_t)(uintptr_t)x, w1 = (uint32_t)(uintptr_t)o, x0 = (uint32_t)xoff, x1 = 0, y0 = 0, y1 = 0;
+    uint32_t n = 0, pw = 0;
+    if (groups == 2) {
+        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16", NN_WIDE_GROUPS_2);
+    } else {
+        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_4, "32", NN_WIDE_GROUPS_4);
+    }
+}
+#endif
+
+/* Path WIDE on a 1x1 kernel without padding (pointwise layers): every pixel is interior and its taps
+ * are its in_c input bytes, so the pixel loop walks two input pointers instead of conv_body's window
+ * arithmetic (the per-pixel-pair overhead is most of the cost when in_c is 8 or 16). Pixels go in
+ * pairs (an odd last pixel fills both lanes and is written twice); channel pairs pair0 ..
+ * pair0 + n_pairs - 1 through the wide records, then, in the block that ends the pairs, an odd last
+ * channel from the table (fused form: the zero point is in its addend). */
+NN_NOINLINE
+static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col, const int32_t *tab,
+                           const uint32_t *wide, int32_t pair0, int32_t n_pairs) {
+    const int32_t ic = p->in_c, oc_n = p->out_c, groups = ic >> 2, out_w = p->out_w;
+    const int32_t pixels = p->out_h * out_w;
+    const int32_t step = p->stride_w * ic, line_step = p->stride_h * p->in_w * ic;
+    const int odd_tail = (oc_n & 1) && pair0 + n_pairs == oc_n >> 1;
+    const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
+    const int8_t *const w = p->weights + (oc_n - 1) * ic;
+#if NN_ASM
+    /* 2 or 4 groups: the fixed passes; at stride 1 the pixels follow each other in memory and one call runs every
+     * pixel pair but an odd last */
+    const int few = groups == 2 || groups == 4;
+    const int run = few && !odd_tail && p->stride_h == 1 && p->stride_w == 1 && pixels >= 2;
+#endif
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *const img = in + b * p->in_h * p->in_w * ic;
+        const int8_t *line = img, *xa = line;
+        int8_t *const ob = out + b * pixels * oc_n;
+        int32_t ox = 0, px = 0;   /* ox: column of pixel xa */
+#if NN_ASM
+        if (run) {
+            wide_run_few(wide, col, groups, n_pairs, img, ic, ob + 2 * pair0, oc_n, pixels >> 1);
+            px = pixels & ~1;
+            ox = px % out_w;
+            line = img + (px / out_w) * line_step;
+            xa = line + ox * step;
+        }
+#endif
+        for (; px < pixels; px += 2) {
+            const int32_t px1 = px + 1 < pixels ? px + 1 : px;
+            const int8_t *xb = xa;
+            if (px1 != px) {
+                if (++ox == out_w) {
+                    ox = 0;
+                    line += line_step;
+                    xb = line;
+                } else {
+                    xb = xa + step;
+                }
+            }
+            int8_t *const o0 = ob + px * oc_n, *const o1 = ob + px1 * oc_n;
+#if NN_ASM
+            if (few) {
+                wide_run_few(wide, col, groups, n_pairs, xa, (int32_t)(xb - xa), o0 + 2 * pair0, (int32_t)(o1 - o0), 1);
+            } else
+#endif
+            {
+                im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
+                wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
+            }
+            if (odd_tail) {
+                int32_t acc[2] = {e[0], e[0]};
+                dot_1x2(w, col, ic, acc);
+                o0[oc_n - 1] = (int8_t)nn_ssat8(rq_fast(acc[0], e[1], e[2], e[3]));
+                o1[oc_n - 1] = (int8_t)nn_ssat8(rq_fast(acc[1], e[1], e[2], e[3]));
+            }
+            if (px1 + 1 >= pixels) break;
+            if (++ox == out_w) {   /* the next pair's first pixel */
+                ox = 0;
+                line += line_step;
+                xa = line;
+            } else {
+                xa = xb + step;
+            }
+        }
+    }
 }
 
 /* Path SMALL_K_WIDE, an interior window of output pixel (oy, ox) without column dilation: its
@@ -652,7 +890,8 @@ typedef struct {
     nn_conv_path_t path;
 } conv_setup_t;
 
-/* What every path does first: the requantization table with the input offset folded in (and, on the fused
+/* What every path does first: the requantization table with the input offset folded in (the wide paths fold
+ * it into their records instead; and, on the fused
  * paths, which guarantee right shifts of 2..23, the output zero point). */
 static conv_setup_t conv_setup(const nn_conv_params_t *p, void *scratch) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
@@ -662,7 +901,11 @@ static conv_setup_t conv_setup(const nn_conv_params_t *p, void *scratch) {
     s.tab = (int32_t *)(void *)(s.col + 2 * align4(k_len));
     s.wide = (uint32_t *)(void *)(s.tab + RQ_WORDS * p->out_c);
     s.fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, s.tab);
-    fold_offset(p->weights, p->out_c, k_len, k_len, 1, p->in_offset, s.tab, RQ_WORDS, s.tab);
+    /* the wide paths fold the input offset into their records (conv_wide_records), all but an odd last channel */
+    const int wide = s.path == NN_CONV_PATH_WIDE || s.path == NN_CONV_PATH_SMALL_K_WIDE;
+    const int32_t folded = wide ? p->out_c & 1 : p->out_c, first = p->out_c - folded;
+    fold_offset(p->weights + first * k_len, folded, k_len, k_len, 1, p->in_offset, s.tab + first * RQ_WORDS, RQ_WORDS,
+                s.tab + first * RQ_WORDS);
     if (s.path == NN_CONV_PATH_FUSED || s.path == NN_CONV_PATH_WIDE || s.path == NN_CONV_PATH_SMALL_K_WIDE) {
         rq_fold_zo(s.tab, p->out_c, p->out_offset);
     }
@@ -686,10 +929,17 @@ void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const conv_setup_t s = conv_setup(p, scratch);
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
+    const int pointwise =
+        s.path == NN_CONV_PATH_WIDE && p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
     for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
         const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
-        conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, s.wide);
-        conv_body(p, in, out, s.col, s.tab, s.fast, s.wide, s.path, pair0, n);
+        conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,
+                          s.wide);
+        if (pointwise) {
+            pointwise_body(p, in, out, s.col, s.tab, s.wide, pair0, n);
+        } else {
+            conv_body(p, in, out, s.col, s.tab, s.fast, s.wide, s.path, pair0, n);
+        }
     }
 }
 

@@ -73,7 +73,13 @@ static inline int32_t gray3_span(const nn_conv_params_t *p) { return (p->out_w -
 static inline int32_t gray3_strip_bytes(const nn_conv_params_t *p) { return gray3(p) ? align4(3 * gray3_span(p)) : 0; }
 
 /* Wide weights: one record per output channel pair of WIDE_REC_WORDS(groups) words
- * (nn_opt_conv.c, conv_wide_records). */
+ * (nn_opt_conv.c, conv_wide_records). The records hold doubled weights and biases, so that the
+ * assembly loop accumulates 2 acc and requantizes it with rq_dbl (SMMLAR, 4 instructions with the
+ * saturation) instead of the 64-bit rq_fast (6): exact while |acc| < 2^29 (2 acc and the zero point's
+ * addend, up to 2^30 + 2^22, stay within int32). The wide paths therefore need every bias below
+ * WIDE_BIAS_MAX in magnitude and at most WIDE_K_MAX taps: |acc| <= |bias| + k_len * 255 * 128 < 2^29. */
+#define WIDE_BIAS_MAX (1 << 28)
+#define WIDE_K_MAX 8192
 #define WIDE_REC_WORDS(groups) (2 + 4 * (groups) + 6)
 /* Output channel pairs per block of wide records: wide_weights blocks (at least 1, at most one
  * per pair), ceil(pairs / blocks) pairs each. */

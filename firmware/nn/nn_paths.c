@@ -34,6 +34,19 @@ static int conv_shifts_within(const nn_conv_params_t *p, int32_t lo, int32_t hi)
     return nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, lo, hi);
 }
 
+/* Whether a convolution's accumulators stay within the wide records' doubled form (nn_opt_internal.h:
+ * WIDE_BIAS_MAX, WIDE_K_MAX); no bias counts as 0. */
+static int conv_wide_acc_ok(const nn_conv_params_t *p) {
+    if (p->k_h * p->k_w * p->in_c > WIDE_K_MAX) return 0;
+    if (!p->bias) return 1;
+    uint32_t big = 0;
+    for (int32_t c = 0; c < p->out_c; ++c) {   /* |bias| >= 2^28 exactly when bits 28..31 are not all equal */
+        const uint32_t b = (uint32_t)p->bias[c];
+        big |= (b + (uint32_t)WIDE_BIAS_MAX) & ~(uint32_t)(2 * WIDE_BIAS_MAX - 1);
+    }
+    return big == 0;
+}
+
 /* Convolution. First layers (in_c not a multiple of 4, at most SMALL_K_MAX taps) widen their
  * weights once per call: up to 10 taps the column stays in registers, in per-channel records
  * with the fused requantization when every exponent is a right shift of 2..23 (the zero
@@ -42,20 +55,23 @@ static int conv_shifts_within(const nn_conv_params_t *p, int32_t lo, int32_t hi)
  * fused form with an even channel count take the wide records (SMALL_K_WIDE). Inner layers: with k_len a
  * multiple of 4, the same exponent range and no clamp, the 2x2 block requantizes in its
  * assembly (FUSED), and with wide_weights set and at least 2 output channels the weights
- * are widened to int16 once per call (WIDE); otherwise the block requantizes in C. */
+ * are widened to int16 once per call (WIDE); otherwise the block requantizes in C. Both wide
+ * paths also need every |bias| below 2^28 and at most 8192 taps (conv_wide_acc_ok: their doubled
+ * accumulators). */
 nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
     const int32_t k_len = p->k_h * p->k_w * p->in_c;
     const int clamp = p->act_min > -128 || p->act_max < 127;
     const int fused_rq = !clamp && conv_shifts_within(p, 2, 23);
     if (small_k(p)) {
         if (!small_k_reg(k_len)) {
-            return fused_rq && (p->out_c & 1) == 0 ? NN_CONV_PATH_SMALL_K_WIDE : NN_CONV_PATH_SMALL_K;
+            return fused_rq && (p->out_c & 1) == 0 && conv_wide_acc_ok(p) ? NN_CONV_PATH_SMALL_K_WIDE
+                                                                           : NN_CONV_PATH_SMALL_K;
         }
         if (!fused_rq) return NN_CONV_PATH_SMALL_K_REG;
         return gray3(p) ? NN_CONV_PATH_GRAY3 : NN_CONV_PATH_SMALL_K_REC;
     }
     if (!fused_rq || (k_len & 3) != 0) return NN_CONV_PATH_IM2COL;
-    return p->wide_weights && p->out_c >= 2 ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
+    return p->wide_weights && p->out_c >= 2 && conv_wide_acc_ok(p) ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
 }
 
 /* Depthwise. 3x3 without dilation at multiplier 1: on small maps (at most DW_PLANE3_MAX outputs along

@@ -111,7 +111,7 @@ def kernel_path(step: Step, kernel_set: str) -> str | None:
         return None
     if step.kernel in ("nn_conv2d_s8", "nn_depthwise_conv2d_s8"):
         return conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(),
-                          depthwise=step.kernel == "nn_depthwise_conv2d_s8")[0]
+                          depthwise=step.kernel == "nn_depthwise_conv2d_s8", bias=step.consts.get("bias"))[0]
     if step.kernel == "nn_max_pool_s8":
         return max_pool_path(step.params)
     if step.kernel == "nn_fc_s8":

@@ -56,10 +56,12 @@ def _initializer(struct_fields: Sequence[str], array: str) -> str:
 _SHIM = f"""
 #include "nn_kernels.h"
 /* out[0] = path, out[1] = scratch bytes of the optimized build, out[2] = whether it may run in place */
-void el_conv_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, int depthwise, int32_t *out) {{
+void el_conv_facts(const int32_t *f, const int32_t *mult, const int32_t *shift, const int32_t *bias, int depthwise,
+                   int32_t *out) {{
     nn_conv_params_t p = {{{_initializer([n for n in CONV_FIELDS if n not in ("per_channel", "wide_weights")], "f")},
                           .per_channel = f[{CONV_FIELDS.index("per_channel")}],
-                          .wide_weights = f[{CONV_FIELDS.index("wide_weights")}], .mult = mult, .shift = shift}};
+                          .wide_weights = f[{CONV_FIELDS.index("wide_weights")}], .mult = mult, .shift = shift,
+                          .bias = bias}};
     out[0] = depthwise ? (int32_t)nn_depthwise_conv2d_s8_path(&p) : (int32_t)nn_conv2d_s8_path(&p);
     out[1] = (int32_t)(depthwise ? nn_opt_depthwise_conv2d_s8_scratch_bytes(&p) : nn_opt_conv2d_s8_scratch_bytes(&p));
     out[2] = depthwise ? nn_depthwise_conv2d_s8_in_place(&p) : 0;
@@ -118,7 +120,7 @@ def _library() -> ctypes.CDLL:
             shutil.move(str(out), lib)   # atomic on one file system; a concurrent equal build is harmless
     dll = ctypes.CDLL(str(lib))
     i32p = ctypes.POINTER(ctypes.c_int32)
-    dll.el_conv_facts.argtypes = [i32p, i32p, i32p, ctypes.c_int, i32p]
+    dll.el_conv_facts.argtypes = [i32p, i32p, i32p, i32p, ctypes.c_int, i32p]
     dll.el_fc_facts.argtypes = [i32p, i32p, i32p, i32p]
     dll.el_max_pool_path.argtypes = [i32p]
     dll.el_max_pool_path.restype = ctypes.c_int32
@@ -142,19 +144,33 @@ def _quant(params: Mapping[str, object], shifts: Sequence[int], channels: int) -
     return (ctypes.c_int32 * len(shifts))(*([1 << 30] * len(shifts))), (ctypes.c_int32 * len(shifts))(*shifts)
 
 
-def _conv_answers(params: Mapping[str, object], shifts: Sequence[int], depthwise: bool) -> tuple[int, int, int]:
+def _bias(bias: Sequence[int] | np.ndarray | None, channels: int) -> ctypes.Array | None:
+    """The bias as an int32 array for the shim (None: no bias, as a layer without one)."""
+    if bias is None:
+        return None
+    values = np.asarray(bias, dtype=np.int64).reshape(-1)
+    if values.size != channels:
+        raise ValueError(f"{values.size} biases for {channels} channels")
+    return (ctypes.c_int32 * channels)(*(int(v) for v in values))
+
+
+def _conv_answers(params: Mapping[str, object], shifts: Sequence[int], depthwise: bool,
+                  bias: Sequence[int] | np.ndarray | None = None) -> tuple[int, int, int]:
     p = dict(params)
     p.setdefault("per_channel", int(len(shifts) > 1))
     mult, shift = _quant(p, shifts, int(p["out_c"]))  # type: ignore[call-overload]
     out = (ctypes.c_int32 * 3)()
-    _library().el_conv_facts(_fields(p, CONV_FIELDS), mult, shift, int(depthwise), out)
+    channels = int(p["out_c"])  # type: ignore[call-overload]
+    _library().el_conv_facts(_fields(p, CONV_FIELDS), mult, shift, _bias(bias, channels), int(depthwise), out)
     return int(out[0]), int(out[1]), int(out[2])
 
 
-def conv_facts(params: Mapping[str, object], shifts: Sequence[int] = (), depthwise: bool = False) -> tuple[str, int]:
+def conv_facts(params: Mapping[str, object], shifts: Sequence[int] = (), depthwise: bool = False,
+               bias: Sequence[int] | np.ndarray | None = None) -> tuple[str, int]:
     """(path name, scratch bytes) of a CONV_2D (or DEPTHWISE_CONV_2D) with nn_conv_params_t fields
-    `params` and exponents `shifts` (one per output channel when per_channel, else one)."""
-    path, scratch, _ = _conv_answers(params, shifts, depthwise)
+    `params`, exponents `shifts` (one per output channel when per_channel, else one) and `bias` (one per
+    output channel, or None: the wide paths need every |bias| below 2^28, nn_paths.c conv_wide_acc_ok)."""
+    path, scratch, _ = _conv_answers(params, shifts, depthwise, bias)
     return (DW_PATHS if depthwise else CONV_PATHS)[path], scratch
 
 

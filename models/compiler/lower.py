@@ -230,7 +230,7 @@ def _conv_like(model: TFLiteModel, op: Operator, depthwise: bool, fused: _Dilati
         act_min=act_min, act_max=act_max, weights="weights", bias="bias" if bias is not None else None,
         mult="mult", shift="shift", per_channel=per_channel, wide_weights=0,
     )
-    scratch = depthwise_scratch_bytes(params, shift) if depthwise else conv_scratch_bytes(params, shift)
+    scratch = depthwise_scratch_bytes(params, shift) if depthwise else conv_scratch_bytes(params, shift, bias)
     kernel = "nn_depthwise_conv2d_s8" if depthwise else "nn_conv2d_s8"
     # a depthwise layer the kernels can run in place may take over its input's storage (planner)
     in_place = (x.index,) if depthwise and depthwise_in_place(params, shift) else ()

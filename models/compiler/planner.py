@@ -163,7 +163,8 @@ def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free", arena_limi
     if policy == "none":
         return best
     shifts = {id(s): s.consts["shift"].tolist() for s in graph.steps if s.kernel == "nn_conv2d_s8"}
-    candidates = [s for s in graph.steps if id(s) in shifts and conv_wide_applies(s.params, shifts[id(s)])]
+    candidates = [s for s in graph.steps
+                  if id(s) in shifts and conv_wide_applies(s.params, shifts[id(s)], s.consts.get("bias"))]
     limit = max(best.arena_bytes, arena_limit or 0) if policy == "tflm" else best.arena_bytes
 
     def fits(step: Step, blocks: int) -> Plan | None:
@@ -171,7 +172,7 @@ def plan_with_wide_weights(graph: LoweredGraph, policy: str = "free", arena_limi
         (the step is left as it was)."""
         before = (step.params["wide_weights"], step.scratch_bytes)
         step.params["wide_weights"] = blocks
-        step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)])
+        step.scratch_bytes = conv_scratch_bytes(step.params, shifts[id(step)], step.consts.get("bias"))
         trial = plan(graph)
         if policy == "all" or trial.arena_bytes <= limit:
             return trial

@@ -12,14 +12,14 @@ from collections.abc import Mapping, Sequence
 from edgeloop.models.compiler.kernel_facts import conv_facts, fc_facts
 
 
-def conv_wide_applies(p: Mapping[str, object], shifts: Sequence[int]) -> bool:
+def conv_wide_applies(p: Mapping[str, object], shifts: Sequence[int], bias: Sequence[int] | None = None) -> bool:
     """Whether a convolution would take the wide-weights path if its wide_weights flag were set."""
-    return conv_facts({**p, "wide_weights": 1}, shifts)[0] == "wide"
+    return conv_facts({**p, "wide_weights": 1}, shifts, bias=bias)[0] == "wide"
 
 
-def conv_scratch_bytes(p: Mapping[str, object], shifts: Sequence[int] = ()) -> int:
-    """nn_opt_conv2d_s8_scratch_bytes of a convolution with fields p and exponents `shifts`."""
-    return conv_facts(p, shifts)[1]
+def conv_scratch_bytes(p: Mapping[str, object], shifts: Sequence[int] = (), bias: Sequence[int] | None = None) -> int:
+    """nn_opt_conv2d_s8_scratch_bytes of a convolution with fields p, exponents `shifts` and `bias` (None: none)."""
+    return conv_facts(p, shifts, bias=bias)[1]
 
 
 def depthwise_scratch_bytes(p: Mapping[str, object], shifts: Sequence[int] = ()) -> int:

@@ -49,6 +49,25 @@ def test_conv_paths_and_scratch(layer: dict, shifts: list[int], path: str, scrat
     assert conv_facts(layer, shifts) == (path, scratch)
 
 
+# The wide paths accumulate doubled: every |bias| below 2^28 (-2^28 itself allowed) and at most 8192 taps.
+WIDE_BIAS_LIMITS = [
+    (_conv(3, 8, 4, wide_weights=1), [5, 2**28 - 1, -(2**28), 0], "wide"),
+    (_conv(3, 8, 4, wide_weights=1), [5, 2**28, 0, 0], "fused"),
+    (_conv(3, 8, 4, wide_weights=1), [0, 0, 0, -(2**28) - 1], "fused"),
+    (_conv(3, 8, 4, wide_weights=1), [-(2**31), 0, 0, 0], "fused"),
+    (_conv(3, 8, 4, wide_weights=1), None, "wide"),
+    (_conv(1, 8192, 4, wide_weights=1), None, "wide"),
+    (_conv(1, 8196, 4, wide_weights=1), None, "fused"),
+    (_conv(3, 3, 8), [2**28 - 1] * 8, "small_k_wide"),
+    (_conv(3, 3, 8), [0] * 7 + [2**28], "small_k"),
+]
+
+
+@pytest.mark.parametrize("layer,bias,path", WIDE_BIAS_LIMITS)
+def test_wide_paths_need_biases_below_2_pow_28(layer: dict, bias: list[int] | None, path: str) -> None:
+    assert conv_facts(layer, [-9] * layer["out_c"], bias=bias)[0] == path
+
+
 def test_depthwise_fc_and_pool_facts() -> None:
     # 3x3 (ROWS3): the table, 4 records of 56 B and 3 slots of 4 int16 lines of (out_w - 1) * stride + 3
     # elements rounded up to even (16 wide: 18; 17 wide at stride 2: 36); lines are columns when the output

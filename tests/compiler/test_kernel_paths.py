@@ -164,6 +164,10 @@ WIDE_CASES = [
     (("w_c16_to10_pointwise", (5, 3, 16), 10, 1, 1, 1, "VALID", False), "NONE", -3),
     (("w_c4_to2_one_pixel", (1, 1, 4), 2, 3, 1, 1, "SAME", False), "NONE", 0),
     (("w_relu_clamped", (6, 5, 8), 6, 3, 1, 1, "SAME", False), "RELU", -20),
+    # 1x1 without padding (pointwise_body): odd pixel count and odd channel tail, stride 2 over odd rows
+    (("w_pw_c8_to7_odd_pixels", (5, 3, 8), 7, 1, 1, 1, "SAME", False), "NONE", 9),
+    (("w_pw_c12_to6_stride2", (5, 9, 12), 6, 1, 2, 1, "SAME", False), "RELU", -128),
+    (("w_pw_c4_to3_one_pair", (3, 5, 4), 3, 1, 1, 1, "VALID", False), "NONE", -2),
 ]
 
 
@@ -177,10 +181,12 @@ def test_wide_weight_paths_are_bit_exact(case: tuple, act: str, zo: int, bit_exa
 
 
 @pytest.mark.parametrize("blocks", [2, 3])
-@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4)], ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4)])
+@pytest.mark.parametrize("case,act,zo", [WIDE_CASES[i] for i in (0, 2, 4, 7)],
+                         ids=[WIDE_CASES[i][0][0] for i in (0, 2, 4, 7)])
 def test_wide_weights_in_blocks_are_bit_exact(case: tuple, act: str, zo: int, blocks: int, bit_exact) -> None:
     """The wide records built and run a block of channel pairs at a time (wide_weights = blocks): even and
-    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1)."""
+    uneven blocks (6 pairs in 2 or 3, 3 pairs plus an odd channel, 5 pairs in 3 blocks of 2, 2, 1; a 1x1
+    layer of 3 pairs plus an odd channel)."""
     report = bit_exact(conv_layer(case, "fused", seed=len(case[0]), act=act, zo=zo), count=3, seed=9,
                        wide_weights="all", wide_blocks=blocks)
     assert report["ref"] == 0 and report["opt"] == 0
@@ -207,8 +213,46 @@ def test_stems_with_rows_of_whole_groups_are_bit_exact(case: tuple, requant: str
                        wide_weights=wide)
     assert report["ref"] == 0 and report["opt"] == 0
     step = report["result"].graph.steps[0]
-    path = conv_facts(step.params, step.consts["shift"].tolist())[0]
+    path = conv_facts(step.params, step.consts["shift"].tolist(), bias=step.consts["bias"])[0]
     assert path == ("im2col" if requant == "general" else "wide" if wide == "all" else "fused")
+
+
+def wide_bias_layer(bias: list[int], in_c: int = 8, k: int = 1, seed: int = 31) -> bytes:
+    """A SAME convolution on a 5x7 map whose biases are given (the wide paths' limit is |bias| < 2^28) and whose
+    output scale is 2^21 times the accumulator's (exponent -20), so that accumulators near +-2^28 land around
+    the int8 range: the doubled accumulator and its requantization at their largest."""
+    rng = np.random.default_rng(seed)
+    oc = len(bias)
+    b = ModelBuilder()
+    s_in, ws = 0.04, rng.uniform(0.002, 0.02, oc)
+    x = b.tensor((1, 5, 7, in_c), scale=s_in, zero_point=-100)
+    wt = b.tensor((oc, k, k, in_c), scale=list(ws), zero_point=[0] * oc, axis=0,
+                  data=rng.integers(-128, 128, (oc, k, k, in_c)).astype(np.int8))
+    bt = b.tensor((oc,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * oc, data=np.array(bias, np.int32))
+    y = b.tensor((1, 5, 7, oc), scale=[s_in * float(ws.mean()) * 2**21], zero_point=-3)
+    b.op("CONV_2D", [x, wt, bt], [y], "Conv2DOptions", padding="SAME", stride_w=1, stride_h=1, dilation_w=1,
+         dilation_h=1, activation="NONE")
+    return b.build([x], [y])
+
+
+NEAR = 2**28 - 1
+WIDE_BIAS_CASES = [   # (name, biases, in_c, k, the path they take with wide weights)
+    ("bias_limits_pointwise", [NEAR, -(2**28), NEAR - 2**22, -NEAR + 2**22, 7, -7], 8, 1, "wide"),
+    ("bias_limits_3x3", [NEAR, -NEAR, NEAR - 3 * 2**21, -(2**28) + 3 * 2**21], 12, 3, "wide"),
+    ("bias_over_the_limit", [2**28, -5, NEAR, 0], 8, 1, "fused"),
+]
+
+
+@pytest.mark.parametrize("name,bias,in_c,k,path", WIDE_BIAS_CASES, ids=[c[0] for c in WIDE_BIAS_CASES])
+def test_wide_paths_at_the_bias_limit_are_bit_exact(name: str, bias: list[int], in_c: int, k: int, path: str,
+                                                    bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(wide_bias_layer(bias, in_c, k), count=3, seed=12, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert conv_facts(step.params, step.consts["shift"].tolist(), bias=step.consts["bias"])[0] == path
+    assert (step.params["wide_weights"] > 0) == (path == "wide")
 
 
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
@@ -650,6 +694,31 @@ def fused_paths_model(seed: int = 14) -> bytes:
         x, s_in, zp = _chain_conv(b, rng, x, c, s_in, (h, w), n, 3, s, padding, act, zo)
         c = n
     return b.build([x0], [x])
+
+
+def pointwise_paths_model(seed: int = 24) -> bytes:
+    """1x1 convolutions through the wide records' pointwise loop (pointwise_body), for the Cortex-M7 run with
+    wide_weights="all": 8 -> 16 on a 5x7 map (stride 1, 2 groups: the assembly run over 17 pixel pairs, the odd
+    last pixel in C), a 3x3 16 -> 16 (conv_body), 16 -> 12 (4 groups, the run), 12 -> 16 at stride 2 (3x4 of
+    5x7: 3 groups, the generic pass), 16 -> 8 at stride 1 on 3x4 (4 groups, run, even pixel count) with a ReLU
+    at -128, then 8 -> 7 (2 groups, the fixed pass per pixel pair, odd channel tail); output zero points above
+    -128 take the sign correction."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, 5, 7, 8), scale=0.04, zero_point=-11)
+    c, s_in = 8, 0.04
+    for n, k, s, act, zo, hw in ((16, 1, 1, "NONE", 7, (5, 7)), (16, 3, 1, "NONE", None, (5, 7)),
+                                 (12, 1, 1, "NONE", 4, (5, 7)), (16, 1, 2, "NONE", -2, (3, 4)),
+                                 (8, 1, 1, "RELU", -128, (3, 4)), (7, 1, 1, "NONE", -3, (3, 4))):
+        x, s_in, _ = _chain_conv(b, rng, x, c, s_in, hw, n, k, s, "SAME", act, zo)
+        c = n
+    return b.build([x0], [x])
+
+
+def test_pointwise_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact) -> None:
+    report = bit_exact(pointwise_paths_model(), count=3, seed=11, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert [s.params.get("wide_weights", 0) > 0 for s in report["result"].graph.steps] == [True] * 6
 
 
 def test_fused_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:

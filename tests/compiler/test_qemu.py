@@ -33,6 +33,7 @@ PATH_MODELS = {
     "dw_in_place": "dw_in_place_model", "fc_fused": "fc_fused_model", "avg_pools": "avg_pool_model",
     "dw_plane": "dw_plane_model",
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
+    "wide_pointwise": "pointwise_paths_model",
 }
 
 
@@ -112,6 +113,20 @@ MUTATIONS = {
                            '"ldrsb  %[x1], [%[r], #7]\\n\\t"', "rgb_stem"),
     "avg8_run_round_sign": ("nn_opt_pool.c", '"sel     %[v], %[x], %[u]\\n\\t"',
                             '"sel     %[v], %[u], %[x]\\n\\t"', "avg_runs"),
+    "wide_rq_sign": ("nn_opt_conv.c", '"add    %[w1], %[x1], %[" A "], asr #31\\n\\t"', '"mov    %[w1], %[x1]\\n\\t"',
+                     "wide_pointwise"),
+    "wide_group_pixel_1": ("nn_opt_conv.c", '"ldrd   %[y0], %[y1], [%[pc]], #8\\n\\t"',
+                           '"ldrd   %[y0], %[y1], [%[pc]]\\n\\t"', "wide_pointwise"),
+    "wide_fixed_first_group": ("nn_opt_conv.c", '"smlad  %[a01], %[w0], %[y0], %[a00]\\n\\t"',
+                               '"smlad  %[a01], %[w0], %[y0], %[a01]\\n\\t"', "wide_pointwise"),
+    "wide_fixed_group_3": ("nn_opt_conv.c", 'NN_WIDE_GROUP_AT("32", "40")', 'NN_WIDE_GROUP_AT("32", "32")',
+                           "wide_pointwise"),
+    "wide_run_column_step": ("nn_opt_conv.c", 'NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16"',
+                             'NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "8"', "wide_pointwise"),
+    "wide_run_column_4_group_3": ("nn_opt_conv.c", 'NN_WIDE_COL_GROUP("a01", "a11", "32", "40")',
+                                  'NN_WIDE_COL_GROUP("a11", "a01", "32", "40")', "wide_pointwise"),
+    "wide_loop_entry": ("nn_opt_conv.c", '"rsb    %[a00], %[a00], #4\\n\\t"', '"rsb    %[a00], %[a00], #5\\n\\t"',
+                        "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
 }
 
