@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.models.design import adapter
 from edgeloop.models.design.pruning import pruned_widths
 
 from .conftest import run_design
@@ -15,13 +16,22 @@ from .conftest import run_design
 
 def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
+    # the first trial is a recipe the user gives (--enqueue), as `edgeloop train` wrote it
+    mine = {"input_size": 16, "color": "gray", "width": 3, "depth": 1, "max_channels": 6, "stem_stride": 2,
+            "pool": "avg", "head": "flatten", "block": "plain"}
+    td = adapter.TaskData("bottles", "images", [tiny_bottles], [], 0, "")
+    recipe = adapter.train_request(td, "image_cnn", mine, tmp_path / "mine", seed=0, epochs=5).recipe().write(
+        tmp_path / "mine.recipe.json")
     # 2 trials of 2 folds x 1 epoch on 120 16-px images; distillation needs a larger, more accurate trial than the
     # chosen one, which two trials may not give: it is measured in test_distill_export and the time-series tests
     proc = run_design("--data", tiny_bottles, "--out", out, "--flash", "64KB", "--trials", "2", "--epochs", "1",
                       "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width", "4",
-                      "--no-distill")
+                      "--no-distill", "--enqueue", recipe)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "first trials: the given recipes (mine.recipe.json)" in proc.stdout
     d = json.loads((out / "design.json").read_text())
+    first = d["trials"][0]
+    assert (first["seeded_from"], first["family"], first["params"]) == ("mine.recipe.json", "image_cnn", mine)
     ch = d["chosen"]
     assert ch["family"] == "image_cnn" and ch["recipe"]["command"].startswith("edgeloop train --task bottles")
     assert ch["flash_bytes"] <= 64 * 1024 and ch["ram_bytes"] > 0 and ch["latency_ms_estimate"] > 0
