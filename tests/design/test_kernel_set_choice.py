@@ -65,3 +65,27 @@ def test_recipe_records_the_kernel_set(tmp_path) -> None:
     assert Recipe.from_json(req.recipe().recipe_json()).kernels == "small"
     with pytest.raises(RecipeError, match="unknown kernel set 'tiny'"):
         Recipe(task="imu", kernels="tiny")
+
+
+def test_without_latency_limit_the_set_that_fits_the_flash_is_deployed_even_past_real_time() -> None:
+    """Real time only chooses the set; it never rejects. A 96-px CNN whose reference-kernel variant fits the flash
+    budget but runs longer than one camera frame, while the optimized variant is over the budget, deploys the small
+    set (and reports its latency) instead of being priced with the fast set and rejected for flash. With
+    --latency-ms the limit is hard again and the candidate is rejected."""
+    from edgeloop.models.design.deploy import Sizer
+
+    td = adapter.TaskData("bottles", "images", [], ["no_bottle", "empty", "low", "half", "full"], 0, "")
+    params = {"input_size": 96, "color": "gray", "width": 8, "depth": 4, "max_channels": 16, "stem_stride": 2,
+              "pool": "max", "head": "flatten", "block": "plain"}
+    both = Sizer(td, Budget(), load_cost_models()).check("image_cnn", params).variants
+    small, fast = both["small"], both["fast"]
+    assert small["latency_ms_estimate"] > FRAME_PERIOD_MS > fast["latency_ms_estimate"]
+    flash = (small["flash_bytes"] + fast["flash_bytes"]) // 2  # only the small set fits
+    dep = Sizer(td, Budget(flash=flash), load_cost_models()).check("image_cnn", params)
+    assert dep.kernel_set == "small" and dep.fits, (dep.kernel_set, dep.violations)
+    assert dep.flash_bytes == small["flash_bytes"] and dep.latency_ms_estimate > dep.latency_limit_ms
+    assert dep.latency_limit_source == "real time: one camera frame at 30 frames/s"
+    # within real time and the budget, the smaller set still wins; with no flash limit, real time picks fast
+    assert Sizer(td, Budget(), load_cost_models()).check("image_cnn", params).kernel_set == "fast"
+    hard = Sizer(td, Budget(flash=flash, latency_ms=FRAME_PERIOD_MS), load_cost_models()).check("image_cnn", params)
+    assert not hard.fits
