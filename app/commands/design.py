@@ -165,7 +165,7 @@ def _calibrate(kernel_sets: tuple[str, ...]) -> int:
             for group in samples:
                 for name, tfl in nets[group].items():
                     measured = qemu_instructions(tfl, Path(tmp) / name, kernels=kernel_set)
-                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph)
+                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph, kernel_set)
                     samples[group].append((name, rows, measured))
                     print(f"{kernel_set:5s} {group:8s} {name:22s} {measured:>10,} emulated instructions", flush=True)
         coef = latency.fit_cost_model([(rows, m) for _, rows, m in samples["fit"]])
