@@ -254,7 +254,9 @@ def enqueue_recipes(study: Any, recipes: list[tuple[str, str, dict[str, Any]]], 
             raise InputError(f"{name}: the search cannot express this recipe ({_space_limits(family, cfg)}); "
                              "change the recipe, or widen --max-side / --max-width / --families")
         planned.append((name, family, params, values))
-    trials = study.get_trials(deepcopy=False)
+    # a failed trial, or one stopped because time ran out, is tried again (as a re-suggested recipe would be)
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if t.state.name != "FAIL" and "time ran out" not in t.user_attrs.get("reason", "")]
     queued = [(t.user_attrs.get("family"), t.user_attrs.get("params")) for t in trials]
     # a waiting (enqueued, not yet started) trial has its values only in Optuna's fixed_params
     queued_values = [t.params or t.system_attrs.get("fixed_params") for t in trials]
@@ -265,8 +267,9 @@ def enqueue_recipes(study: Any, recipes: list[tuple[str, str, dict[str, Any]]], 
             continue
         dep = sizer.check(family, params)
         if not dep.fits:
-            left_out.append(f"{name}: over the budget ({', '.join(f'{k} by {100 * x:.0f} %' for k, x in dep.violations.items())}"
-                            f"; {fmt_bytes(dep.flash_bytes)} flash with the {dep.kernel_set} kernels)")
+            over = ", ".join(f"{k} by {100 * x:.0f} %" for k, x in dep.violations.items())
+            left_out.append(f"{name}: over the budget ({over}; {fmt_bytes(dep.flash_bytes)} flash with the "
+                            f"{dep.kernel_set} kernels)")
             continue
         study.enqueue_trial(values, user_attrs={"seeded_from": name})
         queued_values.append(values)

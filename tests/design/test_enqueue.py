@@ -92,3 +92,19 @@ def test_recipes_the_search_cannot_run_are_refused_in_one_line(tmp_path: Path) -
     # an --arch preset's unset knobs resolve as `edgeloop train` resolves them (the cap scales with the width)
     family, params = adapter.recipe_candidate(Recipe(task="bottles", arch="tiny", width=16), "images", "t.json")
     assert (family, params["input_size"], params["width"], params["max_channels"]) == ("image_cnn", 64, 16, 24)
+
+
+def test_a_failed_recipe_is_queued_again_on_resume(tmp_path: Path) -> None:
+    import optuna
+
+    from edgeloop.models.design.search import enqueue_recipes
+
+    td, cfg, sizer, study = _setup()
+    ok = {"input_size": 16, "color": "gray", "width": 4, "depth": 1, "max_channels": 8, "stem_stride": 2,
+          "pool": "max", "head": "flatten", "block": "plain"}
+    assert enqueue_recipes(study, [("ok.json", "image_cnn", ok)], sizer, cfg)[0] == ["ok.json"]
+    trial = study.ask()
+    trial.set_user_attr("family", "image_cnn")
+    trial.set_user_attr("params", suggest(trial, cfg.families, cfg.ctx)[1])
+    study.tell(trial, state=optuna.trial.TrialState.FAIL)  # a worker died mid-trial
+    assert enqueue_recipes(study, [("ok.json", "image_cnn", ok)], sizer, cfg)[0] == ["ok.json"]
