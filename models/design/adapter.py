@@ -389,11 +389,14 @@ def recipe_candidate(recipe: Any, kind: str, source: str = "recipe") -> tuple[st
     teacher and margin are the design run's. Unset size knobs resolve as `edgeloop train` resolves them (the
     `arch` preset's, its channel cap scaled with the width). One-line InputError for a recipe of another data
     kind or one the search does not build (a pruned net)."""
-    family = {"default": "image_cnn" if kind == "images" else "feature_mlp", "image-cnn": "image_cnn",
-              **{train: design for design, train in TRAIN_FAMILY.items()}}.get(recipe.family)
+    # the design families a recipe of each data kind can name (image recipes: the CNN; other image families
+    # have no recipe inverse yet)
+    by_train = {"images": {"default": "image_cnn", "image-cnn": "image_cnn"},
+                "imu": {"default": "feature_mlp", **{train: design for design, train in TRAIN_FAMILY.items()}}}[kind]
+    family = by_train.get(recipe.family)
     if family is None or family not in FAMILIES_BY_KIND[kind]:
         raise InputError(f"{source}: a --family {recipe.family} recipe cannot be a trial on {kind} data; give a "
-                         f"recipe of {', '.join(TRAIN_FAMILY.get(f, 'image-cnn') for f in FAMILIES_BY_KIND[kind])}")
+                         f"recipe of {', '.join(sorted(set(by_train) - {'default'}))}")
     if recipe.prune_keep is not None or recipe.conv_channels:
         raise InputError(f"{source}: a pruned net (prune_keep / conv_channels) is not a search candidate; enqueue "
                          "the recipe it was pruned from (the design measures pruning of the chosen model itself)")

@@ -85,6 +85,8 @@ def test_recipes_the_search_cannot_run_are_refused_in_one_line(tmp_path: Path) -
     series = Recipe(task="imu-activity", family="feature-mlp", window=100, hop=50, width=8, depth=1)
     with pytest.raises(InputError, match="feature-mlp recipe cannot be a trial on images data"):
         adapter.recipe_candidate(series, "images", "s.json")
+    with pytest.raises(InputError, match="dense recipe cannot be a trial on images data; give a recipe of image-cnn$"):
+        adapter.recipe_candidate(Recipe(task="bottles", family="dense", width=8, depth=1), "images", "d.json")
     with pytest.raises(InputError, match="pruned net"):
         adapter.recipe_candidate(Recipe(task="bottles", family="image-cnn", prune_keep=0.5), "images", "p.json")
     with pytest.raises(InputError, match="leaves window, hop unset"):
