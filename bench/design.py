@@ -2,6 +2,7 @@
 
     python bench/design.py [--tasks imu,bottles,real:BasicMotions] [--minutes 15] [--work DIR] [--json]
                            [--bottles-images 8000] [--bottles-epochs 25] [--teacher MODEL] [--train-margin M]
+                           [--enqueue RECIPE...]
 
 Each task runs `edgeloop design` (the CLI, as a user would) with a time limit
 into WORK/<task>; re-running with the same --work resumes the studies, so long
@@ -34,6 +35,7 @@ study's fingerprint covers the data, the teacher and the margin):
 MODEL` distils every trial from a trained model (e.g. models/zoo/bottles_demo,
 read at its own 96-px side) and `--train-margin M` trains on the images at
 least M from a class boundary while every score stays whole-bin.
+`--enqueue RECIPE...` runs those recipes first (`edgeloop design --enqueue`).
 """
 
 from __future__ import annotations
@@ -145,13 +147,15 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: arg
     data, opts = _data(task, work, bottles)
     out = work / task.replace(":", "_").replace("/", "_")
     t0 = time.monotonic()
+    given = ["--enqueue", *map(str, bottles.enqueue)] if bottles.enqueue else []
     proc = _edgeloop("design", "--data", str(data), "--out", str(out), "--time", f"{minutes}m", "--seeds", "2",
-                     *opts, *([] if finalize else ["--no-finalize"]))
+                     *opts, *given, *([] if finalize else ["--no-finalize"]))
     figures: dict = {"minutes": round((time.monotonic() - t0) / 60, 1), "exit": proc.returncode}
     if task == "bottles":  # which levers this study trains with (each combination is a study of its own)
         figures["training"] = {"images": bottles.bottles_images, "epochs": bottles.bottles_epochs,
                                "teacher": str(bottles.teacher) if bottles.teacher else None,
-                               "train_margin": bottles.train_margin}
+                               "train_margin": bottles.train_margin,
+                               "enqueued": [p.name for p in bottles.enqueue]}
     if proc.returncode not in (0,):
         figures["error"] = (proc.stderr.strip().splitlines() or ["?"])[-1]
     if (out / "study.db").exists():
@@ -182,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bottles-images", type=int, default=8000, help="bottles: whole-bin images generated")
     p.add_argument("--bottles-epochs", type=int, default=25, help="bottles: maximum epochs per fold")
     p.add_argument("--teacher", type=Path, help="bottles: distil every trial from this trained model")
+    p.add_argument("--enqueue", nargs="+", type=Path, default=[], metavar="RECIPE",
+                   help="recipe files to run first in every task's study (`edgeloop design --enqueue`), e.g. the "
+                        "recipes that did well on one split")
     p.add_argument("--train-margin", type=float, default=0.0,
                    help="bottles: train on images at least this far from a class boundary (scores stay whole-bin)")
     args = p.parse_args(argv)

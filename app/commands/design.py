@@ -97,6 +97,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="image sets with value bins (bottles): leave training rows whose fill level lies within M of "
                         "a class boundary out of every fold's training (cleaner labels); the held-out folds, "
                         "validation and test keep every image, e.g. 0.04")
+    p.add_argument("--enqueue", nargs="+", type=Path, default=[], metavar="RECIPE",
+                   help="recipe files (NAME.recipe.json of `edgeloop train`, or a design's chosen recipe) to run as "
+                        "the study's first trials, e.g. an earlier study's best when a new teacher or data set "
+                        "starts a new one; only the model is taken, every trial trains with this run's options")
     p.add_argument("--prune", action=argparse.BooleanOptionalAction, default=True,
                    help="measure structured pruning (image CNN filters; time-series neurons/filters) of the chosen model "
                         "across the CV folds and export the pruned model where it pays (default yes)")
@@ -119,6 +123,14 @@ def run(args: argparse.Namespace) -> int:
         if v is not None and v < (0 if opt == "trials" else 1):
             raise InputError(f"--{opt} must be {'≥ 0' if opt == 'trials' else '≥ 1'}, got {v}")
     return _design(args)
+
+
+def _recipe_candidates(paths: list[Path], kind: str) -> list[tuple[str, str, dict[str, Any]]]:
+    """(name, family, params) of each --enqueue recipe file (one-line errors for a bad file or recipe)."""
+    from edgeloop.models.design.adapter import recipe_candidate
+    from edgeloop.models.train.recipes import Recipe
+
+    return [(path.name, *recipe_candidate(Recipe.read(path), kind, source=str(path))) for path in paths]
 
 
 def _list_boards() -> int:
@@ -153,7 +165,7 @@ def _calibrate(kernel_sets: tuple[str, ...]) -> int:
             for group in samples:
                 for name, tfl in nets[group].items():
                     measured = qemu_instructions(tfl, Path(tmp) / name, kernels=kernel_set)
-                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph)
+                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph, kernel_set)
                     samples[group].append((name, rows, measured))
                     print(f"{kernel_set:5s} {group:8s} {name:22s} {measured:>10,} emulated instructions", flush=True)
         coef = latency.fit_cost_model([(rows, m) for _, rows, m in samples["fit"]])
@@ -199,7 +211,7 @@ def _design(args: argparse.Namespace) -> int:
     from edgeloop.models.design.deploy import Sizer
     from edgeloop.models.design.latency import load_cost_models
     from edgeloop.models.design.search import (
-        Objective, SearchConfig, enqueue_presets, make_sampler, progress_line, trial_rows,
+        Objective, SearchConfig, enqueue_presets, enqueue_recipes, make_sampler, progress_line, trial_rows,
     )
     from edgeloop.models.design.space import SpaceContext
     from edgeloop.models.design.study import (
@@ -209,6 +221,7 @@ def _design(args: argparse.Namespace) -> int:
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     td = adapter.load_task(list(args.data), args.task, seed=args.seed, teacher=args.teacher,
                            train_margin=args.train_margin)
+    wanted = _recipe_candidates(args.enqueue, td.kind)  # a bad recipe file stops here, before the study opens
     if td.teacher is not None:  # every candidate already learns from the given teacher
         args.distill = False
     identity = StudyIdentity(td.task, td.fingerprint, tuple(td.labels))
@@ -260,7 +273,14 @@ def _design(args: argparse.Namespace) -> int:
     if stale:
         print(f"note: the latency calibration of the {' and '.join(stale)} kernel set predates the current kernels; "
               f"re-run --calibrate-latency {' '.join(stale)}", file=sys.stderr)
-    seeded = enqueue_presets(study, td, sizer, cfg)
+    fresh = not study.get_trials(deepcopy=False)
+    if args.enqueue:
+        given, left_out = enqueue_recipes(study, wanted, sizer, cfg)
+        if given:
+            print(f"first trials: the given recipes ({', '.join(given)})", flush=True)
+        for why in left_out:
+            print(f"note: --enqueue {why}: not queued", flush=True)
+    seeded = enqueue_presets(study, td, sizer, cfg, fresh=fresh)
     if seeded:
         print(f"first trials: the presets that fit ({', '.join(seeded)})", flush=True)
     started = time.monotonic()

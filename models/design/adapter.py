@@ -396,6 +396,44 @@ def timeseries_presets(td: TaskData) -> list[tuple[str, str, dict[str, Any]]]:
     return out
 
 
+def recipe_candidate(recipe: Any, kind: str, source: str = "recipe") -> tuple[str, dict[str, Any]]:
+    """(family, params) of the candidate an `edgeloop train` recipe describes: the inverse of `train_request`, for
+    a study's first trials given by the user (`edgeloop design --enqueue`). Only the model is taken: data, epochs,
+    teacher and margin are the design run's. Unset size knobs resolve as `edgeloop train` resolves them (the
+    `arch` preset's, its channel cap scaled with the width). One-line InputError for a recipe of another data
+    kind or one the search does not build (a pruned net)."""
+    # the design families a recipe of each data kind can name (image recipes: the CNN; other image families
+    # have no recipe inverse yet)
+    by_train = {"images": {"default": "image_cnn", "image-cnn": "image_cnn"},
+                "imu": {"default": "feature_mlp", **{train: design for design, train in TRAIN_FAMILY.items()}}}[kind]
+    family = by_train.get(recipe.family)
+    if family is None or family not in FAMILIES_BY_KIND[kind]:
+        raise InputError(f"{source}: a --family {recipe.family} recipe cannot be a trial on {kind} data; give a "
+                         f"recipe of {', '.join(sorted(set(by_train) - {'default'}))}")
+    if recipe.prune_keep is not None or recipe.conv_channels:
+        raise InputError(f"{source}: a pruned net (prune_keep / conv_channels) is not a search candidate; enqueue "
+                         "the recipe it was pruned from (the design measures pruning of the chosen model itself)")
+    if family == "image_cnn":
+        from edgeloop.models.train.families import IMAGE_PRESETS
+
+        preset = IMAGE_PRESETS[recipe.arch]
+        width = int(recipe.width or preset.width)
+        return family, {"input_size": int(recipe.input_size or preset.input_size),
+                        "color": str(recipe.color or preset.color), "width": width,
+                        "depth": int(recipe.depth or preset.depth),
+                        "max_channels": int(recipe.max_channels or preset.max_channels * width // preset.width),
+                        "stem_stride": int(recipe.stem_stride or 2), "pool": str(recipe.pool or "max"),
+                        "head": str(recipe.head or "flatten"), "block": str(recipe.block or "plain")}
+    missing = [k for k in ("window", "hop", "width", "depth") if getattr(recipe, k) is None]
+    if missing:
+        raise InputError(f"{source}: the recipe leaves {', '.join(missing)} unset; a trial needs them (the "
+                         "NAME.recipe.json that `edgeloop train` writes has every one)")
+    params: dict[str, Any] = {"window": int(recipe.window), "hop": int(recipe.hop)}
+    if family == "feature_mlp":
+        params["features"] = str(recipe.features or "stats9")
+    return family, {**params, "width": int(recipe.width), "depth": int(recipe.depth)}
+
+
 def image_arch(params: dict[str, Any]) -> dict[str, Any]:
     """The image CNN's architecture choices of a candidate (trials of older studies have none: the preset's)."""
     arch = {"stem_stride": int(params.get("stem_stride", 2)), "pool": str(params.get("pool", "max")),

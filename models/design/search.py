@@ -214,23 +214,81 @@ class Objective:
         return float(np.mean(accs)), float(dep.flash_bytes)
 
 
-def enqueue_presets(study: Any, td: adapter.TaskData, sizer: Sizer, cfg: SearchConfig) -> list[str]:
+def enqueue_presets(study: Any, td: adapter.TaskData, sizer: Sizer, cfg: SearchConfig,
+                    fresh: bool | None = None) -> list[str]:
     """Seed a new study with the training side's presets that fit the budget and the search limits, as its first
     trials: TPE's start-up phase is otherwise random, and a known-good recipe gives the front an anchor from the
-    first trials on. Returns what was enqueued (nothing when the study already has trials)."""
-    if study.get_trials(deepcopy=False):
+    first trials on. Returns what was enqueued (nothing when the study already has trials). `fresh`: whether the
+    study was new before the user's recipes were queued (enqueue_recipes; None: it has no trial now); a preset
+    already queued among them is not queued twice."""
+    trials = study.get_trials(deepcopy=False)
+    if not (not trials if fresh is None else fresh):
         return []
+    waiting = [t.system_attrs.get("fixed_params") for t in trials]
     seeded = []
     for name, family, params in [*adapter.preset_candidates(td.kind), *adapter.timeseries_presets(td)]:
         if family not in cfg.families or params.get("input_size", 0) > cfg.ctx.max_side \
                 or params.get("width", 0) > cfg.ctx.max_width:
             continue
         values = trial_values(family, params, cfg.families)
-        if values is None or not _suggests_exactly(values, family, params, cfg) or not sizer.check(family, params).fits:
+        if values is None or values in waiting or not _suggests_exactly(values, family, params, cfg) \
+                or not sizer.check(family, params).fits:
             continue
         study.enqueue_trial(values, user_attrs={"seeded_from": name})
         seeded.append(name)
     return seeded
+
+
+def enqueue_recipes(study: Any, recipes: list[tuple[str, str, dict[str, Any]]], sizer: Sizer,
+                    cfg: SearchConfig) -> tuple[list[str], list[str]]:
+    """Put the user's recipes ((name, family, params), from `edgeloop design --enqueue`) first in the study's queue,
+    before the presets and the sampler's own trials: e.g. the best recipes of an earlier study when a training
+    option (teacher, data, epochs) starts a new one. A recipe the study already has (finished, running or
+    waiting: a resumed run given the same --enqueue) is not queued twice; one over the budget is left out and
+    said so. Returns (what was enqueued, why each left-out one was). InputError, before anything is queued,
+    for a recipe the search space cannot express."""
+    planned = []
+    for name, family, params in recipes:
+        values = trial_values(family, params, cfg.families) if family in cfg.families else None
+        if values is None or not _suggests_exactly(values, family, params, cfg):
+            raise InputError(f"{name}: the search cannot express this recipe ({_space_limits(family, cfg)}); "
+                             "change the recipe, or widen --max-side / --max-width / --families")
+        planned.append((name, family, params, values))
+    # a failed trial, or one stopped because time ran out, is tried again (as a re-suggested recipe would be)
+    trials = [t for t in study.get_trials(deepcopy=False)
+              if t.state.name != "FAIL" and "time ran out" not in t.user_attrs.get("reason", "")]
+    queued = [(t.user_attrs.get("family"), t.user_attrs.get("params")) for t in trials]
+    # a waiting (enqueued, not yet started) trial has its values only in Optuna's fixed_params
+    queued_values = [t.params or t.system_attrs.get("fixed_params") for t in trials]
+    enqueued, left_out = [], []
+    for name, family, params, values in planned:
+        if (family, params) in queued or values in queued_values:
+            left_out.append(f"{name}: already in the study")
+            continue
+        dep = sizer.check(family, params)
+        if not dep.fits:
+            over = ", ".join(f"{k} by {100 * x:.0f} %" for k, x in dep.violations.items())
+            left_out.append(f"{name}: over the budget ({over}; {fmt_bytes(dep.flash_bytes)} flash with the "
+                            f"{dep.kernel_set} kernels)")
+            continue
+        study.enqueue_trial(values, user_attrs={"seeded_from": name})
+        queued_values.append(values)
+        enqueued.append(name)
+    return enqueued, left_out
+
+
+def _space_limits(family: str, cfg: SearchConfig) -> str:
+    """What the search space offers a family, in the words of its recipe fields (for a refused --enqueue)."""
+    from edgeloop.models.design.space import IMAGE_CAP_GROWTH, IMAGE_SIDES
+
+    if family not in cfg.families:
+        return f"family {family} is not searched here: {', '.join(cfg.families)}"
+    if family == "image_cnn":
+        sides = [s for s in IMAGE_SIDES if s <= cfg.ctx.max_side]
+        return (f"input_size one of {', '.join(map(str, sides))}, width 2-{min(16, cfg.ctx.max_width)}, max_channels "
+                f"= width × {', '.join(f'{g:g}' for g in IMAGE_CAP_GROWTH)}, a depth the side holds (1-4)")
+    return ("a window the search offers at this rate, a hop of ¼, ½ or 1 window, the searched widths and depths "
+            "(docs/design.md, Search space)")
 
 
 def _suggests_exactly(values: dict[str, Any], family: str, params: dict[str, Any], cfg: SearchConfig) -> bool:
@@ -266,6 +324,7 @@ def trial_rows(study: Any) -> list[dict[str, Any]]:
             (float(np.mean(a["fold_accuracy"])) if a.get("fold_accuracy") else None),
             "cv_spread": a.get("cv_spread"), "folds": len(a.get("fold_accuracy", [])),
             "reason": a.get("reason", ""), "worker": a.get("worker", ""), "seconds": a.get("seconds"),
+            "seeded_from": a.get("seeded_from", ""),  # a preset or an --enqueue recipe this trial was queued from
         })
     return rows
 

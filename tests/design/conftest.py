@@ -70,17 +70,19 @@ def run_design(*args: str | os.PathLike[str], timeout: float = 400) -> subproces
     return subprocess.run(design_cmd(*args), capture_output=True, text=True, timeout=timeout)
 
 
-def design_tiny_images(data: Path, out: Path, family: str, max_width: int) -> dict:
+def design_tiny_images(data: Path, out: Path, family: str, max_width: int, *extra: str | os.PathLike[str]
+                       ) -> tuple[dict, str]:
     """`edgeloop design` of one image family through finalize, 2 trials of 2 folds x 1 epoch on tiny images
-    (16 px at most); returns design.json. Distillation needs a larger, more accurate trial than the chosen one,
-    which two trials may not give: it is measured in test_distill_export and the time-series tests."""
+    (16 px at most), with `extra` options; returns design.json and what the run printed. Distillation needs a
+    larger, more accurate trial than the chosen one, which two trials may not give: it is measured in
+    test_distill_export and the time-series tests."""
     proc = run_design("--data", data, "--out", out, "--flash", "64KB", "--trials", "2", "--epochs", "1",
                       "--seeds", "1", "--folds", "2", "--finalists", "1", "--max-side", "16", "--max-width",
-                      str(max_width), "--families", family, "--no-distill")
+                      str(max_width), "--families", family, "--no-distill", *extra)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     # TensorFlow's routine native log lines (training, conversion, sizing) are filtered out (app/native_logs.py)
     assert "I0000" not in proc.stderr and "NodeDef mentions" not in proc.stderr, proc.stderr
-    return json.loads((out / "design.json").read_text())
+    return json.loads((out / "design.json").read_text()), proc.stdout
 
 
 @pytest.fixture(scope="session")

@@ -91,6 +91,16 @@ def test_impossible_budget_names_smallest_and_limit(imu_set: Path, tmp_path: Pat
     assert "smallest candidate (feature_mlp)" in line
 
 
+def test_bad_enqueue_recipe_is_one_line_and_opens_no_study(imu_set: Path, tmp_path: Path) -> None:
+    line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--enqueue", tmp_path / "none.json"))
+    assert "none.json does not exist" in line
+    image = tmp_path / "image.recipe.json"
+    image.write_text('{"format": "edgeloop-recipe v1", "task": "bottles", "family": "image-cnn"}')
+    line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--enqueue", image))
+    assert "image-cnn recipe cannot be a trial on imu data" in line
+    assert not (tmp_path / "o" / "study.db").exists()
+
+
 def test_unreachable_database_names_host_and_driver(imu_set: Path, tmp_path: Path) -> None:
     line = _one_error_line(run_design("--data", imu_set, "--out", tmp_path / "o", "--storage",
                                       "postgresql://nobody@127.0.0.1:9/none", "--trials", "1"))

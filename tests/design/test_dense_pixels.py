@@ -57,7 +57,7 @@ def test_a_dense_pixel_candidate_is_sized_before_training_and_smaller_than_the_s
 
 def test_a_dense_pixel_design_finalizes_with_its_recipe_and_validates(tiny_bottles: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    d = design_tiny_images(tiny_bottles, out, "dense_pixels", max_width=8)
+    d, _ = design_tiny_images(tiny_bottles, out, "dense_pixels", max_width=8)
     ch = d["chosen"]
     argv = shlex.split(ch["recipe"]["command"])
     assert ch["family"] == "dense_pixels" and argv[argv.index("--family") + 1] == "dense"

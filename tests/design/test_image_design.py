@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from edgeloop.models.design import adapter
 from edgeloop.models.design.pruning import pruned_widths
 
 from .conftest import design_tiny_images
@@ -15,7 +16,16 @@ from .conftest import design_tiny_images
 
 def test_image_design_finalizes_exports_c_and_validates(tiny_bottles: Path, tmp_path: Path) -> None:
     out = tmp_path / "run"
-    d = design_tiny_images(tiny_bottles, out, "image_cnn", max_width=4)
+    # the first trial is a recipe the user gives (--enqueue), as `edgeloop train` wrote it
+    mine = {"input_size": 16, "color": "gray", "width": 3, "depth": 1, "max_channels": 6, "stem_stride": 2,
+            "pool": "avg", "head": "flatten", "block": "plain"}
+    td = adapter.TaskData("bottles", "images", [tiny_bottles], [], 0, "")
+    recipe = adapter.train_request(td, "image_cnn", mine, tmp_path / "mine", seed=0, epochs=5).recipe().write(
+        tmp_path / "mine.recipe.json")
+    d, stdout = design_tiny_images(tiny_bottles, out, "image_cnn", 4, "--enqueue", recipe)
+    assert "first trials: the given recipes (mine.recipe.json)" in stdout
+    first = d["trials"][0]
+    assert (first["seeded_from"], first["family"], first["params"]) == ("mine.recipe.json", "image_cnn", mine)
     ch = d["chosen"]
     assert ch["family"] == "image_cnn" and ch["recipe"]["command"].startswith("edgeloop train --task bottles")
     assert ch["flash_bytes"] <= 64 * 1024 and ch["ram_bytes"] > 0 and ch["latency_ms_estimate"] > 0
