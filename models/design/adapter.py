@@ -402,9 +402,8 @@ def recipe_candidate(recipe: Any, kind: str, source: str = "recipe") -> tuple[st
     teacher and margin are the design run's. Unset size knobs resolve as `edgeloop train` resolves them (the
     `arch` preset's, its channel cap scaled with the width). One-line InputError for a recipe of another data
     kind or one the search does not build (a pruned net)."""
-    # the design families a recipe of each data kind can name (image recipes: the CNN; other image families
-    # have no recipe inverse yet)
-    by_train = {"images": {"default": "image_cnn", "image-cnn": "image_cnn"},
+    # the design families a recipe of each data kind can name
+    by_train = {"images": {"default": "image_cnn", "image-cnn": "image_cnn", "dense": "dense_pixels"},
                 "imu": {"default": "feature_mlp", **{train: design for design, train in TRAIN_FAMILY.items()}}}[kind]
     family = by_train.get(recipe.family)
     if family is None or family not in FAMILIES_BY_KIND[kind]:
@@ -424,6 +423,15 @@ def recipe_candidate(recipe: Any, kind: str, source: str = "recipe") -> tuple[st
                         "max_channels": int(recipe.max_channels or preset.max_channels * width // preset.width),
                         "stem_stride": int(recipe.stem_stride or 2), "pool": str(recipe.pool or "max"),
                         "head": str(recipe.head or "flatten"), "block": str(recipe.block or "plain")}
+    if family == "dense_pixels":  # the side is the data's unless given: the written recipe has it
+        if recipe.input_size is None:
+            raise InputError(f"{source}: the recipe leaves input_size unset; a trial needs it (the NAME.recipe.json "
+                             "that `edgeloop train` writes has it)")
+        from edgeloop.models.train.families import IMAGE_PRESETS
+
+        color = str(recipe.color or IMAGE_PRESETS[recipe.arch].color)
+        return family, {"input_size": int(recipe.input_size), "color": color, "width": int(recipe.width or 32),
+                        "depth": int(recipe.depth or 1)}
     missing = [k for k in ("window", "hop", "width", "depth") if getattr(recipe, k) is None]
     if missing:
         raise InputError(f"{source}: the recipe leaves {', '.join(missing)} unset; a trial needs them (the "
