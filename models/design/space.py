@@ -263,22 +263,26 @@ def smallest_params(family: str, ctx: SpaceContext) -> dict[str, Any]:
     if family == "dense_pixels":
         return {"input_size": dense_pixel_sides(ctx)[0], "color": "gray", "width": 4, "depth": 1}
     side = min(s for s in IMAGE_SIDES if max_image_depth(s) >= 1)
-    # strided convs and a global average: no pooling kernel in flash, fewest head weights (separable blocks
-    # would add the depthwise kernels' code, several KB)
+    # strided convs and a global average: no pooling kernel in flash, fewest head weights (whether plain or
+    # separable blocks link less code depends on the kernel table: smallest_candidates sizes both)
     return {"input_size": side, "color": "gray", "width": 2, "depth": 1, "max_channels": 2, "stem_stride": 2,
             "pool": "stride", "head": "gap", "block": "plain"}
 
 
 def smallest_candidates(family: str, ctx: SpaceContext) -> list[dict[str, Any]]:
     """The candidates that may be a family's smallest once compiled: the narrowest one and the one a channel
-    wider. A model links only the kernel paths its layers take (models/compiler/kernel_code_bytes.json), and
-    some paths need an even or an odd channel count, so one more channel can mean less code than the weights
-    it adds; the smallest is whichever of these the compiler sizes smallest."""
+    wider, and for image CNNs each with plain and with separable blocks. A model links only the kernel paths
+    its layers take (models/compiler/kernel_code_bytes.json): some paths need an even or an odd channel count,
+    so one more channel can mean less code than the weights it adds, and a depthwise + pointwise pair can link
+    less code than a plain convolution's paths; the smallest is whichever of these the compiler sizes smallest."""
     narrowest = smallest_params(family, ctx)
     wider = {**narrowest, "width": narrowest["width"] + 1}
     if "max_channels" in narrowest:
         wider["max_channels"] = max(narrowest["max_channels"], wider["width"])
-    return [narrowest, wider]
+    out = [narrowest, wider]
+    if "block" in narrowest:
+        out += [{**p, "block": "separable"} for p in out]
+    return out
 
 
 def arch_key(family: str, params: dict[str, Any]) -> tuple:

@@ -85,7 +85,8 @@ def test_recipes_the_search_cannot_run_are_refused_in_one_line(tmp_path: Path) -
     series = Recipe(task="imu-activity", family="feature-mlp", window=100, hop=50, width=8, depth=1)
     with pytest.raises(InputError, match="feature-mlp recipe cannot be a trial on images data"):
         adapter.recipe_candidate(series, "images", "s.json")
-    with pytest.raises(InputError, match="cnn1d recipe cannot be a trial on images data; give a recipe of dense, image-cnn$"):
+    with pytest.raises(InputError,
+                       match="cnn1d recipe cannot be a trial on images data; give a recipe of dense, image-cnn$"):
         adapter.recipe_candidate(Recipe(task="bottles", family="cnn1d", width=8, depth=1), "images", "c.json")
     # a dense net on pixels is a trial of its own family; its side must be given (train writes it)
     assert adapter.recipe_candidate(Recipe(task="bottles", family="dense", input_size=12, width=8, depth=2),

@@ -182,8 +182,8 @@ def test_train_prune_keep_prunes_a_dense_net_on_pixels(tiny_bottles: Path, tmp_p
     hidden = [layer.units for layer in exported.layers if isinstance(layer, keras.layers.Dense)][:-1]
     trained = [layer.units for layer in adapter.build_model("dense_pixels", params, 0, td.n_classes).layers
                if isinstance(layer, keras.layers.Dense)][:-1]
-    pruned = [layer.units for layer in adapter.build_model("dense_pixels", dict(params, width=4), 0, td.n_classes).layers
-              if isinstance(layer, keras.layers.Dense)][:-1]
+    narrow = adapter.build_model("dense_pixels", dict(params, width=4), 0, td.n_classes)
+    pruned = [layer.units for layer in narrow.layers if isinstance(layer, keras.layers.Dense)][:-1]
     assert hidden == pruned != trained
     assert any("--prune-keep 0.5" in n and "width 4" in n for n in report["notes"])
     recipe = Recipe.read(tmp_path / "d" / "d.recipe.json")
