@@ -169,9 +169,9 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
 
     sizes = {"image-cnn": (width, depth), "dense": (req.width or 32, req.depth or 1)}  # (width, depth)
 
-    def build(family: str, widths: list[int] | None = conv_channels) -> Any:
-        if family == "dense":
-            return build_dense_raw((size, size, n_color), len(labels), width=sizes["dense"][0],
+    def build(family: str, widths: list[int] | None = conv_channels, dense_width: int | None = None) -> Any:
+        if family == "dense":  # `dense_width`: a pruned net's
+            return build_dense_raw((size, size, n_color), len(labels), width=dense_width or sizes["dense"][0],
                                    depth=sizes["dense"][1], name=req.name)
         return build_image_cnn(size, n_color, len(labels), width=widths[0] if widths else width, depth=depth,
                                max_channels=max(widths) if widths else max_channels, name=req.name, widths=widths,
@@ -225,8 +225,7 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
     if req.prune_keep is not None:
         if family == "dense":  # every hidden layer keeps its neurons of largest L1 norm (as time series do)
             narrow_width = pruned_width(width, req.prune_keep)
-            sizes["dense"] = (narrow_width, depth)
-            narrow = copy_kept_weights(model, build(family))
+            narrow = copy_kept_weights(model, build(family, dense_width=narrow_width))
             kept_what = f"width {narrow_width}"
             how = (f"trained at width {width}, kept the neurons of largest L1 norm of incoming weights in every "
                    f"hidden layer (width {narrow_width})")
