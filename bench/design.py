@@ -108,7 +108,7 @@ def _study_figures(out: Path) -> dict:
     rows = trial_rows(study)
     best = best_at_budgets(rows, BUDGETS)
     done = [r for r in rows if r["status"] == "trained"]
-    holder = {b: next(r["family"] for r in done if r["flash_bytes"] <= b and r["cv_accuracy"] == acc)
+    holder = {b: next(r["family"] for r in done if r["least_flash_bytes"] <= b and r["cv_accuracy"] == acc)
               for b, acc in best.items()}
     return {"best_accuracy_at_flash_window": {str(k): round(v, 4) for k, v in best.items()},
             "best_family_at_flash": {str(k): v for k, v in holder.items()},

@@ -48,6 +48,9 @@ class Deployability:
     latency_limit_ms: float | None = None    # the limit the set was chosen against (None: no limit known)
     latency_limit_source: str = ""           # "--latency-ms", "real time: one hop ...", ...
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)   # every set's figures, by set
+    # The least flash of the sets that meet every budget: a tighter --flash would deploy that set (past real time
+    # if need be), so "the best model at <= N bytes" counts a candidate at this size. None: not known (old trials).
+    least_flash_bytes: int | None = None
 
     @property
     def fits(self) -> bool:
@@ -165,7 +168,8 @@ class Sizer:
         chosen = (min(in_time, key=lambda k: (variants[k]["flash_bytes"], variants[k]["latency_ms_estimate"]))
                   if in_time else min(fitting, key=lambda k: variants[k]["latency_ms_estimate"]))
         v = variants[chosen]
+        least = min((variants[k]["flash_bytes"] for k in variants if not violations[k]), default=v["flash_bytes"])
         return Deployability(v["flash_bytes"], v["ram_bytes"], v["arena_bytes"], v["weight_bytes"], f["macc"],
                              v["instructions"], v["latency_ms_estimate"], violations[chosen],
                              kernel_set=chosen, latency_limit_ms=limit, latency_limit_source=source,
-                             variants=variants)
+                             variants=variants, least_flash_bytes=least)

@@ -72,6 +72,13 @@ def _pct(v: Any) -> str:
     return "" if v is None else f"{100 * v:.2f}"
 
 
+def _kernels_cell(row: dict[str, Any]) -> str:
+    """The trial's kernel set, and the smaller flash another set that meets the budgets would deploy at."""
+    least, flash = row.get("least_flash_bytes"), row.get("flash_bytes")
+    kernels = row.get("kernel_set") or ""
+    return f"{kernels} (another set: {fmt_bytes(least)})" if least and flash and least < flash else kernels
+
+
 def _table(head: list[str], body: list[list[Any]]) -> str:
     h = "".join(f"<th>{html.escape(str(c))}</th>" for c in head)
     rows = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in r) + "</tr>" for r in body)
@@ -147,7 +154,7 @@ def write_html(path: Path, design: dict[str, Any]) -> None:
     parts.append(_table(["#", "status", "family", "recipe parameters", "flash", "RAM", "kernels", "MACs",
                          "latency ms", "CV acc %", "± fold spread", "reason"],
                         [[r["number"], r["status"], r["family"] or "", json.dumps(r["params"]),
-                          r["flash_bytes"] or "", r["ram_bytes"] or "", r.get("kernel_set") or "", r["macc"] or "",
+                          r["flash_bytes"] or "", r["ram_bytes"] or "", _kernels_cell(r), r["macc"] or "",
                           f"{r['latency_ms_estimate']:.3f}" if r["latency_ms_estimate"] is not None else "",
                           _pct(r["cv_accuracy"]), _pct(r["cv_spread"]), r["reason"]] for r in rows]))
     tmp = Path(path).with_suffix(".html.tmp")

@@ -46,6 +46,13 @@ def test_pareto_front_and_best_at_budget() -> None:
     assert best_at_budgets(rows, (2048, 5120, 16384)) == {5120: 0.90, 16384: 0.95}
 
 
+def test_best_at_budget_counts_a_trial_at_its_least_deployable_flash() -> None:
+    """A trial priced with the fast kernels for the study's wide budget (33,550 B) also fits 32 KB with the small
+    set (23,442 B): a design run at --flash 32KB would deploy that, so it counts at 32 KB but not at 16 KB."""
+    rows = [dict(_row(0, 0.91, 33_550), least_flash_bytes=23_442), _row(1, 0.88, 15_582)]
+    assert best_at_budgets(rows, (16384, 32768)) == {16384: 0.88, 32768: 0.91}
+
+
 def test_pick_rule_smallest_within_tolerance() -> None:
     rows = [_row(0, 0.950, 9000), _row(1, 0.945, 4000), _row(2, 0.930, 2000), _row(3, 0.952, 30000)]
     fin = finalists(rows, tolerance=1.0, limit=3)
