@@ -10,6 +10,7 @@ import re
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -104,17 +105,27 @@ def board_presets() -> dict[str, BoardPreset]:
                            else "QEMU mps2-an500 Cortex-M7 (emulated)") for b in _PORT_CLOCKS}
 
 
-def qemu_instructions(tflite: bytes, work: Path, kernels: str = "fast") -> int:
+@dataclass(frozen=True)
+class QemuTiming:
+    """Emulated instructions of one inference under QEMU, whole and per compiled step (a step's figure includes
+    the step hook's few instructions; the whole one is invoke() without hooks)."""
+
+    instructions: int
+    step_instructions: tuple[int, ...]
+
+
+def qemu_timing(tflite: bytes, work: Path, kernels: str = "fast") -> QemuTiming:
     """Emulated instructions of one inference of an int8 model compiled with kernel set `kernels`
-    ("fast": the optimized kernels of a DSP core; "small": the reference kernels).
+    ("fast": the optimized kernels of a DSP core; "small": the reference kernels), whole and per step.
 
     The model is compiled, linked into a bare-metal self-check image and run
     under qemu-system-arm (-icount shift=0: deterministic); outputs are checked
-    against TFLite Micro. Instructions = SysTick ticks x instructions per tick.
+    against TFLite Micro. Instructions = SysTick ticks x instructions per tick;
+    the steps are timed through the model's step-observing twin (invoke_steps).
     """
     from edgeloop.app.link.qemu import INSTRUCTIONS_PER_TICK, build_bare_metal, run_bare_metal
     from edgeloop.models.compiler import compile_bytes
-    from edgeloop.models.compiler.harness import harness_source, parse_result
+    from edgeloop.models.compiler.harness import harness_source, parse_result, parse_step_ticks
     from edgeloop.models.compiler.host import kernel_sources
     from edgeloop.models.reference import run_reference_batch
 
@@ -126,14 +137,22 @@ def qemu_instructions(tflite: bytes, work: Path, kernels: str = "fast") -> int:
     t = result.graph.model.tensors[result.graph.input]
     xs = np.random.default_rng(0).integers(-128, 128, (1, *t.shape), dtype=np.int8)
     expected = run_reference_batch(tflite, xs)
-    (work / "main.c").write_text(harness_source(cname, xs, expected, repeats=2))
+    (work / "main.c").write_text(harness_source(cname, xs, expected, repeats=2,
+                                                step_ticks=len(result.graph.steps)))
     elf = build_bare_metal([work / "main.c", work / f"{cname}.c", *kernel_sources()], work / "opt",
                            includes=[work], name=cname)
-    res = parse_result(run_bare_metal(elf, timeout=300).check().output)
+    output = run_bare_metal(elf, timeout=300).check().output
+    res = parse_result(output)
     if res["mismatches"]:
         raise RuntimeError(f"the {kernels} kernel set differs from TFLite Micro under QEMU; fix that before "
                            "calibrating")
-    return int(res["ticks_min"]) * INSTRUCTIONS_PER_TICK
+    steps = tuple(t * INSTRUCTIONS_PER_TICK for t in parse_step_ticks(output))
+    return QemuTiming(int(res["ticks_min"]) * INSTRUCTIONS_PER_TICK, steps)
+
+
+def qemu_instructions(tflite: bytes, work: Path, kernels: str = "fast") -> int:
+    """Emulated instructions of one whole inference (`qemu_timing`)."""
+    return qemu_timing(tflite, work, kernels).instructions
 
 
 def validate_on_host_board(c_dir: Path, tflite: Path, x: np.ndarray) -> dict[str, Any]:

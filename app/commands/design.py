@@ -147,10 +147,11 @@ def _list_boards() -> int:
 
 
 def _calibrate(kernel_sets: tuple[str, ...]) -> int:
-    """Measure the calibration nets under QEMU with each kernel set, fit its cost model, write its file."""
+    """Measure the calibration nets under QEMU with each kernel set (whole and per step), fit its cost model on
+    the fit nets' steps, check it on the held-out nets, write its file."""
     import tempfile
 
-    from edgeloop.app.commands._design_target import qemu_instructions
+    from edgeloop.app.commands._design_target import qemu_timing
     from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.design import latency
     from edgeloop.models.design.deploy import quiet_stderr
@@ -160,23 +161,28 @@ def _calibrate(kernel_sets: tuple[str, ...]) -> int:
         for group in ("fit", "held_out"):
             nets[group] = latency.calibration_tflites(group)
     for kernel_set in dict.fromkeys(kernel_sets):
-        samples: dict[str, list] = {"fit": [], "held_out": []}
+        steps: list[tuple[str, dict[str, float], float]] = []
+        held_out = []
         with tempfile.TemporaryDirectory(prefix="edgeloop-calibrate-") as tmp:
-            for group in samples:
+            for group in ("fit", "held_out"):
                 for name, tfl in nets[group].items():
-                    measured = qemu_instructions(tfl, Path(tmp) / name, kernels=kernel_set)
+                    timing = qemu_timing(tfl, Path(tmp) / name, kernels=kernel_set)
                     rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph, kernel_set)
-                    samples[group].append((name, rows, measured))
-                    print(f"{kernel_set:5s} {group:8s} {name:22s} {measured:>10,} emulated instructions", flush=True)
-        coef = latency.fit_cost_model([(rows, m) for _, rows, m in samples["fit"]])
-        model = latency.CostModel(coef, kernels_hash=latency.kernel_sources_hash(), source=latency.SOURCES[kernel_set],
-                                  kernel_set=kernel_set)
+                    if group == "fit":
+                        steps += [(cls, terms, m) for (cls, terms), m in zip(rows, timing.step_instructions)]
+                    else:
+                        held_out.append((name, rows, timing.instructions))
+                    print(f"{kernel_set:5s} {group:8s} {name:22s} {timing.instructions:>10,} emulated instructions, "
+                          f"{len(rows)} steps", flush=True)
+        model = latency.CostModel(latency.fit_cost_model(steps), kernels_hash=latency.kernel_sources_hash(),
+                                  source=latency.SOURCES[kernel_set], kernel_set=kernel_set)
         model.held_out = [{"name": n, "measured": m, "estimate": model.instructions_of_rows(rows)}
-                          for n, rows, m in samples["held_out"]]
+                          for n, rows, m in held_out]
         path = model.save()
         err = model.held_out_error
-        print(f"wrote {path} ({kernel_set} kernels): held-out error mean {100 * err['mean']:.1f} %, "
-              f"max {100 * err['max']:.1f} % over {err['models']} models", flush=True)
+        print(f"wrote {path} ({kernel_set} kernels, {len(model.coefficients)} cost classes from {len(steps)} "
+              f"steps): held-out error mean {100 * err['mean']:.1f} %, max {100 * err['max']:.1f} % over "
+              f"{err['models']} models", flush=True)
     return 0
 
 

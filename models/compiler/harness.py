@@ -6,7 +6,13 @@ inference with port_ticks() and prints one line
 
     EL_RESULT mismatches=<n> runs=<n> ticks_min=<t> ticks_total=<t>
 
-then returns the number of mismatching runs. It is built into a bare-metal
+then returns the number of mismatching runs. With `step_ticks` (the step count) it then runs the
+model's step-observing twin (invoke_steps, the same calls SPEC.md's PROFILE
+request times) and prints the least ticks of each step over the runs:
+
+    EL_STEPS <t0> <t1> ...
+
+It is built into a bare-metal
 Cortex-M7 image for QEMU (edgeloop.app.link.qemu.build_bare_metal), where a tick is
 40 emulated instructions, with either kernel build.
 """
@@ -24,15 +30,50 @@ def _bytes_block(rows: np.ndarray) -> str:
     return ",\n".join(lines)
 
 
-def harness_source(name: str, inputs: np.ndarray, expected: np.ndarray, *, repeats: int = 1) -> str:
-    """Return main.c for model `name`: inputs [N, ...] in the input dtype, expected [N, ...] outputs."""
+def _step_timer(name: str, steps: int, repeats: int) -> tuple[str, str]:
+    """(definitions, statements) timing every step of invoke_steps: a hook reads the tick counter after each
+    step, so a step's ticks include the hook call after the previous one (a few instructions)."""
+    defs = f"""static uint32_t el_step_min[{steps}];
+static uint32_t el_step_last;
+static uint32_t el_step_run[{steps}];
+
+static bool el_step_hook(void *ctx, uint16_t step, const void *output, uint32_t bytes) {{
+    (void)ctx;
+    (void)output;
+    (void)bytes;
+    uint32_t now = port_ticks();
+    el_step_run[step] = now - el_step_last;
+    el_step_last = now;
+    return true;
+}}
+"""
+    body = f"""    for (unsigned s = 0; s < {steps}u; ++s) el_step_min[s] = UINT32_MAX;
+    for (int r = 0; r < {repeats}; ++r) {{
+        el_step_last = port_ticks();
+        if (nn_model_{name}.invoke_steps(el_inputs[0], el_output, el_arena, el_step_hook, NULL) != NN_OK) ++mismatches;
+        for (unsigned s = 0; s < {steps}u; ++s)
+            if (el_step_run[s] < el_step_min[s]) el_step_min[s] = el_step_run[s];
+    }}
+    printf("EL_STEPS");
+    for (unsigned s = 0; s < {steps}u; ++s) printf(" %lu", (unsigned long)el_step_min[s]);
+    printf("\\n");
+"""
+    return defs, body
+
+
+def harness_source(name: str, inputs: np.ndarray, expected: np.ndarray, *, repeats: int = 1,
+                   step_ticks: int = 0) -> str:
+    """Return main.c for model `name`: inputs [N, ...] in the input dtype, expected [N, ...] outputs; with
+    `step_ticks` = the model's step count, also the EL_STEPS line (the model must keep its step hooks)."""
     n = len(inputs)
     if n == 0 or len(expected) != n:
         raise ValueError(f"need as many expected outputs as inputs (got {n} and {len(expected)}), at least 1")
     upper = name.upper()
+    step_defs, step_body = _step_timer(name, step_ticks, repeats) if step_ticks else ("", "")
     in_bytes = inputs[0].nbytes
     out_bytes = expected[0].nbytes
     return f"""/* Self-check of model {name} against TFLite Micro outputs (generated). */
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -49,7 +90,7 @@ static const uint8_t el_expected[{n}][{out_bytes}] = {{
 }};
 static _Alignas(16) uint8_t el_arena[{upper}_ARENA_BYTES];
 static _Alignas(16) uint8_t el_output[{out_bytes}];
-
+{step_defs}
 int main(void) {{
     port_init();
     unsigned mismatches = 0, runs = 0;
@@ -70,9 +111,17 @@ int main(void) {{
     }}
     printf("EL_RESULT mismatches=%u runs=%u ticks_min=%lu ticks_total=%lu\\n", mismatches, runs,
            (unsigned long)ticks_min, (unsigned long)ticks_total);
-    return mismatches != 0;
+{step_body}    return mismatches != 0;
 }}
 """
+
+
+def parse_step_ticks(output: str) -> list[int]:
+    """The per-step ticks of the EL_STEPS line printed by a harness built with `step_ticks`."""
+    for line in output.splitlines():
+        if line.startswith("EL_STEPS"):
+            return [int(v) for v in line.split()[1:]]
+    raise ValueError(f"no EL_STEPS line in the program output:\n{output[-2000:]}")
 
 
 def parse_result(output: str) -> dict[str, int]:

@@ -4,12 +4,21 @@ Running every candidate under QEMU would cost a firmware build and an emulator
 run per trial (seconds each), so the search estimates instead: every compiled
 kernel call ("step") costs
 
-    instructions = a_k * MACs + b_k * output elements + c_k * input elements + d_k
+    instructions = a_k * MACs + b_k * output elements + c_k * input elements
+                   + w_k * weights + p_k * patch elements + d_k
 
-with one coefficient set per operator class k (`op_class`). The coefficients are
-fitted (non-negative least squares) on single-layer models measured under
-`qemu-system-arm -icount shift=0` with the optimized kernels, and the fit
-reports its own relative error on whole models it never saw (held-out shapes).
+(patch elements: the inputs a convolution or FC reads per output channel,
+MACs / output channels, which an im2col path copies once)
+
+with one coefficient set per operator class k (`op_class`). With the fast set a
+class is the operator kind and the optimized path the kernel takes for that
+layer (`conv:wide`, `depthwise:plane3`, ...: paths differ by 2-3x per MAC), with
+the kind alone as the fallback for a path the calibration never met. The
+coefficients are fitted (non-negative least squares, relative error) per class on
+every step of the calibration models, each step timed under
+`qemu-system-arm -icount shift=0` through the model's step-observing twin, and
+the fit reports its own relative error on whole models it never saw (held-out
+shapes).
 Each kernel set (`compile --kernels`, models/compiler/kernel_sizes.py) has its own
 calibration: the fast set (the optimized kernels) in `latency_calibration.json`,
 the small set (the reference kernels) in `latency_calibration_small.json`, beside
@@ -44,16 +53,37 @@ SOURCES = {"fast": "qemu-system-arm -M mps2-an500 -icount shift=0, optimized ker
 # A camera frame period: the real-time latency of an image model when no --latency-ms is given (30 frames/s).
 FRAME_PERIOD_MS = 1000.0 / 30.0
 LATENCY_LABEL = "estimate from emulated instructions (QEMU Cortex-M7 icount, per-operator model)"
-TERMS = ("macc", "out", "in", "call")
+TERMS = ("macc", "out", "in", "weights", "patch", "call")
+# A path class is fitted only from at least this many steps; fewer fall back to their operator kind's class.
+MIN_CLASS_STEPS = 3
+# Steps are weighted by 1/instructions (relative error), but a tick is 40 instructions: below this a step's
+# measurement is mostly rounding, so it weighs as if it were this long.
+MIN_WEIGHTED_INSTRUCTIONS = 400.0
 
 
 def op_class(step: Any, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
-    """The cost class of a compiled step with a kernel set: kernels whose instructions/MAC differ get their own class.
+    """The cost class of a compiled step with a kernel set: its operator kind (`op_kind`), and with the fast set
+    the optimized path the kernel takes for it ("conv:wide"); `kind_of(cls)` is the fallback class."""
+    from edgeloop.models.compiler.emit import kernel_path
 
-    First convolution layers with a channel count that is not a multiple of 4
-    (gray or RGB images) take a slower path than the SMLAD core, and depthwise
-    and 1x1 convolutions have their own loops. The reference kernels (small set)
-    have one loop for every channel count: there only a stem (fewer than 4 input
+    kind = op_kind(step, kernel_set)
+    path = kernel_path(step, kernel_set)
+    return f"{kind}:{path}" if path else kind
+
+
+def kind_of(cls: str) -> str:
+    """The operator-kind class of a cost class ("conv:wide" -> "conv")."""
+    return cls.split(":", 1)[0]
+
+
+def op_kind(step: Any, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
+    """The operator kind of a compiled step with a kernel set: kernels whose instructions/MAC differ get their own.
+
+    First convolution layers (gray or RGB images) have paths of their own, an
+    inner conv whose channel count is not a multiple of 4 takes a slower path
+    than the SMLAD core with the optimized kernels, and depthwise and 1x1
+    convolutions have their own loops. The reference kernels (small set) have
+    one loop for every channel count: there only a stem (fewer than 4 input
     channels, few MACs per output) is a class of its own, and an inner conv of 6,
     10 or 15 channels is a conv (priced as a stem it came out 57 % above QEMU).
     """
@@ -63,8 +93,10 @@ def op_class(step: Any, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
         in_c = int(p.get("in_c", 4))
         if in_c == 1:
             return "conv_stem_gray"
-        if in_c % 4 and (kernel_set != "small" or in_c < 4):
+        if in_c % 4 and in_c < 4:
             return "conv_stem_odd"
+        if in_c % 4 and kernel_set != "small":
+            return "conv_odd"
         if int(p.get("k_h", 3)) * int(p.get("k_w", 3)) == 1:
             return "conv_1x1"
         return "conv"
@@ -76,10 +108,13 @@ def op_class(step: Any, kernel_set: str = DEFAULT_KERNEL_SET) -> str:
 
 
 def step_terms(step: Any, tensors: Sequence[Any]) -> dict[str, float]:
-    """The regressors of one step: MACs, output and input elements, and 1 (the call)."""
+    """The regressors of one step: MACs, output and input elements, weights (per-call set-up such as widened
+    weight records scales with them), patch elements (above) and 1 (the call)."""
     out = float(np.prod(step.out_shape)) if step.out_shape else 0.0
     inp = float(sum(np.prod(s) for s in step.in_shapes)) if step.in_shapes else 0.0
-    return {"macc": float(step.macc), "out": out, "in": inp, "call": 1.0}
+    weights = float(step.consts["weights"].size) if "weights" in step.consts else 0.0
+    patch = float(step.macc) / step.out_shape[-1] if step.kernel in ("nn_conv2d_s8", "nn_fc_s8") else 0.0
+    return {"macc": float(step.macc), "out": out, "in": inp, "weights": weights, "patch": patch, "call": 1.0}
 
 
 def graph_rows(graph: Any, kernel_set: str = DEFAULT_KERNEL_SET) -> list[tuple[str, dict[str, float]]]:
@@ -113,8 +148,8 @@ class CostModel:
     def instructions_of_rows(self, rows: Iterable[tuple[str, dict[str, float]]]) -> float:
         total = 0.0
         for cls, terms in rows:
-            coef = self.coefficients.get(cls) or self.coefficients.get("other", {})
-            total += sum(coef.get(t, 0.0) * terms[t] for t in TERMS)
+            coef = self.coefficients.get(cls) or self.coefficients.get(kind_of(cls)) or self.coefficients.get("other", {})
+            total += sum(coef.get(t, 0.0) * terms.get(t, 0.0) for t in TERMS)
         return total
 
     def milliseconds(self, graph: Any, clock_hz: float) -> float:
@@ -171,29 +206,31 @@ def load_cost_models() -> dict[str, CostModel]:
     return {kernel_set: load_cost_model(kernel_set) for kernel_set in KERNEL_SETS}
 
 
-def fit_cost_model(samples: Sequence[tuple[list[tuple[str, dict[str, float]]], float]]) -> dict[str, dict[str, float]]:
-    """Fit non-negative per-class coefficients to (rows of a model, measured instructions) samples.
+def fit_cost_model(steps: Sequence[tuple[str, dict[str, float], float]]) -> dict[str, dict[str, float]]:
+    """Fit non-negative coefficients per class to measured steps (class, terms, instructions).
 
-    One joint non-negative least-squares problem over all classes, weighted by
-    1/measured so small and large models count alike (relative error).
+    Every operator kind gets a class fitted on all its steps; a path class
+    ("conv:wide") gets its own when at least MIN_CLASS_STEPS steps took it.
+    Each class is one non-negative least-squares problem weighted by
+    1/instructions, so short and long steps count alike (relative error).
     """
+    groups: dict[str, list[tuple[dict[str, float], float]]] = {}
+    for cls, terms, measured in steps:
+        groups.setdefault(kind_of(cls), []).append((terms, measured))
+        if cls != kind_of(cls):
+            groups.setdefault(cls, []).append((terms, measured))
+    return {cls: _fit_class(rows) for cls, rows in sorted(groups.items())
+            if cls == kind_of(cls) or len(rows) >= MIN_CLASS_STEPS}
+
+
+def _fit_class(rows: Sequence[tuple[dict[str, float], float]]) -> dict[str, float]:
     from scipy.optimize import nnls
 
-    classes = sorted({cls for rows, _ in samples for cls, _ in rows})
-    cols = [(c, t) for c in classes for t in TERMS]
-    a = np.zeros((len(samples), len(cols)))
-    b = np.zeros(len(samples))
-    for i, (rows, measured) in enumerate(samples):
-        for cls, terms in rows:
-            for t in TERMS:
-                a[i, cols.index((cls, t))] += terms[t]
-        a[i] /= measured
-        b[i] = 1.0
-    coef, _ = nnls(a, b)
-    out: dict[str, dict[str, float]] = {c: {} for c in classes}
-    for (c, t), v in zip(cols, coef):
-        out[c][t] = float(v)
-    return out
+    a = np.array([[terms.get(t, 0.0) for t in TERMS] for terms, _ in rows])
+    b = np.array([measured for _, measured in rows], dtype=float)
+    w = 1.0 / np.maximum(b, MIN_WEIGHTED_INSTRUCTIONS)
+    coef, _ = nnls(a * w[:, None], b * w)
+    return {t: float(v) for t, v in zip(TERMS, coef)}
 
 
 def _keras_net(shape: tuple[int, ...], layers_spec: Sequence[tuple], seed: int) -> Any:
@@ -212,6 +249,15 @@ def _keras_net(shape: tuple[int, ...], layers_spec: Sequence[tuple], seed: int) 
             x = layers.DepthwiseConv2D(3, strides=stride, padding="same", activation="relu")(x)
         elif kind == "pool":
             x = layers.MaxPooling2D(2)(x)
+        elif kind == "avgpool":
+            x = layers.AveragePooling2D(2)(x)
+        elif kind == "gap":
+            x = layers.GlobalAveragePooling2D()(x)
+        elif kind == "conv1d":
+            ch, k, stride = args
+            x = layers.Conv1D(ch, k, strides=stride, padding="same", activation="relu")(x)
+        elif kind == "pool1d":
+            x = layers.MaxPooling1D(2)(x)
         elif kind == "flat":
             x = layers.Flatten()(x)
         elif kind == "dense":
@@ -247,6 +293,44 @@ CALIBRATION_NETS: dict[str, dict[str, tuple[tuple[int, ...], list[tuple]]]] = {
         "dw_16_32_s2": ((16, 16, 32), [("dw", 2)]),
         "pool_32_8": ((32, 32, 8), [("pool",)]),
         "pool_16_24": ((16, 16, 24), [("pool",)]),
+        # Whole nets of the shapes the search proposes: inside a net the compiler has arena room for the
+        # optimized paths a lone layer never takes (wide weights, in-place depthwise), and each step is a sample.
+        "cnn_32_g4_d3": ((32, 32, 1), [("conv", 4, 3, 2), ("pool",), ("conv", 8, 3, 1), ("pool",),
+                                        ("conv", 8, 3, 1), ("flat",), ("dense", 5, "softmax")]),
+        "cnn_64_g12_d4": ((64, 64, 1), [("conv", 12, 3, 2), ("pool",), ("conv", 16, 3, 1), ("pool",),
+                                         ("conv", 16, 3, 1), ("pool",), ("conv", 16, 3, 1), ("flat",),
+                                         ("dense", 5, "softmax")]),
+        "cnn_40_g10_d3": ((40, 40, 1), [("conv", 10, 3, 2), ("pool",), ("conv", 15, 3, 1), ("pool",),
+                                         ("conv", 15, 3, 1), ("flat",), ("dense", 5, "softmax")]),
+        "cnn_96_g8_d4": ((96, 96, 1), [("conv", 8, 3, 2), ("pool",), ("conv", 12, 3, 1), ("pool",),
+                                        ("conv", 24, 3, 1), ("pool",), ("conv", 24, 3, 1), ("gap",),
+                                        ("dense", 5, "softmax")]),
+        "cnn_48_rgb8_d3": ((48, 48, 3), [("conv", 8, 3, 2), ("avgpool",), ("conv", 12, 3, 1), ("avgpool",),
+                                          ("conv", 20, 3, 1), ("flat",), ("dense", 4, "softmax")]),
+        "cnn_24_rgb16_d2": ((24, 24, 3), [("conv", 16, 3, 1), ("pool",), ("conv", 32, 3, 1), ("pool",),
+                                           ("conv", 32, 3, 1), ("gap",), ("dense", 10, "softmax")]),
+        "sep_64_g8": ((64, 64, 1), [("conv", 8, 3, 2), ("dw", 1), ("conv", 16, 1, 1), ("pool",), ("dw", 1),
+                                     ("conv", 24, 1, 1), ("pool",), ("dw", 2), ("conv", 32, 1, 1), ("flat",),
+                                     ("dense", 5, "softmax")]),
+        "sep_32_rgb12": ((32, 32, 3), [("conv", 12, 3, 2), ("dw", 1), ("conv", 12, 1, 1), ("dw", 2),
+                                        ("conv", 24, 1, 1), ("dw", 1), ("conv", 48, 1, 1), ("gap",),
+                                        ("dense", 6, "softmax")]),
+        "cnn1d_128x6": ((128, 6), [("conv1d", 8, 5, 2), ("pool1d",), ("conv1d", 16, 5, 1), ("pool1d",),
+                                    ("conv1d", 16, 3, 1), ("flat",), ("dense", 6, "softmax")]),
+        "cnn1d_100x3": ((100, 3), [("conv1d", 12, 7, 1), ("pool1d",), ("conv1d", 24, 3, 2), ("flat",),
+                                    ("dense", 16, "relu"), ("dense", 4, "softmax")]),
+        "cnn_32_g6_odd": ((32, 32, 1), [("conv", 6, 3, 2), ("pool",), ("conv", 10, 3, 1), ("pool",),
+                                         ("conv", 14, 3, 1), ("flat",), ("dense", 5, "softmax")]),
+        "cnn_48_g9_odd": ((48, 48, 1), [("conv", 9, 3, 2), ("pool",), ("conv", 18, 3, 1), ("pool",),
+                                         ("conv", 18, 3, 1), ("pool",), ("conv", 22, 3, 1), ("flat",),
+                                         ("dense", 5, "softmax")]),
+        "cnn1d_96x3_odd": ((96, 3), [("conv1d", 6, 5, 1), ("pool1d",), ("conv1d", 10, 3, 1), ("pool1d",),
+                                      ("conv1d", 14, 3, 1), ("flat",), ("dense", 5, "softmax")]),
+        "mlp_128_64_32": ((128,), [("dense", 64, "relu"), ("dense", 32, "relu"), ("dense", 8, "softmax")]),
+        "mlp_60_30_20": ((60,), [("dense", 30, "relu"), ("dense", 20, "relu"), ("dense", 6, "softmax")]),
+        "mlp_90_40": ((90,), [("dense", 40, "relu"), ("dense", 3, "softmax")]),
+        "dense_px_256": ((16, 16, 1), [("flat",), ("dense", 24, "relu"), ("dense", 12, "relu"),
+                                        ("dense", 5, "softmax")]),
     },
     "held_out": {
         "mlp_54_24_12_5": ((54,), [("dense", 24, "relu"), ("dense", 12, "relu"), ("dense", 5, "softmax")]),
@@ -258,6 +342,11 @@ CALIBRATION_NETS: dict[str, dict[str, tuple[tuple[int, ...], list[tuple]]]] = {
                                         ("dense", 5, "softmax")]),
         "dsconv_32_rgb": ((32, 32, 3), [("conv", 8, 3, 2), ("dw", 1), ("conv", 16, 1, 1), ("pool",),
                                         ("dw", 1), ("conv", 16, 1, 1), ("flat",), ("dense", 4, "softmax")]),
+        "bottle_64_g12_d4": ((64, 64, 1), [("conv", 12, 3, 2), ("pool",), ("conv", 18, 3, 1), ("pool",),
+                                            ("conv", 18, 3, 1), ("pool",), ("conv", 18, 3, 1), ("flat",),
+                                            ("dense", 5, "softmax")]),
+        "cnn1d_64x9": ((64, 9), [("conv1d", 10, 5, 1), ("pool1d",), ("conv1d", 20, 3, 1), ("pool1d",),
+                                  ("flat",), ("dense", 5, "softmax")]),
     },
 }
 

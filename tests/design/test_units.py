@@ -85,10 +85,13 @@ def test_storage_urls() -> None:
     assert storage_url("postgresql://u:p@h:5/d", "/o") == "postgresql+psycopg://u:p@h:5/d"
 
 
-def test_latency_calibration_reports_its_held_out_error() -> None:
-    cost = load_cost_model()
+@pytest.mark.parametrize("kernel_set", ["fast", "small"])
+def test_latency_calibration_reports_its_held_out_error(kernel_set: str) -> None:
+    """Per-path classes fitted on timed steps keep the estimate within 25 % on every held-out net (one class
+    per kernel, fitted on whole single-layer models, was 36 % off on a bottle-like net with the fast set)."""
+    cost = load_cost_model(kernel_set)
     err = cost.held_out_error
-    assert err["models"] >= 3 and 0 <= err["mean"] <= err["max"] < 0.5
+    assert err["models"] >= 7 and 0 <= err["mean"] <= err["max"] < 0.25
     for h in cost.held_out:  # the estimate is the model's own prediction, recomputed nowhere else
         assert h["estimate"] > 0 and h["measured"] > 0
 
