@@ -261,6 +261,33 @@ def test_wide_paths_at_the_bias_limit_are_bit_exact(name: str, bias: list[int], 
     assert (step.params["wide_weights"] > 0) == (path == "wide")
 
 
+def pointwise8_bias_limit_model() -> bytes:
+    """bias_limits_pointwise (a 1x1 layer of 8 inputs, biases at +-2^28) for the Cortex-M7 run (pw8_run_asm)."""
+    return wide_bias_layer(WIDE_BIAS_CASES[0][1], 8, 1)
+
+
+def pointwise16_bias_limit_model() -> bytes:
+    """The same biases on a 1x1 layer of 16 inputs (pw16_run_asm)."""
+    return wide_bias_layer(WIDE_BIAS_CASES[0][1], 16, 1)
+
+
+@pytest.mark.parametrize("in_c", [8, 16])
+def test_pointwise_few_per_tensor_is_bit_exact(in_c: int, bit_exact) -> None:
+    """pointwise_few with one requantization for every channel (per-tensor: every record repeats it)."""
+    case = (f"w_pw_c{in_c}_to6_per_tensor", (5, 7, in_c), 6, 1, 1, 1, "SAME", False)
+    report = bit_exact(conv_layer(case, "fused", seed=in_c, per_channel=False, act="NONE", zo=3), count=3, seed=5,
+                       wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert report["result"].graph.steps[0].params["wide_weights"] > 0
+
+
+def test_pointwise_few_of_16_inputs_at_the_bias_limit_is_bit_exact(bit_exact) -> None:
+    """pw16's doubled accumulators near +-2^29 (bias_limits_pointwise's biases on 16 inputs)."""
+    report = bit_exact(pointwise16_bias_limit_model(), count=3, seed=12, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert report["result"].graph.steps[0].params["wide_weights"] > 0
+
+
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
 # to a multiple of 4 through the wide records (path SMALL_K_WIDE): odd pixel counts, stride 2, VALID, dilation,
 # 18 and 20 taps, borders, with and without the sign correction; and the same layers where the path must not

@@ -34,6 +34,7 @@ PATH_MODELS = {
     "dw_plane": "dw_plane_model",
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
+    "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
 
