@@ -1014,9 +1014,12 @@ void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
     const int pointwise =
         s.path == NN_CONV_PATH_WIDE && p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    /* pointwise_few's assembly reads a pixel's inputs by LDRD / LDM, which fault on an unaligned address (the
+     * planner aligns every buffer to 4; a hand-written call might not) */
+    const int few_aligned = ((uintptr_t)in & 3) == 0;
     for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
         const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
-        if (pointwise && (p->in_c == 8 || p->in_c == 16)) {
+        if (pointwise && (p->in_c == 8 || p->in_c == 16) && few_aligned) {
             pw_records(p->weights + 2 * pair0 * k_len, k_len >> 2, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,
                        s.wide);
             pointwise_few(p, in, out, s.tab, s.wide, pair0, n);
