@@ -11,9 +11,12 @@
  * channels x 2 pixels block per pass (8 SMLAD per 4 taps, two groups per loop pass).
  * Path FUSED: the block's requantize-and-store joins the MAC loop in one assembly block.
  * Path WIDE: the weights are widened to int16 once per call and one assembly loop runs every
- * channel pair of a pixel pair at 12 instructions per 16 MACs. Path IM2COL: the same blocks,
+ * channel pair of a pixel pair at 12 instructions per 16 MACs; a 1x1 layer of 8 or 16 input channels runs
+ * one pixel against every output channel instead (pointwise_few). Path IM2COL: the same blocks,
  * requantized in C (either requantization form, clamps). Each assembly block has its C twin.
  */
+#include <stddef.h>
+
 #include "nn_kernels.h"
 
 #if NN_OPTIMIZED
@@ -546,134 +549,237 @@ static void wide_pairs(const uint32_t *rec, const int16_t *col, int32_t groups, 
 #endif
 }
 
-#if NN_ASM
-/* wide_pairs for a fixed, small group count (1x1 layers of 8 or 16 input channels): the column's words at
- * immediate offsets, so that its pointer stays put and the pair count lives in a register; the first group
- * starts the second pixel's accumulators from the biases (no copies). X, Y: the group's column offsets. */
-#define NN_WIDE_FIRST_GROUP                           \
-    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
-    "ldrd   %[x0], %[x1], [%[pc]]\n\t"                \
-    "ldrd   %[y0], %[y1], [%[pc], #8]\n\t"            \
-    "smlad  %[a01], %[w0], %[y0], %[a00]\n\t"         \
-    "smlad  %[a00], %[w0], %[x0], %[a00]\n\t"         \
-    "smlad  %[a00], %[w1], %[x1], %[a00]\n\t"         \
-    "smlad  %[a01], %[w1], %[y1], %[a01]\n\t"         \
-    "ldrd   %[w0], %[w1], [%[pw]], #8\n\t"            \
-    "smlad  %[a11], %[w0], %[y0], %[a10]\n\t"         \
-    "smlad  %[a10], %[w0], %[x0], %[a10]\n\t"         \
-    "smlad  %[a10], %[w1], %[x1], %[a10]\n\t"         \
-    "smlad  %[a11], %[w1], %[y1], %[a11]\n\t"
-#define NN_WIDE_GROUP_AT(X, Y) \
-    NN_WIDE_GROUP_WITH("ldrd   %[x0], %[x1], [%[pc], #" X "]\n\t", "ldrd   %[y0], %[y1], [%[pc], #" Y "]\n\t")
-/* The groups after the first of a column of 2 or 4 groups */
-#define NN_WIDE_GROUPS_2 NN_WIDE_GROUP_AT("16", "24")
-#define NN_WIDE_GROUPS_4 NN_WIDE_GROUP_AT("16", "24") NN_WIDE_GROUP_AT("32", "40") NN_WIDE_GROUP_AT("48", "56")
-/* The pairs loop: `n` >= 1 channel pairs with GROUPS (the groups after the first) in between; the delta to
- * the second pixel's outputs waits at [sp]. */
-#define NN_WIDE_FIXED_PAIRS(GROUPS)                   \
-    "1:\n\t"                                          \
-    "ldrd   %[a00], %[a10], [%[pw]], #8\n\t"          \
-    NN_WIDE_FIRST_GROUP                               \
-    GROUPS                                            \
-    "ldr    %[y1], [sp]\n\t"                          \
-    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
-    "ldr    %[y0], [%[pw]], #4\n\t"                   \
-    NN_WIDE_RQ("a01")                                 \
-    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
-    NN_WIDE_RQ("a00")                                 \
-    "strb   %[w1], [%[o]], #1\n\t"                    \
-    "ldrd   %[x0], %[x1], [%[pw]], #8\n\t"            \
-    "ldr    %[y0], [%[pw]], #4\n\t"                   \
-    NN_WIDE_RQ("a11")                                 \
-    "strb   %[w1], [%[o], %[y1]]\n\t"                 \
-    NN_WIDE_RQ("a10")                                 \
-    "strb   %[w1], [%[o]], #1\n\t"                    \
-    "subs   %[n], %[n], #1\n\t"                       \
-    "bne    1b\n\t"
-#define NN_WIDE_FIXED_OPERANDS                                                                              \
-    : [a00] "+&r"(a00), [a01] "+&r"(a01), [a10] "+&r"(a10), [a11] "+&r"(a11), [w0] "+&r"(w0),              \
-      [w1] "+&r"(w1), [x0] "+&r"(x0), [x1] "+&r"(x1), [y0] "+&r"(y0), [y1] "+&r"(y1), [n] "+&r"(n),         \
-      [pw] "+&r"(pw), [o] "+&r"(o)                                                                         \
-    : [pc] "r"(col)                                                                                        \
-    : "cc", "memory"
-/* One column group from words VA (first pixel) and VB (second) at byte offset OFF of the column. */
-#define NN_WIDE_COL_GROUP(VA, VB, OFF, OFF8)          \
-    "sxtb16 %[x0], %[" VA "]\n\t"                     \
-    "sxtb16 %[x1], %[" VA "], ror #8\n\t"             \
-    "sxtb16 %[y0], %[" VB "]\n\t"                     \
-    "sxtb16 %[y1], %[" VB "], ror #8\n\t"             \
-    "strd   %[x0], %[x1], [%[pc], #" OFF "]\n\t"      \
-    "strd   %[y0], %[y1], [%[pc], #" OFF8 "]\n\t"
-/* The column of two pixels at a00 and w1 (in_c 8 or 16 bytes each) */
-#define NN_WIDE_COLUMN_2                              \
-    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
-    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
-    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
-    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")
-#define NN_WIDE_COLUMN_4                              \
-    "ldrd   %[a01], %[a10], [%[a00]]\n\t"             \
-    "ldrd   %[a11], %[w0], [%[w1]]\n\t"               \
-    NN_WIDE_COL_GROUP("a01", "a11", "0", "8")         \
-    NN_WIDE_COL_GROUP("a10", "w0", "16", "24")        \
-    "ldrd   %[a01], %[a10], [%[a00], #8]\n\t"         \
-    "ldrd   %[a11], %[w0], [%[w1], #8]\n\t"           \
-    NN_WIDE_COL_GROUP("a01", "a11", "32", "40")       \
-    NN_WIDE_COL_GROUP("a10", "w0", "48", "56")
-/* Pixel pairs whose second pixel is xoff bytes after the first and whose next pair starts XSTEP bytes on (one
- * pair, or a run of adjacent pixels of a stride-1 layer): build the pair's column (COLUMN), then the pairs
- * loop. The frame holds the delta to the second pixel's outputs (the next pair's outputs are 2 delta on),
- * the pixel pairs left, the records, the channel pair count, the input and output of the current pair and
- * xoff. */
-#define NN_WIDE_FIXED_RUN(COLUMN, XSTEP, GROUPS)      \
-    __asm__ volatile(                                 \
-        "strd   %[a00], %[a01], [sp, #-32]!\n\t"      \
-        "strd   %[a10], %[a11], [sp, #8]\n\t"         \
-        "strd   %[w0], %[w1], [sp, #16]\n\t"          \
-        "str    %[x0], [sp, #24]\n"                   \
-        "0:\n\t"                                      \
-        "ldrd   %[a00], %[o], [sp, #16]\n\t"          \
-        "ldr    %[w1], [sp, #24]\n\t"                 \
-        "add    %[w1], %[a00], %[w1]\n\t"             \
-        COLUMN                                        \
-        "add    %[a01], %[a00], #" XSTEP "\n\t"       \
-        "ldr    %[y1], [sp]\n\t"                      \
-        "add    %[y0], %[o], %[y1], lsl #1\n\t"       \
-        "strd   %[a01], %[y0], [sp, #16]\n\t"         \
-        "ldrd   %[pw], %[n], [sp, #8]\n\t"            \
-        NN_WIDE_FIXED_PAIRS(GROUPS)                   \
-        "ldr    %[n], [sp, #4]\n\t"                   \
-        "subs   %[n], %[n], #1\n\t"                   \
-        "str    %[n], [sp, #4]\n\t"                   \
-        "bne    0b\n\t"                               \
-        "add    sp, sp, #32\n\t"                      \
-        NN_WIDE_FIXED_OPERANDS)
-#endif
+/* 1x1 layers of 8 or 16 input channels (path WIDE, no padding) run one pixel against every output channel of
+ * the block: the pixel's inputs widened into 4 or 8 registers, and one record of PW_REC words per output channel,
+ * read by LDMs into the registers that the channel's SMLADs and its requantization use: the doubled bias (input
+ * offset folded in, as conv_wide_records), the doubled weight words (paired as the column pairs the inputs:
+ * (w0, w2), (w1, w3), (w4, w6), ...), the multiplier, the doubled addend and the right shift plus one, whose bit
+ * PW_MORE marks every channel but the block's last (ASR reads the low byte). Per channel and pixel: 10
+ * instructions for 8 MACs, 17 for 16; the loop's test and branch once per 4 channels. The records take the
+ * place of the block's pair records (WIDE_REC_WORDS(groups) words per channel pair: the same scratch). */
+#define PW_REC(groups) (2 * (groups) + 4)
+#define PW_MORE 0x100u
+_Static_assert(2 * PW_REC(2) == WIDE_REC_WORDS(2) && 2 * PW_REC(4) == WIDE_REC_WORDS(4),
+               "the per-channel records fill the scratch of the pair records");
+
+/* A word of 4 int8 weights as the wide records store it: widened as the column stores its inputs and
+ * doubled, (SXTB16, SXTB16 ror 8) x 2 at dst; returns sum plus their doubled sum (by SMLAD against (1, 1)). */
+static inline int32_t widen_doubled(uint32_t v, uint32_t *dst, int32_t sum) {
+    const uint32_t ones = 0x00010001u;
+    const uint32_t w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
+    const uint32_t d02 = nn_sadd16(w02, w02), d13 = nn_sadd16(w13, w13);
+    dst[0] = d02;
+    dst[1] = d13;
+    return nn_smlad(d13, ones, nn_smlad(d02, ones, sum));
+}
+
+/* The records of `channels` (even) output channels of 4 * groups taps from weights w and their table entries. */
+NN_NOINLINE
+static void pw_records(const int8_t *w, int32_t groups, int32_t channels, const int32_t *tab, int32_t in_offset,
+                       uint32_t *rec) {
+    for (int32_t c = 0; c < channels; ++c, tab += RQ_WORDS) {
+        int32_t sum = 0;
+        for (int32_t g = 0; g < groups; ++g, w += 4) sum = widen_doubled(nn_read32(w), rec + 1 + 2 * g, sum);
+        rec[0] = 2u * (uint32_t)tab[0] + (uint32_t)sum * (uint32_t)in_offset;
+        rec[2 * groups + 1] = (uint32_t)tab[1];
+        rec[2 * groups + 2] = 2u * (uint32_t)tab[2];
+        rec[2 * groups + 3] = (uint32_t)tab[3] + 1u + (c + 1 < channels ? PW_MORE : 0u);
+        rec += PW_REC(groups);
+    }
+}
 
 #if NN_ASM
-/* `pixel_pairs` (>= 1) pixel pairs of a 1x1 layer of 2 or 4 groups through the fixed passes, the column built
- * in the same assembly block (and left in col): the first pair's pixels at x and x + xoff, outputs from o (the
- * block's first channel pair) and o + delta; further pairs (a stride-1 run: xoff = in_c, delta = out_c)
- * 2 in_c bytes and 2 delta outputs on. pointwise_body's C loop (im2col_pair_row, wide_pairs) is the twin. */
-NN_NOINLINE
-static void wide_run_few(const uint32_t *rec, int16_t *col, int32_t groups, int32_t pairs, const int8_t *x,
-                         int32_t xoff, int8_t *o, int32_t delta, int32_t pixel_pairs) {
-    uint32_t a00 = (uint32_t)delta, a01 = (uint32_t)pixel_pairs, a10 = (uint32_t)(uintptr_t)rec, a11 = (uint32_t)pairs;
-    uint32_t w0 = (uint32_t)(uintptr_t)x, w1 = (uint32_t)(uintptr_t)o, x0 = (uint32_t)xoff, x1 = 0, y0 = 0, y1 = 0;
-    uint32_t n = 0, pw = 0;
-    if (groups == 2) {
-        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_2, "16", NN_WIDE_GROUPS_2);
-    } else {
-        NN_WIDE_FIXED_RUN(NN_WIDE_COLUMN_4, "32", NN_WIDE_GROUPS_4);
-    }
+/* The state of pw8_run_asm and pw16_run_asm, in the order their LDMs read it. */
+typedef struct {
+    const int8_t *x;       /*  0: the first pixel's inputs */
+    int32_t x_step;        /*  4: bytes from one pixel's inputs to the next's */
+    const int8_t *x_end;   /*  8: x after the last pixel */
+    int32_t skip;          /* 12: outputs after each pixel's block of channels (the other blocks', an odd last) */
+    uint32_t entry;        /* 16: bytes into the 4-channel pass where a pixel's first pass starts */
+    const uint32_t *rec;   /* 20: the records */
+    int8_t *out;           /* 24: the first pixel's first output */
+} pw_run_t;
+_Static_assert(offsetof(pw_run_t, entry) == 16 && offsetof(pw_run_t, out) == 24,
+               "pw8_run_asm and pw16_run_asm read pw_run_t at these offsets");
+
+/* The prologue of both: the state into a frame of x, x_step, x_end, skip, the first pass's address (with the
+ * Thumb bit: a pixel enters it by LDR PC) and rec; lr walks the outputs. */
+#define PW_PROLOGUE                                   \
+    "push    {r4-r11, lr}\n\t"                        \
+    "ldm     r0, {r1-r7}\n\t"                         \
+    "mov     lr, r7\n\t"                              \
+    "adr.w   r7, 2f\n\t"                              \
+    "add     r5, r5, r7\n\t"                          \
+    "orr     r5, r5, #1\n\t"                          \
+    "push    {r1-r6}\n\t"                             \
+    "ldm     sp, {r0-r4, r12}\n"
+/* ... and the end of a pixel: skip the other outputs, the next pixel unless x reached x_end (r0 = x, r1 =
+ * x_step, r12 = rec for the next one) */
+#define PW_PIXEL_END                                  \
+    "ldm     sp, {r0-r4, r12}\n\t"                    \
+    "add     lr, lr, r3\n\t"                          \
+    "cmp     r0, r2\n\t"                              \
+    "bne     0b\n\t"                                  \
+    "add     sp, sp, #24\n\t"                         \
+    "pop     {r4-r11, pc}\n\t"
+
+/* ... and, after a pixel's inputs, its passes: into the first by LDR PC, then passes of 4 CHANNELs until a record
+ * whose shift word RR lacks PW_MORE ends one (all 32-bit instructions: the entry arithmetic) */
+#define PW_PASSES(CHANNEL, RR)                        \
+    "ldr     pc, [sp, #16]\n\t"                      \
+    ".p2align 2\n"                                    \
+    "2:\n\t"                                         \
+    CHANNEL                                           \
+    CHANNEL                                           \
+    CHANNEL                                           \
+    CHANNEL                                           \
+    "tst     " RR ", #0x100\n\t"                     \
+    "bne     2b\n\t"                                 \
+    PW_PIXEL_END
+
+/* One output channel of a pixel of 8 inputs (widened in r8..r11): the record into r0..r7 (r12 walks the records),
+ * 4 SMLADs, rq_dbl (the sign correction in SMMLAR's accumulate operand), the int8 saturation, the store (lr walks
+ * the outputs). Every instruction a 32-bit one: 40 bytes (the pass's entry arithmetic). */
+#define PW8_CHANNEL                                   \
+    "ldmia.w r12!, {r0-r7}\n\t"                       \
+    "smlad   r0, r1, r8, r0\n\t"                      \
+    "smlad   r0, r2, r9, r0\n\t"                      \
+    "smlad   r0, r3, r10, r0\n\t"                     \
+    "smlad   r0, r4, r11, r0\n\t"                     \
+    "add.w   r6, r6, r0, asr #31\n\t"                 \
+    "smmlar  r0, r0, r5, r6\n\t"                      \
+    "asr.w   r0, r0, r7\n\t"                          \
+    "ssat    r0, #8, r0\n\t"                          \
+    "strb.w  r0, [lr], #1\n\t"
+/* Every pixel of the run, whole in assembly so that all 14 registers serve: per pixel its inputs widened, then
+ * passes of 4 channels until a record without PW_MORE ends one, the first pass entered at channel
+ * (4 - channels % 4) % 4, then `skip` outputs on. About 10.5 instructions per channel and 12 per pixel. */
+__attribute__((naked, noinline)) static void pw8_run_asm(const pw_run_t *s) {
+    (void)s;
+    __asm__ volatile(
+        PW_PROLOGUE
+        "0:\n\t"
+        "ldrd    r2, r3, [r0]\n\t"
+        "add     r0, r0, r1\n\t"
+        "str     r0, [sp]\n\t"
+        "sxtb16  r8, r2\n\t"
+        "sxtb16  r9, r2, ror #8\n\t"
+        "sxtb16  r10, r3\n\t"
+        "sxtb16  r11, r3, ror #8\n\t"
+        PW_PASSES(PW8_CHANNEL, "r7"));
+}
+
+/* One output channel of a pixel of 16 inputs (widened in r4..r11): the record through r0..r3 in 4 LDMs (bias and
+ * 3 weight words, 3, then 2 and the multiplier, then the addend and the shift), 8 SMLADs, rq_dbl, the
+ * saturation, the store. 17 instructions, 68 bytes. */
+#define PW16_CHANNEL                                  \
+    "ldmia.w r12!, {r0-r3}\n\t"                       \
+    "smlad   r0, r1, r4, r0\n\t"                      \
+    "smlad   r0, r2, r5, r0\n\t"                      \
+    "smlad   r0, r3, r6, r0\n\t"                      \
+    "ldmia.w r12!, {r1-r3}\n\t"                       \
+    "smlad   r0, r1, r7, r0\n\t"                      \
+    "smlad   r0, r2, r8, r0\n\t"                      \
+    "smlad   r0, r3, r9, r0\n\t"                      \
+    "ldmia.w r12!, {r1-r3}\n\t"                       \
+    "smlad   r0, r1, r10, r0\n\t"                     \
+    "smlad   r0, r2, r11, r0\n\t"                     \
+    "ldmia.w r12!, {r1, r2}\n\t"                      \
+    "add.w   r1, r1, r0, asr #31\n\t"                 \
+    "smmlar  r0, r0, r3, r1\n\t"                      \
+    "asr.w   r0, r0, r2\n\t"                          \
+    "ssat    r0, #8, r0\n\t"                          \
+    "strb.w  r0, [lr], #1\n\t"
+/* pw8_run_asm for 16 inputs: about 17.5 instructions per channel and 13 per pixel. */
+__attribute__((naked, noinline)) static void pw16_run_asm(const pw_run_t *s) {
+    (void)s;
+    __asm__ volatile(
+        PW_PROLOGUE
+        "0:\n\t"
+        "add     r2, r0, r1\n\t"
+        "str     r2, [sp]\n\t"
+        "ldm     r0, {r0-r3}\n\t"
+        "sxtb16  r4, r0\n\t"
+        "sxtb16  r5, r0, ror #8\n\t"
+        "sxtb16  r6, r1\n\t"
+        "sxtb16  r7, r1, ror #8\n\t"
+        "sxtb16  r8, r2\n\t"
+        "sxtb16  r9, r2, ror #8\n\t"
+        "sxtb16  r10, r3\n\t"
+        "sxtb16  r11, r3, ror #8\n\t"
+        PW_PASSES(PW16_CHANNEL, "r2"));
 }
 #endif
 
-/* Path WIDE on a 1x1 kernel without padding (pointwise layers): every pixel is interior and its taps
- * are its in_c input bytes, so the pixel loop walks two input pointers instead of conv_body's window
- * arithmetic (the per-pixel-pair overhead is most of the cost when in_c is 8 or 16). Pixels go in
- * pairs (an odd last pixel fills both lanes and is written twice); channel pairs pair0 ..
- * pair0 + n_pairs - 1 through the wide records, then, in the block that ends the pairs, an odd last
- * channel from the table (fused form: the zero point is in its addend). */
+/* `pixels` (>= 1) pixels of 4 groups inputs each through the records of `channels` (even, >= 2) output
+ * channels: the inputs at x, x + x_step, ..., each pixel's outputs from o on, then `skip` outputs on to the next
+ * pixel's (groups 2 or 4). */
+static void pw_run(const uint32_t *rec, int32_t groups, int32_t channels, const int8_t *x, int32_t x_step,
+                   int32_t pixels, int8_t *o, int32_t skip) {
+#if NN_ASM
+    const uint32_t pass_entry = (uint32_t)((4 - (channels & 3)) & 3) * (groups == 2 ? 40u : 68u);
+    const pw_run_t s = {x, x_step, x + pixels * x_step, skip, pass_entry, rec, o};
+    if (groups == 2) {
+        pw8_run_asm(&s);
+    } else {
+        pw16_run_asm(&s);
+    }
+#else
+    (void)channels;
+    for (int32_t px = 0; px < pixels; ++px, x += x_step, o += skip) {
+        uint32_t xw[8];
+        for (int32_t g = 0; g < groups; ++g) {
+            const uint32_t v = nn_read32(x + 4 * g);
+            xw[2 * g] = nn_sxtb16(v);
+            xw[2 * g + 1] = nn_sxtb16_ror8(v);
+        }
+        const uint32_t *r = rec;
+        do {
+            int32_t acc = (int32_t)*r++;
+            for (int32_t j = 0; j < 2 * groups; ++j) acc = nn_smlad(*r++, xw[j], acc);
+            *o++ = (int8_t)nn_ssat8(rq_dbl(acc, (int32_t)r[0], (int32_t)r[1], (int32_t)(r[2] & 0xffu)));
+            r += 3;
+        } while (r[-1] & PW_MORE);
+    }
+#endif
+}
+
+/* Path WIDE on a 1x1 layer of 8 or 16 input channels without padding: the records of channel pairs pair0 ..
+ * pair0 + n_pairs - 1 (pw_records) over every pixel, a stride-1 map as one run of pixels, else a run per output
+ * row; then, in the block that ends the pairs, an odd last channel from the table (fused form: the input offset
+ * in its bias, the zero point in its addend), in C. */
+NN_NOINLINE
+static void pointwise_few(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                          const uint32_t *rec, int32_t pair0, int32_t n_pairs) {
+    const int32_t ic = p->in_c, oc_n = p->out_c, out_w = p->out_w, pixels = p->out_h * out_w;
+    const int32_t channels = 2 * n_pairs, step = ic * p->stride_w, line_step = ic * p->stride_h * p->in_w;
+    const int whole = p->stride_h == 1 && p->stride_w == 1;   /* 1x1, no padding: in_w == out_w */
+    const int32_t runs = whole ? 1 : p->out_h, run_len = whole ? pixels : out_w;
+    const int odd_tail = (oc_n & 1) && pair0 + n_pairs == oc_n >> 1;
+    const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
+    const int8_t *const w = p->weights + (oc_n - 1) * ic;
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *const img = in + b * p->in_h * p->in_w * ic;
+        int8_t *const ob = out + b * pixels * oc_n;
+        for (int32_t r = 0; r < runs; ++r) {
+            pw_run(rec, ic >> 2, channels, img + r * line_step, step, run_len, ob + r * run_len * oc_n + 2 * pair0,
+                   oc_n - channels);
+        }
+        if (!odd_tail) continue;
+        for (int32_t px = 0; px < pixels; ++px) {
+            const int8_t *x = img + (px / out_w) * line_step + (px % out_w) * step;
+            int32_t acc = e[0];
+            for (int32_t k = 0; k < ic; ++k) acc += w[k] * x[k];
+            ob[px * oc_n + oc_n - 1] = (int8_t)nn_ssat8(rq_fast(acc, e[1], e[2], e[3]));
+        }
+    }
+}
+
+/* Path WIDE on a 1x1 kernel without padding (pointwise layers) of other input channel counts than 8 and 16:
+ * every pixel is interior and its taps are its in_c input bytes, so the pixel loop walks two input pointers
+ * instead of conv_body's window arithmetic. Pixels go in pairs (an odd last pixel fills both lanes and is
+ * written twice); channel pairs pair0 .. pair0 + n_pairs - 1 through the wide records, then, in the block that
+ * ends the pairs, an odd last channel from the table (fused form: the zero point is in its addend). */
 NN_NOINLINE
 static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, int16_t *col, const int32_t *tab,
                            const uint32_t *wide, int32_t pair0, int32_t n_pairs) {
@@ -683,27 +789,11 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const int odd_tail = (oc_n & 1) && pair0 + n_pairs == oc_n >> 1;
     const int32_t *const e = tab + (oc_n - 1) * RQ_WORDS;
     const int8_t *const w = p->weights + (oc_n - 1) * ic;
-#if NN_ASM
-    /* 2 or 4 groups: the fixed passes; at stride 1 the pixels follow each other in memory and one call runs every
-     * pixel pair but an odd last */
-    const int few = groups == 2 || groups == 4;
-    const int run = few && !odd_tail && p->stride_h == 1 && p->stride_w == 1 && pixels >= 2;
-#endif
     for (int32_t b = 0; b < p->batches; ++b) {
-        const int8_t *const img = in + b * p->in_h * p->in_w * ic;
-        const int8_t *line = img, *xa = line;
+        const int8_t *line = in + b * p->in_h * p->in_w * ic, *xa = line;
         int8_t *const ob = out + b * pixels * oc_n;
-        int32_t ox = 0, px = 0;   /* ox: column of pixel xa */
-#if NN_ASM
-        if (run) {
-            wide_run_few(wide, col, groups, n_pairs, img, ic, ob + 2 * pair0, oc_n, pixels >> 1);
-            px = pixels & ~1;
-            ox = px % out_w;
-            line = img + (px / out_w) * line_step;
-            xa = line + ox * step;
-        }
-#endif
-        for (; px < pixels; px += 2) {
+        int32_t ox = 0;   /* column of pixel xa */
+        for (int32_t px = 0; px < pixels; px += 2) {
             const int32_t px1 = px + 1 < pixels ? px + 1 : px;
             const int8_t *xb = xa;
             if (px1 != px) {
@@ -716,15 +806,8 @@ static void pointwise_body(const nn_conv_params_t *p, const int8_t *in, int8_t *
                 }
             }
             int8_t *const o0 = ob + px * oc_n, *const o1 = ob + px1 * oc_n;
-#if NN_ASM
-            if (few) {
-                wide_run_few(wide, col, groups, n_pairs, xa, (int32_t)(xb - xa), o0 + 2 * pair0, (int32_t)(o1 - o0), 1);
-            } else
-#endif
-            {
-                im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
-                wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
-            }
+            im2col_pair_row(xa, xb, groups, (uint32_t *)(void *)col);
+            wide_pairs(wide, col, groups, n_pairs, o0 + 2 * pair0, (int32_t)(o1 - o0));
             if (odd_tail) {
                 int32_t acc[2] = {e[0], e[0]};
                 dot_1x2(w, col, ic, acc);
@@ -931,8 +1014,17 @@ void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *
     const int32_t pairs = p->out_c >> 1, block = wide_block_pairs(p);
     const int pointwise =
         s.path == NN_CONV_PATH_WIDE && p->k_h == 1 && p->k_w == 1 && p->pad_top == 0 && p->pad_left == 0;
+    /* pointwise_few's assembly reads a pixel's inputs by LDRD / LDM, which fault on an unaligned address (the
+     * planner aligns every buffer to 4; a hand-written call might not) */
+    const int few_aligned = ((uintptr_t)in & 3) == 0;
     for (int32_t pair0 = 0; pair0 < pairs; pair0 += block) {
         const int32_t n = pairs - pair0 < block ? pairs - pair0 : block;
+        if (pointwise && (p->in_c == 8 || p->in_c == 16) && few_aligned) {
+            pw_records(p->weights + 2 * pair0 * k_len, k_len >> 2, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,
+                       s.wide);
+            pointwise_few(p, in, out, s.tab, s.wide, pair0, n);
+            continue;
+        }
         conv_wide_records(p->weights + 2 * pair0 * k_len, k_len, 2 * n, s.tab + 2 * pair0 * RQ_WORDS, p->in_offset,
                           s.wide);
         if (pointwise) {

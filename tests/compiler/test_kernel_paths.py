@@ -164,10 +164,16 @@ WIDE_CASES = [
     (("w_c16_to10_pointwise", (5, 3, 16), 10, 1, 1, 1, "VALID", False), "NONE", -3),
     (("w_c4_to2_one_pixel", (1, 1, 4), 2, 3, 1, 1, "SAME", False), "NONE", 0),
     (("w_relu_clamped", (6, 5, 8), 6, 3, 1, 1, "SAME", False), "RELU", -20),
-    # 1x1 without padding (pointwise_body): odd pixel count and odd channel tail, stride 2 over odd rows
+    # 1x1 without padding (pointwise_few with 8 inputs, pointwise_body with 12 and 4): odd pixel count and odd
+    # channel tail, stride 2 over odd rows
     (("w_pw_c8_to7_odd_pixels", (5, 3, 8), 7, 1, 1, 1, "SAME", False), "NONE", 9),
     (("w_pw_c12_to6_stride2", (5, 9, 12), 6, 1, 2, 1, "SAME", False), "RELU", -128),
     (("w_pw_c4_to3_one_pair", (3, 5, 4), 3, 1, 1, 1, "VALID", False), "NONE", -2),
+    # 8 or 16 input channels (pointwise_few): a run per output row at stride 2 with 10 or 6 channels (the first
+    # pass entered at channel 2 of 4); one pair of channels over 3 pixels
+    (("w_pw_c8_to10_stride2", (7, 9, 8), 10, 1, 2, 1, "SAME", False), "NONE", -5),
+    (("w_pw_c16_to6_stride2", (7, 9, 16), 6, 1, 2, 1, "SAME", False), "NONE", 12),
+    (("w_pw_c8_to2_three_pixels", (1, 3, 8), 2, 1, 1, 1, "VALID", False), "RELU", -128),
 ]
 
 
@@ -253,6 +259,33 @@ def test_wide_paths_at_the_bias_limit_are_bit_exact(name: str, bias: list[int], 
     step = report["result"].graph.steps[0]
     assert conv_facts(step.params, step.consts["shift"].tolist(), bias=step.consts["bias"])[0] == path
     assert (step.params["wide_weights"] > 0) == (path == "wide")
+
+
+def pointwise8_bias_limit_model() -> bytes:
+    """bias_limits_pointwise (a 1x1 layer of 8 inputs, biases at +-2^28) for the Cortex-M7 run (pw8_run_asm)."""
+    return wide_bias_layer(WIDE_BIAS_CASES[0][1], 8, 1)
+
+
+def pointwise16_bias_limit_model() -> bytes:
+    """The same biases on a 1x1 layer of 16 inputs (pw16_run_asm)."""
+    return wide_bias_layer(WIDE_BIAS_CASES[0][1], 16, 1)
+
+
+@pytest.mark.parametrize("in_c", [8, 16])
+def test_pointwise_few_per_tensor_is_bit_exact(in_c: int, bit_exact) -> None:
+    """pointwise_few with one requantization for every channel (per-tensor: every record repeats it)."""
+    case = (f"w_pw_c{in_c}_to6_per_tensor", (5, 7, in_c), 6, 1, 1, 1, "SAME", False)
+    report = bit_exact(conv_layer(case, "fused", seed=in_c, per_channel=False, act="NONE", zo=3), count=3, seed=5,
+                       wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert report["result"].graph.steps[0].params["wide_weights"] > 0
+
+
+def test_pointwise_few_of_16_inputs_at_the_bias_limit_is_bit_exact(bit_exact) -> None:
+    """pw16's doubled accumulators near +-2^29 (bias_limits_pointwise's biases on 16 inputs)."""
+    report = bit_exact(pointwise16_bias_limit_model(), count=3, seed=12, wide_weights="all")
+    assert report["ref"] == 0 and report["opt"] == 0
+    assert report["result"].graph.steps[0].params["wide_weights"] > 0
 
 
 # First layers of 11..32 taps in the fused form with an even channel count (3x3 RGB stems): their taps padded
@@ -697,19 +730,21 @@ def fused_paths_model(seed: int = 14) -> bytes:
 
 
 def pointwise_paths_model(seed: int = 24) -> bytes:
-    """1x1 convolutions through the wide records' pointwise loop (pointwise_body), for the Cortex-M7 run with
-    wide_weights="all": 8 -> 16 on a 5x7 map (stride 1, 2 groups: the assembly run over 17 pixel pairs, the odd
-    last pixel in C), a 3x3 16 -> 16 (conv_body), 16 -> 12 (4 groups, the run), 12 -> 16 at stride 2 (3x4 of
-    5x7: 3 groups, the generic pass), 16 -> 8 at stride 1 on 3x4 (4 groups, run, even pixel count) with a ReLU
-    at -128, then 8 -> 7 (2 groups, the fixed pass per pixel pair, odd channel tail); output zero points above
-    -128 take the sign correction."""
+    """1x1 convolutions through the wide records' pointwise loops, for the Cortex-M7 run with wide_weights="all":
+    8 -> 8 at stride 2 from 9x13 to 5x7 (pointwise_few, 8 inputs: a run per output row; first, so that its
+    subsampling hides no other layer's pixels), 8 -> 16 on 5x7 (one run of 35 pixels, whole passes of 4
+    channels), a 3x3 16 -> 16 (conv_body), 16 -> 12 (16 inputs, one run), 12 -> 16 at stride 2 (3x4 of 5x7:
+    pointwise_body, 3 groups, the generic pass), 16 -> 6 with a ReLU at -128 (16 inputs, the first pass entered
+    at channel 2 of 4), 6 -> 8 (a small-K layer), then 8 -> 7 (8 inputs, 6 channels in the records, entered at
+    channel 2, the odd last channel in C); output zero points above -128 take the sign correction."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    x0 = x = b.tensor((1, 5, 7, 8), scale=0.04, zero_point=-11)
+    x0 = x = b.tensor((1, 9, 13, 8), scale=0.04, zero_point=-11)
     c, s_in = 8, 0.04
-    for n, k, s, act, zo, hw in ((16, 1, 1, "NONE", 7, (5, 7)), (16, 3, 1, "NONE", None, (5, 7)),
-                                 (12, 1, 1, "NONE", 4, (5, 7)), (16, 1, 2, "NONE", -2, (3, 4)),
-                                 (8, 1, 1, "RELU", -128, (3, 4)), (7, 1, 1, "NONE", -3, (3, 4))):
+    for n, k, s, act, zo, hw in ((8, 1, 2, "NONE", 5, (5, 7)), (16, 1, 1, "NONE", 7, (5, 7)),
+                                 (16, 3, 1, "NONE", None, (5, 7)), (12, 1, 1, "NONE", 4, (5, 7)),
+                                 (16, 1, 2, "NONE", -2, (3, 4)), (6, 1, 1, "RELU", -128, (3, 4)),
+                                 (8, 1, 1, "NONE", 3, (3, 4)), (7, 1, 1, "NONE", -3, (3, 4))):
         x, s_in, _ = _chain_conv(b, rng, x, c, s_in, hw, n, k, s, "SAME", act, zo)
         c = n
     return b.build([x0], [x])
@@ -718,7 +753,7 @@ def pointwise_paths_model(seed: int = 24) -> bytes:
 def test_pointwise_paths_model_with_wide_weights_is_bit_exact_on_the_host(bit_exact) -> None:
     report = bit_exact(pointwise_paths_model(), count=3, seed=11, wide_weights="all")
     assert report["ref"] == 0 and report["opt"] == 0
-    assert [s.params.get("wide_weights", 0) > 0 for s in report["result"].graph.steps] == [True] * 6
+    assert [s.params.get("wide_weights", 0) > 0 for s in report["result"].graph.steps] == [True] * 6 + [False, True]
 
 
 def test_fused_paths_model_is_bit_exact_on_the_host(bit_exact) -> None:
