@@ -541,23 +541,21 @@ NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t
     r[3 * len + j] = (int16_t)(b >> 16);
 }
 
-/* Path ROWS3: input line `il` of channels c0 .. c0 + k - 1 (k <= 4) as int16 raw input values at
- * rows[i * len + j] for position j - pad_along, j in [pad_along, pad_along + n_in). The input offset
- * is in the folded biases, so the positions outside the image (filled once per call, dw3_body) and
- * whole lines outside it hold `fill` = -in_offset: a padded tap then adds w * (-in_offset), which
- * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels a
- * pixel at an odd position first, then 4 pixels at a time (dw3_gather4_quads: the lines' words stay
- * aligned), the last 0..3 one at a time. */
-static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32_t c0, int32_t k, uint32_t fill2,
-                       int16_t *rows) {
+/* Path ROWS3: an input line of channels c0 .. c0 + k - 1 (k <= 4; x: its pixel of position 0 at channel
+ * c0, or NULL for a line outside the image) as int16 raw input values at rows[i * len + j] for position
+ * j - pad_along, j in [pad_along, pad_along + n_in). The input offset is in the folded biases, so the
+ * positions outside the image (filled once per call, dw3_body) and whole lines outside it hold
+ * `fill` = -in_offset: a padded tap then adds w * (-in_offset), which cancels its share of the fold, as a
+ * padded tap adds nothing in the reference. With 4 channels a pixel at an odd position first, then 4
+ * pixels at a time (dw3_gather4_quads: the lines' words stay aligned), the last 0..3 one at a time. */
+static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t fill2, int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
-    if (il < 0 || il >= g->in_across) {   /* a padding line: all fill (the 4 lines are one block of words) */
+    if (!x) {   /* a padding line: all fill (the 4 lines are one block of words) */
         uint32_t *w = (uint32_t *)(void *)rows;
         for (int32_t i = 0; i < 2 * len; i += 2) w[i] = w[i + 1] = fill2;
         return;
     }
     const int32_t step = g->in_step;
-    const int8_t *x = img + il * g->in_line + c0;
     if (k == 4) {
         int32_t j = pad;
         if (j & 1) {
@@ -628,16 +626,16 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
     "asr    %[" A "], %[" A "], %[x]\n\t"                     \
     "ssat   %[" A "], #8, %[" A "]\n\t"                       \
     STORE
-/* (record byte offsets: weights 0..20, bias pair 24, QEND 32, CH 36, MULT 40, RND 44, RR 48, LEND 52,
- * QREW 56, OREW 60; nn_opt_internal.h) */
+/* (record byte offsets: weights 0..20, bias pair 24, QEND 32, LEND 36, CH 40, MULT 44, RND 48, RR 52,
+ * QREW 56, OREW 60, QSPAN 64, LSPAN 68; nn_opt_internal.h) */
 #define NN_DW3Q_BODY(ROW)                                     \
     "ldrd   %[a0], %[a1], [%[wr], #24]\n\t"                   \
     "ldrd   %[a2], %[a3], [%[wr], #24]\n\t"                   \
     ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
-    "ldrd   %[wb], %[wa], [%[wr], #40]\n\t"                   \
-    "ldr    %[x], [%[wr], #48]\n\t"                           \
+    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
+    "ldr    %[x], [%[wr], #52]\n\t"                           \
     NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
-    "ldr    %[a0], [%[wr], #36]\n\t"                          \
+    "ldr    %[a0], [%[wr], #40]\n\t"                          \
     NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
     "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
     NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
@@ -655,31 +653,37 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
 #define NN_DW3S_BODY(INC, X2)                                 \
     "ldr    %[a0], [%[wr], #24]\n\t"                          \
     NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
-    "ldrd   %[wb], %[wa], [%[wr], #40]\n\t"                   \
-    "ldr    %[x], [%[wr], #48]\n\t"                           \
+    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
+    "ldr    %[x], [%[wr], #52]\n\t"                           \
     "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
     "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
     "asr    %[a0], %[a0], %[x]\n\t"                           \
     "ssat   %[a0], #8, %[a0]\n\t"                             \
-    "ldr    %[x], [%[wr], #36]\n\t"                           \
+    "ldr    %[x], [%[wr], #40]\n\t"                           \
     "strb   %[a0], [%[o]]\n\t"                                \
     "add    %[o], %[o], %[x]\n\t"
-/* The lines of a group's channels: per channel 4-output passes until its record's quad end (at least
- * one: ROWS3 lines hold 4 outputs or more), then single outputs until its line end (the loops compare
- * the output pointer: no counter register is left); then the line pointers move by QREW to the next
- * channel's lines, the output by OREW, the record by DW3_REC words; QREW's bit 0 marks the last. */
+/* The lines of a group's channels: per channel its quad end and line end (QEND, LEND) from the output
+ * pointer and the spans, 4-output passes until the quad end (at least one: ROWS3 lines hold 4 outputs
+ * or more), then single outputs until the line end (the loops compare the output pointer: no counter
+ * register is left); then the line pointers move by QREW to the next channel's lines, the output by
+ * OREW, the record by DW3_REC words; QREW's bit 0 marks the last. */
 #define NN_DW3_LINES(ROW, INC, X2)                            \
+    "0:\n\t"                                                  \
+    "ldrd   %[t], %[x], [%[wr], #64]\n\t"                     \
+    "add    %[t], %[o], %[t]\n\t"                             \
+    "add    %[x], %[o], %[x]\n\t"                             \
+    "strd   %[t], %[x], [%[wr], #32]\n\t"                     \
     "1:\n\t"                                                  \
     NN_DW3Q_BODY(ROW)                                         \
     "ldr    %[t], [%[wr], #32]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "bne    1b\n\t"                                           \
-    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "ldr    %[t], [%[wr], #36]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "beq    4f\n\t"                                           \
     "3:\n\t"                                                  \
     NN_DW3S_BODY(INC, X2)                                     \
-    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "ldr    %[t], [%[wr], #36]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "bne    3b\n\t"                                           \
     "4:\n\t"                                                  \
@@ -688,9 +692,9 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
     "add    %[q1], %[q1], %[t]\n\t"                           \
     "add    %[q0], %[q0], %[t]\n\t"                           \
     "add    %[o], %[o], %[x]\n\t"                             \
-    "add    %[wr], %[wr], #64\n\t"                            \
+    "add    %[wr], %[wr], #72\n\t"                            \
     "tst    %[t], #1\n\t"                                     \
-    "beq    1b\n\t"
+    "beq    0b\n\t"
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
 static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
@@ -811,24 +815,65 @@ NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1,
 
 /* Path ROWS3, the record of channel c (DW3_REC words, nn_opt_internal.h) straight from the layer's
  * weights, bias, multiplier and shift: per kernel row (across the lines) the weight pairs (w0, w1) and
- * (w1, w2) of its taps along the line, the folded bias twice (one LDRD fills two accumulators), the
- * output step along a line; in the fused form (doubled weights and bias, see rq_dbl) the multiplier,
- * R2 and rr + 1, otherwise the requantization entry (RQ_WORDS from DW3_CH: e[1..3]) and its form. */
-static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, uint32_t *wr) {
-    const int32_t ch = p->in_c, m = fused ? 2 : 1, sh = fused ? 1 : 0, q = p->per_channel ? c : 0;
-    /* tap t along the line of kernel row r: weight (ky, kx) = (r, t), or (t, r) on columns */
-    const int tr = dw_rows3_transposed(p);
-    const int32_t t_step = tr ? 3 * ch : ch, r_step = tr ? ch : 3 * ch;
+ * (w1, w2) of its taps along the line (dw3_weights1, or dw3_weights4 for a group of 4), the folded bias
+ * twice (one LDRD fills two accumulators), the output step along a line; in the fused form (doubled
+ * weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
+ * (RQ_WORDS from DW3_CH: e[1..3]) and its form. */
+
+/* The input bytes from kernel tap (ky, kx) = (r, t) along the lines, or (t, r) on columns. */
+NN_INLINE int32_t dw3_tap(const nn_conv_params_t *p, int32_t r, int32_t t) {
+    return (dw_rows3_transposed(p) ? t * 3 + r : r * 3 + t) * p->in_c;
+}
+
+/* Channel c's weight pairs (times m: 2 in the fused form) into wr; returns the sum of its 9 weights * m. */
+static int32_t dw3_weights1(const nn_conv_params_t *p, int32_t c, int32_t m, uint32_t *wr) {
     const int8_t *w = p->weights + c;
     int32_t sum = 0;
-    for (int32_t r = 0; r < 3; ++r, w += r_step) {
-        const int32_t w0 = w[0] * m, w1 = w[t_step] * m, w2 = w[2 * t_step] * m;
+    for (int32_t r = 0; r < 3; ++r) {
+        const int32_t w0 = w[dw3_tap(p, r, 0)] * m, w1 = w[dw3_tap(p, r, 1)] * m, w2 = w[dw3_tap(p, r, 2)] * m;
         sum += w0 + w1 + w2;
         wr[2 * r] = (uint32_t)(uint16_t)w0 | ((uint32_t)w1 << 16);
         wr[2 * r + 1] = (uint32_t)(uint16_t)w1 | ((uint32_t)w2 << 16);
     }
-    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: m) */
-    const uint32_t bias = ((uint32_t)(p->bias ? p->bias[c] : 0) << sh) + (uint32_t)sum * (uint32_t)p->in_offset;
+    return sum;
+}
+
+/* ... of channels c0 .. c0 + 3 at once: per tap one word of 4 weights; PKHBT/PKHTB put channels (0, 1)
+ * and (2, 3) of two taps into one word, so that SXTB16 (ror 8) makes a channel's pair (as the gather
+ * does); the sums by SADD16 on the SXTB16 lanes (c0, c2) and (c1, c3) (|sum| <= 2304). */
+NN_INLINE void dw3_weights4(const nn_conv_params_t *p, int32_t c0, const int fused, uint32_t *recs, int32_t *sums) {
+    const int8_t *w = p->weights + c0;
+    const int32_t t1 = dw3_tap(p, 0, 1), t2 = dw3_tap(p, 0, 2), r1 = dw3_tap(p, 1, 0);   /* tap and row steps */
+    uint32_t s02 = 0, s13 = 0;
+    for (int32_t r = 0; r < 3; ++r, w += r1, recs += 2) {
+        const uint32_t w0 = nn_read32(w), w1 = nn_read32(w + t1), w2 = nn_read32(w + t2);
+        s02 = nn_sadd16(s02, nn_sadd16(nn_sxtb16(w0), nn_sadd16(nn_sxtb16(w1), nn_sxtb16(w2))));
+        s13 = nn_sadd16(s13, nn_sadd16(nn_sxtb16_ror8(w0), nn_sadd16(nn_sxtb16_ror8(w1), nn_sxtb16_ror8(w2))));
+        const uint32_t lo01 = (w0 & 0xFFFFu) | (w1 << 16), hi01 = (w1 & 0xFFFF0000u) | (w0 >> 16);
+        const uint32_t lo12 = (w1 & 0xFFFFu) | (w2 << 16), hi12 = (w2 & 0xFFFF0000u) | (w1 >> 16);
+#define NN_DW3_PAIR(I, V) recs[I] = fused ? nn_sadd16(V, V) : (V)
+        NN_DW3_PAIR(0, nn_sxtb16(lo01));
+        NN_DW3_PAIR(1, nn_sxtb16(lo12));
+        NN_DW3_PAIR(DW3_REC, nn_sxtb16_ror8(lo01));
+        NN_DW3_PAIR(DW3_REC + 1, nn_sxtb16_ror8(lo12));
+        NN_DW3_PAIR(2 * DW3_REC, nn_sxtb16(hi01));
+        NN_DW3_PAIR(2 * DW3_REC + 1, nn_sxtb16(hi12));
+        NN_DW3_PAIR(3 * DW3_REC, nn_sxtb16_ror8(hi01));
+        NN_DW3_PAIR(3 * DW3_REC + 1, nn_sxtb16_ror8(hi12));
+#undef NN_DW3_PAIR
+    }
+    sums[0] = (int16_t)s02 * (1 + fused);
+    sums[1] = (int16_t)s13 * (1 + fused);
+    sums[2] = (int16_t)(s02 >> 16) * (1 + fused);
+    sums[3] = (int16_t)(s13 >> 16) * (1 + fused);
+}
+
+/* The rest of channel c's record, its weights' sum (times 2 in the fused form) given. */
+static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
+                       uint32_t *wr) {
+    const int32_t q = p->per_channel ? c : 0;
+    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: fused) */
+    const uint32_t bias = ((uint32_t)(p->bias ? p->bias[c] : 0) << fused) + (uint32_t)sum * (uint32_t)p->in_offset;
     wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias;
     if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
         const int32_t rs = -p->shift[q];
@@ -862,42 +907,61 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
         int8_t *ob = out + b * p->out_h * p->out_w * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k_n = ch - c0 < 4 ? ch - c0 : 4;
+            int32_t sums[4];
+            if (k_n == 4) {
+                dw3_weights4(p, c0, fused, recs, sums);
+            } else {
+                for (int32_t k = 0; k < k_n; ++k) sums[k] = dw3_weights1(p, c0 + k, 1 + fused, recs + k * DW3_REC);
+            }
             for (int32_t k = 0; k < k_n; ++k) {
                 uint32_t *wr = recs + k * DW3_REC;
-                dw3_record(p, c0 + k, fused, step, wr);
+                dw3_record(p, c0 + k, fused, step, sums[k], wr);
                 wr[DW3_QREW] = qrew | (k == k_n - 1);
                 wr[DW3_OREW] = (uint32_t)(1 - n_out * step);
+                wr[DW3_QSPAN] = (uint32_t)((n_out & ~3) * step);
+                wr[DW3_LSPAN] = (uint32_t)(n_out * step);
             }
-            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input lines first .. first + 2 */
-            int32_t first = INT32_MIN / 2;
-            for (int32_t ol = 0; ol < g->n_lines; ++ol) {
-                const int32_t il0 = ol * g->stride_across - g->pad_across;
-                int32_t keep = first + 3 - il0;   /* lines already held, at the window's start */
-                if (keep < 0 || keep > 3) keep = 0;
-                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest lines go */
-                    int16_t *t = slot[0];
-                    slot[0] = slot[1];
-                    slot[1] = slot[2];
-                    slot[2] = t;
-                }
-                for (int32_t k = keep; k < 3; ++k) dw3_gather(g, img, il0 + k, c0, k_n, fill2, slot[k]);
-                first = il0;
-                int8_t *o = ob + ol * g->out_line + c0;
+            /* the ring's slots hold input lines il .. il + 2 (s0 the first); a line outside the image is NULL */
+            int16_t *s0 = ring, *s1 = ring + 4 * len, *s2r = ring + 8 * len;
+            int32_t il = -g->pad_across;
+            const int8_t *img_c0 = img + c0;
+#define NN_DW3_LINE_AT(I) \
+    ((uint32_t)(I) < (uint32_t)g->in_across ? img_c0 + (I) * g->in_line : (const int8_t *)0)
+            dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
+            dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
+            dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
+            int8_t *o = ob + c0;
+            for (int32_t ol = 0;;) {
                 if (fused) {
-#if NN_ASM
-                    for (int32_t k = 0; k < k_n; ++k) {   /* the assembly's loop bounds */
-                        recs[k * DW3_REC + DW3_QEND] = (uint32_t)(uintptr_t)(o + k + (n_out & ~3) * step);
-                        recs[k * DW3_REC + DW3_LEND] = (uint32_t)(uintptr_t)(o + k + n_out * step);
-                    }
-#endif
-                    dw3_lines(recs, slot[0], slot[1], slot[2], o, n_out, s2);
+                    dw3_lines(recs, s0, s1, s2r, o, n_out, s2);
                 } else {
                     for (int32_t k = 0; k < k_n; ++k) {
-                        dw3_row(recs + k * DW3_REC, slot[0] + k * len, slot[1] + k * len, slot[2] + k * len,
-                                o + k, step, n_out, zo, lo, hi, s2);
+                        dw3_row(recs + k * DW3_REC, s0 + k * len, s1 + k * len, s2r + k * len, o + k, step, n_out,
+                                zo, lo, hi, s2);
                     }
                 }
+                if (++ol == g->n_lines) break;
+                o += g->out_line;
+                il += g->stride_across;
+                if (g->stride_across == 1) {   /* rotate the ring: the oldest lines go */
+                    int16_t *t = s0;
+                    s0 = s1;
+                    s1 = s2r;
+                    s2r = t;
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
+                } else {
+                    if (g->stride_across == 2) {
+                        int16_t *t = s0;
+                        s0 = s2r;
+                        s2r = t;
+                    } else {
+                        dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
+                    }
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
+                }
             }
+#undef NN_DW3_LINE_AT
         }
     }
 }
