@@ -997,12 +997,8 @@ void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *i
     int16_t *ring = (int16_t *)(void *)(recs + DW3_REC * dw_rows3_group(p));   /* then 3 slots of 4 lines */
     dw3_geom_t g;
     dw3_geometry(p, &g);
-    if (!dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-        if (g.s2) {
-            dw3_body(p, &g, in, out, recs, ring, 0, 1);
-        } else {
-            dw3_body(p, &g, in, out, recs, ring, 0, 0);
-        }
+    if (!dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
+        dw3_body(p, &g, in, out, recs, ring, 0, g.s2);
     } else if (g.s2) {   /* (shifts of 2..23 are the fast form) */
         dw3_body(p, &g, in, out, recs, ring, 1, 1);
     } else {
