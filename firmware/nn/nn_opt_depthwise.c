@@ -6,9 +6,10 @@
  * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
  * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
  * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
- * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
- * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
- * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
+ * bias, the padding -in_offset), then per line one assembly block for the group's channels, four
+ * outputs per pass: the 3x3 taps as SMLAD on tap pairs (33 instructions per 36 MACs at stride 1, 36 at
+ * stride 2) and the requantization in the same block (doubled accumulators: one SMMLAR per output,
+ * rq_dbl); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
  * outputs a side): per group of 4 channels the input is widened once (SXTB16) into a padded plane, so
  * every window is interior; an assembly loop runs a row of windows, 9 taps of 4 channels (54
