@@ -466,58 +466,74 @@ typedef struct {
     int32_t out_step, out_line;   /* output bytes between outputs of a line, between lines */
     int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
     int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
+    int32_t unaligned;            /* gather by word stores from an odd position (dw3_gather) */
 } dw3_geom_t;
 
 static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
     const int32_t ch = p->in_c;
     if (dw_rows3_transposed(p)) {
         *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
-                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0};
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0, 0};
     } else {
         *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
-                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0};
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0, 0};
     }
     g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
+    /* a line starting at an odd position: its first pixel alone (about 14 instructions), 4-pixel passes of
+     * STRD (24) and the 0..3 last pixels alone (12 each), or passes of STR (28) and 0..3 last pixels */
+    const int32_t n = g->n_in, head = 14 + 24 * ((n - 1) >> 2) + 12 * ((n - 1) & 3);
+    g->unaligned = (g->pad_along & 1) && 28 * (n >> 2) + 12 * (n & 3) < head;
 }
 
 /* Path ROWS3's gather, 4 pixels of 4 channels (`step` bytes apart from x) into the 4 int16 lines at
- * r0..r3, n times (the lines word-aligned): per pixel pair PKHBT/PKHTB first put channels (0, 1) and
- * (2, 3) of both pixels into one word each, so that one SXTB16 (or SXTB16 ror 8) makes a channel's
- * pair; per 4 pixels 4 loads, 4 PKH, 8 SXTB16 and 4 STRD (24 instructions per 16 elements). */
+ * r0..r3, n times: per pixel pair PKHBT/PKHTB first put channels (0, 1) and (2, 3) of both pixels into one
+ * word each, so that one SXTB16 (or SXTB16 ror 8) makes a channel's pair; per 4 pixels 4 loads, 4 PKH,
+ * 8 SXTB16 and 4 STRD (24 instructions per 16 elements; lines word-aligned), or 8 STR where the lines
+ * start at an odd position (dw3_gather4_quads_u, 28: a line of SAME padding without a first pixel alone). */
 #if NN_ASM
+/* STORE(R) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer R and moves it. */
+#define NN_DW3G_STRD(R) "strd   %[v1], %[v3], [%[" R "]], #8\n\t"
+#define NN_DW3G_STR(R) "str    %[v1], [%[" R "]], #4\n\t" "str    %[v3], [%[" R "]], #4\n\t"
+#define NN_DW3G_QUADS(STORE)                                  \
+    "1:\n\t"                                                  \
+    "ldr    %[v0], [%[x]]\n\t"                                \
+    "ldr    %[v1], [%[x], %[step]]\n\t"                       \
+    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
+    "ldr    %[v2], [%[x]]\n\t"                                \
+    "ldr    %[v3], [%[x], %[step]]\n\t"                       \
+    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
+    "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"                 \
+    "pkhbt  %[t1], %[v2], %[v3], lsl #16\n\t"                 \
+    "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"                 \
+    "pkhtb  %[v2], %[v3], %[v2], asr #16\n\t"                 \
+    "sxtb16 %[v1], %[t0]\n\t"                                 \
+    "sxtb16 %[v3], %[t1]\n\t"                                 \
+    STORE("r0")                                               \
+    "sxtb16 %[v1], %[t0], ror #8\n\t"                         \
+    "sxtb16 %[v3], %[t1], ror #8\n\t"                         \
+    STORE("r1")                                               \
+    "sxtb16 %[v1], %[v0]\n\t"                                 \
+    "sxtb16 %[v3], %[v2]\n\t"                                 \
+    STORE("r2")                                               \
+    "sxtb16 %[v1], %[v0], ror #8\n\t"                         \
+    "sxtb16 %[v3], %[v2], ror #8\n\t"                         \
+    STORE("r3")                                               \
+    "subs   %[n], %[n], #1\n\t"                               \
+    "bne    1b\n\t"
+#define NN_DW3G_OPERANDS                                                                                      \
+    : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n), [v0] "=&r"(v0), \
+      [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
+    : [step] "r"(step)                                                                                        \
+    : "cc", "memory"
 NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
                                           int16_t *r3, int32_t n) {
     uint32_t v0, v1, v2, v3, t0, t1;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[v0], [%[x]]\n\t"
-        "ldr    %[v1], [%[x], %[step]]\n\t"
-        "add    %[x], %[x], %[step], lsl #1\n\t"
-        "ldr    %[v2], [%[x]]\n\t"
-        "ldr    %[v3], [%[x], %[step]]\n\t"
-        "add    %[x], %[x], %[step], lsl #1\n\t"
-        "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"
-        "pkhbt  %[t1], %[v2], %[v3], lsl #16\n\t"
-        "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"
-        "pkhtb  %[v2], %[v3], %[v2], asr #16\n\t"
-        "sxtb16 %[v1], %[t0]\n\t"
-        "sxtb16 %[v3], %[t1]\n\t"
-        "strd   %[v1], %[v3], [%[r0]], #8\n\t"
-        "sxtb16 %[v1], %[t0], ror #8\n\t"
-        "sxtb16 %[v3], %[t1], ror #8\n\t"
-        "strd   %[v1], %[v3], [%[r1]], #8\n\t"
-        "sxtb16 %[v1], %[v0]\n\t"
-        "sxtb16 %[v3], %[v2]\n\t"
-        "strd   %[v1], %[v3], [%[r2]], #8\n\t"
-        "sxtb16 %[v1], %[v0], ror #8\n\t"
-        "sxtb16 %[v3], %[v2], ror #8\n\t"
-        "strd   %[v1], %[v3], [%[r3]], #8\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
-        : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n),
-          [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)
-        : [step] "r"(step)
-        : "cc", "memory");
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STRD) NN_DW3G_OPERANDS);
+}
+NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
+                                            int16_t *r3, int32_t n) {
+    uint32_t v0, v1, v2, v3, t0, t1;
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STR) NN_DW3G_OPERANDS);
 }
 #else
 static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
@@ -531,6 +547,7 @@ static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_
         nn_write32(r3 + j, nn_sxtb16_ror8(hi));
     }
 }
+#define dw3_gather4_quads_u dw3_gather4_quads   /* (the portable twin stores by memcpy either way) */
 #endif
 
 /* Path ROWS3's gather, one pixel of 4 channels at x into position j of the lines at r. */
@@ -559,15 +576,24 @@ static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t
     const int32_t step = g->in_step;
     if (k == 4) {
         int32_t j = pad;
-        if (j & 1) {
-            dw3_gather4_one(x, rows, len, j++);
-            x += step;
-        }
-        const int32_t quads = (pad + n - j) >> 2;
-        if (quads > 0) {
-            dw3_gather4_quads(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
-            x += 4 * quads * step;
-            j += 4 * quads;
+        if (g->unaligned) {   /* from the odd position on, word stores one at a time */
+            const int32_t quads = n >> 2;
+            if (quads > 0) {
+                dw3_gather4_quads_u(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
+                x += 4 * quads * step;
+                j += 4 * quads;
+            }
+        } else {
+            if (j & 1) {   /* the pixel at the odd position alone, then the lines' words are aligned */
+                dw3_gather4_one(x, rows, len, j++);
+                x += step;
+            }
+            const int32_t quads = (pad + n - j) >> 2;
+            if (quads > 0) {
+                dw3_gather4_quads(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
+                x += 4 * quads * step;
+                j += 4 * quads;
+            }
         }
         for (; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
     } else {

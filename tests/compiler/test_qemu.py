@@ -103,6 +103,8 @@ MUTATIONS = {
                         '"ldr    %[x], [%[" Q "]]\\n\\t"', "dw_lines"),
     "dw3_gather_channel_3": ("nn_opt_depthwise.c", '"sxtb16 %[v3], %[v2], ror #8\\n\\t"',
                              '"sxtb16 %[v3], %[v2]\\n\\t"', "dw_lines"),
+    "dw3_gather_unaligned_pixels_2_3": ("nn_opt_depthwise.c", '"str    %[v3], [%[" R "]], #4\\n\\t"',
+                                        '"str    %[v1], [%[" R "]], #4\\n\\t"', "dw_in_place"),
     "dw3_next_channel_line_2": ("nn_opt_depthwise.c", '"add    %[q2], %[q2], %[t]\\n\\t"',
                                 '"add    %[q2], %[q1], %[t]\\n\\t"', "dw_lines"),
     "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    %[t], %[wa], %[" A "], asr #31\\n\\t"',
