@@ -6,9 +6,10 @@
  * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
  * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
  * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
- * bias, the padding -in_offset), then per channel and line four outputs per assembly pass: the 3x3
- * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
- * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
+ * bias, the padding -in_offset), then per line one assembly block for the group's channels, four
+ * outputs per pass: the 3x3 taps as SMLAD on tap pairs (33 instructions per 36 MACs at stride 1, 36 at
+ * stride 2) and the requantization in the same block (doubled accumulators: one SMMLAR per output,
+ * rq_dbl); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
  * outputs a side): per group of 4 channels the input is widened once (SXTB16) into a padded plane, so
  * every window is interior; an assembly loop runs a row of windows, 9 taps of 4 channels (54
@@ -465,93 +466,136 @@ typedef struct {
     int32_t out_step, out_line;   /* output bytes between outputs of a line, between lines */
     int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
     int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
+    int32_t unaligned;            /* gather by word stores from an odd position (dw3_gather) */
 } dw3_geom_t;
 
 static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
     const int32_t ch = p->in_c;
     if (dw_rows3_transposed(p)) {
         *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
-                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0};
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0, 0};
     } else {
         *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
-                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0};
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0, 0};
     }
     g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
+    /* a line starting at an odd position: its first pixel alone (about 14 instructions), 4-pixel passes of
+     * STRD (24) and the 0..3 last pixels alone (12 each), or passes of STR (28) and 0..3 last pixels */
+    const int32_t n = g->n_in, head = 14 + 24 * ((n - 1) >> 2) + 12 * ((n - 1) & 3);
+    g->unaligned = (g->pad_along & 1) && 28 * (n >> 2) + 12 * (n & 3) < head;
 }
 
+/* Path ROWS3's gather, 4 pixels of 4 channels (`step` bytes apart from x) into the 4 int16 lines at
+ * r0..r3, n times: per pixel pair PKHBT/PKHTB first put channels (0, 1) and (2, 3) of both pixels into one
+ * word each, so that one SXTB16 (or SXTB16 ror 8) makes a channel's pair; per 4 pixels 4 loads, 4 PKH,
+ * 8 SXTB16 and 4 STRD (24 instructions per 16 elements; lines word-aligned), or 8 STR where the lines
+ * start at an odd position (dw3_gather4_quads_u, 28: a line of SAME padding without a first pixel alone). */
 #if NN_ASM
-/* Gather n pairs of pixels (4 channels each, `step` bytes apart from x) into the 4 int16 rows at
- * r0..r3: per pair 2 word loads, 4 SXTB16, 4 PKHBT/PKHTB and 4 word stores. */
-NN_NOINLINE static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
+/* STORE(R) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer R and moves it. */
+#define NN_DW3G_STRD(R) "strd   %[v1], %[v3], [%[" R "]], #8\n\t"
+#define NN_DW3G_STR(R) "str    %[v1], [%[" R "]], #4\n\t" "str    %[v3], [%[" R "]], #4\n\t"
+#define NN_DW3G_QUADS(STORE)                                  \
+    "1:\n\t"                                                  \
+    "ldr    %[v0], [%[x]]\n\t"                                \
+    "ldr    %[v1], [%[x], %[step]]\n\t"                       \
+    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
+    "ldr    %[v2], [%[x]]\n\t"                                \
+    "ldr    %[v3], [%[x], %[step]]\n\t"                       \
+    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
+    "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"                 \
+    "pkhbt  %[t1], %[v2], %[v3], lsl #16\n\t"                 \
+    "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"                 \
+    "pkhtb  %[v2], %[v3], %[v2], asr #16\n\t"                 \
+    "sxtb16 %[v1], %[t0]\n\t"                                 \
+    "sxtb16 %[v3], %[t1]\n\t"                                 \
+    STORE("r0")                                               \
+    "sxtb16 %[v1], %[t0], ror #8\n\t"                         \
+    "sxtb16 %[v3], %[t1], ror #8\n\t"                         \
+    STORE("r1")                                               \
+    "sxtb16 %[v1], %[v0]\n\t"                                 \
+    "sxtb16 %[v3], %[v2]\n\t"                                 \
+    STORE("r2")                                               \
+    "sxtb16 %[v1], %[v0], ror #8\n\t"                         \
+    "sxtb16 %[v3], %[v2], ror #8\n\t"                         \
+    STORE("r3")                                               \
+    "subs   %[n], %[n], #1\n\t"                               \
+    "bne    1b\n\t"
+#define NN_DW3G_OPERANDS                                                                                      \
+    : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n), [v0] "=&r"(v0), \
+      [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
+    : [step] "r"(step)                                                                                        \
+    : "cc", "memory"
+NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
                                           int16_t *r3, int32_t n) {
-    uint32_t v0, v1, a0, a1, t;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldr    %[v0], [%[x]]\n\t"
-        "ldr    %[v1], [%[x], %[step]]\n\t"
-        "add    %[x], %[x], %[step], lsl #1\n\t"
-        "sxtb16 %[a0], %[v0]\n\t"
-        "sxtb16 %[a1], %[v1]\n\t"
-        "sxtb16 %[v0], %[v0], ror #8\n\t"
-        "sxtb16 %[v1], %[v1], ror #8\n\t"
-        "pkhbt  %[t], %[a0], %[a1], lsl #16\n\t"
-        "str    %[t], [%[r0]], #4\n\t"
-        "pkhtb  %[t], %[a1], %[a0], asr #16\n\t"
-        "str    %[t], [%[r2]], #4\n\t"
-        "pkhbt  %[t], %[v0], %[v1], lsl #16\n\t"
-        "str    %[t], [%[r1]], #4\n\t"
-        "pkhtb  %[t], %[v1], %[v0], asr #16\n\t"
-        "str    %[t], [%[r3]], #4\n\t"
-        "subs   %[n], %[n], #1\n\t"
-        "bne    1b\n\t"
-        : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n),
-          [v0] "=&r"(v0), [v1] "=&r"(v1), [a0] "=&r"(a0), [a1] "=&r"(a1), [t] "=&r"(t)
-        : [step] "r"(step)
-        : "cc", "memory");
+    uint32_t v0, v1, v2, v3, t0, t1;
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STRD) NN_DW3G_OPERANDS);
+}
+NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
+                                            int16_t *r3, int32_t n) {
+    uint32_t v0, v1, v2, v3, t0, t1;
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STR) NN_DW3G_OPERANDS);
 }
 #else
-static void dw3_gather4_pairs(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
+static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
                               int32_t n) {
-    for (int32_t j = 0; j < 2 * n; j += 2, x += 2 * step) {
+    for (int32_t j = 0; j < 4 * n; j += 2, x += 2 * step) {
         const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + step);
-        const uint32_t a0 = nn_sxtb16(v0), a1 = nn_sxtb16(v1);
-        const uint32_t b0 = nn_sxtb16_ror8(v0), b1 = nn_sxtb16_ror8(v1);
-        nn_write32(r0 + j, (a0 & 0xFFFFu) | (a1 << 16));
-        nn_write32(r2 + j, (a0 >> 16) | (a1 & 0xFFFF0000u));
-        nn_write32(r1 + j, (b0 & 0xFFFFu) | (b1 << 16));
-        nn_write32(r3 + j, (b0 >> 16) | (b1 & 0xFFFF0000u));
+        const uint32_t lo = (v0 & 0xFFFFu) | (v1 << 16), hi = (v1 & 0xFFFF0000u) | (v0 >> 16);   /* PKHBT, PKHTB */
+        nn_write32(r0 + j, nn_sxtb16(lo));
+        nn_write32(r1 + j, nn_sxtb16_ror8(lo));
+        nn_write32(r2 + j, nn_sxtb16(hi));
+        nn_write32(r3 + j, nn_sxtb16_ror8(hi));
     }
 }
+#define dw3_gather4_quads_u dw3_gather4_quads   /* (the portable twin stores by memcpy either way) */
 #endif
 
-/* Path ROWS3: input line `il` of channels c0 .. c0 + k - 1 (k <= 4) as int16 raw input values at
- * rows[i * len + j] for position j - pad_along, j in [pad_along, pad_along + n_in). The input offset
- * is in the folded biases, so the positions outside the image (filled once per call, dw3_body) and
- * whole lines outside it hold `fill` = -in_offset: a padded tap then adds w * (-in_offset), which
- * cancels its share of the fold, as a padded tap adds nothing in the reference. With 4 channels each
- * pixel is one word load split by SXTB16 into the lanes (c0, c2) and (c1, c3), two pixels packed per
- * word store (dw3_gather4_pairs). */
-static void dw3_gather(const dw3_geom_t *g, const int8_t *img, int32_t il, int32_t c0, int32_t k, int16_t fill,
-                       int16_t *rows) {
+/* Path ROWS3's gather, one pixel of 4 channels at x into position j of the lines at r. */
+NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t j) {
+    const uint32_t v = nn_read32(x), a = nn_sxtb16(v), b = nn_sxtb16_ror8(v);
+    r[j] = (int16_t)a;
+    r[len + j] = (int16_t)b;
+    r[2 * len + j] = (int16_t)(a >> 16);
+    r[3 * len + j] = (int16_t)(b >> 16);
+}
+
+/* Path ROWS3: an input line of channels c0 .. c0 + k - 1 (k <= 4; x: its pixel of position 0 at channel
+ * c0, or NULL for a line outside the image) as int16 raw input values at rows[i * len + j] for position
+ * j - pad_along, j in [pad_along, pad_along + n_in). The input offset is in the folded biases, so the
+ * positions outside the image (filled once per call, dw3_body) and whole lines outside it hold
+ * `fill` = -in_offset: a padded tap then adds w * (-in_offset), which cancels its share of the fold, as a
+ * padded tap adds nothing in the reference. With 4 channels a pixel at an odd position first, then 4
+ * pixels at a time (dw3_gather4_quads: the lines' words stay aligned), the last 0..3 one at a time. */
+static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t fill2, int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
-    if (il < 0 || il >= g->in_across) {   /* a padding line: all fill */
-        for (int32_t i = pad; i < pad + n; ++i) rows[i] = rows[len + i] = rows[2 * len + i] = rows[3 * len + i] = fill;
+    if (!x) {   /* a padding line: all fill (the 4 lines are one block of words) */
+        uint32_t *w = (uint32_t *)(void *)rows;
+        for (int32_t i = 0; i < 2 * len; i += 2) w[i] = w[i + 1] = fill2;
         return;
     }
     const int32_t step = g->in_step;
-    const int8_t *x = img + il * g->in_line + c0;
     if (k == 4) {
-        int16_t *r0 = rows + pad, *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
-        const int32_t pairs = n >> 1;
-        if (pairs > 0) dw3_gather4_pairs(x, step, r0, r1, r2, r3, pairs);
-        if (n & 1) {
-            const int32_t j = n - 1;
-            x += j * step;
-            r0[j] = (int16_t)x[0];
-            r1[j] = (int16_t)x[1];
-            r2[j] = (int16_t)x[2];
-            r3[j] = (int16_t)x[3];
+        int32_t j = pad;
+        if (g->unaligned) {   /* from the odd position on, word stores one at a time */
+            const int32_t quads = n >> 2;
+            if (quads > 0) {
+                dw3_gather4_quads_u(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
+                x += 4 * quads * step;
+                j += 4 * quads;
+            }
+        } else {
+            if (j & 1) {   /* the pixel at the odd position alone, then the lines' words are aligned */
+                dw3_gather4_one(x, rows, len, j++);
+                x += step;
+            }
+            const int32_t quads = (pad + n - j) >> 2;
+            if (quads > 0) {
+                dw3_gather4_quads(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
+                x += 4 * quads * step;
+                j += 4 * quads;
+            }
         }
+        for (; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
     } else {
         for (int32_t i = 0; i < k; ++i) {
             int16_t *r = rows + i * len + pad;
@@ -566,44 +610,41 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
 }
 
 /* Path ROWS3, four adjacent outputs of one channel in the fused form: the 3x3 taps from its gathered
- * input rows at q[0..2] (advanced past the 4 windows: 4 << s2 columns), the channel's record wr
- * (dw3_record: doubled weights and bias), the outputs at *o, *o + ch, .. (advanced by 4 ch). Per
- * kernel row 1 LDRD, 5 word loads, 4 SMLAD and 4 SMLABB/SMLABT (42 instructions per 36 MACs), then
- * per output 5 instructions of requantization (rq_dbl) and store. */
+ * input lines at q[0..2] (advanced past the 4 windows: 4 << s2 columns), the channel's record wr
+ * (dw3_record: per kernel row the doubled weight pairs (w0, w1) and (w1, w2), the doubled bias), the
+ * outputs at *o, *o + step, .. (advanced by 4 steps). Per kernel row 1 LDRD of weights, 2 LDRD + 1 LDR
+ * of input at stride 2 (1 LDRD + 1 LDR at stride 1: output 1 is w0 x1 + (w1, w2).(x2, x3), output 3
+ * alike) and 8 multiplies (SMLAD, SMLABT/SMLATB), then per output 5 instructions of requantization
+ * (rq_dbl) and store. */
 #if NN_ASM
-/* One kernel row at stride 1: words x01 x12 x23 x34 x45 at byte offsets 0..8 from the row pointer
- * (post-incremented by 8 on the first load, hence the offsets -6..0 after it). */
+/* One kernel row at stride 1: words x01 x23 (LDRD, post-incremented by 8) and x45 (offset 8 = 0
+ * after it); weights wa = (w0, w1), wb = (w1, w2). 11 instructions per 12 MACs. */
 #define NN_DW3Q_ROW_S1(Q, W)                                  \
     "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldr    %[x], [%[" Q "]], #8\n\t"                         \
+    "ldrd   %[x], %[t], [%[" Q "]], #8\n\t"                   \
     "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-6]\n\t"                        \
-    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
-    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
-    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
-    "smlabt %[a1], %[wb], %[x], %[a1]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-2]\n\t"                        \
-    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
-    "smlabt %[a2], %[wb], %[x], %[a2]\n\t"                    \
+    "smlabt %[a1], %[wa], %[x], %[a1]\n\t"                    \
     "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlabt %[a3], %[wb], %[x], %[a3]\n\t"
-/* ... at stride 2: words x01 x23 x45 x67 x89 at byte offsets 0..16 (post-increment 16). */
+    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
+    "smlad  %[a1], %[wb], %[t], %[a1]\n\t"                    \
+    "smlad  %[a2], %[wa], %[t], %[a2]\n\t"                    \
+    "smlabt %[a3], %[wa], %[t], %[a3]\n\t"                    \
+    "smlatb %[a2], %[wb], %[x], %[a2]\n\t"                    \
+    "smlad  %[a3], %[wb], %[x], %[a3]\n\t"
+/* ... at stride 2: words x01 x23, x45 x67 (two LDRD, post-increment 16) and x89. 12 instructions. */
 #define NN_DW3Q_ROW_S2(Q, W)                                  \
     "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldr    %[x], [%[" Q "]], #16\n\t"                        \
+    "ldrd   %[x], %[t], [%[" Q "]], #16\n\t"                  \
     "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-12]\n\t"                       \
-    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"                    \
-    "smlad  %[a1], %[wa], %[x], %[a1]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-8]\n\t"                        \
-    "smlabb %[a1], %[wb], %[x], %[a1]\n\t"                    \
+    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
+    "smlad  %[a1], %[wa], %[t], %[a1]\n\t"                    \
+    "ldrd   %[x], %[t], [%[" Q "], #-8]\n\t"                  \
+    "smlatb %[a1], %[wb], %[x], %[a1]\n\t"                    \
     "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #-4]\n\t"                        \
-    "smlabb %[a2], %[wb], %[x], %[a2]\n\t"                    \
-    "smlad  %[a3], %[wa], %[x], %[a3]\n\t"                    \
+    "smlatb %[a2], %[wb], %[t], %[a2]\n\t"                    \
+    "smlad  %[a3], %[wa], %[t], %[a3]\n\t"                    \
     "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlabb %[a3], %[wb], %[x], %[a3]\n\t"
+    "smlatb %[a3], %[wb], %[x], %[a3]\n\t"
 /* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
  * the int8 result left in A for STORE. */
 #define NN_DW3Q_RQ(A, STORE)                                  \
@@ -612,61 +653,75 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
     "asr    %[" A "], %[" A "], %[x]\n\t"                     \
     "ssat   %[" A "], #8, %[" A "]\n\t"                       \
     STORE
+/* (record byte offsets: weights 0..20, bias pair 24, QEND 32, LEND 36, CH 40, MULT 44, RND 48, RR 52,
+ * QREW 56, OREW 60, QSPAN 64, LSPAN 68; nn_opt_internal.h) */
 #define NN_DW3Q_BODY(ROW)                                     \
-    "ldrd   %[a0], %[a1], [%[wr], #40]\n\t"                   \
-    "ldrd   %[a2], %[a3], [%[wr], #40]\n\t"                   \
+    "ldrd   %[a0], %[a1], [%[wr], #24]\n\t"                   \
+    "ldrd   %[a2], %[a3], [%[wr], #24]\n\t"                   \
     ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
-    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
-    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
+    "ldr    %[x], [%[wr], #52]\n\t"                           \
     NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
-    "ldr    %[a0], [%[wr], #36]\n\t"                          \
+    "ldr    %[a0], [%[wr], #40]\n\t"                          \
     NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
     "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
     NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
     NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
     "add    %[o], %[o], %[a0], lsl #1\n\t"
 
-/* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLABB; the
+/* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLATB; the
  * lines move by INC bytes (1 << s2 columns) on the first load, tap 2 then at byte offset X2. */
 #define NN_DW3S_ROW(Q, W, INC, X2)                            \
     "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
     "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
     "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
     "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
-    "smlabb %[a0], %[wb], %[x], %[a0]\n\t"
+    "smlatb %[a0], %[wb], %[x], %[a0]\n\t"
 #define NN_DW3S_BODY(INC, X2)                                 \
-    "ldr    %[a0], [%[wr], #40]\n\t"                          \
+    "ldr    %[a0], [%[wr], #24]\n\t"                          \
     NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
-    "ldrd   %[wa], %[wb], [%[wr], #24]\n\t"                   \
-    "ldr    %[x], [%[wr], #32]\n\t"                           \
+    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
+    "ldr    %[x], [%[wr], #52]\n\t"                           \
     "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
     "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
     "asr    %[a0], %[a0], %[x]\n\t"                           \
     "ssat   %[a0], #8, %[a0]\n\t"                             \
-    "ldr    %[x], [%[wr], #36]\n\t"                           \
+    "ldr    %[x], [%[wr], #40]\n\t"                           \
     "strb   %[a0], [%[o]]\n\t"                                \
     "add    %[o], %[o], %[x]\n\t"
-/* A whole line: 4-output passes until the record's quad end, then single outputs until its line end
- * (the loops compare the output pointer: no counter register is left). */
-#define NN_DW3_LINE(ROW, INC, X2)                             \
-    "ldr    %[t], [%[wr], #48]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "beq    2f\n\t"                                           \
+/* The lines of a group's channels: per channel its quad end and line end (QEND, LEND) from the output
+ * pointer and the spans, 4-output passes until the quad end (at least one: ROWS3 lines hold 4 outputs
+ * or more), then single outputs until the line end (the loops compare the output pointer: no counter
+ * register is left); then the line pointers move by QREW to the next channel's lines, the output by
+ * OREW, the record by DW3_REC words; QREW's bit 0 marks the last. */
+#define NN_DW3_LINES(ROW, INC, X2)                            \
+    "0:\n\t"                                                  \
+    "ldrd   %[t], %[x], [%[wr], #64]\n\t"                     \
+    "add    %[t], %[o], %[t]\n\t"                             \
+    "add    %[x], %[o], %[x]\n\t"                             \
+    "strd   %[t], %[x], [%[wr], #32]\n\t"                     \
     "1:\n\t"                                                  \
     NN_DW3Q_BODY(ROW)                                         \
-    "ldr    %[t], [%[wr], #48]\n\t"                           \
+    "ldr    %[t], [%[wr], #32]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "bne    1b\n\t"                                           \
-    "2:\n\t"                                                  \
-    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "ldr    %[t], [%[wr], #36]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "beq    4f\n\t"                                           \
     "3:\n\t"                                                  \
     NN_DW3S_BODY(INC, X2)                                     \
-    "ldr    %[t], [%[wr], #52]\n\t"                           \
+    "ldr    %[t], [%[wr], #36]\n\t"                           \
     "cmp    %[o], %[t]\n\t"                                   \
     "bne    3b\n\t"                                           \
-    "4:\n\t"
+    "4:\n\t"                                                  \
+    "ldrd   %[t], %[x], [%[wr], #56]\n\t"                     \
+    "add    %[q2], %[q2], %[t]\n\t"                           \
+    "add    %[q1], %[q1], %[t]\n\t"                           \
+    "add    %[q0], %[q0], %[t]\n\t"                           \
+    "add    %[o], %[o], %[x]\n\t"                             \
+    "add    %[wr], %[wr], #72\n\t"                            \
+    "tst    %[t], #1\n\t"                                     \
+    "beq    0b\n\t"
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
 static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
@@ -674,21 +729,20 @@ static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const 
     int32_t acc[4] = {bias, bias, bias, bias};
     for (int32_t ky = 0; ky < 3; ++ky) {
         const int16_t *r = q[ky];
-        const uint32_t wa = wr[2 * ky], wb = wr[2 * ky + 1];
+        const uint32_t wa = wr[2 * ky], wb = wr[2 * ky + 1];   /* (w0, w1), (w1, w2) */
         if (s2) {
             const uint32_t x01 = nn_read32(r), x23 = nn_read32(r + 2), x45 = nn_read32(r + 4);
             const uint32_t x67 = nn_read32(r + 6), x89 = nn_read32(r + 8);
-            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
-            acc[1] = nn_smlabb(wb, x45, nn_smlad(wa, x23, acc[1]));
-            acc[2] = nn_smlabb(wb, x67, nn_smlad(wa, x45, acc[2]));
-            acc[3] = nn_smlabb(wb, x89, nn_smlad(wa, x67, acc[3]));
+            acc[0] = nn_smlabt(x23, wb, nn_smlad(wa, x01, acc[0]));   /* SMLATB(wb, x) = SMLABT(x, wb) */
+            acc[1] = nn_smlabt(x45, wb, nn_smlad(wa, x23, acc[1]));
+            acc[2] = nn_smlabt(x67, wb, nn_smlad(wa, x45, acc[2]));
+            acc[3] = nn_smlabt(x89, wb, nn_smlad(wa, x67, acc[3]));
         } else {
-            const uint32_t x01 = nn_read32(r), x12 = nn_read32(r + 1), x23 = nn_read32(r + 2);
-            const uint32_t x34 = nn_read32(r + 3), x45 = nn_read32(r + 4);
-            acc[0] = nn_smlabb(wb, x23, nn_smlad(wa, x01, acc[0]));
-            acc[1] = nn_smlabt(wb, x23, nn_smlad(wa, x12, acc[1]));
-            acc[2] = nn_smlabt(wb, x34, nn_smlad(wa, x23, acc[2]));
-            acc[3] = nn_smlabt(wb, x45, nn_smlad(wa, x34, acc[3]));
+            const uint32_t x01 = nn_read32(r), x23 = nn_read32(r + 2), x45 = nn_read32(r + 4);
+            acc[0] = nn_smlabt(x23, wb, nn_smlad(wa, x01, acc[0]));
+            acc[1] = nn_smlad(wb, x23, nn_smlabt(wa, x01, acc[1]));
+            acc[2] = nn_smlabt(x45, wb, nn_smlad(wa, x23, acc[2]));
+            acc[3] = nn_smlad(wb, x45, nn_smlabt(wa, x23, acc[3]));
         }
         q[ky] += 4 << s2;
     }
@@ -699,7 +753,7 @@ static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const 
 static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
     int32_t a = (int32_t)wr[DW3_BIAS];
     for (int32_t r = 0; r < 3; ++r) {
-        a = nn_smlabb(wr[2 * r + 1], (uint32_t)(uint16_t)q[r][2], nn_smlad(wr[2 * r], nn_read32(q[r]), a));
+        a = nn_smlabt(nn_read32(q[r] + 2), wr[2 * r + 1], nn_smlad(wr[2 * r], nn_read32(q[r]), a));
         q[r] += 1 << s2;
     }
     **o = (int8_t)nn_ssat8(dw3_rq(a, wr));
@@ -707,64 +761,67 @@ static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, cons
 }
 #endif
 
-/* Path ROWS3, a line of n_out outputs of one channel in the fused form from its gathered input lines
- * q0..q2 and its record wr: four outputs per pass, then one at a time. */
-NN_INLINE void dw3_line(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
-                        int32_t n_out, const int s2) {
-    const int32_t step = (int32_t)wr[DW3_CH];
+/* Path ROWS3 in the fused form, an output line of each channel of a group from its gathered input lines
+ * (channel 0's at q0..q2, the next channel's QREW bytes after a line's end) and records (wr, DW3_REC words
+ * apart; QEND and LEND set for this line): four outputs per pass, then one at a time. */
+NN_INLINE void dw3_lines(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
+                         int32_t n_out, const int s2) {
 #if NN_ASM
     int32_t a0, a1, a2, a3;
     uint32_t wa, wb, x, t;
-    wr[DW3_QEND] = (uint32_t)(uintptr_t)(o + (n_out & ~3) * step);
-    wr[DW3_LEND] = (uint32_t)(uintptr_t)(o + n_out * step);
+    (void)n_out;
     if (s2) {   /* a single output moves the lines 2 columns; its tap 2 is the low half 4 bytes on */
-        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S2, "4", "0")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
-                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
-                           [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
+        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
+                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
+                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
+                         :
                          : "cc", "memory");
     } else {
-        __asm__ volatile(NN_DW3_LINE(NN_DW3Q_ROW_S1, "2", "2")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [a0] "=&r"(a0),
-                           [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa), [wb] "=&r"(wb),
-                           [x] "=&r"(x), [t] "=&r"(t)
-                         : [wr] "r"(wr)
+        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S1, "2", "2")
+                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
+                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
+                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
+                         :
                          : "cc", "memory");
     }
 #else
-    const int16_t *q[3] = {q0, q1, q2};
-    int32_t ox = 0;
-    for (; ox + 4 <= n_out; ox += 4) dw3_quad_c(wr, q, &o, s2);
-    for (; ox < n_out; ++ox) dw3_single_c(wr, q, &o, s2);
+    for (;;) {
+        const int16_t *q[3] = {q0, q1, q2};
+        int32_t ox = 0;
+        for (; ox + 4 <= n_out; ox += 4) dw3_quad_c(wr, q, &o, s2);
+        for (; ox < n_out; ++ox) dw3_single_c(wr, q, &o, s2);
+        const uint32_t rew = wr[DW3_QREW];
+        q0 = (const int16_t *)(const void *)((const char *)q[0] + (rew & ~1u));
+        q1 = (const int16_t *)(const void *)((const char *)q[1] + (rew & ~1u));
+        q2 = (const int16_t *)(const void *)((const char *)q[2] + (rew & ~1u));
+        o += (int32_t)wr[DW3_OREW];
+        wr += DW3_REC;
+        if (rew & 1u) break;
+    }
 #endif
-    (void)step;
 }
 
-/* Path ROWS3, one output line of one channel from its 3 gathered input lines q0..q2 and its record
- * wr: in the fused form four outputs per assembly pass (dw3_quad), the rest one at a time with the
- * weights read from the record; otherwise two outputs per pass (per kernel row 3 word loads, 2 SMLAD
- * and 2 SMLABB/SMLABT) requantized per output in the form `fast` says (entry e). */
-NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const int16_t *q1, const int16_t *q2,
-                       int8_t *o, int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, int fast,
-                       const int fused, const int s2) {
-    int32_t ox = 0;
-    if (fused) {
-        dw3_line(wr, q0, q1, q2, o, n_out, s2);
-        return;
-    }
+/* Path ROWS3 in the general form, one output line of one channel from its 3 gathered input lines
+ * q0..q2 and its record wr: two outputs per pass (per kernel row 3 word loads, 2 SMLAD and 2
+ * SMLABT/SMLATB), requantized per output in the form `fast` says (the record's entry e), clamped. */
+NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
+                       int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, const int s2) {
+    const int32_t *e = (const int32_t *)(const void *)(wr + DW3_CH);   /* e[1..3]: mult, rounding, shift */
+    const int fast = (int)wr[DW3_FAST];
     const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
     const int32_t bias = (int32_t)wr[DW3_BIAS];
+    int32_t ox = 0;
     for (; ox + 2 <= n_out; ox += 2, o += 2 * step, q0 += 2 << s2, q1 += 2 << s2, q2 += 2 << s2) {
         int32_t a0 = bias, a1 = bias;
 #define NN_DW3_ROW(Q, WA, WB)                                                               \
     do {                                                                                    \
         const uint32_t x01 = nn_read32(Q), x23 = nn_read32((Q) + 2);                        \
-        a0 = nn_smlabb(WB, x23, nn_smlad(WA, x01, a0));                                     \
+        a0 = nn_smlabt(x23, WB, nn_smlad(WA, x01, a0));                                     \
         if (s2) {                                                                           \
-            a1 = nn_smlabb(WB, nn_read32((Q) + 4), nn_smlad(WA, x23, a1));                  \
+            a1 = nn_smlabt(nn_read32((Q) + 4), WB, nn_smlad(WA, x23, a1));                  \
         } else {                                                                            \
-            a1 = nn_smlabt(WB, x23, nn_smlad(WA, nn_read32((Q) + 1), a1));                  \
+            a1 = nn_smlad(WB, x23, nn_smlabt(WA, x01, a1));                                 \
         }                                                                                   \
     } while (0)
         NN_DW3_ROW(q0, wa0, wb0);
@@ -776,80 +833,162 @@ NN_INLINE void dw3_row(uint32_t *wr, const int32_t *e, const int16_t *q0, const 
     }
     if (ox < n_out) {
         int32_t a0 = bias;
-        a0 = nn_smlabb(wb0, (uint32_t)(uint16_t)q0[2], nn_smlad(wa0, nn_read32(q0), a0));
-        a0 = nn_smlabb(wb1, (uint32_t)(uint16_t)q1[2], nn_smlad(wa1, nn_read32(q1), a0));
-        a0 = nn_smlabb(wb2, (uint32_t)(uint16_t)q2[2], nn_smlad(wa2, nn_read32(q2), a0));
+        a0 = nn_smlabt(nn_read32(q0 + 2), wb0, nn_smlad(wa0, nn_read32(q0), a0));
+        a0 = nn_smlabt(nn_read32(q1 + 2), wb1, nn_smlad(wa1, nn_read32(q1), a0));
+        a0 = nn_smlabt(nn_read32(q2 + 2), wb2, nn_smlad(wa2, nn_read32(q2), a0));
         o[0] = rq_out(e, a0, zo, 1, lo, hi, fast);
     }
 }
 
-/* Path ROWS3, the record of channel c (DW3_REC words): per kernel row (across the lines) the weight
- * pair of taps 0 and 1 along the line and tap 2, then (fused form, see rq_dbl) R2, multiplier and
- * rr + 1, the output step along a line and the folded bias twice (one LDRD fills two accumulators).
- * The fused form doubles the weights and the bias. */
-static void dw3_record(const nn_conv_params_t *p, const int32_t *e, int32_t c, const int fused, int32_t out_step,
-                       uint32_t *wr) {
-    const int32_t ch = p->in_c, m = fused ? 2 : 1, sh = fused ? 1 : 0;
-    /* tap t along the line of kernel row r: weight (ky, kx) = (r, t), or (t, r) on columns */
-    const int tr = dw_rows3_transposed(p);
-    const int32_t t_step = tr ? 3 * ch : ch, r_step = tr ? ch : 3 * ch;
+/* Path ROWS3, the record of channel c (DW3_REC words, nn_opt_internal.h) straight from the layer's
+ * weights, bias, multiplier and shift: per kernel row (across the lines) the weight pairs (w0, w1) and
+ * (w1, w2) of its taps along the line (dw3_weights1, or dw3_weights4 for a group of 4), the folded bias
+ * twice (one LDRD fills two accumulators), the output step along a line; in the fused form (doubled
+ * weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
+ * (RQ_WORDS from DW3_CH: e[1..3]) and its form. */
+
+/* The input bytes from kernel tap (ky, kx) = (r, t) along the lines, or (t, r) on columns. */
+NN_INLINE int32_t dw3_tap(const nn_conv_params_t *p, int32_t r, int32_t t) {
+    return (dw_rows3_transposed(p) ? t * 3 + r : r * 3 + t) * p->in_c;
+}
+
+/* Channel c's weight pairs (times m: 2 in the fused form) into wr; returns the sum of its 9 weights * m. */
+static int32_t dw3_weights1(const nn_conv_params_t *p, int32_t c, int32_t m, uint32_t *wr) {
     const int8_t *w = p->weights + c;
     int32_t sum = 0;
-    for (int32_t r = 0; r < 3; ++r, w += r_step) {
-        const int32_t w0 = w[0], w1 = w[t_step], w2 = w[2 * t_step];
+    for (int32_t r = 0; r < 3; ++r) {
+        const int32_t w0 = w[dw3_tap(p, r, 0)] * m, w1 = w[dw3_tap(p, r, 1)] * m, w2 = w[dw3_tap(p, r, 2)] * m;
         sum += w0 + w1 + w2;
-        wr[2 * r] = (uint32_t)(uint16_t)(w0 * m) | ((uint32_t)(w1 * m) << 16);
-        wr[2 * r + 1] = (uint32_t)(uint16_t)(w2 * m);
+        wr[2 * r] = (uint32_t)(uint16_t)w0 | ((uint32_t)w1 << 16);
+        wr[2 * r + 1] = (uint32_t)(uint16_t)w1 | ((uint32_t)w2 << 16);
     }
-    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
-    const uint32_t bias = (uint32_t)e[0] + (uint32_t)sum * (uint32_t)p->in_offset;
-    wr[DW3_RND] = ((uint32_t)e[2] + ((uint32_t)p->out_offset << e[3])) << 1;
-    wr[DW3_MULT] = (uint32_t)e[1];
-    wr[DW3_RR] = (uint32_t)e[3] + 1u;
+    return sum;
+}
+
+/* ... of channels c0 .. c0 + 3 at once: per tap one word of 4 weights; PKHBT/PKHTB put channels (0, 1)
+ * and (2, 3) of two taps into one word, so that SXTB16 (ror 8) makes a channel's pair (as the gather
+ * does); the sums by SADD16 on the SXTB16 lanes (c0, c2) and (c1, c3) (|sum| <= 2304). */
+NN_INLINE void dw3_weights4(const nn_conv_params_t *p, int32_t c0, const int fused, uint32_t *recs, int32_t *sums) {
+    const int8_t *w = p->weights + c0;
+    const int32_t t1 = dw3_tap(p, 0, 1), t2 = dw3_tap(p, 0, 2), r1 = dw3_tap(p, 1, 0);   /* tap and row steps */
+    uint32_t s02 = 0, s13 = 0;
+    for (int32_t r = 0; r < 3; ++r, w += r1, recs += 2) {
+        const uint32_t w0 = nn_read32(w), w1 = nn_read32(w + t1), w2 = nn_read32(w + t2);
+        s02 = nn_sadd16(s02, nn_sadd16(nn_sxtb16(w0), nn_sadd16(nn_sxtb16(w1), nn_sxtb16(w2))));
+        s13 = nn_sadd16(s13, nn_sadd16(nn_sxtb16_ror8(w0), nn_sadd16(nn_sxtb16_ror8(w1), nn_sxtb16_ror8(w2))));
+        const uint32_t lo01 = (w0 & 0xFFFFu) | (w1 << 16), hi01 = (w1 & 0xFFFF0000u) | (w0 >> 16);
+        const uint32_t lo12 = (w1 & 0xFFFFu) | (w2 << 16), hi12 = (w2 & 0xFFFF0000u) | (w1 >> 16);
+#define NN_DW3_PAIR(I, V) recs[I] = fused ? nn_sadd16(V, V) : (V)
+        NN_DW3_PAIR(0, nn_sxtb16(lo01));
+        NN_DW3_PAIR(1, nn_sxtb16(lo12));
+        NN_DW3_PAIR(DW3_REC, nn_sxtb16_ror8(lo01));
+        NN_DW3_PAIR(DW3_REC + 1, nn_sxtb16_ror8(lo12));
+        NN_DW3_PAIR(2 * DW3_REC, nn_sxtb16(hi01));
+        NN_DW3_PAIR(2 * DW3_REC + 1, nn_sxtb16(hi12));
+        NN_DW3_PAIR(3 * DW3_REC, nn_sxtb16_ror8(hi01));
+        NN_DW3_PAIR(3 * DW3_REC + 1, nn_sxtb16_ror8(hi12));
+#undef NN_DW3_PAIR
+    }
+    sums[0] = (int16_t)s02 * (1 + fused);
+    sums[1] = (int16_t)s13 * (1 + fused);
+    sums[2] = (int16_t)(s02 >> 16) * (1 + fused);
+    sums[3] = (int16_t)(s13 >> 16) * (1 + fused);
+}
+
+/* The rest of channel c's record, its weights' sum (times 2 in the fused form) given. */
+static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
+                       uint32_t *wr) {
+    const int32_t q = p->per_channel ? c : 0;
+    /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: fused) */
+    const uint32_t bias = ((uint32_t)(p->bias ? p->bias[c] : 0) << fused) + (uint32_t)sum * (uint32_t)p->in_offset;
+    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias;
+    if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
+        const int32_t rs = -p->shift[q];
+        wr[DW3_MULT] = (uint32_t)p->mult[q];
+        wr[DW3_RND] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
+        wr[DW3_RR] = (uint32_t)rs;
+    } else {
+        wr[DW3_FAST] = (uint32_t)nn_opt_rq_prepare(p->bias ? p->bias + c : 0, p->mult + q, p->shift + q, 0, 1,
+                                                   (int32_t *)(void *)(wr + DW3_CH));
+    }
     wr[DW3_CH] = (uint32_t)out_step;
-    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias << sh;
 }
 
 /* Path ROWS3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
- * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says)
- * and stride along the lines (`s2`: 2, else 1). Channels in groups of 4: the group's input lines are
- * gathered once into a ring of 3 slots (4 int16 lines each), then each channel's output line runs
- * over its lines. */
+ * output zero point in the rounding addend, no clamp; otherwise per output in the form its record
+ * says) and stride along the lines (`s2`: 2, else 1). Channels in groups of 4: the group's records,
+ * then per output line the input lines it needs that the ring does not hold are gathered into the ring
+ * of 3 slots (4 int16 lines each), then each channel's output line runs over its lines (fused: one
+ * assembly block for the group's channels). */
 NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const int8_t *in, int8_t *out,
-                        const int32_t *tab, uint32_t *recs, int16_t *ring, int fast,
-                        const int fused, const int s2) {
-    const int32_t ch = p->in_c, len = g->len;
+                        uint32_t *recs, int16_t *ring, const int fused, const int s2) {
+    const int32_t ch = p->in_c, len = g->len, n_out = g->n_out, step = g->out_step;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int16_t fill = (int16_t)-p->in_offset;
-    for (int32_t i = 0; i < 12 * len; ++i) ring[i] = fill;   /* the padding positions keep it */
+    const uint32_t fill2 = nn_dup16(-p->in_offset);
+    /* the line pointers' move from a line's end to the next channel's lines, the outputs' to its first */
+    const uint32_t qrew = (uint32_t)(2 * len - (n_out >> 2) * (8 << s2) - (n_out & 3) * (2 << s2));
+    uint32_t *w = (uint32_t *)(void *)ring;
+    for (int32_t i = 0; i < 6 * len; ++i) w[i] = fill2;   /* the padding positions keep it */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
         int8_t *ob = out + b * p->out_h * p->out_w * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k_n = ch - c0 < 4 ? ch - c0 : 4;
+            int32_t sums[4];
+            if (k_n == 4) {
+                dw3_weights4(p, c0, fused, recs, sums);
+            } else {
+                for (int32_t k = 0; k < k_n; ++k) sums[k] = dw3_weights1(p, c0 + k, 1 + fused, recs + k * DW3_REC);
+            }
             for (int32_t k = 0; k < k_n; ++k) {
-                dw3_record(p, tab + (c0 + k) * RQ_WORDS, c0 + k, fused, g->out_step, recs + k * DW3_REC);
+                uint32_t *wr = recs + k * DW3_REC;
+                dw3_record(p, c0 + k, fused, step, sums[k], wr);
+                wr[DW3_QREW] = qrew | (k == k_n - 1);
+                wr[DW3_OREW] = (uint32_t)(1 - n_out * step);
+                wr[DW3_QSPAN] = (uint32_t)((n_out & ~3) * step);
+                wr[DW3_LSPAN] = (uint32_t)(n_out * step);
             }
-            int16_t *slot[3] = {ring, ring + 4 * len, ring + 8 * len};   /* input lines first .. first + 2 */
-            int32_t first = INT32_MIN / 2;
-            for (int32_t ol = 0; ol < g->n_lines; ++ol) {
-                const int32_t il0 = ol * g->stride_across - g->pad_across;
-                int32_t keep = first + 3 - il0;   /* lines already held, at the window's start */
-                if (keep < 0 || keep > 3) keep = 0;
-                for (int32_t k = 0; k < 3 - keep; ++k) {   /* rotate the ring: the oldest lines go */
-                    int16_t *t = slot[0];
-                    slot[0] = slot[1];
-                    slot[1] = slot[2];
-                    slot[2] = t;
+            /* the ring's slots hold input lines il .. il + 2 (s0 the first); a line outside the image is NULL */
+            int16_t *s0 = ring, *s1 = ring + 4 * len, *s2r = ring + 8 * len;
+            int32_t il = -g->pad_across;
+            const int8_t *img_c0 = img + c0;
+#define NN_DW3_LINE_AT(I) \
+    ((uint32_t)(I) < (uint32_t)g->in_across ? img_c0 + (I) * g->in_line : (const int8_t *)0)
+            dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
+            dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
+            dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
+            int8_t *o = ob + c0;
+            for (int32_t ol = 0;;) {
+                if (fused) {
+                    dw3_lines(recs, s0, s1, s2r, o, n_out, s2);
+                } else {
+                    for (int32_t k = 0; k < k_n; ++k) {
+                        dw3_row(recs + k * DW3_REC, s0 + k * len, s1 + k * len, s2r + k * len, o + k, step, n_out,
+                                zo, lo, hi, s2);
+                    }
                 }
-                for (int32_t k = keep; k < 3; ++k) dw3_gather(g, img, il0 + k, c0, k_n, fill, slot[k]);
-                first = il0;
-                int8_t *o = ob + ol * g->out_line + c0;
-                for (int32_t k = 0; k < k_n; ++k) {
-                    dw3_row(recs + k * DW3_REC, tab + (c0 + k) * RQ_WORDS, slot[0] + k * len, slot[1] + k * len,
-                            slot[2] + k * len, o + k, g->out_step, g->n_out, zo, lo, hi, fast, fused, s2);
+                if (++ol == g->n_lines) break;
+                o += g->out_line;
+                il += g->stride_across;
+                if (g->stride_across == 1) {   /* rotate the ring: the oldest lines go */
+                    int16_t *t = s0;
+                    s0 = s1;
+                    s1 = s2r;
+                    s2r = t;
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
+                } else {
+                    if (g->stride_across == 2) {
+                        int16_t *t = s0;
+                        s0 = s2r;
+                        s2r = t;
+                    } else {
+                        dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
+                    }
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
+                    dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
                 }
             }
+#undef NN_DW3_LINE_AT
         }
     }
 }
@@ -881,24 +1020,16 @@ void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *
 }
 
 void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    int32_t *tab = (int32_t *)scratch;
-    const int fast = nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab);
-    uint32_t *recs = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* a group's 4 records (they fold the
-                                                                          * offset themselves) */
-    int16_t *ring = (int16_t *)(void *)(recs + 4 * DW3_REC);             /* then 3 slots of 4 lines */
-    const int fused = dw3_fused(p, fast);
+    uint32_t *recs = (uint32_t *)scratch;   /* the records of a group's channels (they fold the offset) */
+    int16_t *ring = (int16_t *)(void *)(recs + DW3_REC * dw_rows3_group(p));   /* then 3 slots of 4 lines */
     dw3_geom_t g;
     dw3_geometry(p, &g);
-    if (!fused) {   /* the general form, per output in C (rare: clamps, unusual scales) */
-        if (g.s2) {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 1);
-        } else {
-            dw3_body(p, &g, in, out, tab, recs, ring, fast, 0, 0);
-        }
-    } else if (g.s2) {
-        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 1);
+    if (!dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
+        dw3_body(p, &g, in, out, recs, ring, 0, g.s2);
+    } else if (g.s2) {   /* (shifts of 2..23 are the fast form) */
+        dw3_body(p, &g, in, out, recs, ring, 1, 1);
     } else {
-        dw3_body(p, &g, in, out, tab, recs, ring, fast, 1, 0);
+        dw3_body(p, &g, in, out, recs, ring, 1, 0);
     }
 }
 

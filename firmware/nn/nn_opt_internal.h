@@ -95,17 +95,24 @@ static inline int dw_k33(const nn_conv_params_t *p) { return p->k_h == 3 && p->k
 static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p) ? 72 * (p->out_c >> 2) : 0; }
 
 /* Depthwise path ROWS3: int16 elements per row, (out_w - 1) * stride_w + 3 rounded up to even
- * (so that rows stay word-aligned); DW3_REC words of weights and rounding per channel of a group. */
-#define DW3_REC 14
-/* ... its words after the 6 weight words (the assembly pass reads them at these offsets * 4) */
-#define DW3_RND 6
-#define DW3_MULT 7
-#define DW3_RR 8
-#define DW3_CH 9
-#define DW3_BIAS 10
-#define DW3_QEND 12   /* where the line's 4-output passes end (the assembly's loop bound) */
-#define DW3_LEND 13   /* where the line ends */
-/* ... and the largest bias magnitude (exclusive) of its fused form: 2^29 - 2^18 (nn_opt_depthwise.c) */
+ * (so that rows stay word-aligned); a record of DW3_REC words per channel of a group (nn_opt_depthwise.c,
+ * dw3_record; the assembly reads its words at these offsets * 4): the 6 weight words, then */
+#define DW3_REC 18
+#define DW3_BIAS 6    /* the folded bias, twice */
+#define DW3_QEND 8    /* fused form: where the line's 4-output passes end (the assembly sets it per line) */
+#define DW3_FAST 8    /* ... general form instead: its requantization form (rq_out's fast) */
+#define DW3_LEND 9    /* fused form: where the line ends (the assembly sets it per line) */
+#define DW3_CH 10     /* the output step along a line (general form: its entry e = record + DW3_CH, e[1..3]) */
+#define DW3_MULT 11
+#define DW3_RND 12
+#define DW3_RR 13
+#define DW3_QREW 14   /* bytes from a line's end to the next channel's line; bit 0: the group's last channel */
+#define DW3_OREW 15   /* bytes from a line's end to the next channel's first output */
+#define DW3_QSPAN 16  /* output bytes of a line's 4-output passes */
+#define DW3_LSPAN 17  /* ... of the whole line */
+/* The records of a group: as many as the layer's channels, at most 4. */
+static inline int32_t dw_rows3_group(const nn_conv_params_t *p) { return p->out_c < 4 ? p->out_c : 4; }
+/* The fused form's bias bound (rq_dbl's doubled accumulators stay below 2^30). */
 #define DW3_BIAS_MAX ((1 << 29) - (1 << 18))
 /* Path ROWS3 runs along columns instead of rows when the output is taller than wide (a 25x5
  * keyword-spotting map: 5 lines of 25 outputs, not 25 of 5). */

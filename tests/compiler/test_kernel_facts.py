@@ -69,15 +69,16 @@ def test_wide_paths_need_biases_below_2_pow_28(layer: dict, bias: list[int] | No
 
 
 def test_depthwise_fc_and_pool_facts() -> None:
-    # 3x3 (ROWS3): the table, 4 records of 56 B and 3 slots of 4 int16 lines of (out_w - 1) * stride + 3
-    # elements rounded up to even (16 wide: 18; 17 wide at stride 2: 36); lines are columns when the output
-    # is taller than wide; below 4 outputs per line path CHANNELS: table, folded biases and 72 bytes of
-    # widened weights per group of 4 channels
-    assert conv_facts(_conv(3, 32, 32, out_h=9), [-9] * 32, depthwise=True) == ("rows3", 16 * 32 + 224 + 24 * 18)
-    assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 36)
-    assert conv_facts(_conv(3, 8, 8, out_w=5, out_h=25), [-9] * 8, depthwise=True) == ("rows3", 128 + 224 + 24 * 28)
+    # 3x3 (ROWS3): a record of 72 B per channel of a group (at most 4; no requantization table) and 3 slots
+    # of 4 int16 lines of (out_w - 1) * stride + 3 elements rounded up to even (16 wide: 18; 17 wide at
+    # stride 2: 36); lines are columns when the output is taller than wide; below 4 outputs per line path
+    # CHANNELS: table, folded biases and 72 bytes of widened weights per group of 4 channels
+    assert conv_facts(_conv(3, 32, 32, out_h=9), [-9] * 32, depthwise=True) == ("rows3", 288 + 24 * 18)
+    assert conv_facts(_conv(3, 8, 8, out_w=17, stride=2), [-9] * 8, depthwise=True) == ("rows3", 288 + 24 * 36)
+    assert conv_facts(_conv(3, 8, 8, out_w=5, out_h=25), [-9] * 8, depthwise=True) == ("rows3", 288 + 24 * 28)
+    assert conv_facts(_conv(3, 3, 3, out_w=5, out_h=25), [-9] * 3, depthwise=True) == ("rows3", 216 + 24 * 28)
     rows_of_4 = _conv(3, 10, 10, out_w=4, out_h=2, stride_h=3)   # stride 3 across the lines: not PLANE3
-    assert conv_facts(rows_of_4, [-9] * 10, depthwise=True) == ("rows3", 160 + 224 + 24 * 6)
+    assert conv_facts(rows_of_4, [-9] * 10, depthwise=True) == ("rows3", 288 + 24 * 6)
     assert conv_facts(_conv(3, 10, 10, out_w=3, out_h=2, stride=3), [-9] * 10, depthwise=True) == ("channels",
                                                                                                   20 * 10 + 144)
     # maps of at most 8 x 8 outputs at strides 1 and 2 (PLANE3): the table, a group's record of 152 B and its

@@ -914,6 +914,33 @@ def test_dw_lines_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert [tuple(s.out_shape[1:3]) for s in steps] == [(27, 6), (14, 3), (14, 3), (12, 1)]
 
 
+def test_dw_rows_stride_3_across_is_bit_exact_on_the_host(bit_exact) -> None:
+    """ROWS3 lines 3 apart (stride 3 across the rows, 1 or 2 along them): the ring holds no line of the
+    previous output line, all 3 are gathered; 9 channels (a 1-channel tail group), SAME and VALID."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    rng = np.random.default_rng(21)
+    b = ModelBuilder()
+    h, w, c, s_in = 14, 19, 9, 0.04
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=-11)
+    for stride_w, padding, zo in ((1, "SAME", 5), (2, "VALID", -3)):
+        ws = rng.uniform(0.002, 0.02, c)
+        s_out = s_in * float(ws.mean()) * 90
+        wt = b.tensor((1, 3, 3, c), scale=list(ws), zero_point=[0] * c, axis=3,
+                      data=rng.integers(-127, 128, (1, 3, 3, c)).astype(np.int8))
+        bt = b.tensor((c,), "int32", scale=[s_in * v for v in ws], zero_point=[0] * c,
+                      data=rng.integers(-3000, 3000, c).astype(np.int32))
+        h, w = _out(h, 3, 3, 1, padding), _out(w, 3, stride_w, 1, padding)
+        y = b.tensor((1, h, w, c), scale=float(s_out), zero_point=zo)
+        b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding=padding,
+             stride_w=stride_w, stride_h=3, dilation_w=1, dilation_h=1, activation="NONE")
+        x, s_in = y, float(s_out)
+    report = bit_exact(b.build([x0], [x]), count=3, seed=15)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["rows3"] * 2
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(5, 19), (1, 9)]
+
+
 def dw_in_place_model(seed: int = 19) -> bytes:
     """Depthwise layers that run in place (nn_depthwise_conv2d_s8_in_place: ROWS3, stride 1, equal shapes)
     between pointwise convolutions, on a 20x6 map (column lines) with 10 channels (a 2-channel tail group):
