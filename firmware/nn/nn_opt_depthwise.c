@@ -200,7 +200,7 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
  * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
  * (rq_dbl), then the plane's row step, the step from a window's last row to the next window, the output
  * step, and per output row where its full-width windows end and whether its first / last window drops the
- * padded kernel column (dw3p_row_edges). The fused form doubles weights and bias. */
+ * padded kernel column (dw3p_edges). The fused form doubles weights and bias. */
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -212,25 +212,34 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
 
 NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
-    for (int32_t t = 0; t < 9; ++t) {   /* the plane holds x + in_offset: the bias needs no weight sums */
-        const uint32_t v = k == 4 ? nn_read32(p->weights + t * ch + c0) : dw3p_word(p->weights + t * ch + c0, k);
-        const uint32_t w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
+    const int8_t *w = p->weights + c0;
+    uint32_t v[9];   /* the plane holds x + in_offset: the bias needs no weight sums */
+    if (k == 4) {
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = nn_read32(w);
+    } else {
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = dw3p_word(w, k);
+    }
+    for (int32_t t = 0; t < 9; ++t) {
+        const uint32_t w02 = nn_sxtb16(v[t]), w13 = nn_sxtb16_ror8(v[t]);
         wr[2 * t] = fused ? nn_sadd16(w02, w02) : w02;
         wr[2 * t + 1] = fused ? nn_sadd16(w13, w13) : w13;
     }
-    for (int32_t j = 0; j < 4; ++j) {
-        uint32_t *r = wr + DW3P_RQ + 3 * j;
+    const int32_t *bias = p->bias ? p->bias + c0 : 0;
+    const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
+    const int32_t *mult = p->mult + q0, *shift = p->shift + q0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t *r = wr + DW3P_RQ;
+    for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
         if (j >= k) {   /* a partial group's missing channel: zero weights, bias and requantization */
             wr[DW3P_BIAS + j] = r[0] = r[1] = r[2] = 0;
             continue;
         }
-        const int32_t c = c0 + j, q = p->per_channel ? c : 0;
-        const uint32_t bias = (uint32_t)(p->bias ? p->bias[c] : 0);
-        wr[DW3P_BIAS + j] = fused ? bias << 1 : bias;
+        const uint32_t b = bias ? (uint32_t)bias[j] : 0u;
+        wr[DW3P_BIAS + j] = fused ? b << 1 : b;
         if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
-            const int32_t rs = -p->shift[q];
-            r[0] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
-            r[1] = (uint32_t)p->mult[q];
+            const int32_t rs = -*shift;
+            r[0] = (((uint32_t)1 << (rs - 2)) + (zo << (rs - 1))) << 1;
+            r[1] = (uint32_t)*mult;
             r[2] = (uint32_t)rs;
         }
     }
@@ -253,15 +262,16 @@ NN_INLINE int dw3p_rows(const nn_conv_params_t *p, int32_t oy) {
     return iy0 < 0 ? DW3P_TOP : iy0 + 2 >= p->in_h ? DW3P_BOTTOM : DW3P_ALL;
 }
 
-/* The record's per-row words: whether the row's first window drops kernel column 0 (left of the input),
- * whether its last window drops column 2 (right of it; never the same window), and where the windows
- * between them end in the output row at o (n windows, output step ostep). */
-NN_INLINE void dw3p_row_edges(const nn_conv_params_t *p, uint32_t *wr, const int8_t *o) {
+/* The record's words for the edge windows, the same in every output row: whether a row's first window
+ * drops kernel column 0 (left of the input), whether its last window drops column 2 (right of it; never the
+ * same window); returns the plane bytes from a row's first window to the end of its full-width windows
+ * (DW3P_MIDEND is the row's plane address plus this: the assembly stops its loop there). */
+NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, uint32_t *wr) {
     const int32_t n = p->out_w, left = p->pad_left > 0;
     const int32_t right = n > left && (n - 1) * p->stride_w - p->pad_left + 2 >= p->in_w;
     wr[DW3P_LEFT] = (uint32_t)left;
     wr[DW3P_RIGHT] = (uint32_t)right;
-    wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)(o + (n - right) * (int32_t)wr[DW3P_OSTEP]);
+    return (uint32_t)(8 * p->stride_w * (n - right));
 }
 
 #if NN_ASM
@@ -310,9 +320,9 @@ NN_INLINE void dw3p_row_edges(const nn_conv_params_t *p, uint32_t *wr, const int
     "strb   %[a3], [%[o], #3]\n\t"                            \
     "add    %[o], %[o], %[t]\n\t"
 
-/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the row's words of
- * dw3p_row_edges): the first window without kernel column 0 when it is left of the input, the windows up
- * to DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input; kernel
+/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the words of dw3p_edges, the
+ * row's DW3P_MIDEND): the first window without kernel column 0 when it is left of the input, the windows
+ * up to plane address DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input; kernel
  * rows as ROWS says. Per full window 9 taps of 4 channels from the widened plane at xp (54 instructions
  * per 36 MACs), the 4 requantizations and stores. */
 #define NN_DW3P_ROW_FN(NAME, ROWS)                                                                        \
@@ -326,12 +336,12 @@ NN_INLINE void dw3p_row_edges(const nn_conv_params_t *p, uint32_t *wr, const int
             NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_LEFT))                                                       \
             "2:\n\t"                                                                                      \
             "ldr    %[t], [%[wr], #152]\n\t"                                                              \
-            "cmp    %[o], %[t]\n\t"                                                                       \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
             "beq    3f\n\t"                                                                               \
             "1:\n\t"                                                                                      \
             NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_ALL))                                                        \
             "ldr    %[t], [%[wr], #152]\n\t"                                                              \
-            "cmp    %[o], %[t]\n\t"                                                                       \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
             "bne    1b\n\t"                                                                               \
             "3:\n\t"                                                                                      \
             "ldr    %[t], [%[wr], #156]\n\t"                                                              \
@@ -379,17 +389,59 @@ NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int
     }
 }
 
+/* Path PLANE3, n pixels of 4 channels (input at x, pixel step ch bytes) widened into the plane at d with the
+ * input offset added: per pixel the words (c0, c2) and (c1, c3) of SXTAB16 (off2 = the offset in both
+ * halves). The assembly does two pixels per pass (5.5 instructions per pixel). */
+NN_INLINE void dw3p_widen(const int8_t *x, int32_t ch, uint32_t *d, int32_t n, uint32_t off2) {
+#if NN_ASM
+    uint32_t v0, v1, y0, y1, y2, y3;
+    __asm__ volatile(
+        "subs   %[n], %[n], #2\n\t"
+        "blt    2f\n\t"
+        "1:\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "ldr    %[v1], [%[x], %[ch]]\n\t"
+        "add    %[x], %[x], %[ch], lsl #1\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "sxtab16 %[y2], %[off2], %[v1]\n\t"
+        "sxtab16 %[y3], %[off2], %[v1], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]], #16\n\t"
+        "strd   %[y2], %[y3], [%[d], #-8]\n\t"
+        "subs   %[n], %[n], #2\n\t"
+        "bge    1b\n\t"
+        "2:\n\t"
+        "adds   %[n], %[n], #2\n\t"
+        "beq    3f\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]]\n\t"
+        "3:\n\t"
+        : [x] "+r"(x), [d] "+r"(d), [n] "+r"(n), [v0] "=&r"(v0), [v1] "=&r"(v1), [y0] "=&r"(y0), [y1] "=&r"(y1),
+          [y2] "=&r"(y2), [y3] "=&r"(y3)
+        : [ch] "r"(ch), [off2] "r"(off2)
+        : "cc", "memory");
+#else
+    for (const int8_t *xe = x + n * ch; x != xe; x += ch, d += 2) {
+        const uint32_t v = nn_read32(x);
+        d[0] = nn_sxtab16(off2, v);
+        d[1] = nn_sxtab16_ror8(off2, v);
+    }
+#endif
+}
+
 /* Path PLANE3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
  * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says).
  * Per group of 4 channels (k of them in a last partial group): its record, then the input pixels the
  * windows reach widened into the plane with the input offset added (per pixel the words (c0, c2) and
  * (c1, c3) of SXTAB16; ph x pw pixels, the border zeroed once per call, so a padded tap adds nothing as in
  * the reference), then each output row: the windows' kernel taps that lie on padding are skipped
- * (dw3p_rows, dw3p_row_edges). A group is copied whole before its outputs are written, so the layer may
+ * (dw3p_rows, dw3p_edges). A group is copied whole before its outputs are written, so the layer may
  * run in place. A partial group's outputs go through a 4-byte-per-pixel row buffer. */
 NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                          uint32_t *wr, uint32_t *plane, int fast, const int fused) {
-    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p);
+    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     /* plane pixel (py, px) is input (py - pad_top, px - pad_left) */
     const int32_t y0 = p->pad_top, x0 = p->pad_left;
@@ -397,53 +449,57 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
     for (int32_t i = 0; i < 2 * ph * pw; ++i) plane[i] = 0;
     int8_t part[4 * DW_PLANE3_MAX];
+    int8_t rows[DW_PLANE3_MAX];   /* per output row its kernel rows (dw3p_rows), the same in every group */
+    for (int32_t oy = 0; oy < oh; ++oy) rows[oy] = (int8_t)dw3p_rows(p, oy);
+    /* the record's words that every group shares (dw3p_record_form writes the others) */
+    const uint32_t span = dw3p_edges(p, wr);
+    wr[DW3P_ROW] = (uint32_t)(8 * pw);
+    wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
+    const int32_t prow = 2 * p->stride_h * pw;   /* plane words from an output row's windows to the next's */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
-        int8_t *ob = out + b * p->out_h * p->out_w * ch;
+        int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
             dw3p_record(p, c0, k, fused, wr);
-            wr[DW3P_ROW] = (uint32_t)(8 * pw);
-            wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
             wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
-            for (int32_t py = y0; py < y1 && x0 < x1; ++py) {   /* (x0 < x1 always for SAME and VALID) */
-                const int8_t *x = img + (py - y0) * p->in_w * ch + c0;
-                uint32_t *d = plane + 2 * (py * pw + x0);
-                if (k == 4) {
-                    for (const int8_t *xe = x + (x1 - x0) * ch; x != xe; x += ch, d += 2) {
-                        const uint32_t v = nn_read32(x);
-                        d[0] = nn_sxtab16(off2, v);
-                        d[1] = nn_sxtab16_ror8(off2, v);
-                    }
-                } else {
-                    for (int32_t px = x0; px < x1; ++px, x += ch, d += 2) {
-                        const uint32_t v = dw3p_word(x, k);
-                        d[0] = nn_sxtab16(off2, v);
-                        d[1] = nn_sxtab16_ror8(off2, v);
+            if (x0 < x1) {   /* (always for SAME and VALID) */
+                const int8_t *x = img + c0;
+                uint32_t *d = plane + 2 * (y0 * pw + x0);
+                for (int32_t py = y0; py < y1; ++py, x += p->in_w * ch, d += 2 * pw) {
+                    if (k == 4) {
+                        dw3p_widen(x, ch, d, x1 - x0, off2);
+                    } else {
+                        const int8_t *xc = x;
+                        for (int32_t px = 0; px < x1 - x0; ++px, xc += ch) {
+                            const uint32_t v = dw3p_word(xc, k);
+                            d[2 * px] = nn_sxtab16(off2, v);
+                            d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
+                        }
                     }
                 }
             }
-            for (int32_t oy = 0; oy < p->out_h; ++oy) {
-                const uint32_t *xp = plane + 2 * oy * p->stride_h * pw;
-                int8_t *o = k == 4 ? ob + oy * p->out_w * ch + c0 : part;
-                const int rows = dw3p_rows(p, oy);
-                dw3p_row_edges(p, wr, o);
+            const uint32_t *xp = plane;
+            int8_t *orow = ob + c0;
+            for (int32_t oy = 0; oy < oh; ++oy, xp += prow, orow += ow * ch) {
+                int8_t *o = k == 4 ? orow : part;
+                wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)xp + span;
 #if NN_ASM
                 if (!fused) {
-                    dw3p_row_c(wr, xp, o, p->out_w, rows, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
-                } else if (rows == DW3P_TOP) {
-                    dw3p_row_top(wr, xp, o);
-                } else if (rows == DW3P_BOTTOM) {
-                    dw3p_row_bottom(wr, xp, o);
-                } else {
+                    dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
+                } else if (rows[oy] == DW3P_ALL) {
                     dw3p_row_all(wr, xp, o);
+                } else if (rows[oy] == DW3P_TOP) {
+                    dw3p_row_top(wr, xp, o);
+                } else {
+                    dw3p_row_bottom(wr, xp, o);
                 }
 #else
-                dw3p_row_c(wr, xp, o, p->out_w, rows, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
+                dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
 #endif
                 if (k < 4) {
-                    int8_t *dst = ob + oy * p->out_w * ch + c0;
-                    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += ch) {
+                    int8_t *dst = orow;
+                    for (int32_t ox = 0; ox < ow; ++ox, dst += ch) {
                         for (int32_t j = 0; j < k; ++j) dst[j] = part[4 * ox + j];
                     }
                 }
