@@ -198,9 +198,10 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
 
 /* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
  * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
- * (rq_dbl), then the plane's row step, the step from a window's last row to the next window, the output
- * step, and per output row where its full-width windows end and whether its first / last window drops the
- * padded kernel column (dw3p_edges). The fused form doubles weights and bias. */
+ * (rq_dbl), then the plane's row step (bytes, low half; the high half holds the edge flags DW3P_LEFT and
+ * DW3P_RIGHT of dw3p_edges), the step from a window's last row to the next window, the output step and the
+ * plane address where the current output row's full-width windows end. The fused form doubles weights and
+ * bias. */
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -288,15 +289,16 @@ NN_INLINE int dw3p_rows(const nn_conv_params_t *p, int32_t oy) {
     return iy0 < 0 ? DW3P_TOP : iy0 + 2 >= p->in_h ? DW3P_BOTTOM : DW3P_ALL;
 }
 
-/* The record's words for the edge windows, the same in every output row: whether a row's first window
- * drops kernel column 0 (left of the input), whether its last window drops column 2 (right of it; never the
- * same window); returns the plane bytes from a row's first window to the end of its full-width windows
- * (DW3P_MIDEND is the row's plane address plus this: the assembly stops its loop there). */
-NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, uint32_t *wr) {
+/* The record's plane row step with the edge flags of the output rows (the same in every row and group):
+ * DW3P_LEFT when a row's first window drops kernel column 0 (left of the input), DW3P_RIGHT when its last
+ * window drops column 2 (right of it; never the same window). Returns the plane bytes from a row's first
+ * window to the end of its full-width windows (the row's DW3P_MIDEND is its plane address plus this). */
+#define DW3P_LEFT 0x10000u
+#define DW3P_RIGHT 0x20000u
+NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, int32_t pw, uint32_t *wr) {
     const int32_t n = p->out_w, left = p->pad_left > 0;
     const int32_t right = n > left && (n - 1) * p->stride_w - p->pad_left + 2 >= p->in_w;
-    wr[DW3P_LEFT] = (uint32_t)left;
-    wr[DW3P_RIGHT] = (uint32_t)right;
+    wr[DW3P_ROW] = (uint32_t)(8 * pw) | (left ? DW3P_LEFT : 0u) | (right ? DW3P_RIGHT : 0u);
     return (uint32_t)(8 * p->stride_w * (n - right));
 }
 
@@ -314,8 +316,9 @@ NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, uint32_t *wr) {
 #define NN_DW3P_COLS_ALL(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
 #define NN_DW3P_COLS_LEFT(R) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
 #define NN_DW3P_COLS_RIGHT(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1)
-/* The kernel rows (DW3P_ALL, DW3P_TOP, DW3P_BOTTOM) of columns COLS; xp steps down a row (t) twice. */
-#define NN_DW3P_NEXT_ROW "add    %[xp], %[xp], %[t]\n\t"
+/* The kernel rows (DW3P_ALL, DW3P_TOP, DW3P_BOTTOM) of columns COLS; xp steps down a row twice (t: the
+ * record's row word, whose low half is the step). */
+#define NN_DW3P_NEXT_ROW "uxtah  %[xp], %[xp], %[t]\n\t"
 #define NN_DW3P_ROWS_ALL(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
 #define NN_DW3P_ROWS_TOP(COLS) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
 #define NN_DW3P_ROWS_BOTTOM(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW
@@ -346,9 +349,10 @@ NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, uint32_t *wr) {
     "strb   %[a3], [%[o], #3]\n\t"                            \
     "add    %[o], %[o], %[t]\n\t"
 
-/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the words of dw3p_edges, the
- * row's DW3P_MIDEND): the first window without kernel column 0 when it is left of the input, the windows
- * up to plane address DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input; kernel
+/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the row's DW3P_MIDEND): the
+ * first window without kernel column 0 when it is left of the input (DW3P_LEFT), the windows up to plane
+ * address DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input
+ * (DW3P_RIGHT); kernel
  * rows as ROWS says. Per full window 9 taps of 4 channels from the widened plane at xp (54 instructions
  * per 36 MACs), the 4 requantizations and stores. */
 #define NN_DW3P_ROW_FN(NAME, ROWS)                                                                        \
@@ -356,22 +360,22 @@ NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, uint32_t *wr) {
         int32_t a0, a1, a2, a3;                                                                           \
         uint32_t x02, x13, w02, w13, t;                                                                   \
         __asm__ volatile(                                                                                 \
-            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
-            "cmp    %[t], #0\n\t"                                                                         \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x10000\n\t"                                                                   \
             "beq    2f\n\t"                                                                               \
             NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_LEFT))                                                       \
             "2:\n\t"                                                                                      \
-            "ldr    %[t], [%[wr], #152]\n\t"                                                              \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
             "cmp    %[xp], %[t]\n\t"                                                                      \
             "beq    3f\n\t"                                                                               \
             "1:\n\t"                                                                                      \
             NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_ALL))                                                        \
-            "ldr    %[t], [%[wr], #152]\n\t"                                                              \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
             "cmp    %[xp], %[t]\n\t"                                                                      \
             "bne    1b\n\t"                                                                               \
             "3:\n\t"                                                                                      \
-            "ldr    %[t], [%[wr], #156]\n\t"                                                              \
-            "cmp    %[t], #0\n\t"                                                                         \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x20000\n\t"                                                                   \
             "beq    4f\n\t"                                                                               \
             NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_RIGHT))                                                      \
             "4:\n\t"                                                                                      \
@@ -387,15 +391,16 @@ NN_DW3P_ROW_FN(dw3p_row_bottom, NN_DW3P_ROWS_BOTTOM)
 
 /* Path PLANE3, the portable twin of the dw3p_row_* functions and the general form: a row of n outputs of a
  * group from the widened plane at xp, its kernel rows as `rows` says and its edge windows' columns as the
- * record's row words say, fused (rq_dbl from the record) or requantized per output in the form `fast` says
+ * record's DW3P_LEFT and DW3P_RIGHT say, fused (rq_dbl from the record) or requantized per output in the form `fast` says
  * (entries e, clamped to [lo, hi]); k of the 4 channels stored. */
 NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int32_t n, int rows, const int32_t *e,
                           int32_t k, int32_t zo, int32_t lo, int32_t hi, int fast, const int fused) {
-    const int32_t row = (int32_t)wr[DW3P_ROW] / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
+    const int32_t row = (int32_t)(wr[DW3P_ROW] & 0xffffu) / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
     const int32_t ostep = (int32_t)wr[DW3P_OSTEP];
     const int32_t ky0 = rows == DW3P_TOP, ky1 = rows == DW3P_BOTTOM ? 2 : 3;
     for (int32_t i = 0; i < n; ++i, o += ostep, xp += 2 * row + next) {
-        const int32_t kx0 = i == 0 && wr[DW3P_LEFT] ? 1 : 0, kx1 = i == n - 1 && wr[DW3P_RIGHT] ? 2 : 3;
+        const int32_t kx0 = i == 0 && (wr[DW3P_ROW] & DW3P_LEFT) ? 1 : 0;
+        const int32_t kx1 = i == n - 1 && (wr[DW3P_ROW] & DW3P_RIGHT) ? 2 : 3;
         int32_t acc[4];
         for (int32_t j = 0; j < 4; ++j) acc[j] = (int32_t)wr[DW3P_BIAS + j];
         for (int32_t ky = ky0; ky < ky1; ++ky) {
@@ -477,9 +482,8 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
     int8_t part[4 * DW_PLANE3_MAX];
     int8_t rows[DW_PLANE3_MAX];   /* per output row its kernel rows (dw3p_rows), the same in every group */
     for (int32_t oy = 0; oy < oh; ++oy) rows[oy] = (int8_t)dw3p_rows(p, oy);
-    /* the record's words that every group shares (dw3p_record_form writes the others) */
-    const uint32_t span = dw3p_edges(p, wr);
-    wr[DW3P_ROW] = (uint32_t)(8 * pw);
+    /* the record's words that every group shares (dw3p_record writes the others) */
+    const uint32_t span = dw3p_edges(p, pw, wr);
     wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
     const int32_t prow = 2 * p->stride_h * pw;   /* plane words from an output row's windows to the next's */
     for (int32_t b = 0; b < p->batches; ++b) {
@@ -509,7 +513,7 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
             int8_t *orow = ob + c0;
             for (int32_t oy = 0; oy < oh; ++oy, xp += prow, orow += ow * ch) {
                 int8_t *o = k == 4 ? orow : part;
-                wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)xp + span;
+                wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)xp + span;   /* (read by the assembly only) */
 #if NN_ASM
                 if (!fused) {
                     dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
