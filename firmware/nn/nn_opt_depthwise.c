@@ -10,9 +10,12 @@
  * taps as SMLAD on tap pairs (42 instructions per 36 MACs) and the requantization in the same block
  * (doubled accumulators: one SMMLAR per output, rq_dbl); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
- * outputs a side): per group of 4 channels the input is widened once (SXTB16) into a padded plane, so
- * every window is interior; an assembly loop runs a row of windows, 9 taps of 4 channels (54
- * instructions per 36 MACs) and the fused requantization (rq_dbl) per window; it may run in place too.
+ * outputs a side): per group of 4 channels the input is widened once (SXTAB16, the input offset added)
+ * into a plane with a zero border, so any window can be computed whole; an assembly function per output
+ * row runs its windows, 9 taps of 4 channels (54 instructions per 36 MACs) and the fused requantization
+ * (rq_dbl) per window, and skips the taps that lie on padding: the first/last output row drops its
+ * padded kernel row, the first/last window of a row its padded kernel column (a 6x6 SAME map computes
+ * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too.
  * Path CHANNELS (depth multiplier 1): 4 channels per pass in
  * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
  * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
@@ -420,44 +423,61 @@ NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int
     }
 }
 
-/* Path PLANE3, n pixels of 4 channels (input at x, pixel step ch bytes) widened into the plane at d with the
- * input offset added: per pixel the words (c0, c2) and (c1, c3) of SXTAB16 (off2 = the offset in both
- * halves). The assembly does two pixels per pass (5.5 instructions per pixel). */
-NN_INLINE void dw3p_widen(const int8_t *x, int32_t ch, uint32_t *d, int32_t n, uint32_t off2) {
+/* Path PLANE3, rows x n pixels of 4 channels (the first at x, pixel step ch bytes, row step in_row bytes)
+ * widened into the plane at d (row step d_row words) with the input offset added: per pixel the words
+ * (c0, c2) and (c1, c3) of SXTAB16 (off2 = the offset in both halves). The assembly does two pixels per pass
+ * (5.5 instructions per pixel) and all rows in one call. */
+NN_INLINE void dw3p_widen(const int8_t *x, int32_t ch, int32_t in_row, uint32_t *d, int32_t d_row, int32_t n,
+                          int32_t rows, uint32_t off2) {
 #if NN_ASM
-    uint32_t v0, v1, y0, y1, y2, y3;
+    /* the steps from a row's end to the next row's start, read from the stack (no register left) */
+    const int32_t gap[3] = {n, in_row - n * ch, 4 * (d_row - 2 * n)};
+    uint32_t v0, v1, y0, y1;
+    int32_t cnt;
     __asm__ volatile(
-        "subs   %[n], %[n], #2\n\t"
-        "blt    2f\n\t"
         "1:\n\t"
+        "ldr    %[cnt], %[n]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "blt    3f\n\t"
+        "2:\n\t"
         "ldr    %[v0], [%[x]]\n\t"
         "ldr    %[v1], [%[x], %[ch]]\n\t"
         "add    %[x], %[x], %[ch], lsl #1\n\t"
         "sxtab16 %[y0], %[off2], %[v0]\n\t"
         "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
-        "sxtab16 %[y2], %[off2], %[v1]\n\t"
-        "sxtab16 %[y3], %[off2], %[v1], ror #8\n\t"
         "strd   %[y0], %[y1], [%[d]], #16\n\t"
-        "strd   %[y2], %[y3], [%[d], #-8]\n\t"
-        "subs   %[n], %[n], #2\n\t"
-        "bge    1b\n\t"
-        "2:\n\t"
-        "adds   %[n], %[n], #2\n\t"
-        "beq    3f\n\t"
+        "sxtab16 %[y0], %[off2], %[v1]\n\t"
+        "sxtab16 %[y1], %[off2], %[v1], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d], #-8]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "bge    2b\n\t"
+        "3:\n\t"
+        "adds   %[cnt], %[cnt], #2\n\t"
+        "beq    4f\n\t"
         "ldr    %[v0], [%[x]]\n\t"
+        "add    %[x], %[x], %[ch]\n\t"
         "sxtab16 %[y0], %[off2], %[v0]\n\t"
         "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
-        "strd   %[y0], %[y1], [%[d]]\n\t"
-        "3:\n\t"
-        : [x] "+r"(x), [d] "+r"(d), [n] "+r"(n), [v0] "=&r"(v0), [v1] "=&r"(v1), [y0] "=&r"(y0), [y1] "=&r"(y1),
-          [y2] "=&r"(y2), [y3] "=&r"(y3)
-        : [ch] "r"(ch), [off2] "r"(off2)
+        "strd   %[y0], %[y1], [%[d]], #8\n\t"
+        "4:\n\t"
+        "ldr    %[v0], %[xgap]\n\t"
+        "ldr    %[v1], %[dgap]\n\t"
+        "add    %[x], %[x], %[v0]\n\t"
+        "add    %[d], %[d], %[v1]\n\t"
+        "subs   %[rows], %[rows], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v0] "=&r"(v0), [v1] "=&r"(v1),
+          [y0] "=&r"(y0), [y1] "=&r"(y1)
+        : [ch] "r"(ch), [off2] "r"(off2), [n] "m"(gap[0]), [xgap] "m"(gap[1]), [dgap] "m"(gap[2])
         : "cc", "memory");
 #else
-    for (const int8_t *xe = x + n * ch; x != xe; x += ch, d += 2) {
-        const uint32_t v = nn_read32(x);
-        d[0] = nn_sxtab16(off2, v);
-        d[1] = nn_sxtab16_ror8(off2, v);
+    for (int32_t r = 0; r < rows; ++r, x += in_row, d += d_row) {
+        const int8_t *xc = x;
+        for (int32_t px = 0; px < n; ++px, xc += ch) {
+            const uint32_t v = nn_read32(xc);
+            d[2 * px] = nn_sxtab16(off2, v);
+            d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
+        }
     }
 #endif
 }
@@ -493,19 +513,17 @@ NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
             dw3p_record(p, c0, k, fused, wr);
             wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
-            if (x0 < x1) {   /* (always for SAME and VALID) */
+            if (x0 < x1 && y0 < y1 && k == 4) {   /* (x0 < x1 and y0 < y1 always for SAME and VALID) */
+                dw3p_widen(img + c0, ch, p->in_w * ch, plane + 2 * (y0 * pw + x0), 2 * pw, x1 - x0, y1 - y0, off2);
+            } else if (x0 < x1) {   /* a partial group: k channels, zeros in the others' lanes */
                 const int8_t *x = img + c0;
                 uint32_t *d = plane + 2 * (y0 * pw + x0);
                 for (int32_t py = y0; py < y1; ++py, x += p->in_w * ch, d += 2 * pw) {
-                    if (k == 4) {
-                        dw3p_widen(x, ch, d, x1 - x0, off2);
-                    } else {
-                        const int8_t *xc = x;
-                        for (int32_t px = 0; px < x1 - x0; ++px, xc += ch) {
-                            const uint32_t v = dw3p_word(xc, k);
-                            d[2 * px] = nn_sxtab16(off2, v);
-                            d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
-                        }
+                    const int8_t *xc = x;
+                    for (int32_t px = 0; px < x1 - x0; ++px, xc += ch) {
+                        const uint32_t v = dw3p_word(xc, k);
+                        d[2 * px] = nn_sxtab16(off2, v);
+                        d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
                     }
                 }
             }
