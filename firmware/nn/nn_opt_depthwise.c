@@ -254,6 +254,7 @@ NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k
 static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *wr) {
     const int32_t ch = p->in_c;
     const int8_t *w = p->weights + c0;
+#pragma GCC unroll 9
     for (int32_t t = 0; t < 9; ++t, w += ch, wr += 2) {
         const uint32_t v = nn_read32(w), w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
         wr[0] = nn_sadd16(w02, w02);
@@ -264,10 +265,11 @@ static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *
     const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
     const uint32_t zo = (uint32_t)p->out_offset;
     uint32_t *r = wr + (DW3P_RQ - DW3P_BIAS);
+#pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
         wr[j] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
-        const int32_t rs = -*shift;   /* as dw3p_record_form */
-        r[0] = (((uint32_t)1 << (rs - 2)) + (zo << (rs - 1))) << 1;
+        const int32_t rs = -*shift;   /* as dw3p_record_form: (2^(rs - 2) + zo 2^(rs - 1)) 2 */
+        r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
         r[1] = (uint32_t)*mult;
         r[2] = (uint32_t)rs;
     }
