@@ -214,6 +214,16 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
+/* A channel's fused requantization words at r (rq_dbl): right shift rs = -shift of 2..23, rq_fast's
+ * rounding 2^(rs - 2) and the output zero point zo, both doubled: R2 = 2^(rs - 1) + zo 2^rs; the multiplier;
+ * rs (rr + 1 of the doubled accumulator). */
+NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t *r) {
+    const int32_t rs = -shift;
+    r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
+    r[1] = (uint32_t)mult;
+    r[2] = (uint32_t)rs;
+}
+
 NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
     const int8_t *w = p->weights + c0;
@@ -240,17 +250,12 @@ NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k
         }
         const uint32_t b = bias ? (uint32_t)bias[j] : 0u;
         wr[DW3P_BIAS + j] = fused ? b << 1 : b;
-        if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
-            const int32_t rs = -*shift;
-            r[0] = (((uint32_t)1 << (rs - 2)) + (zo << (rs - 1))) << 1;
-            r[1] = (uint32_t)*mult;
-            r[2] = (uint32_t)rs;
-        }
+        if (fused) dw3p_rq_words(*shift, *mult, zo, r);
     }
 }
 
 /* The fused form's record of a full group, straight-line (the common case: 4 channels, its cost is paid
- * per group): the same words as dw3p_record_form. */
+ * per group): the same words as dw3p_record_form, which builds partial groups and the general form. */
 static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *wr) {
     const int32_t ch = p->in_c;
     const int8_t *w = p->weights + c0;
@@ -268,10 +273,7 @@ static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *
 #pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
         wr[j] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
-        const int32_t rs = -*shift;   /* as dw3p_record_form: (2^(rs - 2) + zo 2^(rs - 1)) 2 */
-        r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
-        r[1] = (uint32_t)*mult;
-        r[2] = (uint32_t)rs;
+        dw3p_rq_words(*shift, *mult, zo, r);
     }
 }
 
