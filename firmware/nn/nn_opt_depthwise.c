@@ -11,9 +11,12 @@
  * stride 2) and the requantization in the same block (doubled accumulators: one SMMLAR per output,
  * rq_dbl); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
- * outputs a side): per group of 4 channels the input is widened once (SXTB16) into a padded plane, so
- * every window is interior; an assembly loop runs a row of windows, 9 taps of 4 channels (54
- * instructions per 36 MACs) and the fused requantization (rq_dbl) per window; it may run in place too.
+ * outputs a side): per group of 4 channels the input is widened once (SXTAB16, the input offset added)
+ * into a plane with a zero border, so any window can be computed whole; an assembly function per output
+ * row runs its windows, 9 taps of 4 channels (54 instructions per 36 MACs) and the fused requantization
+ * (rq_dbl) per window, and skips the taps that lie on padding: the first/last output row drops its
+ * padded kernel row, the first/last window of a row its padded kernel column (a 6x6 SAME map computes
+ * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too.
  * Path CHANNELS (depth multiplier 1): 4 channels per pass in
  * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
  * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
@@ -198,9 +201,11 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
 }
 
 /* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
- * widened weight words of lanes (c0, c2) and (c1, c3), the 4 folded biases, per channel R2, multiplier
- * and rr + 1 (rq_dbl), then the plane's row step, the step from a window's last row to the next window,
- * the output step and the end of the output row (set per row). The fused form doubles weights and bias. */
+ * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
+ * (rq_dbl), then the plane's row step (bytes, low half; the high half holds the edge flags DW3P_LEFT and
+ * DW3P_RIGHT of dw3p_edges), the step from a window's last row to the next window, the output step and the
+ * plane address where the current output row's full-width windows end. The fused form doubles weights and
+ * bias. */
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -210,60 +215,121 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
+/* A channel's fused requantization words at r (rq_dbl): right shift rs = -shift of 2..23, rq_fast's
+ * rounding 2^(rs - 2) and the output zero point zo, both doubled: R2 = 2^(rs - 1) + zo 2^rs; the multiplier;
+ * rs (rr + 1 of the doubled accumulator). */
+NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t *r) {
+    const int32_t rs = -shift;
+    r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
+    r[1] = (uint32_t)mult;
+    r[2] = (uint32_t)rs;
+}
+
 NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
-    uint32_t v[9];   /* the 4 weight bytes of each tap, then widened: one SXTB16 pair per tap */
+    const int8_t *w = p->weights + c0;
+    uint32_t v[9];   /* the plane holds x + in_offset: the bias needs no weight sums */
     if (k == 4) {
-        for (int32_t t = 0; t < 9; ++t) v[t] = nn_read32(p->weights + t * ch + c0);
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = nn_read32(w);
     } else {
-        for (int32_t t = 0; t < 9; ++t) v[t] = dw3p_word(p->weights + t * ch + c0, k);
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = dw3p_word(w, k);
     }
-    uint32_t s02 = 0, s13 = 0;   /* the sums of each channel's 9 weights, in int16 lanes (|sum| <= 1152) */
     for (int32_t t = 0; t < 9; ++t) {
         const uint32_t w02 = nn_sxtb16(v[t]), w13 = nn_sxtb16_ror8(v[t]);
-        s02 = nn_sadd16(s02, w02);
-        s13 = nn_sadd16(s13, w13);
         wr[2 * t] = fused ? nn_sadd16(w02, w02) : w02;
         wr[2 * t + 1] = fused ? nn_sadd16(w13, w13) : w13;
     }
-    const int32_t sums[4] = {(int16_t)s02, (int16_t)s13, (int16_t)(s02 >> 16), (int16_t)(s13 >> 16)};
-    for (int32_t j = 0; j < 4; ++j) {
-        uint32_t *r = wr + DW3P_RQ + 3 * j;
+    const int32_t *bias = p->bias ? p->bias + c0 : 0;
+    const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
+    const int32_t *mult = p->mult + q0, *shift = p->shift + q0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t *r = wr + DW3P_RQ;
+    for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
         if (j >= k) {   /* a partial group's missing channel: zero weights, bias and requantization */
             wr[DW3P_BIAS + j] = r[0] = r[1] = r[2] = 0;
             continue;
         }
-        const int32_t c = c0 + j, q = p->per_channel ? c : 0;
-        /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums */
-        const uint32_t bias = (uint32_t)(p->bias ? p->bias[c] : 0) + (uint32_t)sums[j] * (uint32_t)p->in_offset;
-        wr[DW3P_BIAS + j] = fused ? bias << 1 : bias;
-        if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
-            const int32_t rs = -p->shift[q];
-            r[0] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
-            r[1] = (uint32_t)p->mult[q];
-            r[2] = (uint32_t)rs;
-        }
+        const uint32_t b = bias ? (uint32_t)bias[j] : 0u;
+        wr[DW3P_BIAS + j] = fused ? b << 1 : b;
+        if (fused) dw3p_rq_words(*shift, *mult, zo, r);
+    }
+}
+
+/* The fused form's record of a full group, straight-line (the common case: 4 channels, its cost is paid
+ * per group): the same words as dw3p_record_form, which builds partial groups and the general form. */
+static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *wr) {
+    const int32_t ch = p->in_c;
+    const int8_t *w = p->weights + c0;
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < 9; ++t, w += ch, wr += 2) {
+        const uint32_t v = nn_read32(w), w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
+        wr[0] = nn_sadd16(w02, w02);
+        wr[1] = nn_sadd16(w13, w13);
+    }
+    /* wr is now the record's DW3P_BIAS word, followed by the DW3P_RQ words */
+    const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
+    const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t *r = wr + (DW3P_RQ - DW3P_BIAS);
+#pragma GCC unroll 4
+    for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
+        wr[j] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
+        dw3p_rq_words(*shift, *mult, zo, r);
     }
 }
 
 static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
-    if (fused) {
+    if (fused && k == 4) {
+        dw3p_record_fused4(p, c0, wr);
+    } else if (fused) {
         dw3p_record_form(p, c0, k, 1, wr);
     } else {
         dw3p_record_form(p, c0, k, 0, wr);
     }
 }
 
+/* Which kernel rows of the windows of output row oy are computed: all (DW3P_ALL), all but the first
+ * (DW3P_TOP: it lies above the input) or all but the last (DW3P_BOTTOM: below). The plane's border is
+ * zero (it holds x + in_offset), so a padded tap that is computed adds nothing: dropping is only a saving. */
+enum { DW3P_ALL, DW3P_TOP, DW3P_BOTTOM };
+NN_INLINE int dw3p_rows(const nn_conv_params_t *p, int32_t oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    return iy0 < 0 ? DW3P_TOP : iy0 + 2 >= p->in_h ? DW3P_BOTTOM : DW3P_ALL;
+}
+
+/* The record's plane row step with the edge flags of the output rows (the same in every row and group):
+ * DW3P_LEFT when a row's first window drops kernel column 0 (left of the input), DW3P_RIGHT when its last
+ * window drops column 2 (right of it; never the same window). Returns the plane bytes from a row's first
+ * window to the end of its full-width windows (the row's DW3P_MIDEND is its plane address plus this). */
+#define DW3P_LEFT 0x10000u
+#define DW3P_RIGHT 0x20000u
+NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, int32_t pw, uint32_t *wr) {
+    const int32_t n = p->out_w, left = p->pad_left > 0;
+    const int32_t right = n > left && (n - 1) * p->stride_w - p->pad_left + 2 >= p->in_w;
+    wr[DW3P_ROW] = (uint32_t)(8 * pw) | (left ? DW3P_LEFT : 0u) | (right ? DW3P_RIGHT : 0u);
+    return (uint32_t)(8 * p->stride_w * (n - right));
+}
+
 #if NN_ASM
-/* One tap of the 4 channels: the plane's widened input pair at byte offset XO from xp, the tap's weight
- * pair at WO in the record: 6 instructions per 4 MACs. */
-#define NN_DW3P_TAP(XO, WO)                                   \
-    "ldrd   %[x02], %[x13], [%[xp], #" XO "]\n\t"             \
-    "ldrd   %[w02], %[w13], [%[wr], #" WO "]\n\t"             \
+/* One tap (R, C) of the 4 channels: the plane's widened input pair at column C of the window's current
+ * kernel row (xp), the tap's weight pair in the record: 6 instructions per 4 MACs. */
+#define NN_DW3P_TAP(R, C)                                     \
+    "ldrd   %[x02], %[x13], [%[xp], #8*" #C "]\n\t"           \
+    "ldrd   %[w02], %[w13], [%[wr], #8*(3*" #R "+" #C ")]\n\t" \
     "smlabb %[a0], %[w02], %[x02], %[a0]\n\t"                 \
     "smlatt %[a2], %[w02], %[x02], %[a2]\n\t"                 \
     "smlabb %[a1], %[w13], %[x13], %[a1]\n\t"                 \
     "smlatt %[a3], %[w13], %[x13], %[a3]\n\t"
+/* The kernel columns of kernel row R a window computes: all, all but the first, all but the last. */
+#define NN_DW3P_COLS_ALL(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
+#define NN_DW3P_COLS_LEFT(R) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
+#define NN_DW3P_COLS_RIGHT(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1)
+/* The kernel rows (DW3P_ALL, DW3P_TOP, DW3P_BOTTOM) of columns COLS; xp steps down a row twice (t: the
+ * record's row word, whose low half is the step). */
+#define NN_DW3P_NEXT_ROW "uxtah  %[xp], %[xp], %[t]\n\t"
+#define NN_DW3P_ROWS_ALL(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
+#define NN_DW3P_ROWS_TOP(COLS) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
+#define NN_DW3P_ROWS_BOTTOM(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW
 /* The fused requantization of channel J's doubled accumulator A (rq_dbl), the int8 result left in A. */
 #define NN_DW3P_RQ(A, RO, MO)                                 \
     "ldrd   %[x02], %[x13], [%[wr], #" RO "]\n\t"             \
@@ -272,61 +338,87 @@ static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const 
     "smmlar %[" A "], %[" A "], %[x13], %[t]\n\t"             \
     "asr    %[" A "], %[" A "], %[w02]\n\t"                   \
     "ssat   %[" A "], #8, %[" A "]\n\t"
+/* One window: the biases, the taps TAPS, the 4 requantizations and stores; xp and o move to the next. */
+#define NN_DW3P_WINDOW(TAPS)                                  \
+    "ldrd   %[a0], %[a1], [%[wr], #72]\n\t"                   \
+    "ldrd   %[a2], %[a3], [%[wr], #80]\n\t"                   \
+    "ldr    %[t], [%[wr], #136]\n\t"                          \
+    TAPS                                                      \
+    NN_DW3P_RQ("a0", "88", "96")                              \
+    NN_DW3P_RQ("a1", "100", "108")                            \
+    NN_DW3P_RQ("a2", "112", "120")                            \
+    NN_DW3P_RQ("a3", "124", "132")                            \
+    "ldr    %[t], [%[wr], #140]\n\t"                          \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "add    %[xp], %[xp], %[t]\n\t"                           \
+    "ldr    %[t], [%[wr], #144]\n\t"                          \
+    "strb   %[a1], [%[o], #1]\n\t"                            \
+    "strb   %[a2], [%[o], #2]\n\t"                            \
+    "strb   %[a3], [%[o], #3]\n\t"                            \
+    "add    %[o], %[o], %[t]\n\t"
 
-/* Path PLANE3, a row of outputs of a group in the fused form (record wr, DW3P_OEND set): per window the
- * 9 taps of 4 channels from the widened plane at xp (54 instructions per 36 MACs), the 4 requantizations
- * and stores; xp moves to the next window by the record's steps. */
-static void dw3p_row(const uint32_t *wr, const uint32_t *xp, int8_t *o) {
-    int32_t a0, a1, a2, a3;
-    uint32_t x02, x13, w02, w13, t;
-    __asm__ volatile(
-        "1:\n\t"
-        "ldrd   %[a0], %[a1], [%[wr], #72]\n\t"
-        "ldrd   %[a2], %[a3], [%[wr], #80]\n\t"
-        "ldr    %[t], [%[wr], #136]\n\t"
-        NN_DW3P_TAP("0", "0") NN_DW3P_TAP("8", "8") NN_DW3P_TAP("16", "16")
-        "add    %[xp], %[xp], %[t]\n\t"
-        NN_DW3P_TAP("0", "24") NN_DW3P_TAP("8", "32") NN_DW3P_TAP("16", "40")
-        "add    %[xp], %[xp], %[t]\n\t"
-        NN_DW3P_TAP("0", "48") NN_DW3P_TAP("8", "56") NN_DW3P_TAP("16", "64")
-        NN_DW3P_RQ("a0", "88", "96")
-        NN_DW3P_RQ("a1", "100", "108")
-        NN_DW3P_RQ("a2", "112", "120")
-        NN_DW3P_RQ("a3", "124", "132")
-        "ldr    %[t], [%[wr], #140]\n\t"
-        "strb   %[a0], [%[o]]\n\t"
-        "add    %[xp], %[xp], %[t]\n\t"
-        "ldr    %[t], [%[wr], #144]\n\t"
-        "strb   %[a1], [%[o], #1]\n\t"
-        "strb   %[a2], [%[o], #2]\n\t"
-        "strb   %[a3], [%[o], #3]\n\t"
-        "add    %[o], %[o], %[t]\n\t"
-        "ldr    %[t], [%[wr], #148]\n\t"
-        "cmp    %[o], %[t]\n\t"
-        "bne    1b\n\t"
-        : [xp] "+r"(xp), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3),
-          [x02] "=&r"(x02), [x13] "=&r"(x13), [w02] "=&r"(w02), [w13] "=&r"(w13), [t] "=&r"(t)
-        : [wr] "r"(wr)
-        : "cc", "memory");
-}
+/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the row's DW3P_MIDEND): the
+ * first window without kernel column 0 when it is left of the input (DW3P_LEFT), the windows up to plane
+ * address DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input
+ * (DW3P_RIGHT); kernel
+ * rows as ROWS says. Per full window 9 taps of 4 channels from the widened plane at xp (54 instructions
+ * per 36 MACs), the 4 requantizations and stores. */
+#define NN_DW3P_ROW_FN(NAME, ROWS)                                                                        \
+    static void NAME(const uint32_t *wr, const uint32_t *xp, int8_t *o) {                                 \
+        int32_t a0, a1, a2, a3;                                                                           \
+        uint32_t x02, x13, w02, w13, t;                                                                   \
+        __asm__ volatile(                                                                                 \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x10000\n\t"                                                                   \
+            "beq    2f\n\t"                                                                               \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_LEFT))                                                       \
+            "2:\n\t"                                                                                      \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
+            "beq    3f\n\t"                                                                               \
+            "1:\n\t"                                                                                      \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_ALL))                                                        \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
+            "bne    1b\n\t"                                                                               \
+            "3:\n\t"                                                                                      \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x20000\n\t"                                                                   \
+            "beq    4f\n\t"                                                                               \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_RIGHT))                                                      \
+            "4:\n\t"                                                                                      \
+            : [xp] "+r"(xp), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+              [x02] "=&r"(x02), [x13] "=&r"(x13), [w02] "=&r"(w02), [w13] "=&r"(w13), [t] "=&r"(t)        \
+            : [wr] "r"(wr)                                                                                \
+            : "cc", "memory");                                                                            \
+    }
+NN_DW3P_ROW_FN(dw3p_row_all, NN_DW3P_ROWS_ALL)
+NN_DW3P_ROW_FN(dw3p_row_top, NN_DW3P_ROWS_TOP)
+NN_DW3P_ROW_FN(dw3p_row_bottom, NN_DW3P_ROWS_BOTTOM)
 #endif
 
-/* Path PLANE3, the portable twin of dw3p_row and the general form: a row of n outputs of a group from the
- * widened plane at xp, fused (rq_dbl from the record) or requantized per output in the form `fast` says
+/* Path PLANE3, the portable twin of the dw3p_row_* functions and the general form: a row of n outputs of a
+ * group from the widened plane at xp, its kernel rows as `rows` says and its edge windows' columns as the
+ * record's DW3P_LEFT and DW3P_RIGHT say, fused (rq_dbl from the record) or requantized per output in the form `fast` says
  * (entries e, clamped to [lo, hi]); k of the 4 channels stored. */
-NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int32_t n, const int32_t *e,
+NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int32_t n, int rows, const int32_t *e,
                           int32_t k, int32_t zo, int32_t lo, int32_t hi, int fast, const int fused) {
-    const int32_t row = (int32_t)wr[DW3P_ROW] / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
+    const int32_t row = (int32_t)(wr[DW3P_ROW] & 0xffffu) / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
     const int32_t ostep = (int32_t)wr[DW3P_OSTEP];
+    const int32_t ky0 = rows == DW3P_TOP, ky1 = rows == DW3P_BOTTOM ? 2 : 3;
     for (int32_t i = 0; i < n; ++i, o += ostep, xp += 2 * row + next) {
+        const int32_t kx0 = i == 0 && (wr[DW3P_ROW] & DW3P_LEFT) ? 1 : 0;
+        const int32_t kx1 = i == n - 1 && (wr[DW3P_ROW] & DW3P_RIGHT) ? 2 : 3;
         int32_t acc[4];
         for (int32_t j = 0; j < 4; ++j) acc[j] = (int32_t)wr[DW3P_BIAS + j];
-        for (int32_t t = 0; t < 9; ++t) {
-            const uint32_t *x = xp + (t / 3) * row + 2 * (t % 3), w02 = wr[2 * t], w13 = wr[2 * t + 1];
-            acc[0] = nn_smlabb(w02, x[0], acc[0]);
-            acc[2] = nn_smlatt(w02, x[0], acc[2]);
-            acc[1] = nn_smlabb(w13, x[1], acc[1]);
-            acc[3] = nn_smlatt(w13, x[1], acc[3]);
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                const uint32_t *x = xp + ky * row + 2 * kx, w02 = wr[2 * (3 * ky + kx)], w13 = wr[2 * (3 * ky + kx) + 1];
+                acc[0] = nn_smlabb(w02, x[0], acc[0]);
+                acc[2] = nn_smlatt(w02, x[0], acc[2]);
+                acc[1] = nn_smlabb(w13, x[1], acc[1]);
+                acc[3] = nn_smlatt(w13, x[1], acc[3]);
+            }
         }
         for (int32_t j = 0; j < k; ++j) {
             const uint32_t *r = wr + DW3P_RQ + 3 * j;
@@ -336,66 +428,131 @@ NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int
     }
 }
 
+/* Path PLANE3, rows x n pixels of 4 channels (the first at x, pixel step ch bytes, row step in_row bytes)
+ * widened into the plane at d (row step d_row words) with the input offset added: per pixel the words
+ * (c0, c2) and (c1, c3) of SXTAB16 (off2 = the offset in both halves). The assembly does two pixels per pass
+ * (5.5 instructions per pixel) and all rows in one call. */
+NN_INLINE void dw3p_widen(const int8_t *x, int32_t ch, int32_t in_row, uint32_t *d, int32_t d_row, int32_t n,
+                          int32_t rows, uint32_t off2) {
+#if NN_ASM
+    /* the steps from a row's end to the next row's start, read from the stack (no register left) */
+    const int32_t gap[3] = {n, in_row - n * ch, 4 * (d_row - 2 * n)};
+    uint32_t v0, v1, y0, y1;
+    int32_t cnt;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[cnt], %[n]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "blt    3f\n\t"
+        "2:\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "ldr    %[v1], [%[x], %[ch]]\n\t"
+        "add    %[x], %[x], %[ch], lsl #1\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]], #16\n\t"
+        "sxtab16 %[y0], %[off2], %[v1]\n\t"
+        "sxtab16 %[y1], %[off2], %[v1], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d], #-8]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "bge    2b\n\t"
+        "3:\n\t"
+        "adds   %[cnt], %[cnt], #2\n\t"
+        "beq    4f\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "add    %[x], %[x], %[ch]\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]], #8\n\t"
+        "4:\n\t"
+        "ldr    %[v0], %[xgap]\n\t"
+        "ldr    %[v1], %[dgap]\n\t"
+        "add    %[x], %[x], %[v0]\n\t"
+        "add    %[d], %[d], %[v1]\n\t"
+        "subs   %[rows], %[rows], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v0] "=&r"(v0), [v1] "=&r"(v1),
+          [y0] "=&r"(y0), [y1] "=&r"(y1)
+        : [ch] "r"(ch), [off2] "r"(off2), [n] "m"(gap[0]), [xgap] "m"(gap[1]), [dgap] "m"(gap[2])
+        : "cc", "memory");
+#else
+    for (int32_t r = 0; r < rows; ++r, x += in_row, d += d_row) {
+        const int8_t *xc = x;
+        for (int32_t px = 0; px < n; ++px, xc += ch) {
+            const uint32_t v = nn_read32(xc);
+            d[2 * px] = nn_sxtab16(off2, v);
+            d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
+        }
+    }
+#endif
+}
+
 /* Path PLANE3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
  * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says).
  * Per group of 4 channels (k of them in a last partial group): its record, then the input pixels the
- * windows reach widened into the plane (per pixel the words (c0, c2) and (c1, c3) of SXTB16; ph x pw
- * pixels, the border filled once per call with -in_offset, which cancels its tap's share of the folded
- * bias as a padded tap adds nothing in the reference), then each output row (dw3p_row): every window is
- * interior. A group is copied whole before its outputs are written, so the layer may run in place. A
- * partial group's outputs go through a 4-byte-per-pixel row buffer. */
+ * windows reach widened into the plane with the input offset added (per pixel the words (c0, c2) and
+ * (c1, c3) of SXTAB16; ph x pw pixels, the border zeroed once per call, so a padded tap adds nothing as in
+ * the reference), then each output row: the windows' kernel taps that lie on padding are skipped
+ * (dw3p_rows, dw3p_edges). A group is copied whole before its outputs are written, so the layer may
+ * run in place. A partial group's outputs go through a 4-byte-per-pixel row buffer. */
 NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                          uint32_t *wr, uint32_t *plane, int fast, const int fused) {
-    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p);
+    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     /* plane pixel (py, px) is input (py - pad_top, px - pad_left) */
     const int32_t y0 = p->pad_top, x0 = p->pad_left;
     const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
-    const uint32_t fill = 0x00010001u * (uint16_t)(int16_t)-p->in_offset;
-    for (int32_t i = 0; i < 2 * ph * pw; ++i) plane[i] = fill;
+    const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
+    for (int32_t i = 0; i < 2 * ph * pw; ++i) plane[i] = 0;
     int8_t part[4 * DW_PLANE3_MAX];
+    int8_t rows[DW_PLANE3_MAX];   /* per output row its kernel rows (dw3p_rows), the same in every group */
+    for (int32_t oy = 0; oy < oh; ++oy) rows[oy] = (int8_t)dw3p_rows(p, oy);
+    /* the record's words that every group shares (dw3p_record writes the others) */
+    const uint32_t span = dw3p_edges(p, pw, wr);
+    wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
+    const int32_t prow = 2 * p->stride_h * pw;   /* plane words from an output row's windows to the next's */
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
-        int8_t *ob = out + b * p->out_h * p->out_w * ch;
+        int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
             dw3p_record(p, c0, k, fused, wr);
-            wr[DW3P_ROW] = (uint32_t)(8 * pw);
-            wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
             wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
-            for (int32_t py = y0; py < y1 && x0 < x1; ++py) {   /* (x0 < x1 always for SAME and VALID) */
-                const int8_t *x = img + (py - y0) * p->in_w * ch + c0;
-                uint32_t *d = plane + 2 * (py * pw + x0);
-                if (k == 4) {
-                    for (const int8_t *xe = x + (x1 - x0) * ch; x != xe; x += ch, d += 2) {
-                        const uint32_t v = nn_read32(x);
-                        d[0] = nn_sxtb16(v);
-                        d[1] = nn_sxtb16_ror8(v);
-                    }
-                } else {
-                    for (int32_t px = x0; px < x1; ++px, x += ch, d += 2) {
-                        const uint32_t v = dw3p_word(x, k);
-                        d[0] = nn_sxtb16(v);
-                        d[1] = nn_sxtb16_ror8(v);
+            if (x0 < x1 && y0 < y1 && k == 4) {   /* (x0 < x1 and y0 < y1 always for SAME and VALID) */
+                dw3p_widen(img + c0, ch, p->in_w * ch, plane + 2 * (y0 * pw + x0), 2 * pw, x1 - x0, y1 - y0, off2);
+            } else if (x0 < x1) {   /* a partial group: k channels, zeros in the others' lanes */
+                const int8_t *x = img + c0;
+                uint32_t *d = plane + 2 * (y0 * pw + x0);
+                for (int32_t py = y0; py < y1; ++py, x += p->in_w * ch, d += 2 * pw) {
+                    const int8_t *xc = x;
+                    for (int32_t px = 0; px < x1 - x0; ++px, xc += ch) {
+                        const uint32_t v = dw3p_word(xc, k);
+                        d[2 * px] = nn_sxtab16(off2, v);
+                        d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
                     }
                 }
             }
-            for (int32_t oy = 0; oy < p->out_h; ++oy) {
-                const uint32_t *xp = plane + 2 * oy * p->stride_h * pw;
-                int8_t *o = k == 4 ? ob + oy * p->out_w * ch + c0 : part;
+            const uint32_t *xp = plane;
+            int8_t *orow = ob + c0;
+            for (int32_t oy = 0; oy < oh; ++oy, xp += prow, orow += ow * ch) {
+                int8_t *o = k == 4 ? orow : part;
+                wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)xp + span;   /* (read by the assembly only) */
 #if NN_ASM
-                wr[DW3P_OEND] = (uint32_t)(uintptr_t)(o + p->out_w * (int32_t)wr[DW3P_OSTEP]);
-                if (fused) {
-                    dw3p_row(wr, xp, o);
+                if (!fused) {
+                    dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
+                } else if (rows[oy] == DW3P_ALL) {
+                    dw3p_row_all(wr, xp, o);
+                } else if (rows[oy] == DW3P_TOP) {
+                    dw3p_row_top(wr, xp, o);
                 } else {
-                    dw3p_row_c(wr, xp, o, p->out_w, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
+                    dw3p_row_bottom(wr, xp, o);
                 }
 #else
-                dw3p_row_c(wr, xp, o, p->out_w, tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
+                dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
 #endif
                 if (k < 4) {
-                    int8_t *dst = ob + oy * p->out_w * ch + c0;
-                    for (int32_t ox = 0; ox < p->out_w; ++ox, dst += ch) {
+                    int8_t *dst = orow;
+                    for (int32_t ox = 0; ox < ow; ++ox, dst += ch) {
                         for (int32_t j = 0; j < k; ++j) dst[j] = part[4 * ox + j];
                     }
                 }

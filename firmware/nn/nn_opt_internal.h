@@ -137,7 +137,7 @@ static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w 
 #define DW3P_ROW 34
 #define DW3P_NEXT 35
 #define DW3P_OSTEP 36
-#define DW3P_OEND 37
+#define DW3P_MIDEND 37
 #define DW3P_REC 38
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
