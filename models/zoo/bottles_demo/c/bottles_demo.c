@@ -11,7 +11,7 @@
 #include "bottles_demo.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 5u, "bottles_demo.c was generated for kernel ABI 5: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 6u, "bottles_demo.c was generated for kernel ABI 6: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
@@ -2208,7 +2208,7 @@ const nn_model_t nn_model_bottles_demo = {
     .name = "bottles_demo",
     .hash = {0x3c, 0x18, 0x91, 0x95, 0xd2, 0xdc, 0xb6, 0x8c, 0x56, 0x32, 0xf1, 0x62, 0xaf, 0x1e, 0x71, 0xef, 0x94, 0xef, 0x47, 0x6d, 0x6f, 0x2c, 0x8c, 0xc6, 0x8e, 0xad, 0x77, 0x01, 0xb9, 0xcd, 0x45, 0x7e},
     .macc = 4038336u,
-    .flash_bytes = 57318u,
+    .flash_bytes = 57526u,
     .ram_bytes = 34560u,
     .input_kind = 1,
     .sample_rate_hz = 0,
