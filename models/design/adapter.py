@@ -226,7 +226,7 @@ def load_task(data: list[Path], task: str | None = None, seed: int = 0, teacher:
 def _set_training_options(td: TaskData, teacher: Path | None, train_margin: float) -> None:
     """Check --teacher/--train-margin against the data and fold them into the study's fingerprint (a study
     searched with another teacher or margin holds other accuracies)."""
-    from edgeloop.models.train.distill import load_teacher
+    from edgeloop.models.train.distill import load_teacher, teacher_file
     from edgeloop.models.train.label_margin import class_boundaries, clean_rows
 
     if td.kind != "images":
@@ -235,7 +235,8 @@ def _set_training_options(td: TaskData, teacher: Path | None, train_margin: floa
     if teacher is not None:
         model = load_teacher(Path(teacher), None, td.n_classes)
         td.teacher = Path(teacher)
-        extra.append(f"teacher {_fingerprint([td.teacher])} {model.name}")
+        # the model file alone: regenerating its folder's report or C (a kernel update) keeps the teacher
+        extra.append(f"teacher {_fingerprint([teacher_file(td.teacher)])} {model.name}")
     if train_margin:
         clean_rows(np.zeros(0), class_boundaries(td.data), train_margin)  # validates both, one-line errors
         td.train_margin = float(train_margin)

@@ -50,7 +50,7 @@ def distillation_loss(temperature: float = TEMPERATURE) -> Any:
     return loss
 
 
-def _teacher_file(path: Path) -> Path:
+def teacher_file(path: Path) -> Path:
     """The teacher's .keras file: `path` itself, or the one .keras model in a training output folder."""
     path = Path(path)
     if path.is_dir():
@@ -71,7 +71,7 @@ def load_teacher(path: Path, input_shape: tuple[int, ...] | None, n_classes: int
     `input_shape` None: any square image (a design, whose candidates read several sides and colours)."""
     keras = require("keras", needed_for="distillation")
 
-    path = _teacher_file(path)
+    path = teacher_file(path)
     teacher = keras.models.load_model(path, compile=False)
     got_in, got_out = tuple(teacher.inputs[0].shape[1:]), teacher.outputs[0].shape[-1]
     square = len(got_in) == 3 and got_in[0] == got_in[1]
@@ -108,7 +108,7 @@ def load_series_teacher(path: Path, *, raw: bool, window: int, channels: list[st
     from edgeloop.models.features import FeatureNorm
     from edgeloop.models.quantize import read_meta
 
-    path = _teacher_file(path)
+    path = teacher_file(path)
     meta = read_meta(path.with_suffix(".tflite"))
     pre = meta.preprocess
     teacher_raw = meta.input_kind == "timeseries-window"

@@ -77,3 +77,25 @@ def test_design_exports_a_time_series_teacher_and_the_student_names_it(tiny_cnn1
             adapter.refit(adapter.train_request(td, family, other, tmp_path / "x", seed=0, epochs=1, name="x",
                                                 teacher=teacher))
         assert "\n" not in str(err.value) and ("--window" in str(err.value) or "feature-mlp" in str(err.value))
+
+
+def test_a_teacher_is_fingerprinted_by_its_model_alone(tiny_image_model: tuple, tmp_path: Path) -> None:
+    """A study resumes with the same command: regenerating a teacher folder's report or C (as a kernel update does)
+    is the same teacher; the .keras file given directly is too. Another model is another teacher."""
+    import shutil
+
+    from edgeloop.models.design import adapter
+
+    td, _, teacher_req, _ = tiny_image_model
+    folder = tmp_path / "teacher"
+    shutil.copytree(teacher_req.out, folder)
+    first = adapter.load_task(td.data, teacher=folder).fingerprint
+    (folder / "REPORT.md").write_text("regenerated after a kernel update\n", encoding="utf-8")
+    (folder / "c").mkdir(exist_ok=True)
+    (folder / "c" / "m.c").write_text("/* regenerated */\n", encoding="utf-8")
+    assert adapter.load_task(td.data, teacher=folder).fingerprint == first
+    assert adapter.load_task(td.data, teacher=folder / "m.keras").fingerprint == first
+    assert adapter.load_task(td.data).fingerprint != first
+    other = folder / "m.keras"
+    other.write_bytes(other.read_bytes() + b"\0")  # still loads: a zip's trailing bytes are ignored
+    assert adapter.load_task(td.data, teacher=folder).fingerprint != first
