@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
 import sys
 import tempfile
@@ -36,7 +35,7 @@ import edgeloop
 from edgeloop import require
 from edgeloop.models.compiler import compile_bytes
 from edgeloop.models.compiler.analyze import arm_sizes
-from edgeloop.models.compiler.harness import harness_source, parse_result
+from edgeloop.models.compiler.harness import harness_source, parse_result, parse_step_ticks
 from edgeloop.models.compiler.host import kernel_sources
 from edgeloop.models.compiler.tflite_writer import ModelBuilder
 from edgeloop.models.reference import run_reference_batch, tflm_arena_bytes
@@ -198,23 +197,6 @@ def corpus_cnns() -> dict[str, bytes]:
             for stem in ("random_20", "random_21") if (fixtures / f"{stem}.tflite").is_file()}
 
 
-_CALL = re.compile(r"^    (nn_\w+\(&op(\d+)_params, .*\);)$", re.M)
-
-
-def _profiled(c_source: str) -> str:
-    """The generated C with every kernel call timed into el_prof[operator position] (SysTick ticks)."""
-    body = _CALL.sub(lambda m: f"    {{ uint32_t el_t0 = port_ticks(); {m.group(1)} "
-                               f"el_prof[{m.group(2)}] += port_ticks() - el_t0; }}", c_source)
-    return body.replace('#include "nn_kernels.h"\n', '#include "nn_kernels.h"\n#include "port.h"\n'
-                        "extern uint32_t el_prof[];\n", 1)
-
-
-def _profile_printer(steps: int, runs: int) -> str:
-    return (f"uint32_t el_prof[{steps}];\n"
-            f"void el_report_prof(void) {{ for (int i = 0; i < {steps}; ++i) "
-            f'printf("EL_PROF %d %lu\\n", i, (unsigned long)(el_prof[i] / {runs})); }}\n')
-
-
 def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = False) -> dict:
     """Instructions of one inference with reference and optimized kernels (outputs checked vs TFLM);
     with `profile`, also the optimized build's instructions per step (key "steps")."""
@@ -224,7 +206,7 @@ def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = Fals
     result = compile_bytes(tflite, name=cname, wide_weights=wide_policy(name))
     d = work / name.replace("/", "_")
     d.mkdir(parents=True, exist_ok=True)
-    (d / f"{cname}.c").write_text(_profiled(result.c_source) if profile else result.c_source)
+    (d / f"{cname}.c").write_text(result.c_source)
     (d / f"{cname}.h").write_text(result.h_source)
     t = result.graph.model.tensors[result.graph.input]
     rng = np.random.default_rng(0)
@@ -233,10 +215,8 @@ def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = Fals
     else:
         xs = rng.integers(-128, 128, (1, *t.shape), dtype=np.int8)
     expected = run_reference_batch(tflite, xs)
-    main = harness_source(cname, xs, expected, repeats=2)
-    if profile:   # two timed runs; the printer runs after the EL_RESULT line
-        main = main.replace("int main(void) {", _profile_printer(len(result.graph.steps), 2) + "int main(void) {")
-        main = main.replace("    return mismatches != 0;", "    el_report_prof();\n    return mismatches != 0;")
+    # with `profile`, the model's step-observing twin (invoke_steps, as the PROFILE request) times every step
+    main = harness_source(cname, xs, expected, repeats=2, step_ticks=len(result.graph.steps) if profile else 0)
     (d / "main.c").write_text(main)
     sources = [d / "main.c", d / f"{cname}.c", *kernel_sources()]
     out: dict = {}
@@ -250,9 +230,8 @@ def qemu_instructions(name: str, tflite: bytes, work: Path, profile: bool = Fals
             raise RuntimeError(f"{name}: {variant} kernels differ from TFLite Micro under QEMU")
         out[variant] = res["ticks_min"] * INSTRUCTIONS_PER_TICK
         if profile:
-            ticks = {int(i): int(t) for i, t in re.findall(r"^EL_PROF (\d+) (\d+)$", run.output, re.M)}
-            out["steps"] = [_step_row(s, ticks.get(i, 0) * INSTRUCTIONS_PER_TICK) for i, s in
-                            enumerate(result.graph.steps)]
+            out["steps"] = [_step_row(s, t * INSTRUCTIONS_PER_TICK)
+                            for s, t in zip(result.graph.steps, parse_step_ticks(run.output))]
     return out
 
 
