@@ -2,7 +2,7 @@
 
     python bench/design.py [--tasks imu,bottles,real:BasicMotions] [--minutes 15] [--work DIR] [--json]
                            [--bottles-images 8000] [--bottles-epochs 25] [--teacher MODEL] [--train-margin M]
-                           [--enqueue RECIPE...]
+                           [--enqueue RECIPE...] [--resume-anyway]
 
 Each task runs `edgeloop design` (the CLI, as a user would) with a time limit
 into WORK/<task>; re-running with the same --work resumes the studies, so long
@@ -149,7 +149,8 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: arg
     t0 = time.monotonic()
     given = ["--enqueue", *map(str, bottles.enqueue)] if bottles.enqueue else []
     proc = _edgeloop("design", "--data", str(data), "--out", str(out), "--time", f"{minutes}m", "--seeds", "2",
-                     *opts, *given, *([] if finalize else ["--no-finalize"]))
+                     *opts, *given, *([] if finalize else ["--no-finalize"]),
+                     *(["--resume-anyway"] if bottles.resume_anyway else []))
     figures: dict = {"minutes": round((time.monotonic() - t0) / 60, 1), "exit": proc.returncode}
     if task == "bottles":  # which levers this study trains with (each combination is a study of its own)
         figures["training"] = {"images": bottles.bottles_images, "epochs": bottles.bottles_epochs,
@@ -191,6 +192,9 @@ def main(argv: list[str] | None = None) -> int:
                         "recipes that did well on one split")
     p.add_argument("--train-margin", type=float, default=0.0,
                    help="bottles: train on images at least this far from a class boundary (scores stay whole-bin)")
+    p.add_argument("--resume-anyway", action="store_true",
+                   help="resume a study whose data fingerprint changed (`edgeloop design --resume-anyway`), e.g. one "
+                        "fingerprinted before the teacher counted by its .keras file alone")
     args = p.parse_args(argv)
     args.work.mkdir(parents=True, exist_ok=True)
     results = {}
