@@ -108,10 +108,12 @@ def board_presets() -> dict[str, BoardPreset]:
 @dataclass(frozen=True)
 class QemuTiming:
     """Emulated instructions of one inference under QEMU, whole and per compiled step (a step's figure includes
-    the step hook's few instructions; the whole one is invoke() without hooks)."""
+    the step hook's few instructions; the whole one is invoke() without hooks), and the lowered graph that was
+    measured (`graph.steps` pairs with `step_instructions`)."""
 
     instructions: int
     step_instructions: tuple[int, ...]
+    graph: Any
 
 
 def qemu_timing(tflite: bytes, work: Path, kernels: str = "fast") -> QemuTiming:
@@ -147,7 +149,7 @@ def qemu_timing(tflite: bytes, work: Path, kernels: str = "fast") -> QemuTiming:
         raise RuntimeError(f"the {kernels} kernel set differs from TFLite Micro under QEMU; fix that before "
                            "calibrating")
     steps = tuple(t * INSTRUCTIONS_PER_TICK for t in parse_step_ticks(output))
-    return QemuTiming(int(res["ticks_min"]) * INSTRUCTIONS_PER_TICK, steps)
+    return QemuTiming(int(res["ticks_min"]) * INSTRUCTIONS_PER_TICK, steps, result.graph)
 
 
 def qemu_instructions(tflite: bytes, work: Path, kernels: str = "fast") -> int:

@@ -152,7 +152,6 @@ def _calibrate(kernel_sets: tuple[str, ...]) -> int:
     import tempfile
 
     from edgeloop.app.commands._design_target import qemu_timing
-    from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.design import latency
     from edgeloop.models.design.deploy import quiet_stderr
 
@@ -167,7 +166,7 @@ def _calibrate(kernel_sets: tuple[str, ...]) -> int:
             for group in ("fit", "held_out"):
                 for name, tfl in nets[group].items():
                     timing = qemu_timing(tfl, Path(tmp) / name, kernels=kernel_set)
-                    rows = latency.graph_rows(compile_bytes(tfl, name="cal", kernels=kernel_set).graph, kernel_set)
+                    rows = latency.graph_rows(timing.graph, kernel_set)
                     if group == "fit":
                         steps += [(cls, terms, m) for (cls, terms), m in zip(rows, timing.step_instructions)]
                     else:

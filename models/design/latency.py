@@ -148,7 +148,8 @@ class CostModel:
     def instructions_of_rows(self, rows: Iterable[tuple[str, dict[str, float]]]) -> float:
         total = 0.0
         for cls, terms in rows:
-            coef = self.coefficients.get(cls) or self.coefficients.get(kind_of(cls)) or self.coefficients.get("other", {})
+            coef = (self.coefficients.get(cls) or self.coefficients.get(kind_of(cls))
+                    or self.coefficients.get("other", {}))
             total += sum(coef.get(t, 0.0) * terms.get(t, 0.0) for t in TERMS)
         return total
 
