@@ -22,13 +22,15 @@ Time-series families: `feature_mlp` (`--family feature-mlp`, features of the
 `dense_raw` (`--family dense`) on raw windows standardised per channel, the
 way `edgeloop train` prepares them. Image families: `image_cnn` (`--family
 image-cnn`) and `dense_pixels` (`--family dense`: a dense net on the pixels of
-a small image), both on pixels scaled to [0, 1].
+a small image), both deployed on pixels scaled to [0, 1] (a dense net trains on
+centred pixels, folded into its first layer afterwards: train/pixel_centring.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -546,8 +548,10 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
     from edgeloop.models.train.common import FitConfig, fit as keras_fit, setup_tensorflow
     from edgeloop.models.train.distill import distillation_loss, distillation_targets
     from edgeloop.models.train.families import image_training_wrapper, masked_fill_loss, with_fill_head
+    from edgeloop.models.train.pixel_centring import centred_training
 
     setup_tensorflow(seed)
+    stack = ExitStack()  # holds the centring of a dense net on pixels until training ends
     if teacher is None and train.soft is not None:  # the design's --teacher
         teacher = train.soft
     if td.train_margin and train.aux is not None:  # --train-margin: cleaner labels for training rows only
@@ -587,13 +591,16 @@ def fit(td: TaskData, family: str, params: dict[str, Any], train: Arrays, val: A
             loss = {"probabilities": probs_loss, "fill": masked_fill_loss}
             metrics = {"probabilities": [] if teacher is not None else ["accuracy"]}
         else:
-            trainable, y, yv, loss, metrics = (image_training_wrapper(model), train.y, val.y,
-                                               "sparse_categorical_crossentropy", ("accuracy",))
+            # a dense net on pixels trains on centred ones, folded back into it when training ends
+            trainable = stack.enter_context(centred_training(model, x, folded=initial is not None)) \
+                if family == "dense_pixels" else image_training_wrapper(model)
+            y, yv, loss, metrics = train.y, val.y, "sparse_categorical_crossentropy", ("accuracy",)
     if teacher is not None and not isinstance(y, dict):
         y, yv, loss = distillation_targets(train.y, teacher, td.n_classes), \
             distillation_targets(val.y, None, td.n_classes), distillation_loss(temperature)
         metrics = ()
-    hist = keras_fit(trainable, x, y, xv, yv, cfg, desc="design", loss=loss, metrics=metrics)
+    with stack:
+        hist = keras_fit(trainable, x, y, xv, yv, cfg, desc="design", loss=loss, metrics=metrics)
     return Fitted(model, norm, len(next(iter(hist.values()))))
 
 

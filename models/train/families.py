@@ -160,12 +160,14 @@ def dense_head(x: Any, n_classes: int, width: int, depth: int, dropout: float) -
     return layers.Dense(n_classes, activation="softmax", name="probabilities")(x)
 
 
-def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0) -> Any:
+def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0, centring: Any = None) -> Any:
     """Wrap an image model for training on uint8 pixels: scale to [0, 1], then (training only) random
     horizontal flips and, if `shift` > 0, shifts of up to `shift` of the side. Fill levels are
     left-right symmetric, so flips are free extra data; shifts are off by default because their
     reflected borders mirror containers that fill the frame into false tops and bottoms. The wrapped model
     shares its weights with `model`, which is what gets exported (its input stays [0, 1] floats).
+    `centring` (a `pixel_centring.PixelCentring`, dense nets only) centres the pixels last; the caller folds
+    it into `model` after training (`pixel_centring.centred_training` does both).
     """
     keras = require("keras", needed_for="training")
     layers = require("keras.layers", needed_for="training")
@@ -177,6 +179,8 @@ def image_training_wrapper(model: Any, flip: bool = True, shift: float = 0.0) ->
         x = layers.RandomFlip("horizontal")(x)
     if shift:
         x = layers.RandomTranslation(shift, shift, fill_mode="reflect")(x)
+    if centring is not None:
+        x = centring.layer()(x)
     return keras.Model(inp, model(x), name=f"{model.name}_training")
 
 

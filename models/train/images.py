@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from contextlib import nullcontext
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from edgeloop.models.train.families import (
     with_fill_head,
 )
 from edgeloop.models.train.finish import finish
+from edgeloop.models.train.pixel_centring import centred_training
 from edgeloop.models.train.pruning import (
     conv_widths, copy_kept_filters, copy_kept_weights, pruned_width, pruned_widths,
 )
@@ -203,8 +205,11 @@ def train_images(req: "TrainRequest") -> dict[str, Any]:
                               target(yv_t, fill_val), run, desc=f"{req.name} {family}",
                               loss={"probabilities": probs_loss, "fill": masked_fill_loss},
                               metrics={"probabilities": [] if softs is not None else ["accuracy"]})
-        return model, fit(image_training_wrapper(model), xs, ys_t, x_val, yv_t, run, desc=f"{req.name} {family}",
-                          loss=probs_loss, metrics=() if softs is not None else ("accuracy",))
+        # a dense net trains on centred pixels, folded back into it when training ends (pixel_centring)
+        with centred_training(model, xs, folded=initial is not None) if family == "dense" else \
+                nullcontext(image_training_wrapper(model)) as trainable:
+            return model, fit(trainable, xs, ys_t, x_val, yv_t, run, desc=f"{req.name} {family}",
+                              loss=probs_loss, metrics=() if softs is not None else ("accuracy",))
 
     best, tried = select_family(candidates, fit_one, lambda _, m: m.predict(x_val.astype(np.float32) / 255.0,
                                                                            verbose=0, batch_size=256), y_val, notes)

@@ -85,13 +85,23 @@ def design_tiny_images(data: Path, out: Path, family: str, max_width: int, *extr
     return json.loads((out / "design.json").read_text()), proc.stdout
 
 
+def synth_bottles(out: Path, n: int, size: int) -> Path:
+    """`n` synthetic size×size bottle images over whole bins (--margin 0) written to `out`."""
+    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "bottles", "--n", str(n), "--size",
+                    str(size), "--margin", "0", "--out", str(out), "--no-progress"], check=True, timeout=180)
+    return out
+
+
 @pytest.fixture(scope="session")
 def tiny_bottles(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """120 synthetic 16×16 bottle images over whole bins (--margin 0): seconds of training per model."""
-    out = tmp_path_factory.mktemp("design-images") / "bottles16"
-    subprocess.run([sys.executable, "-m", "edgeloop", "dataset", "synth", "bottles", "--n", "120", "--size", "16",
-                    "--margin", "0", "--out", str(out), "--no-progress"], check=True, timeout=120)
-    return out
+    """120 synthetic 16×16 bottle images over whole bins: seconds of training per model."""
+    return synth_bottles(tmp_path_factory.mktemp("design-images") / "bottles16", 120, 16)
+
+
+@pytest.fixture(scope="session")
+def bottles_1000(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """1,000 synthetic 24×24 bottle images over whole bins: enough for a dense net to show it learns."""
+    return synth_bottles(tmp_path_factory.mktemp("design-images") / "bottles24", 1000, 24)
 
 
 # An image candidate that takes every non-default choice of the 2-D CNN space (space._image_cnn's Optuna values).
