@@ -131,14 +131,10 @@ static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
 #define DW_PLANE3_MAX 8
 static inline int32_t dw_plane3_h(const nn_conv_params_t *p) { return (p->out_h - 1) * p->stride_h + 3; }
 static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
-/* ... a group's record (nn_opt_depthwise.c, dw3p_record): its words after the 18 weight words */
-#define DW3P_BIAS 18
-#define DW3P_RQ 22
-#define DW3P_ROW 34
-#define DW3P_NEXT 35
-#define DW3P_OSTEP 36
-#define DW3P_MIDEND 37
-#define DW3P_REC 38
+/* ... the pairs per row of a channel's plane (nn_opt_depthwise.c, dw3q_pairs): out_w + 1 words of int16 pairs, and
+ * the words of a channel's record (dw3q_record): 6 weight pairs, the bias, 3 requantization words. */
+static inline int32_t dw_plane3_nq(const nn_conv_params_t *p) { return p->out_w + 1; }
+#define DW3Q_CH 10
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
