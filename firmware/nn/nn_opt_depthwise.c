@@ -202,18 +202,29 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
 
 /* Path PLANE3 (same-channel pairs). Per group of 4 channels the input rows the windows reach are built
  * once into a plane of int16 pairs per channel (dw3q_pairs), with the input offset added and zeros on the
- * padding: ph = (out_h - 1) stride_h + 3 rows of nq = out_w + 1 words, pair i of a row being
- * (u_i, u_i+1) at stride 1 and (u_2i, u_2i+1) at stride 2 along the row (u_m: padded input column m).
+ * padding: ph = (out_h - 1) stride_h + 3 rows of DW3Q_ROWW words (one spare word before the plane), pair i
+ * of a row being (u_i, u_i+1) at stride 1 and (u_2i, u_2i+1) at stride 2 (u_m: padded input column m).
  * With a kernel row's weight pairs A = (w0, w1) and B = (w1, w2), output i takes per kernel row
  *   stride 1: SMLAD(A, Q[i]) + SMLATT(B, Q[i + 1])   (w0 u_i + w1 u_i+1 + w2 u_i+2)
  *   stride 2: SMLAD(A, Q[i]) + SMLABT(Q[i + 1], B)   (w0 u_2i + w1 u_2i+1 + w2 u_2i+2)
- * two instructions per 3 MACs; kernel rows over padding are skipped, and so are the padded taps of the
- * edge outputs (stride 1, left: SMLAD(B, Q[1]) alone; right: SMLAD(A, Q[i]) alone).
+ * two instructions per 3 MACs; kernel rows over padding are skipped (the C twin also skips the edge
+ * outputs' padded taps: stride 1, left: SMLAD(B, Q[1]) alone; right: SMLAD(A, Q[i]) alone).
  *
- * The record of a channel (DW3Q_CH words, dw3q_record): A and B of its 3 kernel rows, the bias, then
- * rq_dbl's R2, multiplier and rs (fused form, which doubles weights and bias). */
+ * The record of a channel (DW3Q_CH words, dw3q_record): A and B of its 3 kernel rows, the bias, rq_dbl's
+ * R2, multiplier and rs (fused form, which doubles weights and bias), then the words the assembly reads:
+ * the output step, the plane bytes from a row's last chunk to the next output row, chunks per row, the
+ * channel's plane and output addresses, the row kinds' address and whether it is the group's last channel. */
 #define DW3Q_BIAS 6
 #define DW3Q_RQ 7
+#define DW3Q_OSTEP 10
+#define DW3Q_XROW 11
+#define DW3Q_CHUNKS 12
+#define DW3Q_X 13      /* the channel's plane (row 0), outputs and row kinds, and whether it is the */
+#define DW3Q_O 14      /* group's last channel: the assembly runs the group's channels in one call */
+#define DW3Q_KINDS 15
+#define DW3Q_LAST 16
+/* Output row kinds (dw3q_body): which kernel rows are computed; 0 ends the list. */
+enum { DW3Q_END, DW3Q_ALL, DW3Q_TOP, DW3Q_BOTTOM };
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -233,7 +244,8 @@ NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t 
     r[2] = (uint32_t)rs;
 }
 
-/* The records of channels c0 .. c0 + k - 1 (k <= 4) at rec, DW3Q_CH words each. */
+/* The records of channels c0 .. c0 + k - 1 (k <= 4) at rec, DW3Q_CH words each (the last three words are
+ * the caller's). */
 static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *rec) {
     const int32_t ch = p->in_c, m = fused ? 2 : 1, step = p->per_channel ? 1 : 0;
     const uint32_t zo = (uint32_t)p->out_offset;
@@ -250,45 +262,248 @@ static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const 
     }
 }
 
-/* The pairs of a group: input rows [y0, y1) of the plane from x (row step in_row bytes, pixel step ch),
- * padded columns [x0, x1) (input column m - x0), k of 4 channels; channel j's plane at plane + j plane_ch
- * words. Positions outside stay as they are (zero: the plane is cleared once per call). */
-NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k, uint32_t *plane, int32_t plane_ch,
-                          int32_t nq, int32_t x0, int32_t x1, int32_t y0, int32_t y1, int s2, uint32_t off2) {
-    int16_t *h = (int16_t *)(void *)plane;
-    for (int32_t r = y0; r < y1; ++r, x += in_row) {
+/* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
+ * words by SXTB16, doubled by SADD16, paired by PKHBT/PKHTB; the same words as dw3q_record. */
+static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
+    const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
+    const int8_t *w = p->weights + c0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+#pragma GCC unroll 3
+    for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
+        uint32_t e[3], o[3];   /* per kernel column: channels (0, 2) and (1, 3), doubled */
+        for (int32_t kx = 0; kx < 3; ++kx) {
+            const uint32_t v = nn_read32(w + kx * ch), ev = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
+            e[kx] = nn_sadd16(ev, ev);
+            o[kx] = nn_sadd16(od, od);
+        }
+        uint32_t *r = rec + 2 * ky;
+        r[0] = (e[0] & 0xffffu) | e[1] << 16;
+        r[1] = (e[1] & 0xffffu) | e[2] << 16;
+        r[DW3Q_CH] = (o[0] & 0xffffu) | o[1] << 16;
+        r[DW3Q_CH + 1] = (o[1] & 0xffffu) | o[2] << 16;
+        r[2 * DW3Q_CH] = e[0] >> 16 | (e[1] & 0xffff0000u);
+        r[2 * DW3Q_CH + 1] = e[1] >> 16 | (e[2] & 0xffff0000u);
+        r[3 * DW3Q_CH] = o[0] >> 16 | (o[1] & 0xffff0000u);
+        r[3 * DW3Q_CH + 1] = o[1] >> 16 | (o[2] & 0xffff0000u);
+    }
+#pragma GCC unroll 4
+    for (int32_t j = 0; j < 4; ++j, rec += DW3Q_CH) {
+        const int32_t c = c0 + j;
+        rec[DW3Q_BIAS] = p->bias ? (uint32_t)p->bias[c] << 1 : 0u;
+        dw3p_rq_words(p->shift[c * step], p->mult[c * step], zo, rec + DW3Q_RQ);
+    }
+}
+
+/* The pairs of a group: rows rows of n input pixels from x (row step in_row bytes, pixel step ch) into the
+ * planes from q (channel 0's word of pair x0 in its first row; channel j's plane plane_ch words further;
+ * padded column m is input column m - x0), k of 4 channels. Positions outside stay as they are (zero: the
+ * plane is cleared once per call). Stride 1: pixel m is the low half of pair m and the high half of pair
+ * m - 1, adjacent halfwords: the assembly stores (u_m, u_m) as one unaligned word at 2 bytes before pair
+ * m (the spare words take the halves outside the pairs read); 13 instructions per pixel of 4 channels.
+ * Stride 2: pixel m is half m & 1 of pair m >> 1 (a halfword store, 12 per pixel). */
+NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k, uint32_t *q, int32_t plane_ch,
+                          int32_t x0, int32_t n, int32_t rows, int s2, uint32_t off2) {
+#if NN_ASM
+    if (k == 4) {
+        const int32_t pcr = 4 * plane_ch;
+        /* the steps from a row's end to the next row's start, read from memory (no register left) */
+        const int32_t gap[3] = {n, in_row - n * ch, 4 * DW3Q_ROWW - (s2 ? 2 : 4) * n};
+        uint8_t *da = (uint8_t *)q + (s2 ? 2 * (x0 & 1) : -2), *db = da + 2 * pcr;
+        uint32_t v, y, t;
+        int32_t cnt;
+        if (s2) {
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr    %[cnt], %[n]\n\t"
+                "2:\n\t"
+                "ldr    %[v], [%[x]]\n\t"
+                "add    %[x], %[x], %[ch]\n\t"
+                "sxtab16 %[y], %[off2], %[v]\n\t"
+                "sxtab16 %[t], %[off2], %[v], ror #8\n\t"
+                "strh   %[t], [%[da], %[pcr]]\n\t"
+                "strh   %[y], [%[da]], #2\n\t"
+                "sxtab16 %[y], %[off2], %[v], ror #16\n\t"
+                "sxtab16 %[t], %[off2], %[v], ror #24\n\t"
+                "strh   %[t], [%[db], %[pcr]]\n\t"
+                "strh   %[y], [%[db]], #2\n\t"
+                "subs   %[cnt], %[cnt], #1\n\t"
+                "bne    2b\n\t"
+                "ldr    %[v], %[xgap]\n\t"
+                "ldr    %[t], %[dgap]\n\t"
+                "add    %[x], %[x], %[v]\n\t"
+                "add    %[da], %[da], %[t]\n\t"
+                "add    %[db], %[db], %[t]\n\t"
+                "subs   %[rows], %[rows], #1\n\t"
+                "bne    1b\n\t"
+                : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v] "=&r"(v),
+                  [y] "=&r"(y), [t] "=&r"(t)
+                : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [n] "m"(gap[0]), [xgap] "m"(gap[1]),
+                  [dgap] "m"(gap[2])
+                : "cc", "memory");
+        } else {
+            __asm__ volatile(
+                "1:\n\t"
+                "ldr    %[cnt], %[n]\n\t"
+                "2:\n\t"
+                "ldr    %[v], [%[x]]\n\t"
+                "add    %[x], %[x], %[ch]\n\t"
+                "sxtab16 %[y], %[off2], %[v]\n\t"
+                "sxtab16 %[v], %[off2], %[v], ror #8\n\t"
+                "pkhbt  %[t], %[v], %[v], lsl #16\n\t"
+                "str    %[t], [%[da], %[pcr]]\n\t"
+                "pkhbt  %[t], %[y], %[y], lsl #16\n\t"
+                "str    %[t], [%[da]], #4\n\t"
+                "pkhtb  %[t], %[v], %[v], asr #16\n\t"
+                "str    %[t], [%[db], %[pcr]]\n\t"
+                "pkhtb  %[t], %[y], %[y], asr #16\n\t"
+                "str    %[t], [%[db]], #4\n\t"
+                "subs   %[cnt], %[cnt], #1\n\t"
+                "bne    2b\n\t"
+                "ldr    %[v], %[xgap]\n\t"
+                "ldr    %[t], %[dgap]\n\t"
+                "add    %[x], %[x], %[v]\n\t"
+                "add    %[da], %[da], %[t]\n\t"
+                "add    %[db], %[db], %[t]\n\t"
+                "subs   %[rows], %[rows], #1\n\t"
+                "bne    1b\n\t"
+                : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v] "=&r"(v),
+                  [y] "=&r"(y), [t] "=&r"(t)
+                : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [n] "m"(gap[0]), [xgap] "m"(gap[1]),
+                  [dgap] "m"(gap[2])
+                : "cc", "memory");
+        }
+        return;
+    }
+#endif
+    int16_t *h = (int16_t *)(void *)q - (s2 ? 2 * (x0 >> 1) : 2 * x0);   /* pair 0's low half, first row */
+    for (int32_t r = 0; r < rows; ++r, x += in_row, h += 2 * DW3Q_ROWW) {
         const int8_t *xc = x;
-        int16_t *hr = h + 2 * r * nq;
-        for (int32_t i = x0; i < x1; ++i, xc += ch) {
+        for (int32_t i = x0; i < x0 + n; ++i, xc += ch) {
             const uint32_t v = dw3p_word(xc, k);
             const uint32_t y02 = nn_sxtab16(off2, v), y13 = nn_sxtab16_ror8(off2, v);
             const int16_t u[4] = {(int16_t)(y02 & 0xffffu), (int16_t)(y13 & 0xffffu), (int16_t)(y02 >> 16),
                                   (int16_t)(y13 >> 16)};
             for (int32_t j = 0; j < 4; ++j) {
-                int16_t *hc = hr + 2 * j * plane_ch;
+                int16_t *hc = h + 2 * j * plane_ch;
                 if (s2) {
                     hc[i] = u[j];   /* pair i >> 1, half i & 1 */
                 } else {
-                    if (i < nq) hc[2 * i] = u[j];   /* low half of pair i */
-                    if (i > 0) hc[2 * i - 1] = u[j];   /* high half of pair i - 1 */
+                    hc[2 * i] = u[j];       /* low half of pair i (pair ow + 1: the spare word) */
+                    hc[2 * i - 1] = u[j];   /* high half of pair i - 1 (pair -1: the spare word before) */
                 }
             }
         }
     }
 }
 
-/* One output row of one channel (record rc) from its plane rows at q (nq words each, kernel rows
+#if NN_ASM
+/* One kernel row KY (plane row offset 40 KY bytes) of a chunk of 3 outputs: the row's A and B, pairs
+ * Q0..Q3 by two LDRD, 6 multiply-accumulates (SECOND: the stride's second one); FIRST starts the
+ * accumulators from the bias (a2 holds it first): 9 instructions per 9 MACs. */
+#define NN_DWPQ_S1(A, Q) "smlatt %[" A "], %[b], %[" Q "], %[" A "]\n\t"
+#define NN_DWPQ_S2(A, Q) "smlabt %[" A "], %[" Q "], %[b], %[" A "]\n\t"
+#define NN_DWPQ_KROW(SECOND, KY, A0, A1)                      \
+    "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "]\n\t"            \
+    "smlad  %[a0], %[a], %[q0], %[" A0 "]\n\t"                \
+    SECOND("a0", "q1")                                        \
+    "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+8]\n\t"          \
+    SECOND("a1", "q0")                                        \
+    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"                    \
+    SECOND("a2", "q1")
+#define NN_DWPQ_BIAS "ldr    %[a2], [%[rc], #24]\n\t"
+#define NN_DWPQ_ROWS_ALL(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 0, "a2", "a2") NN_DWPQ_KROW(S, 1, "a0", "a1") \
+    NN_DWPQ_KROW(S, 2, "a0", "a1")
+#define NN_DWPQ_ROWS_TOP(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 1, "a2", "a2") NN_DWPQ_KROW(S, 2, "a0", "a1")
+#define NN_DWPQ_ROWS_BOTTOM(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 0, "a2", "a2") NN_DWPQ_KROW(S, 1, "a0", "a1")
+/* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rs in q1). */
+#define NN_DWPQ_RQ(A)                                         \
+    "add    %[q0], %[a], %[" A "], asr #31\n\t"               \
+    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"              \
+    "asr    %[" A "], %[" A "], %[q1]\n\t"                    \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+/* A chunk: 3 outputs of kernel rows ROWS, requantized and stored (output step from the record); x moves
+ * to the next chunk's pairs. */
+#define NN_DWPQ_CHUNK(ROWS, S)                                \
+    ROWS(S)                                                   \
+    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                     \
+    "ldr    %[q1], [%[rc], #36]\n\t"                          \
+    NN_DWPQ_RQ("a0") NN_DWPQ_RQ("a1") NN_DWPQ_RQ("a2")        \
+    "ldr    %[q0], [%[rc], #40]\n\t"                          \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "strb   %[a1], [%[o], %[q0]]\n\t"                         \
+    "add    %[o], %[o], %[q0], lsl #1\n\t"                    \
+    "strb   %[a2], [%[o]]\n\t"                                \
+    "add    %[o], %[o], %[q0]\n\t"                            \
+    "add    %[x], %[x], #12\n\t"
+
+/* Path PLANE3, every output row of a group's channels in the fused form, from the first channel's record rc
+ * (each record: the channel's plane from row 0, its outputs, the row kinds, DW3Q_END-terminated, and the
+ * last-channel flag; out_w a multiple of 3: chunks of 3 outputs). */
+#define NN_DWPQ_CHAN_FN(NAME, S)                                                                          \
+    static void NAME(const uint32_t *rc) {                                                                \
+        int32_t a0, a1, a2, cnt;                                                                          \
+        uint32_t a, b, q0, q1, x, o, kp;                                                                  \
+        __asm__ volatile(                                                                                 \
+            "0:\n\t"                                                                                      \
+            "ldr    %[x], [%[rc], #52]\n\t"                                                               \
+            "ldr    %[o], [%[rc], #56]\n\t"                                                               \
+            "ldr    %[kp], [%[rc], #60]\n\t"                                                              \
+            "1:\n\t"                                                                                      \
+            "ldrb   %[q0], [%[kp]], #1\n\t"                                                               \
+            "ldr    %[cnt], [%[rc], #48]\n\t"                                                             \
+            "cmp    %[q0], #1\n\t"                                                                        \
+            "bne    3f\n\t"                                                                               \
+            "2:\n\t"                                                                                      \
+            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_ALL, S)                                                            \
+            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
+            "bne    2b\n\t"                                                                               \
+            "8:\n\t"                                                                                      \
+            "ldr    %[q0], [%[rc], #44]\n\t"                                                              \
+            "add    %[x], %[x], %[q0]\n\t"                                                                \
+            "b      1b\n\t"                                                                               \
+            "3:\n\t"                                                                                      \
+            "cmp    %[q0], #2\n\t"                                                                        \
+            "bhi    5f\n\t"                                                                               \
+            "bne    9f\n\t"                                                                               \
+            "4:\n\t"                                                                                      \
+            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_TOP, S)                                                            \
+            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
+            "bne    4b\n\t"                                                                               \
+            "b      8b\n\t"                                                                               \
+            "5:\n\t"                                                                                      \
+            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_BOTTOM, S)                                                         \
+            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
+            "bne    5b\n\t"                                                                               \
+            "b      8b\n\t"                                                                               \
+            "9:\n\t"                                                                                      \
+            "ldr    %[q0], [%[rc], #64]\n\t"                                                              \
+            "add    %[rc], %[rc], #68\n\t"                                                                \
+            "cmp    %[q0], #0\n\t"                                                                        \
+            "beq    0b\n\t"                                                                               \
+            : [rc] "+r"(rc), [x] "=&r"(x), [o] "=&r"(o), [kp] "=&r"(kp), [cnt] "=&r"(cnt), [a0] "=&r"(a0), \
+              [a1] "=&r"(a1), [a2] "=&r"(a2), [a] "=&r"(a), [b] "=&r"(b), [q0] "=&r"(q0), [q1] "=&r"(q1)   \
+            :                                                                                             \
+            : "cc", "memory");                                                                            \
+    }
+NN_DWPQ_CHAN_FN(dw3q_group_s1, NN_DWPQ_S1)
+NN_DWPQ_CHAN_FN(dw3q_group_s2, NN_DWPQ_S2)
+#endif
+
+/* One output row of one channel (record rc) from its plane rows at q (DW3Q_ROWW words apart, kernel rows
  * [ky0, ky1) computed), n outputs ostep bytes apart; `left`, `right`: the first / last output's padded
  * tap is skipped (stride 1 only for left). Fused (rq_dbl from the record) or per output in the form
- * `fast` says (entry e, clamped to [lo, hi]). */
-NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t nq, int32_t ky0, int32_t ky1, int32_t n,
-                          int left, int right, int s2, int8_t *o, int32_t ostep, const int32_t *e, int32_t zo,
-                          int32_t lo, int32_t hi, int fast, const int fused) {
+ * `fast` says (entry e, clamped to [lo, hi]). The portable twin of dw3q_chan_s1 / _s2, and every row of
+ * the general form and of out_w not a multiple of 3. */
+NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t ky0, int32_t ky1, int32_t n, int left,
+                          int right, int s2, int8_t *o, int32_t ostep, const int32_t *e, int32_t zo, int32_t lo,
+                          int32_t hi, int fast, const int fused) {
     for (int32_t i = 0; i < n; ++i, o += ostep) {
         int32_t acc = (int32_t)rc[DW3Q_BIAS];
         const int l = i == 0 && left, r = i == n - 1 && right;
         for (int32_t ky = ky0; ky < ky1; ++ky) {
-            const uint32_t *x = q + ky * nq + i, a = rc[2 * ky], b = rc[2 * ky + 1];
+            const uint32_t *x = q + ky * DW3Q_ROWW + i, a = rc[2 * ky], b = rc[2 * ky + 1];
             if (l) {
                 acc = nn_smlad(b, x[1], acc);
             } else {
@@ -310,7 +525,7 @@ NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t nq, int
 NN_INLINE void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
                          uint32_t *rec, uint32_t *plane, int fast, const int fused) {
     const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
-    const int32_t nq = dw_plane3_nq(p), plane_ch = ph * nq, sh = p->stride_h;
+    const int32_t plane_ch = dw_plane3_words(p), sh = p->stride_h;
     const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
     const int s2 = p->stride_w == 2;
     /* plane row r is input row r - pad_top, padded column m input column m - pad_left */
@@ -318,24 +533,63 @@ NN_INLINE void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
     const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
     const int left = x0 > 0 && !s2, right = pw - 1 - x0 >= p->in_w;
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
+    int8_t kinds[DW_PLANE3_MAX + 1];   /* per output row its kernel rows, then DW3Q_END */
+    int8_t ky0s[DW_PLANE3_MAX], ky1s[DW_PLANE3_MAX];
+    for (int32_t oy = 0; oy < oh; ++oy) {
+        const int32_t iy0 = oy * sh - y0;
+        ky0s[oy] = (int8_t)(iy0 < 0 ? -iy0 : 0);
+        ky1s[oy] = (int8_t)(p->in_h - iy0 < 3 ? p->in_h - iy0 : 3);
+        kinds[oy] = (int8_t)(ky0s[oy] > 0 ? DW3Q_TOP : ky1s[oy] < 3 ? DW3Q_BOTTOM : DW3Q_ALL);
+    }
+    kinds[oh] = DW3Q_END;
+    const int chan_asm = NN_ASM && fused && ow % 3 == 0;
+    (void)chan_asm;
+    (void)kinds;
     for (int32_t i = 0; i < 4 * plane_ch; ++i) plane[i] = 0;
+    for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
+        rec[j * DW3Q_CH + DW3Q_OSTEP] = (uint32_t)ch;
+        rec[j * DW3Q_CH + DW3Q_XROW] = (uint32_t)(4 * DW3Q_ROWW * sh - 4 * ow);
+        rec[j * DW3Q_CH + DW3Q_CHUNKS] = (uint32_t)(ow / 3);
+#if NN_ASM
+        rec[j * DW3Q_CH + DW3Q_KINDS] = (uint32_t)(uintptr_t)kinds;
+#endif
+    }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
         int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
-            dw3q_record(p, c0, k, fused, rec);
-            if (x0 < x1 && y0 < y1) {   /* (always for SAME and VALID) */
-                dw3q_pairs(img + c0, ch, p->in_w * ch, k, plane, plane_ch, nq, x0, x1, y0, y1, s2, off2);
+            if (fused && k == 4) {
+                dw3q_record4(p, c0, rec);
+            } else {
+                dw3q_record(p, c0, k, fused, rec);
             }
+            if (x0 < x1 && y0 < y1) {   /* (always for SAME and VALID) */
+                uint32_t *q = plane + 1 + y0 * DW3Q_ROWW + (s2 ? x0 >> 1 : x0);
+                dw3q_pairs(img + c0, ch, p->in_w * ch, k, q, plane_ch, x0, x1 - x0, y1 - y0, s2, off2);
+            }
+#if NN_ASM
+            if (chan_asm) {
+                for (int32_t j = 0; j < k; ++j) {
+                    uint32_t *rc = rec + j * DW3Q_CH;
+                    rc[DW3Q_X] = (uint32_t)(uintptr_t)(plane + 1 + j * plane_ch);
+                    rc[DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
+                    rc[DW3Q_LAST] = j == k - 1;
+                }
+                if (s2) {
+                    dw3q_group_s2(rec);
+                } else {
+                    dw3q_group_s1(rec);
+                }
+                continue;
+            }
+#endif
             for (int32_t j = 0; j < k; ++j) {
-                const uint32_t *rc = rec + j * DW3Q_CH, *qc = plane + j * plane_ch;
+                const uint32_t *rc = rec + j * DW3Q_CH, *qc = plane + 1 + j * plane_ch;
                 const int32_t *e = tab + (c0 + j) * RQ_WORDS;
                 for (int32_t oy = 0; oy < oh; ++oy) {
-                    const int32_t iy0 = oy * sh - y0;
-                    const int32_t ky0 = iy0 < 0 ? -iy0 : 0, ky1 = p->in_h - iy0 < 3 ? p->in_h - iy0 : 3;
-                    dw3q_row_c(rc, qc + oy * sh * nq, nq, ky0, ky1, ow, left, right, s2, ob + oy * ow * ch + c0 + j,
-                               ch, e, zo, lo, hi, fast, fused);
+                    dw3q_row_c(rc, qc + oy * sh * DW3Q_ROWW, ky0s[oy], ky1s[oy], ow, left, right, s2,
+                               ob + oy * ow * ch + c0 + j, ch, e, zo, lo, hi, fast, fused);
                 }
             }
         }

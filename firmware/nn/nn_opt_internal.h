@@ -131,10 +131,12 @@ static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
 #define DW_PLANE3_MAX 8
 static inline int32_t dw_plane3_h(const nn_conv_params_t *p) { return (p->out_h - 1) * p->stride_h + 3; }
 static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
-/* ... the pairs per row of a channel's plane (nn_opt_depthwise.c, dw3q_pairs): out_w + 1 words of int16 pairs, and
- * the words of a channel's record (dw3q_record): 6 weight pairs, the bias, 3 requantization words. */
-static inline int32_t dw_plane3_nq(const nn_conv_params_t *p) { return p->out_w + 1; }
-#define DW3Q_CH 10
+/* ... a channel's plane of int16 pairs (nn_opt_depthwise.c, dw3q_pairs): a spare word, then per plane row
+ * DW3Q_ROWW words (out_w + 1 pairs and a spare word, at most 10: a fixed row step, an immediate offset in
+ * the assembly), and the words of a channel's record (dw3q_record). A group is 4 planes and 4 records. */
+#define DW3Q_ROWW 10
+#define DW3Q_CH 17
+static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW3Q_ROWW * dw_plane3_h(p); }
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,

@@ -187,7 +187,7 @@ size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (path == NN_DW_PATH_ROWS3) {
         bytes = (size_t)(4 * DW3_REC * dw_rows3_group(p) + 3 * 4 * 2 * dw_rows3_len(p));
     } else if (path == NN_DW_PATH_PLANE3) {
-        bytes = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3Q_CH + 4 * 4 * dw_plane3_h(p) * dw_plane3_nq(p));
+        bytes = (size_t)(4 * RQ_WORDS * p->out_c + 4 * 4 * DW3Q_CH + 4 * 4 * dw_plane3_words(p));
     } else {
         bytes = (size_t)(4 * (RQ_WORDS + 1) * p->out_c + (path == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0));
     }
