@@ -244,10 +244,10 @@ NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t 
     r[2] = (uint32_t)rs;
 }
 
-/* The records of channels c0 .. c0 + k - 1 (k <= 4) at rec, DW3Q_CH words each (the last three words are
- * the caller's). */
-static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *rec) {
-    const int32_t ch = p->in_c, m = fused ? 2 : 1, step = p->per_channel ? 1 : 0;
+/* The records of channels c0 .. c0 + k - 1 (k <= 4, a partial group) at rec, DW3Q_CH words each (the words
+ * from DW3Q_OSTEP on are the caller's). */
+static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32_t *rec) {
+    const int32_t ch = p->in_c, m = 2, step = p->per_channel ? 1 : 0;
     const uint32_t zo = (uint32_t)p->out_offset;
     for (int32_t j = 0; j < k; ++j, rec += DW3Q_CH) {
         const int32_t c = c0 + j;
@@ -258,7 +258,7 @@ static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const 
             rec[2 * ky + 1] = w1 | w2 << 16;
         }
         rec[DW3Q_BIAS] = p->bias ? (uint32_t)p->bias[c] * (uint32_t)m : 0u;
-        if (fused) dw3p_rq_words(p->shift[c * step], p->mult[c * step], zo, rec + DW3Q_RQ);
+        dw3p_rq_words(p->shift[c * step], p->mult[c * step], zo, rec + DW3Q_RQ);
     }
 }
 
@@ -297,50 +297,20 @@ static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
 /* The pairs of a group: rows rows of n input pixels from x (row step in_row bytes, pixel step ch) into the
  * planes from q (channel 0's word of pair x0 in its first row; channel j's plane plane_ch words further;
  * padded column m is input column m - x0), k of 4 channels. Positions outside stay as they are (zero: the
- * plane is cleared once per call). Stride 1: pixel m is the low half of pair m and the high half of pair
- * m - 1, adjacent halfwords: the assembly stores (u_m, u_m) as one unaligned word at 2 bytes before pair
- * m (the spare words take the halves outside the pairs read); 13 instructions per pixel of 4 channels.
- * Stride 2: pixel m is half m & 1 of pair m >> 1 (a halfword store, 12 per pixel). */
+ * plane is cleared once per call). Pixel m is the low half of pair m and the high half of pair m - 1,
+ * adjacent halfwords: the assembly stores (u_m, u_m) as one unaligned word 2 bytes before pair m (the
+ * spare words take the halves outside the pairs read); 13 instructions per pixel of 4 channels. */
 NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k, uint32_t *q, int32_t plane_ch,
-                          int32_t x0, int32_t n, int32_t rows, int s2, uint32_t off2) {
+                          int32_t x0, int32_t n, int32_t rows, uint32_t off2) {
 #if NN_ASM
     if (k == 4) {
         const int32_t pcr = 4 * plane_ch;
         /* the steps from a row's end to the next row's start, read from memory (no register left) */
-        const int32_t gap[3] = {n, in_row - n * ch, 4 * DW3Q_ROWW - (s2 ? 2 : 4) * n};
-        uint8_t *da = (uint8_t *)q + (s2 ? 2 * (x0 & 1) : -2), *db = da + 2 * pcr;
+        const int32_t gap[3] = {n, in_row - n * ch, 4 * DW3Q_ROWW - 4 * n};
+        uint8_t *da = (uint8_t *)q - 2, *db = da + 2 * pcr;
         uint32_t v, y, t;
         int32_t cnt;
-        if (s2) {
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr    %[cnt], %[n]\n\t"
-                "2:\n\t"
-                "ldr    %[v], [%[x]]\n\t"
-                "add    %[x], %[x], %[ch]\n\t"
-                "sxtab16 %[y], %[off2], %[v]\n\t"
-                "sxtab16 %[t], %[off2], %[v], ror #8\n\t"
-                "strh   %[t], [%[da], %[pcr]]\n\t"
-                "strh   %[y], [%[da]], #2\n\t"
-                "sxtab16 %[y], %[off2], %[v], ror #16\n\t"
-                "sxtab16 %[t], %[off2], %[v], ror #24\n\t"
-                "strh   %[t], [%[db], %[pcr]]\n\t"
-                "strh   %[y], [%[db]], #2\n\t"
-                "subs   %[cnt], %[cnt], #1\n\t"
-                "bne    2b\n\t"
-                "ldr    %[v], %[xgap]\n\t"
-                "ldr    %[t], %[dgap]\n\t"
-                "add    %[x], %[x], %[v]\n\t"
-                "add    %[da], %[da], %[t]\n\t"
-                "add    %[db], %[db], %[t]\n\t"
-                "subs   %[rows], %[rows], #1\n\t"
-                "bne    1b\n\t"
-                : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v] "=&r"(v),
-                  [y] "=&r"(y), [t] "=&r"(t)
-                : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [n] "m"(gap[0]), [xgap] "m"(gap[1]),
-                  [dgap] "m"(gap[2])
-                : "cc", "memory");
-        } else {
+        {
             __asm__ volatile(
                 "1:\n\t"
                 "ldr    %[cnt], %[n]\n\t"
@@ -375,7 +345,7 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
         return;
     }
 #endif
-    int16_t *h = (int16_t *)(void *)q - (s2 ? 2 * (x0 >> 1) : 2 * x0);   /* pair 0's low half, first row */
+    int16_t *h = (int16_t *)(void *)q - 2 * x0;   /* pair 0's low half in the first row */
     for (int32_t r = 0; r < rows; ++r, x += in_row, h += 2 * DW3Q_ROWW) {
         const int8_t *xc = x;
         for (int32_t i = x0; i < x0 + n; ++i, xc += ch) {
@@ -385,12 +355,8 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
                                   (int16_t)(y13 >> 16)};
             for (int32_t j = 0; j < 4; ++j) {
                 int16_t *hc = h + 2 * j * plane_ch;
-                if (s2) {
-                    hc[i] = u[j];   /* pair i >> 1, half i & 1 */
-                } else {
-                    hc[2 * i] = u[j];       /* low half of pair i (pair ow + 1: the spare word) */
-                    hc[2 * i - 1] = u[j];   /* high half of pair i - 1 (pair -1: the spare word before) */
-                }
+                hc[2 * i] = u[j];       /* low half of pair i (pair ow + 1: the spare word) */
+                hc[2 * i - 1] = u[j];   /* high half of pair i - 1 (pair -1: the spare word before) */
             }
         }
     }
@@ -398,10 +364,9 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
 
 #if NN_ASM
 /* One kernel row KY (plane row offset 40 KY bytes) of a chunk of 3 outputs: the row's A and B, pairs
- * Q0..Q3 by two LDRD, 6 multiply-accumulates (SECOND: the stride's second one); FIRST starts the
- * accumulators from the bias (a2 holds it first): 9 instructions per 9 MACs. */
+ * Q0..Q3 by two LDRD, 6 multiply-accumulates (SECOND: the SMLATT of B); A0 and A1 name the accumulators
+ * the first two start from (a2, holding the bias, on a chunk's first kernel row): 9 instructions per 9 MACs. */
 #define NN_DWPQ_S1(A, Q) "smlatt %[" A "], %[b], %[" Q "], %[" A "]\n\t"
-#define NN_DWPQ_S2(A, Q) "smlabt %[" A "], %[" Q "], %[b], %[" A "]\n\t"
 #define NN_DWPQ_KROW(SECOND, KY, A0, A1)                      \
     "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
     "ldrd   %[q0], %[q1], [%[x], #40*" #KY "]\n\t"            \
@@ -487,18 +452,14 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
             :                                                                                             \
             : "cc", "memory");                                                                            \
     }
-NN_DWPQ_CHAN_FN(dw3q_group_s1, NN_DWPQ_S1)
-NN_DWPQ_CHAN_FN(dw3q_group_s2, NN_DWPQ_S2)
+NN_DWPQ_CHAN_FN(dw3q_group, NN_DWPQ_S1)
 #endif
 
 /* One output row of one channel (record rc) from its plane rows at q (DW3Q_ROWW words apart, kernel rows
- * [ky0, ky1) computed), n outputs ostep bytes apart; `left`, `right`: the first / last output's padded
- * tap is skipped (stride 1 only for left). Fused (rq_dbl from the record) or per output in the form
- * `fast` says (entry e, clamped to [lo, hi]). The portable twin of dw3q_chan_s1 / _s2, and every row of
- * the general form and of out_w not a multiple of 3. */
+ * [ky0, ky1) computed), n outputs ostep bytes apart, requantized by rq_dbl; `left`, `right`: the first /
+ * last output's padded tap is skipped. The portable twin of dw3q_group. */
 NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t ky0, int32_t ky1, int32_t n, int left,
-                          int right, int s2, int8_t *o, int32_t ostep, const int32_t *e, int32_t zo, int32_t lo,
-                          int32_t hi, int fast, const int fused) {
+                          int right, int8_t *o, int32_t ostep) {
     for (int32_t i = 0; i < n; ++i, o += ostep) {
         int32_t acc = (int32_t)rc[DW3Q_BIAS];
         const int l = i == 0 && left, r = i == n - 1 && right;
@@ -508,47 +469,40 @@ NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t ky0, in
                 acc = nn_smlad(b, x[1], acc);
             } else {
                 acc = nn_smlad(a, x[0], acc);
-                if (!r) acc = s2 ? nn_smlabt(x[1], b, acc) : nn_smlatt(b, x[1], acc);
+                if (!r) acc = nn_smlatt(b, x[1], acc);
             }
         }
         const uint32_t *rq = rc + DW3Q_RQ;
-        *o = fused ? (int8_t)nn_ssat8(rq_dbl(acc, (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]))
-                   : rq_out(e, acc, zo, 1, lo, hi, fast);
+        *o = (int8_t)nn_ssat8(rq_dbl(acc, (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]));
     }
 }
 
-/* Path PLANE3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
- * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says).
- * Per group of 4 channels (k of them in a last partial group): the records, the pairs plane, then per
- * channel its output rows. A group is copied whole before its outputs are written, so the layer may run
- * in place. */
-NN_INLINE void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
-                         uint32_t *rec, uint32_t *plane, int fast, const int fused) {
+/* Path PLANE3 on pairs (dw3q_pairs_ok), fused form (doubled accumulators requantized by rq_dbl, the output
+ * zero point in the rounding addend, no clamp). Per group of 4 channels (k of them in a last partial
+ * group): the records, the pairs plane, then per channel its output rows. A group is copied whole before
+ * its outputs are written, so the layer may run in place. */
+static void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec, uint32_t *plane) {
     const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
-    const int32_t plane_ch = dw_plane3_words(p), sh = p->stride_h;
-    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
-    const int s2 = p->stride_w == 2;
+    const int32_t plane_ch = dw_plane3_words(p);
     /* plane row r is input row r - pad_top, padded column m input column m - pad_left */
     const int32_t y0 = p->pad_top, x0 = p->pad_left;
     const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
-    const int left = x0 > 0 && !s2, right = pw - 1 - x0 >= p->in_w;
+    const int left = x0 > 0, right = pw - 1 - x0 >= p->in_w;
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
     int8_t kinds[DW_PLANE3_MAX + 1];   /* per output row its kernel rows, then DW3Q_END */
     int8_t ky0s[DW_PLANE3_MAX], ky1s[DW_PLANE3_MAX];
     for (int32_t oy = 0; oy < oh; ++oy) {
-        const int32_t iy0 = oy * sh - y0;
+        const int32_t iy0 = oy - y0;
         ky0s[oy] = (int8_t)(iy0 < 0 ? -iy0 : 0);
         ky1s[oy] = (int8_t)(p->in_h - iy0 < 3 ? p->in_h - iy0 : 3);
         kinds[oy] = (int8_t)(ky0s[oy] > 0 ? DW3Q_TOP : ky1s[oy] < 3 ? DW3Q_BOTTOM : DW3Q_ALL);
     }
     kinds[oh] = DW3Q_END;
-    const int chan_asm = NN_ASM && fused && ow % 3 == 0;
-    (void)chan_asm;
     (void)kinds;
     for (int32_t i = 0; i < 4 * plane_ch; ++i) plane[i] = 0;
     for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
         rec[j * DW3Q_CH + DW3Q_OSTEP] = (uint32_t)ch;
-        rec[j * DW3Q_CH + DW3Q_XROW] = (uint32_t)(4 * DW3Q_ROWW * sh - 4 * ow);
+        rec[j * DW3Q_CH + DW3Q_XROW] = (uint32_t)(4 * DW3Q_ROWW - 4 * ow);
         rec[j * DW3Q_CH + DW3Q_CHUNKS] = (uint32_t)(ow / 3);
 #if NN_ASM
         rec[j * DW3Q_CH + DW3Q_KINDS] = (uint32_t)(uintptr_t)kinds;
@@ -559,37 +513,375 @@ NN_INLINE void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *ou
         int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
-            if (fused && k == 4) {
+            if (k == 4) {
                 dw3q_record4(p, c0, rec);
             } else {
-                dw3q_record(p, c0, k, fused, rec);
+                dw3q_record(p, c0, k, rec);
             }
             if (x0 < x1 && y0 < y1) {   /* (always for SAME and VALID) */
-                uint32_t *q = plane + 1 + y0 * DW3Q_ROWW + (s2 ? x0 >> 1 : x0);
-                dw3q_pairs(img + c0, ch, p->in_w * ch, k, q, plane_ch, x0, x1 - x0, y1 - y0, s2, off2);
+                uint32_t *q = plane + 1 + y0 * DW3Q_ROWW + x0;
+                dw3q_pairs(img + c0, ch, p->in_w * ch, k, q, plane_ch, x0, x1 - x0, y1 - y0, off2);
             }
 #if NN_ASM
-            if (chan_asm) {
+            {   /* (out_w a multiple of 3: dw3q_pairs_ok) */
                 for (int32_t j = 0; j < k; ++j) {
                     uint32_t *rc = rec + j * DW3Q_CH;
                     rc[DW3Q_X] = (uint32_t)(uintptr_t)(plane + 1 + j * plane_ch);
                     rc[DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
                     rc[DW3Q_LAST] = j == k - 1;
                 }
-                if (s2) {
-                    dw3q_group_s2(rec);
-                } else {
-                    dw3q_group_s1(rec);
-                }
+                dw3q_group(rec);
                 continue;
             }
 #endif
             for (int32_t j = 0; j < k; ++j) {
                 const uint32_t *rc = rec + j * DW3Q_CH, *qc = plane + 1 + j * plane_ch;
-                const int32_t *e = tab + (c0 + j) * RQ_WORDS;
                 for (int32_t oy = 0; oy < oh; ++oy) {
-                    dw3q_row_c(rc, qc + oy * sh * DW3Q_ROWW, ky0s[oy], ky1s[oy], ow, left, right, s2,
-                               ob + oy * ow * ch + c0 + j, ch, e, zo, lo, hi, fast, fused);
+                    dw3q_row_c(rc, qc + oy * DW3Q_ROWW, ky0s[oy], ky1s[oy], ow, left, right,
+                               ob + oy * ow * ch + c0 + j, ch);
+                }
+            }
+        }
+    }
+}
+
+/* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
+ * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
+ * (rq_dbl), then the plane's row step (bytes, low half; the high half holds the edge flags DW3P_LEFT and
+ * DW3P_RIGHT of dw3p_edges), the step from a window's last row to the next window, the output step and the
+ * plane address where the current output row's full-width windows end. The fused form doubles weights and
+ * bias. */
+
+NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+    const int32_t ch = p->in_c;
+    const int8_t *w = p->weights + c0;
+    uint32_t v[9];   /* the plane holds x + in_offset: the bias needs no weight sums */
+    if (k == 4) {
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = nn_read32(w);
+    } else {
+        for (int32_t t = 0; t < 9; ++t, w += ch) v[t] = dw3p_word(w, k);
+    }
+    for (int32_t t = 0; t < 9; ++t) {
+        const uint32_t w02 = nn_sxtb16(v[t]), w13 = nn_sxtb16_ror8(v[t]);
+        wr[2 * t] = fused ? nn_sadd16(w02, w02) : w02;
+        wr[2 * t + 1] = fused ? nn_sadd16(w13, w13) : w13;
+    }
+    const int32_t *bias = p->bias ? p->bias + c0 : 0;
+    const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
+    const int32_t *mult = p->mult + q0, *shift = p->shift + q0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t *r = wr + DW3P_RQ;
+    for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
+        if (j >= k) {   /* a partial group's missing channel: zero weights, bias and requantization */
+            wr[DW3P_BIAS + j] = r[0] = r[1] = r[2] = 0;
+            continue;
+        }
+        const uint32_t b = bias ? (uint32_t)bias[j] : 0u;
+        wr[DW3P_BIAS + j] = fused ? b << 1 : b;
+        if (fused) dw3p_rq_words(*shift, *mult, zo, r);
+    }
+}
+
+/* The fused form's record of a full group, straight-line (the common case: 4 channels, its cost is paid
+ * per group): the same words as dw3p_record_form, which builds partial groups and the general form. */
+static void dw3p_record_fused4(const nn_conv_params_t *p, int32_t c0, uint32_t *wr) {
+    const int32_t ch = p->in_c;
+    const int8_t *w = p->weights + c0;
+#pragma GCC unroll 9
+    for (int32_t t = 0; t < 9; ++t, w += ch, wr += 2) {
+        const uint32_t v = nn_read32(w), w02 = nn_sxtb16(v), w13 = nn_sxtb16_ror8(v);
+        wr[0] = nn_sadd16(w02, w02);
+        wr[1] = nn_sadd16(w13, w13);
+    }
+    /* wr is now the record's DW3P_BIAS word, followed by the DW3P_RQ words */
+    const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
+    const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t *r = wr + (DW3P_RQ - DW3P_BIAS);
+#pragma GCC unroll 4
+    for (int32_t j = 0; j < 4; ++j, r += 3, mult += step, shift += step) {
+        wr[j] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
+        dw3p_rq_words(*shift, *mult, zo, r);
+    }
+}
+
+static void dw3p_record(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
+    if (fused && k == 4) {
+        dw3p_record_fused4(p, c0, wr);
+    } else if (fused) {
+        dw3p_record_form(p, c0, k, 1, wr);
+    } else {
+        dw3p_record_form(p, c0, k, 0, wr);
+    }
+}
+
+/* Which kernel rows of the windows of output row oy are computed: all (DW3P_ALL), all but the first
+ * (DW3P_TOP: it lies above the input) or all but the last (DW3P_BOTTOM: below). The plane's border is
+ * zero (it holds x + in_offset), so a padded tap that is computed adds nothing: dropping is only a saving. */
+enum { DW3P_ALL, DW3P_TOP, DW3P_BOTTOM };
+NN_INLINE int dw3p_rows(const nn_conv_params_t *p, int32_t oy) {
+    const int32_t iy0 = oy * p->stride_h - p->pad_top;
+    return iy0 < 0 ? DW3P_TOP : iy0 + 2 >= p->in_h ? DW3P_BOTTOM : DW3P_ALL;
+}
+
+/* The record's plane row step with the edge flags of the output rows (the same in every row and group):
+ * DW3P_LEFT when a row's first window drops kernel column 0 (left of the input), DW3P_RIGHT when its last
+ * window drops column 2 (right of it; never the same window). Returns the plane bytes from a row's first
+ * window to the end of its full-width windows (the row's DW3P_MIDEND is its plane address plus this). */
+#define DW3P_LEFT 0x10000u
+#define DW3P_RIGHT 0x20000u
+NN_INLINE uint32_t dw3p_edges(const nn_conv_params_t *p, int32_t pw, uint32_t *wr) {
+    const int32_t n = p->out_w, left = p->pad_left > 0;
+    const int32_t right = n > left && (n - 1) * p->stride_w - p->pad_left + 2 >= p->in_w;
+    wr[DW3P_ROW] = (uint32_t)(8 * pw) | (left ? DW3P_LEFT : 0u) | (right ? DW3P_RIGHT : 0u);
+    return (uint32_t)(8 * p->stride_w * (n - right));
+}
+
+#if NN_ASM
+/* One tap (R, C) of the 4 channels: the plane's widened input pair at column C of the window's current
+ * kernel row (xp), the tap's weight pair in the record: 6 instructions per 4 MACs. */
+#define NN_DW3P_TAP(R, C)                                     \
+    "ldrd   %[x02], %[x13], [%[xp], #8*" #C "]\n\t"           \
+    "ldrd   %[w02], %[w13], [%[wr], #8*(3*" #R "+" #C ")]\n\t" \
+    "smlabb %[a0], %[w02], %[x02], %[a0]\n\t"                 \
+    "smlatt %[a2], %[w02], %[x02], %[a2]\n\t"                 \
+    "smlabb %[a1], %[w13], %[x13], %[a1]\n\t"                 \
+    "smlatt %[a3], %[w13], %[x13], %[a3]\n\t"
+/* The kernel columns of kernel row R a window computes: all, all but the first, all but the last. */
+#define NN_DW3P_COLS_ALL(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
+#define NN_DW3P_COLS_LEFT(R) NN_DW3P_TAP(R, 1) NN_DW3P_TAP(R, 2)
+#define NN_DW3P_COLS_RIGHT(R) NN_DW3P_TAP(R, 0) NN_DW3P_TAP(R, 1)
+/* The kernel rows (DW3P_ALL, DW3P_TOP, DW3P_BOTTOM) of columns COLS; xp steps down a row twice (t: the
+ * record's row word, whose low half is the step). */
+#define NN_DW3P_NEXT_ROW "uxtah  %[xp], %[xp], %[t]\n\t"
+#define NN_DW3P_ROWS_ALL(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
+#define NN_DW3P_ROWS_TOP(COLS) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW COLS(2)
+#define NN_DW3P_ROWS_BOTTOM(COLS) COLS(0) NN_DW3P_NEXT_ROW COLS(1) NN_DW3P_NEXT_ROW
+/* The fused requantization of channel J's doubled accumulator A (rq_dbl), the int8 result left in A. */
+#define NN_DW3P_RQ(A, RO, MO)                                 \
+    "ldrd   %[x02], %[x13], [%[wr], #" RO "]\n\t"             \
+    "ldr    %[w02], [%[wr], #" MO "]\n\t"                     \
+    "add    %[t], %[x02], %[" A "], asr #31\n\t"              \
+    "smmlar %[" A "], %[" A "], %[x13], %[t]\n\t"             \
+    "asr    %[" A "], %[" A "], %[w02]\n\t"                   \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+/* One window: the biases, the taps TAPS, the 4 requantizations and stores; xp and o move to the next. */
+#define NN_DW3P_WINDOW(TAPS)                                  \
+    "ldrd   %[a0], %[a1], [%[wr], #72]\n\t"                   \
+    "ldrd   %[a2], %[a3], [%[wr], #80]\n\t"                   \
+    "ldr    %[t], [%[wr], #136]\n\t"                          \
+    TAPS                                                      \
+    NN_DW3P_RQ("a0", "88", "96")                              \
+    NN_DW3P_RQ("a1", "100", "108")                            \
+    NN_DW3P_RQ("a2", "112", "120")                            \
+    NN_DW3P_RQ("a3", "124", "132")                            \
+    "ldr    %[t], [%[wr], #140]\n\t"                          \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "add    %[xp], %[xp], %[t]\n\t"                           \
+    "ldr    %[t], [%[wr], #144]\n\t"                          \
+    "strb   %[a1], [%[o], #1]\n\t"                            \
+    "strb   %[a2], [%[o], #2]\n\t"                            \
+    "strb   %[a3], [%[o], #3]\n\t"                            \
+    "add    %[o], %[o], %[t]\n\t"
+
+/* Path PLANE3, a row of outputs of a group in the fused form (record wr with the row's DW3P_MIDEND): the
+ * first window without kernel column 0 when it is left of the input (DW3P_LEFT), the windows up to plane
+ * address DW3P_MIDEND with all columns, the last one without column 2 when it is right of the input
+ * (DW3P_RIGHT); kernel
+ * rows as ROWS says. Per full window 9 taps of 4 channels from the widened plane at xp (54 instructions
+ * per 36 MACs), the 4 requantizations and stores. */
+#define NN_DW3P_ROW_FN(NAME, ROWS)                                                                        \
+    static void NAME(const uint32_t *wr, const uint32_t *xp, int8_t *o) {                                 \
+        int32_t a0, a1, a2, a3;                                                                           \
+        uint32_t x02, x13, w02, w13, t;                                                                   \
+        __asm__ volatile(                                                                                 \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x10000\n\t"                                                                   \
+            "beq    2f\n\t"                                                                               \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_LEFT))                                                       \
+            "2:\n\t"                                                                                      \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
+            "beq    3f\n\t"                                                                               \
+            "1:\n\t"                                                                                      \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_ALL))                                                        \
+            "ldr    %[t], [%[wr], #148]\n\t"                                                              \
+            "cmp    %[xp], %[t]\n\t"                                                                      \
+            "bne    1b\n\t"                                                                               \
+            "3:\n\t"                                                                                      \
+            "ldr    %[t], [%[wr], #136]\n\t"                                                              \
+            "tst    %[t], #0x20000\n\t"                                                                   \
+            "beq    4f\n\t"                                                                               \
+            NN_DW3P_WINDOW(ROWS(NN_DW3P_COLS_RIGHT))                                                      \
+            "4:\n\t"                                                                                      \
+            : [xp] "+r"(xp), [o] "+r"(o), [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), \
+              [x02] "=&r"(x02), [x13] "=&r"(x13), [w02] "=&r"(w02), [w13] "=&r"(w13), [t] "=&r"(t)        \
+            : [wr] "r"(wr)                                                                                \
+            : "cc", "memory");                                                                            \
+    }
+NN_DW3P_ROW_FN(dw3p_row_all, NN_DW3P_ROWS_ALL)
+NN_DW3P_ROW_FN(dw3p_row_top, NN_DW3P_ROWS_TOP)
+NN_DW3P_ROW_FN(dw3p_row_bottom, NN_DW3P_ROWS_BOTTOM)
+#endif
+
+/* Path PLANE3, the portable twin of the dw3p_row_* functions and the general form: a row of n outputs of a
+ * group from the widened plane at xp, its kernel rows as `rows` says and its edge windows' columns as the
+ * record's DW3P_LEFT and DW3P_RIGHT say, fused (rq_dbl from the record) or requantized per output in the form `fast` says
+ * (entries e, clamped to [lo, hi]); k of the 4 channels stored. */
+NN_INLINE void dw3p_row_c(const uint32_t *wr, const uint32_t *xp, int8_t *o, int32_t n, int rows, const int32_t *e,
+                          int32_t k, int32_t zo, int32_t lo, int32_t hi, int fast, const int fused) {
+    const int32_t row = (int32_t)(wr[DW3P_ROW] & 0xffffu) / 4, next = (int32_t)wr[DW3P_NEXT] / 4;
+    const int32_t ostep = (int32_t)wr[DW3P_OSTEP];
+    const int32_t ky0 = rows == DW3P_TOP, ky1 = rows == DW3P_BOTTOM ? 2 : 3;
+    for (int32_t i = 0; i < n; ++i, o += ostep, xp += 2 * row + next) {
+        const int32_t kx0 = i == 0 && (wr[DW3P_ROW] & DW3P_LEFT) ? 1 : 0;
+        const int32_t kx1 = i == n - 1 && (wr[DW3P_ROW] & DW3P_RIGHT) ? 2 : 3;
+        int32_t acc[4];
+        for (int32_t j = 0; j < 4; ++j) acc[j] = (int32_t)wr[DW3P_BIAS + j];
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+            for (int32_t kx = kx0; kx < kx1; ++kx) {
+                const uint32_t *x = xp + ky * row + 2 * kx, w02 = wr[2 * (3 * ky + kx)], w13 = wr[2 * (3 * ky + kx) + 1];
+                acc[0] = nn_smlabb(w02, x[0], acc[0]);
+                acc[2] = nn_smlatt(w02, x[0], acc[2]);
+                acc[1] = nn_smlabb(w13, x[1], acc[1]);
+                acc[3] = nn_smlatt(w13, x[1], acc[3]);
+            }
+        }
+        for (int32_t j = 0; j < k; ++j) {
+            const uint32_t *r = wr + DW3P_RQ + 3 * j;
+            o[j] = fused ? (int8_t)nn_ssat8(rq_dbl(acc[j], (int32_t)r[1], (int32_t)r[0], (int32_t)r[2]))
+                         : rq_out(e + j * RQ_WORDS, acc[j], zo, 1, lo, hi, fast);
+        }
+    }
+}
+
+/* Path PLANE3, rows x n pixels of 4 channels (the first at x, pixel step ch bytes, row step in_row bytes)
+ * widened into the plane at d (row step d_row words) with the input offset added: per pixel the words
+ * (c0, c2) and (c1, c3) of SXTAB16 (off2 = the offset in both halves). The assembly does two pixels per pass
+ * (5.5 instructions per pixel) and all rows in one call. */
+NN_INLINE void dw3p_widen(const int8_t *x, int32_t ch, int32_t in_row, uint32_t *d, int32_t d_row, int32_t n,
+                          int32_t rows, uint32_t off2) {
+#if NN_ASM
+    /* the steps from a row's end to the next row's start, read from the stack (no register left) */
+    const int32_t gap[3] = {n, in_row - n * ch, 4 * (d_row - 2 * n)};
+    uint32_t v0, v1, y0, y1;
+    int32_t cnt;
+    __asm__ volatile(
+        "1:\n\t"
+        "ldr    %[cnt], %[n]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "blt    3f\n\t"
+        "2:\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "ldr    %[v1], [%[x], %[ch]]\n\t"
+        "add    %[x], %[x], %[ch], lsl #1\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]], #16\n\t"
+        "sxtab16 %[y0], %[off2], %[v1]\n\t"
+        "sxtab16 %[y1], %[off2], %[v1], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d], #-8]\n\t"
+        "subs   %[cnt], %[cnt], #2\n\t"
+        "bge    2b\n\t"
+        "3:\n\t"
+        "adds   %[cnt], %[cnt], #2\n\t"
+        "beq    4f\n\t"
+        "ldr    %[v0], [%[x]]\n\t"
+        "add    %[x], %[x], %[ch]\n\t"
+        "sxtab16 %[y0], %[off2], %[v0]\n\t"
+        "sxtab16 %[y1], %[off2], %[v0], ror #8\n\t"
+        "strd   %[y0], %[y1], [%[d]], #8\n\t"
+        "4:\n\t"
+        "ldr    %[v0], %[xgap]\n\t"
+        "ldr    %[v1], %[dgap]\n\t"
+        "add    %[x], %[x], %[v0]\n\t"
+        "add    %[d], %[d], %[v1]\n\t"
+        "subs   %[rows], %[rows], #1\n\t"
+        "bne    1b\n\t"
+        : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v0] "=&r"(v0), [v1] "=&r"(v1),
+          [y0] "=&r"(y0), [y1] "=&r"(y1)
+        : [ch] "r"(ch), [off2] "r"(off2), [n] "m"(gap[0]), [xgap] "m"(gap[1]), [dgap] "m"(gap[2])
+        : "cc", "memory");
+#else
+    for (int32_t r = 0; r < rows; ++r, x += in_row, d += d_row) {
+        const int8_t *xc = x;
+        for (int32_t px = 0; px < n; ++px, xc += ch) {
+            const uint32_t v = nn_read32(xc);
+            d[2 * px] = nn_sxtab16(off2, v);
+            d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
+        }
+    }
+#endif
+}
+
+/* Path PLANE3 for one requantization form (`fused`: doubled accumulators requantized by rq_dbl, the
+ * output zero point in the rounding addend, no clamp; otherwise per output in the form `fast` says).
+ * Per group of 4 channels (k of them in a last partial group): its record, then the input pixels the
+ * windows reach widened into the plane with the input offset added (per pixel the words (c0, c2) and
+ * (c1, c3) of SXTAB16; ph x pw pixels, the border zeroed once per call, so a padded tap adds nothing as in
+ * the reference), then each output row: the windows' kernel taps that lie on padding are skipped
+ * (dw3p_rows, dw3p_edges). A group is copied whole before its outputs are written, so the layer may
+ * run in place. A partial group's outputs go through a 4-byte-per-pixel row buffer. */
+NN_INLINE void dw3p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, const int32_t *tab,
+                         uint32_t *wr, uint32_t *plane, int fast, const int fused) {
+    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
+    const int32_t zo = p->out_offset, lo = p->act_min, hi = p->act_max;
+    /* plane pixel (py, px) is input (py - pad_top, px - pad_left) */
+    const int32_t y0 = p->pad_top, x0 = p->pad_left;
+    const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
+    const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
+    for (int32_t i = 0; i < 2 * ph * pw; ++i) plane[i] = 0;
+    int8_t part[4 * DW_PLANE3_MAX];
+    int8_t rows[DW_PLANE3_MAX];   /* per output row its kernel rows (dw3p_rows), the same in every group */
+    for (int32_t oy = 0; oy < oh; ++oy) rows[oy] = (int8_t)dw3p_rows(p, oy);
+    /* the record's words that every group shares (dw3p_record writes the others) */
+    const uint32_t span = dw3p_edges(p, pw, wr);
+    wr[DW3P_NEXT] = (uint32_t)(8 * p->stride_w - 16 * pw);
+    const int32_t prow = 2 * p->stride_h * pw;   /* plane words from an output row's windows to the next's */
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * oh * ow * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
+            dw3p_record(p, c0, k, fused, wr);
+            wr[DW3P_OSTEP] = (uint32_t)(k == 4 ? ch : 4);
+            if (x0 < x1 && y0 < y1 && k == 4) {   /* (x0 < x1 and y0 < y1 always for SAME and VALID) */
+                dw3p_widen(img + c0, ch, p->in_w * ch, plane + 2 * (y0 * pw + x0), 2 * pw, x1 - x0, y1 - y0, off2);
+            } else if (x0 < x1) {   /* a partial group: k channels, zeros in the others' lanes */
+                const int8_t *x = img + c0;
+                uint32_t *d = plane + 2 * (y0 * pw + x0);
+                for (int32_t py = y0; py < y1; ++py, x += p->in_w * ch, d += 2 * pw) {
+                    const int8_t *xc = x;
+                    for (int32_t px = 0; px < x1 - x0; ++px, xc += ch) {
+                        const uint32_t v = dw3p_word(xc, k);
+                        d[2 * px] = nn_sxtab16(off2, v);
+                        d[2 * px + 1] = nn_sxtab16_ror8(off2, v);
+                    }
+                }
+            }
+            const uint32_t *xp = plane;
+            int8_t *orow = ob + c0;
+            for (int32_t oy = 0; oy < oh; ++oy, xp += prow, orow += ow * ch) {
+                int8_t *o = k == 4 ? orow : part;
+                wr[DW3P_MIDEND] = (uint32_t)(uintptr_t)xp + span;   /* (read by the assembly only) */
+#if NN_ASM
+                if (!fused) {
+                    dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, 0);
+                } else if (rows[oy] == DW3P_ALL) {
+                    dw3p_row_all(wr, xp, o);
+                } else if (rows[oy] == DW3P_TOP) {
+                    dw3p_row_top(wr, xp, o);
+                } else {
+                    dw3p_row_bottom(wr, xp, o);
+                }
+#else
+                dw3p_row_c(wr, xp, o, ow, rows[oy], tab + c0 * RQ_WORDS, k, zo, lo, hi, fast, fused);
+#endif
+                if (k < 4) {
+                    int8_t *dst = orow;
+                    for (int32_t ox = 0; ox < ow; ++ox, dst += ch) {
+                        for (int32_t j = 0; j < k; ++j) dst[j] = part[4 * ox + j];
+                    }
                 }
             }
         }
@@ -1202,12 +1494,14 @@ static int dw3_fused(const nn_conv_params_t *p, int fast) {
  * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     int32_t *tab = (int32_t *)scratch;
-    uint32_t *rec = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c), *plane = rec + 4 * DW3Q_CH;   /* records, plane */
-    if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the records need no table */
-        dw3q_body(p, in, out, tab, rec, plane, 1, 1);
-    } else {
-        dw3q_body(p, in, out, tab, rec, plane,
+    uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* then the record(s) and plane */
+    if (!dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
+        dw3p_body(p, in, out, tab, wr, wr + DW3P_REC,
                   nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
+    } else if (dw3q_pairs_ok(p)) {   /* the records need no table */
+        dw3q_body(p, in, out, wr, wr + 4 * DW3Q_CH);
+    } else {
+        dw3p_body(p, in, out, tab, wr, wr + DW3P_REC, 1, 1);
     }
 }
 

@@ -131,11 +131,26 @@ static inline int32_t dw_rows3_len(const nn_conv_params_t *p) {
 #define DW_PLANE3_MAX 8
 static inline int32_t dw_plane3_h(const nn_conv_params_t *p) { return (p->out_h - 1) * p->stride_h + 3; }
 static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w - 1) * p->stride_w + 3; }
-/* ... a channel's plane of int16 pairs (nn_opt_depthwise.c, dw3q_pairs): a spare word, then per plane row
- * DW3Q_ROWW words (out_w + 1 pairs and a spare word, at most 10: a fixed row step, an immediate offset in
- * the assembly), and the words of a channel's record (dw3q_record). A group is 4 planes and 4 records. */
+/* ... a group's record (nn_opt_depthwise.c, dw3p_record): its words after the 18 weight words */
+#define DW3P_BIAS 18
+#define DW3P_RQ 22
+#define DW3P_ROW 34
+#define DW3P_NEXT 35
+#define DW3P_OSTEP 36
+#define DW3P_MIDEND 37
+#define DW3P_REC 38
+/* PLANE3 on same-channel int16 pairs (nn_opt_depthwise.c, dw3q_body) in the fused form, where it measured
+ * better than the widened plane under QEMU: stride 1 with rows of 6 outputs (chunks of 3; MobileNetV1's
+ * 6x6 maps 2.885 -> see bench/RESULTS.md "Depthwise round 5"); on 3x3 maps and at stride 2 the pairs'
+ * build and the per-chunk requantization cost more than the widened plane's taps. A channel's plane: a
+ * spare word, then per plane row DW3Q_ROWW words (out_w + 1 pairs and a spare word: a fixed row step, an
+ * immediate offset in the assembly); a channel's record DW3Q_CH words (dw3q_record). A group is 4 planes
+ * and 4 records. */
 #define DW3Q_ROWW 10
 #define DW3Q_CH 17
+static inline int dw3q_pairs_ok(const nn_conv_params_t *p) {
+    return p->stride_h == 1 && p->stride_w == 1 && p->out_w % 3 == 0 && p->out_w >= 6;
+}
 static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW3Q_ROWW * dw_plane3_h(p); }
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
