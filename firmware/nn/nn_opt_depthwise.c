@@ -200,31 +200,27 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
     }
 }
 
-/* Path PLANE3 (same-channel pairs). Per group of 4 channels the input rows the windows reach are built
- * once into a plane of int16 pairs per channel (dw3q_pairs), with the input offset added and zeros on the
- * padding: ph = (out_h - 1) stride_h + 3 rows of DW3Q_ROWW words (one spare word before the plane), pair i
- * of a row being (u_i, u_i+1) at stride 1 and (u_2i, u_2i+1) at stride 2 (u_m: padded input column m).
- * With a kernel row's weight pairs A = (w0, w1) and B = (w1, w2), output i takes per kernel row
- *   stride 1: SMLAD(A, Q[i]) + SMLATT(B, Q[i + 1])   (w0 u_i + w1 u_i+1 + w2 u_i+2)
- *   stride 2: SMLAD(A, Q[i]) + SMLABT(Q[i + 1], B)   (w0 u_2i + w1 u_2i+1 + w2 u_2i+2)
- * two instructions per 3 MACs; kernel rows over padding are skipped (the C twin also skips the edge
- * outputs' padded taps: stride 1, left: SMLAD(B, Q[1]) alone; right: SMLAD(A, Q[i]) alone).
+/* Path PLANE3 on same-channel pairs (dw3q_pairs_ok: the fused form, stride 1, SAME on rows of 6). Per
+ * group of 4 channels the input rows are built once into a plane of int16 pairs per channel (dw3q_pairs),
+ * with the input offset added and zeros on the padding: ph = out_h + 2 rows of DW3Q_ROWW words (one spare
+ * word before the plane), pair i of a row being (u_i, u_i+1) (u_m: padded input column m). With a kernel
+ * row's weight pairs A = (w0, w1) and B = (w1, w2), output i takes per kernel row
+ *   SMLAD(A, Q[i]) + SMLATT(B, Q[i + 1])   (w0 u_i + w1 u_i+1 + w2 u_i+2)
+ * two instructions per 3 MACs; the kernel rows over padding are skipped (first output row: kernel row 0,
+ * last: row 2), and so are the padded taps of a row's first and last output (SMLAD(B, Q[1]) alone,
+ * SMLAD(A, Q[5]) alone).
  *
  * The record of a channel (DW3Q_CH words, dw3q_record): A and B of its 3 kernel rows, the bias, rq_dbl's
- * R2, multiplier and rs (fused form, which doubles weights and bias), then the words the assembly reads:
- * the output step, the plane bytes from a row's last chunk to the next output row, chunks per row, the
- * channel's plane and output addresses, the row kinds' address and whether it is the group's last channel. */
+ * R2, multiplier and rs (the fused form doubles weights and bias), then the words the assembly reads: the
+ * output step, the channel's plane (row 0) and output addresses, the count of output rows between the
+ * first and the last (out_h - 2) and whether it is the group's last channel. */
 #define DW3Q_BIAS 6
 #define DW3Q_RQ 7
 #define DW3Q_OSTEP 10
-#define DW3Q_XROW 11
-#define DW3Q_CHUNKS 12
-#define DW3Q_X 13      /* the channel's plane (row 0), outputs and row kinds, and whether it is the */
-#define DW3Q_O 14      /* group's last channel: the assembly runs the group's channels in one call */
-#define DW3Q_KINDS 15
-#define DW3Q_LAST 16
-/* Output row kinds (dw3q_body): which kernel rows are computed; 0 ends the list. */
-enum { DW3Q_END, DW3Q_ALL, DW3Q_TOP, DW3Q_BOTTOM };
+#define DW3Q_X 11
+#define DW3Q_O 12
+#define DW3Q_MID 13
+#define DW3Q_LAST 14
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -299,49 +295,40 @@ static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
  * padded column m is input column m - x0), k of 4 channels. Positions outside stay as they are (zero: the
  * plane is cleared once per call). Pixel m is the low half of pair m and the high half of pair m - 1,
  * adjacent halfwords: the assembly stores (u_m, u_m) as one unaligned word 2 bytes before pair m (the
- * spare words take the halves outside the pairs read); 13 instructions per pixel of 4 channels. */
+ * spare words take the halves outside the pairs read); 12 instructions per pixel of 4 channels. */
 NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k, uint32_t *q, int32_t plane_ch,
                           int32_t x0, int32_t n, int32_t rows, uint32_t off2) {
 #if NN_ASM
-    if (k == 4) {
-        const int32_t pcr = 4 * plane_ch;
-        /* the steps from a row's end to the next row's start, read from memory (no register left) */
-        const int32_t gap[3] = {n, in_row - n * ch, 4 * DW3Q_ROWW - 4 * n};
+#define NN_DWPQ_PIXEL                                 \
+    "ldr    %[v], [%[x]]\n\t"                         \
+    "add    %[x], %[x], %[ch]\n\t"                    \
+    "sxtab16 %[y], %[off2], %[v]\n\t"                 \
+    "sxtab16 %[v], %[off2], %[v], ror #8\n\t"         \
+    "pkhbt  %[t], %[v], %[v], lsl #16\n\t"            \
+    "str    %[t], [%[da], %[pcr]]\n\t"                \
+    "pkhbt  %[t], %[y], %[y], lsl #16\n\t"            \
+    "str    %[t], [%[da]], #4\n\t"                    \
+    "pkhtb  %[t], %[v], %[v], asr #16\n\t"            \
+    "str    %[t], [%[db], %[pcr]]\n\t"                \
+    "pkhtb  %[t], %[y], %[y], asr #16\n\t"            \
+    "str    %[t], [%[db]], #4\n\t"
+    if (k == 4 && n == 6) {   /* (dw3q_pairs_ok: rows of 6 pixels) a row in one pass, 12 per pixel */
+        const int32_t pcr = 4 * plane_ch, xgap = in_row - n * ch;
         uint8_t *da = (uint8_t *)q - 2, *db = da + 2 * pcr;
         uint32_t v, y, t;
-        int32_t cnt;
-        {
-            __asm__ volatile(
-                "1:\n\t"
-                "ldr    %[cnt], %[n]\n\t"
-                "2:\n\t"
-                "ldr    %[v], [%[x]]\n\t"
-                "add    %[x], %[x], %[ch]\n\t"
-                "sxtab16 %[y], %[off2], %[v]\n\t"
-                "sxtab16 %[v], %[off2], %[v], ror #8\n\t"
-                "pkhbt  %[t], %[v], %[v], lsl #16\n\t"
-                "str    %[t], [%[da], %[pcr]]\n\t"
-                "pkhbt  %[t], %[y], %[y], lsl #16\n\t"
-                "str    %[t], [%[da]], #4\n\t"
-                "pkhtb  %[t], %[v], %[v], asr #16\n\t"
-                "str    %[t], [%[db], %[pcr]]\n\t"
-                "pkhtb  %[t], %[y], %[y], asr #16\n\t"
-                "str    %[t], [%[db]], #4\n\t"
-                "subs   %[cnt], %[cnt], #1\n\t"
-                "bne    2b\n\t"
-                "ldr    %[v], %[xgap]\n\t"
-                "ldr    %[t], %[dgap]\n\t"
-                "add    %[x], %[x], %[v]\n\t"
-                "add    %[da], %[da], %[t]\n\t"
-                "add    %[db], %[db], %[t]\n\t"
-                "subs   %[rows], %[rows], #1\n\t"
-                "bne    1b\n\t"
-                : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [cnt] "=&r"(cnt), [v] "=&r"(v),
-                  [y] "=&r"(y), [t] "=&r"(t)
-                : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [n] "m"(gap[0]), [xgap] "m"(gap[1]),
-                  [dgap] "m"(gap[2])
-                : "cc", "memory");
-        }
+        __asm__ volatile(
+            "1:\n\t"
+            NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL
+            "ldr    %[v], %[xgap]\n\t"
+            "add    %[da], %[da], #16\n\t"   /* 4 DW3Q_ROWW - 24: to the next plane row */
+            "add    %[db], %[db], #16\n\t"
+            "add    %[x], %[x], %[v]\n\t"
+            "subs   %[rows], %[rows], #1\n\t"
+            "bne    1b\n\t"
+            : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [v] "=&r"(v), [y] "=&r"(y),
+              [t] "=&r"(t)
+            : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [xgap] "m"(xgap)
+            : "cc", "memory");
         return;
     }
 #endif
@@ -363,35 +350,41 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
 }
 
 #if NN_ASM
-/* One kernel row KY (plane row offset 40 KY bytes) of a chunk of 3 outputs: the row's A and B, pairs
- * Q0..Q3 by two LDRD, 6 multiply-accumulates (SECOND: the SMLATT of B); A0 and A1 name the accumulators
- * the first two start from (a2, holding the bias, on a chunk's first kernel row): 9 instructions per 9 MACs. */
-#define NN_DWPQ_S1(A, Q) "smlatt %[" A "], %[b], %[" Q "], %[" A "]\n\t"
-#define NN_DWPQ_KROW(SECOND, KY, A0, A1)                      \
+/* One kernel row KY (plane row offset 40 KY bytes) of a row's first 3 outputs (output 0 without kernel
+ * column 0: SMLAD(B, Q1)) or its last 3 (output 5 without column 2: SMLAD(A, Q5)): the row's A and B, the
+ * pairs by LDRD and LDR, 7 multiply-accumulates; A0 and A1 name the accumulators the first two outputs
+ * start from (a2, holding the bias, on a chunk's first kernel row): 8 instructions per 7 taps. */
+#define NN_DWPQ_KROW_L(KY, A0, A1)                            \
     "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
-    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "]\n\t"            \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+4]\n\t"          \
+    "smlad  %[a0], %[b], %[q0], %[" A0 "]\n\t"                \
+    "smlad  %[a1], %[a], %[q0], %[" A1 "]\n\t"                \
+    "smlatt %[a1], %[b], %[q1], %[a1]\n\t"                    \
+    "smlad  %[a2], %[a], %[q1], %[a2]\n\t"                    \
+    "ldr    %[q0], [%[x], #40*" #KY "+12]\n\t"                \
+    "smlatt %[a2], %[b], %[q0], %[a2]\n\t"
+#define NN_DWPQ_KROW_R(KY, A0, A1)                            \
+    "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+12]\n\t"         \
     "smlad  %[a0], %[a], %[q0], %[" A0 "]\n\t"                \
-    SECOND("a0", "q1")                                        \
+    "smlatt %[a0], %[b], %[q1], %[a0]\n\t"                    \
     "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                \
-    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+8]\n\t"          \
-    SECOND("a1", "q0")                                        \
-    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"                    \
-    SECOND("a2", "q1")
+    "ldr    %[q0], [%[x], #40*" #KY "+20]\n\t"                \
+    "smlatt %[a1], %[b], %[q0], %[a1]\n\t"                    \
+    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"
 #define NN_DWPQ_BIAS "ldr    %[a2], [%[rc], #24]\n\t"
-#define NN_DWPQ_ROWS_ALL(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 0, "a2", "a2") NN_DWPQ_KROW(S, 1, "a0", "a1") \
-    NN_DWPQ_KROW(S, 2, "a0", "a1")
-#define NN_DWPQ_ROWS_TOP(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 1, "a2", "a2") NN_DWPQ_KROW(S, 2, "a0", "a1")
-#define NN_DWPQ_ROWS_BOTTOM(S) NN_DWPQ_BIAS NN_DWPQ_KROW(S, 0, "a2", "a2") NN_DWPQ_KROW(S, 1, "a0", "a1")
+#define NN_DWPQ_ROWS_ALL(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1") K(2, "a0", "a1")
+#define NN_DWPQ_ROWS_TOP(K) NN_DWPQ_BIAS K(1, "a2", "a2") K(2, "a0", "a1")
+#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1")
 /* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rs in q1). */
 #define NN_DWPQ_RQ(A)                                         \
     "add    %[q0], %[a], %[" A "], asr #31\n\t"               \
     "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"              \
     "asr    %[" A "], %[" A "], %[q1]\n\t"                    \
     "ssat   %[" A "], #8, %[" A "]\n\t"
-/* A chunk: 3 outputs of kernel rows ROWS, requantized and stored (output step from the record); x moves
- * to the next chunk's pairs. */
-#define NN_DWPQ_CHUNK(ROWS, S)                                \
-    ROWS(S)                                                   \
+/* 3 outputs of kernel rows ROWS by K, requantized and stored (output step from the record). */
+#define NN_DWPQ_CHUNK(ROWS, K)                                \
+    ROWS(K)                                                   \
     "ldrd   %[a], %[b], [%[rc], #28]\n\t"                     \
     "ldr    %[q1], [%[rc], #36]\n\t"                          \
     NN_DWPQ_RQ("a0") NN_DWPQ_RQ("a1") NN_DWPQ_RQ("a2")        \
@@ -400,59 +393,43 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
     "strb   %[a1], [%[o], %[q0]]\n\t"                         \
     "add    %[o], %[o], %[q0], lsl #1\n\t"                    \
     "strb   %[a2], [%[o]]\n\t"                                \
-    "add    %[o], %[o], %[q0]\n\t"                            \
-    "add    %[x], %[x], #12\n\t"
+    "add    %[o], %[o], %[q0]\n\t"
+/* An output row: its first and last 3 outputs; x moves to the next plane row. */
+#define NN_DWPQ_ROW(ROWS) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_L) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_R) \
+    "add    %[x], %[x], #40\n\t"
 
-/* Path PLANE3, every output row of a group's channels in the fused form, from the first channel's record rc
- * (each record: the channel's plane from row 0, its outputs, the row kinds, DW3Q_END-terminated, and the
- * last-channel flag; out_w a multiple of 3: chunks of 3 outputs). */
-#define NN_DWPQ_CHAN_FN(NAME, S)                                                                          \
-    static void NAME(const uint32_t *rc) {                                                                \
-        int32_t a0, a1, a2, cnt;                                                                          \
-        uint32_t a, b, q0, q1, x, o, kp;                                                                  \
-        __asm__ volatile(                                                                                 \
-            "0:\n\t"                                                                                      \
-            "ldr    %[x], [%[rc], #52]\n\t"                                                               \
-            "ldr    %[o], [%[rc], #56]\n\t"                                                               \
-            "ldr    %[kp], [%[rc], #60]\n\t"                                                              \
-            "1:\n\t"                                                                                      \
-            "ldrb   %[q0], [%[kp]], #1\n\t"                                                               \
-            "ldr    %[cnt], [%[rc], #48]\n\t"                                                             \
-            "cmp    %[q0], #1\n\t"                                                                        \
-            "bne    3f\n\t"                                                                               \
-            "2:\n\t"                                                                                      \
-            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_ALL, S)                                                            \
-            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
-            "bne    2b\n\t"                                                                               \
-            "8:\n\t"                                                                                      \
-            "ldr    %[q0], [%[rc], #44]\n\t"                                                              \
-            "add    %[x], %[x], %[q0]\n\t"                                                                \
-            "b      1b\n\t"                                                                               \
-            "3:\n\t"                                                                                      \
-            "cmp    %[q0], #2\n\t"                                                                        \
-            "bhi    5f\n\t"                                                                               \
-            "bne    9f\n\t"                                                                               \
-            "4:\n\t"                                                                                      \
-            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_TOP, S)                                                            \
-            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
-            "bne    4b\n\t"                                                                               \
-            "b      8b\n\t"                                                                               \
-            "5:\n\t"                                                                                      \
-            NN_DWPQ_CHUNK(NN_DWPQ_ROWS_BOTTOM, S)                                                         \
-            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
-            "bne    5b\n\t"                                                                               \
-            "b      8b\n\t"                                                                               \
-            "9:\n\t"                                                                                      \
-            "ldr    %[q0], [%[rc], #64]\n\t"                                                              \
-            "add    %[rc], %[rc], #68\n\t"                                                                \
-            "cmp    %[q0], #0\n\t"                                                                        \
-            "beq    0b\n\t"                                                                               \
-            : [rc] "+r"(rc), [x] "=&r"(x), [o] "=&r"(o), [kp] "=&r"(kp), [cnt] "=&r"(cnt), [a0] "=&r"(a0), \
-              [a1] "=&r"(a1), [a2] "=&r"(a2), [a] "=&r"(a), [b] "=&r"(b), [q0] "=&r"(q0), [q1] "=&r"(q1)   \
-            :                                                                                             \
-            : "cc", "memory");                                                                            \
-    }
-NN_DWPQ_CHAN_FN(dw3q_group, NN_DWPQ_S1)
+/* Path PLANE3 on pairs, every output row of a group's channels, from the first channel's record rc (each
+ * record: the channel's plane from row 0, its outputs, the count of middle rows out_h - 2 and the
+ * last-channel flag): the first row without kernel row 0, the middle rows, the last row without kernel
+ * row 2 (a single row: kernel rows 1 and 2, the plane's row 2 being zero). */
+static void dw3q_group(const uint32_t *rc) {
+    int32_t a0, a1, a2, cnt;
+    uint32_t a, b, q0, q1, x, o;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[x], [%[rc], #44]\n\t"
+        "ldr    %[o], [%[rc], #48]\n\t"
+        "ldr    %[cnt], [%[rc], #52]\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_TOP)
+        "cmp    %[cnt], #0\n\t"
+        "blt    9f\n\t"
+        "beq    3f\n\t"
+        "2:\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_ALL)
+        "subs   %[cnt], %[cnt], #1\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_BOTTOM)
+        "9:\n\t"
+        "ldr    %[q0], [%[rc], #56]\n\t"
+        "add    %[rc], %[rc], #60\n\t"
+        "cmp    %[q0], #0\n\t"
+        "beq    0b\n\t"
+        : [rc] "+r"(rc), [x] "=&r"(x), [o] "=&r"(o), [cnt] "=&r"(cnt), [a0] "=&r"(a0), [a1] "=&r"(a1),
+          [a2] "=&r"(a2), [a] "=&r"(a), [b] "=&r"(b), [q0] "=&r"(q0), [q1] "=&r"(q1)
+        :
+        : "cc", "memory");
+}
 #endif
 
 /* One output row of one channel (record rc) from its plane rows at q (DW3Q_ROWW words apart, kernel rows
@@ -489,24 +466,16 @@ static void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
     const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
     const int left = x0 > 0, right = pw - 1 - x0 >= p->in_w;
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
-    int8_t kinds[DW_PLANE3_MAX + 1];   /* per output row its kernel rows, then DW3Q_END */
-    int8_t ky0s[DW_PLANE3_MAX], ky1s[DW_PLANE3_MAX];
+    int8_t ky0s[DW_PLANE3_MAX], ky1s[DW_PLANE3_MAX];   /* per output row its kernel rows (C twin) */
     for (int32_t oy = 0; oy < oh; ++oy) {
         const int32_t iy0 = oy - y0;
         ky0s[oy] = (int8_t)(iy0 < 0 ? -iy0 : 0);
         ky1s[oy] = (int8_t)(p->in_h - iy0 < 3 ? p->in_h - iy0 : 3);
-        kinds[oy] = (int8_t)(ky0s[oy] > 0 ? DW3Q_TOP : ky1s[oy] < 3 ? DW3Q_BOTTOM : DW3Q_ALL);
     }
-    kinds[oh] = DW3Q_END;
-    (void)kinds;
     for (int32_t i = 0; i < 4 * plane_ch; ++i) plane[i] = 0;
     for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
         rec[j * DW3Q_CH + DW3Q_OSTEP] = (uint32_t)ch;
-        rec[j * DW3Q_CH + DW3Q_XROW] = (uint32_t)(4 * DW3Q_ROWW - 4 * ow);
-        rec[j * DW3Q_CH + DW3Q_CHUNKS] = (uint32_t)(ow / 3);
-#if NN_ASM
-        rec[j * DW3Q_CH + DW3Q_KINDS] = (uint32_t)(uintptr_t)kinds;
-#endif
+        rec[j * DW3Q_CH + DW3Q_MID] = (uint32_t)(oh - 2);
     }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
@@ -523,7 +492,7 @@ static void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, 
                 dw3q_pairs(img + c0, ch, p->in_w * ch, k, q, plane_ch, x0, x1 - x0, y1 - y0, off2);
             }
 #if NN_ASM
-            {   /* (out_w a multiple of 3: dw3q_pairs_ok) */
+            {
                 for (int32_t j = 0; j < k; ++j) {
                     uint32_t *rc = rec + j * DW3Q_CH;
                     rc[DW3Q_X] = (uint32_t)(uintptr_t)(plane + 1 + j * plane_ch);
