@@ -16,7 +16,9 @@
  * row runs its windows, 9 taps of 4 channels (54 instructions per 36 MACs) and the fused requantization
  * (rq_dbl) per window, and skips the taps that lie on padding: the first/last output row drops its
  * padded kernel row, the first/last window of a row its padded kernel column (a 6x6 SAME map computes
- * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too.
+ * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too. On SAME rows of 6 outputs at stride 1
+ * (MobileNet's 6x6 maps) PLANE3's fused form takes same-channel int16 pairs instead (dw3q_body): SMLAD on
+ * (u_i, u_i+1) with the weight pairs (w0, w1) and (w1, w2), two instructions per 3 MACs.
  * Path CHANNELS (depth multiplier 1): 4 channels per pass in
  * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
  * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
