@@ -261,28 +261,31 @@ static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32
 }
 
 /* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
- * words by SXTB16, doubled by SADD16, paired by PKHBT/PKHTB; the same words as dw3q_record. */
+ * words by SXTB16, doubled by SADD16, paired by masks and shifts; the same words as dw3q_record. */
 static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
     const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
     const int8_t *w = p->weights + c0;
     const uint32_t zo = (uint32_t)p->out_offset;
-#pragma GCC unroll 3
     for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
-        uint32_t e[3], o[3];   /* per kernel column: channels (0, 2) and (1, 3), doubled */
-        for (int32_t kx = 0; kx < 3; ++kx) {
-            const uint32_t v = nn_read32(w + kx * ch), ev = nn_sxtb16(v), od = nn_sxtb16_ror8(v);
-            e[kx] = nn_sadd16(ev, ev);
-            o[kx] = nn_sadd16(od, od);
-        }
+        /* per kernel column the doubled weights of channels (0, 2) and (1, 3) */
+        const uint32_t v0 = nn_read32(w), v1 = nn_read32(w + ch), v2 = nn_read32(w + 2 * ch);
+        uint32_t e0 = nn_sxtb16(v0), e1 = nn_sxtb16(v1), e2 = nn_sxtb16(v2);
+        uint32_t o0 = nn_sxtb16_ror8(v0), o1 = nn_sxtb16_ror8(v1), o2 = nn_sxtb16_ror8(v2);
+        e0 = nn_sadd16(e0, e0);
+        e1 = nn_sadd16(e1, e1);
+        e2 = nn_sadd16(e2, e2);
+        o0 = nn_sadd16(o0, o0);
+        o1 = nn_sadd16(o1, o1);
+        o2 = nn_sadd16(o2, o2);
         uint32_t *r = rec + 2 * ky;
-        r[0] = (e[0] & 0xffffu) | e[1] << 16;
-        r[1] = (e[1] & 0xffffu) | e[2] << 16;
-        r[DW3Q_CH] = (o[0] & 0xffffu) | o[1] << 16;
-        r[DW3Q_CH + 1] = (o[1] & 0xffffu) | o[2] << 16;
-        r[2 * DW3Q_CH] = e[0] >> 16 | (e[1] & 0xffff0000u);
-        r[2 * DW3Q_CH + 1] = e[1] >> 16 | (e[2] & 0xffff0000u);
-        r[3 * DW3Q_CH] = o[0] >> 16 | (o[1] & 0xffff0000u);
-        r[3 * DW3Q_CH + 1] = o[1] >> 16 | (o[2] & 0xffff0000u);
+        r[0] = (e0 & 0xffffu) | e1 << 16;
+        r[1] = (e1 & 0xffffu) | e2 << 16;
+        r[DW3Q_CH] = (o0 & 0xffffu) | o1 << 16;
+        r[DW3Q_CH + 1] = (o1 & 0xffffu) | o2 << 16;
+        r[2 * DW3Q_CH] = e0 >> 16 | (e1 & 0xffff0000u);
+        r[2 * DW3Q_CH + 1] = e1 >> 16 | (e2 & 0xffff0000u);
+        r[3 * DW3Q_CH] = o0 >> 16 | (o1 & 0xffff0000u);
+        r[3 * DW3Q_CH + 1] = o1 >> 16 | (o2 & 0xffff0000u);
     }
 #pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, rec += DW3Q_CH) {
