@@ -16,7 +16,9 @@
  * row runs its windows, 9 taps of 4 channels (54 instructions per 36 MACs) and the fused requantization
  * (rq_dbl) per window, and skips the taps that lie on padding: the first/last output row drops its
  * padded kernel row, the first/last window of a row its padded kernel column (a 6x6 SAME map computes
- * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too.
+ * 256 of its 324 taps, a 3x3 one 49 of 81); it may run in place too. On SAME rows of 6 outputs at stride 1
+ * (MobileNet's 6x6 maps) PLANE3's fused form takes same-channel int16 pairs instead (dw3q_body): SMLAD on
+ * (u_i, u_i+1) with the weight pairs (w0, w1) and (w1, w2), two instructions per 3 MACs.
  * Path CHANNELS (depth multiplier 1): 4 channels per pass in
  * registers (SMLABB/SMLATT); interior pixels use biases with the offset folded in and a fully
  * unrolled 3x3. Path MULTIPLIER: each input value is shared by the output channels it feeds.
@@ -200,12 +202,27 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
     }
 }
 
-/* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
- * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
- * (rq_dbl), then the plane's row step (bytes, low half; the high half holds the edge flags DW3P_LEFT and
- * DW3P_RIGHT of dw3p_edges), the step from a window's last row to the next window, the output step and the
- * plane address where the current output row's full-width windows end. The fused form doubles weights and
- * bias. */
+/* Path PLANE3 on same-channel pairs (dw3q_pairs_ok: the fused form, stride 1, SAME on rows of 6). Per
+ * group of 4 channels the input rows are built once into a plane of int16 pairs per channel (dw3q_pairs),
+ * with the input offset added and zeros on the padding: ph = out_h + 2 rows of DW3Q_ROWW words (one spare
+ * word before the plane), pair i of a row being (u_i, u_i+1) (u_m: padded input column m). With a kernel
+ * row's weight pairs A = (w0, w1) and B = (w1, w2), output i takes per kernel row
+ *   SMLAD(A, Q[i]) + SMLATT(B, Q[i + 1])   (w0 u_i + w1 u_i+1 + w2 u_i+2)
+ * two instructions per 3 MACs; the kernel rows over padding are skipped (first output row: kernel row 0,
+ * last: row 2), and so are the padded taps of a row's first and last output (SMLAD(B, Q[1]) alone,
+ * SMLAD(A, Q[5]) alone).
+ *
+ * The record of a channel (DW3Q_CH words, dw3q_record): A and B of its 3 kernel rows, the bias, rq_dbl's
+ * R2, multiplier and rs (the fused form doubles weights and bias), then the words the assembly reads: the
+ * output step, the channel's plane (row 0) and output addresses, the count of output rows between the
+ * first and the last (out_h - 2) and whether it is the group's last channel. */
+#define DW3Q_BIAS 6
+#define DW3Q_RQ 7
+#define DW3Q_OSTEP 10
+#define DW3Q_X 11
+#define DW3Q_O 12
+#define DW3Q_MID 13
+#define DW3Q_LAST 14
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -224,6 +241,290 @@ NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t 
     r[1] = (uint32_t)mult;
     r[2] = (uint32_t)rs;
 }
+
+/* The records of channels c0 .. c0 + k - 1 (k <= 4, a partial group) at rec, DW3Q_CH words each (the words
+ * from DW3Q_OSTEP on are the caller's). */
+static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32_t *rec) {
+    const int32_t ch = p->in_c, m = 2, step = p->per_channel ? 1 : 0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    for (int32_t j = 0; j < k; ++j, rec += DW3Q_CH) {
+        const int32_t c = c0 + j;
+        const int8_t *w = p->weights + c;
+        for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
+            const uint32_t w0 = (uint16_t)(m * w[0]), w1 = (uint16_t)(m * w[ch]), w2 = (uint16_t)(m * w[2 * ch]);
+            rec[2 * ky] = w0 | w1 << 16;
+            rec[2 * ky + 1] = w1 | w2 << 16;
+        }
+        rec[DW3Q_BIAS] = p->bias ? (uint32_t)p->bias[c] * (uint32_t)m : 0u;
+        dw3p_rq_words(p->shift[c * step], p->mult[c * step], zo, rec + DW3Q_RQ);
+    }
+}
+
+/* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
+ * words by SXTB16, doubled by SADD16, paired by masks and shifts; the same words as dw3q_record. */
+static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
+    const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
+    const int8_t *w = p->weights + c0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
+        /* per kernel column the doubled weights of channels (0, 2) and (1, 3) */
+        const uint32_t v0 = nn_read32(w), v1 = nn_read32(w + ch), v2 = nn_read32(w + 2 * ch);
+        uint32_t e0 = nn_sxtb16(v0), e1 = nn_sxtb16(v1), e2 = nn_sxtb16(v2);
+        uint32_t o0 = nn_sxtb16_ror8(v0), o1 = nn_sxtb16_ror8(v1), o2 = nn_sxtb16_ror8(v2);
+        e0 = nn_sadd16(e0, e0);
+        e1 = nn_sadd16(e1, e1);
+        e2 = nn_sadd16(e2, e2);
+        o0 = nn_sadd16(o0, o0);
+        o1 = nn_sadd16(o1, o1);
+        o2 = nn_sadd16(o2, o2);
+        uint32_t *r = rec + 2 * ky;
+        r[0] = (e0 & 0xffffu) | e1 << 16;
+        r[1] = (e1 & 0xffffu) | e2 << 16;
+        r[DW3Q_CH] = (o0 & 0xffffu) | o1 << 16;
+        r[DW3Q_CH + 1] = (o1 & 0xffffu) | o2 << 16;
+        r[2 * DW3Q_CH] = e0 >> 16 | (e1 & 0xffff0000u);
+        r[2 * DW3Q_CH + 1] = e1 >> 16 | (e2 & 0xffff0000u);
+        r[3 * DW3Q_CH] = o0 >> 16 | (o1 & 0xffff0000u);
+        r[3 * DW3Q_CH + 1] = o1 >> 16 | (o2 & 0xffff0000u);
+    }
+#pragma GCC unroll 4
+    for (int32_t j = 0; j < 4; ++j, rec += DW3Q_CH) {
+        const int32_t c = c0 + j;
+        rec[DW3Q_BIAS] = p->bias ? (uint32_t)p->bias[c] << 1 : 0u;
+        dw3p_rq_words(p->shift[c * step], p->mult[c * step], zo, rec + DW3Q_RQ);
+    }
+}
+
+/* The pairs of a group: rows rows of n input pixels from x (row step in_row bytes, pixel step ch) into the
+ * planes from q (channel 0's word of pair x0 in its first row; channel j's plane plane_ch words further;
+ * padded column m is input column m - x0), k of 4 channels. Positions outside stay as they are (zero: the
+ * plane is cleared once per call). Pixel m is the low half of pair m and the high half of pair m - 1,
+ * adjacent halfwords: the assembly stores (u_m, u_m) as one unaligned word 2 bytes before pair m (the
+ * spare words take the halves outside the pairs read); 12 instructions per pixel of 4 channels. */
+NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k, uint32_t *q, int32_t plane_ch,
+                          int32_t x0, int32_t n, int32_t rows, uint32_t off2) {
+#if NN_ASM
+#define NN_DWPQ_PIXEL                                 \
+    "ldr    %[v], [%[x]]\n\t"                         \
+    "add    %[x], %[x], %[ch]\n\t"                    \
+    "sxtab16 %[y], %[off2], %[v]\n\t"                 \
+    "sxtab16 %[v], %[off2], %[v], ror #8\n\t"         \
+    "pkhbt  %[t], %[v], %[v], lsl #16\n\t"            \
+    "str    %[t], [%[da], %[pcr]]\n\t"                \
+    "pkhbt  %[t], %[y], %[y], lsl #16\n\t"            \
+    "str    %[t], [%[da]], #4\n\t"                    \
+    "pkhtb  %[t], %[v], %[v], asr #16\n\t"            \
+    "str    %[t], [%[db], %[pcr]]\n\t"                \
+    "pkhtb  %[t], %[y], %[y], asr #16\n\t"            \
+    "str    %[t], [%[db]], #4\n\t"
+    if (k == 4 && n == 6) {   /* (dw3q_pairs_ok: rows of 6 pixels) a row in one pass, 12 per pixel */
+        const int32_t pcr = 4 * plane_ch, xgap = in_row - n * ch;
+        uint8_t *da = (uint8_t *)q - 2, *db = da + 2 * pcr;
+        uint32_t v, y, t;
+        __asm__ volatile(
+            "1:\n\t"
+            NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL NN_DWPQ_PIXEL
+            "ldr    %[v], %[xgap]\n\t"
+            "add    %[da], %[da], #16\n\t"   /* 4 DW3Q_ROWW - 24: to the next plane row */
+            "add    %[db], %[db], #16\n\t"
+            "add    %[x], %[x], %[v]\n\t"
+            "subs   %[rows], %[rows], #1\n\t"
+            "bne    1b\n\t"
+            : [x] "+r"(x), [da] "+r"(da), [db] "+r"(db), [rows] "+r"(rows), [v] "=&r"(v), [y] "=&r"(y),
+              [t] "=&r"(t)
+            : [ch] "r"(ch), [off2] "r"(off2), [pcr] "r"(pcr), [xgap] "m"(xgap)
+            : "cc", "memory");
+        return;
+    }
+#endif
+    int16_t *h = (int16_t *)(void *)q - 2 * x0;   /* pair 0's low half in the first row */
+    for (int32_t r = 0; r < rows; ++r, x += in_row, h += 2 * DW3Q_ROWW) {
+        const int8_t *xc = x;
+        for (int32_t i = x0; i < x0 + n; ++i, xc += ch) {
+            const uint32_t v = dw3p_word(xc, k);
+            const uint32_t y02 = nn_sxtab16(off2, v), y13 = nn_sxtab16_ror8(off2, v);
+            const int16_t u[4] = {(int16_t)(y02 & 0xffffu), (int16_t)(y13 & 0xffffu), (int16_t)(y02 >> 16),
+                                  (int16_t)(y13 >> 16)};
+            for (int32_t j = 0; j < 4; ++j) {
+                int16_t *hc = h + 2 * j * plane_ch;
+                hc[2 * i] = u[j];       /* low half of pair i (pair ow + 1: the spare word) */
+                hc[2 * i - 1] = u[j];   /* high half of pair i - 1 (pair -1: the spare word before) */
+            }
+        }
+    }
+}
+
+#if NN_ASM
+/* One kernel row KY (plane row offset 40 KY bytes) of a row's first 3 outputs (output 0 without kernel
+ * column 0: SMLAD(B, Q1)) or its last 3 (output 5 without column 2: SMLAD(A, Q5)): the row's A and B, the
+ * pairs by LDRD and LDR, 7 multiply-accumulates; A0 and A1 name the accumulators the first two outputs
+ * start from (a2, holding the bias, on a chunk's first kernel row): 8 instructions per 7 taps. */
+#define NN_DWPQ_KROW_L(KY, A0, A1)                            \
+    "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+4]\n\t"          \
+    "smlad  %[a0], %[b], %[q0], %[" A0 "]\n\t"                \
+    "smlad  %[a1], %[a], %[q0], %[" A1 "]\n\t"                \
+    "smlatt %[a1], %[b], %[q1], %[a1]\n\t"                    \
+    "smlad  %[a2], %[a], %[q1], %[a2]\n\t"                    \
+    "ldr    %[q0], [%[x], #40*" #KY "+12]\n\t"                \
+    "smlatt %[a2], %[b], %[q0], %[a2]\n\t"
+#define NN_DWPQ_KROW_R(KY, A0, A1)                            \
+    "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"              \
+    "ldrd   %[q0], %[q1], [%[x], #40*" #KY "+12]\n\t"         \
+    "smlad  %[a0], %[a], %[q0], %[" A0 "]\n\t"                \
+    "smlatt %[a0], %[b], %[q1], %[a0]\n\t"                    \
+    "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                \
+    "ldr    %[q0], [%[x], #40*" #KY "+20]\n\t"                \
+    "smlatt %[a1], %[b], %[q0], %[a1]\n\t"                    \
+    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"
+#define NN_DWPQ_BIAS "ldr    %[a2], [%[rc], #24]\n\t"
+#define NN_DWPQ_ROWS_ALL(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1") K(2, "a0", "a1")
+#define NN_DWPQ_ROWS_TOP(K) NN_DWPQ_BIAS K(1, "a2", "a2") K(2, "a0", "a1")
+#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1")
+/* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rs in q1). */
+#define NN_DWPQ_RQ(A)                                         \
+    "add    %[q0], %[a], %[" A "], asr #31\n\t"               \
+    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"              \
+    "asr    %[" A "], %[" A "], %[q1]\n\t"                    \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+/* 3 outputs of kernel rows ROWS by K, requantized and stored (output step from the record). */
+#define NN_DWPQ_CHUNK(ROWS, K)                                \
+    ROWS(K)                                                   \
+    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                     \
+    "ldr    %[q1], [%[rc], #36]\n\t"                          \
+    NN_DWPQ_RQ("a0") NN_DWPQ_RQ("a1") NN_DWPQ_RQ("a2")        \
+    "ldr    %[q0], [%[rc], #40]\n\t"                          \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "strb   %[a1], [%[o], %[q0]]\n\t"                         \
+    "add    %[o], %[o], %[q0], lsl #1\n\t"                    \
+    "strb   %[a2], [%[o]]\n\t"                                \
+    "add    %[o], %[o], %[q0]\n\t"
+/* An output row: its first and last 3 outputs; x moves to the next plane row. */
+#define NN_DWPQ_ROW(ROWS) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_L) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_R) \
+    "add    %[x], %[x], #40\n\t"
+
+/* Path PLANE3 on pairs, every output row of a group's channels, from the first channel's record rc (each
+ * record: the channel's plane from row 0, its outputs, the count of middle rows out_h - 2 and the
+ * last-channel flag): the first row without kernel row 0, the middle rows, the last row without kernel
+ * row 2 (a single row: kernel rows 1 and 2, the plane's row 2 being zero). */
+static void dw3q_group(const uint32_t *rc) {
+    int32_t a0, a1, a2, cnt;
+    uint32_t a, b, q0, q1, x, o;
+    __asm__ volatile(
+        "0:\n\t"
+        "ldr    %[x], [%[rc], #44]\n\t"
+        "ldr    %[o], [%[rc], #48]\n\t"
+        "ldr    %[cnt], [%[rc], #52]\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_TOP)
+        "cmp    %[cnt], #0\n\t"
+        "blt    9f\n\t"
+        "beq    3f\n\t"
+        "2:\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_ALL)
+        "subs   %[cnt], %[cnt], #1\n\t"
+        "bne    2b\n\t"
+        "3:\n\t"
+        NN_DWPQ_ROW(NN_DWPQ_ROWS_BOTTOM)
+        "9:\n\t"
+        "ldr    %[q0], [%[rc], #56]\n\t"
+        "add    %[rc], %[rc], #60\n\t"
+        "cmp    %[q0], #0\n\t"
+        "beq    0b\n\t"
+        : [rc] "+r"(rc), [x] "=&r"(x), [o] "=&r"(o), [cnt] "=&r"(cnt), [a0] "=&r"(a0), [a1] "=&r"(a1),
+          [a2] "=&r"(a2), [a] "=&r"(a), [b] "=&r"(b), [q0] "=&r"(q0), [q1] "=&r"(q1)
+        :
+        : "cc", "memory");
+}
+#endif
+
+/* One output row of one channel (record rc) from its plane rows at q (DW3Q_ROWW words apart, kernel rows
+ * [ky0, ky1) computed), n outputs ostep bytes apart, requantized by rq_dbl; `left`, `right`: the first /
+ * last output's padded tap is skipped. The portable twin of dw3q_group. */
+NN_INLINE void dw3q_row_c(const uint32_t *rc, const uint32_t *q, int32_t ky0, int32_t ky1, int32_t n, int left,
+                          int right, int8_t *o, int32_t ostep) {
+    for (int32_t i = 0; i < n; ++i, o += ostep) {
+        int32_t acc = (int32_t)rc[DW3Q_BIAS];
+        const int l = i == 0 && left, r = i == n - 1 && right;
+        for (int32_t ky = ky0; ky < ky1; ++ky) {
+            const uint32_t *x = q + ky * DW3Q_ROWW + i, a = rc[2 * ky], b = rc[2 * ky + 1];
+            if (l) {
+                acc = nn_smlad(b, x[1], acc);
+            } else {
+                acc = nn_smlad(a, x[0], acc);
+                if (!r) acc = nn_smlatt(b, x[1], acc);
+            }
+        }
+        const uint32_t *rq = rc + DW3Q_RQ;
+        *o = (int8_t)nn_ssat8(rq_dbl(acc, (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]));
+    }
+}
+
+/* Path PLANE3 on pairs (dw3q_pairs_ok), fused form (doubled accumulators requantized by rq_dbl, the output
+ * zero point in the rounding addend, no clamp). Per group of 4 channels (k of them in a last partial
+ * group): the records, the pairs plane, then per channel its output rows. A group is copied whole before
+ * its outputs are written, so the layer may run in place. */
+static void dw3q_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec, uint32_t *plane) {
+    const int32_t ch = p->in_c, ph = dw_plane3_h(p), pw = dw_plane3_w(p), oh = p->out_h, ow = p->out_w;
+    const int32_t plane_ch = dw_plane3_words(p);
+    /* plane row r is input row r - pad_top, padded column m input column m - pad_left */
+    const int32_t y0 = p->pad_top, x0 = p->pad_left;
+    const int32_t y1 = p->in_h + y0 < ph ? p->in_h + y0 : ph, x1 = p->in_w + x0 < pw ? p->in_w + x0 : pw;
+    const int left = x0 > 0, right = pw - 1 - x0 >= p->in_w;
+    const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
+    int8_t ky0s[DW_PLANE3_MAX], ky1s[DW_PLANE3_MAX];   /* per output row its kernel rows (C twin) */
+    for (int32_t oy = 0; oy < oh; ++oy) {
+        const int32_t iy0 = oy - y0;
+        ky0s[oy] = (int8_t)(iy0 < 0 ? -iy0 : 0);
+        ky1s[oy] = (int8_t)(p->in_h - iy0 < 3 ? p->in_h - iy0 : 3);
+    }
+    for (int32_t i = 0; i < 4 * plane_ch; ++i) plane[i] = 0;
+    for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
+        rec[j * DW3Q_CH + DW3Q_OSTEP] = (uint32_t)ch;
+        rec[j * DW3Q_CH + DW3Q_MID] = (uint32_t)(oh - 2);
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * oh * ow * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            const int32_t k = ch - c0 < 4 ? ch - c0 : 4;
+            if (k == 4) {
+                dw3q_record4(p, c0, rec);
+            } else {
+                dw3q_record(p, c0, k, rec);
+            }
+            if (x0 < x1 && y0 < y1) {   /* (always for SAME and VALID) */
+                uint32_t *q = plane + 1 + y0 * DW3Q_ROWW + x0;
+                dw3q_pairs(img + c0, ch, p->in_w * ch, k, q, plane_ch, x0, x1 - x0, y1 - y0, off2);
+            }
+#if NN_ASM
+            {
+                for (int32_t j = 0; j < k; ++j) {
+                    uint32_t *rc = rec + j * DW3Q_CH;
+                    rc[DW3Q_X] = (uint32_t)(uintptr_t)(plane + 1 + j * plane_ch);
+                    rc[DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
+                    rc[DW3Q_LAST] = j == k - 1;
+                }
+                dw3q_group(rec);
+                continue;
+            }
+#endif
+            for (int32_t j = 0; j < k; ++j) {
+                const uint32_t *rc = rec + j * DW3Q_CH, *qc = plane + 1 + j * plane_ch;
+                for (int32_t oy = 0; oy < oh; ++oy) {
+                    dw3q_row_c(rc, qc + oy * DW3Q_ROWW, ky0s[oy], ky1s[oy], ow, left, right,
+                               ob + oy * ow * ch + c0 + j, ch);
+                }
+            }
+        }
+    }
+}
+
+/* Path PLANE3, the record of a group of 4 channels (DW3P_REC words, dw3p_record): per tap (ky, kx) the
+ * widened weight words of lanes (c0, c2) and (c1, c3), the 4 biases, per channel R2, multiplier and rr + 1
+ * (rq_dbl), then the plane's row step (bytes, low half; the high half holds the edge flags DW3P_LEFT and
+ * DW3P_RIGHT of dw3p_edges), the step from a window's last row to the next window, the output step and the
+ * plane address where the current output row's full-width windows end. The fused form doubles weights and
+ * bias. */
 
 NN_INLINE void dw3p_record_form(const nn_conv_params_t *p, int32_t c0, int32_t k, const int fused, uint32_t *wr) {
     const int32_t ch = p->in_c;
@@ -1167,12 +1468,14 @@ static int dw3_fused(const nn_conv_params_t *p, int fast) {
  * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     int32_t *tab = (int32_t *)scratch;
-    uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c), *plane = wr + DW3P_REC;   /* record, plane */
-    if (dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) the record needs no table */
-        dw3p_body(p, in, out, tab, wr, plane, 1, 1);
-    } else {
-        dw3p_body(p, in, out, tab, wr, plane,
+    uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* then the record(s) and plane */
+    if (!dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
+        dw3p_body(p, in, out, tab, wr, wr + DW3P_REC,
                   nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
+    } else if (dw3q_pairs_ok(p)) {   /* the records need no table */
+        dw3q_body(p, in, out, wr, wr + 4 * DW3Q_CH);
+    } else {
+        dw3p_body(p, in, out, tab, wr, wr + DW3P_REC, 1, 1);
     }
 }
 

@@ -139,6 +139,19 @@ static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w 
 #define DW3P_OSTEP 36
 #define DW3P_MIDEND 37
 #define DW3P_REC 38
+/* PLANE3 on same-channel int16 pairs (nn_opt_depthwise.c, dw3q_body) in the fused form where it measured
+ * better than the widened plane under QEMU: stride 1, SAME, rows of 6 outputs (MobileNetV1's 6x6 maps; on
+ * 3x3 maps and at stride 2 the pairs' build and the per-chunk requantization cost more than the widened
+ * plane's taps: bench/RESULTS.md, "Depthwise round 5"). A channel's plane: a spare word, then per plane
+ * row DW3Q_ROWW words (7 pairs and spare words: a fixed row step, an immediate offset in the assembly); a
+ * channel's record DW3Q_CH words (dw3q_record). A group is 4 planes and 4 records. */
+#define DW3Q_ROWW 10
+#define DW3Q_CH 15
+static inline int dw3q_pairs_ok(const nn_conv_params_t *p) {
+    return p->stride_h == 1 && p->stride_w == 1 && p->in_w == 6 && p->out_w == 6 && p->pad_left == 1 &&
+           p->in_h == p->out_h && p->pad_top == 1;
+}
+static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW3Q_ROWW * dw_plane3_h(p); }
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,

@@ -179,7 +179,8 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
 /* On path ROWS3 the records of a group of (at most) 4 channels and a ring of 3 slots of 4 int16 lines
  * (dw_rows3_len each); otherwise the requantization table, then the biases with the input offset folded in,
  * on path CHANNELS with a 3x3 kernel the widened weights of each group of 4 channels; on path PLANE3
- * the record of a group of 4 channels and its widened padded plane. At least one
+ * the record of a group of 4 channels and its widened padded plane, or where it takes the pairs
+ * (dw3q_pairs_ok) 4 channel records and 4 planes of pairs if they need more. At least one
  * input channel when it may run in place (either build runs in it). */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
@@ -187,7 +188,9 @@ size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     if (path == NN_DW_PATH_ROWS3) {
         bytes = (size_t)(4 * DW3_REC * dw_rows3_group(p) + 3 * 4 * 2 * dw_rows3_len(p));
     } else if (path == NN_DW_PATH_PLANE3) {
-        bytes = (size_t)(4 * RQ_WORDS * p->out_c + 4 * DW3P_REC + 8 * dw_plane3_h(p) * dw_plane3_w(p));
+        const size_t plane = (size_t)(4 * DW3P_REC + 8 * dw_plane3_h(p) * dw_plane3_w(p));
+        const size_t pairs = dw3q_pairs_ok(p) ? (size_t)(4 * 4 * DW3Q_CH + 4 * 4 * dw_plane3_words(p)) : 0u;
+        bytes = 4 * RQ_WORDS * (size_t)p->out_c + (pairs > plane ? pairs : plane);
     } else {
         bytes = (size_t)(4 * (RQ_WORDS + 1) * p->out_c + (path == NN_DW_PATH_CHANNELS ? dw_k33_bytes(p) : 0));
     }

@@ -97,6 +97,10 @@ def test_depthwise_fc_and_pool_facts() -> None:
     small = _conv(3, 10, 10, out_w=6, in_w=6, in_h=6, out_h=6)
     assert depthwise_in_place(small, [-9] * 10)
     assert conv_facts(small, [-9] * 10, depthwise=True) == ("plane3", 160 + 152 + 8 * 64)
+    # SAME on rows of 6 at stride 1 (PLANE3's pairs): the table, then the larger of the widened plane's needs and
+    # 4 channel records of 60 B with 4 planes of pairs of 4 (1 + 10 (out_h + 2)) B
+    same6 = {**small, "pad_top": 1, "pad_left": 1}
+    assert conv_facts(same6, [-9] * 10, depthwise=True) == ("plane3", 160 + 4 * 60 + 4 * 4 * (1 + 10 * 8))
     assert not depthwise_in_place(s2, [-9] * 8)
     assert not depthwise_in_place(_conv(5, 4, 4, out_w=40, **square), [-9] * 4)
     assert conv_facts(_conv(5, 32, 32), [-9] * 32, depthwise=True) == ("channels", 20 * 32)

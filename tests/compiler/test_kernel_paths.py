@@ -1011,6 +1011,60 @@ def test_dw_plane_model_is_bit_exact_on_the_host(bit_exact) -> None:
     assert shared[:3] == [True, True, False]
 
 
+def dw_pairs_model(h: int = 5, seed: int = 21) -> bytes:
+    """Depthwise 3x3 layers on PLANE3's pairs (fused form, stride 1, SAME on rows of 6 outputs) for the
+    Cortex-M7 run, 10 channels (two groups of 4 and a partial group of 2), zero points on both sides, after a
+    pointwise convolution on an h x 8 map: VALID (-> (h - 2) x 6, on the widened plane), then SAME twice on
+    that map (pairs), the first in place (on 3x6 the first row over padding above, the last below; the first
+    and last output of a row over padding left and right; on 1x6 padding above and below)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, h, 8, 5), scale=0.04, zero_point=11)
+    x, s_in = _pointwise(b, rng, x, (h, 8), 5, 10, 0.04)
+    hw = (h, 8)
+    for padding, zo in (("VALID", -6), ("SAME", 9), ("SAME", -1)):
+        x, s_in, hw = _dw3_layer(b, rng, x, hw, 10, s_in, 1, padding, "NONE", zo)
+    return b.build([x0], [x])
+
+
+def dw_pairs_thin_model() -> bytes:
+    """dw_pairs_model on a 3x8 map: the SAME layers on a single row of 6 outputs."""
+    return dw_pairs_model(h=3, seed=22)
+
+
+@pytest.mark.parametrize("h", [5, 3])
+def test_dw_pairs_model_is_bit_exact_on_the_host(h: int, bit_exact) -> None:
+    """Every depthwise layer takes PLANE3 (its pairs: stride 1, 6 outputs a row); the first SAME layer runs in
+    place (the second writes the model's output)."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_pairs_model(h=h), count=3, seed=17)
+    result = report["result"]
+    steps = [s for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["plane3"] * 3
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(h - 2, 6)] * 3
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]] for s in steps]
+    assert shared[:2] == [False, True]
+
+
+def _random_pairs_case(seed: int) -> tuple:
+    """A random 3x3 stride-1 depthwise layer with rows of 6 outputs: SAME on 6 columns (PLANE3's pairs) or
+    VALID on 8 (its widened plane), 1..8 output rows, 1..13 channels (partial groups of 1..3)."""
+    rng = np.random.default_rng(seed)
+    padding = str(rng.choice(["SAME", "VALID"]))
+    rows = int(rng.integers(1, 9))
+    h, w = (rows, 6) if padding == "SAME" else (rows + 2, 8)
+    return (f"dw3_pairs_{seed}", (h, w, int(rng.integers(1, 14))), 1, 3, 1, 1, padding, True)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
+    """PLANE3's pairs (the fused form: no clamp) on random heights, channels, paddings and zero points,
+    against the reference kernels and TFLite Micro."""
+    report = bit_exact(conv_layer(_random_pairs_case(seed), "fused", seed=300 + seed, act="NONE"), count=2, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+
+
 def _random_dw3_case(seed: int) -> tuple:
     """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID;
     seeds from 100 on small maps (sides of 3..10 inputs: path PLANE3 up to 8 outputs a side), from 106 on tiny

@@ -34,6 +34,7 @@ PATH_MODELS = {
     "dw_plane": "dw_plane_model",
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
+    "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -140,6 +141,14 @@ MUTATIONS = {
     "wide_loop_entry": ("nn_opt_conv.c", '"rsb    %[a00], %[a00], #4\\n\\t"', '"rsb    %[a00], %[a00], #5\\n\\t"',
                         "wide_pointwise"),
     "avg_pool_lanes_1_3": ("nn_dsp.h", '"sxtab16 %0, %1, %2, ror #8"', '"sxtab16 %0, %1, %2, ror #16"', "dw_rows"),
+    "dwpq_pairs_channel_1": ("nn_opt_depthwise.c", '"pkhbt  %[t], %[v], %[v], lsl #16\\n\\t"',
+                             '"pkhbt  %[t], %[y], %[y], lsl #16\\n\\t"', "dw_pairs"),
+    "dwpq_right_edge": ("nn_opt_depthwise.c", '"smlad  %[a2], %[a], %[q0], %[a2]\\n\\t"',
+                        '"smlad  %[a2], %[b], %[q0], %[a2]\\n\\t"', "dw_pairs"),
+    "dwpq_rq_sign": ("nn_opt_depthwise.c", '"add    %[q0], %[a], %[" A "], asr #31\\n\\t"', '"mov    %[q0], %[a]\\n\\t"',
+                     "dw_pairs"),
+    "dwpq_bottom_rows": ("nn_opt_depthwise.c", '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2")',
+                         '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(2, "a2", "a2")', "dw_pairs"),
 }
 
 
