@@ -24,6 +24,8 @@
  */
 #include "nn_kernels.h"
 
+#include <stddef.h>
+
 #if NN_OPTIMIZED
 
 #include "nn_opt_internal.h"
@@ -624,22 +626,34 @@ typedef struct {
     int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
     int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
     int32_t unaligned;            /* gather by word stores from an odd position (dw3_gather) */
+    /* dw3_gather's plan for 4 channels, once per call: the pixel at an odd first position alone (head), then
+     * `quads` 4-pixel passes from position jq (input byte xq from the line's first pixel), the last pixels
+     * one at a time from position jt (input byte xt) */
+    int32_t head, jq, xq, quads, jt, xt;
 } dw3_geom_t;
 
 static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
     const int32_t ch = p->in_c;
     if (dw_rows3_transposed(p)) {
         *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
-                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0, 0};
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p),
+                          0, 0, 0, 0, 0, 0, 0, 0};
     } else {
         *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
-                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0, 0};
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p),
+                          0, 0, 0, 0, 0, 0, 0, 0};
     }
     g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
     /* a line starting at an odd position: its first pixel alone (about 14 instructions), 4-pixel passes of
      * STRD (24) and the 0..3 last pixels alone (12 each), or passes of STR (28) and 0..3 last pixels */
     const int32_t n = g->n_in, head = 14 + 24 * ((n - 1) >> 2) + 12 * ((n - 1) & 3);
     g->unaligned = (g->pad_along & 1) && 28 * (n >> 2) + 12 * (n & 3) < head;
+    g->head = !g->unaligned && (g->pad_along & 1);
+    g->jq = g->pad_along + g->head;
+    g->xq = g->head * g->in_step;
+    g->quads = (g->pad_along + n - g->jq) >> 2;
+    g->jt = g->jq + 4 * g->quads;
+    g->xt = (g->jt - g->pad_along) * g->in_step;
 }
 
 /* Path ROWS3's gather, 4 pixels of 4 channels (`step` bytes apart from x) into the 4 int16 lines at
@@ -648,53 +662,56 @@ static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
  * 8 SXTB16 and 4 STRD (24 instructions per 16 elements; lines word-aligned), or 8 STR where the lines
  * start at an odd position (dw3_gather4_quads_u, 28: a line of SAME padding without a first pixel alone). */
 #if NN_ASM
-/* STORE(R) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer R and moves it. */
-#define NN_DW3G_STRD(R) "strd   %[v1], %[v3], [%[" R "]], #8\n\t"
-#define NN_DW3G_STR(R) "str    %[v1], [%[" R "]], #4\n\t" "str    %[v3], [%[" R "]], #4\n\t"
-#define NN_DW3G_QUADS(STORE)                                  \
+/* The pass's text names its registers through R: NN_DW3G_OP for the operands of an extended asm block,
+ * NN_DW3G_FIXED for the fixed registers of dw3_gather4_lines2. STORE(R, L) stores channel pairs v1 (pixels
+ * 0, 1) and v3 (pixels 2, 3) at line pointer L and moves it. */
+#define NN_DW3G_OP(n) "%[" #n "]"
+#define NN_DW3G_STRD(R, L) "strd   " R(v1) ", " R(v3) ", [" R(L) "], #8\n\t"
+#define NN_DW3G_STR(R, L) "str    " R(v1) ", [" R(L) "], #4\n\t" "str    " R(v3) ", [" R(L) "], #4\n\t"
+#define NN_DW3G_QUADS(R, STORE)                               \
     "1:\n\t"                                                  \
-    "ldr    %[v0], [%[x]]\n\t"                                \
-    "ldr    %[v1], [%[x], %[step]]\n\t"                       \
-    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
-    "ldr    %[v2], [%[x]]\n\t"                                \
-    "ldr    %[v3], [%[x], %[step]]\n\t"                       \
-    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
-    "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"                 \
-    "pkhbt  %[t1], %[v2], %[v3], lsl #16\n\t"                 \
-    "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"                 \
-    "pkhtb  %[v2], %[v3], %[v2], asr #16\n\t"                 \
-    "sxtb16 %[v1], %[t0]\n\t"                                 \
-    "sxtb16 %[v3], %[t1]\n\t"                                 \
-    STORE("r0")                                               \
-    "sxtb16 %[v1], %[t0], ror #8\n\t"                         \
-    "sxtb16 %[v3], %[t1], ror #8\n\t"                         \
-    STORE("r1")                                               \
-    "sxtb16 %[v1], %[v0]\n\t"                                 \
-    "sxtb16 %[v3], %[v2]\n\t"                                 \
-    STORE("r2")                                               \
-    "sxtb16 %[v1], %[v0], ror #8\n\t"                         \
-    "sxtb16 %[v3], %[v2], ror #8\n\t"                         \
-    STORE("r3")                                               \
-    "subs   %[n], %[n], #1\n\t"                               \
+    "ldr    " R(v0) ", [" R(x) "]\n\t"                        \
+    "ldr    " R(v1) ", [" R(x) ", " R(step) "]\n\t"           \
+    "add    " R(x) ", " R(x) ", " R(step) ", lsl #1\n\t"      \
+    "ldr    " R(v2) ", [" R(x) "]\n\t"                        \
+    "ldr    " R(v3) ", [" R(x) ", " R(step) "]\n\t"           \
+    "add    " R(x) ", " R(x) ", " R(step) ", lsl #1\n\t"      \
+    "pkhbt  " R(t0) ", " R(v0) ", " R(v1) ", lsl #16\n\t"     \
+    "pkhbt  " R(t1) ", " R(v2) ", " R(v3) ", lsl #16\n\t"     \
+    "pkhtb  " R(v0) ", " R(v1) ", " R(v0) ", asr #16\n\t"     \
+    "pkhtb  " R(v2) ", " R(v3) ", " R(v2) ", asr #16\n\t"     \
+    "sxtb16 " R(v1) ", " R(t0) "\n\t"                         \
+    "sxtb16 " R(v3) ", " R(t1) "\n\t"                         \
+    STORE(R, r0)                                              \
+    "sxtb16 " R(v1) ", " R(t0) ", ror #8\n\t"                 \
+    "sxtb16 " R(v3) ", " R(t1) ", ror #8\n\t"                 \
+    STORE(R, r1)                                              \
+    "sxtb16 " R(v1) ", " R(v0) "\n\t"                         \
+    "sxtb16 " R(v3) ", " R(v2) "\n\t"                         \
+    STORE(R, r2)                                              \
+    "sxtb16 " R(v1) ", " R(v0) ", ror #8\n\t"                 \
+    "sxtb16 " R(v3) ", " R(v2) ", ror #8\n\t"                 \
+    STORE(R, r3)                                              \
+    "subs   " R(n) ", " R(n) ", #1\n\t"                       \
     "bne    1b\n\t"
 #define NN_DW3G_OPERANDS                                                                                      \
     : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n), [v0] "=&r"(v0), \
       [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
     : [step] "r"(step)                                                                                        \
     : "cc", "memory"
-NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
-                                          int16_t *r3, int32_t n) {
+NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
     uint32_t v0, v1, v2, v3, t0, t1;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STRD) NN_DW3G_OPERANDS);
+    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_OP, NN_DW3G_STRD) NN_DW3G_OPERANDS);
 }
-NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
-                                            int16_t *r3, int32_t n) {
+NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
     uint32_t v0, v1, v2, v3, t0, t1;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STR) NN_DW3G_OPERANDS);
+    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
+    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_OP, NN_DW3G_STR) NN_DW3G_OPERANDS);
 }
 #else
-static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
-                              int32_t n) {
+static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
+    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
     for (int32_t j = 0; j < 4 * n; j += 2, x += 2 * step) {
         const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + step);
         const uint32_t lo = (v0 & 0xFFFFu) | (v1 << 16), hi = (v1 & 0xFFFF0000u) | (v0 >> 16);   /* PKHBT, PKHTB */
@@ -705,6 +722,64 @@ static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_
     }
 }
 #define dw3_gather4_quads_u dw3_gather4_quads   /* (the portable twin stores by memcpy either way) */
+#endif
+
+/* Path ROWS3 at stride 2 across the lines: an output line needs two new input lines, gathered by one call
+ * when both lie in the image and the plan is whole 4-pixel passes of 4 channels (dw3_lines2_fits): the state of
+ * dw3_gather4_lines2, in the order its assembly reads it. */
+typedef struct {
+    const int8_t *x;   /*  0: line A's first pixel (channel c0) */
+    int32_t step;      /*  4: input bytes between pixels */
+    int32_t quads;     /*  8: 4-pixel passes per line (>= 1) */
+    int32_t len2;      /* 12: bytes between a slot's channel lines (2 len) */
+    int16_t *ra;       /* 16: line A's slot, channel 0's line at the first position gathered */
+    int16_t *rb;       /* 20: line B's */
+    const int8_t *xb;  /* 24: line B's first pixel */
+} dw3_lines2_t;
+
+#if NN_ASM
+_Static_assert(offsetof(dw3_lines2_t, len2) == 12 && offsetof(dw3_lines2_t, xb) == 24,
+               "dw3_gather4_lines2 reads dw3_lines2_t at these offsets");
+/* dw3_gather4_lines2's registers (r0: the state): x r1, step r2, count r3, the 4 channel lines r4..r7,
+ * pixels r8..r11, packed pairs r12 and lr. */
+#define NN_DW3G_FIXED(n) NN_DW3G_FIXED_##n
+#define NN_DW3G_FIXED_x "r1"
+#define NN_DW3G_FIXED_step "r2"
+#define NN_DW3G_FIXED_n "r3"
+#define NN_DW3G_FIXED_r0 "r4"
+#define NN_DW3G_FIXED_r1 "r5"
+#define NN_DW3G_FIXED_r2 "r6"
+#define NN_DW3G_FIXED_r3 "r7"
+#define NN_DW3G_FIXED_v0 "r8"
+#define NN_DW3G_FIXED_v1 "r9"
+#define NN_DW3G_FIXED_v2 "r10"
+#define NN_DW3G_FIXED_v3 "r11"
+#define NN_DW3G_FIXED_t0 "r12"
+#define NN_DW3G_FIXED_t1 "lr"
+/* One line of dw3_gather4_lines2: its first pixel from state offset X, its slot from offset R (the channel
+ * lines len2 bytes apart), then dw3_gather4_quads' passes. */
+#define NN_DW3G2_LINE(X, R)                                   \
+    "ldr    r1, [r0, #" X "]\n\t"                             \
+    "ldrd   r2, r3, [r0, #4]\n\t"                             \
+    "ldr    r12, [r0, #12]\n\t"                               \
+    "ldr    r4, [r0, #" R "]\n\t"                             \
+    "add    r5, r4, r12\n\t"                                  \
+    "add    r6, r5, r12\n\t"                                  \
+    "add    r7, r6, r12\n\t"                                  \
+    NN_DW3G_QUADS(NN_DW3G_FIXED, NN_DW3G_STRD)
+__attribute__((naked, noinline)) static void dw3_gather4_lines2(const dw3_lines2_t *s) {
+    (void)s;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        NN_DW3G2_LINE("0", "16")
+        NN_DW3G2_LINE("24", "20")
+        "pop    {r4-r11, pc}\n\t");
+}
+#else
+static void dw3_gather4_lines2(const dw3_lines2_t *s) {
+    dw3_gather4_quads(s->x, s->step, s->ra, s->len2 / 2, s->quads);
+    dw3_gather4_quads(s->xb, s->step, s->rb, s->len2 / 2, s->quads);
+}
 #endif
 
 /* Path ROWS3's gather, one pixel of 4 channels at x into position j of the lines at r. */
@@ -731,28 +806,13 @@ static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t
         return;
     }
     const int32_t step = g->in_step;
-    if (k == 4) {
-        int32_t j = pad;
-        if (g->unaligned) {   /* from the odd position on, word stores one at a time */
-            const int32_t quads = n >> 2;
-            if (quads > 0) {
-                dw3_gather4_quads_u(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
-                x += 4 * quads * step;
-                j += 4 * quads;
-            }
-        } else {
-            if (j & 1) {   /* the pixel at the odd position alone, then the lines' words are aligned */
-                dw3_gather4_one(x, rows, len, j++);
-                x += step;
-            }
-            const int32_t quads = (pad + n - j) >> 2;
-            if (quads > 0) {
-                dw3_gather4_quads(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
-                x += 4 * quads * step;
-                j += 4 * quads;
-            }
+    if (k == 4) {   /* the plan of dw3_geometry */
+        if (g->head) dw3_gather4_one(x, rows, len, pad);
+        if (g->quads > 0) {
+            (g->unaligned ? dw3_gather4_quads_u : dw3_gather4_quads)(x + g->xq, step, rows + g->jq, len, g->quads);
         }
-        for (; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
+        x += g->xt;
+        for (int32_t j = g->jt; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
     } else {
         for (int32_t i = 0; i < k; ++i) {
             int16_t *r = rows + i * len + pad;
@@ -1086,6 +1146,10 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     const uint32_t qrew = (uint32_t)(2 * len - (n_out >> 2) * (8 << s2) - (n_out & 3) * (2 << s2));
     uint32_t *w = (uint32_t *)(void *)ring;
     for (int32_t i = 0; i < 6 * len; ++i) w[i] = fill2;   /* the padding positions keep it */
+    /* stride 2 across: both new lines of a full group by one call where the plan is whole 4-pixel passes */
+    const int lines2 = g->stride_across == 2 && g->quads > 0 && !g->head && !g->unaligned &&
+                       g->jt == g->pad_along + g->n_in;
+    dw3_lines2_t l2 = {0, g->in_step, g->quads, 2 * len, 0, 0, 0};
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
         int8_t *ob = out + b * p->out_h * p->out_w * ch;
@@ -1138,6 +1202,14 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
                         int16_t *t = s0;
                         s0 = s2r;
                         s2r = t;
+                        if (lines2 && k_n == 4 && (uint32_t)(il + 1) < (uint32_t)(g->in_across - 1)) {
+                            l2.x = img_c0 + (il + 1) * g->in_line;
+                            l2.xb = l2.x + g->in_line;
+                            l2.ra = s1 + g->jq;
+                            l2.rb = s2r + g->jq;
+                            dw3_gather4_lines2(&l2);
+                            continue;
+                        }
                     } else {
                         dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
                     }
