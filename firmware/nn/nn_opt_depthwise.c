@@ -834,111 +834,135 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
  * alike) and 8 multiplies (SMLAD, SMLABT/SMLATB), then per output 5 instructions of requantization
  * (rq_dbl) and store. */
 #if NN_ASM
+/* The passes run in naked functions (dw3_lines_s1_asm, dw3_lines_s2_asm) on fixed registers: the accumulators
+ * a0..a3 in r0..r3 and the requantization constants wb (mult), wa (R2), x (rr + 1) in r4..r6, so that one LDMDB
+ * fills the accumulators with the 4 biases and one LDM loads the constants; t r7, the line pointers q0..q2
+ * r8..r10, the output o r11, the record pointer wr r12 (at the record's DW3_MULT word: the weights at negative
+ * offsets), and lr counts the passes. */
+#define NN_DW3L_a0 "r0"
+#define NN_DW3L_a1 "r1"
+#define NN_DW3L_a2 "r2"
+#define NN_DW3L_a3 "r3"
+#define NN_DW3L_wb "r4"
+#define NN_DW3L_wa "r5"
+#define NN_DW3L_x "r6"
+#define NN_DW3L_t "r7"
+#define NN_DW3L_q0 "r8"
+#define NN_DW3L_q1 "r9"
+#define NN_DW3L_q2 "r10"
+#define NN_DW3L_o "r11"
+#define NN_DW3L_wr "r12"
 /* One kernel row at stride 1: words x01 x23 (LDRD, post-incremented by 8) and x45 (offset 8 = 0
  * after it); weights wa = (w0, w1), wb = (w1, w2). 11 instructions per 12 MACs. */
 #define NN_DW3Q_ROW_S1(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldrd   %[x], %[t], [%[" Q "]], #8\n\t"                   \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "smlabt %[a1], %[wa], %[x], %[a1]\n\t"                    \
-    "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
-    "smlad  %[a1], %[wb], %[t], %[a1]\n\t"                    \
-    "smlad  %[a2], %[wa], %[t], %[a2]\n\t"                    \
-    "smlabt %[a3], %[wa], %[t], %[a3]\n\t"                    \
-    "smlatb %[a2], %[wb], %[x], %[a2]\n\t"                    \
-    "smlad  %[a3], %[wb], %[x], %[a3]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldrd   r6, r7, [" Q "], #8\n\t"                          \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "smlabt r1, r5, r6, r1\n\t"                               \
+    "ldr    r6, [" Q "]\n\t"                                  \
+    "smlatb r0, r4, r7, r0\n\t"                               \
+    "smlad  r1, r4, r7, r1\n\t"                               \
+    "smlad  r2, r5, r7, r2\n\t"                               \
+    "smlabt r3, r5, r7, r3\n\t"                               \
+    "smlatb r2, r4, r6, r2\n\t"                               \
+    "smlad  r3, r4, r6, r3\n\t"
 /* ... at stride 2: words x01 x23, x45 x67 (two LDRD, post-increment 16) and x89. 12 instructions. */
 #define NN_DW3Q_ROW_S2(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldrd   %[x], %[t], [%[" Q "]], #16\n\t"                  \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
-    "smlad  %[a1], %[wa], %[t], %[a1]\n\t"                    \
-    "ldrd   %[x], %[t], [%[" Q "], #-8]\n\t"                  \
-    "smlatb %[a1], %[wb], %[x], %[a1]\n\t"                    \
-    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
-    "smlatb %[a2], %[wb], %[t], %[a2]\n\t"                    \
-    "smlad  %[a3], %[wa], %[t], %[a3]\n\t"                    \
-    "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlatb %[a3], %[wb], %[x], %[a3]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldrd   r6, r7, [" Q "], #16\n\t"                         \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "smlatb r0, r4, r7, r0\n\t"                               \
+    "smlad  r1, r5, r7, r1\n\t"                               \
+    "ldrd   r6, r7, [" Q ", #-8]\n\t"                         \
+    "smlatb r1, r4, r6, r1\n\t"                               \
+    "smlad  r2, r5, r6, r2\n\t"                               \
+    "smlatb r2, r4, r7, r2\n\t"                               \
+    "smlad  r3, r5, r7, r3\n\t"                               \
+    "ldr    r6, [" Q "]\n\t"                                  \
+    "smlatb r3, r4, r6, r3\n\t"
 /* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
  * the int8 result left in A for STORE. */
 #define NN_DW3Q_RQ(A, STORE)                                  \
-    "add    %[t], %[wa], %[" A "], asr #31\n\t"               \
-    "smmlar %[" A "], %[" A "], %[wb], %[t]\n\t"              \
-    "asr    %[" A "], %[" A "], %[x]\n\t"                     \
-    "ssat   %[" A "], #8, %[" A "]\n\t"                       \
+    "add    r7, r5, " A ", asr #31\n\t"                       \
+    "smmlar " A ", " A ", r4, r7\n\t"                         \
+    "asr    " A ", " A ", r6\n\t"                             \
+    "ssat   " A ", #8, " A "\n\t"                             \
     STORE
-/* (record byte offsets: weights 0..20, bias pair 24, QEND 32, LEND 36, CH 40, MULT 44, RND 48, RR 52,
- * QREW 56, OREW 60, QSPAN 64, LSPAN 68; nn_opt_internal.h) */
+/* (record byte offsets from wr, the DW3_MULT word: weights -40..-20, the 4 biases -16..-4, MULT 0, RND 4, RR 8,
+ * CH 12, QREW 16, OREW 20, QUADS 24, SINGLES 28; nn_opt_internal.h) */
 #define NN_DW3Q_BODY(ROW)                                     \
-    "ldrd   %[a0], %[a1], [%[wr], #24]\n\t"                   \
-    "ldrd   %[a2], %[a3], [%[wr], #24]\n\t"                   \
-    ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
-    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
-    "ldr    %[x], [%[wr], #52]\n\t"                           \
-    NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
-    "ldr    %[a0], [%[wr], #40]\n\t"                          \
-    NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
-    "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
-    NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
-    NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
-    "add    %[o], %[o], %[a0], lsl #1\n\t"
+    "ldmdb  r12, {r0-r3}\n\t"                                 \
+    ROW("r8", "-40") ROW("r9", "-32") ROW("r10", "-24")       \
+    "ldm    r12, {r4-r6}\n\t"                                 \
+    NN_DW3Q_RQ("r0", "strb   r0, [r11]\n\t")                  \
+    "ldr    r0, [r12, #12]\n\t"                               \
+    NN_DW3Q_RQ("r1", "strb   r1, [r11, r0]\n\t")              \
+    "add    r11, r11, r0, lsl #1\n\t"                         \
+    NN_DW3Q_RQ("r2", "strb   r2, [r11]\n\t")                  \
+    NN_DW3Q_RQ("r3", "strb   r3, [r11, r0]\n\t")              \
+    "add    r11, r11, r0, lsl #1\n\t"
 
 /* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLATB; the
  * lines move by INC bytes (1 << s2 columns) on the first load, tap 2 then at byte offset X2. */
 #define NN_DW3S_ROW(Q, W, INC, X2)                            \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
-    "smlatb %[a0], %[wb], %[x], %[a0]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldr    r6, [" Q "], #" INC "\n\t"                        \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "ldr    r6, [" Q ", #" X2 "]\n\t"                         \
+    "smlatb r0, r4, r6, r0\n\t"
 #define NN_DW3S_BODY(INC, X2)                                 \
-    "ldr    %[a0], [%[wr], #24]\n\t"                          \
-    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
-    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
-    "ldr    %[x], [%[wr], #52]\n\t"                           \
-    "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
-    "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
-    "asr    %[a0], %[a0], %[x]\n\t"                           \
-    "ssat   %[a0], #8, %[a0]\n\t"                             \
-    "ldr    %[x], [%[wr], #40]\n\t"                           \
-    "strb   %[a0], [%[o]]\n\t"                                \
-    "add    %[o], %[o], %[x]\n\t"
-/* The lines of a group's channels: per channel its quad end and line end (QEND, LEND) from the output
- * pointer and the spans, 4-output passes until the quad end (at least one: ROWS3 lines hold 4 outputs
- * or more), then single outputs until the line end (the loops compare the output pointer: no counter
- * register is left); then the line pointers move by QREW to the next channel's lines, the output by
- * OREW, the record by DW3_REC words; QREW's bit 0 marks the last. */
+    "ldr    r0, [r12, #-16]\n\t"                              \
+    NN_DW3S_ROW("r8", "-40", INC, X2) NN_DW3S_ROW("r9", "-32", INC, X2) NN_DW3S_ROW("r10", "-24", INC, X2) \
+    "ldm    r12, {r4-r6}\n\t"                                 \
+    NN_DW3Q_RQ("r0", "ldr    r6, [r12, #12]\n\t")             \
+    "strb   r0, [r11]\n\t"                                    \
+    "add    r11, r11, r6\n\t"
+/* The lines of a group's channels (the state dw3_lines_t: q0..q2, o, wr into r8..r12): per channel QUADS
+ * 4-output passes (at least one: ROWS3 lines hold 4 outputs or more), then SINGLES single outputs; then the line
+ * pointers move by QREW to the next channel's lines, the output by OREW, the record by DW3_REC words; QREW's
+ * bit 0 marks the last. */
 #define NN_DW3_LINES(ROW, INC, X2)                            \
+    "push   {r4-r11, lr}\n\t"                                 \
+    "ldm    r0, {r8-r12}\n"                                   \
     "0:\n\t"                                                  \
-    "ldrd   %[t], %[x], [%[wr], #64]\n\t"                     \
-    "add    %[t], %[o], %[t]\n\t"                             \
-    "add    %[x], %[o], %[x]\n\t"                             \
-    "strd   %[t], %[x], [%[wr], #32]\n\t"                     \
+    "ldr    lr, [r12, #24]\n"                                 \
     "1:\n\t"                                                  \
     NN_DW3Q_BODY(ROW)                                         \
-    "ldr    %[t], [%[wr], #32]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
+    "subs   lr, lr, #1\n\t"                                   \
     "bne    1b\n\t"                                           \
-    "ldr    %[t], [%[wr], #36]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "beq    4f\n\t"                                           \
+    "ldr    lr, [r12, #28]\n\t"                               \
+    "cmp    lr, #0\n\t"                                       \
+    "beq    4f\n"                                             \
     "3:\n\t"                                                  \
     NN_DW3S_BODY(INC, X2)                                     \
-    "ldr    %[t], [%[wr], #36]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "bne    3b\n\t"                                           \
+    "subs   lr, lr, #1\n\t"                                   \
+    "bne    3b\n"                                             \
     "4:\n\t"                                                  \
-    "ldrd   %[t], %[x], [%[wr], #56]\n\t"                     \
-    "add    %[q2], %[q2], %[t]\n\t"                           \
-    "add    %[q1], %[q1], %[t]\n\t"                           \
-    "add    %[q0], %[q0], %[t]\n\t"                           \
-    "add    %[o], %[o], %[x]\n\t"                             \
-    "add    %[wr], %[wr], #72\n\t"                            \
-    "tst    %[t], #1\n\t"                                     \
-    "beq    0b\n\t"
+    "ldrd   r7, r6, [r12, #16]\n\t"                           \
+    "add    r10, r10, r7\n\t"                                 \
+    "add    r9, r9, r7\n\t"                                   \
+    "add    r8, r8, r7\n\t"                                   \
+    "add    r11, r11, r6\n\t"                                 \
+    "add    r12, r12, #72\n\t"                                \
+    "tst    r7, #1\n\t"                                       \
+    "beq    0b\n\t"                                           \
+    "pop    {r4-r11, pc}\n\t"
+/* The state of dw3_lines_s1_asm and dw3_lines_s2_asm, in the order their LDM reads it. */
+typedef struct {
+    const int16_t *q0, *q1, *q2;   /* channel 0's gathered input lines */
+    int8_t *o;                     /* its first output */
+    const uint32_t *wr;            /* its record's DW3_MULT word */
+} dw3_lines_t;
+_Static_assert(offsetof(dw3_lines_t, wr) == 16, "dw3_lines_s1_asm and dw3_lines_s2_asm read dw3_lines_t so");
+__attribute__((naked, noinline)) static void dw3_lines_s1_asm(const dw3_lines_t *s) {
+    (void)s;
+    __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S1, "2", "2"));
+}
+/* (a single output at stride 2 moves the lines 2 columns; its tap 2 is the low half 4 bytes on) */
+__attribute__((naked, noinline)) static void dw3_lines_s2_asm(const dw3_lines_t *s) {
+    (void)s;
+    __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0"));
+}
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
 static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
@@ -980,27 +1004,16 @@ static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, cons
 
 /* Path ROWS3 in the fused form, an output line of each channel of a group from its gathered input lines
  * (channel 0's at q0..q2, the next channel's QREW bytes after a line's end) and records (wr, DW3_REC words
- * apart; QEND and LEND set for this line): four outputs per pass, then one at a time. */
-NN_INLINE void dw3_lines(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
+ * apart): four outputs per pass, then one at a time. */
+NN_INLINE void dw3_lines(const uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
                          int32_t n_out, const int s2) {
 #if NN_ASM
-    int32_t a0, a1, a2, a3;
-    uint32_t wa, wb, x, t;
+    const dw3_lines_t state = {q0, q1, q2, o, wr + DW3_MULT};
     (void)n_out;
-    if (s2) {   /* a single output moves the lines 2 columns; its tap 2 is the low half 4 bytes on */
-        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
-                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
-                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         :
-                         : "cc", "memory");
+    if (s2) {
+        dw3_lines_s2_asm(&state);
     } else {
-        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S1, "2", "2")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
-                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
-                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         :
-                         : "cc", "memory");
+        dw3_lines_s1_asm(&state);
     }
 #else
     for (;;) {
@@ -1024,7 +1037,7 @@ NN_INLINE void dw3_lines(uint32_t *wr, const int16_t *q0, const int16_t *q1, con
  * SMLABT/SMLATB), requantized per output in the form `fast` says (the record's entry e), clamped. */
 NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
                        int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, const int s2) {
-    const int32_t *e = (const int32_t *)(const void *)(wr + DW3_CH);   /* e[1..3]: mult, rounding, shift */
+    const int32_t *e = (const int32_t *)(const void *)(wr + DW3_GEN);   /* e[1..3]: mult, rounding, shift */
     const int fast = (int)wr[DW3_FAST];
     const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
     const int32_t bias = (int32_t)wr[DW3_BIAS];
@@ -1060,9 +1073,9 @@ NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1,
 /* Path ROWS3, the record of channel c (DW3_REC words, nn_opt_internal.h) straight from the layer's
  * weights, bias, multiplier and shift: per kernel row (across the lines) the weight pairs (w0, w1) and
  * (w1, w2) of its taps along the line (dw3_weights1, or dw3_weights4 for a group of 4), the folded bias
- * twice (one LDRD fills two accumulators), the output step along a line; in the fused form (doubled
- * weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
- * (RQ_WORDS from DW3_CH: e[1..3]) and its form. */
+ * (4 times in the fused form: one LDMDB fills the 4 accumulators), the output step along a line; in the fused
+ * form (doubled weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
+ * (RQ_WORDS from DW3_GEN: e[1..3]) and its form. */
 
 /* The input bytes from kernel tap (ky, kx) = (r, t) along the lines, or (t, r) on columns. */
 NN_INLINE int32_t dw3_tap(const nn_conv_params_t *p, int32_t r, int32_t t) {
@@ -1118,15 +1131,16 @@ static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, in
     const int32_t q = p->per_channel ? c : 0;
     /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: fused) */
     const uint32_t bias = ((uint32_t)(p->bias ? p->bias[c] : 0) << fused) + (uint32_t)sum * (uint32_t)p->in_offset;
-    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias;
+    wr[DW3_BIAS] = bias;
     if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
         const int32_t rs = -p->shift[q];
+        wr[DW3_BIAS + 1] = wr[DW3_BIAS + 2] = wr[DW3_BIAS + 3] = bias;
         wr[DW3_MULT] = (uint32_t)p->mult[q];
         wr[DW3_RND] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
         wr[DW3_RR] = (uint32_t)rs;
     } else {
         wr[DW3_FAST] = (uint32_t)nn_opt_rq_prepare(p->bias ? p->bias + c : 0, p->mult + q, p->shift + q, 0, 1,
-                                                   (int32_t *)(void *)(wr + DW3_CH));
+                                                   (int32_t *)(void *)(wr + DW3_GEN));
     }
     wr[DW3_CH] = (uint32_t)out_step;
 }
@@ -1166,8 +1180,8 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
                 dw3_record(p, c0 + k, fused, step, sums[k], wr);
                 wr[DW3_QREW] = qrew | (k == k_n - 1);
                 wr[DW3_OREW] = (uint32_t)(1 - n_out * step);
-                wr[DW3_QSPAN] = (uint32_t)((n_out & ~3) * step);
-                wr[DW3_LSPAN] = (uint32_t)(n_out * step);
+                wr[DW3_QUADS] = (uint32_t)(n_out >> 2);
+                wr[DW3_SINGLES] = (uint32_t)(n_out & 3);
             }
             /* the ring's slots hold input lines il .. il + 2 (s0 the first); a line outside the image is NULL */
             int16_t *s0 = ring, *s1 = ring + 4 * len, *s2r = ring + 8 * len;
