@@ -725,7 +725,7 @@ static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_
 #endif
 
 /* Path ROWS3 at stride 2 across the lines: an output line needs two new input lines, gathered by one call
- * when both lie in the image and the plan is whole 4-pixel passes of 4 channels (dw3_lines2_fits): the state of
+ * when both lie in the image and the plan is whole 4-pixel passes of 4 channels (dw3_group_s2_across): the state of
  * dw3_gather4_lines2, in the order its assembly reads it. */
 typedef struct {
     const int8_t *x;   /*  0: line A's first pixel (channel c0) */
@@ -833,6 +833,12 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
  * of input at stride 2 (1 LDRD + 1 LDR at stride 1: output 1 is w0 x1 + (w1, w2).(x2, x3), output 3
  * alike) and 8 multiplies (SMLAD, SMLABT/SMLATB), then per output 5 instructions of requantization
  * (rq_dbl) and store. */
+/* An output line of a group's channels (dw3_lines): in the order the assembly's LDM reads it. */
+typedef struct {
+    int16_t *q0, *q1, *q2;         /* channel 0's gathered input lines (the ring's slots) */
+    int8_t *o;                     /* its first output */
+    const uint32_t *wr;            /* its record's DW3_MULT word */
+} dw3_lines_t;
 #if NN_ASM
 /* The passes run in naked functions (dw3_lines_s1_asm, dw3_lines_s2_asm) on fixed registers: the accumulators
  * a0..a3 in r0..r3 and the requantization constants wb (mult), wa (R2), x (rr + 1) in r4..r6, so that one LDMDB
@@ -947,12 +953,6 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
     "tst    r7, #1\n\t"                                       \
     "beq    0b\n\t"                                           \
     "pop    {r4-r11, pc}\n\t"
-/* The state of dw3_lines_s1_asm and dw3_lines_s2_asm, in the order their LDM reads it. */
-typedef struct {
-    const int16_t *q0, *q1, *q2;   /* channel 0's gathered input lines */
-    int8_t *o;                     /* its first output */
-    const uint32_t *wr;            /* its record's DW3_MULT word */
-} dw3_lines_t;
 _Static_assert(offsetof(dw3_lines_t, wr) == 16, "dw3_lines_s1_asm and dw3_lines_s2_asm read dw3_lines_t so");
 __attribute__((naked, noinline)) static void dw3_lines_s1_asm(const dw3_lines_t *s) {
     (void)s;
@@ -1003,19 +1003,20 @@ static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, cons
 #endif
 
 /* Path ROWS3 in the fused form, an output line of each channel of a group from its gathered input lines
- * (channel 0's at q0..q2, the next channel's QREW bytes after a line's end) and records (wr, DW3_REC words
- * apart): four outputs per pass, then one at a time. */
-NN_INLINE void dw3_lines(const uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
-                         int32_t n_out, const int s2) {
+ * (channel 0's at st->q0..q2, the next channel's QREW bytes after a line's end) and records (st->wr, DW3_REC
+ * words apart): four outputs per pass, then one at a time. */
+NN_INLINE void dw3_lines(const dw3_lines_t *st, int32_t n_out, const int s2) {
 #if NN_ASM
-    const dw3_lines_t state = {q0, q1, q2, o, wr + DW3_MULT};
     (void)n_out;
     if (s2) {
-        dw3_lines_s2_asm(&state);
+        dw3_lines_s2_asm(st);
     } else {
-        dw3_lines_s1_asm(&state);
+        dw3_lines_s1_asm(st);
     }
 #else
+    const int16_t *q0 = st->q0, *q1 = st->q1, *q2 = st->q2;
+    int8_t *o = st->o;
+    const uint32_t *wr = st->wr - DW3_MULT;
     for (;;) {
         const int16_t *q[3] = {q0, q1, q2};
         int32_t ox = 0;
@@ -1030,6 +1031,42 @@ NN_INLINE void dw3_lines(const uint32_t *wr, const int16_t *q0, const int16_t *q
         if (rew & 1u) break;
     }
 #endif
+}
+
+/* Path ROWS3 in the fused form, stride 2 across the lines, the lines of a full group of 4 channels (records
+ * at recs) whose gather plan is whole 4-pixel passes (dw3_body's lines2): the ring's middle slot always takes
+ * input line 2 l + 1 and the first and last trade places, so each output line gathers its two new input lines
+ * with one dw3_gather4_lines2 call (lines outside the image by dw3_gather); o: the group's first output. */
+/* The input line i of the group whose channel c0 is at img_c0, or NULL outside the image. */
+NN_INLINE const int8_t *dw3_line_at(const dw3_geom_t *g, const int8_t *img_c0, int32_t i) {
+    return (uint32_t)i < (uint32_t)g->in_across ? img_c0 + i * g->in_line : (const int8_t *)0;
+}
+
+static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const uint32_t *recs, int16_t *ring,
+                                int8_t *o, dw3_lines2_t *l2, uint32_t fill2, const int s2) {
+    const int32_t len = g->len;
+    dw3_lines_t st = {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT};
+    int32_t il = -g->pad_across;
+    l2->ra = st.q1 + g->jq;
+    dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, st.q0);
+    for (int32_t ol = 0;;) {
+        if ((uint32_t)(il + 1) < (uint32_t)(g->in_across - 1)) {   /* lines il + 1 and il + 2 in the image */
+            l2->x = img_c0 + (il + 1) * g->in_line;
+            l2->xb = l2->x + g->in_line;
+            l2->rb = st.q2 + g->jq;
+            dw3_gather4_lines2(l2);
+        } else {
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, st.q1);
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, st.q2);
+        }
+        dw3_lines(&st, g->n_out, s2);
+        if (++ol == g->n_lines) break;
+        st.o += g->out_line;
+        il += 2;
+        int16_t *t = st.q0;   /* the last slot's line (il + 2 before) is the next output line's first */
+        st.q0 = st.q2;
+        st.q2 = t;
+    }
 }
 
 /* Path ROWS3 in the general form, one output line of one channel from its 3 gathered input lines
@@ -1160,7 +1197,8 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     const uint32_t qrew = (uint32_t)(2 * len - (n_out >> 2) * (8 << s2) - (n_out & 3) * (2 << s2));
     uint32_t *w = (uint32_t *)(void *)ring;
     for (int32_t i = 0; i < 6 * len; ++i) w[i] = fill2;   /* the padding positions keep it */
-    /* stride 2 across: both new lines of a full group by one call where the plan is whole 4-pixel passes */
+    /* stride 2 across in the fused form: a full group's two new input lines per output line by one call where the
+     * plan is whole 4-pixel passes (dw3_group_s2_across) */
     const int lines2 = g->stride_across == 2 && g->quads > 0 && !g->head && !g->unaligned &&
                        g->jt == g->pad_along + g->n_in;
     dw3_lines2_t l2 = {0, g->in_step, g->quads, 2 * len, 0, 0, 0};
@@ -1183,19 +1221,23 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
                 wr[DW3_QUADS] = (uint32_t)(n_out >> 2);
                 wr[DW3_SINGLES] = (uint32_t)(n_out & 3);
             }
+            const int8_t *img_c0 = img + c0;
+            if (fused && lines2 && k_n == 4) {
+                dw3_group_s2_across(g, img_c0, recs, ring, ob + c0, &l2, fill2, s2);
+                continue;
+            }
             /* the ring's slots hold input lines il .. il + 2 (s0 the first); a line outside the image is NULL */
             int16_t *s0 = ring, *s1 = ring + 4 * len, *s2r = ring + 8 * len;
             int32_t il = -g->pad_across;
-            const int8_t *img_c0 = img + c0;
-#define NN_DW3_LINE_AT(I) \
-    ((uint32_t)(I) < (uint32_t)g->in_across ? img_c0 + (I) * g->in_line : (const int8_t *)0)
+#define NN_DW3_LINE_AT(I) dw3_line_at(g, img_c0, I)
             dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
             dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
             dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
             int8_t *o = ob + c0;
             for (int32_t ol = 0;;) {
                 if (fused) {
-                    dw3_lines(recs, s0, s1, s2r, o, n_out, s2);
+                    const dw3_lines_t st = {s0, s1, s2r, o, recs + DW3_MULT};
+                    dw3_lines(&st, n_out, s2);
                 } else {
                     for (int32_t k = 0; k < k_n; ++k) {
                         dw3_row(recs + k * DW3_REC, s0 + k * len, s1 + k * len, s2r + k * len, o + k, step, n_out,
@@ -1216,14 +1258,6 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
                         int16_t *t = s0;
                         s0 = s2r;
                         s2r = t;
-                        if (lines2 && k_n == 4 && (uint32_t)(il + 1) < (uint32_t)(g->in_across - 1)) {
-                            l2.x = img_c0 + (il + 1) * g->in_line;
-                            l2.xb = l2.x + g->in_line;
-                            l2.ra = s1 + g->jq;
-                            l2.rb = s2r + g->jq;
-                            dw3_gather4_lines2(&l2);
-                            continue;
-                        }
                     } else {
                         dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
                     }
