@@ -800,9 +800,9 @@ NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t
  * pixels at a time (dw3_gather4_quads: the lines' words stay aligned), the last 0..3 one at a time. */
 static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t fill2, int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
-    if (!x) {   /* a padding line: all fill (the 4 lines are one block of words) */
+    if (!x) {   /* a padding line: all fill (the 4 lines are one block of 2 len words, len even) */
         uint32_t *w = (uint32_t *)(void *)rows;
-        for (int32_t i = 0; i < 2 * len; i += 2) w[i] = w[i + 1] = fill2;
+        for (int32_t i = 0; i < 2 * len; i += 4) w[i] = w[i + 1] = w[i + 2] = w[i + 3] = fill2;
         return;
     }
     const int32_t step = g->in_step;
@@ -936,9 +936,9 @@ typedef struct {
     NN_DW3Q_BODY(ROW)                                         \
     "subs   lr, lr, #1\n\t"                                   \
     "bne    1b\n\t"                                           \
-    "ldr    lr, [r12, #28]\n\t"                               \
-    "cmp    lr, #0\n\t"                                       \
-    "beq    4f\n"                                             \
+    "ldr    r7, [r12, #28]\n\t"                               \
+    "cbz    r7, 4f\n\t"                                       \
+    "mov    lr, r7\n"                                         \
     "3:\n\t"                                                  \
     NN_DW3S_BODY(INC, X2)                                     \
     "subs   lr, lr, #1\n\t"                                   \
@@ -1163,7 +1163,7 @@ NN_INLINE void dw3_weights4(const nn_conv_params_t *p, int32_t c0, const int fus
 }
 
 /* The rest of channel c's record, its weights' sum (times 2 in the fused form) given. */
-static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
+NN_INLINE void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
                        uint32_t *wr) {
     const int32_t q = p->per_channel ? c : 0;
     /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: fused) */
@@ -1195,8 +1195,11 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     const uint32_t fill2 = nn_dup16(-p->in_offset);
     /* the line pointers' move from a line's end to the next channel's lines, the outputs' to its first */
     const uint32_t qrew = (uint32_t)(2 * len - (n_out >> 2) * (8 << s2) - (n_out & 3) * (2 << s2));
-    uint32_t *w = (uint32_t *)(void *)ring;
-    for (int32_t i = 0; i < 6 * len; ++i) w[i] = fill2;   /* the padding positions keep it */
+    /* the padding positions of the ring's 12 lines, which no gather of an input line writes, hold the fill */
+    for (int16_t *r = ring; r < ring + 12 * len; r += len) {
+        for (int32_t j = 0; j < g->pad_along; ++j) r[j] = (int16_t)fill2;
+        for (int32_t j = g->pad_along + g->n_in; j < len; ++j) r[j] = (int16_t)fill2;
+    }
     /* stride 2 across in the fused form: a full group's two new input lines per output line by one call where the
      * plan is whole 4-pixel passes (dw3_group_s2_across) */
     const int lines2 = g->stride_across == 2 && g->quads > 0 && !g->head && !g->unaligned &&
