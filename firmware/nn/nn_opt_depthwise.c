@@ -6,10 +6,11 @@
  * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
  * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
  * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
- * bias, the padding -in_offset), then per line one assembly block for the group's channels, four
+ * bias, the padding -in_offset), then per line one naked assembly function for the group's channels, four
  * outputs per pass: the 3x3 taps as SMLAD on tap pairs (33 instructions per 36 MACs at stride 1, 36 at
- * stride 2) and the requantization in the same block (doubled accumulators: one SMMLAR per output,
- * rq_dbl); it may run in place
+ * stride 2) and the requantization in the same pass (doubled accumulators: one SMMLAR per output,
+ * rq_dbl; 60 instructions per pass at stride 1, 63 at stride 2); at stride 2 across the lines a full
+ * group gathers an output line's two new input lines with one call (dw3_group_s2_across); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
  * outputs a side): per group of 4 channels the input is widened once (SXTAB16, the input offset added)
  * into a plane with a zero border, so any window can be computed whole; an assembly function per output
