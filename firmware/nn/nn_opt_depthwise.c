@@ -663,20 +663,34 @@ static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
  * 8 SXTB16 and 4 STRD (24 instructions per 16 elements; lines word-aligned), or 8 STR where the lines
  * start at an odd position (dw3_gather4_quads_u, 28: a line of SAME padding without a first pixel alone). */
 #if NN_ASM
-/* The pass's text names its registers through R: NN_DW3G_OP for the operands of an extended asm block,
- * NN_DW3G_FIXED for the fixed registers of dw3_gather4_lines2. STORE(R, L) stores channel pairs v1 (pixels
- * 0, 1) and v3 (pixels 2, 3) at line pointer L and moves it. */
-#define NN_DW3G_OP(n) "%[" #n "]"
+/* The pass runs in naked functions on fixed registers (NN_DW3G_FIXED: x r0, step r1, the 4 channel lines
+ * r2, r4, r5, r6, the count r3, pixels r7..r10, packed pairs r11 and r12, 3 step in lr); the text names them
+ * through R. STORE(R, L) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer L and moves
+ * it. 23 instructions per 16 elements (the 4 loads off x by step, 2 step and 3 step: one pointer step). */
+#define NN_DW3G_FIXED(n) NN_DW3G_FIXED_##n
+#define NN_DW3G_FIXED_x "r0"
+#define NN_DW3G_FIXED_step "r1"
+#define NN_DW3G_FIXED_r0 "r2"
+#define NN_DW3G_FIXED_n "r3"
+#define NN_DW3G_FIXED_r1 "r4"
+#define NN_DW3G_FIXED_r2 "r5"
+#define NN_DW3G_FIXED_r3 "r6"
+#define NN_DW3G_FIXED_v0 "r7"
+#define NN_DW3G_FIXED_v1 "r8"
+#define NN_DW3G_FIXED_v2 "r9"
+#define NN_DW3G_FIXED_v3 "r10"
+#define NN_DW3G_FIXED_t0 "r11"
+#define NN_DW3G_FIXED_t1 "r12"
+#define NN_DW3G_FIXED_s3 "lr"
 #define NN_DW3G_STRD(R, L) "strd   " R(v1) ", " R(v3) ", [" R(L) "], #8\n\t"
 #define NN_DW3G_STR(R, L) "str    " R(v1) ", [" R(L) "], #4\n\t" "str    " R(v3) ", [" R(L) "], #4\n\t"
 #define NN_DW3G_QUADS(R, STORE)                               \
     "1:\n\t"                                                  \
     "ldr    " R(v0) ", [" R(x) "]\n\t"                        \
     "ldr    " R(v1) ", [" R(x) ", " R(step) "]\n\t"           \
-    "add    " R(x) ", " R(x) ", " R(step) ", lsl #1\n\t"      \
-    "ldr    " R(v2) ", [" R(x) "]\n\t"                        \
-    "ldr    " R(v3) ", [" R(x) ", " R(step) "]\n\t"           \
-    "add    " R(x) ", " R(x) ", " R(step) ", lsl #1\n\t"      \
+    "ldr    " R(v2) ", [" R(x) ", " R(step) ", lsl #1]\n\t"   \
+    "ldr    " R(v3) ", [" R(x) ", " R(s3) "]\n\t"             \
+    "add    " R(x) ", " R(x) ", " R(step) ", lsl #2\n\t"      \
     "pkhbt  " R(t0) ", " R(v0) ", " R(v1) ", lsl #16\n\t"     \
     "pkhbt  " R(t1) ", " R(v2) ", " R(v3) ", lsl #16\n\t"     \
     "pkhtb  " R(v0) ", " R(v1) ", " R(v0) ", asr #16\n\t"     \
@@ -695,20 +709,27 @@ static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
     STORE(R, r3)                                              \
     "subs   " R(n) ", " R(n) ", #1\n\t"                       \
     "bne    1b\n\t"
-#define NN_DW3G_OPERANDS                                                                                      \
-    : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n), [v0] "=&r"(v0), \
-      [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
-    : [step] "r"(step)                                                                                        \
-    : "cc", "memory"
-NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
-    uint32_t v0, v1, v2, v3, t0, t1;
-    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_OP, NN_DW3G_STRD) NN_DW3G_OPERANDS);
+/* dw3_gather4_quads(x, step, r0, len, n): the channel lines len int16 apart, n (the fifth argument) on the
+ * stack above the 9 saved registers. */
+#define NN_DW3G_ONE(STORE)                                    \
+    "push   {r4-r11, lr}\n\t"                                 \
+    "lsl    r3, r3, #1\n\t"                                   \
+    "add    r4, r2, r3\n\t"                                   \
+    "add    r5, r4, r3\n\t"                                   \
+    "add    r6, r5, r3\n\t"                                   \
+    "ldr    r3, [sp, #36]\n\t"                                \
+    "add    lr, r1, r1, lsl #1\n\t"                           \
+    NN_DW3G_QUADS(NN_DW3G_FIXED, STORE)                       \
+    "pop    {r4-r11, pc}\n\t"
+__attribute__((naked, noinline)) static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0,
+                                                               int32_t len, int32_t n) {
+    (void)x, (void)step, (void)r0, (void)len, (void)n;
+    __asm__ volatile(NN_DW3G_ONE(NN_DW3G_STRD));
 }
-NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
-    uint32_t v0, v1, v2, v3, t0, t1;
-    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_OP, NN_DW3G_STR) NN_DW3G_OPERANDS);
+__attribute__((naked, noinline)) static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0,
+                                                                 int32_t len, int32_t n) {
+    (void)x, (void)step, (void)r0, (void)len, (void)n;
+    __asm__ volatile(NN_DW3G_ONE(NN_DW3G_STR));
 }
 #else
 static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
@@ -741,40 +762,27 @@ typedef struct {
 #if NN_ASM
 _Static_assert(offsetof(dw3_lines2_t, len2) == 12 && offsetof(dw3_lines2_t, xb) == 24,
                "dw3_gather4_lines2 reads dw3_lines2_t at these offsets");
-/* dw3_gather4_lines2's registers (r0: the state): x r1, step r2, count r3, the 4 channel lines r4..r7,
- * pixels r8..r11, packed pairs r12 and lr. */
-#define NN_DW3G_FIXED(n) NN_DW3G_FIXED_##n
-#define NN_DW3G_FIXED_x "r1"
-#define NN_DW3G_FIXED_step "r2"
-#define NN_DW3G_FIXED_n "r3"
-#define NN_DW3G_FIXED_r0 "r4"
-#define NN_DW3G_FIXED_r1 "r5"
-#define NN_DW3G_FIXED_r2 "r6"
-#define NN_DW3G_FIXED_r3 "r7"
-#define NN_DW3G_FIXED_v0 "r8"
-#define NN_DW3G_FIXED_v1 "r9"
-#define NN_DW3G_FIXED_v2 "r10"
-#define NN_DW3G_FIXED_v3 "r11"
-#define NN_DW3G_FIXED_t0 "r12"
-#define NN_DW3G_FIXED_t1 "lr"
-/* One line of dw3_gather4_lines2: its first pixel from state offset X, its slot from offset R (the channel
- * lines len2 bytes apart), then dw3_gather4_quads' passes. */
+/* One line of dw3_gather4_lines2 (the state at r12, saved at sp): its first pixel from state offset X, its
+ * slot from offset R (the channel lines len2 bytes apart), then dw3_gather4_quads' passes. */
 #define NN_DW3G2_LINE(X, R)                                   \
-    "ldr    r1, [r0, #" X "]\n\t"                             \
-    "ldrd   r2, r3, [r0, #4]\n\t"                             \
-    "ldr    r12, [r0, #12]\n\t"                               \
-    "ldr    r4, [r0, #" R "]\n\t"                             \
-    "add    r5, r4, r12\n\t"                                  \
-    "add    r6, r5, r12\n\t"                                  \
-    "add    r7, r6, r12\n\t"                                  \
-    NN_DW3G_QUADS(NN_DW3G_FIXED, NN_DW3G_STRD)
+    "ldr    r0, [r12, #" X "]\n\t"                            \
+    "ldrd   r1, r3, [r12, #4]\n\t"                            \
+    "ldr    lr, [r12, #12]\n\t"                               \
+    "ldr    r2, [r12, #" R "]\n\t"                            \
+    "add    r4, r2, lr\n\t"                                   \
+    "add    r5, r4, lr\n\t"                                   \
+    "add    r6, r5, lr\n\t"                                   \
+    "add    lr, r1, r1, lsl #1\n\t"                           \
+    NN_DW3G_QUADS(NN_DW3G_FIXED, NN_DW3G_STRD)                \
+    "ldr    r12, [sp]\n\t"
 __attribute__((naked, noinline)) static void dw3_gather4_lines2(const dw3_lines2_t *s) {
     (void)s;
     __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
+        "push   {r0, r4-r11, lr}\n\t"
+        "mov    r12, r0\n\t"
         NN_DW3G2_LINE("0", "16")
         NN_DW3G2_LINE("24", "20")
-        "pop    {r4-r11, pc}\n\t");
+        "pop    {r0, r4-r11, pc}\n\t");
 }
 #else
 static void dw3_gather4_lines2(const dw3_lines2_t *s) {
