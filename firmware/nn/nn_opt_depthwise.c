@@ -936,15 +936,26 @@ typedef struct {
  * 4-output passes (at least one: ROWS3 lines hold 4 outputs or more), then SINGLES single outputs; then the line
  * pointers move by QREW to the next channel's lines, the output by OREW, the record by DW3_REC words; QREW's
  * bit 0 marks the last. */
-#define NN_DW3_LINES(ROW, INC, X2)                            \
-    "push   {r4-r11, lr}\n\t"                                 \
-    "ldm    r0, {r8-r12}\n"                                   \
-    "0:\n\t"                                                  \
+/* A channel's QUADS 4-output passes, and the step to the next channel: its lines QREW bytes on, its first output
+ * OREW bytes on, its record DW3_REC words on. */
+#define NN_DW3_PASSES(ROW)                                    \
     "ldr    lr, [r12, #24]\n"                                 \
     "1:\n\t"                                                  \
     NN_DW3Q_BODY(ROW)                                         \
     "subs   lr, lr, #1\n\t"                                   \
-    "bne    1b\n\t"                                           \
+    "bne    1b\n\t"
+#define NN_DW3_NEXT_CHANNEL                                   \
+    "ldrd   r7, r6, [r12, #16]\n\t"                           \
+    "add    r10, r10, r7\n\t"                                 \
+    "add    r9, r9, r7\n\t"                                   \
+    "add    r8, r8, r7\n\t"                                   \
+    "add    r11, r11, r6\n\t"                                 \
+    "add    r12, r12, #72\n\t"
+#define NN_DW3_LINES(ROW, INC, X2)                            \
+    "push   {r4-r11, lr}\n\t"                                 \
+    "ldm    r0, {r8-r12}\n"                                   \
+    "0:\n\t"                                                  \
+    NN_DW3_PASSES(ROW)                                        \
     "ldr    r7, [r12, #28]\n\t"                               \
     "cbz    r7, 4f\n\t"                                       \
     "mov    lr, r7\n"                                         \
@@ -953,12 +964,7 @@ typedef struct {
     "subs   lr, lr, #1\n\t"                                   \
     "bne    3b\n"                                             \
     "4:\n\t"                                                  \
-    "ldrd   r7, r6, [r12, #16]\n\t"                           \
-    "add    r10, r10, r7\n\t"                                 \
-    "add    r9, r9, r7\n\t"                                   \
-    "add    r8, r8, r7\n\t"                                   \
-    "add    r11, r11, r6\n\t"                                 \
-    "add    r12, r12, #72\n\t"                                \
+    NN_DW3_NEXT_CHANNEL                                       \
     "tst    r7, #1\n\t"                                       \
     "beq    0b\n\t"                                           \
     "pop    {r4-r11, pc}\n\t"
@@ -971,6 +977,19 @@ __attribute__((naked, noinline)) static void dw3_lines_s1_asm(const dw3_lines_t 
 __attribute__((naked, noinline)) static void dw3_lines_s2_asm(const dw3_lines_t *s) {
     (void)s;
     __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0"));
+}
+/* ... at stride 2, the 4 channels of a full group whose lines hold whole 4-output passes (no single outputs):
+ * the channel loop unrolled (no last-channel test; 1 KB of code for 22 instructions per output line). */
+__attribute__((naked, noinline)) static void dw3_lines_s2x4_asm(const dw3_lines_t *s) {
+    (void)s;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldm    r0, {r8-r12}\n\t"
+        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 0 */
+        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 1 */
+        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 2 */
+        NN_DW3_PASSES(NN_DW3Q_ROW_S2)                       /* channel 3 */
+        "pop    {r4-r11, pc}\n\t");
 }
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
@@ -1055,6 +1074,8 @@ static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const
                                 int8_t *o, dw3_lines2_t *l2, uint32_t fill2, const int s2) {
     const int32_t len = g->len;
     dw3_lines_t st = {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT};
+    const int whole = s2 && (g->n_out & 3) == 0;   /* dw3_lines_s2x4_asm */
+    (void)whole;
     int32_t il = -g->pad_across;
     l2->ra = st.q1 + g->jq;
     dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, st.q0);
@@ -1068,7 +1089,15 @@ static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const
             dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, st.q1);
             dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, st.q2);
         }
+#if NN_ASM
+        if (whole) {
+            dw3_lines_s2x4_asm(&st);
+        } else {
+            dw3_lines(&st, g->n_out, s2);
+        }
+#else
         dw3_lines(&st, g->n_out, s2);
+#endif
         if (++ol == g->n_lines) break;
         st.o += g->out_line;
         il += 2;

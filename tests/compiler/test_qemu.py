@@ -116,6 +116,8 @@ MUTATIONS = {
                                 '"add    r10, r9, r7\\n\\t"', "dw_lines"),
     "dw3_lines_bias_ldmdb": ("nn_opt_depthwise.c", '"ldmdb  r12, {r0-r3}\\n\\t"', '"ldm    r12, {r0-r3}\\n\\t"',
                              "dw_lines"),
+    "dw3_lines_x4_channel_3": ("nn_opt_depthwise.c", "NN_DW3_NEXT_CHANNEL   /* channel 2 */", "/* channel 2 */",
+                               "dw_s2_lines"),
     "dw3_rq_sign": ("nn_opt_depthwise.c", '"add    r7, r5, " A ", asr #31\\n\\t"',
                     '"mov    r7, r5\\n\\t"', "dw_lines"),
     "dw3p_lane_3": ("nn_opt_depthwise.c", '"smlatt %[a3], %[w13], %[x13], %[a3]\\n\\t"',
