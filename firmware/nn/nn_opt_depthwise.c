@@ -775,13 +775,14 @@ _Static_assert(offsetof(dw3_lines2_t, len2) == 12 && offsetof(dw3_lines2_t, xb) 
     "add    lr, r1, r1, lsl #1\n\t"                           \
     NN_DW3G_QUADS(NN_DW3G_FIXED, NN_DW3G_STRD)                \
     "ldr    r12, [sp]\n\t"
+/* ... both lines (line A from offsets 0 and 16, line B from 24 and 20) */
+#define NN_DW3G2_LINES NN_DW3G2_LINE("0", "16") NN_DW3G2_LINE("24", "20")
 __attribute__((naked, noinline)) static void dw3_gather4_lines2(const dw3_lines2_t *s) {
     (void)s;
     __asm__ volatile(
         "push   {r0, r4-r11, lr}\n\t"
         "mov    r12, r0\n\t"
-        NN_DW3G2_LINE("0", "16")
-        NN_DW3G2_LINE("24", "20")
+        NN_DW3G2_LINES
         "pop    {r0, r4-r11, pc}\n\t");
 }
 #else
@@ -978,18 +979,28 @@ __attribute__((naked, noinline)) static void dw3_lines_s2_asm(const dw3_lines_t 
     (void)s;
     __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0"));
 }
-/* ... at stride 2, the 4 channels of a full group whose lines hold whole 4-output passes (no single outputs):
- * the channel loop unrolled (no last-channel test; 1 KB of code for 22 instructions per output line). */
-__attribute__((naked, noinline)) static void dw3_lines_s2x4_asm(const dw3_lines_t *s) {
+#define NN_DW3_PASSES_X4                                                       \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 0 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 1 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 2 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2)                       /* channel 3 */
+/* An output line of dw3_group_s2_across in one call: its two new input lines gathered (dw3_gather4_lines2), then
+ * its passes with the channel loop unrolled (no single-output and last-channel tests; about 1 KB of code). */
+typedef struct {
+    dw3_lines2_t gather;   /* dw3_gather4_lines2's state */
+    dw3_lines_t passes;    /* dw3_lines_s2x4_asm's */
+} dw3_line_s2_t;
+_Static_assert(offsetof(dw3_line_s2_t, passes) == 28, "dw3_line_s2x4_asm reads dw3_line_s2_t so");
+__attribute__((naked, noinline)) static void dw3_line_s2x4_asm(const dw3_line_s2_t *s) {
     (void)s;
     __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
+        "push   {r0, r4-r11, lr}\n\t"
+        "mov    r12, r0\n\t"
+        NN_DW3G2_LINES
+        "add    r0, r12, #28\n\t"
         "ldm    r0, {r8-r12}\n\t"
-        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 0 */
-        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 1 */
-        NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 2 */
-        NN_DW3_PASSES(NN_DW3Q_ROW_S2)                       /* channel 3 */
-        "pop    {r4-r11, pc}\n\t");
+        NN_DW3_PASSES_X4
+        "pop    {r0, r4-r11, pc}\n\t");
 }
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
@@ -1071,39 +1082,45 @@ NN_INLINE const int8_t *dw3_line_at(const dw3_geom_t *g, const int8_t *img_c0, i
 }
 
 static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const uint32_t *recs, int16_t *ring,
-                                int8_t *o, dw3_lines2_t *l2, uint32_t fill2, const int s2) {
-    const int32_t len = g->len;
-    dw3_lines_t st = {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT};
-    const int whole = s2 && (g->n_out & 3) == 0;   /* dw3_lines_s2x4_asm */
+                                int8_t *o, const dw3_lines2_t *l2, uint32_t fill2, const int s2) {
+    const int32_t len = g->len, jq = g->jq, in_line = g->in_line, n_lines = g->n_lines;
+    const uint32_t inner = (uint32_t)(g->in_across - 1);
+    struct {   /* (dw3_line_s2_t on Arm) */
+        dw3_lines2_t gather;
+        dw3_lines_t passes;
+    } s = {*l2, {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT}};
+    const int whole = s2 && (g->n_out & 3) == 0;   /* whole 4-output passes: dw3_line_s2x4_asm */
     (void)whole;
     int32_t il = -g->pad_across;
-    l2->ra = st.q1 + g->jq;
-    dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, st.q0);
+    s.gather.ra = s.passes.q1 + jq;
+    dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, s.passes.q0);
     for (int32_t ol = 0;;) {
-        if ((uint32_t)(il + 1) < (uint32_t)(g->in_across - 1)) {   /* lines il + 1 and il + 2 in the image */
-            l2->x = img_c0 + (il + 1) * g->in_line;
-            l2->xb = l2->x + g->in_line;
-            l2->rb = st.q2 + g->jq;
-            dw3_gather4_lines2(l2);
+        const int inside = (uint32_t)(il + 1) < inner;   /* lines il + 1 and il + 2 in the image */
+        if (inside) {
+            s.gather.x = img_c0 + (il + 1) * in_line;
+            s.gather.xb = s.gather.x + in_line;
+            s.gather.rb = s.passes.q2 + jq;
         } else {
-            dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, st.q1);
-            dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, st.q2);
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, s.passes.q1);
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, s.passes.q2);
         }
 #if NN_ASM
-        if (whole) {
-            dw3_lines_s2x4_asm(&st);
+        if (whole && inside) {
+            dw3_line_s2x4_asm((const dw3_line_s2_t *)(const void *)&s);
         } else {
-            dw3_lines(&st, g->n_out, s2);
+            if (inside) dw3_gather4_lines2(&s.gather);
+            dw3_lines(&s.passes, g->n_out, s2);
         }
 #else
-        dw3_lines(&st, g->n_out, s2);
+        if (inside) dw3_gather4_lines2(&s.gather);
+        dw3_lines(&s.passes, g->n_out, s2);
 #endif
-        if (++ol == g->n_lines) break;
-        st.o += g->out_line;
+        if (++ol == n_lines) break;
+        s.passes.o += g->out_line;
         il += 2;
-        int16_t *t = st.q0;   /* the last slot's line (il + 2 before) is the next output line's first */
-        st.q0 = st.q2;
-        st.q2 = t;
+        int16_t *t = s.passes.q0;   /* the last slot's line (il + 2 before) is the next output line's first */
+        s.passes.q0 = s.passes.q2;
+        s.passes.q2 = t;
     }
 }
 
