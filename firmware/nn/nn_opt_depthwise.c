@@ -6,10 +6,11 @@
  * Path ROWS3 (3x3, multiplier 1, lines of at least 4 outputs; a line is a row, or a column when the
  * output is taller than wide): channels in groups of 4, whose input lines are gathered once into a
  * ring of 3 slots of int16 lines (SXTB16 on 4 channels at a time; the input offset folded into the
- * bias, the padding -in_offset), then per line one assembly block for the group's channels, four
+ * bias, the padding -in_offset), then per line one naked assembly function for the group's channels, four
  * outputs per pass: the 3x3 taps as SMLAD on tap pairs (33 instructions per 36 MACs at stride 1, 36 at
- * stride 2) and the requantization in the same block (doubled accumulators: one SMMLAR per output,
- * rq_dbl); it may run in place
+ * stride 2) and the requantization in the same pass (doubled accumulators: one SMMLAR per output,
+ * rq_dbl; 60 instructions per pass at stride 1, 63 at stride 2); at stride 2 across the lines a full
+ * group gathers an output line's two new input lines with one call (dw3_group_s2_across); it may run in place
  * (nn_depthwise_conv2d_s8_in_place). Path PLANE3 (3x3, multiplier 1, maps of at most DW_PLANE3_MAX
  * outputs a side): per group of 4 channels the input is widened once (SXTAB16, the input offset added)
  * into a plane with a zero border, so any window can be computed whole; an assembly function per output
@@ -25,6 +26,8 @@
  * Bodies are instantiated once per requantization form.
  */
 #include "nn_kernels.h"
+
+#include <stddef.h>
 
 #if NN_OPTIMIZED
 
@@ -925,22 +928,34 @@ typedef struct {
     int32_t len;                  /* int16 elements per gathered line (dw_rows3_len) */
     int32_t n_in;                 /* input pixels gathered per line: those the windows reach */
     int32_t unaligned;            /* gather by word stores from an odd position (dw3_gather) */
+    /* dw3_gather's plan for 4 channels, once per call: the pixel at an odd first position alone (head), then
+     * `quads` 4-pixel passes from position jq (input byte xq from the line's first pixel), the last pixels
+     * one at a time from position jt (input byte xt) */
+    int32_t head, jq, xq, quads, jt, xt;
 } dw3_geom_t;
 
 static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
     const int32_t ch = p->in_c;
     if (dw_rows3_transposed(p)) {
         *g = (dw3_geom_t){p->out_w, p->out_h, p->stride_w, p->pad_left, p->in_w, p->pad_top, p->in_h,
-                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p), 0, 0};
+                          p->stride_h == 2, p->in_w * ch, ch, p->out_w * ch, ch, dw_rows3_len(p),
+                          0, 0, 0, 0, 0, 0, 0, 0};
     } else {
         *g = (dw3_geom_t){p->out_h, p->out_w, p->stride_h, p->pad_top, p->in_h, p->pad_left, p->in_w,
-                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p), 0, 0};
+                          p->stride_w == 2, ch, p->in_w * ch, ch, p->out_w * ch, dw_rows3_len(p),
+                          0, 0, 0, 0, 0, 0, 0, 0};
     }
     g->n_in = g->len - g->pad_along < g->in_along ? g->len - g->pad_along : g->in_along;
     /* a line starting at an odd position: its first pixel alone (about 14 instructions), 4-pixel passes of
      * STRD (24) and the 0..3 last pixels alone (12 each), or passes of STR (28) and 0..3 last pixels */
     const int32_t n = g->n_in, head = 14 + 24 * ((n - 1) >> 2) + 12 * ((n - 1) & 3);
     g->unaligned = (g->pad_along & 1) && 28 * (n >> 2) + 12 * (n & 3) < head;
+    g->head = !g->unaligned && (g->pad_along & 1);
+    g->jq = g->pad_along + g->head;
+    g->xq = g->head * g->in_step;
+    g->quads = (g->pad_along + n - g->jq) >> 2;
+    g->jt = g->jq + 4 * g->quads;
+    g->xt = (g->jt - g->pad_along) * g->in_step;
 }
 
 /* Path ROWS3's gather, 4 pixels of 4 channels (`step` bytes apart from x) into the 4 int16 lines at
@@ -949,53 +964,77 @@ static void dw3_geometry(const nn_conv_params_t *p, dw3_geom_t *g) {
  * 8 SXTB16 and 4 STRD (24 instructions per 16 elements; lines word-aligned), or 8 STR where the lines
  * start at an odd position (dw3_gather4_quads_u, 28: a line of SAME padding without a first pixel alone). */
 #if NN_ASM
-/* STORE(R) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer R and moves it. */
-#define NN_DW3G_STRD(R) "strd   %[v1], %[v3], [%[" R "]], #8\n\t"
-#define NN_DW3G_STR(R) "str    %[v1], [%[" R "]], #4\n\t" "str    %[v3], [%[" R "]], #4\n\t"
-#define NN_DW3G_QUADS(STORE)                                  \
+/* The pass runs in naked functions on fixed registers (NN_DW3G_FIXED: x r0, step r1, the 4 channel lines
+ * r2, r4, r5, r6, the count r3, pixels r7..r10, packed pairs r11 and r12, 3 step in lr); the text names them
+ * through R. STORE(R, L) stores channel pairs v1 (pixels 0, 1) and v3 (pixels 2, 3) at line pointer L and moves
+ * it. 23 instructions per 16 elements (the 4 loads off x by step, 2 step and 3 step: one pointer step). */
+#define NN_DW3G_FIXED(n) NN_DW3G_FIXED_##n
+#define NN_DW3G_FIXED_x "r0"
+#define NN_DW3G_FIXED_step "r1"
+#define NN_DW3G_FIXED_r0 "r2"
+#define NN_DW3G_FIXED_n "r3"
+#define NN_DW3G_FIXED_r1 "r4"
+#define NN_DW3G_FIXED_r2 "r5"
+#define NN_DW3G_FIXED_r3 "r6"
+#define NN_DW3G_FIXED_v0 "r7"
+#define NN_DW3G_FIXED_v1 "r8"
+#define NN_DW3G_FIXED_v2 "r9"
+#define NN_DW3G_FIXED_v3 "r10"
+#define NN_DW3G_FIXED_t0 "r11"
+#define NN_DW3G_FIXED_t1 "r12"
+#define NN_DW3G_FIXED_s3 "lr"
+#define NN_DW3G_STRD(R, L) "strd   " R(v1) ", " R(v3) ", [" R(L) "], #8\n\t"
+#define NN_DW3G_STR(R, L) "str    " R(v1) ", [" R(L) "], #4\n\t" "str    " R(v3) ", [" R(L) "], #4\n\t"
+#define NN_DW3G_QUADS(R, STORE)                               \
     "1:\n\t"                                                  \
-    "ldr    %[v0], [%[x]]\n\t"                                \
-    "ldr    %[v1], [%[x], %[step]]\n\t"                       \
-    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
-    "ldr    %[v2], [%[x]]\n\t"                                \
-    "ldr    %[v3], [%[x], %[step]]\n\t"                       \
-    "add    %[x], %[x], %[step], lsl #1\n\t"                  \
-    "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"                 \
-    "pkhbt  %[t1], %[v2], %[v3], lsl #16\n\t"                 \
-    "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"                 \
-    "pkhtb  %[v2], %[v3], %[v2], asr #16\n\t"                 \
-    "sxtb16 %[v1], %[t0]\n\t"                                 \
-    "sxtb16 %[v3], %[t1]\n\t"                                 \
-    STORE("r0")                                               \
-    "sxtb16 %[v1], %[t0], ror #8\n\t"                         \
-    "sxtb16 %[v3], %[t1], ror #8\n\t"                         \
-    STORE("r1")                                               \
-    "sxtb16 %[v1], %[v0]\n\t"                                 \
-    "sxtb16 %[v3], %[v2]\n\t"                                 \
-    STORE("r2")                                               \
-    "sxtb16 %[v1], %[v0], ror #8\n\t"                         \
-    "sxtb16 %[v3], %[v2], ror #8\n\t"                         \
-    STORE("r3")                                               \
-    "subs   %[n], %[n], #1\n\t"                               \
+    "ldr    " R(v0) ", [" R(x) "]\n\t"                        \
+    "ldr    " R(v1) ", [" R(x) ", " R(step) "]\n\t"           \
+    "ldr    " R(v2) ", [" R(x) ", " R(step) ", lsl #1]\n\t"   \
+    "ldr    " R(v3) ", [" R(x) ", " R(s3) "]\n\t"             \
+    "add    " R(x) ", " R(x) ", " R(step) ", lsl #2\n\t"      \
+    "pkhbt  " R(t0) ", " R(v0) ", " R(v1) ", lsl #16\n\t"     \
+    "pkhbt  " R(t1) ", " R(v2) ", " R(v3) ", lsl #16\n\t"     \
+    "pkhtb  " R(v0) ", " R(v1) ", " R(v0) ", asr #16\n\t"     \
+    "pkhtb  " R(v2) ", " R(v3) ", " R(v2) ", asr #16\n\t"     \
+    "sxtb16 " R(v1) ", " R(t0) "\n\t"                         \
+    "sxtb16 " R(v3) ", " R(t1) "\n\t"                         \
+    STORE(R, r0)                                              \
+    "sxtb16 " R(v1) ", " R(t0) ", ror #8\n\t"                 \
+    "sxtb16 " R(v3) ", " R(t1) ", ror #8\n\t"                 \
+    STORE(R, r1)                                              \
+    "sxtb16 " R(v1) ", " R(v0) "\n\t"                         \
+    "sxtb16 " R(v3) ", " R(v2) "\n\t"                         \
+    STORE(R, r2)                                              \
+    "sxtb16 " R(v1) ", " R(v0) ", ror #8\n\t"                 \
+    "sxtb16 " R(v3) ", " R(v2) ", ror #8\n\t"                 \
+    STORE(R, r3)                                              \
+    "subs   " R(n) ", " R(n) ", #1\n\t"                       \
     "bne    1b\n\t"
-#define NN_DW3G_OPERANDS                                                                                      \
-    : [x] "+r"(x), [r0] "+r"(r0), [r1] "+r"(r1), [r2] "+r"(r2), [r3] "+r"(r3), [n] "+r"(n), [v0] "=&r"(v0), \
-      [v1] "=&r"(v1), [v2] "=&r"(v2), [v3] "=&r"(v3), [t0] "=&r"(t0), [t1] "=&r"(t1)                       \
-    : [step] "r"(step)                                                                                        \
-    : "cc", "memory"
-NN_NOINLINE static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
-                                          int16_t *r3, int32_t n) {
-    uint32_t v0, v1, v2, v3, t0, t1;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STRD) NN_DW3G_OPERANDS);
+/* dw3_gather4_quads(x, step, r0, len, n): the channel lines len int16 apart, n (the fifth argument) on the
+ * stack above the 9 saved registers. */
+#define NN_DW3G_ONE(STORE)                                    \
+    "push   {r4-r11, lr}\n\t"                                 \
+    "lsl    r3, r3, #1\n\t"                                   \
+    "add    r4, r2, r3\n\t"                                   \
+    "add    r5, r4, r3\n\t"                                   \
+    "add    r6, r5, r3\n\t"                                   \
+    "ldr    r3, [sp, #36]\n\t"                                \
+    "add    lr, r1, r1, lsl #1\n\t"                           \
+    NN_DW3G_QUADS(NN_DW3G_FIXED, STORE)                       \
+    "pop    {r4-r11, pc}\n\t"
+__attribute__((naked, noinline)) static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0,
+                                                               int32_t len, int32_t n) {
+    (void)x, (void)step, (void)r0, (void)len, (void)n;
+    __asm__ volatile(NN_DW3G_ONE(NN_DW3G_STRD));
 }
-NN_NOINLINE static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2,
-                                            int16_t *r3, int32_t n) {
-    uint32_t v0, v1, v2, v3, t0, t1;
-    __asm__ volatile(NN_DW3G_QUADS(NN_DW3G_STR) NN_DW3G_OPERANDS);
+__attribute__((naked, noinline)) static void dw3_gather4_quads_u(const int8_t *x, int32_t step, int16_t *r0,
+                                                                 int32_t len, int32_t n) {
+    (void)x, (void)step, (void)r0, (void)len, (void)n;
+    __asm__ volatile(NN_DW3G_ONE(NN_DW3G_STR));
 }
 #else
-static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_t *r1, int16_t *r2, int16_t *r3,
-                              int32_t n) {
+static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int32_t len, int32_t n) {
+    int16_t *r1 = r0 + len, *r2 = r1 + len, *r3 = r2 + len;
     for (int32_t j = 0; j < 4 * n; j += 2, x += 2 * step) {
         const uint32_t v0 = nn_read32(x), v1 = nn_read32(x + step);
         const uint32_t lo = (v0 & 0xFFFFu) | (v1 << 16), hi = (v1 & 0xFFFF0000u) | (v0 >> 16);   /* PKHBT, PKHTB */
@@ -1006,6 +1045,52 @@ static void dw3_gather4_quads(const int8_t *x, int32_t step, int16_t *r0, int16_
     }
 }
 #define dw3_gather4_quads_u dw3_gather4_quads   /* (the portable twin stores by memcpy either way) */
+#endif
+
+/* Path ROWS3 at stride 2 across the lines: an output line needs two new input lines, gathered by one call
+ * when both lie in the image and the plan is whole 4-pixel passes of 4 channels (dw3_group_s2_across): the state of
+ * dw3_gather4_lines2, in the order its assembly reads it. */
+typedef struct {
+    const int8_t *x;   /*  0: line A's first pixel (channel c0) */
+    int32_t step;      /*  4: input bytes between pixels */
+    int32_t quads;     /*  8: 4-pixel passes per line (>= 1) */
+    int32_t len2;      /* 12: bytes between a slot's channel lines (2 len) */
+    int16_t *ra;       /* 16: line A's slot, channel 0's line at the first position gathered */
+    int16_t *rb;       /* 20: line B's */
+    const int8_t *xb;  /* 24: line B's first pixel */
+} dw3_lines2_t;
+
+#if NN_ASM
+_Static_assert(offsetof(dw3_lines2_t, len2) == 12 && offsetof(dw3_lines2_t, xb) == 24,
+               "dw3_gather4_lines2 reads dw3_lines2_t at these offsets");
+/* One line of dw3_gather4_lines2 (the state at r12, saved at sp): its first pixel from state offset X, its
+ * slot from offset R (the channel lines len2 bytes apart), then dw3_gather4_quads' passes. */
+#define NN_DW3G2_LINE(X, R)                                   \
+    "ldr    r0, [r12, #" X "]\n\t"                            \
+    "ldrd   r1, r3, [r12, #4]\n\t"                            \
+    "ldr    lr, [r12, #12]\n\t"                               \
+    "ldr    r2, [r12, #" R "]\n\t"                            \
+    "add    r4, r2, lr\n\t"                                   \
+    "add    r5, r4, lr\n\t"                                   \
+    "add    r6, r5, lr\n\t"                                   \
+    "add    lr, r1, r1, lsl #1\n\t"                           \
+    NN_DW3G_QUADS(NN_DW3G_FIXED, NN_DW3G_STRD)                \
+    "ldr    r12, [sp]\n\t"
+/* ... both lines (line A from offsets 0 and 16, line B from 24 and 20) */
+#define NN_DW3G2_LINES NN_DW3G2_LINE("0", "16") NN_DW3G2_LINE("24", "20")
+__attribute__((naked, noinline)) static void dw3_gather4_lines2(const dw3_lines2_t *s) {
+    (void)s;
+    __asm__ volatile(
+        "push   {r0, r4-r11, lr}\n\t"
+        "mov    r12, r0\n\t"
+        NN_DW3G2_LINES
+        "pop    {r0, r4-r11, pc}\n\t");
+}
+#else
+static void dw3_gather4_lines2(const dw3_lines2_t *s) {
+    dw3_gather4_quads(s->x, s->step, s->ra, s->len2 / 2, s->quads);
+    dw3_gather4_quads(s->xb, s->step, s->rb, s->len2 / 2, s->quads);
+}
 #endif
 
 /* Path ROWS3's gather, one pixel of 4 channels at x into position j of the lines at r. */
@@ -1026,34 +1111,19 @@ NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t
  * pixels at a time (dw3_gather4_quads: the lines' words stay aligned), the last 0..3 one at a time. */
 static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t fill2, int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
-    if (!x) {   /* a padding line: all fill (the 4 lines are one block of words) */
+    if (!x) {   /* a padding line: all fill (the 4 lines are one block of 2 len words, len even) */
         uint32_t *w = (uint32_t *)(void *)rows;
-        for (int32_t i = 0; i < 2 * len; i += 2) w[i] = w[i + 1] = fill2;
+        for (int32_t i = 0; i < 2 * len; i += 4) w[i] = w[i + 1] = w[i + 2] = w[i + 3] = fill2;
         return;
     }
     const int32_t step = g->in_step;
-    if (k == 4) {
-        int32_t j = pad;
-        if (g->unaligned) {   /* from the odd position on, word stores one at a time */
-            const int32_t quads = n >> 2;
-            if (quads > 0) {
-                dw3_gather4_quads_u(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
-                x += 4 * quads * step;
-                j += 4 * quads;
-            }
-        } else {
-            if (j & 1) {   /* the pixel at the odd position alone, then the lines' words are aligned */
-                dw3_gather4_one(x, rows, len, j++);
-                x += step;
-            }
-            const int32_t quads = (pad + n - j) >> 2;
-            if (quads > 0) {
-                dw3_gather4_quads(x, step, rows + j, rows + len + j, rows + 2 * len + j, rows + 3 * len + j, quads);
-                x += 4 * quads * step;
-                j += 4 * quads;
-            }
+    if (k == 4) {   /* the plan of dw3_geometry */
+        if (g->head) dw3_gather4_one(x, rows, len, pad);
+        if (g->quads > 0) {
+            (g->unaligned ? dw3_gather4_quads_u : dw3_gather4_quads)(x + g->xq, step, rows + g->jq, len, g->quads);
         }
-        for (; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
+        x += g->xt;
+        for (int32_t j = g->jt; j < pad + n; ++j, x += step) dw3_gather4_one(x, rows, len, j);
     } else {
         for (int32_t i = 0; i < k; ++i) {
             int16_t *r = rows + i * len + pad;
@@ -1074,112 +1144,165 @@ NN_INLINE int32_t dw3_rq(int32_t acc2, const uint32_t *wr) {
  * of input at stride 2 (1 LDRD + 1 LDR at stride 1: output 1 is w0 x1 + (w1, w2).(x2, x3), output 3
  * alike) and 8 multiplies (SMLAD, SMLABT/SMLATB), then per output 5 instructions of requantization
  * (rq_dbl) and store. */
+/* An output line of a group's channels (dw3_lines): in the order the assembly's LDM reads it. */
+typedef struct {
+    int16_t *q0, *q1, *q2;         /* channel 0's gathered input lines (the ring's slots) */
+    int8_t *o;                     /* its first output */
+    const uint32_t *wr;            /* its record's DW3_MULT word */
+} dw3_lines_t;
 #if NN_ASM
+/* The passes run in naked functions (dw3_lines_s1_asm, dw3_lines_s2_asm) on fixed registers: the accumulators
+ * a0..a3 in r0..r3 and the requantization constants wb (mult), wa (R2), x (rr + 1) in r4..r6, so that one LDMDB
+ * fills the accumulators with the 4 biases and one LDM loads the constants; t r7, the line pointers q0..q2
+ * r8..r10, the output o r11, the record pointer wr r12 (at the record's DW3_MULT word: the weights at negative
+ * offsets), and lr counts the passes. */
+#define NN_DW3L_a0 "r0"
+#define NN_DW3L_a1 "r1"
+#define NN_DW3L_a2 "r2"
+#define NN_DW3L_a3 "r3"
+#define NN_DW3L_wb "r4"
+#define NN_DW3L_wa "r5"
+#define NN_DW3L_x "r6"
+#define NN_DW3L_t "r7"
+#define NN_DW3L_q0 "r8"
+#define NN_DW3L_q1 "r9"
+#define NN_DW3L_q2 "r10"
+#define NN_DW3L_o "r11"
+#define NN_DW3L_wr "r12"
 /* One kernel row at stride 1: words x01 x23 (LDRD, post-incremented by 8) and x45 (offset 8 = 0
  * after it); weights wa = (w0, w1), wb = (w1, w2). 11 instructions per 12 MACs. */
 #define NN_DW3Q_ROW_S1(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldrd   %[x], %[t], [%[" Q "]], #8\n\t"                   \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "smlabt %[a1], %[wa], %[x], %[a1]\n\t"                    \
-    "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
-    "smlad  %[a1], %[wb], %[t], %[a1]\n\t"                    \
-    "smlad  %[a2], %[wa], %[t], %[a2]\n\t"                    \
-    "smlabt %[a3], %[wa], %[t], %[a3]\n\t"                    \
-    "smlatb %[a2], %[wb], %[x], %[a2]\n\t"                    \
-    "smlad  %[a3], %[wb], %[x], %[a3]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldrd   r6, r7, [" Q "], #8\n\t"                          \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "smlabt r1, r5, r6, r1\n\t"                               \
+    "ldr    r6, [" Q "]\n\t"                                  \
+    "smlatb r0, r4, r7, r0\n\t"                               \
+    "smlad  r1, r4, r7, r1\n\t"                               \
+    "smlad  r2, r5, r7, r2\n\t"                               \
+    "smlabt r3, r5, r7, r3\n\t"                               \
+    "smlatb r2, r4, r6, r2\n\t"                               \
+    "smlad  r3, r4, r6, r3\n\t"
 /* ... at stride 2: words x01 x23, x45 x67 (two LDRD, post-increment 16) and x89. 12 instructions. */
 #define NN_DW3Q_ROW_S2(Q, W)                                  \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldrd   %[x], %[t], [%[" Q "]], #16\n\t"                  \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "smlatb %[a0], %[wb], %[t], %[a0]\n\t"                    \
-    "smlad  %[a1], %[wa], %[t], %[a1]\n\t"                    \
-    "ldrd   %[x], %[t], [%[" Q "], #-8]\n\t"                  \
-    "smlatb %[a1], %[wb], %[x], %[a1]\n\t"                    \
-    "smlad  %[a2], %[wa], %[x], %[a2]\n\t"                    \
-    "smlatb %[a2], %[wb], %[t], %[a2]\n\t"                    \
-    "smlad  %[a3], %[wa], %[t], %[a3]\n\t"                    \
-    "ldr    %[x], [%[" Q "]]\n\t"                             \
-    "smlatb %[a3], %[wb], %[x], %[a3]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldrd   r6, r7, [" Q "], #16\n\t"                         \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "smlatb r0, r4, r7, r0\n\t"                               \
+    "smlad  r1, r5, r7, r1\n\t"                               \
+    "ldrd   r6, r7, [" Q ", #-8]\n\t"                         \
+    "smlatb r1, r4, r6, r1\n\t"                               \
+    "smlad  r2, r5, r6, r2\n\t"                               \
+    "smlatb r2, r4, r7, r2\n\t"                               \
+    "smlad  r3, r5, r7, r3\n\t"                               \
+    "ldr    r6, [" Q "]\n\t"                                  \
+    "smlatb r3, r4, r6, r3\n\t"
 /* The fused requantization of a doubled accumulator A (rq_dbl; wa = R2, wb = mult, x = rr + 1),
  * the int8 result left in A for STORE. */
 #define NN_DW3Q_RQ(A, STORE)                                  \
-    "add    %[t], %[wa], %[" A "], asr #31\n\t"               \
-    "smmlar %[" A "], %[" A "], %[wb], %[t]\n\t"              \
-    "asr    %[" A "], %[" A "], %[x]\n\t"                     \
-    "ssat   %[" A "], #8, %[" A "]\n\t"                       \
+    "add    r7, r5, " A ", asr #31\n\t"                       \
+    "smmlar " A ", " A ", r4, r7\n\t"                         \
+    "asr    " A ", " A ", r6\n\t"                             \
+    "ssat   " A ", #8, " A "\n\t"                             \
     STORE
-/* (record byte offsets: weights 0..20, bias pair 24, QEND 32, LEND 36, CH 40, MULT 44, RND 48, RR 52,
- * QREW 56, OREW 60, QSPAN 64, LSPAN 68; nn_opt_internal.h) */
+/* (record byte offsets from wr, the DW3_MULT word: weights -40..-20, the 4 biases -16..-4, MULT 0, RND 4, RR 8,
+ * CH 12, QREW 16, OREW 20, QUADS 24, SINGLES 28; nn_opt_internal.h) */
 #define NN_DW3Q_BODY(ROW)                                     \
-    "ldrd   %[a0], %[a1], [%[wr], #24]\n\t"                   \
-    "ldrd   %[a2], %[a3], [%[wr], #24]\n\t"                   \
-    ROW("q0", "0") ROW("q1", "8") ROW("q2", "16")             \
-    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
-    "ldr    %[x], [%[wr], #52]\n\t"                           \
-    NN_DW3Q_RQ("a0", "strb   %[a0], [%[o]]\n\t")             \
-    "ldr    %[a0], [%[wr], #40]\n\t"                          \
-    NN_DW3Q_RQ("a1", "strb   %[a1], [%[o], %[a0]]\n\t")      \
-    "add    %[o], %[o], %[a0], lsl #1\n\t"                    \
-    NN_DW3Q_RQ("a2", "strb   %[a2], [%[o]]\n\t")             \
-    NN_DW3Q_RQ("a3", "strb   %[a3], [%[o], %[a0]]\n\t")      \
-    "add    %[o], %[o], %[a0], lsl #1\n\t"
+    "ldmdb  r12, {r0-r3}\n\t"                                 \
+    ROW("r8", "-40") ROW("r9", "-32") ROW("r10", "-24")       \
+    "ldm    r12, {r4-r6}\n\t"                                 \
+    NN_DW3Q_RQ("r0", "strb   r0, [r11]\n\t")                  \
+    "ldr    r0, [r12, #12]\n\t"                               \
+    NN_DW3Q_RQ("r1", "strb   r1, [r11, r0]\n\t")              \
+    "add    r11, r11, r0, lsl #1\n\t"                         \
+    NN_DW3Q_RQ("r2", "strb   r2, [r11]\n\t")                  \
+    NN_DW3Q_RQ("r3", "strb   r3, [r11, r0]\n\t")              \
+    "add    r11, r11, r0, lsl #1\n\t"
 
 /* One output (the last n_out % 4 of a line): per kernel row 1 LDRD, 2 loads, SMLAD and SMLATB; the
  * lines move by INC bytes (1 << s2 columns) on the first load, tap 2 then at byte offset X2. */
 #define NN_DW3S_ROW(Q, W, INC, X2)                            \
-    "ldrd   %[wa], %[wb], [%[wr], #" W "]\n\t"                \
-    "ldr    %[x], [%[" Q "]], #" INC "\n\t"                   \
-    "smlad  %[a0], %[wa], %[x], %[a0]\n\t"                    \
-    "ldr    %[x], [%[" Q "], #" X2 "]\n\t"                    \
-    "smlatb %[a0], %[wb], %[x], %[a0]\n\t"
+    "ldrd   r5, r4, [r12, #" W "]\n\t"                        \
+    "ldr    r6, [" Q "], #" INC "\n\t"                        \
+    "smlad  r0, r5, r6, r0\n\t"                               \
+    "ldr    r6, [" Q ", #" X2 "]\n\t"                         \
+    "smlatb r0, r4, r6, r0\n\t"
 #define NN_DW3S_BODY(INC, X2)                                 \
-    "ldr    %[a0], [%[wr], #24]\n\t"                          \
-    NN_DW3S_ROW("q0", "0", INC, X2) NN_DW3S_ROW("q1", "8", INC, X2) NN_DW3S_ROW("q2", "16", INC, X2) \
-    "ldrd   %[wb], %[wa], [%[wr], #44]\n\t"                   \
-    "ldr    %[x], [%[wr], #52]\n\t"                           \
-    "add    %[t], %[wa], %[a0], asr #31\n\t"                  \
-    "smmlar %[a0], %[a0], %[wb], %[t]\n\t"                    \
-    "asr    %[a0], %[a0], %[x]\n\t"                           \
-    "ssat   %[a0], #8, %[a0]\n\t"                             \
-    "ldr    %[x], [%[wr], #40]\n\t"                           \
-    "strb   %[a0], [%[o]]\n\t"                                \
-    "add    %[o], %[o], %[x]\n\t"
-/* The lines of a group's channels: per channel its quad end and line end (QEND, LEND) from the output
- * pointer and the spans, 4-output passes until the quad end (at least one: ROWS3 lines hold 4 outputs
- * or more), then single outputs until the line end (the loops compare the output pointer: no counter
- * register is left); then the line pointers move by QREW to the next channel's lines, the output by
- * OREW, the record by DW3_REC words; QREW's bit 0 marks the last. */
-#define NN_DW3_LINES(ROW, INC, X2)                            \
-    "0:\n\t"                                                  \
-    "ldrd   %[t], %[x], [%[wr], #64]\n\t"                     \
-    "add    %[t], %[o], %[t]\n\t"                             \
-    "add    %[x], %[o], %[x]\n\t"                             \
-    "strd   %[t], %[x], [%[wr], #32]\n\t"                     \
+    "ldr    r0, [r12, #-16]\n\t"                              \
+    NN_DW3S_ROW("r8", "-40", INC, X2) NN_DW3S_ROW("r9", "-32", INC, X2) NN_DW3S_ROW("r10", "-24", INC, X2) \
+    "ldm    r12, {r4-r6}\n\t"                                 \
+    NN_DW3Q_RQ("r0", "ldr    r6, [r12, #12]\n\t")             \
+    "strb   r0, [r11]\n\t"                                    \
+    "add    r11, r11, r6\n\t"
+/* The lines of a group's channels (the state dw3_lines_t: q0..q2, o, wr into r8..r12): per channel QUADS
+ * 4-output passes (at least one: ROWS3 lines hold 4 outputs or more), then SINGLES single outputs; then the line
+ * pointers move by QREW to the next channel's lines, the output by OREW, the record by DW3_REC words; QREW's
+ * bit 0 marks the last. */
+/* A channel's QUADS 4-output passes, and the step to the next channel: its lines QREW bytes on, its first output
+ * OREW bytes on, its record DW3_REC words on. */
+#define NN_DW3_PASSES(ROW)                                    \
+    "ldr    lr, [r12, #24]\n"                                 \
     "1:\n\t"                                                  \
     NN_DW3Q_BODY(ROW)                                         \
-    "ldr    %[t], [%[wr], #32]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "bne    1b\n\t"                                           \
-    "ldr    %[t], [%[wr], #36]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "beq    4f\n\t"                                           \
+    "subs   lr, lr, #1\n\t"                                   \
+    "bne    1b\n\t"
+#define NN_DW3_NEXT_CHANNEL                                   \
+    "ldrd   r7, r6, [r12, #16]\n\t"                           \
+    "add    r10, r10, r7\n\t"                                 \
+    "add    r9, r9, r7\n\t"                                   \
+    "add    r8, r8, r7\n\t"                                   \
+    "add    r11, r11, r6\n\t"                                 \
+    "add    r12, r12, #72\n\t"
+#define NN_DW3_LINES(ROW, INC, X2)                            \
+    "push   {r4-r11, lr}\n\t"                                 \
+    "ldm    r0, {r8-r12}\n"                                   \
+    "0:\n\t"                                                  \
+    NN_DW3_PASSES(ROW)                                        \
+    "ldr    r7, [r12, #28]\n\t"                               \
+    "cbz    r7, 4f\n\t"                                       \
+    "mov    lr, r7\n"                                         \
     "3:\n\t"                                                  \
     NN_DW3S_BODY(INC, X2)                                     \
-    "ldr    %[t], [%[wr], #36]\n\t"                           \
-    "cmp    %[o], %[t]\n\t"                                   \
-    "bne    3b\n\t"                                           \
+    "subs   lr, lr, #1\n\t"                                   \
+    "bne    3b\n"                                             \
     "4:\n\t"                                                  \
-    "ldrd   %[t], %[x], [%[wr], #56]\n\t"                     \
-    "add    %[q2], %[q2], %[t]\n\t"                           \
-    "add    %[q1], %[q1], %[t]\n\t"                           \
-    "add    %[q0], %[q0], %[t]\n\t"                           \
-    "add    %[o], %[o], %[x]\n\t"                             \
-    "add    %[wr], %[wr], #72\n\t"                            \
-    "tst    %[t], #1\n\t"                                     \
-    "beq    0b\n\t"
+    NN_DW3_NEXT_CHANNEL                                       \
+    "tst    r7, #1\n\t"                                       \
+    "beq    0b\n\t"                                           \
+    "pop    {r4-r11, pc}\n\t"
+_Static_assert(offsetof(dw3_lines_t, wr) == 16, "dw3_lines_s1_asm and dw3_lines_s2_asm read dw3_lines_t so");
+__attribute__((naked, noinline)) static void dw3_lines_s1_asm(const dw3_lines_t *s) {
+    (void)s;
+    __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S1, "2", "2"));
+}
+/* (a single output at stride 2 moves the lines 2 columns; its tap 2 is the low half 4 bytes on) */
+__attribute__((naked, noinline)) static void dw3_lines_s2_asm(const dw3_lines_t *s) {
+    (void)s;
+    __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0"));
+}
+#define NN_DW3_PASSES_X4                                                       \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 0 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 1 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 2 */        \
+    NN_DW3_PASSES(NN_DW3Q_ROW_S2)                       /* channel 3 */
+/* An output line of dw3_group_s2_across in one call: its two new input lines gathered (dw3_gather4_lines2), then
+ * its passes with the channel loop unrolled (no single-output and last-channel tests; about 1 KB of code). */
+typedef struct {
+    dw3_lines2_t gather;   /* dw3_gather4_lines2's state */
+    dw3_lines_t passes;    /* dw3_lines_s2x4_asm's */
+} dw3_line_s2_t;
+_Static_assert(offsetof(dw3_line_s2_t, passes) == 28, "dw3_line_s2x4_asm reads dw3_line_s2_t so");
+__attribute__((naked, noinline)) static void dw3_line_s2x4_asm(const dw3_line_s2_t *s) {
+    (void)s;
+    __asm__ volatile(
+        "push   {r0, r4-r11, lr}\n\t"
+        "mov    r12, r0\n\t"
+        NN_DW3G2_LINES
+        "add    r0, r12, #28\n\t"
+        "ldm    r0, {r8-r12}\n\t"
+        NN_DW3_PASSES_X4
+        "pop    {r0, r4-r11, pc}\n\t");
+}
 #else
 /* The portable twins of the passes: four outputs (dw3_quad_c) and one (dw3_single_c). */
 static void dw3_quad_c(const uint32_t *wr, const int16_t **q, int8_t **o, const int s2) {
@@ -1220,30 +1343,20 @@ static void dw3_single_c(const uint32_t *wr, const int16_t **q, int8_t **o, cons
 #endif
 
 /* Path ROWS3 in the fused form, an output line of each channel of a group from its gathered input lines
- * (channel 0's at q0..q2, the next channel's QREW bytes after a line's end) and records (wr, DW3_REC words
- * apart; QEND and LEND set for this line): four outputs per pass, then one at a time. */
-NN_INLINE void dw3_lines(uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
-                         int32_t n_out, const int s2) {
+ * (channel 0's at st->q0..q2, the next channel's QREW bytes after a line's end) and records (st->wr, DW3_REC
+ * words apart): four outputs per pass, then one at a time. */
+NN_INLINE void dw3_lines(const dw3_lines_t *st, int32_t n_out, const int s2) {
 #if NN_ASM
-    int32_t a0, a1, a2, a3;
-    uint32_t wa, wb, x, t;
     (void)n_out;
-    if (s2) {   /* a single output moves the lines 2 columns; its tap 2 is the low half 4 bytes on */
-        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S2, "4", "0")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
-                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
-                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         :
-                         : "cc", "memory");
+    if (s2) {
+        dw3_lines_s2_asm(st);
     } else {
-        __asm__ volatile(NN_DW3_LINES(NN_DW3Q_ROW_S1, "2", "2")
-                         : [q0] "+r"(q0), [q1] "+r"(q1), [q2] "+r"(q2), [o] "+r"(o), [wr] "+r"(wr),
-                           [a0] "=&r"(a0), [a1] "=&r"(a1), [a2] "=&r"(a2), [a3] "=&r"(a3), [wa] "=&r"(wa),
-                           [wb] "=&r"(wb), [x] "=&r"(x), [t] "=&r"(t)
-                         :
-                         : "cc", "memory");
+        dw3_lines_s1_asm(st);
     }
 #else
+    const int16_t *q0 = st->q0, *q1 = st->q1, *q2 = st->q2;
+    int8_t *o = st->o;
+    const uint32_t *wr = st->wr - DW3_MULT;
     for (;;) {
         const int16_t *q[3] = {q0, q1, q2};
         int32_t ox = 0;
@@ -1260,12 +1373,64 @@ NN_INLINE void dw3_lines(uint32_t *wr, const int16_t *q0, const int16_t *q1, con
 #endif
 }
 
+/* Path ROWS3 in the fused form, stride 2 across the lines, the lines of a full group of 4 channels (records
+ * at recs) whose gather plan is whole 4-pixel passes (dw3_body's lines2): the ring's middle slot always takes
+ * input line 2 l + 1 and the first and last trade places, so each output line gathers its two new input lines
+ * with one dw3_gather4_lines2 call (lines outside the image by dw3_gather); o: the group's first output. */
+/* The input line i of the group whose channel c0 is at img_c0, or NULL outside the image. */
+NN_INLINE const int8_t *dw3_line_at(const dw3_geom_t *g, const int8_t *img_c0, int32_t i) {
+    return (uint32_t)i < (uint32_t)g->in_across ? img_c0 + i * g->in_line : (const int8_t *)0;
+}
+
+static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const uint32_t *recs, int16_t *ring,
+                                int8_t *o, const dw3_lines2_t *l2, uint32_t fill2, const int s2) {
+    const int32_t len = g->len, jq = g->jq, in_line = g->in_line, n_lines = g->n_lines;
+    const uint32_t inner = (uint32_t)(g->in_across - 1);
+    struct {   /* (dw3_line_s2_t on Arm) */
+        dw3_lines2_t gather;
+        dw3_lines_t passes;
+    } s = {*l2, {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT}};
+    const int whole = s2 && (g->n_out & 3) == 0;   /* whole 4-output passes: dw3_line_s2x4_asm */
+    (void)whole;
+    int32_t il = -g->pad_across;
+    s.gather.ra = s.passes.q1 + jq;
+    dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, s.passes.q0);
+    for (int32_t ol = 0;;) {
+        const int inside = (uint32_t)(il + 1) < inner;   /* lines il + 1 and il + 2 in the image */
+        if (inside) {
+            s.gather.x = img_c0 + (il + 1) * in_line;
+            s.gather.xb = s.gather.x + in_line;
+            s.gather.rb = s.passes.q2 + jq;
+        } else {
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, s.passes.q1);
+            dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, s.passes.q2);
+        }
+#if NN_ASM
+        if (whole && inside) {
+            dw3_line_s2x4_asm((const dw3_line_s2_t *)(const void *)&s);
+        } else {
+            if (inside) dw3_gather4_lines2(&s.gather);
+            dw3_lines(&s.passes, g->n_out, s2);
+        }
+#else
+        if (inside) dw3_gather4_lines2(&s.gather);
+        dw3_lines(&s.passes, g->n_out, s2);
+#endif
+        if (++ol == n_lines) break;
+        s.passes.o += g->out_line;
+        il += 2;
+        int16_t *t = s.passes.q0;   /* the last slot's line (il + 2 before) is the next output line's first */
+        s.passes.q0 = s.passes.q2;
+        s.passes.q2 = t;
+    }
+}
+
 /* Path ROWS3 in the general form, one output line of one channel from its 3 gathered input lines
  * q0..q2 and its record wr: two outputs per pass (per kernel row 3 word loads, 2 SMLAD and 2
  * SMLABT/SMLATB), requantized per output in the form `fast` says (the record's entry e), clamped. */
 NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1, const int16_t *q2, int8_t *o,
                        int32_t step, int32_t n_out, int32_t zo, int32_t lo, int32_t hi, const int s2) {
-    const int32_t *e = (const int32_t *)(const void *)(wr + DW3_CH);   /* e[1..3]: mult, rounding, shift */
+    const int32_t *e = (const int32_t *)(const void *)(wr + DW3_GEN);   /* e[1..3]: mult, rounding, shift */
     const int fast = (int)wr[DW3_FAST];
     const uint32_t wa0 = wr[0], wb0 = wr[1], wa1 = wr[2], wb1 = wr[3], wa2 = wr[4], wb2 = wr[5];
     const int32_t bias = (int32_t)wr[DW3_BIAS];
@@ -1301,9 +1466,9 @@ NN_INLINE void dw3_row(const uint32_t *wr, const int16_t *q0, const int16_t *q1,
 /* Path ROWS3, the record of channel c (DW3_REC words, nn_opt_internal.h) straight from the layer's
  * weights, bias, multiplier and shift: per kernel row (across the lines) the weight pairs (w0, w1) and
  * (w1, w2) of its taps along the line (dw3_weights1, or dw3_weights4 for a group of 4), the folded bias
- * twice (one LDRD fills two accumulators), the output step along a line; in the fused form (doubled
- * weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
- * (RQ_WORDS from DW3_CH: e[1..3]) and its form. */
+ * (4 times in the fused form: one LDMDB fills the 4 accumulators), the output step along a line; in the fused
+ * form (doubled weights and bias, see rq_dbl) the multiplier, R2 and rr + 1, otherwise the requantization entry
+ * (RQ_WORDS from DW3_GEN: e[1..3]) and its form. */
 
 /* The input bytes from kernel tap (ky, kx) = (r, t) along the lines, or (t, r) on columns. */
 NN_INLINE int32_t dw3_tap(const nn_conv_params_t *p, int32_t r, int32_t t) {
@@ -1354,20 +1519,21 @@ NN_INLINE void dw3_weights4(const nn_conv_params_t *p, int32_t c0, const int fus
 }
 
 /* The rest of channel c's record, its weights' sum (times 2 in the fused form) given. */
-static void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
+NN_INLINE void dw3_record(const nn_conv_params_t *p, int32_t c, const int fused, int32_t out_step, int32_t sum,
                        uint32_t *wr) {
     const int32_t q = p->per_channel ? c : 0;
     /* bias + in_offset * (sum of the weights), wrapping like the reference's int32 sums (doubled: fused) */
     const uint32_t bias = ((uint32_t)(p->bias ? p->bias[c] : 0) << fused) + (uint32_t)sum * (uint32_t)p->in_offset;
-    wr[DW3_BIAS] = wr[DW3_BIAS + 1] = bias;
+    wr[DW3_BIAS] = bias;
     if (fused) {   /* right shift rs = -shift of 2..23: rq_fast's rnd = 2^(rs - 2), rr = rs - 1 (rq_dbl) */
         const int32_t rs = -p->shift[q];
+        wr[DW3_BIAS + 1] = wr[DW3_BIAS + 2] = wr[DW3_BIAS + 3] = bias;
         wr[DW3_MULT] = (uint32_t)p->mult[q];
         wr[DW3_RND] = (((uint32_t)1 << (rs - 2)) + ((uint32_t)p->out_offset << (rs - 1))) << 1;
         wr[DW3_RR] = (uint32_t)rs;
     } else {
         wr[DW3_FAST] = (uint32_t)nn_opt_rq_prepare(p->bias ? p->bias + c : 0, p->mult + q, p->shift + q, 0, 1,
-                                                   (int32_t *)(void *)(wr + DW3_CH));
+                                                   (int32_t *)(void *)(wr + DW3_GEN));
     }
     wr[DW3_CH] = (uint32_t)out_step;
 }
@@ -1385,8 +1551,16 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     const uint32_t fill2 = nn_dup16(-p->in_offset);
     /* the line pointers' move from a line's end to the next channel's lines, the outputs' to its first */
     const uint32_t qrew = (uint32_t)(2 * len - (n_out >> 2) * (8 << s2) - (n_out & 3) * (2 << s2));
-    uint32_t *w = (uint32_t *)(void *)ring;
-    for (int32_t i = 0; i < 6 * len; ++i) w[i] = fill2;   /* the padding positions keep it */
+    /* the padding positions of the ring's 12 lines, which no gather of an input line writes, hold the fill */
+    for (int16_t *r = ring; r < ring + 12 * len; r += len) {
+        for (int32_t j = 0; j < g->pad_along; ++j) r[j] = (int16_t)fill2;
+        for (int32_t j = g->pad_along + g->n_in; j < len; ++j) r[j] = (int16_t)fill2;
+    }
+    /* stride 2 across in the fused form: a full group's two new input lines per output line by one call where the
+     * plan is whole 4-pixel passes (dw3_group_s2_across) */
+    const int lines2 = g->stride_across == 2 && g->quads > 0 && !g->head && !g->unaligned &&
+                       g->jt == g->pad_along + g->n_in;
+    dw3_lines2_t l2 = {0, g->in_step, g->quads, 2 * len, 0, 0, 0};
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
         int8_t *ob = out + b * p->out_h * p->out_w * ch;
@@ -1403,22 +1577,26 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
                 dw3_record(p, c0 + k, fused, step, sums[k], wr);
                 wr[DW3_QREW] = qrew | (k == k_n - 1);
                 wr[DW3_OREW] = (uint32_t)(1 - n_out * step);
-                wr[DW3_QSPAN] = (uint32_t)((n_out & ~3) * step);
-                wr[DW3_LSPAN] = (uint32_t)(n_out * step);
+                wr[DW3_QUADS] = (uint32_t)(n_out >> 2);
+                wr[DW3_SINGLES] = (uint32_t)(n_out & 3);
+            }
+            const int8_t *img_c0 = img + c0;
+            if (fused && lines2 && k_n == 4) {
+                dw3_group_s2_across(g, img_c0, recs, ring, ob + c0, &l2, fill2, s2);
+                continue;
             }
             /* the ring's slots hold input lines il .. il + 2 (s0 the first); a line outside the image is NULL */
             int16_t *s0 = ring, *s1 = ring + 4 * len, *s2r = ring + 8 * len;
             int32_t il = -g->pad_across;
-            const int8_t *img_c0 = img + c0;
-#define NN_DW3_LINE_AT(I) \
-    ((uint32_t)(I) < (uint32_t)g->in_across ? img_c0 + (I) * g->in_line : (const int8_t *)0)
+#define NN_DW3_LINE_AT(I) dw3_line_at(g, img_c0, I)
             dw3_gather(g, NN_DW3_LINE_AT(il), k_n, fill2, s0);
             dw3_gather(g, NN_DW3_LINE_AT(il + 1), k_n, fill2, s1);
             dw3_gather(g, NN_DW3_LINE_AT(il + 2), k_n, fill2, s2r);
             int8_t *o = ob + c0;
             for (int32_t ol = 0;;) {
                 if (fused) {
-                    dw3_lines(recs, s0, s1, s2r, o, n_out, s2);
+                    const dw3_lines_t st = {s0, s1, s2r, o, recs + DW3_MULT};
+                    dw3_lines(&st, n_out, s2);
                 } else {
                     for (int32_t k = 0; k < k_n; ++k) {
                         dw3_row(recs + k * DW3_REC, s0 + k * len, s1 + k * len, s2r + k * len, o + k, step, n_out,

@@ -98,18 +98,17 @@ static inline int32_t dw_k33_bytes(const nn_conv_params_t *p) { return dw_k33(p)
  * (so that rows stay word-aligned); a record of DW3_REC words per channel of a group (nn_opt_depthwise.c,
  * dw3_record; the assembly reads its words at these offsets * 4): the 6 weight words, then */
 #define DW3_REC 18
-#define DW3_BIAS 6    /* the folded bias, twice */
-#define DW3_QEND 8    /* fused form: where the line's 4-output passes end (the assembly sets it per line) */
-#define DW3_FAST 8    /* ... general form instead: its requantization form (rq_out's fast) */
-#define DW3_LEND 9    /* fused form: where the line ends (the assembly sets it per line) */
-#define DW3_CH 10     /* the output step along a line (general form: its entry e = record + DW3_CH, e[1..3]) */
-#define DW3_MULT 11
-#define DW3_RND 12
-#define DW3_RR 13
+#define DW3_BIAS 6    /* the folded bias (fused form: 4 times, one LDMDB fills the 4 accumulators) */
+#define DW3_FAST 7    /* general form: its requantization form (rq_out's fast) */
+#define DW3_GEN 9     /* general form: its requantization entry e = record + DW3_GEN (e[1..3]) */
+#define DW3_MULT 10   /* fused form: the multiplier, R2 and rr + 1 (one LDM; the assembly's record pointer) */
+#define DW3_RND 11
+#define DW3_RR 12
+#define DW3_CH 13     /* the output step along a line */
 #define DW3_QREW 14   /* bytes from a line's end to the next channel's line; bit 0: the group's last channel */
 #define DW3_OREW 15   /* bytes from a line's end to the next channel's first output */
-#define DW3_QSPAN 16  /* output bytes of a line's 4-output passes */
-#define DW3_LSPAN 17  /* ... of the whole line */
+#define DW3_QUADS 16  /* fused form: 4-output passes per line (at least one) */
+#define DW3_SINGLES 17   /* ... then single outputs */
 /* The records of a group: as many as the layer's channels, at most 4. */
 static inline int32_t dw_rows3_group(const nn_conv_params_t *p) { return p->out_c < 4 ? p->out_c : 4; }
 /* The fused form's bias bound (rq_dbl's doubled accumulators stay below 2^30). */

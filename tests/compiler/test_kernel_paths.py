@@ -941,6 +941,30 @@ def test_dw_rows_stride_3_across_is_bit_exact_on_the_host(bit_exact) -> None:
     assert [tuple(s.out_shape[1:3]) for s in steps] == [(5, 19), (1, 9)]
 
 
+def dw_s2_lines_model(seed: int = 22) -> bytes:
+    """Stride-2 depthwise layers on ROWS3 whose output lines gather their two new input lines in one call
+    (dw3_gather4_lines2: whole 4-pixel passes of full groups, both lines inside the image) for the Cortex-M7 run:
+    9 channels (two full groups and a 1-channel tail that takes the general gather), zero points on both sides,
+    SAME on 21x40 (rows of 40 inputs, 10 passes; 11x20 outputs, the first output line reads a padding line above,
+    the last one below), then VALID on 11x20 (rows of 20 inputs, 5 passes; 5x9 outputs, every line inside)."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    h, w, c, s_in = 21, 40, 9, 0.04
+    x0 = x = b.tensor((1, h, w, c), scale=s_in, zero_point=-6)
+    for padding, zo in (("SAME", 7), ("VALID", -4)):
+        x, s_in, (h, w) = _dw3_layer(b, rng, x, (h, w), c, s_in, 2, padding, "NONE", zo)
+    return b.build([x0], [x])
+
+
+def test_dw_s2_lines_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_s2_lines_model(), count=3, seed=16)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["rows3"] * 2
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(11, 20), (5, 9)]
+
+
 def dw_in_place_model(seed: int = 19) -> bytes:
     """Depthwise layers that run in place (nn_depthwise_conv2d_s8_in_place: ROWS3, stride 1, equal shapes)
     between pointwise convolutions, on a 20x6 map (column lines) with 10 channels (a 2-channel tail group):
