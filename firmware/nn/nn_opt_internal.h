@@ -10,7 +10,7 @@
  * out of line) is used. Both are bit-exact with nn_fx_requantize (nn_fixedpoint.h).
  *
  * Every inline-assembly block of the optimized kernels sits under NN_ASM and keeps its
- * portable C twin in the #else branch; hosts (and -DNN_NO_ASM=1 on Arm) run the twin.
+ * portable C twin in the #else branch; hosts (and -DNN_NO_ASM=1 or -O0 on Arm) run the twin.
  */
 #ifndef NN_OPT_INTERNAL_H
 #define NN_OPT_INTERNAL_H
@@ -21,8 +21,11 @@
 #include "nn_fixedpoint.h"
 #include "nn_kernels.h"
 
-/* The assembly forms: Thumb-2 with the DSP extension, unless NN_NO_ASM asks for the C twins. */
-#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && !(defined(NN_NO_ASM) && NN_NO_ASM)
+/* The assembly forms: Thumb-2 with the DSP extension, unless NN_NO_ASM asks for the C twins. An unoptimized
+ * build (-O0, no __OPTIMIZE__) keeps the frame pointer in r7, which leaves too few registers for the larger
+ * blocks ("impossible constraints"), so a debug build runs the C twins: same results, slower. */
+#if defined(__ARM_FEATURE_DSP) && __ARM_FEATURE_DSP && defined(__thumb2__) && defined(__OPTIMIZE__) && \
+    !(defined(NN_NO_ASM) && NN_NO_ASM)
 #define NN_ASM 1
 #else
 #define NN_ASM 0

@@ -197,6 +197,22 @@ def test_baud_and_watchdog_out_of_range_stop_the_build(define: str, message: str
         assert proc.returncode != 0 and message in proc.stderr, proc.stderr
 
 
+@pytest.mark.parametrize("level", ["-O0", "-Og"])
+def test_a_debug_build_of_the_optimized_kernels_compiles(level: str, tmp_path: Path) -> None:
+    """A user debugging the port builds without optimization: at -O0 GCC keeps the frame pointer in r7 and
+    cannot give the kernels' assembly blocks their registers ('impossible constraints'), so the portable C
+    twins run there instead."""
+    import edgeloop
+
+    nn = edgeloop.FIRMWARE_DIR / "nn"
+    for source in sorted(nn.glob("nn_opt_*.c")):
+        proc = subprocess.run(["arm-none-eabi-gcc", "-std=c11", "-mcpu=cortex-m7", "-mthumb", "-mfpu=fpv5-d16",
+                               "-mfloat-abi=hard", level, "-Wall", "-Werror", "-I", str(nn),
+                               "-I", str(edgeloop.FIRMWARE_DIR / "core"), "-c", str(source),
+                               "-o", str(tmp_path / f"{source.stem}.o")], capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"{source.name} at {level}:\n{proc.stderr}"
+
+
 ITCM = Region("ITCM", 0x0000_0000, 64 * 1024)
 
 
