@@ -1093,6 +1093,38 @@ static void dw3_gather4_lines2(const dw3_lines2_t *s) {
 }
 #endif
 
+/* Path ROWS3: n words (a multiple of 4, n >= 4) of v from w: a padding line's 4 int16 lines of the fill. */
+#if NN_ASM
+/* 8 words per STM (4 first when n % 8 == 4): 3 instructions per 8 words, where the C loop took 8 per 4 */
+__attribute__((naked, noinline)) static void dw3_fill(uint32_t *w, int32_t n, uint32_t v) {
+    (void)w, (void)n, (void)v;
+    __asm__ volatile(
+        "push   {r4-r8, lr}\n\t"
+        "mov    r3, r2\n\t"
+        "mov    r4, r2\n\t"
+        "mov    r5, r2\n\t"
+        "mov    r6, r2\n\t"
+        "mov    r7, r2\n\t"
+        "mov    r8, r2\n\t"
+        "mov    r12, r2\n\t"
+        "tst    r1, #4\n\t"
+        "beq    1f\n\t"
+        "stmia  r0!, {r2-r5}\n\t"
+        "subs   r1, r1, #4\n\t"
+        "beq    2f\n"
+        "1:\n\t"
+        "stmia  r0!, {r2-r8, r12}\n\t"
+        "subs   r1, r1, #8\n\t"
+        "bne    1b\n"
+        "2:\n\t"
+        "pop    {r4-r8, pc}\n\t");
+}
+#else
+static void dw3_fill(uint32_t *w, int32_t n, uint32_t v) {
+    for (int32_t i = 0; i < n; i += 4) w[i] = w[i + 1] = w[i + 2] = w[i + 3] = v;
+}
+#endif
+
 /* Path ROWS3's gather, one pixel of 4 channels at x into position j of the lines at r. */
 NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t j) {
     const uint32_t v = nn_read32(x), a = nn_sxtb16(v), b = nn_sxtb16_ror8(v);
@@ -1112,8 +1144,7 @@ NN_INLINE void dw3_gather4_one(const int8_t *x, int16_t *r, int32_t len, int32_t
 static void dw3_gather(const dw3_geom_t *g, const int8_t *x, int32_t k, uint32_t fill2, int16_t *rows) {
     const int32_t pad = g->pad_along, len = g->len, n = g->n_in;
     if (!x) {   /* a padding line: all fill (the 4 lines are one block of 2 len words, len even) */
-        uint32_t *w = (uint32_t *)(void *)rows;
-        for (int32_t i = 0; i < 2 * len; i += 4) w[i] = w[i + 1] = w[i + 2] = w[i + 3] = fill2;
+        dw3_fill((uint32_t *)(void *)rows, 2 * len, fill2);
         return;
     }
     const int32_t step = g->in_step;
@@ -1285,22 +1316,50 @@ __attribute__((naked, noinline)) static void dw3_lines_s2_asm(const dw3_lines_t 
     NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 1 */        \
     NN_DW3_PASSES(NN_DW3Q_ROW_S2) NN_DW3_NEXT_CHANNEL   /* channel 2 */        \
     NN_DW3_PASSES(NN_DW3Q_ROW_S2)                       /* channel 3 */
-/* An output line of dw3_group_s2_across in one call: its two new input lines gathered (dw3_gather4_lines2), then
- * its passes with the channel loop unrolled (no single-output and last-channel tests; about 1 KB of code). */
+/* A run of `count` output lines of dw3_group_s2_across in one call: per line its two new input lines gathered
+ * (dw3_gather4_lines2), then its passes with the channel loop unrolled (no single-output and last-channel tests;
+ * about 1 KB of code), then the state moves to the next line in place (18 instructions, where a C loop around a
+ * call per line took about 32): both input lines 2 in_line bytes on, the ring's outer slots traded (line B's slot
+ * rb at the new q2 + jq bytes), the output out_line bytes on. On return the state is that of the line after the
+ * run. */
 typedef struct {
-    dw3_lines2_t gather;   /* dw3_gather4_lines2's state */
-    dw3_lines_t passes;    /* dw3_lines_s2x4_asm's */
+    dw3_lines2_t gather;   /*  0: dw3_gather4_lines2's state */
+    dw3_lines_t passes;    /* 28: the passes' */
+    int32_t in_line;       /* 48: input bytes between lines */
+    int32_t out_line;      /* 52: output bytes between lines */
+    int32_t jq2;           /* 56: bytes from a slot to its first position gathered (2 jq) */
+    int32_t count;         /* 60: lines to run (>= 1) */
 } dw3_line_s2_t;
-_Static_assert(offsetof(dw3_line_s2_t, passes) == 28, "dw3_line_s2x4_asm reads dw3_line_s2_t so");
-__attribute__((naked, noinline)) static void dw3_line_s2x4_asm(const dw3_line_s2_t *s) {
+_Static_assert(offsetof(dw3_line_s2_t, passes) == 28 && offsetof(dw3_line_s2_t, in_line) == 48 &&
+               offsetof(dw3_line_s2_t, count) == 60, "dw3_line_s2x4_asm reads dw3_line_s2_t so");
+__attribute__((naked, noinline)) static void dw3_line_s2x4_asm(dw3_line_s2_t *s) {
     (void)s;
     __asm__ volatile(
         "push   {r0, r4-r11, lr}\n\t"
-        "mov    r12, r0\n\t"
+        "mov    r12, r0\n"
+        "5:\n\t"
         NN_DW3G2_LINES
         "add    r0, r12, #28\n\t"
         "ldm    r0, {r8-r12}\n\t"
         NN_DW3_PASSES_X4
+        "ldr    r12, [sp]\n\t"
+        "ldrd   r0, r1, [r12, #48]\n\t"    /* in_line, out_line */
+        "ldrd   r2, r3, [r12, #56]\n\t"    /* jq2, count */
+        "ldr    r4, [r12]\n\t"             /* line A: 2 lines on; line B the next */
+        "add    r4, r4, r0, lsl #1\n\t"
+        "add    r5, r4, r0\n\t"
+        "str    r4, [r12]\n\t"
+        "str    r5, [r12, #24]\n\t"
+        "ldr    r6, [r12, #28]\n\t"        /* q0 <-> q2, o on */
+        "ldrd   r7, r8, [r12, #36]\n\t"
+        "add    r8, r8, r1\n\t"
+        "str    r7, [r12, #28]\n\t"
+        "strd   r6, r8, [r12, #36]\n\t"
+        "add    r6, r6, r2\n\t"            /* rb: the new q2's first position gathered */
+        "str    r6, [r12, #20]\n\t"
+        "subs   r3, r3, #1\n\t"
+        "str    r3, [r12, #60]\n\t"
+        "bne    5b\n\t"
         "pop    {r0, r4-r11, pc}\n\t");
 }
 #else
@@ -1373,15 +1432,26 @@ NN_INLINE void dw3_lines(const dw3_lines_t *st, int32_t n_out, const int s2) {
 #endif
 }
 
-/* Path ROWS3 in the fused form, stride 2 across the lines, the lines of a full group of 4 channels (records
- * at recs) whose gather plan is whole 4-pixel passes (dw3_body's lines2): the ring's middle slot always takes
- * input line 2 l + 1 and the first and last trade places, so each output line gathers its two new input lines
- * with one dw3_gather4_lines2 call (lines outside the image by dw3_gather); o: the group's first output. */
 /* The input line i of the group whose channel c0 is at img_c0, or NULL outside the image. */
 NN_INLINE const int8_t *dw3_line_at(const dw3_geom_t *g, const int8_t *img_c0, int32_t i) {
     return (uint32_t)i < (uint32_t)g->in_across ? img_c0 + i * g->in_line : (const int8_t *)0;
 }
 
+/* The input line i of the group at img_c0 gathered into the slot q by the plan dw3_group_s2_across runs on (whole
+ * 4-pixel passes from position jq), or all fill outside the image: dw3_gather without its plan tests. */
+NN_INLINE void dw3_gather_s2_line(const dw3_geom_t *g, const int8_t *img_c0, int32_t i, uint32_t fill2, int16_t *q) {
+    if ((uint32_t)i < (uint32_t)g->in_across) {
+        dw3_gather4_quads(img_c0 + i * g->in_line, g->in_step, q + g->jq, g->len, g->quads);
+    } else {
+        dw3_fill((uint32_t *)(void *)q, 2 * g->len, fill2);
+    }
+}
+
+/* Path ROWS3 in the fused form, stride 2 across the lines, the lines of a full group of 4 channels (records
+ * at recs) whose gather plan is whole 4-pixel passes (dw3_body's lines2): the ring's middle slot always takes
+ * input line 2 l + 1 and the first and last trade places, so each output line gathers its two new input lines
+ * with one dw3_gather4_lines2 call (a run of such lines in one dw3_line_s2x4_asm call where its passes are whole;
+ * lines outside the image by dw3_gather_s2_line); o: the group's first output. */
 static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const uint32_t *recs, int16_t *ring,
                                 int8_t *o, const dw3_lines2_t *l2, uint32_t fill2, const int s2) {
     const int32_t len = g->len, jq = g->jq, in_line = g->in_line, n_lines = g->n_lines;
@@ -1389,12 +1459,13 @@ static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const
     struct {   /* (dw3_line_s2_t on Arm) */
         dw3_lines2_t gather;
         dw3_lines_t passes;
-    } s = {*l2, {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT}};
+        int32_t in_line, out_line, jq2, count;
+    } s = {*l2, {ring, ring + 4 * len, ring + 8 * len, o, recs + DW3_MULT}, in_line, g->out_line, 2 * jq, 0};
     const int whole = s2 && (g->n_out & 3) == 0;   /* whole 4-output passes: dw3_line_s2x4_asm */
     (void)whole;
     int32_t il = -g->pad_across;
     s.gather.ra = s.passes.q1 + jq;
-    dw3_gather(g, dw3_line_at(g, img_c0, il), 4, fill2, s.passes.q0);
+    dw3_gather_s2_line(g, img_c0, il, fill2, s.passes.q0);
     for (int32_t ol = 0;;) {
         const int inside = (uint32_t)(il + 1) < inner;   /* lines il + 1 and il + 2 in the image */
         if (inside) {
@@ -1402,12 +1473,19 @@ static void dw3_group_s2_across(const dw3_geom_t *g, const int8_t *img_c0, const
             s.gather.xb = s.gather.x + in_line;
             s.gather.rb = s.passes.q2 + jq;
         } else {
-            dw3_gather(g, dw3_line_at(g, img_c0, il + 1), 4, fill2, s.passes.q1);
-            dw3_gather(g, dw3_line_at(g, img_c0, il + 2), 4, fill2, s.passes.q2);
+            dw3_gather_s2_line(g, img_c0, il + 1, fill2, s.passes.q1);
+            dw3_gather_s2_line(g, img_c0, il + 2, fill2, s.passes.q2);
         }
 #if NN_ASM
-        if (whole && inside) {
-            dw3_line_s2x4_asm((const dw3_line_s2_t *)(const void *)&s);
+        if (whole && inside) {   /* the run of lines from here whose two new input lines lie in the image */
+            int32_t run = ((g->in_across - 3 - il) >> 1) + 1;
+            if (run > n_lines - ol) run = n_lines - ol;
+            s.count = run;
+            dw3_line_s2x4_asm((dw3_line_s2_t *)(void *)&s);   /* (it leaves s at the line after the run) */
+            ol += run;
+            if (ol == n_lines) break;
+            il += 2 * run;
+            continue;
         } else {
             if (inside) dw3_gather4_lines2(&s.gather);
             dw3_lines(&s.passes, g->n_out, s2);
