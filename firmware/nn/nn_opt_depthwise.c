@@ -219,13 +219,7 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
  * R2, multiplier and rs (the fused form doubles weights and bias), then the words the assembly reads: the
  * output step, the channel's plane (row 0) and output addresses, the count of output rows between the
  * first and the last (out_h - 2) and whether it is the group's last channel. */
-#define DW3Q_BIAS 6
-#define DW3Q_RQ 7
-#define DW3Q_OSTEP 10
-#define DW3Q_X 11
-#define DW3Q_O 12
-#define DW3Q_MID 13
-#define DW3Q_LAST 14
+/* (the record's word indices DW3Q_*: nn_opt_internal.h) */
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -265,7 +259,7 @@ static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32
 
 /* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
  * words by SXTB16, doubled by SADD16, paired by masks and shifts; the same words as dw3q_record. */
-static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
+void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
     const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
     const int8_t *w = p->weights + c0;
     const uint32_t zo = (uint32_t)p->out_offset;
@@ -1707,18 +1701,6 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     }
 }
 
-/* Whether a 3x3 layer (paths ROWS3, PLANE3) takes the fused requantization (rq_dbl): the fast form, no
- * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
- * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
-static int dw3_fused(const nn_conv_params_t *p, int fast) {
-    const int clamp = p->act_min > -128 || p->act_max < 127;
-    int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
-    for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
-        fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
-    }
-    return fused;
-}
-
 /* One entry point per group of paths (nn_kernels.h): generated C calls the one its layer takes, so a model
  * links only the depthwise paths it uses; nn_opt_depthwise_conv2d_s8 (containers, hand-written calls)
  * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
@@ -1777,6 +1759,9 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
         break;
     case NN_DW_PATH_ROWS3:
         nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_S2PAIRS:
+        nn_opt_depthwise_conv2d_s8_s2pairs(p, in, out, scratch);
         break;
     case NN_DW_PATH_CHANNELS:
     case NN_DW_PATH_MULTIPLIER:

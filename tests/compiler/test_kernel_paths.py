@@ -1089,6 +1089,63 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+def dw_s2pairs_model(hw: tuple[int, int] = (12, 12), seed: int = 23) -> bytes:
+    """Depthwise 3x3 stride-2 SAME layers on path S2PAIRS for the Cortex-M7 run, 8 channels (two groups of 4), zero
+    points on both sides, after a pointwise convolution: on 12x12, 12x12 -> 6x6 (rows of 6 outputs) -> 3x3 (rows of
+    3), MobileNetV1's two layers; on 8x12, 8x12 -> 4x6 -> 2x3. Every last output row and column reads padding."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, *hw, 5), scale=0.04, zero_point=-9)
+    x, s_in = _pointwise(b, rng, x, hw, 5, 8, 0.04)
+    for zo in (5, -3):
+        x, s_in, hw = _dw3_layer(b, rng, x, hw, 8, s_in, 2, "SAME", "NONE", zo)
+    return b.build([x0], [x])
+
+
+def dw_s2pairs_tall_model() -> bytes:
+    """dw_s2pairs_model from an 8x12 map."""
+    return dw_s2pairs_model(hw=(8, 12), seed=24)
+
+
+@pytest.mark.parametrize("hw", [(12, 12), (8, 12)])
+def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exact) -> None:
+    """Both stride-2 layers take S2PAIRS."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_s2pairs_model(hw=hw), count=3, seed=18)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["s2pairs"] * 2
+    h, w = hw
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(h // 2, w // 2), (h // 4, w // 4)]
+
+
+def _random_s2pairs_case(seed: int) -> tuple:
+    """A random 3x3 stride-2 depthwise layer without padding above or left: SAME on even sides or VALID on any,
+    1..8 outputs a side (S2PAIRS' maps; VALID leaves a last input row or column unread, or reads an odd side's
+    last column), 4..16 channels (whole groups)."""
+    rng = np.random.default_rng(seed)
+    padding = str(rng.choice(["SAME", "VALID"]))
+    oh, ow = int(rng.integers(1, 9)), int(rng.integers(1, 9))
+    if padding == "SAME":
+        h, w = 2 * oh, 2 * ow
+    else:
+        h, w = 2 * oh + 1 + int(rng.integers(0, 2)), 2 * ow + 1 + int(rng.integers(0, 2))
+    return (f"dw3_s2pairs_{seed}", (h, w, 4 * int(rng.integers(1, 5))), 1, 3, 2, 1, padding, True)
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_depthwise_s2pairs_is_bit_exact(seed: int, bit_exact) -> None:
+    """S2PAIRS (the fused form: no clamp) on random sides, channels, paddings and zero points, against the
+    reference kernels and TFLite Micro; the layer takes the path."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(conv_layer(_random_s2pairs_case(seed), "fused", seed=400 + seed, act="NONE"), count=2,
+                       seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["s2pairs"]
+
+
 def _random_dw3_case(seed: int) -> tuple:
     """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID;
     seeds from 100 on small maps (sides of 3..10 inputs: path PLANE3 up to 8 outputs a side), from 106 on tiny

@@ -35,6 +35,7 @@ PATH_MODELS = {
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
+    "dw_s2pairs": "dw_s2pairs_model", "dw_s2pairs_tall": "dw_s2pairs_tall_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 

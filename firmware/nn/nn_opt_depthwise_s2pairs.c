@@ -1,0 +1,275 @@
+/*
+ * nn_opt_depthwise_s2pairs.c - DEPTHWISE_CONV_2D path S2PAIRS for Cortex-M with the DSP extension. Contract:
+ * nn_kernels.h (nn_depthwise_conv2d_s8, entry nn_opt_depthwise_conv2d_s8_s2pairs); the reference twin is
+ * nn_ref_depthwise_conv2d_s8 (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c),
+ * where dw_s2pairs_ok (nn_opt_internal.h) holds: 3x3, multiplier 1, no dilation, stride 2 on both axes, no
+ * padding above or left (SAME on an even input side, or VALID), out_c a multiple of 4, the fused requantization
+ * (dw3_fused: doubled accumulators, rq_dbl), at most DW_PLANE3_MAX outputs a side. Scratch
+ * (nn_opt_depthwise_conv2d_s8_scratch_bytes): 4 channel records of DW3Q_CH words, then the group's plane of
+ * pairs, 4 S2P_ROWW s2p_rows(p) words. Never in place (stride 2).
+ *
+ * At stride 2 output (i, j) reads input rows 2i .. 2i + 2 and columns 2j .. 2j + 2, so the natural pairs of a
+ * channel's input row, E_m = (x_2m, x_2m+1) (int16, input offset added), are each read by one output as its
+ * first two taps and by the previous one as its third: with a kernel row's A = (w0, w1) and B = (w1, w2),
+ *   acc += SMLAD(A, E_j) + SMLABT(E_j+1, B)          (w0 x_2j + w1 x_2j+1 + w2 x_2j+2)
+ * two multiplies per 3 MACs, and every input pixel is built once (no duplication): per 2 pixels of 4 channels
+ * 2 loads, PKHBT/PKHTB (the two pixels' channel pairs side by side) and 4 SXTAB16. The taps that lie on
+ * padding are skipped: the last output row's kernel row 2 when it lies below the input, the last output of a
+ * row's third column when it lies right of it. Per group of 4 channels: the records (dw3q_record4, shared
+ * with PLANE3's pairs), the plane (s2p_build), then one assembly block runs the group's channels, 3 outputs
+ * per chunk (rows of 3 or 6 outputs, SAME on the right: MobileNetV1's 12->6 and 6->3 layers); other rows
+ * take the portable twin (s2p_channel_c), which is also the host's.
+ */
+#include "nn_kernels.h"
+
+#include <stddef.h>
+
+#if NN_OPTIMIZED
+
+#include "nn_opt_internal.h"
+
+/* A plane row: the 4 channels' rows of S2P_ROWW words (channel j's at word j S2P_ROWW). */
+#define S2P_PROW (4 * S2P_ROWW)
+_Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP == 10 && DW3Q_X == 11 &&
+                   DW3Q_LAST == 14 && DW3Q_CH == 15,
+               "the assembly's immediate offsets: a channel row 40 B, a plane row 160 B, the record's words");
+
+/* The plane of a group: rows input rows of `pairs` pairs from x (row step in_row bytes, pixel step ch bytes,
+ * in_w pixels a row) into plane (words: channel j's pair m of row r at (r S2P_PROW + j S2P_ROWW + m)), the
+ * input offset added (off2: in both halves). A pair whose second pixel lies outside the row (odd in_w) repeats
+ * the first: only its low half is read (the third tap of the previous output). */
+static void s2p_build(const int8_t *x, int32_t ch, int32_t in_row, int32_t in_w, uint32_t *plane, int32_t rows,
+                      int32_t pairs, uint32_t off2) {
+#if NN_ASM
+    if (2 * pairs <= in_w) {   /* every pair whole: 2 pairs per pass (22 instructions per 8 words), then one */
+        const int32_t xgap = in_row - 2 * pairs * ch, dgap = 4 * (S2P_PROW - pairs), n2 = pairs >> 1;
+        const int32_t one = pairs & 1;
+        uint32_t wa, wb, wc, wd, t, e;
+        int32_t n;
+        uint8_t *d = (uint8_t *)plane;
+        __asm__ volatile(
+            "1:\n\t"
+            "ldr    %[n], %[n2]\n\t"
+            "cmp    %[n], #0\n\t"
+            "beq    3f\n"
+            "2:\n\t"
+            "ldr    %[wa], [%[x]]\n\t"
+            "ldr    %[wb], [%[x], %[ch]]\n\t"
+            "add    %[x], %[x], %[ch], lsl #1\n\t"
+            "ldr    %[wc], [%[x]]\n\t"
+            "ldr    %[wd], [%[x], %[ch]]\n\t"
+            "add    %[x], %[x], %[ch], lsl #1\n\t"
+            "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"     /* bytes a0 a1 b0 b1: channels 0, 1 */
+            "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"    /* a2 a3 b2 b3: channels 2, 3 */
+            "pkhbt  %[wb], %[wc], %[wd], lsl #16\n\t"
+            "pkhtb  %[wc], %[wd], %[wc], asr #16\n\t"
+            "sxtab16 %[e], %[off2], %[t]\n\t"
+            "sxtab16 %[wd], %[off2], %[wb]\n\t"
+            "strd   %[e], %[wd], [%[d]], #8\n\t"
+            "sxtab16 %[e], %[off2], %[t], ror #8\n\t"
+            "sxtab16 %[wd], %[off2], %[wb], ror #8\n\t"
+            "strd   %[e], %[wd], [%[d], #40-8]\n\t"
+            "sxtab16 %[e], %[off2], %[wa]\n\t"
+            "sxtab16 %[wd], %[off2], %[wc]\n\t"
+            "strd   %[e], %[wd], [%[d], #80-8]\n\t"
+            "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"
+            "sxtab16 %[wd], %[off2], %[wc], ror #8\n\t"
+            "strd   %[e], %[wd], [%[d], #120-8]\n\t"
+            "subs   %[n], %[n], #1\n\t"
+            "bne    2b\n"
+            "3:\n\t"
+            "ldr    %[n], %[one]\n\t"
+            "cmp    %[n], #0\n\t"
+            "beq    4f\n\t"
+            "ldr    %[wa], [%[x]]\n\t"
+            "ldr    %[wb], [%[x], %[ch]]\n\t"
+            "add    %[x], %[x], %[ch], lsl #1\n\t"
+            "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"
+            "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"
+            "sxtab16 %[e], %[off2], %[t]\n\t"
+            "str    %[e], [%[d]], #4\n\t"
+            "sxtab16 %[e], %[off2], %[t], ror #8\n\t"
+            "str    %[e], [%[d], #40-4]\n\t"
+            "sxtab16 %[e], %[off2], %[wa]\n\t"
+            "str    %[e], [%[d], #80-4]\n\t"
+            "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"
+            "str    %[e], [%[d], #120-4]\n"
+            "4:\n\t"
+            "ldr    %[n], %[xgap]\n\t"
+            "add    %[x], %[x], %[n]\n\t"
+            "ldr    %[n], %[dgap]\n\t"
+            "add    %[d], %[d], %[n]\n\t"
+            "subs   %[rows], %[rows], #1\n\t"
+            "bne    1b\n\t"
+            : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [n] "=&r"(n), [wa] "=&r"(wa), [wb] "=&r"(wb),
+              [wc] "=&r"(wc), [wd] "=&r"(wd), [t] "=&r"(t), [e] "=&r"(e)
+            : [ch] "r"(ch), [off2] "r"(off2), [n2] "m"(n2), [one] "m"(one), [xgap] "m"(xgap), [dgap] "m"(dgap)
+            : "cc", "memory");
+        return;
+    }
+#endif
+    for (int32_t r = 0; r < rows; ++r, x += in_row, plane += S2P_PROW) {
+        for (int32_t m = 0; m < pairs; ++m) {
+            const int8_t *xa = x + 2 * m * ch;
+            const uint32_t wa = nn_read32(xa), wb = 2 * m + 1 < in_w ? nn_read32(xa + ch) : wa;
+            const uint32_t t01 = (wa & 0xffffu) | wb << 16, t23 = wa >> 16 | (wb & 0xffff0000u);   /* PKHBT, PKHTB */
+            plane[m] = nn_sxtab16(off2, t01);
+            plane[S2P_ROWW + m] = nn_sxtab16_ror8(off2, t01);
+            plane[2 * S2P_ROWW + m] = nn_sxtab16(off2, t23);
+            plane[3 * S2P_ROWW + m] = nn_sxtab16_ror8(off2, t23);
+        }
+    }
+}
+
+/* One channel (record rc, DW3Q_CH words) from its plane rows at q (S2P_PROW words apart): oh x ow outputs
+ * from o, ostep bytes apart, requantized by rq_dbl; kernel row 2 of an output row is skipped when it lies at
+ * or below in_h, the third tap of a row's last output when `right` (column 2 ow lies on padding). The portable
+ * twin of s2p_group. */
+static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int32_t ow, int32_t in_h, int right,
+                          int8_t *o, int32_t ostep) {
+    for (int32_t i = 0; i < oh; ++i) {
+        const int32_t kyn = 2 * i + 2 < in_h ? 3 : 2;
+        for (int32_t j = 0; j < ow; ++j, o += ostep) {
+            int32_t acc = (int32_t)rc[DW3Q_BIAS];
+            for (int32_t ky = 0; ky < kyn; ++ky) {
+                const uint32_t *e = q + (2 * i + ky) * S2P_PROW + j;
+                acc = nn_smlad(rc[2 * ky], e[0], acc);
+                if (!(right && j == ow - 1)) acc = nn_smlabt(e[1], rc[2 * ky + 1], acc);
+            }
+            const uint32_t *rq = rc + DW3Q_RQ;
+            *o = (int8_t)nn_ssat8(rq_dbl(acc, (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]));
+        }
+    }
+}
+
+#if NN_ASM
+/* One kernel row KY (plane row offset 4 S2P_PROW KY bytes) of a chunk of 3 outputs from pair COL: A and B by
+ * LDRD, the pairs E_COL .. E_COL+3 by two LDRD; A0 and A1 name the accumulators the first two outputs start
+ * from (a2, holding the bias, on the chunk's first kernel row). TAIL: the third output's pairs, all 3 taps
+ * (S2P_TAIL_FULL) or the last two (S2P_TAIL_EDGE: its third column on padding). 9 (8) instructions. */
+#define S2P_KROW(KY, COL, A0, A1, TAIL)                               \
+    "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"                      \
+    "ldrd   %[q0], %[q1], [%[x], #160*" #KY "+4*" #COL "]\n\t"        \
+    "smlad  %[a0], %[a], %[q0], %[" A0 "]\n\t"                        \
+    "smlabt %[a0], %[q1], %[b], %[a0]\n\t"                            \
+    "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                        \
+    TAIL(KY, COL)
+#define S2P_TAIL_FULL(KY, COL)                                        \
+    "ldrd   %[q0], %[q1], [%[x], #160*" #KY "+4*" #COL "+8]\n\t"      \
+    "smlabt %[a1], %[q0], %[b], %[a1]\n\t"                            \
+    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"                            \
+    "smlabt %[a2], %[q1], %[b], %[a2]\n\t"
+#define S2P_TAIL_EDGE(KY, COL)                                        \
+    "ldr    %[q0], [%[x], #160*" #KY "+4*" #COL "+8]\n\t"             \
+    "smlabt %[a1], %[q0], %[b], %[a1]\n\t"                            \
+    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"
+#define S2P_BIAS "ldr    %[a2], [%[rc], #24]\n\t"
+#define S2P_ROWS_ALL(COL, TAIL) S2P_BIAS S2P_KROW(0, COL, "a2", "a2", TAIL) \
+    S2P_KROW(1, COL, "a0", "a1", TAIL) S2P_KROW(2, COL, "a0", "a1", TAIL)
+#define S2P_ROWS_BOTTOM(COL, TAIL) S2P_BIAS S2P_KROW(0, COL, "a2", "a2", TAIL) S2P_KROW(1, COL, "a0", "a1", TAIL)
+/* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rr + 1 in q1). */
+#define S2P_RQ(A)                                                     \
+    "add    %[q0], %[a], %[" A "], asr #31\n\t"                       \
+    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"                      \
+    "asr    %[" A "], %[" A "], %[q1]\n\t"                            \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+/* A chunk: 3 outputs of kernel rows ROWS, requantized and stored (output step from the record). */
+#define S2P_CHUNK(ROWS, COL, TAIL)                                    \
+    ROWS(COL, TAIL)                                                   \
+    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                             \
+    "ldr    %[q1], [%[rc], #36]\n\t"                                  \
+    S2P_RQ("a0") S2P_RQ("a1") S2P_RQ("a2")                            \
+    "ldr    %[q0], [%[rc], #40]\n\t"                                  \
+    "strb   %[a0], [%[o]]\n\t"                                        \
+    "strb   %[a1], [%[o], %[q0]]\n\t"                                 \
+    "add    %[o], %[o], %[q0], lsl #1\n\t"                            \
+    "strb   %[a2], [%[o]]\n\t"                                        \
+    "add    %[o], %[o], %[q0]\n\t"
+/* Output rows of 3 and of 6 outputs (the last on padding right); x moves 2 plane rows down. */
+#define S2P_ROW3(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_EDGE) "add    %[x], %[x], #320\n\t"
+#define S2P_ROW6(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_FULL) S2P_CHUNK(ROWS, 3, S2P_TAIL_EDGE) \
+    "add    %[x], %[x], #320\n\t"
+/* Every output row of a group's 4 channels from the first channel's record rc (DW3Q_X: the channel's plane
+ * row 0, DW3Q_O: its first output, DW3Q_MID: the output rows with all 3 kernel rows, DW3Q_LAST: bit 0 the last
+ * channel, bit 1 a last output row without kernel row 2). */
+#define S2P_GROUP_FN(NAME, ROW)                                                                           \
+    static void NAME(const uint32_t *rc) {                                                                \
+        int32_t a0, a1, a2, cnt;                                                                          \
+        uint32_t a, b, q0, q1, x, o;                                                                      \
+        __asm__ volatile(                                                                                 \
+            "0:\n\t"                                                                                      \
+            "ldr    %[x], [%[rc], #44]\n\t"                                                               \
+            "ldr    %[o], [%[rc], #48]\n\t"                                                               \
+            "ldr    %[cnt], [%[rc], #52]\n\t"                                                             \
+            "cmp    %[cnt], #0\n\t"                                                                       \
+            "beq    3f\n"                                                                                 \
+            "2:\n\t"                                                                                      \
+            ROW(S2P_ROWS_ALL)                                                                             \
+            "subs   %[cnt], %[cnt], #1\n\t"                                                               \
+            "bne    2b\n"                                                                                 \
+            "3:\n\t"                                                                                      \
+            "ldr    %[q0], [%[rc], #56]\n\t"                                                              \
+            "tst    %[q0], #2\n\t"                                                                        \
+            "beq    9f\n\t"                                                                               \
+            ROW(S2P_ROWS_BOTTOM)                                                                          \
+            "9:\n\t"                                                                                      \
+            "ldr    %[q0], [%[rc], #56]\n\t"                                                              \
+            "add    %[rc], %[rc], #60\n\t"                                                                \
+            "tst    %[q0], #1\n\t"                                                                        \
+            "beq    0b\n\t"                                                                               \
+            : [rc] "+r"(rc), [x] "=&r"(x), [o] "=&r"(o), [cnt] "=&r"(cnt), [a0] "=&r"(a0), [a1] "=&r"(a1), \
+              [a2] "=&r"(a2), [a] "=&r"(a), [b] "=&r"(b), [q0] "=&r"(q0), [q1] "=&r"(q1)                  \
+            :                                                                                             \
+            : "cc", "memory");                                                                            \
+    }
+S2P_GROUP_FN(s2p_group3, S2P_ROW3)
+S2P_GROUP_FN(s2p_group6, S2P_ROW6)
+#endif
+
+/* Path S2PAIRS, the fused form. Per group of 4 channels: the records, the plane of pairs, the outputs. */
+static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec, uint32_t *plane) {
+    const int32_t ch = p->in_c, oh = p->out_h, ow = p->out_w, rows = s2p_rows(p), pairs = s2p_pairs(p);
+    const int bottom = 2 * oh >= p->in_h, right = 2 * ow >= p->in_w;
+    const uint32_t off2 = nn_dup16(p->in_offset);
+    for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
+        uint32_t *rc = rec + j * DW3Q_CH;
+        rc[DW3Q_OSTEP] = (uint32_t)ch;
+        rc[DW3Q_MID] = (uint32_t)(oh - bottom);
+        rc[DW3Q_LAST] = (uint32_t)(j == 3) | (uint32_t)bottom << 1;
+    }
+    for (int32_t b = 0; b < p->batches; ++b) {
+        const int8_t *img = in + b * p->in_h * p->in_w * ch;
+        int8_t *ob = out + b * oh * ow * ch;
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            dw3q_record4(p, c0, rec);
+            s2p_build(img + c0, ch, p->in_w * ch, p->in_w, plane, rows, pairs, off2);
+#if NN_ASM
+            if (right && (ow == 3 || ow == 6)) {
+                for (int32_t j = 0; j < 4; ++j) {
+                    rec[j * DW3Q_CH + DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);
+                    rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
+                }
+                if (ow == 3) {
+                    s2p_group3(rec);
+                } else {
+                    s2p_group6(rec);
+                }
+                continue;
+            }
+#endif
+            for (int32_t j = 0; j < 4; ++j) {
+                s2p_channel_c(rec + j * DW3Q_CH, plane + j * S2P_ROWW, oh, ow, p->in_h, right, ob + c0 + j, ch);
+            }
+        }
+    }
+}
+
+/* The entry of path S2PAIRS (nn_kernels.h); scratch: the 4 records, then the plane. */
+void nn_opt_depthwise_conv2d_s8_s2pairs(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
+    uint32_t *rec = (uint32_t *)scratch;
+    s2p_body(p, in, out, rec, rec + 4 * DW3Q_CH);
+}
+
+#else
+typedef int nn_opt_depthwise_s2pairs_unused_t;   /* ISO C: no empty translation unit */
+#endif /* NN_OPTIMIZED */
