@@ -34,80 +34,76 @@ _Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP ==
                    DW3Q_LAST == 14 && DW3Q_CH == 15,
                "the assembly's immediate offsets: a channel row 40 B, a plane row 160 B, the record's words");
 
+#if NN_ASM
+/* Two pairs of 4 channels (pixels x .. x + 3 ch) into the plane row at d, pair word offset OFF bytes: 2 pixel
+ * words side by side by PKHBT (bytes a0 a1 b0 b1: channels 0, 1) and PKHTB (a2 a3 b2 b3: channels 2, 3), each
+ * channel's pair by SXTAB16 with the input offset; 22 instructions per 8 words. */
+#define S2P_BUILD2(OFF)                                               \
+    "ldr    %[wa], [%[x]]\n\t"                                        \
+    "ldr    %[wb], [%[x], %[ch]]\n\t"                                 \
+    "add    %[x], %[x], %[ch], lsl #1\n\t"                            \
+    "ldr    %[wc], [%[x]]\n\t"                                        \
+    "ldr    %[wd], [%[x], %[ch]]\n\t"                                 \
+    "add    %[x], %[x], %[ch], lsl #1\n\t"                            \
+    "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"                          \
+    "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"                         \
+    "pkhbt  %[wb], %[wc], %[wd], lsl #16\n\t"                         \
+    "pkhtb  %[wc], %[wd], %[wc], asr #16\n\t"                         \
+    "sxtab16 %[e], %[off2], %[t]\n\t"                                 \
+    "sxtab16 %[wd], %[off2], %[wb]\n\t"                               \
+    "strd   %[e], %[wd], [%[d], #" #OFF "]\n\t"                       \
+    "sxtab16 %[e], %[off2], %[t], ror #8\n\t"                         \
+    "sxtab16 %[wd], %[off2], %[wb], ror #8\n\t"                       \
+    "strd   %[e], %[wd], [%[d], #40+" #OFF "]\n\t"                    \
+    "sxtab16 %[e], %[off2], %[wa]\n\t"                                \
+    "sxtab16 %[wd], %[off2], %[wc]\n\t"                               \
+    "strd   %[e], %[wd], [%[d], #80+" #OFF "]\n\t"                    \
+    "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"                        \
+    "sxtab16 %[wd], %[off2], %[wc], ror #8\n\t"                       \
+    "strd   %[e], %[wd], [%[d], #120+" #OFF "]\n\t"
+/* ... one pair (pixels x, x + ch): 13 instructions per 4 words. */
+#define S2P_BUILD1(OFF)                                               \
+    "ldr    %[wa], [%[x]]\n\t"                                        \
+    "ldr    %[wb], [%[x], %[ch]]\n\t"                                 \
+    "add    %[x], %[x], %[ch], lsl #1\n\t"                            \
+    "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"                          \
+    "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"                         \
+    "sxtab16 %[e], %[off2], %[t]\n\t"                                 \
+    "str    %[e], [%[d], #" #OFF "]\n\t"                              \
+    "sxtab16 %[e], %[off2], %[t], ror #8\n\t"                         \
+    "str    %[e], [%[d], #40+" #OFF "]\n\t"                           \
+    "sxtab16 %[e], %[off2], %[wa]\n\t"                                \
+    "str    %[e], [%[d], #80+" #OFF "]\n\t"                           \
+    "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"                        \
+    "str    %[e], [%[d], #120+" #OFF "]\n\t"
+/* The plane of a group from rows of 6 or 3 pairs that are the whole input row (in_w = 2 pairs: the next row
+ * follows in memory), a row unrolled: plane rows PAIRS by ROW, 3 instructions per row besides. */
+#define S2P_BUILD_FN(NAME, ROW)                                                                           \
+    static void NAME(const int8_t *x, int32_t ch, uint32_t *plane, int32_t rows, uint32_t off2) {        \
+        uint32_t wa, wb, wc, wd, t, e;                                                                    \
+        uint8_t *d = (uint8_t *)plane;                                                                    \
+        __asm__ volatile(                                                                                 \
+            "1:\n\t"                                                                                      \
+            ROW                                                                                           \
+            "add    %[d], %[d], #160\n\t"                                                                \
+            "subs   %[rows], %[rows], #1\n\t"                                                            \
+            "bne    1b\n\t"                                                                              \
+            : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [wa] "=&r"(wa), [wb] "=&r"(wb), [wc] "=&r"(wc), \
+              [wd] "=&r"(wd), [t] "=&r"(t), [e] "=&r"(e)                                                  \
+            : [ch] "r"(ch), [off2] "r"(off2)                                                              \
+            : "cc", "memory");                                                                            \
+    }
+S2P_BUILD_FN(s2p_build6, S2P_BUILD2(0) S2P_BUILD2(8) S2P_BUILD2(16))
+S2P_BUILD_FN(s2p_build3, S2P_BUILD2(0) S2P_BUILD1(8))
+#endif
+
 /* The plane of a group: rows input rows of `pairs` pairs from x (row step in_row bytes, pixel step ch bytes,
  * in_w pixels a row) into plane (words: channel j's pair m of row r at (r S2P_PROW + j S2P_ROWW + m)), the
  * input offset added (off2: in both halves). A pair whose second pixel lies outside the row (odd in_w) repeats
- * the first: only its low half is read (the third tap of the previous output). */
+ * the first: only its low half is read (the third tap of the previous output). The portable twin of
+ * s2p_build6 and s2p_build3. */
 static void s2p_build(const int8_t *x, int32_t ch, int32_t in_row, int32_t in_w, uint32_t *plane, int32_t rows,
                       int32_t pairs, uint32_t off2) {
-#if NN_ASM
-    if (2 * pairs <= in_w) {   /* every pair whole: 2 pairs per pass (22 instructions per 8 words), then one */
-        const int32_t xgap = in_row - 2 * pairs * ch, dgap = 4 * (S2P_PROW - pairs), n2 = pairs >> 1;
-        const int32_t one = pairs & 1;
-        uint32_t wa, wb, wc, wd, t, e;
-        int32_t n;
-        uint8_t *d = (uint8_t *)plane;
-        __asm__ volatile(
-            "1:\n\t"
-            "ldr    %[n], %[n2]\n\t"
-            "cmp    %[n], #0\n\t"
-            "beq    3f\n"
-            "2:\n\t"
-            "ldr    %[wa], [%[x]]\n\t"
-            "ldr    %[wb], [%[x], %[ch]]\n\t"
-            "add    %[x], %[x], %[ch], lsl #1\n\t"
-            "ldr    %[wc], [%[x]]\n\t"
-            "ldr    %[wd], [%[x], %[ch]]\n\t"
-            "add    %[x], %[x], %[ch], lsl #1\n\t"
-            "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"     /* bytes a0 a1 b0 b1: channels 0, 1 */
-            "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"    /* a2 a3 b2 b3: channels 2, 3 */
-            "pkhbt  %[wb], %[wc], %[wd], lsl #16\n\t"
-            "pkhtb  %[wc], %[wd], %[wc], asr #16\n\t"
-            "sxtab16 %[e], %[off2], %[t]\n\t"
-            "sxtab16 %[wd], %[off2], %[wb]\n\t"
-            "strd   %[e], %[wd], [%[d]], #8\n\t"
-            "sxtab16 %[e], %[off2], %[t], ror #8\n\t"
-            "sxtab16 %[wd], %[off2], %[wb], ror #8\n\t"
-            "strd   %[e], %[wd], [%[d], #40-8]\n\t"
-            "sxtab16 %[e], %[off2], %[wa]\n\t"
-            "sxtab16 %[wd], %[off2], %[wc]\n\t"
-            "strd   %[e], %[wd], [%[d], #80-8]\n\t"
-            "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"
-            "sxtab16 %[wd], %[off2], %[wc], ror #8\n\t"
-            "strd   %[e], %[wd], [%[d], #120-8]\n\t"
-            "subs   %[n], %[n], #1\n\t"
-            "bne    2b\n"
-            "3:\n\t"
-            "ldr    %[n], %[one]\n\t"
-            "cmp    %[n], #0\n\t"
-            "beq    4f\n\t"
-            "ldr    %[wa], [%[x]]\n\t"
-            "ldr    %[wb], [%[x], %[ch]]\n\t"
-            "add    %[x], %[x], %[ch], lsl #1\n\t"
-            "pkhbt  %[t], %[wa], %[wb], lsl #16\n\t"
-            "pkhtb  %[wa], %[wb], %[wa], asr #16\n\t"
-            "sxtab16 %[e], %[off2], %[t]\n\t"
-            "str    %[e], [%[d]], #4\n\t"
-            "sxtab16 %[e], %[off2], %[t], ror #8\n\t"
-            "str    %[e], [%[d], #40-4]\n\t"
-            "sxtab16 %[e], %[off2], %[wa]\n\t"
-            "str    %[e], [%[d], #80-4]\n\t"
-            "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"
-            "str    %[e], [%[d], #120-4]\n"
-            "4:\n\t"
-            "ldr    %[n], %[xgap]\n\t"
-            "add    %[x], %[x], %[n]\n\t"
-            "ldr    %[n], %[dgap]\n\t"
-            "add    %[d], %[d], %[n]\n\t"
-            "subs   %[rows], %[rows], #1\n\t"
-            "bne    1b\n\t"
-            : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [n] "=&r"(n), [wa] "=&r"(wa), [wb] "=&r"(wb),
-              [wc] "=&r"(wc), [wd] "=&r"(wd), [t] "=&r"(t), [e] "=&r"(e)
-            : [ch] "r"(ch), [off2] "r"(off2), [n2] "m"(n2), [one] "m"(one), [xgap] "m"(xgap), [dgap] "m"(dgap)
-            : "cc", "memory");
-        return;
-    }
-#endif
     for (int32_t r = 0; r < rows; ++r, x += in_row, plane += S2P_PROW) {
         for (int32_t m = 0; m < pairs; ++m) {
             const int8_t *xa = x + 2 * m * ch;
@@ -242,9 +238,13 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
         int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             dw3q_record4(p, c0, rec);
-            s2p_build(img + c0, ch, p->in_w * ch, p->in_w, plane, rows, pairs, off2);
 #if NN_ASM
-            if (right && (ow == 3 || ow == 6)) {
+            if (p->in_w == 2 * ow && (ow == 3 || ow == 6)) {   /* SAME on rows of 6 or 3 (MobileNetV1's) */
+                if (ow == 3) {
+                    s2p_build3(img + c0, ch, plane, rows, off2);
+                } else {
+                    s2p_build6(img + c0, ch, plane, rows, off2);
+                }
                 for (int32_t j = 0; j < 4; ++j) {
                     rec[j * DW3Q_CH + DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);
                     rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
@@ -257,6 +257,7 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
                 continue;
             }
 #endif
+            s2p_build(img + c0, ch, p->in_w * ch, p->in_w, plane, rows, pairs, off2);
             for (int32_t j = 0; j < 4; ++j) {
                 s2p_channel_c(rec + j * DW3Q_CH, plane + j * S2P_ROWW, oh, ow, p->in_h, right, ob + c0 + j, ch);
             }
