@@ -140,9 +140,9 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
 
 #if NN_ASM
 /* One kernel row KY (plane row offset 4 S2P_PROW KY bytes) of a chunk of 3 outputs from pair COL: A and B by
- * LDRD, the pairs E_COL .. E_COL+3 by two LDRD; A0 and A1 name the accumulators the first two outputs start
- * from (a2, holding the bias, on the chunk's first kernel row). TAIL: the third output's pairs, all 3 taps
- * (S2P_TAIL_FULL) or the last two (S2P_TAIL_EDGE: its third column on padding). 9 (8) instructions. */
+ * LDRD, the pairs E_COL .. E_COL+2 by LDRD and LDR; A0 and A1 name the accumulators the first two outputs
+ * start from (a2, holding the bias, on the chunk's first kernel row). TAIL: the third output's taps, the last
+ * two (S2P_TAIL_EDGE: its third column on padding). 8 instructions per 9 MACs. */
 #define S2P_KROW(KY, COL, A0, A1, TAIL)                               \
     "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"                      \
     "ldrd   %[q0], %[q1], [%[x], #160*" #KY "+4*" #COL "]\n\t"        \
@@ -150,11 +150,6 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
     "smlabt %[a0], %[q1], %[b], %[a0]\n\t"                            \
     "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                        \
     TAIL(KY, COL)
-#define S2P_TAIL_FULL(KY, COL)                                        \
-    "ldrd   %[q0], %[q1], [%[x], #160*" #KY "+4*" #COL "+8]\n\t"      \
-    "smlabt %[a1], %[q0], %[b], %[a1]\n\t"                            \
-    "smlad  %[a2], %[a], %[q0], %[a2]\n\t"                            \
-    "smlabt %[a2], %[q1], %[b], %[a2]\n\t"
 #define S2P_TAIL_EDGE(KY, COL)                                        \
     "ldr    %[q0], [%[x], #160*" #KY "+4*" #COL "+8]\n\t"             \
     "smlabt %[a1], %[q0], %[b], %[a1]\n\t"                            \
@@ -181,10 +176,8 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
     "add    %[o], %[o], %[q0], lsl #1\n\t"                            \
     "strb   %[a2], [%[o]]\n\t"                                        \
     "add    %[o], %[o], %[q0]\n\t"
-/* Output rows of 3 and of 6 outputs (the last on padding right); x moves 2 plane rows down. */
+/* An output row of 3 outputs (the last on padding right); x moves 2 plane rows down. */
 #define S2P_ROW3(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_EDGE) "add    %[x], %[x], #320\n\t"
-#define S2P_ROW6(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_FULL) S2P_CHUNK(ROWS, 3, S2P_TAIL_EDGE) \
-    "add    %[x], %[x], #320\n\t"
 /* Every output row of a group's 4 channels from the first channel's record rc (DW3Q_X: the channel's plane
  * row 0, DW3Q_O: its first output, DW3Q_MID: the output rows with all 3 kernel rows, DW3Q_LAST: bit 0 the last
  * channel, bit 1 a last output row without kernel row 2). */
@@ -219,7 +212,81 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
             : "cc", "memory");                                                                            \
     }
 S2P_GROUP_FN(s2p_group3, S2P_ROW3)
-S2P_GROUP_FN(s2p_group6, S2P_ROW6)
+
+/* Rows of 6 outputs keep all 6 accumulators in registers (a naked function on fixed registers: the
+ * accumulators r0..r5, A r6, B r7, the pairs r8 r9, the output r10, the plane x r11, the record r12, lr counts
+ * the rows), so a kernel row's A and B and the requantization words are loaded once per 6 outputs. One kernel
+ * row KY: 3 LDRD of pairs E0 .. E5 (E6 lies on padding), 11 multiply-accumulates; R0 .. R4 name the
+ * accumulators outputs 0 .. 4 start from (r5, holding the bias, on the first kernel row). 15 instructions per
+ * 18 MACs. */
+#define S2P6_KROW(KY, R0, R1, R2, R3, R4)                             \
+    "ldrd   r6, r7, [r12, #8*" #KY "]\n\t"                            \
+    "ldrd   r8, r9, [r11, #160*" #KY "]\n\t"                          \
+    "smlad  r0, r6, r8, " R0 "\n\t"                                   \
+    "smlabt r0, r9, r7, r0\n\t"                                       \
+    "smlad  r1, r6, r9, " R1 "\n\t"                                   \
+    "ldrd   r8, r9, [r11, #160*" #KY "+8]\n\t"                        \
+    "smlabt r1, r8, r7, r1\n\t"                                       \
+    "smlad  r2, r6, r8, " R2 "\n\t"                                   \
+    "smlabt r2, r9, r7, r2\n\t"                                       \
+    "smlad  r3, r6, r9, " R3 "\n\t"                                   \
+    "ldrd   r8, r9, [r11, #160*" #KY "+16]\n\t"                       \
+    "smlabt r3, r8, r7, r3\n\t"                                       \
+    "smlad  r4, r6, r8, " R4 "\n\t"                                   \
+    "smlabt r4, r9, r7, r4\n\t"                                       \
+    "smlad  r5, r6, r9, r5\n\t"
+#define S2P6_FIRST(KY) "ldr    r5, [r12, #24]\n\t" S2P6_KROW(KY, "r5", "r5", "r5", "r5", "r5")
+#define S2P6_NEXT(KY) S2P6_KROW(KY, "r0", "r1", "r2", "r3", "r4")
+/* rq_dbl of accumulator A (R2 r6, multiplier r7, rr + 1 r9) */
+#define S2P6_RQ(A)                                                    \
+    "add    r8, r6, " A ", asr #31\n\t"                               \
+    "smmlar " A ", " A ", r7, r8\n\t"                                 \
+    "asr    " A ", " A ", r9\n\t"                                     \
+    "ssat   " A ", #8, " A "\n\t"
+/* The 6 outputs requantized and stored (output step r8); x moves 2 plane rows down. */
+#define S2P6_STORE                                                    \
+    "ldrd   r6, r7, [r12, #28]\n\t"                                   \
+    "ldr    r9, [r12, #36]\n\t"                                       \
+    S2P6_RQ("r0") S2P6_RQ("r1") S2P6_RQ("r2") S2P6_RQ("r3") S2P6_RQ("r4") S2P6_RQ("r5") \
+    "ldr    r8, [r12, #40]\n\t"                                       \
+    "strb   r0, [r10]\n\t"                                            \
+    "strb   r1, [r10, r8]\n\t"                                        \
+    "add    r10, r10, r8, lsl #1\n\t"                                 \
+    "strb   r2, [r10]\n\t"                                            \
+    "strb   r3, [r10, r8]\n\t"                                        \
+    "add    r10, r10, r8, lsl #1\n\t"                                 \
+    "strb   r4, [r10]\n\t"                                            \
+    "strb   r5, [r10, r8]\n\t"                                        \
+    "add    r10, r10, r8, lsl #1\n\t"                                 \
+    "add    r11, r11, #320\n\t"
+/* The group's 4 channels (records as s2p_group3 reads them). */
+__attribute__((naked, noinline)) static void s2p_group6(const uint32_t *rc) {
+    (void)rc;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "mov    r12, r0\n"
+        "0:\n\t"
+        "ldr    r11, [r12, #44]\n\t"
+        "ldr    r10, [r12, #48]\n\t"
+        "ldr    lr, [r12, #52]\n\t"
+        "cmp    lr, #0\n\t"
+        "beq    3f\n"
+        "2:\n\t"
+        S2P6_FIRST(0) S2P6_NEXT(1) S2P6_NEXT(2) S2P6_STORE
+        "subs   lr, lr, #1\n\t"
+        "bne    2b\n"
+        "3:\n\t"
+        "ldr    r8, [r12, #56]\n\t"
+        "tst    r8, #2\n\t"
+        "beq    9f\n\t"
+        S2P6_FIRST(0) S2P6_NEXT(1) S2P6_STORE
+        "9:\n\t"
+        "ldr    r8, [r12, #56]\n\t"
+        "add    r12, r12, #60\n\t"
+        "tst    r8, #1\n\t"
+        "beq    0b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
 #endif
 
 /* Path S2PAIRS, the fused form. Per group of 4 channels: the records, the plane of pairs, the outputs. */
