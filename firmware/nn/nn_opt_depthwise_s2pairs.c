@@ -213,6 +213,56 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
     }
 S2P_GROUP_FN(s2p_group3, S2P_ROW3)
 
+/* A 3x3 output map (a 6x6 SAME input: MobileNetV1's 6->3 layer), a channel straight-line on fixed registers
+ * (naked): the accumulators r0..r2, A r3, B r4, the pairs r5 r6, the requantization words R2 r7, multiplier
+ * r8, rr + 1 r9 for the whole channel, the output step r10, the output r11, the channel's plane r12, the
+ * record lr. One kernel row KY of output row I: plane offset 320 I + 160 KY, 8 instructions per 9 MACs. */
+#define S2P33_KROW(I, KY, R0, R1)                                     \
+    "ldrd   r3, r4, [lr, #8*" #KY "]\n\t"                             \
+    "ldrd   r5, r6, [r12, #320*" #I "+160*" #KY "]\n\t"               \
+    "smlad  r0, r3, r5, " R0 "\n\t"                                   \
+    "smlabt r0, r6, r4, r0\n\t"                                       \
+    "smlad  r1, r3, r6, " R1 "\n\t"                                   \
+    "ldr    r5, [r12, #320*" #I "+160*" #KY "+8]\n\t"                 \
+    "smlabt r1, r5, r4, r1\n\t"                                       \
+    "smlad  r2, r3, r5, r2\n\t"
+#define S2P33_RQ(A)                                                   \
+    "add    r5, r7, " A ", asr #31\n\t"                               \
+    "smmlar " A ", " A ", r8, r5\n\t"                                 \
+    "asr    " A ", " A ", r9\n\t"                                     \
+    "ssat   " A ", #8, " A "\n\t"
+#define S2P33_STORE                                                   \
+    S2P33_RQ("r0") S2P33_RQ("r1") S2P33_RQ("r2")                      \
+    "strb   r0, [r11]\n\t"                                            \
+    "strb   r1, [r11, r10]\n\t"                                       \
+    "add    r11, r11, r10, lsl #1\n\t"                                \
+    "strb   r2, [r11]\n\t"                                            \
+    "add    r11, r11, r10\n\t"
+#define S2P33_ROW(I) "ldr    r2, [lr, #24]\n\t" S2P33_KROW(I, 0, "r2", "r2") S2P33_KROW(I, 1, "r0", "r1") \
+    S2P33_KROW(I, 2, "r0", "r1") S2P33_STORE
+#define S2P33_ROW_BOTTOM(I) "ldr    r2, [lr, #24]\n\t" S2P33_KROW(I, 0, "r2", "r2") S2P33_KROW(I, 1, "r0", "r1") \
+    S2P33_STORE
+/* The group's 4 channels (records as s2p_group3 reads them; channel j's plane 40 j bytes after channel 0's). */
+__attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
+    (void)rc;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "mov    lr, r0\n\t"
+        "ldr    r12, [lr, #44]\n\t"
+        "ldr    r10, [lr, #40]\n"
+        "0:\n\t"
+        "ldr    r11, [lr, #48]\n\t"
+        "ldrd   r7, r8, [lr, #28]\n\t"
+        "ldr    r9, [lr, #36]\n\t"
+        S2P33_ROW(0) S2P33_ROW(1) S2P33_ROW_BOTTOM(2)
+        "ldr    r5, [lr, #56]\n\t"
+        "add    lr, lr, #60\n\t"
+        "add    r12, r12, #40\n\t"
+        "tst    r5, #1\n\t"
+        "beq    0b\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+
 /* Rows of 6 outputs keep all 6 accumulators in registers (a naked function on fixed registers: the
  * accumulators r0..r5, A r6, B r7, the pairs r8 r9, the output r10, the plane x r11, the record r12, lr counts
  * the rows), so a kernel row's A and B and the requantization words are loaded once per 6 outputs. One kernel
@@ -316,7 +366,9 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
                     rec[j * DW3Q_CH + DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);
                     rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
                 }
-                if (ow == 3) {
+                if (ow == 3 && oh == 3 && bottom) {
+                    s2p_group33(rec);
+                } else if (ow == 3) {
                     s2p_group3(rec);
                 } else {
                     s2p_group6(rec);
