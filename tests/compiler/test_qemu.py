@@ -163,6 +163,19 @@ MUTATIONS = {
                      "dw_pairs"),
     "dwpq_bottom_rows": ("nn_opt_depthwise.c", '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2")',
                          '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(2, "a2", "a2")', "dw_pairs"),
+    "dwpq_record_weights_channel_3": ("nn_opt_depthwise.c", 'NN_DWPQ_WPAIR(KY, "v0", "v1", ", ror #8", "180")',
+                                      'NN_DWPQ_WPAIR(KY, "v0", "v1", "", "180")', "dw_s2pairs"),
+    "dwpq_record_rq_round": ("nn_opt_depthwise.c", '"mvn    %[t], %[s]\\n\\t"', '"mov    %[t], %[s]\\n\\t"', "dw_s2pairs"),
+    "s2p_build2_channel_2": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 %[wd], %[off2], %[wc]\\n\\t"',
+                             '"sxtab16 %[wd], %[off2], %[wb]\\n\\t"', "dw_s2pairs"),
+    "s2p_build1_channel_2": ("nn_opt_depthwise_s2pairs.c", '"str    %[e], [%[d], #80+" #OFF "]\\n\\t"',
+                             '"str    %[e], [%[d], #120+" #OFF "]\\n\\t"', "dw_s2pairs"),
+    "s2p_rows3_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt %[a0], %[q1], %[b], %[a0]\\n\\t"',
+                            '"smlabt %[a0], %[q1], %[a], %[a0]\\n\\t"', "dw_s2pairs_tall"),
+    "s2p_rows6_output_4": ("nn_opt_depthwise_s2pairs.c", '"smlabt r4, r9, r7, r4\\n\\t"', '"smlabt r4, r8, r7, r4\\n\\t"',
+                           "dw_s2pairs"),
+    "s2p_map33_output_1": ("nn_opt_depthwise_s2pairs.c", '"smlabt r1, r5, r4, r1\\n\\t"', '"smlabt r1, r6, r4, r1\\n\\t"',
+                           "dw_s2pairs"),
 }
 
 
