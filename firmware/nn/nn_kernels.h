@@ -200,9 +200,10 @@ typedef enum {
     NN_DW_PATH_PLANE3 = 3,         /* 3x3, multiplier 1, no dilation, stride 1 or 2, small maps (<= DW_PLANE3_MAX
                                     * outputs along each side): a group of 4 channels copied into a padded
                                     * plane, every window then interior (9 taps unrolled, 4 channels a pass) */
-    NN_DW_PATH_S2PAIRS = 5         /* ... stride 2, no padding above or left, out_c % 4 == 0, fused requantization,
-                                    * small maps: same-channel int16 pairs (x_2m, x_2m+1), SMLAD + SMLABT per
-                                    * kernel row (value 4 is another path's) */
+    NN_DW_PATH_S2PAIRS = 5         /* 3x3, multiplier 1, no dilation, stride 2, no padding above or left, rows of
+                                    * 3, 6 or 12 outputs (in_w = 2 out_w), <= 12 rows, out_c % 4 == 0, fused
+                                    * requantization: same-channel int16 pairs (x_2m, x_2m+1), SMLAD + SMLABT
+                                    * per kernel row (value 4 is another path's) */
 } nn_dw_path_t;
 
 typedef enum {

@@ -3,8 +3,8 @@
  * nn_kernels.h (nn_depthwise_conv2d_s8, entry nn_opt_depthwise_conv2d_s8_s2pairs); the reference twin is
  * nn_ref_depthwise_conv2d_s8 (nn_ref.c), matched bit for bit. Path: nn_depthwise_conv2d_s8_path (nn_paths.c),
  * where dw_s2pairs_ok (nn_opt_internal.h) holds: 3x3, multiplier 1, no dilation, stride 2 on both axes, no
- * padding above or left (SAME on an even input side, or VALID), out_c a multiple of 4, the fused requantization
- * (dw3_fused: doubled accumulators, rq_dbl), at most DW_PLANE3_MAX outputs a side. Scratch
+ * padding above or left, rows of 3, 6 or 12 outputs SAME on an even input row, at most 12 rows, out_c a
+ * multiple of 4, the fused requantization (dw3_fused: doubled accumulators, rq_dbl). Scratch
  * (nn_opt_depthwise_conv2d_s8_scratch_bytes): 4 channel records of DW3Q_CH words, then the group's plane of
  * pairs, 4 S2P_ROWW s2p_rows(p) words. Never in place (stride 2).
  *
@@ -16,9 +16,12 @@
  * 2 loads, PKHBT/PKHTB (the two pixels' channel pairs side by side) and 4 SXTAB16. The taps that lie on
  * padding are skipped: the last output row's kernel row 2 when it lies below the input, the last output of a
  * row's third column when it lies right of it. Per group of 4 channels: the records (dw3q_record4, shared
- * with PLANE3's pairs), the plane (s2p_build), then one assembly block runs the group's channels, 3 outputs
- * per chunk (rows of 3 or 6 outputs, SAME on the right: MobileNetV1's 12->6 and 6->3 layers); other rows
- * take the portable twin (s2p_channel_c), which is also the host's.
+ * with PLANE3's pairs), the plane (a row of 3, 6 or 12 pairs unrolled), then one assembly function runs the
+ * group's channels: rows of 6 and 12 outputs in chunks of 6 with all accumulators in registers (s2p_group6,
+ * s2p_group12: 15 instructions per 18 MACs a kernel row), a 3x3 map straight-line per channel (s2p_group33),
+ * other rows of 3 in chunks of 3 (s2p_group3). The portable twins (s2p_build, s2p_channel_c) are the host's;
+ * they also take VALID and other row lengths, which the path leaves to PLANE3 and ROWS3 (measured faster there
+ * than this C).
  */
 #include "nn_kernels.h"
 
@@ -30,9 +33,9 @@
 
 /* A plane row: the 4 channels' rows of S2P_ROWW words (channel j's at word j S2P_ROWW). */
 #define S2P_PROW (4 * S2P_ROWW)
-_Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP == 10 && DW3Q_X == 11 &&
+_Static_assert(S2P_ROWW == 12 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP == 10 && DW3Q_X == 11 &&
                    DW3Q_LAST == 14 && DW3Q_CH == 15,
-               "the assembly's immediate offsets: a channel row 40 B, a plane row 160 B, the record's words");
+               "the assembly's immediate offsets: a channel row 48 B, a plane row 192 B, the record's words");
 
 #if NN_ASM
 /* Two pairs of 4 channels (pixels x .. x + 3 ch) into the plane row at d, pair word offset OFF bytes: 2 pixel
@@ -54,13 +57,13 @@ _Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP ==
     "strd   %[e], %[wd], [%[d], #" #OFF "]\n\t"                       \
     "sxtab16 %[e], %[off2], %[t], ror #8\n\t"                         \
     "sxtab16 %[wd], %[off2], %[wb], ror #8\n\t"                       \
-    "strd   %[e], %[wd], [%[d], #40+" #OFF "]\n\t"                    \
+    "strd   %[e], %[wd], [%[d], #48+" #OFF "]\n\t"                    \
     "sxtab16 %[e], %[off2], %[wa]\n\t"                                \
     "sxtab16 %[wd], %[off2], %[wc]\n\t"                               \
-    "strd   %[e], %[wd], [%[d], #80+" #OFF "]\n\t"                    \
+    "strd   %[e], %[wd], [%[d], #96+" #OFF "]\n\t"                    \
     "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"                        \
     "sxtab16 %[wd], %[off2], %[wc], ror #8\n\t"                       \
-    "strd   %[e], %[wd], [%[d], #120+" #OFF "]\n\t"
+    "strd   %[e], %[wd], [%[d], #144+" #OFF "]\n\t"
 /* ... one pair (pixels x, x + ch): 13 instructions per 4 words. */
 #define S2P_BUILD1(OFF)                                               \
     "ldr    %[wa], [%[x]]\n\t"                                        \
@@ -71,12 +74,12 @@ _Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP ==
     "sxtab16 %[e], %[off2], %[t]\n\t"                                 \
     "str    %[e], [%[d], #" #OFF "]\n\t"                              \
     "sxtab16 %[e], %[off2], %[t], ror #8\n\t"                         \
-    "str    %[e], [%[d], #40+" #OFF "]\n\t"                           \
+    "str    %[e], [%[d], #48+" #OFF "]\n\t"                           \
     "sxtab16 %[e], %[off2], %[wa]\n\t"                                \
-    "str    %[e], [%[d], #80+" #OFF "]\n\t"                           \
+    "str    %[e], [%[d], #96+" #OFF "]\n\t"                           \
     "sxtab16 %[e], %[off2], %[wa], ror #8\n\t"                        \
-    "str    %[e], [%[d], #120+" #OFF "]\n\t"
-/* The plane of a group from rows of 6 or 3 pairs that are the whole input row (in_w = 2 pairs: the next row
+    "str    %[e], [%[d], #144+" #OFF "]\n\t"
+/* The plane of a group from rows of 12, 6 or 3 pairs that are the whole input row (in_w = 2 pairs: the next row
  * follows in memory), a row unrolled: plane rows PAIRS by ROW, 3 instructions per row besides. */
 #define S2P_BUILD_FN(NAME, ROW)                                                                           \
     static void NAME(const int8_t *x, int32_t ch, uint32_t *plane, int32_t rows, uint32_t off2) {        \
@@ -85,7 +88,7 @@ _Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP ==
         __asm__ volatile(                                                                                 \
             "1:\n\t"                                                                                      \
             ROW                                                                                           \
-            "add    %[d], %[d], #160\n\t"                                                                \
+            "add    %[d], %[d], #192\n\t"                                                                \
             "subs   %[rows], %[rows], #1\n\t"                                                            \
             "bne    1b\n\t"                                                                              \
             : [x] "+r"(x), [d] "+r"(d), [rows] "+r"(rows), [wa] "=&r"(wa), [wb] "=&r"(wb), [wc] "=&r"(wc), \
@@ -94,6 +97,7 @@ _Static_assert(S2P_ROWW == 10 && DW3Q_BIAS == 6 && DW3Q_RQ == 7 && DW3Q_OSTEP ==
             : "cc", "memory");                                                                            \
     }
 S2P_BUILD_FN(s2p_build6, S2P_BUILD2(0) S2P_BUILD2(8) S2P_BUILD2(16))
+S2P_BUILD_FN(s2p_build12, S2P_BUILD2(0) S2P_BUILD2(8) S2P_BUILD2(16) S2P_BUILD2(24) S2P_BUILD2(32) S2P_BUILD2(40))
 S2P_BUILD_FN(s2p_build3, S2P_BUILD2(0) S2P_BUILD1(8))
 #endif
 
@@ -145,13 +149,13 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
  * two (S2P_TAIL_EDGE: its third column on padding). 8 instructions per 9 MACs. */
 #define S2P_KROW(KY, COL, A0, A1, TAIL)                               \
     "ldrd   %[a], %[b], [%[rc], #8*" #KY "]\n\t"                      \
-    "ldrd   %[q0], %[q1], [%[x], #160*" #KY "+4*" #COL "]\n\t"        \
+    "ldrd   %[q0], %[q1], [%[x], #192*" #KY "+4*" #COL "]\n\t"        \
     "smlad  %[a0], %[a], %[q0], %[" A0 "]\n\t"                        \
     "smlabt %[a0], %[q1], %[b], %[a0]\n\t"                            \
     "smlad  %[a1], %[a], %[q1], %[" A1 "]\n\t"                        \
     TAIL(KY, COL)
 #define S2P_TAIL_EDGE(KY, COL)                                        \
-    "ldr    %[q0], [%[x], #160*" #KY "+4*" #COL "+8]\n\t"             \
+    "ldr    %[q0], [%[x], #192*" #KY "+4*" #COL "+8]\n\t"             \
     "smlabt %[a1], %[q0], %[b], %[a1]\n\t"                            \
     "smlad  %[a2], %[a], %[q0], %[a2]\n\t"
 #define S2P_BIAS "ldr    %[a2], [%[rc], #24]\n\t"
@@ -177,7 +181,7 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
     "strb   %[a2], [%[o]]\n\t"                                        \
     "add    %[o], %[o], %[q0]\n\t"
 /* An output row of 3 outputs (the last on padding right); x moves 2 plane rows down. */
-#define S2P_ROW3(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_EDGE) "add    %[x], %[x], #320\n\t"
+#define S2P_ROW3(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_EDGE) "add    %[x], %[x], #384\n\t"
 /* Every output row of a group's 4 channels from the first channel's record rc (DW3Q_X: the channel's plane
  * row 0, DW3Q_O: its first output, DW3Q_MID: the output rows with all 3 kernel rows, DW3Q_LAST: bit 0 the last
  * channel, bit 1 a last output row without kernel row 2). */
@@ -216,14 +220,14 @@ S2P_GROUP_FN(s2p_group3, S2P_ROW3)
 /* A 3x3 output map (a 6x6 SAME input: MobileNetV1's 6->3 layer), a channel straight-line on fixed registers
  * (naked): the accumulators r0..r2, A r3, B r4, the pairs r5 r6, the requantization words R2 r7, multiplier
  * r8, rr + 1 r9 for the whole channel, the output step r10, the output r11, the channel's plane r12, the
- * record lr. One kernel row KY of output row I: plane offset 320 I + 160 KY, 8 instructions per 9 MACs. */
+ * record lr. One kernel row KY of output row I: plane offset 384 I + 192 KY, 8 instructions per 9 MACs. */
 #define S2P33_KROW(I, KY, R0, R1)                                     \
     "ldrd   r3, r4, [lr, #8*" #KY "]\n\t"                             \
-    "ldrd   r5, r6, [r12, #320*" #I "+160*" #KY "]\n\t"               \
+    "ldrd   r5, r6, [r12, #384*" #I "+192*" #KY "]\n\t"               \
     "smlad  r0, r3, r5, " R0 "\n\t"                                   \
     "smlabt r0, r6, r4, r0\n\t"                                       \
     "smlad  r1, r3, r6, " R1 "\n\t"                                   \
-    "ldr    r5, [r12, #320*" #I "+160*" #KY "+8]\n\t"                 \
+    "ldr    r5, [r12, #384*" #I "+192*" #KY "+8]\n\t"                 \
     "smlabt r1, r5, r4, r1\n\t"                                       \
     "smlad  r2, r3, r5, r2\n\t"
 #define S2P33_RQ(A)                                                   \
@@ -242,7 +246,7 @@ S2P_GROUP_FN(s2p_group3, S2P_ROW3)
     S2P33_KROW(I, 2, "r0", "r1") S2P33_STORE
 #define S2P33_ROW_BOTTOM(I) "ldr    r2, [lr, #24]\n\t" S2P33_KROW(I, 0, "r2", "r2") S2P33_KROW(I, 1, "r0", "r1") \
     S2P33_STORE
-/* The group's 4 channels (records as s2p_group3 reads them; channel j's plane 40 j bytes after channel 0's). */
+/* The group's 4 channels (records as s2p_group3 reads them; channel j's plane 48 j bytes after channel 0's). */
 __attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
     (void)rc;
     __asm__ volatile(
@@ -257,7 +261,7 @@ __attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
         S2P33_ROW(0) S2P33_ROW(1) S2P33_ROW_BOTTOM(2)
         "ldr    r5, [lr, #56]\n\t"
         "add    lr, lr, #60\n\t"
-        "add    r12, r12, #40\n\t"
+        "add    r12, r12, #48\n\t"
         "tst    r5, #1\n\t"
         "beq    0b\n\t"
         "pop    {r4-r11, pc}\n\t");
@@ -269,31 +273,37 @@ __attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
  * row KY: 3 LDRD of pairs E0 .. E5 (E6 lies on padding), 11 multiply-accumulates; R0 .. R4 name the
  * accumulators outputs 0 .. 4 start from (r5, holding the bias, on the first kernel row). 15 instructions per
  * 18 MACs. */
-#define S2P6_KROW(KY, R0, R1, R2, R3, R4)                             \
+#define S2P6_KROW(KY, R0, R1, R2, R3, R4, E6)                             \
     "ldrd   r6, r7, [r12, #8*" #KY "]\n\t"                            \
-    "ldrd   r8, r9, [r11, #160*" #KY "]\n\t"                          \
+    "ldrd   r8, r9, [r11, #192*" #KY "]\n\t"                          \
     "smlad  r0, r6, r8, " R0 "\n\t"                                   \
     "smlabt r0, r9, r7, r0\n\t"                                       \
     "smlad  r1, r6, r9, " R1 "\n\t"                                   \
-    "ldrd   r8, r9, [r11, #160*" #KY "+8]\n\t"                        \
+    "ldrd   r8, r9, [r11, #192*" #KY "+8]\n\t"                        \
     "smlabt r1, r8, r7, r1\n\t"                                       \
     "smlad  r2, r6, r8, " R2 "\n\t"                                   \
     "smlabt r2, r9, r7, r2\n\t"                                       \
     "smlad  r3, r6, r9, " R3 "\n\t"                                   \
-    "ldrd   r8, r9, [r11, #160*" #KY "+16]\n\t"                       \
+    "ldrd   r8, r9, [r11, #192*" #KY "+16]\n\t"                       \
     "smlabt r3, r8, r7, r3\n\t"                                       \
     "smlad  r4, r6, r8, " R4 "\n\t"                                   \
     "smlabt r4, r9, r7, r4\n\t"                                       \
-    "smlad  r5, r6, r9, r5\n\t"
-#define S2P6_FIRST(KY) "ldr    r5, [r12, #24]\n\t" S2P6_KROW(KY, "r5", "r5", "r5", "r5", "r5")
-#define S2P6_NEXT(KY) S2P6_KROW(KY, "r0", "r1", "r2", "r3", "r4")
+    "smlad  r5, r6, r9, r5\n\t"                                       \
+    E6(KY)
+/* E6 of a chunk that is not a row's last: output 5's third tap (2 instructions); none on the last. */
+#define S2P6_E6(KY)                                                   \
+    "ldr    r8, [r11, #192*" #KY "+24]\n\t"                           \
+    "smlabt r5, r8, r7, r5\n\t"
+#define S2P6_EDGE(KY)
+#define S2P6_FIRST(KY, E6) "ldr    r5, [r12, #24]\n\t" S2P6_KROW(KY, "r5", "r5", "r5", "r5", "r5", E6)
+#define S2P6_NEXT(KY, E6) S2P6_KROW(KY, "r0", "r1", "r2", "r3", "r4", E6)
 /* rq_dbl of accumulator A (R2 r6, multiplier r7, rr + 1 r9) */
 #define S2P6_RQ(A)                                                    \
     "add    r8, r6, " A ", asr #31\n\t"                               \
     "smmlar " A ", " A ", r7, r8\n\t"                                 \
     "asr    " A ", " A ", r9\n\t"                                     \
     "ssat   " A ", #8, " A "\n\t"
-/* The 6 outputs requantized and stored (output step r8); x moves 2 plane rows down. */
+/* The 6 outputs requantized and stored (output step r8). */
 #define S2P6_STORE                                                    \
     "ldrd   r6, r7, [r12, #28]\n\t"                                   \
     "ldr    r9, [r12, #36]\n\t"                                       \
@@ -307,36 +317,44 @@ __attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
     "add    r10, r10, r8, lsl #1\n\t"                                 \
     "strb   r4, [r10]\n\t"                                            \
     "strb   r5, [r10, r8]\n\t"                                        \
-    "add    r10, r10, r8, lsl #1\n\t"                                 \
-    "add    r11, r11, #320\n\t"
+    "add    r10, r10, r8, lsl #1\n\t"
+/* Output rows of 6 (one chunk, its output 5's third tap on padding) and of 12 outputs (a chunk with E6, x 24
+ * bytes on, the last chunk); x then moves 2 plane rows down from the row's start. */
+#define S2P6_ALL(E6) S2P6_FIRST(0, E6) S2P6_NEXT(1, E6) S2P6_NEXT(2, E6) S2P6_STORE
+#define S2P6_BOTTOM(E6) S2P6_FIRST(0, E6) S2P6_NEXT(1, E6) S2P6_STORE
+#define S2P_ROW6(R) R(S2P6_EDGE) "add    r11, r11, #384\n\t"
+#define S2P_ROW12(R) R(S2P6_E6) "add    r11, r11, #24\n\t" R(S2P6_EDGE) "add    r11, r11, #360\n\t"
 /* The group's 4 channels (records as s2p_group3 reads them). */
-__attribute__((naked, noinline)) static void s2p_group6(const uint32_t *rc) {
-    (void)rc;
-    __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "mov    r12, r0\n"
-        "0:\n\t"
-        "ldr    r11, [r12, #44]\n\t"
-        "ldr    r10, [r12, #48]\n\t"
-        "ldr    lr, [r12, #52]\n\t"
-        "cmp    lr, #0\n\t"
-        "beq    3f\n"
-        "2:\n\t"
-        S2P6_FIRST(0) S2P6_NEXT(1) S2P6_NEXT(2) S2P6_STORE
-        "subs   lr, lr, #1\n\t"
-        "bne    2b\n"
-        "3:\n\t"
-        "ldr    r8, [r12, #56]\n\t"
-        "tst    r8, #2\n\t"
-        "beq    9f\n\t"
-        S2P6_FIRST(0) S2P6_NEXT(1) S2P6_STORE
-        "9:\n\t"
-        "ldr    r8, [r12, #56]\n\t"
-        "add    r12, r12, #60\n\t"
-        "tst    r8, #1\n\t"
-        "beq    0b\n\t"
-        "pop    {r4-r11, pc}\n\t");
-}
+#define S2P_GROUP6_FN(NAME, ROW)                                                                          \
+    __attribute__((naked, noinline)) static void NAME(const uint32_t *rc) {                               \
+        (void)rc;                                                                                         \
+        __asm__ volatile(                                                                                 \
+            "push   {r4-r11, lr}\n\t"                                                                    \
+            "mov    r12, r0\n"                                                                            \
+            "0:\n\t"                                                                                     \
+            "ldr    r11, [r12, #44]\n\t"                                                                 \
+            "ldr    r10, [r12, #48]\n\t"                                                                 \
+            "ldr    lr, [r12, #52]\n\t"                                                                  \
+            "cmp    lr, #0\n\t"                                                                          \
+            "beq    3f\n"                                                                                 \
+            "2:\n\t"                                                                                     \
+            ROW(S2P6_ALL)                                                                                 \
+            "subs   lr, lr, #1\n\t"                                                                      \
+            "bne    2b\n"                                                                                 \
+            "3:\n\t"                                                                                     \
+            "ldr    r8, [r12, #56]\n\t"                                                                  \
+            "tst    r8, #2\n\t"                                                                          \
+            "beq    9f\n\t"                                                                              \
+            ROW(S2P6_BOTTOM)                                                                              \
+            "9:\n\t"                                                                                     \
+            "ldr    r8, [r12, #56]\n\t"                                                                  \
+            "add    r12, r12, #60\n\t"                                                                   \
+            "tst    r8, #1\n\t"                                                                          \
+            "beq    0b\n\t"                                                                              \
+            "pop    {r4-r11, pc}\n\t");                                                                  \
+    }
+S2P_GROUP6_FN(s2p_group6, S2P_ROW6)
+S2P_GROUP6_FN(s2p_group12, S2P_ROW12)
 #endif
 
 /* Path S2PAIRS, the fused form. Per group of 4 channels: the records, the plane of pairs, the outputs. */
@@ -356,11 +374,13 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             dw3q_record4(p, c0, rec);
 #if NN_ASM
-            if (p->in_w == 2 * ow && (ow == 3 || ow == 6)) {   /* SAME on rows of 6 or 3 (MobileNetV1's) */
+            if (p->in_w == 2 * ow && (ow == 3 || ow == 6 || ow == 12)) {   /* (always: dw_s2pairs_ok) */
                 if (ow == 3) {
                     s2p_build3(img + c0, ch, plane, rows, off2);
-                } else {
+                } else if (ow == 6) {
                     s2p_build6(img + c0, ch, plane, rows, off2);
+                } else {
+                    s2p_build12(img + c0, ch, plane, rows, off2);
                 }
                 for (int32_t j = 0; j < 4; ++j) {
                     rec[j * DW3Q_CH + DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);
@@ -370,8 +390,10 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
                     s2p_group33(rec);
                 } else if (ow == 3) {
                     s2p_group3(rec);
-                } else {
+                } else if (ow == 6) {
                     s2p_group6(rec);
+                } else {
+                    s2p_group12(rec);
                 }
                 continue;
             }

@@ -251,13 +251,15 @@ static inline int dw3_fused(const nn_conv_params_t *p, int fast) {
     return fused;
 }
 
-/* Depthwise path S2PAIRS (nn_opt_depthwise_s2pairs.c): 3x3, stride 2 on both axes, no padding above or left
- * (SAME on an even input side, or VALID), whole groups of 4 channels, the fused form (dw3_fused), maps of at most
- * DW_PLANE3_MAX outputs a side (where it measured better than PLANE3 under QEMU: bench/RESULTS.md, "Depthwise
- * round 7"). Per group its plane holds the input rows the outputs read (s2p_rows), each as 4 channel rows of
- * S2P_ROWW words (row r of channel j at word (4 r + j) S2P_ROWW: fixed steps, immediate offsets in the assembly),
- * word m being the channel's int16 pair (x_2m, x_2m+1) with the input offset added (s2p_pairs of them). */
-#define S2P_ROWW 10
+/* Depthwise path S2PAIRS (nn_opt_depthwise_s2pairs.c): 3x3, stride 2 on both axes, no padding above or left,
+ * whole groups of 4 channels, the fused form (dw3_fused), rows of 3, 6 or 12 outputs SAME on an even input row
+ * (in_w = 2 out_w: its assembly's rows), at most 12 output rows: where it measured better than PLANE3 and ROWS3
+ * under QEMU (MobileNetV1's 12->6, 6->3 and 24->12 layers: bench/RESULTS.md, "Depthwise round 7"). Its portable
+ * code also takes VALID and other row lengths. Per group its plane holds the input rows the outputs read
+ * (s2p_rows), each as 4 channel rows of S2P_ROWW words (row r of channel j at word (4 r + j) S2P_ROWW: fixed
+ * steps, immediate offsets in the assembly), word m being the channel's int16 pair (x_2m, x_2m+1) with the
+ * input offset added (s2p_pairs of them). */
+#define S2P_ROWW 12
 static inline int32_t s2p_rows(const nn_conv_params_t *p) {
     return 2 * p->out_h + 1 < p->in_h ? 2 * p->out_h + 1 : p->in_h;
 }
@@ -266,8 +268,9 @@ static inline int32_t s2p_pairs(const nn_conv_params_t *p) {
     return need < all ? need : all;
 }
 static inline int dw_s2pairs_ok(const nn_conv_params_t *p) {
+    const int rows = p->out_w == 3 || p->out_w == 6 || p->out_w == 12;
     return p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 0 && p->pad_left == 0 && (p->out_c & 3) == 0 &&
-           p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX && s2p_pairs(p) <= S2P_ROWW && dw3_fused(p, 1);
+           rows && p->in_w == 2 * p->out_w && p->out_h <= 12 && dw3_fused(p, 1);
 }
 
 /* Fill `n` entries of `tab` (RQ_WORDS each); returns 1 when they are in the fast form. */

@@ -80,13 +80,14 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
  * 3x3 maps CHANNELS' border pixels cost more: measured under QEMU on MobileNetV1's 6x6x128 and 3x3x256
  * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
  * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
- * output) at stride 1 or 2 along them; else CHANNELS. Stride 2 on small maps without padding above or left
- * (dw_s2pairs_ok) takes S2PAIRS first: same-channel pairs, no padded plane. */
+ * output) at stride 1 or 2 along them; else CHANNELS. Before both, stride 2 without padding above or left on
+ * rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok) takes S2PAIRS: same-channel
+ * pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and 24->12 layers). */
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
     if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1) return NN_DW_PATH_CHANNELS;
     const int s12 = (p->stride_h == 1 || p->stride_h == 2) && (p->stride_w == 1 || p->stride_w == 2);
-    if (dw_s2pairs_ok(p)) return NN_DW_PATH_S2PAIRS;   /* (stride 2, small maps: before PLANE3) */
+    if (dw_s2pairs_ok(p)) return NN_DW_PATH_S2PAIRS;
     if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) return NN_DW_PATH_PLANE3;
     const int tr = dw_rows3_transposed(p);
     const int32_t along = tr ? p->stride_h : p->stride_w, n_out = tr ? p->out_h : p->out_w;

@@ -1092,7 +1092,8 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
 def dw_s2pairs_model(hw: tuple[int, int] = (12, 12), seed: int = 23) -> bytes:
     """Depthwise 3x3 stride-2 SAME layers on path S2PAIRS for the Cortex-M7 run, 8 channels (two groups of 4), zero
     points on both sides, after a pointwise convolution: on 12x12, 12x12 -> 6x6 (rows of 6 outputs) -> 3x3 (rows of
-    3), MobileNetV1's two layers; on 8x12, 8x12 -> 4x6 -> 2x3. Every last output row and column reads padding."""
+    3), MobileNetV1's two layers; on 8x12, 8x12 -> 4x6 -> 2x3; on 24x24 -> 12x12 -> 6x6. Every last output row and
+    column reads padding."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x0 = x = b.tensor((1, *hw, 5), scale=0.04, zero_point=-9)
@@ -1107,7 +1108,13 @@ def dw_s2pairs_tall_model() -> bytes:
     return dw_s2pairs_model(hw=(8, 12), seed=24)
 
 
-@pytest.mark.parametrize("hw", [(12, 12), (8, 12)])
+def dw_s2pairs_wide_model() -> bytes:
+    """dw_s2pairs_model from a 24x24 map: 24x24 -> 12x12 (rows of 12: a chunk with its last output's third tap,
+    then the row's last chunk), MobileNetV1's 24->12 layer, -> 6x6."""
+    return dw_s2pairs_model(hw=(24, 24), seed=25)
+
+
+@pytest.mark.parametrize("hw", [(12, 12), (8, 12), (24, 24)])
 def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exact) -> None:
     """Both stride-2 layers take S2PAIRS."""
     from edgeloop.models.compiler.kernel_facts import conv_facts
@@ -1120,30 +1127,33 @@ def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exac
 
 
 def _random_s2pairs_case(seed: int) -> tuple:
-    """A random 3x3 stride-2 depthwise layer without padding above or left: SAME on even sides or VALID on any,
-    1..8 outputs a side (S2PAIRS' maps; VALID leaves a last input row or column unread, or reads an odd side's
-    last column), 4..16 channels (whole groups)."""
+    """A random 3x3 stride-2 depthwise layer: SAME or VALID, even or odd sides, 1..12 outputs a side (rows of
+    3, 6 or 12 outputs drawn more often: S2PAIRS' rows), 4..16 channels or a partial group (6)."""
     rng = np.random.default_rng(seed)
     padding = str(rng.choice(["SAME", "VALID"]))
-    oh, ow = int(rng.integers(1, 9)), int(rng.integers(1, 9))
-    if padding == "SAME":
-        h, w = 2 * oh, 2 * ow
-    else:
-        h, w = 2 * oh + 1 + int(rng.integers(0, 2)), 2 * ow + 1 + int(rng.integers(0, 2))
-    return (f"dw3_s2pairs_{seed}", (h, w, 4 * int(rng.integers(1, 5))), 1, 3, 2, 1, padding, True)
+    oh = int(rng.integers(1, 13))
+    ow = int(rng.choice([3, 6, 12, int(rng.integers(1, 13))]))
+    odd_h, odd_w = int(rng.integers(0, 2)), int(rng.integers(0, 2))
+    h, w = (2 * oh - odd_h, 2 * ow - odd_w) if padding == "SAME" else (2 * oh + 1 + odd_h, 2 * ow + 1 + odd_w)
+    c = 6 if seed % 5 == 4 else 4 * int(rng.integers(1, 5))
+    return (f"dw3_s2pairs_{seed}", (h, w, c), 1, 3, 2, 1, padding, True)
 
 
-@pytest.mark.parametrize("seed", range(12))
+@pytest.mark.parametrize("seed", range(14))
 def test_random_depthwise_s2pairs_is_bit_exact(seed: int, bit_exact) -> None:
-    """S2PAIRS (the fused form: no clamp) on random sides, channels, paddings and zero points, against the
-    reference kernels and TFLite Micro; the layer takes the path."""
+    """Stride-2 layers on random sides, channels, paddings and zero points (the fused form: no clamp), against
+    the reference kernels and TFLite Micro; S2PAIRS takes exactly the SAME layers on even sides with rows of 3, 6
+    or 12 outputs, at most 12 rows and whole groups of 4 channels (the others: PLANE3 or ROWS3)."""
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
-    report = bit_exact(conv_layer(_random_s2pairs_case(seed), "fused", seed=400 + seed, act="NONE"), count=2,
-                       seed=seed)
+    case = _random_s2pairs_case(seed)
+    report = bit_exact(conv_layer(case, "fused", seed=400 + seed, act="NONE"), count=2, seed=seed)
     assert report["ref"] == 0 and report["opt"] == 0
-    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
-    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["s2pairs"]
+    (step,) = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    (h, w, c), padding = case[1], case[6]
+    oh, ow = step.out_shape[1:3]
+    expected = padding == "SAME" and h == 2 * oh and w == 2 * ow and ow in (3, 6, 12) and oh <= 12 and c % 4 == 0
+    assert (conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "s2pairs") == expected
 
 
 def _random_dw3_case(seed: int) -> tuple:
