@@ -367,6 +367,7 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
         rc[DW3Q_OSTEP] = (uint32_t)ch;
         rc[DW3Q_MID] = (uint32_t)(oh - bottom);
         rc[DW3Q_LAST] = (uint32_t)(j == 3) | (uint32_t)bottom << 1;
+        rc[DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);   /* (every group's plane is the same) */
     }
     for (int32_t b = 0; b < p->batches; ++b) {
         const int8_t *img = in + b * p->in_h * p->in_w * ch;
@@ -382,10 +383,7 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
                 } else {
                     s2p_build12(img + c0, ch, plane, rows, off2);
                 }
-                for (int32_t j = 0; j < 4; ++j) {
-                    rec[j * DW3Q_CH + DW3Q_X] = (uint32_t)(uintptr_t)(plane + j * S2P_ROWW);
-                    rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
-                }
+                for (int32_t j = 0; j < 4; ++j) rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
                 if (ow == 3 && oh == 3 && bottom) {
                     s2p_group33(rec);
                 } else if (ow == 3) {
