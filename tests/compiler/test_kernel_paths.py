@@ -1114,6 +1114,23 @@ def dw_s2pairs_wide_model() -> bytes:
     return dw_s2pairs_model(hw=(24, 24), seed=25)
 
 
+def dw_s2pairs_per_tensor_model() -> bytes:
+    """One 12x12x8 -> 6x6 stride-2 SAME layer on S2PAIRS with per-tensor weights: the records' one multiplier and
+    shift for every channel, and no bias clamp (test_qemu's Cortex-M7 run)."""
+    return conv_layer(("dw_s2pairs_per_tensor", (12, 12, 8), 1, 3, 2, 1, "SAME", True), "fused", seed=26,
+                      per_channel=False, act="NONE")
+
+
+def test_dw_s2pairs_per_tensor_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_s2pairs_per_tensor_model(), count=3, seed=19)
+    assert report["ref"] == 0 and report["opt"] == 0
+    (step,) = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert not step.params["per_channel"]
+    assert conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(), depthwise=True)[0] == "s2pairs"
+
+
 @pytest.mark.parametrize("hw", [(12, 12), (8, 12), (24, 24)])
 def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exact) -> None:
     """Both stride-2 layers take S2PAIRS."""

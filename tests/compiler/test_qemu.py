@@ -36,7 +36,7 @@ PATH_MODELS = {
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
     "dw_s2pairs": "dw_s2pairs_model", "dw_s2pairs_tall": "dw_s2pairs_tall_model",
-    "dw_s2pairs_wide": "dw_s2pairs_wide_model",
+    "dw_s2pairs_wide": "dw_s2pairs_wide_model", "dw_s2pairs_per_tensor": "dw_s2pairs_per_tensor_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
