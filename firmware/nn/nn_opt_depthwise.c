@@ -235,16 +235,6 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
-/* A channel's fused requantization words at r (rq_dbl): right shift rs = -shift of 2..23, rq_fast's
- * rounding 2^(rs - 2) and the output zero point zo, both doubled: R2 = 2^(rs - 1) + zo 2^rs; the multiplier;
- * rs (rr + 1 of the doubled accumulator). */
-NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t *r) {
-    const int32_t rs = -shift;
-    r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
-    r[1] = (uint32_t)mult;
-    r[2] = (uint32_t)rs;
-}
-
 /* The records of channels c0 .. c0 + k - 1 (k <= 4, a partial group) at rec, DW3Q_CH words each (the words
  * from DW3Q_OSTEP on are the caller's). */
 static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32_t *rec) {
@@ -1707,10 +1697,10 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     }
 }
 
-/* Whether a 3x3 layer (paths ROWS3, PLANE3) takes the fused requantization (rq_dbl): the fast form, no
+/* Whether a 3x3 layer (paths ROWS3, PLANE3, MAP3) takes the fused requantization (rq_dbl): the fast form, no
  * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
  * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
-static int dw3_fused(const nn_conv_params_t *p, int fast) {
+int nn_opt_dw3_fused(const nn_conv_params_t *p, int fast) {
     const int clamp = p->act_min > -128 || p->act_max < 127;
     int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
     for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
@@ -1725,7 +1715,7 @@ static int dw3_fused(const nn_conv_params_t *p, int fast) {
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     int32_t *tab = (int32_t *)scratch;
     uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* then the record(s) and plane */
-    if (!dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
+    if (!nn_opt_dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
         dw3p_body(p, in, out, tab, wr, wr + DW3P_REC,
                   nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
     } else if (dw3q_pairs_ok(p)) {   /* the records need no table */
@@ -1740,7 +1730,7 @@ void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *i
     int16_t *ring = (int16_t *)(void *)(recs + DW3_REC * dw_rows3_group(p));   /* then 3 slots of 4 lines */
     dw3_geom_t g;
     dw3_geometry(p, &g);
-    if (!dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
+    if (!nn_opt_dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
         dw3_body(p, &g, in, out, recs, ring, 0, g.s2);
     } else if (g.s2) {   /* (shifts of 2..23 are the fast form) */
         dw3_body(p, &g, in, out, recs, ring, 1, 1);
@@ -1774,6 +1764,9 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     switch (nn_depthwise_conv2d_s8_path(p)) {
     case NN_DW_PATH_PLANE3:
         nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_MAP3:
+        nn_opt_depthwise_conv2d_s8_map3(p, in, out, scratch);
         break;
     case NN_DW_PATH_ROWS3:
         nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);

@@ -1089,6 +1089,75 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+def dw_map3_model(seed: int = 24) -> bytes:
+    """Depthwise 3x3 SAME stride-1 layers on 3x3 maps (path MAP3) for the Cortex-M7 run, 12 channels (3 groups
+    of 4), zero points on both sides, after a pointwise convolution: fused in place, with a ReLU6 (PLANE3's
+    general form through MAP3's fallback), with one bias beyond the fused form's bound (the fallback again),
+    then fused into the model's output."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, 3, 3, 5), scale=0.04, zero_point=11)
+    x, s_in = _pointwise(b, rng, x, (3, 3), 5, 12, 0.04)
+    hw = (3, 3)
+    for act, zo, big in (("NONE", -6, 0), ("RELU6", -128, 0), ("NONE", 9, 1 << 29), ("NONE", -1, 0)):
+        x, s_in, hw = _dw3_layer(b, rng, x, hw, 12, s_in, 1, "SAME", act, zo, big_bias=big)
+    return b.build([x0], [x])
+
+
+def test_dw_map3_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    """Every depthwise layer takes MAP3; the first three run in place (the last writes the model's output)."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_map3_model(), count=4, seed=18)
+    result = report["result"]
+    steps = [s for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["map3"] * 4
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]] for s in steps]
+    assert shared == [True, True, True, False]
+
+
+def _map3_case(seed: int, c: int) -> tuple:
+    return (f"dw3_map3_{seed}", (3, 3, c), 1, 3, 1, 1, "SAME", True)
+
+
+# (seed, channels, output zero point, m_factor): 4..64 channels, zero points at both ends, multipliers from
+# the usual to right shifts of 2..5 (m_factor 8: outputs near zero land on exact rounding halves often).
+MAP3_CASES = [(0, 4, None, None), (1, 8, -128, None), (2, 16, 127, None), (3, 12, 0, 8.0), (4, 64, None, 8.0),
+              (5, 20, -3, 2.0 ** 20)]
+
+
+@pytest.mark.parametrize("case", MAP3_CASES, ids=[f"map3_s{c[0]}c{c[1]}" for c in MAP3_CASES])
+def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
+    """MAP3 (fused form: no clamp) on random weights, biases, input and output zero points and multipliers,
+    against the reference kernels and TFLite Micro; out_c not a multiple of 4 takes PLANE3."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    seed, c, zo, m_factor = case
+    tflite = conv_layer(_map3_case(seed, c), "fused", seed=400 + seed, act="NONE", zo=zo, m_factor=m_factor)
+    report = bit_exact(tflite, count=3, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
+    if m_factor == 8.0:
+        assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
+
+
+def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
+    """Path MAP3 only for SAME stride 1 on 3x3 maps with out_c a multiple of 4; its neighbours keep PLANE3."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    def path(case: tuple) -> str:
+        from edgeloop.models.compiler import compile_bytes
+
+        step = compile_bytes(conv_layer(case, "fused", seed=5, act="NONE"), name="m").graph.steps[0]
+        return conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0]
+
+    assert path(_map3_case(0, 8)) == "map3"
+    assert path(_map3_case(0, 10)) == "plane3"                                   # a partial group
+    assert path(("dw3_4x4", (4, 4, 8), 1, 3, 1, 1, "SAME", True)) == "plane3"    # a 4x4 map
+    assert path(("dw3_s2", (3, 3, 8), 1, 3, 2, 1, "SAME", True)) == "plane3"     # stride 2
+
+
 def _random_dw3_case(seed: int) -> tuple:
     """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID;
     seeds from 100 on small maps (sides of 3..10 inputs: path PLANE3 up to 8 outputs a side), from 106 on tiny

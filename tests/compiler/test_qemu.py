@@ -35,6 +35,7 @@ PATH_MODELS = {
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
+    "dw_map3": "dw_map3_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -162,6 +163,13 @@ MUTATIONS = {
                      "dw_pairs"),
     "dwpq_bottom_rows": ("nn_opt_depthwise.c", '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2")',
                          '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(2, "a2", "a2")', "dw_pairs"),
+    "map3_middle_column_tap2": ("nn_opt_depthwise_map3.c", '"smlatt r10, " B ", r8, r10\\n\\t"',
+                                '"smlabb r10, " B ", r8, r10\\n\\t"', "dw_map3"),
+    "map3_rq_sign": ("nn_opt_depthwise_map3.c", '"add    lr, r7, " ACC ", asr #31\\n\\t"', '"mov    lr, r7\\n\\t"',
+                     "dw_map3"),
+    "map3_bias_row_1": ("nn_opt_depthwise_map3.c", "MAP3_RQ3(J, 0) MAP3_BIAS_R12(J)", "MAP3_RQ3(J, 0)", "dw_map3"),
+    "map3_out_pixel_3": ("nn_opt_depthwise_map3.c", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
+                         "dw_map3"),
 }
 
 
