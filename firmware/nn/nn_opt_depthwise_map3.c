@@ -9,19 +9,22 @@
  * the rounding addend, no clamp); any other layer of this shape runs PLANE3 (nn_opt_depthwise_conv2d_s8_plane3),
  * whose scratch nn_opt_depthwise_conv2d_s8_scratch_bytes states for both paths.
  *
- * Per group of 4 channels, in C (map3_group_records, both builds): each channel's record (MAP3_REC words,
- * nn_opt_internal.h) with its doubled weight pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2) of kernel row k,
- * its input pairs P_r = (x_r0, x_r1), Q_r = (x_r1, x_r2) of input row r with the input offset added (built for
- * the 4 channels at once: PKHBT / PKHTB of two pixel words, then SXTAB16 and SXTAB16 ror 8), its doubled bias
- * and rq_dbl's words. Then one straight-line assembly function (map3_group_asm) computes the 4 channels: per
- * output row i and each kernel row k over the input (r = i + k - 1 in 0..2; the padded taps are never computed)
+ * Per group of 4 channels: its block (MAP3_WORDS words, nn_opt_internal.h): each channel's doubled weight
+ * pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2) of kernel row k and input pairs P_r = (x_r0, x_r1),
+ * Q_r = (x_r1, x_r2) of input row r with the input offset added, built for the 4 channels at once from two
+ * words of 4 channels (PKHBT / PKHTB, then SXTB16 or SXTAB16, plain and ROR #8) and stored by one STM per row
+ * (map3_group_pairs_asm: 26 instructions per kernel row, 18 per input row), then in C its doubled bias and
+ * rq_dbl's words. One straight-line assembly function (map3_group_asm) computes the 4 channels: per output
+ * row i and each kernel row k over the input (r = i + k - 1 in 0..2; the padded taps are never computed)
  *   out(i, 0) += SMLAD(B_k, P_r);  out(i, 1) += SMLAD(A_k, P_r) + SMLATT(B_k, Q_r);  out(i, 2) += SMLAD(A_k, Q_r)
  * (the bias as the first accumulate's addend), 28 multiply instructions for a channel's 49 real taps, then
  * rq_dbl and a byte store per output into the group's output block (4 channels per pixel), copied to the
- * output as 9 words at the end. The group's input is read whole into its records before any output is
- * written, so the layer may run in place (nn_depthwise_conv2d_s8_in_place).
+ * output as 9 words at the end (about 92 instructions per channel, 14 per group). The group's input is read
+ * whole into its block before any output is written, so the layer may run in place
+ * (nn_depthwise_conv2d_s8_in_place).
  *
- * The C twin (map3_group_c) is the specification of the assembly; hosts and -DNN_NO_ASM=1 run it.
+ * The C twins (map3_group_block's #else branch, map3_group_c) are the specification of the assembly; hosts and
+ * -DNN_NO_ASM=1 run them.
  */
 #include "nn_kernels.h"
 
@@ -31,93 +34,136 @@
 
 #include "nn_opt_internal.h"
 
-/* Record word offsets of a channel (MAP3_REC words; channel j's record at rec + j * MAP3_REC). */
-#define MAP3_A(k) (2 * (k))       /* A_k, then B_k at MAP3_A(k) + 1 */
-#define MAP3_P(r) (6 + 2 * (r))   /* P_r, then Q_r at MAP3_P(r) + 1 */
-#define MAP3_BIAS 12
-#define MAP3_RQ 13                /* R2, multiplier, rs (dw3p_rq_words) */
+/* Word offsets in a group's block (MAP3_WORDS words): channel j's A_k and B_k, P_r and Q_r adjacent (one LDRD),
+ * the 4 channels of a kernel row or input row contiguous (one STM of 8 words); channel j's bias, R2,
+ * multiplier and rs. */
+#define MAP3_A(k, j) (8 * (k) + 2 * (j))        /* A_k, then B_k */
+#define MAP3_P(r, j) (24 + 8 * (r) + 2 * (j))   /* P_r, then Q_r */
+#define MAP3_BIAS(j) (48 + 4 * (j))             /* then R2, multiplier, rs (dw3p_rq_words) */
 
-/* Four channels' int16 pairs of two words a, b (channels c0..c3 in their bytes), each lane plus off2's:
- * (a_j, b_j) for channel j, at d[j * MAP3_REC]. */
-NN_INLINE void map3_pairs4(uint32_t a, uint32_t b, uint32_t off2, uint32_t *d) {
-    const uint32_t lo = (a & 0xffffu) | (b << 16), hi = (a >> 16) | (b & 0xffff0000u);
-    d[0] = nn_sxtab16(off2, lo);
-    d[MAP3_REC] = nn_sxtab16_ror8(off2, lo);
-    d[2 * MAP3_REC] = nn_sxtab16(off2, hi);
-    d[3 * MAP3_REC] = nn_sxtab16_ror8(off2, hi);
-}
-
-/* ... the same for weights, doubled (the fused form's accumulators are doubled). */
-NN_INLINE void map3_wpairs4(uint32_t a, uint32_t b, uint32_t *d) {
-    const uint32_t lo = (a & 0xffffu) | (b << 16), hi = (a >> 16) | (b & 0xffff0000u);
-    const uint32_t e0 = nn_sxtb16(lo), e1 = nn_sxtb16_ror8(lo), e2 = nn_sxtb16(hi), e3 = nn_sxtb16_ror8(hi);
-    d[0] = nn_sadd16(e0, e0);
-    d[MAP3_REC] = nn_sadd16(e1, e1);
-    d[2 * MAP3_REC] = nn_sadd16(e2, e2);
-    d[3 * MAP3_REC] = nn_sadd16(e3, e3);
-}
-
-/* The records of channels c0..c0 + 3 (x: the group's first input byte, img + c0; off2: the input offset in
- * both halves). */
-static void map3_group_records(const nn_conv_params_t *p, const int8_t *x, int32_t c0, uint32_t off2,
-                               uint32_t *rec) {
-    const int32_t ch = p->in_c;
-    const int8_t *w = p->weights + c0;
-#pragma GCC unroll 3
-    for (int32_t r = 0; r < 3; ++r, x += 3 * ch, w += 3 * ch) {
-        const uint32_t x0 = nn_read32(x), x1 = nn_read32(x + ch), x2 = nn_read32(x + 2 * ch);
-        map3_pairs4(x0, x1, off2, rec + MAP3_P(r));
-        map3_pairs4(x1, x2, off2, rec + MAP3_P(r) + 1);
-        const uint32_t w0 = nn_read32(w), w1 = nn_read32(w + ch), w2 = nn_read32(w + 2 * ch);
-        map3_wpairs4(w0, w1, rec + MAP3_A(r));
-        map3_wpairs4(w1, w2, rec + MAP3_A(r) + 1);
-    }
+/* Per channel of the group starting at c0: its doubled bias and rq_dbl's words. */
+NN_INLINE void map3_channel_words(const nn_conv_params_t *p, int32_t c0, uint32_t *blk) {
     const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
     const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
     const uint32_t zo = (uint32_t)p->out_offset;
 #pragma GCC unroll 4
-    for (int32_t j = 0; j < 4; ++j, rec += MAP3_REC, mult += step, shift += step) {
-        rec[MAP3_BIAS] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
-        dw3p_rq_words(*shift, *mult, zo, rec + MAP3_RQ);
+    for (int32_t j = 0; j < 4; ++j, mult += step, shift += step) {
+        blk[MAP3_BIAS(j)] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
+        dw3p_rq_words(*shift, *mult, zo, blk + MAP3_BIAS(j) + 1);
     }
 }
 
+#if NN_ASM
+/* map3_group_pairs_asm(x, ch, blk, w, off2): the weight pairs of the 4 channels from w (the group's first
+ * weight byte, tap step ch), then their input pairs from x (the group's first input byte, pixel step ch),
+ * into blk (MAP3_A, MAP3_P). A row of 3 words a, b, c (4 channels each): PKHBT(a, b, LSL #16) holds channels 0
+ * and 1's bytes of a and b, PKHTB(b, a, ASR #16) channels 2 and 3's; SXTB16 (weights, doubled by SADD16) or
+ * SXTAB16 with off2 (inputs), plain or ROR #8, gives each channel's pair; the same with b, c. Registers: r0 x,
+ * r1 ch, r2 blk (advanced by the STMs), r3 w, then off2; r4..r11 a row's 8 words, r12 and lr the loaded words. */
+#define MAP3_ROW_WORDS(SX, OFF)                                      \
+    "pkhbt  r5, r12, lr, lsl #16\n\t"                               \
+    SX "r4, " OFF "r5\n\t"                                          \
+    SX "r6, " OFF "r5, ror #8\n\t"                                  \
+    "pkhtb  r12, lr, r12, asr #16\n\t"                              \
+    SX "r8, " OFF "r12\n\t"                                         \
+    SX "r10, " OFF "r12, ror #8\n\t"
+#define MAP3_ROW_NEXT(SX, OFF, P)                                    \
+    "ldr    r12, [" P ", r1, lsl #1]\n\t"                           \
+    "pkhbt  r5, lr, r12, lsl #16\n\t"                               \
+    SX "r7, " OFF "r5, ror #8\n\t"                                  \
+    SX "r5, " OFF "r5\n\t"                                          \
+    "pkhtb  lr, r12, lr, asr #16\n\t"                               \
+    SX "r9, " OFF "lr\n\t"                                          \
+    SX "r11, " OFF "lr, ror #8\n\t"
+#define MAP3_ROW(SX, OFF, P)                                         \
+    "ldr    r12, [" P "]\n\t"                                       \
+    "ldr    lr, [" P ", r1]\n\t"                                    \
+    MAP3_ROW_WORDS(SX, OFF) MAP3_ROW_NEXT(SX, OFF, P)
+#define MAP3_DOUBLE                                                  \
+    "sadd16 r4, r4, r4\n\t" "sadd16 r5, r5, r5\n\t" "sadd16 r6, r6, r6\n\t" "sadd16 r7, r7, r7\n\t" \
+    "sadd16 r8, r8, r8\n\t" "sadd16 r9, r9, r9\n\t" "sadd16 r10, r10, r10\n\t" "sadd16 r11, r11, r11\n\t"
+#define MAP3_WROW MAP3_ROW("sxtb16 ", "", "r3") MAP3_DOUBLE "stm    r2!, {r4-r11}\n\t"
+#define MAP3_XROW MAP3_ROW("sxtab16 ", "r3, ", "r0") "stm    r2!, {r4-r11}\n\t"
+#define MAP3_STEP(P) "add    " P ", " P ", r1\n\t" "add    " P ", " P ", r1, lsl #1\n\t"
+__attribute__((naked, noinline)) static void map3_group_pairs_asm(const int8_t *x, int32_t ch, uint32_t *blk,
+                                                                  const int8_t *w, uint32_t off2) {
+    (void)x, (void)ch, (void)blk, (void)w, (void)off2;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        MAP3_WROW MAP3_STEP("r3") MAP3_WROW MAP3_STEP("r3") MAP3_WROW
+        "ldr    r3, [sp, #36]\n\t"   /* off2, the fifth argument */
+        MAP3_XROW MAP3_STEP("r0") MAP3_XROW MAP3_STEP("r0") MAP3_XROW
+        "pop    {r4-r11, pc}\n\t");
+}
+#endif
+
+/* The group's pairs (map3_group_pairs_asm's contract), and the channels' words. */
+static void map3_group_block(const nn_conv_params_t *p, const int8_t *x, int32_t c0, uint32_t off2,
+                             uint32_t *blk) {
+    const int32_t ch = p->in_c;
+#if NN_ASM
+    map3_group_pairs_asm(x, ch, blk, p->weights + c0, off2);
+#else
+    const int8_t *w = p->weights + c0;
+    for (int32_t r = 0; r < 3; ++r, x += 3 * ch, w += 3 * ch) {
+        const uint32_t x0 = nn_read32(x), x1 = nn_read32(x + ch), x2 = nn_read32(x + 2 * ch);
+        const uint32_t w0 = nn_read32(w), w1 = nn_read32(w + ch), w2 = nn_read32(w + 2 * ch);
+        for (int32_t half = 0; half < 2; ++half) {   /* the first word pair (A, P), then the second (B, Q) */
+            const uint32_t wa = half ? w1 : w0, wb = half ? w2 : w1, xa = half ? x1 : x0, xb = half ? x2 : x1;
+            const uint32_t wlo = (wa & 0xffffu) | (wb << 16), whi = (wa >> 16) | (wb & 0xffff0000u);
+            const uint32_t xlo = (xa & 0xffffu) | (xb << 16), xhi = (xa >> 16) | (xb & 0xffff0000u);
+            const uint32_t we[4] = {nn_sxtb16(wlo), nn_sxtb16_ror8(wlo), nn_sxtb16(whi), nn_sxtb16_ror8(whi)};
+            const uint32_t xe[4] = {nn_sxtab16(off2, xlo), nn_sxtab16_ror8(off2, xlo), nn_sxtab16(off2, xhi),
+                                    nn_sxtab16_ror8(off2, xhi)};
+            for (int32_t j = 0; j < 4; ++j) {
+                blk[MAP3_A(r, j) + half] = nn_sadd16(we[j], we[j]);
+                blk[MAP3_P(r, j) + half] = xe[j];
+            }
+        }
+    }
+#endif
+    map3_channel_words(p, c0, blk);
+}
+
 #if !NN_ASM
-/* The 4 channels of a group from their records (rec), outputs to o (the group's first output byte, pixel
- * step ch bytes). The portable twin of map3_group_asm; the output block after the records is used alike. */
-static void map3_group_c(uint32_t *rec, int8_t *o, int32_t ch) {
-    int8_t *blk = (int8_t *)(void *)(rec + 4 * MAP3_REC);   /* pixel-major, 4 channels per pixel */
+/* The 4 channels of a group from its block, outputs to o (the group's first output byte, pixel step ch
+ * bytes). The portable twin of map3_group_asm; the output block after the group's words is used alike. */
+static void map3_group_c(uint32_t *blk, int8_t *o, int32_t ch) {
+    int8_t *ob = (int8_t *)(void *)(blk + MAP3_WORDS);   /* pixel-major, 4 channels per pixel */
     for (int32_t j = 0; j < 4; ++j) {
-        const uint32_t *rc = rec + j * MAP3_REC;
+        const uint32_t *rq = blk + MAP3_BIAS(j) + 1;
         for (int32_t i = 0; i < 3; ++i) {
-            int32_t a0 = (int32_t)rc[MAP3_BIAS], a1 = a0, a2 = a0;
+            int32_t a0 = (int32_t)blk[MAP3_BIAS(j)], a1 = a0, a2 = a0;
             for (int32_t k = 0; k < 3; ++k) {
                 const int32_t r = i + k - 1;
                 if (r < 0 || r > 2) continue;   /* the kernel row lies on padding */
-                const uint32_t A = rc[MAP3_A(k)], B = rc[MAP3_A(k) + 1], P = rc[MAP3_P(r)], Q = rc[MAP3_P(r) + 1];
+                const uint32_t A = blk[MAP3_A(k, j)], B = blk[MAP3_A(k, j) + 1];
+                const uint32_t P = blk[MAP3_P(r, j)], Q = blk[MAP3_P(r, j) + 1];
                 a0 = nn_smlad(B, P, a0);
                 a1 = nn_smlatt(B, Q, nn_smlad(A, P, a1));
                 a2 = nn_smlad(A, Q, a2);
             }
             const int32_t acc[3] = {a0, a1, a2};
             for (int32_t c = 0; c < 3; ++c) {
-                const int32_t v = rq_dbl(acc[c], (int32_t)rc[MAP3_RQ + 1], (int32_t)rc[MAP3_RQ], (int32_t)rc[MAP3_RQ + 2]);
-                blk[4 * (3 * i + c) + j] = (int8_t)nn_ssat8(v);
+                const int32_t v = rq_dbl(acc[c], (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]);
+                ob[4 * (3 * i + c) + j] = (int8_t)nn_ssat8(v);
             }
         }
     }
-    for (int32_t px = 0; px < 9; ++px) nn_write32(o + px * ch, nn_read32(blk + 4 * px));
+    for (int32_t px = 0; px < 9; ++px) nn_write32(o + px * ch, nn_read32(ob + 4 * px));
 }
 #else
-/* The assembly of map3_group_asm on fixed registers: r0 the group's records, r1..r6 a channel's A0, B0, A1,
- * B1, A2, B2, r7/r8 the pairs P_r, Q_r (then R2 and the multiplier), r9..r11 an output row's accumulators,
- * r12 the bias (then rs), lr rq_dbl's addend; kernel row k's A, B in r(2k + 1), r(2k + 2). J: the channel (0..3), as text; the assembler folds the
- * offsets. */
-#define MAP3_OFF(J, W) "(64*" J "+4*" #W ")"
+/* The assembly of map3_group_asm on fixed registers: r0 the group's block, r1..r6 a channel's A0, B0, A1,
+ * B1, A2, B2 (kernel row k's A, B in r(2k + 1), r(2k + 2)), r7/r8 the pairs P_r, Q_r (then R2 and the
+ * multiplier), r9..r11 an output row's accumulators, r12 the bias (then rs), lr rq_dbl's addend. J: the
+ * channel (0..3), as text; the assembler folds the offsets (bytes: 4 times MAP3_A, MAP3_P, MAP3_BIAS). */
+#define MAP3_OFF_A(J, K) "(32*" #K "+8*" J ")"
+#define MAP3_OFF_P(J, R) "(96+32*" #R "+8*" J ")"
+#define MAP3_OFF_BIAS(J, W) "(192+16*" J "+4*" #W ")"
 /* One kernel row (weights A, B) over input row R of an output row: 5 instructions per 7 taps; RA0..RA2 the
  * accumulators' addends (the bias on the output row's first kernel row). */
 #define MAP3_USE(J, R, A, B, RA0, RA1, RA2)                         \
-    "ldrd   r7, r8, [r0, #" MAP3_OFF(J, (6 + 2 * R)) "]\n\t"        \
+    "ldrd   r7, r8, [r0, #" MAP3_OFF_P(J, R) "]\n\t"                \
     "smlad  r9, " B ", r7, " RA0 "\n\t"                             \
     "smlad  r10, " A ", r7, " RA1 "\n\t"                            \
     "smlatt r10, " B ", r8, r10\n\t"                                \
@@ -125,39 +171,37 @@ static void map3_group_c(uint32_t *rec, int8_t *o, int32_t ch) {
 #define MAP3_FIRST(J, R, A, B) MAP3_USE(J, R, A, B, "r12", "r12", "r12")
 #define MAP3_NEXT(J, R, A, B) MAP3_USE(J, R, A, B, "r9", "r10", "r11")
 /* rq_dbl of accumulator ACC (R2 r7, multiplier r8, rs r12), saturated and stored as pixel PX's byte J of the
- * output block (256 bytes after the records). */
+ * output block (256 bytes after the group's words). */
 #define MAP3_RQ1(J, ACC, PX)                                        \
     "add    lr, r7, " ACC ", asr #31\n\t"                           \
     "smmlar " ACC ", " ACC ", r8, lr\n\t"                           \
     "asr    " ACC ", " ACC ", r12\n\t"                              \
     "ssat   " ACC ", #8, " ACC "\n\t"                               \
     "strb   " ACC ", [r0, #(256+4*" #PX "+" J ")]\n\t"
-/* An output row's requantization (its first pixel PX); BIAS reloads r12 with the bias for the next row. */
+/* An output row's requantization (its first pixel PX). */
 #define MAP3_RQ3(J, PX)                                             \
-    "ldrd   r7, r8, [r0, #" MAP3_OFF(J, 13) "]\n\t"                 \
-    "ldr    r12, [r0, #" MAP3_OFF(J, 15) "]\n\t"                    \
+    "ldrd   r7, r8, [r0, #" MAP3_OFF_BIAS(J, 1) "]\n\t"             \
+    "ldr    r12, [r0, #" MAP3_OFF_BIAS(J, 3) "]\n\t"                \
     MAP3_RQ1(J, "r9", PX) MAP3_RQ1(J, "r10", (PX+1)) MAP3_RQ1(J, "r11", (PX+2))
-#define MAP3_BIAS_R12(J) "ldr    r12, [r0, #" MAP3_OFF(J, 12) "]\n\t"
+#define MAP3_BIAS_R12(J) "ldr    r12, [r0, #" MAP3_OFF_BIAS(J, 0) "]\n\t"
 /* Channel J: output row 0 from kernel rows 1, 2 over input rows 0, 1; row 1 from kernel rows 0..2 over 0..2;
  * row 2 from kernel rows 0, 1 over input rows 1, 2. */
 #define MAP3_CHANNEL(J)                                             \
-    "ldrd   r1, r2, [r0, #" MAP3_OFF(J, 0) "]\n\t"                  \
-    "ldrd   r3, r4, [r0, #" MAP3_OFF(J, 2) "]\n\t"                  \
-    "ldrd   r5, r6, [r0, #" MAP3_OFF(J, 4) "]\n\t"                  \
+    "ldrd   r1, r2, [r0, #" MAP3_OFF_A(J, 0) "]\n\t"                \
+    "ldrd   r3, r4, [r0, #" MAP3_OFF_A(J, 1) "]\n\t"                \
+    "ldrd   r5, r6, [r0, #" MAP3_OFF_A(J, 2) "]\n\t"                \
     MAP3_BIAS_R12(J)                                                \
-    MAP3_FIRST(J, 0, "r3", "r4") MAP3_NEXT(J, 1, "r5", "r6")              \
+    MAP3_FIRST(J, 0, "r3", "r4") MAP3_NEXT(J, 1, "r5", "r6")        \
     MAP3_RQ3(J, 0) MAP3_BIAS_R12(J)                                 \
     MAP3_FIRST(J, 0, "r1", "r2") MAP3_NEXT(J, 1, "r3", "r4") MAP3_NEXT(J, 2, "r5", "r6") \
     MAP3_RQ3(J, 3) MAP3_BIAS_R12(J)                                 \
-    MAP3_FIRST(J, 1, "r1", "r2") MAP3_NEXT(J, 2, "r3", "r4")              \
+    MAP3_FIRST(J, 1, "r1", "r2") MAP3_NEXT(J, 2, "r3", "r4")        \
     MAP3_RQ3(J, 6)
 
-/* map3_group_asm(rec, o, ch): the 4 channels of a group (map3_group_c's contract), then the output block's 9
+/* map3_group_asm(blk, o, ch): the 4 channels of a group (map3_group_c's contract), then the output block's 9
  * words stored at o, o + ch, ... o + 8 ch. */
-__attribute__((naked, noinline)) static void map3_group_asm(uint32_t *rec, int8_t *o, int32_t ch) {
-    (void)rec;
-    (void)o;
-    (void)ch;
+__attribute__((naked, noinline)) static void map3_group_asm(uint32_t *blk, int8_t *o, int32_t ch) {
+    (void)blk, (void)o, (void)ch;
     __asm__ volatile(
         "push   {r1, r2, r4-r11, lr}\n\t"
         MAP3_CHANNEL("0") MAP3_CHANNEL("1") MAP3_CHANNEL("2") MAP3_CHANNEL("3")
@@ -181,8 +225,8 @@ __attribute__((naked, noinline)) static void map3_group_asm(uint32_t *rec, int8_
 }
 #endif
 
-/* Path MAP3's entry (nn_kernels.h). Scratch: the 4 records of a group and its output block (the larger PLANE3
- * scratch is planned: the fallback's). */
+/* Path MAP3's entry (nn_kernels.h). Scratch: a group's words and its output block (the larger PLANE3 scratch is
+ * planned: the fallback's). */
 void nn_opt_depthwise_conv2d_s8_map3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     if (!nn_opt_dw3_fused(p, 1)) {   /* clamps, unusual scales or large biases: PLANE3's general form */
         nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
@@ -190,14 +234,14 @@ void nn_opt_depthwise_conv2d_s8_map3(const nn_conv_params_t *p, const int8_t *in
     }
     const int32_t ch = p->in_c;
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
-    uint32_t *rec = (uint32_t *)scratch;
+    uint32_t *blk = (uint32_t *)scratch;   /* a group's words, then its output block */
     for (int32_t b = 0; b < p->batches; ++b, in += 9 * ch, out += 9 * ch) {
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
-            map3_group_records(p, in + c0, c0, off2, rec);
+            map3_group_block(p, in + c0, c0, off2, blk);
 #if NN_ASM
-            map3_group_asm(rec, out + c0, ch);
+            map3_group_asm(blk, out + c0, ch);
 #else
-            map3_group_c(rec, out + c0, ch);
+            map3_group_c(blk, out + c0, ch);
 #endif
         }
     }

@@ -156,11 +156,12 @@ static inline int dw3q_pairs_ok(const nn_conv_params_t *p) {
 static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW3Q_ROWW * dw_plane3_h(p); }
 
 /* Depthwise path MAP3 (nn_opt_depthwise_map3.c): 3x3 SAME at stride 1 on a 3x3 map (MobileNetV1's last
- * depthwise layer), channels in groups of 4. A channel's record of MAP3_REC words: its doubled weight pairs
- * A_k = (w_k0, w_k1), B_k = (w_k1, w_k2) of kernel rows k = 0..2, its input pairs P_r = (x_r0, x_r1),
- * Q_r = (x_r1, x_r2) of rows r = 0..2 (input offset added), the doubled bias, rq_dbl's R2, multiplier and rs;
- * a group is 4 records then MAP3_OUT bytes of outputs (4 channels per pixel). */
-#define MAP3_REC 16
+ * depthwise layer), channels in groups of 4. A group's block of MAP3_WORDS words: per kernel row k the 4
+ * channels' doubled weight pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2), per input row r their input pairs
+ * P_r = (x_r0, x_r1), Q_r = (x_r1, x_r2) (input offset added), per channel its doubled bias and rq_dbl's R2,
+ * multiplier and rs; then MAP3_OUT bytes of outputs (4 channels per pixel). (Its scratch, 292 B, is within
+ * PLANE3's for the same layer, which is planned: the fallback's.) */
+#define MAP3_WORDS 64
 #define MAP3_OUT 36
 static inline int dw_map3(const nn_conv_params_t *p) {
     return p->stride_h == 1 && p->stride_w == 1 && p->in_h == 3 && p->in_w == 3 && p->out_h == 3 && p->out_w == 3 &&
