@@ -1697,10 +1697,10 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     }
 }
 
-/* Whether a 3x3 layer (paths ROWS3, PLANE3, MAP3) takes the fused requantization (rq_dbl): the fast form, no
+/* Whether a 3x3 layer (paths ROWS3, PLANE3) takes the fused requantization (rq_dbl): the fast form, no
  * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
  * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
-int nn_opt_dw3_fused(const nn_conv_params_t *p, int fast) {
+static int dw3_fused(const nn_conv_params_t *p, int fast) {
     const int clamp = p->act_min > -128 || p->act_max < 127;
     int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
     for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
@@ -1715,7 +1715,7 @@ int nn_opt_dw3_fused(const nn_conv_params_t *p, int fast) {
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     int32_t *tab = (int32_t *)scratch;
     uint32_t *wr = (uint32_t *)(void *)(tab + RQ_WORDS * p->out_c);   /* then the record(s) and plane */
-    if (!nn_opt_dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
+    if (!dw3_fused(p, 1)) {   /* (shifts of 2..23 are the fast form) */
         dw3p_body(p, in, out, tab, wr, wr + DW3P_REC,
                   nn_opt_rq_prepare(p->bias, p->mult, p->shift, p->per_channel, p->out_c, tab), 0);
     } else if (dw3q_pairs_ok(p)) {   /* the records need no table */
@@ -1730,7 +1730,7 @@ void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *i
     int16_t *ring = (int16_t *)(void *)(recs + DW3_REC * dw_rows3_group(p));   /* then 3 slots of 4 lines */
     dw3_geom_t g;
     dw3_geometry(p, &g);
-    if (!nn_opt_dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
+    if (!dw3_fused(p, 1)) {   /* the general form, per output in C (rare: clamps, unusual scales; s2 at run time) */
         dw3_body(p, &g, in, out, recs, ring, 0, g.s2);
     } else if (g.s2) {   /* (shifts of 2..23 are the fast form) */
         dw3_body(p, &g, in, out, recs, ring, 1, 1);

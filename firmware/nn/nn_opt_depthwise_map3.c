@@ -5,9 +5,10 @@
  * nn_depthwise_conv2d_s8_path, nn_paths.c). Contract: nn_kernels.h (nn_depthwise_conv2d_s8); the reference
  * twin is nn_ref_depthwise_conv2d_s8 (nn_ref.c), matched bit for bit.
  *
- * Only the fused requantization (nn_opt_dw3_fused: rq_dbl on doubled accumulators, the output zero point in
- * the rounding addend, no clamp); any other layer of this shape runs PLANE3 (nn_opt_depthwise_conv2d_s8_plane3),
- * whose scratch nn_opt_depthwise_conv2d_s8_scratch_bytes states for both paths.
+ * Groups whose channels all take the fused requantization (rq_dbl on doubled accumulators, the output zero
+ * point in the rounding addend: right shifts of 2..23, |bias| < DW3_BIAS_MAX) in a layer without a clamp run
+ * in assembly; any other group (a clamp, unusual scales, large biases) is computed from the same block in C
+ * with the reference requantization (map3_group_general), so the path takes every layer of its shape.
  *
  * Per group of 4 channels: its block (MAP3_WORDS words, nn_opt_internal.h): each channel's doubled weight
  * pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2) of kernel row k and input pairs P_r = (x_r0, x_r1),
@@ -41,16 +42,23 @@
 #define MAP3_P(r, j) (24 + 8 * (r) + 2 * (j))   /* P_r, then Q_r */
 #define MAP3_BIAS(j) (48 + 4 * (j))             /* then R2, multiplier, rs (dw3p_rq_words) */
 
-/* Per channel of the group starting at c0: its doubled bias and rq_dbl's words. */
-NN_INLINE void map3_channel_words(const nn_conv_params_t *p, int32_t c0, uint32_t *blk) {
+/* Per channel of the group starting at c0: its doubled bias and rq_dbl's words. Returns non-zero when a channel
+ * cannot take rq_dbl (a right shift outside 2..23, or |bias| >= DW3_BIAS_MAX: its doubled accumulator could
+ * wrap), the words of such a channel being placeholders. */
+NN_INLINE uint32_t map3_channel_words(const nn_conv_params_t *p, int32_t c0, uint32_t *blk) {
     const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
     const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
     const uint32_t zo = (uint32_t)p->out_offset;
+    uint32_t other = 0;
 #pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, mult += step, shift += step) {
-        blk[MAP3_BIAS(j)] = bias ? (uint32_t)bias[c0 + j] << 1 : 0u;
-        dw3p_rq_words(*shift, *mult, zo, blk + MAP3_BIAS(j) + 1);
+        const uint32_t b = bias ? (uint32_t)bias[c0 + j] : 0u, rs2 = (uint32_t)(-*shift - 2);
+        const uint32_t no = (rs2 > 21u) | (b + (uint32_t)(DW3_BIAS_MAX - 1) > (uint32_t)(2 * DW3_BIAS_MAX - 2));
+        other |= no;
+        blk[MAP3_BIAS(j)] = b << 1;
+        dw3p_rq_words(no ? -2 : *shift, *mult, zo, blk + MAP3_BIAS(j) + 1);
     }
+    return other;
 }
 
 #if NN_ASM
@@ -97,8 +105,8 @@ __attribute__((naked, noinline)) static void map3_group_pairs_asm(const int8_t *
 }
 #endif
 
-/* The group's pairs (map3_group_pairs_asm's contract), and the channels' words. */
-static void map3_group_block(const nn_conv_params_t *p, const int8_t *x, int32_t c0, uint32_t off2,
+/* The group's pairs (map3_group_pairs_asm's contract) and the channels' words; returns map3_channel_words'. */
+static uint32_t map3_group_block(const nn_conv_params_t *p, const int8_t *x, int32_t c0, uint32_t off2,
                              uint32_t *blk) {
     const int32_t ch = p->in_c;
 #if NN_ASM
@@ -122,7 +130,40 @@ static void map3_group_block(const nn_conv_params_t *p, const int8_t *x, int32_t
         }
     }
 #endif
-    map3_channel_words(p, c0, blk);
+    return map3_channel_words(p, c0, blk);
+}
+
+/* The doubled tap sums of channel j's output row i from the group's block, added to a[0..2]. */
+NN_INLINE void map3_taps(const uint32_t *blk, int32_t j, int32_t i, int32_t *a) {
+    for (int32_t k = 0; k < 3; ++k) {
+        const int32_t r = i + k - 1;
+        if (r < 0 || r > 2) continue;   /* the kernel row lies on padding */
+        const uint32_t A = blk[MAP3_A(k, j)], B = blk[MAP3_A(k, j) + 1];
+        const uint32_t P = blk[MAP3_P(r, j)], Q = blk[MAP3_P(r, j) + 1];
+        a[0] = nn_smlad(B, P, a[0]);
+        a[1] = nn_smlatt(B, Q, nn_smlad(A, P, a[1]));
+        a[2] = nn_smlad(A, Q, a[2]);
+    }
+}
+
+/* A group some channel of which cannot take rq_dbl, or any group of a layer with a clamp: the taps from the
+ * block (halved: the weights are doubled), the layer's bias and the reference requantization (any exponent),
+ * zero point and clamp, stored straight to o (the group's first output byte; the input is in the block). */
+NN_NOINLINE static void map3_group_general(const nn_conv_params_t *p, const uint32_t *blk, int32_t c0, int8_t *o) {
+    const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
+    for (int32_t j = 0; j < 4; ++j) {
+        const int32_t c = c0 + j, q = c * step;
+        const uint32_t b = p->bias ? (uint32_t)p->bias[c] : 0u;
+        for (int32_t i = 0; i < 3; ++i) {
+            int32_t a[3] = {0, 0, 0};
+            map3_taps(blk, j, i, a);
+            for (int32_t x = 0; x < 3; ++x) {
+                const int32_t acc = (int32_t)(b + (uint32_t)(a[x] / 2));   /* (wraps like the reference) */
+                const int32_t v = nn_fx_requantize(acc, p->mult[q], p->shift[q]) + p->out_offset;
+                o[(3 * i + x) * ch + j] = (int8_t)nn_fx_clamp(v, p->act_min, p->act_max);
+            }
+        }
+    }
 }
 
 #if !NN_ASM
@@ -133,20 +174,11 @@ static void map3_group_c(uint32_t *blk, int8_t *o, int32_t ch) {
     for (int32_t j = 0; j < 4; ++j) {
         const uint32_t *rq = blk + MAP3_BIAS(j) + 1;
         for (int32_t i = 0; i < 3; ++i) {
-            int32_t a0 = (int32_t)blk[MAP3_BIAS(j)], a1 = a0, a2 = a0;
-            for (int32_t k = 0; k < 3; ++k) {
-                const int32_t r = i + k - 1;
-                if (r < 0 || r > 2) continue;   /* the kernel row lies on padding */
-                const uint32_t A = blk[MAP3_A(k, j)], B = blk[MAP3_A(k, j) + 1];
-                const uint32_t P = blk[MAP3_P(r, j)], Q = blk[MAP3_P(r, j) + 1];
-                a0 = nn_smlad(B, P, a0);
-                a1 = nn_smlatt(B, Q, nn_smlad(A, P, a1));
-                a2 = nn_smlad(A, Q, a2);
-            }
-            const int32_t acc[3] = {a0, a1, a2};
-            for (int32_t c = 0; c < 3; ++c) {
-                const int32_t v = rq_dbl(acc[c], (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]);
-                ob[4 * (3 * i + c) + j] = (int8_t)nn_ssat8(v);
+            int32_t a[3] = {(int32_t)blk[MAP3_BIAS(j)], (int32_t)blk[MAP3_BIAS(j)], (int32_t)blk[MAP3_BIAS(j)]};
+            map3_taps(blk, j, i, a);
+            for (int32_t x = 0; x < 3; ++x) {
+                const int32_t v = rq_dbl(a[x], (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]);
+                ob[4 * (3 * i + x) + j] = (int8_t)nn_ssat8(v);
             }
         }
     }
@@ -225,19 +257,18 @@ __attribute__((naked, noinline)) static void map3_group_asm(uint32_t *blk, int8_
 }
 #endif
 
-/* Path MAP3's entry (nn_kernels.h). Scratch: a group's words and its output block (the larger PLANE3 scratch is
- * planned: the fallback's). */
+/* Path MAP3's entry (nn_kernels.h). Scratch: a group's words and its output block. */
 void nn_opt_depthwise_conv2d_s8_map3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
-    if (!nn_opt_dw3_fused(p, 1)) {   /* clamps, unusual scales or large biases: PLANE3's general form */
-        nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
-        return;
-    }
     const int32_t ch = p->in_c;
     const uint32_t off2 = 0x00010001u * (uint16_t)(int16_t)p->in_offset;
+    const uint32_t clamp = p->act_min > -128 || p->act_max < 127;
     uint32_t *blk = (uint32_t *)scratch;   /* a group's words, then its output block */
     for (int32_t b = 0; b < p->batches; ++b, in += 9 * ch, out += 9 * ch) {
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
-            map3_group_block(p, in + c0, c0, off2, blk);
+            if (map3_group_block(p, in + c0, c0, off2, blk) | clamp) {
+                map3_group_general(p, blk, c0, out + c0);
+                continue;
+            }
 #if NN_ASM
             map3_group_asm(blk, out + c0, ch);
 #else

@@ -159,16 +159,13 @@ static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW
  * depthwise layer), channels in groups of 4. A group's block of MAP3_WORDS words: per kernel row k the 4
  * channels' doubled weight pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2), per input row r their input pairs
  * P_r = (x_r0, x_r1), Q_r = (x_r1, x_r2) (input offset added), per channel its doubled bias and rq_dbl's R2,
- * multiplier and rs; then MAP3_OUT bytes of outputs (4 channels per pixel). (Its scratch, 292 B, is within
- * PLANE3's for the same layer, which is planned: the fallback's.) */
+ * multiplier and rs; then MAP3_OUT bytes of outputs (4 channels per pixel): the path's scratch. */
 #define MAP3_WORDS 64
 #define MAP3_OUT 36
 static inline int dw_map3(const nn_conv_params_t *p) {
     return p->stride_h == 1 && p->stride_w == 1 && p->in_h == 3 && p->in_w == 3 && p->out_h == 3 && p->out_w == 3 &&
            p->pad_top == 1 && p->pad_left == 1 && (p->out_c & 3) == 0;
 }
-/* Whether a 3x3 layer takes the fused requantization (rq_dbl; nn_opt_depthwise.c, `fast`: the fast form). */
-int nn_opt_dw3_fused(const nn_conv_params_t *p, int fast);
 
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,

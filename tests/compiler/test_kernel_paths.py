@@ -1091,9 +1091,9 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
 
 def dw_map3_model(seed: int = 24) -> bytes:
     """Depthwise 3x3 SAME stride-1 layers on 3x3 maps (path MAP3) for the Cortex-M7 run, 12 channels (3 groups
-    of 4), zero points on both sides, after a pointwise convolution: fused in place, with a ReLU6 (PLANE3's
-    general form through MAP3's fallback), with one bias beyond the fused form's bound (the fallback again),
-    then fused into the model's output."""
+    of 4), zero points on both sides, after a pointwise convolution: fused in place, with a ReLU6 (every group
+    in C with the reference requantization), with one bias beyond the fused form's bound (that channel's
+    group in C, the others in assembly), then fused into the model's output."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x0 = x = b.tensor((1, 3, 3, 5), scale=0.04, zero_point=11)
@@ -1120,42 +1120,48 @@ def _map3_case(seed: int, c: int) -> tuple:
     return (f"dw3_map3_{seed}", (3, 3, c), 1, 3, 1, 1, "SAME", True)
 
 
-# (seed, channels, output zero point, m_factor): 4..64 channels, zero points at both ends, multipliers from
-# the usual to right shifts of 2..5 (m_factor 8: outputs near zero land on exact rounding halves often).
-MAP3_CASES = [(0, 4, None, None), (1, 8, -128, None), (2, 16, 127, None), (3, 12, 0, 8.0), (4, 64, None, 8.0),
-              (5, 20, -3, 2.0 ** 20)]
+# (seed, channels, output zero point, m_factor, activation, requantization): 4..64 channels, zero points at
+# both ends, multipliers from the usual to right shifts of 2..5 (m_factor 8: outputs near zero land on exact
+# rounding halves often), then the groups computed in C: clamps (ReLU, ReLU6), multipliers >= 1 (left shifts)
+# and right shifts of 1.
+MAP3_CASES = [(0, 4, None, None, "NONE", "fused"), (1, 8, -128, None, "NONE", "fused"),
+              (2, 16, 127, None, "NONE", "fused"), (3, 12, 0, 8.0, "NONE", "fused"),
+              (4, 64, None, 8.0, "NONE", "fused"), (5, 20, -3, 2.0 ** 20, "NONE", "fused"),
+              (6, 8, None, None, "RELU", "fused"), (7, 12, -128, None, "RELU6", "fused"),
+              (8, 16, None, None, "NONE", "general"), (9, 8, 5, 8.0, "RELU6", "general")]
 
 
-@pytest.mark.parametrize("case", MAP3_CASES, ids=[f"map3_s{c[0]}c{c[1]}" for c in MAP3_CASES])
+@pytest.mark.parametrize("case", MAP3_CASES, ids=[f"map3_s{c[0]}c{c[1]}{c[4].lower()}" for c in MAP3_CASES])
 def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
-    """MAP3 (fused form: no clamp) on random weights, biases, input and output zero points and multipliers,
-    against the reference kernels and TFLite Micro; out_c not a multiple of 4 takes PLANE3."""
+    """MAP3 on random weights, biases, input and output zero points, multipliers and activations, against the
+    reference kernels and TFLite Micro."""
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
-    seed, c, zo, m_factor = case
-    tflite = conv_layer(_map3_case(seed, c), "fused", seed=400 + seed, act="NONE", zo=zo, m_factor=m_factor)
+    seed, c, zo, m_factor, act, requant = case
+    tflite = conv_layer(_map3_case(seed, c), requant, seed=400 + seed, act=act, zo=zo, m_factor=m_factor)
     report = bit_exact(tflite, count=3, seed=seed)
     assert report["ref"] == 0 and report["opt"] == 0
     step = report["result"].graph.steps[0]
     assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
-    if m_factor == 8.0:
+    if m_factor == 8.0 and requant == "fused":
         assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
+    if requant == "general":
+        assert int(step.consts["shift"].max()) >= -1   # some channel outside rq_dbl's right shifts of 2..23
 
 
 def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
     """Path MAP3 only for SAME stride 1 on 3x3 maps with out_c a multiple of 4; its neighbours keep PLANE3."""
+    from edgeloop.models.compiler import compile_bytes
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
-    def path(case: tuple) -> str:
-        from edgeloop.models.compiler import compile_bytes
-
+    def facts(case: tuple) -> tuple:
         step = compile_bytes(conv_layer(case, "fused", seed=5, act="NONE"), name="m").graph.steps[0]
-        return conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0]
+        return conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)
 
-    assert path(_map3_case(0, 8)) == "map3"
-    assert path(_map3_case(0, 10)) == "plane3"                                   # a partial group
-    assert path(("dw3_4x4", (4, 4, 8), 1, 3, 1, 1, "SAME", True)) == "plane3"    # a 4x4 map
-    assert path(("dw3_s2", (3, 3, 8), 1, 3, 2, 1, "SAME", True)) == "plane3"     # stride 2
+    assert facts(_map3_case(0, 8)) == ("map3", 4 * 64 + 36)                       # a group's words and outputs
+    assert facts(_map3_case(0, 10))[0] == "plane3"                                # a partial group
+    assert facts(("dw3_4x4", (4, 4, 8), 1, 3, 1, 1, "SAME", True))[0] == "plane3"  # a 4x4 map
+    assert facts(("dw3_s2", (3, 3, 8), 1, 3, 2, 1, "SAME", True))[0] == "plane3"   # stride 2
 
 
 def _random_dw3_case(seed: int) -> tuple:
