@@ -42,24 +42,67 @@
 #define MAP3_P(r, j) (24 + 8 * (r) + 2 * (j))   /* P_r, then Q_r */
 #define MAP3_BIAS(j) (48 + 4 * (j))             /* then R2, multiplier, rs (dw3p_rq_words) */
 
-/* Per channel of the group starting at c0: its doubled bias and rq_dbl's words. Returns non-zero when a channel
- * cannot take rq_dbl (a right shift outside 2..23, or |bias| >= DW3_BIAS_MAX: its doubled accumulator could
- * wrap), the words of such a channel being placeholders. */
-NN_INLINE uint32_t map3_channel_words(const nn_conv_params_t *p, int32_t c0, uint32_t *blk) {
+/* MAP3's bound on biases for rq_dbl: |bias| <= 2^29, so that with 9 taps (each |w (x + in_offset)| <= 128 * 255)
+ * the doubled accumulator stays below 2^31. */
+#define MAP3_BIAS_BITS 30
+
+#if !NN_ASM
+/* Per channel of the group starting at c0: its doubled bias and rq_dbl's words (dw3p_rq_words). Returns non-zero
+ * when a channel cannot take rq_dbl (a right shift outside 2..23, or a bias outside [-2^29, 2^29)), the words
+ * of such a channel being placeholders. The portable twin of map3_channel_words_asm. */
+static uint32_t map3_channel_words(const nn_conv_params_t *p, int32_t c0, uint32_t *blk) {
     const int32_t step = p->per_channel ? 1 : 0, q0 = p->per_channel ? c0 : 0;
     const int32_t *mult = p->mult + q0, *shift = p->shift + q0, *bias = p->bias;
     const uint32_t zo = (uint32_t)p->out_offset;
     uint32_t other = 0;
-#pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, mult += step, shift += step) {
         const uint32_t b = bias ? (uint32_t)bias[c0 + j] : 0u, rs2 = (uint32_t)(-*shift - 2);
-        const uint32_t no = (rs2 > 21u) | (b + (uint32_t)(DW3_BIAS_MAX - 1) > (uint32_t)(2 * DW3_BIAS_MAX - 2));
+        const uint32_t no = (rs2 > 21u) | (b + (1u << (MAP3_BIAS_BITS - 1)) >= (1u << MAP3_BIAS_BITS));
         other |= no;
         blk[MAP3_BIAS(j)] = b << 1;
         dw3p_rq_words(no ? -2 : *shift, *mult, zo, blk + MAP3_BIAS(j) + 1);
     }
     return other;
 }
+#else
+/* map3_channel_words_asm(d, bias, shift, mult, step, z): map3_channel_words' contract, for the group's 4
+ * biases at bias (a zero array when the layer has none), its exponents and multipliers at shift and mult
+ * (step bytes apart: 4 per channel, 0 per tensor), z = 2 zo + 1, d = blk + MAP3_BIAS(0): per channel the
+ * doubled bias, R2 = (z << rs) >> 1 (= 2^(rs - 1) + zo 2^rs), the multiplier and rs by one STM; the range
+ * checks OR-ed into r6 (SSAT #30 changes a bias outside [-2^29, 2^29); rs - 2 unsigned above 21). 17
+ * instructions per channel. */
+#define MAP3_WORDS1                                                  \
+    "ldr    r7, [r1], #4\n\t"                                        \
+    "ssat   r11, #30, r7\n\t"   /* MAP3_BIAS_BITS */                \
+    "eor    r11, r11, r7\n\t"                                       \
+    "orr    r6, r6, r11\n\t"                                        \
+    "lsl    r7, r7, #1\n\t"                                         \
+    "ldr    r12, [r2]\n\t"                                          \
+    "add    r2, r2, r4\n\t"                                         \
+    "ldr    r9, [r3]\n\t"                                           \
+    "add    r3, r3, r4\n\t"                                         \
+    "rsb    r10, r12, #0\n\t"                                       \
+    "sub    r11, r10, #2\n\t"                                       \
+    "cmp    r11, #21\n\t"                                           \
+    "it     hi\n\t"                                                 \
+    "orrhi  r6, r6, #1\n\t"                                         \
+    "lsl    r8, r5, r10\n\t"                                        \
+    "asr    r8, r8, #1\n\t"                                         \
+    "stm    r0!, {r7-r10}\n\t"
+__attribute__((naked, noinline)) static uint32_t map3_channel_words_asm(uint32_t *d, const int32_t *bias,
+                                                                        const int32_t *shift, const int32_t *mult,
+                                                                        int32_t step, int32_t z) {
+    (void)d, (void)bias, (void)shift, (void)mult, (void)step, (void)z;
+    __asm__ volatile(
+        "push   {r4-r11, lr}\n\t"
+        "ldrd   r4, r5, [sp, #36]\n\t"   /* step, z: the fifth and sixth arguments */
+        "movs   r6, #0\n\t"
+        MAP3_WORDS1 MAP3_WORDS1 MAP3_WORDS1 MAP3_WORDS1
+        "mov    r0, r6\n\t"
+        "pop    {r4-r11, pc}\n\t");
+}
+static const int32_t map3_no_bias[4];
+#endif
 
 #if NN_ASM
 /* map3_group_pairs_asm(x, ch, blk, w, off2): the weight pairs of the 4 channels from w (the group's first
@@ -105,12 +148,16 @@ __attribute__((naked, noinline)) static void map3_group_pairs_asm(const int8_t *
 }
 #endif
 
-/* The group's pairs (map3_group_pairs_asm's contract) and the channels' words; returns map3_channel_words'. */
+/* The group's pairs (map3_group_pairs_asm's contract) and the channels' words; returns map3_channel_words'
+ * flag. */
 static uint32_t map3_group_block(const nn_conv_params_t *p, const int8_t *x, int32_t c0, uint32_t off2,
                              uint32_t *blk) {
     const int32_t ch = p->in_c;
 #if NN_ASM
     map3_group_pairs_asm(x, ch, blk, p->weights + c0, off2);
+    const int32_t q0 = p->per_channel ? c0 : 0;
+    return map3_channel_words_asm(blk + MAP3_BIAS(0), p->bias ? p->bias + c0 : map3_no_bias, p->shift + q0,
+                                  p->mult + q0, p->per_channel ? 4 : 0, 2 * p->out_offset + 1);
 #else
     const int8_t *w = p->weights + c0;
     for (int32_t r = 0; r < 3; ++r, x += 3 * ch, w += 3 * ch) {
@@ -129,8 +176,8 @@ static uint32_t map3_group_block(const nn_conv_params_t *p, const int8_t *x, int
             }
         }
     }
-#endif
     return map3_channel_words(p, c0, blk);
+#endif
 }
 
 /* The doubled tap sums of channel j's output row i from the group's block, added to a[0..2]. */

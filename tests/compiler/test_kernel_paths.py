@@ -1092,14 +1092,15 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
 def dw_map3_model(seed: int = 24) -> bytes:
     """Depthwise 3x3 SAME stride-1 layers on 3x3 maps (path MAP3) for the Cortex-M7 run, 12 channels (3 groups
     of 4), zero points on both sides, after a pointwise convolution: fused in place, with a ReLU6 (every group
-    in C with the reference requantization), with one bias beyond the fused form's bound (that channel's
-    group in C, the others in assembly), then fused into the model's output."""
+    in C with the reference requantization), with one bias of 2^30 (beyond rq_dbl's bound: its doubled
+    accumulator would wrap; that channel's group in C, the others in assembly), then fused into the model's
+    output."""
     rng = np.random.default_rng(seed)
     b = ModelBuilder()
     x0 = x = b.tensor((1, 3, 3, 5), scale=0.04, zero_point=11)
     x, s_in = _pointwise(b, rng, x, (3, 3), 5, 12, 0.04)
     hw = (3, 3)
-    for act, zo, big in (("NONE", -6, 0), ("RELU6", -128, 0), ("NONE", 9, 1 << 29), ("NONE", -1, 0)):
+    for act, zo, big in (("NONE", -6, 0), ("RELU6", -128, 0), ("NONE", 9, 1 << 30), ("NONE", -1, 0)):
         x, s_in, hw = _dw3_layer(b, rng, x, hw, 12, s_in, 1, "SAME", act, zo, big_bias=big)
     return b.build([x0], [x])
 

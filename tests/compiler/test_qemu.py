@@ -173,6 +173,8 @@ MUTATIONS = {
     "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"', 'SX "r10, " OFF "r12\\n\\t"',
                              "dw_map3"),
     "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"', "dw_map3"),
+    "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"', "dw_map3"),
+    "map3_words_r2": ("nn_opt_depthwise_map3.c", '"asr    r8, r8, #1\\n\\t"', '"asr    r8, r8, #2\\n\\t"', "dw_map3"),
     "map3_row_step": ("nn_opt_depthwise_map3.c", '"add    " P ", " P ", r1, lsl #1\\n\\t"', '"add    " P ", " P ", r1\\n\\t"',
                       "dw_map3"),
 }
