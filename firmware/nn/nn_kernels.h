@@ -229,8 +229,8 @@ nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
 nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
 
-/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 or PLANE3 at
- * stride 1 whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
+/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3, PLANE3 or MAP3
+ * at stride 1 whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
  * reference kernel copies one input channel at a time into it). */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p);
 
