@@ -1150,6 +1150,28 @@ def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
         assert int(step.consts["shift"].max()) >= -1   # some channel outside rq_dbl's right shifts of 2..23
 
 
+def test_depthwise_map3_on_two_batches_is_bit_exact(bit_exact) -> None:
+    """MAP3 over a batch of two 3x3x8 images (the group loop per image), against TFLite Micro."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    rng = np.random.default_rng(31)
+    b = ModelBuilder()
+    x = b.tensor((2, 3, 3, 8), scale=0.04, zero_point=-7)
+    ws = rng.uniform(0.002, 0.02, 8)
+    wt = b.tensor((1, 3, 3, 8), scale=list(ws), zero_point=[0] * 8, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8))
+    bt = b.tensor((8,), "int32", scale=[0.04 * v for v in ws], zero_point=[0] * 8,
+                  data=rng.integers(-3000, 3000, 8).astype(np.int32))
+    y = b.tensor((2, 3, 3, 8), scale=0.04 * float(ws.mean()) * 90, zero_point=4)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
+         stride_w=1, stride_h=1, dilation_w=1, dilation_h=1, activation="NONE")
+    report = bit_exact(b.build([x], [y]), count=3, seed=31)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert step.params["batches"] == 2
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
+
+
 def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
     """Path MAP3 only for SAME stride 1 on 3x3 maps with out_c a multiple of 4; its neighbours keep PLANE3."""
     from edgeloop.models.compiler import compile_bytes

@@ -167,16 +167,12 @@ MUTATIONS = {
                                 '"smlabb r10, " B ", r8, r10\\n\\t"', "dw_map3"),
     "map3_rq_sign": ("nn_opt_depthwise_map3.c", '"add    lr, r7, " ACC ", asr #31\\n\\t"', '"mov    lr, r7\\n\\t"',
                      "dw_map3"),
-    "map3_bias_row_1": ("nn_opt_depthwise_map3.c", "MAP3_RQ3(J, 0) MAP3_BIAS_R12(J)", "MAP3_RQ3(J, 0)", "dw_map3"),
     "map3_out_pixel_3": ("nn_opt_depthwise_map3.c", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
                          "dw_map3"),
     "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"', 'SX "r10, " OFF "r12\\n\\t"',
                              "dw_map3"),
     "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"', "dw_map3"),
     "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"', "dw_map3"),
-    "map3_words_r2": ("nn_opt_depthwise_map3.c", '"asr    r8, r8, #1\\n\\t"', '"asr    r8, r8, #2\\n\\t"', "dw_map3"),
-    "map3_row_step": ("nn_opt_depthwise_map3.c", '"add    " P ", " P ", r1, lsl #1\\n\\t"', '"add    " P ", " P ", r1\\n\\t"',
-                      "dw_map3"),
 }
 
 
