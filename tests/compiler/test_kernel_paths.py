@@ -1124,12 +1124,13 @@ def _map3_case(seed: int, c: int) -> tuple:
 # (seed, channels, output zero point, m_factor, activation, requantization): 4..64 channels, zero points at
 # both ends, multipliers from the usual to right shifts of 2..5 (m_factor 8: outputs near zero land on exact
 # rounding halves often), then the groups computed in C: clamps (ReLU, ReLU6), multipliers >= 1 (left shifts)
-# and right shifts of 1.
+# and right shifts of 1; per-tensor quantization (one exponent and multiplier for every channel).
 MAP3_CASES = [(0, 4, None, None, "NONE", "fused"), (1, 8, -128, None, "NONE", "fused"),
               (2, 16, 127, None, "NONE", "fused"), (3, 12, 0, 8.0, "NONE", "fused"),
               (4, 64, None, 8.0, "NONE", "fused"), (5, 20, -3, 2.0 ** 20, "NONE", "fused"),
               (6, 8, None, None, "RELU", "fused"), (7, 12, -128, None, "RELU6", "fused"),
-              (8, 16, None, None, "NONE", "general"), (9, 8, 5, 8.0, "RELU6", "general")]
+              (8, 16, None, None, "NONE", "general"), (9, 8, 5, 8.0, "RELU6", "general"),
+              (10, 12, None, None, "NONE", "per-tensor"), (11, 8, -100, None, "RELU", "per-tensor")]
 
 
 @pytest.mark.parametrize("case", MAP3_CASES, ids=[f"map3_s{c[0]}c{c[1]}{c[4].lower()}" for c in MAP3_CASES])
@@ -1139,7 +1140,9 @@ def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
     seed, c, zo, m_factor, act, requant = case
-    tflite = conv_layer(_map3_case(seed, c), requant, seed=400 + seed, act=act, zo=zo, m_factor=m_factor)
+    per_channel = requant != "per-tensor"
+    tflite = conv_layer(_map3_case(seed, c), "fused" if requant == "per-tensor" else requant, seed=400 + seed,
+                        per_channel=per_channel, act=act, zo=zo, m_factor=m_factor)
     report = bit_exact(tflite, count=3, seed=seed)
     assert report["ref"] == 0 and report["opt"] == 0
     step = report["result"].graph.steps[0]
@@ -1148,6 +1151,13 @@ def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
         assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
     if requant == "general":
         assert int(step.consts["shift"].max()) >= -1   # some channel outside rq_dbl's right shifts of 2..23
+    assert step.consts["shift"].size == (c if per_channel else 1)
+
+
+def dw_map3_per_tensor_model() -> bytes:
+    """One MAP3 layer of 12 channels with per-tensor quantization for the Cortex-M7 run (the channel words'
+    assembly with exponent and multiplier steps of 0)."""
+    return conv_layer(_map3_case(10, 12), "fused", seed=410, per_channel=False, act="NONE", zo=-3)
 
 
 def test_depthwise_map3_on_two_batches_is_bit_exact(bit_exact) -> None:

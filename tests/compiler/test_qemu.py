@@ -35,7 +35,7 @@ PATH_MODELS = {
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
-    "dw_map3": "dw_map3_model",
+    "dw_map3": "dw_map3_model", "dw_map3_per_tensor": "dw_map3_per_tensor_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -172,6 +172,8 @@ MUTATIONS = {
     "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"', 'SX "r10, " OFF "r12\\n\\t"',
                              "dw_map3"),
     "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"', "dw_map3"),
+    "map3_words_tensor_step": ("nn_opt_depthwise_map3.c", '"add    r3, r3, r4\\n\\t"', '"add    r3, r3, #4\\n\\t"',
+                               "dw_map3_per_tensor"),
     "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"', "dw_map3"),
 }
 
