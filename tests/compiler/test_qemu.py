@@ -169,12 +169,14 @@ MUTATIONS = {
                      "dw_map3"),
     "map3_out_pixel_3": ("nn_opt_depthwise_map3.c", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
                          "dw_map3"),
-    "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"', 'SX "r10, " OFF "r12\\n\\t"',
+    "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"',
+                             'SX "r10, " OFF "r12\\n\\t"', "dw_map3"),
+    "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"',
                              "dw_map3"),
-    "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"', "dw_map3"),
     "map3_words_tensor_step": ("nn_opt_depthwise_map3.c", '"add    r3, r3, r4\\n\\t"', '"add    r3, r3, #4\\n\\t"',
                                "dw_map3_per_tensor"),
-    "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"', "dw_map3"),
+    "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"',
+                              "dw_map3"),
 }
 
 
