@@ -35,6 +35,7 @@ PATH_MODELS = {
     "wide_stem_rows": "stem_rows_model", "avg_runs": "avg_run_model",
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
+    "dw_map3": "dw_map3_model", "dw_map3_per_tensor": "dw_map3_per_tensor_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -162,6 +163,20 @@ MUTATIONS = {
                      "dw_pairs"),
     "dwpq_bottom_rows": ("nn_opt_depthwise.c", '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2")',
                          '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(2, "a2", "a2")', "dw_pairs"),
+    "map3_middle_column_tap2": ("nn_opt_depthwise_map3.c", '"smlatt r10, " B ", r8, r10\\n\\t"',
+                                '"smlabb r10, " B ", r8, r10\\n\\t"', "dw_map3"),
+    "map3_rq_sign": ("nn_opt_depthwise_map3.c", '"add    lr, r7, " ACC ", asr #31\\n\\t"', '"mov    lr, r7\\n\\t"',
+                     "dw_map3"),
+    "map3_out_pixel_3": ("nn_opt_depthwise_map3.c", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
+                         "dw_map3"),
+    "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"',
+                             'SX "r10, " OFF "r12\\n\\t"', "dw_map3"),
+    "map3_weights_doubled": ("nn_opt_depthwise_map3.c", '"sadd16 r7, r7, r7\\n\\t"', '"mov    r7, r7\\n\\t"',
+                             "dw_map3"),
+    "map3_words_tensor_step": ("nn_opt_depthwise_map3.c", '"add    r3, r3, r4\\n\\t"', '"add    r3, r3, #4\\n\\t"',
+                               "dw_map3_per_tensor"),
+    "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"',
+                              "dw_map3"),
 }
 
 
