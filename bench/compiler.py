@@ -173,6 +173,7 @@ def standard_layers() -> dict[str, bytes]:
         "dwconv3x3_32x32x32": _conv_layer(32, 32, 32, 32, 3, True, 3),
         "dwconv3x3_s2_48x48x16": _conv_layer(48, 48, 16, 16, 3, True, 6, stride=2),   # MobileNet's stride 2
         "dwconv3x3_25x5x64": _conv_layer(25, 5, 64, 64, 3, True, 7),   # DS-CNN's tall, narrow map
+        "dwconv3x3_3x3x256": _conv_layer(3, 3, 256, 256, 3, True, 8),   # MobileNet's last depthwise (path MAP3)
         "fc_256to64": _fc_layer(256, 64, 4),
     }
 

@@ -2,7 +2,7 @@
 
     python bench/design.py [--tasks imu,bottles,real:BasicMotions] [--minutes 15] [--work DIR] [--json]
                            [--bottles-images 8000] [--bottles-epochs 25] [--teacher MODEL] [--train-margin M]
-                           [--enqueue RECIPE...] [--resume-anyway]
+                           [--bottles-max-side 64] [--enqueue RECIPE...] [--resume-anyway]
 
 Each task runs `edgeloop design` (the CLI, as a user would) with a time limit
 into WORK/<task>; re-running with the same --work resumes the studies, so long
@@ -35,6 +35,9 @@ study's fingerprint covers the data, the teacher and the margin):
 MODEL` distils every trial from a trained model (e.g. models/zoo/bottles_demo,
 read at its own 96-px side) and `--train-margin M` trains on the images at
 least M from a class boundary while every score stays whole-bin.
+`--bottles-max-side S` lets the search read the images at up to S px (64 by
+default, the earlier sittings'; 96 is the generated side): a different side
+set changes the search space, so it needs a `--work` of its own.
 `--enqueue RECIPE...` runs those recipes first (`edgeloop design --enqueue`).
 """
 
@@ -93,7 +96,8 @@ def _data(task: str, work: Path, bottles: argparse.Namespace) -> tuple[Path, lis
             raise SystemExit(proc.stderr)
     levers = [*(["--teacher", str(bottles.teacher)] if bottles.teacher else []),
               *(["--train-margin", str(bottles.train_margin)] if bottles.train_margin else [])]
-    opts = {"imu": ["--flash", "32KB"], "bottles": ["--flash", "48KB", "--max-side", "64", "--folds", "3",
+    side = str(bottles.bottles_max_side)
+    opts = {"imu": ["--flash", "32KB"], "bottles": ["--flash", "48KB", "--max-side", side, "--folds", "3",
                                                     "--epochs", str(bottles.bottles_epochs), *levers]}.get(task, [])
     return data, opts
 
@@ -154,6 +158,7 @@ def run_task(task: str, work: Path, minutes: float, finalize: bool, bottles: arg
     figures: dict = {"minutes": round((time.monotonic() - t0) / 60, 1), "exit": proc.returncode}
     if task == "bottles":  # which levers this study trains with (each combination is a study of its own)
         figures["training"] = {"images": bottles.bottles_images, "epochs": bottles.bottles_epochs,
+                               "max_side": bottles.bottles_max_side,
                                "teacher": str(bottles.teacher) if bottles.teacher else None,
                                "train_margin": bottles.train_margin,
                                "enqueued": [p.name for p in bottles.enqueue]}
@@ -186,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true", help="print one JSON object of the figures last")
     p.add_argument("--bottles-images", type=int, default=8000, help="bottles: whole-bin images generated")
     p.add_argument("--bottles-epochs", type=int, default=25, help="bottles: maximum epochs per fold")
+    p.add_argument("--bottles-max-side", type=int, default=64, choices=(16, 24, 32, 48, 64, 96),
+                   help="bottles: largest image side searched (a study of its own: it changes the space)")
     p.add_argument("--teacher", type=Path, help="bottles: distil every trial from this trained model")
     p.add_argument("--enqueue", nargs="+", type=Path, default=[], metavar="RECIPE",
                    help="recipe files to run first in every task's study (`edgeloop design --enqueue`), e.g. the "

@@ -200,10 +200,12 @@ typedef enum {
     NN_DW_PATH_PLANE3 = 3,         /* 3x3, multiplier 1, no dilation, stride 1 or 2, small maps (<= DW_PLANE3_MAX
                                     * outputs along each side): a group of 4 channels copied into a padded
                                     * plane, every window then interior (9 taps unrolled, 4 channels a pass) */
+    NN_DW_PATH_MAP3 = 4,           /* PLANE3's layers that are SAME at stride 1 on a 3x3 map, out_c % 4 == 0: a
+                                    * straight-line assembly function per group of 4 channels on int16 pairs */
     NN_DW_PATH_S2PAIRS = 5         /* 3x3, multiplier 1, no dilation, stride 2, no padding above or left, rows of
                                     * 3, 6 or 12 outputs (in_w = 2 out_w), <= 12 rows, out_c % 4 == 0, fused
                                     * requantization: same-channel int16 pairs (x_2m, x_2m+1), SMLAD + SMLABT
-                                    * per kernel row (value 4 is another path's) */
+                                    * per kernel row */
 } nn_dw_path_t;
 
 typedef enum {
@@ -231,8 +233,8 @@ nn_fc_path_t nn_fc_s8_path(const nn_fc_params_t *p);
 nn_max_pool_path_t nn_max_pool_s8_path(const nn_pool_params_t *p);
 nn_add_path_t nn_add_s8_path(const nn_binary_params_t *p);
 
-/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3 or PLANE3 at
- * stride 1 whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
+/* Whether nn_depthwise_conv2d_s8 may write over its input (out == in): 3x3 layers on path ROWS3, PLANE3 or MAP3
+ * at stride 1 whose output has the input's shape. Either build then needs the scratch *_scratch_bytes() states (the
  * reference kernel copies one input channel at a time into it). */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p);
 
@@ -281,8 +283,10 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
-/* DEPTHWISE_CONV_2D likewise: plane3: PLANE3; rows3: ROWS3; channels: CHANNELS, MULTIPLIER; s2pairs: S2PAIRS. */
+/* DEPTHWISE_CONV_2D likewise: plane3: PLANE3; map3: MAP3; rows3: ROWS3; channels: CHANNELS, MULTIPLIER;
+ * s2pairs: S2PAIRS. */
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_depthwise_conv2d_s8_map3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_channels(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_s2pairs(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -302,6 +306,7 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_opt_conv2d_s8_im2col
 #define nn_depthwise_conv2d_s8 nn_opt_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_plane3 nn_opt_depthwise_conv2d_s8_plane3
+#define nn_depthwise_conv2d_s8_map3 nn_opt_depthwise_conv2d_s8_map3
 #define nn_depthwise_conv2d_s8_rows3 nn_opt_depthwise_conv2d_s8_rows3
 #define nn_depthwise_conv2d_s8_channels nn_opt_depthwise_conv2d_s8_channels
 #define nn_depthwise_conv2d_s8_s2pairs nn_opt_depthwise_conv2d_s8_s2pairs
@@ -321,6 +326,7 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_conv2d_s8_im2col nn_ref_conv2d_s8
 #define nn_depthwise_conv2d_s8 nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_plane3 nn_ref_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_map3 nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_rows3 nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_channels nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_s2pairs nn_ref_depthwise_conv2d_s8

@@ -229,16 +229,6 @@ NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
     return nn_read32(bytes);
 }
 
-/* A channel's fused requantization words at r (rq_dbl): right shift rs = -shift of 2..23, rq_fast's
- * rounding 2^(rs - 2) and the output zero point zo, both doubled: R2 = 2^(rs - 1) + zo 2^rs; the multiplier;
- * rs (rr + 1 of the doubled accumulator). */
-NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t *r) {
-    const int32_t rs = -shift;
-    r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
-    r[1] = (uint32_t)mult;
-    r[2] = (uint32_t)rs;
-}
-
 /* The records of channels c0 .. c0 + k - 1 (k <= 4, a partial group) at rec, DW3Q_CH words each (the words
  * from DW3Q_OSTEP on are the caller's). */
 static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32_t *rec) {
@@ -1824,6 +1814,9 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
     switch (nn_depthwise_conv2d_s8_path(p)) {
     case NN_DW_PATH_PLANE3:
         nn_opt_depthwise_conv2d_s8_plane3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_MAP3:
+        nn_opt_depthwise_conv2d_s8_map3(p, in, out, scratch);
         break;
     case NN_DW_PATH_ROWS3:
         nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);

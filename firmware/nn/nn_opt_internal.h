@@ -167,6 +167,18 @@ static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW
  * pairs and S2PAIRS (nn_opt_depthwise_s2pairs.c). */
 void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec);
 
+/* Depthwise path MAP3 (nn_opt_depthwise_map3.c): 3x3 SAME at stride 1 on a 3x3 map (MobileNetV1's last
+ * depthwise layer), channels in groups of 4. A group's block of MAP3_WORDS words: per kernel row k the 4
+ * channels' doubled weight pairs A_k = (w_k0, w_k1), B_k = (w_k1, w_k2), per input row r their input pairs
+ * P_r = (x_r0, x_r1), Q_r = (x_r1, x_r2) (input offset added), per channel its doubled bias and rq_dbl's R2,
+ * multiplier and rs; then MAP3_OUT bytes of outputs (4 channels per pixel): the path's scratch. */
+#define MAP3_WORDS 64
+#define MAP3_OUT 36
+static inline int dw_map3(const nn_conv_params_t *p) {
+    return p->stride_h == 1 && p->stride_w == 1 && p->in_h == 3 && p->in_w == 3 && p->out_h == 3 && p->out_w == 3 &&
+           p->pad_top == 1 && p->pad_left == 1 && (p->out_c & 3) == 0;
+}
+
 /* A fully connected layer with at most this many outputs widens its input on the fly
  * instead of into scratch: a widened copy pays for itself only when many rows reuse it,
  * and a classifier head (e.g. 1728 -> 5) would otherwise need more scratch than the
@@ -232,6 +244,16 @@ NN_INLINE int32_t rq_dbl(int32_t acc2, int32_t mult, int32_t r2, int32_t rr1) {
     const int32_t ra = r2 + (acc2 >> 31);
     const int64_t t = (int64_t)acc2 * mult + (int64_t)((uint64_t)(int64_t)ra << 32) + 0x80000000LL;
     return (int32_t)(t >> 32) >> rr1;
+}
+
+/* A channel's fused requantization words at r (rq_dbl): right shift rs = -shift of 2..23, rq_fast's
+ * rounding 2^(rs - 2) and the output zero point zo, both doubled: R2 = 2^(rs - 1) + zo 2^rs; the multiplier;
+ * rs (rr + 1 of the doubled accumulator). */
+NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t *r) {
+    const int32_t rs = -shift;
+    r[0] = ((uint32_t)1 << (rs - 1)) + (zo << rs);
+    r[1] = (uint32_t)mult;
+    r[2] = (uint32_t)rs;
 }
 
 /* Whether every exponent allows rq_fast (right shift 2..31). */

@@ -80,15 +80,19 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
  * 3x3 maps CHANNELS' border pixels cost more: measured under QEMU on MobileNetV1's 6x6x128 and 3x3x256
  * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
  * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
- * output) at stride 1 or 2 along them; else CHANNELS. Before both, stride 2 without padding above or left on
- * rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok) takes S2PAIRS: same-channel
- * pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and 24->12 layers). */
+ * output) at stride 1 or 2 along them; else CHANNELS. PLANE3's SAME stride-1 layers on 3x3 maps with whole
+ * groups of 4 channels take MAP3 (straight-line groups of 4 channels). Before all of them, stride 2 without
+ * padding above or left on rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok)
+ * takes S2PAIRS: same-channel pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and
+ * 24->12 layers). */
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
     if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1) return NN_DW_PATH_CHANNELS;
     const int s12 = (p->stride_h == 1 || p->stride_h == 2) && (p->stride_w == 1 || p->stride_w == 2);
     if (dw_s2pairs_ok(p)) return NN_DW_PATH_S2PAIRS;
-    if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) return NN_DW_PATH_PLANE3;
+    if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) {
+        return dw_map3(p) ? NN_DW_PATH_MAP3 : NN_DW_PATH_PLANE3;
+    }
     const int tr = dw_rows3_transposed(p);
     const int32_t along = tr ? p->stride_h : p->stride_w, n_out = tr ? p->out_h : p->out_w;
     return (along == 1 || along == 2) && n_out >= 4 ? NN_DW_PATH_ROWS3 : NN_DW_PATH_CHANNELS;
@@ -97,9 +101,11 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
 /* In place: on ROWS3 the optimized kernel keeps every input line a later output line still reads in its
  * ring (at stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered,
  * and the next line gathers only input line l + 2); on PLANE3 a group's 4 channels are copied whole into
- * the plane before its outputs overwrite them. The reference kernel copies an input channel into scratch. */
+ * the plane before its outputs overwrite them, on MAP3 into its block. The reference kernel copies an input
+ * channel into scratch. */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p) {
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    if (path == NN_DW_PATH_MAP3) return 1;   /* (stride 1, 3x3 in and out) */
     return (path == NN_DW_PATH_ROWS3 || path == NN_DW_PATH_PLANE3) && p->stride_h == 1 && p->stride_w == 1 &&
            p->out_h == p->in_h && p->out_w == p->in_w;
 }
@@ -183,14 +189,16 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
  * (dw_rows3_len each); otherwise the requantization table, then the biases with the input offset folded in,
  * on path CHANNELS with a 3x3 kernel the widened weights of each group of 4 channels; on path PLANE3
  * the record of a group of 4 channels and its widened padded plane, or where it takes the pairs
- * (dw3q_pairs_ok) 4 channel records and 4 planes of pairs if they need more; on path S2PAIRS 4 channel records
- * and the group's plane of pairs (no table). At least one
+ * (dw3q_pairs_ok) 4 channel records and 4 planes of pairs if they need more; on path MAP3 a group's words and
+ * its output block; on path S2PAIRS 4 channel records and the group's plane of pairs (no table). At least one
  * input channel when it may run in place (either build runs in it). */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
     size_t bytes;
     if (path == NN_DW_PATH_ROWS3) {
         bytes = (size_t)(4 * DW3_REC * dw_rows3_group(p) + 3 * 4 * 2 * dw_rows3_len(p));
+    } else if (path == NN_DW_PATH_MAP3) {
+        bytes = (size_t)(4 * MAP3_WORDS + MAP3_OUT);
     } else if (path == NN_DW_PATH_S2PAIRS) {   /* 4 channel records, the group's plane of pairs */
         bytes = (size_t)(4 * 4 * DW3Q_CH + 4 * 4 * S2P_ROWW * s2p_rows(p));
     } else if (path == NN_DW_PATH_PLANE3) {

@@ -1089,6 +1089,114 @@ def test_random_depthwise_pairs_is_bit_exact(seed: int, bit_exact) -> None:
     assert report["ref"] == 0 and report["opt"] == 0
 
 
+def dw_map3_model(seed: int = 24) -> bytes:
+    """Depthwise 3x3 SAME stride-1 layers on 3x3 maps (path MAP3) for the Cortex-M7 run, 12 channels (3 groups
+    of 4), zero points on both sides, after a pointwise convolution: fused in place, with a ReLU6 (every group
+    in C with the reference requantization), with one bias of 2^30 (beyond rq_dbl's bound: its doubled
+    accumulator would wrap; that channel's group in C, the others in assembly), then fused into the model's
+    output."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, 3, 3, 5), scale=0.04, zero_point=11)
+    x, s_in = _pointwise(b, rng, x, (3, 3), 5, 12, 0.04)
+    hw = (3, 3)
+    for act, zo, big in (("NONE", -6, 0), ("RELU6", -128, 0), ("NONE", 9, 1 << 30), ("NONE", -1, 0)):
+        x, s_in, hw = _dw3_layer(b, rng, x, hw, 12, s_in, 1, "SAME", act, zo, big_bias=big)
+    return b.build([x0], [x])
+
+
+def test_dw_map3_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    """Every depthwise layer takes MAP3; the first three run in place (the last writes the model's output)."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_map3_model(), count=4, seed=18)
+    result = report["result"]
+    steps = [s for s in result.graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["map3"] * 4
+    shared = [result.plan.tensor_group[s.output] == result.plan.tensor_group[s.inputs[0]] for s in steps]
+    assert shared == [True, True, True, False]
+
+
+def _map3_case(seed: int, c: int) -> tuple:
+    return (f"dw3_map3_{seed}", (3, 3, c), 1, 3, 1, 1, "SAME", True)
+
+
+# (seed, channels, output zero point, m_factor, activation, requantization): 4..64 channels, zero points at
+# both ends, multipliers from the usual to right shifts of 2..5 (m_factor 8: outputs near zero land on exact
+# rounding halves often), then the groups computed in C: clamps (ReLU, ReLU6), multipliers >= 1 (left shifts)
+# and right shifts of 1; per-tensor quantization (one exponent and multiplier for every channel).
+MAP3_CASES = [(0, 4, None, None, "NONE", "fused"), (1, 8, -128, None, "NONE", "fused"),
+              (2, 16, 127, None, "NONE", "fused"), (3, 12, 0, 8.0, "NONE", "fused"),
+              (4, 64, None, 8.0, "NONE", "fused"), (5, 20, -3, 2.0 ** 20, "NONE", "fused"),
+              (6, 8, None, None, "RELU", "fused"), (7, 12, -128, None, "RELU6", "fused"),
+              (8, 16, None, None, "NONE", "general"), (9, 8, 5, 8.0, "RELU6", "general"),
+              (10, 12, None, None, "NONE", "per-tensor"), (11, 8, -100, None, "RELU", "per-tensor")]
+
+
+@pytest.mark.parametrize("case", MAP3_CASES, ids=[f"map3_s{c[0]}c{c[1]}{c[4].lower()}" for c in MAP3_CASES])
+def test_random_depthwise_map3_is_bit_exact(case: tuple, bit_exact) -> None:
+    """MAP3 on random weights, biases, input and output zero points, multipliers and activations, against the
+    reference kernels and TFLite Micro."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    seed, c, zo, m_factor, act, requant = case
+    per_channel = requant != "per-tensor"
+    tflite = conv_layer(_map3_case(seed, c), "fused" if requant == "per-tensor" else requant, seed=400 + seed,
+                        per_channel=per_channel, act=act, zo=zo, m_factor=m_factor)
+    report = bit_exact(tflite, count=3, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
+    if m_factor == 8.0 and requant == "fused":
+        assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
+    if requant == "general":
+        assert int(step.consts["shift"].max()) >= -1   # some channel outside rq_dbl's right shifts of 2..23
+    assert step.consts["shift"].size == (c if per_channel else 1)
+
+
+def dw_map3_per_tensor_model() -> bytes:
+    """One MAP3 layer of 12 channels with per-tensor quantization for the Cortex-M7 run (the channel words'
+    assembly with exponent and multiplier steps of 0)."""
+    return conv_layer(_map3_case(10, 12), "fused", seed=410, per_channel=False, act="NONE", zo=-3)
+
+
+def test_depthwise_map3_on_two_batches_is_bit_exact(bit_exact) -> None:
+    """MAP3 over a batch of two 3x3x8 images (the group loop per image), against TFLite Micro."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    rng = np.random.default_rng(31)
+    b = ModelBuilder()
+    x = b.tensor((2, 3, 3, 8), scale=0.04, zero_point=-7)
+    ws = rng.uniform(0.002, 0.02, 8)
+    wt = b.tensor((1, 3, 3, 8), scale=list(ws), zero_point=[0] * 8, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8))
+    bt = b.tensor((8,), "int32", scale=[0.04 * v for v in ws], zero_point=[0] * 8,
+                  data=rng.integers(-3000, 3000, 8).astype(np.int32))
+    y = b.tensor((2, 3, 3, 8), scale=0.04 * float(ws.mean()) * 90, zero_point=4)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
+         stride_w=1, stride_h=1, dilation_w=1, dilation_h=1, activation="NONE")
+    report = bit_exact(b.build([x], [y]), count=3, seed=31)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert step.params["batches"] == 2
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
+
+
+def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
+    """Path MAP3 only for SAME stride 1 on 3x3 maps with out_c a multiple of 4; its neighbours keep PLANE3."""
+    from edgeloop.models.compiler import compile_bytes
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    def facts(case: tuple) -> tuple:
+        step = compile_bytes(conv_layer(case, "fused", seed=5, act="NONE"), name="m").graph.steps[0]
+        return conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)
+
+    assert facts(_map3_case(0, 8)) == ("map3", 4 * 64 + 36)                       # a group's words and outputs
+    assert facts(_map3_case(0, 10))[0] == "plane3"                                # a partial group
+    assert facts(("dw3_4x4", (4, 4, 8), 1, 3, 1, 1, "SAME", True))[0] == "plane3"  # a 4x4 map
+    assert facts(("dw3_s2", (3, 3, 8), 1, 3, 2, 1, "SAME", True))[0] == "plane3"   # stride 2
+
+
 def dw_s2pairs_model(hw: tuple[int, int] = (12, 12), seed: int = 23) -> bytes:
     """Depthwise 3x3 stride-2 SAME layers on path S2PAIRS for the Cortex-M7 run, 8 channels (two groups of 4), zero
     points on both sides, after a pointwise convolution: on 12x12, 12x12 -> 6x6 (rows of 6 outputs) -> 3x3 (rows of
