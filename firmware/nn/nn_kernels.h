@@ -200,8 +200,12 @@ typedef enum {
     NN_DW_PATH_PLANE3 = 3,         /* 3x3, multiplier 1, no dilation, stride 1 or 2, small maps (<= DW_PLANE3_MAX
                                     * outputs along each side): a group of 4 channels copied into a padded
                                     * plane, every window then interior (9 taps unrolled, 4 channels a pass) */
-    NN_DW_PATH_MAP3 = 4            /* PLANE3's layers that are SAME at stride 1 on a 3x3 map, out_c % 4 == 0: a
+    NN_DW_PATH_MAP3 = 4,           /* PLANE3's layers that are SAME at stride 1 on a 3x3 map, out_c % 4 == 0: a
                                     * straight-line assembly function per group of 4 channels on int16 pairs */
+    NN_DW_PATH_S2PAIRS = 5         /* 3x3, multiplier 1, no dilation, stride 2, no padding above or left, rows of
+                                    * 3, 6 or 12 outputs (in_w = 2 out_w), <= 12 rows, out_c % 4 == 0, fused
+                                    * requantization: same-channel int16 pairs (x_2m, x_2m+1), SMLAD + SMLABT
+                                    * per kernel row */
 } nn_dw_path_t;
 
 typedef enum {
@@ -279,11 +283,13 @@ void nn_opt_conv2d_s8_small_k(const nn_conv_params_t *p, const int8_t *in, int8_
 void nn_opt_conv2d_s8_gray3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_wide(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_conv2d_s8_im2col(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
-/* DEPTHWISE_CONV_2D likewise: plane3: PLANE3; map3: MAP3; rows3: ROWS3; channels: CHANNELS, MULTIPLIER. */
+/* DEPTHWISE_CONV_2D likewise: plane3: PLANE3; map3: MAP3; rows3: ROWS3; channels: CHANNELS, MULTIPLIER;
+ * s2pairs: S2PAIRS. */
 void nn_opt_depthwise_conv2d_s8_plane3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_map3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_rows3(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_depthwise_conv2d_s8_channels(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
+void nn_opt_depthwise_conv2d_s8_s2pairs(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 /* FULLY_CONNECTED likewise: rows: paths DIRECT, WIDENED; fused: FUSED. */
 void nn_opt_fc_s8_rows(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
 void nn_opt_fc_s8_fused(const nn_fc_params_t *p, const int8_t *in, int8_t *out, void *scratch);
@@ -303,6 +309,7 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_depthwise_conv2d_s8_map3 nn_opt_depthwise_conv2d_s8_map3
 #define nn_depthwise_conv2d_s8_rows3 nn_opt_depthwise_conv2d_s8_rows3
 #define nn_depthwise_conv2d_s8_channels nn_opt_depthwise_conv2d_s8_channels
+#define nn_depthwise_conv2d_s8_s2pairs nn_opt_depthwise_conv2d_s8_s2pairs
 #define nn_fc_s8 nn_opt_fc_s8
 #define nn_fc_s8_rows nn_opt_fc_s8_rows
 #define nn_fc_s8_fused nn_opt_fc_s8_fused
@@ -322,6 +329,7 @@ void nn_opt_max_pool_s8_windows(const nn_pool_params_t *p, const int8_t *in, int
 #define nn_depthwise_conv2d_s8_map3 nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_rows3 nn_ref_depthwise_conv2d_s8
 #define nn_depthwise_conv2d_s8_channels nn_ref_depthwise_conv2d_s8
+#define nn_depthwise_conv2d_s8_s2pairs nn_ref_depthwise_conv2d_s8
 #define nn_fc_s8 nn_ref_fc_s8
 #define nn_fc_s8_rows nn_ref_fc_s8
 #define nn_fc_s8_fused nn_ref_fc_s8

@@ -219,13 +219,7 @@ NN_INLINE void dw_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out,
  * R2, multiplier and rs (the fused form doubles weights and bias), then the words the assembly reads: the
  * output step, the channel's plane (row 0) and output addresses, the count of output rows between the
  * first and the last (out_h - 2) and whether it is the group's last channel. */
-#define DW3Q_BIAS 6
-#define DW3Q_RQ 7
-#define DW3Q_OSTEP 10
-#define DW3Q_X 11
-#define DW3Q_O 12
-#define DW3Q_MID 13
-#define DW3Q_LAST 14
+/* (the record's word indices DW3Q_*: nn_opt_internal.h) */
 
 /* The 4 weight bytes of channels c0 .. c0 + k - 1 at w (zeros for the missing ones of a partial group). */
 NN_INLINE uint32_t dw3p_word(const int8_t *w, int32_t k) {
@@ -253,12 +247,46 @@ static void dw3q_record(const nn_conv_params_t *p, int32_t c0, int32_t k, uint32
     }
 }
 
-/* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
- * words by SXTB16, doubled by SADD16, paired by masks and shifts; the same words as dw3q_record. */
-static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
-    const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
-    const int8_t *w = p->weights + c0;
-    const uint32_t zo = (uint32_t)p->out_offset;
+#if NN_ASM
+/* A kernel row KY of the 4 channels: its 3 weight words v0 v1 v2 (kernel columns), side by side per channel
+ * pair by PKHBT (bytes of channels 0, 1) and PKHTB (2, 3), then per channel A = (w0, w1) and B = (w1, w2) by
+ * SXTB16 (ROR 8 for channels 1 and 3), doubled by SADD16, stored by STRD: 29 instructions. */
+#define NN_DWPQ_WROW(KY)                                      \
+    "ldr    %[v0], [%[w]]\n\t"                                \
+    "ldr    %[v1], [%[w], %[ch]]\n\t"                         \
+    "add    %[w], %[w], %[ch], lsl #1\n\t"                    \
+    "ldr    %[v2], [%[w]]\n\t"                                \
+    "add    %[w], %[w], %[ch]\n\t"                            \
+    "pkhbt  %[t0], %[v0], %[v1], lsl #16\n\t"                 \
+    "pkhtb  %[v0], %[v1], %[v0], asr #16\n\t"                 \
+    "pkhbt  %[t1], %[v1], %[v2], lsl #16\n\t"                 \
+    "pkhtb  %[v1], %[v2], %[v1], asr #16\n\t"                 \
+    NN_DWPQ_WPAIR(KY, "t0", "t1", "", "0")                    \
+    NN_DWPQ_WPAIR(KY, "t0", "t1", ", ror #8", "60")           \
+    NN_DWPQ_WPAIR(KY, "v0", "v1", "", "120")                  \
+    NN_DWPQ_WPAIR(KY, "v0", "v1", ", ror #8", "180")
+#define NN_DWPQ_WPAIR(KY, TA, TB, ROR, REC)                   \
+    "sxtb16 %[a], %[" TA "]" ROR "\n\t"                       \
+    "sadd16 %[a], %[a], %[a]\n\t"                             \
+    "sxtb16 %[b], %[" TB "]" ROR "\n\t"                       \
+    "sadd16 %[b], %[b], %[b]\n\t"                             \
+    "strd   %[a], %[b], [%[rec], #" REC "+8*" #KY "]\n\t"
+_Static_assert(DW3Q_CH == 15 && DW3Q_BIAS == 6 && DW3Q_RQ == 7,
+               "NN_DWPQ_WROW and NN_DWPQ_RQW store the channels' records 60 B apart, bias at 24, R2 mult rs at 28..36");
+#endif
+
+/* A and B of the 3 kernel rows of 4 channels (weights w, row step 3 ch), doubled, into their records; the C
+ * loop is the portable twin of NN_DWPQ_WROW. */
+NN_INLINE void dw3q_weights4(const int8_t *w, int32_t ch, uint32_t *rec) {
+#if NN_ASM
+    uint32_t v0, v1, v2, t0, t1, a, b;
+    __asm__ volatile(NN_DWPQ_WROW(0) NN_DWPQ_WROW(1) NN_DWPQ_WROW(2)
+                     : [w] "+r"(w), [v0] "=&r"(v0), [v1] "=&r"(v1), [v2] "=&r"(v2), [t0] "=&r"(t0), [t1] "=&r"(t1),
+                       [a] "=&r"(a), [b] "=&r"(b)
+                     : [ch] "r"(ch), [rec] "r"(rec)
+                     : "memory");
+    return;
+#endif
     for (int32_t ky = 0; ky < 3; ++ky, w += 3 * ch) {
         /* per kernel column the doubled weights of channels (0, 2) and (1, 3) */
         const uint32_t v0 = nn_read32(w), v1 = nn_read32(w + ch), v2 = nn_read32(w + 2 * ch);
@@ -280,6 +308,40 @@ static void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
         r[3 * DW3Q_CH] = o0 >> 16 | (o1 & 0xffff0000u);
         r[3 * DW3Q_CH + 1] = o1 >> 16 | (o2 & 0xffff0000u);
     }
+}
+
+/* The fused records of a full group (the common case, paid per group): the 4 channels' weights from 9
+ * words by SXTB16, doubled by SADD16, paired (dw3q_weights4); the same words as dw3q_record. */
+void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec) {
+    const int32_t ch = p->in_c, step = p->per_channel ? 1 : 0;
+    const uint32_t zo = (uint32_t)p->out_offset;
+    dw3q_weights4(p->weights + c0, ch, rec);
+#if NN_ASM
+    {   /* per channel the doubled bias, R2 = (2 zo + 1) << (rs - 1) (~shift = rs - 1), multiplier and rs */
+        static const int32_t no_bias[4] = {0, 0, 0, 0};
+        const int32_t *bias = p->bias ? p->bias + c0 : no_bias, k0 = step * 4 * c0, kstep = 4 * step;
+        const uint32_t zo21 = 2 * zo + 1;
+        uint32_t bb, s, m, t;
+#define NN_DWPQ_RQW(REC)                                      \
+    "ldr    %[bb], [%[bias]], #4\n\t"                         \
+    "ldr    %[s], [%[shift], %[k]]\n\t"                       \
+    "ldr    %[m], [%[mult], %[k]]\n\t"                        \
+    "add    %[k], %[k], %[kstep]\n\t"                         \
+    "lsl    %[bb], %[bb], #1\n\t"                             \
+    "mvn    %[t], %[s]\n\t"                                   \
+    "rsb    %[s], %[s], #0\n\t"                               \
+    "lsl    %[t], %[zo21], %[t]\n\t"                          \
+    "strd   %[bb], %[t], [%[rec], #24+" REC "]\n\t"           \
+    "strd   %[m], %[s], [%[rec], #32+" REC "]\n\t"
+        int32_t k = k0;
+        __asm__ volatile(NN_DWPQ_RQW("0") NN_DWPQ_RQW("60") NN_DWPQ_RQW("120") NN_DWPQ_RQW("180")
+                         : [bias] "+r"(bias), [k] "+r"(k), [bb] "=&r"(bb), [s] "=&r"(s), [m] "=&r"(m), [t] "=&r"(t)
+                         : [shift] "r"(p->shift), [mult] "r"(p->mult), [kstep] "r"(kstep), [zo21] "r"(zo21),
+                           [rec] "r"(rec)
+                         : "memory");
+        return;
+    }
+#endif
 #pragma GCC unroll 4
     for (int32_t j = 0; j < 4; ++j, rec += DW3Q_CH) {
         const int32_t c = c0 + j;
@@ -1697,18 +1759,6 @@ NN_INLINE void dw3_body(const nn_conv_params_t *p, const dw3_geom_t *g, const in
     }
 }
 
-/* Whether a 3x3 layer (paths ROWS3, PLANE3) takes the fused requantization (rq_dbl): the fast form, no
- * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
- * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
-static int dw3_fused(const nn_conv_params_t *p, int fast) {
-    const int clamp = p->act_min > -128 || p->act_max < 127;
-    int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
-    for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
-        fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
-    }
-    return fused;
-}
-
 /* One entry point per group of paths (nn_kernels.h): generated C calls the one its layer takes, so a model
  * links only the depthwise paths it uses; nn_opt_depthwise_conv2d_s8 (containers, hand-written calls)
  * dispatches. Scratch: the requantization table (RQ_WORDS per channel), then the path's data. */
@@ -1770,6 +1820,9 @@ void nn_opt_depthwise_conv2d_s8(const nn_conv_params_t *p, const int8_t *in, int
         break;
     case NN_DW_PATH_ROWS3:
         nn_opt_depthwise_conv2d_s8_rows3(p, in, out, scratch);
+        break;
+    case NN_DW_PATH_S2PAIRS:
+        nn_opt_depthwise_conv2d_s8_s2pairs(p, in, out, scratch);
         break;
     case NN_DW_PATH_CHANNELS:
     case NN_DW_PATH_MULTIPLIER:

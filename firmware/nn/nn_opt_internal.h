@@ -149,11 +149,23 @@ static inline int32_t dw_plane3_w(const nn_conv_params_t *p) { return (p->out_w 
  * channel's record DW3Q_CH words (dw3q_record). A group is 4 planes and 4 records. */
 #define DW3Q_ROWW 10
 #define DW3Q_CH 15
+/* ... its words (dw3q_record4): A, B of the 3 kernel rows at 0..5, then these */
+#define DW3Q_BIAS 6
+#define DW3Q_RQ 7
+#define DW3Q_OSTEP 10
+#define DW3Q_X 11
+#define DW3Q_O 12
+#define DW3Q_MID 13
+#define DW3Q_LAST 14
 static inline int dw3q_pairs_ok(const nn_conv_params_t *p) {
     return p->stride_h == 1 && p->stride_w == 1 && p->in_w == 6 && p->out_w == 6 && p->pad_left == 1 &&
            p->in_h == p->out_h && p->pad_top == 1;
 }
 static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW3Q_ROWW * dw_plane3_h(p); }
+/* The fused records of a full group of 4 channels from c0 (DW3Q_CH words each: A = (w0, w1) and B = (w1, w2) of
+ * the 3 kernel rows, the bias and rq_dbl's words, weights and bias doubled; nn_opt_depthwise.c), shared by PLANE3's
+ * pairs and S2PAIRS (nn_opt_depthwise_s2pairs.c). */
+void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec);
 
 /* Depthwise path MAP3 (nn_opt_depthwise_map3.c): 3x3 SAME at stride 1 on a 3x3 map (MobileNetV1's last
  * depthwise layer), channels in groups of 4. A group's block of MAP3_WORDS words: per kernel row k the 4
@@ -247,6 +259,40 @@ NN_INLINE void dw3p_rq_words(int32_t shift, int32_t mult, uint32_t zo, uint32_t 
 /* Whether every exponent allows rq_fast (right shift 2..31). */
 static inline int rq_fast_ok(const int32_t *shift, int32_t count) {
     return nn_opt_right_shifts_within(shift, count, 2, 31);
+}
+
+/* Whether a 3x3 layer (paths ROWS3, PLANE3, S2PAIRS) takes the fused requantization (rq_dbl): the fast form, no
+ * clamp, right shifts of 2..23, and doubled accumulators that cannot wrap: with |bias| < 2^29 - 2^18 the
+ * folded bias and 9 taps (each |w (x + in_offset)| <= 128 * 255) stay below 2^30. */
+static inline int dw3_fused(const nn_conv_params_t *p, int fast) {
+    const int clamp = p->act_min > -128 || p->act_max < 127;
+    int fused = fast && !clamp && nn_opt_right_shifts_within(p->shift, p->per_channel ? p->out_c : 1, 2, 23);
+    for (int32_t c = 0; c < p->out_c && fused && p->bias; ++c) {
+        fused = p->bias[c] > -DW3_BIAS_MAX && p->bias[c] < DW3_BIAS_MAX;
+    }
+    return fused;
+}
+
+/* Depthwise path S2PAIRS (nn_opt_depthwise_s2pairs.c): 3x3, stride 2 on both axes, no padding above or left,
+ * whole groups of 4 channels, the fused form (dw3_fused), rows of 3, 6 or 12 outputs SAME on an even input row
+ * (in_w = 2 out_w: its assembly's rows), at most 12 output rows: where it measured better than PLANE3 and ROWS3
+ * under QEMU (MobileNetV1's 12->6, 6->3 and 24->12 layers: bench/RESULTS.md, "Depthwise round 7"). Its portable
+ * code also takes VALID and other row lengths. Per group its plane holds the input rows the outputs read
+ * (s2p_rows), each as 4 channel rows of S2P_ROWW words (row r of channel j at word (4 r + j) S2P_ROWW: fixed
+ * steps, immediate offsets in the assembly), word m being the channel's int16 pair (x_2m, x_2m+1) with the
+ * input offset added (s2p_pairs of them). */
+#define S2P_ROWW 12
+static inline int32_t s2p_rows(const nn_conv_params_t *p) {
+    return 2 * p->out_h + 1 < p->in_h ? 2 * p->out_h + 1 : p->in_h;
+}
+static inline int32_t s2p_pairs(const nn_conv_params_t *p) {
+    const int32_t all = (p->in_w + 1) >> 1, need = p->out_w + (2 * p->out_w < p->in_w);
+    return need < all ? need : all;
+}
+static inline int dw_s2pairs_ok(const nn_conv_params_t *p) {
+    const int rows = p->out_w == 3 || p->out_w == 6 || p->out_w == 12;
+    return p->stride_h == 2 && p->stride_w == 2 && p->pad_top == 0 && p->pad_left == 0 && (p->out_c & 3) == 0 &&
+           rows && p->in_w == 2 * p->out_w && p->out_h <= 12 && dw3_fused(p, 1);
 }
 
 /* Fill `n` entries of `tab` (RQ_WORDS each); returns 1 when they are in the fast form. */

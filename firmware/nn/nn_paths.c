@@ -81,11 +81,15 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
  * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
  * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
  * output) at stride 1 or 2 along them; else CHANNELS. PLANE3's SAME stride-1 layers on 3x3 maps with whole
- * groups of 4 channels take MAP3 (straight-line groups of 4 channels). */
+ * groups of 4 channels take MAP3 (straight-line groups of 4 channels). Before all of them, stride 2 without
+ * padding above or left on rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok)
+ * takes S2PAIRS: same-channel pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and
+ * 24->12 layers). */
 nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
     if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1) return NN_DW_PATH_CHANNELS;
     const int s12 = (p->stride_h == 1 || p->stride_h == 2) && (p->stride_w == 1 || p->stride_w == 2);
+    if (dw_s2pairs_ok(p)) return NN_DW_PATH_S2PAIRS;
     if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) {
         return dw_map3(p) ? NN_DW_PATH_MAP3 : NN_DW_PATH_PLANE3;
     }
@@ -186,7 +190,7 @@ size_t nn_opt_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
  * on path CHANNELS with a 3x3 kernel the widened weights of each group of 4 channels; on path PLANE3
  * the record of a group of 4 channels and its widened padded plane, or where it takes the pairs
  * (dw3q_pairs_ok) 4 channel records and 4 planes of pairs if they need more; on path MAP3 a group's words and
- * its output block. At least one
+ * its output block; on path S2PAIRS 4 channel records and the group's plane of pairs (no table). At least one
  * input channel when it may run in place (either build runs in it). */
 size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
     const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
@@ -195,6 +199,8 @@ size_t nn_opt_depthwise_conv2d_s8_scratch_bytes(const nn_conv_params_t *p) {
         bytes = (size_t)(4 * DW3_REC * dw_rows3_group(p) + 3 * 4 * 2 * dw_rows3_len(p));
     } else if (path == NN_DW_PATH_MAP3) {
         bytes = (size_t)(4 * MAP3_WORDS + MAP3_OUT);
+    } else if (path == NN_DW_PATH_S2PAIRS) {   /* 4 channel records, the group's plane of pairs */
+        bytes = (size_t)(4 * 4 * DW3Q_CH + 4 * 4 * S2P_ROWW * s2p_rows(p));
     } else if (path == NN_DW_PATH_PLANE3) {
         const size_t plane = (size_t)(4 * DW3P_REC + 8 * dw_plane3_h(p) * dw_plane3_w(p));
         const size_t pairs = dw3q_pairs_ok(p) ? (size_t)(4 * 4 * DW3Q_CH + 4 * 4 * dw_plane3_words(p)) : 0u;

@@ -22,7 +22,8 @@ from edgeloop import EdgeloopError
 
 NN_DIR: Path = edgeloop.FIRMWARE_DIR / "nn"
 KERNEL_SOURCES = ("nn_ref.c", "nn_paths.c", "nn_opt_requant.c", "nn_opt_conv.c", "nn_opt_conv_small_k.c",
-                  "nn_opt_depthwise.c", "nn_opt_depthwise_map3.c", "nn_opt_fc.c", "nn_opt_pool.c", "nn_opt_add.c")
+                  "nn_opt_depthwise.c", "nn_opt_depthwise_map3.c", "nn_opt_depthwise_s2pairs.c",
+                  "nn_opt_fc.c", "nn_opt_pool.c", "nn_opt_add.c")
 """The kernel sources a compiled model needs (firmware/nn), in every build: the reference kernels,
 path selection and scratch sizes, and the optimized kernels by family (empty unless NN_OPTIMIZED)."""
 

@@ -44,7 +44,7 @@ _DEFAULTS = {"batches": 1, "depth_mult": 1, "stride_h": 1, "stride_w": 1, "dil_h
 
 CONV_PATHS = ("im2col", "fused", "wide", "small_k", "small_k_reg", "small_k_rec", "gray3", "small_k_wide")
 """Names of nn_conv_path_t values, in enum order (nn_kernels.h)."""
-DW_PATHS = ("channels", "multiplier", "rows3", "plane3", "map3")
+DW_PATHS = ("channels", "multiplier", "rows3", "plane3", "map3", "s2pairs")
 FC_PATHS = ("direct", "widened", "fused")
 MAX_POOL_PATHS = ("windows", "2x2", "2x2_rows")
 

@@ -47,7 +47,7 @@ PATH_ENTRIES: dict[str, dict[str, str]] = {
     "nn_conv2d_s8": {"small_k": "small_k", "small_k_reg": "small_k", "small_k_rec": "small_k", "gray3": "gray3",
                      "wide": "wide", "small_k_wide": "wide", "im2col": "im2col", "fused": "im2col"},
     "nn_depthwise_conv2d_s8": {"channels": "channels", "multiplier": "channels", "rows3": "rows3",
-                               "plane3": "plane3", "map3": "map3"},
+                               "plane3": "plane3", "map3": "map3", "s2pairs": "s2pairs"},
     "nn_max_pool_s8": {"windows": "windows", "2x2": "2x2", "2x2_rows": "2x2"},
     "nn_fc_s8": {"direct": "rows", "widened": "rows", "fused": "fused"},
 }

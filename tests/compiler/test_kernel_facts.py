@@ -85,8 +85,23 @@ def test_depthwise_fc_and_pool_facts() -> None:
     # plane of ((out - 1) * stride + 3)^2 pixels of 8 bytes
     assert conv_facts(_conv(3, 10, 10, out_w=3, out_h=3), [-9] * 10, depthwise=True) == ("plane3",
                                                                                        160 + 152 + 8 * 25)
-    s2 = _conv(3, 8, 8, out_w=3, out_h=3, stride=2, stride_h=2)
+    s2 = _conv(3, 8, 8, out_w=3, out_h=3, stride=2, stride_h=2, in_h=7, in_w=7, pad_top=1, pad_left=1)
     assert conv_facts(s2, [-9] * 8, depthwise=True) == ("plane3", 128 + 152 + 8 * 49)
+    # stride 2 without padding above or left on rows of 3, 6 or 12 outputs with in_w = 2 out_w (S2PAIRS), at
+    # most 12 rows, whole groups of 4, fused form: 4 channel records of 60 B, then the group's plane of the input
+    # rows read (at most 2 out_h + 1), 192 B each
+    s2p = _conv(3, 8, 8, out_w=3, out_h=3, stride=2, stride_h=2, in_h=6, in_w=6)
+    assert conv_facts(s2p, [-9] * 8, depthwise=True) == ("s2pairs", 240 + 192 * 6)
+    assert conv_facts({**s2p, "in_h": 8}, [-9] * 8, depthwise=True) == ("s2pairs", 240 + 192 * 7)
+    s2p12 = _conv(3, 32, 32, out_w=12, out_h=12, stride=2, stride_h=2, in_h=24, in_w=24)
+    assert conv_facts(s2p12, [-9] * 32, depthwise=True) == ("s2pairs", 240 + 192 * 24)
+    assert conv_facts({**s2p12, "out_w": 11, "in_w": 22}, [-9] * 32, depthwise=True)[0] == "rows3"
+    assert conv_facts({**s2p12, "out_h": 13, "in_h": 26}, [-9] * 32, depthwise=True)[0] == "rows3"
+    assert conv_facts({**s2p, "in_w": 7}, [-9] * 8, depthwise=True)[0] == "plane3"   # VALID on 7 columns
+    assert conv_facts(s2p, [-9] * 8, depthwise=True, bias=[2**29] * 8)[0] == "plane3"   # not the fused form
+    assert conv_facts({**s2p, "act_min": 0}, [-9] * 8, depthwise=True)[0] == "plane3"
+    assert conv_facts(_conv(3, 6, 6, out_w=3, out_h=3, stride=2, stride_h=2, in_h=6, in_w=6), [-9] * 6,
+                      depthwise=True)[0] == "plane3"   # a partial group
     assert conv_facts(_conv(3, 8, 8, out_w=8, out_h=9), [-9] * 8, depthwise=True)[0] == "rows3"
     # in place (stride 1, equal shapes, ROWS3 or PLANE3): at least one input channel of scratch for the
     # reference kernel

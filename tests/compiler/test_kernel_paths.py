@@ -1197,6 +1197,90 @@ def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
     assert facts(("dw3_s2", (3, 3, 8), 1, 3, 2, 1, "SAME", True))[0] == "plane3"   # stride 2
 
 
+def dw_s2pairs_model(hw: tuple[int, int] = (12, 12), seed: int = 23) -> bytes:
+    """Depthwise 3x3 stride-2 SAME layers on path S2PAIRS for the Cortex-M7 run, 8 channels (two groups of 4), zero
+    points on both sides, after a pointwise convolution: on 12x12, 12x12 -> 6x6 (rows of 6 outputs) -> 3x3 (rows of
+    3), MobileNetV1's two layers; on 8x12, 8x12 -> 4x6 -> 2x3; on 24x24 -> 12x12 -> 6x6. Every last output row and
+    column reads padding."""
+    rng = np.random.default_rng(seed)
+    b = ModelBuilder()
+    x0 = x = b.tensor((1, *hw, 5), scale=0.04, zero_point=-9)
+    x, s_in = _pointwise(b, rng, x, hw, 5, 8, 0.04)
+    for zo in (5, -3):
+        x, s_in, hw = _dw3_layer(b, rng, x, hw, 8, s_in, 2, "SAME", "NONE", zo)
+    return b.build([x0], [x])
+
+
+def dw_s2pairs_tall_model() -> bytes:
+    """dw_s2pairs_model from an 8x12 map."""
+    return dw_s2pairs_model(hw=(8, 12), seed=24)
+
+
+def dw_s2pairs_wide_model() -> bytes:
+    """dw_s2pairs_model from a 24x24 map: 24x24 -> 12x12 (rows of 12: a chunk with its last output's third tap,
+    then the row's last chunk), MobileNetV1's 24->12 layer, -> 6x6."""
+    return dw_s2pairs_model(hw=(24, 24), seed=25)
+
+
+def dw_s2pairs_per_tensor_model() -> bytes:
+    """One 12x12x8 -> 6x6 stride-2 SAME layer on S2PAIRS with per-tensor weights: the records' one multiplier and
+    shift for every channel, and no bias clamp (test_qemu's Cortex-M7 run)."""
+    return conv_layer(("dw_s2pairs_per_tensor", (12, 12, 8), 1, 3, 2, 1, "SAME", True), "fused", seed=26,
+                      per_channel=False, act="NONE")
+
+
+def test_dw_s2pairs_per_tensor_model_is_bit_exact_on_the_host(bit_exact) -> None:
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_s2pairs_per_tensor_model(), count=3, seed=19)
+    assert report["ref"] == 0 and report["opt"] == 0
+    (step,) = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert not step.params["per_channel"]
+    assert conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(), depthwise=True)[0] == "s2pairs"
+
+
+@pytest.mark.parametrize("hw", [(12, 12), (8, 12), (24, 24)])
+def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exact) -> None:
+    """Both stride-2 layers take S2PAIRS."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    report = bit_exact(dw_s2pairs_model(hw=hw), count=3, seed=18)
+    steps = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    assert [conv_facts(s.params, s.consts["shift"].tolist(), depthwise=True)[0] for s in steps] == ["s2pairs"] * 2
+    h, w = hw
+    assert [tuple(s.out_shape[1:3]) for s in steps] == [(h // 2, w // 2), (h // 4, w // 4)]
+
+
+def _random_s2pairs_case(seed: int) -> tuple:
+    """A random 3x3 stride-2 depthwise layer: SAME or VALID, even or odd sides, 1..12 outputs a side (rows of
+    3, 6 or 12 outputs drawn more often: S2PAIRS' rows), 4..16 channels or a partial group (6)."""
+    rng = np.random.default_rng(seed)
+    padding = str(rng.choice(["SAME", "VALID"]))
+    oh = int(rng.integers(1, 13))
+    ow = int(rng.choice([3, 6, 12, int(rng.integers(1, 13))]))
+    odd_h, odd_w = int(rng.integers(0, 2)), int(rng.integers(0, 2))
+    h, w = (2 * oh - odd_h, 2 * ow - odd_w) if padding == "SAME" else (2 * oh + 1 + odd_h, 2 * ow + 1 + odd_w)
+    c = 6 if seed % 5 == 4 else 4 * int(rng.integers(1, 5))
+    return (f"dw3_s2pairs_{seed}", (h, w, c), 1, 3, 2, 1, padding, True)
+
+
+@pytest.mark.parametrize("seed", range(14))
+def test_random_depthwise_s2pairs_is_bit_exact(seed: int, bit_exact) -> None:
+    """Stride-2 layers on random sides, channels, paddings and zero points (the fused form: no clamp), against
+    the reference kernels and TFLite Micro; S2PAIRS takes exactly the SAME layers on even sides with rows of 3, 6
+    or 12 outputs, at most 12 rows and whole groups of 4 channels (the others: PLANE3 or ROWS3)."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    case = _random_s2pairs_case(seed)
+    report = bit_exact(conv_layer(case, "fused", seed=400 + seed, act="NONE"), count=2, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+    (step,) = [s for s in report["result"].graph.steps if s.op == "DEPTHWISE_CONV_2D"]
+    (h, w, c), padding = case[1], case[6]
+    oh, ow = step.out_shape[1:3]
+    expected = padding == "SAME" and h == 2 * oh and w == 2 * ow and ow in (3, 6, 12) and oh <= 12 and c % 4 == 0
+    assert (conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "s2pairs") == expected
+
+
 def _random_dw3_case(seed: int) -> tuple:
     """A random 3x3 depthwise layer: taller or wider than wide, 1..13 channels, stride 1 or 2, SAME or VALID;
     seeds from 100 on small maps (sides of 3..10 inputs: path PLANE3 up to 8 outputs a side), from 106 on tiny

@@ -36,6 +36,8 @@ PATH_MODELS = {
     "wide_pointwise": "pointwise_paths_model",
     "dw_pairs": "dw_pairs_model", "dw_pairs_thin": "dw_pairs_thin_model",
     "dw_map3": "dw_map3_model", "dw_map3_per_tensor": "dw_map3_per_tensor_model",
+    "dw_s2pairs": "dw_s2pairs_model", "dw_s2pairs_tall": "dw_s2pairs_tall_model",
+    "dw_s2pairs_wide": "dw_s2pairs_wide_model", "dw_s2pairs_per_tensor": "dw_s2pairs_per_tensor_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -177,6 +179,21 @@ MUTATIONS = {
                                "dw_map3_per_tensor"),
     "map3_words_bias_check": ("nn_opt_depthwise_map3.c", '"orr    r6, r6, r11\\n\\t"', '"mov    r11, r11\\n\\t"',
                               "dw_map3"),
+    "dwpq_record_weights_channel_3": ("nn_opt_depthwise.c", 'NN_DWPQ_WPAIR(KY, "v0", "v1", ", ror #8", "180")',
+                                      'NN_DWPQ_WPAIR(KY, "v0", "v1", "", "180")', "dw_s2pairs"),
+    "dwpq_record_rq_round": ("nn_opt_depthwise.c", '"mvn    %[t], %[s]\\n\\t"', '"mov    %[t], %[s]\\n\\t"', "dw_s2pairs"),
+    "s2p_build2_channel_2": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 %[wd], %[off2], %[wc]\\n\\t"',
+                             '"sxtab16 %[wd], %[off2], %[wb]\\n\\t"', "dw_s2pairs"),
+    "s2p_build1_channel_2": ("nn_opt_depthwise_s2pairs.c", '"str    %[e], [%[d], #96+" #OFF "]\\n\\t"',
+                             '"str    %[e], [%[d], #144+" #OFF "]\\n\\t"', "dw_s2pairs"),
+    "s2p_rows3_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt %[a0], %[q1], %[b], %[a0]\\n\\t"',
+                            '"smlabt %[a0], %[q1], %[a], %[a0]\\n\\t"', "dw_s2pairs_tall"),
+    "s2p_rows6_output_4": ("nn_opt_depthwise_s2pairs.c", '"smlabt r4, r9, r7, r4\\n\\t"', '"smlabt r4, r8, r7, r4\\n\\t"',
+                           "dw_s2pairs"),
+    "s2p_rows12_inner_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt r5, r8, r7, r5\\n\\t"',
+                                   '"smlabt r5, r9, r7, r5\\n\\t"', "dw_s2pairs_wide"),
+    "s2p_map33_output_1": ("nn_opt_depthwise_s2pairs.c", '"smlabt r1, r5, r4, r1\\n\\t"', '"smlabt r1, r6, r4, r1\\n\\t"',
+                           "dw_s2pairs"),
 }
 
 
