@@ -173,7 +173,7 @@ typedef struct {
  * their semantics and their scratch sizes (*_scratch_bytes below). Generated models assert it
  * at compile time; a model container made for another version must be refused. Bump it on any
  * change of those. nn_kernel_abi_version() returns the version the kernels were built with. */
-#define NN_KERNEL_ABI_VERSION 7u
+#define NN_KERNEL_ABI_VERSION 8u
 uint32_t nn_kernel_abi_version(void);
 
 /* Paths of the optimized kernels. Each kernel chooses its path with one function below
