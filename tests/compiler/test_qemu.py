@@ -192,8 +192,14 @@ MUTATIONS = {
                            "dw_s2pairs"),
     "s2p_rows12_inner_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt r5, r8, r7, r5\\n\\t"',
                                    '"smlabt r5, r9, r7, r5\\n\\t"', "dw_s2pairs_wide"),
-    "s2p_map33_output_1": ("nn_opt_depthwise_s2pairs.c", '"smlabt r1, r5, r4, r1\\n\\t"', '"smlabt r1, r6, r4, r1\\n\\t"',
-                           "dw_s2pairs"),
+    "s2p_map33_build_channel_3": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 r9, r3, r12, ror #8\\n\\t"',
+                                  '"sxtab16 r9, r3, r12\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_output_1_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt r10, r7, " B ", r10\\n\\t"',
+                                     '"smlabt r10, r8, " B ", r10\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_rq_words_channel": ("nn_opt_depthwise_s2pairs.c", '"ldrd   r8, r12, [r0, #(60*" #J "+32)]\\n\\t"',
+                                   '"ldrd   r8, r12, [r0, #(60*0+32)]\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_out_pixel_7": ("nn_opt_depthwise_s2pairs.c", '"str    r10, [r1, r2]\\n\\t"',
+                              '"str    r9, [r1, r2]\\n\\t"', "dw_s2pairs"),
 }
 
 
