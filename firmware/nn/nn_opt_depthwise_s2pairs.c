@@ -456,12 +456,28 @@ S2P_GROUP6_FN(s2p_group6, S2P_ROW6)
 S2P_GROUP6_FN(s2p_group12, S2P_ROW12)
 #endif
 
+/* A 6x6 input to a 3x3 map: per group of 4 channels its records, then s2p_map33_asm (a loop of its own: the
+ * per-group C work is a visible share of the 81 MACs per channel). */
+static void s2p_map33(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec) {
+    const int32_t ch = p->in_c;
+    const uint32_t off2 = nn_dup16(p->in_offset);
+    for (int32_t b = 0; b < p->batches; ++b, in += 36 * ch, out += 9 * ch) {
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            dw3q_record4(p, c0, rec);
+#if NN_ASM
+            s2p_map33_asm(rec, in + c0, ch, off2, out + c0);
+#else
+            s2p_map33_c(rec, in + c0, ch, off2, out + c0);
+#endif
+        }
+    }
+}
+
 /* Path S2PAIRS, the fused form. Per group of 4 channels: the records, the plane of pairs, the outputs. */
 static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec, uint32_t *plane) {
     const int32_t ch = p->in_c, oh = p->out_h, ow = p->out_w, rows = s2p_rows(p), pairs = s2p_pairs(p);
     const int bottom = 2 * oh >= p->in_h, right = 2 * ow >= p->in_w;
     const uint32_t off2 = nn_dup16(p->in_offset);
-    const int map33 = p->in_h == 6 && p->in_w == 6 && oh == 3 && ow == 3;   /* (s2p_map33_asm's block) */
     for (int32_t j = 0; j < 4; ++j) {   /* the words every group shares */
         uint32_t *rc = rec + j * DW3Q_CH;
         rc[DW3Q_OSTEP] = (uint32_t)ch;
@@ -474,14 +490,6 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
         int8_t *ob = out + b * oh * ow * ch;
         for (int32_t c0 = 0; c0 < ch; c0 += 4) {
             dw3q_record4(p, c0, rec);
-            if (map33) {
-#if NN_ASM
-                s2p_map33_asm(rec, img + c0, ch, off2, ob + c0);
-#else
-                s2p_map33_c(rec, img + c0, ch, off2, ob + c0);
-#endif
-                continue;
-            }
 #if NN_ASM
             if (p->in_w == 2 * ow && (ow == 3 || ow == 6 || ow == 12)) {   /* (always: dw_s2pairs_ok) */
                 if (ow == 3) {
@@ -513,6 +521,10 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
 /* The entry of path S2PAIRS (nn_kernels.h); scratch: the 4 records, then the plane. */
 void nn_opt_depthwise_conv2d_s8_s2pairs(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     uint32_t *rec = (uint32_t *)scratch;
+    if (p->in_h == 6 && p->in_w == 6 && p->out_h == 3 && p->out_w == 3) {   /* (s2p_map33_asm's block) */
+        s2p_map33(p, in, out, rec);
+        return;
+    }
     s2p_body(p, in, out, rec, rec + 4 * DW3Q_CH);
 }
 
