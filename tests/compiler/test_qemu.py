@@ -38,6 +38,7 @@ PATH_MODELS = {
     "dw_map3": "dw_map3_model", "dw_map3_per_tensor": "dw_map3_per_tensor_model",
     "dw_s2pairs": "dw_s2pairs_model", "dw_s2pairs_tall": "dw_s2pairs_tall_model",
     "dw_s2pairs_wide": "dw_s2pairs_wide_model", "dw_s2pairs_per_tensor": "dw_s2pairs_per_tensor_model",
+    "dw_s2p33_ties": "dw_s2p33_ties_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -198,6 +199,8 @@ MUTATIONS = {
                                      '"smlabt r10, r8, " B ", r10\\n\\t"', "dw_s2pairs"),
     "s2p_map33_rq_words_channel": ("nn_opt_depthwise_s2pairs.c", '"ldrd   r8, r12, [r0, #(60*" #J "+32)]\\n\\t"',
                                    '"ldrd   r8, r12, [r0, #(60*0+32)]\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_rq_sign": ("nn_opt_depthwise_s2pairs.c", '"add    r7, lr, " ACC ", asr #31\\n\\t"',
+                          '"mov    r7, lr\\n\\t"', "dw_s2p33_ties"),
     "s2p_map33_out_pixel_7": ("nn_opt_depthwise_s2pairs.c", '"str    r10, [r1, r2]\\n\\t"',
                               '"str    r9, [r1, r2]\\n\\t"', "dw_s2pairs"),
 }
