@@ -186,7 +186,7 @@ MUTATIONS = {
     "s2p_build2_channel_2": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 %[wd], %[off2], %[wc]\\n\\t"',
                              '"sxtab16 %[wd], %[off2], %[wb]\\n\\t"', "dw_s2pairs"),
     "s2p_build1_channel_2": ("nn_opt_depthwise_s2pairs.c", '"str    %[e], [%[d], #96+" #OFF "]\\n\\t"',
-                             '"str    %[e], [%[d], #144+" #OFF "]\\n\\t"', "dw_s2pairs"),
+                             '"str    %[e], [%[d], #144+" #OFF "]\\n\\t"', "dw_s2pairs_tall"),
     "s2p_rows3_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt %[a0], %[q1], %[b], %[a0]\\n\\t"',
                             '"smlabt %[a0], %[q1], %[a], %[a0]\\n\\t"', "dw_s2pairs_tall"),
     "s2p_rows6_output_4": ("nn_opt_depthwise_s2pairs.c", '"smlabt r4, r9, r7, r4\\n\\t"', '"smlabt r4, r8, r7, r4\\n\\t"',
