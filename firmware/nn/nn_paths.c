@@ -74,22 +74,13 @@ nn_conv_path_t nn_conv2d_s8_path(const nn_conv_params_t *p) {
     return p->wide_weights && p->out_c >= 2 && conv_wide_acc_ok(p) ? NN_CONV_PATH_WIDE : NN_CONV_PATH_FUSED;
 }
 
-/* Depthwise. 3x3 without dilation at multiplier 1: on small maps (at most DW_PLANE3_MAX outputs along
- * each side, stride 1 or 2 on both axes) PLANE3: a padded plane per
- * group of 4 channels makes every window interior (on 6x6 maps ROWS3's per-line work over 6 outputs, on
- * 3x3 maps CHANNELS' border pixels cost more: measured under QEMU on MobileNetV1's 6x6x128 and 3x3x256
- * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
- * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
- * output) at stride 1 or 2 along them; else CHANNELS. PLANE3's SAME stride-1 layers on 3x3 maps with whole
- * groups of 4 channels take MAP3 (straight-line groups of 4 channels). Before all of them, stride 2 without
- * padding above or left on rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok)
- * takes S2PAIRS: same-channel pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and
- * 24->12 layers). */
-nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
+/* The path by shape alone: every rule of nn_depthwise_conv2d_s8_path below but S2PAIRS, whose fused form also
+ * depends on the biases and exponents. Stride 2 is never in place, so this alone decides
+ * nn_depthwise_conv2d_s8_in_place, and a reference build, which asks only that, links no requantization scan. */
+static nn_dw_path_t dw_shape_path(const nn_conv_params_t *p) {
     if (p->depth_mult != 1) return NN_DW_PATH_MULTIPLIER;
     if (p->k_h != 3 || p->k_w != 3 || p->dil_h != 1 || p->dil_w != 1) return NN_DW_PATH_CHANNELS;
     const int s12 = (p->stride_h == 1 || p->stride_h == 2) && (p->stride_w == 1 || p->stride_w == 2);
-    if (dw_s2pairs_ok(p)) return NN_DW_PATH_S2PAIRS;
     if (s12 && p->out_h <= DW_PLANE3_MAX && p->out_w <= DW_PLANE3_MAX) {
         return dw_map3(p) ? NN_DW_PATH_MAP3 : NN_DW_PATH_PLANE3;
     }
@@ -98,13 +89,29 @@ nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
     return (along == 1 || along == 2) && n_out >= 4 ? NN_DW_PATH_ROWS3 : NN_DW_PATH_CHANNELS;
 }
 
+/* Depthwise. 3x3 without dilation at multiplier 1: on small maps (at most DW_PLANE3_MAX outputs along
+ * each side, stride 1 or 2 on both axes) PLANE3: a padded plane per
+ * group of 4 channels makes every window interior (on 6x6 maps ROWS3's per-line work over 6 outputs, on
+ * 3x3 maps CHANNELS' border pixels cost more: measured under QEMU on MobileNetV1's 6x6x128 and 3x3x256
+ * layers). Otherwise ROWS3 (lines of int16 pairs for SMLAD, four outputs per assembly pass) when its
+ * lines hold at least 4 outputs (one pass; the lines are the rows, or the columns of a taller than wide
+ * output) at stride 1 or 2 along them; else CHANNELS. PLANE3's SAME stride-1 layers on 3x3 maps with whole
+ * groups of 4 channels take MAP3 (straight-line groups of 4 channels). Before PLANE3 and ROWS3, stride 2 without
+ * padding above or left on rows of 3, 6 or 12 outputs, SAME on an even row, at most 12 rows (dw_s2pairs_ok)
+ * takes S2PAIRS: same-channel pairs, no padded plane (measured under QEMU on MobileNetV1's 12->6, 6->3 and
+ * 24->12 layers). */
+nn_dw_path_t nn_depthwise_conv2d_s8_path(const nn_conv_params_t *p) {
+    const nn_dw_path_t shape = dw_shape_path(p);
+    return (shape == NN_DW_PATH_PLANE3 || shape == NN_DW_PATH_ROWS3) && dw_s2pairs_ok(p) ? NN_DW_PATH_S2PAIRS : shape;
+}
+
 /* In place: on ROWS3 the optimized kernel keeps every input line a later output line still reads in its
  * ring (at stride 1, output line l overwrites input line l after input lines l - 1 .. l + 1 were gathered,
  * and the next line gathers only input line l + 2); on PLANE3 a group's 4 channels are copied whole into
  * the plane before its outputs overwrite them, on MAP3 into its block. The reference kernel copies an input
  * channel into scratch. */
 int nn_depthwise_conv2d_s8_in_place(const nn_conv_params_t *p) {
-    const nn_dw_path_t path = nn_depthwise_conv2d_s8_path(p);
+    const nn_dw_path_t path = dw_shape_path(p);
     if (path == NN_DW_PATH_MAP3) return 1;   /* (stride 1, 3x3 in and out) */
     return (path == NN_DW_PATH_ROWS3 || path == NN_DW_PATH_PLANE3) && p->stride_h == 1 && p->stride_w == 1 &&
            p->out_h == p->in_h && p->out_w == p->in_w;

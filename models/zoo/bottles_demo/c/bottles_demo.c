@@ -11,7 +11,7 @@
 #include "bottles_demo.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 7u, "bottles_demo.c was generated for kernel ABI 7: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 8u, "bottles_demo.c was generated for kernel ABI 8: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_conv_params_t) == 104u, "nn_conv_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");

@@ -11,7 +11,7 @@
 #include "fall.h"
 #include "nn_kernels.h"
 
-_Static_assert(NN_KERNEL_ABI_VERSION == 7u, "fall.c was generated for kernel ABI 7: "
+_Static_assert(NN_KERNEL_ABI_VERSION == 8u, "fall.c was generated for kernel ABI 8: "
                "regenerate it with this edgeloop's compiler or use the matching firmware/nn");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_fc_params_t) == 48u, "nn_fc_params_t differs from the layout the compiler assumed");
 _Static_assert(sizeof(void *) != 4 || sizeof(nn_softmax_params_t) == 20u, "nn_softmax_params_t differs from the layout the compiler assumed");
