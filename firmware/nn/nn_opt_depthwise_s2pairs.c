@@ -18,10 +18,11 @@
  * row's third column when it lies right of it. Per group of 4 channels: the records (dw3q_record4, shared
  * with PLANE3's pairs), the plane (a row of 3, 6 or 12 pairs unrolled), then one assembly function runs the
  * group's channels: rows of 6 and 12 outputs in chunks of 6 with all accumulators in registers (s2p_group6,
- * s2p_group12: 15 instructions per 18 MACs a kernel row), a 3x3 map straight-line per channel (s2p_group33),
- * other rows of 3 in chunks of 3 (s2p_group3). The portable twins (s2p_build, s2p_channel_c) are the host's;
- * they also take VALID and other row lengths, which the path leaves to PLANE3 and ROWS3 (measured faster there
- * than this C).
+ * s2p_group12: 15 instructions per 18 MACs a kernel row), other rows of 3 in chunks of 3 (s2p_group3). A 6x6
+ * input to a 3x3 map (MobileNetV1's 6->3 layer) takes one straight-line function per group instead, plane
+ * and outputs together on a block of its own (s2p_map33_asm, twin s2p_map33_c). The portable twins (s2p_build,
+ * s2p_channel_c) are the host's; they also take VALID and other row lengths, which the path leaves to PLANE3
+ * and ROWS3 (measured faster there than this C).
  */
 #include "nn_kernels.h"
 
@@ -217,56 +218,154 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
     }
 S2P_GROUP_FN(s2p_group3, S2P_ROW3)
 
-/* A 3x3 output map (a 6x6 SAME input: MobileNetV1's 6->3 layer), a channel straight-line on fixed registers
- * (naked): the accumulators r0..r2, A r3, B r4, the pairs r5 r6, the requantization words R2 r7, multiplier
- * r8, rr + 1 r9 for the whole channel, the output step r10, the output r11, the channel's plane r12, the
- * record lr. One kernel row KY of output row I: plane offset 384 I + 192 KY, 8 instructions per 9 MACs. */
-#define S2P33_KROW(I, KY, R0, R1)                                     \
-    "ldrd   r3, r4, [lr, #8*" #KY "]\n\t"                             \
-    "ldrd   r5, r6, [r12, #384*" #I "+192*" #KY "]\n\t"               \
-    "smlad  r0, r3, r5, " R0 "\n\t"                                   \
-    "smlabt r0, r6, r4, r0\n\t"                                       \
-    "smlad  r1, r3, r6, " R1 "\n\t"                                   \
-    "ldr    r5, [r12, #384*" #I "+192*" #KY "+8]\n\t"                 \
-    "smlabt r1, r5, r4, r1\n\t"                                       \
-    "smlad  r2, r3, r5, r2\n\t"
-#define S2P33_RQ(A)                                                   \
-    "add    r5, r7, " A ", asr #31\n\t"                               \
-    "smmlar " A ", " A ", r8, r5\n\t"                                 \
-    "asr    " A ", " A ", r9\n\t"                                     \
-    "ssat   " A ", #8, " A "\n\t"
-#define S2P33_STORE                                                   \
-    S2P33_RQ("r0") S2P33_RQ("r1") S2P33_RQ("r2")                      \
-    "strb   r0, [r11]\n\t"                                            \
-    "strb   r1, [r11, r10]\n\t"                                       \
-    "add    r11, r11, r10, lsl #1\n\t"                                \
-    "strb   r2, [r11]\n\t"                                            \
-    "add    r11, r11, r10\n\t"
-#define S2P33_ROW(I) "ldr    r2, [lr, #24]\n\t" S2P33_KROW(I, 0, "r2", "r2") S2P33_KROW(I, 1, "r0", "r1") \
-    S2P33_KROW(I, 2, "r0", "r1") S2P33_STORE
-#define S2P33_ROW_BOTTOM(I) "ldr    r2, [lr, #24]\n\t" S2P33_KROW(I, 0, "r2", "r2") S2P33_KROW(I, 1, "r0", "r1") \
-    S2P33_STORE
-/* The group's 4 channels (records as s2p_group3 reads them; channel j's plane 48 j bytes after channel 0's). */
-__attribute__((naked, noinline)) static void s2p_group33(const uint32_t *rc) {
-    (void)rc;
+#endif
+
+/* A 6x6 SAME input to a 3x3 map (MobileNetV1's 6->3 layer): one straight-line naked function per group,
+ * s2p_map33_asm(rec, x, ch, off2, o), on a block in the scratch after the 4 records (rec, DW3Q_CH words each:
+ * A, B of the kernel rows, bias, R2, multiplier, rs): S2P33_PLANE bytes on, per input row r (48 bytes) the
+ * channels' pair triplets E_0, E_1, E_2 (channel j's at 12 j), then S2P33_OUT, the 9 output pixels of 4 channels.
+ * Build, per input row of 6 pixels of 4 channels (6 loads, 3 pointer steps): PKHTB (channels 2, 3) and PKHBT
+ * (channels 0, 1) of pixels 2m, 2m + 1, SXTAB16 plain and ROR #8, channels 0 and 1's six words by one STM,
+ * channels 2 and 3's by another: 29 instructions per row of 4 channels (r1 x, r2 ch, r3 off2, lr the block).
+ * Compute, per channel on fixed registers: r0 rec, r1..r6 A0, B0, A1, B1, A2, B2 (one LDM), r7 r8 the pairs,
+ * r9..r11 an output row's accumulators, r12 the bias (then rs), lr R2 (bias and R2 by one LDRD, multiplier and
+ * rs by another); per output row i and kernel row k with 2 i + k <= 5 (row 6 is padding) one LDRD and one LDR
+ * of the triplet and 5 multiplies (the third output's third tap lies on padding), 7 instructions per 8 taps;
+ * rq_dbl and a STRB per output into the block, copied out as 9 words at the end. */
+#define S2P33_PLANE (4 * 4 * DW3Q_CH)
+#define S2P33_OUT (S2P33_PLANE + 6 * 48)
+_Static_assert(S2P33_PLANE == 240 && S2P33_OUT == 528, "s2p_map33_asm's immediate offsets");
+#if NN_ASM
+#define S2P33_BROW                                                    \
+    "ldr    r4, [r1]\n\t"                                             \
+    "ldr    r7, [r1, r2]\n\t"                                         \
+    "add    r1, r1, r2, lsl #1\n\t"                                   \
+    "ldr    r5, [r1]\n\t"                                             \
+    "ldr    r8, [r1, r2]\n\t"                                         \
+    "add    r1, r1, r2, lsl #1\n\t"                                   \
+    "ldr    r6, [r1]\n\t"                                             \
+    "ldr    r9, [r1, r2]\n\t"                                         \
+    "add    r1, r1, r2, lsl #1\n\t"                                   \
+    "pkhtb  r10, r7, r4, asr #16\n\t"                                 \
+    "pkhbt  r4, r4, r7, lsl #16\n\t"                                  \
+    "pkhtb  r11, r8, r5, asr #16\n\t"                                 \
+    "pkhbt  r5, r5, r8, lsl #16\n\t"                                  \
+    "pkhtb  r12, r9, r6, asr #16\n\t"                                 \
+    "pkhbt  r6, r6, r9, lsl #16\n\t"                                  \
+    "sxtab16 r7, r3, r4, ror #8\n\t"                                  \
+    "sxtab16 r8, r3, r5, ror #8\n\t"                                  \
+    "sxtab16 r9, r3, r6, ror #8\n\t"                                  \
+    "sxtab16 r4, r3, r4\n\t"                                          \
+    "sxtab16 r5, r3, r5\n\t"                                          \
+    "sxtab16 r6, r3, r6\n\t"                                          \
+    "stm    lr!, {r4-r9}\n\t"                                         \
+    "sxtab16 r4, r3, r10\n\t"                                         \
+    "sxtab16 r5, r3, r11\n\t"                                         \
+    "sxtab16 r6, r3, r12\n\t"                                         \
+    "sxtab16 r7, r3, r10, ror #8\n\t"                                 \
+    "sxtab16 r8, r3, r11, ror #8\n\t"                                 \
+    "sxtab16 r9, r3, r12, ror #8\n\t"                                 \
+    "stm    lr!, {r4-r9}\n\t"
+/* Kernel row (A, B) over input row R of channel J's output row: RA0..RA2 the accumulators' addends (the bias
+ * on the row's first kernel row). */
+#define S2P33_KR(J, R, A, B, RA0, RA1, RA2)                           \
+    "ldrd   r7, r8, [r0, #(240+48*" #R "+12*" #J ")]\n\t"             \
+    "smlad  r9, " A ", r7, " RA0 "\n\t"                               \
+    "smlabt r9, r8, " B ", r9\n\t"                                    \
+    "smlad  r10, " A ", r8, " RA1 "\n\t"                              \
+    "ldr    r7, [r0, #(248+48*" #R "+12*" #J ")]\n\t"                 \
+    "smlabt r10, r7, " B ", r10\n\t"                                  \
+    "smlad  r11, " A ", r7, " RA2 "\n\t"
+#define S2P33_FIRST(J, R, A, B) S2P33_KR(J, R, A, B, "r12", "r12", "r12")
+#define S2P33_NEXT(J, R, A, B) S2P33_KR(J, R, A, B, "r9", "r10", "r11")
+#define S2P33_BIAS(J) "ldrd   r12, lr, [r0, #(60*" #J "+24)]\n\t"
+/* rq_dbl of ACC (R2 lr, multiplier r8, rs r12), stored as byte J of output pixel PX in the block. */
+#define S2P33_RQ1(J, ACC, PX)                                         \
+    "add    r7, lr, " ACC ", asr #31\n\t"                             \
+    "smmlar " ACC ", " ACC ", r8, r7\n\t"                             \
+    "asr    " ACC ", " ACC ", r12\n\t"                                \
+    "ssat   " ACC ", #8, " ACC "\n\t"                                 \
+    "strb   " ACC ", [r0, #(528+4*(" #PX ")+" #J ")]\n\t"
+#define S2P33_RQ3(J, PX)                                              \
+    "ldrd   r8, r12, [r0, #(60*" #J "+32)]\n\t"                       \
+    S2P33_RQ1(J, "r9", PX) S2P33_RQ1(J, "r10", PX + 1) S2P33_RQ1(J, "r11", PX + 2)
+#define S2P33_CHANNEL(J, WEIGHTS)                                     \
+    WEIGHTS                                                           \
+    S2P33_BIAS(J) S2P33_FIRST(J, 0, "r1", "r2") S2P33_NEXT(J, 1, "r3", "r4") S2P33_NEXT(J, 2, "r5", "r6") \
+    S2P33_RQ3(J, 0)                                                   \
+    S2P33_BIAS(J) S2P33_FIRST(J, 2, "r1", "r2") S2P33_NEXT(J, 3, "r3", "r4") S2P33_NEXT(J, 4, "r5", "r6") \
+    S2P33_RQ3(J, 3)                                                   \
+    S2P33_BIAS(J) S2P33_FIRST(J, 4, "r1", "r2") S2P33_NEXT(J, 5, "r3", "r4") \
+    S2P33_RQ3(J, 6)
+#define S2P33_WEIGHTS(J) "add    r7, r0, #(60*" #J ")\n\t" "ldm    r7, {r1-r6}\n\t"
+/* s2p_map33_asm(rec, x, ch, off2, o): the group's block from its input at x (pixel step ch), then its 4
+ * channels' outputs at o, o + ch, ... o + 8 ch (s2p_map33_c's contract). */
+__attribute__((naked, noinline)) static void s2p_map33_asm(uint32_t *rec, const int8_t *x, int32_t ch,
+                                                           uint32_t off2, int8_t *o) {
+    (void)rec, (void)x, (void)ch, (void)off2, (void)o;
     __asm__ volatile(
-        "push   {r4-r11, lr}\n\t"
-        "mov    lr, r0\n\t"
-        "ldr    r12, [lr, #44]\n\t"
-        "ldr    r10, [lr, #40]\n"
-        "0:\n\t"
-        "ldr    r11, [lr, #48]\n\t"
-        "ldrd   r7, r8, [lr, #28]\n\t"
-        "ldr    r9, [lr, #36]\n\t"
-        S2P33_ROW(0) S2P33_ROW(1) S2P33_ROW_BOTTOM(2)
-        "ldr    r5, [lr, #56]\n\t"
-        "add    lr, lr, #60\n\t"
-        "add    r12, r12, #48\n\t"
-        "tst    r5, #1\n\t"
-        "beq    0b\n\t"
+        "push   {r2, r4-r11, lr}\n\t"
+        "add    lr, r0, #240\n\t"
+        S2P33_BROW S2P33_BROW S2P33_BROW S2P33_BROW S2P33_BROW S2P33_BROW
+        S2P33_CHANNEL(0, "ldm    r0, {r1-r6}\n\t")
+        S2P33_CHANNEL(1, S2P33_WEIGHTS(1))
+        S2P33_CHANNEL(2, S2P33_WEIGHTS(2))
+        S2P33_CHANNEL(3, S2P33_WEIGHTS(3))
+        "add    r12, r0, #528\n\t"
+        "ldm    r12, {r3-r11}\n\t"
+        "ldr    r1, [sp, #40]\n\t"   /* o, the fifth argument */
+        "ldr    r2, [sp], #4\n\t"    /* ch */
+        "str    r3, [r1]\n\t"
+        "str    r4, [r1, r2]\n\t"
+        "add    r1, r1, r2, lsl #1\n\t"
+        "str    r5, [r1]\n\t"
+        "str    r6, [r1, r2]\n\t"
+        "add    r1, r1, r2, lsl #1\n\t"
+        "str    r7, [r1]\n\t"
+        "str    r8, [r1, r2]\n\t"
+        "add    r1, r1, r2, lsl #1\n\t"
+        "str    r9, [r1]\n\t"
+        "str    r10, [r1, r2]\n\t"
+        "add    r1, r1, r2, lsl #1\n\t"
+        "str    r11, [r1]\n\t"
         "pop    {r4-r11, pc}\n\t");
 }
+#else
+/* The portable twin of s2p_map33_asm: the same block (the triplets, then the output pixels), the same
+ * multiply-accumulates and requantization. */
+static void s2p_map33_c(uint32_t *rec, const int8_t *x, int32_t ch, uint32_t off2, int8_t *o) {
+    uint32_t *e = rec + S2P33_PLANE / 4;
+    int8_t *ob = (int8_t *)(void *)(rec + S2P33_OUT / 4);
+    for (int32_t r = 0; r < 6; ++r) {
+        for (int32_t m = 0; m < 3; ++m, x += 2 * ch) {
+            const uint32_t wa = nn_read32(x), wb = nn_read32(x + ch);
+            const uint32_t t01 = (wa & 0xffffu) | wb << 16, t23 = wa >> 16 | (wb & 0xffff0000u);   /* PKHBT, PKHTB */
+            e[12 * r + m] = nn_sxtab16(off2, t01);
+            e[12 * r + 3 + m] = nn_sxtab16_ror8(off2, t01);
+            e[12 * r + 6 + m] = nn_sxtab16(off2, t23);
+            e[12 * r + 9 + m] = nn_sxtab16_ror8(off2, t23);
+        }
+    }
+    for (int32_t j = 0; j < 4; ++j) {
+        const uint32_t *rc = rec + j * DW3Q_CH, *rq = rc + DW3Q_RQ;
+        for (int32_t i = 0; i < 3; ++i) {
+            int32_t a[3] = {(int32_t)rc[DW3Q_BIAS], (int32_t)rc[DW3Q_BIAS], (int32_t)rc[DW3Q_BIAS]};
+            for (int32_t k = 0; k < 3 && 2 * i + k < 6; ++k) {   /* input row 6 lies on padding */
+                const uint32_t A = rc[2 * k], B = rc[2 * k + 1], *t = e + 12 * (2 * i + k) + 3 * j;
+                a[0] = nn_smlabt(t[1], B, nn_smlad(A, t[0], a[0]));
+                a[1] = nn_smlabt(t[2], B, nn_smlad(A, t[1], a[1]));
+                a[2] = nn_smlad(A, t[2], a[2]);   /* its third tap lies on padding */
+            }
+            for (int32_t c = 0; c < 3; ++c) {
+                ob[4 * (3 * i + c) + j] = (int8_t)nn_ssat8(rq_dbl(a[c], (int32_t)rq[1], (int32_t)rq[0], (int32_t)rq[2]));
+            }
+        }
+    }
+    for (int32_t px = 0; px < 9; ++px) nn_write32(o + px * ch, nn_read32(ob + 4 * px));
+}
+#endif
 
+#if NN_ASM
 /* Rows of 6 outputs keep all 6 accumulators in registers (a naked function on fixed registers: the
  * accumulators r0..r5, A r6, B r7, the pairs r8 r9, the output r10, the plane x r11, the record r12, lr counts
  * the rows), so a kernel row's A and B and the requantization words are loaded once per 6 outputs. One kernel
@@ -357,6 +456,23 @@ S2P_GROUP6_FN(s2p_group6, S2P_ROW6)
 S2P_GROUP6_FN(s2p_group12, S2P_ROW12)
 #endif
 
+/* A 6x6 input to a 3x3 map: per group of 4 channels its records, then s2p_map33_asm (a loop of its own: the
+ * per-group C work is a visible share of the 81 MACs per channel). */
+static void s2p_map33(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec) {
+    const int32_t ch = p->in_c;
+    const uint32_t off2 = nn_dup16(p->in_offset);
+    for (int32_t b = 0; b < p->batches; ++b, in += 36 * ch, out += 9 * ch) {
+        for (int32_t c0 = 0; c0 < ch; c0 += 4) {
+            dw3q_record4(p, c0, rec);
+#if NN_ASM
+            s2p_map33_asm(rec, in + c0, ch, off2, out + c0);
+#else
+            s2p_map33_c(rec, in + c0, ch, off2, out + c0);
+#endif
+        }
+    }
+}
+
 /* Path S2PAIRS, the fused form. Per group of 4 channels: the records, the plane of pairs, the outputs. */
 static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, uint32_t *rec, uint32_t *plane) {
     const int32_t ch = p->in_c, oh = p->out_h, ow = p->out_w, rows = s2p_rows(p), pairs = s2p_pairs(p);
@@ -384,9 +500,7 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
                     s2p_build12(img + c0, ch, plane, rows, off2);
                 }
                 for (int32_t j = 0; j < 4; ++j) rec[j * DW3Q_CH + DW3Q_O] = (uint32_t)(uintptr_t)(ob + c0 + j);
-                if (ow == 3 && oh == 3 && bottom) {
-                    s2p_group33(rec);
-                } else if (ow == 3) {
+                if (ow == 3) {
                     s2p_group3(rec);
                 } else if (ow == 6) {
                     s2p_group6(rec);
@@ -407,6 +521,10 @@ static void s2p_body(const nn_conv_params_t *p, const int8_t *in, int8_t *out, u
 /* The entry of path S2PAIRS (nn_kernels.h); scratch: the 4 records, then the plane. */
 void nn_opt_depthwise_conv2d_s8_s2pairs(const nn_conv_params_t *p, const int8_t *in, int8_t *out, void *scratch) {
     uint32_t *rec = (uint32_t *)scratch;
+    if (p->in_h == 6 && p->in_w == 6 && p->out_h == 3 && p->out_w == 3) {   /* (s2p_map33_asm's block) */
+        s2p_map33(p, in, out, rec);
+        return;
+    }
     s2p_body(p, in, out, rec, rec + 4 * DW3Q_CH);
 }
 

@@ -1251,6 +1251,66 @@ def test_dw_s2pairs_model_is_bit_exact_on_the_host(hw: tuple[int, int], bit_exac
     assert [tuple(s.out_shape[1:3]) for s in steps] == [(h // 2, w // 2), (h // 4, w // 4)]
 
 
+# MobileNetV1's 6->3 layer shape (6x6 SAME at stride 2 to a 3x3 map: S2PAIRS' straight-line group function
+# s2p_map33_asm, its twin s2p_map33_c on the host): (seed, channels, output zero point, m_factor, per channel);
+# zero points at both ends, right shifts of 2..6 (m_factor 8: outputs near zero land on exact rounding halves),
+# per-tensor quantization.
+S2P33_CASES = [(0, 4, None, None, True), (1, 8, -128, None, True), (2, 16, 127, None, True),
+               (3, 12, 0, 8.0, True), (4, 64, None, 8.0, True), (5, 8, None, None, False), (6, 12, -100, 8.0, False)]
+
+
+def s2p33_layer(seed: int, c: int, zo: int | None = None, m_factor: float | None = None,
+                per_channel: bool = True) -> bytes:
+    """One 6x6xc -> 3x3xc depthwise 3x3 stride-2 SAME layer without a clamp (path S2PAIRS, s2p_map33)."""
+    return conv_layer((f"dw3_s2p33_{seed}", (6, 6, c), 1, 3, 2, 1, "SAME", True), "fused", seed=500 + seed,
+                      per_channel=per_channel, act="NONE", zo=zo, m_factor=m_factor)
+
+
+def dw_s2p33_ties_model() -> bytes:
+    """A 6x6x64 -> 3x3 S2PAIRS layer with right shifts of 2..6 (rounding ties: the sign term of rq_dbl matters)
+    for test_qemu's Cortex-M7 run of s2p_map33_asm."""
+    return s2p33_layer(4, 64, None, 8.0)
+
+
+@pytest.mark.parametrize("case", S2P33_CASES, ids=[f"s2p33_s{c[0]}c{c[1]}" for c in S2P33_CASES])
+def test_random_depthwise_s2pairs_6x6_to_3x3_is_bit_exact(case: tuple, bit_exact) -> None:
+    """The 6x6 -> 3x3 group function on random weights, biases, zero points and multipliers, against the
+    reference kernels and TFLite Micro."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    seed, c, zo, m_factor, per_channel = case
+    report = bit_exact(s2p33_layer(seed, c, zo, m_factor, per_channel), count=3, seed=seed)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert tuple(step.out_shape[1:3]) == (3, 3)
+    assert conv_facts(step.params, step.consts["shift"].reshape(-1).tolist(), depthwise=True)[0] == "s2pairs"
+    if m_factor == 8.0:
+        assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
+    assert step.consts["shift"].size == (c if per_channel else 1)
+
+
+def test_depthwise_s2pairs_6x6_to_3x3_on_two_batches_is_bit_exact(bit_exact) -> None:
+    """s2p_map33 over a batch of two 6x6x8 images (its group loop per image), against TFLite Micro."""
+    from edgeloop.models.compiler.kernel_facts import conv_facts
+
+    rng = np.random.default_rng(32)
+    b = ModelBuilder()
+    x = b.tensor((2, 6, 6, 8), scale=0.04, zero_point=-7)
+    ws = rng.uniform(0.002, 0.02, 8)
+    wt = b.tensor((1, 3, 3, 8), scale=list(ws), zero_point=[0] * 8, axis=3,
+                  data=rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8))
+    bt = b.tensor((8,), "int32", scale=[0.04 * v for v in ws], zero_point=[0] * 8,
+                  data=rng.integers(-3000, 3000, 8).astype(np.int32))
+    y = b.tensor((2, 3, 3, 8), scale=0.04 * float(ws.mean()) * 90, zero_point=4)
+    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
+         stride_w=2, stride_h=2, dilation_w=1, dilation_h=1, activation="NONE")
+    report = bit_exact(b.build([x], [y]), count=3, seed=32)
+    assert report["ref"] == 0 and report["opt"] == 0
+    step = report["result"].graph.steps[0]
+    assert step.params["batches"] == 2
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "s2pairs"
+
+
 def _random_s2pairs_case(seed: int) -> tuple:
     """A random 3x3 stride-2 depthwise layer: SAME or VALID, even or odd sides, 1..12 outputs a side (rows of
     3, 6 or 12 outputs drawn more often: S2PAIRS' rows), 4..16 channels or a partial group (6)."""

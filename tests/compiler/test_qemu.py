@@ -38,6 +38,7 @@ PATH_MODELS = {
     "dw_map3": "dw_map3_model", "dw_map3_per_tensor": "dw_map3_per_tensor_model",
     "dw_s2pairs": "dw_s2pairs_model", "dw_s2pairs_tall": "dw_s2pairs_tall_model",
     "dw_s2pairs_wide": "dw_s2pairs_wide_model", "dw_s2pairs_per_tensor": "dw_s2pairs_per_tensor_model",
+    "dw_s2p33_ties": "dw_s2p33_ties_model",
     "wide_pw8_bias_limit": "pointwise8_bias_limit_model", "wide_pw16_bias_limit": "pointwise16_bias_limit_model",
 }
 
@@ -185,15 +186,23 @@ MUTATIONS = {
     "s2p_build2_channel_2": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 %[wd], %[off2], %[wc]\\n\\t"',
                              '"sxtab16 %[wd], %[off2], %[wb]\\n\\t"', "dw_s2pairs"),
     "s2p_build1_channel_2": ("nn_opt_depthwise_s2pairs.c", '"str    %[e], [%[d], #96+" #OFF "]\\n\\t"',
-                             '"str    %[e], [%[d], #144+" #OFF "]\\n\\t"', "dw_s2pairs"),
+                             '"str    %[e], [%[d], #144+" #OFF "]\\n\\t"', "dw_s2pairs_tall"),
     "s2p_rows3_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt %[a0], %[q1], %[b], %[a0]\\n\\t"',
                             '"smlabt %[a0], %[q1], %[a], %[a0]\\n\\t"', "dw_s2pairs_tall"),
     "s2p_rows6_output_4": ("nn_opt_depthwise_s2pairs.c", '"smlabt r4, r9, r7, r4\\n\\t"', '"smlabt r4, r8, r7, r4\\n\\t"',
                            "dw_s2pairs"),
     "s2p_rows12_inner_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt r5, r8, r7, r5\\n\\t"',
                                    '"smlabt r5, r9, r7, r5\\n\\t"', "dw_s2pairs_wide"),
-    "s2p_map33_output_1": ("nn_opt_depthwise_s2pairs.c", '"smlabt r1, r5, r4, r1\\n\\t"', '"smlabt r1, r6, r4, r1\\n\\t"',
-                           "dw_s2pairs"),
+    "s2p_map33_build_channel_3": ("nn_opt_depthwise_s2pairs.c", '"sxtab16 r9, r3, r12, ror #8\\n\\t"',
+                                  '"sxtab16 r9, r3, r12\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_output_1_third_tap": ("nn_opt_depthwise_s2pairs.c", '"smlabt r10, r7, " B ", r10\\n\\t"',
+                                     '"smlabt r10, r8, " B ", r10\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_rq_words_channel": ("nn_opt_depthwise_s2pairs.c", '"ldrd   r8, r12, [r0, #(60*" #J "+32)]\\n\\t"',
+                                   '"ldrd   r8, r12, [r0, #(60*0+32)]\\n\\t"', "dw_s2pairs"),
+    "s2p_map33_rq_sign": ("nn_opt_depthwise_s2pairs.c", '"add    r7, lr, " ACC ", asr #31\\n\\t"',
+                          '"mov    r7, lr\\n\\t"', "dw_s2p33_ties"),
+    "s2p_map33_out_pixel_7": ("nn_opt_depthwise_s2pairs.c", '"str    r10, [r1, r2]\\n\\t"',
+                              '"str    r9, [r1, r2]\\n\\t"', "dw_s2pairs"),
 }
 
 
