@@ -436,24 +436,8 @@ NN_INLINE void dw3q_pairs(const int8_t *x, int32_t ch, int32_t in_row, int32_t k
 #define NN_DWPQ_ROWS_ALL(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1") K(2, "a0", "a1")
 #define NN_DWPQ_ROWS_TOP(K) NN_DWPQ_BIAS K(1, "a2", "a2") K(2, "a0", "a1")
 #define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2") K(1, "a0", "a1")
-/* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rs in q1). */
-#define NN_DWPQ_RQ(A)                                         \
-    "add    %[q0], %[a], %[" A "], asr #31\n\t"               \
-    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"              \
-    "asr    %[" A "], %[" A "], %[q1]\n\t"                    \
-    "ssat   %[" A "], #8, %[" A "]\n\t"
 /* 3 outputs of kernel rows ROWS by K, requantized and stored (output step from the record). */
-#define NN_DWPQ_CHUNK(ROWS, K)                                \
-    ROWS(K)                                                   \
-    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                     \
-    "ldr    %[q1], [%[rc], #36]\n\t"                          \
-    NN_DWPQ_RQ("a0") NN_DWPQ_RQ("a1") NN_DWPQ_RQ("a2")        \
-    "ldr    %[q0], [%[rc], #40]\n\t"                          \
-    "strb   %[a0], [%[o]]\n\t"                                \
-    "strb   %[a1], [%[o], %[q0]]\n\t"                         \
-    "add    %[o], %[o], %[q0], lsl #1\n\t"                    \
-    "strb   %[a2], [%[o]]\n\t"                                \
-    "add    %[o], %[o], %[q0]\n\t"
+#define NN_DWPQ_CHUNK(ROWS, K) ROWS(K) DW3Q_ASM_STORE3
 /* An output row: its first and last 3 outputs; x moves to the next plane row. */
 #define NN_DWPQ_ROW(ROWS) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_L) NN_DWPQ_CHUNK(ROWS, NN_DWPQ_KROW_R) \
     "add    %[x], %[x], #40\n\t"

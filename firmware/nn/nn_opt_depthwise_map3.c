@@ -287,19 +287,7 @@ __attribute__((naked, noinline)) static void map3_group_asm(uint32_t *blk, int8_
         "add    r12, r0, #256\n\t"
         "ldm    r12, {r3-r11}\n\t"
         "ldrd   r1, r2, [sp], #8\n\t"
-        "str    r3, [r1]\n\t"
-        "str    r4, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r5, [r1]\n\t"
-        "str    r6, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r7, [r1]\n\t"
-        "str    r8, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r9, [r1]\n\t"
-        "str    r10, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r11, [r1]\n\t"
+        DW3_ASM_STORE_MAP3X3
         "pop    {r4-r11, pc}\n\t");
 }
 #endif

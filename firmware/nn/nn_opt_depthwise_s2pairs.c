@@ -163,24 +163,8 @@ static void s2p_channel_c(const uint32_t *rc, const uint32_t *q, int32_t oh, int
 #define S2P_ROWS_ALL(COL, TAIL) S2P_BIAS S2P_KROW(0, COL, "a2", "a2", TAIL) \
     S2P_KROW(1, COL, "a0", "a1", TAIL) S2P_KROW(2, COL, "a0", "a1", TAIL)
 #define S2P_ROWS_BOTTOM(COL, TAIL) S2P_BIAS S2P_KROW(0, COL, "a2", "a2", TAIL) S2P_KROW(1, COL, "a0", "a1", TAIL)
-/* The fused requantization of accumulator A (rq_dbl: R2 in a, multiplier in b, rr + 1 in q1). */
-#define S2P_RQ(A)                                                     \
-    "add    %[q0], %[a], %[" A "], asr #31\n\t"                       \
-    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"                      \
-    "asr    %[" A "], %[" A "], %[q1]\n\t"                            \
-    "ssat   %[" A "], #8, %[" A "]\n\t"
 /* A chunk: 3 outputs of kernel rows ROWS, requantized and stored (output step from the record). */
-#define S2P_CHUNK(ROWS, COL, TAIL)                                    \
-    ROWS(COL, TAIL)                                                   \
-    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                             \
-    "ldr    %[q1], [%[rc], #36]\n\t"                                  \
-    S2P_RQ("a0") S2P_RQ("a1") S2P_RQ("a2")                            \
-    "ldr    %[q0], [%[rc], #40]\n\t"                                  \
-    "strb   %[a0], [%[o]]\n\t"                                        \
-    "strb   %[a1], [%[o], %[q0]]\n\t"                                 \
-    "add    %[o], %[o], %[q0], lsl #1\n\t"                            \
-    "strb   %[a2], [%[o]]\n\t"                                        \
-    "add    %[o], %[o], %[q0]\n\t"
+#define S2P_CHUNK(ROWS, COL, TAIL) ROWS(COL, TAIL) DW3Q_ASM_STORE3
 /* An output row of 3 outputs (the last on padding right); x moves 2 plane rows down. */
 #define S2P_ROW3(ROWS) S2P_CHUNK(ROWS, 0, S2P_TAIL_EDGE) "add    %[x], %[x], #384\n\t"
 /* Every output row of a group's 4 channels from the first channel's record rc (DW3Q_X: the channel's plane
@@ -315,19 +299,7 @@ __attribute__((naked, noinline)) static void s2p_map33_asm(uint32_t *rec, const 
         "ldm    r12, {r3-r11}\n\t"
         "ldr    r1, [sp, #40]\n\t"   /* o, the fifth argument */
         "ldr    r2, [sp], #4\n\t"    /* ch */
-        "str    r3, [r1]\n\t"
-        "str    r4, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r5, [r1]\n\t"
-        "str    r6, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r7, [r1]\n\t"
-        "str    r8, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r9, [r1]\n\t"
-        "str    r10, [r1, r2]\n\t"
-        "add    r1, r1, r2, lsl #1\n\t"
-        "str    r11, [r1]\n\t"
+        DW3_ASM_STORE_MAP3X3
         "pop    {r4-r11, pc}\n\t");
 }
 #else

@@ -166,6 +166,25 @@ static inline int32_t dw_plane3_words(const nn_conv_params_t *p) { return 1 + DW
  * the 3 kernel rows, the bias and rq_dbl's words, weights and bias doubled; nn_opt_depthwise.c), shared by PLANE3's
  * pairs and S2PAIRS (nn_opt_depthwise_s2pairs.c). */
 void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec);
+/* Assembly text over such a record, shared by PLANE3's pairs and S2PAIRS' rows (operands named as in their asm
+ * blocks): rq_dbl of accumulator A with a = R2, b = multiplier, q1 = rs, saturated to int8; DW3Q_ASM_STORE3
+ * requantizes a0..a2 with the record rc's words (DW3Q_RQ) and stores them one output step (DW3Q_OSTEP) apart
+ * from o, leaving o past the third. */
+#define DW3Q_ASM_RQ(A)                                        \
+    "add    %[q0], %[a], %[" A "], asr #31\n\t"               \
+    "smmlar %[" A "], %[" A "], %[b], %[q0]\n\t"              \
+    "asr    %[" A "], %[" A "], %[q1]\n\t"                    \
+    "ssat   %[" A "], #8, %[" A "]\n\t"
+#define DW3Q_ASM_STORE3                                       \
+    "ldrd   %[a], %[b], [%[rc], #28]\n\t"                     \
+    "ldr    %[q1], [%[rc], #36]\n\t"                          \
+    DW3Q_ASM_RQ("a0") DW3Q_ASM_RQ("a1") DW3Q_ASM_RQ("a2")     \
+    "ldr    %[q0], [%[rc], #40]\n\t"                          \
+    "strb   %[a0], [%[o]]\n\t"                                \
+    "strb   %[a1], [%[o], %[q0]]\n\t"                         \
+    "add    %[o], %[o], %[q0], lsl #1\n\t"                    \
+    "strb   %[a2], [%[o]]\n\t"                                \
+    "add    %[o], %[o], %[q0]\n\t"
 
 /* Depthwise path MAP3 (nn_opt_depthwise_map3.c): 3x3 SAME at stride 1 on a 3x3 map (MobileNetV1's last
  * depthwise layer), channels in groups of 4. A group's block of MAP3_WORDS words: per kernel row k the 4
@@ -174,6 +193,23 @@ void dw3q_record4(const nn_conv_params_t *p, int32_t c0, uint32_t *rec);
  * multiplier and rs; then MAP3_OUT bytes of outputs (4 channels per pixel): the path's scratch. */
 #define MAP3_WORDS 64
 #define MAP3_OUT 36
+/* Assembly text: a group's 3x3 output map, 9 words of 4 channels in r3..r11, stored at r1, r1 + r2, ...,
+ * r1 + 8 r2 (r2: the channel count, one pixel's step); shared by MAP3's group function and S2PAIRS' 6x6 -> 3x3
+ * group function, which both end with it. */
+#define DW3_ASM_STORE_MAP3X3         \
+    "str    r3, [r1]\n\t"            \
+    "str    r4, [r1, r2]\n\t"        \
+    "add    r1, r1, r2, lsl #1\n\t"  \
+    "str    r5, [r1]\n\t"            \
+    "str    r6, [r1, r2]\n\t"        \
+    "add    r1, r1, r2, lsl #1\n\t"  \
+    "str    r7, [r1]\n\t"            \
+    "str    r8, [r1, r2]\n\t"        \
+    "add    r1, r1, r2, lsl #1\n\t"  \
+    "str    r9, [r1]\n\t"            \
+    "str    r10, [r1, r2]\n\t"       \
+    "add    r1, r1, r2, lsl #1\n\t"  \
+    "str    r11, [r1]\n\t"
 static inline int dw_map3(const nn_conv_params_t *p) {
     return p->stride_h == 1 && p->stride_w == 1 && p->in_h == 3 && p->in_w == 3 && p->out_h == 3 && p->out_w == 3 &&
            p->pad_top == 1 && p->pad_left == 1 && (p->out_c & 3) == 0;

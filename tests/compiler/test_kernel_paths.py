@@ -1160,13 +1160,15 @@ def dw_map3_per_tensor_model() -> bytes:
     return conv_layer(_map3_case(10, 12), "fused", seed=410, per_channel=False, act="NONE", zo=-3)
 
 
-def test_depthwise_map3_on_two_batches_is_bit_exact(bit_exact) -> None:
-    """MAP3 over a batch of two 3x3x8 images (the group loop per image), against TFLite Micro."""
+@pytest.mark.parametrize("side, stride, path, seed", [(3, 1, "map3", 31), (6, 2, "s2pairs", 32)])
+def test_depthwise_3x3_output_groups_on_two_batches_are_bit_exact(bit_exact, side, stride, path, seed) -> None:
+    """The straight-line 3x3-output groups over a batch of two images (each group loop runs per image), against
+    TFLite Micro: MAP3 on 3x3x8 at stride 1, S2PAIRS' s2p_map33 on 6x6x8 at stride 2."""
     from edgeloop.models.compiler.kernel_facts import conv_facts
 
-    rng = np.random.default_rng(31)
+    rng = np.random.default_rng(seed)
     b = ModelBuilder()
-    x = b.tensor((2, 3, 3, 8), scale=0.04, zero_point=-7)
+    x = b.tensor((2, side, side, 8), scale=0.04, zero_point=-7)
     ws = rng.uniform(0.002, 0.02, 8)
     wt = b.tensor((1, 3, 3, 8), scale=list(ws), zero_point=[0] * 8, axis=3,
                   data=rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8))
@@ -1174,12 +1176,12 @@ def test_depthwise_map3_on_two_batches_is_bit_exact(bit_exact) -> None:
                   data=rng.integers(-3000, 3000, 8).astype(np.int32))
     y = b.tensor((2, 3, 3, 8), scale=0.04 * float(ws.mean()) * 90, zero_point=4)
     b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
-         stride_w=1, stride_h=1, dilation_w=1, dilation_h=1, activation="NONE")
-    report = bit_exact(b.build([x], [y]), count=3, seed=31)
+         stride_w=stride, stride_h=stride, dilation_w=1, dilation_h=1, activation="NONE")
+    report = bit_exact(b.build([x], [y]), count=3, seed=seed)
     assert report["ref"] == 0 and report["opt"] == 0
     step = report["result"].graph.steps[0]
     assert step.params["batches"] == 2
-    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "map3"
+    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == path
 
 
 def test_depthwise_map3_needs_whole_groups_and_3x3_same() -> None:
@@ -1287,28 +1289,6 @@ def test_random_depthwise_s2pairs_6x6_to_3x3_is_bit_exact(case: tuple, bit_exact
     if m_factor == 8.0:
         assert int(step.consts["shift"].max()) <= -2 and int(step.consts["shift"].min()) >= -6
     assert step.consts["shift"].size == (c if per_channel else 1)
-
-
-def test_depthwise_s2pairs_6x6_to_3x3_on_two_batches_is_bit_exact(bit_exact) -> None:
-    """s2p_map33 over a batch of two 6x6x8 images (its group loop per image), against TFLite Micro."""
-    from edgeloop.models.compiler.kernel_facts import conv_facts
-
-    rng = np.random.default_rng(32)
-    b = ModelBuilder()
-    x = b.tensor((2, 6, 6, 8), scale=0.04, zero_point=-7)
-    ws = rng.uniform(0.002, 0.02, 8)
-    wt = b.tensor((1, 3, 3, 8), scale=list(ws), zero_point=[0] * 8, axis=3,
-                  data=rng.integers(-127, 128, (1, 3, 3, 8)).astype(np.int8))
-    bt = b.tensor((8,), "int32", scale=[0.04 * v for v in ws], zero_point=[0] * 8,
-                  data=rng.integers(-3000, 3000, 8).astype(np.int32))
-    y = b.tensor((2, 3, 3, 8), scale=0.04 * float(ws.mean()) * 90, zero_point=4)
-    b.op("DEPTHWISE_CONV_2D", [x, wt, bt], [y], "DepthwiseConv2DOptions", depth_multiplier=1, padding="SAME",
-         stride_w=2, stride_h=2, dilation_w=1, dilation_h=1, activation="NONE")
-    report = bit_exact(b.build([x], [y]), count=3, seed=32)
-    assert report["ref"] == 0 and report["opt"] == 0
-    step = report["result"].graph.steps[0]
-    assert step.params["batches"] == 2
-    assert conv_facts(step.params, step.consts["shift"].tolist(), depthwise=True)[0] == "s2pairs"
 
 
 def _random_s2pairs_case(seed: int) -> tuple:

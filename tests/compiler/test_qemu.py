@@ -162,7 +162,7 @@ MUTATIONS = {
                              '"pkhbt  %[t], %[y], %[y], lsl #16\\n\\t"', "dw_pairs"),
     "dwpq_right_edge": ("nn_opt_depthwise.c", '"smlad  %[a2], %[a], %[q0], %[a2]\\n\\t"',
                         '"smlad  %[a2], %[b], %[q0], %[a2]\\n\\t"', "dw_pairs"),
-    "dwpq_rq_sign": ("nn_opt_depthwise.c", '"add    %[q0], %[a], %[" A "], asr #31\\n\\t"', '"mov    %[q0], %[a]\\n\\t"',
+    "dwpq_rq_sign": ("nn_opt_internal.h", '"add    %[q0], %[a], %[" A "], asr #31\\n\\t"', '"mov    %[q0], %[a]\\n\\t"',
                      "dw_pairs"),
     "dwpq_bottom_rows": ("nn_opt_depthwise.c", '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(0, "a2", "a2")',
                          '#define NN_DWPQ_ROWS_BOTTOM(K) NN_DWPQ_BIAS K(2, "a2", "a2")', "dw_pairs"),
@@ -170,7 +170,7 @@ MUTATIONS = {
                                 '"smlabb r10, " B ", r8, r10\\n\\t"', "dw_map3"),
     "map3_rq_sign": ("nn_opt_depthwise_map3.c", '"add    lr, r7, " ACC ", asr #31\\n\\t"', '"mov    lr, r7\\n\\t"',
                      "dw_map3"),
-    "map3_out_pixel_3": ("nn_opt_depthwise_map3.c", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
+    "map3_out_pixel_3": ("nn_opt_internal.h", '"str    r6, [r1, r2]\\n\\t"', '"str    r5, [r1, r2]\\n\\t"',
                          "dw_map3"),
     "map3_pairs_channel_3": ("nn_opt_depthwise_map3.c", 'SX "r10, " OFF "r12, ror #8\\n\\t"',
                              'SX "r10, " OFF "r12\\n\\t"', "dw_map3"),
@@ -201,7 +201,7 @@ MUTATIONS = {
                                    '"ldrd   r8, r12, [r0, #(60*0+32)]\\n\\t"', "dw_s2pairs"),
     "s2p_map33_rq_sign": ("nn_opt_depthwise_s2pairs.c", '"add    r7, lr, " ACC ", asr #31\\n\\t"',
                           '"mov    r7, lr\\n\\t"', "dw_s2p33_ties"),
-    "s2p_map33_out_pixel_7": ("nn_opt_depthwise_s2pairs.c", '"str    r10, [r1, r2]\\n\\t"',
+    "s2p_map33_out_pixel_7": ("nn_opt_internal.h", '"str    r10, [r1, r2]\\n\\t"',
                               '"str    r9, [r1, r2]\\n\\t"', "dw_s2pairs"),
 }
 
