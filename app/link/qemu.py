@@ -389,7 +389,8 @@ def build_bare_metal(sources: Sequence[str | os.PathLike[str]], out_dir: str | o
     out.mkdir(parents=True, exist_ok=True)
     (outdir_word,) = _make_words("output", [out])
     cmd = [
-        "make", "--no-print-directory", "-f", str(BAREMETAL_MAKEFILE), f"O={outdir_word}",
+        # one compiler per core: an image is ~20 independent objects, and tests build many images
+        "make", "--no-print-directory", f"-j{os.cpu_count() or 1}", "-f", str(BAREMETAL_MAKEFILE), f"O={outdir_word}",
         f"SRCS={' '.join(_make_words('source', sources))}",
         f"INCLUDES={' '.join(_make_words('include', includes))}",
         f"NAME={name}", f"OPT={opt}", f"EXTRA_CFLAGS={' '.join(extra_cflags)}",
